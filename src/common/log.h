@@ -1,0 +1,37 @@
+/*
+ * log.h - one line per event, to stderr (foreground) or syslog.
+ *
+ * Format strings are always literals in our code; anything that came from
+ * the network is passed as an argument, after log_safe() has escaped it.
+ * Convention for event lines: "group=G client=C <what happened>".
+ */
+#ifndef SGNFS_LOG_H
+#define SGNFS_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum log_level { LOGL_ERR = 0, LOGL_WARN, LOGL_INFO, LOGL_DEBUG };
+
+void log_init(const char *ident, enum log_level level, bool to_syslog);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+int log_level_parse(const char *s, enum log_level *out);
+
+void log_msg(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_err(...)   log_msg(LOGL_ERR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOGL_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOGL_INFO, __VA_ARGS__)
+#define log_debug(...) do { if (log_get_level() >= LOGL_DEBUG) log_msg(LOGL_DEBUG, __VA_ARGS__); } while (0)
+
+/*
+ * Copy untrusted bytes @s (length @len) into @buf as printable ASCII:
+ * control and non-ASCII bytes become \xNN, output truncated with "..." to
+ * fit @bufsz.  Returns @buf.
+ */
+#define LOG_SAFE_MAX 96
+const char *log_safe(char *buf, size_t bufsz, const char *s, size_t len);
+
+#endif

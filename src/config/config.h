@@ -1,0 +1,107 @@
+/*
+ * config.h - the cluster INI file (one file, the same on every node).
+ *
+ *   [cluster]  name, run_dir, ports, limits
+ *   [node N]   one per node
+ *   [group G]  vip, nodes (preference order), grace, journal, ...
+ *   [export P] group, fsid, access, clients, squash, anonuid, anongid, secure
+ *
+ * cfg_load() parses and validates the whole file and reports *every* error
+ * as "FILE:LINE: message" on @errs; see docs/configuration.md for the keys.
+ * The resulting tree is immutable after load and owned by the caller
+ * (free with cfg_free()).
+ */
+#ifndef SGNFS_CONFIG_H
+#define SGNFS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define CFG_NAME_MAX 64
+
+/* An address or network an export allows ("127.0.0.1", "10.0.0.0/8", "::1"). */
+struct cfg_net {
+	int family;          /* AF_INET or AF_INET6 */
+	uint8_t addr[16];    /* network byte order; first 4 bytes for AF_INET */
+	unsigned prefix;     /* 0..32 or 0..128 */
+};
+
+struct cfg_group;
+
+struct cfg_export {
+	char *path;               /* absolute path as written, no trailing '/' */
+	char *group_name;
+	struct cfg_group *group;  /* resolved, never NULL after a good load */
+	uint32_t fsid;            /* cluster-wide unique, != 0 */
+	bool rw;                  /* access = rw | ro (default rw) */
+	struct cfg_net *clients;  /* clients = list; default 127.0.0.0/8? no: required */
+	size_t nclients;
+	bool root_squash;         /* squash = root (default) | none | all */
+	bool all_squash;
+	uint32_t anonuid, anongid;/* default 65534 */
+	bool secure;              /* secure = yes: source port < 1024 required (default no) */
+	int line;
+};
+
+struct cfg_group {
+	char *name;
+	struct sockaddr_storage *vips; /* port 0; at least one */
+	size_t nvips;
+	char **nodes;                  /* preference order, each a [node] name */
+	size_t nnodes;
+	uint32_t grace_s;              /* default 45 */
+	bool journal;                  /* default true */
+	uint32_t client_idle_s;        /* drop an idle client from the list after (default 300) */
+	struct cfg_export **exports;   /* in file order; exports[0] holds .sgnfs/ */
+	size_t nexports;
+	int line;
+};
+
+struct cfg_node {
+	char *name;
+	int line;
+};
+
+struct cfg_cluster {
+	char *path;                 /* the file loaded */
+	char *name;                 /* [cluster] name (required) */
+	char *run_dir;              /* default /run/sgnfs */
+	uint16_t nfs_port;          /* default 2049 */
+	uint16_t mount_port;        /* default 20048 */
+	uint16_t pmap_port;         /* default 111 */
+	uint16_t nlm_port;          /* default 4045 */
+	uint16_t nsm_port;          /* default 662 */
+	bool use_rpcbind;           /* register with a system rpcbind instead of answering 111 */
+	uint32_t max_record;        /* default 1 MiB + 4 KiB */
+	uint32_t max_conns;         /* default 1024 */
+	uint32_t idle_timeout_s;    /* default 300 */
+	uint32_t watchdog_ms;       /* default 5000 */
+	char *log_level;            /* error | warn | info | debug (default info) */
+
+	struct cfg_node *nodes;     size_t nnodes;
+	struct cfg_group *groups;   size_t ngroups;
+	struct cfg_export *exports; size_t nexports;
+};
+
+/*
+ * Parse and validate @path.  Every problem is printed to @errs (may be NULL)
+ * as "PATH:LINE: message".  Returns 0 and sets *out, or -EINVAL when the file
+ * has errors (nothing is returned), -errno when it cannot be read.
+ */
+int cfg_load(const char *path, FILE *errs, struct cfg_cluster **out);
+void cfg_free(struct cfg_cluster *c);
+
+const struct cfg_node *cfg_node_find(const struct cfg_cluster *c, const char *name);
+const struct cfg_group *cfg_group_find(const struct cfg_cluster *c, const char *name);
+const struct cfg_export *cfg_export_by_fsid(const struct cfg_cluster *c, uint32_t fsid);
+const struct cfg_export *cfg_export_by_path(const struct cfg_cluster *c, const char *path);
+
+/* Parse "a.b.c.d[/n]" or an IPv6 form into @net; 0 or -EINVAL. */
+int cfg_net_parse(const char *s, struct cfg_net *net);
+/* True if @sa (AF_INET/AF_INET6, v4-mapped v6 handled) lies in @net. */
+bool cfg_net_match(const struct cfg_net *net, const struct sockaddr *sa);
+
+#endif

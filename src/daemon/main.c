@@ -1,0 +1,226 @@
+/*
+ * main.c - sgnfsd, one node of an sgnfs cluster.
+ *
+ *   sgnfsd -c FILE -n NODE [-f] [-d]   run node NODE
+ *   sgnfsd -t -c FILE                  check FILE, print every error, exit
+ *
+ * The node runs one libuv loop that owns all protocol and lock state;
+ * blocking disk work goes to libuv's thread pool.  Signal handlers are
+ * libuv signal watchers, so nothing runs in async-signal context.
+ *
+ * Which groups this node serves: every group whose first preferred node it
+ * is (the embedded lease manager replaces this with leases in the failover
+ * work).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rpc/pmap_clnt.h>
+
+#include "config/config.h"
+#include "group/group.h"
+#include "log.h"
+#include "nfs/nfs.h"
+#include "rpc/pmap_svc.h"
+#include "rpc/rpc.h"
+
+#define SGNFSD_MAX_GROUPS 256
+
+struct sgnfsd {
+	uv_loop_t *loop;
+	struct cfg_cluster *cfg;              /* owned */
+	struct sg_node node;
+	struct sg_group *groups[SGNFSD_MAX_GROUPS]; /* online groups, owned */
+	size_t ngroups;
+	uv_signal_t sigterm, sigint;
+	char pidfile[4096];
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sgnfsd -c FILE -n NODE [-f] [-d]\n"
+		"       sgnfsd -t -c FILE\n"
+		"  -c FILE  cluster configuration (INI)\n"
+		"  -n NODE  which [node] of FILE this process is\n"
+		"  -f       stay in the foreground, log to stderr\n"
+		"  -d       debug logging\n"
+		"  -t       check FILE: print every error with its line, exit 1 if any\n");
+}
+
+static void sgnfsd_shutdown(struct sgnfsd *d, const char *why)
+{
+	log_info("node %s shutting down (%s)", d->node.me->name, why);
+	for (size_t i = 0; i < d->ngroups; i++)
+		grp_stop(d->groups[i]);
+	d->ngroups = 0;
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+static void sgnfsd_on_signal(uv_signal_t *s, int signum)
+{
+	sgnfsd_shutdown(s->data, strsignal(signum));
+}
+
+/* The port table every VIP answers with (or that goes to a system rpcbind). */
+static int sgnfsd_register_ports(const struct cfg_cluster *c)
+{
+	static const struct { uint32_t prog, vlo, vhi; int which; } progs[] = {
+		{ 100003, 3, 3, 0 }, /* NFS */
+		{ 100005, 1, 3, 1 }, /* MOUNT */
+	};
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		uint16_t port = progs[i].which == 0 ? c->nfs_port : c->mount_port;
+		for (uint32_t v = progs[i].vlo; v <= progs[i].vhi; v++) {
+			for (int t = 0; t < 2; t++) {
+				uint32_t prot = t ? IPPROTO_UDP : IPPROTO_TCP;
+				if (c->use_rpcbind) {
+					if (!pmap_set(progs[i].prog, v, (int)prot, port)) {
+						log_err("cannot register program %u v%u with the system rpcbind",
+							progs[i].prog, v);
+						return -ECONNREFUSED;
+					}
+				} else if (pmap_table_set(progs[i].prog, v, prot, port) < 0) {
+					return -ENOSPC;
+				}
+			}
+		}
+	}
+	if (!c->use_rpcbind) {
+		pmap_table_set(100000, 2, IPPROTO_TCP, c->pmap_port);
+		pmap_table_set(100000, 2, IPPROTO_UDP, c->pmap_port);
+	}
+	return 0;
+}
+
+static int sgnfsd_write_pidfile(struct sgnfsd *d)
+{
+	char tmp[4200];
+	FILE *f;
+
+	if (mkdir(d->cfg->run_dir, 0755) < 0 && errno != EEXIST) {
+		log_err("cannot create run_dir %s: %s", d->cfg->run_dir, strerror(errno));
+		return -errno;
+	}
+	snprintf(d->pidfile, sizeof(d->pidfile), "%s/%s.pid", d->cfg->run_dir,
+		 d->node.me->name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->pidfile);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%ld\n", (long)getpid());
+	if (fclose(f) != 0 || rename(tmp, d->pidfile) != 0)
+		return -errno;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sgnfsd d;
+	const char *cfgpath = NULL, *nodename = NULL;
+	bool check = false, foreground = false, debug = false;
+	struct rpc_limits lim;
+	enum log_level lvl = LOGL_INFO;
+	int opt, rc, exit_code = 1;
+
+	memset(&d, 0, sizeof(d));
+	while ((opt = getopt(argc, argv, "c:n:ftdh")) != -1) {
+		switch (opt) {
+		case 'c': cfgpath = optarg; break;
+		case 'n': nodename = optarg; break;
+		case 'f': foreground = true; break;
+		case 't': check = true; break;
+		case 'd': debug = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 64;
+		}
+	}
+	if (!cfgpath || (!check && !nodename) || optind != argc) {
+		usage(stderr);
+		return 64;
+	}
+	rc = cfg_load(cfgpath, stderr, &d.cfg);
+	if (rc < 0) {
+		if (rc != -EINVAL)
+			fprintf(stderr, "%s: %s\n", cfgpath, strerror(-rc));
+		return 1;
+	}
+	if (check) {
+		printf("%s: OK (%zu nodes, %zu groups, %zu exports)\n", cfgpath,
+		       d.cfg->nnodes, d.cfg->ngroups, d.cfg->nexports);
+		cfg_free(d.cfg);
+		return 0;
+	}
+	d.node.me = cfg_node_find(d.cfg, nodename);
+	if (!d.node.me) {
+		fprintf(stderr, "%s: no [node %s] in the file\n", cfgpath, nodename);
+		goto out_cfg;
+	}
+	if (d.cfg->log_level)
+		log_level_parse(d.cfg->log_level, &lvl);
+	if (debug)
+		lvl = LOGL_DEBUG;
+	if (!foreground && daemon(0, 0) < 0) {
+		fprintf(stderr, "daemon: %s\n", strerror(errno));
+		goto out_cfg;
+	}
+	log_init("sgnfsd", lvl, !foreground);
+	signal(SIGPIPE, SIG_IGN);
+
+	d.loop = uv_default_loop();
+	lim.max_record = d.cfg->max_record;
+	lim.max_conns = d.cfg->max_conns;
+	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
+	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
+	if (rc < 0)
+		goto out_cfg;
+	d.node.loop = d.loop;
+	d.node.cfg = d.cfg;
+	if (rpc_svc_register(d.node.svc, &pmap_prog) < 0 ||
+	    rpc_svc_register(d.node.svc, &mount_prog) < 0 ||
+	    rpc_svc_register(d.node.svc, &nfs3_prog) < 0)
+		goto out_svc;
+	if (sgnfsd_register_ports(d.cfg) < 0)
+		goto out_svc;
+	if (sgnfsd_write_pidfile(&d) < 0)
+		log_warn("cannot write pid file in %s", d.cfg->run_dir);
+
+	for (size_t i = 0; i < d.cfg->ngroups; i++) {
+		const struct cfg_group *gc = &d.cfg->groups[i];
+
+		if (strcmp(gc->nodes[0], d.node.me->name) != 0)
+			continue;
+		if (d.ngroups == SGNFSD_MAX_GROUPS)
+			break;
+		rc = grp_start(&d.node, gc, &d.groups[d.ngroups]);
+		if (rc < 0)
+			continue; /* logged; the other groups still come up */
+		d.ngroups++;
+	}
+	log_info("node %s running: %zu of %zu groups online", d.node.me->name,
+		 d.ngroups, d.cfg->ngroups);
+
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, sgnfsd_on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, sgnfsd_on_signal, SIGINT);
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	exit_code = 0;
+	if (d.pidfile[0])
+		unlink(d.pidfile);
+out_svc:
+	rpc_svc_free(d.node.svc);
+out_cfg:
+	uv_loop_close(uv_default_loop());
+	cfg_free(d.cfg);
+	return exit_code;
+}

@@ -1,0 +1,59 @@
+/*
+ * group.h - a service group at run time on this node.
+ *
+ * A listener bound to one of the group's VIPs carries the group as
+ * req->svc_ctx, so every handler knows which group a request came in on and
+ * can refuse a file handle of another group (NFS3ERR_STALE).
+ *
+ * Ownership: the daemon creates a group when it brings it online and
+ * destroys it when it takes it offline.  Per-protocol state hangs off it,
+ * each owned by its module (nfs_group by src/nfs, ...).  The cfg pointer
+ * refers into the immutable cluster config.
+ */
+#ifndef SGNFS_GROUP_H
+#define SGNFS_GROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct cfg_group;
+struct cfg_cluster;
+struct cfg_node;
+struct nfs_group;
+struct nlm_group;
+struct rpc_svc;
+struct rpc_listener;
+
+/* This node: one per sgnfsd process. */
+struct sg_node {
+	uv_loop_t *loop;                   /* not owned */
+	struct rpc_svc *svc;               /* owned by the daemon */
+	const struct cfg_cluster *cfg;     /* immutable, owned by the daemon */
+	const struct cfg_node *me;         /* points into cfg */
+};
+
+struct sg_group {
+	struct sg_node *node;              /* not owned */
+	const struct cfg_cluster *cluster; /* immutable */
+	const struct cfg_group *cfg;       /* immutable */
+	struct nfs_group *nfs;             /* owned; NFS/MOUNT runtime state */
+	struct nlm_group *nlm;             /* owned; lock state (NLM issue) */
+	struct rpc_listener **lsn;         /* owned; one per VIP and port */
+	size_t nlsn;
+	bool online;
+	unsigned refs;                     /* grp_start's + one per listener */
+};
+
+/*
+ * Bring group @gc online on @node: open its exports and bind every VIP on
+ * every service port.  Returns 0 and *out (caller stops it with grp_stop),
+ * or -errno with nothing left bound.
+ */
+int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group **out);
+
+/* Take @g offline: close its sockets and drop its state.  @g is freed once
+ * the last request that arrived on it has finished. */
+void grp_stop(struct sg_group *g);
+
+#endif

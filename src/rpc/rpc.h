@@ -1,0 +1,152 @@
+/*
+ * rpc.h - ONC RPC (RFC 5531) server side: listeners, dispatch, replies.
+ *
+ * The transport owns sockets and record marking; a program is a table of
+ * procedures (designated initialisers), each with its XDR argument decoder,
+ * result encoder and handler.  Everything here runs on the one event loop,
+ * except handlers of procedures marked .blocking, which run on libuv's
+ * thread pool and must touch no loop-owned state.
+ *
+ * Request lifetime:
+ *   transport decodes header + credentials -> finds program/version/proc ->
+ *   allocates req->args (args_size, zeroed) and decodes into it ->
+ *   allocates req->res (res_size, zeroed) -> calls fn(req).
+ *   fn returns an rpc_disposition.  For RPC_DONE_ASYNC the handler keeps the
+ *   request and later calls rpc_req_finish() on the loop thread exactly once.
+ *   After the reply is sent (or dropped) the transport frees args and res
+ *   with xdr_free(), so every pointer a handler stores in res must be
+ *   malloc(3)ed and owned by res.
+ */
+#ifndef SGNFS_RPC_H
+#define SGNFS_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+/* This header's path shadows libtirpc's <rpc/rpc.h> for every file built
+ * with -Isrc (rpcgen output included), so it pulls libtirpc's in by its full
+ * path and is a superset of it. */
+#include <tirpc/rpc/rpc.h>
+#include <uv.h>
+
+#define RPC_AUTH_MAX_GIDS     16
+#define RPC_AUTH_MAX_MACHNAME 255
+
+enum rpc_disposition {
+	RPC_DONE_REPLY = 0, /* res is filled: encode and send it */
+	RPC_DONE_NOREPLY,   /* send nothing (e.g. NLM _MSG, answered by a call) */
+	RPC_DONE_ASYNC,     /* handler keeps req, calls rpc_req_finish() later */
+	RPC_DONE_SYSERR,    /* reply SYSTEM_ERR */
+	RPC_DONE_GARBAGE,   /* reply GARBAGE_ARGS */
+};
+
+struct rpc_cred {
+	uint32_t flavor;                   /* AUTH_NONE (0) or AUTH_SYS (1) */
+	uint32_t stamp;
+	uint32_t uid, gid;
+	uint32_t ngids;
+	uint32_t gids[RPC_AUTH_MAX_GIDS];
+	char machinename[RPC_AUTH_MAX_MACHNAME + 1]; /* NUL-terminated, untrusted */
+};
+
+/* xdr_void for procedure tables: libtirpc declares xdr_void(void), which
+ * does not cast cleanly to xdrproc_t. */
+static inline bool_t rpc_xdr_void(XDR *x, void *p)
+{
+	(void)x;
+	(void)p;
+	return TRUE;
+}
+
+struct rpc_req;
+struct rpc_svc;
+struct rpc_listener;
+
+struct rpc_proc {
+	const char *name;
+	xdrproc_t xdr_args;
+	size_t args_size;
+	xdrproc_t xdr_res;
+	size_t res_size;
+	enum rpc_disposition (*fn)(struct rpc_req *req);
+	bool blocking; /* run fn on the thread pool (disk I/O) */
+};
+
+struct rpc_vers {
+	uint32_t vers;
+	uint32_t nprocs;
+	const struct rpc_proc *procs; /* indexed by procedure number; .fn NULL = PROC_UNAVAIL */
+};
+
+struct rpc_prog {
+	const char *name;
+	uint32_t prog;
+	uint32_t vers_lo, vers_hi;        /* range reported in PROG_MISMATCH */
+	const struct rpc_vers *const *vers; /* [v - vers_lo], NULL entries = gaps */
+};
+
+/* One request.  Fields are read-only for handlers except args/res contents. */
+struct rpc_req {
+	uint32_t xid, prog, vers, proc;
+	struct rpc_cred cred;
+	struct sockaddr_storage peer;  /* the client's address and port */
+	struct sockaddr_storage local; /* address the request arrived on (a VIP) */
+	bool is_tcp;
+	void *svc_ctx;                 /* the listener's ctx (its service group) */
+	const struct rpc_proc *pd;
+	void *args;                    /* owned by req */
+	void *res;                     /* owned by req, freed with xdr_free(pd->xdr_res) */
+	void *priv;                    /* transport-private */
+};
+
+struct rpc_limits {
+	uint32_t max_record;      /* bytes; a bigger TCP record closes the connection */
+	uint32_t max_conns;       /* accepted TCP connections per svc */
+	uint32_t idle_timeout_ms; /* idle TCP connections are closed */
+};
+
+/*
+ * Create a service on @loop.  Returns 0 or -errno.  Caller frees with
+ * rpc_svc_free() after closing every listener.
+ */
+int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **out);
+void rpc_svc_free(struct rpc_svc *svc);
+/* @prog must outlive the svc (normally a static const table). */
+int rpc_svc_register(struct rpc_svc *svc, const struct rpc_prog *prog);
+uv_loop_t *rpc_svc_loop(struct rpc_svc *svc);
+void rpc_svc_stats(const struct rpc_svc *svc, uint64_t *calls, uint64_t *conns);
+
+#define RPC_LISTEN_TCP 1u
+#define RPC_LISTEN_UDP 2u
+/*
+ * Bind @addr (with port) for TCP and/or UDP; requests carry @ctx in
+ * req->svc_ctx.  Returns 0 or -errno (-EADDRINUSE, -EADDRNOTAVAIL ...).
+ */
+int rpc_listen(struct rpc_svc *svc, const struct sockaddr *addr, unsigned flags,
+	       void *ctx, struct rpc_listener **out);
+/*
+ * Have @release(ctx) called when @l is finally freed: after its sockets are
+ * closed and every request that arrived on it has finished.  That is the
+ * moment a ctx shared with in-flight requests may be destroyed.
+ */
+void rpc_listener_set_release(struct rpc_listener *l, void (*release)(void *ctx));
+
+/* Closes the sockets and every connection accepted on them.  Idempotent-safe
+ * to call once; @l is freed asynchronously. */
+void rpc_listener_close(struct rpc_listener *l);
+
+/*
+ * Complete a request a handler kept (RPC_DONE_ASYNC).  @disp is one of
+ * RPC_DONE_REPLY / NOREPLY / SYSERR / GARBAGE.  Frees @req.  Loop thread only.
+ */
+void rpc_req_finish(struct rpc_req *req, enum rpc_disposition disp);
+
+/* Format an address as "a.b.c.d" or "a.b.c.d:port" into buf (>= 64 bytes). */
+const char *rpc_addr_str(const struct sockaddr_storage *ss, bool with_port,
+			 char *buf, size_t len);
+uint16_t rpc_addr_port(const struct sockaddr_storage *ss);
+/* True if the address is in 127.0.0.0/8 or ::1. */
+bool rpc_addr_is_loopback(const struct sockaddr_storage *ss);
+
+#endif

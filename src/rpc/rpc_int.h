@@ -1,0 +1,103 @@
+/*
+ * rpc_int.h - private to src/rpc: the structures shared by the dispatcher
+ * (rpc_svc.c) and the socket plumbing (rpc_xprt.c).
+ *
+ * Lifetimes: a listener lives while it has open handles, open connections
+ * or UDP requests in flight (lsn->refs).  A TCP connection lives while its
+ * socket is open or a request on it is in flight (conn->refs); a reply for a
+ * connection that closed meanwhile is dropped.  Everything here belongs to
+ * the loop thread.
+ */
+#ifndef SGNFS_RPC_INT_H
+#define SGNFS_RPC_INT_H
+
+#include "rpc/rpc.h"
+
+#define RPC_MAX_PROGS 16
+#define RPC_READ_BUF  65536
+/* A connection stops reading while this many of its requests are in flight
+ * or this many reply bytes are queued, so one greedy client cannot take the
+ * whole server's memory. */
+#define RPC_CONN_MAX_INFLIGHT 128
+#define RPC_CONN_MAX_QUEUED   (8u << 20)
+#define RPC_UDP_MAX_REPLY     65507u
+/* Headroom in every reply buffer for the TCP record mark. */
+#define RPC_MARK_LEN 4
+
+struct rpc_conn;
+
+struct rpc_svc {
+	uv_loop_t *loop;                       /* not owned */
+	struct rpc_limits lim;                 /* copied at creation */
+	const struct rpc_prog *progs[RPC_MAX_PROGS]; /* static tables, not owned */
+	size_t nprogs;
+	uint32_t nconns;                       /* open TCP connections */
+	uint64_t ncalls;                       /* calls dispatched */
+	bool rdbuf_busy;                       /* the one read buffer is lent out */
+	uint8_t rdbuf[RPC_READ_BUF];           /* consumed inside each read callback */
+};
+
+struct rpc_listener {
+	struct rpc_svc *svc;          /* not owned */
+	void *ctx;                    /* the caller's, handed to requests */
+	void (*release)(void *ctx);   /* called with ctx when lsn is freed */
+	struct sockaddr_storage addr; /* bound address */
+	uv_tcp_t tcp;
+	uv_udp_t udp;
+	bool has_tcp, has_udp;
+	bool closing;
+	unsigned refs;                /* open handles + conns + UDP reqs in flight */
+	struct rpc_conn *conns;       /* accepted connections (owned) */
+};
+
+struct rpc_conn {
+	uv_tcp_t tcp;
+	uv_timer_t idle;
+	struct rpc_listener *lsn;     /* holds one lsn ref */
+	struct rpc_conn *next, *prev; /* in lsn->conns */
+	unsigned refs;                /* open socket (1) + requests in flight */
+	unsigned handles_open;        /* tcp + timer until their close callbacks */
+	unsigned inflight;
+	bool closing;
+	bool paused;                  /* reading stopped for back-pressure */
+	uint64_t last_active;         /* uv_now() of the last record */
+	struct sockaddr_storage peer, local;
+	/* Record-marking parser state (RFC 5531 section 11), kept here so a
+	 * record can arrive split across any number of reads. */
+	uint8_t mark[4];
+	unsigned mark_have;           /* bytes of the current mark received */
+	uint32_t frag_left;           /* bytes of the current fragment still due */
+	bool in_frag;
+	bool frag_last;
+	uint8_t *rec;                 /* reassembled record (owned) */
+	size_t rec_len, rec_cap;
+};
+
+/* Private part of a request, allocated together with struct rpc_req. */
+struct rpc_req_priv {
+	struct rpc_req req;           /* must be first */
+	struct rpc_listener *lsn;     /* holds one lsn ref (UDP) */
+	struct rpc_conn *conn;        /* holds one conn ref (TCP), or NULL */
+	uv_work_t work;               /* for .blocking handlers */
+	enum rpc_disposition disp;
+};
+
+/* rpc_svc.c: handle one complete record.  Returns 0, or -EPROTO when the
+ * record is unusable and a TCP connection should be closed. */
+int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
+		  const struct sockaddr_storage *peer,
+		  const struct sockaddr_storage *local,
+		  const uint8_t *rec, size_t len);
+
+/* rpc_xprt.c: send @len bytes at @buf + RPC_MARK_LEN; takes ownership of
+ * @buf (malloc'ed).  On TCP the record mark is written into the headroom. */
+void rpcx_send(struct rpc_listener *lsn, struct rpc_conn *conn,
+	       const struct sockaddr_storage *peer, uint8_t *buf, size_t len);
+void rpcx_conn_get(struct rpc_conn *conn);
+void rpcx_conn_put(struct rpc_conn *conn);
+void rpcx_lsn_get(struct rpc_listener *lsn);
+void rpcx_lsn_put(struct rpc_listener *lsn);
+/* A request on @conn finished: may resume reading. */
+void rpcx_conn_req_done(struct rpc_conn *conn);
+
+#endif

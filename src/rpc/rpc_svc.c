@@ -1,0 +1,461 @@
+/*
+ * rpc_svc.c - ONC RPC call dispatch (RFC 5531).
+ *
+ * A record (one UDP datagram or one reassembled TCP record) is decoded as an
+ * RPC call header with the rpcgen routines from rpcmsg.x, its credentials are
+ * checked, the program/version/procedure is found in the registered tables
+ * and the arguments decoded.  Every failure gets the reply RFC 5531 names:
+ *
+ *   rpcvers != 2                    MSG_DENIED  RPC_MISMATCH (2..2)
+ *   bad/oversized credential        MSG_DENIED  AUTH_ERROR   AUTH_BADCRED
+ *   verifier not AUTH_NONE/empty    MSG_DENIED  AUTH_ERROR   AUTH_BADVERF
+ *   unknown flavor                  MSG_DENIED  AUTH_ERROR   AUTH_BADCRED
+ *   program not served              PROG_UNAVAIL
+ *   version outside the table       PROG_MISMATCH (lo..hi of the program)
+ *   procedure not in the table      PROC_UNAVAIL
+ *   arguments do not decode         GARBAGE_ARGS
+ *   handler failure / reply too big SYSTEM_ERR
+ *
+ * A record too short to hold a call header, or that is a REPLY, cannot be
+ * answered; it is dropped (and on TCP the connection closed, since a client
+ * that sends it is not speaking RPC).
+ *
+ * Hazards: the header decoder allocates the credential and verifier bodies
+ * (each bounded at 400 bytes by rpcmsg.x); they are freed before the handler
+ * runs.  Argument decoders are bounded by their .x limits and the record cap.
+ */
+#include "rpc_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "log.h"
+#include "rpcmsg.h"
+
+int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **out)
+{
+	struct rpc_svc *svc = calloc(1, sizeof(*svc));
+
+	if (!svc)
+		return -ENOMEM;
+	svc->loop = loop;
+	svc->lim = *lim;
+	if (svc->lim.max_record < 1024)
+		svc->lim.max_record = 1024;
+	*out = svc;
+	return 0;
+}
+
+void rpc_svc_free(struct rpc_svc *svc)
+{
+	free(svc);
+}
+
+int rpc_svc_register(struct rpc_svc *svc, const struct rpc_prog *prog)
+{
+	if (svc->nprogs == RPC_MAX_PROGS)
+		return -ENOSPC;
+	for (size_t i = 0; i < svc->nprogs; i++)
+		if (svc->progs[i]->prog == prog->prog)
+			return -EEXIST;
+	svc->progs[svc->nprogs++] = prog;
+	return 0;
+}
+
+uv_loop_t *rpc_svc_loop(struct rpc_svc *svc)
+{
+	return svc->loop;
+}
+
+void rpc_svc_stats(const struct rpc_svc *svc, uint64_t *calls, uint64_t *conns)
+{
+	if (calls)
+		*calls = svc->ncalls;
+	if (conns)
+		*conns = svc->nconns;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+/*
+ * Encode a reply header (and optionally results) into a fresh buffer with
+ * record-mark headroom and hand it to the transport.  @msg is the reply
+ * header; @xdr_res/@res follow it when the call succeeded.
+ */
+static int rpcs_send_reply(struct rpc_listener *lsn, struct rpc_conn *conn,
+			   const struct sockaddr_storage *peer, rpcm_msg *msg,
+			   xdrproc_t xdr_res, void *res)
+{
+	unsigned long hlen = xdr_sizeof((xdrproc_t)xdr_rpcm_msg, msg);
+	unsigned long rlen = xdr_res ? xdr_sizeof(xdr_res, res) : 0;
+	size_t total = hlen + rlen;
+	uint8_t *buf;
+	XDR x;
+	int rc = 0;
+
+	if (hlen == 0 || (xdr_res && rlen == 0 && res))
+		return -EINVAL;
+	if (!conn && total > RPC_UDP_MAX_REPLY)
+		return -EMSGSIZE;
+	buf = malloc(RPC_MARK_LEN + total);
+	if (!buf)
+		return -ENOMEM;
+	xdrmem_create(&x, (char *)buf + RPC_MARK_LEN, (u_int)total, XDR_ENCODE);
+	if (!xdr_rpcm_msg(&x, msg) || (xdr_res && !xdr_res(&x, res))) {
+		rc = -EINVAL;
+		goto out_free;
+	}
+	total = xdr_getpos(&x);
+	xdr_destroy(&x);
+	rpcx_send(lsn, conn, peer, buf, total);
+	return 0;
+out_free:
+	xdr_destroy(&x);
+	free(buf);
+	return rc;
+}
+
+static void rpcs_init_accepted(rpcm_msg *m, uint32_t xid, rpcm_accept_stat st)
+{
+	memset(m, 0, sizeof(*m));
+	m->xid = xid;
+	m->body.mtype = RPCM_REPLY;
+	m->body.rpcm_body_u.rbody.stat = RPCM_MSG_ACCEPTED;
+	m->body.rpcm_body_u.rbody.rpcm_reply_body_u.areply.verf.flavor = RPCM_AUTH_NONE;
+	m->body.rpcm_body_u.rbody.rpcm_reply_body_u.areply.reply_data.stat = st;
+}
+
+static void rpcs_reply_accept(struct rpc_listener *lsn, struct rpc_conn *conn,
+			      const struct sockaddr_storage *peer, uint32_t xid,
+			      rpcm_accept_stat st, uint32_t lo, uint32_t hi)
+{
+	rpcm_msg m;
+
+	rpcs_init_accepted(&m, xid, st);
+	if (st == RPCM_PROG_MISMATCH) {
+		rpcm_accepted_reply_data *d =
+			&m.body.rpcm_body_u.rbody.rpcm_reply_body_u.areply.reply_data;
+		d->rpcm_accepted_reply_data_u.mismatch_info.low = lo;
+		d->rpcm_accepted_reply_data_u.mismatch_info.high = hi;
+	}
+	(void)rpcs_send_reply(lsn, conn, peer, &m, NULL, NULL);
+}
+
+static void rpcs_reply_denied(struct rpc_listener *lsn, struct rpc_conn *conn,
+			      const struct sockaddr_storage *peer, uint32_t xid,
+			      rpcm_reject_stat st, rpcm_auth_stat why)
+{
+	rpcm_msg m;
+	rpcm_rejected_reply *r;
+
+	memset(&m, 0, sizeof(m));
+	m.xid = xid;
+	m.body.mtype = RPCM_REPLY;
+	m.body.rpcm_body_u.rbody.stat = RPCM_MSG_DENIED;
+	r = &m.body.rpcm_body_u.rbody.rpcm_reply_body_u.rreply;
+	r->stat = st;
+	if (st == RPCM_RPC_MISMATCH) {
+		r->rpcm_rejected_reply_u.mismatch_info.low = RPCMSG_VERSION;
+		r->rpcm_rejected_reply_u.mismatch_info.high = RPCMSG_VERSION;
+	} else {
+		r->rpcm_rejected_reply_u.auth_stat = why;
+	}
+	(void)rpcs_send_reply(lsn, conn, peer, &m, NULL, NULL);
+}
+
+/* ---- credentials ------------------------------------------------------ */
+
+/* Returns RPCM_AUTH_OK or the auth_stat to reject with. */
+static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred *cred)
+{
+	const rpcm_opaque_auth *c = &cb->cred, *v = &cb->verf;
+
+	memset(cred, 0, sizeof(*cred));
+	/* AUTH_NONE and AUTH_SYS both carry an AUTH_NONE verifier with an
+	 * empty body; anything else is a client bug or an attack. */
+	if (v->flavor != RPCM_AUTH_NONE || v->body.body_len != 0)
+		return RPCM_AUTH_BADVERF;
+	switch (c->flavor) {
+	case RPCM_AUTH_NONE:
+		if (c->body.body_len != 0)
+			return RPCM_AUTH_BADCRED;
+		cred->flavor = RPCM_AUTH_NONE;
+		cred->uid = cred->gid = 65534;
+		return RPCM_AUTH_OK;
+	case RPCM_AUTH_SYS: {
+		rpcm_authsys_parms p;
+		XDR x;
+		bool ok;
+
+		memset(&p, 0, sizeof(p));
+		xdrmem_create(&x, c->body.body_val, c->body.body_len, XDR_DECODE);
+		ok = xdr_rpcm_authsys_parms(&x, &p);
+		/* The body must be exactly one authsys_parms: trailing bytes
+		 * mean the lengths inside lied. */
+		if (ok && xdr_getpos(&x) != c->body.body_len)
+			ok = false;
+		xdr_destroy(&x);
+		if (ok) {
+			cred->flavor = RPCM_AUTH_SYS;
+			cred->stamp = p.stamp;
+			cred->uid = p.uid;
+			cred->gid = p.gid;
+			cred->ngids = p.gids.gids_len;
+			memcpy(cred->gids, p.gids.gids_val,
+			       p.gids.gids_len * sizeof(uint32_t));
+			if (p.machinename)
+				snprintf(cred->machinename, sizeof(cred->machinename),
+					 "%s", p.machinename);
+		}
+		xdr_free((xdrproc_t)xdr_rpcm_authsys_parms, (char *)&p);
+		return ok ? RPCM_AUTH_OK : RPCM_AUTH_BADCRED;
+	}
+	default:
+		return RPCM_AUTH_BADCRED;
+	}
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+static const struct rpc_prog *rpcs_find_prog(const struct rpc_svc *svc, uint32_t prog)
+{
+	for (size_t i = 0; i < svc->nprogs; i++)
+		if (svc->progs[i]->prog == prog)
+			return svc->progs[i];
+	return NULL;
+}
+
+static void rpcs_req_free(struct rpc_req_priv *rp)
+{
+	struct rpc_req *req = &rp->req;
+
+	if (req->args) {
+		xdr_free(req->pd->xdr_args, req->args);
+		free(req->args);
+	}
+	if (req->res) {
+		xdr_free(req->pd->xdr_res, req->res);
+		free(req->res);
+	}
+	if (rp->conn) {
+		rpcx_conn_req_done(rp->conn);
+		rpcx_conn_put(rp->conn);
+	}
+	rpcx_lsn_put(rp->lsn);
+	free(rp);
+}
+
+void rpc_req_finish(struct rpc_req *req, enum rpc_disposition disp)
+{
+	struct rpc_req_priv *rp = (struct rpc_req_priv *)req;
+	bool gone = rp->conn ? rp->conn->closing : rp->lsn->closing;
+	int rc;
+
+	if (gone || disp == RPC_DONE_NOREPLY)
+		goto out;
+	if (disp == RPC_DONE_REPLY) {
+		rpcm_msg m;
+
+		rpcs_init_accepted(&m, req->xid, RPCM_SUCCESS);
+		rc = rpcs_send_reply(rp->lsn, rp->conn, &req->peer, &m,
+				     req->pd->xdr_res, req->res);
+		if (rc == 0)
+			goto out;
+		log_warn("rpc: prog=%u vers=%u proc=%s reply not sent (%s); SYSTEM_ERR",
+			 req->prog, req->vers, req->pd->name, strerror(-rc));
+		disp = RPC_DONE_SYSERR;
+	}
+	rpcs_reply_accept(rp->lsn, rp->conn, &req->peer, req->xid,
+			  disp == RPC_DONE_GARBAGE ? RPCM_GARBAGE_ARGS : RPCM_SYSTEM_ERR,
+			  0, 0);
+out:
+	rpcs_req_free(rp);
+}
+
+static void rpcs_work(uv_work_t *w)
+{
+	struct rpc_req_priv *rp = w->data;
+
+	rp->disp = rp->req.pd->fn(&rp->req);
+}
+
+static void rpcs_work_done(uv_work_t *w, int status)
+{
+	struct rpc_req_priv *rp = w->data;
+
+	if (status != 0)
+		rp->disp = RPC_DONE_SYSERR;
+	/* Blocking handlers cannot go asynchronous a second time. */
+	if (rp->disp == RPC_DONE_ASYNC)
+		rp->disp = RPC_DONE_SYSERR;
+	rpc_req_finish(&rp->req, rp->disp);
+}
+
+int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
+		  const struct sockaddr_storage *peer,
+		  const struct sockaddr_storage *local,
+		  const uint8_t *rec, size_t len)
+{
+	struct rpc_svc *svc = lsn->svc;
+	const struct rpc_prog *prog;
+	const struct rpc_vers *vers;
+	const struct rpc_proc *pd;
+	struct rpc_req_priv *rp;
+	struct rpc_cred cred;
+	rpcm_call_body *cb;
+	rpcm_auth_stat as;
+	rpcm_msg m;
+	u_int argpos;
+	uint32_t xid;
+	XDR x;
+
+	memset(&m, 0, sizeof(m));
+	xdrmem_create(&x, (char *)rec, (u_int)len, XDR_DECODE);
+	if (!xdr_rpcm_msg(&x, &m)) {
+		xdr_destroy(&x);
+		xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
+		/* With a whole xid and a CALL type the header is merely
+		 * truncated or its auth lengths lie: there is no reply for
+		 * that in RFC 5531, so drop it like every server does. */
+		log_debug("rpc: undecodable call header (%zu bytes), dropped", len);
+		return -EPROTO;
+	}
+	argpos = xdr_getpos(&x);
+	xdr_destroy(&x);
+	xid = m.xid;
+	if (m.body.mtype != RPCM_CALL) {
+		xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
+		return -EPROTO;
+	}
+	cb = &m.body.rpcm_body_u.cbody;
+	svc->ncalls++;
+	if (cb->rpcvers != RPCMSG_VERSION) {
+		rpcs_reply_denied(lsn, conn, peer, xid, RPCM_RPC_MISMATCH, 0);
+		goto out_hdr;
+	}
+	as = rpcs_check_auth(cb, &cred);
+	if (as != RPCM_AUTH_OK) {
+		rpcs_reply_denied(lsn, conn, peer, xid, RPCM_AUTH_ERROR, as);
+		goto out_hdr;
+	}
+	prog = rpcs_find_prog(svc, cb->prog);
+	if (!prog) {
+		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROG_UNAVAIL, 0, 0);
+		goto out_hdr;
+	}
+	vers = (cb->vers >= prog->vers_lo && cb->vers <= prog->vers_hi)
+		? prog->vers[cb->vers - prog->vers_lo] : NULL;
+	if (!vers) {
+		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROG_MISMATCH,
+				  prog->vers_lo, prog->vers_hi);
+		goto out_hdr;
+	}
+	pd = cb->proc < vers->nprocs ? &vers->procs[cb->proc] : NULL;
+	if (!pd || !pd->fn) {
+		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROC_UNAVAIL, 0, 0);
+		goto out_hdr;
+	}
+
+	rp = calloc(1, sizeof(*rp));
+	if (!rp) {
+		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_SYSTEM_ERR, 0, 0);
+		goto out_hdr;
+	}
+	rp->req.xid = xid;
+	rp->req.prog = cb->prog;
+	rp->req.vers = cb->vers;
+	rp->req.proc = cb->proc;
+	rp->req.cred = cred;
+	rp->req.peer = *peer;
+	rp->req.local = *local;
+	rp->req.is_tcp = conn != NULL;
+	rp->req.svc_ctx = lsn->ctx;
+	rp->req.pd = pd;
+	rp->lsn = lsn;
+	rpcx_lsn_get(lsn);
+	if (conn) {
+		rp->conn = conn;
+		rpcx_conn_get(conn);
+		conn->inflight++;
+	}
+	xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
+
+	rp->req.args = calloc(1, pd->args_size ? pd->args_size : 1);
+	rp->req.res = calloc(1, pd->res_size ? pd->res_size : 1);
+	if (!rp->req.args || !rp->req.res) {
+		rpc_req_finish(&rp->req, RPC_DONE_SYSERR);
+		return 0;
+	}
+	xdrmem_create(&x, (char *)rec + argpos, (u_int)(len - argpos), XDR_DECODE);
+	if (!pd->xdr_args(&x, rp->req.args)) {
+		xdr_destroy(&x);
+		rpc_req_finish(&rp->req, RPC_DONE_GARBAGE);
+		return 0;
+	}
+	xdr_destroy(&x);
+
+	if (pd->blocking) {
+		rp->work.data = rp;
+		if (uv_queue_work(svc->loop, &rp->work, rpcs_work, rpcs_work_done) != 0)
+			rpc_req_finish(&rp->req, RPC_DONE_SYSERR);
+		return 0;
+	}
+	rp->disp = pd->fn(&rp->req);
+	if (rp->disp != RPC_DONE_ASYNC)
+		rpc_req_finish(&rp->req, rp->disp);
+	return 0;
+
+out_hdr:
+	xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
+	return 0;
+}
+
+/* ---- addresses -------------------------------------------------------- */
+
+const char *rpc_addr_str(const struct sockaddr_storage *ss, bool with_port,
+			 char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &s->sin_addr, a, sizeof(a));
+		port = ntohs(s->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof(a));
+		port = ntohs(s->sin6_port);
+	}
+	if (with_port)
+		snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
+	else
+		snprintf(buf, len, "%s", a);
+	return buf;
+}
+
+uint16_t rpc_addr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
+bool rpc_addr_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		uint32_t a = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
+		return (a >> 24) == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(a))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+	}
+	return false;
+}

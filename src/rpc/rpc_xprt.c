@@ -1,0 +1,505 @@
+/*
+ * rpc_xprt.c - RPC over TCP (record marking) and UDP on the libuv loop.
+ *
+ * TCP records (RFC 5531 section 11): each fragment starts with a 4-byte
+ * mark, top bit = last fragment, low 31 bits = length.  The parser is
+ * resumable (state in struct rpc_conn) and checks the running record size
+ * against max_record *before* buffering, so a mark announcing 2^31 bytes
+ * costs nothing but the connection.  Zero-length fragments are legal and
+ * simply contribute nothing.
+ *
+ * Back-pressure: a connection stops reading while it has too many requests
+ * in flight or too many reply bytes queued; limits on connections and idle
+ * time keep one client from exhausting the node.  Nothing one connection
+ * does changes another's state.
+ *
+ * Replies go out with uv_try_write / uv_udp_try_send first (no allocation,
+ * no callback in the common case) and fall back to queued writes.
+ */
+#include "rpc_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "log.h"
+
+/* ---- reference counts ------------------------------------------------- */
+
+static void rpcx_lsn_free_cb(uv_handle_t *h);
+
+void rpcx_lsn_get(struct rpc_listener *lsn)
+{
+	lsn->refs++;
+}
+
+void rpcx_lsn_put(struct rpc_listener *lsn)
+{
+	if (--lsn->refs)
+		return;
+	if (lsn->release)
+		lsn->release(lsn->ctx);
+	free(lsn);
+}
+
+void rpc_listener_set_release(struct rpc_listener *l, void (*release)(void *ctx))
+{
+	l->release = release;
+}
+
+void rpcx_conn_get(struct rpc_conn *conn)
+{
+	conn->refs++;
+}
+
+void rpcx_conn_put(struct rpc_conn *conn)
+{
+	if (--conn->refs)
+		return;
+	free(conn->rec);
+	rpcx_lsn_put(conn->lsn);
+	free(conn);
+}
+
+static void rpcx_lsn_free_cb(uv_handle_t *h)
+{
+	rpcx_lsn_put(h->data);
+}
+
+/* ---- TCP connections -------------------------------------------------- */
+
+static void rpcx_conn_handle_closed(uv_handle_t *h)
+{
+	struct rpc_conn *conn = h->data;
+
+	if (--conn->handles_open == 0)
+		rpcx_conn_put(conn); /* the socket's reference */
+}
+
+static void rpcx_conn_close(struct rpc_conn *conn, const char *why)
+{
+	struct rpc_listener *lsn = conn->lsn;
+	char a[80];
+
+	if (conn->closing)
+		return;
+	conn->closing = true;
+	if (why)
+		log_debug("rpc: closing connection from %s: %s",
+			  rpc_addr_str(&conn->peer, true, a, sizeof(a)), why);
+	if (conn->prev)
+		conn->prev->next = conn->next;
+	else
+		lsn->conns = conn->next;
+	if (conn->next)
+		conn->next->prev = conn->prev;
+	conn->next = conn->prev = NULL;
+	lsn->svc->nconns--;
+	uv_close((uv_handle_t *)&conn->tcp, rpcx_conn_handle_closed);
+	uv_close((uv_handle_t *)&conn->idle, rpcx_conn_handle_closed);
+}
+
+static void rpcx_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct rpc_svc *svc;
+
+	if (h->type == UV_TCP)
+		svc = ((struct rpc_conn *)h->data)->lsn->svc;
+	else
+		svc = ((struct rpc_listener *)h->data)->svc;
+	/* One buffer serves every socket: libuv hands it back in the read
+	 * callback, which consumes it before the next allocation. */
+	if (svc->rdbuf_busy) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	svc->rdbuf_busy = true;
+	*buf = uv_buf_init((char *)svc->rdbuf, sizeof(svc->rdbuf));
+}
+
+static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void rpcx_conn_maybe_resume(struct rpc_conn *conn)
+{
+	if (!conn->paused || conn->closing)
+		return;
+	if (conn->inflight >= RPC_CONN_MAX_INFLIGHT / 2 ||
+	    uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) > RPC_CONN_MAX_QUEUED / 2)
+		return;
+	conn->paused = false;
+	if (uv_read_start((uv_stream_t *)&conn->tcp, rpcx_alloc, rpcx_conn_read_cb) != 0)
+		rpcx_conn_close(conn, "read restart failed");
+}
+
+static void rpcx_conn_maybe_pause(struct rpc_conn *conn)
+{
+	if (conn->paused || conn->closing)
+		return;
+	if (conn->inflight < RPC_CONN_MAX_INFLIGHT &&
+	    uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) < RPC_CONN_MAX_QUEUED)
+		return;
+	conn->paused = true;
+	uv_read_stop((uv_stream_t *)&conn->tcp);
+}
+
+void rpcx_conn_req_done(struct rpc_conn *conn)
+{
+	conn->inflight--;
+	rpcx_conn_maybe_resume(conn);
+}
+
+/*
+ * Feed @n bytes of stream data through the record-marking parser, dispatching
+ * each complete record.  Returns 0 or -EPROTO/-EMSGSIZE/-ENOMEM to close.
+ */
+static int rpcx_conn_feed(struct rpc_conn *conn, const uint8_t *p, size_t n)
+{
+	struct rpc_svc *svc = conn->lsn->svc;
+
+	while (n > 0 && !conn->closing) {
+		if (!conn->in_frag) {
+			size_t take = 4 - conn->mark_have;
+			uint32_t mark;
+
+			if (take > n)
+				take = n;
+			memcpy(conn->mark + conn->mark_have, p, take);
+			conn->mark_have += take;
+			p += take;
+			n -= take;
+			if (conn->mark_have < 4)
+				break;
+			conn->mark_have = 0;
+			memcpy(&mark, conn->mark, 4);
+			mark = ntohl(mark);
+			conn->frag_last = (mark & 0x80000000u) != 0;
+			conn->frag_left = mark & 0x7fffffffu;
+			/* Check before buffering: the mark alone may claim 2 GiB. */
+			if ((uint64_t)conn->rec_len + conn->frag_left > svc->lim.max_record)
+				return -EMSGSIZE;
+			if (conn->rec_len + conn->frag_left > conn->rec_cap) {
+				size_t cap = conn->rec_cap ? conn->rec_cap : 4096;
+				uint8_t *nrec;
+
+				while (cap < conn->rec_len + conn->frag_left)
+					cap *= 2;
+				if (cap > svc->lim.max_record)
+					cap = svc->lim.max_record;
+				nrec = realloc(conn->rec, cap);
+				if (!nrec)
+					return -ENOMEM;
+				conn->rec = nrec;
+				conn->rec_cap = cap;
+			}
+			conn->in_frag = true;
+		}
+		if (conn->frag_left > 0) {
+			size_t take = conn->frag_left < n ? conn->frag_left : n;
+
+			memcpy(conn->rec + conn->rec_len, p, take);
+			conn->rec_len += take;
+			conn->frag_left -= (uint32_t)take;
+			p += take;
+			n -= take;
+			if (conn->frag_left > 0)
+				break;
+		}
+		conn->in_frag = false;
+		if (!conn->frag_last)
+			continue;
+		/* A whole record. */
+		size_t len = conn->rec_len;
+		int rc;
+
+		conn->rec_len = 0;
+		conn->last_active = uv_now(svc->loop);
+		rc = rpcs_dispatch(conn->lsn, conn, &conn->peer, &conn->local,
+				   conn->rec, len);
+		if (rc < 0)
+			return rc;
+		/* Don't keep a 1 MiB buffer around for a connection that sent
+		 * one big WRITE and then only small calls. */
+		if (conn->rec_cap > 65536 && len <= 65536) {
+			free(conn->rec);
+			conn->rec = NULL;
+			conn->rec_cap = 0;
+		}
+	}
+	return 0;
+}
+
+static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct rpc_conn *conn = s->data;
+	struct rpc_svc *svc = conn->lsn->svc;
+	int rc;
+
+	if (buf->base == (char *)svc->rdbuf)
+		svc->rdbuf_busy = false;
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		rpcx_conn_close(conn, nread == UV_EOF ? NULL : uv_strerror((int)nread));
+		return;
+	}
+	rpcx_conn_get(conn); /* dispatch may close it */
+	rc = rpcx_conn_feed(conn, (const uint8_t *)buf->base, (size_t)nread);
+	if (rc == -EMSGSIZE) {
+		char a[80];
+		log_warn("rpc: client %s sent a record over max_record (%u bytes); connection closed",
+			 rpc_addr_str(&conn->peer, true, a, sizeof(a)), svc->lim.max_record);
+	}
+	if (rc < 0)
+		rpcx_conn_close(conn, "bad record");
+	else
+		rpcx_conn_maybe_pause(conn);
+	rpcx_conn_put(conn);
+}
+
+static void rpcx_idle_cb(uv_timer_t *t)
+{
+	struct rpc_conn *conn = t->data;
+	uint64_t now = uv_now(conn->lsn->svc->loop);
+	uint64_t limit = conn->lsn->svc->lim.idle_timeout_ms;
+
+	if (conn->inflight == 0 && now - conn->last_active >= limit)
+		rpcx_conn_close(conn, "idle");
+}
+
+static void rpcx_accept_cb(uv_stream_t *server, int status)
+{
+	struct rpc_listener *lsn = server->data;
+	struct rpc_svc *svc = lsn->svc;
+	struct rpc_conn *conn;
+	int len;
+
+	if (status < 0) {
+		log_warn("rpc: accept failed: %s", uv_strerror(status));
+		return;
+	}
+	conn = calloc(1, sizeof(*conn));
+	if (!conn)
+		return;
+	conn->lsn = lsn;
+	rpcx_lsn_get(lsn);
+	conn->refs = 1;
+	uv_tcp_init(svc->loop, &conn->tcp);
+	uv_timer_init(svc->loop, &conn->idle);
+	conn->tcp.data = conn;
+	conn->idle.data = conn;
+	conn->handles_open = 2;
+	conn->next = lsn->conns;
+	if (lsn->conns)
+		lsn->conns->prev = conn;
+	lsn->conns = conn;
+	svc->nconns++;
+	if (uv_accept(server, (uv_stream_t *)&conn->tcp) != 0) {
+		rpcx_conn_close(conn, "accept");
+		return;
+	}
+	if (lsn->closing || svc->nconns > svc->lim.max_conns) {
+		log_warn("rpc: connection limit (%u) reached; refusing a connection",
+			 svc->lim.max_conns);
+		rpcx_conn_close(conn, "connection limit");
+		return;
+	}
+	len = sizeof(conn->peer);
+	uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&conn->peer, &len);
+	len = sizeof(conn->local);
+	uv_tcp_getsockname(&conn->tcp, (struct sockaddr *)&conn->local, &len);
+	uv_tcp_nodelay(&conn->tcp, 1);
+	conn->last_active = uv_now(svc->loop);
+	if (svc->lim.idle_timeout_ms) {
+		uint64_t every = svc->lim.idle_timeout_ms / 4 + 1;
+		uv_timer_start(&conn->idle, rpcx_idle_cb, every, every);
+	}
+	if (uv_read_start((uv_stream_t *)&conn->tcp, rpcx_alloc, rpcx_conn_read_cb) != 0)
+		rpcx_conn_close(conn, "read start");
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+struct rpcx_wreq {
+	uv_write_t w;
+	struct rpc_conn *conn;
+	uint8_t *buf;
+};
+
+static void rpcx_write_cb(uv_write_t *w, int status)
+{
+	struct rpcx_wreq *wr = (struct rpcx_wreq *)w;
+
+	if (status < 0 && status != UV_ECANCELED)
+		rpcx_conn_close(wr->conn, "write failed");
+	else
+		rpcx_conn_maybe_resume(wr->conn);
+	rpcx_conn_put(wr->conn);
+	free(wr->buf);
+	free(wr);
+}
+
+struct rpcx_ureq {
+	uv_udp_send_t s;
+	struct rpc_listener *lsn;
+	uint8_t *buf;
+};
+
+static void rpcx_udp_send_cb(uv_udp_send_t *s, int status)
+{
+	struct rpcx_ureq *ur = (struct rpcx_ureq *)s;
+
+	rpcx_lsn_put(ur->lsn);
+	free(ur->buf);
+	free(ur);
+}
+
+void rpcx_send(struct rpc_listener *lsn, struct rpc_conn *conn,
+	       const struct sockaddr_storage *peer, uint8_t *buf, size_t len)
+{
+	if (conn) {
+		uint32_t mark = htonl(0x80000000u | (uint32_t)len);
+		uv_buf_t b;
+		int n = 0;
+
+		if (conn->closing)
+			goto out_free;
+		memcpy(buf, &mark, 4);
+		b = uv_buf_init((char *)buf, (unsigned)(len + RPC_MARK_LEN));
+		if (uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) == 0) {
+			n = uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
+			if (n == (int)b.len)
+				goto out_free;
+			if (n < 0 && n != UV_EAGAIN) {
+				rpcx_conn_close(conn, "write failed");
+				goto out_free;
+			}
+			if (n < 0)
+				n = 0;
+		}
+		struct rpcx_wreq *wr = malloc(sizeof(*wr));
+		if (!wr) {
+			/* Part of a record may be out: the stream is unusable. */
+			rpcx_conn_close(conn, "out of memory");
+			goto out_free;
+		}
+		wr->conn = conn;
+		wr->buf = buf;
+		rpcx_conn_get(conn);
+		b.base += n;
+		b.len -= (size_t)n;
+		if (uv_write(&wr->w, (uv_stream_t *)&conn->tcp, &b, 1, rpcx_write_cb) != 0) {
+			rpcx_conn_put(conn);
+			free(wr);
+			rpcx_conn_close(conn, "write failed");
+			goto out_free;
+		}
+		return;
+	}
+	if (lsn->closing || !lsn->has_udp)
+		goto out_free;
+	uv_buf_t b = uv_buf_init((char *)buf + RPC_MARK_LEN, (unsigned)len);
+	int n = uv_udp_try_send(&lsn->udp, &b, 1, (const struct sockaddr *)peer);
+	if (n >= 0 || n != UV_EAGAIN)
+		goto out_free; /* UDP: a lost reply is the client's retransmit */
+	struct rpcx_ureq *ur = malloc(sizeof(*ur));
+	if (!ur)
+		goto out_free;
+	ur->lsn = lsn;
+	ur->buf = buf;
+	rpcx_lsn_get(lsn);
+	if (uv_udp_send(&ur->s, &lsn->udp, &b, 1, (const struct sockaddr *)peer,
+			rpcx_udp_send_cb) != 0) {
+		rpcx_lsn_put(lsn);
+		free(ur);
+		goto out_free;
+	}
+	return;
+out_free:
+	free(buf);
+}
+
+/* ---- UDP -------------------------------------------------------------- */
+
+static void rpcx_udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
+			     const struct sockaddr *addr, unsigned flags)
+{
+	struct rpc_listener *lsn = u->data;
+	struct sockaddr_storage peer;
+
+	if (buf->base == (char *)lsn->svc->rdbuf)
+		lsn->svc->rdbuf_busy = false;
+	if (nread <= 0 || !addr || lsn->closing)
+		return;
+	if (flags & UV_UDP_PARTIAL) {
+		log_debug("rpc: truncated UDP datagram dropped");
+		return;
+	}
+	memset(&peer, 0, sizeof(peer));
+	memcpy(&peer, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							: sizeof(struct sockaddr_in));
+	rpcx_lsn_get(lsn);
+	(void)rpcs_dispatch(lsn, NULL, &peer, &lsn->addr, (const uint8_t *)buf->base,
+			    (size_t)nread);
+	rpcx_lsn_put(lsn);
+}
+
+/* ---- listeners -------------------------------------------------------- */
+
+int rpc_listen(struct rpc_svc *svc, const struct sockaddr *addr, unsigned flags,
+	       void *ctx, struct rpc_listener **out)
+{
+	struct rpc_listener *lsn = calloc(1, sizeof(*lsn));
+	size_t alen = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in);
+	int rc;
+
+	if (!lsn)
+		return -ENOMEM;
+	lsn->svc = svc;
+	lsn->ctx = ctx;
+	lsn->refs = 1; /* the caller's, dropped by rpc_listener_close */
+	memcpy(&lsn->addr, addr, alen);
+
+	if (flags & RPC_LISTEN_TCP) {
+		uv_tcp_init(svc->loop, &lsn->tcp);
+		lsn->tcp.data = lsn;
+		lsn->has_tcp = true;
+		rpcx_lsn_get(lsn);
+		rc = uv_tcp_bind(&lsn->tcp, addr, 0);
+		if (rc == 0)
+			rc = uv_listen((uv_stream_t *)&lsn->tcp, 1024, rpcx_accept_cb);
+		if (rc != 0)
+			goto fail;
+	}
+	if (flags & RPC_LISTEN_UDP) {
+		uv_udp_init(svc->loop, &lsn->udp);
+		lsn->udp.data = lsn;
+		lsn->has_udp = true;
+		rpcx_lsn_get(lsn);
+		rc = uv_udp_bind(&lsn->udp, addr, 0);
+		if (rc == 0)
+			rc = uv_udp_recv_start(&lsn->udp, rpcx_alloc, rpcx_udp_recv_cb);
+		if (rc != 0)
+			goto fail;
+	}
+	*out = lsn;
+	return 0;
+fail:
+	rpc_listener_close(lsn);
+	return rc; /* libuv errors are already negative errno values */
+}
+
+void rpc_listener_close(struct rpc_listener *lsn)
+{
+	if (lsn->closing)
+		return;
+	lsn->closing = true;
+	while (lsn->conns)
+		rpcx_conn_close(lsn->conns, NULL);
+	if (lsn->has_tcp)
+		uv_close((uv_handle_t *)&lsn->tcp, rpcx_lsn_free_cb);
+	if (lsn->has_udp)
+		uv_close((uv_handle_t *)&lsn->udp, rpcx_lsn_free_cb);
+	rpcx_lsn_put(lsn);
+}
