@@ -1,0 +1,537 @@
+/*
+ * test_rpc.c - the RPC transport and dispatcher against raw sockets.
+ *
+ * The server runs on its own libuv loop in a second thread; the test thread
+ * speaks bytes to it over TCP and UDP on 127.0.77.1 and checks every reply
+ * RFC 5531 defines for a failure, record marking (fragments, zero-length
+ * fragments, oversized marks, bytes arriving one at a time) and that a
+ * connection that misbehaves never disturbs another.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <cmocka.h>
+
+#include "rpc/rpc.h"
+
+#define TPROG 0x20000099u
+#define TADDR "127.0.77.1"
+#define TPORT 40111
+#define MAXREC 8192
+
+/* ---- the server under test ------------------------------------------- */
+
+static enum rpc_disposition t_null(struct rpc_req *r) { return RPC_DONE_REPLY; }
+static enum rpc_disposition t_echo(struct rpc_req *r)
+{
+	*(u_int *)r->res = *(u_int *)r->args + 1;
+	return RPC_DONE_REPLY;
+}
+static enum rpc_disposition t_syserr(struct rpc_req *r) { return RPC_DONE_SYSERR; }
+static enum rpc_disposition t_uid(struct rpc_req *r)
+{
+	*(u_int *)r->res = r->cred.uid;
+	return RPC_DONE_REPLY;
+}
+
+static const struct rpc_proc t_v1_procs[] = {
+	[0] = { .name = "NULL", .fn = t_null, .xdr_args = (xdrproc_t)rpc_xdr_void,
+		.xdr_res = (xdrproc_t)rpc_xdr_void },
+	[1] = { .name = "ECHO", .fn = t_echo, .xdr_args = (xdrproc_t)xdr_u_int,
+		.args_size = sizeof(u_int), .xdr_res = (xdrproc_t)xdr_u_int,
+		.res_size = sizeof(u_int) },
+	[2] = { .name = "SYSERR", .fn = t_syserr, .xdr_args = (xdrproc_t)rpc_xdr_void,
+		.xdr_res = (xdrproc_t)rpc_xdr_void },
+	[3] = { .name = "BECHO", .fn = t_echo, .blocking = true,
+		.xdr_args = (xdrproc_t)xdr_u_int, .args_size = sizeof(u_int),
+		.xdr_res = (xdrproc_t)xdr_u_int, .res_size = sizeof(u_int) },
+	/* [4] deliberately missing: PROC_UNAVAIL */
+	[5] = { .name = "UID", .fn = t_uid, .xdr_args = (xdrproc_t)rpc_xdr_void,
+		.xdr_res = (xdrproc_t)xdr_u_int, .res_size = sizeof(u_int) },
+};
+static const struct rpc_vers t_v1 = { 1, 6, t_v1_procs };
+static const struct rpc_vers t_v3 = { 3, 6, t_v1_procs };
+static const struct rpc_vers *const t_versions[] = { &t_v1, NULL, &t_v3 };
+static const struct rpc_prog t_prog = { "test", TPROG, 1, 3, t_versions };
+
+static uv_loop_t loop;
+static uv_async_t stop_async;
+static struct rpc_svc *svc;
+static struct rpc_listener *lsn;
+static pthread_t loop_thread;
+
+static void on_stop(uv_async_t *a)
+{
+	rpc_listener_close(lsn);
+	uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+	uv_run(&loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static int server_up(void **st)
+{
+	struct rpc_limits lim = { .max_record = MAXREC, .max_conns = 8, .idle_timeout_ms = 0 };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TPORT) };
+
+	inet_pton(AF_INET, TADDR, &sin.sin_addr);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(rpc_svc_new(&loop, &lim, &svc), 0);
+	assert_int_equal(rpc_svc_register(svc, &t_prog), 0);
+	assert_int_equal(rpc_listen(svc, (struct sockaddr *)&sin,
+				    RPC_LISTEN_TCP | RPC_LISTEN_UDP, NULL, &lsn), 0);
+	uv_async_init(&loop, &stop_async, on_stop);
+	pthread_create(&loop_thread, NULL, loop_main, NULL);
+	return 0;
+}
+
+static int server_down(void **st)
+{
+	uv_async_send(&stop_async);
+	pthread_join(loop_thread, NULL);
+	assert_int_equal(uv_loop_close(&loop), 0); /* every handle closed */
+	rpc_svc_free(svc);
+	return 0;
+}
+
+/* ---- building calls ---------------------------------------------------- */
+
+struct msg { uint8_t b[2048]; size_t n; };
+
+static void w32(struct msg *m, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(m->b + m->n, &v, 4);
+	m->n += 4;
+}
+
+static void wbytes(struct msg *m, const void *p, size_t len)
+{
+	memcpy(m->b + m->n, p, len);
+	m->n += len;
+	while (m->n % 4)
+		m->b[m->n++] = 0;
+}
+
+enum { CRED_NONE, CRED_SYS, CRED_SYS_17GIDS, CRED_SYS_LONGNAME, CRED_BADFLAVOR,
+       CRED_BADVERF, CRED_SYS_TRAILING };
+
+static void call_hdr(struct msg *m, uint32_t xid, uint32_t rpcvers, uint32_t prog,
+		     uint32_t vers, uint32_t proc, int cred)
+{
+	m->n = 0;
+	w32(m, xid);
+	w32(m, 0); /* CALL */
+	w32(m, rpcvers);
+	w32(m, prog);
+	w32(m, vers);
+	w32(m, proc);
+	if (cred == CRED_NONE || cred == CRED_BADVERF) {
+		w32(m, 0);
+		w32(m, 0);
+	} else if (cred == CRED_BADFLAVOR) {
+		w32(m, 99);
+		w32(m, 0);
+	} else {
+		struct msg body = { .n = 0 };
+		char name[300];
+		uint32_t ngids = cred == CRED_SYS_17GIDS ? 17 : 2;
+		size_t nlen = cred == CRED_SYS_LONGNAME ? 256 : 4;
+
+		memset(name, 'h', sizeof(name));
+		w32(&body, 1);          /* stamp */
+		w32(&body, (uint32_t)nlen);
+		wbytes(&body, name, nlen);
+		w32(&body, 4242);       /* uid */
+		w32(&body, 42);         /* gid */
+		w32(&body, ngids);
+		for (uint32_t i = 0; i < ngids; i++)
+			w32(&body, 100 + i);
+		if (cred == CRED_SYS_TRAILING)
+			w32(&body, 0);
+		w32(m, 1);
+		w32(m, (uint32_t)body.n);
+		wbytes(m, body.b, body.n);
+	}
+	w32(m, cred == CRED_BADVERF ? 1 : 0); /* verifier */
+	w32(m, 0);
+}
+
+/* ---- transports -------------------------------------------------------- */
+
+static int tcp_connect(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TPORT) };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET, TADDR, &sin.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (int i = 0; i < 50; i++) {
+		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+			return fd;
+		usleep(20000);
+	}
+	fail_msg("cannot connect: %s", strerror(errno));
+	return -1;
+}
+
+static void tcp_send_record(int fd, const struct msg *m)
+{
+	uint32_t mark = htonl(0x80000000u | (uint32_t)m->n);
+	assert_int_equal(write(fd, &mark, 4), 4);
+	assert_int_equal(write(fd, m->b, m->n), (ssize_t)m->n);
+}
+
+static bool readn(int fd, void *p, size_t n)
+{
+	uint8_t *b = p;
+	while (n) {
+		ssize_t r = read(fd, b, n);
+		if (r <= 0)
+			return false;
+		b += r;
+		n -= (size_t)r;
+	}
+	return true;
+}
+
+/* Reads one reply record into @out (as 32-bit host-order words). */
+static size_t tcp_recv_reply(int fd, uint32_t *out, size_t maxw)
+{
+	uint32_t mark;
+	uint8_t buf[4096];
+	size_t len;
+
+	assert_true(readn(fd, &mark, 4));
+	mark = ntohl(mark);
+	assert_true(mark & 0x80000000u);
+	len = mark & 0x7fffffffu;
+	assert_true(len <= sizeof(buf) && len % 4 == 0);
+	assert_true(readn(fd, buf, len));
+	for (size_t i = 0; i < len / 4 && i < maxw; i++) {
+		memcpy(&out[i], buf + 4 * i, 4);
+		out[i] = ntohl(out[i]);
+	}
+	return len / 4;
+}
+
+static bool tcp_is_closed(int fd)
+{
+	uint8_t c;
+	return read(fd, &c, 1) == 0;
+}
+
+static size_t udp_call(const struct msg *m, uint32_t *out, size_t maxw)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TPORT) };
+	struct timeval tv = { .tv_sec = 2 };
+	uint8_t buf[4096];
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	ssize_t r;
+
+	inet_pton(AF_INET, TADDR, &sin.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sendto(fd, m->b, m->n, 0, (struct sockaddr *)&sin, sizeof(sin));
+	r = recv(fd, buf, sizeof(buf), 0);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	for (size_t i = 0; i < (size_t)r / 4 && i < maxw; i++) {
+		memcpy(&out[i], buf + 4 * i, 4);
+		out[i] = ntohl(out[i]);
+	}
+	return (size_t)r / 4;
+}
+
+/* Send @m on a fresh TCP connection and on UDP; both replies into w[2][]. */
+static void both(const struct msg *m, uint32_t w[2][64], size_t n[2])
+{
+	int fd = tcp_connect();
+	tcp_send_record(fd, m);
+	n[0] = tcp_recv_reply(fd, w[0], 64);
+	close(fd);
+	n[1] = udp_call(m, w[1], 64);
+}
+
+/* reply words: xid, 1 (REPLY), reply_stat, ... */
+static void expect_accepted(uint32_t *w, size_t n, uint32_t xid, uint32_t astat)
+{
+	assert_true(n >= 6);
+	assert_int_equal(w[0], xid);
+	assert_int_equal(w[1], 1);
+	assert_int_equal(w[2], 0);   /* MSG_ACCEPTED */
+	assert_int_equal(w[3], 0);   /* verf AUTH_NONE */
+	assert_int_equal(w[4], 0);   /* verf length */
+	assert_int_equal(w[5], astat);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void test_echo_ok(void **st)
+{
+	struct msg m;
+	uint32_t w[2][64];
+	size_t n[2];
+
+	call_hdr(&m, 0x1001, 2, TPROG, 1, 1, CRED_SYS);
+	w32(&m, 41);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++) {
+		expect_accepted(w[t], n[t], 0x1001, 0);
+		assert_int_equal(w[t][6], 42);
+	}
+	call_hdr(&m, 0x1002, 2, TPROG, 3, 3, CRED_NONE); /* blocking, v3 */
+	w32(&m, 99);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++) {
+		expect_accepted(w[t], n[t], 0x1002, 0);
+		assert_int_equal(w[t][6], 100);
+	}
+	call_hdr(&m, 0x1003, 2, TPROG, 1, 5, CRED_SYS); /* credentials reach the handler */
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++) {
+		expect_accepted(w[t], n[t], 0x1003, 0);
+		assert_int_equal(w[t][6], 4242);
+	}
+}
+
+static void test_rpc_mismatch(void **st)
+{
+	struct msg m;
+	uint32_t w[2][64];
+	size_t n[2];
+
+	call_hdr(&m, 0x2001, 3, TPROG, 1, 0, CRED_NONE);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++) {
+		assert_int_equal(n[t], 6);
+		assert_int_equal(w[t][2], 1);  /* MSG_DENIED */
+		assert_int_equal(w[t][3], 0);  /* RPC_MISMATCH */
+		assert_int_equal(w[t][4], 2);
+		assert_int_equal(w[t][5], 2);
+	}
+}
+
+static void expect_auth_error(int cred, uint32_t why)
+{
+	struct msg m;
+	uint32_t w[2][64];
+	size_t n[2];
+
+	call_hdr(&m, 0x3000 + (uint32_t)cred, 2, TPROG, 1, 0, cred);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++) {
+		assert_int_equal(n[t], 5);
+		assert_int_equal(w[t][0], 0x3000 + (uint32_t)cred);
+		assert_int_equal(w[t][2], 1);  /* MSG_DENIED */
+		assert_int_equal(w[t][3], 1);  /* AUTH_ERROR */
+		assert_int_equal(w[t][4], why);
+	}
+}
+
+static void test_auth_errors(void **st)
+{
+	expect_auth_error(CRED_SYS_17GIDS, 1);   /* AUTH_BADCRED */
+	expect_auth_error(CRED_SYS_LONGNAME, 1);
+	expect_auth_error(CRED_SYS_TRAILING, 1);
+	expect_auth_error(CRED_BADFLAVOR, 1);
+	expect_auth_error(CRED_BADVERF, 3);      /* AUTH_BADVERF */
+}
+
+static void test_prog_vers_proc(void **st)
+{
+	struct msg m;
+	uint32_t w[2][64];
+	size_t n[2];
+
+	call_hdr(&m, 0x4001, 2, TPROG + 1, 1, 0, CRED_NONE);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++)
+		expect_accepted(w[t], n[t], 0x4001, 1); /* PROG_UNAVAIL */
+
+	for (uint32_t v = 2; v <= 5; v += 3) { /* a gap and beyond the range */
+		call_hdr(&m, 0x4002, 2, TPROG, v, 0, CRED_NONE);
+		both(&m, w, n);
+		for (int t = 0; t < 2; t++) {
+			expect_accepted(w[t], n[t], 0x4002, 2); /* PROG_MISMATCH */
+			assert_int_equal(w[t][6], 1);
+			assert_int_equal(w[t][7], 3);
+		}
+	}
+	call_hdr(&m, 0x4003, 2, TPROG, 1, 4, CRED_NONE);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++)
+		expect_accepted(w[t], n[t], 0x4003, 3); /* PROC_UNAVAIL */
+	call_hdr(&m, 0x4004, 2, TPROG, 1, 0x7fffffff, CRED_NONE);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++)
+		expect_accepted(w[t], n[t], 0x4004, 3);
+
+	call_hdr(&m, 0x4005, 2, TPROG, 1, 1, CRED_NONE); /* ECHO without its argument */
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++)
+		expect_accepted(w[t], n[t], 0x4005, 4); /* GARBAGE_ARGS */
+
+	call_hdr(&m, 0x4006, 2, TPROG, 1, 2, CRED_NONE);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++)
+		expect_accepted(w[t], n[t], 0x4006, 5); /* SYSTEM_ERR */
+}
+
+static void test_tcp_fragments(void **st)
+{
+	struct msg m;
+	uint32_t w[64];
+	int fd = tcp_connect();
+	uint32_t mark;
+
+	call_hdr(&m, 0x5001, 2, TPROG, 1, 1, CRED_SYS);
+	w32(&m, 7);
+	/* three fragments: 10 bytes, 0 bytes, the rest (last) */
+	mark = htonl(10);
+	assert_int_equal(write(fd, &mark, 4), 4);
+	assert_int_equal(write(fd, m.b, 10), 10);
+	mark = htonl(0);
+	assert_int_equal(write(fd, &mark, 4), 4);
+	mark = htonl(0x80000000u | (uint32_t)(m.n - 10));
+	assert_int_equal(write(fd, &mark, 4), 4);
+	assert_int_equal(write(fd, m.b + 10, m.n - 10), (ssize_t)(m.n - 10));
+	expect_accepted(w, tcp_recv_reply(fd, w, 64), 0x5001, 0);
+	assert_int_equal(w[6], 8);
+
+	/* the same record one byte at a time, mark included */
+	mark = htonl(0x80000000u | (uint32_t)m.n);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(write(fd, (uint8_t *)&mark + i, 1), 1);
+		usleep(1000);
+	}
+	for (size_t i = 0; i < m.n; i++)
+		assert_int_equal(write(fd, m.b + i, 1), 1);
+	expect_accepted(w, tcp_recv_reply(fd, w, 64), 0x5001, 0);
+
+	/* two records in one write: pipelining */
+	uint8_t two[2 * 2048];
+	size_t o = 0;
+	for (int k = 0; k < 2; k++) {
+		memcpy(two + o, &mark, 4);
+		memcpy(two + o + 4, m.b, m.n);
+		o += 4 + m.n;
+	}
+	assert_int_equal(write(fd, two, o), (ssize_t)o);
+	expect_accepted(w, tcp_recv_reply(fd, w, 64), 0x5001, 0);
+	expect_accepted(w, tcp_recv_reply(fd, w, 64), 0x5001, 0);
+	close(fd);
+}
+
+static void test_tcp_bad_records_close_only_that_connection(void **st)
+{
+	struct msg m;
+	uint32_t w[64];
+	int good = tcp_connect();
+	uint32_t mark;
+	int fd;
+
+	/* a mark announcing nearly 2^31 bytes: closed before any buffering */
+	fd = tcp_connect();
+	mark = htonl(0xfffffff0u);
+	assert_int_equal(write(fd, &mark, 4), 4);
+	assert_true(tcp_is_closed(fd));
+	close(fd);
+
+	/* fragments that each fit but together exceed max_record */
+	fd = tcp_connect();
+	static uint8_t junk[MAXREC];
+	mark = htonl(MAXREC - 16);
+	assert_int_equal(write(fd, &mark, 4), 4);
+	assert_int_equal(write(fd, junk, MAXREC - 16), MAXREC - 16);
+	mark = htonl(0x80000000u | 64);
+	assert_int_equal(write(fd, &mark, 4), 4);
+	assert_true(tcp_is_closed(fd));
+	close(fd);
+
+	/* an empty record (a zero-length last fragment) */
+	fd = tcp_connect();
+	mark = htonl(0x80000000u);
+	assert_int_equal(write(fd, &mark, 4), 4);
+	assert_true(tcp_is_closed(fd));
+	close(fd);
+
+	/* a truncated call header */
+	fd = tcp_connect();
+	call_hdr(&m, 0x6001, 2, TPROG, 1, 1, CRED_SYS);
+	m.n = 20;
+	tcp_send_record(fd, &m);
+	assert_true(tcp_is_closed(fd));
+	close(fd);
+
+	/* a REPLY sent to the server */
+	fd = tcp_connect();
+	m.n = 0;
+	w32(&m, 1);
+	w32(&m, 1);
+	w32(&m, 0);
+	tcp_send_record(fd, &m);
+	assert_true(tcp_is_closed(fd));
+	close(fd);
+
+	/* the first connection never noticed */
+	call_hdr(&m, 0x6002, 2, TPROG, 1, 1, CRED_NONE);
+	w32(&m, 1);
+	tcp_send_record(good, &m);
+	expect_accepted(w, tcp_recv_reply(good, w, 64), 0x6002, 0);
+	close(good);
+}
+
+static void test_udp_garbage_dropped(void **st)
+{
+	struct msg m;
+	uint32_t w[64];
+	uint32_t junk[3] = { 0xffffffffu, 0xffffffffu, 0xffffffffu };
+
+	m.n = 0;
+	wbytes(&m, junk, 3);
+	assert_int_equal(udp_call(&m, w, 64), 0);  /* no reply */
+	m.n = 0;
+	wbytes(&m, junk, sizeof(junk));
+	assert_int_equal(udp_call(&m, w, 64), 0);
+	/* a call whose cred length claims ~4 GiB in a short datagram */
+	call_hdr(&m, 0x7001, 2, TPROG, 1, 0, CRED_NONE);
+	uint32_t big = htonl(0xfffffff8u);
+	memcpy(m.b + 28, &big, 4);
+	assert_int_equal(udp_call(&m, w, 64), 0);
+	/* and the server still answers */
+	call_hdr(&m, 0x7002, 2, TPROG, 1, 1, CRED_NONE);
+	w32(&m, 5);
+	size_t n = udp_call(&m, w, 64);
+	expect_accepted(w, n, 0x7002, 0);
+	assert_int_equal(w[6], 6);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_echo_ok),
+		cmocka_unit_test(test_rpc_mismatch),
+		cmocka_unit_test(test_auth_errors),
+		cmocka_unit_test(test_prog_vers_proc),
+		cmocka_unit_test(test_tcp_fragments),
+		cmocka_unit_test(test_tcp_bad_records_close_only_that_connection),
+		cmocka_unit_test(test_udp_garbage_dropped),
+	};
+	return cmocka_run_group_tests(tests, server_up, server_down);
+}
