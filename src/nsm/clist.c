@@ -1,0 +1,740 @@
+/*
+ * clist.c - a service group's client list on the group's own storage.
+ *
+ * On-disk format (one file per client in <statedir>/clients/):
+ *
+ *   file name   the client's name when it is at most 200 bytes; a longer
+ *               name (names may have up to 1024 bytes, a file name only 255)
+ *               is cut to its first 150 bytes + "~" + 16 hex digits of the
+ *               FNV-1a 64-bit hash of the whole name.  Names were checked by
+ *               clist_name_check(), so they hold no '/', no control or
+ *               whitespace characters and never start with '.'.
+ *   contents    text lines "key=value", in this order:
+ *                 sgnfs-clist=1           format version
+ *                 name=<client name>      the whole name (authoritative)
+ *                 added=<unix seconds>    when the client first locked here
+ *                 addr=<IPv4 or IPv6>     one line per address it came from
+ *                                         (at most 8, newest last)
+ *   temporary   ".tmp-<file name>" while being written; a leftover one is a
+ *               write that never completed and is removed at load.
+ *
+ * Writing: temp file, write, fsync, rename over the entry, fsync of the
+ * directory (so the rename itself is durable).  Only then is the waiting
+ * grant released.  Removal: unlink + fsync of the directory.
+ *
+ * Concurrency: at most one I/O per entry is in flight; changes made while
+ * it runs bump the entry's generation and trigger another write when it
+ * completes, so a waiter is released only by a write that contains what it
+ * needed (its generation).
+ */
+#include "nsm/clist.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "log.h"
+
+#define CLIST_FNAME_DIRECT_MAX 200
+#define CLIST_FNAME_PREFIX     150
+
+struct clist_waiter {
+	struct clist_waiter *next;
+	uint64_t gen;              /* released by a durable write of >= gen */
+	clist_done_fn done;
+	void *arg;
+};
+
+struct clist_entry {
+	struct clist_entry *hnext;  /* hash chain; owned by the table */
+	char *name;                 /* owned */
+	char fname[CLIST_FNAME_DIRECT_MAX + 1];
+	struct sockaddr_storage addrs[CLIST_MAX_ADDRS];
+	size_t naddrs;
+	int64_t added;
+	uint64_t gen;               /* bumped on every change */
+	uint64_t disk_gen;          /* generation known durable (0 = no file) */
+	bool io_busy;               /* one write or unlink in flight */
+	bool removing;              /* the in-flight I/O is an unlink */
+	bool holding;               /* the client holds locks here */
+	uint64_t idle_since;        /* uv_now() when it stopped holding */
+	struct clist_waiter *waiters; /* owned, FIFO */
+};
+
+struct clist {
+	uv_loop_t *loop;            /* not owned */
+	char *group;                /* owned, for log lines */
+	int dirfd;                  /* <statedir>/clients, owned */
+	uint32_t idle_s;
+	struct clist_entry **tab;   /* owned */
+	size_t nbuckets, count;
+	unsigned refs;              /* 1 (open) + I/O in flight + timer */
+	bool closed;
+	uv_timer_t sweep;
+	uint64_t writes;
+};
+
+struct clist_io {
+	uv_work_t work;
+	struct clist *cl;
+	struct clist_entry *e;
+	bool unlink_op;
+	uint64_t gen;
+	char *content;              /* owned, for writes */
+	size_t len;
+	int rc;
+};
+
+/* ---- names ----------------------------------------------------------- */
+
+/* A client name for a log line: escaped and cut (names may have 1 KiB).
+ * Loop thread only (static buffer). */
+static const char *clist_lname(const char *name)
+{
+	static char buf[LOG_SAFE_MAX];
+	return log_safe(buf, sizeof(buf), name, strlen(name));
+}
+
+int clist_name_check(const char *name, size_t len)
+{
+	if (len == 0 || len > CLIST_NAME_MAX || name[0] == '.')
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '/' || c < 0x21 || c == 0x7f)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static uint64_t clist_fnv(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static void clist_fname(const char *name, char *out)
+{
+	size_t len = strlen(name);
+
+	if (len <= CLIST_FNAME_DIRECT_MAX) {
+		memcpy(out, name, len + 1);
+		return;
+	}
+	memcpy(out, name, CLIST_FNAME_PREFIX);
+	snprintf(out + CLIST_FNAME_PREFIX, CLIST_FNAME_DIRECT_MAX + 1 - CLIST_FNAME_PREFIX,
+		 "~%016" PRIx64, clist_fnv(name));
+}
+
+/* ---- table ----------------------------------------------------------- */
+
+static size_t clist_bucket(const struct clist *cl, const char *name)
+{
+	return (size_t)(clist_fnv(name) & (cl->nbuckets - 1));
+}
+
+static struct clist_entry *clist_find(const struct clist *cl, const char *name)
+{
+	for (struct clist_entry *e = cl->tab[clist_bucket(cl, name)]; e; e = e->hnext)
+		if (strcmp(e->name, name) == 0)
+			return e;
+	return NULL;
+}
+
+static void clist_grow(struct clist *cl)
+{
+	size_t nb = cl->nbuckets * 2;
+	struct clist_entry **nt = calloc(nb, sizeof(*nt));
+
+	if (!nt)
+		return; /* longer chains, still correct */
+	for (size_t i = 0; i < cl->nbuckets; i++) {
+		struct clist_entry *e = cl->tab[i], *next;
+		for (; e; e = next) {
+			size_t b = (size_t)(clist_fnv(e->name) & (nb - 1));
+			next = e->hnext;
+			e->hnext = nt[b];
+			nt[b] = e;
+		}
+	}
+	free(cl->tab);
+	cl->tab = nt;
+	cl->nbuckets = nb;
+}
+
+static struct clist_entry *clist_add(struct clist *cl, const char *name)
+{
+	struct clist_entry *e = calloc(1, sizeof(*e));
+	size_t b;
+
+	if (!e)
+		return NULL;
+	e->name = strdup(name);
+	if (!e->name) {
+		free(e);
+		return NULL;
+	}
+	clist_fname(name, e->fname);
+	if (cl->count + 1 > cl->nbuckets * 2)
+		clist_grow(cl);
+	b = clist_bucket(cl, name);
+	e->hnext = cl->tab[b];
+	cl->tab[b] = e;
+	cl->count++;
+	return e;
+}
+
+static void clist_unlink_entry(struct clist *cl, struct clist_entry *e)
+{
+	struct clist_entry **pp = &cl->tab[clist_bucket(cl, e->name)];
+
+	while (*pp && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = e->hnext;
+	cl->count--;
+}
+
+static void clist_entry_free(struct clist_entry *e)
+{
+	while (e->waiters) {
+		struct clist_waiter *w = e->waiters;
+		e->waiters = w->next;
+		free(w);
+	}
+	free(e->name);
+	free(e);
+}
+
+static bool clist_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+	return false;
+}
+
+/* ---- I/O on the thread pool ------------------------------------------ */
+
+static void clist_put(struct clist *cl);
+
+static void clist_io_work(uv_work_t *w)
+{
+	struct clist_io *io = w->data;
+	int dirfd = io->cl->dirfd;
+	char tmp[CLIST_FNAME_DIRECT_MAX + 8];
+	int fd;
+
+	io->rc = 0;
+	if (io->unlink_op) {
+		if (unlinkat(dirfd, io->e->fname, 0) < 0 && errno != ENOENT)
+			io->rc = -errno;
+		else if (fsync(dirfd) < 0)
+			io->rc = -errno;
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), ".tmp-%s", io->e->fname);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		io->rc = -errno;
+		return;
+	}
+	size_t off = 0;
+	while (off < io->len) {
+		ssize_t n = write(fd, io->content + off, io->len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			io->rc = -errno;
+			goto out_unlink;
+		}
+		off += (size_t)n;
+	}
+	/* Data first, then the name: after a crash either the old entry or
+	 * the complete new one exists, never a torn file. */
+	if (fsync(fd) < 0) {
+		io->rc = -errno;
+		goto out_unlink;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		io->rc = -errno;
+		goto out_unlink;
+	}
+	fd = -1;
+	if (renameat(dirfd, tmp, dirfd, io->e->fname) < 0) {
+		io->rc = -errno;
+		goto out_unlink;
+	}
+	if (fsync(dirfd) < 0)
+		io->rc = -errno;
+	return;
+out_unlink:
+	if (fd >= 0)
+		close(fd);
+	unlinkat(dirfd, tmp, 0);
+}
+
+static void clist_start_io(struct clist *cl, struct clist_entry *e, bool unlink_op);
+
+static void clist_release_waiters(struct clist_entry *e, uint64_t gen, int rc)
+{
+	struct clist_waiter **pp = &e->waiters;
+
+	while (*pp) {
+		struct clist_waiter *w = *pp;
+		if (w->gen <= gen) {
+			*pp = w->next;
+			w->done(w->arg, rc);
+			free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+}
+
+static void clist_io_done(uv_work_t *w, int status)
+{
+	struct clist_io *io = w->data;
+	struct clist *cl = io->cl;
+	struct clist_entry *e = io->e;
+	int rc = status < 0 ? status : io->rc;
+
+	e->io_busy = false;
+	if (cl->closed)
+		goto out;
+	if (io->unlink_op) {
+		e->removing = false;
+		if (rc < 0)
+			log_warn("group=%s client=%s cannot remove idle client entry: %s",
+				 cl->group, clist_lname(e->name), strerror(-rc));
+		if (e->waiters) {
+			/* It locked again while being removed: write it back. */
+			clist_start_io(cl, e, false);
+		} else if (rc == 0) {
+			log_info("group=%s client=%s removed from client list (idle)",
+				 cl->group, clist_lname(e->name));
+			clist_unlink_entry(cl, e);
+			clist_entry_free(e);
+		}
+		goto out;
+	}
+	if (rc == 0) {
+		cl->writes++;
+		if (io->gen > e->disk_gen)
+			e->disk_gen = io->gen;
+	} else {
+		log_err("group=%s client=%s cannot record client on the group's storage: %s; its locks are refused",
+			cl->group, clist_lname(e->name), strerror(-rc));
+	}
+	clist_release_waiters(e, io->gen, rc);
+	if (e->waiters && rc == 0)
+		clist_start_io(cl, e, false);
+	else if (e->waiters) /* failed: fail the rest too, they retry */
+		clist_release_waiters(e, UINT64_MAX, rc);
+out:
+	free(io->content);
+	free(io);
+	clist_put(cl);
+}
+
+static char *clist_format(const struct clist_entry *e, size_t *len)
+{
+	size_t cap = 64 + strlen(e->name) + CLIST_MAX_ADDRS * 64;
+	char *s = malloc(cap);
+	size_t o;
+
+	if (!s)
+		return NULL;
+	o = (size_t)snprintf(s, cap, "sgnfs-clist=1\nname=%s\nadded=%" PRId64 "\n",
+			     e->name, e->added);
+	for (size_t i = 0; i < e->naddrs; i++) {
+		char a[INET6_ADDRSTRLEN];
+		const void *p = e->addrs[i].ss_family == AF_INET
+			? (const void *)&((const struct sockaddr_in *)&e->addrs[i])->sin_addr
+			: (const void *)&((const struct sockaddr_in6 *)&e->addrs[i])->sin6_addr;
+		inet_ntop(e->addrs[i].ss_family, p, a, sizeof(a));
+		o += (size_t)snprintf(s + o, cap - o, "addr=%s\n", a);
+	}
+	*len = o;
+	return s;
+}
+
+static void clist_start_io(struct clist *cl, struct clist_entry *e, bool unlink_op)
+{
+	struct clist_io *io = calloc(1, sizeof(*io));
+
+	if (!io)
+		goto fail;
+	io->cl = cl;
+	io->e = e;
+	io->unlink_op = unlink_op;
+	io->gen = e->gen;
+	if (!unlink_op) {
+		io->content = clist_format(e, &io->len);
+		if (!io->content)
+			goto fail;
+	}
+	io->work.data = io;
+	if (uv_queue_work(cl->loop, &io->work, clist_io_work, clist_io_done) != 0)
+		goto fail;
+	e->io_busy = true;
+	e->removing = unlink_op;
+	if (unlink_op)
+		e->disk_gen = 0;
+	cl->refs++;
+	return;
+fail:
+	if (io)
+		free(io->content);
+	free(io);
+	if (!unlink_op)
+		clist_release_waiters(e, UINT64_MAX, -ENOMEM);
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+static int clist_parse_addr(const char *s, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, s, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		ss->ss_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		ss->ss_family = AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int clist_load_one(struct clist *cl, const char *fname)
+{
+	char name[CLIST_NAME_MAX + 1] = "", want[CLIST_FNAME_DIRECT_MAX + 1];
+	struct sockaddr_storage addrs[CLIST_MAX_ADDRS];
+	size_t naddrs = 0;
+	int64_t added = 0;
+	bool version_ok = false;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+	int fd = openat(cl->dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -errno;
+	}
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (strcmp(line, "sgnfs-clist=1") == 0)
+			version_ok = true;
+		else if (strncmp(line, "name=", 5) == 0 && (size_t)n - 5 <= CLIST_NAME_MAX)
+			memcpy(name, line + 5, (size_t)n - 4);
+		else if (strncmp(line, "added=", 6) == 0)
+			added = strtoll(line + 6, NULL, 10);
+		else if (strncmp(line, "addr=", 5) == 0 && naddrs < CLIST_MAX_ADDRS &&
+			 clist_parse_addr(line + 5, &addrs[naddrs]) == 0)
+			naddrs++;
+	}
+	free(line);
+	fclose(f);
+	if (!version_ok || clist_name_check(name, strlen(name)) < 0)
+		return -EINVAL;
+	clist_fname(name, want);
+	if (strcmp(want, fname) != 0)
+		return -EINVAL; /* a file that is not ours, or renamed */
+	struct clist_entry *e = clist_find(cl, name);
+	if (e)
+		return -EEXIST;
+	e = clist_add(cl, name);
+	if (!e)
+		return -ENOMEM;
+	memcpy(e->addrs, addrs, naddrs * sizeof(addrs[0]));
+	e->naddrs = naddrs;
+	e->added = added;
+	e->gen = e->disk_gen = 1;
+	e->idle_since = uv_now(cl->loop);
+	return 0;
+}
+
+static int clist_load(struct clist *cl)
+{
+	int fd = dup(cl->dirfd);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		int rc;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (strncmp(de->d_name, ".tmp-", 5) == 0) {
+			unlinkat(cl->dirfd, de->d_name, 0);
+			continue;
+		}
+		rc = clist_load_one(cl, de->d_name);
+		if (rc < 0) {
+			char safe[LOG_SAFE_MAX];
+			log_warn("group=%s ignoring client list file '%s': %s", cl->group,
+				 log_safe(safe, sizeof(safe), de->d_name, strlen(de->d_name)),
+				 strerror(-rc));
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+/* ---- sweeping idle clients ------------------------------------------- */
+
+static void clist_sweep_cb(uv_timer_t *t)
+{
+	struct clist *cl = t->data;
+	uint64_t now = uv_now(cl->loop), idle_ms = (uint64_t)cl->idle_s * 1000u;
+
+	for (size_t b = 0; b < cl->nbuckets; b++) {
+		for (struct clist_entry *e = cl->tab[b]; e; e = e->hnext) {
+			if (e->holding || e->io_busy || e->waiters)
+				continue;
+			if (now - e->idle_since >= idle_ms)
+				clist_start_io(cl, e, true);
+		}
+	}
+}
+
+/* ---- public ----------------------------------------------------------- */
+
+int clist_open(uv_loop_t *loop, const char *statedir, uint32_t idle_s,
+	       const char *group, struct clist **out)
+{
+	struct clist *cl = calloc(1, sizeof(*cl));
+	char path[4096];
+	int rc;
+
+	if (!cl)
+		return -ENOMEM;
+	cl->loop = loop;
+	cl->idle_s = idle_s;
+	cl->refs = 1;
+	cl->dirfd = -1;
+	cl->group = strdup(group);
+	cl->nbuckets = 256;
+	cl->tab = calloc(cl->nbuckets, sizeof(*cl->tab));
+	if (!cl->group || !cl->tab) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	if (mkdir(statedir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto err;
+	}
+	snprintf(path, sizeof(path), "%s/clients", statedir);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto err;
+	}
+	cl->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cl->dirfd < 0) {
+		rc = -errno;
+		goto err;
+	}
+	rc = clist_load(cl);
+	if (rc < 0)
+		goto err;
+	uv_timer_init(loop, &cl->sweep);
+	cl->sweep.data = cl;
+	uint64_t every = (uint64_t)idle_s * 250u;
+	if (every < 250)
+		every = 250;
+	uv_timer_start(&cl->sweep, clist_sweep_cb, every, every);
+	cl->refs++; /* the timer, until its close callback */
+	*out = cl;
+	return 0;
+err:
+	if (cl->dirfd >= 0)
+		close(cl->dirfd);
+	free(cl->tab);
+	free(cl->group);
+	free(cl);
+	return rc;
+}
+
+static void clist_put(struct clist *cl)
+{
+	if (--cl->refs)
+		return;
+	for (size_t b = 0; b < cl->nbuckets; b++) {
+		struct clist_entry *e = cl->tab[b], *next;
+		for (; e; e = next) {
+			next = e->hnext;
+			clist_entry_free(e);
+		}
+	}
+	close(cl->dirfd);
+	free(cl->tab);
+	free(cl->group);
+	free(cl);
+}
+
+static void clist_timer_closed(uv_handle_t *h)
+{
+	clist_put(h->data);
+}
+
+void clist_close(struct clist *cl)
+{
+	if (!cl || cl->closed)
+		return;
+	cl->closed = true;
+	/* Nobody is left to reply to: waiters are dropped, not called. */
+	for (size_t b = 0; b < cl->nbuckets; b++) {
+		for (struct clist_entry *e = cl->tab[b]; e; e = e->hnext) {
+			while (e->waiters) {
+				struct clist_waiter *w = e->waiters;
+				e->waiters = w->next;
+				free(w);
+			}
+		}
+	}
+	uv_close((uv_handle_t *)&cl->sweep, clist_timer_closed);
+	clist_put(cl);
+}
+
+int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_storage *addr,
+		 clist_done_fn done, void *arg)
+{
+	struct clist_entry *e;
+	struct clist_waiter *w, **pp;
+	bool known = false;
+
+	if (clist_name_check(name, strlen(name)) < 0)
+		return -EINVAL;
+	e = clist_find(cl, name);
+	if (!e) {
+		e = clist_add(cl, name);
+		if (!e)
+			return -ENOMEM;
+		e->added = (int64_t)time(NULL);
+		e->gen = 1;
+		char a[80];
+		log_info("group=%s client=%s added to client list (from %s)", cl->group,
+			 clist_lname(name),
+			 inet_ntop(addr->ss_family, addr->ss_family == AF_INET
+				   ? (const void *)&((const struct sockaddr_in *)addr)->sin_addr
+				   : (const void *)&((const struct sockaddr_in6 *)addr)->sin6_addr,
+				   a, sizeof(a)) ? a : "?");
+	}
+	e->holding = true;
+	for (size_t i = 0; i < e->naddrs; i++)
+		known |= clist_addr_eq(&e->addrs[i], addr);
+	if (!known) {
+		if (e->naddrs == CLIST_MAX_ADDRS) {
+			memmove(&e->addrs[0], &e->addrs[1],
+				(CLIST_MAX_ADDRS - 1) * sizeof(e->addrs[0]));
+			e->naddrs--;
+		}
+		e->addrs[e->naddrs++] = *addr;
+		e->gen++;
+	}
+	if (e->disk_gen == e->gen && !e->removing)
+		return 1;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->gen = e->gen;
+	w->done = done;
+	w->arg = arg;
+	for (pp = &e->waiters; *pp; pp = &(*pp)->next)
+		;
+	*pp = w;
+	if (!e->io_busy)
+		clist_start_io(cl, e, false);
+	return 0;
+}
+
+void clist_release(struct clist *cl, const char *name)
+{
+	struct clist_entry *e = clist_find(cl, name);
+
+	if (e && e->holding) {
+		e->holding = false;
+		e->idle_since = uv_now(cl->loop);
+	}
+}
+
+void clist_forget(struct clist *cl, const char *name)
+{
+	struct clist_entry *e = clist_find(cl, name);
+
+	if (!e || e->holding)
+		return;
+	e->idle_since = 0;
+	if (!e->io_busy && !e->waiters)
+		clist_start_io(cl, e, true);
+}
+
+bool clist_has_addr(const struct clist *cl, const char *name,
+		    const struct sockaddr_storage *addr)
+{
+	const struct clist_entry *e = clist_find(cl, name);
+
+	if (!e)
+		return false;
+	for (size_t i = 0; i < e->naddrs; i++)
+		if (clist_addr_eq(&e->addrs[i], addr))
+			return true;
+	return false;
+}
+
+void clist_foreach(const struct clist *cl,
+		   void (*fn)(void *arg, const struct clist_entry_info *e), void *arg)
+{
+	for (size_t b = 0; b < cl->nbuckets; b++) {
+		for (const struct clist_entry *e = cl->tab[b]; e; e = e->hnext) {
+			struct clist_entry_info info = {
+				.name = e->name, .addrs = e->addrs, .naddrs = e->naddrs,
+				.added = e->added, .holding = e->holding,
+			};
+			fn(arg, &info);
+		}
+	}
+}
+
+size_t clist_count(const struct clist *cl)
+{
+	return cl->count;
+}
+
+uint64_t clist_writes(const struct clist *cl)
+{
+	return cl->writes;
+}

@@ -1,0 +1,90 @@
+/*
+ * clist.h - a service group's client list: the clients that hold (or held
+ * recently) at least one lock on one of the group's filesystems.
+ *
+ * The list lives on the group's own storage (claim 2), in
+ * <first export>/.sgnfs/clients/, one file per client, so it moves with the
+ * group: the node that takes the group over reads it and knows exactly whom
+ * to notify.  On-disk format: see clist.c.
+ *
+ * Durability rule: clist_ensure() calls back only once the client's entry
+ * (with the address it used) is durable; the NLM layer replies with a grant
+ * only from that callback.  A client that no longer holds anything stays on
+ * the list for client_idle seconds, so lock churn costs no disk writes.
+ *
+ * Threading: every function is for the loop thread; file I/O runs on the
+ * libuv thread pool.
+ */
+#ifndef SGNFS_CLIST_H
+#define SGNFS_CLIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#define CLIST_NAME_MAX 1024
+#define CLIST_MAX_ADDRS 8
+
+struct clist;
+
+struct clist_entry_info {
+	const char *name;
+	const struct sockaddr_storage *addrs;
+	size_t naddrs;
+	int64_t added;            /* unix seconds */
+	bool holding;             /* holds locks now */
+};
+
+/*
+ * 0 if @name (length @len, not NUL-terminated necessarily) may name a client
+ * on disk; -EINVAL if it is empty, longer than CLIST_NAME_MAX, contains '/',
+ * a control character or whitespace, starts with '.', or is "..".
+ */
+int clist_name_check(const char *name, size_t len);
+
+/*
+ * Open the list in @statedir (the group's .sgnfs directory; created if
+ * missing, with clients/ inside) and load it.  Blocking: call at group
+ * start before the group serves.  @idle_s: how long an idle client stays.
+ * Returns 0 and *out (free with clist_close) or -errno.
+ */
+int clist_open(uv_loop_t *loop, const char *statedir, uint32_t idle_s,
+	       const char *group, struct clist **out);
+
+/* Drop the in-memory list.  I/O in flight completes and is discarded. */
+void clist_close(struct clist *cl);
+
+typedef void (*clist_done_fn)(void *arg, int rc);
+
+/*
+ * Make sure client @name, seen at @addr, is durably on the list and marked
+ * as holding locks.  Returns 1 if it already is (no callback), 0 if @done
+ * will be called on the loop once the entry is durable (rc 0) or the write
+ * failed (rc -errno; the caller must then refuse the lock), or -errno at
+ * once (bad name, out of memory).
+ */
+int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_storage *addr,
+		 clist_done_fn done, void *arg);
+
+/* @name holds no lock in this group any more: it leaves the list after the
+ * idle time unless it locks again. */
+void clist_release(struct clist *cl, const char *name);
+
+/* True if @addr is one of the addresses recorded for @name. */
+bool clist_has_addr(const struct clist *cl, const char *name,
+		    const struct sockaddr_storage *addr);
+
+/* Call @fn for every entry (in no particular order). */
+void clist_foreach(const struct clist *cl,
+		   void (*fn)(void *arg, const struct clist_entry_info *e), void *arg);
+size_t clist_count(const struct clist *cl);
+
+/* Remove @name now (e.g. it rebooted and freed everything); asynchronous. */
+void clist_forget(struct clist *cl, const char *name);
+
+/* Test hook: number of entry files written so far. */
+uint64_t clist_writes(const struct clist *cl);
+
+#endif

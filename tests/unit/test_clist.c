@@ -1,0 +1,236 @@
+/*
+ * test_clist.c - the per-group client list: name rules, durable entries,
+ * addresses, reload by another process, lazy idle removal, leftovers from a
+ * crash, and refusal when the directory cannot be written.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "nsm/clist.h"
+
+static char dir[256], statedir[300], clients[320];
+static uv_loop_t loop;
+
+static int setup(void **st)
+{
+	snprintf(dir, sizeof(dir), "/var/tmp/test_clist.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", dir);
+	snprintf(clients, sizeof(clients), "%s/clients", statedir);
+	uv_loop_init(&loop);
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "chattr -i %s 2>/dev/null; rm -rf %s", clients, dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	return 0;
+}
+
+static struct sockaddr_storage addr4(const char *s)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = AF_INET;
+	inet_pton(AF_INET, s, &((struct sockaddr_in *)&ss)->sin_addr);
+	return ss;
+}
+
+struct wait { int calls; int rc; };
+
+static void on_done(void *arg, int rc)
+{
+	struct wait *w = arg;
+	w->calls++;
+	w->rc = rc;
+}
+
+static void run_until(struct wait *w, int calls)
+{
+	for (int i = 0; i < 2000 && w->calls < calls; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(w->calls, calls);
+}
+
+static void close_list(struct clist *cl)
+{
+	clist_close(cl);
+	uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+static void test_names(void **st)
+{
+	char big[1100];
+	memset(big, 'a', sizeof(big));
+	assert_int_equal(clist_name_check("host1.example", 13), 0);
+	assert_int_equal(clist_name_check("%n%s%x", 6), 0); /* harmless as data */
+	assert_int_equal(clist_name_check("", 0), -EINVAL);
+	assert_int_equal(clist_name_check("a/b", 3), -EINVAL);
+	assert_int_equal(clist_name_check("..", 2), -EINVAL);
+	assert_int_equal(clist_name_check(".hidden", 7), -EINVAL);
+	assert_int_equal(clist_name_check("a b", 3), -EINVAL);
+	assert_int_equal(clist_name_check("a\tb", 3), -EINVAL);
+	assert_int_equal(clist_name_check("a\nb", 3), -EINVAL);
+	assert_int_equal(clist_name_check("a\x7f", 2), -EINVAL);
+	assert_int_equal(clist_name_check(big, 1024), 0);
+	assert_int_equal(clist_name_check(big, 1025), -EINVAL);
+}
+
+static void test_durable_entry_and_reload(void **st)
+{
+	struct clist *cl;
+	struct wait w = { 0 };
+	struct sockaddr_storage a1 = addr4("127.1.0.1"), a2 = addr4("127.1.0.2");
+	char path[512], buf[512];
+	char longname[1025];
+
+	assert_int_equal(clist_open(&loop, statedir, 300, "g1", &cl), 0);
+	assert_int_equal(clist_ensure(cl, "client1", &a1, on_done, &w), 0);
+	assert_int_equal(w.calls, 0); /* not before it is durable */
+	run_until(&w, 1);
+	assert_int_equal(w.rc, 0);
+	snprintf(path, sizeof(path), "%s/client1", clients);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	assert_non_null(strstr(buf, "sgnfs-clist=1\nname=client1\n"));
+	assert_non_null(strstr(buf, "addr=127.1.0.1\n"));
+
+	/* Already durable: no write, no callback. */
+	assert_int_equal(clist_ensure(cl, "client1", &a1, on_done, &w), 1);
+	assert_int_equal(clist_writes(cl), 1);
+	/* A new address must be durable too before the grant. */
+	assert_int_equal(clist_ensure(cl, "client1", &a2, on_done, &w), 0);
+	run_until(&w, 2);
+	assert_int_equal(clist_writes(cl), 2);
+
+	memset(longname, 'L', 1024);
+	longname[1024] = 0;
+	assert_int_equal(clist_ensure(cl, longname, &a1, on_done, &w), 0);
+	run_until(&w, 3);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(clist_ensure(cl, "bad/name", &a1, on_done, &w), -EINVAL);
+	close_list(cl);
+
+	/* Another process (the next owner) reads the same list. */
+	assert_int_equal(clist_open(&loop, statedir, 300, "g1", &cl), 0);
+	assert_int_equal(clist_count(cl), 2);
+	assert_true(clist_has_addr(cl, "client1", &a1));
+	assert_true(clist_has_addr(cl, "client1", &a2));
+	assert_false(clist_has_addr(cl, "client1", &(struct sockaddr_storage){ 0 }));
+	assert_true(clist_has_addr(cl, longname, &a1));
+	close_list(cl);
+}
+
+static void test_leftovers_and_foreign_files(void **st)
+{
+	struct clist *cl;
+	char path[512];
+
+	assert_int_equal(clist_open(&loop, statedir, 300, "g1", &cl), 0);
+	close_list(cl);
+	snprintf(path, sizeof(path), "%s/.tmp-half", clients);
+	FILE *f = fopen(path, "w");
+	fputs("sgnfs-clist=1\nname=ha", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/planted", clients);
+	f = fopen(path, "w");
+	fputs("sgnfs-clist=1\nname=victim\n", f); /* name does not match file */
+	fclose(f);
+	size_t before;
+	assert_int_equal(clist_open(&loop, statedir, 300, "g1", &cl), 0);
+	before = clist_count(cl);
+	assert_false(clist_has_addr(cl, "victim", &(struct sockaddr_storage){ 0 }));
+	snprintf(path, sizeof(path), "%s/.tmp-half", clients);
+	assert_int_equal(access(path, F_OK), -1); /* removed at load */
+	close_list(cl);
+	(void)before;
+}
+
+static void test_idle_removal(void **st)
+{
+	struct clist *cl;
+	struct wait w = { 0 };
+	struct sockaddr_storage a1 = addr4("127.1.0.9");
+	char path[512];
+
+	assert_int_equal(clist_open(&loop, statedir, 1, "g1", &cl), 0);
+	assert_int_equal(clist_ensure(cl, "idler", &a1, on_done, &w), 0);
+	run_until(&w, 1);
+	snprintf(path, sizeof(path), "%s/idler", clients);
+	assert_int_equal(access(path, F_OK), 0);
+	clist_release(cl, "idler");
+	/* Still there right after release: churn costs no writes. */
+	assert_int_equal(access(path, F_OK), 0);
+	uint64_t start = uv_now(&loop);
+	while (access(path, F_OK) == 0 && uv_now(&loop) - start < 5000) {
+		uv_run(&loop, UV_RUN_ONCE);
+		uv_update_time(&loop);
+	}
+	assert_int_equal(access(path, F_OK), -1);
+	close_list(cl);
+}
+
+static void test_unwritable_refuses(void **st)
+{
+	struct clist *cl;
+	struct wait w = { 0 };
+	struct sockaddr_storage a1 = addr4("127.1.0.3");
+	int fd, flags;
+
+	assert_int_equal(clist_open(&loop, statedir, 300, "g1", &cl), 0);
+	fd = open(clients, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) {
+		close(fd);
+		close_list(cl);
+		skip();
+	}
+	flags |= FS_IMMUTABLE_FL;
+	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0) {
+		close(fd);
+		close_list(cl);
+		skip();
+	}
+	assert_int_equal(clist_ensure(cl, "nowrite", &a1, on_done, &w), 0);
+	run_until(&w, 1);
+	assert_true(w.rc < 0);
+	flags &= ~FS_IMMUTABLE_FL;
+	assert_int_equal(ioctl(fd, FS_IOC_SETFLAGS, &flags), 0);
+	close(fd);
+	/* Writable again: the next attempt succeeds. */
+	assert_int_equal(clist_ensure(cl, "nowrite", &a1, on_done, &w), 0);
+	run_until(&w, 2);
+	assert_int_equal(w.rc, 0);
+	close_list(cl);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_durable_entry_and_reload),
+		cmocka_unit_test(test_leftovers_and_foreign_files),
+		cmocka_unit_test(test_idle_removal),
+		cmocka_unit_test(test_unwritable_refuses),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
