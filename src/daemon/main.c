@@ -24,6 +24,7 @@
 
 #include <rpc/pmap_clnt.h>
 
+#include "cluster/ctlsock.h"
 #include "config/config.h"
 #include "group/group.h"
 #include "log.h"
@@ -40,6 +41,7 @@ struct sgnfsd {
 	struct sg_group *groups[SGNFSD_MAX_GROUPS]; /* online groups, owned */
 	size_t ngroups;
 	uv_signal_t sigterm, sigint;
+	struct ctl_server *ctl;               /* owned */
 	char pidfile[4096];
 };
 
@@ -61,6 +63,8 @@ static void sgnfsd_shutdown(struct sgnfsd *d, const char *why)
 	for (size_t i = 0; i < d->ngroups; i++)
 		grp_stop(d->groups[i]);
 	d->ngroups = 0;
+	ctl_close(d->ctl);
+	d->ctl = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 }
@@ -68,6 +72,30 @@ static void sgnfsd_shutdown(struct sgnfsd *d, const char *why)
 static void sgnfsd_on_signal(uv_signal_t *s, int signum)
 {
 	sgnfsd_shutdown(s->data, strsignal(signum));
+}
+
+/* Control socket requests (see ctlsock.h for the protocol). */
+static void sgnfsd_ctl(void *arg, int argc, char **argv, struct sbuf *out)
+{
+	struct sgnfsd *d = arg;
+
+	if (strcmp(argv[0], "status") == 0) {
+		bool text = argc > 1 && strcmp(argv[1], "text") == 0;
+		if (!text) {
+			sb_printf(out, "{\"node\":");
+			sb_json_str(out, d->node.me->name, strlen(d->node.me->name));
+			sb_printf(out, ",\"pid\":%ld,\"groups\":[", (long)getpid());
+		}
+		for (size_t i = 0; i < d->ngroups; i++) {
+			if (!text && i)
+				sb_append(out, ",", 1);
+			grp_status(d->groups[i], out, !text);
+		}
+		if (!text)
+			sb_printf(out, "]}");
+		return;
+	}
+	sb_printf(out, "{\"error\":\"unknown request\"}");
 }
 
 /* The port table every VIP answers with (or that goes to a system rpcbind). */
@@ -208,6 +236,13 @@ int main(int argc, char **argv)
 	log_info("node %s running: %zu of %zu groups online", d.node.me->name,
 		 d.ngroups, d.cfg->ngroups);
 
+	{
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/%s.sock", d.cfg->run_dir, d.node.me->name);
+		rc = ctl_listen(d.loop, path, sgnfsd_ctl, &d, &d.ctl);
+		if (rc < 0)
+			log_warn("control socket %s: %s", path, strerror(-rc));
+	}
 	uv_signal_init(d.loop, &d.sigterm);
 	uv_signal_init(d.loop, &d.sigint);
 	d.sigterm.data = d.sigint.data = &d;

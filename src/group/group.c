@@ -19,6 +19,7 @@
 #include "log.h"
 #include "nfs/nfs.h"
 #include "rpc/rpc.h"
+#include "sbuf.h"
 
 static void grp_set_port(struct sockaddr_storage *ss, uint16_t port)
 {
@@ -129,4 +130,17 @@ void grp_stop(struct sg_group *g)
 	/* Replies to requests still on the thread pool are dropped; the
 	 * state goes when the last of them finishes (grp_put). */
 	grp_put(g);
+}
+
+void grp_status(const struct sg_group *g, struct sbuf *out, bool json)
+{
+	const char *state = g->online ? "online" : "offline";
+
+	if (!json) {
+		sb_printf(out, "G\t%s\t%s\t0\t0\t0\n", g->cfg->name, state);
+		return;
+	}
+	sb_printf(out, "{\"name\":");
+	sb_json_str(out, g->cfg->name, strlen(g->cfg->name));
+	sb_printf(out, ",\"state\":\"%s\",\"grace_left\":0,\"clients\":[],\"locks\":[]}", state);
 }

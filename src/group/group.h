@@ -52,6 +52,11 @@ struct sg_group {
  */
 int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group **out);
 
+struct sbuf;
+/* Describe @g for the control socket: a JSON object (json) or tab-separated
+ * "G"/"C"/"L" records (see sgnfsctl.c). */
+void grp_status(const struct sg_group *g, struct sbuf *out, bool json);
+
 /* Take @g offline: close its sockets and drop its state.  @g is freed once
  * the last request that arrived on it has finished. */
 void grp_stop(struct sg_group *g);

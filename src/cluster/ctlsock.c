@@ -1,0 +1,193 @@
+/*
+ * ctlsock.c - see ctlsock.h.  Each connection buffers at most one request
+ * line; a client that sends more than CTL_MAX_REQ bytes without a newline,
+ * or stays silent for CTL_TIMEOUT_MS, is disconnected.
+ */
+#include "cluster/ctlsock.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define CTL_MAX_REQ 4096
+#define CTL_MAX_ARGS 8
+#define CTL_TIMEOUT_MS 10000
+
+struct ctl_server {
+	uv_pipe_t pipe;
+	ctl_handler_fn fn;
+	void *arg;
+	char *path;       /* owned */
+};
+
+struct ctl_conn {
+	uv_pipe_t pipe;
+	uv_timer_t timer;
+	struct ctl_server *srv;
+	char buf[CTL_MAX_REQ + 1];
+	size_t len;
+	bool done;
+	int handles;
+	uv_write_t wr;
+	char *reply;      /* owned until the write completes */
+};
+
+static void ctl_conn_closed(uv_handle_t *h)
+{
+	struct ctl_conn *c = h->data;
+
+	if (--c->handles == 0) {
+		free(c->reply);
+		free(c);
+	}
+}
+
+static void ctl_conn_close(struct ctl_conn *c)
+{
+	if (uv_is_closing((uv_handle_t *)&c->pipe))
+		return;
+	uv_close((uv_handle_t *)&c->pipe, ctl_conn_closed);
+	uv_close((uv_handle_t *)&c->timer, ctl_conn_closed);
+}
+
+static void ctl_written(uv_write_t *w, int status)
+{
+	ctl_conn_close(w->data);
+}
+
+static void ctl_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct ctl_conn *c = h->data;
+	*b = uv_buf_init(c->buf + c->len, (unsigned)(CTL_MAX_REQ - c->len));
+}
+
+static void ctl_dispatch(struct ctl_conn *c)
+{
+	char *argv[CTL_MAX_ARGS + 1], *save = NULL, *tok;
+	struct sbuf out = { 0 };
+	int argc = 0;
+
+	for (tok = strtok_r(c->buf, " \t\r", &save); tok && argc < CTL_MAX_ARGS;
+	     tok = strtok_r(NULL, " \t\r", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	if (argc == 0)
+		sb_printf(&out, "{\"error\":\"empty request\"}");
+	else
+		c->srv->fn(c->srv->arg, argc, argv, &out);
+	sb_append(&out, "\n", 1);
+	c->reply = sb_take(&out);
+	if (!c->reply) {
+		ctl_conn_close(c);
+		return;
+	}
+	uv_buf_t b = uv_buf_init(c->reply, (unsigned)strlen(c->reply));
+	c->wr.data = c;
+	if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &b, 1, ctl_written) != 0)
+		ctl_conn_close(c);
+}
+
+static void ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct ctl_conn *c = s->data;
+	char *nl;
+
+	if (n < 0 || c->done) {
+		if (!c->done)
+			ctl_conn_close(c);
+		return;
+	}
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0';
+	nl = memchr(c->buf, '\n', c->len);
+	if (!nl) {
+		if (c->len >= CTL_MAX_REQ) {
+			log_warn("control: request over %d bytes refused", CTL_MAX_REQ);
+			ctl_conn_close(c);
+		}
+		return;
+	}
+	*nl = '\0';
+	c->done = true;
+	uv_read_stop(s);
+	ctl_dispatch(c);
+}
+
+static void ctl_timeout(uv_timer_t *t)
+{
+	ctl_conn_close(t->data);
+}
+
+static void ctl_accept(uv_stream_t *srv, int status)
+{
+	struct ctl_server *s = srv->data;
+	struct ctl_conn *c;
+
+	if (status < 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->srv = s;
+	uv_pipe_init(srv->loop, &c->pipe, 0);
+	uv_timer_init(srv->loop, &c->timer);
+	c->pipe.data = c->timer.data = c;
+	c->handles = 2;
+	if (uv_accept(srv, (uv_stream_t *)&c->pipe) != 0 ||
+	    uv_read_start((uv_stream_t *)&c->pipe, ctl_alloc, ctl_read) != 0) {
+		ctl_conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, ctl_timeout, CTL_TIMEOUT_MS, 0);
+}
+
+static void ctl_srv_closed(uv_handle_t *h)
+{
+	struct ctl_server *s = h->data;
+	free(s->path);
+	free(s);
+}
+
+int ctl_listen(uv_loop_t *loop, const char *path, ctl_handler_fn fn, void *arg,
+	       struct ctl_server **out)
+{
+	struct ctl_server *s = calloc(1, sizeof(*s));
+	mode_t old;
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	s->fn = fn;
+	s->arg = arg;
+	s->path = strdup(path);
+	if (!s->path) {
+		free(s);
+		return -ENOMEM;
+	}
+	uv_pipe_init(loop, &s->pipe, 0);
+	s->pipe.data = s;
+	unlink(path);
+	old = umask(0077); /* the socket can move groups: owner only */
+	rc = uv_pipe_bind(&s->pipe, path);
+	umask(old);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&s->pipe, 16, ctl_accept);
+	if (rc != 0) {
+		uv_close((uv_handle_t *)&s->pipe, ctl_srv_closed);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void ctl_close(struct ctl_server *s)
+{
+	if (!s)
+		return;
+	unlink(s->path);
+	uv_close((uv_handle_t *)&s->pipe, ctl_srv_closed);
+}

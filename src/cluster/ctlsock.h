@@ -1,0 +1,29 @@
+/*
+ * ctlsock.h - the node's control socket (UNIX domain, <run_dir>/<node>.sock,
+ * mode 0600): the one seam through which sgnfsctl, an OCF resource agent
+ * or a test reads state and moves groups.
+ *
+ * Protocol: the client sends one request line ("status", "move G N",
+ * "release G", "acquire G", "drain"), at most 4 KiB; the node answers with
+ * one JSON object on one line and closes.  Errors are {"error": "..."}.
+ */
+#ifndef SGNFS_CTLSOCK_H
+#define SGNFS_CTLSOCK_H
+
+#include <uv.h>
+#include "sbuf.h"
+
+struct ctl_server;
+
+/*
+ * Handle one request: @argv[0] is the command.  Append a JSON object to
+ * @out.  Runs on the loop thread.
+ */
+typedef void (*ctl_handler_fn)(void *arg, int argc, char **argv, struct sbuf *out);
+
+/* Listen on @path (an old socket file there is replaced).  0 or -errno. */
+int ctl_listen(uv_loop_t *loop, const char *path, ctl_handler_fn fn, void *arg,
+	       struct ctl_server **out);
+void ctl_close(struct ctl_server *s);
+
+#endif
