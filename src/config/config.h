@@ -7,7 +7,8 @@
  *   [export P] group, fsid, access, clients, squash, anonuid, anongid, secure
  *
  * cfg_load() parses and validates the whole file and reports *every* error
- * as "FILE:LINE: message" on @errs; see docs/configuration.md for the keys.
+ * as "FILE:LINE: message" on @errs, in line order; see
+ * docs/configuration.md for the keys.
  * The resulting tree is immutable after load and owned by the caller
  * (free with cfg_free()).
  */
@@ -37,10 +38,10 @@ struct cfg_export {
 	struct cfg_group *group;  /* resolved, never NULL after a good load */
 	uint32_t fsid;            /* cluster-wide unique, != 0 */
 	bool rw;                  /* access = rw | ro (default rw) */
-	struct cfg_net *clients;  /* clients = list; default 127.0.0.0/8? no: required */
+	struct cfg_net *clients;  /* clients = list (required, at least one) */
 	size_t nclients;
 	bool root_squash;         /* squash = root (default) | none | all */
-	bool all_squash;
+	bool all_squash;          /* squash = all sets both root_squash and all_squash */
 	uint32_t anonuid, anongid;/* default 65534 */
 	bool secure;              /* secure = yes: source port < 1024 required (default no) */
 	int line;
@@ -62,6 +63,8 @@ struct cfg_group {
 
 struct cfg_node {
 	char *name;
+	bool has_address;              /* address = (optional; not used yet) */
+	struct sockaddr_storage address; /* port 0 */
 	int line;
 };
 
@@ -89,19 +92,33 @@ struct cfg_cluster {
 /*
  * Parse and validate @path.  Every problem is printed to @errs (may be NULL)
  * as "PATH:LINE: message".  Returns 0 and sets *out, or -EINVAL when the file
- * has errors (nothing is returned), -errno when it cannot be read.
+ * has errors (nothing is returned), -errno when it cannot be read (-ENOENT,
+ * -EACCES, -EISDIR, ...) or -ENOMEM; those are NOT printed, the caller
+ * reports them.  *out is NULL on every failure.  The caller frees the tree
+ * with cfg_free(); every pointer in it lives until then.
  */
 int cfg_load(const char *path, FILE *errs, struct cfg_cluster **out);
+/* Free everything cfg_load() returned; NULL is fine. */
 void cfg_free(struct cfg_cluster *c);
 
+/* Linear lookups; NULL when absent.  Paths match exactly (no normalisation). */
 const struct cfg_node *cfg_node_find(const struct cfg_cluster *c, const char *name);
 const struct cfg_group *cfg_group_find(const struct cfg_cluster *c, const char *name);
 const struct cfg_export *cfg_export_by_fsid(const struct cfg_cluster *c, uint32_t fsid);
 const struct cfg_export *cfg_export_by_path(const struct cfg_cluster *c, const char *path);
 
-/* Parse "a.b.c.d[/n]" or an IPv6 form into @net; 0 or -EINVAL. */
+/*
+ * Parse "a.b.c.d[/n]" or an IPv6 form ("::1", "fd00::/8") into @net; 0 or
+ * -EINVAL.  No prefix means a single host (/32, /128).  Bits set beyond the
+ * prefix ("10.0.0.1/8") are an error, not silently masked.
+ */
 int cfg_net_parse(const char *s, struct cfg_net *net);
-/* True if @sa (AF_INET/AF_INET6, v4-mapped v6 handled) lies in @net. */
+/*
+ * True if @sa (AF_INET/AF_INET6) lies in @net.  IPv4 is compared as its
+ * v4-mapped IPv6 form (::ffff:a.b.c.d), so ::ffff:10.1.2.3 lies in
+ * 10.0.0.0/8, 10.1.2.3 lies in ::ffff:10.0.0.0/104, and ::/0 matches every
+ * address.  Other families never match.
+ */
 bool cfg_net_match(const struct cfg_net *net, const struct sockaddr *sa);
 
 #endif

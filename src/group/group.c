@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "log.h"
 #include "nfs/nfs.h"
+#include "nlm/nlm_svc.h"
 #include "rpc/rpc.h"
 #include "sbuf.h"
 
@@ -32,7 +33,8 @@ static void grp_set_port(struct sockaddr_storage *ss, uint16_t port)
 /* The ports every VIP answers on, without duplicates (ports may coincide). */
 static size_t grp_ports(const struct cfg_cluster *c, uint16_t *ports)
 {
-	uint16_t want[] = { c->nfs_port, c->mount_port, c->use_rpcbind ? 0 : c->pmap_port };
+	uint16_t want[] = { c->nfs_port, c->mount_port, c->nlm_port,
+			    c->use_rpcbind ? 0 : c->pmap_port };
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -85,6 +87,12 @@ int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group 
 		log_err("group=%s cannot open exports: %s", gc->name, strerror(-rc));
 		goto err_free;
 	}
+	rc = nlm_group_open(g, &g->nlm);
+	if (rc < 0) {
+		log_err("group=%s cannot open its lock state: %s", gc->name, strerror(-rc));
+		nfs_group_close(g->nfs);
+		goto err_free;
+	}
 	for (size_t v = 0; v < gc->nvips; v++) {
 		for (size_t p = 0; p < nports; p++) {
 			struct sockaddr_storage ss = gc->vips[v];
@@ -111,6 +119,8 @@ int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group 
 err_close:
 	for (size_t i = 0; i < g->nlsn; i++)
 		rpc_listener_close(g->lsn[i]);
+	nlm_group_close(g->nlm);
+	g->nlm = NULL;
 	grp_put(g);
 	return rc;
 err_free:
@@ -127,20 +137,35 @@ void grp_stop(struct sg_group *g)
 	log_info("group=%s offline on node %s", g->cfg->name, g->node->me->name);
 	for (size_t i = 0; i < g->nlsn; i++)
 		rpc_listener_close(g->lsn[i]);
-	/* Replies to requests still on the thread pool are dropped; the
-	 * state goes when the last of them finishes (grp_put). */
+	/* Lock state lives on the loop thread and no new request can reach
+	 * it now: drop it at once (this also ends requests parked on the
+	 * client list, which hold the listeners).  NFS state goes when the
+	 * last request on the thread pool finishes (grp_put). */
+	nlm_group_close(g->nlm);
+	g->nlm = NULL;
 	grp_put(g);
 }
 
 void grp_status(const struct sg_group *g, struct sbuf *out, bool json)
 {
-	const char *state = g->online ? "online" : "offline";
+	uint32_t grace = g->nlm ? nlm_group_grace_left(g->nlm) : 0;
+	const char *state = !g->online ? "offline" : grace ? "grace" : "online";
+	size_t nclients = g->nlm ? nlm_group_nclients(g->nlm) : 0;
+	size_t nlocks = g->nlm ? nlm_group_nlocks(g->nlm) : 0;
 
 	if (!json) {
-		sb_printf(out, "G\t%s\t%s\t0\t0\t0\n", g->cfg->name, state);
+		sb_printf(out, "G\t%s\t%s\t%u\t%zu\t%zu\n", g->cfg->name, state, grace,
+			  nclients, nlocks);
+		if (g->nlm)
+			nlm_group_status(g->nlm, out, false);
 		return;
 	}
 	sb_printf(out, "{\"name\":");
 	sb_json_str(out, g->cfg->name, strlen(g->cfg->name));
-	sb_printf(out, ",\"state\":\"%s\",\"grace_left\":0,\"clients\":[],\"locks\":[]}", state);
+	sb_printf(out, ",\"state\":\"%s\",\"grace_left\":%u,", state, grace);
+	if (g->nlm)
+		nlm_group_status(g->nlm, out, true);
+	else
+		sb_printf(out, "\"clients\":[],\"locks\":[]");
+	sb_printf(out, "}");
 }

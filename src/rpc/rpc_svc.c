@@ -95,7 +95,9 @@ static int rpcs_send_reply(struct rpc_listener *lsn, struct rpc_conn *conn,
 	XDR x;
 	int rc = 0;
 
-	if (hlen == 0 || (xdr_res && rlen == 0 && res))
+	/* rlen 0 is a void result; a failing sizer also shows up as 0 and
+	 * then fails the encode below. */
+	if (hlen == 0)
 		return -EINVAL;
 	if (!conn && total > RPC_UDP_MAX_REPLY)
 		return -EMSGSIZE;

@@ -1,0 +1,332 @@
+#!/bin/bash
+# fileservice.sh - sgnfs against NFS-Ganesha 4.3 (FSAL VFS), same machine,
+# same run, same clients, printed side by side with ratios.
+#
+#   bench/fileservice.sh [BUILD_DIR]        (default: <source>/build)
+#
+# Steps:
+#   1. install nfs-ganesha, nfs-ganesha-vfs, libnfs-utils, libnfs-dev,
+#      rpcbind if missing (apt-get);
+#   2. configure (if needed) and build sgnfs in BUILD_DIR; getattr_bench comes
+#      from BUILD_DIR/bench, or is compiled with gcc if the tree does not build;
+#   3. for each server in turn, each alone in a private network namespace of
+#      its own (so both get 127.0.0.1:111/2049 without colliding with anything):
+#        start it, wait until nfs-ls works,
+#        getattr_bench --depth 1, getattr_bench --depth 32,
+#        nfs-cp a 1 GiB random file to the server, then back (timed with
+#        date +%s.%N; both copies compared with cmp), stop it;
+#   4. print the table and write bench/results/fileservice-<date>.json.
+#
+# Environment: BENCH_SECONDS (GETATTR seconds per run, default 5),
+# BENCH_FILE_MB (MiB copied, default 1024), BENCH_SERVERS (default
+# "sgnfs ganesha"), BENCH_WORK (scratch, default /var/tmp/sgnfs-bench).
+#
+# Everything started here is stopped on exit, whatever the exit path (trap).
+# A server that fails is reported as n/a; the exit status is then 1.
+set -u
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$SRC/bench
+BUILD=$(realpath -m "${1:-$SRC/build}")
+WORK=${BENCH_WORK:-/var/tmp/sgnfs-bench}
+SECS=${BENCH_SECONDS:-5}
+FILE_MB=${BENCH_FILE_MB:-1024}
+SERVERS=${BENCH_SERVERS:-sgnfs ganesha}
+SG_NS=sgnfs-bench-sgnfs
+SG_WORK=$WORK/sgnfs
+export GANESHA_NS=sgnfs-bench-ganesha
+export GANESHA_WORK=$WORK/ganesha
+GA_EXPORT=$GANESHA_WORK/export
+SG_EXPORT=$SG_WORK/export
+SRCFILE=$WORK/src.bin
+BACKFILE=$WORK/readback.bin
+STAMP=$(date +%Y%m%d-%H%M%S)
+JSON=$BENCH/results/fileservice-$STAMP.json
+LOG=$WORK/fileservice-$STAMP.log
+
+declare -A R     # R[server.metric] = figure
+declare -A NOTE  # NOTE[server] = why its figures are missing
+SG_PID=
+STATUS=0
+
+log() { echo "[fileservice $(date +%T)] $*" | tee -a "$LOG" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+now() { date +%s.%N; }
+
+# ---------------------------------------------------------------- cleanup
+
+sgnfs_stop() {
+	local i
+	if [ -n "$SG_PID" ] && kill -0 "$SG_PID" 2>/dev/null; then
+		kill -TERM "$SG_PID" 2>/dev/null
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$SG_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$SG_PID" 2>/dev/null && { log "sgnfsd ignored SIGTERM, killing"; kill -KILL "$SG_PID"; }
+		wait "$SG_PID" 2>/dev/null
+	fi
+	SG_PID=
+	if ip netns list 2>/dev/null | grep -qw "^$SG_NS"; then
+		for pid in $(ip netns pids "$SG_NS" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null   # only ours can be in there
+		done
+		ip netns del "$SG_NS" 2>/dev/null
+	fi
+}
+
+cleanup() {
+	trap - EXIT INT TERM
+	sgnfs_stop
+	"$BENCH/ganesha.sh" stop
+	rm -f "$SRCFILE" "$BACKFILE" "$SG_EXPORT/bench.bin" "$GA_EXPORT/bench.bin"
+}
+trap 'cleanup; exit $STATUS' EXIT
+trap 'STATUS=130; exit' INT TERM
+
+# ---------------------------------------------------------------- setup
+
+need_root() { [ "$(id -u)" = 0 ] || die "run as root (network namespaces)"; }
+
+install_deps() {
+	local p missing=()
+	for p in nfs-ganesha nfs-ganesha-vfs libnfs-utils libnfs-dev rpcbind; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y "${missing[@]}" >>"$LOG" 2>&1 ||
+		die "apt-get install ${missing[*]} failed (see $LOG)"
+}
+
+SGNFSD=
+GB=
+build() {
+	if [ ! -f "$BUILD/build.ninja" ]; then
+		log "meson setup $BUILD"
+		timeout 300 meson setup "$BUILD" "$SRC" >>"$LOG" 2>&1 || log "meson setup failed (see $LOG)"
+	fi
+	if [ -f "$BUILD/build.ninja" ]; then
+		log "ninja -C $BUILD"
+		timeout 1200 ninja -C "$BUILD" >>"$LOG" 2>&1 || log "ninja failed (see $LOG)"
+	fi
+	[ -x "$BUILD/src/daemon/sgnfsd" ] && SGNFSD=$BUILD/src/daemon/sgnfsd
+	if [ -x "$BUILD/bench/getattr_bench" ] &&
+	   [ "$BUILD/bench/getattr_bench" -nt "$BENCH/getattr_bench.c" ]; then
+		GB=$BUILD/bench/getattr_bench
+	else
+		log "compiling getattr_bench directly (tree does not build it)"
+		timeout 120 gcc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$WORK/getattr_bench" \
+			"$BENCH/getattr_bench.c" -lnfs >>"$LOG" 2>&1 || die "cannot compile getattr_bench"
+		GB=$WORK/getattr_bench
+	fi
+}
+
+make_source_file() {
+	local avail_mb need_mb=$((FILE_MB * 4 + 512))
+	avail_mb=$(df -Pm "$WORK" | awk 'NR == 2 { print $4 }')
+	[ "$avail_mb" -ge "$need_mb" ] || die "$WORK has ${avail_mb} MB free, need ${need_mb} MB"
+	log "creating ${FILE_MB} MiB random source file"
+	timeout 600 head -c $((FILE_MB * 1048576)) /dev/urandom >"$SRCFILE" || die "cannot create $SRCFILE"
+}
+
+# ---------------------------------------------------------------- sgnfs
+
+sgnfs_start() {
+	local deadline
+	mkdir -p "$SG_EXPORT" "$SG_WORK/run" || return 1
+	cat >"$SG_WORK/sgnfs.ini" <<EOF
+; written by bench/fileservice.sh: one node, one group, one export
+[cluster]
+name = bench
+run_dir = $SG_WORK/run
+log_level = warn
+
+[node a]
+
+[group bench]
+vip = 127.0.0.1
+nodes = a
+
+[export $SG_EXPORT]
+group = bench
+fsid = 101
+access = rw
+clients = 127.0.0.0/8
+squash = none
+EOF
+	timeout 10 "$SGNFSD" -t -c "$SG_WORK/sgnfs.ini" >>"$LOG" 2>&1 ||
+		{ log "sgnfsd -t rejects the config (see $LOG)"; return 1; }
+	sgnfs_stop
+	ip netns add "$SG_NS" && ip netns exec "$SG_NS" ip link set lo up || return 1
+	# ip netns exec execs the command, so $! is sgnfsd itself.
+	ip netns exec "$SG_NS" "$SGNFSD" -c "$SG_WORK/sgnfs.ini" -n a -f \
+		>"$SG_WORK/sgnfsd.log" 2>&1 </dev/null &
+	SG_PID=$!
+	deadline=$(($(date +%s) + 20))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		if ! kill -0 "$SG_PID" 2>/dev/null; then
+			log "sgnfsd exited during start; its log:"
+			tail -n 20 "$SG_WORK/sgnfsd.log" | tee -a "$LOG" >&2
+			return 1
+		fi
+		timeout 5 ip netns exec "$SG_NS" nfs-ls "nfs://127.0.0.1$SG_EXPORT" >/dev/null 2>&1 &&
+			{ log "sgnfs: serving $SG_EXPORT in netns $SG_NS (pid $SG_PID)"; return 0; }
+		sleep 0.3
+	done
+	log "sgnfs did not serve nfs-ls within 20 s; its log:"
+	tail -n 20 "$SG_WORK/sgnfsd.log" | tee -a "$LOG" >&2
+	return 1
+}
+
+# ---------------------------------------------------------------- measuring
+
+# getattr SERVER NS EXPORT DEPTH: fills R[SERVER.getattr_dDEPTH_{ops,p50_us,p99_us}]
+getattr() {
+	local s=$1 ns=$2 exp=$3 d=$4 out k
+	out=$(timeout $((SECS + 60)) ip netns exec "$ns" "$GB" 127.0.0.1 "$exp" \
+		--depth "$d" --seconds "$SECS" 2>>"$LOG") ||
+		{ log "$s: getattr_bench --depth $d failed (see $LOG)"; return 1; }
+	echo "$s depth $d: $out" >>"$LOG"
+	R[$s.getattr_d${d}_ops]=$(sed -n 's/.*getattr_ops_per_sec=\([0-9]*\).*/\1/p' <<<"$out")
+	R[$s.getattr_d${d}_p50_us]=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$out")
+	R[$s.getattr_d${d}_p99_us]=$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$out")
+	for k in ops p50_us p99_us; do
+		[ -n "${R[$s.getattr_d${d}_$k]}" ] || { log "$s: cannot parse '$out'"; return 1; }
+	done
+	log "$s: depth $d: $out"
+}
+
+mbps() { awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f", b / t / 1e6 }'; }
+
+# copy SERVER NS EXPORT: 1 GiB write then read back, both verified with cmp.
+copy() {
+	local s=$1 ns=$2 exp=$3 t0 t1 bytes
+	local url="nfs://127.0.0.1$exp/bench.bin"
+	bytes=$(stat -c %s "$SRCFILE")
+	rm -f "$exp/bench.bin" "$BACKFILE"
+	sync
+
+	t0=$(now)
+	timeout 900 ip netns exec "$ns" nfs-cp "$SRCFILE" "$url" >>"$LOG" 2>&1 ||
+		{ log "$s: nfs-cp write failed"; return 1; }
+	t1=$(now)
+	R[$s.write_s]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	R[$s.write_MBps]=$(mbps "$bytes" "${R[$s.write_s]}")
+	timeout 600 cmp "$SRCFILE" "$exp/bench.bin" >>"$LOG" 2>&1 ||
+		{ log "$s: file on the server differs from the source"; return 1; }
+
+	t0=$(now)
+	timeout 900 ip netns exec "$ns" nfs-cp "$url" "$BACKFILE" >>"$LOG" 2>&1 ||
+		{ log "$s: nfs-cp read failed"; return 1; }
+	t1=$(now)
+	R[$s.read_s]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	R[$s.read_MBps]=$(mbps "$bytes" "${R[$s.read_s]}")
+	timeout 600 cmp "$SRCFILE" "$BACKFILE" >>"$LOG" 2>&1 ||
+		{ log "$s: file read back differs from the source"; return 1; }
+	R[$s.verified]=true
+	R[$s.bytes]=$bytes
+	log "$s: write ${R[$s.write_s]} s (${R[$s.write_MBps]} MB/s), read ${R[$s.read_s]} s (${R[$s.read_MBps]} MB/s), cmp ok"
+	rm -f "$exp/bench.bin" "$BACKFILE"
+}
+
+measure() {
+	local s=$1 ns=$2 exp=$3
+	getattr "$s" "$ns" "$exp" 1 && getattr "$s" "$ns" "$exp" 32 && copy "$s" "$ns" "$exp"
+}
+
+run_sgnfs() {
+	if [ -z "$SGNFSD" ]; then
+		NOTE[sgnfs]="sgnfsd not built"; return 1
+	fi
+	sgnfs_start || { NOTE[sgnfs]="sgnfsd did not start/serve"; sgnfs_stop; return 1; }
+	measure sgnfs "$SG_NS" "$SG_EXPORT" || NOTE[sgnfs]="a measurement failed"
+	kill -0 "$SG_PID" 2>/dev/null || { NOTE[sgnfs]="sgnfsd died during the run"; }
+	sgnfs_stop
+	[ -z "${NOTE[sgnfs]:-}" ]
+}
+
+run_ganesha() {
+	timeout 120 "$BENCH/ganesha.sh" start "$GA_EXPORT" 2>&1 | tee -a "$LOG" >&2
+	[ "${PIPESTATUS[0]}" = 0 ] || { NOTE[ganesha]="ganesha did not start"; return 1; }
+	measure ganesha "$GANESHA_NS" "$GA_EXPORT" || NOTE[ganesha]="a measurement failed"
+	timeout 60 "$BENCH/ganesha.sh" stop
+	[ -z "${NOTE[ganesha]:-}" ]
+}
+
+# ---------------------------------------------------------------- report
+
+METRICS="getattr_d1_ops getattr_d1_p50_us getattr_d1_p99_us getattr_d32_ops getattr_d32_p50_us getattr_d32_p99_us write_MBps read_MBps"
+label() {
+	case $1 in
+	getattr_d1_ops)     echo "GETATTR ops/s, depth 1" ;;
+	getattr_d1_p50_us)  echo "GETATTR p50 us, depth 1 (lower=better)" ;;
+	getattr_d1_p99_us)  echo "GETATTR p99 us, depth 1 (lower=better)" ;;
+	getattr_d32_ops)    echo "GETATTR ops/s, depth 32" ;;
+	getattr_d32_p50_us) echo "GETATTR p50 us, depth 32 (lower=better)" ;;
+	getattr_d32_p99_us) echo "GETATTR p99 us, depth 32 (lower=better)" ;;
+	write_MBps)         echo "${FILE_MB} MiB nfs-cp write, MB/s" ;;
+	read_MBps)          echo "${FILE_MB} MiB nfs-cp read, MB/s" ;;
+	esac
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+jnum() { [ -n "${1:-}" ] && echo "$1" || echo null; }
+
+report() {
+	local m a b
+	printf '\n%-42s %12s %12s %14s\n' metric sgnfs ganesha sgnfs/ganesha
+	for m in $METRICS; do
+		a=${R[sgnfs.$m]:-}; b=${R[ganesha.$m]:-}
+		printf '%-42s %12s %12s %14s\n' "$(label "$m")" "${a:-n/a}" "${b:-n/a}" "$(ratio "$a" "$b")"
+	done
+	for s in sgnfs ganesha; do
+		[ -n "${NOTE[$s]:-}" ] && printf '%s: %s\n' "$s" "${NOTE[$s]}"
+	done
+	printf '(MB = 10^6 bytes; client and server share %s cores; log %s)\n' "$(nproc)" "$LOG"
+
+	mkdir -p "$BENCH/results"
+	{
+		printf '{\n  "date": "%s",\n' "$(date -Iseconds)"
+		printf '  "host": {"kernel": "%s", "cpus": %s},\n' "$(uname -r)" "$(nproc)"
+		printf '  "versions": {"sgnfs": "%s", "ganesha": "%s", "libnfs": "%s"},\n' \
+			"$(git -C "$SRC" describe --always --dirty 2>/dev/null || echo unknown)" \
+			"$(dpkg-query -W -f='${Version}' nfs-ganesha 2>/dev/null)" \
+			"$(dpkg-query -W -f='${Version}' libnfs-utils 2>/dev/null)"
+		printf '  "params": {"getattr_seconds": %s, "file_bytes": %s, "transport": "tcp", "address": "127.0.0.1 in a private netns per server"},\n' \
+			"$SECS" "$((FILE_MB * 1048576))"
+		for s in sgnfs ganesha; do
+			printf '  "%s": {' "$s"
+			for m in $METRICS write_s read_s; do
+				printf '"%s": %s, ' "$m" "$(jnum "${R[$s.$m]:-}")"
+			done
+			printf '"verified": %s, "note": "%s"},\n' "${R[$s.verified]:-false}" "${NOTE[$s]:-}"
+		done
+		printf '  "ratio_sgnfs_over_ganesha": {'
+		local sep=
+		for m in $METRICS; do
+			a=$(ratio "${R[sgnfs.$m]:-}" "${R[ganesha.$m]:-}")
+			[ "$a" = n/a ] && a=null
+			printf '%s"%s": %s' "$sep" "$m" "$a"; sep=', '
+		done
+		printf '}\n}\n'
+	} >"$JSON"
+	echo "raw figures: $JSON"
+}
+
+# ---------------------------------------------------------------- main
+
+need_root
+mkdir -p "$WORK" || die "cannot create $WORK"
+: >"$LOG"
+install_deps
+build
+make_source_file
+for s in $SERVERS; do
+	case $s in
+	sgnfs)   log "=== sgnfs ($SGNFSD)";   run_sgnfs   || STATUS=1 ;;
+	ganesha) log "=== ganesha";           run_ganesha || STATUS=1 ;;
+	*)       die "unknown server $s" ;;
+	esac
+done
+report

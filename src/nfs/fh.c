@@ -1,0 +1,197 @@
+/*
+ * fh.c - file handles: encode, decode, resolve (layout in fh.h).
+ *
+ * Resolution is open_by_handle_at(2) relative to the export's root
+ * directory, which names the filesystem to decode the kernel handle on: a
+ * forged kernel handle can therefore never reach another filesystem.
+ *
+ * The subtree check.  Several exports may share one filesystem (sibling
+ * directories on the same disk are the default topology), and the kernel
+ * decodes a handle against the whole filesystem, so a client allowed on
+ * export A could present a handle of a file in export B with A's fsid, or
+ * one of a file outside every export.  After opening, we therefore ask the
+ * kernel where the object is (readlink of /proc/self/fd/N: one d_path, no
+ * disk access) and require that path to lie under the export's root:
+ *   - directories are always connected to the tree by open_by_handle_at
+ *     (exportfs reconnects them through ".."), so for them the check is
+ *     exact;
+ *   - a regular file (or symlink, device...) whose inode was not in the
+ *     dentry cache comes back as a disconnected dentry reported as "/":
+ *     its parent cannot be known without either a name scan of every
+ *     directory or a parent handle inside ours, which goes stale when the
+ *     file is renamed to another directory (the well-known knfsd
+ *     subtree_check problem; knfsd defaults to no_subtree_check).  We
+ *     accept such a file.  Reaching one still needs its kernel handle,
+ *     whose generation number ext4/xfs/btrfs draw at random, so in
+ *     practice a client must have been given that handle by an export that
+ *     contains the file.  Administrators who need strict isolation between
+ *     exports put them on separate filesystems (one fsid, one filesystem).
+ *   - a file hard-linked into two exports may be reported under the other
+ *     export's path and refused as stale: a link across an export boundary
+ *     is not supported.
+ */
+#include "nfs/fh.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "nfs/export.h"
+#include "nfs/nfs_int.h"
+
+/* struct file_handle with room for the largest kernel handle (MAX_HANDLE_SZ
+ * is 128), so name_to_handle_at() tells us the real size instead of failing
+ * with EOVERFLOW before we can say which filesystem is at fault. */
+union fh_kbuf {
+	struct file_handle fh;
+	uint8_t bytes[sizeof(struct file_handle) + 128];
+};
+
+static void fh_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t fh_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int fh_encode(const struct fh_key *k, uint8_t *buf, size_t bufsz)
+{
+	size_t len = FH_HDR_SIZE + k->klen;
+
+	if (k->klen == 0)
+		return -EINVAL;
+	if (k->klen > FH_KHANDLE_MAX || len > bufsz)
+		return -EOVERFLOW;
+	buf[0] = FH_VERSION;
+	buf[1] = (uint8_t)k->klen;
+	fh_put32(buf + 2, k->fsid);
+	fh_put32(buf + 6, (uint32_t)k->ktype);
+	memcpy(buf + FH_HDR_SIZE, k->kh, k->klen);
+	return (int)len;
+}
+
+int fh_decode(const void *buf, size_t len, struct fh_key *out)
+{
+	const uint8_t *p = buf;
+
+	if (!p || len < FH_HDR_SIZE + 1 || len > FH_SIZE_MAX)
+		return -NFSE_BADHANDLE;
+	if (p[0] != FH_VERSION)
+		return -NFSE_BADHANDLE;
+	if (p[1] == 0 || p[1] > FH_KHANDLE_MAX || (size_t)p[1] != len - FH_HDR_SIZE)
+		return -NFSE_BADHANDLE;
+	memset(out, 0, sizeof(*out));
+	out->klen = p[1];
+	out->fsid = fh_get32(p + 2);
+	out->ktype = (int32_t)fh_get32(p + 6);
+	memcpy(out->kh, p + FH_HDR_SIZE, out->klen);
+	return 0;
+}
+
+int fh_key_at(uint32_t fsid, int dirfd, const char *name, struct fh_key *out,
+	      int *mount_id)
+{
+	union fh_kbuf kb;
+	int mid;
+
+	kb.fh.handle_bytes = sizeof(kb) - sizeof(struct file_handle);
+	if (name_to_handle_at(dirfd, name, &kb.fh, &mid, name[0] ? 0 : AT_EMPTY_PATH) < 0)
+		return -errno;
+	if (kb.fh.handle_bytes == 0 || kb.fh.handle_bytes > FH_KHANDLE_MAX)
+		return -EOVERFLOW;
+	memset(out, 0, sizeof(*out));
+	out->fsid = fsid;
+	out->ktype = kb.fh.handle_type;
+	out->klen = kb.fh.handle_bytes;
+	memcpy(out->kh, kb.fh.f_handle, out->klen);
+	if (mount_id)
+		*mount_id = mid;
+	return 0;
+}
+
+struct nfs_exp *fh_find_export(struct nfs_exp *exps, size_t n, uint32_t fsid)
+{
+	/* A group has a handful of exports: a linear scan beats any index. */
+	for (size_t i = 0; i < n; i++) {
+		if (exps[i].cfg && exps[i].cfg->fsid == fsid)
+			return &exps[i];
+	}
+	return NULL;
+}
+
+bool fh_path_in_export(const char *root, size_t root_len, const char *path,
+		       bool is_dir)
+{
+	size_t plen = strlen(path);
+
+	if (!is_dir && strcmp(path, "/") == 0)
+		return true;           /* disconnected non-directory: see above */
+	if (root_len == 1 && root[0] == '/')
+		return path[0] == '/';
+	if (plen < root_len || memcmp(path, root, root_len) != 0)
+		return false;
+	/* "/srv/a" must not admit "/srv/ab": the next byte ends a component.
+	 * A deleted but open file reads "/srv/a/f (deleted)", which passes. */
+	return path[root_len] == '\0' || path[root_len] == '/';
+}
+
+int fh_open(const struct nfs_exp *e, const struct fh_key *k, int *fdp, struct stat *st)
+{
+	union fh_kbuf kb;
+	char link[32], path[PATH_MAX + 1];
+	ssize_t n;
+	int fd, rc;
+
+	kb.fh.handle_bytes = k->klen;
+	kb.fh.handle_type = k->ktype;
+	memcpy(kb.fh.f_handle, k->kh, k->klen);
+	fd = open_by_handle_at(e->root_fd, &kb.fh, O_PATH | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno;
+		/* ESTALE: no such inode (any more).  EINVAL/EOPNOTSUPP: the
+		 * filesystem cannot parse this handle type -> not ours.
+		 * Resource shortages are passed on as themselves. */
+		if (rc == EINVAL || rc == EOPNOTSUPP)
+			return -NFSE_BADHANDLE;
+		if (rc == ENOENT || rc == EACCES || rc == EPERM)
+			return -ESTALE;
+		return -rc;
+	}
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		goto err_close;
+	}
+	if (st->st_dev != e->dev) {
+		rc = -ESTALE;          /* cannot happen with one mount_fd, but cheap */
+		goto err_close;
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0) {
+		rc = -errno;
+		goto err_close;
+	}
+	/* A path longer than the buffer comes back truncated; its first
+	 * root_len bytes are still exact, which is all the check reads. */
+	path[n] = '\0';
+	if (!fh_path_in_export(e->root_path, e->root_len, path, S_ISDIR(st->st_mode))) {
+		rc = -ESTALE;
+		goto err_close;
+	}
+	*fdp = fd;
+	return 0;
+
+err_close:
+	close(fd);
+	return rc;
+}

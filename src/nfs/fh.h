@@ -1,0 +1,85 @@
+/*
+ * fh.h - NFSv3 file handles: the wire layout and its resolution.
+ *
+ * A handle names a file by the configured, cluster-wide export fsid plus
+ * the kernel's own handle for the inode (name_to_handle_at(2)).  Neither
+ * depends on the process or the node, so the same directory tree served
+ * by another sgnfsd after a failover accepts every handle its clients
+ * hold: no ESTALE after a move.
+ *
+ * Wire layout (FH_HDR_SIZE + klen bytes, at most NFS3_FHSIZE = 64):
+ *   byte 0      FH_VERSION (1)
+ *   byte 1      klen: length of the kernel handle, 1..FH_KHANDLE_MAX (54)
+ *   bytes 2-5   export fsid, big-endian
+ *   bytes 6-9   kernel handle_type, big-endian (signed)
+ *   bytes 10-   the kernel handle, klen bytes
+ * Multi-byte fields are big-endian so that nodes of different byte order
+ * agree; the kernel handle itself is opaque and filesystem-defined.
+ * Decoding is strict: the total length must be exactly FH_HDR_SIZE + klen.
+ */
+#ifndef SGNFS_NFS_FH_H
+#define SGNFS_NFS_FH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#define FH_VERSION     1
+#define FH_SIZE_MAX    64
+#define FH_HDR_SIZE    10
+#define FH_KHANDLE_MAX (FH_SIZE_MAX - FH_HDR_SIZE)
+
+struct nfs_exp;
+
+/* A handle taken apart. */
+struct fh_key {
+	uint32_t fsid;
+	int32_t ktype;                 /* struct file_handle.handle_type */
+	uint32_t klen;                 /* struct file_handle.handle_bytes */
+	uint8_t kh[FH_KHANDLE_MAX];
+};
+
+/*
+ * Write @k into @buf (@bufsz bytes).  Returns the handle's length, or
+ * -EINVAL (klen 0) / -EOVERFLOW (klen > FH_KHANDLE_MAX or @buf too small).
+ */
+int fh_encode(const struct fh_key *k, uint8_t *buf, size_t bufsz);
+
+/* Parse @len bytes at @buf into @out: 0, or -NFSE_BADHANDLE if malformed. */
+int fh_decode(const void *buf, size_t len, struct fh_key *out);
+
+/*
+ * The kernel handle of @name relative to @dirfd (AT_EMPTY_PATH semantics
+ * when @name is "", never following a final symlink), tagged with @fsid.
+ * *@mount_id (may be NULL) receives the mount the object lives on.
+ * Returns 0, -EOVERFLOW if the kernel handle does not fit our layout, or
+ * -errno.
+ */
+int fh_key_at(uint32_t fsid, int dirfd, const char *name, struct fh_key *out,
+	      int *mount_id);
+
+/* The export among @exps[0..n) whose fsid is @fsid, or NULL. */
+struct nfs_exp *fh_find_export(struct nfs_exp *exps, size_t n, uint32_t fsid);
+
+/*
+ * True if @path, what the kernel reports for a descriptor (readlink of
+ * /proc/self/fd/N), lies inside export root @root (@root_len bytes, no
+ * trailing '/' unless it is "/").  @is_dir: the object is a directory.
+ * A non-directory the kernel could not connect to a path ("/", the name of
+ * a disconnected dentry) is accepted: see fh.c for why.
+ */
+bool fh_path_in_export(const char *root, size_t root_len, const char *path,
+		       bool is_dir);
+
+/*
+ * Open the object @k names inside export @e: open_by_handle_at(2) with the
+ * export root as mount descriptor, O_PATH (no side effect on devices and
+ * FIFOs), then the subtree check.  On success *@fd is an O_PATH descriptor
+ * the caller closes and *@st its attributes.  Errors: -ESTALE (no such
+ * file, or not inside @e), -NFSE_BADHANDLE (the kernel rejects the handle's
+ * shape), other -errno.  Needs CAP_DAC_READ_SEARCH: call as root.
+ */
+int fh_open(const struct nfs_exp *e, const struct fh_key *k, int *fd, struct stat *st);
+
+#endif

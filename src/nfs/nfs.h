@@ -1,0 +1,50 @@
+/*
+ * nfs.h - MOUNT v3 and NFSv3 over local directories: the module's public
+ * interface.
+ *
+ * Per service group the module keeps a struct nfs_group: the group's
+ * exports opened at run time (root directory descriptors, the handle of
+ * each root), the group's write verifier and its mount list.  The daemon
+ * opens it when it brings the group online (grp_start) and closes it when
+ * the group goes offline; requests find it through req->svc_ctx, which is
+ * the struct sg_group of the listener the request arrived on.
+ *
+ * Threading: MOUNT and NFS procedures that touch the disk run on libuv's
+ * thread pool (.blocking).  Everything they read in nfs_group is immutable
+ * after nfs_group_open() except the mount list (mutex) and the reference
+ * count (atomic).
+ */
+#ifndef SGNFS_NFS_H
+#define SGNFS_NFS_H
+
+#include "rpc/rpc.h"
+
+struct cfg_cluster;
+struct cfg_group;
+struct nfs_group;
+
+/* Program tables for rpc_svc_register().  MOUNT answers versions 1, 2 and 3
+ * (MNT only in version 3); NFS answers version 3 only. */
+extern const struct rpc_prog mount_prog;
+extern const struct rpc_prog nfs3_prog;
+
+/*
+ * Open the exports of group @gc (all of them, or nothing): each root is
+ * opened, resolved with realpath(3) and given its file handle, and a fresh
+ * write verifier is drawn, so that clients of a restarted or moved group
+ * resend the writes they have not seen committed.
+ * @c and @gc must outlive the nfs_group.  Returns 0 and *out (one
+ * reference, owned by the caller: drop it with nfs_group_close()), or
+ * -errno (the failing export is logged).
+ */
+int nfs_group_open(const struct cfg_cluster *c, const struct cfg_group *gc,
+		   struct nfs_group **out);
+
+/*
+ * Drop the opener's reference.  The exports are closed when the last
+ * reference goes, so a handler still running on the thread pool (it holds
+ * its own reference) finishes safely.  NULL is ignored.
+ */
+void nfs_group_close(struct nfs_group *ng);
+
+#endif

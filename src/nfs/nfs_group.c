@@ -1,0 +1,188 @@
+/*
+ * nfs_group.c - one service group's NFS and MOUNT state.
+ *
+ * Created when the group comes online on this node, with every export
+ * opened and a new write verifier; freed when the last reference goes.
+ * The opener holds one reference and every handler takes one for the time
+ * it runs, so nfs_group_close() is safe while requests of the group are
+ * still running on the thread pool.
+ *
+ * The write verifier.  An UNSTABLE write lives in this node's page cache
+ * until COMMIT; if the group restarts or moves to another node before that,
+ * the data may be lost, and the client learns it only because the verifier
+ * it sees changes, which makes it resend every uncommitted write (RFC 1813
+ * 3.3.7).  So the verifier must differ for every start of the group on any
+ * node: it mixes CLOCK_REALTIME in nanoseconds, the process id and 64 bits
+ * from getrandom(2).
+ *
+ * The mount list (MOUNT DUMP) is informational only, as in every NFSv3
+ * server: it lives in memory, is bounded, and is protected by mnt_lock
+ * because MNT runs on the thread pool while DUMP/UMNT run on the loop.
+ */
+#include "nfs/nfs_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+#include "config/config.h"
+#include "group/group.h"
+#include "log.h"
+#include "nfs/export.h"
+
+static void nfs_group_new_verf(uint8_t verf[8])
+{
+	struct timespec ts;
+	uint64_t v, r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	v = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	v ^= (uint64_t)getpid() << 40;
+	/* GRND_NONBLOCK: at early boot a short read still leaves time and pid,
+	 * which already differ from any earlier start. */
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = 0;
+	v ^= r;
+	for (int i = 0; i < 8; i++)
+		verf[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static void nfs_group_free(struct nfs_group *ng)
+{
+	for (size_t i = 0; i < ng->nexports; i++)
+		exp_close(&ng->exports[i]);
+	free(ng->exports);
+	for (size_t i = 0; i < ng->nmounts; i++)
+		free(ng->mounts[i].dir);
+	free(ng->mounts);
+	pthread_mutex_destroy(&ng->mnt_lock);
+	free(ng);
+}
+
+int nfs_group_open(const struct cfg_cluster *c, const struct cfg_group *gc,
+		   struct nfs_group **out)
+{
+	struct nfs_group *ng = calloc(1, sizeof(*ng));
+	int rc;
+
+	if (!ng)
+		return -ENOMEM;
+	atomic_init(&ng->refs, 1);
+	ng->cluster = c;
+	ng->cfg = gc;
+	pthread_mutex_init(&ng->mnt_lock, NULL);
+	nfs_group_new_verf(ng->verf);
+	ng->exports = calloc(gc->nexports ? gc->nexports : 1, sizeof(*ng->exports));
+	if (!ng->exports) {
+		nfs_group_free(ng);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < gc->nexports; i++) {
+		/* exports[0] holds the group's .sgnfs/ (config.h). */
+		rc = exp_open(gc->exports[i], i == 0, &ng->exports[i]);
+		if (rc < 0) {
+			log_err("group=%s export %s cannot be served", gc->name,
+				gc->exports[i]->path);
+			nfs_group_free(ng);
+			return rc;
+		}
+		ng->nexports++;
+	}
+	*out = ng;
+	return 0;
+}
+
+struct nfs_group *nfs_group_get(struct nfs_group *ng)
+{
+	if (ng)
+		atomic_fetch_add(&ng->refs, 1);
+	return ng;
+}
+
+void nfs_group_put(struct nfs_group *ng)
+{
+	if (ng && atomic_fetch_sub(&ng->refs, 1) == 1)
+		nfs_group_free(ng);
+}
+
+void nfs_group_close(struct nfs_group *ng)
+{
+	nfs_group_put(ng);
+}
+
+struct nfs_group *nfs_group_of_req(const struct rpc_req *req)
+{
+	const struct sg_group *sg = req->svc_ctx;
+
+	/* The listener holds its group, and the group holds nfs until every
+	 * request on the listener has finished (group.c), so the pointer is
+	 * valid here; the reference keeps it valid for the whole handler. */
+	return sg ? nfs_group_get(sg->nfs) : NULL;
+}
+
+/* ---- mount list ------------------------------------------------------- */
+
+void nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir)
+{
+	struct nfs_mount_ent *e;
+
+	pthread_mutex_lock(&ng->mnt_lock);
+	for (size_t i = 0; i < ng->nmounts; i++) {
+		if (strcmp(ng->mounts[i].host, host) == 0 &&
+		    strcmp(ng->mounts[i].dir, dir) == 0)
+			goto out;
+	}
+	if (ng->nmounts == NFS_MOUNTLIST_MAX)
+		goto out;
+	if (ng->nmounts == ng->mounts_cap) {
+		size_t cap = ng->mounts_cap ? ng->mounts_cap * 2 : 16;
+
+		e = realloc(ng->mounts, cap * sizeof(*e));
+		if (!e)
+			goto out;
+		ng->mounts = e;
+		ng->mounts_cap = cap;
+	}
+	e = &ng->mounts[ng->nmounts];
+	e->dir = strdup(dir);
+	if (!e->dir)
+		goto out;
+	snprintf(e->host, sizeof(e->host), "%s", host);
+	ng->nmounts++;
+out:
+	pthread_mutex_unlock(&ng->mnt_lock);
+}
+
+/* Remove the entries matching @host and @dir; NULL matches anything. */
+static void nfs_mounts_remove(struct nfs_group *ng, const char *host, const char *dir)
+{
+	size_t j = 0;
+
+	pthread_mutex_lock(&ng->mnt_lock);
+	for (size_t i = 0; i < ng->nmounts; i++) {
+		struct nfs_mount_ent *e = &ng->mounts[i];
+
+		if ((!host || strcmp(e->host, host) == 0) &&
+		    (!dir || strcmp(e->dir, dir) == 0)) {
+			free(e->dir);
+			continue;
+		}
+		ng->mounts[j++] = *e;
+	}
+	ng->nmounts = j;
+	pthread_mutex_unlock(&ng->mnt_lock);
+}
+
+void nfs_mounts_del(struct nfs_group *ng, const char *host, const char *dir)
+{
+	nfs_mounts_remove(ng, host, dir);
+}
+
+void nfs_mounts_del_host(struct nfs_group *ng, const char *host)
+{
+	nfs_mounts_remove(ng, host, NULL);
+}

@@ -1,0 +1,1189 @@
+/*
+ * nlm_svc.c - NLM procedures over the lock engine, per service group.
+ *
+ * Story of a LOCK:
+ *   1. The file handle is checked: it must carry the fsid of one of the
+ *      exports of the group whose VIP the request came to (else STALE_FH:
+ *      a group's locks are decided only by the node serving that group).
+ *   2. Range from (offset, length); overflow is NLM4_FBIG (LOCK, TEST and
+ *      UNLOCK alike).  Grace: see nlm_grace_refuses() for the rule of
+ *      every procedure.
+ *   3. The client is made durable on the group's client list (clist.h).
+ *      A known client costs nothing; a new one waits for the fsync, the
+ *      request parked in ng->parked.  A failed write refuses the lock
+ *      (DENIED_NOLOCKS), it is never granted.
+ *   4. The lock engine decides: granted, denied, blocked (queued), deadlock
+ *      or too many waiters.
+ *   5. The reply goes back as the RPC reply, or for the _MSG procedures as
+ *      a call to the client's matching _RES procedure (nlm_cb.c).
+ *
+ * Blocked requests: when the engine grants a waiter (someone released
+ * bytes), the client is told with NLM_GRANTED (or GRANTED_MSG if it locked
+ * with LOCK_MSG), from the VIP it used, in the NLM version it used.  A
+ * client that answers DENIED does not want the lock any more: it is taken
+ * back.  An unanswered GRANTED keeps the lock: the client's next poll (a
+ * retransmitted blocking LOCK) is answered GRANTED at once, since it holds
+ * the lock already.
+ *
+ * Every piece of state here is owned by the group's nlm_group and dies with
+ * it; nothing is shared between groups, so one group's recovery cannot
+ * touch another's locks.
+ */
+#include "nlm/nlm_svc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "group/group.h"
+#include "lock/lock.h"
+#include "log.h"
+#include "nfs/fh.h"
+#include "nlm/nlm_cb.h"
+#include "nlm/nlm_xdr.h"
+#include "nsm/clist.h"
+#include "sbuf.h"
+
+#define NLM_HOST_BUCKETS 256
+#define NLM_GRANTED_TRIES 3
+
+struct nlm_host {
+	struct nlm_host *hnext;        /* hash chain, owned by ng->hosts */
+	char *name;                    /* caller_name, owned */
+	struct lk_client *lkc;         /* owned (lk_client_free) */
+	unsigned refs;                 /* parked requests + grant callbacks */
+};
+
+/* A request waiting for its client to be durable on the client list. */
+struct nlm_parked {
+	struct nlm_parked *next, *prev; /* in ng->parked */
+	struct nlm_group *ng;
+	struct nlm_host *host;          /* holds a host ref */
+	struct rpc_req *req;
+};
+
+/* A queued blocking lock: lk_waiter priv. */
+struct nlm_block {
+	struct nlm_block *next, *prev; /* in ng->blocks */
+	struct nlm_group *ng;
+	struct nlm_host *host;         /* holds a host ref */
+	struct nlm_cb_target target;   /* where GRANTED goes */
+	bool msg;                      /* locked with LOCK_MSG: use GRANTED_MSG */
+	bool exclusive;
+	uint32_t svid;
+	uint8_t fh[LK_KEY_MAX];
+	size_t fhlen;
+	uint8_t *oh;                   /* owned */
+	size_t ohlen;
+	uint64_t offset, len;          /* as the client asked */
+	struct lk_waiter *w;           /* NULL once granted or dropped */
+	unsigned tries;                /* GRANTED attempts */
+	uint64_t cookie;               /* ours, for GRANTED_MSG / GRANTED_RES */
+};
+
+struct nlm_group {
+	struct sg_group *g;            /* not owned */
+	const char *name;              /* group name, for logs */
+	struct lk_table *locks;        /* owned */
+	struct clist *clients;         /* owned */
+	struct nlm_cb *cb;             /* owned */
+	struct nlm_host *hosts[NLM_HOST_BUCKETS]; /* owned */
+	size_t nhosts;
+	struct nlm_parked *parked;     /* owned */
+	struct nlm_block *blocks;      /* owned: queued and granted-unanswered */
+	uint64_t next_cookie;
+	bool in_grace;
+	uint64_t grace_end;            /* uv_now() ms */
+	uv_timer_t grace_timer;
+	bool closing;
+};
+
+static struct nlm_group *nlm_grp(const struct rpc_req *req)
+{
+	return ((struct sg_group *)req->svc_ctx)->nlm;
+}
+
+static uv_loop_t *nlm_loop(const struct nlm_group *ng)
+{
+	return ng->g->node->loop;
+}
+
+/* A name or owner handle from the wire, safe for a log line. */
+static const char *nlm_safe(char *buf, size_t sz, const char *s)
+{
+	return log_safe(buf, sz, s ? s : "", s ? strlen(s) : 0);
+}
+
+/* ---- hosts ------------------------------------------------------------ */
+
+static size_t nlm_host_bucket(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
+	return (size_t)(h % NLM_HOST_BUCKETS);
+}
+
+static struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name)
+{
+	for (struct nlm_host *h = ng->hosts[nlm_host_bucket(name)]; h; h = h->hnext)
+		if (strcmp(h->name, name) == 0)
+			return h;
+	return NULL;
+}
+
+static struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name)
+{
+	struct nlm_host *h = nlm_host_find(ng, name);
+	size_t b;
+
+	if (h)
+		return h;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->name = strdup(name);
+	if (!h->name || lk_client_new(ng->locks, h, &h->lkc) < 0) {
+		free(h->name);
+		free(h);
+		return NULL;
+	}
+	b = nlm_host_bucket(name);
+	h->hnext = ng->hosts[b];
+	ng->hosts[b] = h;
+	ng->nhosts++;
+	return h;
+}
+
+static bool nlm_host_idle(const struct nlm_host *h)
+{
+	struct lk_stats st;
+
+	lk_client_stats(h->lkc, &st);
+	return st.locks == 0 && st.waiters == 0 && st.shares == 0;
+}
+
+/*
+ * Called after anything that may have released a host's last lock: the
+ * client list starts its idle clock, and a host nobody refers to is freed.
+ */
+static void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h)
+{
+	struct nlm_host **pp;
+
+	if (!h || ng->closing || !nlm_host_idle(h))
+		return;
+	clist_release(ng->clients, h->name);
+	if (h->refs)
+		return;
+	for (pp = &ng->hosts[nlm_host_bucket(h->name)]; *pp && *pp != h; pp = &(*pp)->hnext)
+		;
+	if (*pp)
+		*pp = h->hnext;
+	ng->nhosts--;
+	lk_client_free(ng->locks, h->lkc);
+	free(h->name);
+	free(h);
+}
+
+static void nlm_host_put(struct nlm_group *ng, struct nlm_host *h)
+{
+	h->refs--;
+	nlm_host_maybe_idle(ng, h);
+}
+
+/* ---- arguments -------------------------------------------------------- */
+
+/*
+ * The file handle must belong to an export of this group.  No disk access:
+ * the engine keys locks by handle bytes, which are stable for a file
+ * (fh.h), and locking a file that has since been removed harms no one.
+ */
+static bool nlm_fh_ok(const struct nlm_group *ng, const sgn_netobj *fh)
+{
+	const struct cfg_group *gc = ng->g->cfg;
+	struct fh_key k;
+
+	if (fh->sgn_netobj_len == 0 || fh->sgn_netobj_len > LK_KEY_MAX)
+		return false;
+	if (fh_decode(fh->sgn_netobj_val, fh->sgn_netobj_len, &k) < 0)
+		return false;
+	for (size_t i = 0; i < gc->nexports; i++)
+		if (gc->exports[i]->fsid == k.fsid)
+			return true;
+	return false;
+}
+
+static int nlm_copy_netobj(sgn_netobj *dst, const sgn_netobj *src)
+{
+	dst->sgn_netobj_len = 0;
+	dst->sgn_netobj_val = NULL;
+	if (src->sgn_netobj_len == 0)
+		return 0;
+	dst->sgn_netobj_val = malloc(src->sgn_netobj_len);
+	if (!dst->sgn_netobj_val)
+		return -ENOMEM;
+	memcpy(dst->sgn_netobj_val, src->sgn_netobj_val, src->sgn_netobj_len);
+	dst->sgn_netobj_len = src->sgn_netobj_len;
+	return 0;
+}
+
+/*
+ * The grace rule (docs/nlm.md), per group:
+ *   in grace:     LOCK, NM_LOCK, SHARE without reclaim and TEST are refused
+ *                 with DENIED_GRACE_PERIOD; reclaims are granted;
+ *   out of grace: a reclaim is refused (DENIED_NOLOCKS): nothing can be
+ *                 reclaimed that the group did not announce;
+ *   always:       UNLOCK, UNSHARE, CANCEL, FREE_ALL and the _RES/GRANTED
+ *                 answers are served: they only give things up.
+ * Returns the status to refuse with, or NLM4_GRANTED to proceed.
+ */
+static nlm4_stats nlm_grace_refuses(const struct nlm_group *ng, bool is_reclaim)
+{
+	if (ng->in_grace && !is_reclaim)
+		return NLM4_DENIED_GRACE_PERIOD;
+	if (!ng->in_grace && is_reclaim)
+		return NLM4_DENIED_NOLOCKS;
+	return NLM4_GRANTED;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+/* Result procedure of each _MSG procedure: TEST_MSG (6) -> TEST_RES (11). */
+#define NLM_RES_OF(msgproc) ((msgproc) + 5)
+
+static xdrproc_t nlm_xdr_for_res(uint32_t vers, uint32_t proc)
+{
+	bool v4 = vers == 4;
+
+	switch (proc) {
+	case NLMPROC_TEST_MSG:
+		return v4 ? (xdrproc_t)xdr_nlm4_testres : (xdrproc_t)nlm3_xdr_testres;
+	default:
+		return v4 ? (xdrproc_t)xdr_nlm4_res : (xdrproc_t)nlm3_xdr_res;
+	}
+}
+
+static void nlm_target(const struct rpc_req *req, struct nlm_cb_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->client = req->peer;
+	t->local = req->local;
+	t->vers = req->vers;
+	t->tcp = req->is_tcp;
+}
+
+/*
+ * Finish @req whose result is in req->res: the RPC reply for the synchronous
+ * procedures; for the _MSG ones a void RPC reply and the result sent as a
+ * call to the client's _RES procedure.  Loop thread; frees @req.
+ */
+static void nlm_finish(struct rpc_req *req)
+{
+	bool is_msg = req->proc >= NLMPROC_TEST_MSG && req->proc <= NLMPROC_UNLOCK_MSG;
+
+	if (is_msg) {
+		struct nlm_group *ng = nlm_grp(req);
+		struct nlm_cb_target t;
+		int rc;
+
+		nlm_target(req, &t);
+		rc = nlm_cb_send(ng->cb, &t, NLM_RES_OF(req->proc),
+				 nlm_xdr_for_res(req->vers, req->proc), req->res);
+		if (rc < 0) {
+			char a[80];
+			log_warn("group=%s client=%s cannot send %s result: %s", ng->name,
+				 rpc_addr_str(&req->peer, false, a, sizeof(a)), req->pd->name,
+				 strerror(-rc));
+		}
+	}
+	rpc_req_finish(req, RPC_DONE_REPLY);
+}
+
+static enum rpc_disposition nlm_done(struct rpc_req *req)
+{
+	nlm_finish(req);
+	return RPC_DONE_ASYNC; /* nlm_finish already completed it */
+}
+
+/* ---- the lock engine's grants ---------------------------------------- */
+
+static void nlm_block_free(struct nlm_block *b)
+{
+	struct nlm_group *ng = b->ng;
+
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		ng->blocks = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	free(b->oh);
+	nlm_host_put(ng, b->host);
+	free(b);
+}
+
+static void nlm_block_fill_args(const struct nlm_block *b, nlm4_testargs *a, uint64_t *cookie)
+{
+	memset(a, 0, sizeof(*a));
+	a->cookie.sgn_netobj_len = sizeof(*cookie);
+	a->cookie.sgn_netobj_val = (char *)cookie;
+	a->exclusive = b->exclusive;
+	a->alock.caller_name = b->host->name;
+	a->alock.fh.sgn_netobj_len = (u_int)b->fhlen;
+	a->alock.fh.sgn_netobj_val = (char *)b->fh;
+	a->alock.oh.sgn_netobj_len = (u_int)b->ohlen;
+	a->alock.oh.sgn_netobj_val = (char *)b->oh;
+	a->alock.svid = (int)b->svid;
+	a->alock.l_offset = b->offset;
+	a->alock.l_len = b->len;
+}
+
+/* The client refused (or cannot take) a lock we granted it: take it back. */
+static void nlm_block_take_back(struct nlm_block *b, const char *why)
+{
+	struct nlm_group *ng = b->ng;
+	struct lk_owner *o;
+	struct lk_range r;
+	char nm[LOG_SAFE_MAX];
+
+	if (lk_range_make(b->offset, b->len, &r) == 0 &&
+	    lk_owner_get(ng->locks, b->host->lkc, b->svid, b->oh, b->ohlen, &o) == 0) {
+		lk_unlock(ng->locks, b->fh, b->fhlen, o, r);
+		lk_owner_put(ng->locks, o);
+	}
+	log_info("group=%s client=%s granted lock taken back: %s", ng->name,
+		 nlm_safe(nm, sizeof(nm), b->host->name), why);
+}
+
+static void nlm_send_granted(struct nlm_block *b);
+
+static void nlm_granted_reply(const struct rpcc_reply *rep, void *arg)
+{
+	struct nlm_block *b = arg;
+	struct nlm_group *ng = b->ng;
+
+	if (rep->err == -ECANCELED || ng->closing)
+		return; /* the group is going away; nlm_group_close frees b */
+	if (rep->err == 0) {
+		const nlm4_res *res = rep->res;
+		if (res->stat.stat != NLM4_GRANTED)
+			nlm_block_take_back(b, "client answered GRANTED with a refusal");
+		nlm_block_free(b);
+		return;
+	}
+	if (++b->tries < NLM_GRANTED_TRIES) {
+		nlm_send_granted(b);
+		return;
+	}
+	char nm[LOG_SAFE_MAX];
+	log_warn("group=%s client=%s did not answer NLM_GRANTED (%s); it keeps the lock and sees it on its next poll",
+		 ng->name, nlm_safe(nm, sizeof(nm), b->host->name), rpcc_strerror(rep->err));
+	nlm_block_free(b);
+}
+
+static void nlm_send_granted(struct nlm_block *b)
+{
+	struct nlm_group *ng = b->ng;
+	nlm4_testargs a;
+	xdrproc_t x = b->target.vers == 4 ? (xdrproc_t)xdr_nlm4_testargs
+					  : (xdrproc_t)nlm3_xdr_testargs;
+	int rc;
+
+	nlm_block_fill_args(b, &a, &b->cookie);
+	if (b->msg) {
+		/* The answer comes as GRANTED_RES, matched by our cookie; the
+		 * block stays until then or until the group closes. */
+		rc = nlm_cb_send(ng->cb, &b->target, NLMPROC_GRANTED_MSG, x, &a);
+		if (rc < 0)
+			nlm_block_free(b);
+		return;
+	}
+	rc = nlm_cb_call(ng->cb, &b->target, NLMPROC_GRANTED, x, &a,
+			 b->target.vers == 4 ? (xdrproc_t)xdr_nlm4_res : (xdrproc_t)nlm3_xdr_res,
+			 sizeof(nlm4_res), nlm_granted_reply, b);
+	if (rc < 0)
+		nlm_block_free(b);
+}
+
+static void nlm_on_grant(void *arg, struct lk_waiter *w)
+{
+	struct nlm_block *b = lk_waiter_priv(w);
+	char nm[LOG_SAFE_MAX];
+
+	b->w = NULL;
+	log_info("group=%s client=%s blocked lock granted; calling back", b->ng->name,
+		 nlm_safe(nm, sizeof(nm), b->host->name));
+	nlm_send_granted(b);
+}
+
+static void nlm_on_drop(void *arg, struct lk_waiter *w)
+{
+	struct nlm_block *b = lk_waiter_priv(w);
+
+	b->w = NULL;
+	nlm_block_free(b);
+}
+
+/* ---- the procedures --------------------------------------------------- */
+
+/*
+ * Common checks and owner lookup for a request naming @lk.  On success
+ * returns NLM4_GRANTED with *host, *o (a reference: put it) and *r set.
+ */
+static nlm4_stats nlm_prepare(struct nlm_group *ng, const nlm4_lock *lk,
+			      struct nlm_host **host, struct lk_owner **o,
+			      struct lk_range *r)
+{
+	if (!nlm_fh_ok(ng, &lk->fh))
+		return NLM4_STALE_FH;
+	if (lk_range_make(lk->l_offset, lk->l_len, r) < 0)
+		return NLM4_FBIG;
+	if (!lk->caller_name ||
+	    clist_name_check(lk->caller_name, strlen(lk->caller_name)) < 0) {
+		char nm[LOG_SAFE_MAX];
+		log_warn("group=%s client=%s refused: unusable caller_name", ng->name,
+			 nlm_safe(nm, sizeof(nm), lk->caller_name));
+		return NLM4_DENIED_NOLOCKS;
+	}
+	*host = nlm_host_get(ng, lk->caller_name);
+	if (!*host)
+		return NLM4_DENIED_NOLOCKS;
+	if (lk_owner_get(ng->locks, (*host)->lkc, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
+			 lk->oh.sgn_netobj_len, o) < 0) {
+		nlm_host_maybe_idle(ng, *host);
+		return NLM4_DENIED_NOLOCKS;
+	}
+	return NLM4_GRANTED;
+}
+
+static void nlm_parked_done(void *arg, int rc);
+
+/*
+ * Make the client durable on the list before a grant.  Returns 1 to go on
+ * now, 0 if @req was parked (it is re-run by nlm_parked_done), or a status
+ * to refuse with (negative of nothing: NLM4_DENIED_NOLOCKS as -1).
+ */
+static int nlm_ensure_listed(struct nlm_group *ng, struct rpc_req *req, struct nlm_host *host)
+{
+	struct nlm_parked *p;
+	int rc;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -1;
+	p->ng = ng;
+	p->req = req;
+	p->host = host;
+	rc = clist_ensure(ng->clients, host->name, &req->peer, nlm_parked_done, p);
+	if (rc == 1 || rc < 0) {
+		free(p);
+		return rc == 1 ? 1 : -1;
+	}
+	host->refs++;
+	p->next = ng->parked;
+	if (ng->parked)
+		ng->parked->prev = p;
+	ng->parked = p;
+	return 0;
+}
+
+static enum rpc_disposition nlm_dispatch_again(struct rpc_req *req);
+static enum rpc_disposition nlm_proc_share(struct rpc_req *req);
+
+static void nlm_parked_done(void *arg, int rc)
+{
+	struct nlm_parked *p = arg;
+	struct nlm_group *ng = p->ng;
+	struct nlm_host *host = p->host;
+	struct rpc_req *req = p->req;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		ng->parked = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	free(p);
+	if (rc < 0) {
+		/* Logged by clist; the grant is refused, never given. */
+		if (req->proc == NLMPROC_SHARE)
+			((nlm4_shareres *)req->res)->stat = NLM4_DENIED_NOLOCKS;
+		else
+			((nlm4_res *)req->res)->stat.stat = NLM4_DENIED_NOLOCKS;
+		nlm_host_put(ng, host);
+		nlm_finish(req);
+		return;
+	}
+	/* Durable now: run the request again; this time the list says yes
+	 * at once, and the lock engine decides on the current state. */
+	nlm_dispatch_again(req);
+	nlm_host_put(ng, host);
+}
+
+static enum rpc_disposition nlm_proc_null(struct rpc_req *req)
+{
+	return RPC_DONE_REPLY;
+}
+
+/* TEST, TEST_MSG */
+static enum rpc_disposition nlm_proc_test(struct rpc_req *req)
+{
+	struct nlm_group *ng = nlm_grp(req);
+	const nlm4_testargs *a = req->args;
+	nlm4_testres *res = req->res;
+	struct nlm_host *host;
+	struct lk_owner *o;
+	struct lk_lockinfo holder;
+	struct lk_range r;
+	nlm4_stats st;
+
+	if (nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
+		return RPC_DONE_SYSERR;
+	st = nlm_grace_refuses(ng, false);
+	if (st == NLM4_GRANTED)
+		st = nlm_prepare(ng, &a->alock, &host, &o, &r);
+	else if (!nlm_fh_ok(ng, &a->alock.fh))
+		st = NLM4_STALE_FH;
+	if (st != NLM4_GRANTED) {
+		res->test_stat.stat = st;
+		return nlm_done(req);
+	}
+	if (lk_test(ng->locks, a->alock.fh.sgn_netobj_val, a->alock.fh.sgn_netobj_len, o,
+		    a->exclusive ? LK_EXCL : LK_SHARED, r, &holder) == -EAGAIN) {
+		nlm4_holder *h = &res->test_stat.nlm4_testrply_u.holder;
+		size_t ohlen;
+		const void *oh = lk_owner_oh(holder.owner, &ohlen);
+
+		res->test_stat.stat = NLM4_DENIED;
+		h->exclusive = holder.type == LK_EXCL;
+		h->svid = (int)lk_owner_svid(holder.owner);
+		h->l_offset = holder.range.start;
+		h->l_len = lk_range_len(&holder.range);
+		if (ohlen) {
+			h->oh.sgn_netobj_val = malloc(ohlen);
+			if (h->oh.sgn_netobj_val) {
+				memcpy(h->oh.sgn_netobj_val, oh, ohlen);
+				h->oh.sgn_netobj_len = (u_int)ohlen;
+			}
+		}
+	} else {
+		res->test_stat.stat = NLM4_GRANTED;
+	}
+	lk_owner_put(ng->locks, o);
+	nlm_host_maybe_idle(ng, host);
+	return nlm_done(req);
+}
+
+static nlm4_stats nlm_stat_of(int rc)
+{
+	switch (rc) {
+	case 0: return NLM4_GRANTED;
+	case -EAGAIN: return NLM4_DENIED;
+	case -EINPROGRESS: return NLM4_BLOCKED;
+	case -EDEADLK: return NLM4_DEADLCK;
+	case -EOVERFLOW: return NLM4_FBIG;
+	default: return NLM4_DENIED_NOLOCKS; /* -ENOLCK, -ENOMEM, -EINVAL */
+	}
+}
+
+/* LOCK, LOCK_MSG, NM_LOCK */
+static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
+{
+	struct nlm_group *ng = nlm_grp(req);
+	const nlm4_lockargs *a = req->args;
+	nlm4_res *res = req->res;
+	const nlm4_lock *lk = &a->alock;
+	bool block = a->block && req->proc != NLMPROC_NM_LOCK;
+	struct nlm_host *host;
+	struct lk_owner *o;
+	struct lk_range r;
+	nlm4_stats st;
+	char nm[LOG_SAFE_MAX];
+	int rc;
+
+	if (!res->cookie.sgn_netobj_val && nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
+		return RPC_DONE_SYSERR;
+	st = nlm_grace_refuses(ng, a->reclaim);
+	if (st == NLM4_GRANTED)
+		st = nlm_prepare(ng, lk, &host, &o, &r);
+	if (st != NLM4_GRANTED) {
+		res->stat.stat = st;
+		return nlm_done(req);
+	}
+	rc = nlm_ensure_listed(ng, req, host);
+	if (rc == 0) {
+		lk_owner_put(ng->locks, o);
+		return RPC_DONE_ASYNC;
+	}
+	if (rc < 0) {
+		res->stat.stat = NLM4_DENIED_NOLOCKS;
+		lk_owner_put(ng->locks, o);
+		nlm_host_maybe_idle(ng, host);
+		return nlm_done(req);
+	}
+	if (!block) {
+		rc = lk_lock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o,
+			     a->exclusive ? LK_EXCL : LK_SHARED, r, NULL);
+	} else {
+		struct nlm_block *b = calloc(1, sizeof(*b));
+		struct lk_waiter *w = NULL;
+
+		if (!b || (lk->oh.sgn_netobj_len && !(b->oh = malloc(lk->oh.sgn_netobj_len)))) {
+			free(b);
+			rc = -ENOMEM;
+			goto out;
+		}
+		rc = lk_lock_wait(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o,
+				  a->exclusive ? LK_EXCL : LK_SHARED, r, b, &w, NULL);
+		if (rc == -EINPROGRESS && lk_waiter_priv(w) == b) {
+			/* A new waiter: remember how to call the client back. */
+			b->ng = ng;
+			b->host = host;
+			host->refs++;
+			nlm_target(req, &b->target);
+			b->msg = req->proc == NLMPROC_LOCK_MSG;
+			b->exclusive = a->exclusive;
+			b->svid = (uint32_t)lk->svid;
+			memcpy(b->fh, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len);
+			b->fhlen = lk->fh.sgn_netobj_len;
+			if (lk->oh.sgn_netobj_len)
+				memcpy(b->oh, lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len);
+			b->ohlen = lk->oh.sgn_netobj_len;
+			b->offset = lk->l_offset;
+			b->len = lk->l_len;
+			b->w = w;
+			b->cookie = ++ng->next_cookie;
+			b->next = ng->blocks;
+			if (ng->blocks)
+				ng->blocks->prev = b;
+			ng->blocks = b;
+		} else {
+			/* Granted at once, refused, or a retransmission that
+			 * found its waiter: this block is not needed. */
+			free(b->oh);
+			free(b);
+		}
+	}
+out:
+	res->stat.stat = nlm_stat_of(rc);
+	if (a->reclaim && rc == 0)
+		log_info("group=%s client=%s reclaimed a lock", ng->name,
+			 nlm_safe(nm, sizeof(nm), host->name));
+	lk_owner_put(ng->locks, o);
+	nlm_host_maybe_idle(ng, host);
+	return nlm_done(req);
+}
+
+/* CANCEL, CANCEL_MSG */
+static enum rpc_disposition nlm_proc_cancel(struct rpc_req *req)
+{
+	struct nlm_group *ng = nlm_grp(req);
+	const nlm4_cancargs *a = req->args;
+	nlm4_res *res = req->res;
+	struct nlm_host *host;
+	struct lk_owner *o;
+	struct lk_range r;
+	nlm4_stats st;
+
+	if (nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
+		return RPC_DONE_SYSERR;
+	st = nlm_prepare(ng, &a->alock, &host, &o, &r);
+	if (st != NLM4_GRANTED) {
+		res->stat.stat = st;
+		return nlm_done(req);
+	}
+	struct lk_waiter *w = lk_waiter_find(ng->locks, a->alock.fh.sgn_netobj_val,
+					     a->alock.fh.sgn_netobj_len, o,
+					     a->exclusive ? LK_EXCL : LK_SHARED, r);
+	if (w) {
+		struct nlm_block *b = lk_waiter_priv(w);
+		lk_cancel(ng->locks, w); /* never touches held locks */
+		b->w = NULL;
+		nlm_block_free(b);
+		res->stat.stat = NLM4_GRANTED;
+	} else {
+		res->stat.stat = NLM4_DENIED;
+	}
+	lk_owner_put(ng->locks, o);
+	nlm_host_maybe_idle(ng, host);
+	return nlm_done(req);
+}
+
+/* UNLOCK, UNLOCK_MSG */
+static enum rpc_disposition nlm_proc_unlock(struct rpc_req *req)
+{
+	struct nlm_group *ng = nlm_grp(req);
+	const nlm4_unlockargs *a = req->args;
+	nlm4_res *res = req->res;
+	struct nlm_host *host;
+	struct lk_owner *o;
+	struct lk_range r;
+	nlm4_stats st;
+
+	if (nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
+		return RPC_DONE_SYSERR;
+	st = nlm_prepare(ng, &a->alock, &host, &o, &r);
+	if (st != NLM4_GRANTED) {
+		res->stat.stat = st;
+		return nlm_done(req);
+	}
+	res->stat.stat = lk_unlock(ng->locks, a->alock.fh.sgn_netobj_val,
+				   a->alock.fh.sgn_netobj_len, o, r) == 0
+		? NLM4_GRANTED : NLM4_DENIED_NOLOCKS;
+	lk_owner_put(ng->locks, o);
+	nlm_host_maybe_idle(ng, host);
+	return nlm_done(req);
+}
+
+/* GRANTED, GRANTED_MSG sent *to* us: we are no NLM client, so nothing of
+ * ours is blocked; refuse, so the sender does not keep a lock for us. */
+static enum rpc_disposition nlm_proc_granted(struct rpc_req *req)
+{
+	const nlm4_testargs *a = req->args;
+	nlm4_res *res = req->res;
+
+	if (nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
+		return RPC_DONE_SYSERR;
+	res->stat.stat = NLM4_DENIED;
+	if (req->proc == NLMPROC_GRANTED_MSG) {
+		struct nlm_cb_target t;
+		nlm_target(req, &t);
+		nlm_cb_send(nlm_grp(req)->cb, &t, NLMPROC_GRANTED_RES,
+			    req->vers == 4 ? (xdrproc_t)xdr_nlm4_res : (xdrproc_t)nlm3_xdr_res, res);
+	}
+	return RPC_DONE_REPLY;
+}
+
+/* GRANTED_RES: a client's answer to our GRANTED_MSG. */
+static enum rpc_disposition nlm_proc_granted_res(struct rpc_req *req)
+{
+	struct nlm_group *ng = nlm_grp(req);
+	const nlm4_res *a = req->args;
+	uint64_t cookie;
+
+	if (a->cookie.sgn_netobj_len != sizeof(cookie))
+		return RPC_DONE_REPLY;
+	memcpy(&cookie, a->cookie.sgn_netobj_val, sizeof(cookie));
+	for (struct nlm_block *b = ng->blocks; b; b = b->next) {
+		if (b->w || !b->msg || b->cookie != cookie)
+			continue;
+		if (a->stat.stat != NLM4_GRANTED)
+			nlm_block_take_back(b, "client answered GRANTED_MSG with a refusal");
+		nlm_block_free(b);
+		break;
+	}
+	return RPC_DONE_REPLY;
+}
+
+/* The other _RES procedures: answers to _MSG calls we never make. */
+static enum rpc_disposition nlm_proc_res_ignored(struct rpc_req *req)
+{
+	return RPC_DONE_REPLY;
+}
+
+/* SHARE, UNSHARE */
+static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
+{
+	struct nlm_group *ng = nlm_grp(req);
+	const nlm4_shareargs *a = req->args;
+	nlm4_shareres *res = req->res;
+	const nlm4_share *sh = &a->share;
+	bool unshare = req->proc == NLMPROC_UNSHARE;
+	struct nlm_host *host;
+	struct lk_owner *o;
+	int rc;
+
+	if (!res->cookie.sgn_netobj_val && nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
+		return RPC_DONE_SYSERR;
+	res->stat = unshare ? NLM4_GRANTED : nlm_grace_refuses(ng, a->reclaim);
+	if (res->stat != NLM4_GRANTED)
+		return RPC_DONE_REPLY;
+	if (!nlm_fh_ok(ng, &sh->fh)) {
+		res->stat = NLM4_STALE_FH;
+		return RPC_DONE_REPLY;
+	}
+	if (!sh->caller_name || clist_name_check(sh->caller_name, strlen(sh->caller_name)) < 0 ||
+	    !(host = nlm_host_get(ng, sh->caller_name))) {
+		res->stat = NLM4_DENIED_NOLOCKS;
+		return RPC_DONE_REPLY;
+	}
+	if (!unshare) {
+		rc = nlm_ensure_listed(ng, req, host);
+		if (rc == 0)
+			return RPC_DONE_ASYNC;
+		if (rc < 0) {
+			res->stat = NLM4_DENIED_NOLOCKS;
+			nlm_host_maybe_idle(ng, host);
+			return RPC_DONE_REPLY;
+		}
+	}
+	/* SHARE carries no svid: owners of share reservations use svid 0. */
+	if (lk_owner_get(ng->locks, host->lkc, 0, sh->oh.sgn_netobj_val,
+			 sh->oh.sgn_netobj_len, &o) < 0) {
+		res->stat = NLM4_DENIED_NOLOCKS;
+		nlm_host_maybe_idle(ng, host);
+		return RPC_DONE_REPLY;
+	}
+	if (unshare)
+		rc = lk_unshare(ng->locks, sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len, o);
+	else
+		rc = lk_share(ng->locks, sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len, o,
+			      (unsigned)sh->access, (unsigned)sh->mode);
+	res->stat = nlm_stat_of(rc);
+	lk_owner_put(ng->locks, o);
+	nlm_host_maybe_idle(ng, host);
+	return RPC_DONE_REPLY;
+}
+
+/*
+ * FREE_ALL: the client's lockd restarted and gives up everything it had in
+ * this group.  Honoured only from an address the client list records for
+ * that name (docs/nlm.md), so a third host cannot drop a victim's locks.
+ */
+static enum rpc_disposition nlm_proc_free_all(struct rpc_req *req)
+{
+	struct nlm_group *ng = nlm_grp(req);
+	const nlm4_notify *a = req->args;
+	struct nlm_host *host;
+	char nm[LOG_SAFE_MAX], ad[80];
+
+	if (!a->name || !(host = nlm_host_find(ng, a->name)))
+		return RPC_DONE_REPLY;
+	if (!clist_has_addr(ng->clients, host->name, &req->peer)) {
+		log_warn("group=%s client=%s FREE_ALL from %s refused: not an address of that client",
+			 ng->name, nlm_safe(nm, sizeof(nm), a->name),
+			 rpc_addr_str(&req->peer, false, ad, sizeof(ad)));
+		return RPC_DONE_REPLY;
+	}
+	log_info("group=%s client=%s FREE_ALL: releasing its locks", ng->name,
+		 nlm_safe(nm, sizeof(nm), a->name));
+	host->refs++;
+	lk_client_release(ng->locks, host->lkc);
+	nlm_host_put(ng, host);
+	return RPC_DONE_REPLY;
+}
+
+/* A parked request, now durable on the client list, runs again. */
+static enum rpc_disposition nlm_dispatch_again(struct rpc_req *req)
+{
+	enum rpc_disposition d;
+
+	d = req->proc == NLMPROC_SHARE ? nlm_proc_share(req) : nlm_proc_lock(req);
+	if (d != RPC_DONE_ASYNC)
+		rpc_req_finish(req, d);
+	return RPC_DONE_ASYNC;
+}
+
+/* ---- dispatch tables -------------------------------------------------- */
+
+/* The RPC result of a _MSG procedure is void; its real result (held in
+ * req->res as the synchronous procedure's type) goes out as a _RES call.
+ * These encode nothing and free the held result. */
+static bool_t nlm_xdr_msg_res(XDR *x, nlm4_res *r)
+{
+	return x->x_op == XDR_FREE ? xdr_nlm4_res(x, r) : TRUE;
+}
+
+static bool_t nlm_xdr_msg_testres(XDR *x, nlm4_testres *r)
+{
+	return x->x_op == XDR_FREE ? xdr_nlm4_testres(x, r) : TRUE;
+}
+
+#define NLM_P(NAME, fn_, A, XA, R, XR) \
+	[NLMPROC_##NAME] = { .name = #NAME, .fn = fn_, \
+		.xdr_args = (xdrproc_t)XA, .args_size = sizeof(A), \
+		.xdr_res = (xdrproc_t)XR, .res_size = sizeof(R) }
+
+/* One row set per version; v1/v3 differ only in their edge XDR. */
+#define NLM_PROCS(XTESTA, XLOCKA, XCANCA, XUNLA, XRES, XTESTRES, XSHAREA, XSHARERES, XNOTIFY) \
+	NLM_P(NULL, nlm_proc_null, char, rpc_xdr_void, char, rpc_xdr_void),                    \
+	NLM_P(TEST, nlm_proc_test, nlm4_testargs, XTESTA, nlm4_testres, XTESTRES),              \
+	NLM_P(LOCK, nlm_proc_lock, nlm4_lockargs, XLOCKA, nlm4_res, XRES),                      \
+	NLM_P(CANCEL, nlm_proc_cancel, nlm4_cancargs, XCANCA, nlm4_res, XRES),                  \
+	NLM_P(UNLOCK, nlm_proc_unlock, nlm4_unlockargs, XUNLA, nlm4_res, XRES),                 \
+	NLM_P(GRANTED, nlm_proc_granted, nlm4_testargs, XTESTA, nlm4_res, XRES),                \
+	NLM_P(TEST_MSG, nlm_proc_test, nlm4_testargs, XTESTA, nlm4_testres, nlm_xdr_msg_testres), \
+	NLM_P(LOCK_MSG, nlm_proc_lock, nlm4_lockargs, XLOCKA, nlm4_res, nlm_xdr_msg_res),       \
+	NLM_P(CANCEL_MSG, nlm_proc_cancel, nlm4_cancargs, XCANCA, nlm4_res, nlm_xdr_msg_res),   \
+	NLM_P(UNLOCK_MSG, nlm_proc_unlock, nlm4_unlockargs, XUNLA, nlm4_res, nlm_xdr_msg_res),  \
+	NLM_P(GRANTED_MSG, nlm_proc_granted, nlm4_testargs, XTESTA, nlm4_res, nlm_xdr_msg_res), \
+	NLM_P(TEST_RES, nlm_proc_res_ignored, nlm4_testres, XTESTRES, char, rpc_xdr_void),     \
+	NLM_P(LOCK_RES, nlm_proc_res_ignored, nlm4_res, XRES, char, rpc_xdr_void),             \
+	NLM_P(CANCEL_RES, nlm_proc_res_ignored, nlm4_res, XRES, char, rpc_xdr_void),           \
+	NLM_P(UNLOCK_RES, nlm_proc_res_ignored, nlm4_res, XRES, char, rpc_xdr_void),           \
+	NLM_P(GRANTED_RES, nlm_proc_granted_res, nlm4_res, XRES, char, rpc_xdr_void)
+
+static const struct rpc_proc nlm_v1_procs[] = {
+	NLM_PROCS(nlm3_xdr_testargs, nlm3_xdr_lockargs, nlm3_xdr_cancargs, nlm3_xdr_unlockargs,
+		  nlm3_xdr_res, nlm3_xdr_testres, _, _, _),
+};
+
+static const struct rpc_proc nlm_v3_procs[] = {
+	NLM_PROCS(nlm3_xdr_testargs, nlm3_xdr_lockargs, nlm3_xdr_cancargs, nlm3_xdr_unlockargs,
+		  nlm3_xdr_res, nlm3_xdr_testres, _, _, _),
+	NLM_P(SHARE, nlm_proc_share, nlm4_shareargs, nlm3_xdr_shareargs, nlm4_shareres, nlm3_xdr_shareres),
+	NLM_P(UNSHARE, nlm_proc_share, nlm4_shareargs, nlm3_xdr_shareargs, nlm4_shareres, nlm3_xdr_shareres),
+	NLM_P(NM_LOCK, nlm_proc_lock, nlm4_lockargs, nlm3_xdr_lockargs, nlm4_res, nlm3_xdr_res),
+	NLM_P(FREE_ALL, nlm_proc_free_all, nlm4_notify, nlm3_xdr_notify, char, rpc_xdr_void),
+};
+
+static const struct rpc_proc nlm_v4_procs[] = {
+	NLM_PROCS(xdr_nlm4_testargs, xdr_nlm4_lockargs, xdr_nlm4_cancargs, xdr_nlm4_unlockargs,
+		  xdr_nlm4_res, xdr_nlm4_testres, _, _, _),
+	NLM_P(SHARE, nlm_proc_share, nlm4_shareargs, xdr_nlm4_shareargs, nlm4_shareres, xdr_nlm4_shareres),
+	NLM_P(UNSHARE, nlm_proc_share, nlm4_shareargs, xdr_nlm4_shareargs, nlm4_shareres, xdr_nlm4_shareres),
+	NLM_P(NM_LOCK, nlm_proc_lock, nlm4_lockargs, xdr_nlm4_lockargs, nlm4_res, xdr_nlm4_res),
+	NLM_P(FREE_ALL, nlm_proc_free_all, nlm4_notify, xdr_nlm4_notify, char, rpc_xdr_void),
+};
+
+#define NLM_NPROCS(a) (uint32_t)(sizeof(a) / sizeof((a)[0]))
+static const struct rpc_vers nlm_v1 = { 1, NLM_NPROCS(nlm_v1_procs), nlm_v1_procs };
+static const struct rpc_vers nlm_v3 = { 3, NLM_NPROCS(nlm_v3_procs), nlm_v3_procs };
+static const struct rpc_vers nlm_v4 = { 4, NLM_NPROCS(nlm_v4_procs), nlm_v4_procs };
+/* Version 2 is a host-local protocol and is not offered. */
+static const struct rpc_vers *const nlm_versions[] = { &nlm_v1, NULL, &nlm_v3, &nlm_v4 };
+
+const struct rpc_prog nlm_prog = {
+	.name = "nlockmgr",
+	.prog = 100021,
+	.vers_lo = 1,
+	.vers_hi = 4,
+	.vers = nlm_versions,
+};
+
+/* ---- group lifecycle -------------------------------------------------- */
+
+static void nlm_grace_timer_cb(uv_timer_t *t)
+{
+	nlm_group_end_grace(t->data);
+}
+
+int nlm_group_open(struct sg_group *g, struct nlm_group **out)
+{
+	struct nlm_group *ng = calloc(1, sizeof(*ng));
+	struct lk_table_opts lo = { 0 };
+	char statedir[4200];
+	int rc;
+
+	if (!ng)
+		return -ENOMEM;
+	ng->g = g;
+	ng->name = g->cfg->name;
+	lo.on_grant = nlm_on_grant;
+	lo.on_drop = nlm_on_drop;
+	lo.cb_arg = ng;
+	/* Keys come off the wire: seed the hash so collisions cannot be
+	 * planned (no secrecy needed beyond that). */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	lo.hash_seed[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)ng;
+	lo.hash_seed[1] = (uint64_t)ts.tv_sec * 0x9e3779b97f4a7c15ull;
+	rc = lk_table_new(&lo, &ng->locks);
+	if (rc < 0)
+		goto err;
+	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
+	rc = clist_open(nlm_loop(ng), statedir, g->cfg->client_idle_s, ng->name, &ng->clients);
+	if (rc < 0) {
+		log_err("group=%s cannot open its client list in %s: %s", ng->name, statedir,
+			strerror(-rc));
+		goto err;
+	}
+	rc = nlm_cb_new(nlm_loop(ng), ng->name, &ng->cb);
+	if (rc < 0)
+		goto err;
+	uv_timer_init(nlm_loop(ng), &ng->grace_timer);
+	ng->grace_timer.data = ng;
+	*out = ng;
+	return 0;
+err:
+	if (ng->clients)
+		clist_close(ng->clients);
+	if (ng->locks)
+		lk_table_free(ng->locks);
+	free(ng);
+	return rc;
+}
+
+static void nlm_group_free_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void nlm_group_close(struct nlm_group *ng)
+{
+	if (!ng)
+		return;
+	ng->closing = true;
+	while (ng->parked) {
+		struct nlm_parked *p = ng->parked;
+		ng->parked = p->next;
+		rpc_req_finish(p->req, RPC_DONE_NOREPLY);
+		free(p);
+	}
+	nlm_cb_close(ng->cb); /* in-flight GRANTED callbacks end here */
+	while (ng->blocks) {
+		struct nlm_block *b = ng->blocks;
+		ng->blocks = b->next;
+		free(b->oh);
+		free(b);
+	}
+	lk_table_free(ng->locks); /* frees every lk_client too */
+	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {
+		while (ng->hosts[i]) {
+			struct nlm_host *h = ng->hosts[i];
+			ng->hosts[i] = h->hnext;
+			free(h->name);
+			free(h);
+		}
+	}
+	clist_close(ng->clients);
+	uv_close((uv_handle_t *)&ng->grace_timer, nlm_group_free_cb);
+}
+
+void nlm_group_start_grace(struct nlm_group *ng, uint32_t seconds)
+{
+	if (seconds == 0) {
+		nlm_group_end_grace(ng);
+		return;
+	}
+	ng->in_grace = true;
+	ng->grace_end = uv_now(nlm_loop(ng)) + (uint64_t)seconds * 1000u;
+	uv_timer_start(&ng->grace_timer, nlm_grace_timer_cb, (uint64_t)seconds * 1000u, 0);
+	log_info("group=%s grace started: %u s, only reclaims are granted on its filesystems",
+		 ng->name, seconds);
+}
+
+void nlm_group_end_grace(struct nlm_group *ng)
+{
+	uv_timer_stop(&ng->grace_timer);
+	if (!ng->in_grace)
+		return;
+	ng->in_grace = false;
+	log_info("group=%s grace ended: new locks are granted", ng->name);
+}
+
+uint32_t nlm_group_grace_left(const struct nlm_group *ng)
+{
+	uint64_t now = uv_now(ng->g->node->loop);
+
+	if (!ng->in_grace || now >= ng->grace_end)
+		return 0;
+	return (uint32_t)((ng->grace_end - now + 999) / 1000);
+}
+
+/* ---- status ----------------------------------------------------------- */
+
+size_t nlm_group_nclients(const struct nlm_group *ng)
+{
+	return clist_count(ng->clients);
+}
+
+size_t nlm_group_nlocks(const struct nlm_group *ng)
+{
+	struct lk_stats st;
+
+	lk_table_stats(ng->locks, &st);
+	return st.locks;
+}
+
+struct nlm_status_ctx {
+	const struct nlm_group *ng;
+	struct sbuf *out;
+	bool json;
+	bool first;
+};
+
+static void nlm_hex(struct sbuf *out, const void *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		char h[2] = { hex[b[i] >> 4], hex[b[i] & 15] };
+		sb_append(out, h, 2);
+	}
+}
+
+static void nlm_status_client(void *arg, const struct clist_entry_info *e)
+{
+	struct nlm_status_ctx *c = arg;
+	char a[80];
+
+	if (c->json) {
+		sb_printf(c->out, "%s{\"name\":", c->first ? "" : ",");
+		sb_json_str(c->out, e->name, strlen(e->name));
+		sb_printf(c->out, ",\"holding\":%s,\"added\":%" PRId64 ",\"addresses\":[",
+			  e->holding ? "true" : "false", e->added);
+		for (size_t i = 0; i < e->naddrs; i++)
+			sb_printf(c->out, "%s\"%s\"", i ? "," : "",
+				  rpc_addr_str(&e->addrs[i], false, a, sizeof(a)));
+		sb_printf(c->out, "]}");
+	} else {
+		char nm[LOG_SAFE_MAX];
+		sb_printf(c->out, "C\t%s\t%s\t", c->ng->name, nlm_safe(nm, sizeof(nm), e->name));
+		for (size_t i = 0; i < e->naddrs; i++)
+			sb_printf(c->out, "%s%s", i ? "," : "",
+				  rpc_addr_str(&e->addrs[i], false, a, sizeof(a)));
+		sb_printf(c->out, "\t%d\n", e->holding ? 1 : 0);
+	}
+	c->first = false;
+}
+
+static int nlm_status_lock(void *arg, const struct lk_lockinfo *li)
+{
+	struct nlm_status_ctx *c = arg;
+	const struct nlm_host *h = lk_client_priv(lk_owner_client(li->owner));
+	size_t ohlen;
+	const void *oh = lk_owner_oh(li->owner, &ohlen);
+	const char *type = li->type == LK_EXCL ? "exclusive" : "shared";
+
+	if (c->json) {
+		sb_printf(c->out, "%s{\"client\":", c->first ? "" : ",");
+		sb_json_str(c->out, h->name, strlen(h->name));
+		sb_printf(c->out, ",\"svid\":%u,\"owner\":\"", lk_owner_svid(li->owner));
+		nlm_hex(c->out, oh, ohlen);
+		sb_printf(c->out, "\",\"file\":\"");
+		nlm_hex(c->out, li->key, li->keylen);
+		sb_printf(c->out, "\",\"start\":%" PRIu64 ",\"end\":", li->range.start);
+		if (li->range.end == LK_EOF)
+			sb_printf(c->out, "\"eof\"");
+		else
+			sb_printf(c->out, "%" PRIu64, li->range.end);
+		sb_printf(c->out, ",\"type\":\"%s\"}", type);
+	} else {
+		char nm[LOG_SAFE_MAX];
+		sb_printf(c->out, "L\t%s\t%s\t%u\t", c->ng->name, nlm_safe(nm, sizeof(nm), h->name),
+			  lk_owner_svid(li->owner));
+		nlm_hex(c->out, oh, ohlen > 16 ? 16 : ohlen);
+		sb_append(c->out, "\t", 1);
+		nlm_hex(c->out, li->key, li->keylen);
+		sb_printf(c->out, "\t%" PRIu64 "\t", li->range.start);
+		if (li->range.end == LK_EOF)
+			sb_printf(c->out, "eof");
+		else
+			sb_printf(c->out, "%" PRIu64, li->range.end);
+		sb_printf(c->out, "\t%s\n", type);
+	}
+	c->first = false;
+	return 0;
+}
+
+void nlm_group_status(const struct nlm_group *ng, struct sbuf *out, bool json)
+{
+	struct nlm_status_ctx c = { ng, out, json, true };
+
+	if (json)
+		sb_printf(out, "\"clients\":[");
+	clist_foreach(ng->clients, nlm_status_client, &c);
+	if (json)
+		sb_printf(out, "],\"locks\":[");
+	c.first = true;
+	lk_foreach_lock(ng->locks, nlm_status_lock, &c);
+	if (json)
+		sb_printf(out, "]");
+}

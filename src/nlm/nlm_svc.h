@@ -1,0 +1,51 @@
+/*
+ * nlm_svc.h - the NLM service (versions 1, 3 and 4) of one node, with the
+ * lock state of each service group kept apart: each group has its own lock
+ * table, its own client hosts and its own client list on its own storage.
+ *
+ * Owner identity (docs/nlm.md): a client host is its caller_name within a
+ * group; an owner is (host, svid, oh bytes).  The source address does not
+ * make a different host (multi-homed clients and NAT keep their locks), but
+ * every address a host used is recorded on the client list, because that is
+ * where notifications go and what SM_NOTIFY / FREE_ALL are checked against.
+ *
+ * Durability: a client is on its group's client list, on disk, before any
+ * reply that grants it a lock or share in that group (clist.h).
+ */
+#ifndef SGNFS_NLM_SVC_H
+#define SGNFS_NLM_SVC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "rpc/rpc.h"
+
+struct sg_group;
+struct nlm_group;
+struct sbuf;
+
+extern const struct rpc_prog nlm_prog;
+
+/*
+ * Open the lock state of group @g: its client list in
+ * <first export>/.sgnfs/clients (read now) and an empty lock table.
+ * Returns 0 and *out (free with nlm_group_close), or -errno.
+ */
+int nlm_group_open(struct sg_group *g, struct nlm_group **out);
+
+/* Drop every lock, share, waiter and pending reply of the group (it goes
+ * offline); requests waiting on the disk are abandoned without a reply. */
+void nlm_group_close(struct nlm_group *ng);
+
+/* Grace (per group): until nlm_group_end_grace() or @seconds pass, only
+ * reclaims are granted on the group's files.  0 seconds ends it. */
+void nlm_group_start_grace(struct nlm_group *ng, uint32_t seconds);
+void nlm_group_end_grace(struct nlm_group *ng);
+/* Seconds of grace left, 0 when not in grace. */
+uint32_t nlm_group_grace_left(const struct nlm_group *ng);
+
+/* Counts, and the status records of sgnfsctl (see grp_status). */
+size_t nlm_group_nclients(const struct nlm_group *ng);
+size_t nlm_group_nlocks(const struct nlm_group *ng);
+void nlm_group_status(const struct nlm_group *ng, struct sbuf *out, bool json);
+
+#endif
