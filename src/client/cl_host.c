@@ -303,11 +303,12 @@ void cl_ctx_close(struct cl_ctx *ctx)
 {
 	if (ctx->closing)
 		return;
+	/* the record as it stands when we stop, before teardown empties it */
+	if (ctx->cfg.record_path)
+		cl_record_write(ctx, ctx->cfg.record_path);
 	ctx->closing = true;
 	for (size_t i = 0; i < ctx->nhosts; i++)
 		cl_host_teardown(ctx->hosts[i]);
-	if (ctx->cfg.record_path)
-		cl_record_write(ctx, ctx->cfg.record_path);
 	if (ctx->listeners_open == 0)
 		cl_ctx_finalize(ctx);
 }

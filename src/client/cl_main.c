@@ -76,7 +76,7 @@ static const char cm_usage[] =
 "  --access r|w|rw    share: what this owner does (default rw)\n"
 "  --per-host K       hold: K disjoint locks of LEN bytes per host from START\n"
 "  --release-on-exit  hold: unlock everything before exiting\n"
-"Callbacks (on for --block and hold, off otherwise):\n"
+"Callbacks (on for hold, --block and --msg, off otherwise):\n"
 "  --callbacks | --no-callbacks\n"
 "  --cb-pmap-port P --cb-nlm-port P --cb-nsm-port P  (default 111, 4045, 4046)\n"
 "  --poll MS          re-poll a blocked lock (default 30000)\n"
@@ -1115,10 +1115,11 @@ int main(int argc, char **argv)
 
 	app->hold = cmd == CM_HOLD;
 	app->cfg.callbacks = app->callbacks_set ? app->callbacks
-						: (app->hold || (cmd == CM_LOCK && app->dflt.block));
+						: (app->hold || app->cfg.use_msg ||
+						   (cmd == CM_LOCK && app->dflt.block));
 	app->callbacks = app->cfg.callbacks;
-	if (cmd == CM_LOCK && app->dflt.block && !app->cfg.callbacks)
-		return cm_usage_err("--block needs callbacks (drop --no-callbacks)", NULL);
+	if (((cmd == CM_LOCK && app->dflt.block) || app->cfg.use_msg) && !app->cfg.callbacks)
+		return cm_usage_err("--block and --msg need callbacks (drop --no-callbacks)", NULL);
 	if (!app->quiet)
 		app->cfg.events = app->hold ? stdout : stderr;
 
