@@ -290,12 +290,14 @@ report() {
 	for s in sgnfs ganesha; do
 		[ -n "${NOTE[$s]:-}" ] && printf '%s: %s\n' "$s" "${NOTE[$s]}"
 	done
-	printf '(MB = 10^6 bytes; client and server share %s cores; log %s)\n' "$(nproc)" "$LOG"
+	printf '(MB = 10^6 bytes; client and server share %s cores; load average %s at start; log %s)\n' \
+		"$(nproc)" "$LOAD0" "$LOG"
 
 	mkdir -p "$BENCH/results"
 	{
 		printf '{\n  "date": "%s",\n' "$(date -Iseconds)"
-		printf '  "host": {"kernel": "%s", "cpus": %s},\n' "$(uname -r)" "$(nproc)"
+		printf '  "host": {"kernel": "%s", "cpus": %s, "loadavg_at_start": "%s", "loadavg_at_end": "%s"},\n' \
+			"$(uname -r)" "$(nproc)" "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
 		printf '  "versions": {"sgnfs": "%s", "ganesha": "%s", "libnfs": "%s"},\n' \
 			"$(git -C "$SRC" describe --always --dirty 2>/dev/null || echo unknown)" \
 			"$(dpkg-query -W -f='${Version}' nfs-ganesha 2>/dev/null)" \
@@ -324,6 +326,7 @@ report() {
 # ---------------------------------------------------------------- main
 
 need_root
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)  # other work on the machine skews every figure
 mkdir -p "$WORK" || die "cannot create $WORK"
 : >"$LOG"
 install_deps

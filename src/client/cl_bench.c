@@ -89,7 +89,8 @@ static void clb_next(struct clb_slot *sl)
 	if (!sl->locked) {
 		bool over = run->o->count ? run->started >= run->o->count
 					  : uv_hrtime() >= run->deadline;
-		if (over || run->errors > 1000) {
+		/* a dead server fails everything: report soon, not after the count */
+		if (over || run->errors > 100) {
 			run->active--;
 			if (run->active == 0) {
 				run->t_end = uv_hrtime();

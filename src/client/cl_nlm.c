@@ -197,10 +197,11 @@ static void cln_port_cb(int err, uint16_t port, void *arg)
 	s->gp = NULL;
 	if (err == 0)
 		err = cln_make_clnt(s, port);
-	s->last_err = err;
-	if (err)
+	/* once per change, not once per request that was waiting */
+	if (err && err != s->last_err)
 		cl_event(s->host->ctx, s->host, "event=error what=nlm-getport server=%s err=\"%s\"",
 			 s->name, rpcc_strerror(err));
+	s->last_err = err;
 	cl_nlm_port_ready(s, err);
 }
 
@@ -520,11 +521,11 @@ static void cln_failed(struct cl_req *r, int err)
 
 	if (r->done)
 		return;
+	/* Nobody there: the service may come back (or move to another node)
+	 * on another port, so the next request asks the portmapper again. */
+	if (err == -ECONNREFUSED && s->nlm && !s->gp && !ctx->closing)
+		cl_server_drop_nlm(s);
 	if (r->retry && !ctx->closing && cl_now_ms(ctx) < r->retry_until) {
-		/* Nobody there (yet): the group may be coming up on another
-		 * node with another port, so look the port up again. */
-		if (err == -ECONNREFUSED && s->nlm && !s->gp)
-			cl_server_drop_nlm(s);
 		cln_backoff(r);
 		return;
 	}

@@ -8,9 +8,9 @@
  * blocking disk work goes to libuv's thread pool.  Signal handlers are
  * libuv signal watchers, so nothing runs in async-signal context.
  *
- * Which groups this node serves: every group whose first preferred node it
- * is (the embedded lease manager replaces this with leases in the failover
- * work).
+ * Which groups this node serves: those whose lease it holds (the embedded
+ * lease manager, src/cluster/lease.h); a watchdog ends the process if the
+ * loop stops turning, so its leases pass on.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +25,7 @@
 #include <rpc/pmap_clnt.h>
 
 #include "cluster/ctlsock.h"
+#include "cluster/watchdog.h"
 #include "config/config.h"
 #include "group/group.h"
 #include "log.h"
@@ -33,14 +34,10 @@
 #include "rpc/pmap_svc.h"
 #include "rpc/rpc.h"
 
-#define SGNFSD_MAX_GROUPS 256
-
 struct sgnfsd {
 	uv_loop_t *loop;
 	struct cfg_cluster *cfg;              /* owned */
 	struct sg_node node;
-	struct sg_group *groups[SGNFSD_MAX_GROUPS]; /* online groups, owned */
-	size_t ngroups;
 	uv_signal_t sigterm, sigint;
 	struct ctl_server *ctl;               /* owned */
 	char pidfile[4096];
@@ -61,9 +58,8 @@ static void usage(FILE *f)
 static void sgnfsd_shutdown(struct sgnfsd *d, const char *why)
 {
 	log_info("node %s shutting down (%s)", d->node.me->name, why);
-	for (size_t i = 0; i < d->ngroups; i++)
-		grp_stop(d->groups[i]);
-	d->ngroups = 0;
+	grp_node_stop(&d->node);
+	wd_stop();
 	ctl_close(d->ctl);
 	d->ctl = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -85,15 +81,20 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct sbuf *out)
 		if (!text) {
 			sb_printf(out, "{\"node\":");
 			sb_json_str(out, d->node.me->name, strlen(d->node.me->name));
-			sb_printf(out, ",\"pid\":%ld,\"groups\":[", (long)getpid());
+			sb_printf(out, ",\"pid\":%ld,\"draining\":%s,\"groups\":[", (long)getpid(),
+				  d->node.draining ? "true" : "false");
 		}
-		for (size_t i = 0; i < d->ngroups; i++) {
-			if (!text && i)
-				sb_append(out, ",", 1);
-			grp_status(d->groups[i], out, !text);
-		}
+		grp_node_status(&d->node, out, !text);
 		if (!text)
 			sb_printf(out, "]}");
+		return;
+	}
+	if (strcmp(argv[0], "move") == 0 && argc == 3) {
+		grp_node_move(&d->node, argv[1], argv[2], out);
+		return;
+	}
+	if ((strcmp(argv[0], "drain") == 0 || strcmp(argv[0], "undrain") == 0) && argc == 1) {
+		grp_node_drain(&d->node, argv[0][0] == 'd', out);
 		return;
 	}
 	sb_printf(out, "{\"error\":\"unknown request\"}");
@@ -227,20 +228,13 @@ int main(int argc, char **argv)
 	if (sgnfsd_write_pidfile(&d) < 0)
 		log_warn("cannot write pid file in %s", d.cfg->run_dir);
 
-	for (size_t i = 0; i < d.cfg->ngroups; i++) {
-		const struct cfg_group *gc = &d.cfg->groups[i];
-
-		if (strcmp(gc->nodes[0], d.node.me->name) != 0)
-			continue;
-		if (d.ngroups == SGNFSD_MAX_GROUPS)
-			break;
-		rc = grp_start(&d.node, gc, &d.groups[d.ngroups]);
-		if (rc < 0)
-			continue; /* logged; the other groups still come up */
-		d.ngroups++;
-	}
-	log_info("node %s running: %zu of %zu groups online", d.node.me->name,
-		 d.ngroups, d.cfg->ngroups);
+	rc = grp_node_start(&d.node);
+	if (rc < 0)
+		goto out_svc;
+	if (wd_start(d.loop, d.cfg->watchdog_ms) < 0)
+		log_warn("watchdog not started");
+	log_info("node %s running: may serve %zu of %zu groups", d.node.me->name,
+		 d.node.nslots, d.cfg->ngroups);
 
 	{
 		char path[4200];

@@ -1,16 +1,26 @@
 /*
  * group.c - bringing a service group online and offline on this node.
  *
- * Online: open the group's exports (src/nfs), then bind each VIP on each
- * service port (TCP and UDP).  Binding last means a client can reach the
- * group only once everything behind the address is ready.  Offline undoes
- * it in the reverse order: sockets first (no new requests), then state.
- * Other groups on the node are never touched: each has its own listeners
- * and its own state.
+ * Online, once this node holds the group's lease:
+ *   1. open the exports (src/nfs) and the lock state, which reads the
+ *      group's client list from the group's own storage (src/nlm, nsm);
+ *   2. increase the group's NSM state number, durably (odd = up);
+ *   3. if the list names clients, start the group's grace *before* any
+ *      socket is open, so no new lock can slip in ahead of a reclaim;
+ *      with an empty list there is nothing to recover and no grace;
+ *   4. bind each VIP on each service port (TCP and UDP);
+ *   5. notify every listed client, from each VIP, asynchronously.
+ * Offline undoes it in the reverse order: notifications stop, sockets
+ * close (no new requests), lock state is dropped, the state number goes
+ * even (a clean stop), then the lease is released.
+ *
+ * Other groups on the node are never touched: each has its own listeners,
+ * its own lock table, its own client list and its own grace.
  */
 #include "group/group.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -19,6 +29,8 @@
 #include "log.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
+#include "nsm/notify.h"
+#include "cluster/lease.h"
 #include "rpc/rpc.h"
 #include "sbuf.h"
 
@@ -93,6 +105,22 @@ int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group 
 		nfs_group_close(g->nfs);
 		goto err_free;
 	}
+	{
+		char statedir[4200];
+		snprintf(statedir, sizeof(statedir), "%s/.sgnfs", gc->exports[0]->path);
+		rc = nsm_state_up(statedir, &g->nsm_state);
+		if (rc < 0) {
+			log_err("group=%s cannot store its NSM state number: %s", gc->name,
+				strerror(-rc));
+			nlm_group_close(g->nlm);
+			nfs_group_close(g->nfs);
+			goto err_free;
+		}
+	}
+	if (nlm_group_nclients(g->nlm) > 0)
+		nlm_group_start_grace(g->nlm, gc->grace_s);
+	else
+		log_info("group=%s client list is empty: no grace needed", gc->name);
 	for (size_t v = 0; v < gc->nvips; v++) {
 		for (size_t p = 0; p < nports; p++) {
 			struct sockaddr_storage ss = gc->vips[v];
@@ -111,8 +139,13 @@ int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group 
 		}
 	}
 	g->online = true;
-	log_info("group=%s online on node %s (%zu VIPs, %zu exports)", gc->name,
-		 node->me->name, gc->nvips, gc->nexports);
+	g->online_at = uv_now(node->loop);
+	log_info("group=%s online on node %s (%zu VIPs, %zu exports, state %d)", gc->name,
+		 node->me->name, gc->nvips, gc->nexports, (int)g->nsm_state);
+	rc = nlm_group_notify(g->nlm, g->nsm_state);
+	if (rc < 0)
+		log_err("group=%s cannot start notifying its clients: %s", gc->name,
+			strerror(-rc));
 	*out = g;
 	return 0;
 
@@ -134,7 +167,7 @@ void grp_stop(struct sg_group *g)
 	if (!g)
 		return;
 	g->online = false;
-	log_info("group=%s offline on node %s", g->cfg->name, g->node->me->name);
+	log_info("group=%s going offline on node %s", g->cfg->name, g->node->me->name);
 	for (size_t i = 0; i < g->nlsn; i++)
 		rpc_listener_close(g->lsn[i]);
 	/* Lock state lives on the loop thread and no new request can reach
@@ -143,6 +176,13 @@ void grp_stop(struct sg_group *g)
 	 * last request on the thread pool finishes (grp_put). */
 	nlm_group_close(g->nlm);
 	g->nlm = NULL;
+	{
+		char statedir[4200];
+		snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
+		if (nsm_state_down(statedir) < 0)
+			log_warn("group=%s cannot store its NSM state number", g->cfg->name);
+	}
+	log_info("group=%s offline on node %s", g->cfg->name, g->node->me->name);
 	grp_put(g);
 }
 
@@ -168,4 +208,151 @@ void grp_status(const struct sg_group *g, struct sbuf *out, bool json)
 	else
 		sb_printf(out, "\"clients\":[],\"locks\":[]");
 	sb_printf(out, "}");
+}
+
+/* ---- this node's groups ------------------------------------------------ */
+
+static void grp_slot_acquired(void *arg)
+{
+	struct sg_slot *sl = arg;
+	int rc;
+
+	if (sl->g)
+		return;
+	rc = grp_start(sl->node, sl->cfg, &sl->g);
+	if (rc < 0) {
+		/* Cannot serve it: let another node try, and do not grab it
+		 * straight back. */
+		sl->g = NULL;
+		lease_release(sl->lease, NULL, false);
+		log_err("group=%s cannot come online on node %s: %s; released", sl->cfg->name,
+			sl->node->me->name, strerror(-rc));
+	}
+}
+
+int grp_node_start(struct sg_node *node)
+{
+	const struct cfg_cluster *c = node->cfg;
+	int rc;
+
+	node->slots = calloc(c->ngroups ? c->ngroups : 1, sizeof(*node->slots));
+	if (!node->slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->ngroups; i++) {
+		const struct cfg_group *gc = &c->groups[i];
+		bool mine = false;
+
+		for (size_t n = 0; n < gc->nnodes; n++)
+			mine |= strcmp(gc->nodes[n], node->me->name) == 0;
+		if (!mine)
+			continue;
+		struct sg_slot *sl = &node->slots[node->nslots];
+		sl->node = node;
+		sl->cfg = gc;
+		snprintf(sl->statedir, sizeof(sl->statedir), "%s/.sgnfs", gc->exports[0]->path);
+		rc = lease_new(node->loop, sl->statedir, gc->name, node->me->name,
+			       (const char *const *)gc->nodes, gc->nnodes, grp_slot_acquired, sl,
+			       &sl->lease);
+		if (rc < 0) {
+			log_err("group=%s cannot watch its lease in %s: %s", gc->name, sl->statedir,
+				strerror(-rc));
+			continue;
+		}
+		node->nslots++;
+	}
+	return 0;
+}
+
+void grp_node_stop(struct sg_node *node)
+{
+	for (size_t i = 0; i < node->nslots; i++) {
+		struct sg_slot *sl = &node->slots[i];
+		if (sl->g) {
+			grp_stop(sl->g);
+			sl->g = NULL;
+		}
+		lease_free(sl->lease);
+	}
+	free(node->slots);
+	node->slots = NULL;
+	node->nslots = 0;
+}
+
+static struct sg_slot *grp_slot_find(struct sg_node *node, const char *group)
+{
+	for (size_t i = 0; i < node->nslots; i++)
+		if (strcmp(node->slots[i].cfg->name, group) == 0)
+			return &node->slots[i];
+	return NULL;
+}
+
+void grp_node_move(struct sg_node *node, const char *group, const char *target,
+		   struct sbuf *out)
+{
+	struct sg_slot *sl = grp_slot_find(node, group);
+	bool allowed = false;
+
+	if (!sl) {
+		sb_printf(out, "{\"result\":\"not a group of this node\"}");
+		return;
+	}
+	for (size_t n = 0; n < sl->cfg->nnodes; n++)
+		allowed |= strcmp(sl->cfg->nodes[n], target) == 0;
+	if (!allowed) {
+		sb_printf(out, "{\"error\":\"node is not in the group's nodes list\"}");
+		return;
+	}
+	if (!sl->g) {
+		sb_printf(out, "{\"result\":\"not the owner\"}");
+		return;
+	}
+	if (strcmp(target, node->me->name) == 0) {
+		sb_printf(out, "{\"result\":\"already here\"}");
+		return;
+	}
+	log_info("group=%s planned move from node %s to node %s", group, node->me->name, target);
+	grp_stop(sl->g);
+	sl->g = NULL;
+	lease_release(sl->lease, target, !node->draining);
+	sb_printf(out, "{\"result\":\"released\",\"group\":");
+	sb_json_str(out, group, strlen(group));
+	sb_printf(out, ",\"to\":");
+	sb_json_str(out, target, strlen(target));
+	sb_printf(out, "}");
+}
+
+void grp_node_drain(struct sg_node *node, bool drain, struct sbuf *out)
+{
+	size_t moved = 0;
+
+	node->draining = drain;
+	for (size_t i = 0; i < node->nslots; i++) {
+		struct sg_slot *sl = &node->slots[i];
+
+		lease_contend(sl->lease, !drain);
+		if (drain && sl->g) {
+			log_info("group=%s leaves node %s (drain)", sl->cfg->name, node->me->name);
+			grp_stop(sl->g);
+			sl->g = NULL;
+			lease_release(sl->lease, NULL, false);
+			moved++;
+		}
+	}
+	sb_printf(out, "{\"result\":\"%s\",\"released\":%zu}", drain ? "draining" : "serving",
+		  moved);
+}
+
+void grp_node_status(struct sg_node *node, struct sbuf *out, bool json)
+{
+	bool first = true;
+
+	for (size_t i = 0; i < node->nslots; i++) {
+		struct sg_slot *sl = &node->slots[i];
+		if (!sl->g)
+			continue;
+		if (json && !first)
+			sb_append(out, ",", 1);
+		grp_status(sl->g, out, json);
+		first = false;
+	}
 }

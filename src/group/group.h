@@ -25,16 +25,36 @@ struct nlm_group;
 struct rpc_svc;
 struct rpc_listener;
 
+struct sg_group;
+struct lease;
+
+/* A group this node may serve (it is in the group's `nodes`). */
+struct sg_slot {
+	struct sg_node *node;              /* not owned */
+	const struct cfg_group *cfg;       /* immutable */
+	struct lease *lease;               /* owned */
+	struct sg_group *g;                /* owned while online here, else NULL */
+	char statedir[4200];               /* <first export>/.sgnfs */
+};
+
 /* This node: one per sgnfsd process. */
 struct sg_node {
 	uv_loop_t *loop;                   /* not owned */
 	struct rpc_svc *svc;               /* owned by the daemon */
 	const struct cfg_cluster *cfg;     /* immutable, owned by the daemon */
 	const struct cfg_node *me;         /* points into cfg */
+	struct sg_slot *slots;             /* owned */
+	size_t nslots;
+	bool draining;                     /* drain: take no group */
 };
+
+struct nsm_notifier;
 
 struct sg_group {
 	struct sg_node *node;              /* not owned */
+	struct nsm_notifier *notifier;     /* owned while notifying */
+	int32_t nsm_state;                 /* this incarnation's state number */
+	uint64_t online_at;                /* uv_now() when it came online */
 	const struct cfg_cluster *cluster; /* immutable */
 	const struct cfg_group *cfg;       /* immutable */
 	struct nfs_group *nfs;             /* owned; NFS/MOUNT runtime state */
@@ -53,6 +73,21 @@ struct sg_group {
 int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group **out);
 
 struct sbuf;
+
+/*
+ * Watch the lease of every group this node may serve; each group comes
+ * online here when this node acquires its lease (see src/cluster/lease.h).
+ * 0 or -errno.
+ */
+int grp_node_start(struct sg_node *node);
+/* Take every group offline (clean shutdown) and stop watching leases. */
+void grp_node_stop(struct sg_node *node);
+/* Control requests: "move GROUP NODE", "drain", "undrain"; JSON answer. */
+void grp_node_move(struct sg_node *node, const char *group, const char *target,
+		   struct sbuf *out);
+void grp_node_drain(struct sg_node *node, bool drain, struct sbuf *out);
+void grp_node_status(struct sg_node *node, struct sbuf *out, bool json);
+
 /* Describe @g for the control socket: a JSON object (json) or tab-separated
  * "G"/"C"/"L" records (see sgnfsctl.c). */
 void grp_status(const struct sg_group *g, struct sbuf *out, bool json);

@@ -2,14 +2,17 @@
  * lk_avl.c - intrusive AVL tree with parent pointers; see lk_avl.h.
  *
  * Augmentation rule: a rotation recomputes the two (or three) nodes it
- * moves, lowest first; after an insertion or erase every node from the
- * deepest changed one up to the root is recomputed once more.  Nodes moved
- * by a rotation but off that path keep subtrees the update did not touch,
- * so their value computed during the rotation is final.
+ * moves, lowest first; after an insertion or erase the nodes from the
+ * deepest changed one upwards are recomputed once more.  Nodes moved by a
+ * rotation but off that path keep subtrees the update did not touch, so
+ * their value computed during the rotation is final.  The upward walk may
+ * stop at a node whose value did not change only once it is above every
+ * node that changed place (a moved node's "unchanged" compares with its
+ * value in its old place, which its new parent never saw): past the parent
+ * of the highest rotation top, or of the node that replaced an erased one.
  */
 #include "lk_avl.h"
 
-#include <stdbool.h>
 #include <stddef.h>
 
 static inline void set_parent(struct lk_avl *n, struct lk_avl *p)
@@ -120,15 +123,39 @@ static struct lk_avl *rebalance(struct lk_avl **root, struct lk_avl *x, int bal,
 	return z;
 }
 
+/* Recompute from @c upwards; stop at an unchanged node once @m1 and @m2
+ * (NULL: no constraint; both on @c's path to the root) are recomputed. */
+static void aug_up(struct lk_avl *c, const struct lk_avl *m1, const struct lk_avl *m2,
+		   lk_avl_aug_fn aug)
+{
+	for (; c; c = lk_avl_parent(c)) {
+		bool changed = aug(c);
+
+		if (c == m1)
+			m1 = NULL;
+		if (c == m2)
+			m2 = NULL;
+		if (!changed && !m1 && !m2)
+			break;
+	}
+}
+
+/* The node whose recomputation makes @n's new place known above it. */
+static inline struct lk_avl *above(struct lk_avl *n)
+{
+	return lk_avl_parent(n) ? lk_avl_parent(n) : n;
+}
+
 void lk_avl_insert(struct lk_avl **root, struct lk_avl *parent,
 		   struct lk_avl **link, struct lk_avl *n, lk_avl_aug_fn aug)
 {
-	struct lk_avl *c, *p;
+	struct lk_avl *c, *p, *must;
 	bool same;
 
 	n->left = n->right = NULL;
 	n->pb = (uintptr_t)parent | 1;
 	*link = n;
+	must = above(n);	/* the parent has never seen n */
 
 	/* Walk up while the subtree grew. */
 	for (c = n; (p = lk_avl_parent(c)); c = p) {
@@ -142,17 +169,17 @@ void lk_avl_insert(struct lk_avl **root, struct lk_avl *parent,
 			set_balance(p, b);
 			continue;
 		}
-		rebalance(root, p, b, aug, &same);
+		c = rebalance(root, p, b, aug, &same);
+		must = above(c);	/* above the old parent of n */
 		break;
 	}
 	if (aug)
-		for (c = n; c; c = lk_avl_parent(c))
-			aug(c);
+		aug_up(n, must, NULL, aug);
 }
 
 void lk_avl_erase(struct lk_avl **root, struct lk_avl *n, lk_avl_aug_fn aug)
 {
-	struct lk_avl *p = lk_avl_parent(n), *fix, *x;
+	struct lk_avl *p = lk_avl_parent(n), *fix, *x, *moved = NULL, *rot = NULL;
 	bool left = false, same;
 
 	if (n->left && n->right) {
@@ -179,6 +206,7 @@ void lk_avl_erase(struct lk_avl **root, struct lk_avl *n, lk_avl_aug_fn aug)
 		set_parent(n->left, s);
 		s->pb = n->pb;		/* n's parent and balance */
 		replace_child(root, p, n, s);
+		moved = above(s);
 	} else {
 		struct lk_avl *c = n->left ? n->left : n->right;
 
@@ -203,6 +231,7 @@ void lk_avl_erase(struct lk_avl **root, struct lk_avl *n, lk_avl_aug_fn aug)
 			set_balance(x, 0);
 		} else {
 			top = rebalance(root, x, b, aug, &same);
+			rot = above(top);	/* each one higher than the last */
 			if (same)
 				break;
 		}
@@ -212,8 +241,7 @@ void lk_avl_erase(struct lk_avl **root, struct lk_avl *n, lk_avl_aug_fn aug)
 		x = up;
 	}
 	if (aug)
-		for (x = fix; x; x = lk_avl_parent(x))
-			aug(x);
+		aug_up(fix, moved, rot, aug);
 }
 
 struct lk_avl *lk_avl_first(struct lk_avl *root)

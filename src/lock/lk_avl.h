@@ -5,8 +5,12 @@
  * The caller embeds struct lk_avl in its object, finds the insertion point
  * with its own comparison and links the node there; the tree rebalances.
  * An optional @aug callback recomputes a node's summary of its subtree
- * (e.g. the largest range end below it) from the node and its children: it
- * is called for every node whose subtree changed, children before parents.
+ * (e.g. the largest range end below it) from the node and its children and
+ * returns whether the summary changed.  It is called, children before
+ * parents, for every node whose subtree changed, except that the walk up
+ * stops at the first unchanged node above the restructured part: then no
+ * ancestor can change either.  This keeps an update O(1) in the common case
+ * instead of a walk to the root.
  *
  * The balance factor (height(right) - height(left), one of -1, 0, 1) lives
  * in the two low bits of the parent pointer: nodes are at least 4-aligned,
@@ -15,6 +19,7 @@
 #ifndef SGNFS_LK_AVL_H
 #define SGNFS_LK_AVL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct lk_avl {
@@ -23,7 +28,7 @@ struct lk_avl {
 	uintptr_t pb;		/* parent pointer | (balance + 1) */
 };
 
-typedef void (*lk_avl_aug_fn)(struct lk_avl *n);
+typedef bool (*lk_avl_aug_fn)(struct lk_avl *n);
 
 static inline struct lk_avl *lk_avl_parent(const struct lk_avl *n)
 {

@@ -245,11 +245,12 @@ static inline struct lk_lock *bo_lock(const struct lk_avl *n)
 	return n ? CONTAINER(n, struct lk_lock, by_owner) : NULL;
 }
 
-static void bs_aug(struct lk_avl *n)
+static bool bs_aug(struct lk_avl *n)
 {
 	struct lk_lock *l = bs_lock(n), *c;
 	uint64_t me = l->end, mx = l->end;
 	bool hx = l->type == LK_EXCL;
+	uint8_t flags;
 
 	for (int i = 0; i < 2; i++) {
 		c = bs_lock(i ? n->right : n->left);
@@ -263,9 +264,14 @@ static void bs_aug(struct lk_avl *n)
 			hx = true;
 		}
 	}
+	mx = hx ? mx : 0;
+	flags = hx ? (l->flags | LKF_SUBX) : (l->flags & ~LKF_SUBX);
+	if (l->max_end == me && l->max_xend == mx && l->flags == flags)
+		return false;
 	l->max_end = me;
-	l->max_xend = hx ? mx : 0;
-	l->flags = hx ? (l->flags | LKF_SUBX) : (l->flags & ~LKF_SUBX);
+	l->max_xend = mx;
+	l->flags = flags;
+	return true;
 }
 
 static inline bool owner_lt(const struct lk_owner *a, const struct lk_owner *b)
@@ -412,6 +418,11 @@ static bool conflict_each(const struct lk_avl *n, const struct lk_owner *o, int 
 	return false;
 }
 
+/* Owners holding at most this many locks (all files) are looked up in
+ * their own list: a few pointer hops beat a descent of a big by_owner tree
+ * when the file's locks belong to someone else. */
+#define OWNER_SCAN_MAX 8
+
 /*
  * The first lock of @o on @f, in start order, whose end is >= @lim.  @o's
  * locks are disjoint, so only the last one starting at or before @lim can
@@ -421,7 +432,14 @@ static struct lk_lock *owner_seek(const struct lk_file *f, const struct lk_owner
 				  uint64_t lim)
 {
 	const struct lk_avl *n = f->by_owner, *le = NULL, *gt = NULL;
-	struct lk_lock *l;
+	struct lk_lock *l, *best = NULL;
+
+	if (o->nlocks <= OWNER_SCAN_MAX) {
+		for (l = o->locks; l; l = l->onext)
+			if (l->file == f && l->end >= lim && (!best || l->start < best->start))
+				best = l;
+		return best;
+	}
 
 	while (n) {
 		l = bo_lock(n);
@@ -462,17 +480,23 @@ static inline uint64_t touch_lim(uint64_t s)
 /* ---- changing locks ---- */
 
 /*
- * How many fresh nodes will lock_apply(@o, @type, [s,e]) need?  Returns 0
- * with *noop set if @o already holds @type over the whole range.  Read-only.
+ * Plan lock_apply(@o, @type, [s,e]): how many fresh nodes will it need?
+ * *first is where its walk over @o's locks starts (NULL: nothing of @o
+ * touches the range).  Returns 0 with *noop set if @o already holds @type
+ * over the whole range.  Read-only.
  */
 static unsigned lock_need(const struct lk_file *f, const struct lk_owner *o, int type,
-			  uint64_t s, uint64_t e, bool *noop)
+			  uint64_t s, uint64_t e, bool *noop, struct lk_lock **first)
 {
 	unsigned reusable = 0, split = 0;
 	struct lk_lock *l;
 
 	*noop = false;
-	for (l = owner_seek(f, o, touch_lim(s)); l && starts_by(l->start, e); l = owner_next(l)) {
+	l = owner_seek(f, o, touch_lim(s));
+	if (l && l->type != type && l->end < s)
+		l = owner_next(l);	/* other type touching on the left: stays */
+	*first = l;
+	for (; l && starts_by(l->start, e); l = owner_next(l)) {
 		if (l->type == type) {
 			if (l->start <= s && l->end >= e) {
 				*noop = true;
@@ -503,26 +527,25 @@ static void widen(uint64_t *lo, uint64_t *hi, bool *any, uint64_t a, uint64_t b)
  * Make @o hold @type on [s,e] of @f (no other owner conflicts: checked by
  * the caller).  What @o held there of the other type is cut away (split if
  * it surrounds the range); touching or overlapping locks of @type merge.
- * Takes the fresh nodes it needs from *pool (lock_need of them).  Returns
- * true, with [*rlo,*rhi], if exclusive bytes of @o became shared, so that
- * waiters there may now be granted.
+ * @first and the fresh nodes on *pool come from lock_need.  Returns true,
+ * with [*rlo,*rhi], if exclusive bytes of @o became shared, so that waiters
+ * there may now be granted.
  */
 static bool lock_apply(struct lk_table *t, struct lk_file *f, struct lk_owner *o, int type,
-		       uint64_t s, uint64_t e, struct lk_lock **pool,
+		       uint64_t s, uint64_t e, struct lk_lock *first, struct lk_lock **pool,
 		       uint64_t *rlo, uint64_t *rhi)
 {
-	struct lk_lock *freed = NULL, *keep = NULL, *l, *r;
+	struct lk_lock *freed = NULL, *keep = NULL, *l, *r, *next;
 	uint64_t ns = s, ne = e;
 	bool released = false;
 
-	for (;;) {
-		l = owner_seek(f, o, touch_lim(s));
-		if (l && l->type != type && l->end < s)
-			l = owner_next(l);	/* other type touching on the left: stays */
-		if (!l)
-			break;
+	/* Take the successor before unlinking: erasing a node leaves every
+	 * other node, and the order among them, as it was. */
+	for (l = first; l; l = next) {
 		if (l->start > e && !(l->type == type && l->start - 1 == e))
 			break;			/* past the range (or other type touching) */
+		/* Ending past e, l is the last lock that can touch [s,e]. */
+		next = l->end <= e ? owner_next(l) : NULL;
 		lock_unlink(t, l);
 		if (l->type == type) {
 			if (l->start < ns)
@@ -564,12 +587,14 @@ static bool lock_apply(struct lk_table *t, struct lk_file *f, struct lk_owner *o
 	return released;
 }
 
-/* Fresh nodes lock_remove(@o, [s,e]) needs: 1 if it splits a lock. */
+/* Fresh nodes lock_remove(@o, [s,e]) needs: 1 if it splits a lock.  *first:
+ * the first lock of @o that may overlap the range. */
 static unsigned unlock_need(const struct lk_file *f, const struct lk_owner *o,
-			    uint64_t s, uint64_t e)
+			    uint64_t s, uint64_t e, struct lk_lock **first)
 {
 	struct lk_lock *l = owner_seek(f, o, s);
 
+	*first = l;
 	return l && l->start < s && l->end > e ? 1 : 0;
 }
 
@@ -579,13 +604,14 @@ static unsigned unlock_need(const struct lk_file *f, const struct lk_owner *o,
  * anything was held.
  */
 static bool lock_remove(struct lk_table *t, struct lk_file *f, struct lk_owner *o,
-			uint64_t s, uint64_t e, struct lk_lock **pool,
+			uint64_t s, uint64_t e, struct lk_lock *first, struct lk_lock **pool,
 			uint64_t *rlo, uint64_t *rhi)
 {
-	struct lk_lock *freed = NULL, *keep = NULL, *l, *r;
+	struct lk_lock *freed = NULL, *keep = NULL, *l, *r, *next;
 	bool released = false;
 
-	while ((l = owner_seek(f, o, s)) && l->start <= e) {
+	for (l = first; l && l->start <= e; l = next) {
+		next = l->end < e ? owner_next(l) : NULL;
 		lock_unlink(t, l);
 		widen(rlo, rhi, &released, l->start > s ? l->start : s, l->end < e ? l->end : e);
 		if (l->start < s && l->end > e) {
@@ -813,7 +839,9 @@ static void pend_push(struct lk_table *t, struct lk_waiter *w, int state)
 static void file_wake(struct lk_table *t, struct lk_file *f, uint64_t lo, uint64_t hi)
 {
 	struct lk_waiter *w, *next;
+	struct lk_lock *first;
 	uint64_t rlo, rhi;
+	bool noop;
 
 restart:
 	for (w = f->wq_head; w; w = next) {
@@ -824,7 +852,10 @@ restart:
 			continue;
 		waiter_dequeue(t, w);
 		pend_push(t, w, W_GRANTED);
-		if (lock_apply(t, f, w->owner, w->type, w->start, w->end, &w->spare, &rlo, &rhi)) {
+		/* Needs at most the 2 spare nodes (a new lock, a split). */
+		lock_need(f, w->owner, w->type, w->start, w->end, &noop, &first);
+		if (lock_apply(t, f, w->owner, w->type, w->start, w->end, first, &w->spare,
+			       &rlo, &rhi)) {
 			if (rlo < lo)
 				lo = rlo;
 			if (rhi > hi)
@@ -1317,7 +1348,7 @@ int lk_test(struct lk_table *t, const void *key, size_t keylen,
 static int grant_now(struct lk_table *t, struct lk_file *f, const void *key, size_t keylen,
 		     struct lk_owner *o, int type, struct lk_range r)
 {
-	struct lk_lock *pool = NULL;
+	struct lk_lock *pool = NULL, *first;
 	uint64_t lo, hi;
 	unsigned need;
 	bool noop;
@@ -1328,7 +1359,7 @@ static int grant_now(struct lk_table *t, struct lk_file *f, const void *key, siz
 		if (rc)
 			return rc;
 	}
-	need = lock_need(f, o, type, r.start, r.end, &noop);
+	need = lock_need(f, o, type, r.start, r.end, &noop, &first);
 	if (noop)
 		return 0;
 	rc = pool_fill(t, &pool, need);
@@ -1336,7 +1367,7 @@ static int grant_now(struct lk_table *t, struct lk_file *f, const void *key, siz
 		file_maybe_free(t, f);
 		return rc;
 	}
-	if (lock_apply(t, f, o, type, r.start, r.end, &pool, &lo, &hi))
+	if (lock_apply(t, f, o, type, r.start, r.end, first, &pool, &lo, &hi))
 		file_released(t, f, lo, hi);
 	assert(!pool);
 	settle(t);
@@ -1425,7 +1456,7 @@ int lk_lock_wait(struct lk_table *t, const void *key, size_t keylen,
 int lk_unlock(struct lk_table *t, const void *key, size_t keylen,
 	      struct lk_owner *o, struct lk_range r)
 {
-	struct lk_lock *pool = NULL;
+	struct lk_lock *pool = NULL, *first;
 	struct lk_file *f;
 	uint64_t lo, hi;
 	int rc = check_req(t, key, keylen, o, LK_SHARED, r);
@@ -1435,10 +1466,10 @@ int lk_unlock(struct lk_table *t, const void *key, size_t keylen,
 	f = file_find(t, key, keylen, key_hash(t, key, keylen));
 	if (!f)
 		return 0;
-	rc = pool_fill(t, &pool, unlock_need(f, o, r.start, r.end));
+	rc = pool_fill(t, &pool, unlock_need(f, o, r.start, r.end, &first));
 	if (rc)
 		return rc;
-	if (lock_remove(t, f, o, r.start, r.end, &pool, &lo, &hi))
+	if (lock_remove(t, f, o, r.start, r.end, first, &pool, &lo, &hi))
 		file_released(t, f, lo, hi);
 	assert(!pool);
 	settle(t);

@@ -29,6 +29,8 @@
  *   - a file hard-linked into two exports may be reported under the other
  *     export's path and refused as stale: a link across an export boundary
  *     is not supported.
+ * The same path test keeps handles out of the group's .sgnfs/ directory
+ * (lease, client list, journal), which clients can also not reach by name.
  */
 #include "nfs/fh.h"
 
@@ -145,6 +147,19 @@ bool fh_path_in_export(const char *root, size_t root_len, const char *path,
 	return path[root_len] == '\0' || path[root_len] == '/';
 }
 
+/* @path (inside @e) is the group's state directory or below it: clients
+ * never see it by name, and a handle must not reach it either. */
+static bool fh_path_is_state(const struct nfs_exp *e, const char *path)
+{
+	const char *rest = path + (e->root_len == 1 ? 0 : e->root_len);
+	size_t n = strlen(NFS_STATE_DIR);
+
+	if (strlen(path) < e->root_len || rest[0] != '/' ||
+	    strncmp(rest + 1, NFS_STATE_DIR, n) != 0)
+		return false;
+	return rest[1 + n] == '\0' || rest[1 + n] == '/';
+}
+
 int fh_open(const struct nfs_exp *e, const struct fh_key *k, int *fdp, struct stat *st)
 {
 	union fh_kbuf kb;
@@ -184,7 +199,8 @@ int fh_open(const struct nfs_exp *e, const struct fh_key *k, int *fdp, struct st
 	/* A path longer than the buffer comes back truncated; its first
 	 * root_len bytes are still exact, which is all the check reads. */
 	path[n] = '\0';
-	if (!fh_path_in_export(e->root_path, e->root_len, path, S_ISDIR(st->st_mode))) {
+	if (!fh_path_in_export(e->root_path, e->root_len, path, S_ISDIR(st->st_mode)) ||
+	    (e->hide_state && fh_path_is_state(e, path))) {
 		rc = -ESTALE;
 		goto err_close;
 	}

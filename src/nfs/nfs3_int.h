@@ -117,8 +117,9 @@ int nfs3_apply_sattr(struct nfs3_ctx *c, struct nfs3_obj *o, const sattr3 *a,
 /* Requested ACCESS3_* bits -> granted bits for @o, as the client. */
 uint32_t nfs3_access_bits(struct nfs3_ctx *c, const struct nfs3_obj *o, uint32_t want);
 
-/* Largest READ/WRITE this request may carry (depends on the transport). */
-uint32_t nfs3_iomax(const struct rpc_req *req);
+/* Largest READ/WRITE this request may carry: the XDR bound over TCP, one
+ * datagram over UDP, never more than the configured record limit allows. */
+uint32_t nfs3_iomax(const struct nfs3_ctx *c);
 
 /* The procedures of nfs3_dir.c, for the table in nfs3_svc.c. */
 enum rpc_disposition nfs3_lookup(struct rpc_req *req);

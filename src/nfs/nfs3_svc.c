@@ -242,9 +242,9 @@ static enum rpc_disposition nfs3_read(struct rpc_req *req)
 	char *data = NULL;
 	int rc;
 
-	if (count > nfs3_iomax(req))
-		count = nfs3_iomax(req);
 	rc = nfs3_begin(&c, req);
+	if (rc == 0 && count > nfs3_iomax(&c))
+		count = nfs3_iomax(&c);
 	if (rc == 0)
 		rc = nfs3_get(&c, &a->file, 0, &o);
 	if (rc == 0)
@@ -460,7 +460,7 @@ static enum rpc_disposition nfs3_fsinfo(struct rpc_req *req)
 	r->status = nfs3_stat(rc);
 	if (rc == 0) {
 		FSINFO3resok *ok = &r->FSINFO3res_u.resok;
-		uint32_t io = nfs3_iomax(req);
+		uint32_t io = nfs3_iomax(&c);
 
 		nfs3_post(&o, &ok->obj_attributes);
 		ok->rtmax = ok->rtpref = io;

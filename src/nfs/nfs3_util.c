@@ -532,7 +532,15 @@ uint32_t nfs3_access_bits(struct nfs3_ctx *c, const struct nfs3_obj *o, uint32_t
 	return got;
 }
 
-uint32_t nfs3_iomax(const struct rpc_req *req)
+uint32_t nfs3_iomax(const struct nfs3_ctx *c)
 {
-	return req->is_tcp ? NFS3_IOMAX_TCP : NFS3_IOMAX_UDP;
+	uint32_t io = c->req->is_tcp ? NFS3_IOMAX_TCP : NFS3_IOMAX_UDP;
+	const struct cfg_cluster *cl = c->ng ? c->ng->cluster : NULL;
+
+	/* A WRITE must fit the transport's record limit with its RPC header
+	 * and arguments (a few hundred bytes; 4 KiB leaves room), or the
+	 * transport closes the connection instead of answering. */
+	if (cl && cl->max_record > 8192 && cl->max_record - 4096 < io)
+		io = (cl->max_record - 4096) & ~4095u;
+	return io;
 }

@@ -46,6 +46,7 @@
 #include "nlm/nlm_cb.h"
 #include "nlm/nlm_xdr.h"
 #include "nsm/clist.h"
+#include "nsm/notify.h"
 #include "sbuf.h"
 
 #define NLM_HOST_BUCKETS 256
@@ -99,6 +100,7 @@ struct nlm_group {
 	bool in_grace;
 	uint64_t grace_end;            /* uv_now() ms */
 	uv_timer_t grace_timer;
+	struct nsm_notifier *notifier; /* owned while notifying */
 	bool closing;
 };
 
@@ -1019,6 +1021,8 @@ void nlm_group_close(struct nlm_group *ng)
 	if (!ng)
 		return;
 	ng->closing = true;
+	nsm_notify_cancel(ng->notifier);
+	ng->notifier = NULL;
 	while (ng->parked) {
 		struct nlm_parked *p = ng->parked;
 		ng->parked = p->next;
@@ -1043,6 +1047,25 @@ void nlm_group_close(struct nlm_group *ng)
 	}
 	clist_close(ng->clients);
 	uv_close((uv_handle_t *)&ng->grace_timer, nlm_group_free_cb);
+}
+
+static void nlm_notified(void *arg, unsigned notified, unsigned failed)
+{
+	struct nlm_group *ng = arg;
+
+	log_info("group=%s notification done: %u answered, %u gave up", ng->name, notified,
+		 failed);
+}
+
+int nlm_group_notify(struct nlm_group *ng, int32_t state)
+{
+	const struct cfg_group *gc = ng->g->cfg;
+	/* Keep trying as long as the grace lasts, at least a minute: a client
+	 * that comes back later still learns it must reclaim. */
+	uint32_t total_ms = (gc->grace_s > 60 ? gc->grace_s : 60) * 1000u;
+
+	return nsm_notify_start(nlm_loop(ng), ng->name, ng->clients, gc->vips, gc->nvips,
+				state, total_ms, nlm_notified, ng, &ng->notifier);
 }
 
 void nlm_group_start_grace(struct nlm_group *ng, uint32_t seconds)

@@ -43,6 +43,13 @@ void nlm_group_end_grace(struct nlm_group *ng);
 /* Seconds of grace left, 0 when not in grace. */
 uint32_t nlm_group_grace_left(const struct nlm_group *ng);
 
+/*
+ * Tell every client on the group's list that the group restarted with NSM
+ * state @state: SM_NOTIFY from each VIP (src/nsm/notify.h), in the
+ * background.  0 or -errno.
+ */
+int nlm_group_notify(struct nlm_group *ng, int32_t state);
+
 /* Counts, and the status records of sgnfsctl (see grp_status). */
 size_t nlm_group_nclients(const struct nlm_group *ng);
 size_t nlm_group_nlocks(const struct nlm_group *ng);

@@ -105,12 +105,13 @@ struct rpcc_clnt {
 	unsigned nwaiting;              /* calls in the hash */
 	uv_timer_t timer;
 	uint64_t timer_due;             /* RPCC_NEVER when stopped */
-	bool refused;                   /* a refusal is waiting to fail every call */
+	int fail_err;                   /* waiting to fail every call (refused, bind) */
 	uv_udp_t udp;                   /* UDP only */
 	struct rpcc_conn *conn;         /* TCP: current connection or NULL */
 	uint32_t backoff;               /* TCP: next reconnect delay */
 	uint64_t reconnect_at;          /* TCP: earliest next connect attempt */
 	int conn_err;                   /* TCP: why the last connect failed */
+	bool binding;                   /* TCP: the failure being handled is bind's */
 	unsigned handles_open;
 	bool closing;
 };
@@ -526,10 +527,16 @@ static void rpcc_usend_cb(uv_udp_send_t *r, int status)
 	free(s);
 }
 
+/* Fail every waiting call with @err, from the timer (never inside rpcc_call). */
+static void rpcc_fail_soon(struct rpcc_clnt *c, int err)
+{
+	c->fail_err = err;
+	rpcc_timer_want(c, uv_now(c->loop));
+}
+
 static void rpcc_refused(struct rpcc_clnt *c)
 {
-	c->refused = true;
-	rpcc_timer_want(c, uv_now(c->loop));
+	rpcc_fail_soon(c, -ECONNREFUSED);
 }
 
 /* Transmit @k once.  Errors are not fatal: a lost datagram is retransmitted. */
@@ -633,6 +640,8 @@ static void rpcc_conn_lost(struct rpcc_clnt *c, int err)
 	}
 	if (!was_connected && err == UV_ECONNREFUSED)
 		rpcc_refused(c);
+	else if (!was_connected && c->binding)
+		rpcc_fail_soon(c, err); /* our own address is unusable: no retry helps */
 	else if (c->calls)
 		rpcc_timer_want(c, c->reconnect_at);
 }
@@ -763,11 +772,17 @@ static void rpcc_tcp_connect(struct rpcc_clnt *c)
 	k->c = c;
 	c->conn = k;
 	rc = 0;
-	if (c->has_local)
+	if (c->has_local) {
 		rc = uv_tcp_bind(&k->tcp, (const struct sockaddr *)&c->local, 0);
-	if (rc == 0)
-		rc = uv_tcp_connect(&k->creq, &k->tcp, (const struct sockaddr *)&c->server,
-				    rpcc_connect_cb);
+		if (rc != 0) {
+			c->binding = true;
+			rpcc_conn_lost(c, rc);
+			c->binding = false;
+			return;
+		}
+	}
+	rc = uv_tcp_connect(&k->creq, &k->tcp, (const struct sockaddr *)&c->server,
+			    rpcc_connect_cb);
 	if (rc != 0)
 		rpcc_conn_lost(c, rc);
 }
@@ -890,12 +905,14 @@ static void rpcc_timer_cb(uv_timer_t *t)
 	struct rpcc_call *expired = NULL, **etail = &expired, *k, *next;
 
 	c->timer_due = RPCC_NEVER;
-	if (c->refused) {
-		c->refused = false;
+	if (c->fail_err) {
+		int err = c->fail_err;
+
+		c->fail_err = 0;
 		c->conn_err = 0;
 		if (c->transport == RPCC_TCP)
 			rpcc_conn_drop(c);
-		rpcc_finish_list(rpcc_steal_all(c), -ECONNREFUSED);
+		rpcc_finish_list(rpcc_steal_all(c), err);
 		if (c->closing)
 			return;
 		rpcc_timer_rearm(c);
@@ -917,7 +934,7 @@ static void rpcc_timer_cb(uv_timer_t *t)
 	}
 	if (c->transport == RPCC_TCP && !c->conn && c->calls && now >= c->reconnect_at)
 		rpcc_tcp_connect(c);
-	if (!c->refused)
+	if (!c->fail_err)
 		rpcc_timer_rearm(c);
 	/* Callbacks last: they may add calls or close the handle. */
 	while (expired) {
@@ -948,6 +965,19 @@ static size_t rpcc_salen(const struct sockaddr *sa)
 {
 	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 					 : sizeof(struct sockaddr_in);
+}
+
+static int rpcc_probe_bind(const struct sockaddr_storage *local)
+{
+	int fd = socket(local->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (const struct sockaddr *)local, rpcc_salen((const struct sockaddr *)local)) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
 }
 
 static uint32_t rpcc_pick(uint32_t v, uint32_t dflt)
@@ -1016,6 +1046,14 @@ int rpcc_new(uv_loop_t *loop, const struct rpcc_opts *o, struct rpcc_clnt **out)
 	} else if (c->transport != RPCC_TCP) {
 		rpcc_close(c);
 		return -EINVAL;
+	} else if (c->has_local) {
+		/* TCP binds when it connects; try the address now so a bad one
+		 * is reported here, as for UDP */
+		rc = rpcc_probe_bind(&c->local);
+		if (rc < 0) {
+			rpcc_close(c);
+			return rc;
+		}
 	}
 	*out = c;
 	return 0;

@@ -104,8 +104,10 @@ struct rpcc_reply {
 typedef void (*rpcc_cb)(const struct rpcc_reply *rep, void *arg);
 
 /*
- * Create a handle.  UDP binds (and connects) its socket here, so a bad local
- * address fails now (-EADDRNOTAVAIL ...); TCP connects on the first call.
+ * Create a handle.  UDP binds (and connects) its socket here; TCP connects on
+ * the first call, but its local address is tried here too, so a bad one
+ * fails now on both (-EADDRNOTAVAIL ...), and if it fails later to bind,
+ * waiting calls fail at once with that error.
  * Returns 0 or -errno; on success *out is freed by rpcc_close().
  */
 int rpcc_new(uv_loop_t *loop, const struct rpcc_opts *o, struct rpcc_clnt **out);

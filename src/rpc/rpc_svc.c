@@ -205,8 +205,9 @@ static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred 
 			cred->uid = p.uid;
 			cred->gid = p.gid;
 			cred->ngids = p.gids.gids_len;
-			memcpy(cred->gids, p.gids.gids_val,
-			       p.gids.gids_len * sizeof(uint32_t));
+			if (p.gids.gids_len)
+				memcpy(cred->gids, p.gids.gids_val,
+				       p.gids.gids_len * sizeof(uint32_t));
 			if (p.machinename)
 				snprintf(cred->machinename, sizeof(cred->machinename),
 					 "%s", p.machinename);

@@ -54,7 +54,7 @@ struct stub {
 	uv_loop_t *loop;
 	struct rpc_svc *svc;
 	struct rpc_listener *lsn[4];
-	struct slock locks[64];
+	struct slock locks[512];
 	size_t n;
 	bool grace;                   /* only reclaims are granted */
 	int grace_left;               /* answer this many reclaims with GRACE first */
@@ -242,7 +242,7 @@ static int s_do_lock(struct slock *q, bool block, bool reclaim)
 		if (S.locks[i].waiting && s_same_owner(&S.locks[i], q) &&
 		    s_same_file(&S.locks[i], q) && S.locks[i].start == q->start)
 			return NLM4_BLOCKED;
-	assert_true(S.n < 64);
+	assert_true(S.n < 512);
 	S.locks[S.n] = *q;
 	S.locks[S.n].waiting = c != NULL;
 	S.n++;

@@ -290,6 +290,39 @@ static void test_cross_export_is_stale(void **st)
 	close(fd);
 }
 
+static void test_state_dir_unreachable(void **st)
+{
+	struct nfs_exp holder;
+	struct fh_key k;
+	struct stat sb;
+	char p[400];
+	int fd;
+
+	(void)st;
+	if (geteuid() != 0)
+		skip();
+	snprintf(p, sizeof(p), "%s/a/.sgnfs", base);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/a/.sgnfs/lease", base);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/a/.sgnfsx", base);
+	assert_int_equal(mkdir(p, 0700), 0);
+	/* The export that holds the group's state refuses handles into it. */
+	assert_int_equal(exp_open(&ce_a, true, &holder), 0);
+	assert_int_equal(key_of_path(&holder, ".sgnfs", &k), 0);
+	assert_int_equal(fh_open(&holder, &k, &fd, &sb), -ESTALE);
+	assert_int_equal(key_of_path(&holder, ".sgnfs/lease", &k), 0);
+	assert_int_equal(fh_open(&holder, &k, &fd, &sb), -ESTALE);
+	assert_int_equal(key_of_path(&holder, ".sgnfsx", &k), 0);
+	assert_int_equal(fh_open(&holder, &k, &fd, &sb), 0);
+	close(fd);
+	/* Another export of the same tree has no such directory. */
+	assert_int_equal(key_of_path(&ea, ".sgnfs", &k), 0);
+	assert_int_equal(fh_open(&ea, &k, &fd, &sb), 0);
+	close(fd);
+	exp_close(&holder);
+}
+
 static void test_garbage_kernel_handle(void **st)
 {
 	struct fh_key k;
@@ -341,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_path_rule),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_cross_export_is_stale),
+		cmocka_unit_test(test_state_dir_unreachable),
 		cmocka_unit_test(test_garbage_kernel_handle),
 	};
 

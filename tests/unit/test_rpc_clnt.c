@@ -852,6 +852,9 @@ static void test_bad_local_address(void **state)
 	o.vers = T_VERS;
 	o.transport = RPCC_UDP;
 	assert_int_equal(rpcc_new(&loop, &o, &c), UV_EADDRNOTAVAIL);
+	o.transport = RPCC_TCP; /* binds only when connecting, but checked now */
+	assert_int_equal(rpcc_new(&loop, &o, &c), -EADDRNOTAVAIL);
+	o.transport = RPCC_UDP;
 	struct rpcc_auth bad = { .flavor = 99 };
 	o.local = NULL;
 	o.auth = &bad;

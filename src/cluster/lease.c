@@ -1,0 +1,246 @@
+/*
+ * lease.c - see lease.h.
+ *
+ * Files in the group's state directory:
+ *   lease         locked (write, whole file) by the owner
+ *   node.<name>   locked by node <name> while it runs
+ *   target        "<node> <unix seconds>\n": a planned move's destination
+ *
+ * OFD locks (not classic POSIX locks) because they belong to the open file,
+ * not the process: closing any other descriptor of the same file in this
+ * process cannot drop them by accident, and they work the same from any
+ * thread.
+ */
+#include "cluster/lease.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+struct lease {
+	uv_loop_t *loop;              /* not owned */
+	uv_timer_t poll;
+	char *dir, *group, *me;       /* owned */
+	char **prefs;                 /* owned */
+	size_t nprefs;
+	size_t my_rank;               /* my index in prefs */
+	int lease_fd;                 /* open always; locked when owned */
+	int alive_fd;                 /* node.<me>, locked while we run */
+	bool owned;
+	bool contend;
+	lease_acquired_fn on_acquired;
+	void *arg;
+};
+
+static int lease_lock(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Is node @name alive, i.e. does someone hold node.<name>? */
+static bool lease_node_alive(const struct lease *l, const char *name)
+{
+	char path[4200];
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd;
+	bool alive;
+
+	snprintf(path, sizeof(path), "%s/node.%s", l->dir, name);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false; /* never started here */
+	alive = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+	close(fd);
+	return alive;
+}
+
+/* The node a planned move is for, if the hint is fresh; "" if none. */
+static void lease_target(const struct lease *l, char *out, size_t len)
+{
+	char path[4200], node[128];
+	long long when;
+	FILE *f;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%s/target", l->dir);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fscanf(f, "%127s %lld", node, &when) == 2 &&
+	    (long long)time(NULL) - when <= LEASE_TARGET_TTL_S)
+		snprintf(out, len, "%s", node);
+	fclose(f);
+}
+
+static bool lease_should_contend(const struct lease *l)
+{
+	char target[128];
+
+	if (!l->contend)
+		return false;
+	lease_target(l, target, sizeof(target));
+	if (target[0])
+		return strcmp(target, l->me) == 0;
+	for (size_t i = 0; i < l->my_rank; i++)
+		if (lease_node_alive(l, l->prefs[i]))
+			return false; /* a better node is up: it takes the group */
+	return true;
+}
+
+static void lease_poll_cb(uv_timer_t *t)
+{
+	struct lease *l = t->data;
+	char path[4200];
+
+	if (l->owned || !lease_should_contend(l))
+		return;
+	if (lease_lock(l->lease_fd, F_WRLCK) < 0)
+		return; /* someone owns it */
+	l->owned = true;
+	snprintf(path, sizeof(path), "%s/target", l->dir);
+	unlink(path); /* the move, if any, is done */
+	log_info("group=%s lease acquired by node %s", l->group, l->me);
+	l->on_acquired(l->arg);
+}
+
+int lease_new(uv_loop_t *loop, const char *statedir, const char *group,
+	      const char *me, const char *const *prefs, size_t nprefs,
+	      lease_acquired_fn on_acquired, void *arg, struct lease **out)
+{
+	struct lease *l = calloc(1, sizeof(*l));
+	char path[4200];
+	int rc;
+
+	if (!l)
+		return -ENOMEM;
+	l->loop = loop;
+	l->lease_fd = l->alive_fd = -1;
+	l->contend = true;
+	l->on_acquired = on_acquired;
+	l->arg = arg;
+	l->dir = strdup(statedir);
+	l->group = strdup(group);
+	l->me = strdup(me);
+	l->prefs = calloc(nprefs, sizeof(char *));
+	if (!l->dir || !l->group || !l->me || !l->prefs) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	l->my_rank = nprefs;
+	for (size_t i = 0; i < nprefs; i++) {
+		l->prefs[i] = strdup(prefs[i]);
+		if (!l->prefs[i]) {
+			rc = -ENOMEM;
+			goto err;
+		}
+		if (strcmp(prefs[i], me) == 0 && l->my_rank == nprefs)
+			l->my_rank = i;
+		l->nprefs++;
+	}
+	if (mkdir(statedir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto err;
+	}
+	snprintf(path, sizeof(path), "%s/lease", statedir);
+	l->lease_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	snprintf(path, sizeof(path), "%s/node.%s", statedir, me);
+	l->alive_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (l->lease_fd < 0 || l->alive_fd < 0) {
+		rc = -errno;
+		goto err;
+	}
+	rc = lease_lock(l->alive_fd, F_WRLCK);
+	if (rc < 0) {
+		log_err("group=%s node %s already runs (node.%s is locked)", group, me, me);
+		goto err;
+	}
+	uv_timer_init(loop, &l->poll);
+	l->poll.data = l;
+	uv_timer_start(&l->poll, lease_poll_cb, 0, LEASE_POLL_MS);
+	*out = l;
+	return 0;
+err:
+	if (l->lease_fd >= 0)
+		close(l->lease_fd);
+	if (l->alive_fd >= 0)
+		close(l->alive_fd);
+	for (size_t i = 0; i < l->nprefs; i++)
+		free(l->prefs[i]);
+	free(l->prefs);
+	free(l->dir);
+	free(l->group);
+	free(l->me);
+	free(l);
+	return rc;
+}
+
+void lease_release(struct lease *l, const char *target, bool contend)
+{
+	l->contend = contend;
+	if (target) {
+		char path[4200], tmp[4300];
+		FILE *f;
+
+		/* Write the hint before letting go, so no other node can slip
+		 * in between. */
+		snprintf(path, sizeof(path), "%s/target", l->dir);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		f = fopen(tmp, "w");
+		if (f) {
+			fprintf(f, "%s %lld\n", target, (long long)time(NULL));
+			if (fflush(f) == 0 && fsync(fileno(f)) == 0)
+				rename(tmp, path);
+			fclose(f);
+		}
+	}
+	if (l->owned) {
+		lease_lock(l->lease_fd, F_UNLCK);
+		l->owned = false;
+		log_info("group=%s lease released by node %s%s%s", l->group, l->me,
+			 target ? " for node " : "", target ? target : "");
+	}
+}
+
+void lease_contend(struct lease *l, bool contend)
+{
+	l->contend = contend;
+}
+
+bool lease_owned(const struct lease *l)
+{
+	return l->owned;
+}
+
+static void lease_closed(uv_handle_t *h)
+{
+	struct lease *l = h->data;
+
+	for (size_t i = 0; i < l->nprefs; i++)
+		free(l->prefs[i]);
+	free(l->prefs);
+	free(l->dir);
+	free(l->group);
+	free(l->me);
+	free(l);
+}
+
+void lease_free(struct lease *l)
+{
+	if (!l)
+		return;
+	/* Closing the descriptors drops both OFD locks. */
+	close(l->lease_fd);
+	close(l->alive_fd);
+	uv_close((uv_handle_t *)&l->poll, lease_closed);
+}

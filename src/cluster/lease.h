@@ -1,0 +1,62 @@
+/*
+ * lease.h - the embedded cluster manager: who serves a service group.
+ *
+ * A group's owner holds an exclusive open-file-description lock
+ * (F_OFD_SETLK) on <statedir>/lease, on the group's own storage.  The
+ * kernel drops it when the owner dies, however it dies, so there is never
+ * a second owner and a waiting node can take over at once.  Each node that
+ * may serve the group also holds a lock on <statedir>/node.<name> for as
+ * long as it runs: that is how the others see it is alive.
+ *
+ * Who takes a free lease: the most preferred live node.  A node contends
+ * only when no node ahead of it in the group's `nodes` list is alive, so a
+ * less preferred node steps aside while a better one runs; once a node owns
+ * the group it keeps it (no automatic failback, which would cost clients a
+ * second recovery).  A planned move writes <statedir>/target naming the
+ * node that should take the group; for TARGET_TTL seconds only that node
+ * contends.
+ *
+ * Everything runs on the event loop: the lease is polled every
+ * LEASE_POLL_MS with non-blocking fcntl calls (microseconds on a local
+ * filesystem), so no thread sits blocked in the kernel and a takeover
+ * costs at most one poll interval after the owner's death.
+ */
+#ifndef SGNFS_LEASE_H
+#define SGNFS_LEASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#define LEASE_POLL_MS 50
+#define LEASE_TARGET_TTL_S 15
+
+struct lease;
+
+/* Called on the loop when the lease was acquired: the caller brings the
+ * group online. */
+typedef void (*lease_acquired_fn)(void *arg);
+
+/*
+ * Start watching the lease of a group whose state directory is @statedir,
+ * as node @me, with the group's preference list @prefs[0..@nprefs).
+ * Returns 0 and *out (free with lease_free), or -errno.
+ */
+int lease_new(uv_loop_t *loop, const char *statedir, const char *group,
+	      const char *me, const char *const *prefs, size_t nprefs,
+	      lease_acquired_fn on_acquired, void *arg, struct lease **out);
+
+/*
+ * Give the group up (the caller has taken it offline).  With @target,
+ * only that node may take it for LEASE_TARGET_TTL_S seconds.  With
+ * @contend false this node does not try to take the group back (drain)
+ * until lease_contend(l, true).
+ */
+void lease_release(struct lease *l, const char *target, bool contend);
+void lease_contend(struct lease *l, bool contend);
+bool lease_owned(const struct lease *l);
+
+/* Stop watching; releases the lease if held.  @l is freed. */
+void lease_free(struct lease *l);
+
+#endif

@@ -1,0 +1,426 @@
+/*
+ * notify.c - see notify.h.
+ *
+ * Each (client address, VIP) pair is one job: ask the client's portmapper
+ * for its statd (NSM v1, UDP), then call SM_NOTIFY.  A failed step is
+ * retried after 250 ms, doubling up to 8 s, until the job's deadline.  At
+ * most NSM_NOTIFY_PARALLEL jobs run at once, so a group with thousands of
+ * clients does not open thousands of sockets; the rest wait in order.
+ */
+#include "nsm/notify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "log.h"
+#include "nsm.h"
+#include "nsm/clist.h"
+#include "rpc/rpc_clnt.h"
+
+#define NSM_NOTIFY_PARALLEL 128
+#define NSM_PROG_NUM 100024u
+
+/* ---- state number ------------------------------------------------------ */
+
+static int nsm_state_read(const char *statedir, int32_t *out)
+{
+	char path[4200];
+	long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/state", statedir);
+	f = fopen(path, "r");
+	if (!f) {
+		if (errno != ENOENT)
+			return -errno;
+		*out = 0;
+		return 0;
+	}
+	if (fscanf(f, "%lld", &v) != 1 || v < 0 || v > INT32_MAX - 2) {
+		fclose(f);
+		return -EINVAL;
+	}
+	fclose(f);
+	*out = (int32_t)v;
+	return 0;
+}
+
+/* temp, fsync, rename, fsync dir: the number is never torn or lost. */
+static int nsm_state_write(const char *statedir, int32_t v)
+{
+	char path[4200], tmp[4300];
+	int fd, dfd, rc = 0;
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%" PRId32 "\n", v);
+
+	snprintf(path, sizeof(path), "%s/state", statedir);
+	snprintf(tmp, sizeof(tmp), "%s/.state.tmp", statedir);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, (size_t)n) != n || fsync(fd) < 0)
+		rc = -errno ? -errno : -EIO;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		unlink(tmp);
+		return rc;
+	}
+	dfd = open(statedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fsync(dfd) < 0)
+		rc = -errno;
+	close(dfd);
+	return rc;
+}
+
+int nsm_state_up(const char *statedir, int32_t *out)
+{
+	int32_t v;
+	int rc = nsm_state_read(statedir, &v);
+
+	if (rc < 0)
+		return rc;
+	v = (v & 1) ? v + 2 : v + 1;
+	rc = nsm_state_write(statedir, v);
+	if (rc == 0)
+		*out = v;
+	return rc;
+}
+
+int nsm_state_down(const char *statedir)
+{
+	int32_t v;
+	int rc = nsm_state_read(statedir, &v);
+
+	if (rc < 0)
+		return rc;
+	if (!(v & 1))
+		return 0;
+	return nsm_state_write(statedir, v + 1);
+}
+
+/* ---- notifications ----------------------------------------------------- */
+
+struct nsm_job {
+	struct nsm_job *next;          /* pending queue or active list */
+	struct nsm_job *aprev;         /* active list only */
+	struct nsm_notifier *n;
+	struct sockaddr_storage client;
+	const struct sockaddr_storage *vip; /* into n->vips */
+	char *name;                    /* client name, owned (logs) */
+	uint64_t deadline;
+	uint32_t backoff_ms;
+	struct rpcc_getport_req *gp;
+	struct rpcc_clnt *clnt;
+	uv_timer_t retry;
+	bool timer_open;
+};
+
+struct nsm_notifier {
+	uv_loop_t *loop;
+	char *group;                   /* owned */
+	struct sockaddr_storage *vips; /* owned copy */
+	size_t nvips;
+	int32_t state;
+	uint32_t total_ms;
+	struct nsm_job *queue, **qtail; /* not yet started */
+	struct nsm_job *act;           /* started, handles open */
+	unsigned active, notified, failed, total;
+	bool cancelled;
+	nsm_notify_done_fn done;
+	void *arg;
+	unsigned refs;                 /* 1 + jobs with open handles */
+};
+
+static void nsm_job_step(struct nsm_job *j);
+static void nsm_pump(struct nsm_notifier *n);
+
+static void nsm_notifier_put(struct nsm_notifier *n)
+{
+	if (--n->refs)
+		return;
+	while (n->queue) {
+		struct nsm_job *j = n->queue;
+		n->queue = j->next;
+		free(j->name);
+		free(j);
+	}
+	free(n->vips);
+	free(n->group);
+	free(n);
+}
+
+static void nsm_job_closed(uv_handle_t *h)
+{
+	struct nsm_job *j = h->data;
+	struct nsm_notifier *n = j->n;
+
+	free(j->name);
+	free(j);
+	nsm_notifier_put(n);
+}
+
+static void nsm_job_end(struct nsm_job *j, bool ok)
+{
+	struct nsm_notifier *n = j->n;
+	char a[80], v[80];
+
+	if (j->clnt) {
+		rpcc_close(j->clnt);
+		j->clnt = NULL;
+	}
+	if (!n->cancelled) {
+		if (ok) {
+			n->notified++;
+			log_info("group=%s client=%s notified at %s from %s (state %" PRId32 ")",
+				 n->group, j->name, rpc_addr_str(&j->client, false, a, sizeof(a)),
+				 rpc_addr_str(j->vip, false, v, sizeof(v)), n->state);
+		} else {
+			n->failed++;
+			log_warn("group=%s client=%s not notified at %s: gave up after %u ms",
+				 n->group, j->name, rpc_addr_str(&j->client, false, a, sizeof(a)),
+				 n->total_ms);
+		}
+	}
+	n->active--;
+	if (j->aprev)
+		j->aprev->next = j->next;
+	else
+		n->act = j->next;
+	if (j->next)
+		j->next->aprev = j->aprev;
+	uv_close((uv_handle_t *)&j->retry, nsm_job_closed);
+	if (!n->cancelled) {
+		nsm_pump(n);
+		if (n->active == 0 && !n->queue && n->done) {
+			nsm_notify_done_fn done = n->done;
+			n->done = NULL;
+			done(n->arg, n->notified, n->failed);
+		}
+	}
+}
+
+static void nsm_retry_cb(uv_timer_t *t)
+{
+	nsm_job_step(t->data);
+}
+
+static void nsm_job_retry(struct nsm_job *j)
+{
+	uint64_t now = uv_now(j->n->loop);
+
+	if (j->clnt) {
+		rpcc_close(j->clnt);
+		j->clnt = NULL;
+	}
+	if (now + j->backoff_ms >= j->deadline) {
+		nsm_job_end(j, false);
+		return;
+	}
+	uv_timer_start(&j->retry, nsm_retry_cb, j->backoff_ms, 0);
+	j->backoff_ms = j->backoff_ms * 2 > 8000 ? 8000 : j->backoff_ms * 2;
+}
+
+static void nsm_notify_reply(const struct rpcc_reply *rep, void *arg)
+{
+	struct nsm_job *j = arg;
+
+	if (rep->err == -ECANCELED || j->n->cancelled)
+		return;
+	if (rep->err == 0)
+		nsm_job_end(j, true);
+	else
+		nsm_job_retry(j);
+}
+
+static void nsm_port_cb(int err, uint16_t port, void *arg)
+{
+	struct nsm_job *j = arg;
+	struct nsm_notifier *n = j->n;
+	struct sockaddr_storage srv = j->client, loc = *j->vip;
+	struct rpcc_opts o = { 0 };
+	sgn_stat_chge args;
+	char mon[80];
+
+	j->gp = NULL;
+	if (err == -ECANCELED || n->cancelled)
+		return;
+	if (err != 0) {
+		nsm_job_retry(j);
+		return;
+	}
+	if (srv.ss_family == AF_INET)
+		((struct sockaddr_in *)&srv)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&srv)->sin6_port = htons(port);
+	o.server = (struct sockaddr *)&srv;
+	o.local = (struct sockaddr *)&loc;
+	o.prog = NSM_PROG_NUM;
+	o.vers = 1;
+	o.transport = RPCC_UDP;
+	o.timeout.retrans_ms = 250;
+	o.timeout.retrans_max_ms = 2000;
+	o.timeout.total_ms = 4000;
+	if (rpcc_new(n->loop, &o, &j->clnt) < 0) {
+		nsm_job_retry(j);
+		return;
+	}
+	/* The server name the client knows is the VIP it mounted from. */
+	rpc_addr_str(j->vip, false, mon, sizeof(mon));
+	args.mon_name = mon;
+	args.state = n->state;
+	if (rpcc_call(j->clnt, NSMPROC_NOTIFY, (xdrproc_t)xdr_sgn_stat_chge, &args, NULL, 0,
+		      NULL, nsm_notify_reply, j) < 0)
+		nsm_job_retry(j);
+}
+
+static void nsm_job_step(struct nsm_job *j)
+{
+	struct sockaddr_storage pm = j->client, loc = *j->vip;
+	struct rpcc_timeout to = { .retrans_ms = 250, .retrans_max_ms = 2000, .total_ms = 3000 };
+
+	if (pm.ss_family == AF_INET)
+		((struct sockaddr_in *)&pm)->sin_port = htons(111);
+	else
+		((struct sockaddr_in6 *)&pm)->sin6_port = htons(111);
+	if (rpcc_getport(j->n->loop, (struct sockaddr *)&pm, (struct sockaddr *)&loc,
+			 NSM_PROG_NUM, 1, IPPROTO_UDP, &to, nsm_port_cb, j, &j->gp) < 0)
+		nsm_job_retry(j);
+}
+
+static void nsm_pump(struct nsm_notifier *n)
+{
+	while (n->queue && n->active < NSM_NOTIFY_PARALLEL) {
+		struct nsm_job *j = n->queue;
+
+		n->queue = j->next;
+		if (!n->queue)
+			n->qtail = &n->queue;
+		j->next = n->act;
+		j->aprev = NULL;
+		if (n->act)
+			n->act->aprev = j;
+		n->act = j;
+		n->active++;
+		n->refs++;
+		uv_timer_init(n->loop, &j->retry);
+		j->retry.data = j;
+		j->deadline = uv_now(n->loop) + n->total_ms;
+		j->backoff_ms = 250;
+		nsm_job_step(j);
+	}
+}
+
+struct nsm_build {
+	struct nsm_notifier *n;
+	int err;
+};
+
+static void nsm_add_client(void *arg, const struct clist_entry_info *e)
+{
+	struct nsm_build *b = arg;
+	struct nsm_notifier *n = b->n;
+
+	for (size_t a = 0; a < e->naddrs; a++) {
+		for (size_t v = 0; v < n->nvips; v++) {
+			struct nsm_job *j;
+
+			if (e->addrs[a].ss_family != n->vips[v].ss_family)
+				continue;
+			j = calloc(1, sizeof(*j));
+			if (!j || !(j->name = strdup(e->name))) {
+				free(j);
+				b->err = -ENOMEM;
+				return;
+			}
+			j->n = n;
+			j->client = e->addrs[a];
+			j->vip = &n->vips[v];
+			*n->qtail = j;
+			n->qtail = &j->next;
+			n->total++;
+		}
+	}
+}
+
+int nsm_notify_start(uv_loop_t *loop, const char *group, const struct clist *cl,
+		     const struct sockaddr_storage *vips, size_t nvips, int32_t state,
+		     uint32_t total_ms, nsm_notify_done_fn done, void *arg,
+		     struct nsm_notifier **out)
+{
+	struct nsm_notifier *n = calloc(1, sizeof(*n));
+	struct nsm_build b = { n, 0 };
+
+	if (!n)
+		return -ENOMEM;
+	n->loop = loop;
+	n->refs = 1;
+	n->qtail = &n->queue;
+	n->state = state;
+	n->total_ms = total_ms;
+	n->done = done;
+	n->arg = arg;
+	n->group = strdup(group);
+	n->vips = calloc(nvips, sizeof(*vips));
+	if (!n->group || !n->vips) {
+		nsm_notifier_put(n);
+		return -ENOMEM;
+	}
+	memcpy(n->vips, vips, nvips * sizeof(*vips));
+	n->nvips = nvips;
+	clist_foreach(cl, nsm_add_client, &b);
+	if (b.err < 0) {
+		nsm_notifier_put(n);
+		return b.err;
+	}
+	log_info("group=%s notifying %u client address/VIP pairs (state %" PRId32 ")",
+		 group, n->total, state);
+	*out = n;
+	if (n->total == 0) {
+		if (done)
+			done(arg, 0, 0);
+		n->done = NULL;
+		return 0;
+	}
+	nsm_pump(n);
+	return 0;
+}
+
+void nsm_notify_cancel(struct nsm_notifier *n)
+{
+	if (!n)
+		return;
+	n->cancelled = true;
+	/* Active jobs: cancel their I/O and close their timers. */
+	while (n->queue) {
+		struct nsm_job *j = n->queue;
+		n->queue = j->next;
+		free(j->name);
+		free(j);
+	}
+	n->qtail = &n->queue;
+	n->done = NULL;
+	while (n->act) {
+		struct nsm_job *j = n->act;
+		n->act = j->next;
+		if (j->gp)
+			rpcc_getport_cancel(j->gp); /* its callback sees cancelled */
+		if (j->clnt)
+			rpcc_close(j->clnt);
+		j->clnt = NULL;
+		uv_timer_stop(&j->retry);
+		uv_close((uv_handle_t *)&j->retry, nsm_job_closed);
+	}
+	n->active = 0;
+	nsm_notifier_put(n); /* active jobs keep it until their handles close */
+}

@@ -1,0 +1,49 @@
+/*
+ * notify.h - telling a group's clients that the group restarted, and the
+ * group's own NSM state number.
+ *
+ * When a group comes online its clients must reclaim their locks.  For
+ * every client on the group's list, for every VIP of the group, one
+ * SM_NOTIFY is sent to the client's statd (port from the client's own
+ * portmapper), *from* that VIP, with mon_name = the VIP (the server name
+ * the client monitors) and state = the group's state number.  Sending is
+ * asynchronous and bounded: each notification is retried with back-off
+ * until it is answered or the time is up; nothing waits for it.
+ */
+#ifndef SGNFS_NOTIFY_H
+#define SGNFS_NOTIFY_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+struct clist;
+struct nsm_notifier;
+
+/*
+ * Read, increase and durably store the group's state number in
+ * <statedir>/state before the group serves: the next odd number (odd =
+ * up).  Strictly increasing across nodes because the file lives on the
+ * group's storage and only the lease holder writes it.  0 and *out, or
+ * -errno (the group must not come online without it).
+ */
+int nsm_state_up(const char *statedir, int32_t *out);
+/* Clean shutdown: the next even number (down). */
+int nsm_state_down(const char *statedir);
+
+typedef void (*nsm_notify_done_fn)(void *arg, unsigned notified, unsigned failed);
+
+/*
+ * Notify every client of @cl as above; @total_ms bounds the retrying of
+ * each notification.  @done (may be NULL) runs once all are answered or
+ * given up.  0 and *out (stop early with nsm_notify_cancel, which must be
+ * called before @cl is closed), or -errno.
+ */
+int nsm_notify_start(uv_loop_t *loop, const char *group, const struct clist *cl,
+		     const struct sockaddr_storage *vips, size_t nvips, int32_t state,
+		     uint32_t total_ms, nsm_notify_done_fn done, void *arg,
+		     struct nsm_notifier **out);
+/* Stop all notifications (the group goes offline); @done is not called. */
+void nsm_notify_cancel(struct nsm_notifier *n);
+
+#endif
