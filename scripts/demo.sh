@@ -34,6 +34,7 @@ ninja -C build >/dev/null
 SGNFSD=$ROOT/build/src/daemon/sgnfsd
 
 stop_cluster
+rm -rf "$DEMO/storage" "$DEMO/run" "$DEMO/log"  # a fresh demo every time
 mkdir -p "$DEMO/run" "$DEMO/log"
 for g in sg1 sg2 sg3 sg4; do
 	mkdir -p "$DEMO/storage/$g/data"
@@ -53,22 +54,22 @@ run_dir = $DEMO/run
 [group sg1]
 vip = 127.0.10.1
 nodes = a b c
-grace = 20
+grace = 15
 
 [group sg2]
 vip = 127.0.20.1
 nodes = b c a
-grace = 20
+grace = 15
 
 [group sg3]
 vip = 127.0.30.1
 nodes = c a b
-grace = 20
+grace = 15
 
 [group sg4]
 vip = 127.0.40.1
-nodes = a c b
-grace = 20
+nodes = b a c
+grace = 15
 
 [export $DEMO/storage/sg1/data]
 group = sg1
@@ -106,7 +107,7 @@ echo "== checking the configuration"
 
 echo "== starting nodes a, b, c (logs in $DEMO/log)"
 for n in a b c; do
-	"$SGNFSD" -c "$CONF" -n "$n" -f >"$DEMO/log/$n.log" 2>&1 &
+	setsid "$SGNFSD" -c "$CONF" -n "$n" -f >"$DEMO/log/$n.log" 2>&1 < /dev/null &
 done
 for vip in 127.0.10.1 127.0.20.1 127.0.30.1 127.0.40.1; do
 	i=0
@@ -114,7 +115,8 @@ for vip in 127.0.10.1 127.0.20.1 127.0.30.1 127.0.40.1; do
 		i=$((i + 1)); sleep 0.1
 	done
 done
-grep -h "online\|running" "$DEMO"/log/*.log || true
+sleep 0.5
+build/src/ctl/sgnfsctl -c "$CONF" status
 
 echo "== file service on every group"
 head -c 4M /dev/urandom > "$DEMO/payload"
@@ -122,6 +124,7 @@ for g in 1 2 3 4; do
 	vip=127.0.${g}0.1
 	url="nfs://$vip$DEMO/storage/sg$g/data"
 	nfs-cp "$DEMO/payload" "$url/payload.bin"
+	rm -f "$DEMO/payload.back"
 	nfs-cp "$url/payload.bin" "$DEMO/payload.back"
 	if cmp -s "$DEMO/payload" "$DEMO/payload.back"; then
 		echo "sg$g via $vip: wrote and read back 4 MiB, identical"
@@ -140,6 +143,11 @@ if nfs-ls "nfs://127.0.20.1$DEMO/storage/sg1/data/" >/dev/null 2>&1; then
 	echo "sg1 export visible via sg2's VIP!" && exit 1
 fi
 echo "sg1's export via sg2's VIP: refused"
+echo
+echo "== failover: clients hold locks in every group; the owner of sg1 is killed"
+python3 scripts/demo_failover.py "$ROOT/build" "$CONF" "$DEMO"
+echo
+build/src/ctl/sgnfsctl -c "$CONF" status
 echo
 echo "The cluster keeps running.  Config: $CONF  Logs: $DEMO/log"
 echo "Stop it with: ./scripts/demo.sh stop"

@@ -14,6 +14,7 @@
 #include "cluster/lease.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ struct lease {
 	int alive_fd;                 /* node.<me>, locked while we run */
 	bool owned;
 	bool contend;
+	uint64_t started;             /* uv_now() at lease_new */
 	lease_acquired_fn on_acquired;
 	void *arg;
 };
@@ -88,6 +90,10 @@ static bool lease_should_contend(const struct lease *l)
 	char target[128];
 
 	if (!l->contend)
+		return false;
+	/* Nodes started together: give every better node time to show it is
+	 * alive before taking a group it prefers. */
+	if (uv_now(l->loop) - l->started < (uint64_t)l->my_rank * LEASE_SETTLE_MS)
 		return false;
 	lease_target(l, target, sizeof(target));
 	if (target[0])
@@ -167,6 +173,7 @@ int lease_new(uv_loop_t *loop, const char *statedir, const char *group,
 	}
 	uv_timer_init(loop, &l->poll);
 	l->poll.data = l;
+	l->started = uv_now(loop);
 	uv_timer_start(&l->poll, lease_poll_cb, 0, LEASE_POLL_MS);
 	*out = l;
 	return 0;

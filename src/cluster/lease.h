@@ -9,7 +9,8 @@
  * long as it runs: that is how the others see it is alive.
  *
  * Who takes a free lease: the most preferred live node.  A node contends
- * only when no node ahead of it in the group's `nodes` list is alive, so a
+ * only when no node ahead of it in the group's `nodes` list is alive (and,
+ * just after it starts, only once better nodes had time to appear), so a
  * less preferred node steps aside while a better one runs; once a node owns
  * the group it keeps it (no automatic failback, which would cost clients a
  * second recovery).  A planned move writes <statedir>/target naming the
@@ -29,6 +30,9 @@
 #include <uv.h>
 
 #define LEASE_POLL_MS 50
+/* At start-up a node waits rank x this before contending, so that nodes
+ * started at the same moment settle on the most preferred one. */
+#define LEASE_SETTLE_MS 1500
 #define LEASE_TARGET_TTL_S 15
 
 struct lease;

@@ -15,12 +15,17 @@
  *   by_owner  keyed (owner, start).  An owner's locks on a file never
  *             overlap, so "what does o hold around [s,e]" is one descent
  *             plus a walk over exactly those locks, however many other
- *             owners' locks overlap the range.
+ *             owners' locks overlap the range.  Only owners holding more
+ *             than OWNER_SCAN_MAX locks are in it ("indexed"); a smaller
+ *             owner is looked up in its own short lock list, which spares
+ *             the common NLM case (many owners, few locks each) a descent
+ *             and a rebalance of a big tree per lock and unlock.
  *
  * A balanced tree rather than a sorted list keeps a file with 100,000 locks
- * as fast as one with 10 (O(log n) vs O(n)); an AVL tree rather than a
- * red-black tree because lookups (conflict tests) dominate.  A lock node is
- * 120 bytes on x86_64 (128 with malloc's header); see struct lk_lock.
+ * within a small factor of one with 10 (O(log n) vs O(n)); red-black (see
+ * lk_rb.h) because lock then unlock of one range is an insert/erase pair,
+ * which red-black trees rebalance in O(1) amortized.  A lock node is 120
+ * bytes on x86_64 (128 with malloc's header); see struct lk_lock.
  *
  * Each owner also lists its locks, waiters and shares (any file), so
  * releasing one owner or client costs what it holds, not the table size.
@@ -58,7 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lock/lk_avl.h"
+#include "lock/lk_rb.h"
 #include "lock/lk_hash.h"
 
 #define CONTAINER(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
@@ -74,24 +79,28 @@ enum {
 	W_DROPPED,		/* on table->pend, on_drop to run */
 };
 
-/* A held lock.  Everything here is owned by the file it is linked in. */
+/*
+ * A held lock.  Everything here is owned by the file it is linked in.  The
+ * first 64 bytes are what a by_start descent reads (an exclusive request
+ * reads nothing else), so a search touches as few cache lines as it can.
+ */
 struct lk_lock {
-	struct lk_avl by_start;		/* file->by_start: (start, owner) */
-	struct lk_avl by_owner;		/* file->by_owner: (owner, start) */
+	struct lk_rb by_start;		/* file->by_start: (start, owner) */
 	uint64_t start, end;		/* inclusive; end LK_EOF = to EOF */
 	uint64_t max_end;		/* largest end in by_start subtree (bs_aug) */
 	uint64_t max_xend;		/* largest end of an LK_EXCL lock there, iff LKF_SUBX */
 	struct lk_owner *owner;		/* holder; counted in owner->nlocks */
-	struct lk_file *file;		/* the file whose trees link this node */
-	struct lk_lock *onext, *oprev;	/* owner->locks list */
 	uint8_t type;			/* enum lk_type */
 	uint8_t flags;			/* LKF_SUBX, kept by bs_aug */
+	struct lk_rb by_owner;		/* file->by_owner iff owner->indexed */
+	struct lk_file *file;		/* the file whose trees link this node */
+	struct lk_lock *onext, *oprev;	/* owner->locks list */
 };
 
 struct lk_file {
 	struct lk_hnode hn;		/* table->files, hash of key */
-	struct lk_avl *by_start;	/* root; owns every lock of the file */
-	struct lk_avl *by_owner;	/* root; the same locks */
+	struct lk_rb *by_start;	/* root; owns every lock of the file */
+	struct lk_rb *by_owner;	/* root; the locks of indexed owners */
 	struct lk_waiter *wq_head;	/* queued waiters, FIFO; owned */
 	struct lk_waiter *wq_tail;
 	struct lk_share *shares;	/* share reservations; owned */
@@ -139,6 +148,8 @@ struct lk_owner {
 	uint32_t nlocks, nwait, nshares; /* keep it alive while non-zero */
 	uint32_t svid;
 	uint16_t ohlen;
+	bool indexed;			/* its locks are in by_owner trees; set past
+					 * OWNER_SCAN_MAX locks, cleared at 0 */
 	unsigned char oh[];
 };
 
@@ -235,17 +246,17 @@ static int pool_fill(struct lk_table *t, struct lk_lock **pool, unsigned n)
 
 /* ---- lock nodes and the two trees ---- */
 
-static inline struct lk_lock *bs_lock(const struct lk_avl *n)
+static inline struct lk_lock *bs_lock(const struct lk_rb *n)
 {
 	return n ? CONTAINER(n, struct lk_lock, by_start) : NULL;
 }
 
-static inline struct lk_lock *bo_lock(const struct lk_avl *n)
+static inline struct lk_lock *bo_lock(const struct lk_rb *n)
 {
 	return n ? CONTAINER(n, struct lk_lock, by_owner) : NULL;
 }
 
-static bool bs_aug(struct lk_avl *n)
+static bool bs_aug(struct lk_rb *n)
 {
 	struct lk_lock *l = bs_lock(n), *c;
 	uint64_t me = l->end, mx = l->end;
@@ -281,7 +292,7 @@ static inline bool owner_lt(const struct lk_owner *a, const struct lk_owner *b)
 
 static void bs_insert(struct lk_file *f, struct lk_lock *l)
 {
-	struct lk_avl **link = &f->by_start, *parent = NULL;
+	struct lk_rb **link = &f->by_start, *parent = NULL;
 
 	while (*link) {
 		struct lk_lock *p = bs_lock(*link);
@@ -292,12 +303,12 @@ static void bs_insert(struct lk_file *f, struct lk_lock *l)
 		else
 			link = &parent->right;
 	}
-	lk_avl_insert(&f->by_start, parent, link, &l->by_start, bs_aug);
+	lk_rb_insert(&f->by_start, parent, link, &l->by_start, bs_aug);
 }
 
 static void bo_insert(struct lk_file *f, struct lk_lock *l)
 {
-	struct lk_avl **link = &f->by_owner, *parent = NULL;
+	struct lk_rb **link = &f->by_owner, *parent = NULL;
 
 	while (*link) {
 		struct lk_lock *p = bo_lock(*link);
@@ -308,16 +319,20 @@ static void bo_insert(struct lk_file *f, struct lk_lock *l)
 		else
 			link = &parent->right;
 	}
-	lk_avl_insert(&f->by_owner, parent, link, &l->by_owner, NULL);
+	lk_rb_insert(&f->by_owner, parent, link, &l->by_owner, NULL);
 }
+
+/* Owners holding at most this many locks (all files) are not indexed in
+ * by_owner: scanning their list costs a few pointer hops. */
+#define OWNER_SCAN_MAX 8
 
 /* Link a filled-in node into its file and owner, and count it. */
 static void lock_link(struct lk_table *t, struct lk_lock *l)
 {
 	struct lk_owner *o = l->owner;
+	struct lk_lock *x;
 
 	bs_insert(l->file, l);
-	bo_insert(l->file, l);
 	l->oprev = NULL;
 	l->onext = o->locks;
 	if (o->locks)
@@ -327,6 +342,13 @@ static void lock_link(struct lk_table *t, struct lk_lock *l)
 	o->nlocks++;
 	o->client->nlocks++;
 	t->nlocks++;
+	if (o->indexed) {
+		bo_insert(l->file, l);
+	} else if (o->nlocks > OWNER_SCAN_MAX) {
+		for (x = o->locks; x; x = x->onext)
+			bo_insert(x->file, x);
+		o->indexed = true;
+	}
 }
 
 /* Undo lock_link; the node is then the caller's. */
@@ -334,8 +356,9 @@ static void lock_unlink(struct lk_table *t, struct lk_lock *l)
 {
 	struct lk_owner *o = l->owner;
 
-	lk_avl_erase(&l->file->by_start, &l->by_start, bs_aug);
-	lk_avl_erase(&l->file->by_owner, &l->by_owner, NULL);
+	lk_rb_erase(&l->file->by_start, &l->by_start, bs_aug);
+	if (o->indexed)
+		lk_rb_erase(&l->file->by_owner, &l->by_owner, NULL);
 	if (l->oprev)
 		l->oprev->onext = l->onext;
 	else
@@ -346,6 +369,8 @@ static void lock_unlink(struct lk_table *t, struct lk_lock *l)
 	o->nlocks--;
 	o->client->nlocks--;
 	t->nlocks--;
+	if (o->nlocks == 0)
+		o->indexed = false;	/* nothing left in any by_owner tree */
 }
 
 static void lock_init(struct lk_lock *l, struct lk_file *f, struct lk_owner *o,
@@ -375,7 +400,7 @@ static inline bool subtree_reaches(const struct lk_lock *l, int type, uint64_t s
 }
 
 /* The leftmost lock under @n overlapping [s,e] that conflicts with @o's @type. */
-static struct lk_lock *conflict_find(const struct lk_avl *n, const struct lk_owner *o,
+static struct lk_lock *conflict_find(const struct lk_rb *n, const struct lk_owner *o,
 				     int type, uint64_t s, uint64_t e)
 {
 	while (n) {
@@ -399,7 +424,7 @@ typedef bool (*conflict_fn)(void *arg, struct lk_lock *l);
 
 /* Call @fn for every conflicting lock under @n, in start order, until it
  * returns true; returns true then. */
-static bool conflict_each(const struct lk_avl *n, const struct lk_owner *o, int type,
+static bool conflict_each(const struct lk_rb *n, const struct lk_owner *o, int type,
 			  uint64_t s, uint64_t e, conflict_fn fn, void *arg)
 {
 	while (n) {
@@ -418,11 +443,6 @@ static bool conflict_each(const struct lk_avl *n, const struct lk_owner *o, int 
 	return false;
 }
 
-/* Owners holding at most this many locks (all files) are looked up in
- * their own list: a few pointer hops beat a descent of a big by_owner tree
- * when the file's locks belong to someone else. */
-#define OWNER_SCAN_MAX 8
-
 /*
  * The first lock of @o on @f, in start order, whose end is >= @lim.  @o's
  * locks are disjoint, so only the last one starting at or before @lim can
@@ -431,10 +451,10 @@ static bool conflict_each(const struct lk_avl *n, const struct lk_owner *o, int 
 static struct lk_lock *owner_seek(const struct lk_file *f, const struct lk_owner *o,
 				  uint64_t lim)
 {
-	const struct lk_avl *n = f->by_owner, *le = NULL, *gt = NULL;
+	const struct lk_rb *n = f->by_owner, *le = NULL, *gt = NULL;
 	struct lk_lock *l, *best = NULL;
 
-	if (o->nlocks <= OWNER_SCAN_MAX) {
+	if (!o->indexed) {
 		for (l = o->locks; l; l = l->onext)
 			if (l->file == f && l->end >= lim && (!best || l->start < best->start))
 				best = l;
@@ -458,10 +478,19 @@ static struct lk_lock *owner_seek(const struct lk_file *f, const struct lk_owner
 	return l && l->owner == o ? l : NULL;
 }
 
+/* The next lock of l's owner on l's file, in start order, or NULL. */
 static struct lk_lock *owner_next(const struct lk_lock *l)
 {
-	struct lk_lock *n = bo_lock(lk_avl_next(&l->by_owner));
+	struct lk_lock *n, *best = NULL;
 
+	if (!l->owner->indexed) {
+		for (n = l->owner->locks; n; n = n->onext)
+			if (n->file == l->file && n->start > l->start &&
+			    (!best || n->start < best->start))
+				best = n;
+		return best;
+	}
+	n = bo_lock(lk_rb_next(&l->by_owner));
 	return n && n->owner == l->owner ? n : NULL;
 }
 
@@ -1599,14 +1628,14 @@ int lk_foreach_lock(const struct lk_table *t, lk_lock_fn fn, void *arg)
 {
 	struct lk_lockinfo li;
 	struct lk_hnode *n;
-	struct lk_avl *a;
+	struct lk_rb *a;
 	int rc;
 
 	for (size_t i = 0; i < t->files.nb; i++) {
 		for (n = t->files.b[i]; n; n = n->next) {
 			struct lk_file *f = CONTAINER(n, struct lk_file, hn);
 
-			for (a = lk_avl_first(f->by_start); a; a = lk_avl_next(a)) {
+			for (a = lk_rb_first(f->by_start); a; a = lk_rb_next(a)) {
 				info_fill(&li, bs_lock(a));
 				rc = fn(arg, &li);
 				if (rc)
@@ -1662,7 +1691,7 @@ int lk_foreach_waiter(const struct lk_table *t, lk_lock_fn fn, void *arg)
 #define CHECK(cond, msg) do { if (!(cond)) { *why = (msg); return -EUCLEAN; } } while (0)
 
 /* Recompute the augmentation below @n and compare. */
-static int check_aug(const struct lk_avl *n, const char **why)
+static int check_aug(const struct lk_rb *n, const char **why)
 {
 	struct lk_lock *l, tmp;
 	int rc;
@@ -1688,14 +1717,14 @@ static int check_file(const struct lk_table *t, const struct lk_file *f, size_t 
 	const struct lk_lock *l, *prev = NULL;
 	const struct lk_waiter *w;
 	const struct lk_share *sh, *s2;
-	const struct lk_avl *a;
+	const struct lk_rb *a;
 	uint32_t n = 0, m = 0;
 
-	CHECK(lk_avl_check(f->by_start, NULL) >= 0, "by_start tree shape");
-	CHECK(lk_avl_check(f->by_owner, NULL) >= 0, "by_owner tree shape");
+	CHECK(lk_rb_check(f->by_start) >= 0, "by_start tree shape");
+	CHECK(lk_rb_check(f->by_owner) >= 0, "by_owner tree shape");
 	if (check_aug(f->by_start, why))
 		return -EUCLEAN;
-	for (a = lk_avl_first(f->by_start); a; a = lk_avl_next(a), n++) {
+	for (a = lk_rb_first(f->by_start); a; a = lk_rb_next(a), n++) {
 		l = bs_lock(a);
 		CHECK(l->file == f && l->start <= l->end, "lock node");
 		CHECK(l->type == LK_SHARED || l->type == LK_EXCL, "lock type");
@@ -1706,8 +1735,9 @@ static int check_file(const struct lk_table *t, const struct lk_file *f, size_t 
 		prev = l;
 	}
 	prev = NULL;
-	for (a = lk_avl_first(f->by_owner); a; a = lk_avl_next(a), m++) {
+	for (a = lk_rb_first(f->by_owner); a; a = lk_rb_next(a), m++) {
 		l = bo_lock(a);
+		CHECK(l->owner->indexed, "unindexed owner in by_owner");
 		if (prev && prev->owner == l->owner) {
 			CHECK(prev->end < l->start, "one owner's locks overlap");
 			CHECK(prev->type != l->type || l->start - 1 > prev->end,
@@ -1717,7 +1747,24 @@ static int check_file(const struct lk_table *t, const struct lk_file *f, size_t 
 		}
 		prev = l;
 	}
-	CHECK(n == m && n == f->nlocks, "file lock count");
+	/* Owners not indexed: the same rules, pairwise over their short lists. */
+	for (a = lk_rb_first(f->by_start); a; a = lk_rb_next(a)) {
+		l = bs_lock(a);
+		if (l->owner->indexed) {
+			m--;
+			continue;
+		}
+		for (prev = l->owner->locks; prev; prev = prev->onext) {
+			if (prev == l || prev->file != f)
+				continue;
+			CHECK(prev->end < l->start || l->end < prev->start,
+			      "one owner's locks overlap");
+			CHECK(prev->type != l->type || (prev->end < l->start && l->start - 1 > prev->end) ||
+			      (l->end < prev->start && prev->start - 1 > l->end),
+			      "touching locks of one owner and type not merged");
+		}
+	}
+	CHECK(m == 0 && n == f->nlocks, "file lock count");
 	*nlocks += n;
 	n = 0;
 	for (w = f->wq_head; w; w = w->qnext, n++) {
@@ -1784,6 +1831,7 @@ int lk_table_check(const struct lk_table *t, const char **why)
 				CHECK(sh->owner == o, "owner share list");
 			CHECK(ol == o->nlocks && os == o->nshares && oq <= o->nwait,
 			      "owner counts");
+			CHECK(o->indexed ? ol > 0 : ol <= OWNER_SCAN_MAX, "owner indexing");
 			cl += ol;
 			cq += oq;
 			cs += os;

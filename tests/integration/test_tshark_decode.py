@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""
+test_tshark_decode - Wireshark's dissectors are an independent reading of
+RFC 5531 (RPC, record marking), PORTMAP, MOUNT v3 and NFSv3 (RFC 1813).
+Capture a client session on lo, filtered to the test's VIP, and require:
+
+  * no malformed packet and no expert info of severity "error";
+  * PORTMAP, MOUNT and NFS packets present (the capture is not empty or
+    mis-dissected);
+  * every RPC call in the capture got a reply (same xid).
+
+The session: nfs-ls, nfs-cat, nfs-cp both ways (libnfs tools), then, if
+available, nfs3_procs, which calls every NFSv3 procedure including the
+error paths, so every reply encoding the server has is dissected.
+"""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import harness
+from harness import Export, Group
+
+MOUNT_PORT = 20048
+NLM_PORT = 4045
+
+
+def tshark_read(h, pcap, args, what):
+    # Packets on lo can reach the capture out of order (several CPUs);
+    # without this, a large READ reply may not be reassembled.
+    argv = ['tshark', '-n', '-r', pcap, '-o', 'tcp.reassemble_out_of_order:TRUE',
+            '-d', 'tcp.port==%d,rpc' % MOUNT_PORT, '-d', 'udp.port==%d,rpc' % MOUNT_PORT,
+            '-d', 'tcp.port==%d,rpc' % NLM_PORT, '-d', 'udp.port==%d,rpc' % NLM_PORT] + args
+    return h.run(argv, timeout=180, what=what, quiet=True)
+
+
+def count_lines(cp):
+    return len([l for l in cp.stdout.decode('utf-8', 'replace').splitlines() if l.strip()])
+
+
+def test(h):
+    h.need_tool('tshark')
+    for tool in ('nfs-ls', 'nfs-cat', 'nfs-cp'):
+        h.need_tool(tool)
+    procs = os.environ.get('NFS3_PROCS', '')
+    c = h.cluster([
+        Group('g1', [Export('g1/rw', fsid=101, squash='none'),
+                     Export('g1/ro', fsid=102, access='ro', squash='none')]),
+        Group('g2', [Export('g2/other', fsid=201, squash='none')]),
+    ])
+    rw, ro, other = c.export('g1/rw'), c.export('g1/ro'), c.export('g2/other')
+    vip = c.group('g1').vip
+    with open(os.path.join(rw.path, 'hello.txt'), 'w') as f:
+        f.write('hello, wireshark\n')
+    with open(os.path.join(ro.path, 'readme.txt'), 'w') as f:
+        f.write('read-only content\n')
+    os.makedirs(os.path.join(ro.path, 'subdir'))
+    src = os.path.join(h.tmp, 'data.src')
+    with open(src, 'wb') as f:
+        f.write(os.urandom(3 * 1024 * 1024 + 123))
+
+    c.start('a')
+
+    pcap = os.path.join(h.tmp, 'session.pcapng')
+    tshark = h.spawn(['tshark', '-n', '-i', 'lo', '-B', '128', '-f', 'host %s' % vip, '-w', pcap],
+                     'tshark-capture.log')
+    caplog = os.path.join(h.logdir, 'tshark-capture.log')
+    deadline = time.monotonic() + 30
+    while True:
+        with open(caplog, 'rb') as f:
+            text = f.read()
+        if b'Capturing on' in text:
+            break
+        if tshark.poll() is not None:
+            if b'ermission' in text or b'not permitted' in text:
+                raise harness.Skip('tshark cannot capture on lo: %s' % text.decode('utf-8', 'replace'))
+            raise harness.TestAbort('tshark exited: %s' % text.decode('utf-8', 'replace'))
+        if time.monotonic() > deadline:
+            raise harness.TestAbort('tshark did not start capturing')
+        time.sleep(0.1)
+    time.sleep(1.0)  # the capture filter is attached after the banner on some versions
+
+    url = 'nfs://%s%s' % (vip, rw.path)
+    h.run(['nfs-ls', url], timeout=30, what='nfs-ls')
+    h.run(['nfs-ls', '-D', 'nfs://%s' % vip], timeout=30, what='nfs-ls -D (MOUNT EXPORT)')
+    cp = h.run(['nfs-cat', url + '/hello.txt'], timeout=30, what='nfs-cat')
+    h.check(cp.stdout == b'hello, wireshark\n', 'nfs-cat content')
+    h.run(['nfs-cp', src, url + '/copy.bin'], timeout=60, what='nfs-cp to the server')
+    back = os.path.join(h.tmp, 'data.back')
+    h.run(['nfs-cp', url + '/copy.bin', back], timeout=60, what='nfs-cp from the server')
+    h.run(['cmp', src, back], timeout=30, what='cmp round trip')
+    if procs and os.access(procs, os.X_OK):
+        h.run([procs, 'procs', '--server', vip, '--rw', rw.path, '--ro', ro.path,
+               '--other-server', c.group('g2').vip, '--other', other.path],
+              timeout=240, what='nfs3_procs (every procedure, on the wire)', quiet=True)
+    else:
+        print('NFS3_PROCS not available: capturing the libnfs tools only')
+
+    time.sleep(1.0)
+    tshark.send_signal(signal.SIGINT)
+    try:
+        tshark.wait(30)
+    except subprocess.TimeoutExpired:
+        tshark.kill()
+        tshark.wait()
+    h.require(os.path.exists(pcap) and os.path.getsize(pcap) > 0, 'the capture file is not empty')
+    print('capture: %d bytes' % os.path.getsize(pcap))
+
+    cp = tshark_read(h, pcap, ['-Y', '_ws.malformed || _ws.expert.severity == error'],
+                     'tshark: malformed / expert errors')
+    bad = count_lines(cp)
+    if bad:
+        print(cp.stdout.decode('utf-8', 'replace')[:20000])
+        cp2 = tshark_read(h, pcap, ['-V', '-Y', '_ws.malformed || _ws.expert.severity == error',
+                                    '-c', '2000'], 'tshark: details of the bad packets')
+        print(cp2.stdout.decode('utf-8', 'replace')[:60000])
+    h.check(bad == 0, 'no malformed packet and no expert error (%d found)' % bad)
+
+    for proto, flt in (('PORTMAP', 'portmap'), ('MOUNT', 'mount'), ('NFS', 'nfs'),
+                       ('NFS READDIRPLUS', 'nfs.procedure_v3 == 17'),
+                       ('NFS WRITE', 'nfs.procedure_v3 == 7'),
+                       ('NFS COMMIT', 'nfs.procedure_v3 == 21')):
+        if proto in ('NFS READDIRPLUS', 'NFS COMMIT') and not procs:
+            continue
+        n = count_lines(tshark_read(h, pcap, ['-Y', flt], 'tshark: %s packets' % proto))
+        h.check(n > 0, 'the capture holds %s packets (%d)' % (proto, n))
+
+    # Every call answered: compare the xids of calls and replies.
+    cp = tshark_read(h, pcap, ['-Y', 'rpc', '-T', 'fields', '-E', 'occurrence=a',
+                               '-E', 'aggregator=,', '-e', 'rpc.xid', '-e', 'rpc.msgtyp'],
+                     'tshark: rpc xids')
+    calls, replies = set(), set()
+    for line in cp.stdout.decode('utf-8', 'replace').splitlines():
+        parts = line.split('\t')
+        if len(parts) != 2:
+            continue
+        xids, types = parts[0].split(','), parts[1].split(',')
+        for x, t in zip(xids, types):
+            (calls if t.strip() == '0' else replies).add(x.strip())
+    missing = calls - replies
+    h.check(len(calls) > 0, 'the capture holds RPC calls (%d distinct xids)' % len(calls))
+    with open(caplog, 'rb') as f:
+        dropped = re.search(rb'(\d+) packets? dropped', f.read())
+    if missing and dropped and int(dropped.group(1)) > 0:
+        print('note - %d calls without a reply in the capture, but the capture dropped %s '
+              'packets: not counted' % (len(missing), dropped.group(1).decode()))
+    else:
+        h.check(not missing, 'every RPC call has a reply (%d unanswered: %s)'
+                % (len(missing), ' '.join(sorted(missing)[:10])))
+    c.stop('a')
+
+
+if __name__ == '__main__':
+    harness.main(test, timeout=280)
