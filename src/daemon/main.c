@@ -31,6 +31,7 @@
 #include "log.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
+#include "nsm/nsm_svc.h"
 #include "rpc/pmap_svc.h"
 #include "rpc/rpc.h"
 
@@ -107,10 +108,12 @@ static int sgnfsd_register_ports(const struct cfg_cluster *c)
 		{ 100003, 3, 3, 0 }, /* NFS */
 		{ 100005, 1, 3, 1 }, /* MOUNT */
 		{ 100021, 1, 4, 2 }, /* NLM (version 2 is not offered) */
+		{ 100024, 1, 1, 3 }, /* NSM */
 	};
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
 		uint16_t port = progs[i].which == 0 ? c->nfs_port
-			      : progs[i].which == 1 ? c->mount_port : c->nlm_port;
+			      : progs[i].which == 1 ? c->mount_port
+			      : progs[i].which == 2 ? c->nlm_port : c->nsm_port;
 		for (uint32_t v = progs[i].vlo; v <= progs[i].vhi; v++) {
 			if (progs[i].prog == 100021 && v == 2)
 				continue;
@@ -221,7 +224,8 @@ int main(int argc, char **argv)
 	if (rpc_svc_register(d.node.svc, &pmap_prog) < 0 ||
 	    rpc_svc_register(d.node.svc, &mount_prog) < 0 ||
 	    rpc_svc_register(d.node.svc, &nfs3_prog) < 0 ||
-	    rpc_svc_register(d.node.svc, &nlm_prog) < 0)
+	    rpc_svc_register(d.node.svc, &nlm_prog) < 0 ||
+	    rpc_svc_register(d.node.svc, &nsm_prog) < 0)
 		goto out_svc;
 	if (sgnfsd_register_ports(d.cfg) < 0)
 		goto out_svc;

@@ -45,7 +45,7 @@ static void grp_set_port(struct sockaddr_storage *ss, uint16_t port)
 /* The ports every VIP answers on, without duplicates (ports may coincide). */
 static size_t grp_ports(const struct cfg_cluster *c, uint16_t *ports)
 {
-	uint16_t want[] = { c->nfs_port, c->mount_port, c->nlm_port,
+	uint16_t want[] = { c->nfs_port, c->mount_port, c->nlm_port, c->nsm_port,
 			    c->use_rpcbind ? 0 : c->pmap_port };
 	size_t n = 0;
 

@@ -47,6 +47,7 @@
 #include "nlm/nlm_xdr.h"
 #include "nsm/clist.h"
 #include "nsm/notify.h"
+#include "nsm.h"
 #include "sbuf.h"
 
 #define NLM_HOST_BUCKETS 256
@@ -842,6 +843,31 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 	return RPC_DONE_REPLY;
 }
 
+bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
+			       const struct sockaddr_storage *from, const char *why)
+{
+	struct nlm_host *host;
+	char nm[LOG_SAFE_MAX], ad[80];
+
+	if (!name || !(host = nlm_host_find(ng, name))) {
+		log_info("group=%s client=%s %s: holds nothing here", ng->name,
+			 nlm_safe(nm, sizeof(nm), name), why);
+		return false;
+	}
+	if (!clist_has_addr(ng->clients, host->name, from) && !rpc_addr_is_loopback(from)) {
+		log_warn("group=%s client=%s %s from %s refused: not an address of that client",
+			 ng->name, nlm_safe(nm, sizeof(nm), name), why,
+			 rpc_addr_str(from, false, ad, sizeof(ad)));
+		return false;
+	}
+	log_info("group=%s client=%s %s: client restarted, releasing its locks here", ng->name,
+		 nlm_safe(nm, sizeof(nm), name), why);
+	host->refs++;
+	lk_client_release(ng->locks, host->lkc);
+	nlm_host_put(ng, host);
+	return true;
+}
+
 /*
  * FREE_ALL: the client's lockd restarted and gives up everything it had in
  * this group.  Honoured only from an address the client list records for
@@ -849,24 +875,28 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
  */
 static enum rpc_disposition nlm_proc_free_all(struct rpc_req *req)
 {
-	struct nlm_group *ng = nlm_grp(req);
 	const nlm4_notify *a = req->args;
-	struct nlm_host *host;
-	char nm[LOG_SAFE_MAX], ad[80];
 
-	if (!a->name || !(host = nlm_host_find(ng, a->name)))
-		return RPC_DONE_REPLY;
-	if (!clist_has_addr(ng->clients, host->name, &req->peer)) {
-		log_warn("group=%s client=%s FREE_ALL from %s refused: not an address of that client",
-			 ng->name, nlm_safe(nm, sizeof(nm), a->name),
-			 rpc_addr_str(&req->peer, false, ad, sizeof(ad)));
+	nlm_group_client_rebooted(nlm_grp(req), a->name, &req->peer, "FREE_ALL");
+	return RPC_DONE_REPLY;
+}
+
+/*
+ * Procedure 16, the private callback a local rpc.statd makes (my_proc of
+ * its SM_MON) when a monitored host reboots.  Only this machine's statd may
+ * call it: a privileged port on loopback.
+ */
+static enum rpc_disposition nlm_proc_sm_notify(struct rpc_req *req)
+{
+	const sgn_status *a = req->args;
+	char ad[80];
+
+	if (!rpc_addr_is_loopback(&req->peer) || rpc_addr_port(&req->peer) >= 1024) {
+		log_warn("nlm: private SM_NOTIFY callback from %s refused: not a privileged local port",
+			 rpc_addr_str(&req->peer, true, ad, sizeof(ad)));
 		return RPC_DONE_REPLY;
 	}
-	log_info("group=%s client=%s FREE_ALL: releasing its locks", ng->name,
-		 nlm_safe(nm, sizeof(nm), a->name));
-	host->refs++;
-	lk_client_release(ng->locks, host->lkc);
-	nlm_host_put(ng, host);
+	nlm_group_client_rebooted(nlm_grp(req), a->mon_name, &req->peer, "statd callback");
 	return RPC_DONE_REPLY;
 }
 
@@ -920,9 +950,18 @@ static bool_t nlm_xdr_msg_testres(XDR *x, nlm4_testres *r)
 	NLM_P(UNLOCK_RES, nlm_proc_res_ignored, nlm4_res, XRES, char, rpc_xdr_void),           \
 	NLM_P(GRANTED_RES, nlm_proc_granted_res, nlm4_res, XRES, char, rpc_xdr_void)
 
+/* Not in any specification's table: the number Linux's lockd gives the
+ * callback it asks statd for (SM_MON my_proc); real statd insists on it. */
+#define NLMPROC_SM_NOTIFY 16
+#define NLM_P_SM_NOTIFY \
+	[NLMPROC_SM_NOTIFY] = { .name = "SM_NOTIFY", .fn = nlm_proc_sm_notify, \
+		.xdr_args = (xdrproc_t)xdr_sgn_status, .args_size = sizeof(sgn_status), \
+		.xdr_res = (xdrproc_t)rpc_xdr_void, .res_size = 1 }
+
 static const struct rpc_proc nlm_v1_procs[] = {
 	NLM_PROCS(nlm3_xdr_testargs, nlm3_xdr_lockargs, nlm3_xdr_cancargs, nlm3_xdr_unlockargs,
 		  nlm3_xdr_res, nlm3_xdr_testres, _, _, _),
+	NLM_P_SM_NOTIFY,
 };
 
 static const struct rpc_proc nlm_v3_procs[] = {
@@ -932,6 +971,7 @@ static const struct rpc_proc nlm_v3_procs[] = {
 	NLM_P(UNSHARE, nlm_proc_share, nlm4_shareargs, nlm3_xdr_shareargs, nlm4_shareres, nlm3_xdr_shareres),
 	NLM_P(NM_LOCK, nlm_proc_lock, nlm4_lockargs, nlm3_xdr_lockargs, nlm4_res, nlm3_xdr_res),
 	NLM_P(FREE_ALL, nlm_proc_free_all, nlm4_notify, nlm3_xdr_notify, char, rpc_xdr_void),
+	NLM_P_SM_NOTIFY,
 };
 
 static const struct rpc_proc nlm_v4_procs[] = {
@@ -941,6 +981,7 @@ static const struct rpc_proc nlm_v4_procs[] = {
 	NLM_P(UNSHARE, nlm_proc_share, nlm4_shareargs, xdr_nlm4_shareargs, nlm4_shareres, xdr_nlm4_shareres),
 	NLM_P(NM_LOCK, nlm_proc_lock, nlm4_lockargs, xdr_nlm4_lockargs, nlm4_res, xdr_nlm4_res),
 	NLM_P(FREE_ALL, nlm_proc_free_all, nlm4_notify, xdr_nlm4_notify, char, rpc_xdr_void),
+	NLM_P_SM_NOTIFY,
 };
 
 #define NLM_NPROCS(a) (uint32_t)(sizeof(a) / sizeof((a)[0]))

@@ -645,3 +645,150 @@ class Capture:
         if cp.returncode != 0:
             log('tshark: %s' % cp.stderr.decode('utf-8', 'replace')[-500:])
         return out
+
+
+# ---------------------------------------------------------------------------
+# Lock views: what clients believe (records) and what the server reports
+
+
+def record_set(holds, server=None):
+    """{(client, svid, oh, fh, start, last)} of every lock the @holds
+    believe they hold (through @server if given)."""
+    out = set()
+    for ho in holds:
+        doc = ho.read_record() or {'hosts': []}
+        for hst in doc.get('hosts', []):
+            for lk in hst.get('locks', []):
+                if server is not None and lk['server'] != server:
+                    continue
+                if lk['type'] == 'share':
+                    continue
+                out.add((hst['name'], lk['svid'], lk['oh'], lk['fh'], lk['start'],
+                         _last(lk['start'], lk['len'])))
+    return out
+
+
+def record_states(holds):
+    """{(host addr, start): (state, reclaimed)} of every recorded lock."""
+    out = {}
+    for ho in holds:
+        doc = ho.read_record() or {'hosts': []}
+        for hst in doc.get('hosts', []):
+            for lk in hst.get('locks', []):
+                out[(hst['addr'], lk['server'], lk['start'])] = (lk['state'], lk.get('reclaimed', 0))
+    return out
+
+
+def server_set(st, group):
+    """{(client, svid, owner, fh, start, last)} of @group's locks per status."""
+    out = set()
+    for lk in st.get(group, {}).get('locks', []):
+        end = lk['end']
+        if not isinstance(end, int):
+            end = (1 << 64) - 1
+        out.add((lk['client'], lk['svid'], lk['owner'], lk['file'], lk['start'], end))
+    return out
+
+
+def server_conflicts(st, group):
+    """Pairs of @group's server locks held by different owners that
+    overlap on the same file with at least one exclusive."""
+    ls = []
+    for lk in st.get(group, {}).get('locks', []):
+        end = lk['end'] if isinstance(lk['end'], int) else (1 << 64) - 1
+        ls.append(((lk['client'], lk['svid'], lk['owner']), lk['file'], lk['start'],
+                   end - lk['start'] + 1, 'excl' if lk['type'].startswith('excl') else 'shared'))
+    return conflicts(ls)
+
+
+# ---------------------------------------------------------------------------
+# A lock/unlock loop against one group, in a thread
+
+
+class LockLoop:
+    """Host @addr (a Hold without initial locks) takes and releases one
+    byte at @start of @path through @server as fast as it can; every
+    result is kept as (monotonic time, op, status)."""
+
+    def __init__(self, h, addr, server, path, start=1000, tag=None):
+        self.hold = Hold(h, addr, server, tag=tag)
+        self.path = path
+        self.start = start
+        self.results = []
+        self.stop_ev = threading.Event()
+        self.lock = threading.Lock()
+        self.t = None
+
+    def begin(self):
+        if not self.hold.wait_for(lambda l: 'event=ready' in l, 10):
+            raise TestAbort('lock loop host %s did not start' % self.hold.addr)
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+        return self
+
+    def _run(self):
+        while not self.stop_ev.is_set():
+            for op in ('lock', 'unlock'):
+                t0 = time.monotonic()
+                r = self.hold.command('%s %s %d 1' % (op, self.path, self.start), timeout=8)
+                with self.lock:
+                    self.results.append((t0, time.monotonic(), op,
+                                         r.get('status') if r else 'timeout'))
+                if r is None:
+                    return
+
+    def end(self):
+        self.stop_ev.set()
+        if self.t:
+            self.t.join(20)
+        return self.results
+
+    def window(self, t_from, t_to):
+        """Results of operations that overlapped [t_from, t_to]."""
+        with self.lock:
+            return [r for r in self.results if r[1] >= t_from and r[0] <= t_to]
+
+    def refusals(self, t_from=0.0, t_to=float('inf')):
+        return [r for r in self.window(t_from, t_to) if r[3] != 'granted']
+
+    def max_gap(self, t_from, t_to):
+        """The longest time in [t_from, t_to] without a completed grant."""
+        ts = sorted(r[1] for r in self.window(t_from, t_to) if r[3] == 'granted')
+        pts = [t_from] + [t for t in ts if t_from <= t <= t_to] + [t_to]
+        return max(b - a for a, b in zip(pts, pts[1:]))
+
+
+# ---------------------------------------------------------------------------
+# Common checks
+
+
+def check_never_left(h, poller, group, owner, t_from, t_to, what=''):
+    """Every status sample of [t_from, t_to] shows @group online (not in
+    grace, not absent) on @owner."""
+    samples = [s for s in poller.states(group) if t_from <= s[0] <= t_to]
+    bad = [(round(t - t_from, 3), s, o) for t, s, o in samples if s != 'online' or o != [owner]]
+    h.check(len(samples) >= 3, '%s: status sampled %d times during the window%s'
+            % (group, len(samples), what))
+    return h.check(not bad, '%s stays online (never in grace, never absent) on %s in all %d '
+                   'status samples%s%s' % (group, owner, len(samples), what,
+                                          '' if not bad else ': %s' % bad[:5]))
+
+
+def check_notified(h, ho, vip, state, since, nhosts=1, what=''):
+    """Each of @ho's @nhosts hosts got SM_NOTIFY from @vip naming @vip with
+    @state (after @since), exactly once per state."""
+    evs = [e for e in ho.events('notify', since) if e.get('state') == str(state)]
+    good = [e for e in evs if e.get('from') == vip and e.get('mon_name') == vip]
+    hosts = sorted(set(e['host'] for e in good))
+    h.check(len(hosts) == nhosts,
+            '%s%d/%d hosts of %s got SM_NOTIFY from=%s mon_name=%s state=%s'
+            % (what, len(hosts), nhosts, ho.addr, vip, vip, state))
+    other = [e for e in ho.events('notify', since) if e not in good]
+    h.check(not other, '%s%s: no SM_NOTIFY other than from/naming %s with state %s%s'
+            % (what, ho.addr, vip, state, '' if not other else ': %s' % other[:3]))
+
+
+def check_not_notified(h, ho, since, what=''):
+    evs = ho.events('notify', since)
+    return h.check(not evs, '%s%s (x%d) got no SM_NOTIFY%s'
+                   % (what, ho.addr, ho.nhosts, '' if not evs else ': %s' % evs[:3]))
