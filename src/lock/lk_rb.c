@@ -290,6 +290,12 @@ void lk_rb_erase(struct lk_rb **root, struct lk_rb *n, lk_rb_aug_fn aug)
 		aug_up(fix, moved, rot ? above(rot) : NULL, aug);
 }
 
+void lk_rb_augment(struct lk_rb *n, lk_rb_aug_fn aug)
+{
+	while (n && aug(n))
+		n = lk_rb_parent(n);
+}
+
 struct lk_rb *lk_rb_first(struct lk_rb *root)
 {
 	if (root)

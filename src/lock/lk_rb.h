@@ -49,6 +49,10 @@ void lk_rb_insert(struct lk_rb **root, struct lk_rb *parent, struct lk_rb **link
 /* Unlink @n from the tree and rebalance. */
 void lk_rb_erase(struct lk_rb **root, struct lk_rb *n, lk_rb_aug_fn aug);
 
+/* @n's own value changed: recompute it and its ancestors, up to the first
+ * that does not change.  O(1) typically, O(log n) at most. */
+void lk_rb_augment(struct lk_rb *n, lk_rb_aug_fn aug);
+
 /* In-order first node, or NULL. */
 struct lk_rb *lk_rb_first(struct lk_rb *root);
 

@@ -2,7 +2,7 @@
  * lock.c - the pure byte-range lock engine (contract in lock.h).
  *
  * The story.  A table maps file keys to files (hash map).  A file holds its
- * locks in two AVL trees over the same nodes:
+ * locks in two red-black trees over the same nodes:
  *
  *   by_start  keyed (start, owner), augmented with the largest end in each
  *             subtree and the largest end of an exclusive lock in it.  This
@@ -34,7 +34,13 @@
  * nodes will a split need?), allocate those nodes, and only then change the
  * trees, so -ENOMEM leaves the table exactly as it was.  A queued waiter
  * carries the two nodes its grant may need (a new lock plus the right half
- * of a split), so granting it later can never fail.
+ * of a split), so granting it later can never fail.  A lock whose start
+ * does not move is changed in place (its end and the max ends above it),
+ * so a merge or a split costs one tree insert or erase, not three.
+ *
+ * Deadlock: before a request queues, a depth-first search follows "waits
+ * for a lock held by" from the holders blocking it, through their own
+ * queued requests; reaching the requester again is a cycle (-EDEADLK).
  *
  * Waking.  Every change that frees bytes (unlock, downgrade, release) marks
  * the file dirty with the union of the freed ranges.  At the end of each
@@ -46,10 +52,14 @@
  * Granted waiters go to a pending list whose on_grant callbacks run last,
  * when the table is consistent (callbacks may call back in).
  *
+ * Ownership.  No field needs a lock: the event loop that owns the table
+ * serializes every call.  The field comments say who owns (frees) what and
+ * what keeps an object alive ("pinned: ..." names the counter that does).
+ *
  * Hazards.
  *  - Neighbours are computed as "start - 1" after checking start > 0; only
- *    the right half of a split uses e + 1, where e < that lock's end, so it
- *    cannot wrap.  Never "end + 1": end may be LK_EOF.
+ *    the part of a lock right of a cut [s,e] starts at e + 1, where e < that
+ *    lock's end, so it cannot wrap.  Never "end + 1": end may be LK_EOF.
  *  - Nodes being moved are chained through by_start.left once they are out
  *    of both trees (free lists below); never touch a linked node that way.
  *  - Files, owners and clients are freed as soon as nothing references
@@ -99,8 +109,8 @@ struct lk_lock {
 
 struct lk_file {
 	struct lk_hnode hn;		/* table->files, hash of key */
-	struct lk_rb *by_start;	/* root; owns every lock of the file */
-	struct lk_rb *by_owner;	/* root; the locks of indexed owners */
+	struct lk_rb *by_start;		/* root; owns every lock of the file */
+	struct lk_rb *by_owner;		/* root; the locks of indexed owners */
 	struct lk_waiter *wq_head;	/* queued waiters, FIFO; owned */
 	struct lk_waiter *wq_tail;
 	struct lk_share *shares;	/* share reservations; owned */
@@ -373,6 +383,30 @@ static void lock_unlink(struct lk_table *t, struct lk_lock *l)
 		o->indexed = false;	/* nothing left in any by_owner tree */
 }
 
+/* Change a linked lock's end in place: the keys (start) stay, only the
+ * max ends above it move. */
+static void lock_set_end(struct lk_lock *l, uint64_t end)
+{
+	l->end = end;
+	lk_rb_augment(&l->by_start, bs_aug);
+}
+
+/*
+ * Move a linked lock's start up to @start (<= its end).  In place if the
+ * by_start order stays (nothing starts between; by_owner order always
+ * stays, an owner's locks being disjoint) and true; else false and the
+ * caller unlinks and relinks it.  max_end ignores starts: no aug change.
+ */
+static bool lock_set_start(struct lk_lock *l, uint64_t start)
+{
+	struct lk_lock *n = bs_lock(lk_rb_next(&l->by_start));
+
+	if (n && (n->start < start || (n->start == start && owner_lt(n->owner, l->owner))))
+		return false;
+	l->start = start;
+	return true;
+}
+
 static void lock_init(struct lk_lock *l, struct lk_file *f, struct lk_owner *o,
 		      int type, uint64_t s, uint64_t e)
 {
@@ -558,29 +592,34 @@ static void widen(uint64_t *lo, uint64_t *hi, bool *any, uint64_t a, uint64_t b)
  * it surrounds the range); touching or overlapping locks of @type merge.
  * @first and the fresh nodes on *pool come from lock_need.  Returns true,
  * with [*rlo,*rhi], if exclusive bytes of @o became shared, so that waiters
- * there may now be granted.
+ * there may now be granted.  A lock whose start stays is changed in place
+ * (the same-type one reaching s from the left grows into the result; the
+ * left part of a cut keeps its node), which spares a tree erase + insert
+ * in the common merge and split cases.
  */
 static bool lock_apply(struct lk_table *t, struct lk_file *f, struct lk_owner *o, int type,
 		       uint64_t s, uint64_t e, struct lk_lock *first, struct lk_lock **pool,
 		       uint64_t *rlo, uint64_t *rhi)
 {
-	struct lk_lock *freed = NULL, *keep = NULL, *l, *r, *next;
-	uint64_t ns = s, ne = e;
+	struct lk_lock *freed = NULL, *keep = NULL, *grow = NULL, *l, *r, *next;
+	uint64_t ne = e;
 	bool released = false;
 
-	/* Take the successor before unlinking: erasing a node leaves every
-	 * other node, and the order among them, as it was. */
+	/* Take the successor before changing anything: erasing a node leaves
+	 * every other node, and the order among them, as it was. */
 	for (l = first; l; l = next) {
 		if (l->start > e && !(l->type == type && l->start - 1 == e))
 			break;			/* past the range (or other type touching) */
 		/* Ending past e, l is the last lock that can touch [s,e]. */
 		next = l->end <= e ? owner_next(l) : NULL;
-		lock_unlink(t, l);
 		if (l->type == type) {
-			if (l->start < ns)
-				ns = l->start;
 			if (l->end > ne)
 				ne = l->end;
+			if (l->start <= s) {
+				grow = l;	/* only the first can start by s */
+				continue;
+			}
+			lock_unlink(t, l);
 			pool_push(&freed, l);
 			continue;
 		}
@@ -592,24 +631,31 @@ static bool lock_apply(struct lk_table *t, struct lk_file *f, struct lk_owner *o
 			assert(r);
 			/* e < l->end, so e + 1 cannot wrap. */
 			lock_init(r, f, o, l->type, e + 1, l->end);
-			l->end = s - 1;		/* s > l->start >= 0 */
-			pool_push(&keep, l);
 			pool_push(&keep, r);
+			lock_set_end(l, s - 1);	/* s > l->start >= 0 */
 		} else if (l->start < s) {
-			l->end = s - 1;
-			pool_push(&keep, l);
+			lock_set_end(l, s - 1);
 		} else if (l->end > e) {
-			l->start = e + 1;	/* e < l->end */
-			pool_push(&keep, l);
+			if (!lock_set_start(l, e + 1)) {	/* e < l->end */
+				lock_unlink(t, l);
+				l->start = e + 1;
+				pool_push(&keep, l);
+			}
 		} else {
+			lock_unlink(t, l);
 			pool_push(&freed, l);
 		}
 	}
 
-	l = freed ? pool_pop(&freed) : pool_pop(pool);
-	assert(l);
-	lock_init(l, f, o, type, ns, ne);
-	lock_link(t, l);
+	if (grow) {
+		if (ne > grow->end)
+			lock_set_end(grow, ne);
+	} else {
+		l = freed ? pool_pop(&freed) : pool_pop(pool);
+		assert(l);
+		lock_init(l, f, o, type, s, ne);
+		lock_link(t, l);
+	}
 	while ((l = pool_pop(&keep)))
 		lock_link(t, l);
 	pool_free(t, &freed);
@@ -641,22 +687,23 @@ static bool lock_remove(struct lk_table *t, struct lk_file *f, struct lk_owner *
 
 	for (l = first; l && l->start <= e; l = next) {
 		next = l->end < e ? owner_next(l) : NULL;
-		lock_unlink(t, l);
 		widen(rlo, rhi, &released, l->start > s ? l->start : s, l->end < e ? l->end : e);
 		if (l->start < s && l->end > e) {
 			r = pool_pop(pool);
 			assert(r);
 			lock_init(r, f, o, l->type, e + 1, l->end);	/* e < l->end */
-			l->end = s - 1;
-			pool_push(&keep, l);
 			pool_push(&keep, r);
+			lock_set_end(l, s - 1);
 		} else if (l->start < s) {
-			l->end = s - 1;
-			pool_push(&keep, l);
+			lock_set_end(l, s - 1);
 		} else if (l->end > e) {
-			l->start = e + 1;
-			pool_push(&keep, l);
+			if (!lock_set_start(l, e + 1)) {
+				lock_unlink(t, l);
+				l->start = e + 1;
+				pool_push(&keep, l);
+			}
 		} else {
+			lock_unlink(t, l);
 			pool_push(&freed, l);
 		}
 	}

@@ -61,6 +61,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *fz_cur = "?";
 
+/* FUZZ_XDR_VERBOSE=1: say what each input was decoded as (corpus work). */
+static void fz_note(const char *what, bool ok)
+{
+	static int verbose = -1;
+
+	if (verbose < 0)
+		verbose = getenv("FUZZ_XDR_VERBOSE") != NULL;
+	if (verbose)
+		fprintf(stderr, "fuzz_xdr: %s: %s\n", what, ok ? "decoded" : "rejected");
+}
+
 enum fz_rt {
 	FZ_RT_NONE = 0, /* decode only (the v1/v3 argument widening) */
 	FZ_RT_FULL,     /* encode, sizeof, decode again, encode again */
@@ -256,6 +267,7 @@ static void fz_run_dec(const struct fz_dec *d, const uint8_t *p, size_t n)
 
 	fz_cur = d->name;
 	obj = fz_decode(d, p, n, &used);
+	fz_note(d->name, obj != NULL);
 	if (!obj)
 		return;
 	if (d->rt == FZ_RT_FULL)

@@ -148,11 +148,16 @@ class Hold:
         with self.cv:
             self.next_id += 1
             cid = self.next_id
-        self.proc.stdin.write(line + '\n')
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(line + '\n')
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return None            # the process is gone: wait_result() says so
         return cid
 
     def wait_result(self, cid, timeout):
+        if cid is None:
+            return None
         deadline = time.monotonic() + timeout
         with self.cv:
             while cid not in self.results:
@@ -278,6 +283,12 @@ def rec_range(lk):
     return s, (U64 if n == 0 or n - 1 > U64 - s else s + n - 1)
 
 
+def srv_end(lk):
+    """A server lock's inclusive last byte ("eof" = to end of file)."""
+    e = lk['end']
+    return U64 if e in ('eof', 'EOF', None) else int(e)
+
+
 def srv_excl(lk):
     return lk['type'] in ('exclusive', 'excl', 'x')
 
@@ -297,7 +308,7 @@ def conflicts(locks):
         lst = sorted(lst, key=lambda l: int(l['start']))
         for i, a in enumerate(lst):
             for b in lst[i + 1:]:
-                if int(b['start']) > int(a['end']):
+                if int(b['start']) > srv_end(a):
                     break
                 if srv_owner(a) != srv_owner(b) and (srv_excl(a) or srv_excl(b)):
                     bad.append((a, b))
@@ -328,7 +339,7 @@ def covered(entry, server_locks):
     owner (host, svid, owner handle), on the same file, with the same type?"""
     first, last = rec_range(entry)
     want_excl = entry['type'] == 'excl'
-    spans = sorted((int(l['start']), int(l['end'])) for l in server_locks
+    spans = sorted((int(l['start']), srv_end(l)) for l in server_locks
                    if l['client'] == entry['host'] and int(l['svid']) == int(entry['svid'])
                    and l['owner'] == entry['oh'] and l['file'] == entry['fh']
                    and srv_excl(l) == want_excl)
@@ -346,7 +357,7 @@ def covered(entry, server_locks):
 def fmt_srv(lk):
     return '%s/svid=%s/%s %s [%s,%s]' % (lk['client'], lk['svid'], lk['owner'][:12],
                                          lk['type'], lk['start'],
-                                         'EOF' if int(lk['end']) == U64 else lk['end'])
+                                         'EOF' if srv_end(lk) == U64 else lk['end'])
 
 
 def fmt_rec(lk):

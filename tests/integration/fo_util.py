@@ -118,15 +118,41 @@ def statedir(c, group):
     return os.path.join(export_path(c, group), '.sgnfs')
 
 
-def start_nodes(h, c, names=('a', 'b', 'c'), groups=None, timeout=30):
-    """Start the nodes, then wait until every group (or @groups) is
-    online or in grace somewhere."""
+def start_nodes(h, c, names=('a', 'b', 'c'), place=True, timeout=30):
+    """Start the nodes, wait until every group is up somewhere, then (with
+    @place) move each group that a faster-starting node took onto its
+    most preferred node, so every test starts from the same placement.
+    Returns the status."""
     for n in names:
         c.start(n, wait=False)
-    want = groups if groups is not None else [g.name for g in c.groups]
-    return wait_for_status(h, c, lambda st: all(g in st and st[g]['state'] in ('online', 'grace')
-                                                 for g in want),
-                           timeout, 'groups %s come up' % want)
+    want = [g.name for g in c.groups]
+    st = wait_for_status(h, c, lambda s: all(g in s and s[g]['state'] in ('online', 'grace')
+                                              for g in want),
+                         timeout, 'groups %s come up' % want)
+    if not place:
+        return st
+    for g in c.groups:
+        pref = [n for n in g.nodes if n in names][0]
+        if st[g.name]['owner'] != pref:
+            ctl(h, c, 'move', g.name, pref)
+            wait_group(h, c, g.name, owner=pref, timeout=timeout)
+    return wait_for_status(h, c, lambda s: all(
+        g.name in s and s[g.name]['state'] in ('online', 'grace')
+        and s[g.name]['owner'] == [n for n in g.nodes if n in names][0] for g in c.groups),
+        timeout, 'every group on its preferred node')
+
+
+def ctl(h, c, *args, check=True):
+    """Run sgnfsctl -c CONFIG ARGS...; returns (exit code, stdout)."""
+    cp = subprocess.run([ctl_path(), '-c', c.config_path] + [str(a) for a in args],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
+                        preexec_fn=harness._pdeathsig)
+    out = cp.stdout.decode('utf-8', 'replace')
+    log('sgnfsctl %s -> %d %s%s' % (' '.join(str(a) for a in args), cp.returncode, out.strip(),
+                                    cp.stderr.decode('utf-8', 'replace').strip()))
+    if check:
+        h.check(cp.returncode == 0, 'sgnfsctl %s exits 0' % ' '.join(str(a) for a in args))
+    return cp.returncode, out
 
 
 # ---------------------------------------------------------------------------
@@ -415,7 +441,7 @@ class Hold:
                 '--record', self.record, '--timeout', '5000']
         if nhosts > 1:
             argv += ['--nhosts', str(nhosts)]
-        if per_host > 1:
+        if path is not None:
             argv += ['--per-host', str(per_host)]
         if svid is not None:
             argv += ['--svid', str(svid)]

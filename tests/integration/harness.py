@@ -135,16 +135,24 @@ def _pdeathsig():
         pass
 
 
+_last_bind_error = ['']
+
+
 def _port_free(addr, port, kind):
     s = socket.socket(socket.AF_INET, kind)
     try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # TCP: ignore TIME_WAIT leftovers (a listener still conflicts).
+        # UDP: no SO_REUSEADDR, or a bound socket would not conflict.
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((addr, port))
         return True
     except OSError as e:
         if e.errno == errno.EACCES:
             raise Skip('cannot bind %s:%d (%s); run as root or grant '
                        'CAP_NET_BIND_SERVICE' % (addr, port, e.strerror))
+        _last_bind_error[0] = '%s:%d/%s: %s' % (
+            addr, port, 'tcp' if kind == socket.SOCK_STREAM else 'udp', e.strerror)
         return False
     finally:
         s.close()
@@ -441,7 +449,10 @@ class Harness:
                 log('address slot 127.%d.0.0/16' % s)
                 return s
             os.close(fd)
-        raise TestAbort('no free 127.S.0.0/16 slot in %s' % SLOT_RANGE)
+        raise TestAbort('no free 127.S.0.0/16 slot for S in %d..%d (last bind error: %s; '
+                        'a wildcard listener on one of the ports, e.g. a system rpcbind '
+                        'on 0.0.0.0:111, blocks every VIP)'
+                        % (SLOT_RANGE[0], SLOT_RANGE[-1], _last_bind_error[0]))
 
     def cluster(self, groups, **kw):
         if not self.sgnfsd:
@@ -489,6 +500,36 @@ class Harness:
         if check:
             self.check(cp.returncode == 0, '%s exits 0 (got %d)' % (what or ' '.join(argv), cp.returncode))
         return cp
+
+    def run_parallel(self, argvs, timeout=120, what='parallel'):
+        """Run every argv in @argvs at once; wait for all (all killed after
+        @timeout s).  Each exit status 0 is a check.  Returns the exit codes."""
+        procs = []
+        for i, argv in enumerate(argvs):
+            argv = [str(a) for a in argv]
+            logpath = os.path.join(self.logdir, 'par-%02d-%02d-%s.log'
+                                   % (len(self.logs), i, os.path.basename(argv[0])))
+            log('run (parallel %d/%d): %s' % (i + 1, len(argvs), ' '.join(argv)))
+            f = open(logpath, 'wb')
+            procs.append((argv, subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT,
+                                                 stdin=subprocess.DEVNULL,
+                                                 preexec_fn=_pdeathsig)))
+            f.close()
+            self.logs.append((logpath, ' '.join(argv)))
+        self.helpers.extend(p for _, p in procs)
+        deadline = time.monotonic() + timeout
+        codes = []
+        for argv, p in procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                self.check(False, '%s: %s finishes within %ds' % (what, argv[0], timeout))
+            codes.append(p.returncode)
+            self.check(p.returncode == 0, '%s: %s exits 0 (got %s)'
+                       % (what, ' '.join(argv), p.returncode))
+        return codes
 
     def spawn(self, argv, logname):
         """Start a background helper (output to a log); reaped at cleanup."""

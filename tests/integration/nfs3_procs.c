@@ -1328,6 +1328,56 @@ static void test_bigdir(struct conn *c, const struct fh *root)
 	/* A count too small for any entry. */
 	if (do_readdir(c, &big, 0, NULL, 8, &r) == 0)
 		expect("READDIR with count 8 (too small for one entry)", &r, NFS3ERR_TOOSMALL);
+
+	/*
+	 * "rm -rf" over NFS: read a batch, remove what it named, continue from
+	 * the batch's last cookie.  Cookies that are positions in a list shift
+	 * when entries go, and then files are skipped and survive.
+	 */
+	{
+		uint64_t cookie = 0;
+		uint8_t verf[NFS3_COOKIEVERFSIZE] = { 0 };
+		unsigned removed = 0, calls = 0, errors = 0;
+		bool done = false;
+
+		while (!done && calls < 10000) {
+			struct dent *batch;
+			size_t nb;
+
+			if (do_readdir(c, &big, cookie, verf, 2048, &r) < 0 || r.stat != NFS3_OK) {
+				check(false, "READDIR while removing (cookie %" PRIu64 "): %s", cookie,
+				      nfs_stat_name(r.stat));
+				break;
+			}
+			calls++;
+			done = r.eof;
+			memcpy(verf, r.cookieverf, sizeof(verf));
+			if (r.nents)
+				cookie = r.ents[r.nents - 1].cookie;
+			batch = r.ents;
+			nb = r.nents;
+			r.ents = NULL;
+			r.nents = 0;
+			for (size_t i = 0; i < nb; i++) {
+				struct res rr = { .stat = -1 };
+				if (strcmp(batch[i].name, ".") == 0 || strcmp(batch[i].name, "..") == 0)
+					continue;
+				if (do_remove(c, &big, batch[i].name, &rr) == 0 && rr.stat == NFS3_OK)
+					removed++;
+				else
+					errors++;
+				res_free(&rr);
+			}
+			free_dents(batch, nb);
+		}
+		check(removed == BIGDIR_ENTRIES && errors == 0,
+		      "READDIR + REMOVE interleaved (rm -rf) removed all %u files in %u READDIRs "
+		      "(%u removed, %u errors)", BIGDIR_ENTRIES, calls, removed, errors);
+		if (do_readdir(c, &big, 0, NULL, 4096, &r) == 0 && expect("READDIR of the emptied bigdir", &r, NFS3_OK))
+			check(r.nents == 2 && r.eof, "bigdir now lists only . and .. (%zu entries)", r.nents);
+		if (do_rmdir(c, root, "bigdir", &r) == 0)
+			expect("RMDIR the emptied bigdir", &r, NFS3_OK);
+	}
 	res_free(&r);
 }
 

@@ -79,6 +79,32 @@ def host(c, k, n):
 
 
 # ---------------------------------------------------------------------------
+# A daemon that died
+
+_watched = []
+
+
+def watch(c):
+    """Make a failed Client.expect() abort the test with the daemon's last
+    log lines when a node of @c has died on its own (not by kill9())."""
+    _watched.append(c)
+
+
+def require_alive(h):
+    for c in _watched:
+        for nd in c.nodes.values():
+            if nd.expect_clean_exit and not nd.alive():
+                try:
+                    tail = log_text(nd).splitlines()[-15:]
+                except OSError:
+                    tail = []
+                h.check(False, 'sgnfsd node %s is alive (it exited with status %s)'
+                        % (nd.name, nd.proc.returncode))
+                raise TestAbort('sgnfsd node %s died; last log lines:\n  %s'
+                                % (nd.name, '\n  '.join(tail)))
+
+
+# ---------------------------------------------------------------------------
 # Sanitizers
 
 
@@ -95,17 +121,20 @@ def sanitizer_report(path):
     return None
 
 
-def check_no_sanitizer_report(h, c=None):
-    """One check per daemon log of @c (every cluster if None): no
-    "ERROR: AddressSanitizer" / "runtime error:" / LeakSanitizer line."""
-    clusters = [c] if c is not None else h.clusters
-    ok = True
-    for cl in clusters:
-        for nd in cl.all_nodes:
-            m = sanitizer_report(nd.logpath)
-            ok &= h.check(m is None, 'daemon log %s has no sanitizer report%s'
-                          % (os.path.basename(nd.logpath), '' if m is None else ' (found %r)' % m))
-    return ok
+def check_no_sanitizer_report(h, c=None, nodes=None):
+    """One check: no daemon log (of @nodes, else of every node @c or any
+    cluster ever ran) holds "ERROR: AddressSanitizer", "runtime error:"
+    (UBSan) or a LeakSanitizer report."""
+    if nodes is None:
+        clusters = [c] if c is not None else h.clusters
+        nodes = [nd for cl in clusters for nd in cl.all_nodes]
+    bad = []
+    for nd in nodes:
+        m = sanitizer_report(nd.logpath)
+        if m is not None:
+            bad.append('%s: %s' % (os.path.basename(nd.logpath), m))
+    return h.check(not bad, 'no sanitizer report in %d daemon log(s)%s'
+                   % (len(nodes), ' (found %s)' % '; '.join(bad) if bad else ''))
 
 
 def log_text(node):
@@ -250,6 +279,8 @@ class Client:
         self.h.check(ok, '%s [%s %s %s: want %s, got %s]'
                      % (what, self.addr, cmd, ' '.join(str(a) for a in args), exp,
                         'rc=%d status=%s' % (res.rc, res.status) if ok else repr(res)))
+        if not ok:
+            require_alive(self.h)
         return res
 
     def spawn(self, cmd, *args, opts=(), logname=None):
@@ -358,7 +389,10 @@ class Hold:
     def result(self, ident, timeout=10.0):
         """The parsed key=value result line of command @ident, or None."""
         ln = self.wait_for(lambda l: 'event=result id=%d ' % ident in l, timeout)
-        return parse_kv(ln) if ln else None
+        r = parse_kv(ln) if ln else None
+        if r is None or r.get('status') == 'error':
+            require_alive(self.h)
+        return r
 
     def count(self, needle):
         with self.cond:

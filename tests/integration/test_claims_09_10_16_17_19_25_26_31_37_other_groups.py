@@ -59,6 +59,8 @@ def test(h):
             'g1 state number is odd while up (%s)' % g1_state0)
     b_log_g2_notify0 = fu.node_log(c.nodes['b']).count('group=g2 notifying')
 
+    cap = fu.Capture(h, 'net 127.71.%d.0/24 or net 127.72.%d.0/24 or net 127.73.%d.0/24'
+                     % (c.slot, c.slot, c.slot))
     poller = fu.Poller(c, 0.05)
     time.sleep(0.5)
     t_kill = time.monotonic()
@@ -115,6 +117,16 @@ def test(h):
     t_end2 = time.monotonic()
     loop2.end()
     poller.stop()
+    cap.stop()
+    pkts = cap.sm_notify()
+    if pkts is not None:
+        log('captured SM_NOTIFY: %s' % pkts)
+        h.check(len(set(p[1] for p in pkts)) == 4,
+                'tshark: SM_NOTIFY reached 4 g1 hosts (%s)' % sorted(set(p[1] for p in pkts)))
+        h.check(all(p[0] == v1 and p[2] == v1 and p[3] == str(g1_state) and
+                    p[1].startswith('127.71.') for p in pkts),
+                'tshark: every SM_NOTIFY is from %s, names %s, state %s, to a g1 host'
+                % (v1, v1, g1_state))
 
     # -- g2 and g3 untouched -------------------------------------------------
     fu.check_never_left(h, poller, 'g2', 'b', t_kill - 0.5, t_end2, ' (kill to end)')
@@ -151,6 +163,7 @@ def test(h):
         % (len(ops), loop2.max_gap(t_kill, t_end)))
     h.check(loop2.max_gap(t_kill, t_end) < 2.0, 'g2 loop never paused 2 s or more')
     fu.check_no_sanitizer_report(h, c)
+    fu.check_no_daemon_errors(h, c)
 
 
 harness.main(test, timeout=150)

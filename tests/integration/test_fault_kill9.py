@@ -306,7 +306,8 @@ def test(h):
 
     it = 0
     for it in range(1, ITERATIONS + 1):
-        time.sleep(rng.uniform(0.05, MAX_DELAY))
+        delay = rng.uniform(0.05, MAX_DELAY)
+        time.sleep(delay)
         nviol = totals['violations']
         st = fu.status(c)
         views = fu.group_views(st)
@@ -415,7 +416,7 @@ def test(h):
                 violation('grace', 'iteration %d: group %s came up %s (not in grace) on %s '
                           'with %d clients listed' % (it, g.name, first_state[g.name],
                                                       new_owner[g.name], len(lists[g.name])))
-            owners = [gv for nd, gv in v2.get(g.name, []) if nd != victim or True]
+            owners = [gv for _, gv in v2.get(g.name, [])]
             if len(owners) != 1:
                 violation('owner', 'iteration %d: group %s has %d owners after failover'
                           % (it, g.name, len(owners)))
@@ -507,6 +508,38 @@ def test(h):
                                  n, first_state[g.name], len(lists[g.name]), before, reclaimed,
                                  lost, nexempt, len(slocks)))
 
+        # -- every other iteration: stay paused through the end of grace and
+        # check that what was reclaimed is still held once grace is over
+        after_grace = ''
+        if rng.random() < 0.5:
+            deadline = max(t_online.values()) + GRACE + 3
+            while True:
+                v3 = fu.group_views(fu.status(c))
+                states = {g.name: [gv['state'] for _, gv in v3.get(g.name, [])] for g in affected}
+                if all(s == ['online'] for s in states.values()):
+                    break
+                if time.time() > deadline:
+                    violation('grace-end', 'iteration %d: grace not over %d s after it began: %s'
+                              % (it, GRACE + 3, states))
+                    break
+                time.sleep(0.1)
+            held = 0
+            for g in affected:
+                slocks = [l for _, gv in v3.get(g.name, []) for l in gv.get('locks', [])]
+                for a, b in fu.conflicts(slocks):
+                    violation('1-conflict', 'iteration %d: group %s after grace: %s conflicts '
+                              'with %s' % (it, g.name, fu.fmt_srv(a), fu.fmt_srv(b)))
+                for hd in holds:
+                    for e in hd.read_record():
+                        if e['server'] not in g.vips or e.get('type') not in ('excl', 'shared'):
+                            continue
+                        held += 1
+                        if not fu.covered(e, slocks):
+                            violation('2-held', 'iteration %d: after %s\'s grace, %s believes '
+                                      'it holds %s; the server does not have it'
+                                      % (it, g.name, hd.name, fu.fmt_rec(e)))
+            after_grace = '; after grace %d still held' % held
+
         for e in wl.errors:
             violation('liveness', e)
         wl.errors.clear()
@@ -519,10 +552,10 @@ def test(h):
             time.sleep(0.05)
         wl.resume(names)
         bad = totals['violations'] - nviol
-        print('iteration %d/%d: kill -9 %s (%s) after %.2fs; %s; recovered in %dms; %s'
+        print('iteration %d/%d: kill -9 %s (%s) after %.2fs; %s; recovered in %dms%s; %s'
               % (it, ITERATIONS, victim, ','.join(sorted(names)),
-                 t_kill - (t_kill if it == 1 else t_kill), '; '.join(line_parts),
-                 (t_rec - t_kill) * 1000, 'OK' if not bad else '%d VIOLATIONS' % bad),
+                 delay, '; '.join(line_parts),
+                 (t_rec - t_kill) * 1000, after_grace, 'OK' if not bad else '%d VIOLATIONS' % bad),
               flush=True)
         if bad:
             totals['bad_iters'] += 1

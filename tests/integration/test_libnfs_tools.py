@@ -93,6 +93,23 @@ def test(h):
     cp = h.run(['cmp', src, back], timeout=60, what='cmp source and copy back')
     h.check(cp.returncode == 0, 'the 64 MiB round trip is byte-for-byte identical')
 
+    # Several clients at once, each with its own file, both directions.
+    n = 4
+    srcs = []
+    for i in range(n):
+        path = os.path.join(h.tmp, 'par%d.src' % i)
+        with open(path, 'wb') as f:
+            f.write(os.urandom(8 * 1024 * 1024 + i * 4097))
+        srcs.append(path)
+    h.run_parallel([['nfs-cp', p, '%s/par%d.bin' % (url1, i)] for i, p in enumerate(srcs)],
+                   timeout=180, what='%d concurrent nfs-cp to the server' % n)
+    h.run_parallel([['nfs-cp', '%s/par%d.bin' % (url1, i), p + '.back']
+                    for i, p in enumerate(srcs)],
+                   timeout=180, what='%d concurrent nfs-cp from the server' % n)
+    for i, p in enumerate(srcs):
+        h.check(os.path.exists(p + '.back') and filecmp.cmp(p, p + '.back', shallow=False),
+                'concurrent copy %d came back byte-for-byte' % i)
+
     # A write to the read-only export is refused and leaves nothing behind.
     cp = h.run(['nfs-cp', os.path.join(e1.path, 'small.txt'), url2 + '/new.txt'],
                timeout=30, check=False)

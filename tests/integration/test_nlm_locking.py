@@ -36,6 +36,7 @@ def test(h):
     files = {n: mk(e1, n) for n in 'A B C C2 D E F G H I I2 I3 J K K2 L M M2 M3 N O O2 O3 P Q'.split()}
     g2file = mk(e2, 'other')
 
+    nu.watch(c)
     c.start('a')
     nu.wait_online(h, c, ['g1', 'g2'])
     H = lambda n: nu.host(c, 61, n)
