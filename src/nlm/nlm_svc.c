@@ -456,9 +456,12 @@ static nlm4_stats nlm_prepare(struct nlm_group *ng, const nlm4_lock *lk,
 	*host = nlm_host_get(ng, lk->caller_name);
 	if (!*host)
 		return NLM4_DENIED_NOLOCKS;
+	/* Held for the whole request: what it releases may otherwise free
+	 * the host under us (nlm_host_put). */
+	(*host)->refs++;
 	if (lk_owner_get(ng->locks, (*host)->lkc, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
 			 lk->oh.sgn_netobj_len, o) < 0) {
-		nlm_host_maybe_idle(ng, *host);
+		nlm_host_put(ng, *host);
 		return NLM4_DENIED_NOLOCKS;
 	}
 	return NLM4_GRANTED;
@@ -578,7 +581,7 @@ static enum rpc_disposition nlm_proc_test(struct rpc_req *req)
 		res->test_stat.stat = NLM4_GRANTED;
 	}
 	lk_owner_put(ng->locks, o);
-	nlm_host_maybe_idle(ng, host);
+	nlm_host_put(ng, host);
 	return nlm_done(req);
 }
 
@@ -621,12 +624,13 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	rc = nlm_ensure_listed(ng, req, host);
 	if (rc == 0) {
 		lk_owner_put(ng->locks, o);
+		nlm_host_put(ng, host); /* the parked request holds its own */
 		return RPC_DONE_ASYNC;
 	}
 	if (rc < 0) {
 		res->stat.stat = NLM4_DENIED_NOLOCKS;
 		lk_owner_put(ng->locks, o);
-		nlm_host_maybe_idle(ng, host);
+		nlm_host_put(ng, host);
 		return nlm_done(req);
 	}
 	if (!block) {
@@ -678,7 +682,7 @@ out:
 		log_info("group=%s client=%s reclaimed a lock", ng->name,
 			 nlm_safe(nm, sizeof(nm), host->name));
 	lk_owner_put(ng->locks, o);
-	nlm_host_maybe_idle(ng, host);
+	nlm_host_put(ng, host);
 	return nlm_done(req);
 }
 
@@ -713,7 +717,7 @@ static enum rpc_disposition nlm_proc_cancel(struct rpc_req *req)
 		res->stat.stat = NLM4_DENIED;
 	}
 	lk_owner_put(ng->locks, o);
-	nlm_host_maybe_idle(ng, host);
+	nlm_host_put(ng, host);
 	return nlm_done(req);
 }
 
@@ -739,7 +743,7 @@ static enum rpc_disposition nlm_proc_unlock(struct rpc_req *req)
 				   a->alock.fh.sgn_netobj_len, o, r) == 0
 		? NLM4_GRANTED : NLM4_DENIED_NOLOCKS;
 	lk_owner_put(ng->locks, o);
-	nlm_host_maybe_idle(ng, host);
+	nlm_host_put(ng, host);
 	return nlm_done(req);
 }
 
@@ -815,13 +819,16 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 		res->stat = NLM4_DENIED_NOLOCKS;
 		return RPC_DONE_REPLY;
 	}
+	host->refs++; /* for this request, as in nlm_prepare */
 	if (!unshare) {
 		rc = nlm_ensure_listed(ng, req, host);
-		if (rc == 0)
+		if (rc == 0) {
+			nlm_host_put(ng, host);
 			return RPC_DONE_ASYNC;
+		}
 		if (rc < 0) {
 			res->stat = NLM4_DENIED_NOLOCKS;
-			nlm_host_maybe_idle(ng, host);
+			nlm_host_put(ng, host);
 			return RPC_DONE_REPLY;
 		}
 	}
@@ -829,7 +836,7 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 	if (lk_owner_get(ng->locks, host->lkc, 0, sh->oh.sgn_netobj_val,
 			 sh->oh.sgn_netobj_len, &o) < 0) {
 		res->stat = NLM4_DENIED_NOLOCKS;
-		nlm_host_maybe_idle(ng, host);
+		nlm_host_put(ng, host);
 		return RPC_DONE_REPLY;
 	}
 	if (unshare)
@@ -839,12 +846,13 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 			      (unsigned)sh->access, (unsigned)sh->mode);
 	res->stat = nlm_stat_of(rc);
 	lk_owner_put(ng->locks, o);
-	nlm_host_maybe_idle(ng, host);
+	nlm_host_put(ng, host);
 	return RPC_DONE_REPLY;
 }
 
 bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
-			       const struct sockaddr_storage *from, const char *why)
+			       const struct sockaddr_storage *from, bool trusted,
+			       const char *why)
 {
 	struct nlm_host *host;
 	char nm[LOG_SAFE_MAX], ad[80];
@@ -854,7 +862,7 @@ bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
 			 nlm_safe(nm, sizeof(nm), name), why);
 		return false;
 	}
-	if (!clist_has_addr(ng->clients, host->name, from) && !rpc_addr_is_loopback(from)) {
+	if (!trusted && !clist_has_addr(ng->clients, host->name, from)) {
 		log_warn("group=%s client=%s %s from %s refused: not an address of that client",
 			 ng->name, nlm_safe(nm, sizeof(nm), name), why,
 			 rpc_addr_str(from, false, ad, sizeof(ad)));
@@ -877,7 +885,7 @@ static enum rpc_disposition nlm_proc_free_all(struct rpc_req *req)
 {
 	const nlm4_notify *a = req->args;
 
-	nlm_group_client_rebooted(nlm_grp(req), a->name, &req->peer, "FREE_ALL");
+	nlm_group_client_rebooted(nlm_grp(req), a->name, &req->peer, false, "FREE_ALL");
 	return RPC_DONE_REPLY;
 }
 
@@ -896,7 +904,7 @@ static enum rpc_disposition nlm_proc_sm_notify(struct rpc_req *req)
 			 rpc_addr_str(&req->peer, true, ad, sizeof(ad)));
 		return RPC_DONE_REPLY;
 	}
-	nlm_group_client_rebooted(nlm_grp(req), a->mon_name, &req->peer, "statd callback");
+	nlm_group_client_rebooted(nlm_grp(req), a->mon_name, &req->peer, true, "statd callback");
 	return RPC_DONE_REPLY;
 }
 

@@ -53,12 +53,14 @@ int nlm_group_notify(struct nlm_group *ng, int32_t state);
 /*
  * Client @name says it rebooted (SM_NOTIFY, NLM FREE_ALL, the local statd's
  * callback): release its locks, shares and queued requests in this group
- * only, if @from is an address the group's client list records for it
- * (loopback callers excepted, being this machine's own statd).  @why names
- * the messenger for the log.  Returns true if something was released.
+ * only, if @from is an address the group's client list records for it, or
+ * @trusted (the caller already proved it is this machine's own statd).
+ * @why names the messenger for the log.  Returns true if something was
+ * released.
  */
 bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
-			       const struct sockaddr_storage *from, const char *why);
+			       const struct sockaddr_storage *from, bool trusted,
+			       const char *why);
 
 /* Counts, and the status records of sgnfsctl (see grp_status). */
 size_t nlm_group_nclients(const struct nlm_group *ng);

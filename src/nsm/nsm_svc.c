@@ -73,7 +73,7 @@ static enum rpc_disposition nsm_notify(struct rpc_req *req)
 	const sgn_stat_chge *a = req->args;
 
 	if (g && g->nlm && a->mon_name)
-		nlm_group_client_rebooted(g->nlm, a->mon_name, &req->peer, "SM_NOTIFY");
+		nlm_group_client_rebooted(g->nlm, a->mon_name, &req->peer, false, "SM_NOTIFY");
 	return RPC_DONE_REPLY;
 }
 

@@ -405,9 +405,11 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 			rpc_req_finish(&rp->req, RPC_DONE_SYSERR);
 		return 0;
 	}
-	rp->disp = pd->fn(&rp->req);
-	if (rp->disp != RPC_DONE_ASYNC)
-		rpc_req_finish(&rp->req, rp->disp);
+	/* A handler that returns RPC_DONE_ASYNC may already have finished
+	 * (and freed) the request: never touch rp after that. */
+	enum rpc_disposition d = pd->fn(&rp->req);
+	if (d != RPC_DONE_ASYNC)
+		rpc_req_finish(&rp->req, d);
 	return 0;
 
 out_hdr:

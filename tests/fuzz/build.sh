@@ -18,6 +18,13 @@
 #     /tmp/fz/fuzz_xdr crash-<sha1>
 # and, once the bug is fixed, keep it in tests/fuzz/corpus/ so fuzz_replay
 # (the unit test built by tests/fuzz/meson.build) re-runs it every time.
+#
+# Line coverage of a corpus: COVERAGE=1 builds OUTDIR/fuzz_replay_cov
+# (replay.c, clang source-based coverage, no libFuzzer) instead:
+#     COVERAGE=1 tests/fuzz/build.sh /tmp/fzcov
+#     LLVM_PROFILE_FILE=/tmp/fzcov/c.profraw /tmp/fzcov/fuzz_replay_cov tests/fuzz/corpus
+#     llvm-profdata merge -o /tmp/fzcov/c.profdata /tmp/fzcov/c.profraw
+#     llvm-cov report /tmp/fzcov/fuzz_replay_cov -instr-profile=/tmp/fzcov/c.profdata
 set -eu
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +34,13 @@ out=$(cd "$out" && pwd)
 
 CC=${CC:-clang}
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+target=fuzz_xdr
+extra=
+if [ "${COVERAGE:-0}" = 1 ]; then
+	SAN="-fprofile-instr-generate -fcoverage-mapping"
+	target=fuzz_replay_cov
+	extra=tests/fuzz/replay.c
+fi
 CFLAGS="-g -O1 -std=c17 -D_GNU_SOURCE $(pkg-config --cflags libtirpc libuv)"
 # Ours first: src/rpc/rpc.h must shadow libtirpc's <rpc/rpc.h>.
 INC="-I$src/src -I$src/src/common -I$out/gen"
@@ -44,7 +58,7 @@ for p in rpcmsg pmap nlm nsm nfs3 mount; do
 	$CC $SAN $INC $CFLAGS -w -c "$out/gen/${p}_xdr.c" -o "$out/obj/${p}_xdr.o"
 	objs="$objs $out/obj/${p}_xdr.o"
 done
-for f in tests/fuzz/fuzz_xdr.c src/nlm/nlm_xdr.c src/nfs/fh.c src/nsm/clist.c \
+for f in $extra tests/fuzz/fuzz_xdr.c src/nlm/nlm_xdr.c src/nfs/fh.c src/nsm/clist.c \
 	 src/common/log.c; do
 	# Named after the path: src/nlm/nlm_xdr.c is not the generated nlm_xdr.c.
 	o=$(echo "$f" | tr / _)
@@ -53,5 +67,5 @@ for f in tests/fuzz/fuzz_xdr.c src/nlm/nlm_xdr.c src/nfs/fh.c src/nsm/clist.c \
 	objs="$objs $o"
 done
 # shellcheck disable=SC2086 # word splitting of the lists is intended
-$CC $SAN $objs $LIBS -o "$out/fuzz_xdr"
-echo "built $out/fuzz_xdr"
+$CC $SAN $objs $LIBS -o "$out/$target"
+echo "built $out/$target"

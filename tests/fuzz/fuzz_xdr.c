@@ -161,7 +161,9 @@ static const struct fz_dec fz_decs[] = {
 	DEC(sgn_mon_id, FZ_RT_FULL, NSM, V(1), P(3)),
 	DEC(sgn_my_id, FZ_RT_FULL, NSM, V(1), P(4)),
 	DEC(sgn_stat_chge, FZ_RT_FULL, NSM, V(1), P(6)),
-	DEC(sgn_status, FZ_RT_FULL, 0, 0, 0),      /* SM_MON callback */
+	/* statd's SM_MON callback, which nlm_svc.c takes as NLM procedure 16
+	 * (Linux lockd's number) in every version */
+	DEC(sgn_status, FZ_RT_FULL, NLM, V(1) | V(3) | V(4), P(16)),
 	/* PORTMAP v2 */
 	DEC(pmap_mapping, FZ_RT_FULL, PMAP, V(2), P(1) | P(2) | P(3)),
 	/* RPC header and credential */

@@ -530,10 +530,14 @@ class Hold:
         return parse_kv(r[1]) if r else None
 
     def read_record(self):
+        """The --record JSON (None if the tool never wrote one: it has
+        held nothing yet)."""
         for _ in range(20):
             try:
                 with open(self.record) as f:
                     return json.load(f)
+            except FileNotFoundError:
+                return None
             except (OSError, ValueError):
                 time.sleep(0.05)
         return None

@@ -67,6 +67,8 @@ GRACE = int(os.environ.get('FAULT_GRACE', '3'))
 NHOSTS = int(os.environ.get('FAULT_HOSTS', '5'))
 MAX_DELAY = float(os.environ.get('FAULT_MAX_DELAY', '1.2'))
 MAX_BAD = int(os.environ.get('FAULT_MAX_BAD', '3'))
+SHOW_MAX = 25                  # violations printed per iteration (all are counted)
+SLOW_MS = 1000                 # a takeover slower than this is reported
 NODES = ['a', 'b', 'c']
 SVIDS = 3                      # owners per hold host
 HOLD_SVID0 = 1000              # hold host k: svids 1000+10k ..
@@ -299,13 +301,21 @@ def test(h):
     bad_kinds = {}
     last_state = {}
 
+    shown = [0]
+
     def violation(kind, what):
         totals['violations'] += 1
         bad_kinds[kind] = bad_kinds.get(kind, 0) + 1
-        h.check(False, '[%s] %s' % (kind, what))
+        shown[0] += 1
+        if shown[0] <= SHOW_MAX:
+            h.check(False, '[%s] %s' % (kind, what))
+        else:
+            h.checks += 1          # counted, not printed (see the summary)
+            h.failures += 1
 
     it = 0
     for it in range(1, ITERATIONS + 1):
+        shown[0] = 0
         delay = rng.uniform(0.05, MAX_DELAY)
         time.sleep(delay)
         nviol = totals['violations']
@@ -538,7 +548,7 @@ def test(h):
                             violation('2-held', 'iteration %d: after %s\'s grace, %s believes '
                                       'it holds %s; the server does not have it'
                                       % (it, g.name, hd.name, fu.fmt_rec(e)))
-            after_grace = '; after grace %d still held' % held
+            after_grace = '; after grace: %d believed locks checked' % held
 
         for e in wl.errors:
             violation('liveness', e)
@@ -552,6 +562,8 @@ def test(h):
             time.sleep(0.05)
         wl.resume(names)
         bad = totals['violations'] - nviol
+        if shown[0] > SHOW_MAX:
+            print('(%d more violations in iteration %d not shown)' % (shown[0] - SHOW_MAX, it))
         print('iteration %d/%d: kill -9 %s (%s) after %.2fs; %s; recovered in %dms%s; %s'
               % (it, ITERATIONS, victim, ','.join(sorted(names)),
                  delay, '; '.join(line_parts),
@@ -586,6 +598,8 @@ def test(h):
     print('  kill -> online ms: median %.0f, p90 %.0f, max %.0f'
           % (statistics.median(takeover_ms) if takeover_ms else 0, pct(takeover_ms, 0.9),
              max(takeover_ms) if takeover_ms else 0))
+    print('  takeovers slower than %d ms: %d (the takeover time is reported, not checked)'
+          % (SLOW_MS, sum(1 for t in takeover_ms if t > SLOW_MS)))
     print('  kill -> recovered ms: median %.0f, p90 %.0f, max %.0f'
           % (statistics.median(recovered_ms) if recovered_ms else 0, pct(recovered_ms, 0.9),
              max(recovered_ms) if recovered_ms else 0))

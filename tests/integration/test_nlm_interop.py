@@ -150,20 +150,26 @@ def test(h):
     cp = h.run(base + ['-2', '-Y', 'nlm', '-T', 'fields', '-E', 'separator=|',
                        '-e', 'frame.number', '-e', 'rpc.msgtyp', '-e', 'rpc.programversion',
                        '-e', 'rpc.procedure', '-e', 'rpc.reqframe', '-e', 'nlm.lock.caller_name',
-                       '-e', 'ip.src', '-e', 'ip.dst'],
+                       '-e', 'ip.src', '-e', 'ip.dst', '-e', 'rpc.repframe'],
                timeout=120, check=False, quiet=True)
     rows = [l.split('|') for l in cp.stdout.decode('utf-8', 'replace').splitlines() if l.strip()]
     h.check(len(rows) > 50, 'tshark decodes NLM packets (%d frames)' % len(rows))
     calls = {}            # (version, proc) -> number of calls
     sync_calls = []       # frames of synchronous calls to the server
-    answered = set()      # call frames named by a reply (rpc.reqframe)
+    answered = set()      # call frames linked to their reply (in either direction)
     callers = set()
     granted_from_vip = 0
     for r in rows:
-        r += [''] * (8 - len(r))
+        r += [''] * (9 - len(r))
         typs, vers, procs = r[1].split(','), r[2].split(','), r[3].split(',')
         callers.update(x for x in r[5].split(',') if x)
-        answered.update(x for x in r[4].split(',') if x)
+        # Wireshark links a call and its reply both ways; which field
+        # carries the link on which side has varied between versions.
+        links = [x for x in (r[4] + ',' + r[8]).split(',') if x]
+        if '0' in typs and links:
+            answered.add(r[0])
+        if '1' in typs:
+            answered.update(links)
         for i, t in enumerate(typs):
             if t != '0':
                 continue
