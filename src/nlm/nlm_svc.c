@@ -686,65 +686,71 @@ out:
 	return nlm_done(req);
 }
 
-/* CANCEL, CANCEL_MSG */
-static enum rpc_disposition nlm_proc_cancel(struct rpc_req *req)
+/* What CANCEL and UNLOCK do once the request is checked: give something up. */
+typedef nlm4_stats (*nlm_release_fn)(struct nlm_group *ng, const nlm4_lock *lk,
+				     struct lk_owner *o, struct lk_range r, bool exclusive);
+
+static nlm4_stats nlm_do_cancel(struct nlm_group *ng, const nlm4_lock *lk,
+				struct lk_owner *o, struct lk_range r, bool exclusive)
+{
+	struct lk_waiter *w = lk_waiter_find(ng->locks, lk->fh.sgn_netobj_val,
+					     lk->fh.sgn_netobj_len, o,
+					     exclusive ? LK_EXCL : LK_SHARED, r);
+	struct nlm_block *b;
+
+	if (!w)
+		return NLM4_DENIED;
+	b = lk_waiter_priv(w);
+	lk_cancel(ng->locks, w); /* never touches held locks */
+	b->w = NULL;
+	nlm_block_free(b);
+	return NLM4_GRANTED;
+}
+
+static nlm4_stats nlm_do_unlock(struct nlm_group *ng, const nlm4_lock *lk,
+				struct lk_owner *o, struct lk_range r, bool exclusive)
+{
+	return lk_unlock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o, r) == 0
+		? NLM4_GRANTED : NLM4_DENIED_NOLOCKS;
+}
+
+/* The shared body of CANCEL and UNLOCK (and their _MSG forms): served in
+ * and out of grace, since they only give things up. */
+static enum rpc_disposition nlm_run_release(struct rpc_req *req, const sgn_netobj *cookie,
+					    const nlm4_lock *lk, bool exclusive,
+					    nlm_release_fn fn)
 {
 	struct nlm_group *ng = nlm_grp(req);
-	const nlm4_cancargs *a = req->args;
 	nlm4_res *res = req->res;
 	struct nlm_host *host;
 	struct lk_owner *o;
 	struct lk_range r;
-	nlm4_stats st;
 
-	if (nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
+	if (nlm_copy_netobj(&res->cookie, cookie) < 0)
 		return RPC_DONE_SYSERR;
-	st = nlm_prepare(ng, &a->alock, &host, &o, &r);
-	if (st != NLM4_GRANTED) {
-		res->stat.stat = st;
+	res->stat.stat = nlm_prepare(ng, lk, &host, &o, &r);
+	if (res->stat.stat != NLM4_GRANTED)
 		return nlm_done(req);
-	}
-	struct lk_waiter *w = lk_waiter_find(ng->locks, a->alock.fh.sgn_netobj_val,
-					     a->alock.fh.sgn_netobj_len, o,
-					     a->exclusive ? LK_EXCL : LK_SHARED, r);
-	if (w) {
-		struct nlm_block *b = lk_waiter_priv(w);
-		lk_cancel(ng->locks, w); /* never touches held locks */
-		b->w = NULL;
-		nlm_block_free(b);
-		res->stat.stat = NLM4_GRANTED;
-	} else {
-		res->stat.stat = NLM4_DENIED;
-	}
+	res->stat.stat = fn(ng, lk, o, r, exclusive);
 	lk_owner_put(ng->locks, o);
 	nlm_host_put(ng, host);
 	return nlm_done(req);
 }
 
+/* CANCEL, CANCEL_MSG */
+static enum rpc_disposition nlm_proc_cancel(struct rpc_req *req)
+{
+	const nlm4_cancargs *a = req->args;
+
+	return nlm_run_release(req, &a->cookie, &a->alock, a->exclusive, nlm_do_cancel);
+}
+
 /* UNLOCK, UNLOCK_MSG */
 static enum rpc_disposition nlm_proc_unlock(struct rpc_req *req)
 {
-	struct nlm_group *ng = nlm_grp(req);
 	const nlm4_unlockargs *a = req->args;
-	nlm4_res *res = req->res;
-	struct nlm_host *host;
-	struct lk_owner *o;
-	struct lk_range r;
-	nlm4_stats st;
 
-	if (nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
-		return RPC_DONE_SYSERR;
-	st = nlm_prepare(ng, &a->alock, &host, &o, &r);
-	if (st != NLM4_GRANTED) {
-		res->stat.stat = st;
-		return nlm_done(req);
-	}
-	res->stat.stat = lk_unlock(ng->locks, a->alock.fh.sgn_netobj_val,
-				   a->alock.fh.sgn_netobj_len, o, r) == 0
-		? NLM4_GRANTED : NLM4_DENIED_NOLOCKS;
-	lk_owner_put(ng->locks, o);
-	nlm_host_put(ng, host);
-	return nlm_done(req);
+	return nlm_run_release(req, &a->cookie, &a->alock, false, nlm_do_unlock);
 }
 
 /* GRANTED, GRANTED_MSG sent *to* us: we are no NLM client, so nothing of
