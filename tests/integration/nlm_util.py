@@ -22,7 +22,6 @@ Python 3 standard library only.
 
 import json
 import os
-import queue
 import random
 import socket
 import struct

@@ -48,7 +48,6 @@ import subprocess
 import threading
 import time
 
-import harness
 from harness import Skip, TestAbort, log
 
 # ---------------------------------------------------------------------------
@@ -407,10 +406,6 @@ def pmap_set(ns, prog, vers, prot, port, unset=False):
 # ---- NSM and NLM arguments -----------------------------------------------
 
 
-def sm_name_args(name):
-    return xstr(name)
-
-
 def sm_mon_args(mon_name, my_name, my_prog=NLM_PROG, my_vers=4, my_proc=NLM_PRIV_SM_NOTIFY,
                 priv=b'\0' * 16):
     return xstr(mon_name) + xstr(my_name) + u32(my_prog) + u32(my_vers) + u32(my_proc) + \
@@ -732,20 +727,21 @@ class Lab:
         self.closed = False
         self.lock_fd = None
         self.k = None
+        if os.geteuid() != 0:
+            raise Skip('network namespaces are impossible here: ip netns needs root '
+                       '(euid %d)' % os.geteuid())
+        if not shutil.which('ip') or not shutil.which('nsenter'):
+            raise Skip('network namespaces are impossible here: ip or nsenter missing')
         cp = subprocess.run(['ip', 'netns', 'list'], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-        if cp.returncode != 0 or os.geteuid() != 0:
-            raise Skip('network namespaces are impossible here (ip netns list: %s, euid %d)'
-                       % (cp.stderr.decode(errors='replace').strip() or cp.returncode,
-                          os.geteuid()))
+        if cp.returncode != 0:
+            raise Skip('network namespaces are impossible here: ip netns list: %s'
+                       % cp.stderr.decode(errors='replace').strip())
         self._reserve()
         self.prefix = 'sgn%d' % self.k
         self.srv = '%s-srv' % self.prefix
         self.net = '10.99.%d' % self.k
-        for name in _netns_list():
-            if name.startswith(self.prefix + '-'):
-                log('removing leftover namespace %s' % name)
-                _kill_netns(name)
+        self._remove_leftovers()
         try:
             cp = _ip('netns', 'add', self.srv, check=False)
             if cp.returncode != 0:
@@ -774,6 +770,34 @@ class Lab:
             self.lock_fd, self.k = fd, k
             return
         raise TestAbort('no free lab slot in %s' % SLOT_DIR)
+
+    def _remove_leftovers(self):
+        """Namespaces sgn<K>-* of a run that was killed (SIGKILL leaves no
+        chance to clean up): ours, or any K whose slot lock nobody holds."""
+        for name in _netns_list():
+            if not name.startswith('sgn') or '-' not in name:
+                continue
+            ks = name[3:].split('-', 1)[0]
+            if not ks.isdigit():
+                continue
+            if int(ks) != self.k:
+                path = os.path.join(SLOT_DIR, '%s.lock' % ks)
+                if not os.path.exists(path):
+                    continue
+                fd = os.open(path, os.O_RDWR)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    continue            # a live test owns it
+                try:
+                    log('removing leftover namespace %s (slot %s is free)' % (name, ks))
+                    _kill_netns(name)
+                finally:
+                    os.close(fd)
+            else:
+                log('removing leftover namespace %s' % name)
+                _kill_netns(name)
 
     def vip(self, i):
         """The VIP of group number @i: 10.99.K.(10*i+1)."""
@@ -903,6 +927,10 @@ class Lab:
             for c in self.clients.values():
                 shutil.rmtree(os.path.join('/etc/netns', c.ns), ignore_errors=True)
             shutil.rmtree(os.path.join('/etc/netns', self.srv), ignore_errors=True)
+            try:
+                os.rmdir('/etc/netns')      # only if empty (ip netns does not need it)
+            except OSError:
+                pass
             log('lab %s removed' % self.prefix)
         if self.lock_fd is not None:
             os.close(self.lock_fd)
@@ -964,15 +992,30 @@ class Capture:
 # sgnfsctl status and sgnfs-client
 
 
-def status(h, c):
-    """group name -> group object of `sgnfsctl status --json`."""
+def status_raw(c):
+    """The bytes `sgnfsctl status --json` prints."""
     cp = subprocess.run([ctl_path(), '-c', c.config_path, 'status', '--json'],
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+    return cp.stdout, cp.stderr
+
+
+def utf8_ok(data):
     try:
-        doc = json.loads(cp.stdout.decode())
+        data.decode('utf-8')
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def status(h, c):
+    """group name -> group object of `sgnfsctl status --json`.  Bytes that
+    are not UTF-8 (client names may hold any byte >= 0x21) are decoded as
+    surrogates here; status_raw() + utf8_ok() check the encoding itself."""
+    out, err = status_raw(c)
+    try:
+        doc = json.loads(out.decode('utf-8', 'surrogateescape'))
     except ValueError:
-        raise TestAbort('sgnfsctl status --json is not JSON: %r %r'
-                        % (cp.stdout[:300], cp.stderr[:300]))
+        raise TestAbort('sgnfsctl status --json is not JSON: %r %r' % (out[:300], err[:300]))
     groups = {}
     for nd in doc.get('nodes', []):
         st = nd.get('status')

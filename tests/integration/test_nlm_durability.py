@@ -17,15 +17,13 @@ the new client is granted.
 
 Client hosts are 127.S.62.N in the cluster's private /16.
 """
-import json
 import os
-import shutil
 import subprocess
 import time
 
 import harness
 import nlm_util as nu
-from harness import Export, Group, TestAbort, log
+from harness import Export, Group, log
 from nlm_util import Client
 
 ITERATIONS = int(os.environ.get('SGNFS_DURABILITY_ITERATIONS', '24'))

@@ -25,7 +25,7 @@ import time
 
 import harness
 import nlm_util as nu
-from harness import Export, Group, TestAbort, log
+from harness import Export, Group, log
 from nlm_util import Client
 
 NLM_PROCS_SYNC = {'1', '2', '3', '4', '20', '21', '22'}   # TEST LOCK CANCEL UNLOCK SHARE UNSHARE NM_LOCK

@@ -20,6 +20,10 @@ namespace of its own (see nsm_util.py for the topology).
       -v <client addr>` notifies g1's VIP.  Required: sgnfs drops the
       client's locks in g1 (status --json; another client now gets the same
       range) and only there (its g2 lock stays, and still blocks others).
+      sm-notify announces the canonical name of -v (here "sgnfs-c1", from the
+      namespace's /etc/hosts), so c1 locks under that caller_name, as a
+      Linux client's lockd uses its host name.  A final probe (a NOTE, not
+      a check) shows what happens when the two names differ.
 """
 import os
 import signal
@@ -72,7 +76,9 @@ def run(h, lab):
     c2 = lab.add_client('c2', [102], {net + '.102': 'sgnfs-c2'})
     h.require(lab.wait_reachable(c1, vip1, 2049) and lab.wait_reachable(c2, vip1, 2049),
               'client namespaces reach the VIPs over the bridge')
-    name1 = c1.addr                     # sgnfs-client's default caller_name
+    # Like a Linux client's lockd, c1 names itself by its host name (the
+    # name its /etc/hosts gives its address, which sm-notify will use too).
+    name1 = 'sgnfs-c1'
 
     # --- the real client: rpcbind, statd, and "lockd" (our capture server)
     c1.start_rpcbind()
@@ -95,9 +101,9 @@ def run(h, lab):
 
 def part_a(h, lab, c, c1, c2, cb, statd_port, statedir, vip1, vip2, f1, f2, name1, na, nb):
     log('=== (a) failover of g1 reaches the real rpc.statd of %s ===' % c1.addr)
-    rc, r = nu.sgnfs_client(h, c1, c1.addr, vip1, 'lock', f1, 0, 100)
+    rc, r = nu.sgnfs_client(h, c1, c1.addr, vip1, 'lock', f1, 0, 100, extra=('--name', name1))
     h.require(rc == 0, 'client %s locks %s [0,100) in g1 (rc %d)' % (c1.addr, f1, rc))
-    rc, r = nu.sgnfs_client(h, c1, c1.addr, vip2, 'lock', f2, 0, 100)
+    rc, r = nu.sgnfs_client(h, c1, c1.addr, vip2, 'lock', f2, 0, 100, extra=('--name', name1))
     h.require(rc == 0, 'client %s locks %s [0,100) in g2 (rc %d)' % (c1.addr, f2, rc))
     st = nu.status(h, c)
     h.check(name1 in nu.clients_of(st, 'g1') and name1 in nu.clients_of(st, 'g2'),
@@ -150,11 +156,11 @@ def part_a(h, lab, c, c1, c2, cb, statd_port, statedir, vip1, vip2, f1, f2, name
 
     # The capture: our SM_NOTIFY as the client saw it, and statd's reply.
     print('\n---- tshark -V -Y stat (SM_NOTIFY after kill -9 of g1\'s owner) ----')
-    print(cap.tshark(['-V', '-Y', 'stat']), flush=True)
+    print(cap.tshark(['-V', '-O', 'rpc,stat', '-Y', 'stat']), flush=True)
     print('---- end of decode ----\n', flush=True)
     calls = cap.fields('stat.procedure_v1 == 6 && rpc.msgtyp == 0',
                        ['frame.number', 'ip.src', 'ip.dst', 'udp.srcport', 'rpc.xid',
-                        'stat.name', 'stat.state'])
+                        'stat.mon_id.name', 'stat.state'])
     replies = cap.fields('stat && rpc.msgtyp == 1',
                          ['frame.number', 'ip.src', 'ip.dst', 'rpc.xid', 'rpc.state_accept'])
     log('SM_NOTIFY calls %s, replies %s' % (calls, replies))
@@ -180,7 +186,7 @@ def part_a(h, lab, c, c1, c2, cb, statd_port, statedir, vip1, vip2, f1, f2, name
 def part_b(h, lab, c, c1, c2, statd_port, statedir, vip1, vip2, f1, f2, name1, nb):
     log('=== (b) the real sm-notify of %s announces its reboot to g1 ===' % c1.addr)
     nu.wait_group(h, c, 'g1', owner='b', state='online', timeout=GRACE + 30)
-    rc, _ = nu.sgnfs_client(h, c1, c1.addr, vip1, 'lock', f1, 0, 100)
+    rc, _ = nu.sgnfs_client(h, c1, c1.addr, vip1, 'lock', f1, 0, 100, extra=('--name', name1))
     h.require(rc == 0, 'client %s locks %s [0,100) in g1 again, on node b (rc %d)'
               % (c1.addr, f1, rc))
     for vip, f, g in ((vip1, f1, 'g1'), (vip2, f2, 'g2')):
@@ -198,6 +204,9 @@ def part_b(h, lab, c, c1, c2, statd_port, statedir, vip1, vip2, f1, f2, name1, n
     h.check(rep is not None and rep.ok(), 'real statd accepts SM_UNMON %s: %r' % (vip2, rep))
     sm = sorted(os.listdir(os.path.join(statedir, 'sm')))
     h.require(sm == [vip1], '%s/sm holds only %s: %s' % (statedir, vip1, sm))
+    with open(os.path.join(statedir, 'sm', vip1)) as f:
+        record = f.read()                # statd's record, for the probe below
+    log('statd record for %s: %r' % (vip1, record))
     c1.stop_statd(signal.SIGKILL)
     log('rpc.statd of %s killed (the client "reboots")' % c1.addr)
 
@@ -209,13 +218,13 @@ def part_b(h, lab, c, c1, c2, statd_port, statedir, vip1, vip2, f1, f2, name1, n
             % (statedir, c1.addr, cp.returncode))
     cap.stop()
     print('\n---- tshark -V -Y stat (the real sm-notify) ----')
-    print(cap.tshark(['-V', '-Y', 'stat']), flush=True)
+    print(cap.tshark(['-V', '-O', 'rpc,stat', '-Y', 'stat']), flush=True)
     print('---- end of decode ----\n', flush=True)
     calls = cap.fields('stat.procedure_v1 == 6 && rpc.msgtyp == 0',
-                       ['ip.src', 'ip.dst', 'stat.name', 'stat.state'])
-    h.check(any(x[0] == c1.addr and x[1] == vip1 and x[2] == c1.addr for x in calls),
-            'capture: sm-notify sent SM_NOTIFY(mon_name %s) from %s to %s: %s'
-            % (c1.addr, c1.addr, vip1, calls))
+                       ['ip.src', 'ip.dst', 'stat.mon_id.name', 'stat.state'])
+    h.check(any(x[0] == c1.addr and x[1] == vip1 and x[2] == name1 for x in calls),
+            'capture: sm-notify sent SM_NOTIFY(mon_name %s, its canonical name for -v %s) '
+            'from %s to %s: %s' % (name1, c1.addr, c1.addr, vip1, calls))
     h.check(not any(x[1] == vip2 for x in calls), 'capture: nothing was sent to g2 VIP %s' % vip2)
 
     h.check(nu.wait_log(nb, 'group=g1 client=%s SM_NOTIFY: client restarted, releasing its locks here'
@@ -234,6 +243,33 @@ def part_b(h, lab, c, c1, c2, statd_port, statedir, vip1, vip2, f1, f2, name1, n
     rc, _ = nu.sgnfs_client(h, c2, c2.addr, vip2, 'lock', f2, 50, 10, svid=77)
     h.check(rc == 1, 'after: client %s is still denied [50,60) of %s in g2 (rc %d)'
             % (c2.addr, f2, rc))
+    probe_name_mismatch(h, c, c2, record, vip1, nb)
+
+
+def probe_name_mismatch(h, c, c2, record, vip1, nb):
+    """Informational (no check): c2 locked under caller_name = its address
+    (sgnfs-client's default) while its /etc/hosts names it sgnfs-c2, so the
+    real sm-notify announces "sgnfs-c2".  sgnfs matches SM_NOTIFY by name
+    only; a Linux server's statd also matches the sender's address."""
+    st = nu.status(h, c)
+    held = nu.locks_of(st, 'g1', c2.addr)
+    sd = os.path.join(h.tmp, 'nfs-c2')
+    os.makedirs(os.path.join(sd, 'sm'), exist_ok=True)
+    os.makedirs(os.path.join(sd, 'sm.bak'), exist_ok=True)
+    # The record the real statd wrote in c1 for g1's VIP.
+    with open(os.path.join(sd, 'sm', vip1), 'w') as f:
+        f.write(record)
+    c2.start_rpcbind()                   # a private /run for sm-notify's pid file
+    off = nu.log_size(nb)
+    c2.run([h.need_tool('sm-notify'), '-f', '-d', '-P', sd, '-v', c2.addr], timeout=120,
+           check=False, quiet=True)
+    time.sleep(1)
+    text = nu.log_since(nb, off)
+    line = [ln for ln in text.splitlines() if 'SM_NOTIFY' in ln]
+    after = nu.locks_of(nu.status(h, c), 'g1', c2.addr)
+    print('NOTE: client %s (caller_name %s, /etc/hosts name sgnfs-c2) held %d g1 lock(s); the '
+          'real sm-notify -v %s announced mon_name "sgnfs-c2"; sgnfs logged %s; %d lock(s) '
+          'left' % (c2.addr, c2.addr, len(held), c2.addr, line, len(after)), flush=True)
 
 
 if __name__ == '__main__':
