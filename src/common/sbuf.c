@@ -63,7 +63,10 @@ void sb_json_str(struct sbuf *sb, const char *s, size_t n)
 		if (c == '"' || c == '\\') {
 			char e[2] = { '\\', (char)c };
 			sb_append(sb, e, 2);
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if (c < 0x20 || c >= 0x7f) {
+			/* Control bytes, and bytes that are not ASCII: names
+			 * off the wire need not be UTF-8, and the output must
+			 * stay valid JSON, so they are shown as \u00XX. */
 			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
 			sb_append(sb, e, 6);
 		} else {

@@ -820,8 +820,14 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 		res->stat = NLM4_STALE_FH;
 		return RPC_DONE_REPLY;
 	}
-	if (!sh->caller_name || clist_name_check(sh->caller_name, strlen(sh->caller_name)) < 0 ||
-	    !(host = nlm_host_get(ng, sh->caller_name))) {
+	if (!sh->caller_name || clist_name_check(sh->caller_name, strlen(sh->caller_name)) < 0) {
+		char nm[LOG_SAFE_MAX];
+		log_warn("group=%s client=%s %s refused: unusable caller_name", ng->name,
+			 nlm_safe(nm, sizeof(nm), sh->caller_name), req->pd->name);
+		res->stat = NLM4_DENIED_NOLOCKS;
+		return RPC_DONE_REPLY;
+	}
+	if (!(host = nlm_host_get(ng, sh->caller_name))) {
 		res->stat = NLM4_DENIED_NOLOCKS;
 		return RPC_DONE_REPLY;
 	}
@@ -856,6 +862,31 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 	return RPC_DONE_REPLY;
 }
 
+/* Release every host whose recorded addresses include @from. */
+static bool nlm_release_by_addr(struct nlm_group *ng, const struct sockaddr_storage *from,
+				const char *why)
+{
+	struct nlm_host *found[16];
+	size_t n = 0;
+	char nm[LOG_SAFE_MAX], ad[80];
+
+	/* Collect first: releasing may free hosts from the table. */
+	for (size_t b = 0; b < NLM_HOST_BUCKETS && n < 16; b++)
+		for (struct nlm_host *h = ng->hosts[b]; h && n < 16; h = h->hnext)
+			if (clist_has_addr(ng->clients, h->name, from)) {
+				h->refs++;
+				found[n++] = h;
+			}
+	for (size_t i = 0; i < n; i++) {
+		log_info("group=%s client=%s %s from its address %s: client restarted, releasing its locks here",
+			 ng->name, nlm_safe(nm, sizeof(nm), found[i]->name), why,
+			 rpc_addr_str(from, false, ad, sizeof(ad)));
+		lk_client_release(ng->locks, found[i]->lkc);
+		nlm_host_put(ng, found[i]);
+	}
+	return n > 0;
+}
+
 bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
 			       const struct sockaddr_storage *from, bool trusted,
 			       const char *why)
@@ -864,6 +895,12 @@ bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
 	char nm[LOG_SAFE_MAX], ad[80];
 
 	if (!name || !(host = nlm_host_find(ng, name))) {
+		/* The reboot may name the client differently from its locks
+		 * (short name vs FQDN, name vs address): like a Linux statd,
+		 * fall back to the sender's address, which must be one the
+		 * client list records for the host it frees. */
+		if (!trusted && nlm_release_by_addr(ng, from, why))
+			return true;
 		log_info("group=%s client=%s %s: holds nothing here", ng->name,
 			 nlm_safe(nm, sizeof(nm), name), why);
 		return false;

@@ -27,6 +27,7 @@
 #include "rpc_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -296,6 +297,35 @@ static void rpcs_work_done(uv_work_t *w, int status)
 	rpc_req_finish(&rp->req, rp->disp);
 }
 
+/*
+ * Arguments that do not decode (a length over the protocol's limit, bytes
+ * missing) are refused with GARBAGE_ARGS and logged.  A token bucket (20
+ * lines, refilled at 20 a second) keeps a flood from filling the disk; the
+ * next line logged says how many were left out.
+ */
+#define RPCS_LOG_BURST 20
+static void rpcs_log_garbage(struct rpc_svc *svc, const struct rpc_req *req)
+{
+	static uint64_t last_ms, suppressed;
+	static double tokens = RPCS_LOG_BURST;
+	uint64_t now = uv_now(svc->loop);
+	char a[80];
+
+	tokens += (double)(now - last_ms) * RPCS_LOG_BURST / 1000.0;
+	if (tokens > RPCS_LOG_BURST)
+		tokens = RPCS_LOG_BURST;
+	last_ms = now;
+	if (tokens < 1) {
+		suppressed++;
+		return;
+	}
+	tokens -= 1;
+	log_warn("rpc: client %s prog=%u vers=%u proc=%s: arguments do not decode (over a protocol limit or truncated); GARBAGE_ARGS (%" PRIu64 " more not logged)",
+		 rpc_addr_str(&req->peer, true, a, sizeof(a)), req->prog, req->vers, req->pd->name,
+		 suppressed);
+	suppressed = 0;
+}
+
 int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 		  const struct sockaddr_storage *peer,
 		  const struct sockaddr_storage *local,
@@ -394,6 +424,7 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	xdrmem_create(&x, (char *)rec + argpos, (u_int)(len - argpos), XDR_DECODE);
 	if (!pd->xdr_args(&x, rp->req.args)) {
 		xdr_destroy(&x);
+		rpcs_log_garbage(svc, &rp->req);
 		rpc_req_finish(&rp->req, RPC_DONE_GARBAGE);
 		return 0;
 	}
