@@ -37,6 +37,7 @@ struct lease {
 	bool owned;
 	bool contend;
 	uint64_t started;             /* uv_now() at lease_new */
+	bool seen_owner;              /* saw the lease held since we started */
 	lease_acquired_fn on_acquired;
 	void *arg;
 };
@@ -85,16 +86,24 @@ static void lease_target(const struct lease *l, char *out, size_t len)
 	fclose(f);
 }
 
-static bool lease_should_contend(const struct lease *l)
+static bool lease_should_contend(struct lease *l)
 {
 	char target[128];
 
 	if (!l->contend)
 		return false;
 	/* Nodes started together: give every better node time to show it is
-	 * alive before taking a group it prefers. */
-	if (uv_now(l->loop) - l->started < (uint64_t)l->my_rank * LEASE_SETTLE_MS)
-		return false;
+	 * alive before taking a group it prefers.  Only at a cold start: once
+	 * this node has seen the group owned, an owner's death is a failover
+	 * and must be taken over at once. */
+	if (!l->seen_owner &&
+	    uv_now(l->loop) - l->started < (uint64_t)l->my_rank * LEASE_SETTLE_MS) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		if (fcntl(l->lease_fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+			l->seen_owner = true;
+		else
+			return false;
+	}
 	lease_target(l, target, sizeof(target));
 	if (target[0])
 		return strcmp(target, l->me) == 0;

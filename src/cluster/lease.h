@@ -10,7 +10,7 @@
  *
  * Who takes a free lease: the most preferred live node.  A node contends
  * only when no node ahead of it in the group's `nodes` list is alive (and,
- * just after it starts, only once better nodes had time to appear), so a
+ * just after a cold start, only once better nodes had time to appear), so a
  * less preferred node steps aside while a better one runs; once a node owns
  * the group it keeps it (no automatic failback, which would cost clients a
  * second recovery).  A planned move writes <statedir>/target naming the
