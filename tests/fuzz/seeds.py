@@ -167,6 +167,7 @@ def main():
         (100021, 4, 2, by_name['nlm4_lockargs'][0]), (100021, 4, 23, by_name['nlm4_notify'][0]),
         (100021, 4, 12, by_name['nlm4_res'][0]), (100024, 1, 2, by_name['sgn_mon'][0]),
         (100024, 1, 6, by_name['sgn_stat_chge'][0]), (100000, 2, 3, by_name['pmap_mapping'][0]),
+        (100021, 4, 16, by_name['sgn_status'][0]),
     ]
     for i, (p, v, pr, a) in enumerate(calls):
         seeds.append(u32(0) + call(p, v, pr, a, cred=(i % 2 == 0)))

@@ -430,7 +430,7 @@ class Hold:
     believes it holds) is kept in <logdir>/record-*.json."""
 
     def __init__(self, h, addr, server, path=None, start=0, length=16, per_host=1,
-                 nhosts=1, svid=None, extra=(), tag=None):
+                 nhosts=1, svid=None, extra=(), tag=None, record=True):
         self.h = h
         self.addr = addr
         self.server = server
@@ -438,7 +438,9 @@ class Hold:
         tag = tag or '%s-%d' % (addr, random.randrange(1 << 30))
         self.record = os.path.join(h.logdir, 'record-%s.json' % tag)
         argv = [client_path(), '--host', addr, '--server', server, '--callbacks',
-                '--record', self.record, '--timeout', '5000']
+                '--timeout', '5000']
+        if record:
+            argv += ['--record', self.record]
         if nhosts > 1:
             argv += ['--nhosts', str(nhosts)]
         if path is not None:
@@ -528,6 +530,17 @@ class Hold:
         ident = self.send(line)
         r = self.wait_for(lambda l: 'event=result id=%d ' % ident in l, timeout)
         return parse_kv(r[1]) if r else None
+
+    def status_record(self, timeout=20.0):
+        """The record as the running tool prints it for a `status`
+        command (works without --record); None on timeout."""
+        since = time.monotonic()
+        self.send('status')
+        r = self.wait_for(lambda l: l.startswith('{"hosts"'), timeout, since=since)
+        try:
+            return json.loads(r[1]) if r else None
+        except ValueError:
+            return None
 
     def read_record(self):
         """The --record JSON (None if the tool never wrote one: it has
@@ -681,12 +694,13 @@ class Capture:
 # Lock views: what clients believe (records) and what the server reports
 
 
-def record_set(holds, server=None):
+def record_set(holds, server=None, docs=()):
     """{(client, svid, oh, fh, start, last)} of every lock the @holds
-    believe they hold (through @server if given)."""
+    believe they hold (through @server if given); @docs: records already
+    read (e.g. Hold.status_record())."""
     out = set()
-    for ho in holds:
-        doc = ho.read_record() or {'hosts': []}
+    for doc in [ho.read_record() for ho in holds] + list(docs):
+        doc = doc or {'hosts': []}
         for hst in doc.get('hosts', []):
             for lk in hst.get('locks', []):
                 if server is not None and lk['server'] != server:

@@ -1,0 +1,1101 @@
+#!/usr/bin/python3
+"""
+lockbench.py - the lock-service benchmarks of bench/run-all.sh: sgnfs against
+NFS-Ganesha 4.3, on the same machine, in the same run.
+
+  bench/lockbench.py --build BUILD_DIR --out FILE.json [--sections ...]
+
+Sections (each writes its part of FILE.json; a failing section is recorded
+with its error and the others still run):
+
+  lock       LOCK+UNLOCK pairs (sgnfs-client bench-lock): pipelined (N hosts
+             x M owners at depth D), single (1x1, depth 1), only-lock (many
+             hosts, one owner, depth 1: every pair is its client's only lock,
+             so a server that records clients per lock pays each time).
+             Runs alternate sgnfs / Ganesha, repeated; medians and ratios.
+  null       NLM NULL calls/s (bench/nlm_null_bench) at the same hosts x depth
+             as the lock variants: the RPC ceiling of the lock path.
+  failover   kill -9 of the owner of a group holding H hosts x 10 locks
+             (H = 100, 1000): milestones from the daemon log and the clients'
+             event lines.  Ganesha: kill -9 + restart of the whole server
+             (new "owner"), sm-notify of its statd list, reclaims in grace.
+  isolation  p99 and refusals on the other groups while one fails over
+             (sgnfs: 3 groups, bench-lock on two of them while the third's
+             owner is killed; Ganesha: the export that did not move, after
+             the restart).
+  scale      lock ops/s on one file as the locks held on it grow 10 ->
+             100,000 (bench-lock beside `hold`), the pure engine
+             (bench/lk_bench), and sgnfsd's VmRSS per held lock with
+             1,000,000 locks held.
+
+Everything runs in private network namespaces (sgnfs in one, Ganesha with
+its own rpcbind and rpc.statd in another, see ganesha.sh); the clients run
+inside the namespace of the server they load.  Every process and namespace
+started here is stopped on exit, whatever the exit path.
+
+Environment: BENCH_WORK (scratch, default /var/tmp/sgnfs-bench), BENCH_SECONDS
+(seconds per throughput run, default 4), BENCH_REPEAT (throughput repeats,
+default 3), BENCH_FO_REPEAT (failover repeats, default 2), BENCH_GRACE (grace
+seconds for both servers, default 10), BENCH_MEM_LOCKS (default 1000000),
+BENCH_FO_HOSTS (client hosts per failover run, default 100,1000),
+BENCH_ISO_HOSTS (hosts holding the failing group's locks, default 1000).
+
+Python 3 standard library only.
+"""
+
+import argparse
+import collections
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(SRC, 'bench')
+WORK = os.path.join(os.environ.get('BENCH_WORK', '/var/tmp/sgnfs-bench'), 'lock')
+SECS = int(os.environ.get('BENCH_SECONDS', '4'))
+REPEAT = int(os.environ.get('BENCH_REPEAT', '3'))
+FO_REPEAT = int(os.environ.get('BENCH_FO_REPEAT', '2'))
+GRACE = int(os.environ.get('BENCH_GRACE', '10'))
+MEM_LOCKS = int(os.environ.get('BENCH_MEM_LOCKS', '1000000'))
+FO_HOSTS = [int(x) for x in os.environ.get('BENCH_FO_HOSTS', '100,1000').split(',')]
+ISO_HOSTS = int(os.environ.get('BENCH_ISO_HOSTS', '1000'))
+
+SG_NS = 'sgnfs-bench-lk-sg'
+GA_NS = 'sgnfs-bench-lk-ga'
+# Ganesha's failover clients serve callbacks (PORTMAP on ADDR:111, NSM): not
+# possible inside GA_NS, where rpcbind holds *:111.  They live in GC_NS,
+# joined to GA_NS by a veth pair: Ganesha at GA_ADDR, hosts in GC_HOSTS.
+GC_NS = 'sgnfs-bench-lk-gc'
+GA_ADDR = '10.213.0.1'
+GC_ADDR = '10.213.0.2'
+GC_HOSTS = '10.214.0.0/16'
+GA_WORK = os.path.join(WORK, 'ganesha')
+
+# Lock throughput variants: (name, hosts, owners per host, depth per host)
+VARIANTS = [
+    ('pipelined', 4, 4, 16),
+    ('single', 1, 1, 1),
+    ('only_lock', 64, 1, 1),
+]
+
+LOGF = None
+
+
+def log(msg):
+    line = '[lockbench %s] %s' % (time.strftime('%H:%M:%S'), msg)
+    print(line, file=sys.stderr, flush=True)
+    if LOGF:
+        LOGF.write(line + '\n')
+        LOGF.flush()
+
+
+class Abort(Exception):
+    pass
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def loadavg():
+    with open('/proc/loadavg') as f:
+        return ' '.join(f.read().split()[:3])
+
+
+# ---------------------------------------------------------------------------
+# processes and namespaces we own
+
+
+class Runner:
+    def __init__(self, build):
+        self.build = build
+        self.procs = []
+        self.netns = set()
+        self.ganesha_started = False
+        self.tool = {
+            'sgnfsd': os.path.join(build, 'src/daemon/sgnfsd'),
+            'client': os.path.join(build, 'src/client/sgnfs-client'),
+            'ctl': os.path.join(build, 'src/ctl/sgnfsctl'),
+            'null': os.path.join(build, 'bench/nlm_null_bench'),
+            'lk': os.path.join(build, 'bench/lk_bench'),
+        }
+        for k, p in self.tool.items():
+            if not os.access(p, os.X_OK):
+                raise Abort('%s not built (%s)' % (k, p))
+
+    def spawn(self, cmd, **kw):
+        p = subprocess.Popen(cmd, **kw)
+        self.procs.append(p)
+        return p
+
+    def run(self, cmd, timeout, env=None, check=False):
+        try:
+            cp = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            raise Abort('timed out after %ss: %s' % (timeout, ' '.join(cmd)))
+        out, err = cp.stdout.decode('utf-8', 'replace'), cp.stderr.decode('utf-8', 'replace')
+        if LOGF:
+            LOGF.write('$ %s -> %d\n%s%s' % (' '.join(cmd), cp.returncode, out[-2000:], err[-2000:]))
+        if check and cp.returncode != 0:
+            raise Abort('exit %d: %s: %s' % (cp.returncode, ' '.join(cmd), err.strip()[-500:]))
+        return cp.returncode, out, err
+
+    @staticmethod
+    def stop(p, sig=signal.SIGTERM, wait=10):
+        if p is None or p.poll() is not None:
+            return
+        try:
+            p.send_signal(sig)
+            p.wait(wait)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+        except ProcessLookupError:
+            pass
+
+    def netns_add(self, ns):
+        self.netns_del(ns)
+        subprocess.run(['ip', 'netns', 'add', ns], check=True, timeout=10)
+        self.netns.add(ns)
+        subprocess.run(['ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up'],
+                       check=True, timeout=10)
+
+    def netns_del(self, ns):
+        cp = subprocess.run(['ip', 'netns', 'list'], stdout=subprocess.PIPE, timeout=10)
+        if not re.search(r'^%s\b' % re.escape(ns), cp.stdout.decode(), re.M):
+            self.netns.discard(ns)
+            return
+        # Everything in our namespaces was started by us.
+        cp = subprocess.run(['ip', 'netns', 'pids', ns], stdout=subprocess.PIPE, timeout=10)
+        for pid in cp.stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        subprocess.run(['ip', 'netns', 'del', ns], timeout=10)
+        self.netns.discard(ns)
+
+    def ganesha(self, *args, grace=None, timeout=120, check=True):
+        env = dict(os.environ, GANESHA_NS=GA_NS, GANESHA_WORK=GA_WORK, GANESHA_NLM='1',
+                   GANESHA_STOP_WAIT='2')
+        env.pop('GANESHA_GRACE', None)
+        if grace:
+            env['GANESHA_GRACE'] = str(grace)
+        if args[0] == 'start':
+            self.ganesha_started = True
+        return self.run([os.path.join(BENCH, 'ganesha.sh')] + list(args), timeout, env=env,
+                        check=check)
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                try:
+                    p.kill()
+                    p.wait(5)
+                except Exception:
+                    pass
+        if self.ganesha_started:
+            try:
+                self.ganesha('stop', timeout=60, check=False)
+            except Exception:
+                pass
+        for ns in list(self.netns):
+            try:
+                self.netns_del(ns)
+            except Exception:
+                pass
+
+    def ganesha_clients_netns(self):
+        """GC_NS, linked to the running GA_NS by a veth pair (deleted with
+        GA_NS); every address of GC_HOSTS is local in GC_NS (AnyIP)."""
+        self.netns_add(GC_NS)
+        for cmd in (['ip', '-n', GA_NS, 'link', 'add', 'vbga', 'type', 'veth', 'peer', 'name', 'vbgc'],
+                    ['ip', '-n', GA_NS, 'link', 'set', 'vbgc', 'netns', GC_NS],
+                    ['ip', '-n', GA_NS, 'addr', 'add', GA_ADDR + '/24', 'dev', 'vbga'],
+                    ['ip', '-n', GA_NS, 'link', 'set', 'vbga', 'up'],
+                    ['ip', '-n', GC_NS, 'addr', 'add', GC_ADDR + '/24', 'dev', 'vbgc'],
+                    ['ip', '-n', GC_NS, 'link', 'set', 'vbgc', 'up'],
+                    ['ip', '-n', GA_NS, 'route', 'add', GC_HOSTS, 'via', GC_ADDR],
+                    ['ip', '-n', GC_NS, 'route', 'add', 'local', GC_HOSTS, 'dev', 'lo']):
+            self.run(cmd, 10, check=True)
+
+    # ---- tools run inside a namespace
+
+    def nsx(self, ns):
+        return ['ip', 'netns', 'exec', ns]
+
+    def resolve(self, ns, server, path, host='127.9.9.9'):
+        rc, out, err = self.run(self.nsx(ns) + [self.tool['client'], '--server', server,
+                                               '--host', host, 'resolve', path], 30)
+        m = re.search(r'\bfh=([0-9a-f]+)', out)
+        if rc != 0 or not m:
+            raise Abort('cannot resolve %s on %s: %s %s' % (path, server, out, err))
+        return m.group(1)
+
+    def bench_lock(self, ns, server, file, hosts, owners, depth, secs, host0='127.1.0.1'):
+        cmd = self.nsx(ns) + [self.tool['client'], '--server', server, '--host', host0,
+                              '--nhosts', str(hosts), '--owners', str(owners),
+                              '--depth', str(depth), '--duration', str(secs), '--json',
+                              '--timeout', '5000', 'bench-lock', file]
+        rc, out, err = self.run(cmd, secs + 120)
+        for line in reversed(out.splitlines()):
+            if line.startswith('{'):
+                r = json.loads(line)
+                r['exit'] = rc
+                return r
+        raise Abort('bench-lock printed no result (exit %d): %s' % (rc, err.strip()[-300:]))
+
+    def null_bench(self, ns, server, hosts, depth, secs, host0='127.1.0.1'):
+        cmd = self.nsx(ns) + [self.tool['null'], '--server', server, '--host', host0,
+                              '--nhosts', str(hosts), '--depth', str(depth),
+                              '--duration', str(secs), '--warmup', '1', '--json']
+        rc, out, err = self.run(cmd, secs + 60)
+        for line in reversed(out.splitlines()):
+            if line.startswith('{'):
+                r = json.loads(line)
+                r['exit'] = rc
+                return r
+        raise Abort('nlm_null_bench printed no result (exit %d): %s' % (rc, err.strip()[-300:]))
+
+
+# ---------------------------------------------------------------------------
+# an sgnfs cluster in SG_NS
+
+
+class SgCluster:
+    """Nodes and groups of one scenario, with fresh storage: every group's
+    export is a new directory holding an empty 4 KiB file `data`."""
+
+    def __init__(self, r, name, groups, nodes=('a',), extra=''):
+        self.r = r
+        self.dir = os.path.join(WORK, 'sg-' + name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(os.path.join(self.dir, 'run'))
+        self.ini = os.path.join(self.dir, 'sgnfs.ini')
+        self.groups = groups          # [(name, vip, [nodes])]
+        self.procs = {}
+        self.logs = {}
+        lines = ['; written by bench/lockbench.py', '[cluster]', 'name = bench-%s' % name,
+                 'run_dir = %s/run' % self.dir, 'log_level = info', 'max_conns = 100000', extra]
+        for n in nodes:
+            lines.append('[node %s]' % n)
+        for i, (g, vip, gn) in enumerate(groups):
+            exp = self.export(g)
+            os.makedirs(exp)
+            with open(os.path.join(exp, 'data'), 'wb') as f:
+                f.write(b'\0' * 4096)
+            os.chmod(os.path.join(exp, 'data'), 0o666)
+            lines += ['[group %s]' % g, 'vip = %s' % vip, 'nodes = %s' % ' '.join(gn),
+                      'grace = %d' % GRACE,
+                      '[export %s]' % exp, 'group = %s' % g, 'fsid = %d' % (201 + i),
+                      'access = rw', 'clients = 127.0.0.0/8', 'squash = none']
+        with open(self.ini, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        r.run([r.tool['sgnfsd'], '-t', '-c', self.ini], 10, check=True)
+
+    def export(self, g):
+        return os.path.join(self.dir, 'exp', g)
+
+    def start(self, node):
+        logf = open(os.path.join(self.dir, 'node-%s.log' % node), 'w')
+        self.logs[node] = logf.name
+        self.procs[node] = self.r.spawn(self.r.nsx(SG_NS) + [self.r.tool['sgnfsd'], '-c', self.ini,
+                                                              '-n', node, '-f'],
+                                        stdout=logf, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+        logf.close()
+
+    def status(self):
+        """{group: {owner, state, grace_left, clients, locks}}.  The daemon
+        lists every lock in it: not for tables of 100,000s of locks."""
+        rc, out, err = self.r.run([self.r.tool['ctl'], '-c', self.ini, 'status', '--json'], 20)
+        try:
+            doc = json.loads(out)
+        except ValueError:
+            return {}
+        st = {}
+        for nd in doc.get('nodes', []):
+            for g in (nd.get('status') or {}).get('groups', []):
+                e = dict(g)
+                e['owner'] = nd['name']
+                for k in ('clients', 'locks'):    # lists of every one: count them
+                    if isinstance(e.get(k), list):
+                        e[k] = len(e[k])
+                st[g['name']] = e
+        return st
+
+    def wait(self, pred, timeout, what):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for n, p in self.procs.items():
+                if p.poll() is not None and n not in getattr(self, 'killed', ()):
+                    raise Abort('sgnfsd %s exited (%s) waiting for %s; log %s' %
+                                (n, p.returncode, what, self.logs[n]))
+            st = self.status()
+            if pred(st):
+                return st
+            time.sleep(0.1)
+        raise Abort('timed out waiting for %s' % what)
+
+    def wait_placed(self, placement, timeout=30):
+        """placement: {group: node}; online (or grace) there."""
+        return self.wait(lambda st: all(g in st and st[g]['owner'] == n and
+                                        st[g]['state'] in ('online', 'grace')
+                                        for g, n in placement.items()),
+                         timeout, 'placement %s' % placement)
+
+    def kill9(self, node):
+        self.killed = getattr(self, 'killed', set()) | {node}
+        p = self.procs[node]
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(10)
+
+    def pid(self, node):
+        return self.procs[node].pid
+
+    def rss_kb(self, node):
+        with open('/proc/%d/status' % self.pid(node)) as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1])
+        return None
+
+    def stop(self):
+        for p in self.procs.values():
+            Runner.stop(p, signal.SIGTERM, 10)
+
+
+# ---------------------------------------------------------------------------
+# a long-running `sgnfs-client hold` and what it prints
+
+
+TS_RE = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z host=(\S+) event=(\S+)(.*)$')
+
+
+def parse_iso(s):
+    return datetime.datetime.strptime(s, '%Y-%m-%dT%H:%M:%S.%f').replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+class Hold:
+    """One `sgnfs-client hold` process: N hosts from host0, commands on
+    stdin, results counted, event lines kept with their timestamps."""
+
+    def __init__(self, r, ns, server, host0, nhosts, quiet=False, name='hold'):
+        self.r = r
+        cmd = r.nsx(ns) + [r.tool['client'], '--server', server, '--host', host0,
+                           '--nhosts', str(nhosts), '--timeout', '10000']
+        if quiet:
+            cmd.append('--quiet')
+        cmd.append('hold')
+        self.errf = open(os.path.join(WORK, '%s.stderr' % name), 'w')
+        self.p = r.spawn(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errf,
+                         bufsize=1 << 20)
+        self.cv = threading.Condition()
+        self.nres = 0
+        self.status = collections.Counter()
+        self.events = []           # (t, host, event, rest)
+        self.last_result = None
+        self.ready = False
+        self.th = threading.Thread(target=self._reader, daemon=True)
+        self.th.start()
+        deadline = time.time() + 60
+        with self.cv:
+            while not self.ready and self.p.poll() is None and time.time() < deadline:
+                self.cv.wait(0.2)
+        if not self.ready:
+            raise Abort('hold (%d hosts) did not start: see %s' % (nhosts, self.errf.name))
+
+    def _reader(self):
+        for raw in self.p.stdout:
+            line = raw.decode('utf-8', 'replace').rstrip('\n')
+            if ' event=result ' in line:
+                m = re.search(r' status=(\S+)', line)
+                with self.cv:
+                    self.nres += 1
+                    self.status[m.group(1) if m else '?'] += 1
+                    self.last_result = (time.time(), line)
+                    self.cv.notify_all()
+                continue
+            m = TS_RE.match(line)
+            if m:
+                ev = (parse_iso(m.group(1)), m.group(2), m.group(3), m.group(4))
+                with self.cv:
+                    if ev[2] == 'ready':
+                        self.ready = True
+                    self.events.append(ev)
+                    self.cv.notify_all()
+        with self.cv:
+            self.cv.notify_all()
+
+    def send(self, lines):
+        try:
+            self.p.stdin.write(''.join(lines).encode())
+            self.p.stdin.flush()
+        except BrokenPipeError:
+            raise Abort('hold exited (see %s)' % self.errf.name)
+
+    def wait_results(self, n, timeout):
+        deadline = time.time() + timeout
+        with self.cv:
+            while self.nres < n:
+                if self.p.poll() is not None:
+                    raise Abort('hold exited (see %s)' % self.errf.name)
+                left = deadline - time.time()
+                if left <= 0:
+                    raise Abort('hold: %d of %d results after %ss (%s)' %
+                                (self.nres, n, timeout, dict(self.status)))
+                self.cv.wait(min(left, 0.5))
+
+    def take_locks(self, fh, nhosts, count, base, first=0, batch=20000, timeout=600):
+        """@count exclusive 8-byte locks on fh, 16 bytes apart (a gap between
+        any two, so none merge): lock i (from @first) is taken by host
+        i mod nhosts on [base + 16 i, base + 16 i + 7].  Returns seconds."""
+        want = self.nres
+        t0 = time.time()
+        buf = []
+        for i in range(first, first + count):
+            buf.append('@#%d lock fh:%s %d 8\n' % (i % nhosts, fh, base + 16 * i))
+            if len(buf) >= batch:
+                buf.append('wait\n')
+                want += batch
+                self.send(buf)
+                buf = []
+        if buf:
+            want += len(buf)
+            self.send(buf)
+        self.wait_results(want, timeout)
+        return time.time() - t0
+
+    def count(self, event):
+        with self.cv:
+            return sum(1 for e in self.events if e[2] == event)
+
+    def events_of(self, event):
+        with self.cv:
+            return [e for e in self.events if e[2] == event]
+
+    def stop(self):
+        Runner.stop(self.p, signal.SIGTERM, 15)
+        self.errf.close()
+
+
+class Prober:
+    """Tries a new (non-reclaim) lock every `every` s from its own host until
+    one is granted; records when.  One-shot sgnfs-client runs, so a dead or
+    restarting server costs it nothing but failed attempts."""
+
+    def __init__(self, r, ns, server, fh, host, start, every=0.05):
+        self.r, self.ns, self.server, self.fh, self.host = r, ns, server, fh, host
+        self.start_off, self.every = start, every
+        self.t_granted = None
+        self.attempts = collections.Counter()
+        self.stopping = False
+        self.th = threading.Thread(target=self._run, daemon=True)
+        self.th.start()
+
+    def _run(self):
+        cmd = self.r.nsx(self.ns) + [self.r.tool['client'], '--server', self.server,
+                                     '--host', self.host, '--timeout', '1000', '--no-callbacks',
+                                     'lock', 'fh:%s' % self.fh, str(self.start_off), '8']
+        while not self.stopping:
+            t0 = time.time()
+            try:
+                cp = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    timeout=10)
+                rc = cp.returncode
+            except subprocess.TimeoutExpired:
+                rc = 'timeout'
+            self.attempts[rc] += 1
+            if rc == 0:
+                self.t_granted = time.time()
+                return
+            time.sleep(max(0, self.every - (time.time() - t0)))
+
+    def join(self, timeout):
+        self.th.join(timeout)
+        self.stopping = True
+        return self.t_granted
+
+
+LOG_RE = re.compile(r'^(\d\d):(\d\d):(\d\d)\.(\d{3}) sgnfsd (\w+): (.*)$')
+
+
+def daemon_log(path, near):
+    """[(epoch, message)] of an sgnfsd log; its HH:MM:SS.mmm (UTC) are put on
+    the day that brings them closest to @near."""
+    out = []
+    day = datetime.datetime.fromtimestamp(near, datetime.timezone.utc).replace(
+        hour=0, minute=0, second=0, microsecond=0).timestamp()
+    with open(path, errors='replace') as f:
+        for line in f:
+            m = LOG_RE.match(line.rstrip('\n'))
+            if not m:
+                continue
+            t = day + int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3)) + \
+                int(m.group(4)) / 1000.0
+            if t - near > 43200:
+                t -= 86400
+            elif near - t > 43200:
+                t += 86400
+            out.append((t, m.group(6)))
+    return out
+
+
+def first_last(ts):
+    return (min(ts), max(ts)) if ts else (None, None)
+
+
+def rel(t, t0):
+    return None if t is None else round(t - t0, 3)
+
+
+# ---------------------------------------------------------------------------
+# sections
+
+
+class Bench:
+    def __init__(self, r, out_path):
+        self.r = r
+        self.out_path = out_path
+        self.res = {'params': {'seconds': SECS, 'repeat': REPEAT, 'fo_repeat': FO_REPEAT,
+                               'grace_s': GRACE, 'mem_locks': MEM_LOCKS,
+                               'variants': {v[0]: {'hosts': v[1], 'owners': v[2], 'depth': v[3]}
+                                            for v in VARIANTS}},
+                    'loadavg': {'start': loadavg()}}
+        self.sg = None          # the throughput cluster (lock, null, scale)
+        self.sg_file = None
+        self.ga_file = None
+
+    def save(self):
+        self.res['loadavg']['end'] = loadavg()
+        tmp = self.out_path + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(self.res, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.out_path)
+
+    # ---- servers for the throughput sections
+
+    def up_sgnfs(self):
+        if self.sg and all(p.poll() is None for p in self.sg.procs.values()):
+            return
+        self.r.netns_add(SG_NS)
+        self.sg = SgCluster(self.r, 'tput', [('g1', '127.0.10.1', ['a'])])
+        self.sg.start('a')
+        self.sg.wait_placed({'g1': 'a'})
+        self.sg_file = os.path.join(self.sg.export('g1'), 'data')
+        with open(os.path.join(self.sg.export('g1'), 'scale'), 'wb') as f:
+            f.write(b'\0' * 4096)
+        os.chmod(os.path.join(self.sg.export('g1'), 'scale'), 0o666)
+
+    def down_sgnfs(self):
+        if self.sg:
+            self.sg.stop()
+            self.sg = None
+        self.r.netns_del(SG_NS)
+
+    def up_ganesha(self, grace=None):
+        self.down_ganesha()
+        exps = [os.path.join(GA_WORK, 'e1'), os.path.join(GA_WORK, 'e2')]
+        for e in exps:
+            shutil.rmtree(e, ignore_errors=True)
+            os.makedirs(e)
+            for fn in ('data', 'scale'):
+                with open(os.path.join(e, fn), 'wb') as f:
+                    f.write(b'\0' * 4096)
+                os.chmod(os.path.join(e, fn), 0o666)
+        self.r.ganesha('start', *exps, grace=grace)
+        self.ga_file = os.path.join(exps[0], 'data')
+        return exps
+
+    def down_ganesha(self):
+        if self.r.ganesha_started:
+            self.r.ganesha('stop', timeout=60, check=False)
+
+    # ---- 1. lock throughput and latency; 2. NULL ceiling
+
+    def section_lock(self):
+        self.up_sgnfs()
+        self.up_ganesha()
+        out = {}
+        for name, hosts, owners, depth in VARIANTS:
+            out[name] = {'hosts': hosts, 'owners': owners, 'depth': depth,
+                         'sgnfs': [], 'ganesha': [], 'null_sgnfs': [], 'null_ganesha': []}
+        self.res['lock'] = out
+        for rep in range(REPEAT):
+            for name, hosts, owners, depth in VARIANTS:
+                for srv in ('sgnfs', 'ganesha'):
+                    ns, server, file = ((SG_NS, '127.0.10.1', self.sg_file) if srv == 'sgnfs'
+                                        else (GA_NS, '127.0.0.1', self.ga_file))
+                    b = self.r.bench_lock(ns, server, file, hosts, owners, depth, SECS)
+                    b['loadavg'] = loadavg()
+                    out[name][srv].append(b)
+                    log('lock %-9s %-7s rep %d: %6.0f pairs/s p50 %5d us p99 %6d us '
+                        'denied %d errors %d' % (name, srv, rep + 1, b['pairs_per_s'], b['p50_us'],
+                                                 b['p99_us'], b['denied'], b['errors']))
+                for srv in ('sgnfs', 'ganesha'):
+                    ns, server = ((SG_NS, '127.0.10.1') if srv == 'sgnfs' else (GA_NS, '127.0.0.1'))
+                    n = self.r.null_bench(ns, server, hosts, depth, SECS)
+                    out[name]['null_' + srv].append(n)
+                    log('null %-9s %-7s rep %d: %6.0f calls/s p50 %5d us p99 %6d us errors %d' %
+                        (name, srv, rep + 1, n['calls_per_s'], n['p50_us'], n['p99_us'],
+                         n['errors']))
+                self.save()
+        for name in out:
+            v = out[name]
+            m = {}
+            for srv in ('sgnfs', 'ganesha'):
+                runs = v[srv]
+                m[srv] = {k: median([x[k] for x in runs])
+                          for k in ('pairs_per_s', 'rpcs_per_s', 'p50_us', 'p99_us', 'max_us')}
+                m[srv]['refused'] = sum(x['denied'] + x['errors'] for x in runs)
+                nulls = v['null_' + srv]
+                m['null_' + srv] = {k: median([x[k] for x in nulls])
+                                    for k in ('calls_per_s', 'p50_us', 'p99_us')}
+                # per run pair: lock RPCs/s over NULL calls/s (one lock RPC vs one NULL RPC)
+                m[srv]['rpcs_over_null'] = median(
+                    [a['rpcs_per_s'] / b['calls_per_s'] for a, b in zip(runs, nulls)
+                     if b['calls_per_s']])
+                m[srv]['pairs_over_null'] = median(
+                    [a['pairs_per_s'] / b['calls_per_s'] for a, b in zip(runs, nulls)
+                     if b['calls_per_s']])
+            m['ratio_pairs'] = median([a['pairs_per_s'] / b['pairs_per_s']
+                                       for a, b in zip(v['sgnfs'], v['ganesha'])
+                                       if b['pairs_per_s']])
+            m['ratio_p99'] = median([a['p99_us'] / b['p99_us']
+                                     for a, b in zip(v['sgnfs'], v['ganesha']) if b['p99_us']])
+            v['median'] = m
+        self.save()
+
+    # ---- 3. failover
+
+    def sg_failover_once(self, nhosts, per_host=10):
+        r = self.r
+        r.netns_add(SG_NS)
+        c = SgCluster(r, 'fo%d' % nhosts, [('g1', '127.0.20.1', ['a', 'b'])], nodes=('a', 'b'))
+        hold = None
+        prober = None
+        try:
+            c.start('a')
+            c.wait_placed({'g1': 'a'})
+            c.start('b')
+            time.sleep(0.5)
+            fh = r.resolve(SG_NS, '127.0.20.1', os.path.join(c.export('g1'), 'data'))
+            hold = Hold(r, SG_NS, '127.0.20.1', '127.4.0.1', nhosts, name='fo-sg-%d' % nhosts)
+            t_take = hold.take_locks(fh, nhosts, nhosts * per_host, 0)
+            if hold.status['granted'] != nhosts * per_host:
+                raise Abort('initial locks: %s' % dict(hold.status))
+            st = c.status()['g1']
+            log('sgnfs failover %d hosts: %d locks held (%d clients) in %.2fs' %
+                (nhosts, st['locks'], st['clients'], t_take))
+            time.sleep(1.0)          # node b watches the lease; all quiet
+            t_kill = time.time()
+            c.kill9('a')
+            prober = Prober(r, SG_NS, '127.0.20.1', fh, '127.9.0.1', 1 << 40)
+            want = nhosts * per_host
+            deadline = time.time() + GRACE + 60
+            while time.time() < deadline:
+                if hold.count('reclaimed') + hold.count('lost') >= want and \
+                        hold.count('reclaim-done') >= nhosts:
+                    break
+                time.sleep(0.05)
+            t_first = prober.join(GRACE + 30)
+            time.sleep(0.3)
+            ev = daemon_log(c.logs['b'], t_kill)
+
+            def at(pat):
+                ts = [t for t, msg in ev if t >= t_kill - 1 and re.search(pat, msg)]
+                return ts
+
+            notified = at(r'group=g1 client=\S+ notified at')
+            reclaimed_srv = at(r'group=g1 client=\S+ reclaimed a lock')
+            cl_notify = [e[0] for e in hold.events_of('notify')]
+            cl_recl = [e[0] for e in hold.events_of('reclaimed')]
+            cl_done = [e[0] for e in hold.events_of('reclaim-done')]
+            run = {
+                'hosts': nhosts, 'locks': want, 'locks_held_before': st['locks'],
+                'lease_acquired': rel(first_last(at(r'group=g1 lease acquired by node b'))[0], t_kill),
+                'online': rel(first_last(at(r'group=g1 online on node b'))[0], t_kill),
+                'notified_first': rel(first_last(notified)[0], t_kill),
+                'notified_all': rel(first_last(notified)[1], t_kill),
+                'notified_count': len(notified),
+                'clients_notified_all': rel(first_last(cl_notify)[1], t_kill),
+                'clients_notified_count': len(cl_notify),
+                'reclaimed_server_all': rel(first_last(reclaimed_srv)[1], t_kill),
+                'reclaimed_server_count': len(reclaimed_srv),
+                'reclaimed_client_count': len(cl_recl),
+                'lost': hold.count('lost'),
+                'all_reclaimed': rel(first_last(cl_done)[1], t_kill)
+                if len(cl_done) >= nhosts else None,
+                'grace_ended': rel(first_last(at(r'group=g1 grace ended'))[0], t_kill),
+                'first_new_lock': rel(t_first, t_kill),
+                'probe_attempts': dict((str(k), v) for k, v in prober.attempts.items()),
+                'loadavg': loadavg(),
+            }
+            return run
+        finally:
+            if prober:
+                prober.stopping = True
+            if hold:
+                hold.stop()
+            c.stop()
+            r.netns_del(SG_NS)
+
+    def ga_failover_once(self, nhosts, per_host=10, iso_secs=None):
+        """Ganesha: hold, kill -9, restart (grace), sm-notify, reclaims.  The
+        clients are in GC_NS (they serve SM_NOTIFY).  With iso_secs:
+        bench-lock on export 2 (that did not "move") before, and right after
+        the restart, for the isolation section."""
+        r = self.r
+        exps = self.up_ganesha(grace=None)   # graceless first start: take locks at once
+        r.ganesha_clients_netns()
+        hold = None
+        prober = None
+        iso_prober = None
+        notify = None
+        iso = None
+        try:
+            fh = r.resolve(GC_NS, GA_ADDR, os.path.join(exps[0], 'data'), host='10.214.9.9')
+            fh2 = r.resolve(GC_NS, GA_ADDR, os.path.join(exps[1], 'data'), host='10.214.9.9')
+            hold = Hold(r, GC_NS, GA_ADDR, '10.214.0.1', nhosts, name='fo-ga-%d' % nhosts)
+            t_take = hold.take_locks(fh, nhosts, nhosts * per_host, 0, timeout=900)
+            if hold.status['granted'] != nhosts * per_host:
+                raise Abort('initial locks on ganesha: %s' % dict(hold.status))
+            log('ganesha failover %d hosts: %d locks held in %.2fs' %
+                (nhosts, nhosts * per_host, t_take))
+            if iso_secs:
+                iso = {'baseline': r.bench_lock(GC_NS, GA_ADDR, os.path.join(exps[1], 'data'),
+                                                2, 2, 4, iso_secs, host0='10.214.100.1')}
+            time.sleep(1.0)
+            t_kill = time.time()
+            r.ganesha('kill', timeout=30)
+            t_killed = time.time()
+            # the restarted server is the new owner: it enters its grace period
+            r.ganesha('start-nfsd', grace=GRACE, timeout=120)
+            t_online = time.time()
+            prober = Prober(r, GC_NS, GA_ADDR, fh, '10.214.200.1', 1 << 40)
+            if iso_secs:
+                iso_prober = Prober(r, GC_NS, GA_ADDR, fh2, '10.214.200.2', 1 << 40)
+            t_notify0 = time.time()
+            notify = r.spawn([os.path.join(BENCH, 'ganesha.sh'), 'notify', GA_ADDR],
+                             env=dict(os.environ, GANESHA_NS=GA_NS, GANESHA_WORK=GA_WORK,
+                                      GANESHA_NLM='1'),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if iso_secs:
+                iso['failover'] = r.bench_lock(GC_NS, GA_ADDR, os.path.join(exps[1], 'data'),
+                                               2, 2, 4, iso_secs, host0='10.214.100.1')
+            want = nhosts * per_host
+            deadline = time.time() + GRACE + 120
+            while time.time() < deadline:
+                if hold.count('reclaimed') + hold.count('lost') >= want and \
+                        hold.count('reclaim-done') >= nhosts:
+                    break
+                time.sleep(0.05)
+            t_first = prober.join(GRACE + 60)
+            if iso_prober:
+                iso['other_export_first_new_lock'] = rel(iso_prober.join(GRACE + 60), t_kill)
+            cl_notify = [e[0] for e in hold.events_of('notify')
+                         if 'mon_name=%s ' % GA_ADDR in e[3]]
+            cl_recl = [e[0] for e in hold.events_of('reclaimed')]
+            cl_done = [e[0] for e in hold.events_of('reclaim-done')]
+            run = {
+                'hosts': nhosts, 'locks': want,
+                'killed': rel(t_killed, t_kill),
+                'online': rel(t_online, t_kill),
+                'notify_started': rel(t_notify0, t_kill),
+                'clients_notified_first': rel(first_last(cl_notify)[0], t_kill),
+                'clients_notified_all': rel(first_last(cl_notify)[1], t_kill),
+                'clients_notified_count': len(cl_notify),
+                'reclaimed_client_count': len(cl_recl),
+                'reclaimed_last': rel(first_last(cl_recl)[1], t_kill),
+                'lost': hold.count('lost'),
+                'all_reclaimed': rel(first_last(cl_done)[1], t_kill)
+                if len(cl_done) >= nhosts else None,
+                'first_new_lock': rel(t_first, t_kill),
+                'probe_attempts': dict((str(k), v) for k, v in prober.attempts.items()),
+                'loadavg': loadavg(),
+            }
+            if iso_secs:
+                run['isolation'] = iso
+            return run
+        finally:
+            for p in (prober, iso_prober):
+                if p:
+                    p.stopping = True
+            if notify:
+                Runner.stop(notify, signal.SIGTERM, 5)
+            if hold:
+                hold.stop()
+            self.down_ganesha()
+            r.netns_del(GC_NS)
+
+    def section_failover(self):
+        self.down_sgnfs()
+        out = {'sgnfs': {}, 'ganesha': {}}
+        self.res['failover'] = out
+        for n in FO_HOSTS:
+            for srv in ('sgnfs', 'ganesha'):
+                runs = out[srv].setdefault(str(n), [])
+                for rep in range(FO_REPEAT):
+                    try:
+                        run = (self.sg_failover_once(n) if srv == 'sgnfs'
+                               else self.ga_failover_once(n))
+                    except Abort as e:
+                        log('failover %s %d rep %d failed: %s' % (srv, n, rep + 1, e))
+                        run = {'error': str(e)}
+                    runs.append(run)
+                    log('failover %s %d hosts rep %d: %s' % (srv, n, rep + 1, json.dumps(run)))
+                    self.save()
+        for srv in out:
+            for n, runs in list(out[srv].items()):
+                if n == 'median':
+                    continue
+                keys = set(k for run in runs for k, v in run.items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool))
+                out[srv].setdefault('median', {})[n] = {
+                    k: median([run.get(k) for run in runs]) for k in sorted(keys)}
+        self.save()
+
+    # ---- 4. isolation
+
+    def sg_isolation_once(self, nhosts=1000, per_host=10, secs=6, kill_at=1.5):
+        r = self.r
+        r.netns_add(SG_NS)
+        c = SgCluster(r, 'iso', [('g1', '127.0.30.1', ['a', 'b']),
+                                 ('g2', '127.0.30.2', ['b', 'a']),
+                                 ('g3', '127.0.30.3', ['b', 'a'])], nodes=('a', 'b'))
+        hold = None
+        try:
+            c.start('a')
+            c.start('b')
+            c.wait_placed({'g1': 'a', 'g2': 'b', 'g3': 'b'})
+            fh = r.resolve(SG_NS, '127.0.30.1', os.path.join(c.export('g1'), 'data'))
+            hold = Hold(r, SG_NS, '127.0.30.1', '127.4.0.1', nhosts, name='iso-sg')
+            hold.take_locks(fh, nhosts, nhosts * per_host, 0)
+            if hold.status['granted'] != nhosts * per_host:
+                raise Abort('initial locks: %s' % dict(hold.status))
+
+            def pair():
+                res = {}
+                ths = []
+                for g, h0 in (('g2', '127.6.0.1'), ('g3', '127.7.0.1')):
+                    vip = '127.0.30.%s' % g[1]
+
+                    def go(g=g, vip=vip, h0=h0):
+                        res[g] = r.bench_lock(SG_NS, vip, os.path.join(c.export(g), 'data'),
+                                              2, 2, 4, secs, host0=h0)
+                    th = threading.Thread(target=go)
+                    th.start()
+                    ths.append(th)
+                return res, ths
+
+            res_base, ths = pair()
+            for th in ths:
+                th.join(secs + 130)
+            time.sleep(0.5)
+            res_fo, ths = pair()
+            time.sleep(kill_at)
+            t_kill = time.time()
+            c.kill9('a')
+            for th in ths:
+                th.join(secs + 130)
+            deadline = time.time() + 30
+            while time.time() < deadline and hold.count('reclaim-done') < nhosts:
+                time.sleep(0.1)
+            ev = daemon_log(c.logs['b'], t_kill)
+            online = [t for t, m in ev if t >= t_kill - 1 and 'group=g1 online on node b' in m]
+            cl_done = [e[0] for e in hold.events_of('reclaim-done')]
+            st = c.status()
+            run = {'hosts': nhosts, 'locks': nhosts * per_host, 'secs': secs, 'kill_at': kill_at,
+                   'baseline': res_base, 'failover': res_fo,
+                   'g1_online': rel(first_last(online)[0], t_kill),
+                   'g1_all_reclaimed': rel(first_last(cl_done)[1], t_kill),
+                   'g2_g3_grace_seen': any(st.get(g, {}).get('state') == 'grace' for g in ('g2', 'g3')),
+                   'loadavg': loadavg()}
+            for g in ('g2', 'g3'):
+                b, f = res_base[g], res_fo[g]
+                run[g] = {'p99_base_us': b['p99_us'], 'p99_fo_us': f['p99_us'],
+                          'p99_ratio': f['p99_us'] / b['p99_us'] if b['p99_us'] else None,
+                          'p50_base_us': b['p50_us'], 'p50_fo_us': f['p50_us'],
+                          'max_fo_us': f['max_us'],
+                          'refused_base': b['denied'] + b['errors'],
+                          'refused_fo': f['denied'] + f['errors'],
+                          'pairs_per_s_base': b['pairs_per_s'], 'pairs_per_s_fo': f['pairs_per_s']}
+            return run
+        finally:
+            if hold:
+                hold.stop()
+            c.stop()
+            r.netns_del(SG_NS)
+
+    def section_isolation(self):
+        self.down_sgnfs()
+        out = {'sgnfs': [], 'ganesha': []}
+        self.res['isolation'] = out
+        for rep in range(FO_REPEAT):
+            try:
+                run = self.sg_isolation_once(ISO_HOSTS)
+            except Abort as e:
+                run = {'error': str(e)}
+            out['sgnfs'].append(run)
+            log('isolation sgnfs rep %d: %s' % (rep + 1, json.dumps(
+                {k: v for k, v in run.items() if k not in ('baseline', 'failover')})))
+            self.save()
+        try:
+            run = self.ga_failover_once(ISO_HOSTS, iso_secs=6)
+            iso = run.get('isolation', {})
+            b, f = iso.get('baseline'), iso.get('failover')
+            g = {'p99_base_us': b['p99_us'], 'p99_fo_us': f['p99_us'],
+                 'p99_ratio': f['p99_us'] / b['p99_us'] if b['p99_us'] else None,
+                 'p50_base_us': b['p50_us'], 'p50_fo_us': f['p50_us'], 'max_fo_us': f['max_us'],
+                 'refused_base': b['denied'] + b['errors'],
+                 'refused_fo': f['denied'] + f['errors'],
+                 'pairs_per_s_base': b['pairs_per_s'], 'pairs_per_s_fo': f['pairs_per_s'],
+                 'other_export_first_new_lock': iso.get('other_export_first_new_lock')}
+            out['ganesha'].append({'e2': g, 'run': run})
+            log('isolation ganesha: %s' % json.dumps(g))
+        except Abort as e:
+            out['ganesha'].append({'error': str(e)})
+            log('isolation ganesha failed: %s' % e)
+        med = {}
+        for g in ('g2', 'g3'):
+            runs = [x[g] for x in out['sgnfs'] if g in x]
+            if runs:
+                med[g] = {k: median([x[k] for x in runs]) for k in runs[0]}
+                med[g]['refused_fo_total'] = sum(x['refused_fo'] for x in runs)
+        out['median'] = med
+        self.save()
+
+    # ---- 5. scale
+
+    def section_scale(self):
+        r = self.r
+        self.up_sgnfs()
+        c = self.sg
+        out = {'server': [], 'engine': None, 'memory': {}}
+        self.res['scale'] = out
+        # the pure engine first (no server involved)
+        rc, o, e = r.run([r.tool['lk'], '--json', '--pairs', '1000000',
+                          '--mem-locks', str(MEM_LOCKS)], 600)
+        try:
+            out['engine'] = json.loads(o.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            out['engine'] = {'error': (o + e)[-500:]}
+        log('engine: %s' % json.dumps(out['engine']))
+        self.save()
+
+        scale_file = os.path.join(c.export('g1'), 'scale')
+        fh = r.resolve(SG_NS, '127.0.10.1', scale_file)
+        nhosts = 100
+        base = 1 << 40                 # far right of every bench-lock range
+        rss0 = c.rss_kb('a')
+        st0 = c.status()['g1']
+        hold = Hold(r, SG_NS, '127.0.10.1', '127.5.0.1', nhosts, quiet=True, name='scale')
+        try:
+            held = 0
+            name, hosts, owners, depth = VARIANTS[0]
+            for k in (10, 100, 1000, 10000, 100000):
+                t = hold.take_locks(fh, nhosts, k - held, base, first=held)
+                held = k
+                # the daemon's own count (status lists every lock: small tables only)
+                on_srv = c.status()['g1']['locks'] - st0['locks'] if k <= 10000 else None
+                runs = [r.bench_lock(SG_NS, '127.0.10.1', scale_file, hosts, owners, depth, SECS)
+                        for _ in range(2)]
+                e = {'locks': k, 'locks_on_server': on_srv,
+                     'granted': hold.status['granted'],
+                     'take_s': round(t, 3),
+                     'rpcs_per_s': median([x['rpcs_per_s'] for x in runs]),
+                     'pairs_per_s': median([x['pairs_per_s'] for x in runs]),
+                     'p50_us': median([x['p50_us'] for x in runs]),
+                     'p99_us': median([x['p99_us'] for x in runs]),
+                     'errors': sum(x['errors'] + x['denied'] for x in runs),
+                     'loadavg': loadavg()}
+                out['server'].append(e)
+                log('scale: %s' % json.dumps(e))
+                self.save()
+            # memory: grow to MEM_LOCKS, VmRSS before/after
+            add = MEM_LOCKS - held
+            t0 = time.time()
+            hold.take_locks(fh, nhosts, add, base, first=held, timeout=1200)
+            t_mem = time.time() - t0
+            time.sleep(0.5)
+            rss1 = c.rss_kb('a')
+            # every lock was granted, 16 bytes from the next: none merged
+            n = hold.status['granted']
+            if n != MEM_LOCKS or hold.nres != MEM_LOCKS:
+                raise Abort('memory: %d of %d locks granted (%s)' % (n, MEM_LOCKS,
+                                                                   dict(hold.status)))
+            out['memory'] = {'rss_before_kB': rss0, 'rss_after_kB': rss1,
+                             'locks_held': n, 'hosts': nhosts,
+                             'bytes_per_lock': round((rss1 - rss0) * 1024.0 / n, 1) if n else None,
+                             'take_s': round(t_mem, 2),
+                             'take_locks_per_s': round(add / t_mem) if t_mem else None}
+            log('memory: %s' % json.dumps(out['memory']))
+        finally:
+            hold.stop()
+        self.save()
+
+
+def main():
+    global LOGF
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--build', required=True)
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--sections', default='lock,failover,isolation,scale')
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        print('lockbench.py: run as root (network namespaces)', file=sys.stderr)
+        return 1
+    os.makedirs(WORK, exist_ok=True)
+    LOGF = open(os.path.join(WORK, 'lockbench.log'), 'w')
+    r = None
+
+    def on_signal(sig, frm):
+        raise KeyboardInterrupt('signal %d' % sig)
+    signal.signal(signal.SIGTERM, on_signal)
+    status = 0
+    try:
+        r = Runner(os.path.abspath(a.build))
+        b = Bench(r, a.out)
+        for s in a.sections.split(','):
+            t0 = time.time()
+            log('=== %s (load average %s)' % (s, loadavg()))
+            try:
+                getattr(b, 'section_' + s)()
+            except Abort as e:
+                log('%s FAILED: %s' % (s, e))
+                b.res.setdefault('errors', {})[s] = str(e)
+                status = 1
+            except Exception as e:
+                log('%s FAILED: %s' % (s, traceback.format_exc()))
+                b.res.setdefault('errors', {})[s] = repr(e)
+                status = 1
+            b.res.setdefault('section_seconds', {})[s] = round(time.time() - t0, 1)
+            b.save()
+        b.down_sgnfs()
+        b.down_ganesha()
+    except KeyboardInterrupt:
+        log('interrupted')
+        status = 130
+    except Abort as e:
+        log('FATAL: %s' % e)
+        status = 1
+    finally:
+        if r:
+            r.cleanup()
+    return status
+
+
+if __name__ == '__main__':
+    sys.exit(main())
