@@ -621,6 +621,14 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 		res->stat.stat = st;
 		return nlm_done(req);
 	}
+	/* A request that will be refused at once grants nothing: no disk
+	 * write, and no place on the list (nor a notification later).  A
+	 * blocking one is listed: its GRANTED callback will be a grant. */
+	if (!block && lk_test(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o,
+			      a->exclusive ? LK_EXCL : LK_SHARED, r, NULL) == -EAGAIN) {
+		rc = -EAGAIN;
+		goto out;
+	}
 	rc = nlm_ensure_listed(ng, req, host);
 	if (rc == 0) {
 		lk_owner_put(ng->locks, o);

@@ -9,7 +9,8 @@ COVBIN is fuzz_replay_cov from `COVERAGE=1 tests/fuzz/build.sh DIR`.  Each
 input (files, or directories of files) is run alone; its covered lines
 (with --branches also its taken branch directions: every "this field is
 missing" exit of every decoder, several hundred files) are its features; a greedy set
-cover picks inputs, most new features first, smaller file on a tie, and
+cover picks inputs (first for the hand-written code, then for the
+generated decoders), most new features first, smaller file on a tie, and
 stops after N files if --max is given (the last picks add one feature each:
 mostly the "return FALSE" line after one field of one decoder).  The
 chosen files are copied to OUTDIR named by their SHA-1, like libFuzzer's.
@@ -81,13 +82,16 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     total = set().union(*cov.values()) if cov else set()
     have, chosen = set(), []
-    while True:
-        best = max(files, key=lambda f: (len(cov[f] - have), -os.path.getsize(f)),
-                   default=None)
-        if best is None or not cov[best] - have or len(chosen) == limit:
-            break
-        have |= cov[best]
-        chosen.append(best)
+    # Hand-written code first (src/: handles, names, the NLM widening),
+    # then the generated decoders.
+    for wanted in (lambda ft: '/gen/' not in ft[0], lambda ft: True):
+        while len(chosen) != limit:
+            best = max(files, key=lambda f: (len({x for x in cov[f] - have if wanted(x)}),
+                                             -os.path.getsize(f)), default=None)
+            if best is None or not {x for x in cov[best] - have if wanted(x)}:
+                break
+            have |= cov[best]
+            chosen.append(best)
     os.makedirs(outdir, exist_ok=True)
     for f in chosen:
         with open(f, 'rb') as fh:

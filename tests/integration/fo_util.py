@@ -820,7 +820,7 @@ def check_never_left(h, poller, group, owner, t_from, t_to, what=''):
 
 def check_notified(h, ho, vip, state, since, nhosts=1, what=''):
     """Each of @ho's @nhosts hosts got SM_NOTIFY from @vip naming @vip with
-    @state (after @since), exactly once per state."""
+    @state (after @since), and no other notification."""
     evs = [e for e in ho.events('notify', since) if e.get('state') == str(state)]
     good = [e for e in evs if e.get('from') == vip and e.get('mon_name') == vip]
     hosts = sorted(set(e['host'] for e in good))
