@@ -395,10 +395,10 @@ class Hold:
     """One `sgnfs-client hold` process: N hosts from host0, commands on
     stdin, results counted, event lines kept with their timestamps."""
 
-    def __init__(self, r, ns, server, host0, nhosts, quiet=False, name='hold'):
+    def __init__(self, r, ns, server, host0, nhosts, quiet=False, name='hold', extra=()):
         self.r = r
         cmd = r.nsx(ns) + [r.tool['client'], '--server', server, '--host', host0,
-                           '--nhosts', str(nhosts), '--timeout', '10000']
+                           '--nhosts', str(nhosts), '--timeout', '10000'] + list(extra)
         if quiet:
             cmd.append('--quiet')
         cmd.append('hold')
@@ -413,6 +413,14 @@ class Hold:
         self.ready = False
         self.th = threading.Thread(target=self._reader, daemon=True)
         self.th.start()
+        if quiet:
+            # no event lines, no "ready": a NULL call answered is the sign
+            self.send(['null\n'])
+            self.wait_results(1, 60)
+            with self.cv:
+                self.ready = True
+                self.nres = 0
+                self.status.clear()
         deadline = time.time() + 60
         with self.cv:
             while not self.ready and self.p.poll() is None and time.time() < deadline:
@@ -477,6 +485,28 @@ class Hold:
                 buf = []
         if buf:
             want += len(buf)
+            self.send(buf)
+        self.wait_results(want, timeout)
+        return time.time() - t0
+
+    def take_shared_all(self, fh, nhosts, lines, base, first=0, batch=20, timeout=900):
+        """@lines lines `@all lock fh:FH OFF 8 s`: every host takes a shared
+        lock on [base + 16 k, base + 16 k + 7] (k from @first): nhosts x lines
+        locks, each of its own owner, none conflicting, none merging.  One
+        line serves every host: the tool's per-line cost is O(hosts), so
+        `@#INDEX` lines cannot build a million locks in reasonable time."""
+        want = self.nres
+        t0 = time.time()
+        buf = []
+        for k in range(first, first + lines):
+            buf.append('@all lock fh:%s %d 8 s\n' % (fh, base + 16 * k))
+            if len(buf) >= batch:
+                buf.append('wait\n')
+                want += batch * nhosts
+                self.send(buf)
+                buf = []
+        if buf:
+            want += len(buf) * nhosts
             self.send(buf)
         self.wait_results(want, timeout)
         return time.time() - t0
@@ -741,7 +771,8 @@ class Bench:
                 'reclaimed_client_count': len(cl_recl),
                 'lost': hold.count('lost'),
                 'all_reclaimed': rel(first_last(cl_done)[1], t_kill)
-                if len(cl_done) >= nhosts else None,
+                if len(cl_done) >= nhosts and hold.count('lost') == 0 else None,
+                'hosts_done': len(cl_done),
                 'grace_ended': rel(first_last(at(r'group=g1 grace ended'))[0], t_kill),
                 'first_new_lock': rel(t_first, t_kill),
                 'probe_attempts': dict((str(k), v) for k, v in prober.attempts.items()),
@@ -1009,23 +1040,48 @@ class Bench:
 
         scale_file = os.path.join(c.export('g1'), 'scale')
         fh = r.resolve(SG_NS, '127.0.10.1', scale_file)
-        nhosts = 100
-        base = 1 << 40                 # far right of every bench-lock range
+        # Many hosts, few locks each: the tool's record walks a host's locks
+        # on every grant, so locks per host, not the total, sets its pace.
+        nhosts = 4000
+        base_x = 1 << 40               # exclusive locks, one host each (@#i lines)
+        base_s = 1 << 41               # shared locks, every host (@all lines)
+        name, hosts, owners, depth = VARIANTS[0]
         rss0 = c.rss_kb('a')
         st0 = c.status()['g1']
-        hold = Hold(r, SG_NS, '127.0.10.1', '127.5.0.1', nhosts, quiet=True, name='scale')
+        hold = Hold(r, SG_NS, '127.0.10.1', '127.5.0.1', nhosts, quiet=True, name='scale',
+                    extra=['--no-callbacks'])
+        held_x = 0                     # exclusive locks taken (region base_x)
+        held_s = 0                     # @all lines taken (region base_s)
+        rss_a = locks_a = None
+
+        def grow(target):
+            nonlocal held_x, held_s
+            t0 = time.time()
+            add = target - (held_x + held_s * nhosts)
+            if add >= nhosts:
+                n = add // nhosts
+                hold.take_shared_all(fh, nhosts, n, base_s, first=held_s)
+                held_s += n
+                add -= n * nhosts
+            if add > 0:
+                hold.take_locks(fh, nhosts, add, base_x, first=held_x)
+                held_x += add
+            if hold.status['granted'] != hold.nres:
+                raise Abort('scale: not every lock granted: %s' % dict(hold.status))
+            return time.time() - t0
+
         try:
-            held = 0
-            name, hosts, owners, depth = VARIANTS[0]
             for k in (10, 100, 1000, 10000, 100000):
-                t = hold.take_locks(fh, nhosts, k - held, base, first=held)
-                held = k
+                t = grow(k)
                 # the daemon's own count (status lists every lock: small tables only)
                 on_srv = c.status()['g1']['locks'] - st0['locks'] if k <= 10000 else None
+                if k == 10000:
+                    # every scale host now holds >= 2 locks: its connection
+                    # and host state are in the RSS from here on
+                    rss_a, locks_a = c.rss_kb('a'), k
                 runs = [r.bench_lock(SG_NS, '127.0.10.1', scale_file, hosts, owners, depth, SECS)
                         for _ in range(2)]
-                e = {'locks': k, 'locks_on_server': on_srv,
-                     'granted': hold.status['granted'],
+                e = {'locks': k, 'locks_on_server': on_srv, 'granted': hold.status['granted'],
                      'take_s': round(t, 3),
                      'rpcs_per_s': median([x['rpcs_per_s'] for x in runs]),
                      'pairs_per_s': median([x['pairs_per_s'] for x in runs]),
@@ -1037,22 +1093,22 @@ class Bench:
                 log('scale: %s' % json.dumps(e))
                 self.save()
             # memory: grow to MEM_LOCKS, VmRSS before/after
-            add = MEM_LOCKS - held
-            t0 = time.time()
-            hold.take_locks(fh, nhosts, add, base, first=held, timeout=1200)
-            t_mem = time.time() - t0
+            t_mem = grow(MEM_LOCKS)
             time.sleep(0.5)
             rss1 = c.rss_kb('a')
-            # every lock was granted, 16 bytes from the next: none merged
             n = hold.status['granted']
-            if n != MEM_LOCKS or hold.nres != MEM_LOCKS:
+            if n != MEM_LOCKS:
                 raise Abort('memory: %d of %d locks granted (%s)' % (n, MEM_LOCKS,
                                                                    dict(hold.status)))
-            out['memory'] = {'rss_before_kB': rss0, 'rss_after_kB': rss1,
-                             'locks_held': n, 'hosts': nhosts,
-                             'bytes_per_lock': round((rss1 - rss0) * 1024.0 / n, 1) if n else None,
-                             'take_s': round(t_mem, 2),
-                             'take_locks_per_s': round(add / t_mem) if t_mem else None}
+            out['memory'] = {
+                'locks_held': n, 'hosts': nhosts, 'shared_lines': held_s, 'exclusive': held_x,
+                'rss_before_kB': rss0, 'rss_at_10000_kB': rss_a, 'rss_after_kB': rss1,
+                # the locks alone: from 10,000 locks (every host connected) to n
+                'bytes_per_lock': round((rss1 - rss_a) * 1024.0 / (n - locks_a), 1),
+                # everything, the 4000 hosts' connections and state included
+                'bytes_per_lock_total': round((rss1 - rss0) * 1024.0 / n, 1),
+                'take_s': round(t_mem, 2),
+                'take_locks_per_s': round((n - 100000) / t_mem) if t_mem else None}
             log('memory: %s' % json.dumps(out['memory']))
         finally:
             hold.stop()

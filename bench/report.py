@@ -1,0 +1,556 @@
+#!/usr/bin/python3
+"""
+report.py - merge the raw figures of one bench/run-all.sh run, print the
+table (sgnfs, Ganesha, ratio, target, met/missed), draw the PNG plots and
+rewrite the generated part of bench/RESULTS.md.
+
+  bench/report.py --lock LOCK.json [--fileservice FS.json] --out RUN.json
+                  [--plots DIR] [--results-md bench/RESULTS.md]
+                  [--load-start "x y z"] [--command CMD]
+  bench/report.py --from RUN.json [--plots DIR] [--results-md FILE]
+
+RUN.json holds everything: the machine, the load average at start and end,
+every raw run and the medians, the table rows.  --from redoes the table,
+plots and RESULTS.md from a RUN.json (no measuring).
+
+RESULTS.md: only the text between the markers
+  <!-- BEGIN GENERATED (bench/report.py) -->  and  <!-- END GENERATED -->
+is replaced; the notes around it are kept.
+
+Plots need matplotlib (python3-matplotlib); without it they are skipped with
+a message, everything else still works.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+BEGIN = '<!-- BEGIN GENERATED (bench/report.py) -->'
+END = '<!-- END GENERATED -->'
+
+
+def machine(load_start):
+    cpu = ''
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    with open('/proc/loadavg') as f:
+        load_end = ' '.join(f.read().split()[:3])
+    mem = ''
+    try:
+        with open('/proc/meminfo') as f:
+            mem = f.readline().split(':', 1)[1].strip()
+    except OSError:
+        pass
+
+    def ver(pkg):
+        try:
+            return subprocess.run(['dpkg-query', '-W', '-f=${Version}', pkg],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  timeout=10).stdout.decode()
+        except Exception:
+            return ''
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        rev = subprocess.run(['git', '-C', src, 'describe', '--always', '--dirty'],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             timeout=10).stdout.decode().strip()
+    except Exception:
+        rev = ''
+    return {'uname': ' '.join(platform.uname()), 'nproc': os.cpu_count(), 'cpu': cpu,
+            'memory': mem, 'loadavg_start': load_start, 'loadavg_end': load_end,
+            'sgnfs': rev, 'ganesha': ver('nfs-ganesha'), 'libnfs': ver('libnfs-utils'),
+            'rpcbind': ver('rpcbind'), 'nfs-common': ver('nfs-common')}
+
+
+# ---------------------------------------------------------------------------
+# the table
+
+
+def g(d, *path):
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt(v, nd=None):
+    if v is None:
+        return 'n/a'
+    if isinstance(v, bool):
+        return 'yes' if v else 'no'
+    if isinstance(v, str):
+        return v
+    if nd is None:
+        if abs(v) >= 100:
+            nd = 0
+        elif abs(v) >= 10:
+            nd = 1
+        else:
+            nd = 2
+    s = '%.*f' % (nd, v)
+    if nd == 0 and abs(v) >= 10000:
+        s = '{:,}'.format(int(round(v)))
+    return s
+
+
+def rows(run):
+    """[(section, metric, sgnfs, ganesha, ratio, target, met)] ; met is
+    True/False/None (no target)."""
+    out = []
+    L = run.get('lock', {}) or {}
+    P = g(run, 'params', 'variants') or {}
+
+    def var_label(v):
+        p = P.get(v, {})
+        return '%d hosts x %d owners, depth %d' % (p.get('hosts', 0), p.get('owners', 0),
+                                                   p.get('depth', 0))
+
+    class Rows(list):
+        def append(self, r):
+            s_, m_, a_, b_, q_, t_, ok_ = r
+            # a target without a figure is unknown, not missed
+            list.append(self, (s_, m_, a_, b_, q_, t_, None if a_ is None and ok_ is False
+                               else ok_))
+    out = Rows()
+    for v, title in (('pipelined', 'pipelined'), ('single', 'single client, depth 1'),
+                     ('only_lock', 'only-lock (each pair the client\'s only lock)')):
+        m = g(L, v, 'median') or {}
+        sg, ga = m.get('sgnfs', {}), m.get('ganesha', {})
+        tgt = {'pipelined': 5.0, 'only_lock': 20.0}.get(v)
+        r = m.get('ratio_pairs')
+        out.append(('lock', 'LOCK+UNLOCK pairs/s, %s [%s]' % (title, var_label(v)),
+                    sg.get('pairs_per_s'), ga.get('pairs_per_s'), r,
+                    '>= %gx Ganesha' % tgt if tgt else '',
+                    (r is not None and r >= tgt) if tgt else None))
+        for k in ('p50_us', 'p99_us'):
+            out.append(('lock', '  %s latency per RPC, us (lower is better)' % k[:3],
+                        sg.get(k), ga.get(k), ratio(sg.get(k), ga.get(k)), '', None))
+    m = g(L, 'pipelined', 'median') or {}
+    out.append(('null', 'NLM NULL calls/s [%s]' % var_label('pipelined'),
+                g(m, 'null_sgnfs', 'calls_per_s'), g(m, 'null_ganesha', 'calls_per_s'),
+                ratio(g(m, 'null_sgnfs', 'calls_per_s'), g(m, 'null_ganesha', 'calls_per_s')),
+                '', None))
+    r_sg = g(m, 'sgnfs', 'rpcs_over_null')
+    out.append(('null', 'lock path: lock RPCs/s / NULL calls/s, pipelined',
+                r_sg, g(m, 'ganesha', 'rpcs_over_null'), None, '>= 0.70',
+                r_sg is not None and r_sg >= 0.70))
+    out.append(('null', '  (as pairs/s / NULL calls/s; a pair is 2 RPCs)',
+                g(m, 'sgnfs', 'pairs_over_null'), g(m, 'ganesha', 'pairs_over_null'), None,
+                '', None))
+    m2 = g(L, 'only_lock', 'median') or {}
+    out.append(('null', 'lock RPCs/s / NULL calls/s, only-lock [%s]' % var_label('only_lock'),
+                g(m2, 'sgnfs', 'rpcs_over_null'), g(m2, 'ganesha', 'rpcs_over_null'), None,
+                '', None))
+
+    F = run.get('failover', {}) or {}
+    for n in sorted(set(list((g(F, 'sgnfs', 'median') or {}).keys()) +
+                        list((g(F, 'ganesha', 'median') or {}).keys())), key=int):
+        sg = g(F, 'sgnfs', 'median', n) or {}
+        ga = g(F, 'ganesha', 'median', n) or {}
+        locks = sg.get('locks') or ga.get('locks')
+        lab = '%s hosts x %d locks' % (n, (locks or 0) // int(n))
+        out.append(('failover', 'kill -9 -> group online (Ganesha: restarted), s [%s]' % lab,
+                    sg.get('online'), ga.get('online'), None, '', None))
+        out.append(('failover', '  kill -> all clients notified, s',
+                    sg.get('clients_notified_all'), ga.get('clients_notified_all'), None, '',
+                    None))
+        fin_sg, fin_ga = sg.get('all_reclaimed'), ga.get('all_reclaimed')
+        tgt = n == '1000'
+        if fin_sg is None and sg:
+            fin_sg = 'not all (%s of %s)' % (fmt(sg.get('reclaimed_client_count')), fmt(locks))
+        out.append(('failover', '  kill -> all locks reclaimed, s',
+                    fin_sg, fin_ga if fin_ga is not None else
+                    'not all (%s of %s)' % (fmt(ga.get('reclaimed_client_count')), fmt(locks))
+                    if ga else None,
+                    None, '<= 2 s' if tgt else '',
+                    (isinstance(fin_sg, (int, float)) and fin_sg <= 2.0) if tgt else None))
+        out.append(('failover', '  kill -> first new lock granted, s (grace %ss)' %
+                    g(run, 'params', 'grace_s'),
+                    sg.get('first_new_lock'), ga.get('first_new_lock'), None, '', None))
+
+    I = run.get('isolation', {}) or {}
+    med = I.get('median', {}) or {}
+    ga_iso = None
+    for x in I.get('ganesha', []):
+        if 'e2' in x:
+            ga_iso = x['e2']
+    for grp in ('g2', 'g3'):
+        m = med.get(grp, {})
+        if not m:
+            continue
+        r = m.get('p99_ratio')
+        out.append(('isolation', 'other group %s: p99 during failover / baseline' % grp,
+                    r, g(ga_iso, 'p99_ratio') if grp == 'g2' else None, None, '<= 1.5x',
+                    r is not None and r <= 1.5))
+        out.append(('isolation', '  %s p99 us: baseline -> during failover' % grp,
+                    '%s -> %s' % (fmt(m.get('p99_base_us')), fmt(m.get('p99_fo_us'))),
+                    ('%s -> %s' % (fmt(ga_iso.get('p99_base_us')), fmt(ga_iso.get('p99_fo_us')))
+                     if ga_iso and grp == 'g2' else None), None, '', None))
+        rf = m.get('refused_fo_total')
+        out.append(('isolation', '  %s refusals during failover (all runs)' % grp,
+                    rf, g(ga_iso, 'refused_fo') if grp == 'g2' else None, None, '0',
+                    rf == 0 if rf is not None else None))
+    if ga_iso:
+        out.append(('isolation', '  export that did not move: kill -> first new lock, s',
+                    0.0 if med else None, ga_iso.get('other_export_first_new_lock'), None, '',
+                    None))
+
+    S = run.get('scale', {}) or {}
+    srv = {e['locks']: e for e in S.get('server', [])}
+    eng = {e['locks']: e for e in (g(S, 'engine', 'levels') or [])}
+    for k in sorted(set(srv) | set(eng)):
+        out.append(('scale', 'lock RPCs/s with %s locks held on the file (server | engine ops/s)'
+                    % '{:,}'.format(k), g(srv, k, 'rpcs_per_s'), None, None,
+                    'engine %s' % fmt(g(eng, k, 'ops_per_s')), None))
+    if srv:
+        lo, hi = min(srv), max(srv)
+        f = ratio(g(srv, lo, 'rpcs_per_s'), g(srv, hi, 'rpcs_per_s'))
+        out.append(('scale', 'server: ops/s at %s locks / at %s locks (fall)' %
+                    ('{:,}'.format(lo), '{:,}'.format(hi)), f, None, None, '<= 2x',
+                    f is not None and f <= 2.0))
+    if eng:
+        lo, hi = min(eng), max(eng)
+        f = ratio(g(eng, lo, 'ops_per_s'), g(eng, hi, 'ops_per_s'))
+        out.append(('scale', 'engine alone (bench/lk_bench): fall %s -> %s locks' %
+                    ('{:,}'.format(lo), '{:,}'.format(hi)), f, None, None, '(<= 2x)',
+                    f is not None and f <= 2.0))
+    M = S.get('memory', {}) or {}
+    if M:
+        b = M.get('bytes_per_lock')
+        out.append(('scale', 'sgnfsd VmRSS bytes per held lock, %s locks' %
+                    '{:,}'.format(M.get('locks_held', 0)), b, None, None, '<= 256',
+                    b is not None and b <= 256))
+        out.append(('scale', '  same, counting the %s hosts\' connections and state' %
+                    M.get('hosts'), M.get('bytes_per_lock_total'), None, None, '', None))
+    em = g(S, 'engine', 'memory')
+    if em:
+        out.append(('scale', '  engine: bytes requested | malloc\'d per lock',
+                    '%s | %s' % (fmt(em.get('bytes_per_lock')), fmt(em.get('malloc_bytes_per_lock'))),
+                    None, None, '', None))
+
+    FS = run.get('fileservice', {}) or {}
+    for k, lab in (('getattr_d1_ops', 'GETATTR calls/s, depth 1'),
+                   ('getattr_d32_ops', 'GETATTR calls/s, depth 32'),
+                   ('write_MBps', '1 GiB sequential write (nfs-cp), MB/s'),
+                   ('read_MBps', '1 GiB sequential read (nfs-cp), MB/s')):
+        a, b = g(FS, 'sgnfs', k), g(FS, 'ganesha', k)
+        if a is None and b is None:
+            continue
+        out.append(('file', lab, a, b, ratio(a, b), '', None))
+    return out
+
+
+def table_text(rs):
+    w = max(len(r[1]) for r in rs) if rs else 40
+    lines = ['%-*s %14s %14s %9s  %-16s %s' % (w, 'metric', 'sgnfs', 'ganesha', 'ratio',
+                                               'target', 'met')]
+    sec = None
+    for s, m, a, b, r, t, ok in rs:
+        if s != sec:
+            lines.append('--- %s' % s)
+            sec = s
+        lines.append('%-*s %14s %14s %9s  %-16s %s' % (
+            w, m, fmt(a), fmt(b), fmt(r) + ('x' if r is not None else ''), t,
+            '' if ok is None else ('MET' if ok else 'MISSED')))
+    return '\n'.join(lines)
+
+
+def table_md(rs):
+    lines = ['| metric | sgnfs | Ganesha 4.3 | sgnfs/Ganesha | target | |',
+             '|---|---:|---:|---:|---|---|']
+    sec = None
+    for s, m, a, b, r, t, ok in rs:
+        if s != sec:
+            lines.append('| **%s** | | | | | |' % s)
+            sec = s
+        lines.append('| %s | %s | %s | %s | %s | %s |' % (
+            m.strip().replace('|', '\\|'), fmt(a).replace('|', '\\|'), fmt(b),
+            fmt(r) + ('x' if r is not None else ''), t.replace('|', '\\|'),
+            '' if ok is None else ('**met**' if ok else '**MISSED**')))
+    return '\n'.join(lines)
+
+
+# ---------------------------------------------------------------------------
+# plots
+
+
+def plots(run, d):
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except Exception as e:
+        print('report.py: no plots (%s); apt-get install python3-matplotlib' % e,
+              file=sys.stderr)
+        return []
+    os.makedirs(d, exist_ok=True)
+    made = []
+    C = {'sgnfs': '#1f77b4', 'ganesha': '#d62728'}
+
+    def save(fig, name):
+        p = os.path.join(d, name)
+        fig.tight_layout()
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        made.append(p)
+
+    L = run.get('lock') or {}
+    vs = [v for v in ('pipelined', 'single', 'only_lock') if g(L, v, 'median')]
+    if vs:
+        fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+        x = range(len(vs))
+        for i, srv in enumerate(('sgnfs', 'ganesha')):
+            ax[0].bar([j + i * 0.27 for j in x], [g(L, v, 'median', srv, 'pairs_per_s') or 0
+                                                  for v in vs], 0.27, label=srv + ' lock pairs/s',
+                      color=C[srv])
+        ax[0].bar([j + 0.54 for j in x], [g(L, v, 'median', 'null_sgnfs', 'calls_per_s') or 0
+                                          for v in vs], 0.27, label='sgnfs NULL calls/s',
+                  color='#9ecae1')
+        ax[0].set_xticks([j + 0.27 for j in x])
+        ax[0].set_xticklabels(vs)
+        ax[0].set_yscale('log')
+        ax[0].set_ylabel('per second (log)')
+        ax[0].set_title('LOCK+UNLOCK pairs/s (median)')
+        ax[0].legend(fontsize=8)
+        for i, srv in enumerate(('sgnfs', 'ganesha')):
+            ax[1].bar([j + i * 0.2 for j in x], [g(L, v, 'median', srv, 'p50_us') or 0 for v in vs],
+                      0.2, color=C[srv], label=srv + ' p50')
+            ax[1].bar([j + 0.4 + i * 0.2 for j in x],
+                      [g(L, v, 'median', srv, 'p99_us') or 0 for v in vs], 0.2, color=C[srv],
+                      alpha=0.5, hatch='//', label=srv + ' p99')
+        ax[1].set_xticks([j + 0.3 for j in x])
+        ax[1].set_xticklabels(vs)
+        ax[1].set_yscale('log')
+        ax[1].set_ylabel('us per RPC (log)')
+        ax[1].set_title('latency (median of runs)')
+        ax[1].legend(fontsize=8)
+        save(fig, 'lock.png')
+
+    F = run.get('failover') or {}
+    keys = [('online', 'online'), ('clients_notified_all', 'all notified'),
+            ('all_reclaimed', 'all reclaimed'), ('first_new_lock', 'first new lock')]
+    rowsf = []
+    for srv in ('sgnfs', 'ganesha'):
+        for n, m in sorted((g(F, srv, 'median') or {}).items(), key=lambda kv: int(kv[0])):
+            rowsf.append(('%s %s hosts' % (srv, n), srv, m))
+    if rowsf:
+        fig, ax = plt.subplots(figsize=(10, 0.6 * len(rowsf) + 1.5))
+        marks = ['o', 's', 'D', '*']
+        for i, (lab, srv, m) in enumerate(rowsf):
+            last = max([m.get(k) or 0 for k, _ in keys] + [0.01])
+            ax.plot([0, last], [i, i], color=C[srv], lw=1)
+            for (k, kl), mk in zip(keys, marks):
+                if m.get(k) is not None:
+                    ax.plot(max(m[k], 0.005), i, mk, color=C[srv], ms=8,
+                            label=kl if i == 0 else None)
+        ax.set_yticks(range(len(rowsf)))
+        ax.set_yticklabels([r[0] for r in rowsf])
+        ax.set_xscale('log')
+        ax.set_xlabel('seconds after kill -9 (log)')
+        ax.set_title('failover milestones (median); grace %ss' % g(run, 'params', 'grace_s'))
+        ax.legend(fontsize=8, loc='lower right')
+        ax.axvline(2.0, color='gray', ls=':', lw=1)
+        save(fig, 'failover.png')
+
+    I = run.get('isolation') or {}
+    bars = []
+    for x in I.get('sgnfs', []):
+        for grp in ('g2', 'g3'):
+            if grp in x:
+                bars.append(('sgnfs %s' % grp, 'sgnfs', x[grp]))
+    for x in I.get('ganesha', []):
+        if 'e2' in x:
+            bars.append(('ganesha e2', 'ganesha', x['e2']))
+    if bars:
+        fig, ax = plt.subplots(figsize=(9, 4))
+        for i, (lab, srv, m) in enumerate(bars):
+            ax.bar(i - 0.2, m.get('p99_base_us') or 0, 0.4, color=C[srv], alpha=0.5,
+                   label='baseline p99' if i == 0 else None)
+            ax.bar(i + 0.2, m.get('p99_fo_us') or 0, 0.4, color=C[srv],
+                   label='during failover p99' if i == 0 else None)
+            ax.text(i + 0.2, (m.get('p99_fo_us') or 1), 'refused %s' % m.get('refused_fo'),
+                    ha='center', va='bottom', fontsize=7)
+        ax.set_xticks(range(len(bars)))
+        ax.set_xticklabels([b[0] for b in bars], fontsize=8)
+        ax.set_yscale('log')
+        ax.set_ylabel('p99 us per RPC (log)')
+        ax.set_title('other groups while one fails over (each run)')
+        ax.legend(fontsize=8)
+        save(fig, 'isolation.png')
+
+    S = run.get('scale') or {}
+    srv = S.get('server') or []
+    eng = g(S, 'engine', 'levels') or []
+    if srv or eng:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        if srv:
+            b0 = srv[0]['rpcs_per_s']
+            ax.plot([e['locks'] for e in srv], [e['rpcs_per_s'] / b0 for e in srv], 'o-',
+                    color=C['sgnfs'], label='sgnfsd: lock RPCs/s (bench-lock)')
+        if eng:
+            b0 = eng[0]['ops_per_s']
+            ax.plot([e['locks'] for e in eng], [e['ops_per_s'] / b0 for e in eng], 's--',
+                    color='#2ca02c', label='engine alone: ops/s (lk_bench)')
+        ax.axhline(0.5, color='gray', ls=':', lw=1, label='target floor (2x fall)')
+        ax.set_xscale('log')
+        ax.set_ylim(0, 1.3)
+        ax.set_xlabel('locks held on the file (log)')
+        ax.set_ylabel('relative to 10 locks')
+        ax.set_title('lock operations as one file fills')
+        ax.legend(fontsize=8)
+        save(fig, 'scale.png')
+
+    FS = run.get('fileservice') or {}
+    ks = [k for k in ('getattr_d1_ops', 'getattr_d32_ops', 'write_MBps', 'read_MBps')
+          if g(FS, 'sgnfs', k) is not None or g(FS, 'ganesha', k) is not None]
+    if ks:
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+        for j, grp in enumerate((ks[:2], ks[2:])):
+            for i, srvn in enumerate(('sgnfs', 'ganesha')):
+                ax[j].bar([x + i * 0.4 for x in range(len(grp))],
+                          [g(FS, srvn, k) or 0 for k in grp], 0.4, color=C[srvn], label=srvn)
+            ax[j].set_xticks([x + 0.2 for x in range(len(grp))])
+            ax[j].set_xticklabels(grp, fontsize=8)
+            ax[j].legend(fontsize=8)
+        ax[0].set_title('GETATTR calls/s')
+        ax[1].set_title('1 GiB nfs-cp, MB/s')
+        save(fig, 'fileservice.png')
+    return made
+
+
+# ---------------------------------------------------------------------------
+
+
+def generated_md(run, rs, plot_paths, md_dir):
+    M = run.get('machine', {})
+    P = run.get('params', {})
+    lines = [BEGIN, '',
+             '## Latest run: %s' % run.get('date', ''), '',
+             '- command: `%s` (%s build)' % (run.get('command', 'bench/run-all.sh'),
+                                            run.get('build_type') or 'unknown'),
+             '- machine: `%s`' % M.get('uname', ''),
+             '- %s CPUs (`nproc`), %s, %s RAM' % (M.get('nproc'), M.get('cpu'), M.get('memory')),
+             '- load average: %s at start, %s at end (other engineers\' tests share the '
+             'machine; client and server share the same %s cores)' %
+             (M.get('loadavg_start'), M.get('loadavg_end'), M.get('nproc')),
+             '- versions: sgnfs `%s`, nfs-ganesha %s, libnfs %s, rpcbind %s, nfs-common '
+             '(rpc.statd, sm-notify) %s' % (M.get('sgnfs'), M.get('ganesha'), M.get('libnfs'),
+                                            M.get('rpcbind'), M.get('nfs-common')),
+             '- settings: %s s per throughput run, %s repeats (medians; ratios are medians of '
+             'per-repeat ratios), failover/isolation repeats %s, grace %s s on both servers, '
+             'Ganesha RPC_Ioq_ThrdMax %s' % (P.get('seconds'), P.get('repeat'),
+                                             P.get('fo_repeat'), P.get('grace_s'),
+                                             P.get('ganesha_rpc_ioq_thrdmax')),
+             '- raw figures: `%s`' % run.get('json_path', ''), '']
+    errs = dict(run.get('errors', {}) or {})
+    if errs:
+        lines += ['**Sections that failed:** ' + '; '.join('%s: %s' % kv for kv in errs.items()),
+                  '']
+    lines += [table_md(rs), '']
+    if plot_paths:
+        lines.append('Plots: ' + ', '.join('[%s](%s)' % (os.path.basename(p),
+                                                         os.path.relpath(p, md_dir))
+                                           for p in plot_paths))
+        lines.append('')
+        for p in plot_paths:
+            lines.append('![%s](%s)' % (os.path.basename(p), os.path.relpath(p, md_dir)))
+        lines.append('')
+    lines.append(END)
+    return '\n'.join(lines)
+
+
+def update_md(path, block):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        text = ''
+    if BEGIN in text and END in text:
+        pre = text[:text.index(BEGIN)]
+        post = text[text.index(END) + len(END):]
+        text = pre + block + post
+    else:
+        text = (text.rstrip() + '\n\n' if text else '# Benchmark results\n\n') + block + '\n'
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--lock')
+    ap.add_argument('--fileservice')
+    ap.add_argument('--out')
+    ap.add_argument('--from', dest='from_')
+    ap.add_argument('--plots')
+    ap.add_argument('--results-md')
+    ap.add_argument('--load-start', default='')
+    ap.add_argument('--command', default='bench/run-all.sh')
+    ap.add_argument('--build-type', default='')
+    a = ap.parse_args()
+
+    if a.from_:
+        with open(a.from_) as f:
+            run = json.load(f)
+        out = a.from_
+    else:
+        if not a.out:
+            ap.error('--out is needed')
+        run = {}
+        if a.lock and os.path.exists(a.lock):
+            with open(a.lock) as f:
+                run.update(json.load(f))
+        if a.fileservice and os.path.exists(a.fileservice):
+            with open(a.fileservice) as f:
+                run['fileservice'] = json.load(f)
+                run['fileservice']['json_path'] = a.fileservice
+        run['date'] = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
+        run['machine'] = machine(a.load_start or g(run, 'loadavg', 'start') or '')
+        run['command'] = a.command
+        run['build_type'] = a.build_type
+        out = a.out
+    run['json_path'] = os.path.relpath(out, os.path.dirname(os.path.abspath(a.results_md))
+                                       if a.results_md else os.getcwd())
+    rs = rows(run)
+    run['table'] = [dict(zip(('section', 'metric', 'sgnfs', 'ganesha', 'ratio', 'target', 'met'),
+                             r)) for r in rs]
+    if not a.from_:
+        tmp = out + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(run, f, indent=1, sort_keys=True)
+        os.replace(tmp, out)
+    print(table_text(rs))
+    M = run.get('machine', {})
+    print('(load average %s at start, %s at end; %s CPUs; raw figures %s)' %
+          (M.get('loadavg_start'), M.get('loadavg_end'), M.get('nproc'), out))
+    made = plots(run, a.plots) if a.plots else []
+    for p in made:
+        print('plot: %s' % p)
+    if a.results_md:
+        update_md(a.results_md, generated_md(run, rs, made,
+                                             os.path.dirname(os.path.abspath(a.results_md))))
+        print('updated %s' % a.results_md)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
