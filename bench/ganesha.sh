@@ -77,6 +77,11 @@ PLUGINS=/usr/lib/x86_64-linux-gnu/ganesha
 
 die() { echo "ganesha.sh: $*" >&2; exit 1; }
 nsx() { ip netns exec "$NS" "$@"; }
+# alive PID: running, not a zombie (our daemons are orphans: init reaps them
+# when it likes, and kill -0 succeeds on a zombie)
+alive() {
+	kill -0 "$1" 2>/dev/null && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
 
 # write_conf DIR...: one EXPORT per DIR.
 write_conf() {
@@ -152,7 +157,7 @@ wait_prog() {
 		if timeout 3 ip netns exec "$NS" rpcinfo -t 127.0.0.1 "$prog" "$vers" >/dev/null 2>&1; then
 			return 0
 		fi
-		if [ -f "$WORK/ganesha.pid" ] && ! kill -0 "$(cat "$WORK/ganesha.pid")" 2>/dev/null; then
+		if [ -f "$WORK/ganesha.pid" ] && ! alive "$(cat "$WORK/ganesha.pid")"; then
 			echo "ganesha.sh: ganesha.nfsd exited; log:" >&2
 			tail -20 "$WORK/ganesha.log" >&2
 			return 1
@@ -169,10 +174,10 @@ stop_pidfile() {
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f")
 	rm -f "$f"
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	[ -n "$pid" ] && alive "$pid" || return 0
 	kill -TERM "$pid" 2>/dev/null
 	for ((i = 0; i < grace * 10; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
+		alive "$pid" || return 0
 		sleep 0.1
 	done
 	echo "ganesha.sh: pid $pid ignored SIGTERM for ${grace}s, killing" >&2
@@ -198,7 +203,7 @@ cmd_stop() {
 # (its private /run), so ganesha.nfsd registers with our rpcbind and statd.
 nsrun() {
 	local pid
-	pid=$(cat "$WORK/rpcbind.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null ||
+	pid=$(cat "$WORK/rpcbind.pid" 2>/dev/null) && alive "$pid" ||
 		die "rpcbind is not running (ganesha.sh start first)"
 	nsenter -t "$pid" -m -n -- "$@"
 }
@@ -208,8 +213,21 @@ nsrun() {
 # from the first start: a restart can enter grace after a graceless start.
 start_nfsd() {
 	local -a dirs=()
+	local try
 	mapfile -t dirs <"$WORK/exports" || return 1
 	write_conf "${dirs[@]}"
+	# A server killed a moment ago may still hold its ports (its last
+	# threads exiting): ganesha.nfsd then exits at once; try again.
+	for try in 1 2 3 4 5; do
+		start_nfsd_once && return 0
+		[ -f "$WORK/ganesha.pid" ] && alive "$(cat "$WORK/ganesha.pid")" && return 1
+		echo "ganesha.sh: ganesha.nfsd exited at start (try $try), retrying" >&2
+		sleep 0.2
+	done
+	return 1
+}
+
+start_nfsd_once() {
 	nsrun /bin/sh -c '
 		W=$1
 		ganesha.nfsd -F -L "$W/ganesha.log" -f "$W/ganesha.conf" \
@@ -226,9 +244,14 @@ cmd_kill() {
 	pid=$(cat "$WORK/ganesha.pid" 2>/dev/null) || die "ganesha.nfsd is not running"
 	kill -KILL "$pid" 2>/dev/null
 	rm -f "$WORK/ganesha.pid"
-	# dead once gone or a zombie (its parent, init, reaps it when it likes)
-	while kill -0 "$pid" 2>/dev/null &&
-		[ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
+	# Dead once gone, or a zombie (init reaps it when it likes) whose other
+	# threads have all exited too: only then are its sockets closed (with
+	# thousands of threads that takes a while after the leader is a zombie).
+	local i
+	for ((i = 0; i < 3000; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		[ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" = Z ] &&
+			[ "$(ls "/proc/$pid/task" 2>/dev/null | wc -l)" -le 1 ] && break
 		sleep 0.01
 	done
 	# The clients statd was told to monitor are the ones to notify after
