@@ -38,7 +38,8 @@ Environment: BENCH_WORK (scratch, default /var/tmp/sgnfs-bench), BENCH_SECONDS
 default 3), BENCH_FO_REPEAT (failover repeats, default 2), BENCH_GRACE (grace
 seconds for both servers, default 10), BENCH_MEM_LOCKS (default 1000000),
 BENCH_FO_HOSTS (client hosts per failover run, default 100,1000),
-BENCH_ISO_HOSTS (hosts holding the failing group's locks, default 1000).
+BENCH_ISO_HOSTS (hosts holding the failing group's locks, default 1000),
+BENCH_ISO_REPEAT (sgnfs isolation repeats, default 5).
 
 Python 3 standard library only.
 """
@@ -68,6 +69,7 @@ GRACE = int(os.environ.get('BENCH_GRACE', '10'))
 MEM_LOCKS = int(os.environ.get('BENCH_MEM_LOCKS', '1000000'))
 FO_HOSTS = [int(x) for x in os.environ.get('BENCH_FO_HOSTS', '100,1000').split(',')]
 ISO_HOSTS = int(os.environ.get('BENCH_ISO_HOSTS', '1000'))
+ISO_REPEAT = int(os.environ.get('BENCH_ISO_REPEAT', '5'))
 
 SG_NS = 'sgnfs-bench-lk-sg'
 GA_NS = 'sgnfs-bench-lk-ga'
@@ -605,6 +607,8 @@ class Bench:
         self.res = {'params': {'seconds': SECS, 'repeat': REPEAT, 'fo_repeat': FO_REPEAT,
                                'grace_s': GRACE, 'mem_locks': MEM_LOCKS,
                                'ganesha_rpc_ioq_thrdmax': GA_THRDMAX,
+                               'iso_repeat': ISO_REPEAT, 'fo_hosts': FO_HOSTS,
+                               'iso_hosts': ISO_HOSTS,
                                'variants': {v[0]: {'hosts': v[1], 'owners': v[2], 'depth': v[3]}
                                             for v in VARIANTS}},
                     'loadavg': {'start': loadavg()}}
@@ -994,7 +998,7 @@ class Bench:
         self.down_sgnfs()
         out = {'sgnfs': [], 'ganesha': []}
         self.res['isolation'] = out
-        for rep in range(FO_REPEAT):
+        for rep in range(ISO_REPEAT):
             try:
                 run = self.sg_isolation_once(ISO_HOSTS)
             except Abort as e:
