@@ -5,9 +5,10 @@
  *   1. open the exports (src/nfs) and the lock state, which reads the
  *      group's client list from the group's own storage (src/nlm, nsm);
  *   2. increase the group's NSM state number, durably (odd = up);
- *   3. if the list names clients, start the group's grace *before* any
- *      socket is open, so no new lock can slip in ahead of a reclaim;
- *      with an empty list there is nothing to recover and no grace;
+ *   3. if anything may need reclaiming (the journal's reservations, or
+ *      without a trusted journal any client on the list), start the
+ *      group's grace *before* any socket is open, so no new lock can slip
+ *      in ahead of a reclaim; otherwise there is no grace;
  *   4. bind each VIP on each service port (TCP and UDP);
  *   5. notify every listed client, from each VIP, asynchronously.
  * Offline undoes it in the reverse order: notifications stop, sockets
@@ -117,10 +118,7 @@ int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group 
 			goto err_free;
 		}
 	}
-	if (nlm_group_nclients(g->nlm) > 0)
-		nlm_group_start_grace(g->nlm, gc->grace_s);
-	else
-		log_info("group=%s client list is empty: no grace needed", gc->name);
+	nlm_group_recover(g->nlm, gc->grace_s);
 	for (size_t v = 0; v < gc->nvips; v++) {
 		for (size_t p = 0; p < nports; p++) {
 			struct sockaddr_storage ss = gc->vips[v];

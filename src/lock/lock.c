@@ -1594,6 +1594,21 @@ void lk_waiter_set_priv(struct lk_waiter *w, void *priv)
 
 /* ---- share reservations ---- */
 
+int lk_share_test(const struct lk_table *t, const void *key, size_t keylen,
+		  const struct lk_owner *o, unsigned mode, unsigned deny)
+{
+	const struct lk_file *f;
+
+	if (!t || !key || keylen == 0 || keylen > LK_KEY_MAX || !o ||
+	    mode > LK_SH_BOTH || deny > LK_SH_BOTH)
+		return -EINVAL;
+	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	for (const struct lk_share *sh = f ? f->shares : NULL; sh; sh = sh->fnext)
+		if (sh->owner != o && ((mode & sh->deny) || (deny & sh->mode)))
+			return -EAGAIN;
+	return 0;
+}
+
 int lk_share(struct lk_table *t, const void *key, size_t keylen,
 	     struct lk_owner *o, unsigned mode, unsigned deny)
 {
@@ -1685,6 +1700,31 @@ int lk_foreach_lock(const struct lk_table *t, lk_lock_fn fn, void *arg)
 			for (a = lk_rb_first(f->by_start); a; a = lk_rb_next(a)) {
 				info_fill(&li, bs_lock(a));
 				rc = fn(arg, &li);
+				if (rc)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+
+int lk_foreach_share(const struct lk_table *t, lk_share_fn fn, void *arg)
+{
+	struct lk_shareinfo si;
+	struct lk_hnode *n;
+	int rc;
+
+	for (size_t i = 0; i < t->files.nb; i++) {
+		for (n = t->files.b[i]; n; n = n->next) {
+			struct lk_file *f = CONTAINER(n, struct lk_file, hn);
+
+			for (struct lk_share *s = f->shares; s; s = s->fnext) {
+				si.key = f->key;
+				si.keylen = f->keylen;
+				si.owner = s->owner;
+				si.mode = s->mode;
+				si.deny = s->deny;
+				rc = fn(arg, &si);
 				if (rc)
 					return rc;
 			}

@@ -299,6 +299,11 @@ void lk_waiter_set_priv(struct lk_waiter *w, void *priv);
 int lk_share(struct lk_table *t, const void *key, size_t keylen,
 	     struct lk_owner *o, unsigned mode, unsigned deny);
 
+/* Would lk_share(@o, @mode, @deny) on @key conflict?  0 if not, -EAGAIN if
+ * another owner's reservation conflicts, -EINVAL.  Changes nothing. */
+int lk_share_test(const struct lk_table *t, const void *key, size_t keylen,
+		  const struct lk_owner *o, unsigned mode, unsigned deny);
+
 /* Drop @o's share reservation on @key, if any.  Returns 0 or -EINVAL. */
 int lk_unshare(struct lk_table *t, const void *key, size_t keylen,
 	       struct lk_owner *o);
@@ -318,5 +323,19 @@ int lk_client_foreach_lock(const struct lk_client *c, lk_lock_fn fn, void *arg);
 
 /* Every queued waiter, file by file, in FIFO order within a file. */
 int lk_foreach_waiter(const struct lk_table *t, lk_lock_fn fn, void *arg);
+
+/* One share reservation, as reported by lk_foreach_share. */
+struct lk_shareinfo {
+	const void *key;		/* the file's key; borrowed from the table */
+	size_t keylen;
+	struct lk_owner *owner;		/* borrowed */
+	unsigned mode, deny;		/* lk_share_bits */
+};
+
+typedef int (*lk_share_fn)(void *arg, const struct lk_shareinfo *si);
+
+/* Every share reservation of the table, file by file.  @fn must not change
+ * the table.  Returns what lk_foreach_lock returns. */
+int lk_foreach_share(const struct lk_table *t, lk_share_fn fn, void *arg);
 
 #endif

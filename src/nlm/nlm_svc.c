@@ -41,69 +41,16 @@
 #include "config/config.h"
 #include "group/group.h"
 #include "lock/lock.h"
+#include "journal/journal.h"
 #include "log.h"
 #include "nfs/fh.h"
 #include "nlm/nlm_cb.h"
+#include "nlm/nlm_int.h"
 #include "nlm/nlm_xdr.h"
 #include "nsm/clist.h"
 #include "nsm/notify.h"
 #include "nsm.h"
 #include "sbuf.h"
-
-#define NLM_HOST_BUCKETS 256
-#define NLM_GRANTED_TRIES 3
-
-struct nlm_host {
-	struct nlm_host *hnext;        /* hash chain, owned by ng->hosts */
-	char *name;                    /* caller_name, owned */
-	struct lk_client *lkc;         /* owned (lk_client_free) */
-	unsigned refs;                 /* parked requests + grant callbacks */
-};
-
-/* A request waiting for its client to be durable on the client list. */
-struct nlm_parked {
-	struct nlm_parked *next, *prev; /* in ng->parked */
-	struct nlm_group *ng;
-	struct nlm_host *host;          /* holds a host ref */
-	struct rpc_req *req;
-};
-
-/* A queued blocking lock: lk_waiter priv. */
-struct nlm_block {
-	struct nlm_block *next, *prev; /* in ng->blocks */
-	struct nlm_group *ng;
-	struct nlm_host *host;         /* holds a host ref */
-	struct nlm_cb_target target;   /* where GRANTED goes */
-	bool msg;                      /* locked with LOCK_MSG: use GRANTED_MSG */
-	bool exclusive;
-	uint32_t svid;
-	uint8_t fh[LK_KEY_MAX];
-	size_t fhlen;
-	uint8_t *oh;                   /* owned */
-	size_t ohlen;
-	uint64_t offset, len;          /* as the client asked */
-	struct lk_waiter *w;           /* NULL once granted or dropped */
-	unsigned tries;                /* GRANTED attempts */
-	uint64_t cookie;               /* ours, for GRANTED_MSG / GRANTED_RES */
-};
-
-struct nlm_group {
-	struct sg_group *g;            /* not owned */
-	const char *name;              /* group name, for logs */
-	struct lk_table *locks;        /* owned */
-	struct clist *clients;         /* owned */
-	struct nlm_cb *cb;             /* owned */
-	struct nlm_host *hosts[NLM_HOST_BUCKETS]; /* owned */
-	size_t nhosts;
-	struct nlm_parked *parked;     /* owned */
-	struct nlm_block *blocks;      /* owned: queued and granted-unanswered */
-	uint64_t next_cookie;
-	bool in_grace;
-	uint64_t grace_end;            /* uv_now() ms */
-	uv_timer_t grace_timer;
-	struct nsm_notifier *notifier; /* owned while notifying */
-	bool closing;
-};
 
 static struct nlm_group *nlm_grp(const struct rpc_req *req)
 {
@@ -139,7 +86,7 @@ static struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name)
 	return NULL;
 }
 
-static struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name)
+struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name)
 {
 	struct nlm_host *h = nlm_host_find(ng, name);
 	size_t b;
@@ -167,14 +114,14 @@ static bool nlm_host_idle(const struct nlm_host *h)
 	struct lk_stats st;
 
 	lk_client_stats(h->lkc, &st);
-	return st.locks == 0 && st.waiters == 0 && st.shares == 0;
+	return st.locks == 0 && st.waiters == 0 && st.shares == 0 && !nlm_host_has_resv(h);
 }
 
 /*
  * Called after anything that may have released a host's last lock: the
  * client list starts its idle clock, and a host nobody refers to is freed.
  */
-static void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h)
+void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h)
 {
 	struct nlm_host **pp;
 
@@ -189,6 +136,8 @@ static void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h)
 		*pp = h->hnext;
 	ng->nhosts--;
 	lk_client_free(ng->locks, h->lkc);
+	if (h->rlkc && ng->resv)
+		lk_client_free(ng->resv, h->rlkc);
 	free(h->name);
 	free(h);
 }
@@ -238,7 +187,10 @@ static int nlm_copy_netobj(sgn_netobj *dst, const sgn_netobj *src)
 /*
  * The grace rule (docs/nlm.md), per group:
  *   in grace:     LOCK, NM_LOCK, SHARE without reclaim and TEST are refused
- *                 with DENIED_GRACE_PERIOD; reclaims are granted;
+ *                 with DENIED_GRACE_PERIOD; reclaims are granted.  With a
+ *                 trusted journal (reservations, nlm_journal.c) only those
+ *                 that conflict with another owner's reservation are
+ *                 refused: the caller checks that once it knows the owner;
  *   out of grace: a reclaim is refused (DENIED_NOLOCKS): nothing can be
  *                 reclaimed that the group did not announce;
  *   always:       UNLOCK, UNSHARE, CANCEL, FREE_ALL and the _RES/GRANTED
@@ -247,7 +199,7 @@ static int nlm_copy_netobj(sgn_netobj *dst, const sgn_netobj *src)
  */
 static nlm4_stats nlm_grace_refuses(const struct nlm_group *ng, bool is_reclaim)
 {
-	if (ng->in_grace && !is_reclaim)
+	if (ng->in_grace && !is_reclaim && !ng->resv)
 		return NLM4_DENIED_GRACE_PERIOD;
 	if (!ng->in_grace && is_reclaim)
 		return NLM4_DENIED_NOLOCKS;
@@ -346,6 +298,8 @@ static void nlm_block_fill_args(const struct nlm_block *b, nlm4_testargs *a, uin
 	a->alock.l_len = b->len;
 }
 
+static void nlm_flush_grants(struct nlm_group *ng);
+
 /* The client refused (or cannot take) a lock we granted it: take it back. */
 static void nlm_block_take_back(struct nlm_block *b, const char *why)
 {
@@ -356,11 +310,14 @@ static void nlm_block_take_back(struct nlm_block *b, const char *why)
 
 	if (lk_range_make(b->offset, b->len, &r) == 0 &&
 	    lk_owner_get(ng->locks, b->host->lkc, b->svid, b->oh, b->ohlen, &o) == 0) {
-		lk_unlock(ng->locks, b->fh, b->fhlen, o, r);
+		if (lk_unlock(ng->locks, b->fh, b->fhlen, o, r) == 0)
+			nlm_jr_lock(ng, false, b->host, b->svid, b->oh, b->ohlen, b->fh, b->fhlen,
+				    false, r);
 		lk_owner_put(ng->locks, o);
 	}
 	log_info("group=%s client=%s granted lock taken back: %s", ng->name,
 		 nlm_safe(nm, sizeof(nm), b->host->name), why);
+	nlm_flush_grants(ng);
 }
 
 static void nlm_send_granted(struct nlm_block *b);
@@ -413,15 +370,78 @@ static void nlm_send_granted(struct nlm_block *b)
 		nlm_block_free(b);
 }
 
+/* A granted waiter's record is durable (or cannot be): tell the client. */
+static void nlm_block_durable(void *arg, int rc)
+{
+	struct nlm_block *b = arg;
+
+	b->jr_wait = false;
+	if (rc < 0) {
+		nlm_block_take_back(b, "the journal cannot record the grant");
+		nlm_block_free(b);
+		return;
+	}
+	nlm_send_granted(b);
+}
+
+/*
+ * The engine granted these waiters while it carried out a change; the
+ * caller has journaled that change by now, so the grants' records follow
+ * it, as replay needs.  Each client is called back once its grant is
+ * durable.  Taking a grant back may grant others: the loop picks them up.
+ */
+static void nlm_flush_grants(struct nlm_group *ng)
+{
+	struct nlm_block *b;
+	char nm[LOG_SAFE_MAX];
+	int rc;
+
+	if (ng->flushing)
+		return;
+	ng->flushing = true;
+	while ((b = ng->granted)) {
+		struct lk_range r;
+
+		ng->granted = b->gnext;
+		if (!ng->granted)
+			ng->granted_tail = &ng->granted;
+		b->gnext = NULL;
+		log_info("group=%s client=%s blocked lock granted; calling back", ng->name,
+			 nlm_safe(nm, sizeof(nm), b->host->name));
+		if (!ng->jr) {
+			nlm_send_granted(b);
+			continue;
+		}
+		lk_range_make(b->offset, b->len, &r);
+		nlm_resv_unlock(ng, b->host, b->svid, b->oh, b->ohlen, b->fh, b->fhlen, r);
+		rc = nlm_jr_can_grant(ng, b->host) ? 0 : -EIO;
+		if (rc == 0)
+			rc = nlm_jr_lock(ng, true, b->host, b->svid, b->oh, b->ohlen, b->fh,
+					 b->fhlen, b->exclusive, r);
+		if (rc == 0)
+			rc = jr_wait(ng->jr, nlm_block_durable, b);
+		if (rc == 0) {
+			b->jr_wait = true;
+		} else if (rc == 1) {
+			nlm_send_granted(b);
+		} else {
+			nlm_block_take_back(b, "the journal cannot record the grant");
+			nlm_block_free(b);
+		}
+	}
+	ng->flushing = false;
+}
+
 static void nlm_on_grant(void *arg, struct lk_waiter *w)
 {
 	struct nlm_block *b = lk_waiter_priv(w);
-	char nm[LOG_SAFE_MAX];
+	struct nlm_group *ng = b->ng;
 
+	/* Not yet journaled: the change that caused this grant is recorded
+	 * first, then nlm_flush_grants records and announces it. */
 	b->w = NULL;
-	log_info("group=%s client=%s blocked lock granted; calling back", b->ng->name,
-		 nlm_safe(nm, sizeof(nm), b->host->name));
-	nlm_send_granted(b);
+	*ng->granted_tail = b;
+	ng->granted_tail = &b->gnext;
 }
 
 static void nlm_on_drop(void *arg, struct lk_waiter *w)
@@ -501,12 +521,9 @@ static int nlm_ensure_listed(struct nlm_group *ng, struct rpc_req *req, struct n
 static enum rpc_disposition nlm_dispatch_again(struct rpc_req *req);
 static enum rpc_disposition nlm_proc_share(struct rpc_req *req);
 
-static void nlm_parked_done(void *arg, int rc)
+static void nlm_parked_unlink(struct nlm_parked *p)
 {
-	struct nlm_parked *p = arg;
 	struct nlm_group *ng = p->ng;
-	struct nlm_host *host = p->host;
-	struct rpc_req *req = p->req;
 
 	if (p->prev)
 		p->prev->next = p->next;
@@ -515,6 +532,100 @@ static void nlm_parked_done(void *arg, int rc)
 	if (p->next)
 		p->next->prev = p->prev;
 	free(p);
+}
+
+static void nlm_journal_done(void *arg, int rc);
+
+/*
+ * The grant in @req's result is in the lock table and its record appended:
+ * answer once the record is durable.  Returns 0 if @req was parked (answered
+ * by nlm_journal_done), 1 to answer now (nothing to wait for), or -1 if the
+ * journal cannot take it (the caller takes the grant back and refuses).
+ */
+static int nlm_journal_park(struct nlm_group *ng, struct rpc_req *req, struct nlm_host *host)
+{
+	struct nlm_parked *p;
+	int rc;
+
+	if (!ng->jr)
+		return 1;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -1;
+	p->ng = ng;
+	p->req = req;
+	p->host = host;
+	p->journal = true;
+	rc = jr_wait(ng->jr, nlm_journal_done, p);
+	if (rc != 0) {
+		free(p);
+		return rc == 1 ? 1 : -1;
+	}
+	host->refs++;
+	p->next = ng->parked;
+	if (ng->parked)
+		ng->parked->prev = p;
+	ng->parked = p;
+	return 0;
+}
+
+/* Take back the grant @req was about to answer (its record did not become
+ * durable) and make the answer a refusal. */
+static void nlm_req_take_back(struct nlm_group *ng, struct rpc_req *req, struct nlm_host *host)
+{
+	struct lk_owner *o;
+	char nm[LOG_SAFE_MAX];
+
+	if (req->proc == NLMPROC_SHARE) {
+		const nlm4_share *sh = &((const nlm4_shareargs *)req->args)->share;
+		if (lk_owner_get(ng->locks, host->lkc, 0, sh->oh.sgn_netobj_val,
+				 sh->oh.sgn_netobj_len, &o) == 0) {
+			lk_unshare(ng->locks, sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len, o);
+			lk_owner_put(ng->locks, o);
+		}
+		((nlm4_shareres *)req->res)->stat = NLM4_DENIED_NOLOCKS;
+	} else {
+		const nlm4_lock *lk = &((const nlm4_lockargs *)req->args)->alock;
+		struct lk_range r;
+		if (lk_range_make(lk->l_offset, lk->l_len, &r) == 0 &&
+		    lk_owner_get(ng->locks, host->lkc, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
+				 lk->oh.sgn_netobj_len, &o) == 0) {
+			if (lk_unlock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o,
+				      r) == 0)
+				nlm_jr_lock(ng, false, host, (uint32_t)lk->svid,
+					    lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len,
+					    lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, false, r);
+			lk_owner_put(ng->locks, o);
+		}
+		((nlm4_res *)req->res)->stat.stat = NLM4_DENIED_NOLOCKS;
+	}
+	log_warn("group=%s client=%s %s refused: the journal cannot record it", ng->name,
+		 nlm_safe(nm, sizeof(nm), host->name), req->pd->name);
+	nlm_flush_grants(ng);
+}
+
+static void nlm_journal_done(void *arg, int rc)
+{
+	struct nlm_parked *p = arg;
+	struct nlm_group *ng = p->ng;
+	struct nlm_host *host = p->host;
+	struct rpc_req *req = p->req;
+
+	nlm_parked_unlink(p);
+	if (rc < 0)
+		nlm_req_take_back(ng, req, host);
+	nlm_finish(req);
+	nlm_host_put(ng, host);
+}
+
+static void nlm_parked_done(void *arg, int rc)
+{
+	struct nlm_parked *p = arg;
+	struct nlm_group *ng = p->ng;
+	struct nlm_host *host = p->host;
+	struct rpc_req *req = p->req;
+
+	nlm_parked_unlink(p);
 	if (rc < 0) {
 		/* Logged by clist; the grant is refused, never given. */
 		if (req->proc == NLMPROC_SHARE)
@@ -559,7 +670,13 @@ static enum rpc_disposition nlm_proc_test(struct rpc_req *req)
 		res->test_stat.stat = st;
 		return nlm_done(req);
 	}
-	if (lk_test(ng->locks, a->alock.fh.sgn_netobj_val, a->alock.fh.sgn_netobj_len, o,
+	if (ng->in_grace &&
+	    nlm_resv_conflicts_lock(ng, host, (uint32_t)a->alock.svid, a->alock.oh.sgn_netobj_val,
+				    a->alock.oh.sgn_netobj_len, a->alock.fh.sgn_netobj_val,
+				    a->alock.fh.sgn_netobj_len, a->exclusive, r)) {
+		/* The holder is a lock not reclaimed yet: not reportable. */
+		res->test_stat.stat = NLM4_DENIED_GRACE_PERIOD;
+	} else if (lk_test(ng->locks, a->alock.fh.sgn_netobj_val, a->alock.fh.sgn_netobj_len, o,
 		    a->exclusive ? LK_EXCL : LK_SHARED, r, &holder) == -EAGAIN) {
 		nlm4_holder *h = &res->test_stat.nlm4_testrply_u.holder;
 		size_t ohlen;
@@ -604,6 +721,9 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	const nlm4_lockargs *a = req->args;
 	nlm4_res *res = req->res;
 	const nlm4_lock *lk = &a->alock;
+	const void *fh = lk->fh.sgn_netobj_val;
+	size_t fhlen = lk->fh.sgn_netobj_len;
+	enum lk_type type = a->exclusive ? LK_EXCL : LK_SHARED;
 	bool block = a->block && req->proc != NLMPROC_NM_LOCK;
 	struct nlm_host *host;
 	struct lk_owner *o;
@@ -621,12 +741,24 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 		res->stat.stat = st;
 		return nlm_done(req);
 	}
+	/* Grace with reservations: refuse only what would take another
+	 * owner's lock away (a "reclaim" of such a range claims a lock the
+	 * journal says someone else held: no). */
+	if (ng->in_grace && nlm_resv_conflicts_lock(ng, host, (uint32_t)lk->svid,
+						    lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len,
+						    fh, fhlen, a->exclusive, r)) {
+		res->stat.stat = a->reclaim ? NLM4_DENIED : NLM4_DENIED_GRACE_PERIOD;
+		goto out_put;
+	}
 	/* A request that will be refused at once grants nothing: no disk
 	 * write, and no place on the list (nor a notification later).  A
 	 * blocking one is listed: its GRANTED callback will be a grant. */
-	if (!block && lk_test(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o,
-			      a->exclusive ? LK_EXCL : LK_SHARED, r, NULL) == -EAGAIN) {
+	if (!block && lk_test(ng->locks, fh, fhlen, o, type, r, NULL) == -EAGAIN) {
 		rc = -EAGAIN;
+		goto out;
+	}
+	if (!nlm_jr_can_grant(ng, host)) {
+		rc = -ENOLCK;
 		goto out;
 	}
 	rc = nlm_ensure_listed(ng, req, host);
@@ -637,13 +769,10 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	}
 	if (rc < 0) {
 		res->stat.stat = NLM4_DENIED_NOLOCKS;
-		lk_owner_put(ng->locks, o);
-		nlm_host_put(ng, host);
-		return nlm_done(req);
+		goto out_put;
 	}
 	if (!block) {
-		rc = lk_lock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o,
-			     a->exclusive ? LK_EXCL : LK_SHARED, r, NULL);
+		rc = lk_lock(ng->locks, fh, fhlen, o, type, r, NULL);
 	} else {
 		struct nlm_block *b = calloc(1, sizeof(*b));
 		struct lk_waiter *w = NULL;
@@ -653,8 +782,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 			rc = -ENOMEM;
 			goto out;
 		}
-		rc = lk_lock_wait(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o,
-				  a->exclusive ? LK_EXCL : LK_SHARED, r, b, &w, NULL);
+		rc = lk_lock_wait(ng->locks, fh, fhlen, o, type, r, b, &w, NULL);
 		if (rc == -EINPROGRESS && lk_waiter_priv(w) == b) {
 			/* A new waiter: remember how to call the client back. */
 			b->ng = ng;
@@ -664,8 +792,8 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 			b->msg = req->proc == NLMPROC_LOCK_MSG;
 			b->exclusive = a->exclusive;
 			b->svid = (uint32_t)lk->svid;
-			memcpy(b->fh, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len);
-			b->fhlen = lk->fh.sgn_netobj_len;
+			memcpy(b->fh, fh, fhlen);
+			b->fhlen = fhlen;
 			if (lk->oh.sgn_netobj_len)
 				memcpy(b->oh, lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len);
 			b->ohlen = lk->oh.sgn_netobj_len;
@@ -684,11 +812,40 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 			free(b);
 		}
 	}
-out:
-	res->stat.stat = nlm_stat_of(rc);
-	if (a->reclaim && rc == 0)
+	if (rc == 0) {
+		/* Journal the grant before anything it caused (a downgrade
+		 * may grant waiters), and answer once it is durable. */
+		nlm_resv_unlock(ng, host, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
+				lk->oh.sgn_netobj_len, fh, fhlen, r);
+		if (nlm_jr_lock(ng, true, host, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
+				lk->oh.sgn_netobj_len, fh, fhlen, a->exclusive, r) < 0) {
+			lk_unlock(ng->locks, fh, fhlen, o, r);
+			rc = -ENOLCK;
+		}
+	}
+	nlm_flush_grants(ng);
+	if (rc == 0 && a->reclaim)
 		log_info("group=%s client=%s reclaimed a lock", ng->name,
 			 nlm_safe(nm, sizeof(nm), host->name));
+	if (rc == 0) {
+		res->stat.stat = NLM4_GRANTED;
+		nlm_resv_check_done(ng, "a reclaim");
+		switch (nlm_journal_park(ng, req, host)) {
+		case 0:
+			lk_owner_put(ng->locks, o);
+			nlm_host_put(ng, host);
+			return RPC_DONE_ASYNC;
+		case 1:
+			break;
+		default:
+			nlm_req_take_back(ng, req, host);
+			break;
+		}
+		goto out_put;
+	}
+out:
+	res->stat.stat = nlm_stat_of(rc);
+out_put:
 	lk_owner_put(ng->locks, o);
 	nlm_host_put(ng, host);
 	return nlm_done(req);
@@ -718,8 +875,19 @@ static nlm4_stats nlm_do_cancel(struct nlm_group *ng, const nlm4_lock *lk,
 static nlm4_stats nlm_do_unlock(struct nlm_group *ng, const nlm4_lock *lk,
 				struct lk_owner *o, struct lk_range r, bool exclusive)
 {
-	return lk_unlock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o, r) == 0
-		? NLM4_GRANTED : NLM4_DENIED_NOLOCKS;
+	struct nlm_host *h = lk_client_priv(lk_owner_client(o));
+
+	if (lk_unlock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o, r) < 0)
+		return NLM4_DENIED_NOLOCKS;
+	/* Not waited for: a release lost in a crash leaves a reservation
+	 * nobody reclaims, never a lock granted twice. */
+	nlm_jr_lock(ng, false, h, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
+		    lk->oh.sgn_netobj_len, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, false, r);
+	nlm_flush_grants(ng);
+	nlm_resv_unlock(ng, h, (uint32_t)lk->svid, lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len,
+			lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, r);
+	nlm_resv_check_done(ng, "an UNLOCK");
+	return NLM4_GRANTED;
 }
 
 /* The shared body of CANCEL and UNLOCK (and their _MSG forms): served in
@@ -791,7 +959,7 @@ static enum rpc_disposition nlm_proc_granted_res(struct rpc_req *req)
 		return RPC_DONE_REPLY;
 	memcpy(&cookie, a->cookie.sgn_netobj_val, sizeof(cookie));
 	for (struct nlm_block *b = ng->blocks; b; b = b->next) {
-		if (b->w || !b->msg || b->cookie != cookie)
+		if (b->w || b->jr_wait || !b->msg || b->cookie != cookie)
 			continue;
 		if (a->stat.stat != NLM4_GRANTED)
 			nlm_block_take_back(b, "client answered GRANTED_MSG with a refusal");
@@ -840,6 +1008,19 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 		return RPC_DONE_REPLY;
 	}
 	host->refs++; /* for this request, as in nlm_prepare */
+	if (!unshare && ng->in_grace &&
+	    nlm_resv_conflicts_share(ng, host, sh->oh.sgn_netobj_val, sh->oh.sgn_netobj_len,
+				     sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len,
+				     (unsigned)sh->access, (unsigned)sh->mode)) {
+		res->stat = a->reclaim ? NLM4_DENIED : NLM4_DENIED_GRACE_PERIOD;
+		nlm_host_put(ng, host);
+		return RPC_DONE_REPLY;
+	}
+	if (!unshare && !nlm_jr_can_grant(ng, host)) {
+		res->stat = NLM4_DENIED_NOLOCKS;
+		nlm_host_put(ng, host);
+		return RPC_DONE_REPLY;
+	}
 	if (!unshare) {
 		rc = nlm_ensure_listed(ng, req, host);
 		if (rc == 0) {
@@ -864,10 +1045,47 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 	else
 		rc = lk_share(ng->locks, sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len, o,
 			      (unsigned)sh->access, (unsigned)sh->mode);
+	if (rc == 0) {
+		/* Either way the owner's reservation on the file is settled. */
+		nlm_resv_unshare(ng, host, sh->oh.sgn_netobj_val, sh->oh.sgn_netobj_len,
+				 sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len);
+		if (nlm_jr_share(ng, !unshare, host, sh->oh.sgn_netobj_val, sh->oh.sgn_netobj_len,
+				 sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len, (unsigned)sh->access,
+				 (unsigned)sh->mode) < 0 && !unshare) {
+			lk_unshare(ng->locks, sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len, o);
+			rc = -ENOLCK;
+		}
+	}
 	res->stat = nlm_stat_of(rc);
 	lk_owner_put(ng->locks, o);
+	if (rc == 0) {
+		nlm_resv_check_done(ng, unshare ? "an UNSHARE" : "a SHARE");
+		if (!unshare) {
+			switch (nlm_journal_park(ng, req, host)) {
+			case 0:
+				nlm_host_put(ng, host);
+				return RPC_DONE_ASYNC;
+			case 1:
+				break;
+			default:
+				nlm_req_take_back(ng, req, host);
+				break;
+			}
+		}
+	}
 	nlm_host_put(ng, host);
 	return RPC_DONE_REPLY;
+}
+
+/* Everything @h has in the group goes: locks, shares, waiters, and its
+ * reservations; the waiters this satisfies are granted. */
+static void nlm_release_host(struct nlm_group *ng, struct nlm_host *h, const char *why)
+{
+	lk_client_release(ng->locks, h->lkc);
+	nlm_jr_free_client(ng, h);
+	nlm_flush_grants(ng);
+	nlm_resv_release_client(ng, h);
+	nlm_resv_check_done(ng, why);
 }
 
 /* Release every host whose recorded addresses include @from. */
@@ -889,7 +1107,7 @@ static bool nlm_release_by_addr(struct nlm_group *ng, const struct sockaddr_stor
 		log_info("group=%s client=%s %s from its address %s: client restarted, releasing its locks here",
 			 ng->name, nlm_safe(nm, sizeof(nm), found[i]->name), why,
 			 rpc_addr_str(from, false, ad, sizeof(ad)));
-		lk_client_release(ng->locks, found[i]->lkc);
+		nlm_release_host(ng, found[i], why);
 		nlm_host_put(ng, found[i]);
 	}
 	return n > 0;
@@ -922,7 +1140,7 @@ bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
 	log_info("group=%s client=%s %s: client restarted, releasing its locks here", ng->name,
 		 nlm_safe(nm, sizeof(nm), name), why);
 	host->refs++;
-	lk_client_release(ng->locks, host->lkc);
+	nlm_release_host(ng, host, why);
 	nlm_host_put(ng, host);
 	return true;
 }
@@ -1095,6 +1313,10 @@ int nlm_group_open(struct sg_group *g, struct nlm_group **out)
 			strerror(-rc));
 		goto err;
 	}
+	ng->granted_tail = &ng->granted;
+	rc = nlm_journal_open(ng, statedir);
+	if (rc < 0)
+		goto err;
 	rc = nlm_cb_new(nlm_loop(ng), ng->name, &ng->cb);
 	if (rc < 0)
 		goto err;
@@ -1103,10 +1325,19 @@ int nlm_group_open(struct sg_group *g, struct nlm_group **out)
 	*out = ng;
 	return 0;
 err:
+	nlm_journal_close(ng);
 	if (ng->clients)
 		clist_close(ng->clients);
 	if (ng->locks)
 		lk_table_free(ng->locks);
+	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {
+		while (ng->hosts[i]) {
+			struct nlm_host *h = ng->hosts[i];
+			ng->hosts[i] = h->hnext;
+			free(h->name);
+			free(h);
+		}
+	}
 	free(ng);
 	return rc;
 }
@@ -1123,6 +1354,9 @@ void nlm_group_close(struct nlm_group *ng)
 	ng->closing = true;
 	nsm_notify_cancel(ng->notifier);
 	ng->notifier = NULL;
+	/* Writes in flight finish unheard; nothing waits for them now. */
+	nlm_journal_close(ng);
+	ng->granted = NULL;
 	while (ng->parked) {
 		struct nlm_parked *p = ng->parked;
 		ng->parked = p->next;
@@ -1175,19 +1409,43 @@ void nlm_group_start_grace(struct nlm_group *ng, uint32_t seconds)
 		return;
 	}
 	ng->in_grace = true;
-	ng->grace_end = uv_now(nlm_loop(ng)) + (uint64_t)seconds * 1000u;
+	ng->grace_start = uv_now(nlm_loop(ng));
+	ng->grace_end = ng->grace_start + (uint64_t)seconds * 1000u;
 	uv_timer_start(&ng->grace_timer, nlm_grace_timer_cb, (uint64_t)seconds * 1000u, 0);
-	log_info("group=%s grace started: %u s, only reclaims are granted on its filesystems",
-		 ng->name, seconds);
+	if (ng->resv)
+		log_info("group=%s grace started: at most %u s, until %zu reserved locks and shares "
+			 "are reclaimed; new locks that conflict with none are granted", ng->name,
+			 seconds, ng->resv_loaded);
+	else
+		log_info("group=%s grace started: %u s, only reclaims are granted on its filesystems",
+			 ng->name, seconds);
 }
 
 void nlm_group_end_grace(struct nlm_group *ng)
 {
 	uv_timer_stop(&ng->grace_timer);
-	if (!ng->in_grace)
+	if (!ng->in_grace) {
+		nlm_resv_drop(ng);
 		return;
+	}
 	ng->in_grace = false;
-	log_info("group=%s grace ended: new locks are granted", ng->name);
+	log_info("group=%s grace ended after %" PRIu64 " ms: new locks are granted", ng->name,
+		 uv_now(nlm_loop(ng)) - ng->grace_start);
+	nlm_resv_drop(ng);
+}
+
+void nlm_group_recover(struct nlm_group *ng, uint32_t seconds)
+{
+	if (nlm_journal_needs_grace(ng)) {
+		nlm_group_start_grace(ng, seconds);
+		return;
+	}
+	if (ng->jr)
+		log_info("group=%s the journal holds no lock to recover: no grace needed",
+			 ng->name);
+	else
+		log_info("group=%s client list is empty: no grace needed", ng->name);
+	nlm_group_end_grace(ng);
 }
 
 uint32_t nlm_group_grace_left(const struct nlm_group *ng)

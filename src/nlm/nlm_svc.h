@@ -40,6 +40,13 @@ void nlm_group_close(struct nlm_group *ng);
  * reclaims are granted on the group's files.  0 seconds ends it. */
 void nlm_group_start_grace(struct nlm_group *ng, uint32_t seconds);
 void nlm_group_end_grace(struct nlm_group *ng);
+/*
+ * Start the group's recovery, before it serves: grace for up to @seconds if
+ * anything may need reclaiming (reservations from the journal; without a
+ * trusted journal, any client on the list), else none.
+ */
+void nlm_group_recover(struct nlm_group *ng, uint32_t seconds);
+
 /* Seconds of grace left, 0 when not in grace. */
 uint32_t nlm_group_grace_left(const struct nlm_group *ng);
 

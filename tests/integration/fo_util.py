@@ -85,16 +85,18 @@ def client_addr(c, k, n):
 # Topology
 
 
-def three_nodes(h, groups, grace=20, log_level='info', cluster_extra=None):
+def three_nodes(h, groups, grace=20, log_level='info', cluster_extra=None, journal=None):
     """A cluster of nodes a, b, c.  @groups: list of (name, nodes) or
     (name, nodes, grace); group i gets one export <name>/fs, fsid 100+i,
-    with an empty file LOCKFILE in it."""
+    with an empty file LOCKFILE in it.  @journal: True/False sets every
+    group's journal switch; None leaves the default (on)."""
     gs = []
     for i, spec in enumerate(groups):
         name, nodes = spec[0], spec[1]
         g_grace = spec[2] if len(spec) > 2 else grace
+        extra = {} if journal is None else {'journal': 'on' if journal else 'off'}
         gs.append(harness.Group(name, exports=[harness.Export('%s/fs' % name, fsid=101 + i)],
-                                nodes=tuple(nodes), grace=g_grace))
+                                nodes=tuple(nodes), grace=g_grace, extra=extra))
     c = h.cluster(groups=gs, nodes=['a', 'b', 'c'], log_level=log_level,
                   cluster_extra=cluster_extra)
     for g in gs:

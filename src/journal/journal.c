@@ -1,0 +1,964 @@
+/*
+ * journal.c - the per-group lock journal (journal.h).
+ *
+ * On-disk format (.sgnfs/journal; all integers little-endian):
+ *
+ *   The file is a sequence of records.  Each record is a multiple of 8
+ *   bytes:
+ *
+ *     0  u32 magic   0x314a4753 ("SGJ1")
+ *     4  u32 crc     CRC-32C of bytes 8 .. len
+ *     8  u32 len     whole record, header included
+ *    12  u8  type    enum jr_type
+ *    13  u8  flags   bit 0: last record of its batch;
+ *                    bit 1: JR_LOCK exclusive / JR_HEADER state complete
+ *    14  u16 hostlen client name (JR_HEADER: group name), 1..1024
+ *    16  u64 batch   the write (group commit) this record belongs to
+ *    24  u32 svid    (JR_HEADER: format version, 1)
+ *    28  u16 ohlen   owner handle, 0..1024
+ *    30  u8  fhlen   file handle, 0..64 (1..64 for lock and share records)
+ *    31  u8  share   JR_SHARE: mode | deny << 2
+ *    32  u64 start   first byte (JR_HEADER: creation time, unix seconds)
+ *    40  u64 end     last byte, inclusive; UINT64_MAX = to end of file
+ *    48  host, oh, fh bytes, then zeros up to the next multiple of 8
+ *
+ *   Records are grouped into batches, one per write: every record of a
+ *   batch carries its number, batch numbers increase through the file, and
+ *   the last record of a batch has flag bit 0.  The first batch of a file
+ *   starts with a JR_HEADER.  A compaction writes a new file (header, then
+ *   the state as JR_LOCK/JR_SHARE records, as one batch), fsyncs it and
+ *   renames it over the old one.
+ *
+ * Loading replays whole batches only.  A batch is written by one pwrite and
+ * made durable by one fdatasync before any of its grants is acknowledged
+ * and before the next batch is written, so only the last batch can be
+ * torn, in any way (sectors reach the disk in any order): the load drops
+ * it, and it held nothing anyone was told.  A bad record followed anywhere
+ * by a good record of a *later* batch is damage to acknowledged state: the
+ * load refuses the journal (the group falls back to a plain grace).
+ */
+#include "journal/journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define JR_MAGIC 0x314a4753u
+#define JR_HDR 48
+#define JR_F_LAST 1u
+#define JR_F_BIT 2u
+#define JR_REC_MAX (JR_HDR + JR_HOST_MAX + JR_OH_MAX + JR_FH_MAX + 8)
+#define JR_RETRY_MS 1000
+
+/* ---- CRC-32C (Castagnoli), table driven ------------------------------ */
+
+static uint32_t jr_crc_tab[256];
+static pthread_once_t jr_crc_once = PTHREAD_ONCE_INIT;
+
+static void jr_crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+		jr_crc_tab[i] = c;
+	}
+}
+
+uint32_t jr_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	pthread_once(&jr_crc_once, jr_crc_init);
+	crc = ~crc;
+	while (len--)
+		crc = jr_crc_tab[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
+static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+static bool jr_type_known(unsigned t)
+{
+	return t >= JR_HEADER && t <= JR_FREE_CLIENT;
+}
+
+/* Which fields a record type needs: a file handle, an owner. */
+static bool jr_needs_fh(enum jr_type t)
+{
+	return t == JR_LOCK || t == JR_UNLOCK || t == JR_SHARE || t == JR_UNSHARE;
+}
+
+size_t jr_rec_size(const struct jr_rec *r)
+{
+	if (!jr_type_known(r->type) || r->hostlen == 0 || r->hostlen > JR_HOST_MAX ||
+	    r->ohlen > JR_OH_MAX || r->fhlen > JR_FH_MAX || r->mode > 3 || r->deny > 3 ||
+	    (jr_needs_fh(r->type) && r->fhlen == 0) ||
+	    ((r->type == JR_LOCK || r->type == JR_UNLOCK) && r->start > r->end))
+		return 0;
+	return (JR_HDR + r->hostlen + r->ohlen + r->fhlen + 7) & ~(size_t)7;
+}
+
+ssize_t jr_rec_encode(const struct jr_rec *r, uint64_t batch, bool last, void *buf, size_t cap)
+{
+	size_t n = jr_rec_size(r);
+	uint8_t *p = buf;
+	uint8_t flags = (uint8_t)((last ? JR_F_LAST : 0) | (r->excl ? JR_F_BIT : 0));
+
+	if (n == 0)
+		return -EINVAL;
+	if (n > cap)
+		return -ENOSPC;
+	memset(p, 0, n);
+	put32(p, JR_MAGIC);
+	put32(p + 8, (uint32_t)n);
+	p[12] = (uint8_t)r->type;
+	p[13] = flags;
+	put16(p + 14, (uint16_t)r->hostlen);
+	put64(p + 16, batch);
+	put32(p + 24, r->svid);
+	put16(p + 28, (uint16_t)r->ohlen);
+	p[30] = (uint8_t)r->fhlen;
+	p[31] = (uint8_t)(r->mode | r->deny << 2);
+	put64(p + 32, r->start);
+	put64(p + 40, r->end);
+	memcpy(p + JR_HDR, r->host, r->hostlen);
+	if (r->ohlen)
+		memcpy(p + JR_HDR + r->hostlen, r->oh, r->ohlen);
+	memcpy(p + JR_HDR + r->hostlen + r->ohlen, r->fh, r->fhlen);
+	put32(p + 4, jr_crc32c(0, p + 8, n - 8));
+	return (ssize_t)n;
+}
+
+/* Set or clear the last-of-batch flag of an encoded record (and re-sum). */
+static void jr_rec_set_last(uint8_t *p, bool last)
+{
+	uint32_t n = get32(p + 8);
+
+	p[13] = (uint8_t)((p[13] & ~JR_F_LAST) | (last ? JR_F_LAST : 0));
+	put32(p + 4, jr_crc32c(0, p + 8, n - 8));
+}
+
+ssize_t jr_rec_decode(const void *buf, size_t len, struct jr_rec *r, uint64_t *batch, bool *last)
+{
+	const uint8_t *p = buf;
+	uint32_t n;
+	size_t body;
+
+	if (len < JR_HDR || get32(p) != JR_MAGIC)
+		return -EBADMSG;
+	n = get32(p + 8);
+	if (n < JR_HDR || n % 8 || n > len || n > JR_REC_MAX)
+		return -EBADMSG;
+	if (get32(p + 4) != jr_crc32c(0, p + 8, n - 8))
+		return -EBADMSG;
+	memset(r, 0, sizeof(*r));
+	r->type = p[12];
+	r->hostlen = get16(p + 14);
+	r->svid = get32(p + 24);
+	r->ohlen = get16(p + 28);
+	r->fhlen = p[30];
+	r->mode = p[31] & 3;
+	r->deny = (p[31] >> 2) & 3;
+	r->start = get64(p + 32);
+	r->end = get64(p + 40);
+	r->excl = (p[13] & JR_F_BIT) != 0;
+	if ((p[13] & ~(JR_F_LAST | JR_F_BIT)) || (p[31] >> 4))
+		return -EBADMSG;
+	body = JR_HDR + r->hostlen + r->ohlen + r->fhlen;
+	/* The sizes must agree exactly with a record we would write. */
+	if (jr_rec_size(r) != n || body > n)
+		return -EBADMSG;
+	for (size_t i = body; i < n; i++)
+		if (p[i])
+			return -EBADMSG;
+	r->host = (const char *)p + JR_HDR;
+	r->oh = r->ohlen ? p + JR_HDR + r->hostlen : NULL;
+	r->fh = p + JR_HDR + r->hostlen + r->ohlen;
+	*batch = get64(p + 16);
+	*last = (p[13] & JR_F_LAST) != 0;
+	return (ssize_t)n;
+}
+
+static const char *jr_type_name(enum jr_type t)
+{
+	static const char *const names[] = { "?", "HEADER", "LOCK", "UNLOCK", "SHARE",
+					     "UNSHARE", "FREE_CLIENT" };
+	return jr_type_known(t) ? names[t] : names[0];
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+static int jr_read_all(const char *path, uint8_t **out, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? -errno : -EIO;
+			free(buf);
+			close(fd);
+			return e;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+/* Does a good record of a batch after @torn_batch start anywhere in
+ * [@from, @len)?  Its offset goes to *at. */
+static bool jr_later_batch_after(const uint8_t *buf, size_t len, size_t from,
+				 uint64_t torn_batch, size_t *at)
+{
+	struct jr_rec r;
+	uint64_t b;
+	bool last;
+
+	for (size_t pos = (from + 8) & ~(size_t)7; pos + JR_HDR <= len; pos += 8) {
+		if (get32(buf + pos) != JR_MAGIC)
+			continue;
+		if (jr_rec_decode(buf + pos, len - pos, &r, &b, &last) > 0 && b > torn_batch) {
+			*at = pos;
+			return true;
+		}
+	}
+	return false;
+}
+
+#define JR_DAMAGE(...) do { snprintf(info->why, sizeof(info->why), __VA_ARGS__); rc = -EUCLEAN; goto out; } while (0)
+
+int jr_load(const char *path, const char *group, jr_replay_fn fn, void *arg,
+	    struct jr_load_info *info)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, pos = 0, committed = 0, nbatch = 0, cap = 0;
+	size_t *batch_recs = NULL;         /* offsets of the open batch's records */
+	uint64_t cur = 0, last_batch = 0;
+	bool have_header = false, bad = false;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	rc = jr_read_all(path, &buf, &len);
+	if (rc < 0)
+		return rc;
+	info->file_size = (off_t)len;
+	while (pos < len) {
+		struct jr_rec r;
+		uint64_t b;
+		bool last;
+		ssize_t n = jr_rec_decode(buf + pos, len - pos, &r, &b, &last);
+
+		if (n < 0) {
+			bad = true;
+			break;
+		}
+		if (nbatch == 0 && committed > 0 && b <= last_batch)
+			JR_DAMAGE("batch %" PRIu64 " at offset %zu follows batch %" PRIu64, b, pos,
+				  last_batch);
+		if (nbatch > 0 && b != cur)
+			JR_DAMAGE("batch %" PRIu64 " at offset %zu interrupts unfinished batch %" PRIu64,
+				  b, pos, cur);
+		if (pos == 0 && r.type != JR_HEADER)
+			JR_DAMAGE("the file does not start with a header");
+		if (pos > 0 && r.type == JR_HEADER)
+			JR_DAMAGE("a header in the middle, at offset %zu", pos);
+		if (nbatch == cap) {
+			size_t *nb = realloc(batch_recs, (cap ? cap * 2 : 64) * sizeof(*nb));
+			if (!nb) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			batch_recs = nb;
+			cap = cap ? cap * 2 : 64;
+		}
+		batch_recs[nbatch++] = pos;
+		cur = b;
+		pos += (size_t)n;
+		if (!last)
+			continue;
+		/* A whole batch: replay it. */
+		for (size_t i = 0; i < nbatch; i++) {
+			size_t at = batch_recs[i];
+			jr_rec_decode(buf + at, len - at, &r, &b, &last);
+			if (r.type == JR_HEADER) {
+				if (r.svid != JR_VERSION)
+					JR_DAMAGE("format version %u, this sgnfs reads %u", r.svid,
+						  JR_VERSION);
+				if (r.hostlen != strlen(group) || memcmp(r.host, group, r.hostlen))
+					JR_DAMAGE("it is the journal of another group");
+				info->complete = r.excl;
+				have_header = true;
+				continue;
+			}
+			rc = fn(arg, &r);
+			if (rc < 0) {
+				info->bad_at = (off_t)at;
+				snprintf(info->why, sizeof(info->why),
+					 "%s record at offset %zu does not apply to the state before it (%s)",
+					 jr_type_name(r.type), at, strerror(-rc));
+				rc = -EUCLEAN;
+				goto out;
+			}
+			info->records++;
+		}
+		info->batches++;
+		last_batch = cur;
+		committed = pos;
+		nbatch = 0;
+	}
+	if (bad) {
+		/* Only the batch being written when the writer died may be bad:
+		 * the open one, or (if none is open) the one after the last. */
+		uint64_t torn = nbatch ? cur : last_batch + 1;
+		size_t later;
+
+		if (jr_later_batch_after(buf, len, pos, torn, &later)) {
+			info->bad_at = (off_t)pos;
+			JR_DAMAGE("bad record at offset %zu, but batch records follow at offset %zu: "
+				  "acknowledged state is damaged", pos, later);
+		}
+	}
+	if (!have_header) {
+		info->bad_at = 0;
+		JR_DAMAGE("no whole header batch");
+	}
+	info->valid_end = (off_t)committed;
+	info->torn = committed < len;
+	info->last_batch = last_batch;
+	rc = 0;
+out:
+	if (rc == -EUCLEAN && info->bad_at == 0)
+		info->bad_at = (off_t)pos;
+	free(batch_recs);
+	free(buf);
+	return rc;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+struct jr_buf {
+	uint8_t *p;
+	size_t len, cap;
+	size_t last_at;               /* offset of the last record */
+};
+
+struct jr_waiter {
+	struct jr_waiter *next;
+	jr_done_fn fn;
+	void *arg;
+};
+
+enum jr_job_kind { JR_JOB_APPEND, JR_JOB_SNAPSHOT };
+
+/* One write on the thread pool: owned by itself while in flight. */
+struct jr_job {
+	uv_work_t work;
+	struct jr *j;                 /* NULL once the journal closed: discard */
+	enum jr_job_kind kind;
+	struct jr_buf buf;            /* owned */
+	struct jr_waiter *waiters;    /* owned: called when done */
+	int fd;                       /* APPEND: the file; SNAPSHOT: the new file (out) */
+	int dirfd;
+	off_t off;                    /* APPEND: where the batch goes */
+	bool complete;                /* SNAPSHOT: header's complete flag */
+	bool drop_old;                /* SNAPSHOT: remove the old file first */
+	uint64_t nrec;
+	int rc;
+	char path[PATH_MAX], tmp[PATH_MAX];
+};
+
+struct jr {
+	uv_loop_t *loop;
+	char *group;                  /* owned */
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int fd, dirfd;                /* owned */
+	off_t end;                    /* next batch goes here */
+	off_t compact_at;
+	uint64_t batch;               /* number of the next batch */
+	struct jr_buf pend;           /* the open batch; owned */
+	uint64_t pend_nrec;
+	struct jr_waiter *wait, **wtail; /* waiters for pend; owned */
+	struct jr_job *job;           /* in flight, or NULL */
+	bool failed;                  /* the file cannot be appended to */
+	int err;
+	bool compact_wanted, compact_complete, complete;
+	struct jr_buf *snapbuf;       /* while a snapshot is being built */
+	uint64_t snap_batch, snap_nrec;
+	jr_snapshot_fn snap;
+	void *snap_arg;
+	uv_check_t check;             /* end of loop turn: submit the batch */
+	uv_timer_t retry;             /* after a failure: try a compaction */
+	int open_handles;
+	struct jr_stats st;
+};
+
+static int jr_buf_reserve(struct jr_buf *b, size_t more)
+{
+	size_t cap = b->cap ? b->cap : 4096;
+	uint8_t *p;
+
+	if (b->len + more <= b->cap)
+		return 0;
+	while (cap < b->len + more)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static int jr_buf_add(struct jr_buf *b, const struct jr_rec *r, uint64_t batch)
+{
+	size_t n = jr_rec_size(r);
+	ssize_t w;
+
+	if (n == 0)
+		return -EINVAL;
+	if (jr_buf_reserve(b, n) < 0)
+		return -ENOMEM;
+	w = jr_rec_encode(r, batch, false, b->p + b->len, b->cap - b->len);
+	if (w < 0)
+		return (int)w;
+	b->last_at = b->len;
+	b->len += (size_t)w;
+	return 0;
+}
+
+static int jr_write_all(int fd, const uint8_t *p, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* A new file at @tmp holding @buf, durable, renamed to @path.  The open
+ * file (for appending) goes to *fdp.  With @drop_old the old file goes
+ * first, for when there is no room for both: a crash in between leaves no
+ * journal, which the next owner treats as a plain grace, never as "no
+ * locks".  Blocking. */
+static int jr_install(const char *tmp, const char *path, int dirfd, const struct jr_buf *buf,
+		      bool drop_old, int *fdp)
+{
+	int fd, rc;
+
+	unlink(tmp);
+	if (drop_old && ((unlink(path) < 0 && errno != ENOENT) || fsync(dirfd) < 0))
+		return -errno;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = jr_write_all(fd, buf->p, buf->len, 0);
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc == 0 && fsync(dirfd) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		close(fd);
+		unlink(tmp);
+		return rc;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+static void jr_job_work(uv_work_t *w)
+{
+	struct jr_job *job = w->data;
+
+	if (job->kind == JR_JOB_SNAPSHOT) {
+		job->rc = jr_install(job->tmp, job->path, job->dirfd, &job->buf, job->drop_old,
+				     &job->fd);
+		return;
+	}
+	job->rc = jr_write_all(job->fd, job->buf.p, job->buf.len, job->off);
+	if (job->rc == 0 && fdatasync(job->fd) < 0)
+		job->rc = -errno;
+	if (job->rc < 0 && ftruncate(job->fd, job->off) < 0) {
+		/* Left as it is: the load treats it as the torn last batch,
+		 * and nothing is ever appended after it. */
+	}
+}
+
+static void jr_call_waiters(struct jr_waiter *w, int rc)
+{
+	while (w) {
+		struct jr_waiter *next = w->next;
+		w->fn(w->arg, rc);
+		free(w);
+		w = next;
+	}
+}
+
+static void jr_free_waiters(struct jr_waiter *w)
+{
+	while (w) {
+		struct jr_waiter *next = w->next;
+		free(w);
+		w = next;
+	}
+}
+
+static void jr_kick(struct jr *j);
+
+/* The open batch cannot be written: its waiters learn it, it is dropped. */
+static void jr_fail_pending(struct jr *j, int rc)
+{
+	struct jr_waiter *w = j->wait;
+
+	j->wait = NULL;
+	j->wtail = &j->wait;
+	j->pend.len = 0;
+	j->pend_nrec = 0;
+	jr_call_waiters(w, rc);
+}
+
+static void jr_job_done(uv_work_t *w, int status)
+{
+	struct jr_job *job = w->data;
+	struct jr *j = job->j;
+	int rc = status < 0 ? status : job->rc;
+
+	if (!j) {
+		/* Closed meanwhile: nobody wants the result. */
+		if (job->kind == JR_JOB_SNAPSHOT && rc == 0)
+			close(job->fd);
+		jr_free_waiters(job->waiters);
+		free(job->buf.p);
+		free(job);
+		return;
+	}
+	j->job = NULL;
+	if (job->kind == JR_JOB_APPEND) {
+		if (rc == 0) {
+			j->end += (off_t)job->buf.len;
+			j->st.batches++;
+			j->st.records += job->nrec;
+			if (j->end >= j->compact_at)
+				j->compact_wanted = true;
+		} else {
+			j->failed = true;
+			j->err = rc;
+			j->st.failures++;
+			log_err("group=%s journal write failed (%s): new locks are refused until a "
+				"compaction succeeds; held locks stay as they are", j->group,
+				strerror(-rc));
+		}
+		jr_call_waiters(job->waiters, rc);
+		if (rc < 0)
+			jr_fail_pending(j, rc);
+	} else if (rc == 0) {
+		if (j->fd >= 0)
+			close(j->fd);
+		j->fd = job->fd;
+		j->end = (off_t)job->buf.len;
+		j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
+		j->complete = job->complete;
+		j->st.compactions++;
+		j->st.records += job->nrec;
+		if (j->failed)
+			log_info("group=%s journal writable again after a compaction (%zu bytes)",
+				 j->group, job->buf.len);
+		else
+			log_debug("group=%s journal compacted to %zu bytes", j->group, job->buf.len);
+		j->failed = false;
+		j->err = 0;
+		jr_call_waiters(job->waiters, 0);
+	} else {
+		/* The snapshot absorbed the open batch, so the old file now
+		 * lacks it: it cannot be appended to any more either. */
+		log_err("group=%s journal compaction failed (%s): new locks are refused until one "
+			"succeeds; retrying", j->group, strerror(-rc));
+		j->failed = true;
+		j->err = rc;
+		j->st.failures++;
+		jr_call_waiters(job->waiters, rc);
+		jr_fail_pending(j, rc);
+	}
+	free(job->buf.p);
+	free(job);
+	jr_kick(j);
+}
+
+static void jr_retry_cb(uv_timer_t *t)
+{
+	struct jr *j = t->data;
+
+	if (j->failed && !j->job) {
+		j->compact_wanted = true;
+		jr_kick(j);
+	}
+}
+
+static int jr_submit(struct jr *j, struct jr_job *job)
+{
+	job->j = j;
+	job->work.data = job;
+	if (uv_queue_work(j->loop, &job->work, jr_job_work, jr_job_done) != 0)
+		return -EAGAIN;
+	j->job = job;
+	return 0;
+}
+
+/* Start a compaction: the snapshot comes from the caller's state now. */
+static void jr_start_snapshot(struct jr *j)
+{
+	struct jr_job *job = calloc(1, sizeof(*job));
+	bool complete = j->complete || j->compact_complete;
+	struct jr_rec h = { .type = JR_HEADER, .host = j->group, .hostlen = strlen(j->group),
+			    .svid = JR_VERSION, .excl = complete,
+			    .start = (uint64_t)time(NULL) };
+	int rc;
+
+	j->compact_wanted = false;
+	j->compact_complete = false;
+	if (!job)
+		return;
+	job->kind = JR_JOB_SNAPSHOT;
+	job->complete = complete;
+	if (j->failed && (j->err == -ENOSPC || j->err == -EDQUOT || j->err == -EFBIG)) {
+		/* The full filesystem may be full of this very journal: let
+		 * it go (our descriptor too, or its space stays taken). */
+		job->drop_old = true;
+		if (j->fd >= 0)
+			close(j->fd);
+		j->fd = -1;
+	}
+	job->dirfd = j->dirfd;
+	job->fd = -1;
+	snprintf(job->path, sizeof(job->path), "%s", j->path);
+	snprintf(job->tmp, sizeof(job->tmp), "%s", j->tmp);
+	j->snap_batch = j->batch++;
+	rc = jr_buf_add(&job->buf, &h, j->snap_batch);
+	j->snapbuf = &job->buf;
+	j->snap_nrec = 0;
+	if (rc == 0)
+		rc = j->snap(j->snap_arg, j);
+	j->snapbuf = NULL;
+	if (rc == 0) {
+		jr_rec_set_last(job->buf.p + job->buf.last_at, true);
+		job->nrec = j->snap_nrec;
+		rc = jr_submit(j, job);
+	}
+	if (rc == 0) {
+		/* The snapshot is the state after every record of the open
+		 * batch: that batch is not written, its waiters wait for the
+		 * snapshot instead. */
+		job->waiters = j->wait;
+		j->wait = NULL;
+		j->wtail = &j->wait;
+		j->pend.len = 0;
+		j->pend_nrec = 0;
+	} else {
+		log_err("group=%s cannot build a journal snapshot: %s", j->group, strerror(-rc));
+		free(job->buf.p);
+		free(job);
+	}
+}
+
+/* Start the next write if none is in flight. */
+static void jr_kick(struct jr *j)
+{
+	struct jr_job *job;
+
+	if (j->job)
+		return;
+	if (j->failed) {
+		if (j->compact_wanted)
+			jr_start_snapshot(j);
+		if (!j->job && !uv_is_active((uv_handle_t *)&j->retry))
+			uv_timer_start(&j->retry, jr_retry_cb, JR_RETRY_MS, 0);
+		return;
+	}
+	if (j->compact_wanted) {
+		jr_start_snapshot(j);
+		if (j->job)
+			return;
+	}
+	if (j->pend.len) {
+		job = calloc(1, sizeof(*job));
+		if (!job) {
+			jr_fail_pending(j, -ENOMEM);
+			return;
+		}
+		jr_rec_set_last(j->pend.p + j->pend.last_at, true);
+		job->kind = JR_JOB_APPEND;
+		job->buf = j->pend;
+		job->nrec = j->pend_nrec;
+		job->waiters = j->wait;
+		job->fd = j->fd;
+		job->off = j->end;
+		memset(&j->pend, 0, sizeof(j->pend));
+		j->pend_nrec = 0;
+		j->wait = NULL;
+		j->wtail = &j->wait;
+		j->batch++;
+		if (jr_submit(j, job) < 0) {
+			j->pend = job->buf;
+			j->wait = job->waiters;
+			for (j->wtail = &j->wait; *j->wtail; j->wtail = &(*j->wtail)->next)
+				;
+			free(job);
+		}
+	}
+}
+
+static void jr_check_cb(uv_check_t *c)
+{
+	struct jr *j = c->data;
+
+	jr_kick(j);
+	if (!j->pend.len && !j->compact_wanted)
+		uv_check_stop(&j->check);
+}
+
+static void jr_wake(struct jr *j)
+{
+	if (!uv_is_active((uv_handle_t *)&j->check))
+		uv_check_start(&j->check, jr_check_cb);
+}
+
+static void jr_path(char *out, size_t sz, const char *statedir, const char *name)
+{
+	snprintf(out, sz, "%s/%s", statedir, name);
+}
+
+int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
+	    const struct jr_load_info *li, bool complete, bool keep_old,
+	    jr_snapshot_fn snap, void *snap_arg, struct jr **out)
+{
+	struct jr *j = calloc(1, sizeof(*j));
+	int rc;
+
+	if (!j)
+		return -ENOMEM;
+	j->fd = j->dirfd = -1;
+	j->loop = loop;
+	j->snap = snap;
+	j->snap_arg = snap_arg;
+	j->wtail = &j->wait;
+	j->group = strdup(group);
+	if (!j->group) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	jr_path(j->path, sizeof(j->path), statedir, "journal");
+	jr_path(j->tmp, sizeof(j->tmp), statedir, "journal.tmp");
+	j->dirfd = open(statedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j->dirfd < 0) {
+		rc = -errno;
+		goto err;
+	}
+	if (li) {
+		j->fd = open(j->path, O_WRONLY | O_CLOEXEC);
+		if (j->fd < 0) {
+			rc = -errno;
+			goto err;
+		}
+		if (li->file_size > li->valid_end &&
+		    (ftruncate(j->fd, li->valid_end) < 0 || fdatasync(j->fd) < 0)) {
+			rc = -errno;
+			goto err;
+		}
+		j->end = li->valid_end;
+		j->batch = li->last_batch + 1;
+		j->complete = li->complete;
+	} else {
+		struct jr_buf b = { 0 };
+		struct jr_rec h = { .type = JR_HEADER, .host = group, .hostlen = strlen(group),
+				    .svid = JR_VERSION, .excl = complete,
+				    .start = (uint64_t)time(NULL) };
+		char dmg[PATH_MAX];
+
+		jr_path(dmg, sizeof(dmg), statedir, "journal.damaged");
+		if (keep_old && rename(j->path, dmg) < 0 && errno != ENOENT) {
+			rc = -errno;
+			goto err;
+		}
+		j->batch = 1;
+		rc = jr_buf_add(&b, &h, j->batch++);
+		if (rc == 0) {
+			jr_rec_set_last(b.p + b.last_at, true);
+			rc = jr_install(j->tmp, j->path, j->dirfd, &b, false, &j->fd);
+		}
+		j->end = (off_t)b.len;
+		free(b.p);
+		if (rc < 0)
+			goto err;
+		j->complete = complete;
+	}
+	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
+	uv_check_init(loop, &j->check);
+	uv_timer_init(loop, &j->retry);
+	j->check.data = j->retry.data = j;
+	j->open_handles = 2;
+	*out = j;
+	return 0;
+err:
+	if (j->fd >= 0)
+		close(j->fd);
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	free(j->group);
+	free(j);
+	return rc;
+}
+
+static void jr_handle_closed(uv_handle_t *h)
+{
+	struct jr *j = h->data;
+
+	if (--j->open_handles == 0)
+		free(j);
+}
+
+void jr_close(struct jr *j)
+{
+	if (!j)
+		return;
+	if (j->job)
+		j->job->j = NULL; /* it frees itself */
+	jr_free_waiters(j->wait);
+	free(j->pend.p);
+	if (j->fd >= 0)
+		close(j->fd);
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	free(j->group);
+	uv_close((uv_handle_t *)&j->check, jr_handle_closed);
+	uv_close((uv_handle_t *)&j->retry, jr_handle_closed);
+}
+
+int jr_remove(const char *statedir)
+{
+	char p[PATH_MAX];
+
+	jr_path(p, sizeof(p), statedir, "journal");
+	if (unlink(p) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+bool jr_can_grant(const struct jr *j)
+{
+	return !j->failed;
+}
+
+int jr_error(const struct jr *j)
+{
+	return j->failed ? j->err : 0;
+}
+
+int jr_append(struct jr *j, const struct jr_rec *r)
+{
+	int rc;
+
+	if (j->failed)
+		return -EIO;
+	rc = jr_buf_add(&j->pend, r, j->batch);
+	if (rc < 0)
+		return rc;
+	j->pend_nrec++;
+	jr_wake(j);
+	return 0;
+}
+
+int jr_wait(struct jr *j, jr_done_fn done, void *arg)
+{
+	struct jr_waiter *w;
+
+	if (j->failed)
+		return -EIO;
+	if (!j->pend.len && !j->job)
+		return 1;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->fn = done;
+	w->arg = arg;
+	if (j->pend.len) {
+		*j->wtail = w;
+		j->wtail = &w->next;
+	} else {
+		/* Everything is in the write in flight: wait for it. */
+		w->next = j->job->waiters;
+		j->job->waiters = w;
+	}
+	return 0;
+}
+
+void jr_compact(struct jr *j, bool complete)
+{
+	j->compact_wanted = true;
+	j->compact_complete |= complete;
+	jr_wake(j);
+}
+
+int jr_snap_add(struct jr *j, const struct jr_rec *r)
+{
+	int rc;
+
+	if (!j->snapbuf)
+		return -EINVAL;
+	rc = jr_buf_add(j->snapbuf, r, j->snap_batch);
+	if (rc == 0)
+		j->snap_nrec++;
+	return rc;
+}
+
+void jr_get_stats(const struct jr *j, struct jr_stats *st)
+{
+	*st = j->st;
+	st->size = j->end;
+}

@@ -1,0 +1,178 @@
+/*
+ * journal.h - a service group's lock journal: every grant and release of a
+ * lock or share reservation, in the group's own storage
+ * (<first export>/.sgnfs/journal), so the node that takes the group over
+ * knows exactly which locks existed (reservations, docs/journal.md).
+ *
+ * Writing is group commit: jr_append() encodes a record into the batch of
+ * the current event-loop turn; at the end of the turn the batch goes to the
+ * thread pool as one write plus one fdatasync.  jr_wait() calls back once
+ * everything appended so far is durable.  The NLM layer replies with a
+ * grant only from that callback; releases need not wait (a release lost in
+ * a crash leaves a reservation nobody reclaims: it costs grace time for
+ * that range, never a conflicting grant).
+ *
+ * Failure (ENOSPC, EIO): the failed batch is cut off the file, every
+ * waiter still pending is called with the error (the caller takes those
+ * grants back), and the journal refuses grants (jr_can_grant) until a
+ * compaction - a snapshot of the caller's state written to a new file and
+ * renamed over the old one - succeeds; it is retried every second.
+ * Releases during that time are not written: the snapshot carries them.
+ *
+ * On-disk format: see journal.c.  Threading: every function is for the loop
+ * thread except jr_load, which blocks (group start) and touches no loop.
+ */
+#ifndef SGNFS_JOURNAL_H
+#define SGNFS_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#define JR_VERSION 1
+#define JR_HOST_MAX 1024        /* CLIST_NAME_MAX */
+#define JR_OH_MAX 1024          /* LK_OH_MAX */
+#define JR_FH_MAX 64            /* LK_KEY_MAX */
+#define JR_COMPACT_MIN (4u << 20) /* never compact a journal smaller than this */
+
+enum jr_type {
+	JR_HEADER = 1,          /* first record of every file: version, group, complete */
+	JR_LOCK = 2,            /* lk_lock(host/svid/oh, fh, excl, [start, end]) */
+	JR_UNLOCK = 3,          /* lk_unlock(host/svid/oh, fh, [start, end]) */
+	JR_SHARE = 4,           /* lk_share(host/oh (svid 0), fh, mode, deny) */
+	JR_UNSHARE = 5,         /* lk_unshare(host/oh (svid 0), fh) */
+	JR_FREE_CLIENT = 6,     /* lk_client_release(host) */
+};
+
+/* One record, decoded.  Pointers borrow from the caller (append) or from
+ * the loaded file (replay); they are valid for the call only. */
+struct jr_rec {
+	enum jr_type type;
+	const char *host;       /* JR_HEADER: the group name */
+	size_t hostlen;
+	uint32_t svid;          /* JR_HEADER: JR_VERSION */
+	const void *oh;
+	size_t ohlen;
+	const void *fh;
+	size_t fhlen;
+	bool excl;              /* JR_LOCK; JR_HEADER: the state is complete */
+	unsigned mode, deny;    /* JR_SHARE */
+	uint64_t start, end;    /* JR_LOCK, JR_UNLOCK: inclusive; JR_HEADER: created (unix s) */
+};
+
+/* ---- records (pure; for the writer, the loader and tests) ---- */
+
+uint32_t jr_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Bytes @r takes on disk (a multiple of 8), or 0 if a field is out of range. */
+size_t jr_rec_size(const struct jr_rec *r);
+
+/* Encode @r as part of batch @batch (@last: its final record) into @buf of
+ * @cap bytes.  Returns the size written, or -EINVAL / -ENOSPC (cap). */
+ssize_t jr_rec_encode(const struct jr_rec *r, uint64_t batch, bool last, void *buf, size_t cap);
+
+/* Decode the record at @buf (@len bytes available).  Returns its size and
+ * fills *r, *batch, *last; or -EBADMSG if these bytes are not a whole,
+ * checksummed, well-formed record. */
+ssize_t jr_rec_decode(const void *buf, size_t len, struct jr_rec *r, uint64_t *batch, bool *last);
+
+/* ---- loading ---- */
+
+struct jr_load_info {
+	bool complete;          /* the header says the state covers every lock */
+	size_t records;         /* records replayed (header excluded) */
+	size_t batches;         /* whole batches replayed */
+	off_t valid_end;        /* the file's good part ends here */
+	off_t file_size;
+	bool torn;              /* a torn last batch was dropped */
+	uint64_t last_batch;
+	off_t bad_at;           /* where damage was found (-EUCLEAN) */
+	char why[200];          /* what was wrong, for the log (-EUCLEAN) */
+};
+
+/* Apply one replayed record; return 0, or a negative errno to declare the
+ * journal inconsistent (the load then fails with -EUCLEAN). */
+typedef int (*jr_replay_fn)(void *arg, const struct jr_rec *r);
+
+/*
+ * Read the journal at @path and replay every whole batch, in order, through
+ * @fn.  A torn last batch (a crash during its write: it was never
+ * acknowledged) is dropped.  Returns 0; -ENOENT if there is no journal;
+ * -EUCLEAN if it is damaged anywhere but in its last batch, is not a
+ * journal of @group, or @fn refused a record (info->why, info->bad_at say
+ * what and where; @fn may have seen part of it: discard what it built);
+ * or another -errno.  Blocking.
+ */
+int jr_load(const char *path, const char *group, jr_replay_fn fn, void *arg,
+	    struct jr_load_info *info);
+
+/* ---- writing ---- */
+
+struct jr;
+
+/* Emit the whole current state (as JR_LOCK / JR_SHARE records) through
+ * jr_snap_add; return 0 or -errno (e.g. -ENOMEM) to abandon the snapshot. */
+typedef int (*jr_snapshot_fn)(void *arg, struct jr *j);
+
+/*
+ * Open the journal in @statedir for appending.  With @li from a good
+ * jr_load, appending continues at li->valid_end (a torn tail is cut off).
+ * With @li NULL a new journal is written at once (blocking), holding only
+ * a header that says whether the state is @complete; an existing file is
+ * kept as journal.damaged first if @keep_old.  @snap is how a compaction
+ * gets the current state.  Returns 0 and *out, or -errno.
+ */
+int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
+	    const struct jr_load_info *li, bool complete, bool keep_old,
+	    jr_snapshot_fn snap, void *snap_arg, struct jr **out);
+
+/* Stop.  Work in flight on the thread pool finishes and is discarded;
+ * waiters are freed without being called. */
+void jr_close(struct jr *j);
+
+/* Remove the journal of a group whose journal is switched off, so a later
+ * switch on does not trust a stale one.  Blocking. */
+int jr_remove(const char *statedir);
+
+/* False while the journal cannot be written (grants must be refused). */
+bool jr_can_grant(const struct jr *j);
+
+/* The last write error (negative errno) while !jr_can_grant, else 0. */
+int jr_error(const struct jr *j);
+
+/*
+ * Add @r to the current batch.  Returns 0, -EIO when the journal is failed
+ * (a release is then carried by the next snapshot; a grant must not be
+ * given), or -EINVAL / -ENOMEM.
+ */
+int jr_append(struct jr *j, const struct jr_rec *r);
+
+typedef void (*jr_done_fn)(void *arg, int rc);
+
+/*
+ * Call @done(arg, 0) once every record appended so far is durable, or
+ * @done(arg, -errno) if it cannot be made durable.  Returns 0 (queued),
+ * 1 (already durable: no call), or -ENOMEM.
+ */
+int jr_wait(struct jr *j, jr_done_fn done, void *arg);
+
+/* Rewrite the journal as a snapshot of the current state (through @snap),
+ * after the write in flight; e.g. when grace ends and reservations that
+ * were not reclaimed must go, or the state became complete. */
+void jr_compact(struct jr *j, bool complete);
+
+/* For jr_snapshot_fn: add one record of the state. */
+int jr_snap_add(struct jr *j, const struct jr_rec *r);
+
+struct jr_stats {
+	uint64_t batches;       /* batches written */
+	uint64_t records;       /* records written */
+	uint64_t compactions;
+	uint64_t failures;
+	off_t size;             /* current file size */
+};
+void jr_get_stats(const struct jr *j, struct jr_stats *st);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * nlm_int.h - what the NLM service (nlm_svc.c) and its lock journal and
+ * reservations (nlm_journal.c) share.  Not for other modules.
+ */
+#ifndef SGNFS_NLM_INT_H
+#define SGNFS_NLM_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "lock/lock.h"
+#include "nlm/nlm_cb.h"
+
+#define NLM_HOST_BUCKETS 256
+#define NLM_GRANTED_TRIES 3
+
+struct jr;
+struct rpc_req;
+
+struct nlm_host {
+	struct nlm_host *hnext;        /* hash chain, owned by ng->hosts */
+	char *name;                    /* caller_name, owned */
+	struct lk_client *lkc;         /* owned (lk_client_free) */
+	struct lk_client *rlkc;        /* its reservations in ng->resv, or NULL; owned */
+	unsigned refs;                 /* parked requests + grant callbacks */
+};
+
+/* A request waiting for the disk: its client to be durable on the client
+ * list (then it runs again), or its grant to be durable in the journal
+ * (then it is answered). */
+struct nlm_parked {
+	struct nlm_parked *next, *prev; /* in ng->parked */
+	struct nlm_group *ng;
+	struct nlm_host *host;          /* holds a host ref */
+	struct rpc_req *req;
+	bool journal;                   /* waiting for the journal, not the list */
+};
+
+/* A queued blocking lock: lk_waiter priv. */
+struct nlm_block {
+	struct nlm_block *next, *prev; /* in ng->blocks */
+	struct nlm_block *gnext;       /* in ng->granted, while there */
+	struct nlm_group *ng;
+	struct nlm_host *host;         /* holds a host ref */
+	struct nlm_cb_target target;   /* where GRANTED goes */
+	bool msg;                      /* locked with LOCK_MSG: use GRANTED_MSG */
+	bool exclusive;
+	bool jr_wait;                  /* granted, waiting for the journal */
+	uint32_t svid;
+	uint8_t fh[LK_KEY_MAX];
+	size_t fhlen;
+	uint8_t *oh;                   /* owned */
+	size_t ohlen;
+	uint64_t offset, len;          /* as the client asked */
+	struct lk_waiter *w;           /* NULL once granted or dropped */
+	unsigned tries;                /* GRANTED attempts */
+	uint64_t cookie;               /* ours, for GRANTED_MSG / GRANTED_RES */
+};
+
+struct nlm_group {
+	struct sg_group *g;            /* not owned */
+	const char *name;              /* group name, for logs */
+	struct lk_table *locks;        /* owned */
+	struct clist *clients;         /* owned */
+	struct nlm_cb *cb;             /* owned */
+	struct nlm_host *hosts[NLM_HOST_BUCKETS]; /* owned */
+	size_t nhosts;
+	struct nlm_parked *parked;     /* owned */
+	struct nlm_block *blocks;      /* owned: queued and granted-unanswered */
+	struct nlm_block *granted, **granted_tail; /* engine grants not yet journaled */
+	bool flushing;                 /* nlm_flush_grants is running */
+	uint64_t next_cookie;
+	bool in_grace;
+	uint64_t grace_end;            /* uv_now() ms */
+	uint64_t grace_start;          /* uv_now() ms */
+	uv_timer_t grace_timer;
+	struct nsm_notifier *notifier; /* owned while notifying */
+	bool closing;
+
+	/* The lock journal (journal = on), and what it recovered. */
+	struct jr *jr;                 /* owned, or NULL (journal off) */
+	bool jr_trusted;               /* loaded whole and complete: reservations hold */
+	struct lk_table *resv;         /* reservations during grace, or NULL; owned */
+	struct lk_client *resv_nobody; /* an owner with no reservation, for tests */
+	size_t resv_loaded;            /* locks + shares reserved at load */
+	uint64_t jr_refused;           /* grants refused since the last log line */
+	uint64_t jr_refused_logged;    /* uv_now() of that line */
+};
+
+/* ---- nlm_svc.c, for nlm_journal.c ---- */
+struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name);
+void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h);
+
+/* ---- nlm_journal.c ---- */
+
+/* Load the journal into reservations (journal on), or remove a stale one
+ * (journal off).  Blocking; at group open.  0 or -errno. */
+int nlm_journal_open(struct nlm_group *ng, const char *statedir);
+void nlm_journal_close(struct nlm_group *ng);
+
+/* Whether the group starts in grace, and from what. */
+bool nlm_journal_needs_grace(const struct nlm_group *ng);
+
+/* Append one record (a no-op without a journal).  0, or -errno: for a
+ * grant, the caller must not give it. */
+int nlm_jr_lock(struct nlm_group *ng, bool lock, const struct nlm_host *h, uint32_t svid,
+		const void *oh, size_t ohlen, const void *fh, size_t fhlen, bool excl,
+		struct lk_range r);
+int nlm_jr_share(struct nlm_group *ng, bool share, const struct nlm_host *h, const void *oh,
+		 size_t ohlen, const void *fh, size_t fhlen, unsigned mode, unsigned deny);
+int nlm_jr_free_client(struct nlm_group *ng, const struct nlm_host *h);
+
+/* May the journal take a grant now?  Logs (rate limited) when not. */
+bool nlm_jr_can_grant(struct nlm_group *ng, const struct nlm_host *h);
+
+/* Reservations (all no-ops while ng->resv is NULL). */
+bool nlm_resv_conflicts_lock(struct nlm_group *ng, const struct nlm_host *h, uint32_t svid,
+			     const void *oh, size_t ohlen, const void *fh, size_t fhlen,
+			     bool excl, struct lk_range r);
+bool nlm_resv_conflicts_share(struct nlm_group *ng, const struct nlm_host *h,
+			      const void *oh, size_t ohlen, const void *fh, size_t fhlen,
+			      unsigned mode, unsigned deny);
+/* The owner was granted or released [r]: its reservation there is gone. */
+void nlm_resv_unlock(struct nlm_group *ng, struct nlm_host *h, uint32_t svid, const void *oh,
+		     size_t ohlen, const void *fh, size_t fhlen, struct lk_range r);
+void nlm_resv_unshare(struct nlm_group *ng, struct nlm_host *h, const void *oh, size_t ohlen,
+		      const void *fh, size_t fhlen);
+void nlm_resv_release_client(struct nlm_group *ng, struct nlm_host *h);
+/* Ends grace if the last reservation just went. */
+void nlm_resv_check_done(struct nlm_group *ng, const char *why);
+/* Grace is over: drop what was not reclaimed (and make the journal say so). */
+void nlm_resv_drop(struct nlm_group *ng);
+bool nlm_host_has_resv(const struct nlm_host *h);
+
+#endif

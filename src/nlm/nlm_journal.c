@@ -1,0 +1,449 @@
+/*
+ * nlm_journal.c - a group's lock journal as the NLM layer uses it, and the
+ * reservations it yields after a takeover.
+ *
+ * Recording: every change of the group's lock table is appended to the
+ * journal (src/journal) by the code that made it, right after the change,
+ * in the order the changes happened: replaying the records through the
+ * same lock engine rebuilds the same locks.  Grants are answered only once
+ * their record is durable (nlm_svc.c parks them); releases are not waited
+ * for.
+ *
+ * Recovery: at open, the journal is replayed into a second lock table,
+ * ng->resv: the reservations.  While the group is in grace:
+ *   - a reclaim is granted and takes its range out of the owner's
+ *     reservation; so does a new lock of that same owner (POSIX: an owner's
+ *     lock replaces what it held in the range);
+ *   - a new lock or share that conflicts with no reservation of another
+ *     owner goes to the lock engine as usual; one that conflicts is refused
+ *     with DENIED_GRACE_PERIOD;
+ *   - UNLOCK, UNSHARE, FREE_ALL and SM_NOTIFY release reservations too;
+ *   - when no reservation is left, grace ends (nlm_resv_check_done).
+ * At the timeout what is left is dropped, and the journal is compacted so
+ * it no longer holds it.
+ *
+ * The journal is trusted only if it loaded whole and its header says it is
+ * complete.  A missing journal (with clients on the list), a damaged one,
+ * or one written during a plain grace that did not finish, gives a plain
+ * grace (refuse every new lock until the timeout) and a new journal marked
+ * incomplete, which becomes complete when that grace ends.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "group/group.h"
+#include "journal/journal.h"
+#include "log.h"
+#include "nlm/nlm_int.h"
+#include "nlm/nlm_svc.h"
+#include "nsm/clist.h"
+
+static uv_loop_t *nlm_jloop(const struct nlm_group *ng)
+{
+	return ng->g->node->loop;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+int nlm_jr_lock(struct nlm_group *ng, bool lock, const struct nlm_host *h, uint32_t svid,
+		const void *oh, size_t ohlen, const void *fh, size_t fhlen, bool excl,
+		struct lk_range r)
+{
+	struct jr_rec rec = {
+		.type = lock ? JR_LOCK : JR_UNLOCK, .host = h->name, .hostlen = strlen(h->name),
+		.svid = svid, .oh = oh, .ohlen = ohlen, .fh = fh, .fhlen = fhlen,
+		.excl = lock && excl, .start = r.start, .end = r.end,
+	};
+
+	return ng->jr ? jr_append(ng->jr, &rec) : 0;
+}
+
+int nlm_jr_share(struct nlm_group *ng, bool share, const struct nlm_host *h, const void *oh,
+		 size_t ohlen, const void *fh, size_t fhlen, unsigned mode, unsigned deny)
+{
+	struct jr_rec rec = {
+		.type = share ? JR_SHARE : JR_UNSHARE, .host = h->name,
+		.hostlen = strlen(h->name), .oh = oh, .ohlen = ohlen, .fh = fh, .fhlen = fhlen,
+		.mode = share ? mode : 0, .deny = share ? deny : 0,
+	};
+
+	return ng->jr ? jr_append(ng->jr, &rec) : 0;
+}
+
+int nlm_jr_free_client(struct nlm_group *ng, const struct nlm_host *h)
+{
+	struct jr_rec rec = { .type = JR_FREE_CLIENT, .host = h->name, .hostlen = strlen(h->name) };
+
+	return ng->jr ? jr_append(ng->jr, &rec) : 0;
+}
+
+bool nlm_jr_can_grant(struct nlm_group *ng, const struct nlm_host *h)
+{
+	uint64_t now;
+	char nm[LOG_SAFE_MAX];
+
+	if (!ng->jr || jr_can_grant(ng->jr))
+		return true;
+	ng->jr_refused++;
+	now = uv_now(nlm_jloop(ng));
+	if (ng->jr_refused_logged == 0 || now - ng->jr_refused_logged >= 1000) {
+		log_warn("group=%s client=%s lock refused: the journal cannot be written (%s); "
+			 "%" PRIu64 " refused since the last such line", ng->name,
+			 log_safe(nm, sizeof(nm), h->name, strlen(h->name)),
+			 strerror(-jr_error(ng->jr)), ng->jr_refused);
+		ng->jr_refused_logged = now;
+		ng->jr_refused = 0;
+	}
+	return false;
+}
+
+/* ---- snapshot (compaction) -------------------------------------------- */
+
+static int nlm_snap_lock(void *arg, const struct lk_lockinfo *li)
+{
+	struct jr *j = arg;
+	const struct nlm_host *h = lk_client_priv(lk_owner_client(li->owner));
+	struct jr_rec rec = { .type = JR_LOCK, .fh = li->key, .fhlen = li->keylen,
+			      .excl = li->type == LK_EXCL, .start = li->range.start,
+			      .end = li->range.end };
+
+	rec.host = h->name;
+	rec.hostlen = strlen(h->name);
+	rec.svid = lk_owner_svid(li->owner);
+	rec.oh = lk_owner_oh(li->owner, &rec.ohlen);
+	return jr_snap_add(j, &rec);
+}
+
+static int nlm_snap_share(void *arg, const struct lk_shareinfo *si)
+{
+	struct jr *j = arg;
+	const struct nlm_host *h = lk_client_priv(lk_owner_client(si->owner));
+	struct jr_rec rec = { .type = JR_SHARE, .fh = si->key, .fhlen = si->keylen,
+			      .mode = si->mode, .deny = si->deny };
+
+	rec.host = h->name;
+	rec.hostlen = strlen(h->name);
+	rec.oh = lk_owner_oh(si->owner, &rec.ohlen);
+	return jr_snap_add(j, &rec);
+}
+
+/* The state as the journal must hold it: reservations not yet reclaimed,
+ * then the lock table (which wins where an owner has both). */
+static int nlm_snapshot(void *arg, struct jr *j)
+{
+	struct nlm_group *ng = arg;
+	int rc = 0;
+
+	if (ng->resv) {
+		rc = lk_foreach_lock(ng->resv, nlm_snap_lock, j);
+		if (!rc)
+			rc = lk_foreach_share(ng->resv, nlm_snap_share, j);
+	}
+	if (!rc)
+		rc = lk_foreach_lock(ng->locks, nlm_snap_lock, j);
+	if (!rc)
+		rc = lk_foreach_share(ng->locks, nlm_snap_share, j);
+	return rc;
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+static int nlm_replay(void *arg, const struct jr_rec *r)
+{
+	struct nlm_group *ng = arg;
+	char name[JR_HOST_MAX + 1];
+	struct nlm_host *h;
+	struct lk_owner *o;
+	int rc;
+
+	if (clist_name_check(r->host, r->hostlen) < 0)
+		return -EINVAL;
+	memcpy(name, r->host, r->hostlen);
+	name[r->hostlen] = '\0';
+	h = nlm_host_get(ng, name);
+	if (!h)
+		return -ENOMEM;
+	if (!h->rlkc && lk_client_new(ng->resv, h, &h->rlkc) < 0)
+		return -ENOMEM;
+	if (r->type == JR_FREE_CLIENT) {
+		lk_client_release(ng->resv, h->rlkc);
+		return 0;
+	}
+	rc = lk_owner_get(ng->resv, h->rlkc, r->type == JR_LOCK || r->type == JR_UNLOCK ? r->svid : 0,
+			  r->oh, r->ohlen, &o);
+	if (rc < 0)
+		return rc;
+	switch (r->type) {
+	case JR_LOCK:
+		rc = lk_lock(ng->resv, r->fh, r->fhlen, o, r->excl ? LK_EXCL : LK_SHARED,
+			     (struct lk_range){ r->start, r->end }, NULL);
+		break;
+	case JR_UNLOCK:
+		rc = lk_unlock(ng->resv, r->fh, r->fhlen, o, (struct lk_range){ r->start, r->end });
+		break;
+	case JR_SHARE:
+		rc = lk_share(ng->resv, r->fh, r->fhlen, o, r->mode, r->deny);
+		break;
+	case JR_UNSHARE:
+		rc = lk_unshare(ng->resv, r->fh, r->fhlen, o);
+		break;
+	default:
+		rc = -EINVAL;
+		break;
+	}
+	lk_owner_put(ng->resv, o);
+	return rc;
+}
+
+/* Throw away reservations and the hosts the load created (nothing else
+ * exists yet at open). */
+static void nlm_resv_discard(struct nlm_group *ng)
+{
+	if (ng->resv)
+		lk_table_free(ng->resv);
+	ng->resv = NULL;
+	ng->resv_nobody = NULL;
+	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {
+		while (ng->hosts[i]) {
+			struct nlm_host *h = ng->hosts[i];
+			ng->hosts[i] = h->hnext;
+			lk_client_free(ng->locks, h->lkc);
+			free(h->name);
+			free(h);
+		}
+	}
+	ng->nhosts = 0;
+}
+
+static int nlm_resv_new(struct nlm_group *ng)
+{
+	struct lk_table_opts lo = { 0 };
+	struct timespec ts;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	lo.hash_seed[0] = (uint64_t)ts.tv_nsec ^ (uintptr_t)ng;
+	lo.hash_seed[1] = (uint64_t)ts.tv_sec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	rc = lk_table_new(&lo, &ng->resv);
+	if (rc == 0)
+		rc = lk_client_new(ng->resv, NULL, &ng->resv_nobody);
+	return rc;
+}
+
+int nlm_journal_open(struct nlm_group *ng, const char *statedir)
+{
+	const struct cfg_group *gc = ng->g->cfg;
+	struct jr_load_info li;
+	char path[4300];
+	bool complete;
+	int rc, lrc;
+
+	if (!gc->journal) {
+		/* A journal left from when it was on would be stale the day
+		 * it is switched on again. */
+		rc = jr_remove(statedir);
+		if (rc < 0)
+			log_warn("group=%s journal is off but the old one cannot be removed: %s",
+				 ng->name, strerror(-rc));
+		return 0;
+	}
+	rc = nlm_resv_new(ng);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/journal", statedir);
+	lrc = jr_load(path, ng->name, nlm_replay, ng, &li);
+	if (lrc == 0 && li.complete) {
+		struct lk_stats st;
+
+		rc = jr_open(nlm_jloop(ng), statedir, ng->name, &li, true, false, nlm_snapshot, ng,
+			     &ng->jr);
+		if (rc < 0)
+			goto err;
+		ng->jr_trusted = true;
+		lk_table_stats(ng->resv, &st);
+		ng->resv_loaded = st.locks + st.shares;
+		log_info("group=%s journal loaded: %zu records in %zu batches, %zu locks and %zu "
+			 "shares reserved for %zu clients%s", ng->name, li.records, li.batches,
+			 st.locks, st.shares, ng->nhosts,
+			 li.torn ? "; a torn last batch (never acknowledged) was dropped" : "");
+		return 0;
+	}
+	complete = false;
+	if (lrc == -ENOENT) {
+		complete = clist_count(ng->clients) == 0;
+		if (!complete)
+			log_warn("group=%s no journal but %zu clients on the list: plain grace this "
+				 "time", ng->name, clist_count(ng->clients));
+	} else if (lrc == 0) {
+		log_warn("group=%s journal was written during a recovery that did not finish: "
+			 "plain grace this time", ng->name);
+	} else if (lrc == -EUCLEAN) {
+		log_err("group=%s journal damaged at offset %lld: %s; kept as journal.damaged, "
+			"plain grace this time", ng->name, (long long)li.bad_at, li.why);
+	} else {
+		log_err("group=%s cannot read the journal: %s; plain grace this time", ng->name,
+			strerror(-lrc));
+	}
+	nlm_resv_discard(ng);
+	rc = jr_open(nlm_jloop(ng), statedir, ng->name, NULL, complete, lrc != -ENOENT,
+		     nlm_snapshot, ng, &ng->jr);
+	if (rc < 0)
+		goto err;
+	return 0;
+err:
+	log_err("group=%s cannot open its journal in %s: %s", ng->name, statedir, strerror(-rc));
+	nlm_resv_discard(ng);
+	return rc;
+}
+
+void nlm_journal_close(struct nlm_group *ng)
+{
+	jr_close(ng->jr);
+	ng->jr = NULL;
+	if (ng->resv)
+		lk_table_free(ng->resv);
+	ng->resv = NULL;
+}
+
+bool nlm_journal_needs_grace(const struct nlm_group *ng)
+{
+	struct lk_stats st;
+
+	if (!ng->jr || !ng->jr_trusted)
+		return clist_count(ng->clients) > 0;
+	lk_table_stats(ng->resv, &st);
+	return st.locks + st.shares > 0;
+}
+
+/* ---- reservations ----------------------------------------------------- */
+
+bool nlm_host_has_resv(const struct nlm_host *h)
+{
+	struct lk_stats st;
+
+	if (!h->rlkc)
+		return false;
+	lk_client_stats(h->rlkc, &st);
+	return st.locks + st.shares > 0;
+}
+
+/* An owner of @h in the reservations (h's own, or nobody's): a reference. */
+static int nlm_resv_owner(struct nlm_group *ng, const struct nlm_host *h, uint32_t svid,
+			  const void *oh, size_t ohlen, struct lk_owner **o)
+{
+	return lk_owner_get(ng->resv, h->rlkc ? h->rlkc : ng->resv_nobody, svid, oh, ohlen, o);
+}
+
+bool nlm_resv_conflicts_lock(struct nlm_group *ng, const struct nlm_host *h, uint32_t svid,
+			     const void *oh, size_t ohlen, const void *fh, size_t fhlen,
+			     bool excl, struct lk_range r)
+{
+	struct lk_owner *o;
+	int rc;
+
+	if (!ng->resv)
+		return false;
+	if (nlm_resv_owner(ng, h, svid, oh, ohlen, &o) < 0)
+		return true; /* cannot tell: refuse, as a plain grace would */
+	rc = lk_test(ng->resv, fh, fhlen, o, excl ? LK_EXCL : LK_SHARED, r, NULL);
+	lk_owner_put(ng->resv, o);
+	return rc != 0;
+}
+
+bool nlm_resv_conflicts_share(struct nlm_group *ng, const struct nlm_host *h,
+			      const void *oh, size_t ohlen, const void *fh, size_t fhlen,
+			      unsigned mode, unsigned deny)
+{
+	struct lk_owner *o;
+	int rc;
+
+	if (!ng->resv)
+		return false;
+	if (nlm_resv_owner(ng, h, 0, oh, ohlen, &o) < 0)
+		return true;
+	rc = lk_share_test(ng->resv, fh, fhlen, o, mode, deny);
+	lk_owner_put(ng->resv, o);
+	return rc != 0;
+}
+
+void nlm_resv_unlock(struct nlm_group *ng, struct nlm_host *h, uint32_t svid, const void *oh,
+		     size_t ohlen, const void *fh, size_t fhlen, struct lk_range r)
+{
+	struct lk_owner *o;
+
+	if (!ng->resv || !h->rlkc || lk_owner_get(ng->resv, h->rlkc, svid, oh, ohlen, &o) < 0)
+		return;
+	lk_unlock(ng->resv, fh, fhlen, o, r);
+	lk_owner_put(ng->resv, o);
+}
+
+void nlm_resv_unshare(struct nlm_group *ng, struct nlm_host *h, const void *oh, size_t ohlen,
+		      const void *fh, size_t fhlen)
+{
+	struct lk_owner *o;
+
+	if (!ng->resv || !h->rlkc || lk_owner_get(ng->resv, h->rlkc, 0, oh, ohlen, &o) < 0)
+		return;
+	lk_unshare(ng->resv, fh, fhlen, o);
+	lk_owner_put(ng->resv, o);
+}
+
+void nlm_resv_release_client(struct nlm_group *ng, struct nlm_host *h)
+{
+	if (ng->resv && h->rlkc)
+		lk_client_release(ng->resv, h->rlkc);
+}
+
+void nlm_resv_check_done(struct nlm_group *ng, const char *why)
+{
+	struct lk_stats st;
+
+	if (!ng->resv || !ng->in_grace)
+		return;
+	lk_table_stats(ng->resv, &st);
+	if (st.locks + st.shares)
+		return;
+	log_info("group=%s every reservation is back (%zu, the last by %s) %" PRIu64
+		 " ms into grace: ending it", ng->name, ng->resv_loaded, why,
+		 uv_now(nlm_jloop(ng)) - ng->grace_start);
+	nlm_group_end_grace(ng);
+}
+
+void nlm_resv_drop(struct nlm_group *ng)
+{
+	struct lk_stats st;
+
+	if (ng->jr && ng->resv) {
+		lk_table_stats(ng->resv, &st);
+		if (st.locks + st.shares) {
+			log_info("group=%s %zu locks and %zu shares were not reclaimed in grace: "
+				 "dropped", ng->name, st.locks, st.shares);
+			jr_compact(ng->jr, true);
+		}
+	}
+	if (ng->jr && !ng->jr_trusted) {
+		/* A plain grace is over: whoever did not reclaim lost their
+		 * locks, so what the table holds now is all there is. */
+		jr_compact(ng->jr, true);
+		ng->jr_trusted = true;
+	}
+	if (!ng->resv)
+		return;
+	lk_table_free(ng->resv); /* with every host's rlkc */
+	ng->resv = NULL;
+	ng->resv_nobody = NULL;
+	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {
+		struct nlm_host *h = ng->hosts[i], *next;
+		for (; h; h = next) {
+			next = h->hnext;
+			h->rlkc = NULL;
+			nlm_host_maybe_idle(ng, h);
+		}
+	}
+}
