@@ -35,7 +35,9 @@
 #define JR_HOST_MAX 1024        /* CLIST_NAME_MAX */
 #define JR_OH_MAX 1024          /* LK_OH_MAX */
 #define JR_FH_MAX 64            /* LK_KEY_MAX */
-#define JR_COMPACT_MIN (4u << 20) /* never compact a journal smaller than this */
+/* Compact once the journal passes twice its last snapshot, or this: small,
+ * so lock churn never makes it a large part of the group's filesystem. */
+#define JR_COMPACT_MIN (256u << 10)
 
 enum jr_type {
 	JR_HEADER = 1,          /* first record of every file: version, group, complete */

@@ -64,12 +64,27 @@ static int nsm_state_write(const char *statedir, int32_t v)
 	snprintf(tmp, sizeof(tmp), "%s/.state.tmp", statedir);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return -errno;
-	if (write(fd, buf, (size_t)n) != n || fsync(fd) < 0)
-		rc = -errno ? -errno : -EIO;
-	close(fd);
+		rc = -errno;
+	else if (write(fd, buf, (size_t)n) != n || fsync(fd) < 0)
+		rc = errno ? -errno : -EIO;
+	if (fd >= 0)
+		close(fd);
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = -errno;
+	if (rc == -ENOSPC || rc == -EDQUOT) {
+		/* A full filesystem must not keep the group from starting:
+		 * rewrite the few bytes in place, in the block the file
+		 * already has (one sector: it lands whole or not at all). */
+		unlink(tmp);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return rc;
+		rc = 0;
+		if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0 || fsync(fd) < 0)
+			rc = errno ? -errno : -EIO;
+		close(fd);
+		return rc;
+	}
 	if (rc < 0) {
 		unlink(tmp);
 		return rc;
