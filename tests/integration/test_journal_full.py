@@ -7,10 +7,11 @@ comes back by itself once there is room.
 g1's export is a 1 MiB tmpfs.  Nodes a, b; g1 (a b, grace 10 s).
 
   1. Three hosts hold a lock each.  A filler file takes every free byte.
-     The first host then locks and unlocks a range over and over: once
-     the journal's next write fails, locks are refused (denied_nolocks,
-     a log line says why), unlocks still work, and the held locks are all
-     still in the table.  The filler goes: within a few seconds a
+     The first host then takes one lock after another: once the journal's
+     next write fails, that lock is refused and taken back (never granted
+     ahead of its record), later locks are refused (denied_nolocks, a log
+     line says why), unlocks still work, and the held locks are all still
+     in the table.  The filler goes: within a few seconds a
      compaction succeeds and locks are granted again.
   2. The journal fills its own filesystem: with only 96 KiB left, a
      LOCK+UNLOCK load runs for a few seconds, writing far more journal
@@ -82,37 +83,47 @@ def run(h, c, export):
     finally:
         os.close(fd)
     log('filler: %d bytes' % os.path.getsize(filler))
+    # Locks only, one at a time: each is its own batch, so the write that
+    # fails carries a grant.
     statuses = []
     for i in range(3000):
-        s = lock_cmd(hf, 'lock', f1, 1000, 10)
+        s = lock_cmd(hf, 'lock', f1, 1000 + 20 * i, 10)
         statuses.append(s)
         if s != 'granted':
             break
-        lock_cmd(hf, 'unlock', f1, 1000, 10)
+    failed_at = 1000 + 20 * (len(statuses) - 1)
     log('lock results while filling: %d granted, last %s' % (statuses.count('granted'),
                                                            statuses[-1]))
     h.check(statuses[-1] == 'denied_nolocks',
             'once the journal cannot grow, a lock is refused with denied_nolocks (%s after %d)'
             % (statuses[-1], len(statuses)))
-    s = lock_cmd(hf, 'lock', f1, 2000, 10)
+    s = lock_cmd(hf, 'lock', f1, 900, 10)
     h.check(s == 'denied_nolocks', 'while full, new locks stay refused (%s)' % s)
     la = fu.node_log(c.nodes['a'])
     h.check('journal write failed (No space left on device)' in la,
             'a logged the failed journal write')
     h.check(re.search(r'client=\S+ lock refused: the journal cannot be written', la),
             'a logged the refusal with the client')
+    # The lock whose record could not be written was answered with a
+    # refusal (and taken back), not granted ahead of its record.
+    h.check(re.search(r'client=\S+ LOCK refused: the journal cannot record it', la),
+            'the grant caught by the failed write was refused and taken back')
+    h.check(not [l for l in fu.status(c)['g1']['locks'] if l['start'] == failed_at],
+            'it is not in the lock table')
     st = fu.status(c)
     held = [l for l in st['g1']['locks'] if l['start'] < 1000]
     h.check(len(held) == held0 == 3, 'the held locks are all still held (%d of %d)'
             % (len(held), held0))
     s = lock_cmd(hf, 'unlock', f1, 1000, 10)
     h.check(s == 'granted', 'unlock still works while full (%s)' % s)
+    h.check(not [l for l in fu.status(c)['g1']['locks'] if l['start'] == 1000],
+            'and the unlocked range is free')
 
     os.unlink(filler)
     t0 = time.monotonic()
     s = None
     while time.monotonic() - t0 < 10:
-        s = lock_cmd(hf, 'lock', f1, 3000, 10)
+        s = lock_cmd(hf, 'lock', f1, 900, 10)
         if s == 'granted':
             break
         time.sleep(0.2)
@@ -150,7 +161,7 @@ def run(h, c, export):
     h.check(c.nodes['a'].alive(), 'a still serves')
     t0 = time.monotonic()
     while time.monotonic() - t0 < 10:
-        s = lock_cmd(hf, 'lock', f1, 4000, 10)
+        s = lock_cmd(hf, 'lock', f1, 950, 10)
         if s == 'granted':
             break
         time.sleep(0.2)
