@@ -1558,8 +1558,22 @@ void nlm_group_status(const struct nlm_group *ng, struct sbuf *out, bool json)
 {
 	struct nlm_status_ctx c = { ng, out, json, true };
 
-	if (json)
+	if (json) {
+		/* The journal: off, on (what is still reserved), or failed. */
+		struct lk_stats rs = { 0 };
+		struct jr_stats js = { 0 };
+
+		if (ng->resv)
+			lk_table_stats(ng->resv, &rs);
+		if (ng->jr)
+			jr_get_stats(ng->jr, &js);
+		sb_printf(out, "\"journal\":{\"state\":\"%s\",\"reserved\":%zu,\"bytes\":%lld,"
+			  "\"batches\":%" PRIu64 ",\"compactions\":%" PRIu64 ",\"failures\":%" PRIu64 "},",
+			  !ng->jr ? "off" : jr_can_grant(ng->jr) ? "on" : "failed",
+			  rs.locks + rs.shares, (long long)js.size, js.batches, js.compactions,
+			  js.failures);
 		sb_printf(out, "\"clients\":[");
+	}
 	clist_foreach(ng->clients, nlm_status_client, &c);
 	if (json)
 		sb_printf(out, "],\"locks\":[");
