@@ -142,7 +142,8 @@ ssize_t jr_rec_encode(const struct jr_rec *r, uint64_t batch, bool last, void *b
 	memcpy(p + JR_HDR, r->host, r->hostlen);
 	if (r->ohlen)
 		memcpy(p + JR_HDR + r->hostlen, r->oh, r->ohlen);
-	memcpy(p + JR_HDR + r->hostlen + r->ohlen, r->fh, r->fhlen);
+	if (r->fhlen)
+		memcpy(p + JR_HDR + r->hostlen + r->ohlen, r->fh, r->fhlen);
 	put32(p + 4, jr_crc32c(0, p + 8, n - 8));
 	return (ssize_t)n;
 }
