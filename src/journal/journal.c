@@ -430,6 +430,7 @@ struct jr_job {
 	off_t off;                    /* APPEND: where the batch goes */
 	bool complete;                /* SNAPSHOT: header's complete flag */
 	bool drop_old;                /* SNAPSHOT: remove the old file first */
+	int orphan_fd, orphan_dirfd;  /* set by jr_close: the journal's, closed once run */
 	uint64_t nrec;
 	int rc;
 	char path[PATH_MAX], tmp[PATH_MAX];
@@ -455,6 +456,8 @@ struct jr {
 	jr_snapshot_fn snap;
 	void *snap_arg;
 	uv_check_t check;             /* end of loop turn: submit the batch */
+	uv_idle_t idle;               /* until then: the poll must not block (a check
+				       * handle alone does not stop it blocking) */
 	uv_timer_t retry;             /* after a failure: try a compaction */
 	int open_handles;
 	struct jr_stats st;
@@ -604,6 +607,10 @@ static void jr_job_done(uv_work_t *w, int status)
 		/* Closed meanwhile: nobody wants the result. */
 		if (job->kind == JR_JOB_SNAPSHOT && rc == 0)
 			close(job->fd);
+		if (job->orphan_fd >= 0)
+			close(job->orphan_fd);
+		if (job->orphan_dirfd >= 0)
+			close(job->orphan_dirfd);
 		jr_free_waiters(job->waiters);
 		free(job->buf.p);
 		free(job);
@@ -653,6 +660,7 @@ static void jr_job_done(uv_work_t *w, int status)
 		j->failed = true;
 		j->err = rc;
 		j->st.failures++;
+		j->compact_complete |= job->complete; /* for the retry */
 		jr_call_waiters(job->waiters, rc);
 		jr_fail_pending(j, rc);
 	}
@@ -732,6 +740,11 @@ static void jr_start_snapshot(struct jr *j)
 		j->pend_nrec = 0;
 	} else {
 		log_err("group=%s cannot build a journal snapshot: %s", j->group, strerror(-rc));
+		/* Unused: the open batch (encoded with this number) keeps it,
+		 * so batch numbers in the file stay consecutive, which the
+		 * torn-tail check of jr_load relies on. */
+		j->batch = j->snap_batch;
+		j->compact_complete |= complete;
 		free(job->buf.p);
 		free(job);
 	}
@@ -775,6 +788,9 @@ static void jr_kick(struct jr *j)
 		j->wtail = &j->wait;
 		j->batch++;
 		if (jr_submit(j, job) < 0) {
+			/* Not submitted: the batch stays open, as it was. */
+			j->batch--;
+			jr_rec_set_last(job->buf.p + job->buf.last_at, false);
 			j->pend = job->buf;
 			j->wait = job->waiters;
 			for (j->wtail = &j->wait; *j->wtail; j->wtail = &(*j->wtail)->next)
@@ -788,15 +804,25 @@ static void jr_check_cb(uv_check_t *c)
 {
 	struct jr *j = c->data;
 
+	uv_idle_stop(&j->idle);
 	jr_kick(j);
 	if (!j->pend.len && !j->compact_wanted)
 		uv_check_stop(&j->check);
 }
 
+static void jr_idle_cb(uv_idle_t *i)
+{
+	(void)i;
+}
+
+/* Have the check run at the end of this turn even when the append came
+ * from outside the poll phase (a timer callback, before uv_run): an active
+ * idle handle makes the coming poll return at once. */
 static void jr_wake(struct jr *j)
 {
 	if (!uv_is_active((uv_handle_t *)&j->check))
 		uv_check_start(&j->check, jr_check_cb);
+	uv_idle_start(&j->idle, jr_idle_cb);
 }
 
 static void jr_path(char *out, size_t sz, const char *statedir, const char *name)
@@ -871,8 +897,9 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 	uv_check_init(loop, &j->check);
 	uv_timer_init(loop, &j->retry);
-	j->check.data = j->retry.data = j;
-	j->open_handles = 2;
+	uv_idle_init(loop, &j->idle);
+	j->check.data = j->retry.data = j->idle.data = j;
+	j->open_handles = 3;
 	*out = j;
 	return 0;
 err:
@@ -897,8 +924,15 @@ void jr_close(struct jr *j)
 {
 	if (!j)
 		return;
-	if (j->job)
-		j->job->j = NULL; /* it frees itself */
+	if (j->job) {
+		/* It frees itself.  It may be using our descriptors right now:
+		 * it closes them when done, or their numbers could be reused
+		 * by an open() meanwhile and get its write (or ftruncate). */
+		j->job->j = NULL;
+		j->job->orphan_fd = j->fd;
+		j->job->orphan_dirfd = j->dirfd;
+		j->fd = j->dirfd = -1;
+	}
 	jr_free_waiters(j->wait);
 	free(j->pend.p);
 	if (j->fd >= 0)
@@ -908,6 +942,7 @@ void jr_close(struct jr *j)
 	free(j->group);
 	uv_close((uv_handle_t *)&j->check, jr_handle_closed);
 	uv_close((uv_handle_t *)&j->retry, jr_handle_closed);
+	uv_close((uv_handle_t *)&j->idle, jr_handle_closed);
 }
 
 int jr_remove(const char *statedir)

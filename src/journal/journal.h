@@ -131,7 +131,8 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 	    jr_snapshot_fn snap, void *snap_arg, struct jr **out);
 
 /* Stop.  Work in flight on the thread pool finishes and is discarded;
- * waiters are freed without being called. */
+ * waiters are freed without being called.  Not from inside a waiter's
+ * callback. */
 void jr_close(struct jr *j);
 
 /* Remove the journal of a group whose journal is switched off, so a later
@@ -156,7 +157,8 @@ typedef void (*jr_done_fn)(void *arg, int rc);
 /*
  * Call @done(arg, 0) once every record appended so far is durable, or
  * @done(arg, -errno) if it cannot be made durable.  Returns 0 (queued),
- * 1 (already durable: no call), or -ENOMEM.
+ * 1 (already durable: no call), -EIO (the journal is failed: what was
+ * appended is not durable and will not be), or -ENOMEM.
  */
 int jr_wait(struct jr *j, jr_done_fn done, void *arg);
 

@@ -1,0 +1,1562 @@
+/*
+ * test_journal.c - the per-group lock journal: record encoding, loading
+ * files built by hand (order, header checks, torn last batch, damage in the
+ * middle), and the writer on a uv loop in a temp dir (group commit,
+ * reopening, compaction, write failure and recovery, close with a write in
+ * flight).
+ *
+ * The libuv thread pool is cut to one thread (main) so a test can park a
+ * "blocker" job on it and know that the journal's write is queued but has
+ * not run: that is how writes "in flight" are made deterministic.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "journal/journal.h"
+
+#define GROUP "g1"
+#define REC_MAX 2200            /* > the largest record (2160 bytes) */
+
+static char dir[256], jpath[300], tmppath[300], dmgpath[300];
+static uv_loop_t loop;
+static struct rlimit fsize_saved;
+
+/* ---- sample records ----------------------------------------------------
+ * sample(i) is a fixed, distinct record for every i, cycling through the
+ * five state record types; every 7th has the maximal host/oh/fh lengths
+ * and every 3rd a range to end of file, so any test using a handful of
+ * them crosses the interesting encodings. */
+
+struct sample {
+	struct jr_rec r;
+	char host[JR_HOST_MAX];
+	uint8_t oh[JR_OH_MAX];
+	uint8_t fh[JR_FH_MAX];
+};
+
+#define NSAMPLES 256
+static struct sample pool[NSAMPLES];
+#define S(i) (&pool[(i)].r)
+
+static void sample_init(struct sample *s, unsigned i)
+{
+	static const enum jr_type types[] = { JR_LOCK, JR_UNLOCK, JR_SHARE, JR_UNSHARE,
+					      JR_FREE_CLIENT };
+	struct jr_rec *r = &s->r;
+	bool big = i % 7 == 6;
+
+	memset(s, 0, sizeof(*s));
+	r->type = types[i % 5];
+	r->host = s->host;
+	r->hostlen = big ? JR_HOST_MAX : (size_t)snprintf(s->host, sizeof(s->host), "client-%u", i);
+	if (big)
+		memset(s->host, 'a' + i % 26, JR_HOST_MAX);
+	if (r->type == JR_FREE_CLIENT)
+		return; /* like nlm_jr_free_client: a host, nothing else, NULL oh/fh */
+	r->ohlen = big ? JR_OH_MAX : 1 + i % 13;
+	r->fhlen = big ? JR_FH_MAX : 1 + i % 40;
+	for (size_t k = 0; k < r->ohlen; k++)
+		s->oh[k] = (uint8_t)(i * 31 + k);
+	for (size_t k = 0; k < r->fhlen; k++)
+		s->fh[k] = (uint8_t)(i * 17 + k * 3 + 1);
+	r->oh = s->oh;
+	r->fh = s->fh;
+	if (r->type == JR_LOCK || r->type == JR_UNLOCK) {
+		r->svid = 1000 + i;
+		r->excl = r->type == JR_LOCK && (i & 1);
+		r->start = (uint64_t)i * 100;
+		r->end = i % 3 == 0 ? UINT64_MAX : r->start + 50;
+	} else if (r->type == JR_SHARE) {
+		r->mode = i % 4;
+		r->deny = (i / 4) % 4;
+	}
+}
+
+/* ---- replay log ----------------------------------------------------------
+ * Every replayed record is re-encoded (batch 0, not last) and kept, so a
+ * comparison with the expected record covers every field at once. */
+
+struct rlog {
+	size_t n, cap;
+	uint8_t **rec;
+	size_t *len;
+	long fail_at;           /* refuse the record with this index; -1: never */
+};
+static struct rlog rl;
+
+static void rlog_reset(void)
+{
+	for (size_t i = 0; i < rl.n; i++)
+		free(rl.rec[i]);
+	free(rl.rec);
+	free(rl.len);
+	memset(&rl, 0, sizeof(rl));
+	rl.fail_at = -1;
+}
+
+static int rlog_cb(void *arg, const struct jr_rec *r)
+{
+	struct rlog *l = arg;
+	uint8_t buf[REC_MAX];
+	ssize_t n;
+
+	if ((long)l->n == l->fail_at)
+		return -EINVAL;
+	n = jr_rec_encode(r, 0, false, buf, sizeof(buf));
+	assert_true(n > 0);
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->rec = realloc(l->rec, l->cap * sizeof(*l->rec));
+		l->len = realloc(l->len, l->cap * sizeof(*l->len));
+		assert_non_null(l->rec);
+		assert_non_null(l->len);
+	}
+	l->rec[l->n] = malloc((size_t)n);
+	assert_non_null(l->rec[l->n]);
+	memcpy(l->rec[l->n], buf, (size_t)n);
+	l->len[l->n++] = (size_t)n;
+	return 0;
+}
+
+/* Load jpath into rl (fresh), failing at record @fail_at if >= 0. */
+static int load_fail_at(struct jr_load_info *li, long fail_at)
+{
+	rlog_reset();
+	rl.fail_at = fail_at;
+	return jr_load(jpath, GROUP, rlog_cb, &rl, li);
+}
+
+static int load(struct jr_load_info *li)
+{
+	return load_fail_at(li, -1);
+}
+
+static void expect_rec(size_t k, const struct jr_rec *r)
+{
+	uint8_t buf[REC_MAX];
+	ssize_t n = jr_rec_encode(r, 0, false, buf, sizeof(buf));
+
+	assert_true(n > 0);
+	assert_true(k < rl.n);
+	assert_int_equal(rl.len[k], (size_t)n);
+	assert_memory_equal(rl.rec[k], buf, (size_t)n);
+}
+
+/* The log is exactly samples idx[0..n). */
+static void expect_log(const unsigned *idx, size_t n)
+{
+	assert_int_equal(rl.n, n);
+	for (size_t k = 0; k < n; k++)
+		expect_rec(k, S(idx[k]));
+}
+
+/* The log is exactly samples first .. first+n-1. */
+static void expect_log_range(unsigned first, size_t n)
+{
+	assert_int_equal(rl.n, n);
+	for (size_t k = 0; k < n; k++)
+		expect_rec(k, S(first + k));
+}
+
+/* ---- journal files built by hand ---------------------------------------- */
+
+struct jf {
+	uint8_t p[1 << 16];
+	size_t len;
+	size_t batch_off[16];   /* where each batch starts (index: order added) */
+	size_t nbatch;
+	size_t rec_off[128];    /* where each record starts */
+	size_t rec_batch[128];  /* ... and which batch (index) it is in */
+	size_t nrec;
+};
+static struct jf jf;
+
+static size_t jf_rec(const struct jr_rec *r, uint64_t batch, bool last)
+{
+	size_t at = jf.len;
+	ssize_t n = jr_rec_encode(r, batch, last, jf.p + jf.len, sizeof(jf.p) - jf.len);
+
+	assert_true(n > 0);
+	jf.rec_off[jf.nrec] = at;
+	jf.rec_batch[jf.nrec++] = jf.nbatch - 1;
+	jf.len += (size_t)n;
+	return at;
+}
+
+static void jf_begin_batch(void)
+{
+	jf.batch_off[jf.nbatch++] = jf.len;
+}
+
+static void jf_reset(void)
+{
+	memset(&jf, 0, sizeof(jf));
+}
+
+static struct jr_rec header_rec(const char *group, uint32_t version, bool complete)
+{
+	return (struct jr_rec){ .type = JR_HEADER, .host = group, .hostlen = strlen(group),
+				.svid = version, .excl = complete, .start = 1700000000 };
+}
+
+/* A new file: the header as batch 1, on its own. */
+static void jf_header(const char *group, uint32_t version, bool complete)
+{
+	struct jr_rec h = header_rec(group, version, complete);
+
+	jf_reset();
+	jf_begin_batch();
+	jf_rec(&h, 1, true);
+}
+
+/* Batch @batch holding samples first .. first+n-1 (@last_flag: mark the
+ * final one as the end of the batch, as the writer always does). */
+static void jf_batch_flag(uint64_t batch, unsigned first, unsigned n, bool last_flag)
+{
+	jf_begin_batch();
+	for (unsigned k = 0; k < n; k++)
+		jf_rec(S(first + k), batch, last_flag && k == n - 1);
+}
+
+static void jf_batch(uint64_t batch, unsigned first, unsigned n)
+{
+	jf_batch_flag(batch, first, n, true);
+}
+
+/* Write the first @len bytes of jf (with byte @flip, if < len, inverted). */
+static void jf_write_flip(size_t len, size_t flip)
+{
+	int fd = open(jpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	if (flip < len)
+		jf.p[flip] ^= 0xff;
+	assert_int_equal(write(fd, jf.p, len), (ssize_t)len);
+	if (flip < len)
+		jf.p[flip] ^= 0xff;
+	close(fd);
+}
+
+static void jf_write(size_t len)
+{
+	jf_write_flip(len, SIZE_MAX);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -1;
+	return st.st_size;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+struct wait { int calls; int rc; };
+
+static void on_done(void *arg, int rc)
+{
+	struct wait *w = arg;
+	w->calls++;
+	w->rc = rc;
+}
+
+/* Called after jr_close: must never happen. */
+static void on_done_never(void *arg, int rc)
+{
+	fail_msg("a waiter was called after jr_close (rc %d)", rc);
+}
+
+static void on_guard(uv_timer_t *t) { (void)t; }
+
+/* Run the loop until @cond holds, for at most @ms.  The guard timer bounds
+ * each poll, so a journal that forgets to wake the loop makes the test
+ * fail in time instead of hanging. */
+#define RUN_UNTIL(cond, ms) do { \
+		uv_timer_t guard_; \
+		uint64_t deadline_; \
+		uv_update_time(&loop); \
+		deadline_ = uv_now(&loop) + (ms); \
+		uv_timer_init(&loop, &guard_); \
+		uv_timer_start(&guard_, on_guard, (ms), 0); \
+		while (!(cond) && uv_now(&loop) < deadline_) \
+			uv_run(&loop, UV_RUN_ONCE); \
+		uv_close((uv_handle_t *)&guard_, NULL); \
+		uv_run(&loop, UV_RUN_NOWAIT); \
+	} while (0)
+
+static void run_until(struct wait *w, int calls)
+{
+	RUN_UNTIL(w->calls >= calls, 5000);
+	assert_int_equal(w->calls, calls);
+}
+
+static uint64_t compactions(const struct jr *j)
+{
+	struct jr_stats js;
+
+	jr_get_stats(j, &js);
+	return js.compactions;
+}
+
+static void run_until_compactions(const struct jr *j, uint64_t n)
+{
+	RUN_UNTIL(compactions(j) >= n, 5000);
+	assert_int_equal(compactions(j), n);
+}
+
+/* One loop turn: the check phase hands the open batch to the pool. */
+static void turn(void)
+{
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+/* Run the loop for about @ms, whatever else is (not) active. */
+static void run_for(unsigned ms)
+{
+	uv_timer_t t;
+	uint64_t end;
+
+	uv_update_time(&loop);
+	end = uv_now(&loop) + ms;
+	uv_timer_init(&loop, &t);
+	uv_timer_start(&t, on_guard, ms, 0);
+	while (uv_now(&loop) < end)
+		uv_run(&loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+/* Run until @j grants again, at most @ms.  Returns whether it does. */
+static bool run_until_grant(struct jr *j, unsigned ms)
+{
+	RUN_UNTIL(jr_can_grant(j), ms);
+	return jr_can_grant(j);
+}
+
+static void close_jr(struct jr *j)
+{
+	jr_close(j);
+	uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+/* The blocker: a job that holds the (single) pool thread until released,
+ * so a journal write queued behind it is known to be in flight, not done. */
+static pthread_mutex_t blk_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t blk_cv = PTHREAD_COND_INITIALIZER;
+static bool blk_released = true;
+static uv_work_t blk_work;
+
+static void blk_work_cb(uv_work_t *w)
+{
+	pthread_mutex_lock(&blk_mu);
+	while (!blk_released)
+		pthread_cond_wait(&blk_cv, &blk_mu);
+	pthread_mutex_unlock(&blk_mu);
+}
+
+static void blk_after_cb(uv_work_t *w, int status) { }
+
+static void block_pool(void)
+{
+	blk_released = false;
+	assert_int_equal(uv_queue_work(&loop, &blk_work, blk_work_cb, blk_after_cb), 0);
+}
+
+static void unblock_pool(void)
+{
+	pthread_mutex_lock(&blk_mu);
+	blk_released = true;
+	pthread_cond_signal(&blk_cv);
+	pthread_mutex_unlock(&blk_mu);
+}
+
+/* Snapshots: emit samples idx[0..n), or fail with rc. */
+struct snap {
+	const unsigned *idx;
+	size_t n;
+	int rc;
+	int calls;
+};
+
+static int snap_cb(void *arg, struct jr *j)
+{
+	struct snap *s = arg;
+
+	s->calls++;
+	if (s->rc)
+		return s->rc;
+	for (size_t k = 0; k < s->n; k++)
+		assert_int_equal(jr_snap_add(j, S(s->idx[k])), 0);
+	return 0;
+}
+
+static struct jr *open_new(bool complete, struct snap *s)
+{
+	struct jr *j;
+
+	assert_int_equal(jr_open(&loop, dir, GROUP, NULL, complete, false, snap_cb, s, &j), 0);
+	return j;
+}
+
+/* Append samples first .. first+n-1 in this turn and wait for them (@w
+ * NULL: a waiter that must never be called). */
+static void append_range(struct jr *j, unsigned first, unsigned n, struct wait *w)
+{
+	for (unsigned k = 0; k < n; k++)
+		assert_int_equal(jr_append(j, S(first + k)), 0);
+	assert_int_equal(jr_wait(j, w ? on_done : on_done_never, w), 0);
+}
+
+static void set_fsize_limit(rlim_t lim)
+{
+	struct rlimit rlim = fsize_saved;
+
+	rlim.rlim_cur = lim;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rlim), 0);
+}
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static int setup(void **st)
+{
+	snprintf(dir, sizeof(dir), "/var/tmp/test_journal.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(jpath, sizeof(jpath), "%s/journal", dir);
+	snprintf(tmppath, sizeof(tmppath), "%s/journal.tmp", dir);
+	snprintf(dmgpath, sizeof(dmgpath), "%s/journal.damaged", dir);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	rlog_reset();
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	char cmd[600];
+
+	/* A failed test may leave these behind: put them right first. */
+	setrlimit(RLIMIT_FSIZE, &fsize_saved);
+	if (!blk_released) {
+		unblock_pool();
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
+	rlog_reset();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	/* Also proves every handle of every journal was closed. */
+	assert_int_equal(uv_loop_close(&loop), 0);
+	return 0;
+}
+
+/* ==== 1. records ========================================================= */
+
+static void check_roundtrip(const struct jr_rec *r, uint64_t batch, bool last)
+{
+	uint8_t buf[REC_MAX];
+	struct jr_rec d;
+	uint64_t b = 0;
+	bool l = !last;
+	size_t sz = jr_rec_size(r);
+	ssize_t n;
+
+	assert_true(sz >= 48 && sz % 8 == 0);
+	/* One byte short does not fit; exactly right does. */
+	assert_int_equal(jr_rec_encode(r, batch, last, buf, sz - 1), -ENOSPC);
+	memset(buf, 0xee, sizeof(buf));
+	n = jr_rec_encode(r, batch, last, buf, sz);
+	assert_int_equal(n, (ssize_t)sz);
+	/* Bytes after the record are neither needed nor touched. */
+	assert_int_equal(buf[sz], 0xee);
+	assert_int_equal(jr_rec_decode(buf, sizeof(buf), &d, &b, &l), n);
+	assert_int_equal(b, batch);
+	assert_int_equal(l, last);
+	assert_int_equal(d.type, r->type);
+	assert_int_equal(d.hostlen, r->hostlen);
+	assert_memory_equal(d.host, r->host, r->hostlen);
+	assert_int_equal(d.svid, r->svid);
+	assert_int_equal(d.ohlen, r->ohlen);
+	if (r->ohlen)
+		assert_memory_equal(d.oh, r->oh, r->ohlen);
+	assert_int_equal(d.fhlen, r->fhlen);
+	if (r->fhlen)
+		assert_memory_equal(d.fh, r->fh, r->fhlen);
+	assert_int_equal(d.excl, r->excl);
+	assert_int_equal(d.mode, r->mode);
+	assert_int_equal(d.deny, r->deny);
+	assert_true(d.start == r->start);
+	assert_true(d.end == r->end);
+	/* Decoding needs exactly the record, no more. */
+	assert_int_equal(jr_rec_decode(buf, sz, &d, &b, &l), n);
+}
+
+static void test_rec_roundtrip(void **st)
+{
+	static char host[JR_HOST_MAX];
+	static uint8_t oh[JR_OH_MAX], fh[JR_FH_MAX];
+	struct jr_rec r;
+
+	for (size_t k = 0; k < sizeof(host); k++)
+		host[k] = (char)('A' + k % 26);
+	for (size_t k = 0; k < sizeof(oh); k++)
+		oh[k] = (uint8_t)(k * 7 + 1);
+	for (size_t k = 0; k < sizeof(fh); k++)
+		fh[k] = (uint8_t)(255 - k);
+
+	for (int last = 0; last < 2; last++) {
+		uint64_t batch = last ? UINT64_MAX : 0x0102030405060708ull;
+
+		r = header_rec("group-name", JR_VERSION, true);
+		check_roundtrip(&r, batch, last);
+		r = header_rec("g", JR_VERSION, false);
+		check_roundtrip(&r, batch, last);
+
+		/* Every type at the maximal lengths, ranges to EOF. */
+		r = (struct jr_rec){ .type = JR_LOCK, .host = host, .hostlen = JR_HOST_MAX,
+				     .svid = UINT32_MAX, .oh = oh, .ohlen = JR_OH_MAX, .fh = fh,
+				     .fhlen = JR_FH_MAX, .excl = true, .start = 0,
+				     .end = UINT64_MAX };
+		assert_int_equal(jr_rec_size(&r), 2160);
+		check_roundtrip(&r, batch, last);
+		r.excl = false;
+		r.start = UINT64_MAX; /* a one-byte range at the very end */
+		check_roundtrip(&r, batch, last);
+		r.type = JR_UNLOCK;
+		r.start = 12345;
+		check_roundtrip(&r, batch, last);
+		r = (struct jr_rec){ .type = JR_SHARE, .host = host, .hostlen = JR_HOST_MAX,
+				     .oh = oh, .ohlen = JR_OH_MAX, .fh = fh, .fhlen = JR_FH_MAX };
+		for (unsigned m = 0; m < 4; m++)
+			for (unsigned d = 0; d < 4; d++) {
+				r.mode = m;
+				r.deny = d;
+				check_roundtrip(&r, batch, last);
+			}
+		r.type = JR_UNSHARE;
+		r.mode = r.deny = 0;
+		check_roundtrip(&r, batch, last);
+		r = (struct jr_rec){ .type = JR_FREE_CLIENT, .host = host, .hostlen = JR_HOST_MAX };
+		check_roundtrip(&r, batch, last);
+		r.hostlen = 1;
+		check_roundtrip(&r, batch, last);
+		/* Minimal: an empty owner handle, a 1-byte file handle. */
+		r = (struct jr_rec){ .type = JR_LOCK, .host = "h", .hostlen = 1, .fh = fh,
+				     .fhlen = 1, .start = 5, .end = 5 };
+		check_roundtrip(&r, batch, last);
+	}
+	/* And the samples every other test uses. */
+	for (unsigned i = 0; i < NSAMPLES; i++)
+		check_roundtrip(S(i), i, i & 1);
+}
+
+static void test_rec_size_rejects(void **st)
+{
+	static char host[JR_HOST_MAX + 1];
+	static uint8_t oh[JR_OH_MAX + 1], fh[JR_FH_MAX + 1];
+	const struct jr_rec ok = { .type = JR_LOCK, .host = host, .hostlen = 4, .oh = oh,
+				   .ohlen = 4, .fh = fh, .fhlen = 4, .start = 1, .end = 2 };
+	struct jr_rec r;
+	uint8_t buf[REC_MAX * 2];
+
+	assert_int_equal(jr_rec_size(&ok), 64);
+#define REJECT(field, value) do { \
+		r = ok; r.field = value; \
+		assert_int_equal(jr_rec_size(&r), 0); \
+		assert_int_equal(jr_rec_encode(&r, 1, true, buf, sizeof(buf)), -EINVAL); \
+	} while (0)
+	REJECT(hostlen, 0);
+	REJECT(hostlen, JR_HOST_MAX + 1);
+	REJECT(ohlen, JR_OH_MAX + 1);
+	REJECT(fhlen, JR_FH_MAX + 1);
+	REJECT(fhlen, 0);       /* a lock needs a file */
+	REJECT(mode, 4);
+	REJECT(deny, 4);
+	REJECT(start, 3);       /* start > end */
+	REJECT(type, 0);
+	REJECT(type, JR_FREE_CLIENT + 1);
+	r = ok;
+	r.type = JR_UNLOCK;
+	r.start = UINT64_MAX;
+	r.end = UINT64_MAX - 1;
+	assert_int_equal(jr_rec_size(&r), 0);
+	for (enum jr_type t = JR_SHARE; t <= JR_UNSHARE; t++) {
+		r = ok;
+		r.type = t;
+		r.fhlen = 0;
+		assert_int_equal(jr_rec_size(&r), 0);
+	}
+	/* The limits themselves are fine. */
+	r = ok;
+	r.hostlen = JR_HOST_MAX;
+	r.ohlen = JR_OH_MAX;
+	r.fhlen = JR_FH_MAX;
+	assert_int_not_equal(jr_rec_size(&r), 0);
+#undef REJECT
+}
+
+/* Re-checksum a record after a deliberate change, so decode gets past the
+ * CRC and meets the check under test. */
+static void resum(uint8_t *p, uint32_t len)
+{
+	uint32_t c = jr_crc32c(0, p + 8, len - 8);
+
+	p[4] = (uint8_t)c;
+	p[5] = (uint8_t)(c >> 8);
+	p[6] = (uint8_t)(c >> 16);
+	p[7] = (uint8_t)(c >> 24);
+}
+
+static void set_len(uint8_t *p, uint32_t len)
+{
+	p[8] = (uint8_t)len;
+	p[9] = (uint8_t)(len >> 8);
+	p[10] = (uint8_t)(len >> 16);
+	p[11] = (uint8_t)(len >> 24);
+}
+
+static void test_rec_decode_rejects(void **st)
+{
+	/* hostlen 5 + ohlen 3 + fhlen 5 = 13 bytes of data: 3 of padding */
+	const struct jr_rec r = { .type = JR_LOCK, .host = "hostA", .hostlen = 5, .svid = 7,
+				  .oh = "own", .ohlen = 3, .fh = "\1\2\3\4\5", .fhlen = 5,
+				  .excl = true, .start = 10, .end = UINT64_MAX };
+	uint8_t good[REC_MAX], p[8192];
+	struct jr_rec d;
+	uint64_t b;
+	bool l;
+	ssize_t n = jr_rec_encode(&r, 42, true, good, sizeof(good));
+
+	assert_int_equal(n, 64);
+	assert_int_equal(jr_crc32c(0, "123456789", 9), 0xe3069283); /* the CRC-32C check value */
+
+	/* Every byte, changed in two ways, is caught. */
+	for (ssize_t i = 0; i < n; i++)
+		for (int how = 0; how < 2; how++) {
+			memcpy(p, good, (size_t)n);
+			p[i] ^= how ? 0xff : 0x01;
+			assert_int_equal(jr_rec_decode(p, (size_t)n, &d, &b, &l), -EBADMSG);
+		}
+
+#define DECODE_FAILS(avail) assert_int_equal(jr_rec_decode(p, (avail), &d, &b, &l), -EBADMSG)
+	/* Bad magic, even with a fine checksum (the magic is not summed). */
+	memcpy(p, good, (size_t)n);
+	p[3] = 0x32;
+	DECODE_FAILS((size_t)n);
+	/* len not a multiple of 8 (the record stays readable otherwise). */
+	memcpy(p, good, (size_t)n);
+	set_len(p, 60);
+	resum(p, 60);
+	DECODE_FAILS((size_t)n);
+	/* len larger than what is there: the record is cut. */
+	memcpy(p, good, (size_t)n);
+	for (size_t avail = 0; avail < (size_t)n; avail++)
+		DECODE_FAILS(avail);
+	/* len larger than any record. */
+	memset(p, 0, sizeof(p));
+	memcpy(p, good, (size_t)n);
+	set_len(p, 4096);
+	resum(p, 4096);
+	DECODE_FAILS(sizeof(p));
+	/* len disagreeing with the field lengths (one more padding block). */
+	memset(p, 0, sizeof(p));
+	memcpy(p, good, (size_t)n);
+	set_len(p, 72);
+	resum(p, 72);
+	DECODE_FAILS(sizeof(p));
+	/* Non-zero padding, each padding byte. */
+	for (size_t i = 61; i < 64; i++) {
+		memcpy(p, good, (size_t)n);
+		p[i] = 1;
+		resum(p, 64);
+		DECODE_FAILS((size_t)n);
+	}
+	/* Unknown types. */
+	for (unsigned t = 0; t < 256; t++) {
+		if (t >= JR_HEADER && t <= JR_FREE_CLIENT)
+			continue;
+		memcpy(p, good, (size_t)n);
+		p[12] = (uint8_t)t;
+		resum(p, 64);
+		DECODE_FAILS((size_t)n);
+	}
+	/* Unknown flag bits, each of them. */
+	for (unsigned bit = 2; bit < 8; bit++) {
+		memcpy(p, good, (size_t)n);
+		p[13] |= (uint8_t)(1u << bit);
+		resum(p, 64);
+		DECODE_FAILS((size_t)n);
+	}
+	/* Unknown bits in the share byte. */
+	for (unsigned bit = 4; bit < 8; bit++) {
+		memcpy(p, good, (size_t)n);
+		p[31] |= (uint8_t)(1u << bit);
+		resum(p, 64);
+		DECODE_FAILS((size_t)n);
+	}
+	/* A lock whose range runs backwards. */
+	memcpy(p, good, (size_t)n);
+	memset(p + 40, 0, 8);
+	resum(p, 64);
+	DECODE_FAILS((size_t)n);
+	/* The untouched record still decodes: the checks above are not vacuous. */
+	memcpy(p, good, (size_t)n);
+	assert_int_equal(jr_rec_decode(p, (size_t)n, &d, &b, &l), 64);
+	assert_int_equal(b, 42);
+	assert_true(l);
+	/* A resummed but otherwise unchanged record decodes too: resum is right. */
+	resum(p, 64);
+	assert_int_equal(jr_rec_decode(p, (size_t)n, &d, &b, &l), 64);
+#undef DECODE_FAILS
+}
+
+/* ==== 2. loading hand-built files ======================================== */
+
+static void test_load_replays_in_order(void **st)
+{
+	struct jr_load_info li;
+
+	for (int complete = 0; complete < 2; complete++) {
+		/* Batches of 1, 3 and 9 records (two maximal ones among them). */
+		jf_header(GROUP, JR_VERSION, complete);
+		jf_batch(2, 0, 1);
+		jf_batch(3, 1, 3);
+		jf_batch(7, 4, 9); /* numbers need only increase */
+		jf_write(jf.len);
+		assert_int_equal(load(&li), 0);
+		expect_log_range(0, 13);
+		assert_int_equal(li.complete, complete);
+		assert_int_equal(li.records, 13);
+		assert_int_equal(li.batches, 4);
+		assert_int_equal(li.valid_end, (off_t)jf.len);
+		assert_int_equal(li.file_size, (off_t)jf.len);
+		assert_false(li.torn);
+		assert_int_equal(li.last_batch, 7);
+	}
+
+	/* A compacted file: header and state in one batch. */
+	jf_reset();
+	jf_begin_batch();
+	struct jr_rec h = header_rec(GROUP, JR_VERSION, true);
+	jf_rec(&h, 5, false);
+	for (unsigned k = 0; k < 4; k++)
+		jf_rec(S(20 + k), 5, k == 3);
+	jf_batch(6, 30, 2);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), 0);
+	const unsigned want[] = { 20, 21, 22, 23, 30, 31 };
+	expect_log(want, 6);
+	assert_true(li.complete);
+	assert_int_equal(li.batches, 2);
+	assert_int_equal(li.last_batch, 6);
+
+	/* Only a header: nothing to replay. */
+	jf_header(GROUP, JR_VERSION, false);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), 0);
+	assert_int_equal(rl.n, 0);
+	assert_int_equal(li.records, 0);
+	assert_false(li.complete);
+	assert_int_equal(li.last_batch, 1);
+}
+
+static void test_load_refuses(void **st)
+{
+	struct jr_load_info li;
+
+	assert_int_equal(load(&li), -ENOENT);
+
+	/* Another group's journal, also one whose name merely starts alike. */
+	jf_header("g2", JR_VERSION, true);
+	jf_batch(2, 0, 2);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), -EUCLEAN);
+	assert_true(li.why[0] != 0);
+	jf_header(GROUP "0", JR_VERSION, true);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), -EUCLEAN);
+	jf_header("g", JR_VERSION, true);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), -EUCLEAN);
+
+	/* Another format version. */
+	jf_header(GROUP, JR_VERSION + 1, true);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), -EUCLEAN);
+	assert_non_null(strstr(li.why, "version"));
+	jf_header(GROUP, 0, true);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), -EUCLEAN);
+
+	/* No header: state records first. */
+	jf_reset();
+	jf_batch(1, 0, 2);
+	jf_batch(2, 2, 2);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), -EUCLEAN);
+	assert_int_equal(rl.n, 0);
+
+	/* An empty file, a torn header, a header without its LAST flag. */
+	jf_write(0);
+	assert_int_equal(load(&li), -EUCLEAN);
+	jf_header(GROUP, JR_VERSION, true);
+	jf_write(jf.len - 1);
+	assert_int_equal(load(&li), -EUCLEAN);
+	jf_reset();
+	jf_begin_batch();
+	struct jr_rec h = header_rec(GROUP, JR_VERSION, true);
+	jf_rec(&h, 1, false);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), -EUCLEAN);
+
+	/* A second header later on. */
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 1);
+	jf_begin_batch();
+	jf_rec(&h, 3, true);
+	jf_batch(4, 1, 1);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), -EUCLEAN);
+	assert_int_equal(li.bad_at, (off_t)jf.batch_off[2]);
+
+	/* Finally the same file without the second header loads. */
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 1);
+	jf_batch(4, 1, 1);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), 0);
+	assert_true(li.complete);
+}
+
+/* ==== 3. a torn last batch =============================================== */
+
+/* The reference file: header, batch 2 (2 records), last batch 3 (3
+ * records; the middle one maximal, so cuts fall in every field). */
+static void build_torn_reference(void)
+{
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 2);
+	jf_begin_batch();
+	jf_rec(S(10), 3, false);
+	jf_rec(S(13), 3, false); /* 13 % 7 == 6: maximal */
+	jf_rec(S(11), 3, true);
+}
+
+static void expect_torn(const struct jr_load_info *li, size_t file_len)
+{
+	assert_true(li->torn);
+	assert_int_equal(li->valid_end, (off_t)jf.batch_off[2]);
+	assert_int_equal(li->file_size, (off_t)file_len);
+	assert_int_equal(li->last_batch, 2);
+	assert_int_equal(li->batches, 2);
+	assert_int_equal(li->records, 2);
+	expect_log_range(0, 2);
+}
+
+static void test_torn_cut_everywhere(void **st)
+{
+	struct jr_load_info li;
+
+	build_torn_reference();
+	/* Whole, it loads whole. */
+	jf_write(jf.len);
+	assert_int_equal(load(&li), 0);
+	assert_false(li.torn);
+	assert_int_equal(li.records, 5);
+	/* Cut at every byte inside the last batch (record boundaries too). */
+	for (size_t cut = jf.batch_off[2] + 1; cut < jf.len; cut++) {
+		jf_write(cut);
+		assert_int_equal(load(&li), 0);
+		expect_torn(&li, cut);
+	}
+}
+
+static void test_torn_flipped_byte(void **st)
+{
+	struct jr_load_info li;
+
+	/* Small records, so every byte of every record of the last batch can
+	 * be tried; flipping one of the first two leaves the later records of
+	 * that same batch intact (sectors written out of order). */
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 2);
+	jf_batch(3, 7, 3);
+	for (size_t at = jf.batch_off[2]; at < jf.len; at++) {
+		jf_write_flip(jf.len, at);
+		assert_int_equal(load(&li), 0);
+		expect_torn(&li, jf.len);
+	}
+}
+
+static void test_torn_no_last_flag(void **st)
+{
+	struct jr_load_info li;
+
+	/* The last batch never got its final record: all records are good
+	 * but the batch is not whole. */
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 2);
+	jf_batch_flag(3, 10, 3, false);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), 0);
+	expect_torn(&li, jf.len);
+
+	/* Same with a one-record batch. */
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 2);
+	jf_batch_flag(3, 10, 1, false);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), 0);
+	expect_torn(&li, jf.len);
+}
+
+/* ==== 4. damage in the middle ============================================ */
+
+/* Does @why name offset @off (exactly that number)? */
+static bool mentions_offset(const char *why, size_t off)
+{
+	for (const char *p = strstr(why, "offset "); p; p = strstr(p + 1, "offset "))
+		if (strtoull(p + 7, NULL, 10) == off)
+			return true;
+	return false;
+}
+
+static void test_damage_flipped_byte(void **st)
+{
+	struct jr_load_info li;
+
+	/* Every byte of every record before the last batch (the header too):
+	 * a later batch follows, so what was acknowledged is damaged. */
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 3);
+	jf_batch(3, 3, 2);
+	jf_batch(4, 5, 2);
+	for (size_t k = 0; k < jf.nrec; k++) {
+		size_t b = jf.rec_batch[k];
+		size_t end = k + 1 < jf.nrec ? jf.rec_off[k + 1] : jf.len;
+
+		if (b == jf.nbatch - 1)
+			break;
+		for (size_t at = jf.rec_off[k]; at < end; at++) {
+			jf_write_flip(jf.len, at);
+			assert_int_equal(load(&li), -EUCLEAN);
+			assert_int_equal(li.bad_at, (off_t)jf.rec_off[k]);
+			/* ... and it names where the later batch is. */
+			assert_true(mentions_offset(li.why, jf.batch_off[b + 1]));
+		}
+	}
+}
+
+static void test_damage_callback_refuses(void **st)
+{
+	struct jr_load_info li;
+
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 2);
+	jf_batch(3, 2, 3);
+	jf_write(jf.len);
+	for (long k = 0; k < 5; k++) {
+		assert_int_equal(load_fail_at(&li, k), -EUCLEAN);
+		assert_int_equal(li.bad_at, (off_t)jf.rec_off[1 + k]);
+		assert_true(li.why[0] != 0);
+		assert_int_equal(rl.n, (size_t)k); /* replayed in order up to it */
+	}
+	/* Even in the last batch: it is whole, so it is state. */
+	assert_int_equal(load_fail_at(&li, 4), -EUCLEAN);
+}
+
+static void test_damage_batch_order(void **st)
+{
+	struct jr_load_info li;
+
+	/* Backwards. */
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(3, 0, 2);
+	jf_batch(2, 2, 2);
+	jf_batch(4, 4, 2);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), -EUCLEAN);
+	assert_int_equal(li.bad_at, (off_t)jf.batch_off[2]);
+	assert_true(li.why[0] != 0);
+	/* Repeated. */
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 2);
+	jf_batch(2, 2, 2);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), -EUCLEAN);
+	assert_int_equal(li.bad_at, (off_t)jf.batch_off[2]);
+	/* Back to the header's number. */
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(1, 0, 2);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), -EUCLEAN);
+
+	/* A batch interrupted by another (later, or earlier) batch. */
+	for (uint64_t other = 1; other < 6; other += 4) {
+		jf_header(GROUP, JR_VERSION, true);
+		jf_batch(2, 0, 1);
+		jf_batch_flag(3, 1, 2, false);
+		jf_batch(other, 3, 2);
+		jf_write(jf.len);
+		assert_int_equal(load(&li), -EUCLEAN);
+		assert_int_equal(li.bad_at, (off_t)jf.batch_off[3]);
+		assert_true(li.why[0] != 0);
+	}
+}
+
+/* ==== 5. the writer ====================================================== */
+
+static void test_writer_new_journal(void **st)
+{
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct wait w = { 0 };
+	struct jr *j;
+
+	for (int complete = 0; complete < 2; complete++) {
+		j = open_new(complete, NULL);
+		assert_true(jr_can_grant(j));
+		assert_int_equal(jr_error(j), 0);
+		assert_int_equal(jr_wait(j, on_done, &w), 1); /* nothing pending */
+		jr_get_stats(j, &js);
+		assert_int_equal(js.batches, 0);
+		assert_int_equal(js.size, file_size(jpath));
+		/* Written at once (blocking): readable before the loop ran. */
+		assert_int_equal(load(&li), 0);
+		assert_int_equal(li.complete, complete);
+		assert_int_equal(li.records, 0);
+		assert_int_equal(li.batches, 1);
+		assert_int_equal(li.last_batch, 1);
+		assert_false(li.torn);
+		assert_int_equal(access(tmppath, F_OK), -1);
+		close_jr(j);
+	}
+	assert_int_equal(w.calls, 0);
+	assert_int_equal(access(dmgpath, F_OK), -1); /* keep_old was false */
+
+	/* keep_old: the old file is kept aside, whatever it holds. */
+	jf_reset();
+	memcpy(jf.p, "garbage", 7);
+	jf_write(7);
+	assert_int_equal(jr_open(&loop, dir, GROUP, NULL, true, true, snap_cb, NULL, &j), 0);
+	assert_int_equal(file_size(dmgpath), 7);
+	assert_int_equal(load(&li), 0);
+	assert_true(li.complete);
+	close_jr(j);
+	/* keep_old with no old file is fine too. */
+	unlink(jpath);
+	unlink(dmgpath);
+	assert_int_equal(jr_open(&loop, dir, GROUP, NULL, true, true, snap_cb, NULL, &j), 0);
+	assert_int_equal(access(dmgpath, F_OK), -1);
+	close_jr(j);
+
+	/* No such directory. */
+	char nodir[300];
+	snprintf(nodir, sizeof(nodir), "%s/nonexistent", dir);
+	assert_int_equal(jr_open(&loop, nodir, GROUP, NULL, true, false, snap_cb, NULL, &j),
+			 -ENOENT);
+	jr_close(NULL);
+}
+
+static void test_writer_group_commit(void **st)
+{
+	enum { N = 100 };
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct wait w = { 0 }, w2 = { 0 };
+	struct jr *j = open_new(true, NULL);
+	unsigned want[N + 1];
+
+	/* One turn's worth of appends, two waiters. */
+	for (unsigned k = 0; k < N; k++) {
+		assert_int_equal(jr_append(j, S(k)), 0);
+		want[k] = k;
+	}
+	assert_int_equal(jr_wait(j, on_done, &w), 0);
+	assert_int_equal(jr_wait(j, on_done, &w2), 0);
+	assert_int_equal(w.calls, 0); /* never before it is durable */
+	run_until(&w, 1);
+	run_until(&w2, 1);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(w2.rc, 0);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.batches, 1);
+	assert_int_equal(js.records, N);
+	assert_int_equal(js.failures, 0);
+	assert_int_equal(js.size, file_size(jpath));
+	/* Everything durable now. */
+	assert_int_equal(jr_wait(j, on_done, &w), 1);
+
+	assert_int_equal(load(&li), 0);
+	expect_log(want, N);
+	assert_int_equal(li.batches, 2); /* the header's and ours */
+	assert_int_equal(li.last_batch, 2);
+
+	/* Invalid records are refused and change nothing. */
+	struct jr_rec bad = *S(0);
+	bad.hostlen = 0;
+	assert_int_equal(jr_append(j, &bad), -EINVAL);
+	assert_int_equal(jr_wait(j, on_done, &w), 1);
+
+	/* The next turn's appends are the next batch. */
+	assert_int_equal(jr_append(j, S(N)), 0);
+	want[N] = N;
+	assert_int_equal(jr_wait(j, on_done, &w), 0);
+	run_until(&w, 2);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.batches, 2);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	expect_log(want, N + 1);
+	assert_int_equal(li.last_batch, 3);
+}
+
+static void test_writer_appends_while_in_flight(void **st)
+{
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct wait w[5] = { 0 };
+	struct jr *j = open_new(true, NULL);
+
+	/* Turn 1: record 0 goes to the pool, where it waits behind the
+	 * blocker; turns 2..4 append records 1..3 meanwhile. */
+	block_pool();
+	append_range(j, 0, 1, &w[0]);
+	turn();
+	/* In flight, nothing open: a waiter waits for the write in flight. */
+	assert_int_equal(jr_wait(j, on_done, &w[4]), 0);
+	for (unsigned k = 1; k <= 3; k++) {
+		append_range(j, k, 1, &w[k]);
+		turn();
+	}
+	for (int k = 0; k < 5; k++)
+		assert_int_equal(w[k].calls, 0);
+	unblock_pool();
+	run_until(&w[3], 1);
+	for (int k = 0; k < 5; k++) {
+		assert_int_equal(w[k].calls, 1);
+		assert_int_equal(w[k].rc, 0);
+	}
+	/* The first write, then one for everything appended meanwhile. */
+	jr_get_stats(j, &js);
+	assert_int_equal(js.batches, 2);
+	assert_int_equal(js.records, 4);
+	assert_int_equal(jr_wait(j, on_done, &w[0]), 1);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	expect_log_range(0, 4);
+	assert_int_equal(li.batches, 3);
+}
+
+static void test_writer_reopen_continues(void **st)
+{
+	struct jr_load_info li;
+	struct wait w = { 0 };
+	struct jr *j = open_new(false, NULL);
+	off_t good;
+
+	append_range(j, 0, 3, &w);
+	run_until(&w, 1);
+	close_jr(j);
+	good = file_size(jpath);
+
+	/* A crash while writing the next batch: part of a record. */
+	jf_reset();
+	jf_begin_batch();
+	jf_rec(S(50), 3, true);
+	int fd = open(jpath, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, jf.p, 40), 40);
+	close(fd);
+
+	assert_int_equal(load(&li), 0);
+	assert_true(li.torn);
+	assert_int_equal(li.valid_end, good);
+	/* Continue where the good part ends: the torn tail goes. */
+	assert_int_equal(jr_open(&loop, dir, GROUP, &li, true, false, snap_cb, NULL, &j), 0);
+	assert_int_equal(file_size(jpath), good);
+	append_range(j, 3, 2, &w);
+	run_until(&w, 2);
+	assert_int_equal(w.rc, 0);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	assert_false(li.torn);
+	assert_false(li.complete); /* from the loaded header, not jr_open's flag */
+	expect_log_range(0, 5);
+	assert_int_equal(li.last_batch, 3); /* numbering continues */
+}
+
+/* ==== 6. compaction ====================================================== */
+
+static void test_compact_snapshot(void **st)
+{
+	static const unsigned state[] = { 40, 41, 48, 43 }; /* 48: maximal */
+	struct snap s = { .idx = state, .n = 4 };
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct wait w = { 0 }, wx = { 0 }, wy = { 0 }, wz = { 0 };
+	struct jr *j = open_new(false, &s);
+
+	assert_int_equal(jr_snap_add(j, S(0)), -EINVAL); /* not in a snapshot */
+	append_range(j, 0, 3, &w);
+	run_until(&w, 1);
+
+	/* In one turn: X, the request, Y.  The snapshot is the caller's state
+	 * at the end of the turn, so it covers both. */
+	append_range(j, 60, 1, &wx);
+	jr_compact(j, false);
+	append_range(j, 61, 1, &wy);
+	turn();
+	assert_int_equal(s.calls, 1);
+	/* After it: Z goes to the new file, after the snapshot. */
+	append_range(j, 62, 2, &wz);
+	assert_int_equal(wx.calls + wy.calls + wz.calls, 0);
+	run_until(&wz, 1);
+	assert_int_equal(wx.calls, 1);
+	assert_int_equal(wx.rc, 0);
+	assert_int_equal(wy.calls, 1);
+	assert_int_equal(wy.rc, 0);
+	assert_int_equal(wz.rc, 0);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.compactions, 1);
+	assert_int_equal(js.size, file_size(jpath));
+	assert_int_equal(access(tmppath, F_OK), -1);
+	assert_int_equal(jr_wait(j, on_done, &w), 1);
+
+	assert_int_equal(load(&li), 0);
+	const unsigned want[] = { 40, 41, 48, 43, 62, 63 };
+	expect_log(want, 6);
+	assert_false(li.complete);
+	assert_int_equal(li.batches, 2);
+
+	/* Still appendable after reopening the compacted file. */
+	close_jr(j);
+	assert_int_equal(jr_open(&loop, dir, GROUP, &li, true, false, snap_cb, &s, &j), 0);
+	append_range(j, 64, 1, &w);
+	run_until(&w, 2);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	const unsigned want2[] = { 40, 41, 48, 43, 62, 63, 64 };
+	expect_log(want2, 7);
+}
+
+static void test_compact_complete(void **st)
+{
+	struct snap s = { 0 };
+	struct jr_load_info li;
+	struct wait w = { 0 };
+	struct jr *j = open_new(false, &s);
+
+	append_range(j, 0, 2, &w);
+	run_until(&w, 1);
+	jr_compact(j, true);
+	run_until_compactions(j, 1);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(load(&li), 0);
+	assert_true(li.complete);
+	assert_int_equal(li.records, 0); /* the (empty) snapshot */
+	/* Once complete, a plain compaction keeps it so. */
+	jr_compact(j, false);
+	run_until_compactions(j, 2);
+	assert_int_equal(s.calls, 2);
+	assert_int_equal(load(&li), 0);
+	assert_true(li.complete);
+	close_jr(j);
+}
+
+static void test_compact_when_large(void **st)
+{
+	static const unsigned state[] = { 5 };
+	struct snap s = { .idx = state, .n = 1 };
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct wait w = { 0 };
+	struct jr *j = open_new(true, &s);
+	unsigned n = JR_COMPACT_MIN / 2160 + 1;
+
+	/* Past JR_COMPACT_MIN the journal compacts by itself. */
+	for (unsigned k = 0; k < n; k++)
+		assert_int_equal(jr_append(j, S(6)), 0); /* maximal */
+	assert_int_equal(jr_wait(j, on_done, &w), 0);
+	run_until(&w, 1);
+	assert_int_equal(w.rc, 0);
+	run_until_compactions(j, 1);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.batches, 1);
+	assert_true(js.size < 4096);
+	assert_int_equal(load(&li), 0);
+	expect_log(state, 1);
+	close_jr(j);
+}
+
+static void test_compact_snapshot_refused(void **st)
+{
+	struct snap s = { .rc = -ENOMEM };
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct wait w = { 0 }, wx = { 0 };
+	struct jr *j = open_new(true, &s);
+
+	/* The caller cannot build a snapshot: the compaction is abandoned and
+	 * the open batch is written as usual. */
+	append_range(j, 0, 1, &wx);
+	jr_compact(j, false);
+	run_until(&wx, 1);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(wx.rc, 0);
+	assert_true(jr_can_grant(j));
+	append_range(j, 1, 3, &w);
+	run_until(&w, 1);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.compactions, 0);
+	assert_int_equal(js.batches, 2);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	expect_log_range(0, 4);
+	/* Batch numbers stay consecutive: 1 header, 2, 3.  A gap would make
+	 * a torn last batch look like damage (below). */
+	assert_int_equal(li.last_batch, 3);
+
+	/* So a crash tearing the first record of the last batch (its later
+	 * records on disk) is a torn tail, not damage. */
+	jf_reset();
+	int fd = open(jpath, O_RDONLY);
+	assert_true(fd >= 0);
+	jf.len = (size_t)read(fd, jf.p, sizeof(jf.p));
+	close(fd);
+	size_t last_start = jf.len - jr_rec_size(S(1)) - jr_rec_size(S(2)) - jr_rec_size(S(3));
+	jf_write_flip(jf.len, last_start + 20);
+	assert_int_equal(load(&li), 0);
+	assert_true(li.torn);
+	expect_log_range(0, 1);
+}
+
+/* ==== 7. write failure =================================================== */
+
+static void test_failure_and_recovery(void **st)
+{
+	static const unsigned state[] = { 6, 13, 20 }; /* maximal: > the limit */
+	struct snap s = { .idx = state, .n = 3 };
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct wait w = { 0 }, w1 = { 0 }, w2 = { 0 };
+	struct jr *j = open_new(false, &s);
+	off_t good;
+
+	append_range(j, 0, 2, &w);
+	run_until(&w, 1);
+	good = file_size(jpath);
+
+	/* The file may grow by 100 bytes only: the next write (records 2, 3:
+	 * 128 bytes) lands in part, then fails (EFBIG), so there is a part
+	 * to cut off again. */
+	assert_int_equal(jr_rec_size(S(2)) + jr_rec_size(S(3)), 128);
+	signal(SIGXFSZ, SIG_IGN);
+	set_fsize_limit((rlim_t)good + 100);
+	block_pool();
+	append_range(j, 2, 2, &w1);
+	turn();                         /* in flight, behind the blocker */
+	append_range(j, 4, 1, &w2);     /* open, waiting for the next write */
+	unblock_pool();
+	run_until(&w1, 1);
+	run_until(&w2, 1);
+	assert_int_equal(w1.rc, -EFBIG);
+	assert_int_equal(w2.rc, -EFBIG);
+	assert_false(jr_can_grant(j));
+	assert_int_equal(jr_error(j), -EFBIG);
+	assert_int_equal(jr_append(j, S(5)), -EIO);
+	assert_int_equal(jr_wait(j, on_done, &w), -EIO);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.failures, 1);
+	assert_int_equal(js.batches, 1);
+	/* Cut back to the last good batch. */
+	assert_int_equal(file_size(jpath), good);
+	assert_int_equal(load(&li), 0);
+	assert_false(li.torn);
+	expect_log_range(0, 2);
+
+	/* The retry (every second) cannot write the snapshot either.  As the
+	 * error said "no room", it removed the old journal first to make
+	 * some (jr_install's drop_old): a crash now leaves no journal, so the
+	 * next owner runs a plain grace. */
+	run_for(1500);
+	assert_true(s.calls >= 1);
+	assert_false(jr_can_grant(j));
+	jr_get_stats(j, &js);
+	assert_int_equal(js.compactions, 0);
+	assert_true(js.failures >= 2);
+	assert_int_equal(access(tmppath, F_OK), -1);
+	assert_int_equal(load(&li), -ENOENT);
+
+	/* Room again: the next retry's compaction succeeds. */
+	set_fsize_limit(fsize_saved.rlim_cur);
+	assert_true(run_until_grant(j, 3000));
+	assert_int_equal(jr_error(j), 0);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.compactions, 1);
+	assert_int_equal(js.size, file_size(jpath));
+	assert_int_equal(load(&li), 0);
+	expect_log(state, 3);
+
+	/* And appending works again, after the snapshot. */
+	append_range(j, 7, 1, &w);
+	run_until(&w, 2);
+	assert_int_equal(w.rc, 0);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	const unsigned want[] = { 6, 13, 20, 7 };
+	expect_log(want, 4);
+	signal(SIGXFSZ, SIG_DFL);
+}
+
+static void test_failed_compaction_keeps_complete(void **st)
+{
+	static const unsigned state[] = { 0 };
+	struct snap s = { .idx = state, .n = 1 };
+	struct jr_load_info li;
+	struct jr *j = open_new(false, &s);
+
+	/* The state became complete, but the snapshot saying so cannot be
+	 * written (it is larger than the limit).  The retry must still say
+	 * complete. */
+	signal(SIGXFSZ, SIG_IGN);
+	set_fsize_limit(64);
+	jr_compact(j, true);
+	turn();
+	run_for(200);
+	assert_false(jr_can_grant(j));
+	set_fsize_limit(fsize_saved.rlim_cur);
+	assert_true(run_until_grant(j, 3000));
+	assert_int_equal(s.calls, 2);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	expect_log(state, 1);
+	assert_true(li.complete);
+	signal(SIGXFSZ, SIG_DFL);
+}
+
+/* ==== 8. close =========================================================== */
+
+static void test_close_in_flight(void **st)
+{
+	static const unsigned state[] = { 1, 2 };
+	struct snap s = { .idx = state, .n = 2 };
+	struct jr *j;
+
+	/* An append in flight, another batch open, waiters on both. */
+	j = open_new(true, &s);
+	append_range(j, 0, 3, NULL);
+	turn();
+	assert_int_equal(jr_wait(j, on_done_never, NULL), 0);
+	assert_int_equal(jr_append(j, S(3)), 0);
+	assert_int_equal(jr_wait(j, on_done_never, NULL), 0);
+	jr_close(j);
+	uv_run(&loop, UV_RUN_DEFAULT);
+
+	/* A compaction in flight. */
+	j = open_new(true, &s);
+	assert_int_equal(jr_append(j, S(4)), 0);
+	jr_compact(j, true);
+	assert_int_equal(jr_wait(j, on_done_never, NULL), 0);
+	turn();
+	assert_int_equal(s.calls, 1);
+	jr_close(j);
+	uv_run(&loop, UV_RUN_DEFAULT);
+
+	/* Failed, with the retry timer running. */
+	j = open_new(true, &s);
+	signal(SIGXFSZ, SIG_IGN);
+	set_fsize_limit((rlim_t)file_size(jpath));
+	struct wait w = { 0 };
+	append_range(j, 0, 1, &w);
+	run_until(&w, 1);
+	assert_false(jr_can_grant(j));
+	set_fsize_limit(fsize_saved.rlim_cur);
+	jr_close(j);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	signal(SIGXFSZ, SIG_DFL);
+	/* (teardown's uv_loop_close proves the handles are gone; ASan that
+	 * the jobs, buffers and waiters were freed) */
+}
+
+static void test_close_gives_up_descriptors_safely(void **st)
+{
+	struct jr *j = open_new(true, NULL);
+	char path[400];
+	int victims[4];
+
+	/* An append queued on the pool when the journal closes.  Its
+	 * descriptors must stay the journal's until it has run: if they are
+	 * closed at once, files opened meanwhile get their numbers and the
+	 * batch is written into one of them. */
+	block_pool();
+	append_range(j, 0, 3, NULL);
+	turn();
+	jr_close(j);
+	for (int k = 0; k < 4; k++) {
+		snprintf(path, sizeof(path), "%s/victim%d", dir, k);
+		victims[k] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		assert_true(victims[k] >= 0);
+	}
+	unblock_pool();
+	uv_run(&loop, UV_RUN_DEFAULT);
+	for (int k = 0; k < 4; k++) {
+		struct stat sb;
+		assert_int_equal(fstat(victims[k], &sb), 0);
+		close(victims[k]);
+		assert_int_equal(sb.st_size, 0);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_rec_roundtrip),
+		T(test_rec_size_rejects),
+		T(test_rec_decode_rejects),
+		T(test_load_replays_in_order),
+		T(test_load_refuses),
+		T(test_torn_cut_everywhere),
+		T(test_torn_flipped_byte),
+		T(test_torn_no_last_flag),
+		T(test_damage_flipped_byte),
+		T(test_damage_callback_refuses),
+		T(test_damage_batch_order),
+		T(test_writer_new_journal),
+		T(test_writer_group_commit),
+		T(test_writer_appends_while_in_flight),
+		T(test_writer_reopen_continues),
+		T(test_compact_snapshot),
+		T(test_compact_complete),
+		T(test_compact_when_large),
+		T(test_compact_snapshot_refused),
+		T(test_failure_and_recovery),
+		T(test_failed_compaction_keeps_complete),
+		T(test_close_in_flight),
+		T(test_close_gives_up_descriptors_safely),
+#undef T
+	};
+
+	/* One pool thread: see the blocker above.  Must precede the first
+	 * uv_queue_work of the process. */
+	setenv("UV_THREADPOOL_SIZE", "1", 1);
+	getrlimit(RLIMIT_FSIZE, &fsize_saved);
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]); /* e.g. "test_compact*" */
+	for (unsigned i = 0; i < NSAMPLES; i++)
+		sample_init(&pool[i], i);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
