@@ -12,13 +12,15 @@ with its error and the others still run):
              x M owners at depth D), single (1x1, depth 1), only-lock (many
              hosts, one owner, depth 1: every pair is its client's only lock,
              so a server that records clients per lock pays each time).
-             Runs alternate sgnfs / Ganesha, repeated; medians and ratios.
+             Runs alternate sgnfs (lock journal on, as shipped) / sgnfs with
+             `journal = off` / Ganesha, repeated; medians and ratios.
   null       NLM NULL calls/s (bench/nlm_null_bench) at the same hosts x depth
              as the lock variants: the RPC ceiling of the lock path.
   failover   kill -9 of the owner of a group holding H hosts x 10 locks
              (H = 100, 1000): milestones from the daemon log and the clients'
-             event lines.  Ganesha: kill -9 + restart of the whole server
-             (new "owner"), sm-notify of its statd list, reclaims in grace.
+             event lines, with the lock journal on and off (off: the plain
+             grace).  Ganesha: kill -9 + restart of the whole server (new
+             "owner"), sm-notify of its statd list, reclaims in grace.
   isolation  p99 and refusals on the other groups while one fails over
              (sgnfs: 3 groups, bench-lock on two of them while the third's
              owner is killed; Ganesha: the export that did not move, after
@@ -295,14 +297,15 @@ class SgCluster:
                  'run_dir = %s/run' % self.dir, 'log_level = info', 'max_conns = 100000', extra]
         for n in nodes:
             lines.append('[node %s]' % n)
-        for i, (g, vip, gn) in enumerate(groups):
+        for i, spec in enumerate(groups):
+            g, vip, gn = spec[:3]
             exp = self.export(g)
             os.makedirs(exp)
             with open(os.path.join(exp, 'data'), 'wb') as f:
                 f.write(b'\0' * 4096)
             os.chmod(os.path.join(exp, 'data'), 0o666)
             lines += ['[group %s]' % g, 'vip = %s' % vip, 'nodes = %s' % ' '.join(gn),
-                      'grace = %d' % GRACE,
+                      'grace = %d' % GRACE] + list(spec[3:]) + [
                       '[export %s]' % exp, 'group = %s' % g, 'fsid = %d' % (201 + i),
                       'access = rw', 'clients = 127.0.0.0/8', 'squash = none']
         with open(self.ini, 'w') as f:
@@ -629,10 +632,13 @@ class Bench:
         if self.sg and all(p.poll() is None for p in self.sg.procs.values()):
             return
         self.r.netns_add(SG_NS)
-        self.sg = SgCluster(self.r, 'tput', [('g1', '127.0.10.1', ['a'])])
+        # g1 as shipped (lock journal on); g0 with it off, for its cost
+        self.sg = SgCluster(self.r, 'tput', [('g1', '127.0.10.1', ['a']),
+                                             ('g0', '127.0.11.1', ['a'], 'journal = off')])
         self.sg.start('a')
-        self.sg.wait_placed({'g1': 'a'})
+        self.sg.wait_placed({'g1': 'a', 'g0': 'a'})
         self.sg_file = os.path.join(self.sg.export('g1'), 'data')
+        self.sg_file_nj = os.path.join(self.sg.export('g0'), 'data')
         with open(os.path.join(self.sg.export('g1'), 'scale'), 'wb') as f:
             f.write(b'\0' * 4096)
         os.chmod(os.path.join(self.sg.export('g1'), 'scale'), 0o666)
@@ -669,17 +675,20 @@ class Bench:
         out = {}
         for name, hosts, owners, depth in VARIANTS:
             out[name] = {'hosts': hosts, 'owners': owners, 'depth': depth,
-                         'sgnfs': [], 'ganesha': [], 'null_sgnfs': [], 'null_ganesha': []}
+                         'sgnfs': [], 'sgnfs_nojournal': [], 'ganesha': [],
+                         'null_sgnfs': [], 'null_ganesha': []}
         self.res['lock'] = out
         for rep in range(REPEAT):
             for name, hosts, owners, depth in VARIANTS:
-                for srv in ('sgnfs', 'ganesha'):
-                    ns, server, file = ((SG_NS, '127.0.10.1', self.sg_file) if srv == 'sgnfs'
-                                        else (GA_NS, '127.0.0.1', self.ga_file))
+                for srv in ('sgnfs', 'sgnfs_nojournal', 'ganesha'):
+                    ns, server, file = {
+                        'sgnfs': (SG_NS, '127.0.10.1', self.sg_file),
+                        'sgnfs_nojournal': (SG_NS, '127.0.11.1', self.sg_file_nj),
+                        'ganesha': (GA_NS, '127.0.0.1', self.ga_file)}[srv]
                     b = self.r.bench_lock(ns, server, file, hosts, owners, depth, SECS)
                     b['loadavg'] = loadavg()
                     out[name][srv].append(b)
-                    log('lock %-9s %-7s rep %d: %6.0f pairs/s p50 %5d us p99 %6d us '
+                    log('lock %-9s %-15s rep %d: %6.0f pairs/s p50 %5d us p99 %6d us '
                         'denied %d errors %d' % (name, srv, rep + 1, b['pairs_per_s'], b['p50_us'],
                                                  b['p99_us'], b['denied'], b['errors']))
                 for srv in ('sgnfs', 'ganesha'):
@@ -711,6 +720,15 @@ class Bench:
             m['ratio_pairs'] = median([a['pairs_per_s'] / b['pairs_per_s']
                                        for a, b in zip(v['sgnfs'], v['ganesha'])
                                        if b['pairs_per_s']])
+            nj = v['sgnfs_nojournal']
+            m['sgnfs_nojournal'] = {k: median([x[k] for x in nj])
+                                    for k in ('pairs_per_s', 'rpcs_per_s', 'p50_us', 'p99_us',
+                                              'max_us')}
+            m['ratio_pairs_nojournal'] = median([a['pairs_per_s'] / b['pairs_per_s']
+                                                 for a, b in zip(nj, v['ganesha'])
+                                                 if b['pairs_per_s']])
+            m['journal_cost'] = median([a['pairs_per_s'] / b['pairs_per_s']
+                                        for a, b in zip(v['sgnfs'], nj) if b['pairs_per_s']])
             m['ratio_p99'] = median([a['p99_us'] / b['p99_us']
                                      for a, b in zip(v['sgnfs'], v['ganesha']) if b['p99_us']])
             v['median'] = m
@@ -718,10 +736,12 @@ class Bench:
 
     # ---- 3. failover
 
-    def sg_failover_once(self, nhosts, per_host=10):
+    def sg_failover_once(self, nhosts, per_host=10, journal=True):
         r = self.r
         r.netns_add(SG_NS)
-        c = SgCluster(r, 'fo%d' % nhosts, [('g1', '127.0.20.1', ['a', 'b'])], nodes=('a', 'b'))
+        c = SgCluster(r, 'fo%d' % nhosts, [('g1', '127.0.20.1', ['a', 'b'],
+                                            'journal = %s' % ('on' if journal else 'off'))],
+                      nodes=('a', 'b'))
         hold = None
         prober = None
         try:
@@ -897,15 +917,16 @@ class Bench:
 
     def section_failover(self):
         self.down_sgnfs()
-        out = {'sgnfs': {}, 'ganesha': {}}
+        out = {'sgnfs': {}, 'sgnfs_nojournal': {}, 'ganesha': {}}
         self.res['failover'] = out
         for n in FO_HOSTS:
-            for srv in ('sgnfs', 'ganesha'):
+            for srv in ('sgnfs', 'sgnfs_nojournal', 'ganesha'):
                 runs = out[srv].setdefault(str(n), [])
                 for rep in range(FO_REPEAT):
                     try:
-                        run = (self.sg_failover_once(n) if srv == 'sgnfs'
-                               else self.ga_failover_once(n))
+                        run = (self.sg_failover_once(n) if srv == 'sgnfs' else
+                               self.sg_failover_once(n, journal=False)
+                               if srv == 'sgnfs_nojournal' else self.ga_failover_once(n))
                     except Abort as e:
                         log('failover %s %d rep %d failed: %s' % (srv, n, rep + 1, e))
                         run = {'error': str(e)}

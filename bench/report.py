@@ -153,6 +153,11 @@ def rows(run):
         for k in ('p50_us', 'p99_us'):
             out.append(('lock', '  %s latency per RPC, us (lower is better)' % k[:3],
                         sg.get(k), ga.get(k), ratio(sg.get(k), ga.get(k)), '', None))
+        nj = m.get('sgnfs_nojournal') or {}
+        if nj:
+            out.append(('lock', '  the same with `journal = off` (journal on / off: %s)'
+                        % fmt(m.get('journal_cost')), nj.get('pairs_per_s'),
+                        ga.get('pairs_per_s'), m.get('ratio_pairs_nojournal'), '', None))
     m = g(L, 'pipelined', 'median') or {}
     out.append(('null', 'NLM NULL calls/s [%s]' % var_label('pipelined'),
                 g(m, 'null_sgnfs', 'calls_per_s'), g(m, 'null_ganesha', 'calls_per_s'),
@@ -195,6 +200,14 @@ def rows(run):
         out.append(('failover', '  kill -> first new lock granted, s (grace %ss)' %
                     g(run, 'params', 'grace_s'),
                     sg.get('first_new_lock'), ga.get('first_new_lock'), None, '', None))
+        out.append(('failover', '  kill -> grace ended, s (journal: when every lock is back)',
+                    sg.get('grace_ended'), ga.get('grace_ended'), None, '', None))
+        nj = g(F, 'sgnfs_nojournal', 'median', n) or {}
+        if nj:
+            out.append(('failover', '  with `journal = off`: kill -> all reclaimed / grace '
+                        'ended / first new lock, s',
+                        '%s / %s / %s' % (fmt(nj.get('all_reclaimed')), fmt(nj.get('grace_ended')),
+                                          fmt(nj.get('first_new_lock'))), None, None, '', None))
 
     I = run.get('isolation', {}) or {}
     med = I.get('median', {}) or {}
