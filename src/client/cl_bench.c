@@ -14,6 +14,7 @@
 #include "client/cl_bench.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,7 +150,9 @@ int cl_bench_run(uv_loop_t *loop, struct cl_ctx *ctx, const struct cl_bench_opts
 	for (size_t h = 0; h < nhosts; h++) {
 		struct cl_server *srv;
 
-		rc = cl_server_get(cl_host_at(ctx, h), &o->server, &srv);
+		struct cl_host *host = cl_host_at(ctx, h);
+
+		rc = cl_server_get(host, &o->server, &srv);
 		if (rc < 0)
 			goto out;
 		for (unsigned k = 0; k < o->depth; k++) {
@@ -159,6 +162,11 @@ int cl_bench_run(uv_loop_t *loop, struct cl_ctx *ctx, const struct cl_bench_opts
 			sl->srv = srv;
 			sl->rq.file = *file;
 			sl->rq.svid = o->svid_base + k % o->owners;
+			/* the owner handle cl_lock would make ("<svid>@<host
+			 * name>"), made once here rather than per call */
+			int n = snprintf((char *)sl->rq.oh.val, CL_MAX_NETOBJ, "%u@%s",
+					 sl->rq.svid, cl_host_name(host));
+			sl->rq.oh.len = n < CL_MAX_NETOBJ ? (uint32_t)n : CL_MAX_NETOBJ - 1;
 			/* disjoint 8-byte ranges: slots never conflict */
 			sl->rq.start = ((uint64_t)h * o->depth + k) * 8u;
 			sl->rq.len = 8;

@@ -20,6 +20,13 @@
  * Nothing fails a call synchronously inside rpcc_call(): a refusal seen
  * while sending only sets a flag and arms the timer to fire at once.
  *
+ * TCP calls are not written one by one: a call made while connected is
+ * marked unsent, and at the end of the loop turn (a check handle, right
+ * after the I/O callbacks, and a prepare handle, right before the loop
+ * blocks) every unsent call goes out in one writev.  A caller that answers
+ * a dozen replies with a dozen new calls costs the kernel one segment, not
+ * a dozen, and the server one wake-up.
+ *
  * TCP replies are reassembled from record-marking fragments by a resumable
  * parser (state in struct rpcc_conn); the running record size is checked
  * against max_reply before anything is buffered, and an oversized record is
@@ -48,6 +55,7 @@
 #define RPCC_RECONNECT_MIN   100u
 #define RPCC_RECONNECT_MAX   2000u
 #define RPCC_RDBUF           65536u
+#define RPCC_WRITEV_MAX      64u           /* calls per writev */
 #define RPCC_NEVER           UINT64_MAX
 
 struct rpcc_conn;
@@ -112,6 +120,9 @@ struct rpcc_clnt {
 	uint64_t reconnect_at;          /* TCP: earliest next connect attempt */
 	int conn_err;                   /* TCP: why the last connect failed */
 	bool binding;                   /* TCP: the failure being handled is bind's */
+	uv_prepare_t flush_prep;        /* TCP: end-of-turn write of unsent calls */
+	uv_check_t flush_chk;
+	bool flush_armed;
 	unsigned handles_open;
 	bool closing;
 };
@@ -663,71 +674,125 @@ static void rpcc_write_cb(uv_write_t *w, int status)
 		rpcc_conn_lost(k->c, status);
 }
 
-/* Write @call as one record on the connected @k.  0 or -errno (then the
- * connection is unusable: part of a record may be out). */
-static int rpcc_tcp_write(struct rpcc_conn *k, struct rpcc_call *call)
+/* Write @n calls, each as one record, on the connected @k with one writev.
+ * 0 or -errno (then the connection is unusable: part of a record may be
+ * out). */
+static int rpcc_tcp_write(struct rpcc_conn *k, struct rpcc_call **calls, unsigned n)
 {
-	uv_buf_t b;
+	uv_buf_t b[RPCC_WRITEV_MAX];
 	struct rpcc_wreq *wr;
-	int n = 0;
+	size_t total = 0, done = 0, o;
+	int w;
 
-	rpcc_put32(call->msg, 0x80000000u | (uint32_t)call->len);
-	b = uv_buf_init((char *)call->msg, (unsigned)(call->len + RPCC_MARK_LEN));
-	call->tx_count++;
-	call->sent = true;
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&k->tcp) == 0) {
-		n = uv_try_write((uv_stream_t *)&k->tcp, &b, 1);
-		if (n == (int)b.len)
-			return 0;
-		if (n < 0 && n != UV_EAGAIN)
-			return n;
-		if (n < 0)
-			n = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct rpcc_call *call = calls[i];
+
+		rpcc_put32(call->msg, 0x80000000u | (uint32_t)call->len);
+		b[i] = uv_buf_init((char *)call->msg, (unsigned)(call->len + RPCC_MARK_LEN));
+		total += b[i].len;
+		call->tx_count++;
+		call->sent = true;
 	}
-	/* Queue a copy of the rest: the call may complete (timeout, close)
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&k->tcp) == 0) {
+		w = uv_try_write((uv_stream_t *)&k->tcp, b, n);
+		if (w >= 0 && (size_t)w == total)
+			return 0;
+		if (w < 0 && w != UV_EAGAIN)
+			return w;
+		if (w > 0)
+			done = (size_t)w;
+	}
+	/* Queue a copy of the rest: a call may complete (timeout, close)
 	 * while the write is still queued. */
 	wr = malloc(sizeof(*wr));
 	if (!wr)
 		return -ENOMEM;
-	wr->buf = malloc(b.len - (size_t)n);
+	wr->buf = malloc(total - done);
 	if (!wr->buf) {
 		free(wr);
 		return -ENOMEM;
 	}
-	memcpy(wr->buf, b.base + n, b.len - (size_t)n);
+	o = 0;
+	for (unsigned i = 0; i < n; i++) {
+		size_t skip = done < b[i].len ? done : b[i].len;
+
+		done -= skip;
+		memcpy(wr->buf + o, b[i].base + skip, b[i].len - skip);
+		o += b[i].len - skip;
+	}
 	wr->k = k;
-	b = uv_buf_init((char *)wr->buf, (unsigned)(b.len - (size_t)n));
-	n = uv_write(&wr->req, (uv_stream_t *)&k->tcp, &b, 1, rpcc_write_cb);
-	if (n != 0) {
+	b[0] = uv_buf_init((char *)wr->buf, (unsigned)o);
+	w = uv_write(&wr->req, (uv_stream_t *)&k->tcp, b, 1, rpcc_write_cb);
+	if (w != 0) {
 		free(wr->buf);
 		free(wr);
-		return n;
+		return w;
 	}
 	return 0;
 }
 
-/* Send every call not yet written on the current connection, in order. */
+/* Send every call not yet written on the current connection, in order,
+ * RPCC_WRITEV_MAX to a write. */
 static void rpcc_tcp_flush(struct rpcc_clnt *c)
 {
 	struct rpcc_conn *k = c->conn;
-	struct rpcc_call *call, *next;
+	struct rpcc_call *batch[RPCC_WRITEV_MAX], *call;
+	unsigned n;
+	int rc;
 
-	for (call = c->calls; call && c->conn == k; call = next) {
-		int rc;
-
-		next = call->next;
-		if (call->sent)
-			continue;
-		rc = rpcc_tcp_write(k, call);
+	if (!k || !k->connected)
+		return;
+	call = c->calls;
+	while (call && c->conn == k) {
+		n = 0;
+		for (; call && n < RPCC_WRITEV_MAX; call = call->next)
+			if (!call->sent)
+				batch[n++] = call;
+		if (n == 0)
+			break;
+		rc = rpcc_tcp_write(k, batch, n);
 		if (rc < 0) {
 			rpcc_conn_lost(c, rc);
 			return;
 		}
-		if (call->oneway) {
-			rpcc_unlink(c, call);
-			rpcc_call_free(call);
+		/* Written: one-way messages are done.  @call (the next to
+		 * look at) is not among them. */
+		for (unsigned i = 0; i < n; i++) {
+			if (batch[i]->oneway) {
+				rpcc_unlink(c, batch[i]);
+				rpcc_call_free(batch[i]);
+			}
 		}
 	}
+}
+
+static void rpcc_flush_cb(struct rpcc_clnt *c)
+{
+	uv_prepare_stop(&c->flush_prep);
+	uv_check_stop(&c->flush_chk);
+	c->flush_armed = false;
+	if (!c->closing)
+		rpcc_tcp_flush(c);
+}
+
+static void rpcc_flush_prep_cb(uv_prepare_t *h)
+{
+	rpcc_flush_cb(h->data);
+}
+
+static void rpcc_flush_chk_cb(uv_check_t *h)
+{
+	rpcc_flush_cb(h->data);
+}
+
+/* Have the unsent calls written at the end of this loop turn. */
+static void rpcc_flush_soon(struct rpcc_clnt *c)
+{
+	if (c->flush_armed || c->closing)
+		return;
+	c->flush_armed = true;
+	uv_prepare_start(&c->flush_prep, rpcc_flush_prep_cb);
+	uv_check_start(&c->flush_chk, rpcc_flush_chk_cb);
 }
 
 static void rpcc_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -1046,7 +1111,13 @@ int rpcc_new(uv_loop_t *loop, const struct rpcc_opts *o, struct rpcc_clnt **out)
 	} else if (c->transport != RPCC_TCP) {
 		rpcc_close(c);
 		return -EINVAL;
-	} else if (c->has_local) {
+	} else {
+		uv_prepare_init(loop, &c->flush_prep);
+		uv_check_init(loop, &c->flush_chk);
+		c->flush_prep.data = c->flush_chk.data = c;
+		c->handles_open += 2;
+	}
+	if (c->transport == RPCC_TCP && c->has_local) {
 		/* TCP binds when it connects; try the address now so a bad one
 		 * is reported here, as for UDP */
 		rc = rpcc_probe_bind(&c->local);
@@ -1063,12 +1134,21 @@ void rpcc_close(struct rpcc_clnt *c)
 {
 	if (!c || c->closing)
 		return;
+	/* What was called in this turn would have been written at once
+	 * before calls were batched: a one-way message sent just before the
+	 * close still goes out. */
+	if (c->transport == RPCC_TCP)
+		rpcc_tcp_flush(c);
 	c->closing = true;
 	rpcc_conn_drop(c);
 	rpcc_finish_list(rpcc_steal_all(c), -ECANCELED);
 	uv_close((uv_handle_t *)&c->timer, rpcc_handle_closed_cb);
 	if (c->transport == RPCC_UDP)
 		uv_close((uv_handle_t *)&c->udp, rpcc_handle_closed_cb);
+	if (c->transport == RPCC_TCP) {
+		uv_close((uv_handle_t *)&c->flush_prep, rpcc_handle_closed_cb);
+		uv_close((uv_handle_t *)&c->flush_chk, rpcc_handle_closed_cb);
+	}
 }
 
 unsigned rpcc_outstanding(const struct rpcc_clnt *c)
@@ -1094,15 +1174,7 @@ static void rpcc_submit(struct rpcc_clnt *c, struct rpcc_call *k)
 			return;
 		}
 	} else if (c->conn && c->conn->connected) {
-		int rc = rpcc_tcp_write(c->conn, k);
-
-		if (rc < 0) {
-			rpcc_conn_lost(c, rc);
-		} else if (k->oneway) {
-			rpcc_unlink(c, k);
-			rpcc_call_free(k);
-			return;
-		}
+		rpcc_flush_soon(c); /* frees a one-way message once written */
 	} else if (!c->conn && uv_now(c->loop) >= c->reconnect_at) {
 		rpcc_tcp_connect(c);
 	}

@@ -21,8 +21,11 @@
 #define RPC_CONN_MAX_INFLIGHT 128
 #define RPC_CONN_MAX_QUEUED   (8u << 20)
 #define RPC_UDP_MAX_REPLY     65507u
-/* Headroom in every reply buffer for the TCP record mark. */
+/* Bytes of the TCP record mark in front of every reply record. */
 #define RPC_MARK_LEN 4
+/* A connection's output buffer bigger than this is freed once written, so
+ * one big READ reply does not pin 1 MiB for the connection's lifetime. */
+#define RPC_OUT_KEEP 65536u
 
 struct rpc_conn;
 
@@ -35,6 +38,9 @@ struct rpc_svc {
 	uint64_t ncalls;                       /* calls dispatched */
 	bool rdbuf_busy;                       /* the one read buffer is lent out */
 	uint8_t rdbuf[RPC_READ_BUF];           /* consumed inside each read callback */
+	/* UDP replies are encoded here and sent at once (copied only when
+	 * the socket buffer is full). */
+	uint8_t udpbuf[RPC_UDP_MAX_REPLY];
 };
 
 struct rpc_listener {
@@ -44,10 +50,18 @@ struct rpc_listener {
 	struct sockaddr_storage addr; /* bound address */
 	uv_tcp_t tcp;
 	uv_udp_t udp;
+	/* End-of-turn flush of the connections' replies: the check handle runs
+	 * right after the I/O callbacks of a loop turn, the prepare handle
+	 * right before the loop blocks, so a reply made anywhere in a turn
+	 * (read, timer, thread-pool completion) goes out before any wait. */
+	uv_prepare_t flush_prep;
+	uv_check_t flush_chk;
 	bool has_tcp, has_udp;
+	bool flush_armed;             /* flush_prep and flush_chk started */
 	bool closing;
 	unsigned refs;                /* open handles + conns + UDP reqs in flight */
 	struct rpc_conn *conns;       /* accepted connections (owned) */
+	struct rpc_conn *dirty;       /* conns with output to flush (one conn ref each) */
 };
 
 struct rpc_conn {
@@ -71,6 +85,12 @@ struct rpc_conn {
 	bool frag_last;
 	uint8_t *rec;                 /* reassembled record (owned) */
 	size_t rec_len, rec_cap;
+	/* Replies of the current loop turn, record marks included, written
+	 * with one write at the end of the turn (lsn->dirty). */
+	uint8_t *out;                 /* owned */
+	size_t out_len, out_cap;
+	struct rpc_conn *dirty_next;  /* in lsn->dirty */
+	bool dirty;
 };
 
 /* Private part of a request, allocated together with struct rpc_req. */
@@ -89,10 +109,20 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 		  const struct sockaddr_storage *local,
 		  const uint8_t *rec, size_t len);
 
-/* rpc_xprt.c: send @len bytes at @buf + RPC_MARK_LEN; takes ownership of
- * @buf (malloc'ed).  On TCP the record mark is written into the headroom. */
-void rpcx_send(struct rpc_listener *lsn, struct rpc_conn *conn,
-	       const struct sockaddr_storage *peer, uint8_t *buf, size_t len);
+/*
+ * rpc_xprt.c, TCP replies: rpcx_out_reserve() returns where the next record
+ * goes in the connection's pending output, with *@room >= @len bytes free
+ * there (all the spare space, so an encoder may try its luck), or NULL when
+ * out of memory or @len is over a record's 2^31 - 1 bytes.  The caller
+ * encodes into it and, if that worked, rpcx_out_commit() appends the record
+ * of @len bytes; it goes out with the others at the end of the loop turn.
+ * Nothing else may touch the connection in between.
+ */
+uint8_t *rpcx_out_reserve(struct rpc_conn *conn, size_t len, size_t *room);
+void rpcx_out_commit(struct rpc_conn *conn, size_t len);
+/* UDP reply: send @len bytes at @buf (not taken; copied if it must wait). */
+void rpcx_udp_send(struct rpc_listener *lsn, const struct sockaddr_storage *peer,
+		   const uint8_t *buf, size_t len);
 void rpcx_conn_get(struct rpc_conn *conn);
 void rpcx_conn_put(struct rpc_conn *conn);
 void rpcx_lsn_get(struct rpc_listener *lsn);

@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -80,44 +81,76 @@ void rpc_svc_stats(const struct rpc_svc *svc, uint64_t *calls, uint64_t *conns)
 
 /* ---- replies ---------------------------------------------------------- */
 
+/* A first guess at a reply's size: most replies fit, and one that does not
+ * is sized exactly (xdr_sizeof) and encoded again. */
+#define RPCS_REPLY_GUESS 1024u
+
+/* Encode @msg, then @xdr_res/@res if given, into @len bytes at @buf.
+ * Returns the encoded length, or 0 if it did not fit or did not encode. */
+static size_t rpcs_encode(uint8_t *buf, size_t len, rpcm_msg *msg,
+			  xdrproc_t xdr_res, void *res)
+{
+	size_t n = 0;
+	XDR x;
+
+	xdrmem_create(&x, (char *)buf, (u_int)len, XDR_ENCODE);
+	if (xdr_rpcm_msg(&x, msg) && (!xdr_res || xdr_res(&x, res)))
+		n = xdr_getpos(&x);
+	xdr_destroy(&x);
+	return n;
+}
+
+/* The exact encoded size of a reply, or 0 if it cannot be encoded. */
+static size_t rpcs_reply_size(rpcm_msg *msg, xdrproc_t xdr_res, void *res)
+{
+	unsigned long hlen = xdr_sizeof((xdrproc_t)xdr_rpcm_msg, msg);
+	unsigned long rlen = xdr_res ? xdr_sizeof(xdr_res, res) : 0;
+
+	/* rlen 0 is a void result; a failing sizer also shows up as 0 and
+	 * then fails the encode. */
+	return hlen ? hlen + rlen : 0;
+}
+
 /*
- * Encode a reply header (and optionally results) into a fresh buffer with
- * record-mark headroom and hand it to the transport.  @msg is the reply
- * header; @xdr_res/@res follow it when the call succeeded.
+ * Encode a reply header (and optionally results) and hand it to the
+ * transport: on TCP straight into the connection's output (sent at the end
+ * of the loop turn), on UDP into the service's datagram buffer.  @msg is
+ * the reply header; @xdr_res/@res follow it when the call succeeded.
  */
 static int rpcs_send_reply(struct rpc_listener *lsn, struct rpc_conn *conn,
 			   const struct sockaddr_storage *peer, rpcm_msg *msg,
 			   xdrproc_t xdr_res, void *res)
 {
-	unsigned long hlen = xdr_sizeof((xdrproc_t)xdr_rpcm_msg, msg);
-	unsigned long rlen = xdr_res ? xdr_sizeof(xdr_res, res) : 0;
-	size_t total = hlen + rlen;
+	size_t n, want = RPCS_REPLY_GUESS, room;
 	uint8_t *buf;
-	XDR x;
-	int rc = 0;
 
-	/* rlen 0 is a void result; a failing sizer also shows up as 0 and
-	 * then fails the encode below. */
-	if (hlen == 0)
-		return -EINVAL;
-	if (!conn && total > RPC_UDP_MAX_REPLY)
-		return -EMSGSIZE;
-	buf = malloc(RPC_MARK_LEN + total);
-	if (!buf)
-		return -ENOMEM;
-	xdrmem_create(&x, (char *)buf + RPC_MARK_LEN, (u_int)total, XDR_ENCODE);
-	if (!xdr_rpcm_msg(&x, msg) || (xdr_res && !xdr_res(&x, res))) {
-		rc = -EINVAL;
-		goto out_free;
+	if (!conn) {
+		n = rpcs_encode(lsn->svc->udpbuf, sizeof(lsn->svc->udpbuf), msg, xdr_res, res);
+		if (n == 0) {
+			size_t size = rpcs_reply_size(msg, xdr_res, res);
+			return size > RPC_UDP_MAX_REPLY ? -EMSGSIZE : -EINVAL;
+		}
+		rpcx_udp_send(lsn, peer, lsn->svc->udpbuf, n);
+		return 0;
 	}
-	total = xdr_getpos(&x);
-	xdr_destroy(&x);
-	rpcx_send(lsn, conn, peer, buf, total);
-	return 0;
-out_free:
-	xdr_destroy(&x);
-	free(buf);
-	return rc;
+	if (conn->closing)
+		return 0; /* dropped, as every reply to a closed connection */
+	for (int pass = 0; pass < 2; pass++) {
+		buf = rpcx_out_reserve(conn, want, &room);
+		if (!buf)
+			return -ENOMEM;
+		n = rpcs_encode(buf, room, msg, xdr_res, res);
+		if (n) {
+			rpcx_out_commit(conn, n);
+			return 0;
+		}
+		if (pass == 0) {
+			want = rpcs_reply_size(msg, xdr_res, res);
+			if (want == 0 || want <= room)
+				break; /* it fitted: the encoder itself failed */
+		}
+	}
+	return -EINVAL;
 }
 
 static void rpcs_init_accepted(rpcm_msg *m, uint32_t xid, rpcm_accept_stat st)
@@ -231,18 +264,15 @@ static const struct rpc_prog *rpcs_find_prog(const struct rpc_svc *svc, uint32_t
 	return NULL;
 }
 
+#define RPCS_ALIGN(n) (((n) + _Alignof(max_align_t) - 1) & ~(size_t)(_Alignof(max_align_t) - 1))
+
 static void rpcs_req_free(struct rpc_req_priv *rp)
 {
 	struct rpc_req *req = &rp->req;
 
-	if (req->args) {
-		xdr_free(req->pd->xdr_args, req->args);
-		free(req->args);
-	}
-	if (req->res) {
-		xdr_free(req->pd->xdr_res, req->res);
-		free(req->res);
-	}
+	/* args and res live in rp's own allocation (rpcs_dispatch) */
+	xdr_free(req->pd->xdr_args, req->args);
+	xdr_free(req->pd->xdr_res, req->res);
 	if (rp->conn) {
 		rpcx_conn_req_done(rp->conn);
 		rpcx_conn_put(rp->conn);
@@ -391,7 +421,12 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 		goto out_hdr;
 	}
 
-	rp = calloc(1, sizeof(*rp));
+	/* One allocation for the request and its argument and result
+	 * structures (each aligned as malloc would). */
+	size_t args_off = RPCS_ALIGN(sizeof(*rp));
+	size_t res_off = args_off + RPCS_ALIGN(pd->args_size);
+
+	rp = calloc(1, res_off + (pd->res_size ? pd->res_size : 1));
 	if (!rp) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_SYSTEM_ERR, 0, 0);
 		goto out_hdr;
@@ -415,12 +450,8 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	}
 	xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
 
-	rp->req.args = calloc(1, pd->args_size ? pd->args_size : 1);
-	rp->req.res = calloc(1, pd->res_size ? pd->res_size : 1);
-	if (!rp->req.args || !rp->req.res) {
-		rpc_req_finish(&rp->req, RPC_DONE_SYSERR);
-		return 0;
-	}
+	rp->req.args = (uint8_t *)rp + args_off;
+	rp->req.res = (uint8_t *)rp + res_off;
 	xdrmem_create(&x, (char *)rec + argpos, (u_int)(len - argpos), XDR_DECODE);
 	if (!pd->xdr_args(&x, rp->req.args)) {
 		xdr_destroy(&x);
