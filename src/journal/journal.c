@@ -43,6 +43,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@
 #define JR_F_BIT 2u
 #define JR_REC_MAX (JR_HDR + JR_HOST_MAX + JR_OH_MAX + JR_FH_MAX + 8)
 #define JR_RETRY_MS 1000
+#define JR_TRIM_AT (8u << 20)
 
 /* ---- CRC-32C (Castagnoli) ------------------------------------------------
  * The SSE4.2 instruction where the CPU has it (every record of every grant
@@ -664,7 +666,14 @@ static void jr_job_done(uv_work_t *w, int status)
 		jr_call_waiters(job->waiters, rc);
 		jr_fail_pending(j, rc);
 	}
-	free(job->buf.p);
+	if (job->buf.cap >= JR_TRIM_AT) {
+		/* A snapshot of a large table: give its pages back rather than
+		 * keep them as the process's high-water mark. */
+		free(job->buf.p);
+		malloc_trim(0);
+	} else {
+		free(job->buf.p);
+	}
 	free(job);
 	jr_kick(j);
 }
