@@ -300,6 +300,26 @@ static void nlm_block_fill_args(const struct nlm_block *b, nlm4_testargs *a, uin
 
 static void nlm_flush_grants(struct nlm_group *ng);
 
+/*
+ * Release what @o (of host @h) holds in @r of file @fh, journal it, and
+ * announce the waiters that this satisfies (after the release's record, as
+ * replay needs).  0 or -errno from the engine (nothing changed then).
+ */
+static int nlm_unlock_journaled(struct nlm_group *ng, struct nlm_host *h, struct lk_owner *o,
+				const void *fh, size_t fhlen, struct lk_range r)
+{
+	size_t ohlen;
+	const void *oh = lk_owner_oh(o, &ohlen);
+	int rc = lk_unlock(ng->locks, fh, fhlen, o, r);
+
+	/* Not waited for: a release lost in a crash leaves a reservation
+	 * nobody reclaims, never a lock granted twice. */
+	if (rc == 0)
+		nlm_jr_lock(ng, false, h, lk_owner_svid(o), oh, ohlen, fh, fhlen, false, r);
+	nlm_flush_grants(ng);
+	return rc;
+}
+
 /* The client refused (or cannot take) a lock we granted it: take it back. */
 static void nlm_block_take_back(struct nlm_block *b, const char *why)
 {
@@ -310,14 +330,11 @@ static void nlm_block_take_back(struct nlm_block *b, const char *why)
 
 	if (lk_range_make(b->offset, b->len, &r) == 0 &&
 	    lk_owner_get(ng->locks, b->host->lkc, b->svid, b->oh, b->ohlen, &o) == 0) {
-		if (lk_unlock(ng->locks, b->fh, b->fhlen, o, r) == 0)
-			nlm_jr_lock(ng, false, b->host, b->svid, b->oh, b->ohlen, b->fh, b->fhlen,
-				    false, r);
+		nlm_unlock_journaled(ng, b->host, o, b->fh, b->fhlen, r);
 		lk_owner_put(ng->locks, o);
 	}
 	log_info("group=%s client=%s granted lock taken back: %s", ng->name,
 		 nlm_safe(nm, sizeof(nm), b->host->name), why);
-	nlm_flush_grants(ng);
 }
 
 static void nlm_send_granted(struct nlm_block *b);
@@ -590,18 +607,14 @@ static void nlm_req_take_back(struct nlm_group *ng, struct rpc_req *req, struct 
 		if (lk_range_make(lk->l_offset, lk->l_len, &r) == 0 &&
 		    lk_owner_get(ng->locks, host->lkc, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
 				 lk->oh.sgn_netobj_len, &o) == 0) {
-			if (lk_unlock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o,
-				      r) == 0)
-				nlm_jr_lock(ng, false, host, (uint32_t)lk->svid,
-					    lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len,
-					    lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, false, r);
+			nlm_unlock_journaled(ng, host, o, lk->fh.sgn_netobj_val,
+					     lk->fh.sgn_netobj_len, r);
 			lk_owner_put(ng->locks, o);
 		}
 		((nlm4_res *)req->res)->stat.stat = NLM4_DENIED_NOLOCKS;
 	}
 	log_warn("group=%s client=%s %s refused: the journal cannot record it", ng->name,
 		 nlm_safe(nm, sizeof(nm), host->name), req->pd->name);
-	nlm_flush_grants(ng);
 }
 
 static void nlm_journal_done(void *arg, int rc)
@@ -877,13 +890,8 @@ static nlm4_stats nlm_do_unlock(struct nlm_group *ng, const nlm4_lock *lk,
 {
 	struct nlm_host *h = lk_client_priv(lk_owner_client(o));
 
-	if (lk_unlock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o, r) < 0)
+	if (nlm_unlock_journaled(ng, h, o, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, r) < 0)
 		return NLM4_DENIED_NOLOCKS;
-	/* Not waited for: a release lost in a crash leaves a reservation
-	 * nobody reclaims, never a lock granted twice. */
-	nlm_jr_lock(ng, false, h, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
-		    lk->oh.sgn_netobj_len, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, false, r);
-	nlm_flush_grants(ng);
 	nlm_resv_unlock(ng, h, (uint32_t)lk->svid, lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len,
 			lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, r);
 	nlm_resv_check_done(ng, "an UNLOCK");
