@@ -30,12 +30,22 @@
  *   renames it over the old one.
  *
  * Loading replays whole batches only.  A batch is written by one pwrite and
- * made durable by one fdatasync before any of its grants is acknowledged
- * and before the next batch is written, so only the last batch can be
- * torn, in any way (sectors reach the disk in any order): the load drops
- * it, and it held nothing anyone was told.  A bad record followed anywhere
- * by a good record of a *later* batch is damage to acknowledged state: the
- * load refuses the journal (the group falls back to a plain grace).
+ * made durable by one fdatasync; up to JR_INFLIGHT batches are being
+ * written at once (the next one starts while the previous one syncs), and
+ * their grants are acknowledged in batch order, each only once it and
+ * every batch before it are durable.  So only the last JR_INFLIGHT batches
+ * can be torn, in any way (sectors reach the disk in any order, a later
+ * batch before an earlier one): the load drops the first bad batch and
+ * everything after it, which held nothing anyone was told.  A bad record
+ * followed anywhere by a good record of a batch that could not have been
+ * written before it was acknowledged (a number JR_INFLIGHT or more past the
+ * first bad batch) is damage to acknowledged state: the load refuses the
+ * journal (the group falls back to a plain grace).
+ *
+ * The file is extended in JR_PREALLOC steps by writing zeros ahead of the
+ * batches (one write that changes the file's size per step, not one per
+ * batch), so a batch's fdatasync flushes its data and no metadata.  Zeros
+ * after the last batch are that space, not a torn batch.
  */
 #include "journal/journal.h"
 
@@ -377,12 +387,13 @@ int jr_load(const char *path, const char *group, jr_replay_fn fn, void *arg,
 		nbatch = 0;
 	}
 	if (bad) {
-		/* Only the batch being written when the writer died may be bad:
-		 * the open one, or (if none is open) the one after the last. */
+		/* Only the batches being written when the writer died may be
+		 * bad: from the open one (or, if none is open, the one after
+		 * the last) on, JR_INFLIGHT of them. */
 		uint64_t torn = nbatch ? cur : last_batch + 1;
 		size_t later;
 
-		if (jr_later_batch_after(buf, len, pos, torn, &later)) {
+		if (jr_later_batch_after(buf, len, pos, torn + JR_INFLIGHT - 1, &later)) {
 			info->bad_at = (off_t)pos;
 			JR_DAMAGE("bad record at offset %zu, but batch records follow at offset %zu: "
 				  "acknowledged state is damaged", pos, later);
@@ -393,7 +404,10 @@ int jr_load(const char *path, const char *group, jr_replay_fn fn, void *arg,
 		JR_DAMAGE("no whole header batch");
 	}
 	info->valid_end = (off_t)committed;
-	info->torn = committed < len;
+	info->zero_tail = true;
+	for (size_t k = committed; k < len && info->zero_tail; k++)
+		info->zero_tail = buf[k] == 0;
+	info->torn = !info->zero_tail;
 	info->last_batch = last_batch;
 	rc = 0;
 out:
@@ -420,19 +434,24 @@ struct jr_waiter {
 
 enum jr_job_kind { JR_JOB_APPEND, JR_JOB_SNAPSHOT };
 
-/* One write on the thread pool: owned by itself while in flight. */
+/* One write on the thread pool: owned by itself while in flight.  Its
+ * descriptors are its own (dup), so it never depends on the journal's
+ * staying open: a job outliving jr_close closes what it has. */
 struct jr_job {
 	uv_work_t work;
+	struct jr_job *next;          /* in the journal's queue, oldest first */
 	struct jr *j;                 /* NULL once the journal closed: discard */
 	enum jr_job_kind kind;
+	bool done;                    /* ran; waits for the jobs before it */
 	struct jr_buf buf;            /* owned */
 	struct jr_waiter *waiters;    /* owned: called when done */
-	int fd;                       /* APPEND: the file; SNAPSHOT: the new file (out) */
-	int dirfd;
+	int fd;                       /* owned; APPEND: the file; SNAPSHOT: the new file (out) */
+	int dirfd;                    /* owned; SNAPSHOT only */
 	off_t off;                    /* APPEND: where the batch goes */
+	off_t extend_to;              /* APPEND: write zeros after the batch up to here */
+	bool extended;                /* ... and it worked */
 	bool complete;                /* SNAPSHOT: header's complete flag */
 	bool drop_old;                /* SNAPSHOT: remove the old file first */
-	int orphan_fd, orphan_dirfd;  /* set by jr_close: the journal's, closed once run */
 	uint64_t nrec;
 	int rc;
 	char path[PATH_MAX], tmp[PATH_MAX];
@@ -444,12 +463,18 @@ struct jr {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	int fd, dirfd;                /* owned */
 	off_t end;                    /* next batch goes here */
+	off_t alloc_end;              /* the file's size: zeros from end to here */
+	bool no_prealloc;             /* zeroing failed (no room): plain appends
+				       * until the next compaction */
 	off_t compact_at;
 	uint64_t batch;               /* number of the next batch */
 	struct jr_buf pend;           /* the open batch; owned */
 	uint64_t pend_nrec;
 	struct jr_waiter *wait, **wtail; /* waiters for pend; owned */
-	struct jr_job *job;           /* in flight, or NULL */
+	struct jr_job *jobs, *jlast;  /* in flight, oldest first; each owns itself */
+	unsigned njobs;
+	bool job_alone;               /* the job in flight must be the only one: a
+				       * snapshot, or an append that zeroes space */
 	bool failed;                  /* the file cannot be appended to */
 	int err;
 	bool compact_wanted, compact_complete, complete;
@@ -516,6 +541,22 @@ static int jr_write_all(int fd, const uint8_t *p, size_t len, off_t off)
 	return 0;
 }
 
+/* Zeros over [from, to) of @fd.  Blocking. */
+static int jr_write_zeros(int fd, off_t from, off_t to)
+{
+	static const uint8_t zeros[64 << 10];
+
+	while (from < to) {
+		size_t n = (size_t)(to - from) < sizeof(zeros) ? (size_t)(to - from) : sizeof(zeros);
+		int rc = jr_write_all(fd, zeros, n, from);
+
+		if (rc < 0)
+			return rc;
+		from += (off_t)n;
+	}
+	return 0;
+}
+
 /* A new file at @tmp holding @buf, durable, renamed to @path.  The open
  * file (for appending) goes to *fdp.  With @drop_old the old file goes
  * first, for when there is no room for both: a crash in between leaves no
@@ -551,6 +592,7 @@ static int jr_install(const char *tmp, const char *path, int dirfd, const struct
 static void jr_job_work(uv_work_t *w)
 {
 	struct jr_job *job = w->data;
+	off_t bend = job->off + (off_t)job->buf.len;
 
 	if (job->kind == JR_JOB_SNAPSHOT) {
 		job->rc = jr_install(job->tmp, job->path, job->dirfd, &job->buf, job->drop_old,
@@ -558,6 +600,14 @@ static void jr_job_work(uv_work_t *w)
 		return;
 	}
 	job->rc = jr_write_all(job->fd, job->buf.p, job->buf.len, job->off);
+	if (job->rc == 0 && job->extend_to > bend) {
+		/* Space for the next batches.  Without room for it the batch
+		 * is still good: the zeros are cut off again and appending
+		 * goes on without them. */
+		job->extended = jr_write_zeros(job->fd, bend, job->extend_to) == 0;
+		if (!job->extended && ftruncate(job->fd, bend) < 0)
+			job->rc = -errno;
+	}
 	if (job->rc == 0 && fdatasync(job->fd) < 0)
 		job->rc = -errno;
 	if (job->rc < 0 && ftruncate(job->fd, job->off) < 0) {
@@ -585,6 +635,24 @@ static void jr_free_waiters(struct jr_waiter *w)
 	}
 }
 
+static void jr_job_free(struct jr_job *job)
+{
+	if (job->fd >= 0)
+		close(job->fd);
+	if (job->dirfd >= 0)
+		close(job->dirfd);
+	if (job->buf.cap >= JR_TRIM_AT) {
+		/* A snapshot of a large table: give its pages back rather than
+		 * keep them as the process's high-water mark. */
+		free(job->buf.p);
+		malloc_trim(0);
+	} else {
+		free(job->buf.p);
+	}
+	jr_free_waiters(job->waiters);
+	free(job);
+}
+
 static void jr_kick(struct jr *j);
 
 /* The open batch cannot be written: its waiters learn it, it is dropped. */
@@ -599,49 +667,52 @@ static void jr_fail_pending(struct jr *j, int rc)
 	jr_call_waiters(w, rc);
 }
 
-static void jr_job_done(uv_work_t *w, int status)
+static void jr_append_finished(struct jr *j, struct jr_job *job, int rc)
 {
-	struct jr_job *job = w->data;
-	struct jr *j = job->j;
-	int rc = status < 0 ? status : job->rc;
+	if (rc == 0 && !j->failed) {
+		off_t bend = job->off + (off_t)job->buf.len;
 
-	if (!j) {
-		/* Closed meanwhile: nobody wants the result. */
-		if (job->kind == JR_JOB_SNAPSHOT && rc == 0)
-			close(job->fd);
-		if (job->orphan_fd >= 0)
-			close(job->orphan_fd);
-		if (job->orphan_dirfd >= 0)
-			close(job->orphan_dirfd);
-		jr_free_waiters(job->waiters);
-		free(job->buf.p);
-		free(job);
-		return;
-	}
-	j->job = NULL;
-	if (job->kind == JR_JOB_APPEND) {
-		if (rc == 0) {
-			j->end += (off_t)job->buf.len;
-			j->st.batches++;
-			j->st.records += job->nrec;
-			if (j->end >= j->compact_at)
-				j->compact_wanted = true;
-		} else {
-			j->failed = true;
-			j->err = rc;
-			j->st.failures++;
-			log_err("group=%s journal write failed (%s): new locks are refused until a "
-				"compaction succeeds; held locks stay as they are", j->group,
-				strerror(-rc));
+		j->st.batches++;
+		j->st.records += job->nrec;
+		if (job->extend_to) {
+			j->alloc_end = job->extended ? job->extend_to : bend;
+			j->no_prealloc = !job->extended;
+			if (!job->extended)
+				log_info("group=%s journal: no room to zero %lld bytes ahead; "
+					 "appending without it until the next compaction", j->group,
+					 (long long)(job->extend_to - bend));
+		} else if (bend > j->alloc_end) {
+			j->alloc_end = bend;
 		}
-		jr_call_waiters(job->waiters, rc);
-		if (rc < 0)
-			jr_fail_pending(j, rc);
+		if (j->end >= j->compact_at)
+			j->compact_wanted = true;
 	} else if (rc == 0) {
+		/* Durable, but after a batch that failed: its records follow a
+		 * gap, so they are not state either. */
+		rc = j->err;
+	} else if (!j->failed) {
+		j->failed = true;
+		j->err = rc;
+		j->st.failures++;
+		log_err("group=%s journal write failed (%s): new locks are refused until a "
+			"compaction succeeds; held locks stay as they are", j->group,
+			strerror(-rc));
+	}
+	jr_call_waiters(job->waiters, rc);
+	job->waiters = NULL;
+	if (rc < 0)
+		jr_fail_pending(j, rc);
+}
+
+static void jr_snapshot_finished(struct jr *j, struct jr_job *job, int rc)
+{
+	if (rc == 0) {
 		if (j->fd >= 0)
 			close(j->fd);
 		j->fd = job->fd;
-		j->end = (off_t)job->buf.len;
+		job->fd = -1;
+		j->end = j->alloc_end = (off_t)job->buf.len;
+		j->no_prealloc = false;
 		j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 		j->complete = job->complete;
 		j->st.compactions++;
@@ -653,7 +724,6 @@ static void jr_job_done(uv_work_t *w, int status)
 			log_debug("group=%s journal compacted to %zu bytes", j->group, job->buf.len);
 		j->failed = false;
 		j->err = 0;
-		jr_call_waiters(job->waiters, 0);
 	} else {
 		/* The snapshot absorbed the open batch, so the old file now
 		 * lacks it: it cannot be appended to any more either. */
@@ -663,18 +733,41 @@ static void jr_job_done(uv_work_t *w, int status)
 		j->err = rc;
 		j->st.failures++;
 		j->compact_complete |= job->complete; /* for the retry */
-		jr_call_waiters(job->waiters, rc);
+	}
+	jr_call_waiters(job->waiters, rc);
+	job->waiters = NULL;
+	if (rc < 0)
 		jr_fail_pending(j, rc);
+}
+
+/* A job ran.  Results are taken in submission order: a batch's grants are
+ * acknowledged only once every batch before it is durable too. */
+static void jr_job_done(uv_work_t *w, int status)
+{
+	struct jr_job *job = w->data;
+	struct jr *j = job->j;
+
+	job->done = true;
+	if (status < 0)
+		job->rc = status;
+	if (!j) {
+		/* Closed meanwhile: nobody wants the result. */
+		jr_job_free(job);
+		return;
 	}
-	if (job->buf.cap >= JR_TRIM_AT) {
-		/* A snapshot of a large table: give its pages back rather than
-		 * keep them as the process's high-water mark. */
-		free(job->buf.p);
-		malloc_trim(0);
-	} else {
-		free(job->buf.p);
+	while (j->jobs && j->jobs->done) {
+		job = j->jobs;
+		j->jobs = job->next;
+		if (!j->jobs)
+			j->jlast = NULL;
+		j->njobs--;
+		j->job_alone = false;
+		if (job->kind == JR_JOB_APPEND)
+			jr_append_finished(j, job, job->rc);
+		else
+			jr_snapshot_finished(j, job, job->rc);
+		jr_job_free(job);
 	}
-	free(job);
 	jr_kick(j);
 }
 
@@ -682,23 +775,31 @@ static void jr_retry_cb(uv_timer_t *t)
 {
 	struct jr *j = t->data;
 
-	if (j->failed && !j->job) {
+	if (j->failed && !j->njobs) {
 		j->compact_wanted = true;
 		jr_kick(j);
 	}
 }
 
-static int jr_submit(struct jr *j, struct jr_job *job)
+static int jr_submit(struct jr *j, struct jr_job *job, bool alone)
 {
 	job->j = j;
 	job->work.data = job;
 	if (uv_queue_work(j->loop, &job->work, jr_job_work, jr_job_done) != 0)
 		return -EAGAIN;
-	j->job = job;
+	job->next = NULL;
+	if (j->jlast)
+		j->jlast->next = job;
+	else
+		j->jobs = job;
+	j->jlast = job;
+	j->njobs++;
+	j->job_alone = alone;
 	return 0;
 }
 
-/* Start a compaction: the snapshot comes from the caller's state now. */
+/* Start a compaction (nothing in flight): the snapshot comes from the
+ * caller's state now. */
 static void jr_start_snapshot(struct jr *j)
 {
 	struct jr_job *job = calloc(1, sizeof(*job));
@@ -714,16 +815,21 @@ static void jr_start_snapshot(struct jr *j)
 		return;
 	job->kind = JR_JOB_SNAPSHOT;
 	job->complete = complete;
+	job->fd = -1;
+	job->dirfd = dup(j->dirfd);
+	if (job->dirfd < 0) {
+		rc = -errno;
+		goto refused;
+	}
 	if (j->failed && (j->err == -ENOSPC || j->err == -EDQUOT || j->err == -EFBIG)) {
 		/* The full filesystem may be full of this very journal: let
-		 * it go (our descriptor too, or its space stays taken). */
+		 * it go (our descriptor too, or its space stays taken; no job
+		 * holds a copy, as none is in flight). */
 		job->drop_old = true;
 		if (j->fd >= 0)
 			close(j->fd);
 		j->fd = -1;
 	}
-	job->dirfd = j->dirfd;
-	job->fd = -1;
 	snprintf(job->path, sizeof(job->path), "%s", j->path);
 	snprintf(job->tmp, sizeof(job->tmp), "%s", j->tmp);
 	j->snap_batch = j->batch++;
@@ -736,7 +842,7 @@ static void jr_start_snapshot(struct jr *j)
 	if (rc == 0) {
 		jr_rec_set_last(job->buf.p + job->buf.last_at, true);
 		job->nrec = j->snap_nrec;
-		rc = jr_submit(j, job);
+		rc = jr_submit(j, job, true);
 	}
 	if (rc == 0) {
 		/* The snapshot is the state after every record of the open
@@ -747,66 +853,84 @@ static void jr_start_snapshot(struct jr *j)
 		j->wtail = &j->wait;
 		j->pend.len = 0;
 		j->pend_nrec = 0;
-	} else {
-		log_err("group=%s cannot build a journal snapshot: %s", j->group, strerror(-rc));
-		/* Unused: the open batch (encoded with this number) keeps it,
-		 * so batch numbers in the file stay consecutive, which the
-		 * torn-tail check of jr_load relies on. */
-		j->batch = j->snap_batch;
-		j->compact_complete |= complete;
-		free(job->buf.p);
-		free(job);
+		return;
 	}
+	/* Unused: the open batch (encoded with this number) keeps it, so
+	 * batch numbers in the file stay consecutive, which the torn-tail
+	 * check of jr_load relies on. */
+	j->batch = j->snap_batch;
+refused:
+	log_err("group=%s cannot build a journal snapshot: %s", j->group, strerror(-rc));
+	j->compact_complete |= complete;
+	jr_job_free(job);
 }
 
-/* Start the next write if none is in flight. */
+/* Write the open batch. */
+static void jr_start_append(struct jr *j)
+{
+	struct jr_job *job = calloc(1, sizeof(*job));
+	off_t bend = j->end + (off_t)j->pend.len;
+	bool extend = !j->no_prealloc && bend > j->alloc_end;
+
+	if (extend && j->njobs)
+		return; /* after the writes in flight: they must not meet the zeros */
+	if (!job) {
+		jr_fail_pending(j, -ENOMEM);
+		return;
+	}
+	job->dirfd = -1;
+	job->fd = dup(j->fd);
+	if (job->fd < 0) {
+		jr_fail_pending(j, -errno);
+		free(job);
+		return;
+	}
+	jr_rec_set_last(j->pend.p + j->pend.last_at, true);
+	job->kind = JR_JOB_APPEND;
+	job->buf = j->pend;
+	job->nrec = j->pend_nrec;
+	job->waiters = j->wait;
+	job->off = j->end;
+	if (extend)
+		job->extend_to = (bend + JR_PREALLOC) & ~(off_t)(JR_PREALLOC - 1);
+	if (jr_submit(j, job, extend) < 0) {
+		/* Not submitted: the batch stays open, as it was. */
+		jr_rec_set_last(job->buf.p + job->buf.last_at, false);
+		job->buf.p = NULL;
+		job->waiters = NULL;
+		jr_job_free(job);
+		return;
+	}
+	memset(&j->pend, 0, sizeof(j->pend));
+	j->pend_nrec = 0;
+	j->wait = NULL;
+	j->wtail = &j->wait;
+	j->batch++;
+	j->end = bend;
+}
+
+/* Start what can start: a compaction once nothing is in flight, else the
+ * open batch if fewer than JR_INFLIGHT writes are. */
 static void jr_kick(struct jr *j)
 {
-	struct jr_job *job;
-
-	if (j->job)
-		return;
 	if (j->failed) {
+		if (j->njobs)
+			return;
 		if (j->compact_wanted)
 			jr_start_snapshot(j);
-		if (!j->job && !uv_is_active((uv_handle_t *)&j->retry))
+		if (!j->njobs && !uv_is_active((uv_handle_t *)&j->retry))
 			uv_timer_start(&j->retry, jr_retry_cb, JR_RETRY_MS, 0);
 		return;
 	}
 	if (j->compact_wanted) {
-		jr_start_snapshot(j);
-		if (j->job)
+		/* Appends wait meanwhile: the snapshot takes them in. */
+		if (!j->njobs)
+			jr_start_snapshot(j);
+		if (j->njobs)
 			return;
 	}
-	if (j->pend.len) {
-		job = calloc(1, sizeof(*job));
-		if (!job) {
-			jr_fail_pending(j, -ENOMEM);
-			return;
-		}
-		jr_rec_set_last(j->pend.p + j->pend.last_at, true);
-		job->kind = JR_JOB_APPEND;
-		job->buf = j->pend;
-		job->nrec = j->pend_nrec;
-		job->waiters = j->wait;
-		job->fd = j->fd;
-		job->off = j->end;
-		memset(&j->pend, 0, sizeof(j->pend));
-		j->pend_nrec = 0;
-		j->wait = NULL;
-		j->wtail = &j->wait;
-		j->batch++;
-		if (jr_submit(j, job) < 0) {
-			/* Not submitted: the batch stays open, as it was. */
-			j->batch--;
-			jr_rec_set_last(job->buf.p + job->buf.last_at, false);
-			j->pend = job->buf;
-			j->wait = job->waiters;
-			for (j->wtail = &j->wait; *j->wtail; j->wtail = &(*j->wtail)->next)
-				;
-			free(job);
-		}
-	}
+	if (j->pend.len && !j->job_alone && j->njobs < JR_INFLIGHT)
+		jr_start_append(j);
 }
 
 static void jr_check_cb(uv_check_t *c)
@@ -871,12 +995,17 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 			rc = -errno;
 			goto err;
 		}
-		if (li->file_size > li->valid_end &&
-		    (ftruncate(j->fd, li->valid_end) < 0 || fdatasync(j->fd) < 0)) {
+		j->end = j->alloc_end = li->valid_end;
+		if (li->file_size > li->valid_end && li->zero_tail) {
+			/* Zeroed space written ahead: keep it. */
+			j->alloc_end = li->file_size;
+		} else if (li->file_size > li->valid_end &&
+			   (ftruncate(j->fd, li->valid_end) < 0 || fdatasync(j->fd) < 0)) {
+			/* A torn tail goes, so no stale record of it can ever
+			 * follow the batches written from here on. */
 			rc = -errno;
 			goto err;
 		}
-		j->end = li->valid_end;
 		j->batch = li->last_batch + 1;
 		j->complete = li->complete;
 	} else {
@@ -897,7 +1026,7 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 			jr_rec_set_last(b.p + b.last_at, true);
 			rc = jr_install(j->tmp, j->path, j->dirfd, &b, false, &j->fd);
 		}
-		j->end = (off_t)b.len;
+		j->end = j->alloc_end = (off_t)b.len;
 		free(b.p);
 		if (rc < 0)
 			goto err;
@@ -933,15 +1062,16 @@ void jr_close(struct jr *j)
 {
 	if (!j)
 		return;
-	if (j->job) {
-		/* It frees itself.  It may be using our descriptors right now:
-		 * it closes them when done, or their numbers could be reused
-		 * by an open() meanwhile and get its write (or ftruncate). */
-		j->job->j = NULL;
-		j->job->orphan_fd = j->fd;
-		j->job->orphan_dirfd = j->dirfd;
-		j->fd = j->dirfd = -1;
+	/* Jobs still running finish on their own descriptors and free
+	 * themselves; those that ran were waiting for an earlier one. */
+	for (struct jr_job *job = j->jobs, *next; job; job = next) {
+		next = job->next;
+		if (job->done)
+			jr_job_free(job);
+		else
+			job->j = NULL;
 	}
+	j->jobs = j->jlast = NULL;
 	jr_free_waiters(j->wait);
 	free(j->pend.p);
 	if (j->fd >= 0)
@@ -994,7 +1124,7 @@ int jr_wait(struct jr *j, jr_done_fn done, void *arg)
 
 	if (j->failed)
 		return -EIO;
-	if (!j->pend.len && !j->job)
+	if (!j->pend.len && !j->njobs)
 		return 1;
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -1005,9 +1135,10 @@ int jr_wait(struct jr *j, jr_done_fn done, void *arg)
 		*j->wtail = w;
 		j->wtail = &w->next;
 	} else {
-		/* Everything is in the write in flight: wait for it. */
-		w->next = j->job->waiters;
-		j->job->waiters = w;
+		/* Everything is in the writes in flight: wait for the last
+		 * (results are taken in order, so for all of them). */
+		w->next = j->jlast->waiters;
+		j->jlast->waiters = w;
 	}
 	return 0;
 }
@@ -1035,4 +1166,5 @@ void jr_get_stats(const struct jr *j, struct jr_stats *st)
 {
 	*st = j->st;
 	st->size = j->end;
+	st->file = j->alloc_end > j->end ? j->alloc_end : j->end;
 }

@@ -6,8 +6,9 @@
  *
  * Writing is group commit: jr_append() encodes a record into the batch of
  * the current event-loop turn; at the end of the turn the batch goes to the
- * thread pool as one write plus one fdatasync.  jr_wait() calls back once
- * everything appended so far is durable.  The NLM layer replies with a
+ * thread pool as one write plus one fdatasync (up to JR_INFLIGHT of them at
+ * once, taken in order).  jr_wait() calls back once everything appended so
+ * far is durable.  The NLM layer replies with a
  * grant only from that callback; releases need not wait (a release lost in
  * a crash leaves a reservation nobody reclaims: it costs grace time for
  * that range, never a conflicting grant).
@@ -35,9 +36,16 @@
 #define JR_HOST_MAX 1024        /* CLIST_NAME_MAX */
 #define JR_OH_MAX 1024          /* LK_OH_MAX */
 #define JR_FH_MAX 64            /* LK_KEY_MAX */
-/* Compact once the journal passes twice its last snapshot, or this: small,
- * so lock churn never makes it a large part of the group's filesystem. */
-#define JR_COMPACT_MIN (256u << 10)
+/* Compact once the journal passes twice its last snapshot, or this: small
+ * next to any filesystem, yet large enough that lock churn compacts rarely
+ * (each costs a new file, a rename and two syncs, with appends held). */
+#define JR_COMPACT_MIN (4u << 20)
+/* Batches being written at once: the next batch is written while the one
+ * before it syncs.  The loader accepts damage confined to this many last
+ * batches (none of them was acknowledged). */
+#define JR_INFLIGHT 2
+/* The file grows by this much zeroed space at a time (journal.c). */
+#define JR_PREALLOC (1u << 20)
 
 enum jr_type {
 	JR_HEADER = 1,          /* first record of every file: version, group, complete */
@@ -89,6 +97,7 @@ struct jr_load_info {
 	off_t valid_end;        /* the file's good part ends here */
 	off_t file_size;
 	bool torn;              /* a torn last batch was dropped */
+	bool zero_tail;         /* only zeros (preallocated space) follow valid_end */
 	uint64_t last_batch;
 	off_t bad_at;           /* where damage was found (-EUCLEAN) */
 	char why[200];          /* what was wrong, for the log (-EUCLEAN) */
@@ -175,7 +184,8 @@ struct jr_stats {
 	uint64_t records;       /* records written */
 	uint64_t compactions;
 	uint64_t failures;
-	off_t size;             /* current file size */
+	off_t size;             /* bytes of records (where the next batch goes) */
+	off_t file;             /* the file's size: records, then zeroed space */
 };
 void jr_get_stats(const struct jr *j, struct jr_stats *st);
 

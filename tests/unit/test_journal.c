@@ -937,26 +937,75 @@ static void test_damage_flipped_byte(void **st)
 {
 	struct jr_load_info li;
 
-	/* Every byte of every record before the last batch (the header too):
-	 * a later batch follows, so what was acknowledged is damaged. */
+	/* Every byte of every record before the last JR_INFLIGHT batches
+	 * (the header too): a batch follows that was written only after this
+	 * one was acknowledged, so acknowledged state is damaged. */
+	_Static_assert(JR_INFLIGHT == 2, "the file below has 2 batches after the damage");
 	jf_header(GROUP, JR_VERSION, true);
 	jf_batch(2, 0, 3);
 	jf_batch(3, 3, 2);
 	jf_batch(4, 5, 2);
+	jf_batch(5, 7, 1);
 	for (size_t k = 0; k < jf.nrec; k++) {
 		size_t b = jf.rec_batch[k];
 		size_t end = k + 1 < jf.nrec ? jf.rec_off[k + 1] : jf.len;
 
-		if (b == jf.nbatch - 1)
+		if (b >= jf.nbatch - JR_INFLIGHT)
 			break;
 		for (size_t at = jf.rec_off[k]; at < end; at++) {
 			jf_write_flip(jf.len, at);
 			assert_int_equal(load(&li), -EUCLEAN);
 			assert_int_equal(li.bad_at, (off_t)jf.rec_off[k]);
-			/* ... and it names where the later batch is. */
-			assert_true(mentions_offset(li.why, jf.batch_off[b + 1]));
+			/* ... and it names where that later batch is. */
+			assert_true(mentions_offset(li.why, jf.batch_off[b + JR_INFLIGHT]));
 		}
 	}
+}
+
+static void test_torn_two_in_flight(void **st)
+{
+	struct jr_load_info li;
+
+	/* The last two batches were in flight together: the later one
+	 * reached the disk, the earlier one did not, or only in part.  Neither
+	 * was acknowledged (results are taken in order): both are dropped. */
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 2);
+	jf_batch(3, 2, 2);
+	jf_batch(4, 4, 2);
+	for (size_t at = jf.batch_off[2]; at < jf.batch_off[3]; at++) {
+		jf_write_flip(jf.len, at);
+		assert_int_equal(load(&li), 0);
+		assert_true(li.torn);
+		assert_int_equal(li.valid_end, (off_t)jf.batch_off[2]);
+		assert_int_equal(li.last_batch, 2);
+		expect_log_range(0, 2);
+	}
+	/* The earlier one never written at all: zeros where it goes. */
+	jf_write(jf.len);
+	int fd = open(jpath, O_WRONLY);
+	assert_true(fd >= 0);
+	static const uint8_t zeros[4096];
+	assert_int_equal(pwrite(fd, zeros, jf.batch_off[3] - jf.batch_off[2], jf.batch_off[2]),
+			 (ssize_t)(jf.batch_off[3] - jf.batch_off[2]));
+	close(fd);
+	assert_int_equal(load(&li), 0);
+	assert_true(li.torn);
+	assert_false(li.zero_tail);
+	expect_log_range(0, 2);
+
+	/* Zeros after whole batches: zeroed space, nothing torn. */
+	jf_write(jf.len);
+	fd = open(jpath, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, zeros, sizeof(zeros), (off_t)jf.len), (ssize_t)sizeof(zeros));
+	close(fd);
+	assert_int_equal(load(&li), 0);
+	assert_false(li.torn);
+	assert_true(li.zero_tail);
+	assert_int_equal(li.valid_end, (off_t)jf.len);
+	assert_int_equal(li.file_size, (off_t)(jf.len + sizeof(zeros)));
+	expect_log_range(0, 6);
 }
 
 static void test_damage_callback_refuses(void **st)
@@ -1032,7 +1081,7 @@ static void test_writer_new_journal(void **st)
 		assert_int_equal(jr_wait(j, on_done, &w), 1); /* nothing pending */
 		jr_get_stats(j, &js);
 		assert_int_equal(js.batches, 0);
-		assert_int_equal(js.size, file_size(jpath));
+		assert_int_equal(js.file, file_size(jpath));
 		/* Written at once (blocking): readable before the loop ran. */
 		assert_int_equal(load(&li), 0);
 		assert_int_equal(li.complete, complete);
@@ -1095,7 +1144,7 @@ static void test_writer_group_commit(void **st)
 	assert_int_equal(js.batches, 1);
 	assert_int_equal(js.records, N);
 	assert_int_equal(js.failures, 0);
-	assert_int_equal(js.size, file_size(jpath));
+	assert_int_equal(js.file, file_size(jpath));
 	/* Everything durable now. */
 	assert_int_equal(jr_wait(j, on_done, &w), 1);
 
@@ -1160,6 +1209,73 @@ static void test_writer_appends_while_in_flight(void **st)
 	assert_int_equal(li.batches, 3);
 }
 
+/* Waiters that note the order they were called in. */
+static int order_next;
+struct owait { int calls, rc, seq; };
+
+static void on_done_ordered(void *arg, int rc)
+{
+	struct owait *w = arg;
+	w->calls++;
+	w->rc = rc;
+	w->seq = ++order_next;
+}
+
+static void test_writer_two_in_flight(void **st)
+{
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct wait w0 = { 0 };
+	struct owait w[4] = { 0 };
+	struct jr *j = open_new(true, NULL);
+
+	/* The first batch also zeroes space ahead: it goes alone. */
+	append_range(j, 0, 1, &w0);
+	run_until(&w0, 1);
+	jr_get_stats(j, &js);
+	assert_true(js.file >= js.size + 1024);
+	order_next = 0;
+
+	/* Now batches go into zeroed space: JR_INFLIGHT of them at once,
+	 * the rest waits in the open batch. */
+	_Static_assert(JR_INFLIGHT == 2, "two writes below, then an open batch");
+	block_pool();
+	for (unsigned k = 0; k < 2; k++) {
+		assert_int_equal(jr_append(j, S(1 + k)), 0);
+		assert_int_equal(jr_wait(j, on_done_ordered, &w[k]), 0);
+		turn();
+	}
+	/* Nothing open: this waits for the last write in flight. */
+	assert_int_equal(jr_wait(j, on_done_ordered, &w[2]), 0);
+	/* A third batch stays open while two writes are in flight. */
+	assert_int_equal(jr_append(j, S(3)), 0);
+	assert_int_equal(jr_wait(j, on_done_ordered, &w[3]), 0);
+	turn();
+	jr_get_stats(j, &js);
+	assert_int_equal(js.batches, 1);
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(w[k].calls, 0);
+	unblock_pool();
+	RUN_UNTIL(w[3].calls == 1, 5000);
+	/* Each once, all good, in batch order. */
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(w[k].calls, 1);
+		assert_int_equal(w[k].rc, 0);
+	}
+	assert_true(w[0].seq < w[1].seq);
+	assert_true(w[0].seq < w[2].seq);
+	assert_true(w[1].seq < w[3].seq && w[2].seq < w[3].seq);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.batches, 4);
+	assert_int_equal(js.file, file_size(jpath));
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	assert_true(li.zero_tail);
+	assert_false(li.torn);
+	expect_log_range(0, 4);
+	assert_int_equal(li.batches, 5);
+}
+
 static void test_writer_reopen_continues(void **st)
 {
 	struct jr_load_info li;
@@ -1170,15 +1286,20 @@ static void test_writer_reopen_continues(void **st)
 	append_range(j, 0, 3, &w);
 	run_until(&w, 1);
 	close_jr(j);
-	good = file_size(jpath);
+	/* What follows the batch is zeroed space, not a torn batch. */
+	assert_int_equal(load(&li), 0);
+	assert_false(li.torn);
+	assert_true(li.zero_tail);
+	assert_true(li.file_size > li.valid_end);
+	good = li.valid_end;
 
 	/* A crash while writing the next batch: part of a record. */
 	jf_reset();
 	jf_begin_batch();
 	jf_rec(S(50), 3, true);
-	int fd = open(jpath, O_WRONLY | O_APPEND);
+	int fd = open(jpath, O_WRONLY);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, jf.p, 40), 40);
+	assert_int_equal(pwrite(fd, jf.p, 40, good), 40);
 	close(fd);
 
 	assert_int_equal(load(&li), 0);
@@ -1231,7 +1352,7 @@ static void test_compact_snapshot(void **st)
 	assert_int_equal(wz.rc, 0);
 	jr_get_stats(j, &js);
 	assert_int_equal(js.compactions, 1);
-	assert_int_equal(js.size, file_size(jpath));
+	assert_int_equal(js.file, file_size(jpath));
 	assert_int_equal(access(tmppath, F_OK), -1);
 	assert_int_equal(jr_wait(j, on_done, &w), 1);
 
@@ -1336,6 +1457,8 @@ static void test_compact_snapshot_refused(void **st)
 	assert_true(fd >= 0);
 	jf.len = (size_t)read(fd, jf.p, sizeof(jf.p));
 	close(fd);
+	assert_true(jf.len >= (size_t)li.valid_end);
+	jf.len = (size_t)li.valid_end; /* without the zeroed space */
 	size_t last_start = jf.len - jr_rec_size(S(1)) - jr_rec_size(S(2)) - jr_rec_size(S(3));
 	jf_write_flip(jf.len, last_start + 20);
 	assert_int_equal(load(&li), 0);
@@ -1355,15 +1478,23 @@ static void test_failure_and_recovery(void **st)
 	struct jr *j = open_new(false, &s);
 	off_t good;
 
+	/* No room to zero space ahead: the batch is still written, and
+	 * appending goes on without zeroed space (each batch grows the file). */
+	signal(SIGXFSZ, SIG_IGN);
+	set_fsize_limit((rlim_t)file_size(jpath) + 1000);
 	append_range(j, 0, 2, &w);
 	run_until(&w, 1);
+	assert_int_equal(w.rc, 0);
 	good = file_size(jpath);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.size, good);
+	assert_int_equal(js.file, good);
+	assert_true(jr_can_grant(j));
 
 	/* The file may grow by 100 bytes only: the next write (records 2, 3:
 	 * 128 bytes) lands in part, then fails (EFBIG), so there is a part
 	 * to cut off again. */
 	assert_int_equal(jr_rec_size(S(2)) + jr_rec_size(S(3)), 128);
-	signal(SIGXFSZ, SIG_IGN);
 	set_fsize_limit((rlim_t)good + 100);
 	block_pool();
 	append_range(j, 2, 2, &w1);
@@ -1406,7 +1537,7 @@ static void test_failure_and_recovery(void **st)
 	assert_int_equal(jr_error(j), 0);
 	jr_get_stats(j, &js);
 	assert_int_equal(js.compactions, 1);
-	assert_int_equal(js.size, file_size(jpath));
+	assert_int_equal(js.file, file_size(jpath));
 	assert_int_equal(load(&li), 0);
 	expect_log(state, 3);
 
@@ -1532,12 +1663,14 @@ int main(int argc, char **argv)
 		T(test_torn_cut_everywhere),
 		T(test_torn_flipped_byte),
 		T(test_torn_no_last_flag),
+		T(test_torn_two_in_flight),
 		T(test_damage_flipped_byte),
 		T(test_damage_callback_refuses),
 		T(test_damage_batch_order),
 		T(test_writer_new_journal),
 		T(test_writer_group_commit),
 		T(test_writer_appends_while_in_flight),
+		T(test_writer_two_in_flight),
 		T(test_writer_reopen_continues),
 		T(test_compact_snapshot),
 		T(test_compact_complete),
