@@ -102,6 +102,7 @@ static int split_tabs(char *s, char **f, int max)
  *   G group state grace_left clients locks
  *   C group client addresses holding
  *   L group client svid owner file start end type
+ *   J group journal reserved bytes batches compactions failures
  */
 static int cmd_status_text(const struct cfg_cluster *c)
 {
@@ -144,6 +145,23 @@ static int cmd_status_text(const struct cfg_cluster *c)
 	for (size_t g = 0; g < c->ngroups; g++)
 		if (!seen[g])
 			printf("%-12s %-11s %-16s %7s %6s\n", c->groups[g].name, "-", "offline", "-", "-");
+
+	printf("\nGROUP        JOURNAL  RESERVED        BYTES    BATCHES  COMPACTIONS  FAILURES\n");
+	for (size_t i = 0; i < c->nnodes; i++) {
+		char *save = NULL;
+		char *copy = replies[i] ? strdup(replies[i]) : NULL;
+
+		if (!copy)
+			continue;
+		for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			char *f[12];
+			int nf = split_tabs(l, f, 12);
+			if (nf >= 8 && strcmp(f[0], "J") == 0)
+				printf("%-12s %-7s %9s %12s %10s %12s %9s\n", f[1], f[2], f[3], f[4],
+				       f[5], f[6], f[7]);
+		}
+		free(copy);
+	}
 
 	printf("\nGROUP        CLIENT                ADDRESSES\n");
 	for (size_t i = 0; i < c->nnodes; i++) {

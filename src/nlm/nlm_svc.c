@@ -1565,22 +1565,25 @@ static int nlm_status_lock(void *arg, const struct lk_lockinfo *li)
 void nlm_group_status(const struct nlm_group *ng, struct sbuf *out, bool json)
 {
 	struct nlm_status_ctx c = { ng, out, json, true };
+	/* The journal: off, on (what is still reserved), or failed. */
+	struct lk_stats rs = { 0 };
+	struct jr_stats js = { 0 };
+	const char *jstate = !ng->jr ? "off" : jr_can_grant(ng->jr) ? "on" : "failed";
 
+	if (ng->resv)
+		lk_table_stats(ng->resv, &rs);
+	if (ng->jr)
+		jr_get_stats(ng->jr, &js);
 	if (json) {
-		/* The journal: off, on (what is still reserved), or failed. */
-		struct lk_stats rs = { 0 };
-		struct jr_stats js = { 0 };
-
-		if (ng->resv)
-			lk_table_stats(ng->resv, &rs);
-		if (ng->jr)
-			jr_get_stats(ng->jr, &js);
 		sb_printf(out, "\"journal\":{\"state\":\"%s\",\"reserved\":%zu,\"bytes\":%lld,"
 			  "\"batches\":%" PRIu64 ",\"compactions\":%" PRIu64 ",\"failures\":%" PRIu64 "},",
-			  !ng->jr ? "off" : jr_can_grant(ng->jr) ? "on" : "failed",
-			  rs.locks + rs.shares, (long long)js.size, js.batches, js.compactions,
+			  jstate, rs.locks + rs.shares, (long long)js.size, js.batches, js.compactions,
 			  js.failures);
 		sb_printf(out, "\"clients\":[");
+	} else {
+		sb_printf(out, "J\t%s\t%s\t%zu\t%lld\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n", ng->name,
+			  jstate, rs.locks + rs.shares, (long long)js.size, js.batches,
+			  js.compactions, js.failures);
 	}
 	clist_foreach(ng->clients, nlm_status_client, &c);
 	if (json)
