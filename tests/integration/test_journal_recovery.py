@@ -143,6 +143,11 @@ def test(h):
             % rc)
     rc = lock(h, c, newcomer, v2, f2, 3000, 16)
     h.check(rc == 0, 'a free g2 range is granted meanwhile (exit %d)' % rc)
+    _, out = fu.ctl(h, c, 'status', check=False)   # 2: the killed node is down
+    m = re.search(r'^g2\s+on\s+(\d+)\s', out, re.M)
+    h.check(m is not None and int(m.group(1)) >= 1,
+            'sgnfsctl status (text) shows g2\'s journal on, Z\'s range still reserved (%s)'
+            % (m.group(0).strip() if m else None))
     took = grace_end_after(h, c, 'g2', t_kill, GRACE2 + 6)
     h.check(took is not None and took >= GRACE2 - 1,
             'g2 grace ran to its %d s timeout for Z (%s s)'
