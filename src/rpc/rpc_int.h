@@ -34,6 +34,10 @@ struct rpc_svc {
 	struct rpc_limits lim;                 /* copied at creation */
 	const struct rpc_prog *progs[RPC_MAX_PROGS]; /* static tables, not owned */
 	size_t nprogs;
+	/* Request blocks of RPCS_POOL_BLOCK bytes kept for reuse (owned):
+	 * a request, its arguments, results and decode scratch in one. */
+	struct rpc_req_priv *pool;
+	unsigned npool;
 	uint32_t nconns;                       /* open TCP connections */
 	uint64_t ncalls;                       /* calls dispatched */
 	bool rdbuf_busy;                       /* the one read buffer is lent out */
@@ -100,6 +104,8 @@ struct rpc_req_priv {
 	struct rpc_conn *conn;        /* holds one conn ref (TCP), or NULL */
 	uv_work_t work;               /* for .blocking handlers */
 	enum rpc_disposition disp;
+	bool pooled;                  /* an RPCS_POOL_BLOCK block: back to svc->pool */
+	struct rpc_req_priv *pool_next; /* in svc->pool, while there */
 };
 
 /* rpc_svc.c: handle one complete record.  Returns 0, or -EPROTO when the

@@ -20,9 +20,16 @@
  * answered; it is dropped (and on TCP the connection closed, since a client
  * that sends it is not speaking RPC).
  *
- * Hazards: the header decoder allocates the credential and verifier bodies
- * (each bounded at 400 bytes by rpcmsg.x); they are freed before the handler
- * runs.  Argument decoders are bounded by their .x limits and the record cap.
+ * Hazards: the call header is decoded with the rpcgen routines of rpcmsg.x
+ * into buffers of this function's stack (the credential and verifier bodies,
+ * 400 bytes each, the AUTH_SYS machine name and gid list at their limits),
+ * so the decoders check every length but allocate nothing and nothing is
+ * freed.  Argument decoders are bounded by their .x limits and the record
+ * cap; a procedure with args_prep decodes into its request's scratch.
+ *
+ * Requests of up to RPCS_POOL_BLOCK bytes (request, arguments, results,
+ * scratch) come from a small per-service pool, not from malloc: the common
+ * call allocates nothing.
  */
 #include "rpc_int.h"
 
@@ -52,6 +59,11 @@ int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **
 
 void rpc_svc_free(struct rpc_svc *svc)
 {
+	while (svc->pool) {
+		struct rpc_req_priv *rp = svc->pool;
+		svc->pool = rp->pool_next;
+		free(rp);
+	}
 	free(svc);
 }
 
@@ -203,6 +215,11 @@ static void rpcs_reply_denied(struct rpc_listener *lsn, struct rpc_conn *conn,
 
 /* ---- credentials ------------------------------------------------------ */
 
+_Static_assert(sizeof(((struct rpc_cred *)0)->machinename) > RPCMSG_MAX_MACHINE_NAME,
+	       "the AUTH_SYS name is decoded into rpc_cred.machinename");
+_Static_assert(RPC_AUTH_MAX_GIDS >= RPCMSG_MAX_GIDS,
+	       "the AUTH_SYS gids are decoded into rpc_cred.gids");
+
 /* Returns RPCM_AUTH_OK or the auth_stat to reject with. */
 static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred *cred)
 {
@@ -225,7 +242,13 @@ static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred 
 		XDR x;
 		bool ok;
 
+		/* Decoded straight into @cred: the name and the gids go to
+		 * its buffers, sized at the .x limits, so nothing is
+		 * allocated (the decoder still refuses a longer name or
+		 * list). */
 		memset(&p, 0, sizeof(p));
+		p.machinename = cred->machinename;
+		p.gids.gids_val = cred->gids;
 		xdrmem_create(&x, c->body.body_val, c->body.body_len, XDR_DECODE);
 		ok = xdr_rpcm_authsys_parms(&x, &p);
 		/* The body must be exactly one authsys_parms: trailing bytes
@@ -233,21 +256,14 @@ static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred 
 		if (ok && xdr_getpos(&x) != c->body.body_len)
 			ok = false;
 		xdr_destroy(&x);
-		if (ok) {
-			cred->flavor = RPCM_AUTH_SYS;
-			cred->stamp = p.stamp;
-			cred->uid = p.uid;
-			cred->gid = p.gid;
-			cred->ngids = p.gids.gids_len;
-			if (p.gids.gids_len)
-				memcpy(cred->gids, p.gids.gids_val,
-				       p.gids.gids_len * sizeof(uint32_t));
-			if (p.machinename)
-				snprintf(cred->machinename, sizeof(cred->machinename),
-					 "%s", p.machinename);
-		}
-		xdr_free((xdrproc_t)xdr_rpcm_authsys_parms, (char *)&p);
-		return ok ? RPCM_AUTH_OK : RPCM_AUTH_BADCRED;
+		if (!ok)
+			return RPCM_AUTH_BADCRED;
+		cred->flavor = RPCM_AUTH_SYS;
+		cred->stamp = p.stamp;
+		cred->uid = p.uid;
+		cred->gid = p.gid;
+		cred->ngids = p.gids.gids_len;
+		return RPCM_AUTH_OK;
 	}
 	default:
 		return RPCM_AUTH_BADCRED;
@@ -266,19 +282,35 @@ static const struct rpc_prog *rpcs_find_prog(const struct rpc_svc *svc, uint32_t
 
 #define RPCS_ALIGN(n) (((n) + _Alignof(max_align_t) - 1) & ~(size_t)(_Alignof(max_align_t) - 1))
 
+/* Requests whose block (request, args, res, scratch) fits are pooled. */
+#define RPCS_POOL_BLOCK 8192u
+#define RPCS_POOL_MAX   256u
+
 static void rpcs_req_free(struct rpc_req_priv *rp)
 {
 	struct rpc_req *req = &rp->req;
+	struct rpc_listener *lsn = rp->lsn;
+	struct rpc_svc *svc = lsn->svc;
 
-	/* args and res live in rp's own allocation (rpcs_dispatch) */
-	xdr_free(req->pd->xdr_args, req->args);
-	xdr_free(req->pd->xdr_res, req->res);
+	/* args and res live in rp's own allocation (rpcs_dispatch); what the
+	 * decoder or the handler malloc'd in them is freed here, unless the
+	 * procedure says there is none (args_prep, res_flat). */
+	if (!req->pd->args_prep)
+		xdr_free(req->pd->xdr_args, req->args);
+	if (!req->pd->res_flat)
+		xdr_free(req->pd->xdr_res, req->res);
 	if (rp->conn) {
 		rpcx_conn_req_done(rp->conn);
 		rpcx_conn_put(rp->conn);
 	}
-	rpcx_lsn_put(rp->lsn);
-	free(rp);
+	if (RPC_FREE_LISTS && rp->pooled && svc->npool < RPCS_POOL_MAX) {
+		rp->pool_next = svc->pool;
+		svc->pool = rp;
+		svc->npool++;
+	} else {
+		free(rp);
+	}
+	rpcx_lsn_put(lsn);
 }
 
 void rpc_req_finish(struct rpc_req *req, enum rpc_disposition disp)
@@ -367,18 +399,26 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	const struct rpc_proc *pd;
 	struct rpc_req_priv *rp;
 	struct rpc_cred cred;
-	rpcm_call_body *cb;
+	rpcm_call_body cbody, *cb = &cbody;
+	rpcm_msg_type mtype;
 	rpcm_auth_stat as;
-	rpcm_msg m;
+	/* The bodies' own buffers, at the .x limit: decoding allocates nothing. */
+	char credbuf[RPCMSG_MAX_AUTH_BYTES], verfbuf[RPCMSG_MAX_AUTH_BYTES];
 	u_int argpos;
 	uint32_t xid;
 	XDR x;
 
-	memset(&m, 0, sizeof(m));
+	/* rpcm_msg is xid, then the body switched on the message type: the
+	 * same generated routines xdr_rpcm_msg() runs, called one by one so
+	 * the call body can be given its buffers once it is known to be a
+	 * call (a reply's union arm would need others). */
+	memset(cb, 0, sizeof(*cb));
+	cb->cred.body.body_val = credbuf;
+	cb->verf.body.body_val = verfbuf;
 	xdrmem_create(&x, (char *)rec, (u_int)len, XDR_DECODE);
-	if (!xdr_rpcm_msg(&x, &m)) {
+	if (!xdr_u_int(&x, &xid) || !xdr_rpcm_msg_type(&x, &mtype) ||
+	    (mtype == RPCM_CALL && !xdr_rpcm_call_body(&x, cb))) {
 		xdr_destroy(&x);
-		xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
 		/* With a whole xid and a CALL type the header is merely
 		 * truncated or its auth lengths lie: there is no reply for
 		 * that in RFC 5531, so drop it like every server does. */
@@ -387,50 +427,57 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	}
 	argpos = xdr_getpos(&x);
 	xdr_destroy(&x);
-	xid = m.xid;
-	if (m.body.mtype != RPCM_CALL) {
-		xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
+	if (mtype != RPCM_CALL)
 		return -EPROTO;
-	}
-	cb = &m.body.rpcm_body_u.cbody;
 	svc->ncalls++;
 	if (cb->rpcvers != RPCMSG_VERSION) {
 		rpcs_reply_denied(lsn, conn, peer, xid, RPCM_RPC_MISMATCH, 0);
-		goto out_hdr;
+		return 0;
 	}
 	as = rpcs_check_auth(cb, &cred);
 	if (as != RPCM_AUTH_OK) {
 		rpcs_reply_denied(lsn, conn, peer, xid, RPCM_AUTH_ERROR, as);
-		goto out_hdr;
+		return 0;
 	}
 	prog = rpcs_find_prog(svc, cb->prog);
 	if (!prog) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROG_UNAVAIL, 0, 0);
-		goto out_hdr;
+		return 0;
 	}
 	vers = (cb->vers >= prog->vers_lo && cb->vers <= prog->vers_hi)
 		? prog->vers[cb->vers - prog->vers_lo] : NULL;
 	if (!vers) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROG_MISMATCH,
 				  prog->vers_lo, prog->vers_hi);
-		goto out_hdr;
+		return 0;
 	}
 	pd = cb->proc < vers->nprocs ? &vers->procs[cb->proc] : NULL;
 	if (!pd || !pd->fn) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROC_UNAVAIL, 0, 0);
-		goto out_hdr;
+		return 0;
 	}
 
-	/* One allocation for the request and its argument and result
-	 * structures (each aligned as malloc would). */
+	/* One block for the request, its argument and result structures
+	 * (each aligned as malloc would) and the decode scratch.  Everything
+	 * but the scratch is zeroed. */
 	size_t args_off = RPCS_ALIGN(sizeof(*rp));
 	size_t res_off = args_off + RPCS_ALIGN(pd->args_size);
+	size_t scratch_off = res_off + RPCS_ALIGN(pd->res_size ? pd->res_size : 1);
+	size_t total = scratch_off + (pd->args_prep ? pd->args_scratch : 0);
 
-	rp = calloc(1, res_off + (pd->res_size ? pd->res_size : 1));
+	if (total <= RPCS_POOL_BLOCK && svc->pool) {
+		rp = svc->pool;
+		svc->pool = rp->pool_next;
+		svc->npool--;
+	} else {
+		rp = malloc(total <= RPCS_POOL_BLOCK ? RPCS_POOL_BLOCK : total);
+	}
 	if (!rp) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_SYSTEM_ERR, 0, 0);
-		goto out_hdr;
+		return 0;
 	}
+	memset(rp, 0, scratch_off);
+	rp->pooled = total <= RPCS_POOL_BLOCK;
 	rp->req.xid = xid;
 	rp->req.prog = cb->prog;
 	rp->req.vers = cb->vers;
@@ -448,10 +495,11 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 		rpcx_conn_get(conn);
 		conn->inflight++;
 	}
-	xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
 
 	rp->req.args = (uint8_t *)rp + args_off;
 	rp->req.res = (uint8_t *)rp + res_off;
+	if (pd->args_prep)
+		pd->args_prep(rp->req.args, (uint8_t *)rp + scratch_off);
 	xdrmem_create(&x, (char *)rec + argpos, (u_int)(len - argpos), XDR_DECODE);
 	if (!pd->xdr_args(&x, rp->req.args)) {
 		xdr_destroy(&x);
@@ -472,10 +520,6 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	enum rpc_disposition d = pd->fn(&rp->req);
 	if (d != RPC_DONE_ASYNC)
 		rpc_req_finish(&rp->req, d);
-	return 0;
-
-out_hdr:
-	xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
 	return 0;
 }
 
