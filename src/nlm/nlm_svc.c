@@ -1227,10 +1227,11 @@ static bool_t nlm_xdr_msg_testres(XDR *x, nlm4_testres *r)
 }
 
 /*
- * Decoding without malloc (struct rpc_proc args_prep): the v4 lock-naming
+ * Decoding without malloc (struct rpc_args_scratch): the v4 lock-naming
  * arguments get buffers for their cookie and lock fields, each at its .x
- * limit, in the request's scratch.  The v1/v3 forms are decoded through the
- * widening wrappers (nlm_xdr.c) and keep the allocating path.
+ * limit, in the service's scratch; the bytes they got are then packed into
+ * the request.  The v1/v3 forms are decoded through the widening wrappers
+ * (nlm_xdr.c) and keep the allocating path.
  */
 struct nlm_scratch {
 	char cookie[NLM_MAXNETOBJ];
@@ -1249,45 +1250,62 @@ static void nlm_prep_lock(sgn_netobj *cookie, nlm4_lock *lk, uint8_t *scratch)
 	lk->oh.sgn_netobj_val = s->oh;
 }
 
-static void nlm_prep_testargs(void *args, uint8_t *scratch)
+static uint8_t *nlm_pack_netobj(sgn_netobj *o, uint8_t *dst)
 {
-	nlm4_testargs *a = args;
-
-	nlm_prep_lock(&a->cookie, &a->alock, scratch);
+	memcpy(dst, o->sgn_netobj_val, o->sgn_netobj_len);
+	o->sgn_netobj_val = (char *)dst;
+	return dst + o->sgn_netobj_len;
 }
 
-static void nlm_prep_lockargs(void *args, uint8_t *scratch)
+static size_t nlm_pack_lock(sgn_netobj *cookie, nlm4_lock *lk, uint8_t *dst)
 {
-	nlm4_lockargs *a = args;
+	/* the name up to its NUL (xdr_string adds one; an earlier one in
+	 * the bytes ends it for every user as well) */
+	size_t nl = strlen(lk->caller_name) + 1;
+	size_t need = cookie->sgn_netobj_len + nl + lk->fh.sgn_netobj_len + lk->oh.sgn_netobj_len;
 
-	nlm_prep_lock(&a->cookie, &a->alock, scratch);
+	if (!dst)
+		return need;
+	dst = nlm_pack_netobj(cookie, dst);
+	memcpy(dst, lk->caller_name, nl);
+	lk->caller_name = (char *)dst;
+	dst += nl;
+	dst = nlm_pack_netobj(&lk->fh, dst);
+	nlm_pack_netobj(&lk->oh, dst);
+	return need;
 }
 
-static void nlm_prep_cancargs(void *args, uint8_t *scratch)
-{
-	nlm4_cancargs *a = args;
-
-	nlm_prep_lock(&a->cookie, &a->alock, scratch);
-}
-
-static void nlm_prep_unlockargs(void *args, uint8_t *scratch)
-{
-	nlm4_unlockargs *a = args;
-
-	nlm_prep_lock(&a->cookie, &a->alock, scratch);
-}
+/* prep and pack of each v4 argument type that names a lock */
+#define NLM_SCRATCH(T)                                                            \
+	static void nlm_prep_##T(void *args, uint8_t *scratch)                    \
+	{                                                                         \
+		T *a = args;                                                      \
+		nlm_prep_lock(&a->cookie, &a->alock, scratch);                    \
+	}                                                                         \
+	static size_t nlm_pack_##T(void *args, uint8_t *dst)                      \
+	{                                                                         \
+		T *a = args;                                                      \
+		return nlm_pack_lock(&a->cookie, &a->alock, dst);                 \
+	}                                                                         \
+	static const struct rpc_args_scratch nlm_scr_##T = {                      \
+		.size = sizeof(struct nlm_scratch),                               \
+		.prep = nlm_prep_##T, .pack = nlm_pack_##T }
+NLM_SCRATCH(nlm4_testargs);
+NLM_SCRATCH(nlm4_lockargs);
+NLM_SCRATCH(nlm4_cancargs);
+NLM_SCRATCH(nlm4_unlockargs);
 
 #define NLM_P(NAME, fn_, A, XA, R, XR) \
 	[NLMPROC_##NAME] = { .name = #NAME, .fn = fn_, \
 		.xdr_args = (xdrproc_t)XA, .args_size = sizeof(A), \
 		.xdr_res = (xdrproc_t)XR, .res_size = sizeof(R) }
 
-/* The same with decode scratch (PREP, or NULL) and a flat result (FLAT). */
-#define NLM_PX(NAME, fn_, A, XA, R, XR, PREP, FLAT) \
+/* The same with a decode scratch (SCR, or NULL) and a flat result (FLAT). */
+#define NLM_PX(NAME, fn_, A, XA, R, XR, SCR, FLAT) \
 	[NLMPROC_##NAME] = { .name = #NAME, .fn = fn_, \
 		.xdr_args = (xdrproc_t)XA, .args_size = sizeof(A), \
 		.xdr_res = (xdrproc_t)XR, .res_size = sizeof(R), \
-		.args_prep = PREP, .args_scratch = sizeof(struct nlm_scratch), \
+		.scratch = SCR, \
 		.res_flat = FLAT }
 
 /* One row set per version; v1/v3 differ only in their edge XDR (and in
@@ -1341,12 +1359,12 @@ static const struct rpc_proc nlm_v3_procs[] = {
 
 static const struct rpc_proc nlm_v4_procs[] = {
 	NLM_PROCS(xdr_nlm4_testargs, xdr_nlm4_lockargs, xdr_nlm4_cancargs, xdr_nlm4_unlockargs,
-		  xdr_nlm4_res, xdr_nlm4_testres, nlm_prep_testargs, nlm_prep_lockargs,
-		  nlm_prep_cancargs, nlm_prep_unlockargs, true),
+		  xdr_nlm4_res, xdr_nlm4_testres, &nlm_scr_nlm4_testargs, &nlm_scr_nlm4_lockargs,
+		  &nlm_scr_nlm4_cancargs, &nlm_scr_nlm4_unlockargs, true),
 	NLM_P(SHARE, nlm_proc_share, nlm4_shareargs, xdr_nlm4_shareargs, nlm4_shareres, xdr_nlm4_shareres),
 	NLM_P(UNSHARE, nlm_proc_share, nlm4_shareargs, xdr_nlm4_shareargs, nlm4_shareres, xdr_nlm4_shareres),
 	NLM_PX(NM_LOCK, nlm_proc_lock, nlm4_lockargs, xdr_nlm4_lockargs, nlm4_res, xdr_nlm4_res,
-	       nlm_prep_lockargs, true),
+	       &nlm_scr_nlm4_lockargs, true),
 	NLM_P(FREE_ALL, nlm_proc_free_all, nlm4_notify, xdr_nlm4_notify, char, rpc_xdr_void),
 	NLM_P_SM_NOTIFY,
 };

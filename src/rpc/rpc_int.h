@@ -13,6 +13,8 @@
 
 #include "rpc/rpc.h"
 
+#include <stddef.h>
+
 #define RPC_MAX_PROGS 16
 #define RPC_READ_BUF  65536
 /* A connection stops reading while this many of its requests are in flight
@@ -34,10 +36,10 @@ struct rpc_svc {
 	struct rpc_limits lim;                 /* copied at creation */
 	const struct rpc_prog *progs[RPC_MAX_PROGS]; /* static tables, not owned */
 	size_t nprogs;
-	/* Request blocks of RPCS_POOL_BLOCK bytes kept for reuse (owned):
-	 * a request, its arguments, results and decode scratch in one. */
-	struct rpc_req_priv *pool;
-	unsigned npool;
+	/* Where arguments with a scratch are decoded (struct rpc_args_scratch),
+	 * before their bytes are packed into the request. */
+	_Alignas(max_align_t) uint8_t args_tmp[RPC_ARGS_STRUCT_MAX];
+	uint8_t scratch[RPC_ARGS_SCRATCH_MAX];
 	uint32_t nconns;                       /* open TCP connections */
 	uint64_t ncalls;                       /* calls dispatched */
 	bool rdbuf_busy;                       /* the one read buffer is lent out */
@@ -104,8 +106,6 @@ struct rpc_req_priv {
 	struct rpc_conn *conn;        /* holds one conn ref (TCP), or NULL */
 	uv_work_t work;               /* for .blocking handlers */
 	enum rpc_disposition disp;
-	bool pooled;                  /* an RPCS_POOL_BLOCK block: back to svc->pool */
-	struct rpc_req_priv *pool_next; /* in svc->pool, while there */
 };
 
 /* rpc_svc.c: handle one complete record.  Returns 0, or -EPROTO when the

@@ -25,11 +25,12 @@
  * 400 bytes each, the AUTH_SYS machine name and gid list at their limits),
  * so the decoders check every length but allocate nothing and nothing is
  * freed.  Argument decoders are bounded by their .x limits and the record
- * cap; a procedure with args_prep decodes into its request's scratch.
+ * cap; a procedure with a scratch (struct rpc_args_scratch) decodes into the
+ * service's scratch, and the bytes it got are then packed into its request.
  *
- * Requests of up to RPCS_POOL_BLOCK bytes (request, arguments, results,
- * scratch) come from a small per-service pool, not from malloc: the common
- * call allocates nothing.
+ * A request is one allocation of exactly its size (request, arguments,
+ * results and the arguments' bytes): requests waiting for the journal can
+ * number tens of thousands, and a held lock costs what they leave behind.
  */
 #include "rpc_int.h"
 
@@ -59,11 +60,6 @@ int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **
 
 void rpc_svc_free(struct rpc_svc *svc)
 {
-	while (svc->pool) {
-		struct rpc_req_priv *rp = svc->pool;
-		svc->pool = rp->pool_next;
-		free(rp);
-	}
 	free(svc);
 }
 
@@ -282,20 +278,15 @@ static const struct rpc_prog *rpcs_find_prog(const struct rpc_svc *svc, uint32_t
 
 #define RPCS_ALIGN(n) (((n) + _Alignof(max_align_t) - 1) & ~(size_t)(_Alignof(max_align_t) - 1))
 
-/* Requests whose block (request, args, res, scratch) fits are pooled. */
-#define RPCS_POOL_BLOCK 8192u
-#define RPCS_POOL_MAX   256u
-
 static void rpcs_req_free(struct rpc_req_priv *rp)
 {
 	struct rpc_req *req = &rp->req;
 	struct rpc_listener *lsn = rp->lsn;
-	struct rpc_svc *svc = lsn->svc;
 
 	/* args and res live in rp's own allocation (rpcs_dispatch); what the
 	 * decoder or the handler malloc'd in them is freed here, unless the
-	 * procedure says there is none (args_prep, res_flat). */
-	if (!req->pd->args_prep)
+	 * procedure says there is none (scratch, res_flat). */
+	if (!req->pd->scratch)
 		xdr_free(req->pd->xdr_args, req->args);
 	if (!req->pd->res_flat)
 		xdr_free(req->pd->xdr_res, req->res);
@@ -303,13 +294,7 @@ static void rpcs_req_free(struct rpc_req_priv *rp)
 		rpcx_conn_req_done(rp->conn);
 		rpcx_conn_put(rp->conn);
 	}
-	if (RPC_FREE_LISTS && rp->pooled && svc->npool < RPCS_POOL_MAX) {
-		rp->pool_next = svc->pool;
-		svc->pool = rp;
-		svc->npool++;
-	} else {
-		free(rp);
-	}
+	free(rp);
 	rpcx_lsn_put(lsn);
 }
 
@@ -457,27 +442,41 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 		return 0;
 	}
 
+	/* Arguments with a scratch are decoded first, into the service's
+	 * buffers, so the request need only hold the bytes they use. */
+	const struct rpc_args_scratch *scr = pd->scratch;
+	bool args_ok = true;
+	size_t extra = 0;
+
+	if (scr) {
+		if (pd->args_size > sizeof(svc->args_tmp) || scr->size > sizeof(svc->scratch)) {
+			log_err("rpc: %s: argument scratch larger than the service's", pd->name);
+			rpcs_reply_accept(lsn, conn, peer, xid, RPCM_SYSTEM_ERR, 0, 0);
+			return 0;
+		}
+		memset(svc->args_tmp, 0, pd->args_size);
+		scr->prep(svc->args_tmp, svc->scratch);
+		xdrmem_create(&x, (char *)rec + argpos, (u_int)(len - argpos), XDR_DECODE);
+		args_ok = pd->xdr_args(&x, svc->args_tmp);
+		xdr_destroy(&x);
+		if (args_ok)
+			extra = scr->pack(svc->args_tmp, NULL);
+	}
+
 	/* One block for the request, its argument and result structures
-	 * (each aligned as malloc would) and the decode scratch.  Everything
-	 * but the scratch is zeroed. */
+	 * (each aligned as malloc would) and the arguments' bytes.
+	 * Everything but those bytes is zeroed. */
 	size_t args_off = RPCS_ALIGN(sizeof(*rp));
 	size_t res_off = args_off + RPCS_ALIGN(pd->args_size);
-	size_t scratch_off = res_off + RPCS_ALIGN(pd->res_size ? pd->res_size : 1);
-	size_t total = scratch_off + (pd->args_prep ? pd->args_scratch : 0);
+	size_t bytes_off = res_off + RPCS_ALIGN(pd->res_size ? pd->res_size : 1);
+	size_t total = bytes_off + extra;
 
-	if (total <= RPCS_POOL_BLOCK && svc->pool) {
-		rp = svc->pool;
-		svc->pool = rp->pool_next;
-		svc->npool--;
-	} else {
-		rp = malloc(total <= RPCS_POOL_BLOCK ? RPCS_POOL_BLOCK : total);
-	}
+	rp = malloc(total);
 	if (!rp) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_SYSTEM_ERR, 0, 0);
 		return 0;
 	}
-	memset(rp, 0, scratch_off);
-	rp->pooled = total <= RPCS_POOL_BLOCK;
+	memset(rp, 0, bytes_off);
 	rp->req.xid = xid;
 	rp->req.prog = cb->prog;
 	rp->req.vers = cb->vers;
@@ -498,16 +497,19 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 
 	rp->req.args = (uint8_t *)rp + args_off;
 	rp->req.res = (uint8_t *)rp + res_off;
-	if (pd->args_prep)
-		pd->args_prep(rp->req.args, (uint8_t *)rp + scratch_off);
-	xdrmem_create(&x, (char *)rec + argpos, (u_int)(len - argpos), XDR_DECODE);
-	if (!pd->xdr_args(&x, rp->req.args)) {
+	if (scr && args_ok) {
+		memcpy(rp->req.args, svc->args_tmp, pd->args_size);
+		scr->pack(rp->req.args, (uint8_t *)rp + bytes_off);
+	} else if (!scr) {
+		xdrmem_create(&x, (char *)rec + argpos, (u_int)(len - argpos), XDR_DECODE);
+		args_ok = pd->xdr_args(&x, rp->req.args);
 		xdr_destroy(&x);
+	}
+	if (!args_ok) {
 		rpcs_log_garbage(svc, &rp->req);
 		rpc_req_finish(&rp->req, RPC_DONE_GARBAGE);
 		return 0;
 	}
-	xdr_destroy(&x);
 
 	if (pd->blocking) {
 		rp->work.data = rp;
