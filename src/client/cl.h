@@ -92,19 +92,17 @@ struct cl_server;
 enum cl_lock_state { CL_HELD = 0, CL_RECLAIMING };
 
 struct cl_lock {
-	/* What a search of the record looks at first, in one cache line
-	 * ahead of the kilobyte buffers. */
 	struct cl_lock *next;         /* in the host's record */
 	struct cl_server *srv;        /* where it is held (not owned) */
+	struct cl_file file;
 	uint32_t svid;
+	struct cl_blob oh;
 	uint64_t start, len;          /* len 0 = to end of file */
 	bool exclusive;
 	bool is_share;                /* a SHARE reservation, not a byte range */
 	uint32_t mode, access;        /* share: fsh4_mode, fsh4_access */
 	enum cl_lock_state state;
 	unsigned reclaimed;           /* successful reclaims so far */
-	struct cl_file file;
-	struct cl_blob oh;
 };
 
 /* What to lock, test, unlock, share.  Copied by every call that takes it. */

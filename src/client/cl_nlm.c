@@ -44,7 +44,7 @@
 
 static int cln_send(struct cl_req *r);
 static void cln_failed(struct cl_req *r, int err);
-static void cln_answer(struct cl_req *r, int stat, struct cl_result *res);
+static void cln_answer(struct cl_req *r, int stat, const struct cl_result *detail);
 
 /* ---- reference counting and completion ---------------------------------- */
 
@@ -82,34 +82,7 @@ static void cln_put(struct cl_req *r)
 	}
 }
 
-/*
- * Copy @src to @dst: the scalars and the bytes in use of the path and the
- * netobjs, not the buffers at their limits (three kilobytes, for a request
- * that uses a few dozen bytes).  The rest of the buffers is left as it was.
- */
-static void cln_rq_copy(struct cl_lockreq *dst, const struct cl_lockreq *src)
-{
-	size_t n = strnlen(src->file.path, sizeof(dst->file.path) - 1);
-
-	memcpy(dst->file.path, src->file.path, n);
-	dst->file.path[n] = '\0';
-	dst->file.fh.len = src->file.fh.len;
-	memcpy(dst->file.fh.val, src->file.fh.val, src->file.fh.len);
-	dst->svid = src->svid;
-	dst->oh.len = src->oh.len;
-	memcpy(dst->oh.val, src->oh.val, src->oh.len);
-	dst->start = src->start;
-	dst->len = src->len;
-	dst->exclusive = src->exclusive;
-	dst->block = src->block;
-	dst->reclaim = src->reclaim;
-	dst->wait_ms = src->wait_ms;
-	dst->mode = src->mode;
-	dst->access = src->access;
-}
-
-/* A request with every field zero but rq, which is @rq's copy (or zero:
- * lengths and scalars; the buffers' unused bytes are not read). */
+/* A request with every field zero but rq, which is @rq's copy (or zero). */
 static struct cl_req *cln_alloc(const struct cl_lockreq *rq)
 {
 	struct cl_req *r = cln_pool;
@@ -127,12 +100,10 @@ static struct cl_req *cln_alloc(const struct cl_lockreq *rq)
 	memset(&r->cookie, 0, offsetof(struct cl_req, xcookie) - offsetof(struct cl_req, cookie));
 	r->xcookie.len = 0;
 	memset(&r->xstat, 0, sizeof(*r) - offsetof(struct cl_req, xstat));
-	if (rq) {
-		cln_rq_copy(&r->rq, rq);
-	} else {
-		static const struct cl_lockreq zero;
-		cln_rq_copy(&r->rq, &zero);
-	}
+	if (rq)
+		r->rq = *rq;
+	else
+		memset(&r->rq, 0, sizeof(r->rq));
 	return r;
 }
 
@@ -155,20 +126,9 @@ static void cln_unlink(struct cl_req *r)
 	h->nreqs--;
 }
 
-/*
- * The clock reading of the completion whose callbacks are running, or 0: a
- * request they start (a benchmark's next call) takes it as its start time
- * rather than reading the clock again, a few hundred nanoseconds early.
- * This thread's, like the pool.
- */
-static _Thread_local uint64_t cln_now;
-
-/* Completes @r with @res, which it fills in further (usec): a result is
- * over a kilobyte (the holder's owner handle at its limit), so it is
- * passed along, never copied. */
-static void cln_complete(struct cl_req *r, struct cl_result *res)
+static void cln_complete(struct cl_req *r, const struct cl_result *res)
 {
-	uint64_t now, outer;
+	struct cl_result out = *res;
 
 	if (r->done)
 		return;
@@ -178,15 +138,11 @@ static void cln_complete(struct cl_req *r, struct cl_result *res)
 		uv_timer_stop(&r->timer);
 		uv_close((uv_handle_t *)&r->timer, cln_timer_closed);
 	}
-	now = uv_hrtime();
-	res->usec = (now - r->t0) / 1000u;
-	outer = cln_now;
-	cln_now = now;
+	out.usec = (uv_hrtime() - r->t0) / 1000u;
 	if (r->internal)
-		r->internal(r, res);
+		r->internal(r, &out);
 	if (r->done_fn)
-		r->done_fn(res, r->arg);
-	cln_now = outer;
+		r->done_fn(&out, r->arg);
 	cln_put(r); /* the pending reference */
 }
 
@@ -231,7 +187,7 @@ static struct cl_req *cln_new(struct cl_server *s, enum cl_op op, const struct c
 	seq = h->ctx->cookie_seq++;
 	for (int i = 7; i >= 0; i--, seq >>= 8)
 		r->cookie[i] = (uint8_t)seq;
-	r->t0 = cln_now ? cln_now : uv_hrtime();
+	r->t0 = uv_hrtime();
 	r->done_fn = done;
 	r->arg = arg;
 	r->vers = s->vers;
@@ -401,25 +357,6 @@ struct cln_proc {
 	size_t rs4, rs1;
 };
 
-/*
- * The v4 LOCK, CANCEL and UNLOCK result with a buffer for its cookie, at
- * the .x limit: the generated xdr_nlm4_res decodes into it (still checking
- * the length) instead of allocating, and there is nothing to free.
- */
-struct cln_res4 {
-	nlm4_res res;
-	char cookie[NLM_MAXNETOBJ];
-};
-
-static bool_t cln_xdr_res4(XDR *x, struct cln_res4 *r)
-{
-	if (x->x_op == XDR_FREE)
-		return TRUE;
-	if (x->x_op == XDR_DECODE)
-		r->res.cookie.sgn_netobj_val = r->cookie;
-	return xdr_nlm4_res(x, &r->res);
-}
-
 #define X(f) ((xdrproc_t)(f))
 static const struct cln_proc cln_procs[] = {
 	[CL_OP_NULL] = { "null", NLMPROC_NULL, 0, NULL, NULL, NULL, NULL, 0, 0 },
@@ -428,17 +365,17 @@ static const struct cln_proc cln_procs[] = {
 		X(xdr_sgn_nlm_testargs), X(xdr_sgn_nlm_testres),
 		sizeof(nlm4_testres), sizeof(sgn_nlm_testres) },
 	[CL_OP_LOCK] = { "lock", NLMPROC_LOCK, NLMPROC_LOCK_MSG,
-		X(xdr_nlm4_lockargs), X(cln_xdr_res4),
+		X(xdr_nlm4_lockargs), X(xdr_nlm4_res),
 		X(xdr_sgn_nlm_lockargs), X(xdr_sgn_nlm_res),
-		sizeof(struct cln_res4), sizeof(sgn_nlm_res) },
+		sizeof(nlm4_res), sizeof(sgn_nlm_res) },
 	[CL_OP_CANCEL] = { "cancel", NLMPROC_CANCEL, NLMPROC_CANCEL_MSG,
-		X(xdr_nlm4_cancargs), X(cln_xdr_res4),
+		X(xdr_nlm4_cancargs), X(xdr_nlm4_res),
 		X(xdr_sgn_nlm_cancargs), X(xdr_sgn_nlm_res),
-		sizeof(struct cln_res4), sizeof(sgn_nlm_res) },
+		sizeof(nlm4_res), sizeof(sgn_nlm_res) },
 	[CL_OP_UNLOCK] = { "unlock", NLMPROC_UNLOCK, NLMPROC_UNLOCK_MSG,
-		X(xdr_nlm4_unlockargs), X(cln_xdr_res4),
+		X(xdr_nlm4_unlockargs), X(xdr_nlm4_res),
 		X(xdr_sgn_nlm_unlockargs), X(xdr_sgn_nlm_res),
-		sizeof(struct cln_res4), sizeof(sgn_nlm_res) },
+		sizeof(nlm4_res), sizeof(sgn_nlm_res) },
 	[CL_OP_SHARE] = { "share", NLMPROC_SHARE, 0,
 		X(xdr_nlm4_shareargs), X(xdr_nlm4_shareres),
 		X(xdr_sgn_nlm_shareargs), X(xdr_sgn_nlm_shareres),
@@ -651,9 +588,7 @@ static int cln_widen_res(struct cl_req *r, const void *res, struct cl_result *d)
 {
 	bool v4 = r->vers == NLM4_VERS;
 
-	/* every field but holder_oh's bytes (a kilobyte, set when used) */
-	memset(d, 0, offsetof(struct cl_result, holder_oh.val));
-	memset(&d->holder_start, 0, sizeof(*d) - offsetof(struct cl_result, holder_start));
+	memset(d, 0, sizeof(*d));
 	switch (r->op) {
 	case CL_OP_TEST:
 		if (v4) {
@@ -763,15 +698,16 @@ static void cln_timer_blocked(struct cl_req *r)
 	cln_timer(r, delay);
 }
 
-/* @res: the answer's details, which this fills in further (err, stat). */
-static void cln_answer(struct cl_req *r, int stat, struct cl_result *res)
+static void cln_answer(struct cl_req *r, int stat, const struct cl_result *detail)
 {
 	struct cl_host *h = r->srv->host;
+	struct cl_result res;
 
 	if (r->done)
 		return;
-	res->err = 0;
-	res->stat = stat;
+	res = *detail;
+	res.err = 0;
+	res.stat = stat;
 	switch (r->op) {
 	case CL_OP_LOCK:
 		if (stat == NLM4_GRANTED) {
@@ -818,7 +754,7 @@ static void cln_answer(struct cl_req *r, int stat, struct cl_result *res)
 	default:
 		break;
 	}
-	cln_complete(r, res);
+	cln_complete(r, &res);
 }
 
 /* Ask the server to forget a wait we gave up on; nobody waits for this. */
@@ -978,14 +914,12 @@ int cl_nlm_granted(struct cl_host *h, const struct sockaddr_in *from,
 void cl_nlm_res(struct cl_host *h, enum cl_op op, const uint8_t *cookie, uint32_t cookie_len,
 		int stat, const struct cl_result *detail)
 {
+	struct cl_result none = { 0 };
+
 	for (struct cl_req *r = h->reqs; r; r = r->next) {
 		if (r->op == op && r->state == RQ_WAIT_RES && !r->done &&
 		    cookie_len == sizeof(r->cookie) && !memcmp(cookie, r->cookie, cookie_len)) {
-			struct cl_result res = { 0 };
-
-			if (detail)
-				res = *detail;
-			cln_answer(r, stat, &res);
+			cln_answer(r, stat, detail ? detail : &none);
 			return;
 		}
 	}

@@ -90,6 +90,7 @@ static struct cl_lock *cl_lock_new(struct cl_server *s, const struct cl_lockreq 
 	lk->svid = rq->svid;
 	lk->oh.len = oh->len;
 	memcpy(lk->oh.val, oh->val, oh->len);
+	memset(&lk->start, 0, sizeof(*lk) - offsetof(struct cl_lock, start));
 	return lk;
 }
 
@@ -149,17 +150,11 @@ static int cl_cut(struct cl_host *h, struct cl_server *s, const struct cl_lockre
 		bool overlap, touch;
 
 		next = lk->next;
-		/* the owner's cheap fields, then the ranges, then its handles:
-		 * most entries of a busy host fail one of the first two */
-		if (lk->is_share || lk->srv != s || lk->svid != rq->svid)
+		if (!cl_same_owner(lk, s, rq, oh))
 			continue;
 		overlap = a <= *last && *first <= b;
 		/* touching: one ends just before the other starts */
 		touch = (*first > 0 && b == *first - 1) || (a > 0 && *last == a - 1);
-		if (!overlap && !touch)
-			continue;
-		if (!cl_same_owner(lk, s, rq, oh))
-			continue;
 		if (merge && lk->exclusive == excl && (overlap || touch)) {
 			if (a < *first)
 				*first = a;

@@ -22,7 +22,6 @@ struct rpc_req;
 struct nlm_host {
 	struct nlm_host *hnext;        /* hash chain, owned by ng->hosts */
 	char *name;                    /* caller_name, owned */
-	uint64_t hash;                 /* clist_name_hash(name) */
 	struct lk_client *lkc;         /* owned (lk_client_free) */
 	struct lk_client *rlkc;        /* its reservations in ng->resv, or NULL; owned */
 	unsigned refs;                 /* parked requests + grant callbacks */

@@ -70,30 +70,25 @@ static const char *nlm_safe(char *buf, size_t sz, const char *s)
 
 /* ---- hosts ------------------------------------------------------------ */
 
-/* Hosts are keyed by the client list's hash of their name: computed once
- * per request, it serves both tables (clist_durable). */
-static size_t nlm_host_bucket(uint64_t hash)
+static size_t nlm_host_bucket(const char *name)
 {
-	return (size_t)(hash % NLM_HOST_BUCKETS);
-}
-
-static struct nlm_host *nlm_host_find_h(struct nlm_group *ng, const char *name, uint64_t hash)
-{
-	for (struct nlm_host *h = ng->hosts[nlm_host_bucket(hash)]; h; h = h->hnext)
-		if (h->hash == hash && strcmp(h->name, name) == 0)
-			return h;
-	return NULL;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
+	return (size_t)(h % NLM_HOST_BUCKETS);
 }
 
 static struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name)
 {
-	return nlm_host_find_h(ng, name, clist_name_hash(name));
+	for (struct nlm_host *h = ng->hosts[nlm_host_bucket(name)]; h; h = h->hnext)
+		if (strcmp(h->name, name) == 0)
+			return h;
+	return NULL;
 }
 
-/* nlm_host_get() for a name whose clist_name_hash() is @hash. */
-static struct nlm_host *nlm_host_get_h(struct nlm_group *ng, const char *name, uint64_t hash)
+struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name)
 {
-	struct nlm_host *h = nlm_host_find_h(ng, name, hash);
+	struct nlm_host *h = nlm_host_find(ng, name);
 	size_t b;
 
 	if (h)
@@ -107,17 +102,11 @@ static struct nlm_host *nlm_host_get_h(struct nlm_group *ng, const char *name, u
 		free(h);
 		return NULL;
 	}
-	h->hash = hash;
-	b = nlm_host_bucket(hash);
+	b = nlm_host_bucket(name);
 	h->hnext = ng->hosts[b];
 	ng->hosts[b] = h;
 	ng->nhosts++;
 	return h;
-}
-
-struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name)
-{
-	return nlm_host_get_h(ng, name, clist_name_hash(name));
 }
 
 static bool nlm_host_idle(const struct nlm_host *h)
@@ -141,7 +130,7 @@ void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h)
 	clist_release(ng->clients, h->name);
 	if (h->refs)
 		return;
-	for (pp = &ng->hosts[nlm_host_bucket(h->hash)]; *pp && *pp != h; pp = &(*pp)->hnext)
+	for (pp = &ng->hosts[nlm_host_bucket(h->name)]; *pp && *pp != h; pp = &(*pp)->hnext)
 		;
 	if (*pp)
 		*pp = h->hnext;
@@ -505,24 +494,20 @@ static nlm4_stats nlm_prepare(struct nlm_group *ng, const nlm4_lock *lk,
 			      struct nlm_host **host, struct lk_owner **o,
 			      struct lk_range *r)
 {
-	uint64_t hash;
-
 	if (!nlm_fh_ok(ng, &lk->fh))
 		return NLM4_STALE_FH;
 	if (lk_range_make(lk->l_offset, lk->l_len, r) < 0)
 		return NLM4_FBIG;
-	if (!lk->caller_name)
-		goto bad_name;
-	/* A known host's name was checked when the host was made. */
-	hash = clist_name_hash(lk->caller_name);
-	*host = nlm_host_find_h(ng, lk->caller_name, hash);
-	if (!*host) {
-		if (clist_name_check(lk->caller_name, strlen(lk->caller_name)) < 0)
-			goto bad_name;
-		*host = nlm_host_get_h(ng, lk->caller_name, hash);
-		if (!*host)
-			return NLM4_DENIED_NOLOCKS;
+	if (!lk->caller_name ||
+	    clist_name_check(lk->caller_name, strlen(lk->caller_name)) < 0) {
+		char nm[LOG_SAFE_MAX];
+		log_warn("group=%s client=%s refused: unusable caller_name", ng->name,
+			 nlm_safe(nm, sizeof(nm), lk->caller_name));
+		return NLM4_DENIED_NOLOCKS;
 	}
+	*host = nlm_host_get(ng, lk->caller_name);
+	if (!*host)
+		return NLM4_DENIED_NOLOCKS;
 	/* Held for the whole request: what it releases may otherwise free
 	 * the host under us (nlm_host_put). */
 	(*host)->refs++;
@@ -532,11 +517,6 @@ static nlm4_stats nlm_prepare(struct nlm_group *ng, const nlm4_lock *lk,
 		return NLM4_DENIED_NOLOCKS;
 	}
 	return NLM4_GRANTED;
-bad_name:;
-	char nm[LOG_SAFE_MAX];
-	log_warn("group=%s client=%s refused: unusable caller_name", ng->name,
-		 nlm_safe(nm, sizeof(nm), lk->caller_name));
-	return NLM4_DENIED_NOLOCKS;
 }
 
 static void nlm_parked_done(void *arg, int rc);
@@ -549,15 +529,8 @@ static void nlm_parked_done(void *arg, int rc);
 static int nlm_ensure_listed(struct nlm_group *ng, struct rpc_req *req, struct nlm_host *host)
 {
 	struct nlm_parked *p;
-	struct clist_entry *e;
 	int rc;
 
-	/* The common case, a client already durable there: what clist_ensure
-	 * would do, without a parked record made only to be freed. */
-	if ((e = clist_durable(ng->clients, host->name, host->hash, &req->peer))) {
-		clist_hold(ng->clients, e);
-		return 1;
-	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -1;
@@ -805,21 +778,6 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 		res->stat.stat = a->reclaim ? NLM4_DENIED : NLM4_DENIED_GRACE_PERIOD;
 		goto out_put;
 	}
-	/* A non-blocking request of a client already durable on the list,
-	 * with a journal that takes grants: the general path below would test,
-	 * find the client listed (marking it holding) and lock; lk_lock alone
-	 * decides the same, and a refusal leaves the list untouched as the
-	 * test would. */
-	if (!block && (!ng->jr || jr_can_grant(ng->jr))) {
-		struct clist_entry *e = clist_durable(ng->clients, host->name, host->hash, &req->peer);
-
-		if (e) {
-			rc = lk_lock(ng->locks, fh, fhlen, o, type, r, NULL);
-			if (rc != -EAGAIN)
-				clist_hold(ng->clients, e);
-			goto decided;
-		}
-	}
 	/* A request that will be refused at once grants nothing: no disk
 	 * write, and no place on the list (nor a notification later).  A
 	 * blocking one is listed: its GRANTED callback will be a grant. */
@@ -882,7 +840,6 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 			free(b);
 		}
 	}
-decided:
 	if (rc == 0) {
 		/* Journal the grant before anything it caused (a downgrade
 		 * may grant waiters), and answer once it is durable. */

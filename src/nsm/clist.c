@@ -681,33 +681,6 @@ int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_stora
 	return 0;
 }
 
-uint64_t clist_name_hash(const char *name)
-{
-	return clist_fnv(name);
-}
-
-struct clist_entry *clist_durable(const struct clist *cl, const char *name, uint64_t hash,
-				  const struct sockaddr_storage *addr)
-{
-	struct clist_entry *e;
-
-	for (e = cl->tab[hash & (cl->nbuckets - 1)]; e; e = e->hnext)
-		if (strcmp(e->name, name) == 0)
-			break;
-	if (!e || e->disk_gen != e->gen || e->removing)
-		return NULL;
-	for (size_t i = 0; i < e->naddrs; i++)
-		if (clist_addr_eq(&e->addrs[i], addr))
-			return e;
-	return NULL;
-}
-
-void clist_hold(struct clist *cl, struct clist_entry *e)
-{
-	(void)cl;
-	e->holding = true;
-}
-
 void clist_release(struct clist *cl, const char *name)
 {
 	struct clist_entry *e = clist_find(cl, name);

@@ -68,22 +68,6 @@ typedef void (*clist_done_fn)(void *arg, int rc);
 int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_storage *addr,
 		 clist_done_fn done, void *arg);
 
-/* The hash the list keys @name by (64-bit FNV-1a), for clist_durable(). */
-uint64_t clist_name_hash(const char *name);
-
-/*
- * The fast path of clist_ensure() for a client already on the list: the
- * entry of @name (whose clist_name_hash() is @hash) if it is durable and
- * records @addr (clist_ensure would return 1 and write nothing), else NULL.
- * Changes nothing.  The pointer is good until control returns to the loop;
- * clist_hold() it when the client goes on to lock, as clist_ensure would
- * have marked it.
- */
-struct clist_entry;
-struct clist_entry *clist_durable(const struct clist *cl, const char *name, uint64_t hash,
-				  const struct sockaddr_storage *addr);
-void clist_hold(struct clist *cl, struct clist_entry *e);
-
 /* @name holds no lock in this group any more: it leaves the list after the
  * idle time unless it locks again. */
 void clist_release(struct clist *cl, const char *name);

@@ -482,10 +482,8 @@ static int rpcc_accept_err(rpcm_accept_stat s)
 	}
 }
 
-/* Results up to this size are decoded on the stack, not in a calloc (a
- * result may carry its own buffers at their .x limits to decode without
- * malloc, e.g. an NLM cookie's kilobyte). */
-#define RPCC_RES_STACK 2048u
+/* Results up to this size are decoded on the stack, not in a calloc. */
+#define RPCC_RES_STACK 256u
 
 /* One complete reply record.  May run a callback (which may close @c). */
 static void rpcc_handle_record(struct rpcc_clnt *c, const uint8_t *rec, size_t len)
@@ -543,7 +541,7 @@ static void rpcc_handle_record(struct rpcc_clnt *c, const uint8_t *rec, size_t l
 	}
 	if (rep.err == 0 && k->xdr_res) {
 		if (k->res_size <= sizeof(resbuf)) {
-			memset(resbuf, 0, k->res_size);
+			memset(resbuf, 0, sizeof(resbuf));
 			rep.res = resbuf;
 		} else {
 			rep.res = calloc(1, k->res_size);

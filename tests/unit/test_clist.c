@@ -101,11 +101,8 @@ static void test_durable_entry_and_reload(void **st)
 	char longname[1025];
 
 	assert_int_equal(clist_open(&loop, statedir, 300, "g1", &cl), 0);
-	assert_null(clist_durable(cl, "client1", clist_name_hash("client1"), &a1));
 	assert_int_equal(clist_ensure(cl, "client1", &a1, on_done, &w), 0);
 	assert_int_equal(w.calls, 0); /* not before it is durable */
-	/* on the list but not durable yet: no fast path */
-	assert_null(clist_durable(cl, "client1", clist_name_hash("client1"), &a1));
 	run_until(&w, 1);
 	assert_int_equal(w.rc, 0);
 	snprintf(path, sizeof(path), "%s/client1", clients);
@@ -120,10 +117,6 @@ static void test_durable_entry_and_reload(void **st)
 	/* Already durable: no write, no callback. */
 	assert_int_equal(clist_ensure(cl, "client1", &a1, on_done, &w), 1);
 	assert_int_equal(clist_writes(cl), 1);
-	/* The fast path agrees, for that address only. */
-	assert_non_null(clist_durable(cl, "client1", clist_name_hash("client1"), &a1));
-	assert_null(clist_durable(cl, "client1", clist_name_hash("client1"), &a2));
-	assert_null(clist_durable(cl, "client2", clist_name_hash("client2"), &a1));
 	/* A new address must be durable too before the grant. */
 	assert_int_equal(clist_ensure(cl, "client1", &a2, on_done, &w), 0);
 	run_until(&w, 2);
@@ -193,8 +186,6 @@ static void test_idle_removal(void **st)
 		uv_update_time(&loop);
 	}
 	assert_int_equal(access(path, F_OK), -1);
-	/* being removed, or gone: no longer durable */
-	assert_null(clist_durable(cl, "idler", clist_name_hash("idler"), &a1));
 	close_list(cl);
 }
 
