@@ -297,8 +297,6 @@ static void cl_ctx_finalize(struct cl_ctx *ctx)
 	if (ctx->svc)
 		rpc_svc_free(ctx->svc);
 	free(ctx);
-	cl_nlm_pool_drain();
-	cl_record_pool_drain();
 }
 
 void cl_ctx_close(struct cl_ctx *ctx)

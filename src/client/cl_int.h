@@ -128,11 +128,6 @@ struct cl_server *cl_server_by_addr(struct cl_host *h, const struct in_addr *a);
 void cl_server_drop_nlm(struct cl_server *s);
 void cl_record_changed(struct cl_ctx *ctx);
 
-/* cl_nlm.c: free the requests kept for reuse (this thread's). */
-void cl_nlm_pool_drain(void);
-/* cl_record.c: the same for record entries. */
-void cl_record_pool_drain(void);
-
 /* cl_nlm.c: the callback side, called from cl_svc.c handlers */
 struct cl_granted {
 	const struct cl_blob *cookie;     /* the server's, echoed back */

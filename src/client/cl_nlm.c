@@ -34,7 +34,6 @@
 #include "client/cl_int.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,63 +47,10 @@ static void cln_answer(struct cl_req *r, int stat, const struct cl_result *detai
 
 /* ---- reference counting and completion ---------------------------------- */
 
-/*
- * Requests are big (a struct cl_lockreq holds a path and two netobjs at
- * their limits) and a benchmark makes two per lock/unlock pair, so freed
- * ones are kept for reuse, up to CLN_POOL_MAX of them, on this thread's
- * list (not the context's: the last reference may go after the context).
- * cl_nlm_pool_drain() empties it.
- */
-#define CLN_POOL_MAX 256u
-static _Thread_local struct cl_req *cln_pool;
-static _Thread_local unsigned cln_npool;
-
-void cl_nlm_pool_drain(void)
-{
-	while (cln_pool) {
-		struct cl_req *r = cln_pool;
-		cln_pool = r->next;
-		free(r);
-	}
-	cln_npool = 0;
-}
-
 static void cln_put(struct cl_req *r)
 {
-	if (--r->refs != 0)
-		return;
-	if (RPC_FREE_LISTS && cln_npool < CLN_POOL_MAX) {
-		r->next = cln_pool;
-		cln_pool = r;
-		cln_npool++;
-	} else {
+	if (--r->refs == 0)
 		free(r);
-	}
-}
-
-/* A request with every field zero but rq, which is @rq's copy (or zero). */
-static struct cl_req *cln_alloc(const struct cl_lockreq *rq)
-{
-	struct cl_req *r = cln_pool;
-
-	if (r) {
-		cln_pool = r->next;
-		cln_npool--;
-	} else {
-		r = malloc(sizeof(*r));
-		if (!r)
-			return NULL;
-	}
-	/* zero all but rq, set below, and xcookie's bytes (len 0 says none) */
-	memset(r, 0, offsetof(struct cl_req, rq));
-	memset(&r->cookie, 0, offsetof(struct cl_req, xcookie) - offsetof(struct cl_req, cookie));
-	r->xcookie.len = 0;
-	memset(&r->xstat, 0, sizeof(*r) - offsetof(struct cl_req, xstat));
-	if (rq)
-		r->rq = *rq;
-	else
-		memset(&r->rq, 0, sizeof(r->rq));
-	return r;
 }
 
 static void cln_timer_closed(uv_handle_t *h)
@@ -170,7 +116,7 @@ static struct cl_req *cln_new(struct cl_server *s, enum cl_op op, const struct c
 			      cl_done_fn done, void *arg)
 {
 	struct cl_host *h = s->host;
-	struct cl_req *r = cln_alloc(rq);
+	struct cl_req *r = calloc(1, sizeof(*r));
 	uint64_t seq;
 
 	if (!r)
@@ -178,6 +124,8 @@ static struct cl_req *cln_new(struct cl_server *s, enum cl_op op, const struct c
 	r->refs = 1;
 	r->srv = s;
 	r->op = op;
+	if (rq)
+		r->rq = *rq;
 	if (r->rq.oh.len == 0) {
 		/* a kernel lockd's owner handle: "<pid>@<nodename>" */
 		int n = snprintf((char *)r->rq.oh.val, CL_MAX_NETOBJ, "%u@%s",
@@ -661,9 +609,14 @@ static void cln_rpc_cb(const struct rpcc_reply *rep, void *arg)
 		} else if (rep->err) {
 			cln_failed(r, rep->err);
 		} else {
-			struct cl_result d;
+			struct cl_result *d = malloc(sizeof(*d));
 
-			cln_answer(r, cln_widen_res(r, rep->res, &d), &d);
+			if (!d) {
+				cln_failed(r, -ENOMEM);
+			} else {
+				cln_answer(r, cln_widen_res(r, rep->res, d), d);
+				free(d);
+			}
 		}
 	}
 	cln_put(r);

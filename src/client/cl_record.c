@@ -23,76 +23,9 @@
 #include "client/cl_int.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/*
- * Entries are big (a path and two netobjs at their limits) and come and go
- * with every lock/unlock pair, so freed ones are kept for reuse, up to
- * CL_LOCK_POOL_MAX of them, on this thread's list; cl_record_pool_drain()
- * empties it.
- */
-#define CL_LOCK_POOL_MAX 256u
-static _Thread_local struct cl_lock *cl_lock_pool;
-static _Thread_local unsigned cl_lock_npool;
-
-void cl_record_pool_drain(void)
-{
-	while (cl_lock_pool) {
-		struct cl_lock *lk = cl_lock_pool;
-		cl_lock_pool = lk->next;
-		free(lk);
-	}
-	cl_lock_npool = 0;
-}
-
-static void cl_lock_free(struct cl_lock *lk)
-{
-	if (RPC_FREE_LISTS && cl_lock_npool < CL_LOCK_POOL_MAX) {
-		lk->next = cl_lock_pool;
-		cl_lock_pool = lk;
-		cl_lock_npool++;
-	} else {
-		free(lk);
-	}
-}
-
-/* An entry, uninitialised (the caller sets every field), or NULL. */
-static struct cl_lock *cl_lock_alloc(void)
-{
-	struct cl_lock *lk = cl_lock_pool;
-
-	if (!lk)
-		return malloc(sizeof(*lk));
-	cl_lock_pool = lk->next;
-	cl_lock_npool--;
-	return lk;
-}
-
-/* An entry of @s for @rq's file, owner handle @oh: every other field zero. */
-static struct cl_lock *cl_lock_new(struct cl_server *s, const struct cl_lockreq *rq,
-				   const struct cl_blob *oh)
-{
-	struct cl_lock *lk = cl_lock_alloc();
-
-	if (!lk)
-		return NULL;
-	memset(lk, 0, offsetof(struct cl_lock, file));
-	lk->srv = s;
-	/* the bytes in use, not the buffers at their limits */
-	lk->file.fh.len = rq->file.fh.len;
-	memcpy(lk->file.fh.val, rq->file.fh.val, rq->file.fh.len);
-	size_t n = strnlen(rq->file.path, sizeof(lk->file.path) - 1);
-	memcpy(lk->file.path, rq->file.path, n);
-	lk->file.path[n] = '\0';
-	lk->svid = rq->svid;
-	lk->oh.len = oh->len;
-	memcpy(lk->oh.val, oh->val, oh->len);
-	memset(&lk->start, 0, sizeof(*lk) - offsetof(struct cl_lock, start));
-	return lk;
-}
 
 static uint64_t cl_last(uint64_t start, uint64_t len)
 {
@@ -161,14 +94,14 @@ static int cl_cut(struct cl_host *h, struct cl_server *s, const struct cl_lockre
 			if (b > *last)
 				*last = b;
 			cl_unlink(h, lk);
-			cl_lock_free(lk);
+			free(lk);
 			continue;
 		}
 		if (!overlap)
 			continue;
 		if (a < *first && b > *last) {
 			/* the cut falls inside: split, allocating first */
-			struct cl_lock *right = cl_lock_alloc();
+			struct cl_lock *right = malloc(sizeof(*right));
 			if (!right) {
 				rc = -ENOMEM;
 				continue;
@@ -185,7 +118,7 @@ static int cl_cut(struct cl_host *h, struct cl_server *s, const struct cl_lockre
 			cl_set_range(lk, *last + 1, b);
 		} else {
 			cl_unlink(h, lk);
-			cl_lock_free(lk);
+			free(lk);
 		}
 	}
 	return rc;
@@ -201,9 +134,13 @@ void cl_record_add(struct cl_host *h, struct cl_server *s, const struct cl_lockr
 	 * absorbs same-type ones that touch it. */
 	cl_cut(h, s, rq, oh, &first, &last, false, !rq->exclusive);
 	cl_cut(h, s, rq, oh, &first, &last, true, rq->exclusive);
-	lk = cl_lock_new(s, rq, oh);
+	lk = calloc(1, sizeof(*lk));
 	if (!lk)
 		return;
+	lk->srv = s;
+	lk->file = rq->file;
+	lk->svid = rq->svid;
+	lk->oh = *oh;
 	lk->exclusive = rq->exclusive;
 	cl_set_range(lk, first, last);
 	lk->next = h->locks;
@@ -227,9 +164,13 @@ void cl_record_share_add(struct cl_host *h, struct cl_server *s, const struct cl
 	struct cl_lock *lk;
 
 	cl_record_share_remove(h, s, rq, oh);
-	lk = cl_lock_new(s, rq, oh);
+	lk = calloc(1, sizeof(*lk));
 	if (!lk)
 		return;
+	lk->srv = s;
+	lk->file = rq->file;
+	lk->svid = rq->svid;
+	lk->oh = *oh;
 	lk->is_share = true;
 	lk->mode = rq->mode;
 	lk->access = rq->access;

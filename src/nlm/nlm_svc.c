@@ -185,21 +185,6 @@ static int nlm_copy_netobj(sgn_netobj *dst, const sgn_netobj *src)
 }
 
 /*
- * The reply's cookie is the call's.  A procedure whose result owns no memory
- * (res_flat: v4 LOCK, CANCEL, UNLOCK, whose arguments are decoded into the
- * request's scratch) borrows the arguments' bytes, which live as long as the
- * request; the others copy it, since their result is xdr_free()d.
- */
-static int nlm_res_cookie(const struct rpc_req *req, sgn_netobj *dst, const sgn_netobj *src)
-{
-	if (req->pd->res_flat) {
-		*dst = *src;
-		return 0;
-	}
-	return nlm_copy_netobj(dst, src);
-}
-
-/*
  * The grace rule (docs/nlm.md), per group:
  *   in grace:     LOCK, NM_LOCK, SHARE without reclaim and TEST are refused
  *                 with DENIED_GRACE_PERIOD; reclaims are granted.  With a
@@ -760,7 +745,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	char nm[LOG_SAFE_MAX];
 	int rc;
 
-	if (!res->cookie.sgn_netobj_val && nlm_res_cookie(req, &res->cookie, &a->cookie) < 0)
+	if (!res->cookie.sgn_netobj_val && nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
 		return RPC_DONE_SYSERR;
 	st = nlm_grace_refuses(ng, a->reclaim);
 	if (st == NLM4_GRANTED)
@@ -925,7 +910,7 @@ static enum rpc_disposition nlm_run_release(struct rpc_req *req, const sgn_netob
 	struct lk_owner *o;
 	struct lk_range r;
 
-	if (nlm_res_cookie(req, &res->cookie, cookie) < 0)
+	if (nlm_copy_netobj(&res->cookie, cookie) < 0)
 		return RPC_DONE_SYSERR;
 	res->stat.stat = nlm_prepare(ng, lk, &host, &o, &r);
 	if (res->stat.stat != NLM4_GRANTED)
@@ -1226,107 +1211,24 @@ static bool_t nlm_xdr_msg_testres(XDR *x, nlm4_testres *r)
 	return x->x_op == XDR_FREE ? xdr_nlm4_testres(x, r) : TRUE;
 }
 
-/*
- * Decoding without malloc (struct rpc_args_scratch): the v4 lock-naming
- * arguments get buffers for their cookie and lock fields, each at its .x
- * limit, in the service's scratch; the bytes they got are then packed into
- * the request.  The v1/v3 forms are decoded through the widening wrappers
- * (nlm_xdr.c) and keep the allocating path.
- */
-struct nlm_scratch {
-	char cookie[NLM_MAXNETOBJ];
-	char caller_name[NLM_MAXSTRLEN + 1]; /* + the NUL xdr_string adds */
-	char fh[NLM_MAXNETOBJ];
-	char oh[NLM_MAXNETOBJ];
-};
-
-static void nlm_prep_lock(sgn_netobj *cookie, nlm4_lock *lk, uint8_t *scratch)
-{
-	struct nlm_scratch *s = (struct nlm_scratch *)scratch;
-
-	cookie->sgn_netobj_val = s->cookie;
-	lk->caller_name = s->caller_name;
-	lk->fh.sgn_netobj_val = s->fh;
-	lk->oh.sgn_netobj_val = s->oh;
-}
-
-static uint8_t *nlm_pack_netobj(sgn_netobj *o, uint8_t *dst)
-{
-	memcpy(dst, o->sgn_netobj_val, o->sgn_netobj_len);
-	o->sgn_netobj_val = (char *)dst;
-	return dst + o->sgn_netobj_len;
-}
-
-static size_t nlm_pack_lock(sgn_netobj *cookie, nlm4_lock *lk, uint8_t *dst)
-{
-	/* the name up to its NUL (xdr_string adds one; an earlier one in
-	 * the bytes ends it for every user as well) */
-	size_t nl = strlen(lk->caller_name) + 1;
-	size_t need = cookie->sgn_netobj_len + nl + lk->fh.sgn_netobj_len + lk->oh.sgn_netobj_len;
-
-	if (!dst)
-		return need;
-	dst = nlm_pack_netobj(cookie, dst);
-	memcpy(dst, lk->caller_name, nl);
-	lk->caller_name = (char *)dst;
-	dst += nl;
-	dst = nlm_pack_netobj(&lk->fh, dst);
-	nlm_pack_netobj(&lk->oh, dst);
-	return need;
-}
-
-/* prep and pack of each v4 argument type that names a lock */
-#define NLM_SCRATCH(T)                                                            \
-	static void nlm_prep_##T(void *args, uint8_t *scratch)                    \
-	{                                                                         \
-		T *a = args;                                                      \
-		nlm_prep_lock(&a->cookie, &a->alock, scratch);                    \
-	}                                                                         \
-	static size_t nlm_pack_##T(void *args, uint8_t *dst)                      \
-	{                                                                         \
-		T *a = args;                                                      \
-		return nlm_pack_lock(&a->cookie, &a->alock, dst);                 \
-	}                                                                         \
-	static const struct rpc_args_scratch nlm_scr_##T = {                      \
-		.size = sizeof(struct nlm_scratch),                               \
-		.prep = nlm_prep_##T, .pack = nlm_pack_##T }
-NLM_SCRATCH(nlm4_testargs);
-NLM_SCRATCH(nlm4_lockargs);
-NLM_SCRATCH(nlm4_cancargs);
-NLM_SCRATCH(nlm4_unlockargs);
-
 #define NLM_P(NAME, fn_, A, XA, R, XR) \
 	[NLMPROC_##NAME] = { .name = #NAME, .fn = fn_, \
 		.xdr_args = (xdrproc_t)XA, .args_size = sizeof(A), \
 		.xdr_res = (xdrproc_t)XR, .res_size = sizeof(R) }
 
-/* The same with a decode scratch (SCR, or NULL) and a flat result (FLAT). */
-#define NLM_PX(NAME, fn_, A, XA, R, XR, SCR, FLAT) \
-	[NLMPROC_##NAME] = { .name = #NAME, .fn = fn_, \
-		.xdr_args = (xdrproc_t)XA, .args_size = sizeof(A), \
-		.xdr_res = (xdrproc_t)XR, .res_size = sizeof(R), \
-		.scratch = SCR, \
-		.res_flat = FLAT }
-
-/* One row set per version; v1/v3 differ only in their edge XDR (and in
- * decoding with malloc: PTEST..PUNL NULL, FLAT false). */
-#define NLM_PROCS(XTESTA, XLOCKA, XCANCA, XUNLA, XRES, XTESTRES, PTEST, PLOCK, PCANC, PUNL, FLAT) \
+/* One row set per version; v1/v3 differ only in their edge XDR. */
+#define NLM_PROCS(XTESTA, XLOCKA, XCANCA, XUNLA, XRES, XTESTRES, XSHAREA, XSHARERES, XNOTIFY) \
 	NLM_P(NULL, nlm_proc_null, char, rpc_xdr_void, char, rpc_xdr_void),                    \
-	NLM_PX(TEST, nlm_proc_test, nlm4_testargs, XTESTA, nlm4_testres, XTESTRES, PTEST, false), \
-	NLM_PX(LOCK, nlm_proc_lock, nlm4_lockargs, XLOCKA, nlm4_res, XRES, PLOCK, FLAT),        \
-	NLM_PX(CANCEL, nlm_proc_cancel, nlm4_cancargs, XCANCA, nlm4_res, XRES, PCANC, FLAT),    \
-	NLM_PX(UNLOCK, nlm_proc_unlock, nlm4_unlockargs, XUNLA, nlm4_res, XRES, PUNL, FLAT),    \
-	NLM_PX(GRANTED, nlm_proc_granted, nlm4_testargs, XTESTA, nlm4_res, XRES, PTEST, false), \
-	NLM_PX(TEST_MSG, nlm_proc_test, nlm4_testargs, XTESTA, nlm4_testres, nlm_xdr_msg_testres, \
-	       PTEST, false),                                                                   \
-	NLM_PX(LOCK_MSG, nlm_proc_lock, nlm4_lockargs, XLOCKA, nlm4_res, nlm_xdr_msg_res,      \
-	       PLOCK, FLAT),                                                                    \
-	NLM_PX(CANCEL_MSG, nlm_proc_cancel, nlm4_cancargs, XCANCA, nlm4_res, nlm_xdr_msg_res,  \
-	       PCANC, FLAT),                                                                    \
-	NLM_PX(UNLOCK_MSG, nlm_proc_unlock, nlm4_unlockargs, XUNLA, nlm4_res, nlm_xdr_msg_res, \
-	       PUNL, FLAT),                                                                     \
-	NLM_PX(GRANTED_MSG, nlm_proc_granted, nlm4_testargs, XTESTA, nlm4_res, nlm_xdr_msg_res, \
-	       PTEST, false),                                                                   \
+	NLM_P(TEST, nlm_proc_test, nlm4_testargs, XTESTA, nlm4_testres, XTESTRES),              \
+	NLM_P(LOCK, nlm_proc_lock, nlm4_lockargs, XLOCKA, nlm4_res, XRES),                      \
+	NLM_P(CANCEL, nlm_proc_cancel, nlm4_cancargs, XCANCA, nlm4_res, XRES),                  \
+	NLM_P(UNLOCK, nlm_proc_unlock, nlm4_unlockargs, XUNLA, nlm4_res, XRES),                 \
+	NLM_P(GRANTED, nlm_proc_granted, nlm4_testargs, XTESTA, nlm4_res, XRES),                \
+	NLM_P(TEST_MSG, nlm_proc_test, nlm4_testargs, XTESTA, nlm4_testres, nlm_xdr_msg_testres), \
+	NLM_P(LOCK_MSG, nlm_proc_lock, nlm4_lockargs, XLOCKA, nlm4_res, nlm_xdr_msg_res),       \
+	NLM_P(CANCEL_MSG, nlm_proc_cancel, nlm4_cancargs, XCANCA, nlm4_res, nlm_xdr_msg_res),   \
+	NLM_P(UNLOCK_MSG, nlm_proc_unlock, nlm4_unlockargs, XUNLA, nlm4_res, nlm_xdr_msg_res),  \
+	NLM_P(GRANTED_MSG, nlm_proc_granted, nlm4_testargs, XTESTA, nlm4_res, nlm_xdr_msg_res), \
 	NLM_P(TEST_RES, nlm_proc_res_ignored, nlm4_testres, XTESTRES, char, rpc_xdr_void),     \
 	NLM_P(LOCK_RES, nlm_proc_res_ignored, nlm4_res, XRES, char, rpc_xdr_void),             \
 	NLM_P(CANCEL_RES, nlm_proc_res_ignored, nlm4_res, XRES, char, rpc_xdr_void),           \
@@ -1343,13 +1245,13 @@ NLM_SCRATCH(nlm4_unlockargs);
 
 static const struct rpc_proc nlm_v1_procs[] = {
 	NLM_PROCS(nlm3_xdr_testargs, nlm3_xdr_lockargs, nlm3_xdr_cancargs, nlm3_xdr_unlockargs,
-		  nlm3_xdr_res, nlm3_xdr_testres, NULL, NULL, NULL, NULL, false),
+		  nlm3_xdr_res, nlm3_xdr_testres, _, _, _),
 	NLM_P_SM_NOTIFY,
 };
 
 static const struct rpc_proc nlm_v3_procs[] = {
 	NLM_PROCS(nlm3_xdr_testargs, nlm3_xdr_lockargs, nlm3_xdr_cancargs, nlm3_xdr_unlockargs,
-		  nlm3_xdr_res, nlm3_xdr_testres, NULL, NULL, NULL, NULL, false),
+		  nlm3_xdr_res, nlm3_xdr_testres, _, _, _),
 	NLM_P(SHARE, nlm_proc_share, nlm4_shareargs, nlm3_xdr_shareargs, nlm4_shareres, nlm3_xdr_shareres),
 	NLM_P(UNSHARE, nlm_proc_share, nlm4_shareargs, nlm3_xdr_shareargs, nlm4_shareres, nlm3_xdr_shareres),
 	NLM_P(NM_LOCK, nlm_proc_lock, nlm4_lockargs, nlm3_xdr_lockargs, nlm4_res, nlm3_xdr_res),
@@ -1359,12 +1261,10 @@ static const struct rpc_proc nlm_v3_procs[] = {
 
 static const struct rpc_proc nlm_v4_procs[] = {
 	NLM_PROCS(xdr_nlm4_testargs, xdr_nlm4_lockargs, xdr_nlm4_cancargs, xdr_nlm4_unlockargs,
-		  xdr_nlm4_res, xdr_nlm4_testres, &nlm_scr_nlm4_testargs, &nlm_scr_nlm4_lockargs,
-		  &nlm_scr_nlm4_cancargs, &nlm_scr_nlm4_unlockargs, true),
+		  xdr_nlm4_res, xdr_nlm4_testres, _, _, _),
 	NLM_P(SHARE, nlm_proc_share, nlm4_shareargs, xdr_nlm4_shareargs, nlm4_shareres, xdr_nlm4_shareres),
 	NLM_P(UNSHARE, nlm_proc_share, nlm4_shareargs, xdr_nlm4_shareargs, nlm4_shareres, xdr_nlm4_shareres),
-	NLM_PX(NM_LOCK, nlm_proc_lock, nlm4_lockargs, xdr_nlm4_lockargs, nlm4_res, xdr_nlm4_res,
-	       &nlm_scr_nlm4_lockargs, true),
+	NLM_P(NM_LOCK, nlm_proc_lock, nlm4_lockargs, xdr_nlm4_lockargs, nlm4_res, xdr_nlm4_res),
 	NLM_P(FREE_ALL, nlm_proc_free_all, nlm4_notify, xdr_nlm4_notify, char, rpc_xdr_void),
 	NLM_P_SM_NOTIFY,
 };

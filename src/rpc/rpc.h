@@ -15,9 +15,7 @@
  *   request and later calls rpc_req_finish() on the loop thread exactly once.
  *   After the reply is sent (or dropped) the transport frees args and res
  *   with xdr_free(), so every pointer a handler stores in res must be
- *   malloc(3)ed and owned by res; except that procedures with a scratch
- *   (args decoded without malloc) or res_flat (res owns no memory) skip
- *   that xdr_free (see struct rpc_proc).
+ *   malloc(3)ed and owned by res.
  */
 #ifndef SGNFS_RPC_H
 #define SGNFS_RPC_H
@@ -73,45 +71,6 @@ struct rpc_proc {
 	size_t res_size;
 	enum rpc_disposition (*fn)(struct rpc_req *req);
 	bool blocking; /* run fn on the thread pool (disk I/O) */
-	/* Optional: decode the arguments without malloc (below). */
-	const struct rpc_args_scratch *scratch;
-	/* The handler leaves nothing malloc(3)ed in res (pointers in it may
-	 * borrow from the request, e.g. the arguments' scratch): res is not
-	 * xdr_free()d. */
-	bool res_flat;
-};
-
-/*
- * Free lists that keep freed blocks for reuse (the client tool's requests
- * and lock records) are off under AddressSanitizer: every
- * block then goes back to malloc, so a use after free is still caught.
- */
-#if defined(__SANITIZE_ADDRESS__)
-#define RPC_FREE_LISTS 0
-#else
-#define RPC_FREE_LISTS 1
-#endif
-
-/*
- * Decoding a procedure's arguments without malloc.  prep() points every
- * variable-length field of the (zeroed) argument structure at its own part
- * of @scratch, the service's one buffer of @size bytes (at most
- * RPC_ARGS_SCRATCH_MAX), each part as big as the field's .x limit (+1 for a
- * string's NUL).  The rpcgen decoder then fills those buffers instead of
- * allocating (xdr_bytes/xdr_string/xdr_array with a non-NULL pointer still
- * check the length against the limit and the bytes present).  prep must
- * cover every pointer the decoder would allocate, or that memory leaks.
- * pack(args, NULL) then says how many bytes the decoded fields use;
- * pack(args, dst) copies them to @dst, inside the request, and points the
- * fields there.  So a request holds the bytes it got, not the limits, and
- * its arguments are not xdr_free()d.
- */
-#define RPC_ARGS_SCRATCH_MAX 8192
-#define RPC_ARGS_STRUCT_MAX 512   /* args_size of a procedure with a scratch */
-struct rpc_args_scratch {
-	size_t size;
-	void (*prep)(void *args, uint8_t *scratch);
-	size_t (*pack)(void *args, uint8_t *dst);
 };
 
 struct rpc_vers {

@@ -36,7 +36,6 @@
 #include "rpc/rpc_clnt.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -231,8 +230,7 @@ static void rpcc_unlink(struct rpcc_clnt *c, struct rpcc_call *k)
 
 static void rpcc_call_free(struct rpcc_call *k)
 {
-	if (k->msg != (uint8_t *)(k + 1))
-		free(k->msg); /* not allocated with the call (rpcc_encode) */
+	free(k->msg);
 	free(k);
 }
 
@@ -385,62 +383,33 @@ static void rpcc_put32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, 4);
 }
 
-/*
- * Arguments are first encoded into this per-thread buffer: the common small
- * call then needs no sizing pass (xdr_sizeof runs the encoder once more) and
- * goes into one allocation with its call.  Bigger ones are sized and encoded
- * in place as before.
- */
-#define RPCC_ENCBUF 8192u
-static _Thread_local uint8_t rpcc_encbuf[RPCC_ENCBUF];
-
 static int rpcc_encode(struct rpcc_clnt *c, uint32_t proc, xdrproc_t xa,
 		       const void *args, struct rpcc_call **out)
 {
 	struct rpcc_call *k;
 	u_long alen = 0;
-	bool staged = false;
 	XDR x;
 	int rc = -ENOMEM;
 
 	if (xa) {
-		xdrmem_create(&x, (char *)rpcc_encbuf, RPCC_ENCBUF, XDR_ENCODE);
-		staged = xa(&x, (void *)args);
-		if (staged)
-			alen = xdr_getpos(&x);
-		xdr_destroy(&x);
-		if (!staged) {
-			alen = xdr_sizeof(xa, (void *)args);
-			/* 0 is also what a failing encoder yields; the real
-			 * encode below tells a void-like encoder from a broken
-			 * one. */
-			if (alen > (64u << 20))
-				return -EMSGSIZE;
-		}
+		alen = xdr_sizeof(xa, (void *)args);
+		/* 0 is also what a failing encoder yields; the real encode
+		 * below tells a void-like encoder from a broken one. */
+		if (alen > (64u << 20))
+			return -EMSGSIZE;
 	}
-	if (!xa || staged) {
-		/* the record right behind the call, in the same block */
-		k = malloc(sizeof(*k) + RPCC_MARK_LEN + c->hdr_len + alen);
-		if (!k)
-			return -ENOMEM;
-		memset(k, 0, sizeof(*k));
-		k->msg = (uint8_t *)(k + 1);
-	} else {
-		k = calloc(1, sizeof(*k));
-		if (!k)
-			return -ENOMEM;
-		k->msg = malloc(RPCC_MARK_LEN + c->hdr_len + alen);
-		if (!k->msg)
-			goto out_free;
-	}
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
 	k->len = c->hdr_len + alen;
+	k->msg = malloc(RPCC_MARK_LEN + k->len);
+	if (!k->msg)
+		goto out_free;
 	memcpy(k->msg + RPCC_MARK_LEN, c->hdr, c->hdr_len);
 	k->xid = rpcc_new_xid(c);
 	rpcc_put32(k->msg + RPCC_MARK_LEN, k->xid);
 	rpcc_put32(k->msg + RPCC_MARK_LEN + RPCC_PROC_OFF, proc);
-	if (staged) {
-		memcpy(k->msg + RPCC_MARK_LEN + c->hdr_len, rpcc_encbuf, alen);
-	} else if (xa) {
+	if (xa) {
 		xdrmem_create(&x, (char *)k->msg + RPCC_MARK_LEN + c->hdr_len,
 			      (u_int)alen, XDR_ENCODE);
 		if (!xa(&x, (void *)args) || xdr_getpos(&x) != alen) {
@@ -482,43 +451,37 @@ static int rpcc_accept_err(rpcm_accept_stat s)
 	}
 }
 
-/* Results up to this size are decoded on the stack, not in a calloc. */
-#define RPCC_RES_STACK 256u
-
 /* One complete reply record.  May run a callback (which may close @c). */
 static void rpcc_handle_record(struct rpcc_clnt *c, const uint8_t *rec, size_t len)
 {
 	struct rpcc_reply rep = { 0 };
 	struct rpcc_call *k;
-	rpcm_reply_body body, *rb = &body;
-	rpcm_msg_type mtype;
-	/* the verifier body's buffer, at its .x limit: decoding allocates nothing */
-	char verfbuf[RPCMSG_MAX_AUTH_BYTES];
-	_Alignas(max_align_t) uint8_t resbuf[RPCC_RES_STACK];
-	uint32_t xid;
+	rpcm_msg m;
 	XDR x;
 
 	if (len < 8 || len > UINT32_MAX)
 		return;
-	/* rpcm_msg is xid, then the body switched on the message type: the
-	 * generated routines xdr_rpcm_msg() runs, one by one, so the reply
-	 * body can be given its verifier buffer. */
-	memset(rb, 0, sizeof(*rb));
-	rb->rpcm_reply_body_u.areply.verf.body.body_val = verfbuf;
+	memset(&m, 0, sizeof(m));
 	xdrmem_create(&x, (char *)rec, (u_int)len, XDR_DECODE);
-	if (!xdr_u_int(&x, &xid) || !xdr_rpcm_msg_type(&x, &mtype))
-		goto bad;
-	if (mtype == RPCM_CALL)
-		return; /* a call, not a reply: not ours to answer */
-	if (mtype != RPCM_REPLY || !xdr_rpcm_reply_body(&x, rb))
-		goto bad;
-	k = rpcc_lookup(c, xid);
+	if (!xdr_rpcm_msg(&x, &m)) {
+		uint32_t xid;
+
+		/* A reply we cannot parse still names its call. */
+		memcpy(&xid, rec, 4);
+		xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
+		rpcc_fail_xid(c, ntohl(xid), RPCC_ERR_BAD_REPLY);
+		return;
+	}
+	if (m.body.mtype != RPCM_REPLY)
+		goto out; /* a call, not a reply: not ours to answer */
+	k = rpcc_lookup(c, m.xid);
 	if (!k)
-		return; /* late duplicate, reply to a one-way call, or stray */
+		goto out; /* late duplicate, reply to a one-way call, or stray */
 	rpcc_unlink(c, k);
 	rep.xid = k->xid;
 	rep.retransmits = k->tx_count ? k->tx_count - 1 : 0;
 
+	const rpcm_reply_body *rb = &m.body.rpcm_body_u.rbody;
 	if (rb->stat == RPCM_MSG_ACCEPTED) {
 		const rpcm_accepted_reply_data *d = &rb->rpcm_reply_body_u.areply.reply_data;
 
@@ -540,18 +503,12 @@ static void rpcc_handle_record(struct rpcc_clnt *c, const uint8_t *rec, size_t l
 		}
 	}
 	if (rep.err == 0 && k->xdr_res) {
-		if (k->res_size <= sizeof(resbuf)) {
-			memset(resbuf, 0, sizeof(resbuf));
-			rep.res = resbuf;
-		} else {
-			rep.res = calloc(1, k->res_size);
-		}
+		rep.res = calloc(1, k->res_size ? k->res_size : 1);
 		if (!rep.res) {
 			rep.err = -ENOMEM;
 		} else if (!k->xdr_res(&x, rep.res)) {
 			xdr_free(k->xdr_res, rep.res);
-			if (rep.res != resbuf)
-				free(rep.res);
+			free(rep.res);
 			rep.res = NULL;
 			rep.err = RPCC_ERR_BAD_REPLY;
 		}
@@ -559,15 +516,11 @@ static void rpcc_handle_record(struct rpcc_clnt *c, const uint8_t *rec, size_t l
 	k->cb(&rep, k->arg);
 	if (rep.res) {
 		xdr_free(k->xdr_res, rep.res);
-		if (rep.res != resbuf)
-			free(rep.res);
+		free(rep.res);
 	}
 	rpcc_call_free(k);
-	return;
-bad:
-	/* A reply we cannot parse still names its call. */
-	memcpy(&xid, rec, 4);
-	rpcc_fail_xid(c, ntohl(xid), RPCC_ERR_BAD_REPLY);
+out:
+	xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
 }
 
 /* ---- UDP ----------------------------------------------------------------- */

@@ -13,8 +13,6 @@
 
 #include "rpc/rpc.h"
 
-#include <stddef.h>
-
 #define RPC_MAX_PROGS 16
 #define RPC_READ_BUF  65536
 /* A connection stops reading while this many of its requests are in flight
@@ -36,10 +34,6 @@ struct rpc_svc {
 	struct rpc_limits lim;                 /* copied at creation */
 	const struct rpc_prog *progs[RPC_MAX_PROGS]; /* static tables, not owned */
 	size_t nprogs;
-	/* Where arguments with a scratch are decoded (struct rpc_args_scratch),
-	 * before their bytes are packed into the request. */
-	_Alignas(max_align_t) uint8_t args_tmp[RPC_ARGS_STRUCT_MAX];
-	uint8_t scratch[RPC_ARGS_SCRATCH_MAX];
 	uint32_t nconns;                       /* open TCP connections */
 	uint64_t ncalls;                       /* calls dispatched */
 	bool rdbuf_busy;                       /* the one read buffer is lent out */

@@ -20,17 +20,9 @@
  * answered; it is dropped (and on TCP the connection closed, since a client
  * that sends it is not speaking RPC).
  *
- * Hazards: the call header is decoded with the rpcgen routines of rpcmsg.x
- * into buffers of this function's stack (the credential and verifier bodies,
- * 400 bytes each, the AUTH_SYS machine name and gid list at their limits),
- * so the decoders check every length but allocate nothing and nothing is
- * freed.  Argument decoders are bounded by their .x limits and the record
- * cap; a procedure with a scratch (struct rpc_args_scratch) decodes into the
- * service's scratch, and the bytes it got are then packed into its request.
- *
- * A request is one allocation of exactly its size (request, arguments,
- * results and the arguments' bytes): requests waiting for the journal can
- * number tens of thousands, and a held lock costs what they leave behind.
+ * Hazards: the header decoder allocates the credential and verifier bodies
+ * (each bounded at 400 bytes by rpcmsg.x); they are freed before the handler
+ * runs.  Argument decoders are bounded by their .x limits and the record cap.
  */
 #include "rpc_int.h"
 
@@ -211,11 +203,6 @@ static void rpcs_reply_denied(struct rpc_listener *lsn, struct rpc_conn *conn,
 
 /* ---- credentials ------------------------------------------------------ */
 
-_Static_assert(sizeof(((struct rpc_cred *)0)->machinename) > RPCMSG_MAX_MACHINE_NAME,
-	       "the AUTH_SYS name is decoded into rpc_cred.machinename");
-_Static_assert(RPC_AUTH_MAX_GIDS >= RPCMSG_MAX_GIDS,
-	       "the AUTH_SYS gids are decoded into rpc_cred.gids");
-
 /* Returns RPCM_AUTH_OK or the auth_stat to reject with. */
 static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred *cred)
 {
@@ -238,13 +225,7 @@ static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred 
 		XDR x;
 		bool ok;
 
-		/* Decoded straight into @cred: the name and the gids go to
-		 * its buffers, sized at the .x limits, so nothing is
-		 * allocated (the decoder still refuses a longer name or
-		 * list). */
 		memset(&p, 0, sizeof(p));
-		p.machinename = cred->machinename;
-		p.gids.gids_val = cred->gids;
 		xdrmem_create(&x, c->body.body_val, c->body.body_len, XDR_DECODE);
 		ok = xdr_rpcm_authsys_parms(&x, &p);
 		/* The body must be exactly one authsys_parms: trailing bytes
@@ -252,14 +233,21 @@ static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred 
 		if (ok && xdr_getpos(&x) != c->body.body_len)
 			ok = false;
 		xdr_destroy(&x);
-		if (!ok)
-			return RPCM_AUTH_BADCRED;
-		cred->flavor = RPCM_AUTH_SYS;
-		cred->stamp = p.stamp;
-		cred->uid = p.uid;
-		cred->gid = p.gid;
-		cred->ngids = p.gids.gids_len;
-		return RPCM_AUTH_OK;
+		if (ok) {
+			cred->flavor = RPCM_AUTH_SYS;
+			cred->stamp = p.stamp;
+			cred->uid = p.uid;
+			cred->gid = p.gid;
+			cred->ngids = p.gids.gids_len;
+			if (p.gids.gids_len)
+				memcpy(cred->gids, p.gids.gids_val,
+				       p.gids.gids_len * sizeof(uint32_t));
+			if (p.machinename)
+				snprintf(cred->machinename, sizeof(cred->machinename),
+					 "%s", p.machinename);
+		}
+		xdr_free((xdrproc_t)xdr_rpcm_authsys_parms, (char *)&p);
+		return ok ? RPCM_AUTH_OK : RPCM_AUTH_BADCRED;
 	}
 	default:
 		return RPCM_AUTH_BADCRED;
@@ -281,21 +269,16 @@ static const struct rpc_prog *rpcs_find_prog(const struct rpc_svc *svc, uint32_t
 static void rpcs_req_free(struct rpc_req_priv *rp)
 {
 	struct rpc_req *req = &rp->req;
-	struct rpc_listener *lsn = rp->lsn;
 
-	/* args and res live in rp's own allocation (rpcs_dispatch); what the
-	 * decoder or the handler malloc'd in them is freed here, unless the
-	 * procedure says there is none (scratch, res_flat). */
-	if (!req->pd->scratch)
-		xdr_free(req->pd->xdr_args, req->args);
-	if (!req->pd->res_flat)
-		xdr_free(req->pd->xdr_res, req->res);
+	/* args and res live in rp's own allocation (rpcs_dispatch) */
+	xdr_free(req->pd->xdr_args, req->args);
+	xdr_free(req->pd->xdr_res, req->res);
 	if (rp->conn) {
 		rpcx_conn_req_done(rp->conn);
 		rpcx_conn_put(rp->conn);
 	}
+	rpcx_lsn_put(rp->lsn);
 	free(rp);
-	rpcx_lsn_put(lsn);
 }
 
 void rpc_req_finish(struct rpc_req *req, enum rpc_disposition disp)
@@ -384,26 +367,18 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	const struct rpc_proc *pd;
 	struct rpc_req_priv *rp;
 	struct rpc_cred cred;
-	rpcm_call_body cbody, *cb = &cbody;
-	rpcm_msg_type mtype;
+	rpcm_call_body *cb;
 	rpcm_auth_stat as;
-	/* The bodies' own buffers, at the .x limit: decoding allocates nothing. */
-	char credbuf[RPCMSG_MAX_AUTH_BYTES], verfbuf[RPCMSG_MAX_AUTH_BYTES];
+	rpcm_msg m;
 	u_int argpos;
 	uint32_t xid;
 	XDR x;
 
-	/* rpcm_msg is xid, then the body switched on the message type: the
-	 * same generated routines xdr_rpcm_msg() runs, called one by one so
-	 * the call body can be given its buffers once it is known to be a
-	 * call (a reply's union arm would need others). */
-	memset(cb, 0, sizeof(*cb));
-	cb->cred.body.body_val = credbuf;
-	cb->verf.body.body_val = verfbuf;
+	memset(&m, 0, sizeof(m));
 	xdrmem_create(&x, (char *)rec, (u_int)len, XDR_DECODE);
-	if (!xdr_u_int(&x, &xid) || !xdr_rpcm_msg_type(&x, &mtype) ||
-	    (mtype == RPCM_CALL && !xdr_rpcm_call_body(&x, cb))) {
+	if (!xdr_rpcm_msg(&x, &m)) {
 		xdr_destroy(&x);
+		xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
 		/* With a whole xid and a CALL type the header is merely
 		 * truncated or its auth lengths lie: there is no reply for
 		 * that in RFC 5531, so drop it like every server does. */
@@ -412,71 +387,50 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	}
 	argpos = xdr_getpos(&x);
 	xdr_destroy(&x);
-	if (mtype != RPCM_CALL)
+	xid = m.xid;
+	if (m.body.mtype != RPCM_CALL) {
+		xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
 		return -EPROTO;
+	}
+	cb = &m.body.rpcm_body_u.cbody;
 	svc->ncalls++;
 	if (cb->rpcvers != RPCMSG_VERSION) {
 		rpcs_reply_denied(lsn, conn, peer, xid, RPCM_RPC_MISMATCH, 0);
-		return 0;
+		goto out_hdr;
 	}
 	as = rpcs_check_auth(cb, &cred);
 	if (as != RPCM_AUTH_OK) {
 		rpcs_reply_denied(lsn, conn, peer, xid, RPCM_AUTH_ERROR, as);
-		return 0;
+		goto out_hdr;
 	}
 	prog = rpcs_find_prog(svc, cb->prog);
 	if (!prog) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROG_UNAVAIL, 0, 0);
-		return 0;
+		goto out_hdr;
 	}
 	vers = (cb->vers >= prog->vers_lo && cb->vers <= prog->vers_hi)
 		? prog->vers[cb->vers - prog->vers_lo] : NULL;
 	if (!vers) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROG_MISMATCH,
 				  prog->vers_lo, prog->vers_hi);
-		return 0;
+		goto out_hdr;
 	}
 	pd = cb->proc < vers->nprocs ? &vers->procs[cb->proc] : NULL;
 	if (!pd || !pd->fn) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROC_UNAVAIL, 0, 0);
-		return 0;
+		goto out_hdr;
 	}
 
-	/* Arguments with a scratch are decoded first, into the service's
-	 * buffers, so the request need only hold the bytes they use. */
-	const struct rpc_args_scratch *scr = pd->scratch;
-	bool args_ok = true;
-	size_t extra = 0;
-
-	if (scr) {
-		if (pd->args_size > sizeof(svc->args_tmp) || scr->size > sizeof(svc->scratch)) {
-			log_err("rpc: %s: argument scratch larger than the service's", pd->name);
-			rpcs_reply_accept(lsn, conn, peer, xid, RPCM_SYSTEM_ERR, 0, 0);
-			return 0;
-		}
-		memset(svc->args_tmp, 0, pd->args_size);
-		scr->prep(svc->args_tmp, svc->scratch);
-		xdrmem_create(&x, (char *)rec + argpos, (u_int)(len - argpos), XDR_DECODE);
-		args_ok = pd->xdr_args(&x, svc->args_tmp);
-		xdr_destroy(&x);
-		if (args_ok)
-			extra = scr->pack(svc->args_tmp, NULL);
-	}
-
-	/* One block for the request, its argument and result structures
-	 * (each aligned as malloc would) and the arguments' bytes.
-	 * Everything but those bytes is zeroed. */
+	/* One allocation for the request and its argument and result
+	 * structures (each aligned as malloc would). */
 	size_t args_off = RPCS_ALIGN(sizeof(*rp));
 	size_t res_off = args_off + RPCS_ALIGN(pd->args_size);
-	size_t bytes_off = res_off + RPCS_ALIGN(pd->res_size ? pd->res_size : 1);
-	size_t total = bytes_off + extra;
 
-	rp = malloc(total);
+	rp = calloc(1, res_off + (pd->res_size ? pd->res_size : 1));
 	if (!rp) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_SYSTEM_ERR, 0, 0);
-		return 0;
+		goto out_hdr;
 	}
-	memset(rp, 0, bytes_off);
 	rp->req.xid = xid;
 	rp->req.prog = cb->prog;
 	rp->req.vers = cb->vers;
@@ -494,22 +448,18 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 		rpcx_conn_get(conn);
 		conn->inflight++;
 	}
+	xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
 
 	rp->req.args = (uint8_t *)rp + args_off;
 	rp->req.res = (uint8_t *)rp + res_off;
-	if (scr && args_ok) {
-		memcpy(rp->req.args, svc->args_tmp, pd->args_size);
-		scr->pack(rp->req.args, (uint8_t *)rp + bytes_off);
-	} else if (!scr) {
-		xdrmem_create(&x, (char *)rec + argpos, (u_int)(len - argpos), XDR_DECODE);
-		args_ok = pd->xdr_args(&x, rp->req.args);
+	xdrmem_create(&x, (char *)rec + argpos, (u_int)(len - argpos), XDR_DECODE);
+	if (!pd->xdr_args(&x, rp->req.args)) {
 		xdr_destroy(&x);
-	}
-	if (!args_ok) {
 		rpcs_log_garbage(svc, &rp->req);
 		rpc_req_finish(&rp->req, RPC_DONE_GARBAGE);
 		return 0;
 	}
+	xdr_destroy(&x);
 
 	if (pd->blocking) {
 		rp->work.data = rp;
@@ -522,6 +472,10 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	enum rpc_disposition d = pd->fn(&rp->req);
 	if (d != RPC_DONE_ASYNC)
 		rpc_req_finish(&rp->req, d);
+	return 0;
+
+out_hdr:
+	xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
 	return 0;
 }
 
