@@ -45,6 +45,7 @@
 #include <sys/types.h>
 
 #include <ini.h>
+#include <nettle/sha2.h>
 
 #include "config/config.h"
 #include "log.h"
@@ -180,6 +181,7 @@ struct cfg_parser {
 	enum cfg_kind cur_kind;      /* SECT_NONE before the first header */
 	size_t cur;                  /* index into sects when cur_kind is good */
 	int cluster_line;            /* of the [cluster] header, 0: none yet */
+	struct sha256_ctx sha;       /* of every byte read: the file's checksum */
 };
 
 /* Make room for one more element of @size in *@arr (capacity *@cap). */
@@ -1046,6 +1048,7 @@ static char *cfg_read_line(char *str, int num, void *stream)
 		return NULL;
 	}
 	p->lineno++;
+	sha256_update(&p->sha, (size_t)n, (const uint8_t *)p->buf);
 	str[0] = '\0';
 	s = p->buf;
 	len = (size_t)n;
@@ -1253,6 +1256,7 @@ int cfg_load(const char *path, FILE *errs, struct cfg_cluster **out)
 		rc = -ENOMEM;
 		goto out_close;
 	}
+	sha256_init(&p.sha);
 	rc = ini_parse_stream(cfg_read_line, &p, cfg_on_key, &p);
 	if (rc == -2)
 		cfg_oom(&p);
@@ -1269,6 +1273,14 @@ int cfg_load(const char *path, FILE *errs, struct cfg_cluster **out)
 	} else {
 		rc = cfg_link_exports(p.c);
 		if (rc == 0) {
+			static const char hex[] = "0123456789abcdef";
+			uint8_t d[SHA256_DIGEST_SIZE];
+
+			sha256_digest(&p.sha, sizeof(d), d);
+			for (size_t i = 0; i < sizeof(d); i++) {
+				p.c->sha256[2 * i] = hex[d[i] >> 4];
+				p.c->sha256[2 * i + 1] = hex[d[i] & 15];
+			}
 			*out = p.c;
 			p.c = NULL;
 		}

@@ -81,6 +81,7 @@ struct cfg_node {
 
 struct cfg_cluster {
 	char *path;                 /* the file loaded */
+	char sha256[65];            /* SHA-256 of its bytes, hex (as sha256sum prints) */
 	char *name;                 /* [cluster] name (required) */
 	char *run_dir;              /* default /run/sgnfs */
 	uint16_t nfs_port;          /* default 2049 */

@@ -34,6 +34,8 @@
 #include "nsm/nsm_svc.h"
 #include "rpc/pmap_svc.h"
 #include "rpc/rpc.h"
+#include "sjson.h"
+#include "version.h"
 
 struct sgnfsd {
 	uv_loop_t *loop;
@@ -72,22 +74,29 @@ static void sgnfsd_on_signal(uv_signal_t *s, int signum)
 	sgnfsd_shutdown(s->data, strsignal(signum));
 }
 
+/* The node object of the status schema (docs/status.md). */
+static void sgnfsd_status(struct sgnfsd *d, struct json_object *out)
+{
+	struct json_object *cfg = json_object_new_object();
+
+	sj_add(out, "schema", json_object_new_int(SGNFS_STATUS_SCHEMA));
+	sj_add(out, "node", json_object_new_string(d->node.me->name));
+	sj_add(out, "pid", json_object_new_int64(getpid()));
+	sj_add(out, "version", json_object_new_string(SGNFS_VERSION));
+	sj_add(cfg, "path", json_object_new_string(d->cfg->path));
+	sj_add(cfg, "sha256", json_object_new_string(d->cfg->sha256));
+	sj_add(out, "config", cfg);
+	sj_add(out, "draining", json_object_new_boolean(d->node.draining));
+	grp_node_status(&d->node, out);
+}
+
 /* Control socket requests (see ctlsock.h for the protocol). */
-static void sgnfsd_ctl(void *arg, int argc, char **argv, struct sbuf *out)
+static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out)
 {
 	struct sgnfsd *d = arg;
 
-	if (strcmp(argv[0], "status") == 0) {
-		bool text = argc > 1 && strcmp(argv[1], "text") == 0;
-		if (!text) {
-			sb_printf(out, "{\"node\":");
-			sb_json_str(out, d->node.me->name, strlen(d->node.me->name));
-			sb_printf(out, ",\"pid\":%ld,\"draining\":%s,\"groups\":[", (long)getpid(),
-				  d->node.draining ? "true" : "false");
-		}
-		grp_node_status(&d->node, out, !text);
-		if (!text)
-			sb_printf(out, "]}");
+	if (strcmp(argv[0], "status") == 0 && argc == 1) {
+		sgnfsd_status(d, out);
 		return;
 	}
 	if (strcmp(argv[0], "move") == 0 && argc == 3) {
@@ -98,7 +107,7 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct sbuf *out)
 		grp_node_drain(&d->node, argv[0][0] == 'd', out);
 		return;
 	}
-	sb_printf(out, "{\"error\":\"unknown request\"}");
+	sj_add(out, "error", json_object_new_string("unknown request"));
 }
 
 /* The port table every VIP answers with (or that goes to a system rpcbind). */

@@ -34,6 +34,7 @@ struct sg_slot {
 	const struct cfg_group *cfg;       /* immutable */
 	struct lease *lease;               /* owned */
 	struct sg_group *g;                /* owned while online here, else NULL */
+	char why[256];                     /* why the last grp_start failed, or "" */
 	char statedir[4200];               /* <first export>/.sgnfs */
 };
 
@@ -68,11 +69,12 @@ struct sg_group {
 /*
  * Bring group @gc online on @node: open its exports and bind every VIP on
  * every service port.  Returns 0 and *out (caller stops it with grp_stop),
- * or -errno with nothing left bound.
+ * or -errno with nothing left bound and the reason in @why (for status).
  */
-int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group **out);
+int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group **out,
+	      char *why, size_t whylen);
 
-struct sbuf;
+struct json_object;
 
 /*
  * Watch the lease of every group this node may serve; each group comes
@@ -82,15 +84,17 @@ struct sbuf;
 int grp_node_start(struct sg_node *node);
 /* Take every group offline (clean shutdown) and stop watching leases. */
 void grp_node_stop(struct sg_node *node);
-/* Control requests: "move GROUP NODE", "drain", "undrain"; JSON answer. */
+/* Control requests: "move GROUP NODE", "drain", "undrain"; the answer's
+ * fields go into the reply object @out. */
 void grp_node_move(struct sg_node *node, const char *group, const char *target,
-		   struct sbuf *out);
-void grp_node_drain(struct sg_node *node, bool drain, struct sbuf *out);
-void grp_node_status(struct sg_node *node, struct sbuf *out, bool json);
+		   struct json_object *out);
+void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out);
+/* Add "groups" (served here) and "standby" (may serve, does not, and why)
+ * to the node's status object @out (docs/status.md). */
+void grp_node_status(struct sg_node *node, struct json_object *out);
 
-/* Describe @g for the control socket: a JSON object (json) or tab-separated
- * "G"/"C"/"L" records (see sgnfsctl.c). */
-void grp_status(const struct sg_group *g, struct sbuf *out, bool json);
+/* Fill the group object @o of the status schema (docs/status.md). */
+void grp_status(const struct sg_group *g, struct json_object *o);
 
 /* Take @g offline: close its sockets and drop its state.  @g is freed once
  * the last request that arrived on it has finished. */

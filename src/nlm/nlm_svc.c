@@ -50,7 +50,7 @@
 #include "nsm/clist.h"
 #include "nsm/notify.h"
 #include "nsm.h"
-#include "sbuf.h"
+#include "sjson.h"
 
 static struct nlm_group *nlm_grp(const struct rpc_req *req)
 {
@@ -1481,46 +1481,24 @@ size_t nlm_group_nlocks(const struct nlm_group *ng)
 }
 
 struct nlm_status_ctx {
-	const struct nlm_group *ng;
-	struct sbuf *out;
-	bool json;
-	bool first;
+	struct json_object *arr;   /* borrowed: the "clients" or "locks" array */
 };
-
-static void nlm_hex(struct sbuf *out, const void *p, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++) {
-		char h[2] = { hex[b[i] >> 4], hex[b[i] & 15] };
-		sb_append(out, h, 2);
-	}
-}
 
 static void nlm_status_client(void *arg, const struct clist_entry_info *e)
 {
 	struct nlm_status_ctx *c = arg;
+	struct json_object *o = json_object_new_object();
+	struct json_object *addrs = json_object_new_array();
 	char a[80];
 
-	if (c->json) {
-		sb_printf(c->out, "%s{\"name\":", c->first ? "" : ",");
-		sb_json_str(c->out, e->name, strlen(e->name));
-		sb_printf(c->out, ",\"holding\":%s,\"added\":%" PRId64 ",\"addresses\":[",
-			  e->holding ? "true" : "false", e->added);
-		for (size_t i = 0; i < e->naddrs; i++)
-			sb_printf(c->out, "%s\"%s\"", i ? "," : "",
-				  rpc_addr_str(&e->addrs[i], false, a, sizeof(a)));
-		sb_printf(c->out, "]}");
-	} else {
-		char nm[LOG_SAFE_MAX];
-		sb_printf(c->out, "C\t%s\t%s\t", c->ng->name, nlm_safe(nm, sizeof(nm), e->name));
-		for (size_t i = 0; i < e->naddrs; i++)
-			sb_printf(c->out, "%s%s", i ? "," : "",
-				  rpc_addr_str(&e->addrs[i], false, a, sizeof(a)));
-		sb_printf(c->out, "\t%d\n", e->holding ? 1 : 0);
-	}
-	c->first = false;
+	sj_add(o, "name", sj_wire_str(e->name, strlen(e->name)));
+	sj_add(o, "holding", json_object_new_boolean(e->holding));
+	sj_add(o, "added", json_object_new_int64(e->added));
+	for (size_t i = 0; i < e->naddrs; i++)
+		sj_push(addrs, json_object_new_string(rpc_addr_str(&e->addrs[i], false, a,
+								    sizeof(a))));
+	sj_add(o, "addresses", addrs);
+	sj_push(c->arr, o);
 }
 
 static int nlm_status_lock(void *arg, const struct lk_lockinfo *li)
@@ -1529,67 +1507,44 @@ static int nlm_status_lock(void *arg, const struct lk_lockinfo *li)
 	const struct nlm_host *h = lk_client_priv(lk_owner_client(li->owner));
 	size_t ohlen;
 	const void *oh = lk_owner_oh(li->owner, &ohlen);
-	const char *type = li->type == LK_EXCL ? "exclusive" : "shared";
+	struct json_object *o = json_object_new_object();
 
-	if (c->json) {
-		sb_printf(c->out, "%s{\"client\":", c->first ? "" : ",");
-		sb_json_str(c->out, h->name, strlen(h->name));
-		sb_printf(c->out, ",\"svid\":%u,\"owner\":\"", lk_owner_svid(li->owner));
-		nlm_hex(c->out, oh, ohlen);
-		sb_printf(c->out, "\",\"file\":\"");
-		nlm_hex(c->out, li->key, li->keylen);
-		sb_printf(c->out, "\",\"start\":%" PRIu64 ",\"end\":", li->range.start);
-		if (li->range.end == LK_EOF)
-			sb_printf(c->out, "\"eof\"");
-		else
-			sb_printf(c->out, "%" PRIu64, li->range.end);
-		sb_printf(c->out, ",\"type\":\"%s\"}", type);
-	} else {
-		char nm[LOG_SAFE_MAX];
-		sb_printf(c->out, "L\t%s\t%s\t%u\t", c->ng->name, nlm_safe(nm, sizeof(nm), h->name),
-			  lk_owner_svid(li->owner));
-		nlm_hex(c->out, oh, ohlen > 16 ? 16 : ohlen);
-		sb_append(c->out, "\t", 1);
-		nlm_hex(c->out, li->key, li->keylen);
-		sb_printf(c->out, "\t%" PRIu64 "\t", li->range.start);
-		if (li->range.end == LK_EOF)
-			sb_printf(c->out, "eof");
-		else
-			sb_printf(c->out, "%" PRIu64, li->range.end);
-		sb_printf(c->out, "\t%s\n", type);
-	}
-	c->first = false;
+	sj_add(o, "client", sj_wire_str(h->name, strlen(h->name)));
+	sj_add(o, "svid", json_object_new_int64(lk_owner_svid(li->owner)));
+	sj_add(o, "owner", sj_hex(oh, ohlen));
+	sj_add(o, "file", sj_hex(li->key, li->keylen));
+	sj_add(o, "start", json_object_new_uint64(li->range.start));
+	sj_add(o, "end", li->range.end == LK_EOF ? json_object_new_string("eof")
+						 : json_object_new_uint64(li->range.end));
+	sj_add(o, "type", json_object_new_string(li->type == LK_EXCL ? "exclusive" : "shared"));
+	sj_push(c->arr, o);
 	return 0;
 }
 
-void nlm_group_status(const struct nlm_group *ng, struct sbuf *out, bool json)
+void nlm_group_status(const struct nlm_group *ng, struct json_object *out)
 {
-	struct nlm_status_ctx c = { ng, out, json, true };
+	struct nlm_status_ctx c;
 	/* The journal: off, on (what is still reserved), or failed. */
 	struct lk_stats rs = { 0 };
 	struct jr_stats js = { 0 };
 	const char *jstate = !ng->jr ? "off" : jr_can_grant(ng->jr) ? "on" : "failed";
+	struct json_object *j = json_object_new_object();
 
 	if (ng->resv)
 		lk_table_stats(ng->resv, &rs);
 	if (ng->jr)
 		jr_get_stats(ng->jr, &js);
-	if (json) {
-		sb_printf(out, "\"journal\":{\"state\":\"%s\",\"reserved\":%zu,\"bytes\":%lld,"
-			  "\"batches\":%" PRIu64 ",\"compactions\":%" PRIu64 ",\"failures\":%" PRIu64 "},",
-			  jstate, rs.locks + rs.shares, (long long)js.size, js.batches, js.compactions,
-			  js.failures);
-		sb_printf(out, "\"clients\":[");
-	} else {
-		sb_printf(out, "J\t%s\t%s\t%zu\t%lld\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n", ng->name,
-			  jstate, rs.locks + rs.shares, (long long)js.size, js.batches,
-			  js.compactions, js.failures);
-	}
+	sj_add(j, "state", json_object_new_string(jstate));
+	sj_add(j, "reserved", json_object_new_uint64(rs.locks + rs.shares));
+	sj_add(j, "bytes", json_object_new_int64(js.size));
+	sj_add(j, "batches", json_object_new_uint64(js.batches));
+	sj_add(j, "compactions", json_object_new_uint64(js.compactions));
+	sj_add(j, "failures", json_object_new_uint64(js.failures));
+	sj_add(out, "journal", j);
+	c.arr = json_object_new_array();
 	clist_foreach(ng->clients, nlm_status_client, &c);
-	if (json)
-		sb_printf(out, "],\"locks\":[");
-	c.first = true;
+	sj_add(out, "clients", c.arr);
+	c.arr = json_object_new_array();
 	lk_foreach_lock(ng->locks, nlm_status_lock, &c);
-	if (json)
-		sb_printf(out, "]");
+	sj_add(out, "locks", c.arr);
 }
