@@ -748,11 +748,27 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	if (!res->cookie.sgn_netobj_val && nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
 		return RPC_DONE_SYSERR;
 	st = nlm_grace_refuses(ng, a->reclaim);
-	if (st == NLM4_GRANTED)
+	if (st == NLM4_GRANTED || a->reclaim)
 		st = nlm_prepare(ng, lk, &host, &o, &r);
 	if (st != NLM4_GRANTED) {
 		res->stat.stat = st;
 		return nlm_done(req);
+	}
+	/* A reclaim out of grace is refused, except one of a lock this owner
+	 * holds already: a client whose SM_NOTIFY came late (its statd was
+	 * unreachable at the takeover) locked anew, then reclaims the same
+	 * lock.  Refused, Linux drops that lock from what it reclaims at the
+	 * next failover while the server still holds it, and another host is
+	 * granted it when that grace ends.  Holding it, nothing changes and
+	 * nothing is journaled. */
+	if (a->reclaim && !ng->in_grace) {
+		res->stat.stat = lk_holds(ng->locks, fh, fhlen, o, type, r) ?
+				 NLM4_GRANTED : NLM4_DENIED_NOLOCKS;
+		log_info("group=%s client=%s reclaim out of grace: %s", ng->name,
+			 nlm_safe(nm, sizeof(nm), host->name),
+			 res->stat.stat == NLM4_GRANTED ? "held already, granted" :
+			 "not held, refused");
+		goto out_put;
 	}
 	/* Grace with reservations: refuse only what would take another
 	 * owner's lock away (a "reclaim" of such a range claims a lock the
@@ -998,7 +1014,8 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 	if (!res->cookie.sgn_netobj_val && nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
 		return RPC_DONE_SYSERR;
 	res->stat = unshare ? NLM4_GRANTED : nlm_grace_refuses(ng, a->reclaim);
-	if (res->stat != NLM4_GRANTED)
+	/* A reclaim out of grace goes on to the check below (nlm_proc_lock). */
+	if (res->stat != NLM4_GRANTED && !(a->reclaim && !ng->in_grace))
 		return RPC_DONE_REPLY;
 	if (!nlm_fh_ok(ng, &sh->fh)) {
 		res->stat = NLM4_STALE_FH;
@@ -1016,6 +1033,24 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 		return RPC_DONE_REPLY;
 	}
 	host->refs++; /* for this request, as in nlm_prepare */
+	if (!unshare && a->reclaim && !ng->in_grace) {
+		/* Granted only if held already: see nlm_proc_lock. */
+		char nm[LOG_SAFE_MAX];
+
+		res->stat = NLM4_DENIED_NOLOCKS;
+		if (lk_owner_get(ng->locks, host->lkc, 0, sh->oh.sgn_netobj_val,
+				 sh->oh.sgn_netobj_len, &o) == 0) {
+			if (lk_share_holds(ng->locks, sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len,
+					   o, (unsigned)sh->access, (unsigned)sh->mode))
+				res->stat = NLM4_GRANTED;
+			lk_owner_put(ng->locks, o);
+		}
+		log_info("group=%s client=%s share reclaim out of grace: %s", ng->name,
+			 nlm_safe(nm, sizeof(nm), host->name),
+			 res->stat == NLM4_GRANTED ? "held already, granted" : "not held, refused");
+		nlm_host_put(ng, host);
+		return RPC_DONE_REPLY;
+	}
 	if (!unshare && ng->in_grace &&
 	    nlm_resv_conflicts_share(ng, host, sh->oh.sgn_netobj_val, sh->oh.sgn_netobj_len,
 				     sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len,
