@@ -33,6 +33,7 @@
 #include "nlm/nlm_svc.h"
 #include "nsm/notify.h"
 #include "cluster/owner.h"
+#include "cluster/storage.h"
 #include "rpc/rpc.h"
 #include "sjson.h"
 
@@ -98,6 +99,13 @@ int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group 
 	if (!g->lsn) {
 		rc = -ENOMEM;
 		snprintf(why, whylen, "out of memory");
+		goto err_free;
+	}
+	/* Only ever from the storage the group was initialised on: an empty
+	 * mount point or someone else's filesystem is never served. */
+	rc = stg_check(gc->exports[0]->path, c->name, gc->name, why, whylen);
+	if (rc < 0) {
+		log_err("group=%s not served on node %s: %s", gc->name, node->me->name, why);
 		goto err_free;
 	}
 	rc = nfs_group_open(c, gc, &g->nfs);
@@ -280,6 +288,15 @@ static void grp_slot_acquired(void *arg)
 	sl->why[0] = '\0';
 }
 
+/* owner_args.ready: the group's storage is here and is the group's. */
+static int grp_slot_ready(void *arg, char *why, size_t whylen)
+{
+	struct sg_slot *sl = arg;
+
+	return stg_check(sl->cfg->exports[0]->path, sl->node->cfg->name, sl->cfg->name, why,
+			 whylen);
+}
+
 int grp_node_start(struct sg_node *node)
 {
 	const struct cfg_cluster *c = node->cfg;
@@ -304,7 +321,8 @@ int grp_node_start(struct sg_node *node)
 		struct owner_args oa = {
 			.loop = node->loop, .statedir = sl->statedir, .group = gc->name,
 			.me = node->me->name, .prefs = (const char *const *)gc->nodes,
-			.nprefs = gc->nnodes, .on_acquired = grp_slot_acquired, .arg = sl,
+			.nprefs = gc->nnodes, .ready = grp_slot_ready,
+			.on_acquired = grp_slot_acquired, .arg = sl,
 		};
 		rc = sl->own->open(&oa, &sl->own_impl);
 		if (rc < 0) {
@@ -421,8 +439,10 @@ void grp_node_status(struct sg_node *node, struct json_object *out)
 		/* A group this node may serve but does not: say why. */
 		sj_add(o, "name", json_object_new_string(sl->cfg->name));
 		sj_add(o, "ownership", json_object_new_string(sl->own->name));
+		const char *own_why = sl->own->why(sl->own_impl);
 		sj_add(o, "reason", json_object_new_string(
 			sl->why[0] ? sl->why
+			: own_why[0] ? own_why
 			: sl->own->external ? "managed: not started here"
 			: node->draining ? "node is draining"
 			: "not the lease owner (another node serves it, or a node "
