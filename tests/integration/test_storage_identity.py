@@ -100,8 +100,8 @@ def connects(vip, port):
 def reason_of(c, node, group):
     doc = fu.status_raw(c) or {}
     for nd in doc.get('nodes', []):
-        if nd.get('node') == node:
-            for s in nd.get('standby', []):
+        if nd.get('name') == node:
+            for s in (nd.get('status') or {}).get('standby', []):
                 if s.get('name') == group:
                     return s.get('reason', '')
     return None
@@ -121,12 +121,13 @@ def wait_reason(h, c, node, group, word, timeout=20):
 def test(h):
     for tool in ('mkfs.ext4', 'losetup', 'unshare', 'nsenter'):
         h.need_tool(tool)
-    gs = [harness.Group('g1', [harness.Export('mnt/g1/fs', fsid=101)], nodes=('a', 'b'),
+    # The export is the mount point itself, the layout in which a standby
+    # used to create .sgnfs/ in the empty directory and serve it.
+    gs = [harness.Group('g1', [harness.Export('mnt/g1', fsid=101)], nodes=('a', 'b'),
                         grace=5)]
     c = h.cluster(groups=gs, init=False)
-    e = c.export('mnt/g1/fs')
-    mnt = os.path.dirname(e.path)
-    shutil.rmtree(e.path)       # the host's (b's) mount point is empty
+    e = c.export('mnt/g1')
+    mnt = e.path                # on the host (b's view): an empty directory
     vip, nfs = c.group('g1').vip, c.ports['nfs_port']
 
     img = os.path.join(c.dir, 'lun.img')
@@ -139,7 +140,7 @@ def test(h):
         loop = subprocess.run(['losetup', '--find', '--show', img], stdout=subprocess.PIPE,
                               check=True).stdout.decode().strip()
         ns_a.run(['mount', loop, mnt])
-        ns_a.run(['mkdir', '-p', e.path])
+        ns_a.run(['rmdir', os.path.join(mnt, 'lost+found')])
 
         # -- not initialised: nobody serves ---------------------------------
         start_node(h, c, ns_a, 'a')
