@@ -153,6 +153,11 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 		grp_node_drain(&d->node, argv[0][0] == 'd', out);
 		return;
 	}
+	if ((strcmp(argv[0], "start") == 0 || strcmp(argv[0], "stop") == 0 ||
+	     strcmp(argv[0], "group") == 0) && argc == 2) {
+		grp_node_ctl_group(&d->node, argv[0], argv[1], out);
+		return;
+	}
 	sj_add(out, "error", json_object_new_string("unknown request"));
 }
 
