@@ -45,6 +45,7 @@
 #include <sys/types.h>
 
 #include <ini.h>
+#include <nettle/sha2.h>
 
 #include "config/config.h"
 #include "log.h"
@@ -69,6 +70,7 @@ enum cfg_type {
 	T_CLIENTS,  /* export clients */
 	T_SQUASH,   /* export squash */
 	T_FSID,     /* export fsid: uint32_t 1..2^32-1, unique */
+	T_OWNERSHIP,/* enum cfg_ownership: lease | managed */
 };
 
 struct cfg_key {
@@ -96,6 +98,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("idle_timeout", T_U32,      cfg_cluster, idle_timeout_s, .min = 1, .max = 86400),
 	KEY("watchdog_ms",  T_U32,      cfg_cluster, watchdog_ms, .min = 100, .max = 600000),
 	KEY("log_level",    T_LOGLEVEL, cfg_cluster, log_level),
+	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
 	{ .name = NULL },
 };
 
@@ -110,6 +113,7 @@ static const struct cfg_key group_keys[] = {
 	KEY("grace",        T_U32,      cfg_group, grace_s, .min = 1, .max = 3600),
 	KEY("journal",      T_BOOL,     cfg_group, journal),
 	KEY("client_idle",  T_U32,      cfg_group, client_idle_s, .min = 0, .max = 604800),
+	KEY("ownership",    T_OWNERSHIP, cfg_group, ownership),
 	{ .name = NULL },
 };
 
@@ -177,6 +181,7 @@ struct cfg_parser {
 	enum cfg_kind cur_kind;      /* SECT_NONE before the first header */
 	size_t cur;                  /* index into sects when cur_kind is good */
 	int cluster_line;            /* of the [cluster] header, 0: none yet */
+	struct sha256_ctx sha;       /* of every byte read: the file's checksum */
 };
 
 /* Make room for one more element of @size in *@arr (capacity *@cap). */
@@ -900,6 +905,14 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 		}
 		*(bool *)field = b;
 		return;
+	case T_OWNERSHIP:
+		if (strcasecmp(value, "lease") == 0)
+			*(enum cfg_ownership *)field = CFG_OWN_LEASE;
+		else if (strcasecmp(value, "managed") == 0)
+			*(enum cfg_ownership *)field = CFG_OWN_MANAGED;
+		else
+			cfg_err(p, p->lineno, "%s = '%s': expected lease or managed", k->name, value);
+		return;
 	case T_ADDR: {
 		struct cfg_node *node = obj;
 		why = cfg_addr_parse(value, &node->address);
@@ -1035,6 +1048,7 @@ static char *cfg_read_line(char *str, int num, void *stream)
 		return NULL;
 	}
 	p->lineno++;
+	sha256_update(&p->sha, (size_t)n, (const uint8_t *)p->buf);
 	str[0] = '\0';
 	s = p->buf;
 	len = (size_t)n;
@@ -1167,9 +1181,13 @@ static void cfg_check_groups(struct cfg_parser *p)
 	}
 }
 
-/* group->exports, in file order; only on a good file. */
+/* group->exports, in file order; only on a good file.  Also settles each
+ * group's ownership, which may come from [cluster] further down. */
 static int cfg_link_exports(struct cfg_cluster *c)
 {
+	for (size_t i = 0; i < c->ngroups; i++)
+		if (c->groups[i].ownership == CFG_OWN_INHERIT)
+			c->groups[i].ownership = c->ownership;
 	for (size_t i = 0; i < c->ngroups; i++) {
 		c->groups[i].exports = calloc(c->groups[i].nexports, sizeof(struct cfg_export *));
 		if (!c->groups[i].exports)
@@ -1220,6 +1238,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->max_conns = 1024;
 	c->idle_timeout_s = 300;
 	c->watchdog_ms = 5000;
+	c->ownership = CFG_OWN_LEASE;
 	return c;
 }
 
@@ -1237,6 +1256,7 @@ int cfg_load(const char *path, FILE *errs, struct cfg_cluster **out)
 		rc = -ENOMEM;
 		goto out_close;
 	}
+	sha256_init(&p.sha);
 	rc = ini_parse_stream(cfg_read_line, &p, cfg_on_key, &p);
 	if (rc == -2)
 		cfg_oom(&p);
@@ -1253,6 +1273,14 @@ int cfg_load(const char *path, FILE *errs, struct cfg_cluster **out)
 	} else {
 		rc = cfg_link_exports(p.c);
 		if (rc == 0) {
+			static const char hex[] = "0123456789abcdef";
+			uint8_t d[SHA256_DIGEST_SIZE];
+
+			sha256_digest(&p.sha, sizeof(d), d);
+			for (size_t i = 0; i < sizeof(d); i++) {
+				p.c->sha256[2 * i] = hex[d[i] >> 4];
+				p.c->sha256[2 * i + 1] = hex[d[i] & 15];
+			}
 			*out = p.c;
 			p.c = NULL;
 		}
@@ -1303,6 +1331,11 @@ const struct cfg_node *cfg_node_find(const struct cfg_cluster *c, const char *na
 	ssize_t i = cfg_node_idx(c, name);
 
 	return i < 0 ? NULL : &c->nodes[i];
+}
+
+const char *cfg_ownership_name(enum cfg_ownership o)
+{
+	return o == CFG_OWN_MANAGED ? "managed" : "lease";
 }
 
 const struct cfg_group *cfg_group_find(const struct cfg_cluster *c, const char *name)
