@@ -115,27 +115,9 @@ static bool lease_should_contend(struct lease *l)
 	return true;
 }
 
-/* Is the group's storage here and the group's?  Keeps l->why, and logs
- * each change of it once. */
-static bool lease_ready(struct lease *l)
-{
-	char why[sizeof(l->why)] = "";
-
-	if (l->ready && l->ready(l->arg, why, sizeof(why)) < 0 && !why[0])
-		snprintf(why, sizeof(why), "storage not ready");
-	if (strcmp(why, l->why) != 0) {
-		if (why[0])
-			log_warn("group=%s node %s does not contend: %s", l->group, l->me, why);
-		else
-			log_info("group=%s node %s: storage ready, contending", l->group, l->me);
-		snprintf(l->why, sizeof(l->why), "%s", why);
-	}
-	return !why[0];
-}
-
 /* Open the lease files in the (existing) state directory and show this
- * node alive.  0 or -errno with l->why filled. */
-static int lease_open_files(struct lease *l)
+ * node alive.  0 or -errno with @why filled. */
+static int lease_open_files(struct lease *l, char *why, size_t whylen)
 {
 	char path[4200];
 	int rc;
@@ -146,25 +128,42 @@ static int lease_open_files(struct lease *l)
 	l->alive_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (l->lease_fd < 0 || l->alive_fd < 0) {
 		rc = -errno;
-		snprintf(l->why, sizeof(l->why), "cannot open the lease in %s: %s", l->dir,
-			 strerror(-rc));
+		snprintf(why, whylen, "cannot open the lease in %s: %s", l->dir, strerror(-rc));
 		goto err;
 	}
 	rc = lease_lock(l->alive_fd, F_WRLCK);
 	if (rc < 0) {
-		snprintf(l->why, sizeof(l->why), "node %s already runs (node.%s is locked)",
-			 l->me, l->me);
+		snprintf(why, whylen, "node %s already runs (node.%s is locked)", l->me, l->me);
 		goto err;
 	}
 	return 0;
 err:
-	log_err("group=%s %s", l->group, l->why);
 	if (l->lease_fd >= 0)
 		close(l->lease_fd);
 	if (l->alive_fd >= 0)
 		close(l->alive_fd);
 	l->lease_fd = l->alive_fd = -1;
 	return rc;
+}
+
+/* Is the group's storage here and the group's, and are the lease files
+ * open?  Keeps l->why, and logs each change of it once. */
+static bool lease_ready(struct lease *l)
+{
+	char why[sizeof(l->why)] = "";
+
+	if (l->ready && l->ready(l->arg, why, sizeof(why)) < 0 && !why[0])
+		snprintf(why, sizeof(why), "storage not ready");
+	if (!why[0] && l->lease_fd < 0 && lease_open_files(l, why, sizeof(why)) == 0)
+		l->started = uv_now(l->loop); /* settle from now on */
+	if (strcmp(why, l->why) != 0) {
+		if (why[0])
+			log_warn("group=%s node %s does not contend: %s", l->group, l->me, why);
+		else
+			log_info("group=%s node %s: storage ready, contending", l->group, l->me);
+		snprintf(l->why, sizeof(l->why), "%s", why);
+	}
+	return !why[0];
 }
 
 static void lease_poll_cb(uv_timer_t *t)
@@ -179,11 +178,6 @@ static void lease_poll_cb(uv_timer_t *t)
 	 * state directory in an empty mount point). */
 	if (!lease_ready(l))
 		return;
-	if (l->lease_fd < 0) {
-		if (lease_open_files(l) < 0)
-			return;
-		l->started = uv_now(l->loop); /* settle from now on */
-	}
 	if (!lease_should_contend(l))
 		return;
 	if (lease_lock(l->lease_fd, F_WRLCK) < 0)
