@@ -4,6 +4,7 @@
  *   sgnfsctl -c FILE status [--json]   nodes, groups, clients and locks
  *   sgnfsctl -c FILE move GROUP NODE   planned switchover of GROUP to NODE
  *   sgnfsctl -c FILE drain NODE        move every group off NODE
+ *   sgnfsctl keygen [--rotate] KEYFILE  create (or rotate) the handle key
  *
  * Every node of the file is asked in turn; a node whose socket does not
  * answer is reported as down.  Groups no node reports are offline.
@@ -11,6 +12,7 @@
  * 64 usage.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "hkey.h"
 #include "sbuf.h"
 
 #define CTL_REPLY_MAX (64u << 20)
@@ -80,7 +83,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sgnfsctl -c FILE status [--json]\n"
 		"       sgnfsctl -c FILE move GROUP NODE\n"
-		"       sgnfsctl -c FILE drain NODE\n");
+		"       sgnfsctl -c FILE drain NODE\n"
+		"       sgnfsctl keygen [--rotate] KEYFILE\n");
 }
 
 /* Split @s at tabs into at most @max fields; returns the count. */
@@ -251,6 +255,29 @@ static int cmd_move(const struct cfg_cluster *c, const char *group, const char *
 	return rc;
 }
 
+/* `keygen [--rotate] FILE`: the file `[cluster] handle_key` names (hkey.h). */
+static int cmd_keygen(int nargs, char **args)
+{
+	bool rotate = nargs == 2 && strcmp(args[0], "--rotate") == 0;
+	const char *path = args[nargs - 1];
+	char why[200];
+	int rc;
+
+	if (nargs != 1 && !rotate) {
+		usage(stderr);
+		return 64;
+	}
+	rc = hk_generate(path, rotate, why, sizeof(why));
+	if (rc < 0) {
+		fprintf(stderr, "sgnfsctl: %s: %s\n", path, why);
+		return 1;
+	}
+	printf("%s: %s; install the same file on every node and restart or move "
+	       "their groups\n", path, rotate ? "new current key, old one kept as previous"
+	       : "new handle key");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cfgpath = NULL;
@@ -264,6 +291,9 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 64;
 		}
 	}
+	/* keygen needs no cluster file: it makes a file the cluster names. */
+	if (optind < argc && strcmp(argv[optind], "keygen") == 0)
+		return cmd_keygen(argc - optind - 1, argv + optind + 1);
 	if (!cfgpath || optind >= argc) {
 		usage(stderr);
 		return 64;

@@ -29,6 +29,7 @@
 #include "config/config.h"
 #include "group/group.h"
 #include "log.h"
+#include "nfs/fh.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/nsm_svc.h"
@@ -191,6 +192,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
+		/* What the file says is consistent; now what this machine has:
+		 * the handle key, the export directories, nesting on disk. */
+		rc = cfg_check_host(d.cfg, stderr);
+		if (rc != 0) {
+			if (rc < 0)
+				fprintf(stderr, "%s: %s\n", cfgpath, strerror(-rc));
+			cfg_free(d.cfg);
+			return 1;
+		}
 		printf("%s: OK (%zu nodes, %zu groups, %zu exports)\n", cfgpath,
 		       d.cfg->nnodes, d.cfg->ngroups, d.cfg->nexports);
 		cfg_free(d.cfg);
@@ -205,6 +215,15 @@ int main(int argc, char **argv)
 		log_level_parse(d.cfg->log_level, &lvl);
 	if (debug)
 		lvl = LOGL_DEBUG;
+	/* No key, no handles: refuse to start rather than hand out handles
+	 * that anyone could forge or that would not survive a failover. */
+	if (!d.cfg->handle_key) {
+		fprintf(stderr, "%s: [cluster] has no handle_key (create one with `sgnfsctl keygen "
+			"FILE`, the same file on every node); not starting\n", cfgpath);
+		goto out_cfg;
+	}
+	if (fh_keys_load(d.cfg->handle_key) < 0)
+		goto out_cfg;
 	if (!foreground && daemon(0, 0) < 0) {
 		fprintf(stderr, "daemon: %s\n", strerror(errno));
 		goto out_cfg;

@@ -162,7 +162,13 @@ static bool nlm_fh_ok(const struct nlm_group *ng, const sgn_netobj *fh)
 
 	if (fh->sgn_netobj_len == 0 || fh->sgn_netobj_len > LK_KEY_MAX)
 		return false;
-	if (fh_decode(fh->sgn_netobj_val, fh->sgn_netobj_len, &k) < 0)
+	int rc = fh_decode(fh->sgn_netobj_val, fh->sgn_netobj_len, &k);
+
+	/* The MAC makes a made-up handle useless for NLM too: without it a
+	 * host could lock (and TEST for holders of) handles it never got. */
+	if (rc == -FH_EMAC)
+		fh_log_badmac(ng->name, NULL, "NLM");
+	if (rc < 0)
 		return false;
 	for (size_t i = 0; i < gc->nexports; i++)
 		if (gc->exports[i]->fsid == k.fsid)
