@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is already installed.
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libuv1-dev libtirpc-dev
-rpcsvc-proto libinih-dev libcmocka-dev libnfs-dev libnfs-utils tshark
+rpcsvc-proto libinih-dev nettle-dev libcmocka-dev libnfs-dev libnfs-utils tshark
 nfs-common rpcbind iproute2 python3 procps psmisc"
 missing=""
 for p in $PKGS; do
