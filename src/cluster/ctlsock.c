@@ -68,19 +68,31 @@ static void ctl_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 static void ctl_dispatch(struct ctl_conn *c)
 {
 	char *argv[CTL_MAX_ARGS + 1], *save = NULL, *tok;
-	struct sbuf out = { 0 };
+	struct json_object *reply = json_object_new_object();
+	const char *text;
+	size_t len;
 	int argc = 0;
 
 	for (tok = strtok_r(c->buf, " \t\r", &save); tok && argc < CTL_MAX_ARGS;
 	     tok = strtok_r(NULL, " \t\r", &save))
 		argv[argc++] = tok;
 	argv[argc] = NULL;
+	if (!reply) {
+		ctl_conn_close(c);
+		return;
+	}
 	if (argc == 0)
-		sb_printf(&out, "{\"error\":\"empty request\"}");
+		sj_add(reply, "error", json_object_new_string("empty request"));
 	else
-		c->srv->fn(c->srv->arg, argc, argv, &out);
-	sb_append(&out, "\n", 1);
-	c->reply = sb_take(&out);
+		c->srv->fn(c->srv->arg, argc, argv, reply);
+	text = sj_text(reply);
+	len = text ? strlen(text) : 0;
+	c->reply = text ? malloc(len + 2) : NULL;
+	if (c->reply) {
+		memcpy(c->reply, text, len);
+		memcpy(c->reply + len, "\n", 2);
+	}
+	json_object_put(reply);
 	if (!c->reply) {
 		ctl_conn_close(c);
 		return;

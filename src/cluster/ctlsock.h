@@ -4,22 +4,24 @@
  * or a test reads state and moves groups.
  *
  * Protocol: the client sends one request line ("status", "move G N",
- * "release G", "acquire G", "drain"), at most 4 KiB; the node answers with
+ * "drain", "undrain", and for managed groups "start G", "stop G",
+ * "group G"), at most 4 KiB; the node answers with
  * one JSON object on one line and closes.  Errors are {"error": "..."}.
  */
 #ifndef SGNFS_CTLSOCK_H
 #define SGNFS_CTLSOCK_H
 
 #include <uv.h>
-#include "sbuf.h"
+#include "sjson.h"
 
 struct ctl_server;
 
 /*
- * Handle one request: @argv[0] is the command.  Append a JSON object to
- * @out.  Runs on the loop thread.
+ * Handle one request: @argv[0] is the command.  Fill @reply, an empty JSON
+ * object owned by the caller (add "error" on failure).  Runs on the loop
+ * thread.
  */
-typedef void (*ctl_handler_fn)(void *arg, int argc, char **argv, struct sbuf *out);
+typedef void (*ctl_handler_fn)(void *arg, int argc, char **argv, struct json_object *reply);
 
 /* Listen on @path (an old socket file there is replaced).  0 or -errno. */
 int ctl_listen(uv_loop_t *loop, const char *path, ctl_handler_fn fn, void *arg,

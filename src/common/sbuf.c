@@ -53,29 +53,6 @@ void sb_printf(struct sbuf *sb, const char *fmt, ...)
 	sb->len += (size_t)n;
 }
 
-void sb_json_str(struct sbuf *sb, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	sb_append(sb, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-			sb_append(sb, e, 2);
-		} else if (c < 0x20 || c >= 0x7f) {
-			/* Control bytes, and bytes that are not ASCII: names
-			 * off the wire need not be UTF-8, and the output must
-			 * stay valid JSON, so they are shown as \u00XX. */
-			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			sb_append(sb, e, 6);
-		} else {
-			sb_append(sb, (const char *)&c, 1);
-		}
-	}
-	sb_append(sb, "\"", 1);
-}
-
 char *sb_take(struct sbuf *sb)
 {
 	char *s = sb->oom ? NULL : sb->s;

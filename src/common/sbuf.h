@@ -1,7 +1,6 @@
 /*
- * sbuf.h - a growable string for building replies (JSON on the control
- * socket).  Allocation failure is sticky: sb->oom is set and later appends
- * do nothing, so callers check once at the end.  The buffer is owned by
+ * sbuf.h - a growable string (never JSON: that is json-c's, see sjson.h).
+ * Allocation failure is sticky: sb->oom is set and later appends do nothing, so callers check once at the end.  The buffer is owned by
  * the sbuf; free with sb_free() or take it with sb_take() (caller frees).
  */
 #ifndef SGNFS_SBUF_H
@@ -18,8 +17,6 @@ struct sbuf {
 
 void sb_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_append(struct sbuf *sb, const char *p, size_t n);
-/* Append @s (length @n) as a JSON string literal, quotes included. */
-void sb_json_str(struct sbuf *sb, const char *s, size_t n);
 char *sb_take(struct sbuf *sb);
 void sb_free(struct sbuf *sb);
 

@@ -5,14 +5,23 @@
  *   sgnfsctl -c FILE move GROUP NODE   planned switchover of GROUP to NODE
  *   sgnfsctl -c FILE drain NODE        move every group off NODE
  *   sgnfsctl keygen [--rotate] KEYFILE  create (or rotate) the handle key
+ *   sgnfsctl -c FILE log-level LEVEL [NODE]   change the log level at run time
+ *   sgnfsctl -c FILE [-n NODE] start|stop|status GROUP
+ *                                      managed ownership: bring GROUP online
+ *                                      on NODE, take it offline, ask its state
  *
  * Every node of the file is asked in turn; a node whose socket does not
- * answer is reported as down.  Groups no node reports are offline.
- * Exit codes: 0 ok, 1 the request failed, 2 a node is down (status only),
- * 64 usage.
+ * answer is reported as down.  Groups no node serves are offline, with the
+ * reasons the nodes that may serve them give.  Every node answers in JSON
+ * (docs/status.md); the tables are built from the parsed answers.
+ * Exit codes (docs/status.md): 0 ok, 1 the request failed, 2 a node is
+ * down (status), 3 a group is not served (status), 4 nodes run different
+ * configuration files (status), 64 usage.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +33,48 @@
 
 #include "config/config.h"
 #include "hkey.h"
+#include "log.h"
 #include "sbuf.h"
+#include "sjson.h"
+#include "version.h"
+
+/* Exit codes of `sgnfsctl status`, worst first (docs/status.md). */
+enum {
+	STATUS_ERROR = 1,          /* a node's answer could not be read */
+	STATUS_NODE_DOWN = 2,      /* every group served, but a node does not answer */
+	STATUS_GROUP_DOWN = 3,     /* a group is offline (or served twice) */
+	STATUS_CONFIG_DIFFERS = 4, /* all served, all up, some node runs another file */
+};
 
 #define CTL_REPLY_MAX (64u << 20)
+#define CTL_WAIT_MS 10000
+/* start and stop return when the work is done, and a large group takes a
+ * while to open; a cluster manager's own operation timeout is the real
+ * limit (the OCF agent's start timeout), this one only ends a hung node. */
+#define CTL_WAIT_GROUP_MS 600000
+
+/* Exit codes of `sgnfsctl start|stop|status GROUP` (the OCF agent maps
+ * them; docs/failover.md). */
+enum {
+	GROUP_OK = 0,              /* online (start, status), offline (stop) */
+	GROUP_FAILED = 1,          /* refused or failed; the reason is on stderr */
+	GROUP_USAGE = 2,           /* unknown group or node, no node for this host */
+	GROUP_NOT_RUNNING = 7,     /* status: not served by NODE (OCF_NOT_RUNNING) */
+};
+
+static char *ctl_ask_wait(const struct cfg_cluster *c, const char *node, const char *req,
+			  int wait_ms);
 
 /* Send one request line to @node; the reply (one line, NUL-terminated,
  * caller frees) or NULL with errno set. */
 static char *ctl_ask(const struct cfg_cluster *c, const char *node, const char *req)
+{
+	return ctl_ask_wait(c, node, req, CTL_WAIT_MS);
+}
+
+/* ctl_ask, waiting up to @wait_ms for each part of the answer. */
+static char *ctl_ask_wait(const struct cfg_cluster *c, const char *node, const char *req,
+			  int wait_ms)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct sbuf out = { 0 };
@@ -51,7 +95,7 @@ static char *ctl_ask(const struct cfg_cluster *c, const char *node, const char *
 		goto err;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (poll(&p, 1, 10000) <= 0) {
+		if (poll(&p, 1, wait_ms) <= 0) {
 			errno = ETIMEDOUT;
 			goto err;
 		}
@@ -84,135 +128,381 @@ static void usage(FILE *f)
 		"usage: sgnfsctl -c FILE status [--json]\n"
 		"       sgnfsctl -c FILE move GROUP NODE\n"
 		"       sgnfsctl -c FILE drain NODE\n"
-		"       sgnfsctl keygen [--rotate] KEYFILE\n");
+		"       sgnfsctl -c FILE log-level error|warn|info|debug [NODE]\n"
+		"       sgnfsctl -c FILE [-n NODE] start|stop|status GROUP\n"
+		"       sgnfsctl keygen [--rotate] KEYFILE\n"
+		"status exits 0 when every node answers and every group is served\n"
+		"(online or in grace), 3 while a group is not served, 2 while a node\n"
+		"does not answer, 4 when nodes run different configuration files,\n"
+		"1 on errors; 64: usage.\n"
+		"start|stop|status GROUP act on NODE (default: the [node] named like\n"
+		"`uname -n`); they exit 0 when GROUP is online there (start, status) or\n"
+		"offline there (stop), 7 when it is not served there (status), 1 when\n"
+		"refused or failed (the reason on stderr), 2 on a usage or config error.\n");
 }
 
-/* Split @s at tabs into at most @max fields; returns the count. */
-static int split_tabs(char *s, char **f, int max)
+/* ---- status ------------------------------------------------------------- */
+
+/* Member @key of object @o, or NULL. */
+static struct json_object *jget(struct json_object *o, const char *key)
 {
-	int n = 0;
-	f[n++] = s;
-	for (char *p = s; *p && n < max; p++) {
-		if (*p == '\t') {
-			*p = '\0';
-			f[n++] = p + 1;
-		}
+	struct json_object *v = NULL;
+
+	if (!o || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return v;
+}
+
+/* String member @key of @o, or @dflt.  Printable only: a node's answer can
+ * carry client names off the wire, and a terminal is no place for their
+ * control bytes. */
+static const char *jstr(struct json_object *o, const char *key, const char *dflt,
+			char *buf, size_t bufsz)
+{
+	struct json_object *v = jget(o, key);
+	const char *s;
+
+	if (!v || json_object_is_type(v, json_type_null))
+		return dflt;
+	s = json_object_get_string(v);
+	return log_safe(buf, bufsz, s, strlen(s));
+}
+
+static int64_t jint(struct json_object *o, const char *key, int64_t dflt)
+{
+	struct json_object *v = jget(o, key);
+
+	return v && (json_object_is_type(v, json_type_int) ||
+		     json_object_is_type(v, json_type_double))
+	       ? json_object_get_int64(v) : dflt;
+}
+
+static size_t jlen(struct json_object *a)
+{
+	return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}
+
+/* Parse one node's answer: an object, or NULL (caller frees with
+ * json_object_put). */
+static struct json_object *parse_reply(const char *node, const char *r)
+{
+	struct json_object *o;
+	enum json_tokener_error err;
+
+	o = json_tokener_parse_verbose(r, &err);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		fprintf(stderr, "sgnfsctl: node %s: the answer is not a JSON object (%s)\n", node,
+			o ? "other type" : json_tokener_error_desc(err));
+		json_object_put(o);
+		return NULL;
 	}
-	return n;
+	return o;
 }
 
 /*
- * Table form: the nodes answer "status text" with tab-separated records:
- *   G group state grace_left clients locks
- *   C group client addresses holding
- *   L group client svid owner file start end type
- *   J group journal reserved bytes batches compactions failures
+ * Ask every node for its status and put the cluster together (the schema
+ * is docs/status.md):
+ *   {"schema", "cluster", "config": {path, sha256},
+ *    "nodes": [{name, up, error?, config_matches?, status}],
+ *    "groups": [{name, state, owner, owners, grace_left, reason}]}
+ * Returns the document (caller puts it) and *code, the exit code of
+ * `sgnfsctl status` (see usage()).
  */
-static int cmd_status_text(const struct cfg_cluster *c)
+static struct json_object *status_collect(const struct cfg_cluster *c, int *code)
 {
-	char **replies = calloc(c->nnodes, sizeof(char *));
-	bool *seen = calloc(c->ngroups, sizeof(bool));
-	int rc = 0;
+	struct json_object *doc = json_object_new_object();
+	struct json_object *nodes = json_object_new_array();
+	struct json_object *groups = json_object_new_array();
+	struct json_object *cfg = json_object_new_object();
+	bool node_down = false, group_bad = false, cfg_differs = false, broken = false;
 
-	if (!replies || !seen)
-		return 1;
-	printf("cluster %s\n\nNODE        STATE\n", c->name);
-	for (size_t i = 0; i < c->nnodes; i++) {
-		replies[i] = ctl_ask(c, c->nodes[i].name, "status text");
-		printf("%-11s %s\n", c->nodes[i].name, replies[i] ? "up" : "down");
-		if (!replies[i])
-			rc = 2;
+	if (!doc || !nodes || !groups || !cfg) {
+		json_object_put(doc);
+		json_object_put(nodes);
+		json_object_put(groups);
+		json_object_put(cfg);
+		*code = 1;
+		return NULL;
 	}
-	printf("\nGROUP        OWNER       STATE            CLIENTS  LOCKS\n");
+	sj_add(doc, "schema", json_object_new_int(SGNFS_STATUS_SCHEMA));
+	sj_add(doc, "cluster", json_object_new_string(c->name));
+	sj_add(cfg, "path", json_object_new_string(c->path));
+	sj_add(cfg, "sha256", json_object_new_string(c->sha256));
+	sj_add(doc, "config", cfg);
 	for (size_t i = 0; i < c->nnodes; i++) {
-		char *save = NULL;
-		if (!replies[i])
-			continue;
-		char *copy = strdup(replies[i]);
-		for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-			char *f[12];
-			int nf = split_tabs(l, f, 12);
-			if (nf < 6 || strcmp(f[0], "G") != 0)
-				continue;
-			char state[64];
-			if (strcmp(f[2], "grace") == 0)
-				snprintf(state, sizeof(state), "in grace (%ss)", f[3]);
-			else
-				snprintf(state, sizeof(state), "%s", f[2]);
-			printf("%-12s %-11s %-16s %7s %6s\n", f[1], c->nodes[i].name, state, f[4], f[5]);
-			const struct cfg_group *g = cfg_group_find(c, f[1]);
-			if (g)
-				seen[g - c->groups] = true;
+		struct json_object *n = json_object_new_object();
+		struct json_object *st = NULL;
+		char *r = ctl_ask(c, c->nodes[i].name, "status");
+
+		sj_add(n, "name", json_object_new_string(c->nodes[i].name));
+		if (!r) {
+			sj_add(n, "error", json_object_new_string(strerror(errno)));
+			node_down = true;
+		} else {
+			st = parse_reply(c->nodes[i].name, r);
+			if (!st)
+				broken = true;
 		}
-		free(copy);
-	}
-	for (size_t g = 0; g < c->ngroups; g++)
-		if (!seen[g])
-			printf("%-12s %-11s %-16s %7s %6s\n", c->groups[g].name, "-", "offline", "-", "-");
+		free(r);
+		sj_add(n, "up", json_object_new_boolean(st != NULL));
+		if (st) {
+			struct json_object *sum = jget(jget(st, "config"), "sha256");
+			bool same = sum && strcmp(json_object_get_string(sum), c->sha256) == 0;
 
-	printf("\nGROUP        JOURNAL  RESERVED        BYTES    BATCHES  COMPACTIONS  FAILURES\n");
-	for (size_t i = 0; i < c->nnodes; i++) {
-		char *save = NULL;
-		char *copy = replies[i] ? strdup(replies[i]) : NULL;
-
-		if (!copy)
-			continue;
-		for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-			char *f[12];
-			int nf = split_tabs(l, f, 12);
-			if (nf >= 8 && strcmp(f[0], "J") == 0)
-				printf("%-12s %-7s %9s %12s %10s %12s %9s\n", f[1], f[2], f[3], f[4],
-				       f[5], f[6], f[7]);
+			sj_add(n, "config_matches", json_object_new_boolean(same));
+			cfg_differs |= !same;
 		}
-		free(copy);
+		sj_add(n, "status", st);
+		sj_push(nodes, n);
 	}
+	for (size_t gi = 0; gi < c->ngroups; gi++) {
+		const struct cfg_group *gc = &c->groups[gi];
+		struct json_object *g = json_object_new_object();
+		struct json_object *owners = json_object_new_array();
+		struct json_object *served = NULL;
+		struct sbuf why = { 0 };
 
-	printf("\nGROUP        CLIENT                ADDRESSES\n");
-	for (size_t i = 0; i < c->nnodes; i++) {
-		char *save = NULL;
-		if (!replies[i])
-			continue;
-		for (char *l = strtok_r(replies[i], "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-			char *f[12];
-			int nf = split_tabs(l, f, 12);
-			if (nf >= 4 && strcmp(f[0], "C") == 0)
-				printf("%-12s %-21s %s%s\n", f[1], f[2], f[3],
-				       nf >= 5 && strcmp(f[4], "1") == 0 ? "" : " (idle)");
-			else if (nf >= 10 && strcmp(f[0], "L") == 0)
-				printf("  lock %-7s %s svid=%s owner=%s file=%s range=%s-%s\n",
-				       f[9], f[2], f[3], f[4], f[5], f[6], f[7]);
+		for (size_t i = 0; i < c->nnodes; i++) {
+			struct json_object *st = jget(json_object_array_get_idx(nodes, i), "status");
+			struct json_object *gs = jget(st, "groups"), *sb = jget(st, "standby");
+			bool may = false;
+
+			for (size_t k = 0; k < jlen(gs); k++) {
+				struct json_object *o = json_object_array_get_idx(gs, k);
+				struct json_object *nm = jget(o, "name");
+				if (nm && strcmp(json_object_get_string(nm), gc->name) == 0) {
+					sj_push(owners, json_object_new_string(c->nodes[i].name));
+					if (!served)
+						served = o;
+				}
+			}
+			for (size_t k = 0; k < jlen(sb); k++) {
+				struct json_object *o = json_object_array_get_idx(sb, k);
+				struct json_object *nm = jget(o, "name");
+				if (nm && strcmp(json_object_get_string(nm), gc->name) == 0) {
+					struct json_object *rs = jget(o, "reason");
+					sb_printf(&why, "%s%s: %s", why.len ? "; " : "",
+						  c->nodes[i].name,
+						  rs ? json_object_get_string(rs) : "?");
+				}
+			}
+			for (size_t k = 0; k < gc->nnodes; k++)
+				may |= strcmp(gc->nodes[k], c->nodes[i].name) == 0;
+			if (may && !st)
+				sb_printf(&why, "%s%s: node down", why.len ? "; " : "",
+					  c->nodes[i].name);
 		}
+		sj_add(g, "name", json_object_new_string(gc->name));
+		if (jlen(owners) == 1) {
+			struct json_object *stn = jget(served, "state");
+			sj_add(g, "state", json_object_new_string(stn ? json_object_get_string(stn)
+								      : "online"));
+			sj_add(g, "owner", json_object_get(json_object_array_get_idx(owners, 0)));
+			sj_add(g, "grace_left", json_object_new_int64(jint(served, "grace_left", 0)));
+			sj_add(g, "reason", NULL);
+		} else if (jlen(owners) > 1) {
+			/* The lease makes this impossible; say so loudly if not. */
+			sj_add(g, "state", json_object_new_string("split"));
+			sj_add(g, "owner", NULL);
+			sj_add(g, "grace_left", json_object_new_int64(0));
+			sj_add(g, "reason", json_object_new_string("served by more than one node"));
+			group_bad = true;
+		} else {
+			sj_add(g, "state", json_object_new_string("offline"));
+			sj_add(g, "owner", NULL);
+			sj_add(g, "grace_left", json_object_new_int64(0));
+			sj_add(g, "reason", json_object_new_string(
+				why.len && !why.oom ? why.s : "no node of its nodes list answers"));
+			group_bad = true;
+		}
+		sj_add(g, "owners", owners);
+		sb_free(&why);
+		sj_push(groups, g);
 	}
-	for (size_t i = 0; i < c->nnodes; i++)
-		free(replies[i]);
-	free(replies);
-	free(seen);
-	return rc;
+	sj_add(doc, "nodes", nodes);
+	sj_add(doc, "groups", groups);
+	*code = broken ? STATUS_ERROR : group_bad ? STATUS_GROUP_DOWN
+	      : node_down ? STATUS_NODE_DOWN : cfg_differs ? STATUS_CONFIG_DIFFERS : 0;
+	return doc;
 }
 
 static int cmd_status_json(const struct cfg_cluster *c)
 {
-	struct sbuf out = { 0 };
-	int rc = 0;
+	int code;
+	struct json_object *doc = status_collect(c, &code);
 
-	sb_printf(&out, "{\"cluster\":");
-	sb_json_str(&out, c->name, strlen(c->name));
-	sb_printf(&out, ",\"nodes\":[");
-	for (size_t i = 0; i < c->nnodes; i++) {
-		char *r = ctl_ask(c, c->nodes[i].name, "status");
-		sb_printf(&out, "%s{\"name\":", i ? "," : "");
-		sb_json_str(&out, c->nodes[i].name, strlen(c->nodes[i].name));
-		sb_printf(&out, ",\"up\":%s,\"status\":%s}", r ? "true" : "false", r ? r : "null");
-		if (!r)
-			rc = 2;
-		free(r);
+	if (!doc)
+		return STATUS_ERROR;
+	printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_SPACED |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(doc);
+	return code;
+}
+
+/* The tables of `sgnfsctl status`, every one built from status_collect()'s
+ * document. */
+static int cmd_status_text(const struct cfg_cluster *c)
+{
+	int code;
+	struct json_object *doc = status_collect(c, &code);
+	struct json_object *nodes, *groups;
+	char b1[LOG_SAFE_MAX], b2[LOG_SAFE_MAX], b3[LOG_SAFE_MAX];
+
+	if (!doc)
+		return STATUS_ERROR;
+	nodes = jget(doc, "nodes");
+	groups = jget(doc, "groups");
+	printf("cluster %s (config sha256 %.12s)\n\n", c->name, c->sha256);
+	printf("NODE        STATE  PID       DRAIN  CONFIG        VERSION\n");
+	for (size_t i = 0; i < jlen(nodes); i++) {
+		struct json_object *n = json_object_array_get_idx(nodes, i);
+		struct json_object *st = jget(n, "status");
+		struct json_object *dr = jget(st, "draining");
+		struct json_object *cm = jget(n, "config_matches");
+		char cfgs[32];
+
+		if (!st) {
+			printf("%-11s %-6s (control socket: %s)\n", jstr(n, "name", "?", b1, sizeof(b1)),
+			       "down", jstr(n, "error", "no answer", b2, sizeof(b2)));
+			continue;
+		}
+		snprintf(cfgs, sizeof(cfgs), "%.12s%s",
+			 jstr(jget(st, "config"), "sha256", "?", b2, sizeof(b2)),
+			 cm && json_object_get_boolean(cm) ? "" : " (differs)");
+		printf("%-11s %-6s %-9" PRId64 " %-6s %-13s %s\n", jstr(n, "name", "?", b1, sizeof(b1)),
+		       "up", jint(st, "pid", 0), dr && json_object_get_boolean(dr) ? "yes" : "no",
+		       cfgs, jstr(st, "version", "?", b3, sizeof(b3)));
 	}
-	sb_printf(&out, "]}\n");
-	if (out.oom)
-		return 1;
-	fputs(out.s, stdout);
-	sb_free(&out);
-	return rc;
+
+	printf("\nGROUP        OWNER       STATE             NSM  CLIENTS  LOCKS  VIPS\n");
+	for (size_t i = 0; i < jlen(groups); i++) {
+		struct json_object *g = json_object_array_get_idx(groups, i);
+		const char *name = jstr(g, "name", "?", b1, sizeof(b1));
+		const char *state = jstr(g, "state", "?", b2, sizeof(b2));
+		struct json_object *gs = NULL;
+		char stbuf[64], vips[256] = "";
+
+		/* The owner's own view of the group, for the details. */
+		for (size_t k = 0; k < jlen(nodes) && !gs; k++) {
+			struct json_object *arr = jget(jget(json_object_array_get_idx(nodes, k),
+							    "status"), "groups");
+			for (size_t m = 0; m < jlen(arr); m++) {
+				struct json_object *o = json_object_array_get_idx(arr, m);
+				if (strcmp(jstr(o, "name", "", b3, sizeof(b3)), name) == 0)
+					gs = o;
+			}
+		}
+		if (strcmp(state, "grace") == 0)
+			snprintf(stbuf, sizeof(stbuf), "in grace (%" PRId64 "s)",
+				 jint(g, "grace_left", 0));
+		else
+			snprintf(stbuf, sizeof(stbuf), "%s", state);
+		{
+			const struct cfg_group *gc = cfg_group_find(c, name);
+			for (size_t v = 0; gc && v < gc->nvips; v++) {
+				char a[INET6_ADDRSTRLEN] = "?";
+				const struct sockaddr_storage *ss = &gc->vips[v];
+				inet_ntop(ss->ss_family, ss->ss_family == AF_INET
+					  ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+					  : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr,
+					  a, sizeof(a));
+				size_t l = strlen(vips);
+				snprintf(vips + l, sizeof(vips) - l, "%s%s", v ? " " : "", a);
+			}
+		}
+		if (gs)
+			printf("%-12s %-11s %-16s %4" PRId64 " %8zu %6zu  %s\n", name,
+			       jstr(g, "owner", "-", b3, sizeof(b3)), stbuf, jint(gs, "nsm_state", 0),
+			       jlen(jget(gs, "clients")), jlen(jget(gs, "locks")), vips);
+		else
+			printf("%-12s %-11s %-16s %4s %8s %6s  %s\n", name, "-", stbuf, "-", "-",
+			       "-", vips);
+		if (jget(g, "reason") && !json_object_is_type(jget(g, "reason"), json_type_null))
+			printf("    why: %s\n", jstr(g, "reason", "", b3, sizeof(b3)));
+	}
+
+	printf("\nGROUP        FSID        ACCESS SQUASH PATH\n");
+	for (size_t gi = 0; gi < c->ngroups; gi++)
+		for (size_t e = 0; e < c->groups[gi].nexports; e++) {
+			const struct cfg_export *x = c->groups[gi].exports[e];
+			printf("%-12s %-11u %-6s %-6s %s\n", c->groups[gi].name, x->fsid,
+			       x->rw ? "rw" : "ro",
+			       x->all_squash ? "all" : x->root_squash ? "root" : "none", x->path);
+		}
+
+	printf("\nGROUP        JOURNAL  RESERVED        BYTES    BATCHES  COMPACTIONS  FAILURES\n");
+	for (size_t i = 0; i < jlen(nodes); i++) {
+		struct json_object *arr = jget(jget(json_object_array_get_idx(nodes, i), "status"),
+					       "groups");
+		for (size_t m = 0; m < jlen(arr); m++) {
+			struct json_object *o = json_object_array_get_idx(arr, m);
+			struct json_object *j = jget(o, "journal");
+			if (!j)
+				continue;
+			printf("%-12s %-7s %9" PRId64 " %12" PRId64 " %10" PRId64 " %12" PRId64
+			       " %9" PRId64 "\n", jstr(o, "name", "?", b1, sizeof(b1)),
+			       jstr(j, "state", "?", b2, sizeof(b2)), jint(j, "reserved", 0),
+			       jint(j, "bytes", 0), jint(j, "batches", 0), jint(j, "compactions", 0),
+			       jint(j, "failures", 0));
+		}
+	}
+
+	printf("\nGROUP        CLIENT                ADDRESSES\n");
+	for (size_t i = 0; i < jlen(nodes); i++) {
+		struct json_object *arr = jget(jget(json_object_array_get_idx(nodes, i), "status"),
+					       "groups");
+		for (size_t m = 0; m < jlen(arr); m++) {
+			struct json_object *o = json_object_array_get_idx(arr, m);
+			struct json_object *cl = jget(o, "clients"), *lk = jget(o, "locks");
+			const char *gname = jstr(o, "name", "?", b1, sizeof(b1));
+
+			for (size_t k = 0; k < jlen(cl); k++) {
+				struct json_object *e = json_object_array_get_idx(cl, k);
+				struct json_object *ad = jget(e, "addresses");
+				struct json_object *ho = jget(e, "holding");
+				printf("%-12s %-21s ", gname, jstr(e, "name", "?", b2, sizeof(b2)));
+				for (size_t a = 0; a < jlen(ad); a++) {
+					const char *s = json_object_get_string(
+						json_object_array_get_idx(ad, a));
+					printf("%s%s", a ? "," : "",
+					       log_safe(b3, sizeof(b3), s ? s : "", s ? strlen(s) : 0));
+				}
+				printf("%s\n", ho && json_object_get_boolean(ho) ? "" : " (idle)");
+			}
+			for (size_t k = 0; k < jlen(lk); k++) {
+				struct json_object *l = json_object_array_get_idx(lk, k);
+				char own[40], end[24], fb[300];
+				struct json_object *ev = jget(l, "end");
+
+				snprintf(own, sizeof(own), "%.32s", jstr(l, "owner", "", b3, sizeof(b3)));
+				if (ev && json_object_is_type(ev, json_type_string))
+					snprintf(end, sizeof(end), "eof");
+				else
+					snprintf(end, sizeof(end), "%" PRIu64,
+						 ev ? json_object_get_uint64(ev) : 0);
+				printf("  lock %-9s %s svid=%" PRId64 " owner=%s file=%s range=%" PRIu64
+				       "-%s\n", jstr(l, "type", "?", b2, sizeof(b2)),
+				       jstr(l, "client", "?", b3, sizeof(b3)), jint(l, "svid", 0), own,
+				       jstr(l, "file", "?", fb, sizeof(fb)),
+				       jget(l, "start") ? json_object_get_uint64(jget(l, "start")) : 0,
+				       end);
+			}
+		}
+	}
+	json_object_put(doc);
+	return code;
+}
+
+/* True unless @r is a JSON object without an "error" member. */
+static bool reply_is_error(const char *node, const char *r)
+{
+	struct json_object *o = parse_reply(node, r);
+	bool bad = !o || jget(o, "error") != NULL;
+
+	json_object_put(o);
+	return bad;
 }
 
 /* Forward a request to the node that must act on it; print its answer. */
@@ -225,9 +515,40 @@ static int cmd_forward(const struct cfg_cluster *c, const char *node, const char
 		fprintf(stderr, "sgnfsctl: node %s: %s\n", node, strerror(errno));
 		return 1;
 	}
-	rc = strstr(r, "\"error\"") ? 1 : 0;
+	rc = reply_is_error(node, r) ? 1 : 0;
 	printf("%s\n", r);
 	free(r);
+	return rc;
+}
+
+/* `log-level LEVEL [NODE]`: every node (or NODE) logs at LEVEL from now on. */
+static int cmd_log_level(const struct cfg_cluster *c, const char *level, const char *node)
+{
+	char req[64];
+	int rc = 0;
+
+	if (node && !cfg_node_find(c, node)) {
+		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, c->path);
+		return 1;
+	}
+	snprintf(req, sizeof(req), "log-level %s", level);
+	for (size_t i = 0; i < c->nnodes; i++) {
+		const char *n = c->nodes[i].name;
+		char *r;
+
+		if (node && strcmp(node, n) != 0)
+			continue;
+		r = ctl_ask(c, n, req);
+		if (!r) {
+			fprintf(stderr, "sgnfsctl: node %s: %s\n", n, strerror(errno));
+			rc = 1;
+			continue;
+		}
+		if (reply_is_error(n, r))
+			rc = 1;
+		printf("%s: %s\n", n, r);
+		free(r);
+	}
 	return rc;
 }
 
@@ -247,7 +568,7 @@ static int cmd_move(const struct cfg_cluster *c, const char *group, const char *
 		char *r = ctl_ask(c, c->nodes[i].name, req);
 		if (!r)
 			continue;
-		if (!strstr(r, "\"error\""))
+		if (!reply_is_error(c->nodes[i].name, r))
 			rc = 0;
 		printf("%s: %s\n", c->nodes[i].name, r);
 		free(r);
@@ -278,15 +599,97 @@ static int cmd_keygen(int nargs, char **args)
 	return 0;
 }
 
+/* ---- managed ownership: start, stop, status of one group --------------- */
+
+/* The [node] this host is: named like `uname -n` up to the first dot. */
+static const char *my_node(const struct cfg_cluster *c, char *host, size_t len)
+{
+	if (gethostname(host, len) < 0)
+		return NULL;
+	host[len - 1] = '\0';
+	host[strcspn(host, ".")] = '\0';
+	return cfg_node_find(c, host) ? host : NULL;
+}
+
+/*
+ * start, stop or status of @group on @node (see usage()).  The node does
+ * the work and decides (managed or not, failed or not); this only maps its
+ * answer to an exit code a cluster manager's agent can use.
+ */
+static int cmd_group(const struct cfg_cluster *c, const char *node, const char *cmd,
+		     const char *group)
+{
+	const struct cfg_group *g = cfg_group_find(c, group);
+	bool allowed = false, status = strcmp(cmd, "status") == 0;
+	struct json_object *o;
+	char req[256], b1[256], b2[512];
+	char *r;
+	int rc;
+
+	if (!g) {
+		fprintf(stderr, "sgnfsctl: no [group %s] in %s\n", group, c->path);
+		return GROUP_USAGE;
+	}
+	for (size_t i = 0; i < g->nnodes; i++)
+		allowed |= strcmp(g->nodes[i], node) == 0;
+	if (!allowed) {
+		fprintf(stderr, "sgnfsctl: node %s is not in the nodes list of group %s\n", node,
+			group);
+		return GROUP_USAGE;
+	}
+	snprintf(req, sizeof(req), "%s %s", status ? "group" : cmd, group);
+	r = ctl_ask_wait(c, node, req, status ? CTL_WAIT_MS : CTL_WAIT_GROUP_MS);
+	if (!r) {
+		int e = errno;
+		/* No sgnfsd listens there: it serves nothing. */
+		bool down = e == ENOENT || e == ECONNREFUSED;
+
+		fprintf(stderr, "sgnfsctl: node %s: %s%s\n", node, strerror(e),
+			down ? " (sgnfsd is not running there)" : "");
+		if (down && status)
+			return GROUP_NOT_RUNNING;
+		if (down && strcmp(cmd, "stop") == 0)
+			return GROUP_OK;
+		return GROUP_FAILED;
+	}
+	o = parse_reply(node, r);
+	free(r);
+	if (!o)
+		return GROUP_FAILED;
+	if (jget(o, "error")) {
+		fprintf(stderr, "sgnfsctl: %s %s on node %s: %s\n", cmd, group, node,
+			jstr(o, "error", "", b2, sizeof(b2)));
+		rc = GROUP_FAILED;
+	} else if (!status) {
+		printf("group %s %s on node %s\n", group, jstr(o, "result", "?", b1, sizeof(b1)),
+		       node);
+		rc = GROUP_OK;
+	} else {
+		const char *st = jstr(o, "state", "?", b1, sizeof(b1));
+		const char *why = jstr(o, "reason", "", b2, sizeof(b2));
+
+		printf("group %s %s on node %s%s%s\n", group, st, node, why[0] ? ": " : "", why);
+		rc = strcmp(st, "online") == 0 ? GROUP_OK
+		   : strcmp(st, "failed") == 0 ? GROUP_FAILED : GROUP_NOT_RUNNING;
+		if (rc == GROUP_FAILED)
+			fprintf(stderr, "sgnfsctl: group %s failed on node %s: %s\n", group, node,
+				why);
+	}
+	json_object_put(o);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	const char *cfgpath = NULL;
+	const char *cfgpath = NULL, *node = NULL;
+	char host[256] = "";
 	struct cfg_cluster *c;
 	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "+c:h")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:n:h")) != -1) {
 		switch (opt) {
 		case 'c': cfgpath = optarg; break;
+		case 'n': node = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 64;
 		}
@@ -298,17 +701,33 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 64;
 	}
+	const char *cmd = argv[optind];
+	int nargs = argc - optind - 1;
+	char **args = argv + optind + 1;
+	bool group_cmd = nargs == 1 && strcmp(args[0], "--json") != 0 &&
+			 (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
+			  strcmp(cmd, "status") == 0);
+
 	rc = cfg_load(cfgpath, stderr, &c);
 	if (rc < 0) {
 		if (rc != -EINVAL)
 			fprintf(stderr, "%s: %s\n", cfgpath, strerror(-rc));
-		return 1;
+		return group_cmd ? GROUP_USAGE : 1;
 	}
-	const char *cmd = argv[optind];
-	int nargs = argc - optind - 1;
-	char **args = argv + optind + 1;
 
-	if (strcmp(cmd, "status") == 0 && nargs == 0)
+	if (group_cmd && !node && !(node = my_node(c, host, sizeof(host)))) {
+		fprintf(stderr, "sgnfsctl: no [node %s] in %s for this host; name the node "
+			"with -n NODE\n", host, cfgpath);
+		rc = GROUP_USAGE;
+	} else if (group_cmd && !cfg_node_find(c, node)) {
+		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, cfgpath);
+		rc = GROUP_USAGE;
+	} else if (group_cmd) {
+		rc = cmd_group(c, node, cmd, args[0]);
+	} else if (node) {
+		fprintf(stderr, "sgnfsctl: -n only goes with start, stop or status GROUP\n");
+		rc = 64;
+	} else if (strcmp(cmd, "status") == 0 && nargs == 0)
 		rc = cmd_status_text(c);
 	else if (strcmp(cmd, "status") == 0 && nargs == 1 && strcmp(args[0], "--json") == 0)
 		rc = cmd_status_json(c);
@@ -316,6 +735,8 @@ int main(int argc, char **argv)
 		rc = cmd_move(c, args[0], args[1]);
 	else if (strcmp(cmd, "drain") == 0 && nargs == 1)
 		rc = cmd_forward(c, args[0], "drain");
+	else if (strcmp(cmd, "log-level") == 0 && (nargs == 1 || nargs == 2))
+		rc = cmd_log_level(c, args[0], nargs == 2 ? args[1] : NULL);
 	else {
 		usage(stderr);
 		rc = 64;

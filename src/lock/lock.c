@@ -1420,6 +1420,22 @@ int lk_test(struct lk_table *t, const void *key, size_t keylen,
 	return -EAGAIN;
 }
 
+bool lk_holds(const struct lk_table *t, const void *key, size_t keylen,
+	      const struct lk_owner *o, enum lk_type type, struct lk_range r)
+{
+	const struct lk_file *f;
+	struct lk_lock *first;
+	bool noop;
+
+	if (check_req(t, key, keylen, o, type, r))
+		return false;
+	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	if (!f)
+		return false;
+	lock_need(f, o, type, r.start, r.end, &noop, &first);
+	return noop;
+}
+
 /* Grant @o @type on @r now (no conflict), creating the file if needed. */
 static int grant_now(struct lk_table *t, struct lk_file *f, const void *key, size_t keylen,
 		     struct lk_owner *o, int type, struct lk_range r)
@@ -1607,6 +1623,20 @@ int lk_share_test(const struct lk_table *t, const void *key, size_t keylen,
 		if (sh->owner != o && ((mode & sh->deny) || (deny & sh->mode)))
 			return -EAGAIN;
 	return 0;
+}
+
+bool lk_share_holds(const struct lk_table *t, const void *key, size_t keylen,
+		    const struct lk_owner *o, unsigned mode, unsigned deny)
+{
+	const struct lk_file *f;
+
+	if (!t || !key || keylen == 0 || keylen > LK_KEY_MAX || !o)
+		return false;
+	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	for (const struct lk_share *sh = f ? f->shares : NULL; sh; sh = sh->fnext)
+		if (sh->owner == o)
+			return sh->mode == mode && sh->deny == deny;
+	return false;
 }
 
 int lk_share(struct lk_table *t, const void *key, size_t keylen,

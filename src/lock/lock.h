@@ -271,6 +271,14 @@ int lk_lock_wait(struct lk_table *t, const void *key, size_t keylen,
 int lk_unlock(struct lk_table *t, const void *key, size_t keylen,
 	      struct lk_owner *o, struct lk_range r);
 
+/*
+ * Does @o already hold a @type lock over all of @r on @key, so that
+ * lk_lock(@o, @type, @r) would change nothing?  (NLM: a reclaim of such a
+ * lock repeats what the server holds.)  False on bad arguments.
+ */
+bool lk_holds(const struct lk_table *t, const void *key, size_t keylen,
+	      const struct lk_owner *o, enum lk_type type, struct lk_range r);
+
 /* The queued waiter of @o on @key with exactly @type and @r, or NULL. */
 struct lk_waiter *lk_waiter_find(struct lk_table *t, const void *key,
 				 size_t keylen, const struct lk_owner *o,
@@ -303,6 +311,11 @@ int lk_share(struct lk_table *t, const void *key, size_t keylen,
  * another owner's reservation conflicts, -EINVAL.  Changes nothing. */
 int lk_share_test(const struct lk_table *t, const void *key, size_t keylen,
 		  const struct lk_owner *o, unsigned mode, unsigned deny);
+
+/* Does @o hold exactly the reservation (@mode, @deny) on @key?  False on
+ * bad arguments. */
+bool lk_share_holds(const struct lk_table *t, const void *key, size_t keylen,
+		    const struct lk_owner *o, unsigned mode, unsigned deny);
 
 /* Drop @o's share reservation on @key, if any.  Returns 0 or -EINVAL. */
 int lk_unshare(struct lk_table *t, const void *key, size_t keylen,

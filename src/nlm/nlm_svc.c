@@ -50,7 +50,7 @@
 #include "nsm/clist.h"
 #include "nsm/notify.h"
 #include "nsm.h"
-#include "sbuf.h"
+#include "sjson.h"
 
 static struct nlm_group *nlm_grp(const struct rpc_req *req)
 {
@@ -754,11 +754,27 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	if (!res->cookie.sgn_netobj_val && nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
 		return RPC_DONE_SYSERR;
 	st = nlm_grace_refuses(ng, a->reclaim);
-	if (st == NLM4_GRANTED)
+	if (st == NLM4_GRANTED || a->reclaim)
 		st = nlm_prepare(ng, lk, &host, &o, &r);
 	if (st != NLM4_GRANTED) {
 		res->stat.stat = st;
 		return nlm_done(req);
+	}
+	/* A reclaim out of grace is refused, except one of a lock this owner
+	 * holds already: a client whose SM_NOTIFY came late (its statd was
+	 * unreachable at the takeover) locked anew, then reclaims the same
+	 * lock.  Refused, Linux drops that lock from what it reclaims at the
+	 * next failover while the server still holds it, and another host is
+	 * granted it when that grace ends.  Holding it, nothing changes and
+	 * nothing is journaled. */
+	if (a->reclaim && !ng->in_grace) {
+		res->stat.stat = lk_holds(ng->locks, fh, fhlen, o, type, r) ?
+				 NLM4_GRANTED : NLM4_DENIED_NOLOCKS;
+		log_info("group=%s client=%s reclaim out of grace: %s", ng->name,
+			 nlm_safe(nm, sizeof(nm), host->name),
+			 res->stat.stat == NLM4_GRANTED ? "held already, granted" :
+			 "not held, refused");
+		goto out_put;
 	}
 	/* Grace with reservations: refuse only what would take another
 	 * owner's lock away (a "reclaim" of such a range claims a lock the
@@ -1004,7 +1020,8 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 	if (!res->cookie.sgn_netobj_val && nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
 		return RPC_DONE_SYSERR;
 	res->stat = unshare ? NLM4_GRANTED : nlm_grace_refuses(ng, a->reclaim);
-	if (res->stat != NLM4_GRANTED)
+	/* A reclaim out of grace goes on to the check below (nlm_proc_lock). */
+	if (res->stat != NLM4_GRANTED && !(a->reclaim && !ng->in_grace))
 		return RPC_DONE_REPLY;
 	if (!nlm_fh_ok(ng, &sh->fh)) {
 		res->stat = NLM4_STALE_FH;
@@ -1022,6 +1039,24 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 		return RPC_DONE_REPLY;
 	}
 	host->refs++; /* for this request, as in nlm_prepare */
+	if (!unshare && a->reclaim && !ng->in_grace) {
+		/* Granted only if held already: see nlm_proc_lock. */
+		char nm[LOG_SAFE_MAX];
+
+		res->stat = NLM4_DENIED_NOLOCKS;
+		if (lk_owner_get(ng->locks, host->lkc, 0, sh->oh.sgn_netobj_val,
+				 sh->oh.sgn_netobj_len, &o) == 0) {
+			if (lk_share_holds(ng->locks, sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len,
+					   o, (unsigned)sh->access, (unsigned)sh->mode))
+				res->stat = NLM4_GRANTED;
+			lk_owner_put(ng->locks, o);
+		}
+		log_info("group=%s client=%s share reclaim out of grace: %s", ng->name,
+			 nlm_safe(nm, sizeof(nm), host->name),
+			 res->stat == NLM4_GRANTED ? "held already, granted" : "not held, refused");
+		nlm_host_put(ng, host);
+		return RPC_DONE_REPLY;
+	}
 	if (!unshare && ng->in_grace &&
 	    nlm_resv_conflicts_share(ng, host, sh->oh.sgn_netobj_val, sh->oh.sgn_netobj_len,
 				     sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len,
@@ -1487,46 +1522,24 @@ size_t nlm_group_nlocks(const struct nlm_group *ng)
 }
 
 struct nlm_status_ctx {
-	const struct nlm_group *ng;
-	struct sbuf *out;
-	bool json;
-	bool first;
+	struct json_object *arr;   /* borrowed: the "clients" or "locks" array */
 };
-
-static void nlm_hex(struct sbuf *out, const void *p, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++) {
-		char h[2] = { hex[b[i] >> 4], hex[b[i] & 15] };
-		sb_append(out, h, 2);
-	}
-}
 
 static void nlm_status_client(void *arg, const struct clist_entry_info *e)
 {
 	struct nlm_status_ctx *c = arg;
+	struct json_object *o = json_object_new_object();
+	struct json_object *addrs = json_object_new_array();
 	char a[80];
 
-	if (c->json) {
-		sb_printf(c->out, "%s{\"name\":", c->first ? "" : ",");
-		sb_json_str(c->out, e->name, strlen(e->name));
-		sb_printf(c->out, ",\"holding\":%s,\"added\":%" PRId64 ",\"addresses\":[",
-			  e->holding ? "true" : "false", e->added);
-		for (size_t i = 0; i < e->naddrs; i++)
-			sb_printf(c->out, "%s\"%s\"", i ? "," : "",
-				  rpc_addr_str(&e->addrs[i], false, a, sizeof(a)));
-		sb_printf(c->out, "]}");
-	} else {
-		char nm[LOG_SAFE_MAX];
-		sb_printf(c->out, "C\t%s\t%s\t", c->ng->name, nlm_safe(nm, sizeof(nm), e->name));
-		for (size_t i = 0; i < e->naddrs; i++)
-			sb_printf(c->out, "%s%s", i ? "," : "",
-				  rpc_addr_str(&e->addrs[i], false, a, sizeof(a)));
-		sb_printf(c->out, "\t%d\n", e->holding ? 1 : 0);
-	}
-	c->first = false;
+	sj_add(o, "name", sj_wire_str(e->name, strlen(e->name)));
+	sj_add(o, "holding", json_object_new_boolean(e->holding));
+	sj_add(o, "added", json_object_new_int64(e->added));
+	for (size_t i = 0; i < e->naddrs; i++)
+		sj_push(addrs, json_object_new_string(rpc_addr_str(&e->addrs[i], false, a,
+								    sizeof(a))));
+	sj_add(o, "addresses", addrs);
+	sj_push(c->arr, o);
 }
 
 static int nlm_status_lock(void *arg, const struct lk_lockinfo *li)
@@ -1535,67 +1548,44 @@ static int nlm_status_lock(void *arg, const struct lk_lockinfo *li)
 	const struct nlm_host *h = lk_client_priv(lk_owner_client(li->owner));
 	size_t ohlen;
 	const void *oh = lk_owner_oh(li->owner, &ohlen);
-	const char *type = li->type == LK_EXCL ? "exclusive" : "shared";
+	struct json_object *o = json_object_new_object();
 
-	if (c->json) {
-		sb_printf(c->out, "%s{\"client\":", c->first ? "" : ",");
-		sb_json_str(c->out, h->name, strlen(h->name));
-		sb_printf(c->out, ",\"svid\":%u,\"owner\":\"", lk_owner_svid(li->owner));
-		nlm_hex(c->out, oh, ohlen);
-		sb_printf(c->out, "\",\"file\":\"");
-		nlm_hex(c->out, li->key, li->keylen);
-		sb_printf(c->out, "\",\"start\":%" PRIu64 ",\"end\":", li->range.start);
-		if (li->range.end == LK_EOF)
-			sb_printf(c->out, "\"eof\"");
-		else
-			sb_printf(c->out, "%" PRIu64, li->range.end);
-		sb_printf(c->out, ",\"type\":\"%s\"}", type);
-	} else {
-		char nm[LOG_SAFE_MAX];
-		sb_printf(c->out, "L\t%s\t%s\t%u\t", c->ng->name, nlm_safe(nm, sizeof(nm), h->name),
-			  lk_owner_svid(li->owner));
-		nlm_hex(c->out, oh, ohlen > 16 ? 16 : ohlen);
-		sb_append(c->out, "\t", 1);
-		nlm_hex(c->out, li->key, li->keylen);
-		sb_printf(c->out, "\t%" PRIu64 "\t", li->range.start);
-		if (li->range.end == LK_EOF)
-			sb_printf(c->out, "eof");
-		else
-			sb_printf(c->out, "%" PRIu64, li->range.end);
-		sb_printf(c->out, "\t%s\n", type);
-	}
-	c->first = false;
+	sj_add(o, "client", sj_wire_str(h->name, strlen(h->name)));
+	sj_add(o, "svid", json_object_new_int64(lk_owner_svid(li->owner)));
+	sj_add(o, "owner", sj_hex(oh, ohlen));
+	sj_add(o, "file", sj_hex(li->key, li->keylen));
+	sj_add(o, "start", json_object_new_uint64(li->range.start));
+	sj_add(o, "end", li->range.end == LK_EOF ? json_object_new_string("eof")
+						 : json_object_new_uint64(li->range.end));
+	sj_add(o, "type", json_object_new_string(li->type == LK_EXCL ? "exclusive" : "shared"));
+	sj_push(c->arr, o);
 	return 0;
 }
 
-void nlm_group_status(const struct nlm_group *ng, struct sbuf *out, bool json)
+void nlm_group_status(const struct nlm_group *ng, struct json_object *out)
 {
-	struct nlm_status_ctx c = { ng, out, json, true };
+	struct nlm_status_ctx c;
 	/* The journal: off, on (what is still reserved), or failed. */
 	struct lk_stats rs = { 0 };
 	struct jr_stats js = { 0 };
 	const char *jstate = !ng->jr ? "off" : jr_can_grant(ng->jr) ? "on" : "failed";
+	struct json_object *j = json_object_new_object();
 
 	if (ng->resv)
 		lk_table_stats(ng->resv, &rs);
 	if (ng->jr)
 		jr_get_stats(ng->jr, &js);
-	if (json) {
-		sb_printf(out, "\"journal\":{\"state\":\"%s\",\"reserved\":%zu,\"bytes\":%lld,"
-			  "\"batches\":%" PRIu64 ",\"compactions\":%" PRIu64 ",\"failures\":%" PRIu64 "},",
-			  jstate, rs.locks + rs.shares, (long long)js.size, js.batches, js.compactions,
-			  js.failures);
-		sb_printf(out, "\"clients\":[");
-	} else {
-		sb_printf(out, "J\t%s\t%s\t%zu\t%lld\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n", ng->name,
-			  jstate, rs.locks + rs.shares, (long long)js.size, js.batches,
-			  js.compactions, js.failures);
-	}
+	sj_add(j, "state", json_object_new_string(jstate));
+	sj_add(j, "reserved", json_object_new_uint64(rs.locks + rs.shares));
+	sj_add(j, "bytes", json_object_new_int64(js.size));
+	sj_add(j, "batches", json_object_new_uint64(js.batches));
+	sj_add(j, "compactions", json_object_new_uint64(js.compactions));
+	sj_add(j, "failures", json_object_new_uint64(js.failures));
+	sj_add(out, "journal", j);
+	c.arr = json_object_new_array();
 	clist_foreach(ng->clients, nlm_status_client, &c);
-	if (json)
-		sb_printf(out, "],\"locks\":[");
-	c.first = true;
+	sj_add(out, "clients", c.arr);
+	c.arr = json_object_new_array();
 	lk_foreach_lock(ng->locks, nlm_status_lock, &c);
-	if (json)
-		sb_printf(out, "]");
+	sj_add(out, "locks", c.arr);
 }

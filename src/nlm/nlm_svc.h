@@ -21,7 +21,7 @@
 
 struct sg_group;
 struct nlm_group;
-struct sbuf;
+struct json_object;
 
 extern const struct rpc_prog nlm_prog;
 
@@ -69,9 +69,10 @@ bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
 			       const struct sockaddr_storage *from, bool trusted,
 			       const char *why);
 
-/* Counts, and the status records of sgnfsctl (see grp_status). */
+/* Counts, and the lock part of a group's status (docs/status.md): adds
+ * "journal", "clients" and "locks" to the group object @out. */
 size_t nlm_group_nclients(const struct nlm_group *ng);
 size_t nlm_group_nlocks(const struct nlm_group *ng);
-void nlm_group_status(const struct nlm_group *ng, struct sbuf *out, bool json);
+void nlm_group_status(const struct nlm_group *ng, struct json_object *out);
 
 #endif

@@ -762,6 +762,37 @@ static void test_share_semantics(void **st)
 	assert_int_equal(s.shares, 3);
 }
 
+/* lk_holds / lk_share_holds: "would this lock change nothing?", what NLM
+ * asks of a reclaim that repeats a lock the owner holds. */
+static void test_holds(void **st)
+{
+	(void)st;
+	assert_false(lk_holds(T, KA, KAL, A, LK_EXCL, rg(0, 10)));	/* no file */
+	assert_int_equal(L(A, LK_EXCL, 0, 10), 0);
+	assert_int_equal(L(A, LK_EXCL, 10, 10), 0);		/* merged: 0-19 */
+	assert_true(lk_holds(T, KA, KAL, A, LK_EXCL, rg(0, 20)));
+	assert_true(lk_holds(T, KA, KAL, A, LK_EXCL, rg(5, 1)));
+	assert_false(lk_holds(T, KA, KAL, A, LK_EXCL, rg(0, 21)));	/* one byte more */
+	assert_false(lk_holds(T, KA, KAL, A, LK_EXCL, rg(0, 0)));	/* to EOF */
+	assert_false(lk_holds(T, KA, KAL, A, LK_SHARED, rg(0, 20))); /* other type */
+	assert_false(lk_holds(T, KA, KAL, D, LK_EXCL, rg(0, 20)));	/* same client */
+	assert_false(lk_holds(T, KB, KBL, A, LK_EXCL, rg(0, 20)));	/* other file */
+	assert_int_equal(L(A, LK_SHARED, 30, 0), 0);
+	assert_true(lk_holds(T, KA, KAL, A, LK_SHARED, rg(MAX, 1)));
+	assert_false(lk_holds(T, KA, KAL, A, LK_SHARED, rg(19, 12)));	/* gap 20-29 */
+	assert_int_equal(U(A, 5, 1), 0);
+	assert_false(lk_holds(T, KA, KAL, A, LK_EXCL, rg(0, 20)));
+	assert_false(lk_holds(NULL, KA, KAL, A, LK_EXCL, rg(0, 1)));
+	assert_int_equal(nlocks(), 3);			/* it changed nothing */
+
+	assert_false(lk_share_holds(T, KA, KAL, A, LK_SH_READ, LK_SH_NONE));
+	assert_int_equal(lk_share(T, KA, KAL, A, LK_SH_READ, LK_SH_WRITE), 0);
+	assert_true(lk_share_holds(T, KA, KAL, A, LK_SH_READ, LK_SH_WRITE));
+	assert_false(lk_share_holds(T, KA, KAL, A, LK_SH_READ, LK_SH_NONE));
+	assert_false(lk_share_holds(T, KA, KAL, D, LK_SH_READ, LK_SH_WRITE));
+	assert_false(lk_share_holds(T, KB, KBL, A, LK_SH_READ, LK_SH_WRITE));
+}
+
 /* ==== deadlocks, caps, cancel, wake order ==== */
 
 static void test_deadlock_2cycle(void **st)
@@ -1751,6 +1782,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_release_and_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_matching, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iteration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_differential, setup, teardown),
