@@ -79,6 +79,8 @@ struct cfg_node {
 	int line;
 };
 
+/* A new key must also be compared in rl_check() (config/reload.c): a reload
+ * refuses what it does not know how to apply. */
 struct cfg_cluster {
 	char *path;                 /* the file loaded */
 	char sha256[65];            /* SHA-256 of its bytes, hex (as sha256sum prints) */
