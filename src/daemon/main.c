@@ -191,6 +191,13 @@ static void sgnfsd_reload(struct sgnfsd *d, const char *why_asked, struct json_o
 		if (log_reopen() < 0)
 			log_warn("node %s cannot reopen its log file %s: %s", d->node.me->name,
 				 log_file_path(), strerror(errno));
+		/* A rotated handle key (docs/security.md) is read again even when
+		 * the configuration is unchanged: the file is not part of it.  On
+		 * failure the keys in use stay (logged). */
+		if (d->cfg->handle_key && fh_keys_load(d->cfg->handle_key) < 0)
+			sj_add(out, "handle_key_error",
+			       json_object_new_string("the handle key file cannot be used; "
+						      "the keys loaded before stay in use"));
 		log_info("node %s reloaded %s (sha256 %.12s, %zu changes)", d->node.me->name,
 			 d->cfg->path, d->cfg->sha256, json_object_array_length(changes));
 		sj_add(out, "result", json_object_new_string(rc == 1 ? "unchanged" : "reloaded"));

@@ -15,8 +15,9 @@ outside every export.  As a hostile client with no special rights:
   3. a real handle with one MAC bit flipped -> NFS3ERR_BADHANDLE;
   4. every refusal is logged ("bad MAC");
   5. a handle survives a failover to another node, and a key rotation
-     (the old key kept as `previous`); after a second rotation the oldest
-     handle is BADHANDLE and the new one works;
+     (the old key kept as `previous`, picked up at the takeover); after a
+     second rotation (picked up by `sgnfsctl reload`) the oldest handle is
+     BADHANDLE and the new one works;
   6. `sgnfsd -t` refuses a key file readable by others and a missing key.
 """
 import ctypes
@@ -170,9 +171,9 @@ def test(h):
             'new handles carry a MAC of the new key')
     p1.close()
     m1.close()
+    # The second rotation is picked up by a reload, without a restart.
     write_handle_key(c.handle_key, k2, k1)
-    c.stop('a')
-    c.start('a')
+    h.run([h.env_path('SGNFSCTL'), '-c', c.config_path, 'reload', 'a'], what='sgnfsctl reload a')
     p1 = Tcp(g1.vip, c.ports['nfs_port'], timeout=10)
     st = getattr_st(p1, rw_fh)
     h.check(st == NFS3ERR_BADHANDLE, 'after a second rotation the oldest handle is BADHANDLE '
