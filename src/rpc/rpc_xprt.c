@@ -318,6 +318,8 @@ static int rpcx_conn_feed(struct rpc_conn *conn, const uint8_t *p, size_t n)
 		if (conn->frag_left > 0) {
 			size_t take = conn->frag_left < n ? conn->frag_left : n;
 
+			if (take == 0)
+				break; /* the mark ended this read; its bytes come later */
 			if (conn->rec_len + take > conn->rec_cap) {
 				size_t cap = conn->rec_cap ? conn->rec_cap : 4096;
 				uint8_t *nrec;
