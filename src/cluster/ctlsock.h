@@ -4,7 +4,8 @@
  * or a test reads state and moves groups.
  *
  * Protocol: the client sends one request line ("status", "move G N",
- * "release G", "acquire G", "drain"), at most 4 KiB; the node answers with
+ * "drain", "undrain", and for managed groups "start G", "stop G",
+ * "group G"), at most 4 KiB; the node answers with
  * one JSON object on one line and closes.  Errors are {"error": "..."}.
  */
 #ifndef SGNFS_CTLSOCK_H

@@ -60,6 +60,7 @@ enum cfg_type {
 	T_NAME,     /* char *, a valid name */
 	T_ABSPATH,  /* char *, an absolute path */
 	T_LOGLEVEL, /* char *, error|warn|info|debug */
+	T_LOGTARGET,/* char *, auto|stderr|syslog|journal|/absolute/path */
 	T_PORT,     /* uint16_t, 1..65535 */
 	T_U32,      /* uint32_t in [min, max] */
 	T_BOOL,     /* bool */
@@ -70,6 +71,7 @@ enum cfg_type {
 	T_CLIENTS,  /* export clients */
 	T_SQUASH,   /* export squash */
 	T_FSID,     /* export fsid: uint32_t 1..2^32-1, unique */
+	T_OWNERSHIP,/* enum cfg_ownership: lease | managed */
 };
 
 struct cfg_key {
@@ -97,6 +99,8 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("idle_timeout", T_U32,      cfg_cluster, idle_timeout_s, .min = 1, .max = 86400),
 	KEY("watchdog_ms",  T_U32,      cfg_cluster, watchdog_ms, .min = 100, .max = 600000),
 	KEY("log_level",    T_LOGLEVEL, cfg_cluster, log_level),
+	KEY("log",          T_LOGTARGET, cfg_cluster, log),
+	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
 	{ .name = NULL },
 };
 
@@ -111,6 +115,7 @@ static const struct cfg_key group_keys[] = {
 	KEY("grace",        T_U32,      cfg_group, grace_s, .min = 1, .max = 3600),
 	KEY("journal",      T_BOOL,     cfg_group, journal),
 	KEY("client_idle",  T_U32,      cfg_group, client_idle_s, .min = 0, .max = 604800),
+	KEY("ownership",    T_OWNERSHIP, cfg_group, ownership),
 	{ .name = NULL },
 };
 
@@ -873,6 +878,15 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 		}
 		cfg_set_str(p, field, value);
 		return;
+	case T_LOGTARGET:
+		if (value[0] != '/' && strcmp(value, "auto") != 0 && strcmp(value, "stderr") != 0 &&
+		    strcmp(value, "syslog") != 0 && strcmp(value, "journal") != 0) {
+			cfg_err(p, p->lineno, "%s = '%s': expected auto, stderr, syslog, journal or "
+				"an absolute path", k->name, value);
+			return;
+		}
+		cfg_set_str(p, field, value);
+		return;
 	case T_PORT:
 		if (cfg_number(p, k, value, 1, 65535, &u) == 0)
 			*(uint16_t *)field = (uint16_t)u;
@@ -901,6 +915,14 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 			return;
 		}
 		*(bool *)field = b;
+		return;
+	case T_OWNERSHIP:
+		if (strcasecmp(value, "lease") == 0)
+			*(enum cfg_ownership *)field = CFG_OWN_LEASE;
+		else if (strcasecmp(value, "managed") == 0)
+			*(enum cfg_ownership *)field = CFG_OWN_MANAGED;
+		else
+			cfg_err(p, p->lineno, "%s = '%s': expected lease or managed", k->name, value);
 		return;
 	case T_ADDR: {
 		struct cfg_node *node = obj;
@@ -1170,9 +1192,13 @@ static void cfg_check_groups(struct cfg_parser *p)
 	}
 }
 
-/* group->exports, in file order; only on a good file. */
+/* group->exports, in file order; only on a good file.  Also settles each
+ * group's ownership, which may come from [cluster] further down. */
 static int cfg_link_exports(struct cfg_cluster *c)
 {
+	for (size_t i = 0; i < c->ngroups; i++)
+		if (c->groups[i].ownership == CFG_OWN_INHERIT)
+			c->groups[i].ownership = c->ownership;
 	for (size_t i = 0; i < c->ngroups; i++) {
 		c->groups[i].exports = calloc(c->groups[i].nexports, sizeof(struct cfg_export *));
 		if (!c->groups[i].exports)
@@ -1209,7 +1235,8 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->path = strdup(path);
 	c->run_dir = strdup("/run/sgnfs");
 	c->log_level = strdup("info");
-	if (!c->path || !c->run_dir || !c->log_level) {
+	c->log = strdup("auto");
+	if (!c->path || !c->run_dir || !c->log_level || !c->log) {
 		cfg_free(c);
 		return NULL;
 	}
@@ -1223,6 +1250,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->max_conns = 1024;
 	c->idle_timeout_s = 300;
 	c->watchdog_ms = 5000;
+	c->ownership = CFG_OWN_LEASE;
 	return c;
 }
 
@@ -1307,6 +1335,7 @@ void cfg_free(struct cfg_cluster *c)
 	free(c->name);
 	free(c->run_dir);
 	free(c->log_level);
+	free(c->log);
 	free(c);
 }
 
@@ -1315,6 +1344,11 @@ const struct cfg_node *cfg_node_find(const struct cfg_cluster *c, const char *na
 	ssize_t i = cfg_node_idx(c, name);
 
 	return i < 0 ? NULL : &c->nodes[i];
+}
+
+const char *cfg_ownership_name(enum cfg_ownership o)
+{
+	return o == CFG_OWN_MANAGED ? "managed" : "lease";
 }
 
 const struct cfg_group *cfg_group_find(const struct cfg_cluster *c, const char *name)

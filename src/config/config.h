@@ -32,6 +32,16 @@ struct cfg_net {
 
 struct cfg_group;
 
+/*
+ * Who decides that a node serves a group (docs/failover.md):
+ *   lease    the nodes themselves, through the group's lease file (default);
+ *   managed  an outside cluster manager, through the control socket
+ *            (`sgnfsctl start|stop GROUP`); the node never contends.
+ * CFG_OWN_INHERIT only exists while loading: a group without its own
+ * `ownership` takes the cluster's.
+ */
+enum cfg_ownership { CFG_OWN_INHERIT = 0, CFG_OWN_LEASE, CFG_OWN_MANAGED };
+
 struct cfg_export {
 	char *path;               /* absolute path as written, no trailing '/' */
 	char *group_name;
@@ -56,6 +66,7 @@ struct cfg_group {
 	uint32_t grace_s;              /* default 45 */
 	bool journal;                  /* default true */
 	uint32_t client_idle_s;        /* drop an idle client from the list after (default 300) */
+	enum cfg_ownership ownership;  /* lease or managed after load (default: the cluster's) */
 	struct cfg_export **exports;   /* in file order; exports[0] holds .sgnfs/ */
 	size_t nexports;
 	int line;
@@ -84,6 +95,8 @@ struct cfg_cluster {
 	uint32_t idle_timeout_s;    /* default 300 */
 	uint32_t watchdog_ms;       /* default 5000 */
 	char *log_level;            /* error | warn | info | debug (default info) */
+	char *log;                  /* auto | stderr | syslog | journal | /path (%n: node) */
+	enum cfg_ownership ownership; /* lease (default) or managed */
 
 	struct cfg_node *nodes;     size_t nnodes;
 	struct cfg_group *groups;   size_t ngroups;
@@ -107,6 +120,8 @@ const struct cfg_node *cfg_node_find(const struct cfg_cluster *c, const char *na
 const struct cfg_group *cfg_group_find(const struct cfg_cluster *c, const char *name);
 const struct cfg_export *cfg_export_by_fsid(const struct cfg_cluster *c, uint32_t fsid);
 const struct cfg_export *cfg_export_by_path(const struct cfg_cluster *c, const char *path);
+/* "lease" or "managed". */
+const char *cfg_ownership_name(enum cfg_ownership o);
 
 /*
  * Parse "a.b.c.d[/n]" or an IPv6 form ("::1", "fd00::/8") into @net; 0 or

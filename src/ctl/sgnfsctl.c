@@ -4,6 +4,10 @@
  *   sgnfsctl -c FILE status [--json]   nodes, groups, clients and locks
  *   sgnfsctl -c FILE move GROUP NODE   planned switchover of GROUP to NODE
  *   sgnfsctl -c FILE drain NODE        move every group off NODE
+ *   sgnfsctl -c FILE log-level LEVEL [NODE]   change the log level at run time
+ *   sgnfsctl -c FILE [-n NODE] start|stop|status GROUP
+ *                                      managed ownership: bring GROUP online
+ *                                      on NODE, take it offline, ask its state
  *
  * Every node of the file is asked in turn; a node whose socket does not
  * answer is reported as down.  Groups no node serves are offline, with the
@@ -40,10 +44,34 @@ enum {
 };
 
 #define CTL_REPLY_MAX (64u << 20)
+#define CTL_WAIT_MS 10000
+/* start and stop return when the work is done, and a large group takes a
+ * while to open; a cluster manager's own operation timeout is the real
+ * limit (the OCF agent's start timeout), this one only ends a hung node. */
+#define CTL_WAIT_GROUP_MS 600000
+
+/* Exit codes of `sgnfsctl start|stop|status GROUP` (the OCF agent maps
+ * them; docs/failover.md). */
+enum {
+	GROUP_OK = 0,              /* online (start, status), offline (stop) */
+	GROUP_FAILED = 1,          /* refused or failed; the reason is on stderr */
+	GROUP_USAGE = 2,           /* unknown group or node, no node for this host */
+	GROUP_NOT_RUNNING = 7,     /* status: not served by NODE (OCF_NOT_RUNNING) */
+};
+
+static char *ctl_ask_wait(const struct cfg_cluster *c, const char *node, const char *req,
+			  int wait_ms);
 
 /* Send one request line to @node; the reply (one line, NUL-terminated,
  * caller frees) or NULL with errno set. */
 static char *ctl_ask(const struct cfg_cluster *c, const char *node, const char *req)
+{
+	return ctl_ask_wait(c, node, req, CTL_WAIT_MS);
+}
+
+/* ctl_ask, waiting up to @wait_ms for each part of the answer. */
+static char *ctl_ask_wait(const struct cfg_cluster *c, const char *node, const char *req,
+			  int wait_ms)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct sbuf out = { 0 };
@@ -64,7 +92,7 @@ static char *ctl_ask(const struct cfg_cluster *c, const char *node, const char *
 		goto err;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (poll(&p, 1, 10000) <= 0) {
+		if (poll(&p, 1, wait_ms) <= 0) {
 			errno = ETIMEDOUT;
 			goto err;
 		}
@@ -97,10 +125,16 @@ static void usage(FILE *f)
 		"usage: sgnfsctl -c FILE status [--json]\n"
 		"       sgnfsctl -c FILE move GROUP NODE\n"
 		"       sgnfsctl -c FILE drain NODE\n"
+		"       sgnfsctl -c FILE log-level error|warn|info|debug [NODE]\n"
+		"       sgnfsctl -c FILE [-n NODE] start|stop|status GROUP\n"
 		"status exits 0 when every node answers and every group is served\n"
 		"(online or in grace), 3 while a group is not served, 2 while a node\n"
 		"does not answer, 4 when nodes run different configuration files,\n"
-		"1 on errors; 64: usage.\n");
+		"1 on errors; 64: usage.\n"
+		"start|stop|status GROUP act on NODE (default: the [node] named like\n"
+		"`uname -n`); they exit 0 when GROUP is online there (start, status) or\n"
+		"offline there (stop), 7 when it is not served there (status), 1 when\n"
+		"refused or failed (the reason on stderr), 2 on a usage or config error.\n");
 }
 
 /* ---- status ------------------------------------------------------------- */
@@ -483,6 +517,37 @@ static int cmd_forward(const struct cfg_cluster *c, const char *node, const char
 	return rc;
 }
 
+/* `log-level LEVEL [NODE]`: every node (or NODE) logs at LEVEL from now on. */
+static int cmd_log_level(const struct cfg_cluster *c, const char *level, const char *node)
+{
+	char req[64];
+	int rc = 0;
+
+	if (node && !cfg_node_find(c, node)) {
+		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, c->path);
+		return 1;
+	}
+	snprintf(req, sizeof(req), "log-level %s", level);
+	for (size_t i = 0; i < c->nnodes; i++) {
+		const char *n = c->nodes[i].name;
+		char *r;
+
+		if (node && strcmp(node, n) != 0)
+			continue;
+		r = ctl_ask(c, n, req);
+		if (!r) {
+			fprintf(stderr, "sgnfsctl: node %s: %s\n", n, strerror(errno));
+			rc = 1;
+			continue;
+		}
+		if (reply_is_error(n, r))
+			rc = 1;
+		printf("%s: %s\n", n, r);
+		free(r);
+	}
+	return rc;
+}
+
 static int cmd_move(const struct cfg_cluster *c, const char *group, const char *node)
 {
 	char req[256];
@@ -507,15 +572,97 @@ static int cmd_move(const struct cfg_cluster *c, const char *group, const char *
 	return rc;
 }
 
+/* ---- managed ownership: start, stop, status of one group --------------- */
+
+/* The [node] this host is: named like `uname -n` up to the first dot. */
+static const char *my_node(const struct cfg_cluster *c, char *host, size_t len)
+{
+	if (gethostname(host, len) < 0)
+		return NULL;
+	host[len - 1] = '\0';
+	host[strcspn(host, ".")] = '\0';
+	return cfg_node_find(c, host) ? host : NULL;
+}
+
+/*
+ * start, stop or status of @group on @node (see usage()).  The node does
+ * the work and decides (managed or not, failed or not); this only maps its
+ * answer to an exit code a cluster manager's agent can use.
+ */
+static int cmd_group(const struct cfg_cluster *c, const char *node, const char *cmd,
+		     const char *group)
+{
+	const struct cfg_group *g = cfg_group_find(c, group);
+	bool allowed = false, status = strcmp(cmd, "status") == 0;
+	struct json_object *o;
+	char req[256], b1[256], b2[512];
+	char *r;
+	int rc;
+
+	if (!g) {
+		fprintf(stderr, "sgnfsctl: no [group %s] in %s\n", group, c->path);
+		return GROUP_USAGE;
+	}
+	for (size_t i = 0; i < g->nnodes; i++)
+		allowed |= strcmp(g->nodes[i], node) == 0;
+	if (!allowed) {
+		fprintf(stderr, "sgnfsctl: node %s is not in the nodes list of group %s\n", node,
+			group);
+		return GROUP_USAGE;
+	}
+	snprintf(req, sizeof(req), "%s %s", status ? "group" : cmd, group);
+	r = ctl_ask_wait(c, node, req, status ? CTL_WAIT_MS : CTL_WAIT_GROUP_MS);
+	if (!r) {
+		int e = errno;
+		/* No sgnfsd listens there: it serves nothing. */
+		bool down = e == ENOENT || e == ECONNREFUSED;
+
+		fprintf(stderr, "sgnfsctl: node %s: %s%s\n", node, strerror(e),
+			down ? " (sgnfsd is not running there)" : "");
+		if (down && status)
+			return GROUP_NOT_RUNNING;
+		if (down && strcmp(cmd, "stop") == 0)
+			return GROUP_OK;
+		return GROUP_FAILED;
+	}
+	o = parse_reply(node, r);
+	free(r);
+	if (!o)
+		return GROUP_FAILED;
+	if (jget(o, "error")) {
+		fprintf(stderr, "sgnfsctl: %s %s on node %s: %s\n", cmd, group, node,
+			jstr(o, "error", "", b2, sizeof(b2)));
+		rc = GROUP_FAILED;
+	} else if (!status) {
+		printf("group %s %s on node %s\n", group, jstr(o, "result", "?", b1, sizeof(b1)),
+		       node);
+		rc = GROUP_OK;
+	} else {
+		const char *st = jstr(o, "state", "?", b1, sizeof(b1));
+		const char *why = jstr(o, "reason", "", b2, sizeof(b2));
+
+		printf("group %s %s on node %s%s%s\n", group, st, node, why[0] ? ": " : "", why);
+		rc = strcmp(st, "online") == 0 ? GROUP_OK
+		   : strcmp(st, "failed") == 0 ? GROUP_FAILED : GROUP_NOT_RUNNING;
+		if (rc == GROUP_FAILED)
+			fprintf(stderr, "sgnfsctl: group %s failed on node %s: %s\n", group, node,
+				why);
+	}
+	json_object_put(o);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	const char *cfgpath = NULL;
+	const char *cfgpath = NULL, *node = NULL;
+	char host[256] = "";
 	struct cfg_cluster *c;
 	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "+c:h")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:n:h")) != -1) {
 		switch (opt) {
 		case 'c': cfgpath = optarg; break;
+		case 'n': node = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 64;
 		}
@@ -524,17 +671,33 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 64;
 	}
+	const char *cmd = argv[optind];
+	int nargs = argc - optind - 1;
+	char **args = argv + optind + 1;
+	bool group_cmd = nargs == 1 && strcmp(args[0], "--json") != 0 &&
+			 (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
+			  strcmp(cmd, "status") == 0);
+
 	rc = cfg_load(cfgpath, stderr, &c);
 	if (rc < 0) {
 		if (rc != -EINVAL)
 			fprintf(stderr, "%s: %s\n", cfgpath, strerror(-rc));
-		return 1;
+		return group_cmd ? GROUP_USAGE : 1;
 	}
-	const char *cmd = argv[optind];
-	int nargs = argc - optind - 1;
-	char **args = argv + optind + 1;
 
-	if (strcmp(cmd, "status") == 0 && nargs == 0)
+	if (group_cmd && !node && !(node = my_node(c, host, sizeof(host)))) {
+		fprintf(stderr, "sgnfsctl: no [node %s] in %s for this host; name the node "
+			"with -n NODE\n", host, cfgpath);
+		rc = GROUP_USAGE;
+	} else if (group_cmd && !cfg_node_find(c, node)) {
+		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, cfgpath);
+		rc = GROUP_USAGE;
+	} else if (group_cmd) {
+		rc = cmd_group(c, node, cmd, args[0]);
+	} else if (node) {
+		fprintf(stderr, "sgnfsctl: -n only goes with start, stop or status GROUP\n");
+		rc = 64;
+	} else if (strcmp(cmd, "status") == 0 && nargs == 0)
 		rc = cmd_status_text(c);
 	else if (strcmp(cmd, "status") == 0 && nargs == 1 && strcmp(args[0], "--json") == 0)
 		rc = cmd_status_json(c);
@@ -542,6 +705,8 @@ int main(int argc, char **argv)
 		rc = cmd_move(c, args[0], args[1]);
 	else if (strcmp(cmd, "drain") == 0 && nargs == 1)
 		rc = cmd_forward(c, args[0], "drain");
+	else if (strcmp(cmd, "log-level") == 0 && (nargs == 1 || nargs == 2))
+		rc = cmd_log_level(c, args[0], nargs == 2 ? args[1] : NULL);
 	else {
 		usage(stderr);
 		rc = 64;

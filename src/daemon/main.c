@@ -3,6 +3,11 @@
  *
  *   sgnfsd -c FILE -n NODE [-f] [-d]   run node NODE
  *   sgnfsd -t -c FILE                  check FILE, print every error, exit
+ *   sgnfsd -V | -h                     version, usage
+ *
+ * One process per node: the pid file is locked before anything else of
+ * the node's is touched (pidfile.h).  Exit codes: see the enum below and
+ * docs/operations.md.
  *
  * The node runs one libuv loop that owns all protocol and lock state;
  * blocking disk work goes to libuv's thread pool.  Signal handlers are
@@ -26,6 +31,8 @@
 
 #include "cluster/ctlsock.h"
 #include "cluster/watchdog.h"
+#include "daemon/pidfile.h"
+#include "daemon/sdnotify.h"
 #include "config/config.h"
 #include "group/group.h"
 #include "log.h"
@@ -43,7 +50,16 @@ struct sgnfsd {
 	struct sg_node node;
 	uv_signal_t sigterm, sigint;
 	struct ctl_server *ctl;               /* owned */
-	char pidfile[4096];
+	struct pidfile pid;                   /* held from start to exit */
+};
+
+/* Exit codes (sgnfsd(8), docs/operations.md). */
+enum {
+	SGNFSD_EXIT_OK = 0,       /* stopped on SIGTERM/SIGINT; -t: no error; -h, -V */
+	SGNFSD_EXIT_CONFIG = 1,   /* the file has errors or cannot be read; no such node */
+	SGNFSD_EXIT_START = 2,    /* could not start (run_dir, sockets, rpcbind, ...) */
+	SGNFSD_EXIT_RUNNING = 3,  /* another sgnfsd runs this node */
+	SGNFSD_EXIT_USAGE = 64,   /* bad command line */
 };
 
 static void usage(FILE *f)
@@ -51,16 +67,23 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sgnfsd -c FILE -n NODE [-f] [-d]\n"
 		"       sgnfsd -t -c FILE\n"
-		"  -c FILE  cluster configuration (INI)\n"
-		"  -n NODE  which [node] of FILE this process is\n"
-		"  -f       stay in the foreground, log to stderr\n"
-		"  -d       debug logging\n"
-		"  -t       check FILE: print every error with its line, exit 1 if any\n");
+		"       sgnfsd -V | -h\n"
+		"  -c, --config FILE  cluster configuration (INI)\n"
+		"  -n, --node NODE    which [node] of FILE this process is\n"
+		"  -f, --foreground   stay in the foreground, log to stderr\n"
+		"  -d, --debug        debug logging\n"
+		"  -t, --check        check FILE: print every error with its line, exit 1 if any\n"
+		"  -V, --version      print the version\n"
+		"  -h, --help         this text\n"
+		"exit: 0 stopped cleanly, 1 configuration error, 2 could not start,\n"
+		"      3 another sgnfsd runs this node, 64 usage (sgnfsd(8))\n");
 }
 
 static void sgnfsd_shutdown(struct sgnfsd *d, const char *why)
 {
 	log_info("node %s shutting down (%s)", d->node.me->name, why);
+	sdn_stopping();
+	sdn_watchdog_stop();
 	grp_node_stop(&d->node);
 	wd_stop();
 	ctl_close(d->ctl);
@@ -87,6 +110,14 @@ static void sgnfsd_status(struct sgnfsd *d, struct json_object *out)
 	sj_add(cfg, "sha256", json_object_new_string(d->cfg->sha256));
 	sj_add(out, "config", cfg);
 	sj_add(out, "draining", json_object_new_boolean(d->node.draining));
+	{
+		struct json_object *lg = json_object_new_object();
+		sj_add(lg, "level", json_object_new_string(log_level_name(log_get_level())));
+		sj_add(lg, "target", json_object_new_string(log_target_name(log_get_target())));
+		if (log_file_path())
+			sj_add(lg, "file", json_object_new_string(log_file_path()));
+		sj_add(out, "log", lg);
+	}
 	grp_node_status(&d->node, out);
 }
 
@@ -99,12 +130,32 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 		sgnfsd_status(d, out);
 		return;
 	}
+	if (strcmp(argv[0], "log-level") == 0 && argc == 2) {
+		enum log_level old = log_get_level(), lvl;
+
+		if (log_level_parse(argv[1], &lvl) < 0) {
+			sj_add(out, "error", json_object_new_string(
+				"expected error, warn, info or debug"));
+			return;
+		}
+		log_set_level(lvl);
+		log_msg(LOGL_INFO > lvl ? lvl : LOGL_INFO, "node %s log level %s -> %s (sgnfsctl)",
+			d->node.me->name, log_level_name(old), log_level_name(lvl));
+		sj_add(out, "log_level", json_object_new_string(log_level_name(lvl)));
+		sj_add(out, "was", json_object_new_string(log_level_name(old)));
+		return;
+	}
 	if (strcmp(argv[0], "move") == 0 && argc == 3) {
 		grp_node_move(&d->node, argv[1], argv[2], out);
 		return;
 	}
 	if ((strcmp(argv[0], "drain") == 0 || strcmp(argv[0], "undrain") == 0) && argc == 1) {
 		grp_node_drain(&d->node, argv[0][0] == 'd', out);
+		return;
+	}
+	if ((strcmp(argv[0], "start") == 0 || strcmp(argv[0], "stop") == 0 ||
+	     strcmp(argv[0], "group") == 0) && argc == 2) {
+		grp_node_ctl_group(&d->node, argv[0], argv[1], out);
 		return;
 	}
 	sj_add(out, "error", json_object_new_string("unknown request"));
@@ -147,26 +198,16 @@ static int sgnfsd_register_ports(const struct cfg_cluster *c)
 	return 0;
 }
 
-static int sgnfsd_write_pidfile(struct sgnfsd *d)
-{
-	char tmp[4200];
-	FILE *f;
-
-	if (mkdir(d->cfg->run_dir, 0755) < 0 && errno != EEXIST) {
-		log_err("cannot create run_dir %s: %s", d->cfg->run_dir, strerror(errno));
-		return -errno;
-	}
-	snprintf(d->pidfile, sizeof(d->pidfile), "%s/%s.pid", d->cfg->run_dir,
-		 d->node.me->name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", d->pidfile);
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	fprintf(f, "%ld\n", (long)getpid());
-	if (fclose(f) != 0 || rename(tmp, d->pidfile) != 0)
-		return -errno;
-	return 0;
-}
+static const struct option sgnfsd_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "node", required_argument, NULL, 'n' },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "debug", no_argument, NULL, 'd' },
+	{ "check", no_argument, NULL, 't' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
 
 int main(int argc, char **argv)
 {
@@ -175,51 +216,94 @@ int main(int argc, char **argv)
 	bool check = false, foreground = false, debug = false;
 	struct rpc_limits lim;
 	enum log_level lvl = LOGL_INFO;
-	int opt, rc, exit_code = 1;
+	pid_t holder;
+	int opt, rc, exit_code = SGNFSD_EXIT_START;
 
 	memset(&d, 0, sizeof(d));
-	while ((opt = getopt(argc, argv, "c:n:ftdh")) != -1) {
+	d.pid.fd = -1;
+	while ((opt = getopt_long(argc, argv, "c:n:ftdhV", sgnfsd_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': cfgpath = optarg; break;
 		case 'n': nodename = optarg; break;
 		case 'f': foreground = true; break;
 		case 't': check = true; break;
 		case 'd': debug = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 64;
+		case 'h': usage(stdout); return SGNFSD_EXIT_OK;
+		case 'V': printf("sgnfsd %s\n", SGNFS_VERSION); return SGNFSD_EXIT_OK;
+		default: usage(stderr); return SGNFSD_EXIT_USAGE;
 		}
 	}
 	if (!cfgpath || (!check && !nodename) || optind != argc) {
 		usage(stderr);
-		return 64;
+		return SGNFSD_EXIT_USAGE;
 	}
 	rc = cfg_load(cfgpath, stderr, &d.cfg);
 	if (rc < 0) {
 		if (rc != -EINVAL)
 			fprintf(stderr, "%s: %s\n", cfgpath, strerror(-rc));
-		return 1;
+		return SGNFSD_EXIT_CONFIG;
 	}
 	if (check) {
 		printf("%s: OK (%zu nodes, %zu groups, %zu exports)\n", cfgpath,
 		       d.cfg->nnodes, d.cfg->ngroups, d.cfg->nexports);
 		cfg_free(d.cfg);
-		return 0;
+		return SGNFSD_EXIT_OK;
 	}
 	d.node.me = cfg_node_find(d.cfg, nodename);
 	if (!d.node.me) {
 		fprintf(stderr, "%s: no [node %s] in the file\n", cfgpath, nodename);
+		exit_code = SGNFSD_EXIT_CONFIG;
+		goto out_cfg;
+	}
+	/* Before anything of the node's is touched (socket, leases): one
+	 * process per node. */
+	rc = pidf_acquire(&d.pid, d.cfg->run_dir, d.node.me->name, &holder);
+	if (rc == -EEXIST) {
+		fprintf(stderr, "sgnfsd: node %s is already running (pid %ld holds %s/%s.pid)\n",
+			d.node.me->name, (long)holder, d.cfg->run_dir, d.node.me->name);
+		exit_code = SGNFSD_EXIT_RUNNING;
+		goto out_cfg;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "sgnfsd: pid file %s/%s.pid: %s\n", d.cfg->run_dir,
+			d.node.me->name, strerror(-rc));
 		goto out_cfg;
 	}
 	if (d.cfg->log_level)
 		log_level_parse(d.cfg->log_level, &lvl);
 	if (debug)
 		lvl = LOGL_DEBUG;
-	if (!foreground && daemon(0, 0) < 0) {
-		fprintf(stderr, "daemon: %s\n", strerror(errno));
-		goto out_cfg;
+	/* Where logs go is settled before daemon(3), so a target that does
+	 * not work can still be reported where the operator is looking, and
+	 * so the daemon keeps stderr when that is where its lines go. */
+	{
+		char why[512];
+		rc = log_open("sgnfsd", d.node.me->name, lvl, d.cfg->log, foreground, why,
+			      sizeof(why));
+		if (rc < 0)
+			fprintf(stderr, "sgnfsd: %s; logging to stderr instead\n", why);
+		if (!foreground && daemon(0, log_get_target() == LOGT_STDERR) < 0) {
+			fprintf(stderr, "daemon: %s\n", strerror(errno));
+			goto out_pid;
+		}
+		if (!foreground && log_get_target() == LOGT_STDERR) {
+			int fd = open("/dev/null", O_RDWR);
+			if (fd >= 0) {
+				dup2(fd, STDIN_FILENO);
+				dup2(fd, STDOUT_FILENO);
+				if (fd > STDERR_FILENO)
+					close(fd);
+			}
+		}
+		if (rc < 0)
+			log_warn("%s; logging to stderr instead", why);
 	}
-	log_init("sgnfsd", lvl, !foreground);
 	signal(SIGPIPE, SIG_IGN);
+	if (pidf_write(&d.pid) < 0)
+		log_warn("cannot write pid file %s", d.pid.path);
+	if (getenv("NOTIFY_SOCKET") && !sdn_available())
+		log_warn("NOTIFY_SOCKET is set but sgnfsd was built without libsystemd: "
+			 "systemd will not hear that the node is ready");
 
 	d.loop = uv_default_loop();
 	lim.max_record = d.cfg->max_record;
@@ -227,7 +311,7 @@ int main(int argc, char **argv)
 	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)
-		goto out_cfg;
+		goto out_pid;
 	d.node.loop = d.loop;
 	d.node.cfg = d.cfg;
 	if (rpc_svc_register(d.node.svc, &pmap_prog) < 0 ||
@@ -238,35 +322,50 @@ int main(int argc, char **argv)
 		goto out_svc;
 	if (sgnfsd_register_ports(d.cfg) < 0)
 		goto out_svc;
-	if (sgnfsd_write_pidfile(&d) < 0)
-		log_warn("cannot write pid file in %s", d.cfg->run_dir);
-
-	rc = grp_node_start(&d.node);
-	if (rc < 0)
-		goto out_svc;
-	if (wd_start(d.loop, d.cfg->watchdog_ms) < 0)
-		log_warn("watchdog not started");
-	log_info("node %s running: may serve %zu of %zu groups", d.node.me->name,
-		 d.node.nslots, d.cfg->ngroups);
-
 	{
 		char path[4200];
 		snprintf(path, sizeof(path), "%s/%s.sock", d.cfg->run_dir, d.node.me->name);
 		rc = ctl_listen(d.loop, path, sgnfsd_ctl, &d, &d.ctl);
-		if (rc < 0)
-			log_warn("control socket %s: %s", path, strerror(-rc));
+		if (rc < 0) {
+			log_err("node %s cannot listen on its control socket %s: %s",
+				d.node.me->name, path, strerror(-rc));
+			goto out_svc;
+		}
 	}
+
+	rc = grp_node_start(&d.node);
+	if (rc < 0)
+		goto out_ctl;
+	if (wd_start(d.loop, d.cfg->watchdog_ms) < 0)
+		log_warn("watchdog not started");
+	if (sdn_watchdog_start(d.loop) < 0)
+		log_warn("systemd watchdog not started");
+	log_info("node %s running (sgnfsd %s, pid %ld): may serve %zu of %zu groups",
+		 d.node.me->name, SGNFS_VERSION, (long)getpid(), d.node.nslots, d.cfg->ngroups);
+
 	uv_signal_init(d.loop, &d.sigterm);
 	uv_signal_init(d.loop, &d.sigint);
 	d.sigterm.data = d.sigint.data = &d;
 	uv_signal_start(&d.sigterm, sgnfsd_on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, sgnfsd_on_signal, SIGINT);
+	{
+		char st[128];
+		snprintf(st, sizeof(st), "node %s: may serve %zu of %zu groups", d.node.me->name,
+			 d.node.nslots, d.cfg->ngroups);
+		sdn_ready(st);
+	}
 	uv_run(d.loop, UV_RUN_DEFAULT);
-	exit_code = 0;
-	if (d.pidfile[0])
-		unlink(d.pidfile);
+	exit_code = SGNFSD_EXIT_OK;
+	goto out_svc;
+out_ctl:
+	ctl_close(d.ctl);
+	d.ctl = NULL;
+	uv_run(d.loop, UV_RUN_NOWAIT);
 out_svc:
 	rpc_svc_free(d.node.svc);
+out_pid:
+	/* Last: while we hold it, the socket and this file are ours. */
+	pidf_release(&d.pid);
 out_cfg:
 	uv_loop_close(uv_default_loop());
 	cfg_free(d.cfg);

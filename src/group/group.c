@@ -1,7 +1,8 @@
 /*
  * group.c - bringing a service group online and offline on this node.
  *
- * Online, once this node holds the group's lease:
+ * Online, once this node's owner says so (src/cluster/owner.h: the lease
+ * was acquired, or a managed "start" came over the control socket):
  *   1. open the exports (src/nfs) and the lock state, which reads the
  *      group's client list from the group's own storage (src/nlm, nsm);
  *   2. increase the group's NSM state number, durably (odd = up);
@@ -13,7 +14,7 @@
  *   5. notify every listed client, from each VIP, asynchronously.
  * Offline undoes it in the reverse order: notifications stop, sockets
  * close (no new requests), lock state is dropped, the state number goes
- * even (a clean stop), then the lease is released.
+ * even (a clean stop), then the owner is told (a lease is released).
  *
  * Other groups on the node are never touched: each has its own listeners,
  * its own lock table, its own client list and its own grace.
@@ -31,7 +32,7 @@
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/notify.h"
-#include "cluster/lease.h"
+#include "cluster/owner.h"
 #include "rpc/rpc.h"
 #include "sjson.h"
 
@@ -242,6 +243,7 @@ void grp_status(const struct sg_group *g, struct json_object *o)
 
 	sj_add(o, "name", json_object_new_string(g->cfg->name));
 	sj_add(o, "state", json_object_new_string(state));
+	sj_add(o, "ownership", json_object_new_string(cfg_ownership_name(g->cfg->ownership)));
 	sj_add(o, "grace_left", json_object_new_int64(grace));
 	sj_add(o, "nsm_state", json_object_new_int64(g->nsm_state));
 	sj_add(o, "online_for_ms", json_object_new_uint64(uv_now(g->node->loop) - g->online_at));
@@ -270,7 +272,7 @@ static void grp_slot_acquired(void *arg)
 		/* Cannot serve it: let another node try, and do not grab it
 		 * straight back. */
 		sl->g = NULL;
-		lease_release(sl->lease, NULL, false);
+		sl->own->release(sl->own_impl, NULL, false);
 		log_err("group=%s cannot come online on node %s: %s; released", sl->cfg->name,
 			sl->node->me->name, strerror(-rc));
 		return;
@@ -298,12 +300,16 @@ int grp_node_start(struct sg_node *node)
 		sl->node = node;
 		sl->cfg = gc;
 		snprintf(sl->statedir, sizeof(sl->statedir), "%s/.sgnfs", gc->exports[0]->path);
-		rc = lease_new(node->loop, sl->statedir, gc->name, node->me->name,
-			       (const char *const *)gc->nodes, gc->nnodes, grp_slot_acquired, sl,
-			       &sl->lease);
+		sl->own = gc->ownership == CFG_OWN_MANAGED ? &owner_managed_ops : &owner_lease_ops;
+		struct owner_args oa = {
+			.loop = node->loop, .statedir = sl->statedir, .group = gc->name,
+			.me = node->me->name, .prefs = (const char *const *)gc->nodes,
+			.nprefs = gc->nnodes, .on_acquired = grp_slot_acquired, .arg = sl,
+		};
+		rc = sl->own->open(&oa, &sl->own_impl);
 		if (rc < 0) {
-			log_err("group=%s cannot watch its lease in %s: %s", gc->name, sl->statedir,
-				strerror(-rc));
+			log_err("group=%s cannot open its %s owner in %s: %s", gc->name,
+				sl->own->name, sl->statedir, strerror(-rc));
 			continue;
 		}
 		node->nslots++;
@@ -319,7 +325,7 @@ void grp_node_stop(struct sg_node *node)
 			grp_stop(sl->g);
 			sl->g = NULL;
 		}
-		lease_free(sl->lease);
+		sl->own->close(sl->own_impl);
 	}
 	free(node->slots);
 	node->slots = NULL;
@@ -350,6 +356,12 @@ void grp_node_move(struct sg_node *node, const char *group, const char *target,
 		sj_add(out, "error", json_object_new_string("node is not in the group's nodes list"));
 		return;
 	}
+	if (sl->own->external) {
+		/* The cluster manager places it: a move here would fight it. */
+		sj_add(out, "error", json_object_new_string(
+			"group is managed (ownership = managed): move it with the cluster manager"));
+		return;
+	}
 	if (!sl->g) {
 		sj_add(out, "result", json_object_new_string("not the owner"));
 		return;
@@ -361,7 +373,7 @@ void grp_node_move(struct sg_node *node, const char *group, const char *target,
 	log_info("group=%s planned move from node %s to node %s", group, node->me->name, target);
 	grp_stop(sl->g);
 	sl->g = NULL;
-	lease_release(sl->lease, target, !node->draining);
+	sl->own->release(sl->own_impl, target, !node->draining);
 	sj_add(out, "result", json_object_new_string("released"));
 	sj_add(out, "group", json_object_new_string(group));
 	sj_add(out, "to", json_object_new_string(target));
@@ -375,12 +387,16 @@ void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
 	for (size_t i = 0; i < node->nslots; i++) {
 		struct sg_slot *sl = &node->slots[i];
 
-		lease_contend(sl->lease, !drain);
+		/* A managed group stays: its manager placed it and watches it
+		 * (drain such a node through the manager, e.g. standby). */
+		if (sl->own->external)
+			continue;
+		sl->own->contend(sl->own_impl, !drain);
 		if (drain && sl->g) {
 			log_info("group=%s leaves node %s (drain)", sl->cfg->name, node->me->name);
 			grp_stop(sl->g);
 			sl->g = NULL;
-			lease_release(sl->lease, NULL, false);
+			sl->own->release(sl->own_impl, NULL, false);
 			moved++;
 		}
 	}
@@ -404,13 +420,124 @@ void grp_node_status(struct sg_node *node, struct json_object *out)
 		}
 		/* A group this node may serve but does not: say why. */
 		sj_add(o, "name", json_object_new_string(sl->cfg->name));
+		sj_add(o, "ownership", json_object_new_string(sl->own->name));
 		sj_add(o, "reason", json_object_new_string(
-			node->draining ? "node is draining"
-			: sl->why[0] ? sl->why
+			sl->why[0] ? sl->why
+			: sl->own->external ? "managed: not started here"
+			: node->draining ? "node is draining"
 			: "not the lease owner (another node serves it, or a node "
 			  "ahead in its nodes list is alive)"));
 		sj_push(standby, o);
 	}
 	sj_add(out, "groups", groups);
 	sj_add(out, "standby", standby);
+}
+
+/* ---- managed ownership: start, stop, status of one group --------------- */
+
+/* The slot of @group for a control command, or NULL with @why filled. */
+static struct sg_slot *grp_slot_managed(struct sg_node *node, const char *group,
+					 char *why, size_t whylen)
+{
+	struct sg_slot *sl = grp_slot_find(node, group);
+
+	if (!sl) {
+		snprintf(why, whylen, "node %s may not serve group %s (not in its nodes list, "
+			 "or no such group)", node->me->name, group);
+		return NULL;
+	}
+	if (!sl->own->external) {
+		snprintf(why, whylen, "group %s is lease-owned (ownership = lease): its nodes "
+			 "decide who serves it; set ownership = managed to start and stop it "
+			 "from a cluster manager, or use move", group);
+		return NULL;
+	}
+	return sl;
+}
+
+int grp_node_start_group(struct sg_node *node, const char *group, char *why, size_t whylen)
+{
+	struct sg_slot *sl = grp_slot_managed(node, group, why, whylen);
+	int rc;
+
+	if (!sl)
+		return -EPERM;
+	if (sl->g)
+		return 0; /* already online here: starting again changes nothing */
+	log_info("group=%s start requested on node %s (managed)", group, node->me->name);
+	rc = grp_start(node, sl->cfg, &sl->g, sl->why, sizeof(sl->why));
+	if (rc < 0) {
+		sl->g = NULL;
+		log_err("group=%s cannot come online on node %s: %s", group, node->me->name,
+			sl->why);
+		snprintf(why, whylen, "%s", sl->why);
+		return rc;
+	}
+	sl->why[0] = '\0';
+	return 0;
+}
+
+int grp_node_stop_group(struct sg_node *node, const char *group, char *why, size_t whylen)
+{
+	struct sg_slot *sl = grp_slot_managed(node, group, why, whylen);
+
+	if (!sl)
+		return -EPERM;
+	/* A stop also clears a failed start: the manager has seen it and
+	 * now knows the group is not served here. */
+	sl->why[0] = '\0';
+	if (!sl->g)
+		return 0;
+	log_info("group=%s stop requested on node %s (managed)", group, node->me->name);
+	grp_stop(sl->g);
+	sl->g = NULL;
+	return 0;
+}
+
+enum grp_node_state grp_node_group_state(struct sg_node *node, const char *group,
+					 const char **why)
+{
+	struct sg_slot *sl = grp_slot_find(node, group);
+
+	*why = "";
+	if (!sl)
+		return GRP_NODE_UNKNOWN;
+	if (sl->g)
+		return GRP_NODE_ONLINE;
+	if (sl->own->external && sl->why[0]) {
+		*why = sl->why;
+		return GRP_NODE_FAILED;
+	}
+	return GRP_NODE_OFFLINE;
+}
+
+void grp_node_ctl_group(struct sg_node *node, const char *cmd, const char *group,
+			struct json_object *out)
+{
+	static const char *const names[] = {
+		[GRP_NODE_ONLINE] = "online", [GRP_NODE_OFFLINE] = "offline",
+		[GRP_NODE_FAILED] = "failed", [GRP_NODE_UNKNOWN] = "unknown",
+	};
+	char why[512];
+	const char *reason;
+	int rc;
+
+	if (strcmp(cmd, "group") == 0) {
+		enum grp_node_state st = grp_node_group_state(node, group, &reason);
+		sj_add(out, "group", json_object_new_string(group));
+		sj_add(out, "node", json_object_new_string(node->me->name));
+		sj_add(out, "state", json_object_new_string(names[st]));
+		if (reason[0])
+			sj_add(out, "reason", json_object_new_string(reason));
+		return;
+	}
+	rc = strcmp(cmd, "start") == 0 ? grp_node_start_group(node, group, why, sizeof(why))
+				      : grp_node_stop_group(node, group, why, sizeof(why));
+	if (rc < 0) {
+		sj_add(out, "error", json_object_new_string(why));
+		return;
+	}
+	sj_add(out, "result", json_object_new_string(cmd[2] == 'a' ? "online" : "offline"));
+	sj_add(out, "group", json_object_new_string(group));
+	sj_add(out, "node", json_object_new_string(node->me->name));
 }

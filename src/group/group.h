@@ -26,13 +26,14 @@ struct rpc_svc;
 struct rpc_listener;
 
 struct sg_group;
-struct lease;
+struct owner_ops;
 
 /* A group this node may serve (it is in the group's `nodes`). */
 struct sg_slot {
 	struct sg_node *node;              /* not owned */
 	const struct cfg_group *cfg;       /* immutable */
-	struct lease *lease;               /* owned */
+	const struct owner_ops *own;       /* who decides we serve it (cluster/owner.h) */
+	void *own_impl;                    /* owned, freed by own->close */
 	struct sg_group *g;                /* owned while online here, else NULL */
 	char why[256];                     /* why the last grp_start failed, or "" */
 	char statedir[4200];               /* <first export>/.sgnfs */
@@ -77,13 +78,43 @@ int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group 
 struct json_object;
 
 /*
- * Watch the lease of every group this node may serve; each group comes
- * online here when this node acquires its lease (see src/cluster/lease.h).
- * 0 or -errno.
+ * Open the owner of every group this node may serve (src/cluster/owner.h):
+ * a lease-owned group comes online here when this node acquires its lease;
+ * a managed one when grp_node_start_group() is called for it.  0 or -errno.
  */
 int grp_node_start(struct sg_node *node);
-/* Take every group offline (clean shutdown) and stop watching leases. */
+/* Take every group offline (clean shutdown) and close the owners. */
 void grp_node_stop(struct sg_node *node);
+
+/*
+ * The managed-ownership commands of the control socket (docs/failover.md):
+ *   start   bring @group online here; 0 also when it already is.
+ *   stop    take it offline here; 0 also when it was not served here.
+ * Both return -errno with @why filled when refused or failed (unknown
+ * group, lease-owned group, the start failed: the reason stays for
+ * grp_node_group_state).  Synchronous: on 0 the work is done.
+ */
+int grp_node_start_group(struct sg_node *node, const char *group, char *why, size_t whylen);
+int grp_node_stop_group(struct sg_node *node, const char *group, char *why, size_t whylen);
+
+/* One group's state on this node, for `sgnfsctl status GROUP`. */
+enum grp_node_state {
+	GRP_NODE_ONLINE,    /* served here (in grace or not) */
+	GRP_NODE_OFFLINE,   /* not served here */
+	GRP_NODE_FAILED,    /* the last start here failed; @why says why */
+	GRP_NODE_UNKNOWN,   /* not a group this node may serve */
+};
+enum grp_node_state grp_node_group_state(struct sg_node *node, const char *group,
+					 const char **why);
+/*
+ * The control requests "start GROUP", "stop GROUP" and "group GROUP"
+ * (@cmd is "start", "stop" or "group"): fill the reply object @out with
+ * {"result":"online"|"offline",...} or {"error":why} for start and stop,
+ * {"group","node","state":"online"|"offline"|"failed"|"unknown","reason"}
+ * for group.
+ */
+void grp_node_ctl_group(struct sg_node *node, const char *cmd, const char *group,
+			struct json_object *out);
 /* Control requests: "move GROUP NODE", "drain", "undrain"; the answer's
  * fields go into the reply object @out. */
 void grp_node_move(struct sg_node *node, const char *group, const char *target,

@@ -393,6 +393,8 @@ static void test_defaults(void **state)
 	assert_int_equal(r.c->groups[0].grace_s, 45);
 	assert_true(r.c->groups[0].journal);
 	assert_int_equal(r.c->groups[0].client_idle_s, 300);
+	assert_int_equal(r.c->ownership, CFG_OWN_LEASE);
+	assert_int_equal(r.c->groups[0].ownership, CFG_OWN_LEASE);
 	assert_string_equal(r.c->exports[0].path, "/");
 	assert_true(r.c->exports[0].rw);
 	assert_true(r.c->exports[0].root_squash);
@@ -401,6 +403,37 @@ static void test_defaults(void **state)
 	assert_int_equal(r.c->exports[0].anongid, 65534);
 	assert_false(r.c->exports[0].secure);
 	assert_ptr_equal(r.c->groups[0].exports[0], &r.c->exports[0]);
+	done(&r);
+}
+
+/*
+ * A group without `ownership` takes the cluster's, even when [cluster]
+ * comes after it; a group's own setting wins either way.
+ */
+static void test_ownership(void **state)
+{
+	struct result r;
+
+	(void)state;
+	load("[node a]\n[group g]\nvip = 127.0.0.1\nnodes = a\n"
+	     "[group h]\nvip = 127.0.0.2\nnodes = a\nownership = lease\n"
+	     "[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n"
+	     "[export /h]\ngroup = h\nfsid = 8\nclients = 127.0.0.1\n"
+	     "[cluster]\nname = t\nownership = managed\n", &r);
+	if (r.rc != 0)
+		fail_msg("rc %d:\n%s", r.rc, r.errs);
+	assert_int_equal(r.c->ownership, CFG_OWN_MANAGED);
+	assert_int_equal(r.c->groups[0].ownership, CFG_OWN_MANAGED);
+	assert_int_equal(r.c->groups[1].ownership, CFG_OWN_LEASE);
+	assert_string_equal(cfg_ownership_name(r.c->groups[0].ownership), "managed");
+	done(&r);
+
+	load("[cluster]\nname = t\n[node a]\n[group g]\nvip = 127.0.0.1\nnodes = a\n"
+	     "ownership = Managed\n[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n", &r);
+	if (r.rc != 0)
+		fail_msg("rc %d:\n%s", r.rc, r.errs);
+	assert_int_equal(r.c->ownership, CFG_OWN_LEASE);
+	assert_int_equal(r.c->groups[0].ownership, CFG_OWN_MANAGED);
 	done(&r);
 }
 
@@ -521,6 +554,10 @@ static const struct error_case error_cases[] = {
 	{ "grace 3601", GHEAD "grace = 3601\n" GEXP, 7, "out of range (1..3600)" },
 	{ "journal", GHEAD "journal = sometimes\n" GEXP, 7, "expected yes or no" },
 	{ "client_idle", GHEAD "client_idle = 604801\n" GEXP, 7, "out of range (0..604800)" },
+	{ "ownership", GHEAD "ownership = pacemaker\n" GEXP, 7,
+	  "ownership = 'pacemaker': expected lease or managed" },
+	{ "cluster ownership", "[cluster]\nname = t\nownership = crm\n" REST, 3,
+	  "expected lease or managed" },
 	{ "group key", GHEAD "owner = a\n" GEXP, 7, "unknown key 'owner' in [group g]" },
 	{ "group without export", BASE GROUP_H, 11,
 	  "group h has no [export]" },
@@ -986,6 +1023,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_ownership),
 		cmocka_unit_test(test_each_error),
 		cmocka_unit_test(test_near_misses),
 		cmocka_unit_test(test_many_errors),

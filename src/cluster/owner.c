@@ -1,0 +1,73 @@
+/*
+ * owner.c - the two owner implementations (see owner.h).  The lease one is
+ * a thin adapter over lease.c; the managed one holds nothing at all: the
+ * cluster manager's word, relayed by the control socket, is the ownership.
+ */
+#include "cluster/owner.h"
+
+#include "cluster/lease.h"
+
+static int owner_lease_open(const struct owner_args *a, void **impl)
+{
+	return lease_new(a->loop, a->statedir, a->group, a->me, a->prefs, a->nprefs,
+			 a->on_acquired, a->arg, (struct lease **)impl);
+}
+
+static void owner_lease_release(void *impl, const char *target, bool contend)
+{
+	lease_release(impl, target, contend);
+}
+
+static void owner_lease_contend(void *impl, bool contend)
+{
+	lease_contend(impl, contend);
+}
+
+static void owner_lease_close(void *impl)
+{
+	lease_free(impl);
+}
+
+const struct owner_ops owner_lease_ops = {
+	.name = "lease",
+	.external = false,
+	.open = owner_lease_open,
+	.release = owner_lease_release,
+	.contend = owner_lease_contend,
+	.close = owner_lease_close,
+};
+
+static int owner_managed_open(const struct owner_args *a, void **impl)
+{
+	(void)a;
+	*impl = NULL;
+	return 0;
+}
+
+/* Nothing to hand over and nothing to contend for: the manager decides. */
+static void owner_managed_release(void *impl, const char *target, bool contend)
+{
+	(void)impl;
+	(void)target;
+	(void)contend;
+}
+
+static void owner_managed_contend(void *impl, bool contend)
+{
+	(void)impl;
+	(void)contend;
+}
+
+static void owner_managed_close(void *impl)
+{
+	(void)impl;
+}
+
+const struct owner_ops owner_managed_ops = {
+	.name = "managed",
+	.external = true,
+	.open = owner_managed_open,
+	.release = owner_managed_release,
+	.contend = owner_managed_contend,
+	.close = owner_managed_close,
+};
