@@ -50,7 +50,7 @@
 #include "config/config.h"
 #include "log.h"
 
-#define CFG_MAX_KEYS 16
+#define CFG_MAX_KEYS 24
 #define CFG_MAX_RECORD_MIN 8192u
 #define CFG_MAX_RECORD_MAX (16u * 1024 * 1024)
 
@@ -96,6 +96,8 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("max_record",   T_U32,      cfg_cluster, max_record,
 	    .min = CFG_MAX_RECORD_MIN, .max = CFG_MAX_RECORD_MAX),
 	KEY("max_conns",    T_U32,      cfg_cluster, max_conns, .min = 1, .max = 1000000),
+	KEY("max_names_per_host", T_U32, cfg_cluster, max_names_per_host, .min = 1, .max = 1000000),
+	KEY("max_locks_per_host", T_U32, cfg_cluster, max_locks_per_host, .min = 1, .max = 100000000),
 	KEY("idle_timeout", T_U32,      cfg_cluster, idle_timeout_s, .min = 1, .max = 86400),
 	KEY("watchdog_ms",  T_U32,      cfg_cluster, watchdog_ms, .min = 100, .max = 600000),
 	KEY("log_level",    T_LOGLEVEL, cfg_cluster, log_level),
@@ -1248,6 +1250,8 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->use_rpcbind = false;
 	c->max_record = 1024 * 1024 + 4096; /* a 1 MiB READ/WRITE plus headers */
 	c->max_conns = 1024;
+	c->max_names_per_host = 1024;
+	c->max_locks_per_host = 65536;
 	c->idle_timeout_s = 300;
 	c->watchdog_ms = 5000;
 	c->ownership = CFG_OWN_LEASE;

@@ -79,6 +79,8 @@ struct cfg_node {
 	int line;
 };
 
+/* A new key must also be compared in rl_check() (config/reload.c): a reload
+ * refuses what it does not know how to apply. */
 struct cfg_cluster {
 	char *path;                 /* the file loaded */
 	char sha256[65];            /* SHA-256 of its bytes, hex (as sha256sum prints) */
@@ -92,6 +94,9 @@ struct cfg_cluster {
 	bool use_rpcbind;           /* register with a system rpcbind instead of answering 111 */
 	uint32_t max_record;        /* default 1 MiB + 4 KiB */
 	uint32_t max_conns;         /* default 1024 */
+	/* Per source address ("host") limits, docs/configuration.md "Limits". */
+	uint32_t max_names_per_host;   /* NLM caller_names, default 1024 */
+	uint32_t max_locks_per_host;   /* NLM locks and shares, default 65536 */
 	uint32_t idle_timeout_s;    /* default 300 */
 	uint32_t watchdog_ms;       /* default 5000 */
 	char *log_level;            /* error | warn | info | debug (default info) */

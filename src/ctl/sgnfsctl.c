@@ -5,6 +5,7 @@
  *   sgnfsctl -c FILE move GROUP NODE   planned switchover of GROUP to NODE
  *   sgnfsctl -c FILE drain NODE        move every group off NODE
  *   sgnfsctl -c FILE log-level LEVEL [NODE]   change the log level at run time
+ *   sgnfsctl -c FILE reload [NODE]     nodes re-read their file (docs/operations.md)
  *   sgnfsctl -c FILE [-n NODE] start|stop|status GROUP
  *                                      managed ownership: bring GROUP online
  *                                      on NODE, take it offline, ask its state
@@ -126,6 +127,7 @@ static void usage(FILE *f)
 		"       sgnfsctl -c FILE move GROUP NODE\n"
 		"       sgnfsctl -c FILE drain NODE\n"
 		"       sgnfsctl -c FILE log-level error|warn|info|debug [NODE]\n"
+		"       sgnfsctl -c FILE reload [NODE]\n"
 		"       sgnfsctl -c FILE [-n NODE] start|stop|status GROUP\n"
 		"status exits 0 when every node answers and every group is served\n"
 		"(online or in grace), 3 while a group is not served, 2 while a node\n"
@@ -517,17 +519,16 @@ static int cmd_forward(const struct cfg_cluster *c, const char *node, const char
 	return rc;
 }
 
-/* `log-level LEVEL [NODE]`: every node (or NODE) logs at LEVEL from now on. */
-static int cmd_log_level(const struct cfg_cluster *c, const char *level, const char *node)
+/* Send @req to every node (or @node); print each answer; 1 if any node
+ * did not answer or refused, else 0. */
+static int cmd_each_node(const struct cfg_cluster *c, const char *req, const char *node)
 {
-	char req[64];
 	int rc = 0;
 
 	if (node && !cfg_node_find(c, node)) {
 		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, c->path);
 		return 1;
 	}
-	snprintf(req, sizeof(req), "log-level %s", level);
 	for (size_t i = 0; i < c->nnodes; i++) {
 		const char *n = c->nodes[i].name;
 		char *r;
@@ -546,6 +547,15 @@ static int cmd_log_level(const struct cfg_cluster *c, const char *level, const c
 		free(r);
 	}
 	return rc;
+}
+
+/* `log-level LEVEL [NODE]`: every node (or NODE) logs at LEVEL from now on. */
+static int cmd_log_level(const struct cfg_cluster *c, const char *level, const char *node)
+{
+	char req[64];
+
+	snprintf(req, sizeof(req), "log-level %.40s", level);
+	return cmd_each_node(c, req, node);
 }
 
 static int cmd_move(const struct cfg_cluster *c, const char *group, const char *node)
@@ -705,6 +715,8 @@ int main(int argc, char **argv)
 		rc = cmd_move(c, args[0], args[1]);
 	else if (strcmp(cmd, "drain") == 0 && nargs == 1)
 		rc = cmd_forward(c, args[0], "drain");
+	else if (strcmp(cmd, "reload") == 0 && nargs <= 1)
+		rc = cmd_each_node(c, "reload", nargs == 1 ? args[0] : NULL);
 	else if (strcmp(cmd, "log-level") == 0 && (nargs == 1 || nargs == 2))
 		rc = cmd_log_level(c, args[0], nargs == 2 ? args[1] : NULL);
 	else {
