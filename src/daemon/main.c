@@ -37,6 +37,7 @@
 #include "config/reload.h"
 #include "group/group.h"
 #include "log.h"
+#include "nfs/fh.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/nsm_svc.h"
@@ -190,6 +191,13 @@ static void sgnfsd_reload(struct sgnfsd *d, const char *why_asked, struct json_o
 		if (log_reopen() < 0)
 			log_warn("node %s cannot reopen its log file %s: %s", d->node.me->name,
 				 log_file_path(), strerror(errno));
+		/* A rotated handle key (docs/security.md) is read again even when
+		 * the configuration is unchanged: the file is not part of it.  On
+		 * failure the keys in use stay (logged). */
+		if (d->cfg->handle_key && fh_keys_load(d->cfg->handle_key) < 0)
+			sj_add(out, "handle_key_error",
+			       json_object_new_string("the handle key file cannot be used; "
+						      "the keys loaded before stay in use"));
 		log_info("node %s reloaded %s (sha256 %.12s, %zu changes)", d->node.me->name,
 			 d->cfg->path, d->cfg->sha256, json_object_array_length(changes));
 		sj_add(out, "result", json_object_new_string(rc == 1 ? "unchanged" : "reloaded"));
@@ -343,6 +351,15 @@ int main(int argc, char **argv)
 		return SGNFSD_EXIT_CONFIG;
 	}
 	if (check) {
+		/* What the file says is consistent; now what this machine has:
+		 * the handle key, the export directories, nesting on disk. */
+		rc = cfg_check_host(d.cfg, stderr);
+		if (rc != 0) {
+			if (rc < 0)
+				fprintf(stderr, "%s: %s\n", cfgpath, strerror(-rc));
+			cfg_free(d.cfg);
+			return 1;
+		}
 		printf("%s: OK (%zu nodes, %zu groups, %zu exports)\n", cfgpath,
 		       d.cfg->nnodes, d.cfg->ngroups, d.cfg->nexports);
 		cfg_free(d.cfg);
@@ -372,6 +389,18 @@ int main(int argc, char **argv)
 		log_level_parse(d.cfg->log_level, &lvl);
 	if (debug)
 		lvl = LOGL_DEBUG;
+	/* No key, no handles: refuse to start rather than hand out handles
+	 * that anyone could forge or that would not survive a failover. */
+	if (!d.cfg->handle_key) {
+		fprintf(stderr, "%s: [cluster] has no handle_key (create one with `sgnfsctl keygen "
+			"FILE`, the same file on every node); not starting\n", cfgpath);
+		exit_code = SGNFSD_EXIT_CONFIG;
+		goto out_pid;
+	}
+	if (fh_keys_load(d.cfg->handle_key) < 0) {
+		exit_code = SGNFSD_EXIT_CONFIG;
+		goto out_pid;
+	}
 	/* Where logs go is settled before daemon(3), so a target that does
 	 * not work can still be reported where the operator is looking, and
 	 * so the daemon keeps stderr when that is where its lines go. */

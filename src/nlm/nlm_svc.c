@@ -327,7 +327,13 @@ static nlm4_stats nlm_fh_check(struct nlm_group *ng, const sgn_netobj *fh,
 
 	if (fh->sgn_netobj_len == 0 || fh->sgn_netobj_len > LK_KEY_MAX)
 		return NLM4_STALE_FH;
-	if (fh_decode(fh->sgn_netobj_val, fh->sgn_netobj_len, &k) < 0)
+	int rc = fh_decode(fh->sgn_netobj_val, fh->sgn_netobj_len, &k);
+
+	/* The MAC makes a made-up handle useless for NLM too: without it a
+	 * host could lock (and TEST for holders of) handles it never got. */
+	if (rc == -FH_EMAC)
+		fh_log_badmac(ng->name, peer, proc);
+	if (rc < 0)
 		return NLM4_STALE_FH;
 	for (size_t i = 0; i < gc->nexports && !e; i++)
 		if (gc->exports[i]->fsid == k.fsid)
