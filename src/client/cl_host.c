@@ -280,6 +280,7 @@ void cl_server_drop_nlm(struct cl_server *s)
 		s->nlm = NULL;
 		rpcc_close(c);
 	}
+	cl_nlm_lookup_again(s);
 }
 
 /* ---- closing ------------------------------------------------------------- */

@@ -152,6 +152,9 @@ void cl_nlm_send_granted_res(struct cl_host *h, const struct sockaddr_in *from,
 void cl_nlm_cancel_all(struct cl_host *h);
 /* The NLM port of @s became known (or its lookup failed with @err). */
 void cl_nlm_port_ready(struct cl_server *s, int err);
+/* After @s's handle was dropped: look the port up again for the requests
+ * that were waiting for the lookup the drop cancelled. */
+void cl_nlm_lookup_again(struct cl_server *s);
 
 /* Cancel this host's SM_NOTIFY calls (host teardown). */
 void cl_nsm_cancel_all(struct cl_host *h);

@@ -276,6 +276,30 @@ void cl_nlm_port_ready(struct cl_server *s, int err)
 	free(v);
 }
 
+/*
+ * The handle of @s was dropped (SM_NOTIFY, refused connection) and with it
+ * any port lookup under way.  A request waiting for that lookup has no timer
+ * of its own, so unless something looks the port up again it waits forever:
+ * after a failover that was a LOCK the client never got an answer to (while
+ * the new owner, which had taken its first transmission, held the lock).
+ * Start the lookup again for whoever waits, or fail them if it cannot start.
+ */
+void cl_nlm_lookup_again(struct cl_server *s)
+{
+	bool waiting = false;
+	int rc;
+
+	if (s->host->ctx->closing || s->nlm || s->gp)
+		return;
+	for (struct cl_req *r = s->host->reqs; r && !waiting; r = r->next)
+		waiting = cln_waits_port(r, s) && !r->done;
+	if (!waiting)
+		return;
+	rc = cln_ensure(s);
+	if (rc <= 0)
+		cl_nlm_port_ready(s, rc); /* usable at once (fixed port), or failed */
+}
+
 /* ---- encoding and sending -------------------------------------------------- */
 
 union cln_args4 {

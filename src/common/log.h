@@ -1,5 +1,6 @@
 /*
- * log.h - one line per event, to stderr (foreground) or syslog.
+ * log.h - one line per event, to stderr, syslog, the journal or a file
+ * (docs/operations.md).
  *
  * Format strings are always literals in our code; anything that came from
  * the network is passed as an argument, after log_safe() has escaped it.
@@ -12,10 +13,30 @@
 #include <stddef.h>
 
 enum log_level { LOGL_ERR = 0, LOGL_WARN, LOGL_INFO, LOGL_DEBUG };
+enum log_target { LOGT_STDERR = 0, LOGT_SYSLOG, LOGT_JOURNAL, LOGT_FILE };
 
+/* Tools: stderr, or syslog; no node name. */
 void log_init(const char *ident, enum log_level level, bool to_syslog);
+/*
+ * The daemon: log as @ident for node @node to @target ("auto", "stderr",
+ * "syslog", "journal" or an absolute path where "%n" is the node's name).
+ * "auto": the journal when systemd connected stderr to it, else stderr in
+ * the foreground, syslog otherwise.  Returns 0, or -errno when the target
+ * cannot be used: logging then goes to stderr, and @why says what went
+ * wrong (the caller logs it, so nothing is dropped without a word).
+ */
+int log_open(const char *ident, const char *node, enum log_level level, const char *target,
+	     bool foreground, char *why, size_t whylen);
+/* Reopen the log file (after rotation); 0 or -errno (the old one stays). */
+int log_reopen(void);
+bool log_journal_available(void);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+enum log_target log_get_target(void);
+const char *log_level_name(enum log_level l);
+const char *log_target_name(enum log_target t);
+/* The file being written (LOGT_FILE), else NULL. */
+const char *log_file_path(void);
 int log_level_parse(const char *s, enum log_level *out);
 
 void log_msg(enum log_level level, const char *fmt, ...)

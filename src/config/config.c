@@ -60,6 +60,7 @@ enum cfg_type {
 	T_NAME,     /* char *, a valid name */
 	T_ABSPATH,  /* char *, an absolute path */
 	T_LOGLEVEL, /* char *, error|warn|info|debug */
+	T_LOGTARGET,/* char *, auto|stderr|syslog|journal|/absolute/path */
 	T_PORT,     /* uint16_t, 1..65535 */
 	T_U32,      /* uint32_t in [min, max] */
 	T_BOOL,     /* bool */
@@ -98,6 +99,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("idle_timeout", T_U32,      cfg_cluster, idle_timeout_s, .min = 1, .max = 86400),
 	KEY("watchdog_ms",  T_U32,      cfg_cluster, watchdog_ms, .min = 100, .max = 600000),
 	KEY("log_level",    T_LOGLEVEL, cfg_cluster, log_level),
+	KEY("log",          T_LOGTARGET, cfg_cluster, log),
 	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
 	{ .name = NULL },
 };
@@ -876,6 +878,15 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 		}
 		cfg_set_str(p, field, value);
 		return;
+	case T_LOGTARGET:
+		if (value[0] != '/' && strcmp(value, "auto") != 0 && strcmp(value, "stderr") != 0 &&
+		    strcmp(value, "syslog") != 0 && strcmp(value, "journal") != 0) {
+			cfg_err(p, p->lineno, "%s = '%s': expected auto, stderr, syslog, journal or "
+				"an absolute path", k->name, value);
+			return;
+		}
+		cfg_set_str(p, field, value);
+		return;
 	case T_PORT:
 		if (cfg_number(p, k, value, 1, 65535, &u) == 0)
 			*(uint16_t *)field = (uint16_t)u;
@@ -1224,7 +1235,8 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->path = strdup(path);
 	c->run_dir = strdup("/run/sgnfs");
 	c->log_level = strdup("info");
-	if (!c->path || !c->run_dir || !c->log_level) {
+	c->log = strdup("auto");
+	if (!c->path || !c->run_dir || !c->log_level || !c->log) {
 		cfg_free(c);
 		return NULL;
 	}
@@ -1323,6 +1335,7 @@ void cfg_free(struct cfg_cluster *c)
 	free(c->name);
 	free(c->run_dir);
 	free(c->log_level);
+	free(c->log);
 	free(c);
 }
 

@@ -4,6 +4,7 @@
  *   sgnfsctl -c FILE status [--json]   nodes, groups, clients and locks
  *   sgnfsctl -c FILE move GROUP NODE   planned switchover of GROUP to NODE
  *   sgnfsctl -c FILE drain NODE        move every group off NODE
+ *   sgnfsctl -c FILE log-level LEVEL [NODE]   change the log level at run time
  *   sgnfsctl -c FILE [-n NODE] start|stop|status GROUP
  *                                      managed ownership: bring GROUP online
  *                                      on NODE, take it offline, ask its state
@@ -124,6 +125,7 @@ static void usage(FILE *f)
 		"usage: sgnfsctl -c FILE status [--json]\n"
 		"       sgnfsctl -c FILE move GROUP NODE\n"
 		"       sgnfsctl -c FILE drain NODE\n"
+		"       sgnfsctl -c FILE log-level error|warn|info|debug [NODE]\n"
 		"       sgnfsctl -c FILE [-n NODE] start|stop|status GROUP\n"
 		"status exits 0 when every node answers and every group is served\n"
 		"(online or in grace), 3 while a group is not served, 2 while a node\n"
@@ -515,6 +517,37 @@ static int cmd_forward(const struct cfg_cluster *c, const char *node, const char
 	return rc;
 }
 
+/* `log-level LEVEL [NODE]`: every node (or NODE) logs at LEVEL from now on. */
+static int cmd_log_level(const struct cfg_cluster *c, const char *level, const char *node)
+{
+	char req[64];
+	int rc = 0;
+
+	if (node && !cfg_node_find(c, node)) {
+		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, c->path);
+		return 1;
+	}
+	snprintf(req, sizeof(req), "log-level %s", level);
+	for (size_t i = 0; i < c->nnodes; i++) {
+		const char *n = c->nodes[i].name;
+		char *r;
+
+		if (node && strcmp(node, n) != 0)
+			continue;
+		r = ctl_ask(c, n, req);
+		if (!r) {
+			fprintf(stderr, "sgnfsctl: node %s: %s\n", n, strerror(errno));
+			rc = 1;
+			continue;
+		}
+		if (reply_is_error(n, r))
+			rc = 1;
+		printf("%s: %s\n", n, r);
+		free(r);
+	}
+	return rc;
+}
+
 static int cmd_move(const struct cfg_cluster *c, const char *group, const char *node)
 {
 	char req[256];
@@ -680,6 +713,8 @@ int main(int argc, char **argv)
 		rc = cmd_move(c, args[0], args[1]);
 	else if (strcmp(cmd, "drain") == 0 && nargs == 1)
 		rc = cmd_forward(c, args[0], "drain");
+	else if (strcmp(cmd, "log-level") == 0 && (nargs == 1 || nargs == 2))
+		rc = cmd_log_level(c, args[0], nargs == 2 ? args[1] : NULL);
 	else {
 		usage(stderr);
 		rc = 64;

@@ -110,6 +110,14 @@ static void sgnfsd_status(struct sgnfsd *d, struct json_object *out)
 	sj_add(cfg, "sha256", json_object_new_string(d->cfg->sha256));
 	sj_add(out, "config", cfg);
 	sj_add(out, "draining", json_object_new_boolean(d->node.draining));
+	{
+		struct json_object *lg = json_object_new_object();
+		sj_add(lg, "level", json_object_new_string(log_level_name(log_get_level())));
+		sj_add(lg, "target", json_object_new_string(log_target_name(log_get_target())));
+		if (log_file_path())
+			sj_add(lg, "file", json_object_new_string(log_file_path()));
+		sj_add(out, "log", lg);
+	}
 	grp_node_status(&d->node, out);
 }
 
@@ -120,6 +128,21 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 
 	if (strcmp(argv[0], "status") == 0 && argc == 1) {
 		sgnfsd_status(d, out);
+		return;
+	}
+	if (strcmp(argv[0], "log-level") == 0 && argc == 2) {
+		enum log_level old = log_get_level(), lvl;
+
+		if (log_level_parse(argv[1], &lvl) < 0) {
+			sj_add(out, "error", json_object_new_string(
+				"expected error, warn, info or debug"));
+			return;
+		}
+		log_set_level(lvl);
+		log_msg(LOGL_INFO > lvl ? lvl : LOGL_INFO, "node %s log level %s -> %s (sgnfsctl)",
+			d->node.me->name, log_level_name(old), log_level_name(lvl));
+		sj_add(out, "log_level", json_object_new_string(log_level_name(lvl)));
+		sj_add(out, "was", json_object_new_string(log_level_name(old)));
 		return;
 	}
 	if (strcmp(argv[0], "move") == 0 && argc == 3) {
@@ -250,11 +273,31 @@ int main(int argc, char **argv)
 		log_level_parse(d.cfg->log_level, &lvl);
 	if (debug)
 		lvl = LOGL_DEBUG;
-	if (!foreground && daemon(0, 0) < 0) {
-		fprintf(stderr, "daemon: %s\n", strerror(errno));
-		goto out_pid;
+	/* Where logs go is settled before daemon(3), so a target that does
+	 * not work can still be reported where the operator is looking, and
+	 * so the daemon keeps stderr when that is where its lines go. */
+	{
+		char why[512];
+		rc = log_open("sgnfsd", d.node.me->name, lvl, d.cfg->log, foreground, why,
+			      sizeof(why));
+		if (rc < 0)
+			fprintf(stderr, "sgnfsd: %s; logging to stderr instead\n", why);
+		if (!foreground && daemon(0, log_get_target() == LOGT_STDERR) < 0) {
+			fprintf(stderr, "daemon: %s\n", strerror(errno));
+			goto out_pid;
+		}
+		if (!foreground && log_get_target() == LOGT_STDERR) {
+			int fd = open("/dev/null", O_RDWR);
+			if (fd >= 0) {
+				dup2(fd, STDIN_FILENO);
+				dup2(fd, STDOUT_FILENO);
+				if (fd > STDERR_FILENO)
+					close(fd);
+			}
+		}
+		if (rc < 0)
+			log_warn("%s; logging to stderr instead", why);
 	}
-	log_init("sgnfsd", lvl, !foreground);
 	signal(SIGPIPE, SIG_IGN);
 	if (pidf_write(&d.pid) < 0)
 		log_warn("cannot write pid file %s", d.pid.path);

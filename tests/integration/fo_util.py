@@ -341,7 +341,8 @@ def node_log(node):
         return ''
 
 
-_LOGTS = re.compile(r'^(\d\d):(\d\d):(\d\d)\.(\d{3}) ')
+# 2026-12-04T07:30:01.123Z sgnfsd[1234] node=a info: ... (docs/operations.md)
+_LOGTS = re.compile(r'^\d{4}-\d\d-\d\dT(\d\d):(\d\d):(\d\d)\.(\d{3})Z ')
 
 
 def log_times(node, needle):
