@@ -635,16 +635,18 @@ void grp_node_status(struct sg_node *node, struct json_object *out)
 		struct sg_slot *sl = &node->slots[i];
 		struct json_object *o = json_object_new_object();
 
-		if (sl->g) {
+		if (sl->g && sl->g->state != GRP_OPENING) {
 			grp_status(sl->g, o);
 			sj_push(groups, o);
 			continue;
 		}
-		/* A group this node may serve but does not: say why. */
+		/* A group this node may serve but does not (yet): say why.  An
+		 * opening group is not served until it is installed. */
 		sj_add(o, "name", json_object_new_string(sl->cfg->name));
 		sj_add(o, "ownership", json_object_new_string(sl->own->name));
 		sj_add(o, "reason", json_object_new_string(
-			sl->why[0] ? sl->why
+			sl->g ? "opening: its client list and journal are being read"
+			: sl->why[0] ? sl->why
 			: sl->own->external ? "managed: not started here"
 			: node->draining ? "node is draining"
 			: "not the lease owner (another node serves it, or a node "
