@@ -4,7 +4,9 @@
  *   sgnfsctl -c FILE status [--json]   nodes, groups, clients and locks
  *   sgnfsctl -c FILE move GROUP NODE   planned switchover of GROUP to NODE
  *   sgnfsctl -c FILE drain NODE        move every group off NODE
+ *   sgnfsctl keygen [--rotate] KEYFILE  create (or rotate) the handle key
  *   sgnfsctl -c FILE log-level LEVEL [NODE]   change the log level at run time
+ *   sgnfsctl -c FILE reload [NODE]     nodes re-read their file (docs/operations.md)
  *   sgnfsctl -c FILE [-n NODE] start|stop|status GROUP
  *                                      managed ownership: bring GROUP online
  *                                      on NODE, take it offline, ask its state
@@ -19,6 +21,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "hkey.h"
 #include "log.h"
 #include "sbuf.h"
 #include "sjson.h"
@@ -126,7 +130,9 @@ static void usage(FILE *f)
 		"       sgnfsctl -c FILE move GROUP NODE\n"
 		"       sgnfsctl -c FILE drain NODE\n"
 		"       sgnfsctl -c FILE log-level error|warn|info|debug [NODE]\n"
+		"       sgnfsctl -c FILE reload [NODE]\n"
 		"       sgnfsctl -c FILE [-n NODE] start|stop|status GROUP\n"
+		"       sgnfsctl keygen [--rotate] KEYFILE\n"
 		"status exits 0 when every node answers and every group is served\n"
 		"(online or in grace), 3 while a group is not served, 2 while a node\n"
 		"does not answer, 4 when nodes run different configuration files,\n"
@@ -517,17 +523,16 @@ static int cmd_forward(const struct cfg_cluster *c, const char *node, const char
 	return rc;
 }
 
-/* `log-level LEVEL [NODE]`: every node (or NODE) logs at LEVEL from now on. */
-static int cmd_log_level(const struct cfg_cluster *c, const char *level, const char *node)
+/* Send @req to every node (or @node); print each answer; 1 if any node
+ * did not answer or refused, else 0. */
+static int cmd_each_node(const struct cfg_cluster *c, const char *req, const char *node)
 {
-	char req[64];
 	int rc = 0;
 
 	if (node && !cfg_node_find(c, node)) {
 		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, c->path);
 		return 1;
 	}
-	snprintf(req, sizeof(req), "log-level %s", level);
 	for (size_t i = 0; i < c->nnodes; i++) {
 		const char *n = c->nodes[i].name;
 		char *r;
@@ -546,6 +551,15 @@ static int cmd_log_level(const struct cfg_cluster *c, const char *level, const c
 		free(r);
 	}
 	return rc;
+}
+
+/* `log-level LEVEL [NODE]`: every node (or NODE) logs at LEVEL from now on. */
+static int cmd_log_level(const struct cfg_cluster *c, const char *level, const char *node)
+{
+	char req[64];
+
+	snprintf(req, sizeof(req), "log-level %.40s", level);
+	return cmd_each_node(c, req, node);
 }
 
 static int cmd_move(const struct cfg_cluster *c, const char *group, const char *node)
@@ -570,6 +584,29 @@ static int cmd_move(const struct cfg_cluster *c, const char *group, const char *
 		free(r);
 	}
 	return rc;
+}
+
+/* `keygen [--rotate] FILE`: the file `[cluster] handle_key` names (hkey.h). */
+static int cmd_keygen(int nargs, char **args)
+{
+	bool rotate = nargs == 2 && strcmp(args[0], "--rotate") == 0;
+	const char *path = args[nargs - 1];
+	char why[200];
+	int rc;
+
+	if (nargs != 1 && !rotate) {
+		usage(stderr);
+		return 64;
+	}
+	rc = hk_generate(path, rotate, why, sizeof(why));
+	if (rc < 0) {
+		fprintf(stderr, "sgnfsctl: %s: %s\n", path, why);
+		return 1;
+	}
+	printf("%s: %s; install the same file on every node and restart or move "
+	       "their groups\n", path, rotate ? "new current key, old one kept as previous"
+	       : "new handle key");
+	return 0;
 }
 
 /* ---- managed ownership: start, stop, status of one group --------------- */
@@ -675,6 +712,9 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 64;
 		}
 	}
+	/* keygen needs no cluster file: it makes a file the cluster names. */
+	if (optind < argc && strcmp(argv[optind], "keygen") == 0)
+		return cmd_keygen(argc - optind - 1, argv + optind + 1);
 	if (!cfgpath || optind >= argc) {
 		usage(stderr);
 		return 64;
@@ -713,6 +753,8 @@ int main(int argc, char **argv)
 		rc = cmd_move(c, args[0], args[1]);
 	else if (strcmp(cmd, "drain") == 0 && nargs == 1)
 		rc = cmd_forward(c, args[0], "drain");
+	else if (strcmp(cmd, "reload") == 0 && nargs <= 1)
+		rc = cmd_each_node(c, "reload", nargs == 1 ? args[0] : NULL);
 	else if (strcmp(cmd, "log-level") == 0 && (nargs == 1 || nargs == 2))
 		rc = cmd_log_level(c, args[0], nargs == 2 ? args[1] : NULL);
 	else {

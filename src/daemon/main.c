@@ -34,8 +34,10 @@
 #include "daemon/pidfile.h"
 #include "daemon/sdnotify.h"
 #include "config/config.h"
+#include "config/reload.h"
 #include "group/group.h"
 #include "log.h"
+#include "nfs/fh.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/nsm_svc.h"
@@ -48,8 +50,11 @@ struct sgnfsd {
 	uv_loop_t *loop;
 	struct cfg_cluster *cfg;              /* owned */
 	struct sg_node node;
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
 	struct ctl_server *ctl;               /* owned */
+	struct cfg_cluster **retired;         /* owned: trees a reload replaced, freed
+					       * at exit (pointers into them live on) */
+	size_t nretired;
 	struct pidfile pid;                   /* held from start to exit */
 };
 
@@ -90,6 +95,7 @@ static void sgnfsd_shutdown(struct sgnfsd *d, const char *why)
 	d->ctl = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
 }
 
 static void sgnfsd_on_signal(uv_signal_t *s, int signum)
@@ -121,6 +127,103 @@ static void sgnfsd_status(struct sgnfsd *d, struct json_object *out)
 	grp_node_status(&d->node, out);
 }
 
+/*
+ * Re-read the configuration file (SIGHUP, "reload"): apply what can change
+ * live (config/reload.h), refuse the rest with the reason, keeping the old
+ * configuration.  The answer goes into @out: {"result": "reloaded",
+ * "sha256", "changes": [...]} or {"error", "sha256" (the one in force)}.
+ */
+static void sgnfsd_reload(struct sgnfsd *d, const char *why_asked, struct json_object *out)
+{
+	struct cfg_cluster *next = NULL, **r;
+	struct json_object *changes = json_object_new_array();
+	char why[1024] = "", *errs = NULL;
+	size_t errlen = 0;
+	FILE *ef;
+	enum log_level lvl;
+	int rc;
+
+	sdn_reloading();
+	log_info("node %s reloading %s (%s)", d->node.me->name, d->cfg->path, why_asked);
+	ef = open_memstream(&errs, &errlen);
+	rc = cfg_load(d->cfg->path, ef, &next);
+	if (ef)
+		fclose(ef);
+	if (rc == -EINVAL) {
+		/* The first error line is enough for the reason; all are logged. */
+		size_t l = errs ? strcspn(errs, "\n") : 0;
+		snprintf(why, sizeof(why), "the file has errors: %.*s%s", (int)l, errs ? errs : "",
+			 errs && errs[l] && errs[l + 1] ? " (and more, see the log)" : "");
+		for (char *p = errs, *nl; p && *p; p = nl + 1) {
+			nl = strchr(p, '\n');
+			if (!nl)
+				nl = p + strlen(p) - 1;
+			log_err("reload: %.*s", (int)(nl - p), p);
+		}
+	} else if (rc < 0) {
+		snprintf(why, sizeof(why), "%s: %s", d->cfg->path, strerror(-rc));
+	} else if (strcmp(next->sha256, d->cfg->sha256) == 0) {
+		/* Nothing changed; still a chance to reopen a rotated log. */
+		rc = 1;
+	} else if ((rc = rl_check(d->cfg, next, why, sizeof(why))) == 0) {
+		r = realloc(d->retired, (d->nretired + 1) * sizeof(*r));
+		if (!r) {
+			rc = -ENOMEM;
+			snprintf(why, sizeof(why), "out of memory");
+		} else {
+			d->retired = r;
+			rc = grp_node_reconfigure(&d->node, next, changes, why, sizeof(why));
+		}
+		if (rc == 0) {
+			d->retired[d->nretired++] = d->cfg;
+			d->cfg = next;
+			next = NULL;
+		}
+	}
+	free(errs);
+	cfg_free(next);
+	if (rc >= 0) {
+		if (log_level_parse(d->cfg->log_level, &lvl) == 0 && lvl != log_get_level()) {
+			log_info("node %s log level %s -> %s (reload)", d->node.me->name,
+				 log_level_name(log_get_level()), log_level_name(lvl));
+			log_set_level(lvl);
+		}
+		if (log_reopen() < 0)
+			log_warn("node %s cannot reopen its log file %s: %s", d->node.me->name,
+				 log_file_path(), strerror(errno));
+		/* A rotated handle key (docs/security.md) is read again even when
+		 * the configuration is unchanged: the file is not part of it.  On
+		 * failure the keys in use stay (logged). */
+		if (d->cfg->handle_key && fh_keys_load(d->cfg->handle_key) < 0)
+			sj_add(out, "handle_key_error",
+			       json_object_new_string("the handle key file cannot be used; "
+						      "the keys loaded before stay in use"));
+		log_info("node %s reloaded %s (sha256 %.12s, %zu changes)", d->node.me->name,
+			 d->cfg->path, d->cfg->sha256, json_object_array_length(changes));
+		sj_add(out, "result", json_object_new_string(rc == 1 ? "unchanged" : "reloaded"));
+		sj_add(out, "changes", changes);
+	} else {
+		log_err("node %s reload refused, the old configuration stays in force: %s",
+			d->node.me->name, why);
+		sj_add(out, "error", json_object_new_string(why));
+		json_object_put(changes);
+	}
+	sj_add(out, "sha256", json_object_new_string(d->cfg->sha256));
+	{
+		char st[128];
+		snprintf(st, sizeof(st), "node %s: config %.12s", d->node.me->name, d->cfg->sha256);
+		sdn_ready(st);
+	}
+}
+
+static void sgnfsd_on_sighup(uv_signal_t *s, int signum)
+{
+	struct json_object *out = json_object_new_object();
+
+	sgnfsd_reload(s->data, "SIGHUP", out);
+	json_object_put(out);
+}
+
 /* Control socket requests (see ctlsock.h for the protocol). */
 static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out)
 {
@@ -128,6 +231,10 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 
 	if (strcmp(argv[0], "status") == 0 && argc == 1) {
 		sgnfsd_status(d, out);
+		return;
+	}
+	if (strcmp(argv[0], "reload") == 0 && argc == 1) {
+		sgnfsd_reload(d, "sgnfsctl reload", out);
 		return;
 	}
 	if (strcmp(argv[0], "log-level") == 0 && argc == 2) {
@@ -244,6 +351,15 @@ int main(int argc, char **argv)
 		return SGNFSD_EXIT_CONFIG;
 	}
 	if (check) {
+		/* What the file says is consistent; now what this machine has:
+		 * the handle key, the export directories, nesting on disk. */
+		rc = cfg_check_host(d.cfg, stderr);
+		if (rc != 0) {
+			if (rc < 0)
+				fprintf(stderr, "%s: %s\n", cfgpath, strerror(-rc));
+			cfg_free(d.cfg);
+			return 1;
+		}
 		printf("%s: OK (%zu nodes, %zu groups, %zu exports)\n", cfgpath,
 		       d.cfg->nnodes, d.cfg->ngroups, d.cfg->nexports);
 		cfg_free(d.cfg);
@@ -273,6 +389,18 @@ int main(int argc, char **argv)
 		log_level_parse(d.cfg->log_level, &lvl);
 	if (debug)
 		lvl = LOGL_DEBUG;
+	/* No key, no handles: refuse to start rather than hand out handles
+	 * that anyone could forge or that would not survive a failover. */
+	if (!d.cfg->handle_key) {
+		fprintf(stderr, "%s: [cluster] has no handle_key (create one with `sgnfsctl keygen "
+			"FILE`, the same file on every node); not starting\n", cfgpath);
+		exit_code = SGNFSD_EXIT_CONFIG;
+		goto out_pid;
+	}
+	if (fh_keys_load(d.cfg->handle_key) < 0) {
+		exit_code = SGNFSD_EXIT_CONFIG;
+		goto out_pid;
+	}
 	/* Where logs go is settled before daemon(3), so a target that does
 	 * not work can still be reported where the operator is looking, and
 	 * so the daemon keeps stderr when that is where its lines go. */
@@ -299,6 +427,9 @@ int main(int argc, char **argv)
 			log_warn("%s; logging to stderr instead", why);
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* A reload asked for before the loop watches SIGHUP must not kill the
+	 * node (the default action); the loop's watcher replaces this. */
+	signal(SIGHUP, SIG_IGN);
 	if (pidf_write(&d.pid) < 0)
 		log_warn("cannot write pid file %s", d.pid.path);
 	if (getenv("NOTIFY_SOCKET") && !sdn_available())
@@ -345,9 +476,11 @@ int main(int argc, char **argv)
 
 	uv_signal_init(d.loop, &d.sigterm);
 	uv_signal_init(d.loop, &d.sigint);
-	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_init(d.loop, &d.sighup);
+	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
 	uv_signal_start(&d.sigterm, sgnfsd_on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, sgnfsd_on_signal, SIGINT);
+	uv_signal_start(&d.sighup, sgnfsd_on_sighup, SIGHUP);
 	{
 		char st[128];
 		snprintf(st, sizeof(st), "node %s: may serve %zu of %zu groups", d.node.me->name,
@@ -369,5 +502,8 @@ out_pid:
 out_cfg:
 	uv_loop_close(uv_default_loop());
 	cfg_free(d.cfg);
+	for (size_t i = 0; i < d.nretired; i++)
+		cfg_free(d.retired[i]);
+	free(d.retired);
 	return exit_code;
 }

@@ -28,6 +28,7 @@
 #include <arpa/inet.h>
 
 #include "config/config.h"
+#include "config/reload.h"
 #include "log.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
@@ -780,4 +781,85 @@ void grp_node_ctl_group(struct sg_node *node, const char *cmd, const char *group
 		return;
 	}
 	grp_reply(out, start ? "online" : "offline", group, node->me->name);
+}
+
+/* ---- reload ---------------------------------------------------------------- */
+
+struct grp_change_ctx {
+	const char *group;
+	const char *node;
+	struct json_object *changes;   /* borrowed */
+};
+
+static void grp_log_change(void *arg, const char *change)
+{
+	struct grp_change_ctx *c = arg;
+	char line[4600];
+
+	log_info("group=%s %s on node %s (reload)", c->group, change, c->node);
+	snprintf(line, sizeof(line), "group=%s %s", c->group, change);
+	sj_push(c->changes, json_object_new_string(line));
+}
+
+int grp_node_reconfigure(struct sg_node *node, const struct cfg_cluster *next,
+			 struct json_object *changes, char *why, size_t whylen)
+{
+	struct nfs_group **prep = calloc(node->nslots ? node->nslots : 1, sizeof(*prep));
+	const struct cfg_node *me = cfg_node_find(next, node->me->name);
+	int rc = 0;
+
+	if (!prep) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	if (!me) {
+		snprintf(why, whylen, "[node %s] is not in the new file", node->me->name);
+		rc = -EINVAL;
+		goto out;
+	}
+	/* Everything that can fail first, so that a refusal leaves every
+	 * group exactly as it was: the new exports of each online group. */
+	for (size_t i = 0; i < node->nslots; i++) {
+		struct sg_slot *sl = &node->slots[i];
+		const struct cfg_group *ngc = cfg_group_find(next, sl->cfg->name);
+
+		if (!ngc) {
+			snprintf(why, whylen, "[group %s] is not in the new file", sl->cfg->name);
+			rc = -EINVAL;
+			goto out;
+		}
+		if (!sl->g || !sl->g->nfs || !rl_exports_differ(sl->cfg, ngc))
+			continue;
+		rc = nfs_group_reopen(sl->g->nfs, next, ngc, &prep[i]);
+		if (rc < 0) {
+			snprintf(why, whylen, "group=%s: the new exports cannot be opened (%s); "
+				 "see the log for which", sl->cfg->name, strerror(-rc));
+			goto out;
+		}
+	}
+	/* Commit.  The old tree stays alive (the caller keeps it), so any
+	 * pointer into it held elsewhere stays valid. */
+	node->cfg = next;
+	node->me = me;
+	for (size_t i = 0; i < node->nslots; i++) {
+		struct sg_slot *sl = &node->slots[i];
+		const struct cfg_group *ngc = cfg_group_find(next, sl->cfg->name);
+		struct grp_change_ctx cc = { ngc->name, me->name, changes };
+
+		rl_describe(sl->cfg, ngc, grp_log_change, &cc);
+		sl->cfg = ngc;
+		if (sl->g) {
+			sl->g->cfg = ngc;
+			sl->g->cluster = next;
+			if (prep[i]) {
+				nfs_group_swap(&sl->g->nfs, prep[i]);
+				prep[i] = NULL;
+			}
+		}
+	}
+out:
+	for (size_t i = 0; i < node->nslots; i++)
+		nfs_group_close(prep[i]);
+	free(prep);
+	return rc;
 }

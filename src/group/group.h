@@ -137,6 +137,17 @@ void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out);
  * to the node's status object @out (docs/status.md). */
 void grp_node_status(struct sg_node *node, struct json_object *out);
 
+/*
+ * Reload: make @next (checked by rl_check, owned by the caller, alive until
+ * exit like every tree before it) the node's configuration.  Online groups
+ * whose exports changed get their NFS state reopened and swapped in;
+ * every other group is not touched.  Each change is logged and appended
+ * to @changes (JSON strings).  0, or -errno with @why, and then nothing
+ * changed.
+ */
+int grp_node_reconfigure(struct sg_node *node, const struct cfg_cluster *next,
+			 struct json_object *changes, char *why, size_t whylen);
+
 /* Fill the group object @o of the status schema (docs/status.md). */
 void grp_status(const struct sg_group *g, struct json_object *o);
 

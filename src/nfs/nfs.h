@@ -47,4 +47,18 @@ int nfs_group_open(const struct cfg_cluster *c, const struct cfg_group *gc,
  */
 void nfs_group_close(struct nfs_group *ng);
 
+/*
+ * Reload: open the exports of @gc (the group's new configuration) as
+ * nfs_group_open() does, keeping @old's write verifier and mount list.
+ * @old is not changed.  0 and *out, or -errno (nothing is left open).
+ */
+int nfs_group_reopen(struct nfs_group *old, const struct cfg_cluster *c,
+		     const struct cfg_group *gc, struct nfs_group **out);
+/*
+ * Make @next the group's NFS state in *@slot (struct sg_group's nfs) and
+ * drop the opener's reference to the old one: requests that already hold
+ * it finish on it, every later request sees @next.  Loop thread only.
+ */
+void nfs_group_swap(struct nfs_group **slot, struct nfs_group *next);
+
 #endif

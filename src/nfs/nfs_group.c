@@ -71,6 +71,11 @@ int nfs_group_open(const struct cfg_cluster *c, const struct cfg_group *gc,
 
 	if (!ng)
 		return -ENOMEM;
+	/* A takeover is when a rotated key file (hkey.h) is picked up: the
+	 * node that issued handles with the new key may just have died.  On
+	 * failure the keys loaded before stay in use (logged). */
+	if (c && c->handle_key)
+		fh_keys_load(c->handle_key);
 	atomic_init(&ng->refs, 1);
 	ng->cluster = c;
 	ng->cfg = gc;
@@ -114,14 +119,60 @@ void nfs_group_close(struct nfs_group *ng)
 	nfs_group_put(ng);
 }
 
+/*
+ * A reload replaces a group's nfs_group (nfs_group_swap) on the loop
+ * thread while handlers on the thread pool look it up: loading the pointer
+ * and taking the reference happen under this lock, so the opener's
+ * reference that the swap drops can never be the last one between the two.
+ * Held for a load and an increment only.
+ */
+static pthread_mutex_t nfs_swap_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct nfs_group *nfs_group_of_req(const struct rpc_req *req)
 {
 	const struct sg_group *sg = req->svc_ctx;
+	struct nfs_group *ng;
 
 	/* The listener holds its group, and the group holds nfs until every
 	 * request on the listener has finished (group.c), so the pointer is
 	 * valid here; the reference keeps it valid for the whole handler. */
-	return sg ? nfs_group_get(sg->nfs) : NULL;
+	if (!sg)
+		return NULL;
+	pthread_mutex_lock(&nfs_swap_lock);
+	ng = nfs_group_get(sg->nfs);
+	pthread_mutex_unlock(&nfs_swap_lock);
+	return ng;
+}
+
+int nfs_group_reopen(struct nfs_group *old, const struct cfg_cluster *c,
+		     const struct cfg_group *gc, struct nfs_group **out)
+{
+	struct nfs_group *ng;
+	int rc = nfs_group_open(c, gc, &ng);
+
+	if (rc < 0)
+		return rc;
+	/* Same server instance: the data of unstable writes is where it was,
+	 * so clients need not resend them (RFC 1813, WRITE verifier). */
+	memcpy(ng->verf, old->verf, sizeof(ng->verf));
+	pthread_mutex_lock(&old->mnt_lock);
+	for (size_t i = 0; i < old->nmounts; i++)
+		nfs_mounts_add(ng, old->mounts[i].host, old->mounts[i].dir);
+	pthread_mutex_unlock(&old->mnt_lock);
+	*out = ng;
+	return 0;
+}
+
+void nfs_group_swap(struct nfs_group **slot, struct nfs_group *next)
+{
+	struct nfs_group *old;
+
+	pthread_mutex_lock(&nfs_swap_lock);
+	old = *slot;
+	*slot = next;
+	pthread_mutex_unlock(&nfs_swap_lock);
+	/* Handlers still running on @old hold their own references. */
+	nfs_group_close(old);
 }
 
 /* ---- mount list ------------------------------------------------------- */

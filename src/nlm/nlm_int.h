@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "lock/lock.h"
@@ -19,12 +20,34 @@
 struct jr;
 struct rpc_req;
 
+#define NLM_ADDR_BUCKETS 256
+/* Source addresses remembered per host (the address index): a host that
+ * moves between more addresses than this forgets the oldest. */
+#define NLM_HOST_ADDRS 4
+/* GRANTED_MSG records waiting for their GRANTED_RES, per group: past this
+ * number, or after NLM_GRANTED_RES_WAIT_MS, the oldest is forgotten (the
+ * client keeps the lock, as when it does not answer NLM_GRANTED). */
+#define NLM_GRANTED_RES_MAX 256
+#define NLM_GRANTED_RES_WAIT_MS 60000u
+
+struct nlm_host;
+
+/* One source address a host used, in the group's address index. */
+struct nlm_haddr {
+	struct nlm_haddr *next;        /* ng->addrs chain */
+	struct nlm_host *host;         /* the host this slot belongs to */
+	struct sockaddr_storage addr;  /* port 0 */
+	bool used;
+};
+
 struct nlm_host {
 	struct nlm_host *hnext;        /* hash chain, owned by ng->hosts */
 	char *name;                    /* caller_name, owned */
 	struct lk_client *lkc;         /* owned (lk_client_free) */
 	struct lk_client *rlkc;        /* its reservations in ng->resv, or NULL; owned */
 	unsigned refs;                 /* parked requests + grant callbacks */
+	struct nlm_haddr addrs[NLM_HOST_ADDRS]; /* linked into ng->addrs while used */
+	unsigned next_addr;            /* slot to reuse when all are used */
 };
 
 /* A request waiting for the disk: its client to be durable on the client
@@ -55,8 +78,14 @@ struct nlm_block {
 	size_t ohlen;
 	uint64_t offset, len;          /* as the client asked */
 	struct lk_waiter *w;           /* NULL once granted or dropped */
+	bool resv_wait;                /* queued behind another owner's
+	                                  reservation, not in the engine yet */
 	unsigned tries;                /* GRANTED attempts */
-	uint64_t cookie;               /* ours, for GRANTED_MSG / GRANTED_RES */
+	uint64_t cookie;               /* random, for GRANTED_MSG / GRANTED_RES */
+	/* GRANTED_MSG sent, waiting for GRANTED_RES (in ng->res_wait). */
+	bool res_wait;
+	uint64_t res_sent_ms;          /* uv_now() when GRANTED_MSG went out */
+	struct nlm_block *rnext, *rprev;
 };
 
 struct nlm_group {
@@ -67,11 +96,20 @@ struct nlm_group {
 	struct nlm_cb *cb;             /* owned */
 	struct nlm_host *hosts[NLM_HOST_BUCKETS]; /* owned */
 	size_t nhosts;
+	struct nlm_haddr *addrs[NLM_ADDR_BUCKETS]; /* index of hosts' slots, not owned */
+	uint64_t addr_probes;          /* index entries looked at (status: cost of a lookup) */
+	struct nlm_block *res_wait, *res_wait_tail; /* oldest first */
+	size_t nres_wait;
+	uint64_t refused_clients;      /* requests refused by an export's clients */
+	uint64_t refused_logged_ms;    /* uv_now() of the last such log line */
+	uint64_t refused_quiet;        /* refusals not logged since */
+	uint64_t refused_caps;         /* requests refused by a per-address cap */
+	uint64_t refused_caps_logged_ms;
+	uint64_t refused_caps_quiet;
 	struct nlm_parked *parked;     /* owned */
 	struct nlm_block *blocks;      /* owned: queued and granted-unanswered */
 	struct nlm_block *granted, **granted_tail; /* engine grants not yet journaled */
 	bool flushing;                 /* nlm_flush_grants is running */
-	uint64_t next_cookie;
 	bool in_grace;
 	uint64_t grace_end;            /* uv_now() ms */
 	uint64_t grace_start;          /* uv_now() ms */

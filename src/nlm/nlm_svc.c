@@ -37,12 +37,16 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/random.h>
 
 #include "config/config.h"
 #include "group/group.h"
 #include "lock/lock.h"
 #include "journal/journal.h"
 #include "log.h"
+#include "nfs/export.h"
 #include "nfs/fh.h"
 #include "nlm/nlm_cb.h"
 #include "nlm/nlm_int.h"
@@ -84,6 +88,157 @@ static struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name)
 		if (strcmp(h->name, name) == 0)
 			return h;
 	return NULL;
+}
+
+/* ---- the address index ------------------------------------------------ */
+
+/* @a with the port cleared and nothing but the address kept. */
+static void nlm_addr_norm(const struct sockaddr_storage *a, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ss_family = a->ss_family;
+	if (a->ss_family == AF_INET)
+		((struct sockaddr_in *)out)->sin_addr = ((const struct sockaddr_in *)a)->sin_addr;
+	else if (a->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)out)->sin6_addr = ((const struct sockaddr_in6 *)a)->sin6_addr;
+}
+
+static size_t nlm_addr_bucket(const struct sockaddr_storage *n)
+{
+	const uint8_t *p = (const uint8_t *)n;
+	size_t len = n->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					       : sizeof(struct sockaddr_in);
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return (size_t)(h % NLM_ADDR_BUCKETS);
+}
+
+/* Both normalised (nlm_addr_norm). */
+static bool nlm_addr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	size_t len = a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					       : sizeof(struct sockaddr_in);
+	return a->ss_family == b->ss_family && memcmp(a, b, len) == 0;
+}
+
+static void nlm_haddr_unlink(struct nlm_group *ng, struct nlm_haddr *s)
+{
+	struct nlm_haddr **pp = &ng->addrs[nlm_addr_bucket(&s->addr)];
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = s->next;
+	s->next = NULL;
+	s->used = false;
+}
+
+/* Remember that @h sent a request from @peer (the address index that
+ * SM_NOTIFY/FREE_ALL by address and the per-address caps use). */
+static void nlm_host_seen(struct nlm_group *ng, struct nlm_host *h,
+			  const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage n;
+	struct nlm_haddr *slot = NULL;
+	size_t b;
+
+	nlm_addr_norm(peer, &n);
+	for (unsigned i = 0; i < NLM_HOST_ADDRS; i++) {
+		if (h->addrs[i].used && nlm_addr_same(&h->addrs[i].addr, &n))
+			return;
+		if (!h->addrs[i].used && !slot)
+			slot = &h->addrs[i];
+	}
+	if (!slot) {
+		slot = &h->addrs[h->next_addr++ % NLM_HOST_ADDRS];
+		nlm_haddr_unlink(ng, slot);
+	}
+	slot->addr = n;
+	slot->host = h;
+	slot->used = true;
+	b = nlm_addr_bucket(&n);
+	slot->next = ng->addrs[b];
+	ng->addrs[b] = slot;
+}
+
+static void nlm_host_unindex(struct nlm_group *ng, struct nlm_host *h)
+{
+	for (unsigned i = 0; i < NLM_HOST_ADDRS; i++)
+		if (h->addrs[i].used)
+			nlm_haddr_unlink(ng, &h->addrs[i]);
+}
+
+/*
+ * Call @fn for every host that sent requests from @addr; stops when @fn
+ * returns false.  The cost is the entries of one index bucket, never the
+ * number of hosts (ng->addr_probes counts them, for status and tests).
+ */
+static void nlm_hosts_at(struct nlm_group *ng, const struct sockaddr_storage *addr,
+			 bool (*fn)(void *arg, struct nlm_host *h), void *arg)
+{
+	struct sockaddr_storage n;
+
+	nlm_addr_norm(addr, &n);
+	for (struct nlm_haddr *s = ng->addrs[nlm_addr_bucket(&n)]; s; s = s->next) {
+		ng->addr_probes++;
+		if (nlm_addr_same(&s->addr, &n) && !fn(arg, s->host))
+			return;
+	}
+}
+
+struct nlm_addr_count {
+	const struct nlm_group *ng;
+	size_t names;
+	uint64_t locks;
+};
+
+static bool nlm_count_host(void *arg, struct nlm_host *h)
+{
+	struct nlm_addr_count *c = arg;
+	struct lk_stats st;
+
+	lk_client_stats(h->lkc, &st);
+	c->names++;
+	c->locks += st.locks + st.shares + st.waiters;
+	return true;
+}
+
+/*
+ * The per-address caps (max_names_per_host, max_locks_per_host): may a
+ * request from @peer naming @name take something new?  A host already known
+ * by that name costs no new name.  Logs each refusal, at most one line per
+ * second per group with a count of those not logged.  0 or -ENOLCK.
+ */
+static int nlm_addr_caps(struct nlm_group *ng, const char *name,
+			 const struct sockaddr_storage *peer, bool new_lock)
+{
+	const struct cfg_cluster *cc = ng->g->cluster;
+	struct nlm_addr_count c = { ng, 0, 0 };
+	const char *what;
+	char a[80], nm[LOG_SAFE_MAX];
+	uint64_t now;
+
+	nlm_hosts_at(ng, peer, nlm_count_host, &c);
+	if (!nlm_host_find(ng, name) && c.names >= cc->max_names_per_host)
+		what = "max_names_per_host";
+	else if (new_lock && c.locks >= cc->max_locks_per_host)
+		what = "max_locks_per_host";
+	else
+		return 0;
+	now = uv_now(nlm_loop(ng));
+	if (ng->refused_caps_logged_ms && now - ng->refused_caps_logged_ms < 1000) {
+		ng->refused_caps_quiet++;
+		return -ENOLCK;
+	}
+	log_warn("group=%s client=%s from %s refused: %s reached (%zu names, %" PRIu64
+		 " locks at that address; %" PRIu64 " more refusals not logged)", ng->name,
+		 nlm_safe(nm, sizeof(nm), name), rpc_addr_str(peer, false, a, sizeof(a)), what,
+		 c.names, c.locks, ng->refused_caps_quiet);
+	ng->refused_caps_logged_ms = now;
+	ng->refused_caps_quiet = 0;
+	return -ENOLCK;
 }
 
 struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name)
@@ -135,6 +290,7 @@ void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h)
 	if (*pp)
 		*pp = h->hnext;
 	ng->nhosts--;
+	nlm_host_unindex(ng, h);
 	lk_client_free(ng->locks, h->lkc);
 	if (h->rlkc && ng->resv)
 		lk_client_free(ng->resv, h->rlkc);
@@ -151,23 +307,53 @@ static void nlm_host_put(struct nlm_group *ng, struct nlm_host *h)
 /* ---- arguments -------------------------------------------------------- */
 
 /*
- * The file handle must belong to an export of this group.  No disk access:
- * the engine keys locks by handle bytes, which are stable for a file
- * (fh.h), and locking a file that has since been removed harms no one.
+ * The file handle must belong to an export of this group, and @peer must be
+ * in that export's `clients`, as for MOUNT and NFS (a handle is not a
+ * capability).  No disk access: the engine keys locks by handle bytes, which
+ * are stable for a file (fh.h), and locking a file that has since been
+ * removed harms no one.  Returns NLM4_GRANTED, NLM4_STALE_FH (not a handle
+ * of this group) or NLM4_DENIED (the address may not use the export; logged,
+ * one line a second per group with a count of the rest).  `secure` is not
+ * applied: lockd's port says nothing about who asks (Linux's default).
  */
-static bool nlm_fh_ok(const struct nlm_group *ng, const sgn_netobj *fh)
+static nlm4_stats nlm_fh_check(struct nlm_group *ng, const sgn_netobj *fh,
+			       const struct sockaddr_storage *peer, const char *proc)
 {
 	const struct cfg_group *gc = ng->g->cfg;
+	const struct cfg_export *e = NULL;
 	struct fh_key k;
+	uint64_t now;
+	char a[80];
 
 	if (fh->sgn_netobj_len == 0 || fh->sgn_netobj_len > LK_KEY_MAX)
-		return false;
-	if (fh_decode(fh->sgn_netobj_val, fh->sgn_netobj_len, &k) < 0)
-		return false;
-	for (size_t i = 0; i < gc->nexports; i++)
+		return NLM4_STALE_FH;
+	int rc = fh_decode(fh->sgn_netobj_val, fh->sgn_netobj_len, &k);
+
+	/* The MAC makes a made-up handle useless for NLM too: without it a
+	 * host could lock (and TEST for holders of) handles it never got. */
+	if (rc == -FH_EMAC)
+		fh_log_badmac(ng->name, peer, proc);
+	if (rc < 0)
+		return NLM4_STALE_FH;
+	for (size_t i = 0; i < gc->nexports && !e; i++)
 		if (gc->exports[i]->fsid == k.fsid)
-			return true;
-	return false;
+			e = gc->exports[i];
+	if (!e)
+		return NLM4_STALE_FH;
+	if (exp_check_client(e, peer) != EXP_DENY_ADDRESS)
+		return NLM4_GRANTED;
+	ng->refused_clients++;
+	now = uv_now(nlm_loop(ng));
+	if (ng->refused_logged_ms && now - ng->refused_logged_ms < 1000) {
+		ng->refused_quiet++;
+		return NLM4_DENIED;
+	}
+	log_warn("group=%s client=%s %s on export %s refused: address not in its clients "
+		 "(%" PRIu64 " more refusals not logged)", ng->name,
+		 rpc_addr_str(peer, false, a, sizeof(a)), proc, e->path, ng->refused_quiet);
+	ng->refused_logged_ms = now;
+	ng->refused_quiet = 0;
+	return NLM4_DENIED;
 }
 
 static int nlm_copy_netobj(sgn_netobj *dst, const sgn_netobj *src)
@@ -267,9 +453,30 @@ static enum rpc_disposition nlm_done(struct rpc_req *req)
 
 /* ---- the lock engine's grants ---------------------------------------- */
 
+static void nlm_res_wait_unlink(struct nlm_block *b)
+{
+	struct nlm_group *ng = b->ng;
+
+	if (!b->res_wait)
+		return;
+	if (b->rprev)
+		b->rprev->rnext = b->rnext;
+	else
+		ng->res_wait = b->rnext;
+	if (b->rnext)
+		b->rnext->rprev = b->rprev;
+	else
+		ng->res_wait_tail = b->rprev;
+	b->rnext = b->rprev = NULL;
+	b->res_wait = false;
+	ng->nres_wait--;
+}
+
 static void nlm_block_free(struct nlm_block *b)
 {
 	struct nlm_group *ng = b->ng;
+
+	nlm_res_wait_unlink(b);
 
 	if (b->prev)
 		b->prev->next = b->next;
@@ -363,6 +570,24 @@ static void nlm_granted_reply(const struct rpcc_reply *rep, void *arg)
 	nlm_block_free(b);
 }
 
+/*
+ * Forget the GRANTED_MSG records that waited too long for their GRANTED_RES,
+ * and the oldest beyond NLM_GRANTED_RES_MAX: the client keeps the lock (as
+ * when it does not answer NLM_GRANTED), only a late refusal can no longer
+ * take it back.  Bounds what LOCK_MSG cycles of a client that never
+ * answers can cost.
+ */
+static void nlm_res_wait_trim(struct nlm_group *ng)
+{
+	uint64_t now = uv_now(nlm_loop(ng));
+	struct nlm_block *b;
+
+	while ((b = ng->res_wait) &&
+	       (ng->nres_wait > NLM_GRANTED_RES_MAX ||
+		now - b->res_sent_ms >= NLM_GRANTED_RES_WAIT_MS))
+		nlm_block_free(b);
+}
+
 static void nlm_send_granted(struct nlm_block *b)
 {
 	struct nlm_group *ng = b->ng;
@@ -376,8 +601,21 @@ static void nlm_send_granted(struct nlm_block *b)
 		/* The answer comes as GRANTED_RES, matched by our cookie; the
 		 * block stays until then or until the group closes. */
 		rc = nlm_cb_send(ng->cb, &b->target, NLMPROC_GRANTED_MSG, x, &a);
-		if (rc < 0)
+		if (rc < 0) {
 			nlm_block_free(b);
+			return;
+		}
+		b->res_wait = true;
+		b->res_sent_ms = uv_now(nlm_loop(ng));
+		b->rnext = NULL;
+		b->rprev = ng->res_wait_tail;
+		if (ng->res_wait_tail)
+			ng->res_wait_tail->rnext = b;
+		else
+			ng->res_wait = b;
+		ng->res_wait_tail = b;
+		ng->nres_wait++;
+		nlm_res_wait_trim(ng);
 		return;
 	}
 	rc = nlm_cb_call(ng->cb, &b->target, NLMPROC_GRANTED, x, &a,
@@ -469,18 +707,104 @@ static void nlm_on_drop(void *arg, struct lk_waiter *w)
 	nlm_block_free(b);
 }
 
+/* ---- waiting behind a reservation --------------------------------------- */
+
+/*
+ * A blocking LOCK in grace that conflicts only with another owner's
+ * reservation (a lock held before the takeover, not reclaimed yet) is
+ * queued here, outside the engine, and answered BLOCKED: refused with
+ * DENIED_GRACE_PERIOD, a Linux client sleeps 5 s before asking again.
+ * Whenever reservations go (a reclaim, an UNLOCK, a client's release, the
+ * end of grace) the waiters no reservation stops any more enter the engine:
+ * granted now (then journaled and called back like any blocked lock) or
+ * queued behind the reclaimed lock.
+ */
+static struct nlm_block *nlm_resv_block_find(struct nlm_group *ng, const struct nlm_host *h,
+					     const nlm4_lock *lk, bool exclusive)
+{
+	for (struct nlm_block *b = ng->blocks; b; b = b->next)
+		if (b->resv_wait && b->host == h && b->svid == (uint32_t)lk->svid &&
+		    b->exclusive == exclusive && b->offset == lk->l_offset &&
+		    b->len == lk->l_len && b->fhlen == lk->fh.sgn_netobj_len &&
+		    memcmp(b->fh, lk->fh.sgn_netobj_val, b->fhlen) == 0 &&
+		    b->ohlen == lk->oh.sgn_netobj_len &&
+		    (b->ohlen == 0 || memcmp(b->oh, lk->oh.sgn_netobj_val, b->ohlen) == 0))
+			return b;
+	return NULL;
+}
+
+static size_t nlm_resv_blocks_of(const struct nlm_group *ng, const struct nlm_host *h)
+{
+	size_t n = 0;
+
+	for (const struct nlm_block *b = ng->blocks; b; b = b->next)
+		n += b->resv_wait && b->host == h;
+	return n;
+}
+
+static void nlm_resv_waiters_retry(struct nlm_group *ng)
+{
+	struct nlm_block *b, *next;
+
+	for (b = ng->blocks; b; b = next) {
+		struct lk_waiter *w = NULL;
+		struct lk_owner *o;
+		struct lk_range r;
+		int rc;
+
+		next = b->next;
+		if (!b->resv_wait || lk_range_make(b->offset, b->len, &r) < 0)
+			continue;
+		if (ng->in_grace && nlm_resv_conflicts_lock(ng, b->host, b->svid, b->oh, b->ohlen,
+							    b->fh, b->fhlen, b->exclusive, r))
+			continue;
+		b->resv_wait = false;
+		rc = lk_owner_get(ng->locks, b->host->lkc, b->svid, b->oh, b->ohlen, &o);
+		if (rc == 0) {
+			rc = lk_lock_wait(ng->locks, b->fh, b->fhlen, o,
+					  b->exclusive ? LK_EXCL : LK_SHARED, r, b, &w, NULL);
+			lk_owner_put(ng->locks, o);
+		}
+		if (rc == 0) {
+			/* As if the engine granted it: journaled, then called back. */
+			*ng->granted_tail = b;
+			ng->granted_tail = &b->gnext;
+		} else if (rc == -EINPROGRESS && lk_waiter_priv(w) == b) {
+			b->w = w;
+		} else {
+			/* Gone with it; the client's next poll asks again. */
+			nlm_block_free(b);
+		}
+	}
+	nlm_flush_grants(ng);
+}
+
+/* Drop @h's waiters behind reservations (it rebooted or freed all). */
+static void nlm_resv_waiters_drop_host(struct nlm_group *ng, const struct nlm_host *h)
+{
+	struct nlm_block *b, *next;
+
+	for (b = ng->blocks; b; b = next) {
+		next = b->next;
+		if (b->resv_wait && b->host == h)
+			nlm_block_free(b);
+	}
+}
+
 /* ---- the procedures --------------------------------------------------- */
 
 /*
  * Common checks and owner lookup for a request naming @lk.  On success
  * returns NLM4_GRANTED with *host, *o (a reference: put it) and *r set.
  */
-static nlm4_stats nlm_prepare(struct nlm_group *ng, const nlm4_lock *lk,
-			      struct nlm_host **host, struct lk_owner **o,
-			      struct lk_range *r)
+static nlm4_stats nlm_prepare(struct nlm_group *ng, const struct rpc_req *req,
+			      const nlm4_lock *lk, bool new_lock, struct nlm_host **host,
+			      struct lk_owner **o, struct lk_range *r)
 {
-	if (!nlm_fh_ok(ng, &lk->fh))
-		return NLM4_STALE_FH;
+	nlm4_stats st = nlm_fh_check(ng, &lk->fh, &req->peer, req->pd->name);
+
+	if (st != NLM4_GRANTED)
+		return st;
 	if (lk_range_make(lk->l_offset, lk->l_len, r) < 0)
 		return NLM4_FBIG;
 	if (!lk->caller_name ||
@@ -490,9 +814,14 @@ static nlm4_stats nlm_prepare(struct nlm_group *ng, const nlm4_lock *lk,
 			 nlm_safe(nm, sizeof(nm), lk->caller_name));
 		return NLM4_DENIED_NOLOCKS;
 	}
+	if (new_lock && nlm_addr_caps(ng, lk->caller_name, &req->peer, true) < 0) {
+		ng->refused_caps++;
+		return NLM4_DENIED_NOLOCKS;
+	}
 	*host = nlm_host_get(ng, lk->caller_name);
 	if (!*host)
 		return NLM4_DENIED_NOLOCKS;
+	nlm_host_seen(ng, *host, &req->peer);
 	/* Held for the whole request: what it releases may otherwise free
 	 * the host under us (nlm_host_put). */
 	(*host)->refs++;
@@ -670,15 +999,15 @@ static enum rpc_disposition nlm_proc_test(struct rpc_req *req)
 	struct lk_owner *o;
 	struct lk_lockinfo holder;
 	struct lk_range r;
-	nlm4_stats st;
+	nlm4_stats st, fst;
 
 	if (nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
 		return RPC_DONE_SYSERR;
 	st = nlm_grace_refuses(ng, false);
 	if (st == NLM4_GRANTED)
-		st = nlm_prepare(ng, &a->alock, &host, &o, &r);
-	else if (!nlm_fh_ok(ng, &a->alock.fh))
-		st = NLM4_STALE_FH;
+		st = nlm_prepare(ng, req, &a->alock, false, &host, &o, &r);
+	else if ((fst = nlm_fh_check(ng, &a->alock.fh, &req->peer, req->pd->name)) != NLM4_GRANTED)
+		st = fst; /* a foreign or refused handle says so even in grace */
 	if (st != NLM4_GRANTED) {
 		res->test_stat.stat = st;
 		return nlm_done(req);
@@ -738,6 +1067,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	size_t fhlen = lk->fh.sgn_netobj_len;
 	enum lk_type type = a->exclusive ? LK_EXCL : LK_SHARED;
 	bool block = a->block && req->proc != NLMPROC_NM_LOCK;
+	bool resv_block = false;
 	struct nlm_host *host;
 	struct lk_owner *o;
 	struct lk_range r;
@@ -749,7 +1079,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 		return RPC_DONE_SYSERR;
 	st = nlm_grace_refuses(ng, a->reclaim);
 	if (st == NLM4_GRANTED || a->reclaim)
-		st = nlm_prepare(ng, lk, &host, &o, &r);
+		st = nlm_prepare(ng, req, lk, true, &host, &o, &r);
 	if (st != NLM4_GRANTED) {
 		res->stat.stat = st;
 		return nlm_done(req);
@@ -776,8 +1106,11 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	if (ng->in_grace && nlm_resv_conflicts_lock(ng, host, (uint32_t)lk->svid,
 						    lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len,
 						    fh, fhlen, a->exclusive, r)) {
-		res->stat.stat = a->reclaim ? NLM4_DENIED : NLM4_DENIED_GRACE_PERIOD;
-		goto out_put;
+		if (!block || a->reclaim) {
+			res->stat.stat = a->reclaim ? NLM4_DENIED : NLM4_DENIED_GRACE_PERIOD;
+			goto out_put;
+		}
+		resv_block = true; /* waits behind it: nlm_resv_waiters_retry */
 	}
 	/* A request that will be refused at once grants nothing: no disk
 	 * write, and no place on the list (nor a notification later).  A
@@ -811,8 +1144,19 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 			rc = -ENOMEM;
 			goto out;
 		}
-		rc = lk_lock_wait(ng->locks, fh, fhlen, o, type, r, b, &w, NULL);
-		if (rc == -EINPROGRESS && lk_waiter_priv(w) == b) {
+		if (resv_block && nlm_resv_block_find(ng, host, lk, a->exclusive)) {
+			rc = -EINPROGRESS; /* a retransmission: still waiting */
+			w = NULL;
+		} else if (resv_block && nlm_resv_blocks_of(ng, host) >= LK_DEFAULT_MAX_WAITERS) {
+			rc = -ENOLCK; /* as the engine caps a client's waiters */
+		} else if (resv_block) {
+			rc = -EINPROGRESS;
+			w = NULL;
+			b->resv_wait = true;
+		} else {
+			rc = lk_lock_wait(ng->locks, fh, fhlen, o, type, r, b, &w, NULL);
+		}
+		if (rc == -EINPROGRESS && (b->resv_wait || (w && lk_waiter_priv(w) == b))) {
 			/* A new waiter: remember how to call the client back. */
 			b->ng = ng;
 			b->host = host;
@@ -829,7 +1173,12 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 			b->offset = lk->l_offset;
 			b->len = lk->l_len;
 			b->w = w;
-			b->cookie = ++ng->next_cookie;
+			/* Unguessable: GRANTED_RES with a refusal takes the
+			 * lock back, so a counter would let a third host
+			 * answer for the holder. */
+			if (getrandom(&b->cookie, sizeof(b->cookie), GRND_NONBLOCK) !=
+			    (ssize_t)sizeof(b->cookie))
+				b->cookie = uv_hrtime() ^ ((uint64_t)(uintptr_t)b << 16);
 			b->next = ng->blocks;
 			if (ng->blocks)
 				ng->blocks->prev = b;
@@ -859,6 +1208,8 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	if (rc == 0) {
 		res->stat.stat = NLM4_GRANTED;
 		nlm_resv_check_done(ng, "a reclaim");
+		if (a->reclaim)
+			nlm_resv_waiters_retry(ng);
 		switch (nlm_journal_park(ng, req, host)) {
 		case 0:
 			lk_owner_put(ng->locks, o);
@@ -892,8 +1243,13 @@ static nlm4_stats nlm_do_cancel(struct nlm_group *ng, const nlm4_lock *lk,
 					     exclusive ? LK_EXCL : LK_SHARED, r);
 	struct nlm_block *b;
 
-	if (!w)
-		return NLM4_DENIED;
+	if (!w) {
+		b = nlm_resv_block_find(ng, lk_client_priv(lk_owner_client(o)), lk, exclusive);
+		if (!b)
+			return NLM4_DENIED;
+		nlm_block_free(b);
+		return NLM4_GRANTED;
+	}
 	b = lk_waiter_priv(w);
 	lk_cancel(ng->locks, w); /* never touches held locks */
 	b->w = NULL;
@@ -911,6 +1267,7 @@ static nlm4_stats nlm_do_unlock(struct nlm_group *ng, const nlm4_lock *lk,
 	nlm_resv_unlock(ng, h, (uint32_t)lk->svid, lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len,
 			lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, r);
 	nlm_resv_check_done(ng, "an UNLOCK");
+	nlm_resv_waiters_retry(ng);
 	return NLM4_GRANTED;
 }
 
@@ -928,7 +1285,7 @@ static enum rpc_disposition nlm_run_release(struct rpc_req *req, const sgn_netob
 
 	if (nlm_copy_netobj(&res->cookie, cookie) < 0)
 		return RPC_DONE_SYSERR;
-	res->stat.stat = nlm_prepare(ng, lk, &host, &o, &r);
+	res->stat.stat = nlm_prepare(ng, req, lk, false, &host, &o, &r);
 	if (res->stat.stat != NLM4_GRANTED)
 		return nlm_done(req);
 	res->stat.stat = fn(ng, lk, o, r, exclusive);
@@ -972,19 +1329,35 @@ static enum rpc_disposition nlm_proc_granted(struct rpc_req *req)
 	return RPC_DONE_REPLY;
 }
 
-/* GRANTED_RES: a client's answer to our GRANTED_MSG. */
+/*
+ * GRANTED_RES: a client's answer to our GRANTED_MSG.  Only the address the
+ * GRANTED_MSG went to may answer it, with the random cookie it carried: a
+ * refusal takes the lock back, which no third host may do for the holder.
+ */
 static enum rpc_disposition nlm_proc_granted_res(struct rpc_req *req)
 {
 	struct nlm_group *ng = nlm_grp(req);
 	const nlm4_res *a = req->args;
+	struct sockaddr_storage from, to;
 	uint64_t cookie;
+	char ad[80];
 
+	nlm_res_wait_trim(ng);
 	if (a->cookie.sgn_netobj_len != sizeof(cookie))
 		return RPC_DONE_REPLY;
 	memcpy(&cookie, a->cookie.sgn_netobj_val, sizeof(cookie));
-	for (struct nlm_block *b = ng->blocks; b; b = b->next) {
-		if (b->w || b->jr_wait || !b->msg || b->cookie != cookie)
+	nlm_addr_norm(&req->peer, &from);
+	for (struct nlm_block *b = ng->res_wait; b; b = b->rnext) {
+		if (b->cookie != cookie)
 			continue;
+		nlm_addr_norm(&b->target.client, &to);
+		if (!nlm_addr_same(&from, &to)) {
+			char nm[LOG_SAFE_MAX];
+			log_warn("group=%s client=%s GRANTED_RES from %s ignored: the GRANTED_MSG went to another address",
+				 ng->name, nlm_safe(nm, sizeof(nm), b->host->name),
+				 rpc_addr_str(&req->peer, false, ad, sizeof(ad)));
+			break;
+		}
 		if (a->stat.stat != NLM4_GRANTED)
 			nlm_block_take_back(b, "client answered GRANTED_MSG with a refusal");
 		nlm_block_free(b);
@@ -1017,10 +1390,9 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 	/* A reclaim out of grace goes on to the check below (nlm_proc_lock). */
 	if (res->stat != NLM4_GRANTED && !(a->reclaim && !ng->in_grace))
 		return RPC_DONE_REPLY;
-	if (!nlm_fh_ok(ng, &sh->fh)) {
-		res->stat = NLM4_STALE_FH;
+	res->stat = nlm_fh_check(ng, &sh->fh, &req->peer, req->pd->name);
+	if (res->stat != NLM4_GRANTED)
 		return RPC_DONE_REPLY;
-	}
 	if (!sh->caller_name || clist_name_check(sh->caller_name, strlen(sh->caller_name)) < 0) {
 		char nm[LOG_SAFE_MAX];
 		log_warn("group=%s client=%s %s refused: unusable caller_name", ng->name,
@@ -1028,10 +1400,16 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 		res->stat = NLM4_DENIED_NOLOCKS;
 		return RPC_DONE_REPLY;
 	}
+	if (!unshare && nlm_addr_caps(ng, sh->caller_name, &req->peer, true) < 0) {
+		ng->refused_caps++;
+		res->stat = NLM4_DENIED_NOLOCKS;
+		return RPC_DONE_REPLY;
+	}
 	if (!(host = nlm_host_get(ng, sh->caller_name))) {
 		res->stat = NLM4_DENIED_NOLOCKS;
 		return RPC_DONE_REPLY;
 	}
+	nlm_host_seen(ng, host, &req->peer);
 	host->refs++; /* for this request, as in nlm_prepare */
 	if (!unshare && a->reclaim && !ng->in_grace) {
 		/* Granted only if held already: see nlm_proc_lock. */
@@ -1103,6 +1481,7 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 	lk_owner_put(ng->locks, o);
 	if (rc == 0) {
 		nlm_resv_check_done(ng, unshare ? "an UNSHARE" : "a SHARE");
+		nlm_resv_waiters_retry(ng);
 		if (!unshare) {
 			switch (nlm_journal_park(ng, req, host)) {
 			case 0:
@@ -1125,35 +1504,51 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 static void nlm_release_host(struct nlm_group *ng, struct nlm_host *h, const char *why)
 {
 	lk_client_release(ng->locks, h->lkc);
+	nlm_resv_waiters_drop_host(ng, h);
 	nlm_jr_free_client(ng, h);
 	nlm_flush_grants(ng);
 	nlm_resv_release_client(ng, h);
 	nlm_resv_check_done(ng, why);
+	nlm_resv_waiters_retry(ng);
 }
 
-/* Release every host whose recorded addresses include @from. */
+struct nlm_addr_collect {
+	struct nlm_group *ng;
+	const struct sockaddr_storage *from;
+	struct nlm_host *found[16];
+	size_t n;
+};
+
+static bool nlm_collect_listed(void *arg, struct nlm_host *h)
+{
+	struct nlm_addr_collect *c = arg;
+
+	if (clist_has_addr(c->ng->clients, h->name, c->from)) {
+		h->refs++;
+		c->found[c->n++] = h;
+	}
+	return c->n < 16;
+}
+
+/* Release every host that sent requests from @from and whose client-list
+ * entry records that address.  Looked up in the address index: a reboot
+ * from an address no host used costs nothing, however many hosts there are. */
 static bool nlm_release_by_addr(struct nlm_group *ng, const struct sockaddr_storage *from,
 				const char *why)
 {
-	struct nlm_host *found[16];
-	size_t n = 0;
+	struct nlm_addr_collect c = { .ng = ng, .from = from };
 	char nm[LOG_SAFE_MAX], ad[80];
 
 	/* Collect first: releasing may free hosts from the table. */
-	for (size_t b = 0; b < NLM_HOST_BUCKETS && n < 16; b++)
-		for (struct nlm_host *h = ng->hosts[b]; h && n < 16; h = h->hnext)
-			if (clist_has_addr(ng->clients, h->name, from)) {
-				h->refs++;
-				found[n++] = h;
-			}
-	for (size_t i = 0; i < n; i++) {
+	nlm_hosts_at(ng, from, nlm_collect_listed, &c);
+	for (size_t i = 0; i < c.n; i++) {
 		log_info("group=%s client=%s %s from its address %s: client restarted, releasing its locks here",
-			 ng->name, nlm_safe(nm, sizeof(nm), found[i]->name), why,
+			 ng->name, nlm_safe(nm, sizeof(nm), c.found[i]->name), why,
 			 rpc_addr_str(from, false, ad, sizeof(ad)));
-		nlm_release_host(ng, found[i], why);
-		nlm_host_put(ng, found[i]);
+		nlm_release_host(ng, c.found[i], why);
+		nlm_host_put(ng, c.found[i]);
 	}
-	return n > 0;
+	return c.n > 0;
 }
 
 bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
@@ -1542,6 +1937,7 @@ void nlm_group_end_grace(struct nlm_group *ng)
 	log_info("group=%s grace ended after %" PRIu64 " ms: new locks are granted", ng->name,
 		 uv_now(nlm_loop(ng)) - ng->grace_start);
 	nlm_resv_drop(ng);
+	nlm_resv_waiters_retry(ng);
 }
 
 void nlm_group_recover(struct nlm_group *ng, uint32_t seconds)
@@ -1643,6 +2039,14 @@ void nlm_group_status(const struct nlm_group *ng, struct json_object *out)
 	sj_add(j, "compactions", json_object_new_uint64(js.compactions));
 	sj_add(j, "failures", json_object_new_uint64(js.failures));
 	sj_add(out, "journal", j);
+	/* Counters of the NLM trust checks (docs/status.md). */
+	j = json_object_new_object();
+	sj_add(j, "hosts", json_object_new_uint64(ng->nhosts));
+	sj_add(j, "granted_res_waiting", json_object_new_uint64(ng->nres_wait));
+	sj_add(j, "address_probes", json_object_new_uint64(ng->addr_probes));
+	sj_add(j, "refused_clients", json_object_new_uint64(ng->refused_clients));
+	sj_add(j, "refused_caps", json_object_new_uint64(ng->refused_caps));
+	sj_add(out, "nlm", j);
 	c.arr = json_object_new_array();
 	clist_foreach(ng->clients, nlm_status_client, &c);
 	sj_add(out, "clients", c.arr);

@@ -75,3 +75,13 @@ def wait_status(c, pred, what, timeout=30):
                             % (what, timeout, rc, [(g['name'], g['state'], g.get('reason'))
                                                   for g in doc.get('groups', [])]))
         time.sleep(0.1)
+
+
+def write_config(c):
+    """c.write_config(), but atomic (temporary file, rename): a status
+    poller reading the file meanwhile sees the old or the new one, never
+    half of one."""
+    tmp = c.config_path + '.tmp'
+    with open(tmp, 'w') as f:
+        f.write(c.config_text())
+    os.replace(tmp, c.config_path)

@@ -15,8 +15,8 @@ its own outcome:
                with the program's range / PROC_UNAVAIL; undecodable
                arguments -> GARBAGE_ARGS; on TCP and UDP, and a rejection
                never closes the TCP connection.
-  handles      malformed -> NFS3ERR_BADHANDLE, the other group's or an
-               unknown fsid -> NFS3ERR_STALE, WRITE count > data -> INVAL,
+  handles      malformed -> NFS3ERR_BADHANDLE, the other group's -> STALE, a
+               relabelled fsid -> NFS3ERR_BADHANDLE (the MAC), WRITE count > data -> INVAL,
                READ of 2^32-1 bytes -> a bounded answer.
   truncated    every prefix of a call header: TCP closed, UDP no reply.
   huge lengths record marks near 2^31, credential/verifier lengths near
@@ -172,7 +172,8 @@ def rejection_cases(fh1, fh2, victim):
         ('handle of 10 header bytes', fh1[:10]),
         ('handle truncated by one byte', fh1[:-1]),
         ('handle with one byte appended', fh1 + b'\0'),
-        ('handle of version 2', b'\x02' + fh1[1:]),
+        ('handle of version 1 (no MAC)', b'\x01' + fh1[1:]),
+        ('handle of version 3', b'\x03' + fh1[1:]),
         ('handle whose klen lies', fh1[:1] + bytes([fh1[1] ^ 1]) + fh1[2:]),
         ('handle of 64 bytes of 0xff', b'\xff' * 64),
     ]
@@ -318,8 +319,9 @@ def rejection_cases(fh1, fh2, victim):
          lookup_args(fh2, 'x'), {'cred': ROOT_CRED}, ('nfs', NFS3ERR_STALE)),
         ("NFS WRITE to a handle of the other group", N, NFS_PROG, 3, 7,
          write_args(fh2, 0, b'zz'), {'cred': ROOT_CRED}, ('nfs', NFS3ERR_STALE)),
+        # The MAC covers the fsid: a relabelled handle is a forgery.
         ('NFS GETATTR, unknown fsid 999', N, NFS_PROG, 3, 1, opaque(fsid999),
-         {'cred': ROOT_CRED}, ('nfs', NFS3ERR_STALE)),
+         {'cred': ROOT_CRED}, ('nfs', NFS3ERR_BADHANDLE)),
         ('NFS GETATTR, forged kernel handle', N, NFS_PROG, 3, 1, opaque(forged),
          {'cred': ROOT_CRED}, ('nfs_in', {NFS3ERR_STALE, NFS3ERR_BADHANDLE})),
         ('NFS WRITE count 100 with 12 data bytes', N, NFS_PROG, 3, 7,
