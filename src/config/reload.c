@@ -65,6 +65,12 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(watchdog_ms, "watchdog_ms");
 	RL_STR(log, "log");
 	RL_NUM(ownership, "ownership");
+	if (a->metrics_listen.set != b->metrics_listen.set ||
+	    memcmp(&a->metrics_listen.addr, &b->metrics_listen.addr,
+		   sizeof(a->metrics_listen.addr)) != 0) {
+		snprintf(why, n, "[cluster] metrics_listen changed" RL_RESTART);
+		return -EPERM;
+	}
 #undef RL_NUM
 #undef RL_STR
 	return 0;
@@ -158,7 +164,9 @@ int rl_check(const struct cfg_cluster *cur, const struct cfg_cluster *next, char
 	for (size_t i = 0; i < cur->nnodes; i++) {
 		const struct cfg_node *a = &cur->nodes[i], *b = &next->nodes[i];
 		if (strcmp(a->name, b->name) != 0 || a->has_address != b->has_address ||
-		    (a->has_address && !rl_addr_eq(&a->address, &b->address))) {
+		    (a->has_address && !rl_addr_eq(&a->address, &b->address)) ||
+		    a->metrics_listen.set != b->metrics_listen.set ||
+		    !rl_addr_eq(&a->metrics_listen.addr, &b->metrics_listen.addr)) {
 			snprintf(why, whylen, "[node %s] changed (-> [node %s])" RL_RESTART, a->name,
 				 b->name);
 			return -EPERM;
