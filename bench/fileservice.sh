@@ -143,11 +143,14 @@ make_source_file() {
 sgnfs_start() {
 	local deadline
 	mkdir -p "$SG_EXPORT" "$SG_WORK/run" || return 1
+	rm -f "$SG_WORK/handle.key"
+	"$(dirname "$SGNFSD")/../ctl/sgnfsctl" keygen "$SG_WORK/handle.key" >/dev/null || return 1
 	cat >"$SG_WORK/sgnfs.ini" <<EOF
 ; written by bench/fileservice.sh: one node, one group, one export
 [cluster]
 name = bench
 run_dir = $SG_WORK/run
+handle_key = $SG_WORK/handle.key
 log_level = warn
 
 [node a]

@@ -293,8 +293,11 @@ class SgCluster:
         self.groups = groups          # [(name, vip, [nodes])]
         self.procs = {}
         self.logs = {}
+        key = os.path.join(self.dir, 'handle.key')
+        r.run([r.tool['ctl'], 'keygen', key], 10, check=True)
         lines = ['; written by bench/lockbench.py', '[cluster]', 'name = bench-%s' % name,
-                 'run_dir = %s/run' % self.dir, 'log_level = info', 'max_conns = 100000', extra]
+                 'run_dir = %s/run' % self.dir, 'log_level = info', 'max_conns = 100000',
+                 'handle_key = %s' % key, extra]
         for n in nodes:
             lines.append('[node %s]' % n)
         for i, spec in enumerate(groups):

@@ -41,11 +41,15 @@ for g in sg1 sg2 sg3 sg4; do
 done
 mkdir -p "$DEMO/storage/sg1/scratch"
 
+# The key every node signs and checks file handles with (docs/security.md).
+[ -f "$DEMO/handle.key" ] || build/src/ctl/sgnfsctl keygen "$DEMO/handle.key" >/dev/null
+
 cat > "$CONF" <<INI
 ; sgnfs demo cluster: 3 nodes, 4 service groups, storage as directories
 [cluster]
 name = demo
 run_dir = $DEMO/run
+handle_key = $DEMO/handle.key
 
 [node a]
 [node b]

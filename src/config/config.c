@@ -43,11 +43,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <ini.h>
 #include <nettle/sha2.h>
 
 #include "config/config.h"
+#include "hkey.h"
 #include "log.h"
 
 #define CFG_MAX_KEYS 24
@@ -97,11 +99,13 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("max_record",   T_U32,      cfg_cluster, max_record,
 	    .min = CFG_MAX_RECORD_MIN, .max = CFG_MAX_RECORD_MAX),
 	KEY("max_conns",    T_U32,      cfg_cluster, max_conns, .min = 1, .max = 1000000),
+	KEY("max_conns_per_host", T_U32, cfg_cluster, max_conns_per_host, .min = 1, .max = 1000000),
 	KEY("max_names_per_host", T_U32, cfg_cluster, max_names_per_host, .min = 1, .max = 1000000),
 	KEY("max_locks_per_host", T_U32, cfg_cluster, max_locks_per_host, .min = 1, .max = 100000000),
 	KEY("idle_timeout", T_U32,      cfg_cluster, idle_timeout_s, .min = 1, .max = 86400),
 	KEY("watchdog_ms",  T_U32,      cfg_cluster, watchdog_ms, .min = 100, .max = 600000),
 	KEY("log_level",    T_LOGLEVEL, cfg_cluster, log_level),
+	KEY("handle_key",   T_ABSPATH,  cfg_cluster, handle_key),
 	KEY("log",          T_LOGTARGET, cfg_cluster, log),
 	KEY("metrics_listen", T_LISTEN, cfg_cluster, metrics_listen),
 	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
@@ -1197,8 +1201,12 @@ static void cfg_check_refs(struct cfg_parser *p)
 }
 
 /*
- * A file is served by the group of the export it is reached through; if
- * exports of two groups nest, some files would belong to both.
+ * No export may contain another, of any group.  Across groups, a file would
+ * belong to two groups (two owners, two lock tables: two clients granted
+ * the same exclusive lock through two VIPs).  Within one group, an export
+ * around the group's first export would reach its .sgnfs/ (journal, lease,
+ * client list) by name.  This compares the configured strings;
+ * cfg_check_host() repeats it on resolved paths (symlinks followed).
  */
 static void cfg_check_nesting(struct cfg_parser *p)
 {
@@ -1209,12 +1217,12 @@ static void cfg_check_nesting(struct cfg_parser *p)
 		for (size_t i = 0; i < j; i++) {
 			const struct cfg_export *a = &c->exports[i];
 			bool b_in_a = cfg_path_inside(b->path, a->path);
-			if (!a->group || !b->group || a->group == b->group)
+			if (!a->group || !b->group)
 				continue;
 			if (!b_in_a && !cfg_path_inside(a->path, b->path))
 				continue;
 			cfg_err(p, b->line, "export %s (group %s) is %s export %s (group %s, line %d);"
-				" nested exports must be in the same group",
+				" exports must not nest",
 				b->path, b->group->name, b_in_a ? "inside" : "around",
 				a->path, a->group->name, a->line);
 		}
@@ -1261,6 +1269,9 @@ static void cfg_check(struct cfg_parser *p)
 	cfg_check_refs(p);
 	cfg_check_groups(p);
 	cfg_check_nesting(p);
+	for (size_t i = 0; i < p->nsects; i++)
+		if (p->sects[i].kind == SECT_CLUSTER)
+			p->c->handle_key_line = cfg_key_line(&p->sects[i], "handle_key");
 }
 
 /* ---- entry points ------------------------------------------------------ */
@@ -1287,6 +1298,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->use_rpcbind = false;
 	c->max_record = 1024 * 1024 + 4096; /* a 1 MiB READ/WRITE plus headers */
 	c->max_conns = 1024;
+	c->max_conns_per_host = 64;
 	c->max_names_per_host = 1024;
 	c->max_locks_per_host = 65536;
 	c->idle_timeout_s = 300;
@@ -1376,8 +1388,73 @@ void cfg_free(struct cfg_cluster *c)
 	free(c->name);
 	free(c->run_dir);
 	free(c->log_level);
+	free(c->handle_key);
 	free(c->log);
 	free(c);
+}
+
+/* ---- checks against this machine (sgnfsd -t) --------------------------- */
+
+int cfg_check_host(const struct cfg_cluster *c, FILE *errs)
+{
+	char **real = calloc(c->nexports ? c->nexports : 1, sizeof(char *));
+	struct hk_set ks;
+	char why[200];
+	int nerrs = 0;
+
+	if (!real)
+		return -ENOMEM;
+	if (!c->handle_key) {
+		fprintf(errs, "%s: [cluster] has no handle_key: every file handle is signed with "
+			"a key all nodes share; create one with `sgnfsctl keygen FILE` and name it "
+			"as handle_key = FILE\n", c->path);
+		nerrs++;
+	} else if (hk_load(c->handle_key, &ks, why, sizeof(why)) < 0) {
+		fprintf(errs, "%s:%d: handle_key %s: %s\n", c->path, c->handle_key_line,
+			c->handle_key, why);
+		nerrs++;
+	}
+	explicit_bzero(&ks, sizeof(ks));
+	for (size_t i = 0; i < c->nexports; i++) {
+		const struct cfg_export *e = &c->exports[i];
+		struct stat st;
+
+		real[i] = realpath(e->path, NULL);
+		if (!real[i]) {
+			fprintf(errs, "%s:%d: export %s: %s\n", c->path, e->line, e->path,
+				errno == ENOENT ? "does not exist" : strerror(errno));
+			nerrs++;
+		} else if (stat(real[i], &st) < 0 || !S_ISDIR(st.st_mode)) {
+			fprintf(errs, "%s:%d: export %s: not a directory\n", c->path, e->line,
+				e->path);
+			nerrs++;
+		}
+	}
+	/* Resolved, symlinks followed: /srv/g2/link -> /srv/g1/data nests as
+	 * surely as /srv/g1/data does.  Equal resolved paths nest too. */
+	for (size_t j = 0; j < c->nexports; j++) {
+		for (size_t i = 0; i < j; i++) {
+			const struct cfg_export *a = &c->exports[i], *b = &c->exports[j];
+			bool same, b_in_a;
+
+			if (!real[i] || !real[j])
+				continue;
+			same = strcmp(real[i], real[j]) == 0;
+			b_in_a = cfg_path_inside(real[j], real[i]);
+			if (!same && !b_in_a && !cfg_path_inside(real[i], real[j]))
+				continue;
+			fprintf(errs, "%s:%d: export %s (group %s) resolves to %s, which is %s "
+				"export %s (group %s, line %d, resolves to %s); exports must not nest\n",
+				c->path, b->line, b->path, b->group->name, real[j],
+				same ? "the same directory as" : b_in_a ? "inside" : "around",
+				a->path, a->group->name, a->line, real[i]);
+			nerrs++;
+		}
+	}
+	for (size_t i = 0; i < c->nexports; i++)
+		free(real[i]);
+	free(real);
+	return nerrs;
 }
 
 const struct cfg_node *cfg_node_find(const struct cfg_cluster *c, const char *name)

@@ -102,11 +102,14 @@ struct cfg_cluster {
 	uint32_t max_record;        /* default 1 MiB + 4 KiB */
 	uint32_t max_conns;         /* default 1024 */
 	/* Per source address ("host") limits, docs/configuration.md "Limits". */
+	uint32_t max_conns_per_host;   /* TCP connections, default 64 */
 	uint32_t max_names_per_host;   /* NLM caller_names, default 1024 */
 	uint32_t max_locks_per_host;   /* NLM locks and shares, default 65536 */
 	uint32_t idle_timeout_s;    /* default 300 */
 	uint32_t watchdog_ms;       /* default 5000 */
 	char *log_level;            /* error | warn | info | debug (default info) */
+	char *handle_key;           /* key file of the file handle MACs (hkey.h); required to run */
+	int handle_key_line;        /* 0: not in the file */
 	char *log;                  /* auto | stderr | syslog | journal | /path (%n: node) */
 	enum cfg_ownership ownership; /* lease (default) or managed */
 	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */
@@ -125,6 +128,15 @@ struct cfg_cluster {
  * with cfg_free(); every pointer in it lives until then.
  */
 int cfg_load(const char *path, FILE *errs, struct cfg_cluster **out);
+/*
+ * The checks that need this machine, for `sgnfsd -t`: the handle key file
+ * (present, owner and mode, syntax), every export path (exists, is a
+ * directory) and, on resolved paths with symlinks followed, that no export
+ * contains or equals another.  Prints each problem to @errs as
+ * "PATH:LINE: message".  Returns the number of problems, or -ENOMEM.
+ */
+int cfg_check_host(const struct cfg_cluster *c, FILE *errs);
+
 /* Free everything cfg_load() returned; NULL is fine. */
 void cfg_free(struct cfg_cluster *c);
 

@@ -61,6 +61,11 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(use_rpcbind, "use_rpcbind");
 	RL_NUM(max_record, "max_record");
 	RL_NUM(max_conns, "max_conns");
+	RL_NUM(max_conns_per_host, "max_conns_per_host");
+	RL_NUM(max_names_per_host, "max_names_per_host");
+	RL_NUM(max_locks_per_host, "max_locks_per_host");
+	/* Another key would turn every handle the clients hold stale. */
+	RL_STR(handle_key, "handle_key");
 	RL_NUM(idle_timeout_s, "idle_timeout");
 	RL_NUM(watchdog_ms, "watchdog_ms");
 	RL_STR(log, "log");

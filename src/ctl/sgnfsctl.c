@@ -4,6 +4,7 @@
  *   sgnfsctl -c FILE status [--json]   nodes, groups, clients and locks
  *   sgnfsctl -c FILE move GROUP NODE   planned switchover of GROUP to NODE
  *   sgnfsctl -c FILE drain NODE        move every group off NODE
+ *   sgnfsctl keygen [--rotate] KEYFILE  create (or rotate) the handle key
  *   sgnfsctl -c FILE log-level LEVEL [NODE]   change the log level at run time
  *   sgnfsctl -c FILE reload [NODE]     nodes re-read their file (docs/operations.md)
  *   sgnfsctl -c FILE metrics [NODE]    Prometheus text (docs/metrics.md)
@@ -21,6 +22,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -32,6 +34,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "hkey.h"
 #include "log.h"
 #include "sbuf.h"
 #include "sjson.h"
@@ -131,6 +134,7 @@ static void usage(FILE *f)
 		"       sgnfsctl -c FILE reload [NODE]\n"
 		"       sgnfsctl -c FILE metrics [NODE]\n"
 		"       sgnfsctl -c FILE [-n NODE] start|stop|status GROUP\n"
+		"       sgnfsctl keygen [--rotate] KEYFILE\n"
 		"status exits 0 when every node answers and every group is served\n"
 		"(online or in grace), 3 while a group is not served, 2 while a node\n"
 		"does not answer, 4 when nodes run different configuration files,\n"
@@ -621,6 +625,29 @@ static int cmd_move(const struct cfg_cluster *c, const char *group, const char *
 	return rc;
 }
 
+/* `keygen [--rotate] FILE`: the file `[cluster] handle_key` names (hkey.h). */
+static int cmd_keygen(int nargs, char **args)
+{
+	bool rotate = nargs == 2 && strcmp(args[0], "--rotate") == 0;
+	const char *path = args[nargs - 1];
+	char why[200];
+	int rc;
+
+	if (nargs != 1 && !rotate) {
+		usage(stderr);
+		return 64;
+	}
+	rc = hk_generate(path, rotate, why, sizeof(why));
+	if (rc < 0) {
+		fprintf(stderr, "sgnfsctl: %s: %s\n", path, why);
+		return 1;
+	}
+	printf("%s: %s; install the same file on every node and restart or move "
+	       "their groups\n", path, rotate ? "new current key, old one kept as previous"
+	       : "new handle key");
+	return 0;
+}
+
 /* ---- managed ownership: start, stop, status of one group --------------- */
 
 /* The [node] this host is: named like `uname -n` up to the first dot. */
@@ -716,6 +743,9 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 64;
 		}
 	}
+	/* keygen needs no cluster file: it makes a file the cluster names. */
+	if (optind < argc && strcmp(argv[optind], "keygen") == 0)
+		return cmd_keygen(argc - optind - 1, argv + optind + 1);
 	if (!cfgpath || optind >= argc) {
 		usage(stderr);
 		return 64;

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@
 #include "group/group.h"
 #include "log.h"
 #include "metrics.h"
+#include "nfs/fh.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/nsm_svc.h"
@@ -201,6 +203,13 @@ static void sgnfsd_reload(struct sgnfsd *d, const char *why_asked, struct json_o
 		if (log_reopen() < 0)
 			log_warn("node %s cannot reopen its log file %s: %s", d->node.me->name,
 				 log_file_path(), strerror(errno));
+		/* A rotated handle key (docs/security.md) is read again even when
+		 * the configuration is unchanged: the file is not part of it.  On
+		 * failure the keys in use stay (logged). */
+		if (d->cfg->handle_key && fh_keys_load(d->cfg->handle_key) < 0)
+			sj_add(out, "handle_key_error",
+			       json_object_new_string("the handle key file cannot be used; "
+						      "the keys loaded before stay in use"));
 		log_info("node %s reloaded %s (sha256 %.12s, %zu changes)", d->node.me->name,
 			 d->cfg->path, d->cfg->sha256, json_object_array_length(changes));
 		sj_add(out, "result", json_object_new_string(rc == 1 ? "unchanged" : "reloaded"));
@@ -356,6 +365,42 @@ static const struct option sgnfsd_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/*
+ * Make room for the limits: every connection is a descriptor, and a node
+ * out of descriptors refuses everyone (accept fails) long before max_conns.
+ * Room for max_conns plus SGNFSD_FD_RESERVE of our own (listeners, state
+ * files, the thread pool's I/O, callbacks).  Done while still privileged
+ * (raising the hard limit needs CAP_SYS_RESOURCE); a shortfall is logged.
+ */
+#define SGNFSD_FD_RESERVE 1024u
+static void sgnfsd_raise_nofile(const struct cfg_cluster *cfg)
+{
+	rlim_t want = (rlim_t)cfg->max_conns + SGNFSD_FD_RESERVE;
+	struct rlimit rl, nl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		nl.rlim_cur = want;
+		nl.rlim_max = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nl) < 0 && rl.rlim_max != RLIM_INFINITY) {
+			/* Not allowed to raise the hard limit: take all of it. */
+			nl.rlim_cur = rl.rlim_max;
+			nl.rlim_max = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &nl);
+		}
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_warn("RLIMIT_NOFILE is %llu, below the %llu that max_conns = %u needs: connections past the descriptor limit will be refused",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)want, cfg->max_conns);
+	else
+		log_debug("RLIMIT_NOFILE %llu (max_conns %u + %u)",
+			  (unsigned long long)rl.rlim_cur, cfg->max_conns, SGNFSD_FD_RESERVE);
+}
+
 int main(int argc, char **argv)
 {
 	struct sgnfsd d;
@@ -391,6 +436,15 @@ int main(int argc, char **argv)
 		return SGNFSD_EXIT_CONFIG;
 	}
 	if (check) {
+		/* What the file says is consistent; now what this machine has:
+		 * the handle key, the export directories, nesting on disk. */
+		rc = cfg_check_host(d.cfg, stderr);
+		if (rc != 0) {
+			if (rc < 0)
+				fprintf(stderr, "%s: %s\n", cfgpath, strerror(-rc));
+			cfg_free(d.cfg);
+			return 1;
+		}
 		printf("%s: OK (%zu nodes, %zu groups, %zu exports)\n", cfgpath,
 		       d.cfg->nnodes, d.cfg->ngroups, d.cfg->nexports);
 		cfg_free(d.cfg);
@@ -420,6 +474,18 @@ int main(int argc, char **argv)
 		log_level_parse(d.cfg->log_level, &lvl);
 	if (debug)
 		lvl = LOGL_DEBUG;
+	/* No key, no handles: refuse to start rather than hand out handles
+	 * that anyone could forge or that would not survive a failover. */
+	if (!d.cfg->handle_key) {
+		fprintf(stderr, "%s: [cluster] has no handle_key (create one with `sgnfsctl keygen "
+			"FILE`, the same file on every node); not starting\n", cfgpath);
+		exit_code = SGNFSD_EXIT_CONFIG;
+		goto out_pid;
+	}
+	if (fh_keys_load(d.cfg->handle_key) < 0) {
+		exit_code = SGNFSD_EXIT_CONFIG;
+		goto out_pid;
+	}
 	/* Where logs go is settled before daemon(3), so a target that does
 	 * not work can still be reported where the operator is looking, and
 	 * so the daemon keeps stderr when that is where its lines go. */
@@ -458,6 +524,8 @@ int main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	lim.max_record = d.cfg->max_record;
 	lim.max_conns = d.cfg->max_conns;
+	lim.max_conns_per_host = d.cfg->max_conns_per_host;
+	sgnfsd_raise_nofile(d.cfg);
 	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)

@@ -21,11 +21,14 @@
  *     directory or a parent handle inside ours, which goes stale when the
  *     file is renamed to another directory (the well-known knfsd
  *     subtree_check problem; knfsd defaults to no_subtree_check).  We
- *     accept such a file.  Reaching one still needs its kernel handle,
- *     whose generation number ext4/xfs/btrfs draw at random, so in
- *     practice a client must have been given that handle by an export that
- *     contains the file.  Administrators who need strict isolation between
- *     exports put them on separate filesystems (one fsid, one filesystem).
+ *     accept such a file only because its handle's MAC verified: the MAC
+ *     proves that this cluster issued exactly this (fsid, kernel handle)
+ *     pair from a lookup inside this export, so neither a guessed inode
+ *     (ext4 takes generation 0 as "any") nor a handle relabelled with
+ *     another export's fsid gets this far.  What remains is a file moved
+ *     (renamed) by someone on the server from this export into another one
+ *     on the same filesystem while a client holds its handle; to rule that
+ *     out too, give every export its own filesystem.
  *   - a file hard-linked into two exports may be reported under the other
  *     export's path and refused as stale: a link across an export boundary
  *     is not supported.
@@ -37,11 +40,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
+
 #include "config/config.h"
+#include "hkey.h"
+#include "log.h"
+#include "rpc/rpc.h"
 #include "nfs/export.h"
 #include "nfs/nfs_int.h"
 
@@ -52,6 +64,61 @@ union fh_kbuf {
 	struct file_handle fh;
 	uint8_t bytes[sizeof(struct file_handle) + 128];
 };
+
+/* The handle keys, HMAC state precomputed per key (set_key hashes the
+ * padded key once; each MAC then copies the context).  Written by
+ * fh_keys_install() under the write lock, read by every handler thread. */
+static struct {
+	pthread_rwlock_t lock;
+	bool have;
+	bool has_prev;
+	struct hmac_sha256_ctx cur, prev;
+} fh_keys = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+
+void fh_keys_install(const struct hk_set *ks)
+{
+	struct hmac_sha256_ctx cur, prev;
+
+	hmac_sha256_set_key(&cur, HK_KEY_SIZE, ks->cur);
+	if (ks->has_prev)
+		hmac_sha256_set_key(&prev, HK_KEY_SIZE, ks->prev);
+	pthread_rwlock_wrlock(&fh_keys.lock);
+	fh_keys.cur = cur;
+	if (ks->has_prev)
+		fh_keys.prev = prev;
+	fh_keys.has_prev = ks->has_prev;
+	fh_keys.have = true;
+	pthread_rwlock_unlock(&fh_keys.lock);
+	explicit_bzero(&cur, sizeof(cur));
+	explicit_bzero(&prev, sizeof(prev));
+}
+
+int fh_keys_load(const char *path)
+{
+	struct hk_set ks;
+	char why[160];
+	int rc;
+
+	rc = hk_load(path, &ks, why, sizeof(why));
+	if (rc < 0) {
+		log_err("handle key %s: %s", path, why);
+		return rc;
+	}
+	fh_keys_install(&ks);
+	log_info("handle key %s loaded (%s)", path,
+		 ks.has_prev ? "current and previous key" : "current key");
+	explicit_bzero(&ks, sizeof(ks));
+	return 0;
+}
+
+static void fh_mac(const struct hmac_sha256_ctx *key, const uint8_t *data, size_t len,
+		   uint8_t mac[FH_MAC_SIZE])
+{
+	struct hmac_sha256_ctx c = *key;
+
+	hmac_sha256_update(&c, len, data);
+	hmac_sha256_digest(&c, FH_MAC_SIZE, mac);
+}
 
 static void fh_put32(uint8_t *p, uint32_t v)
 {
@@ -68,7 +135,9 @@ static uint32_t fh_get32(const uint8_t *p)
 
 int fh_encode(const struct fh_key *k, uint8_t *buf, size_t bufsz)
 {
-	size_t len = FH_HDR_SIZE + k->klen;
+	size_t len = FH_HDR_SIZE + k->klen + FH_MAC_SIZE;
+	size_t body = FH_HDR_SIZE + k->klen;
+	int rc = (int)len;
 
 	if (k->klen == 0)
 		return -EINVAL;
@@ -79,19 +148,43 @@ int fh_encode(const struct fh_key *k, uint8_t *buf, size_t bufsz)
 	fh_put32(buf + 2, k->fsid);
 	fh_put32(buf + 6, (uint32_t)k->ktype);
 	memcpy(buf + FH_HDR_SIZE, k->kh, k->klen);
-	return (int)len;
+	pthread_rwlock_rdlock(&fh_keys.lock);
+	if (fh_keys.have)
+		fh_mac(&fh_keys.cur, buf, body, buf + body);
+	else
+		rc = -ENOKEY;
+	pthread_rwlock_unlock(&fh_keys.lock);
+	return rc;
 }
 
 int fh_decode(const void *buf, size_t len, struct fh_key *out)
 {
 	const uint8_t *p = buf;
+	uint8_t mac[FH_MAC_SIZE];
+	size_t body;
+	bool ok = false;
 
-	if (!p || len < FH_HDR_SIZE + 1 || len > FH_SIZE_MAX)
+	if (!p || len < FH_HDR_SIZE + 1 + FH_MAC_SIZE || len > FH_SIZE_MAX)
 		return -NFSE_BADHANDLE;
 	if (p[0] != FH_VERSION)
 		return -NFSE_BADHANDLE;
-	if (p[1] == 0 || p[1] > FH_KHANDLE_MAX || (size_t)p[1] != len - FH_HDR_SIZE)
+	body = len - FH_MAC_SIZE;
+	if (p[1] == 0 || p[1] > FH_KHANDLE_MAX || (size_t)p[1] != body - FH_HDR_SIZE)
 		return -NFSE_BADHANDLE;
+	/* memeql_sec: the comparison takes the same time wherever the first
+	 * wrong byte is, so a client cannot find a MAC byte by byte. */
+	pthread_rwlock_rdlock(&fh_keys.lock);
+	if (fh_keys.have) {
+		fh_mac(&fh_keys.cur, p, body, mac);
+		ok = memeql_sec(mac, p + body, FH_MAC_SIZE);
+		if (!ok && fh_keys.has_prev) {
+			fh_mac(&fh_keys.prev, p, body, mac);
+			ok = memeql_sec(mac, p + body, FH_MAC_SIZE);
+		}
+	}
+	pthread_rwlock_unlock(&fh_keys.lock);
+	if (!ok)
+		return -FH_EMAC;
 	memset(out, 0, sizeof(*out));
 	out->klen = p[1];
 	out->fsid = fh_get32(p + 2);
@@ -119,6 +212,28 @@ int fh_key_at(uint32_t fsid, int dirfd, const char *name, struct fh_key *out,
 	if (mount_id)
 		*mount_id = mid;
 	return 0;
+}
+
+void fh_log_badmac(const char *group, const struct sockaddr_storage *peer, const char *what)
+{
+	static atomic_llong last;
+	static atomic_uint quiet;
+	struct timespec ts;
+	long long now, prev;
+	char a[64];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = ts.tv_sec;
+	prev = atomic_load(&last);
+	/* A flood of forged handles must not become a flood of log lines. */
+	if (prev == now || !atomic_compare_exchange_strong(&last, &prev, now)) {
+		atomic_fetch_add(&quiet, 1);
+		return;
+	}
+	log_warn("group=%s client=%s %s: file handle with a bad MAC (forged, from another "
+		 "cluster, or signed with a rotated-out key): BADHANDLE (%u more not logged)",
+		 group, peer ? rpc_addr_str(peer, true, a, sizeof(a)) : "?", what,
+		 atomic_exchange(&quiet, 0));
 }
 
 struct nfs_exp *fh_find_export(struct nfs_exp *exps, size_t n, uint32_t fsid)

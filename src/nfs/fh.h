@@ -7,15 +7,30 @@
  * by another sgnfsd after a failover accepts every handle its clients
  * hold: no ESTALE after a move.
  *
- * Wire layout (FH_HDR_SIZE + klen bytes, at most NFS3_FHSIZE = 64):
- *   byte 0      FH_VERSION (1)
- *   byte 1      klen: length of the kernel handle, 1..FH_KHANDLE_MAX (54)
+ * Wire layout (FH_HDR_SIZE + klen + FH_MAC_SIZE bytes, at most
+ * NFS3_FHSIZE = 64):
+ *   byte 0      FH_VERSION (2)
+ *   byte 1      klen: length of the kernel handle, 1..FH_KHANDLE_MAX (38)
  *   bytes 2-5   export fsid, big-endian
  *   bytes 6-9   kernel handle_type, big-endian (signed)
  *   bytes 10-   the kernel handle, klen bytes
+ *   last 16     MAC: HMAC-SHA256 of every byte before it, truncated to 128
+ *               bits, keyed with the cluster's handle key (hkey.h)
  * Multi-byte fields are big-endian so that nodes of different byte order
  * agree; the kernel handle itself is opaque and filesystem-defined.
- * Decoding is strict: the total length must be exactly FH_HDR_SIZE + klen.
+ * Decoding is strict: the total length must be exactly FH_HDR_SIZE + klen +
+ * FH_MAC_SIZE, and the MAC must verify with the current or the previous
+ * key.
+ *
+ * Why a MAC.  The kernel handle is not a secret and not a capability: ext4
+ * takes generation 0 as "any generation", so inode numbers can be guessed,
+ * and a real handle can be relabelled with another export's fsid.  The MAC
+ * binds the fsid to the kernel handle and proves that this cluster issued
+ * the pair, from a lookup inside that export; a handle that fails it is
+ * NFS3ERR_BADHANDLE.  fh_open() still checks that the object lies inside
+ * the export (defence in depth, and files moved between exports).
+ * Version-1 handles (no MAC, before 0.2) are refused as BADHANDLE: clients
+ * must remount after the upgrade.
  */
 #ifndef SGNFS_NFS_FH_H
 #define SGNFS_NFS_FH_H
@@ -23,14 +38,34 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
-#define FH_VERSION     1
+#define FH_VERSION     2
 #define FH_SIZE_MAX    64
 #define FH_HDR_SIZE    10
-#define FH_KHANDLE_MAX (FH_SIZE_MAX - FH_HDR_SIZE)
+#define FH_MAC_SIZE    16
+#define FH_KHANDLE_MAX (FH_SIZE_MAX - FH_HDR_SIZE - FH_MAC_SIZE)
+
+/* fh_decode(): well formed, but the MAC verifies with no key we have. */
+#define FH_EMAC        EKEYREJECTED
 
 struct nfs_exp;
+struct hk_set;
+
+/*
+ * Install the keys every handle is signed (current) and verified (current,
+ * then previous) with.  Thread-safe; takes effect for the next handle.
+ * Until the first call every fh_encode() fails with -ENOKEY and every
+ * fh_decode() with -FH_EMAC.
+ */
+void fh_keys_install(const struct hk_set *ks);
+
+/*
+ * Load the key file @path (hkey.h) and install it.  0, or -errno after
+ * logging why; on failure the keys installed before stay in use.
+ */
+int fh_keys_load(const char *path);
 
 /* A handle taken apart. */
 struct fh_key {
@@ -41,12 +76,18 @@ struct fh_key {
 };
 
 /*
- * Write @k into @buf (@bufsz bytes).  Returns the handle's length, or
- * -EINVAL (klen 0) / -EOVERFLOW (klen > FH_KHANDLE_MAX or @buf too small).
+ * Write @k into @buf (@bufsz bytes) and sign it.  Returns the handle's
+ * length, or -EINVAL (klen 0) / -EOVERFLOW (klen > FH_KHANDLE_MAX or @buf
+ * too small) / -ENOKEY (no key installed).
  */
 int fh_encode(const struct fh_key *k, uint8_t *buf, size_t bufsz);
 
-/* Parse @len bytes at @buf into @out: 0, or -NFSE_BADHANDLE if malformed. */
+/*
+ * Parse @len bytes at @buf into @out: 0, -NFSE_BADHANDLE if malformed, or
+ * -FH_EMAC if well formed but the MAC fails (a forgery, a handle from
+ * another cluster, or one signed with a key rotated out).  The caller logs
+ * the latter and answers BADHANDLE.
+ */
 int fh_decode(const void *buf, size_t len, struct fh_key *out);
 
 /*
@@ -58,6 +99,14 @@ int fh_decode(const void *buf, size_t len, struct fh_key *out);
  */
 int fh_key_at(uint32_t fsid, int dirfd, const char *name, struct fh_key *out,
 	      int *mount_id);
+
+/*
+ * Log that a handle failed its MAC (fh_decode() said -FH_EMAC): group
+ * @group, client @peer (may be NULL when the caller does not know it),
+ * protocol and procedure @what.  At most one line per second for the
+ * process; the lines in between are counted into the next.  Thread-safe.
+ */
+void fh_log_badmac(const char *group, const struct sockaddr_storage *peer, const char *what);
 
 /* The export among @exps[0..n) whose fsid is @fsid, or NULL. */
 struct nfs_exp *fh_find_export(struct nfs_exp *exps, size_t n, uint32_t fsid);

@@ -143,6 +143,11 @@ int nfs3_get(struct nfs3_ctx *c, const nfs_fh3 *fh, unsigned flags, struct nfs3_
 	o->exp = NULL;
 	o->fd = -1;
 	rc = fh_decode(fh->data.data_val, fh->data.data_len, &k);
+	if (rc == -FH_EMAC) {
+		fh_log_badmac(c->ng->cfg->name, &c->req->peer,
+			      c->req->pd ? c->req->pd->name : "NFS");
+		return -NFSE_BADHANDLE;
+	}
 	if (rc < 0)
 		return rc;
 	/* Only the exports of the group this address serves: a handle of

@@ -71,6 +71,11 @@ int nfs_group_open(const struct cfg_cluster *c, const struct cfg_group *gc,
 
 	if (!ng)
 		return -ENOMEM;
+	/* A takeover is when a rotated key file (hkey.h) is picked up: the
+	 * node that issued handles with the new key may just have died.  On
+	 * failure the keys loaded before stay in use (logged). */
+	if (c && c->handle_key)
+		fh_keys_load(c->handle_key);
 	atomic_init(&ng->refs, 1);
 	ng->cluster = c;
 	ng->cfg = gc;

@@ -15,8 +15,8 @@ its own outcome:
                with the program's range / PROC_UNAVAIL; undecodable
                arguments -> GARBAGE_ARGS; on TCP and UDP, and a rejection
                never closes the TCP connection.
-  handles      malformed -> NFS3ERR_BADHANDLE, the other group's or an
-               unknown fsid -> NFS3ERR_STALE, WRITE count > data -> INVAL,
+  handles      malformed -> NFS3ERR_BADHANDLE, the other group's -> STALE, a
+               relabelled fsid -> NFS3ERR_BADHANDLE (the MAC), WRITE count > data -> INVAL,
                READ of 2^32-1 bytes -> a bounded answer.
   truncated    every prefix of a call header: TCP closed, UDP no reply.
   huge lengths record marks near 2^31, credential/verifier lengths near
@@ -27,9 +27,11 @@ its own outcome:
                max_record, fragments adding up over it: closed.
   reply        a REPLY (or unknown message type) sent to the server:
                TCP closed, UDP no reply.
-  flood        hundreds of connections: exactly max_conns are kept, the
-               rest closed at once; abandoned ones (FIN, RST, half a
-               record) cost nothing; idle ones are closed after
+  flood        hundreds of connections from one other address: exactly
+               max_conns are kept in all, the flood's oldest idle ones
+               evicted for its newer ones (never the sentinel's: it is
+               another address with fewer); abandoned ones (FIN, RST,
+               half a record) cost nothing; idle ones are closed after
                idle_timeout.
   slowloris    one byte per 100 ms: a slow but complete call is answered,
                an endless record is cut off by the idle timer, nobody else
@@ -172,7 +174,8 @@ def rejection_cases(fh1, fh2, victim):
         ('handle of 10 header bytes', fh1[:10]),
         ('handle truncated by one byte', fh1[:-1]),
         ('handle with one byte appended', fh1 + b'\0'),
-        ('handle of version 2', b'\x02' + fh1[1:]),
+        ('handle of version 1 (no MAC)', b'\x01' + fh1[1:]),
+        ('handle of version 3', b'\x03' + fh1[1:]),
         ('handle whose klen lies', fh1[:1] + bytes([fh1[1] ^ 1]) + fh1[2:]),
         ('handle of 64 bytes of 0xff', b'\xff' * 64),
     ]
@@ -318,8 +321,9 @@ def rejection_cases(fh1, fh2, victim):
          lookup_args(fh2, 'x'), {'cred': ROOT_CRED}, ('nfs', NFS3ERR_STALE)),
         ("NFS WRITE to a handle of the other group", N, NFS_PROG, 3, 7,
          write_args(fh2, 0, b'zz'), {'cred': ROOT_CRED}, ('nfs', NFS3ERR_STALE)),
+        # The MAC covers the fsid: a relabelled handle is a forgery.
         ('NFS GETATTR, unknown fsid 999', N, NFS_PROG, 3, 1, opaque(fsid999),
-         {'cred': ROOT_CRED}, ('nfs', NFS3ERR_STALE)),
+         {'cred': ROOT_CRED}, ('nfs', NFS3ERR_BADHANDLE)),
         ('NFS GETATTR, forged kernel handle', N, NFS_PROG, 3, 1, opaque(forged),
          {'cred': ROOT_CRED}, ('nfs_in', {NFS3ERR_STALE, NFS3ERR_BADHANDLE})),
         ('NFS WRITE count 100 with 12 data bytes', N, NFS_PROG, 3, 7,
@@ -559,10 +563,11 @@ def step_flood(h, c, sent):
                (g2, c.ports['nfs_port']), (g2, c.ports['pmap_port'])]
     time.sleep(0.5)                        # earlier closes are processed
     t_accept = time.monotonic()            # no kept connection is older
+    src = '127.%d.77.1' % c.slot           # the flood's own address
     conns, failed = [], 0
     for i in range(FLOOD):
         try:
-            conns.append(Tcp(*targets[i % len(targets)], timeout=5))
+            conns.append(Tcp(*targets[i % len(targets)], timeout=5, src=src))
         except OSError:
             failed += 1
     h.check(failed == 0, 'all %d connects completed at the TCP level (%d failed)'
@@ -583,8 +588,20 @@ def step_flood(h, c, sent):
             pass
     h.check(ok == len(kept[5:15]), 'kept connections are served (%d of %d)'
             % (ok, len(kept[5:15])))
-    extra = Tcp(g1, c.ports['nfs_port'])
-    expect_closed(h, extra, 'one more connection at the limit')
+    # One more from the flood's address: its oldest idle connection makes
+    # room (kept[0], never used), the new one is served.
+    extra = Tcp(g1, c.ports['nfs_port'], src=src)
+    try:
+        served = extra.call(NFS_PROG, 3, 0).is_success()
+    except (Closed, socket.timeout, OSError, ValueError):
+        served = False
+    time.sleep(0.2)
+    evicted = [t for t in kept if t.peer_closed_now()]
+    h.check(served and len(evicted) == 1,
+            'one more connection at the limit is served, one idle connection of the same '
+            'address evicted for it (served=%s, %d evicted)' % (served, len(evicted)))
+    extra.close()
+    kept = [t for t in kept if t not in evicted]
     good, why = sent.probe()
     h.check(good, 'at the connection limit the sentinel is still served (%s)' % why)
 
@@ -611,7 +628,7 @@ def step_flood(h, c, sent):
     # Churn: connect and go away, 400 times.
     for i in range(400):
         try:
-            t = Tcp(*targets[i % len(targets)], timeout=5)
+            t = Tcp(*targets[i % len(targets)], timeout=5, src=src)
         except OSError:
             continue
         if i % 4 == 0:

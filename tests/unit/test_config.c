@@ -173,8 +173,8 @@ static const char full[] =
 	"fsid = 401\n"                                             /* 77 */
 	"clients = 127.0.0.1\n"                                    /* 78 */
 	"\n"                                                       /* 79 */
-	"; nested in /srv/shared/sg2, same group: allowed\n"       /* 80 */
-	"[export /srv/shared/sg2/sub]\n"                           /* 81 */
+	"; a second export of sg2 (exports never nest)\n"          /* 80 */
+	"[export /srv/shared/sg2-sub]\n"                           /* 81 */
 	"group = sg2\n"                                            /* 82 */
 	"fsid = 202\n"                                             /* 83 */
 	"clients = 10.1.0.0/16\n";                                 /* 84 */
@@ -356,7 +356,7 @@ static void test_full(void **state)
 	check_net(&e->clients[1], AF_INET6, "::", 0);
 
 	e = &c->exports[5];
-	assert_string_equal(e->path, "/srv/shared/sg2/sub");
+	assert_string_equal(e->path, "/srv/shared/sg2-sub");
 	assert_int_equal(e->line, 81);
 
 	assert_ptr_equal(cfg_export_by_fsid(c, 401), &c->exports[4]);
@@ -609,6 +609,9 @@ static const struct error_case error_cases[] = {
 	  "clients needs at least one address" },
 	{ "no space before comment", BASE "[export /srv/h]\ngroup = g\nfsid = 2\n"
 	  "clients = ::1;note\n", 14, "'::1;note'" },
+	{ "nested in the same group (would reach .sgnfs/ of a later one's parent)",
+	  BASE "[export /srv/g/sub]\ngroup = g\nfsid = 2\nclients = ::1\n", 11,
+	  "export /srv/g/sub (group g) is inside export /srv/g (group g, line 7); exports must not nest" },
 	{ "nested in another group", BASE GROUP_H
 	  "[export /srv/g/sub]\ngroup = h\nfsid = 2\nclients = ::1\n", 14,
 	  "export /srv/g/sub (group h) is inside export /srv/g (group g, line 7)" },
@@ -640,8 +643,8 @@ static void test_near_misses(void **state)
 	static const char *const good[] = {
 		/* a sibling whose name starts with another export's: not nested */
 		BASE GROUP_H "[export /srv/gg]\ngroup = h\nfsid = 2\nclients = ::1\n",
-		/* nested, same group */
-		BASE "[export /srv/g/sub]\ngroup = g\nfsid = 2\nclients = ::1\n",
+		/* a second export of the same group beside the first */
+		BASE "[export /srv/g2]\ngroup = g\nfsid = 2\nclients = ::1\n",
 		/* names at the limit: 63 characters */
 		BASE "[node abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij_-9]\n",
 		/* booleans in every spelling, numbers at their limits */

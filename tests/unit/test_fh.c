@@ -25,6 +25,7 @@
 #include "nfs/export.h"
 #include "nfs/fh.h"
 #include "nfs/nfs_int.h"
+#include "hkey.h"
 
 static struct fh_key key_of(uint32_t fsid, int32_t type, uint32_t klen)
 {
@@ -46,7 +47,7 @@ static void test_round_trip(void **st)
 	int n = fh_encode(&k, buf, sizeof(buf));
 
 	(void)st;
-	assert_int_equal(n, FH_HDR_SIZE + 8);
+	assert_int_equal(n, FH_HDR_SIZE + 8 + FH_MAC_SIZE);
 	assert_int_equal(buf[0], FH_VERSION);
 	assert_int_equal(buf[1], 8);
 	/* fsid is big-endian on the wire, whatever the host. */
@@ -74,7 +75,7 @@ static void test_max_size(void **st)
 	assert_int_equal(fh_encode(&k, buf, sizeof(buf)), -EOVERFLOW);
 	/* Nor does a buffer shorter than the handle. */
 	k.klen = 8;
-	assert_int_equal(fh_encode(&k, buf, FH_HDR_SIZE + 7), -EOVERFLOW);
+	assert_int_equal(fh_encode(&k, buf, FH_HDR_SIZE + 8 + FH_MAC_SIZE - 1), -EOVERFLOW);
 	k.klen = 0;
 	assert_int_equal(fh_encode(&k, buf, sizeof(buf)), -EINVAL);
 	/* Longer than 64 on the wire: refused before anything is read. */
@@ -94,7 +95,7 @@ static void test_every_truncation(void **st)
 		struct fh_key k = key_of(42, 1, klen);
 		int n = fh_encode(&k, buf, sizeof(buf));
 
-		assert_int_equal(n, (int)(FH_HDR_SIZE + klen));
+		assert_int_equal(n, (int)(FH_HDR_SIZE + klen + FH_MAC_SIZE));
 		for (int len = 0; len < n; len++)
 			assert_int_equal(fh_decode(buf, (size_t)len, &out), -NFSE_BADHANDLE);
 		/* One trailing byte too many is just as wrong. */
@@ -111,13 +112,14 @@ static void test_bad_version_and_size_field(void **st)
 	uint8_t buf[FH_SIZE_MAX];
 	struct fh_key k = key_of(7, 1, 12), out;
 	int n = fh_encode(&k, buf, sizeof(buf));
-	const uint8_t versions[] = { 0, 2, 0x7f, 0xff };
+	const uint8_t versions[] = { 0, 1, 3, 0x7f, 0xff };
 
 	(void)st;
 	for (size_t i = 0; i < sizeof(versions); i++) {
 		buf[0] = versions[i];
 		assert_int_equal(fh_decode(buf, (size_t)n, &out), -NFSE_BADHANDLE);
 	}
+	assert_int_equal(FH_VERSION, 2);
 	buf[0] = FH_VERSION;
 	/* The kernel handle size must agree with the handle's length. */
 	for (int v = 0; v < 256; v++) {
@@ -125,6 +127,74 @@ static void test_bad_version_and_size_field(void **st)
 		assert_int_equal(fh_decode(buf, (size_t)n, &out),
 				 v == 12 ? 0 : -NFSE_BADHANDLE);
 	}
+}
+
+static const struct hk_set keys_a = { .cur = { 1, 2, 3, 4, 5, 6, 7, 8 } };
+
+/* The MAC (issue 13 item 1): a handle whose fsid or kernel bytes were
+ * changed by a client - another export's fsid on a real handle, generation
+ * 0 on a guessed inode - or whose MAC is altered is refused, and the
+ * caller tells it apart from a malformed handle (to log it). */
+static void test_mac_refuses_forgery(void **st)
+{
+	uint8_t buf[FH_SIZE_MAX], bad[FH_SIZE_MAX];
+	struct fh_key k = key_of(101, 1, 8), out;
+	int n = fh_encode(&k, buf, sizeof(buf));
+
+	(void)st;
+	assert_int_equal(fh_decode(buf, (size_t)n, &out), 0);
+	/* Relabelled: fsid 101 (ro, say) becomes 102 (rw). */
+	memcpy(bad, buf, (size_t)n);
+	bad[5] = 102;
+	assert_int_equal(fh_decode(bad, (size_t)n, &out), -FH_EMAC);
+	/* Generation zeroed (ext4 FILEID_INO32_GEN: inode, then generation). */
+	memcpy(bad, buf, (size_t)n);
+	memset(bad + FH_HDR_SIZE + 4, 0, 4);
+	assert_int_equal(fh_decode(bad, (size_t)n, &out), -FH_EMAC);
+	/* Every single flipped bit anywhere is caught: the header's by the
+	 * shape checks or the MAC, the MAC's by the MAC. */
+	for (int i = 0; i < n * 8; i++) {
+		int rc;
+
+		memcpy(bad, buf, (size_t)n);
+		bad[i / 8] ^= (uint8_t)(1u << (i % 8));
+		rc = fh_decode(bad, (size_t)n, &out);
+		assert_true(rc == -FH_EMAC || rc == -NFSE_BADHANDLE);
+		if (i >= (FH_HDR_SIZE + 8) * 8)
+			assert_int_equal(rc, -FH_EMAC);
+	}
+	/* A handle signed with another cluster's key. */
+	{
+		struct hk_set other = { .cur = { 9 } };
+
+		fh_keys_install(&other);
+		n = fh_encode(&k, bad, sizeof(bad));
+		fh_keys_install(&keys_a);
+		assert_int_equal(fh_decode(bad, (size_t)n, &out), -FH_EMAC);
+	}
+}
+
+/* Rotation: the previous key still verifies, the one before it does not;
+ * new handles are signed with the current key. */
+static void test_mac_rotation(void **st)
+{
+	struct hk_set k2 = { .cur = { 2 }, .has_prev = true }, k3 = { .cur = { 3 }, .has_prev = true };
+	uint8_t h1[FH_SIZE_MAX], h2[FH_SIZE_MAX];
+	struct fh_key k = key_of(7, 1, 12), out;
+	int n1, n2;
+
+	(void)st;
+	n1 = fh_encode(&k, h1, sizeof(h1));          /* keys_a */
+	memcpy(k2.prev, keys_a.cur, HK_KEY_SIZE);
+	fh_keys_install(&k2);
+	assert_int_equal(fh_decode(h1, (size_t)n1, &out), 0);
+	n2 = fh_encode(&k, h2, sizeof(h2));
+	assert_memory_not_equal(h1 + FH_HDR_SIZE + 12, h2 + FH_HDR_SIZE + 12, FH_MAC_SIZE);
+	memcpy(k3.prev, k2.cur, HK_KEY_SIZE);
+	fh_keys_install(&k3);
+	assert_int_equal(fh_decode(h2, (size_t)n2, &out), 0);
+	assert_int_equal(fh_decode(h1, (size_t)n1, &out), -FH_EMAC);
+	fh_keys_install(&keys_a);
 }
 
 static void test_fsid_mapping(void **st)
@@ -370,6 +440,8 @@ int main(void)
 		cmocka_unit_test(test_max_size),
 		cmocka_unit_test(test_every_truncation),
 		cmocka_unit_test(test_bad_version_and_size_field),
+		cmocka_unit_test(test_mac_refuses_forgery),
+		cmocka_unit_test(test_mac_rotation),
 		cmocka_unit_test(test_fsid_mapping),
 		cmocka_unit_test(test_path_rule),
 		cmocka_unit_test(test_resolve),
@@ -378,5 +450,17 @@ int main(void)
 		cmocka_unit_test(test_garbage_kernel_handle),
 	};
 
+	/* Before any key is installed nothing can be signed or verified. */
+	{
+		struct fh_key k = key_of(1, 1, 8), out;
+		uint8_t b[FH_SIZE_MAX] = { FH_VERSION, 8 };
+
+		if (fh_encode(&k, b, sizeof(b)) != -ENOKEY ||
+		    fh_decode(b, FH_HDR_SIZE + 8 + FH_MAC_SIZE, &out) != -FH_EMAC) {
+			fprintf(stderr, "handles signed or verified without a key\n");
+			return 1;
+		}
+	}
+	fh_keys_install(&keys_a);
 	return cmocka_run_group_tests(tests, setup_fs, teardown_fs);
 }

@@ -1,0 +1,200 @@
+/*
+ * sfile.c - state files: bounded, type-checked reads and atomic replace
+ * (the rules and why are in sfile.h).
+ */
+#include "sfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int sf_open_read(int dirfd, const char *name, size_t max, int *fdp, struct stat *stp)
+{
+	struct stat st;
+	int fd, fl, rc;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto err_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EFTYPE_SF;
+		goto err_close;
+	}
+	/* st_size, not blocks: a sparse 1 GiB file is as big as a full one
+	 * to the reader that would allocate and scan it. */
+	if (st.st_size < 0 || (unsigned long long)st.st_size > max) {
+		rc = -EFBIG;
+		goto err_close;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		rc = -errno;
+		goto err_close;
+	}
+	if (stp)
+		*stp = st;
+	*fdp = fd;
+	return 0;
+
+err_close:
+	close(fd);
+	return rc;
+}
+
+int sf_read(int dirfd, const char *name, size_t max, char **bufp, size_t *lenp)
+{
+	struct stat st;
+	size_t got = 0, size;
+	char *buf;
+	ssize_t n;
+	int fd, rc;
+
+	rc = sf_open_read(dirfd, name, max, &fd, &st);
+	if (rc < 0)
+		return rc;
+	size = (size_t)st.st_size;
+	buf = malloc(size + 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out_close;
+	}
+	/* Read one byte past the size fstat gave: a file that grew since
+	 * is caught here instead of being silently cut. */
+	while (got <= size) {
+		n = read(fd, buf + got, size + 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto err_free;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != size) {
+		rc = -EIO;
+		goto err_free;
+	}
+	buf[got] = '\0';
+	*bufp = buf;
+	*lenp = got;
+	rc = 0;
+	goto out_close;
+
+err_free:
+	free(buf);
+out_close:
+	close(fd);
+	return rc;
+}
+
+static int sf_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int sf_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	const char *base = strrchr(name, '/');
+	int fd, rc;
+
+	/* The temp lives beside the file, in the same directory, so the
+	 * rename is atomic; names with a directory part keep it. */
+	if (base) {
+		int pre = (int)(base - name);
+
+		if (snprintf(tmp, sizeof(tmp), "%.*s/.%s.tmp", pre, name, base + 1) >=
+		    (int)sizeof(tmp))
+			return -ENAMETOOLONG;
+	} else if (snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= (int)sizeof(tmp)) {
+		return -ENAMETOOLONG;
+	}
+	/* A leftover temp (a crash mid-write) or anything planted at the
+	 * name - a symlink to /etc/shadow, a FIFO - is removed, never opened:
+	 * unlink acts on the link itself.  O_EXCL|O_NOFOLLOW then refuses
+	 * whatever a racing writer puts there in between. */
+	if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
+		return -errno;
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+		    mode);
+	if (fd < 0)
+		return -errno;
+	/* The umask must not widen or narrow what the caller asked for. */
+	if (fchmod(fd, mode) < 0) {
+		rc = -errno;
+		goto err_unlink;
+	}
+	rc = sf_write_all(fd, data, len);
+	if (rc < 0)
+		goto err_unlink;
+	if (fsync(fd) < 0) {
+		rc = -errno;
+		goto err_unlink;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = -errno;
+		goto err_unlink;
+	}
+	fd = -1;
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		rc = -errno;
+		goto err_unlink;
+	}
+	/* The rename is durable only once the directory is. */
+	if (dirfd == AT_FDCWD || base) {
+		char dir[PATH_MAX];
+		int dfd;
+
+		if (base)
+			snprintf(dir, sizeof(dir), "%.*s", base == name ? 1 : (int)(base - name), name);
+		else
+			snprintf(dir, sizeof(dir), ".");
+		dfd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -errno;
+		rc = fsync(dfd) < 0 ? -errno : 0;
+		close(dfd);
+		return rc;
+	}
+	return fsync(dirfd) < 0 ? -errno : 0;
+
+err_unlink:
+	if (fd >= 0)
+		close(fd);
+	unlinkat(dirfd, tmp, 0);
+	return rc;
+}
+
+const char *sf_strerror(int rc)
+{
+	switch (rc) {
+	case -ELOOP:     return "a symbolic link (refused, not followed)";
+	case -EFTYPE_SF: return "not a regular file (FIFO, device, socket or directory)";
+	case -EFBIG:     return "larger than the limit for this state file";
+	case -EIO:       return "I/O error or changed while being read";
+	default:         return strerror(-rc);
+	}
+}

@@ -1,0 +1,65 @@
+/*
+ * sfile.h - the one way sgnfs reads and replaces its state files.
+ *
+ * Every file sgnfs keeps on disk (a group's client list entries, NSM state
+ * number, lease target, journal, the handle key, ...) may have been
+ * tampered with: a group's .sgnfs/ lives on shared storage, and an export
+ * or a local user may reach it.  So a state file is only ever
+ *   - opened with O_NOFOLLOW (a planted symlink is refused, not followed),
+ *     O_NONBLOCK (a FIFO planted in its place cannot hang the opener) and
+ *     O_CLOEXEC;
+ *   - checked with fstat(2) before a byte is read: it must be a regular
+ *     file no larger than the caller's limit (a 1 GiB sparse file is
+ *     refused without reading it);
+ *   - replaced atomically: a new file is created under a temporary name
+ *     with O_CREAT|O_EXCL|O_NOFOLLOW (whatever sits at that name is
+ *     removed first; a symlink there is unlinked, never written through),
+ *     written, fsync'd, renamed over the old one, and the directory
+ *     fsync'd, so a crash leaves either the old or the new contents.
+ *
+ * Errors are -errno; the ones that mean "the file is bad" rather than "the
+ * disk failed" are -ELOOP (a symlink), -EFTYPE_SF (not a regular file) and
+ * -EFBIG (over the limit).  sf_strerror() turns any of them into words for
+ * the log line and the status output that must name the bad file.
+ */
+#ifndef SGNFS_SFILE_H
+#define SGNFS_SFILE_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+/* Not a regular file.  EFTYPE is BSD-only; ENOTSUP-ish codes read badly in
+ * a log line, so the helper uses its own value above every errno. */
+#define EFTYPE_SF 4096
+
+/*
+ * Open @name (relative to @dirfd; AT_FDCWD or an absolute name work) for
+ * reading: O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC|O_NOCTTY, then fstat.
+ * Refuses anything but a regular file of at most @max bytes.  On success
+ * *@fd is the descriptor (caller closes; O_NONBLOCK is cleared, so reads
+ * behave as usual) and *@st (may be NULL) its attributes.
+ * Returns 0, -ENOENT, -ELOOP (symlink), -EFTYPE_SF, -EFBIG, or -errno.
+ */
+int sf_open_read(int dirfd, const char *name, size_t max, int *fd, struct stat *st);
+
+/*
+ * Read the whole of state file @name (as sf_open_read) into a malloc'ed
+ * buffer with a terminating NUL not counted in *@len.  The caller frees
+ * *@buf with free(3).  Returns 0 or the errors of sf_open_read, -EIO when
+ * the file changed size while being read, -ENOMEM.
+ */
+int sf_read(int dirfd, const char *name, size_t max, char **buf, size_t *len);
+
+/*
+ * Replace @name in directory @dirfd with @len bytes at @data, atomically
+ * and durably (temp ".NAME.tmp", O_EXCL|O_NOFOLLOW, write, fsync, rename,
+ * fsync @dirfd).  @mode: permission bits of the new file.  Returns 0 or
+ * -errno; on failure the old file is untouched and the temp removed.
+ */
+int sf_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
+/* Words for an error from the functions above ("a FIFO, not a regular
+ * file" needs the stat, so this only knows the class). */
+const char *sf_strerror(int rc);
+
+#endif
