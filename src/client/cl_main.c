@@ -632,7 +632,8 @@ static void cm_run_line(struct cm_app *app, char *text)
 	if (cmd == CM_LOCK && rq.block && !app->callbacks)
 		{ cm_say(app, id, "bad-command", "block needs --callbacks"); return; }
 
-	for (size_t h = 0; h < cl_host_count(app->ctx); h++) {
+	/* A command that fails at once may have shut the context down. */
+	for (size_t h = 0; app->ctx && h < cl_host_count(app->ctx); h++) {
 		struct cl_host *host = cl_host_at(app->ctx, h);
 		int rc;
 

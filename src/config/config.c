@@ -98,6 +98,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("max_record",   T_U32,      cfg_cluster, max_record,
 	    .min = CFG_MAX_RECORD_MIN, .max = CFG_MAX_RECORD_MAX),
 	KEY("max_conns",    T_U32,      cfg_cluster, max_conns, .min = 1, .max = 1000000),
+	KEY("max_conns_per_host", T_U32, cfg_cluster, max_conns_per_host, .min = 1, .max = 1000000),
 	KEY("max_names_per_host", T_U32, cfg_cluster, max_names_per_host, .min = 1, .max = 1000000),
 	KEY("max_locks_per_host", T_U32, cfg_cluster, max_locks_per_host, .min = 1, .max = 100000000),
 	KEY("idle_timeout", T_U32,      cfg_cluster, idle_timeout_s, .min = 1, .max = 86400),
@@ -1260,6 +1261,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->use_rpcbind = false;
 	c->max_record = 1024 * 1024 + 4096; /* a 1 MiB READ/WRITE plus headers */
 	c->max_conns = 1024;
+	c->max_conns_per_host = 64;
 	c->max_names_per_host = 1024;
 	c->max_locks_per_host = 65536;
 	c->idle_timeout_s = 300;

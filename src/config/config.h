@@ -95,6 +95,7 @@ struct cfg_cluster {
 	uint32_t max_record;        /* default 1 MiB + 4 KiB */
 	uint32_t max_conns;         /* default 1024 */
 	/* Per source address ("host") limits, docs/configuration.md "Limits". */
+	uint32_t max_conns_per_host;   /* TCP connections, default 64 */
 	uint32_t max_names_per_host;   /* NLM caller_names, default 1024 */
 	uint32_t max_locks_per_host;   /* NLM locks and shares, default 65536 */
 	uint32_t idle_timeout_s;    /* default 300 */

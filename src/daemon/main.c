@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -316,6 +317,42 @@ static const struct option sgnfsd_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/*
+ * Make room for the limits: every connection is a descriptor, and a node
+ * out of descriptors refuses everyone (accept fails) long before max_conns.
+ * Room for max_conns plus SGNFSD_FD_RESERVE of our own (listeners, state
+ * files, the thread pool's I/O, callbacks).  Done while still privileged
+ * (raising the hard limit needs CAP_SYS_RESOURCE); a shortfall is logged.
+ */
+#define SGNFSD_FD_RESERVE 1024u
+static void sgnfsd_raise_nofile(const struct cfg_cluster *cfg)
+{
+	rlim_t want = (rlim_t)cfg->max_conns + SGNFSD_FD_RESERVE;
+	struct rlimit rl, nl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		nl.rlim_cur = want;
+		nl.rlim_max = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nl) < 0 && rl.rlim_max != RLIM_INFINITY) {
+			/* Not allowed to raise the hard limit: take all of it. */
+			nl.rlim_cur = rl.rlim_max;
+			nl.rlim_max = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &nl);
+		}
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_warn("RLIMIT_NOFILE is %llu, below the %llu that max_conns = %u needs: connections past the descriptor limit will be refused",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)want, cfg->max_conns);
+	else
+		log_debug("RLIMIT_NOFILE %llu (max_conns %u + %u)",
+			  (unsigned long long)rl.rlim_cur, cfg->max_conns, SGNFSD_FD_RESERVE);
+}
+
 int main(int argc, char **argv)
 {
 	struct sgnfsd d;
@@ -439,6 +476,8 @@ int main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	lim.max_record = d.cfg->max_record;
 	lim.max_conns = d.cfg->max_conns;
+	lim.max_conns_per_host = d.cfg->max_conns_per_host;
+	sgnfsd_raise_nofile(d.cfg);
 	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)

@@ -78,6 +78,8 @@ struct nlm_block {
 	size_t ohlen;
 	uint64_t offset, len;          /* as the client asked */
 	struct lk_waiter *w;           /* NULL once granted or dropped */
+	bool resv_wait;                /* queued behind another owner's
+	                                  reservation, not in the engine yet */
 	unsigned tries;                /* GRANTED attempts */
 	uint64_t cookie;               /* random, for GRANTED_MSG / GRANTED_RES */
 	/* GRANTED_MSG sent, waiting for GRANTED_RES (in ng->res_wait). */

@@ -707,6 +707,90 @@ static void nlm_on_drop(void *arg, struct lk_waiter *w)
 	nlm_block_free(b);
 }
 
+/* ---- waiting behind a reservation --------------------------------------- */
+
+/*
+ * A blocking LOCK in grace that conflicts only with another owner's
+ * reservation (a lock held before the takeover, not reclaimed yet) is
+ * queued here, outside the engine, and answered BLOCKED: refused with
+ * DENIED_GRACE_PERIOD, a Linux client sleeps 5 s before asking again.
+ * Whenever reservations go (a reclaim, an UNLOCK, a client's release, the
+ * end of grace) the waiters no reservation stops any more enter the engine:
+ * granted now (then journaled and called back like any blocked lock) or
+ * queued behind the reclaimed lock.
+ */
+static struct nlm_block *nlm_resv_block_find(struct nlm_group *ng, const struct nlm_host *h,
+					     const nlm4_lock *lk, bool exclusive)
+{
+	for (struct nlm_block *b = ng->blocks; b; b = b->next)
+		if (b->resv_wait && b->host == h && b->svid == (uint32_t)lk->svid &&
+		    b->exclusive == exclusive && b->offset == lk->l_offset &&
+		    b->len == lk->l_len && b->fhlen == lk->fh.sgn_netobj_len &&
+		    memcmp(b->fh, lk->fh.sgn_netobj_val, b->fhlen) == 0 &&
+		    b->ohlen == lk->oh.sgn_netobj_len &&
+		    (b->ohlen == 0 || memcmp(b->oh, lk->oh.sgn_netobj_val, b->ohlen) == 0))
+			return b;
+	return NULL;
+}
+
+static size_t nlm_resv_blocks_of(const struct nlm_group *ng, const struct nlm_host *h)
+{
+	size_t n = 0;
+
+	for (const struct nlm_block *b = ng->blocks; b; b = b->next)
+		n += b->resv_wait && b->host == h;
+	return n;
+}
+
+static void nlm_resv_waiters_retry(struct nlm_group *ng)
+{
+	struct nlm_block *b, *next;
+
+	for (b = ng->blocks; b; b = next) {
+		struct lk_waiter *w = NULL;
+		struct lk_owner *o;
+		struct lk_range r;
+		int rc;
+
+		next = b->next;
+		if (!b->resv_wait || lk_range_make(b->offset, b->len, &r) < 0)
+			continue;
+		if (ng->in_grace && nlm_resv_conflicts_lock(ng, b->host, b->svid, b->oh, b->ohlen,
+							    b->fh, b->fhlen, b->exclusive, r))
+			continue;
+		b->resv_wait = false;
+		rc = lk_owner_get(ng->locks, b->host->lkc, b->svid, b->oh, b->ohlen, &o);
+		if (rc == 0) {
+			rc = lk_lock_wait(ng->locks, b->fh, b->fhlen, o,
+					  b->exclusive ? LK_EXCL : LK_SHARED, r, b, &w, NULL);
+			lk_owner_put(ng->locks, o);
+		}
+		if (rc == 0) {
+			/* As if the engine granted it: journaled, then called back. */
+			*ng->granted_tail = b;
+			ng->granted_tail = &b->gnext;
+		} else if (rc == -EINPROGRESS && lk_waiter_priv(w) == b) {
+			b->w = w;
+		} else {
+			/* Gone with it; the client's next poll asks again. */
+			nlm_block_free(b);
+		}
+	}
+	nlm_flush_grants(ng);
+}
+
+/* Drop @h's waiters behind reservations (it rebooted or freed all). */
+static void nlm_resv_waiters_drop_host(struct nlm_group *ng, const struct nlm_host *h)
+{
+	struct nlm_block *b, *next;
+
+	for (b = ng->blocks; b; b = next) {
+		next = b->next;
+		if (b->resv_wait && b->host == h)
+			nlm_block_free(b);
+	}
+}
+
 /* ---- the procedures --------------------------------------------------- */
 
 /*
@@ -983,6 +1067,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	size_t fhlen = lk->fh.sgn_netobj_len;
 	enum lk_type type = a->exclusive ? LK_EXCL : LK_SHARED;
 	bool block = a->block && req->proc != NLMPROC_NM_LOCK;
+	bool resv_block = false;
 	struct nlm_host *host;
 	struct lk_owner *o;
 	struct lk_range r;
@@ -1021,8 +1106,11 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	if (ng->in_grace && nlm_resv_conflicts_lock(ng, host, (uint32_t)lk->svid,
 						    lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len,
 						    fh, fhlen, a->exclusive, r)) {
-		res->stat.stat = a->reclaim ? NLM4_DENIED : NLM4_DENIED_GRACE_PERIOD;
-		goto out_put;
+		if (!block || a->reclaim) {
+			res->stat.stat = a->reclaim ? NLM4_DENIED : NLM4_DENIED_GRACE_PERIOD;
+			goto out_put;
+		}
+		resv_block = true; /* waits behind it: nlm_resv_waiters_retry */
 	}
 	/* A request that will be refused at once grants nothing: no disk
 	 * write, and no place on the list (nor a notification later).  A
@@ -1056,8 +1144,19 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 			rc = -ENOMEM;
 			goto out;
 		}
-		rc = lk_lock_wait(ng->locks, fh, fhlen, o, type, r, b, &w, NULL);
-		if (rc == -EINPROGRESS && lk_waiter_priv(w) == b) {
+		if (resv_block && nlm_resv_block_find(ng, host, lk, a->exclusive)) {
+			rc = -EINPROGRESS; /* a retransmission: still waiting */
+			w = NULL;
+		} else if (resv_block && nlm_resv_blocks_of(ng, host) >= LK_DEFAULT_MAX_WAITERS) {
+			rc = -ENOLCK; /* as the engine caps a client's waiters */
+		} else if (resv_block) {
+			rc = -EINPROGRESS;
+			w = NULL;
+			b->resv_wait = true;
+		} else {
+			rc = lk_lock_wait(ng->locks, fh, fhlen, o, type, r, b, &w, NULL);
+		}
+		if (rc == -EINPROGRESS && (b->resv_wait || (w && lk_waiter_priv(w) == b))) {
 			/* A new waiter: remember how to call the client back. */
 			b->ng = ng;
 			b->host = host;
@@ -1109,6 +1208,8 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	if (rc == 0) {
 		res->stat.stat = NLM4_GRANTED;
 		nlm_resv_check_done(ng, "a reclaim");
+		if (a->reclaim)
+			nlm_resv_waiters_retry(ng);
 		switch (nlm_journal_park(ng, req, host)) {
 		case 0:
 			lk_owner_put(ng->locks, o);
@@ -1142,8 +1243,13 @@ static nlm4_stats nlm_do_cancel(struct nlm_group *ng, const nlm4_lock *lk,
 					     exclusive ? LK_EXCL : LK_SHARED, r);
 	struct nlm_block *b;
 
-	if (!w)
-		return NLM4_DENIED;
+	if (!w) {
+		b = nlm_resv_block_find(ng, lk_client_priv(lk_owner_client(o)), lk, exclusive);
+		if (!b)
+			return NLM4_DENIED;
+		nlm_block_free(b);
+		return NLM4_GRANTED;
+	}
 	b = lk_waiter_priv(w);
 	lk_cancel(ng->locks, w); /* never touches held locks */
 	b->w = NULL;
@@ -1161,6 +1267,7 @@ static nlm4_stats nlm_do_unlock(struct nlm_group *ng, const nlm4_lock *lk,
 	nlm_resv_unlock(ng, h, (uint32_t)lk->svid, lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len,
 			lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, r);
 	nlm_resv_check_done(ng, "an UNLOCK");
+	nlm_resv_waiters_retry(ng);
 	return NLM4_GRANTED;
 }
 
@@ -1374,6 +1481,7 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 	lk_owner_put(ng->locks, o);
 	if (rc == 0) {
 		nlm_resv_check_done(ng, unshare ? "an UNSHARE" : "a SHARE");
+		nlm_resv_waiters_retry(ng);
 		if (!unshare) {
 			switch (nlm_journal_park(ng, req, host)) {
 			case 0:
@@ -1396,10 +1504,12 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 static void nlm_release_host(struct nlm_group *ng, struct nlm_host *h, const char *why)
 {
 	lk_client_release(ng->locks, h->lkc);
+	nlm_resv_waiters_drop_host(ng, h);
 	nlm_jr_free_client(ng, h);
 	nlm_flush_grants(ng);
 	nlm_resv_release_client(ng, h);
 	nlm_resv_check_done(ng, why);
+	nlm_resv_waiters_retry(ng);
 }
 
 struct nlm_addr_collect {
@@ -1760,6 +1870,7 @@ void nlm_group_end_grace(struct nlm_group *ng)
 	log_info("group=%s grace ended after %" PRIu64 " ms: new locks are granted", ng->name,
 		 uv_now(nlm_loop(ng)) - ng->grace_start);
 	nlm_resv_drop(ng);
+	nlm_resv_waiters_retry(ng);
 }
 
 void nlm_group_recover(struct nlm_group *ng, uint32_t seconds)

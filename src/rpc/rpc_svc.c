@@ -46,13 +46,30 @@ int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **
 	svc->lim = *lim;
 	if (svc->lim.max_record < 1024)
 		svc->lim.max_record = 1024;
+	if (svc->lim.max_conns_per_host == 0 || svc->lim.max_conns_per_host > svc->lim.max_conns)
+		svc->lim.max_conns_per_host = svc->lim.max_conns;
 	*out = svc;
 	return 0;
 }
 
 void rpc_svc_free(struct rpc_svc *svc)
 {
+	for (size_t i = 0; i < RPC_HOST_BUCKETS; i++) {
+		while (svc->hosts[i]) {
+			struct rpcx_host *h = svc->hosts[i];
+			svc->hosts[i] = h->next;
+			free(h);
+		}
+	}
 	free(svc);
+}
+
+void rpc_svc_limit_stats(const struct rpc_svc *svc, uint64_t *refused, uint64_t *evicted)
+{
+	if (refused)
+		*refused = svc->refused;
+	if (evicted)
+		*evicted = svc->evicted;
 }
 
 int rpc_svc_register(struct rpc_svc *svc, const struct rpc_prog *prog)
