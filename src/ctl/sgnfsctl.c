@@ -649,6 +649,14 @@ static int cmd_group(const struct cfg_cluster *c, const char *node, const char *
 	}
 	snprintf(req, sizeof(req), "%s %s", status ? "group" : cmd, group);
 	r = ctl_ask_wait(c, node, req, status ? CTL_WAIT_MS : CTL_WAIT_GROUP_MS);
+	/* A group being opened is neither served nor stopped yet: status
+	 * answers once the open is over, as start would. */
+	for (int waited = 0; status && r && strstr(r, "\"state\":\"opening\"") &&
+			     waited < CTL_WAIT_GROUP_MS; waited += 100) {
+		free(r);
+		usleep(100 * 1000);
+		r = ctl_ask_wait(c, node, req, CTL_WAIT_MS);
+	}
 	if (!r) {
 		int e = errno;
 		/* No sgnfsd listens there: it serves nothing. */

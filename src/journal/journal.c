@@ -991,11 +991,9 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 		j->complete = complete;
 	}
 	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
-	uv_check_init(loop, &j->check);
-	uv_timer_init(loop, &j->retry);
-	uv_idle_init(loop, &j->idle);
-	j->check.data = j->retry.data = j->idle.data = j;
-	j->open_handles = 3;
+	j->loop = NULL;
+	if (loop)
+		jr_attach(j, loop);
 	*out = j;
 	return 0;
 err:
@@ -1006,6 +1004,16 @@ err:
 	free(j->group);
 	free(j);
 	return rc;
+}
+
+void jr_attach(struct jr *j, uv_loop_t *loop)
+{
+	j->loop = loop;
+	uv_check_init(loop, &j->check);
+	uv_timer_init(loop, &j->retry);
+	uv_idle_init(loop, &j->idle);
+	j->check.data = j->retry.data = j->idle.data = j;
+	j->open_handles = 3;
 }
 
 static void jr_handle_closed(uv_handle_t *h)
@@ -1037,6 +1045,11 @@ void jr_close(struct jr *j)
 	if (j->dirfd >= 0)
 		close(j->dirfd);
 	free(j->group);
+	if (!j->loop) {
+		/* Opened off the loop and never attached: no handle, no job. */
+		free(j);
+		return;
+	}
 	uv_close((uv_handle_t *)&j->check, jr_handle_closed);
 	uv_close((uv_handle_t *)&j->retry, jr_handle_closed);
 	uv_close((uv_handle_t *)&j->idle, jr_handle_closed);

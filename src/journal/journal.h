@@ -21,7 +21,8 @@
  * Releases during that time are not written: the snapshot carries them.
  *
  * On-disk format: see journal.c.  Threading: every function is for the loop
- * thread except jr_load, which blocks (group start) and touches no loop.
+ * thread except jr_load and jr_open without a loop, which block (group
+ * start, on the thread pool) and touch no loop.
  */
 #ifndef SGNFS_JOURNAL_H
 #define SGNFS_JOURNAL_H
@@ -142,6 +143,12 @@ typedef int (*jr_snapshot_fn)(void *arg, struct jr *j);
 int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 	    const struct jr_load_info *li, bool complete, bool keep_old,
 	    jr_snapshot_fn snap, void *snap_arg, struct jr **out);
+/*
+ * jr_open with @loop NULL touches no loop, so a group can open its journal
+ * on the thread pool; the loop thread then calls jr_attach before anything
+ * else (jr_close is fine before it).
+ */
+void jr_attach(struct jr *j, uv_loop_t *loop);
 
 /* Stop.  Work in flight on the thread pool finishes and is discarded;
  * waiters are freed without being called.  Not from inside a waiter's

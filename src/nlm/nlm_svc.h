@@ -31,6 +31,17 @@ extern const struct rpc_prog nlm_prog;
  * Returns 0 and *out (free with nlm_group_close), or -errno.
  */
 int nlm_group_open(struct sg_group *g, struct nlm_group **out);
+/*
+ * nlm_group_open in two halves.  nlm_group_load reads everything from disk
+ * (client list, journal replayed into the group's own reservation table)
+ * and touches no loop: it runs on the thread pool, and reads only @g's
+ * immutable configuration.  nlm_group_attach then creates the loop's
+ * handles, on the loop thread, before the group serves.  A loaded group
+ * that is not attached is freed with nlm_group_discard (any thread).
+ */
+int nlm_group_load(struct sg_group *g, struct nlm_group **out);
+int nlm_group_attach(struct nlm_group *ng);
+void nlm_group_discard(struct nlm_group *ng);
 
 /* Drop every lock, share, waiter and pending reply of the group (it goes
  * offline); requests waiting on the disk are abandoned without a reply. */

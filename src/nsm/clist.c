@@ -443,7 +443,7 @@ static int clist_load_one(struct clist *cl, const char *fname)
 	e->naddrs = naddrs;
 	e->added = added;
 	e->gen = e->disk_gen = 1;
-	e->idle_since = uv_now(cl->loop);
+	e->idle_since = cl->loop ? uv_now(cl->loop) : 0; /* else set by clist_attach */
 	return 0;
 }
 
@@ -537,16 +537,12 @@ int clist_open(uv_loop_t *loop, const char *statedir, uint32_t idle_s,
 		rc = -errno;
 		goto err;
 	}
+	cl->loop = NULL; /* clist_load must not read a loop's clock off the loop */
 	rc = clist_load(cl);
 	if (rc < 0)
 		goto err;
-	uv_timer_init(loop, &cl->sweep);
-	cl->sweep.data = cl;
-	uint64_t every = (uint64_t)idle_s * 250u;
-	if (every < 250)
-		every = 250;
-	uv_timer_start(&cl->sweep, clist_sweep_cb, every, every);
-	cl->refs++; /* the timer, until its close callback */
+	if (loop)
+		clist_attach(cl, loop);
 	*out = cl;
 	return 0;
 err:
@@ -556,6 +552,24 @@ err:
 	free(cl->group);
 	free(cl);
 	return rc;
+}
+
+void clist_attach(struct clist *cl, uv_loop_t *loop)
+{
+	uint64_t now = uv_now(loop), every = (uint64_t)cl->idle_s * 250u;
+
+	cl->loop = loop;
+	/* The idle clock of every loaded entry starts now, on the loop's
+	 * clock (the load may have run on another thread). */
+	for (size_t b = 0; b < cl->nbuckets; b++)
+		for (struct clist_entry *e = cl->tab[b]; e; e = e->hnext)
+			e->idle_since = now;
+	uv_timer_init(loop, &cl->sweep);
+	cl->sweep.data = cl;
+	if (every < 250)
+		every = 250;
+	uv_timer_start(&cl->sweep, clist_sweep_cb, every, every);
+	cl->refs++; /* the timer, until its close callback */
 }
 
 static void clist_put(struct clist *cl)
@@ -595,7 +609,8 @@ void clist_close(struct clist *cl)
 			}
 		}
 	}
-	uv_close((uv_handle_t *)&cl->sweep, clist_timer_closed);
+	if (cl->loop)
+		uv_close((uv_handle_t *)&cl->sweep, clist_timer_closed);
 	clist_put(cl);
 }
 
