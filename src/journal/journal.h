@@ -49,6 +49,10 @@
 #define JR_INFLIGHT 2
 /* The file grows by this much zeroed space at a time (journal.c). */
 #define JR_PREALLOC (1u << 20)
+/* The largest journal file read: far above what compaction lets a live
+ * journal grow to for a million locks; a bigger file is refused unread as
+ * damaged (plain grace) instead of being loaded on a takeover. */
+#define JR_FILE_MAX ((size_t)512 << 20)
 
 enum jr_type {
 	JR_HEADER = 1,          /* first record of every file: version, group, complete */
