@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "sfile.h"
 
 struct lease {
 	uv_loop_t *loop;              /* not owned */
@@ -40,6 +41,7 @@ struct lease {
 	bool contend;
 	uint64_t started;             /* uv_now() at lease_new */
 	bool seen_owner;              /* saw the lease held since we started */
+	bool target_bad;              /* target is unusable and was logged */
 	lease_acquired_fn on_acquired;
 	void *arg;
 };
@@ -62,30 +64,38 @@ static bool lease_node_alive(const struct lease *l, const char *name)
 	bool alive;
 
 	snprintf(path, sizeof(path), "%s/node.%s", l->dir, name);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return false; /* never started here */
+	if (sf_open(AT_FDCWD, path, O_RDWR, 0, SIZE_MAX, &fd, NULL) < 0)
+		return false; /* never started here (or not a file we made) */
 	alive = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 	close(fd);
 	return alive;
 }
 
 /* The node a planned move is for, if the hint is fresh; "" if none. */
-static void lease_target(const struct lease *l, char *out, size_t len)
+static void lease_target(struct lease *l, char *out, size_t len)
 {
-	char path[4200], node[128];
+	char path[4200], node[128], *text;
 	long long when;
-	FILE *f;
+	size_t n;
+	int rc;
 
 	out[0] = '\0';
 	snprintf(path, sizeof(path), "%s/target", l->dir);
-	f = fopen(path, "r");
-	if (!f)
+	/* Read on the loop at every poll, so it must never block or be big:
+	 * sf_read refuses a FIFO, a symlink or anything over the limit. */
+	rc = sf_read(AT_FDCWD, path, LEASE_TARGET_MAX, &text, &n);
+	if (rc < 0) {
+		if (rc != -ENOENT && !l->target_bad)
+			log_err("group=%s state file %s: %s; ignored (remove it)", l->group, path,
+				sf_strerror(rc));
+		l->target_bad = rc != -ENOENT;
 		return;
-	if (fscanf(f, "%127s %lld", node, &when) == 2 &&
+	}
+	l->target_bad = false;
+	if (sscanf(text, "%127s %lld", node, &when) == 2 &&
 	    (long long)time(NULL) - when <= LEASE_TARGET_TTL_S)
 		snprintf(out, len, "%s", node);
-	fclose(f);
+	free(text);
 }
 
 static bool lease_should_contend(struct lease *l)
@@ -122,13 +132,16 @@ static int lease_open_files(struct lease *l, char *why, size_t whylen)
 	char path[4200];
 	int rc;
 
+	/* Lock files: their contents are never read, but a FIFO or a symlink
+	 * planted in their place must not block or redirect us. */
 	snprintf(path, sizeof(path), "%s/lease", l->dir);
-	l->lease_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	snprintf(path, sizeof(path), "%s/node.%s", l->dir, l->me);
-	l->alive_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (l->lease_fd < 0 || l->alive_fd < 0) {
-		rc = -errno;
-		snprintf(why, whylen, "cannot open the lease in %s: %s", l->dir, strerror(-rc));
+	rc = sf_open(AT_FDCWD, path, O_RDWR | O_CREAT, 0600, SIZE_MAX, &l->lease_fd, NULL);
+	if (rc == 0) {
+		snprintf(path, sizeof(path), "%s/node.%s", l->dir, l->me);
+		rc = sf_open(AT_FDCWD, path, O_RDWR | O_CREAT, 0600, SIZE_MAX, &l->alive_fd, NULL);
+	}
+	if (rc < 0) {
+		snprintf(why, whylen, "state file %.400s: %s", path, sf_strerror(rc));
 		goto err;
 	}
 	rc = lease_lock(l->alive_fd, F_WRLCK);
@@ -247,20 +260,17 @@ void lease_release(struct lease *l, const char *target, bool contend)
 {
 	l->contend = contend;
 	if (target) {
-		char path[4200], tmp[4300];
-		FILE *f;
+		char path[4200], text[200];
+		int n, rc;
 
 		/* Write the hint before letting go, so no other node can slip
 		 * in between. */
 		snprintf(path, sizeof(path), "%s/target", l->dir);
-		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-		f = fopen(tmp, "w");
-		if (f) {
-			fprintf(f, "%s %lld\n", target, (long long)time(NULL));
-			if (fflush(f) == 0 && fsync(fileno(f)) == 0)
-				rename(tmp, path);
-			fclose(f);
-		}
+		n = snprintf(text, sizeof(text), "%.127s %lld\n", target, (long long)time(NULL));
+		rc = sf_replace(AT_FDCWD, path, text, (size_t)n, 0600);
+		if (rc < 0)
+			log_err("group=%s state file %s: cannot write: %s", l->group, path,
+				sf_strerror(rc));
 	}
 	if (l->owned && l->lease_fd >= 0) {
 		lease_lock(l->lease_fd, F_UNLCK);

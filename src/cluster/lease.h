@@ -34,6 +34,8 @@
  * started at the same moment settle on the most preferred one. */
 #define LEASE_SETTLE_MS 1500
 #define LEASE_TARGET_TTL_S 15
+/* The target file holds "NODE TIME\n": far below this. */
+#define LEASE_TARGET_MAX 256
 
 struct lease;
 

@@ -22,6 +22,11 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
+#include "sfile.h"
+
+/* An identity is a few short lines; anything bigger is not one. */
+#define STG_MAX 4096
+
 struct stg_id {
 	char cluster[512];
 	char group[512];
@@ -73,7 +78,7 @@ int stg_check(const char *root, const char *cluster, const char *group, char *wh
 	struct statfs sf;
 	struct stg_id id;
 	FILE *f;
-	int rc;
+	int fd, rc;
 
 	rc = stat(root, &st_root) < 0 ? -errno : !S_ISDIR(st_root.st_mode) ? -ENOTDIR : 0;
 	if (rc < 0) {
@@ -81,18 +86,24 @@ int stg_check(const char *root, const char *cluster, const char *group, char *wh
 		return -ENOENT;
 	}
 	snprintf(path, sizeof(path), "%s/.sgnfs/" STG_IDENTITY, root);
-	f = fopen(path, "re");
-	if (!f) {
-		rc = -errno;
+	rc = sf_open_read(AT_FDCWD, path, STG_MAX, &fd, &st_id);
+	if (rc < 0) {
 		if (rc == -ENOENT)
 			snprintf(why, whylen, "storage absent or not initialised: no %s (the "
 				 "group's filesystem is not mounted here, or run sgnfsctl init %s)",
 				 path, group);
 		else
-			snprintf(why, whylen, "cannot read %s: %s", path, strerror(-rc));
+			snprintf(why, whylen, "state file %s: %s", path, sf_strerror(rc));
 		return -ENOENT;
 	}
-	if (fstat(fileno(f), &st_id) < 0 || statfs(root, &sf) < 0) {
+	f = fdopen(fd, "r");
+	if (!f) {
+		rc = -errno;
+		close(fd);
+		snprintf(why, whylen, "cannot read %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (statfs(root, &sf) < 0) {
 		rc = -errno;
 		fclose(f);
 		snprintf(why, whylen, "cannot check the storage of %s: %s", root, strerror(-rc));
@@ -128,10 +139,9 @@ int stg_check(const char *root, const char *cluster, const char *group, char *wh
 int stg_init(const char *root, const char *cluster, const char *group, bool force,
 	     bool *existed, char *why, size_t whylen)
 {
-	char dir[4200], path[4300], tmp[4300];
+	char dir[4200], path[4300], text[1400];
 	struct statfs sf;
-	int fd = -1, dfd = -1, rc;
-	FILE *f;
+	int n, rc;
 
 	*existed = false;
 	rc = stg_check(root, cluster, group, why, whylen);
@@ -153,50 +163,19 @@ int stg_init(const char *root, const char *cluster, const char *group, bool forc
 		return rc;
 	}
 	snprintf(path, sizeof(path), "%s/" STG_IDENTITY, dir);
-	snprintf(tmp, sizeof(tmp), "%s/." STG_IDENTITY ".tmp", dir);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(why, whylen, "cannot create %s: %s", tmp, strerror(-rc));
+	n = snprintf(text, sizeof(text), "sgnfs-identity 1\ncluster %s\ngroup %s\n"
+		     "fstype 0x%" PRIx64 "\nfsid %016" PRIx64 "\ncreated %lld\n", cluster, group,
+		     (uint64_t)sf.f_type, stg_fsid(&sf), (long long)time(NULL));
+	if (n < 0 || (size_t)n >= sizeof(text)) {
+		snprintf(why, whylen, "cluster or group name too long");
+		return -ENAMETOOLONG;
+	}
+	/* Durable before it is visible: a crash leaves no identity or the
+	 * whole of it, never half of one. */
+	rc = sf_replace(AT_FDCWD, path, text, (size_t)n, 0600);
+	if (rc < 0) {
+		snprintf(why, whylen, "cannot write %s: %s", path, sf_strerror(rc));
 		return rc;
 	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		rc = -errno;
-		close(fd);
-		goto err_unlink;
-	}
-	fprintf(f, "sgnfs-identity 1\ncluster %s\ngroup %s\nfstype 0x%" PRIx64 "\n"
-		"fsid %016" PRIx64 "\ncreated %lld\n", cluster, group, (uint64_t)sf.f_type,
-		stg_fsid(&sf), (long long)time(NULL));
-	/* Durable before it is visible: a crash leaves the old state or the
-	 * whole new identity, never half of one. */
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		rc = -errno;
-		fclose(f);
-		goto err_unlink;
-	}
-	if (fclose(f) != 0) {
-		rc = -errno;
-		goto err_unlink;
-	}
-	if (rename(tmp, path) < 0) {
-		rc = -errno;
-		goto err_unlink;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0) {
-		rc = -errno;
-		if (dfd >= 0)
-			close(dfd);
-		snprintf(why, whylen, "cannot make %s durable: %s", path, strerror(-rc));
-		return rc;
-	}
-	close(dfd);
 	return 0;
-
-err_unlink:
-	unlink(tmp);
-	snprintf(why, whylen, "cannot write %s: %s", path, strerror(-rc));
-	return rc;
 }

@@ -22,7 +22,7 @@
  *   fsid HEX                statfs f_fsid (both words, 16 hex digits);
  *                           0 when the filesystem reports none
  *   created SECONDS         Unix time of the init (for people)
- * Written atomically (temporary file, fsync, rename, fsync directory).
+ * Written atomically and read with checks by src/common/sfile.
  */
 #ifndef SGNFS_STORAGE_H
 #define SGNFS_STORAGE_H
