@@ -5,7 +5,8 @@ runs, and leaves the machine as it found it:
   1. a copy of the tree (the files git knows, as a fresh clone has them)
      builds with `dpkg-buildpackage -b -us -uc`;
   2. the package holds the binaries, the four man pages, the systemd unit
-     sgnfsd@.service, the tmpfiles entry and /etc/sgnfs/cluster.ini;
+     sgnfsd@.service, the tmpfiles entry, /etc/sgnfs/cluster.ini and the
+     OCF agents;
   3. `dpkg -i` installs it; a node started from /usr/sbin/sgnfsd serves a
      group, /usr/bin/sgnfsctl reports it online, SIGTERM stops it with
      exit 0; the installed man pages render without warnings;
@@ -29,7 +30,8 @@ FILES = ('/usr/sbin/sgnfsd', '/usr/bin/sgnfsctl', '/usr/bin/sgnfs-client',
          '/usr/share/man/man8/sgnfsd.8.gz', '/usr/share/man/man8/sgnfsctl.8.gz',
          '/usr/share/man/man5/sgnfs.ini.5.gz', '/usr/share/man/man1/sgnfs-client.1.gz',
          '/lib/systemd/system/sgnfsd@.service', '/usr/lib/tmpfiles.d/sgnfs.conf',
-         '/etc/sgnfs/cluster.ini')
+         '/etc/sgnfs/cluster.ini', '/usr/lib/ocf/resource.d/sgnfs/sgnfsd',
+         '/usr/lib/ocf/resource.d/sgnfs/group')
 
 
 def run(argv, timeout=120, cwd=None, env=None):
