@@ -334,17 +334,21 @@ static size_t sgnfsd_pmap_nmine;
  * A registration on our own port is a leftover of an sgnfsd that did not
  * stop cleanly: replaced.  0 or -errno.
  */
-static int sgnfsd_pmap_register(uint32_t prog, uint32_t vers, uint16_t port)
+static int sgnfsd_pmap_register(struct pmaplist *maps, uint32_t prog, uint32_t vers,
+				uint16_t port)
 {
-	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-	/* rpcbind answers GETPORT for a program registered in any version,
-	 * so this sees the program, not just this version. */
+	/* Any version of the program on another port belongs to someone else
+	 * (rpcbind's table, read once by the caller: pmap_getport() leaks in
+	 * libtirpc). */
 	for (int t = 0; t < 2; t++) {
 		int prot = t ? IPPROTO_UDP : IPPROTO_TCP;
-		u_short have = pmap_getport(&lo, prog, vers, (u_int)prot);
+		u_short have = 0;
 
-		if (!have || have == port)
+		for (struct pmaplist *m = maps; m; m = m->pml_next)
+			if (m->pml_map.pm_prog == prog && m->pml_map.pm_prot == (u_long)prot &&
+			    m->pml_map.pm_port != port)
+				have = (u_short)m->pml_map.pm_port;
+		if (!have)
 			continue;
 		if (prog == 100024) {
 			log_warn("rpcbind: NSM (100024 %s) belongs to port %u (the host's rpc.statd): "
@@ -357,9 +361,14 @@ static int sgnfsd_pmap_register(uint32_t prog, uint32_t vers, uint16_t port)
 			t ? "udp" : "tcp", have, port);
 		return -EADDRINUSE;
 	}
-	/* Nothing, or ours (on our port) from a node that did not stop
-	 * cleanly: start from a clean entry for this version. */
-	pmap_unset(prog, vers);
+	/* Ours (same port) from a node that did not stop cleanly: start from
+	 * a clean entry for this version. */
+	for (struct pmaplist *m = maps; m; m = m->pml_next) {
+		if (m->pml_map.pm_prog == prog && m->pml_map.pm_vers == vers) {
+			pmap_unset(prog, vers);
+			break;
+		}
+	}
 	for (int t = 0; t < 2; t++) {
 		int prot = t ? IPPROTO_UDP : IPPROTO_TCP;
 
@@ -395,6 +404,8 @@ static int sgnfsd_register_ports(const struct cfg_cluster *c)
 		{ 100021, 1, 4, 2 }, /* NLM (version 2 is not offered) */
 		{ 100024, 1, 1, 3 }, /* NSM */
 	};
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct pmaplist *maps = c->use_rpcbind ? pmap_getmaps(&lo) : NULL;
 	int rc;
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
@@ -405,9 +416,10 @@ static int sgnfsd_register_ports(const struct cfg_cluster *c)
 			if (progs[i].prog == 100021 && v == 2)
 				continue;
 			if (c->use_rpcbind) {
-				rc = sgnfsd_pmap_register(progs[i].prog, v, port);
+				rc = sgnfsd_pmap_register(maps, progs[i].prog, v, port);
 				if (rc < 0) {
 					sgnfsd_pmap_unregister();
+					xdr_free((xdrproc_t)xdr_pmaplist, (char *)&maps);
 					return rc;
 				}
 				continue;
@@ -419,6 +431,7 @@ static int sgnfsd_register_ports(const struct cfg_cluster *c)
 			}
 		}
 	}
+	xdr_free((xdrproc_t)xdr_pmaplist, (char *)&maps);
 	if (!c->use_rpcbind) {
 		pmap_table_set(100000, 2, IPPROTO_TCP, c->pmap_port);
 		pmap_table_set(100000, 2, IPPROTO_UDP, c->pmap_port);
