@@ -545,7 +545,10 @@ uint32_t nfs3_iomax(const struct nfs3_ctx *c)
 	/* A WRITE must fit the transport's record limit with its RPC header
 	 * and arguments (a few hundred bytes; 4 KiB leaves room), or the
 	 * transport closes the connection instead of answering. */
-	if (cl && cl->max_record > 8192 && cl->max_record - 4096 < io)
+	/* >= : 8192 is the smallest max_record allowed and must clamp too
+	 * (to 4 KiB); with > it advertised 1 MiB, and a client's first
+	 * large WRITE closed its connection. */
+	if (cl && cl->max_record >= 8192 && cl->max_record - 4096 < io)
 		io = (cl->max_record - 4096) & ~4095u;
 	return io;
 }
