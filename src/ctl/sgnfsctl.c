@@ -7,6 +7,7 @@
  *   sgnfsctl keygen [--rotate] KEYFILE  create (or rotate) the handle key
  *   sgnfsctl -c FILE log-level LEVEL [NODE]   change the log level at run time
  *   sgnfsctl -c FILE reload [NODE]     nodes re-read their file (docs/operations.md)
+ *   sgnfsctl -c FILE metrics [NODE]    Prometheus text (docs/metrics.md)
  *   sgnfsctl -c FILE [-n NODE] start|stop|status GROUP
  *                                      managed ownership: bring GROUP online
  *                                      on NODE, take it offline, ask its state
@@ -131,6 +132,7 @@ static void usage(FILE *f)
 		"       sgnfsctl -c FILE drain NODE\n"
 		"       sgnfsctl -c FILE log-level error|warn|info|debug [NODE]\n"
 		"       sgnfsctl -c FILE reload [NODE]\n"
+		"       sgnfsctl -c FILE metrics [NODE]\n"
 		"       sgnfsctl -c FILE [-n NODE] start|stop|status GROUP\n"
 		"       sgnfsctl keygen [--rotate] KEYFILE\n"
 		"status exits 0 when every node answers and every group is served\n"
@@ -553,6 +555,43 @@ static int cmd_each_node(const struct cfg_cluster *c, const char *req, const cha
 	return rc;
 }
 
+/* `metrics [NODE]`: each node's metrics as Prometheus text (one node's
+ * output is one valid exposition; every sample carries node="NAME"). */
+static int cmd_metrics(const struct cfg_cluster *c, const char *node)
+{
+	int rc = 0;
+
+	if (node && !cfg_node_find(c, node)) {
+		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, c->path);
+		return 1;
+	}
+	for (size_t i = 0; i < c->nnodes; i++) {
+		const char *n = c->nodes[i].name;
+		struct json_object *o, *t;
+		char *r;
+
+		if (node && strcmp(node, n) != 0)
+			continue;
+		r = ctl_ask(c, n, "metrics");
+		if (!r) {
+			fprintf(stderr, "sgnfsctl: node %s: %s\n", n, strerror(errno));
+			rc = 1;
+			continue;
+		}
+		o = parse_reply(n, r);
+		free(r);
+		t = jget(o, "text");
+		if (!t || !json_object_is_type(t, json_type_string)) {
+			fprintf(stderr, "sgnfsctl: node %s: no metrics in the answer\n", n);
+			rc = 1;
+		} else {
+			fputs(json_object_get_string(t), stdout);
+		}
+		json_object_put(o);
+	}
+	return rc;
+}
+
 /* `log-level LEVEL [NODE]`: every node (or NODE) logs at LEVEL from now on. */
 static int cmd_log_level(const struct cfg_cluster *c, const char *level, const char *node)
 {
@@ -753,6 +792,8 @@ int main(int argc, char **argv)
 		rc = cmd_move(c, args[0], args[1]);
 	else if (strcmp(cmd, "drain") == 0 && nargs == 1)
 		rc = cmd_forward(c, args[0], "drain");
+	else if (strcmp(cmd, "metrics") == 0 && nargs <= 1)
+		rc = cmd_metrics(c, nargs == 1 ? args[0] : NULL);
 	else if (strcmp(cmd, "reload") == 0 && nargs <= 1)
 		rc = cmd_each_node(c, "reload", nargs == 1 ? args[0] : NULL);
 	else if (strcmp(cmd, "log-level") == 0 && (nargs == 1 || nargs == 2))

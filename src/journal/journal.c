@@ -431,6 +431,7 @@ struct jr_job {
 	bool complete;                /* SNAPSHOT: header's complete flag */
 	bool drop_old;                /* SNAPSHOT: remove the old file first */
 	uint64_t nrec;
+	uint64_t io_ns;               /* APPEND: the write and fdatasync took (metrics) */
 	int rc;
 	char path[PATH_MAX], tmp[PATH_MAX];
 };
@@ -559,6 +560,8 @@ static void jr_job_work(uv_work_t *w)
 				     &job->fd);
 		return;
 	}
+	uint64_t t0 = uv_hrtime();
+
 	job->rc = jr_write_all(job->fd, job->buf.p, job->buf.len, job->off);
 	if (job->rc == 0 && job->extend_to > bend) {
 		/* Space for the next batches.  Without room for it the batch
@@ -570,6 +573,7 @@ static void jr_job_work(uv_work_t *w)
 	}
 	if (job->rc == 0 && fdatasync(job->fd) < 0)
 		job->rc = -errno;
+	job->io_ns = uv_hrtime() - t0;
 	if (job->rc < 0 && ftruncate(job->fd, job->off) < 0) {
 		/* Left as it is: the load treats it as the torn last batch,
 		 * and nothing is ever appended after it. */
@@ -722,8 +726,11 @@ static void jr_job_done(uv_work_t *w, int status)
 			j->jlast = NULL;
 		j->njobs--;
 		j->job_alone = false;
-		if (job->kind == JR_JOB_APPEND)
+		if (job->kind == JR_JOB_APPEND) {
+			if (job->rc == 0)
+				mt_observe(&j->st.fsync, job->io_ns);
 			jr_append_finished(j, job, job->rc);
+		}
 		else
 			jr_snapshot_finished(j, job, job->rc);
 		jr_job_free(job);

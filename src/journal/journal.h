@@ -33,6 +33,8 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "metrics.h"
+
 #define JR_VERSION 1
 #define JR_HOST_MAX 1024        /* CLIST_NAME_MAX */
 #define JR_OH_MAX 1024          /* LK_OH_MAX */
@@ -197,6 +199,7 @@ struct jr_stats {
 	uint64_t failures;
 	off_t size;             /* bytes of records (where the next batch goes) */
 	off_t file;             /* the file's size: records, then zeroed space */
+	struct mt_hist fsync;   /* write + fdatasync of each appended batch */
 };
 void jr_get_stats(const struct jr *j, struct jr_stats *st);
 
