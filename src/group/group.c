@@ -35,6 +35,7 @@
 #include "nsm/notify.h"
 #include "cluster/ctlsock.h"
 #include "cluster/owner.h"
+#include "cluster/storage.h"
 #include "rpc/rpc.h"
 #include "sjson.h"
 #include "journal/journal.h"
@@ -94,6 +95,13 @@ static void grp_open_work(uv_work_t *w)
 	char statedir[4200];
 	int rc;
 
+	/* Only ever from the storage the group was initialised on: an empty
+	 * mount point or someone else's filesystem is never served, and
+	 * nothing is created in it (the lock state below would). */
+	rc = stg_check(g->cfg->exports[0]->path, g->cluster->name, g->cfg->name, g->open_why,
+		       sizeof(g->open_why));
+	if (rc < 0)
+		goto out;
 	rc = nlm_group_load(g, &g->nlm);
 	if (rc < 0) {
 		g->nlm = NULL;
@@ -493,6 +501,15 @@ static void grp_slot_acquired(void *arg)
 	}
 }
 
+/* owner_args.ready: the group's storage is here and is the group's. */
+static int grp_slot_ready(void *arg, char *why, size_t whylen)
+{
+	struct sg_slot *sl = arg;
+
+	return stg_check(sl->cfg->exports[0]->path, sl->node->cfg->name, sl->cfg->name, why,
+			 whylen);
+}
+
 int grp_node_start(struct sg_node *node)
 {
 	const struct cfg_cluster *c = node->cfg;
@@ -520,7 +537,8 @@ int grp_node_start(struct sg_node *node)
 		struct owner_args oa = {
 			.loop = node->loop, .statedir = sl->statedir, .group = gc->name,
 			.me = node->me->name, .prefs = (const char *const *)gc->nodes,
-			.nprefs = gc->nnodes, .on_acquired = grp_slot_acquired, .arg = sl,
+			.nprefs = gc->nnodes, .ready = grp_slot_ready,
+			.on_acquired = grp_slot_acquired, .arg = sl,
 		};
 		rc = sl->own->open(&oa, &sl->own_impl);
 		if (rc < 0) {
@@ -673,9 +691,11 @@ void grp_node_status(struct sg_node *node, struct json_object *out)
 		 * opening group is not served until it is installed. */
 		sj_add(o, "name", json_object_new_string(sl->cfg->name));
 		sj_add(o, "ownership", json_object_new_string(sl->own->name));
+		const char *own_why = sl->own->why(sl->own_impl);
 		sj_add(o, "reason", json_object_new_string(
 			sl->g ? "opening: its client list and journal are being read"
 			: sl->why[0] ? sl->why
+			: own_why[0] ? own_why
 			: sl->own->external ? "managed: not started here"
 			: node->draining ? "node is draining"
 			: "not the lease owner (another node serves it, or a node "
