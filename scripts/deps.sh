@@ -5,8 +5,8 @@ set -eu
 PKGS="build-essential meson ninja-build pkg-config libuv1-dev libtirpc-dev
 rpcsvc-proto libinih-dev libcmocka-dev libnfs-dev libnfs-utils tshark
 nfs-common rpcbind iproute2 python3 procps psmisc
-libjson-c-dev nettle-dev libsystemd-dev libmicrohttpd-dev debhelper dpkg-dev
-groff-base man-db"
+libjson-c-dev nettle-dev libsystemd-dev libmicrohttpd-dev libcap-ng-dev e2fsprogs
+debhelper dpkg-dev groff-base man-db"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
