@@ -503,6 +503,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	grp_proto_register(GRP_PROTO_NFS, &nfs_group_ops);
+	grp_proto_register(GRP_PROTO_NLM, &nlm_group_ops);
 	rc = grp_node_start(&d.node);
 	if (rc < 0)
 		goto out_ctl;
