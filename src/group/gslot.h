@@ -36,6 +36,7 @@ struct cfg_cluster;
 struct cfg_group;
 struct clist;
 struct json_object;
+struct jr_stats;
 struct grp_pub;
 
 enum grp_proto_id { GRP_PROTO_NFS, GRP_PROTO_NLM, GRP_PROTO_MAX };
@@ -68,8 +69,12 @@ struct grp_proto_ops {
 	 * it, or @trusted.  True if something was released. */
 	bool (*client_rebooted)(struct grp_pub *g, void *slot, const char *name,
 				const struct sockaddr_storage *from, bool trusted, const char *why);
-	/* The locks it holds, for the status ("nlocks"); NULL: none. */
+	/* The locks it holds and the requests waiting for one (status,
+	 * metrics); NULL: none. */
 	size_t (*nlocks)(const void *slot);
+	size_t (*nwaiters)(const void *slot);
+	/* Its journal's counters into @st (metrics); NULL: no journal. */
+	void (*journal_stats)(const void *slot, struct jr_stats *st);
 	/* A reload to configuration @c, @gc: prepare what may fail (0 and
 	 * *prep, NULL when nothing changes; or -errno and nothing changes),
 	 * then either commit it into *slot or drop it.  NULL: no change. */

@@ -1907,6 +1907,16 @@ static size_t nlm_nlocks_op(const void *slot)
 	return nlm_group_nlocks(slot);
 }
 
+static size_t nlm_nwaiters_op(const void *slot)
+{
+	return nlm_group_nwaiters(slot);
+}
+
+static void nlm_journal_stats_op(const void *slot, struct jr_stats *st)
+{
+	nlm_group_journal_stats(slot, st);
+}
+
 const struct grp_proto_ops nlm_group_ops = {
 	.name = "nlm",
 	.open = nlm_open,
@@ -1916,9 +1926,25 @@ const struct grp_proto_ops nlm_group_ops = {
 	.status = nlm_status_op,
 	.client_rebooted = nlm_client_rebooted_op,
 	.nlocks = nlm_nlocks_op,
+	.nwaiters = nlm_nwaiters_op,
+	.journal_stats = nlm_journal_stats_op,
 };
 
 /* ---- status ----------------------------------------------------------- */
+
+size_t nlm_group_nwaiters(const struct nlm_group *ng)
+{
+	struct lk_stats st;
+
+	lk_table_stats(ng->locks, &st);
+	return st.waiters;
+}
+
+void nlm_group_journal_stats(const struct nlm_group *ng, struct jr_stats *st)
+{
+	if (ng && ng->jr)
+		jr_get_stats(ng->jr, st);
+}
 
 size_t nlm_group_nlocks(const struct nlm_group *ng)
 {

@@ -12,6 +12,7 @@
 #define SGNFS_RPC_INT_H
 
 #include "rpc/rpc.h"
+#include "rpc/rpc_stats.h"
 
 #define RPC_MAX_PROGS 16
 #define RPC_READ_BUF  65536
@@ -79,6 +80,7 @@ struct rpc_listener {
 	unsigned refs;                /* open handles + conns + UDP reqs in flight */
 	struct rpc_conn *conns;       /* accepted connections (owned) */
 	struct rpc_conn *dirty;       /* conns with output to flush (one conn ref each) */
+	struct rpc_stats *stats;      /* not owned (the group's slot), or NULL */
 };
 
 struct rpc_conn {
@@ -119,6 +121,8 @@ struct rpc_req_priv {
 	struct rpc_conn *conn;        /* holds one conn ref (TCP), or NULL */
 	uv_work_t work;               /* for .blocking handlers */
 	enum rpc_disposition disp;
+	uint64_t t0;                  /* uv_hrtime() at arrival (rpc_stats) */
+	uint8_t prog_idx;             /* in svc->progs (rpc_stats) */
 };
 
 /* rpc_svc.c: handle one complete record.  Returns 0, or -EPROTO when the
