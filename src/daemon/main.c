@@ -42,6 +42,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "nfs/fh.h"
+#include "priv.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/nsm_svc.h"
@@ -521,11 +522,24 @@ int main(int argc, char **argv)
 		log_warn("NOTIFY_SOCKET is set but sgnfsd was built without libsystemd: "
 			 "systemd will not hear that the node is ready");
 
+	sgnfsd_raise_nofile(d.cfg);
+	/* Capabilities are per thread: drop them before the loop, the pool
+	 * and the watchdog create any, so every thread starts reduced
+	 * (common/priv.h says what stays and why). */
+	{
+		char why[160];
+
+		rc = priv_drop(false, why, sizeof(why));
+		if (rc < 0) {
+			log_err("node %s cannot drop privileges: %s; not starting",
+				d.node.me->name, why);
+			goto out_pid;
+		}
+	}
 	d.loop = uv_default_loop();
 	lim.max_record = d.cfg->max_record;
 	lim.max_conns = d.cfg->max_conns;
 	lim.max_conns_per_host = d.cfg->max_conns_per_host;
-	sgnfsd_raise_nofile(d.cfg);
 	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)
