@@ -650,6 +650,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	grp_proto_register(GRP_PROTO_NFS, &nfs_group_ops);
+	grp_proto_register(GRP_PROTO_NLM, &nlm_group_ops);
 	{
 		const struct cfg_listen *ml = d.node.me->metrics_listen.set ? &d.node.me->metrics_listen
 									   : &d.cfg->metrics_listen;
