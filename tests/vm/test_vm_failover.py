@@ -12,7 +12,9 @@ planned move, with locks held, a blocked waiter and a write in flight.
   `sgnfsctl move g1 a` with guest 1's lock held: reclaimed on a.
 
 Figures (printed, never asserted): boot time, kill -9 -> lock reclaimed,
-kill -9 -> copy done, planned move -> lock reclaimed.
+kill -9 -> the VIP accepts connections again (the window in which a
+client's reconnect is refused and Linux backs off 3 s), kill -9 -> copy
+done, planned move -> lock reclaimed.
 """
 import os
 import subprocess
@@ -59,6 +61,9 @@ def test(h):
                          os.path.getsize(os.path.join(e.path, 'data')) > (1 << 20), 60, 0.05)
         t_kill = time.monotonic()
         c.kill9('a')
+        lab.wait_vip(vip, timeout=60, ports=(2049,))
+        print('FIGURE: kill -9 -> the VIP accepts NFS connections on the new owner: %.3f s'
+              % (time.monotonic() - t_kill), flush=True)
         ok = vm_util.wait_for(lambda: holds(h, c, g0.name, 0) == (True, 'b'), 120, 0.1)
         t_rec = time.monotonic()
         h.check(ok, 'b holds guest 0\'s reclaimed lock after the kill')
