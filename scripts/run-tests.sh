@@ -7,6 +7,8 @@
 #   --asan          build with -Db_sanitize=address,undefined (default dir build-asan/)
 #   --builddir DIR  build directory (default build/, or build-asan/ with --asan)
 #   --suite NAME    run only this meson suite (unit, integration, ...); repeatable
+#   --busy          run the tests with two CPU-bound processes beside them
+#                   (started after the build, stopped when the tests end)
 #
 # The last line of the output is always exactly "N passed, N failed"
 # (skipped tests are in neither count; a build failure counts as one
@@ -15,16 +17,18 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 asan=0
+busy=0
 dir=""
 suites=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--asan) asan=1 ;;
+	--busy) busy=1 ;;
 	--builddir) shift; dir=${1:?--builddir needs a directory} ;;
 	--builddir=*) dir=${1#--builddir=} ;;
 	--suite) shift; suites="$suites --suite ${1:?--suite needs a name}" ;;
 	--) shift; break ;;
-	-h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-tests.sh: unknown argument '$1' (try --help)" >&2
 	   echo "0 passed, 1 failed"; exit 1 ;;
 	esac
@@ -55,9 +59,28 @@ fi
 ninja -C "$dir" || fail_early "build in $dir failed"
 
 rm -f "$dir/meson-logs/testlog.json"
+busy_pids=""
+stop_busy() {
+	for p in $busy_pids; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	busy_pids=""
+}
+if [ "$busy" = 1 ]; then
+	# Two CPU-bound loops, as on a shared CI machine; only these pids are
+	# stopped afterwards.
+	for _ in 1 2; do
+		sh -c 'while :; do :; done' &
+		busy_pids="$busy_pids $!"
+	done
+	trap 'stop_busy' EXIT INT TERM
+	echo "run-tests.sh: busy mode: CPU-bound processes$busy_pids beside the tests"
+fi
 # shellcheck disable=SC2086
 meson test -C "$dir" --print-errorlogs $suites "$@"
 mrc=$?
+stop_busy
 
 # Count from meson's machine-readable log (one JSON object per test).
 counts=$(python3 - "$dir/meson-logs/testlog.json" <<'PY' 2>/dev/null

@@ -1,20 +1,41 @@
 #!/bin/sh
 # The whole test suite: installs what it needs, then builds and runs every
 # test twice, in a normal build and in an ASan+UBSan build.  The last line
-# is "N passed, N failed" over both.
+# is "N passed, N failed" over every run.
+#
+#   scripts/test.sh          plain and ASan builds
+#   scripts/test.sh --busy   the same, each with two CPU-bound processes
+#                            running beside the suite (tests assert order
+#                            and outcome, never time: this proves it)
+#   scripts/test.sh --ci     plain and ASan, then the plain build once more
+#                            in busy mode (what .ci/run does)
 set -u
 cd "$(dirname "$0")/.."
+variants="plain asan"
+case "${1:-}" in
+'') ;;
+--busy) variants="plain-busy asan-busy" ;;
+--ci) variants="plain asan plain-busy" ;;
+-h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+*) echo "test.sh: unknown argument '$1' (try --help)" >&2
+   echo "0 passed, 1 failed"; exit 1 ;;
+esac
 ./scripts/deps.sh || exit 1
 total_pass=0
 total_fail=0
 rc=0
-for variant in plain asan; do
+for variant in $variants; do
 	out=$(mktemp)
-	if [ "$variant" = asan ]; then
-		./scripts/run-tests.sh --asan 2>&1 | tee "$out"
-	else
-		./scripts/run-tests.sh 2>&1 | tee "$out"
-	fi
+	args=""
+	case "$variant" in
+	asan*) args="--asan" ;;
+	esac
+	case "$variant" in
+	*-busy) args="$args --busy" ;;
+	esac
+	echo "test.sh: === $variant ==="
+	# shellcheck disable=SC2086
+	./scripts/run-tests.sh $args 2>&1 | tee "$out"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n1)
 	rm -f "$out"
 	if [ -z "$line" ]; then

@@ -34,7 +34,14 @@ struct ctl_conn {
 	int handles;
 	uv_write_t wr;
 	char *reply;      /* owned until the write completes */
+	struct json_object *jreply; /* a deferred answer (ctl_defer), owned */
 };
+
+/* The request being dispatched right now (the loop runs one at a time),
+ * so that a handler can ask to answer later without every handler taking
+ * one more argument; whether it did. */
+static struct ctl_conn *ctl_current;
+static bool ctl_current_deferred;
 
 static void ctl_conn_closed(uv_handle_t *h)
 {
@@ -42,6 +49,7 @@ static void ctl_conn_closed(uv_handle_t *h)
 
 	if (--c->handles == 0) {
 		free(c->reply);
+		json_object_put(c->jreply);
 		free(c);
 	}
 }
@@ -65,28 +73,12 @@ static void ctl_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	*b = uv_buf_init(c->buf + c->len, (unsigned)(CTL_MAX_REQ - c->len));
 }
 
-static void ctl_dispatch(struct ctl_conn *c)
+/* Send @reply (owned; put here) as the answer and close. */
+static void ctl_answer(struct ctl_conn *c, struct json_object *reply)
 {
-	char *argv[CTL_MAX_ARGS + 1], *save = NULL, *tok;
-	struct json_object *reply = json_object_new_object();
-	const char *text;
-	size_t len;
-	int argc = 0;
+	const char *text = sj_text(reply);
+	size_t len = text ? strlen(text) : 0;
 
-	for (tok = strtok_r(c->buf, " \t\r", &save); tok && argc < CTL_MAX_ARGS;
-	     tok = strtok_r(NULL, " \t\r", &save))
-		argv[argc++] = tok;
-	argv[argc] = NULL;
-	if (!reply) {
-		ctl_conn_close(c);
-		return;
-	}
-	if (argc == 0)
-		sj_add(reply, "error", json_object_new_string("empty request"));
-	else
-		c->srv->fn(c->srv->arg, argc, argv, reply);
-	text = sj_text(reply);
-	len = text ? strlen(text) : 0;
 	c->reply = text ? malloc(len + 2) : NULL;
 	if (c->reply) {
 		memcpy(c->reply, text, len);
@@ -101,6 +93,55 @@ static void ctl_dispatch(struct ctl_conn *c)
 	c->wr.data = c;
 	if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &b, 1, ctl_written) != 0)
 		ctl_conn_close(c);
+}
+
+struct ctl_call *ctl_defer(void)
+{
+	if (!ctl_current)
+		return NULL;
+	ctl_current_deferred = true;
+	return (struct ctl_call *)ctl_current;
+}
+
+void ctl_call_done(struct ctl_call *call)
+{
+	struct ctl_conn *c = (struct ctl_conn *)call;
+	struct json_object *reply = c->jreply;
+
+	c->jreply = NULL;
+	ctl_answer(c, reply);
+}
+
+static void ctl_dispatch(struct ctl_conn *c)
+{
+	char *argv[CTL_MAX_ARGS + 1], *save = NULL, *tok;
+	struct json_object *reply = json_object_new_object();
+	int argc = 0;
+
+	for (tok = strtok_r(c->buf, " \t\r", &save); tok && argc < CTL_MAX_ARGS;
+	     tok = strtok_r(NULL, " \t\r", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	if (!reply) {
+		ctl_conn_close(c);
+		return;
+	}
+	if (argc == 0) {
+		sj_add(reply, "error", json_object_new_string("empty request"));
+	} else {
+		ctl_current = c;
+		ctl_current_deferred = false;
+		c->srv->fn(c->srv->arg, argc, argv, reply);
+		ctl_current = NULL;
+		if (ctl_current_deferred) {
+			/* Answered by ctl_call_done; the client waits as long
+			 * as the work takes, so the idle timeout stops. */
+			uv_timer_stop(&c->timer);
+			c->jreply = reply;
+			return;
+		}
+	}
+	ctl_answer(c, reply);
 }
 
 static void ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)

@@ -23,6 +23,16 @@ struct ctl_server;
  */
 typedef void (*ctl_handler_fn)(void *arg, int argc, char **argv, struct json_object *reply);
 
+/*
+ * From inside a handler only: answer this request later.  The reply object
+ * the handler got stays valid, owned by the call, until ctl_call_done()
+ * sends it; fill it before calling that.  Returns NULL outside a handler.
+ * Every deferred call must be done exactly once (also at shutdown).
+ */
+struct ctl_call;
+struct ctl_call *ctl_defer(void);
+void ctl_call_done(struct ctl_call *call);
+
 /* Listen on @path (an old socket file there is replaced).  0 or -errno. */
 int ctl_listen(uv_loop_t *loop, const char *path, ctl_handler_fn fn, void *arg,
 	       struct ctl_server **out);

@@ -72,10 +72,17 @@ struct cfg_group {
 	int line;
 };
 
+/* metrics_listen = ADDR:PORT (docs/metrics.md). */
+struct cfg_listen {
+	bool set;
+	struct sockaddr_storage addr;  /* with the port */
+};
+
 struct cfg_node {
 	char *name;
 	bool has_address;              /* address = (optional; not used yet) */
 	struct sockaddr_storage address; /* port 0 */
+	struct cfg_listen metrics_listen; /* overrides [cluster] metrics_listen */
 	int line;
 };
 
@@ -95,6 +102,7 @@ struct cfg_cluster {
 	uint32_t max_record;        /* default 1 MiB + 4 KiB */
 	uint32_t max_conns;         /* default 1024 */
 	/* Per source address ("host") limits, docs/configuration.md "Limits". */
+	uint32_t max_conns_per_host;   /* TCP connections, default 64 */
 	uint32_t max_names_per_host;   /* NLM caller_names, default 1024 */
 	uint32_t max_locks_per_host;   /* NLM locks and shares, default 65536 */
 	uint32_t idle_timeout_s;    /* default 300 */
@@ -104,6 +112,7 @@ struct cfg_cluster {
 	int handle_key_line;        /* 0: not in the file */
 	char *log;                  /* auto | stderr | syslog | journal | /path (%n: node) */
 	enum cfg_ownership ownership; /* lease (default) or managed */
+	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */
 
 	struct cfg_node *nodes;     size_t nnodes;
 	struct cfg_group *groups;   size_t ngroups;

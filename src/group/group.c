@@ -33,9 +33,12 @@
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/notify.h"
+#include "cluster/ctlsock.h"
 #include "cluster/owner.h"
+#include "cluster/storage.h"
 #include "rpc/rpc.h"
 #include "sjson.h"
+#include "journal/journal.h"
 
 static void grp_set_port(struct sockaddr_storage *ss, uint16_t port)
 {
@@ -77,57 +80,74 @@ static void grp_put(void *ctx)
 	free(g);
 }
 
-int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group **out,
-	      char *why, size_t whylen)
+/* ---- opening: read on the thread pool, installed on the loop ----------- */
+
+/*
+ * On the thread pool: everything that reads the group's storage and whose
+ * cost grows with what clients did (one file per client on the list, the
+ * journal replayed into the group's own reservation table), and the NSM
+ * state number's durable write.  Touches no loop; reads only the immutable
+ * configuration, and fills g->nlm, which nothing else sees until installed.
+ */
+static void grp_open_work(uv_work_t *w)
 {
-	const struct cfg_cluster *c = node->cfg;
-	struct sg_group *g = calloc(1, sizeof(*g));
+	struct sg_group *g = w->data;
+	char statedir[4200];
+	int rc;
+
+	/* Only ever from the storage the group was initialised on: an empty
+	 * mount point or someone else's filesystem is never served, and
+	 * nothing is created in it (the lock state below would). */
+	rc = stg_check(g->cfg->exports[0]->path, g->cluster->name, g->cfg->name, g->open_why,
+		       sizeof(g->open_why));
+	if (rc < 0)
+		goto out;
+	rc = nlm_group_load(g, &g->nlm);
+	if (rc < 0) {
+		g->nlm = NULL;
+		snprintf(g->open_why, sizeof(g->open_why), "cannot open its lock state: %s",
+			 strerror(-rc));
+		goto out;
+	}
+	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
+	rc = nsm_state_up(statedir, &g->nsm_state);
+	if (rc < 0) {
+		snprintf(g->open_why, sizeof(g->open_why),
+			 "cannot store its NSM state number: %s", strerror(-rc));
+		nlm_group_discard(g->nlm);
+		g->nlm = NULL;
+	}
+out:
+	g->open_rc = rc;
+}
+
+/*
+ * On the loop, once the state is loaded: attach it to the loop, start
+ * grace from now, bind, notify.  0, or -errno with g->open_why set and
+ * nothing left bound.
+ */
+static int grp_install(struct sg_group *g)
+{
+	const struct cfg_group *gc = g->cfg;
+	struct sg_node *node = g->node;
 	uint16_t ports[8];
-	size_t nports = grp_ports(c, ports);
+	size_t nports = grp_ports(node->cfg, ports);
 	char a[80];
 	int rc;
 
-	if (!g) {
-		snprintf(why, whylen, "out of memory");
-		return -ENOMEM;
-	}
-	g->refs = 1;
-	g->node = node;
-	g->cluster = c;
-	g->cfg = gc;
-	g->lsn = calloc(gc->nvips * nports, sizeof(*g->lsn));
-	if (!g->lsn) {
-		rc = -ENOMEM;
-		snprintf(why, whylen, "out of memory");
-		goto err_free;
-	}
-	rc = nfs_group_open(c, gc, &g->nfs);
+	rc = nlm_group_attach(g->nlm);
 	if (rc < 0) {
-		log_err("group=%s cannot open exports: %s", gc->name, strerror(-rc));
-		snprintf(why, whylen, "cannot open exports: %s", strerror(-rc));
-		goto err_free;
+		snprintf(g->open_why, sizeof(g->open_why), "cannot open its lock state: %s",
+			 strerror(-rc));
+		nlm_group_discard(g->nlm);
+		g->nlm = NULL;
+		return rc;
 	}
-	rc = nlm_group_open(g, &g->nlm);
-	if (rc < 0) {
-		log_err("group=%s cannot open its lock state: %s", gc->name, strerror(-rc));
-		snprintf(why, whylen, "cannot open its lock state: %s", strerror(-rc));
-		nfs_group_close(g->nfs);
-		goto err_free;
-	}
-	{
-		char statedir[4200];
-		snprintf(statedir, sizeof(statedir), "%s/.sgnfs", gc->exports[0]->path);
-		rc = nsm_state_up(statedir, &g->nsm_state);
-		if (rc < 0) {
-			log_err("group=%s cannot store its NSM state number: %s", gc->name,
-				strerror(-rc));
-			snprintf(why, whylen, "cannot store its NSM state number: %s",
-				 strerror(-rc));
-			nlm_group_close(g->nlm);
-			nfs_group_close(g->nfs);
-			goto err_free;
-		}
-	}
+	/* The loop's cached clock dates from before this turn's callbacks; a
+	 * grace armed from it would lose whatever time they took.  Grace
+	 * starts now, before any socket is open, so no new lock can get
+	 * ahead of a reclaim. */
+	uv_update_time(node->loop);
 	nlm_group_recover(g->nlm, gc->grace_s);
 	for (size_t v = 0; v < gc->nvips; v++) {
 		for (size_t p = 0; p < nports; p++) {
@@ -139,14 +159,17 @@ int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group 
 			if (rc < 0) {
 				log_err("group=%s cannot bind %s: %s", gc->name,
 					rpc_addr_str(&ss, true, a, sizeof(a)), strerror(-rc));
-				snprintf(why, whylen, "cannot bind %s: %s", a, strerror(-rc));
+				snprintf(g->open_why, sizeof(g->open_why), "cannot bind %s: %s", a,
+					 strerror(-rc));
 				goto err_close;
 			}
 			rpc_listener_set_release(g->lsn[g->nlsn], grp_put);
+			rpc_listener_set_stats(g->lsn[g->nlsn], g->m ? &g->m->rpc : NULL);
 			g->refs++;
 			g->nlsn++;
 		}
 	}
+	g->state = GRP_ONLINE;
 	g->online = true;
 	g->online_at = uv_now(node->loop);
 	log_info("group=%s online on node %s (%zu VIPs, %zu exports, state %d)", gc->name,
@@ -155,17 +178,119 @@ int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group 
 	if (rc < 0)
 		log_err("group=%s cannot start notifying its clients: %s", gc->name,
 			strerror(-rc));
-	*out = g;
 	return 0;
 
 err_close:
 	for (size_t i = 0; i < g->nlsn; i++)
 		rpc_listener_close(g->lsn[i]);
+	g->nlsn = 0;
 	nlm_group_close(g->nlm);
 	g->nlm = NULL;
-	grp_put(g);
 	return rc;
+}
+
+static void grp_slot_opened(struct sg_slot *sl, int rc);
+
+static void grp_open_done(uv_work_t *w, int status)
+{
+	struct sg_group *g = w->data;
+	struct sg_slot *sl = g->slot;
+	int rc = status < 0 ? status : g->open_rc;
+
+	if (status < 0)
+		snprintf(g->open_why, sizeof(g->open_why), "the open was cancelled");
+	if (rc == 0 && (sl->stop_pending || g->node->stopping)) {
+		/* Stopped while its state was read: it never served, so only
+		 * the state number has to go back down. */
+		char statedir[4200];
+
+		log_info("group=%s stopped on node %s before it came online", g->cfg->name,
+			 g->node->me->name);
+		nlm_group_discard(g->nlm);
+		g->nlm = NULL;
+		snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
+		if (nsm_state_down(statedir) < 0)
+			log_warn("group=%s cannot store its NSM state number", g->cfg->name);
+		sl->g = NULL;
+		grp_put(g);
+		grp_slot_opened(sl, 0);
+		return;
+	}
+	if (rc == 0)
+		rc = grp_install(g);
+	if (g->m && rc == 0) {
+		g->m->takeovers++;
+		mt_observe(&g->m->takeover, uv_hrtime() - g->start_ns);
+	} else if (g->m) {
+		g->m->takeover_failures++;
+	}
+	if (rc < 0) {
+		log_err("group=%s cannot come online on node %s: %s", g->cfg->name,
+			g->node->me->name, g->open_why);
+		snprintf(sl->why, sizeof(sl->why), "%s", g->open_why);
+		if (g->nlm)
+			nlm_group_discard(g->nlm);
+		g->nlm = NULL;
+		sl->g = NULL;
+		grp_put(g);
+	}
+	grp_slot_opened(sl, rc);
+}
+
+/*
+ * Start bringing @sl's group online on this node: the exports open here,
+ * the rest on the thread pool (grp_open_work), then grp_open_done installs
+ * it and calls grp_slot_opened.  0 (sl->g is set, opening), or -errno with
+ * sl->why set.
+ */
+static int grp_start(struct sg_slot *sl)
+{
+	struct sg_node *node = sl->node;
+	const struct cfg_group *gc = sl->cfg;
+	struct sg_group *g = calloc(1, sizeof(*g));
+	uint16_t ports[8];
+	size_t nports = grp_ports(node->cfg, ports);
+	int rc;
+
+	if (!g) {
+		snprintf(sl->why, sizeof(sl->why), "out of memory");
+		return -ENOMEM;
+	}
+	g->refs = 1;
+	g->node = node;
+	g->slot = sl;
+	g->m = sl->m;
+	g->start_ns = uv_hrtime();
+	g->cluster = node->cfg;
+	g->cfg = gc;
+	g->state = GRP_OPENING;
+	g->lsn = calloc(gc->nvips * nports, sizeof(*g->lsn));
+	if (!g->lsn) {
+		rc = -ENOMEM;
+		snprintf(sl->why, sizeof(sl->why), "out of memory");
+		goto err_free;
+	}
+	rc = nfs_group_open(node->cfg, gc, &g->nfs);
+	if (rc < 0) {
+		log_err("group=%s cannot open exports: %s", gc->name, strerror(-rc));
+		snprintf(sl->why, sizeof(sl->why), "cannot open exports: %s", strerror(-rc));
+		goto err_free;
+	}
+	g->open_work.data = g;
+	rc = uv_queue_work(node->loop, &g->open_work, grp_open_work, grp_open_done);
+	if (rc < 0) {
+		snprintf(sl->why, sizeof(sl->why), "cannot queue the open: %s", uv_strerror(rc));
+		nfs_group_close(g->nfs);
+		goto err_free;
+	}
+	log_info("group=%s opening on node %s: loading its state", gc->name, node->me->name);
+	sl->g = g;
+	node->opening++;
+	return 0;
+
 err_free:
+	if (sl->m)
+		sl->m->takeover_failures++;
 	free(g->lsn);
 	free(g);
 	return rc;
@@ -175,10 +300,21 @@ void grp_stop(struct sg_group *g)
 {
 	if (!g)
 		return;
+	g->state = GRP_CLOSING;
 	g->online = false;
 	log_info("group=%s going offline on node %s", g->cfg->name, g->node->me->name);
-	for (size_t i = 0; i < g->nlsn; i++)
+	/* Requests still in flight finish after this; the listeners stop
+	 * counting into the slot's metrics now, so nothing outlives them
+	 * with a pointer into it, and the connections all close. */
+	for (size_t i = 0; i < g->nlsn; i++) {
+		rpc_listener_set_stats(g->lsn[i], NULL);
 		rpc_listener_close(g->lsn[i]);
+	}
+	if (g->m) {
+		g->m->rpc.conns_open = 0;
+		nlm_group_fold_journal(g->nlm, &g->m->journal_batches, &g->m->journal_failures,
+				       &g->m->journal_fsync);
+	}
 	/* Lock state lives on the loop thread and no new request can reach
 	 * it now: drop it at once (this also ends requests parked on the
 	 * client list, which hold the listeners).  NFS state goes when the
@@ -239,19 +375,24 @@ static void grp_cfg_json(const struct cfg_group *gc, struct json_object *o)
 
 void grp_status(const struct sg_group *g, struct json_object *o)
 {
-	uint32_t grace = g->nlm ? nlm_group_grace_left(g->nlm) : 0;
-	const char *state = !g->online ? "offline" : grace ? "grace" : "online";
+	/* While opening, g->nlm belongs to the thread pool: not a field of it
+	 * may be read here. */
+	bool ready = g->state == GRP_ONLINE && g->nlm;
+	uint32_t grace = ready ? nlm_group_grace_left(g->nlm) : 0;
+	const char *state = g->state == GRP_OPENING ? "opening"
+			  : !g->online ? "offline" : grace ? "grace" : "online";
 
 	sj_add(o, "name", json_object_new_string(g->cfg->name));
 	sj_add(o, "state", json_object_new_string(state));
 	sj_add(o, "ownership", json_object_new_string(cfg_ownership_name(g->cfg->ownership)));
 	sj_add(o, "grace_left", json_object_new_int64(grace));
 	sj_add(o, "nsm_state", json_object_new_int64(g->nsm_state));
-	sj_add(o, "online_for_ms", json_object_new_uint64(uv_now(g->node->loop) - g->online_at));
+	sj_add(o, "online_for_ms", json_object_new_uint64(g->state == GRP_ONLINE
+							  ? uv_now(g->node->loop) - g->online_at : 0));
 	grp_cfg_json(g->cfg, o);
-	sj_add(o, "nclients", json_object_new_uint64(g->nlm ? nlm_group_nclients(g->nlm) : 0));
-	sj_add(o, "nlocks", json_object_new_uint64(g->nlm ? nlm_group_nlocks(g->nlm) : 0));
-	if (g->nlm) {
+	sj_add(o, "nclients", json_object_new_uint64(ready ? nlm_group_nclients(g->nlm) : 0));
+	sj_add(o, "nlocks", json_object_new_uint64(ready ? nlm_group_nlocks(g->nlm) : 0));
+	if (ready) {
 		nlm_group_status(g->nlm, o);
 	} else {
 		sj_add(o, "clients", json_object_new_array());
@@ -261,24 +402,112 @@ void grp_status(const struct sg_group *g, struct json_object *o)
 
 /* ---- this node's groups ------------------------------------------------ */
 
+/* A control request waiting for a group to finish opening or closing. */
+struct grp_waiter {
+	struct grp_waiter *next;
+	struct ctl_call *call;        /* answered exactly once */
+	struct json_object *out;      /* the call's reply object, not owned */
+	bool start;                   /* start (else stop) */
+};
+
+static void grp_reply(struct json_object *out, const char *result, const char *group,
+		      const char *node)
+{
+	sj_add(out, "result", json_object_new_string(result));
+	sj_add(out, "group", json_object_new_string(group));
+	sj_add(out, "node", json_object_new_string(node));
+}
+
+/* Answer every waiter of @sl from where the group stands now. */
+static void grp_waiters_done(struct sg_slot *sl, const char *why)
+{
+	bool online = sl->g && sl->g->state == GRP_ONLINE;
+
+	while (sl->waiters) {
+		struct grp_waiter *w = sl->waiters;
+
+		sl->waiters = w->next;
+		if (w->start && online)
+			grp_reply(w->out, "online", sl->cfg->name, sl->node->me->name);
+		else if (!w->start && !sl->g)
+			grp_reply(w->out, "offline", sl->cfg->name, sl->node->me->name);
+		else
+			sj_add(w->out, "error", json_object_new_string(
+				why ? why : sl->why[0] ? sl->why
+				: w->start ? "stopped before it came online"
+				: "started again before it went offline"));
+		ctl_call_done(w->call);
+		free(w);
+	}
+}
+
+/* Answer the current control request once @sl's group has finished
+ * opening (or closing).  False if it cannot wait (no control request, or
+ * no memory): the caller answers now. */
+static bool grp_wait(struct sg_slot *sl, bool start, struct json_object *out)
+{
+	struct grp_waiter *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return false;
+	w->call = ctl_defer();
+	if (!w->call) {
+		free(w);
+		return false;
+	}
+	w->out = out;
+	w->start = start;
+	w->next = sl->waiters;
+	sl->waiters = w;
+	return true;
+}
+
+static void grp_node_finish_stop(struct sg_node *node);
+
+/* @sl's group has finished opening: it is online (sl->g), or it failed or
+ * was stopped meanwhile (sl->g NULL; rc < 0 for a failure). */
+static void grp_slot_opened(struct sg_slot *sl, int rc)
+{
+	struct sg_node *node = sl->node;
+
+	node->opening--;
+	if (!sl->g && !sl->own->external) {
+		/* Not served here after all: let another node take it; after a
+		 * failure, do not grab it straight back. */
+		sl->own->release(sl->own_impl, NULL,
+				 rc == 0 && sl->stop_contend && !node->draining);
+		if (rc < 0)
+			log_err("group=%s released by node %s after the failed start",
+				sl->cfg->name, node->me->name);
+	}
+	if (sl->g)
+		sl->why[0] = '\0';
+	sl->stop_pending = false;
+	grp_waiters_done(sl, NULL);
+	if (node->stopping && node->opening == 0)
+		grp_node_finish_stop(node);
+}
+
 static void grp_slot_acquired(void *arg)
 {
 	struct sg_slot *sl = arg;
-	int rc;
 
-	if (sl->g)
+	if (sl->g || sl->node->stopping)
 		return;
-	rc = grp_start(sl->node, sl->cfg, &sl->g, sl->why, sizeof(sl->why));
-	if (rc < 0) {
-		/* Cannot serve it: let another node try, and do not grab it
-		 * straight back. */
-		sl->g = NULL;
+	if (grp_start(sl) < 0) {
 		sl->own->release(sl->own_impl, NULL, false);
 		log_err("group=%s cannot come online on node %s: %s; released", sl->cfg->name,
-			sl->node->me->name, strerror(-rc));
-		return;
+			sl->node->me->name, sl->why);
 	}
-	sl->why[0] = '\0';
+}
+
+/* owner_args.ready: the group's storage is here and is the group's. */
+static int grp_slot_ready(void *arg, char *why, size_t whylen)
+{
+	struct sg_slot *sl = arg;
+
+	return stg_check(sl->cfg->exports[0]->path, sl->node->cfg->name, sl->cfg->name, why,
+			 whylen);
 }
 
 int grp_node_start(struct sg_node *node)
@@ -300,17 +529,23 @@ int grp_node_start(struct sg_node *node)
 		struct sg_slot *sl = &node->slots[node->nslots];
 		sl->node = node;
 		sl->cfg = gc;
+		sl->m = calloc(1, sizeof(*sl->m));
+		if (!sl->m)
+			log_warn("group=%s: no memory for its metrics; they stay empty", gc->name);
 		snprintf(sl->statedir, sizeof(sl->statedir), "%s/.sgnfs", gc->exports[0]->path);
 		sl->own = gc->ownership == CFG_OWN_MANAGED ? &owner_managed_ops : &owner_lease_ops;
 		struct owner_args oa = {
 			.loop = node->loop, .statedir = sl->statedir, .group = gc->name,
 			.me = node->me->name, .prefs = (const char *const *)gc->nodes,
-			.nprefs = gc->nnodes, .on_acquired = grp_slot_acquired, .arg = sl,
+			.nprefs = gc->nnodes, .ready = grp_slot_ready,
+			.on_acquired = grp_slot_acquired, .arg = sl,
 		};
 		rc = sl->own->open(&oa, &sl->own_impl);
 		if (rc < 0) {
 			log_err("group=%s cannot open its %s owner in %s: %s", gc->name,
 				sl->own->name, sl->statedir, strerror(-rc));
+			free(sl->m);
+			sl->m = NULL;
 			continue;
 		}
 		node->nslots++;
@@ -318,19 +553,42 @@ int grp_node_start(struct sg_node *node)
 	return 0;
 }
 
-void grp_node_stop(struct sg_node *node)
+/* The last open has finished after a shutdown began: close the owners. */
+static void grp_node_finish_stop(struct sg_node *node)
 {
 	for (size_t i = 0; i < node->nslots; i++) {
 		struct sg_slot *sl = &node->slots[i];
-		if (sl->g) {
-			grp_stop(sl->g);
-			sl->g = NULL;
-		}
+
+		grp_waiters_done(sl, "the node is shutting down");
 		sl->own->close(sl->own_impl);
+		free(sl->m);
 	}
 	free(node->slots);
 	node->slots = NULL;
 	node->nslots = 0;
+}
+
+void grp_node_stop(struct sg_node *node)
+{
+	if (node->stopping)
+		return;
+	node->stopping = true;
+	for (size_t i = 0; i < node->nslots; i++) {
+		struct sg_slot *sl = &node->slots[i];
+
+		if (sl->g && sl->g->state == GRP_OPENING) {
+			/* Its state is being read on the thread pool: it goes
+			 * offline when that is done (grp_open_done). */
+			sl->stop_pending = true;
+			continue;
+		}
+		if (sl->g) {
+			grp_stop(sl->g);
+			sl->g = NULL;
+		}
+	}
+	if (node->opening == 0)
+		grp_node_finish_stop(node);
 }
 
 static struct sg_slot *grp_slot_find(struct sg_node *node, const char *group)
@@ -371,6 +629,11 @@ void grp_node_move(struct sg_node *node, const char *group, const char *target,
 		sj_add(out, "result", json_object_new_string("already here"));
 		return;
 	}
+	if (sl->g->state == GRP_OPENING) {
+		sj_add(out, "error", json_object_new_string(
+			"the group is still opening on this node; move it once it is online"));
+		return;
+	}
 	log_info("group=%s planned move from node %s to node %s", group, node->me->name, target);
 	grp_stop(sl->g);
 	sl->g = NULL;
@@ -393,7 +656,12 @@ void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
 		if (sl->own->external)
 			continue;
 		sl->own->contend(sl->own_impl, !drain);
-		if (drain && sl->g) {
+		if (drain && sl->g && sl->g->state == GRP_OPENING) {
+			/* Released once its open is done (grp_slot_opened). */
+			sl->stop_pending = true;
+			sl->stop_contend = false;
+			moved++;
+		} else if (drain && sl->g) {
 			log_info("group=%s leaves node %s (drain)", sl->cfg->name, node->me->name);
 			grp_stop(sl->g);
 			sl->g = NULL;
@@ -414,16 +682,20 @@ void grp_node_status(struct sg_node *node, struct json_object *out)
 		struct sg_slot *sl = &node->slots[i];
 		struct json_object *o = json_object_new_object();
 
-		if (sl->g) {
+		if (sl->g && sl->g->state != GRP_OPENING) {
 			grp_status(sl->g, o);
 			sj_push(groups, o);
 			continue;
 		}
-		/* A group this node may serve but does not: say why. */
+		/* A group this node may serve but does not (yet): say why.  An
+		 * opening group is not served until it is installed. */
 		sj_add(o, "name", json_object_new_string(sl->cfg->name));
 		sj_add(o, "ownership", json_object_new_string(sl->own->name));
+		const char *own_why = sl->own->why(sl->own_impl);
 		sj_add(o, "reason", json_object_new_string(
-			sl->why[0] ? sl->why
+			sl->g ? "opening: its client list and journal are being read"
+			: sl->why[0] ? sl->why
+			: own_why[0] ? own_why
 			: sl->own->external ? "managed: not started here"
 			: node->draining ? "node is draining"
 			: "not the lease owner (another node serves it, or a node "
@@ -440,8 +712,12 @@ void grp_node_status(struct sg_node *node, struct json_object *out)
 static struct sg_slot *grp_slot_managed(struct sg_node *node, const char *group,
 					 char *why, size_t whylen)
 {
-	struct sg_slot *sl = grp_slot_find(node, group);
+	struct sg_slot *sl = node->stopping ? NULL : grp_slot_find(node, group);
 
+	if (node->stopping) {
+		snprintf(why, whylen, "node %s is shutting down", node->me->name);
+		return NULL;
+	}
 	if (!sl) {
 		snprintf(why, whylen, "node %s may not serve group %s (not in its nodes list, "
 			 "or no such group)", node->me->name, group);
@@ -463,19 +739,18 @@ int grp_node_start_group(struct sg_node *node, const char *group, char *why, siz
 
 	if (!sl)
 		return -EPERM;
+	sl->stop_pending = false; /* the latest word wins */
 	if (sl->g)
-		return 0; /* already online here: starting again changes nothing */
+		return sl->g->state == GRP_ONLINE ? 0 : 1; /* online already, or opening */
 	log_info("group=%s start requested on node %s (managed)", group, node->me->name);
-	rc = grp_start(node, sl->cfg, &sl->g, sl->why, sizeof(sl->why));
+	rc = grp_start(sl);
 	if (rc < 0) {
-		sl->g = NULL;
 		log_err("group=%s cannot come online on node %s: %s", group, node->me->name,
 			sl->why);
 		snprintf(why, whylen, "%s", sl->why);
 		return rc;
 	}
-	sl->why[0] = '\0';
-	return 0;
+	return 1;
 }
 
 int grp_node_stop_group(struct sg_node *node, const char *group, char *why, size_t whylen)
@@ -489,6 +764,11 @@ int grp_node_stop_group(struct sg_node *node, const char *group, char *why, size
 	sl->why[0] = '\0';
 	if (!sl->g)
 		return 0;
+	if (sl->g->state == GRP_OPENING) {
+		sl->stop_pending = true;
+		sl->stop_contend = false;
+		return 1;
+	}
 	log_info("group=%s stop requested on node %s (managed)", group, node->me->name);
 	grp_stop(sl->g);
 	sl->g = NULL;
@@ -504,7 +784,7 @@ enum grp_node_state grp_node_group_state(struct sg_node *node, const char *group
 	if (!sl)
 		return GRP_NODE_UNKNOWN;
 	if (sl->g)
-		return GRP_NODE_ONLINE;
+		return sl->g->state == GRP_OPENING ? GRP_NODE_OPENING : GRP_NODE_ONLINE;
 	if (sl->own->external && sl->why[0]) {
 		*why = sl->why;
 		return GRP_NODE_FAILED;
@@ -517,8 +797,11 @@ void grp_node_ctl_group(struct sg_node *node, const char *cmd, const char *group
 {
 	static const char *const names[] = {
 		[GRP_NODE_ONLINE] = "online", [GRP_NODE_OFFLINE] = "offline",
-		[GRP_NODE_FAILED] = "failed", [GRP_NODE_UNKNOWN] = "unknown",
+		[GRP_NODE_OPENING] = "opening", [GRP_NODE_FAILED] = "failed",
+		[GRP_NODE_UNKNOWN] = "unknown",
 	};
+	bool start = strcmp(cmd, "start") == 0;
+	struct sg_slot *sl;
 	char why[512];
 	const char *reason;
 	int rc;
@@ -532,15 +815,20 @@ void grp_node_ctl_group(struct sg_node *node, const char *cmd, const char *group
 			sj_add(out, "reason", json_object_new_string(reason));
 		return;
 	}
-	rc = strcmp(cmd, "start") == 0 ? grp_node_start_group(node, group, why, sizeof(why))
-				      : grp_node_stop_group(node, group, why, sizeof(why));
+	rc = start ? grp_node_start_group(node, group, why, sizeof(why))
+		   : grp_node_stop_group(node, group, why, sizeof(why));
 	if (rc < 0) {
 		sj_add(out, "error", json_object_new_string(why));
 		return;
 	}
-	sj_add(out, "result", json_object_new_string(cmd[2] == 'a' ? "online" : "offline"));
-	sj_add(out, "group", json_object_new_string(group));
-	sj_add(out, "node", json_object_new_string(node->me->name));
+	sl = grp_slot_find(node, group);
+	if (rc == 1 && grp_wait(sl, start, out))
+		return; /* answered when the open is done */
+	if (rc == 1) {
+		sj_add(out, "error", json_object_new_string("cannot wait for the group (no memory)"));
+		return;
+	}
+	grp_reply(out, start ? "online" : "offline", group, node->me->name);
 }
 
 /* ---- reload ---------------------------------------------------------------- */
@@ -622,4 +910,101 @@ out:
 		nfs_group_close(prep[i]);
 	free(prep);
 	return rc;
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+/* One gauge or counter family over every group of the node; @expr may use
+ * sl, g (NULL unless served here), m (NULL if none) and i. */
+#define GRP_FAMILY(name, type, help, expr)                                        \
+	do {                                                                      \
+		mt_family(out, name, type, help);                                 \
+		for (size_t i = 0; i < node->nslots; i++) {                       \
+			const struct sg_slot *sl = &node->slots[i];               \
+			const struct sg_group *g = sl->g && sl->g->online ? sl->g : NULL; \
+			const struct grp_metrics *m = sl->m;                      \
+			(void)g;                                                  \
+			(void)m;                                                  \
+			mt_u64(out, name, labels[i], (uint64_t)(expr));           \
+		}                                                                 \
+	} while (0)
+
+void grp_node_metrics(struct sg_node *node, struct sbuf *out)
+{
+	size_t n = node->nslots ? node->nslots : 1;
+	char (*lb)[256] = calloc(n, sizeof(*lb));
+	const char **labels = calloc(n, sizeof(*labels));
+	struct rpc_stats **st = calloc(n, sizeof(*st));
+	struct jr_stats *js = calloc(n, sizeof(*js));
+	static struct rpc_stats none;  /* a slot without metrics reads zeros */
+	static const struct mt_hist empty;
+
+	if (!lb || !labels || !st || !js) {
+		out->oom = true;
+		goto out;
+	}
+	for (size_t i = 0; i < node->nslots; i++) {
+		const struct sg_slot *sl = &node->slots[i];
+
+		snprintf(lb[i], sizeof(lb[i]), "node=\"%s\",group=\"%s\"", node->me->name,
+			 sl->cfg->name);
+		labels[i] = lb[i];
+		st[i] = sl->m ? &sl->m->rpc : &none;
+		/* An opening group's lock state is being filled on the pool. */
+		if (sl->g && sl->g->online && sl->g->nlm)
+			nlm_group_journal_stats(sl->g->nlm, &js[i]);
+		if (sl->m) {
+			js[i].batches += sl->m->journal_batches;
+			js[i].failures += sl->m->journal_failures;
+			mt_hist_add(&js[i].fsync, &sl->m->journal_fsync);
+		}
+	}
+	GRP_FAMILY("sgnfs_group_online", "gauge",
+		   "1 while this node serves the group (online or in grace).", g != NULL);
+	GRP_FAMILY("sgnfs_group_in_grace", "gauge",
+		   "1 while the group is in its grace period on this node.",
+		   g && g->nlm && nlm_group_grace_left(g->nlm) > 0);
+	GRP_FAMILY("sgnfs_group_grace_remaining_seconds", "gauge",
+		   "Seconds of grace left (0 outside grace).",
+		   g && g->nlm ? nlm_group_grace_left(g->nlm) : 0);
+	GRP_FAMILY("sgnfs_group_nsm_state", "gauge",
+		   "The group's NSM state number while served here (odd: up), else 0.",
+		   g ? (uint32_t)g->nsm_state : 0);
+	GRP_FAMILY("sgnfs_group_takeovers_total", "counter",
+		   "Times the group came online on this node.", m ? m->takeovers : 0);
+	GRP_FAMILY("sgnfs_group_takeover_failures_total", "counter",
+		   "Times bringing the group online here failed.", m ? m->takeover_failures : 0);
+	mt_family(out, "sgnfs_group_takeover_duration_seconds", "histogram",
+		  "From this node deciding to serve the group to the group online (state read, "
+		  "NSM state stored, VIPs bound).");
+	for (size_t i = 0; i < node->nslots; i++)
+		mt_hist_write(out, "sgnfs_group_takeover_duration_seconds", labels[i],
+			      node->slots[i].m ? &node->slots[i].m->takeover : &empty);
+	GRP_FAMILY("sgnfs_nlm_locks", "gauge", "Byte-range locks held in the group.",
+		   g && g->nlm ? nlm_group_nlocks(g->nlm) : 0);
+	GRP_FAMILY("sgnfs_nlm_clients", "gauge", "Clients on the group's client list.",
+		   g && g->nlm ? nlm_group_nclients(g->nlm) : 0);
+	GRP_FAMILY("sgnfs_nlm_waiters", "gauge", "Blocked lock requests queued in the group.",
+		   g && g->nlm ? nlm_group_nwaiters(g->nlm) : 0);
+	GRP_FAMILY("sgnfs_nsm_notify_sent_total", "counter",
+		   "SM_NOTIFY notifications started (one per client and VIP; retries not counted).",
+		   m ? m->notify_sent : 0);
+	GRP_FAMILY("sgnfs_nsm_notify_answered_total", "counter",
+		   "SM_NOTIFY notifications a client answered.", m ? m->notify_answered : 0);
+	GRP_FAMILY("sgnfs_nsm_notify_given_up_total", "counter",
+		   "SM_NOTIFY notifications given up after retrying.", m ? m->notify_given_up : 0);
+	GRP_FAMILY("sgnfs_journal_batches_total", "counter",
+		   "Lock journal batches made durable (one fdatasync each).", js[i].batches);
+	GRP_FAMILY("sgnfs_journal_failures_total", "counter",
+		   "Lock journal writes that failed.", js[i].failures);
+	mt_family(out, "sgnfs_journal_fsync_duration_seconds", "histogram",
+		  "Time a journal batch's write and fdatasync took.");
+	for (size_t i = 0; i < node->nslots; i++)
+		mt_hist_write(out, "sgnfs_journal_fsync_duration_seconds", labels[i], &js[i].fsync);
+	rpc_stats_write(node->svc, st, labels, node->nslots, out);
+out:
+	free(lb);
+	free(labels);
+	free(st);
+	free(js);
 }

@@ -27,6 +27,29 @@ struct rpc_listener;
 
 struct sg_group;
 struct owner_ops;
+struct grp_waiter;
+struct sbuf;
+
+#include "metrics.h"
+#include "rpc/rpc_stats.h"
+
+/*
+ * What a group did on this node, for the metrics (docs/metrics.md).  One
+ * per slot, so it lives as long as the node: counters survive the group
+ * going offline and coming back.  Loop thread only.
+ */
+struct grp_metrics {
+	struct rpc_stats rpc;           /* the listeners of every incarnation */
+	uint64_t takeovers;             /* times it came online here */
+	uint64_t takeover_failures;
+	struct mt_hist takeover;        /* decision to serve -> online */
+	uint64_t notify_sent;           /* SM_NOTIFY started (client x VIP) */
+	uint64_t notify_answered;
+	uint64_t notify_given_up;
+	/* Journals of past incarnations (the live one is read at scrape). */
+	uint64_t journal_batches, journal_failures;
+	struct mt_hist journal_fsync;
+};
 
 /* A group this node may serve (it is in the group's `nodes`). */
 struct sg_slot {
@@ -34,8 +57,13 @@ struct sg_slot {
 	const struct cfg_group *cfg;       /* immutable */
 	const struct owner_ops *own;       /* who decides we serve it (cluster/owner.h) */
 	void *own_impl;                    /* owned, freed by own->close */
-	struct sg_group *g;                /* owned while online here, else NULL */
-	char why[256];                     /* why the last grp_start failed, or "" */
+	struct sg_group *g;                /* owned while opening or online here, else NULL */
+	char why[256];                     /* why the last start failed, or "" */
+	struct grp_metrics *m;             /* owned, NULL if it could not be had */
+	bool stop_pending;                 /* stop once the open is done */
+	bool stop_contend;                 /* ... and contend again afterwards (lease) */
+	struct grp_waiter *waiters;        /* owned: control requests answered when
+					      the open is done */
 	char statedir[4200];               /* <first export>/.sgnfs */
 };
 
@@ -47,13 +75,29 @@ struct sg_node {
 	const struct cfg_node *me;         /* points into cfg */
 	struct sg_slot *slots;             /* owned */
 	size_t nslots;
+	size_t opening;                    /* groups whose state is being read */
 	bool draining;                     /* drain: take no group */
+	bool stopping;                     /* shutting down (grp_node_stop) */
 };
+
+/*
+ * A group's life on this node: opening (its state is read on the thread
+ * pool; g->nlm belongs to that work), online (serving; in grace or not),
+ * closing (going offline).  Offline is the absence of the group.
+ */
+enum grp_state { GRP_OPENING, GRP_ONLINE, GRP_CLOSING };
 
 struct nsm_notifier;
 
 struct sg_group {
 	struct sg_node *node;              /* not owned */
+	struct grp_metrics *m;             /* the slot's, or NULL */
+	uint64_t start_ns;                 /* uv_hrtime() when the start began */
+	struct sg_slot *slot;              /* not owned: the slot it is in */
+	enum grp_state state;
+	uv_work_t open_work;               /* the open on the thread pool */
+	int open_rc;                       /* its result (set on the pool) */
+	char open_why[256];                /* why it failed */
 	struct nsm_notifier *notifier;     /* owned while notifying */
 	int32_t nsm_state;                 /* this incarnation's state number */
 	uint64_t online_at;                /* uv_now() when it came online */
@@ -66,14 +110,6 @@ struct sg_group {
 	bool online;
 	unsigned refs;                     /* grp_start's + one per listener */
 };
-
-/*
- * Bring group @gc online on @node: open its exports and bind every VIP on
- * every service port.  Returns 0 and *out (caller stops it with grp_stop),
- * or -errno with nothing left bound and the reason in @why (for status).
- */
-int grp_start(struct sg_node *node, const struct cfg_group *gc, struct sg_group **out,
-	      char *why, size_t whylen);
 
 struct json_object;
 
@@ -90,9 +126,10 @@ void grp_node_stop(struct sg_node *node);
  * The managed-ownership commands of the control socket (docs/failover.md):
  *   start   bring @group online here; 0 also when it already is.
  *   stop    take it offline here; 0 also when it was not served here.
- * Both return -errno with @why filled when refused or failed (unknown
- * group, lease-owned group, the start failed: the reason stays for
- * grp_node_group_state).  Synchronous: on 0 the work is done.
+ * Both return 0 when done, 1 when the group is opening (the caller waits
+ * for it: grp_node_ctl_group does), -errno with @why filled when refused
+ * or failed (unknown group, lease-owned group, the start failed: the
+ * reason stays for grp_node_group_state).
  */
 int grp_node_start_group(struct sg_node *node, const char *group, char *why, size_t whylen);
 int grp_node_stop_group(struct sg_node *node, const char *group, char *why, size_t whylen);
@@ -100,6 +137,7 @@ int grp_node_stop_group(struct sg_node *node, const char *group, char *why, size
 /* One group's state on this node, for `sgnfsctl status GROUP`. */
 enum grp_node_state {
 	GRP_NODE_ONLINE,    /* served here (in grace or not) */
+	GRP_NODE_OPENING,   /* being brought online here */
 	GRP_NODE_OFFLINE,   /* not served here */
 	GRP_NODE_FAILED,    /* the last start here failed; @why says why */
 	GRP_NODE_UNKNOWN,   /* not a group this node may serve */
@@ -134,6 +172,10 @@ void grp_node_status(struct sg_node *node, struct json_object *out);
  */
 int grp_node_reconfigure(struct sg_node *node, const struct cfg_cluster *next,
 			 struct json_object *changes, char *why, size_t whylen);
+
+/* Write this node's group and RPC metrics (Prometheus text) to @out, every
+ * sample labelled node="NODE" and group="GROUP". */
+void grp_node_metrics(struct sg_node *node, struct sbuf *out);
 
 /* Fill the group object @o of the status schema (docs/status.md). */
 void grp_status(const struct sg_group *g, struct json_object *o);

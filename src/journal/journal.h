@@ -21,7 +21,8 @@
  * Releases during that time are not written: the snapshot carries them.
  *
  * On-disk format: see journal.c.  Threading: every function is for the loop
- * thread except jr_load, which blocks (group start) and touches no loop.
+ * thread except jr_load and jr_open without a loop, which block (group
+ * start, on the thread pool) and touch no loop.
  */
 #ifndef SGNFS_JOURNAL_H
 #define SGNFS_JOURNAL_H
@@ -31,6 +32,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
+
+#include "metrics.h"
 
 #define JR_VERSION 1
 #define JR_HOST_MAX 1024        /* CLIST_NAME_MAX */
@@ -46,6 +49,10 @@
 #define JR_INFLIGHT 2
 /* The file grows by this much zeroed space at a time (journal.c). */
 #define JR_PREALLOC (1u << 20)
+/* The largest journal file read: far above what compaction lets a live
+ * journal grow to for a million locks; a bigger file is refused unread as
+ * damaged (plain grace) instead of being loaded on a takeover. */
+#define JR_FILE_MAX ((size_t)512 << 20)
 
 enum jr_type {
 	JR_HEADER = 1,          /* first record of every file: version, group, complete */
@@ -138,6 +145,12 @@ typedef int (*jr_snapshot_fn)(void *arg, struct jr *j);
 int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 	    const struct jr_load_info *li, bool complete, bool keep_old,
 	    jr_snapshot_fn snap, void *snap_arg, struct jr **out);
+/*
+ * jr_open with @loop NULL touches no loop, so a group can open its journal
+ * on the thread pool; the loop thread then calls jr_attach before anything
+ * else (jr_close is fine before it).
+ */
+void jr_attach(struct jr *j, uv_loop_t *loop);
 
 /* Stop.  Work in flight on the thread pool finishes and is discarded;
  * waiters are freed without being called.  Not from inside a waiter's
@@ -186,6 +199,7 @@ struct jr_stats {
 	uint64_t failures;
 	off_t size;             /* bytes of records (where the next batch goes) */
 	off_t file;             /* the file's size: records, then zeroed space */
+	struct mt_hist fsync;   /* write + fdatasync of each appended batch */
 };
 void jr_get_stats(const struct jr *j, struct jr_stats *st);
 

@@ -116,6 +116,7 @@ struct nlm_group {
 	uv_timer_t grace_timer;
 	struct nsm_notifier *notifier; /* owned while notifying */
 	bool closing;
+	bool attached;                 /* nlm_group_attach ran: loop handles exist */
 
 	/* The lock journal (journal = on), and what it recovered. */
 	struct jr *jr;                 /* owned, or NULL (journal off) */

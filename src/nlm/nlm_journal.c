@@ -40,6 +40,7 @@
 #include "group/group.h"
 #include "journal/journal.h"
 #include "log.h"
+#include "sfile.h"
 #include "nlm/nlm_int.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/clist.h"
@@ -236,6 +237,7 @@ static int nlm_resv_new(struct nlm_group *ng)
 	return rc;
 }
 
+/* Off the loop (nlm_group_load): the journal is attached to the loop later. */
 int nlm_journal_open(struct nlm_group *ng, const char *statedir)
 {
 	const struct cfg_group *gc = ng->g->cfg;
@@ -261,8 +263,7 @@ int nlm_journal_open(struct nlm_group *ng, const char *statedir)
 	if (lrc == 0 && li.complete) {
 		struct lk_stats st;
 
-		rc = jr_open(nlm_jloop(ng), statedir, ng->name, &li, true, false, nlm_snapshot, ng,
-			     &ng->jr);
+		rc = jr_open(NULL, statedir, ng->name, &li, true, false, nlm_snapshot, ng, &ng->jr);
 		if (rc < 0)
 			goto err;
 		ng->jr_trusted = true;
@@ -287,12 +288,12 @@ int nlm_journal_open(struct nlm_group *ng, const char *statedir)
 		log_err("group=%s journal damaged at offset %lld: %s; kept as journal.damaged, "
 			"plain grace this time", ng->name, (long long)li.bad_at, li.why);
 	} else {
-		log_err("group=%s cannot read the journal: %s; plain grace this time", ng->name,
-			strerror(-lrc));
+		log_err("group=%s state file %s: %s; plain grace this time", ng->name, path,
+			sf_strerror(lrc));
 	}
 	nlm_resv_discard(ng);
-	rc = jr_open(nlm_jloop(ng), statedir, ng->name, NULL, complete, lrc != -ENOENT,
-		     nlm_snapshot, ng, &ng->jr);
+	rc = jr_open(NULL, statedir, ng->name, NULL, complete, lrc != -ENOENT, nlm_snapshot, ng,
+		     &ng->jr);
 	if (rc < 0)
 		goto err;
 	return 0;
@@ -415,6 +416,40 @@ void nlm_resv_check_done(struct nlm_group *ng, const char *why)
 	nlm_group_end_grace(ng);
 }
 
+/* A reservation table holds what the journal held (millions of locks, if
+ * clients took them): free it on the thread pool.  It has no callbacks and
+ * nothing refers to it any more. */
+struct nlm_resv_free {
+	uv_work_t work;
+	struct lk_table *t;
+};
+
+static void nlm_resv_free_work(uv_work_t *w)
+{
+	lk_table_free(((struct nlm_resv_free *)w->data)->t);
+}
+
+static void nlm_resv_free_done(uv_work_t *w, int status)
+{
+	(void)status;
+	free(w->data);
+}
+
+static void nlm_resv_free_async(struct nlm_group *ng, struct lk_table *t)
+{
+	struct nlm_resv_free *f = calloc(1, sizeof(*f));
+
+	if (f) {
+		f->work.data = f;
+		f->t = t;
+		if (uv_queue_work(nlm_jloop(ng), &f->work, nlm_resv_free_work,
+				  nlm_resv_free_done) == 0)
+			return;
+		free(f);
+	}
+	lk_table_free(t);
+}
+
 void nlm_resv_drop(struct nlm_group *ng)
 {
 	struct lk_stats st;
@@ -435,7 +470,7 @@ void nlm_resv_drop(struct nlm_group *ng)
 	}
 	if (!ng->resv)
 		return;
-	lk_table_free(ng->resv); /* with every host's rlkc */
+	nlm_resv_free_async(ng, ng->resv); /* with every host's rlkc */
 	ng->resv = NULL;
 	ng->resv_nobody = NULL;
 	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {

@@ -1721,7 +1721,21 @@ static void nlm_grace_timer_cb(uv_timer_t *t)
 	nlm_group_end_grace(t->data);
 }
 
-int nlm_group_open(struct sg_group *g, struct nlm_group **out)
+/* Free the hosts and their lock table: pure memory, any thread. */
+static void nlm_group_free_tables(struct lk_table *locks, struct nlm_host **hosts)
+{
+	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {
+		while (hosts[i]) {
+			struct nlm_host *h = hosts[i];
+			hosts[i] = h->hnext;
+			free(h->name);
+			free(h);
+		}
+	}
+	lk_table_free(locks); /* frees every lk_client too */
+}
+
+int nlm_group_load(struct sg_group *g, struct nlm_group **out)
 {
 	struct nlm_group *ng = calloc(1, sizeof(*ng));
 	struct lk_table_opts lo = { 0 };
@@ -1745,7 +1759,7 @@ int nlm_group_open(struct sg_group *g, struct nlm_group **out)
 	if (rc < 0)
 		goto err;
 	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
-	rc = clist_open(nlm_loop(ng), statedir, g->cfg->client_idle_s, ng->name, &ng->clients);
+	rc = clist_open(NULL, statedir, g->cfg->client_idle_s, ng->name, &ng->clients);
 	if (rc < 0) {
 		log_err("group=%s cannot open its client list in %s: %s", ng->name, statedir,
 			strerror(-rc));
@@ -1755,28 +1769,48 @@ int nlm_group_open(struct sg_group *g, struct nlm_group **out)
 	rc = nlm_journal_open(ng, statedir);
 	if (rc < 0)
 		goto err;
-	rc = nlm_cb_new(nlm_loop(ng), ng->name, &ng->cb);
-	if (rc < 0)
-		goto err;
-	uv_timer_init(nlm_loop(ng), &ng->grace_timer);
-	ng->grace_timer.data = ng;
 	*out = ng;
 	return 0;
 err:
+	nlm_group_discard(ng);
+	return rc;
+}
+
+int nlm_group_attach(struct nlm_group *ng)
+{
+	uv_loop_t *loop = nlm_loop(ng);
+	int rc = nlm_cb_new(loop, ng->name, &ng->cb);
+
+	if (rc < 0)
+		return rc;
+	clist_attach(ng->clients, loop);
+	if (ng->jr)
+		jr_attach(ng->jr, loop);
+	uv_timer_init(loop, &ng->grace_timer);
+	ng->grace_timer.data = ng;
+	ng->attached = true;
+	return 0;
+}
+
+void nlm_group_discard(struct nlm_group *ng)
+{
+	if (!ng)
+		return;
 	nlm_journal_close(ng);
 	if (ng->clients)
 		clist_close(ng->clients);
-	if (ng->locks)
-		lk_table_free(ng->locks);
-	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {
-		while (ng->hosts[i]) {
-			struct nlm_host *h = ng->hosts[i];
-			ng->hosts[i] = h->hnext;
-			free(h->name);
-			free(h);
-		}
-	}
+	nlm_group_free_tables(ng->locks, ng->hosts);
 	free(ng);
+}
+
+int nlm_group_open(struct sg_group *g, struct nlm_group **out)
+{
+	int rc = nlm_group_load(g, out);
+
+	if (rc == 0 && (rc = nlm_group_attach(*out)) < 0) {
+		nlm_group_discard(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -1785,10 +1819,38 @@ static void nlm_group_free_cb(uv_handle_t *h)
 	free(h->data);
 }
 
+/* The lock table and hosts of a group gone offline, freed on the pool: a
+ * table holds as many locks as clients took, and freeing millions of
+ * them must not stall the other groups. */
+struct nlm_free_work {
+	uv_work_t work;
+	struct lk_table *locks;
+	struct nlm_host *hosts[NLM_HOST_BUCKETS];
+};
+
+static void nlm_free_work(uv_work_t *w)
+{
+	struct nlm_free_work *fw = w->data;
+
+	nlm_group_free_tables(fw->locks, fw->hosts);
+}
+
+static void nlm_free_done(uv_work_t *w, int status)
+{
+	(void)status;
+	free(w->data);
+}
+
 void nlm_group_close(struct nlm_group *ng)
 {
+	struct nlm_free_work *fw;
+
 	if (!ng)
 		return;
+	if (!ng->attached) {
+		nlm_group_discard(ng);
+		return;
+	}
 	ng->closing = true;
 	nsm_notify_cancel(ng->notifier);
 	ng->notifier = NULL;
@@ -1808,15 +1870,20 @@ void nlm_group_close(struct nlm_group *ng)
 		free(b->oh);
 		free(b);
 	}
-	lk_table_free(ng->locks); /* frees every lk_client too */
-	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {
-		while (ng->hosts[i]) {
-			struct nlm_host *h = ng->hosts[i];
-			ng->hosts[i] = h->hnext;
-			free(h->name);
-			free(h);
+	fw = calloc(1, sizeof(*fw));
+	if (fw) {
+		fw->work.data = fw;
+		fw->locks = ng->locks;
+		memcpy(fw->hosts, ng->hosts, sizeof(fw->hosts));
+		if (uv_queue_work(nlm_loop(ng), &fw->work, nlm_free_work, nlm_free_done) != 0) {
+			free(fw);
+			fw = NULL;
 		}
 	}
+	if (!fw)
+		nlm_group_free_tables(ng->locks, ng->hosts);
+	ng->locks = NULL;
+	memset(ng->hosts, 0, sizeof(ng->hosts));
 	clist_close(ng->clients);
 	uv_close((uv_handle_t *)&ng->grace_timer, nlm_group_free_cb);
 }
@@ -1827,6 +1894,10 @@ static void nlm_notified(void *arg, unsigned notified, unsigned failed)
 
 	log_info("group=%s notification done: %u answered, %u gave up", ng->name, notified,
 		 failed);
+	if (ng->g->m) {
+		ng->g->m->notify_answered += notified;
+		ng->g->m->notify_given_up += failed;
+	}
 }
 
 int nlm_group_notify(struct nlm_group *ng, int32_t state)
@@ -1835,9 +1906,13 @@ int nlm_group_notify(struct nlm_group *ng, int32_t state)
 	/* Keep trying as long as the grace lasts, at least a minute: a client
 	 * that comes back later still learns it must reclaim. */
 	uint32_t total_ms = (gc->grace_s > 60 ? gc->grace_s : 60) * 1000u;
+	int rc = nsm_notify_start(nlm_loop(ng), ng->name, ng->clients, gc->vips, gc->nvips,
+				  state, total_ms, nlm_notified, ng, &ng->notifier);
 
-	return nsm_notify_start(nlm_loop(ng), ng->name, ng->clients, gc->vips, gc->nvips,
-				state, total_ms, nlm_notified, ng, &ng->notifier);
+	/* One notification per client on the list and VIP (notify.h). */
+	if (rc == 0 && ng->g->m)
+		ng->g->m->notify_sent += (uint64_t)clist_count(ng->clients) * gc->nvips;
+	return rc;
 }
 
 void nlm_group_start_grace(struct nlm_group *ng, uint32_t seconds)
@@ -1901,6 +1976,33 @@ uint32_t nlm_group_grace_left(const struct nlm_group *ng)
 size_t nlm_group_nclients(const struct nlm_group *ng)
 {
 	return clist_count(ng->clients);
+}
+
+size_t nlm_group_nwaiters(const struct nlm_group *ng)
+{
+	struct lk_stats st;
+
+	lk_table_stats(ng->locks, &st);
+	return st.waiters;
+}
+
+void nlm_group_journal_stats(const struct nlm_group *ng, struct jr_stats *st)
+{
+	if (ng->jr)
+		jr_get_stats(ng->jr, st);
+}
+
+void nlm_group_fold_journal(const struct nlm_group *ng, uint64_t *batches, uint64_t *failures,
+			    struct mt_hist *fsync)
+{
+	struct jr_stats st;
+
+	if (!ng || !ng->jr)
+		return;
+	jr_get_stats(ng->jr, &st);
+	*batches += st.batches;
+	*failures += st.failures;
+	mt_hist_add(fsync, &st.fsync);
 }
 
 size_t nlm_group_nlocks(const struct nlm_group *ng)

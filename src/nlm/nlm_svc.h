@@ -31,6 +31,17 @@ extern const struct rpc_prog nlm_prog;
  * Returns 0 and *out (free with nlm_group_close), or -errno.
  */
 int nlm_group_open(struct sg_group *g, struct nlm_group **out);
+/*
+ * nlm_group_open in two halves.  nlm_group_load reads everything from disk
+ * (client list, journal replayed into the group's own reservation table)
+ * and touches no loop: it runs on the thread pool, and reads only @g's
+ * immutable configuration.  nlm_group_attach then creates the loop's
+ * handles, on the loop thread, before the group serves.  A loaded group
+ * that is not attached is freed with nlm_group_discard (any thread).
+ */
+int nlm_group_load(struct sg_group *g, struct nlm_group **out);
+int nlm_group_attach(struct nlm_group *ng);
+void nlm_group_discard(struct nlm_group *ng);
 
 /* Drop every lock, share, waiter and pending reply of the group (it goes
  * offline); requests waiting on the disk are abandoned without a reply. */
@@ -73,6 +84,16 @@ bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
  * "journal", "clients" and "locks" to the group object @out. */
 size_t nlm_group_nclients(const struct nlm_group *ng);
 size_t nlm_group_nlocks(const struct nlm_group *ng);
+size_t nlm_group_nwaiters(const struct nlm_group *ng);
+struct jr_stats;
+struct mt_hist;
+/* The group's journal counters into @st (left as they are without a
+ * journal). */
+void nlm_group_journal_stats(const struct nlm_group *ng, struct jr_stats *st);
+/* Add the journal's batches, failures and fsync histogram to the given
+ * totals (the group goes offline; its metrics carry on).  NULL @ng: no-op. */
+void nlm_group_fold_journal(const struct nlm_group *ng, uint64_t *batches, uint64_t *failures,
+			    struct mt_hist *fsync);
 void nlm_group_status(const struct nlm_group *ng, struct json_object *out);
 
 #endif

@@ -26,6 +26,8 @@
 
 #define CLIST_NAME_MAX 1024
 #define CLIST_MAX_ADDRS 8
+/* An entry file: a name, a time and CLIST_MAX_ADDRS addresses; far less. */
+#define CLIST_FILE_MAX 16384
 
 struct clist;
 
@@ -52,6 +54,12 @@ int clist_name_check(const char *name, size_t len);
  */
 int clist_open(uv_loop_t *loop, const char *statedir, uint32_t idle_s,
 	       const char *group, struct clist **out);
+/*
+ * clist_open with @loop NULL touches no loop, so a group can load its list
+ * on the thread pool; the loop thread then calls clist_attach before any
+ * other function (clist_close is fine before it).
+ */
+void clist_attach(struct clist *cl, uv_loop_t *loop);
 
 /* Drop the in-memory list.  I/O in flight completes and is discarded. */
 void clist_close(struct clist *cl);

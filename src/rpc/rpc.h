@@ -103,6 +103,7 @@ struct rpc_req {
 struct rpc_limits {
 	uint32_t max_record;      /* bytes; a bigger TCP record closes the connection */
 	uint32_t max_conns;       /* accepted TCP connections per svc */
+	uint32_t max_conns_per_host; /* of one source address; 0 = max_conns */
 	uint32_t idle_timeout_ms; /* idle TCP connections are closed */
 };
 
@@ -116,6 +117,8 @@ void rpc_svc_free(struct rpc_svc *svc);
 int rpc_svc_register(struct rpc_svc *svc, const struct rpc_prog *prog);
 uv_loop_t *rpc_svc_loop(struct rpc_svc *svc);
 void rpc_svc_stats(const struct rpc_svc *svc, uint64_t *calls, uint64_t *conns);
+/* Connections refused and evicted by the limits since start (docs/configuration.md, Limits). */
+void rpc_svc_limit_stats(const struct rpc_svc *svc, uint64_t *refused, uint64_t *evicted);
 
 #define RPC_LISTEN_TCP 1u
 #define RPC_LISTEN_UDP 2u

@@ -12,6 +12,7 @@
 #define SGNFS_RPC_INT_H
 
 #include "rpc/rpc.h"
+#include "rpc/rpc_stats.h"
 
 #define RPC_MAX_PROGS 16
 #define RPC_READ_BUF  65536
@@ -29,12 +30,29 @@
 
 struct rpc_conn;
 
+#define RPC_HOST_BUCKETS 1024
+
+/* The connections of one source address (port ignored): the per-host slot
+ * count and the refusal log's rate limit.  Lives while it has connections. */
+struct rpcx_host {
+	struct rpcx_host *next;       /* svc->hosts chain */
+	struct sockaddr_storage addr; /* port 0 */
+	uint32_t nconns;              /* open (not closing) connections */
+	uint64_t refused;             /* refusals not logged yet */
+	uint64_t logged_ms;           /* uv_now() of the last refusal line, 0 never */
+};
+
 struct rpc_svc {
 	uv_loop_t *loop;                       /* not owned */
 	struct rpc_limits lim;                 /* copied at creation */
 	const struct rpc_prog *progs[RPC_MAX_PROGS]; /* static tables, not owned */
 	size_t nprogs;
 	uint32_t nconns;                       /* open TCP connections */
+	struct rpc_conn *conns;                /* every open connection (svc_next) */
+	struct rpcx_host *hosts[RPC_HOST_BUCKETS]; /* owned */
+	uint64_t refused, evicted;             /* connections, since start */
+	uint64_t node_refused;                 /* node-wide refusals not logged yet */
+	uint64_t node_logged_ms;
 	uint64_t ncalls;                       /* calls dispatched */
 	bool rdbuf_busy;                       /* the one read buffer is lent out */
 	uint8_t rdbuf[RPC_READ_BUF];           /* consumed inside each read callback */
@@ -62,6 +80,7 @@ struct rpc_listener {
 	unsigned refs;                /* open handles + conns + UDP reqs in flight */
 	struct rpc_conn *conns;       /* accepted connections (owned) */
 	struct rpc_conn *dirty;       /* conns with output to flush (one conn ref each) */
+	struct rpc_stats *stats;      /* not owned (the group's slot), or NULL */
 };
 
 struct rpc_conn {
@@ -69,6 +88,8 @@ struct rpc_conn {
 	uv_timer_t idle;
 	struct rpc_listener *lsn;     /* holds one lsn ref */
 	struct rpc_conn *next, *prev; /* in lsn->conns */
+	struct rpc_conn *svc_next, *svc_prev; /* in svc->conns */
+	struct rpcx_host *host;       /* its source address's slot count, or NULL */
 	unsigned refs;                /* open socket (1) + requests in flight */
 	unsigned handles_open;        /* tcp + timer until their close callbacks */
 	unsigned inflight;
@@ -100,6 +121,8 @@ struct rpc_req_priv {
 	struct rpc_conn *conn;        /* holds one conn ref (TCP), or NULL */
 	uv_work_t work;               /* for .blocking handlers */
 	enum rpc_disposition disp;
+	uint64_t t0;                  /* uv_hrtime() at arrival (rpc_stats) */
+	uint8_t prog_idx;             /* in svc->progs (rpc_stats) */
 };
 
 /* rpc_svc.c: handle one complete record.  Returns 0, or -EPROTO when the

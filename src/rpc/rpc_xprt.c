@@ -13,6 +13,20 @@
  * time keep one client from exhausting the node.  Nothing one connection
  * does changes another's state.
  *
+ * Limits per source address (docs/configuration.md, Limits): one address
+ * holds at most max_conns_per_host connections, the node max_conns.  At
+ * either limit a connection with nothing in flight and nothing queued is
+ * evicted first (the longest without a whole record: idle ones and those
+ * stuck in a partial record; at the node limit, one of the address that
+ * holds the most), so a host hoarding idle connections cannot lock out
+ * another; only when nothing can be evicted is the new one refused.
+ * Refusals are logged at most once a second per address (and once a second
+ * for the node), with the count of those not logged.
+ *
+ * Record buffers grow with the bytes that arrive (doubling from 4 KiB, never
+ * past max_record), never to the size a record mark announces: 500
+ * connections announcing 1 MiB and sending a few bytes cost a few KiB each.
+ *
  * Replies on TCP are encoded straight into the connection's output buffer
  * and written once per loop turn, whatever the number of records (a
  * pipelining client gets its dozen replies in one write, and the kernel
@@ -29,6 +43,7 @@
 #include "rpc_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -78,6 +93,65 @@ static void rpcx_lsn_free_cb(uv_handle_t *h)
 	rpcx_lsn_put(h->data);
 }
 
+/* ---- source addresses ------------------------------------------------- */
+
+static void rpcx_addr_norm(const struct sockaddr_storage *a, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ss_family = a->ss_family;
+	if (a->ss_family == AF_INET)
+		((struct sockaddr_in *)out)->sin_addr = ((const struct sockaddr_in *)a)->sin_addr;
+	else if (a->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)out)->sin6_addr = ((const struct sockaddr_in6 *)a)->sin6_addr;
+}
+
+static size_t rpcx_host_bucket(const struct sockaddr_storage *n)
+{
+	const uint8_t *p = (const uint8_t *)n;
+	size_t len = n->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					       : sizeof(struct sockaddr_in);
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return (size_t)(h % RPC_HOST_BUCKETS);
+}
+
+/* The entry of @peer's address, created if needed; NULL without memory. */
+static struct rpcx_host *rpcx_host_get(struct rpc_svc *svc, const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage n;
+	struct rpcx_host *h;
+	size_t b, len;
+
+	rpcx_addr_norm(peer, &n);
+	len = n.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	b = rpcx_host_bucket(&n);
+	for (h = svc->hosts[b]; h; h = h->next)
+		if (h->addr.ss_family == n.ss_family && memcmp(&h->addr, &n, len) == 0)
+			return h;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->addr = n;
+	h->next = svc->hosts[b];
+	svc->hosts[b] = h;
+	return h;
+}
+
+static void rpcx_host_put(struct rpc_svc *svc, struct rpcx_host *h)
+{
+	struct rpcx_host **pp;
+
+	if (--h->nconns)
+		return;
+	for (pp = &svc->hosts[rpcx_host_bucket(&h->addr)]; *pp && *pp != h; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = h->next;
+	free(h);
+}
+
 /* ---- TCP connections -------------------------------------------------- */
 
 static void rpcx_conn_handle_closed(uv_handle_t *h)
@@ -116,7 +190,19 @@ static void rpcx_conn_close(struct rpc_conn *conn, const char *why)
 	if (conn->next)
 		conn->next->prev = conn->prev;
 	conn->next = conn->prev = NULL;
+	if (conn->svc_prev)
+		conn->svc_prev->svc_next = conn->svc_next;
+	else
+		lsn->svc->conns = conn->svc_next;
+	if (conn->svc_next)
+		conn->svc_next->svc_prev = conn->svc_prev;
+	conn->svc_next = conn->svc_prev = NULL;
+	if (conn->host)
+		rpcx_host_put(lsn->svc, conn->host);
+	conn->host = NULL;
 	lsn->svc->nconns--;
+	if (lsn->stats)
+		lsn->stats->conns_open--;
 	uv_close((uv_handle_t *)&conn->tcp, rpcx_conn_handle_closed);
 	uv_close((uv_handle_t *)&conn->idle, rpcx_conn_handle_closed);
 }
@@ -224,14 +310,23 @@ static int rpcx_conn_feed(struct rpc_conn *conn, const uint8_t *p, size_t n)
 			mark = ntohl(mark);
 			conn->frag_last = (mark & 0x80000000u) != 0;
 			conn->frag_left = mark & 0x7fffffffu;
-			/* Check before buffering: the mark alone may claim 2 GiB. */
+			/* Check before buffering: the mark alone may claim 2 GiB.
+			 * Nothing is allocated for it here: the buffer grows
+			 * with the bytes that really arrive (below). */
 			if ((uint64_t)conn->rec_len + conn->frag_left > svc->lim.max_record)
 				return -EMSGSIZE;
-			if (conn->rec_len + conn->frag_left > conn->rec_cap) {
+			conn->in_frag = true;
+		}
+		if (conn->frag_left > 0) {
+			size_t take = conn->frag_left < n ? conn->frag_left : n;
+
+			if (take == 0)
+				break; /* the mark ended this read; its bytes come later */
+			if (conn->rec_len + take > conn->rec_cap) {
 				size_t cap = conn->rec_cap ? conn->rec_cap : 4096;
 				uint8_t *nrec;
 
-				while (cap < conn->rec_len + conn->frag_left)
+				while (cap < conn->rec_len + take)
 					cap *= 2;
 				if (cap > svc->lim.max_record)
 					cap = svc->lim.max_record;
@@ -241,11 +336,6 @@ static int rpcx_conn_feed(struct rpc_conn *conn, const uint8_t *p, size_t n)
 				conn->rec = nrec;
 				conn->rec_cap = cap;
 			}
-			conn->in_frag = true;
-		}
-		if (conn->frag_left > 0) {
-			size_t take = conn->frag_left < n ? conn->frag_left : n;
-
 			memcpy(conn->rec + conn->rec_len, p, take);
 			conn->rec_len += take;
 			conn->frag_left -= (uint32_t)take;
@@ -292,6 +382,8 @@ static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf
 		rpcx_conn_close(conn, nread == UV_EOF ? NULL : uv_strerror((int)nread));
 		return;
 	}
+	if (conn->lsn->stats)
+		conn->lsn->stats->bytes_in += (uint64_t)nread;
 	rpcx_conn_get(conn); /* dispatch may close it */
 	rc = rpcx_conn_feed(conn, (const uint8_t *)buf->base, (size_t)nread);
 	if (rc == -EMSGSIZE) {
@@ -316,11 +408,73 @@ static void rpcx_idle_cb(uv_timer_t *t)
 		rpcx_conn_close(conn, "idle");
 }
 
+/* May @c be closed to make room: nothing in flight, nothing to write. */
+static bool rpcx_conn_evictable(struct rpc_conn *c)
+{
+	return !c->closing && c->inflight == 0 && rpcx_conn_queued(c) == 0;
+}
+
+/*
+ * The connection to close to make room for @except, or NULL: of @host's
+ * connections if @host is given, else of the address holding the most; the
+ * one longest without a whole record (idle, or stuck in a partial one).
+ */
+static struct rpc_conn *rpcx_pick_victim(struct rpc_svc *svc, struct rpcx_host *host,
+					 struct rpc_conn *except)
+{
+	struct rpc_conn *best = NULL;
+
+	for (struct rpc_conn *c = svc->conns; c; c = c->svc_next) {
+		if (c == except || !c->host || !rpcx_conn_evictable(c))
+			continue;
+		if (host && c->host != host)
+			continue;
+		if (!best || c->host->nconns > best->host->nconns ||
+		    (c->host->nconns == best->host->nconns && c->last_active < best->last_active))
+			best = c;
+	}
+	return best;
+}
+
+/* Refuse @conn (a limit is reached and nothing could be evicted), logging at
+ * most one line a second per address and one a second for the node. */
+static void rpcx_refuse(struct rpc_conn *conn, bool node_wide)
+{
+	struct rpc_svc *svc = conn->lsn->svc;
+	uint64_t now = uv_now(svc->loop);
+	struct rpcx_host *h = conn->host;
+	uint64_t *count = node_wide || !h ? &svc->node_refused : &h->refused;
+	uint64_t *at = node_wide || !h ? &svc->node_logged_ms : &h->logged_ms;
+	char a[80];
+
+	svc->refused++;
+	++*count;
+	if (*at == 0 || now - *at >= 1000) {
+		if (node_wide)
+			log_warn("rpc: connection limit of the node (max_conns %u) reached, nothing idle to close; refused a connection from %s (%" PRIu64 " refused since the last line)",
+				 svc->lim.max_conns, rpc_addr_str(&conn->peer, false, a, sizeof(a)),
+				 *count);
+		else
+			log_warn("rpc: client %s holds max_conns_per_host (%u) connections, none idle; refused a connection (%" PRIu64 " refused since the last line)",
+				 rpc_addr_str(&conn->peer, false, a, sizeof(a)),
+				 svc->lim.max_conns_per_host, *count);
+		*count = 0;
+		*at = now ? now : 1;
+	}
+	rpcx_conn_close(conn, "connection limit");
+}
+
+static void rpcx_evict(struct rpc_conn *victim, const char *why)
+{
+	victim->lsn->svc->evicted++;
+	rpcx_conn_close(victim, why);
+}
+
 static void rpcx_accept_cb(uv_stream_t *server, int status)
 {
 	struct rpc_listener *lsn = server->data;
 	struct rpc_svc *svc = lsn->svc;
-	struct rpc_conn *conn;
+	struct rpc_conn *conn, *victim;
 	int len;
 
 	if (status < 0) {
@@ -342,23 +496,51 @@ static void rpcx_accept_cb(uv_stream_t *server, int status)
 	if (lsn->conns)
 		lsn->conns->prev = conn;
 	lsn->conns = conn;
+	conn->svc_next = svc->conns;
+	if (svc->conns)
+		svc->conns->svc_prev = conn;
+	svc->conns = conn;
 	svc->nconns++;
+	if (lsn->stats) {
+		lsn->stats->conns_accepted++;
+		lsn->stats->conns_open++;
+	}
 	if (uv_accept(server, (uv_stream_t *)&conn->tcp) != 0) {
 		rpcx_conn_close(conn, "accept");
 		return;
 	}
-	if (lsn->closing || svc->nconns > svc->lim.max_conns) {
-		log_warn("rpc: connection limit (%u) reached; refusing a connection",
-			 svc->lim.max_conns);
-		rpcx_conn_close(conn, "connection limit");
+	if (lsn->closing) {
+		rpcx_conn_close(conn, "listener closing");
 		return;
 	}
 	len = sizeof(conn->peer);
 	uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&conn->peer, &len);
 	len = sizeof(conn->local);
 	uv_tcp_getsockname(&conn->tcp, (struct sockaddr *)&conn->local, &len);
-	uv_tcp_nodelay(&conn->tcp, 1);
 	conn->last_active = uv_now(svc->loop);
+	conn->host = rpcx_host_get(svc, &conn->peer);
+	if (!conn->host) {
+		rpcx_conn_close(conn, "out of memory");
+		return;
+	}
+	conn->host->nconns++;
+	if (conn->host->nconns > svc->lim.max_conns_per_host) {
+		victim = rpcx_pick_victim(svc, conn->host, conn);
+		if (!victim) {
+			rpcx_refuse(conn, false);
+			return;
+		}
+		rpcx_evict(victim, "evicted: its address is at max_conns_per_host");
+	}
+	if (svc->nconns > svc->lim.max_conns) {
+		victim = rpcx_pick_victim(svc, NULL, conn);
+		if (!victim) {
+			rpcx_refuse(conn, true);
+			return;
+		}
+		rpcx_evict(victim, "evicted: the node is at max_conns");
+	}
+	uv_tcp_nodelay(&conn->tcp, 1);
 	if (svc->lim.idle_timeout_ms) {
 		uint64_t every = svc->lim.idle_timeout_ms / 4 + 1;
 		uv_timer_start(&conn->idle, rpcx_idle_cb, every, every);
@@ -500,6 +682,8 @@ void rpcx_out_commit(struct rpc_conn *conn, size_t len)
 
 	memcpy(conn->out + conn->out_len, &mark, RPC_MARK_LEN);
 	conn->out_len += RPC_MARK_LEN + len;
+	if (lsn->stats)
+		lsn->stats->bytes_out += RPC_MARK_LEN + len;
 	if (conn->dirty)
 		return;
 	conn->dirty = true;
@@ -537,6 +721,8 @@ void rpcx_udp_send(struct rpc_listener *lsn, const struct sockaddr_storage *peer
 
 	if (lsn->closing || !lsn->has_udp)
 		return;
+	if (lsn->stats)
+		lsn->stats->bytes_out += len;
 	b = uv_buf_init((char *)buf, (unsigned)len);
 	n = uv_udp_try_send(&lsn->udp, &b, 1, (const struct sockaddr *)peer);
 	if (n >= 0 || n != UV_EAGAIN)
@@ -578,6 +764,8 @@ static void rpcx_udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 		log_debug("rpc: truncated UDP datagram dropped");
 		return;
 	}
+	if (lsn->stats)
+		lsn->stats->bytes_in += (uint64_t)nread;
 	memset(&peer, 0, sizeof(peer));
 	memcpy(&peer, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 							: sizeof(struct sockaddr_in));

@@ -245,8 +245,9 @@ def next_xid():
 class Tcp:
     """One TCP connection speaking record marking."""
 
-    def __init__(self, addr, port, timeout=5.0, connect=True):
+    def __init__(self, addr, port, timeout=5.0, connect=True, src=None):
         self.addr = (addr, port)
+        self.src = (src, 0) if src else None
         self.timeout = timeout
         self.sock = None
         self.buf = b''
@@ -254,7 +255,8 @@ class Tcp:
             self.connect()
 
     def connect(self):
-        self.sock = socket.create_connection(self.addr, timeout=self.timeout)
+        self.sock = socket.create_connection(self.addr, timeout=self.timeout,
+                                             source_address=self.src)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self
 

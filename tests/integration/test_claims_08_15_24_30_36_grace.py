@@ -121,14 +121,17 @@ def test(h):
     if graces and onl:
         dur = onl[0][0] - graces[0][0]
         log('g1 grace as seen by sgnfsctl status: %.2f s (configured %d)' % (dur, GRACE))
-        h.check(GRACE - 1.0 <= dur <= GRACE + 2.5, 'grace lasted %.2f s (configured %d s)'
+        # Only the lower bound is the claim (grace is not cut short); a
+        # loaded machine may end it late, which is no failure.
+        h.check(GRACE - 1.0 <= dur, 'grace lasted %.2f s, not less than configured (%d s)'
                 % (dur, GRACE))
     blog = fu.node_log(c.nodes['b'])
     ts_s = fu.log_times(c.nodes['b'], 'group=g1 grace started')
     ts_e = fu.log_times(c.nodes['b'], 'group=g1 grace ended')
     if h.check(ts_s and ts_e, 'b logs grace start and end for g1'):
         log('g1 grace per b\'s log: %.3f s' % fu.sod_delta(ts_e[-1], ts_s[-1]))
-        h.check(abs(fu.sod_delta(ts_e[-1], ts_s[-1]) - GRACE) < 1.0, 'logged grace is %d s' % GRACE)
+        h.check(fu.sod_delta(ts_e[-1], ts_s[-1]) >= GRACE - 0.5,
+                'logged grace is not shorter than %d s' % GRACE)
     h.check('group=g2 grace' not in blog, 'b never started a grace for g2')
     fu.check_never_left(h, poller, 'g2', 'b', t_kill, granted_at or time.monotonic(),
                         ' (g1\'s whole grace)')

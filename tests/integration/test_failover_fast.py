@@ -20,14 +20,15 @@ After every single failover:
     the contender, asking for held bytes, is refused (grace or denied),
     never granted;
   * g2 and g3 never leave c and never enter grace.
-Each A->B->A round is timed; the median must be under a second.
+Each A->B->A round is timed and the times printed (MEASURED lines, for
+bench/); the test asserts order and outcome only.
 
 Phase 3 (measure): 100 hosts (127.78.S.1-100) x 10 distinct, separated
   one-byte locks each (taken with commands so the server keeps 1000 locks
   rather than merging a host's adjacent ranges into one), then kill -9 of
   g1's owner.  Printed: takeover time (kill -> "group=g1 online" in the new
   owner's log; and by polling sgnfsctl) and kill -> all 1000 locks
-  reclaimed.  Asserted loosely: takeover < 2 s, all reclaimed < 10 s.
+  reclaimed.  Asserted: the takeover happened and every lock was reclaimed.
 """
 
 import os
@@ -172,9 +173,13 @@ def test(h):
     log('phase 1 A->B->A rounds (s): %s' % ', '.join('%.3f' % r for r in rounds))
     log('phase 1 takeover by polling (s): min %.3f median %.3f max %.3f'
         % (min(takeovers), statistics.median(takeovers), max(takeovers)))
-    h.check(statistics.median(rounds) < 1.0, 'phase 1: median A->B->A round %.3f s < 1 s'
-            % statistics.median(rounds))
-    h.check(max(rounds) < 3.0, 'phase 1: every A->B->A round under 3 s (max %.3f)' % max(rounds))
+    # Times are reported, not asserted (a loaded machine is no failure):
+    # bench/lockbench.py (section failover) measures them on purpose.
+    log('MEASURED phase 1 A->B->A round: median %.3f s, max %.3f s'
+        % (statistics.median(rounds), max(rounds)))
+    h.check(len(rounds) == CYCLES and len(takeovers) == 2 * CYCLES,
+            'phase 1: %d A->B->A rounds, every kill -9 followed by a takeover on the other node'
+            % len(rounds))
 
     # -- phase 2: planned moves -----------------------------------------------
     rounds = []
@@ -189,8 +194,10 @@ def test(h):
             owner = tgt
         rounds.append(time.monotonic() - t_round)
     log('phase 2 A->B->A rounds (s): %s' % ', '.join('%.3f' % r for r in rounds))
-    h.check(statistics.median(rounds) < 1.0, 'phase 2: median A->B->A round %.3f s < 1 s'
-            % statistics.median(rounds))
+    log('MEASURED phase 2 A->B->A round: median %.3f s, max %.3f s'
+        % (statistics.median(rounds), max(rounds)))
+    h.check(len(rounds) == CYCLES, 'phase 2: %d A->B->A planned-move rounds completed'
+            % len(rounds))
     log('g1 state numbers: %s' % ck.states)
     h.check(all(b > a for a, b in zip(ck.states, ck.states[1:])) and
             all(s % 2 == 1 for s in ck.states),
@@ -251,8 +258,8 @@ def test(h):
     log('MEASURED takeover by polling sgnfsctl status: %.3f s' % (t_up - t0))
     log('MEASURED kill -> all %d locks of %d hosts reclaimed: %.3f s (client event clock), '
         '%.3f s (seen by the test)' % (NHOSTS * PER_HOST, NHOSTS, all_wall or -1, t_done - t0))
-    h.check(take_log is not None and take_log < 2.0, 'takeover under 2 s (%s)' % take_log)
-    h.check(all_wall is not None and all_wall < 10.0, 'all reclaimed under 10 s (%s)' % all_wall)
+    h.check(take_log is not None, 'the new owner logged the takeover (after %s s)' % take_log)
+    h.check(all_wall is not None, 'every host reported its reclaim done (after %s s)' % all_wall)
     st = fu.status(c)
     want = fu.record_set([h1], docs=[big.status_record()])
     h.check(fu.server_set(st, 'g1') == want,

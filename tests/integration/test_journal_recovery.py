@@ -79,10 +79,12 @@ def test(h):
     h.check(n == 5 and n_s == 1, 'every g1 host reclaimed after kill -9 a (%d + %d)' % (n, n_s))
     last = max(e['_t'] for e in hr.events('reclaim-done', t_kill) + hs.events('reclaim-done', t_kill))
     took = grace_end_after(h, c, 'g1', last, 10)
-    h.check(took is not None and took < 1.0,
-            'g1 grace ended within a second of the last reclaim (%s s after it; kill -> grace '
-            'end %.3f s; timeout %d s)' % ('%.3f' % took if took is not None else 'never',
-                                            (last - t_kill) + (took or 0), GRACE1))
+    # The order, not the delay: grace ended after the last reclaim and
+    # before its timeout could end it (the log line below says why).
+    h.check(took is not None and (last - t_kill) + took < GRACE1,
+            'g1 grace ended after the last reclaim, before its %d s timeout (%s s after it; '
+            'kill -> grace end %.3f s)' % (GRACE1, '%.3f' % took if took is not None else 'never',
+                                           (last - t_kill) + (took or 0)))
     log_b = fu.node_log(c.nodes['b'])
     m = re.search(r'group=g1 every reservation is back \((\d+),.*?(\d+) ms into grace', log_b)
     h.check(m is not None, 'b logged why g1 grace ended early: %s' % (m.group(0) if m else None))
@@ -119,9 +121,9 @@ def test(h):
     if n_s:
         t_rec = hs.events('reclaim-done', t_kill)[0]['_t']
         took = grace_end_after(h, c, 'g1', t_rec, 10)
-        h.check(took is not None and took < 1.0,
-                'g1 grace ended within a second of S\'s reclaim (%s s)'
-                % ('%.3f' % took if took is not None else 'never'))
+        h.check(took is not None and (t_rec - t_kill) + took < GRACE1,
+                'g1 grace ended after S\'s reclaim, before its %d s timeout (%s s after it)'
+                % (GRACE1, '%.3f' % took if took is not None else 'never'))
     rc = lock(h, c, newcomer, v1, f1, 1004, 4)
     h.check(rc == 1, 'after grace, S\'s range is denied to others: S holds it (exit %d)' % rc)
     srv = fu.server_locks(fu.status(c), 'g1')
