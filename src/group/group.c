@@ -30,6 +30,7 @@
 #include "config/config.h"
 #include "config/reload.h"
 #include "log.h"
+#include "sfile.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/notify.h"
@@ -106,14 +107,17 @@ static void grp_open_work(uv_work_t *w)
 	if (rc < 0) {
 		g->nlm = NULL;
 		snprintf(g->open_why, sizeof(g->open_why), "cannot open its lock state: %s",
-			 strerror(-rc));
+			 sf_strerror(rc));
 		goto out;
 	}
 	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
 	rc = nsm_state_up(statedir, &g->nsm_state);
 	if (rc < 0) {
+		/* Name the file: a bad one (a FIFO, a symlink, a huge file)
+		 * is something the administrator must remove by hand. */
 		snprintf(g->open_why, sizeof(g->open_why),
-			 "cannot store its NSM state number: %s", strerror(-rc));
+			 "cannot store its NSM state number (state file %.160s/state): %s", statedir,
+			 sf_strerror(rc));
 		nlm_group_discard(g->nlm);
 		g->nlm = NULL;
 	}

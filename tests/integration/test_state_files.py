@@ -15,6 +15,9 @@ hurt the node that reads them (issue 13 item 2).
   3. a FIFO planted as a client list entry and a 1 GiB sparse file as the
      journal: the group still comes online on the next start, each bad
      file is named in a log line, and the journal is kept aside.
+     A FIFO as the NSM state file keeps the group from starting (it
+     cannot know its state number), and the log and `sgnfsctl status` say
+     which file is bad; the other group starts.
   4. a symbolic link planted at the NSM state file's temporary name,
      pointing at a file outside: bringing the group up (which rewrites
      the state number) leaves that file untouched, and the state file is a
@@ -125,6 +128,25 @@ def test(h):
             'the oversized journal was kept aside and a new one written')
     c.stop('a')
     os.unlink(os.path.join(clist, 'fifo-client'))
+
+    # ---- 3b. a FIFO as the NSM state file: the group cannot start, and both
+    # the log and `sgnfsctl status` name the file --------------------------
+    spath = os.path.join(state, 'state')
+    os.rename(spath, spath + '.good')
+    os.mkfifo(spath)
+    a = c.start('a', wait=False)
+    c.wait_vip(g2.vip, a, timeout=60)          # the other group is unaffected
+    wait_log(h, a, '.sgnfs/state): not a regular file',
+             'the FIFO NSM state file is named in a log line')
+    r = h.run([h.env_path('SGNFSCTL'), '-c', c.config_path, 'status', '--json'], check=False,
+              what='sgnfsctl status with g1 unable to start')
+    out = r.stdout.decode(errors='replace')
+    h.check('.sgnfs/state' in out and 'not a regular file' in out,
+            'sgnfsctl status --json names the bad state file')
+    h.check(a.alive(), 'node a is alive')
+    c.stop('a')
+    os.unlink(spath)
+    os.rename(spath + '.good', spath)
 
     # ---- 4. a symlink planted at the state file's temporary name ----------
     victim = os.path.join(c.storage, 'victim')
