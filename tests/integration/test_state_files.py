@@ -7,7 +7,8 @@ hurt the node that reads them (issue 13 item 2).
      same group (it would reach the first one's .sgnfs/), one inside
      another group's, one that is a symbolic link into another group's
      export, and one whose path does not exist are each reported, with the
-     export's line; the good file passes.
+     export's line; the good file passes.  A node started on the
+     symlinked file anyway serves neither of the two groups.
   2. a FIFO planted as .sgnfs/target while node b stands by: b reads the
      target at every poll; it must log the file by name, stay alive (no
      blocked open, no watchdog exit) and still take the group over when
@@ -90,6 +91,19 @@ def test(h):
             "an export that is a symlink into another group's export", 'resolves to')
     check_t(h, c, base + exp(os.path.join(c.storage, 'nowhere'), 'g2', 204), False,
             'an export path that does not exist', 'does not exist')
+    # The daemon started without -t on the symlinked file: g1, whose export
+    # contains g2's once resolved, is not served, and the node says why.
+    # (g2 is not served either: its path holds no initialised storage.)
+    symlinked = os.path.join(c.dir, 'symlinked.ini')
+    with open(symlinked, 'w') as f:
+        f.write(head + exp(d1, 'g1', 101) + exp(link, 'g2', 203))
+    good_path, c.config_path = c.config_path, symlinked
+    a = c.start('a', wait=False)
+    wait_log(h, a, 'group=g1 export %s (resolved' % d1, 'g1 is refused: its export contains '
+             "g2's, resolved")
+    h.check(a.alive(), 'the node runs on')
+    c.stop('a')
+    c.config_path = good_path
 
     # ---- 2. a FIFO as .sgnfs/target, read by a standby node --------------
     c.start('a')
