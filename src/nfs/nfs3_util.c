@@ -30,7 +30,6 @@
 #include <sys/sysmacros.h>
 
 #include "config/config.h"
-#include "group/group.h"
 #include "log.h"
 #include "priv.h"
 #include "nfs/fh.h"

@@ -30,7 +30,8 @@
 #include <sys/random.h>
 
 #include "config/config.h"
-#include "group/group.h"
+#include "config/reload.h"
+#include "group/gslot.h"
 #include "log.h"
 #include "nfs/export.h"
 
@@ -180,16 +181,16 @@ static pthread_mutex_t nfs_swap_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct nfs_group *nfs_group_of_req(const struct rpc_req *req)
 {
-	const struct sg_group *sg = req->svc_ctx;
+	const struct grp_pub *g = req->svc_ctx;
 	struct nfs_group *ng;
 
 	/* The listener holds its group, and the group holds nfs until every
 	 * request on the listener has finished (group.c), so the pointer is
 	 * valid here; the reference keeps it valid for the whole handler. */
-	if (!sg)
+	if (!g)
 		return NULL;
 	pthread_mutex_lock(&nfs_swap_lock);
-	ng = nfs_group_get(sg->nfs);
+	ng = nfs_group_get(grp_slot(g, GRP_PROTO_NFS));
 	pthread_mutex_unlock(&nfs_swap_lock);
 	return ng;
 }
@@ -224,6 +225,60 @@ void nfs_group_swap(struct nfs_group **slot, struct nfs_group *next)
 	/* Handlers still running on @old hold their own references. */
 	nfs_group_close(old);
 }
+
+/* ---- as a protocol of the group (group/gslot.h) ----------------------- */
+
+/* On the thread pool with the rest of the group's open. */
+static int nfs_open_op(struct grp_pub *g, void **slot)
+{
+	return nfs_group_open(g->cluster, g->cfg, (struct nfs_group **)slot);
+}
+
+/* Nothing of NFS needs reclaiming: handles stay valid across a move. */
+static int nfs_online_op(struct grp_pub *g, void *slot)
+{
+	(void)g;
+	(void)slot;
+	return 0;
+}
+
+/* Requests on the thread pool may still use the exports after the group
+ * has gone offline: they go with the last of those requests. */
+static void nfs_release_op(void *slot)
+{
+	nfs_group_close(slot);
+}
+
+/* A reload with other exports: open them beside the old ones (which may
+ * fail, changing nothing), then swap between requests. */
+static int nfs_reconf_prepare_op(struct grp_pub *g, void *slot, const struct cfg_cluster *c,
+				 const struct cfg_group *gc, void **prep)
+{
+	*prep = NULL;
+	if (!slot || !rl_exports_differ(g->cfg, gc))
+		return 0;
+	return nfs_group_reopen(slot, c, gc, (struct nfs_group **)prep);
+}
+
+static void nfs_reconf_commit_op(void **slot, void *prep)
+{
+	nfs_group_swap((struct nfs_group **)slot, prep);
+}
+
+static void nfs_reconf_drop_op(void *prep)
+{
+	nfs_group_close(prep);
+}
+
+const struct grp_proto_ops nfs_group_ops = {
+	.name = "nfs",
+	.open = nfs_open_op,
+	.online = nfs_online_op,
+	.release = nfs_release_op,
+	.reconf_prepare = nfs_reconf_prepare_op,
+	.reconf_commit = nfs_reconf_commit_op,
+	.reconf_drop = nfs_reconf_drop_op,
+};
 
 /* ---- mount list ------------------------------------------------------- */
 
