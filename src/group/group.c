@@ -42,6 +42,7 @@
 #include "config/config.h"
 #include "config/reload.h"
 #include "log.h"
+#include "sfile.h"
 #include "nsm/clist.h"
 #include "nsm/notify.h"
 #include "cluster/ctlsock.h"
@@ -254,7 +255,7 @@ static void grp_open_work(uv_work_t *w)
 	if (rc < 0) {
 		g->pub.clients = NULL;
 		snprintf(g->open_why, sizeof(g->open_why), "cannot open its client list: %s",
-			 strerror(-rc));
+			 sf_strerror(rc));
 		goto out;
 	}
 	for (id = 0; id < GRP_PROTO_MAX; id++) {
@@ -264,14 +265,17 @@ static void grp_open_work(uv_work_t *w)
 		if (rc < 0) {
 			g->pub.slot[id] = NULL;
 			snprintf(g->open_why, sizeof(g->open_why), "cannot open its %s state: %s",
-				 grp_protos[id]->name, strerror(-rc));
+				 grp_protos[id]->name, sf_strerror(rc));
 			goto err;
 		}
 	}
 	rc = nsm_state_up(statedir, &g->pub.nsm_state);
 	if (rc < 0) {
+		/* Name the file: a bad one (a FIFO, a symlink, a huge file)
+		 * is something the administrator must remove by hand. */
 		snprintf(g->open_why, sizeof(g->open_why),
-			 "cannot store its NSM state number: %s", strerror(-rc));
+			 "cannot store its NSM state number (state file %.160s/state): %s", statedir,
+			 sf_strerror(rc));
 		goto err;
 	}
 	goto out;

@@ -64,6 +64,51 @@ static void nfs_group_free(struct nfs_group *ng)
 	free(ng);
 }
 
+/* @inner lies inside or is @outer (both resolved, no trailing '/'). */
+static bool nfs_path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (n == 1)
+		return true;            /* "/" */
+	return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
+}
+
+/*
+ * The configuration forbids nesting on the paths as written; a symbolic
+ * link can still make one export resolve into (or around) another, which
+ * `sgnfsd -t` reports but a node started without it would serve: two
+ * groups, two lock tables for one file, or .sgnfs/ reachable by name.  So
+ * every open checks the resolved root of each of its exports against every
+ * other export of the cluster that resolves on this node.  Blocking
+ * (realpath): runs with the rest of the open, off the loop.
+ */
+static int nfs_group_check_nesting(const struct cfg_cluster *c, const struct cfg_group *gc,
+				   const struct nfs_exp *e)
+{
+	for (size_t j = 0; c && j < c->nexports; j++) {
+		const struct cfg_export *o = &c->exports[j];
+		char *real;
+		bool nested;
+
+		if (o == e->cfg)
+			continue;
+		real = realpath(o->path, NULL);
+		if (!real)
+			continue;       /* not here (storage of a group served elsewhere) */
+		nested = nfs_path_within(real, e->root_path) || nfs_path_within(e->root_path, real);
+		if (nested)
+			log_err("group=%s export %s (resolved %s) nests with export %s of group %s "
+				"(resolved %s): not served; `sgnfsd -t` reports this", gc->name,
+				e->cfg->path, e->root_path, o->path,
+				o->group ? o->group->name : "?", real);
+		free(real);
+		if (nested)
+			return -ELOOP;
+	}
+	return 0;
+}
+
 int nfs_group_open(const struct cfg_cluster *c, const struct cfg_group *gc,
 		   struct nfs_group **out)
 {
@@ -90,6 +135,11 @@ int nfs_group_open(const struct cfg_cluster *c, const struct cfg_group *gc,
 	for (size_t i = 0; i < gc->nexports; i++) {
 		/* exports[0] holds the group's .sgnfs/ (config.h). */
 		rc = exp_open(gc->exports[i], i == 0, &ng->exports[i]);
+		if (rc == 0) {
+			rc = nfs_group_check_nesting(c, gc, &ng->exports[i]);
+			if (rc < 0)
+				exp_close(&ng->exports[i]);
+		}
 		if (rc < 0) {
 			log_err("group=%s export %s cannot be served", gc->name,
 				gc->exports[i]->path);
