@@ -392,6 +392,7 @@ def test(ck):
 
         # 3. planned move --------------------------------------------------
         off = len(s.client_log('g2'))
+        d_before = c.m('n2').pid_of('sgnfsd')
         p = c.pcs(['resource', 'move', 'g2', 'n3'], check=False)
         ck.check(p.returncode == 0, 'pcs resource move g2 n3: %s' % p.stdout.strip()[:200])
         deadline = time.monotonic() + 60
@@ -401,6 +402,11 @@ def test(ck):
                  'g2 moved: online on n3, not on n2')
         ck.check(s.wait_client('g2', r'event=reclaimed', timeout=60, after=off),
                  'g2\'s client reclaimed after the planned move')
+        # A clean move: sgnfsd on n2 let go of the LUN itself (stop), so
+        # Filesystem's stop did not have to kill it to unmount.
+        ck.check(d_before and c.m('n2').pid_of('sgnfsd') == d_before,
+                 'n2\'s sgnfsd survived the move (%s -> %s): the group stop released the '
+                 'storage' % (d_before, c.m('n2').pid_of('sgnfsd')))
         c.pcs(['resource', 'clear', 'g2'], check=False)
 
         # 4. kill -9 of one sgnfsd -------------------------------------------
