@@ -168,6 +168,8 @@ squash = none
 EOF
 	timeout 10 "$SGNFSD" -t -c "$SG_WORK/sgnfs.ini" >>"$LOG" 2>&1 ||
 		{ log "sgnfsd -t rejects the config (see $LOG)"; return 1; }
+	"$(dirname "$SGNFSD")/../ctl/sgnfsctl" -c "$SG_WORK/sgnfs.ini" init bench >>"$LOG" 2>&1 ||
+		{ log "sgnfsctl init bench failed (see $LOG)"; return 1; }
 	sgnfs_stop
 	ip netns add "$SG_NS" && ip netns exec "$SG_NS" ip link set lo up || return 1
 	# ip netns exec execs the command, so $! is sgnfsd itself.

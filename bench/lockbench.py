@@ -314,6 +314,8 @@ class SgCluster:
         with open(self.ini, 'w') as f:
             f.write('\n'.join(lines) + '\n')
         r.run([r.tool['sgnfsd'], '-t', '-c', self.ini], 10, check=True)
+        for spec in groups:  # no node serves a group whose storage lacks its identity
+            r.run([r.tool['ctl'], '-c', self.ini, 'init', spec[0]], 10, check=True)
 
     def export(self, g):
         return os.path.join(self.dir, 'exp', g)

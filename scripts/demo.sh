@@ -109,6 +109,11 @@ INI
 echo "== checking the configuration"
 "$SGNFSD" -t -c "$CONF"
 
+echo "== initialising each group's storage (no node serves a group without it)"
+for g in sg1 sg2 sg3 sg4; do
+	build/src/ctl/sgnfsctl -c "$CONF" init "$g"
+done
+
 echo "== starting nodes a, b, c (logs in $DEMO/log)"
 for n in a b c; do
 	setsid "$SGNFSD" -c "$CONF" -n "$n" -f >"$DEMO/log/$n.log" 2>&1 < /dev/null &

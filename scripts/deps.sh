@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential meson ninja-build pkg-config libuv1-dev libtirpc-dev
 rpcsvc-proto libinih-dev libcmocka-dev libnfs-dev libnfs-utils tshark
 nfs-common rpcbind iproute2 python3 procps psmisc
-libjson-c-dev nettle-dev libsystemd-dev"
+libjson-c-dev nettle-dev libsystemd-dev libmicrohttpd-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "sfile.h"
 
 struct lease {
 	uv_loop_t *loop;              /* not owned */
@@ -32,12 +33,15 @@ struct lease {
 	char **prefs;                 /* owned */
 	size_t nprefs;
 	size_t my_rank;               /* my index in prefs */
-	int lease_fd;                 /* open always; locked when owned */
+	int lease_fd;                 /* open once ready; locked when owned */
 	int alive_fd;                 /* node.<me>, locked while we run */
+	lease_ready_fn ready;         /* may be NULL */
+	char why[512];                /* why we cannot contend, or "" */
 	bool owned;
 	bool contend;
 	uint64_t started;             /* uv_now() at lease_new */
 	bool seen_owner;              /* saw the lease held since we started */
+	bool target_bad;              /* target is unusable and was logged */
 	lease_acquired_fn on_acquired;
 	void *arg;
 };
@@ -60,30 +64,38 @@ static bool lease_node_alive(const struct lease *l, const char *name)
 	bool alive;
 
 	snprintf(path, sizeof(path), "%s/node.%s", l->dir, name);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return false; /* never started here */
+	if (sf_open(AT_FDCWD, path, O_RDWR, 0, SIZE_MAX, &fd, NULL) < 0)
+		return false; /* never started here (or not a file we made) */
 	alive = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 	close(fd);
 	return alive;
 }
 
 /* The node a planned move is for, if the hint is fresh; "" if none. */
-static void lease_target(const struct lease *l, char *out, size_t len)
+static void lease_target(struct lease *l, char *out, size_t len)
 {
-	char path[4200], node[128];
+	char path[4200], node[128], *text;
 	long long when;
-	FILE *f;
+	size_t n;
+	int rc;
 
 	out[0] = '\0';
 	snprintf(path, sizeof(path), "%s/target", l->dir);
-	f = fopen(path, "r");
-	if (!f)
+	/* Read on the loop at every poll, so it must never block or be big:
+	 * sf_read refuses a FIFO, a symlink or anything over the limit. */
+	rc = sf_read(AT_FDCWD, path, LEASE_TARGET_MAX, &text, &n);
+	if (rc < 0) {
+		if (rc != -ENOENT && !l->target_bad)
+			log_err("group=%s state file %s: %s; ignored (remove it)", l->group, path,
+				sf_strerror(rc));
+		l->target_bad = rc != -ENOENT;
 		return;
-	if (fscanf(f, "%127s %lld", node, &when) == 2 &&
+	}
+	l->target_bad = false;
+	if (sscanf(text, "%127s %lld", node, &when) == 2 &&
 	    (long long)time(NULL) - when <= LEASE_TARGET_TTL_S)
 		snprintf(out, len, "%s", node);
-	fclose(f);
+	free(text);
 }
 
 static bool lease_should_contend(struct lease *l)
@@ -113,12 +125,73 @@ static bool lease_should_contend(struct lease *l)
 	return true;
 }
 
+/* Open the lease files in the (existing) state directory and show this
+ * node alive.  0 or -errno with @why filled. */
+static int lease_open_files(struct lease *l, char *why, size_t whylen)
+{
+	char path[4200];
+	int rc;
+
+	/* Lock files: their contents are never read, but a FIFO or a symlink
+	 * planted in their place must not block or redirect us. */
+	snprintf(path, sizeof(path), "%s/lease", l->dir);
+	rc = sf_open(AT_FDCWD, path, O_RDWR | O_CREAT, 0600, SIZE_MAX, &l->lease_fd, NULL);
+	if (rc == 0) {
+		snprintf(path, sizeof(path), "%s/node.%s", l->dir, l->me);
+		rc = sf_open(AT_FDCWD, path, O_RDWR | O_CREAT, 0600, SIZE_MAX, &l->alive_fd, NULL);
+	}
+	if (rc < 0) {
+		snprintf(why, whylen, "state file %.400s: %s", path, sf_strerror(rc));
+		goto err;
+	}
+	rc = lease_lock(l->alive_fd, F_WRLCK);
+	if (rc < 0) {
+		snprintf(why, whylen, "node %s already runs (node.%s is locked)", l->me, l->me);
+		goto err;
+	}
+	return 0;
+err:
+	if (l->lease_fd >= 0)
+		close(l->lease_fd);
+	if (l->alive_fd >= 0)
+		close(l->alive_fd);
+	l->lease_fd = l->alive_fd = -1;
+	return rc;
+}
+
+/* Is the group's storage here and the group's, and are the lease files
+ * open?  Keeps l->why, and logs each change of it once. */
+static bool lease_ready(struct lease *l)
+{
+	char why[sizeof(l->why)] = "";
+
+	if (l->ready && l->ready(l->arg, why, sizeof(why)) < 0 && !why[0])
+		snprintf(why, sizeof(why), "storage not ready");
+	if (!why[0] && l->lease_fd < 0 && lease_open_files(l, why, sizeof(why)) == 0)
+		l->started = uv_now(l->loop); /* settle from now on */
+	if (strcmp(why, l->why) != 0) {
+		if (why[0])
+			log_warn("group=%s node %s does not contend: %s", l->group, l->me, why);
+		else
+			log_info("group=%s node %s: storage ready, contending", l->group, l->me);
+		snprintf(l->why, sizeof(l->why), "%s", why);
+	}
+	return !why[0];
+}
+
 static void lease_poll_cb(uv_timer_t *t)
 {
 	struct lease *l = t->data;
 	char path[4200];
 
-	if (l->owned || !lease_should_contend(l))
+	if (l->owned)
+		return;
+	/* The storage check comes first, every time this node might take the
+	 * group: a node whose mount is gone must not take it (nor create the
+	 * state directory in an empty mount point). */
+	if (!lease_ready(l))
+		return;
+	if (!lease_should_contend(l))
 		return;
 	if (lease_lock(l->lease_fd, F_WRLCK) < 0)
 		return; /* someone owns it */
@@ -131,10 +204,10 @@ static void lease_poll_cb(uv_timer_t *t)
 
 int lease_new(uv_loop_t *loop, const char *statedir, const char *group,
 	      const char *me, const char *const *prefs, size_t nprefs,
-	      lease_acquired_fn on_acquired, void *arg, struct lease **out)
+	      lease_ready_fn ready, lease_acquired_fn on_acquired, void *arg,
+	      struct lease **out)
 {
 	struct lease *l = calloc(1, sizeof(*l));
-	char path[4200];
 	int rc;
 
 	if (!l)
@@ -142,6 +215,7 @@ int lease_new(uv_loop_t *loop, const char *statedir, const char *group,
 	l->loop = loop;
 	l->lease_fd = l->alive_fd = -1;
 	l->contend = true;
+	l->ready = ready;
 	l->on_acquired = on_acquired;
 	l->arg = arg;
 	l->dir = strdup(statedir);
@@ -163,23 +237,8 @@ int lease_new(uv_loop_t *loop, const char *statedir, const char *group,
 			l->my_rank = i;
 		l->nprefs++;
 	}
-	if (mkdir(statedir, 0700) < 0 && errno != EEXIST) {
-		rc = -errno;
-		goto err;
-	}
-	snprintf(path, sizeof(path), "%s/lease", statedir);
-	l->lease_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	snprintf(path, sizeof(path), "%s/node.%s", statedir, me);
-	l->alive_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (l->lease_fd < 0 || l->alive_fd < 0) {
-		rc = -errno;
-		goto err;
-	}
-	rc = lease_lock(l->alive_fd, F_WRLCK);
-	if (rc < 0) {
-		log_err("group=%s node %s already runs (node.%s is locked)", group, me, me);
-		goto err;
-	}
+	/* The lease files are opened by the first poll that finds the
+	 * storage ready: not here, where the storage may not be mounted. */
 	uv_timer_init(loop, &l->poll);
 	l->poll.data = l;
 	l->started = uv_now(loop);
@@ -187,10 +246,6 @@ int lease_new(uv_loop_t *loop, const char *statedir, const char *group,
 	*out = l;
 	return 0;
 err:
-	if (l->lease_fd >= 0)
-		close(l->lease_fd);
-	if (l->alive_fd >= 0)
-		close(l->alive_fd);
 	for (size_t i = 0; i < l->nprefs; i++)
 		free(l->prefs[i]);
 	free(l->prefs);
@@ -205,22 +260,19 @@ void lease_release(struct lease *l, const char *target, bool contend)
 {
 	l->contend = contend;
 	if (target) {
-		char path[4200], tmp[4300];
-		FILE *f;
+		char path[4200], text[200];
+		int n, rc;
 
 		/* Write the hint before letting go, so no other node can slip
 		 * in between. */
 		snprintf(path, sizeof(path), "%s/target", l->dir);
-		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-		f = fopen(tmp, "w");
-		if (f) {
-			fprintf(f, "%s %lld\n", target, (long long)time(NULL));
-			if (fflush(f) == 0 && fsync(fileno(f)) == 0)
-				rename(tmp, path);
-			fclose(f);
-		}
+		n = snprintf(text, sizeof(text), "%.127s %lld\n", target, (long long)time(NULL));
+		rc = sf_replace(AT_FDCWD, path, text, (size_t)n, 0600);
+		if (rc < 0)
+			log_err("group=%s state file %s: cannot write: %s", l->group, path,
+				sf_strerror(rc));
 	}
-	if (l->owned) {
+	if (l->owned && l->lease_fd >= 0) {
 		lease_lock(l->lease_fd, F_UNLCK);
 		l->owned = false;
 		log_info("group=%s lease released by node %s%s%s", l->group, l->me,
@@ -236,6 +288,11 @@ void lease_contend(struct lease *l, bool contend)
 bool lease_owned(const struct lease *l)
 {
 	return l->owned;
+}
+
+const char *lease_why(const struct lease *l)
+{
+	return l->why;
 }
 
 static void lease_closed(uv_handle_t *h)
@@ -256,7 +313,9 @@ void lease_free(struct lease *l)
 	if (!l)
 		return;
 	/* Closing the descriptors drops both OFD locks. */
-	close(l->lease_fd);
-	close(l->alive_fd);
+	if (l->lease_fd >= 0)
+		close(l->lease_fd);
+	if (l->alive_fd >= 0)
+		close(l->alive_fd);
 	uv_close((uv_handle_t *)&l->poll, lease_closed);
 }

@@ -34,21 +34,30 @@
  * started at the same moment settle on the most preferred one. */
 #define LEASE_SETTLE_MS 1500
 #define LEASE_TARGET_TTL_S 15
+/* The target file holds "NODE TIME\n": far below this. */
+#define LEASE_TARGET_MAX 256
 
 struct lease;
 
 /* Called on the loop when the lease was acquired: the caller brings the
  * group online. */
 typedef void (*lease_acquired_fn)(void *arg);
+/* Called on the loop before the node contends: 0 if the group's storage
+ * is there and is the group's (src/cluster/storage.h), else -errno with
+ * @why filled.  The node never contends, and never creates anything in the
+ * state directory, while it fails. */
+typedef int (*lease_ready_fn)(void *arg, char *why, size_t whylen);
 
 /*
  * Start watching the lease of a group whose state directory is @statedir,
- * as node @me, with the group's preference list @prefs[0..@nprefs).
+ * as node @me, with the group's preference list @prefs[0..@nprefs).  The
+ * lease files are opened once @ready (may be NULL) first succeeds.
  * Returns 0 and *out (free with lease_free), or -errno.
  */
 int lease_new(uv_loop_t *loop, const char *statedir, const char *group,
 	      const char *me, const char *const *prefs, size_t nprefs,
-	      lease_acquired_fn on_acquired, void *arg, struct lease **out);
+	      lease_ready_fn ready, lease_acquired_fn on_acquired, void *arg,
+	      struct lease **out);
 
 /*
  * Give the group up (the caller has taken it offline).  With @target,
@@ -59,6 +68,8 @@ int lease_new(uv_loop_t *loop, const char *statedir, const char *group,
 void lease_release(struct lease *l, const char *target, bool contend);
 void lease_contend(struct lease *l, bool contend);
 bool lease_owned(const struct lease *l);
+/* Why this node cannot contend now (storage absent, ...), or "". */
+const char *lease_why(const struct lease *l);
 
 /* Stop watching; releases the lease if held.  @l is freed. */
 void lease_free(struct lease *l);

@@ -10,7 +10,7 @@
 static int owner_lease_open(const struct owner_args *a, void **impl)
 {
 	return lease_new(a->loop, a->statedir, a->group, a->me, a->prefs, a->nprefs,
-			 a->on_acquired, a->arg, (struct lease **)impl);
+			 a->ready, a->on_acquired, a->arg, (struct lease **)impl);
 }
 
 static void owner_lease_release(void *impl, const char *target, bool contend)
@@ -21,6 +21,11 @@ static void owner_lease_release(void *impl, const char *target, bool contend)
 static void owner_lease_contend(void *impl, bool contend)
 {
 	lease_contend(impl, contend);
+}
+
+static const char *owner_lease_why(void *impl)
+{
+	return lease_why(impl);
 }
 
 static void owner_lease_close(void *impl)
@@ -34,6 +39,7 @@ const struct owner_ops owner_lease_ops = {
 	.open = owner_lease_open,
 	.release = owner_lease_release,
 	.contend = owner_lease_contend,
+	.why = owner_lease_why,
 	.close = owner_lease_close,
 };
 
@@ -58,6 +64,12 @@ static void owner_managed_contend(void *impl, bool contend)
 	(void)contend;
 }
 
+static const char *owner_managed_why(void *impl)
+{
+	(void)impl;
+	return "";
+}
+
 static void owner_managed_close(void *impl)
 {
 	(void)impl;
@@ -69,5 +81,6 @@ const struct owner_ops owner_managed_ops = {
 	.open = owner_managed_open,
 	.release = owner_managed_release,
 	.contend = owner_managed_contend,
+	.why = owner_managed_why,
 	.close = owner_managed_close,
 };

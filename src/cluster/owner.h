@@ -38,8 +38,12 @@ struct owner_args {
 	const char *me;                /* this node's name */
 	const char *const *prefs;      /* the group's nodes, preferred first */
 	size_t nprefs;
+	/* 0 if the group's storage is here and is the group's, else -errno
+	 * with why filled (storage.h); the lease owner never contends while
+	 * it fails.  May be NULL. */
+	int (*ready)(void *arg, char *why, size_t whylen);
 	owner_acquired_fn on_acquired;
-	void *arg;                     /* passed to on_acquired */
+	void *arg;                     /* passed to ready and on_acquired */
 };
 
 struct owner_ops {
@@ -55,6 +59,9 @@ struct owner_ops {
 	 * it back on its own until contend(impl, true). */
 	void (*release)(void *impl, const char *target, bool contend);
 	void (*contend)(void *impl, bool contend);
+	/* Why this node does not contend now ("" if it does, or the owner
+	 * never contends); for status. */
+	const char *(*why)(void *impl);
 	/* Stop deciding; lets go of whatever the owner held.  NULL is fine. */
 	void (*close)(void *impl);
 };

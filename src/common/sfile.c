@@ -12,12 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
-int sf_open_read(int dirfd, const char *name, size_t max, int *fdp, struct stat *stp)
+int sf_open(int dirfd, const char *name, int flags, mode_t mode, size_t max, int *fdp,
+	    struct stat *stp)
 {
 	struct stat st;
 	int fd, fl, rc;
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, mode);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
@@ -47,6 +48,11 @@ int sf_open_read(int dirfd, const char *name, size_t max, int *fdp, struct stat 
 err_close:
 	close(fd);
 	return rc;
+}
+
+int sf_open_read(int dirfd, const char *name, size_t max, int *fdp, struct stat *stp)
+{
+	return sf_open(dirfd, name, O_RDONLY, 0, max, fdp, stp);
 }
 
 int sf_read(int dirfd, const char *name, size_t max, char **bufp, size_t *lenp)
@@ -116,6 +122,33 @@ static int sf_write_all(int fd, const void *data, size_t len)
 
 int sf_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
 {
+	return sf_replace_ex(dirfd, name, data, len, mode, false, NULL);
+}
+
+/* fsync the directory @name lives in (relative to @dirfd). */
+static int sf_sync_dir(int dirfd, const char *name)
+{
+	const char *base = strrchr(name, '/');
+	char dir[PATH_MAX];
+	int dfd, rc;
+
+	if (dirfd != AT_FDCWD && !base)
+		return fsync(dirfd) < 0 ? -errno : 0;
+	if (base)
+		snprintf(dir, sizeof(dir), "%.*s", base == name ? 1 : (int)(base - name), name);
+	else
+		snprintf(dir, sizeof(dir), ".");
+	dfd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	rc = fsync(dfd) < 0 ? -errno : 0;
+	close(dfd);
+	return rc;
+}
+
+int sf_replace_ex(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		  bool drop_old, int *fdp)
+{
 	char tmp[PATH_MAX];
 	const char *base = strrchr(name, '/');
 	int fd, rc;
@@ -137,6 +170,13 @@ int sf_replace(int dirfd, const char *name, const void *data, size_t len, mode_t
 	 * whatever a racing writer puts there in between. */
 	if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
 		return -errno;
+	if (drop_old) {
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return -errno;
+		rc = sf_sync_dir(dirfd, name);
+		if (rc < 0)
+			return rc;
+	}
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
 		    mode);
 	if (fd < 0)
@@ -149,37 +189,25 @@ int sf_replace(int dirfd, const char *name, const void *data, size_t len, mode_t
 	rc = sf_write_all(fd, data, len);
 	if (rc < 0)
 		goto err_unlink;
-	if (fsync(fd) < 0) {
+	if (fdatasync(fd) < 0) {
 		rc = -errno;
 		goto err_unlink;
 	}
-	if (close(fd) < 0) {
-		fd = -1;
-		rc = -errno;
-		goto err_unlink;
-	}
-	fd = -1;
 	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		rc = -errno;
 		goto err_unlink;
 	}
 	/* The rename is durable only once the directory is. */
-	if (dirfd == AT_FDCWD || base) {
-		char dir[PATH_MAX];
-		int dfd;
-
-		if (base)
-			snprintf(dir, sizeof(dir), "%.*s", base == name ? 1 : (int)(base - name), name);
-		else
-			snprintf(dir, sizeof(dir), ".");
-		dfd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0)
-			return -errno;
-		rc = fsync(dfd) < 0 ? -errno : 0;
-		close(dfd);
+	rc = sf_sync_dir(dirfd, name);
+	if (rc < 0) {
+		close(fd);
 		return rc;
 	}
-	return fsync(dirfd) < 0 ? -errno : 0;
+	if (fdp)
+		*fdp = fd;
+	else if (close(fd) < 0)
+		return -errno;
+	return 0;
 
 err_unlink:
 	if (fd >= 0)

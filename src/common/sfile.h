@@ -25,12 +25,24 @@
 #ifndef SGNFS_SFILE_H
 #define SGNFS_SFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
 /* Not a regular file.  EFTYPE is BSD-only; ENOTSUP-ish codes read badly in
  * a log line, so the helper uses its own value above every errno. */
 #define EFTYPE_SF 4096
+
+/*
+ * Open state file @name (relative to @dirfd) with @flags (O_RDONLY, O_RDWR,
+ * O_WRONLY, with O_CREAT and @mode if wanted) plus O_NOFOLLOW|O_NONBLOCK|
+ * O_CLOEXEC|O_NOCTTY, then fstat: anything but a regular file of at most
+ * @max bytes (SIZE_MAX: no limit) is refused.  For files that are locked or
+ * appended to in place (lease, journal).  *@fd as sf_open_read; *@st may
+ * be NULL.  Same errors as sf_open_read.
+ */
+int sf_open(int dirfd, const char *name, int flags, mode_t mode, size_t max, int *fd,
+	    struct stat *st);
 
 /*
  * Open @name (relative to @dirfd; AT_FDCWD or an absolute name work) for
@@ -57,6 +69,16 @@ int sf_read(int dirfd, const char *name, size_t max, char **buf, size_t *len);
  * -errno; on failure the old file is untouched and the temp removed.
  */
 int sf_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
+/*
+ * sf_replace for a file that is then appended to (the journal): with
+ * @drop_old the old file is removed (and the directory synced) before the
+ * new one is written, for when there is no room for both; with @fdp the new
+ * file stays open (O_WRONLY, positioned at its end) and *@fdp receives it.
+ * Data is made durable with fdatasync (the size is part of it).
+ */
+int sf_replace_ex(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		  bool drop_old, int *fdp);
 
 /* Words for an error from the functions above ("a FIFO, not a regular
  * file" needs the stat, so this only knows the class). */

@@ -63,6 +63,7 @@ enum cfg_type {
 	T_ABSPATH,  /* char *, an absolute path */
 	T_LOGLEVEL, /* char *, error|warn|info|debug */
 	T_LOGTARGET,/* char *, auto|stderr|syslog|journal|/absolute/path */
+	T_LISTEN,   /* struct cfg_listen: ADDR:PORT or [V6ADDR]:PORT */
 	T_PORT,     /* uint16_t, 1..65535 */
 	T_U32,      /* uint32_t in [min, max] */
 	T_BOOL,     /* bool */
@@ -107,12 +108,14 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("log_level",    T_LOGLEVEL, cfg_cluster, log_level),
 	KEY("handle_key",   T_ABSPATH,  cfg_cluster, handle_key),
 	KEY("log",          T_LOGTARGET, cfg_cluster, log),
+	KEY("metrics_listen", T_LISTEN, cfg_cluster, metrics_listen),
 	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
 	{ .name = NULL },
 };
 
 static const struct cfg_key node_keys[] = {
 	KEY("address",      T_ADDR,     cfg_node, address),
+	KEY("metrics_listen", T_LISTEN, cfg_node, metrics_listen),
 	{ .name = NULL },
 };
 
@@ -894,6 +897,40 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 		}
 		cfg_set_str(p, field, value);
 		return;
+	case T_LISTEN: {
+		struct cfg_listen *l = field;
+		char host[INET6_ADDRSTRLEN + 2];
+		const char *colon = strrchr(value, ':');
+		size_t hl = colon ? (size_t)(colon - value) : 0;
+
+		if (!colon || hl == 0 || hl >= sizeof(host) ||
+		    cfg_parse_u32(colon + 1, 1, 65535, &u) < 0) {
+			cfg_err(p, p->lineno, "%s = '%s': expected ADDRESS:PORT ([ADDRESS]:PORT "
+				"for IPv6)", k->name, value);
+			return;
+		}
+		memcpy(host, value, hl);
+		host[hl] = '\0';
+		if (host[0] == '[' && host[hl - 1] == ']') {
+			memmove(host, host + 1, hl - 2);
+			host[hl - 2] = '\0';
+		}
+		memset(&l->addr, 0, sizeof(l->addr));
+		if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&l->addr)->sin_addr) == 1) {
+			((struct sockaddr_in *)&l->addr)->sin_family = AF_INET;
+			((struct sockaddr_in *)&l->addr)->sin_port = htons((uint16_t)u);
+		} else if (inet_pton(AF_INET6, host,
+				     &((struct sockaddr_in6 *)&l->addr)->sin6_addr) == 1) {
+			((struct sockaddr_in6 *)&l->addr)->sin6_family = AF_INET6;
+			((struct sockaddr_in6 *)&l->addr)->sin6_port = htons((uint16_t)u);
+		} else {
+			cfg_err(p, p->lineno, "%s = '%s': '%s' is not an IPv4 or IPv6 address",
+				k->name, value, host);
+			return;
+		}
+		l->set = true;
+		return;
+	}
 	case T_PORT:
 		if (cfg_number(p, k, value, 1, 65535, &u) == 0)
 			*(uint16_t *)field = (uint16_t)u;

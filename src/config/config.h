@@ -72,10 +72,17 @@ struct cfg_group {
 	int line;
 };
 
+/* metrics_listen = ADDR:PORT (docs/metrics.md). */
+struct cfg_listen {
+	bool set;
+	struct sockaddr_storage addr;  /* with the port */
+};
+
 struct cfg_node {
 	char *name;
 	bool has_address;              /* address = (optional; not used yet) */
 	struct sockaddr_storage address; /* port 0 */
+	struct cfg_listen metrics_listen; /* overrides [cluster] metrics_listen */
 	int line;
 };
 
@@ -106,6 +113,7 @@ struct cfg_cluster {
 	int handle_key_line;        /* 0: not in the file */
 	char *log;                  /* auto | stderr | syslog | journal | /path (%n: node) */
 	enum cfg_ownership ownership; /* lease (default) or managed */
+	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */
 
 	struct cfg_node *nodes;     size_t nnodes;
 	struct cfg_group *groups;   size_t ngroups;

@@ -61,10 +61,21 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(use_rpcbind, "use_rpcbind");
 	RL_NUM(max_record, "max_record");
 	RL_NUM(max_conns, "max_conns");
+	RL_NUM(max_conns_per_host, "max_conns_per_host");
+	RL_NUM(max_names_per_host, "max_names_per_host");
+	RL_NUM(max_locks_per_host, "max_locks_per_host");
+	/* Another key would turn every handle the clients hold stale. */
+	RL_STR(handle_key, "handle_key");
 	RL_NUM(idle_timeout_s, "idle_timeout");
 	RL_NUM(watchdog_ms, "watchdog_ms");
 	RL_STR(log, "log");
 	RL_NUM(ownership, "ownership");
+	if (a->metrics_listen.set != b->metrics_listen.set ||
+	    memcmp(&a->metrics_listen.addr, &b->metrics_listen.addr,
+		   sizeof(a->metrics_listen.addr)) != 0) {
+		snprintf(why, n, "[cluster] metrics_listen changed" RL_RESTART);
+		return -EPERM;
+	}
 #undef RL_NUM
 #undef RL_STR
 	return 0;
@@ -158,7 +169,9 @@ int rl_check(const struct cfg_cluster *cur, const struct cfg_cluster *next, char
 	for (size_t i = 0; i < cur->nnodes; i++) {
 		const struct cfg_node *a = &cur->nodes[i], *b = &next->nodes[i];
 		if (strcmp(a->name, b->name) != 0 || a->has_address != b->has_address ||
-		    (a->has_address && !rl_addr_eq(&a->address, &b->address))) {
+		    (a->has_address && !rl_addr_eq(&a->address, &b->address)) ||
+		    a->metrics_listen.set != b->metrics_listen.set ||
+		    !rl_addr_eq(&a->metrics_listen.addr, &b->metrics_listen.addr)) {
 			snprintf(why, whylen, "[node %s] changed (-> [node %s])" RL_RESTART, a->name,
 				 b->name);
 			return -EPERM;

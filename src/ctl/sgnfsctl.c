@@ -5,8 +5,11 @@
  *   sgnfsctl -c FILE move GROUP NODE   planned switchover of GROUP to NODE
  *   sgnfsctl -c FILE drain NODE        move every group off NODE
  *   sgnfsctl keygen [--rotate] KEYFILE  create (or rotate) the handle key
+ *   sgnfsctl -c FILE [-n NODE] ping      does NODE's sgnfsd answer (OCF monitor)
+ *   sgnfsctl -c FILE init [--force] GROUP  write GROUP's storage identity
  *   sgnfsctl -c FILE log-level LEVEL [NODE]   change the log level at run time
  *   sgnfsctl -c FILE reload [NODE]     nodes re-read their file (docs/operations.md)
+ *   sgnfsctl -c FILE metrics [NODE]    Prometheus text (docs/metrics.md)
  *   sgnfsctl -c FILE [-n NODE] start|stop|status GROUP
  *                                      managed ownership: bring GROUP online
  *                                      on NODE, take it offline, ask its state
@@ -32,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/storage.h"
 #include "config/config.h"
 #include "hkey.h"
 #include "log.h"
@@ -131,7 +135,10 @@ static void usage(FILE *f)
 		"       sgnfsctl -c FILE drain NODE\n"
 		"       sgnfsctl -c FILE log-level error|warn|info|debug [NODE]\n"
 		"       sgnfsctl -c FILE reload [NODE]\n"
+		"       sgnfsctl -c FILE metrics [NODE]\n"
 		"       sgnfsctl -c FILE [-n NODE] start|stop|status GROUP\n"
+		"       sgnfsctl -c FILE [-n NODE] ping\n"
+		"       sgnfsctl -c FILE init [--force] GROUP\n"
 		"       sgnfsctl keygen [--rotate] KEYFILE\n"
 		"status exits 0 when every node answers and every group is served\n"
 		"(online or in grace), 3 while a group is not served, 2 while a node\n"
@@ -140,7 +147,13 @@ static void usage(FILE *f)
 		"start|stop|status GROUP act on NODE (default: the [node] named like\n"
 		"`uname -n`); they exit 0 when GROUP is online there (start, status) or\n"
 		"offline there (stop), 7 when it is not served there (status), 1 when\n"
-		"refused or failed (the reason on stderr), 2 on a usage or config error.\n");
+		"refused or failed (the reason on stderr), 2 on a usage or config error.\n"
+		"ping exits 0 when NODE's sgnfsd answers, 7 when it does not run, 1\n"
+		"when it does not answer.\n"
+		"init writes GROUP's storage identity (run it where the storage is\n"
+		"mounted; no node serves a group whose storage lacks it); 0 also when\n"
+		"already initialised, 1 when the storage is another group's or another\n"
+		"filesystem's (--force replaces it).\n");
 }
 
 /* ---- status ------------------------------------------------------------- */
@@ -553,6 +566,43 @@ static int cmd_each_node(const struct cfg_cluster *c, const char *req, const cha
 	return rc;
 }
 
+/* `metrics [NODE]`: each node's metrics as Prometheus text (one node's
+ * output is one valid exposition; every sample carries node="NAME"). */
+static int cmd_metrics(const struct cfg_cluster *c, const char *node)
+{
+	int rc = 0;
+
+	if (node && !cfg_node_find(c, node)) {
+		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, c->path);
+		return 1;
+	}
+	for (size_t i = 0; i < c->nnodes; i++) {
+		const char *n = c->nodes[i].name;
+		struct json_object *o, *t;
+		char *r;
+
+		if (node && strcmp(node, n) != 0)
+			continue;
+		r = ctl_ask(c, n, "metrics");
+		if (!r) {
+			fprintf(stderr, "sgnfsctl: node %s: %s\n", n, strerror(errno));
+			rc = 1;
+			continue;
+		}
+		o = parse_reply(n, r);
+		free(r);
+		t = jget(o, "text");
+		if (!t || !json_object_is_type(t, json_type_string)) {
+			fprintf(stderr, "sgnfsctl: node %s: no metrics in the answer\n", n);
+			rc = 1;
+		} else {
+			fputs(json_object_get_string(t), stdout);
+		}
+		json_object_put(o);
+	}
+	return rc;
+}
+
 /* `log-level LEVEL [NODE]`: every node (or NODE) logs at LEVEL from now on. */
 static int cmd_log_level(const struct cfg_cluster *c, const char *level, const char *node)
 {
@@ -697,6 +747,59 @@ static int cmd_group(const struct cfg_cluster *c, const char *node, const char *
 	return rc;
 }
 
+/*
+ * init: write @group's storage identity into its first export's .sgnfs/
+ * (src/cluster/storage.h).  Run once per group, on the machine where the
+ * group's storage is mounted; no node needs to run.  Without it no node
+ * serves the group.
+ */
+static int cmd_init(const struct cfg_cluster *c, const char *group, bool force)
+{
+	const struct cfg_group *g = cfg_group_find(c, group);
+	char why[1024];
+	bool existed;
+	int rc;
+
+	if (!g) {
+		fprintf(stderr, "sgnfsctl: no [group %s] in %s\n", group, c->path);
+		return GROUP_USAGE;
+	}
+	rc = stg_init(g->exports[0]->path, c->name, group, force, &existed, why, sizeof(why));
+	if (rc < 0) {
+		fprintf(stderr, "sgnfsctl: init %s: %s%s\n", group, why,
+			rc == -EBADF || rc == -EXDEV ? " (--force replaces it)" : "");
+		return 1;
+	}
+	printf("group %s: storage %s %s\n", group, g->exports[0]->path,
+	       existed ? "already initialised" : "initialised");
+	return 0;
+}
+
+/*
+ * ping: does @node's sgnfsd answer on its control socket?  The OCF agent
+ * of the node daemon monitors with it: 0 answers, 7 not running there (no
+ * socket, or nobody behind it), 1 anything else (a hung or broken node).
+ */
+static int cmd_ping(const struct cfg_cluster *c, const char *node)
+{
+	struct json_object *o;
+	char *r = ctl_ask(c, node, "status");
+
+	if (!r) {
+		int e = errno;
+
+		fprintf(stderr, "sgnfsctl: node %s: %s\n", node, strerror(e));
+		return e == ENOENT || e == ECONNREFUSED ? GROUP_NOT_RUNNING : GROUP_FAILED;
+	}
+	o = parse_reply(node, r);
+	free(r);
+	if (!o)
+		return GROUP_FAILED;
+	json_object_put(o);
+	printf("node %s answers\n", node);
+	return GROUP_OK;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cfgpath = NULL, *node = NULL;
@@ -725,15 +828,27 @@ int main(int argc, char **argv)
 	bool group_cmd = nargs == 1 && strcmp(args[0], "--json") != 0 &&
 			 (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
 			  strcmp(cmd, "status") == 0);
+	bool ping = nargs == 0 && strcmp(cmd, "ping") == 0;
 
 	rc = cfg_load(cfgpath, stderr, &c);
 	if (rc < 0) {
 		if (rc != -EINVAL)
 			fprintf(stderr, "%s: %s\n", cfgpath, strerror(-rc));
-		return group_cmd ? GROUP_USAGE : 1;
+		return group_cmd || ping ? GROUP_USAGE : 1;
 	}
 
-	if (group_cmd && !node && !(node = my_node(c, host, sizeof(host)))) {
+	if (ping) {
+		if (!node && !(node = my_node(c, host, sizeof(host)))) {
+			fprintf(stderr, "sgnfsctl: no [node %s] in %s for this host; name the "
+				"node with -n NODE\n", host, cfgpath);
+			rc = GROUP_USAGE;
+		} else if (!cfg_node_find(c, node)) {
+			fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, cfgpath);
+			rc = GROUP_USAGE;
+		} else {
+			rc = cmd_ping(c, node);
+		}
+	} else if (group_cmd && !node && !(node = my_node(c, host, sizeof(host)))) {
 		fprintf(stderr, "sgnfsctl: no [node %s] in %s for this host; name the node "
 			"with -n NODE\n", host, cfgpath);
 		rc = GROUP_USAGE;
@@ -751,8 +866,14 @@ int main(int argc, char **argv)
 		rc = cmd_status_json(c);
 	else if (strcmp(cmd, "move") == 0 && nargs == 2)
 		rc = cmd_move(c, args[0], args[1]);
+	else if (strcmp(cmd, "init") == 0 && nargs == 1)
+		rc = cmd_init(c, args[0], false);
+	else if (strcmp(cmd, "init") == 0 && nargs == 2 && strcmp(args[0], "--force") == 0)
+		rc = cmd_init(c, args[1], true);
 	else if (strcmp(cmd, "drain") == 0 && nargs == 1)
 		rc = cmd_forward(c, args[0], "drain");
+	else if (strcmp(cmd, "metrics") == 0 && nargs <= 1)
+		rc = cmd_metrics(c, nargs == 1 ? args[0] : NULL);
 	else if (strcmp(cmd, "reload") == 0 && nargs <= 1)
 		rc = cmd_each_node(c, "reload", nargs == 1 ? args[0] : NULL);
 	else if (strcmp(cmd, "log-level") == 0 && (nargs == 1 || nargs == 2))

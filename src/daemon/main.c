@@ -18,6 +18,7 @@
  * loop stops turning, so its leases pass on.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -32,12 +33,14 @@
 
 #include "cluster/ctlsock.h"
 #include "cluster/watchdog.h"
+#include "daemon/metrics_http.h"
 #include "daemon/pidfile.h"
 #include "daemon/sdnotify.h"
 #include "config/config.h"
 #include "config/reload.h"
 #include "group/group.h"
 #include "log.h"
+#include "metrics.h"
 #include "nfs/fh.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
@@ -56,6 +59,8 @@ struct sgnfsd {
 	struct cfg_cluster **retired;         /* owned: trees a reload replaced, freed
 					       * at exit (pointers into them live on) */
 	size_t nretired;
+	uint64_t reloads, reload_refusals;    /* for the metrics */
+	struct mh_server *mh;                 /* owned: HTTP /metrics, or NULL */
 	struct pidfile pid;                   /* held from start to exit */
 };
 
@@ -90,6 +95,8 @@ static void sgnfsd_shutdown(struct sgnfsd *d, const char *why)
 	log_info("node %s shutting down (%s)", d->node.me->name, why);
 	sdn_stopping();
 	sdn_watchdog_stop();
+	mh_stop(d->mh);
+	d->mh = NULL;
 	grp_node_stop(&d->node);
 	wd_stop();
 	ctl_close(d->ctl);
@@ -183,6 +190,10 @@ static void sgnfsd_reload(struct sgnfsd *d, const char *why_asked, struct json_o
 	}
 	free(errs);
 	cfg_free(next);
+	if (rc >= 0)
+		d->reloads++;
+	else
+		d->reload_refusals++;
 	if (rc >= 0) {
 		if (log_level_parse(d->cfg->log_level, &lvl) == 0 && lvl != log_get_level()) {
 			log_info("node %s log level %s -> %s (reload)", d->node.me->name,
@@ -225,6 +236,32 @@ static void sgnfsd_on_sighup(uv_signal_t *s, int signum)
 	json_object_put(out);
 }
 
+/* The node's metrics in the Prometheus text format (docs/metrics.md). */
+static void sgnfsd_metrics(void *arg, struct sbuf *out)
+{
+	struct sgnfsd *d = arg;
+	const char *n = d->node.me->name;
+	uint64_t calls, conns;
+
+	rpc_svc_stats(d->node.svc, &calls, &conns);
+	mt_family(out, "sgnfs_build_info", "gauge", "Always 1; the labels say what runs.");
+	sb_printf(out, "sgnfs_build_info{node=\"%s\",version=\"%s\",config_sha256=\"%s\"} 1\n",
+		  n, SGNFS_VERSION, d->cfg->sha256);
+	mt_family(out, "sgnfs_node_draining", "gauge", "1 while the node is drained.");
+	sb_printf(out, "sgnfs_node_draining{node=\"%s\"} %d\n", n, d->node.draining ? 1 : 0);
+	mt_family(out, "sgnfs_node_rpc_calls_total", "counter",
+		  "RPC calls received by the node, every group and outcome together.");
+	sb_printf(out, "sgnfs_node_rpc_calls_total{node=\"%s\"} %" PRIu64 "\n", n, calls);
+	mt_family(out, "sgnfs_node_connections", "gauge", "TCP connections open on the node.");
+	sb_printf(out, "sgnfs_node_connections{node=\"%s\"} %" PRIu64 "\n", n, conns);
+	mt_family(out, "sgnfs_config_reloads_total", "counter",
+		  "Reloads of the configuration, by result.");
+	sb_printf(out, "sgnfs_config_reloads_total{node=\"%s\",result=\"applied\"} %" PRIu64 "\n"
+		  "sgnfs_config_reloads_total{node=\"%s\",result=\"refused\"} %" PRIu64 "\n",
+		  n, d->reloads, n, d->reload_refusals);
+	grp_node_metrics(&d->node, out);
+}
+
 /* Control socket requests (see ctlsock.h for the protocol). */
 static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out)
 {
@@ -232,6 +269,17 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 
 	if (strcmp(argv[0], "status") == 0 && argc == 1) {
 		sgnfsd_status(d, out);
+		return;
+	}
+	if (strcmp(argv[0], "metrics") == 0 && argc == 1) {
+		struct sbuf m = { 0 };
+
+		sgnfsd_metrics(d, &m);
+		if (m.oom)
+			sj_add(out, "error", json_object_new_string("out of memory"));
+		else
+			sj_add(out, "text", json_object_new_string_len(m.s ? m.s : "", (int)m.len));
+		sb_free(&m);
 		return;
 	}
 	if (strcmp(argv[0], "reload") == 0 && argc == 1) {
@@ -509,6 +557,22 @@ int main(int argc, char **argv)
 		}
 	}
 
+	{
+		const struct cfg_listen *ml = d.node.me->metrics_listen.set ? &d.node.me->metrics_listen
+									   : &d.cfg->metrics_listen;
+		if (ml->set) {
+			char a[80];
+			rc = mh_start(d.loop, (const struct sockaddr *)&ml->addr, sgnfsd_metrics, &d,
+				      &d.mh);
+			rpc_addr_str(&ml->addr, true, a, sizeof(a));
+			if (rc < 0) {
+				log_err("node %s cannot serve metrics on %s: %s", d.node.me->name, a,
+					strerror(-rc));
+				goto out_ctl;
+			}
+			log_info("node %s serves metrics on http://%s/metrics", d.node.me->name, a);
+		}
+	}
 	rc = grp_node_start(&d.node);
 	if (rc < 0)
 		goto out_ctl;
@@ -536,6 +600,8 @@ int main(int argc, char **argv)
 	exit_code = SGNFSD_EXIT_OK;
 	goto out_svc;
 out_ctl:
+	mh_stop(d.mh);
+	d.mh = NULL;
 	ctl_close(d.ctl);
 	d.ctl = NULL;
 	uv_run(d.loop, UV_RUN_NOWAIT);

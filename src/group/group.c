@@ -35,8 +35,10 @@
 #include "nsm/notify.h"
 #include "cluster/ctlsock.h"
 #include "cluster/owner.h"
+#include "cluster/storage.h"
 #include "rpc/rpc.h"
 #include "sjson.h"
+#include "journal/journal.h"
 
 static void grp_set_port(struct sockaddr_storage *ss, uint16_t port)
 {
@@ -93,6 +95,13 @@ static void grp_open_work(uv_work_t *w)
 	char statedir[4200];
 	int rc;
 
+	/* Only ever from the storage the group was initialised on: an empty
+	 * mount point or someone else's filesystem is never served, and
+	 * nothing is created in it (the lock state below would). */
+	rc = stg_check(g->cfg->exports[0]->path, g->cluster->name, g->cfg->name, g->open_why,
+		       sizeof(g->open_why));
+	if (rc < 0)
+		goto out;
 	rc = nlm_group_load(g, &g->nlm);
 	if (rc < 0) {
 		g->nlm = NULL;
@@ -155,6 +164,7 @@ static int grp_install(struct sg_group *g)
 				goto err_close;
 			}
 			rpc_listener_set_release(g->lsn[g->nlsn], grp_put);
+			rpc_listener_set_stats(g->lsn[g->nlsn], g->m ? &g->m->rpc : NULL);
 			g->refs++;
 			g->nlsn++;
 		}
@@ -208,6 +218,12 @@ static void grp_open_done(uv_work_t *w, int status)
 	}
 	if (rc == 0)
 		rc = grp_install(g);
+	if (g->m && rc == 0) {
+		g->m->takeovers++;
+		mt_observe(&g->m->takeover, uv_hrtime() - g->start_ns);
+	} else if (g->m) {
+		g->m->takeover_failures++;
+	}
 	if (rc < 0) {
 		log_err("group=%s cannot come online on node %s: %s", g->cfg->name,
 			g->node->me->name, g->open_why);
@@ -243,6 +259,8 @@ static int grp_start(struct sg_slot *sl)
 	g->refs = 1;
 	g->node = node;
 	g->slot = sl;
+	g->m = sl->m;
+	g->start_ns = uv_hrtime();
 	g->cluster = node->cfg;
 	g->cfg = gc;
 	g->state = GRP_OPENING;
@@ -271,6 +289,8 @@ static int grp_start(struct sg_slot *sl)
 	return 0;
 
 err_free:
+	if (sl->m)
+		sl->m->takeover_failures++;
 	free(g->lsn);
 	free(g);
 	return rc;
@@ -283,8 +303,18 @@ void grp_stop(struct sg_group *g)
 	g->state = GRP_CLOSING;
 	g->online = false;
 	log_info("group=%s going offline on node %s", g->cfg->name, g->node->me->name);
-	for (size_t i = 0; i < g->nlsn; i++)
+	/* Requests still in flight finish after this; the listeners stop
+	 * counting into the slot's metrics now, so nothing outlives them
+	 * with a pointer into it, and the connections all close. */
+	for (size_t i = 0; i < g->nlsn; i++) {
+		rpc_listener_set_stats(g->lsn[i], NULL);
 		rpc_listener_close(g->lsn[i]);
+	}
+	if (g->m) {
+		g->m->rpc.conns_open = 0;
+		nlm_group_fold_journal(g->nlm, &g->m->journal_batches, &g->m->journal_failures,
+				       &g->m->journal_fsync);
+	}
 	/* Lock state lives on the loop thread and no new request can reach
 	 * it now: drop it at once (this also ends requests parked on the
 	 * client list, which hold the listeners).  NFS state goes when the
@@ -471,6 +501,15 @@ static void grp_slot_acquired(void *arg)
 	}
 }
 
+/* owner_args.ready: the group's storage is here and is the group's. */
+static int grp_slot_ready(void *arg, char *why, size_t whylen)
+{
+	struct sg_slot *sl = arg;
+
+	return stg_check(sl->cfg->exports[0]->path, sl->node->cfg->name, sl->cfg->name, why,
+			 whylen);
+}
+
 int grp_node_start(struct sg_node *node)
 {
 	const struct cfg_cluster *c = node->cfg;
@@ -490,17 +529,23 @@ int grp_node_start(struct sg_node *node)
 		struct sg_slot *sl = &node->slots[node->nslots];
 		sl->node = node;
 		sl->cfg = gc;
+		sl->m = calloc(1, sizeof(*sl->m));
+		if (!sl->m)
+			log_warn("group=%s: no memory for its metrics; they stay empty", gc->name);
 		snprintf(sl->statedir, sizeof(sl->statedir), "%s/.sgnfs", gc->exports[0]->path);
 		sl->own = gc->ownership == CFG_OWN_MANAGED ? &owner_managed_ops : &owner_lease_ops;
 		struct owner_args oa = {
 			.loop = node->loop, .statedir = sl->statedir, .group = gc->name,
 			.me = node->me->name, .prefs = (const char *const *)gc->nodes,
-			.nprefs = gc->nnodes, .on_acquired = grp_slot_acquired, .arg = sl,
+			.nprefs = gc->nnodes, .ready = grp_slot_ready,
+			.on_acquired = grp_slot_acquired, .arg = sl,
 		};
 		rc = sl->own->open(&oa, &sl->own_impl);
 		if (rc < 0) {
 			log_err("group=%s cannot open its %s owner in %s: %s", gc->name,
 				sl->own->name, sl->statedir, strerror(-rc));
+			free(sl->m);
+			sl->m = NULL;
 			continue;
 		}
 		node->nslots++;
@@ -516,6 +561,7 @@ static void grp_node_finish_stop(struct sg_node *node)
 
 		grp_waiters_done(sl, "the node is shutting down");
 		sl->own->close(sl->own_impl);
+		free(sl->m);
 	}
 	free(node->slots);
 	node->slots = NULL;
@@ -645,9 +691,11 @@ void grp_node_status(struct sg_node *node, struct json_object *out)
 		 * opening group is not served until it is installed. */
 		sj_add(o, "name", json_object_new_string(sl->cfg->name));
 		sj_add(o, "ownership", json_object_new_string(sl->own->name));
+		const char *own_why = sl->own->why(sl->own_impl);
 		sj_add(o, "reason", json_object_new_string(
 			sl->g ? "opening: its client list and journal are being read"
 			: sl->why[0] ? sl->why
+			: own_why[0] ? own_why
 			: sl->own->external ? "managed: not started here"
 			: node->draining ? "node is draining"
 			: "not the lease owner (another node serves it, or a node "
@@ -862,4 +910,101 @@ out:
 		nfs_group_close(prep[i]);
 	free(prep);
 	return rc;
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+/* One gauge or counter family over every group of the node; @expr may use
+ * sl, g (NULL unless served here), m (NULL if none) and i. */
+#define GRP_FAMILY(name, type, help, expr)                                        \
+	do {                                                                      \
+		mt_family(out, name, type, help);                                 \
+		for (size_t i = 0; i < node->nslots; i++) {                       \
+			const struct sg_slot *sl = &node->slots[i];               \
+			const struct sg_group *g = sl->g && sl->g->online ? sl->g : NULL; \
+			const struct grp_metrics *m = sl->m;                      \
+			(void)g;                                                  \
+			(void)m;                                                  \
+			mt_u64(out, name, labels[i], (uint64_t)(expr));           \
+		}                                                                 \
+	} while (0)
+
+void grp_node_metrics(struct sg_node *node, struct sbuf *out)
+{
+	size_t n = node->nslots ? node->nslots : 1;
+	char (*lb)[256] = calloc(n, sizeof(*lb));
+	const char **labels = calloc(n, sizeof(*labels));
+	struct rpc_stats **st = calloc(n, sizeof(*st));
+	struct jr_stats *js = calloc(n, sizeof(*js));
+	static struct rpc_stats none;  /* a slot without metrics reads zeros */
+	static const struct mt_hist empty;
+
+	if (!lb || !labels || !st || !js) {
+		out->oom = true;
+		goto out;
+	}
+	for (size_t i = 0; i < node->nslots; i++) {
+		const struct sg_slot *sl = &node->slots[i];
+
+		snprintf(lb[i], sizeof(lb[i]), "node=\"%s\",group=\"%s\"", node->me->name,
+			 sl->cfg->name);
+		labels[i] = lb[i];
+		st[i] = sl->m ? &sl->m->rpc : &none;
+		/* An opening group's lock state is being filled on the pool. */
+		if (sl->g && sl->g->online && sl->g->nlm)
+			nlm_group_journal_stats(sl->g->nlm, &js[i]);
+		if (sl->m) {
+			js[i].batches += sl->m->journal_batches;
+			js[i].failures += sl->m->journal_failures;
+			mt_hist_add(&js[i].fsync, &sl->m->journal_fsync);
+		}
+	}
+	GRP_FAMILY("sgnfs_group_online", "gauge",
+		   "1 while this node serves the group (online or in grace).", g != NULL);
+	GRP_FAMILY("sgnfs_group_in_grace", "gauge",
+		   "1 while the group is in its grace period on this node.",
+		   g && g->nlm && nlm_group_grace_left(g->nlm) > 0);
+	GRP_FAMILY("sgnfs_group_grace_remaining_seconds", "gauge",
+		   "Seconds of grace left (0 outside grace).",
+		   g && g->nlm ? nlm_group_grace_left(g->nlm) : 0);
+	GRP_FAMILY("sgnfs_group_nsm_state", "gauge",
+		   "The group's NSM state number while served here (odd: up), else 0.",
+		   g ? (uint32_t)g->nsm_state : 0);
+	GRP_FAMILY("sgnfs_group_takeovers_total", "counter",
+		   "Times the group came online on this node.", m ? m->takeovers : 0);
+	GRP_FAMILY("sgnfs_group_takeover_failures_total", "counter",
+		   "Times bringing the group online here failed.", m ? m->takeover_failures : 0);
+	mt_family(out, "sgnfs_group_takeover_duration_seconds", "histogram",
+		  "From this node deciding to serve the group to the group online (state read, "
+		  "NSM state stored, VIPs bound).");
+	for (size_t i = 0; i < node->nslots; i++)
+		mt_hist_write(out, "sgnfs_group_takeover_duration_seconds", labels[i],
+			      node->slots[i].m ? &node->slots[i].m->takeover : &empty);
+	GRP_FAMILY("sgnfs_nlm_locks", "gauge", "Byte-range locks held in the group.",
+		   g && g->nlm ? nlm_group_nlocks(g->nlm) : 0);
+	GRP_FAMILY("sgnfs_nlm_clients", "gauge", "Clients on the group's client list.",
+		   g && g->nlm ? nlm_group_nclients(g->nlm) : 0);
+	GRP_FAMILY("sgnfs_nlm_waiters", "gauge", "Blocked lock requests queued in the group.",
+		   g && g->nlm ? nlm_group_nwaiters(g->nlm) : 0);
+	GRP_FAMILY("sgnfs_nsm_notify_sent_total", "counter",
+		   "SM_NOTIFY notifications started (one per client and VIP; retries not counted).",
+		   m ? m->notify_sent : 0);
+	GRP_FAMILY("sgnfs_nsm_notify_answered_total", "counter",
+		   "SM_NOTIFY notifications a client answered.", m ? m->notify_answered : 0);
+	GRP_FAMILY("sgnfs_nsm_notify_given_up_total", "counter",
+		   "SM_NOTIFY notifications given up after retrying.", m ? m->notify_given_up : 0);
+	GRP_FAMILY("sgnfs_journal_batches_total", "counter",
+		   "Lock journal batches made durable (one fdatasync each).", js[i].batches);
+	GRP_FAMILY("sgnfs_journal_failures_total", "counter",
+		   "Lock journal writes that failed.", js[i].failures);
+	mt_family(out, "sgnfs_journal_fsync_duration_seconds", "histogram",
+		  "Time a journal batch's write and fdatasync took.");
+	for (size_t i = 0; i < node->nslots; i++)
+		mt_hist_write(out, "sgnfs_journal_fsync_duration_seconds", labels[i], &js[i].fsync);
+	rpc_stats_write(node->svc, st, labels, node->nslots, out);
+out:
+	free(lb);
+	free(labels);
+	free(st);
+	free(js);
 }

@@ -28,6 +28,28 @@ struct rpc_listener;
 struct sg_group;
 struct owner_ops;
 struct grp_waiter;
+struct sbuf;
+
+#include "metrics.h"
+#include "rpc/rpc_stats.h"
+
+/*
+ * What a group did on this node, for the metrics (docs/metrics.md).  One
+ * per slot, so it lives as long as the node: counters survive the group
+ * going offline and coming back.  Loop thread only.
+ */
+struct grp_metrics {
+	struct rpc_stats rpc;           /* the listeners of every incarnation */
+	uint64_t takeovers;             /* times it came online here */
+	uint64_t takeover_failures;
+	struct mt_hist takeover;        /* decision to serve -> online */
+	uint64_t notify_sent;           /* SM_NOTIFY started (client x VIP) */
+	uint64_t notify_answered;
+	uint64_t notify_given_up;
+	/* Journals of past incarnations (the live one is read at scrape). */
+	uint64_t journal_batches, journal_failures;
+	struct mt_hist journal_fsync;
+};
 
 /* A group this node may serve (it is in the group's `nodes`). */
 struct sg_slot {
@@ -37,6 +59,7 @@ struct sg_slot {
 	void *own_impl;                    /* owned, freed by own->close */
 	struct sg_group *g;                /* owned while opening or online here, else NULL */
 	char why[256];                     /* why the last start failed, or "" */
+	struct grp_metrics *m;             /* owned, NULL if it could not be had */
 	bool stop_pending;                 /* stop once the open is done */
 	bool stop_contend;                 /* ... and contend again afterwards (lease) */
 	struct grp_waiter *waiters;        /* owned: control requests answered when
@@ -68,6 +91,8 @@ struct nsm_notifier;
 
 struct sg_group {
 	struct sg_node *node;              /* not owned */
+	struct grp_metrics *m;             /* the slot's, or NULL */
+	uint64_t start_ns;                 /* uv_hrtime() when the start began */
 	struct sg_slot *slot;              /* not owned: the slot it is in */
 	enum grp_state state;
 	uv_work_t open_work;               /* the open on the thread pool */
@@ -147,6 +172,10 @@ void grp_node_status(struct sg_node *node, struct json_object *out);
  */
 int grp_node_reconfigure(struct sg_node *node, const struct cfg_cluster *next,
 			 struct json_object *changes, char *why, size_t whylen);
+
+/* Write this node's group and RPC metrics (Prometheus text) to @out, every
+ * sample labelled node="NODE" and group="GROUP". */
+void grp_node_metrics(struct sg_node *node, struct sbuf *out);
 
 /* Fill the group object @o of the status schema (docs/status.md). */
 void grp_status(const struct sg_group *g, struct json_object *o);

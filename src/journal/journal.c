@@ -63,6 +63,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sfile.h"
 
 #define JR_MAGIC 0x314a4753u
 #define JR_HDR 48
@@ -248,40 +249,17 @@ static const char *jr_type_name(enum jr_type t)
 
 /* ---- loading ---------------------------------------------------------- */
 
+/* The whole journal file, read through the state-file helper: a FIFO, a
+ * symlink or a file over JR_FILE_MAX planted in its place is refused
+ * before a byte is read (sfile.h). */
 static int jr_read_all(const char *path, uint8_t **out, size_t *len)
 {
-	struct stat st;
-	uint8_t *buf;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf;
+	int rc = sf_read(AT_FDCWD, path, JR_FILE_MAX, &buf, len);
 
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int e = n < 0 ? -errno : -EIO;
-			free(buf);
-			close(fd);
-			return e;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	*out = buf;
-	*len = got;
+	if (rc < 0)
+		return rc;
+	*out = (uint8_t *)buf;
 	return 0;
 }
 
@@ -453,6 +431,7 @@ struct jr_job {
 	bool complete;                /* SNAPSHOT: header's complete flag */
 	bool drop_old;                /* SNAPSHOT: remove the old file first */
 	uint64_t nrec;
+	uint64_t io_ns;               /* APPEND: the write and fdatasync took (metrics) */
 	int rc;
 	char path[PATH_MAX], tmp[PATH_MAX];
 };
@@ -557,36 +536,18 @@ static int jr_write_zeros(int fd, off_t from, off_t to)
 	return 0;
 }
 
-/* A new file at @tmp holding @buf, durable, renamed to @path.  The open
- * file (for appending) goes to *fdp.  With @drop_old the old file goes
- * first, for when there is no room for both: a crash in between leaves no
- * journal, which the next owner treats as a plain grace, never as "no
- * locks".  Blocking. */
+/* A new journal holding @buf, durable, renamed over the old one in
+ * @dirfd (sfile.h: a symlink or FIFO planted at the temporary name is
+ * removed, never written through).  The open file (for appending) goes to
+ * *fdp.  With @drop_old the old file goes first, for when there is no room
+ * for both: a crash in between leaves no journal, which the next owner
+ * treats as a plain grace, never as "no locks".  Blocking. */
 static int jr_install(const char *tmp, const char *path, int dirfd, const struct jr_buf *buf,
 		      bool drop_old, int *fdp)
 {
-	int fd, rc;
-
-	unlink(tmp);
-	if (drop_old && ((unlink(path) < 0 && errno != ENOENT) || fsync(dirfd) < 0))
-		return -errno;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	rc = jr_write_all(fd, buf->p, buf->len, 0);
-	if (rc == 0 && fdatasync(fd) < 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc == 0 && fsync(dirfd) < 0)
-		rc = -errno;
-	if (rc < 0) {
-		close(fd);
-		unlink(tmp);
-		return rc;
-	}
-	*fdp = fd;
-	return 0;
+	(void)tmp;
+	(void)path;
+	return sf_replace_ex(dirfd, "journal", buf->p, buf->len, 0600, drop_old, fdp);
 }
 
 static void jr_job_work(uv_work_t *w)
@@ -599,6 +560,8 @@ static void jr_job_work(uv_work_t *w)
 				     &job->fd);
 		return;
 	}
+	uint64_t t0 = uv_hrtime();
+
 	job->rc = jr_write_all(job->fd, job->buf.p, job->buf.len, job->off);
 	if (job->rc == 0 && job->extend_to > bend) {
 		/* Space for the next batches.  Without room for it the batch
@@ -610,6 +573,7 @@ static void jr_job_work(uv_work_t *w)
 	}
 	if (job->rc == 0 && fdatasync(job->fd) < 0)
 		job->rc = -errno;
+	job->io_ns = uv_hrtime() - t0;
 	if (job->rc < 0 && ftruncate(job->fd, job->off) < 0) {
 		/* Left as it is: the load treats it as the torn last batch,
 		 * and nothing is ever appended after it. */
@@ -762,8 +726,11 @@ static void jr_job_done(uv_work_t *w, int status)
 			j->jlast = NULL;
 		j->njobs--;
 		j->job_alone = false;
-		if (job->kind == JR_JOB_APPEND)
+		if (job->kind == JR_JOB_APPEND) {
+			if (job->rc == 0)
+				mt_observe(&j->st.fsync, job->io_ns);
 			jr_append_finished(j, job, job->rc);
+		}
 		else
 			jr_snapshot_finished(j, job, job->rc);
 		jr_job_free(job);
@@ -990,11 +957,9 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 		goto err;
 	}
 	if (li) {
-		j->fd = open(j->path, O_WRONLY | O_CLOEXEC);
-		if (j->fd < 0) {
-			rc = -errno;
+		rc = sf_open(j->dirfd, "journal", O_WRONLY, 0, JR_FILE_MAX, &j->fd, NULL);
+		if (rc < 0)
 			goto err;
-		}
 		j->end = j->alloc_end = li->valid_end;
 		if (li->file_size > li->valid_end && li->zero_tail) {
 			/* Zeroed space written ahead: keep it. */

@@ -33,6 +33,8 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "metrics.h"
+
 #define JR_VERSION 1
 #define JR_HOST_MAX 1024        /* CLIST_NAME_MAX */
 #define JR_OH_MAX 1024          /* LK_OH_MAX */
@@ -47,6 +49,10 @@
 #define JR_INFLIGHT 2
 /* The file grows by this much zeroed space at a time (journal.c). */
 #define JR_PREALLOC (1u << 20)
+/* The largest journal file read: far above what compaction lets a live
+ * journal grow to for a million locks; a bigger file is refused unread as
+ * damaged (plain grace) instead of being loaded on a takeover. */
+#define JR_FILE_MAX ((size_t)512 << 20)
 
 enum jr_type {
 	JR_HEADER = 1,          /* first record of every file: version, group, complete */
@@ -193,6 +199,7 @@ struct jr_stats {
 	uint64_t failures;
 	off_t size;             /* bytes of records (where the next batch goes) */
 	off_t file;             /* the file's size: records, then zeroed space */
+	struct mt_hist fsync;   /* write + fdatasync of each appended batch */
 };
 void jr_get_stats(const struct jr *j, struct jr_stats *st);
 

@@ -40,6 +40,7 @@
 #include "group/group.h"
 #include "journal/journal.h"
 #include "log.h"
+#include "sfile.h"
 #include "nlm/nlm_int.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/clist.h"
@@ -287,8 +288,8 @@ int nlm_journal_open(struct nlm_group *ng, const char *statedir)
 		log_err("group=%s journal damaged at offset %lld: %s; kept as journal.damaged, "
 			"plain grace this time", ng->name, (long long)li.bad_at, li.why);
 	} else {
-		log_err("group=%s cannot read the journal: %s; plain grace this time", ng->name,
-			strerror(-lrc));
+		log_err("group=%s state file %s: %s; plain grace this time", ng->name, path,
+			sf_strerror(lrc));
 	}
 	nlm_resv_discard(ng);
 	rc = jr_open(NULL, statedir, ng->name, NULL, complete, lrc != -ENOENT, nlm_snapshot, ng,

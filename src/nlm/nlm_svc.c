@@ -1894,6 +1894,10 @@ static void nlm_notified(void *arg, unsigned notified, unsigned failed)
 
 	log_info("group=%s notification done: %u answered, %u gave up", ng->name, notified,
 		 failed);
+	if (ng->g->m) {
+		ng->g->m->notify_answered += notified;
+		ng->g->m->notify_given_up += failed;
+	}
 }
 
 int nlm_group_notify(struct nlm_group *ng, int32_t state)
@@ -1902,9 +1906,13 @@ int nlm_group_notify(struct nlm_group *ng, int32_t state)
 	/* Keep trying as long as the grace lasts, at least a minute: a client
 	 * that comes back later still learns it must reclaim. */
 	uint32_t total_ms = (gc->grace_s > 60 ? gc->grace_s : 60) * 1000u;
+	int rc = nsm_notify_start(nlm_loop(ng), ng->name, ng->clients, gc->vips, gc->nvips,
+				  state, total_ms, nlm_notified, ng, &ng->notifier);
 
-	return nsm_notify_start(nlm_loop(ng), ng->name, ng->clients, gc->vips, gc->nvips,
-				state, total_ms, nlm_notified, ng, &ng->notifier);
+	/* One notification per client on the list and VIP (notify.h). */
+	if (rc == 0 && ng->g->m)
+		ng->g->m->notify_sent += (uint64_t)clist_count(ng->clients) * gc->nvips;
+	return rc;
 }
 
 void nlm_group_start_grace(struct nlm_group *ng, uint32_t seconds)
@@ -1968,6 +1976,33 @@ uint32_t nlm_group_grace_left(const struct nlm_group *ng)
 size_t nlm_group_nclients(const struct nlm_group *ng)
 {
 	return clist_count(ng->clients);
+}
+
+size_t nlm_group_nwaiters(const struct nlm_group *ng)
+{
+	struct lk_stats st;
+
+	lk_table_stats(ng->locks, &st);
+	return st.waiters;
+}
+
+void nlm_group_journal_stats(const struct nlm_group *ng, struct jr_stats *st)
+{
+	if (ng->jr)
+		jr_get_stats(ng->jr, st);
+}
+
+void nlm_group_fold_journal(const struct nlm_group *ng, uint64_t *batches, uint64_t *failures,
+			    struct mt_hist *fsync)
+{
+	struct jr_stats st;
+
+	if (!ng || !ng->jr)
+		return;
+	jr_get_stats(ng->jr, &st);
+	*batches += st.batches;
+	*failures += st.failures;
+	mt_hist_add(fsync, &st.fsync);
 }
 
 size_t nlm_group_nlocks(const struct nlm_group *ng)

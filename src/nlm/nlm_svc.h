@@ -84,6 +84,16 @@ bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
  * "journal", "clients" and "locks" to the group object @out. */
 size_t nlm_group_nclients(const struct nlm_group *ng);
 size_t nlm_group_nlocks(const struct nlm_group *ng);
+size_t nlm_group_nwaiters(const struct nlm_group *ng);
+struct jr_stats;
+struct mt_hist;
+/* The group's journal counters into @st (left as they are without a
+ * journal). */
+void nlm_group_journal_stats(const struct nlm_group *ng, struct jr_stats *st);
+/* Add the journal's batches, failures and fsync histogram to the given
+ * totals (the group goes offline; its metrics carry on).  NULL @ng: no-op. */
+void nlm_group_fold_journal(const struct nlm_group *ng, uint64_t *batches, uint64_t *failures,
+			    struct mt_hist *fsync);
 void nlm_group_status(const struct nlm_group *ng, struct json_object *out);
 
 #endif

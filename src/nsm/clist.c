@@ -15,11 +15,13 @@
  *                 added=<unix seconds>    when the client first locked here
  *                 addr=<IPv4 or IPv6>     one line per address it came from
  *                                         (at most 8, newest last)
- *   temporary   ".tmp-<file name>" while being written; a leftover one is a
- *               write that never completed and is removed at load.
+ *   temporary   ".<file name>.tmp" while being written (".tmp-<file name>"
+ *               before); a leftover one is a write that never completed
+ *               and is removed at load.  An entry over CLIST_FILE_MAX, a
+ *               FIFO or a symlink is refused unread (sfile.h) and logged.
  *
- * Writing: temp file, write, fsync, rename over the entry, fsync of the
- * directory (so the rename itself is durable).  Only then is the waiting
+ * Writing: sf_replace() (sfile.h): temp file, write, fsync, rename over
+ * the entry, fsync of the directory (so the rename itself is durable).  Only then is the waiting
  * grant released.  Removal: unlink + fsync of the directory.
  *
  * Concurrency: at most one I/O per entry is in flight; changes made while
@@ -43,6 +45,7 @@
 #include <arpa/inet.h>
 
 #include "log.h"
+#include "sfile.h"
 
 #define CLIST_FNAME_DIRECT_MAX 200
 #define CLIST_FNAME_PREFIX     150
@@ -240,9 +243,6 @@ static void clist_io_work(uv_work_t *w)
 {
 	struct clist_io *io = w->data;
 	int dirfd = io->cl->dirfd;
-	char tmp[CLIST_FNAME_DIRECT_MAX + 8];
-	int fd;
-
 	io->rc = 0;
 	if (io->unlink_op) {
 		if (unlinkat(dirfd, io->e->fname, 0) < 0 && errno != ENOENT)
@@ -251,46 +251,10 @@ static void clist_io_work(uv_work_t *w)
 			io->rc = -errno;
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), ".tmp-%s", io->e->fname);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		io->rc = -errno;
-		return;
-	}
-	size_t off = 0;
-	while (off < io->len) {
-		ssize_t n = write(fd, io->content + off, io->len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			io->rc = -errno;
-			goto out_unlink;
-		}
-		off += (size_t)n;
-	}
-	/* Data first, then the name: after a crash either the old entry or
-	 * the complete new one exists, never a torn file. */
-	if (fsync(fd) < 0) {
-		io->rc = -errno;
-		goto out_unlink;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		io->rc = -errno;
-		goto out_unlink;
-	}
-	fd = -1;
-	if (renameat(dirfd, tmp, dirfd, io->e->fname) < 0) {
-		io->rc = -errno;
-		goto out_unlink;
-	}
-	if (fsync(dirfd) < 0)
-		io->rc = -errno;
-	return;
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	unlinkat(dirfd, tmp, 0);
+	/* Data first, then the name (sfile.h): after a crash either the old
+	 * entry or the complete new one exists, never a torn file; whatever
+	 * was planted at the temporary name is removed, not written through. */
+	io->rc = sf_replace(dirfd, io->e->fname, io->content, io->len, 0644);
 }
 
 static void clist_start_io(struct clist *cl, struct clist_entry *e, bool unlink_op);
@@ -437,10 +401,13 @@ static int clist_load_one(struct clist *cl, const char *fname)
 	size_t cap = 0;
 	ssize_t n;
 	FILE *f;
-	int fd = openat(cl->dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd, rc;
 
-	if (fd < 0)
-		return -errno;
+	/* A FIFO, symlink or huge file in the list's directory is refused
+	 * before it is read (sfile.h). */
+	rc = sf_open_read(cl->dirfd, fname, CLIST_FILE_MAX, &fd, NULL);
+	if (rc < 0)
+		return rc;
 	f = fdopen(fd, "r");
 	if (!f) {
 		close(fd);
@@ -498,7 +465,10 @@ static int clist_load(struct clist *cl)
 
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (strncmp(de->d_name, ".tmp-", 5) == 0) {
+		/* Client names never start with '.': a dot file is a temporary
+		 * left by a crash mid-write (".NAME.tmp", or ".tmp-NAME" from
+		 * older versions).  unlink acts on the name, never through it. */
+		if (de->d_name[0] == '.') {
 			unlinkat(cl->dirfd, de->d_name, 0);
 			continue;
 		}
@@ -507,7 +477,7 @@ static int clist_load(struct clist *cl)
 			char safe[LOG_SAFE_MAX];
 			log_warn("group=%s ignoring client list file '%s': %s", cl->group,
 				 log_safe(safe, sizeof(safe), de->d_name, strlen(de->d_name)),
-				 strerror(-rc));
+				 rc == -EINVAL ? "not a client list entry" : sf_strerror(rc));
 		}
 	}
 	closedir(d);

@@ -26,6 +26,8 @@
 
 #define CLIST_NAME_MAX 1024
 #define CLIST_MAX_ADDRS 8
+/* An entry file: a name, a time and CLIST_MAX_ADDRS addresses; far less. */
+#define CLIST_FILE_MAX 16384
 
 struct clist;
 

@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 
 #include "log.h"
+#include "sfile.h"
 #include "nsm.h"
 #include "nsm/clist.h"
 #include "rpc/rpc_clnt.h"
@@ -29,55 +30,56 @@
 
 /* ---- state number ------------------------------------------------------ */
 
+/* The state file holds one decimal number: a few bytes. */
+#define NSM_STATE_FILE_MAX 64
+
 static int nsm_state_read(const char *statedir, int32_t *out)
 {
-	char path[4200];
-	long long v = 0;
-	FILE *f;
+	char path[4200], *text, *end;
+	long long v;
+	size_t len;
+	int rc;
 
 	snprintf(path, sizeof(path), "%s/state", statedir);
-	f = fopen(path, "r");
-	if (!f) {
-		if (errno != ENOENT)
-			return -errno;
+	rc = sf_read(AT_FDCWD, path, NSM_STATE_FILE_MAX, &text, &len);
+	if (rc == -ENOENT) {
 		*out = 0;
 		return 0;
 	}
-	if (fscanf(f, "%lld", &v) != 1 || v < 0 || v > INT32_MAX - 2) {
-		fclose(f);
-		return -EINVAL;
+	if (rc < 0) {
+		log_err("NSM state file %s: %s", path, sf_strerror(rc));
+		return rc;
 	}
-	fclose(f);
-	*out = (int32_t)v;
-	return 0;
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	rc = 0;
+	if (errno || end == text || (*end && *end != '\n') || v < 0 || v > INT32_MAX - 2) {
+		log_err("NSM state file %s: not a state number", path);
+		rc = -EINVAL;
+	}
+	free(text);
+	if (rc == 0)
+		*out = (int32_t)v;
+	return rc;
 }
 
-/* temp, fsync, rename, fsync dir: the number is never torn or lost. */
+/* Atomic replace (sfile.h): the number is never torn or lost. */
 static int nsm_state_write(const char *statedir, int32_t v)
 {
-	char path[4200], tmp[4300];
-	int fd, dfd, rc = 0;
+	char path[4200];
+	int fd, rc;
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%" PRId32 "\n", v);
 
 	snprintf(path, sizeof(path), "%s/state", statedir);
-	snprintf(tmp, sizeof(tmp), "%s/.state.tmp", statedir);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		rc = -errno;
-	else if (write(fd, buf, (size_t)n) != n || fsync(fd) < 0)
-		rc = errno ? -errno : -EIO;
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
+	rc = sf_replace(AT_FDCWD, path, buf, (size_t)n, 0600);
 	if (rc == -ENOSPC || rc == -EDQUOT) {
 		/* A full filesystem must not keep the group from starting:
 		 * rewrite the few bytes in place, in the block the file
 		 * already has (one sector: it lands whole or not at all). */
-		unlink(tmp);
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0)
+		int rc2 = sf_open(AT_FDCWD, path, O_WRONLY, 0, NSM_STATE_FILE_MAX, &fd, NULL);
+
+		if (rc2 < 0)
 			return rc;
 		rc = 0;
 		if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0 || fsync(fd) < 0)
@@ -85,16 +87,8 @@ static int nsm_state_write(const char *statedir, int32_t v)
 		close(fd);
 		return rc;
 	}
-	if (rc < 0) {
-		unlink(tmp);
-		return rc;
-	}
-	dfd = open(statedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	if (fsync(dfd) < 0)
-		rc = -errno;
-	close(dfd);
+	if (rc < 0)
+		log_err("NSM state file %s: cannot replace: %s", path, sf_strerror(rc));
 	return rc;
 }
 

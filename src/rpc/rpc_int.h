@@ -12,6 +12,7 @@
 #define SGNFS_RPC_INT_H
 
 #include "rpc/rpc.h"
+#include "rpc/rpc_stats.h"
 
 #define RPC_MAX_PROGS 16
 #define RPC_READ_BUF  65536
@@ -103,6 +104,7 @@ struct rpc_listener {
 	unsigned refs;                /* open handles + conns + UDP reqs in flight */
 	struct rpc_conn *conns;       /* accepted connections (owned) */
 	struct rpc_conn *dirty;       /* conns with output to flush (one conn ref each) */
+	struct rpc_stats *stats;      /* not owned (the group's slot), or NULL */
 };
 
 struct rpc_conn {
@@ -144,6 +146,8 @@ struct rpc_req_priv {
 	uv_work_t work;               /* for .blocking handlers */
 	struct rpc_req_priv *fq_next; /* in its rpcx_fq while waiting for the pool */
 	enum rpc_disposition disp;
+	uint64_t t0;                  /* uv_hrtime() at arrival (rpc_stats) */
+	uint8_t prog_idx;             /* in svc->progs (rpc_stats) */
 };
 
 /* rpc_svc.c: may a UDP datagram for @ctx be taken?  False when that

@@ -285,6 +285,12 @@ static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred 
 
 /* ---- dispatch --------------------------------------------------------- */
 
+static void rpcs_reject(struct rpc_listener *lsn, enum rpcst_reject r)
+{
+	if (lsn->stats)
+		lsn->stats->rejected[r]++;
+}
+
 static const struct rpc_prog *rpcs_find_prog(const struct rpc_svc *svc, uint32_t prog)
 {
 	for (size_t i = 0; i < svc->nprogs; i++)
@@ -310,12 +316,32 @@ static void rpcs_req_free(struct rpc_req_priv *rp)
 	free(rp);
 }
 
+/* Count a finished call into its listener's rpc_stats. */
+static void rpcs_count(struct rpc_req_priv *rp, enum rpcst_outcome o)
+{
+	struct rpc_stats *st = rp->lsn->stats;
+	const struct rpc_req *req = &rp->req;
+	const struct rpc_prog *p;
+	uint32_t v;
+
+	if (!st || rp->prog_idx >= RPCST_NPROG || req->proc >= RPCST_NPROC)
+		return;
+	p = rp->lsn->svc->progs[rp->prog_idx];
+	v = req->vers - p->vers_lo;
+	if (v < RPCST_NVERS)
+		st->calls[rp->prog_idx][v][req->proc][o]++;
+	mt_observe(&st->latency[rp->prog_idx][req->proc], uv_hrtime() - rp->t0);
+}
+
 void rpc_req_finish(struct rpc_req *req, enum rpc_disposition disp)
 {
 	struct rpc_req_priv *rp = (struct rpc_req_priv *)req;
 	bool gone = rp->conn ? rp->conn->closing : rp->lsn->closing;
 	int rc;
 
+	rpcs_count(rp, gone ? RPCST_DROPPED : disp == RPC_DONE_NOREPLY ? RPCST_NOREPLY
+		       : disp == RPC_DONE_GARBAGE ? RPCST_GARBAGE_ARGS
+		       : disp == RPC_DONE_REPLY ? RPCST_SUCCESS : RPCST_SYSTEM_ERR);
 	if (gone || disp == RPC_DONE_NOREPLY)
 		goto out;
 	if (disp == RPC_DONE_REPLY) {
@@ -554,16 +580,19 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	svc->ncalls++;
 	if (cb->rpcvers != RPCMSG_VERSION) {
 		rpcs_reply_denied(lsn, conn, peer, xid, RPCM_RPC_MISMATCH, 0);
+		rpcs_reject(lsn, RPCST_RPC_MISMATCH);
 		goto out_hdr;
 	}
 	as = rpcs_check_auth(cb, &cred);
 	if (as != RPCM_AUTH_OK) {
 		rpcs_reply_denied(lsn, conn, peer, xid, RPCM_AUTH_ERROR, as);
+		rpcs_reject(lsn, RPCST_AUTH_ERROR);
 		goto out_hdr;
 	}
 	prog = rpcs_find_prog(svc, cb->prog);
 	if (!prog) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROG_UNAVAIL, 0, 0);
+		rpcs_reject(lsn, RPCST_PROG_UNAVAIL);
 		goto out_hdr;
 	}
 	vers = (cb->vers >= prog->vers_lo && cb->vers <= prog->vers_hi)
@@ -571,11 +600,13 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	if (!vers) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROG_MISMATCH,
 				  prog->vers_lo, prog->vers_hi);
+		rpcs_reject(lsn, RPCST_PROG_MISMATCH);
 		goto out_hdr;
 	}
 	pd = cb->proc < vers->nprocs ? &vers->procs[cb->proc] : NULL;
 	if (!pd || !pd->fn) {
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_PROC_UNAVAIL, 0, 0);
+		rpcs_reject(lsn, RPCST_PROC_UNAVAIL);
 		goto out_hdr;
 	}
 
@@ -600,6 +631,10 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	rp->req.svc_ctx = lsn->ctx;
 	rp->req.pd = pd;
 	rp->lsn = lsn;
+	rp->t0 = uv_hrtime();
+	for (size_t i = 0; i < svc->nprogs; i++)
+		if (svc->progs[i] == prog)
+			rp->prog_idx = (uint8_t)i;
 	rpcx_lsn_get(lsn);
 	if (conn) {
 		rp->conn = conn;

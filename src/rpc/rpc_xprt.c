@@ -201,6 +201,8 @@ static void rpcx_conn_close(struct rpc_conn *conn, const char *why)
 		rpcx_host_put(lsn->svc, conn->host);
 	conn->host = NULL;
 	lsn->svc->nconns--;
+	if (lsn->stats)
+		lsn->stats->conns_open--;
 	uv_close((uv_handle_t *)&conn->tcp, rpcx_conn_handle_closed);
 	uv_close((uv_handle_t *)&conn->idle, rpcx_conn_handle_closed);
 }
@@ -380,6 +382,8 @@ static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf
 		rpcx_conn_close(conn, nread == UV_EOF ? NULL : uv_strerror((int)nread));
 		return;
 	}
+	if (conn->lsn->stats)
+		conn->lsn->stats->bytes_in += (uint64_t)nread;
 	rpcx_conn_get(conn); /* dispatch may close it */
 	rc = rpcx_conn_feed(conn, (const uint8_t *)buf->base, (size_t)nread);
 	if (rc == -EMSGSIZE) {
@@ -497,6 +501,10 @@ static void rpcx_accept_cb(uv_stream_t *server, int status)
 		svc->conns->svc_prev = conn;
 	svc->conns = conn;
 	svc->nconns++;
+	if (lsn->stats) {
+		lsn->stats->conns_accepted++;
+		lsn->stats->conns_open++;
+	}
 	if (uv_accept(server, (uv_stream_t *)&conn->tcp) != 0) {
 		rpcx_conn_close(conn, "accept");
 		return;
@@ -674,6 +682,8 @@ void rpcx_out_commit(struct rpc_conn *conn, size_t len)
 
 	memcpy(conn->out + conn->out_len, &mark, RPC_MARK_LEN);
 	conn->out_len += RPC_MARK_LEN + len;
+	if (lsn->stats)
+		lsn->stats->bytes_out += RPC_MARK_LEN + len;
 	if (conn->dirty)
 		return;
 	conn->dirty = true;
@@ -711,6 +721,8 @@ void rpcx_udp_send(struct rpc_listener *lsn, const struct sockaddr_storage *peer
 
 	if (lsn->closing || !lsn->has_udp)
 		return;
+	if (lsn->stats)
+		lsn->stats->bytes_out += len;
 	b = uv_buf_init((char *)buf, (unsigned)len);
 	n = uv_udp_try_send(&lsn->udp, &b, 1, (const struct sockaddr *)peer);
 	if (n >= 0 || n != UV_EAGAIN)
@@ -752,6 +764,8 @@ static void rpcx_udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 		log_debug("rpc: truncated UDP datagram dropped");
 		return;
 	}
+	if (lsn->stats)
+		lsn->stats->bytes_in += (uint64_t)nread;
 	if (!rpcs_udp_admit(lsn->svc, lsn->ctx))
 		return;
 	memset(&peer, 0, sizeof(peer));

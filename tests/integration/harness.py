@@ -231,7 +231,7 @@ class Cluster:
     """A cluster INI file plus its storage directories and node processes."""
 
     def __init__(self, h, groups, nodes=None, name='it', cluster_extra=None,
-                 ports=None, log_level='info'):
+                 ports=None, log_level='info', init=True):
         self.h = h
         self.groups = list(groups)
         names = []
@@ -264,6 +264,25 @@ class Cluster:
                 e.path = os.path.join(self.storage, e.rel)
                 os.makedirs(e.path, exist_ok=True)
         self.write_config()
+        if init:
+            for g in self.groups:
+                self.init_group(g.name)
+
+    def ctl_path(self):
+        p = os.environ.get('SGNFSCTL')
+        if not p:
+            p = os.path.join(os.path.dirname(os.path.dirname(self.h.sgnfsd)), 'ctl',
+                             'sgnfsctl')
+        return p
+
+    def init_group(self, name, extra=()):
+        """sgnfsctl init GROUP: write the group's storage identity (no node
+        serves a group without it; src/cluster/storage.h)."""
+        p = subprocess.run([self.ctl_path(), '-c', self.config_path, 'init'] + list(extra)
+                           + [name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=30)
+        if p.returncode != 0:
+            raise TestAbort('sgnfsctl init %s: %s' % (name, p.stdout.decode().strip()))
 
     def _slot_ok(self, slot):
         for i, g in enumerate(self.groups):

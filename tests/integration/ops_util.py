@@ -85,3 +85,74 @@ def write_config(c):
     with open(tmp, 'w') as f:
         f.write(c.config_text())
     os.replace(tmp, c.config_path)
+
+
+def set_node_keys(c, keys):
+    """Write the config with extra keys in [node] sections: keys = {node:
+    {key: value}} (the harness writes [node] sections bare)."""
+    text = c.config_text()
+    for n, kv in keys.items():
+        add = ''.join('%s = %s\n' % (k, v) for k, v in kv.items())
+        text = text.replace('[node %s]\n' % n, '[node %s]\n%s' % (n, add), 1)
+    tmp = c.config_path + '.tmp'
+    with open(tmp, 'w') as f:
+        f.write(text)
+    os.replace(tmp, c.config_path)
+
+
+def parse_metrics(text):
+    """Prometheus text -> ({(name, ((label, value), ...)): float}, {family: type},
+    [problems]).  Checks what a scraper relies on: a TYPE before a family's
+    samples, one TYPE per family, cumulative buckets ending in +Inf == count."""
+    import re
+    samples, types, problems = {}, {}, []
+    line_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+    lab_re = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+    for ln in text.splitlines():
+        if not ln:
+            continue
+        if ln.startswith('# TYPE '):
+            _, _, name, typ = ln.split(' ', 3)
+            if name in types:
+                problems.append('TYPE %s twice' % name)
+            types[name] = typ
+            continue
+        if ln.startswith('#'):
+            continue
+        m = line_re.match(ln)
+        if not m:
+            problems.append('bad line %r' % ln)
+            continue
+        name, labels, val = m.group(1), m.group(2) or '', m.group(3)
+        base = name
+        for suf in ('_bucket', '_sum', '_count'):
+            if name.endswith(suf) and types.get(name[:-len(suf)]) == 'histogram':
+                base = name[:-len(suf)]
+        if base not in types:
+            problems.append('%s without a TYPE before it' % name)
+        key = (name, tuple(sorted(lab_re.findall(labels))))
+        if key in samples:
+            problems.append('sample twice: %s' % (key,))
+        samples[key] = float(val)
+    # histograms: cumulative, +Inf == count
+    for (name, labels), v in samples.items():
+        if not name.endswith('_count') or types.get(name[:-6]) != 'histogram':
+            continue
+        base = name[:-6]
+        bks = sorted(((float('inf') if dict(l)['le'] == '+Inf' else float(dict(l)['le'])), bv)
+                     for (n, l), bv in samples.items() if n == base + '_bucket' and
+                     tuple(x for x in l if x[0] != 'le') == labels)
+        vals = [bv for _, bv in bks]
+        if vals != sorted(vals) or not bks or bks[-1][0] != float('inf') or vals[-1] != v:
+            problems.append('histogram %s%s not cumulative or +Inf != count' % (base, labels))
+    return samples, types, problems
+
+
+def metric(samples, name, **labels):
+    """The value of the one sample of @name with @labels (a subset); 0 if
+    none; raises if several match."""
+    want = set(labels.items())
+    hits = [v for (n, l), v in samples.items() if n == name and want <= set(l)]
+    if len(hits) > 1:
+        raise TestAbort('%s %s matches %d samples' % (name, labels, len(hits)))
+    return hits[0] if hits else 0.0
