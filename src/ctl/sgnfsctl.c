@@ -311,11 +311,17 @@ static struct json_object *status_collect(const struct cfg_cluster *c, int *code
 		sj_add(g, "name", json_object_new_string(gc->name));
 		if (jlen(owners) == 1) {
 			struct json_object *stn = jget(served, "state");
-			sj_add(g, "state", json_object_new_string(stn ? json_object_get_string(stn)
-								      : "online"));
+			const char *state = stn ? json_object_get_string(stn) : "online";
+			/* Served means answering: online, or in grace.  A group
+			 * still loading its state ("opening") is not yet. */
+			bool up = strcmp(state, "online") == 0 || strcmp(state, "grace") == 0;
+
+			sj_add(g, "state", json_object_new_string(state));
 			sj_add(g, "owner", json_object_get(json_object_array_get_idx(owners, 0)));
 			sj_add(g, "grace_left", json_object_new_int64(jint(served, "grace_left", 0)));
-			sj_add(g, "reason", NULL);
+			sj_add(g, "reason", up ? NULL : json_object_new_string(
+				"coming online: its state is being loaded"));
+			group_bad |= !up;
 		} else if (jlen(owners) > 1) {
 			/* The lease makes this impossible; say so loudly if not. */
 			sj_add(g, "state", json_object_new_string("split"));

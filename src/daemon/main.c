@@ -42,6 +42,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "nfs/fh.h"
+#include "priv.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/nsm_svc.h"
@@ -317,6 +318,84 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 	sj_add(out, "error", json_object_new_string("unknown request"));
 }
 
+/*
+ * With use_rpcbind, what this process registered with the host's rpcbind
+ * (prog, vers), so that a clean stop removes exactly that and nothing of
+ * another daemon's (rpc.statd's NSM registration above all).
+ */
+static struct { uint32_t prog, vers; } sgnfsd_pmap_mine[16];
+static size_t sgnfsd_pmap_nmine;
+
+/*
+ * Register (@prog, @vers) on @port for TCP and UDP with the host's rpcbind.
+ * Someone else's registration on another port is left alone: for NSM that
+ * is the host's rpc.statd (warn: SM_NOTIFY from a rebooted client that asks
+ * rpcbind reaches it, while ours still answers on nsm_port of every VIP);
+ * for the others it is a real conflict (a kernel nfsd or lockd): refuse.
+ * A registration on our own port is a leftover of an sgnfsd that did not
+ * stop cleanly: replaced.  0 or -errno.
+ */
+static int sgnfsd_pmap_register(struct pmaplist *maps, uint32_t prog, uint32_t vers,
+				uint16_t port)
+{
+	/* Any version of the program on another port belongs to someone else
+	 * (rpcbind's table, read once by the caller: pmap_getport() leaks in
+	 * libtirpc). */
+	for (int t = 0; t < 2; t++) {
+		int prot = t ? IPPROTO_UDP : IPPROTO_TCP;
+		u_short have = 0;
+
+		for (struct pmaplist *m = maps; m; m = m->pml_next)
+			if (m->pml_map.pm_prog == prog && m->pml_map.pm_prot == (u_long)prot &&
+			    m->pml_map.pm_port != port)
+				have = (u_short)m->pml_map.pm_port;
+		if (!have)
+			continue;
+		if (prog == 100024) {
+			log_warn("rpcbind: NSM (100024 %s) belongs to port %u (the host's rpc.statd): "
+				 "left to it; sgnfsd answers NSM on port %u of each VIP",
+				 t ? "udp" : "tcp", have, port);
+			return 0;
+		}
+		log_err("rpcbind: program %u %s is registered on port %u by another service "
+			"(a kernel nfsd or lockd?); sgnfsd needs it on port %u", prog,
+			t ? "udp" : "tcp", have, port);
+		return -EADDRINUSE;
+	}
+	/* Ours (same port) from a node that did not stop cleanly: start from
+	 * a clean entry for this version. */
+	for (struct pmaplist *m = maps; m; m = m->pml_next) {
+		if (m->pml_map.pm_prog == prog && m->pml_map.pm_vers == vers) {
+			pmap_unset(prog, vers);
+			break;
+		}
+	}
+	for (int t = 0; t < 2; t++) {
+		int prot = t ? IPPROTO_UDP : IPPROTO_TCP;
+
+		if (!pmap_set(prog, vers, prot, port)) {
+			log_err("rpcbind: cannot register program %u v%u %s (is rpcbind running?)",
+				prog, vers, t ? "udp" : "tcp");
+			pmap_unset(prog, vers);
+			return -ECONNREFUSED;
+		}
+	}
+	if (sgnfsd_pmap_nmine < sizeof(sgnfsd_pmap_mine) / sizeof(sgnfsd_pmap_mine[0])) {
+		sgnfsd_pmap_mine[sgnfsd_pmap_nmine].prog = prog;
+		sgnfsd_pmap_mine[sgnfsd_pmap_nmine].vers = vers;
+		sgnfsd_pmap_nmine++;
+	}
+	return 0;
+}
+
+/* Remove what sgnfsd_pmap_register() put in rpcbind. */
+static void sgnfsd_pmap_unregister(void)
+{
+	for (size_t i = 0; i < sgnfsd_pmap_nmine; i++)
+		pmap_unset(sgnfsd_pmap_mine[i].prog, sgnfsd_pmap_mine[i].vers);
+	sgnfsd_pmap_nmine = 0;
+}
+
 /* The port table every VIP answers with (or that goes to a system rpcbind). */
 static int sgnfsd_register_ports(const struct cfg_cluster *c)
 {
@@ -326,6 +405,10 @@ static int sgnfsd_register_ports(const struct cfg_cluster *c)
 		{ 100021, 1, 4, 2 }, /* NLM (version 2 is not offered) */
 		{ 100024, 1, 1, 3 }, /* NSM */
 	};
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct pmaplist *maps = c->use_rpcbind ? pmap_getmaps(&lo) : NULL;
+	int rc;
+
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
 		uint16_t port = progs[i].which == 0 ? c->nfs_port
 			      : progs[i].which == 1 ? c->mount_port
@@ -333,20 +416,23 @@ static int sgnfsd_register_ports(const struct cfg_cluster *c)
 		for (uint32_t v = progs[i].vlo; v <= progs[i].vhi; v++) {
 			if (progs[i].prog == 100021 && v == 2)
 				continue;
+			if (c->use_rpcbind) {
+				rc = sgnfsd_pmap_register(maps, progs[i].prog, v, port);
+				if (rc < 0) {
+					sgnfsd_pmap_unregister();
+					xdr_free((xdrproc_t)xdr_pmaplist, (char *)&maps);
+					return rc;
+				}
+				continue;
+			}
 			for (int t = 0; t < 2; t++) {
 				uint32_t prot = t ? IPPROTO_UDP : IPPROTO_TCP;
-				if (c->use_rpcbind) {
-					if (!pmap_set(progs[i].prog, v, (int)prot, port)) {
-						log_err("cannot register program %u v%u with the system rpcbind",
-							progs[i].prog, v);
-						return -ECONNREFUSED;
-					}
-				} else if (pmap_table_set(progs[i].prog, v, prot, port) < 0) {
+				if (pmap_table_set(progs[i].prog, v, prot, port) < 0)
 					return -ENOSPC;
-				}
 			}
 		}
 	}
+	xdr_free((xdrproc_t)xdr_pmaplist, (char *)&maps);
 	if (!c->use_rpcbind) {
 		pmap_table_set(100000, 2, IPPROTO_TCP, c->pmap_port);
 		pmap_table_set(100000, 2, IPPROTO_UDP, c->pmap_port);
@@ -521,6 +607,20 @@ int main(int argc, char **argv)
 		log_warn("NOTIFY_SOCKET is set but sgnfsd was built without libsystemd: "
 			 "systemd will not hear that the node is ready");
 
+	sgnfsd_raise_nofile(d.cfg);
+	/* Capabilities are per thread: drop them before the loop, the pool
+	 * and the watchdog create any, so every thread starts reduced
+	 * (common/priv.h says what stays and why). */
+	{
+		char why[160];
+
+		rc = priv_drop(false, why, sizeof(why));
+		if (rc < 0) {
+			log_err("node %s cannot drop privileges: %s; not starting",
+				d.node.me->name, why);
+			goto out_pid;
+		}
+	}
 	/* NFS takes at most RPC_POOL_JOBS (4) pool threads at a time, groups
 	 * in turn; one more keeps a thread for the state I/O that grants wait
 	 * for (client list, journal).  Set before the pool's first use. */
@@ -531,7 +631,6 @@ int main(int argc, char **argv)
 	lim.max_conns = d.cfg->max_conns;
 	lim.max_conns_per_host = d.cfg->max_conns_per_host;
 	lim.max_queued_per_ctx = d.cfg->max_queued_per_group;
-	sgnfsd_raise_nofile(d.cfg);
 	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)
@@ -557,6 +656,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	grp_proto_register(GRP_PROTO_NFS, &nfs_group_ops);
+	grp_proto_register(GRP_PROTO_NLM, &nlm_group_ops);
 	{
 		const struct cfg_listen *ml = d.node.me->metrics_listen.set ? &d.node.me->metrics_listen
 									   : &d.cfg->metrics_listen;
@@ -606,6 +707,7 @@ out_ctl:
 	d.ctl = NULL;
 	uv_run(d.loop, UV_RUN_NOWAIT);
 out_svc:
+	sgnfsd_pmap_unregister();
 	rpc_svc_free(d.node.svc);
 out_pid:
 	/* Last: while we hold it, the socket and this file are ours. */

@@ -1,27 +1,39 @@
 /*
- * group.c - bringing a service group online and offline on this node.
+ * group.c - a service group's life on this node: opening, online (with its
+ * grace), closing; and the node's table of the groups it may serve.
  *
  * Online, once this node's owner says so (src/cluster/owner.h: the lease
  * was acquired, or a managed "start" came over the control socket):
- *   1. open the exports (src/nfs) and the lock state, which reads the
- *      group's client list from the group's own storage (src/nlm, nsm);
+ *   on the thread pool (the group is "opening"; nothing else sees it):
+ *   1. open the group's client list (its NSM identity, on its own storage)
+ *      and every protocol's per-group state (struct grp_proto_ops.open:
+ *      NFS opens the exports, NLM replays the journal into its own
+ *      reservation table);
  *   2. increase the group's NSM state number, durably (odd = up);
- *   3. if anything may need reclaiming (the journal's reservations, or
- *      without a trusted journal any client on the list), start the
- *      group's grace *before* any socket is open, so no new lock can slip
- *      in ahead of a reclaim; otherwise there is no grace;
+ *   on the loop:
+ *   3. install: every protocol's online(); if any has something to
+ *      recover, the group's grace starts, from now, *before* any socket is
+ *      open, so no new lock can slip in ahead of a reclaim; otherwise
+ *      there is no grace;
  *   4. bind each VIP on each service port (TCP and UDP);
  *   5. notify every listed client, from each VIP, asynchronously.
- * Offline undoes it in the reverse order: notifications stop, sockets
- * close (no new requests), lock state is dropped, the state number goes
- * even (a clean stop), then the owner is told (a lease is released).
+ * Grace ends at its timeout or as soon as every protocol that had
+ * something to recover says it has (grp_recovered); then each protocol's
+ * grace_end() runs.  Offline undoes it in the reverse order: notifications
+ * stop, sockets close (no new requests), protocols close, the state number
+ * goes even (a clean stop), then the owner is told (a lease is released).
+ *
+ * The group never names a protocol: the daemon registers each one's ops
+ * (grp_proto_register), and the protocols reach their per-group state
+ * through the group's slots (gslot.h).
  *
  * Other groups on the node are never touched: each has its own listeners,
- * its own lock table, its own client list and its own grace.
+ * its own protocol state, its own client list and its own grace.
  */
 #include "group/group.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +42,8 @@
 #include "config/config.h"
 #include "config/reload.h"
 #include "log.h"
-#include "nfs/nfs.h"
-#include "nlm/nlm_svc.h"
+#include "sfile.h"
+#include "nsm/clist.h"
 #include "nsm/notify.h"
 #include "cluster/ctlsock.h"
 #include "cluster/owner.h"
@@ -67,6 +79,14 @@ static size_t grp_ports(const struct cfg_cluster *c, uint16_t *ports)
 	return n;
 }
 
+/* The protocols plugged into every group (grp_proto_register). */
+static const struct grp_proto_ops *grp_protos[GRP_PROTO_MAX];
+
+void grp_proto_register(enum grp_proto_id id, const struct grp_proto_ops *ops)
+{
+	grp_protos[id] = ops;
+}
+
 static void grp_put(void *ctx)
 {
 	struct sg_group *g = ctx;
@@ -75,9 +95,136 @@ static void grp_put(void *ctx)
 		return;
 	/* No request of this group is in flight any more (each held its
 	 * listener, each listener held the group): the state can go. */
-	nfs_group_close(g->nfs);
+	for (int id = 0; id < GRP_PROTO_MAX; id++)
+		if (grp_protos[id] && grp_protos[id]->release && g->pub.slot[id])
+			grp_protos[id]->release(g->pub.slot[id]);
 	free(g->lsn);
 	free(g);
+}
+
+/* Every protocol's close (after @online ones ran online), then the client
+ * list: a group that will not serve (any thread while never attached). */
+static void grp_protos_close(struct sg_group *g, unsigned online)
+{
+	for (int id = GRP_PROTO_MAX - 1; id >= 0; id--) {
+		if (!grp_protos[id] || !g->pub.slot[id])
+			continue;
+		if (grp_protos[id]->close)
+			grp_protos[id]->close(&g->pub, g->pub.slot[id], online & (1u << id));
+		/* Not serving: nothing is in flight, release at once. */
+		if (grp_protos[id]->release)
+			grp_protos[id]->release(g->pub.slot[id]);
+		g->pub.slot[id] = NULL;
+	}
+	clist_close(g->pub.clients);
+	g->pub.clients = NULL;
+}
+
+/* ---- grace: the group's, joined by every protocol ---------------------- */
+
+static void grp_grace_end(struct sg_group *g, const char *why)
+{
+	bool was = g->pub.in_grace;
+
+	if (g->timer_open)
+		uv_timer_stop(&g->grace_timer);
+	g->pub.in_grace = false;
+	g->pub.recovering = 0;
+	if (was)
+		log_info("group=%s grace ended after %" PRIu64 " ms: new locks are granted (%s)",
+			 g->cfg->name, uv_now(g->node->loop) - g->pub.grace_start, why);
+	for (int id = 0; id < GRP_PROTO_MAX; id++)
+		if (grp_protos[id] && grp_protos[id]->grace_end && g->pub.slot[id])
+			grp_protos[id]->grace_end(&g->pub, g->pub.slot[id]);
+}
+
+static void grp_grace_timer_cb(uv_timer_t *t)
+{
+	grp_grace_end(t->data, "its time is up");
+}
+
+/* Protocols @need (a bit each) have something to recover: grace starts now
+ * and lasts until each has recovered, at most the configured time. */
+static void grp_grace_start(struct sg_group *g, unsigned need)
+{
+	uint32_t s = g->cfg->grace_s;
+	char names[64] = "";
+
+	for (int id = 0; id < GRP_PROTO_MAX; id++)
+		if (need & (1u << id))
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 names[0] ? " " : "", grp_protos[id]->name);
+	g->pub.in_grace = true;
+	g->pub.recovering = need;
+	g->pub.grace_start = uv_now(g->node->loop);
+	g->pub.grace_end = g->pub.grace_start + (uint64_t)s * 1000u;
+	uv_timer_start(&g->grace_timer, grp_grace_timer_cb, (uint64_t)s * 1000u, 0);
+	log_info("group=%s grace started: at most %u s, until %s recovered", g->cfg->name, s,
+		 names);
+}
+
+/* gslot.h: protocol @id of @gp has nothing left to recover. */
+static void grp_recovered_cb(struct grp_pub *gp, enum grp_proto_id id, const char *why)
+{
+	struct sg_group *g = (struct sg_group *)gp;
+
+	gp->recovering &= ~(1u << id);
+	if (gp->in_grace && gp->recovering == 0)
+		grp_grace_end(g, why);
+}
+
+/* gslot.h: a client of @gp rebooted; every protocol releases it. */
+static bool grp_client_rebooted_cb(struct grp_pub *gp, const char *name,
+				   const struct sockaddr_storage *from, bool trusted,
+				   const char *why)
+{
+	bool any = false;
+
+	for (int id = 0; id < GRP_PROTO_MAX; id++)
+		if (grp_protos[id] && grp_protos[id]->client_rebooted && gp->slot[id])
+			any |= grp_protos[id]->client_rebooted(gp, gp->slot[id], name, from,
+							       trusted, why);
+	return any;
+}
+
+static const struct grp_calls grp_calls = {
+	.recovered = grp_recovered_cb,
+	.client_rebooted = grp_client_rebooted_cb,
+};
+
+static void grp_timer_closed(uv_handle_t *h)
+{
+	grp_put(h->data);
+}
+
+static void grp_notified(void *arg, unsigned notified, unsigned failed)
+{
+	struct sg_group *g = arg;
+
+	log_info("group=%s notification done: %u answered, %u gave up", g->cfg->name, notified,
+		 failed);
+	if (g->m) {
+		g->m->notify_answered += notified;
+		g->m->notify_given_up += failed;
+	}
+}
+
+/* Tell every client on the group's list that the group restarted: SM_NOTIFY
+ * from each VIP (src/nsm/notify.h), in the background, for as long as the
+ * grace lasts and at least a minute, so a client that comes back later
+ * still learns it must reclaim. */
+static int grp_notify(struct sg_group *g)
+{
+	const struct cfg_group *gc = g->cfg;
+	uint32_t total_ms = (gc->grace_s > 60 ? gc->grace_s : 60) * 1000u;
+
+	int rc = nsm_notify_start(g->node->loop, gc->name, g->pub.clients, gc->vips, gc->nvips,
+				  g->pub.nsm_state, total_ms, grp_notified, g, &g->notifier);
+
+	/* One notification per client on the list and VIP (notify.h). */
+	if (rc == 0 && g->m)
+		g->m->notify_sent += (uint64_t)clist_count(g->pub.clients) * gc->nvips;
+	return rc;
 }
 
 /* ---- opening: read on the thread pool, installed on the loop ----------- */
@@ -87,13 +234,14 @@ static void grp_put(void *ctx)
  * cost grows with what clients did (one file per client on the list, the
  * journal replayed into the group's own reservation table), and the NSM
  * state number's durable write.  Touches no loop; reads only the immutable
- * configuration, and fills g->nlm, which nothing else sees until installed.
+ * configuration, and fills the group's slots and client list, which nothing
+ * else sees until installed.
  */
 static void grp_open_work(uv_work_t *w)
 {
 	struct sg_group *g = w->data;
 	char statedir[4200];
-	int rc;
+	int rc, id = 0;
 
 	/* Only ever from the storage the group was initialised on: an empty
 	 * mount point or someone else's filesystem is never served, and
@@ -102,21 +250,37 @@ static void grp_open_work(uv_work_t *w)
 		       sizeof(g->open_why));
 	if (rc < 0)
 		goto out;
-	rc = nlm_group_load(g, &g->nlm);
+	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
+	rc = clist_open(NULL, statedir, g->cfg->client_idle_s, g->cfg->name, &g->pub.clients);
 	if (rc < 0) {
-		g->nlm = NULL;
-		snprintf(g->open_why, sizeof(g->open_why), "cannot open its lock state: %s",
-			 strerror(-rc));
+		g->pub.clients = NULL;
+		snprintf(g->open_why, sizeof(g->open_why), "cannot open its client list: %s",
+			 sf_strerror(rc));
 		goto out;
 	}
-	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
-	rc = nsm_state_up(statedir, &g->nsm_state);
-	if (rc < 0) {
-		snprintf(g->open_why, sizeof(g->open_why),
-			 "cannot store its NSM state number: %s", strerror(-rc));
-		nlm_group_discard(g->nlm);
-		g->nlm = NULL;
+	for (id = 0; id < GRP_PROTO_MAX; id++) {
+		if (!grp_protos[id])
+			continue;
+		rc = grp_protos[id]->open(&g->pub, &g->pub.slot[id]);
+		if (rc < 0) {
+			g->pub.slot[id] = NULL;
+			snprintf(g->open_why, sizeof(g->open_why), "cannot open its %s state: %s",
+				 grp_protos[id]->name, sf_strerror(rc));
+			goto err;
+		}
 	}
+	rc = nsm_state_up(statedir, &g->pub.nsm_state);
+	if (rc < 0) {
+		/* Name the file: a bad one (a FIFO, a symlink, a huge file)
+		 * is something the administrator must remove by hand. */
+		snprintf(g->open_why, sizeof(g->open_why),
+			 "cannot store its NSM state number (state file %.160s/state): %s", statedir,
+			 sf_strerror(rc));
+		goto err;
+	}
+	goto out;
+err:
+	grp_protos_close(g, 0);
 out:
 	g->open_rc = rc;
 }
@@ -132,30 +296,45 @@ static int grp_install(struct sg_group *g)
 	struct sg_node *node = g->node;
 	uint16_t ports[8];
 	size_t nports = grp_ports(node->cfg, ports);
+	unsigned online = 0, need = 0;
 	char a[80];
 	int rc;
 
-	rc = nlm_group_attach(g->nlm);
-	if (rc < 0) {
-		snprintf(g->open_why, sizeof(g->open_why), "cannot open its lock state: %s",
-			 strerror(-rc));
-		nlm_group_discard(g->nlm);
-		g->nlm = NULL;
-		return rc;
+	clist_attach(g->pub.clients, node->loop);
+	for (int id = 0; id < GRP_PROTO_MAX; id++) {
+		if (!grp_protos[id])
+			continue;
+		rc = grp_protos[id]->online(&g->pub, g->pub.slot[id]);
+		if (rc < 0) {
+			snprintf(g->open_why, sizeof(g->open_why), "cannot start its %s service: %s",
+				 grp_protos[id]->name, strerror(-rc));
+			grp_protos_close(g, online);
+			return rc;
+		}
+		online |= 1u << id;
+		if (rc > 0)
+			need |= 1u << id;
 	}
+	uv_timer_init(node->loop, &g->grace_timer);
+	g->grace_timer.data = g;
+	g->timer_open = true;
+	g->refs++; /* the timer's, until its close callback */
 	/* The loop's cached clock dates from before this turn's callbacks; a
 	 * grace armed from it would lose whatever time they took.  Grace
 	 * starts now, before any socket is open, so no new lock can get
 	 * ahead of a reclaim. */
 	uv_update_time(node->loop);
-	nlm_group_recover(g->nlm, gc->grace_s);
+	if (need)
+		grp_grace_start(g, need);
+	else
+		grp_grace_end(g, "nothing to recover");
 	for (size_t v = 0; v < gc->nvips; v++) {
 		for (size_t p = 0; p < nports; p++) {
 			struct sockaddr_storage ss = gc->vips[v];
 
 			grp_set_port(&ss, ports[p]);
 			rc = rpc_listen(node->svc, (struct sockaddr *)&ss,
-					RPC_LISTEN_TCP | RPC_LISTEN_UDP, g, &g->lsn[g->nlsn]);
+					RPC_LISTEN_TCP | RPC_LISTEN_UDP, &g->pub, &g->lsn[g->nlsn]);
 			if (rc < 0) {
 				log_err("group=%s cannot bind %s: %s", gc->name,
 					rpc_addr_str(&ss, true, a, sizeof(a)), strerror(-rc));
@@ -173,8 +352,8 @@ static int grp_install(struct sg_group *g)
 	g->online = true;
 	g->online_at = uv_now(node->loop);
 	log_info("group=%s online on node %s (%zu VIPs, %zu exports, state %d)", gc->name,
-		 node->me->name, gc->nvips, gc->nexports, (int)g->nsm_state);
-	rc = nlm_group_notify(g->nlm, g->nsm_state);
+		 node->me->name, gc->nvips, gc->nexports, (int)g->pub.nsm_state);
+	rc = grp_notify(g);
 	if (rc < 0)
 		log_err("group=%s cannot start notifying its clients: %s", gc->name,
 			strerror(-rc));
@@ -184,8 +363,20 @@ err_close:
 	for (size_t i = 0; i < g->nlsn; i++)
 		rpc_listener_close(g->lsn[i]);
 	g->nlsn = 0;
-	nlm_group_close(g->nlm);
-	g->nlm = NULL;
+	g->pub.in_grace = false;
+	g->timer_open = false;
+	uv_close((uv_handle_t *)&g->grace_timer, grp_timer_closed);
+	/* Requests may have arrived on the listeners meanwhile: the
+	 * protocols close now (nothing new reaches them), NFS state goes
+	 * with the last request (grp_put). */
+	for (int id = GRP_PROTO_MAX - 1; id >= 0; id--)
+		if (grp_protos[id] && grp_protos[id]->close && g->pub.slot[id])
+			grp_protos[id]->close(&g->pub, g->pub.slot[id], true);
+	for (int id = 0; id < GRP_PROTO_MAX; id++)
+		if (!grp_protos[id] || !grp_protos[id]->release)
+			g->pub.slot[id] = NULL; /* closed for good above */
+	clist_close(g->pub.clients);
+	g->pub.clients = NULL;
 	return rc;
 }
 
@@ -206,8 +397,7 @@ static void grp_open_done(uv_work_t *w, int status)
 
 		log_info("group=%s stopped on node %s before it came online", g->cfg->name,
 			 g->node->me->name);
-		nlm_group_discard(g->nlm);
-		g->nlm = NULL;
+		grp_protos_close(g, 0);
 		snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
 		if (nsm_state_down(statedir) < 0)
 			log_warn("group=%s cannot store its NSM state number", g->cfg->name);
@@ -228,9 +418,6 @@ static void grp_open_done(uv_work_t *w, int status)
 		log_err("group=%s cannot come online on node %s: %s", g->cfg->name,
 			g->node->me->name, g->open_why);
 		snprintf(sl->why, sizeof(sl->why), "%s", g->open_why);
-		if (g->nlm)
-			nlm_group_discard(g->nlm);
-		g->nlm = NULL;
 		sl->g = NULL;
 		grp_put(g);
 	}
@@ -256,6 +443,11 @@ static int grp_start(struct sg_slot *sl)
 		snprintf(sl->why, sizeof(sl->why), "out of memory");
 		return -ENOMEM;
 	}
+	g->pub.name = gc->name;
+	g->pub.cfg = gc;
+	g->pub.cluster = node->cfg;
+	g->pub.loop = node->loop;
+	g->pub.calls = &grp_calls;
 	g->refs = 1;
 	g->node = node;
 	g->slot = sl;
@@ -270,17 +462,10 @@ static int grp_start(struct sg_slot *sl)
 		snprintf(sl->why, sizeof(sl->why), "out of memory");
 		goto err_free;
 	}
-	rc = nfs_group_open(node->cfg, gc, &g->nfs);
-	if (rc < 0) {
-		log_err("group=%s cannot open exports: %s", gc->name, strerror(-rc));
-		snprintf(sl->why, sizeof(sl->why), "cannot open exports: %s", strerror(-rc));
-		goto err_free;
-	}
 	g->open_work.data = g;
 	rc = uv_queue_work(node->loop, &g->open_work, grp_open_work, grp_open_done);
 	if (rc < 0) {
 		snprintf(sl->why, sizeof(sl->why), "cannot queue the open: %s", uv_strerror(rc));
-		nfs_group_close(g->nfs);
 		goto err_free;
 	}
 	log_info("group=%s opening on node %s: loading its state", gc->name, node->me->name);
@@ -298,11 +483,15 @@ err_free:
 
 void grp_stop(struct sg_group *g)
 {
+	char statedir[4200];
+
 	if (!g)
 		return;
 	g->state = GRP_CLOSING;
 	g->online = false;
 	log_info("group=%s going offline on node %s", g->cfg->name, g->node->me->name);
+	nsm_notify_cancel(g->notifier);
+	g->notifier = NULL;
 	/* Requests still in flight finish after this; the listeners stop
 	 * counting into the slot's metrics now, so nothing outlives them
 	 * with a pointer into it, and the connections all close. */
@@ -311,22 +500,40 @@ void grp_stop(struct sg_group *g)
 		rpc_listener_close(g->lsn[i]);
 	}
 	if (g->m) {
+		/* The journals of past incarnations carry on in the metrics. */
+		struct jr_stats js = { 0 };
+
 		g->m->rpc.conns_open = 0;
-		nlm_group_fold_journal(g->nlm, &g->m->journal_batches, &g->m->journal_failures,
-				       &g->m->journal_fsync);
+		for (int id = 0; id < GRP_PROTO_MAX; id++)
+			if (grp_protos[id] && grp_protos[id]->journal_stats && g->pub.slot[id])
+				grp_protos[id]->journal_stats(g->pub.slot[id], &js);
+		g->m->journal_batches += js.batches;
+		g->m->journal_failures += js.failures;
+		mt_hist_add(&g->m->journal_fsync, &js.fsync);
 	}
-	/* Lock state lives on the loop thread and no new request can reach
-	 * it now: drop it at once (this also ends requests parked on the
-	 * client list, which hold the listeners).  NFS state goes when the
-	 * last request on the thread pool finishes (grp_put). */
-	nlm_group_close(g->nlm);
-	g->nlm = NULL;
-	{
-		char statedir[4200];
-		snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
-		if (nsm_state_down(statedir) < 0)
-			log_warn("group=%s cannot store its NSM state number", g->cfg->name);
+	g->pub.in_grace = false;
+	if (g->timer_open) {
+		g->timer_open = false;
+		uv_close((uv_handle_t *)&g->grace_timer, grp_timer_closed);
 	}
+	/* Protocol state on the loop thread is unreachable now (no new
+	 * request): each protocol drops it at once (NLM also ends requests
+	 * parked on the client list, which hold the listeners).  State that
+	 * requests on the thread pool use goes with the last of them
+	 * (grp_put, the protocols' release). */
+	for (int id = GRP_PROTO_MAX - 1; id >= 0; id--) {
+		if (!grp_protos[id] || !g->pub.slot[id])
+			continue;
+		if (grp_protos[id]->close)
+			grp_protos[id]->close(&g->pub, g->pub.slot[id], true);
+		if (!grp_protos[id]->release)
+			g->pub.slot[id] = NULL;
+	}
+	clist_close(g->pub.clients);
+	g->pub.clients = NULL;
+	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
+	if (nsm_state_down(statedir) < 0)
+		log_warn("group=%s cannot store its NSM state number", g->cfg->name);
 	log_info("group=%s offline on node %s", g->cfg->name, g->node->me->name);
 	grp_put(g);
 }
@@ -375,29 +582,35 @@ static void grp_cfg_json(const struct cfg_group *gc, struct json_object *o)
 
 void grp_status(const struct sg_group *g, struct json_object *o)
 {
-	/* While opening, g->nlm belongs to the thread pool: not a field of it
-	 * may be read here. */
-	bool ready = g->state == GRP_ONLINE && g->nlm;
-	uint32_t grace = ready ? nlm_group_grace_left(g->nlm) : 0;
+	/* While opening, the slots belong to the thread pool: not a field of
+	 * them may be read here. */
+	bool ready = g->state == GRP_ONLINE;
+	uint32_t grace = ready ? grp_grace_left(&g->pub) : 0;
 	const char *state = g->state == GRP_OPENING ? "opening"
 			  : !g->online ? "offline" : grace ? "grace" : "online";
+	size_t nlocks = 0;
 
+	for (int id = 0; ready && id < GRP_PROTO_MAX; id++)
+		if (grp_protos[id] && grp_protos[id]->nlocks && g->pub.slot[id])
+			nlocks += grp_protos[id]->nlocks(g->pub.slot[id]);
 	sj_add(o, "name", json_object_new_string(g->cfg->name));
 	sj_add(o, "state", json_object_new_string(state));
 	sj_add(o, "ownership", json_object_new_string(cfg_ownership_name(g->cfg->ownership)));
 	sj_add(o, "grace_left", json_object_new_int64(grace));
-	sj_add(o, "nsm_state", json_object_new_int64(g->nsm_state));
+	sj_add(o, "nsm_state", json_object_new_int64(g->pub.nsm_state));
 	sj_add(o, "online_for_ms", json_object_new_uint64(g->state == GRP_ONLINE
 							  ? uv_now(g->node->loop) - g->online_at : 0));
 	grp_cfg_json(g->cfg, o);
-	sj_add(o, "nclients", json_object_new_uint64(ready ? nlm_group_nclients(g->nlm) : 0));
-	sj_add(o, "nlocks", json_object_new_uint64(ready ? nlm_group_nlocks(g->nlm) : 0));
-	if (ready) {
-		nlm_group_status(g->nlm, o);
-	} else {
+	sj_add(o, "nclients", json_object_new_uint64(ready && g->pub.clients
+						     ? clist_count(g->pub.clients) : 0));
+	sj_add(o, "nlocks", json_object_new_uint64(nlocks));
+	for (int id = 0; ready && id < GRP_PROTO_MAX; id++)
+		if (grp_protos[id] && grp_protos[id]->status && g->pub.slot[id])
+			grp_protos[id]->status(&g->pub, g->pub.slot[id], o);
+	if (!json_object_object_get_ex(o, "clients", NULL))
 		sj_add(o, "clients", json_object_new_array());
+	if (!json_object_object_get_ex(o, "locks", NULL))
 		sj_add(o, "locks", json_object_new_array());
-	}
 }
 
 /* ---- this node's groups ------------------------------------------------ */
@@ -852,7 +1065,8 @@ static void grp_log_change(void *arg, const char *change)
 int grp_node_reconfigure(struct sg_node *node, const struct cfg_cluster *next,
 			 struct json_object *changes, char *why, size_t whylen)
 {
-	struct nfs_group **prep = calloc(node->nslots ? node->nslots : 1, sizeof(*prep));
+	/* prep[slot * GRP_PROTO_MAX + protocol]: each protocol's new state */
+	void **prep = calloc((node->nslots ? node->nslots : 1) * GRP_PROTO_MAX, sizeof(*prep));
 	const struct cfg_node *me = cfg_node_find(next, node->me->name);
 	int rc = 0;
 
@@ -866,7 +1080,7 @@ int grp_node_reconfigure(struct sg_node *node, const struct cfg_cluster *next,
 		goto out;
 	}
 	/* Everything that can fail first, so that a refusal leaves every
-	 * group exactly as it was: the new exports of each online group. */
+	 * group exactly as it was: each online group's protocols prepare. */
 	for (size_t i = 0; i < node->nslots; i++) {
 		struct sg_slot *sl = &node->slots[i];
 		const struct cfg_group *ngc = cfg_group_find(next, sl->cfg->name);
@@ -876,13 +1090,21 @@ int grp_node_reconfigure(struct sg_node *node, const struct cfg_cluster *next,
 			rc = -EINVAL;
 			goto out;
 		}
-		if (!sl->g || !sl->g->nfs || !rl_exports_differ(sl->cfg, ngc))
+		if (!sl->g || sl->g->state != GRP_ONLINE)
 			continue;
-		rc = nfs_group_reopen(sl->g->nfs, next, ngc, &prep[i]);
-		if (rc < 0) {
-			snprintf(why, whylen, "group=%s: the new exports cannot be opened (%s); "
-				 "see the log for which", sl->cfg->name, strerror(-rc));
-			goto out;
+		for (int id = 0; id < GRP_PROTO_MAX; id++) {
+			const struct grp_proto_ops *ops = grp_protos[id];
+
+			if (!ops || !ops->reconf_prepare || !sl->g->pub.slot[id])
+				continue;
+			rc = ops->reconf_prepare(&sl->g->pub, sl->g->pub.slot[id], next, ngc,
+						 &prep[i * GRP_PROTO_MAX + id]);
+			if (rc < 0) {
+				snprintf(why, whylen, "group=%s: the new %s configuration cannot be "
+					 "applied (%s); see the log for why", sl->cfg->name, ops->name,
+					 strerror(-rc));
+				goto out;
+			}
 		}
 	}
 	/* Commit.  The old tree stays alive (the caller keeps it), so any
@@ -896,23 +1118,46 @@ int grp_node_reconfigure(struct sg_node *node, const struct cfg_cluster *next,
 
 		rl_describe(sl->cfg, ngc, grp_log_change, &cc);
 		sl->cfg = ngc;
-		if (sl->g) {
-			sl->g->cfg = ngc;
-			sl->g->cluster = next;
-			if (prep[i]) {
-				nfs_group_swap(&sl->g->nfs, prep[i]);
-				prep[i] = NULL;
+		if (!sl->g)
+			continue;
+		sl->g->cfg = ngc;
+		sl->g->cluster = next;
+		sl->g->pub.cfg = ngc;
+		sl->g->pub.cluster = next;
+		sl->g->pub.name = ngc->name;
+		for (int id = 0; id < GRP_PROTO_MAX; id++) {
+			void **p = &prep[i * GRP_PROTO_MAX + id];
+
+			if (*p) {
+				grp_protos[id]->reconf_commit(&sl->g->pub.slot[id], *p);
+				*p = NULL;
 			}
 		}
 	}
 out:
-	for (size_t i = 0; i < node->nslots; i++)
-		nfs_group_close(prep[i]);
+	for (size_t i = 0; i < node->nslots * GRP_PROTO_MAX; i++)
+		if (prep[i])
+			grp_protos[i % GRP_PROTO_MAX]->reconf_drop(prep[i]);
 	free(prep);
 	return rc;
 }
 
 /* ---- metrics ------------------------------------------------------------ */
+
+/* Locks held and requests waiting, summed over the group's protocols. */
+static size_t grp_nlocks(const struct sg_group *g, bool waiters)
+{
+	size_t n = 0;
+
+	for (int id = 0; id < GRP_PROTO_MAX; id++) {
+		const struct grp_proto_ops *ops = grp_protos[id];
+		size_t (*fn)(const void *) = !ops ? NULL : waiters ? ops->nwaiters : ops->nlocks;
+
+		if (fn && g->pub.slot[id])
+			n += fn(g->pub.slot[id]);
+	}
+	return n;
+}
 
 /* One gauge or counter family over every group of the node; @expr may use
  * sl, g (NULL unless served here), m (NULL if none) and i. */
@@ -951,8 +1196,11 @@ void grp_node_metrics(struct sg_node *node, struct sbuf *out)
 		labels[i] = lb[i];
 		st[i] = sl->m ? &sl->m->rpc : &none;
 		/* An opening group's lock state is being filled on the pool. */
-		if (sl->g && sl->g->online && sl->g->nlm)
-			nlm_group_journal_stats(sl->g->nlm, &js[i]);
+		if (sl->g && sl->g->online)
+			for (int id = 0; id < GRP_PROTO_MAX; id++)
+				if (grp_protos[id] && grp_protos[id]->journal_stats &&
+				    sl->g->pub.slot[id])
+					grp_protos[id]->journal_stats(sl->g->pub.slot[id], &js[i]);
 		if (sl->m) {
 			js[i].batches += sl->m->journal_batches;
 			js[i].failures += sl->m->journal_failures;
@@ -963,13 +1211,13 @@ void grp_node_metrics(struct sg_node *node, struct sbuf *out)
 		   "1 while this node serves the group (online or in grace).", g != NULL);
 	GRP_FAMILY("sgnfs_group_in_grace", "gauge",
 		   "1 while the group is in its grace period on this node.",
-		   g && g->nlm && nlm_group_grace_left(g->nlm) > 0);
+		   g && grp_grace_left(&g->pub) > 0);
 	GRP_FAMILY("sgnfs_group_grace_remaining_seconds", "gauge",
 		   "Seconds of grace left (0 outside grace).",
-		   g && g->nlm ? nlm_group_grace_left(g->nlm) : 0);
+		   g ? grp_grace_left(&g->pub) : 0);
 	GRP_FAMILY("sgnfs_group_nsm_state", "gauge",
 		   "The group's NSM state number while served here (odd: up), else 0.",
-		   g ? (uint32_t)g->nsm_state : 0);
+		   g ? (uint32_t)g->pub.nsm_state : 0);
 	GRP_FAMILY("sgnfs_group_takeovers_total", "counter",
 		   "Times the group came online on this node.", m ? m->takeovers : 0);
 	GRP_FAMILY("sgnfs_group_takeover_failures_total", "counter",
@@ -981,11 +1229,11 @@ void grp_node_metrics(struct sg_node *node, struct sbuf *out)
 		mt_hist_write(out, "sgnfs_group_takeover_duration_seconds", labels[i],
 			      node->slots[i].m ? &node->slots[i].m->takeover : &empty);
 	GRP_FAMILY("sgnfs_nlm_locks", "gauge", "Byte-range locks held in the group.",
-		   g && g->nlm ? nlm_group_nlocks(g->nlm) : 0);
+		   g ? grp_nlocks(g, false) : 0);
 	GRP_FAMILY("sgnfs_nlm_clients", "gauge", "Clients on the group's client list.",
-		   g && g->nlm ? nlm_group_nclients(g->nlm) : 0);
+		   g && g->pub.clients ? clist_count(g->pub.clients) : 0);
 	GRP_FAMILY("sgnfs_nlm_waiters", "gauge", "Blocked lock requests queued in the group.",
-		   g && g->nlm ? nlm_group_nwaiters(g->nlm) : 0);
+		   g ? grp_nlocks(g, true) : 0);
 	GRP_FAMILY("sgnfs_nsm_notify_sent_total", "counter",
 		   "SM_NOTIFY notifications started (one per client and VIP; retries not counted).",
 		   m ? m->notify_sent : 0);

@@ -17,11 +17,11 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "group/gslot.h"
+
 struct cfg_group;
 struct cfg_cluster;
 struct cfg_node;
-struct nfs_group;
-struct nlm_group;
 struct rpc_svc;
 struct rpc_listener;
 
@@ -82,7 +82,7 @@ struct sg_node {
 
 /*
  * A group's life on this node: opening (its state is read on the thread
- * pool; g->nlm belongs to that work), online (serving; in grace or not),
+ * pool; its slots belong to that work), online (serving; in grace or not),
  * closing (going offline).  Offline is the absence of the group.
  */
 enum grp_state { GRP_OPENING, GRP_ONLINE, GRP_CLOSING };
@@ -90,6 +90,8 @@ enum grp_state { GRP_OPENING, GRP_ONLINE, GRP_CLOSING };
 struct nsm_notifier;
 
 struct sg_group {
+	struct grp_pub pub;                /* what protocols see (gslot.h); first, so
+					      a listener's context is both */
 	struct sg_node *node;              /* not owned */
 	struct grp_metrics *m;             /* the slot's, or NULL */
 	uint64_t start_ns;                 /* uv_hrtime() when the start began */
@@ -99,17 +101,22 @@ struct sg_group {
 	int open_rc;                       /* its result (set on the pool) */
 	char open_why[256];                /* why it failed */
 	struct nsm_notifier *notifier;     /* owned while notifying */
-	int32_t nsm_state;                 /* this incarnation's state number */
+	uv_timer_t grace_timer;            /* holds a reference while open */
+	bool timer_open;
 	uint64_t online_at;                /* uv_now() when it came online */
 	const struct cfg_cluster *cluster; /* immutable */
 	const struct cfg_group *cfg;       /* immutable */
-	struct nfs_group *nfs;             /* owned; NFS/MOUNT runtime state */
-	struct nlm_group *nlm;             /* owned; lock state (NLM issue) */
 	struct rpc_listener **lsn;         /* owned; one per VIP and port */
 	size_t nlsn;
 	bool online;
-	unsigned refs;                     /* grp_start's + one per listener */
+	unsigned refs;                     /* the group's own + one per listener + timer */
 };
+
+/*
+ * Plug protocol @id into every group this node brings online (call before
+ * grp_node_start).  @ops must outlive the node.
+ */
+void grp_proto_register(enum grp_proto_id id, const struct grp_proto_ops *ops);
 
 struct json_object;
 

@@ -34,7 +34,6 @@
 #include <linux/openat2.h>
 
 #include "config/config.h"
-#include "group/group.h"
 #include "log.h"
 #include "mount.h"
 #include "nfs/export.h"

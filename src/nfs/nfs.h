@@ -4,10 +4,11 @@
  *
  * Per service group the module keeps a struct nfs_group: the group's
  * exports opened at run time (root directory descriptors, the handle of
- * each root), the group's write verifier and its mount list.  The daemon
- * opens it when it brings the group online (grp_start) and closes it when
- * the group goes offline; requests find it through req->svc_ctx, which is
- * the struct sg_group of the listener the request arrived on.
+ * each root), the group's write verifier and its mount list.  It is the
+ * group's GRP_PROTO_NFS slot (group/gslot.h, nfs_group_ops): opened with
+ * the group, released once the group is offline and its last request has
+ * finished; requests find it through req->svc_ctx, the group of the
+ * listener the request arrived on.
  *
  * Threading: MOUNT and NFS procedures that touch the disk run on libuv's
  * thread pool (.blocking).  Everything they read in nfs_group is immutable
@@ -22,6 +23,10 @@
 struct cfg_cluster;
 struct cfg_group;
 struct nfs_group;
+struct grp_proto_ops;
+
+/* How NFS and MOUNT plug into every service group (GRP_PROTO_NFS). */
+extern const struct grp_proto_ops nfs_group_ops;
 
 /* Program tables for rpc_svc_register().  MOUNT answers versions 1, 2 and 3
  * (MNT only in version 3); NFS answers version 3 only. */

@@ -30,8 +30,8 @@
 #include <sys/sysmacros.h>
 
 #include "config/config.h"
-#include "group/group.h"
 #include "log.h"
+#include "priv.h"
 #include "nfs/fh.h"
 
 #ifndef SYS_faccessat2
@@ -104,6 +104,14 @@ int nfs3_user(struct nfs3_ctx *c)
 		nfs3_root(c);
 		goto fail;
 	}
+	/* The kernel dropped the filesystem capabilities with the fsuid;
+	 * CAP_SYS_RESOURCE it keeps: drop it too for anyone but root, or a
+	 * squashed client fills ext4's root-reserved blocks (knfsd's rule). */
+	if (c->id.uid != 0 && priv_resource(false) < 0) {
+		c->as_user = true;
+		nfs3_root(c);
+		goto fail;
+	}
 	c->as_user = true;
 	return 0;
 
@@ -124,7 +132,8 @@ void nfs3_root(struct nfs3_ctx *c)
 	/* A pool thread that kept a client's identity would run the next
 	 * task, possibly another module's, as that client.  Restoring our own
 	 * ids cannot fail for a root process; if it ever does, stop. */
-	if ((uid_t)syscall(NFS3_SYS_SETFSUID, (uid_t)-1) != nfs3_self.fsuid) {
+	if ((uid_t)syscall(NFS3_SYS_SETFSUID, (uid_t)-1) != nfs3_self.fsuid ||
+	    priv_resource(true) < 0) {
 		log_err("cannot restore the daemon's filesystem identity; aborting");
 		abort();
 	}
@@ -545,7 +554,10 @@ uint32_t nfs3_iomax(const struct nfs3_ctx *c)
 	/* A WRITE must fit the transport's record limit with its RPC header
 	 * and arguments (a few hundred bytes; 4 KiB leaves room), or the
 	 * transport closes the connection instead of answering. */
-	if (cl && cl->max_record > 8192 && cl->max_record - 4096 < io)
+	/* >= : 8192 is the smallest max_record allowed and must clamp too
+	 * (to 4 KiB); with > it advertised 1 MiB, and a client's first
+	 * large WRITE closed its connection. */
+	if (cl && cl->max_record >= 8192 && cl->max_record - 4096 < io)
 		io = (cl->max_record - 4096) & ~4095u;
 	return io;
 }

@@ -30,7 +30,8 @@
 #include <sys/random.h>
 
 #include "config/config.h"
-#include "group/group.h"
+#include "config/reload.h"
+#include "group/gslot.h"
 #include "log.h"
 #include "nfs/export.h"
 
@@ -63,6 +64,51 @@ static void nfs_group_free(struct nfs_group *ng)
 	free(ng);
 }
 
+/* @inner lies inside or is @outer (both resolved, no trailing '/'). */
+static bool nfs_path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (n == 1)
+		return true;            /* "/" */
+	return strncmp(inner, outer, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
+}
+
+/*
+ * The configuration forbids nesting on the paths as written; a symbolic
+ * link can still make one export resolve into (or around) another, which
+ * `sgnfsd -t` reports but a node started without it would serve: two
+ * groups, two lock tables for one file, or .sgnfs/ reachable by name.  So
+ * every open checks the resolved root of each of its exports against every
+ * other export of the cluster that resolves on this node.  Blocking
+ * (realpath): runs with the rest of the open, off the loop.
+ */
+static int nfs_group_check_nesting(const struct cfg_cluster *c, const struct cfg_group *gc,
+				   const struct nfs_exp *e)
+{
+	for (size_t j = 0; c && j < c->nexports; j++) {
+		const struct cfg_export *o = &c->exports[j];
+		char *real;
+		bool nested;
+
+		if (o == e->cfg)
+			continue;
+		real = realpath(o->path, NULL);
+		if (!real)
+			continue;       /* not here (storage of a group served elsewhere) */
+		nested = nfs_path_within(real, e->root_path) || nfs_path_within(e->root_path, real);
+		if (nested)
+			log_err("group=%s export %s (resolved %s) nests with export %s of group %s "
+				"(resolved %s): not served; `sgnfsd -t` reports this", gc->name,
+				e->cfg->path, e->root_path, o->path,
+				o->group ? o->group->name : "?", real);
+		free(real);
+		if (nested)
+			return -ELOOP;
+	}
+	return 0;
+}
+
 int nfs_group_open(const struct cfg_cluster *c, const struct cfg_group *gc,
 		   struct nfs_group **out)
 {
@@ -89,6 +135,11 @@ int nfs_group_open(const struct cfg_cluster *c, const struct cfg_group *gc,
 	for (size_t i = 0; i < gc->nexports; i++) {
 		/* exports[0] holds the group's .sgnfs/ (config.h). */
 		rc = exp_open(gc->exports[i], i == 0, &ng->exports[i]);
+		if (rc == 0) {
+			rc = nfs_group_check_nesting(c, gc, &ng->exports[i]);
+			if (rc < 0)
+				exp_close(&ng->exports[i]);
+		}
 		if (rc < 0) {
 			log_err("group=%s export %s cannot be served", gc->name,
 				gc->exports[i]->path);
@@ -130,16 +181,16 @@ static pthread_mutex_t nfs_swap_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct nfs_group *nfs_group_of_req(const struct rpc_req *req)
 {
-	const struct sg_group *sg = req->svc_ctx;
+	const struct grp_pub *g = req->svc_ctx;
 	struct nfs_group *ng;
 
 	/* The listener holds its group, and the group holds nfs until every
 	 * request on the listener has finished (group.c), so the pointer is
 	 * valid here; the reference keeps it valid for the whole handler. */
-	if (!sg)
+	if (!g)
 		return NULL;
 	pthread_mutex_lock(&nfs_swap_lock);
-	ng = nfs_group_get(sg->nfs);
+	ng = nfs_group_get(grp_slot(g, GRP_PROTO_NFS));
 	pthread_mutex_unlock(&nfs_swap_lock);
 	return ng;
 }
@@ -174,6 +225,60 @@ void nfs_group_swap(struct nfs_group **slot, struct nfs_group *next)
 	/* Handlers still running on @old hold their own references. */
 	nfs_group_close(old);
 }
+
+/* ---- as a protocol of the group (group/gslot.h) ----------------------- */
+
+/* On the thread pool with the rest of the group's open. */
+static int nfs_open_op(struct grp_pub *g, void **slot)
+{
+	return nfs_group_open(g->cluster, g->cfg, (struct nfs_group **)slot);
+}
+
+/* Nothing of NFS needs reclaiming: handles stay valid across a move. */
+static int nfs_online_op(struct grp_pub *g, void *slot)
+{
+	(void)g;
+	(void)slot;
+	return 0;
+}
+
+/* Requests on the thread pool may still use the exports after the group
+ * has gone offline: they go with the last of those requests. */
+static void nfs_release_op(void *slot)
+{
+	nfs_group_close(slot);
+}
+
+/* A reload with other exports: open them beside the old ones (which may
+ * fail, changing nothing), then swap between requests. */
+static int nfs_reconf_prepare_op(struct grp_pub *g, void *slot, const struct cfg_cluster *c,
+				 const struct cfg_group *gc, void **prep)
+{
+	*prep = NULL;
+	if (!slot || !rl_exports_differ(g->cfg, gc))
+		return 0;
+	return nfs_group_reopen(slot, c, gc, (struct nfs_group **)prep);
+}
+
+static void nfs_reconf_commit_op(void **slot, void *prep)
+{
+	nfs_group_swap((struct nfs_group **)slot, prep);
+}
+
+static void nfs_reconf_drop_op(void *prep)
+{
+	nfs_group_close(prep);
+}
+
+const struct grp_proto_ops nfs_group_ops = {
+	.name = "nfs",
+	.open = nfs_open_op,
+	.online = nfs_online_op,
+	.release = nfs_release_op,
+	.reconf_prepare = nfs_reconf_prepare_op,
+	.reconf_commit = nfs_reconf_commit_op,
+	.reconf_drop = nfs_reconf_drop_op,
+};
 
 /* ---- mount list ------------------------------------------------------- */
 

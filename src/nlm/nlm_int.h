@@ -17,6 +17,7 @@
 #define NLM_HOST_BUCKETS 256
 #define NLM_GRANTED_TRIES 3
 
+struct grp_pub;
 struct jr;
 struct rpc_req;
 
@@ -89,10 +90,10 @@ struct nlm_block {
 };
 
 struct nlm_group {
-	struct sg_group *g;            /* not owned */
+	struct grp_pub *gp;            /* not owned: the group (group/gslot.h) */
 	const char *name;              /* group name, for logs */
 	struct lk_table *locks;        /* owned */
-	struct clist *clients;         /* owned */
+	struct clist *clients;         /* not owned: the group's client list */
 	struct nlm_cb *cb;             /* owned */
 	struct nlm_host *hosts[NLM_HOST_BUCKETS]; /* owned */
 	size_t nhosts;
@@ -110,11 +111,7 @@ struct nlm_group {
 	struct nlm_block *blocks;      /* owned: queued and granted-unanswered */
 	struct nlm_block *granted, **granted_tail; /* engine grants not yet journaled */
 	bool flushing;                 /* nlm_flush_grants is running */
-	bool in_grace;
-	uint64_t grace_end;            /* uv_now() ms */
-	uint64_t grace_start;          /* uv_now() ms */
-	uv_timer_t grace_timer;
-	struct nsm_notifier *notifier; /* owned while notifying */
+	uint64_t next_cookie;
 	bool closing;
 	bool attached;                 /* nlm_group_attach ran: loop handles exist */
 
@@ -167,7 +164,7 @@ void nlm_resv_unlock(struct nlm_group *ng, struct nlm_host *h, uint32_t svid, co
 void nlm_resv_unshare(struct nlm_group *ng, struct nlm_host *h, const void *oh, size_t ohlen,
 		      const void *fh, size_t fhlen);
 void nlm_resv_release_client(struct nlm_group *ng, struct nlm_host *h);
-/* Ends grace if the last reservation just went. */
+/* Tells the group NLM has recovered if the last reservation just went. */
 void nlm_resv_check_done(struct nlm_group *ng, const char *why);
 /* Grace is over: drop what was not reclaimed (and make the journal say so). */
 void nlm_resv_drop(struct nlm_group *ng);

@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "group/group.h"
+#include "group/gslot.h"
 #include "journal/journal.h"
 #include "log.h"
 #include "sfile.h"
@@ -47,7 +47,7 @@
 
 static uv_loop_t *nlm_jloop(const struct nlm_group *ng)
 {
-	return ng->g->node->loop;
+	return ng->gp->loop;
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -240,7 +240,7 @@ static int nlm_resv_new(struct nlm_group *ng)
 /* Off the loop (nlm_group_load): the journal is attached to the loop later. */
 int nlm_journal_open(struct nlm_group *ng, const char *statedir)
 {
-	const struct cfg_group *gc = ng->g->cfg;
+	const struct cfg_group *gc = ng->gp->cfg;
 	struct jr_load_info li;
 	char path[4300];
 	bool complete;
@@ -405,15 +405,15 @@ void nlm_resv_check_done(struct nlm_group *ng, const char *why)
 {
 	struct lk_stats st;
 
-	if (!ng->resv || !ng->in_grace)
+	if (!ng->resv || !grp_in_grace(ng->gp))
 		return;
 	lk_table_stats(ng->resv, &st);
 	if (st.locks + st.shares)
 		return;
 	log_info("group=%s every reservation is back (%zu, the last by %s) %" PRIu64
-		 " ms into grace: ending it", ng->name, ng->resv_loaded, why,
-		 uv_now(nlm_jloop(ng)) - ng->grace_start);
-	nlm_group_end_grace(ng);
+		 " ms into grace: NLM has recovered", ng->name, ng->resv_loaded, why,
+		 uv_now(nlm_jloop(ng)) - ng->gp->grace_start);
+	grp_recovered(ng->gp, GRP_PROTO_NLM, why);
 }
 
 /* A reservation table holds what the journal held (millions of locks, if

@@ -42,7 +42,7 @@
 #include <sys/random.h>
 
 #include "config/config.h"
-#include "group/group.h"
+#include "group/gslot.h"
 #include "lock/lock.h"
 #include "journal/journal.h"
 #include "log.h"
@@ -52,18 +52,17 @@
 #include "nlm/nlm_int.h"
 #include "nlm/nlm_xdr.h"
 #include "nsm/clist.h"
-#include "nsm/notify.h"
 #include "nsm.h"
 #include "sjson.h"
 
 static struct nlm_group *nlm_grp(const struct rpc_req *req)
 {
-	return ((struct sg_group *)req->svc_ctx)->nlm;
+	return grp_slot(req->svc_ctx, GRP_PROTO_NLM);
 }
 
 static uv_loop_t *nlm_loop(const struct nlm_group *ng)
 {
-	return ng->g->node->loop;
+	return ng->gp->loop;
 }
 
 /* A name or owner handle from the wire, safe for a log line. */
@@ -214,7 +213,7 @@ static bool nlm_count_host(void *arg, struct nlm_host *h)
 static int nlm_addr_caps(struct nlm_group *ng, const char *name,
 			 const struct sockaddr_storage *peer, bool new_lock)
 {
-	const struct cfg_cluster *cc = ng->g->cluster;
+	const struct cfg_cluster *cc = ng->gp->cluster;
 	struct nlm_addr_count c = { ng, 0, 0 };
 	const char *what;
 	char a[80], nm[LOG_SAFE_MAX];
@@ -319,7 +318,7 @@ static void nlm_host_put(struct nlm_group *ng, struct nlm_host *h)
 static nlm4_stats nlm_fh_check(struct nlm_group *ng, const sgn_netobj *fh,
 			       const struct sockaddr_storage *peer, const char *proc)
 {
-	const struct cfg_group *gc = ng->g->cfg;
+	const struct cfg_group *gc = ng->gp->cfg;
 	const struct cfg_export *e = NULL;
 	struct fh_key k;
 	uint64_t now;
@@ -385,9 +384,9 @@ static int nlm_copy_netobj(sgn_netobj *dst, const sgn_netobj *src)
  */
 static nlm4_stats nlm_grace_refuses(const struct nlm_group *ng, bool is_reclaim)
 {
-	if (ng->in_grace && !is_reclaim && !ng->resv)
+	if (grp_in_grace(ng->gp) && !is_reclaim && !ng->resv)
 		return NLM4_DENIED_GRACE_PERIOD;
-	if (!ng->in_grace && is_reclaim)
+	if (!grp_in_grace(ng->gp) && is_reclaim)
 		return NLM4_DENIED_NOLOCKS;
 	return NLM4_GRANTED;
 }
@@ -755,8 +754,9 @@ static void nlm_resv_waiters_retry(struct nlm_group *ng)
 		next = b->next;
 		if (!b->resv_wait || lk_range_make(b->offset, b->len, &r) < 0)
 			continue;
-		if (ng->in_grace && nlm_resv_conflicts_lock(ng, b->host, b->svid, b->oh, b->ohlen,
-							    b->fh, b->fhlen, b->exclusive, r))
+		if (grp_in_grace(ng->gp) &&
+		    nlm_resv_conflicts_lock(ng, b->host, b->svid, b->oh, b->ohlen, b->fh, b->fhlen,
+					    b->exclusive, r))
 			continue;
 		b->resv_wait = false;
 		rc = lk_owner_get(ng->locks, b->host->lkc, b->svid, b->oh, b->ohlen, &o);
@@ -1012,7 +1012,7 @@ static enum rpc_disposition nlm_proc_test(struct rpc_req *req)
 		res->test_stat.stat = st;
 		return nlm_done(req);
 	}
-	if (ng->in_grace &&
+	if (grp_in_grace(ng->gp) &&
 	    nlm_resv_conflicts_lock(ng, host, (uint32_t)a->alock.svid, a->alock.oh.sgn_netobj_val,
 				    a->alock.oh.sgn_netobj_len, a->alock.fh.sgn_netobj_val,
 				    a->alock.fh.sgn_netobj_len, a->exclusive, r)) {
@@ -1091,7 +1091,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	 * next failover while the server still holds it, and another host is
 	 * granted it when that grace ends.  Holding it, nothing changes and
 	 * nothing is journaled. */
-	if (a->reclaim && !ng->in_grace) {
+	if (a->reclaim && !grp_in_grace(ng->gp)) {
 		res->stat.stat = lk_holds(ng->locks, fh, fhlen, o, type, r) ?
 				 NLM4_GRANTED : NLM4_DENIED_NOLOCKS;
 		log_info("group=%s client=%s reclaim out of grace: %s", ng->name,
@@ -1103,7 +1103,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	/* Grace with reservations: refuse only what would take another
 	 * owner's lock away (a "reclaim" of such a range claims a lock the
 	 * journal says someone else held: no). */
-	if (ng->in_grace && nlm_resv_conflicts_lock(ng, host, (uint32_t)lk->svid,
+	if (grp_in_grace(ng->gp) && nlm_resv_conflicts_lock(ng, host, (uint32_t)lk->svid,
 						    lk->oh.sgn_netobj_val, lk->oh.sgn_netobj_len,
 						    fh, fhlen, a->exclusive, r)) {
 		if (!block || a->reclaim) {
@@ -1388,7 +1388,7 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 		return RPC_DONE_SYSERR;
 	res->stat = unshare ? NLM4_GRANTED : nlm_grace_refuses(ng, a->reclaim);
 	/* A reclaim out of grace goes on to the check below (nlm_proc_lock). */
-	if (res->stat != NLM4_GRANTED && !(a->reclaim && !ng->in_grace))
+	if (res->stat != NLM4_GRANTED && !(a->reclaim && !grp_in_grace(ng->gp)))
 		return RPC_DONE_REPLY;
 	res->stat = nlm_fh_check(ng, &sh->fh, &req->peer, req->pd->name);
 	if (res->stat != NLM4_GRANTED)
@@ -1411,7 +1411,7 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 	}
 	nlm_host_seen(ng, host, &req->peer);
 	host->refs++; /* for this request, as in nlm_prepare */
-	if (!unshare && a->reclaim && !ng->in_grace) {
+	if (!unshare && a->reclaim && !grp_in_grace(ng->gp)) {
 		/* Granted only if held already: see nlm_proc_lock. */
 		char nm[LOG_SAFE_MAX];
 
@@ -1429,7 +1429,7 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 		nlm_host_put(ng, host);
 		return RPC_DONE_REPLY;
 	}
-	if (!unshare && ng->in_grace &&
+	if (!unshare && grp_in_grace(ng->gp) &&
 	    nlm_resv_conflicts_share(ng, host, sh->oh.sgn_netobj_val, sh->oh.sgn_netobj_len,
 				     sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len,
 				     (unsigned)sh->access, (unsigned)sh->mode)) {
@@ -1714,12 +1714,7 @@ const struct rpc_prog nlm_prog = {
 	.vers = nlm_versions,
 };
 
-/* ---- group lifecycle -------------------------------------------------- */
-
-static void nlm_grace_timer_cb(uv_timer_t *t)
-{
-	nlm_group_end_grace(t->data);
-}
+/* ---- group lifecycle (struct grp_proto_ops, group/gslot.h) ----------- */
 
 /* Free the hosts and their lock table: pure memory, any thread. */
 static void nlm_group_free_tables(struct lk_table *locks, struct nlm_host **hosts)
@@ -1735,7 +1730,19 @@ static void nlm_group_free_tables(struct lk_table *locks, struct nlm_host **host
 	lk_table_free(locks); /* frees every lk_client too */
 }
 
-int nlm_group_load(struct sg_group *g, struct nlm_group **out)
+/* A loaded group that never came online: any thread. */
+static void nlm_group_discard(struct nlm_group *ng)
+{
+	if (!ng)
+		return;
+	nlm_journal_close(ng);
+	nlm_group_free_tables(ng->locks, ng->hosts);
+	free(ng);
+}
+
+/* On the thread pool: an empty lock table, and the journal replayed into
+ * the group's own reservation table.  Touches no loop. */
+static int nlm_open(struct grp_pub *gp, void **slot)
 {
 	struct nlm_group *ng = calloc(1, sizeof(*ng));
 	struct lk_table_opts lo = { 0 };
@@ -1744,8 +1751,9 @@ int nlm_group_load(struct sg_group *g, struct nlm_group **out)
 
 	if (!ng)
 		return -ENOMEM;
-	ng->g = g;
-	ng->name = g->cfg->name;
+	ng->gp = gp;
+	ng->name = gp->name;
+	ng->clients = gp->clients;
 	lo.on_grant = nlm_on_grant;
 	lo.on_drop = nlm_on_drop;
 	lo.cb_arg = ng;
@@ -1758,65 +1766,50 @@ int nlm_group_load(struct sg_group *g, struct nlm_group **out)
 	rc = lk_table_new(&lo, &ng->locks);
 	if (rc < 0)
 		goto err;
-	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
-	rc = clist_open(NULL, statedir, g->cfg->client_idle_s, ng->name, &ng->clients);
-	if (rc < 0) {
-		log_err("group=%s cannot open its client list in %s: %s", ng->name, statedir,
-			strerror(-rc));
-		goto err;
-	}
+	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", gp->cfg->exports[0]->path);
 	ng->granted_tail = &ng->granted;
 	rc = nlm_journal_open(ng, statedir);
 	if (rc < 0)
 		goto err;
-	*out = ng;
+	*slot = ng;
 	return 0;
 err:
 	nlm_group_discard(ng);
 	return rc;
 }
 
-int nlm_group_attach(struct nlm_group *ng)
+/*
+ * On the loop, before the group serves: the loop's handles, and whether
+ * anything may need reclaiming (reservations from the journal; without a
+ * trusted journal, any client on the list).
+ */
+static int nlm_online(struct grp_pub *gp, void *slot)
 {
-	uv_loop_t *loop = nlm_loop(ng);
-	int rc = nlm_cb_new(loop, ng->name, &ng->cb);
+	struct nlm_group *ng = slot;
+	int rc = nlm_cb_new(nlm_loop(ng), ng->name, &ng->cb);
 
+	(void)gp;
 	if (rc < 0)
 		return rc;
-	clist_attach(ng->clients, loop);
 	if (ng->jr)
-		jr_attach(ng->jr, loop);
-	uv_timer_init(loop, &ng->grace_timer);
-	ng->grace_timer.data = ng;
+		jr_attach(ng->jr, nlm_loop(ng));
 	ng->attached = true;
-	return 0;
-}
-
-void nlm_group_discard(struct nlm_group *ng)
-{
-	if (!ng)
-		return;
-	nlm_journal_close(ng);
-	if (ng->clients)
-		clist_close(ng->clients);
-	nlm_group_free_tables(ng->locks, ng->hosts);
-	free(ng);
-}
-
-int nlm_group_open(struct sg_group *g, struct nlm_group **out)
-{
-	int rc = nlm_group_load(g, out);
-
-	if (rc == 0 && (rc = nlm_group_attach(*out)) < 0) {
-		nlm_group_discard(*out);
-		*out = NULL;
+	if (nlm_journal_needs_grace(ng)) {
+		if (ng->resv)
+			log_info("group=%s NLM recovers %zu reserved locks and shares; new locks "
+				 "that conflict with none are granted meanwhile", ng->name,
+				 ng->resv_loaded);
+		else
+			log_info("group=%s NLM recovers with a plain grace: only reclaims are "
+				 "granted on its filesystems", ng->name);
+		return 1;
 	}
-	return rc;
-}
-
-static void nlm_group_free_cb(uv_handle_t *h)
-{
-	free(h->data);
+	if (ng->jr)
+		log_info("group=%s the journal holds no lock to recover: no grace needed",
+			 ng->name);
+	else
+		log_info("group=%s client list is empty: no grace needed", ng->name);
+	return 0;
 }
 
 /* The lock table and hosts of a group gone offline, freed on the pool: a
@@ -1841,19 +1834,21 @@ static void nlm_free_done(uv_work_t *w, int status)
 	free(w->data);
 }
 
-void nlm_group_close(struct nlm_group *ng)
+/* Drop every lock, share, waiter and pending reply of the group (it goes
+ * offline); requests waiting on the disk are abandoned without a reply. */
+static void nlm_close(struct grp_pub *gp, void *slot, bool online)
 {
+	struct nlm_group *ng = slot;
 	struct nlm_free_work *fw;
 
+	(void)gp;
 	if (!ng)
 		return;
-	if (!ng->attached) {
+	if (!online || !ng->attached) {
 		nlm_group_discard(ng);
 		return;
 	}
 	ng->closing = true;
-	nsm_notify_cancel(ng->notifier);
-	ng->notifier = NULL;
 	/* Writes in flight finish unheard; nothing waits for them now. */
 	nlm_journal_close(ng);
 	ng->granted = NULL;
@@ -1882,101 +1877,60 @@ void nlm_group_close(struct nlm_group *ng)
 	}
 	if (!fw)
 		nlm_group_free_tables(ng->locks, ng->hosts);
-	ng->locks = NULL;
-	memset(ng->hosts, 0, sizeof(ng->hosts));
-	clist_close(ng->clients);
-	uv_close((uv_handle_t *)&ng->grace_timer, nlm_group_free_cb);
+	free(ng);
 }
 
-static void nlm_notified(void *arg, unsigned notified, unsigned failed)
+/* The group's grace is over: what was not reclaimed is dropped. */
+static void nlm_grace_end(struct grp_pub *gp, void *slot)
 {
-	struct nlm_group *ng = arg;
-
-	log_info("group=%s notification done: %u answered, %u gave up", ng->name, notified,
-		 failed);
-	if (ng->g->m) {
-		ng->g->m->notify_answered += notified;
-		ng->g->m->notify_given_up += failed;
-	}
+	(void)gp;
+	nlm_resv_drop(slot);
+	nlm_resv_waiters_retry(slot);
 }
 
-int nlm_group_notify(struct nlm_group *ng, int32_t state)
+static bool nlm_client_rebooted_op(struct grp_pub *gp, void *slot, const char *name,
+				   const struct sockaddr_storage *from, bool trusted,
+				   const char *why)
 {
-	const struct cfg_group *gc = ng->g->cfg;
-	/* Keep trying as long as the grace lasts, at least a minute: a client
-	 * that comes back later still learns it must reclaim. */
-	uint32_t total_ms = (gc->grace_s > 60 ? gc->grace_s : 60) * 1000u;
-	int rc = nsm_notify_start(nlm_loop(ng), ng->name, ng->clients, gc->vips, gc->nvips,
-				  state, total_ms, nlm_notified, ng, &ng->notifier);
-
-	/* One notification per client on the list and VIP (notify.h). */
-	if (rc == 0 && ng->g->m)
-		ng->g->m->notify_sent += (uint64_t)clist_count(ng->clients) * gc->nvips;
-	return rc;
+	(void)gp;
+	return nlm_group_client_rebooted(slot, name, from, trusted, why);
 }
 
-void nlm_group_start_grace(struct nlm_group *ng, uint32_t seconds)
+static void nlm_status_op(const struct grp_pub *gp, const void *slot, struct json_object *o)
 {
-	if (seconds == 0) {
-		nlm_group_end_grace(ng);
-		return;
-	}
-	ng->in_grace = true;
-	ng->grace_start = uv_now(nlm_loop(ng));
-	ng->grace_end = ng->grace_start + (uint64_t)seconds * 1000u;
-	uv_timer_start(&ng->grace_timer, nlm_grace_timer_cb, (uint64_t)seconds * 1000u, 0);
-	if (ng->resv)
-		log_info("group=%s grace started: at most %u s, until %zu reserved locks and shares "
-			 "are reclaimed; new locks that conflict with none are granted", ng->name,
-			 seconds, ng->resv_loaded);
-	else
-		log_info("group=%s grace started: %u s, only reclaims are granted on its filesystems",
-			 ng->name, seconds);
+	(void)gp;
+	nlm_group_status(slot, o);
 }
 
-void nlm_group_end_grace(struct nlm_group *ng)
+static size_t nlm_nlocks_op(const void *slot)
 {
-	uv_timer_stop(&ng->grace_timer);
-	if (!ng->in_grace) {
-		nlm_resv_drop(ng);
-		return;
-	}
-	ng->in_grace = false;
-	log_info("group=%s grace ended after %" PRIu64 " ms: new locks are granted", ng->name,
-		 uv_now(nlm_loop(ng)) - ng->grace_start);
-	nlm_resv_drop(ng);
-	nlm_resv_waiters_retry(ng);
+	return nlm_group_nlocks(slot);
 }
 
-void nlm_group_recover(struct nlm_group *ng, uint32_t seconds)
+static size_t nlm_nwaiters_op(const void *slot)
 {
-	if (nlm_journal_needs_grace(ng)) {
-		nlm_group_start_grace(ng, seconds);
-		return;
-	}
-	if (ng->jr)
-		log_info("group=%s the journal holds no lock to recover: no grace needed",
-			 ng->name);
-	else
-		log_info("group=%s client list is empty: no grace needed", ng->name);
-	nlm_group_end_grace(ng);
+	return nlm_group_nwaiters(slot);
 }
 
-uint32_t nlm_group_grace_left(const struct nlm_group *ng)
+static void nlm_journal_stats_op(const void *slot, struct jr_stats *st)
 {
-	uint64_t now = uv_now(ng->g->node->loop);
-
-	if (!ng->in_grace || now >= ng->grace_end)
-		return 0;
-	return (uint32_t)((ng->grace_end - now + 999) / 1000);
+	nlm_group_journal_stats(slot, st);
 }
+
+const struct grp_proto_ops nlm_group_ops = {
+	.name = "nlm",
+	.open = nlm_open,
+	.online = nlm_online,
+	.grace_end = nlm_grace_end,
+	.close = nlm_close,
+	.status = nlm_status_op,
+	.client_rebooted = nlm_client_rebooted_op,
+	.nlocks = nlm_nlocks_op,
+	.nwaiters = nlm_nwaiters_op,
+	.journal_stats = nlm_journal_stats_op,
+};
 
 /* ---- status ----------------------------------------------------------- */
-
-size_t nlm_group_nclients(const struct nlm_group *ng)
-{
-	return clist_count(ng->clients);
-}
 
 size_t nlm_group_nwaiters(const struct nlm_group *ng)
 {
@@ -1988,21 +1942,8 @@ size_t nlm_group_nwaiters(const struct nlm_group *ng)
 
 void nlm_group_journal_stats(const struct nlm_group *ng, struct jr_stats *st)
 {
-	if (ng->jr)
+	if (ng && ng->jr)
 		jr_get_stats(ng->jr, st);
-}
-
-void nlm_group_fold_journal(const struct nlm_group *ng, uint64_t *batches, uint64_t *failures,
-			    struct mt_hist *fsync)
-{
-	struct jr_stats st;
-
-	if (!ng || !ng->jr)
-		return;
-	jr_get_stats(ng->jr, &st);
-	*batches += st.batches;
-	*failures += st.failures;
-	mt_hist_add(fsync, &st.fsync);
 }
 
 size_t nlm_group_nlocks(const struct nlm_group *ng)

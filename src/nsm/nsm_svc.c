@@ -1,15 +1,15 @@
 /*
  * nsm_svc.c - see nsm_svc.h.  The handlers only check and translate; what
  * "a client rebooted" means for locks is decided by the NLM layer
- * (nlm_group_client_rebooted), so NSM and FREE_ALL share one path.
+ * through the group (grp_client_rebooted), so NSM and FREE_ALL share one
+ * path and NSM never names NLM.
  */
 #include "nsm/nsm_svc.h"
 
 #include <string.h>
 
-#include "group/group.h"
+#include "group/gslot.h"
 #include "log.h"
-#include "nlm/nlm_svc.h"
 #include "nsm.h"
 
 static bool nsm_from_loopback(const struct rpc_req *req, const char *what)
@@ -25,7 +25,7 @@ static bool nsm_from_loopback(const struct rpc_req *req, const char *what)
 
 static int32_t nsm_group_state(const struct rpc_req *req)
 {
-	const struct sg_group *g = req->svc_ctx;
+	const struct grp_pub *g = req->svc_ctx;
 	return g ? g->nsm_state : 0;
 }
 
@@ -69,11 +69,11 @@ static enum rpc_disposition nsm_simu_crash(struct rpc_req *req)
 
 static enum rpc_disposition nsm_notify(struct rpc_req *req)
 {
-	struct sg_group *g = req->svc_ctx;
+	struct grp_pub *g = req->svc_ctx;
 	const sgn_stat_chge *a = req->args;
 
-	if (g && g->nlm && a->mon_name)
-		nlm_group_client_rebooted(g->nlm, a->mon_name, &req->peer, false, "SM_NOTIFY");
+	if (g && a->mon_name)
+		grp_client_rebooted(g, a->mon_name, &req->peer, false, "SM_NOTIFY");
 	return RPC_DONE_REPLY;
 }
 

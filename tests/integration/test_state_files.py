@@ -7,7 +7,8 @@ hurt the node that reads them (issue 13 item 2).
      same group (it would reach the first one's .sgnfs/), one inside
      another group's, one that is a symbolic link into another group's
      export, and one whose path does not exist are each reported, with the
-     export's line; the good file passes.
+     export's line; the good file passes.  A node started on the
+     symlinked file anyway serves neither of the two groups.
   2. a FIFO planted as .sgnfs/target while node b stands by: b reads the
      target at every poll; it must log the file by name, stay alive (no
      blocked open, no watchdog exit) and still take the group over when
@@ -15,6 +16,9 @@ hurt the node that reads them (issue 13 item 2).
   3. a FIFO planted as a client list entry and a 1 GiB sparse file as the
      journal: the group still comes online on the next start, each bad
      file is named in a log line, and the journal is kept aside.
+     A FIFO as the NSM state file keeps the group from starting (it
+     cannot know its state number), and the log and `sgnfsctl status` say
+     which file is bad; the other group starts.
   4. a symbolic link planted at the NSM state file's temporary name,
      pointing at a file outside: bringing the group up (which rewrites
      the state number) leaves that file untouched, and the state file is a
@@ -87,6 +91,19 @@ def test(h):
             "an export that is a symlink into another group's export", 'resolves to')
     check_t(h, c, base + exp(os.path.join(c.storage, 'nowhere'), 'g2', 204), False,
             'an export path that does not exist', 'does not exist')
+    # The daemon started without -t on the symlinked file: g1, whose export
+    # contains g2's once resolved, is not served, and the node says why.
+    # (g2 is not served either: its path holds no initialised storage.)
+    symlinked = os.path.join(c.dir, 'symlinked.ini')
+    with open(symlinked, 'w') as f:
+        f.write(head + exp(d1, 'g1', 101) + exp(link, 'g2', 203))
+    good_path, c.config_path = c.config_path, symlinked
+    a = c.start('a', wait=False)
+    wait_log(h, a, 'group=g1 export %s (resolved' % d1, 'g1 is refused: its export contains '
+             "g2's, resolved")
+    h.check(a.alive(), 'the node runs on')
+    c.stop('a')
+    c.config_path = good_path
 
     # ---- 2. a FIFO as .sgnfs/target, read by a standby node --------------
     c.start('a')
@@ -125,6 +142,25 @@ def test(h):
             'the oversized journal was kept aside and a new one written')
     c.stop('a')
     os.unlink(os.path.join(clist, 'fifo-client'))
+
+    # ---- 3b. a FIFO as the NSM state file: the group cannot start, and both
+    # the log and `sgnfsctl status` name the file --------------------------
+    spath = os.path.join(state, 'state')
+    os.rename(spath, spath + '.good')
+    os.mkfifo(spath)
+    a = c.start('a', wait=False)
+    c.wait_vip(g2.vip, a, timeout=60)          # the other group is unaffected
+    wait_log(h, a, '.sgnfs/state): not a regular file',
+             'the FIFO NSM state file is named in a log line')
+    r = h.run([h.env_path('SGNFSCTL'), '-c', c.config_path, 'status', '--json'], check=False,
+              what='sgnfsctl status with g1 unable to start')
+    out = r.stdout.decode(errors='replace')
+    h.check('.sgnfs/state' in out and 'not a regular file' in out,
+            'sgnfsctl status --json names the bad state file')
+    h.check(a.alive(), 'node a is alive')
+    c.stop('a')
+    os.unlink(spath)
+    os.rename(spath + '.good', spath)
 
     # ---- 4. a symlink planted at the state file's temporary name ----------
     victim = os.path.join(c.storage, 'victim')

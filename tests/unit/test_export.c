@@ -24,7 +24,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
-#include "group/group.h"
+#include "group/gslot.h"
 #include "mount.h"
 #include "nfs/export.h"
 #include "nfs/fh.h"
@@ -202,7 +202,7 @@ static struct cfg_export cex[NEX];
 static struct cfg_export *gex[NEX];
 static struct cfg_group cg, cg_other;
 static struct nfs_group *ng, *ng_other;
-static struct sg_group sg, sg_other;
+static struct grp_pub sg, sg_other;
 
 static int setup_tree(void **st)
 {
@@ -246,9 +246,9 @@ static int setup_tree(void **st)
 	cg_other.nexports = 1;
 	assert_int_equal(nfs_group_open(NULL, &cg, &ng), 0);
 	assert_int_equal(nfs_group_open(NULL, &cg_other, &ng_other), 0);
-	sg.nfs = ng;
+	sg.slot[GRP_PROTO_NFS] = ng;
 	sg.cfg = &cg;
-	sg_other.nfs = ng_other;
+	sg_other.slot[GRP_PROTO_NFS] = ng_other;
 	sg_other.cfg = &cg_other;
 	return 0;
 }
@@ -269,7 +269,7 @@ static int teardown_tree(void **st)
 
 /* Call procedure @proc of @prog version @vers as the transport would. */
 static void call(const struct rpc_prog *prog, uint32_t vers, uint32_t proc,
-		 struct sg_group *g, const char *from, uint16_t port,
+		 struct grp_pub *g, const char *from, uint16_t port,
 		 const struct rpc_cred *cred, void *args, void *res)
 {
 	struct rpc_req req;
@@ -302,7 +302,7 @@ static nfs_fh3 root_fh(struct nfs_group *g, int i)
 	return fh;
 }
 
-static nfsstat3 getattr(struct sg_group *g, nfs_fh3 fh, const char *from, uint16_t port)
+static nfsstat3 getattr(struct grp_pub *g, nfs_fh3 fh, const char *from, uint16_t port)
 {
 	GETATTR3args a = { .object = fh };
 	GETATTR3res r;
@@ -455,7 +455,7 @@ static void test_handlers_squash(void **st)
 	}
 }
 
-static mountstat3 mnt(struct sg_group *g, const char *path, const char *from, mnt3_mountres *r)
+static mountstat3 mnt(struct grp_pub *g, const char *path, const char *from, mnt3_mountres *r)
 {
 	mnt3_dirpath a = (char *)path;
 

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""
+group_open_bench.py - takeover of a large group while another group on the
+taking-over node keeps serving LOCK (issue 12, "Must show").
+
+Two cases, side by side in one run, each on its own two-node cluster
+(harness.py, the test suite's, so the bench runs the same binaries):
+
+  journal  group "big" whose journal holds LOCKS (default 1,000,000) locks
+           (a real client's lock plus synthetic ones appended by jr_grow);
+  clients  group "big" whose client list holds CLIENTS (default 100,000)
+           entries (planted in the documented format, addresses that do
+           not answer, so the notifier works for the whole run).
+
+In each: node a serves "big", node b serves "other", and a lock loop host
+takes and releases one byte of "other" on b as fast as it can.  Then:
+kill -9 a; b takes "big" over (big is `ownership = managed`, so the bench
+decides the moment: `sgnfsctl -n b start big`, after the state on disk was
+made large), and the loop keeps running.  Reported per case:
+
+  * kill -> online: from the kill to `start` returning with "big" online
+    (includes the time the bench took to grow the state while no node
+    served it: reported separately, and subtracted);
+  * start -> online: what the node itself took;
+  * b alive at the end (no watchdog exit; watchdog_ms = 5000, the default);
+  * the "other" loop: p50/p99/max LOCK+UNLOCK latency and the longest time
+    without an answer, in a baseline window (the loop alone, 5 s before the
+    kill) and in the takeover window (start -> online + 1 s).
+
+Usage: SGNFSD=... SGNFSCTL=... SGNFS_CLIENT=... JR_GROW=... \
+       PYTHONPATH=tests/integration python3 bench/group_open_bench.py [--quick]
+(`--quick`: 100,000 locks and 10,000 clients.)  Results go to
+bench/results/group_open.json and stdout.  Run as root (ports < 1024).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import harness
+import fo_util as fu
+from harness import log
+
+QUICK = '--quick' in sys.argv
+LOCKS = 100000 if QUICK else int(os.environ.get('BENCH_LOCKS', '1000000'))
+CLIENTS = 10000 if QUICK else int(os.environ.get('BENCH_CLIENTS', '100000'))
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'group_open.json')
+
+
+def pct(xs, p):
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+def loop_stats(lp, t0, t1):
+    ops = [r for r in lp.window(t0, t1) if r[0] >= t0]
+    lat = [(r[1] - r[0]) * 1000.0 for r in ops]
+    # longest time without an answer: between consecutive completions,
+    # and from the window's start / to its end
+    ends = sorted(r[1] for r in ops)
+    pts = [t0] + [t for t in ends if t0 <= t <= t1] + [t1]
+    gap = max(b - a for a, b in zip(pts, pts[1:])) * 1000.0
+    return {'ops': len(ops), 'refused': len([r for r in ops if r[3] != 'granted']),
+            'p50_ms': pct(lat, 50), 'p99_ms': pct(lat, 99), 'max_ms': max(lat) if lat else None,
+            'longest_unanswered_ms': gap}
+
+
+def one_case(h, kind):
+    big = harness.Group('big', [harness.Export('big/fs', fsid=201)], nodes=('a', 'b'),
+                        grace=5, extra={'ownership': 'managed'})
+    other = harness.Group('other', [harness.Export('other/fs', fsid=202)], nodes=('b', 'a'),
+                          grace=5)
+    c = h.cluster(groups=[big, other], nodes=['a', 'b'])
+    for g in (big, other):
+        p = os.path.join(g.exports[0].path, fu.LOCKFILE)
+        with open(p, 'wb') as f:
+            f.write(b'\0' * 4096)
+        os.chmod(p, 0o666)
+    c.start('a', wait=False)
+    c.start('b', wait=False)
+    fu.wait_group(h, c, 'other', owner='b', timeout=30)
+    rc, _ = fu.ctl(h, c, '-n', 'a', 'start', 'big')
+    h.require(rc == 0, 'big online on a')
+    ho = fu.Hold(h, fu.client_addr(c, 1, 1), big.vip, fu.lock_file(c, 'big'), 0, 8, tag='H')
+    h.require(ho.wait_holding(), 'H holds a lock in big')
+    lp = fu.LockLoop(h, fu.client_addr(c, 2, 100), other.vip, fu.lock_file(c, 'other'),
+                     start=5000, tag='loop').begin()
+    t_loop = time.monotonic()
+    time.sleep(5.0)
+
+    t_kill = time.monotonic()
+    c.kill9('a')
+    t_g0 = time.monotonic()
+    if kind == 'journal':
+        cp = subprocess.run([h.env_path('JR_GROW'), fu.statedir(c, 'big'), 'big', str(LOCKS)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+        log(cp.stdout.decode().strip())
+        h.require(cp.returncode == 0, 'jr_grow')
+    else:
+        # the documented entry format (fo_util.plant_client), without a
+        # fsync per file: the bench measures the takeover, not the planting
+        d = os.path.join(fu.statedir(c, 'big'), 'clients')
+        os.makedirs(d, exist_ok=True)
+        now = int(time.time())
+        for i in range(CLIENTS):
+            a = '127.%d.%d.%d' % (90 + (i >> 16), (i >> 8) & 255, (i & 255) or 1)
+            with open(os.path.join(d, 'bench-%06d' % i), 'w') as f:
+                f.write('sgnfs-clist=1\nname=bench-%06d\nadded=%d\naddr=%s\n' % (i, now, a))
+        os.sync()
+    t_grown = time.monotonic()
+    t_start = time.monotonic()
+    rc, out = fu.ctl(h, c, '-n', 'b', 'start', 'big')
+    t_online = time.monotonic()
+    h.check(rc == 0, 'start big on b: exit 0')
+    time.sleep(1.0)
+    t_end = time.monotonic()
+    lp.end()
+    alive = c.nodes['b'].alive()
+    # the baseline: the loop alone, before the kill (the takeover window
+    # is usually longer; both report p99 and the longest silence)
+    base = loop_stats(lp, t_loop + 0.5, t_kill)
+    during = loop_stats(lp, t_start, t_end)
+    blog = fu.node_log(c.nodes['b'])
+    res = {
+        'case': kind, 'locks': LOCKS if kind == 'journal' else 1,
+        'clients': CLIENTS if kind == 'clients' else 1,
+        'kill_to_online_s': t_online - t_kill - (t_grown - t_g0),
+        'start_to_online_s': t_online - t_start,
+        'state_growth_s': t_grown - t_g0,
+        'b_alive': alive, 'watchdog_exit': 'watchdog' in blog,
+        'baseline': base, 'takeover': during,
+        'p99_ratio': (during['p99_ms'] / base['p99_ms']
+                      if base['p99_ms'] and during['p99_ms'] else None),
+        'loadavg': open('/proc/loadavg').read().split()[:3],
+    }
+    log(json.dumps(res, indent=1))
+    ho.stop()
+    c.stop_all()
+    return res
+
+
+def test(h):
+    for var in ('JR_GROW', 'SGNFSCTL', 'SGNFS_CLIENT'):
+        h.env_path(var)
+    results = [one_case(h, 'journal'), one_case(h, 'clients')]
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, 'w') as f:
+        json.dump({'when': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
+                   'quick': QUICK, 'results': results}, f, indent=1)
+    print('\n%-8s %10s %10s %8s %9s %9s %9s %9s %8s' % (
+        'case', 'kill->on s', 'start->on', 'b alive', 'base p99', 'take p99', 'ratio',
+        'max gap', 'refused'))
+    for r in results:
+        print('%-8s %10.2f %10.2f %8s %9.2f %9.2f %9.2f %9.0f %8d' % (
+            r['case'], r['kill_to_online_s'], r['start_to_online_s'], r['b_alive'],
+            r['baseline']['p99_ms'] or 0, r['takeover']['p99_ms'] or 0, r['p99_ratio'] or 0,
+            r['takeover']['longest_unanswered_ms'], r['takeover']['refused']))
+        h.check(r['b_alive'] and not r['watchdog_exit'], '%s: b alive, no watchdog exit'
+                % r['case'])
+
+
+harness.main(test, timeout=3000)

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""
+test_vm_failover - kernel clients through a kill -9 of the owner and a
+planned move, with locks held, a blocked waiter and a write in flight.
+
+  guest 0 holds p 0..99 and copies 24 MiB into the export; guest 1 waits
+  (F_SETLKW) for p 10..19.  kill -9 of node a while the copy runs: b takes
+  g1 over, guest 0's statd gets SM_NOTIFY from the VIP and its kernel
+  reclaims p 0..99; the copy completes and its checksum matches in the guest
+  and on the server's disk; guest 1 still waits, another host is refused,
+  and when guest 0 lets go guest 1 is granted by b's callback.  Then
+  `sgnfsctl move g1 a` with guest 1's lock held: reclaimed on a.
+
+Figures (printed, never asserted): boot time, kill -9 -> lock reclaimed,
+kill -9 -> the VIP accepts connections again (the window in which a
+client's reconnect is refused and Linux backs off 3 s), kill -9 -> copy
+done, planned move -> lock reclaimed.
+"""
+import os
+import subprocess
+import time
+
+import vm_util
+from harness import Export, Group, log
+from nsm_util import ctl_path, status as ns_status, wait_group
+
+
+def holds(h, c, client, start):
+    st = ns_status(h, c)
+    g = st.get('g1', {})
+    return any(l.get('client') == client and l.get('start') == start
+               for l in g.get('locks', [])), g.get('_node')
+
+
+def test(h):
+    with vm_util.VmLab(h) as lab:
+        c = lab.cluster([Group('g1', [Export('g1', fsid=1721)], nodes=('a', 'b'), grace=30)])
+        e = c.export('g1')
+        vip = c.group('g1').vip
+        with open(os.path.join(e.path, 'p'), 'wb') as f:
+            f.write(b'\0' * 4096)
+        lab.start_node(c, 'a')
+        c.start('b', wait=False)
+        g0, g1 = lab.boot(2)
+        other = vm_util.OtherHost(lab)
+        for g in (g0, g1):
+            g.setup(lab.hosts())
+            g.mount(vip, e.path, '/mnt/g1')
+        p = '/mnt/g1/p'
+        g0.must('dd if=/dev/urandom of=/tmp/src bs=1M count=24 2>/dev/null', 'make 24 MiB of data')
+        src_sum = g0.must('sha256sum /tmp/src').split()[0]
+
+        g0.hold('L', 'try', p, 0, 100)
+        h.require(g0.wait_hold('L') == 'locked', 'guest 0 holds p 0..99')
+        g1.hold('W', 'wait', p, 10, 10)
+        g0.must('(cp /tmp/src /mnt/g1/data && sync && echo done > /tmp/cp.rc || '
+                'echo fail > /tmp/cp.rc) </dev/null >/tmp/cp.out 2>&1 & echo started',
+                'start the copy')
+        # Into the copy's run: kill the owner once some of it has reached it.
+        vm_util.wait_for(lambda: os.path.exists(os.path.join(e.path, 'data')) and
+                         os.path.getsize(os.path.join(e.path, 'data')) > (1 << 20), 60, 0.05)
+        t_kill = time.monotonic()
+        c.kill9('a')
+        lab.wait_vip(vip, timeout=60, ports=(2049,))
+        print('FIGURE: kill -9 -> the VIP accepts NFS connections on the new owner: %.3f s'
+              % (time.monotonic() - t_kill), flush=True)
+        ok = vm_util.wait_for(lambda: holds(h, c, g0.name, 0) == (True, 'b'), 120, 0.1)
+        t_rec = time.monotonic()
+        h.check(ok, 'b holds guest 0\'s reclaimed lock after the kill')
+        if ok:
+            print('FIGURE: kill -9 -> guest lock reclaimed on the new owner: %.2f s'
+                  % (t_rec - t_kill), flush=True)
+        done = vm_util.wait_for(lambda: g0.run('cat /tmp/cp.rc 2>/dev/null', quiet=True)[1].strip(),
+                                300, 0.5)
+        t_cp = time.monotonic()
+        h.check(done == 'done', 'the copy in flight completes after the failover (%s)' % done)
+        print('FIGURE: kill -9 -> 24 MiB copy in flight done: %.2f s' % (t_cp - t_kill), flush=True)
+        g0.run('echo 3 > /proc/sys/vm/drop_caches')
+        h.check(g0.run('sha256sum /mnt/g1/data', quiet=True)[1].split()[:1] == [src_sum],
+                'the guest reads back what it wrote (sha256)')
+        h.check(vm_util.checksum_host(os.path.join(e.path, 'data')) == src_sum,
+                'the server\'s disk holds what the guest wrote (sha256)')
+        wait_group(h, c, 'g1', owner='b', state='online', timeout=90)
+        h.check(g1.hold_state('W') == '', 'guest 1 still waits after the failover')
+        h.check(other.lock(vip, e.path + '/p', 50, 1) == 'denied',
+                'another host is refused guest 0\'s reclaimed lock')
+        g0.release('L')
+        h.check(g1.wait_hold('W', timeout=90) == 'locked',
+                'guest 1\'s waiter is granted by the new owner once guest 0 lets go')
+
+        # Planned move back to a with guest 1's lock held.
+        c.start('a', wait=False)
+        wait_group(h, c, 'g1', owner='b')
+        t_mv = time.monotonic()
+        cp = subprocess.run([ctl_path(), '-c', c.config_path, 'move', 'g1', 'a'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        t_mvdone = time.monotonic()
+        log('sgnfsctl move: %d %s' % (cp.returncode, cp.stdout.decode(errors='replace')))
+        h.check(cp.returncode == 0, 'sgnfsctl move g1 a exits 0')
+        ok = vm_util.wait_for(lambda: holds(h, c, g1.name, 10) == (True, 'a'), 120, 0.05)
+        t_mrec = time.monotonic()
+        h.check(ok, 'a holds guest 1\'s reclaimed lock after the move')
+        if ok:
+            print('FIGURE: planned move -> guest lock reclaimed: %.2f s (sgnfsctl move itself %.2f s)'
+                  % (t_mrec - t_mv, t_mvdone - t_mv), flush=True)
+        h.check(other.lock(vip, e.path + '/p', 15, 1) == 'denied',
+                'after the move another host is refused guest 1\'s lock')
+        h.check(g1.hold_state('W') == 'locked', 'guest 1 still holds its lock')
+        dm = g0.run('dmesg', quiet=True)[1] + g1.run('dmesg', quiet=True)[1]
+        h.check('failed to reclaim' not in dm, 'no guest failed to reclaim a lock')
+        g1.release('W')
+
+
+vm_util.main(test, timeout=900)
