@@ -1068,6 +1068,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	enum lk_type type = a->exclusive ? LK_EXCL : LK_SHARED;
 	bool block = a->block && req->proc != NLMPROC_NM_LOCK;
 	bool resv_block = false;
+	bool late_reclaim;
 	struct nlm_host *host;
 	struct lk_owner *o;
 	struct lk_range r;
@@ -1078,7 +1079,9 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	if (!res->cookie.sgn_netobj_val && nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
 		return RPC_DONE_SYSERR;
 	st = nlm_grace_refuses(ng, a->reclaim);
-	if (st == NLM4_GRANTED || a->reclaim)
+	/* The grace rule refuses a reclaim out of grace; see just below. */
+	late_reclaim = st == NLM4_DENIED_NOLOCKS && a->reclaim && !grp_in_grace(ng->gp);
+	if (st == NLM4_GRANTED || late_reclaim)
 		st = nlm_prepare(ng, req, lk, true, &host, &o, &r);
 	if (st != NLM4_GRANTED) {
 		res->stat.stat = st;
@@ -1091,7 +1094,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	 * next failover while the server still holds it, and another host is
 	 * granted it when that grace ends.  Holding it, nothing changes and
 	 * nothing is journaled. */
-	if (a->reclaim && !grp_in_grace(ng->gp)) {
+	if (late_reclaim) {
 		res->stat.stat = lk_holds(ng->locks, fh, fhlen, o, type, r) ?
 				 NLM4_GRANTED : NLM4_DENIED_NOLOCKS;
 		log_info("group=%s client=%s reclaim out of grace: %s", ng->name,

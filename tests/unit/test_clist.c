@@ -189,6 +189,42 @@ static void test_idle_removal(void **st)
 	close_list(cl);
 }
 
+/*
+ * A group loads its list on the thread pool (clist_open without a loop) and
+ * attaches it on the loop: the entries are there before the attach, a list
+ * closed unattached is freed (ASan: no leak), and the attach starts the
+ * idle clock, so an idle client still leaves the list.
+ */
+static void test_load_off_loop(void **st)
+{
+	struct clist *cl;
+	struct wait w = { 0 };
+	struct sockaddr_storage a1 = addr4("127.1.0.7");
+	char path[512];
+
+	assert_int_equal(clist_open(&loop, statedir, 1, "g1", &cl), 0);
+	assert_int_equal(clist_ensure(cl, "loaded", &a1, on_done, &w), 0);
+	run_until(&w, 1);
+	close_list(cl);
+
+	assert_int_equal(clist_open(NULL, statedir, 1, "g1", &cl), 0);
+	assert_int_equal(clist_count(cl), 1);
+	assert_true(clist_has_addr(cl, "loaded", &a1));
+	clist_close(cl); /* never attached: no handle to close */
+
+	assert_int_equal(clist_open(NULL, statedir, 1, "g1", &cl), 0);
+	clist_attach(cl, &loop);
+	snprintf(path, sizeof(path), "%s/loaded", clients);
+	assert_int_equal(access(path, F_OK), 0);
+	uint64_t start = uv_now(&loop);
+	while (access(path, F_OK) == 0 && uv_now(&loop) - start < 5000) {
+		uv_run(&loop, UV_RUN_ONCE);
+		uv_update_time(&loop);
+	}
+	assert_int_equal(access(path, F_OK), -1); /* idle since the attach */
+	close_list(cl);
+}
+
 static void test_unwritable_refuses(void **st)
 {
 	struct clist *cl;
@@ -230,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_durable_entry_and_reload),
 		cmocka_unit_test(test_leftovers_and_foreign_files),
 		cmocka_unit_test(test_idle_removal),
+		cmocka_unit_test(test_load_off_loop),
 		cmocka_unit_test(test_unwritable_refuses),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,135 @@
+/*
+ * test_sfile.c - the state-file helper (src/common/sfile.h): a FIFO, a
+ * symlink, a directory and an oversized (sparse) file are refused without
+ * blocking or reading; a file that fits is read whole; sf_replace removes
+ * a symlink planted at its temporary name instead of writing through it,
+ * and leaves the mode asked for.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "sfile.h"
+
+static char dir[64];
+static int dfd = -1;
+
+static int setup(void **st)
+{
+	(void)st;
+	snprintf(dir, sizeof(dir), "/tmp/test_sfile.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	return dfd < 0 ? -1 : 0;
+}
+
+static int teardown(void **st)
+{
+	char cmd[128];
+
+	(void)st;
+	close(dfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void put(const char *name, const char *text)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void test_read_refusals(void **st)
+{
+	char *buf = NULL;
+	size_t len;
+	int fd;
+
+	(void)st;
+	put("ok", "12345\n");
+	assert_int_equal(sf_read(dfd, "ok", 6, &buf, &len), 0);
+	assert_int_equal(len, 6);
+	assert_string_equal(buf, "12345\n");
+	free(buf);
+	/* One byte over the limit. */
+	assert_int_equal(sf_read(dfd, "ok", 5, &buf, &len), -EFBIG);
+	/* A FIFO with no writer: refused at once, never blocks. */
+	assert_int_equal(mkfifoat(dfd, "fifo", 0600), 0);
+	assert_int_equal(sf_read(dfd, "fifo", 64, &buf, &len), -EFTYPE_SF);
+	assert_int_equal(sf_open(dfd, "fifo", O_RDWR, 0, 64, &fd, NULL), -EFTYPE_SF);
+	/* A symlink to a good file is not followed. */
+	assert_int_equal(symlinkat("ok", dfd, "link"), 0);
+	assert_int_equal(sf_read(dfd, "link", 64, &buf, &len), -ELOOP);
+	/* A directory. */
+	assert_int_equal(mkdirat(dfd, "sub", 0700), 0);
+	assert_int_equal(sf_read(dfd, "sub", 64, &buf, &len), -EFTYPE_SF);
+	/* 1 GiB sparse: refused from fstat, nothing allocated or read. */
+	fd = openat(dfd, "big", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 30), 0);
+	close(fd);
+	assert_int_equal(sf_read(dfd, "big", 1 << 20, &buf, &len), -EFBIG);
+	assert_int_equal(sf_read(dfd, "missing", 64, &buf, &len), -ENOENT);
+	assert_non_null(strstr(sf_strerror(-EFTYPE_SF), "not a regular file"));
+}
+
+static void test_replace(void **st)
+{
+	struct stat sb;
+	char *buf = NULL;
+	size_t len;
+	int fd;
+
+	(void)st;
+	put("victim", "precious\n");
+	/* A symlink planted at the temporary name of "state". */
+	assert_int_equal(symlinkat("victim", dfd, ".state.tmp"), 0);
+	assert_int_equal(sf_replace(dfd, "state", "7\n", 2, 0600), 0);
+	assert_int_equal(sf_read(dfd, "victim", 64, &buf, &len), 0);
+	assert_string_equal(buf, "precious\n");
+	free(buf);
+	assert_int_equal(fstatat(dfd, "state", &sb, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISREG(sb.st_mode));
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	assert_int_equal(fstatat(dfd, ".state.tmp", &sb, AT_SYMLINK_NOFOLLOW), -1);
+	/* Replacing again, keeping the file open for appending. */
+	assert_int_equal(sf_replace_ex(dfd, "state", "abc", 3, 0644, true, &fd), 0);
+	assert_int_equal(write(fd, "d", 1), 1);
+	close(fd);
+	assert_int_equal(sf_read(dfd, "state", 64, &buf, &len), 0);
+	assert_string_equal(buf, "abcd");
+	free(buf);
+	/* An absolute name works the same way. */
+	{
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/abs", dir);
+		assert_int_equal(sf_replace(AT_FDCWD, path, "x", 1, 0600), 0);
+		assert_int_equal(sf_read(AT_FDCWD, path, 1, &buf, &len), 0);
+		assert_string_equal(buf, "x");
+		free(buf);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_read_refusals),
+		cmocka_unit_test(test_replace),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
