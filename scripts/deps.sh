@@ -7,7 +7,8 @@ rpcsvc-proto libinih-dev libcmocka-dev libnfs-dev libnfs-utils tshark
 nfs-common rpcbind iproute2 python3 procps psmisc
 libjson-c-dev nettle-dev libsystemd-dev libmicrohttpd-dev libcap-ng-dev e2fsprogs
 debhelper dpkg-dev groff-base man-db
-qemu-system-x86 mmdebstrap cpio"
+pacemaker pacemaker-cli-utils corosync pcs resource-agents fence-agents kmod
+util-linux qemu-system-x86 mmdebstrap cpio"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -149,6 +149,8 @@ static int lease_open_files(struct lease *l, char *why, size_t whylen)
 		snprintf(why, whylen, "node %s already runs (node.%s is locked)", l->me, l->me);
 		goto err;
 	}
+	if (!l->contend)
+		lease_lock(l->alive_fd, F_UNLCK); /* draining: see lease_show_alive */
 	return 0;
 err:
 	if (l->lease_fd >= 0)
@@ -256,9 +258,27 @@ err:
 	return rc;
 }
 
+/*
+ * Show this node alive to the others (node.<me> locked) only while it
+ * contends.  A node that steps aside (drain, or a start that failed here)
+ * must not look like "a better node is up": the next node of the group's
+ * list would wait for it forever, and the group would stay offline.
+ */
+static void lease_show_alive(struct lease *l, bool alive)
+{
+	if (l->alive_fd < 0)
+		return;
+	if (!alive)
+		lease_lock(l->alive_fd, F_UNLCK);
+	else if (lease_lock(l->alive_fd, F_WRLCK) < 0)
+		log_err("group=%s node %s: cannot show itself alive again (node.%s)", l->group,
+			l->me, l->me);
+}
+
 void lease_release(struct lease *l, const char *target, bool contend)
 {
 	l->contend = contend;
+	lease_show_alive(l, contend);
 	if (target) {
 		char path[4200], text[200];
 		int n, rc;
@@ -282,6 +302,8 @@ void lease_release(struct lease *l, const char *target, bool contend)
 
 void lease_contend(struct lease *l, bool contend)
 {
+	if (contend != l->contend)
+		lease_show_alive(l, contend);
 	l->contend = contend;
 }
 

@@ -4,6 +4,7 @@
  *   sgnfsctl -c FILE status [--json]   nodes, groups, clients and locks
  *   sgnfsctl -c FILE move GROUP NODE   planned switchover of GROUP to NODE
  *   sgnfsctl -c FILE drain NODE        move every group off NODE
+ *   sgnfsctl -c FILE undrain NODE      NODE may take groups again
  *   sgnfsctl keygen [--rotate] KEYFILE  create (or rotate) the handle key
  *   sgnfsctl -c FILE [-n NODE] ping      does NODE's sgnfsd answer (OCF monitor)
  *   sgnfsctl -c FILE init [--force] GROUP  write GROUP's storage identity
@@ -133,6 +134,7 @@ static void usage(FILE *f)
 		"usage: sgnfsctl -c FILE status [--json]\n"
 		"       sgnfsctl -c FILE move GROUP NODE\n"
 		"       sgnfsctl -c FILE drain NODE\n"
+		"       sgnfsctl -c FILE undrain NODE\n"
 		"       sgnfsctl -c FILE log-level error|warn|info|debug [NODE]\n"
 		"       sgnfsctl -c FILE reload [NODE]\n"
 		"       sgnfsctl -c FILE metrics [NODE]\n"
@@ -878,6 +880,8 @@ int main(int argc, char **argv)
 		rc = cmd_init(c, args[1], true);
 	else if (strcmp(cmd, "drain") == 0 && nargs == 1)
 		rc = cmd_forward(c, args[0], "drain");
+	else if (strcmp(cmd, "undrain") == 0 && nargs == 1)
+		rc = cmd_forward(c, args[0], "undrain");
 	else if (strcmp(cmd, "metrics") == 0 && nargs <= 1)
 		rc = cmd_metrics(c, nargs == 1 ? args[0] : NULL);
 	else if (strcmp(cmd, "reload") == 0 && nargs <= 1)

@@ -128,6 +128,7 @@ class Machine:
 
     # -- boot and power off -----------------------------------------------
     def boot(self):
+        self.procs = []
         r = self.root
         dirs = ['etc-corosync', 'var-lib-pacemaker/cib', 'var-lib-pacemaker/pengine',
                 'var-lib-pacemaker/blackbox', 'var-lib-pacemaker/cores', 'var-lib-corosync',
@@ -229,6 +230,8 @@ class Cluster:
             shutil.copy(os.path.join(SRCROOT, 'ocf', a), os.path.join(self.ocf_extra, 'sgnfs'))
         self.machines = [Machine(self, i + 1) for i in range(nnodes)]
         self.loops = []
+        self.client = None          # (netns name, address) once made
+        self.client_procs = []
         self.destroyed = False
 
     def corosync_conf(self):
@@ -272,6 +275,25 @@ class Cluster:
             sh(['ip', '-n', m.ns, 'addr', 'add', m.addr + '/24', 'dev', 'pcmk0'])
             sh(['ip', '-n', m.ns, 'link', 'set', 'pcmk0', 'up'])
             sh(['ip', '-n', m.ns, 'link', 'set', 'lo', 'up'])
+
+    def client_ns(self, addr_last=50):
+        """A client host on the bridge: netns pcmk-cl, 10.231.0.@addr_last."""
+        ns, addr = 'pcmk-cl', '%s.%d' % (SUBNET, addr_last)
+        sh(['ip', 'netns', 'add', ns])
+        sh(['ip', 'link', 'add', 'pcmk-clb', 'netns', BR_NS, 'type', 'veth', 'peer', 'name',
+            'pcmk0', 'netns', ns])
+        sh(['ip', '-n', BR_NS, 'link', 'set', 'pcmk-clb', 'master', BRIDGE, 'up'])
+        sh(['ip', '-n', ns, 'addr', 'add', addr + '/24', 'dev', 'pcmk0'])
+        for i in range(1, 10):    # more client host addresses
+            sh(['ip', '-n', ns, 'addr', 'add', '%s.%d/24' % (SUBNET, addr_last + i),
+                'dev', 'pcmk0'])
+        sh(['ip', '-n', ns, 'link', 'set', 'pcmk0', 'up'])
+        sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up'])
+        self.client = (ns, addr)
+        return ns
+
+    def client_argv(self, argv):
+        return ['ip', 'netns', 'exec', self.client[0]] + list(argv)
 
     def boot(self):
         self.network()
@@ -334,6 +356,16 @@ class Cluster:
                 m.power_off()
             except Exception as e:  # keep cleaning the rest
                 log('cleanup %s: %s' % (m.name, e))
+        for p in self.client_procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if self.client:
+            try:
+                kill_netns_procs(os.stat('/run/netns/' + self.client[0]).st_ino)
+            except OSError:
+                pass
+            sh(['ip', 'netns', 'del', self.client[0]], check=False)
         for dev in self.loops:
             sh(['losetup', '-d', dev], check=False)
         for m in self.machines:
