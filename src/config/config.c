@@ -101,6 +101,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("max_conns",    T_U32,      cfg_cluster, max_conns, .min = 1, .max = 1000000),
 	KEY("max_conns_per_host", T_U32, cfg_cluster, max_conns_per_host, .min = 1, .max = 1000000),
 	KEY("max_names_per_host", T_U32, cfg_cluster, max_names_per_host, .min = 1, .max = 1000000),
+	KEY("max_queued_per_group", T_U32, cfg_cluster, max_queued_per_group, .min = 1, .max = 1000000),
 	KEY("max_locks_per_host", T_U32, cfg_cluster, max_locks_per_host, .min = 1, .max = 100000000),
 	KEY("idle_timeout", T_U32,      cfg_cluster, idle_timeout_s, .min = 1, .max = 86400),
 	KEY("watchdog_ms",  T_U32,      cfg_cluster, watchdog_ms, .min = 100, .max = 600000),
@@ -1300,6 +1301,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->max_conns = 1024;
 	c->max_conns_per_host = 64;
 	c->max_names_per_host = 1024;
+	c->max_queued_per_group = 256;
 	c->max_locks_per_host = 65536;
 	c->idle_timeout_s = 300;
 	c->watchdog_ms = 5000;

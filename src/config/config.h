@@ -104,6 +104,7 @@ struct cfg_cluster {
 	/* Per source address ("host") limits, docs/configuration.md "Limits". */
 	uint32_t max_conns_per_host;   /* TCP connections, default 64 */
 	uint32_t max_names_per_host;   /* NLM caller_names, default 1024 */
+	uint32_t max_queued_per_group; /* blocking requests waiting for the pool, default 256 */
 	uint32_t max_locks_per_host;   /* NLM locks and shares, default 65536 */
 	uint32_t idle_timeout_s;    /* default 300 */
 	uint32_t watchdog_ms;       /* default 5000 */

@@ -621,10 +621,16 @@ int main(int argc, char **argv)
 			goto out_pid;
 		}
 	}
+	/* NFS takes at most RPC_POOL_JOBS (4) pool threads at a time, groups
+	 * in turn; one more keeps a thread for the state I/O that grants wait
+	 * for (client list, journal).  Set before the pool's first use. */
+	if (!getenv("UV_THREADPOOL_SIZE"))
+		setenv("UV_THREADPOOL_SIZE", "5", 1);
 	d.loop = uv_default_loop();
 	lim.max_record = d.cfg->max_record;
 	lim.max_conns = d.cfg->max_conns;
 	lim.max_conns_per_host = d.cfg->max_conns_per_host;
+	lim.max_queued_per_ctx = d.cfg->max_queued_per_group;
 	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)

@@ -104,6 +104,7 @@ struct rpc_limits {
 	uint32_t max_record;      /* bytes; a bigger TCP record closes the connection */
 	uint32_t max_conns;       /* accepted TCP connections per svc */
 	uint32_t max_conns_per_host; /* of one source address; 0 = max_conns */
+	uint32_t max_queued_per_ctx; /* blocking requests waiting per group; 0 = 256 */
 	uint32_t idle_timeout_ms; /* idle TCP connections are closed */
 };
 
@@ -119,6 +120,8 @@ uv_loop_t *rpc_svc_loop(struct rpc_svc *svc);
 void rpc_svc_stats(const struct rpc_svc *svc, uint64_t *calls, uint64_t *conns);
 /* Connections refused and evicted by the limits since start (docs/configuration.md, Limits). */
 void rpc_svc_limit_stats(const struct rpc_svc *svc, uint64_t *refused, uint64_t *evicted);
+/* UDP datagrams dropped because their group's queue was full, since start. */
+uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc);
 
 #define RPC_LISTEN_TCP 1u
 #define RPC_LISTEN_UDP 2u

@@ -31,6 +31,25 @@
 struct rpc_conn;
 
 #define RPC_HOST_BUCKETS 1024
+/* Thread-pool jobs of blocking procedures in flight at once, node-wide;
+ * sgnfsd sizes libuv's pool one bigger, so state I/O (client list, journal)
+ * always finds a thread. */
+#define RPC_POOL_JOBS 4
+
+struct rpc_req_priv;
+
+/* The blocking requests of one service context (a group) waiting for the
+ * pool.  Contexts take turns (svc->fq_ring), one job each, so one group's
+ * flood delays another group's request by at most a turn of the ring. */
+struct rpcx_fq {
+	struct rpcx_fq *next;           /* svc->fqs (all) */
+	struct rpcx_fq *rnext;          /* svc->fq_ring (those with work), circular */
+	bool in_ring;
+	void *ctx;                      /* the listeners' ctx; a key only */
+	struct rpc_req_priv *head, *tail;
+	uint32_t queued;
+	uint64_t dropped;               /* UDP datagrams dropped: queue over its bound */
+};
 
 /* The connections of one source address (port ignored): the per-host slot
  * count and the refusal log's rate limit.  Lives while it has connections. */
@@ -53,6 +72,11 @@ struct rpc_svc {
 	uint64_t refused, evicted;             /* connections, since start */
 	uint64_t node_refused;                 /* node-wide refusals not logged yet */
 	uint64_t node_logged_ms;
+	struct rpcx_fq *fqs;                   /* owned */
+	struct rpcx_fq *fq_ring;               /* next to take a job, or NULL */
+	unsigned pool_inflight;                /* jobs handed to uv_queue_work */
+	uint64_t udp_dropped;                  /* since start */
+	uint64_t udp_drop_logged_ms, udp_drop_quiet;
 	uint64_t ncalls;                       /* calls dispatched */
 	bool rdbuf_busy;                       /* the one read buffer is lent out */
 	uint8_t rdbuf[RPC_READ_BUF];           /* consumed inside each read callback */
@@ -120,10 +144,15 @@ struct rpc_req_priv {
 	struct rpc_listener *lsn;     /* holds one lsn ref (UDP) */
 	struct rpc_conn *conn;        /* holds one conn ref (TCP), or NULL */
 	uv_work_t work;               /* for .blocking handlers */
+	struct rpc_req_priv *fq_next; /* in its rpcx_fq while waiting for the pool */
 	enum rpc_disposition disp;
 	uint64_t t0;                  /* uv_hrtime() at arrival (rpc_stats) */
 	uint8_t prog_idx;             /* in svc->progs (rpc_stats) */
 };
+
+/* rpc_svc.c: may a UDP datagram for @ctx be taken?  False when that
+ * context's pool queue is over its bound (counted and logged there). */
+bool rpcs_udp_admit(struct rpc_svc *svc, void *ctx);
 
 /* rpc_svc.c: handle one complete record.  Returns 0, or -EPROTO when the
  * record is unusable and a TCP connection should be closed. */

@@ -48,12 +48,19 @@ int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **
 		svc->lim.max_record = 1024;
 	if (svc->lim.max_conns_per_host == 0 || svc->lim.max_conns_per_host > svc->lim.max_conns)
 		svc->lim.max_conns_per_host = svc->lim.max_conns;
+	if (svc->lim.max_queued_per_ctx == 0)
+		svc->lim.max_queued_per_ctx = 256;
 	*out = svc;
 	return 0;
 }
 
 void rpc_svc_free(struct rpc_svc *svc)
 {
+	while (svc->fqs) {
+		struct rpcx_fq *q = svc->fqs;
+		svc->fqs = q->next;
+		free(q);
+	}
 	for (size_t i = 0; i < RPC_HOST_BUCKETS; i++) {
 		while (svc->hosts[i]) {
 			struct rpcx_host *h = svc->hosts[i];
@@ -62,6 +69,11 @@ void rpc_svc_free(struct rpc_svc *svc)
 		}
 	}
 	free(svc);
+}
+
+uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc)
+{
+	return svc->udp_dropped;
 }
 
 void rpc_svc_limit_stats(const struct rpc_svc *svc, uint64_t *refused, uint64_t *evicted)
@@ -351,6 +363,131 @@ out:
 	rpcs_req_free(rp);
 }
 
+/* ---- the thread pool, shared fairly between groups --------------------- */
+
+static struct rpcx_fq *rpcs_fq(struct rpc_svc *svc, void *ctx, bool create)
+{
+	struct rpcx_fq *q;
+
+	for (q = svc->fqs; q; q = q->next)
+		if (q->ctx == ctx)
+			return q;
+	if (!create || !(q = calloc(1, sizeof(*q))))
+		return NULL;
+	q->ctx = ctx;
+	q->next = svc->fqs;
+	svc->fqs = q;
+	return q;
+}
+
+static void rpcs_work(uv_work_t *w);
+static void rpcs_work_done(uv_work_t *w, int status);
+
+/* Hand queued requests to the pool while fewer than RPC_POOL_JOBS are
+ * there, one per group in turn. */
+static void rpcs_pool_kick(struct rpc_svc *svc)
+{
+	while (svc->pool_inflight < RPC_POOL_JOBS && svc->fq_ring) {
+		struct rpcx_fq *q = svc->fq_ring;
+		struct rpc_req_priv *rp = q->head;
+
+		q->head = rp->fq_next;
+		if (!q->head)
+			q->tail = NULL;
+		rp->fq_next = NULL;
+		q->queued--;
+		/* Take q out of the ring when empty, else move on to the next
+		 * group: round robin. */
+		if (!q->head) {
+			struct rpcx_fq *prev = q;
+
+			while (prev->rnext != q)
+				prev = prev->rnext;
+			if (prev == q) {
+				svc->fq_ring = NULL;
+			} else {
+				prev->rnext = q->rnext;
+				svc->fq_ring = q->rnext;
+			}
+			q->rnext = NULL;
+			q->in_ring = false;
+			/* Empty: forgotten (a group comes back with a new ctx
+			 * after every failover). */
+			for (struct rpcx_fq **pp = &svc->fqs; *pp; pp = &(*pp)->next) {
+				if (*pp == q) {
+					*pp = q->next;
+					break;
+				}
+			}
+			free(q);
+		} else {
+			svc->fq_ring = q->rnext;
+		}
+		svc->pool_inflight++;
+		if (uv_queue_work(svc->loop, &rp->work, rpcs_work, rpcs_work_done) != 0) {
+			svc->pool_inflight--;
+			rpc_req_finish(&rp->req, RPC_DONE_SYSERR);
+		}
+	}
+}
+
+/* Queue blocking @rp behind its group's others.  0, or -ENOMEM. */
+static int rpcs_pool_submit(struct rpc_svc *svc, struct rpc_req_priv *rp)
+{
+	struct rpcx_fq *q = rpcs_fq(svc, rp->req.svc_ctx, true);
+
+	if (!q)
+		return -ENOMEM;
+	rp->work.data = rp;
+	rp->fq_next = NULL;
+	if (q->tail)
+		q->tail->fq_next = rp;
+	else
+		q->head = rp;
+	q->tail = rp;
+	q->queued++;
+	if (!q->in_ring) {
+		q->in_ring = true;
+		if (!svc->fq_ring) {
+			q->rnext = q;
+			svc->fq_ring = q;
+		} else {
+			/* Join just before the group whose turn it is: last in
+			 * this round. */
+			struct rpcx_fq *prev = svc->fq_ring;
+
+			while (prev->rnext != svc->fq_ring)
+				prev = prev->rnext;
+			prev->rnext = q;
+			q->rnext = svc->fq_ring;
+		}
+	}
+	rpcs_pool_kick(svc);
+	return 0;
+}
+
+bool rpcs_udp_admit(struct rpc_svc *svc, void *ctx)
+{
+	struct rpcx_fq *q = rpcs_fq(svc, ctx, false);
+	uint64_t now;
+
+	if (!q || q->queued < svc->lim.max_queued_per_ctx)
+		return true;
+	/* UDP has no back-pressure of its own: a datagram the group cannot
+	 * take is dropped (the client retransmits), not queued without end. */
+	q->dropped++;
+	svc->udp_dropped++;
+	svc->udp_drop_quiet++;
+	now = uv_now(svc->loop);
+	if (svc->udp_drop_logged_ms == 0 || now - svc->udp_drop_logged_ms >= 1000) {
+		log_warn("rpc: a group's queue holds %u requests (max_queued_per_group): dropping its UDP requests (%" PRIu64 " dropped since the last line)",
+			 q->queued, svc->udp_drop_quiet);
+		svc->udp_drop_logged_ms = now ? now : 1;
+		svc->udp_drop_quiet = 0;
+	}
+	return false;
+}
+
 static void rpcs_work(uv_work_t *w)
 {
 	struct rpc_req_priv *rp = w->data;
@@ -361,6 +498,10 @@ static void rpcs_work(uv_work_t *w)
 static void rpcs_work_done(uv_work_t *w, int status)
 {
 	struct rpc_req_priv *rp = w->data;
+	struct rpc_svc *svc = rp->lsn->svc;
+
+	svc->pool_inflight--;
+	rpcs_pool_kick(svc);
 
 	if (status != 0)
 		rp->disp = RPC_DONE_SYSERR;
@@ -514,8 +655,7 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	xdr_destroy(&x);
 
 	if (pd->blocking) {
-		rp->work.data = rp;
-		if (uv_queue_work(svc->loop, &rp->work, rpcs_work, rpcs_work_done) != 0)
+		if (rpcs_pool_submit(svc, rp) < 0)
 			rpc_req_finish(&rp->req, RPC_DONE_SYSERR);
 		return 0;
 	}

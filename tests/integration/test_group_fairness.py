@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""
+test_group_fairness - one group's flood does not starve another group
+(issue 13 item 3: the thread pool shared fairly, UDP back-pressure).
+
+One node serves g1 and g2.  A client of g1 floods g1 with UDP READDIRPLUS
+of a 300-entry directory, as fast as it can send, without waiting for the
+answers (a thread counts them).  While that flood runs, a client of g2
+makes 30 GETATTRs over TCP and takes 5 NLM locks under new caller names
+(each a client-list write on the thread pool), one after the other.
+
+Asserted, as order and outcome: every g2 call is answered, and the flood
+was still being served when the last g2 answer came (g1 answers kept
+arriving after it; the flood did not have to stop first).  The flood stops
+by itself after FLOOD_CAP seconds at the latest; before the fix g2's calls
+waited behind every READDIRPLUS queued so far and were not answered
+before that.  Nothing is timed.
+
+Addresses: flood 127.S.80.1, g2 client 127.S.81.1 (S = the harness slot).
+"""
+import os
+import socket
+import threading
+import time
+
+import harness
+import hostile_util as hu
+import nlm_util as nu
+from harness import Export, Group, log
+
+FLOOD_CAP = 90          # seconds: the flood gives up, the test then fails
+NFS_READDIRPLUS, NFS_GETATTR, NFS_LOOKUP = 17, 1, 3
+
+
+def readdirplus_args(fh):
+    return hu.nfs_fh(fh) + hu.u64(0) + b'\0' * 8 + hu.u32(8192) + hu.u32(65536)
+
+
+class Flood:
+    def __init__(self, src, vip, port, fh):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((src, 0))
+        self.sock.connect((vip, port))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.args = readdirplus_args(fh)
+        self.sent = 0
+        self.answers = 0
+        self.stop = threading.Event()
+        self.capped = False
+        self.tx = threading.Thread(target=self._send, daemon=True)
+        self.rx = threading.Thread(target=self._recv, daemon=True)
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self.tx.start()
+        self.rx.start()
+
+    def _send(self):
+        xid = 1
+        while not self.stop.is_set():
+            if time.monotonic() - self.t0 > FLOOD_CAP:
+                self.capped = True
+                return
+            msg = hu.call_msg(xid, hu.NFS_PROG, 3, NFS_READDIRPLUS, self.args, cred=hu.ROOT_CRED)
+            xid += 1
+            try:
+                self.sock.send(msg)
+                self.sent += 1
+            except OSError:
+                time.sleep(0.001)
+
+    def _recv(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set() or self.tx.is_alive():
+            try:
+                self.sock.recv(65536)
+                self.answers += 1
+            except socket.timeout:
+                if self.stop.is_set():
+                    return
+            except OSError:
+                time.sleep(0.01)
+
+    def finish(self):
+        self.stop.set()
+        self.tx.join(5)
+        self.rx.join(5)
+        self.sock.close()
+
+
+def test(h):
+    c = h.cluster([Group('g1', [Export('g1/data', fsid=761)], grace=1),
+                   Group('g2', [Export('g2/data', fsid=762)], grace=1)])
+    e1, e2 = c.export('g1/data'), c.export('g2/data')
+    v1, v2 = c.group('g1').vip, c.group('g2').vip
+    big = os.path.join(e1.path, 'big')
+    os.mkdir(big)
+    for i in range(300):
+        with open(os.path.join(big, 'entry-with-a-long-name-%04d' % i), 'w') as f:
+            f.write('x')
+    with open(os.path.join(e2.path, 'f'), 'w') as f:
+        f.write('y' * 64)
+    os.chmod(os.path.join(e2.path, 'f'), 0o666)
+    nu.watch(c)
+    c.start('a')
+    nu.wait_online(h, c, ['g1', 'g2'])
+
+    m1 = hu.Tcp(v1, c.ports['mount_port'])
+    _, root1 = hu.mnt(m1, e1.path)
+    m1.close()
+    n1 = hu.Tcp(v1, c.ports['nfs_port'])
+    bigfh = hu.lookup_fh(n1.call(hu.NFS_PROG, 3, NFS_LOOKUP, hu.lookup_args(root1, 'big'),
+                                 cred=hu.ROOT_CRED))
+    n1.close()
+    m2 = hu.Tcp(v2, c.ports['mount_port'])
+    _, root2 = hu.mnt(m2, e2.path)
+    m2.close()
+    h.require(bigfh is not None and root2 is not None, 'handles of g1/big and g2\'s root')
+
+    src_b = nu.host(c, 81, 1)
+    nfs2 = hu.Tcp(v2, c.ports['nfs_port'], timeout=FLOOD_CAP + 30, src=src_b)
+    fh2 = hu.lookup_fh(nfs2.call(hu.NFS_PROG, 3, NFS_LOOKUP, hu.lookup_args(root2, 'f'),
+                                 cred=hu.ROOT_CRED))
+    h.require(fh2 is not None, 'handle of g2/f')
+    r = nfs2.call(hu.NFS_PROG, 3, NFS_GETATTR, hu.getattr_args(root2), cred=hu.ROOT_CRED)
+    h.require(r.is_success(), 'g2 answers GETATTR before the flood')
+
+    flood = Flood(nu.host(c, 80, 1), v1, c.ports['nfs_port'], bigfh)
+    flood.start()
+    # the flood is under way: g1 has answered some of it
+    while flood.answers < 50 and not flood.capped and flood.tx.is_alive():
+        time.sleep(0.05)
+    h.require(flood.answers >= 50, 'g1 is serving the flood (%d answers)' % flood.answers)
+
+    ok_getattr = 0
+    for i in range(30):
+        try:
+            r = nfs2.call(hu.NFS_PROG, 3, NFS_GETATTR, hu.getattr_args(root2),
+                          cred=hu.ROOT_CRED, timeout=FLOOD_CAP + 30)
+            ok_getattr += bool(r and r.is_success() and hu.getattr_type(r)[0] == 0)
+        except (hu.Closed, socket.timeout, OSError, ValueError) as ex:
+            log('g2 GETATTR %d: %r' % (i, ex))
+            break
+    ok_lock = 0
+    with nu.RawNLM(src_b, v2, c.ports['nlm_port'], timeout=FLOOD_CAP + 30) as k:
+        for i in range(5):
+            try:
+                st = k.lock('fair-%d' % i, fh2, b'owner', 1, 100 * i, 10)
+                ok_lock += st == nu.GRANTED
+            except (nu.RpcError, OSError) as ex:
+                log('g2 LOCK %d: %r' % (i, ex))
+                break
+    still_running = flood.tx.is_alive() and not flood.capped
+    answers_at_b = flood.answers
+    # g1 keeps answering the flood after g2 is done: it was not drained first
+    deadline = time.monotonic() + 30
+    while flood.answers == answers_at_b and time.monotonic() < deadline and flood.tx.is_alive():
+        time.sleep(0.05)
+    after = flood.answers - answers_at_b
+    flood.finish()
+    nfs2.close()
+    log('flood: %d READDIRPLUS sent, %d answered (%d after g2 was done); g2: %d GETATTR, %d LOCK'
+        % (flood.sent, flood.answers, after, ok_getattr, ok_lock))
+    h.check(ok_getattr == 30, 'every g2 GETATTR during g1\'s flood is answered (%d of 30)'
+            % ok_getattr)
+    h.check(ok_lock == 5, 'every g2 LOCK (new clients: list writes on the pool) is granted '
+            'during g1\'s flood (%d of 5)' % ok_lock)
+    h.check(still_running and after > 0,
+            'and all of it while the flood was still being served (flood running: %s, '
+            '%d g1 answers after g2 was done)' % (still_running, after))
+    h.check(flood.sent > flood.answers, 'the flood was more than g1 could answer '
+            '(%d sent, %d answered: the rest dropped)' % (flood.sent, flood.answers))
+    nu.check_no_sanitizer_report(h, c)
+
+
+if __name__ == '__main__':
+    harness.main(test, timeout=400)
