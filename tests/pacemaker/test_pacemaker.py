@@ -66,6 +66,7 @@ class Checks:
     def __init__(self):
         self.n = 0
         self.failed = 0
+        self.failures = []
 
     def check(self, cond, what):
         self.n += 1
@@ -73,6 +74,7 @@ class Checks:
             print('ok   - ' + what)
         else:
             self.failed += 1
+            self.failures.append(what)
             print('FAIL - ' + what)
         sys.stdout.flush()
         return cond
@@ -490,6 +492,10 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     test(ck)
+    # Repeated after the daemons' logs so that a tail of the output names
+    # what failed.
+    for what in ck.failures:
+        print('FAILED - ' + what)
     print('test_pacemaker: %s (%d checks, %d failed)'
           % ('PASS' if ck.failed == 0 else 'FAIL', ck.n, ck.failed))
     return 0 if ck.failed == 0 else 1
