@@ -48,6 +48,7 @@
 #include "nsm/nsm_svc.h"
 #include "rpc/pmap_svc.h"
 #include "rpc/rpc.h"
+#include "rpc/rpc_drc.h"
 #include "sjson.h"
 #include "version.h"
 
@@ -132,6 +133,28 @@ static void sgnfsd_status(struct sgnfsd *d, struct json_object *out)
 		if (log_file_path())
 			sj_add(lg, "file", json_object_new_string(log_file_path()));
 		sj_add(out, "log", lg);
+	}
+	{
+		/* What the node's limits refused or dropped since start. */
+		struct json_object *r = json_object_new_object(), *dj = json_object_new_object();
+		struct rpc_drc_stats ds;
+		uint64_t refused, evicted;
+
+		rpc_svc_limit_stats(d->node.svc, &refused, &evicted);
+		rpc_svc_drc_stats(d->node.svc, &ds);
+		sj_add(r, "udp_dropped", json_object_new_uint64(rpc_svc_udp_dropped(d->node.svc)));
+		sj_add(r, "connections_refused", json_object_new_uint64(refused));
+		sj_add(r, "connections_evicted", json_object_new_uint64(evicted));
+		sj_add(dj, "entries", json_object_new_uint64(ds.entries));
+		sj_add(dj, "hosts", json_object_new_uint64(ds.hosts));
+		sj_add(dj, "hits", json_object_new_uint64(ds.hits));
+		sj_add(dj, "misses", json_object_new_uint64(ds.misses));
+		sj_add(dj, "inprogress_drops", json_object_new_uint64(ds.inprogress_drops));
+		sj_add(dj, "evictions", json_object_new_uint64(ds.evictions));
+		sj_add(dj, "expired", json_object_new_uint64(ds.expired));
+		sj_add(dj, "uncached", json_object_new_uint64(ds.nocache));
+		sj_add(r, "drc", dj);
+		sj_add(out, "rpc", r);
 	}
 	grp_node_status(&d->node, out);
 }
@@ -255,6 +278,39 @@ static void sgnfsd_metrics(void *arg, struct sbuf *out)
 	sb_printf(out, "sgnfs_node_rpc_calls_total{node=\"%s\"} %" PRIu64 "\n", n, calls);
 	mt_family(out, "sgnfs_node_connections", "gauge", "TCP connections open on the node.");
 	sb_printf(out, "sgnfs_node_connections{node=\"%s\"} %" PRIu64 "\n", n, conns);
+	{
+		struct rpc_drc_stats ds;
+		uint64_t refused, evicted;
+
+		rpc_svc_limit_stats(d->node.svc, &refused, &evicted);
+		rpc_svc_drc_stats(d->node.svc, &ds);
+		mt_family(out, "sgnfs_node_udp_dropped_total", "counter",
+			  "UDP requests dropped because their group's queue was full.");
+		sb_printf(out, "sgnfs_node_udp_dropped_total{node=\"%s\"} %" PRIu64 "\n", n,
+			  rpc_svc_udp_dropped(d->node.svc));
+		mt_family(out, "sgnfs_node_connections_refused_total", "counter",
+			  "TCP connections refused by max_conns or max_conns_per_host.");
+		sb_printf(out, "sgnfs_node_connections_refused_total{node=\"%s\"} %" PRIu64 "\n",
+			  n, refused);
+		mt_family(out, "sgnfs_node_connections_evicted_total", "counter",
+			  "Idle or partial-record TCP connections closed to make room.");
+		sb_printf(out, "sgnfs_node_connections_evicted_total{node=\"%s\"} %" PRIu64 "\n",
+			  n, evicted);
+		mt_family(out, "sgnfs_drc_entries", "gauge",
+			  "Replies in the duplicate-request cache (calls in progress included).");
+		sb_printf(out, "sgnfs_drc_entries{node=\"%s\"} %u\n", n, ds.entries);
+		mt_family(out, "sgnfs_drc_evictions_total", "counter",
+			  "Cached replies evicted to make room (a host at its share evicts its own).");
+		sb_printf(out, "sgnfs_drc_evictions_total{node=\"%s\"} %" PRIu64 "\n", n,
+			  ds.evictions);
+		mt_family(out, "sgnfs_drc_expired_total", "counter",
+			  "Cached replies dropped after drc_ttl.");
+		sb_printf(out, "sgnfs_drc_expired_total{node=\"%s\"} %" PRIu64 "\n", n, ds.expired);
+		mt_family(out, "sgnfs_drc_uncached_total", "counter",
+			  "Non-idempotent calls executed without a cache entry (no room: every "
+			  "entry of the host or node in progress).");
+		sb_printf(out, "sgnfs_drc_uncached_total{node=\"%s\"} %" PRIu64 "\n", n, ds.nocache);
+	}
 	mt_family(out, "sgnfs_config_reloads_total", "counter",
 		  "Reloads of the configuration, by result.");
 	sb_printf(out, "sgnfs_config_reloads_total{node=\"%s\",result=\"applied\"} %" PRIu64 "\n"
@@ -627,11 +683,27 @@ int main(int argc, char **argv)
 	if (!getenv("UV_THREADPOOL_SIZE"))
 		setenv("UV_THREADPOOL_SIZE", "5", 1);
 	d.loop = uv_default_loop();
+	/*
+	 * Before anything a supervisor can see (ports, control socket, the
+	 * "running" line): a SIGTERM sent as soon as the node shows it is up
+	 * must stop it cleanly, not kill it with the default action.  A signal
+	 * that arrives before uv_run() waits in libuv until the loop runs.
+	 */
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	uv_signal_init(d.loop, &d.sighup);
+	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+	uv_signal_start(&d.sigterm, sgnfsd_on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, sgnfsd_on_signal, SIGINT);
+	uv_signal_start(&d.sighup, sgnfsd_on_sighup, SIGHUP);
 	lim.max_record = d.cfg->max_record;
 	lim.max_conns = d.cfg->max_conns;
 	lim.max_conns_per_host = d.cfg->max_conns_per_host;
 	lim.max_queued_per_ctx = d.cfg->max_queued_per_group;
 	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
+	lim.drc_entries = d.cfg->drc_entries;
+	lim.drc_entries_per_host = d.cfg->drc_entries_per_host;
+	lim.drc_ttl_ms = d.cfg->drc_ttl_s * 1000u;
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)
 		goto out_pid;
@@ -684,13 +756,6 @@ int main(int argc, char **argv)
 	log_info("node %s running (sgnfsd %s, pid %ld): may serve %zu of %zu groups",
 		 d.node.me->name, SGNFS_VERSION, (long)getpid(), d.node.nslots, d.cfg->ngroups);
 
-	uv_signal_init(d.loop, &d.sigterm);
-	uv_signal_init(d.loop, &d.sigint);
-	uv_signal_init(d.loop, &d.sighup);
-	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
-	uv_signal_start(&d.sigterm, sgnfsd_on_signal, SIGTERM);
-	uv_signal_start(&d.sigint, sgnfsd_on_signal, SIGINT);
-	uv_signal_start(&d.sighup, sgnfsd_on_sighup, SIGHUP);
 	{
 		char st[128];
 		snprintf(st, sizeof(st), "node %s: may serve %zu of %zu groups", d.node.me->name,
@@ -710,6 +775,13 @@ out_svc:
 	sgnfsd_pmap_unregister();
 	rpc_svc_free(d.node.svc);
 out_pid:
+	if (d.loop && !uv_is_closing((uv_handle_t *)&d.sigterm)) {
+		/* a failed start: the loop never ran, so nothing closed them */
+		uv_close((uv_handle_t *)&d.sigterm, NULL);
+		uv_close((uv_handle_t *)&d.sigint, NULL);
+		uv_close((uv_handle_t *)&d.sighup, NULL);
+		uv_run(d.loop, UV_RUN_NOWAIT);
+	}
 	/* Last: while we hold it, the socket and this file are ours. */
 	pidf_release(&d.pid);
 out_cfg:
