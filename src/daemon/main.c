@@ -39,6 +39,7 @@
 #include "config/config.h"
 #include "config/reload.h"
 #include "group/group.h"
+#include "journal/journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "nfs/fh.h"
@@ -627,6 +628,8 @@ int main(int argc, char **argv)
 	if (!getenv("UV_THREADPOOL_SIZE"))
 		setenv("UV_THREADPOOL_SIZE", "5", 1);
 	d.loop = uv_default_loop();
+	/* Before any group opens its journal. */
+	jr_set_io(d.cfg->journal_io_thread ? JR_IO_THREAD : JR_IO_URING);
 	lim.max_record = d.cfg->max_record;
 	lim.max_conns = d.cfg->max_conns;
 	lim.max_conns_per_host = d.cfg->max_conns_per_host;
