@@ -52,7 +52,7 @@
 #include "hkey.h"
 #include "log.h"
 
-#define CFG_MAX_KEYS 24
+#define CFG_MAX_KEYS 32
 #define CFG_MAX_RECORD_MIN 8192u
 #define CFG_MAX_RECORD_MAX (16u * 1024 * 1024)
 
