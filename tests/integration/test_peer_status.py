@@ -13,7 +13,8 @@ protocol in src/cluster/peer.h), in order:
   3. hostile bytes at b's peer port, each from its own source address: a
      1 MiB garbage request, a request cut short, a request with a bad
      magic, a flood of connections from one source (the per-source limit
-     closes them before the hello); b stays up and still answers;
+     closes them before the hello), 40 sources holding connections open
+     (32 at most are served); b stays up and still answers;
   4. b is killed: it is `down` with the reason naming its peer address,
      and g2 moves to a (next in its list).
 """
@@ -148,19 +149,27 @@ def test(h):
     h.check(read_all(s) == b'', 'an HTTP request of the right size: no answer')
     s.close()
 
-    # A flood from one source: the per-source bucket (10, then 2 a second)
-    # closes the rest before any hello.
+    # A flood from one source, one connection at a time: the per-source
+    # bucket (10, then 2 a second) closes the rest before any hello.
     cut = 0
-    socks = []
     for i in range(60):
         s = connect_from(base + '4', addr['b'], PEER_PORT)
-        socks.append(s)
         if s.recv(HELLO, socket.MSG_WAITALL) == b'':
             cut += 1
-    for s in socks:
         s.close()
     h.check(cut > 0, 'a flood of 60 connections from one source: %d closed before the hello'
             % cut)
+    # Many sources at once, each holding its connection open: past 32
+    # open connections the node closes new ones before the hello.
+    socks, held = [], 0
+    for i in range(40):
+        s = connect_from('127.%d.8.%d' % (c.slot, i + 1), addr['b'], PEER_PORT)
+        socks.append(s)
+        if s.recv(HELLO, socket.MSG_WAITALL) != b'':
+            held += 1
+    for s in socks:
+        s.close()
+    h.check(0 < held <= 32, '40 sources holding connections: at most 32 get a hello (%d)' % held)
     h.check(nb.alive(), 'b is alive after the hostile bytes')
     st = b_status()
     h.check(st is not None and st['peer']['limited'] >= cut and st['peer']['refused'] >= 3,
