@@ -103,6 +103,9 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("max_names_per_host", T_U32, cfg_cluster, max_names_per_host, .min = 1, .max = 1000000),
 	KEY("max_queued_per_group", T_U32, cfg_cluster, max_queued_per_group, .min = 1, .max = 1000000),
 	KEY("max_locks_per_host", T_U32, cfg_cluster, max_locks_per_host, .min = 1, .max = 100000000),
+	KEY("drc_entries",  T_U32,      cfg_cluster, drc_entries, .min = 0, .max = 10000000),
+	KEY("drc_entries_per_host", T_U32, cfg_cluster, drc_entries_per_host, .min = 1, .max = 10000000),
+	KEY("drc_ttl",      T_U32,      cfg_cluster, drc_ttl_s, .min = 1, .max = 86400),
 	KEY("idle_timeout", T_U32,      cfg_cluster, idle_timeout_s, .min = 1, .max = 86400),
 	KEY("watchdog_ms",  T_U32,      cfg_cluster, watchdog_ms, .min = 100, .max = 600000),
 	KEY("log_level",    T_LOGLEVEL, cfg_cluster, log_level),
@@ -1308,6 +1311,9 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->max_queued_per_group = 256;
 	c->max_locks_per_host = 65536;
 	c->idle_timeout_s = 300;
+	c->drc_entries = 16384;
+	c->drc_entries_per_host = 1024;
+	c->drc_ttl_s = 120;
 	c->watchdog_ms = 5000;
 	c->ownership = CFG_OWN_LEASE;
 	return c;

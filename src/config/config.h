@@ -108,6 +108,11 @@ struct cfg_cluster {
 	uint32_t max_names_per_host;   /* NLM caller_names, default 1024 */
 	uint32_t max_queued_per_group; /* blocking requests waiting for the pool, default 256 */
 	uint32_t max_locks_per_host;   /* NLM locks and shares, default 65536 */
+	/* Duplicate-request cache (docs/security.md): replies kept on the
+	 * node (0: off), of one source address, and for how long. */
+	uint32_t drc_entries;          /* default 16384 */
+	uint32_t drc_entries_per_host; /* default 1024 */
+	uint32_t drc_ttl_s;            /* default 120 */
 	uint32_t idle_timeout_s;    /* default 300 */
 	uint32_t watchdog_ms;       /* default 5000 */
 	char *log_level;            /* error | warn | info | debug (default info) */

@@ -64,6 +64,9 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(max_conns_per_host, "max_conns_per_host");
 	RL_NUM(max_names_per_host, "max_names_per_host");
 	RL_NUM(max_locks_per_host, "max_locks_per_host");
+	RL_NUM(drc_entries, "drc_entries");
+	RL_NUM(drc_entries_per_host, "drc_entries_per_host");
+	RL_NUM(drc_ttl_s, "drc_ttl");
 	/* Another key would turn every handle the clients hold stale. */
 	RL_STR(handle_key, "handle_key");
 	RL_STR(peer_key, "peer_key");

@@ -49,6 +49,7 @@
 #include "nsm/nsm_svc.h"
 #include "rpc/pmap_svc.h"
 #include "rpc/rpc.h"
+#include "rpc/rpc_drc.h"
 #include "saddr.h"
 #include "sjson.h"
 #include "version.h"
@@ -208,6 +209,28 @@ static void sgnfsd_status(struct sgnfsd *d, struct json_object *out)
 			sj_add(lg, "file", json_object_new_string(log_file_path()));
 		sj_add(out, "log", lg);
 	}
+	{
+		/* What the node's limits refused or dropped since start. */
+		struct json_object *r = json_object_new_object(), *dj = json_object_new_object();
+		struct rpc_drc_stats ds;
+		uint64_t refused, evicted;
+
+		rpc_svc_limit_stats(d->node.svc, &refused, &evicted);
+		rpc_svc_drc_stats(d->node.svc, &ds);
+		sj_add(r, "udp_dropped", json_object_new_uint64(rpc_svc_udp_dropped(d->node.svc)));
+		sj_add(r, "connections_refused", json_object_new_uint64(refused));
+		sj_add(r, "connections_evicted", json_object_new_uint64(evicted));
+		sj_add(dj, "entries", json_object_new_uint64(ds.entries));
+		sj_add(dj, "hosts", json_object_new_uint64(ds.hosts));
+		sj_add(dj, "hits", json_object_new_uint64(ds.hits));
+		sj_add(dj, "misses", json_object_new_uint64(ds.misses));
+		sj_add(dj, "inprogress_drops", json_object_new_uint64(ds.inprogress_drops));
+		sj_add(dj, "evictions", json_object_new_uint64(ds.evictions));
+		sj_add(dj, "expired", json_object_new_uint64(ds.expired));
+		sj_add(dj, "uncached", json_object_new_uint64(ds.nocache));
+		sj_add(r, "drc", dj);
+		sj_add(out, "rpc", r);
+	}
 	grp_node_status(&d->node, out);
 }
 
@@ -334,6 +357,39 @@ static void sgnfsd_metrics(void *arg, struct sbuf *out)
 	sb_printf(out, "sgnfs_node_rpc_calls_total{node=\"%s\"} %" PRIu64 "\n", n, calls);
 	mt_family(out, "sgnfs_node_connections", "gauge", "TCP connections open on the node.");
 	sb_printf(out, "sgnfs_node_connections{node=\"%s\"} %" PRIu64 "\n", n, conns);
+	{
+		struct rpc_drc_stats ds;
+		uint64_t refused, evicted;
+
+		rpc_svc_limit_stats(d->node.svc, &refused, &evicted);
+		rpc_svc_drc_stats(d->node.svc, &ds);
+		mt_family(out, "sgnfs_node_udp_dropped_total", "counter",
+			  "UDP requests dropped because their group's queue was full.");
+		sb_printf(out, "sgnfs_node_udp_dropped_total{node=\"%s\"} %" PRIu64 "\n", n,
+			  rpc_svc_udp_dropped(d->node.svc));
+		mt_family(out, "sgnfs_node_connections_refused_total", "counter",
+			  "TCP connections refused by max_conns or max_conns_per_host.");
+		sb_printf(out, "sgnfs_node_connections_refused_total{node=\"%s\"} %" PRIu64 "\n",
+			  n, refused);
+		mt_family(out, "sgnfs_node_connections_evicted_total", "counter",
+			  "Idle or partial-record TCP connections closed to make room.");
+		sb_printf(out, "sgnfs_node_connections_evicted_total{node=\"%s\"} %" PRIu64 "\n",
+			  n, evicted);
+		mt_family(out, "sgnfs_drc_entries", "gauge",
+			  "Replies in the duplicate-request cache (calls in progress included).");
+		sb_printf(out, "sgnfs_drc_entries{node=\"%s\"} %u\n", n, ds.entries);
+		mt_family(out, "sgnfs_drc_evictions_total", "counter",
+			  "Cached replies evicted to make room (a host at its share evicts its own).");
+		sb_printf(out, "sgnfs_drc_evictions_total{node=\"%s\"} %" PRIu64 "\n", n,
+			  ds.evictions);
+		mt_family(out, "sgnfs_drc_expired_total", "counter",
+			  "Cached replies dropped after drc_ttl.");
+		sb_printf(out, "sgnfs_drc_expired_total{node=\"%s\"} %" PRIu64 "\n", n, ds.expired);
+		mt_family(out, "sgnfs_drc_uncached_total", "counter",
+			  "Non-idempotent calls executed without a cache entry (no room: every "
+			  "entry of the host or node in progress).");
+		sb_printf(out, "sgnfs_drc_uncached_total{node=\"%s\"} %" PRIu64 "\n", n, ds.nocache);
+	}
 	mt_family(out, "sgnfs_config_reloads_total", "counter",
 		  "Reloads of the configuration, by result.");
 	sb_printf(out, "sgnfs_config_reloads_total{node=\"%s\",result=\"applied\"} %" PRIu64 "\n"
@@ -722,6 +778,9 @@ int main(int argc, char **argv)
 	lim.max_conns_per_host = d.cfg->max_conns_per_host;
 	lim.max_queued_per_ctx = d.cfg->max_queued_per_group;
 	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
+	lim.drc_entries = d.cfg->drc_entries;
+	lim.drc_entries_per_host = d.cfg->drc_entries_per_host;
+	lim.drc_ttl_ms = d.cfg->drc_ttl_s * 1000u;
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)
 		goto out_pid;
