@@ -773,6 +773,19 @@ int main(int argc, char **argv)
 	if (!getenv("UV_THREADPOOL_SIZE"))
 		setenv("UV_THREADPOOL_SIZE", "5", 1);
 	d.loop = uv_default_loop();
+	/*
+	 * Before anything a supervisor can see (ports, control socket, the
+	 * "running" line): a SIGTERM sent as soon as the node shows it is up
+	 * must stop it cleanly, not kill it with the default action.  A signal
+	 * that arrives before uv_run() waits in libuv until the loop runs.
+	 */
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	uv_signal_init(d.loop, &d.sighup);
+	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+	uv_signal_start(&d.sigterm, sgnfsd_on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, sgnfsd_on_signal, SIGINT);
+	uv_signal_start(&d.sighup, sgnfsd_on_sighup, SIGHUP);
 	lim.max_record = d.cfg->max_record;
 	lim.max_conns = d.cfg->max_conns;
 	lim.max_conns_per_host = d.cfg->max_conns_per_host;
@@ -835,13 +848,6 @@ int main(int argc, char **argv)
 	log_info("node %s running (sgnfsd %s, pid %ld): may serve %zu of %zu groups",
 		 d.node.me->name, SGNFS_VERSION, (long)getpid(), d.node.nslots, d.cfg->ngroups);
 
-	uv_signal_init(d.loop, &d.sigterm);
-	uv_signal_init(d.loop, &d.sigint);
-	uv_signal_init(d.loop, &d.sighup);
-	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
-	uv_signal_start(&d.sigterm, sgnfsd_on_signal, SIGTERM);
-	uv_signal_start(&d.sigint, sgnfsd_on_signal, SIGINT);
-	uv_signal_start(&d.sighup, sgnfsd_on_sighup, SIGHUP);
 	{
 		char st[128];
 		snprintf(st, sizeof(st), "node %s: may serve %zu of %zu groups", d.node.me->name,
@@ -863,6 +869,13 @@ out_svc:
 	sgnfsd_pmap_unregister();
 	rpc_svc_free(d.node.svc);
 out_pid:
+	if (d.loop && !uv_is_closing((uv_handle_t *)&d.sigterm)) {
+		/* a failed start: the loop never ran, so nothing closed them */
+		uv_close((uv_handle_t *)&d.sigterm, NULL);
+		uv_close((uv_handle_t *)&d.sigint, NULL);
+		uv_close((uv_handle_t *)&d.sighup, NULL);
+		uv_run(d.loop, UV_RUN_NOWAIT);
+	}
 	/* Last: while we hold it, the socket and this file are ours. */
 	pidf_release(&d.pid);
 out_cfg:
