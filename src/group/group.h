@@ -68,7 +68,8 @@ struct sg_slot {
 					      holds its clients' connections until
 					      another node has it (not owned: its
 					      listeners and timer hold it) */
-	char statedir[4200];               /* <first export>/.sgnfs */
+	const char *statedir;              /* <first export>/.sgnfs: cfg_group.statedir (config
+					    * trees live until exit) */
 };
 
 /* This node: one per sgnfsd process. */
