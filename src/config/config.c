@@ -75,6 +75,7 @@ enum cfg_type {
 	T_SQUASH,   /* export squash */
 	T_FSID,     /* export fsid: uint32_t 1..2^32-1, unique */
 	T_OWNERSHIP,/* enum cfg_ownership: lease | managed */
+	T_JOURNAL_IO,/* bool journal_io_thread: uring | thread */
 	T_SECCOMP,  /* enum sbx_mode: on | log | off */
 };
 
@@ -115,11 +116,15 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("log",          T_LOGTARGET, cfg_cluster, log),
 	KEY("metrics_listen", T_LISTEN, cfg_cluster, metrics_listen),
 	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
+	KEY("journal_io",   T_JOURNAL_IO, cfg_cluster, journal_io_thread),
+	KEY("peer_port",    T_PORT,     cfg_cluster, peer_port),
+	KEY("peer_key",     T_ABSPATH,  cfg_cluster, peer_key),
 	{ .name = NULL },
 };
 
 static const struct cfg_key node_keys[] = {
 	KEY("address",      T_ADDR,     cfg_node, address),
+	KEY("peer_port",    T_PORT,     cfg_node, peer_port),
 	KEY("metrics_listen", T_LISTEN, cfg_node, metrics_listen),
 	{ .name = NULL },
 };
@@ -983,6 +988,14 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 		else
 			cfg_err(p, p->lineno, "%s = '%s': expected lease or managed", k->name, value);
 		return;
+	case T_JOURNAL_IO:
+		if (strcmp(value, "uring") == 0)
+			*(bool *)field = false;
+		else if (strcmp(value, "thread") == 0)
+			*(bool *)field = true;
+		else
+			cfg_err(p, p->lineno, "%s = '%s': expected uring or thread", k->name, value);
+		return;
 	case T_ADDR: {
 		struct cfg_node *node = obj;
 		why = cfg_addr_parse(value, &node->address);
@@ -1311,6 +1324,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->pmap_port = 111;
 	c->nlm_port = 4045;
 	c->nsm_port = 662;
+	c->peer_port = 20050; /* PEER_DEFAULT_PORT (cluster/peer.h) */
 	c->use_rpcbind = false;
 	c->max_record = 1024 * 1024 + 4096; /* a 1 MiB READ/WRITE plus headers */
 	c->max_conns = 1024;
@@ -1410,6 +1424,7 @@ void cfg_free(struct cfg_cluster *c)
 	free(c->run_dir);
 	free(c->log_level);
 	free(c->handle_key);
+	free(c->peer_key);
 	free(c->log);
 	free(c);
 }
@@ -1433,6 +1448,11 @@ int cfg_check_host(const struct cfg_cluster *c, FILE *errs)
 	} else if (hk_load(c->handle_key, &ks, why, sizeof(why)) < 0) {
 		fprintf(errs, "%s:%d: handle_key %s: %s\n", c->path, c->handle_key_line,
 			c->handle_key, why);
+		nerrs++;
+	}
+	explicit_bzero(&ks, sizeof(ks));
+	if (c->peer_key && hk_load(c->peer_key, &ks, why, sizeof(why)) < 0) {
+		fprintf(errs, "%s: peer_key %s: %s\n", c->path, c->peer_key, why);
 		nerrs++;
 	}
 	explicit_bzero(&ks, sizeof(ks));
@@ -1483,6 +1503,26 @@ const struct cfg_node *cfg_node_find(const struct cfg_cluster *c, const char *na
 	ssize_t i = cfg_node_idx(c, name);
 
 	return i < 0 ? NULL : &c->nodes[i];
+}
+
+bool cfg_node_peer_addr(const struct cfg_cluster *c, const struct cfg_node *n,
+			struct sockaddr_storage *out)
+{
+	uint16_t port = n->peer_port ? n->peer_port : c->peer_port;
+
+	if (!n->has_address)
+		return false;
+	*out = n->address;
+	if (out->ss_family == AF_INET)
+		((struct sockaddr_in *)out)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)out)->sin6_port = htons(port);
+	return true;
+}
+
+const char *cfg_peer_key_path(const struct cfg_cluster *c)
+{
+	return c->peer_key ? c->peer_key : c->handle_key;
 }
 
 const char *cfg_ownership_name(enum cfg_ownership o)
