@@ -35,6 +35,7 @@
 
 #include "log.h"
 #include "rpcmsg.h"
+#include "saddr.h"
 
 int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **out)
 {
@@ -776,23 +777,7 @@ out_hdr:
 const char *rpc_addr_str(const struct sockaddr_storage *ss, bool with_port,
 			 char *buf, size_t len)
 {
-	char a[INET6_ADDRSTRLEN] = "?";
-	uint16_t port = 0;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &s->sin_addr, a, sizeof(a));
-		port = ntohs(s->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof(a));
-		port = ntohs(s->sin6_port);
-	}
-	if (with_port)
-		snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
-	else
-		snprintf(buf, len, "%s", a);
-	return buf;
+	return sa_str(ss, with_port, buf, len);
 }
 
 uint16_t rpc_addr_port(const struct sockaddr_storage *ss)
