@@ -52,7 +52,7 @@
 #include "hkey.h"
 #include "log.h"
 
-#define CFG_MAX_KEYS 24
+#define CFG_MAX_KEYS 32
 #define CFG_MAX_RECORD_MIN 8192u
 #define CFG_MAX_RECORD_MAX (16u * 1024 * 1024)
 
@@ -113,11 +113,14 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("log",          T_LOGTARGET, cfg_cluster, log),
 	KEY("metrics_listen", T_LISTEN, cfg_cluster, metrics_listen),
 	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
+	KEY("peer_port",    T_PORT,     cfg_cluster, peer_port),
+	KEY("peer_key",     T_ABSPATH,  cfg_cluster, peer_key),
 	{ .name = NULL },
 };
 
 static const struct cfg_key node_keys[] = {
 	KEY("address",      T_ADDR,     cfg_node, address),
+	KEY("peer_port",    T_PORT,     cfg_node, peer_port),
 	KEY("metrics_listen", T_LISTEN, cfg_node, metrics_listen),
 	{ .name = NULL },
 };
@@ -1299,6 +1302,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->pmap_port = 111;
 	c->nlm_port = 4045;
 	c->nsm_port = 662;
+	c->peer_port = 20050; /* PEER_DEFAULT_PORT (cluster/peer.h) */
 	c->use_rpcbind = false;
 	c->max_record = 1024 * 1024 + 4096; /* a 1 MiB READ/WRITE plus headers */
 	c->max_conns = 1024;
@@ -1397,6 +1401,7 @@ void cfg_free(struct cfg_cluster *c)
 	free(c->run_dir);
 	free(c->log_level);
 	free(c->handle_key);
+	free(c->peer_key);
 	free(c->log);
 	free(c);
 }
@@ -1420,6 +1425,11 @@ int cfg_check_host(const struct cfg_cluster *c, FILE *errs)
 	} else if (hk_load(c->handle_key, &ks, why, sizeof(why)) < 0) {
 		fprintf(errs, "%s:%d: handle_key %s: %s\n", c->path, c->handle_key_line,
 			c->handle_key, why);
+		nerrs++;
+	}
+	explicit_bzero(&ks, sizeof(ks));
+	if (c->peer_key && hk_load(c->peer_key, &ks, why, sizeof(why)) < 0) {
+		fprintf(errs, "%s: peer_key %s: %s\n", c->path, c->peer_key, why);
 		nerrs++;
 	}
 	explicit_bzero(&ks, sizeof(ks));
@@ -1470,6 +1480,26 @@ const struct cfg_node *cfg_node_find(const struct cfg_cluster *c, const char *na
 	ssize_t i = cfg_node_idx(c, name);
 
 	return i < 0 ? NULL : &c->nodes[i];
+}
+
+bool cfg_node_peer_addr(const struct cfg_cluster *c, const struct cfg_node *n,
+			struct sockaddr_storage *out)
+{
+	uint16_t port = n->peer_port ? n->peer_port : c->peer_port;
+
+	if (!n->has_address)
+		return false;
+	*out = n->address;
+	if (out->ss_family == AF_INET)
+		((struct sockaddr_in *)out)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)out)->sin6_port = htons(port);
+	return true;
+}
+
+const char *cfg_peer_key_path(const struct cfg_cluster *c)
+{
+	return c->peer_key ? c->peer_key : c->handle_key;
 }
 
 const char *cfg_ownership_name(enum cfg_ownership o)

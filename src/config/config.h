@@ -80,8 +80,10 @@ struct cfg_listen {
 
 struct cfg_node {
 	char *name;
-	bool has_address;              /* address = (optional; not used yet) */
+	bool has_address;              /* address = (optional): where peers reach this
+					* node's status (cluster/peer.h) */
 	struct sockaddr_storage address; /* port 0 */
+	uint16_t peer_port;            /* 0: [cluster] peer_port */
 	struct cfg_listen metrics_listen; /* overrides [cluster] metrics_listen */
 	int line;
 };
@@ -116,6 +118,8 @@ struct cfg_cluster {
 	char *log_level;            /* error | warn | info | debug (default info) */
 	char *handle_key;           /* key file of the file handle MACs (hkey.h); required to run */
 	int handle_key_line;        /* 0: not in the file */
+	char *peer_key;             /* key file of peer status (cluster/peer.h); NULL: handle_key */
+	uint16_t peer_port;         /* default 20050 (PEER_DEFAULT_PORT) */
 	char *log;                  /* auto | stderr | syslog | journal | /path (%n: node) */
 	enum cfg_ownership ownership; /* lease (default) or managed */
 	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */
@@ -145,6 +149,15 @@ int cfg_check_host(const struct cfg_cluster *c, FILE *errs);
 
 /* Free everything cfg_load() returned; NULL is fine. */
 void cfg_free(struct cfg_cluster *c);
+
+/*
+ * Where @n answers peer status requests (cluster/peer.h): its address with
+ * its peer_port (or the cluster's).  False when @n has no address.
+ */
+bool cfg_node_peer_addr(const struct cfg_cluster *c, const struct cfg_node *n,
+			struct sockaddr_storage *out);
+/* The key file of peer status: peer_key, else handle_key (NULL if neither). */
+const char *cfg_peer_key_path(const struct cfg_cluster *c);
 
 /* Linear lookups; NULL when absent.  Paths match exactly (no normalisation). */
 const struct cfg_node *cfg_node_find(const struct cfg_cluster *c, const char *name);
