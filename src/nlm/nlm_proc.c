@@ -449,9 +449,12 @@ static void nlm_parked_done(void *arg, int rc)
 		nlm_claim_end(&c, -ENOLCK);
 		return;
 	}
-	/* Durable on the list: go on at the engine, which decides on the
-	 * state of now (reservations only go away meanwhile). */
-	nlm_claim_grant(&c);
+	/* Durable on the list: go on from the list step, not from the
+	 * checks.  Asked again because the host, holding nothing while it
+	 * waited, may have been marked idle there (nlm_host_maybe_idle); the
+	 * answer is at once now, and the engine decides on the state of now
+	 * (reservations only go away meanwhile). */
+	nlm_claim_run(&c);
 }
 
 void nlm_parked_abandon(struct nlm_group *ng)
