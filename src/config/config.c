@@ -51,6 +51,8 @@
 #include "config/config.h"
 #include "hkey.h"
 #include "log.h"
+#include "saddr.h"
+#include "sfile.h"
 
 #define CFG_MAX_KEYS 32
 #define CFG_MAX_RECORD_MIN 8192u
@@ -75,6 +77,7 @@ enum cfg_type {
 	T_SQUASH,   /* export squash */
 	T_FSID,     /* export fsid: uint32_t 1..2^32-1, unique */
 	T_OWNERSHIP,/* enum cfg_ownership: lease | managed */
+	T_JOURNAL_IO,/* bool journal_io_thread: uring | thread */
 };
 
 struct cfg_key {
@@ -113,6 +116,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("log",          T_LOGTARGET, cfg_cluster, log),
 	KEY("metrics_listen", T_LISTEN, cfg_cluster, metrics_listen),
 	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
+	KEY("journal_io",   T_JOURNAL_IO, cfg_cluster, journal_io_thread),
 	KEY("peer_port",    T_PORT,     cfg_cluster, peer_port),
 	KEY("peer_key",     T_ABSPATH,  cfg_cluster, peer_key),
 	{ .name = NULL },
@@ -395,17 +399,6 @@ static const char *cfg_addr_parse(const char *s, struct sockaddr_storage *ss)
 		return NULL;
 	}
 	return "is not an IPv4 or IPv6 address";
-}
-
-static bool cfg_addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-		      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
 }
 
 static const char *cfg_addr_str(const struct sockaddr_storage *ss, char *buf, size_t n)
@@ -763,7 +756,7 @@ static void cfg_add_vip(struct cfg_parser *p, void *obj, const char *w)
 	for (size_t i = 0; i < p->c->ngroups; i++) {
 		const struct cfg_group *o = &p->c->groups[i];
 		for (size_t j = 0; j < o->nvips; j++) {
-			if (!cfg_addr_equal(&o->vips[j], &ss))
+			if (!sa_same_host(&o->vips[j], &ss))
 				continue;
 			if (o == g)
 				cfg_err(p, p->lineno, "vip %s is listed twice",
@@ -973,6 +966,14 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 			*(enum cfg_ownership *)field = CFG_OWN_MANAGED;
 		else
 			cfg_err(p, p->lineno, "%s = '%s': expected lease or managed", k->name, value);
+		return;
+	case T_JOURNAL_IO:
+		if (strcmp(value, "uring") == 0)
+			*(bool *)field = false;
+		else if (strcmp(value, "thread") == 0)
+			*(bool *)field = true;
+		else
+			cfg_err(p, p->lineno, "%s = '%s': expected uring or thread", k->name, value);
 		return;
 	case T_ADDR: {
 		struct cfg_node *node = obj;
@@ -1263,6 +1264,16 @@ static int cfg_link_exports(struct cfg_cluster *c)
 		struct cfg_group *g = c->exports[i].group;
 		g->exports[g->nexports++] = &c->exports[i];
 	}
+	for (size_t i = 0; i < c->ngroups; i++) {
+		struct cfg_group *g = &c->groups[i];
+
+		if (g->nexports == 0)
+			continue;
+		if (asprintf(&g->statedir, "%s/" SF_STATE_DIR, g->exports[0]->path) < 0) {
+			g->statedir = NULL;
+			return -ENOMEM;
+		}
+	}
 	return 0;
 }
 
@@ -1386,6 +1397,7 @@ void cfg_free(struct cfg_cluster *c)
 		free(g->nodes);
 		free(g->vips);
 		free(g->exports);
+		free(g->statedir);
 		free(g->name);
 	}
 	for (size_t i = 0; i < c->nexports; i++) {

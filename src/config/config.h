@@ -68,6 +68,7 @@ struct cfg_group {
 	uint32_t client_idle_s;        /* drop an idle client from the list after (default 300) */
 	enum cfg_ownership ownership;  /* lease or managed after load (default: the cluster's) */
 	struct cfg_export **exports;   /* in file order; exports[0] holds .sgnfs/ */
+	char *statedir;                /* <exports[0]>/.sgnfs (SF_STATE_DIR), made once at load */
 	size_t nexports;
 	int line;
 };
@@ -122,6 +123,7 @@ struct cfg_cluster {
 	uint16_t peer_port;         /* default 20050 (PEER_DEFAULT_PORT) */
 	char *log;                  /* auto | stderr | syslog | journal | /path (%n: node) */
 	enum cfg_ownership ownership; /* lease (default) or managed */
+	bool journal_io_thread;     /* journal_io = thread (default uring; docs/journal.md) */
 	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */
 
 	struct cfg_node *nodes;     size_t nnodes;

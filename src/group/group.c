@@ -51,14 +51,7 @@
 #include "rpc/rpc.h"
 #include "sjson.h"
 #include "journal/journal.h"
-
-static void grp_set_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-}
+#include "saddr.h"
 
 /* The ports every VIP answers on, without duplicates (ports may coincide). */
 static size_t grp_ports(const struct cfg_cluster *c, uint16_t *ports)
@@ -240,7 +233,6 @@ static int grp_notify(struct sg_group *g)
 static void grp_open_work(uv_work_t *w)
 {
 	struct sg_group *g = w->data;
-	char statedir[4200];
 	int rc, id = 0;
 
 	/* Only ever from the storage the group was initialised on: an empty
@@ -250,8 +242,7 @@ static void grp_open_work(uv_work_t *w)
 		       sizeof(g->open_why));
 	if (rc < 0)
 		goto out;
-	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
-	rc = clist_open(NULL, statedir, g->cfg->client_idle_s, g->cfg->name, &g->pub.clients);
+	rc = clist_open(NULL, g->cfg->statedir, g->cfg->client_idle_s, g->cfg->name, &g->pub.clients);
 	if (rc < 0) {
 		g->pub.clients = NULL;
 		snprintf(g->open_why, sizeof(g->open_why), "cannot open its client list: %s",
@@ -269,12 +260,12 @@ static void grp_open_work(uv_work_t *w)
 			goto err;
 		}
 	}
-	rc = nsm_state_up(statedir, &g->pub.nsm_state);
+	rc = nsm_state_up(g->cfg->statedir, &g->pub.nsm_state);
 	if (rc < 0) {
 		/* Name the file: a bad one (a FIFO, a symlink, a huge file)
 		 * is something the administrator must remove by hand. */
 		snprintf(g->open_why, sizeof(g->open_why),
-			 "cannot store its NSM state number (state file %.160s/state): %s", statedir,
+			 "cannot store its NSM state number (state file %.160s/state): %s", g->cfg->statedir,
 			 sf_strerror(rc));
 		goto err;
 	}
@@ -332,7 +323,7 @@ static int grp_install(struct sg_group *g)
 		for (size_t p = 0; p < nports; p++) {
 			struct sockaddr_storage ss = gc->vips[v];
 
-			grp_set_port(&ss, ports[p]);
+			sa_set_port(&ss, ports[p]);
 			rc = rpc_listen(node->svc, (struct sockaddr *)&ss,
 					RPC_LISTEN_TCP | RPC_LISTEN_UDP, &g->pub, &g->lsn[g->nlsn]);
 			if (rc < 0) {
@@ -393,13 +384,11 @@ static void grp_open_done(uv_work_t *w, int status)
 	if (rc == 0 && (sl->stop_pending || g->node->stopping)) {
 		/* Stopped while its state was read: it never served, so only
 		 * the state number has to go back down. */
-		char statedir[4200];
-
+	
 		log_info("group=%s stopped on node %s before it came online", g->cfg->name,
 			 g->node->me->name);
 		grp_protos_close(g, 0);
-		snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
-		if (nsm_state_down(statedir) < 0)
+		if (nsm_state_down(g->cfg->statedir) < 0)
 			log_warn("group=%s cannot store its NSM state number", g->cfg->name);
 		sl->g = NULL;
 		grp_put(g);
@@ -483,7 +472,6 @@ err_free:
 
 void grp_stop(struct sg_group *g)
 {
-	char statedir[4200];
 
 	if (!g)
 		return;
@@ -531,8 +519,7 @@ void grp_stop(struct sg_group *g)
 	}
 	clist_close(g->pub.clients);
 	g->pub.clients = NULL;
-	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
-	if (nsm_state_down(statedir) < 0)
+	if (nsm_state_down(g->cfg->statedir) < 0)
 		log_warn("group=%s cannot store its NSM state number", g->cfg->name);
 	log_info("group=%s offline on node %s", g->cfg->name, g->node->me->name);
 	grp_put(g);
@@ -757,7 +744,7 @@ int grp_node_start(struct sg_node *node)
 		sl->m = calloc(1, sizeof(*sl->m));
 		if (!sl->m)
 			log_warn("group=%s: no memory for its metrics; they stay empty", gc->name);
-		snprintf(sl->statedir, sizeof(sl->statedir), "%s/.sgnfs", gc->exports[0]->path);
+		sl->statedir = gc->statedir;
 		sl->own = gc->ownership == CFG_OWN_MANAGED ? &owner_managed_ops : &owner_lease_ops;
 		struct owner_args oa = {
 			.loop = node->loop, .statedir = sl->statedir, .group = gc->name,
@@ -870,6 +857,7 @@ void grp_node_move(struct sg_node *node, const char *group, const char *target,
 
 void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
 {
+	struct json_object *names = json_object_new_array();
 	size_t moved = 0;
 
 	node->draining = drain;
@@ -885,17 +873,22 @@ void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
 			/* Released once its open is done (grp_slot_opened). */
 			sl->stop_pending = true;
 			sl->stop_contend = false;
+			sj_push(names, json_object_new_string(sl->cfg->name));
 			moved++;
 		} else if (drain && sl->g) {
 			log_info("group=%s leaves node %s (drain)", sl->cfg->name, node->me->name);
 			grp_stop(sl->g);
 			sl->g = NULL;
 			sl->own->release(sl->own_impl, NULL, false);
+			sj_push(names, json_object_new_string(sl->cfg->name));
 			moved++;
 		}
 	}
 	sj_add(out, "result", json_object_new_string(drain ? "draining" : "serving"));
 	sj_add(out, "released", json_object_new_uint64(moved));
+	/* Which groups left, so that `sgnfsctl drain` can wait for each to be
+	 * served by another node. */
+	sj_add(out, "groups", names);
 }
 
 void grp_node_status(struct sg_node *node, struct json_object *out)

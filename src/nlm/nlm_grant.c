@@ -21,6 +21,7 @@
 #include "nlm/nlm_host.h"
 #include "nlm/nlm_int.h"
 #include "nlm/nlm_xdr.h"
+#include "saddr.h"
 
 static void nlm_res_wait_unlink(struct nlm_block *b)
 {
@@ -454,12 +455,12 @@ void nlm_granted_res(struct nlm_group *ng, const struct sockaddr_storage *peer,
 	if (cookie_len != sizeof(cookie))
 		return;
 	memcpy(&cookie, cookie_val, sizeof(cookie));
-	nlm_addr_norm(peer, &from);
+	sa_norm(peer, &from);
 	for (struct nlm_block *b = ng->res_wait; b; b = b->rnext) {
 		if (b->cookie != cookie)
 			continue;
-		nlm_addr_norm(&b->target.client, &to);
-		if (!nlm_addr_same(&from, &to)) {
+		sa_norm(&b->target.client, &to);
+		if (!sa_same_host(&from, &to)) {
 			char nm[LOG_SAFE_MAX];
 			log_warn("group=%s client=%s GRANTED_RES from %s ignored: the GRANTED_MSG went to another address",
 				 ng->name, nlm_safe(nm, sizeof(nm), b->host->name),

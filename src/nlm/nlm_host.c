@@ -16,6 +16,7 @@
 #include "log.h"
 #include "nlm/nlm_int.h"
 #include "nsm/clist.h"
+#include "saddr.h"
 
 /* ---- hosts ------------------------------------------------------------ */
 
@@ -37,35 +38,10 @@ struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name)
 
 /* ---- the address index ------------------------------------------------ */
 
-/* @a with the port cleared and nothing but the address kept. */
-void nlm_addr_norm(const struct sockaddr_storage *a, struct sockaddr_storage *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->ss_family = a->ss_family;
-	if (a->ss_family == AF_INET)
-		((struct sockaddr_in *)out)->sin_addr = ((const struct sockaddr_in *)a)->sin_addr;
-	else if (a->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)out)->sin6_addr = ((const struct sockaddr_in6 *)a)->sin6_addr;
-}
-
+/* Addresses in the index are normalised (saddr.h: host part only). */
 static size_t nlm_addr_bucket(const struct sockaddr_storage *n)
 {
-	const uint8_t *p = (const uint8_t *)n;
-	size_t len = n->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					       : sizeof(struct sockaddr_in);
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return (size_t)(h % NLM_ADDR_BUCKETS);
-}
-
-/* Both normalised (nlm_addr_norm). */
-bool nlm_addr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	size_t len = a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					       : sizeof(struct sockaddr_in);
-	return a->ss_family == b->ss_family && memcmp(a, b, len) == 0;
+	return (size_t)(sa_hash(n) % NLM_ADDR_BUCKETS);
 }
 
 static void nlm_haddr_unlink(struct nlm_group *ng, struct nlm_haddr *s)
@@ -89,9 +65,9 @@ void nlm_host_seen(struct nlm_group *ng, struct nlm_host *h,
 	struct nlm_haddr *slot = NULL;
 	size_t b;
 
-	nlm_addr_norm(peer, &n);
+	sa_norm(peer, &n);
 	for (unsigned i = 0; i < NLM_HOST_ADDRS; i++) {
-		if (h->addrs[i].used && nlm_addr_same(&h->addrs[i].addr, &n))
+		if (h->addrs[i].used && sa_same_host(&h->addrs[i].addr, &n))
 			return;
 		if (!h->addrs[i].used && !slot)
 			slot = &h->addrs[i];
@@ -125,10 +101,10 @@ void nlm_hosts_at(struct nlm_group *ng, const struct sockaddr_storage *addr,
 {
 	struct sockaddr_storage n;
 
-	nlm_addr_norm(addr, &n);
+	sa_norm(addr, &n);
 	for (struct nlm_haddr *s = ng->addrs[nlm_addr_bucket(&n)]; s; s = s->next) {
 		ng->addr_probes++;
-		if (nlm_addr_same(&s->addr, &n) && !fn(arg, s->host))
+		if (sa_same_host(&s->addr, &n) && !fn(arg, s->host))
 			return;
 	}
 }

@@ -35,11 +35,6 @@ void nlm_hosts_at(struct nlm_group *ng, const struct sockaddr_storage *addr,
 int nlm_addr_caps(struct nlm_group *ng, const char *name,
 		  const struct sockaddr_storage *peer, bool new_lock);
 
-/* @a with the port cleared and nothing but the address kept. */
-void nlm_addr_norm(const struct sockaddr_storage *a, struct sockaddr_storage *out);
-/* Both normalised (nlm_addr_norm). */
-bool nlm_addr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
-
 /* Free a host table @hosts (NLM_HOST_BUCKETS chains) and @locks: pure
  * memory, any thread. */
 void nlm_hosts_free(struct lk_table *locks, struct nlm_host **hosts);

@@ -1011,7 +1011,7 @@ static const struct rpc_vers *const nlm_versions[] = { &nlm_v1, NULL, &nlm_v3, &
 
 const struct rpc_prog nlm_prog = {
 	.name = "nlockmgr",
-	.prog = 100021,
+	.prog = NLM_PROG,
 	.vers_lo = 1,
 	.vers_hi = 4,
 	.vers = nlm_versions,

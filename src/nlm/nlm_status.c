@@ -92,6 +92,8 @@ void nlm_group_status(const struct nlm_group *ng, struct json_object *out)
 	sj_add(j, "batches", json_object_new_uint64(js.batches));
 	sj_add(j, "compactions", json_object_new_uint64(js.compactions));
 	sj_add(j, "failures", json_object_new_uint64(js.failures));
+	if (ng->jr) /* how batches are written: "uring", or "thread" (the fallback) */
+		sj_add(j, "io", json_object_new_string(jr_uses_uring(ng->jr) ? "uring" : "thread"));
 	sj_add(out, "journal", j);
 	/* Counters of the NLM trust checks (docs/status.md). */
 	j = json_object_new_object();

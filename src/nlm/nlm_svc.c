@@ -138,7 +138,6 @@ static int nlm_open(struct grp_pub *gp, void **slot)
 {
 	struct nlm_group *ng = calloc(1, sizeof(*ng));
 	struct lk_table_opts lo = { 0 };
-	char statedir[4200];
 	int rc;
 
 	if (!ng)
@@ -158,9 +157,8 @@ static int nlm_open(struct grp_pub *gp, void **slot)
 	rc = lk_table_new(&lo, &ng->locks);
 	if (rc < 0)
 		goto err;
-	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", gp->cfg->exports[0]->path);
 	ng->granted_tail = &ng->granted;
-	rc = nlm_journal_open(ng, statedir);
+	rc = nlm_journal_open(ng, gp->cfg->statedir);
 	if (rc < 0)
 		goto err;
 	*slot = ng;
