@@ -50,6 +50,7 @@
 #include "pmap.h"
 #include "nfs/fh.h"
 #include "priv.h"
+#include "sandbox.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/nsm_svc.h"
@@ -420,11 +421,11 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 {
 	struct sgnfsd *d = arg;
 
-	if (strcmp(argv[0], "status") == 0 && argc == 1) {
+	switch (ctl_req_find(argc, argv)) {
+	case CTL_REQ_STATUS:
 		sgnfsd_status(d, out);
 		return;
-	}
-	if (strcmp(argv[0], "metrics") == 0 && argc == 1) {
+	case CTL_REQ_METRICS: {
 		struct sbuf m = { 0 };
 
 		sgnfsd_metrics(d, &m);
@@ -435,11 +436,10 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 		sb_free(&m);
 		return;
 	}
-	if (strcmp(argv[0], "reload") == 0 && argc == 1) {
+	case CTL_REQ_RELOAD:
 		sgnfsd_reload(d, "sgnfsctl reload", out);
 		return;
-	}
-	if (strcmp(argv[0], "log-level") == 0 && argc == 2) {
+	case CTL_REQ_LOG_LEVEL: {
 		enum log_level old = log_get_level(), lvl;
 
 		if (log_level_parse(argv[1], &lvl) < 0) {
@@ -454,20 +454,21 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 		sj_add(out, "was", json_object_new_string(log_level_name(old)));
 		return;
 	}
-	if (strcmp(argv[0], "move") == 0 && argc == 3) {
+	case CTL_REQ_MOVE:
 		grp_node_move(&d->node, argv[1], argv[2], out);
 		return;
-	}
-	if ((strcmp(argv[0], "drain") == 0 || strcmp(argv[0], "undrain") == 0) && argc == 1) {
-		grp_node_drain(&d->node, argv[0][0] == 'd', out);
+	case CTL_REQ_DRAIN:
+	case CTL_REQ_UNDRAIN:
+		grp_node_drain(&d->node, ctl_req_find(argc, argv) == CTL_REQ_DRAIN, out);
 		return;
-	}
-	if ((strcmp(argv[0], "start") == 0 || strcmp(argv[0], "stop") == 0 ||
-	     strcmp(argv[0], "group") == 0) && argc == 2) {
+	case CTL_REQ_START:
+	case CTL_REQ_STOP:
+	case CTL_REQ_GROUP:
 		grp_node_ctl_group(&d->node, argv[0], argv[1], out);
 		return;
+	default:
+		sj_add(out, "error", json_object_new_string("unknown request"));
 	}
-	sj_add(out, "error", json_object_new_string("unknown request"));
 }
 
 /*
@@ -677,6 +678,16 @@ int main(int argc, char **argv)
 		/* What the file says is consistent; now what this machine has:
 		 * the handle key, the export directories, nesting on disk. */
 		rc = cfg_check_host(d.cfg, stderr);
+		if (rc == 0) {
+			char why[160];
+
+			/* The filter must build with this machine's libseccomp. */
+			if (sbx_apply(d.cfg->seccomp, 0, why, sizeof(why)) < 0) {
+				fprintf(stderr, "%s: [cluster] seccomp = %s: %s\n", cfgpath,
+					sbx_mode_name(d.cfg->seccomp), why);
+				rc = 1;
+			}
+		}
 		if (rc != 0) {
 			if (rc < 0)
 				fprintf(stderr, "%s: %s\n", cfgpath, strerror(-rc));
@@ -861,6 +872,22 @@ int main(int argc, char **argv)
 		snprintf(st, sizeof(st), "node %s: may serve %zu of %zu groups", d.node.me->name,
 			 d.node.nslots, d.cfg->ngroups);
 		sdn_ready(st);
+	}
+	/* Last step of the start-up: every thread there is (pool, watchdog)
+	 * and every thread still to come gets the system call filter. */
+	{
+		char why[160];
+
+		rc = sbx_apply(d.cfg->seccomp, 1, why, sizeof(why));
+		if (rc < 0) {
+			log_err("node %s: %s; not starting ([cluster] seccomp = off runs without it)",
+				d.node.me->name, why);
+			exit_code = 1;
+			goto out_ctl;
+		}
+		if (d.cfg->seccomp != SBX_OFF)
+			log_info("node %s: seccomp filter %s (docs/security.md)", d.node.me->name,
+				 d.cfg->seccomp == SBX_ON ? "on" : "in log mode");
 	}
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	exit_code = SGNFSD_EXIT_OK;
