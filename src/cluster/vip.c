@@ -14,8 +14,13 @@
  */
 #include "cluster/vip.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -207,4 +212,94 @@ int vip_announce(const char *ifname, const struct sockaddr_storage *addr)
 	if (addr->ss_family == AF_INET)
 		return vip_garp(ifname, idx, &((const struct sockaddr_in *)addr)->sin_addr);
 	return vip_unsolicited_na(ifname, idx, &((const struct sockaddr_in6 *)addr)->sin6_addr);
+}
+
+/* "IFACE ADDR PREFIX" for the record file of one address. */
+static int vip_rec_name(char *buf, size_t n, const char *ifname,
+			const struct sockaddr_storage *addr, unsigned prefix)
+{
+	char a[INET6_ADDRSTRLEN];
+	const void *ap = addr->ss_family == AF_INET
+		? (const void *)&((const struct sockaddr_in *)addr)->sin_addr
+		: (const void *)&((const struct sockaddr_in6 *)addr)->sin6_addr;
+
+	if (!inet_ntop(addr->ss_family, ap, a, sizeof(a)))
+		return -EINVAL;
+	if ((size_t)snprintf(buf, n, "%s %s %u", ifname, a, prefix) >= n)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int vip_rec_note(const char *dir, const char *ifname, const struct sockaddr_storage *addr,
+		 unsigned prefix)
+{
+	char name[128];
+	int dfd, fd, rc = vip_rec_name(name, sizeof(name), ifname, addr, prefix);
+
+	if (rc < 0)
+		return rc;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0)
+		return -errno;
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	rc = fd < 0 ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return rc;
+}
+
+int vip_rec_forget(const char *dir, const char *ifname, const struct sockaddr_storage *addr,
+		   unsigned prefix)
+{
+	char name[128], path[4400];
+	int rc = vip_rec_name(name, sizeof(name), ifname, addr, prefix);
+
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int vip_rec_sweep(const char *dir,
+		  void (*report)(void *arg, const char *ifname, const char *addr, unsigned prefix,
+				 int rc),
+		  void *arg)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d)) != NULL) {
+		char ifname[IF_NAMESIZE + 1], a[INET6_ADDRSTRLEN + 1], tail;
+		struct sockaddr_storage ss;
+		unsigned prefix;
+		int rc;
+
+		if (e->d_name[0] == '.')
+			continue;
+		/* Only names this file wrote: anything else is left alone. */
+		memset(&ss, 0, sizeof(ss));
+		if (sscanf(e->d_name, "%16s %46s %u%c", ifname, a, &prefix, &tail) != 3 ||
+		    strlen(ifname) >= IF_NAMESIZE || prefix > 128)
+			continue;
+		if (inet_pton(AF_INET, a, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+			ss.ss_family = AF_INET;
+		else if (inet_pton(AF_INET6, a, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+			ss.ss_family = AF_INET6;
+		else
+			continue;
+		rc = vip_del(ifname, &ss, prefix);
+		if (report)
+			report(arg, ifname, a, prefix, rc);
+		/* Gone, or its interface is: forget it.  Another failure
+		 * (no permission) is tried again at the next start. */
+		if (rc == 0 || rc == -EADDRNOTAVAIL || rc == -ENODEV)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+	return 0;
 }

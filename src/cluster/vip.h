@@ -45,4 +45,26 @@ int vip_del(const char *ifname, const struct sockaddr_storage *addr, unsigned pr
  */
 int vip_announce(const char *ifname, const struct sockaddr_storage *addr);
 
+/*
+ * The record of the VIPs this node added and has not removed: a directory
+ * (@dir, node-local: <run_dir>/<node>.vips) with one empty file per
+ * address, named "IFACE ADDR PREFIX".  Written before the address is
+ * added and removed after it is gone, so a node killed in between finds
+ * at its next start (vip_rec_sweep) what it left on its interfaces, and
+ * removes exactly that: never an address someone else added.  One file per
+ * address, so groups adding on different pool threads never share one.
+ * Not fsync'd: the addresses themselves do not survive a reboot either.
+ * Each returns 0 or -errno.
+ */
+int vip_rec_note(const char *dir, const char *ifname, const struct sockaddr_storage *addr,
+		 unsigned prefix);
+int vip_rec_forget(const char *dir, const char *ifname, const struct sockaddr_storage *addr,
+		   unsigned prefix);
+/* Remove every address recorded in @dir from its interface and forget it;
+ * @report (may be NULL) hears of each, with vip_del's result. */
+int vip_rec_sweep(const char *dir,
+		  void (*report)(void *arg, const char *ifname, const char *addr, unsigned prefix,
+				 int rc),
+		  void *arg);
+
 #endif

@@ -254,12 +254,18 @@ static int grp_vips_add(struct sg_group *g)
 	char a[80];
 
 	for (size_t v = 0; v < gc->nvips; v++) {
+		const struct cfg_vip_if *vi = &gc->vip_ifs[v];
 		int rc;
 
 		if (!grp_vip_ours(gc, v))
 			continue;
-		rc = vip_add(gc->vip_ifs[v].ifname, &gc->vips[v], gc->vip_ifs[v].prefix,
-			     &g->vip_added[v]);
+		/* Recorded first: killed right after the add, the node still
+		 * knows at its next start that the address is its own. */
+		rc = vip_rec_note(g->slot->vipdir, vi->ifname, &gc->vips[v], vi->prefix);
+		if (rc == 0)
+			rc = vip_add(vi->ifname, &gc->vips[v], vi->prefix, &g->vip_added[v]);
+		if (!g->vip_added[v])
+			vip_rec_forget(g->slot->vipdir, vi->ifname, &gc->vips[v], vi->prefix);
 		if (rc < 0) {
 			snprintf(g->open_why, sizeof(g->open_why), "cannot add VIP %s/%u to %s: %s",
 				 rpc_addr_str(&gc->vips[v], false, a, sizeof(a)),
@@ -285,6 +291,9 @@ static void grp_vips_remove(struct sg_group *g)
 		g->vip_added[v] = false;
 		rc = vip_del(gc->vip_ifs[v].ifname, &gc->vips[v], gc->vip_ifs[v].prefix);
 		rpc_addr_str(&gc->vips[v], false, a, sizeof(a));
+		if (rc == 0 || rc == -EADDRNOTAVAIL || rc == -ENODEV)
+			vip_rec_forget(g->slot->vipdir, gc->vip_ifs[v].ifname, &gc->vips[v],
+				       gc->vip_ifs[v].prefix);
 		if (rc < 0)
 			log_warn("group=%s cannot remove VIP %s/%u from %s: %s", gc->name, a,
 				 gc->vip_ifs[v].prefix, gc->vip_ifs[v].ifname, strerror(-rc));
@@ -940,10 +949,32 @@ static int grp_slot_ready(void *arg, char *why, size_t whylen)
 			 whylen);
 }
 
+static void grp_swept(void *arg, const char *ifname, const char *addr, unsigned prefix, int rc)
+{
+	struct sg_node *node = arg;
+
+	if (rc == 0)
+		log_info("node %s removed VIP %s/%u from %s: left there when it last stopped "
+			 "without releasing it", node->me->name, addr, prefix, ifname);
+	else if (rc != -EADDRNOTAVAIL && rc != -ENODEV)
+		log_warn("node %s cannot remove VIP %s/%u from %s, left there when it last "
+			 "stopped: %s", node->me->name, addr, prefix, ifname, strerror(-rc));
+}
+
 int grp_node_start(struct sg_node *node)
 {
 	const struct cfg_cluster *c = node->cfg;
+	char vipdir[4200];
 	int rc;
+
+	/* A VIP this node added and never removed (it was killed, or the
+	 * machine lost power without a reboot) would answer ARP for a group
+	 * another node now serves: it goes before any group can start. */
+	snprintf(vipdir, sizeof(vipdir), "%s/%s.vips", c->run_dir, node->me->name);
+	rc = vip_rec_sweep(vipdir, grp_swept, node);
+	if (rc < 0)
+		log_warn("node %s cannot read %s, its record of VIPs left on interfaces: %s",
+			 node->me->name, vipdir, strerror(-rc));
 
 	node->slots = calloc(c->ngroups ? c->ngroups : 1, sizeof(*node->slots));
 	if (!node->slots)
@@ -963,6 +994,7 @@ int grp_node_start(struct sg_node *node)
 		if (!sl->m)
 			log_warn("group=%s: no memory for its metrics; they stay empty", gc->name);
 		snprintf(sl->statedir, sizeof(sl->statedir), "%s/.sgnfs", gc->exports[0]->path);
+		snprintf(sl->vipdir, sizeof(sl->vipdir), "%s", vipdir);
 		sl->own = gc->ownership == CFG_OWN_MANAGED ? &owner_managed_ops : &owner_lease_ops;
 		struct owner_args oa = {
 			.loop = node->loop, .statedir = sl->statedir, .group = gc->name,

@@ -68,6 +68,7 @@ struct sg_slot {
 	struct grp_waiter *waiters;        /* owned: control requests answered when
 					      the open is done */
 	char statedir[4200];               /* <first export>/.sgnfs */
+	char vipdir[4200];                 /* <run_dir>/<node>.vips (cluster/vip.h) */
 };
 
 /* This node: one per sgnfsd process. */

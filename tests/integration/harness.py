@@ -345,14 +345,16 @@ class Cluster:
 
     # -- processes ---------------------------------------------------------
 
-    def start(self, node, wait=True, extra_args=(), timeout=20):
+    def start(self, node, wait=True, extra_args=(), timeout=20, wrap=()):
         """Start sgnfsd -n @node; with @wait, return once every VIP of
-        every group whose first node is @node answers on TCP."""
+        every group whose first node is @node answers on TCP.  @wrap runs
+        it through a command that execs it (e.g. ip netns exec NS)."""
         if node in self.nodes and self.nodes[node].alive():
             raise RuntimeError('node %s already running' % node)
         n = sum(1 for x in self.all_nodes if x.name == node)
         logpath = os.path.join(self.h.logdir, 'node-%s.%d.log' % (node, n))
-        argv = [self.h.sgnfsd, '-c', self.config_path, '-n', node, '-f'] + list(extra_args)
+        argv = (list(wrap) + [self.h.sgnfsd, '-c', self.config_path, '-n', node, '-f']
+                + list(extra_args))
         log('start: %s  (log %s)' % (' '.join(argv), logpath))
         logf = open(logpath, 'wb')
         env = dict(os.environ)
