@@ -52,7 +52,7 @@
 #include "hkey.h"
 #include "log.h"
 
-#define CFG_MAX_KEYS 24
+#define CFG_MAX_KEYS 32
 #define CFG_MAX_RECORD_MIN 8192u
 #define CFG_MAX_RECORD_MAX (16u * 1024 * 1024)
 
@@ -103,6 +103,9 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("max_names_per_host", T_U32, cfg_cluster, max_names_per_host, .min = 1, .max = 1000000),
 	KEY("max_queued_per_group", T_U32, cfg_cluster, max_queued_per_group, .min = 1, .max = 1000000),
 	KEY("max_locks_per_host", T_U32, cfg_cluster, max_locks_per_host, .min = 1, .max = 100000000),
+	KEY("drc_entries",  T_U32,      cfg_cluster, drc_entries, .min = 0, .max = 10000000),
+	KEY("drc_entries_per_host", T_U32, cfg_cluster, drc_entries_per_host, .min = 1, .max = 10000000),
+	KEY("drc_ttl",      T_U32,      cfg_cluster, drc_ttl_s, .min = 1, .max = 86400),
 	KEY("idle_timeout", T_U32,      cfg_cluster, idle_timeout_s, .min = 1, .max = 86400),
 	KEY("watchdog_ms",  T_U32,      cfg_cluster, watchdog_ms, .min = 100, .max = 600000),
 	KEY("log_level",    T_LOGLEVEL, cfg_cluster, log_level),
@@ -110,11 +113,14 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("log",          T_LOGTARGET, cfg_cluster, log),
 	KEY("metrics_listen", T_LISTEN, cfg_cluster, metrics_listen),
 	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
+	KEY("peer_port",    T_PORT,     cfg_cluster, peer_port),
+	KEY("peer_key",     T_ABSPATH,  cfg_cluster, peer_key),
 	{ .name = NULL },
 };
 
 static const struct cfg_key node_keys[] = {
 	KEY("address",      T_ADDR,     cfg_node, address),
+	KEY("peer_port",    T_PORT,     cfg_node, peer_port),
 	KEY("metrics_listen", T_LISTEN, cfg_node, metrics_listen),
 	{ .name = NULL },
 };
@@ -1377,6 +1383,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->pmap_port = 111;
 	c->nlm_port = 4045;
 	c->nsm_port = 662;
+	c->peer_port = 20050; /* PEER_DEFAULT_PORT (cluster/peer.h) */
 	c->use_rpcbind = false;
 	c->max_record = 1024 * 1024 + 4096; /* a 1 MiB READ/WRITE plus headers */
 	c->max_conns = 1024;
@@ -1385,6 +1392,9 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->max_queued_per_group = 256;
 	c->max_locks_per_host = 65536;
 	c->idle_timeout_s = 300;
+	c->drc_entries = 16384;
+	c->drc_entries_per_host = 1024;
+	c->drc_ttl_s = 120;
 	c->watchdog_ms = 5000;
 	c->ownership = CFG_OWN_LEASE;
 	return c;
@@ -1473,6 +1483,7 @@ void cfg_free(struct cfg_cluster *c)
 	free(c->run_dir);
 	free(c->log_level);
 	free(c->handle_key);
+	free(c->peer_key);
 	free(c->log);
 	free(c);
 }
@@ -1496,6 +1507,11 @@ int cfg_check_host(const struct cfg_cluster *c, FILE *errs)
 	} else if (hk_load(c->handle_key, &ks, why, sizeof(why)) < 0) {
 		fprintf(errs, "%s:%d: handle_key %s: %s\n", c->path, c->handle_key_line,
 			c->handle_key, why);
+		nerrs++;
+	}
+	explicit_bzero(&ks, sizeof(ks));
+	if (c->peer_key && hk_load(c->peer_key, &ks, why, sizeof(why)) < 0) {
+		fprintf(errs, "%s: peer_key %s: %s\n", c->path, c->peer_key, why);
 		nerrs++;
 	}
 	explicit_bzero(&ks, sizeof(ks));
@@ -1546,6 +1562,26 @@ const struct cfg_node *cfg_node_find(const struct cfg_cluster *c, const char *na
 	ssize_t i = cfg_node_idx(c, name);
 
 	return i < 0 ? NULL : &c->nodes[i];
+}
+
+bool cfg_node_peer_addr(const struct cfg_cluster *c, const struct cfg_node *n,
+			struct sockaddr_storage *out)
+{
+	uint16_t port = n->peer_port ? n->peer_port : c->peer_port;
+
+	if (!n->has_address)
+		return false;
+	*out = n->address;
+	if (out->ss_family == AF_INET)
+		((struct sockaddr_in *)out)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)out)->sin6_port = htons(port);
+	return true;
+}
+
+const char *cfg_peer_key_path(const struct cfg_cluster *c)
+{
+	return c->peer_key ? c->peer_key : c->handle_key;
 }
 
 const char *cfg_ownership_name(enum cfg_ownership o)

@@ -93,8 +93,10 @@ struct cfg_listen {
 
 struct cfg_node {
 	char *name;
-	bool has_address;              /* address = (optional; not used yet) */
+	bool has_address;              /* address = (optional): where peers reach this
+					* node's status (cluster/peer.h) */
 	struct sockaddr_storage address; /* port 0 */
+	uint16_t peer_port;            /* 0: [cluster] peer_port */
 	struct cfg_listen metrics_listen; /* overrides [cluster] metrics_listen */
 	int line;
 };
@@ -119,11 +121,18 @@ struct cfg_cluster {
 	uint32_t max_names_per_host;   /* NLM caller_names, default 1024 */
 	uint32_t max_queued_per_group; /* blocking requests waiting for the pool, default 256 */
 	uint32_t max_locks_per_host;   /* NLM locks and shares, default 65536 */
+	/* Duplicate-request cache (docs/security.md): replies kept on the
+	 * node (0: off), of one source address, and for how long. */
+	uint32_t drc_entries;          /* default 16384 */
+	uint32_t drc_entries_per_host; /* default 1024 */
+	uint32_t drc_ttl_s;            /* default 120 */
 	uint32_t idle_timeout_s;    /* default 300 */
 	uint32_t watchdog_ms;       /* default 5000 */
 	char *log_level;            /* error | warn | info | debug (default info) */
 	char *handle_key;           /* key file of the file handle MACs (hkey.h); required to run */
 	int handle_key_line;        /* 0: not in the file */
+	char *peer_key;             /* key file of peer status (cluster/peer.h); NULL: handle_key */
+	uint16_t peer_port;         /* default 20050 (PEER_DEFAULT_PORT) */
 	char *log;                  /* auto | stderr | syslog | journal | /path (%n: node) */
 	enum cfg_ownership ownership; /* lease (default) or managed */
 	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */
@@ -156,6 +165,15 @@ bool cfg_manages_vips(const struct cfg_cluster *c);
 
 /* Free everything cfg_load() returned; NULL is fine. */
 void cfg_free(struct cfg_cluster *c);
+
+/*
+ * Where @n answers peer status requests (cluster/peer.h): its address with
+ * its peer_port (or the cluster's).  False when @n has no address.
+ */
+bool cfg_node_peer_addr(const struct cfg_cluster *c, const struct cfg_node *n,
+			struct sockaddr_storage *out);
+/* The key file of peer status: peer_key, else handle_key (NULL if neither). */
+const char *cfg_peer_key_path(const struct cfg_cluster *c);
 
 /* Linear lookups; NULL when absent.  Paths match exactly (no normalisation). */
 const struct cfg_node *cfg_node_find(const struct cfg_cluster *c, const char *name);

@@ -64,8 +64,13 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(max_conns_per_host, "max_conns_per_host");
 	RL_NUM(max_names_per_host, "max_names_per_host");
 	RL_NUM(max_locks_per_host, "max_locks_per_host");
+	RL_NUM(drc_entries, "drc_entries");
+	RL_NUM(drc_entries_per_host, "drc_entries_per_host");
+	RL_NUM(drc_ttl_s, "drc_ttl");
 	/* Another key would turn every handle the clients hold stale. */
 	RL_STR(handle_key, "handle_key");
+	RL_STR(peer_key, "peer_key");
+	RL_NUM(peer_port, "peer_port");
 	RL_NUM(idle_timeout_s, "idle_timeout");
 	RL_NUM(watchdog_ms, "watchdog_ms");
 	RL_STR(log, "log");
@@ -171,6 +176,7 @@ int rl_check(const struct cfg_cluster *cur, const struct cfg_cluster *next, char
 	for (size_t i = 0; i < cur->nnodes; i++) {
 		const struct cfg_node *a = &cur->nodes[i], *b = &next->nodes[i];
 		if (strcmp(a->name, b->name) != 0 || a->has_address != b->has_address ||
+		    a->peer_port != b->peer_port ||
 		    (a->has_address && !rl_addr_eq(&a->address, &b->address)) ||
 		    a->metrics_listen.set != b->metrics_listen.set ||
 		    !rl_addr_eq(&a->metrics_listen.addr, &b->metrics_listen.addr)) {

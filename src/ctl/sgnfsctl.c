@@ -36,10 +36,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/peer.h"
 #include "cluster/storage.h"
 #include "config/config.h"
 #include "hkey.h"
 #include "log.h"
+#include "saddr.h"
 #include "sbuf.h"
 #include "sjson.h"
 #include "version.h"
@@ -54,6 +56,9 @@ enum {
 
 #define CTL_REPLY_MAX (64u << 20)
 #define CTL_WAIT_MS 10000
+/* A peer on another machine: each step (connect, hello, reply) waits at
+ * most this long, so a dead machine costs `status` seconds, not minutes. */
+#define PEER_WAIT_MS 3000
 /* start and stop return when the work is done, and a large group takes a
  * while to open; a cluster manager's own operation timeout is the real
  * limit (the OCF agent's start timeout), this one only ends a hung node. */
@@ -160,6 +165,72 @@ static void usage(FILE *f)
 
 /* ---- status ------------------------------------------------------------- */
 
+/* The peer status key, read once (cluster/peer.h): rc 0, or -errno and why. */
+static struct {
+	bool tried;
+	int rc;
+	struct hk_set ks;
+	char why[300];
+} peer_key;
+
+static const struct hk_set *peer_keys(const struct cfg_cluster *c, const char **why)
+{
+	const char *path = cfg_peer_key_path(c);
+
+	if (!peer_key.tried) {
+		char w[200];
+
+		peer_key.tried = true;
+		peer_key.rc = path ? hk_load(path, &peer_key.ks, w, sizeof(w)) : -ENOENT;
+		if (peer_key.rc < 0)
+			snprintf(peer_key.why, sizeof(peer_key.why), "peer key %s: %s",
+				 path ? path : "(none)", path ? w : "no peer_key or handle_key");
+	}
+	*why = peer_key.why;
+	return peer_key.rc == 0 ? &peer_key.ks : NULL;
+}
+
+/*
+ * The node status of @n (JSON text, caller frees): through its control
+ * socket when this machine has it, else, if @n has an address, through
+ * its peer port (another machine).  @via is set to "socket" or "peer".
+ * NULL with @why (both ways' errors) when neither answers.
+ */
+static char *status_ask(const struct cfg_cluster *c, const struct cfg_node *n,
+			const char **via, char *why, size_t whylen)
+{
+	struct sockaddr_storage sa;
+	const struct hk_set *ks;
+	const char *kwhy;
+	char *r = ctl_ask(c, n->name, "status"), *json = NULL;
+	char a[64], pwhy[256], me[PEER_NAME_LEN], host[PEER_NAME_LEN - 16] = "?";
+	int e = errno, rc;
+
+	*via = "socket";
+	if (r)
+		return r;
+	if (!cfg_node_peer_addr(c, n, &sa)) {
+		snprintf(why, whylen, "%s", strerror(e));
+		return NULL;
+	}
+	sa_str(&sa, true, a, sizeof(a));
+	ks = peer_keys(c, &kwhy);
+	if (!ks) {
+		snprintf(why, whylen, "control socket: %s; peer %s: not asked: %s", strerror(e), a,
+			 kwhy);
+		return NULL;
+	}
+	gethostname(host, sizeof(host) - 1);
+	snprintf(me, sizeof(me), "sgnfsctl@%s", host);
+	rc = peer_ask(&sa, ks, me, PEER_WAIT_MS, &json, pwhy, sizeof(pwhy));
+	if (rc < 0) {
+		snprintf(why, whylen, "control socket: %s; peer %s: %s", strerror(e), a, pwhy);
+		return NULL;
+	}
+	*via = "peer";
+	return json;
+}
+
 /* Member @key of object @o, or NULL. */
 static struct json_object *jget(struct json_object *o, const char *key)
 {
@@ -250,13 +321,20 @@ static struct json_object *status_collect(const struct cfg_cluster *c, int *code
 	for (size_t i = 0; i < c->nnodes; i++) {
 		struct json_object *n = json_object_new_object();
 		struct json_object *st = NULL;
-		char *r = ctl_ask(c, c->nodes[i].name, "status");
+		struct sockaddr_storage sa;
+		const char *via;
+		char why[700], a[64];
+		char *r = status_ask(c, &c->nodes[i], &via, why, sizeof(why));
 
 		sj_add(n, "name", json_object_new_string(c->nodes[i].name));
+		if (cfg_node_peer_addr(c, &c->nodes[i], &sa))
+			sj_add(n, "peer_address",
+			       json_object_new_string(sa_str(&sa, true, a, sizeof(a))));
 		if (!r) {
-			sj_add(n, "error", json_object_new_string(strerror(errno)));
+			sj_add(n, "error", json_object_new_string(why));
 			node_down = true;
 		} else {
+			sj_add(n, "via", json_object_new_string(via));
 			st = parse_reply(c->nodes[i].name, r);
 			if (!st)
 				broken = true;
@@ -371,14 +449,15 @@ static int cmd_status_text(const struct cfg_cluster *c)
 	int code;
 	struct json_object *doc = status_collect(c, &code);
 	struct json_object *nodes, *groups;
-	char b1[LOG_SAFE_MAX], b2[LOG_SAFE_MAX], b3[LOG_SAFE_MAX];
+	char b1[LOG_SAFE_MAX], b2[LOG_SAFE_MAX], b3[LOG_SAFE_MAX], b4[LOG_SAFE_MAX],
+	     b5[LOG_SAFE_MAX];
 
 	if (!doc)
 		return STATUS_ERROR;
 	nodes = jget(doc, "nodes");
 	groups = jget(doc, "groups");
 	printf("cluster %s (config sha256 %.12s)\n\n", c->name, c->sha256);
-	printf("NODE        STATE  PID       DRAIN  CONFIG        VERSION\n");
+	printf("NODE        STATE  PID       DRAIN  CONFIG        VERSION   VIA\n");
 	for (size_t i = 0; i < jlen(nodes); i++) {
 		struct json_object *n = json_object_array_get_idx(nodes, i);
 		struct json_object *st = jget(n, "status");
@@ -387,16 +466,25 @@ static int cmd_status_text(const struct cfg_cluster *c)
 		char cfgs[32];
 
 		if (!st) {
-			printf("%-11s %-6s (control socket: %s)\n", jstr(n, "name", "?", b1, sizeof(b1)),
-			       "down", jstr(n, "error", "no answer", b2, sizeof(b2)));
+			/* With an address the error names both ways tried. */
+			printf("%-11s %-6s (%s%s)\n", jstr(n, "name", "?", b1, sizeof(b1)),
+			       "down", jget(n, "peer_address") ? "" : "control socket: ",
+			       jstr(n, "error", "no answer", b2, sizeof(b2)));
 			continue;
 		}
 		snprintf(cfgs, sizeof(cfgs), "%.12s%s",
 			 jstr(jget(st, "config"), "sha256", "?", b2, sizeof(b2)),
 			 cm && json_object_get_boolean(cm) ? "" : " (differs)");
-		printf("%-11s %-6s %-9" PRId64 " %-6s %-13s %s\n", jstr(n, "name", "?", b1, sizeof(b1)),
-		       "up", jint(st, "pid", 0), dr && json_object_get_boolean(dr) ? "yes" : "no",
-		       cfgs, jstr(st, "version", "?", b3, sizeof(b3)));
+		{
+			const char *via = jstr(n, "via", "socket", b4, sizeof(b4));
+			bool peer = strcmp(via, "peer") == 0;
+
+			printf("%-11s %-6s %-9" PRId64 " %-6s %-13s %-9s %s%s%s\n",
+			       jstr(n, "name", "?", b1, sizeof(b1)), "up", jint(st, "pid", 0),
+			       dr && json_object_get_boolean(dr) ? "yes" : "no", cfgs,
+			       jstr(st, "version", "?", b3, sizeof(b3)), via, peer ? " " : "",
+			       peer ? jstr(n, "peer_address", "", b5, sizeof(b5)) : "");
+		}
 	}
 
 	printf("\nGROUP        OWNER       STATE             NSM  CLIENTS  LOCKS  VIPS\n");

@@ -32,6 +32,7 @@
 #include <rpc/pmap_clnt.h>
 
 #include "cluster/ctlsock.h"
+#include "cluster/peer.h"
 #include "cluster/watchdog.h"
 #include "daemon/metrics_http.h"
 #include "daemon/pidfile.h"
@@ -48,6 +49,8 @@
 #include "nsm/nsm_svc.h"
 #include "rpc/pmap_svc.h"
 #include "rpc/rpc.h"
+#include "rpc/rpc_drc.h"
+#include "saddr.h"
 #include "sjson.h"
 #include "version.h"
 
@@ -57,6 +60,7 @@ struct sgnfsd {
 	struct sg_node node;
 	uv_signal_t sigterm, sigint, sighup;
 	struct ctl_server *ctl;               /* owned */
+	struct peer_server *peer;             /* owned: peer status, or NULL */
 	struct cfg_cluster **retired;         /* owned: trees a reload replaced, freed
 					       * at exit (pointers into them live on) */
 	size_t nretired;
@@ -102,9 +106,67 @@ static void sgnfsd_shutdown(struct sgnfsd *d, const char *why)
 	wd_stop();
 	ctl_close(d->ctl);
 	d->ctl = NULL;
+	peer_close(d->peer);
+	d->peer = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void sgnfsd_status(struct sgnfsd *d, struct json_object *out);
+
+/* peer_status_fn: what a peer asks for is the node status. */
+static void sgnfsd_peer_status(void *arg, struct json_object *out)
+{
+	sgnfsd_status(arg, out);
+}
+
+/* (Re)load the peer status key into the peer listener; 0 or -errno
+ * (logged; the keys in use stay). */
+static int sgnfsd_peer_keys(struct sgnfsd *d)
+{
+	const char *path = cfg_peer_key_path(d->cfg);
+	struct hk_set ks;
+	char why[200];
+	int rc = path ? hk_load(path, &ks, why, sizeof(why)) : -ENOENT;
+
+	if (rc < 0) {
+		log_err("node %s peer key %s: %s", d->node.me->name, path ? path : "(none)",
+			path ? why : "no peer_key or handle_key");
+		return rc;
+	}
+	peer_server_set_keys(d->peer, &ks);
+	explicit_bzero(&ks, sizeof(ks));
+	return 0;
+}
+
+/*
+ * Listen for peer status requests on this node's address (cluster/peer.h),
+ * if it has one.  0, or -errno (logged): a configured address that cannot
+ * be served is an error, or peers would report a live node down.
+ */
+static int sgnfsd_peer_start(struct sgnfsd *d)
+{
+	struct sockaddr_storage sa;
+	struct hk_set ks = { 0 };
+	char a[64];
+	int rc;
+
+	if (!cfg_node_peer_addr(d->cfg, d->node.me, &sa))
+		return 0;
+	rc = peer_listen(d->loop, &sa, &ks, sgnfsd_peer_status, d, &d->peer);
+	if (rc == 0)
+		rc = sgnfsd_peer_keys(d);
+	sa_str(&sa, true, a, sizeof(a));
+	if (rc < 0) {
+		log_err("node %s cannot answer peer status on %s: %s", d->node.me->name, a,
+			strerror(-rc));
+		peer_close(d->peer);
+		d->peer = NULL;
+		return rc;
+	}
+	log_info("node %s answers peer status on %s", d->node.me->name, a);
+	return 0;
 }
 
 static void sgnfsd_on_signal(uv_signal_t *s, int signum)
@@ -125,6 +187,20 @@ static void sgnfsd_status(struct sgnfsd *d, struct json_object *out)
 	sj_add(cfg, "sha256", json_object_new_string(d->cfg->sha256));
 	sj_add(out, "config", cfg);
 	sj_add(out, "draining", json_object_new_boolean(d->node.draining));
+	if (d->peer) {
+		struct json_object *po = json_object_new_object();
+		struct sockaddr_storage sa;
+		struct peer_stats ps;
+		char a[64];
+
+		peer_server_stats(d->peer, &ps);
+		cfg_node_peer_addr(d->cfg, d->node.me, &sa);
+		sj_add(po, "listen", json_object_new_string(sa_str(&sa, true, a, sizeof(a))));
+		sj_add(po, "answered", json_object_new_int64((int64_t)ps.answered));
+		sj_add(po, "refused", json_object_new_int64((int64_t)ps.refused));
+		sj_add(po, "limited", json_object_new_int64((int64_t)ps.limited));
+		sj_add(out, "peer", po);
+	}
 	{
 		struct json_object *lg = json_object_new_object();
 		sj_add(lg, "level", json_object_new_string(log_level_name(log_get_level())));
@@ -132,6 +208,28 @@ static void sgnfsd_status(struct sgnfsd *d, struct json_object *out)
 		if (log_file_path())
 			sj_add(lg, "file", json_object_new_string(log_file_path()));
 		sj_add(out, "log", lg);
+	}
+	{
+		/* What the node's limits refused or dropped since start. */
+		struct json_object *r = json_object_new_object(), *dj = json_object_new_object();
+		struct rpc_drc_stats ds;
+		uint64_t refused, evicted;
+
+		rpc_svc_limit_stats(d->node.svc, &refused, &evicted);
+		rpc_svc_drc_stats(d->node.svc, &ds);
+		sj_add(r, "udp_dropped", json_object_new_uint64(rpc_svc_udp_dropped(d->node.svc)));
+		sj_add(r, "connections_refused", json_object_new_uint64(refused));
+		sj_add(r, "connections_evicted", json_object_new_uint64(evicted));
+		sj_add(dj, "entries", json_object_new_uint64(ds.entries));
+		sj_add(dj, "hosts", json_object_new_uint64(ds.hosts));
+		sj_add(dj, "hits", json_object_new_uint64(ds.hits));
+		sj_add(dj, "misses", json_object_new_uint64(ds.misses));
+		sj_add(dj, "inprogress_drops", json_object_new_uint64(ds.inprogress_drops));
+		sj_add(dj, "evictions", json_object_new_uint64(ds.evictions));
+		sj_add(dj, "expired", json_object_new_uint64(ds.expired));
+		sj_add(dj, "uncached", json_object_new_uint64(ds.nocache));
+		sj_add(r, "drc", dj);
+		sj_add(out, "rpc", r);
 	}
 	grp_node_status(&d->node, out);
 }
@@ -211,6 +309,10 @@ static void sgnfsd_reload(struct sgnfsd *d, const char *why_asked, struct json_o
 			sj_add(out, "handle_key_error",
 			       json_object_new_string("the handle key file cannot be used; "
 						      "the keys loaded before stay in use"));
+		if (d->peer && sgnfsd_peer_keys(d) < 0)
+			sj_add(out, "peer_key_error",
+			       json_object_new_string("the peer key file cannot be used; "
+						      "the keys loaded before stay in use"));
 		log_info("node %s reloaded %s (sha256 %.12s, %zu changes)", d->node.me->name,
 			 d->cfg->path, d->cfg->sha256, json_object_array_length(changes));
 		sj_add(out, "result", json_object_new_string(rc == 1 ? "unchanged" : "reloaded"));
@@ -255,11 +357,55 @@ static void sgnfsd_metrics(void *arg, struct sbuf *out)
 	sb_printf(out, "sgnfs_node_rpc_calls_total{node=\"%s\"} %" PRIu64 "\n", n, calls);
 	mt_family(out, "sgnfs_node_connections", "gauge", "TCP connections open on the node.");
 	sb_printf(out, "sgnfs_node_connections{node=\"%s\"} %" PRIu64 "\n", n, conns);
+	{
+		struct rpc_drc_stats ds;
+		uint64_t refused, evicted;
+
+		rpc_svc_limit_stats(d->node.svc, &refused, &evicted);
+		rpc_svc_drc_stats(d->node.svc, &ds);
+		mt_family(out, "sgnfs_node_udp_dropped_total", "counter",
+			  "UDP requests dropped because their group's queue was full.");
+		sb_printf(out, "sgnfs_node_udp_dropped_total{node=\"%s\"} %" PRIu64 "\n", n,
+			  rpc_svc_udp_dropped(d->node.svc));
+		mt_family(out, "sgnfs_node_connections_refused_total", "counter",
+			  "TCP connections refused by max_conns or max_conns_per_host.");
+		sb_printf(out, "sgnfs_node_connections_refused_total{node=\"%s\"} %" PRIu64 "\n",
+			  n, refused);
+		mt_family(out, "sgnfs_node_connections_evicted_total", "counter",
+			  "Idle or partial-record TCP connections closed to make room.");
+		sb_printf(out, "sgnfs_node_connections_evicted_total{node=\"%s\"} %" PRIu64 "\n",
+			  n, evicted);
+		mt_family(out, "sgnfs_drc_entries", "gauge",
+			  "Replies in the duplicate-request cache (calls in progress included).");
+		sb_printf(out, "sgnfs_drc_entries{node=\"%s\"} %u\n", n, ds.entries);
+		mt_family(out, "sgnfs_drc_evictions_total", "counter",
+			  "Cached replies evicted to make room (a host at its share evicts its own).");
+		sb_printf(out, "sgnfs_drc_evictions_total{node=\"%s\"} %" PRIu64 "\n", n,
+			  ds.evictions);
+		mt_family(out, "sgnfs_drc_expired_total", "counter",
+			  "Cached replies dropped after drc_ttl.");
+		sb_printf(out, "sgnfs_drc_expired_total{node=\"%s\"} %" PRIu64 "\n", n, ds.expired);
+		mt_family(out, "sgnfs_drc_uncached_total", "counter",
+			  "Non-idempotent calls executed without a cache entry (no room: every "
+			  "entry of the host or node in progress).");
+		sb_printf(out, "sgnfs_drc_uncached_total{node=\"%s\"} %" PRIu64 "\n", n, ds.nocache);
+	}
 	mt_family(out, "sgnfs_config_reloads_total", "counter",
 		  "Reloads of the configuration, by result.");
 	sb_printf(out, "sgnfs_config_reloads_total{node=\"%s\",result=\"applied\"} %" PRIu64 "\n"
 		  "sgnfs_config_reloads_total{node=\"%s\",result=\"refused\"} %" PRIu64 "\n",
 		  n, d->reloads, n, d->reload_refusals);
+	if (d->peer) {
+		struct peer_stats ps;
+
+		peer_server_stats(d->peer, &ps);
+		mt_family(out, "sgnfs_peer_requests_total", "counter",
+			  "Peer status requests on the node address, by outcome.");
+		sb_printf(out, "sgnfs_peer_requests_total{node=\"%s\",result=\"answered\"} %" PRIu64
+			  "\nsgnfs_peer_requests_total{node=\"%s\",result=\"refused\"} %" PRIu64
+			  "\nsgnfs_peer_requests_total{node=\"%s\",result=\"limited\"} %" PRIu64 "\n",
+			  n, ps.answered, n, ps.refused, n, ps.limited);
+	}
 	grp_node_metrics(&d->node, out);
 }
 
@@ -627,11 +773,27 @@ int main(int argc, char **argv)
 	if (!getenv("UV_THREADPOOL_SIZE"))
 		setenv("UV_THREADPOOL_SIZE", "5", 1);
 	d.loop = uv_default_loop();
+	/*
+	 * Before anything a supervisor can see (ports, control socket, the
+	 * "running" line): a SIGTERM sent as soon as the node shows it is up
+	 * must stop it cleanly, not kill it with the default action.  A signal
+	 * that arrives before uv_run() waits in libuv until the loop runs.
+	 */
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	uv_signal_init(d.loop, &d.sighup);
+	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+	uv_signal_start(&d.sigterm, sgnfsd_on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, sgnfsd_on_signal, SIGINT);
+	uv_signal_start(&d.sighup, sgnfsd_on_sighup, SIGHUP);
 	lim.max_record = d.cfg->max_record;
 	lim.max_conns = d.cfg->max_conns;
 	lim.max_conns_per_host = d.cfg->max_conns_per_host;
 	lim.max_queued_per_ctx = d.cfg->max_queued_per_group;
 	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
+	lim.drc_entries = d.cfg->drc_entries;
+	lim.drc_entries_per_host = d.cfg->drc_entries_per_host;
+	lim.drc_ttl_ms = d.cfg->drc_ttl_s * 1000u;
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)
 		goto out_pid;
@@ -656,6 +818,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (sgnfsd_peer_start(&d) < 0)
+		goto out_ctl;
 	grp_proto_register(GRP_PROTO_NFS, &nfs_group_ops);
 	grp_proto_register(GRP_PROTO_NLM, &nlm_group_ops);
 	{
@@ -684,13 +848,6 @@ int main(int argc, char **argv)
 	log_info("node %s running (sgnfsd %s, pid %ld): may serve %zu of %zu groups",
 		 d.node.me->name, SGNFS_VERSION, (long)getpid(), d.node.nslots, d.cfg->ngroups);
 
-	uv_signal_init(d.loop, &d.sigterm);
-	uv_signal_init(d.loop, &d.sigint);
-	uv_signal_init(d.loop, &d.sighup);
-	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
-	uv_signal_start(&d.sigterm, sgnfsd_on_signal, SIGTERM);
-	uv_signal_start(&d.sigint, sgnfsd_on_signal, SIGINT);
-	uv_signal_start(&d.sighup, sgnfsd_on_sighup, SIGHUP);
 	{
 		char st[128];
 		snprintf(st, sizeof(st), "node %s: may serve %zu of %zu groups", d.node.me->name,
@@ -703,6 +860,8 @@ int main(int argc, char **argv)
 out_ctl:
 	mh_stop(d.mh);
 	d.mh = NULL;
+	peer_close(d.peer);
+	d.peer = NULL;
 	ctl_close(d.ctl);
 	d.ctl = NULL;
 	uv_run(d.loop, UV_RUN_NOWAIT);
@@ -710,6 +869,13 @@ out_svc:
 	sgnfsd_pmap_unregister();
 	rpc_svc_free(d.node.svc);
 out_pid:
+	if (d.loop && !uv_is_closing((uv_handle_t *)&d.sigterm)) {
+		/* a failed start: the loop never ran, so nothing closed them */
+		uv_close((uv_handle_t *)&d.sigterm, NULL);
+		uv_close((uv_handle_t *)&d.sigint, NULL);
+		uv_close((uv_handle_t *)&d.sighup, NULL);
+		uv_run(d.loop, UV_RUN_NOWAIT);
+	}
 	/* Last: while we hold it, the socket and this file are ours. */
 	pidf_release(&d.pid);
 out_cfg:

@@ -833,6 +833,18 @@ void grp_status(const struct sg_group *g, struct json_object *o)
 		sj_add(o, "clients", json_object_new_array());
 	if (!json_object_object_get_ex(o, "locks", NULL))
 		sj_add(o, "locks", json_object_new_array());
+	if (g->m) {
+		/* Counters since the node started (the slot's, every
+		 * incarnation of the group here). */
+		struct json_object *r = json_object_new_object(), *d = json_object_new_object();
+
+		sj_add(r, "udp_dropped", json_object_new_uint64(g->m->rpc.udp_dropped));
+		sj_add(d, "hits", json_object_new_uint64(g->m->rpc.drc_hits));
+		sj_add(d, "misses", json_object_new_uint64(g->m->rpc.drc_misses));
+		sj_add(d, "inprogress_drops", json_object_new_uint64(g->m->rpc.drc_inprogress_drops));
+		sj_add(r, "drc", d);
+		sj_add(o, "rpc", r);
+	}
 }
 
 /* ---- this node's groups ------------------------------------------------ */

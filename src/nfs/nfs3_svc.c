@@ -517,6 +517,14 @@ static enum rpc_disposition nfs3_pathconf(struct rpc_req *req)
 		.xdr_args = (xdrproc_t)xdr_##atype, .args_size = sizeof(atype), \
 		.xdr_res = (xdrproc_t)xdr_##rtype, .res_size = sizeof(rtype), \
 		.fn = fn_, .blocking = true }
+/* Not idempotent (RFC 1813 section 4.7 lists them): a retransmission is
+ * answered from the duplicate-request cache, never executed twice.
+ * COMMIT and the reads are idempotent and run again. */
+#define NFS3_PROC_DRC(num, fn_, atype, rtype) \
+	[NFSPROC3_##num] = { .name = #num, \
+		.xdr_args = (xdrproc_t)xdr_##atype, .args_size = sizeof(atype), \
+		.xdr_res = (xdrproc_t)xdr_##rtype, .res_size = sizeof(rtype), \
+		.fn = fn_, .blocking = true, .drc = true }
 
 static const struct rpc_proc nfs3_procs[] = {
 	[NFSPROC3_NULL] = { .name = "NULL",
@@ -524,20 +532,20 @@ static const struct rpc_proc nfs3_procs[] = {
 		.xdr_res = (xdrproc_t)rpc_xdr_void, .res_size = 0,
 		.fn = nfs3_null, .blocking = false },
 	NFS3_PROC(GETATTR,     nfs3_getattr,     GETATTR3args,     GETATTR3res),
-	NFS3_PROC(SETATTR,     nfs3_setattr,     SETATTR3args,     SETATTR3res),
+	NFS3_PROC_DRC(SETATTR,     nfs3_setattr,     SETATTR3args,     SETATTR3res),
 	NFS3_PROC(LOOKUP,      nfs3_lookup,      LOOKUP3args,      LOOKUP3res),
 	NFS3_PROC(ACCESS,      nfs3_access,      ACCESS3args,      ACCESS3res),
 	NFS3_PROC(READLINK,    nfs3_readlink,    READLINK3args,    READLINK3res),
 	NFS3_PROC(READ,        nfs3_read,        READ3args,        READ3res),
-	NFS3_PROC(WRITE,       nfs3_write,       WRITE3args,       WRITE3res),
-	NFS3_PROC(CREATE,      nfs3_create,      CREATE3args,      CREATE3res),
-	NFS3_PROC(MKDIR,       nfs3_mkdir,       MKDIR3args,       MKDIR3res),
-	NFS3_PROC(SYMLINK,     nfs3_symlink,     SYMLINK3args,     SYMLINK3res),
-	NFS3_PROC(MKNOD,       nfs3_mknod,       MKNOD3args,       MKNOD3res),
-	NFS3_PROC(REMOVE,      nfs3_remove,      REMOVE3args,      REMOVE3res),
-	NFS3_PROC(RMDIR,       nfs3_rmdir,       RMDIR3args,       RMDIR3res),
-	NFS3_PROC(RENAME,      nfs3_rename,      RENAME3args,      RENAME3res),
-	NFS3_PROC(LINK,        nfs3_link,        LINK3args,        LINK3res),
+	NFS3_PROC_DRC(WRITE,       nfs3_write,       WRITE3args,       WRITE3res),
+	NFS3_PROC_DRC(CREATE,      nfs3_create,      CREATE3args,      CREATE3res),
+	NFS3_PROC_DRC(MKDIR,       nfs3_mkdir,       MKDIR3args,       MKDIR3res),
+	NFS3_PROC_DRC(SYMLINK,     nfs3_symlink,     SYMLINK3args,     SYMLINK3res),
+	NFS3_PROC_DRC(MKNOD,       nfs3_mknod,       MKNOD3args,       MKNOD3res),
+	NFS3_PROC_DRC(REMOVE,      nfs3_remove,      REMOVE3args,      REMOVE3res),
+	NFS3_PROC_DRC(RMDIR,       nfs3_rmdir,       RMDIR3args,       RMDIR3res),
+	NFS3_PROC_DRC(RENAME,      nfs3_rename,      RENAME3args,      RENAME3res),
+	NFS3_PROC_DRC(LINK,        nfs3_link,        LINK3args,        LINK3res),
 	NFS3_PROC(READDIR,     nfs3_readdir,     READDIR3args,     READDIR3res),
 	NFS3_PROC(READDIRPLUS, nfs3_readdirplus, READDIRPLUS3args, READDIRPLUS3res),
 	NFS3_PROC(FSSTAT,      nfs3_fsstat,      FSSTAT3args,      FSSTAT3res),

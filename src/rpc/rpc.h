@@ -71,6 +71,9 @@ struct rpc_proc {
 	size_t res_size;
 	enum rpc_disposition (*fn)(struct rpc_req *req);
 	bool blocking; /* run fn on the thread pool (disk I/O) */
+	/* Not idempotent: its replies go to the duplicate-request cache
+	 * (rpc_drc.h), so a retransmission gets the first reply. */
+	bool drc;
 };
 
 struct rpc_vers {
@@ -106,6 +109,11 @@ struct rpc_limits {
 	uint32_t max_conns_per_host; /* of one source address; 0 = max_conns */
 	uint32_t max_queued_per_ctx; /* blocking requests waiting per group; 0 = 256 */
 	uint32_t idle_timeout_ms; /* idle TCP connections are closed */
+	/* Duplicate-request cache (rpc_drc.h): entries on the node (0: off),
+	 * of one source address, and how long a reply is kept. */
+	uint32_t drc_entries;
+	uint32_t drc_entries_per_host;
+	uint32_t drc_ttl_ms;
 };
 
 /*
@@ -122,6 +130,9 @@ void rpc_svc_stats(const struct rpc_svc *svc, uint64_t *calls, uint64_t *conns);
 void rpc_svc_limit_stats(const struct rpc_svc *svc, uint64_t *refused, uint64_t *evicted);
 /* UDP datagrams dropped because their group's queue was full, since start. */
 uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc);
+struct rpc_drc_stats;
+/* The node's duplicate-request cache counters (rpc_drc.h). */
+void rpc_svc_drc_stats(const struct rpc_svc *svc, struct rpc_drc_stats *out);
 
 #define RPC_LISTEN_TCP 1u
 #define RPC_LISTEN_UDP 2u

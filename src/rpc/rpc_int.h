@@ -12,6 +12,7 @@
 #define SGNFS_RPC_INT_H
 
 #include "rpc/rpc.h"
+#include "rpc/rpc_drc.h"
 #include "rpc/rpc_stats.h"
 
 #define RPC_MAX_PROGS 16
@@ -78,6 +79,7 @@ struct rpc_svc {
 	uint64_t udp_dropped;                  /* since start */
 	uint64_t udp_drop_logged_ms, udp_drop_quiet;
 	uint64_t ncalls;                       /* calls dispatched */
+	struct rpc_drc *drc;                   /* owned: the duplicate-request cache */
 	bool rdbuf_busy;                       /* the one read buffer is lent out */
 	uint8_t rdbuf[RPC_READ_BUF];           /* consumed inside each read callback */
 	/* UDP replies are encoded here and sent at once (copied only when
@@ -148,11 +150,12 @@ struct rpc_req_priv {
 	enum rpc_disposition disp;
 	uint64_t t0;                  /* uv_hrtime() at arrival (rpc_stats) */
 	uint8_t prog_idx;             /* in svc->progs (rpc_stats) */
+	struct rpc_drc_entry *drc;    /* its in-progress cache entry, or NULL */
 };
 
-/* rpc_svc.c: may a UDP datagram for @ctx be taken?  False when that
+/* rpc_svc.c: may a UDP datagram on @lsn be taken?  False when its
  * context's pool queue is over its bound (counted and logged there). */
-bool rpcs_udp_admit(struct rpc_svc *svc, void *ctx);
+bool rpcs_udp_admit(struct rpc_listener *lsn);
 
 /* rpc_svc.c: handle one complete record.  Returns 0, or -EPROTO when the
  * record is unusable and a TCP connection should be closed. */

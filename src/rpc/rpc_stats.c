@@ -116,6 +116,23 @@ void rpc_stats_write(const struct rpc_svc *svc, struct rpc_stats *const *st,
 	for (size_t i = 0; i < n; i++)
 		mt_u64(out, "sgnfs_rpc_connections_accepted_total", labels[i],
 		       st[i]->conns_accepted);
+	mt_family(out, "sgnfs_rpc_udp_dropped_total", "counter",
+		  "UDP requests dropped because the group's queue for the thread pool was full.");
+	for (size_t i = 0; i < n; i++)
+		mt_u64(out, "sgnfs_rpc_udp_dropped_total", labels[i], st[i]->udp_dropped);
+	mt_family(out, "sgnfs_drc_hits_total", "counter",
+		  "Retransmitted non-idempotent calls answered from the duplicate-request cache.");
+	for (size_t i = 0; i < n; i++)
+		mt_u64(out, "sgnfs_drc_hits_total", labels[i], st[i]->drc_hits);
+	mt_family(out, "sgnfs_drc_misses_total", "counter",
+		  "Non-idempotent calls not in the duplicate-request cache (executed).");
+	for (size_t i = 0; i < n; i++)
+		mt_u64(out, "sgnfs_drc_misses_total", labels[i], st[i]->drc_misses);
+	mt_family(out, "sgnfs_drc_inprogress_drops_total", "counter",
+		  "Retransmissions dropped because the same call was still executing.");
+	for (size_t i = 0; i < n; i++)
+		mt_u64(out, "sgnfs_drc_inprogress_drops_total", labels[i],
+		       st[i]->drc_inprogress_drops);
 	mt_family(out, "sgnfs_rpc_connections", "gauge",
 		  "TCP connections open on the group's VIPs.");
 	for (size_t i = 0; i < n; i++)

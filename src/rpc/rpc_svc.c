@@ -50,6 +50,15 @@ int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **
 		svc->lim.max_conns_per_host = svc->lim.max_conns;
 	if (svc->lim.max_queued_per_ctx == 0)
 		svc->lim.max_queued_per_ctx = 256;
+	struct rpc_drc_limits dl = {
+		.max_entries = lim->drc_entries,
+		.max_per_host = lim->drc_entries_per_host,
+		.ttl_ms = lim->drc_ttl_ms ? lim->drc_ttl_ms : 120000,
+	};
+	if (rpc_drc_new(&dl, &svc->drc) < 0) {
+		free(svc);
+		return -ENOMEM;
+	}
 	*out = svc;
 	return 0;
 }
@@ -68,7 +77,13 @@ void rpc_svc_free(struct rpc_svc *svc)
 			free(h);
 		}
 	}
+	rpc_drc_free(svc->drc);
 	free(svc);
+}
+
+void rpc_svc_drc_stats(const struct rpc_svc *svc, struct rpc_drc_stats *out)
+{
+	rpc_drc_stats(svc->drc, out);
 }
 
 uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc)
@@ -180,6 +195,27 @@ static int rpcs_send_reply(struct rpc_listener *lsn, struct rpc_conn *conn,
 		}
 	}
 	return -EINVAL;
+}
+
+/* Send @len bytes of an encoded reply (a cached one) like rpcs_send_reply. */
+static int rpcs_send_bytes(struct rpc_listener *lsn, struct rpc_conn *conn,
+			   const struct sockaddr_storage *peer, const uint8_t *p, size_t len)
+{
+	size_t room;
+	uint8_t *buf;
+
+	if (!conn) {
+		rpcx_udp_send(lsn, peer, p, len);
+		return 0;
+	}
+	if (conn->closing)
+		return 0;
+	buf = rpcx_out_reserve(conn, len, &room);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, p, len);
+	rpcx_out_commit(conn, len);
+	return 0;
 }
 
 static void rpcs_init_accepted(rpcm_msg *m, uint32_t xid, rpcm_accept_stat st)
@@ -342,6 +378,32 @@ void rpc_req_finish(struct rpc_req *req, enum rpc_disposition disp)
 	rpcs_count(rp, gone ? RPCST_DROPPED : disp == RPC_DONE_NOREPLY ? RPCST_NOREPLY
 		       : disp == RPC_DONE_GARBAGE ? RPCST_GARBAGE_ARGS
 		       : disp == RPC_DONE_REPLY ? RPCST_SUCCESS : RPCST_SYSTEM_ERR);
+	if (rp->drc) {
+		/* The reply is kept even when the connection went away: that
+		 * is the reply a retransmission on a new connection needs. */
+		uint8_t buf[RPC_DRC_MAX_REPLY];
+		size_t n = 0;
+
+		if (disp == RPC_DONE_REPLY) {
+			rpcm_msg m;
+
+			rpcs_init_accepted(&m, req->xid, RPCM_SUCCESS);
+			n = rpcs_encode(buf, sizeof(buf), &m, req->pd->xdr_res, req->res);
+		}
+		/* n 0: not cacheable (too big, or not a plain reply): a
+		 * retransmission is executed again. */
+		rpc_drc_done(rp->lsn->svc->drc, rp->drc, n ? buf : NULL, n,
+			     uv_now(rp->lsn->svc->loop));
+		rp->drc = NULL;
+		if (n && !gone) {
+			rc = rpcs_send_bytes(rp->lsn, rp->conn, &req->peer, buf, n);
+			if (rc == 0)
+				goto out;
+			log_warn("rpc: prog=%u vers=%u proc=%s reply not sent (%s)",
+				 req->prog, req->vers, req->pd->name, strerror(-rc));
+			goto out;
+		}
+	}
 	if (gone || disp == RPC_DONE_NOREPLY)
 		goto out;
 	if (disp == RPC_DONE_REPLY) {
@@ -466,9 +528,10 @@ static int rpcs_pool_submit(struct rpc_svc *svc, struct rpc_req_priv *rp)
 	return 0;
 }
 
-bool rpcs_udp_admit(struct rpc_svc *svc, void *ctx)
+bool rpcs_udp_admit(struct rpc_listener *lsn)
 {
-	struct rpcx_fq *q = rpcs_fq(svc, ctx, false);
+	struct rpc_svc *svc = lsn->svc;
+	struct rpcx_fq *q = rpcs_fq(svc, lsn->ctx, false);
 	uint64_t now;
 
 	if (!q || q->queued < svc->lim.max_queued_per_ctx)
@@ -477,6 +540,8 @@ bool rpcs_udp_admit(struct rpc_svc *svc, void *ctx)
 	 * take is dropped (the client retransmits), not queued without end. */
 	q->dropped++;
 	svc->udp_dropped++;
+	if (lsn->stats)
+		lsn->stats->udp_dropped++;
 	svc->udp_drop_quiet++;
 	now = uv_now(svc->loop);
 	if (svc->udp_drop_logged_ms == 0 || now - svc->udp_drop_logged_ms >= 1000) {
@@ -553,6 +618,7 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	struct rpc_cred cred;
 	rpcm_call_body *cb;
 	rpcm_auth_stat as;
+	struct rpc_drc_entry *drc_e = NULL;
 	rpcm_msg m;
 	u_int argpos;
 	uint32_t xid;
@@ -609,6 +675,37 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 		rpcs_reject(lsn, RPCST_PROC_UNAVAIL);
 		goto out_hdr;
 	}
+	/* The group's stats are the cache's group key: they live as long
+	 * as the node, across the group's offline and online turns. */
+	if (pd->drc && lsn->stats) {
+		struct rpc_drc_key k = {
+			.group = lsn->stats, .addr = *peer, .xid = xid,
+			.prog = cb->prog, .vers = cb->vers, .proc = cb->proc,
+			.len = (uint32_t)len,
+			/* Everything after the xid: header, credential,
+			 * arguments.  A reused xid with other arguments is
+			 * a new call. */
+			.sum = rpc_drc_sum(rec + 4, len - 4),
+		};
+		const uint8_t *cached;
+		size_t clen;
+
+		switch (rpc_drc_lookup(svc->drc, &k, uv_now(svc->loop), &drc_e, &cached, &clen)) {
+		case RPC_DRC_HIT:
+			lsn->stats->drc_hits++;
+			(void)rpcs_send_bytes(lsn, conn, peer, cached, clen);
+			goto out_hdr;
+		case RPC_DRC_INPROGRESS:
+			/* The first execution answers; running it twice is
+			 * what the cache is for. */
+			lsn->stats->drc_inprogress_drops++;
+			goto out_hdr;
+		case RPC_DRC_MISS:
+		case RPC_DRC_NOCACHE:
+			lsn->stats->drc_misses++;
+			break;
+		}
+	}
 
 	/* One allocation for the request and its argument and result
 	 * structures (each aligned as malloc would). */
@@ -617,9 +714,12 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 
 	rp = calloc(1, res_off + (pd->res_size ? pd->res_size : 1));
 	if (!rp) {
+		if (drc_e)
+			rpc_drc_done(svc->drc, drc_e, NULL, 0, 0);
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_SYSTEM_ERR, 0, 0);
 		goto out_hdr;
 	}
+	rp->drc = drc_e;
 	rp->req.xid = xid;
 	rp->req.prog = cb->prog;
 	rp->req.vers = cb->vers;

@@ -231,7 +231,7 @@ class Cluster:
     """A cluster INI file plus its storage directories and node processes."""
 
     def __init__(self, h, groups, nodes=None, name='it', cluster_extra=None,
-                 ports=None, log_level='info', init=True):
+                 ports=None, log_level='info', init=True, node_extra=None):
         self.h = h
         self.groups = list(groups)
         names = []
@@ -242,6 +242,7 @@ class Cluster:
         self.node_names = list(nodes) if nodes else names
         self.name = name
         self.cluster_extra = dict(cluster_extra or {})
+        self.node_extra = dict(node_extra or {})   # name -> {key: value}
         self.ports = dict(DEFAULT_PORTS)
         self.ports.update(ports or {})
         self.log_level = log_level
@@ -319,7 +320,10 @@ class Cluster:
             out.append('%s = %s' % (k, v))
         out.append('')
         for n in self.node_names:
-            out += ['[node %s]' % n, '']
+            out.append('[node %s]' % n)
+            for k, v in self.node_extra.get(n, {}).items():
+                out.append('%s = %s' % (k, v))
+            out.append('')
         for g in self.groups:
             out += ['[group %s]' % g.name, 'vip = %s' % ' '.join(g.vips),
                     'nodes = %s' % ' '.join(g.nodes), 'grace = %d' % g.grace]
@@ -345,16 +349,25 @@ class Cluster:
 
     # -- processes ---------------------------------------------------------
 
-    def start(self, node, wait=True, extra_args=(), timeout=20, wrap=()):
+    def start(self, node, wait=True, extra_args=(), timeout=20, own_run_dir=False, wrap=()):
         """Start sgnfsd -n @node; with @wait, return once every VIP of
-        every group whose first node is @node answers on TCP.  @wrap runs
+        every group whose first node is @node answers on TCP.  With
+        @own_run_dir the node runs in a mount namespace of its own with a
+        private tmpfs on run_dir, as on another machine: its control
+        socket and pid file are not visible here (needs root).  @wrap runs
         it through a command that execs it (e.g. ip netns exec NS)."""
         if node in self.nodes and self.nodes[node].alive():
             raise RuntimeError('node %s already running' % node)
         n = sum(1 for x in self.all_nodes if x.name == node)
         logpath = os.path.join(self.h.logdir, 'node-%s.%d.log' % (node, n))
-        argv = (list(wrap) + [self.h.sgnfsd, '-c', self.config_path, '-n', node, '-f']
-                + list(extra_args))
+        argv = [self.h.sgnfsd, '-c', self.config_path, '-n', node, '-f'] + list(extra_args)
+        if own_run_dir:
+            os.makedirs(self.run_dir, exist_ok=True)
+            # unshare execs sh, sh execs sgnfsd: the pid stays the node's.
+            argv = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+                    'mount -t tmpfs -o mode=0755 sgnfs-run "$0" && exec "$@"',
+                    self.run_dir] + argv
+        argv = list(wrap) + argv
         log('start: %s  (log %s)' % (' '.join(argv), logpath))
         logf = open(logpath, 'wb')
         env = dict(os.environ)

@@ -36,6 +36,7 @@ Needs root, corosync, pacemaker, pcs, resource-agents, fence-agents, a
 loop device; skips (77) without them.  Run time: 3-4 minutes.
 """
 
+import json
 import os
 import re
 import shutil
@@ -230,6 +231,18 @@ class Setup:
             time.sleep(0.2)
         return None
 
+    def locks_of(self, g, mname, client):
+        """The locks @client holds in g on @mname (node status JSON)."""
+        p = self.c.m(mname).run([SGNFSCTL, '-c', self.cfg, 'status', '--json'],
+                                check=False, timeout=30)
+        try:
+            doc = json.loads(p.stdout)
+            node = next(n for n in doc['nodes'] if n['name'] == mname)
+            grp = next(x for x in node['status']['groups'] if x['name'] == g)
+        except (ValueError, KeyError, TypeError, StopIteration):
+            return ['no status of %s on %s' % (g, mname)]
+        return [lk for lk in grp.get('locks', []) if lk.get('client') == client]
+
     def nsm_state(self, g, mname):
         p = self.c.m(mname).run(['cat', os.path.join(self.mnt[g], '.sgnfs', 'state')],
                                 check=False)
@@ -267,17 +280,22 @@ class Setup:
         return False
 
     def lock_once(self, g, host, start):
-        """One fresh lock + unlock on g from @host; sgnfs-client's exit code."""
-        p = subprocess.run(self.c.client_argv(
-            [CLIENT, '--server', vip(g), '--host', host, '--timeout', '3000', 'lock',
-             self.mnt[g] + '/f', str(start), '1']), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, timeout=60)
-        if p.returncode == 0:
-            subprocess.run(self.c.client_argv(
-                [CLIENT, '--server', vip(g), '--host', host, '--timeout', '3000', 'unlock',
-                 self.mnt[g] + '/f', str(start), '1']), stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, timeout=60)
-        return p.returncode, p.stdout.decode(errors='replace').strip()
+        """One fresh lock + unlock on g from @host; sgnfs-client's exit code
+        (the unlock's when the lock was granted).  Both name the same owner
+        (--svid): an unlock from another owner would leave the lock held, and
+        the next move of g would then reserve it for a host that never
+        reclaims."""
+        def run(cmd):
+            return subprocess.run(self.c.client_argv(
+                [CLIENT, '--server', vip(g), '--host', host, '--timeout', '3000',
+                 '--svid', '4242', cmd, self.mnt[g] + '/f', str(start), '1']),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        p = run('lock')
+        out = p.stdout.decode(errors='replace').strip()
+        if p.returncode != 0:
+            return p.returncode, out
+        u = run('unlock')
+        return u.returncode, out + ' / unlock: ' + u.stdout.decode(errors='replace').strip()
 
 
 class Watch(threading.Thread):
@@ -357,6 +375,9 @@ def kill_corosync(s, mname, ck, token):
         ck.check(codes and all(rc == 0 for rc in codes),
                  'token %d: every one of %d fresh locks on %s during the failover was '
                  'granted (exit codes %s)' % (token, len(codes), g, codes))
+        left = s.locks_of(g, mn, '%s.%d' % (pc.SUBNET, 57 + list(others).index(g)))
+        ck.check(left == [], 'token %d: %s holds none of those fresh locks once each was '
+                 'unlocked (%s)' % (token, g, left[:3]))
         ck.check(s.nsm_state(g, mn) == states[g],
                  'token %d: %s\'s NSM state number unchanged (%s)' % (token, g, states[g]))
     return took

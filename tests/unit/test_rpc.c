@@ -26,8 +26,24 @@
 #include "rpc/rpc.h"
 
 #define TPROG 0x20000099u
-#define TADDR "127.0.77.1"
 #define TPORT 40111
+
+/*
+ * The server's address: 127.64.0.0/10 plus our pid, so that two runs of
+ * this test at once (plain and ASan builds, two worktrees) never share an
+ * address and port.  The timeouts below only stop a broken server from
+ * hanging the test; they are long so that a loaded machine is not a failure.
+ */
+#define REPLY_WAIT_S 60
+
+static struct sockaddr_in test_addr(void)
+{
+	uint32_t pid = (uint32_t)getpid() & 0x3fffffu;
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TPORT) };
+
+	sin.sin_addr.s_addr = htonl(0x7f400000u | pid);
+	return sin;
+}
 #define MAXREC 8192
 
 /* ---- the server under test ------------------------------------------- */
@@ -86,9 +102,8 @@ static void *loop_main(void *arg)
 static int server_up(void **st)
 {
 	struct rpc_limits lim = { .max_record = MAXREC, .max_conns = 8, .idle_timeout_ms = 0 };
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TPORT) };
+	struct sockaddr_in sin = test_addr();
 
-	inet_pton(AF_INET, TADDR, &sin.sin_addr);
 	assert_int_equal(uv_loop_init(&loop), 0);
 	assert_int_equal(rpc_svc_new(&loop, &lim, &svc), 0);
 	assert_int_equal(rpc_svc_register(svc, &t_prog), 0);
@@ -175,11 +190,10 @@ static void call_hdr(struct msg *m, uint32_t xid, uint32_t rpcvers, uint32_t pro
 
 static int tcp_connect(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TPORT) };
-	struct timeval tv = { .tv_sec = 5 };
+	struct sockaddr_in sin = test_addr();
+	struct timeval tv = { .tv_sec = REPLY_WAIT_S };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
-	inet_pton(AF_INET, TADDR, &sin.sin_addr);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	for (int i = 0; i < 50; i++) {
 		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
@@ -236,16 +250,23 @@ static bool tcp_is_closed(int fd)
 	return read(fd, &c, 1) == 0;
 }
 
-static size_t udp_call(const struct msg *m, uint32_t *out, size_t maxw)
+/*
+ * Send each of @bad (which must get no reply) and then @m on one UDP socket;
+ * the first reply read is @m's if the server dropped every @bad one: order,
+ * not a timeout, shows that nothing was answered.
+ */
+static size_t udp_call_after(const struct msg *bad, size_t nbad, const struct msg *m,
+			     uint32_t *out, size_t maxw)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TPORT) };
-	struct timeval tv = { .tv_sec = 2 };
+	struct sockaddr_in sin = test_addr();
+	struct timeval tv = { .tv_sec = REPLY_WAIT_S };
 	uint8_t buf[4096];
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	ssize_t r;
 
-	inet_pton(AF_INET, TADDR, &sin.sin_addr);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (size_t i = 0; i < nbad; i++)
+		sendto(fd, bad[i].b, bad[i].n, 0, (struct sockaddr *)&sin, sizeof(sin));
 	sendto(fd, m->b, m->n, 0, (struct sockaddr *)&sin, sizeof(sin));
 	r = recv(fd, buf, sizeof(buf), 0);
 	close(fd);
@@ -256,6 +277,11 @@ static size_t udp_call(const struct msg *m, uint32_t *out, size_t maxw)
 		out[i] = ntohl(out[i]);
 	}
 	return (size_t)r / 4;
+}
+
+static size_t udp_call(const struct msg *m, uint32_t *out, size_t maxw)
+{
+	return udp_call_after(NULL, 0, m, out, maxw);
 }
 
 /* Send @m on a fresh TCP connection and on UDP; both replies into w[2][]. */
@@ -499,25 +525,22 @@ static void test_tcp_bad_records_close_only_that_connection(void **st)
 
 static void test_udp_garbage_dropped(void **st)
 {
-	struct msg m;
+	struct msg bad[3], m;
 	uint32_t w[64];
 	uint32_t junk[3] = { 0xffffffffu, 0xffffffffu, 0xffffffffu };
 
-	m.n = 0;
-	wbytes(&m, junk, 3);
-	assert_int_equal(udp_call(&m, w, 64), 0);  /* no reply */
-	m.n = 0;
-	wbytes(&m, junk, sizeof(junk));
-	assert_int_equal(udp_call(&m, w, 64), 0);
+	bad[0].n = 0;
+	wbytes(&bad[0], junk, 3);
+	bad[1].n = 0;
+	wbytes(&bad[1], junk, sizeof(junk));
 	/* a call whose cred length claims ~4 GiB in a short datagram */
-	call_hdr(&m, 0x7001, 2, TPROG, 1, 0, CRED_NONE);
+	call_hdr(&bad[2], 0x7001, 2, TPROG, 1, 0, CRED_NONE);
 	uint32_t big = htonl(0xfffffff8u);
-	memcpy(m.b + 28, &big, 4);
-	assert_int_equal(udp_call(&m, w, 64), 0);
-	/* and the server still answers */
+	memcpy(bad[2].b + 28, &big, 4);
+	/* the server still answers, and answers nothing before this call */
 	call_hdr(&m, 0x7002, 2, TPROG, 1, 1, CRED_NONE);
 	w32(&m, 5);
-	size_t n = udp_call(&m, w, 64);
+	size_t n = udp_call_after(bad, 3, &m, w, 64);
 	expect_accepted(w, n, 0x7002, 0);
 	assert_int_equal(w[6], 6);
 }
