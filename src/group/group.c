@@ -430,8 +430,8 @@ static int grp_bind(struct sg_group *g)
 		rc = rpc_listen(g->node->svc, (struct sockaddr *)&ss, RPC_LISTEN_TCP | RPC_LISTEN_UDP,
 				&g->pub, &g->lsn[g->nlsn]);
 		if (rc < 0) {
-			snprintf(g->bind_why, sizeof(g->bind_why), "bind %s: %s",
-				 rpc_addr_str(&ss, true, a, sizeof(a)), grp_errname(rc));
+			snprintf(g->bind_why, sizeof(g->bind_why), "cannot bind %s: %s (%s)",
+				 rpc_addr_str(&ss, true, a, sizeof(a)), strerror(-rc), grp_errname(rc));
 			return rc;
 		}
 		rpc_listener_set_release(g->lsn[g->nlsn], grp_put);
@@ -485,11 +485,34 @@ static void grp_online(struct sg_group *g)
 
 static void grp_bind_timer_cb(uv_timer_t *t);
 
-/* The bind failed (g->bind_why): try again later, 100 ms doubling to 5 s. */
+/*
+ * A managed start gives up after this many failed binds (100 ms doubling:
+ * about 6 s in all): the cluster manager waits for its answer, placed the
+ * address itself just before (IPaddr2), and decides where to go next.  A
+ * lease-owned group keeps trying for as long as this node holds it.
+ */
+#define GRP_BIND_TRIES_MANAGED 7
+
+/* The bind failed (g->bind_why): try again later, 100 ms doubling to 5 s;
+ * a managed group's start fails once it has tried enough. */
 static void grp_bind_later(struct sg_group *g)
 {
 	uint32_t d = g->bind_delay_ms ? g->bind_delay_ms : 100;
 	size_t l = strlen(g->bind_why);
+	struct sg_slot *sl = g->slot;
+
+	if (g->cfg->ownership == CFG_OWN_MANAGED && g->bind_tries + 1 >= GRP_BIND_TRIES_MANAGED) {
+		log_err("group=%s cannot come online on node %s: %s (tried %u times)", g->cfg->name,
+			g->node->me->name, g->bind_why, g->bind_tries + 1);
+		snprintf(sl->why, sizeof(sl->why), "%s (tried %u times)", g->bind_why,
+			 g->bind_tries + 1);
+		if (g->m)
+			g->m->takeover_failures++;
+		grp_stop(g);
+		sl->g = NULL;
+		grp_waiters_done(sl, NULL);
+		return;
+	}
 
 	g->bind_tries++;
 	snprintf(g->bind_why + l, sizeof(g->bind_why) - l, ", retry %u in %u ms", g->bind_tries,

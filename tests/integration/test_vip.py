@@ -25,7 +25,7 @@ Checked, in order (never timings):
     ff02::1, hop limit 255, override, target the VIP, target link-layer
     address a's MAC); the client reaches the VIP over TCP, v4 and v6;
   * (d) g2's VIP is not on any interface: g2 is "binding" with the reason
-    (bind 10.77.0.60:PORT: EADDRNOTAVAIL, retry N in M ms); once the test
+    (cannot bind 10.77.0.60:PORT: ... (EADDRNOTAVAIL), retry N in M ms); once the test
     adds the address on a, g2 comes online without anyone touching a;
   * (c) move g1 to b: the VIPs leave a's vip0 and appear on b's, and b
     announces them with b's MAC;
@@ -238,7 +238,7 @@ def run(h, c):
     g2 = wait(lambda: (lambda g: g if g and g.get('state') == 'binding' else None)(
         state_of(c, 'g2', 'a')), 20, 'g2 binding on a')
     why = g2.get('reason', '')
-    h.check(why.startswith('bind %s:' % VIP_LATE) and 'EADDRNOTAVAIL' in why and
+    h.check(why.startswith('cannot bind %s:' % VIP_LATE) and 'EADDRNOTAVAIL' in why and
             ', retry ' in why and ' ms' in why, 'g2 says why it is not online: %s' % why)
     h.check(VIP_LATE not in addrs_of('a'), 'sgnfsd did not add g2\'s VIP (no @IFACE)')
     sh(['ip', '-n', NS['a'], 'addr', 'add', VIP_LATE + '/24', 'dev', 'vip0'])

@@ -73,3 +73,5 @@ if __name__ == '__main__':
         main()
     except (KeyboardInterrupt, BrokenPipeError):
         pass
+    except OSError:
+        pass  # the interface went away with its namespace: the test is over
