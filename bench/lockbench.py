@@ -41,7 +41,9 @@ default 3), BENCH_FO_REPEAT (failover repeats, default 2), BENCH_GRACE (grace
 seconds for both servers, default 10), BENCH_MEM_LOCKS (default 1000000),
 BENCH_FO_HOSTS (client hosts per failover run, default 100,1000),
 BENCH_ISO_HOSTS (hosts holding the failing group's locks, default 1000),
-BENCH_ISO_REPEAT (sgnfs isolation repeats, default 5).
+BENCH_ISO_REPEAT (sgnfs isolation repeats, default 5), BENCH_NS (prefix of the
+network namespaces' names, default sgnfs-bench), BENCH_JOURNAL_IO (sgnfs's
+[cluster] journal_io: uring or thread; default: not set, i.e. uring).
 
 Python 3 standard library only.
 """
@@ -69,16 +71,19 @@ REPEAT = int(os.environ.get('BENCH_REPEAT', '3'))
 FO_REPEAT = int(os.environ.get('BENCH_FO_REPEAT', '2'))
 GRACE = int(os.environ.get('BENCH_GRACE', '10'))
 MEM_LOCKS = int(os.environ.get('BENCH_MEM_LOCKS', '1000000'))
+# [cluster] journal_io for sgnfs (uring | thread); empty: the default
+JOURNAL_IO = os.environ.get('BENCH_JOURNAL_IO', '')
 FO_HOSTS = [int(x) for x in os.environ.get('BENCH_FO_HOSTS', '100,1000').split(',')]
 ISO_HOSTS = int(os.environ.get('BENCH_ISO_HOSTS', '1000'))
 ISO_REPEAT = int(os.environ.get('BENCH_ISO_REPEAT', '5'))
 
-SG_NS = 'sgnfs-bench-lk-sg'
-GA_NS = 'sgnfs-bench-lk-ga'
+NS_PREFIX = os.environ.get('BENCH_NS', 'sgnfs-bench')
+SG_NS = NS_PREFIX + '-lk-sg'
+GA_NS = NS_PREFIX + '-lk-ga'
 # Ganesha's failover clients serve callbacks (PORTMAP on ADDR:111, NSM): not
 # possible inside GA_NS, where rpcbind holds *:111.  They live in GC_NS,
 # joined to GA_NS by a veth pair: Ganesha at GA_ADDR, hosts in GC_HOSTS.
-GC_NS = 'sgnfs-bench-lk-gc'
+GC_NS = NS_PREFIX + '-lk-gc'
 GA_ADDR = '10.213.0.1'
 GC_ADDR = '10.213.0.2'
 GC_HOSTS = '10.214.0.0/16'
@@ -298,6 +303,8 @@ class SgCluster:
         lines = ['; written by bench/lockbench.py', '[cluster]', 'name = bench-%s' % name,
                  'run_dir = %s/run' % self.dir, 'log_level = info', 'max_conns = 100000',
                  'handle_key = %s' % key, extra]
+        if JOURNAL_IO:
+            lines.insert(3, 'journal_io = %s' % JOURNAL_IO)
         for n in nodes:
             lines.append('[node %s]' % n)
         for i, spec in enumerate(groups):

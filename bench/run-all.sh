@@ -23,7 +23,8 @@
 # Environment: BENCH_WORK (scratch, default /var/tmp/sgnfs-bench),
 # BENCH_SECTIONS (default lock,failover,isolation,scale,fileservice), and
 # those of lockbench.py (BENCH_SECONDS, BENCH_REPEAT, BENCH_FO_REPEAT,
-# BENCH_GRACE, ...) and fileservice.sh (BENCH_FILE_MB, ...).
+# BENCH_GRACE, ...) and fileservice.sh (BENCH_FILE_MB, ...); BENCH_NS, the
+# prefix of the network namespaces' names (default sgnfs-bench).
 #
 # Runs as root (network namespaces).  About 15 minutes on 2 cores.  Every
 # process and namespace it starts is stopped on exit, whatever the exit path.
@@ -35,6 +36,8 @@ BENCH=$SRC/bench
 export BENCH_WORK=${BENCH_WORK:-/var/tmp/sgnfs-bench}
 BUILD=$(realpath -m "${1:-$BENCH_WORK/build}")
 SECTIONS=${BENCH_SECTIONS:-lock,failover,isolation,scale,fileservice}
+# Prefix of every network namespace's name (lockbench.py, fileservice.sh too).
+NSP=${BENCH_NS:-sgnfs-bench}
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS=$BENCH/results
 OUT=$RESULTS/$STAMP.json
@@ -57,9 +60,9 @@ cleanup() {
 		kill -KILL "$CHILD" 2>/dev/null
 	fi
 	# whatever they could not: our namespaces only (names are ours)
-	GANESHA_NS=sgnfs-bench-lk-ga GANESHA_WORK=$BENCH_WORK/lock/ganesha GANESHA_STOP_WAIT=2 \
+	GANESHA_NS=$NSP-lk-ga GANESHA_WORK=$BENCH_WORK/lock/ganesha GANESHA_STOP_WAIT=2 \
 		"$BENCH/ganesha.sh" stop >/dev/null 2>&1
-	for ns in sgnfs-bench-lk-sg sgnfs-bench-lk-gc; do
+	for ns in $NSP-lk-sg $NSP-lk-gc; do
 		if ip netns list 2>/dev/null | grep -qw "^$ns"; then
 			for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
 			ip netns del "$ns" 2>/dev/null

@@ -75,6 +75,7 @@ enum cfg_type {
 	T_SQUASH,   /* export squash */
 	T_FSID,     /* export fsid: uint32_t 1..2^32-1, unique */
 	T_OWNERSHIP,/* enum cfg_ownership: lease | managed */
+	T_JOURNAL_IO,/* bool journal_io_thread: uring | thread */
 };
 
 struct cfg_key {
@@ -113,6 +114,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("log",          T_LOGTARGET, cfg_cluster, log),
 	KEY("metrics_listen", T_LISTEN, cfg_cluster, metrics_listen),
 	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
+	KEY("journal_io",   T_JOURNAL_IO, cfg_cluster, journal_io_thread),
 	KEY("peer_port",    T_PORT,     cfg_cluster, peer_port),
 	KEY("peer_key",     T_ABSPATH,  cfg_cluster, peer_key),
 	{ .name = NULL },
@@ -1054,6 +1056,14 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 			*(enum cfg_ownership *)field = CFG_OWN_MANAGED;
 		else
 			cfg_err(p, p->lineno, "%s = '%s': expected lease or managed", k->name, value);
+		return;
+	case T_JOURNAL_IO:
+		if (strcmp(value, "uring") == 0)
+			*(bool *)field = false;
+		else if (strcmp(value, "thread") == 0)
+			*(bool *)field = true;
+		else
+			cfg_err(p, p->lineno, "%s = '%s': expected uring or thread", k->name, value);
 		return;
 	case T_ADDR: {
 		struct cfg_node *node = obj;

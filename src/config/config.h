@@ -135,6 +135,7 @@ struct cfg_cluster {
 	uint16_t peer_port;         /* default 20050 (PEER_DEFAULT_PORT) */
 	char *log;                  /* auto | stderr | syslog | journal | /path (%n: node) */
 	enum cfg_ownership ownership; /* lease (default) or managed */
+	bool journal_io_thread;     /* journal_io = thread (default uring; docs/journal.md) */
 	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */
 
 	struct cfg_node *nodes;     size_t nnodes;

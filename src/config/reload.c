@@ -75,6 +75,7 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(watchdog_ms, "watchdog_ms");
 	RL_STR(log, "log");
 	RL_NUM(ownership, "ownership");
+	RL_NUM(journal_io_thread, "journal_io");
 	if (a->metrics_listen.set != b->metrics_listen.set ||
 	    memcmp(&a->metrics_listen.addr, &b->metrics_listen.addr,
 		   sizeof(a->metrics_listen.addr)) != 0) {

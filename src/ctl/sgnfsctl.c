@@ -3,7 +3,9 @@
  *
  *   sgnfsctl -c FILE status [--json]   nodes, groups, clients and locks
  *   sgnfsctl -c FILE move GROUP NODE   planned switchover of GROUP to NODE
- *   sgnfsctl -c FILE drain NODE        move every group off NODE
+ *   sgnfsctl -c FILE drain [--no-wait] [--timeout S] NODE
+ *                                      move every group off NODE, wait until
+ *                                      each is served elsewhere
  *   sgnfsctl -c FILE undrain NODE      NODE may take groups again
  *   sgnfsctl keygen [--rotate] KEYFILE  create (or rotate) the handle key
  *   sgnfsctl -c FILE [-n NODE] ping      does NODE's sgnfsd answer (OCF monitor)
@@ -138,7 +140,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sgnfsctl -c FILE status [--json]\n"
 		"       sgnfsctl -c FILE move GROUP NODE\n"
-		"       sgnfsctl -c FILE drain NODE\n"
+		"       sgnfsctl -c FILE drain [--no-wait] [--timeout S] NODE\n"
 		"       sgnfsctl -c FILE undrain NODE\n"
 		"       sgnfsctl -c FILE log-level error|warn|info|debug [NODE]\n"
 		"       sgnfsctl -c FILE reload [NODE]\n"
@@ -155,6 +157,9 @@ static void usage(FILE *f)
 		"`uname -n`); they exit 0 when GROUP is online there (start, status) or\n"
 		"offline there (stop), 7 when it is not served there (status), 1 when\n"
 		"refused or failed (the reason on stderr), 2 on a usage or config error.\n"
+		"drain waits until each group NODE gave up is served by another node\n"
+		"(at most S seconds, default 120): 0 when all are, 3 when one is not\n"
+		"(the reason on stderr), 1 when NODE refused or did not answer.\n"
 		"ping exits 0 when NODE's sgnfsd answers, 7 when it does not run, 1\n"
 		"when it does not answer.\n"
 		"init writes GROUP's storage identity (run it where the storage is\n"
@@ -740,6 +745,155 @@ static int cmd_move(const struct cfg_cluster *c, const char *group, const char *
 	return rc;
 }
 
+/* May @gc be served by a node other than @gone, going by @doc: one of its
+ * nodes answers and is not draining. */
+static bool drain_has_taker(const struct cfg_group *gc, const char *gone,
+			    struct json_object *doc)
+{
+	struct json_object *nodes = jget(doc, "nodes");
+
+	for (size_t k = 0; k < gc->nnodes; k++) {
+		if (strcmp(gc->nodes[k], gone) == 0)
+			continue;
+		for (size_t i = 0; i < jlen(nodes); i++) {
+			struct json_object *n = json_object_array_get_idx(nodes, i);
+			struct json_object *st = jget(n, "status"), *dr = jget(st, "draining");
+			struct json_object *nm = jget(n, "name");
+
+			if (nm && strcmp(json_object_get_string(nm), gc->nodes[k]) == 0 && st &&
+			    !(dr && json_object_get_boolean(dr)))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* @name's object in the cluster document @doc, or NULL. */
+static struct json_object *doc_group(struct json_object *doc, const char *name)
+{
+	struct json_object *arr = jget(doc, "groups");
+	char b[LOG_SAFE_MAX];
+
+	for (size_t k = 0; k < jlen(arr); k++) {
+		struct json_object *x = json_object_array_get_idx(arr, k);
+		if (strcmp(jstr(x, "name", "", b, sizeof(b)), name) == 0)
+			return x;
+	}
+	return NULL;
+}
+
+/*
+ * Of @groups (names) that node @gone gave up, going by @doc: how many are
+ * not yet served by another node (*pending), and how many of those have
+ * no node left to go to (*stuck).  With @report, each one not served is
+ * named on stderr with its reason.
+ */
+static void drain_check(const struct cfg_cluster *c, const char *gone,
+			struct json_object *groups, struct json_object *doc, bool report,
+			size_t *pending, size_t *stuck)
+{
+	*pending = *stuck = 0;
+	for (size_t i = 0; i < jlen(groups); i++) {
+		const char *name = json_object_get_string(json_object_array_get_idx(groups, i));
+		const struct cfg_group *gc = cfg_group_find(c, name);
+		struct json_object *g = doc_group(doc, name);
+		char b1[LOG_SAFE_MAX], b2[LOG_SAFE_MAX], b3[LOG_SAFE_MAX];
+		const char *state = jstr(g, "state", "?", b1, sizeof(b1));
+		const char *owner = jstr(g, "owner", NULL, b2, sizeof(b2));
+		bool taker;
+
+		if ((strcmp(state, "online") == 0 || strcmp(state, "grace") == 0) && owner &&
+		    strcmp(owner, gone) != 0)
+			continue;
+		(*pending)++;
+		taker = gc && drain_has_taker(gc, gone, doc);
+		*stuck += !taker;
+		if (report)
+			fprintf(stderr, "sgnfsctl: group %s is not served%s: %s\n", name,
+				taker ? "" : " (no other node of its list answers and takes groups)",
+				jstr(g, "reason", state, b3, sizeof(b3)));
+	}
+}
+
+/*
+ * `drain [--no-wait] [--timeout S] NODE`: NODE gives up its groups and takes
+ * none.  Unless --no-wait, wait until every group it gave up is served
+ * (online or in grace) by another node, and say where: 0 when all are, 3
+ * (as status: a group is not served) when one is not after S seconds or
+ * has no other node to go to (every other node of its list down or
+ * draining), with the reasons; 1 when the node refused or did not answer.
+ */
+static int cmd_drain(const struct cfg_cluster *c, const char *node, bool wait, int timeout_s)
+{
+	struct json_object *o, *groups;
+	struct timespec t0, now;
+	char *r;
+	int rc = 0;
+
+	if (!cfg_node_find(c, node)) {
+		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, c->path);
+		return 1;
+	}
+	r = ctl_ask(c, node, "drain");
+	if (!r) {
+		fprintf(stderr, "sgnfsctl: node %s: %s\n", node, strerror(errno));
+		return 1;
+	}
+	o = parse_reply(node, r);
+	printf("%s\n", r);
+	free(r);
+	if (!o || jget(o, "error")) {
+		json_object_put(o);
+		return 1;
+	}
+	groups = jget(o, "groups");
+	if (!wait || jlen(groups) == 0) {
+		json_object_put(o);
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int code;
+		struct json_object *doc = status_collect(c, &code);
+		size_t pending = 1, stuck = 0;
+		bool late;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		late = now.tv_sec - t0.tv_sec >= timeout_s;
+		if (doc)
+			drain_check(c, node, groups, doc, false, &pending, &stuck);
+		if (doc && pending == 0) {
+			for (size_t i = 0; i < jlen(groups); i++) {
+				const char *name = json_object_get_string(
+					json_object_array_get_idx(groups, i));
+				struct json_object *g = doc_group(doc, name);
+				char b1[LOG_SAFE_MAX], b2[LOG_SAFE_MAX];
+
+				printf("group %s: %s on node %s\n", name,
+				       jstr(g, "state", "?", b1, sizeof(b1)),
+				       jstr(g, "owner", "?", b2, sizeof(b2)));
+			}
+			json_object_put(doc);
+			break;
+		}
+		/* Nothing more to wait for: out of time, or the groups left
+		 * have nowhere to go. */
+		if (late || (doc && stuck == pending)) {
+			if (doc)
+				drain_check(c, node, groups, doc, true, &pending, &stuck);
+			else
+				fprintf(stderr, "sgnfsctl: the cluster's status cannot be read\n");
+			json_object_put(doc);
+			rc = STATUS_GROUP_DOWN;
+			break;
+		}
+		json_object_put(doc);
+		usleep(100 * 1000);
+	}
+	json_object_put(o);
+	return rc;
+}
+
 /* `keygen [--rotate] FILE`: the file `[cluster] handle_key` names (hkey.h). */
 static int cmd_keygen(int nargs, char **args)
 {
@@ -904,6 +1058,32 @@ static int cmd_ping(const struct cfg_cluster *c, const char *node)
 	return GROUP_OK;
 }
 
+/* drain [--no-wait] [--timeout S] NODE */
+static int drain_args(const struct cfg_cluster *c, int nargs, char **args)
+{
+	bool wait = true;
+	long timeout = 120;
+	int i;
+
+	for (i = 0; i < nargs - 1; i++) {
+		char *end;
+
+		if (strcmp(args[i], "--no-wait") == 0) {
+			wait = false;
+		} else if (strcmp(args[i], "--timeout") == 0 && i + 1 < nargs - 1) {
+			timeout = strtol(args[++i], &end, 10);
+			if (*end || timeout < 1 || timeout > 86400) {
+				usage(stderr);
+				return 64;
+			}
+		} else {
+			usage(stderr);
+			return 64;
+		}
+	}
+	return cmd_drain(c, args[nargs - 1], wait, (int)timeout);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cfgpath = NULL, *node = NULL;
@@ -974,8 +1154,8 @@ int main(int argc, char **argv)
 		rc = cmd_init(c, args[0], false);
 	else if (strcmp(cmd, "init") == 0 && nargs == 2 && strcmp(args[0], "--force") == 0)
 		rc = cmd_init(c, args[1], true);
-	else if (strcmp(cmd, "drain") == 0 && nargs == 1)
-		rc = cmd_forward(c, args[0], "drain");
+	else if (strcmp(cmd, "drain") == 0 && nargs >= 1)
+		rc = drain_args(c, nargs, args);
 	else if (strcmp(cmd, "undrain") == 0 && nargs == 1)
 		rc = cmd_forward(c, args[0], "undrain");
 	else if (strcmp(cmd, "metrics") == 0 && nargs <= 1)

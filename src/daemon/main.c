@@ -40,6 +40,7 @@
 #include "config/config.h"
 #include "config/reload.h"
 #include "group/group.h"
+#include "journal/journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "nfs/fh.h"
@@ -773,6 +774,8 @@ int main(int argc, char **argv)
 	if (!getenv("UV_THREADPOOL_SIZE"))
 		setenv("UV_THREADPOOL_SIZE", "5", 1);
 	d.loop = uv_default_loop();
+	/* Before any group opens its journal. */
+	jr_set_io(d.cfg->journal_io_thread ? JR_IO_THREAD : JR_IO_URING);
 	/*
 	 * Before anything a supervisor can see (ports, control socket, the
 	 * "running" line): a SIGTERM sent as soon as the node shows it is up

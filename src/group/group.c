@@ -1142,6 +1142,7 @@ void grp_node_move(struct sg_node *node, const char *group, const char *target,
 
 void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
 {
+	struct json_object *names = json_object_new_array();
 	size_t moved = 0;
 
 	node->draining = drain;
@@ -1157,17 +1158,22 @@ void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
 			/* Released once its open is done (grp_slot_opened). */
 			sl->stop_pending = true;
 			sl->stop_contend = false;
+			sj_push(names, json_object_new_string(sl->cfg->name));
 			moved++;
 		} else if (drain && sl->g) {
 			log_info("group=%s leaves node %s (drain)", sl->cfg->name, node->me->name);
 			grp_stop(sl->g);
 			sl->g = NULL;
 			sl->own->release(sl->own_impl, NULL, false);
+			sj_push(names, json_object_new_string(sl->cfg->name));
 			moved++;
 		}
 	}
 	sj_add(out, "result", json_object_new_string(drain ? "draining" : "serving"));
 	sj_add(out, "released", json_object_new_uint64(moved));
+	/* Which groups left, so that `sgnfsctl drain` can wait for each to be
+	 * served by another node. */
+	sj_add(out, "groups", names);
 }
 
 void grp_node_status(struct sg_node *node, struct json_object *out)

@@ -46,6 +46,15 @@
  * batches (one write that changes the file's size per step, not one per
  * batch), so a batch's fdatasync flushes its data and no metadata.  Zeros
  * after the last batch are that space, not a torn batch.
+ *
+ * How a batch reaches the disk (jr_set_io): by default from the event loop
+ * through io_uring, its write and its fdatasync submitted as one linked
+ * pair, the completions read on the loop when the ring's eventfd fires (no
+ * thread hop per batch); or, where io_uring cannot be set up (or with
+ * `journal_io = thread`), by a thread-pool job.  Snapshots, the writes that
+ * zero space ahead and the cut-back after a failed write always go to the
+ * thread pool (they are rare and may be long).  Both paths end in the same
+ * jr_job_finished, which takes results in submission order.
  */
 #include "journal/journal.h"
 
@@ -60,7 +69,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <liburing.h>
 
 #include "log.h"
 #include "sfile.h"
@@ -433,6 +445,13 @@ struct jr_job {
 	uint64_t nrec;
 	uint64_t io_ns;               /* APPEND: the write and fdatasync took (metrics) */
 	int rc;
+	/* io_uring path (APPEND only) */
+	bool ring;                    /* its I/O went (goes) through the ring */
+	bool io_ran;                  /* I/O finished; not yet taken (test hold) */
+	bool trunc_only;              /* pool job: only cut the failed batch off */
+	unsigned cqe_pending;         /* CQEs of the linked pair still to come */
+	size_t written;               /* bytes of buf known to be written */
+	uint64_t t0;
 	char path[PATH_MAX], tmp[PATH_MAX];
 };
 
@@ -467,7 +486,41 @@ struct jr {
 	uv_timer_t retry;             /* after a failure: try a compaction */
 	int open_handles;
 	struct jr_stats st;
+	/* io_uring (jr_attach); NULL: the thread pool writes the batches */
+	struct io_uring *ring;        /* owned; handed to a drain job at close */
+	int efd;                      /* owned (closed with the poll handle) */
+	uv_poll_t poll;               /* efd readable: completions to read */
+	unsigned ring_sqes;           /* submitted SQEs whose CQE is to come */
+	bool ring_off;                /* a submit failed: the pool writes from now on */
+	/* test hook (jr_test_hold): the next I/O to finish is not taken */
+	unsigned hold_next;           /* this many more are held */
+	struct jr_job *held[2 * JR_INFLIGHT]; /* in the order they finished */
+	unsigned nheld;
+	unsigned ios_done;
 };
+
+static enum jr_io jr_io_mode = JR_IO_URING;
+
+void jr_set_io(enum jr_io mode)
+{
+	jr_io_mode = mode;
+}
+
+const char *jr_io_name(enum jr_io mode)
+{
+	return mode == JR_IO_THREAD ? "thread" : "uring";
+}
+
+int jr_io_parse(const char *s, enum jr_io *out)
+{
+	if (strcmp(s, "uring") == 0)
+		*out = JR_IO_URING;
+	else if (strcmp(s, "thread") == 0)
+		*out = JR_IO_THREAD;
+	else
+		return -EINVAL;
+	return 0;
+}
 
 static int jr_buf_reserve(struct jr_buf *b, size_t more)
 {
@@ -555,6 +608,13 @@ static void jr_job_work(uv_work_t *w)
 	struct jr_job *job = w->data;
 	off_t bend = job->off + (off_t)job->buf.len;
 
+	if (job->trunc_only) {
+		/* A ring write or sync failed: cut the batch back off (see below). */
+		if (ftruncate(job->fd, job->off) < 0) {
+			/* as below */
+		}
+		return;
+	}
 	if (job->kind == JR_JOB_SNAPSHOT) {
 		job->rc = jr_install(job->tmp, job->path, job->dirfd, &job->buf, job->drop_old,
 				     &job->fd);
@@ -704,21 +764,13 @@ static void jr_snapshot_finished(struct jr *j, struct jr_job *job, int rc)
 		jr_fail_pending(j, rc);
 }
 
-/* A job ran.  Results are taken in submission order: a batch's grants are
- * acknowledged only once every batch before it is durable too. */
-static void jr_job_done(uv_work_t *w, int status)
+/* A job's I/O finished (on the loop, from either path).  Results are taken
+ * in submission order: a batch's grants are acknowledged only once every
+ * batch before it is durable too. */
+static void jr_job_finished(struct jr *j, struct jr_job *job)
 {
-	struct jr_job *job = w->data;
-	struct jr *j = job->j;
-
+	job->io_ran = false;
 	job->done = true;
-	if (status < 0)
-		job->rc = status;
-	if (!j) {
-		/* Closed meanwhile: nobody wants the result. */
-		jr_job_free(job);
-		return;
-	}
 	while (j->jobs && j->jobs->done) {
 		job = j->jobs;
 		j->jobs = job->next;
@@ -738,6 +790,295 @@ static void jr_job_done(uv_work_t *w, int status)
 	jr_kick(j);
 }
 
+/* The I/O of @job ran; hand it on unless a test holds it back. */
+static void jr_io_ran(struct jr *j, struct jr_job *job)
+{
+	j->ios_done++;
+	job->io_ran = true;
+	if (j->hold_next && job->kind == JR_JOB_APPEND && j->nheld < 2 * JR_INFLIGHT) {
+		j->hold_next--;
+		j->held[j->nheld++] = job;
+		return;
+	}
+	jr_job_finished(j, job);
+}
+
+static void jr_job_done(uv_work_t *w, int status)
+{
+	struct jr_job *job = w->data;
+	struct jr *j = job->j;
+
+	if (status < 0)
+		job->rc = status;
+	if (!j) {
+		/* Closed meanwhile: nobody wants the result. */
+		jr_job_free(job);
+		return;
+	}
+	jr_io_ran(j, job);
+}
+
+void jr_test_hold(struct jr *j, unsigned n)
+{
+	j->hold_next = n;
+}
+
+unsigned jr_test_held(const struct jr *j)
+{
+	return j->nheld;
+}
+
+unsigned jr_test_ios_done(const struct jr *j)
+{
+	return j->ios_done;
+}
+
+void jr_test_release(struct jr *j)
+{
+	unsigned n = j->nheld;
+
+	j->hold_next = 0;
+	j->nheld = 0;
+	for (unsigned k = 0; k < n; k++)
+		jr_job_finished(j, j->held[k]);
+}
+
+bool jr_uses_uring(const struct jr *j)
+{
+	return j->ring && !j->ring_off;
+}
+
+/* ---- the io_uring path ---- */
+
+#define JR_RING_ENTRIES 16      /* JR_INFLIGHT pairs, with room to spare */
+#define JR_UD_SYNC 1u           /* user_data tag: the fdatasync of the pair */
+
+/* Submit the rest of @job's batch (from job->written) and its fdatasync,
+ * linked: the sync runs only after the whole write succeeded (a failed or
+ * short write cancels it).  Returns 0, or -errno with nothing submitted. */
+static int jr_ring_issue(struct jr *j, struct jr_job *job)
+{
+	struct io_uring_sqe *wr, *sync;
+	int n, done = 0;
+
+	if (io_uring_sq_space_left(j->ring) < 2)
+		return -EAGAIN;
+	wr = io_uring_get_sqe(j->ring);
+	sync = io_uring_get_sqe(j->ring);
+	io_uring_prep_write(wr, job->fd, job->buf.p + job->written,
+			    (unsigned)(job->buf.len - job->written),
+			    (uint64_t)(job->off + (off_t)job->written));
+	wr->flags |= IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(wr, (uint64_t)(uintptr_t)job);
+	io_uring_prep_fsync(sync, job->fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data64(sync, (uint64_t)(uintptr_t)job | JR_UD_SYNC);
+	while (done < 2) {
+		n = io_uring_submit(j->ring);
+		if (n < 0 && n != -EINTR && n != -EAGAIN)
+			break;
+		if (n > 0)
+			done += n;
+	}
+	if (done == 2) {
+		job->cqe_pending = 2;
+		j->ring_sqes += 2;
+		return 0;
+	}
+	/* The ring refused what it holds: it is not used again (its leftover
+	 * entries are never submitted, so they touch nothing). */
+	j->ring_off = true;
+	log_err("group=%s journal: io_uring submit failed (%s); writing through the "
+		"thread pool from now on", j->group, strerror(-n));
+	if (done == 0)
+		return n;
+	/* The write went without its sync: it is not durable, so the batch
+	 * fails like any failed write.  Its CQE still comes. */
+	job->cqe_pending = 1;
+	j->ring_sqes += 1;
+	job->rc = -EIO;
+	return 0;
+}
+
+static void jr_ring_cqe(struct jr *j, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	struct jr_job *job = (struct jr_job *)(uintptr_t)(ud & ~(uint64_t)JR_UD_SYNC);
+	int res = cqe->res;
+
+	j->ring_sqes--;
+	if (!(ud & JR_UD_SYNC)) {
+		if (res < 0 && job->rc == 0)
+			job->rc = res;
+		else if (res == 0 && job->rc == 0)
+			job->rc = -EIO;
+		else if (res > 0)
+			job->written += (size_t)res;
+	} else if (res < 0 && res != -ECANCELED && job->rc == 0) {
+		job->rc = res;
+	}
+	if (--job->cqe_pending)
+		return;
+	if (job->rc == 0 && job->written < job->buf.len) {
+		/* A short write cancelled its sync: write the rest, sync again. */
+		if (jr_ring_issue(j, job) == 0)
+			return;
+		job->rc = -EIO;
+	}
+	job->io_ns = uv_hrtime() - job->t0;
+	if (job->rc < 0) {
+		/* The batch is cut off the file again on the pool (blocking),
+		 * as the thread path does; then it is taken as failed. */
+		job->trunc_only = true;
+		job->work.data = job;
+		if (uv_queue_work(j->loop, &job->work, jr_job_work, jr_job_done) == 0)
+			return;
+	}
+	jr_io_ran(j, job);
+}
+
+static void jr_ring_poll_cb(uv_poll_t *p, int status, int events)
+{
+	struct jr *j = p->data;
+	struct io_uring_cqe *cqe;
+	uint64_t v;
+
+	(void)status;
+	(void)events;
+	if (read(j->efd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing signalled since the last read; the ring is
+		 * looked at anyway. */
+	}
+	while (j->ring && io_uring_peek_cqe(j->ring, &cqe) == 0) {
+		struct io_uring_cqe c = *cqe;
+
+		io_uring_cqe_seen(j->ring, cqe);
+		jr_ring_cqe(j, &c);
+	}
+}
+
+/* Submit @job through the ring: 0, or -errno (then the pool takes it). */
+static int jr_ring_submit(struct jr *j, struct jr_job *job)
+{
+	int rc;
+
+	if (!j->ring || j->ring_off || job->kind != JR_JOB_APPEND || job->extend_to)
+		return -ENOTSUP;
+	job->ring = true;
+	job->t0 = uv_hrtime();
+	rc = jr_ring_issue(j, job);
+	if (rc < 0)
+		job->ring = false;
+	return rc;
+}
+
+/* Set the ring up for @j on its loop; without it the pool writes. */
+static void jr_ring_open(struct jr *j)
+{
+	struct io_uring *ring;
+	int rc;
+
+	j->efd = -1;
+	if (jr_io_mode != JR_IO_URING)
+		return;
+	ring = calloc(1, sizeof(*ring));
+	if (!ring)
+		return;
+	rc = io_uring_queue_init(JR_RING_ENTRIES, ring, 0);
+	if (rc < 0) {
+		log_info("group=%s journal: io_uring not available (%s); batches are written "
+			 "on the thread pool", j->group, strerror(-rc));
+		free(ring);
+		return;
+	}
+	j->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (j->efd < 0 || io_uring_register_eventfd(ring, j->efd) < 0 ||
+	    uv_poll_init(j->loop, &j->poll, j->efd) < 0) {
+		log_info("group=%s journal: cannot watch io_uring completions; batches are "
+			 "written on the thread pool", j->group);
+		if (j->efd >= 0)
+			close(j->efd);
+		j->efd = -1;
+		io_uring_queue_exit(ring);
+		free(ring);
+		return;
+	}
+	j->poll.data = j;
+	uv_poll_start(&j->poll, UV_READABLE, jr_ring_poll_cb);
+	j->ring = ring;
+	j->open_handles++;
+}
+
+/* A closed journal's ring with writes still in flight: wait for them on
+ * the pool (the kernel may still read their buffers), then free them. */
+struct jr_drain {
+	uv_work_t work;
+	struct io_uring *ring;
+	unsigned sqes;
+};
+
+static void jr_drain_work(uv_work_t *w)
+{
+	struct jr_drain *d = w->data;
+	struct io_uring_cqe *cqe;
+
+	while (d->sqes) {
+		int rc = io_uring_wait_cqe(d->ring, &cqe);
+		struct jr_job *job;
+
+		if (rc == -EINTR)
+			continue;
+		if (rc < 0)
+			break; /* cannot happen with entries in flight; give up */
+		job = (struct jr_job *)(uintptr_t)(io_uring_cqe_get_data64(cqe) &
+						   ~(uint64_t)JR_UD_SYNC);
+		io_uring_cqe_seen(d->ring, cqe);
+		d->sqes--;
+		if (--job->cqe_pending == 0)
+			jr_job_free(job);
+	}
+	io_uring_queue_exit(d->ring);
+}
+
+static void jr_drain_done(uv_work_t *w, int status)
+{
+	struct jr_drain *d = w->data;
+
+	(void)status;
+	free(d->ring);
+	free(d);
+}
+
+static void jr_ring_close(struct jr *j)
+{
+	struct jr_drain *d;
+
+	if (!j->ring)
+		return;
+	uv_poll_stop(&j->poll);
+	if (j->ring_sqes && (d = calloc(1, sizeof(*d)))) {
+		d->ring = j->ring;
+		d->sqes = j->ring_sqes;
+		d->work.data = d;
+		if (uv_queue_work(j->loop, &d->work, jr_drain_work, jr_drain_done) == 0) {
+			j->ring = NULL;
+			return;
+		}
+		free(d);
+	}
+	if (j->ring_sqes) {
+		/* No way to hand it over: wait here rather than free buffers
+		 * the kernel may still read. */
+		struct jr_drain dd = { .ring = j->ring, .sqes = j->ring_sqes };
+
+		dd.work.data = &dd;
+		jr_drain_work(&dd.work);
+	} else {
+		io_uring_queue_exit(j->ring);
+	}
+	free(j->ring);
+	j->ring = NULL;
+}
+
 static void jr_retry_cb(uv_timer_t *t)
 {
 	struct jr *j = t->data;
@@ -752,7 +1093,8 @@ static int jr_submit(struct jr *j, struct jr_job *job, bool alone)
 {
 	job->j = j;
 	job->work.data = job;
-	if (uv_queue_work(j->loop, &job->work, jr_job_work, jr_job_done) != 0)
+	if (jr_ring_submit(j, job) < 0 &&
+	    uv_queue_work(j->loop, &job->work, jr_job_work, jr_job_done) != 0)
 		return -EAGAIN;
 	job->next = NULL;
 	if (j->jlast)
@@ -1021,11 +1363,18 @@ void jr_attach(struct jr *j, uv_loop_t *loop)
 	uv_idle_init(loop, &j->idle);
 	j->check.data = j->retry.data = j->idle.data = j;
 	j->open_handles = 3;
+	jr_ring_open(j);
 }
 
 static void jr_handle_closed(uv_handle_t *h)
 {
 	struct jr *j = h->data;
+
+	if (h == (uv_handle_t *)&j->poll) {
+		/* Only now: libuv may still watch the descriptor until then. */
+		close(j->efd);
+		j->efd = -1;
+	}
 
 	if (--j->open_handles == 0)
 		free(j);
@@ -1039,11 +1388,12 @@ void jr_close(struct jr *j)
 	 * themselves; those that ran were waiting for an earlier one. */
 	for (struct jr_job *job = j->jobs, *next; job; job = next) {
 		next = job->next;
-		if (job->done)
-			jr_job_free(job);
+		if (job->done || job->io_ran)
+			jr_job_free(job); /* ran (io_ran: held by a test) */
 		else
-			job->j = NULL;
+			job->j = NULL;    /* the pool, or the ring's drain, frees it */
 	}
+	j->nheld = 0;
 	j->jobs = j->jlast = NULL;
 	jr_free_waiters(j->wait);
 	free(j->pend.p);
@@ -1051,6 +1401,10 @@ void jr_close(struct jr *j)
 		close(j->fd);
 	if (j->dirfd >= 0)
 		close(j->dirfd);
+	if (j->loop && j->ring) {
+		jr_ring_close(j);
+		uv_close((uv_handle_t *)&j->poll, jr_handle_closed);
+	}
 	free(j->group);
 	if (!j->loop) {
 		/* Opened off the loop and never attached: no handle, no job. */

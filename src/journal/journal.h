@@ -5,9 +5,10 @@
  * knows exactly which locks existed (reservations, docs/journal.md).
  *
  * Writing is group commit: jr_append() encodes a record into the batch of
- * the current event-loop turn; at the end of the turn the batch goes to the
- * thread pool as one write plus one fdatasync (up to JR_INFLIGHT of them at
- * once, taken in order).  jr_wait() calls back once everything appended so
+ * the current event-loop turn; at the end of the turn the batch is written
+ * as one write plus one fdatasync (up to JR_INFLIGHT of them at once, taken
+ * in order): submitted from the loop through io_uring, or on the thread
+ * pool where io_uring is not available (jr_set_io).  jr_wait() calls back once everything appended so
  * far is durable.  The NLM layer replies with a
  * grant only from that callback; releases need not wait (a release lost in
  * a crash leaves a reservation nobody reclaims: it costs grace time for
@@ -160,6 +161,31 @@ void jr_close(struct jr *j);
 /* Remove the journal of a group whose journal is switched off, so a later
  * switch on does not trust a stale one.  Blocking. */
 int jr_remove(const char *statedir);
+
+/* How batches reach the disk ([cluster] journal_io).  URING (the default):
+ * write and fdatasync submitted linked from the loop through io_uring,
+ * completions read on the loop; a journal whose ring cannot be set up
+ * (io_uring_queue_init fails: old kernel, seccomp, sysctl) uses the thread
+ * pool instead and logs it.  THREAD: always the thread pool.  Set before
+ * journals are attached; it applies to each journal attached after. */
+enum jr_io { JR_IO_URING = 0, JR_IO_THREAD };
+void jr_set_io(enum jr_io mode);
+const char *jr_io_name(enum jr_io mode);
+/* "uring" | "thread": 0, else -EINVAL. */
+int jr_io_parse(const char *s, enum jr_io *out);
+/* Whether @j writes its batches through io_uring (else the thread pool). */
+bool jr_uses_uring(const struct jr *j);
+
+/* Fault injection, for tests of the durability order: jr_test_hold makes
+ * the next @n appends whose write+sync finishes be held as if they had not
+ * finished (their waiters, and those of every later batch, stay waiting)
+ * until jr_test_release (at most 2 * JR_INFLIGHT are held; jr_test_held
+ * says how many are).  jr_test_ios_done counts writes+syncs finished (held
+ * or not). */
+void jr_test_hold(struct jr *j, unsigned n);
+unsigned jr_test_held(const struct jr *j);
+void jr_test_release(struct jr *j);
+unsigned jr_test_ios_done(const struct jr *j);
 
 /* False while the journal cannot be written (grants must be refused). */
 bool jr_can_grant(const struct jr *j);

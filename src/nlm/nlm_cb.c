@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 
 #include "log.h"
+#include "saddr.h"
 
 #define NLM_PROG 100021u
 
@@ -62,25 +63,6 @@ static bool_t nlm_cb_xdr_raw(XDR *x, struct nlm_cb_raw *r)
 	if (x->x_op != XDR_ENCODE)
 		return TRUE;
 	return xdr_opaque(x, r->buf, (u_int)r->len); /* len is a multiple of 4 */
-}
-
-static bool nlm_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-		      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
-}
-
-static void nlm_set_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
 int nlm_cb_new(uv_loop_t *loop, const char *group, struct nlm_cb **out)
@@ -139,8 +121,8 @@ static void nlm_cb_port_cb(int err, uint16_t port, void *arg)
 		struct rpcc_opts o = { 0 };
 		struct sockaddr_storage srv = ep->t.client, loc = ep->t.local;
 
-		nlm_set_port(&srv, port);
-		nlm_set_port(&loc, 0);
+		sa_set_port(&srv, port);
+		sa_set_port(&loc, 0);
 		o.server = (struct sockaddr *)&srv;
 		o.local = (struct sockaddr *)&loc;
 		o.prog = NLM_PROG;
@@ -173,7 +155,7 @@ static struct nlm_cb_ep *nlm_cb_ep_get(struct nlm_cb *cb, const struct nlm_cb_ta
 
 	for (ep = cb->eps; ep; ep = ep->next)
 		if (ep->t.vers == t->vers && ep->t.tcp == t->tcp &&
-		    nlm_addr_eq(&ep->t.client, &t->client) && nlm_addr_eq(&ep->t.local, &t->local))
+		    sa_same_host(&ep->t.client, &t->client) && sa_same_host(&ep->t.local, &t->local))
 			return ep;
 	ep = calloc(1, sizeof(*ep));
 	if (!ep)
@@ -223,8 +205,8 @@ static int nlm_cb_submit(struct nlm_cb *cb, const struct nlm_cb_target *t, struc
 		struct sockaddr_storage pm = t->client, loc = t->local;
 		int rc;
 
-		nlm_set_port(&pm, 111);
-		nlm_set_port(&loc, 0);
+		sa_set_port(&pm, 111);
+		sa_set_port(&loc, 0);
 		ep->asking = true;
 		rc = rpcc_getport(cb->loop, (struct sockaddr *)&pm, (struct sockaddr *)&loc,
 				  NLM_PROG, t->vers, t->tcp ? IPPROTO_TCP : IPPROTO_UDP,

@@ -53,6 +53,7 @@
 #include "nlm/nlm_xdr.h"
 #include "nsm/clist.h"
 #include "nsm.h"
+#include "saddr.h"
 #include "sjson.h"
 
 static struct nlm_group *nlm_grp(const struct rpc_req *req)
@@ -91,35 +92,10 @@ static struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name)
 
 /* ---- the address index ------------------------------------------------ */
 
-/* @a with the port cleared and nothing but the address kept. */
-static void nlm_addr_norm(const struct sockaddr_storage *a, struct sockaddr_storage *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->ss_family = a->ss_family;
-	if (a->ss_family == AF_INET)
-		((struct sockaddr_in *)out)->sin_addr = ((const struct sockaddr_in *)a)->sin_addr;
-	else if (a->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)out)->sin6_addr = ((const struct sockaddr_in6 *)a)->sin6_addr;
-}
-
+/* Addresses in the index are normalised (saddr.h: host part only). */
 static size_t nlm_addr_bucket(const struct sockaddr_storage *n)
 {
-	const uint8_t *p = (const uint8_t *)n;
-	size_t len = n->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					       : sizeof(struct sockaddr_in);
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return (size_t)(h % NLM_ADDR_BUCKETS);
-}
-
-/* Both normalised (nlm_addr_norm). */
-static bool nlm_addr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	size_t len = a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					       : sizeof(struct sockaddr_in);
-	return a->ss_family == b->ss_family && memcmp(a, b, len) == 0;
+	return (size_t)(sa_hash(n) % NLM_ADDR_BUCKETS);
 }
 
 static void nlm_haddr_unlink(struct nlm_group *ng, struct nlm_haddr *s)
@@ -143,9 +119,9 @@ static void nlm_host_seen(struct nlm_group *ng, struct nlm_host *h,
 	struct nlm_haddr *slot = NULL;
 	size_t b;
 
-	nlm_addr_norm(peer, &n);
+	sa_norm(peer, &n);
 	for (unsigned i = 0; i < NLM_HOST_ADDRS; i++) {
-		if (h->addrs[i].used && nlm_addr_same(&h->addrs[i].addr, &n))
+		if (h->addrs[i].used && sa_same_host(&h->addrs[i].addr, &n))
 			return;
 		if (!h->addrs[i].used && !slot)
 			slot = &h->addrs[i];
@@ -179,10 +155,10 @@ static void nlm_hosts_at(struct nlm_group *ng, const struct sockaddr_storage *ad
 {
 	struct sockaddr_storage n;
 
-	nlm_addr_norm(addr, &n);
+	sa_norm(addr, &n);
 	for (struct nlm_haddr *s = ng->addrs[nlm_addr_bucket(&n)]; s; s = s->next) {
 		ng->addr_probes++;
-		if (nlm_addr_same(&s->addr, &n) && !fn(arg, s->host))
+		if (sa_same_host(&s->addr, &n) && !fn(arg, s->host))
 			return;
 	}
 }
@@ -1349,12 +1325,12 @@ static enum rpc_disposition nlm_proc_granted_res(struct rpc_req *req)
 	if (a->cookie.sgn_netobj_len != sizeof(cookie))
 		return RPC_DONE_REPLY;
 	memcpy(&cookie, a->cookie.sgn_netobj_val, sizeof(cookie));
-	nlm_addr_norm(&req->peer, &from);
+	sa_norm(&req->peer, &from);
 	for (struct nlm_block *b = ng->res_wait; b; b = b->rnext) {
 		if (b->cookie != cookie)
 			continue;
-		nlm_addr_norm(&b->target.client, &to);
-		if (!nlm_addr_same(&from, &to)) {
+		sa_norm(&b->target.client, &to);
+		if (!sa_same_host(&from, &to)) {
 			char nm[LOG_SAFE_MAX];
 			log_warn("group=%s client=%s GRANTED_RES from %s ignored: the GRANTED_MSG went to another address",
 				 ng->name, nlm_safe(nm, sizeof(nm), b->host->name),
@@ -2017,6 +1993,8 @@ void nlm_group_status(const struct nlm_group *ng, struct json_object *out)
 	sj_add(j, "batches", json_object_new_uint64(js.batches));
 	sj_add(j, "compactions", json_object_new_uint64(js.compactions));
 	sj_add(j, "failures", json_object_new_uint64(js.failures));
+	if (ng->jr) /* how batches are written: "uring", or "thread" (the fallback) */
+		sj_add(j, "io", json_object_new_string(jr_uses_uring(ng->jr) ? "uring" : "thread"));
 	sj_add(out, "journal", j);
 	/* Counters of the NLM trust checks (docs/status.md). */
 	j = json_object_new_object();

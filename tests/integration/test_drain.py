@@ -6,15 +6,20 @@ once, and takes none until `sgnfsctl undrain`.
 
 Cluster: nodes a, b, c; g1 nodes b c a (the list of the issue: draining b
 used to leave g1 offline, because c and a kept waiting for b, alive and
-ahead of them in the list).  g2 nodes a b c stays on a throughout.
+ahead of them in the list).  g2 nodes a b c stays on a throughout.  g3
+may only be served by c.
 
 Checked, in order:
   * g1 comes up on b; a host holds a lock in g1;
-  * drain b: g1 comes online on c (the next node of its list), without
-    waiting for any settle or move timeout, and the host reclaims there;
-    b's status says it is draining; g2 never leaves a;
+  * drain b: `sgnfsctl drain` returns (exit 0) only once g1 is served by
+    c (the next node of its list): the first status after it shows g1 on
+    c, no polling; the host reclaims there; b's status says it is
+    draining; g2 never leaves a;
   * undrain b: b is serving again (status), g1 stays on c (no failback);
-  * drain c: g1 goes back to b (ahead of a in g1's list, serving again);
+  * drain c: g1 goes back to b (ahead of a in g1's list, serving again)
+    before drain returns; g3 has nowhere to go: drain exits 3 at once and
+    names g3 on stderr;
+  * undrain c: g3 is served by c again;
   * undrain of a node that is not draining, and drain of an unknown node,
     exit as documented (0, and 1 with a message).
 """
@@ -28,11 +33,12 @@ from harness import log
 
 def ctl(c, *args):
     p = subprocess.run([fu.ctl_path(), '-c', c.config_path] + list(args),
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=150,
                        preexec_fn=harness._pdeathsig)
     out = p.stdout.decode()
-    log('sgnfsctl %s -> %d %s' % (' '.join(args), p.returncode, out.strip()))
-    return p.returncode, out
+    err = p.stderr.decode()
+    log('sgnfsctl %s -> %d %s %s' % (' '.join(args), p.returncode, out.strip(), err.strip()))
+    return p.returncode, out + err
 
 
 def draining(c, node):
@@ -47,7 +53,8 @@ def test(h):
     gs = [harness.Group('g1', [harness.Export('g1/fs', fsid=101)], nodes=('b', 'c', 'a'),
                         grace=10),
           harness.Group('g2', [harness.Export('g2/fs', fsid=102)], nodes=('a', 'b', 'c'),
-                        grace=10)]
+                        grace=10),
+          harness.Group('g3', [harness.Export('g3/fs', fsid=103)], nodes=('c',), grace=10)]
     c = h.cluster(groups=gs, nodes=['a', 'b', 'c'])
     import os
     for g in gs:
@@ -59,6 +66,7 @@ def test(h):
         c.start(n, wait=False)
     fu.wait_group(h, c, 'g1', owner='b', timeout=30)
     fu.wait_group(h, c, 'g2', owner='a', timeout=30)
+    fu.wait_group(h, c, 'g3', owner='c', timeout=30)
     f1 = fu.lock_file(c, 'g1')
     ho = fu.Hold(h, fu.client_addr(c, 1, 1), c.group('g1').vip, f1, 0, 8, per_host=1,
                  nhosts=1, tag='g1')
@@ -67,10 +75,13 @@ def test(h):
     # -- drain b: g1 goes to c at once ---------------------------------------
     rc, out = ctl(c, 'drain', 'b')
     h.check(rc == 0, 'drain b: exit 0')
-    # 10 s: well under what the old behaviour took (offline until b died),
-    # and far over the 50 ms poll this needs.
-    fu.wait_group(h, c, 'g1', owner='c', timeout=10)
-    h.check(True, 'g1 online on c, the next node of its list, after draining b')
+    h.check('group g1: ' in out and ' on node c' in out, 'drain b says where g1 went')
+    # drain returned: g1 must be served already, on c; no waiting here.
+    st = fu.status(c)
+    h.check(st.get('g1', {}).get('owners') == ['c'] and
+            st['g1']['state'] in ('online', 'grace'),
+            'when drain b returns, g1 is served by c, the next node of its list (%s)'
+            % fu.summary(st))
     h.check(ho.wait_count('reclaimed', 1, 30) >= 1, 'the g1 host reclaimed on c')
     h.check(draining(c, 'b') is True, 'b\'s status says it is draining')
     st = fu.status(c)
@@ -86,11 +97,19 @@ def test(h):
 
     # -- drain c: g1 to b, ahead of a in its list -----------------------------
     rc, out = ctl(c, 'drain', 'c')
-    h.check(rc == 0, 'drain c: exit 0')
-    fu.wait_group(h, c, 'g1', owner='b', timeout=10)
-    h.check(True, 'g1 back on b (undrained, ahead of a in g1\'s list)')
+    h.check(rc == 3, 'drain c: exit 3, g3 has no other node (got %d)' % rc)
+    h.check('group g3 is not served (no other node' in out,
+            'drain c names g3 and why it is not served')
+    st = fu.status(c)
+    h.check(st.get('g1', {}).get('owners') == ['b'] and
+            st['g1']['state'] in ('online', 'grace'),
+            'when drain c returns, g1 is back on b (undrained, ahead of a) (%s)'
+            % fu.summary(st))
+    h.check('g3' not in st, 'g3 is served by nobody while c drains (%s)' % fu.summary(st))
     rc, out = ctl(c, 'undrain', 'c')
     h.check(rc == 0, 'undrain c: exit 0')
+    fu.wait_group(h, c, 'g3', owner='c', timeout=30)
+    h.check(True, 'g3 served by c again after undrain')
     rc, out = ctl(c, 'undrain', 'a')
     h.check(rc == 0, 'undrain of a node that is not draining: exit 0')
     rc, out = ctl(c, 'drain', 'nosuch')

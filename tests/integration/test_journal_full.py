@@ -34,10 +34,14 @@ import fo_util as fu
 from harness import log, Skip
 
 GRACE = 10
+# [cluster] journal_io for this run (meson runs it as journal_full and, with
+# JOURNAL_IO=thread, as journal_full_thread); empty: the default (uring).
+JOURNAL_IO = os.environ.get('JOURNAL_IO', '')
 
 
 def test(h):
-    c = fu.three_nodes(h, [('g1', 'ab', GRACE)])
+    extra = {'journal_io': JOURNAL_IO} if JOURNAL_IO else None
+    c = fu.three_nodes(h, [('g1', 'ab', GRACE)], cluster_extra=extra)
     export = fu.export_path(c, 'g1')
     cp = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m,mode=0777', 'tmpfs', export],
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -69,6 +73,12 @@ def run(h, c, export):
     hf = fu.Hold(h, fu.client_addr(c, 1, 1), v1, f1, 0, 10, nhosts=3, tag='full')
     h.require(hf.wait_holding(), '3 hosts hold a lock each')
     held0 = len(fu.status(c)['g1']['locks'])
+    io = fu.status(c)['g1'].get('journal', {}).get('io')
+    log('journal io: %s' % io)
+    if JOURNAL_IO == 'thread':
+        h.check(io == 'thread', 'journal_io = thread: batches go to the thread pool (%s)' % io)
+    else:
+        h.check(io in ('uring', 'thread'), 'the journal says how it writes (%s)' % io)
 
     # -- 1. someone else fills the filesystem -------------------------------------
     filler = os.path.join(export, 'filler')

@@ -395,6 +395,7 @@ static void test_defaults(void **state)
 	assert_int_equal(r.c->groups[0].client_idle_s, 300);
 	assert_int_equal(r.c->ownership, CFG_OWN_LEASE);
 	assert_int_equal(r.c->groups[0].ownership, CFG_OWN_LEASE);
+	assert_false(r.c->journal_io_thread); /* io_uring */
 	assert_string_equal(r.c->exports[0].path, "/");
 	assert_true(r.c->exports[0].rw);
 	assert_true(r.c->exports[0].root_squash);
@@ -434,6 +435,14 @@ static void test_ownership(void **state)
 		fail_msg("rc %d:\n%s", r.rc, r.errs);
 	assert_int_equal(r.c->ownership, CFG_OWN_LEASE);
 	assert_int_equal(r.c->groups[0].ownership, CFG_OWN_MANAGED);
+	done(&r);
+
+	/* journal_io: the thread pool on request. */
+	load("[cluster]\nname = t\njournal_io = thread\n[node a]\n[group g]\nvip = 127.0.0.1\n"
+	     "nodes = a\n[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n", &r);
+	if (r.rc != 0)
+		fail_msg("rc %d:\n%s", r.rc, r.errs);
+	assert_true(r.c->journal_io_thread);
 	done(&r);
 }
 
@@ -624,6 +633,8 @@ static const struct error_case error_cases[] = {
 	  "ownership = 'pacemaker': expected lease or managed" },
 	{ "cluster ownership", "[cluster]\nname = t\nownership = crm\n" REST, 3,
 	  "expected lease or managed" },
+	{ "journal_io", "[cluster]\nname = t\njournal_io = aio\n" REST, 3,
+	  "journal_io = 'aio': expected uring or thread" },
 	{ "group key", GHEAD "owner = a\n" GEXP, 7, "unknown key 'owner' in [group g]" },
 	{ "group without export", BASE GROUP_H, 11,
 	  "group h has no [export]" },

@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include <liburing.h>
+
 #include "journal/journal.h"
 
 #define GROUP "g1"
@@ -383,6 +385,21 @@ static void unblock_pool(void)
 	blk_released = true;
 	pthread_cond_signal(&blk_cv);
 	pthread_mutex_unlock(&blk_mu);
+}
+
+/* Keep writes "in flight" on both write paths: the pool blocked (thread
+ * path, and the zeroing writes and snapshots of the ring path), and the
+ * next completions held back by the journal's test hook (ring path). */
+static void block_io(struct jr *j)
+{
+	block_pool();
+	jr_test_hold(j, 2 * JR_INFLIGHT);
+}
+
+static void unblock_io(struct jr *j)
+{
+	unblock_pool();
+	jr_test_release(j);
 }
 
 /* Snapshots: emit samples idx[0..n), or fail with rc. */
@@ -1181,7 +1198,7 @@ static void test_writer_appends_while_in_flight(void **st)
 
 	/* Turn 1: record 0 goes to the pool, where it waits behind the
 	 * blocker; turns 2..4 append records 1..3 meanwhile. */
-	block_pool();
+	block_io(j);
 	append_range(j, 0, 1, &w[0]);
 	turn();
 	/* In flight, nothing open: a waiter waits for the write in flight. */
@@ -1192,7 +1209,7 @@ static void test_writer_appends_while_in_flight(void **st)
 	}
 	for (int k = 0; k < 5; k++)
 		assert_int_equal(w[k].calls, 0);
-	unblock_pool();
+	unblock_io(j);
 	run_until(&w[3], 1);
 	for (int k = 0; k < 5; k++) {
 		assert_int_equal(w[k].calls, 1);
@@ -1211,6 +1228,7 @@ static void test_writer_appends_while_in_flight(void **st)
 
 /* Waiters that note the order they were called in. */
 static int order_next;
+static enum jr_io io_mode = JR_IO_URING;
 struct owait { int calls, rc, seq; };
 
 static void on_done_ordered(void *arg, int rc)
@@ -1239,7 +1257,7 @@ static void test_writer_two_in_flight(void **st)
 	/* Now batches go into zeroed space: JR_INFLIGHT of them at once,
 	 * the rest waits in the open batch. */
 	_Static_assert(JR_INFLIGHT == 2, "two writes below, then an open batch");
-	block_pool();
+	block_io(j);
 	for (unsigned k = 0; k < 2; k++) {
 		assert_int_equal(jr_append(j, S(1 + k)), 0);
 		assert_int_equal(jr_wait(j, on_done_ordered, &w[k]), 0);
@@ -1255,7 +1273,7 @@ static void test_writer_two_in_flight(void **st)
 	assert_int_equal(js.batches, 1);
 	for (int k = 0; k < 4; k++)
 		assert_int_equal(w[k].calls, 0);
-	unblock_pool();
+	unblock_io(j);
 	RUN_UNTIL(w[3].calls == 1, 5000);
 	/* Each once, all good, in batch order. */
 	for (int k = 0; k < 4; k++) {
@@ -1526,11 +1544,11 @@ static void test_failure_and_recovery(void **st)
 	 * to cut off again. */
 	assert_int_equal(jr_rec_size(S(2)) + jr_rec_size(S(3)), 128);
 	set_fsize_limit((rlim_t)good + 100);
-	block_pool();
+	block_io(j);
 	append_range(j, 2, 2, &w1);
 	turn();                         /* in flight, behind the blocker */
 	append_range(j, 4, 1, &w2);     /* open, waiting for the next write */
-	unblock_pool();
+	unblock_io(j);
 	run_until(&w1, 1);
 	run_until(&w2, 1);
 	assert_int_equal(w1.rc, -EFBIG);
@@ -1681,6 +1699,61 @@ static void test_close_gives_up_descriptors_safely(void **st)
 	}
 }
 
+/*
+ * The durability order on the write path in use: batch N's write+sync is
+ * held back (as a slow disk would), batch N+1's completes first; N+1's
+ * grants must not be answered until N is durable, then both in order.
+ * Then a batch still in flight when the journal closes (the ring's drain).
+ */
+static void test_order_held_batch(void **st)
+{
+	struct jr_load_info li;
+	struct wait w0 = { 0 };
+	struct owait w[2] = { 0 };
+	struct jr *j = open_new(true, NULL);
+	unsigned ios;
+
+	assert_int_equal(jr_uses_uring(j), io_mode == JR_IO_URING);
+	/* The first batch also zeroes space ahead (pool, alone). */
+	append_range(j, 0, 1, &w0);
+	run_until(&w0, 1);
+	order_next = 0;
+
+	jr_test_hold(j, 1);
+	assert_int_equal(jr_append(j, S(1)), 0);
+	assert_int_equal(jr_wait(j, on_done_ordered, &w[0]), 0);
+	turn();                                 /* batch N submitted */
+	RUN_UNTIL(jr_test_held(j) == 1, 5000);
+	assert_int_equal(jr_test_held(j), 1);   /* N ran, held back */
+	ios = jr_test_ios_done(j);
+	assert_int_equal(jr_append(j, S(2)), 0);
+	assert_int_equal(jr_wait(j, on_done_ordered, &w[1]), 0);
+	turn();                                 /* batch N+1 submitted */
+	RUN_UNTIL(jr_test_ios_done(j) > ios, 5000);
+	assert_int_equal(jr_test_ios_done(j), ios + 1); /* N+1 is durable */
+	assert_int_equal(jr_test_held(j), 1);
+	assert_int_equal(w[1].calls, 0);        /* ... but N is not: no answer */
+	assert_int_equal(w[0].calls, 0);
+	turn();
+	assert_int_equal(w[1].calls, 0);
+
+	jr_test_release(j);                     /* N durable now */
+	RUN_UNTIL(w[1].calls == 1, 5000);
+	assert_int_equal(w[0].calls, 1);
+	assert_int_equal(w[1].calls, 1);
+	assert_int_equal(w[0].rc, 0);
+	assert_int_equal(w[1].rc, 0);
+	assert_true(w[0].seq < w[1].seq);
+
+	/* A batch in flight at close: its buffer is freed only after the
+	 * write is done with it (ASan), and the file loads. */
+	append_range(j, 3, 5, NULL);
+	turn();
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	assert_true(li.records == 3 || li.records == 8);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1711,12 +1784,28 @@ int main(int argc, char **argv)
 		T(test_failed_compaction_keeps_complete),
 		T(test_close_in_flight),
 		T(test_close_gives_up_descriptors_safely),
+		T(test_order_held_batch),
 #undef T
 	};
 
 	/* One pool thread: see the blocker above.  Must precede the first
 	 * uv_queue_work of the process. */
 	setenv("UV_THREADPOOL_SIZE", "1", 1);
+	/* Which write path (meson runs both): JR_TEST_IO=uring|thread. */
+	const char *m = getenv("JR_TEST_IO");
+	if (m && jr_io_parse(m, &io_mode) < 0) {
+		fprintf(stderr, "JR_TEST_IO=%s: uring or thread\n", m);
+		return 1;
+	}
+	if (io_mode == JR_IO_URING) {
+		struct io_uring r;
+		if (io_uring_queue_init(4, &r, 0) < 0) {
+			fprintf(stderr, "io_uring not available here: skipped\n");
+			return 77;
+		}
+		io_uring_queue_exit(&r);
+	}
+	jr_set_io(io_mode);
 	getrlimit(RLIMIT_FSIZE, &fsize_saved);
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]); /* e.g. "test_compact*" */
