@@ -85,7 +85,7 @@ int stg_check(const char *root, const char *cluster, const char *group, char *wh
 		snprintf(why, whylen, "storage absent: export %s: %s", root, strerror(-rc));
 		return -ENOENT;
 	}
-	snprintf(path, sizeof(path), "%s/.sgnfs/" STG_IDENTITY, root);
+	snprintf(path, sizeof(path), "%s/" SF_STATE_DIR "/" STG_IDENTITY, root);
 	rc = sf_open_read(AT_FDCWD, path, STG_MAX, &fd, &st_id);
 	if (rc < 0) {
 		if (rc == -ENOENT)
@@ -156,7 +156,7 @@ int stg_init(const char *root, const char *cluster, const char *group, bool forc
 		snprintf(why, whylen, "export %s: %s", root, strerror(-rc));
 		return rc;
 	}
-	snprintf(dir, sizeof(dir), "%s/.sgnfs", root);
+	snprintf(dir, sizeof(dir), "%s/" SF_STATE_DIR, root);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		rc = -errno;
 		snprintf(why, whylen, "cannot create %s: %s", dir, strerror(-rc));

@@ -29,6 +29,14 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
+/*
+ * The name of a group's state directory at the root of its first export
+ * (client list, NSM state number, lease, journal, identity): the one
+ * spelling every module uses (config computes each group's path once,
+ * cfg_group.statedir; NFS hides this name from clients).
+ */
+#define SF_STATE_DIR ".sgnfs"
+
 /* Not a regular file.  EFTYPE is BSD-only; ENOTSUP-ish codes read badly in
  * a log line, so the helper uses its own value above every errno. */
 #define EFTYPE_SF 4096

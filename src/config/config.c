@@ -51,6 +51,8 @@
 #include "config/config.h"
 #include "hkey.h"
 #include "log.h"
+#include "saddr.h"
+#include "sfile.h"
 
 #define CFG_MAX_KEYS 32
 #define CFG_MAX_RECORD_MIN 8192u
@@ -397,17 +399,6 @@ static const char *cfg_addr_parse(const char *s, struct sockaddr_storage *ss)
 		return NULL;
 	}
 	return "is not an IPv4 or IPv6 address";
-}
-
-static bool cfg_addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-		      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
 }
 
 static const char *cfg_addr_str(const struct sockaddr_storage *ss, char *buf, size_t n)
@@ -827,7 +818,7 @@ static void cfg_add_vip(struct cfg_parser *p, void *obj, const char *w)
 	for (size_t i = 0; i < p->c->ngroups; i++) {
 		const struct cfg_group *o = &p->c->groups[i];
 		for (size_t j = 0; j < o->nvips; j++) {
-			if (!cfg_addr_equal(&o->vips[j], &ss))
+			if (!sa_same_host(&o->vips[j], &ss))
 				continue;
 			if (o == g)
 				cfg_err(p, p->lineno, "vip %s is listed twice",
@@ -1354,6 +1345,16 @@ static int cfg_link_exports(struct cfg_cluster *c)
 		struct cfg_group *g = c->exports[i].group;
 		g->exports[g->nexports++] = &c->exports[i];
 	}
+	for (size_t i = 0; i < c->ngroups; i++) {
+		struct cfg_group *g = &c->groups[i];
+
+		if (g->nexports == 0)
+			continue;
+		if (asprintf(&g->statedir, "%s/" SF_STATE_DIR, g->exports[0]->path) < 0) {
+			g->statedir = NULL;
+			return -ENOMEM;
+		}
+	}
 	return 0;
 }
 
@@ -1478,6 +1479,7 @@ void cfg_free(struct cfg_cluster *c)
 		free(g->vips);
 		free(g->vip_ifs);
 		free(g->exports);
+		free(g->statedir);
 		free(g->name);
 	}
 	for (size_t i = 0; i < c->nexports; i++) {

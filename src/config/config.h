@@ -81,6 +81,7 @@ struct cfg_group {
 	uint32_t client_idle_s;        /* drop an idle client from the list after (default 300) */
 	enum cfg_ownership ownership;  /* lease or managed after load (default: the cluster's) */
 	struct cfg_export **exports;   /* in file order; exports[0] holds .sgnfs/ */
+	char *statedir;                /* <exports[0]>/.sgnfs (SF_STATE_DIR), made once at load */
 	size_t nexports;
 	int line;
 };

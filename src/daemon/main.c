@@ -43,6 +43,11 @@
 #include "journal/journal.h"
 #include "log.h"
 #include "metrics.h"
+#include "mount.h"
+#include "nfs3.h"
+#include "nlm.h"
+#include "nsm.h"
+#include "pmap.h"
 #include "nfs/fh.h"
 #include "priv.h"
 #include "nfs/nfs.h"
@@ -498,7 +503,7 @@ static int sgnfsd_pmap_register(struct pmaplist *maps, uint32_t prog, uint32_t v
 				have = (u_short)m->pml_map.pm_port;
 		if (!have)
 			continue;
-		if (prog == 100024) {
+		if (prog == NSM_PROG) {
 			log_warn("rpcbind: NSM (100024 %s) belongs to port %u (the host's rpc.statd): "
 				 "left to it; sgnfsd answers NSM on port %u of each VIP",
 				 t ? "udp" : "tcp", have, port);
@@ -547,10 +552,10 @@ static void sgnfsd_pmap_unregister(void)
 static int sgnfsd_register_ports(const struct cfg_cluster *c)
 {
 	static const struct { uint32_t prog, vlo, vhi; int which; } progs[] = {
-		{ 100003, 3, 3, 0 }, /* NFS */
-		{ 100005, 1, 3, 1 }, /* MOUNT */
-		{ 100021, 1, 4, 2 }, /* NLM (version 2 is not offered) */
-		{ 100024, 1, 1, 3 }, /* NSM */
+		{ NFS3_PROGRAM, NFS_V3, NFS_V3, 0 },
+		{ MNT3_PROGRAM, 1, MNT3_V3, 1 },
+		{ NLM_PROG, NLM_VERS, NLM4_VERS, 2 }, /* version 2 is not offered */
+		{ NSM_PROG, NSM_VERS, NSM_VERS, 3 },
 	};
 	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct pmaplist *maps = c->use_rpcbind ? pmap_getmaps(&lo) : NULL;
@@ -561,7 +566,7 @@ static int sgnfsd_register_ports(const struct cfg_cluster *c)
 			      : progs[i].which == 1 ? c->mount_port
 			      : progs[i].which == 2 ? c->nlm_port : c->nsm_port;
 		for (uint32_t v = progs[i].vlo; v <= progs[i].vhi; v++) {
-			if (progs[i].prog == 100021 && v == 2)
+			if (progs[i].prog == NLM_PROG && v == 2)
 				continue;
 			if (c->use_rpcbind) {
 				rc = sgnfsd_pmap_register(maps, progs[i].prog, v, port);
@@ -581,8 +586,8 @@ static int sgnfsd_register_ports(const struct cfg_cluster *c)
 	}
 	xdr_free((xdrproc_t)xdr_pmaplist, (char *)&maps);
 	if (!c->use_rpcbind) {
-		pmap_table_set(100000, 2, IPPROTO_TCP, c->pmap_port);
-		pmap_table_set(100000, 2, IPPROTO_UDP, c->pmap_port);
+		pmap_table_set(SG_PMAP_PROG, SG_PMAP_VERS, IPPROTO_TCP, c->pmap_port);
+		pmap_table_set(SG_PMAP_PROG, SG_PMAP_VERS, IPPROTO_UDP, c->pmap_port);
 	}
 	return 0;
 }

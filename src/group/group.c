@@ -60,14 +60,7 @@
 #include "rpc/rpc.h"
 #include "sjson.h"
 #include "journal/journal.h"
-
-static void grp_set_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-}
+#include "saddr.h"
 
 /* The ports every VIP answers on, without duplicates (ports may coincide). */
 static size_t grp_ports(const struct cfg_cluster *c, uint16_t *ports)
@@ -349,7 +342,6 @@ static void grp_announce_cb(uv_timer_t *t)
 static void grp_open_work(uv_work_t *w)
 {
 	struct sg_group *g = w->data;
-	char statedir[4200];
 	int rc, id = 0;
 
 	/* Only ever from the storage the group was initialised on: an empty
@@ -359,8 +351,7 @@ static void grp_open_work(uv_work_t *w)
 		       sizeof(g->open_why));
 	if (rc < 0)
 		goto out;
-	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
-	rc = clist_open(NULL, statedir, g->cfg->client_idle_s, g->cfg->name, &g->pub.clients);
+	rc = clist_open(NULL, g->cfg->statedir, g->cfg->client_idle_s, g->cfg->name, &g->pub.clients);
 	if (rc < 0) {
 		g->pub.clients = NULL;
 		snprintf(g->open_why, sizeof(g->open_why), "cannot open its client list: %s",
@@ -384,12 +375,12 @@ static void grp_open_work(uv_work_t *w)
 	rc = grp_vips_add(g);
 	if (rc < 0)
 		goto err;
-	rc = nsm_state_up(statedir, &g->pub.nsm_state);
+	rc = nsm_state_up(g->cfg->statedir, &g->pub.nsm_state);
 	if (rc < 0) {
 		/* Name the file: a bad one (a FIFO, a symlink, a huge file)
 		 * is something the administrator must remove by hand. */
 		snprintf(g->open_why, sizeof(g->open_why),
-			 "cannot store its NSM state number (state file %.160s/state): %s", statedir,
+			 "cannot store its NSM state number (state file %.160s/state): %s", g->cfg->statedir,
 			 sf_strerror(rc));
 		goto err;
 	}
@@ -426,7 +417,7 @@ static int grp_bind(struct sg_group *g)
 		struct sockaddr_storage ss = gc->vips[g->nlsn / nports];
 		int rc;
 
-		grp_set_port(&ss, ports[g->nlsn % nports]);
+		sa_set_port(&ss, ports[g->nlsn % nports]);
 		rc = rpc_listen(g->node->svc, (struct sockaddr *)&ss, RPC_LISTEN_TCP | RPC_LISTEN_UDP,
 				&g->pub, &g->lsn[g->nlsn]);
 		if (rc < 0) {
@@ -623,14 +614,12 @@ static void grp_open_done(uv_work_t *w, int status)
 	if (rc == 0 && (sl->stop_pending || g->node->stopping)) {
 		/* Stopped while its state was read: it never served, so only
 		 * the state number has to go back down. */
-		char statedir[4200];
-
+	
 		log_info("group=%s stopped on node %s before it came online", g->cfg->name,
 			 g->node->me->name);
 		grp_protos_close(g, 0);
 		grp_vips_remove(g);
-		snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
-		if (nsm_state_down(statedir) < 0)
+		if (nsm_state_down(g->cfg->statedir) < 0)
 			log_warn("group=%s cannot store its NSM state number", g->cfg->name);
 		sl->g = NULL;
 		grp_put(g);
@@ -714,7 +703,6 @@ err_free:
 
 void grp_stop(struct sg_group *g)
 {
-	char statedir[4200];
 
 	if (!g)
 		return;
@@ -773,8 +761,7 @@ void grp_stop(struct sg_group *g)
 	/* The sockets are closed: the address can go (the next owner adds
 	 * it on its own interface). */
 	grp_vips_remove(g);
-	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", g->cfg->exports[0]->path);
-	if (nsm_state_down(statedir) < 0)
+	if (nsm_state_down(g->cfg->statedir) < 0)
 		log_warn("group=%s cannot store its NSM state number", g->cfg->name);
 	log_info("group=%s offline on node %s", g->cfg->name, g->node->me->name);
 	grp_put(g);
@@ -1028,7 +1015,7 @@ int grp_node_start(struct sg_node *node)
 		sl->m = calloc(1, sizeof(*sl->m));
 		if (!sl->m)
 			log_warn("group=%s: no memory for its metrics; they stay empty", gc->name);
-		snprintf(sl->statedir, sizeof(sl->statedir), "%s/.sgnfs", gc->exports[0]->path);
+		sl->statedir = gc->statedir;
 		snprintf(sl->vipdir, sizeof(sl->vipdir), "%s", vipdir);
 		sl->own = gc->ownership == CFG_OWN_MANAGED ? &owner_managed_ops : &owner_lease_ops;
 		struct owner_args oa = {

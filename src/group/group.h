@@ -67,7 +67,8 @@ struct sg_slot {
 	bool stop_contend;                 /* ... and contend again afterwards (lease) */
 	struct grp_waiter *waiters;        /* owned: control requests answered when
 					      the open is done */
-	char statedir[4200];               /* <first export>/.sgnfs */
+	const char *statedir;              /* <first export>/.sgnfs: cfg_group.statedir (config
+					    * trees live until exit) */
 	char vipdir[4200];                 /* <run_dir>/<node>.vips (cluster/vip.h) */
 };
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "nfs/nfs.h"
+#include "sfile.h"
 
 /*
  * Outcomes that are not errno values, returned negated by internal helpers
@@ -32,7 +33,7 @@
 
 /* The group's private state directory at the root of its first export
  * (client list, NSM state, lease, journal).  Clients never see it. */
-#define NFS_STATE_DIR ".sgnfs"
+#define NFS_STATE_DIR SF_STATE_DIR
 
 /* At most this many (client, path) pairs in a group's mount list: DUMP is
  * informational, and an unbounded list would let clients grow our memory. */

@@ -1687,7 +1687,7 @@ static const struct rpc_vers *const nlm_versions[] = { &nlm_v1, NULL, &nlm_v3, &
 
 const struct rpc_prog nlm_prog = {
 	.name = "nlockmgr",
-	.prog = 100021,
+	.prog = NLM_PROG,
 	.vers_lo = 1,
 	.vers_hi = 4,
 	.vers = nlm_versions,
@@ -1725,7 +1725,6 @@ static int nlm_open(struct grp_pub *gp, void **slot)
 {
 	struct nlm_group *ng = calloc(1, sizeof(*ng));
 	struct lk_table_opts lo = { 0 };
-	char statedir[4200];
 	int rc;
 
 	if (!ng)
@@ -1745,9 +1744,8 @@ static int nlm_open(struct grp_pub *gp, void **slot)
 	rc = lk_table_new(&lo, &ng->locks);
 	if (rc < 0)
 		goto err;
-	snprintf(statedir, sizeof(statedir), "%s/.sgnfs", gp->cfg->exports[0]->path);
 	ng->granted_tail = &ng->granted;
-	rc = nlm_journal_open(ng, statedir);
+	rc = nlm_journal_open(ng, gp->cfg->statedir);
 	if (rc < 0)
 		goto err;
 	*slot = ng;

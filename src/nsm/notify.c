@@ -24,9 +24,9 @@
 #include "nsm.h"
 #include "nsm/clist.h"
 #include "rpc/rpc_clnt.h"
+#include "saddr.h"
 
 #define NSM_NOTIFY_PARALLEL 128
-#define NSM_PROG_NUM 100024u
 
 /* ---- state number ------------------------------------------------------ */
 
@@ -268,13 +268,10 @@ static void nsm_port_cb(int err, uint16_t port, void *arg)
 		nsm_job_retry(j);
 		return;
 	}
-	if (srv.ss_family == AF_INET)
-		((struct sockaddr_in *)&srv)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)&srv)->sin6_port = htons(port);
+	sa_set_port(&srv, port);
 	o.server = (struct sockaddr *)&srv;
 	o.local = (struct sockaddr *)&loc;
-	o.prog = NSM_PROG_NUM;
+	o.prog = NSM_PROG;
 	o.vers = 1;
 	o.transport = RPCC_UDP;
 	o.timeout.retrans_ms = 250;
@@ -298,12 +295,9 @@ static void nsm_job_step(struct nsm_job *j)
 	struct sockaddr_storage pm = j->client, loc = *j->vip;
 	struct rpcc_timeout to = { .retrans_ms = 250, .retrans_max_ms = 2000, .total_ms = 3000 };
 
-	if (pm.ss_family == AF_INET)
-		((struct sockaddr_in *)&pm)->sin_port = htons(111);
-	else
-		((struct sockaddr_in6 *)&pm)->sin6_port = htons(111);
+	sa_set_port(&pm, 111);
 	if (rpcc_getport(j->n->loop, (struct sockaddr *)&pm, (struct sockaddr *)&loc,
-			 NSM_PROG_NUM, 1, IPPROTO_UDP, &to, nsm_port_cb, j, &j->gp) < 0)
+			 NSM_PROG, 1, IPPROTO_UDP, &to, nsm_port_cb, j, &j->gp) < 0)
 		nsm_job_retry(j);
 }
 

@@ -104,7 +104,7 @@ static const struct rpc_vers *const nsm_versions[] = { &nsm_v1 };
 
 const struct rpc_prog nsm_prog = {
 	.name = "status",
-	.prog = 100024,
+	.prog = NSM_PROG,
 	.vers_lo = 1,
 	.vers_hi = 1,
 	.vers = nsm_versions,

@@ -44,6 +44,7 @@
 
 #include "rpcmsg.h"
 #include "pmap.h"
+#include "saddr.h"
 
 #define RPCC_NBUCKETS        256u          /* power of two */
 #define RPCC_MARK_LEN        4u
@@ -1305,15 +1306,8 @@ int rpcc_getport(uv_loop_t *loop, const struct sockaddr *host,
 		return -EAFNOSUPPORT;
 	memset(&pm, 0, sizeof(pm));
 	memcpy(&pm, host, rpcc_salen(host));
-	if (pm.ss_family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&pm;
-		if (s->sin_port == 0)
-			s->sin_port = htons(PMAP_PORT);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&pm;
-		if (s->sin6_port == 0)
-			s->sin6_port = htons(PMAP_PORT);
-	}
+	if (sa_port(&pm) == 0)
+		sa_set_port(&pm, PMAP_PORT);
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;

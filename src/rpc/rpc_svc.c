@@ -35,6 +35,8 @@
 
 #include "log.h"
 #include "rpcmsg.h"
+#include "saddr.h"
+#include "tbucket.h"
 
 int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **out)
 {
@@ -585,24 +587,14 @@ static void rpcs_work_done(uv_work_t *w, int status)
 #define RPCS_LOG_BURST 20
 static void rpcs_log_garbage(struct rpc_svc *svc, const struct rpc_req *req)
 {
-	static uint64_t last_ms, suppressed;
-	static double tokens = RPCS_LOG_BURST;
-	uint64_t now = uv_now(svc->loop);
+	static struct tb_bucket lines;
 	char a[80];
 
-	tokens += (double)(now - last_ms) * RPCS_LOG_BURST / 1000.0;
-	if (tokens > RPCS_LOG_BURST)
-		tokens = RPCS_LOG_BURST;
-	last_ms = now;
-	if (tokens < 1) {
-		suppressed++;
+	if (!tb_take(&lines, RPCS_LOG_BURST, RPCS_LOG_BURST, uv_now(svc->loop)))
 		return;
-	}
-	tokens -= 1;
 	log_warn("rpc: client %s prog=%u vers=%u proc=%s: arguments do not decode (over a protocol limit or truncated); GARBAGE_ARGS (%" PRIu64 " more not logged)",
 		 rpc_addr_str(&req->peer, true, a, sizeof(a)), req->prog, req->vers, req->pd->name,
-		 suppressed);
-	suppressed = 0;
+		 tb_refused_take(&lines));
 }
 
 int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
@@ -776,23 +768,7 @@ out_hdr:
 const char *rpc_addr_str(const struct sockaddr_storage *ss, bool with_port,
 			 char *buf, size_t len)
 {
-	char a[INET6_ADDRSTRLEN] = "?";
-	uint16_t port = 0;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &s->sin_addr, a, sizeof(a));
-		port = ntohs(s->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof(a));
-		port = ntohs(s->sin6_port);
-	}
-	if (with_port)
-		snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
-	else
-		snprintf(buf, len, "%s", a);
-	return buf;
+	return sa_str(ss, with_port, buf, len);
 }
 
 uint16_t rpc_addr_port(const struct sockaddr_storage *ss)

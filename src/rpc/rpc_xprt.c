@@ -49,6 +49,7 @@
 #include <arpa/inet.h>
 
 #include "log.h"
+#include "saddr.h"
 
 /* ---- reference counts ------------------------------------------------- */
 
@@ -95,26 +96,10 @@ static void rpcx_lsn_free_cb(uv_handle_t *h)
 
 /* ---- source addresses ------------------------------------------------- */
 
-static void rpcx_addr_norm(const struct sockaddr_storage *a, struct sockaddr_storage *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->ss_family = a->ss_family;
-	if (a->ss_family == AF_INET)
-		((struct sockaddr_in *)out)->sin_addr = ((const struct sockaddr_in *)a)->sin_addr;
-	else if (a->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)out)->sin6_addr = ((const struct sockaddr_in6 *)a)->sin6_addr;
-}
-
+/* Hosts are kept normalised (saddr.h: host part only). */
 static size_t rpcx_host_bucket(const struct sockaddr_storage *n)
 {
-	const uint8_t *p = (const uint8_t *)n;
-	size_t len = n->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					       : sizeof(struct sockaddr_in);
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return (size_t)(h % RPC_HOST_BUCKETS);
+	return (size_t)(sa_hash(n) % RPC_HOST_BUCKETS);
 }
 
 /* The entry of @peer's address, created if needed; NULL without memory. */
@@ -122,13 +107,12 @@ static struct rpcx_host *rpcx_host_get(struct rpc_svc *svc, const struct sockadd
 {
 	struct sockaddr_storage n;
 	struct rpcx_host *h;
-	size_t b, len;
+	size_t b;
 
-	rpcx_addr_norm(peer, &n);
-	len = n.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	sa_norm(peer, &n);
 	b = rpcx_host_bucket(&n);
 	for (h = svc->hosts[b]; h; h = h->next)
-		if (h->addr.ss_family == n.ss_family && memcmp(&h->addr, &n, len) == 0)
+		if (sa_same_host(&h->addr, &n))
 			return h;
 	h = calloc(1, sizeof(*h));
 	if (!h)
