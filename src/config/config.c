@@ -78,6 +78,7 @@ enum cfg_type {
 	T_FSID,     /* export fsid: uint32_t 1..2^32-1, unique */
 	T_OWNERSHIP,/* enum cfg_ownership: lease | managed */
 	T_JOURNAL_IO,/* bool journal_io_thread: uring | thread */
+	T_SECCOMP,  /* enum sbx_mode: on | log | off */
 };
 
 struct cfg_key {
@@ -109,6 +110,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("drc_entries",  T_U32,      cfg_cluster, drc_entries, .min = 0, .max = 10000000),
 	KEY("drc_entries_per_host", T_U32, cfg_cluster, drc_entries_per_host, .min = 1, .max = 10000000),
 	KEY("drc_ttl",      T_U32,      cfg_cluster, drc_ttl_s, .min = 1, .max = 86400),
+	KEY("seccomp",      T_SECCOMP,  cfg_cluster, seccomp),
 	KEY("idle_timeout", T_U32,      cfg_cluster, idle_timeout_s, .min = 1, .max = 86400),
 	KEY("watchdog_ms",  T_U32,      cfg_cluster, watchdog_ms, .min = 100, .max = 600000),
 	KEY("log_level",    T_LOGLEVEL, cfg_cluster, log_level),
@@ -1040,6 +1042,16 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 		}
 		*(bool *)field = b;
 		return;
+	case T_SECCOMP:
+		if (strcasecmp(value, "on") == 0)
+			*(enum sbx_mode *)field = SBX_ON;
+		else if (strcasecmp(value, "log") == 0)
+			*(enum sbx_mode *)field = SBX_LOG;
+		else if (strcasecmp(value, "off") == 0)
+			*(enum sbx_mode *)field = SBX_OFF;
+		else
+			cfg_err(p, p->lineno, "%s = '%s': expected on, log or off", k->name, value);
+		return;
 	case T_OWNERSHIP:
 		if (strcasecmp(value, "lease") == 0)
 			*(enum cfg_ownership *)field = CFG_OWN_LEASE;
@@ -1406,6 +1418,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->drc_entries = 16384;
 	c->drc_entries_per_host = 1024;
 	c->drc_ttl_s = 120;
+	c->seccomp = SBX_ON;
 	c->watchdog_ms = 5000;
 	c->ownership = CFG_OWN_LEASE;
 	return c;

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "sandbox.h"
+
 #define CFG_NAME_MAX 64
 
 /* An address or network an export allows ("127.0.0.1", "10.0.0.0/8", "::1"). */
@@ -127,6 +129,7 @@ struct cfg_cluster {
 	uint32_t drc_entries;          /* default 16384 */
 	uint32_t drc_entries_per_host; /* default 1024 */
 	uint32_t drc_ttl_s;            /* default 120 */
+	enum sbx_mode seccomp;         /* on (default) | log | off (common/sandbox.h) */
 	uint32_t idle_timeout_s;    /* default 300 */
 	uint32_t watchdog_ms;       /* default 5000 */
 	char *log_level;            /* error | warn | info | debug (default info) */

@@ -67,6 +67,8 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(drc_entries, "drc_entries");
 	RL_NUM(drc_entries_per_host, "drc_entries_per_host");
 	RL_NUM(drc_ttl_s, "drc_ttl");
+	/* A filter, once installed, cannot be loosened. */
+	RL_NUM(seccomp, "seccomp");
 	/* Another key would turn every handle the clients hold stale. */
 	RL_STR(handle_key, "handle_key");
 	RL_STR(peer_key, "peer_key");

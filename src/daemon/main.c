@@ -50,6 +50,7 @@
 #include "pmap.h"
 #include "nfs/fh.h"
 #include "priv.h"
+#include "sandbox.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/nsm_svc.h"
@@ -677,6 +678,16 @@ int main(int argc, char **argv)
 		/* What the file says is consistent; now what this machine has:
 		 * the handle key, the export directories, nesting on disk. */
 		rc = cfg_check_host(d.cfg, stderr);
+		if (rc == 0) {
+			char why[160];
+
+			/* The filter must build with this machine's libseccomp. */
+			if (sbx_apply(d.cfg->seccomp, 0, why, sizeof(why)) < 0) {
+				fprintf(stderr, "%s: [cluster] seccomp = %s: %s\n", cfgpath,
+					sbx_mode_name(d.cfg->seccomp), why);
+				rc = 1;
+			}
+		}
 		if (rc != 0) {
 			if (rc < 0)
 				fprintf(stderr, "%s: %s\n", cfgpath, strerror(-rc));
@@ -861,6 +872,22 @@ int main(int argc, char **argv)
 		snprintf(st, sizeof(st), "node %s: may serve %zu of %zu groups", d.node.me->name,
 			 d.node.nslots, d.cfg->ngroups);
 		sdn_ready(st);
+	}
+	/* Last step of the start-up: every thread there is (pool, watchdog)
+	 * and every thread still to come gets the system call filter. */
+	{
+		char why[160];
+
+		rc = sbx_apply(d.cfg->seccomp, 1, why, sizeof(why));
+		if (rc < 0) {
+			log_err("node %s: %s; not starting ([cluster] seccomp = off runs without it)",
+				d.node.me->name, why);
+			exit_code = 1;
+			goto out_ctl;
+		}
+		if (d.cfg->seccomp != SBX_OFF)
+			log_info("node %s: seccomp filter %s (docs/security.md)", d.node.me->name,
+				 d.cfg->seccomp == SBX_ON ? "on" : "in log mode");
 	}
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	exit_code = SGNFSD_EXIT_OK;

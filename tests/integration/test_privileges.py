@@ -6,7 +6,8 @@ test_privileges - sgnfsd runs with the least it needs (issue 13 item 5).
      NFS traffic, the watchdog) has in CapEff, CapPrm and CapBnd only the
      capabilities src/common/priv.h lists (intersected with what this
      machine gave the test), none of CAP_SYS_ADMIN, CAP_SYS_PTRACE,
-     CAP_KILL, CAP_SYS_MODULE, and NoNewPrivs is 1.  The node still serves:
+     CAP_KILL, CAP_SYS_MODULE, NoNewPrivs is 1 and a seccomp filter is on
+     (Seccomp: 2; docs/security.md).  The node still serves:
      a squashed client and a root client (squash = none) can create and
      write files.
   2. Where the test itself holds CAP_SYS_RESOURCE and can mount an ext4
@@ -75,8 +76,12 @@ def check_caps(h, pid, allowed):
                 bad.append('%s %s=%x (extra %x)' % (t, k, v, v & ~allowed))
         if st.get('NoNewPrivs') != '1':
             bad.append('%s NoNewPrivs=%s' % (t, st.get('NoNewPrivs')))
+        # seccomp = on (the default): every thread is filtered (mode 2)
+        if st.get('Seccomp') != '2':
+            bad.append('%s Seccomp=%s' % (t, st.get('Seccomp')))
     log('allowed mask %x; threads %s' % (allowed, ' '.join(tasks)))
-    h.check(not bad, 'every thread holds only the kept capabilities and NoNewPrivs: %s'
+    h.check(not bad, 'every thread holds only the kept capabilities, NoNewPrivs and a '
+            'seccomp filter: %s'
             % ('; '.join(bad[:6]) or 'ok'))
     st = status_fields('/proc/%d/status' % pid)
     eff = int(st['CapEff'], 16)

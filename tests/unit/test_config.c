@@ -435,6 +435,20 @@ static void test_ownership(void **state)
 		fail_msg("rc %d:\n%s", r.rc, r.errs);
 	assert_int_equal(r.c->ownership, CFG_OWN_LEASE);
 	assert_int_equal(r.c->groups[0].ownership, CFG_OWN_MANAGED);
+	/* defaults of the hardening keys */
+	assert_int_equal(r.c->seccomp, SBX_ON);
+	assert_int_equal(r.c->drc_entries, 16384);
+	assert_int_equal(r.c->drc_entries_per_host, 1024);
+	assert_int_equal(r.c->drc_ttl_s, 120);
+	done(&r);
+
+	load("[cluster]\nname = t\nseccomp = LOG\ndrc_entries = 0\n[node a]\n[group g]\n"
+	     "vip = 127.0.0.1\nnodes = a\n[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n",
+	     &r);
+	if (r.rc != 0)
+		fail_msg("rc %d:\n%s", r.rc, r.errs);
+	assert_int_equal(r.c->seccomp, SBX_LOG);
+	assert_int_equal(r.c->drc_entries, 0);
 	done(&r);
 
 	/* journal_io: the thread pool on request. */
@@ -635,6 +649,9 @@ static const struct error_case error_cases[] = {
 	  "expected lease or managed" },
 	{ "journal_io", "[cluster]\nname = t\njournal_io = aio\n" REST, 3,
 	  "journal_io = 'aio': expected uring or thread" },
+	{ "seccomp", "[cluster]\nname = t\nseccomp = strict\n" REST, 3,
+	  "seccomp = 'strict': expected on, log or off" },
+	{ "drc_ttl", "[cluster]\nname = t\ndrc_ttl = 0\n" REST, 3, "out of range (1..86400)" },
 	{ "group key", GHEAD "owner = a\n" GEXP, 7, "unknown key 'owner' in [group g]" },
 	{ "group without export", BASE GROUP_H, 11,
 	  "group h has no [export]" },
