@@ -6,6 +6,8 @@
 #include "cluster/ctlsock.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +18,49 @@
 #define CTL_MAX_REQ 4096
 #define CTL_MAX_ARGS 8
 #define CTL_TIMEOUT_MS 10000
+
+const struct ctl_req_desc ctl_reqs[CTL_REQ_COUNT] = {
+	[CTL_REQ_STATUS]    = { "status", 0, "", "the node status (docs/status.md)" },
+	[CTL_REQ_METRICS]   = { "metrics", 0, "", "Prometheus text (docs/metrics.md)" },
+	[CTL_REQ_RELOAD]    = { "reload", 0, "", "re-read the configuration file" },
+	[CTL_REQ_LOG_LEVEL] = { "log-level", 1, "LEVEL", "log at LEVEL from now on" },
+	[CTL_REQ_MOVE]      = { "move", 2, "GROUP NODE", "planned move of GROUP to NODE" },
+	[CTL_REQ_DRAIN]     = { "drain", 0, "", "give up every group, take none" },
+	[CTL_REQ_UNDRAIN]   = { "undrain", 0, "", "take groups again" },
+	[CTL_REQ_START]     = { "start", 1, "GROUP", "managed: bring GROUP online here" },
+	[CTL_REQ_STOP]      = { "stop", 1, "GROUP", "managed: take GROUP offline here" },
+	[CTL_REQ_GROUP]     = { "group", 1, "GROUP", "GROUP's state on this node" },
+};
+
+int ctl_req_find(int argc, char *const *argv)
+{
+	for (int i = 0; argc > 0 && i < CTL_REQ_COUNT; i++)
+		if (strcmp(argv[0], ctl_reqs[i].name) == 0 && argc - 1 == ctl_reqs[i].nargs)
+			return i;
+	return -1;
+}
+
+int ctl_req_line(char *buf, size_t len, enum ctl_req req, ...)
+{
+	size_t used;
+	va_list ap;
+	int rc = 0;
+
+	used = (size_t)snprintf(buf, len, "%s", ctl_reqs[req].name);
+	va_start(ap, req);
+	for (int i = 0; i < ctl_reqs[req].nargs && rc == 0; i++) {
+		const char *w = va_arg(ap, const char *);
+
+		if (!w[0] || strpbrk(w, " \t\r\n"))
+			rc = -EINVAL;
+		else if (used < len)
+			used += (size_t)snprintf(buf + used, len - used, " %s", w);
+	}
+	va_end(ap);
+	if (rc == 0 && used >= len)
+		rc = -ENAMETOOLONG;
+	return rc;
+}
 
 struct ctl_server {
 	uv_pipe_t pipe;

@@ -17,6 +17,37 @@
 struct ctl_server;
 
 /*
+ * The control requests, described once: sgnfsd dispatches by this table
+ * and sgnfsctl builds its request lines from it.  A request line is the
+ * name followed by exactly @nargs words (@args says which).
+ */
+enum ctl_req {
+	CTL_REQ_STATUS, CTL_REQ_METRICS, CTL_REQ_RELOAD, CTL_REQ_LOG_LEVEL, CTL_REQ_MOVE,
+	CTL_REQ_DRAIN, CTL_REQ_UNDRAIN, CTL_REQ_START, CTL_REQ_STOP, CTL_REQ_GROUP,
+	CTL_REQ_COUNT
+};
+
+struct ctl_req_desc {
+	const char *name;
+	int nargs;
+	const char *args;     /* the words after the name, for people */
+	const char *what;
+};
+
+extern const struct ctl_req_desc ctl_reqs[CTL_REQ_COUNT];
+
+/* The request @argv (@argc words, the name first) is, or -1 when no
+ * request has that name and that many words. */
+int ctl_req_find(int argc, char *const *argv);
+
+/*
+ * Request line @req with its words (exactly ctl_reqs[req].nargs strings
+ * follow) into @buf (@len bytes), without the newline.  0, or -EINVAL
+ * (a word is empty or holds a blank) or -ENAMETOOLONG.
+ */
+int ctl_req_line(char *buf, size_t len, enum ctl_req req, ...);
+
+/*
  * Handle one request: @argv[0] is the command.  Fill @reply, an empty JSON
  * object owned by the caller (add "error" on failure).  Runs on the loop
  * thread.

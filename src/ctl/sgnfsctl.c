@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/ctlsock.h"
 #include "cluster/peer.h"
 #include "cluster/storage.h"
 #include "config/config.h"
@@ -207,7 +208,7 @@ static char *status_ask(const struct cfg_cluster *c, const struct cfg_node *n,
 	struct sockaddr_storage sa;
 	const struct hk_set *ks;
 	const char *kwhy;
-	char *r = ctl_ask(c, n->name, "status"), *json = NULL;
+	char *r = ctl_ask(c, n->name, ctl_reqs[CTL_REQ_STATUS].name), *json = NULL;
 	char a[64], pwhy[256], me[PEER_NAME_LEN], host[PEER_NAME_LEN - 16] = "?";
 	int e = errno, rc;
 
@@ -692,7 +693,7 @@ static int cmd_metrics(const struct cfg_cluster *c, const char *node)
 
 		if (node && strcmp(node, n) != 0)
 			continue;
-		r = ctl_ask(c, n, "metrics");
+		r = ctl_ask(c, n, ctl_reqs[CTL_REQ_METRICS].name);
 		if (!r) {
 			fprintf(stderr, "sgnfsctl: node %s: %s\n", n, strerror(errno));
 			rc = 1;
@@ -717,7 +718,10 @@ static int cmd_log_level(const struct cfg_cluster *c, const char *level, const c
 {
 	char req[64];
 
-	snprintf(req, sizeof(req), "log-level %.40s", level);
+	if (ctl_req_line(req, sizeof(req), CTL_REQ_LOG_LEVEL, level) < 0) {
+		fprintf(stderr, "sgnfsctl: expected error, warn, info or debug\n");
+		return 1;
+	}
 	return cmd_each_node(c, req, node);
 }
 
@@ -731,7 +735,10 @@ static int cmd_move(const struct cfg_cluster *c, const char *group, const char *
 	}
 	/* Every node learns the request; the owner releases, the target
 	 * acquires (see src/cluster for the sequence). */
-	snprintf(req, sizeof(req), "move %s %s", group, node);
+	if (ctl_req_line(req, sizeof(req), CTL_REQ_MOVE, group, node) < 0) {
+		fprintf(stderr, "sgnfsctl: unknown group or node\n");
+		return 1;
+	}
 	int rc = 1;
 	for (size_t i = 0; i < c->nnodes; i++) {
 		char *r = ctl_ask(c, c->nodes[i].name, req);
@@ -834,7 +841,7 @@ static int cmd_drain(const struct cfg_cluster *c, const char *node, bool wait, i
 		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, c->path);
 		return 1;
 	}
-	r = ctl_ask(c, node, "drain");
+	r = ctl_ask(c, node, ctl_reqs[CTL_REQ_DRAIN].name);
 	if (!r) {
 		fprintf(stderr, "sgnfsctl: node %s: %s\n", node, strerror(errno));
 		return 1;
@@ -955,7 +962,11 @@ static int cmd_group(const struct cfg_cluster *c, const char *node, const char *
 			group);
 		return GROUP_USAGE;
 	}
-	snprintf(req, sizeof(req), "%s %s", status ? "group" : cmd, group);
+	if (ctl_req_line(req, sizeof(req), status ? CTL_REQ_GROUP : strcmp(cmd, "start") == 0
+			 ? CTL_REQ_START : CTL_REQ_STOP, group) < 0) {
+		fprintf(stderr, "sgnfsctl: no [group %s] in %s\n", group, c->path);
+		return GROUP_USAGE;
+	}
 	r = ctl_ask_wait(c, node, req, status ? CTL_WAIT_MS : CTL_WAIT_GROUP_MS);
 	/* A group being opened is neither served nor stopped yet: status
 	 * answers once the open is over, as start would. */
@@ -1041,7 +1052,7 @@ static int cmd_init(const struct cfg_cluster *c, const char *group, bool force)
 static int cmd_ping(const struct cfg_cluster *c, const char *node)
 {
 	struct json_object *o;
-	char *r = ctl_ask(c, node, "status");
+	char *r = ctl_ask(c, node, ctl_reqs[CTL_REQ_STATUS].name);
 
 	if (!r) {
 		int e = errno;
@@ -1157,11 +1168,11 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "drain") == 0 && nargs >= 1)
 		rc = drain_args(c, nargs, args);
 	else if (strcmp(cmd, "undrain") == 0 && nargs == 1)
-		rc = cmd_forward(c, args[0], "undrain");
+		rc = cmd_forward(c, args[0], ctl_reqs[CTL_REQ_UNDRAIN].name);
 	else if (strcmp(cmd, "metrics") == 0 && nargs <= 1)
 		rc = cmd_metrics(c, nargs == 1 ? args[0] : NULL);
 	else if (strcmp(cmd, "reload") == 0 && nargs <= 1)
-		rc = cmd_each_node(c, "reload", nargs == 1 ? args[0] : NULL);
+		rc = cmd_each_node(c, ctl_reqs[CTL_REQ_RELOAD].name, nargs == 1 ? args[0] : NULL);
 	else if (strcmp(cmd, "log-level") == 0 && (nargs == 1 || nargs == 2))
 		rc = cmd_log_level(c, args[0], nargs == 2 ? args[1] : NULL);
 	else {

@@ -421,11 +421,11 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 {
 	struct sgnfsd *d = arg;
 
-	if (strcmp(argv[0], "status") == 0 && argc == 1) {
+	switch (ctl_req_find(argc, argv)) {
+	case CTL_REQ_STATUS:
 		sgnfsd_status(d, out);
 		return;
-	}
-	if (strcmp(argv[0], "metrics") == 0 && argc == 1) {
+	case CTL_REQ_METRICS: {
 		struct sbuf m = { 0 };
 
 		sgnfsd_metrics(d, &m);
@@ -436,11 +436,10 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 		sb_free(&m);
 		return;
 	}
-	if (strcmp(argv[0], "reload") == 0 && argc == 1) {
+	case CTL_REQ_RELOAD:
 		sgnfsd_reload(d, "sgnfsctl reload", out);
 		return;
-	}
-	if (strcmp(argv[0], "log-level") == 0 && argc == 2) {
+	case CTL_REQ_LOG_LEVEL: {
 		enum log_level old = log_get_level(), lvl;
 
 		if (log_level_parse(argv[1], &lvl) < 0) {
@@ -455,20 +454,21 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 		sj_add(out, "was", json_object_new_string(log_level_name(old)));
 		return;
 	}
-	if (strcmp(argv[0], "move") == 0 && argc == 3) {
+	case CTL_REQ_MOVE:
 		grp_node_move(&d->node, argv[1], argv[2], out);
 		return;
-	}
-	if ((strcmp(argv[0], "drain") == 0 || strcmp(argv[0], "undrain") == 0) && argc == 1) {
-		grp_node_drain(&d->node, argv[0][0] == 'd', out);
+	case CTL_REQ_DRAIN:
+	case CTL_REQ_UNDRAIN:
+		grp_node_drain(&d->node, ctl_req_find(argc, argv) == CTL_REQ_DRAIN, out);
 		return;
-	}
-	if ((strcmp(argv[0], "start") == 0 || strcmp(argv[0], "stop") == 0 ||
-	     strcmp(argv[0], "group") == 0) && argc == 2) {
+	case CTL_REQ_START:
+	case CTL_REQ_STOP:
+	case CTL_REQ_GROUP:
 		grp_node_ctl_group(&d->node, argv[0], argv[1], out);
 		return;
+	default:
+		sj_add(out, "error", json_object_new_string("unknown request"));
 	}
-	sj_add(out, "error", json_object_new_string("unknown request"));
 }
 
 /*

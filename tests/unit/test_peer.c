@@ -5,17 +5,20 @@
  * else; every byte of it is covered by the MAC; the reply MAC binds the
  * challenge, the nonce and the text; token buckets give the burst, then
  * the rate, per source address, with no clock of their own; the address
- * helpers compare and hash hosts without their ports.
+ * helpers compare and hash hosts without their ports; the control request
+ * table finds a request only with its number of words and builds lines.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <errno.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <cmocka.h>
 
+#include "cluster/ctlsock.h"
 #include "cluster/peer.h"
 #include "saddr.h"
 #include "tbucket.h"
@@ -193,6 +196,32 @@ static void test_table(void **st)
 	}
 }
 
+/* The one table of control requests (cluster/ctlsock.h): a request is
+ * found only with its own number of words, and lines are built from it. */
+static void test_ctl_table(void **st)
+{
+	char *ok[] = { "move", "g1", "b" }, *few[] = { "move", "g1" }, *bad[] = { "nosuch" };
+	char *dr[] = { "drain" }, *drx[] = { "drain", "x" };
+	char buf[32];
+
+	(void)st;
+	assert_int_equal(ctl_req_find(3, ok), CTL_REQ_MOVE);
+	assert_int_equal(ctl_req_find(2, few), -1);
+	assert_int_equal(ctl_req_find(1, bad), -1);
+	assert_int_equal(ctl_req_find(1, dr), CTL_REQ_DRAIN);
+	assert_int_equal(ctl_req_find(2, drx), -1);
+	assert_int_equal(ctl_req_find(0, dr), -1);
+	for (int i = 0; i < CTL_REQ_COUNT; i++)
+		assert_non_null(ctl_reqs[i].name);
+	assert_int_equal(ctl_req_line(buf, sizeof(buf), CTL_REQ_MOVE, "g1", "b"), 0);
+	assert_string_equal(buf, "move g1 b");
+	assert_int_equal(ctl_req_line(buf, sizeof(buf), CTL_REQ_STATUS), 0);
+	assert_string_equal(buf, "status");
+	assert_int_equal(ctl_req_line(buf, sizeof(buf), CTL_REQ_MOVE, "g 1", "b"), -EINVAL);
+	assert_int_equal(ctl_req_line(buf, sizeof(buf), CTL_REQ_START, ""), -EINVAL);
+	assert_int_equal(ctl_req_line(buf, 8, CTL_REQ_MOVE, "g1", "b"), -ENAMETOOLONG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +229,7 @@ int main(void)
 		cmocka_unit_test(test_reply_mac),
 		cmocka_unit_test(test_bucket),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_ctl_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
