@@ -187,9 +187,12 @@ int cl_free_all(struct cl_server *s, cl_done_fn done, void *arg);
 /*
  * Simulate a reboot of @h: increase its NSM state, forget its record and
  * pending requests, and send SM_NOTIFY (mon_name = host name) to every
- * server it has used, so they release its locks.  0 or -errno.
+ * server it has used, so they release its locks.  0 or -errno.  @done
+ * (may be NULL) is called once every SM_NOTIFY has been answered or has
+ * failed (result err: 0, or the first failure), so a caller that exits
+ * afterwards does not cut them off; not called when this returns < 0.
  */
-int cl_host_reboot(struct cl_host *h);
+int cl_host_reboot(struct cl_host *h, cl_done_fn done, void *arg);
 
 /* ---- MOUNT + NFSv3 LOOKUP -------------------------------------------------- */
 

@@ -71,6 +71,10 @@ struct cl_host {
 	unsigned nreqs;
 	struct cl_host *next_dead;        /* in ctx->dead */
 	struct cl_smn *smn;               /* SM_NOTIFY calls in flight (owned) */
+	unsigned smn_pending;             /* of the last reboot, not yet finished */
+	int smn_err;                      /* the first failure among them, or 0 */
+	cl_done_fn reboot_done;           /* called once they all finished, or NULL */
+	void *reboot_arg;
 };
 
 struct cl_nfs_cache;

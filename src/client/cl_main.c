@@ -447,8 +447,11 @@ static int cm_job_start(struct cm_app *app, struct cl_host *h, enum cm_cmd cmd,
 	}
 	app->pending++;
 	if (cmd == CM_REBOOT) {
-		rc = cl_host_reboot(h);
-		cm_job_fail(j, rc); /* reports "granted" when rc == 0 */
+		/* Done once every SM_NOTIFY is answered (or failed): a one-shot
+		 * reboot must not exit before they went out. */
+		rc = cl_host_reboot(h, cm_job_done, j);
+		if (rc < 0)
+			cm_job_fail(j, rc);
 		return 0;
 	}
 	if (file) {

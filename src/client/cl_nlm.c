@@ -1097,16 +1097,36 @@ static void cln_smn_free(struct cl_smn *m)
 	free(m);
 }
 
+/* One SM_NOTIFY of @h's reboot finished with @err: the reboot's caller
+ * hears once the last one has. */
+static void cln_smn_finished(struct cl_host *h, int err)
+{
+	cl_done_fn done = h->reboot_done;
+	struct cl_result r = { 0 };
+
+	if (err && !h->smn_err)
+		h->smn_err = err;
+	if (h->smn_pending == 0 || --h->smn_pending > 0)
+		return;
+	h->reboot_done = NULL;
+	r.err = h->smn_err;
+	if (done)
+		done(&r, h->reboot_arg);
+}
+
 static void cln_smn_done(const struct rpcc_reply *rep, void *arg)
 {
 	struct cl_smn *m = arg;
+	struct cl_host *h = m->host;
 	struct rpcc_clnt *c = m->c;
+	int err = rep->err;
 
-	cl_event(m->host->ctx, m->host, "event=sm-notify-sent server=%s result=\"%s\"", m->server,
-		 rpcc_strerror(rep->err));
+	cl_event(h->ctx, h, "event=sm-notify-sent server=%s result=\"%s\"", m->server,
+		 rpcc_strerror(err));
 	m->c = NULL;
 	cln_smn_free(m);
 	rpcc_close(c);
+	cln_smn_finished(h, err);
 }
 
 static void cln_smn_port(int err, uint16_t port, void *arg)
@@ -1143,6 +1163,7 @@ static void cln_smn_port(int err, uint16_t port, void *arg)
 		cl_event(h->ctx, h, "event=sm-notify-sent server=%s result=\"%s\"", m->server,
 			 rpcc_strerror(err));
 	cln_smn_free(m);
+	cln_smn_finished(h, err);
 }
 
 void cl_nsm_cancel_all(struct cl_host *h)
@@ -1159,12 +1180,24 @@ void cl_nsm_cancel_all(struct cl_host *h)
 	}
 }
 
-int cl_host_reboot(struct cl_host *h)
+int cl_host_reboot(struct cl_host *h, cl_done_fn done, void *arg)
 {
 	const struct cl_config *cfg = &h->ctx->cfg;
+	unsigned n = 0;
 
 	if (h->ctx->closing)
 		return -ESHUTDOWN;
+	/* A reboot while an earlier one still notifies: the earlier caller
+	 * hears now, its notifications go on uncounted. */
+	if (h->reboot_done) {
+		struct cl_result r = { .err = -ECANCELED };
+		cl_done_fn prev = h->reboot_done;
+
+		h->reboot_done = NULL;
+		prev(&r, h->reboot_arg);
+	}
+	h->smn_pending = 0;
+	h->smn_err = 0;
 	/* odd while up: a reboot moves to the next odd number */
 	h->state = (int32_t)(((uint32_t)h->state + 2u) & 0x7fffffffu) | 1;
 	cl_event(h->ctx, h, "event=reboot state=%d", (int)h->state);
@@ -1190,8 +1223,20 @@ int cl_host_reboot(struct cl_host *h)
 				  &cfg->timeout, cln_smn_port, m, &m->gp);
 		if (rc < 0) {
 			cln_smn_free(m);
+			h->smn_pending = 0; /* the ones started report to nobody */
 			return rc;
 		}
+		n++;
 	}
+	h->smn_pending = n;
+	if (n == 0) {
+		struct cl_result r = { 0 };
+
+		if (done)
+			done(&r, arg);
+		return 0;
+	}
+	h->reboot_done = done;
+	h->reboot_arg = arg;
 	return 0;
 }

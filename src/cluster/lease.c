@@ -312,6 +312,18 @@ bool lease_owned(const struct lease *l)
 	return l->owned;
 }
 
+bool lease_held(const struct lease *l)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (l->owned)
+		return true;
+	/* Our own descriptor holds no lock, so any lock seen is another
+	 * node's. */
+	return l->lease_fd >= 0 && fcntl(l->lease_fd, F_OFD_GETLK, &fl) == 0 &&
+	       fl.l_type != F_UNLCK;
+}
+
 const char *lease_why(const struct lease *l)
 {
 	return l->why;

@@ -68,6 +68,8 @@ int lease_new(uv_loop_t *loop, const char *statedir, const char *group,
 void lease_release(struct lease *l, const char *target, bool contend);
 void lease_contend(struct lease *l, bool contend);
 bool lease_owned(const struct lease *l);
+/* Does any node (this one included) hold the lease now? */
+bool lease_held(const struct lease *l);
 /* Why this node cannot contend now (storage absent, ...), or "". */
 const char *lease_why(const struct lease *l);
 

@@ -28,6 +28,11 @@ static const char *owner_lease_why(void *impl)
 	return lease_why(impl);
 }
 
+static bool owner_lease_taken(void *impl)
+{
+	return lease_held(impl);
+}
+
 static void owner_lease_close(void *impl)
 {
 	lease_free(impl);
@@ -40,6 +45,7 @@ const struct owner_ops owner_lease_ops = {
 	.release = owner_lease_release,
 	.contend = owner_lease_contend,
 	.why = owner_lease_why,
+	.taken = owner_lease_taken,
 	.close = owner_lease_close,
 };
 
@@ -70,6 +76,14 @@ static const char *owner_managed_why(void *impl)
 	return "";
 }
 
+/* The manager starts the group elsewhere only after this node's stop has
+ * returned: it cannot be taken while this node waits. */
+static bool owner_managed_taken(void *impl)
+{
+	(void)impl;
+	return true;
+}
+
 static void owner_managed_close(void *impl)
 {
 	(void)impl;
@@ -82,5 +96,6 @@ const struct owner_ops owner_managed_ops = {
 	.release = owner_managed_release,
 	.contend = owner_managed_contend,
 	.why = owner_managed_why,
+	.taken = owner_managed_taken,
 	.close = owner_managed_close,
 };

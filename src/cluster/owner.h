@@ -62,6 +62,9 @@ struct owner_ops {
 	/* Why this node does not contend now ("" if it does, or the owner
 	 * never contends); for status. */
 	const char *(*why)(void *impl);
+	/* Does some node (this one included) serve the group now, as far as
+	 * this owner can tell?  A node that has it listens on its VIPs. */
+	bool (*taken)(void *impl);
 	/* Stop deciding; lets go of whatever the owner held.  NULL is fine. */
 	void (*close)(void *impl);
 };

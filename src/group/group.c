@@ -4,6 +4,9 @@
  *
  * Online, once this node's owner says so (src/cluster/owner.h: the lease
  * was acquired, or a managed "start" came over the control socket):
+ *   0. bind each VIP on each service port (TCP and UDP), *held*: from now
+ *      on a client's connection is accepted, never refused (Linux waits
+ *      3 s after a refused connect), but nothing is read from it;
  *   on the thread pool (the group is "opening"; nothing else sees it):
  *   1. open the group's client list (its NSM identity, on its own storage)
  *      and every protocol's per-group state (struct grp_proto_ops.open:
@@ -12,24 +15,34 @@
  *   2. increase the group's NSM state number, durably (odd = up);
  *   on the loop:
  *   3. install: every protocol's online(); if any has something to
- *      recover, the group's grace starts, from now, *before* any socket is
- *      open, so no new lock can slip in ahead of a reclaim; otherwise
+ *      recover, the group's grace starts, from now, *before* any request
+ *      is read, so no new lock can slip in ahead of a reclaim; otherwise
  *      there is no grace;
- *   4. bind each VIP on each service port (TCP and UDP); a bind that
- *      fails (the address is not here yet, the old owner still holds it)
- *      is retried with back-off, 100 ms doubling to 5 s, the group shown
- *      as "binding" with the reason; nothing waits on the loop;
+ *   4. the listeners serve: the requests that waited are read now; a
+ *      bind that failed at the start (the address is not here yet, the
+ *      old owner still holds it) is retried with back-off, 100 ms
+ *      doubling to 5 s, the group shown as "binding" with the reason;
  *   5. once all are bound: notify every listed client, from each VIP,
  *      asynchronously, and announce the VIPs this node placed.
  * In the embedded mode a VIP written ADDR/PREFIX@IFACE is added to IFACE
- * on the pool before step 2 (src/cluster/vip.h) and removed at release;
- * an address that was there already is used but never removed.  In the
+ * before the first bind (src/cluster/vip.h) and removed at release; an
+ * address that was there already is used but never removed.  In the
  * managed mode the cluster manager (IPaddr2) places every VIP.
+ * Holding a request rather than answering it with a retryable status is
+ * the quicker path for Linux: it waits 5 s after NFS3ERR_JUKEBOX and after
+ * NLM4_DENIED_GRACE_PERIOD, while a held request is answered as soon as
+ * the group is online.
  * Grace ends at its timeout or as soon as every protocol that had
  * something to recover says it has (grp_recovered); then each protocol's
  * grace_end() runs.  Offline undoes it in the reverse order: notifications
  * stop, sockets close (no new requests), protocols close, the state number
  * goes even (a clean stop), then the owner is told (a lease is released).
+ * A planned move or a drain hands over instead of slamming the door: the
+ * listening sockets close and no request is read any more, but the
+ * clients' connections stay open until another node has taken the group
+ * (and so listens on its VIPs, held, from step 0) or GRP_HANDOVER_MS
+ * passed; only then are they closed, and the clients' reconnects land on
+ * the new owner instead of on nobody.
  *
  * The group never names a protocol: the daemon registers each one's ops
  * (grp_proto_register), and the protocols reach their per-group state
@@ -369,12 +382,6 @@ static void grp_open_work(uv_work_t *w)
 			goto err;
 		}
 	}
-	/* The addresses go on before the state number: a takeover that cannot
-	 * place its VIPs is not one, and leaves the state as it was.  Any
-	 * added before a failure come off on the loop (grp_open_done). */
-	rc = grp_vips_add(g);
-	if (rc < 0)
-		goto err;
 	rc = nsm_state_up(g->cfg->statedir, &g->pub.nsm_state);
 	if (rc < 0) {
 		/* Name the file: a bad one (a FIFO, a symlink, a huge file)
@@ -418,7 +425,8 @@ static int grp_bind(struct sg_group *g)
 		int rc;
 
 		sa_set_port(&ss, ports[g->nlsn % nports]);
-		rc = rpc_listen(g->node->svc, (struct sockaddr *)&ss, RPC_LISTEN_TCP | RPC_LISTEN_UDP,
+		rc = rpc_listen(g->node->svc, (struct sockaddr *)&ss,
+				RPC_LISTEN_TCP | RPC_LISTEN_UDP | (g->serving ? 0 : RPC_LISTEN_HELD),
 				&g->pub, &g->lsn[g->nlsn]);
 		if (rc < 0) {
 			snprintf(g->bind_why, sizeof(g->bind_why), "cannot bind %s: %s (%s)",
@@ -589,6 +597,11 @@ static int grp_install(struct sg_group *g)
 		grp_grace_start(g, need);
 	else
 		grp_grace_end(g, "nothing to recover");
+	/* Grace (if any) is armed: the requests that waited on the held
+	 * listeners may be read now, and any bound later serves at once. */
+	for (size_t i = 0; i < g->nlsn; i++)
+		rpc_listener_serve(g->lsn[i]);
+	g->serving = true;
 	if (grp_bind(g) == 0) {
 		grp_online(g);
 		return 0;
@@ -599,6 +612,16 @@ static int grp_install(struct sg_group *g)
 	log_err("group=%s cannot bind on node %s: %s", gc->name, node->me->name, g->bind_why);
 	grp_bind_later(g);
 	return 0;
+}
+
+/* Close every listener of @g (held or serving) and its connections. */
+static void grp_unbind(struct sg_group *g)
+{
+	for (size_t i = 0; i < g->nlsn; i++) {
+		rpc_listener_set_stats(g->lsn[i], NULL);
+		rpc_listener_close(g->lsn[i]);
+	}
+	g->nlsn = 0;
 }
 
 static void grp_slot_opened(struct sg_slot *sl, int rc);
@@ -617,6 +640,9 @@ static void grp_open_done(uv_work_t *w, int status)
 	
 		log_info("group=%s stopped on node %s before it came online", g->cfg->name,
 			 g->node->me->name);
+		/* Nothing was read from the held listeners: the connections
+		 * that waited are closed, their clients try again. */
+		grp_unbind(g);
 		grp_protos_close(g, 0);
 		grp_vips_remove(g);
 		if (nsm_state_down(g->cfg->statedir) < 0)
@@ -636,6 +662,7 @@ static void grp_open_done(uv_work_t *w, int status)
 		log_err("group=%s cannot come online on node %s: %s", g->cfg->name,
 			g->node->me->name, g->open_why);
 		snprintf(sl->why, sizeof(sl->why), "%s", g->open_why);
+		grp_unbind(g);
 		sl->g = NULL;
 		grp_put(g);
 	}
@@ -681,17 +708,40 @@ static int grp_start(struct sg_slot *sl)
 		snprintf(sl->why, sizeof(sl->why), "out of memory");
 		goto err_free;
 	}
+	/* Listen first, so that a client reconnecting while the state is
+	 * read waits instead of being refused. */
+	/* The addresses go on first (one rtnetlink exchange each): a
+	 * takeover that cannot place its VIPs is not one. */
+	rc = grp_vips_add(g);
+	if (rc < 0) {
+		snprintf(sl->why, sizeof(sl->why), "%s", g->open_why);
+		grp_vips_remove(g);
+		goto err_put;
+	}
+	/* A bind that fails here is retried once the state is installed
+	 * (grp_install): the group is then "binding", not failed. */
+	(void)grp_bind(g);
 	g->open_work.data = g;
 	rc = uv_queue_work(node->loop, &g->open_work, grp_open_work, grp_open_done);
 	if (rc < 0) {
 		snprintf(sl->why, sizeof(sl->why), "cannot queue the open: %s", uv_strerror(rc));
-		goto err_free;
+		goto err_unbind;
 	}
 	log_info("group=%s opening on node %s: loading its state", gc->name, node->me->name);
 	sl->g = g;
 	node->opening++;
 	return 0;
 
+err_unbind:
+	grp_unbind(g);
+	grp_vips_remove(g);
+err_put:
+	/* Listeners closed on the way hold the group until their sockets
+	 * have closed: the last of them frees it. */
+	if (sl->m)
+		sl->m->takeover_failures++;
+	grp_put(g);
+	return rc;
 err_free:
 	if (sl->m)
 		sl->m->takeover_failures++;
@@ -701,7 +751,12 @@ err_free:
 	return rc;
 }
 
-void grp_stop(struct sg_group *g)
+/*
+ * Take @g offline.  With @handover the listening sockets close but the
+ * connections stay open, reading nothing (rpc_listener_quiesce): the
+ * caller releases the owner and calls grp_handover_start.
+ */
+static void grp_stop_ex(struct sg_group *g, bool handover)
 {
 
 	if (!g)
@@ -716,7 +771,10 @@ void grp_stop(struct sg_group *g)
 	 * with a pointer into it, and the connections all close. */
 	for (size_t i = 0; i < g->nlsn; i++) {
 		rpc_listener_set_stats(g->lsn[i], NULL);
-		rpc_listener_close(g->lsn[i]);
+		if (handover)
+			rpc_listener_quiesce(g->lsn[i]);
+		else
+			rpc_listener_close(g->lsn[i]);
 	}
 	if (g->m) {
 		/* The journals of past incarnations carry on in the metrics. */
@@ -765,6 +823,65 @@ void grp_stop(struct sg_group *g)
 		log_warn("group=%s cannot store its NSM state number", g->cfg->name);
 	log_info("group=%s offline on node %s", g->cfg->name, g->node->me->name);
 	grp_put(g);
+}
+
+void grp_stop(struct sg_group *g)
+{
+	grp_stop_ex(g, false);
+}
+
+/* ---- handing over: the clients' connections outlive the group here ---- */
+
+static void grp_handover_closed(uv_handle_t *h)
+{
+	grp_put(h->data);
+}
+
+/* @sl's leaving group has a new owner (or waited long enough): close the
+ * connections it kept, so the clients reconnect, to a node that listens. */
+static void grp_handover_done(struct sg_slot *sl, const char *why)
+{
+	struct sg_group *g = sl->leaving;
+
+	sl->leaving = NULL;
+	log_info("group=%s handover from node %s done after %" PRIu64 " ms (%s): clients' "
+		 "connections closed", g->cfg->name, g->node->me->name,
+		 uv_now(g->node->loop) - g->handover_start, why);
+	uv_timer_stop(&g->handover_timer);
+	uv_close((uv_handle_t *)&g->handover_timer, grp_handover_closed);
+	for (size_t i = 0; i < g->nlsn; i++)
+		rpc_listener_close(g->lsn[i]);
+	g->nlsn = 0;
+}
+
+static void grp_handover_poll_cb(uv_timer_t *t)
+{
+	struct sg_group *g = t->data;
+	struct sg_slot *sl = g->slot;
+
+	if (sl->own->taken(sl->own_impl))
+		grp_handover_done(sl, "another node has the group");
+	else if (uv_now(g->node->loop) - g->handover_start >= GRP_HANDOVER_MS)
+		grp_handover_done(sl, "no node took the group in time");
+}
+
+/*
+ * @sl's group @g was just taken offline with grp_stop_ex(g, true) and its
+ * owner released: keep its connections until another node has the group.
+ * A node that has it listens on the VIPs (grp_bind runs as it acquires),
+ * so a client whose connection closes after that reconnects to a
+ * listener, never into a refusal.
+ */
+static void grp_handover_start(struct sg_slot *sl, struct sg_group *g)
+{
+	if (sl->leaving)
+		grp_handover_done(sl, "the group left again");
+	g->handover_start = uv_now(g->node->loop);
+	uv_timer_init(g->node->loop, &g->handover_timer);
+	g->handover_timer.data = g;
+	g->refs++; /* the timer's, until its close callback */
+	sl->leaving = g;
+	uv_timer_start(&g->handover_timer, grp_handover_poll_cb, 0, GRP_HANDOVER_POLL_MS);
 }
 
 /* "10.0.0.0/16" or "fd00::/8" for an export's `clients` entry. */
@@ -1060,6 +1177,8 @@ void grp_node_stop(struct sg_node *node)
 	for (size_t i = 0; i < node->nslots; i++) {
 		struct sg_slot *sl = &node->slots[i];
 
+		if (sl->leaving)
+			grp_handover_done(sl, "the node is shutting down");
 		if (sl->g && sl->g->state == GRP_OPENING) {
 			/* Its state is being read on the thread pool: it goes
 			 * offline when that is done (grp_open_done). */
@@ -1087,6 +1206,7 @@ void grp_node_move(struct sg_node *node, const char *group, const char *target,
 		   struct json_object *out)
 {
 	struct sg_slot *sl = grp_slot_find(node, group);
+	struct sg_group *g;
 	bool allowed = false;
 
 	if (!sl) {
@@ -1119,9 +1239,11 @@ void grp_node_move(struct sg_node *node, const char *group, const char *target,
 		return;
 	}
 	log_info("group=%s planned move from node %s to node %s", group, node->me->name, target);
-	grp_stop(sl->g);
+	g = sl->g;
+	grp_stop_ex(g, true);
 	sl->g = NULL;
 	sl->own->release(sl->own_impl, target, !node->draining);
+	grp_handover_start(sl, g);
 	sj_add(out, "result", json_object_new_string("released"));
 	sj_add(out, "group", json_object_new_string(group));
 	sj_add(out, "to", json_object_new_string(target));
@@ -1148,10 +1270,13 @@ void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
 			sj_push(names, json_object_new_string(sl->cfg->name));
 			moved++;
 		} else if (drain && sl->g) {
+			struct sg_group *g = sl->g;
+
 			log_info("group=%s leaves node %s (drain)", sl->cfg->name, node->me->name);
-			grp_stop(sl->g);
+			grp_stop_ex(g, true);
 			sl->g = NULL;
 			sl->own->release(sl->own_impl, NULL, false);
+			grp_handover_start(sl, g);
 			sj_push(names, json_object_new_string(sl->cfg->name));
 			moved++;
 		}

@@ -67,6 +67,10 @@ struct sg_slot {
 	bool stop_contend;                 /* ... and contend again afterwards (lease) */
 	struct grp_waiter *waiters;        /* owned: control requests answered when
 					      the open is done */
+	struct sg_group *leaving;          /* a group that left by a move or drain and
+					      holds its clients' connections until
+					      another node has it (not owned: its
+					      listeners and timer hold it) */
 	const char *statedir;              /* <first export>/.sgnfs: cfg_group.statedir (config
 					    * trees live until exit) */
 	char vipdir[4200];                 /* <run_dir>/<node>.vips (cluster/vip.h) */
@@ -111,6 +115,9 @@ struct sg_group {
 	struct nsm_notifier *notifier;     /* owned while notifying */
 	uv_timer_t grace_timer;            /* holds a reference while open */
 	bool timer_open;
+	uv_timer_t handover_timer;         /* while leaving: polls the owner; holds
+					      a reference while open */
+	uint64_t handover_start;           /* uv_now() when it began leaving */
 	uint64_t online_at;                /* uv_now() when it came online */
 	const struct cfg_cluster *cluster; /* immutable */
 	const struct cfg_group *cfg;       /* immutable */
@@ -120,6 +127,7 @@ struct sg_group {
 					      to its interface (removed at release) */
 	uv_timer_t bind_timer;             /* bind retries; holds a reference while open */
 	bool bind_timer_open;
+	bool serving;                      /* installed: new listeners serve at once */
 	uint32_t bind_delay_ms;            /* the next retry's delay: 100 ms doubling to 5 s */
 	unsigned bind_tries;               /* failed bind attempts so far */
 	char bind_why[320];                /* the last bind failure and the next retry */
@@ -208,5 +216,11 @@ void grp_status(const struct sg_group *g, struct json_object *o);
 /* Take @g offline: close its sockets and drop its state.  @g is freed once
  * the last request that arrived on it has finished. */
 void grp_stop(struct sg_group *g);
+
+/* How long a group that left by a move or drain keeps its clients'
+ * connections open (reading nothing) waiting for another node to take
+ * it, before it closes them anyway. */
+#define GRP_HANDOVER_MS 3000
+#define GRP_HANDOVER_POLL_MS 5
 
 #endif

@@ -136,6 +136,10 @@ void rpc_svc_drc_stats(const struct rpc_svc *svc, struct rpc_drc_stats *out);
 
 #define RPC_LISTEN_TCP 1u
 #define RPC_LISTEN_UDP 2u
+/* Listen, but read nothing until rpc_listener_serve: TCP connections are
+ * accepted (a client is never refused) and their requests wait in the
+ * kernel; UDP datagrams wait in the socket's buffer. */
+#define RPC_LISTEN_HELD 4u
 /*
  * Bind @addr (with port) for TCP and/or UDP; requests carry @ctx in
  * req->svc_ctx.  Returns 0 or -errno (-EADDRINUSE, -EADDRNOTAVAIL ...).
@@ -148,6 +152,20 @@ int rpc_listen(struct rpc_svc *svc, const struct sockaddr *addr, unsigned flags,
  * moment a ctx shared with in-flight requests may be destroyed.
  */
 void rpc_listener_set_release(struct rpc_listener *l, void (*release)(void *ctx));
+
+/* A listener opened with RPC_LISTEN_HELD starts reading requests (from
+ * the connections accepted meanwhile too).  No-op on a serving listener. */
+void rpc_listener_serve(struct rpc_listener *l);
+
+/*
+ * Stop taking anything on @l while keeping its connections open: the
+ * listening sockets close (the address and port are free for another
+ * process to bind), no connection reads another request, requests in
+ * flight still get their replies.  A client whose connection stays open
+ * does not reconnect yet, so it cannot be refused while nobody listens;
+ * rpc_listener_close then closes the connections.
+ */
+void rpc_listener_quiesce(struct rpc_listener *l);
 
 /* Closes the sockets and every connection accepted on them.  Idempotent-safe
  * to call once; @l is freed asynchronously. */

@@ -100,8 +100,10 @@ struct rpc_listener {
 	 * (read, timer, thread-pool completion) goes out before any wait. */
 	uv_prepare_t flush_prep;
 	uv_check_t flush_chk;
-	bool has_tcp, has_udp;
+	bool has_tcp, has_udp;        /* TCP: flush handles (and the socket); UDP: until closed */
+	bool has_tcp_sock;            /* the listening TCP socket is open */
 	bool flush_armed;             /* flush_prep and flush_chk started */
+	bool held;                    /* reads nothing (RPC_LISTEN_HELD, quiesce) */
 	bool closing;
 	unsigned refs;                /* open handles + conns + UDP reqs in flight */
 	struct rpc_conn *conns;       /* accepted connections (owned) */

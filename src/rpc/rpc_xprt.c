@@ -219,7 +219,7 @@ static size_t rpcx_conn_queued(struct rpc_conn *conn)
 
 static void rpcx_conn_maybe_resume(struct rpc_conn *conn)
 {
-	if (!conn->paused || conn->closing)
+	if (!conn->paused || conn->closing || conn->lsn->held)
 		return;
 	if (conn->inflight >= RPC_CONN_MAX_INFLIGHT / 2 ||
 	    rpcx_conn_queued(conn) > RPC_CONN_MAX_QUEUED / 2)
@@ -529,6 +529,11 @@ static void rpcx_accept_cb(uv_stream_t *server, int status)
 		uint64_t every = svc->lim.idle_timeout_ms / 4 + 1;
 		uv_timer_start(&conn->idle, rpcx_idle_cb, every, every);
 	}
+	if (lsn->held) {
+		/* Read once the listener serves (rpc_listener_serve). */
+		conn->paused = true;
+		return;
+	}
 	if (uv_read_start((uv_stream_t *)&conn->tcp, rpcx_alloc, rpcx_conn_read_cb) != 0)
 		rpcx_conn_close(conn, "read start");
 }
@@ -781,7 +786,7 @@ int rpc_listen(struct rpc_svc *svc, const struct sockaddr *addr, unsigned flags,
 	if (flags & RPC_LISTEN_TCP) {
 		uv_tcp_init(svc->loop, &lsn->tcp);
 		lsn->tcp.data = lsn;
-		lsn->has_tcp = true;
+		lsn->has_tcp = lsn->has_tcp_sock = true;
 		rpcx_lsn_get(lsn);
 		uv_prepare_init(svc->loop, &lsn->flush_prep);
 		uv_check_init(svc->loop, &lsn->flush_chk);
@@ -800,16 +805,57 @@ int rpc_listen(struct rpc_svc *svc, const struct sockaddr *addr, unsigned flags,
 		lsn->has_udp = true;
 		rpcx_lsn_get(lsn);
 		rc = uv_udp_bind(&lsn->udp, addr, 0);
-		if (rc == 0)
+		if (rc == 0 && !(flags & RPC_LISTEN_HELD))
 			rc = uv_udp_recv_start(&lsn->udp, rpcx_alloc, rpcx_udp_recv_cb);
 		if (rc != 0)
 			goto fail;
 	}
+	lsn->held = flags & RPC_LISTEN_HELD;
 	*out = lsn;
 	return 0;
 fail:
 	rpc_listener_close(lsn);
 	return rc; /* libuv errors are already negative errno values */
+}
+
+void rpc_listener_serve(struct rpc_listener *lsn)
+{
+	if (!lsn->held || lsn->closing)
+		return;
+	lsn->held = false;
+	if (lsn->has_udp && uv_udp_recv_start(&lsn->udp, rpcx_alloc, rpcx_udp_recv_cb) != 0)
+		log_warn("rpc: cannot read UDP requests on a listener");
+	/* Each connection accepted while held waits as paused; resume looks
+	 * at back-pressure too, as after any pause.  The list may lose a
+	 * member on the way (a failed restart closes it): take next first. */
+	for (struct rpc_conn *c = lsn->conns, *next; c; c = next) {
+		next = c->next;
+		rpcx_conn_maybe_resume(c);
+	}
+}
+
+void rpc_listener_quiesce(struct rpc_listener *lsn)
+{
+	if (lsn->closing)
+		return;
+	lsn->held = true;
+	for (struct rpc_conn *c = lsn->conns; c; c = c->next) {
+		if (c->closing || c->paused)
+			continue;
+		c->paused = true;
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	}
+	/* The listening sockets go now (uv_close closes the descriptor at
+	 * once), so another process can bind the address; the flush handles
+	 * stay for the replies still due on the connections. */
+	if (lsn->has_tcp_sock) {
+		uv_close((uv_handle_t *)&lsn->tcp, rpcx_lsn_free_cb);
+		lsn->has_tcp_sock = false;
+	}
+	if (lsn->has_udp) {
+		uv_close((uv_handle_t *)&lsn->udp, rpcx_lsn_free_cb);
+		lsn->has_udp = false;
+	}
 }
 
 void rpc_listener_close(struct rpc_listener *lsn)
@@ -821,7 +867,8 @@ void rpc_listener_close(struct rpc_listener *lsn)
 		rpcx_conn_close(lsn->conns, NULL);
 	rpcx_flush_all(lsn); /* only drops references: every conn is closing */
 	if (lsn->has_tcp) {
-		uv_close((uv_handle_t *)&lsn->tcp, rpcx_lsn_free_cb);
+		if (lsn->has_tcp_sock)
+			uv_close((uv_handle_t *)&lsn->tcp, rpcx_lsn_free_cb);
 		uv_close((uv_handle_t *)&lsn->flush_prep, rpcx_lsn_free_cb);
 		uv_close((uv_handle_t *)&lsn->flush_chk, rpcx_lsn_free_cb);
 	}

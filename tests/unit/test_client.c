@@ -987,7 +987,7 @@ static void test_reboot_sends_sm_notify(void **state)
 	do_op(&e, cl_lock, e.sa, &a, &x);
 	before = cl_host_state(e.a);
 	assert_true(before & 1);
-	assert_int_equal(cl_host_reboot(e.a), 0);
+	assert_int_equal(cl_host_reboot(e.a, NULL, NULL), 0);
 	assert_int_equal(nlocks(e.a), 0);
 	for (int i = 0; i < 200 && S.notifies == 0; i++) {
 		bool never = false;

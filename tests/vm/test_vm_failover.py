@@ -11,10 +11,18 @@ planned move, with locks held, a blocked waiter and a write in flight.
   and when guest 0 lets go guest 1 is granted by b's callback.  Then
   `sgnfsctl move g1 a` with guest 1's lock held: reclaimed on a.
 
+Guest 1 also runs an I/O probe (vmio.py: 4 KiB write + fsync, again and
+again) from before the kill to the end.  The planned move is captured on
+the bridge: no TCP connection to the VIP may be refused during it (the
+old owner keeps its clients' connections until the new owner listens,
+and the new owner listens before it loads the group's state), and the
+clients must have reconnected (SYNs to the VIP seen).
+
 Figures (printed, never asserted): boot time, kill -9 -> lock reclaimed,
-kill -9 -> the VIP accepts connections again (the window in which a
-client's reconnect is refused and Linux backs off 3 s), kill -9 -> copy
-done, planned move -> lock reclaimed.
+kill -9 -> the VIP accepts connections again, connections refused around
+the kill, kill -9 -> copy done, the longest time guest 1's I/O waited
+across the kill and across the move (kill/move -> first I/O answered by
+the new owner), planned move -> lock reclaimed.
 """
 import os
 import subprocess
@@ -53,12 +61,17 @@ def test(h):
         g0.hold('L', 'try', p, 0, 100)
         h.require(g0.wait_hold('L') == 'locked', 'guest 0 holds p 0..99')
         g1.hold('W', 'wait', p, 10, 10)
+        g1.io_start('P', '/mnt/g1/probe')
+        h.require(vm_util.wait_for(lambda: g1.io_count('P') >= 3, 60),
+                  'guest 1\'s I/O probe writes')
+        cap_kill = vm_util.Capture(lab, 'tcp and host %s' % vip, 'kill')
         g0.must('(cp /tmp/src /mnt/g1/data && sync && echo done > /tmp/cp.rc || '
                 'echo fail > /tmp/cp.rc) </dev/null >/tmp/cp.out 2>&1 & echo started',
                 'start the copy')
         # Into the copy's run: kill the owner once some of it has reached it.
         vm_util.wait_for(lambda: os.path.exists(os.path.join(e.path, 'data')) and
                          os.path.getsize(os.path.join(e.path, 'data')) > (1 << 20), 60, 0.05)
+        n_kill = len(g1.io_lines('P'))
         t_kill = time.monotonic()
         c.kill9('a')
         lab.wait_vip(vip, timeout=60, ports=(2049,))
@@ -75,6 +88,17 @@ def test(h):
         t_cp = time.monotonic()
         h.check(done == 'done', 'the copy in flight completes after the failover (%s)' % done)
         print('FIGURE: kill -9 -> 24 MiB copy in flight done: %.2f s' % (t_cp - t_kill), flush=True)
+        h.check(vm_util.wait_for(lambda: g1.io_count('P') > n_kill + 3, 120),
+                'guest 1\'s I/O goes on after the kill')
+        stall, _ = vm_util.io_stall(g1.io_lines('P'), max(n_kill - 1, 0))
+        if stall is not None:
+            print('FIGURE: kill -9 -> guest I/O answered again (longest wait of guest 1\'s '
+                  'write+fsync probe): %.2f s' % stall, flush=True)
+        cap_kill.stop()
+        if cap_kill.ok:
+            refused, nsyn = cap_kill.tcp_refused(vip)
+            print('FIGURE: kill -9: %d of %d TCP connects to the VIP refused (%s)'
+                  % (len(refused), nsyn, refused), flush=True)
         g0.run('echo 3 > /proc/sys/vm/drop_caches')
         h.check(g0.run('sha256sum /mnt/g1/data', quiet=True)[1].split()[:1] == [src_sum],
                 'the guest reads back what it wrote (sha256)')
@@ -91,6 +115,9 @@ def test(h):
         # Planned move back to a with guest 1's lock held.
         c.start('a', wait=False)
         wait_group(h, c, 'g1', owner='b')
+        cap = vm_util.Capture(lab, 'tcp and host %s' % vip, 'move')
+        h.require(cap.ok, 'dumpcap captures on the lab bridge')
+        n_mv = len(g1.io_lines('P'))
         t_mv = time.monotonic()
         cp = subprocess.run([ctl_path(), '-c', c.config_path, 'move', 'g1', 'a'],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
@@ -103,6 +130,18 @@ def test(h):
         if ok:
             print('FIGURE: planned move -> guest lock reclaimed: %.2f s (sgnfsctl move itself %.2f s)'
                   % (t_mrec - t_mv, t_mvdone - t_mv), flush=True)
+        h.check(vm_util.wait_for(lambda: g1.io_count('P') > n_mv + 3, 120),
+                'guest 1\'s I/O goes on after the move')
+        cap.stop()
+        stall, _ = vm_util.io_stall(g1.io_stop('P'), max(n_mv - 1, 0))
+        if stall is not None:
+            print('FIGURE: planned move -> guest I/O answered again (longest wait of guest 1\'s '
+                  'write+fsync probe): %.2f s' % stall, flush=True)
+        refused, nsyn = cap.tcp_refused(vip)
+        log('planned move: %d TCP connects to the VIP, refused: %s' % (nsyn, refused))
+        h.check(nsyn > 0, 'the guests reconnected to the VIP during the move (%d SYNs)' % nsyn)
+        h.check(refused == [], 'no TCP connection to the VIP was refused during the planned '
+                'move (%s)' % refused)
         h.check(other.lock(vip, e.path + '/p', 15, 1) == 'denied',
                 'after the move another host is refused guest 1\'s lock')
         h.check(g1.hold_state('W') == 'locked', 'guest 1 still holds its lock')

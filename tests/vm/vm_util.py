@@ -357,6 +357,35 @@ class Guest:
                  'kill -0 $(cat /tmp/hold-%s.pid) 2>/dev/null || exit 0; sleep 0.1; done; exit 1'
                  % (tag, tag))
 
+    def io_start(self, tag, path, pause=0.02):
+        """Start vmio.py on @path in the background (small write + fsync,
+        again and again); its lines go to /tmp/io-@tag.out."""
+        self.must('setsid python3 /sgvm/vmio.py %s %s </dev/null >/tmp/io-%s.out 2>&1 & '
+                  'echo $! > /tmp/io-%s.pid' % (path, pause, tag, tag), 'start I/O probe %s' % tag)
+
+    def io_lines(self, tag):
+        """[(ok, start, end)] of the probe's writes so far (guest clock)."""
+        out = []
+        for ln in self.run('cat /tmp/io-%s.out' % tag, quiet=True)[1].splitlines():
+            f = ln.split()
+            try:
+                if len(f) == 3 and f[0] == 'ok':
+                    out.append((True, float(f[1]), float(f[2])))
+                elif len(f) == 4 and f[0] == 'err':
+                    out.append((False, float(f[2]), float(f[3])))
+            except ValueError:
+                pass
+        return out
+
+    def io_count(self, tag):
+        return sum(1 for ok, _, _ in self.io_lines(tag) if ok)
+
+    def io_stop(self, tag):
+        self.run('kill $(cat /tmp/io-%s.pid) 2>/dev/null; for i in $(seq 100); do '
+                 'kill -0 $(cat /tmp/io-%s.pid) 2>/dev/null || exit 0; sleep 0.1; done; exit 1'
+                 % (tag, tag))
+        return self.io_lines(tag)
+
     def collect(self, why):
         """dmesg and the statd log into the test's logs."""
         if not self.alive():
@@ -630,3 +659,86 @@ def wait_for(pred, timeout, step=0.2):
         if v or time.monotonic() > deadline:
             return v
         time.sleep(step)
+
+
+def io_stall(lines, after=0):
+    """The longest time the probe went without a completed write, from the
+    @after'th line on: (seconds, guest time it ended), or (None, None)."""
+    best, at, prev = None, None, None
+    for ok, _, end in lines[after:]:
+        if not ok:
+            continue
+        if prev is not None and (best is None or end - prev > best):
+            best, at = end - prev, end
+        prev = end
+    return best, at
+
+
+class Capture:
+    """dumpcap on the lab's bridge (inside its namespace), BPF @bpf; the
+    pcap is kept in the test's log directory."""
+
+    def __init__(self, lab, bpf, name='capture'):
+        self.lab = lab
+        self.h = lab.h
+        self.ok = False
+        self.pcap = os.path.join(self.h.logdir, '%s-%d.pcap' % (name, random.randrange(1 << 30)))
+        self.tshark = shutil.which('tshark')
+        dumpcap = shutil.which('dumpcap')
+        if not self.tshark or not dumpcap:
+            log('tshark/dumpcap not installed (scripts/deps.sh installs them)')
+            self.proc = None
+            return
+        self.errf = open(self.pcap + '.log', 'wb')
+        self.proc = subprocess.Popen(['ip', 'netns', 'exec', lab.ns, dumpcap, '-i', 'kvmbr0',
+                                      '-f', bpf, '-w', self.pcap, '-q'],
+                                     stdout=self.errf, stderr=self.errf, start_new_session=True,
+                                     preexec_fn=harness._pdeathsig)
+        self.h.helpers.append(self.proc)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if os.path.exists(self.pcap) and os.path.getsize(self.pcap) > 0:
+                self.ok = True
+                break
+            time.sleep(0.05)
+        if not self.ok:
+            log('dumpcap did not start on kvmbr0')
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            time.sleep(0.5)  # what is in flight reaches the file
+            self.proc.send_signal(2)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def tcp_refused(self, server):
+        """TCP connections to @server that it refused: a SYN to it answered
+        by a RST, never by a SYN-ACK.  [(client, port)]; also returns the
+        number of SYNs seen, so a capture that saw nothing is noticed."""
+        cp = subprocess.run([self.tshark, '-r', self.pcap, '-n', '-T', 'fields',
+                             '-e', 'tcp.stream', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'tcp.dstport',
+                             '-e', 'tcp.flags.syn', '-e', 'tcp.flags.ack', '-e', 'tcp.flags.reset'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        if cp.returncode != 0:
+            log('tshark: %s' % cp.stderr.decode('utf-8', 'replace')[-500:])
+        syn, synack, rst = {}, set(), set()
+
+        def flag(v):
+            return v in ('1', 'True', 'true')
+        for ln in cp.stdout.decode('utf-8', 'replace').splitlines():
+            f = ln.split('\t')
+            if len(f) < 7:
+                continue
+            st, src, dst, dport = f[0], f[1], f[2], f[3]
+            s_, a_, r_ = flag(f[4]), flag(f[5]), flag(f[6])
+            if s_ and not a_ and dst == server:
+                syn[st] = (src, dport)
+            elif s_ and a_ and src == server:
+                synack.add(st)
+            elif r_ and src == server:
+                rst.add(st)
+        refused = [syn[st] for st in syn if st in rst and st not in synack]
+        return refused, len(syn)
