@@ -1,6 +1,7 @@
 /*
- * nlm_int.h - what the NLM service (nlm_svc.c) and its lock journal and
- * reservations (nlm_journal.c) share.  Not for other modules.
+ * nlm_int.h - the state the files of the NLM module share (hosts, blocked
+ * locks, parked requests, the per-group state) and the journal's and
+ * reservations' interface (nlm_journal.c).  Not for other modules.
  */
 #ifndef SGNFS_NLM_INT_H
 #define SGNFS_NLM_INT_H
@@ -11,8 +12,13 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include <string.h>
+
+#include "group/gslot.h"
 #include "lock/lock.h"
+#include "log.h"
 #include "nlm/nlm_cb.h"
+#include "rpc/rpc.h"
 
 #define NLM_HOST_BUCKETS 256
 #define NLM_GRANTED_TRIES 3
@@ -51,16 +57,8 @@ struct nlm_host {
 	unsigned next_addr;            /* slot to reuse when all are used */
 };
 
-/* A request waiting for the disk: its client to be durable on the client
- * list (then it runs again), or its grant to be durable in the journal
- * (then it is answered). */
-struct nlm_parked {
-	struct nlm_parked *next, *prev; /* in ng->parked */
-	struct nlm_group *ng;
-	struct nlm_host *host;          /* holds a host ref */
-	struct rpc_req *req;
-	bool journal;                   /* waiting for the journal, not the list */
-};
+/* A request waiting for the disk (nlm_proc.c). */
+struct nlm_parked;
 
 /* A queued blocking lock: lk_waiter priv. */
 struct nlm_block {
@@ -125,9 +123,34 @@ struct nlm_group {
 	uint64_t jr_refused_logged;    /* uv_now() of that line */
 };
 
-/* ---- nlm_svc.c, for nlm_journal.c ---- */
-struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name);
-void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h);
+/* ---- shared by the files of the module ---- */
+
+static inline struct nlm_group *nlm_grp(const struct rpc_req *req)
+{
+	return grp_slot(req->svc_ctx, GRP_PROTO_NLM);
+}
+
+static inline uv_loop_t *nlm_loop(const struct nlm_group *ng)
+{
+	return ng->gp->loop;
+}
+
+/* A name or owner handle from the wire, safe for a log line. */
+static inline const char *nlm_safe(char *buf, size_t sz, const char *s)
+{
+	return log_safe(buf, sz, s ? s : "", s ? strlen(s) : 0);
+}
+
+/* Where a callback to @req's sender goes: its address, our VIP it used,
+ * its NLM version and transport. */
+static inline void nlm_target(const struct rpc_req *req, struct nlm_cb_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->client = req->peer;
+	t->local = req->local;
+	t->vers = req->vers;
+	t->tcp = req->is_tcp;
+}
 
 /* ---- nlm_journal.c ---- */
 

@@ -41,6 +41,7 @@
 #include "journal/journal.h"
 #include "log.h"
 #include "sfile.h"
+#include "nlm/nlm_host.h"
 #include "nlm/nlm_int.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/clist.h"

@@ -46,14 +46,7 @@ bool nlm_group_client_rebooted(struct nlm_group *ng, const char *name,
 			       const struct sockaddr_storage *from, bool trusted,
 			       const char *why);
 
-/* Counts, and the lock part of a group's status (docs/status.md): adds
- * "journal", "clients" and "locks" to the group object @out. */
-size_t nlm_group_nlocks(const struct nlm_group *ng);
-size_t nlm_group_nwaiters(const struct nlm_group *ng);
-struct jr_stats;
-/* The group's journal counters into @st (left as they are without a
- * journal). */
-void nlm_group_journal_stats(const struct nlm_group *ng, struct jr_stats *st);
-void nlm_group_status(const struct nlm_group *ng, struct json_object *out);
+/* Counts, and the lock part of a group's status. */
+#include "nlm/nlm_status.h"
 
 #endif

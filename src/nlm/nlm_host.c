@@ -1,0 +1,240 @@
+/*
+ * nlm_host.c - the client hosts of a group's NLM: the host table (a host is
+ * its caller_name within the group), the index of the source addresses each
+ * host used (for SM_NOTIFY / FREE_ALL by address and the per-address caps),
+ * and the caps themselves.  Loop thread, except nlm_hosts_free.
+ */
+#include "nlm/nlm_host.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "group/gslot.h"
+#include "log.h"
+#include "nlm/nlm_int.h"
+#include "nsm/clist.h"
+#include "saddr.h"
+
+/* ---- hosts ------------------------------------------------------------ */
+
+static size_t nlm_host_bucket(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
+	return (size_t)(h % NLM_HOST_BUCKETS);
+}
+
+struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name)
+{
+	for (struct nlm_host *h = ng->hosts[nlm_host_bucket(name)]; h; h = h->hnext)
+		if (strcmp(h->name, name) == 0)
+			return h;
+	return NULL;
+}
+
+/* ---- the address index ------------------------------------------------ */
+
+/* Addresses in the index are normalised (saddr.h: host part only). */
+static size_t nlm_addr_bucket(const struct sockaddr_storage *n)
+{
+	return (size_t)(sa_hash(n) % NLM_ADDR_BUCKETS);
+}
+
+static void nlm_haddr_unlink(struct nlm_group *ng, struct nlm_haddr *s)
+{
+	struct nlm_haddr **pp = &ng->addrs[nlm_addr_bucket(&s->addr)];
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = s->next;
+	s->next = NULL;
+	s->used = false;
+}
+
+/* Remember that @h sent a request from @peer (the address index that
+ * SM_NOTIFY/FREE_ALL by address and the per-address caps use). */
+void nlm_host_seen(struct nlm_group *ng, struct nlm_host *h,
+		   const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage n;
+	struct nlm_haddr *slot = NULL;
+	size_t b;
+
+	sa_norm(peer, &n);
+	for (unsigned i = 0; i < NLM_HOST_ADDRS; i++) {
+		if (h->addrs[i].used && sa_same_host(&h->addrs[i].addr, &n))
+			return;
+		if (!h->addrs[i].used && !slot)
+			slot = &h->addrs[i];
+	}
+	if (!slot) {
+		slot = &h->addrs[h->next_addr++ % NLM_HOST_ADDRS];
+		nlm_haddr_unlink(ng, slot);
+	}
+	slot->addr = n;
+	slot->host = h;
+	slot->used = true;
+	b = nlm_addr_bucket(&n);
+	slot->next = ng->addrs[b];
+	ng->addrs[b] = slot;
+}
+
+static void nlm_host_unindex(struct nlm_group *ng, struct nlm_host *h)
+{
+	for (unsigned i = 0; i < NLM_HOST_ADDRS; i++)
+		if (h->addrs[i].used)
+			nlm_haddr_unlink(ng, &h->addrs[i]);
+}
+
+/*
+ * Call @fn for every host that sent requests from @addr; stops when @fn
+ * returns false.  The cost is the entries of one index bucket, never the
+ * number of hosts (ng->addr_probes counts them, for status and tests).
+ */
+void nlm_hosts_at(struct nlm_group *ng, const struct sockaddr_storage *addr,
+		  bool (*fn)(void *arg, struct nlm_host *h), void *arg)
+{
+	struct sockaddr_storage n;
+
+	sa_norm(addr, &n);
+	for (struct nlm_haddr *s = ng->addrs[nlm_addr_bucket(&n)]; s; s = s->next) {
+		ng->addr_probes++;
+		if (sa_same_host(&s->addr, &n) && !fn(arg, s->host))
+			return;
+	}
+}
+
+struct nlm_addr_count {
+	const struct nlm_group *ng;
+	size_t names;
+	uint64_t locks;
+};
+
+static bool nlm_count_host(void *arg, struct nlm_host *h)
+{
+	struct nlm_addr_count *c = arg;
+	struct lk_stats st;
+
+	lk_client_stats(h->lkc, &st);
+	c->names++;
+	c->locks += st.locks + st.shares + st.waiters;
+	return true;
+}
+
+/*
+ * The per-address caps (max_names_per_host, max_locks_per_host): may a
+ * request from @peer naming @name take something new?  A host already known
+ * by that name costs no new name.  Logs each refusal, at most one line per
+ * second per group with a count of those not logged.  0 or -ENOLCK.
+ */
+int nlm_addr_caps(struct nlm_group *ng, const char *name,
+		  const struct sockaddr_storage *peer, bool new_lock)
+{
+	const struct cfg_cluster *cc = ng->gp->cluster;
+	struct nlm_addr_count c = { ng, 0, 0 };
+	const char *what;
+	char a[80], nm[LOG_SAFE_MAX];
+	uint64_t now;
+
+	nlm_hosts_at(ng, peer, nlm_count_host, &c);
+	if (!nlm_host_find(ng, name) && c.names >= cc->max_names_per_host)
+		what = "max_names_per_host";
+	else if (new_lock && c.locks >= cc->max_locks_per_host)
+		what = "max_locks_per_host";
+	else
+		return 0;
+	now = uv_now(nlm_loop(ng));
+	if (ng->refused_caps_logged_ms && now - ng->refused_caps_logged_ms < 1000) {
+		ng->refused_caps_quiet++;
+		return -ENOLCK;
+	}
+	log_warn("group=%s client=%s from %s refused: %s reached (%zu names, %" PRIu64
+		 " locks at that address; %" PRIu64 " more refusals not logged)", ng->name,
+		 nlm_safe(nm, sizeof(nm), name), rpc_addr_str(peer, false, a, sizeof(a)), what,
+		 c.names, c.locks, ng->refused_caps_quiet);
+	ng->refused_caps_logged_ms = now;
+	ng->refused_caps_quiet = 0;
+	return -ENOLCK;
+}
+
+struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name)
+{
+	struct nlm_host *h = nlm_host_find(ng, name);
+	size_t b;
+
+	if (h)
+		return h;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->name = strdup(name);
+	if (!h->name || lk_client_new(ng->locks, h, &h->lkc) < 0) {
+		free(h->name);
+		free(h);
+		return NULL;
+	}
+	b = nlm_host_bucket(name);
+	h->hnext = ng->hosts[b];
+	ng->hosts[b] = h;
+	ng->nhosts++;
+	return h;
+}
+
+static bool nlm_host_idle(const struct nlm_host *h)
+{
+	struct lk_stats st;
+
+	lk_client_stats(h->lkc, &st);
+	return st.locks == 0 && st.waiters == 0 && st.shares == 0 && !nlm_host_has_resv(h);
+}
+
+/*
+ * Called after anything that may have released a host's last lock: the
+ * client list starts its idle clock, and a host nobody refers to is freed.
+ */
+void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h)
+{
+	struct nlm_host **pp;
+
+	if (!h || ng->closing || !nlm_host_idle(h))
+		return;
+	clist_release(ng->clients, h->name);
+	if (h->refs)
+		return;
+	for (pp = &ng->hosts[nlm_host_bucket(h->name)]; *pp && *pp != h; pp = &(*pp)->hnext)
+		;
+	if (*pp)
+		*pp = h->hnext;
+	ng->nhosts--;
+	nlm_host_unindex(ng, h);
+	lk_client_free(ng->locks, h->lkc);
+	if (h->rlkc && ng->resv)
+		lk_client_free(ng->resv, h->rlkc);
+	free(h->name);
+	free(h);
+}
+
+void nlm_host_put(struct nlm_group *ng, struct nlm_host *h)
+{
+	h->refs--;
+	nlm_host_maybe_idle(ng, h);
+}
+
+/* Free the hosts and their lock table: pure memory, any thread. */
+void nlm_hosts_free(struct lk_table *locks, struct nlm_host **hosts)
+{
+	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {
+		while (hosts[i]) {
+			struct nlm_host *h = hosts[i];
+			hosts[i] = h->hnext;
+			free(h->name);
+			free(h);
+		}
+	}
+	lk_table_free(locks); /* frees every lk_client too */
+}

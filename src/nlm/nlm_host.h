@@ -1,0 +1,42 @@
+/*
+ * nlm_host.h - the client hosts of a group's NLM (nlm_host.c): the host
+ * table, the index of the addresses each host used, the per-address caps.
+ * A host is freed when it holds nothing and nobody refers to it (refs).
+ */
+#ifndef SGNFS_NLM_HOST_H
+#define SGNFS_NLM_HOST_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+struct lk_table;
+struct nlm_group;
+struct nlm_host;
+
+/* The host named @name, or NULL. */
+struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name);
+/* The host named @name, made if new (NULL: out of memory). */
+struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name);
+/* Remember that @h sent a request from @peer (the address index). */
+void nlm_host_seen(struct nlm_group *ng, struct nlm_host *h,
+		   const struct sockaddr_storage *peer);
+/* After anything that may have released a host's last lock. */
+void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h);
+/* Drop a reference taken with h->refs++ (may free @h). */
+void nlm_host_put(struct nlm_group *ng, struct nlm_host *h);
+
+/* Call @fn for each host that sent requests from @addr, until it returns
+ * false.  Costs one index bucket, never the number of hosts. */
+void nlm_hosts_at(struct nlm_group *ng, const struct sockaddr_storage *addr,
+		  bool (*fn)(void *arg, struct nlm_host *h), void *arg);
+/* max_names_per_host / max_locks_per_host for a request from @peer naming
+ * @name (@new_lock: it would take something new).  0 or -ENOLCK (logged,
+ * rate limited). */
+int nlm_addr_caps(struct nlm_group *ng, const char *name,
+		  const struct sockaddr_storage *peer, bool new_lock);
+
+/* Free a host table @hosts (NLM_HOST_BUCKETS chains) and @locks: pure
+ * memory, any thread. */
+void nlm_hosts_free(struct lk_table *locks, struct nlm_host **hosts);
+
+#endif
