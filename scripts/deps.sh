@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential meson ninja-build pkg-config libuv1-dev libtirpc-dev
 rpcsvc-proto libinih-dev libcmocka-dev libnfs-dev libnfs-utils tshark
 nfs-common rpcbind iproute2 python3 procps psmisc
-libjson-c-dev nettle-dev liburing-dev libsystemd-dev libmicrohttpd-dev libcap-ng-dev libseccomp-dev e2fsprogs
+libjson-c-dev nettle-dev liburing-dev libsystemd-dev libmicrohttpd-dev libcap-ng-dev libseccomp-dev libmnl-dev e2fsprogs
 debhelper dpkg-dev groff-base man-db
 pacemaker pacemaker-cli-utils corosync pcs resource-agents fence-agents kmod
 util-linux qemu-system-x86 mmdebstrap cpio"

@@ -743,18 +743,80 @@ static void cfg_each_word(struct cfg_parser *p, const char *value, void *obj,
 	free(copy);
 }
 
+/*
+ * A network interface name as the kernel accepts it (dev_valid_name):
+ * 1 to IFNAMSIZ-1 bytes, not "." or "..", no '/', ':' or white space.
+ */
+static bool cfg_ifname_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= sizeof(((struct cfg_vip_if *)0)->ifname))
+		return false;
+	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	for (const char *c = s; *c; c++)
+		if (*c == '/' || *c == ':' || isspace((unsigned char)*c) || !isprint((unsigned char)*c))
+			return false;
+	return true;
+}
+
+/* ADDR[/PREFIX][@IFACE]: the address, and how it is placed (cfg_vip_if). */
 static void cfg_add_vip(struct cfg_parser *p, void *obj, const char *w)
 {
 	struct cfg_group *g = obj;
 	struct sockaddr_storage ss;
-	const char *why = cfg_addr_parse(w, &ss);
-	char a[INET6_ADDRSTRLEN];
+	struct cfg_vip_if vi = { .ifname = "", .prefix = 0 };
+	char addr[128], a[INET6_ADDRSTRLEN];
+	char *at, *slash;
+	const char *why;
 	struct sockaddr_storage *v;
+	struct cfg_vip_if *vf;
+	long prefix = -1;
 
+	if (strlen(w) >= sizeof(addr)) {
+		cfg_err(p, p->lineno, "vip '%.40s...' is too long", w);
+		return;
+	}
+	snprintf(addr, sizeof(addr), "%s", w);
+	at = strchr(addr, '@');
+	if (at) {
+		*at++ = '\0';
+		if (!cfg_ifname_ok(at)) {
+			cfg_err(p, p->lineno, "vip '%s': '%s' is not a valid interface name (1 to 15 "
+				"characters, no '/', ':' or space)", w, at);
+			return;
+		}
+		snprintf(vi.ifname, sizeof(vi.ifname), "%s", at);
+	}
+	slash = strchr(addr, '/');
+	if (slash) {
+		char *end;
+
+		*slash++ = '\0';
+		errno = 0;
+		prefix = strtol(slash, &end, 10);
+		if (!*slash || *end || errno || prefix < 1 || prefix > 128) {
+			cfg_err(p, p->lineno, "vip '%s': bad prefix length '%s'", w, slash);
+			return;
+		}
+		if (!at) {
+			cfg_err(p, p->lineno, "vip '%s' is a network; a single address is needed "
+				"here (a prefix length goes with an interface: ADDR/PREFIX@IFACE)", w);
+			return;
+		}
+	}
+	why = cfg_addr_parse(addr, &ss);
 	if (why) {
 		cfg_err(p, p->lineno, "vip '%s' %s", w, why);
 		return;
 	}
+	if (prefix > (ss.ss_family == AF_INET ? 32 : 128)) {
+		cfg_err(p, p->lineno, "vip '%s': prefix length %ld is too long for the address", w,
+			prefix);
+		return;
+	}
+	vi.prefix = (uint8_t)(prefix > 0 ? prefix : ss.ss_family == AF_INET ? 32 : 128);
 	for (size_t i = 0; i < p->c->ngroups; i++) {
 		const struct cfg_group *o = &p->c->groups[i];
 		for (size_t j = 0; j < o->nvips; j++) {
@@ -775,7 +837,26 @@ static void cfg_add_vip(struct cfg_parser *p, void *obj, const char *w)
 		return;
 	}
 	g->vips = v;
+	vf = realloc(g->vip_ifs, (g->nvips + 1) * sizeof(*g->vip_ifs));
+	if (!vf) {
+		cfg_oom(p);
+		return;
+	}
+	g->vip_ifs = vf;
+	g->vip_ifs[g->nvips] = vi;
 	g->vips[g->nvips++] = ss;
+}
+
+bool cfg_manages_vips(const struct cfg_cluster *c)
+{
+	for (size_t i = 0; i < c->ngroups; i++) {
+		const struct cfg_group *g = &c->groups[i];
+
+		for (size_t v = 0; g->ownership != CFG_OWN_MANAGED && v < g->nvips; v++)
+			if (g->vip_ifs[v].ifname[0])
+				return true;
+	}
+	return false;
 }
 
 static void cfg_add_node(struct cfg_parser *p, void *obj, const char *w)
@@ -1409,6 +1490,7 @@ void cfg_free(struct cfg_cluster *c)
 			free(g->nodes[j]);
 		free(g->nodes);
 		free(g->vips);
+		free(g->vip_ifs);
 		free(g->exports);
 		free(g->statedir);
 		free(g->name);

@@ -59,9 +59,22 @@ struct cfg_export {
 	int line;
 };
 
+/*
+ * How sgnfsd places one VIP (`vip = ADDR[/PREFIX][@IFACE]`).  Without an
+ * interface the address must already be on this machine (the default:
+ * loopback, or an address an administrator or IPaddr2 added); with one,
+ * in the embedded (lease) mode sgnfsd adds ADDR/PREFIX to IFACE at
+ * takeover, announces it, and removes it at release (src/cluster/vip.h).
+ */
+struct cfg_vip_if {
+	char ifname[16];               /* IFNAMSIZ; "" = the address is not ours to add */
+	uint8_t prefix;                /* /PREFIX, default 32 (IPv4) or 128 (IPv6) */
+};
+
 struct cfg_group {
 	char *name;
 	struct sockaddr_storage *vips; /* port 0; at least one */
+	struct cfg_vip_if *vip_ifs;    /* one per vips[i] */
 	size_t nvips;
 	char **nodes;                  /* preference order, each a [node] name */
 	size_t nnodes;
@@ -151,6 +164,9 @@ int cfg_load(const char *path, FILE *errs, struct cfg_cluster **out);
  * "PATH:LINE: message".  Returns the number of problems, or -ENOMEM.
  */
 int cfg_check_host(const struct cfg_cluster *c, FILE *errs);
+/* True if some lease-owned group has a VIP with @IFACE: sgnfsd adds and
+ * announces addresses itself (CAP_NET_ADMIN, CAP_NET_RAW; priv.h). */
+bool cfg_manages_vips(const struct cfg_cluster *c);
 
 /* Free everything cfg_load() returned; NULL is fine. */
 void cfg_free(struct cfg_cluster *c);

@@ -99,7 +99,9 @@ static int rl_group(const struct cfg_cluster *cur, const struct cfg_cluster *nex
 		return -EPERM;
 	}
 	for (size_t i = 0; i < a->nvips; i++) {
-		if (!rl_addr_eq(&a->vips[i], &b->vips[i])) {
+		if (!rl_addr_eq(&a->vips[i], &b->vips[i]) ||
+		    a->vip_ifs[i].prefix != b->vip_ifs[i].prefix ||
+		    strcmp(a->vip_ifs[i].ifname, b->vip_ifs[i].ifname) != 0) {
 			snprintf(why, n, "[group %s] vip: the list changed" RL_RESTART, a->name);
 			return -EPERM;
 		}

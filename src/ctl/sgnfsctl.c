@@ -405,8 +405,16 @@ static struct json_object *status_collect(const struct cfg_cluster *c, int *code
 			sj_add(g, "state", json_object_new_string(state));
 			sj_add(g, "owner", json_object_get(json_object_array_get_idx(owners, 0)));
 			sj_add(g, "grace_left", json_object_new_int64(jint(served, "grace_left", 0)));
+			/* Not answering yet: loading its state, or waiting to
+			 * bind a VIP (the owner says why: "binding"). */
+			struct json_object *rs = jget(served, "reason");
+			char rbuf[600];
+
+			snprintf(rbuf, sizeof(rbuf), "%s: %s",
+				 json_object_get_string(json_object_array_get_idx(owners, 0)),
+				 rs ? json_object_get_string(rs) : "");
 			sj_add(g, "reason", up ? NULL : json_object_new_string(
-				"coming online: its state is being loaded"));
+				rs ? rbuf : "coming online: its state is being loaded"));
 			group_bad |= !up;
 		} else if (jlen(owners) > 1) {
 			/* The lease makes this impossible; say so loudly if not. */

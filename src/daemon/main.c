@@ -777,7 +777,7 @@ int main(int argc, char **argv)
 	{
 		char why[160];
 
-		rc = priv_drop(false, why, sizeof(why));
+		rc = priv_drop(cfg_manages_vips(d.cfg), why, sizeof(why));
 		if (rc < 0) {
 			log_err("node %s cannot drop privileges: %s; not starting",
 				d.node.me->name, why);

@@ -18,8 +18,16 @@
  *      recover, the group's grace starts, from now, *before* any request
  *      is read, so no new lock can slip in ahead of a reclaim; otherwise
  *      there is no grace;
- *   4. the listeners serve: the requests that waited are read now;
- *   5. notify every listed client, from each VIP, asynchronously.
+ *   4. the listeners serve: the requests that waited are read now; a
+ *      bind that failed at the start (the address is not here yet, the
+ *      old owner still holds it) is retried with back-off, 100 ms
+ *      doubling to 5 s, the group shown as "binding" with the reason;
+ *   5. once all are bound: notify every listed client, from each VIP,
+ *      asynchronously, and announce the VIPs this node placed.
+ * In the embedded mode a VIP written ADDR/PREFIX@IFACE is added to IFACE
+ * before the first bind (src/cluster/vip.h) and removed at release; an
+ * address that was there already is used but never removed.  In the
+ * managed mode the cluster manager (IPaddr2) places every VIP.
  * Holding a request rather than answering it with a retryable status is
  * the quicker path for Linux: it waits 5 s after NFS3ERR_JUKEBOX and after
  * NLM4_DENIED_GRACE_PERIOD, while a held request is answered as soon as
@@ -61,6 +69,7 @@
 #include "cluster/ctlsock.h"
 #include "cluster/owner.h"
 #include "cluster/storage.h"
+#include "cluster/vip.h"
 #include "rpc/rpc.h"
 #include "sjson.h"
 #include "journal/journal.h"
@@ -105,6 +114,7 @@ static void grp_put(void *ctx)
 		if (grp_protos[id] && grp_protos[id]->release && g->pub.slot[id])
 			grp_protos[id]->release(g->pub.slot[id]);
 	free(g->lsn);
+	free(g->vip_added);
 	free(g);
 }
 
@@ -233,6 +243,105 @@ static int grp_notify(struct sg_group *g)
 	return rc;
 }
 
+/* ---- VIPs this node places (embedded mode, ADDR/PREFIX@IFACE) ---------- */
+
+/* Does this node add and announce @gc's VIP @v itself?  Not in the managed
+ * mode (IPaddr2 places it), not without an interface. */
+static bool grp_vip_ours(const struct cfg_group *gc, size_t v)
+{
+	return gc->ownership != CFG_OWN_MANAGED && gc->vip_ifs[v].ifname[0] != '\0';
+}
+
+/* On the thread pool: add each VIP this node places.  0, or -errno with
+ * g->open_why set (those added before stay marked in g->vip_added). */
+static int grp_vips_add(struct sg_group *g)
+{
+	const struct cfg_group *gc = g->cfg;
+	char a[80];
+
+	for (size_t v = 0; v < gc->nvips; v++) {
+		const struct cfg_vip_if *vi = &gc->vip_ifs[v];
+		int rc;
+
+		if (!grp_vip_ours(gc, v))
+			continue;
+		/* Recorded first: killed right after the add, the node still
+		 * knows at its next start that the address is its own. */
+		rc = vip_rec_note(g->slot->vipdir, vi->ifname, &gc->vips[v], vi->prefix);
+		if (rc == 0)
+			rc = vip_add(vi->ifname, &gc->vips[v], vi->prefix, &g->vip_added[v]);
+		if (!g->vip_added[v])
+			vip_rec_forget(g->slot->vipdir, vi->ifname, &gc->vips[v], vi->prefix);
+		if (rc < 0) {
+			snprintf(g->open_why, sizeof(g->open_why), "cannot add VIP %s/%u to %s: %s",
+				 rpc_addr_str(&gc->vips[v], false, a, sizeof(a)),
+				 gc->vip_ifs[v].prefix, gc->vip_ifs[v].ifname, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Remove the VIPs this incarnation added, and only those (an address that
+ * was there before it is someone else's). */
+static void grp_vips_remove(struct sg_group *g)
+{
+	const struct cfg_group *gc = g->cfg;
+	char a[80];
+
+	for (size_t v = 0; v < gc->nvips; v++) {
+		int rc;
+
+		if (!g->vip_added[v])
+			continue;
+		g->vip_added[v] = false;
+		rc = vip_del(gc->vip_ifs[v].ifname, &gc->vips[v], gc->vip_ifs[v].prefix);
+		rpc_addr_str(&gc->vips[v], false, a, sizeof(a));
+		if (rc == 0 || rc == -EADDRNOTAVAIL || rc == -ENODEV)
+			vip_rec_forget(g->slot->vipdir, gc->vip_ifs[v].ifname, &gc->vips[v],
+				       gc->vip_ifs[v].prefix);
+		if (rc < 0)
+			log_warn("group=%s cannot remove VIP %s/%u from %s: %s", gc->name, a,
+				 gc->vip_ifs[v].prefix, gc->vip_ifs[v].ifname, strerror(-rc));
+		else
+			log_info("group=%s removed VIP %s/%u from %s", gc->name, a,
+				 gc->vip_ifs[v].prefix, gc->vip_ifs[v].ifname);
+	}
+}
+
+/* Announcement rounds per takeover, a second apart: one lost broadcast
+ * (a switch port still coming up, a busy receiver) is covered by the next,
+ * as arping -U -c 3 and IPaddr2's default do. */
+#define GRP_ANNOUNCE_ROUNDS 3
+#define GRP_ANNOUNCE_GAP_MS 1000
+
+static void grp_announce_cb(uv_timer_t *t)
+{
+	struct sg_group *g = t->data;
+	const struct cfg_group *gc = g->cfg;
+	char a[80];
+
+	for (size_t v = 0; v < gc->nvips; v++) {
+		int rc;
+
+		if (!grp_vip_ours(gc, v))
+			continue;
+		rc = vip_announce(gc->vip_ifs[v].ifname, &gc->vips[v]);
+		rpc_addr_str(&gc->vips[v], false, a, sizeof(a));
+		if (rc < 0 && g->announce_rounds == 0)
+			log_warn("group=%s cannot announce VIP %s on %s: %s", gc->name, a,
+				 gc->vip_ifs[v].ifname, strerror(-rc));
+		else if (rc == 0 && g->m)
+			g->m->vip_announcements++;
+		if (rc == 0 && g->announce_rounds == 0)
+			log_info("group=%s announced VIP %s on %s (%s)", gc->name, a,
+				 gc->vip_ifs[v].ifname, gc->vips[v].ss_family == AF_INET
+				 ? "gratuitous ARP" : "unsolicited neighbour advertisement");
+	}
+	if (++g->announce_rounds < GRP_ANNOUNCE_ROUNDS)
+		uv_timer_start(t, grp_announce_cb, GRP_ANNOUNCE_GAP_MS, 0);
+}
+
 /* ---- opening: read on the thread pool, installed on the loop ----------- */
 
 /*
@@ -289,18 +398,168 @@ out:
 	g->open_rc = rc;
 }
 
+static void grp_waiters_done(struct sg_slot *sl, const char *why);
+
+/* "EADDRNOTAVAIL" for -EADDRNOTAVAIL: what an administrator greps for. */
+static const char *grp_errname(int rc)
+{
+	const char *n = strerrorname_np(-rc);
+
+	return n ? n : strerror(-rc);
+}
+
+/*
+ * Bind what is not bound yet, VIP by VIP and port by port (g->nlsn says
+ * how far earlier attempts got, so a retry never binds twice).  0 when
+ * every listener is up, else -errno with g->bind_why saying which.
+ */
+static int grp_bind(struct sg_group *g)
+{
+	const struct cfg_group *gc = g->cfg;
+	uint16_t ports[8];
+	size_t nports = grp_ports(g->node->cfg, ports);
+	char a[80];
+
+	while (g->nlsn < gc->nvips * nports) {
+		struct sockaddr_storage ss = gc->vips[g->nlsn / nports];
+		int rc;
+
+		sa_set_port(&ss, ports[g->nlsn % nports]);
+		rc = rpc_listen(g->node->svc, (struct sockaddr *)&ss,
+				RPC_LISTEN_TCP | RPC_LISTEN_UDP | (g->serving ? 0 : RPC_LISTEN_HELD),
+				&g->pub, &g->lsn[g->nlsn]);
+		if (rc < 0) {
+			snprintf(g->bind_why, sizeof(g->bind_why), "cannot bind %s: %s (%s)",
+				 rpc_addr_str(&ss, true, a, sizeof(a)), strerror(-rc), grp_errname(rc));
+			return rc;
+		}
+		rpc_listener_set_release(g->lsn[g->nlsn], grp_put);
+		rpc_listener_set_stats(g->lsn[g->nlsn], g->m ? &g->m->rpc : NULL);
+		g->refs++;
+		g->nlsn++;
+	}
+	return 0;
+}
+
+/* Every VIP is bound: the group serves, its clients are told, and the
+ * VIPs this node placed are announced (off this path, on a timer). */
+static void grp_online(struct sg_group *g)
+{
+	const struct cfg_group *gc = g->cfg;
+	struct sg_node *node = g->node;
+	int rc;
+
+	uv_update_time(node->loop);
+	if (g->bind_tries && g->pub.in_grace) {
+		/* Grace ran while nobody could reach the group: the clients
+		 * get the whole of it from now to reclaim. */
+		g->pub.grace_start = uv_now(node->loop);
+		g->pub.grace_end = g->pub.grace_start + (uint64_t)gc->grace_s * 1000u;
+		uv_timer_start(&g->grace_timer, grp_grace_timer_cb, (uint64_t)gc->grace_s * 1000u,
+			       0);
+		log_info("group=%s grace restarted now that its VIPs are bound: %u s", gc->name,
+			 gc->grace_s);
+	}
+	g->state = GRP_ONLINE;
+	g->online = true;
+	g->online_at = uv_now(node->loop);
+	g->bind_why[0] = '\0';
+	log_info("group=%s online on node %s (%zu VIPs, %zu exports, state %d)", gc->name,
+		 node->me->name, gc->nvips, gc->nexports, (int)g->pub.nsm_state);
+	if (g->m) {
+		g->m->takeovers++;
+		mt_observe(&g->m->takeover, uv_hrtime() - g->start_ns);
+	}
+	rc = grp_notify(g);
+	if (rc < 0)
+		log_err("group=%s cannot start notifying its clients: %s", gc->name,
+			strerror(-rc));
+	for (size_t v = 0; v < gc->nvips; v++) {
+		if (grp_vip_ours(gc, v)) {
+			uv_timer_start(&g->announce_timer, grp_announce_cb, 0, 0);
+			break;
+		}
+	}
+}
+
+static void grp_bind_timer_cb(uv_timer_t *t);
+
+/*
+ * A managed start gives up after this many failed binds (100 ms doubling:
+ * about 6 s in all): the cluster manager waits for its answer, placed the
+ * address itself just before (IPaddr2), and decides where to go next.  A
+ * lease-owned group keeps trying for as long as this node holds it.
+ */
+#define GRP_BIND_TRIES_MANAGED 7
+
+/* The bind failed (g->bind_why): try again later, 100 ms doubling to 5 s;
+ * a managed group's start fails once it has tried enough. */
+static void grp_bind_later(struct sg_group *g)
+{
+	uint32_t d = g->bind_delay_ms ? g->bind_delay_ms : 100;
+	size_t l = strlen(g->bind_why);
+	struct sg_slot *sl = g->slot;
+
+	if (g->cfg->ownership == CFG_OWN_MANAGED && g->bind_tries + 1 >= GRP_BIND_TRIES_MANAGED) {
+		log_err("group=%s cannot come online on node %s: %s (tried %u times)", g->cfg->name,
+			g->node->me->name, g->bind_why, g->bind_tries + 1);
+		snprintf(sl->why, sizeof(sl->why), "%s (tried %u times)", g->bind_why,
+			 g->bind_tries + 1);
+		if (g->m)
+			g->m->takeover_failures++;
+		grp_stop(g);
+		sl->g = NULL;
+		grp_waiters_done(sl, NULL);
+		return;
+	}
+
+	g->bind_tries++;
+	snprintf(g->bind_why + l, sizeof(g->bind_why) - l, ", retry %u in %u ms", g->bind_tries,
+		 d);
+	log_warn("group=%s not online yet on node %s: %s", g->cfg->name, g->node->me->name,
+		 g->bind_why);
+	uv_timer_start(&g->bind_timer, grp_bind_timer_cb, d, 0);
+	g->bind_delay_ms = d >= 2500 ? 5000 : d * 2;
+}
+
+static void grp_bind_timer_cb(uv_timer_t *t)
+{
+	struct sg_group *g = t->data;
+
+	if (g->state != GRP_BINDING)
+		return;
+	if (g->m)
+		g->m->bind_retries++;
+	if (grp_bind(g) < 0) {
+		grp_bind_later(g);
+		return;
+	}
+	grp_online(g);
+	grp_waiters_done(g->slot, NULL);
+}
+
 /*
  * On the loop, once the state is loaded: attach it to the loop, start
- * grace from now, bind, notify.  0, or -errno with g->open_why set and
- * nothing left bound.
+ * grace from now, bind, notify.  0 (online, or binding: retried until it
+ * is), or -errno with g->open_why set and nothing left bound or added.
  */
 static int grp_install(struct sg_group *g)
 {
 	const struct cfg_group *gc = g->cfg;
 	struct sg_node *node = g->node;
 	unsigned online = 0, need = 0;
+	char a[80];
 	int rc;
 
+	for (size_t v = 0; v < gc->nvips; v++) {
+		if (!g->vip_added[v])
+			continue;
+		if (g->m)
+			g->m->vip_adds++;
+		log_info("group=%s added VIP %s/%u to %s", gc->name,
+			 rpc_addr_str(&gc->vips[v], false, a, sizeof(a)), gc->vip_ifs[v].prefix,
+			 gc->vip_ifs[v].ifname);
+	}
 	clist_attach(g->pub.clients, node->loop);
 	for (int id = 0; id < GRP_PROTO_MAX; id++) {
 		if (!grp_protos[id])
@@ -310,6 +569,7 @@ static int grp_install(struct sg_group *g)
 			snprintf(g->open_why, sizeof(g->open_why), "cannot start its %s service: %s",
 				 grp_protos[id]->name, strerror(-rc));
 			grp_protos_close(g, online);
+			grp_vips_remove(g);
 			return rc;
 		}
 		online |= 1u << id;
@@ -320,6 +580,14 @@ static int grp_install(struct sg_group *g)
 	g->grace_timer.data = g;
 	g->timer_open = true;
 	g->refs++; /* the timer's, until its close callback */
+	uv_timer_init(node->loop, &g->bind_timer);
+	g->bind_timer.data = g;
+	g->bind_timer_open = true;
+	g->refs++;
+	uv_timer_init(node->loop, &g->announce_timer);
+	g->announce_timer.data = g;
+	g->announce_timer_open = true;
+	g->refs++;
 	/* The loop's cached clock dates from before this turn's callbacks; a
 	 * grace armed from it would lose whatever time they took.  Grace
 	 * starts now, before any socket is open, so no new lock can get
@@ -330,18 +598,19 @@ static int grp_install(struct sg_group *g)
 	else
 		grp_grace_end(g, "nothing to recover");
 	/* Grace (if any) is armed: the requests that waited on the held
-	 * listeners may be read now. */
+	 * listeners may be read now, and any bound later serves at once. */
 	for (size_t i = 0; i < g->nlsn; i++)
 		rpc_listener_serve(g->lsn[i]);
-	g->state = GRP_ONLINE;
-	g->online = true;
-	g->online_at = uv_now(node->loop);
-	log_info("group=%s online on node %s (%zu VIPs, %zu exports, state %d)", gc->name,
-		 node->me->name, gc->nvips, gc->nexports, (int)g->pub.nsm_state);
-	rc = grp_notify(g);
-	if (rc < 0)
-		log_err("group=%s cannot start notifying its clients: %s", gc->name,
-			strerror(-rc));
+	g->serving = true;
+	if (grp_bind(g) == 0) {
+		grp_online(g);
+		return 0;
+	}
+	/* Served once the address is here (or the old owner let go of it);
+	 * the owner keeps the group meanwhile, so no other node races it. */
+	g->state = GRP_BINDING;
+	log_err("group=%s cannot bind on node %s: %s", gc->name, node->me->name, g->bind_why);
+	grp_bind_later(g);
 	return 0;
 }
 
@@ -353,46 +622,6 @@ static void grp_unbind(struct sg_group *g)
 		rpc_listener_close(g->lsn[i]);
 	}
 	g->nlsn = 0;
-}
-
-/*
- * Bind each VIP of @g on each service port, held (step 0 of the file
- * header): connections are accepted from now on, requests wait until
- * grp_install serves them.  0, or -errno with g->open_why set and nothing
- * left bound.
- */
-static int grp_bind(struct sg_group *g)
-{
-	const struct cfg_group *gc = g->cfg;
-	struct sg_node *node = g->node;
-	uint16_t ports[8];
-	size_t nports = grp_ports(node->cfg, ports);
-	char a[80];
-	int rc;
-
-	for (size_t v = 0; v < gc->nvips; v++) {
-		for (size_t p = 0; p < nports; p++) {
-			struct sockaddr_storage ss = gc->vips[v];
-
-			sa_set_port(&ss, ports[p]);
-			rc = rpc_listen(node->svc, (struct sockaddr *)&ss,
-					RPC_LISTEN_TCP | RPC_LISTEN_UDP | RPC_LISTEN_HELD, &g->pub,
-					&g->lsn[g->nlsn]);
-			if (rc < 0) {
-				log_err("group=%s cannot bind %s: %s", gc->name,
-					rpc_addr_str(&ss, true, a, sizeof(a)), strerror(-rc));
-				snprintf(g->open_why, sizeof(g->open_why), "cannot bind %s: %s", a,
-					 strerror(-rc));
-				grp_unbind(g);
-				return rc;
-			}
-			rpc_listener_set_release(g->lsn[g->nlsn], grp_put);
-			rpc_listener_set_stats(g->lsn[g->nlsn], g->m ? &g->m->rpc : NULL);
-			g->refs++;
-			g->nlsn++;
-		}
-	}
-	return 0;
 }
 
 static void grp_slot_opened(struct sg_slot *sl, int rc);
@@ -415,6 +644,7 @@ static void grp_open_done(uv_work_t *w, int status)
 		 * that waited are closed, their clients try again. */
 		grp_unbind(g);
 		grp_protos_close(g, 0);
+		grp_vips_remove(g);
 		if (nsm_state_down(g->cfg->statedir) < 0)
 			log_warn("group=%s cannot store its NSM state number", g->cfg->name);
 		sl->g = NULL;
@@ -422,14 +652,12 @@ static void grp_open_done(uv_work_t *w, int status)
 		grp_slot_opened(sl, 0);
 		return;
 	}
+	if (rc < 0)
+		grp_vips_remove(g); /* those added before the open failed */
 	if (rc == 0)
 		rc = grp_install(g);
-	if (g->m && rc == 0) {
-		g->m->takeovers++;
-		mt_observe(&g->m->takeover, uv_hrtime() - g->start_ns);
-	} else if (g->m) {
+	if (g->m && rc < 0)
 		g->m->takeover_failures++;
-	}
 	if (rc < 0) {
 		log_err("group=%s cannot come online on node %s: %s", g->cfg->name,
 			g->node->me->name, g->open_why);
@@ -474,18 +702,25 @@ static int grp_start(struct sg_slot *sl)
 	g->cfg = gc;
 	g->state = GRP_OPENING;
 	g->lsn = calloc(gc->nvips * nports, sizeof(*g->lsn));
-	if (!g->lsn) {
+	g->vip_added = calloc(gc->nvips, sizeof(*g->vip_added));
+	if (!g->lsn || !g->vip_added) {
 		rc = -ENOMEM;
 		snprintf(sl->why, sizeof(sl->why), "out of memory");
 		goto err_free;
 	}
 	/* Listen first, so that a client reconnecting while the state is
 	 * read waits instead of being refused. */
-	rc = grp_bind(g);
+	/* The addresses go on first (one rtnetlink exchange each): a
+	 * takeover that cannot place its VIPs is not one. */
+	rc = grp_vips_add(g);
 	if (rc < 0) {
 		snprintf(sl->why, sizeof(sl->why), "%s", g->open_why);
+		grp_vips_remove(g);
 		goto err_put;
 	}
+	/* A bind that fails here is retried once the state is installed
+	 * (grp_install): the group is then "binding", not failed. */
+	(void)grp_bind(g);
 	g->open_work.data = g;
 	rc = uv_queue_work(node->loop, &g->open_work, grp_open_work, grp_open_done);
 	if (rc < 0) {
@@ -499,6 +734,7 @@ static int grp_start(struct sg_slot *sl)
 
 err_unbind:
 	grp_unbind(g);
+	grp_vips_remove(g);
 err_put:
 	/* Listeners closed on the way hold the group until their sockets
 	 * have closed: the last of them frees it. */
@@ -510,6 +746,7 @@ err_free:
 	if (sl->m)
 		sl->m->takeover_failures++;
 	free(g->lsn);
+	free(g->vip_added);
 	free(g);
 	return rc;
 }
@@ -556,6 +793,14 @@ static void grp_stop_ex(struct sg_group *g, bool handover)
 		g->timer_open = false;
 		uv_close((uv_handle_t *)&g->grace_timer, grp_timer_closed);
 	}
+	if (g->bind_timer_open) {
+		g->bind_timer_open = false;
+		uv_close((uv_handle_t *)&g->bind_timer, grp_timer_closed);
+	}
+	if (g->announce_timer_open) {
+		g->announce_timer_open = false;
+		uv_close((uv_handle_t *)&g->announce_timer, grp_timer_closed);
+	}
 	/* Protocol state on the loop thread is unreachable now (no new
 	 * request): each protocol drops it at once (NLM also ends requests
 	 * parked on the client list, which hold the listeners).  State that
@@ -571,6 +816,9 @@ static void grp_stop_ex(struct sg_group *g, bool handover)
 	}
 	clist_close(g->pub.clients);
 	g->pub.clients = NULL;
+	/* The sockets are closed: the address can go (the next owner adds
+	 * it on its own interface). */
+	grp_vips_remove(g);
 	if (nsm_state_down(g->cfg->statedir) < 0)
 		log_warn("group=%s cannot store its NSM state number", g->cfg->name);
 	log_info("group=%s offline on node %s", g->cfg->name, g->node->me->name);
@@ -682,9 +930,10 @@ void grp_status(const struct sg_group *g, struct json_object *o)
 {
 	/* While opening, the slots belong to the thread pool: not a field of
 	 * them may be read here. */
-	bool ready = g->state == GRP_ONLINE;
+	bool ready = g->state == GRP_ONLINE || g->state == GRP_BINDING;
 	uint32_t grace = ready ? grp_grace_left(&g->pub) : 0;
 	const char *state = g->state == GRP_OPENING ? "opening"
+			  : g->state == GRP_BINDING ? "binding"
 			  : !g->online ? "offline" : grace ? "grace" : "online";
 	size_t nlocks = 0;
 
@@ -693,6 +942,8 @@ void grp_status(const struct sg_group *g, struct json_object *o)
 			nlocks += grp_protos[id]->nlocks(g->pub.slot[id]);
 	sj_add(o, "name", json_object_new_string(g->cfg->name));
 	sj_add(o, "state", json_object_new_string(state));
+	if (g->state == GRP_BINDING)
+		sj_add(o, "reason", json_object_new_string(g->bind_why));
 	sj_add(o, "ownership", json_object_new_string(cfg_ownership_name(g->cfg->ownership)));
 	sj_add(o, "grace_left", json_object_new_int64(grace));
 	sj_add(o, "nsm_state", json_object_new_int64(g->pub.nsm_state));
@@ -745,6 +996,10 @@ static void grp_reply(struct json_object *out, const char *result, const char *g
 static void grp_waiters_done(struct sg_slot *sl, const char *why)
 {
 	bool online = sl->g && sl->g->state == GRP_ONLINE;
+
+	/* "start" returns once the VIPs are bound (grp_bind_timer_cb). */
+	if (!why && sl->g && sl->g->state == GRP_BINDING)
+		return;
 
 	while (sl->waiters) {
 		struct grp_waiter *w = sl->waiters;
@@ -833,10 +1088,32 @@ static int grp_slot_ready(void *arg, char *why, size_t whylen)
 			 whylen);
 }
 
+static void grp_swept(void *arg, const char *ifname, const char *addr, unsigned prefix, int rc)
+{
+	struct sg_node *node = arg;
+
+	if (rc == 0)
+		log_info("node %s removed VIP %s/%u from %s: left there when it last stopped "
+			 "without releasing it", node->me->name, addr, prefix, ifname);
+	else if (rc != -EADDRNOTAVAIL && rc != -ENODEV)
+		log_warn("node %s cannot remove VIP %s/%u from %s, left there when it last "
+			 "stopped: %s", node->me->name, addr, prefix, ifname, strerror(-rc));
+}
+
 int grp_node_start(struct sg_node *node)
 {
 	const struct cfg_cluster *c = node->cfg;
+	char vipdir[4200];
 	int rc;
+
+	/* A VIP this node added and never removed (it was killed, or the
+	 * machine lost power without a reboot) would answer ARP for a group
+	 * another node now serves: it goes before any group can start. */
+	snprintf(vipdir, sizeof(vipdir), "%s/%s.vips", c->run_dir, node->me->name);
+	rc = vip_rec_sweep(vipdir, grp_swept, node);
+	if (rc < 0)
+		log_warn("node %s cannot read %s, its record of VIPs left on interfaces: %s",
+			 node->me->name, vipdir, strerror(-rc));
 
 	node->slots = calloc(c->ngroups ? c->ngroups : 1, sizeof(*node->slots));
 	if (!node->slots)
@@ -856,6 +1133,7 @@ int grp_node_start(struct sg_node *node)
 		if (!sl->m)
 			log_warn("group=%s: no memory for its metrics; they stay empty", gc->name);
 		sl->statedir = gc->statedir;
+		snprintf(sl->vipdir, sizeof(sl->vipdir), "%s", vipdir);
 		sl->own = gc->ownership == CFG_OWN_MANAGED ? &owner_managed_ops : &owner_lease_ops;
 		struct owner_args oa = {
 			.loop = node->loop, .statedir = sl->statedir, .group = gc->name,
@@ -1109,6 +1387,7 @@ int grp_node_stop_group(struct sg_node *node, const char *group, char *why, size
 	log_info("group=%s stop requested on node %s (managed)", group, node->me->name);
 	grp_stop(sl->g);
 	sl->g = NULL;
+	grp_waiters_done(sl, NULL); /* a start still waiting for its binds */
 	return 0;
 }
 
@@ -1121,7 +1400,7 @@ enum grp_node_state grp_node_group_state(struct sg_node *node, const char *group
 	if (!sl)
 		return GRP_NODE_UNKNOWN;
 	if (sl->g)
-		return sl->g->state == GRP_OPENING ? GRP_NODE_OPENING : GRP_NODE_ONLINE;
+		return sl->g->state == GRP_ONLINE ? GRP_NODE_ONLINE : GRP_NODE_OPENING;
 	if (sl->own->external && sl->why[0]) {
 		*why = sl->why;
 		return GRP_NODE_FAILED;
@@ -1214,7 +1493,7 @@ int grp_node_reconfigure(struct sg_node *node, const struct cfg_cluster *next,
 			rc = -EINVAL;
 			goto out;
 		}
-		if (!sl->g || sl->g->state != GRP_ONLINE)
+		if (!sl->g || (sl->g->state != GRP_ONLINE && sl->g->state != GRP_BINDING))
 			continue;
 		for (int id = 0; id < GRP_PROTO_MAX; id++) {
 			const struct grp_proto_ops *ops = grp_protos[id];
@@ -1346,6 +1625,18 @@ void grp_node_metrics(struct sg_node *node, struct sbuf *out)
 		   "Times the group came online on this node.", m ? m->takeovers : 0);
 	GRP_FAMILY("sgnfs_group_takeover_failures_total", "counter",
 		   "Times bringing the group online here failed.", m ? m->takeover_failures : 0);
+	GRP_FAMILY("sgnfs_group_binding", "gauge",
+		   "1 while the group waits to bind a VIP here (retried with back-off).",
+		   sl->g && sl->g->state == GRP_BINDING);
+	GRP_FAMILY("sgnfs_group_bind_retries_total", "counter",
+		   "Bind attempts repeated after a failed one (address not here yet, in use).",
+		   m ? m->bind_retries : 0);
+	GRP_FAMILY("sgnfs_group_vip_adds_total", "counter",
+		   "VIPs this node added to an interface at a takeover (ADDR/PREFIX@IFACE).",
+		   m ? m->vip_adds : 0);
+	GRP_FAMILY("sgnfs_group_vip_announcements_total", "counter",
+		   "Gratuitous ARPs and unsolicited neighbour advertisements sent for the "
+		   "group's VIPs.", m ? m->vip_announcements : 0);
 	mt_family(out, "sgnfs_group_takeover_duration_seconds", "histogram",
 		  "From this node deciding to serve the group to the group online (state read, "
 		  "NSM state stored, VIPs bound).");

@@ -42,6 +42,9 @@ struct grp_metrics {
 	struct rpc_stats rpc;           /* the listeners of every incarnation */
 	uint64_t takeovers;             /* times it came online here */
 	uint64_t takeover_failures;
+	uint64_t bind_retries;          /* bind attempts after the first failed */
+	uint64_t vip_adds;              /* VIPs this node added to an interface */
+	uint64_t vip_announcements;     /* gratuitous ARPs / unsolicited NAs sent */
 	struct mt_hist takeover;        /* decision to serve -> online */
 	uint64_t notify_sent;           /* SM_NOTIFY started (client x VIP) */
 	uint64_t notify_answered;
@@ -70,6 +73,7 @@ struct sg_slot {
 					      listeners and timer hold it) */
 	const char *statedir;              /* <first export>/.sgnfs: cfg_group.statedir (config
 					    * trees live until exit) */
+	char vipdir[4200];                 /* <run_dir>/<node>.vips (cluster/vip.h) */
 };
 
 /* This node: one per sgnfsd process. */
@@ -90,7 +94,10 @@ struct sg_node {
  * pool; its slots belong to that work), online (serving; in grace or not),
  * closing (going offline).  Offline is the absence of the group.
  */
-enum grp_state { GRP_OPENING, GRP_ONLINE, GRP_CLOSING };
+enum grp_state { GRP_OPENING, GRP_BINDING, GRP_ONLINE, GRP_CLOSING };
+/* GRP_BINDING: installed (protocols online, grace running) but a VIP could
+ * not be bound yet (say, its address is not on this machine yet); retried
+ * with back-off, online as soon as every bind succeeds. */
 
 struct nsm_notifier;
 
@@ -115,7 +122,18 @@ struct sg_group {
 	const struct cfg_cluster *cluster; /* immutable */
 	const struct cfg_group *cfg;       /* immutable */
 	struct rpc_listener **lsn;         /* owned; one per VIP and port */
-	size_t nlsn;
+	size_t nlsn;                       /* bound so far, in VIP-then-port order */
+	bool *vip_added;                   /* owned; [v]: this incarnation added vips[v]
+					      to its interface (removed at release) */
+	uv_timer_t bind_timer;             /* bind retries; holds a reference while open */
+	bool bind_timer_open;
+	bool serving;                      /* installed: new listeners serve at once */
+	uint32_t bind_delay_ms;            /* the next retry's delay: 100 ms doubling to 5 s */
+	unsigned bind_tries;               /* failed bind attempts so far */
+	char bind_why[320];                /* the last bind failure and the next retry */
+	uv_timer_t announce_timer;         /* ARP/NA rounds; holds a reference while open */
+	bool announce_timer_open;
+	unsigned announce_rounds;          /* rounds sent so far */
 	bool online;
 	unsigned refs;                     /* the group's own + one per listener + timer */
 };

@@ -349,12 +349,13 @@ class Cluster:
 
     # -- processes ---------------------------------------------------------
 
-    def start(self, node, wait=True, extra_args=(), timeout=20, own_run_dir=False):
+    def start(self, node, wait=True, extra_args=(), timeout=20, own_run_dir=False, wrap=()):
         """Start sgnfsd -n @node; with @wait, return once every VIP of
         every group whose first node is @node answers on TCP.  With
         @own_run_dir the node runs in a mount namespace of its own with a
         private tmpfs on run_dir, as on another machine: its control
-        socket and pid file are not visible here (needs root)."""
+        socket and pid file are not visible here (needs root).  @wrap runs
+        it through a command that execs it (e.g. ip netns exec NS)."""
         if node in self.nodes and self.nodes[node].alive():
             raise RuntimeError('node %s already running' % node)
         n = sum(1 for x in self.all_nodes if x.name == node)
@@ -366,6 +367,7 @@ class Cluster:
             argv = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
                     'mount -t tmpfs -o mode=0755 sgnfs-run "$0" && exec "$@"',
                     self.run_dir] + argv
+        argv = list(wrap) + argv
         log('start: %s  (log %s)' % (' '.join(argv), logpath))
         logf = open(logpath, 'wb')
         env = dict(os.environ)

@@ -460,6 +460,52 @@ static void test_ownership(void **state)
 	done(&r);
 }
 
+/* ADDR[/PREFIX][@IFACE]: where sgnfsd places each VIP (cluster/vip.h). */
+static void test_vip_iface(void **state)
+{
+	struct result r;
+	const struct cfg_group *g;
+
+	(void)state;
+	load("[cluster]\nname = t\n[node a]\n[group g]\n"
+	     "vip = 10.1.0.5/24@eth0 fd00::5/64@veth-a 127.0.0.9 10.1.0.6@eth0\nnodes = a\n"
+	     "[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n", &r);
+	if (r.rc != 0)
+		fail_msg("rc %d:\n%s", r.rc, r.errs);
+	g = &r.c->groups[0];
+	assert_int_equal(g->nvips, 4);
+	check_v4(&g->vips[0], "10.1.0.5");
+	assert_string_equal(g->vip_ifs[0].ifname, "eth0");
+	assert_int_equal(g->vip_ifs[0].prefix, 24);
+	check_v6(&g->vips[1], "fd00::5");
+	assert_string_equal(g->vip_ifs[1].ifname, "veth-a");
+	assert_int_equal(g->vip_ifs[1].prefix, 64);
+	check_v4(&g->vips[2], "127.0.0.9");
+	assert_string_equal(g->vip_ifs[2].ifname, "");
+	check_v4(&g->vips[3], "10.1.0.6");
+	assert_int_equal(g->vip_ifs[3].prefix, 32); /* a host address by default */
+	assert_true(cfg_manages_vips(r.c));
+	done(&r);
+
+	/* Managed: IPaddr2 places the VIPs, sgnfsd never does. */
+	load("[cluster]\nname = t\nownership = managed\n[node a]\n[group g]\n"
+	     "vip = 10.1.0.5/24@eth0\nnodes = a\n"
+	     "[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n", &r);
+	if (r.rc != 0)
+		fail_msg("rc %d:\n%s", r.rc, r.errs);
+	assert_false(cfg_manages_vips(r.c));
+	done(&r);
+
+	/* Without an interface: nothing to place. */
+	load("[cluster]\nname = t\n[node a]\n[group g]\nvip = 127.0.0.9 ::1\nnodes = a\n"
+	     "[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n", &r);
+	if (r.rc != 0)
+		fail_msg("rc %d:\n%s", r.rc, r.errs);
+	assert_int_equal(r.c->groups[0].vip_ifs[1].prefix, 128);
+	assert_false(cfg_manages_vips(r.c));
+	done(&r);
+}
+
 /* ---- one error at a time ------------------------------------------------- */
 
 /* 2 lines */
@@ -548,6 +594,26 @@ static const struct error_case error_cases[] = {
 	  "vip '127.0.0.300' is not an IPv4 or IPv6 address" },
 	{ "vip network", CL "[node a]\n[group g]\nvip = 10.0.0.0/8\nnodes = a\n" GEXP, 5,
 	  "is a network" },
+	{ "vip prefix 33", CL "[node a]\n[group g]\nvip = 10.0.0.5/33@eth0\nnodes = a\n" GEXP,
+	  5, "prefix length 33 is too long" },
+	{ "vip prefix 0", CL "[node a]\n[group g]\nvip = 10.0.0.5/0@eth0\nnodes = a\n" GEXP,
+	  5, "bad prefix length '0'" },
+	{ "vip prefix word", CL "[node a]\n[group g]\nvip = fd00::5/6x@eth0\nnodes = a\n" GEXP,
+	  5, "bad prefix length '6x'" },
+	{ "vip empty prefix", CL "[node a]\n[group g]\nvip = fd00::5/@eth0\nnodes = a\n" GEXP,
+	  5, "bad prefix length ''" },
+	{ "vip no iface", CL "[node a]\n[group g]\nvip = 10.0.0.5/24@\nnodes = a\n" GEXP,
+	  5, "'' is not a valid interface name" },
+	{ "vip long iface", CL "[node a]\n[group g]\nvip = 10.0.0.5@abcdefghijklmnop\n"
+	  "nodes = a\n" GEXP, 5, "'abcdefghijklmnop' is not a valid interface name" },
+	{ "vip iface slash", CL "[node a]\n[group g]\nvip = 10.0.0.5/24@eth0/1\nnodes = a\n"
+	  GEXP, 5, "'eth0/1' is not a valid interface name" },
+	{ "vip iface colon", CL "[node a]\n[group g]\nvip = 10.0.0.5@eth0:1\nnodes = a\n"
+	  GEXP, 5, "'eth0:1' is not a valid interface name" },
+	{ "vip iface dots", CL "[node a]\n[group g]\nvip = 10.0.0.5@..\nnodes = a\n"
+	  GEXP, 5, "'..' is not a valid interface name" },
+	{ "vip twice iface", CL "[node a]\n[group g]\nvip = 10.0.0.5/24@eth0 10.0.0.5@eth1\n"
+	  "nodes = a\n" GEXP, 5, "vip 10.0.0.5 is listed twice" },
 	{ "vip any", CL "[node a]\n[group g]\nvip = 0.0.0.0\nnodes = a\n" GEXP, 5,
 	  "unspecified" },
 	{ "vip any6", CL "[node a]\n[group g]\nvip = ::\nnodes = a\n" GEXP, 5, "unspecified" },
@@ -1055,6 +1121,7 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_ownership),
+		cmocka_unit_test(test_vip_iface),
 		cmocka_unit_test(test_each_error),
 		cmocka_unit_test(test_near_misses),
 		cmocka_unit_test(test_many_errors),
