@@ -45,6 +45,7 @@
 #include <arpa/inet.h>
 
 #include "log.h"
+#include "saddr.h"
 #include "sfile.h"
 
 #define CLIST_FNAME_DIRECT_MAX 200
@@ -220,19 +221,6 @@ static void clist_entry_free(struct clist_entry *e)
 	}
 	free(e->name);
 	free(e);
-}
-
-static bool clist_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
-	return false;
 }
 
 /* ---- I/O on the thread pool ------------------------------------------ */
@@ -640,7 +628,7 @@ int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_stora
 	}
 	e->holding = true;
 	for (size_t i = 0; i < e->naddrs; i++)
-		known |= clist_addr_eq(&e->addrs[i], addr);
+		known |= sa_same_host(&e->addrs[i], addr);
 	if (!known) {
 		if (e->naddrs == CLIST_MAX_ADDRS) {
 			memmove(&e->addrs[0], &e->addrs[1],
@@ -695,7 +683,7 @@ bool clist_has_addr(const struct clist *cl, const char *name,
 	if (!e)
 		return false;
 	for (size_t i = 0; i < e->naddrs; i++)
-		if (clist_addr_eq(&e->addrs[i], addr))
+		if (sa_same_host(&e->addrs[i], addr))
 			return true;
 	return false;
 }
