@@ -399,6 +399,7 @@ out:
 }
 
 static void grp_waiters_done(struct sg_slot *sl, const char *why);
+static void grp_handover_done(struct sg_slot *sl, const char *why);
 
 /* "EADDRNOTAVAIL" for -EADDRNOTAVAIL: what an administrator greps for. */
 static const char *grp_errname(int rc)
@@ -446,6 +447,11 @@ static int grp_bind(struct sg_group *g)
 		g->slot->own->bound(g->slot->own_impl, true);
 		log_info("group=%s listens on all its VIPs on node %s", gc->name,
 			 g->node->me->name);
+		/* Taken back here before the handover ended (the target died
+		 * meanwhile): the connections kept can close, this node listens. */
+		if (g->slot->leaving)
+			grp_handover_done(g->slot, "this node serves the group again and listens "
+					  "on its VIPs");
 	}
 	return 0;
 }
