@@ -152,7 +152,7 @@ struct rpc_req_priv {
 
 /* rpc_svc.c: may a UDP datagram on @lsn be taken?  False when its
  * context's pool queue is over its bound (counted and logged there). */
-bool rpcs_udp_admit(struct rpc_listener *lsn);
+bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from);
 
 /* rpc_svc.c: handle one complete record.  Returns 0, or -EPROTO when the
  * record is unusable and a TCP connection should be closed. */

@@ -662,7 +662,7 @@ static void rpcx_udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 	}
 	if (lsn->stats)
 		lsn->stats->bytes_in += (uint64_t)nread;
-	if (!rpcs_udp_admit(lsn))
+	if (!rpcs_udp_admit(lsn, addr))
 		return;
 	memset(&peer, 0, sizeof(peer));
 	memcpy(&peer, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
