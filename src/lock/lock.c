@@ -25,7 +25,9 @@
  * within a small factor of one with 10 (O(log n) vs O(n)); red-black (see
  * lk_rb.h) because lock then unlock of one range is an insert/erase pair,
  * which red-black trees rebalance in O(1) amortized.  A lock node is 120
- * bytes on x86_64 (128 with malloc's header); see struct lk_lock.
+ * bytes on x86_64; see struct lk_lock.  Nodes come from pages of their own
+ * (lk_slab.h: no malloc header, no heap shared with the requests that made
+ * them) unless a test supplies an allocator.
  *
  * Each owner also lists its locks, waiters and shares (any file), so
  * releasing one owner or client costs what it holds, not the table size.
