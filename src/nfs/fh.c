@@ -39,9 +39,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <time.h>
 #include <stdio.h>
 #include <string.h>
@@ -214,26 +214,52 @@ int fh_key_at(uint32_t fsid, int dirfd, const char *name, struct fh_key *out,
 	return 0;
 }
 
+bool fh_badmac_take(struct fh_badmac_lim *l, const struct sockaddr_storage *peer,
+		    uint64_t now_ms, uint64_t *quiet)
+{
+	bool ok;
+
+	pthread_mutex_lock(&l->mu);
+	if (!l->ready) {
+		/* No table (no memory): the node-wide bucket alone still
+		 * bounds the lines. */
+		l->have_hosts = tb_table_init(&l->hosts, FH_BADMAC_HOSTS, FH_BADMAC_HOST_BURST,
+					      FH_BADMAC_HOST_RATE) == 0;
+		l->ready = true;
+	}
+	/* The host's own bucket first: a forger spends its tokens, not
+	 * another host's; then the node-wide one, which bounds the sum over
+	 * many (made-up) source addresses. */
+	ok = (!peer || !l->have_hosts || tb_table_take(&l->hosts, peer, now_ms)) &&
+	     tb_take(&l->all, FH_BADMAC_ALL_BURST, FH_BADMAC_ALL_RATE, now_ms);
+	if (ok) {
+		*quiet = l->quiet;
+		l->quiet = 0;
+	} else {
+		l->quiet++;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return ok;
+}
+
+/* The node's limiter for the bad-MAC line (process lifetime: its table is
+ * never freed). */
+static struct fh_badmac_lim badmac_lim = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
 void fh_log_badmac(const char *group, const struct sockaddr_storage *peer, const char *what)
 {
-	static atomic_llong last;
-	static atomic_uint quiet;
 	struct timespec ts;
-	long long now, prev;
+	uint64_t quiet;
 	char a[64];
 
+	/* Handlers run on the thread pool and on the loop: no uv_now here. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = ts.tv_sec;
-	prev = atomic_load(&last);
-	/* A flood of forged handles must not become a flood of log lines. */
-	if (prev == now || !atomic_compare_exchange_strong(&last, &prev, now)) {
-		atomic_fetch_add(&quiet, 1);
+	if (!fh_badmac_take(&badmac_lim, peer,
+			    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, &quiet))
 		return;
-	}
 	log_warn("group=%s client=%s %s: file handle with a bad MAC (forged, from another "
-		 "cluster, or signed with a rotated-out key): BADHANDLE (%u more not logged)",
-		 group, peer ? rpc_addr_str(peer, true, a, sizeof(a)) : "?", what,
-		 atomic_exchange(&quiet, 0));
+		 "cluster, or signed with a rotated-out key): BADHANDLE (%" PRIu64 " more not logged)",
+		 group, peer ? rpc_addr_str(peer, true, a, sizeof(a)) : "?", what, quiet);
 }
 
 struct nfs_exp *fh_find_export(struct nfs_exp *exps, size_t n, uint32_t fsid)

@@ -35,11 +35,14 @@
 #ifndef SGNFS_NFS_FH_H
 #define SGNFS_NFS_FH_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+
+#include "tbucket.h"
 
 #define FH_VERSION     2
 #define FH_SIZE_MAX    64
@@ -103,10 +106,39 @@ int fh_key_at(uint32_t fsid, int dirfd, const char *name, struct fh_key *out,
 /*
  * Log that a handle failed its MAC (fh_decode() said -FH_EMAC): group
  * @group, client @peer (may be NULL when the caller does not know it),
- * protocol and procedure @what.  At most one line per second for the
- * process; the lines in between are counted into the next.  Thread-safe.
+ * protocol and procedure @what.  Rate-limited by its own buckets
+ * (fh_badmac_take): per source address FH_BADMAC_HOST_BURST lines, then
+ * FH_BADMAC_HOST_RATE a second, and node-wide FH_BADMAC_ALL_BURST, then
+ * FH_BADMAC_ALL_RATE a second; the lines left out are counted into the
+ * next one.  Its buckets are its own, so a forger neither floods the log
+ * nor silences another host's bad-MAC line or any other rate-limited line.
+ * Thread-safe.
  */
 void fh_log_badmac(const char *group, const struct sockaddr_storage *peer, const char *what);
+
+#define FH_BADMAC_HOSTS      256
+#define FH_BADMAC_HOST_BURST 3
+#define FH_BADMAC_HOST_RATE  0.2
+#define FH_BADMAC_ALL_BURST  20
+#define FH_BADMAC_ALL_RATE   2.0
+
+/* The limiter behind fh_log_badmac; its own instance in the tests.
+ * Initialise with { .mu = PTHREAD_MUTEX_INITIALIZER }; the host table is
+ * allocated at the first take. */
+struct fh_badmac_lim {
+	pthread_mutex_t mu;
+	bool ready, have_hosts;
+	struct tb_table hosts;  /* per source address */
+	struct tb_bucket all;   /* node-wide */
+	uint64_t quiet;         /* lines left out since the last one logged */
+};
+/*
+ * May a bad-MAC line from @peer (NULL: unknown, only the node-wide bucket)
+ * be logged at @now_ms?  If so, *@quiet gets the lines left out since the
+ * last one logged.
+ */
+bool fh_badmac_take(struct fh_badmac_lim *l, const struct sockaddr_storage *peer,
+		    uint64_t now_ms, uint64_t *quiet);
 
 /* The export among @exps[0..n) whose fsid is @fsid, or NULL. */
 struct nfs_exp *fh_find_export(struct nfs_exp *exps, size_t n, uint32_t fsid);

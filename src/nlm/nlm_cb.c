@@ -16,9 +16,8 @@
 #include <netinet/in.h>
 
 #include "log.h"
+#include "nlm.h" /* NLM_PROG, generated from src/proto/nlm.x */
 #include "saddr.h"
-
-#define NLM_PROG 100021u
 
 struct nlm_cb_op {
 	struct nlm_cb_op *next;

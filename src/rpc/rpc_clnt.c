@@ -27,13 +27,14 @@
  * a dozen replies with a dozen new calls costs the kernel one segment, not
  * a dozen, and the server one wake-up.
  *
- * TCP replies are reassembled from record-marking fragments by a resumable
- * parser (state in struct rpcc_conn); the running record size is checked
- * against max_reply before anything is buffered, and an oversized record is
- * skipped (only its first four bytes, the xid, are kept) so it fails only its
- * own call.
+ * TCP replies are reassembled from record-marking fragments by rpc_rm.c
+ * (state in struct rpcc_conn); the running record size is checked against
+ * max_reply before anything is buffered, and an oversized record is skipped
+ * (only its first four bytes, the xid, are kept) so it fails only its own
+ * call.
  */
 #include "rpc/rpc_clnt.h"
+#include "rpc/rpc_rm.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -47,7 +48,7 @@
 #include "saddr.h"
 
 #define RPCC_NBUCKETS        256u          /* power of two */
-#define RPCC_MARK_LEN        4u
+#define RPCC_MARK_LEN        RM_MARK_LEN
 #define RPCC_PROC_OFF        20u           /* xid mtype rpcvers prog vers | proc */
 #define RPCC_DEF_RETRANS     500u
 #define RPCC_DEF_RETRANS_MAX 4000u
@@ -85,16 +86,9 @@ struct rpcc_conn {
 	uv_connect_t creq;
 	struct rpcc_clnt *c;            /* NULL once detached; freed in close cb */
 	bool connected;
-	/* Record-marking parser (RFC 5531 section 11). */
-	uint8_t mark[4];
-	unsigned mark_have;
-	uint32_t frag_left;
-	bool in_frag, frag_last;
-	bool skipping;                  /* current record is over max_reply */
-	uint8_t head[4];                /* first bytes of the record: its xid */
-	unsigned head_have;
-	uint8_t *rec;                   /* reassembled record (owned) */
-	size_t rec_len, rec_cap;
+	/* Record-marking parser (RFC 5531 section 11), skip mode: a reply
+	 * over max_reply fails only its own call. */
+	struct rm_parser rm;
 };
 
 struct rpcc_clnt {
@@ -611,7 +605,7 @@ static void rpcc_conn_closed_cb(uv_handle_t *h)
 {
 	struct rpcc_conn *k = h->data;
 
-	free(k->rec);
+	rm_fini(&k->rm);
 	free(k);
 }
 
@@ -688,7 +682,7 @@ static int rpcc_tcp_write(struct rpcc_conn *k, struct rpcc_call **calls, unsigne
 	for (unsigned i = 0; i < n; i++) {
 		struct rpcc_call *call = calls[i];
 
-		rpcc_put32(call->msg, 0x80000000u | (uint32_t)call->len);
+		rm_put_mark(call->msg, (uint32_t)call->len, true);
 		b[i] = uv_buf_init((char *)call->msg, (unsigned)(call->len + RPCC_MARK_LEN));
 		total += b[i].len;
 		call->tx_count++;
@@ -832,6 +826,7 @@ static void rpcc_tcp_connect(struct rpcc_clnt *c)
 		rpcc_timer_want(c, c->reconnect_at);
 		return;
 	}
+	rm_init(&k->rm, c->max_reply, RM_OVERSIZE_SKIP);
 	uv_tcp_init(c->loop, &k->tcp);
 	k->tcp.data = k;
 	k->creq.data = k;
@@ -853,99 +848,25 @@ static void rpcc_tcp_connect(struct rpcc_clnt *c)
 		rpcc_conn_lost(c, rc);
 }
 
-/*
- * Feed @n bytes of the reply stream through the record-marking parser and
- * handle each complete record.  Returns 0 or -ENOMEM.
- */
-static int rpcc_conn_feed(struct rpcc_conn *k, const uint8_t *p, size_t n)
+/* One whole reply record from the parser; an oversized one (only its
+ * first bytes, the xid, kept) fails just its call.  Stops the feed once the
+ * connection is detached from its client. */
+static int rpcc_conn_record(void *arg, const uint8_t *rec, size_t len, bool oversize)
 {
-	while (n > 0 && k->c) {
-		struct rpcc_clnt *c = k->c;
-		size_t take;
+	struct rpcc_conn *k = arg;
+	uint32_t xid;
 
-		if (!k->in_frag) {
-			uint32_t mark;
-
-			take = 4 - k->mark_have;
-			if (take > n)
-				take = n;
-			memcpy(k->mark + k->mark_have, p, take);
-			k->mark_have += (unsigned)take;
-			p += take;
-			n -= take;
-			if (k->mark_have < 4)
-				break;
-			k->mark_have = 0;
-			memcpy(&mark, k->mark, 4);
-			mark = ntohl(mark);
-			k->frag_last = (mark & 0x80000000u) != 0;
-			k->frag_left = mark & 0x7fffffffu;
-			k->in_frag = true;
-			/* Check before buffering: a mark alone may claim 2 GiB. */
-			if (!k->skipping &&
-			    (uint64_t)k->rec_len + k->frag_left > c->max_reply) {
-				k->skipping = true;
-				k->rec_len = 0;
-			}
-			if (!k->skipping && k->rec_len + k->frag_left > k->rec_cap) {
-				size_t cap = k->rec_cap ? k->rec_cap : 4096;
-				uint8_t *nrec;
-
-				while (cap < k->rec_len + k->frag_left)
-					cap *= 2;
-				if (cap > c->max_reply)
-					cap = c->max_reply;
-				nrec = realloc(k->rec, cap);
-				if (!nrec)
-					return -ENOMEM;
-				k->rec = nrec;
-				k->rec_cap = cap;
-			}
+	if (!k->c)
+		return 1;
+	if (oversize) {
+		if (len >= 4) {
+			memcpy(&xid, rec, 4);
+			rpcc_fail_xid(k->c, ntohl(xid), -EMSGSIZE);
 		}
-		take = k->frag_left < n ? k->frag_left : n;
-		if (k->head_have < 4) {
-			size_t h = 4 - k->head_have < take ? 4 - k->head_have : take;
-			memcpy(k->head + k->head_have, p, h);
-			k->head_have += (unsigned)h;
-		}
-		if (!k->skipping) {
-			memcpy(k->rec + k->rec_len, p, take);
-			k->rec_len += take;
-		}
-		k->frag_left -= (uint32_t)take;
-		p += take;
-		n -= take;
-		if (k->frag_left > 0)
-			break;
-		k->in_frag = false;
-		if (!k->frag_last)
-			continue;
-
-		/* A whole record. */
-		size_t len = k->rec_len;
-		bool skipped = k->skipping;
-		uint32_t xid;
-
-		memcpy(&xid, k->head, 4);
-		xid = ntohl(xid);
-		bool have_xid = k->head_have == 4;
-		k->rec_len = 0;
-		k->skipping = false;
-		k->head_have = 0;
-		if (skipped) {
-			if (have_xid)
-				rpcc_fail_xid(c, xid, -EMSGSIZE);
-		} else {
-			rpcc_handle_record(c, k->rec, len);
-		}
-		/* Don't keep a big buffer around after one big reply. */
-		if (k->rec_cap > 65536 && len <= 65536) {
-			free(k->rec);
-			k->rec = NULL;
-			k->rec_cap = 0;
-		}
+	} else {
+		rpcc_handle_record(k->c, rec, len);
 	}
-	return 0;
+	return k->c ? 0 : 1;
 }
 
 static void rpcc_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -956,7 +877,8 @@ static void rpcc_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf
 	if (nread < 0 && k->c)
 		rpcc_conn_lost(k->c, nread == UV_EOF ? 0 : (int)nread);
 	else if (nread > 0 && k->c)
-		rc = rpcc_conn_feed(k, (const uint8_t *)buf->base, (size_t)nread);
+		rc = rm_feed(&k->rm, (const uint8_t *)buf->base, (size_t)nread,
+			     rpcc_conn_record, k);
 	if (rc < 0 && k->c)
 		rpcc_conn_lost(k->c, rc);
 	rpcc_release(buf);

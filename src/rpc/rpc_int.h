@@ -13,6 +13,7 @@
 
 #include "rpc/rpc.h"
 #include "rpc/rpc_drc.h"
+#include "rpc/rpc_rm.h"
 #include "rpc/rpc_stats.h"
 
 #define RPC_MAX_PROGS 16
@@ -24,7 +25,7 @@
 #define RPC_CONN_MAX_QUEUED   (8u << 20)
 #define RPC_UDP_MAX_REPLY     65507u
 /* Bytes of the TCP record mark in front of every reply record. */
-#define RPC_MARK_LEN 4
+#define RPC_MARK_LEN RM_MARK_LEN
 /* A connection's output buffer bigger than this is freed once written, so
  * one big READ reply does not pin 1 MiB for the connection's lifetime. */
 #define RPC_OUT_KEEP 65536u
@@ -125,15 +126,9 @@ struct rpc_conn {
 	bool paused;                  /* reading stopped for back-pressure */
 	uint64_t last_active;         /* uv_now() of the last record */
 	struct sockaddr_storage peer, local;
-	/* Record-marking parser state (RFC 5531 section 11), kept here so a
-	 * record can arrive split across any number of reads. */
-	uint8_t mark[4];
-	unsigned mark_have;           /* bytes of the current mark received */
-	uint32_t frag_left;           /* bytes of the current fragment still due */
-	bool in_frag;
-	bool frag_last;
-	uint8_t *rec;                 /* reassembled record (owned) */
-	size_t rec_len, rec_cap;
+	/* Record-marking parser (RFC 5531 section 11), kept here so a record
+	 * can arrive split across any number of reads. */
+	struct rm_parser rm;
 	/* Replies of the current loop turn, record marks included, written
 	 * with one write at the end of the turn (lsn->dirty). */
 	uint8_t *out;                 /* owned */
@@ -157,7 +152,7 @@ struct rpc_req_priv {
 
 /* rpc_svc.c: may a UDP datagram on @lsn be taken?  False when its
  * context's pool queue is over its bound (counted and logged there). */
-bool rpcs_udp_admit(struct rpc_listener *lsn);
+bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from);
 
 /* rpc_svc.c: handle one complete record.  Returns 0, or -EPROTO when the
  * record is unusable and a TCP connection should be closed. */

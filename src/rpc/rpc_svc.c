@@ -530,10 +530,12 @@ static int rpcs_pool_submit(struct rpc_svc *svc, struct rpc_req_priv *rp)
 	return 0;
 }
 
-bool rpcs_udp_admit(struct rpc_listener *lsn)
+bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from)
 {
 	struct rpc_svc *svc = lsn->svc;
 	struct rpcx_fq *q = rpcs_fq(svc, lsn->ctx, false);
+	struct sockaddr_storage peer;
+	char a[80], l[80];
 	uint64_t now;
 
 	if (!q || q->queued < svc->lim.max_queued_per_ctx)
@@ -547,8 +549,13 @@ bool rpcs_udp_admit(struct rpc_listener *lsn)
 	svc->udp_drop_quiet++;
 	now = uv_now(svc->loop);
 	if (svc->udp_drop_logged_ms == 0 || now - svc->udp_drop_logged_ms >= 1000) {
-		log_warn("rpc: a group's queue holds %u requests (max_queued_per_group): dropping its UDP requests (%" PRIu64 " dropped since the last line)",
-			 q->queued, svc->udp_drop_quiet);
+		memset(&peer, 0, sizeof(peer));
+		memcpy(&peer, from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								: sizeof(struct sockaddr_in));
+		log_warn("rpc: client %s to %s: the group's queue holds %u requests (max_queued_per_group): UDP request dropped (%" PRIu64 " dropped since the last line, all clients)",
+			 rpc_addr_str(&peer, true, a, sizeof(a)),
+			 rpc_addr_str(&lsn->addr, true, l, sizeof(l)), q->queued,
+			 svc->udp_drop_quiet);
 		svc->udp_drop_logged_ms = now ? now : 1;
 		svc->udp_drop_quiet = 0;
 	}

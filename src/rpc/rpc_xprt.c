@@ -1,12 +1,10 @@
 /*
  * rpc_xprt.c - RPC over TCP (record marking) and UDP on the libuv loop.
  *
- * TCP records (RFC 5531 section 11): each fragment starts with a 4-byte
- * mark, top bit = last fragment, low 31 bits = length.  The parser is
- * resumable (state in struct rpc_conn) and checks the running record size
- * against max_record *before* buffering, so a mark announcing 2^31 bytes
- * costs nothing but the connection.  Zero-length fragments are legal and
- * simply contribute nothing.
+ * TCP records (RFC 5531 section 11) are parsed by rpc_rm.c in fail mode
+ * (state in struct rpc_conn): a record whose marks add up past max_record
+ * closes the connection before any of it is buffered, so a mark announcing
+ * 2^31 bytes costs nothing but the connection.
  *
  * Back-pressure: a connection stops reading while it has too many requests
  * in flight or too many reply bytes queued; limits on connections and idle
@@ -23,9 +21,9 @@
  * Refusals are logged at most once a second per address (and once a second
  * for the node), with the count of those not logged.
  *
- * Record buffers grow with the bytes that arrive (doubling from 4 KiB, never
- * past max_record), never to the size a record mark announces: 500
- * connections announcing 1 MiB and sending a few bytes cost a few KiB each.
+ * Record buffers grow with the bytes that arrive (rpc_rm.c), never to the
+ * size a record mark announces: 500 connections announcing 1 MiB and
+ * sending a few bytes cost a few KiB each.
  *
  * Replies on TCP are encoded straight into the connection's output buffer
  * and written once per loop turn, whatever the number of records (a
@@ -38,7 +36,7 @@
  *
  * A record that arrives whole inside one read is dispatched from the read
  * buffer itself; only records split across reads are reassembled in
- * conn->rec.
+ * conn->rm.
  */
 #include "rpc_int.h"
 
@@ -83,7 +81,7 @@ void rpcx_conn_put(struct rpc_conn *conn)
 {
 	if (--conn->refs)
 		return;
-	free(conn->rec);
+	rm_fini(&conn->rm);
 	free(conn->out);
 	rpcx_lsn_put(conn->lsn);
 	free(conn);
@@ -246,110 +244,19 @@ void rpcx_conn_req_done(struct rpc_conn *conn)
 	rpcx_conn_maybe_resume(conn);
 }
 
-/*
- * Feed @n bytes of stream data through the record-marking parser, dispatching
- * each complete record.  Returns 0 or -EPROTO/-EMSGSIZE/-ENOMEM to close.
- */
-static int rpcx_conn_feed(struct rpc_conn *conn, const uint8_t *p, size_t n)
+/* One whole record from the parser: dispatch it (the dispatcher copies out
+ * what it keeps).  Stops the feed once the connection is closing. */
+static int rpcx_conn_record(void *arg, const uint8_t *rec, size_t len, bool oversize)
 {
-	struct rpc_svc *svc = conn->lsn->svc;
+	struct rpc_conn *conn = arg;
+	int rc;
 
-	while (n > 0 && !conn->closing) {
-		/* The common case: a whole one-fragment record in this read,
-		 * dispatched where it lies (the dispatcher copies out what
-		 * it keeps). */
-		if (!conn->in_frag && conn->mark_have == 0 && conn->rec_len == 0 && n >= 4) {
-			uint32_t mark, flen;
-			int rc;
-
-			memcpy(&mark, p, 4);
-			mark = ntohl(mark);
-			flen = mark & 0x7fffffffu;
-			if ((mark & 0x80000000u) && flen <= n - 4 &&
-			    flen <= svc->lim.max_record) {
-				conn->last_active = uv_now(svc->loop);
-				rc = rpcs_dispatch(conn->lsn, conn, &conn->peer, &conn->local,
-						   p + 4, flen);
-				if (rc < 0)
-					return rc;
-				p += 4 + (size_t)flen;
-				n -= 4 + (size_t)flen;
-				continue;
-			}
-		}
-		if (!conn->in_frag) {
-			size_t take = 4 - conn->mark_have;
-			uint32_t mark;
-
-			if (take > n)
-				take = n;
-			memcpy(conn->mark + conn->mark_have, p, take);
-			conn->mark_have += take;
-			p += take;
-			n -= take;
-			if (conn->mark_have < 4)
-				break;
-			conn->mark_have = 0;
-			memcpy(&mark, conn->mark, 4);
-			mark = ntohl(mark);
-			conn->frag_last = (mark & 0x80000000u) != 0;
-			conn->frag_left = mark & 0x7fffffffu;
-			/* Check before buffering: the mark alone may claim 2 GiB.
-			 * Nothing is allocated for it here: the buffer grows
-			 * with the bytes that really arrive (below). */
-			if ((uint64_t)conn->rec_len + conn->frag_left > svc->lim.max_record)
-				return -EMSGSIZE;
-			conn->in_frag = true;
-		}
-		if (conn->frag_left > 0) {
-			size_t take = conn->frag_left < n ? conn->frag_left : n;
-
-			if (take == 0)
-				break; /* the mark ended this read; its bytes come later */
-			if (conn->rec_len + take > conn->rec_cap) {
-				size_t cap = conn->rec_cap ? conn->rec_cap : 4096;
-				uint8_t *nrec;
-
-				while (cap < conn->rec_len + take)
-					cap *= 2;
-				if (cap > svc->lim.max_record)
-					cap = svc->lim.max_record;
-				nrec = realloc(conn->rec, cap);
-				if (!nrec)
-					return -ENOMEM;
-				conn->rec = nrec;
-				conn->rec_cap = cap;
-			}
-			memcpy(conn->rec + conn->rec_len, p, take);
-			conn->rec_len += take;
-			conn->frag_left -= (uint32_t)take;
-			p += take;
-			n -= take;
-			if (conn->frag_left > 0)
-				break;
-		}
-		conn->in_frag = false;
-		if (!conn->frag_last)
-			continue;
-		/* A whole record. */
-		size_t len = conn->rec_len;
-		int rc;
-
-		conn->rec_len = 0;
-		conn->last_active = uv_now(svc->loop);
-		rc = rpcs_dispatch(conn->lsn, conn, &conn->peer, &conn->local,
-				   conn->rec, len);
-		if (rc < 0)
-			return rc;
-		/* Don't keep a 1 MiB buffer around for a connection that sent
-		 * one big WRITE and then only small calls. */
-		if (conn->rec_cap > 65536 && len <= 65536) {
-			free(conn->rec);
-			conn->rec = NULL;
-			conn->rec_cap = 0;
-		}
-	}
-	return 0;
+	(void)oversize; /* fail mode: never set */
+	conn->last_active = uv_now(conn->lsn->svc->loop);
+	rc = rpcs_dispatch(conn->lsn, conn, &conn->peer, &conn->local, rec, len);
+	if (rc < 0)
+		return rc;
+	return conn->closing ? 1 : 0;
 }
 
 static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -369,7 +276,7 @@ static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf
 	if (conn->lsn->stats)
 		conn->lsn->stats->bytes_in += (uint64_t)nread;
 	rpcx_conn_get(conn); /* dispatch may close it */
-	rc = rpcx_conn_feed(conn, (const uint8_t *)buf->base, (size_t)nread);
+	rc = rm_feed(&conn->rm, (const uint8_t *)buf->base, (size_t)nread, rpcx_conn_record, conn);
 	if (rc == -EMSGSIZE) {
 		char a[80];
 		log_warn("rpc: client %s sent a record over max_record (%u bytes); connection closed",
@@ -471,6 +378,7 @@ static void rpcx_accept_cb(uv_stream_t *server, int status)
 	conn->lsn = lsn;
 	rpcx_lsn_get(lsn);
 	conn->refs = 1;
+	rm_init(&conn->rm, svc->lim.max_record, RM_OVERSIZE_FAIL);
 	uv_tcp_init(svc->loop, &conn->tcp);
 	uv_timer_init(svc->loop, &conn->idle);
 	conn->tcp.data = conn;
@@ -667,9 +575,8 @@ uint8_t *rpcx_out_reserve(struct rpc_conn *conn, size_t len, size_t *room)
 void rpcx_out_commit(struct rpc_conn *conn, size_t len)
 {
 	struct rpc_listener *lsn = conn->lsn;
-	uint32_t mark = htonl(0x80000000u | (uint32_t)len);
 
-	memcpy(conn->out + conn->out_len, &mark, RPC_MARK_LEN);
+	rm_put_mark(conn->out + conn->out_len, (uint32_t)len, true);
 	conn->out_len += RPC_MARK_LEN + len;
 	if (lsn->stats)
 		lsn->stats->bytes_out += RPC_MARK_LEN + len;
@@ -755,7 +662,7 @@ static void rpcx_udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 	}
 	if (lsn->stats)
 		lsn->stats->bytes_in += (uint64_t)nread;
-	if (!rpcs_udp_admit(lsn))
+	if (!rpcs_udp_admit(lsn, addr))
 		return;
 	memset(&peer, 0, sizeof(peer));
 	memcpy(&peer, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)

@@ -19,6 +19,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <cmocka.h>
 
 #include "config/config.h"
@@ -433,6 +435,59 @@ static void test_garbage_kernel_handle(void **st)
 	assert_true(rc == -ESTALE || rc == -NFSE_BADHANDLE);
 }
 
+static struct sockaddr_storage v4(const char *a)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	in->sin_family = AF_INET;
+	in->sin_port = htons(700);
+	assert_int_equal(inet_pton(AF_INET, a, &in->sin_addr), 1);
+	return ss;
+}
+
+/* The bad-MAC log line's own limiter: a forger's flood spends its own
+ * host's bucket, another host's line still goes out, the node-wide
+ * bucket bounds many addresses, the lines left out are counted into the
+ * next one, and time refills (no clock read: times are passed in). */
+static void test_badmac_limiter(void **state)
+{
+	struct fh_badmac_lim l = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct sockaddr_storage forger = v4("192.0.2.66"), other = v4("192.0.2.7");
+	uint64_t quiet = 0, now = 5000;
+	unsigned logged = 0;
+	char a[32];
+
+	(void)state;
+	for (int i = 0; i < 1000; i++)
+		logged += fh_badmac_take(&l, &forger, now, &quiet);
+	assert_int_equal(logged, FH_BADMAC_HOST_BURST);
+	/* Another host, at the same instant, is not starved by the flood. */
+	assert_true(fh_badmac_take(&l, &other, now, &quiet));
+	assert_int_equal(quiet, 1000 - FH_BADMAC_HOST_BURST);
+	/* The forger from another port is the same host. */
+	((struct sockaddr_in *)&forger)->sin_port = htons(901);
+	assert_false(fh_badmac_take(&l, &forger, now, &quiet));
+	/* Its bucket refills at its rate: one line after 1/rate seconds. */
+	now += (uint64_t)(1000.0 / FH_BADMAC_HOST_RATE);
+	assert_true(fh_badmac_take(&l, &forger, now, &quiet));
+	assert_int_equal(quiet, 1);
+	assert_false(fh_badmac_take(&l, &forger, now, &quiet));
+
+	/* Many made-up addresses: the node-wide bucket bounds the sum. */
+	struct fh_badmac_lim m = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	logged = 0;
+	for (int i = 0; i < 200; i++) {
+		snprintf(a, sizeof(a), "198.51.100.%d", i);
+		struct sockaddr_storage s = v4(a);
+		logged += fh_badmac_take(&m, &s, now, &quiet);
+	}
+	assert_int_equal(logged, FH_BADMAC_ALL_BURST);
+	tb_table_free(&l.hosts);
+	tb_table_free(&m.hosts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_cross_export_is_stale),
 		cmocka_unit_test(test_state_dir_unreachable),
 		cmocka_unit_test(test_garbage_kernel_handle),
+		cmocka_unit_test(test_badmac_limiter),
 	};
 
 	/* Before any key is installed nothing can be signed or verified. */
