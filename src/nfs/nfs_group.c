@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <json-c/json.h>
 #include <unistd.h>
 #include <sys/random.h>
 
@@ -34,6 +35,7 @@
 #include "group/gslot.h"
 #include "log.h"
 #include "nfs/export.h"
+#include "nfs/ohc.h"
 
 static void nfs_group_new_verf(uint8_t verf[8])
 {
@@ -54,6 +56,9 @@ static void nfs_group_new_verf(uint8_t verf[8])
 
 static void nfs_group_free(struct nfs_group *ng)
 {
+	/* Before the roots: no descriptor of the exports may outlive the
+	 * group, or the filesystem could not be unmounted after a move. */
+	ohc_free(ng->ohc);
 	for (size_t i = 0; i < ng->nexports; i++)
 		exp_close(&ng->exports[i]);
 	free(ng->exports);
@@ -147,6 +152,17 @@ int nfs_group_open(const struct cfg_cluster *c, const struct cfg_group *gc,
 			return rc;
 		}
 		ng->nexports++;
+	}
+	if (c && c->open_handles > 0) {
+		/* An equal share per configured group: a group's hot set cannot
+		 * push another group's out. */
+		size_t share = c->open_handles / (c->ngroups ? c->ngroups : 1);
+
+		rc = ohc_new(share < 16 ? 16 : share, gc->name, &ng->ohc);
+		if (rc < 0) {
+			nfs_group_free(ng);
+			return rc;
+		}
 	}
 	*out = ng;
 	return 0;
@@ -270,8 +286,34 @@ static void nfs_reconf_drop_op(void *prep)
 	nfs_group_close(prep);
 }
 
+/* "open_handles": the group's open-handle cache (docs/status.md). */
+static void nfs_status_op(const struct grp_pub *g, const void *slot, struct json_object *o)
+{
+	const struct nfs_group *ng = slot;
+	struct ohc_stats st;
+	struct json_object *c;
+
+	(void)g;
+	if (!ng || !ng->ohc)
+		return;
+	c = json_object_new_object();
+	if (!c)
+		return;
+	ohc_get_stats(ng->ohc, &st);
+	json_object_object_add(c, "entries", json_object_new_int64((int64_t)st.entries));
+	json_object_object_add(c, "limit", json_object_new_int64((int64_t)st.limit));
+	json_object_object_add(c, "hits", json_object_new_int64((int64_t)st.hits));
+	json_object_object_add(c, "misses", json_object_new_int64((int64_t)st.misses));
+	json_object_object_add(c, "evictions", json_object_new_int64((int64_t)st.evictions));
+	json_object_object_add(c, "drops", json_object_new_int64((int64_t)st.drops));
+	json_object_object_add(c, "pressure_evictions",
+			       json_object_new_int64((int64_t)st.pressure_evictions));
+	json_object_object_add(o, "open_handles", c);
+}
+
 const struct grp_proto_ops nfs_group_ops = {
 	.name = "nfs",
+	.status = nfs_status_op,
 	.open = nfs_open_op,
 	.online = nfs_online_op,
 	.release = nfs_release_op,

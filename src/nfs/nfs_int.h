@@ -40,6 +40,7 @@
 #define NFS_MOUNTLIST_MAX 1024
 
 struct nfs_exp;
+struct ohc;
 
 struct nfs_mount_ent {
 	char host[64];                 /* client address, as rpc_addr_str() */
@@ -53,6 +54,7 @@ struct nfs_group {
 	struct nfs_exp *exports;           /* [I] nexports entries, config order */
 	size_t nexports;                   /* [I] */
 	uint8_t verf[8];                   /* [I] write verifier of this start */
+	struct ohc *ohc;                   /* [I] open-handle cache (ohc.h, own lock); NULL: off */
 	pthread_mutex_t mnt_lock;
 	struct nfs_mount_ent *mounts;      /* [M] */
 	size_t nmounts, mounts_cap;        /* [M] */
