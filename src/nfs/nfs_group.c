@@ -224,7 +224,7 @@ int nfs_group_reopen(struct nfs_group *old, const struct cfg_cluster *c,
 	memcpy(ng->verf, old->verf, sizeof(ng->verf));
 	pthread_mutex_lock(&old->mnt_lock);
 	for (size_t i = 0; i < old->nmounts; i++)
-		nfs_mounts_add(ng, old->mounts[i].host, old->mounts[i].dir);
+		(void)nfs_mounts_add(ng, old->mounts[i].host, old->mounts[i].dir);
 	pthread_mutex_unlock(&old->mnt_lock);
 	*out = ng;
 	return 0;
@@ -324,9 +324,10 @@ const struct grp_proto_ops nfs_group_ops = {
 
 /* ---- mount list ------------------------------------------------------- */
 
-void nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir)
+int nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir)
 {
 	struct nfs_mount_ent *e;
+	int rc = 0;
 
 	pthread_mutex_lock(&ng->mnt_lock);
 	for (size_t i = 0; i < ng->nmounts; i++) {
@@ -334,8 +335,10 @@ void nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir)
 		    strcmp(ng->mounts[i].dir, dir) == 0)
 			goto out;
 	}
+	rc = -ENOSPC;
 	if (ng->nmounts == NFS_MOUNTLIST_MAX)
 		goto out;
+	rc = -ENOMEM;
 	if (ng->nmounts == ng->mounts_cap) {
 		size_t cap = ng->mounts_cap ? ng->mounts_cap * 2 : 16;
 
@@ -351,8 +354,10 @@ void nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir)
 		goto out;
 	snprintf(e->host, sizeof(e->host), "%s", host);
 	ng->nmounts++;
+	rc = 1;
 out:
 	pthread_mutex_unlock(&ng->mnt_lock);
+	return rc;
 }
 
 /* Remove the entries matching @host and @dir; NULL matches anything. */

@@ -69,8 +69,12 @@ void nfs_group_put(struct nfs_group *ng);
  * reference the caller drops with nfs_group_put(); NULL if none. */
 struct nfs_group *nfs_group_of_req(const struct rpc_req *req);
 
-/* Mount list (MOUNT's DUMP/UMNT/UMNTALL).  Thread-safe. */
-void nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir);
+/*
+ * Mount list (MOUNT's DUMP/UMNT/UMNTALL).  Thread-safe.  nfs_mounts_add:
+ * 1 added, 0 listed already, -ENOSPC list full, -ENOMEM.  The list is
+ * advisory (DUMP), so a failure never refuses the mount.
+ */
+int nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir);
 void nfs_mounts_del(struct nfs_group *ng, const char *host, const char *dir);
 void nfs_mounts_del_host(struct nfs_group *ng, const char *host);
 
