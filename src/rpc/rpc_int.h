@@ -39,8 +39,12 @@ struct rpc_conn;
 #define RPC_POOL_JOBS 4
 /* Jobs of one context (group) on the pool at once: one fewer than the
  * node's, so a slot is always free for another group's request, which
- * then waits for no job of the flooding group to finish. */
+ * then waits for no job of the flooding group to finish; and while n > 1
+ * groups are active (work queued or on the pool, or submitted in the last
+ * RPC_FQ_ACTIVE_MS), RPC_POOL_JOBS / n (at least 1), so one group's flood
+ * takes no more than its share of the CPU the others' requests run on. */
 #define RPC_POOL_JOBS_PER_CTX (RPC_POOL_JOBS - 1)
+#define RPC_FQ_ACTIVE_MS 1000
 
 struct rpc_req_priv;
 
@@ -55,6 +59,7 @@ struct rpcx_fq {
 	struct rpc_req_priv *head, *tail;
 	uint32_t queued;
 	uint32_t inflight;              /* its jobs on the pool (<= RPC_POOL_JOBS_PER_CTX) */
+	uint64_t last_ms;               /* uv_now() of its last submit */
 	uint64_t dropped;               /* UDP datagrams dropped: queue over its bound */
 };
 

@@ -95,6 +95,16 @@ uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc)
 	return svc->udp_dropped;
 }
 
+void rpc_svc_ctx_queue(const struct rpc_svc *svc, const void *ctx, uint32_t *queued, uint32_t *jobs)
+{
+	const struct rpcx_fq *q;
+
+	for (q = svc->fqs; q && q->ctx != ctx; q = q->next)
+		;
+	*queued = q ? q->queued : 0;
+	*jobs = q ? q->inflight : 0;
+}
+
 void rpc_svc_limit_stats(const struct rpc_svc *svc, uint64_t *refused, uint64_t *evicted)
 {
 	if (refused)
@@ -467,33 +477,39 @@ static struct rpcx_fq *rpcs_fq(struct rpc_svc *svc, void *ctx, bool create)
 
 static void rpcs_work(uv_work_t *w);
 static void rpcs_work_done(uv_work_t *w, int status);
-static void rpcs_fq_forget(struct rpc_svc *svc, struct rpcx_fq *q);
 
-/* @rp left the pool: its group holds one job fewer; a group with nothing
- * queued or on the pool is forgotten. */
-static void rpcs_fq_done(struct rpc_svc *svc, struct rpc_req_priv *rp)
+/* @rp left the pool: its group holds one job fewer (an idle group's
+ * queue is forgotten later, by rpcs_fq_cap). */
+static void rpcs_fq_done(struct rpc_req_priv *rp)
 {
-	struct rpcx_fq *q = rp->fq;
-
+	if (rp->fq)
+		rp->fq->inflight--;
 	rp->fq = NULL;
-	if (!q)
-		return;
-	q->inflight--;
-	if (q->inflight == 0 && !q->in_ring)
-		rpcs_fq_forget(svc, q);
 }
 
-/* Forget @q: out of svc->fqs (a group comes back with a new ctx after
- * every failover).  Only when it holds no request, queued or on the pool. */
-static void rpcs_fq_forget(struct rpc_svc *svc, struct rpcx_fq *q)
+/* How many jobs one group may have on the pool now (see
+ * RPC_POOL_JOBS_PER_CTX); forgets queues idle for RPC_FQ_ACTIVE_MS. */
+static uint32_t rpcs_fq_cap(struct rpc_svc *svc)
 {
-	for (struct rpcx_fq **pp = &svc->fqs; *pp; pp = &(*pp)->next) {
-		if (*pp == q) {
+	uint64_t now = uv_now(svc->loop);
+	uint32_t n = 0, cap;
+
+	for (struct rpcx_fq **pp = &svc->fqs; *pp;) {
+		struct rpcx_fq *q = *pp;
+		bool busy = q->in_ring || q->inflight > 0;
+
+		if (!busy && now - q->last_ms >= RPC_FQ_ACTIVE_MS) {
 			*pp = q->next;
-			break;
+			free(q);
+			continue;
 		}
+		n++;
+		pp = &q->next;
 	}
-	free(q);
+	cap = n > 1 ? RPC_POOL_JOBS / n : RPC_POOL_JOBS_PER_CTX;
+	if (cap > RPC_POOL_JOBS_PER_CTX)
+		cap = RPC_POOL_JOBS_PER_CTX;
+	return cap ? cap : 1;
 }
 
 /* Hand queued requests to the pool while fewer than RPC_POOL_JOBS are
@@ -501,11 +517,13 @@ static void rpcs_fq_forget(struct rpc_svc *svc, struct rpcx_fq *q)
  * RPC_POOL_JOBS_PER_CTX of them. */
 static void rpcs_pool_kick(struct rpc_svc *svc)
 {
+	uint32_t cap = svc->fq_ring ? rpcs_fq_cap(svc) : 0;
+
 	while (svc->pool_inflight < RPC_POOL_JOBS && svc->fq_ring) {
 		struct rpcx_fq *q = svc->fq_ring;
 
-		/* The first group in ring order under its own cap, or none. */
-		while (q->inflight >= RPC_POOL_JOBS_PER_CTX) {
+		/* The first group in ring order under its cap, or none. */
+		while (q->inflight >= cap) {
 			q = q->rnext;
 			if (q == svc->fq_ring)
 				return;
@@ -540,7 +558,7 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 		svc->pool_inflight++;
 		if (uv_queue_work(svc->loop, &rp->work, rpcs_work, rpcs_work_done) != 0) {
 			svc->pool_inflight--;
-			rpcs_fq_done(svc, rp);
+			rpcs_fq_done(rp);
 			rpc_req_finish(&rp->req, RPC_DONE_SYSERR);
 		}
 	}
@@ -553,6 +571,7 @@ static int rpcs_pool_submit(struct rpc_svc *svc, struct rpc_req_priv *rp)
 
 	if (!q)
 		return -ENOMEM;
+	q->last_ms = uv_now(svc->loop);
 	rp->work.data = rp;
 	rp->fq_next = NULL;
 	if (q->tail)
@@ -709,7 +728,9 @@ static void rpcs_work_done(uv_work_t *w, int status)
 	struct rpc_svc *svc = rp->lsn->svc;
 
 	svc->pool_inflight--;
-	rpcs_fq_done(svc, rp);
+	rpcs_fq_done(rp);
+	if (rp->lsn->stats)
+		rp->lsn->stats->pool_done++;
 	rpcs_pool_kick(svc);
 	if (svc->udp_paused)
 		rpcs_udp_resume_some(svc);
