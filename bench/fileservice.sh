@@ -96,7 +96,7 @@ install_deps() {
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	log "installing ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y "${missing[@]}" >>"$LOG" 2>&1 ||
+	DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -o DPkg::Lock::Timeout=600 install -y "${missing[@]}" >>"$LOG" 2>&1 ||
 		die "apt-get install ${missing[*]} failed (see $LOG)"
 }
 

@@ -99,12 +99,12 @@ for p in nfs-ganesha nfs-ganesha-vfs libnfs-utils libnfs-dev rpcbind nfs-common 
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y "${missing[@]}" >>"$LOG" 2>&1 ||
+	DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -o DPkg::Lock::Timeout=600 install -y "${missing[@]}" >>"$LOG" 2>&1 ||
 		die "apt-get install ${missing[*]} failed (see $LOG)"
 fi
 if ! "$PY" -c 'import matplotlib' 2>/dev/null; then
 	log "installing python3-matplotlib (plots)"
-	DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y python3-matplotlib >>"$LOG" 2>&1 ||
+	DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -o DPkg::Lock::Timeout=600 install -y python3-matplotlib >>"$LOG" 2>&1 ||
 		log "python3-matplotlib not installed: no plots"
 fi
 

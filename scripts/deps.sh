@@ -32,8 +32,8 @@ if [ -n "$missing" ]; then
 		chmod 755 "$policy"
 		trap 'rm -f "$policy"' EXIT
 	fi
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	apt-get -o DPkg::Lock::Timeout=600 update -qq
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
 	[ -z "$policy" ] || rm -f "$policy"
 fi
 if pidof rpcbind >/dev/null 2>&1; then

@@ -5,6 +5,8 @@
  *   lease         locked (write, whole file) by the owner
  *   node.<name>   locked by node <name> while it runs
  *   target        "<node> <unix seconds>\n": a planned move's destination
+ *   bound         locked (write, whole file) by the owner once it listens on
+ *                 every VIP of the group, until it stops listening
  *
  * OFD locks (not classic POSIX locks) because they belong to the open file,
  * not the process: closing any other descriptor of the same file in this
@@ -35,6 +37,7 @@ struct lease {
 	size_t my_rank;               /* my index in prefs */
 	int lease_fd;                 /* open once ready; locked when owned */
 	int alive_fd;                 /* node.<me>, locked while we run */
+	int bound_fd;                 /* bound, locked while owned and listening */
 	lease_ready_fn ready;         /* may be NULL */
 	char why[512];                /* why we cannot contend, or "" */
 	bool owned;
@@ -42,6 +45,7 @@ struct lease {
 	uint64_t started;             /* uv_now() at lease_new */
 	bool seen_owner;              /* saw the lease held since we started */
 	bool target_bad;              /* target is unusable and was logged */
+	bool target_dead;             /* target names a node not alive; logged */
 	lease_acquired_fn on_acquired;
 	void *arg;
 };
@@ -117,6 +121,19 @@ static bool lease_should_contend(struct lease *l)
 			return false;
 	}
 	lease_target(l, target, sizeof(target));
+	/* A hint for a node that is not running (or not contending: draining,
+	 * storage gone) is void: it would keep the group offline until the
+	 * hint expired. */
+	if (target[0] && strcmp(target, l->me) != 0 && !lease_node_alive(l, target)) {
+		if (!l->target_dead)
+			log_warn("group=%s planned move to node %s ignored by node %s: node %s is "
+				 "not running (node.%s is not locked)", l->group, target, l->me,
+				 target, target);
+		l->target_dead = true;
+		target[0] = '\0';
+	} else {
+		l->target_dead = false;
+	}
 	if (target[0])
 		return strcmp(target, l->me) == 0;
 	for (size_t i = 0; i < l->my_rank; i++)
@@ -140,6 +157,10 @@ static int lease_open_files(struct lease *l, char *why, size_t whylen)
 		snprintf(path, sizeof(path), "%s/node.%s", l->dir, l->me);
 		rc = sf_open(AT_FDCWD, path, O_RDWR | O_CREAT, 0600, SIZE_MAX, &l->alive_fd, NULL);
 	}
+	if (rc == 0) {
+		snprintf(path, sizeof(path), "%s/bound", l->dir);
+		rc = sf_open(AT_FDCWD, path, O_RDWR | O_CREAT, 0600, SIZE_MAX, &l->bound_fd, NULL);
+	}
 	if (rc < 0) {
 		snprintf(why, whylen, "state file %.400s: %s", path, sf_strerror(rc));
 		goto err;
@@ -157,7 +178,9 @@ err:
 		close(l->lease_fd);
 	if (l->alive_fd >= 0)
 		close(l->alive_fd);
-	l->lease_fd = l->alive_fd = -1;
+	if (l->bound_fd >= 0)
+		close(l->bound_fd);
+	l->lease_fd = l->alive_fd = l->bound_fd = -1;
 	return rc;
 }
 
@@ -215,7 +238,7 @@ int lease_new(uv_loop_t *loop, const char *statedir, const char *group,
 	if (!l)
 		return -ENOMEM;
 	l->loop = loop;
-	l->lease_fd = l->alive_fd = -1;
+	l->lease_fd = l->alive_fd = l->bound_fd = -1;
 	l->contend = true;
 	l->ready = ready;
 	l->on_acquired = on_acquired;
@@ -292,6 +315,7 @@ void lease_release(struct lease *l, const char *target, bool contend)
 			log_err("group=%s state file %s: cannot write: %s", l->group, path,
 				sf_strerror(rc));
 	}
+	lease_set_bound(l, false); /* never "listening" without the lease */
 	if (l->owned && l->lease_fd >= 0) {
 		lease_lock(l->lease_fd, F_UNLCK);
 		l->owned = false;
@@ -324,6 +348,33 @@ bool lease_held(const struct lease *l)
 	       fl.l_type != F_UNLCK;
 }
 
+void lease_set_bound(struct lease *l, bool bound)
+{
+	if (l->bound_fd < 0 || (bound && !l->owned))
+		return;
+	if (lease_lock(l->bound_fd, bound ? F_WRLCK : F_UNLCK) < 0)
+		/* Only another node's stale lock could be in the way, and only
+		 * the owner takes it: the old owner then waits its bounded
+		 * handover time instead of seeing us listen. */
+		log_err("group=%s node %s: cannot lock %s/bound", l->group, l->me, l->dir);
+}
+
+bool lease_bound_elsewhere(const struct lease *l)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	/* A lock held through our own descriptor is not reported by
+	 * F_OFD_GETLK, so any lock seen is another node's. */
+	return l->bound_fd >= 0 && fcntl(l->bound_fd, F_OFD_GETLK, &fl) == 0 &&
+	       fl.l_type != F_UNLCK;
+}
+
+bool lease_node_up(const struct lease *l, const char *node)
+{
+	return strcmp(node, l->me) == 0 ? l->contend && l->alive_fd >= 0
+					: lease_node_alive(l, node);
+}
+
 const char *lease_why(const struct lease *l)
 {
 	return l->why;
@@ -346,10 +397,12 @@ void lease_free(struct lease *l)
 {
 	if (!l)
 		return;
-	/* Closing the descriptors drops both OFD locks. */
+	/* Closing the descriptors drops every OFD lock. */
 	if (l->lease_fd >= 0)
 		close(l->lease_fd);
 	if (l->alive_fd >= 0)
 		close(l->alive_fd);
+	if (l->bound_fd >= 0)
+		close(l->bound_fd);
 	uv_close((uv_handle_t *)&l->poll, lease_closed);
 }

@@ -15,7 +15,15 @@
  * the group it keeps it (no automatic failback, which would cost clients a
  * second recovery).  A planned move writes <statedir>/target naming the
  * node that should take the group; for TARGET_TTL seconds only that node
- * contends.
+ * contends, as long as it is alive.
+ *
+ * Handing over without a refused connect: the owner also locks
+ * <statedir>/bound once it listens on every VIP of the group (lease_set_bound),
+ * and unlocks it before it stops listening.  A node that gave the group up
+ * keeps its clients' connections until it sees that lock held by another
+ * node (lease_bound_elsewhere): their reconnects then land on a listener.
+ * Holding the lease alone says nothing of that: the new owner binds just
+ * after it acquires.  A node that dies drops both locks with its process.
  *
  * Everything runs on the event loop: the lease is polled every
  * LEASE_POLL_MS with non-blocking fcntl calls (microseconds on a local
@@ -70,6 +78,15 @@ void lease_contend(struct lease *l, bool contend);
 bool lease_owned(const struct lease *l);
 /* Does any node (this one included) hold the lease now? */
 bool lease_held(const struct lease *l);
+/* This node, the owner, listens on every VIP of the group (@bound true),
+ * or is about to stop (false).  Ignored while not the owner. */
+void lease_set_bound(struct lease *l, bool bound);
+/* Does another node hold the lease and listen on the group's VIPs now? */
+bool lease_bound_elsewhere(const struct lease *l);
+/* Is node @node running and contending for the group (it holds its
+ * node.<name> lock)?  A draining node, or one whose storage is absent,
+ * is not. */
+bool lease_node_up(const struct lease *l, const char *node);
 /* Why this node cannot contend now (storage absent, ...), or "". */
 const char *lease_why(const struct lease *l);
 

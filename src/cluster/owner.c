@@ -33,6 +33,21 @@ static bool owner_lease_taken(void *impl)
 	return lease_held(impl);
 }
 
+static void owner_lease_bound(void *impl, bool bound)
+{
+	lease_set_bound(impl, bound);
+}
+
+static bool owner_lease_listening(void *impl)
+{
+	return lease_bound_elsewhere(impl);
+}
+
+static bool owner_lease_node_up(void *impl, const char *node)
+{
+	return lease_node_up(impl, node);
+}
+
 static void owner_lease_close(void *impl)
 {
 	lease_free(impl);
@@ -46,6 +61,9 @@ const struct owner_ops owner_lease_ops = {
 	.contend = owner_lease_contend,
 	.why = owner_lease_why,
 	.taken = owner_lease_taken,
+	.bound = owner_lease_bound,
+	.listening = owner_lease_listening,
+	.node_up = owner_lease_node_up,
 	.close = owner_lease_close,
 };
 
@@ -84,6 +102,27 @@ static bool owner_managed_taken(void *impl)
 	return true;
 }
 
+static void owner_managed_bound(void *impl, bool bound)
+{
+	(void)impl;
+	(void)bound;
+}
+
+/* As owner_managed_taken: the manager starts it elsewhere only later. */
+static bool owner_managed_listening(void *impl)
+{
+	(void)impl;
+	return true;
+}
+
+/* The manager knows which nodes run; this node does not decide. */
+static bool owner_managed_node_up(void *impl, const char *node)
+{
+	(void)impl;
+	(void)node;
+	return true;
+}
+
 static void owner_managed_close(void *impl)
 {
 	(void)impl;
@@ -97,5 +136,8 @@ const struct owner_ops owner_managed_ops = {
 	.contend = owner_managed_contend,
 	.why = owner_managed_why,
 	.taken = owner_managed_taken,
+	.bound = owner_managed_bound,
+	.listening = owner_managed_listening,
+	.node_up = owner_managed_node_up,
 	.close = owner_managed_close,
 };

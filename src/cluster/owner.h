@@ -65,6 +65,15 @@ struct owner_ops {
 	/* Does some node (this one included) serve the group now, as far as
 	 * this owner can tell?  A node that has it listens on its VIPs. */
 	bool (*taken)(void *impl);
+	/* This node listens on every VIP of the group (@bound true), or is
+	 * about to stop listening (false). */
+	void (*bound)(void *impl, bool bound);
+	/* Does another node serve the group and listen on its VIPs now?  A
+	 * node handing the group over closes its clients' connections only
+	 * then, so that their reconnects are accepted, never refused. */
+	bool (*listening)(void *impl);
+	/* Could node @node take the group now (it runs and contends)? */
+	bool (*node_up)(void *impl, const char *node);
 	/* Stop deciding; lets go of whatever the owner held.  NULL is fine. */
 	void (*close)(void *impl);
 };

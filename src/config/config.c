@@ -107,6 +107,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("max_names_per_host", T_U32, cfg_cluster, max_names_per_host, .min = 1, .max = 1000000),
 	KEY("max_queued_per_group", T_U32, cfg_cluster, max_queued_per_group, .min = 1, .max = 1000000),
 	KEY("max_locks_per_host", T_U32, cfg_cluster, max_locks_per_host, .min = 1, .max = 100000000),
+	KEY("open_handles", T_U32,      cfg_cluster, open_handles, .min = 0, .max = 1000000),
 	KEY("drc_entries",  T_U32,      cfg_cluster, drc_entries, .min = 0, .max = 10000000),
 	KEY("drc_entries_per_host", T_U32, cfg_cluster, drc_entries_per_host, .min = 1, .max = 10000000),
 	KEY("drc_ttl",      T_U32,      cfg_cluster, drc_ttl_s, .min = 1, .max = 86400),
@@ -1416,6 +1417,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->max_locks_per_host = 65536;
 	c->idle_timeout_s = 300;
 	c->drc_entries = 16384;
+	c->open_handles = 4096;
 	c->drc_entries_per_host = 1024;
 	c->drc_ttl_s = 120;
 	c->seccomp = SBX_ON;

@@ -124,6 +124,9 @@ struct cfg_cluster {
 	uint32_t max_names_per_host;   /* NLM caller_names, default 1024 */
 	uint32_t max_queued_per_group; /* blocking requests waiting for the pool, default 256 */
 	uint32_t max_locks_per_host;   /* NLM locks and shares, default 65536 */
+	/* Open-handle cache (nfs/ohc.h): O_PATH descriptors kept on the node,
+	 * shared out equally among the configured groups; 0: off. */
+	uint32_t open_handles;         /* default 4096 */
 	/* Duplicate-request cache (docs/security.md): replies kept on the
 	 * node (0: off), of one source address, and for how long. */
 	uint32_t drc_entries;          /* default 16384 */

@@ -65,6 +65,7 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(max_names_per_host, "max_names_per_host");
 	RL_NUM(max_locks_per_host, "max_locks_per_host");
 	RL_NUM(drc_entries, "drc_entries");
+	RL_NUM(open_handles, "open_handles");
 	RL_NUM(drc_entries_per_host, "drc_entries_per_host");
 	RL_NUM(drc_ttl_s, "drc_ttl");
 	/* A filter, once installed, cannot be loosened. */

@@ -725,29 +725,63 @@ static int cmd_log_level(const struct cfg_cluster *c, const char *level, const c
 	return cmd_each_node(c, req, node);
 }
 
+/*
+ * `move GROUP NODE`: the owner acts on the request, every other node
+ * answers "not the owner".  The nodes other than the target are asked
+ * first, and the asking stops at the owner's answer: a target that is
+ * stopped or slow to answer does not hold the command up (the owner
+ * itself refuses a target that is not running).  The target is asked
+ * last, only when no other node owns the group (it may be the owner).
+ * 0 when the owner released the group for NODE (or NODE has it already),
+ * else 1 with the reason on stderr.
+ */
 static int cmd_move(const struct cfg_cluster *c, const char *group, const char *node)
 {
-	char req[256];
+	char req[256], b[LOG_SAFE_MAX];
+	int rc = -1; /* no owner has answered yet */
 
 	if (!cfg_group_find(c, group) || !cfg_node_find(c, node)) {
 		fprintf(stderr, "sgnfsctl: unknown group or node\n");
 		return 1;
 	}
-	/* Every node learns the request; the owner releases, the target
-	 * acquires (see src/cluster for the sequence). */
 	if (ctl_req_line(req, sizeof(req), CTL_REQ_MOVE, group, node) < 0) {
 		fprintf(stderr, "sgnfsctl: unknown group or node\n");
 		return 1;
 	}
-	int rc = 1;
-	for (size_t i = 0; i < c->nnodes; i++) {
-		char *r = ctl_ask(c, c->nodes[i].name, req);
-		if (!r)
-			continue;
-		if (!reply_is_error(c->nodes[i].name, r))
-			rc = 0;
-		printf("%s: %s\n", c->nodes[i].name, r);
-		free(r);
+	for (int pass = 0; pass < 2 && rc < 0; pass++) {
+		for (size_t i = 0; i < c->nnodes && rc < 0; i++) {
+			const char *n = c->nodes[i].name;
+			struct json_object *o;
+			const char *res;
+			char *r;
+
+			if ((strcmp(n, node) == 0) != (pass == 1))
+				continue;
+			r = ctl_ask(c, n, req);
+			if (!r)
+				continue; /* not running here: not the owner */
+			printf("%s: %s\n", n, r);
+			o = parse_reply(n, r);
+			free(r);
+			res = jstr(o, "result", "", b, sizeof(b));
+			if (!o) {
+				rc = 1;
+			} else if (jget(o, "error")) {
+				/* Only a node of the group answers with an error
+				 * (the owner refusing, or a managed group). */
+				fprintf(stderr, "sgnfsctl: node %s: %s\n", n,
+					jstr(o, "error", "", b, sizeof(b)));
+				rc = 1;
+			} else if (strcmp(res, "released") == 0 || strcmp(res, "already here") == 0) {
+				rc = 0;
+			}
+			json_object_put(o);
+		}
+	}
+	if (rc < 0) {
+		fprintf(stderr, "sgnfsctl: no running node serves group %s now; nothing moved\n",
+			group);
+		rc = 1;
 	}
 	return rc;
 }

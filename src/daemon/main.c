@@ -614,7 +614,8 @@ static const struct option sgnfsd_opts[] = {
 #define SGNFSD_FD_RESERVE 1024u
 static void sgnfsd_raise_nofile(const struct cfg_cluster *cfg)
 {
-	rlim_t want = (rlim_t)cfg->max_conns + SGNFSD_FD_RESERVE;
+	/* + the open-handle cache (nfs/ohc.h), which holds up to open_handles. */
+	rlim_t want = (rlim_t)cfg->max_conns + cfg->open_handles + SGNFSD_FD_RESERVE;
 	struct rlimit rl, nl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {

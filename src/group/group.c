@@ -40,8 +40,8 @@
  * A planned move or a drain hands over instead of slamming the door: the
  * listening sockets close and no request is read any more, but the
  * clients' connections stay open until another node has taken the group
- * (and so listens on its VIPs, held, from step 0) or GRP_HANDOVER_MS
- * passed; only then are they closed, and the clients' reconnects land on
+ * and says it listens on its VIPs (held, from step 0: owner_ops.bound,
+ * a lock on <statedir>/bound) or GRP_HANDOVER_MS passed; only then are they closed, and the clients' reconnects land on
  * the new owner instead of on nobody.
  *
  * The group never names a protocol: the daemon registers each one's ops
@@ -399,6 +399,7 @@ out:
 }
 
 static void grp_waiters_done(struct sg_slot *sl, const char *why);
+static void grp_handover_done(struct sg_slot *sl, const char *why);
 
 /* "EADDRNOTAVAIL" for -EADDRNOTAVAIL: what an administrator greps for. */
 static const char *grp_errname(int rc)
@@ -438,7 +439,30 @@ static int grp_bind(struct sg_group *g)
 		g->refs++;
 		g->nlsn++;
 	}
+	if (!g->bound_told) {
+		/* Every VIP accepts connections (held or serving): a node
+		 * handing the group over may close its clients' connections
+		 * now, their reconnects land here. */
+		g->bound_told = true;
+		g->slot->own->bound(g->slot->own_impl, true);
+		log_info("group=%s listens on all its VIPs on node %s", gc->name,
+			 g->node->me->name);
+		/* Taken back here before the handover ended (the target died
+		 * meanwhile): the connections kept can close, this node listens. */
+		if (g->slot->leaving)
+			grp_handover_done(g->slot, "this node serves the group again and listens "
+					  "on its VIPs");
+	}
 	return 0;
+}
+
+/* @g is about to stop listening: no node handing over may count on it. */
+static void grp_unbound(struct sg_group *g)
+{
+	if (!g->bound_told)
+		return;
+	g->bound_told = false;
+	g->slot->own->bound(g->slot->own_impl, false);
 }
 
 /* Every VIP is bound: the group serves, its clients are told, and the
@@ -617,6 +641,7 @@ static int grp_install(struct sg_group *g)
 /* Close every listener of @g (held or serving) and its connections. */
 static void grp_unbind(struct sg_group *g)
 {
+	grp_unbound(g);
 	for (size_t i = 0; i < g->nlsn; i++) {
 		rpc_listener_set_stats(g->lsn[i], NULL);
 		rpc_listener_close(g->lsn[i]);
@@ -764,6 +789,7 @@ static void grp_stop_ex(struct sg_group *g, bool handover)
 	g->state = GRP_CLOSING;
 	g->online = false;
 	log_info("group=%s going offline on node %s", g->cfg->name, g->node->me->name);
+	grp_unbound(g);
 	nsm_notify_cancel(g->notifier);
 	g->notifier = NULL;
 	/* Requests still in flight finish after this; the listeners stop
@@ -859,18 +885,27 @@ static void grp_handover_poll_cb(uv_timer_t *t)
 	struct sg_group *g = t->data;
 	struct sg_slot *sl = g->slot;
 
-	if (sl->own->taken(sl->own_impl))
-		grp_handover_done(sl, "another node has the group");
-	else if (uv_now(g->node->loop) - g->handover_start >= GRP_HANDOVER_MS)
+	/* Not as soon as the lease is taken: the new owner binds just after
+	 * it acquires, and a reconnect landing in between would be refused. */
+	if (sl->own->listening(sl->own_impl))
+		grp_handover_done(sl, "another node has the group and listens on its VIPs");
+	else if (uv_now(g->node->loop) - g->handover_start < GRP_HANDOVER_MS)
+		return;
+	else if (sl->own->taken(sl->own_impl))
+		grp_handover_done(sl, "another node took the group but does not listen on its "
+			       "VIPs in time; its clients may be refused until it does");
+	else
 		grp_handover_done(sl, "no node took the group in time");
 }
 
 /*
  * @sl's group @g was just taken offline with grp_stop_ex(g, true) and its
- * owner released: keep its connections until another node has the group.
- * A node that has it listens on the VIPs (grp_bind runs as it acquires),
- * so a client whose connection closes after that reconnects to a
- * listener, never into a refusal.
+ * owner released: keep its connections until another node has the group
+ * and says it listens on every VIP (owner_ops.listening, told by its
+ * grp_bind), so a client whose connection closes after that reconnects
+ * to a listener, never into a refusal.  Bounded by GRP_HANDOVER_MS: a
+ * target that dies or hangs meanwhile costs its clients that long, no
+ * more.
  */
 static void grp_handover_start(struct sg_slot *sl, struct sg_group *g)
 {
@@ -1244,6 +1279,19 @@ void grp_node_move(struct sg_node *node, const char *group, const char *target,
 	if (sl->g->state == GRP_OPENING) {
 		sj_add(out, "error", json_object_new_string(
 			"the group is still opening on this node; move it once it is online"));
+		return;
+	}
+	if (!sl->own->node_up(sl->own_impl, target)) {
+		/* Released for a node that cannot take it, the group would be
+		 * offline until the move's hint expired. */
+		char why[300];
+
+		snprintf(why, sizeof(why), "node %s is not running (or is draining, or cannot "
+			 "reach the group's storage): group %s stays on node %s", target, group,
+			 node->me->name);
+		log_warn("group=%s planned move to node %s refused: %s is not running, draining "
+			 "or without the group's storage", group, target, target);
+		sj_add(out, "error", json_object_new_string(why));
 		return;
 	}
 	log_info("group=%s planned move from node %s to node %s", group, node->me->name, target);

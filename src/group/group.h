@@ -128,6 +128,8 @@ struct sg_group {
 	uv_timer_t bind_timer;             /* bind retries; holds a reference while open */
 	bool bind_timer_open;
 	bool serving;                      /* installed: new listeners serve at once */
+	bool bound_told;                   /* the owner was told it listens on every VIP
+					      (owner_ops.bound), until it stops */
 	uint32_t bind_delay_ms;            /* the next retry's delay: 100 ms doubling to 5 s */
 	unsigned bind_tries;               /* failed bind attempts so far */
 	char bind_why[320];                /* the last bind failure and the next retry */
@@ -219,7 +221,8 @@ void grp_stop(struct sg_group *g);
 
 /* How long a group that left by a move or drain keeps its clients'
  * connections open (reading nothing) waiting for another node to take
- * it, before it closes them anyway. */
+ * it and listen on its VIPs, before it closes them anyway (that node
+ * died or is stuck; logged). */
 #define GRP_HANDOVER_MS 3000
 #define GRP_HANDOVER_POLL_MS 5
 

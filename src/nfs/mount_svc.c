@@ -245,9 +245,17 @@ static int mnt_do_mnt(struct rpc_req *req, struct nfs_group *ng, const char *arg
 		return -ENOMEM;
 	ok->auth_flavors.auth_flavors_val[0] = AUTH_SYS;
 	ok->auth_flavors.auth_flavors_len = 1;
-	nfs_mounts_add(ng, host, path);
-	log_info("group=%s client=%s mounted %s", ng->cfg->name, host,
-		 log_safe(safe, sizeof(safe), path, strlen(path)));
+	/* One line when a host first mounts a path, not one per MOUNT call:
+	 * clients re-mount at every failover and a script can call MNT in a
+	 * loop.  A full list is the same warning for every host, limited. */
+	rc = nfs_mounts_add(ng, host, path);
+	if (rc > 0)
+		log_info("group=%s client=%s mounted %s", ng->cfg->name, host,
+			 log_safe(safe, sizeof(safe), path, strlen(path)));
+	else if (rc < 0 && mnt_log_allowed())
+		log_warn("group=%s client=%s mounted %s, not listed for DUMP: %s",
+			 ng->cfg->name, host, log_safe(safe, sizeof(safe), path, strlen(path)),
+			 rc == -ENOSPC ? "mount list full" : strerror(-rc));
 	return 0;
 }
 

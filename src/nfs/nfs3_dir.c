@@ -38,12 +38,16 @@
 #include <sys/sysmacros.h>
 
 #include "config/config.h"
+#include "nfs/ohc.h"
 
 /* Open what @name in @dir is now, without following a final symlink. */
 static int nfs3_child(const struct nfs3_obj *dir, const char *name, struct nfs3_obj *out)
 {
 	out->exp = dir->exp;
 	out->fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	/* Out of descriptors: the open-handle cache holds most of ours. */
+	if (out->fd < 0 && (errno == EMFILE || errno == ENFILE) && ohc_pressure() > 0)
+		out->fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (out->fd < 0)
 		return -errno;
 	if (fstat(out->fd, &out->st) < 0) {
@@ -113,6 +117,7 @@ static int nfs3_do_lookup(struct nfs3_ctx *c, struct nfs3_obj *dir, const char *
 			  struct nfs3_obj *child, nfs_fh3 *fh)
 {
 	bool at_root = dir->st.st_ino == dir->exp->ino && dir->st.st_dev == dir->exp->dev;
+	struct fh_key k;
 	int rc;
 
 	if (!name[0] || nfs3_name_hidden(dir, name))
@@ -130,10 +135,17 @@ static int nfs3_do_lookup(struct nfs3_ctx *c, struct nfs3_obj *dir, const char *
 	nfs3_root(c);
 	if (rc < 0)
 		return rc;
-	rc = nfs3_fh_out(dir->exp, child->fd, "", fh);
+	rc = nfs3_fh_out_key(dir->exp, child->fd, "", fh, &k);
 	/* A mount point inside the export: we do not cross into another
 	 * filesystem, whose handles we could not resolve. */
-	return rc == -EXDEV ? -EACCES : rc;
+	if (rc == -EXDEV)
+		return -EACCES;
+	/* A name found from a resolved directory of this export, on its
+	 * mount: as checked as a handle resolution, so the GETATTR, ACCESS
+	 * and READ that follow a LOOKUP find it cached. */
+	if (rc == 0)
+		nfs3_obj_cache(c, &k, child);
+	return rc;
 }
 
 enum rpc_disposition nfs3_lookup(struct rpc_req *req)
@@ -477,7 +489,8 @@ static nfsstat3 nfs3_unlink(struct rpc_req *req, const diropargs3 *d, int flags,
 	struct nfs3_obj dir = NFS3_OBJ_INIT;
 	struct nfs3_ctx c;
 	struct stat pre;
-	bool have_pre = false;
+	struct fh_key k;
+	bool have_pre = false, have_key = false;
 	int rc;
 
 	rc = nfs3_begin(&c, req);
@@ -488,9 +501,16 @@ static nfsstat3 nfs3_unlink(struct rpc_req *req, const diropargs3 *d, int flags,
 		have_pre = true;
 		rc = nfs3_user(&c);
 	}
-	if (rc == 0 && unlinkat(dir.fd, d->name, flags) < 0)
-		rc = -errno;
+	if (rc == 0) {
+		/* Its handle before the name goes; dropped from the cache
+		 * once it is gone, so its space is freed now, not at eviction. */
+		have_key = fh_key_at(dir.exp->cfg->fsid, dir.fd, d->name, &k, NULL) == 0;
+		if (unlinkat(dir.fd, d->name, flags) < 0)
+			rc = -errno;
+	}
 	nfs3_root(&c);
+	if (rc == 0 && have_key)
+		ohc_forget(c.ng->ohc, &k);
 	nfs3_wcc(&dir, have_pre ? &pre : NULL, rc == 0 ? ok_wcc : fail_wcc);
 	nfs3_obj_close(&dir);
 	nfs3_end(&c);
@@ -531,7 +551,8 @@ enum rpc_disposition nfs3_rename(struct rpc_req *req)
 	struct nfs3_obj from = NFS3_OBJ_INIT, to = NFS3_OBJ_INIT;
 	struct nfs3_ctx c;
 	struct stat pre_from, pre_to;
-	bool have_from = false, have_to = false;
+	struct fh_key kf, kt;
+	bool have_from = false, have_to = false, have_kf = false, have_kt = false;
 	int rc;
 
 	rc = nfs3_begin(&c, req);
@@ -549,11 +570,20 @@ enum rpc_disposition nfs3_rename(struct rpc_req *req)
 		if (nfs3_is_dots(a->from.name) || nfs3_is_dots(a->to.name))
 			rc = -EINVAL;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		/* The object moved and the one renamed over leave the cache
+		 * (the latter loses its link: its space is freed now). */
+		have_kf = fh_key_at(from.exp->cfg->fsid, from.fd, a->from.name, &kf, NULL) == 0;
+		have_kt = fh_key_at(to.exp->cfg->fsid, to.fd, a->to.name, &kt, NULL) == 0;
 		rc = nfs3_user(&c);
+	}
 	if (rc == 0 && renameat(from.fd, a->from.name, to.fd, a->to.name) < 0)
 		rc = -errno;
 	nfs3_root(&c);
+	if (rc == 0 && have_kf)
+		ohc_forget(c.ng->ohc, &kf);
+	if (rc == 0 && have_kt)
+		ohc_forget(c.ng->ohc, &kt);
 	r->status = nfs3_stat(rc);
 	if (rc == 0) {
 		nfs3_wcc(&from, &pre_from, &r->RENAME3res_u.resok.fromdir_wcc);

@@ -41,13 +41,17 @@ struct nfs3_ctx {
 	bool as_user;              /* this thread currently runs as id */
 };
 
+struct ohc_ent;
+
 struct nfs3_obj {
 	struct nfs_exp *exp;
-	int fd;                    /* O_PATH descriptor, owned; -1 = none */
+	int fd;                    /* O_PATH descriptor; -1 = none.  Owned, or
+				    * the cache's while ce holds its entry */
+	struct ohc_ent *ce;        /* referenced open-handle cache entry, or NULL */
 	struct stat st;            /* as of resolution or the last nfs3_obj_stat */
 };
 
-#define NFS3_OBJ_INIT { .exp = NULL, .fd = -1 }
+#define NFS3_OBJ_INIT { .exp = NULL, .fd = -1, .ce = NULL }
 
 /* nfs3_get() flags */
 #define NFS3_MODIFY 0x1u           /* the procedure modifies: refuse on ro */
@@ -60,8 +64,21 @@ void nfs3_end(struct nfs3_ctx *c);
  * the export and the identity; a second handle of another export is
  * -EXDEV.  A client the export refuses gets -EACCES (logged), a modifying
  * procedure on a read-only export -EROFS.  Close @o with nfs3_obj_close().
+ * A handle in the group's open-handle cache (ohc.h) is served from it; an
+ * object whose last link is gone is -ESTALE (and leaves the cache).
  */
 int nfs3_get(struct nfs3_ctx *c, const nfs_fh3 *fh, unsigned flags, struct nfs3_obj *o);
+
+/*
+ * On the loop: @fh's attributes into @st from the open-handle cache,
+ * without blocking: decode, export and client checks, a hit, fstat.  0 on
+ * a hit whose object still has a link; -EAGAIN in every other case (a
+ * miss, a refusal, a stale entry), which the caller answers by the usual
+ * path on the thread pool (nfs3_get), where refusals are logged.
+ */
+int nfs3_loop_stat(struct nfs_group *ng, const struct rpc_req *req, const nfs_fh3 *fh,
+		   struct nfs_exp **exp, struct stat *st);
+
 void nfs3_obj_close(struct nfs3_obj *o);
 /* Refresh o->st. */
 int nfs3_obj_stat(struct nfs3_obj *o);
@@ -99,6 +116,12 @@ void nfs3_wcc(struct nfs3_obj *o, const struct stat *pre, wcc_data *out);
  * another mount than the export (we do not cross mount points).
  */
 int nfs3_fh_out(const struct nfs_exp *e, int dirfd, const char *name, nfs_fh3 *out);
+/* nfs3_fh_out() that also returns the handle's key (@k). */
+int nfs3_fh_out_key(const struct nfs_exp *e, int dirfd, const char *name, nfs_fh3 *out,
+		    struct fh_key *k);
+/* Put @o (a LOOKUP result with key @k, still linked) into the group's
+ * open-handle cache; @o then uses the cache's descriptor. */
+void nfs3_obj_cache(struct nfs3_ctx *c, const struct fh_key *k, struct nfs3_obj *o);
 
 /* A name a client may use: -EINVAL (empty, has '/') or 0.  @create: also
  * refuse "." and ".." (-EEXIST), which name existing entries. */

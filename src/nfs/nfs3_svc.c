@@ -54,6 +54,31 @@ static enum rpc_disposition nfs3_getattr(struct rpc_req *req)
 	return RPC_DONE_REPLY;
 }
 
+/*
+ * GETATTR of an object in the open-handle cache, answered on the loop: no
+ * pool hop, no open_by_handle_at.  Anything else (miss, refusal, stale
+ * entry) goes to nfs3_getattr on the pool, which decides and logs.
+ */
+static bool nfs3_getattr_loop(struct rpc_req *req)
+{
+	GETATTR3args *a = req->args;
+	GETATTR3res *r = req->res;
+	struct nfs_group *ng = nfs_group_of_req(req);
+	struct nfs_exp *e;
+	struct stat st;
+	bool done = false;
+
+	if (!ng)
+		return false;
+	if (nfs3_loop_stat(ng, req, &a->object, &e, &st) == 0) {
+		nfs3_fattr(e, &st, &r->GETATTR3res_u.resok.obj_attributes);
+		r->status = NFS3_OK;
+		done = true;
+	}
+	nfs_group_put(ng);
+	return done;
+}
+
 static enum rpc_disposition nfs3_setattr(struct rpc_req *req)
 {
 	SETATTR3args *a = req->args;
@@ -531,7 +556,10 @@ static const struct rpc_proc nfs3_procs[] = {
 		.xdr_args = (xdrproc_t)rpc_xdr_void, .args_size = 0,
 		.xdr_res = (xdrproc_t)rpc_xdr_void, .res_size = 0,
 		.fn = nfs3_null, .blocking = false },
-	NFS3_PROC(GETATTR,     nfs3_getattr,     GETATTR3args,     GETATTR3res),
+	[NFSPROC3_GETATTR] = { .name = "GETATTR",
+		.xdr_args = (xdrproc_t)xdr_GETATTR3args, .args_size = sizeof(GETATTR3args),
+		.xdr_res = (xdrproc_t)xdr_GETATTR3res, .res_size = sizeof(GETATTR3res),
+		.fn = nfs3_getattr, .blocking = true, .on_loop = nfs3_getattr_loop },
 	NFS3_PROC_DRC(SETATTR,     nfs3_setattr,     SETATTR3args,     SETATTR3res),
 	NFS3_PROC(LOOKUP,      nfs3_lookup,      LOOKUP3args,      LOOKUP3res),
 	NFS3_PROC(ACCESS,      nfs3_access,      ACCESS3args,      ACCESS3res),

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "priv.h"
 #include "nfs/fh.h"
+#include "nfs/ohc.h"
 
 #ifndef SYS_faccessat2
 #define SYS_faccessat2 439
@@ -142,39 +143,102 @@ void nfs3_root(struct nfs3_ctx *c)
 
 /* ---- handles ---------------------------------------------------------- */
 
-int nfs3_get(struct nfs3_ctx *c, const nfs_fh3 *fh, unsigned flags, struct nfs3_obj *o)
+/* Resolve @k in @e as root: from the group's open-handle cache when it
+ * holds it, else open_by_handle_at (fh_open) and cache the result. */
+static int nfs3_resolve(struct nfs_group *ng, struct nfs_exp *e, const struct fh_key *k,
+			struct nfs3_obj *o)
 {
-	struct fh_key k;
+	struct ohc_ent *ce = ohc_get(ng->ohc, k);
+	int fd, rc;
+
+	if (ce) {
+		/* The descriptor pins the inode even after its last link went
+		 * (removed by a client or on the server): such an object is
+		 * stale, as knfsd and a fresh open_by_handle_at would say. */
+		if (fstat(ohc_fd(ce), &o->st) == 0 && o->st.st_nlink > 0) {
+			o->fd = ohc_fd(ce);
+			o->ce = ce;
+			return 0;
+		}
+		ohc_drop(ce);
+		ohc_release(ce);
+		return -ESTALE;
+	}
+	rc = fh_open(e, k, &fd, &o->st);
+	if (rc == -EMFILE || rc == -ENFILE) {
+		/* Our own cache is the likeliest holder of descriptors. */
+		if (ohc_pressure() > 0)
+			rc = fh_open(e, k, &fd, &o->st);
+	}
+	if (rc < 0)
+		return rc;
+	if (o->st.st_nlink == 0) {
+		/* Unlinked but still open somewhere (by a local process): no
+		 * name leads to it any more, so no client may reach it. */
+		close(fd);
+		return -ESTALE;
+	}
+	o->fd = fd;
+	ce = ohc_add(ng->ohc, k, fd);
+	if (ce) {
+		o->fd = ohc_fd(ce);
+		o->ce = ce;
+	}
+	return 0;
+}
+
+/* Decode @fh and find its export among @ng's; check the client.  The
+ * refusals are logged only when @log (the loop's try is silent: the pool
+ * path that follows logs them). */
+static int nfs3_check_handle(struct nfs_group *ng, const struct rpc_req *req, const nfs_fh3 *fh,
+			     bool log, struct fh_key *k, struct nfs_exp **ep)
+{
 	struct nfs_exp *e;
 	enum exp_verdict v;
 	int rc;
 
-	o->exp = NULL;
-	o->fd = -1;
-	rc = fh_decode(fh->data.data_val, fh->data.data_len, &k);
+	rc = fh_decode(fh->data.data_val, fh->data.data_len, k);
 	if (rc == -FH_EMAC) {
-		fh_log_badmac(c->ng->cfg->name, &c->req->peer,
-			      c->req->pd ? c->req->pd->name : "NFS");
+		if (log)
+			fh_log_badmac(ng->cfg->name, &req->peer, req->pd ? req->pd->name : "NFS");
 		return -NFSE_BADHANDLE;
 	}
 	if (rc < 0)
 		return rc;
 	/* Only the exports of the group this address serves: a handle of
 	 * another group's export, even one this node serves, is stale here. */
-	e = fh_find_export(c->ng->exports, c->ng->nexports, k.fsid);
+	e = fh_find_export(ng->exports, ng->nexports, k->fsid);
 	if (!e)
 		return -ESTALE;
-	if (c->exp && c->exp != e)
-		return -EXDEV;
-	v = exp_check_client(e->cfg, &c->req->peer);
+	v = exp_check_client(e->cfg, &req->peer);
 	if (v != EXP_ALLOWED) {
 		char what[96];
 
-		snprintf(what, sizeof(what), "NFS %s: %s",
-			 c->req->pd ? c->req->pd->name : "?", exp_verdict_str(v));
-		exp_log_refusal(e, c->ng->cfg->name, &c->req->peer, what);
+		if (log) {
+			snprintf(what, sizeof(what), "NFS %s: %s",
+				 req->pd ? req->pd->name : "?", exp_verdict_str(v));
+			exp_log_refusal(e, ng->cfg->name, &req->peer, what);
+		}
 		return -EACCES;
 	}
+	*ep = e;
+	return 0;
+}
+
+int nfs3_get(struct nfs3_ctx *c, const nfs_fh3 *fh, unsigned flags, struct nfs3_obj *o)
+{
+	struct fh_key k;
+	struct nfs_exp *e;
+	int rc;
+
+	o->exp = NULL;
+	o->fd = -1;
+	o->ce = NULL;
+	rc = nfs3_check_handle(c->ng, c->req, fh, true, &k, &e);
+	if (rc < 0)
+		return rc;
+	if (c->exp && c->exp != e)
+		return -EXDEV;
 	if ((flags & NFS3_MODIFY) && !e->cfg->rw)
 		return -EROFS;
 	if (!c->exp) {
@@ -184,14 +248,14 @@ int nfs3_get(struct nfs3_ctx *c, const nfs_fh3 *fh, unsigned flags, struct nfs3_
 	/* open_by_handle_at needs CAP_DAC_READ_SEARCH: resolve as root. */
 	if (c->as_user) {
 		nfs3_root(c);
-		rc = fh_open(e, &k, &o->fd, &o->st);
+		rc = nfs3_resolve(c->ng, e, &k, o);
 		int urc = nfs3_user(c);
 		if (rc == 0 && urc < 0) {
 			nfs3_obj_close(o);
 			rc = urc;
 		}
 	} else {
-		rc = fh_open(e, &k, &o->fd, &o->st);
+		rc = nfs3_resolve(c->ng, e, &k, o);
 	}
 	if (rc < 0)
 		return rc;
@@ -199,10 +263,51 @@ int nfs3_get(struct nfs3_ctx *c, const nfs_fh3 *fh, unsigned flags, struct nfs3_
 	return 0;
 }
 
+int nfs3_loop_stat(struct nfs_group *ng, const struct rpc_req *req, const nfs_fh3 *fh,
+		   struct nfs_exp **exp, struct stat *st)
+{
+	struct ohc_ent *ce;
+	struct fh_key k;
+	struct nfs_exp *e;
+	int rc;
+
+	if (!ng->ohc)
+		return -EAGAIN;
+	rc = nfs3_check_handle(ng, req, fh, false, &k, &e);
+	if (rc < 0)
+		return -EAGAIN;
+	ce = ohc_get(ng->ohc, &k);
+	if (!ce)
+		return -EAGAIN;
+	/* fstat of an open inode reads memory only (no disk, no lock a slow
+	 * operation holds), so it may run on the loop. */
+	rc = fstat(ohc_fd(ce), st) == 0 && st->st_nlink > 0 ? 0 : -EAGAIN;
+	ohc_release(ce);
+	if (rc == 0)
+		*exp = e;
+	return rc;
+}
+
+void nfs3_obj_cache(struct nfs3_ctx *c, const struct fh_key *k, struct nfs3_obj *o)
+{
+	struct ohc_ent *ce;
+
+	if (o->ce || o->fd < 0 || o->st.st_nlink == 0)
+		return;
+	ce = ohc_add(c->ng->ohc, k, o->fd);
+	if (ce) {
+		o->fd = ohc_fd(ce);
+		o->ce = ce;
+	}
+}
+
 void nfs3_obj_close(struct nfs3_obj *o)
 {
-	if (o->fd >= 0)
+	if (o->ce)
+		ohc_release(o->ce);
+	else if (o->fd >= 0)
 		close(o->fd);
+	o->ce = NULL;
 	o->fd = -1;
 }
 
@@ -220,6 +325,8 @@ int nfs3_reopen(const struct nfs3_obj *o, int flags)
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
 	fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && ohc_pressure() > 0)
+		fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -245,10 +352,19 @@ int nfs3_open_data(struct nfs3_ctx *c, const struct nfs3_obj *o, int flags)
 int nfs3_fh_out(const struct nfs_exp *e, int dirfd, const char *name, nfs_fh3 *out)
 {
 	struct fh_key k;
+
+	return nfs3_fh_out_key(e, dirfd, name, out, &k);
+}
+
+int nfs3_fh_out_key(const struct nfs_exp *e, int dirfd, const char *name, nfs_fh3 *out,
+		    struct fh_key *kp)
+{
+	struct fh_key k;
 	int mid, rc;
 	uint8_t *buf;
 
 	rc = fh_key_at(e->cfg->fsid, dirfd, name, &k, &mid);
+	*kp = k;
 	if (rc < 0)
 		return rc;
 	if (mid != e->mount_id)

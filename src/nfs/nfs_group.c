@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <json-c/json.h>
 #include <unistd.h>
 #include <sys/random.h>
 
@@ -34,6 +35,7 @@
 #include "group/gslot.h"
 #include "log.h"
 #include "nfs/export.h"
+#include "nfs/ohc.h"
 
 static void nfs_group_new_verf(uint8_t verf[8])
 {
@@ -54,6 +56,9 @@ static void nfs_group_new_verf(uint8_t verf[8])
 
 static void nfs_group_free(struct nfs_group *ng)
 {
+	/* Before the roots: no descriptor of the exports may outlive the
+	 * group, or the filesystem could not be unmounted after a move. */
+	ohc_free(ng->ohc);
 	for (size_t i = 0; i < ng->nexports; i++)
 		exp_close(&ng->exports[i]);
 	free(ng->exports);
@@ -148,6 +153,17 @@ int nfs_group_open(const struct cfg_cluster *c, const struct cfg_group *gc,
 		}
 		ng->nexports++;
 	}
+	if (c && c->open_handles > 0) {
+		/* An equal share per configured group: a group's hot set cannot
+		 * push another group's out. */
+		size_t share = c->open_handles / (c->ngroups ? c->ngroups : 1);
+
+		rc = ohc_new(share < 16 ? 16 : share, gc->name, &ng->ohc);
+		if (rc < 0) {
+			nfs_group_free(ng);
+			return rc;
+		}
+	}
 	*out = ng;
 	return 0;
 }
@@ -208,7 +224,7 @@ int nfs_group_reopen(struct nfs_group *old, const struct cfg_cluster *c,
 	memcpy(ng->verf, old->verf, sizeof(ng->verf));
 	pthread_mutex_lock(&old->mnt_lock);
 	for (size_t i = 0; i < old->nmounts; i++)
-		nfs_mounts_add(ng, old->mounts[i].host, old->mounts[i].dir);
+		(void)nfs_mounts_add(ng, old->mounts[i].host, old->mounts[i].dir);
 	pthread_mutex_unlock(&old->mnt_lock);
 	*out = ng;
 	return 0;
@@ -270,8 +286,34 @@ static void nfs_reconf_drop_op(void *prep)
 	nfs_group_close(prep);
 }
 
+/* "open_handles": the group's open-handle cache (docs/status.md). */
+static void nfs_status_op(const struct grp_pub *g, const void *slot, struct json_object *o)
+{
+	const struct nfs_group *ng = slot;
+	struct ohc_stats st;
+	struct json_object *c;
+
+	(void)g;
+	if (!ng || !ng->ohc)
+		return;
+	c = json_object_new_object();
+	if (!c)
+		return;
+	ohc_get_stats(ng->ohc, &st);
+	json_object_object_add(c, "entries", json_object_new_int64((int64_t)st.entries));
+	json_object_object_add(c, "limit", json_object_new_int64((int64_t)st.limit));
+	json_object_object_add(c, "hits", json_object_new_int64((int64_t)st.hits));
+	json_object_object_add(c, "misses", json_object_new_int64((int64_t)st.misses));
+	json_object_object_add(c, "evictions", json_object_new_int64((int64_t)st.evictions));
+	json_object_object_add(c, "drops", json_object_new_int64((int64_t)st.drops));
+	json_object_object_add(c, "pressure_evictions",
+			       json_object_new_int64((int64_t)st.pressure_evictions));
+	json_object_object_add(o, "open_handles", c);
+}
+
 const struct grp_proto_ops nfs_group_ops = {
 	.name = "nfs",
+	.status = nfs_status_op,
 	.open = nfs_open_op,
 	.online = nfs_online_op,
 	.release = nfs_release_op,
@@ -282,9 +324,10 @@ const struct grp_proto_ops nfs_group_ops = {
 
 /* ---- mount list ------------------------------------------------------- */
 
-void nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir)
+int nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir)
 {
 	struct nfs_mount_ent *e;
+	int rc = 0;
 
 	pthread_mutex_lock(&ng->mnt_lock);
 	for (size_t i = 0; i < ng->nmounts; i++) {
@@ -292,8 +335,10 @@ void nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir)
 		    strcmp(ng->mounts[i].dir, dir) == 0)
 			goto out;
 	}
+	rc = -ENOSPC;
 	if (ng->nmounts == NFS_MOUNTLIST_MAX)
 		goto out;
+	rc = -ENOMEM;
 	if (ng->nmounts == ng->mounts_cap) {
 		size_t cap = ng->mounts_cap ? ng->mounts_cap * 2 : 16;
 
@@ -309,8 +354,10 @@ void nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir)
 		goto out;
 	snprintf(e->host, sizeof(e->host), "%s", host);
 	ng->nmounts++;
+	rc = 1;
 out:
 	pthread_mutex_unlock(&ng->mnt_lock);
+	return rc;
 }
 
 /* Remove the entries matching @host and @dir; NULL matches anything. */

@@ -40,6 +40,7 @@
 #define NFS_MOUNTLIST_MAX 1024
 
 struct nfs_exp;
+struct ohc;
 
 struct nfs_mount_ent {
 	char host[64];                 /* client address, as rpc_addr_str() */
@@ -53,6 +54,7 @@ struct nfs_group {
 	struct nfs_exp *exports;           /* [I] nexports entries, config order */
 	size_t nexports;                   /* [I] */
 	uint8_t verf[8];                   /* [I] write verifier of this start */
+	struct ohc *ohc;                   /* [I] open-handle cache (ohc.h, own lock); NULL: off */
 	pthread_mutex_t mnt_lock;
 	struct nfs_mount_ent *mounts;      /* [M] */
 	size_t nmounts, mounts_cap;        /* [M] */
@@ -67,8 +69,12 @@ void nfs_group_put(struct nfs_group *ng);
  * reference the caller drops with nfs_group_put(); NULL if none. */
 struct nfs_group *nfs_group_of_req(const struct rpc_req *req);
 
-/* Mount list (MOUNT's DUMP/UMNT/UMNTALL).  Thread-safe. */
-void nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir);
+/*
+ * Mount list (MOUNT's DUMP/UMNT/UMNTALL).  Thread-safe.  nfs_mounts_add:
+ * 1 added, 0 listed already, -ENOSPC list full, -ENOMEM.  The list is
+ * advisory (DUMP), so a failure never refuses the mount.
+ */
+int nfs_mounts_add(struct nfs_group *ng, const char *host, const char *dir);
 void nfs_mounts_del(struct nfs_group *ng, const char *host, const char *dir);
 void nfs_mounts_del_host(struct nfs_group *ng, const char *host);
 

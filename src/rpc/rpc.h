@@ -71,6 +71,13 @@ struct rpc_proc {
 	size_t res_size;
 	enum rpc_disposition (*fn)(struct rpc_req *req);
 	bool blocking; /* run fn on the thread pool (disk I/O) */
+	/*
+	 * Optional, for a .blocking procedure: tried first, on the loop, for
+	 * calls that can be answered without blocking (a cache hit).  true:
+	 * res is filled, reply it; false: res untouched, run fn on the pool
+	 * as usual.  Must not block.
+	 */
+	bool (*on_loop)(struct rpc_req *req);
 	/* Not idempotent: its replies go to the duplicate-request cache
 	 * (rpc_drc.h), so a retransmission gets the first reply. */
 	bool drc;

@@ -912,6 +912,10 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	xdr_destroy(&x);
 
 	if (pd->blocking) {
+		if (pd->on_loop && pd->on_loop(&rp->req)) {
+			rpc_req_finish(&rp->req, RPC_DONE_REPLY);
+			return 0;
+		}
 		if (rpcs_pool_submit(svc, rp) < 0)
 			rpc_req_finish(&rp->req, RPC_DONE_SYSERR);
 		return 0;

@@ -6,6 +6,7 @@
  *                     --other-server VIP2 --other PATH
  *   nfs3_procs dump-handles  --server VIP --export PATH --expect TEXT --out FILE
  *   nfs3_procs reuse-handles --server VIP --expect TEXT --in FILE
+ *   nfs3_procs shell --server VIP --export PATH
  *
  * "procs" calls all 22 NFSv3 procedures and MOUNT NULL/MNT/DUMP/UMNT/EXPORT
  * with success cases (attributes checked) and the error cases a client
@@ -23,6 +24,10 @@
  * typically against a restarted server, does NOT mount: it sends the saved
  * handles, as a client holding them across a failover would, and checks
  * GETATTR, READ, LOOKUP, READDIR and that LOOKUP yields identical handles.
+ *
+ * "shell" mounts @export and then runs one RPC per line of stdin, printing
+ * one line per command (for tests that interleave NFS calls with changes
+ * made on the server's filesystem; commands at mode_shell).
  *
  * Each RPC is synchronous: it is queued with the libnfs async API and the
  * context is serviced with poll() until the callback has fired (the reply
@@ -2128,6 +2133,154 @@ static int mode_reuse(const struct opts *o)
 	return nfail ? 1 : 0;
 }
 
+/* ---- shell: one RPC per stdin line, for tests that interleave ---------- */
+
+#define SHELL_SLOTS 32
+
+struct shell_slot {
+	char name[32];
+	struct fh fh;
+};
+
+static struct fh *shell_fh(struct shell_slot *sl, const char *name, bool create)
+{
+	for (int i = 0; i < SHELL_SLOTS; i++)
+		if (strcmp(sl[i].name, name) == 0)
+			return &sl[i].fh;
+	for (int i = 0; create && i < SHELL_SLOTS; i++)
+		if (!sl[i].name[0]) {
+			snprintf(sl[i].name, sizeof(sl[i].name), "%s", name);
+			return &sl[i].fh;
+		}
+	return NULL;
+}
+
+/* "STATUS" or "STATUS fileid=N nlink=N size=N" when attributes came. */
+static void shell_print(const struct res *r, const char *extra)
+{
+	printf("%s", nfs_stat_name(r->stat));
+	if (r->stat == NFS3_OK && r->has_attr)
+		printf(" fileid=%" PRIu64 " nlink=%u size=%" PRIu64,
+		       (uint64_t)r->attr.fileid, r->attr.nlink, (uint64_t)r->attr.size);
+	printf("%s\n", extra ? extra : "");
+}
+
+/*
+ * Commands (slots name handles; "root" is the mounted export):
+ *   lookup SLOT DIR NAME | create SLOT DIR NAME | getattr SLOT | access SLOT
+ *   read SLOT | write SLOT TEXT | remove DIR NAME | rmdir DIR NAME
+ *   rename DIR NAME DIR2 NAME2 | handle SLOT (prints the handle in hex)
+ * Each prints exactly one line: the status name, attributes if any.
+ */
+static int mode_shell(const struct opts *o)
+{
+	struct conn m = { 0 }, n = { 0 };
+	struct res r = { .stat = -1 };
+	struct shell_slot sl[SHELL_SLOTS];
+	char line[1024], cmd[32], a1[256], a2[256], a3[256], a4[256];
+	sattr3 s = sattr_mode(0644);
+
+	memset(sl, 0, sizeof(sl));
+	if (conn_open(&m, o->server, MOUNT_PROGRAM, 3, mount_port) < 0 ||
+	    conn_open(&n, o->server, NFS_PROGRAM, 3, nfs_port) < 0)
+		return 1;
+	if (do_mnt(&m, o->export, &r) < 0 || r.stat != MNT3_OK) {
+		printf("MNT failed\n");
+		return 1;
+	}
+	*shell_fh(sl, "root", true) = r.fh;
+	printf("ready\n");
+	while (fgets(line, sizeof(line), stdin)) {
+		struct fh *f1, *f2;
+		int k;
+
+		a1[0] = a2[0] = a3[0] = a4[0] = '\0';
+		k = sscanf(line, "%31s %255s %255s %255s %255s", cmd, a1, a2, a3, a4);
+		if (k < 2) {
+			printf("usage\n");
+			continue;
+		}
+		res_free(&r);
+		if (strcmp(cmd, "lookup") == 0 || strcmp(cmd, "create") == 0) {
+			f2 = shell_fh(sl, a2, false);
+			if (!f2 || k < 4) {
+				printf("usage\n");
+				continue;
+			}
+			if (cmd[0] == 'l')
+				do_lookup(&n, f2, a3, &r);
+			else
+				do_create(&n, f2, a3, UNCHECKED, &s, NULL, &r);
+			f1 = shell_fh(sl, a1, true);
+			if (r.stat == NFS3_OK && r.has_fh && f1)
+				*f1 = r.fh;
+			shell_print(&r, NULL);
+			continue;
+		}
+		if (strcmp(cmd, "remove") == 0 || strcmp(cmd, "rmdir") == 0) {
+			f1 = shell_fh(sl, a1, false);
+			if (!f1 || k < 3) {
+				printf("usage\n");
+				continue;
+			}
+			if (cmd[1] == 'e')
+				do_remove(&n, f1, a2, &r);
+			else
+				do_rmdir(&n, f1, a2, &r);
+			shell_print(&r, NULL);
+			continue;
+		}
+		if (strcmp(cmd, "rename") == 0) {
+			f1 = shell_fh(sl, a1, false);
+			f2 = shell_fh(sl, a3, false);
+			if (!f1 || !f2 || k < 5) {
+				printf("usage\n");
+				continue;
+			}
+			do_rename(&n, f1, a2, f2, a4, &r);
+			shell_print(&r, NULL);
+			continue;
+		}
+		f1 = shell_fh(sl, a1, false);
+		if (!f1) {
+			printf("no such slot\n");
+			continue;
+		}
+		if (strcmp(cmd, "getattr") == 0) {
+			do_getattr(&n, f1, &r);
+			shell_print(&r, NULL);
+		} else if (strcmp(cmd, "access") == 0) {
+			char x[32];
+
+			do_access(&n, f1, 0x3f, &r);
+			snprintf(x, sizeof(x), " access=0x%x", r.access);
+			shell_print(&r, r.stat == NFS3_OK ? x : NULL);
+		} else if (strcmp(cmd, "read") == 0) {
+			char x[300];
+			size_t len;
+
+			do_read(&n, f1, 0, 200, &r);
+			len = r.datalen < 200 ? r.datalen : 200;
+			snprintf(x, sizeof(x), " data=%.*s", (int)len, r.data ? (char *)r.data : "");
+			for (char *p = x; *p; p++)
+				if (*p == '\n')
+					*p = '|';
+			shell_print(&r, r.stat == NFS3_OK ? x : NULL);
+		} else if (strcmp(cmd, "write") == 0) {
+			do_write(&n, f1, 0, a2, strlen(a2), FILE_SYNC, &r);
+			shell_print(&r, NULL);
+		} else if (strcmp(cmd, "handle") == 0) {
+			hex_put(stdout, a1, f1);
+		} else {
+			printf("usage\n");
+		}
+	}
+	res_free(&r);
+	conn_close(&n);
+	conn_close(&m);
+	return 0;
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -2137,6 +2290,7 @@ static void usage(FILE *f)
 		"                        [--other-server VIP2 --other PATH]\n"
 		"       nfs3_procs dump-handles --server VIP --export PATH --expect TEXT --out FILE\n"
 		"       nfs3_procs reuse-handles --server VIP --expect TEXT --in FILE\n"
+		"       nfs3_procs shell --server VIP --export PATH (commands on stdin: see mode_shell)\n"
 		"  common: [--nfs-port N] [--mount-port N] (default: ask the VIP's PORTMAP)\n");
 }
 
@@ -2198,6 +2352,8 @@ int main(int argc, char **argv)
 		rc = mode_dump(&o);
 	else if (strcmp(mode, "reuse-handles") == 0 && o.server && o.in)
 		rc = mode_reuse(&o);
+	else if (strcmp(mode, "shell") == 0 && o.server && o.export)
+		return mode_shell(&o);
 	else {
 		usage(stderr);
 		return 2;

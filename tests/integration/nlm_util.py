@@ -185,6 +185,21 @@ def clients_of(st, group):
     return [x['name'] for x in st.get(group, {}).get('clients', [])]
 
 
+def wait_served(h, c, groups, timeout=30):
+    """Wait until every group in @groups is served (in grace or online): an
+    opening group is listed as standby while its state is read off the
+    loop, even though its VIP may already accept connections."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = status(h, c)
+        if all(st.get(g, {}).get('state') in ('grace', 'online') for g in groups):
+            return st
+        if time.monotonic() > deadline:
+            raise TestAbort('groups %s not served after %ds: %s'
+                            % (groups, timeout, {g: st.get(g, {}).get('state') for g in groups}))
+        time.sleep(0.05)
+
+
 def wait_online(h, c, groups, timeout=30):
     """Wait until every group in @groups is online and out of grace."""
     deadline = time.monotonic() + timeout

@@ -49,7 +49,7 @@ def test(h):
 
     c.kill9('a')
     c.start('a')
-    st = nu.status(h, c)
+    st = nu.wait_served(h, c, ['g1', 'g2'])
     h.require(st.get('g1', {}).get('state') == 'grace' and st.get('g2', {}).get('state') == 'grace',
               'both groups are in grace after the restart')
 

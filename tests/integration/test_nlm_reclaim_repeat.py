@@ -77,7 +77,7 @@ def test(h):
     for n in (1, 2):
         c.kill9('a')
         c.start('a')
-        st = nu.status(h, c)
+        st = nu.wait_served(h, c, ['g1'])
         h.check(st.get('g1', {}).get('state') == 'grace',
                 'restart %d: g1 is in grace (%s)' % (n, st.get('g1', {}).get('state')))
         h2.expect('restart %d: another host cannot take the reserved range' % n,
@@ -95,6 +95,12 @@ def test(h):
                   'lock', path, 50, 1, rc=1, status='denied')
         h1.expect('restart %d: out of grace, the repeat reclaim is granted' % n,
                   'lock', path, 0, 100, opts=rec, rc=0, status='granted')
+    # Each of host 1's calls above mounted the export again (MNT): the node
+    # logs the first mount of a host, not every MOUNT call.
+    mounted = [l for l in nu.log_text(c.nodes['a']).splitlines()
+               if 'client=%s mounted ' % H(1) in l]
+    h.check(len(mounted) == 1, 'the last daemon logged host 1\'s mount once, not per MNT '
+            'call (%d lines)' % len(mounted))
     nu.check_no_sanitizer_report(h, c)
 
 

@@ -130,6 +130,13 @@ class Machine:
     def boot(self):
         self.procs = []
         r = self.root
+        if self.holder is not None:
+            # A reboot: the network namespace outlived the fenced machine,
+            # but a real machine comes back with only its own address (a
+            # VIP left on pcmk0 would make IPaddr2's probe report the group
+            # active here, and Pacemaker would restart it where it runs).
+            sh(['ip', '-n', self.ns, 'addr', 'flush', 'dev', 'pcmk0'])
+            sh(['ip', '-n', self.ns, 'addr', 'add', self.addr + '/24', 'dev', 'pcmk0'])
         dirs = ['etc-corosync', 'var-lib-pacemaker/cib', 'var-lib-pacemaker/pengine',
                 'var-lib-pacemaker/blackbox', 'var-lib-pacemaker/cores', 'var-lib-corosync',
                 'var-log-pacemaker', 'var-log-cluster', 'log']

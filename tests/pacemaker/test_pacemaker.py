@@ -449,6 +449,8 @@ def test(ck):
 
         # 5. n1 back, token 3000 ms, node failure again --------------------
         m1 = c.m('n1')
+        before = {g: s.where(g) for g in GROUPS}
+        before_state = {g: s.nsm_state(g, before[g][0]) for g in GROUPS if before[g]}
         m1.boot()
         m1.start_cluster_stack()
         c.wait_quorum(timeout=120)
@@ -458,6 +460,21 @@ def test(ck):
                                                check=False).returncode == 0):
             time.sleep(0.5)
         ck.check(bool(m1.pid_of('sgnfsd')), 'n1 rejoined and runs its sgnfsd clone instance')
+        # Let Pacemaker finish what the rejoin made it do, then see that it
+        # did not move or restart any group (stickiness beats the location
+        # preference; a new sgnfsd instance must not restart groups served
+        # elsewhere).
+        p = m1.run(['crm_resource', '--wait', '--timeout', '120'], check=False, timeout=150)
+        ck.check(p.returncode == 0, 'the cluster settled after n1 rejoined (%s)'
+                 % (p.stdout or '').strip()[:200])
+        for g in GROUPS:
+            on = s.wait_online(g, timeout=120)
+            ck.check(on is not None and [on] == before[g],
+                     'after n1 rejoined, %s is still served where it was (%s -> %s)'
+                     % (g, before[g], on))
+            ck.check(on is not None and s.nsm_state(g, on) == before_state.get(g),
+                     'after n1 rejoined, %s was not restarted (NSM state %s -> %s)'
+                     % (g, before_state.get(g), on and s.nsm_state(g, on)))
         c.token_ms = 3000
         for m in c.machines:
             with open(os.path.join(m.root, 'etc-corosync', 'corosync.conf'), 'w') as f:
@@ -470,7 +487,8 @@ def test(ck):
         p = m1.run(['corosync-cmapctl', 'runtime.config.totem.token'], check=False)
         ck.check('= 3650' in p.stdout, 'the running token is 3000 + 650 ms for the third node '
                  '(%s)' % p.stdout.strip())
-        victim = s.where('g1')[0]
+        victim = s.wait_online('g1', timeout=120)
+        ck.require(victim is not None, 'g1 is served somewhere before the last kill')
         figures[3000] = kill_corosync(s, victim, ck, 3000)
         failed = ck.failed > 0
     except Fail:

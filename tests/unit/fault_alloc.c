@@ -1,11 +1,10 @@
 /*
- * fault_alloc.c - see fault_alloc.h.  Single-threaded by design: the units
- * under test run on one loop thread; a pool thread's allocation would only
- * shift the count, so tests that use the pool do not inject faults.
+ * fault_alloc.c - see fault_alloc.h.
  */
 #include "fault_alloc.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -18,10 +17,12 @@ void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t size);
 char *__wrap_strdup(const char *s);
 
-static long fa_n;          /* allocations attempted */
-static long fa_nfailed;
-static long fa_at = -1;    /* index to fail */
-static size_t fa_max;
+/* Atomic: the thread pool allocates too (a group's open); the count is
+ * exact even then, only the order may differ from run to run. */
+static _Atomic long fa_n;          /* allocations attempted */
+static _Atomic long fa_nfailed;
+static _Atomic long fa_at = -1;    /* index to fail */
+static _Atomic size_t fa_max;
 
 void fa_reset(void)
 {
@@ -56,7 +57,7 @@ static bool fa_admit(size_t size)
 {
 	if (size > fa_max)
 		fa_max = size;
-	if (fa_n++ == fa_at) {
+	if (atomic_fetch_add(&fa_n, 1) == fa_at) {
 		fa_nfailed++;
 		errno = ENOMEM;
 		return false;

@@ -30,9 +30,12 @@
 #include "mount.h"
 #include "nfs3.h"
 
-#define VIP      "127.211.0.1"
-#define HOST_A   "127.212.0.1"
-#define HOST_B   "127.212.0.2"
+/*
+ * The stub's VIP and the two client hosts are derived from the pid (in
+ * main), so two runs at once (the plain and the ASan build, two
+ * worktrees) do not bind the same address and port.
+ */
+static char VIP[16], HOST_A[16], HOST_B[16];
 #define P_PMAP   20111
 #define P_NLM    20045
 #define P_NSM    20046
@@ -927,7 +930,12 @@ static void test_reclaim_after_notify(void **state)
 	}
 	done_ok = events_have(&e, "event=reclaim-done");
 	assert_true(done_ok);
-	assert_true(events_have(&e, "event=notify from=" VIP " mon_name=" VIP " state=5"));
+	{
+		char want[96];
+
+		snprintf(want, sizeof(want), "event=notify from=%s mon_name=%s state=5", VIP, VIP);
+		assert_true(events_have(&e, want));
+	}
 	assert_int_equal(S.n, 2);               /* l1 and l2 back */
 	assert_int_equal(nlocks(e.a), 2);       /* l3 lost */
 	assert_true(events_have(&e, "event=lost"));
@@ -1201,6 +1209,11 @@ static void test_record_ranges(void **state)
 
 int main(void)
 {
+	unsigned pid = (unsigned)getpid() & 0xffffu;
+
+	snprintf(VIP, sizeof(VIP), "127.211.%u.%u", pid >> 8, (pid & 0xffu) | 1u);
+	snprintf(HOST_A, sizeof(HOST_A), "127.212.%u.%u", pid >> 8, (pid & 0xffu) | 1u);
+	snprintf(HOST_B, sizeof(HOST_B), "127.213.%u.%u", pid >> 8, (pid & 0xffu) | 1u);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_record_ranges),
 		cmocka_unit_test(test_lock_test_unlock),

@@ -47,6 +47,9 @@ from harness import Skip, TestAbort, log
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUEST_DIR = os.path.join(HERE, 'guest')
 SLOT_DIR = '/tmp/sgnfs-kvm-slots'
+# The lab's namespace is <prefix><K>; a prefix of one's own keeps runs of
+# several people on one machine apart by name (the slots stay shared).
+NS_PREFIX = os.environ.get('SGNFS_VM_NS_PREFIX', 'kvm')
 BOOT_TIMEOUT = int(os.environ.get('SGNFS_VM_BOOT_TIMEOUT', '180'))
 
 
@@ -421,7 +424,7 @@ class VmLab:
         need_tools()
         self.image = guest_image(h)
         self._reserve()
-        self.ns = 'kvm%d' % self.k
+        self.ns = '%s%d' % (NS_PREFIX, self.k)
         self.net = '10.77.%d' % self.k
         self._remove_leftovers()
         try:
@@ -458,9 +461,10 @@ class VmLab:
 
     def _remove_leftovers(self):
         for name in nsm_util._netns_list():
-            if not name.startswith('kvm') or not name[3:].isdigit():
+            rest = name[len(NS_PREFIX):]
+            if not name.startswith(NS_PREFIX) or not rest.isdigit():
                 continue
-            k = int(name[3:])
+            k = int(rest)
             if k == self.k:
                 log('removing leftover namespace %s' % name)
                 nsm_util._kill_netns(name)
