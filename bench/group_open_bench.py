@@ -29,7 +29,8 @@ made large), and the loop keeps running.  Reported per case:
 
 Usage: SGNFSD=... SGNFSCTL=... SGNFS_CLIENT=... JR_GROW=... \
        PYTHONPATH=tests/integration python3 bench/group_open_bench.py [--quick]
-(`--quick`: 100,000 locks and 10,000 clients.)  Results go to
+(`--quick`: 100,000 locks and 10,000 clients; BENCH_PERF=DIR: a perf
+profile of the taking-over node during each start, DIR/CASE.data.)  Results go to
 bench/results/group_open.json and stdout.  Run as root (ports < 1024).
 """
 
@@ -112,9 +113,18 @@ def one_case(h, kind):
                 f.write('sgnfs-clist=1\nname=bench-%06d\nadded=%d\naddr=%s\n' % (i, now, a))
         os.sync()
     t_grown = time.monotonic()
+    prof = None
+    if os.environ.get('BENCH_PERF'):
+        # where b's time goes during the start (perf report -i FILE)
+        prof = subprocess.Popen(['perf', 'record', '-g', '-q', '-p', str(c.nodes['b'].pid),
+                                 '-o', os.path.join(os.environ['BENCH_PERF'], kind + '.data')])
+        time.sleep(1.0)
     t_start = time.monotonic()
     rc, out = fu.ctl(h, c, '-n', 'b', 'start', 'big')
     t_online = time.monotonic()
+    if prof:
+        prof.send_signal(2)
+        prof.wait(timeout=60)
     h.check(rc == 0, 'start big on b: exit 0')
     time.sleep(1.0)
     t_end = time.monotonic()

@@ -998,8 +998,8 @@ int rpcc_new(uv_loop_t *loop, const struct rpcc_opts *o, struct rpcc_clnt **out)
 	c->defto.retrans_max_ms = rpcc_pick(o->timeout.retrans_max_ms, RPCC_DEF_RETRANS_MAX);
 	c->defto.total_ms = rpcc_pick(o->timeout.total_ms, RPCC_DEF_TOTAL);
 	c->max_reply = rpcc_pick(o->max_reply, RPCC_DEF_MAX_REPLY);
-	if (c->max_reply > 0x7fffffffu)
-		c->max_reply = 0x7fffffffu;
+	if (c->max_reply > RM_LEN_MASK)
+		c->max_reply = RM_LEN_MASK;
 	c->backoff = RPCC_RECONNECT_MIN;
 	c->timer_due = RPCC_NEVER;
 	/* Start xids somewhere unpredictable so a restarted client's calls are

@@ -553,7 +553,7 @@ uint8_t *rpcx_out_reserve(struct rpc_conn *conn, size_t len, size_t *room)
 	size_t need, cap;
 	uint8_t *nout;
 
-	if (len > 0x7fffffffu)
+	if (len > RM_LEN_MASK)
 		return NULL;
 	need = conn->out_len + RPC_MARK_LEN + len;
 	if (need > conn->out_cap) {
@@ -567,8 +567,8 @@ uint8_t *rpcx_out_reserve(struct rpc_conn *conn, size_t len, size_t *room)
 		conn->out_cap = cap;
 	}
 	*room = conn->out_cap - conn->out_len - RPC_MARK_LEN;
-	if (*room > 0x7fffffffu)
-		*room = 0x7fffffffu;
+	if (*room > RM_LEN_MASK)
+		*room = RM_LEN_MASK;
 	return conn->out + conn->out_len + RPC_MARK_LEN;
 }
 

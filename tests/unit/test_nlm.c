@@ -1,0 +1,640 @@
+/*
+ * test_nlm.c - the NLM service of one group in one process: the real group
+ * (src/group, managed), the real NLM (src/nlm) plugged in as the daemon
+ * does, the real RPC server on a private loopback VIP, and our RPC client
+ * calling NLM v4 over TCP, all on one loop.
+ *
+ *   - grace and reservations: a lock journaled by one incarnation is a
+ *     reservation in the next; in grace a new lock that conflicts with it
+ *     is refused (DENIED_GRACE_PERIOD), one that does not is granted, the
+ *     holder's reclaim is granted and, being the last reservation, ends
+ *     the group's grace; afterwards the reclaimed lock protects its range;
+ *   - error paths of the handlers: a forged file handle, a range that
+ *     overflows, an unlock of nothing, a conflicting lock;
+ *   - every allocation of LOCK, TEST, UNLOCK, CANCEL and SHARE failed in
+ *     turn (fault_alloc.h): each call ends with a status or a transport
+ *     error, never a crash or a leak (ASan), and the lock state afterwards
+ *     matches what the reply said.
+ *
+ * The VIP is 127.192.0.0/10 plus the pid (test_group uses 127.128/10), so
+ * parallel runs never collide.  Nothing waits on a clock for an outcome.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "fault_alloc.h"
+#include "cluster/storage.h"
+#include "config/config.h"
+#include "group/group.h"
+#include "hkey.h"
+#include "log.h"
+#include "nfs/fh.h"
+#include "nlm/nlm_svc.h"
+#include "nlm.h"
+#include "rpc/rpc.h"
+#include "rpc/rpc_clnt.h"
+
+#define TPORT 40145
+
+static char dir[256], cfgpath[300], export[300], keypath[300];
+static uv_loop_t loop;
+static struct cfg_cluster *cfg;
+static struct rpc_svc *svc;
+static struct sg_node node;
+static struct rpcc_clnt *clnt;
+static uint8_t fh[128];
+static int fhlen;
+
+static struct sockaddr_in vip_sin(void)
+{
+	uint32_t pid = (uint32_t)getpid() & 0x3fffffu;
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TPORT) };
+
+	sin.sin_addr.s_addr = htonl(0x7fc00000u | pid);
+	return sin;
+}
+
+static void load_cfg(void)
+{
+	struct sockaddr_in sin = vip_sin();
+	char v[32], errs[4096] = "";
+	FILE *f = fopen(cfgpath, "w");
+	FILE *ef = fmemopen(errs, sizeof(errs) - 1, "w");
+	int rc;
+
+	assert_non_null(f);
+	assert_non_null(ef);
+	inet_ntop(AF_INET, &sin.sin_addr, v, sizeof(v));
+	fprintf(f,
+		"[cluster]\nname = tn\nrun_dir = %s/run\nownership = managed\nhandle_key = %s\n"
+		"nfs_port = %d\nmount_port = %d\nnlm_port = %d\nnsm_port = %d\npmap_port = %d\n"
+		"[node a]\n"
+		"[group g1]\nvip = %s\nnodes = a\ngrace = 300\n"
+		"[export %s]\ngroup = g1\nfsid = 9\nclients = 127.0.0.0/8\n",
+		dir, keypath, TPORT, TPORT, TPORT, TPORT, TPORT, v, export);
+	fclose(f);
+	rc = cfg_load(cfgpath, ef, &cfg);
+	fclose(ef);
+	if (rc != 0)
+		fail_msg("config: %d\n%s", rc, errs);
+}
+
+static void drain(void)
+{
+	for (int i = 0; i < 1000 && uv_run(&loop, UV_RUN_NOWAIT) != 0; i++)
+		;
+}
+
+static enum grp_node_state gstate(void)
+{
+	const char *why;
+
+	return grp_node_group_state(&node, "g1", &why);
+}
+
+static void group_start(void)
+{
+	char why[512];
+	enum grp_node_state s;
+
+	assert_int_equal(grp_node_start_group(&node, "g1", why, sizeof(why)), 1);
+	for (int i = 0; i < 100000 && (s = gstate()) == GRP_NODE_OPENING; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	if (s != GRP_NODE_ONLINE) {
+		const char *r;
+
+		grp_node_group_state(&node, "g1", &r);
+		fail_msg("group not online: %s", r);
+	}
+}
+
+static void group_stop(void)
+{
+	char why[512];
+
+	assert_int_equal(grp_node_stop_group(&node, "g1", why, sizeof(why)), 0);
+	drain();
+}
+
+static struct grp_pub *gpub(void)
+{
+	return &node.slots[0].g->pub;
+}
+
+static void client_open(void)
+{
+	struct sockaddr_in sin = vip_sin();
+	struct rpcc_opts o = {
+		.server = (struct sockaddr *)&sin, .prog = NLM_PROG, .vers = NLM4_VERS,
+		.transport = RPCC_TCP,
+		.timeout = { .total_ms = 600000 },
+	};
+
+	assert_int_equal(rpcc_new(&loop, &o, &clnt), 0);
+}
+
+static void client_close(void)
+{
+	rpcc_close(clnt);
+	clnt = NULL;
+	drain();
+}
+
+static int setup(void **st)
+{
+	struct rpc_limits lim = { .max_record = 1 << 20, .max_conns = 64,
+				  .idle_timeout_ms = 600000 };
+	char why[400];
+	struct fh_key k;
+	bool existed;
+	int dfd, fd;
+
+	(void)st;
+	fa_reset();
+	snprintf(dir, sizeof(dir), "/var/tmp/test_nlm.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(cfgpath, sizeof(cfgpath), "%s/sgnfs.conf", dir);
+	snprintf(export, sizeof(export), "%s/g1", dir);
+	snprintf(keypath, sizeof(keypath), "%s/handle.key", dir);
+	snprintf(why, sizeof(why), "%s/run", dir);
+	assert_int_equal(mkdir(why, 0700), 0);
+	assert_int_equal(mkdir(export, 0755), 0);
+	assert_int_equal(stg_init(export, "tn", "g1", false, &existed, why, sizeof(why)), 0);
+	assert_int_equal(hk_generate(keypath, false, why, sizeof(why)), 0);
+	assert_int_equal(fh_keys_load(keypath), 0);
+	snprintf(why, sizeof(why), "%s/f", export);
+	fd = open(why, O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	dfd = open(export, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	assert_int_equal(fh_key_at(9, dfd, "f", &k, NULL), 0);
+	close(dfd);
+	fhlen = fh_encode(&k, fh, sizeof(fh));
+	assert_true(fhlen > 0);
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	load_cfg();
+	assert_int_equal(rpc_svc_new(&loop, &lim, &svc), 0);
+	assert_int_equal(rpc_svc_register(svc, &nlm_prog), 0);
+	memset(&node, 0, sizeof(node));
+	node.loop = &loop;
+	node.svc = svc;
+	node.cfg = cfg;
+	node.me = cfg_node_find(cfg, "a");
+	assert_non_null(node.me);
+	assert_int_equal(grp_node_start(&node), 0);
+	client_open();
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	char cmd[600];
+
+	(void)st;
+	fa_reset();
+	if (clnt)
+		client_close();
+	grp_node_stop(&node);
+	for (int i = 0; i < 100000 && node.slots; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	drain();
+	rpc_svc_free(svc);
+	drain();
+	cfg_free(cfg);
+	cfg = NULL;
+	assert_int_equal(uv_loop_close(&loop), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+/* ---- calls ---------------------------------------------------------------- */
+
+#define NO_REPLY (-1000000)
+
+struct outcome {
+	bool done;
+	int err;                /* rpcc error, 0 if a status came */
+	int stat;               /* the NLM status */
+	int holder_svid;        /* TEST: the conflicting holder */
+};
+
+static void on_res(const struct rpcc_reply *rep, void *arg)
+{
+	struct outcome *o = arg;
+
+	o->done = true;
+	o->err = rep->err;
+	if (rep->err == 0)
+		o->stat = (int)((nlm4_res *)rep->res)->stat.stat;
+}
+
+static void on_testres(const struct rpcc_reply *rep, void *arg)
+{
+	struct outcome *o = arg;
+	nlm4_testres *r = rep->res;
+
+	o->done = true;
+	o->err = rep->err;
+	if (rep->err == 0) {
+		o->stat = (int)r->test_stat.stat;
+		if (r->test_stat.stat == NLM4_DENIED)
+			o->holder_svid = r->test_stat.nlm4_testrply_u.holder.svid;
+	}
+}
+
+static void on_shareres(const struct rpcc_reply *rep, void *arg)
+{
+	struct outcome *o = arg;
+
+	o->done = true;
+	o->err = rep->err;
+	if (rep->err == 0)
+		o->stat = (int)((nlm4_shareres *)rep->res)->stat;
+}
+
+static void wait_for(struct outcome *o)
+{
+	for (int i = 0; i < 1000000 && !o->done; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_true(o->done);
+}
+
+static void mklock(nlm4_lock *l, const char *host, int svid, uint64_t off, uint64_t len)
+{
+	static char oh[2][32];
+	static int which;
+	char *b = oh[which++ & 1];
+
+	memset(l, 0, sizeof(*l));
+	l->caller_name = (char *)host;
+	l->fh.sgn_netobj_val = (char *)fh;
+	l->fh.sgn_netobj_len = (u_int)fhlen;
+	snprintf(b, 32, "%s-%d", host, svid);
+	l->oh.sgn_netobj_val = b;
+	l->oh.sgn_netobj_len = (u_int)strlen(b);
+	l->svid = svid;
+	l->l_offset = off;
+	l->l_len = len;
+}
+
+/* Start a call; the outcome is filled in by the loop.  -errno if rpcc_call
+ * itself failed (then no callback comes). */
+static int lock_start(struct outcome *o, const char *host, int svid, uint64_t off,
+		      uint64_t len, bool reclaim)
+{
+	nlm4_lockargs a = { .exclusive = 1, .reclaim = reclaim, .state = 1 };
+
+	memset(o, 0, sizeof(*o));
+	o->stat = NO_REPLY;
+	mklock(&a.alock, host, svid, off, len);
+	return rpcc_call(clnt, NLMPROC_LOCK, (xdrproc_t)xdr_nlm4_lockargs, &a,
+			 (xdrproc_t)xdr_nlm4_res, sizeof(nlm4_res), NULL, on_res, o);
+}
+
+static int unlock_start(struct outcome *o, const char *host, int svid, uint64_t off,
+			uint64_t len)
+{
+	nlm4_unlockargs a = { 0 };
+
+	memset(o, 0, sizeof(*o));
+	o->stat = NO_REPLY;
+	mklock(&a.alock, host, svid, off, len);
+	return rpcc_call(clnt, NLMPROC_UNLOCK, (xdrproc_t)xdr_nlm4_unlockargs, &a,
+			 (xdrproc_t)xdr_nlm4_res, sizeof(nlm4_res), NULL, on_res, o);
+}
+
+static int test_start(struct outcome *o, const char *host, int svid, uint64_t off,
+		      uint64_t len)
+{
+	nlm4_testargs a = { .exclusive = 1 };
+
+	memset(o, 0, sizeof(*o));
+	o->stat = NO_REPLY;
+	mklock(&a.alock, host, svid, off, len);
+	return rpcc_call(clnt, NLMPROC_TEST, (xdrproc_t)xdr_nlm4_testargs, &a,
+			 (xdrproc_t)xdr_nlm4_testres, sizeof(nlm4_testres), NULL, on_testres, o);
+}
+
+static int cancel_start(struct outcome *o, const char *host, int svid, uint64_t off,
+			uint64_t len)
+{
+	nlm4_cancargs a = { .block = 1, .exclusive = 1 };
+
+	memset(o, 0, sizeof(*o));
+	o->stat = NO_REPLY;
+	mklock(&a.alock, host, svid, off, len);
+	return rpcc_call(clnt, NLMPROC_CANCEL, (xdrproc_t)xdr_nlm4_cancargs, &a,
+			 (xdrproc_t)xdr_nlm4_res, sizeof(nlm4_res), NULL, on_res, o);
+}
+
+static int share_start(struct outcome *o, bool share, const char *host)
+{
+	nlm4_shareargs a = { .reclaim = 0 };
+	nlm4_lock l;
+
+	memset(o, 0, sizeof(*o));
+	o->stat = NO_REPLY;
+	mklock(&l, host, 0, 0, 0);
+	a.share.caller_name = l.caller_name;
+	a.share.fh = l.fh;
+	a.share.oh = l.oh;
+	a.share.mode = FSM4_DW;
+	a.share.access = FSA4_RW;
+	return rpcc_call(clnt, share ? NLMPROC_SHARE : NLMPROC_UNSHARE,
+			 (xdrproc_t)xdr_nlm4_shareargs, &a, (xdrproc_t)xdr_nlm4_shareres,
+			 sizeof(nlm4_shareres), NULL, on_shareres, o);
+}
+
+/* Synchronous forms for the checks (no faults armed). */
+static int lock(const char *host, int svid, uint64_t off, uint64_t len, bool reclaim)
+{
+	struct outcome o;
+
+	assert_int_equal(lock_start(&o, host, svid, off, len, reclaim), 0);
+	wait_for(&o);
+	assert_int_equal(o.err, 0);
+	return o.stat;
+}
+
+static int unlock(const char *host, int svid, uint64_t off, uint64_t len)
+{
+	struct outcome o;
+
+	assert_int_equal(unlock_start(&o, host, svid, off, len), 0);
+	wait_for(&o);
+	assert_int_equal(o.err, 0);
+	return o.stat;
+}
+
+/* TEST by a third owner: the svid holding [off, off+len), or 0 if free. */
+static int holder(uint64_t off, uint64_t len)
+{
+	struct outcome o;
+
+	assert_int_equal(test_start(&o, "probe", 999, off, len), 0);
+	wait_for(&o);
+	assert_int_equal(o.err, 0);
+	if (o.stat == NLM4_GRANTED)
+		return 0;
+	assert_int_equal(o.stat, NLM4_DENIED);
+	return o.holder_svid;
+}
+
+static int share(bool on, const char *host)
+{
+	struct outcome o;
+
+	assert_int_equal(share_start(&o, on, host), 0);
+	wait_for(&o);
+	assert_int_equal(o.err, 0);
+	return o.stat;
+}
+
+/* ---- grace and reservations ----------------------------------------------- */
+
+static void test_grace_reservations(void **st)
+{
+	(void)st;
+	group_start();
+	assert_false(grp_in_grace(gpub())); /* nobody to recover yet */
+	assert_int_equal(lock("hostA", 1, 0, 100, false), NLM4_GRANTED);
+	/* a reclaim outside grace is refused */
+	assert_int_equal(lock("hostC", 3, 500, 10, true), NLM4_DENIED_NOLOCKS);
+	client_close();
+	group_stop();
+
+	/* the next incarnation: hostA's lock is a reservation */
+	group_start();
+	client_open();
+	assert_true(grp_in_grace(gpub()));
+	/* who may grant: not a new lock over another owner's reservation */
+	assert_int_equal(lock("hostB", 2, 50, 10, false), NLM4_DENIED_GRACE_PERIOD);
+	/* a new lock clear of every reservation is granted in grace */
+	assert_int_equal(lock("hostB", 2, 200, 10, false), NLM4_GRANTED);
+	assert_true(grp_in_grace(gpub()));
+	/* a reclaim by someone who held nothing there is not refused for
+	 * grace, and takes nothing from hostA's reservation */
+	assert_int_equal(lock("hostC", 3, 300, 10, true), NLM4_GRANTED);
+	assert_true(grp_in_grace(gpub()));
+	/* the holder reclaims: the last reservation goes, grace ends */
+	assert_int_equal(lock("hostA", 1, 0, 100, true), NLM4_GRANTED);
+	assert_false(grp_in_grace(gpub()));
+	/* and the reclaimed lock protects its range */
+	assert_int_equal(lock("hostB", 2, 50, 10, false), NLM4_DENIED);
+	assert_int_equal(holder(0, 100), 1);
+	assert_int_equal(holder(200, 10), 2);
+	group_stop();
+}
+
+/* An UNLOCK in grace releases the reservation too; the last one ends it. */
+static void test_grace_unlock_ends(void **st)
+{
+	(void)st;
+	group_start();
+	assert_int_equal(lock("hostA", 1, 0, 10, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostA", 1, 20, 10, false), NLM4_GRANTED);
+	client_close();
+	group_stop();
+	group_start();
+	client_open();
+	assert_true(grp_in_grace(gpub()));
+	assert_int_equal(unlock("hostA", 1, 0, 10), NLM4_GRANTED);
+	assert_true(grp_in_grace(gpub())); /* [20,30) still reserved */
+	assert_int_equal(lock("hostB", 2, 0, 10, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostB", 2, 25, 1, false), NLM4_DENIED_GRACE_PERIOD);
+	assert_int_equal(unlock("hostA", 1, 20, 10), NLM4_GRANTED);
+	assert_false(grp_in_grace(gpub()));
+	assert_int_equal(lock("hostB", 2, 25, 1, false), NLM4_GRANTED);
+	group_stop();
+}
+
+/* ---- error paths -------------------------------------------------------- */
+
+static void test_bad_requests(void **st)
+{
+	struct outcome o;
+	nlm4_lockargs a = { .exclusive = 1, .state = 1 };
+	uint8_t forged[128];
+
+	(void)st;
+	group_start();
+	/* a forged handle: the MAC fails */
+	memcpy(forged, fh, (size_t)fhlen);
+	forged[fhlen - 1] ^= 0x55;
+	mklock(&a.alock, "hostA", 1, 0, 10);
+	a.alock.fh.sgn_netobj_val = (char *)forged;
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(rpcc_call(clnt, NLMPROC_LOCK, (xdrproc_t)xdr_nlm4_lockargs, &a,
+				   (xdrproc_t)xdr_nlm4_res, sizeof(nlm4_res), NULL, on_res, &o), 0);
+	wait_for(&o);
+	assert_int_equal(o.err, 0);
+	assert_int_equal(o.stat, NLM4_STALE_FH);
+	/* a range past 2^64 */
+	assert_int_equal(lock("hostA", 1, UINT64_MAX - 5, 10, false), NLM4_FBIG);
+	/* nothing was granted by either */
+	assert_int_equal(holder(0, 0), 0);
+	/* conflicting owners */
+	assert_int_equal(lock("hostA", 1, 0, 10, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostB", 2, 5, 1, false), NLM4_DENIED);
+	/* unlock of something never held: granted (POSIX), nothing changes */
+	assert_int_equal(unlock("hostB", 2, 0, 10), NLM4_GRANTED);
+	assert_int_equal(holder(0, 10), 1);
+	/* shares: a second deny-write share over an open one is refused */
+	assert_int_equal(share(true, "hostA"), NLM4_GRANTED);
+	assert_int_equal(share(true, "hostB"), NLM4_DENIED);
+	assert_int_equal(share(false, "hostA"), NLM4_GRANTED);
+	assert_int_equal(share(true, "hostB"), NLM4_GRANTED);
+	group_stop();
+}
+
+/* ---- every allocation of a call failed in turn --------------------------- */
+
+enum op { OP_LOCK, OP_TEST, OP_UNLOCK, OP_CANCEL, OP_SHARE };
+
+static int op_start(enum op op, struct outcome *o)
+{
+	switch (op) {
+	case OP_LOCK:
+		return lock_start(o, "hostF", 7, 1000, 10, false);
+	case OP_TEST:
+		return test_start(o, "hostF", 7, 0, 10);
+	case OP_UNLOCK:
+		return unlock_start(o, "hostF", 7, 1000, 10);
+	case OP_CANCEL:
+		return cancel_start(o, "hostF", 7, 1000, 10);
+	case OP_SHARE:
+		return share_start(o, true, "hostF");
+	}
+	return -EINVAL;
+}
+
+/* The state before each run of @op: hostF holds [1000,1010) for UNLOCK
+ * and nothing for the others; hostA holds [0,10) throughout. */
+static void op_prepare(enum op op)
+{
+	if (op == OP_UNLOCK)
+		assert_int_equal(lock("hostF", 7, 1000, 10, false), NLM4_GRANTED);
+}
+
+/* After a run of @op with outcome @o (faults off again): the state is what
+ * the reply said, then put back. */
+static void op_check(enum op op, const struct outcome *o, int rc)
+{
+	bool answered = rc == 0 && o->err == 0;
+
+	switch (op) {
+	case OP_LOCK:
+		if (answered)
+			assert_true(o->stat == NLM4_GRANTED || o->stat == NLM4_DENIED_NOLOCKS ||
+				    o->stat == NLM4_FAILED);
+		if (answered && o->stat == NLM4_GRANTED)
+			assert_int_equal(holder(1000, 10), 7);
+		else if (answered)
+			assert_int_equal(holder(1000, 10), 0);
+		/* unanswered: either; put back in any case */
+		assert_int_equal(unlock("hostF", 7, 1000, 10), NLM4_GRANTED);
+		break;
+	case OP_TEST:
+		if (answered)
+			assert_true(o->stat == NLM4_DENIED || o->stat == NLM4_DENIED_NOLOCKS ||
+				    o->stat == NLM4_FAILED);
+		if (answered && o->stat == NLM4_DENIED)
+			assert_int_equal(o->holder_svid, 1);
+		break;
+	case OP_UNLOCK:
+		if (answered)
+			assert_true(o->stat == NLM4_GRANTED || o->stat == NLM4_DENIED_NOLOCKS ||
+				    o->stat == NLM4_FAILED);
+		if (answered && o->stat == NLM4_GRANTED)
+			assert_int_equal(holder(1000, 10), 0);
+		assert_int_equal(unlock("hostF", 7, 1000, 10), NLM4_GRANTED);
+		break;
+	case OP_CANCEL:
+		if (answered)
+			assert_true(o->stat == NLM4_DENIED || o->stat == NLM4_GRANTED ||
+				    o->stat == NLM4_DENIED_NOLOCKS || o->stat == NLM4_FAILED);
+		break;
+	case OP_SHARE:
+		if (answered)
+			assert_true(o->stat == NLM4_GRANTED || o->stat == NLM4_DENIED_NOLOCKS ||
+				    o->stat == NLM4_FAILED);
+		assert_int_equal(share(false, "hostF"), NLM4_GRANTED);
+		break;
+	}
+	/* the group is still whole: hostA's lock, nothing else of hostF */
+	assert_int_equal(holder(0, 10), 1);
+	assert_int_equal(holder(1000, 10), 0);
+}
+
+static void test_alloc_failure(void **st)
+{
+	static const char *const names[] = { "LOCK", "TEST", "UNLOCK", "CANCEL", "SHARE" };
+	long total[5];
+
+	(void)st;
+	group_start();
+	assert_int_equal(lock("hostA", 1, 0, 10, false), NLM4_GRANTED);
+	for (enum op op = OP_LOCK; op <= OP_SHARE; op++) {
+		struct outcome o;
+		int rc;
+		long failed_ok = 0;
+
+		/* count: a first run without faults */
+		op_prepare(op);
+		fa_reset();
+		rc = op_start(op, &o);
+		assert_int_equal(rc, 0);
+		wait_for(&o);
+		total[op] = fa_calls();
+		fa_reset();
+		assert_int_equal(o.err, 0);
+		op_check(op, &o, rc);
+		assert_true(total[op] > 0);
+		for (long n = 0; n < total[op]; n++) {
+			op_prepare(op);
+			fa_reset();
+			fa_fail_at(n);
+			rc = op_start(op, &o);
+			if (rc == 0)
+				wait_for(&o);
+			fa_reset();
+			if (rc == 0 && o.err == 0 &&
+			    (o.stat == NLM4_DENIED_NOLOCKS || o.stat == NLM4_FAILED))
+				failed_ok++;
+			op_check(op, &o, rc);
+		}
+		print_message("%s: %ld allocations, %ld failures answered with a status\n",
+			      names[op], total[op], failed_ok);
+	}
+	group_stop();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_grace_reservations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grace_unlock_ends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
+	};
+
+	log_init("test_nlm", LOGL_ERR, false);
+	grp_proto_register(GRP_PROTO_NLM, &nlm_group_ops);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
