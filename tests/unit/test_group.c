@@ -222,6 +222,8 @@ static int teardown(void **st)
 
 	(void)st;
 	fa_reset();
+	if (cfg)
+		node_down(); /* the test failed half-way: leave nothing behind */
 	assert_int_equal(uv_loop_close(&loop), 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
