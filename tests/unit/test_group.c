@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -49,7 +51,14 @@ static struct {
 	bool close_online;          /* what the last close was told */
 	int open_rc, online_rc;     /* what open and online answer */
 	int opened, released;       /* slots made and freed */
+	/* open_waits: open blocks until the loop has run a callback (at most
+	 * 60 s), so an open that ran on the loop thread is seen as such */
+	bool open_waits;
+	bool loop_ran, open_saw_loop;
+	uint64_t loop_ran_at;       /* uv_now() in that callback */
 } fk;
+static pthread_mutex_t fk_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fk_cv = PTHREAD_COND_INITIALIZER;
 
 static void fk_event(char c)
 {
@@ -66,6 +75,18 @@ static int fk_open(struct grp_pub *g, void **slot)
 
 	(void)g;
 	fk_event('O');
+	if (fk.open_waits) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 60;
+		pthread_mutex_lock(&fk_mu);
+		while (!fk.loop_ran &&
+		       pthread_cond_timedwait(&fk_cv, &fk_mu, &until) == 0)
+			;
+		fk.open_saw_loop = fk.loop_ran;
+		pthread_mutex_unlock(&fk_mu);
+	}
 	if (fk.open_rc < 0)
 		return fk.open_rc;
 	s = malloc(sizeof(*s));
@@ -119,6 +140,8 @@ static const struct grp_proto_ops fk_ops = {
 /* ---- fixture: one node "a", one managed group "g1" ---------------------- */
 
 static char dir[256], cfgpath[300], export[300], statedir[320];
+static uv_timer_t tick;             /* test_open_off_loop's */
+static bool tick_open;
 static uv_loop_t loop;
 static struct cfg_cluster *cfg;
 static struct rpc_svc *svc;
@@ -222,6 +245,12 @@ static int teardown(void **st)
 
 	(void)st;
 	fa_reset();
+	if (tick_open) {
+		tick_open = false;
+		uv_close((uv_handle_t *)&tick, NULL);
+	}
+	if (cfg)
+		node_down(); /* the test failed half-way: leave nothing behind */
 	assert_int_equal(uv_loop_close(&loop), 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
@@ -372,6 +401,48 @@ static void test_grace_timeout(void **st)
 	assert_int_equal(state(NULL), GRP_NODE_ONLINE);
 	node_down();
 	events_are("ONGCR");
+}
+
+static void loop_tick(uv_timer_t *t)
+{
+	pthread_mutex_lock(&fk_mu);
+	if (!fk.loop_ran && fk.nev > 0) {
+		/* the open has begun: the loop runs beside it */
+		fk.loop_ran = true;
+		fk.loop_ran_at = uv_now(t->loop);
+		pthread_cond_signal(&fk_cv);
+	}
+	pthread_mutex_unlock(&fk_mu);
+	if (fk.loop_ran)
+		uv_timer_stop(t);
+}
+
+/* The open runs off the loop: while it is in progress the loop runs other
+ * callbacks (another group would be served); the grace is armed only after
+ * it, so a slow open does not eat into the grace. */
+static void test_open_off_loop(void **st)
+{
+	char why[512];
+	struct sg_group *g;
+
+	(void)st;
+	node_up(30);
+	fk.online_rc = 1;
+	fk.open_waits = true;
+	uv_timer_init(&loop, &tick);
+	tick_open = true;
+	uv_timer_start(&tick, loop_tick, 1, 1);
+	assert_int_equal(grp_node_start_group(&node, "g1", why, sizeof(why)), 1);
+	assert_int_equal(wait_started(), GRP_NODE_ONLINE);
+	assert_true(fk.open_saw_loop);
+	g = slot()->g;
+	assert_true(grp_in_grace(&g->pub));
+	assert_true(g->pub.grace_start >= fk.loop_ran_at);
+	assert_int_equal(g->pub.grace_end - g->pub.grace_start, 30000);
+	tick_open = false;
+	uv_close((uv_handle_t *)&tick, NULL);
+	node_down();
+	events_are("ONCR");
 }
 
 /* A stop while the state is being read: the open finishes, the group never
@@ -569,6 +640,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grace_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_off_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_while_opening, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fail_protocol_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fail_protocol_online, setup, teardown),
