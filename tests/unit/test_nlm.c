@@ -140,7 +140,7 @@ static void client_open(void)
 	struct rpcc_opts o = {
 		.server = (struct sockaddr *)&sin, .prog = NLM_PROG, .vers = NLM4_VERS,
 		.transport = RPCC_TCP,
-		.timeout = { .total_ms = 20000 },
+		.timeout = { .total_ms = 60000 },
 	};
 
 	assert_int_equal(rpcc_new(&loop, &o, &clnt), 0);
