@@ -40,6 +40,10 @@ Environment: BENCH_WORK (scratch, default /var/tmp/sgnfs-bench), BENCH_SECONDS
 default 3), BENCH_FO_REPEAT (failover repeats, default 2), BENCH_GRACE (grace
 seconds for both servers, default 10), BENCH_MEM_LOCKS (default 1000000),
 BENCH_FO_HOSTS (client hosts per failover run, default 100,1000),
+BENCH_SG_EXTRA ([cluster] lines for sgnfs, ';'-separated), BENCH_HOLD_TIMEOUT_MS
+(per-call timeout of the hold client, default 10000),
+BENCH_SCALE_STEPS (lock counts of the scale rows, default
+10,100,1000,10000,100000; 10000 must be one: the memory baseline),
 BENCH_ISO_HOSTS (hosts holding the failing group's locks, default 1000),
 BENCH_ISO_REPEAT (sgnfs isolation repeats, default 5), BENCH_NS (prefix of the
 network namespaces' names, default sgnfs-bench), BENCH_JOURNAL_IO (sgnfs's
@@ -71,6 +75,13 @@ REPEAT = int(os.environ.get('BENCH_REPEAT', '3'))
 FO_REPEAT = int(os.environ.get('BENCH_FO_REPEAT', '2'))
 GRACE = int(os.environ.get('BENCH_GRACE', '10'))
 MEM_LOCKS = int(os.environ.get('BENCH_MEM_LOCKS', '1000000'))
+# more [cluster] lines for every sgnfs cluster, ';'-separated (e.g. a longer
+# watchdog_ms for the scale section on a loaded machine)
+SG_EXTRA = [x.strip() for x in os.environ.get('BENCH_SG_EXTRA', '').split(';') if x.strip()]
+# per-call timeout of the `hold` client (a loaded machine needs more)
+HOLD_TIMEOUT_MS = int(os.environ.get('BENCH_HOLD_TIMEOUT_MS', '10000'))
+SCALE_STEPS = [int(x) for x in
+               os.environ.get('BENCH_SCALE_STEPS', '10,100,1000,10000,100000').split(',')]
 # [cluster] journal_io for sgnfs (uring | thread); empty: the default
 JOURNAL_IO = os.environ.get('BENCH_JOURNAL_IO', '')
 FO_HOSTS = [int(x) for x in os.environ.get('BENCH_FO_HOSTS', '100,1000').split(',')]
@@ -302,7 +313,7 @@ class SgCluster:
         r.run([r.tool['ctl'], 'keygen', key], 10, check=True)
         lines = ['; written by bench/lockbench.py', '[cluster]', 'name = bench-%s' % name,
                  'run_dir = %s/run' % self.dir, 'log_level = info', 'max_conns = 100000',
-                 'handle_key = %s' % key, extra]
+                 'handle_key = %s' % key, extra] + SG_EXTRA
         if JOURNAL_IO:
             lines.insert(3, 'journal_io = %s' % JOURNAL_IO)
         for n in nodes:
@@ -415,7 +426,7 @@ class Hold:
     def __init__(self, r, ns, server, host0, nhosts, quiet=False, name='hold', extra=()):
         self.r = r
         cmd = r.nsx(ns) + [r.tool['client'], '--server', server, '--host', host0,
-                           '--nhosts', str(nhosts), '--timeout', '10000'] + list(extra)
+                           '--nhosts', str(nhosts), '--timeout', str(HOLD_TIMEOUT_MS)] + list(extra)
         if quiet:
             cmd.append('--quiet')
         cmd.append('hold')
@@ -1117,7 +1128,9 @@ class Bench:
             return time.time() - t0
 
         try:
-            for k in (10, 100, 1000, 10000, 100000):
+            # BENCH_SCALE_STEPS (e.g. 10000): only those milestones, for a
+            # memory-only run; 10000 must stay (the RSS baseline is taken there)
+            for k in SCALE_STEPS:
                 t = grow(k)
                 # the daemon's own count (status lists every lock: small tables only)
                 on_srv = c.status()['g1']['locks'] - st0['locks'] if k <= 10000 else None

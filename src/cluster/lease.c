@@ -16,6 +16,10 @@
 #include "cluster/lease.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,9 +32,36 @@
 #include "log.h"
 #include "sfile.h"
 
+/*
+ * The waiter: a thread that sleeps in F_OFD_SETLKW for a *read* lock on
+ * the lease file, through a descriptor of its own, while another node owns
+ * the lease.  The kernel wakes it the moment the owner's write lock goes,
+ * however the owner went (kill -9 included); it drops its read lock at
+ * once and wakes the loop, which polls right then instead of at the next
+ * LEASE_POLL_MS tick.  It never takes the lease: every decision stays in
+ * lease_poll_cb.  A read lock, so that the waiters of several nodes never
+ * queue behind each other, and held for microseconds only (a node's
+ * F_OFD_SETLK for the lease that meets one fails; its next wake or poll
+ * retries).
+ */
+struct lease_waiter {
+	pthread_t th;
+	sem_t arm;                    /* posted by the loop: wait for the lease to go */
+	atomic_bool quit;             /* set by lease_free */
+	atomic_bool done;             /* the thread has left its loop */
+	uv_async_t async;             /* thread -> loop: the owner's lock went */
+	int fd;                       /* the lease file, its own open file description */
+	struct lease *l;              /* not owned: the lease it wakes */
+};
+
 struct lease {
 	uv_loop_t *loop;              /* not owned */
 	uv_timer_t poll;
+	struct lease_waiter *w;       /* owned; NULL until the files are open, or if
+					 the thread could not start (polling only) */
+	bool w_armed;                 /* the waiter waits (or will) */
+	bool woken;                   /* this poll runs because the waiter woke */
+	unsigned armed_ticks;         /* polls skipped since the waiter was armed */
 	char *dir, *group, *me;       /* owned */
 	char **prefs;                 /* owned */
 	size_t nprefs;
@@ -184,6 +215,8 @@ err:
 	return rc;
 }
 
+static void lease_waiter_start(struct lease *l, const char *path);
+
 /* Is the group's storage here and the group's, and are the lease files
  * open?  Keeps l->why, and logs each change of it once. */
 static bool lease_ready(struct lease *l)
@@ -192,8 +225,13 @@ static bool lease_ready(struct lease *l)
 
 	if (l->ready && l->ready(l->arg, why, sizeof(why)) < 0 && !why[0])
 		snprintf(why, sizeof(why), "storage not ready");
-	if (!why[0] && l->lease_fd < 0 && lease_open_files(l, why, sizeof(why)) == 0)
+	if (!why[0] && l->lease_fd < 0 && lease_open_files(l, why, sizeof(why)) == 0) {
+		char path[4200];
+
 		l->started = uv_now(l->loop); /* settle from now on */
+		snprintf(path, sizeof(path), "%s/lease", l->dir);
+		lease_waiter_start(l, path);
+	}
 	if (strcmp(why, l->why) != 0) {
 		if (why[0])
 			log_warn("group=%s node %s does not contend: %s", l->group, l->me, why);
@@ -204,6 +242,149 @@ static bool lease_ready(struct lease *l)
 	return !why[0];
 }
 
+#define LEASE_ARMED_POLL_EVERY 20
+
+/* Wakes the waiter out of its F_OFD_SETLKW (no SA_RESTART): nothing else. */
+#define LEASE_WAKE_SIG (SIGRTMIN + 2)
+
+static void lease_wake_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *lease_waiter_main(void *arg)
+{
+	struct lease_waiter *w = arg;
+	struct flock rd = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	struct flock un = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+	sigset_t wake;
+
+	/* Created with every signal blocked: only the wake gets through, so
+	 * the process's own signals go to the loop thread. */
+	sigemptyset(&wake);
+	sigaddset(&wake, LEASE_WAKE_SIG);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	while (!atomic_load(&w->quit)) {
+		int rc;
+
+		if (sem_wait(&w->arm) < 0)
+			continue; /* EINTR */
+		do
+			rc = fcntl(w->fd, F_OFD_SETLKW, &rd);
+		while (rc < 0 && errno == EINTR && !atomic_load(&w->quit));
+		if (rc == 0)
+			fcntl(w->fd, F_OFD_SETLK, &un);
+		if (atomic_load(&w->quit))
+			break;
+		/* Also after an error: the loop polls, and re-arms only if the
+		 * lease is still held. */
+		uv_async_send(&w->async);
+	}
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+static void lease_poll_cb(uv_timer_t *t);
+
+static void lease_waiter_async_cb(uv_async_t *a)
+{
+	struct lease *l = ((struct lease_waiter *)a->data)->l;
+
+	l->w_armed = false;
+	l->woken = true;
+	lease_poll_cb(&l->poll);
+	l->woken = false;
+}
+
+static void lease_waiter_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* Stop and free the waiter (loop thread).  Blocks until the thread has
+ * left: a wake that lands just before its fcntl is sent again. */
+static void lease_waiter_stop(struct lease_waiter *w)
+{
+	atomic_store(&w->quit, true);
+	sem_post(&w->arm);
+	while (!atomic_load(&w->done)) {
+		struct timespec ts = { 0, 1000000 };
+
+		pthread_kill(w->th, LEASE_WAKE_SIG);
+		nanosleep(&ts, NULL);
+	}
+	pthread_join(w->th, NULL);
+	close(w->fd);
+	sem_destroy(&w->arm);
+	uv_close((uv_handle_t *)&w->async, lease_waiter_closed);
+}
+
+/* Start the waiter on the (open) lease file @path.  Without it the lease
+ * is polled only: logged, not fatal. */
+static void lease_waiter_start(struct lease *l, const char *path)
+{
+	struct lease_waiter *w = calloc(1, sizeof(*w));
+	struct sigaction sa = { .sa_handler = lease_wake_handler };
+	sigset_t all, old;
+	int rc;
+
+	if (!w) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	rc = sf_open(AT_FDCWD, path, O_RDONLY, 0, SIZE_MAX, &w->fd, NULL);
+	if (rc < 0)
+		goto err_free;
+	if (sem_init(&w->arm, 0, 0) < 0) {
+		rc = -errno;
+		goto err_fd;
+	}
+	rc = uv_async_init(l->loop, &w->async, lease_waiter_async_cb);
+	if (rc < 0)
+		goto err_sem;
+	w->async.data = w;
+	w->l = l;
+	sigemptyset(&sa.sa_mask);
+	sigaction(LEASE_WAKE_SIG, &sa, NULL);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = -pthread_create(&w->th, NULL, lease_waiter_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc < 0) {
+		close(w->fd);
+		sem_destroy(&w->arm);
+		uv_close((uv_handle_t *)&w->async, lease_waiter_closed);
+		goto err;
+	}
+	l->w = w;
+	return;
+err_sem:
+	sem_destroy(&w->arm);
+err_fd:
+	close(w->fd);
+err_free:
+	free(w);
+err:
+	log_warn("group=%s node %s: no lease waiter (%s): a takeover waits for the next "
+		 "lease poll", l->group, l->me, strerror(-rc));
+}
+
+/* Another node owns the lease (a write lock): let the waiter sleep until
+ * it goes.  A read lock seen is another node's waiter, for microseconds:
+ * the next poll looks again. */
+static void lease_waiter_arm(struct lease *l)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (!l->w || l->w_armed)
+		return;
+	if (fcntl(l->lease_fd, F_OFD_GETLK, &fl) < 0 || fl.l_type != F_WRLCK)
+		return;
+	l->w_armed = true;
+	l->armed_ticks = 0;
+	sem_post(&l->w->arm);
+}
+
 static void lease_poll_cb(uv_timer_t *t)
 {
 	struct lease *l = t->data;
@@ -211,19 +392,28 @@ static void lease_poll_cb(uv_timer_t *t)
 
 	if (l->owned)
 		return;
+	/* While the waiter waits, the lease is held and nothing can be taken
+	 * before it wakes us; a poll every LEASE_ARMED_POLL_EVERY ticks stays
+	 * as a safety net. */
+	if (l->w_armed && !l->woken && ++l->armed_ticks % LEASE_ARMED_POLL_EVERY != 0)
+		return;
 	/* The storage check comes first, every time this node might take the
 	 * group: a node whose mount is gone must not take it (nor create the
 	 * state directory in an empty mount point). */
 	if (!lease_ready(l))
 		return;
-	if (!lease_should_contend(l))
+	if (!lease_should_contend(l) || lease_lock(l->lease_fd, F_WRLCK) < 0) {
+		lease_waiter_arm(l); /* someone owns it */
 		return;
-	if (lease_lock(l->lease_fd, F_WRLCK) < 0)
-		return; /* someone owns it */
+	}
 	l->owned = true;
 	snprintf(path, sizeof(path), "%s/target", l->dir);
 	unlink(path); /* the move, if any, is done */
-	log_info("group=%s lease acquired by node %s", l->group, l->me);
+	if (l->w_armed && !l->woken)
+		log_warn("group=%s node %s: the lease was free but its waiter did not wake",
+			 l->group, l->me);
+	log_info("group=%s lease acquired by node %s (%s)", l->group, l->me,
+		 l->woken ? "woken as the owner's lock went" : "lease poll");
 	l->on_acquired(l->arg);
 }
 
@@ -397,6 +587,8 @@ void lease_free(struct lease *l)
 {
 	if (!l)
 		return;
+	if (l->w)
+		lease_waiter_stop(l->w);
 	/* Closing the descriptors drops every OFD lock. */
 	if (l->lease_fd >= 0)
 		close(l->lease_fd);

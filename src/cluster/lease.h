@@ -25,10 +25,14 @@
  * Holding the lease alone says nothing of that: the new owner binds just
  * after it acquires.  A node that dies drops both locks with its process.
  *
- * Everything runs on the event loop: the lease is polled every
+ * Everything is decided on the event loop: the lease is polled every
  * LEASE_POLL_MS with non-blocking fcntl calls (microseconds on a local
- * filesystem), so no thread sits blocked in the kernel and a takeover
- * costs at most one poll interval after the owner's death.
+ * filesystem).  While another node owns the lease, one thread per lease
+ * (the waiter, lease.c) sleeps in F_OFD_SETLKW for a read lock on it; the
+ * kernel wakes it the moment the owner's lock goes (a kill -9 included),
+ * it lets go at once and the loop polls right then: a takeover does not
+ * wait for the next poll tick, and the polls are skipped meanwhile (but
+ * one a second, as a safety net).  The waiter never holds the lease.
  */
 #ifndef SGNFS_LEASE_H
 #define SGNFS_LEASE_H

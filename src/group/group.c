@@ -1000,7 +1000,15 @@ void grp_status(const struct sg_group *g, struct json_object *o)
 		 * incarnation of the group here). */
 		struct json_object *r = json_object_new_object(), *d = json_object_new_object();
 
+		uint32_t queued, jobs;
+
 		sj_add(r, "udp_dropped", json_object_new_uint64(g->m->rpc.udp_dropped));
+		/* Now, not since start: its requests waiting for the thread
+		 * pool and on it. */
+		rpc_svc_ctx_queue(g->node->svc, &g->pub, &queued, &jobs);
+		sj_add(r, "queued", json_object_new_uint64(queued));
+		sj_add(r, "pool_jobs", json_object_new_uint64(jobs));
+		sj_add(r, "pool_done", json_object_new_uint64(g->m->rpc.pool_done));
 		sj_add(d, "hits", json_object_new_uint64(g->m->rpc.drc_hits));
 		sj_add(d, "misses", json_object_new_uint64(g->m->rpc.drc_misses));
 		sj_add(d, "inprogress_drops", json_object_new_uint64(g->m->rpc.drc_inprogress_drops));

@@ -25,7 +25,9 @@
  * within a small factor of one with 10 (O(log n) vs O(n)); red-black (see
  * lk_rb.h) because lock then unlock of one range is an insert/erase pair,
  * which red-black trees rebalance in O(1) amortized.  A lock node is 120
- * bytes on x86_64 (128 with malloc's header); see struct lk_lock.
+ * bytes on x86_64; see struct lk_lock.  Nodes come from pages of their own
+ * (lk_slab.h: no malloc header, no heap shared with the requests that made
+ * them) unless a test supplies an allocator.
  *
  * Each owner also lists its locks, waiters and shares (any file), so
  * releasing one owner or client costs what it holds, not the table size.
@@ -75,6 +77,7 @@
 
 #include "lock/lk_rb.h"
 #include "lock/lk_hash.h"
+#include "lock/lk_slab.h"
 
 #define CONTAINER(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
@@ -174,6 +177,8 @@ struct lk_client {
 
 struct lk_table {
 	struct lk_allocator al;		/* copied from opts */
+	bool slab;			/* lock nodes from nodes (no allocator given) */
+	struct lk_slab nodes;		/* lock nodes, iff slab; owns its pages */
 	lk_waiter_fn on_grant, on_drop;
 	void *cb_arg;
 	unsigned max_waiters;		/* per client */
@@ -215,6 +220,21 @@ static void lk_free(struct lk_table *t, void *p, size_t size)
 		t->al.free(t->al.ctx, p, size);
 }
 
+/* Lock nodes: from the table's slab (lk_slab.h: exact size, pages of their
+ * own, not interleaved with requests), or from the allocator a test gave. */
+static struct lk_lock *node_alloc(struct lk_table *t)
+{
+	return t->slab ? lk_slab_alloc(&t->nodes) : lk_alloc(t, sizeof(struct lk_lock));
+}
+
+static void node_free(struct lk_table *t, struct lk_lock *l)
+{
+	if (t->slab)
+		lk_slab_free(&t->nodes, l);
+	else
+		lk_free(t, l, sizeof(*l));
+}
+
 /* Node free lists, chained through by_start.left (nodes out of the trees). */
 static void pool_push(struct lk_lock **pool, struct lk_lock *l)
 {
@@ -236,14 +256,14 @@ static void pool_free(struct lk_table *t, struct lk_lock **pool)
 	struct lk_lock *l;
 
 	while ((l = pool_pop(pool)))
-		lk_free(t, l, sizeof(*l));
+		node_free(t, l);
 }
 
 /* Put @n fresh nodes on *pool, or none: 0 or -ENOMEM. */
 static int pool_fill(struct lk_table *t, struct lk_lock **pool, unsigned n)
 {
 	while (n--) {
-		struct lk_lock *l = lk_alloc(t, sizeof(*l));
+		struct lk_lock *l = node_alloc(t);
 
 		if (!l) {
 			pool_free(t, pool);
@@ -1049,6 +1069,9 @@ int lk_table_new(const struct lk_table_opts *opts, struct lk_table **out)
 		return -ENOMEM;
 	memset(t, 0, sizeof(*t));
 	t->al = al;
+	t->slab = !opts->allocator;
+	if (t->slab)
+		lk_slab_init(&t->nodes, sizeof(struct lk_lock));
 	t->on_grant = opts->on_grant;
 	t->on_drop = opts->on_drop;
 	t->cb_arg = opts->cb_arg;
@@ -1088,7 +1111,7 @@ void lk_table_free(struct lk_table *t)
 			c->owners = o->cnext;
 			while ((l = o->locks)) {
 				o->locks = l->onext;
-				lk_free(t, l, sizeof(*l));
+				node_free(t, l);
 			}
 			while ((w = o->waiters)) {
 				o->waiters = w->onext;
@@ -1114,6 +1137,8 @@ void lk_table_free(struct lk_table *t)
 	}
 	lk_htab_fini(&t->files, &t->al);
 	lk_htab_fini(&t->owners, &t->al);
+	if (t->slab)
+		lk_slab_fini(&t->nodes);
 	t->al.free(t->al.ctx, t, sizeof(*t));
 }
 
@@ -1279,7 +1304,7 @@ static void owner_release(struct lk_table *t, struct lk_owner *o, lk_match_fn ma
 			continue;
 		lock_unlink(t, l);
 		file_released(t, f, l->start, l->end);
-		lk_free(t, l, sizeof(*l));
+		node_free(t, l);
 	}
 	for (w = o->waiters; w; w = wn) {
 		wn = w->onext;

@@ -137,6 +137,9 @@ void rpc_svc_stats(const struct rpc_svc *svc, uint64_t *calls, uint64_t *conns);
 void rpc_svc_limit_stats(const struct rpc_svc *svc, uint64_t *refused, uint64_t *evicted);
 /* UDP datagrams dropped because their group's queue was full, since start. */
 uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc);
+/* The blocking requests of context @ctx (a group) waiting for the thread
+ * pool (*queued) and on it (*jobs) now; 0 and 0 for a context with none. */
+void rpc_svc_ctx_queue(const struct rpc_svc *svc, const void *ctx, uint32_t *queued, uint32_t *jobs);
 struct rpc_drc_stats;
 /* The node's duplicate-request cache counters (rpc_drc.h). */
 void rpc_svc_drc_stats(const struct rpc_svc *svc, struct rpc_drc_stats *out);

@@ -37,6 +37,14 @@ struct rpc_conn;
  * sgnfsd sizes libuv's pool one bigger, so state I/O (client list, journal)
  * always finds a thread. */
 #define RPC_POOL_JOBS 4
+/* Jobs of one context (group) on the pool at once: one fewer than the
+ * node's, so a slot is always free for another group's request, which
+ * then waits for no job of the flooding group to finish; and while n > 1
+ * groups are active (work queued or on the pool, or submitted in the last
+ * RPC_FQ_ACTIVE_MS), RPC_POOL_JOBS / n (at least 1), so one group's flood
+ * takes no more than its share of the CPU the others' requests run on. */
+#define RPC_POOL_JOBS_PER_CTX (RPC_POOL_JOBS - 1)
+#define RPC_FQ_ACTIVE_MS 1000
 
 struct rpc_req_priv;
 
@@ -50,6 +58,8 @@ struct rpcx_fq {
 	void *ctx;                      /* the listeners' ctx; a key only */
 	struct rpc_req_priv *head, *tail;
 	uint32_t queued;
+	uint32_t inflight;              /* its jobs on the pool (<= RPC_POOL_JOBS_PER_CTX) */
+	uint64_t last_ms;               /* uv_now() of its last submit */
 	uint64_t dropped;               /* UDP datagrams dropped: queue over its bound */
 };
 
@@ -79,6 +89,7 @@ struct rpc_svc {
 	unsigned pool_inflight;                /* jobs handed to uv_queue_work */
 	uint64_t udp_dropped;                  /* since start */
 	uint64_t udp_drop_logged_ms, udp_drop_quiet;
+	struct rpc_listener *udp_paused;       /* pause_next list, one lsn ref each */
 	uint64_t ncalls;                       /* calls dispatched */
 	struct rpc_drc *drc;                   /* owned: the duplicate-request cache */
 	bool rdbuf_busy;                       /* the one read buffer is lent out */
@@ -105,6 +116,12 @@ struct rpc_listener {
 	bool has_tcp_sock;            /* the listening TCP socket is open */
 	bool flush_armed;             /* flush_prep and flush_chk started */
 	bool held;                    /* reads nothing (RPC_LISTEN_HELD, quiesce) */
+	/* UDP reading stopped while its group's queue is full
+	 * (svc->udp_paused holds a reference); the socket's kernel drop
+	 * count when it stopped. */
+	bool udp_paused;
+	struct rpc_listener *pause_next;
+	uint32_t drops_at_pause;
 	bool closing;
 	unsigned refs;                /* open handles + conns + UDP reqs in flight */
 	struct rpc_conn *conns;       /* accepted connections (owned) */
@@ -153,11 +170,21 @@ struct rpc_req_priv {
 	uint64_t t0;                  /* uv_hrtime() at arrival (rpc_stats) */
 	uint8_t prog_idx;             /* in svc->progs (rpc_stats) */
 	struct rpc_drc_entry *drc;    /* its in-progress cache entry, or NULL */
+	struct rpcx_fq *fq;           /* its context's queue while on the pool */
+	/* The reply of a blocking handler, encoded on the pool thread so the
+	 * loop only copies or sends bytes (a big READDIRPLUS encoded and
+	 * freed on the loop held every group's requests up).  Owned; NULL:
+	 * not pre-encoded, the loop encodes as for any handler. */
+	uint8_t *enc;
+	size_t enc_len;
+	bool res_freed;               /* res already xdr_free()d on the pool */
 };
 
 /* rpc_svc.c: may a UDP datagram on @lsn be taken?  False when its
  * context's pool queue is over its bound (counted and logged there). */
 bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from);
+/* rpc_svc.c: take a closing @lsn off the paused list (drops its ref). */
+void rpcs_udp_unpause(struct rpc_listener *lsn);
 
 /* rpc_svc.c: handle one complete record.  Returns 0, or -EPROTO when the
  * record is unusable and a TCP connection should be closed. */
@@ -183,6 +210,12 @@ void rpcx_udp_send(struct rpc_listener *lsn, const struct sockaddr_storage *peer
 void rpcx_conn_get(struct rpc_conn *conn);
 void rpcx_conn_put(struct rpc_conn *conn);
 void rpcx_lsn_get(struct rpc_listener *lsn);
+/* Stop reading @lsn's UDP socket (its group's queue is full: the kernel
+ * drops what does not fit its buffer, at no cost to the loop) / read it
+ * again.  rpcx_udp_resume returns how many datagrams the kernel dropped
+ * on the socket meanwhile. */
+void rpcx_udp_pause(struct rpc_listener *lsn);
+uint64_t rpcx_udp_resume(struct rpc_listener *lsn);
 void rpcx_lsn_put(struct rpc_listener *lsn);
 /* A request on @conn finished: may resume reading. */
 void rpcx_conn_req_done(struct rpc_conn *conn);

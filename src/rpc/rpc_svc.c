@@ -67,6 +67,8 @@ int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **
 
 void rpc_svc_free(struct rpc_svc *svc)
 {
+	while (svc->udp_paused)
+		rpcs_udp_unpause(svc->udp_paused);
 	while (svc->fqs) {
 		struct rpcx_fq *q = svc->fqs;
 		svc->fqs = q->next;
@@ -91,6 +93,16 @@ void rpc_svc_drc_stats(const struct rpc_svc *svc, struct rpc_drc_stats *out)
 uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc)
 {
 	return svc->udp_dropped;
+}
+
+void rpc_svc_ctx_queue(const struct rpc_svc *svc, const void *ctx, uint32_t *queued, uint32_t *jobs)
+{
+	const struct rpcx_fq *q;
+
+	for (q = svc->fqs; q && q->ctx != ctx; q = q->next)
+		;
+	*queued = q ? q->queued : 0;
+	*jobs = q ? q->inflight : 0;
 }
 
 void rpc_svc_limit_stats(const struct rpc_svc *svc, uint64_t *refused, uint64_t *evicted)
@@ -345,7 +357,9 @@ static void rpcs_req_free(struct rpc_req_priv *rp)
 
 	/* args and res live in rp's own allocation (rpcs_dispatch) */
 	xdr_free(req->pd->xdr_args, req->args);
-	xdr_free(req->pd->xdr_res, req->res);
+	if (!rp->res_freed)
+		xdr_free(req->pd->xdr_res, req->res);
+	free(rp->enc);
 	if (rp->conn) {
 		rpcx_conn_req_done(rp->conn);
 		rpcx_conn_put(rp->conn);
@@ -380,6 +394,23 @@ void rpc_req_finish(struct rpc_req *req, enum rpc_disposition disp)
 	rpcs_count(rp, gone ? RPCST_DROPPED : disp == RPC_DONE_NOREPLY ? RPCST_NOREPLY
 		       : disp == RPC_DONE_GARBAGE ? RPCST_GARBAGE_ARGS
 		       : disp == RPC_DONE_REPLY ? RPCST_SUCCESS : RPCST_SYSTEM_ERR);
+	if (rp->enc) {
+		/* Encoded on the pool (rpcs_work): cache and send the bytes. */
+		if (rp->drc) {
+			bool fits = rp->enc_len <= RPC_DRC_MAX_REPLY;
+
+			rpc_drc_done(rp->lsn->svc->drc, rp->drc, fits ? rp->enc : NULL,
+				     fits ? rp->enc_len : 0, uv_now(rp->lsn->svc->loop));
+			rp->drc = NULL;
+		}
+		if (!gone) {
+			rc = rpcs_send_bytes(rp->lsn, rp->conn, &req->peer, rp->enc, rp->enc_len);
+			if (rc != 0)
+				log_warn("rpc: prog=%u vers=%u proc=%s reply not sent (%s)",
+					 req->prog, req->vers, req->pd->name, strerror(-rc));
+		}
+		goto out;
+	}
 	if (rp->drc) {
 		/* The reply is kept even when the connection went away: that
 		 * is the reply a retransmission on a new connection needs. */
@@ -447,12 +478,56 @@ static struct rpcx_fq *rpcs_fq(struct rpc_svc *svc, void *ctx, bool create)
 static void rpcs_work(uv_work_t *w);
 static void rpcs_work_done(uv_work_t *w, int status);
 
+/* @rp left the pool: its group holds one job fewer (an idle group's
+ * queue is forgotten later, by rpcs_fq_cap). */
+static void rpcs_fq_done(struct rpc_req_priv *rp)
+{
+	if (rp->fq)
+		rp->fq->inflight--;
+	rp->fq = NULL;
+}
+
+/* How many jobs one group may have on the pool now (see
+ * RPC_POOL_JOBS_PER_CTX); forgets queues idle for RPC_FQ_ACTIVE_MS. */
+static uint32_t rpcs_fq_cap(struct rpc_svc *svc)
+{
+	uint64_t now = uv_now(svc->loop);
+	uint32_t n = 0, cap;
+
+	for (struct rpcx_fq **pp = &svc->fqs; *pp;) {
+		struct rpcx_fq *q = *pp;
+		bool busy = q->in_ring || q->inflight > 0;
+
+		if (!busy && now - q->last_ms >= RPC_FQ_ACTIVE_MS) {
+			*pp = q->next;
+			free(q);
+			continue;
+		}
+		n++;
+		pp = &q->next;
+	}
+	cap = n > 1 ? RPC_POOL_JOBS / n : RPC_POOL_JOBS_PER_CTX;
+	if (cap > RPC_POOL_JOBS_PER_CTX)
+		cap = RPC_POOL_JOBS_PER_CTX;
+	return cap ? cap : 1;
+}
+
 /* Hand queued requests to the pool while fewer than RPC_POOL_JOBS are
- * there, one per group in turn. */
+ * there, one per group in turn, skipping a group that already holds
+ * RPC_POOL_JOBS_PER_CTX of them. */
 static void rpcs_pool_kick(struct rpc_svc *svc)
 {
+	uint32_t cap = svc->fq_ring ? rpcs_fq_cap(svc) : 0;
+
 	while (svc->pool_inflight < RPC_POOL_JOBS && svc->fq_ring) {
 		struct rpcx_fq *q = svc->fq_ring;
+
+		/* The first group in ring order under its cap, or none. */
+		while (q->inflight >= cap) {
+			q = q->rnext;
+			if (q == svc->fq_ring)
+				return;
+		}
 		struct rpc_req_priv *rp = q->head;
 
 		q->head = rp->fq_next;
@@ -460,8 +535,8 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 			q->tail = NULL;
 		rp->fq_next = NULL;
 		q->queued--;
-		/* Take q out of the ring when empty, else move on to the next
-		 * group: round robin. */
+		/* Take q out of the ring when empty, else move on to the group
+		 * after it: round robin. */
 		if (!q->head) {
 			struct rpcx_fq *prev = q;
 
@@ -475,21 +550,15 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 			}
 			q->rnext = NULL;
 			q->in_ring = false;
-			/* Empty: forgotten (a group comes back with a new ctx
-			 * after every failover). */
-			for (struct rpcx_fq **pp = &svc->fqs; *pp; pp = &(*pp)->next) {
-				if (*pp == q) {
-					*pp = q->next;
-					break;
-				}
-			}
-			free(q);
 		} else {
 			svc->fq_ring = q->rnext;
 		}
+		q->inflight++;
+		rp->fq = q;
 		svc->pool_inflight++;
 		if (uv_queue_work(svc->loop, &rp->work, rpcs_work, rpcs_work_done) != 0) {
 			svc->pool_inflight--;
+			rpcs_fq_done(rp);
 			rpc_req_finish(&rp->req, RPC_DONE_SYSERR);
 		}
 	}
@@ -502,6 +571,7 @@ static int rpcs_pool_submit(struct rpc_svc *svc, struct rpc_req_priv *rp)
 
 	if (!q)
 		return -ENOMEM;
+	q->last_ms = uv_now(svc->loop);
 	rp->work.data = rp;
 	rp->fq_next = NULL;
 	if (q->tail)
@@ -547,6 +617,16 @@ bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from)
 	if (lsn->stats)
 		lsn->stats->udp_dropped++;
 	svc->udp_drop_quiet++;
+	/* Stop reading the socket until the queue is half empty: what comes
+	 * meanwhile the kernel drops at no cost to the loop (a flood read
+	 * and dropped here took the loop from every other group), and those
+	 * drops are counted when reading resumes (rpcs_udp_resume_some). */
+	if (!lsn->udp_paused && lsn->has_udp && !lsn->closing && !lsn->held) {
+		rpcx_udp_pause(lsn);
+		rpcx_lsn_get(lsn);
+		lsn->pause_next = svc->udp_paused;
+		svc->udp_paused = lsn;
+	}
 	now = uv_now(svc->loop);
 	if (svc->udp_drop_logged_ms == 0 || now - svc->udp_drop_logged_ms >= 1000) {
 		memset(&peer, 0, sizeof(peer));
@@ -562,11 +642,84 @@ bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from)
 	return false;
 }
 
+/* On the pool thread: encode @rp's successful reply into rp->enc and free
+ * its results, so the loop only sends bytes.  On any failure nothing is
+ * set and the loop encodes (and reports) as for any handler. */
+static void rpcs_pre_encode(struct rpc_req_priv *rp)
+{
+	struct rpc_req *req = &rp->req;
+	size_t size, n;
+	uint8_t *buf;
+	rpcm_msg m;
+
+	rpcs_init_accepted(&m, req->xid, RPCM_SUCCESS);
+	size = rpcs_reply_size(&m, req->pd->xdr_res, req->res);
+	if (size == 0 || (!rp->conn && size > RPC_UDP_MAX_REPLY))
+		return;
+	buf = malloc(size);
+	if (!buf)
+		return;
+	n = rpcs_encode(buf, size, &m, req->pd->xdr_res, req->res);
+	if (n == 0) {
+		free(buf);
+		return;
+	}
+	xdr_free(req->pd->xdr_res, req->res);
+	rp->res_freed = true;
+	rp->enc = buf;
+	rp->enc_len = n;
+}
+
+void rpcs_udp_unpause(struct rpc_listener *lsn)
+{
+	struct rpc_svc *svc = lsn->svc;
+
+	for (struct rpc_listener **pp = &svc->udp_paused; *pp; pp = &(*pp)->pause_next) {
+		if (*pp == lsn) {
+			*pp = lsn->pause_next;
+			lsn->pause_next = NULL;
+			lsn->udp_paused = false;
+			rpcx_lsn_put(lsn);
+			return;
+		}
+	}
+}
+
+/* Read again every paused listener whose group's queue is down to half its
+ * bound (or gone), counting what the kernel dropped meanwhile. */
+static void rpcs_udp_resume_some(struct rpc_svc *svc)
+{
+	struct rpc_listener **pp = &svc->udp_paused;
+
+	while (*pp) {
+		struct rpc_listener *lsn = *pp;
+		struct rpcx_fq *q = rpcs_fq(svc, lsn->ctx, false);
+
+		if (q && q->queued > svc->lim.max_queued_per_ctx / 2) {
+			pp = &lsn->pause_next;
+			continue;
+		}
+		*pp = lsn->pause_next;
+		lsn->pause_next = NULL;
+		uint64_t n = rpcx_udp_resume(lsn);
+
+		if (q)
+			q->dropped += n;
+		svc->udp_dropped += n;
+		svc->udp_drop_quiet += n;
+		if (lsn->stats)
+			lsn->stats->udp_dropped += n;
+		rpcx_lsn_put(lsn);
+	}
+}
+
 static void rpcs_work(uv_work_t *w)
 {
 	struct rpc_req_priv *rp = w->data;
 
 	rp->disp = rp->req.pd->fn(&rp->req);
+	if (rp->disp == RPC_DONE_REPLY)
+		rpcs_pre_encode(rp);
 }
 
 static void rpcs_work_done(uv_work_t *w, int status)
@@ -575,7 +728,12 @@ static void rpcs_work_done(uv_work_t *w, int status)
 	struct rpc_svc *svc = rp->lsn->svc;
 
 	svc->pool_inflight--;
+	rpcs_fq_done(rp);
+	if (rp->lsn->stats)
+		rp->lsn->stats->pool_done++;
 	rpcs_pool_kick(svc);
+	if (svc->udp_paused)
+		rpcs_udp_resume_some(svc);
 
 	if (status != 0)
 		rp->disp = RPC_DONE_SYSERR;

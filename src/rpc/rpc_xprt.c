@@ -45,6 +45,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <linux/sock_diag.h>
 
 #include "log.h"
 #include "saddr.h"
@@ -716,6 +718,48 @@ static void rpcx_udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 	rpcx_lsn_put(lsn);
 }
 
+/* The socket's count of datagrams the kernel dropped (receive buffer
+ * full), or 0 if it cannot be read. */
+static uint32_t rpcx_udp_kernel_drops(struct rpc_listener *lsn)
+{
+	uint32_t mi[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mi);
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&lsn->udp, &fd) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0 ||
+	    len <= SK_MEMINFO_DROPS * sizeof(uint32_t))
+		return 0;
+	return mi[SK_MEMINFO_DROPS];
+}
+
+void rpcx_udp_pause(struct rpc_listener *lsn)
+{
+	if (lsn->udp_paused || !lsn->has_udp || lsn->closing || lsn->held)
+		return;
+	uv_udp_recv_stop(&lsn->udp);
+	lsn->udp_paused = true;
+	lsn->drops_at_pause = rpcx_udp_kernel_drops(lsn);
+}
+
+uint64_t rpcx_udp_resume(struct rpc_listener *lsn)
+{
+	uint32_t drops = 0;
+
+	if (!lsn->udp_paused)
+		return 0;
+	lsn->udp_paused = false;
+	/* Closed or quiesced meanwhile: its socket is gone or held. */
+	if (!lsn->has_udp || lsn->closing || lsn->held)
+		return 0;
+	drops = rpcx_udp_kernel_drops(lsn) - lsn->drops_at_pause;
+	/* EALREADY: rpc_listener_serve restarted it meanwhile. */
+	int rc = uv_udp_recv_start(&lsn->udp, rpcx_alloc, rpcx_udp_recv_cb);
+	if (rc != 0 && rc != UV_EALREADY)
+		log_warn("rpc: cannot read UDP requests on a listener");
+	return drops;
+}
+
 /* ---- listeners -------------------------------------------------------- */
 
 int rpc_listen(struct rpc_svc *svc, const struct sockaddr *addr, unsigned flags,
@@ -813,6 +857,7 @@ void rpc_listener_close(struct rpc_listener *lsn)
 	if (lsn->closing)
 		return;
 	lsn->closing = true;
+	rpcs_udp_unpause(lsn);
 	while (lsn->conns)
 		rpcx_conn_close(lsn->conns, NULL);
 	rpcx_flush_all(lsn); /* only drops references: every conn is closing */

@@ -9,15 +9,22 @@ answers (a thread counts them).  While that flood runs, a client of g2
 makes 30 GETATTRs over TCP and takes 5 NLM locks under new caller names
 (each a client-list write on the thread pool), one after the other.
 
-Asserted, as order and outcome: every g2 call is answered, and the flood
-was still being served when the last g2 answer came (g1 answers kept
-arriving after it; the flood did not have to stop first).  The flood stops
+Asserted, as order and outcome: g1 has a backlog (status: requests queued
+for the pool) before g2's calls; a g2 GETATTR is answered before g1 got
+back from the pool as many requests as it had queued when the GETATTR was
+sent (status pool_done before and after: it overtook the backlog); every
+g2 call is answered; right after
+the last one g1's queue is still not empty and g1 dropped UDP requests
+meanwhile (status counters); and the flood was still being served when the
+last g2 answer came (g1 answers kept arriving after it; the flood did not
+have to stop first).  The flood stops
 by itself after FLOOD_CAP seconds at the latest; before the fix g2's calls
 waited behind every READDIRPLUS queued so far and were not answered
 before that.  Nothing is timed.
 
 Addresses: flood 127.S.80.1, g2 client 127.S.81.1 (S = the harness slot).
 """
+import json
 import os
 import socket
 import threading
@@ -88,6 +95,31 @@ class Flood:
         self.sock.close()
 
 
+def g1_rpc(h, c):
+    """g1's rpc object in node a's status (queued, pool_jobs, pool_done,
+    udp_dropped), read from the control socket directly: no sgnfsctl
+    process to start between two reads."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
+            u.settimeout(60)
+            u.connect(os.path.join(c.run_dir, 'a.sock'))
+            u.sendall(b'status\n')
+            data = b''
+            while True:
+                b = u.recv(65536)
+                if not b:
+                    break
+                data += b
+        st = json.loads(data.decode())
+    except (OSError, ValueError) as ex:
+        log('status: %r' % ex)
+        return {}
+    for g in st.get('groups', []):
+        if g['name'] == 'g1':
+            return g.get('rpc', {})
+    return {}
+
+
 def test(h):
     c = h.cluster([Group('g1', [Export('g1/data', fsid=761)], grace=1),
                    Group('g2', [Export('g2/data', fsid=762)], grace=1)])
@@ -131,6 +163,34 @@ def test(h):
     while flood.answers < 50 and not flood.capped and flood.tx.is_alive():
         time.sleep(0.05)
     h.require(flood.answers >= 50, 'g1 is serving the flood (%d answers)' % flood.answers)
+    # and it is backlogged: g1's requests wait for the pool (status)
+    # (its queue has been full: UDP dropped)
+    g1_before = {}
+    for _ in range(2000):
+        g1_before = g1_rpc(h, c)
+        if g1_before.get('udp_dropped', 0) > 0 and g1_before.get('queued', 0) > 0:
+            break
+        time.sleep(0.01)
+    h.require(g1_before.get('udp_dropped', 0) > 0 and g1_before.get('queued', 0) > 0,
+              'g1 has a backlog before g2\'s calls (status: %s)' % g1_before)
+
+    # Order: a g2 GETATTR overtakes g1's backlog.  Between two status
+    # reads around one g2 call, g1 gets fewer requests back from the pool
+    # than it had waiting at the first (one FIFO for every group would
+    # first work off all of them, less the few on the pool).
+    overtook = []
+    for i in range(20):
+        s0 = g1_rpc(h, c)
+        if s0.get('queued', 0) <= 8:
+            continue
+        r = nfs2.call(hu.NFS_PROG, 3, NFS_GETATTR, hu.getattr_args(root2),
+                      cred=hu.ROOT_CRED, timeout=FLOOD_CAP + 30)
+        s1 = g1_rpc(h, c)
+        overtook.append((s0.get('queued', 0), s1.get('pool_done', 0) - s0.get('pool_done', 0),
+                         r.is_success()))
+        if len(overtook) == 3:
+            break
+    log('g1 queued, g1 requests done during one g2 GETATTR: %s' % overtook)
 
     ok_getattr = 0
     for i in range(30):
@@ -151,6 +211,14 @@ def test(h):
                 log('g2 LOCK %d: %r' % (i, ex))
                 break
     still_running = flood.tx.is_alive() and not flood.capped
+    # Right after g2's last answer g1's queue is still not empty, and g1
+    # dropped UDP requests meanwhile: g2 was served while the flood's
+    # backlog stood, not after it was worked off.
+    g1_after = {}
+    for _ in range(5):
+        g1_after = g1_rpc(h, c)
+        if g1_after.get('queued', 0) > 0:
+            break
     answers_at_b = flood.answers
     # g1 keeps answering the flood after g2 is done: it was not drained first
     deadline = time.monotonic() + 30
@@ -168,6 +236,14 @@ def test(h):
     h.check(still_running and after > 0,
             'and all of it while the flood was still being served (flood running: %s, '
             '%d g1 answers after g2 was done)' % (still_running, after))
+    h.check(any(ok and q > 4 and done < q - 4 for q, done, ok in overtook),
+            'a g2 GETATTR was answered before g1 worked off the backlog it found '
+            '(g1 queued, done meanwhile: %s)' % overtook)
+    h.check(g1_after.get('queued', 0) > 0,
+            'g1\'s queue was still not empty when g2 was done (status: %s)' % g1_after)
+    h.check(g1_after.get('udp_dropped', 0) > g1_before.get('udp_dropped', 0),
+            'g1 kept shedding its flood while g2 was served (udp_dropped %s -> %s)'
+            % (g1_before.get('udp_dropped'), g1_after.get('udp_dropped')))
     h.check(flood.sent > flood.answers, 'the flood was more than g1 could answer '
             '(%d sent, %d answered: the rest dropped)' % (flood.sent, flood.answers))
     nu.check_no_sanitizer_report(h, c)

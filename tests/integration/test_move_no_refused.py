@@ -30,6 +30,9 @@ reason on stderr) and the group stays; a move to a stopped (SIGSTOP)
 target is answered by the owner without asking the target, and when that
 target is killed before it took the group, the old owner takes it back.
 
+Last, kill -9 of the owner: the standby takes the lease as its waiter
+wakes on the dead owner's lock going, not at a later poll.
+
 Checked (order and outcome, no durations):
   * the target logged its failed bind (the window was open), then that it
     listens, and only after that did the old owner log its handover done
@@ -319,6 +322,23 @@ def test(h):
             '%s voids the move hint of the dead %s' % (cur, other))
     h.check('this node serves the group again and listens on its VIPs' in tcur,
             '%s ends its handover once it listens again itself' % cur)
+
+    # kill -9 of the owner: the standby's lease waiter, asleep in
+    # F_OFD_SETLKW while the owner held the lease, wakes as the dead
+    # owner's lock goes, and the standby takes the group right then rather
+    # than at its next lease poll (the polls are skipped while it waits).
+    c.start(other)
+    h.require(wait_until(lambda: any(n['name'] == other and n['up'] for n in
+                                     (fu.status_raw(c) or {}).get('nodes', [])), 30, 0.05),
+              '%s answers again after its restart' % other)
+    off_other = os.path.getsize(c.nodes[other].logpath)
+    c.kill9(cur)
+    fu.wait_group(h, c, 'g1', owner=other, timeout=30)
+    acq = [ln for ln in since(c.nodes[other], off_other).splitlines()
+           if 'lease acquired by node %s' % other in ln]
+    h.check(len(acq) == 1 and 'woken as the owner\'s lock went' in acq[0],
+            'after kill -9 of %s, %s took the lease when woken by its release (%s)'
+            % (cur, other, acq))
     fu.check_no_sanitizer_report(h, c)
 
 

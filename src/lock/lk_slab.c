@@ -1,0 +1,163 @@
+/*
+ * lk_slab.c - pages of fixed-size objects (see lk_slab.h).
+ *
+ * A page starts with its header; objects follow.  Free objects of a page
+ * are chained through their first word; slots never used yet are handed
+ * out by a bump index, so a new page is not touched (faulted in) before it
+ * is needed.
+ */
+#include "lock/lk_slab.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+struct lk_slab_page {
+	struct lk_slab_page *next, *prev;   /* s->all */
+	struct lk_slab_page *pnext, *pprev; /* s->partial, iff in_partial */
+	void *free;                         /* chain of freed objects */
+	uint32_t nlive;                     /* objects handed out */
+	uint32_t bump;                      /* slots [0, bump) were handed out once */
+	bool in_partial;
+};
+
+#define LK_SLAB_HDR ((sizeof(struct lk_slab_page) + 63) & ~(size_t)63)
+
+void lk_slab_init(struct lk_slab *s, size_t osize)
+{
+	s->osize = (osize + 7) & ~(size_t)7;
+	s->per_page = (uint32_t)((LK_SLAB_PAGE - LK_SLAB_HDR) / s->osize);
+	s->all = s->partial = s->spare = NULL;
+	s->npages = 0;
+}
+
+static struct lk_slab_page *lk_slab_page_of(const void *p)
+{
+	return (struct lk_slab_page *)((uintptr_t)p & ~(uintptr_t)(LK_SLAB_PAGE - 1));
+}
+
+static bool lk_slab_full(const struct lk_slab *s, const struct lk_slab_page *pg)
+{
+	return !pg->free && pg->bump == s->per_page;
+}
+
+static void lk_slab_partial_add(struct lk_slab *s, struct lk_slab_page *pg)
+{
+	pg->pprev = NULL;
+	pg->pnext = s->partial;
+	if (s->partial)
+		s->partial->pprev = pg;
+	s->partial = pg;
+	pg->in_partial = true;
+}
+
+static void lk_slab_partial_del(struct lk_slab *s, struct lk_slab_page *pg)
+{
+	if (pg->pprev)
+		pg->pprev->pnext = pg->pnext;
+	else
+		s->partial = pg->pnext;
+	if (pg->pnext)
+		pg->pnext->pprev = pg->pprev;
+	pg->pnext = pg->pprev = NULL;
+	pg->in_partial = false;
+}
+
+/* A new page, aligned to its size: map twice the size, unmap the slop. */
+static struct lk_slab_page *lk_slab_page_new(struct lk_slab *s)
+{
+	uint8_t *m = mmap(NULL, 2 * LK_SLAB_PAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
+	struct lk_slab_page *pg;
+
+	if (m == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)m + LK_SLAB_PAGE - 1) & ~(uintptr_t)(LK_SLAB_PAGE - 1);
+	if (a > (uintptr_t)m)
+		munmap(m, a - (uintptr_t)m);
+	if ((uint8_t *)m + 2 * LK_SLAB_PAGE > (uint8_t *)a + LK_SLAB_PAGE)
+		munmap((void *)(a + LK_SLAB_PAGE),
+		       (size_t)((uintptr_t)m + 2 * LK_SLAB_PAGE - (a + LK_SLAB_PAGE)));
+	pg = (struct lk_slab_page *)a;
+	pg->free = NULL;
+	pg->nlive = 0;
+	pg->bump = 0;
+	pg->in_partial = false;
+	pg->pnext = pg->pprev = NULL;
+	pg->prev = NULL;
+	pg->next = s->all;
+	if (s->all)
+		s->all->prev = pg;
+	s->all = pg;
+	s->npages++;
+	return pg;
+}
+
+static void lk_slab_page_unmap(struct lk_slab *s, struct lk_slab_page *pg)
+{
+	if (pg->prev)
+		pg->prev->next = pg->next;
+	else
+		s->all = pg->next;
+	if (pg->next)
+		pg->next->prev = pg->prev;
+	s->npages--;
+	munmap(pg, LK_SLAB_PAGE);
+}
+
+void *lk_slab_alloc(struct lk_slab *s)
+{
+	struct lk_slab_page *pg = s->partial;
+	void *p;
+
+	if (!pg) {
+		pg = s->spare;
+		s->spare = NULL;
+		if (!pg)
+			pg = lk_slab_page_new(s);
+		if (!pg)
+			return NULL;
+		lk_slab_partial_add(s, pg);
+	}
+	if (pg->free) {
+		p = pg->free;
+		pg->free = *(void **)p;
+	} else {
+		p = (uint8_t *)pg + LK_SLAB_HDR + (size_t)pg->bump * s->osize;
+		pg->bump++;
+	}
+	pg->nlive++;
+	if (lk_slab_full(s, pg))
+		lk_slab_partial_del(s, pg);
+	return p;
+}
+
+void lk_slab_free(struct lk_slab *s, void *p)
+{
+	struct lk_slab_page *pg = lk_slab_page_of(p);
+
+	*(void **)p = pg->free;
+	pg->free = p;
+	pg->nlive--;
+	if (!pg->in_partial)
+		lk_slab_partial_add(s, pg);
+	if (pg->nlive > 0)
+		return;
+	/* Empty: keep one for the next burst, give the others back. */
+	lk_slab_partial_del(s, pg);
+	if (s->spare) {
+		lk_slab_page_unmap(s, pg);
+		return;
+	}
+	pg->free = NULL;
+	pg->bump = 0;
+	s->spare = pg;
+}
+
+void lk_slab_fini(struct lk_slab *s)
+{
+	while (s->all)
+		lk_slab_page_unmap(s, s->all);
+	s->partial = s->spare = NULL;
+}
