@@ -11,13 +11,13 @@ after it acquires, and a reconnect in between is refused (Linux then
 waits 3 s).
 
 The test widens that in-between on purpose, so a wrong order shows every
-time instead of once in a busy CI run: as soon as the old owner lets go
-of the VIP's UDP port 2049, the test binds it itself, so the target's
-first bind fails (EADDRINUSE) and it listens on nothing until it retries
-after loading the group's state; the test lets the port go once the
-target has logged that failure.  If the test loses the race for the port
-(the target bound first), the move is repeated the other way, up to
-ATTEMPTS times.
+time instead of once in a busy CI run: the target is stopped (SIGSTOP)
+before the move, and as soon as the old owner lets go of the VIP's UDP
+port 2049 the test binds it itself, then lets the target run: its first
+bind fails (EADDRINUSE) and it listens on nothing until it retries after
+loading the group's state; the test lets the port go once the target has
+logged that failure.  Should the test not get the port (the target bound
+first), the move is repeated the other way, up to ATTEMPTS times.
 
 Load: NCLIENTS clients, each connected to the VIP's NFS port; each sends
 an RPC NULL call on every new connection, waits for the answer, then
@@ -217,13 +217,20 @@ def test(h):
                                   preexec_fn=harness._pdeathsig)
         blocker = PortBlocker(vip, port)
         blocker.start()
+        # The target is stopped until the test has the port, so that it
+        # cannot bind first (it still runs, holding node.<name>: the move
+        # is allowed, and sgnfsctl does not ask it).
+        os.kill(dst.proc.pid, signal.SIGSTOP)
         try:
-            rc, out = fu.ctl(h, c, 'move', 'g1', target)
-            h.require(rc == 0 and '"released"' in out,
-                      'attempt %d: %s released g1 for %s' % (attempt, owner, target))
-            # The target either failed its first bind (the test has the
-            # port) or bound before the test got it.
-            lost = not wait_until(lambda: blocker.got.is_set(), 10)
+            try:
+                rc, out = fu.ctl(h, c, 'move', 'g1', target)
+                h.require(rc == 0 and '"released"' in out,
+                          'attempt %d: %s released g1 for %s' % (attempt, owner, target))
+                # The target either failed its first bind (the test has
+                # the port) or bound before the test got it.
+                lost = not wait_until(lambda: blocker.got.is_set(), 10)
+            finally:
+                os.kill(dst.proc.pid, signal.SIGCONT)
             if not lost:
                 h.require(wait_until(
                     lambda: 'group=g1 cannot bind on node %s' % target in since(dst, off_dst)

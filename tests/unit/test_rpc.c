@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "rpc/rpc.h"
@@ -61,6 +62,30 @@ static enum rpc_disposition t_uid(struct rpc_req *r)
 	return RPC_DONE_REPLY;
 }
 
+/* HOLD: on the listener of context "group A" (lsn_a) the call waits on
+ * the pool until the test releases it; elsewhere it is ECHO.  Counts how
+ * many of A's run at once. */
+static int ctx_a;
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static unsigned hold_running, hold_max;
+static bool hold_release;
+
+static enum rpc_disposition t_hold(struct rpc_req *r)
+{
+	if (r->svc_ctx == &ctx_a) {
+		pthread_mutex_lock(&hold_mu);
+		if (++hold_running > hold_max)
+			hold_max = hold_running;
+		pthread_cond_broadcast(&hold_cv);
+		while (!hold_release)
+			pthread_cond_wait(&hold_cv, &hold_mu);
+		hold_running--;
+		pthread_mutex_unlock(&hold_mu);
+	}
+	return t_echo(r);
+}
+
 static const struct rpc_proc t_v1_procs[] = {
 	[0] = { .name = "NULL", .fn = t_null, .xdr_args = (xdrproc_t)rpc_xdr_void,
 		.xdr_res = (xdrproc_t)rpc_xdr_void },
@@ -75,9 +100,12 @@ static const struct rpc_proc t_v1_procs[] = {
 	/* [4] deliberately missing: PROC_UNAVAIL */
 	[5] = { .name = "UID", .fn = t_uid, .xdr_args = (xdrproc_t)rpc_xdr_void,
 		.xdr_res = (xdrproc_t)xdr_u_int, .res_size = sizeof(u_int) },
+	[6] = { .name = "HOLD", .fn = t_hold, .blocking = true,
+		.xdr_args = (xdrproc_t)xdr_u_int, .args_size = sizeof(u_int),
+		.xdr_res = (xdrproc_t)xdr_u_int, .res_size = sizeof(u_int) },
 };
-static const struct rpc_vers t_v1 = { 1, 6, t_v1_procs };
-static const struct rpc_vers t_v3 = { 3, 6, t_v1_procs };
+static const struct rpc_vers t_v1 = { 1, 7, t_v1_procs };
+static const struct rpc_vers t_v3 = { 3, 7, t_v1_procs };
 static const struct rpc_vers *const t_versions[] = { &t_v1, NULL, &t_v3 };
 static const struct rpc_prog t_prog = { "test", TPROG, 1, 3, t_versions };
 
@@ -85,11 +113,13 @@ static uv_loop_t loop;
 static uv_async_t stop_async;
 static struct rpc_svc *svc;
 static struct rpc_listener *lsn;
+static struct rpc_listener *lsn_a;     /* context &ctx_a, port TPORT + 1 */
 static pthread_t loop_thread;
 
 static void on_stop(uv_async_t *a)
 {
 	rpc_listener_close(lsn);
+	rpc_listener_close(lsn_a);
 	uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -109,6 +139,9 @@ static int server_up(void **st)
 	assert_int_equal(rpc_svc_register(svc, &t_prog), 0);
 	assert_int_equal(rpc_listen(svc, (struct sockaddr *)&sin,
 				    RPC_LISTEN_TCP | RPC_LISTEN_UDP, NULL, &lsn), 0);
+	sin.sin_port = htons(TPORT + 1);
+	assert_int_equal(rpc_listen(svc, (struct sockaddr *)&sin, RPC_LISTEN_UDP, &ctx_a,
+				    &lsn_a), 0);
 	uv_async_init(&loop, &stop_async, on_stop);
 	pthread_create(&loop_thread, NULL, loop_main, NULL);
 	return 0;
@@ -545,6 +578,65 @@ static void test_udp_garbage_dropped(void **st)
 	assert_int_equal(w[6], 6);
 }
 
+/*
+ * One group cannot take every pool thread: with group A's calls blocked on
+ * the pool (more of them than there are threads), a call of another
+ * context is still answered, before any of A's is released.  Order, not
+ * time: the reply wait only stops a broken server from hanging the test.
+ */
+static void test_pool_slot_for_other_group(void **st)
+{
+	struct sockaddr_in sa = test_addr();
+	struct timeval tv = { .tv_sec = REPLY_WAIT_S };
+	struct timespec until;
+	uint32_t w[64];
+	uint8_t buf[512];
+	unsigned running, got_a = 0;
+	struct msg m;
+	size_t n;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sa.sin_port = htons(TPORT + 1);
+	for (uint32_t i = 0; i < 8; i++) {
+		call_hdr(&m, 0x6000 + i, 2, TPROG, 1, 6, CRED_SYS);
+		w32(&m, i);
+		assert_true(sendto(fd, m.b, m.n, 0, (struct sockaddr *)&sa, sizeof(sa)) ==
+			    (ssize_t)m.n);
+	}
+	/* A's calls have taken what the pool gives one group (3, or 2 while
+	 * another context was active in the last second). */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += REPLY_WAIT_S;
+	pthread_mutex_lock(&hold_mu);
+	while (hold_running < 2 &&
+	       pthread_cond_timedwait(&hold_cv, &hold_mu, &until) == 0)
+		;
+	running = hold_running;
+	pthread_mutex_unlock(&hold_mu);
+
+	/* Another context's blocking call is answered meanwhile. */
+	call_hdr(&m, 0x6100, 2, TPROG, 1, 6, CRED_SYS);
+	w32(&m, 77);
+	n = udp_call(&m, w, 64);
+
+	pthread_mutex_lock(&hold_mu);
+	unsigned max_a = hold_max;
+	hold_release = true;
+	pthread_cond_broadcast(&hold_cv);
+	pthread_mutex_unlock(&hold_mu);
+	for (int i = 0; i < 8; i++)
+		got_a += recv(fd, buf, sizeof(buf), 0) > 0;
+	close(fd);
+
+	assert_true(running >= 2);
+	expect_accepted(w, n, 0x6100, 0);
+	assert_int_equal(w[6], 78);
+	assert_true(max_a <= 3);     /* a thread was left for the other context */
+	assert_int_equal(got_a, 8);  /* and A's calls all answered once released */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -555,6 +647,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_fragments),
 		cmocka_unit_test(test_tcp_bad_records_close_only_that_connection),
 		cmocka_unit_test(test_udp_garbage_dropped),
+		cmocka_unit_test(test_pool_slot_for_other_group),
 	};
 	return cmocka_run_group_tests(tests, server_up, server_down);
 }
