@@ -405,16 +405,17 @@ static enum rpc_disposition nlm_claim_grant(struct nlm_claim *c)
 	nlm_flush_grants(c->ng);
 	if (rc < 0)
 		return nlm_claim_end(c, rc);
-	c->ops->granted(c);
-	switch (nlm_claim_park(c, true)) {
-	case 0:
-		return nlm_claim_parked(c);
-	case 1:
-		return nlm_claim_end(c, 0);
-	default:
+	rc = nlm_claim_park(c, true);
+	if (rc < 0) {
 		nlm_claim_take_back(c);
 		return nlm_claim_end(c, -ENOLCK);
 	}
+	if (rc == 0)
+		return nlm_claim_parked(c); /* granted() once durable: nlm_parked_done */
+	/* The grant stands: its reservation and maybe the grace go now,
+	 * never for a grant that is taken back. */
+	c->ops->granted(c);
+	return nlm_claim_end(c, 0);
 }
 
 /* Steps 2-5, once @c passed its checks. */
@@ -438,8 +439,12 @@ static void nlm_parked_done(void *arg, int rc)
 	nlm_parked_unlink(p);
 	if (journal) {
 		if (rc < 0) {
+			/* Not durable: refused, and the owner keeps its
+			 * reservation (granted() did not run). */
 			nlm_claim_take_back(&c);
 			rc = -ENOLCK;
+		} else {
+			c.ops->granted(&c);
 		}
 		nlm_claim_end(&c, rc);
 		return;
@@ -508,8 +513,6 @@ static int nlm_lock_record(struct nlm_claim *c)
 	struct lk_range r;
 
 	lk_range_make(lk->l_offset, lk->l_len, &r); /* checked by the engine step */
-	nlm_resv_unlock(ng, c->host, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
-			lk->oh.sgn_netobj_len, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, r);
 	if (nlm_jr_lock(ng, true, c->host, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
 			lk->oh.sgn_netobj_len, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len,
 			a->exclusive, r) < 0) {
@@ -519,11 +522,20 @@ static int nlm_lock_record(struct nlm_claim *c)
 	return 0;
 }
 
+/* The grant is recorded and will be answered: only now does the owner's
+ * reservation there go (a reclaim refused at any step before keeps it, so
+ * nobody else takes the range in grace), and with the last one the grace. */
 static void nlm_lock_granted(struct nlm_claim *c)
 {
 	const nlm4_lockargs *a = c->req->args;
+	const nlm4_lock *lk = &a->alock;
 	char nm[LOG_SAFE_MAX];
+	struct lk_range r;
 
+	if (lk_range_make(lk->l_offset, lk->l_len, &r) == 0)
+		nlm_resv_unlock(c->ng, c->host, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
+				lk->oh.sgn_netobj_len, lk->fh.sgn_netobj_val,
+				lk->fh.sgn_netobj_len, r);
 	if (a->reclaim)
 		log_info("group=%s client=%s reclaimed a lock", c->ng->name,
 			 nlm_safe(nm, sizeof(nm), c->host->name));
@@ -574,8 +586,6 @@ static int nlm_share_record(struct nlm_claim *c)
 {
 	const nlm4_share *sh = &((const nlm4_shareargs *)c->req->args)->share;
 
-	nlm_resv_unshare(c->ng, c->host, sh->oh.sgn_netobj_val, sh->oh.sgn_netobj_len,
-			 sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len);
 	if (nlm_jr_share(c->ng, true, c->host, sh->oh.sgn_netobj_val, sh->oh.sgn_netobj_len,
 			 sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len, (unsigned)sh->access,
 			 (unsigned)sh->mode) < 0) {
@@ -587,6 +597,11 @@ static int nlm_share_record(struct nlm_claim *c)
 
 static void nlm_share_granted(struct nlm_claim *c)
 {
+	const nlm4_share *sh = &((const nlm4_shareargs *)c->req->args)->share;
+
+	/* As nlm_lock_granted: the reservation goes once the grant stands. */
+	nlm_resv_unshare(c->ng, c->host, sh->oh.sgn_netobj_val, sh->oh.sgn_netobj_len,
+			 sh->fh.sgn_netobj_val, sh->fh.sgn_netobj_len);
 	nlm_resv_check_done(c->ng, "a SHARE");
 	nlm_resv_waiters_retry(c->ng);
 }

@@ -127,6 +127,11 @@ struct rpc_listener {
 	struct rpc_conn *conns;       /* accepted connections (owned) */
 	struct rpc_conn *dirty;       /* conns with output to flush (one conn ref each) */
 	struct rpc_stats *stats;      /* not owned (the group's slot), or NULL */
+	/* Takes a connection there is no memory for, only to close it: one
+	 * left unaccepted would stop libuv accepting on the socket at all. */
+	uv_tcp_t spare;
+	bool spare_busy;              /* closing; holds one lsn ref */
+	bool accept_pending;          /* a connection waits for the spare */
 };
 
 struct rpc_conn {

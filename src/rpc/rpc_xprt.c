@@ -363,6 +363,47 @@ static void rpcx_evict(struct rpc_conn *victim, const char *why)
 	rpcx_conn_close(victim, why);
 }
 
+static void rpcx_accept_cb(uv_stream_t *server, int status);
+
+static void rpcx_spare_closed(uv_handle_t *h)
+{
+	struct rpc_listener *lsn = h->data;
+
+	lsn->spare_busy = false;
+	if (lsn->accept_pending && !lsn->closing && lsn->has_tcp_sock) {
+		/* A connection waited on the socket meanwhile: take it now. */
+		lsn->accept_pending = false;
+		rpcx_accept_cb((uv_stream_t *)&lsn->tcp, 0);
+	}
+	rpcx_lsn_put(lsn);
+}
+
+/*
+ * No memory for a new connection: take it off the listening socket with
+ * the spare handle and close it (the client connects again).  Left there,
+ * libuv would stop accepting on this socket altogether until something
+ * accepted it, so one failed allocation would make the VIP deaf.  If the
+ * spare is still closing, the connection waits for it (rpcx_spare_closed).
+ */
+static void rpcx_accept_drop(struct rpc_listener *lsn, uv_stream_t *server)
+{
+	char a[80];
+
+	rpc_addr_str(&lsn->addr, true, a, sizeof(a));
+	if (lsn->spare_busy) {
+		lsn->accept_pending = true;
+		return;
+	}
+	uv_tcp_init(lsn->svc->loop, &lsn->spare);
+	lsn->spare.data = lsn;
+	lsn->spare_busy = true;
+	rpcx_lsn_get(lsn);
+	if (uv_accept(server, (uv_stream_t *)&lsn->spare) != 0)
+		log_warn("rpc: %s: cannot take a connection off the socket", a);
+	uv_close((uv_handle_t *)&lsn->spare, rpcx_spare_closed);
+	log_warn("rpc: %s: no memory for a new connection; closed it", a);
+}
+
 static void rpcx_accept_cb(uv_stream_t *server, int status)
 {
 	struct rpc_listener *lsn = server->data;
@@ -375,8 +416,10 @@ static void rpcx_accept_cb(uv_stream_t *server, int status)
 		return;
 	}
 	conn = calloc(1, sizeof(*conn));
-	if (!conn)
+	if (!conn) {
+		rpcx_accept_drop(lsn, server);
 		return;
+	}
 	conn->lsn = lsn;
 	rpcx_lsn_get(lsn);
 	conn->refs = 1;

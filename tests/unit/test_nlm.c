@@ -140,7 +140,7 @@ static void client_open(void)
 	struct rpcc_opts o = {
 		.server = (struct sockaddr *)&sin, .prog = NLM_PROG, .vers = NLM4_VERS,
 		.transport = RPCC_TCP,
-		.timeout = { .total_ms = 600000 },
+		.timeout = { .total_ms = 60000 },
 	};
 
 	assert_int_equal(rpcc_new(&loop, &o, &clnt), 0);
@@ -625,6 +625,56 @@ static void test_alloc_failure(void **st)
 	group_stop();
 }
 
+/* A reclaim in grace with each of its allocations failed in turn: it is
+ * granted (the reservation goes, grace ends, the lock protects its range)
+ * or refused with a status (the reservation stays: another owner is still
+ * refused for grace), never half of each. */
+static void test_alloc_failure_reclaim(void **st)
+{
+	long total = -1, refused = 0;
+
+	(void)st;
+	group_start();
+	assert_int_equal(lock("hostA", 1, 0, 100, false), NLM4_GRANTED);
+	for (long n = -1; total < 0 || n < total; n++) {
+		struct outcome o;
+		int rc;
+
+		client_close();
+		group_stop();
+		group_start();
+		client_open();
+		assert_true(grp_in_grace(gpub()));
+		fa_reset();
+		if (n >= 0)
+			fa_fail_at(n);
+		rc = lock_start(&o, "hostA", 1, 0, 100, true);
+		if (rc == 0)
+			wait_for(&o);
+		if (n < 0)
+			total = fa_calls();
+		fa_reset();
+		if (rc == 0 && o.err == 0 && o.stat == NLM4_GRANTED) {
+			assert_false(grp_in_grace(gpub()));
+			assert_int_equal(holder(0, 100), 1);
+		} else if (rc == 0 && o.err == 0) {
+			assert_true(o.stat == NLM4_DENIED_NOLOCKS || o.stat == NLM4_FAILED);
+			refused++;
+			assert_true(grp_in_grace(gpub()));
+			/* (TEST is refused in grace: the probe is a lock) */
+			assert_int_equal(lock("hostB", 2, 50, 10, false), NLM4_DENIED_GRACE_PERIOD);
+		}
+		/* whatever happened, hostA can still reclaim */
+		if (grp_in_grace(gpub()))
+			assert_int_equal(lock("hostA", 1, 0, 100, true), NLM4_GRANTED);
+		assert_int_equal(holder(0, 100), 1);
+	}
+	assert_true(total > 0);
+	print_message("reclaim: %ld allocations, %ld failures answered with a status\n", total,
+		      refused);
+	group_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -632,6 +682,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_grace_unlock_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alloc_failure_reclaim, setup, teardown),
 	};
 
 	log_init("test_nlm", LOGL_ERR, false);
