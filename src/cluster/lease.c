@@ -146,7 +146,9 @@ static bool lease_should_contend(struct lease *l)
 	if (!l->seen_owner &&
 	    uv_now(l->loop) - l->started < (uint64_t)l->my_rank * LEASE_SETTLE_MS) {
 		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-		if (fcntl(l->lease_fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+		/* An owner holds a write lock; a read lock is another node's
+		 * lease waiter, for microseconds, and no owner. */
+		if (fcntl(l->lease_fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_WRLCK)
 			l->seen_owner = true;
 		else
 			return false;
