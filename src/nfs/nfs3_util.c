@@ -276,7 +276,7 @@ int nfs3_loop_stat(struct nfs_group *ng, const struct rpc_req *req, const nfs_fh
 	rc = nfs3_check_handle(ng, req, fh, false, &k, &e);
 	if (rc < 0)
 		return -EAGAIN;
-	ce = ohc_get(ng->ohc, &k);
+	ce = ohc_try(ng->ohc, &k);
 	if (!ce)
 		return -EAGAIN;
 	/* fstat of an open inode reads memory only (no disk, no lock a slow

@@ -179,7 +179,7 @@ static struct ohc_ent *ohc_find(struct ohc *c, const struct fh_key *k, uint64_t 
 	return NULL;
 }
 
-struct ohc_ent *ohc_get(struct ohc *c, const struct fh_key *k)
+static struct ohc_ent *ohc_lookup(struct ohc *c, const struct fh_key *k, bool count_miss)
 {
 	struct ohc_ent *e;
 	uint64_t h;
@@ -193,11 +193,21 @@ struct ohc_ent *ohc_get(struct ohc *c, const struct fh_key *k)
 		e->refs++;
 		ohc_touch(c, e);
 		c->st.hits++;
-	} else {
+	} else if (count_miss) {
 		c->st.misses++;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return e;
+}
+
+struct ohc_ent *ohc_get(struct ohc *c, const struct fh_key *k)
+{
+	return ohc_lookup(c, k, true);
+}
+
+struct ohc_ent *ohc_try(struct ohc *c, const struct fh_key *k)
+{
+	return ohc_lookup(c, k, false);
 }
 
 /* Evict LRU entries until at most @keep remain, or @max are gone (under

@@ -63,6 +63,9 @@ void ohc_free(struct ohc *c);
  * (fstat, st_nlink) before trusting it, and ohc_drop() it when stale.
  */
 struct ohc_ent *ohc_get(struct ohc *c, const struct fh_key *k);
+/* ohc_get() that does not count a miss: for a try whose miss is retried
+ * (and counted) by the usual path, so each call counts once. */
+struct ohc_ent *ohc_try(struct ohc *c, const struct fh_key *k);
 
 /*
  * Insert @fd, an O_PATH descriptor of the object @k names whose checks
