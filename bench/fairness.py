@@ -11,8 +11,11 @@ times are measured here.
 
 Prints p50/p99/max of GETATTR (TCP, g2) and LOCK+UNLOCK (NLM over TCP, g2)
 without and with the flood on g1, and p99 ratio.  BENCH_CALLS (default 300)
-calls of each kind per phase; BENCH_FLOOD_S (default 10).  On a shared or
-loaded machine the figures say so: note the load beside them.
+calls of each kind per phase; BENCH_FLOOD_S (default 10).  The flood runs
+in a process of its own (in this one its sending thread would hold the GIL
+and g2's calls would wait for Python, not for the server).  On a shared or
+loaded machine the figures say so: note the load beside them; the flood's
+sender takes a core of its own.
 """
 import multiprocessing
 import os
