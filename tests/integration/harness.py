@@ -45,6 +45,7 @@ Python 3 standard library only.
 import ctypes
 import errno
 import fcntl
+import json
 import os
 import random
 import shutil
@@ -386,7 +387,37 @@ class Cluster:
                 if g.nodes[0] == node:
                     for vip in g.vips:
                         self.wait_vip(vip, nd, timeout=timeout)
+            if not own_run_dir:
+                self.wait_opened(nd, timeout=max(timeout, 60))
         return nd
+
+    def wait_opened(self, node, timeout=60):
+        """Wait until @node opens no group.  A VIP is bound (and held)
+        before the group's state is read off the loop, so it answers while
+        the group is still opening: its journal, state number and client
+        list are not those of the new run yet."""
+        deadline = time.monotonic() + timeout
+        last = ''
+        while True:
+            if not node.alive():
+                raise TestAbort('node %s exited with status %s while opening its groups'
+                                % (node.name, node.proc.returncode))
+            p = subprocess.run([self.ctl_path(), '-c', self.config_path, 'status', '--json'],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+            try:
+                doc = json.loads(p.stdout.decode())
+                st = next(n for n in doc.get('nodes', []) if n.get('name') == node.name)
+                st = st.get('status')
+                opening = [g['name'] for g in (st or {}).get('standby', [])
+                           if g.get('reason', '').startswith('opening')]
+                if st is not None and not opening:
+                    return
+                last = 'opening %s' % opening if st else 'no status'
+            except (ValueError, StopIteration) as e:
+                last = 'status not readable: %s' % e
+            if time.monotonic() > deadline:
+                raise TestAbort('node %s still opening after %ds (%s)' % (node.name, timeout, last))
+            time.sleep(0.05)
 
     def wait_vip(self, vip, node=None, timeout=20, ports=('nfs_port', 'mount_port', 'pmap_port')):
         """Wait until @vip accepts TCP connections on @ports."""
