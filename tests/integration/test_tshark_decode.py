@@ -115,10 +115,17 @@ def test(h):
                      'tshark: malformed / expert errors')
     bad = count_lines(cp)
     if bad:
-        print(cp.stdout.decode('utf-8', 'replace')[:20000])
+        # Details first, the one-line list with each packet's expert
+        # message last: a CI log shows only the tail of a failed test.
         cp2 = tshark_read(h, pcap, ['-V', '-Y', '_ws.malformed || _ws.expert.severity == error',
-                                    '-c', '2000'], 'tshark: details of the bad packets')
-        print(cp2.stdout.decode('utf-8', 'replace')[:60000])
+                                    '-c', '3'], 'tshark: details of the first bad packets')
+        print(cp2.stdout.decode('utf-8', 'replace')[:30000])
+        cp3 = tshark_read(h, pcap, ['-Y', '_ws.malformed || _ws.expert.severity == error',
+                                    '-T', 'fields', '-E', 'occurrence=f', '-e', 'frame.number',
+                                    '-e', 'tcp.stream', '-e', 'udp.srcport', '-e', 'rpc.xid',
+                                    '-e', '_ws.expert.message', '-e', '_ws.col.Info'],
+                          'tshark: the bad packets, one line each')
+        print(cp3.stdout.decode('utf-8', 'replace')[:6000])
     h.check(bad == 0, 'no malformed packet and no expert error (%d found)' % bad)
 
     for proto, flt in (('PORTMAP', 'portmap'), ('MOUNT', 'mount'), ('NFS', 'nfs'),
