@@ -159,6 +159,32 @@ def _port_free(addr, port, kind):
         s.close()
 
 
+def tshark_rpc_args(tshark, pcap):
+    """tshark options that read every TCP and UDP port of a capture as ONC RPC.
+
+    For callers whose capture holds only sgnfs traffic (filtered to its
+    VIPs).  Without a "decode as" for a connection's ports, tshark tries the
+    lower port's dissector first, so a client's privileged source port
+    (libnfs binds below 1024 as root) that is another protocol's
+    well-known port is read as that protocol: a CI run saw 639 -> 2049
+    read as MSDP ("unknown TLV type", an expert error).  Naming every port
+    of the capture makes the reading the same on every run."""
+    cp = subprocess.run([tshark, '-n', '-r', pcap, '-T', 'fields', '-e', 'tcp.port',
+                         '-e', 'udp.port'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        timeout=180)
+    tcp, udp = set(), set()
+    for line in cp.stdout.decode('ascii', 'replace').splitlines():
+        cols = line.split('\t')
+        for col, ports in zip(cols, (tcp, udp)):
+            # ICMP errors quote a UDP header: more than one value per column.
+            ports.update(int(v) for v in col.split(',') if v.strip().isdigit())
+    args = ['-n', '-o', 'tcp.reassemble_out_of_order:TRUE']
+    for proto, ports in (('tcp', tcp), ('udp', udp)):
+        for port in sorted(ports):
+            args += ['-d', '%s.port==%d,rpc' % (proto, port)]
+    return args
+
+
 def log(msg):
     print('[%s] %s' % (time.strftime('%H:%M:%S'), msg), flush=True)
 

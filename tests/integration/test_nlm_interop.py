@@ -31,14 +31,6 @@ from nlm_util import Client
 NLM_PROCS_SYNC = {'1', '2', '3', '4', '20', '21', '22'}   # TEST LOCK CANCEL UNLOCK SHARE UNSHARE NM_LOCK
 
 
-def tshark_args(c):
-    p = c.ports
-    a = ['-n', '-o', 'tcp.reassemble_out_of_order:TRUE']
-    for key in ('nlm_port', 'mount_port'):
-        a += ['-d', 'tcp.port==%d,rpc' % p[key], '-d', 'udp.port==%d,rpc' % p[key]]
-    return a
-
-
 def test(h):
     tshark = h.need_tool('tshark')
     interop = os.environ.get('NLM_INTEROP', '')
@@ -140,7 +132,7 @@ def test(h):
         cap.wait()
     h.require(os.path.exists(pcap) and os.path.getsize(pcap) > 0, 'the capture file is not empty')
 
-    base = [tshark, '-r', pcap] + tshark_args(c)
+    base = [tshark, '-r', pcap] + harness.tshark_rpc_args(tshark, pcap)
     cp = h.run(base + ['-Y', '_ws.malformed || _ws.expert.severity==error'], timeout=120,
                check=False, quiet=True)
     bad = [l for l in cp.stdout.decode('utf-8', 'replace').splitlines() if l.strip()]
