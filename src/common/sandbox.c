@@ -35,6 +35,9 @@ static const char *const sbx_allowed[] = {
 	"nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time",
 	"times", "getrusage", "getrlimit", "setrlimit", "prlimit64", "uname", "sysinfo",
 	"getrandom", "getpriority", "arch_prctl", "prctl",
+	/* a group's open lowers its own thread's priority (group.c); raising
+	 * it again would need CAP_SYS_NICE, which the daemon does not keep */
+	"setpriority",
 	/* identity: per request (setfsuid, setgroups through every thread),
 	 * capabilities per request (libcap-ng) */
 	"getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid", "getgroups",
