@@ -62,7 +62,10 @@ struct clist_entry {
 	struct clist_entry *hnext;  /* hash chain; owned by the table */
 	char *name;                 /* owned */
 	char fname[CLIST_FNAME_DIRECT_MAX + 1];
-	struct sockaddr_storage addrs[CLIST_MAX_ADDRS];
+	/* owned, naddrs of them (at most CLIST_MAX_ADDRS): most clients
+	 * have one, and room for eight each (1 KiB) was most of the memory a
+	 * takeover's load of a long list allocated and faulted in */
+	struct sockaddr_storage *addrs;
 	size_t naddrs;
 	int64_t added;
 	uint64_t gen;               /* bumped on every change */
@@ -219,6 +222,7 @@ static void clist_entry_free(struct clist_entry *e)
 		e->waiters = w->next;
 		free(w);
 	}
+	free(e->addrs);
 	free(e->name);
 	free(e);
 }
@@ -421,7 +425,15 @@ static int clist_load_one(struct clist *cl, const char *fname)
 	e = clist_add(cl, name);
 	if (!e)
 		return -ENOMEM;
-	memcpy(e->addrs, addrs, naddrs * sizeof(addrs[0]));
+	if (naddrs) {
+		e->addrs = malloc(naddrs * sizeof(addrs[0]));
+		if (!e->addrs) {
+			clist_unlink_entry(cl, e);
+			clist_entry_free(e);
+			return -ENOMEM;
+		}
+		memcpy(e->addrs, addrs, naddrs * sizeof(addrs[0]));
+	}
 	e->naddrs = naddrs;
 	e->added = added;
 	e->gen = e->disk_gen = 1;
@@ -628,6 +640,12 @@ int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_stora
 			memmove(&e->addrs[0], &e->addrs[1],
 				(CLIST_MAX_ADDRS - 1) * sizeof(e->addrs[0]));
 			e->naddrs--;
+		} else {
+			struct sockaddr_storage *na =
+				realloc(e->addrs, (e->naddrs + 1) * sizeof(*na));
+			if (!na)
+				return -ENOMEM;
+			e->addrs = na;
 		}
 		e->addrs[e->naddrs++] = *addr;
 		e->gen++;
