@@ -23,7 +23,8 @@ int priv_drop(bool manage_vips, char *why, size_t whysz)
 {
 	static const int keep[] = { CAP_NET_BIND_SERVICE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE,
 				    CAP_FOWNER, CAP_CHOWN, CAP_FSETID, CAP_MKNOD, CAP_SETUID,
-				    CAP_SETGID, CAP_SYS_RESOURCE, CAP_NET_ADMIN, CAP_NET_RAW };
+				    CAP_SETGID, CAP_SYS_RESOURCE, CAP_SYS_NICE, CAP_NET_ADMIN,
+				    CAP_NET_RAW };
 	const size_t nkeep = sizeof(keep) / sizeof(keep[0]) - (manage_vips ? 0 : 2);
 	const capng_type_t all = CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET;
 	bool had[sizeof(keep) / sizeof(keep[0])];

@@ -95,10 +95,10 @@ class Flood:
         self.sock.close()
 
 
-def g1_rpc(h, c):
-    """g1's rpc object in node a's status (queued, pool_jobs, pool_done,
-    udp_dropped), read from the control socket directly: no sgnfsctl
-    process to start between two reads."""
+def group_rpc(h, c, name):
+    """A group's rpc object in node a's status (queued, pool_jobs,
+    pool_done, pool_lowered, udp_dropped), read from the control socket
+    directly: no sgnfsctl process to start between two reads."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
             u.settimeout(60)
@@ -115,9 +115,13 @@ def g1_rpc(h, c):
         log('status: %r' % ex)
         return {}
     for g in st.get('groups', []):
-        if g['name'] == 'g1':
+        if g['name'] == name:
             return g.get('rpc', {})
     return {}
+
+
+def g1_rpc(h, c):
+    return group_rpc(h, c, 'g1')
 
 
 def test(h):
