@@ -48,4 +48,10 @@ int priv_drop(bool manage_vips, char *why, size_t whysz);
  */
 int priv_resource(bool on);
 
+/*
+ * Whether the calling thread may take nice 0 back after raising its nice
+ * value (CAP_SYS_NICE, or RLIMIT_NICE of 20 or more).
+ */
+bool priv_can_renice(void);
+
 #endif

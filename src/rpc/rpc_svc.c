@@ -37,6 +37,7 @@
 #include <sys/resource.h>
 
 #include "log.h"
+#include "priv.h"
 #include "rpcmsg.h"
 #include "saddr.h"
 #include "tbucket.h"
@@ -740,10 +741,12 @@ static void rpcs_udp_resume_some(struct rpc_svc *svc)
 	}
 }
 
-/* Set once a pool thread could lower its priority and not raise it back
- * (no CAP_SYS_NICE, e.g. not started as root): no job is lowered after
- * that. */
+/* Set when pool threads cannot take nice 0 back (no CAP_SYS_NICE, e.g.
+ * not started as root: checked on the first job that would be lowered), or
+ * once one failed to: no job is lowered after that, so no thread stays at
+ * a lower priority for other groups' work. */
 static atomic_bool rpcs_no_lowering;
+static atomic_bool rpcs_renice_checked; /* rpcs_no_lowering holds the answer */
 
 /* On a pool thread: this thread's nice value to @nice; 0, or -errno. */
 static int rpcs_thread_nice(int nice)
@@ -755,13 +758,21 @@ static void rpcs_work(uv_work_t *w)
 {
 	struct rpc_req_priv *rp = w->data;
 
-	/* The thread goes back to nice 0 after the job: the pool also runs
-	 * other groups' requests and state I/O (journal, client list). */
+	/* Whether nice 0 can be taken back: each thread that finds it
+	 * unchecked checks (cheap, the same answer on every pool thread), so
+	 * none lowers itself before the answer is in. */
+	if (rp->low && !atomic_load(&rpcs_renice_checked)) {
+		if (!priv_can_renice() && !atomic_exchange(&rpcs_no_lowering, true))
+			log_info("rpc: no CAP_SYS_NICE: backlogged groups' thread-pool jobs are not run at a lower priority");
+		atomic_store(&rpcs_renice_checked, true);
+	}
 	if (rp->low && !atomic_load(&rpcs_no_lowering))
 		rp->lowered = rpcs_thread_nice(RPC_POOL_LOW_NICE) == 0;
 	rp->disp = rp->req.pd->fn(&rp->req);
 	if (rp->disp == RPC_DONE_REPLY)
 		rpcs_pre_encode(rp);
+	/* Back to nice 0 after the job: the pool also runs other groups'
+	 * requests and state I/O (journal, client list). */
 	if (rp->lowered && rpcs_thread_nice(0) != 0 &&
 	    !atomic_exchange(&rpcs_no_lowering, true))
 		log_warn("rpc: a pool thread cannot take nice 0 back (no CAP_SYS_NICE): backlogged groups' jobs are no longer run at a lower priority");
