@@ -410,9 +410,9 @@ out:
 #define GRP_OPEN_NICE 10
 
 /* The thread of one open: raises its own nice (raising needs no
- * privilege; this daemon keeps no CAP_SYS_NICE to lower it back, which is
- * why the open gets a thread of its own instead of renicing a pool thread
- * that serves requests afterwards), reads, ends. */
+ * privilege), reads, ends.  A thread of its own rather than a reniced pool
+ * thread: nothing has to be given back (nor CAP_SYS_NICE kept for it), and
+ * no request ever runs at the open's priority. */
 static void *grp_open_thread(void *arg)
 {
 	struct sg_group *g = arg;
@@ -1063,6 +1063,7 @@ void grp_status(const struct sg_group *g, struct json_object *o)
 		sj_add(r, "queued", json_object_new_uint64(queued));
 		sj_add(r, "pool_jobs", json_object_new_uint64(jobs));
 		sj_add(r, "pool_done", json_object_new_uint64(g->m->rpc.pool_done));
+		sj_add(r, "pool_lowered", json_object_new_uint64(g->m->rpc.pool_lowered));
 		sj_add(d, "hits", json_object_new_uint64(g->m->rpc.drc_hits));
 		sj_add(d, "misses", json_object_new_uint64(g->m->rpc.drc_misses));
 		sj_add(d, "inprogress_drops", json_object_new_uint64(g->m->rpc.drc_inprogress_drops));
