@@ -34,6 +34,8 @@ static const char *const sbx_allowed[] = {
 	"sched_yield", "sched_getaffinity", "sched_getparam", "sched_getscheduler",
 	"nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time",
 	"times", "getrusage", "getrlimit", "setrlimit", "prlimit64", "uname", "sysinfo",
+	/* setpriority: pool threads of a backlogged group (rpc_svc.c) and a
+	 * group's open (group.c) run nicer */
 	"getrandom", "getpriority", "setpriority", "arch_prctl", "prctl",
 	/* identity: per request (setfsuid, setgroups through every thread),
 	 * capabilities per request (libcap-ng) */
