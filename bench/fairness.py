@@ -26,7 +26,7 @@ import harness
 import hostile_util as hu
 import nlm_util as nu
 from harness import Export, Group, log
-from test_group_fairness import Flood, NFS_GETATTR, NFS_LOOKUP
+from test_group_fairness import Flood, NFS_GETATTR, NFS_LOOKUP, group_rpc
 
 CALLS = int(os.environ.get('BENCH_CALLS', '300'))
 FLOOD_S = float(os.environ.get('BENCH_FLOOD_S', '10'))
@@ -104,6 +104,7 @@ def test(h):
         sent, answers = out.get(timeout=30)
         fp.join(10)
     nfs.close()
+    rpc1, rpc2 = group_rpc(h, c, 'g1'), group_rpc(h, c, 'g2')
     load = open('/proc/loadavg').read().split()[:3]
     print('=' * 72)
     print('g2 latency, baseline vs during a %.0f s UDP READDIRPLUS flood of g1 '
@@ -117,6 +118,9 @@ def test(h):
         print('%-10s %8s %10d %10.3f %10.3f %12.2f' % (name, 'flood', len(f), pct(f, .5) * 1e3,
                                                      pct(f, .99) * 1e3,
                                                      pct(f, .99) / pct(b, .99)))
+    print('g1 pool jobs %s (%s at lower priority), UDP dropped %s; g2 pool jobs %s (%s lower)'
+          % (rpc1.get('pool_done'), rpc1.get('pool_lowered'), rpc1.get('udp_dropped'),
+             rpc2.get('pool_done'), rpc2.get('pool_lowered')))
     print('=' * 72, flush=True)
     h.check(len(fl_ga) > 0 and len(fl_lk) > 0, 'g2 was served during the flood')
 

@@ -34,7 +34,9 @@ static const char *const sbx_allowed[] = {
 	"sched_yield", "sched_getaffinity", "sched_getparam", "sched_getscheduler",
 	"nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time",
 	"times", "getrusage", "getrlimit", "setrlimit", "prlimit64", "uname", "sysinfo",
-	"getrandom", "getpriority", "arch_prctl", "prctl",
+	/* setpriority: pool threads of a backlogged group (rpc_svc.c) and a
+	 * group's open (group.c) run nicer */
+	"getrandom", "getpriority", "setpriority", "arch_prctl", "prctl",
 	/* identity: per request (setfsuid, setgroups through every thread),
 	 * capabilities per request (libcap-ng) */
 	"getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid", "getgroups",

@@ -71,6 +71,15 @@ int sf_open_read(int dirfd, const char *name, size_t max, int *fd, struct stat *
 int sf_read(int dirfd, const char *name, size_t max, char **buf, size_t *len);
 
 /*
+ * sf_read into the caller's @buf of @size bytes (a file of at most
+ * @size - 1 bytes; a NUL follows what was read), for loading many small
+ * files: no allocation, and four system calls a file (the descriptor keeps
+ * O_NONBLOCK, which changes nothing for a regular file).  Same checks and
+ * errors as sf_read, -EFBIG for a file over @size - 1 bytes.
+ */
+int sf_read_into(int dirfd, const char *name, char *buf, size_t size, size_t *len);
+
+/*
  * Replace @name in directory @dirfd with @len bytes at @data, atomically
  * and durably (temp ".NAME.tmp", O_EXCL|O_NOFOLLOW, write, fsync, rename,
  * fsync @dirfd).  @mode: permission bits of the new file.  Returns 0 or

@@ -55,9 +55,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <arpa/inet.h>
 
 #include "config/config.h"
@@ -352,9 +354,8 @@ static void grp_announce_cb(uv_timer_t *t)
  * configuration, and fills the group's slots and client list, which nothing
  * else sees until installed.
  */
-static void grp_open_work(uv_work_t *w)
+static void grp_open_read(struct sg_group *g)
 {
-	struct sg_group *g = w->data;
 	int rc, id = 0;
 
 	/* Only ever from the storage the group was initialised on: an empty
@@ -396,6 +397,59 @@ err:
 	grp_protos_close(g, 0);
 out:
 	g->open_rc = rc;
+}
+
+/*
+ * How much nicer than the pool the thread reading a group's state runs.
+ * On a node with few cores that read (a million journal records, one file
+ * per client) competes for a core with the event loop, which serves every
+ * other group meanwhile: at a nice 10 higher its weight is a tenth of the
+ * loop's, so a request arriving for another group preempts it at once,
+ * while it still has every core nobody else wants.
+ */
+#define GRP_OPEN_NICE 10
+
+/* The thread of one open: raises its own nice (raising needs no
+ * privilege), reads, ends.  A thread of its own rather than a reniced pool
+ * thread: nothing has to be given back (nor CAP_SYS_NICE kept for it), and
+ * no request ever runs at the open's priority. */
+static void *grp_open_thread(void *arg)
+{
+	struct sg_group *g = arg;
+	id_t tid = (id_t)gettid();
+	int cur;
+
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, tid);
+	if (cur == -1 && errno)
+		cur = 0;
+	if (cur < 19 && setpriority(PRIO_PROCESS, tid, cur + GRP_OPEN_NICE > 19 ? 19
+								 : cur + GRP_OPEN_NICE) < 0)
+		log_warn("group=%s cannot lower the priority of its open: %s; it competes with "
+			 "the event loop", g->cfg->name, strerror(errno));
+	grp_open_read(g);
+	return NULL;
+}
+
+/*
+ * On the thread pool: the read runs on a thread of its own at a lower
+ * priority (grp_open_thread), this pool thread waits for it; if no thread
+ * can be made, it reads here at the pool's priority.
+ */
+static void grp_open_work(uv_work_t *w)
+{
+	struct sg_group *g = w->data;
+	pthread_t th;
+	int rc;
+
+	rc = pthread_create(&th, NULL, grp_open_thread, g);
+	if (rc == 0) {
+		pthread_join(th, NULL);
+		return;
+	}
+	log_warn("group=%s cannot start a thread for its open: %s; reading on the pool",
+		 g->cfg->name, strerror(rc));
+	grp_open_read(g);
 }
 
 static void grp_waiters_done(struct sg_slot *sl, const char *why);
@@ -1009,6 +1063,7 @@ void grp_status(const struct sg_group *g, struct json_object *o)
 		sj_add(r, "queued", json_object_new_uint64(queued));
 		sj_add(r, "pool_jobs", json_object_new_uint64(jobs));
 		sj_add(r, "pool_done", json_object_new_uint64(g->m->rpc.pool_done));
+		sj_add(r, "pool_lowered", json_object_new_uint64(g->m->rpc.pool_lowered));
 		sj_add(d, "hits", json_object_new_uint64(g->m->rpc.drc_hits));
 		sj_add(d, "misses", json_object_new_uint64(g->m->rpc.drc_misses));
 		sj_add(d, "inprogress_drops", json_object_new_uint64(g->m->rpc.drc_inprogress_drops));

@@ -100,6 +100,17 @@ int nfs3_reopen(const struct nfs3_obj *o, int flags);
  */
 int nfs3_open_data(struct nfs3_ctx *c, const struct nfs3_obj *o, int flags);
 
+/*
+ * A descriptor of @o for reading or writing (@write), as the client (call
+ * as user; returns as user): the permission check is the one open(2) as
+ * the client would make (with nfs3_open_data's owner override), then a
+ * cached descriptor of @o's open-handle cache entry (ohc_data_fd) serves
+ * (*@owned false: valid until nfs3_obj_close), else a reopen (*@owned
+ * true: the caller closes it).  A read-only export's object is -EROFS for
+ * writing.  0 or -errno.
+ */
+int nfs3_data_open(struct nfs3_ctx *c, struct nfs3_obj *o, bool write, int *fd, bool *owned);
+
 /* The one mapping of internal results to NFSv3 status codes. */
 nfsstat3 nfs3_stat(int rc);
 

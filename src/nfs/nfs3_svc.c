@@ -26,6 +26,7 @@
 #include <sys/statfs.h>
 
 #include "config/config.h"
+#include "nfs/ohc.h"
 
 /* ---- NULL, GETATTR, SETATTR, ACCESS, READLINK -------------------------- */
 
@@ -207,7 +208,8 @@ static int nfs3_do_read(struct nfs3_ctx *c, struct nfs3_obj *o, uint64_t off,
 {
 	uint32_t n = 0;
 	char *p = NULL;
-	int fd, rc = 0;
+	bool owned = false;
+	int fd = -1, rc = 0;
 
 	*buf = NULL;
 	*got = 0;
@@ -217,10 +219,10 @@ static int nfs3_do_read(struct nfs3_ctx *c, struct nfs3_obj *o, uint64_t off,
 	rc = nfs3_user(c);
 	if (rc < 0)
 		return rc;
-	fd = nfs3_open_data(c, o, O_RDONLY);
+	rc = nfs3_data_open(c, o, false, &fd, &owned);
 	nfs3_root(c);
-	if (fd < 0)
-		return fd;
+	if (rc < 0)
+		return rc;
 	/* Nothing lives beyond the largest offset; that is end of file. */
 	if (off > (uint64_t)INT64_MAX || count == 0)
 		goto out;
@@ -247,7 +249,8 @@ static int nfs3_do_read(struct nfs3_ctx *c, struct nfs3_obj *o, uint64_t off,
 	if (rc < 0 && n > 0)
 		rc = 0;                /* a short read is still a read */
 out:
-	close(fd);
+	if (owned)
+		close(fd);
 	if (rc < 0) {
 		free(p);
 		return rc;
@@ -299,7 +302,8 @@ static int nfs3_do_write(struct nfs3_ctx *c, struct nfs3_obj *o, const WRITE3arg
 			 uint32_t *done)
 {
 	uint32_t n = 0;
-	int fd, rc = 0;
+	bool owned = false;
+	int fd = -1, rc = 0;
 
 	*done = 0;
 	rc = nfs3_data_type(o);
@@ -315,10 +319,10 @@ static int nfs3_do_write(struct nfs3_ctx *c, struct nfs3_obj *o, const WRITE3arg
 		return rc;
 	/* Written as the client: the kernel then clears set-id bits and
 	 * enforces RLIMIT_FSIZE-style checks as for a local writer. */
-	fd = nfs3_open_data(c, o, O_WRONLY);
-	if (fd < 0) {
+	rc = nfs3_data_open(c, o, true, &fd, &owned);
+	if (rc < 0) {
 		nfs3_root(c);
-		return fd;
+		return rc;
 	}
 	while (n < a->count) {
 		ssize_t k = pwrite(fd, a->data.data_val + n, a->count - n,
@@ -339,7 +343,8 @@ static int nfs3_do_write(struct nfs3_ctx *c, struct nfs3_obj *o, const WRITE3arg
 		else if (a->stable == DATA_SYNC && fdatasync(fd) < 0)
 			rc = -errno;
 	}
-	close(fd);
+	if (owned)
+		close(fd);
 	nfs3_root(c);
 	*done = n;
 	return rc;
@@ -395,6 +400,15 @@ static int nfs3_do_commit(struct nfs3_obj *o, const COMMIT3args *a)
 	/* As root: flushing data already written needs no permission, and a
 	 * client that may no longer open the file must still get its earlier
 	 * writes made durable. */
+	if (o->ce) {
+		/* The descriptor the writes went through, if any: fsync
+		 * reports a writeback error to each open file once. */
+		fd = ohc_data_peek(o->ce, true);
+		if (fd < 0)
+			fd = ohc_data_fd(o->ce, false);
+		if (fd >= 0)
+			return fsync(fd) < 0 ? -errno : 0;
+	}
 	fd = nfs3_reopen(o, O_RDONLY);
 	if (fd < 0)
 		return fd;

@@ -349,6 +349,69 @@ int nfs3_open_data(struct nfs3_ctx *c, const struct nfs3_obj *o, int flags)
 	return fd;
 }
 
+/* May the client (this thread, as user) open @o for @want (R_OK or W_OK)
+ * as open(2) would let it?  0, -errno as open(2) would fail, or -EAGAIN:
+ * "cannot tell here", the caller reopens the object the usual way. */
+static int nfs3_data_check(struct nfs3_ctx *c, const struct nfs3_obj *o, int want)
+{
+	struct statx sx;
+
+	if (syscall(SYS_faccessat2, o->fd, "", want, AT_EACCESS | AT_EMPTY_PATH) < 0) {
+		/* Before Linux 5.8; or the owner override, which
+		 * nfs3_open_data applies (and which stays rare). */
+		if (errno == ENOSYS ||
+		    (errno == EACCES && S_ISREG(o->st.st_mode) && o->st.st_uid == c->id.uid))
+			return -EAGAIN;
+		return -errno;
+	}
+	/* access(2) checks what inode_permission checks (mode, ACLs,
+	 * immutable, read-only mount); open(2) also refuses to write an
+	 * append-only file without O_APPEND.  Let the reopen say so. */
+	if (want == W_OK &&
+	    (statx(o->fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, 0, &sx) < 0 ||
+	     (sx.stx_attributes & STATX_ATTR_APPEND)))
+		return -EAGAIN;
+	return 0;
+}
+
+int nfs3_data_open(struct nfs3_ctx *c, struct nfs3_obj *o, bool write, int *fd, bool *owned)
+{
+	int rc;
+
+	*owned = false;
+	/* A read-only export never gets a descriptor open for writing, in
+	 * the cache or out of it (nfs3_get refused NFS3_MODIFY already). */
+	if (write && !o->exp->cfg->rw)
+		return -EROFS;
+	if (o->ce) {
+		/* The cached descriptors are shared by every client: the
+		 * check a fresh open would make is made here, per call, as
+		 * this client. */
+		rc = nfs3_data_check(c, o, write ? W_OK : R_OK);
+		if (rc < 0 && rc != -EAGAIN)
+			return rc;
+		if (rc == 0) {
+			*fd = ohc_data_peek(o->ce, write);
+			if (*fd >= 0)
+				return 0;
+			/* First use: open it as root (the check is done),
+			 * so that it serves the next client too. */
+			nfs3_root(c);
+			*fd = ohc_data_fd(o->ce, write);
+			rc = nfs3_user(c);
+			if (rc < 0)
+				return rc;
+			if (*fd >= 0)
+				return 0;
+		}
+	}
+	*fd = nfs3_open_data(c, o, write ? O_WRONLY : O_RDONLY);
+	if (*fd < 0)
+		return *fd;
+	*owned = true;
+	return 0;
+}
+
 int nfs3_fh_out(const struct nfs_exp *e, int dirfd, const char *name, nfs_fh3 *out)
 {
 	struct fh_key k;

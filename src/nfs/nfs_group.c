@@ -308,6 +308,9 @@ static void nfs_status_op(const struct grp_pub *g, const void *slot, struct json
 	json_object_object_add(c, "drops", json_object_new_int64((int64_t)st.drops));
 	json_object_object_add(c, "pressure_evictions",
 			       json_object_new_int64((int64_t)st.pressure_evictions));
+	json_object_object_add(c, "data_fds", json_object_new_int64((int64_t)st.data_fds));
+	json_object_object_add(c, "data_opens", json_object_new_int64((int64_t)st.data_opens));
+	json_object_object_add(c, "data_hits", json_object_new_int64((int64_t)st.data_hits));
 	json_object_object_add(o, "open_handles", c);
 }
 

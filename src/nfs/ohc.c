@@ -15,8 +15,10 @@
 #include "nfs/ohc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +33,8 @@ struct ohc_ent {
 	uint32_t refs;                  /* handlers using fd */
 	bool in_table;                  /* the table's own hold */
 	int fd;                         /* O_PATH; owned, closed at free */
+	int dfd[2];                     /* data: [0] O_RDONLY, [1] O_WRONLY, -1 none;
+					 * owned, closed at free */
 	uint64_t hash;
 	struct fh_key key;
 };
@@ -42,6 +46,7 @@ struct ohc {
 	size_t nb;                      /* power of two */
 	struct ohc_ent *lru_head, *lru_tail;
 	size_t n, limit;
+	size_t ndata;                   /* data descriptors of entries in the table */
 	uint64_t seed;
 	struct ohc_stats st;            /* counters; entries/limit filled on read */
 	struct ohc *next, *prev;        /* ohc_all */
@@ -106,7 +111,21 @@ int ohc_new(size_t limit, const char *group, struct ohc **out)
 static void ohc_ent_free(struct ohc_ent *e)
 {
 	close(e->fd);
+	for (int i = 0; i < 2; i++)
+		if (e->dfd[i] >= 0)
+			close(e->dfd[i]);
 	free(e);
+}
+
+static size_t ohc_ent_ndata(const struct ohc_ent *e)
+{
+	return (size_t)(e->dfd[0] >= 0) + (size_t)(e->dfd[1] >= 0);
+}
+
+/* Descriptors the cache holds open: one per entry plus its data ones. */
+static size_t ohc_nfds(const struct ohc *c)
+{
+	return c->n + c->ndata;
 }
 
 /* Take @e out of the table and LRU (under c->lock).  True if nobody uses
@@ -129,6 +148,7 @@ static bool ohc_unlink(struct ohc *c, struct ohc_ent *e)
 	e->hnext = e->lprev = e->lnext = NULL;
 	e->in_table = false;
 	c->n--;
+	c->ndata -= ohc_ent_ndata(e);
 	return e->refs == 0;
 }
 
@@ -210,7 +230,8 @@ struct ohc_ent *ohc_try(struct ohc *c, const struct fh_key *k)
 	return ohc_lookup(c, k, false);
 }
 
-/* Evict LRU entries until at most @keep remain, or @max are gone (under
+/* Evict LRU entries until at most @keep descriptors remain, or @max
+ * entries are gone (under
  * c->lock); the unused ones are chained on *@dead for the caller to free
  * after unlocking (closing descriptors under the lock would stall every
  * handler of the group on a slow close). */
@@ -218,7 +239,7 @@ static size_t ohc_evict(struct ohc *c, size_t keep, size_t max, struct ohc_ent *
 {
 	size_t n = 0;
 
-	while (c->n > keep && n < max && c->lru_tail) {
+	while (ohc_nfds(c) > keep && n < max && c->lru_tail) {
 		struct ohc_ent *e = c->lru_tail;
 
 		if (ohc_unlink(c, e)) {
@@ -251,6 +272,7 @@ struct ohc_ent *ohc_add(struct ohc *c, const struct fh_key *k, int fd)
 		return NULL;
 	e->c = c;
 	e->fd = fd;
+	e->dfd[0] = e->dfd[1] = -1;
 	e->key = *k;
 	e->refs = 1;
 	e->in_table = true;
@@ -284,6 +306,59 @@ struct ohc_ent *ohc_add(struct ohc *c, const struct fh_key *k, int fd)
 int ohc_fd(const struct ohc_ent *e)
 {
 	return e->fd;
+}
+
+int ohc_data_peek(struct ohc_ent *e, bool write)
+{
+	struct ohc *c = e->c;
+	int fd;
+
+	pthread_mutex_lock(&c->lock);
+	fd = e->dfd[write];
+	if (fd >= 0)
+		c->st.data_hits++;
+	pthread_mutex_unlock(&c->lock);
+	return fd;
+}
+
+int ohc_data_fd(struct ohc_ent *e, bool write)
+{
+	struct ohc *c = e->c;
+	struct ohc_ent *dead = NULL;
+	char path[32];
+	int fd, mine;
+
+	fd = ohc_data_peek(e, write);
+	if (fd >= 0)
+		return fd;
+	/* Reopening the O_PATH descriptor gives the same inode, never a
+	 * name's current one: a file replaced under its name is not
+	 * confused with its successor. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", e->fd);
+	mine = open(path, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+	if (mine < 0 && (errno == EMFILE || errno == ENFILE) && ohc_pressure() > 0)
+		mine = open(path, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+	if (mine < 0)
+		return -errno;
+	pthread_mutex_lock(&c->lock);
+	if (e->dfd[write] >= 0) {
+		/* Another handler opened it meanwhile: use theirs. */
+		fd = e->dfd[write];
+	} else {
+		e->dfd[write] = fd = mine;
+		mine = -1;
+		c->st.data_opens++;
+		if (e->in_table) {
+			c->ndata++;
+			/* The limit counts descriptors, data ones too. */
+			c->st.evictions += ohc_evict(c, c->limit, SIZE_MAX, &dead);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (mine >= 0)
+		close(mine);
+	ohc_free_chain(dead);
+	return fd;
 }
 
 void ohc_release(struct ohc_ent *e)
@@ -359,11 +434,11 @@ size_t ohc_pressure(void)
 		size_t got;
 
 		pthread_mutex_lock(&c->lock);
-		got = ohc_evict(c, c->n / 2, SIZE_MAX, &dead);
+		got = ohc_evict(c, ohc_nfds(c) / 2, SIZE_MAX, &dead);
 		c->st.pressure_evictions += got;
 		pthread_mutex_unlock(&c->lock);
 		for (struct ohc_ent *e = dead; e; e = e->hnext)
-			total++;
+			total += 1 + ohc_ent_ndata(e);
 		ohc_free_chain(dead);
 		if (got)
 			log_info("group=%s out of file descriptors: %zu cached handles closed",
@@ -381,6 +456,7 @@ void ohc_get_stats(struct ohc *c, struct ohc_stats *out)
 	pthread_mutex_lock(&c->lock);
 	*out = c->st;
 	out->entries = c->n;
+	out->data_fds = c->ndata;
 	out->limit = c->limit;
 	pthread_mutex_unlock(&c->lock);
 }

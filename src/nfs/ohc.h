@@ -27,7 +27,8 @@
  * Bounds.  Each cache holds at most its limit (the group's share of
  * [cluster] open_handles); a full cache evicts its least recently used
  * entry that no handler is using.  When the process runs out of
- * descriptors (EMFILE/ENFILE), ohc_pressure() halves every cache.
+ * descriptors (EMFILE/ENFILE), ohc_pressure() halves every cache.  The
+ * limit counts descriptors: an entry's O_PATH one and its data ones.
  *
  * Threads.  Every function is thread-safe (one mutex per cache, one for the
  * list of caches); handlers on the pool and the loop share a cache.  An
@@ -37,6 +38,7 @@
 #ifndef SGNFS_NFS_OHC_H
 #define SGNFS_NFS_OHC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,7 +50,9 @@ struct ohc_ent;
 /* Counters since the cache was made (status, tests). */
 struct ohc_stats {
 	uint64_t hits, misses, inserts, evictions, drops, pressure_evictions;
+	uint64_t data_opens, data_hits;   /* ohc_data_fd: opened / found open */
 	size_t entries, limit;
+	size_t data_fds;                  /* data descriptors held (in the table) */
 };
 
 /* A cache of at most @limit entries (>= 1) for group @group (logs; the
@@ -80,6 +84,23 @@ struct ohc_ent *ohc_add(struct ohc *c, const struct fh_key *k, int fd);
  * dropped and this was the last user. */
 void ohc_release(struct ohc_ent *e);
 int ohc_fd(const struct ohc_ent *e);
+
+/*
+ * Data descriptors.  An entry also keeps up to two descriptors for I/O on
+ * its object, one O_RDONLY and one O_WRONLY, opened on first use from the
+ * entry's O_PATH descriptor with the caller's credentials (the NFS layer
+ * calls as root, after its own per-call permission check: these are shared
+ * by every client, so whoever uses one must have checked the caller's
+ * right to read or write first; ohc itself checks nothing).  They count
+ * against the limit, close with the entry (eviction, drop, forget,
+ * pressure) and are valid while the caller's reference is held.
+ *
+ * ohc_data_fd: the descriptor for reading (@write false) or writing,
+ * opened now if the entry has none; a descriptor or -errno.
+ * ohc_data_peek: the one already open, or -1 (never opens).
+ */
+int ohc_data_fd(struct ohc_ent *e, bool write);
+int ohc_data_peek(struct ohc_ent *e, bool write);
 
 /* Remove @e from its cache now (stale); the caller's reference stays. */
 void ohc_drop(struct ohc_ent *e);

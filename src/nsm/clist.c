@@ -62,7 +62,10 @@ struct clist_entry {
 	struct clist_entry *hnext;  /* hash chain; owned by the table */
 	char *name;                 /* owned */
 	char fname[CLIST_FNAME_DIRECT_MAX + 1];
-	struct sockaddr_storage addrs[CLIST_MAX_ADDRS];
+	/* owned, naddrs of them (at most CLIST_MAX_ADDRS): most clients
+	 * have one, and room for eight each (1 KiB) was most of the memory a
+	 * takeover's load of a long list allocated and faulted in */
+	struct sockaddr_storage *addrs;
 	size_t naddrs;
 	int64_t added;
 	uint64_t gen;               /* bumped on every change */
@@ -219,6 +222,7 @@ static void clist_entry_free(struct clist_entry *e)
 		e->waiters = w->next;
 		free(w);
 	}
+	free(e->addrs);
 	free(e->name);
 	free(e);
 }
@@ -381,41 +385,35 @@ static int clist_parse_addr(const char *s, struct sockaddr_storage *ss)
 static int clist_load_one(struct clist *cl, const char *fname)
 {
 	char name[CLIST_NAME_MAX + 1] = "", want[CLIST_FNAME_DIRECT_MAX + 1];
+	char text[CLIST_FILE_MAX + 1], *line, *nl;
 	struct sockaddr_storage addrs[CLIST_MAX_ADDRS];
-	size_t naddrs = 0;
+	size_t naddrs = 0, len, n;
 	int64_t added = 0;
 	bool version_ok = false;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *f;
-	int fd, rc;
+	int rc;
 
 	/* A FIFO, symlink or huge file in the list's directory is refused
-	 * before it is read (sfile.h). */
-	rc = sf_open_read(cl->dirfd, fname, CLIST_FILE_MAX, &fd, NULL);
+	 * before it is read (sfile.h).  One read into this buffer: a list
+	 * of 100,000 clients is 100,000 of these. */
+	rc = sf_read_into(cl->dirfd, fname, text, sizeof(text), &len);
 	if (rc < 0)
 		return rc;
-	f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return -errno;
-	}
-	while ((n = getline(&line, &cap, f)) > 0) {
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
+	for (line = text; line < text + len; line = nl + 1) {
+		nl = memchr(line, '\n', (size_t)(text + len - line));
+		if (!nl)
+			nl = text + len; /* the last line without its newline */
+		*nl = '\0';
+		n = (size_t)(nl - line);
 		if (strcmp(line, "sgnfs-clist=1") == 0)
 			version_ok = true;
-		else if (strncmp(line, "name=", 5) == 0 && (size_t)n - 5 <= CLIST_NAME_MAX)
-			memcpy(name, line + 5, (size_t)n - 4);
+		else if (strncmp(line, "name=", 5) == 0 && n - 5 <= CLIST_NAME_MAX)
+			memcpy(name, line + 5, n - 4);
 		else if (strncmp(line, "added=", 6) == 0)
 			added = strtoll(line + 6, NULL, 10);
 		else if (strncmp(line, "addr=", 5) == 0 && naddrs < CLIST_MAX_ADDRS &&
 			 clist_parse_addr(line + 5, &addrs[naddrs]) == 0)
 			naddrs++;
 	}
-	free(line);
-	fclose(f);
 	if (!version_ok || clist_name_check(name, strlen(name)) < 0)
 		return -EINVAL;
 	clist_fname(name, want);
@@ -427,7 +425,15 @@ static int clist_load_one(struct clist *cl, const char *fname)
 	e = clist_add(cl, name);
 	if (!e)
 		return -ENOMEM;
-	memcpy(e->addrs, addrs, naddrs * sizeof(addrs[0]));
+	if (naddrs) {
+		e->addrs = malloc(naddrs * sizeof(addrs[0]));
+		if (!e->addrs) {
+			clist_unlink_entry(cl, e);
+			clist_entry_free(e);
+			return -ENOMEM;
+		}
+		memcpy(e->addrs, addrs, naddrs * sizeof(addrs[0]));
+	}
 	e->naddrs = naddrs;
 	e->added = added;
 	e->gen = e->disk_gen = 1;
@@ -634,6 +640,12 @@ int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_stora
 			memmove(&e->addrs[0], &e->addrs[1],
 				(CLIST_MAX_ADDRS - 1) * sizeof(e->addrs[0]));
 			e->naddrs--;
+		} else {
+			struct sockaddr_storage *na =
+				realloc(e->addrs, (e->naddrs + 1) * sizeof(*na));
+			if (!na)
+				return -ENOMEM;
+			e->addrs = na;
 		}
 		e->addrs[e->naddrs++] = *addr;
 		e->gen++;

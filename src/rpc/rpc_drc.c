@@ -55,15 +55,41 @@ struct rpc_drc {
 	struct rpc_drc_stats st;
 };
 
+/*
+ * Every byte counts (a WRITE retransmitted with another payload under a
+ * reused xid must miss), but a byte-at-a-time loop cost ~1.5 ms of the
+ * event loop per 1 MiB WRITE (40% of the server's cycles in a sequential
+ * write).  So: 8-byte words on four independent lanes (the multiplies of
+ * one lane do not wait for the others), each step (h ^ w) * odd, which
+ * changes the lane for any change of its word; the tail byte by byte; the
+ * lanes and the length mixed at the end.
+ */
 uint64_t rpc_drc_sum(const uint8_t *p, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	const uint64_t m = 0x100000001b3ull;
+	uint64_t h[4] = { 0xcbf29ce484222325ull, 0x9e3779b97f4a7c15ull,
+			  0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull };
+	size_t i = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
+	for (; i + 32 <= len; i += 32) {
+		uint64_t w[4];
+
+		memcpy(w, p + i, sizeof(w));
+		h[0] = (h[0] ^ w[0]) * m;
+		h[1] = (h[1] ^ w[1]) * m;
+		h[2] = (h[2] ^ w[2]) * m;
+		h[3] = (h[3] ^ w[3]) * m;
 	}
-	return h;
+	for (; i < len; i++)
+		h[0] = (h[0] ^ p[i]) * m;
+	for (int k = 1; k < 4; k++) {
+		h[0] ^= h[k] + 0x9e3779b97f4a7c15ull + (h[0] << 6) + (h[0] >> 2);
+		h[0] *= 0xff51afd7ed558ccdull;
+	}
+	h[0] ^= (uint64_t)len;
+	h[0] ^= h[0] >> 33;
+	h[0] *= 0xc4ceb9fe1a85ec53ull;
+	return h[0] ^ (h[0] >> 29);
 }
 
 /* The address of @ss without its port: family and 16 bytes. */

@@ -75,7 +75,8 @@ int rpc_drc_new(const struct rpc_drc_limits *lim, struct rpc_drc **out);
 /* Frees every entry, in progress or not (no request may still hold one). */
 void rpc_drc_free(struct rpc_drc *drc);
 
-/* Checksum of @len bytes (FNV-1a, 64 bits). */
+/* Checksum of @len bytes, 64 bits, every byte counted; word-at-a-time
+ * (rpc_drc.c) because it runs on the loop over every WRITE's payload. */
 uint64_t rpc_drc_sum(const uint8_t *p, size_t len);
 
 enum rpc_drc_result rpc_drc_lookup(struct rpc_drc *drc, const struct rpc_drc_key *key,

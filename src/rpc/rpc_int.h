@@ -45,6 +45,16 @@ struct rpc_conn;
  * takes no more than its share of the CPU the others' requests run on. */
 #define RPC_POOL_JOBS_PER_CTX (RPC_POOL_JOBS - 1)
 #define RPC_FQ_ACTIVE_MS 1000
+/* The nice value a pool thread takes while it runs a job of a backlogged
+ * group (more of its requests queued or on the pool) while another group
+ * is active, and gives back after the job.  Measured: on two cores the
+ * flooding group's pool threads kept the loop thread and the other group's
+ * jobs waiting for a CPU (the loop was runnable and not running 80% of
+ * the flood), so the other group's p99 was a scheduler time slice.  The
+ * kernel weighs nice 10 at about a tenth of nice 0, and a woken nice-0
+ * thread preempts it.  Going back to 0 needs CAP_SYS_NICE (common/priv.h);
+ * without it the first failure stops the lowering. */
+#define RPC_POOL_LOW_NICE 10
 
 struct rpc_req_priv;
 
@@ -59,7 +69,8 @@ struct rpcx_fq {
 	struct rpc_req_priv *head, *tail;
 	uint32_t queued;
 	uint32_t inflight;              /* its jobs on the pool (<= RPC_POOL_JOBS_PER_CTX) */
-	uint64_t last_ms;               /* uv_now() of its last submit */
+	uint64_t last_ms;               /* uv_now() of its last submit, 0 none */
+	uint64_t seen_ms;               /* uv_now() of its last call of any kind, 0 none */
 	uint64_t dropped;               /* UDP datagrams dropped: queue over its bound */
 };
 
@@ -178,6 +189,9 @@ struct rpc_req_priv {
 	uint8_t *enc;
 	size_t enc_len;
 	bool res_freed;               /* res already xdr_free()d on the pool */
+	/* Run at RPC_POOL_LOW_NICE (decided on the loop when handed to the
+	 * pool); lowered: the pool thread did take that nice value. */
+	bool low, lowered;
 };
 
 /* rpc_svc.c: may a UDP datagram on @lsn be taken?  False when its

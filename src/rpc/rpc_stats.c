@@ -120,6 +120,10 @@ void rpc_stats_write(const struct rpc_svc *svc, struct rpc_stats *const *st,
 		  "UDP requests dropped because the group's queue for the thread pool was full.");
 	for (size_t i = 0; i < n; i++)
 		mt_u64(out, "sgnfs_rpc_udp_dropped_total", labels[i], st[i]->udp_dropped);
+	mt_family(out, "sgnfs_rpc_pool_lowered_total", "counter",
+		  "Thread-pool jobs of the group run at a lower CPU priority: the group was backlogged while another group was active.");
+	for (size_t i = 0; i < n; i++)
+		mt_u64(out, "sgnfs_rpc_pool_lowered_total", labels[i], st[i]->pool_lowered);
 	mt_family(out, "sgnfs_drc_hits_total", "counter",
 		  "Retransmitted non-idempotent calls answered from the duplicate-request cache.");
 	for (size_t i = 0; i < n; i++)

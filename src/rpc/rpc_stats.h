@@ -48,6 +48,7 @@ struct rpc_stats {
 	uint64_t conns_accepted, conns_open;
 	uint64_t udp_dropped;             /* datagrams dropped: the group's queue was full */
 	uint64_t pool_done;               /* blocking requests back from the thread pool */
+	uint64_t pool_lowered;            /* of those, run at a lower CPU priority (backlogged) */
 	/* Duplicate-request cache (rpc_drc.h), calls of this group. */
 	uint64_t drc_hits, drc_misses, drc_inprogress_drops;
 };

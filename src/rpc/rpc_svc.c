@@ -28,12 +28,16 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/resource.h>
 
 #include "log.h"
+#include "priv.h"
 #include "rpcmsg.h"
 #include "saddr.h"
 #include "tbucket.h"
@@ -478,6 +482,17 @@ static struct rpcx_fq *rpcs_fq(struct rpc_svc *svc, void *ctx, bool create)
 static void rpcs_work(uv_work_t *w);
 static void rpcs_work_done(uv_work_t *w, int status);
 
+/* A call of @ctx's group arrived: it counts as active for the lowering of
+ * other groups' backlogged jobs (rpcs_pool_kick).  Node-wide listeners (no
+ * ctx) do not count; without memory for its queue a group does not. */
+static void rpcs_fq_seen(struct rpc_svc *svc, void *ctx)
+{
+	struct rpcx_fq *q = ctx ? rpcs_fq(svc, ctx, true) : NULL;
+
+	if (q)
+		q->seen_ms = uv_now(svc->loop);
+}
+
 /* @rp left the pool: its group holds one job fewer (an idle group's
  * queue is forgotten later, by rpcs_fq_cap). */
 static void rpcs_fq_done(struct rpc_req_priv *rp)
@@ -488,24 +503,31 @@ static void rpcs_fq_done(struct rpc_req_priv *rp)
 }
 
 /* How many jobs one group may have on the pool now (see
- * RPC_POOL_JOBS_PER_CTX); forgets queues idle for RPC_FQ_ACTIVE_MS. */
-static uint32_t rpcs_fq_cap(struct rpc_svc *svc)
+ * RPC_POOL_JOBS_PER_CTX), and in *@active how many groups had any call in
+ * the last RPC_FQ_ACTIVE_MS (also those served on the loop alone: a group
+ * whose GETATTR and LOCK never reach the pool still waits for a CPU behind
+ * the pool's threads); forgets queues idle for RPC_FQ_ACTIVE_MS. */
+static uint32_t rpcs_fq_cap(struct rpc_svc *svc, uint32_t *active)
 {
 	uint64_t now = uv_now(svc->loop);
-	uint32_t n = 0, cap;
+	uint32_t n = 0, seen = 0, cap;
 
 	for (struct rpcx_fq **pp = &svc->fqs; *pp;) {
 		struct rpcx_fq *q = *pp;
 		bool busy = q->in_ring || q->inflight > 0;
+		bool pool = busy || (q->last_ms && now - q->last_ms < RPC_FQ_ACTIVE_MS);
+		bool called = q->seen_ms && now - q->seen_ms < RPC_FQ_ACTIVE_MS;
 
-		if (!busy && now - q->last_ms >= RPC_FQ_ACTIVE_MS) {
+		if (!pool && !called) {
 			*pp = q->next;
 			free(q);
 			continue;
 		}
-		n++;
+		n += pool;
+		seen++;
 		pp = &q->next;
 	}
+	*active = seen;
 	cap = n > 1 ? RPC_POOL_JOBS / n : RPC_POOL_JOBS_PER_CTX;
 	if (cap > RPC_POOL_JOBS_PER_CTX)
 		cap = RPC_POOL_JOBS_PER_CTX;
@@ -517,7 +539,8 @@ static uint32_t rpcs_fq_cap(struct rpc_svc *svc)
  * RPC_POOL_JOBS_PER_CTX of them. */
 static void rpcs_pool_kick(struct rpc_svc *svc)
 {
-	uint32_t cap = svc->fq_ring ? rpcs_fq_cap(svc) : 0;
+	uint32_t active = 0;
+	uint32_t cap = svc->fq_ring ? rpcs_fq_cap(svc, &active) : 0;
 
 	while (svc->pool_inflight < RPC_POOL_JOBS && svc->fq_ring) {
 		struct rpcx_fq *q = svc->fq_ring;
@@ -530,6 +553,11 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 		}
 		struct rpc_req_priv *rp = q->head;
 
+		/* Backlogged (more of its requests waiting or on the pool)
+		 * while another group is active: its job yields the CPU to
+		 * the loop and to the other groups' jobs (RPC_POOL_LOW_NICE).
+		 * A group with one request at a time is never lowered. */
+		rp->low = active > 1 && (rp->fq_next || q->inflight > 0);
 		q->head = rp->fq_next;
 		if (!q->head)
 			q->tail = NULL;
@@ -713,13 +741,41 @@ static void rpcs_udp_resume_some(struct rpc_svc *svc)
 	}
 }
 
+/* Set when pool threads cannot take nice 0 back (no CAP_SYS_NICE, e.g.
+ * not started as root: checked on the first job that would be lowered), or
+ * once one failed to: no job is lowered after that, so no thread stays at
+ * a lower priority for other groups' work. */
+static atomic_bool rpcs_no_lowering;
+static atomic_bool rpcs_renice_checked; /* rpcs_no_lowering holds the answer */
+
+/* On a pool thread: this thread's nice value to @nice; 0, or -errno. */
+static int rpcs_thread_nice(int nice)
+{
+	return setpriority(PRIO_PROCESS, (id_t)gettid(), nice) == 0 ? 0 : -errno;
+}
+
 static void rpcs_work(uv_work_t *w)
 {
 	struct rpc_req_priv *rp = w->data;
 
+	/* Whether nice 0 can be taken back: each thread that finds it
+	 * unchecked checks (cheap, the same answer on every pool thread), so
+	 * none lowers itself before the answer is in. */
+	if (rp->low && !atomic_load(&rpcs_renice_checked)) {
+		if (!priv_can_renice() && !atomic_exchange(&rpcs_no_lowering, true))
+			log_info("rpc: no CAP_SYS_NICE: backlogged groups' thread-pool jobs are not run at a lower priority");
+		atomic_store(&rpcs_renice_checked, true);
+	}
+	if (rp->low && !atomic_load(&rpcs_no_lowering))
+		rp->lowered = rpcs_thread_nice(RPC_POOL_LOW_NICE) == 0;
 	rp->disp = rp->req.pd->fn(&rp->req);
 	if (rp->disp == RPC_DONE_REPLY)
 		rpcs_pre_encode(rp);
+	/* Back to nice 0 after the job: the pool also runs other groups'
+	 * requests and state I/O (journal, client list). */
+	if (rp->lowered && rpcs_thread_nice(0) != 0 &&
+	    !atomic_exchange(&rpcs_no_lowering, true))
+		log_warn("rpc: a pool thread cannot take nice 0 back (no CAP_SYS_NICE): backlogged groups' jobs are no longer run at a lower priority");
 }
 
 static void rpcs_work_done(uv_work_t *w, int status)
@@ -729,8 +785,11 @@ static void rpcs_work_done(uv_work_t *w, int status)
 
 	svc->pool_inflight--;
 	rpcs_fq_done(rp);
-	if (rp->lsn->stats)
+	if (rp->lsn->stats) {
 		rp->lsn->stats->pool_done++;
+		if (rp->lowered)
+			rp->lsn->stats->pool_lowered++;
+	}
 	rpcs_pool_kick(svc);
 	if (svc->udp_paused)
 		rpcs_udp_resume_some(svc);
@@ -877,6 +936,7 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 		goto out_hdr;
 	}
 	rp->drc = drc_e;
+	rpcs_fq_seen(svc, lsn->ctx);
 	rp->req.xid = xid;
 	rp->req.prog = cb->prog;
 	rp->req.vers = cb->vers;

@@ -2170,6 +2170,7 @@ static void shell_print(const struct res *r, const char *extra)
  *   lookup SLOT DIR NAME | create SLOT DIR NAME | getattr SLOT | access SLOT
  *   read SLOT | write SLOT TEXT | remove DIR NAME | rmdir DIR NAME
  *   rename DIR NAME DIR2 NAME2 | handle SLOT (prints the handle in hex)
+ *   uid UID GID (the next calls' AUTH_SYS credential; prints "ok")
  * Each prints exactly one line: the status name, attributes if any.
  */
 static int mode_shell(const struct opts *o)
@@ -2201,6 +2202,23 @@ static int mode_shell(const struct opts *o)
 			continue;
 		}
 		res_free(&r);
+		if (strcmp(cmd, "uid") == 0) {
+			struct AUTH *au;
+
+			if (k < 3) {
+				printf("usage\n");
+				continue;
+			}
+			au = libnfs_authunix_create("sgnfs-test", (uint32_t)strtoul(a1, NULL, 10),
+						    (uint32_t)strtoul(a2, NULL, 10), 0, NULL);
+			if (!au) {
+				printf("no auth\n");
+				continue;
+			}
+			rpc_set_auth(n.rpc, au);
+			printf("ok\n");
+			continue;
+		}
 		if (strcmp(cmd, "lookup") == 0 || strcmp(cmd, "create") == 0) {
 			f2 = shell_fh(sl, a2, false);
 			if (!f2 || k < 4) {

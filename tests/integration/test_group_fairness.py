@@ -95,10 +95,10 @@ class Flood:
         self.sock.close()
 
 
-def g1_rpc(h, c):
-    """g1's rpc object in node a's status (queued, pool_jobs, pool_done,
-    udp_dropped), read from the control socket directly: no sgnfsctl
-    process to start between two reads."""
+def group_rpc(h, c, name):
+    """A group's rpc object in node a's status (queued, pool_jobs,
+    pool_done, pool_lowered, udp_dropped), read from the control socket
+    directly: no sgnfsctl process to start between two reads."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
             u.settimeout(60)
@@ -115,9 +115,36 @@ def g1_rpc(h, c):
         log('status: %r' % ex)
         return {}
     for g in st.get('groups', []):
-        if g['name'] == 'g1':
+        if g['name'] == name:
             return g.get('rpc', {})
     return {}
+
+
+def has_cap_sys_nice():
+    """Whether this process (and so sgnfsd, started as root by it) holds
+    CAP_SYS_NICE (bit 23)."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('CapEff:'):
+                return bool(int(line.split()[1], 16) & (1 << 23))
+    return False
+
+
+def thread_nices(pid):
+    """{tid: nice} of every thread of @pid (/proc/PID/task/TID/stat,
+    field 19)."""
+    out = {}
+    for tid in os.listdir('/proc/%d/task' % pid):
+        try:
+            with open('/proc/%d/task/%s/stat' % (pid, tid)) as f:
+                out[int(tid)] = int(f.read().rsplit(')', 1)[1].split()[16])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def g1_rpc(h, c):
+    return group_rpc(h, c, 'g1')
 
 
 def test(h):
@@ -201,6 +228,19 @@ def test(h):
         except (hu.Closed, socket.timeout, OSError, ValueError) as ex:
             log('g2 GETATTR %d: %r' % (i, ex))
             break
+    # g2's calls that need the pool (LOOKUP: GETATTR and LOCK may be
+    # served on the loop), one at a time: never backlogged, never lowered.
+    g2_before = group_rpc(h, c, 'g2')
+    ok_lookup = 0
+    for i in range(5):
+        try:
+            r = nfs2.call(hu.NFS_PROG, 3, NFS_LOOKUP, hu.lookup_args(root2, 'f'),
+                          cred=hu.ROOT_CRED, timeout=FLOOD_CAP + 30)
+            ok_lookup += bool(r and r.is_success() and hu.lookup_fh(r) is not None)
+        except (hu.Closed, socket.timeout, OSError, ValueError) as ex:
+            log('g2 LOOKUP %d: %r' % (i, ex))
+            break
+    g2_after = group_rpc(h, c, 'g2')
     ok_lock = 0
     with nu.RawNLM(src_b, v2, c.ports['nlm_port'], timeout=FLOOD_CAP + 30) as k:
         for i in range(5):
@@ -227,6 +267,16 @@ def test(h):
     after = flood.answers - answers_at_b
     flood.finish()
     nfs2.close()
+    # Once g1's backlog is worked off, every thread is back at nice 0: a
+    # pool thread gives its lowered priority back after the job (it runs
+    # other groups' requests and state I/O next).
+    drained = {}
+    for _ in range(3000):
+        drained = g1_rpc(h, c)
+        if drained.get('queued', 1) == 0 and drained.get('pool_jobs', 1) == 0:
+            break
+        time.sleep(0.05)
+    nices = thread_nices(c.nodes['a'].pid)
     log('flood: %d READDIRPLUS sent, %d answered (%d after g2 was done); g2: %d GETATTR, %d LOCK'
         % (flood.sent, flood.answers, after, ok_getattr, ok_lock))
     h.check(ok_getattr == 30, 'every g2 GETATTR during g1\'s flood is answered (%d of 30)'
@@ -241,6 +291,25 @@ def test(h):
             '(g1 queued, done meanwhile: %s)' % overtook)
     h.check(g1_after.get('queued', 0) > 0,
             'g1\'s queue was still not empty when g2 was done (status: %s)' % g1_after)
+    # CPU priority: g1's jobs, backlogged while g2 was active, ran at a
+    # lower priority (the kernel took it: counted only when setpriority
+    # succeeded); g2's one-at-a-time pool jobs never did.
+    h.check(ok_lookup == 5 and g2_after.get('pool_done', 0) - g2_before.get('pool_done', 0) >= 5,
+            'g2\'s LOOKUPs during the flood ran on the pool (%d answered; status %s -> %s)'
+            % (ok_lookup, g2_before, g2_after))
+    if has_cap_sys_nice():
+        h.check(g1_after.get('pool_lowered', 0) > 0,
+                'g1\'s backlogged jobs ran at a lower CPU priority while g2 was active '
+                '(status: %s)' % g1_after)
+        h.check(g2_after.get('pool_lowered') == 0,
+                'no g2 job (one at a time, never backlogged) was lowered (status: %s)' % g2_after)
+        h.check(drained.get('queued', 1) == 0 and drained.get('pool_jobs', 1) == 0
+                and nices and all(n == 0 for n in nices.values()),
+                'with g1\'s backlog gone every sgnfsd thread is back at nice 0 '
+                '(status %s; nice per thread %s)' % (drained, nices))
+    else:
+        log('SKIP lowering checks: no CAP_SYS_NICE here, so sgnfsd cannot give nice 0 back '
+            'and lowers nothing')
     # Whether the kernel dropped some of g1's flood while g2 was served
     # depends on how fast this build reads (ASan is slower to fill the
     # queue): a figure, not a check.  test_udp_drop checks the drops.

@@ -21,6 +21,18 @@ cached once it was looked up or resolved.  In order:
   5. Client 2 RENAMEs a file over one client 1 has cached: the replaced
      file's handle is STALE, the moved file's handle still works.
   6. Client 2 RMDIRs a cached directory: its handle is STALE.
+  8. READ and WRITE through the cached data descriptors (ohc_data_fd): a
+     WRITE then READs are served by descriptors opened once (the status
+     counts data_opens and data_hits); a truncate and an in-place write
+     on the server's filesystem and a WRITE by client 2 are seen by the
+     next READ; a descriptor cached by root's calls serves no other user
+     past the file's mode (uid 4000: READ of a 0600 file and WRITE of a
+     0644 one are ACCES, the content unchanged); replaced by rename, the
+     old handle's WRITE and READ are STALE; unlinked locally, WRITE is
+     STALE and nothing of the file stays open.
+  9. A read-only export: READs are served by a cached descriptor, and
+     sgnfsd never holds one of its files open for writing (fdinfo), while
+     the read-write export's WRITE did get one.
   7. Out of descriptors: a second node run with a descriptor limit far
      below the cache's size looks up and GETATTRs 300 files: every call
      succeeds, because running out (EMFILE) shrinks the cache, and the
@@ -104,6 +116,24 @@ def held_deleted(pid, path):
     return n
 
 
+def open_modes(pid, path):
+    """Access modes (O_RDONLY 0, O_WRONLY 1, O_RDWR 2) of @pid's descriptors
+    open for I/O on @path (O_PATH ones left out)."""
+    modes = []
+    fddir = '/proc/%d/fd' % pid
+    for fd in os.listdir(fddir):
+        try:
+            if os.readlink(os.path.join(fddir, fd)) != path:
+                continue
+            with open('/proc/%d/fdinfo/%s' % (pid, fd)) as f:
+                flags = [int(x.split()[1], 8) for x in f if x.startswith('flags:')][0]
+        except (OSError, IndexError):
+            continue
+        if not flags & os.O_PATH:
+            modes.append(flags & os.O_ACCMODE)
+    return modes
+
+
 def write(path, text):
     with open(path, 'w') as f:
         f.write(text)
@@ -111,12 +141,16 @@ def write(path, text):
 
 def test(h):
     procs = h.env_path('NFS3_PROCS', skip_if_missing=True)
-    g = Group('g1', [Export('g1/data', fsid=301, squash='none')])
+    g = Group('g1', [Export('g1/data', fsid=301, squash='none'),
+                     Export('g1/ro', fsid=303, access='ro', squash='none')])
     c = h.cluster([g])
     root = c.export('g1/data').path
+    roroot = c.export('g1/ro').path
+    write(os.path.join(roroot, 'r1'), 'readonly\n')
     node = c.start('a')
     one = Shell(h, procs, g.vip, root, 'client1')
     two = Shell(h, procs, g.vip, root, 'client2')
+    three = Shell(h, procs, g.vip, roroot, 'client3')
     try:
         # 1. hits
         write(os.path.join(root, 'f1'), 'first\n')
@@ -192,9 +226,74 @@ def test(h):
         h.check(status(one('getattr d1')) == 'STALE', 'GETATTR of the removed directory is STALE')
         st = cache_status(h, c)
         h.check(st.get('drops', 0) >= 4, 'the status counts dropped entries (%s)' % st)
+
+        # 8. READ/WRITE through cached data descriptors
+        p6 = os.path.join(root, 'f6')
+        write(p6, 'sixsix\n')
+        os.chmod(p6, 0o644)
+        h.require(status(one('lookup f6 root f6')) == 'NFS3_OK', 'LOOKUP f6')
+        st0 = cache_status(h, c)
+        h.check(status(one('write f6 SIX')) == 'NFS3_OK', 'WRITE f6')
+        for _ in range(3):
+            h.check(field(one('read f6'), 'data') == 'SIXsix|', 'READ f6 gives what WRITE wrote')
+        st1 = cache_status(h, c)
+        h.check(st1.get('data_opens', 0) - st0.get('data_opens', 0) == 2 and
+                st1.get('data_hits', 0) - st0.get('data_hits', 0) >= 2,
+                'one read and one write descriptor opened, the later READs reuse it (%s -> %s)'
+                % (st0, st1))
+        h.check(1 in open_modes(node.pid, p6), 'sgnfsd holds f6 open for writing (%s)'
+                % open_modes(node.pid, p6))
+        os.truncate(p6, 3)
+        h.check(field(one('read f6'), 'data') == 'SIX', 'READ after a local truncate sees it')
+        with open(p6, 'r+') as f:
+            f.write('abcd')
+        h.check(field(one('read f6'), 'data') == 'abcd', 'READ after a local write sees it')
+        h.require(status(two('lookup f6 root f6')) == 'NFS3_OK', 'client2 LOOKUP f6')
+        h.check(status(two('write f6 ZZ')) == 'NFS3_OK', 'client2 WRITE f6')
+        h.check(field(one('read f6'), 'data') == 'ZZcd', 'client1 READ sees client2\'s WRITE')
+        # Another user: the descriptors root's calls opened must not help.
+        os.chmod(p6, 0o600)
+        h.require(one('uid 4000 4000') == 'ok', 'client1 as uid 4000')
+        h.check(status(one('read f6')) == 'ACCES', 'uid 4000 READ of a 0600 root file: ACCES')
+        h.check(status(one('write f6 no')) == 'ACCES', 'uid 4000 WRITE of it: ACCES')
+        os.chmod(p6, 0o644)
+        h.check(field(one('read f6'), 'data') == 'ZZcd', 'uid 4000 READ of it at 0644')
+        h.check(status(one('write f6 no')) == 'ACCES', 'uid 4000 WRITE of a 0644 root file: ACCES')
+        h.require(one('uid 0 0') == 'ok', 'client1 as root again')
+        with open(p6) as f:
+            h.check(f.read() == 'ZZcd', 'the refused WRITEs changed nothing')
+        # Replaced by rename on the server: WRITE (first) and READ STALE.
+        write(p6 + '.tmp', 'seven\n')
+        os.rename(p6 + '.tmp', p6)
+        h.check(status(one('write f6 late')) == 'STALE',
+                'WRITE to a file replaced locally by rename is STALE')
+        h.check(status(one('read f6')) == 'STALE', 'READ of it is STALE')
+        with open(p6) as f:
+            h.check(f.read() == 'seven\n', 'the replacement is untouched')
+        # Unlinked on the server: WRITE STALE, nothing held.
+        p7 = os.path.join(root, 'f7')
+        write(p7, 'eight\n')
+        h.require(status(one('lookup f7 root f7')) == 'NFS3_OK', 'LOOKUP f7')
+        h.require(status(one('write f7 E')) == 'NFS3_OK', 'WRITE f7')
+        h.require(field(one('read f7'), 'data') == 'Eight|', 'READ f7')
+        os.unlink(p7)
+        h.check(status(one('write f7 x')) == 'STALE', 'WRITE to a file unlinked locally is STALE')
+        h.check(held_deleted(node.pid, p7) == 0,
+                'sgnfsd holds no descriptor (data or O_PATH) of the unlinked file')
+
+        # 9. read-only export
+        r1 = os.path.join(roroot, 'r1')
+        h.require(status(three('lookup r1 root r1')) == 'NFS3_OK', 'LOOKUP r1 (ro export)')
+        for _ in range(2):
+            h.check(field(three('read r1'), 'data') == 'readonly|', 'READ r1 (ro export)')
+        h.check(status(three('write r1 x')) == 'ROFS', 'WRITE on the read-only export: ROFS')
+        modes = open_modes(node.pid, r1)
+        h.check(modes == [0], 'the read-only export\'s file is held open for reading '
+                'only, once (modes %s)' % modes)
     finally:
         one.close()
         two.close()
+        three.close()
     c.stop('a')
 
     # 7. descriptor pressure: a limit the daemon cannot raise, a cache larger

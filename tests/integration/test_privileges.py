@@ -29,9 +29,9 @@ from hostile_util import (AUTH_SYS, NFS3_OK, NFS_PROG, Tcp, Unpacker, auth_sys, 
 CAP = {'CHOWN': 0, 'DAC_OVERRIDE': 1, 'DAC_READ_SEARCH': 2, 'FOWNER': 3, 'FSETID': 4,
        'KILL': 5, 'SETGID': 6, 'SETUID': 7, 'NET_BIND_SERVICE': 10, 'NET_ADMIN': 12,
        'NET_RAW': 13, 'SYS_MODULE': 16, 'SYS_PTRACE': 19, 'SYS_ADMIN': 21,
-       'SYS_RESOURCE': 24, 'MKNOD': 27}
+       'SYS_NICE': 23, 'SYS_RESOURCE': 24, 'MKNOD': 27}
 KEEP = ['NET_BIND_SERVICE', 'DAC_READ_SEARCH', 'DAC_OVERRIDE', 'FOWNER', 'CHOWN', 'FSETID',
-        'MKNOD', 'SETUID', 'SETGID', 'SYS_RESOURCE']
+        'MKNOD', 'SETUID', 'SETGID', 'SYS_RESOURCE', 'SYS_NICE']
 NFS3ERR_NOSPC = 28
 USER = (AUTH_SYS, auth_sys(machine=b'privtest', uid=1000, gid=1000))
 ROOT = (AUTH_SYS, auth_sys(machine=b'privtest', uid=0, gid=0))

@@ -225,6 +225,70 @@ static void test_load_off_loop(void **st)
 	close_list(cl);
 }
 
+static void plant(const char *fname, const char *text, size_t len)
+{
+	char path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", clients, fname);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	fclose(f);
+}
+
+/*
+ * The load's parse (one read of each entry into a buffer, cut into lines):
+ * a last line without its newline counts, addresses past the eighth are
+ * ignored, and an entry of exactly CLIST_FILE_MAX bytes loads while one
+ * byte more is refused unread.
+ */
+static void test_load_parse(void **st)
+{
+	static char big[CLIST_FILE_MAX + 2];
+	const char *head = "sgnfs-clist=1\nname=full\naddr=127.1.1.1\n";
+	struct sockaddr_storage a;
+	struct clist *cl;
+	char text[512];
+	size_t n, before;
+
+	assert_int_equal(clist_open(NULL, statedir, 300, "g1", &cl), 0);
+	before = clist_count(cl);
+	clist_close(cl);
+	/* No newline at the end: the last address is a line too. */
+	n = (size_t)snprintf(text, sizeof(text), "sgnfs-clist=1\nname=nonl\nadded=5\naddr=127.1.0.20");
+	plant("nonl", text, n);
+	n = (size_t)snprintf(text, sizeof(text), "sgnfs-clist=1\nname=many\n");
+	for (int i = 1; i <= 9; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "addr=127.1.2.%d\n", i);
+	plant("many", text, n);
+	/* Padded with comment-like lines the parser skips, to the limit. */
+	memset(big, '#', sizeof(big));
+	memcpy(big, head, strlen(head));
+	for (size_t i = strlen(head) + 99; i < CLIST_FILE_MAX; i += 100)
+		big[i] = '\n';
+	plant("full", big, CLIST_FILE_MAX);
+	memcpy(big, head, strlen(head));
+	memcpy(big + strlen("sgnfs-clist=1\nname="), "over", 4);
+	memcpy(big + strlen(head) - 2, "2", 1); /* addr=127.1.1.2 */
+	plant("over", big, CLIST_FILE_MAX + 1);
+
+	assert_int_equal(clist_open(NULL, statedir, 300, "g1", &cl), 0);
+	a = addr4("127.1.0.20");
+	assert_true(clist_has_addr(cl, "nonl", &a));
+	for (int i = 1; i <= 9; i++) {
+		snprintf(text, sizeof(text), "127.1.2.%d", i);
+		a = addr4(text);
+		assert_true(clist_has_addr(cl, "many", &a) == (i <= CLIST_MAX_ADDRS));
+	}
+	a = addr4("127.1.1.1");
+	assert_true(clist_has_addr(cl, "full", &a));
+	a = addr4("127.1.1.2");
+	assert_false(clist_has_addr(cl, "over", &a));
+	assert_int_equal(clist_count(cl), before + 3);
+	clist_close(cl);
+}
+
 static void test_unwritable_refuses(void **st)
 {
 	struct clist *cl;
@@ -267,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_leftovers_and_foreign_files),
 		cmocka_unit_test(test_idle_removal),
 		cmocka_unit_test(test_load_off_loop),
+		cmocka_unit_test(test_load_parse),
 		cmocka_unit_test(test_unwritable_refuses),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,7 +4,12 @@
  * eviction at the limit, an entry in use outliving its eviction and its
  * descriptor closed by the last release, forget and drop, a second insert
  * of one key keeping the first descriptor, descriptor pressure halving
- * every cache, and no descriptor left open after ohc_free.
+ * every cache, and no descriptor left open after ohc_free.  Data
+ * descriptors (ohc_data_fd): opened once per entry and direction with the
+ * right access mode, bound to the inode the entry pins (a local truncate
+ * is seen, a replacement by rename is not: the NFS layer finds that one
+ * stale by st_nlink), counted against the limit, and closed by forget,
+ * eviction, pressure and ohc_free.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +20,9 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "nfs/ohc.h"
@@ -251,6 +259,122 @@ static void test_no_leak(void **state)
 	assert_int_equal(count_fds(), before);
 }
 
+/* A scratch file with @text; its path in @path (PATH_MAX). */
+static int scratch(char *path, const char *text)
+{
+	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	int fd;
+
+	snprintf(path, 4096, "%s/test_ohc.XXXXXX", dir);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	fd = open(path, O_PATH | O_CLOEXEC);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static int accmode(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	assert_true(fl >= 0);
+	return fl & O_ACCMODE;
+}
+
+static void test_data_fds(void **state)
+{
+	char path[4096], tmp[4200], buf[16];
+	struct ohc *c;
+	struct ohc_stats st;
+	struct fh_key k1 = key(1);
+	struct ohc_ent *e;
+	struct stat sb;
+	int before = count_fds(), rfd, wfd;
+
+	(void)state;
+	assert_int_equal(ohc_new(8, "g", &c), 0);
+	e = ohc_add(c, &k1, scratch(path, "abcdef"));
+	assert_non_null(e);
+	assert_int_equal(ohc_data_peek(e, false), -1);   /* none yet, none opened */
+	rfd = ohc_data_fd(e, false);
+	assert_true(rfd >= 0);
+	assert_int_equal(accmode(rfd), O_RDONLY);        /* never more than asked */
+	assert_int_equal(ohc_data_fd(e, false), rfd);     /* kept: opened once */
+	assert_int_equal(ohc_data_peek(e, true), -1);
+	wfd = ohc_data_fd(e, true);
+	assert_true(wfd >= 0 && wfd != rfd);
+	assert_int_equal(accmode(wfd), O_WRONLY);
+	assert_int_equal(pread(rfd, buf, sizeof(buf), 0), 6);
+	assert_int_equal(pwrite(wfd, "XY", 2, 1), 2);
+	assert_int_equal(pread(rfd, buf, sizeof(buf), 0), 6);
+	assert_memory_equal(buf, "aXYdef", 6);
+	/* Truncated on the filesystem directly: the next read sees it. */
+	assert_int_equal(truncate(path, 2), 0);
+	assert_int_equal(pread(rfd, buf, sizeof(buf), 0), 2);
+	/* Replaced by rename: the descriptors still name the old inode,
+	 * which has no link left (what the NFS layer answers STALE). */
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	close(scratch(tmp, "new"));
+	assert_int_equal(rename(tmp, path), 0);
+	assert_int_equal(pread(rfd, buf, sizeof(buf), 0), 2);
+	assert_int_equal(fstat(ohc_fd(e), &sb), 0);
+	assert_int_equal(sb.st_nlink, 0);
+	ohc_get_stats(c, &st);
+	assert_int_equal(st.data_opens, 2);
+	assert_int_equal(st.data_hits, 1);
+	assert_int_equal(st.data_fds, 2);
+	ohc_release(e);
+	assert_true(fd_open(rfd));                       /* cached with the entry */
+	assert_int_equal(count_fds(), before + 3);
+	ohc_forget(c, &k1);                              /* removed: all three close */
+	assert_false(fd_open(rfd));
+	assert_false(fd_open(wfd));
+	assert_int_equal(count_fds(), before);
+	ohc_get_stats(c, &st);
+	assert_int_equal(st.data_fds, 0);
+	ohc_free(c);
+	unlink(path);
+}
+
+static void test_data_fds_bounded(void **state)
+{
+	char p1[4096], p2[4096];
+	struct ohc *c;
+	struct ohc_stats st;
+	struct fh_key k1 = key(1), k2 = key(2);
+	struct ohc_ent *e;
+	int before = count_fds(), rfd;
+
+	(void)state;
+	/* The limit counts descriptors: an entry and its two data ones fill 3. */
+	assert_int_equal(ohc_new(3, "g", &c), 0);
+	e = ohc_add(c, &k1, scratch(p1, "one"));
+	rfd = ohc_data_fd(e, false);
+	assert_true(ohc_data_fd(e, true) >= 0);
+	ohc_release(e);
+	ohc_get_stats(c, &st);
+	assert_int_equal(st.entries, 1);
+	assert_int_equal(st.evictions, 0);
+	assert_int_equal(count_fds(), before + 3);
+	e = ohc_add(c, &k2, scratch(p2, "two"));         /* 4 > 3: 1 goes, with its data */
+	assert_false(fd_open(rfd));
+	assert_true(ohc_data_fd(e, false) >= 0);          /* 2 + 1 = 3 */
+	ohc_release(e);
+	ohc_get_stats(c, &st);
+	assert_int_equal(st.entries, 1);
+	assert_int_equal(st.data_fds, 1);
+	assert_int_equal(count_fds(), before + 2);
+	/* Out of descriptors: the data ones go with their entry. */
+	assert_int_equal(ohc_pressure(), 2);
+	assert_int_equal(count_fds(), before);
+	assert_true(has(c, 1) == false && has(c, 2) == false);
+	ohc_free(c);
+	unlink(p1);
+	unlink(p2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +385,8 @@ int main(void)
 		cmocka_unit_test(test_duplicate_insert),
 		cmocka_unit_test(test_pressure),
 		cmocka_unit_test(test_no_leak),
+		cmocka_unit_test(test_data_fds),
+		cmocka_unit_test(test_data_fds_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -286,10 +287,45 @@ static void test_off(void **s)
 	rpc_drc_free(d);
 }
 
+/* The checksum sees every byte of a WRITE-sized call, in the words and in
+ * the tail, and the length. */
+static void test_sum_every_byte(void **state)
+{
+	size_t len = (1u << 20) + 13, pos[] = { 0, 1, 7, 8, 31, 32, 4096, (1u << 20) - 1,
+						(1u << 20), (1u << 20) + 12 };
+	uint8_t *b = malloc(len);
+	uint64_t base;
+
+	(void)state;
+	assert_non_null(b);
+	for (size_t i = 0; i < len; i++)
+		b[i] = (uint8_t)(i * 131 + 7);
+	base = rpc_drc_sum(b, len);
+	assert_int_equal(rpc_drc_sum(b, len), base);
+	for (size_t j = 0; j < sizeof(pos) / sizeof(pos[0]); j++) {
+		b[pos[j]] ^= 0x40;
+		assert_true(rpc_drc_sum(b, len) != base);
+		b[pos[j]] ^= 0x40;
+	}
+	/* Two words swapped between lanes: another call. */
+	memcpy(b + 64, "ABCDEFGH", 8);
+	memcpy(b + 72, "IJKLMNOP", 8);
+	base = rpc_drc_sum(b, len);
+	memcpy(b + 64, "IJKLMNOP", 8);
+	memcpy(b + 72, "ABCDEFGH", 8);
+	assert_true(rpc_drc_sum(b, len) != base);
+	/* A prefix is another call (a zero byte appended too). */
+	memset(b, 0, 64);
+	assert_true(rpc_drc_sum(b, 40) != rpc_drc_sum(b, 41));
+	assert_true(rpc_drc_sum(b, 32) != rpc_drc_sum(b, 33));
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hit_and_inprogress),
+		cmocka_unit_test(test_sum_every_byte),
 		cmocka_unit_test(test_key_fields),
 		cmocka_unit_test(test_host_share),
 		cmocka_unit_test(test_node_bound),

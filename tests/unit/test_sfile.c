@@ -86,6 +86,46 @@ static void test_read_refusals(void **st)
 	assert_non_null(strstr(sf_strerror(-EFTYPE_SF), "not a regular file"));
 }
 
+/* sf_read_into, the clist's per-entry read: the same refusals as sf_read,
+ * a file of exactly size - 1 bytes is read whole and NUL-terminated, one
+ * byte more is -EFBIG; a short last chunk ends the read. */
+static void test_read_into(void **st)
+{
+	char buf[8];
+	size_t len = 99;
+	int fd;
+
+	(void)st;
+	put("seven", "1234567");
+	memset(buf, 'x', sizeof(buf));
+	assert_int_equal(sf_read_into(dfd, "seven", buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 7);
+	assert_string_equal(buf, "1234567");
+	put("eight", "12345678");
+	assert_int_equal(sf_read_into(dfd, "eight", buf, sizeof(buf), &len), -EFBIG);
+	put("empty", "");
+	assert_int_equal(sf_read_into(dfd, "empty", buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 0);
+	assert_string_equal(buf, "");
+	put("two", "a\n");
+	assert_int_equal(sf_read_into(dfd, "two", buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 2);
+	assert_string_equal(buf, "a\n");
+	assert_int_equal(mkfifoat(dfd, "fifo2", 0600), 0);
+	assert_int_equal(sf_read_into(dfd, "fifo2", buf, sizeof(buf), &len), -EFTYPE_SF);
+	assert_int_equal(symlinkat("seven", dfd, "link2"), 0);
+	assert_int_equal(sf_read_into(dfd, "link2", buf, sizeof(buf), &len), -ELOOP);
+	assert_int_equal(mkdirat(dfd, "sub2", 0700), 0);
+	assert_int_equal(sf_read_into(dfd, "sub2", buf, sizeof(buf), &len), -EFTYPE_SF);
+	fd = openat(dfd, "big2", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 30), 0);
+	close(fd);
+	assert_int_equal(sf_read_into(dfd, "big2", buf, sizeof(buf), &len), -EFBIG);
+	assert_int_equal(sf_read_into(dfd, "missing", buf, sizeof(buf), &len), -ENOENT);
+	assert_int_equal(sf_read_into(dfd, "seven", buf, 0, &len), -EINVAL);
+}
+
 static void test_replace(void **st)
 {
 	struct stat sb;
@@ -128,6 +168,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_refusals),
+		cmocka_unit_test(test_read_into),
 		cmocka_unit_test(test_replace),
 	};
 
