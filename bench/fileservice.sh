@@ -299,12 +299,16 @@ report() {
 		"$(nproc)" "$LOAD0" "$LOG"
 
 	mkdir -p "$BENCH/results"
+	# The tree the measured binary was built from, which is not this
+	# script's own when BUILD_DIR belongs to another checkout.
+	BUILT_FROM=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["directories"]["source"])' \
+		"$BUILD/meson-info/meson-info.json" 2>/dev/null || echo "$SRC")
 	{
 		printf '{\n  "date": "%s",\n' "$(date -Iseconds)"
 		printf '  "host": {"kernel": "%s", "cpus": %s, "loadavg_at_start": "%s", "loadavg_at_end": "%s"},\n' \
 			"$(uname -r)" "$(nproc)" "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
 		printf '  "versions": {"sgnfs": "%s", "ganesha": "%s", "libnfs": "%s"},\n' \
-			"$(git -C "$SRC" describe --always --dirty 2>/dev/null || echo unknown)" \
+			"$(git -C "$BUILT_FROM" describe --always --dirty 2>/dev/null || echo unknown)" \
 			"$(dpkg-query -W -f='${Version}' nfs-ganesha 2>/dev/null)" \
 			"$(dpkg-query -W -f='${Version}' libnfs-utils 2>/dev/null)"
 		printf '  "params": {"getattr_seconds": %s, "file_bytes": %s, "transport": "tcp", "address": "127.0.0.1 in a private netns per server"},\n' \

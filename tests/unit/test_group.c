@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "fault_alloc.h"
+#include "uv_drain.h"
 #include "cluster/storage.h"
 #include "config/config.h"
 #include "group/group.h"
@@ -205,18 +206,6 @@ static void drain(void)
 		;
 }
 
-/*
- * At the end: run the loop until nothing is left on it, closes and work
- * still on the pool (a journal batch, a state file closing), which on a
- * loaded machine can outlast any number of turns of an idle loop.  The
- * bound (about a minute) only stops a test that would otherwise hang.
- */
-static void drain_all(void)
-{
-	for (int i = 0; i < 60000 && uv_run(&loop, UV_RUN_NOWAIT) != 0; i++)
-		usleep(1000);
-}
-
 static void node_down(void)
 {
 	grp_node_stop(&node);
@@ -225,7 +214,7 @@ static void node_down(void)
 	assert_null(node.slots);
 	drain();
 	rpc_svc_free(svc);
-	drain_all();
+	ut_loop_drain(&loop);
 	cfg_free(cfg);
 	cfg = NULL;
 }

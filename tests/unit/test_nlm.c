@@ -36,6 +36,7 @@
 #include <cmocka.h>
 
 #include "fault_alloc.h"
+#include "uv_drain.h"
 #include "cluster/storage.h"
 #include "config/config.h"
 #include "group/group.h"
@@ -98,18 +99,6 @@ static void drain(void)
 		;
 }
 
-/*
- * At the end: run the loop until nothing is left on it, closes and work
- * still on the pool (a journal batch, a state file closing), which on a
- * loaded machine can outlast any number of turns of an idle loop.  The
- * bound (about a minute) only stops a test that would otherwise hang.
- */
-static void drain_all(void)
-{
-	for (int i = 0; i < 60000 && uv_run(&loop, UV_RUN_NOWAIT) != 0; i++)
-		usleep(1000);
-}
-
 static enum grp_node_state gstate(void)
 {
 	const char *why;
@@ -146,16 +135,29 @@ static struct grp_pub *gpub(void)
 	return &node.slots[0].g->pub;
 }
 
-static void client_open(void)
+/* A client handle from @local (an IPv4 loopback address), or from
+ * whichever address the kernel picks if NULL. */
+static struct rpcc_clnt *client_new(const char *local)
 {
-	struct sockaddr_in sin = vip_sin();
+	struct sockaddr_in sin = vip_sin(), from = { .sin_family = AF_INET };
 	struct rpcc_opts o = {
 		.server = (struct sockaddr *)&sin, .prog = NLM_PROG, .vers = NLM4_VERS,
 		.transport = RPCC_TCP,
 		.timeout = { .total_ms = 60000 },
 	};
+	struct rpcc_clnt *c;
 
-	assert_int_equal(rpcc_new(&loop, &o, &clnt), 0);
+	if (local) {
+		assert_int_equal(inet_pton(AF_INET, local, &from.sin_addr), 1);
+		o.local = (struct sockaddr *)&from;
+	}
+	assert_int_equal(rpcc_new(&loop, &o, &c), 0);
+	return c;
+}
+
+static void client_open(void)
+{
+	clnt = client_new(NULL);
 }
 
 static void client_close(void)
@@ -226,7 +228,7 @@ static int teardown(void **st)
 		uv_run(&loop, UV_RUN_ONCE);
 	drain();
 	rpc_svc_free(svc);
-	drain_all();
+	ut_loop_drain(&loop);
 	cfg_free(cfg);
 	cfg = NULL;
 	assert_int_equal(uv_loop_close(&loop), 0);
@@ -373,6 +375,35 @@ static int share_start(struct outcome *o, bool share, const char *host)
 			 sizeof(nlm4_shareres), NULL, on_shareres, o);
 }
 
+static void on_void(const struct rpcc_reply *rep, void *arg)
+{
+	struct outcome *o = arg;
+
+	o->done = true;
+	o->err = rep->err;
+}
+
+/* FREE_ALL naming @host, sent on @c (one-way in spirit, but lockd answers
+ * it with a void reply, which orders it before the next call). */
+static int free_all_start(struct rpcc_clnt *c, struct outcome *o, const char *host)
+{
+	nlm4_notify n = { .name = (char *)host, .state = 3 };
+
+	memset(o, 0, sizeof(*o));
+	o->stat = NO_REPLY;
+	return rpcc_call(c, NLMPROC_FREE_ALL, (xdrproc_t)xdr_nlm4_notify, &n, NULL, 0, NULL,
+			 on_void, o);
+}
+
+static void free_all_on(struct rpcc_clnt *c, const char *host)
+{
+	struct outcome o;
+
+	assert_int_equal(free_all_start(c, &o, host), 0);
+	wait_for(&o);
+	assert_int_equal(o.err, 0);
+}
+
 /* Synchronous forms for the checks (no faults armed). */
 static int lock(const char *host, int svid, uint64_t off, uint64_t len, bool reclaim)
 {
@@ -515,9 +546,60 @@ static void test_bad_requests(void **st)
 	group_stop();
 }
 
+/* ---- FREE_ALL --------------------------------------------------------------- */
+
+/*
+ * FREE_ALL releases every lock and share of the host it names, and only
+ * when it comes from an address the client list records for that host: a
+ * third machine cannot drop a victim's locks.  A name the group does not
+ * know falls back to the sender's address (a client whose lockd names
+ * itself differently from its locks).
+ */
+static void test_free_all(void **st)
+{
+	struct rpcc_clnt *other;
+
+	(void)st;
+	group_start();
+	assert_int_equal(lock("hostA", 1, 0, 10, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostA", 2, 20, 10, false), NLM4_GRANTED);
+	assert_int_equal(share(true, "hostA"), NLM4_GRANTED);
+	assert_int_equal(lock("hostB", 3, 40, 10, false), NLM4_GRANTED);
+
+	/* from another machine: refused, nothing changes */
+	other = client_new("127.0.0.3");
+	free_all_on(other, "hostA");
+	assert_int_equal(holder(0, 10), 1);
+	assert_int_equal(holder(20, 10), 2);
+	assert_int_equal(share(true, "hostC"), NLM4_DENIED);
+	/* nor does an unknown name from there release by address */
+	free_all_on(other, "nobody");
+	assert_int_equal(holder(40, 10), 3);
+
+	/* from hostA's own address: both owners' locks and the share go,
+	 * hostB's lock stays */
+	free_all_on(clnt, "hostA");
+	assert_int_equal(holder(0, 10), 0);
+	assert_int_equal(holder(20, 10), 0);
+	assert_int_equal(holder(40, 10), 3);
+	assert_int_equal(share(true, "hostC"), NLM4_GRANTED);
+	assert_int_equal(share(false, "hostC"), NLM4_GRANTED);
+	/* what was freed can be taken by another owner */
+	assert_int_equal(lock("hostC", 4, 0, 30, false), NLM4_GRANTED);
+
+	/* an unknown name from a recorded address releases the hosts that
+	 * address sent as (hostB and hostC here), like Linux's statd */
+	free_all_on(clnt, "hostB.example");
+	assert_int_equal(holder(40, 10), 0);
+	assert_int_equal(holder(0, 30), 0);
+	rpcc_close(other);
+	drain();
+	group_stop();
+}
+
 /* ---- every allocation of a call failed in turn --------------------------- */
 
-enum op { OP_LOCK, OP_TEST, OP_UNLOCK, OP_CANCEL, OP_SHARE };
+enum op { OP_LOCK, OP_TEST, OP_UNLOCK, OP_CANCEL, OP_SHARE, OP_FREE_ALL };
 
 static int op_start(enum op op, struct outcome *o)
 {
@@ -532,15 +614,17 @@ static int op_start(enum op op, struct outcome *o)
 		return cancel_start(o, "hostF", 7, 1000, 10);
 	case OP_SHARE:
 		return share_start(o, true, "hostF");
+	case OP_FREE_ALL:
+		return free_all_start(clnt, o, "hostF");
 	}
 	return -EINVAL;
 }
 
 /* The state before each run of @op: hostF holds [1000,1010) for UNLOCK
- * and nothing for the others; hostA holds [0,10) throughout. */
+ * and FREE_ALL and nothing for the others; hostA holds [0,10) throughout. */
 static void op_prepare(enum op op)
 {
-	if (op == OP_UNLOCK)
+	if (op == OP_UNLOCK || op == OP_FREE_ALL)
 		assert_int_equal(lock("hostF", 7, 1000, 10, false), NLM4_GRANTED);
 }
 
@@ -588,6 +672,12 @@ static void op_check(enum op op, const struct outcome *o, int rc)
 				    o->stat == NLM4_FAILED);
 		assert_int_equal(share(false, "hostF"), NLM4_GRANTED);
 		break;
+	case OP_FREE_ALL:
+		/* no status to check: released or not, never anything else */
+		if (answered && holder(1000, 10) != 0)
+			assert_int_equal(holder(1000, 10), 7);
+		assert_int_equal(unlock("hostF", 7, 1000, 10), NLM4_GRANTED);
+		break;
 	}
 	/* the group is still whole: hostA's lock, nothing else of hostF */
 	assert_int_equal(holder(0, 10), 1);
@@ -596,13 +686,14 @@ static void op_check(enum op op, const struct outcome *o, int rc)
 
 static void test_alloc_failure(void **st)
 {
-	static const char *const names[] = { "LOCK", "TEST", "UNLOCK", "CANCEL", "SHARE" };
-	long total[5];
+	static const char *const names[] = { "LOCK", "TEST", "UNLOCK", "CANCEL", "SHARE",
+					     "FREE_ALL" };
+	long total[6];
 
 	(void)st;
 	group_start();
 	assert_int_equal(lock("hostA", 1, 0, 10, false), NLM4_GRANTED);
-	for (enum op op = OP_LOCK; op <= OP_SHARE; op++) {
+	for (enum op op = OP_LOCK; op <= OP_FREE_ALL; op++) {
 		struct outcome o;
 		int rc;
 		long failed_ok = 0;
@@ -693,6 +784,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_grace_reservations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grace_unlock_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure_reclaim, setup, teardown),
 	};
