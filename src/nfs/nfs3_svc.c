@@ -404,8 +404,17 @@ static int nfs3_do_commit(struct nfs3_obj *o, const COMMIT3args *a)
 		/* The descriptor the writes went through, if any: fsync
 		 * reports a writeback error to each open file once. */
 		fd = ohc_data_peek(o->ce, true);
-		if (fd < 0)
-			fd = ohc_data_fd(o->ce, false);
+		if (fd >= 0) {
+			rc = fsync(fd) < 0 ? -errno : 0;
+			/* The client's writes are durable: stop holding the
+			 * file open for writing (a file open for writing
+			 * cannot be executed, ETXTBSY, nor leased by a local
+			 * process) unless another call is using the entry.
+			 * The next WRITE opens it again. */
+			(void)ohc_data_close_idle(o->ce, true);
+			return rc;
+		}
+		fd = ohc_data_fd(o->ce, false);
 		if (fd >= 0)
 			return fsync(fd) < 0 ? -errno : 0;
 	}

@@ -361,6 +361,27 @@ int ohc_data_fd(struct ohc_ent *e, bool write)
 	return fd;
 }
 
+bool ohc_data_close_idle(struct ohc_ent *e, bool write)
+{
+	struct ohc *c = e->c;
+	int fd = -1;
+
+	pthread_mutex_lock(&c->lock);
+	/* Descriptors are handed out only to holders of a reference: with
+	 * the caller's the only one, nobody else can be using this one. */
+	if (e->refs == 1 && e->dfd[write] >= 0) {
+		fd = e->dfd[write];
+		e->dfd[write] = -1;
+		if (e->in_table)
+			c->ndata--;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 void ohc_release(struct ohc_ent *e)
 {
 	struct ohc *c;

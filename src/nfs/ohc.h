@@ -101,6 +101,9 @@ int ohc_fd(const struct ohc_ent *e);
  */
 int ohc_data_fd(struct ohc_ent *e, bool write);
 int ohc_data_peek(struct ohc_ent *e, bool write);
+/* Close @e's data descriptor for @write now if the caller's reference is
+ * the entry's only one (nobody can be using it); true if closed. */
+bool ohc_data_close_idle(struct ohc_ent *e, bool write);
 
 /* Remove @e from its cache now (stale); the caller's reference stays. */
 void ohc_drop(struct ohc_ent *e);

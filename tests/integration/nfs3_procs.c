@@ -2168,7 +2168,7 @@ static void shell_print(const struct res *r, const char *extra)
 /*
  * Commands (slots name handles; "root" is the mounted export):
  *   lookup SLOT DIR NAME | create SLOT DIR NAME | getattr SLOT | access SLOT
- *   read SLOT | write SLOT TEXT | remove DIR NAME | rmdir DIR NAME
+ *   read SLOT | write SLOT TEXT | commit SLOT | remove DIR NAME | rmdir DIR NAME
  *   rename DIR NAME DIR2 NAME2 | handle SLOT (prints the handle in hex)
  *   uid UID GID (the next calls' AUTH_SYS credential; prints "ok")
  * Each prints exactly one line: the status name, attributes if any.
@@ -2284,6 +2284,9 @@ static int mode_shell(const struct opts *o)
 				if (*p == '\n')
 					*p = '|';
 			shell_print(&r, r.stat == NFS3_OK ? x : NULL);
+		} else if (strcmp(cmd, "commit") == 0) {
+			do_commit(&n, f1, 0, 0, &r);
+			shell_print(&r, NULL);
 		} else if (strcmp(cmd, "write") == 0) {
 			do_write(&n, f1, 0, a2, strlen(a2), FILE_SYNC, &r);
 			shell_print(&r, NULL);

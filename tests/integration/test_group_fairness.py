@@ -270,13 +270,22 @@ def test(h):
     # Once g1's backlog is worked off, every thread is back at nice 0: a
     # pool thread gives its lowered priority back after the job (it runs
     # other groups' requests and state I/O next).
-    drained = {}
+    # The threads are read between two status reads that both show g1
+    # idle with the same pool_done: no job of g1 ran meanwhile (a datagram
+    # still in the socket's buffer could start one).
+    def idle(st):
+        return st.get('queued', 1) == 0 and st.get('pool_jobs', 1) == 0
+
+    drained, nices = {}, {}
     for _ in range(3000):
         drained = g1_rpc(h, c)
-        if drained.get('queued', 1) == 0 and drained.get('pool_jobs', 1) == 0:
-            break
+        if idle(drained):
+            nices = thread_nices(c.nodes['a'].pid)
+            again = g1_rpc(h, c)
+            if idle(again) and again.get('pool_done') == drained.get('pool_done'):
+                break
+            nices = {}
         time.sleep(0.05)
-    nices = thread_nices(c.nodes['a'].pid)
     log('flood: %d READDIRPLUS sent, %d answered (%d after g2 was done); g2: %d GETATTR, %d LOCK'
         % (flood.sent, flood.answers, after, ok_getattr, ok_lock))
     h.check(ok_getattr == 30, 'every g2 GETATTR during g1\'s flood is answered (%d of 30)'

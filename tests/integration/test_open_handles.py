@@ -23,7 +23,8 @@ cached once it was looked up or resolved.  In order:
   6. Client 2 RMDIRs a cached directory: its handle is STALE.
   8. READ and WRITE through the cached data descriptors (ohc_data_fd): a
      WRITE then READs are served by descriptors opened once (the status
-     counts data_opens and data_hits); a truncate and an in-place write
+     counts data_opens and data_hits); COMMIT closes the write descriptor
+     (nothing else was using the entry); a truncate and an in-place write
      on the server's filesystem and a WRITE by client 2 are seen by the
      next READ; a descriptor cached by root's calls serves no other user
      past the file's mode (uid 4000: READ of a 0600 file and WRITE of a
@@ -243,6 +244,11 @@ def test(h):
                 % (st0, st1))
         h.check(1 in open_modes(node.pid, p6), 'sgnfsd holds f6 open for writing (%s)'
                 % open_modes(node.pid, p6))
+        h.check(status(one('commit f6')) == 'NFS3_OK', 'COMMIT f6')
+        h.check(1 not in open_modes(node.pid, p6),
+                'after the COMMIT sgnfsd no longer holds f6 open for writing (%s)'
+                % open_modes(node.pid, p6))
+        h.check(field(one('read f6'), 'data') == 'SIXsix|', 'READ f6 after the COMMIT')
         os.truncate(p6, 3)
         h.check(field(one('read f6'), 'data') == 'SIX', 'READ after a local truncate sees it')
         with open(p6, 'r+') as f:

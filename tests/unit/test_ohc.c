@@ -325,6 +325,23 @@ static void test_data_fds(void **state)
 	assert_int_equal(st.data_opens, 2);
 	assert_int_equal(st.data_hits, 1);
 	assert_int_equal(st.data_fds, 2);
+	/* Closing an idle write descriptor (COMMIT): not while another
+	 * holder of the entry may be using it; with ours the only one, yes. */
+	{
+		struct ohc_ent *other = ohc_get(c, &k1);
+
+		assert_ptr_equal(other, e);
+		assert_false(ohc_data_close_idle(e, true));
+		assert_true(fd_open(wfd));
+		ohc_release(other);
+	}
+	assert_true(ohc_data_close_idle(e, true));
+	assert_false(fd_open(wfd));
+	assert_int_equal(ohc_data_peek(e, true), -1);
+	ohc_get_stats(c, &st);
+	assert_int_equal(st.data_fds, 1);
+	wfd = ohc_data_fd(e, true);                      /* the next WRITE reopens */
+	assert_true(wfd >= 0);
 	ohc_release(e);
 	assert_true(fd_open(rfd));                       /* cached with the entry */
 	assert_int_equal(count_fds(), before + 3);
