@@ -40,4 +40,14 @@ void mt_f64(struct sbuf *o, const char *name, const char *labels, double v);
 void mt_hist_write(struct sbuf *o, const char *name, const char *labels,
 		   const struct mt_hist *h);
 
+/*
+ * Merge @n expositions (each one node's, every sample labelled with its
+ * node) into one valid exposition in @o: each family once, with its HELP
+ * and TYPE from the first text that has it and the samples of every text
+ * together, in the order families first appear.  Concatenating them
+ * instead repeats each TYPE, which a scraper rejects.  0, -ENOMEM, or
+ * -EINVAL for a sample line before any family (which a node never writes).
+ */
+int mt_merge(struct sbuf *o, const char *const *texts, size_t n);
+
 #endif

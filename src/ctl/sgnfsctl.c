@@ -44,6 +44,7 @@
 #include "config/config.h"
 #include "hkey.h"
 #include "log.h"
+#include "metrics.h"
 #include "saddr.h"
 #include "sbuf.h"
 #include "sjson.h"
@@ -676,19 +677,31 @@ static int cmd_each_node(const struct cfg_cluster *c, const char *req, const cha
 	return rc;
 }
 
-/* `metrics [NODE]`: each node's metrics as Prometheus text (one node's
- * output is one valid exposition; every sample carries node="NAME"). */
+/* `metrics [NODE]`: NODE's metrics as Prometheus text, or every node's
+ * merged into one valid exposition (each family once; every sample
+ * carries node="NAME").  A node that does not answer is named on stderr,
+ * exit 1, and the others are still printed. */
 static int cmd_metrics(const struct cfg_cluster *c, const char *node)
 {
-	int rc = 0;
+	struct json_object **replies = calloc(c->nnodes ? c->nnodes : 1, sizeof(*replies));
+	const char **texts = calloc(c->nnodes ? c->nnodes : 1, sizeof(*texts));
+	struct sbuf out = { 0 };
+	size_t ntexts = 0;
+	int rc = 0, mrc;
 
+	if (!replies || !texts) {
+		fprintf(stderr, "sgnfsctl: out of memory\n");
+		rc = 1;
+		goto out;
+	}
 	if (node && !cfg_node_find(c, node)) {
 		fprintf(stderr, "sgnfsctl: no [node %s] in %s\n", node, c->path);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	for (size_t i = 0; i < c->nnodes; i++) {
 		const char *n = c->nodes[i].name;
-		struct json_object *o, *t;
+		struct json_object *t;
 		char *r;
 
 		if (node && strcmp(node, n) != 0)
@@ -699,17 +712,29 @@ static int cmd_metrics(const struct cfg_cluster *c, const char *node)
 			rc = 1;
 			continue;
 		}
-		o = parse_reply(n, r);
+		replies[i] = parse_reply(n, r);
 		free(r);
-		t = jget(o, "text");
+		t = jget(replies[i], "text");
 		if (!t || !json_object_is_type(t, json_type_string)) {
 			fprintf(stderr, "sgnfsctl: node %s: no metrics in the answer\n", n);
 			rc = 1;
-		} else {
-			fputs(json_object_get_string(t), stdout);
+			continue;
 		}
-		json_object_put(o);
+		texts[ntexts++] = json_object_get_string(t);
 	}
+	mrc = mt_merge(&out, texts, ntexts);
+	if (mrc < 0) {
+		fprintf(stderr, "sgnfsctl: cannot merge the nodes' metrics: %s\n", strerror(-mrc));
+		rc = 1;
+	} else if (out.len) {
+		fwrite(out.s, 1, out.len, stdout);
+	}
+out:
+	sb_free(&out);
+	for (size_t i = 0; replies && i < c->nnodes; i++)
+		json_object_put(replies[i]);
+	free(replies);
+	free(texts);
 	return rc;
 }
 

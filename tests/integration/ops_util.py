@@ -103,9 +103,11 @@ def set_node_keys(c, keys):
 def parse_metrics(text):
     """Prometheus text -> ({(name, ((label, value), ...)): float}, {family: type},
     [problems]).  Checks what a scraper relies on: a TYPE before a family's
-    samples, one TYPE per family, cumulative buckets ending in +Inf == count."""
+    samples, one TYPE per family, a family's samples together (not split by
+    another family's), cumulative buckets ending in +Inf == count."""
     import re
     samples, types, problems = {}, {}, []
+    current, done = None, set()
     line_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
     lab_re = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
     for ln in text.splitlines():
@@ -130,6 +132,12 @@ def parse_metrics(text):
                 base = name[:-len(suf)]
         if base not in types:
             problems.append('%s without a TYPE before it' % name)
+        if base != current:
+            if base in done:
+                problems.append('family %s split by another family' % base)
+            if current is not None:
+                done.add(current)
+            current = base
         key = (name, tuple(sorted(lab_re.findall(labels))))
         if key in samples:
             problems.append('sample twice: %s' % (key,))

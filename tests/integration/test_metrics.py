@@ -6,7 +6,8 @@ cluster does, scraped over HTTP (metrics_listen, libmicrohttpd) and through
   1. nodes a (g1, journal off, grace 20) and b (g2, journal on) serve;
      every scrape is a valid exposition (a TYPE before each family, one
      TYPE per family, cumulative histograms); other paths are 404, POST
-     is 405; `sgnfsctl metrics b` has the same families as HTTP;
+     is 405; `sgnfsctl metrics b` has the same families as HTTP, and
+     `sgnfsctl metrics` one exposition with the samples of a and b;
   2. a lock/unlock loop against g2: on b, LOCK and UNLOCK calls of g2
      (nlockmgr v4, success) grew by exactly the operations the loop made,
      their latency histograms counted as many, the journal made batches
@@ -74,6 +75,17 @@ def test(h):
     s_ctl, types_ctl, problems = ou.parse_metrics(out)
     h.check(rc == 0 and not problems and set(types_ctl) == set(types),
             'sgnfsctl metrics b: the same families as HTTP (%d %s)' % (rc, problems[:3]))
+    # every node at once: one exposition, each family once, the samples of
+    # both running nodes in it (a concatenation repeats every TYPE); node c
+    # is configured but not running: named on stderr, exit 1
+    rc, out, err = ou.ctl(c, 'metrics')
+    s_all, types_all, problems = ou.parse_metrics(out)
+    nodes_all = {dict(lab).get('node') for (_, lab) in s_all}
+    h.check(not problems and set(types_all) == set(types) and nodes_all == {'a', 'b'},
+            'sgnfsctl metrics (every node): one valid exposition with the same families and '
+            'samples of a and b (%s %s)' % (problems[:3], sorted(x for x in nodes_all if x)))
+    h.check(rc == 1 and 'node c' in err, 'sgnfsctl metrics: exit 1 naming node c, which is '
+            'not running (%d %r)' % (rc, err.strip()[:200]))
     for fam in ('sgnfs_rpc_calls_total', 'sgnfs_rpc_duration_seconds', 'sgnfs_nlm_locks',
                 'sgnfs_nlm_clients', 'sgnfs_nlm_waiters', 'sgnfs_group_in_grace',
                 'sgnfs_group_grace_remaining_seconds', 'sgnfs_journal_batches_total',
