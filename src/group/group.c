@@ -115,6 +115,7 @@ static void grp_put(void *ctx)
 	for (int id = 0; id < GRP_PROTO_MAX; id++)
 		if (grp_protos[id] && grp_protos[id]->release && g->pub.slot[id])
 			grp_protos[id]->release(g->pub.slot[id]);
+	nsm_notify_cancel(g->notify_prep); /* prepared, never run */
 	free(g->lsn);
 	free(g->vip_added);
 	free(g);
@@ -231,18 +232,40 @@ static void grp_notified(void *arg, unsigned notified, unsigned failed)
  * from each VIP (src/nsm/notify.h), in the background, for as long as the
  * grace lasts and at least a minute, so a client that comes back later
  * still learns it must reclaim. */
+static uint32_t grp_notify_ms(const struct cfg_group *gc)
+{
+	return (gc->grace_s > 60 ? gc->grace_s : 60) * 1000u;
+}
+
 static int grp_notify(struct sg_group *g)
 {
 	const struct cfg_group *gc = g->cfg;
-	uint32_t total_ms = (gc->grace_s > 60 ? gc->grace_s : 60) * 1000u;
+	int rc = 0;
 
-	int rc = nsm_notify_start(g->node->loop, gc->name, g->pub.clients, gc->vips, gc->nvips,
-				  g->pub.nsm_state, total_ms, grp_notified, g, &g->notifier);
-
+	/* Prepared by the open (grp_open_read) when the group went online
+	 * right after it: the list is what the open read.  Else (a group
+	 * that waited to bind served meanwhile) built now. */
+	if (g->notify_prep) {
+		g->notifier = g->notify_prep;
+		g->notify_prep = NULL;
+		nsm_notify_run(g->notifier, g->node->loop, grp_notified, g);
+	} else {
+		rc = nsm_notify_start(g->node->loop, gc->name, g->pub.clients, gc->vips, gc->nvips,
+				      g->pub.nsm_state, grp_notify_ms(gc), grp_notified, g,
+				      &g->notifier);
+	}
 	/* One notification per client on the list and VIP (notify.h). */
 	if (rc == 0 && g->m)
 		g->m->notify_sent += (uint64_t)clist_count(g->pub.clients) * gc->nvips;
 	return rc;
+}
+
+/* A prepared notification that will not run (the group did not go online
+ * right after its open): freed, any thread. */
+static void grp_notify_unprep(struct sg_group *g)
+{
+	nsm_notify_cancel(g->notify_prep);
+	g->notify_prep = NULL;
 }
 
 /* ---- VIPs this node places (embedded mode, ADDR/PREFIX@IFACE) ---------- */
@@ -392,6 +415,12 @@ static void grp_open_read(struct sg_group *g)
 			 sf_strerror(rc));
 		goto err;
 	}
+	/* The notifications' list, so that going online costs the loop no
+	 * pass over a long client list.  Without it (no memory now) it is
+	 * built when the group goes online. */
+	if (nsm_notify_prepare(g->cfg->name, g->pub.clients, g->cfg->vips, g->cfg->nvips,
+			       g->pub.nsm_state, grp_notify_ms(g->cfg), &g->notify_prep) < 0)
+		g->notify_prep = NULL;
 	goto out;
 err:
 	grp_protos_close(g, 0);
@@ -687,6 +716,7 @@ static int grp_install(struct sg_group *g)
 	/* Served once the address is here (or the old owner let go of it);
 	 * the owner keeps the group meanwhile, so no other node races it. */
 	g->state = GRP_BINDING;
+	grp_notify_unprep(g);
 	log_err("group=%s cannot bind on node %s: %s", gc->name, node->me->name, g->bind_why);
 	grp_bind_later(g);
 	return 0;

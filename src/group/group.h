@@ -113,6 +113,8 @@ struct sg_group {
 	int open_rc;                       /* its result (set on the pool) */
 	char open_why[256];                /* why it failed */
 	struct nsm_notifier *notifier;     /* owned while notifying */
+	struct nsm_notifier *notify_prep;  /* owned: prepared by the open off the
+					      loop, run when it goes online */
 	uv_timer_t grace_timer;            /* holds a reference while open */
 	bool timer_open;
 	uv_timer_t handover_timer;         /* while leaving: polls the owner; holds

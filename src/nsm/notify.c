@@ -356,25 +356,21 @@ static void nsm_add_client(void *arg, const struct clist_entry_info *e)
 	}
 }
 
-int nsm_notify_start(uv_loop_t *loop, const char *group, const struct clist *cl,
-		     const struct sockaddr_storage *vips, size_t nvips, int32_t state,
-		     uint32_t total_ms, nsm_notify_done_fn done, void *arg,
-		     struct nsm_notifier **out)
+int nsm_notify_prepare(const char *group, const struct clist *cl,
+		       const struct sockaddr_storage *vips, size_t nvips, int32_t state,
+		       uint32_t total_ms, struct nsm_notifier **out)
 {
 	struct nsm_notifier *n = calloc(1, sizeof(*n));
 	struct nsm_build b = { n, 0 };
 
 	if (!n)
 		return -ENOMEM;
-	n->loop = loop;
 	n->refs = 1;
 	n->qtail = &n->queue;
 	n->state = state;
 	n->total_ms = total_ms;
-	n->done = done;
-	n->arg = arg;
 	n->group = strdup(group);
-	n->vips = calloc(nvips, sizeof(*vips));
+	n->vips = calloc(nvips ? nvips : 1, sizeof(*vips));
 	if (!n->group || !n->vips) {
 		nsm_notifier_put(n);
 		return -ENOMEM;
@@ -386,17 +382,41 @@ int nsm_notify_start(uv_loop_t *loop, const char *group, const struct clist *cl,
 		nsm_notifier_put(n);
 		return b.err;
 	}
-	log_info("group=%s notifying %u client address/VIP pairs (state %" PRId32 ")",
-		 group, n->total, state);
 	*out = n;
+	return 0;
+}
+
+void nsm_notify_run(struct nsm_notifier *n, uv_loop_t *loop, nsm_notify_done_fn done, void *arg)
+{
+	n->loop = loop;
+	n->done = done;
+	n->arg = arg;
+	log_info("group=%s notifying %u client address/VIP pairs (state %" PRId32 ")",
+		 n->group, n->total, n->state);
 	if (n->total == 0) {
+		n->done = NULL;
 		if (done)
 			done(arg, 0, 0);
-		n->done = NULL;
-		return 0;
+		return;
 	}
 	nsm_pump(n);
-	return 0;
+}
+
+unsigned nsm_notify_total(const struct nsm_notifier *n)
+{
+	return n->total;
+}
+
+int nsm_notify_start(uv_loop_t *loop, const char *group, const struct clist *cl,
+		     const struct sockaddr_storage *vips, size_t nvips, int32_t state,
+		     uint32_t total_ms, nsm_notify_done_fn done, void *arg,
+		     struct nsm_notifier **out)
+{
+	int rc = nsm_notify_prepare(group, cl, vips, nvips, state, total_ms, out);
+
+	if (rc == 0)
+		nsm_notify_run(*out, loop, done, arg);
+	return rc;
 }
 
 void nsm_notify_cancel(struct nsm_notifier *n)

@@ -43,6 +43,20 @@ int nsm_notify_start(uv_loop_t *loop, const char *group, const struct clist *cl,
 		     const struct sockaddr_storage *vips, size_t nvips, int32_t state,
 		     uint32_t total_ms, nsm_notify_done_fn done, void *arg,
 		     struct nsm_notifier **out);
+/*
+ * nsm_notify_start in two steps, so that a long list costs the event loop
+ * nothing: nsm_notify_prepare, on any thread and with no loop, copies what
+ * is to be sent from @cl (one job per address and VIP: for 100,000 clients
+ * a tenth of a second of allocation, which on the loop stalled every other
+ * group); nsm_notify_run, on the loop, starts sending.  A prepared notifier
+ * that will not run is freed with nsm_notify_cancel (any thread).
+ */
+int nsm_notify_prepare(const char *group, const struct clist *cl,
+		       const struct sockaddr_storage *vips, size_t nvips, int32_t state,
+		       uint32_t total_ms, struct nsm_notifier **out);
+void nsm_notify_run(struct nsm_notifier *n, uv_loop_t *loop, nsm_notify_done_fn done, void *arg);
+/* Notifications it holds: one per client address and VIP of a family. */
+unsigned nsm_notify_total(const struct nsm_notifier *n);
 /* Stop all notifications (the group goes offline); @done is not called. */
 void nsm_notify_cancel(struct nsm_notifier *n);
 

@@ -1,7 +1,8 @@
 /*
  * test_clist.c - the per-group client list: name rules, durable entries,
  * addresses, reload by another process, lazy idle removal, leftovers from a
- * crash, and refusal when the directory cannot be written.
+ * crash, refusal when the directory cannot be written, the load's parse, and
+ * the notifications prepared from a loaded list off the loop.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 
 #include "nsm/clist.h"
+#include "nsm/notify.h"
 
 static char dir[256], statedir[300], clients[320];
 static uv_loop_t loop;
@@ -289,6 +291,79 @@ static void test_load_parse(void **st)
 	clist_close(cl);
 }
 
+struct ndone { int calls; unsigned notified, failed; };
+
+static void on_notified(void *arg, unsigned notified, unsigned failed)
+{
+	struct ndone *d = arg;
+
+	d->calls++;
+	d->notified = notified;
+	d->failed = failed;
+}
+
+/*
+ * A group prepares its notifications off the loop, from the list it just
+ * loaded (nsm_notify_prepare), and runs them on the loop once online: one
+ * per client address and VIP of the same family; a prepared notifier that
+ * never runs is freed by cancel (ASan: nothing leaks); one with nothing to
+ * send reports done at once when run; one that runs can be cancelled.
+ */
+static void test_notify_prepared(void **st)
+{
+	char sd[400], cd[420], path[600];
+	struct sockaddr_storage vips[2];
+	struct nsm_notifier *n;
+	struct ndone d = { 0 };
+	struct clist *cl;
+	FILE *f;
+
+	snprintf(sd, sizeof(sd), "%s/notify", dir);
+	snprintf(cd, sizeof(cd), "%s/clients", sd);
+	assert_int_equal(clist_open(NULL, sd, 300, "g1", &cl), 0);
+	clist_close(cl);
+	snprintf(path, sizeof(path), "%s/two4", cd);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("sgnfs-clist=1\nname=two4\naddr=127.1.3.1\naddr=127.1.3.2\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/one6", cd);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("sgnfs-clist=1\nname=one6\naddr=::1\n", f);
+	fclose(f);
+	assert_int_equal(clist_open(NULL, sd, 300, "g1", &cl), 0);
+	vips[0] = addr4("127.1.3.100");
+	memset(&vips[1], 0, sizeof(vips[1]));
+	vips[1].ss_family = AF_INET6;
+	((struct sockaddr_in6 *)&vips[1])->sin6_addr = in6addr_loopback;
+
+	/* Two VIPs: two IPv4 jobs, one IPv6; never run. */
+	assert_int_equal(nsm_notify_prepare("g1", cl, vips, 2, 3, 1000, &n), 0);
+	assert_int_equal(nsm_notify_total(n), 3);
+	nsm_notify_cancel(n);
+	/* An IPv4 VIP only: the IPv6 client gets nothing. */
+	assert_int_equal(nsm_notify_prepare("g1", cl, vips, 1, 3, 1000, &n), 0);
+	assert_int_equal(nsm_notify_total(n), 2);
+	/* Run on the loop, then stopped: its handles close. */
+	nsm_notify_run(n, &loop, on_notified, &d);
+	nsm_notify_cancel(n);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(d.calls, 0); /* cancel does not call done */
+	/* No VIP of any client's family: done at once, with nothing sent. */
+	clist_close(cl);
+	snprintf(path, sizeof(path), "%s/two4", cd);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(clist_open(NULL, sd, 300, "g1", &cl), 0);
+	assert_int_equal(nsm_notify_prepare("g1", cl, vips, 1, 3, 1000, &n), 0);
+	assert_int_equal(nsm_notify_total(n), 0);
+	nsm_notify_run(n, &loop, on_notified, &d);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.notified + d.failed, 0);
+	nsm_notify_cancel(n);
+	clist_close(cl);
+}
+
 static void test_unwritable_refuses(void **st)
 {
 	struct clist *cl;
@@ -332,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_idle_removal),
 		cmocka_unit_test(test_load_off_loop),
 		cmocka_unit_test(test_load_parse),
+		cmocka_unit_test(test_notify_prepared),
 		cmocka_unit_test(test_unwritable_refuses),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
