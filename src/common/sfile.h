@@ -44,7 +44,8 @@
 /*
  * Open state file @name (relative to @dirfd) with @flags (O_RDONLY, O_RDWR,
  * O_WRONLY, with O_CREAT and @mode if wanted) plus O_NOFOLLOW|O_NONBLOCK|
- * O_CLOEXEC|O_NOCTTY, then fstat: anything but a regular file of at most
+ * O_CLOEXEC|O_NOCTTY (and O_NOATIME where the file's owner may), then
+ * fstat: anything but a regular file of at most
  * @max bytes (SIZE_MAX: no limit) is refused.  For files that are locked or
  * appended to in place (lease, journal).  *@fd as sf_open_read; *@st may
  * be NULL.  Same errors as sf_open_read.
