@@ -11,6 +11,8 @@
 #ifndef SGNFS_RPC_INT_H
 #define SGNFS_RPC_INT_H
 
+#include <pthread.h>
+
 #include "rpc/rpc.h"
 #include "rpc/rpc_drc.h"
 #include "rpc/rpc_rm.h"
@@ -45,15 +47,15 @@ struct rpc_conn;
  * takes no more than its share of the CPU the others' requests run on. */
 #define RPC_POOL_JOBS_PER_CTX (RPC_POOL_JOBS - 1)
 #define RPC_FQ_ACTIVE_MS 1000
-/* The nice value a pool thread takes while it runs a job of a backlogged
- * group (more of its requests queued or on the pool) while another group
- * is active, and gives back after the job.  Measured: on two cores the
+/* The nice value of the threads that run the jobs of a backlogged group
+ * (more of its requests queued or on the pool) while another group is
+ * active (rpc_svc.c, the low-priority threads).  Measured: on two cores the
  * flooding group's pool threads kept the loop thread and the other group's
  * jobs waiting for a CPU (the loop was runnable and not running 80% of
  * the flood), so the other group's p99 was a scheduler time slice.  The
  * kernel weighs nice 10 at about a tenth of nice 0, and a woken nice-0
- * thread preempts it.  Going back to 0 needs CAP_SYS_NICE (common/priv.h);
- * without it the first failure stops the lowering. */
+ * thread preempts it.  Those threads take it once, at their start: raising
+ * one's own nice needs no privilege, going back would (CAP_SYS_NICE). */
 #define RPC_POOL_LOW_NICE 10
 
 struct rpc_req_priv;
@@ -108,6 +110,9 @@ struct rpc_svc {
 	/* UDP replies are encoded here and sent at once (copied only when
 	 * the socket buffer is full). */
 	uint8_t udpbuf[RPC_UDP_MAX_REPLY];
+	/* Guards every listener's udp_tx_fd: a pool thread sends a reply
+	 * through it while the loop may be closing the socket. */
+	pthread_mutex_t udp_tx_mu;
 };
 
 struct rpc_listener {
@@ -117,6 +122,11 @@ struct rpc_listener {
 	struct sockaddr_storage addr; /* bound address */
 	uv_tcp_t tcp;
 	uv_udp_t udp;
+	/* udp's descriptor for replies sent from a pool thread (rpcs_work),
+	 * or -1: set after the bind, back to -1 before the handle is closed
+	 * (uv_close closes the descriptor at once, and its number may be
+	 * reused), both under svc->udp_tx_mu. */
+	int udp_tx_fd;
 	/* End-of-turn flush of the connections' replies: the check handle runs
 	 * right after the I/O callbacks of a loop turn, the prepare handle
 	 * right before the loop blocks, so a reply made anywhere in a turn
@@ -189,8 +199,11 @@ struct rpc_req_priv {
 	uint8_t *enc;
 	size_t enc_len;
 	bool res_freed;               /* res already xdr_free()d on the pool */
-	/* Run at RPC_POOL_LOW_NICE (decided on the loop when handed to the
-	 * pool); lowered: the pool thread did take that nice value. */
+	/* enc was sent by the pool thread (UDP only, no cache entry): the
+	 * loop only counts it and frees the request. */
+	bool enc_sent;
+	/* low: to run at RPC_POOL_LOW_NICE (decided on the loop when handed
+	 * to the pool); lowered: it did run on a low-priority thread. */
 	bool low, lowered;
 };
 
