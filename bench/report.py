@@ -155,18 +155,28 @@ def rows(run):
                         sg.get(k), ga.get(k), ratio(sg.get(k), ga.get(k)), '', None))
         nj = m.get('sgnfs_nojournal') or {}
         if nj:
+            rnj = m.get('ratio_pairs_nojournal')
+            tnj = 20.0 if v == 'pipelined' else None
             out.append(('lock', '  the same with `journal = off` (journal on / off: %s)'
                         % fmt(m.get('journal_cost')), nj.get('pairs_per_s'),
-                        ga.get('pairs_per_s'), m.get('ratio_pairs_nojournal'), '', None))
+                        ga.get('pairs_per_s'), rnj, '>= %gx Ganesha' % tnj if tnj else '',
+                        (rnj is not None and rnj >= tnj) if tnj else None))
     m = g(L, 'pipelined', 'median') or {}
     out.append(('null', 'NLM NULL calls/s [%s]' % var_label('pipelined'),
                 g(m, 'null_sgnfs', 'calls_per_s'), g(m, 'null_ganesha', 'calls_per_s'),
                 ratio(g(m, 'null_sgnfs', 'calls_per_s'), g(m, 'null_ganesha', 'calls_per_s')),
                 '', None))
-    r_sg = g(m, 'sgnfs', 'rpcs_over_null')
-    out.append(('null', 'lock path: lock RPCs/s / NULL calls/s, pipelined',
-                r_sg, g(m, 'ganesha', 'rpcs_over_null'), None, '>= 0.70',
-                r_sg is not None and r_sg >= 0.70))
+    # The target is the issue's: journal off, so the ratio is the RPC and
+    # lock path against the NULL ceiling, not the disk.  Older result files
+    # have no journal-off ratio; their row stays empty rather than show the
+    # journaled figure under the wrong label.
+    r_nj = g(m, 'sgnfs_nojournal', 'rpcs_over_null')
+    out.append(('null', 'lock path: lock RPCs/s / NULL calls/s, pipelined, `journal = off`',
+                r_nj, g(m, 'ganesha', 'rpcs_over_null'), None, '>= 0.70',
+                r_nj is not None and r_nj >= 0.70))
+    out.append(('null', '  the same with the journal on',
+                g(m, 'sgnfs', 'rpcs_over_null'), g(m, 'ganesha', 'rpcs_over_null'), None,
+                '', None))
     out.append(('null', '  (as pairs/s / NULL calls/s; a pair is 2 RPCs)',
                 g(m, 'sgnfs', 'pairs_over_null'), g(m, 'ganesha', 'pairs_over_null'), None,
                 '', None))

@@ -15,7 +15,6 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include <cap-ng.h>
@@ -24,7 +23,7 @@ int priv_drop(bool manage_vips, char *why, size_t whysz)
 {
 	static const int keep[] = { CAP_NET_BIND_SERVICE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE,
 				    CAP_FOWNER, CAP_CHOWN, CAP_FSETID, CAP_MKNOD, CAP_SETUID,
-				    CAP_SETGID, CAP_SYS_RESOURCE, CAP_SYS_NICE, CAP_NET_ADMIN,
+				    CAP_SETGID, CAP_SYS_RESOURCE, CAP_NET_ADMIN,
 				    CAP_NET_RAW };
 	const size_t nkeep = sizeof(keep) / sizeof(keep[0]) - (manage_vips ? 0 : 2);
 	const capng_type_t all = CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET;
@@ -83,18 +82,4 @@ int priv_resource(bool on)
 		data[idx].effective &= ~bit;
 	}
 	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
-}
-
-bool priv_can_renice(void)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-	struct rlimit rl;
-
-	if (syscall(SYS_capget, &hdr, data) == 0 &&
-	    (data[CAP_TO_INDEX(CAP_SYS_NICE)].effective & CAP_TO_MASK(CAP_SYS_NICE)))
-		return true;
-	/* Without the capability, RLIMIT_NICE r allows nice values down to
-	 * 20 - r. */
-	return getrlimit(RLIMIT_NICE, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= 20);
 }

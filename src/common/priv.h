@@ -17,14 +17,13 @@
  *   CAP_SYS_RESOURCE      the daemon's own state writes may use ext4's
  *                         root-reserved blocks; dropped per request for a
  *                         client identity that is not root, as knfsd does
- *   CAP_SYS_NICE          a pool thread gives back the nice value it took
- *                         for a backlogged group's job (rpc/rpc_int.h,
- *                         RPC_POOL_LOW_NICE); the seccomp filter allows
- *                         setpriority but no real-time scheduling call
  *   CAP_NET_ADMIN, CAP_NET_RAW  only when sgnfsd manages VIP addresses
  *                         itself (adding them, gratuitous ARP)
  * Everything else (CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_KILL, ...) is gone
  * for good, also from the bounding set, so no exec can regain it.
+ * CAP_SYS_NICE too: the threads that run a backlogged group's jobs at a
+ * lower priority raise their own nice value once and never lower it
+ * (rpc/rpc_svc.c, the low-priority threads), which needs no privilege.
  */
 #ifndef SGNFS_PRIV_H
 #define SGNFS_PRIV_H
@@ -47,11 +46,5 @@ int priv_drop(bool manage_vips, char *why, size_t whysz);
  * permitted.  Cheap (two syscalls); 0 or -errno.
  */
 int priv_resource(bool on);
-
-/*
- * Whether the calling thread may take nice 0 back after raising its nice
- * value (CAP_SYS_NICE, or RLIMIT_NICE of 20 or more).
- */
-bool priv_can_renice(void);
 
 #endif

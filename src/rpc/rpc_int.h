@@ -45,15 +45,15 @@ struct rpc_conn;
  * takes no more than its share of the CPU the others' requests run on. */
 #define RPC_POOL_JOBS_PER_CTX (RPC_POOL_JOBS - 1)
 #define RPC_FQ_ACTIVE_MS 1000
-/* The nice value a pool thread takes while it runs a job of a backlogged
- * group (more of its requests queued or on the pool) while another group
- * is active, and gives back after the job.  Measured: on two cores the
+/* The nice value of the threads that run the jobs of a backlogged group
+ * (more of its requests queued or on the pool) while another group is
+ * active (rpc_svc.c, the low-priority threads).  Measured: on two cores the
  * flooding group's pool threads kept the loop thread and the other group's
  * jobs waiting for a CPU (the loop was runnable and not running 80% of
  * the flood), so the other group's p99 was a scheduler time slice.  The
  * kernel weighs nice 10 at about a tenth of nice 0, and a woken nice-0
- * thread preempts it.  Going back to 0 needs CAP_SYS_NICE (common/priv.h);
- * without it the first failure stops the lowering. */
+ * thread preempts it.  Those threads take it once, at their start: raising
+ * one's own nice needs no privilege, going back would (CAP_SYS_NICE). */
 #define RPC_POOL_LOW_NICE 10
 
 struct rpc_req_priv;
@@ -194,8 +194,8 @@ struct rpc_req_priv {
 	void *tail;
 	uint32_t tail_len;
 	bool res_freed;               /* res already xdr_free()d on the pool */
-	/* Run at RPC_POOL_LOW_NICE (decided on the loop when handed to the
-	 * pool); lowered: the pool thread did take that nice value. */
+	/* low: to run at RPC_POOL_LOW_NICE (decided on the loop when handed
+	 * to the pool); lowered: it did run on a low-priority thread. */
 	bool low, lowered;
 };
 

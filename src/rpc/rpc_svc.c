@@ -32,12 +32,12 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/resource.h>
 
 #include "log.h"
-#include "priv.h"
 #include "rpcmsg.h"
 #include "saddr.h"
 #include "tbucket.h"
@@ -756,41 +756,129 @@ static void rpcs_udp_resume_some(struct rpc_svc *svc)
 	}
 }
 
-/* Set when pool threads cannot take nice 0 back (no CAP_SYS_NICE, e.g.
- * not started as root: checked on the first job that would be lowered), or
- * once one failed to: no job is lowered after that, so no thread stays at
- * a lower priority for other groups' work. */
-static atomic_bool rpcs_no_lowering;
-static atomic_bool rpcs_renice_checked; /* rpcs_no_lowering holds the answer */
+/*
+ * The low-priority threads.  A job of a backlogged group (rp->low) is not
+ * run on the libuv pool thread that took it but handed to one of these,
+ * which raised its own nice value to RPC_POOL_LOW_NICE once, at its start
+ * (raising needs no privilege; going back would need CAP_SYS_NICE, which
+ * sgnfsd does not keep); the pool thread sleeps until it is done.  So the
+ * flood's work competes with the loop at a tenth of its CPU weight while
+ * the pool's accounting (slots, turns, the completion on the loop) stays
+ * libuv's.  Process-wide, started on the first low job (a node with one
+ * active group never starts them), RPC_POOL_JOBS of them so a handed job
+ * never waits for another low job; they live as long as the process.
+ */
+struct rpcs_low_job {
+	struct rpc_req_priv *rp;       /* not owned: its pool thread waits */
+	struct rpcs_low_job *next;
+	bool done;
+	pthread_cond_t done_cv;
+};
 
-/* On a pool thread: this thread's nice value to @nice; 0, or -errno. */
-static int rpcs_thread_nice(int nice)
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;                 /* a job was queued */
+	struct rpcs_low_job *head, *tail;  /* jobs waiting for a low thread */
+	int started;                       /* 0 not yet, 1 running, -1 cannot */
+} rpcs_low = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
+
+/* The handler and the encoding of its reply, on whichever thread. */
+static void rpcs_run_job(struct rpc_req_priv *rp)
 {
-	return setpriority(PRIO_PROCESS, (id_t)gettid(), nice) == 0 ? 0 : -errno;
+	rp->disp = rp->req.pd->fn(&rp->req);
+	if (rp->disp == RPC_DONE_REPLY)
+		rpcs_pre_encode(rp);
+}
+
+static void *rpcs_low_thread(void *arg)
+{
+	id_t tid = (id_t)gettid();
+
+	(void)arg;
+	/* The name tells them from the pool's threads (top -H, the tests). */
+	(void)pthread_setname_np(pthread_self(), "sgnfs-low");
+	if (setpriority(PRIO_PROCESS, tid, RPC_POOL_LOW_NICE) < 0)
+		log_warn("rpc: a low-priority pool thread cannot take nice %d: %s; backlogged groups' jobs compete with the loop",
+			 RPC_POOL_LOW_NICE, strerror(errno));
+	pthread_mutex_lock(&rpcs_low.mu);
+	for (;;) {
+		while (!rpcs_low.head)
+			pthread_cond_wait(&rpcs_low.cv, &rpcs_low.mu);
+		struct rpcs_low_job *j = rpcs_low.head;
+
+		rpcs_low.head = j->next;
+		if (!rpcs_low.head)
+			rpcs_low.tail = NULL;
+		pthread_mutex_unlock(&rpcs_low.mu);
+		rpcs_run_job(j->rp);
+		j->rp->lowered = true;
+		pthread_mutex_lock(&rpcs_low.mu);
+		j->done = true;
+		pthread_cond_signal(&j->done_cv);
+	}
+	return NULL;
+}
+
+/* Start the low threads if not yet; true if there are any.  Called on a
+ * pool thread between jobs, so the new threads inherit its resting state
+ * (fs identity root, CAP_SYS_RESOURCE as at start), not a client's. */
+static bool rpcs_low_start(void)
+{
+	bool ok;
+
+	pthread_mutex_lock(&rpcs_low.mu);
+	if (rpcs_low.started == 0) {
+		pthread_attr_t a;
+		int n = 0;
+
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		for (int i = 0; i < RPC_POOL_JOBS; i++) {
+			pthread_t t;
+
+			if (pthread_create(&t, &a, rpcs_low_thread, NULL) == 0)
+				n++;
+		}
+		pthread_attr_destroy(&a);
+		rpcs_low.started = n ? 1 : -1;
+		if (!n)
+			log_warn("rpc: no low-priority pool thread could be started: backlogged groups' jobs run at the pool's priority");
+	}
+	ok = rpcs_low.started > 0;
+	pthread_mutex_unlock(&rpcs_low.mu);
+	return ok;
+}
+
+/* On a pool thread: run @rp on a low thread and wait for it.  False if
+ * there is none (the caller then runs it itself). */
+static bool rpcs_low_run(struct rpc_req_priv *rp)
+{
+	struct rpcs_low_job j = { .rp = rp };
+
+	if (!rpcs_low_start())
+		return false;
+	pthread_cond_init(&j.done_cv, NULL);
+	pthread_mutex_lock(&rpcs_low.mu);
+	if (rpcs_low.tail)
+		rpcs_low.tail->next = &j;
+	else
+		rpcs_low.head = &j;
+	rpcs_low.tail = &j;
+	pthread_cond_signal(&rpcs_low.cv);
+	while (!j.done)
+		pthread_cond_wait(&j.done_cv, &rpcs_low.mu);
+	pthread_mutex_unlock(&rpcs_low.mu);
+	pthread_cond_destroy(&j.done_cv);
+	return true;
 }
 
 static void rpcs_work(uv_work_t *w)
 {
 	struct rpc_req_priv *rp = w->data;
 
-	/* Whether nice 0 can be taken back: each thread that finds it
-	 * unchecked checks (cheap, the same answer on every pool thread), so
-	 * none lowers itself before the answer is in. */
-	if (rp->low && !atomic_load(&rpcs_renice_checked)) {
-		if (!priv_can_renice() && !atomic_exchange(&rpcs_no_lowering, true))
-			log_info("rpc: no CAP_SYS_NICE: backlogged groups' thread-pool jobs are not run at a lower priority");
-		atomic_store(&rpcs_renice_checked, true);
-	}
-	if (rp->low && !atomic_load(&rpcs_no_lowering))
-		rp->lowered = rpcs_thread_nice(RPC_POOL_LOW_NICE) == 0;
-	rp->disp = rp->req.pd->fn(&rp->req);
-	if (rp->disp == RPC_DONE_REPLY)
-		rpcs_pre_encode(rp);
-	/* Back to nice 0 after the job: the pool also runs other groups'
-	 * requests and state I/O (journal, client list). */
-	if (rp->lowered && rpcs_thread_nice(0) != 0 &&
-	    !atomic_exchange(&rpcs_no_lowering, true))
-		log_warn("rpc: a pool thread cannot take nice 0 back (no CAP_SYS_NICE): backlogged groups' jobs are no longer run at a lower priority");
+	if (rp->low && rpcs_low_run(rp))
+		return;
+	rpcs_run_job(rp);
 }
 
 static void rpcs_work_done(uv_work_t *w, int status)

@@ -31,7 +31,7 @@ CAP = {'CHOWN': 0, 'DAC_OVERRIDE': 1, 'DAC_READ_SEARCH': 2, 'FOWNER': 3, 'FSETID
        'NET_RAW': 13, 'SYS_MODULE': 16, 'SYS_PTRACE': 19, 'SYS_ADMIN': 21,
        'SYS_NICE': 23, 'SYS_RESOURCE': 24, 'MKNOD': 27}
 KEEP = ['NET_BIND_SERVICE', 'DAC_READ_SEARCH', 'DAC_OVERRIDE', 'FOWNER', 'CHOWN', 'FSETID',
-        'MKNOD', 'SETUID', 'SETGID', 'SYS_RESOURCE', 'SYS_NICE']
+        'MKNOD', 'SETUID', 'SETGID', 'SYS_RESOURCE']
 NFS3ERR_NOSPC = 28
 USER = (AUTH_SYS, auth_sys(machine=b'privtest', uid=1000, gid=1000))
 ROOT = (AUTH_SYS, auth_sys(machine=b'privtest', uid=0, gid=0))
