@@ -1094,6 +1094,7 @@ void grp_status(const struct sg_group *g, struct json_object *o)
 		sj_add(r, "pool_jobs", json_object_new_uint64(jobs));
 		sj_add(r, "pool_done", json_object_new_uint64(g->m->rpc.pool_done));
 		sj_add(r, "pool_lowered", json_object_new_uint64(g->m->rpc.pool_lowered));
+		sj_add(r, "pool_udp_sent", json_object_new_uint64(g->m->rpc.pool_udp_sent));
 		sj_add(d, "hits", json_object_new_uint64(g->m->rpc.drc_hits));
 		sj_add(d, "misses", json_object_new_uint64(g->m->rpc.drc_misses));
 		sj_add(d, "inprogress_drops", json_object_new_uint64(g->m->rpc.drc_inprogress_drops));

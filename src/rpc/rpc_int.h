@@ -11,6 +11,8 @@
 #ifndef SGNFS_RPC_INT_H
 #define SGNFS_RPC_INT_H
 
+#include <pthread.h>
+
 #include "rpc/rpc.h"
 #include "rpc/rpc_drc.h"
 #include "rpc/rpc_rm.h"
@@ -108,6 +110,9 @@ struct rpc_svc {
 	/* UDP replies are encoded here and sent at once (copied only when
 	 * the socket buffer is full). */
 	uint8_t udpbuf[RPC_UDP_MAX_REPLY];
+	/* Guards every listener's udp_tx_fd: a pool thread sends a reply
+	 * through it while the loop may be closing the socket. */
+	pthread_mutex_t udp_tx_mu;
 };
 
 struct rpc_listener {
@@ -117,6 +122,11 @@ struct rpc_listener {
 	struct sockaddr_storage addr; /* bound address */
 	uv_tcp_t tcp;
 	uv_udp_t udp;
+	/* udp's descriptor for replies sent from a pool thread (rpcs_work),
+	 * or -1: set after the bind, back to -1 before the handle is closed
+	 * (uv_close closes the descriptor at once, and its number may be
+	 * reused), both under svc->udp_tx_mu. */
+	int udp_tx_fd;
 	/* End-of-turn flush of the connections' replies: the check handle runs
 	 * right after the I/O callbacks of a loop turn, the prepare handle
 	 * right before the loop blocks, so a reply made anywhere in a turn
@@ -194,6 +204,9 @@ struct rpc_req_priv {
 	void *tail;
 	uint32_t tail_len;
 	bool res_freed;               /* res already xdr_free()d on the pool */
+	/* enc was sent by the pool thread (UDP only, no cache entry): the
+	 * loop only counts it and frees the request. */
+	bool enc_sent;
 	/* low: to run at RPC_POOL_LOW_NICE (decided on the loop when handed
 	 * to the pool); lowered: it did run on a low-priority thread. */
 	bool low, lowered;

@@ -124,6 +124,10 @@ void rpc_stats_write(const struct rpc_svc *svc, struct rpc_stats *const *st,
 		  "Thread-pool jobs of the group run at a lower CPU priority: the group was backlogged while another group was active.");
 	for (size_t i = 0; i < n; i++)
 		mt_u64(out, "sgnfs_rpc_pool_lowered_total", labels[i], st[i]->pool_lowered);
+	mt_family(out, "sgnfs_rpc_pool_udp_sent_total", "counter",
+		  "UDP replies of the group's thread-pool jobs sent by the pool thread, not the event loop.");
+	for (size_t i = 0; i < n; i++)
+		mt_u64(out, "sgnfs_rpc_pool_udp_sent_total", labels[i], st[i]->pool_udp_sent);
 	mt_family(out, "sgnfs_drc_hits_total", "counter",
 		  "Retransmitted non-idempotent calls answered from the duplicate-request cache.");
 	for (size_t i = 0; i < n; i++)

@@ -49,6 +49,7 @@ struct rpc_stats {
 	uint64_t udp_dropped;             /* datagrams dropped: the group's queue was full */
 	uint64_t pool_done;               /* blocking requests back from the thread pool */
 	uint64_t pool_lowered;            /* of those, run at a lower CPU priority (backlogged) */
+	uint64_t pool_udp_sent;           /* of those, UDP replies sent by the pool thread */
 	/* Duplicate-request cache (rpc_drc.h), calls of this group. */
 	uint64_t drc_hits, drc_misses, drc_inprogress_drops;
 };

@@ -35,6 +35,7 @@
 #include <pthread.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 
 #include "log.h"
@@ -65,6 +66,7 @@ int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **
 		free(svc);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&svc->udp_tx_mu, NULL);
 	*out = svc;
 	return 0;
 }
@@ -86,6 +88,7 @@ void rpc_svc_free(struct rpc_svc *svc)
 		}
 	}
 	rpc_drc_free(svc->drc);
+	pthread_mutex_destroy(&svc->udp_tx_mu);
 	free(svc);
 }
 
@@ -408,7 +411,12 @@ void rpc_req_finish(struct rpc_req *req, enum rpc_disposition disp)
 				     fits ? rp->enc_len : 0, uv_now(rp->lsn->svc->loop));
 			rp->drc = NULL;
 		}
-		if (!gone) {
+		if (rp->enc_sent) {
+			if (rp->lsn->stats) {
+				rp->lsn->stats->bytes_out += rp->enc_len;
+				rp->lsn->stats->pool_udp_sent++;
+			}
+		} else if (!gone) {
 			if (rp->tail) {
 				rc = rpcx_out_send_tail(rp->conn, rp->enc, rp->enc_len,
 							rp->tail, rp->tail_len);
@@ -782,12 +790,44 @@ static struct {
 	int started;                       /* 0 not yet, 1 running, -1 cannot */
 } rpcs_low = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
 
-/* The handler and the encoding of its reply, on whichever thread. */
+/*
+ * On the pool thread: send @rp's encoded UDP reply through its listener's
+ * socket (sendto on one socket from several threads is safe), so the loop
+ * spends nothing on the flood's big replies but the bookkeeping.  Not
+ * when the reply goes into the duplicate-request cache (the loop does
+ * that, then sends), nor when the socket buffer is full (the loop queues
+ * it, rpcx_udp_send).  Any other failure is a lost datagram, which the
+ * client retransmits, as on the loop.
+ */
+static void rpcs_udp_send_off_loop(struct rpc_req_priv *rp)
+{
+	struct rpc_svc *svc = rp->lsn->svc;
+	const struct sockaddr_storage *peer = &rp->req.peer;
+	socklen_t plen = peer->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						     : sizeof(struct sockaddr_in);
+	ssize_t n = -1;
+	int err = EBADF;
+
+	pthread_mutex_lock(&svc->udp_tx_mu);
+	if (rp->lsn->udp_tx_fd >= 0) {
+		n = sendto(rp->lsn->udp_tx_fd, rp->enc, rp->enc_len, MSG_DONTWAIT,
+			   (const struct sockaddr *)peer, plen);
+		err = errno;
+	}
+	pthread_mutex_unlock(&svc->udp_tx_mu);
+	/* Closed (-1 above): the loop finds the listener gone and drops it. */
+	rp->enc_sent = n >= 0 || (err != EAGAIN && err != EWOULDBLOCK && err != EBADF);
+}
+
+/* The handler, the encoding of its reply and, on UDP, its sending, on
+ * whichever thread runs the job. */
 static void rpcs_run_job(struct rpc_req_priv *rp)
 {
 	rp->disp = rp->req.pd->fn(&rp->req);
 	if (rp->disp == RPC_DONE_REPLY)
 		rpcs_pre_encode(rp);
+	if (rp->enc && !rp->conn && !rp->drc)
+		rpcs_udp_send_off_loop(rp);
 }
 
 static void *rpcs_low_thread(void *arg)

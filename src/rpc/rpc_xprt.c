@@ -98,6 +98,15 @@ static void rpcx_lsn_free_cb(uv_handle_t *h)
 	rpcx_lsn_put(h->data);
 }
 
+/* Before lsn->udp is closed: no pool thread sends through its descriptor
+ * any more (one in the middle of a send finishes it first). */
+static void rpcx_udp_tx_off(struct rpc_listener *lsn)
+{
+	pthread_mutex_lock(&lsn->svc->udp_tx_mu);
+	lsn->udp_tx_fd = -1;
+	pthread_mutex_unlock(&lsn->svc->udp_tx_mu);
+}
+
 /* ---- source addresses ------------------------------------------------- */
 
 /* Hosts are kept normalised (saddr.h: host part only). */
@@ -843,6 +852,7 @@ int rpc_listen(struct rpc_svc *svc, const struct sockaddr *addr, unsigned flags,
 	lsn->svc = svc;
 	lsn->ctx = ctx;
 	lsn->refs = 1; /* the caller's, dropped by rpc_listener_close */
+	lsn->udp_tx_fd = -1;
 	memcpy(&lsn->addr, addr, alen);
 
 	if (flags & RPC_LISTEN_TCP) {
@@ -867,6 +877,15 @@ int rpc_listen(struct rpc_svc *svc, const struct sockaddr *addr, unsigned flags,
 		lsn->has_udp = true;
 		rpcx_lsn_get(lsn);
 		rc = uv_udp_bind(&lsn->udp, addr, 0);
+		if (rc == 0) {
+			uv_os_fd_t fd;
+
+			if (uv_fileno((uv_handle_t *)&lsn->udp, &fd) == 0) {
+				pthread_mutex_lock(&svc->udp_tx_mu);
+				lsn->udp_tx_fd = fd;
+				pthread_mutex_unlock(&svc->udp_tx_mu);
+			}
+		}
 		if (rc == 0 && !(flags & RPC_LISTEN_HELD))
 			rc = uv_udp_recv_start(&lsn->udp, rpcx_alloc, rpcx_udp_recv_cb);
 		if (rc != 0)
@@ -915,6 +934,7 @@ void rpc_listener_quiesce(struct rpc_listener *lsn)
 		lsn->has_tcp_sock = false;
 	}
 	if (lsn->has_udp) {
+		rpcx_udp_tx_off(lsn);
 		uv_close((uv_handle_t *)&lsn->udp, rpcx_lsn_free_cb);
 		lsn->has_udp = false;
 	}
@@ -935,7 +955,9 @@ void rpc_listener_close(struct rpc_listener *lsn)
 		uv_close((uv_handle_t *)&lsn->flush_prep, rpcx_lsn_free_cb);
 		uv_close((uv_handle_t *)&lsn->flush_chk, rpcx_lsn_free_cb);
 	}
-	if (lsn->has_udp)
+	if (lsn->has_udp) {
+		rpcx_udp_tx_off(lsn);
 		uv_close((uv_handle_t *)&lsn->udp, rpcx_lsn_free_cb);
+	}
 	rpcx_lsn_put(lsn);
 }

@@ -320,6 +320,12 @@ def test(h):
             '(status: %s)' % g1_after)
     h.check(g2_after.get('pool_lowered') == 0,
             'no g2 job (one at a time, never backlogged) was lowered (status: %s)' % g2_after)
+    # The flood's replies (UDP, idempotent: no cache entry) were sent by
+    # the pool threads, not the loop; g2's (TCP) never are.
+    h.check(g1_after.get('pool_udp_sent', 0) > 0,
+            'g1\'s UDP READDIRPLUS replies were sent by the pool threads (status: %s)' % g1_after)
+    h.check(g2_after.get('pool_udp_sent') == 0,
+            'no g2 reply (TCP) was sent by a pool thread (status: %s)' % g2_after)
     low = {t: v for t, v in nices.items() if v[0] == 'sgnfs-low'}
     h.check(drained.get('queued', 1) == 0 and drained.get('pool_jobs', 1) == 0
             and low and all(v[1] == 10 for v in low.values())
