@@ -18,6 +18,18 @@
  *        getattr_ops_per_sec=<n> p50_us=<n> p99_us=<n>
  *      and a detail line (errors, samples, depth, conns) on stderr.
  *
+ * With --lock NAME it measures NLM instead (a third-party client's view of
+ * the lock path, libnfs's NLM v4): NAME is looked up in the export (NFSv3
+ * LOOKUP), the N connections go to the NLM v4 port (portmapper), and each
+ * of the D slots of a connection is its own lock owner (svid slot+1) on its
+ * own byte (offset = slot) that sends LOCK (exclusive, non-blocking), then
+ * UNLOCK as soon as LOCK is answered, then LOCK again, and so on.  Latency
+ * is per RPC; a pair is one LOCK and its UNLOCK.  It prints one JSON line:
+ *        {"pairs_per_s":..,"rpcs_per_s":..,"p50_us":..,"p99_us":..,
+ *         "max_us":..,"denied":..,"errors":..}
+ * where denied counts LOCKs not granted (the slot then locks again) and
+ * errors UNLOCKs not granted.  Exit status 1 if any LOCK was refused.
+ *
  * Exit status: 0 on success; 1 if anything failed (connection, MOUNT, a
  * GETATTR that did not return NFS3_OK, or a call unanswered for S seconds);
  * 64 on bad usage.
@@ -42,6 +54,7 @@
 #include <nfsc/libnfs-raw.h>
 #include <nfsc/libnfs-raw-mount.h>
 #include <nfsc/libnfs-raw-nfs.h>
+#include <nfsc/libnfs-raw-nlm.h>
 
 #define GB_MAX_CONNS 256
 #define GB_MAX_DEPTH 4096
@@ -55,6 +68,11 @@ struct gb_slot {
 	struct gb_conn *conn;      /* back pointer, fixed */
 	uint64_t sent_ns;          /* when the current call was queued */
 	bool busy;                 /* a call is outstanding on this slot */
+	/* --lock: this slot's owner and byte; locked: LOCK was granted,
+	 * so UNLOCK goes next. */
+	char oh[32];
+	unsigned idx;
+	bool locked;
 };
 
 /* One NFS connection with its pipeline of slots. */
@@ -87,6 +105,15 @@ struct gb_bench {
 
 	struct gb_conn conns[GB_MAX_CONNS];
 	int nconnected;
+
+	/* --lock NAME: the NFS connection for its LOOKUP, and its handle. */
+	const char *lock_name;
+	struct rpc_context *nfs;
+	bool nfs_connected, lookup_done;
+	char *lfh;
+	unsigned lfh_len;
+	uint64_t pairs;            /* UNLOCKs answered in the measured window */
+	uint64_t denied;           /* LOCKs not granted */
 
 	uint64_t *lat;             /* measured latencies (ns), owned */
 	size_t nlat, cap;
@@ -126,11 +153,51 @@ static int gb_record(struct gb_bench *b, uint64_t ns)
 static void gb_getattr_cb(struct rpc_context *rpc, int status, void *data,
 			  void *private_data);
 
+static void gb_lock_cb(struct rpc_context *rpc, int status, void *data,
+		       void *private_data);
+
+/* Queue @s's next NLM call: LOCK, or UNLOCK once its LOCK was granted. */
+static int gb_issue_lock(struct gb_slot *s)
+{
+	struct gb_conn *c = s->conn;
+	struct gb_bench *b = c->b;
+	nlm4_lock l = {
+		/* a name every statd resolves (Ganesha monitors it) */
+		.caller_name = "localhost",
+		.fh = { .data = { .data_len = b->lfh_len, .data_val = b->lfh } },
+		.oh = s->oh,
+		.svid = s->idx + 1,
+		.l_offset = s->idx,
+		.l_len = 1,
+	};
+	int rc;
+
+	s->sent_ns = now_ns();
+	if (s->locked) {
+		NLM4_UNLOCKargs a = { .lock = l };
+
+		rc = rpc_nlm4_unlock_async(c->rpc, gb_lock_cb, &a, s);
+	} else {
+		NLM4_LOCKargs a = { .block = 0, .exclusive = 1, .lock = l, .state = 1 };
+
+		rc = rpc_nlm4_lock_async(c->rpc, gb_lock_cb, &a, s);
+	}
+	if (rc != 0) {
+		gb_fail(b, "cannot queue an NLM call", rpc_get_error(c->rpc));
+		return -EIO;
+	}
+	s->busy = true;
+	c->inflight++;
+	return 0;
+}
+
 /* Queue one GETATTR on @s.  Returns 0 or -EIO (reported). */
 static int gb_issue(struct gb_slot *s)
 {
 	struct gb_conn *c = s->conn;
 
+	if (c->b->lock_name)
+		return gb_issue_lock(s);
 	s->sent_ns = now_ns();
 	if (rpc_nfs3_getattr_async(c->rpc, gb_getattr_cb, &c->b->args, s) != 0) {
 		gb_fail(c->b, "cannot queue GETATTR", rpc_get_error(c->rpc));
@@ -166,6 +233,82 @@ static void gb_getattr_cb(struct rpc_context *rpc, int status, void *data,
 	}
 	if ((b->phase == GB_WARMUP || b->phase == GB_MEASURE) && !b->failed)
 		gb_issue(s);
+}
+
+/* Both NLM replies start with the cookie and the status. */
+static void gb_lock_cb(struct rpc_context *rpc, int status, void *data,
+		       void *private_data)
+{
+	struct gb_slot *s = private_data;
+	struct gb_conn *c = s->conn;
+	struct gb_bench *b = c->b;
+	uint64_t t = now_ns();
+	bool was_unlock = s->locked, counted;
+
+	s->busy = false;
+	c->inflight--;
+	c->last_progress_ns = t;
+	if (status != RPC_STATUS_SUCCESS) {
+		if (status != RPC_STATUS_CANCEL)
+			gb_fail(b, "NLM call failed", status == RPC_STATUS_ERROR ? data : "timeout");
+		return;
+	}
+	counted = b->phase == GB_MEASURE || (b->phase == GB_DRAIN && t <= b->measure_end_ns);
+	counted = counted && s->sent_ns >= b->measure_start_ns;
+	if (was_unlock) {
+		if (((NLM4_UNLOCKres *)data)->status != NLM4_GRANTED)
+			b->errors++;
+		s->locked = false;
+		if (counted)
+			b->pairs++;
+	} else if (((NLM4_LOCKres *)data)->status == NLM4_GRANTED) {
+		s->locked = true;
+	} else {
+		b->denied++;
+	}
+	if (counted && gb_record(b, t - s->sent_ns) < 0)
+		gb_fail(b, "out of memory", NULL);
+	/* A held lock is always released, even after the window. */
+	if (((b->phase == GB_WARMUP || b->phase == GB_MEASURE) && !b->failed) || s->locked)
+		gb_issue(s);
+}
+
+static void gb_lookup_cb(struct rpc_context *rpc, int status, void *data,
+			 void *private_data)
+{
+	struct gb_bench *b = private_data;
+	LOOKUP3res *res = data;
+
+	b->lookup_done = true;
+	if (status != RPC_STATUS_SUCCESS || res->status != NFS3_OK) {
+		gb_fail(b, "LOOKUP of the --lock file failed", NULL);
+		return;
+	}
+	b->lfh_len = res->LOOKUP3res_u.resok.object.data.data_len;
+	b->lfh = malloc(b->lfh_len ? b->lfh_len : 1);
+	if (!b->lfh) {
+		gb_fail(b, "out of memory", NULL);
+		return;
+	}
+	memcpy(b->lfh, res->LOOKUP3res_u.resok.object.data.data_val, b->lfh_len);
+}
+
+static void gb_lookup_connect_cb(struct rpc_context *rpc, int status, void *data,
+				 void *private_data)
+{
+	struct gb_bench *b = private_data;
+	LOOKUP3args a;
+
+	if (status != RPC_STATUS_SUCCESS) {
+		gb_fail(b, "NFS connect failed", status == RPC_STATUS_ERROR ? data : NULL);
+		return;
+	}
+	b->nfs_connected = true;
+	memset(&a, 0, sizeof(a));
+	a.what.dir = b->args.object;
+	a.what.name = (char *)b->lock_name;
+	if (rpc_nfs3_lookup_async(rpc, gb_lookup_cb, &a, b) != 0)
+		gb_fail(b, "cannot queue LOOKUP", rpc_get_error(rpc));
 }
 
 static void gb_nfs_connect_cb(struct rpc_context *rpc, int status, void *data,
@@ -238,14 +381,16 @@ static void gb_mnt_connect_cb(struct rpc_context *rpc, int status, void *data,
  */
 static void gb_poll_once(struct gb_bench *b, int ms)
 {
-	struct pollfd pfd[GB_MAX_CONNS + 1];
-	struct rpc_context *ctx[GB_MAX_CONNS + 1];
+	struct pollfd pfd[GB_MAX_CONNS + 2];
+	struct rpc_context *ctx[GB_MAX_CONNS + 2];
 	int n = 0;
 
 	if (b->mnt) {
 		ctx[n] = b->mnt;
 		n++;
 	}
+	if (b->nfs)
+		ctx[n++] = b->nfs;
 	for (int i = 0; i < b->nconns; i++)
 		if (b->conns[i].rpc)
 			ctx[n++] = b->conns[i].rpc;
@@ -262,8 +407,8 @@ static void gb_poll_once(struct gb_bench *b, int ms)
 	for (int i = 0; i < n; i++) {
 		/* revents 0 too: rpc_service() also expires timed-out calls. */
 		if (rpc_service(ctx[i], pfd[i].revents) < 0) {
-			if (ctx[i] == b->mnt && b->phase >= GB_DRAIN)
-				continue; /* server closed an idle MOUNT connection */
+			if ((ctx[i] == b->mnt || ctx[i] == b->nfs) && b->phase >= GB_WARMUP)
+				continue; /* server closed an idle MOUNT/LOOKUP connection */
 			gb_fail(b, "connection failed", rpc_get_error(ctx[i]));
 			return;
 		}
@@ -287,6 +432,7 @@ static int gb_run_until(struct gb_bench *b, bool (*done)(struct gb_bench *),
 static bool gb_mounted(struct gb_bench *b) { return b->mnt_done; }
 static bool gb_all_connected(struct gb_bench *b) { return b->nconnected == b->nconns; }
 static bool gb_umounted(struct gb_bench *b) { return b->umnt_done; }
+static bool gb_looked_up(struct gb_bench *b) { return b->lookup_done; }
 
 static bool gb_drained(struct gb_bench *b)
 {
@@ -369,6 +515,10 @@ static void gb_teardown(struct gb_bench *b)
 	if (b->mnt)
 		rpc_destroy_context(b->mnt);
 	b->mnt = NULL;
+	if (b->nfs)
+		rpc_destroy_context(b->nfs);
+	b->nfs = NULL;
+	free(b->lfh);
 	free(b->fh);
 	free(b->lat);
 }
@@ -377,12 +527,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: getattr_bench SERVER_IP EXPORT_PATH [--depth D] [--seconds T] [--conns N]\n"
-		"                     [--warmup W] [--timeout S]\n"
+		"                     [--warmup W] [--timeout S] [--lock NAME]\n"
 		"  --depth D    GETATTR calls in flight per connection (default 32, max %d)\n"
 		"  --seconds T  measured seconds (default 5)\n"
 		"  --conns N    NFS TCP connections (default 1, max %d)\n"
 		"  --warmup W   unmeasured seconds before that (default 0.5)\n"
-		"  --timeout S  fail if a call or a setup step takes longer (default 10)\n",
+		"  --timeout S  fail if a call or a setup step takes longer (default 10)\n"
+		"  --lock NAME  NLM v4 LOCK+UNLOCK pairs on file NAME of the export instead\n",
 		GB_MAX_DEPTH, GB_MAX_CONNS);
 }
 
@@ -416,6 +567,10 @@ static int parse_args(struct gb_bench *b, int argc, char **argv)
 		}
 		if (i + 1 >= argc)
 			return -1;
+		if (!strcmp(a, "--lock")) {
+			b->lock_name = argv[++i];
+			continue;
+		}
 		v = strtod(argv[++i], &end);
 		if (*end || v != v)
 			return -1;
@@ -462,7 +617,21 @@ int main(int argc, char **argv)
 	if (gb_run_until(b, gb_mounted, now_ns() + setup_ns, "MOUNT") < 0)
 		goto out;
 
-	/* 2. NFS connections; distinct XID ranges so no two calls share one. */
+	/* 1b. --lock: the file's handle */
+	if (b->lock_name) {
+		b->nfs = rpc_init_context();
+		if (!b->nfs || rpc_connect_program_async(b->nfs, b->server, NFS_PROGRAM, NFS_V3,
+							 gb_lookup_connect_cb, b) != 0) {
+			gb_fail(b, "cannot start the NFS connection for LOOKUP",
+				b->nfs ? rpc_get_error(b->nfs) : NULL);
+			goto out;
+		}
+		if (gb_run_until(b, gb_looked_up, now_ns() + setup_ns, "LOOKUP") < 0)
+			goto out;
+	}
+
+	/* 2. NFS (or NLM) connections; distinct XID ranges so no two calls
+	 * share one. */
 	for (int i = 0; i < b->nconns; i++) {
 		struct gb_conn *c = &b->conns[i];
 
@@ -473,10 +642,16 @@ int main(int argc, char **argv)
 			gb_fail(b, "out of memory", NULL);
 			goto out;
 		}
-		for (int j = 0; j < b->depth; j++)
+		for (int j = 0; j < b->depth; j++) {
 			c->slots[j].conn = c;
+			c->slots[j].idx = (unsigned)(i * b->depth + j);
+			snprintf(c->slots[j].oh, sizeof(c->slots[j].oh), "gb-%d-%u", (int)getpid(),
+				 c->slots[j].idx);
+		}
 		rpc_set_next_xid(c->rpc, ((uint32_t)i << 24) ^ (uint32_t)getpid());
-		if (rpc_connect_program_async(c->rpc, b->server, NFS_PROGRAM, NFS_V3,
+		if (rpc_connect_program_async(c->rpc, b->server,
+					      b->lock_name ? NLM_PROGRAM : NFS_PROGRAM,
+					      b->lock_name ? NLM_V4 : NFS_V3,
 					      gb_nfs_connect_cb, c) != 0) {
 			gb_fail(b, "cannot start NFS connection", rpc_get_error(c->rpc));
 			goto out;
@@ -496,6 +671,23 @@ int main(int argc, char **argv)
 		b->failed = false;
 	}
 
+	if (b->lock_name) {
+		double secs = (double)(b->measure_end_ns - b->measure_start_ns) / 1e9;
+
+		qsort(b->lat, b->nlat, sizeof(*b->lat), cmp_u64);
+		printf("{\"pairs_per_s\": %.1f, \"rpcs_per_s\": %.1f, \"p50_us\": %llu, "
+		       "\"p99_us\": %llu, \"max_us\": %llu, \"denied\": %llu, \"errors\": %llu, "
+		       "\"conns\": %d, \"depth\": %d, \"seconds\": %.2f, \"client\": \"libnfs\"}\n",
+		       secs > 0 ? (double)b->pairs / secs : 0.0,
+		       secs > 0 ? (double)b->nlat / secs : 0.0,
+		       (unsigned long long)pct_us(b->lat, b->nlat, 50),
+		       (unsigned long long)pct_us(b->lat, b->nlat, 99),
+		       (unsigned long long)pct_us(b->lat, b->nlat, 100),
+		       (unsigned long long)b->denied, (unsigned long long)b->errors,
+		       b->nconns, b->depth, secs);
+		rc = (b->errors || b->denied || b->pairs == 0) ? 1 : 0;
+		goto out;
+	}
 	{
 		double secs = (double)(b->measure_end_ns - b->measure_start_ns) / 1e9;
 

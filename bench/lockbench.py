@@ -11,7 +11,9 @@ with its error and the others still run):
   lock       LOCK+UNLOCK pairs (sgnfs-client bench-lock): pipelined (N hosts
              x M owners at depth D), single (1x1, depth 1), only-lock (many
              hosts, one owner, depth 1: every pair is its client's only lock,
-             so a server that records clients per lock pays each time).
+             so a server that records clients per lock pays each time); and
+             libnfs: a third-party client (libnfs's NLM v4, bench/getattr_bench
+             --lock) on one connection at depth 32, an owner per slot.
              Runs alternate sgnfs (lock journal on, as shipped) / sgnfs with
              `journal = off` / Ganesha, repeated; medians and ratios.
   null       NLM NULL calls/s (bench/nlm_null_bench) at the same hosts x depth
@@ -108,6 +110,9 @@ VARIANTS = [
     ('pipelined', 4, 4, 16),
     ('single', 1, 1, 1),
     ('only_lock', 64, 1, 1),
+    # libnfs's NLM client (bench/getattr_bench --lock): 1 connection,
+    # depth 32, each slot its own owner
+    ('libnfs', 1, 32, 32),
 ]
 
 LOGF = None
@@ -155,6 +160,9 @@ class Runner:
         for k, p in self.tool.items():
             if not os.access(p, os.X_OK):
                 raise Abort('%s not built (%s)' % (k, p))
+        # built only where libnfs-dev is installed: the libnfs row needs it
+        gb = os.path.join(build, 'bench/getattr_bench')
+        self.tool_gb = gb if os.access(gb, os.X_OK) else None
 
     def spawn(self, cmd, **kw):
         p = subprocess.Popen(cmd, **kw)
@@ -278,6 +286,21 @@ class Runner:
                 r['exit'] = rc
                 return r
         raise Abort('bench-lock printed no result (exit %d): %s' % (rc, err.strip()[-300:]))
+
+    def libnfs_lock(self, ns, server, export, name, depth, secs):
+        if not self.tool_gb:
+            raise Abort('bench/getattr_bench not built (libnfs-dev missing)')
+        cmd = self.nsx(ns) + [self.tool_gb, server, export, '--lock', name, '--depth',
+                              str(depth), '--conns', '1', '--seconds', str(secs),
+                              '--warmup', '1', '--timeout', '30']
+        rc, out, err = self.run(cmd, secs + 120)
+        for line in reversed(out.splitlines()):
+            if line.startswith('{'):
+                r = json.loads(line)
+                r['exit'] = rc
+                return r
+        raise Abort('getattr_bench --lock printed no result (exit %d): %s'
+                    % (rc, err.strip()[-300:]))
 
     def null_bench(self, ns, server, hosts, depth, secs, host0='127.1.0.1'):
         cmd = self.nsx(ns) + [self.tool['null'], '--server', server, '--host', host0,
@@ -708,7 +731,11 @@ class Bench:
                         'sgnfs': (SG_NS, '127.0.10.1', self.sg_file),
                         'sgnfs_nojournal': (SG_NS, '127.0.11.1', self.sg_file_nj),
                         'ganesha': (GA_NS, '127.0.0.1', self.ga_file)}[srv]
-                    b = self.r.bench_lock(ns, server, file, hosts, owners, depth, SECS)
+                    if name == 'libnfs':
+                        b = self.r.libnfs_lock(ns, server, os.path.dirname(file),
+                                               os.path.basename(file), depth, SECS)
+                    else:
+                        b = self.r.bench_lock(ns, server, file, hosts, owners, depth, SECS)
                     b['loadavg'] = loadavg()
                     out[name][srv].append(b)
                     log('lock %-9s %-15s rep %d: %6.0f pairs/s p50 %5d us p99 %6d us '

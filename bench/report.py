@@ -141,10 +141,13 @@ def rows(run):
                                else ok_))
     out = Rows()
     for v, title in (('pipelined', 'pipelined'), ('single', 'single client, depth 1'),
-                     ('only_lock', 'only-lock (each pair the client\'s only lock)')):
+                     ('only_lock', 'only-lock (each pair the client\'s only lock)'),
+                     ('libnfs', 'pipelined, libnfs client, 1 connection')):
         m = g(L, v, 'median') or {}
+        if v == 'libnfs' and not m:
+            continue  # result files from before the row
         sg, ga = m.get('sgnfs', {}), m.get('ganesha', {})
-        tgt = {'pipelined': 5.0, 'only_lock': 20.0}.get(v)
+        tgt = {'pipelined': 5.0, 'only_lock': 20.0, 'libnfs': 4.0}.get(v)
         r = m.get('ratio_pairs')
         out.append(('lock', 'LOCK+UNLOCK pairs/s, %s [%s]' % (title, var_label(v)),
                     sg.get('pairs_per_s'), ga.get('pairs_per_s'), r,
@@ -156,7 +159,7 @@ def rows(run):
         nj = m.get('sgnfs_nojournal') or {}
         if nj:
             rnj = m.get('ratio_pairs_nojournal')
-            tnj = 20.0 if v == 'pipelined' else None
+            tnj = 20.0 if v in ('pipelined', 'libnfs') else None
             out.append(('lock', '  the same with `journal = off` (journal on / off: %s)'
                         % fmt(m.get('journal_cost')), nj.get('pairs_per_s'),
                         ga.get('pairs_per_s'), rnj, '>= %gx Ganesha' % tnj if tnj else '',
@@ -365,7 +368,7 @@ def plots(run, d):
         made.append(p)
 
     L = run.get('lock') or {}
-    vs = [v for v in ('pipelined', 'single', 'only_lock') if g(L, v, 'median')]
+    vs = [v for v in ('pipelined', 'single', 'only_lock', 'libnfs') if g(L, v, 'median')]
     if vs:
         fig, ax = plt.subplots(1, 2, figsize=(11, 4))
         x = range(len(vs))

@@ -126,10 +126,12 @@ out_close:
 
 int sf_read_into(int dirfd, const char *name, char *buf, size_t size, size_t *lenp)
 {
-	struct stat st;
+	/* Initialised for gcc -O3, which cannot see that sf_open_fd sets
+	 * both whenever it returns 0 (-errno could be 0 as far as it knows). */
+	struct stat st = { 0 };
 	size_t got = 0, want;
 	ssize_t n;
-	int fd, rc;
+	int fd = -1, rc;
 
 	if (size == 0)
 		return -EINVAL;

@@ -3,8 +3,8 @@
  *
  * A page starts with its header; objects follow.  Free objects of a page
  * are chained through their first word; slots never used yet are handed
- * out by a bump index, so a new page is not touched (faulted in) before it
- * is needed.
+ * out by a bump index.  A new page is faulted in whole when it is mapped
+ * (MADV_POPULATE_WRITE: one call instead of sixteen page faults).
  */
 #include "lock/lk_slab.h"
 
@@ -79,6 +79,14 @@ static struct lk_slab_page *lk_slab_page_new(struct lk_slab *s)
 	if ((uint8_t *)m + 2 * LK_SLAB_PAGE > (uint8_t *)a + LK_SLAB_PAGE)
 		munmap((void *)(a + LK_SLAB_PAGE),
 		       (size_t)((uintptr_t)m + 2 * LK_SLAB_PAGE - (a + LK_SLAB_PAGE)));
+#ifdef MADV_POPULATE_WRITE
+	/* Fault the whole page in with one call, not one trap per 4 KiB as
+	 * the bump index reaches it: a table that needs a new page is
+	 * growing (a journal replay fills ~2,000 of them per million locks),
+	 * and on a virtual machine each trap costs microseconds.  A kernel
+	 * without it (< 5.14) says EINVAL; the page then faults as before. */
+	(void)madvise((void *)a, LK_SLAB_PAGE, MADV_POPULATE_WRITE);
+#endif
 	pg = (struct lk_slab_page *)a;
 	pg->free = NULL;
 	pg->nlive = 0;

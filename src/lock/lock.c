@@ -336,6 +336,34 @@ static void bs_insert(struct lk_file *f, struct lk_lock *l)
 	lk_rb_insert(&f->by_start, parent, link, &l->by_start, bs_aug);
 }
 
+/*
+ * bs_insert of a lock that starts after every lock of @f: it goes right of
+ * the last node, found down the right spine (the nodes an append walks
+ * every time, so they stay in cache) instead of by comparing keys.  Its
+ * end is the largest in the file, so each node of that spine (its
+ * ancestors) gets it as max end on the way down; aug_up, which stops at
+ * the first node whose values do not change, then stops at once instead
+ * of reading both children of every ancestor.  Rotations recompute the
+ * nodes they move from their children, so the result is exact either way.
+ */
+static void bs_insert_last(struct lk_file *f, struct lk_lock *l)
+{
+	struct lk_rb **link = &f->by_start, *parent = NULL;
+
+	while (*link) {
+		struct lk_lock *p = bs_lock(*link);
+
+		p->max_end = l->end;
+		if (l->type == LK_EXCL) {
+			p->max_xend = l->end;
+			p->flags |= LKF_SUBX;
+		}
+		parent = *link;
+		link = &parent->right;
+	}
+	lk_rb_insert(&f->by_start, parent, link, &l->by_start, bs_aug);
+}
+
 static void bo_insert(struct lk_file *f, struct lk_lock *l)
 {
 	struct lk_rb **link = &f->by_owner, *parent = NULL;
@@ -356,13 +384,44 @@ static void bo_insert(struct lk_file *f, struct lk_lock *l)
  * by_owner: scanning their list costs a few pointer hops. */
 #define OWNER_SCAN_MAX 8
 
-/* Link a filled-in node into its file and owner, and count it. */
-static void lock_link(struct lk_table *t, struct lk_lock *l)
+/*
+ * bo_insert of @l, which starts after every lock of its file, when @p (the
+ * owner's most recently linked lock) is the owner's last lock in that file:
+ * @l goes right after @p in by_owner order, found from @p instead of by a
+ * descent from the root (p was linked moments ago, so it is in cache).
+ * Returns false, changing nothing, when @p is not that lock.
+ */
+static bool bo_insert_after(struct lk_file *f, struct lk_lock *l, struct lk_lock *p)
+{
+	struct lk_rb *next, *parent, **link;
+
+	if (!p || p->file != f || p->owner != l->owner)
+		return false;
+	next = lk_rb_next(&p->by_owner);
+	if (next && bo_lock(next)->owner == l->owner)
+		return false;		/* a later lock of the owner: p is not its last */
+	if (!p->by_owner.right) {
+		parent = &p->by_owner;
+		link = &parent->right;
+	} else {
+		parent = next;		/* the leftmost node right of p: no left child */
+		link = &parent->left;
+	}
+	lk_rb_insert(&f->by_owner, parent, link, &l->by_owner, NULL);
+	return true;
+}
+
+/* Link a filled-in node into its file and owner, and count it.  @last:
+ * it starts after every lock of its file (bs_insert_last). */
+static void lock_link_at(struct lk_table *t, struct lk_lock *l, bool last)
 {
 	struct lk_owner *o = l->owner;
-	struct lk_lock *x;
+	struct lk_lock *x, *prev = o->locks;
 
-	bs_insert(l->file, l);
+	if (last)
+		bs_insert_last(l->file, l);
+	else
+		bs_insert(l->file, l);
 	l->oprev = NULL;
 	l->onext = o->locks;
 	if (o->locks)
@@ -373,12 +432,18 @@ static void lock_link(struct lk_table *t, struct lk_lock *l)
 	o->client->nlocks++;
 	t->nlocks++;
 	if (o->indexed) {
-		bo_insert(l->file, l);
+		if (!last || !bo_insert_after(l->file, l, prev))
+			bo_insert(l->file, l);
 	} else if (o->nlocks > OWNER_SCAN_MAX) {
 		for (x = o->locks; x; x = x->onext)
 			bo_insert(x->file, x);
 		o->indexed = true;
 	}
+}
+
+static void lock_link(struct lk_table *t, struct lk_lock *l)
+{
+	lock_link_at(t, l, false);
 }
 
 /* Undo lock_link; the node is then the caller's. */
@@ -1491,6 +1556,35 @@ static int grant_now(struct lk_table *t, struct lk_file *f, const void *key, siz
 	return 0;
 }
 
+/*
+ * Does [s,...] start past every byte any lock of @f holds, with a gap
+ * (s - 1 too)?  Then it overlaps nothing (no conflict, nothing to cut) and
+ * touches nothing (nothing to merge): granting it is one new node, linked
+ * last.  The root's max_end is the largest end in the file.  This is how a
+ * journal replays (a snapshot lists each file's locks in start order) and
+ * how a client taking successive records of a file locks.
+ */
+static bool file_past_end(const struct lk_file *f, uint64_t s)
+{
+	return f->by_start && s > 0 && bs_lock(f->by_start)->max_end < s - 1;
+}
+
+/* grant_now of a range file_past_end says is past every lock of @f. */
+static int grant_past_end(struct lk_table *t, struct lk_file *f, struct lk_owner *o, int type,
+			  struct lk_range r)
+{
+	struct lk_lock *pool = NULL, *l;
+	int rc = pool_fill(t, &pool, 1);
+
+	if (rc)
+		return rc;
+	l = pool_pop(&pool);
+	lock_init(l, f, o, type, r.start, r.end);
+	lock_link_at(t, l, true);
+	settle(t);
+	return 0;
+}
+
 int lk_lock(struct lk_table *t, const void *key, size_t keylen,
 	    struct lk_owner *o, enum lk_type type, struct lk_range r,
 	    struct lk_lockinfo *holder)
@@ -1502,6 +1596,8 @@ int lk_lock(struct lk_table *t, const void *key, size_t keylen,
 	if (rc)
 		return rc;
 	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	if (f && file_past_end(f, r.start))
+		return grant_past_end(t, f, o, type, r);
 	if (f && (c = conflict_find(f->by_start, o, type, r.start, r.end))) {
 		holder_fill(holder, c);
 		return -EAGAIN;

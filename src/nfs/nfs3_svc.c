@@ -297,6 +297,41 @@ static enum rpc_disposition nfs3_read(struct rpc_req *req)
 	return RPC_DONE_REPLY;
 }
 
+/* READ3res up to and including the data's length word (rpc_proc
+ * .xdr_res_head): on TCP the data goes from its buffer to the socket
+ * (nfs3_read_tail).  A failure encodes as xdr_READ3res. */
+static bool_t nfs3_xdr_read_head(XDR *x, READ3res *r)
+{
+	READ3resok *ok = &r->READ3res_u.resok;
+
+	if (!xdr_nfsstat3(x, &r->status))
+		return FALSE;
+	if (r->status != NFS3_OK)
+		return xdr_READ3resfail(x, &r->READ3res_u.resfail);
+	/* the bound xdr_bytes enforces in the full encoding */
+	if (ok->data.data_len > NFS3_MAXDATA)
+		return FALSE;
+	return xdr_post_op_attr(x, &ok->file_attributes) && xdr_count3(x, &ok->count) &&
+	       xdr_bool(x, &ok->eof) && xdr_u_int(x, &ok->data.data_len);
+}
+
+/* Detach READ's data from its results (rpc_proc.res_tail): the buffer
+ * nfs3_do_read filled, now the transport's. */
+static void *nfs3_read_tail(void *res, uint32_t *len)
+{
+	READ3res *r = res;
+	READ3resok *ok = &r->READ3res_u.resok;
+	void *p;
+
+	if (r->status != NFS3_OK || !ok->data.data_val)
+		return NULL;
+	p = ok->data.data_val;
+	*len = ok->data.data_len;
+	ok->data.data_val = NULL;
+	ok->data.data_len = 0;
+	return p;
+}
+
 /* Write, then make it as durable as @stable asks; *@done = bytes written. */
 static int nfs3_do_write(struct nfs3_ctx *c, struct nfs3_obj *o, const WRITE3args *a,
 			 uint32_t *done)
@@ -587,7 +622,11 @@ static const struct rpc_proc nfs3_procs[] = {
 	NFS3_PROC(LOOKUP,      nfs3_lookup,      LOOKUP3args,      LOOKUP3res),
 	NFS3_PROC(ACCESS,      nfs3_access,      ACCESS3args,      ACCESS3res),
 	NFS3_PROC(READLINK,    nfs3_readlink,    READLINK3args,    READLINK3res),
-	NFS3_PROC(READ,        nfs3_read,        READ3args,        READ3res),
+	[NFSPROC3_READ] = { .name = "READ",
+		.xdr_args = (xdrproc_t)xdr_READ3args, .args_size = sizeof(READ3args),
+		.xdr_res = (xdrproc_t)xdr_READ3res, .res_size = sizeof(READ3res),
+		.fn = nfs3_read, .blocking = true,
+		.xdr_res_head = (xdrproc_t)nfs3_xdr_read_head, .res_tail = nfs3_read_tail },
 	NFS3_PROC_DRC(WRITE,       nfs3_write,       WRITE3args,       WRITE3res),
 	NFS3_PROC_DRC(CREATE,      nfs3_create,      CREATE3args,      CREATE3res),
 	NFS3_PROC_DRC(MKDIR,       nfs3_mkdir,       MKDIR3args,       MKDIR3res),

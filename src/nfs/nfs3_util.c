@@ -645,12 +645,23 @@ int nfs3_apply_sattr(struct nfs3_ctx *c, struct nfs3_obj *o, const sattr3 *a,
 	}
 	/* Size before times: truncation sets mtime, an explicit time wins. */
 	if (a->size.set_it) {
-		int fd = nfs3_open_data(c, o, O_WRONLY);
+		/* Through the entry's write descriptor, with the per-call
+		 * check as this client a fresh open would make
+		 * (nfs3_data_open); the truncate itself runs as the client. */
+		bool had = o->ce && ohc_data_peek(o->ce, true) >= 0, owned;
+		int fd;
 
-		if (fd < 0)
-			return fd;
+		rc = nfs3_data_open(c, o, true, &fd, &owned);
+		if (rc < 0)
+			return rc;
 		rc = ftruncate(fd, (off_t)a->size.set_size3_u.size) < 0 ? -errno : 0;
-		close(fd);
+		if (owned)
+			close(fd);
+		else if (!had)
+			/* Opened for this call only: a SETATTR alone never
+			 * leaves the file open for writing (ETXTBSY for a
+			 * local exec); while WRITEs hold it, it is reused. */
+			(void)ohc_data_close_idle(o->ce, true);
 		if (rc < 0)
 			return rc;
 	}

@@ -81,6 +81,20 @@ struct rpc_proc {
 	/* Not idempotent: its replies go to the duplicate-request cache
 	 * (rpc_drc.h), so a retransmission gets the first reply. */
 	bool drc;
+	/*
+	 * Optional, for a .blocking procedure whose results end in a large
+	 * opaque (READ's data): on TCP the opaque's bytes are written from
+	 * the handler's own buffer, not copied into the reply.  On the pool
+	 * thread, after the handler: xdr_res_head encodes the results up to
+	 * and including the opaque's length word (for results without such
+	 * an opaque, exactly as xdr_res); then res_tail detaches the opaque
+	 * from @res (so xdr_free leaves it) and returns it with its length,
+	 * the buffer (malloc'ed) now the transport's, which sends it, then
+	 * the XDR padding, and frees it once written.  NULL: no opaque, the
+	 * head is the whole reply.  Not used on UDP nor with .drc.
+	 */
+	xdrproc_t xdr_res_head;
+	void *(*res_tail)(void *res, uint32_t *len);
 };
 
 struct rpc_vers {

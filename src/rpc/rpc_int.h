@@ -198,6 +198,11 @@ struct rpc_req_priv {
 	 * not pre-encoded, the loop encodes as for any handler. */
 	uint8_t *enc;
 	size_t enc_len;
+	/* With enc, on TCP: the results' last opaque, sent after enc from
+	 * this buffer (rpc_proc.res_tail).  Owned until handed to the
+	 * transport; NULL: none. */
+	void *tail;
+	uint32_t tail_len;
 	bool res_freed;               /* res already xdr_free()d on the pool */
 	/* enc was sent by the pool thread (UDP only, no cache entry): the
 	 * loop only counts it and frees the request. */
@@ -231,6 +236,13 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
  */
 uint8_t *rpcx_out_reserve(struct rpc_conn *conn, size_t len, size_t *room);
 void rpcx_out_commit(struct rpc_conn *conn, size_t len);
+/* A TCP reply record of @hlen bytes at @hdr followed by @tlen bytes at
+ * @tail and the XDR padding after them, written now (after the records
+ * already pending) from @tail itself: no copy of it.  @tail (malloc'ed) is
+ * taken in every case and freed once written.  0, or -errno (nothing of
+ * the record was queued). */
+int rpcx_out_send_tail(struct rpc_conn *conn, const uint8_t *hdr, size_t hlen,
+		       void *tail, size_t tlen);
 /* UDP reply: send @len bytes at @buf (not taken; copied if it must wait). */
 void rpcx_udp_send(struct rpc_listener *lsn, const struct sockaddr_storage *peer,
 		   const uint8_t *buf, size_t len);

@@ -367,6 +367,7 @@ static void rpcs_req_free(struct rpc_req_priv *rp)
 	if (!rp->res_freed)
 		xdr_free(req->pd->xdr_res, req->res);
 	free(rp->enc);
+	free(rp->tail);
 	if (rp->conn) {
 		rpcx_conn_req_done(rp->conn);
 		rpcx_conn_put(rp->conn);
@@ -416,7 +417,14 @@ void rpc_req_finish(struct rpc_req *req, enum rpc_disposition disp)
 				rp->lsn->stats->pool_udp_sent++;
 			}
 		} else if (!gone) {
-			rc = rpcs_send_bytes(rp->lsn, rp->conn, &req->peer, rp->enc, rp->enc_len);
+			if (rp->tail) {
+				rc = rpcx_out_send_tail(rp->conn, rp->enc, rp->enc_len,
+							rp->tail, rp->tail_len);
+				rp->tail = NULL; /* taken, whatever rc */
+			} else {
+				rc = rpcs_send_bytes(rp->lsn, rp->conn, &req->peer, rp->enc,
+						     rp->enc_len);
+			}
 			if (rc != 0)
 				log_warn("rpc: prog=%u vers=%u proc=%s reply not sent (%s)",
 					 req->prog, req->vers, req->pd->name, strerror(-rc));
@@ -684,22 +692,29 @@ bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from)
 static void rpcs_pre_encode(struct rpc_req_priv *rp)
 {
 	struct rpc_req *req = &rp->req;
+	xdrproc_t xdr_res = req->pd->xdr_res;
 	size_t size, n;
 	uint8_t *buf;
 	rpcm_msg m;
 
+	/* On TCP a trailing opaque is sent from its own buffer (no copy
+	 * here nor on the loop); a cached reply must be one piece. */
+	if (rp->conn && !rp->drc && req->pd->xdr_res_head && req->pd->res_tail)
+		xdr_res = req->pd->xdr_res_head;
 	rpcs_init_accepted(&m, req->xid, RPCM_SUCCESS);
-	size = rpcs_reply_size(&m, req->pd->xdr_res, req->res);
+	size = rpcs_reply_size(&m, xdr_res, req->res);
 	if (size == 0 || (!rp->conn && size > RPC_UDP_MAX_REPLY))
 		return;
 	buf = malloc(size);
 	if (!buf)
 		return;
-	n = rpcs_encode(buf, size, &m, req->pd->xdr_res, req->res);
+	n = rpcs_encode(buf, size, &m, xdr_res, req->res);
 	if (n == 0) {
 		free(buf);
 		return;
 	}
+	if (xdr_res != req->pd->xdr_res)
+		rp->tail = req->pd->res_tail(req->res, &rp->tail_len);
 	xdr_free(req->pd->xdr_res, req->res);
 	rp->res_freed = true;
 	rp->enc = buf;

@@ -31,8 +31,12 @@
  * handles one segment instead of a dozen: on loopback that segment's
  * transmission and reception are most of the cost of a small RPC).  The
  * flush tries uv_try_write first (no allocation, no callback in the common
- * case) and hands what the socket did not take to a queued write.  UDP
- * replies go out at once with uv_udp_try_send.
+ * case) and hands what the socket did not take to a queued write.  A
+ * reply whose results end in a large opaque (READ's data, rpc_proc.res_tail)
+ * is written at once instead, with the pending records, its header and the
+ * opaque as separate buffers of one writev: the data goes from the buffer
+ * the pool thread read it into straight to the socket, never copied on the
+ * loop.  UDP replies go out at once with uv_udp_try_send.
  *
  * A record that arrives whole inside one read is dispatched from the read
  * buffer itself; only records split across reads are reassembled in
@@ -502,10 +506,13 @@ static void rpcx_accept_cb(uv_stream_t *server, int status)
 
 /* ---- sending ---------------------------------------------------------- */
 
+/* A queued write: owns the connection's former output buffer and, for a
+ * reply sent with its data in place (rpcx_out_send_tail), that data. */
 struct rpcx_wreq {
 	uv_write_t w;
 	struct rpc_conn *conn;
 	uint8_t *buf;
+	void *tail;
 };
 
 static void rpcx_write_cb(uv_write_t *w, int status)
@@ -518,57 +525,81 @@ static void rpcx_write_cb(uv_write_t *w, int status)
 		rpcx_conn_maybe_resume(wr->conn);
 	rpcx_conn_put(wr->conn);
 	free(wr->buf);
+	free(wr->tail);
 	free(wr);
 }
 
-/* Write this turn's replies of @conn: as much as the socket takes now, the
- * rest (with the buffer itself) handed to a queued write. */
-static void rpcx_conn_flush(struct rpc_conn *conn)
+/*
+ * Write @bufs (the first is always the connection's output buffer, whole):
+ * as much as the socket takes now, the rest handed to a queued write that
+ * takes the output buffer and @tail (freed when written; freed here when
+ * everything went at once).
+ */
+static void rpcx_conn_writev(struct rpc_conn *conn, uv_buf_t *bufs, unsigned nbufs, void *tail)
 {
 	struct rpcx_wreq *wr;
-	uv_buf_t b;
-	int n = 0;
+	size_t total = 0, n = 0;
+	unsigned i = 0;
+	int rc;
 
-	if (conn->closing || conn->out_len == 0)
-		return;
-	b = uv_buf_init((char *)conn->out, (unsigned)conn->out_len);
+	for (unsigned k = 0; k < nbufs; k++)
+		total += bufs[k].len;
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) == 0) {
-		n = uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
-		if (n == (int)b.len) {
+		rc = uv_try_write((uv_stream_t *)&conn->tcp, bufs, nbufs);
+		if (rc >= 0 && (size_t)rc == total) {
 			conn->out_len = 0;
 			if (conn->out_cap > RPC_OUT_KEEP) {
 				free(conn->out);
 				conn->out = NULL;
 				conn->out_cap = 0;
 			}
+			free(tail);
 			return;
 		}
-		if (n < 0 && n != UV_EAGAIN) {
+		if (rc < 0 && rc != UV_EAGAIN) {
+			free(tail);
 			rpcx_conn_close(conn, "write failed");
 			return;
 		}
-		if (n < 0)
-			n = 0;
+		if (rc > 0)
+			n = (size_t)rc;
 	}
 	wr = malloc(sizeof(*wr));
 	if (!wr) {
 		/* Part of a record may be out: the stream is unusable. */
+		free(tail);
 		rpcx_conn_close(conn, "out of memory");
 		return;
 	}
 	wr->conn = conn;
 	wr->buf = conn->out;
+	wr->tail = tail;
 	conn->out = NULL;
 	conn->out_len = conn->out_cap = 0;
 	rpcx_conn_get(conn);
-	b.base += n;
-	b.len -= (size_t)n;
-	if (uv_write(&wr->w, (uv_stream_t *)&conn->tcp, &b, 1, rpcx_write_cb) != 0) {
+	/* Skip what the socket took: whole buffers, then part of one. */
+	while (i < nbufs && n >= bufs[i].len)
+		n -= bufs[i++].len;
+	bufs[i].base += n;
+	bufs[i].len -= n;
+	if (uv_write(&wr->w, (uv_stream_t *)&conn->tcp, bufs + i, nbufs - i, rpcx_write_cb) != 0) {
 		rpcx_conn_put(conn);
 		free(wr->buf);
+		free(wr->tail);
 		free(wr);
 		rpcx_conn_close(conn, "write failed");
 	}
+}
+
+/* Write this turn's replies of @conn. */
+static void rpcx_conn_flush(struct rpc_conn *conn)
+{
+	uv_buf_t b;
+
+	if (conn->closing || conn->out_len == 0)
+		return;
+	b = uv_buf_init((char *)conn->out, (unsigned)conn->out_len);
+	rpcx_conn_writev(conn, &b, 1, NULL);
 }
 
 static void rpcx_flush_all(struct rpc_listener *lsn)
@@ -645,6 +676,43 @@ void rpcx_out_commit(struct rpc_conn *conn, size_t len)
 		uv_check_start(&lsn->flush_chk, rpcx_flush_chk_cb);
 		lsn->flush_armed = true;
 	}
+}
+
+int rpcx_out_send_tail(struct rpc_conn *conn, const uint8_t *hdr, size_t hlen,
+		       void *tail, size_t tlen)
+{
+	/* Read only (by the kernel), so one copy serves every connection. */
+	static const uint8_t zeros[4];
+	struct rpc_listener *lsn = conn->lsn;
+	size_t pad = (4 - (tlen & 3)) & 3, room;
+	uv_buf_t bufs[3];
+	uint8_t *p;
+
+	if (conn->closing) {
+		free(tail);
+		return 0; /* dropped, as every reply to a closed connection */
+	}
+	if (tlen > RM_LEN_MASK - pad || hlen > RM_LEN_MASK - pad - tlen) {
+		free(tail);
+		return -EMSGSIZE;
+	}
+	p = rpcx_out_reserve(conn, hlen, &room);
+	if (!p) {
+		free(tail);
+		return -ENOMEM;
+	}
+	memcpy(p, hdr, hlen);
+	rm_put_mark(conn->out + conn->out_len, (uint32_t)(hlen + tlen + pad), true);
+	conn->out_len += RPC_MARK_LEN + hlen;
+	if (lsn->stats)
+		lsn->stats->bytes_out += RPC_MARK_LEN + hlen + tlen + pad;
+	/* The records before it in the output go in the same write; the
+	 * connection may stay on the dirty list with nothing left to flush. */
+	bufs[0] = uv_buf_init((char *)conn->out, (unsigned)conn->out_len);
+	bufs[1] = uv_buf_init(tail, (unsigned)tlen);
+	bufs[2] = uv_buf_init((char *)zeros, (unsigned)pad);
+	rpcx_conn_writev(conn, bufs, pad ? 3 : 2, tail);
+	return 0;
 }
 
 struct rpcx_ureq {

@@ -2168,7 +2168,8 @@ static void shell_print(const struct res *r, const char *extra)
 /*
  * Commands (slots name handles; "root" is the mounted export):
  *   lookup SLOT DIR NAME | create SLOT DIR NAME | getattr SLOT | access SLOT
- *   read SLOT | write SLOT TEXT | commit SLOT | remove DIR NAME | rmdir DIR NAME
+ *   read SLOT | write SLOT TEXT | commit SLOT | truncate SLOT SIZE (SETATTR size)
+ *   remove DIR NAME | rmdir DIR NAME
  *   rename DIR NAME DIR2 NAME2 | handle SLOT (prints the handle in hex)
  *   uid UID GID (the next calls' AUTH_SYS credential; prints "ok")
  * Each prints exactly one line: the status name, attributes if any.
@@ -2289,6 +2290,13 @@ static int mode_shell(const struct opts *o)
 			shell_print(&r, NULL);
 		} else if (strcmp(cmd, "write") == 0) {
 			do_write(&n, f1, 0, a2, strlen(a2), FILE_SYNC, &r);
+			shell_print(&r, NULL);
+		} else if (strcmp(cmd, "truncate") == 0 && k >= 3) {
+			sattr3 ts = sattr_none();
+
+			ts.size.set_it = 1;
+			ts.size.set_size3_u.size = strtoull(a2, NULL, 10);
+			do_setattr(&n, f1, &ts, NULL, &r);
 			shell_print(&r, NULL);
 		} else if (strcmp(cmd, "handle") == 0) {
 			hex_put(stdout, a1, f1);

@@ -28,7 +28,10 @@ cached once it was looked up or resolved.  In order:
      on the server's filesystem and a WRITE by client 2 are seen by the
      next READ; a descriptor cached by root's calls serves no other user
      past the file's mode (uid 4000: READ of a 0600 file and WRITE of a
-     0644 one are ACCES, the content unchanged); replaced by rename, the
+     0644 one are ACCES, the content unchanged); SETATTR of the size uses
+     the held write descriptor with the same check (uid 4000: ACCES; root:
+     done, no new descriptor) and, when none is held, leaves none open for
+     writing after it; replaced by rename, the
      old handle's WRITE and READ are STALE; unlinked locally, WRITE is
      STALE and nothing of the file stays open.
   9. A read-only export: READs are served by a cached descriptor, and
@@ -265,9 +268,28 @@ def test(h):
         os.chmod(p6, 0o644)
         h.check(field(one('read f6'), 'data') == 'ZZcd', 'uid 4000 READ of it at 0644')
         h.check(status(one('write f6 no')) == 'ACCES', 'uid 4000 WRITE of a 0644 root file: ACCES')
+        # SETATTR of the size goes through the same write descriptor (held
+        # since client2's WRITE) with the same per-call check.
+        h.require(1 in open_modes(node.pid, p6), 'a write descriptor of f6 is held (%s)'
+                  % open_modes(node.pid, p6))
+        h.check(status(one('truncate f6 1')) == 'ACCES',
+                'uid 4000 SETATTR size of a 0644 root file: ACCES')
         h.require(one('uid 0 0') == 'ok', 'client1 as root again')
         with open(p6) as f:
-            h.check(f.read() == 'ZZcd', 'the refused WRITEs changed nothing')
+            h.check(f.read() == 'ZZcd', 'the refused WRITEs and SETATTR changed nothing')
+        st0 = cache_status(h, c)
+        h.check(status(one('truncate f6 3')) == 'NFS3_OK', 'root SETATTR size 3 of f6')
+        h.check(field(one('read f6'), 'data') == 'ZZc', 'READ after SETATTR size 3')
+        st1 = cache_status(h, c)
+        h.check(st1.get('data_opens', 0) == st0.get('data_opens', 0) and
+                st1.get('data_hits', 0) - st0.get('data_hits', 0) >= 2,
+                'SETATTR size and the READ were served by the held descriptors, none '
+                'opened (%s -> %s)' % (st0, st1))
+        h.check(status(one('commit f6')) == 'NFS3_OK', 'COMMIT f6 (closes the write descriptor)')
+        h.check(status(one('truncate f6 2')) == 'NFS3_OK', 'root SETATTR size 2 of f6')
+        h.check(field(one('read f6'), 'data') == 'ZZ', 'READ after SETATTR size 2')
+        h.check(1 not in open_modes(node.pid, p6),
+                'a SETATTR alone leaves f6 not open for writing (%s)' % open_modes(node.pid, p6))
         # Replaced by rename on the server: WRITE (first) and READ STALE.
         write(p6 + '.tmp', 'seven\n')
         os.rename(p6 + '.tmp', p6)

@@ -1272,6 +1272,71 @@ static void test_alloc_failure(void **st)
 	}
 }
 
+/*
+ * Locks that start past every lock of their file, with a gap (how a journal
+ * replays a snapshot, file by file in start order), take the engine's
+ * append path (lk_lock: file_past_end, bs_insert_last, bo_insert_after).
+ * The table must be exactly what the general path makes: trees, max ends,
+ * the owners' index, merges, and -ENOMEM leaving it as it was.
+ */
+static void test_append_past_end(void **st)
+{
+	struct lk_owner *own[4] = { A, B, C, D };
+	static struct snap before, after;
+	int rc;
+
+	(void)st;
+	/* 4 owners x 12 locks, interleaved, 2 bytes apart: each owner passes
+	 * OWNER_SCAN_MAX and is indexed in by_owner on the way. */
+	for (int i = 0; i < 48; i++) {
+		assert_int_equal(L(own[i % 4], i % 3 ? LK_EXCL : LK_SHARED, 2 * (uint64_t)i, 1), 0);
+		check_table();
+	}
+	assert_string_equal(held(A), "0-0S 8-8X 16-16X 24-24S 32-32X 40-40X 48-48S 56-56X "
+			    "64-64X 72-72S 80-80X 88-88X");
+	/* The max ends above the last node: D's exclusive byte 94 conflicts. */
+	assert_int_equal(TS(A, LK_SHARED, 94, 1), -EAGAIN);
+	assert_int_equal(TS(A, LK_SHARED, 95, 1), 0);
+
+	/* Touching the last lock (no gap): the general path merges it. */
+	assert_int_equal(L(D, LK_EXCL, 95, 1), 0);
+	assert_string_equal(held(D), "6-6S 14-14X 22-22X 30-30S 38-38X 46-46X 54-54S 62-62X "
+			    "70-70X 78-78S 86-86X 94-95X");
+	check_table();
+
+	/* A's most recent lock (97, in the middle) is not its last in the
+	 * file (200): the next append of A must not go right after it. */
+	assert_int_equal(L(A, LK_EXCL, 200, 1), 0);
+	assert_int_equal(L(A, LK_EXCL, 97, 1), 0);
+	assert_int_equal(L(A, LK_EXCL, 300, 1), 0);
+	check_table();
+	assert_int_equal(U(A, 200, 1), 0);
+	check_table();
+	assert_int_equal(TS(B, LK_SHARED, 300, 1), -EAGAIN);
+	assert_int_equal(TS(B, LK_SHARED, 200, 1), 0);
+
+	/* Unlocks in the middle of the appended run keep the trees right. */
+	for (int i = 0; i < 48; i += 5) {
+		assert_int_equal(U(own[i % 4], 2 * (uint64_t)i, 1), 0);
+		check_table();
+	}
+
+	/* Out of memory on the append: nothing changes. */
+	for (long n = 0;; n++) {
+		snapshot(&before);
+		al_fail_at = al_calls + n;
+		rc = L(B, LK_SHARED, 1000, 1);
+		al_fail_at = -1;
+		if (rc != -ENOMEM)
+			break;
+		snapshot(&after);
+		assert_string_equal(before.buf, after.buf);
+		check_table();
+	}
+	assert_int_equal(rc, 0);
+	check_table();
+}
+
 /* ==== randomized differential test ==== */
 
 #define NF 3		/* files */
@@ -1785,6 +1850,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_past_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_differential, setup, teardown),
 	};
 

@@ -86,6 +86,58 @@ static enum rpc_disposition t_hold(struct rpc_req *r)
 	return t_echo(r);
 }
 
+/* BLOB n: results { u_int st; opaque data<> } with n bytes of a pattern,
+ * sent on TCP from the handler's buffer (xdr_res_head, res_tail). */
+struct tblob {
+	u_int st;
+	struct { u_int len; char *val; } data;
+};
+
+static uint8_t blob_byte(uint32_t n, uint32_t i)
+{
+	return (uint8_t)(i * 7u + n);
+}
+
+static bool_t xdr_tblob(XDR *x, struct tblob *b)
+{
+	return xdr_u_int(x, &b->st) && xdr_bytes(x, &b->data.val, &b->data.len, ~0u);
+}
+
+static bool_t xdr_tblob_head(XDR *x, struct tblob *b)
+{
+	return xdr_u_int(x, &b->st) && xdr_u_int(x, &b->data.len);
+}
+
+static void *t_blob_tail(void *res, uint32_t *len)
+{
+	struct tblob *b = res;
+	void *p = b->data.val;
+
+	if (!p)
+		return NULL;
+	*len = b->data.len;
+	b->data.val = NULL;
+	b->data.len = 0;
+	return p;
+}
+
+static enum rpc_disposition t_blob(struct rpc_req *r)
+{
+	struct tblob *b = r->res;
+	uint32_t n = *(u_int *)r->args;
+
+	b->st = 7;
+	if (n == 0)
+		return RPC_DONE_REPLY; /* no buffer: the head is the reply */
+	b->data.val = malloc(n);
+	if (!b->data.val)
+		return RPC_DONE_SYSERR;
+	for (uint32_t i = 0; i < n; i++)
+		b->data.val[i] = (char)blob_byte(n, i);
+	b->data.len = n;
+	return RPC_DONE_REPLY;
+}
+
 static const struct rpc_proc t_v1_procs[] = {
 	[0] = { .name = "NULL", .fn = t_null, .xdr_args = (xdrproc_t)rpc_xdr_void,
 		.xdr_res = (xdrproc_t)rpc_xdr_void },
@@ -103,9 +155,13 @@ static const struct rpc_proc t_v1_procs[] = {
 	[6] = { .name = "HOLD", .fn = t_hold, .blocking = true,
 		.xdr_args = (xdrproc_t)xdr_u_int, .args_size = sizeof(u_int),
 		.xdr_res = (xdrproc_t)xdr_u_int, .res_size = sizeof(u_int) },
+	[7] = { .name = "BLOB", .fn = t_blob, .blocking = true,
+		.xdr_args = (xdrproc_t)xdr_u_int, .args_size = sizeof(u_int),
+		.xdr_res = (xdrproc_t)xdr_tblob, .res_size = sizeof(struct tblob),
+		.xdr_res_head = (xdrproc_t)xdr_tblob_head, .res_tail = t_blob_tail },
 };
-static const struct rpc_vers t_v1 = { 1, 7, t_v1_procs };
-static const struct rpc_vers t_v3 = { 3, 7, t_v1_procs };
+static const struct rpc_vers t_v1 = { 1, 8, t_v1_procs };
+static const struct rpc_vers t_v3 = { 3, 8, t_v1_procs };
 static const struct rpc_vers *const t_versions[] = { &t_v1, NULL, &t_v3 };
 static const struct rpc_prog t_prog = { "test", TPROG, 1, 3, t_versions };
 
@@ -637,6 +693,113 @@ static void test_pool_slot_for_other_group(void **st)
 	assert_int_equal(got_a, 8);  /* and A's calls all answered once released */
 }
 
+/* Check one BLOB reply (@rec: the record's bytes) to call @xid for @n bytes. */
+static void expect_blob(const uint8_t *rec, size_t len, uint32_t xid, uint32_t n)
+{
+	size_t pad = (4 - (n & 3)) & 3;
+	uint32_t w[8];
+
+	assert_int_equal(len, 8 * 4 + (size_t)n + pad);
+	for (int i = 0; i < 8; i++) {
+		memcpy(&w[i], rec + 4 * i, 4);
+		w[i] = ntohl(w[i]);
+	}
+	expect_accepted(w, 8, xid, 0);
+	assert_int_equal(w[6], 7);
+	assert_int_equal(w[7], n);
+	for (uint32_t i = 0; i < n; i++)
+		if (rec[32 + i] != blob_byte(n, i))
+			fail_msg("BLOB %u: byte %u is %u, not %u", n, i, rec[32 + i],
+				 blob_byte(n, i));
+	for (size_t i = 0; i < pad; i++)
+		assert_int_equal(rec[32 + n + i], 0);
+}
+
+/*
+ * Replies whose data is written from the handler's buffer (rpc_proc
+ * .res_tail): every length, every padding, a reply bigger than the
+ * socket takes at once (the rest queued with its buffer) and, pipelined
+ * on one connection, records before and after it: each reply whole, once,
+ * with the bytes the full encoding has.  UDP gets the full encoding.
+ */
+static void test_tail_replies(void **st)
+{
+	static const uint32_t lens[] = { 0, 1, 2, 3, 4, 5, 4099, 3u << 20, 6, 70001, 7 };
+	const size_t nl = sizeof(lens) / sizeof(lens[0]);
+	bool seen[sizeof(lens) / sizeof(lens[0])] = { false };
+	unsigned echoes = 0;
+	uint32_t w[64];
+	struct msg m;
+	int rcv = 4096, fd;
+
+	/* A small receive window: the 3 MiB reply cannot go in one write. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	{
+		struct sockaddr_in sin = test_addr();
+		struct timeval tv = { .tv_sec = REPLY_WAIT_S };
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	}
+	for (size_t i = 0; i < nl; i++) {
+		call_hdr(&m, 0x7000 + (uint32_t)i, 2, TPROG, 1, 7, CRED_SYS);
+		w32(&m, lens[i]);
+		tcp_send_record(fd, &m);
+		call_hdr(&m, 0x8000 + (uint32_t)i, 2, TPROG, 1, 1, CRED_SYS); /* ECHO, on the loop */
+		w32(&m, (uint32_t)i);
+		tcp_send_record(fd, &m);
+	}
+	for (size_t k = 0; k < 2 * nl; k++) {
+		uint32_t mark, xid;
+		size_t len;
+		uint8_t *rec;
+
+		assert_true(readn(fd, &mark, 4));
+		mark = ntohl(mark);
+		assert_true(mark & 0x80000000u);
+		len = mark & 0x7fffffffu;
+		assert_true(len >= 4 && len <= (4u << 20));
+		rec = malloc(len);
+		assert_non_null(rec);
+		assert_true(readn(fd, rec, len));
+		memcpy(&xid, rec, 4);
+		xid = ntohl(xid);
+		if (xid >= 0x8000) {
+			assert_int_equal(len, 7 * 4);
+			echoes++;
+		} else {
+			size_t i = xid - 0x7000;
+
+			assert_true(xid >= 0x7000 && i < nl);
+			assert_false(seen[i]);
+			seen[i] = true;
+			expect_blob(rec, len, xid, lens[i]);
+		}
+		free(rec);
+	}
+	assert_int_equal(echoes, nl);
+	for (size_t i = 0; i < nl; i++)
+		assert_true(seen[i]);
+	close(fd);
+
+	/* UDP: one datagram, the same bytes. */
+	call_hdr(&m, 0x7005, 2, TPROG, 1, 7, CRED_SYS);
+	w32(&m, 5);
+	{
+		size_t n = udp_call(&m, w, 64);
+		uint8_t rec[64];
+
+		assert_int_equal(n, 10);
+		for (size_t i = 0; i < n; i++) {
+			uint32_t v = htonl(w[i]);
+			memcpy(rec + 4 * i, &v, 4);
+		}
+		expect_blob(rec, 4 * n, 0x7005, 5);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +811,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_bad_records_close_only_that_connection),
 		cmocka_unit_test(test_udp_garbage_dropped),
 		cmocka_unit_test(test_pool_slot_for_other_group),
+		cmocka_unit_test(test_tail_replies),
 	};
 	return cmocka_run_group_tests(tests, server_up, server_down);
 }
