@@ -40,6 +40,15 @@
  * does not move is changed in place (its end and the max ends above it),
  * so a merge or a split costs one tree insert or erase, not three.
  *
+ * Appending.  A lock that starts past every byte any lock of its file
+ * holds, with a gap (the root's max_end < start - 1), conflicts with
+ * nothing and touches nothing: lk_lock grants it as one new node linked
+ * last (file_past_end, grant_past_end), without the conflict search and
+ * the owner seek.  A journal replays a snapshot that way (each file's
+ * locks in start order), so a million-lock replay is mostly appends: the
+ * by_start descent is the right spine (in cache), and by_owner is entered
+ * next to the owner's previous lock when that is its last in the file.
+ *
  * Deadlock: before a request queues, a depth-first search follows "waits
  * for a lock held by" from the holders blocking it, through their own
  * queued requests; reaching the requester again is a cycle (-EDEADLK).

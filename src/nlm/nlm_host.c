@@ -20,17 +20,62 @@
 
 /* ---- hosts ------------------------------------------------------------ */
 
-static size_t nlm_host_bucket(const char *name)
+static uint64_t nlm_host_hash(const char *name)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (; *name; name++)
 		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
-	return (size_t)(h % NLM_HOST_BUCKETS);
+	return h;
+}
+
+static size_t nlm_host_bucket(const struct nlm_group *ng, const char *name)
+{
+	return (size_t)(nlm_host_hash(name) & (ng->nhbuckets - 1));
+}
+
+/* Room for one host more: the first chains, or twice as many once there
+ * are two hosts per chain.  -ENOMEM only when there are no chains yet; a
+ * table that cannot grow keeps its longer chains (still correct). */
+static int nlm_hosts_room(struct nlm_group *ng)
+{
+	struct nlm_host **nt;
+	size_t nb;
+
+	if (!ng->hosts) {
+		ng->hosts = calloc(NLM_HOST_BUCKETS, sizeof(*ng->hosts));
+		if (!ng->hosts)
+			return -ENOMEM;
+		ng->nhbuckets = NLM_HOST_BUCKETS;
+		return 0;
+	}
+	if (ng->nhosts + 1 <= 2 * ng->nhbuckets)
+		return 0;
+	nb = ng->nhbuckets * 2;
+	nt = calloc(nb, sizeof(*nt));
+	if (!nt)
+		return 0;
+	for (size_t i = 0; i < ng->nhbuckets; i++) {
+		struct nlm_host *h = ng->hosts[i], *next;
+
+		for (; h; h = next) {
+			size_t b = (size_t)(nlm_host_hash(h->name) & (nb - 1));
+
+			next = h->hnext;
+			h->hnext = nt[b];
+			nt[b] = h;
+		}
+	}
+	free(ng->hosts);
+	ng->hosts = nt;
+	ng->nhbuckets = nb;
+	return 0;
 }
 
 struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name)
 {
-	for (struct nlm_host *h = ng->hosts[nlm_host_bucket(name)]; h; h = h->hnext)
+	if (!ng->hosts)
+		return NULL;
+	for (struct nlm_host *h = ng->hosts[nlm_host_bucket(ng, name)]; h; h = h->hnext)
 		if (strcmp(h->name, name) == 0)
 			return h;
 	return NULL;
@@ -169,6 +214,8 @@ struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name)
 
 	if (h)
 		return h;
+	if (nlm_hosts_room(ng) < 0)
+		return NULL;
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
@@ -178,7 +225,7 @@ struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name)
 		free(h);
 		return NULL;
 	}
-	b = nlm_host_bucket(name);
+	b = nlm_host_bucket(ng, name);
 	h->hnext = ng->hosts[b];
 	ng->hosts[b] = h;
 	ng->nhosts++;
@@ -206,7 +253,7 @@ void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h)
 	clist_release(ng->clients, h->name);
 	if (h->refs)
 		return;
-	for (pp = &ng->hosts[nlm_host_bucket(h->name)]; *pp && *pp != h; pp = &(*pp)->hnext)
+	for (pp = &ng->hosts[nlm_host_bucket(ng, h->name)]; *pp && *pp != h; pp = &(*pp)->hnext)
 		;
 	if (*pp)
 		*pp = h->hnext;
@@ -226,9 +273,9 @@ void nlm_host_put(struct nlm_group *ng, struct nlm_host *h)
 }
 
 /* Free the hosts and their lock table: pure memory, any thread. */
-void nlm_hosts_free(struct lk_table *locks, struct nlm_host **hosts)
+void nlm_hosts_free(struct lk_table *locks, struct nlm_host **hosts, size_t nbuckets)
 {
-	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {
+	for (size_t i = 0; hosts && i < nbuckets; i++) {
 		while (hosts[i]) {
 			struct nlm_host *h = hosts[i];
 			hosts[i] = h->hnext;
@@ -236,5 +283,6 @@ void nlm_hosts_free(struct lk_table *locks, struct nlm_host **hosts)
 			free(h);
 		}
 	}
+	free(hosts);
 	lk_table_free(locks); /* frees every lk_client too */
 }

@@ -35,8 +35,8 @@ void nlm_hosts_at(struct nlm_group *ng, const struct sockaddr_storage *addr,
 int nlm_addr_caps(struct nlm_group *ng, const char *name,
 		  const struct sockaddr_storage *peer, bool new_lock);
 
-/* Free a host table @hosts (NLM_HOST_BUCKETS chains) and @locks: pure
- * memory, any thread. */
-void nlm_hosts_free(struct lk_table *locks, struct nlm_host **hosts);
+/* Free a host table @hosts (@nbuckets chains; NULL: none), the array
+ * itself and @locks: pure memory, any thread. */
+void nlm_hosts_free(struct lk_table *locks, struct nlm_host **hosts, size_t nbuckets);
 
 #endif

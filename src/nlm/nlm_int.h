@@ -20,6 +20,9 @@
 #include "nlm/nlm_cb.h"
 #include "rpc/rpc.h"
 
+/* The host table starts with this many chains and doubles past two hosts
+ * per chain, so a group with 100,000 hosts (a journal's, or clients') costs
+ * a few names per lookup, not a fixed table's hundreds. */
 #define NLM_HOST_BUCKETS 256
 #define NLM_GRANTED_TRIES 3
 
@@ -93,7 +96,8 @@ struct nlm_group {
 	struct lk_table *locks;        /* owned */
 	struct clist *clients;         /* not owned: the group's client list */
 	struct nlm_cb *cb;             /* owned */
-	struct nlm_host *hosts[NLM_HOST_BUCKETS]; /* owned */
+	struct nlm_host **hosts;       /* owned: nhbuckets chains; NULL before the first host */
+	size_t nhbuckets;              /* a power of two (NLM_HOST_BUCKETS, doubling) */
 	size_t nhosts;
 	struct nlm_haddr *addrs[NLM_ADDR_BUCKETS]; /* index of hosts' slots, not owned */
 	uint64_t addr_probes;          /* index entries looked at (status: cost of a lookup) */

@@ -211,7 +211,7 @@ static void nlm_resv_discard(struct nlm_group *ng)
 		lk_table_free(ng->resv);
 	ng->resv = NULL;
 	ng->resv_nobody = NULL;
-	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {
+	for (size_t i = 0; ng->hosts && i < ng->nhbuckets; i++) {
 		while (ng->hosts[i]) {
 			struct nlm_host *h = ng->hosts[i];
 			ng->hosts[i] = h->hnext;
@@ -474,7 +474,7 @@ void nlm_resv_drop(struct nlm_group *ng)
 	nlm_resv_free_async(ng, ng->resv); /* with every host's rlkc */
 	ng->resv = NULL;
 	ng->resv_nobody = NULL;
-	for (size_t i = 0; i < NLM_HOST_BUCKETS; i++) {
+	for (size_t i = 0; ng->hosts && i < ng->nhbuckets; i++) {
 		struct nlm_host *h = ng->hosts[i], *next;
 		for (; h; h = next) {
 			next = h->hnext;

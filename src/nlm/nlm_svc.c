@@ -128,7 +128,7 @@ static void nlm_group_discard(struct nlm_group *ng)
 	if (!ng)
 		return;
 	nlm_journal_close(ng);
-	nlm_hosts_free(ng->locks, ng->hosts);
+	nlm_hosts_free(ng->locks, ng->hosts, ng->nhbuckets);
 	free(ng);
 }
 
@@ -208,14 +208,15 @@ static int nlm_online(struct grp_pub *gp, void *slot)
 struct nlm_free_work {
 	uv_work_t work;
 	struct lk_table *locks;
-	struct nlm_host *hosts[NLM_HOST_BUCKETS];
+	struct nlm_host **hosts;       /* owned, nbuckets chains */
+	size_t nbuckets;
 };
 
 static void nlm_free_work(uv_work_t *w)
 {
 	struct nlm_free_work *fw = w->data;
 
-	nlm_hosts_free(fw->locks, fw->hosts);
+	nlm_hosts_free(fw->locks, fw->hosts, fw->nbuckets);
 }
 
 static void nlm_free_done(uv_work_t *w, int status)
@@ -248,14 +249,15 @@ static void nlm_close(struct grp_pub *gp, void *slot, bool online)
 	if (fw) {
 		fw->work.data = fw;
 		fw->locks = ng->locks;
-		memcpy(fw->hosts, ng->hosts, sizeof(fw->hosts));
+		fw->hosts = ng->hosts;
+		fw->nbuckets = ng->nhbuckets;
 		if (uv_queue_work(nlm_loop(ng), &fw->work, nlm_free_work, nlm_free_done) != 0) {
 			free(fw);
 			fw = NULL;
 		}
 	}
 	if (!fw)
-		nlm_hosts_free(ng->locks, ng->hosts);
+		nlm_hosts_free(ng->locks, ng->hosts, ng->nhbuckets);
 	free(ng);
 }
 

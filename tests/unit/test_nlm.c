@@ -43,6 +43,8 @@
 #include "hkey.h"
 #include "log.h"
 #include "nfs/fh.h"
+#include "nlm/nlm_host.h"
+#include "nlm/nlm_int.h"
 #include "nlm/nlm_svc.h"
 #include "nlm.h"
 #include "rpc/rpc.h"
@@ -778,6 +780,89 @@ static void test_alloc_failure_reclaim(void **st)
 	group_stop();
 }
 
+/*
+ * The host table alone: it doubles its chains past two hosts per chain
+ * (a journal with 100,000 hosts is replayed one record at a time, each
+ * finding its host), every host stays findable across the growth, and
+ * each allocation of adding a host, failed in turn, either refuses the
+ * host (table unchanged) or adds it with the old chains (growth is
+ * optional); nothing leaks (ASan).
+ */
+static void test_host_table_grows(void **st)
+{
+	struct lk_table_opts lo = { .hash_seed = { 7, 9 } };
+	struct nlm_group *ng = calloc(1, sizeof(*ng));
+	struct nlm_host **hs = calloc(70000, sizeof(*hs));
+	char name[32];
+	long total, refused = 0, kept_chains = 0;
+
+	(void)st;
+	assert_non_null(ng);
+	assert_non_null(hs);
+	assert_int_equal(lk_table_new(&lo, &ng->locks), 0);
+	assert_null(nlm_host_find(ng, "h-0"));
+	for (int i = 0; i < 1024; i++) {
+		snprintf(name, sizeof(name), "h-%d", i);
+		hs[i] = nlm_host_get(ng, name);
+		assert_non_null(hs[i]);
+	}
+	assert_int_equal(ng->nhosts, 1024);
+	assert_int_equal(ng->nhbuckets, 512);
+	for (int i = 0; i < 1024; i++) {
+		snprintf(name, sizeof(name), "h-%d", i);
+		assert_ptr_equal(nlm_host_find(ng, name), hs[i]);
+		assert_ptr_equal(nlm_host_get(ng, name), hs[i]);
+	}
+	assert_int_equal(ng->nhosts, 1024);
+
+	/* Host 1025 makes the chains double: count its allocations, then
+	 * fail each in turn, each time on a new host that is due to grow
+	 * the table. */
+	fa_reset();
+	hs[1024] = nlm_host_get(ng, "h-1024");
+	total = fa_calls();
+	fa_reset();
+	assert_non_null(hs[1024]);
+	assert_int_equal(ng->nhbuckets, 1024);
+	assert_true(total >= 4);	/* chains, host, name, lock client */
+	for (long n = 0; n < total; n++) {
+		size_t nb = ng->nhbuckets, nh;
+		struct nlm_host *h;
+
+		for (size_t i = ng->nhosts; i < 2 * nb; i++) {
+			snprintf(name, sizeof(name), "h-%zu", i);
+			hs[i] = nlm_host_get(ng, name);
+			assert_non_null(hs[i]);
+		}
+		assert_int_equal(ng->nhbuckets, nb);
+		nh = ng->nhosts;
+		assert_true(nh < 70000);
+		snprintf(name, sizeof(name), "h-%zu", nh);
+		fa_reset();
+		fa_fail_at(n);
+		h = nlm_host_get(ng, name);
+		fa_reset();
+		if (!h) {
+			refused++;
+			assert_int_equal(ng->nhosts, nh);
+			assert_null(nlm_host_find(ng, name));
+		} else {
+			hs[nh] = h;
+			assert_int_equal(ng->nhosts, nh + 1);
+			kept_chains += ng->nhbuckets == nb;
+		}
+		for (size_t i = 0; i < ng->nhosts; i++) {
+			snprintf(name, sizeof(name), "h-%zu", i);
+			assert_ptr_equal(nlm_host_find(ng, name), hs[i]);
+		}
+	}
+	assert_true(refused >= 3);
+	assert_int_equal(kept_chains, 1);	/* only the chains' own calloc failed */
+	nlm_hosts_free(ng->locks, ng->hosts, ng->nhbuckets);
+	free(ng);
+	free(hs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -787,6 +872,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_free_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure_reclaim, setup, teardown),
+		cmocka_unit_test(test_host_table_grows),
 	};
 
 	log_init("test_nlm", LOGL_ERR, false);
