@@ -55,6 +55,8 @@ struct nlm_host {
 	char *name;                    /* caller_name, owned */
 	struct lk_client *lkc;         /* owned (lk_client_free) */
 	struct lk_client *rlkc;        /* its reservations in ng->resv, or NULL; owned */
+	struct lk_owner *rlast;        /* while the journal loads: its owner in ng->resv of
+	                                  the last record, one reference (nlm_replay) */
 	unsigned refs;                 /* parked requests + grant callbacks */
 	struct nlm_haddr addrs[NLM_HOST_ADDRS]; /* linked into ng->addrs while used */
 	unsigned next_addr;            /* slot to reuse when all are used */

@@ -162,6 +162,7 @@ static int nlm_replay(void *arg, const struct jr_rec *r)
 	char name[JR_HOST_MAX + 1];
 	struct nlm_host *h;
 	struct lk_owner *o;
+	uint32_t svid;
 	int rc;
 
 	if (clist_name_check(r->host, r->hostlen) < 0)
@@ -177,10 +178,28 @@ static int nlm_replay(void *arg, const struct jr_rec *r)
 		lk_client_release(ng->resv, h->rlkc);
 		return 0;
 	}
-	rc = lk_owner_get(ng->resv, h->rlkc, r->type == JR_LOCK || r->type == JR_UNLOCK ? r->svid : 0,
-			  r->oh, r->ohlen, &o);
-	if (rc < 0)
-		return rc;
+	/* A host's records mostly name the owner its previous one named (a
+	 * snapshot, a client's run of locks): reuse it instead of hashing
+	 * the owner handle again.  The host keeps a reference to it until
+	 * the load ends (nlm_replay_end). */
+	svid = r->type == JR_LOCK || r->type == JR_UNLOCK ? r->svid : 0;
+	o = h->rlast;
+	if (o) {
+		size_t ohlen;
+		const void *oh = lk_owner_oh(o, &ohlen);
+
+		if (lk_owner_svid(o) != svid || ohlen != r->ohlen ||
+		    (ohlen && memcmp(oh, r->oh, ohlen) != 0))
+			o = NULL;
+	}
+	if (!o) {
+		rc = lk_owner_get(ng->resv, h->rlkc, svid, r->oh, r->ohlen, &o);
+		if (rc < 0)
+			return rc;
+		if (h->rlast)
+			lk_owner_put(ng->resv, h->rlast);
+		h->rlast = o;
+	}
 	switch (r->type) {
 	case JR_LOCK:
 		rc = lk_lock(ng->resv, r->fh, r->fhlen, o, r->excl ? LK_EXCL : LK_SHARED,
@@ -199,8 +218,19 @@ static int nlm_replay(void *arg, const struct jr_rec *r)
 		rc = -EINVAL;
 		break;
 	}
-	lk_owner_put(ng->resv, o);
 	return rc;
+}
+
+/* The load is over (or failed): drop the owners nlm_replay kept. */
+static void nlm_replay_end(struct nlm_group *ng)
+{
+	for (size_t i = 0; ng->hosts && i < ng->nhbuckets; i++) {
+		for (struct nlm_host *h = ng->hosts[i]; h; h = h->hnext) {
+			if (h->rlast && ng->resv)
+				lk_owner_put(ng->resv, h->rlast);
+			h->rlast = NULL;
+		}
+	}
 }
 
 /* Throw away reservations and the hosts the load created (nothing else
@@ -261,6 +291,7 @@ int nlm_journal_open(struct nlm_group *ng, const char *statedir)
 		return rc;
 	snprintf(path, sizeof(path), "%s/journal", statedir);
 	lrc = jr_load(path, ng->name, nlm_replay, ng, &li);
+	nlm_replay_end(ng);
 	if (lrc == 0 && li.complete) {
 		struct lk_stats st;
 

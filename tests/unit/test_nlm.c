@@ -509,6 +509,38 @@ static void test_grace_unlock_ends(void **st)
 	group_stop();
 }
 
+/* One host, two owners, their records interleaved in the journal: the
+ * replay keeps them apart (it reuses a host's last owner only when the
+ * record names that owner), so each owner's reclaim is its own
+ * reservation, and an owner's UNLOCK gave back its range only. */
+static void test_replay_owners_apart(void **st)
+{
+	(void)st;
+	group_start();
+	assert_int_equal(lock("hostA", 1, 0, 10, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostA", 2, 20, 10, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostA", 1, 40, 10, false), NLM4_GRANTED);
+	assert_int_equal(unlock("hostA", 2, 20, 10), NLM4_GRANTED);
+	assert_int_equal(lock("hostA", 2, 60, 10, false), NLM4_GRANTED);
+	client_close();
+	group_stop();
+
+	group_start();
+	client_open();
+	assert_true(grp_in_grace(gpub()));
+	assert_int_equal(lock("hostB", 9, 20, 10, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostB", 9, 45, 1, false), NLM4_DENIED_GRACE_PERIOD);
+	assert_int_equal(lock("hostA", 2, 60, 10, true), NLM4_GRANTED);
+	assert_true(grp_in_grace(gpub()));
+	assert_int_equal(lock("hostA", 1, 0, 10, true), NLM4_GRANTED);
+	assert_true(grp_in_grace(gpub()));
+	assert_int_equal(lock("hostA", 1, 40, 10, true), NLM4_GRANTED);
+	assert_false(grp_in_grace(gpub()));
+	assert_int_equal(holder(60, 10), 2);
+	assert_int_equal(holder(40, 10), 1);
+	group_stop();
+}
+
 /* ---- error paths -------------------------------------------------------- */
 
 static void test_bad_requests(void **st)
@@ -868,6 +900,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_grace_reservations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grace_unlock_ends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_owners_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
