@@ -73,9 +73,14 @@ struct clist_entry {
 	bool io_busy;               /* one write or unlink in flight */
 	bool removing;              /* the in-flight I/O is an unlink */
 	bool holding;               /* the client holds locks here */
-	uint64_t idle_since;        /* uv_now() when it stopped holding */
+	uint64_t idle_since;        /* uv_now() when it stopped holding, or
+	                               CLIST_SINCE_ATTACH */
 	struct clist_waiter *waiters; /* owned, FIFO */
 };
+
+/* idle_since of an entry loaded before the list was attached to its loop:
+ * idle since clist_attach (cl->attached_ms). */
+#define CLIST_SINCE_ATTACH UINT64_MAX
 
 struct clist {
 	uv_loop_t *loop;            /* not owned */
@@ -87,6 +92,7 @@ struct clist {
 	unsigned refs;              /* 1 (open) + I/O in flight + timer */
 	bool closed;
 	uv_timer_t sweep;
+	uint64_t attached_ms;       /* uv_now() at clist_attach */
 	uint64_t writes;
 };
 
@@ -437,7 +443,7 @@ static int clist_load_one(struct clist *cl, const char *fname)
 	e->naddrs = naddrs;
 	e->added = added;
 	e->gen = e->disk_gen = 1;
-	e->idle_since = cl->loop ? uv_now(cl->loop) : 0; /* else set by clist_attach */
+	e->idle_since = cl->loop ? uv_now(cl->loop) : CLIST_SINCE_ATTACH;
 	return 0;
 }
 
@@ -487,9 +493,12 @@ static void clist_sweep_cb(uv_timer_t *t)
 
 	for (size_t b = 0; b < cl->nbuckets; b++) {
 		for (struct clist_entry *e = cl->tab[b]; e; e = e->hnext) {
+			uint64_t since = e->idle_since == CLIST_SINCE_ATTACH ? cl->attached_ms
+									      : e->idle_since;
+
 			if (e->holding || e->io_busy || e->waiters)
 				continue;
-			if (now - e->idle_since >= idle_ms)
+			if (now - since >= idle_ms)
 				clist_start_io(cl, e, true);
 		}
 	}
@@ -550,14 +559,14 @@ err:
 
 void clist_attach(struct clist *cl, uv_loop_t *loop)
 {
-	uint64_t now = uv_now(loop), every = (uint64_t)cl->idle_s * 250u;
+	uint64_t every = (uint64_t)cl->idle_s * 250u;
 
 	cl->loop = loop;
 	/* The idle clock of every loaded entry starts now, on the loop's
-	 * clock (the load may have run on another thread). */
-	for (size_t b = 0; b < cl->nbuckets; b++)
-		for (struct clist_entry *e = cl->tab[b]; e; e = e->hnext)
-			e->idle_since = now;
+	 * clock (the load ran on another thread): they say CLIST_SINCE_ATTACH,
+	 * so this is one assignment, not a walk over 100,000 entries on the
+	 * loop while the other groups wait. */
+	cl->attached_ms = uv_now(loop);
 	uv_timer_init(loop, &cl->sweep);
 	cl->sweep.data = cl;
 	if (every < 250)

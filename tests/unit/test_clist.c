@@ -227,6 +227,46 @@ static void test_load_off_loop(void **st)
 	close_list(cl);
 }
 
+/*
+ * A loaded entry's idle clock starts at the attach, not before: with
+ * client_idle = 4 s the sweep runs every second, and the sweeps of the
+ * first 1.5 s after the attach (the entry 2.5 s short of idle) leave it;
+ * it goes once idle.  Order, not speed: the sweep that may remove it comes
+ * after those that must not.
+ */
+static void test_loaded_idle_from_attach(void **st)
+{
+	struct clist *cl;
+	struct wait w = { 0 };
+	struct sockaddr_storage a1 = addr4("127.1.0.6");
+	char path[512];
+	uint64_t start;
+
+	(void)st;
+	assert_int_equal(clist_open(&loop, statedir, 4, "g1", &cl), 0);
+	assert_int_equal(clist_ensure(cl, "early", &a1, on_done, &w), 0);
+	run_until(&w, 1);
+	close_list(cl);
+
+	assert_int_equal(clist_open(NULL, statedir, 4, "g1", &cl), 0);
+	uv_update_time(&loop);
+	clist_attach(cl, &loop);
+	snprintf(path, sizeof(path), "%s/early", clients);
+	start = uv_now(&loop);
+	while (uv_now(&loop) - start < 1500) {
+		uv_run(&loop, UV_RUN_ONCE);
+		uv_update_time(&loop);
+	}
+	assert_int_equal(access(path, F_OK), 0); /* a sweep ran; not idle yet */
+	assert_int_equal(clist_count(cl), 1);
+	while (access(path, F_OK) == 0 && uv_now(&loop) - start < 10000) {
+		uv_run(&loop, UV_RUN_ONCE);
+		uv_update_time(&loop);
+	}
+	assert_int_equal(access(path, F_OK), -1);
+	close_list(cl);
+}
+
 static void plant(const char *fname, const char *text, size_t len)
 {
 	char path[600];
@@ -405,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_durable_entry_and_reload),
 		cmocka_unit_test(test_leftovers_and_foreign_files),
 		cmocka_unit_test(test_idle_removal),
+		cmocka_unit_test(test_loaded_idle_from_attach),
 		cmocka_unit_test(test_load_off_loop),
 		cmocka_unit_test(test_load_parse),
 		cmocka_unit_test(test_notify_prepared),
