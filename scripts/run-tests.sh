@@ -2,9 +2,12 @@
 # run-tests.sh - configure, build and run the whole test suite in one build
 # directory.  Installs nothing (scripts/test.sh and scripts/deps.sh do).
 #
-#   scripts/run-tests.sh [--asan] [--builddir DIR] [--suite NAME]... [-- MESON-TEST-ARGS]
+#   scripts/run-tests.sh [--asan|--release] [--builddir DIR] [--suite NAME]... [-- MESON-TEST-ARGS]
 #
 #   --asan          build with -Db_sanitize=address,undefined (default dir build-asan/)
+#   --release       build optimised as the package and the benchmarks are
+#                   (-Dbuildtype=release, -O3; default dir build-release/):
+#                   gcc's deeper analysis at -O3 finds warnings -O0 does not
 #   --builddir DIR  build directory (default build/, or build-asan/ with --asan)
 #   --suite NAME    run only this meson suite (unit, integration, ...); repeatable
 #   --busy          run the tests with two CPU-bound processes beside them
@@ -17,25 +20,32 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 asan=0
+release=0
 busy=0
 dir=""
 suites=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--asan) asan=1 ;;
+	--release) release=1 ;;
 	--busy) busy=1 ;;
 	--builddir) shift; dir=${1:?--builddir needs a directory} ;;
 	--builddir=*) dir=${1#--builddir=} ;;
 	--suite) shift; suites="$suites --suite ${1:?--suite needs a name}" ;;
 	--) shift; break ;;
-	-h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-tests.sh: unknown argument '$1' (try --help)" >&2
 	   echo "0 passed, 1 failed"; exit 1 ;;
 	esac
 	shift
 done
+[ "$asan" = 1 ] && [ "$release" = 1 ] && {
+	echo "run-tests.sh: --asan and --release are two builds; run them one at a time" >&2
+	echo "0 passed, 1 failed"; exit 1; }
 if [ -z "$dir" ]; then
-	if [ "$asan" = 1 ]; then dir=build-asan; else dir=build; fi
+	if [ "$asan" = 1 ]; then dir=build-asan
+	elif [ "$release" = 1 ]; then dir=build-release
+	else dir=build; fi
 fi
 
 fail_early() {
@@ -46,6 +56,8 @@ fail_early() {
 
 if [ "$asan" = 1 ]; then
 	opts="-Db_sanitize=address,undefined -Db_lundef=false"
+elif [ "$release" = 1 ]; then
+	opts="-Db_sanitize=none -Dbuildtype=release"
 else
 	opts="-Db_sanitize=none"
 fi

@@ -1,22 +1,24 @@
 #!/bin/sh
 # The whole test suite: installs what it needs, then builds and runs every
-# test twice, in a normal build and in an ASan+UBSan build.  The last line
-# is "N passed, N failed" over every run.
+# test twice, in a normal build and in an ASan+UBSan build, and builds the
+# release (-O3) configuration, running its unit tests (the package and the
+# benchmarks are built that way, and -O3 finds warnings the others do
+# not).  The last line is "N passed, N failed" over every run.
 #
-#   scripts/test.sh          plain and ASan builds
+#   scripts/test.sh          plain, ASan and release builds
 #   scripts/test.sh --busy   the same, each with two CPU-bound processes
 #                            running beside the suite (tests assert order
 #                            and outcome, never time: this proves it)
-#   scripts/test.sh --ci     plain and ASan, then the plain build once more
-#                            in busy mode (what .ci/run does)
+#   scripts/test.sh --ci     plain, ASan and release, then the plain build
+#                            once more in busy mode (what .ci/run does)
 set -u
 cd "$(dirname "$0")/.."
-variants="plain asan"
+variants="plain asan release"
 case "${1:-}" in
 '') ;;
 --busy) variants="plain-busy asan-busy" ;;
---ci) variants="plain asan plain-busy" ;;
--h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+--ci) variants="plain asan release plain-busy" ;;
+-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 *) echo "test.sh: unknown argument '$1' (try --help)" >&2
    echo "0 passed, 1 failed"; exit 1 ;;
 esac
@@ -29,6 +31,7 @@ for variant in $variants; do
 	args=""
 	case "$variant" in
 	asan*) args="--asan" ;;
+	release) args="--release --suite unit" ;;
 	esac
 	case "$variant" in
 	*-busy) args="$args --busy" ;;
