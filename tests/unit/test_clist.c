@@ -229,10 +229,10 @@ static void test_load_off_loop(void **st)
 
 /*
  * A loaded entry's idle clock starts at the attach, not before: with
- * client_idle = 4 s the sweep runs every second, and the sweeps of the
- * first 1.5 s after the attach (the entry 2.5 s short of idle) leave it;
- * it goes once idle.  Order, not speed: the sweep that may remove it comes
- * after those that must not.
+ * client_idle = 8 s the sweep runs every 2 s, and the first two sweeps after
+ * the attach (the entry 4 s short of idle) leave it; it goes once idle.
+ * Order, not speed: the sweep that may remove it comes after those that
+ * must not.
  */
 static void test_loaded_idle_from_attach(void **st)
 {
@@ -243,23 +243,25 @@ static void test_loaded_idle_from_attach(void **st)
 	uint64_t start;
 
 	(void)st;
-	assert_int_equal(clist_open(&loop, statedir, 4, "g1", &cl), 0);
+	assert_int_equal(clist_open(&loop, statedir, 8, "g1", &cl), 0);
 	assert_int_equal(clist_ensure(cl, "early", &a1, on_done, &w), 0);
 	run_until(&w, 1);
 	close_list(cl);
 
-	assert_int_equal(clist_open(NULL, statedir, 4, "g1", &cl), 0);
+	assert_int_equal(clist_open(NULL, statedir, 8, "g1", &cl), 0);
 	uv_update_time(&loop);
 	clist_attach(cl, &loop);
 	snprintf(path, sizeof(path), "%s/early", clients);
 	start = uv_now(&loop);
-	while (uv_now(&loop) - start < 1500) {
+	/* Past the first sweep (2 s) and whatever I/O it started, up to the
+	 * second (4 s): still 4 s short of idle. */
+	while (uv_now(&loop) - start < 3000) {
 		uv_run(&loop, UV_RUN_ONCE);
 		uv_update_time(&loop);
 	}
-	assert_int_equal(access(path, F_OK), 0); /* a sweep ran; not idle yet */
+	assert_int_equal(access(path, F_OK), 0); /* two sweeps ran; not idle yet */
 	assert_int_equal(clist_count(cl), 1);
-	while (access(path, F_OK) == 0 && uv_now(&loop) - start < 10000) {
+	while (access(path, F_OK) == 0 && uv_now(&loop) - start < 20000) {
 		uv_run(&loop, UV_RUN_ONCE);
 		uv_update_time(&loop);
 	}
