@@ -1535,6 +1535,23 @@ bool lk_holds(const struct lk_table *t, const void *key, size_t keylen,
 	return noop;
 }
 
+bool lk_holds_any(const struct lk_table *t, const void *key, size_t keylen,
+		  const struct lk_owner *o, struct lk_range r)
+{
+	const struct lk_file *f;
+	const struct lk_lock *l;
+
+	if (check_req(t, key, keylen, o, LK_SHARED, r))
+		return false;
+	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	if (!f)
+		return false;
+	/* An owner's locks on a file never overlap, so the first one ending
+	 * at or after the range's start is the only candidate. */
+	l = owner_seek(f, o, r.start);
+	return l && l->start <= r.end;
+}
+
 /* Grant @o @type on @r now (no conflict), creating the file if needed. */
 static int grant_now(struct lk_table *t, struct lk_file *f, const void *key, size_t keylen,
 		     struct lk_owner *o, int type, struct lk_range r)

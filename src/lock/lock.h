@@ -279,6 +279,14 @@ int lk_unlock(struct lk_table *t, const void *key, size_t keylen,
 bool lk_holds(const struct lk_table *t, const void *key, size_t keylen,
 	      const struct lk_owner *o, enum lk_type type, struct lk_range r);
 
+/*
+ * Does @o hold any lock, of either type, on any byte of @r on @key?  (NLM:
+ * a grant that cannot be made durable is taken back only where the owner
+ * held nothing before.)  False on bad arguments.
+ */
+bool lk_holds_any(const struct lk_table *t, const void *key, size_t keylen,
+		  const struct lk_owner *o, struct lk_range r);
+
 /* The queued waiter of @o on @key with exactly @type and @r, or NULL. */
 struct lk_waiter *lk_waiter_find(struct lk_table *t, const void *key,
 				 size_t keylen, const struct lk_owner *o,

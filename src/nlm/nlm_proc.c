@@ -306,6 +306,9 @@ struct nlm_claim {
 	struct rpc_req *req;        /* args and result; finished at the end */
 	struct nlm_host *host;      /* a reference, dropped at the end */
 	struct lk_owner *o;         /* a reference or NULL, dropped at the end */
+	/* The owner held some of the range before the engine step: a grant
+	 * that is not made durable then stays (see nlm_lock_undo). */
+	bool held_before;
 };
 
 /* A claim waiting for the disk: its client to be durable on the client
@@ -491,6 +494,8 @@ static int nlm_lock_engine(struct nlm_claim *c)
 		c->o = NULL;
 		return -ENOLCK;
 	}
+	c->held_before = lk_holds_any(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len,
+				      c->o, r);
 	if (!a->block || c->req->proc == NLMPROC_NM_LOCK)
 		return lk_lock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, c->o, type,
 			       r, NULL);
@@ -505,6 +510,45 @@ static int nlm_lock_engine(struct nlm_claim *c)
 			       c->req->proc == NLMPROC_LOCK_MSG);
 }
 
+/*
+ * Undo a LOCK grant that cannot be made durable, as far as that is safe.
+ * Where the owner held nothing of the range before, unlocking the range
+ * is the exact undo.  Where it held some (an upgrade, a merge, a second
+ * LOCK of what it has), the engine has already replaced that state, and
+ * unlocking the range would drop what the client still holds and believes
+ * it holds: another host could then be granted it (two writers).  So the
+ * grant stays: the client, told the LOCK failed, holds at least what it
+ * believes; the extra it holds goes at its UNLOCK, its FREE_ALL or its
+ * reboot.  Nothing of it is journaled, so a crash leaves what the
+ * journal last recorded, which is what the client believes.  (A downgrade
+ * still cannot be undone: the weaker lock stays; see docs/journal.md.)
+ */
+static void nlm_lock_undo(struct nlm_claim *c, bool journal_unlock)
+{
+	struct nlm_group *ng = c->ng;
+	const nlm4_lock *lk = &((const nlm4_lockargs *)c->req->args)->alock;
+	struct lk_owner *o;
+	struct lk_range r;
+	char nm[LOG_SAFE_MAX];
+
+	if (lk_range_make(lk->l_offset, lk->l_len, &r) < 0)
+		return;
+	if (c->held_before) {
+		log_warn("group=%s client=%s LOCK svid=%u not undone: the owner held part of the range before, so its grant stays unrecorded",
+			 ng->name, nlm_safe(nm, sizeof(nm), c->host->name), (unsigned)lk->svid);
+		return;
+	}
+	if (lk_owner_get(ng->locks, c->host->lkc, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
+			 lk->oh.sgn_netobj_len, &o) < 0)
+		return;
+	if (journal_unlock)
+		nlm_unlock_journaled(ng, c->host, o, lk->fh.sgn_netobj_val,
+				     lk->fh.sgn_netobj_len, r);
+	else
+		lk_unlock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, o, r);
+	lk_owner_put(ng->locks, o);
+}
+
 static int nlm_lock_record(struct nlm_claim *c)
 {
 	struct nlm_group *ng = c->ng;
@@ -516,7 +560,7 @@ static int nlm_lock_record(struct nlm_claim *c)
 	if (nlm_jr_lock(ng, true, c->host, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
 			lk->oh.sgn_netobj_len, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len,
 			a->exclusive, r) < 0) {
-		lk_unlock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, c->o, r);
+		nlm_lock_undo(c, false); /* nothing was appended: nothing to cancel */
 		return -ENOLCK;
 	}
 	return 0;
@@ -546,18 +590,7 @@ static void nlm_lock_granted(struct nlm_claim *c)
 
 static void nlm_lock_take_back(struct nlm_claim *c)
 {
-	struct nlm_group *ng = c->ng;
-	const nlm4_lock *lk = &((const nlm4_lockargs *)c->req->args)->alock;
-	struct lk_owner *o;
-	struct lk_range r;
-
-	if (lk_range_make(lk->l_offset, lk->l_len, &r) == 0 &&
-	    lk_owner_get(ng->locks, c->host->lkc, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
-			 lk->oh.sgn_netobj_len, &o) == 0) {
-		nlm_unlock_journaled(ng, c->host, o, lk->fh.sgn_netobj_val,
-				     lk->fh.sgn_netobj_len, r);
-		lk_owner_put(ng->locks, o);
-	}
+	nlm_lock_undo(c, true);
 }
 
 static const struct nlm_claim_ops nlm_lock_claim = {

@@ -793,6 +793,27 @@ static void test_holds(void **st)
 	assert_false(lk_share_holds(T, KB, KBL, A, LK_SH_READ, LK_SH_WRITE));
 }
 
+/* lk_holds_any: any byte of the range, either type (NLM keeps a grant it
+ * cannot record when the owner held some of its range before). */
+static void test_holds_any(void **st)
+{
+	(void)st;
+	assert_false(lk_holds_any(T, KA, KAL, A, rg(0, 10)));	/* no file */
+	assert_int_equal(L(A, LK_EXCL, 10, 10), 0);		/* 10-19 */
+	assert_int_equal(L(A, LK_SHARED, 40, 10), 0);		/* 40-49 */
+	assert_false(lk_holds_any(T, KA, KAL, A, rg(0, 10)));	/* touching on the left */
+	assert_true(lk_holds_any(T, KA, KAL, A, rg(0, 11)));
+	assert_true(lk_holds_any(T, KA, KAL, A, rg(19, 1)));
+	assert_false(lk_holds_any(T, KA, KAL, A, rg(20, 20)));	/* the gap 20-39 */
+	assert_true(lk_holds_any(T, KA, KAL, A, rg(20, 21)));	/* reaches 40, shared */
+	assert_true(lk_holds_any(T, KA, KAL, A, rg(0, 0)));	/* to EOF */
+	assert_false(lk_holds_any(T, KA, KAL, A, rg(50, 0)));	/* past the last */
+	assert_false(lk_holds_any(T, KA, KAL, D, rg(0, 0)));	/* another owner */
+	assert_false(lk_holds_any(T, KB, KBL, A, rg(0, 0)));	/* another file */
+	assert_false(lk_holds_any(NULL, KA, KAL, A, rg(0, 1)));
+	assert_int_equal(nlocks(), 2);			/* it changed nothing */
+}
+
 /* ==== deadlocks, caps, cancel, wake order ==== */
 
 static void test_deadlock_2cycle(void **st)
@@ -1848,6 +1869,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release_matching, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iteration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_holds_any, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_past_end, setup, teardown),

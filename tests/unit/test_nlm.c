@@ -633,7 +633,7 @@ static void test_free_all(void **st)
 
 /* ---- every allocation of a call failed in turn --------------------------- */
 
-enum op { OP_LOCK, OP_TEST, OP_UNLOCK, OP_CANCEL, OP_SHARE, OP_FREE_ALL };
+enum op { OP_LOCK, OP_TEST, OP_UNLOCK, OP_CANCEL, OP_SHARE, OP_FREE_ALL, OP_LOCK_MORE };
 
 static int op_start(enum op op, struct outcome *o)
 {
@@ -650,15 +650,18 @@ static int op_start(enum op op, struct outcome *o)
 		return share_start(o, true, "hostF");
 	case OP_FREE_ALL:
 		return free_all_start(clnt, o, "hostF");
+	case OP_LOCK_MORE:
+		return lock_start(o, "hostF", 7, 1000, 20, false);
 	}
 	return -EINVAL;
 }
 
-/* The state before each run of @op: hostF holds [1000,1010) for UNLOCK
- * and FREE_ALL and nothing for the others; hostA holds [0,10) throughout. */
+/* The state before each run of @op: hostF holds [1000,1010) for UNLOCK,
+ * FREE_ALL and LOCK_MORE (a LOCK of [1000,1020) by the same owner) and
+ * nothing for the others; hostA holds [0,10) throughout. */
 static void op_prepare(enum op op)
 {
-	if (op == OP_UNLOCK || op == OP_FREE_ALL)
+	if (op == OP_UNLOCK || op == OP_FREE_ALL || op == OP_LOCK_MORE)
 		assert_int_equal(lock("hostF", 7, 1000, 10, false), NLM4_GRANTED);
 }
 
@@ -712,6 +715,18 @@ static void op_check(enum op op, const struct outcome *o, int rc)
 			assert_int_equal(holder(1000, 10), 7);
 		assert_int_equal(unlock("hostF", 7, 1000, 10), NLM4_GRANTED);
 		break;
+	case OP_LOCK_MORE:
+		if (answered)
+			assert_true(o->stat == NLM4_GRANTED || o->stat == NLM4_DENIED_NOLOCKS ||
+				    o->stat == NLM4_FAILED);
+		if (answered && o->stat == NLM4_GRANTED)
+			assert_int_equal(holder(1000, 20), 7);
+		/* Granted, refused or unanswered, the client still holds what
+		 * it held before: a refused grant taken back by unlocking the
+		 * whole range would have freed [1000,1010) under it. */
+		assert_int_equal(holder(1000, 10), 7);
+		assert_int_equal(unlock("hostF", 7, 1000, 20), NLM4_GRANTED);
+		break;
 	}
 	/* the group is still whole: hostA's lock, nothing else of hostF */
 	assert_int_equal(holder(0, 10), 1);
@@ -721,13 +736,13 @@ static void op_check(enum op op, const struct outcome *o, int rc)
 static void test_alloc_failure(void **st)
 {
 	static const char *const names[] = { "LOCK", "TEST", "UNLOCK", "CANCEL", "SHARE",
-					     "FREE_ALL" };
-	long total[6];
+					     "FREE_ALL", "LOCK of more than held" };
+	long total[7];
 
 	(void)st;
 	group_start();
 	assert_int_equal(lock("hostA", 1, 0, 10, false), NLM4_GRANTED);
-	for (enum op op = OP_LOCK; op <= OP_FREE_ALL; op++) {
+	for (enum op op = OP_LOCK; op <= OP_LOCK_MORE; op++) {
 		struct outcome o;
 		int rc;
 		long failed_ok = 0;
