@@ -76,12 +76,33 @@ int sf_open_read(int dirfd, const char *name, size_t max, int *fdp, struct stat 
 	return sf_open(dirfd, name, O_RDONLY, 0, max, fdp, stp);
 }
 
+int sf_read_exact(int fd, void *buf, size_t size)
+{
+	char *p = buf;
+	size_t got = 0;
+	ssize_t n;
+
+	/* A read of a regular file (all that sf_open lets through) that
+	 * returns less than asked has reached its end, so the usual file
+	 * takes one read, not two. */
+	while (got <= size) {
+		n = read(fd, p + got, size + 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		got += (size_t)n;
+		if (n == 0 || got <= size)
+			break;
+	}
+	return got == size ? 0 : -EIO;
+}
+
 int sf_read(int dirfd, const char *name, size_t max, char **bufp, size_t *lenp)
 {
 	struct stat st;
-	size_t got = 0, size;
+	size_t size;
 	char *buf;
-	ssize_t n;
 	int fd, rc;
 
 	rc = sf_open_read(dirfd, name, max, &fd, &st);
@@ -93,27 +114,12 @@ int sf_read(int dirfd, const char *name, size_t max, char **bufp, size_t *lenp)
 		rc = -ENOMEM;
 		goto out_close;
 	}
-	/* Read one byte past the size fstat gave: a file that grew since
-	 * is caught here instead of being silently cut. */
-	while (got <= size) {
-		n = read(fd, buf + got, size + 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto err_free;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got != size) {
-		rc = -EIO;
+	rc = sf_read_exact(fd, buf, size);
+	if (rc < 0)
 		goto err_free;
-	}
-	buf[got] = '\0';
+	buf[size] = '\0';
 	*bufp = buf;
-	*lenp = got;
+	*lenp = size;
 	rc = 0;
 	goto out_close;
 
@@ -129,8 +135,6 @@ int sf_read_into(int dirfd, const char *name, char *buf, size_t size, size_t *le
 	/* Initialised for gcc -O3, which cannot see that sf_open_fd sets
 	 * both whenever it returns 0 (-errno could be 0 as far as it knows). */
 	struct stat st = { 0 };
-	size_t got = 0, want;
-	ssize_t n;
 	int fd = -1, rc;
 
 	if (size == 0)
@@ -138,31 +142,12 @@ int sf_read_into(int dirfd, const char *name, char *buf, size_t size, size_t *le
 	rc = sf_open_fd(dirfd, name, O_RDONLY, 0, size - 1, true, &fd, &st);
 	if (rc < 0)
 		return rc;
-	/* Ask for one byte past the size fstat gave (as sf_read): a file
-	 * that grew since is caught.  A read of a regular file that returns
-	 * less than asked has reached its end, so the usual file takes one
-	 * read, not two. */
-	want = (size_t)st.st_size + 1 < size ? (size_t)st.st_size + 1 : size;
-	while (got < want) {
-		n = read(fd, buf + got, want - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto out;
-		}
-		got += (size_t)n;
-		if (n == 0 || got < want)
-			break;
+	/* st_size <= size - 1: room for the one byte more sf_read_exact asks. */
+	rc = sf_read_exact(fd, buf, (size_t)st.st_size);
+	if (rc == 0) {
+		buf[st.st_size] = '\0';
+		*lenp = (size_t)st.st_size;
 	}
-	if (got != (size_t)st.st_size) {
-		rc = -EIO;
-		goto out;
-	}
-	buf[got] = '\0';
-	*lenp = got;
-	rc = 0;
-out:
 	close(fd);
 	return rc;
 }

@@ -64,6 +64,16 @@ int sf_open(int dirfd, const char *name, int flags, mode_t mode, size_t max, int
 int sf_open_read(int dirfd, const char *name, size_t max, int *fd, struct stat *st);
 
 /*
+ * Read exactly @size bytes (fstat's size of the open file @fd) into @buf,
+ * which has room for @size + 1: one byte more is asked for, so a file
+ * that grew since the fstat is caught instead of being silently cut.
+ * EINTR is retried.  Returns 0, -EIO when the file changed size, or
+ * -errno of read(2).  For the state-file readers here and the journal's
+ * load, whose buffer is a mapping of its own.
+ */
+int sf_read_exact(int fd, void *buf, size_t size);
+
+/*
  * Read the whole of state file @name (as sf_open_read) into a malloc'ed
  * buffer with a terminating NUL not counted in *@len.  The caller frees
  * *@buf with free(3).  Returns 0 or the errors of sf_open_read, -EIO when

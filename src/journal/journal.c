@@ -286,9 +286,8 @@ static const char *jr_type_name(enum jr_type t)
 static int jr_read_all(const char *path, uint8_t **out, size_t *len, size_t *maplen)
 {
 	struct stat st;
-	size_t size, got = 0;
+	size_t size;
 	uint8_t *buf;
-	ssize_t n;
 	int fd, rc;
 
 	rc = sf_open_read(AT_FDCWD, path, JR_FILE_MAX, &fd, &st);
@@ -301,24 +300,11 @@ static int jr_read_all(const char *path, uint8_t **out, size_t *len, size_t *map
 		rc = -ENOMEM;
 		goto out;
 	}
-	while (got <= size) {
-		n = read(fd, buf + got, size + 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto err_unmap;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got != size) {
-		rc = -EIO;
+	rc = sf_read_exact(fd, buf, size);
+	if (rc < 0)
 		goto err_unmap;
-	}
 	*out = buf;
-	*len = got;
+	*len = size;
 	*maplen = size + 1;
 	rc = 0;
 	goto out;

@@ -126,6 +126,36 @@ static void test_read_into(void **st)
 	assert_int_equal(sf_read_into(dfd, "seven", buf, 0, &len), -EINVAL);
 }
 
+/* sf_read_exact, the one read loop of every state-file reader and the
+ * journal's load: a file that is not the size fstat gave when it is read
+ * (it grew or shrank in between) is -EIO, never silently cut or short. */
+static void test_read_exact(void **st)
+{
+	char buf[32];
+	int fd;
+
+	(void)st;
+	put("ten", "0123456789");
+	fd = openat(dfd, "ten", O_RDONLY);
+	assert_true(fd >= 0);
+	memset(buf, 'x', sizeof(buf));
+	assert_int_equal(sf_read_exact(fd, buf, 10), 0);
+	assert_memory_equal(buf, "0123456789", 10);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(sf_read_exact(fd, buf, 6), -EIO);	/* grew since */
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(sf_read_exact(fd, buf, 20), -EIO);	/* shrank since */
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(sf_read_exact(fd, buf, 0), -EIO);
+	close(fd);
+	put("none", "");
+	fd = openat(dfd, "none", O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(sf_read_exact(fd, buf, 0), 0);
+	close(fd);
+	assert_int_equal(sf_read_exact(-1, buf, 4), -EBADF);
+}
+
 static void test_replace(void **st)
 {
 	struct stat sb;
@@ -169,6 +199,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_refusals),
 		cmocka_unit_test(test_read_into),
+		cmocka_unit_test(test_read_exact),
 		cmocka_unit_test(test_replace),
 	};
 
