@@ -95,7 +95,13 @@ int nlm_unlock_journaled(struct nlm_group *ng, struct nlm_host *h, struct lk_own
 	return rc;
 }
 
-/* The client refused (or cannot take) a lock we granted it: take it back. */
+/*
+ * The client refused (or cannot take) a lock we granted it: take it back,
+ * unless the owner held some of the range when it asked.  Unlocking the
+ * range would then free what the client still holds and believes it holds
+ * (as for a LOCK that cannot be recorded, nlm_proc.c nlm_lock_undo): the
+ * grant stays, and goes at the client's UNLOCK, FREE_ALL or reboot.
+ */
 static void nlm_block_take_back(struct nlm_block *b, const char *why)
 {
 	struct nlm_group *ng = b->ng;
@@ -103,6 +109,11 @@ static void nlm_block_take_back(struct nlm_block *b, const char *why)
 	struct lk_range r;
 	char nm[LOG_SAFE_MAX];
 
+	if (b->held_before) {
+		log_warn("group=%s client=%s granted lock svid=%u not taken back (%s): the owner held part of the range before",
+			 ng->name, nlm_safe(nm, sizeof(nm), b->host->name), (unsigned)b->svid, why);
+		return;
+	}
 	if (lk_range_make(b->offset, b->len, &r) == 0 &&
 	    lk_owner_get(ng->locks, b->host->lkc, b->svid, b->oh, b->ohlen, &o) == 0) {
 		nlm_unlock_journaled(ng, b->host, o, b->fh, b->fhlen, r);
@@ -371,6 +382,7 @@ int nlm_block_queue(struct nlm_group *ng, struct nlm_host *host, struct lk_owner
 	size_t fhlen = lk->fh.sgn_netobj_len;
 	struct nlm_block *b = calloc(1, sizeof(*b));
 	struct lk_waiter *w = NULL;
+	bool held = lk_holds_any(ng->locks, fh, fhlen, o, r);
 	int rc;
 
 	if (!b || (lk->oh.sgn_netobj_len && !(b->oh = malloc(lk->oh.sgn_netobj_len)))) {
@@ -402,6 +414,7 @@ int nlm_block_queue(struct nlm_group *ng, struct nlm_host *host, struct lk_owner
 	b->target = *target;
 	b->msg = msg;
 	b->exclusive = exclusive;
+	b->held_before = held;
 	b->svid = (uint32_t)lk->svid;
 	memcpy(b->fh, fh, fhlen);
 	b->fhlen = fhlen;

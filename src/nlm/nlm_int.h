@@ -75,6 +75,10 @@ struct nlm_block {
 	bool msg;                      /* locked with LOCK_MSG: use GRANTED_MSG */
 	bool exclusive;
 	bool jr_wait;                  /* granted, waiting for the journal */
+	/* The owner held some of the range when it was queued: a grant
+	 * taken back (refused GRANTED, journal failure) must then not unlock
+	 * the range, which would free what the client still holds. */
+	bool held_before;
 	uint32_t svid;
 	uint8_t fh[LK_KEY_MAX];
 	size_t fhlen;

@@ -5,6 +5,8 @@ test_nlm_trust - NLM trusts no more than it must (issue 13 item 4).
   1. GRANTED_RES: a third host answering a GRANTED_MSG (cookies 1..64, then
      the real cookie it sniffed) with DENIED does not take the lock back
      from the host it was granted to; the real host's answer is heard.
+  1b. A refused grant (GRANTED_RES with DENIED) of a range the owner
+     partly held frees nothing the owner held before.
   2. The export's `clients` hold for NLM as for MOUNT/NFS: a host outside
      them gets NLM4_DENIED for LOCK (nothing granted) and for TEST (no
      holder revealed), with a log line.
@@ -178,6 +180,31 @@ def test(h):
             h.check(len(nu.locks_of(nu.status(h, c), 'g', client='wait')) == 1,
                     'and the waiter keeps its lock')
             wn.unlock('wait', f, OH, 2, 0, 10)
+
+            # -- 1b. a refused grant frees nothing the owner held before ------
+            # The waiter holds [20,30), then asks for [0,30) behind the
+            # holder.  Granted by callback, it answers DENIED: the server
+            # must not unlock [0,30), which would free [20,30) the client
+            # still holds (another host could then take it).
+            h.require(wn.lock('wait', f, OH, 2, 20, 10) == nu.GRANTED,
+                      'the waiter holds [20,30)')
+            h.require(hn.lock('hold', f, OH, 1, 0, 10) == nu.GRANTED, 'the holder locks again')
+            wn.call(P_LOCK_MSG, lock_msg_args('wait', f, OH, 2, 0, 30))
+            h.require(hn.unlock('hold', f, OH, 1, 0, 10) == nu.GRANTED, 'the holder unlocks')
+            cookies = fake.wait_granted(2)
+            h.require(len(cookies) == 2, 'the waiter got a second GRANTED_MSG')
+            wn.call(P_GRANTED_RES, granted_res_args(cookies[1], nu.DENIED))
+            h.check(nu.wait_log(c.nodes['a'], 'not taken back (client answered GRANTED_MSG '
+                                'with a refusal)'),
+                    'the refusal is logged, the grant kept')
+            locks = nu.locks_of(nu.status(h, c), 'g', client='wait')
+            h.check(any(l['start'] <= 20 and l['end'] >= 29 for l in locks),
+                    'after refusing the grant of [0,30) the waiter still holds [20,30) (%s)'
+                    % [(l['start'], l['end']) for l in locks])
+            st, _ = tn.test('thief', f, OH, 9, 20, 10)
+            h.check(st == nu.DENIED, 'so [20,30) is still taken for others (%s)'
+                    % nu.STAT_NAMES[st])
+            wn.unlock('wait', f, OH, 2, 0, 30)
 
             # -- 3. LOCK_MSG cycles never answered: bounded ---------------------
             f = fh['cycles']
