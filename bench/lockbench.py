@@ -274,18 +274,23 @@ class Runner:
             raise Abort('cannot resolve %s on %s: %s %s' % (path, server, out, err))
         return m.group(1)
 
-    def bench_lock(self, ns, server, file, hosts, owners, depth, secs, host0='127.1.0.1'):
-        cmd = self.nsx(ns) + [self.tool['client'], '--server', server, '--host', host0,
-                              '--nhosts', str(hosts), '--owners', str(owners),
-                              '--depth', str(depth), '--duration', str(secs), '--json',
-                              '--timeout', '5000', 'bench-lock', file]
-        rc, out, err = self.run(cmd, secs + 120)
+    def run_json(self, cmd, timeout, what):
+        """Run a bench tool; its result is the last line of its output that
+        is a JSON object, with the exit status added as 'exit'."""
+        rc, out, err = self.run(cmd, timeout)
         for line in reversed(out.splitlines()):
             if line.startswith('{'):
                 r = json.loads(line)
                 r['exit'] = rc
                 return r
-        raise Abort('bench-lock printed no result (exit %d): %s' % (rc, err.strip()[-300:]))
+        raise Abort('%s printed no result (exit %d): %s' % (what, rc, err.strip()[-300:]))
+
+    def bench_lock(self, ns, server, file, hosts, owners, depth, secs, host0='127.1.0.1'):
+        cmd = self.nsx(ns) + [self.tool['client'], '--server', server, '--host', host0,
+                              '--nhosts', str(hosts), '--owners', str(owners),
+                              '--depth', str(depth), '--duration', str(secs), '--json',
+                              '--timeout', '5000', 'bench-lock', file]
+        return self.run_json(cmd, secs + 120, 'bench-lock')
 
     def libnfs_lock(self, ns, server, export, name, depth, secs):
         if not self.tool_gb:
@@ -293,26 +298,13 @@ class Runner:
         cmd = self.nsx(ns) + [self.tool_gb, server, export, '--lock', name, '--depth',
                               str(depth), '--conns', '1', '--seconds', str(secs),
                               '--warmup', '1', '--timeout', '30']
-        rc, out, err = self.run(cmd, secs + 120)
-        for line in reversed(out.splitlines()):
-            if line.startswith('{'):
-                r = json.loads(line)
-                r['exit'] = rc
-                return r
-        raise Abort('getattr_bench --lock printed no result (exit %d): %s'
-                    % (rc, err.strip()[-300:]))
+        return self.run_json(cmd, secs + 120, 'getattr_bench --lock')
 
     def null_bench(self, ns, server, hosts, depth, secs, host0='127.1.0.1'):
         cmd = self.nsx(ns) + [self.tool['null'], '--server', server, '--host', host0,
                               '--nhosts', str(hosts), '--depth', str(depth),
                               '--duration', str(secs), '--warmup', '1', '--json']
-        rc, out, err = self.run(cmd, secs + 60)
-        for line in reversed(out.splitlines()):
-            if line.startswith('{'):
-                r = json.loads(line)
-                r['exit'] = rc
-                return r
-        raise Abort('nlm_null_bench printed no result (exit %d): %s' % (rc, err.strip()[-300:]))
+        return self.run_json(cmd, secs + 60, 'nlm_null_bench')
 
 
 # ---------------------------------------------------------------------------
