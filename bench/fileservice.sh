@@ -25,7 +25,8 @@
 # Environment: BENCH_SECONDS (GETATTR seconds per run, default 5),
 # BENCH_FILE_MB (MiB copied, default 1024), BENCH_SEQ_DEPTH (seqio_bench
 # calls in flight, default 16), BENCH_SEQ_BS (its block, KiB, default 1024,
-# capped by each server's FSINFO wtmax/rtmax), BENCH_FS_ROWS (which
+# capped by each server's FSINFO wtmax/rtmax), BENCH_SEQ_EXTRA (more
+# seqio_bench options, e.g. --passes 4), BENCH_FS_ROWS (which
 # measurements, default "getattr copy seqio"), BENCH_SERVERS (default
 # "sgnfs ganesha"), BENCH_WORK (scratch, default /var/tmp/sgnfs-bench).
 #
@@ -271,7 +272,7 @@ seqio() {
 	rm -f "$exp/seq.bin"
 	sync
 	out=$(timeout 900 ip netns exec "$ns" "$SQ" 127.0.0.1 "$exp" seq.bin --mb "$FILE_MB" \
-		--bs "$SEQ_BS" --depth "$SEQ_DEPTH" 2>>"$LOG") ||
+		--bs "$SEQ_BS" --depth "$SEQ_DEPTH" ${BENCH_SEQ_EXTRA:-} 2>>"$LOG") ||
 		{ log "$s: seqio_bench failed (see $LOG)"; rm -f "$exp/seq.bin"; return 1; }
 	for k in write_MBps read_MBps write_s commit_s read_s wbs rbs committed; do
 		R[$s.seq_$k]=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$out" "$k") ||

@@ -4,7 +4,7 @@
  * UNSTABLE and made durable by one COMMIT at the end.
  *
  *   seqio_bench SERVER_IP EXPORT_PATH NAME [--mb N] [--bs KIB] [--depth D]
- *               [--timeout S] [--seed X]
+ *               [--timeout S] [--seed X] [--passes P]
  *
  * Why: libnfs's nfs-cp keeps one synchronous call outstanding, so a copy
  * through it measures the client's round trip, not the server.  Linux keeps
@@ -80,6 +80,7 @@ struct sq_bench {
 	uint32_t bs;               /* requested block size */
 	uint32_t wbs, rbs;         /* after FSINFO */
 	int depth;
+	int passes;                /* times the file is read back */
 	double timeout_s;
 	uint64_t seed;
 
@@ -524,13 +525,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: seqio_bench SERVER_IP EXPORT_PATH NAME [--mb N] [--bs KIB] [--depth D]\n"
-		"                   [--timeout S] [--seed X]\n"
+		"                   [--timeout S] [--seed X] [--passes P]\n"
 		"  --mb N       MiB to write then read back (default 1024)\n"
 		"  --bs KIB     block per call, KiB, a multiple of 4 (default 1024; capped by\n"
 		"               FSINFO wtmax/rtmax)\n"
 		"  --depth D    calls in flight (default 16, max %d)\n"
 		"  --timeout S  fail if a step or a call takes longer (default 60)\n"
-		"  --seed X     data pattern seed (default 1)\n",
+		"  --seed X     data pattern seed (default 1)\n"
+		"  --passes P   read the file back P times (default 1; read_MBps covers all)\n",
 		SQ_MAX_DEPTH);
 }
 
@@ -543,6 +545,7 @@ static int parse_args(struct sq_bench *b, int argc, char **argv)
 	b->depth = 16;
 	b->timeout_s = 60;
 	b->seed = 1;
+	b->passes = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		char *end;
@@ -576,6 +579,8 @@ static int parse_args(struct sq_bench *b, int argc, char **argv)
 			b->bs = (uint32_t)v * 1024;
 		else if (!strcmp(a, "--depth") && v >= 1 && v <= SQ_MAX_DEPTH && v == (int)v)
 			b->depth = (int)v;
+		else if (!strcmp(a, "--passes") && v >= 1 && v <= 1000 && v == (int)v)
+			b->passes = (int)v;
 		else if (!strcmp(a, "--timeout") && v > 0 && v <= 3600)
 			b->timeout_s = v;
 		else if (!strcmp(a, "--seed") && v >= 0 && v <= 1e15 && v == (double)(uint64_t)v)
@@ -696,8 +701,9 @@ int main(int argc, char **argv)
 	t2 = now_ns();
 
 	/* 4. read back and compare */
-	if (sq_pipe(b, false) < 0)
-		goto out;
+	for (int i = 0; i < b->passes; i++)
+		if (sq_pipe(b, false) < 0)
+			goto out;
 	t3 = now_ns();
 	{
 		/* the file must end where the writes did */
@@ -721,7 +727,7 @@ int main(int argc, char **argv)
 	       "\"read_s\": %.3f, \"bytes\": %" PRIu64 ", \"wbs\": %u, \"rbs\": %u, \"depth\": %d, "
 	       "\"committed\": \"%s\", \"verified\": true, \"checksum\": \"0x%016" PRIx64 "\"}\n",
 	       (double)b->size / ((double)(t2 - t0) / 1e9) / 1e6,
-	       (double)b->size / ((double)(t3 - t2) / 1e9) / 1e6,
+	       (double)b->size * b->passes / ((double)(t3 - t2) / 1e9) / 1e6,
 	       (double)(t2 - t0) / 1e9, (double)(t2 - t1) / 1e9, (double)(t3 - t2) / 1e9,
 	       b->size, b->wbs, b->rbs, b->depth, sq_stable_name(b->committed), b->checksum);
 	rc = 0;
