@@ -14,11 +14,20 @@
 #        start it, wait until nfs-ls works,
 #        getattr_bench --depth 1, getattr_bench --depth 32,
 #        nfs-cp a 1 GiB random file to the server, then back (timed with
-#        date +%s.%N; both copies compared with cmp), stop it;
+#        date +%s.%N; both copies compared with cmp): one synchronous call
+#        at a time, so this copy is bound by the client's round trip;
+#        seqio_bench: the same size written and read back the way a kernel
+#        client does it (BENCH_SEQ_DEPTH calls of BENCH_SEQ_BS KiB in flight
+#        on one connection, UNSTABLE WRITEs then one COMMIT, every byte
+#        read compared), stop it;
 #   4. print the table and write bench/results/fileservice-<date>.json.
 #
 # Environment: BENCH_SECONDS (GETATTR seconds per run, default 5),
-# BENCH_FILE_MB (MiB copied, default 1024), BENCH_SERVERS (default
+# BENCH_FILE_MB (MiB copied, default 1024), BENCH_SEQ_DEPTH (seqio_bench
+# calls in flight, default 16), BENCH_SEQ_BS (its block, KiB, default 1024,
+# capped by each server's FSINFO wtmax/rtmax), BENCH_SEQ_EXTRA (more
+# seqio_bench options, e.g. --passes 4), BENCH_FS_ROWS (which
+# measurements, default "getattr copy seqio"), BENCH_SERVERS (default
 # "sgnfs ganesha"), BENCH_WORK (scratch, default /var/tmp/sgnfs-bench).
 #
 # Everything started here is stopped on exit, whatever the exit path (trap).
@@ -31,7 +40,10 @@ BUILD=$(realpath -m "${1:-$SRC/build}")
 WORK=${BENCH_WORK:-/var/tmp/sgnfs-bench}
 SECS=${BENCH_SECONDS:-5}
 FILE_MB=${BENCH_FILE_MB:-1024}
+SEQ_DEPTH=${BENCH_SEQ_DEPTH:-16}
+SEQ_BS=${BENCH_SEQ_BS:-1024}
 SERVERS=${BENCH_SERVERS:-sgnfs ganesha}
+ROWS=${BENCH_FS_ROWS:-getattr copy seqio}
 SG_NS=${BENCH_NS:-sgnfs-bench}-sgnfs
 SG_WORK=$WORK/sgnfs
 export GANESHA_NS=${BENCH_NS:-sgnfs-bench}-ganesha
@@ -79,7 +91,8 @@ cleanup() {
 	trap - EXIT INT TERM
 	sgnfs_stop
 	"$BENCH/ganesha.sh" stop
-	rm -f "$SRCFILE" "$BACKFILE" "$SG_EXPORT/bench.bin" "$GA_EXPORT/bench.bin"
+	rm -f "$SRCFILE" "$BACKFILE" "$SG_EXPORT/bench.bin" "$GA_EXPORT/bench.bin" \
+		"$SG_EXPORT/seq.bin" "$GA_EXPORT/seq.bin"
 }
 trap 'cleanup; exit $STATUS' EXIT
 trap 'STATUS=130; exit' INT TERM
@@ -102,6 +115,7 @@ install_deps() {
 
 SGNFSD=
 GB=
+SQ=
 build() {
 	if [ ! -f "$BUILD/build.ninja" ]; then
 		log "meson setup $BUILD"
@@ -115,7 +129,7 @@ build() {
 			log "full build failed; building sgnfsd and getattr_bench only"
 			timeout 1200 ninja -C "$BUILD" src/daemon/sgnfsd >>"$LOG" 2>&1 ||
 				log "ninja src/daemon/sgnfsd failed (see $LOG)"
-			timeout 300 ninja -C "$BUILD" bench/getattr_bench >>"$LOG" 2>&1 || true
+			timeout 300 ninja -C "$BUILD" bench/getattr_bench bench/seqio_bench >>"$LOG" 2>&1 || true
 		fi
 	fi
 	[ -x "$BUILD/src/daemon/sgnfsd" ] && SGNFSD=$BUILD/src/daemon/sgnfsd
@@ -127,6 +141,15 @@ build() {
 		timeout 120 gcc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$WORK/getattr_bench" \
 			"$BENCH/getattr_bench.c" -lnfs >>"$LOG" 2>&1 || die "cannot compile getattr_bench"
 		GB=$WORK/getattr_bench
+	fi
+	if [ -x "$BUILD/bench/seqio_bench" ] &&
+	   [ "$BUILD/bench/seqio_bench" -nt "$BENCH/seqio_bench.c" ]; then
+		SQ=$BUILD/bench/seqio_bench
+	else
+		log "compiling seqio_bench directly (tree does not build it)"
+		timeout 120 gcc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$WORK/seqio_bench" \
+			"$BENCH/seqio_bench.c" -lnfs >>"$LOG" 2>&1 || die "cannot compile seqio_bench"
+		SQ=$WORK/seqio_bench
 	fi
 }
 
@@ -243,9 +266,32 @@ copy() {
 	rm -f "$exp/bench.bin" "$BACKFILE"
 }
 
+# seqio SERVER NS EXPORT: seqio_bench, pipelined write + COMMIT + read, checked.
+seqio() {
+	local s=$1 ns=$2 exp=$3 out k
+	rm -f "$exp/seq.bin"
+	sync
+	out=$(timeout 900 ip netns exec "$ns" "$SQ" 127.0.0.1 "$exp" seq.bin --mb "$FILE_MB" \
+		--bs "$SEQ_BS" --depth "$SEQ_DEPTH" ${BENCH_SEQ_EXTRA:-} 2>>"$LOG") ||
+		{ log "$s: seqio_bench failed (see $LOG)"; rm -f "$exp/seq.bin"; return 1; }
+	for k in write_MBps read_MBps write_s commit_s read_s wbs rbs committed; do
+		R[$s.seq_$k]=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$out" "$k") ||
+			{ log "$s: cannot parse '$out'"; return 1; }
+	done
+	log "$s: seqio depth $SEQ_DEPTH: $out"
+	rm -f "$exp/seq.bin"
+}
+
 measure() {
-	local s=$1 ns=$2 exp=$3
-	getattr "$s" "$ns" "$exp" 1 && getattr "$s" "$ns" "$exp" 32 && copy "$s" "$ns" "$exp"
+	local s=$1 ns=$2 exp=$3 row
+	for row in $ROWS; do
+		case $row in
+		getattr) getattr "$s" "$ns" "$exp" 1 && getattr "$s" "$ns" "$exp" 32 || return 1 ;;
+		copy)    copy "$s" "$ns" "$exp" || return 1 ;;
+		seqio)   seqio "$s" "$ns" "$exp" || return 1 ;;
+		*)       log "unknown row $row"; return 1 ;;
+		esac
+	done
 }
 
 run_sgnfs() {
@@ -269,7 +315,7 @@ run_ganesha() {
 
 # ---------------------------------------------------------------- report
 
-METRICS="getattr_d1_ops getattr_d1_p50_us getattr_d1_p99_us getattr_d32_ops getattr_d32_p50_us getattr_d32_p99_us write_MBps read_MBps"
+METRICS="getattr_d1_ops getattr_d1_p50_us getattr_d1_p99_us getattr_d32_ops getattr_d32_p50_us getattr_d32_p99_us write_MBps read_MBps seq_write_MBps seq_read_MBps"
 label() {
 	case $1 in
 	getattr_d1_ops)     echo "GETATTR ops/s, depth 1" ;;
@@ -280,6 +326,8 @@ label() {
 	getattr_d32_p99_us) echo "GETATTR p99 us, depth 32 (lower=better)" ;;
 	write_MBps)         echo "${FILE_MB} MiB nfs-cp write, MB/s" ;;
 	read_MBps)          echo "${FILE_MB} MiB nfs-cp read, MB/s" ;;
+	seq_write_MBps)     echo "${FILE_MB} MiB write, depth ${SEQ_DEPTH}, MB/s" ;;
+	seq_read_MBps)      echo "${FILE_MB} MiB read, depth ${SEQ_DEPTH}, MB/s" ;;
 	esac
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
@@ -311,14 +359,15 @@ report() {
 			"$(git -C "$BUILT_FROM" describe --always --dirty 2>/dev/null || echo unknown)" \
 			"$(dpkg-query -W -f='${Version}' nfs-ganesha 2>/dev/null)" \
 			"$(dpkg-query -W -f='${Version}' libnfs-utils 2>/dev/null)"
-		printf '  "params": {"getattr_seconds": %s, "file_bytes": %s, "transport": "tcp", "address": "127.0.0.1 in a private netns per server"},\n' \
-			"$SECS" "$((FILE_MB * 1048576))"
+		printf '  "params": {"getattr_seconds": %s, "file_bytes": %s, "seq_depth": %s, "seq_bs_kib": %s, "transport": "tcp", "address": "127.0.0.1 in a private netns per server"},\n' \
+			"$SECS" "$((FILE_MB * 1048576))" "$SEQ_DEPTH" "$SEQ_BS"
 		for s in sgnfs ganesha; do
 			printf '  "%s": {' "$s"
-			for m in $METRICS write_s read_s; do
+			for m in $METRICS write_s read_s seq_write_s seq_commit_s seq_read_s seq_wbs seq_rbs; do
 				printf '"%s": %s, ' "$m" "$(jnum "${R[$s.$m]:-}")"
 			done
-			printf '"verified": %s, "note": "%s"},\n' "${R[$s.verified]:-false}" "${NOTE[$s]:-}"
+			printf '"seq_committed": "%s", "verified": %s, "note": "%s"},\n' "${R[$s.seq_committed]:-}" \
+				"${R[$s.verified]:-false}" "${NOTE[$s]:-}"
 		done
 		printf '  "ratio_sgnfs_over_ganesha": {'
 		local sep=
@@ -340,7 +389,7 @@ mkdir -p "$WORK" || die "cannot create $WORK"
 : >"$LOG"
 install_deps
 build
-make_source_file
+case " $ROWS " in *" copy "*) make_source_file ;; esac
 for s in $SERVERS; do
 	case $s in
 	sgnfs)   log "=== sgnfs ($SGNFSD)";   run_sgnfs   || STATUS=1 ;;
