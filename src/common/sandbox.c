@@ -34,9 +34,11 @@ static const char *const sbx_allowed[] = {
 	"sched_yield", "sched_getaffinity", "sched_getparam", "sched_getscheduler",
 	"nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time",
 	"times", "getrusage", "getrlimit", "setrlimit", "prlimit64", "uname", "sysinfo",
-	/* setpriority: pool threads of a backlogged group (rpc_svc.c) and a
-	 * group's open (group.c) run nicer */
-	"getrandom", "getpriority", "setpriority", "arch_prctl", "prctl",
+	/* setpriority, sched_setscheduler: a backlogged group's pool jobs run
+	 * SCHED_IDLE or nicer (rpc_svc.c), a group's open nicer (group.c);
+	 * the loop's sched_setattr comes before the filter (thprio.h).
+	 * Without CAP_SYS_NICE neither can raise a priority. */
+	"getrandom", "getpriority", "setpriority", "sched_setscheduler", "sched_setaffinity", "arch_prctl", "prctl",
 	/* identity: per request (setfsuid, setgroups through every thread),
 	 * capabilities per request (libcap-ng) */
 	"getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid", "getgroups",

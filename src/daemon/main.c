@@ -51,6 +51,7 @@
 #include "nfs/fh.h"
 #include "priv.h"
 #include "sandbox.h"
+#include "thprio.h"
 #include "nfs/nfs.h"
 #include "nlm/nlm_svc.h"
 #include "nsm/nsm_svc.h"
@@ -817,6 +818,13 @@ int main(int argc, char **argv)
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)
 		goto out_pid;
+	/* This thread runs the loop: it asks for the shortest time slice so a
+	 * request preempts pool and background work on arrival
+	 * (common/thprio.h).  Kernels before 6.12 have no such request. */
+	rc = thp_short_slice();
+	if (rc < 0)
+		log_info("event loop: the kernel takes no time-slice request (%s); requests may wait for a running pool thread's slice",
+			 strerror(-rc));
 	d.node.loop = d.loop;
 	d.node.cfg = d.cfg;
 	if (rpc_svc_register(d.node.svc, &pmap_prog) < 0 ||

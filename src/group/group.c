@@ -59,7 +59,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <arpa/inet.h>
 
 #include "config/config.h"
@@ -74,6 +73,7 @@
 #include "cluster/vip.h"
 #include "rpc/rpc.h"
 #include "sjson.h"
+#include "thprio.h"
 #include "journal/journal.h"
 #include "saddr.h"
 
@@ -433,8 +433,10 @@ out:
  * On a node with few cores that read (a million journal records, one file
  * per client) competes for a core with the event loop, which serves every
  * other group meanwhile: at a nice 10 higher its weight is a tenth of the
- * loop's, so a request arriving for another group preempts it at once,
- * while it still has every core nobody else wants.
+ * loop's, and the loop, which asks for the shortest time slice
+ * (common/thprio.h), preempts it when a request arrives.  Not SCHED_IDLE
+ * like a backlogged group's jobs: the group is offline until the read
+ * ends, so it must not starve on a node whose cores other work keeps busy.
  */
 #define GRP_OPEN_NICE 10
 
@@ -445,17 +447,18 @@ out:
 static void *grp_open_thread(void *arg)
 {
 	struct sg_group *g = arg;
-	id_t tid = (id_t)gettid();
-	int cur;
+	int rc;
 
-	errno = 0;
-	cur = getpriority(PRIO_PROCESS, tid);
-	if (cur == -1 && errno)
-		cur = 0;
-	if (cur < 19 && setpriority(PRIO_PROCESS, tid, cur + GRP_OPEN_NICE > 19 ? 19
-								 : cur + GRP_OPEN_NICE) < 0)
+	/* Its name tells it apart in top -H and in the tests. */
+	(void)pthread_setname_np(pthread_self(), "sgnfs-open");
+	rc = thp_nicer(GRP_OPEN_NICE);
+
+	if (rc < 0)
 		log_warn("group=%s cannot lower the priority of its open: %s; it competes with "
-			 "the event loop", g->cfg->name, strerror(errno));
+			 "the event loop", g->cfg->name, strerror(-rc));
+	/* One thread: off the loop's spare core it loses nothing while
+	 * another core is free (common/thprio.h). */
+	(void)thp_spare_one_cpu();
 	grp_open_read(g);
 	return NULL;
 }

@@ -47,15 +47,14 @@ struct rpc_conn;
  * takes no more than its share of the CPU the others' requests run on. */
 #define RPC_POOL_JOBS_PER_CTX (RPC_POOL_JOBS - 1)
 #define RPC_FQ_ACTIVE_MS 1000
-/* The nice value of the threads that run the jobs of a backlogged group
- * (more of its requests queued or on the pool) while another group is
- * active (rpc_svc.c, the low-priority threads).  Measured: on two cores the
- * flooding group's pool threads kept the loop thread and the other group's
- * jobs waiting for a CPU (the loop was runnable and not running 80% of
- * the flood), so the other group's p99 was a scheduler time slice.  The
- * kernel weighs nice 10 at about a tenth of nice 0, and a woken nice-0
- * thread preempts it.  Those threads take it once, at their start: raising
- * one's own nice needs no privilege, going back would (CAP_SYS_NICE). */
+/* The threads that run the jobs of a backlogged group (more of its
+ * requests queued or on the pool) while another group is active
+ * (rpc_svc.c, the low-priority threads) run SCHED_IDLE on every CPU but
+ * one (common/thprio.h says why: measured, the flooding group's pool
+ * threads kept the loop waiting for a CPU for most of a flood).  Where the
+ * kernel refuses SCHED_IDLE they take this nice value instead.  Taken once,
+ * at their start: lowering one's own priority needs no privilege, going
+ * back would (CAP_SYS_NICE). */
 #define RPC_POOL_LOW_NICE 10
 
 struct rpc_req_priv;

@@ -36,12 +36,12 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
-#include <sys/resource.h>
 
 #include "log.h"
 #include "rpcmsg.h"
 #include "saddr.h"
 #include "tbucket.h"
+#include "thprio.h"
 
 int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **out)
 {
@@ -855,14 +855,21 @@ static void rpcs_run_job(struct rpc_req_priv *rp)
 
 static void *rpcs_low_thread(void *arg)
 {
-	id_t tid = (id_t)gettid();
+	int rc;
 
 	(void)arg;
 	/* The name tells them from the pool's threads (top -H, the tests). */
 	(void)pthread_setname_np(pthread_self(), "sgnfs-low");
-	if (setpriority(PRIO_PROCESS, tid, RPC_POOL_LOW_NICE) < 0)
-		log_warn("rpc: a low-priority pool thread cannot take nice %d: %s; backlogged groups' jobs compete with the loop",
-			 RPC_POOL_LOW_NICE, strerror(errno));
+	rc = thp_background(RPC_POOL_LOW_NICE);
+	/* Never on every core: the loop finds one with no backlogged job
+	 * on it, which the kernel would let finish its system call first. */
+	(void)thp_spare_one_cpu();
+	if (rc < 0)
+		log_warn("rpc: a low-priority pool thread can take neither SCHED_IDLE nor nice %d: %s; backlogged groups' jobs compete with the loop",
+			 RPC_POOL_LOW_NICE, strerror(-rc));
+	else if (rc == 0)
+		log_warn("rpc: a low-priority pool thread cannot take SCHED_IDLE; it runs at nice %d, and the loop may wait for its time slice",
+			 RPC_POOL_LOW_NICE);
 	pthread_mutex_lock(&rpcs_low.mu);
 	for (;;) {
 		while (!rpcs_low.head)

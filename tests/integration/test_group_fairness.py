@@ -44,7 +44,8 @@ def readdirplus_args(fh):
 
 
 class Flood:
-    def __init__(self, src, vip, port, fh):
+    def __init__(self, src, vip, port, fh, rate=0):
+        self.rate = rate        # datagrams per second; 0: as fast as it can
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((src, 0))
         self.sock.connect((vip, port))
@@ -65,6 +66,10 @@ class Flood:
     def _send(self):
         xid = 1
         while not self.stop.is_set():
+            # Paced: keep to @rate on average, in bursts between sleeps.
+            if self.rate and self.sent >= self.rate * (time.monotonic() - self.t0):
+                time.sleep(0.002)
+                continue
             if time.monotonic() - self.t0 > FLOOD_CAP:
                 self.capped = True
                 return
@@ -133,9 +138,10 @@ CAP_SYS_NICE = 23
 
 
 def thread_info(pid):
-    """{tid: (comm, nice, utime+stime in ticks)} of every thread of @pid
-    (/proc/PID/task/TID/stat: comm in parentheses, then nice as field 19
-    and utime, stime as 14 and 15)."""
+    """{tid: (comm, nice, utime+stime in ticks, policy, CPUs, slice ns or
+    None)} of every thread of @pid (/proc/PID/task/TID/stat: comm in
+    parentheses, then nice as field 19 and utime, stime as 14 and 15;
+    the slice from .../sched, 'se.slice', where the kernel shows it)."""
     out = {}
     for tid in os.listdir('/proc/%d/task' % pid):
         try:
@@ -143,10 +149,27 @@ def thread_info(pid):
                 st = f.read()
             comm = st[st.index('(') + 1:st.rindex(')')]
             rest = st.rsplit(')', 1)[1].split()
-            out[int(tid)] = (comm, int(rest[16]), int(rest[11]) + int(rest[12]))
+            sl = None
+            with open('/proc/%d/task/%s/sched' % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith('se.slice'):
+                        sl = int(line.split(':')[1])
+            out[int(tid)] = (comm, int(rest[16]), int(rest[11]) + int(rest[12]),
+                             os.sched_getscheduler(int(tid)),
+                             frozenset(os.sched_getaffinity(int(tid))), sl)
         except (OSError, ValueError, IndexError):
             pass
     return out
+
+
+def kernel_has_custom_slices():
+    """Linux 6.12 and later take a time-slice request (sched_attr's
+    sched_runtime for SCHED_OTHER) and show it as se.slice."""
+    try:
+        major, minor = (int(x) for x in os.uname().release.split('.')[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (6, 12)
 
 
 def g1_rpc(h, c):
@@ -274,8 +297,8 @@ def test(h):
     flood.finish()
     nfs2.close()
     # Once g1's backlog is worked off, only the low-priority threads are
-    # at nice 10: they took it once at their start (no privilege needed to
-    # raise one's own nice), and no pool thread was ever reniced.
+    # SCHED_IDLE: they took it once at their start (no privilege needed to
+    # lower one's own priority), and no pool thread ever was.
     # The threads are read between two status reads that both show g1
     # idle with the same pool_done: no job of g1 ran meanwhile (a datagram
     # still in the socket's buffer could start one).
@@ -327,13 +350,26 @@ def test(h):
     h.check(g2_after.get('pool_udp_sent') == 0,
             'no g2 reply (TCP) was sent by a pool thread (status: %s)' % g2_after)
     low = {t: v for t, v in nices.items() if v[0] == 'sgnfs-low'}
+    # Background work never on every core: the loop keeps one where no
+    # backlogged job can hold the CPU through a system call.
+    cpus = frozenset(os.sched_getaffinity(0))
+    spare = cpus - {min(cpus)} if len(cpus) > 1 else cpus
     h.check(drained.get('queued', 1) == 0 and drained.get('pool_jobs', 1) == 0
-            and low and all(v[1] == 10 for v in low.values())
+            and low and all(v[3] == os.SCHED_IDLE and v[4] == spare for v in low.values())
             and sum(v[2] for v in low.values()) > 0
-            and all(v[1] == 0 for t, v in nices.items() if t not in low),
-            'with g1\'s backlog gone the sgnfs-low threads are at nice 10 and did run '
-            'work; every other sgnfsd thread is at nice 0 (status %s; threads %s)'
-            % (drained, nices))
+            and all(v[1] == 0 and v[3] == os.SCHED_OTHER and v[4] == cpus
+                    for t, v in nices.items() if t not in low),
+            'with g1\'s backlog gone the sgnfs-low threads are SCHED_IDLE on every CPU but '
+            'one (%s) and did run work; every other sgnfsd thread is SCHED_OTHER at nice 0 '
+            'on every CPU (status %s; threads %s)' % (sorted(spare), drained, nices))
+    # The loop asked for the shortest time slice, so a request preempts a
+    # running pool thread on arrival (common/thprio.h).
+    loop = nices.get(c.nodes['a'].pid)
+    if kernel_has_custom_slices():
+        h.check(loop is not None and loop[5] == 100000,
+                'the event loop runs with a 0.1 ms time slice (thread %s)' % (loop,))
+    else:
+        log('SKIP slice check: kernel %s takes no time-slice request' % os.uname().release)
     if os.geteuid() == 0:
         h.check(not caps_eff(c.nodes['a'].pid) & (1 << CAP_SYS_NICE),
                 'sgnfsd holds no CAP_SYS_NICE (CapEff %x)' % caps_eff(c.nodes['a'].pid))

@@ -44,6 +44,27 @@ from harness import log
 NLOCKS = int(os.environ.get('JR_GROW_LOCKS', '1000000'))
 
 
+def open_threads(pid):
+    """(nice, CPUs) of each thread of @pid named sgnfs-open (a group's
+    open, group.c) now."""
+    out = []
+    try:
+        tids = os.listdir('/proc/%d/task' % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open('/proc/%d/task/%s/stat' % (pid, tid)) as f:
+                st = f.read()
+            if st[st.index('(') + 1:st.rindex(')')] != 'sgnfs-open':
+                continue
+            nice = int(st.rsplit(')', 1)[1].split()[16])
+            out.append((nice, frozenset(os.sched_getaffinity(int(tid)))))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
 def test(h):
     jr_grow = h.env_path('JR_GROW')
     c = fu.three_nodes(h, [('g1', 'ab', 1), ('g2', 'ba', 5)], journal=True,
@@ -90,7 +111,20 @@ def test(h):
     loop2 = fu.LockLoop(h, fu.client_addr(c, 2, 100), v2, f2, start=5000, tag='loop2').begin()
     tc = threading.Thread(target=c_loop, daemon=True)
     tc.start()
+    # The thread reading g1's state (sgnfs-open), seen while it runs.
+    opener = []
+    stop_s = threading.Event()
+
+    def sample_opener(pid):
+        while not stop_s.is_set():
+            opener.extend(v for v in open_threads(pid))
+            time.sleep(0.005)
+
+    ts = threading.Thread(target=sample_opener, args=(c.nodes['b'].pid,), daemon=True)
+    ts.start()
     fu.wait_group(h, c, 'g1', owner='b', timeout=240)
+    stop_s.set()
+    ts.join(10)
     t_online = time.monotonic()
     log('g1 online on b %.2f s after b started' % (t_online - t_b))
     n = ho.wait_count('reclaim-done', 1, 30, since=t_b)
@@ -104,6 +138,13 @@ def test(h):
 
     nd = c.nodes['b']
     h.check(nd.alive(), 'b is still running: no watchdog exit while g1 opened')
+    # The open yields to the loop: nice 10, and off the one core kept for
+    # the loop (common/thprio.h).
+    cpus = frozenset(os.sched_getaffinity(0))
+    spare = cpus - {min(cpus)} if len(cpus) > 1 else cpus
+    h.check(opener and all(v == (10, spare) for v in opener),
+            'g1\'s state was read by a thread at nice 10 on CPUs %s (seen %d times: %s)'
+            % (sorted(spare), len(opener), sorted(set(opener))[:4]))
     blog = fu.node_log(nd)
     lines = blog.splitlines()
 

@@ -1,0 +1,97 @@
+/*
+ * thprio.c - CPU priorities of sgnfsd's threads (see thprio.h).
+ */
+#include "thprio.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* struct sched_attr of sched_setattr(2), version 1 (glibc 2.36 has no
+ * wrapper nor the type). */
+struct thp_sched_attr {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime;   /* SCHED_OTHER: the requested slice, ns */
+	uint64_t sched_deadline;
+	uint64_t sched_period;
+	uint32_t sched_util_min;
+	uint32_t sched_util_max;
+};
+
+/* The calling thread's nice value (0 if it cannot be read). */
+static int thp_nice(void)
+{
+	int cur;
+
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, (id_t)gettid());
+	return cur == -1 && errno ? 0 : cur;
+}
+
+int thp_short_slice(void)
+{
+#ifdef SYS_sched_setattr
+	struct thp_sched_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.sched_policy = SCHED_OTHER;
+	/* The nice value is part of what sched_setattr sets: keep it. */
+	a.sched_nice = thp_nice();
+	a.sched_runtime = THP_SHORT_SLICE_NS;
+	if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
+		return -errno;
+	return 0;
+#else
+	return -ENOSYS;
+#endif
+}
+
+int thp_nicer(int by)
+{
+	int cur = thp_nice();
+	int want = cur + by > 19 ? 19 : cur + by;
+
+	if (want <= cur)
+		return 0;
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), want) < 0)
+		return -errno;
+	return 0;
+}
+
+int thp_background(int fallback_nice)
+{
+	struct sched_param sp = { .sched_priority = 0 };
+	int rc;
+
+	if (sched_setscheduler(0, SCHED_IDLE, &sp) == 0)
+		return 1;
+	rc = thp_nicer(fallback_nice);
+	return rc < 0 ? rc : 0;
+}
+
+int thp_spare_one_cpu(void)
+{
+	cpu_set_t cs;
+	int first = -1;
+
+	if (sched_getaffinity(0, sizeof(cs), &cs) < 0)
+		return -errno;
+	if (CPU_COUNT(&cs) < 2)
+		return 1;
+	for (int i = 0; i < CPU_SETSIZE && first < 0; i++)
+		if (CPU_ISSET(i, &cs))
+			first = i;
+	CPU_CLR(first, &cs);
+	if (sched_setaffinity(0, sizeof(cs), &cs) < 0)
+		return -errno;
+	return 0;
+}

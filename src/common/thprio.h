@@ -1,0 +1,55 @@
+/*
+ * thprio.h - how a thread of sgnfsd asks the scheduler for its place
+ * (docs/architecture.md, "CPU priorities").
+ *
+ * Three kinds of thread share a node's cores:
+ *   - the event loop: every request of every group passes through it in
+ *     short bursts, so a request waits for the loop whenever the loop waits
+ *     for a CPU;
+ *   - the pool: requests that block (file I/O, state writes);
+ *   - background work: a backlogged group's jobs while another group is
+ *     active (rpc_svc.c), a group's open (group.c).
+ * The kernel's fair scheduler (EEVDF since Linux 6.6) lets a running
+ * thread finish a protected slice (0.7-3 ms) before a woken one of the
+ * same weight takes its CPU, unless the woken one asked for a shorter
+ * slice; a lower weight (nice) shortens nothing of that.  Measured on two
+ * cores under one group's flood, that slice was the other groups' p99.
+ * So the loop asks for the shortest slice (it preempts on wake), and a
+ * backlogged group's jobs run SCHED_IDLE (a woken normal thread always
+ * preempts them), or nice +10 where the kernel refuses that.
+ * Preempting is not immediate either: a kernel built without full
+ * preemption (Debian's default is "none") lets the running thread finish
+ * its system call first, and a READDIRPLUS is mostly system calls.  So
+ * background work and a group's open also stay off one CPU: the loop
+ * always has a core where none of it runs.  That costs them nothing on an
+ * idle node with cores to spare, and on a busy one they are what waits.
+ * None of it needs a privilege: a thread may shorten its slice, lower its
+ * own weight, take SCHED_IDLE and narrow its CPUs; it could not go back
+ * (CAP_SYS_NICE is dropped).
+ */
+#ifndef SGNFS_THPRIO_H
+#define SGNFS_THPRIO_H
+
+/* The slice the loop asks for: the kernel's minimum (0.1 ms). */
+#define THP_SHORT_SLICE_NS 100000u
+
+/* The calling thread asks for THP_SHORT_SLICE_NS, keeping its nice value.
+ * 0, or -errno (-EINVAL or -ENOSYS on a kernel without custom slices,
+ * before 6.12: it then preempts as any thread). */
+int thp_short_slice(void);
+
+/* The calling thread may run on every CPU it may run on now but one (the
+ * lowest numbered), when it may run on two or more.  0, 1 when there was
+ * only one (nothing changed), or -errno. */
+int thp_spare_one_cpu(void);
+
+/* The calling thread's nice value raised by @by (at most to 19).  0 or
+ * -errno. */
+int thp_nicer(int by);
+
+/* The calling thread becomes background work: SCHED_IDLE, or, where that
+ * is refused, nice +@fallback_nice.  Returns 1 for SCHED_IDLE, 0 for the
+ * nicer fallback, -errno when neither could be set. */
+int thp_background(int fallback_nice);
+
+#endif
