@@ -27,7 +27,8 @@
 # calls in flight, default 16), BENCH_SEQ_BS (its block, KiB, default 1024,
 # capped by each server's FSINFO wtmax/rtmax), BENCH_SEQ_EXTRA (more
 # seqio_bench options, e.g. --passes 4), BENCH_FS_ROWS (which
-# measurements, default "getattr copy seqio"), BENCH_GETATTR_REPEATS
+# measurements, default "getattr copy seqio"; also "null": NFS NULL at
+# depth 1 through our own RPC client), BENCH_GETATTR_REPEATS
 # (depth-1 runs per server, the median reported, default 3), BENCH_SERVERS (default
 # "sgnfs ganesha"), BENCH_WORK (scratch, default /var/tmp/sgnfs-bench).
 #
@@ -307,6 +308,21 @@ seqio() {
 	rm -f "$exp/seq.bin"
 }
 
+# nfsnull SERVER NS: NFSv3 NULL at depth 1 over our own RPC client
+# (bench/nlm_null_bench --prog 100003 --vers 3): the transport's round
+# trip with no work, against which GETATTR depth 1 reads.
+nfsnull() {
+	local s=$1 ns=$2 out nb
+	nb=$(dirname "$GB")/nlm_null_bench
+	[ -x "$nb" ] || nb=$BUILD/bench/nlm_null_bench
+	out=$(timeout $((SECS + 60)) ip netns exec "$ns" $PIN "$nb" --server 127.0.0.1 \
+		--prog 100003 --vers 3 --depth 1 --duration "$SECS" 2>>"$LOG") ||
+		{ log "$s: nlm_null_bench (NFS NULL) failed (see $LOG)"; return 1; }
+	R[$s.null_d1_ops]=$(sed -n 's/.*calls\/s=\([0-9.]*\).*/\1/p' <<<"$out")
+	R[$s.null_d1_p50_us]=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$out")
+	log "$s: NFS NULL depth 1: $out"
+}
+
 measure() {
 	local s=$1 ns=$2 exp=$3 row
 	for row in $ROWS; do
@@ -314,6 +330,7 @@ measure() {
 		getattr) getattr "$s" "$ns" "$exp" 1 && getattr "$s" "$ns" "$exp" 32 || return 1 ;;
 		copy)    copy "$s" "$ns" "$exp" || return 1 ;;
 		seqio)   seqio "$s" "$ns" "$exp" || return 1 ;;
+		null)    nfsnull "$s" "$ns" || return 1 ;;
 		*)       log "unknown row $row"; return 1 ;;
 		esac
 	done
@@ -340,9 +357,11 @@ run_ganesha() {
 
 # ---------------------------------------------------------------- report
 
-METRICS="getattr_d1_ops getattr_d1_p50_us getattr_d1_p99_us getattr_d32_ops getattr_d32_p50_us getattr_d32_p99_us write_MBps read_MBps seq_write_MBps seq_read_MBps"
+METRICS="null_d1_ops null_d1_p50_us getattr_d1_ops getattr_d1_p50_us getattr_d1_p99_us getattr_d32_ops getattr_d32_p50_us getattr_d32_p99_us write_MBps read_MBps seq_write_MBps seq_read_MBps"
 label() {
 	case $1 in
+	null_d1_ops)        echo "NFS NULL calls/s, depth 1 (own client)" ;;
+	null_d1_p50_us)     echo "NFS NULL p50 us, depth 1 (lower=better)" ;;
 	getattr_d1_ops)     echo "GETATTR ops/s, depth 1" ;;
 	getattr_d1_p50_us)  echo "GETATTR p50 us, depth 1 (lower=better)" ;;
 	getattr_d1_p99_us)  echo "GETATTR p99 us, depth 1 (lower=better)" ;;
