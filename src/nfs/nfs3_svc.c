@@ -26,6 +26,7 @@
 #include <sys/statfs.h>
 
 #include "config/config.h"
+#include "nfs/iobuf.h"
 #include "nfs/ohc.h"
 
 /* ---- NULL, GETATTR, SETATTR, ACCESS, READLINK -------------------------- */
@@ -202,7 +203,8 @@ static int nfs3_data_type(const struct nfs3_obj *o)
 	return S_ISREG(o->st.st_mode) ? 0 : -EINVAL;
 }
 
-/* Read up to @count bytes at @off into a malloc'ed buffer (*@buf, *@got). */
+/* Read up to @count bytes at @off into a buffer from nfsb_get (*@buf,
+ * *@got; the caller releases it with nfsb_put). */
 static int nfs3_do_read(struct nfs3_ctx *c, struct nfs3_obj *o, uint64_t off,
 			uint32_t count, char **buf, uint32_t *got)
 {
@@ -228,7 +230,7 @@ static int nfs3_do_read(struct nfs3_ctx *c, struct nfs3_obj *o, uint64_t off,
 		goto out;
 	if (count > (uint64_t)INT64_MAX - off)
 		count = (uint32_t)((uint64_t)INT64_MAX - off);
-	p = malloc(count);
+	p = nfsb_get(count);
 	if (!p) {
 		rc = -ENOMEM;
 		goto out;
@@ -252,7 +254,7 @@ out:
 	if (owned)
 		close(fd);
 	if (rc < 0) {
-		free(p);
+		nfsb_put(p);
 		return rc;
 	}
 	*buf = p;
@@ -316,7 +318,8 @@ static bool_t nfs3_xdr_read_head(XDR *x, READ3res *r)
 }
 
 /* Detach READ's data from its results (rpc_proc.res_tail): the buffer
- * nfs3_do_read filled, now the transport's. */
+ * nfs3_do_read filled, now the transport's, released with nfsb_put
+ * (rpc_proc.tail_free), on every path: xdr_free never sees it. */
 static void *nfs3_read_tail(void *res, uint32_t *len)
 {
 	READ3res *r = res;
@@ -626,7 +629,8 @@ static const struct rpc_proc nfs3_procs[] = {
 		.xdr_args = (xdrproc_t)xdr_READ3args, .args_size = sizeof(READ3args),
 		.xdr_res = (xdrproc_t)xdr_READ3res, .res_size = sizeof(READ3res),
 		.fn = nfs3_read, .blocking = true,
-		.xdr_res_head = (xdrproc_t)nfs3_xdr_read_head, .res_tail = nfs3_read_tail },
+		.xdr_res_head = (xdrproc_t)nfs3_xdr_read_head, .res_tail = nfs3_read_tail,
+		.tail_free = nfsb_put },
 	NFS3_PROC_DRC(WRITE,       nfs3_write,       WRITE3args,       WRITE3res),
 	NFS3_PROC_DRC(CREATE,      nfs3_create,      CREATE3args,      CREATE3res),
 	NFS3_PROC_DRC(MKDIR,       nfs3_mkdir,       MKDIR3args,       MKDIR3res),

@@ -89,12 +89,20 @@ struct rpc_proc {
 	 * and including the opaque's length word (for results without such
 	 * an opaque, exactly as xdr_res); then res_tail detaches the opaque
 	 * from @res (so xdr_free leaves it) and returns it with its length,
-	 * the buffer (malloc'ed) now the transport's, which sends it, then
-	 * the XDR padding, and frees it once written.  NULL: no opaque, the
-	 * head is the whole reply.  Not used on UDP nor with .drc.
+	 * the buffer now the transport's, which sends it, then the XDR
+	 * padding, and releases it once written.  NULL: no opaque, the head
+	 * is the whole reply.  Not used on UDP nor with .drc.
 	 */
 	xdrproc_t xdr_res_head;
 	void *(*res_tail)(void *res, uint32_t *len);
+	/*
+	 * Optional, with res_tail: releases what res_tail returned, on any
+	 * thread (NULL: free(3)).  With it set, the opaque is never left to
+	 * xdr_free: whatever way the reply goes (UDP, a failed encoding, a
+	 * request dropped), res_tail detaches it first and this releases it,
+	 * so a handler may fill it from its own allocator (READ: iobuf.h).
+	 */
+	void (*tail_free)(void *tail);
 };
 
 struct rpc_vers {

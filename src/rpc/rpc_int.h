@@ -237,11 +237,11 @@ uint8_t *rpcx_out_reserve(struct rpc_conn *conn, size_t len, size_t *room);
 void rpcx_out_commit(struct rpc_conn *conn, size_t len);
 /* A TCP reply record of @hlen bytes at @hdr followed by @tlen bytes at
  * @tail and the XDR padding after them, written now (after the records
- * already pending) from @tail itself: no copy of it.  @tail (malloc'ed) is
- * taken in every case and freed once written.  0, or -errno (nothing of
- * the record was queued). */
+ * already pending) from @tail itself: no copy of it.  @tail is taken in every case and
+ * released with @tail_free (NULL: free(3)) once written.  0, or -errno
+ * (nothing of the record was queued). */
 int rpcx_out_send_tail(struct rpc_conn *conn, const uint8_t *hdr, size_t hlen,
-		       void *tail, size_t tlen);
+		       void *tail, size_t tlen, void (*tail_free)(void *));
 /* UDP reply: send @len bytes at @buf (not taken; copied if it must wait). */
 void rpcx_udp_send(struct rpc_listener *lsn, const struct sockaddr_storage *peer,
 		   const uint8_t *buf, size_t len);

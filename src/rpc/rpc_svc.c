@@ -358,6 +358,27 @@ static const struct rpc_prog *rpcs_find_prog(const struct rpc_svc *svc, uint32_t
 
 #define RPCS_ALIGN(n) (((n) + _Alignof(max_align_t) - 1) & ~(size_t)(_Alignof(max_align_t) - 1))
 
+/* Release a reply's trailing data (rpc_proc.tail_free). */
+static void rpcs_tail_release(const struct rpc_proc *pd, void *tail)
+{
+	if (pd->tail_free)
+		pd->tail_free(tail);
+	else
+		free(tail);
+}
+
+/* xdr_free @req's results; with a tail_free, the trailing opaque is
+ * detached and released through it first (it need not be malloc'ed). */
+static void rpcs_res_free(struct rpc_req *req)
+{
+	if (req->pd->tail_free && req->pd->res_tail) {
+		uint32_t len;
+
+		rpcs_tail_release(req->pd, req->pd->res_tail(req->res, &len));
+	}
+	xdr_free(req->pd->xdr_res, req->res);
+}
+
 static void rpcs_req_free(struct rpc_req_priv *rp)
 {
 	struct rpc_req *req = &rp->req;
@@ -365,9 +386,10 @@ static void rpcs_req_free(struct rpc_req_priv *rp)
 	/* args and res live in rp's own allocation (rpcs_dispatch) */
 	xdr_free(req->pd->xdr_args, req->args);
 	if (!rp->res_freed)
-		xdr_free(req->pd->xdr_res, req->res);
+		rpcs_res_free(req);
 	free(rp->enc);
-	free(rp->tail);
+	if (rp->tail)
+		rpcs_tail_release(req->pd, rp->tail);
 	if (rp->conn) {
 		rpcx_conn_req_done(rp->conn);
 		rpcx_conn_put(rp->conn);
@@ -419,7 +441,8 @@ void rpc_req_finish(struct rpc_req *req, enum rpc_disposition disp)
 		} else if (!gone) {
 			if (rp->tail) {
 				rc = rpcx_out_send_tail(rp->conn, rp->enc, rp->enc_len,
-							rp->tail, rp->tail_len);
+							rp->tail, rp->tail_len,
+							req->pd->tail_free);
 				rp->tail = NULL; /* taken, whatever rc */
 			} else {
 				rc = rpcs_send_bytes(rp->lsn, rp->conn, &req->peer, rp->enc,
@@ -715,7 +738,7 @@ static void rpcs_pre_encode(struct rpc_req_priv *rp)
 	}
 	if (xdr_res != req->pd->xdr_res)
 		rp->tail = req->pd->res_tail(req->res, &rp->tail_len);
-	xdr_free(req->pd->xdr_res, req->res);
+	rpcs_res_free(req);
 	rp->res_freed = true;
 	rp->enc = buf;
 	rp->enc_len = n;

@@ -513,7 +513,17 @@ struct rpcx_wreq {
 	struct rpc_conn *conn;
 	uint8_t *buf;
 	void *tail;
+	void (*tail_free)(void *);   /* NULL: free(3) */
 };
+
+/* Release a reply's trailing data the way its procedure asked. */
+static void rpcx_tail_release(void *tail, void (*tail_free)(void *))
+{
+	if (tail_free)
+		tail_free(tail);
+	else
+		free(tail);
+}
 
 static void rpcx_write_cb(uv_write_t *w, int status)
 {
@@ -525,17 +535,18 @@ static void rpcx_write_cb(uv_write_t *w, int status)
 		rpcx_conn_maybe_resume(wr->conn);
 	rpcx_conn_put(wr->conn);
 	free(wr->buf);
-	free(wr->tail);
+	rpcx_tail_release(wr->tail, wr->tail_free);
 	free(wr);
 }
 
 /*
  * Write @bufs (the first is always the connection's output buffer, whole):
  * as much as the socket takes now, the rest handed to a queued write that
- * takes the output buffer and @tail (freed when written; freed here when
- * everything went at once).
+ * takes the output buffer and @tail (released with @tail_free when
+ * written; here when everything went at once).
  */
-static void rpcx_conn_writev(struct rpc_conn *conn, uv_buf_t *bufs, unsigned nbufs, void *tail)
+static void rpcx_conn_writev(struct rpc_conn *conn, uv_buf_t *bufs, unsigned nbufs, void *tail,
+			     void (*tail_free)(void *))
 {
 	struct rpcx_wreq *wr;
 	size_t total = 0, n = 0;
@@ -553,11 +564,11 @@ static void rpcx_conn_writev(struct rpc_conn *conn, uv_buf_t *bufs, unsigned nbu
 				conn->out = NULL;
 				conn->out_cap = 0;
 			}
-			free(tail);
+			rpcx_tail_release(tail, tail_free);
 			return;
 		}
 		if (rc < 0 && rc != UV_EAGAIN) {
-			free(tail);
+			rpcx_tail_release(tail, tail_free);
 			rpcx_conn_close(conn, "write failed");
 			return;
 		}
@@ -567,13 +578,14 @@ static void rpcx_conn_writev(struct rpc_conn *conn, uv_buf_t *bufs, unsigned nbu
 	wr = malloc(sizeof(*wr));
 	if (!wr) {
 		/* Part of a record may be out: the stream is unusable. */
-		free(tail);
+		rpcx_tail_release(tail, tail_free);
 		rpcx_conn_close(conn, "out of memory");
 		return;
 	}
 	wr->conn = conn;
 	wr->buf = conn->out;
 	wr->tail = tail;
+	wr->tail_free = tail_free;
 	conn->out = NULL;
 	conn->out_len = conn->out_cap = 0;
 	rpcx_conn_get(conn);
@@ -585,7 +597,7 @@ static void rpcx_conn_writev(struct rpc_conn *conn, uv_buf_t *bufs, unsigned nbu
 	if (uv_write(&wr->w, (uv_stream_t *)&conn->tcp, bufs + i, nbufs - i, rpcx_write_cb) != 0) {
 		rpcx_conn_put(conn);
 		free(wr->buf);
-		free(wr->tail);
+		rpcx_tail_release(wr->tail, wr->tail_free);
 		free(wr);
 		rpcx_conn_close(conn, "write failed");
 	}
@@ -599,7 +611,7 @@ static void rpcx_conn_flush(struct rpc_conn *conn)
 	if (conn->closing || conn->out_len == 0)
 		return;
 	b = uv_buf_init((char *)conn->out, (unsigned)conn->out_len);
-	rpcx_conn_writev(conn, &b, 1, NULL);
+	rpcx_conn_writev(conn, &b, 1, NULL, NULL);
 }
 
 static void rpcx_flush_all(struct rpc_listener *lsn)
@@ -679,7 +691,7 @@ void rpcx_out_commit(struct rpc_conn *conn, size_t len)
 }
 
 int rpcx_out_send_tail(struct rpc_conn *conn, const uint8_t *hdr, size_t hlen,
-		       void *tail, size_t tlen)
+		       void *tail, size_t tlen, void (*tail_free)(void *))
 {
 	/* Read only (by the kernel), so one copy serves every connection. */
 	static const uint8_t zeros[4];
@@ -689,16 +701,16 @@ int rpcx_out_send_tail(struct rpc_conn *conn, const uint8_t *hdr, size_t hlen,
 	uint8_t *p;
 
 	if (conn->closing) {
-		free(tail);
+		rpcx_tail_release(tail, tail_free);
 		return 0; /* dropped, as every reply to a closed connection */
 	}
 	if (tlen > RM_LEN_MASK - pad || hlen > RM_LEN_MASK - pad - tlen) {
-		free(tail);
+		rpcx_tail_release(tail, tail_free);
 		return -EMSGSIZE;
 	}
 	p = rpcx_out_reserve(conn, hlen, &room);
 	if (!p) {
-		free(tail);
+		rpcx_tail_release(tail, tail_free);
 		return -ENOMEM;
 	}
 	memcpy(p, hdr, hlen);
@@ -711,7 +723,7 @@ int rpcx_out_send_tail(struct rpc_conn *conn, const uint8_t *hdr, size_t hlen,
 	bufs[0] = uv_buf_init((char *)conn->out, (unsigned)conn->out_len);
 	bufs[1] = uv_buf_init(tail, (unsigned)tlen);
 	bufs[2] = uv_buf_init((char *)zeros, (unsigned)pad);
-	rpcx_conn_writev(conn, bufs, pad ? 3 : 2, tail);
+	rpcx_conn_writev(conn, bufs, pad ? 3 : 2, tail, tail_free);
 	return 0;
 }
 
