@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shash.h"
+
 void sa_norm(const struct sockaddr_storage *a, struct sockaddr_storage *out)
 {
 	sa_family_t fam = a->ss_family;
@@ -43,21 +45,19 @@ bool sa_same_host(const struct sockaddr_storage *a, const struct sockaddr_storag
 
 uint64_t sa_hash(const struct sockaddr_storage *a)
 {
-	const uint8_t *p = NULL;
-	size_t len = 0;
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint8_t buf[1 + sizeof(struct in6_addr)];
+	size_t len = 1;
 
+	buf[0] = (uint8_t)a->ss_family;
 	if (a->ss_family == AF_INET) {
-		p = (const uint8_t *)&((const struct sockaddr_in *)a)->sin_addr;
-		len = sizeof(struct in_addr);
+		memcpy(buf + 1, &((const struct sockaddr_in *)a)->sin_addr, sizeof(struct in_addr));
+		len += sizeof(struct in_addr);
 	} else if (a->ss_family == AF_INET6) {
-		p = (const uint8_t *)&((const struct sockaddr_in6 *)a)->sin6_addr;
-		len = sizeof(struct in6_addr);
+		memcpy(buf + 1, &((const struct sockaddr_in6 *)a)->sin6_addr,
+		       sizeof(struct in6_addr));
+		len += sizeof(struct in6_addr);
 	}
-	h = (h ^ a->ss_family) * 0x100000001b3ull;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
+	return sh_hash(sh_process_key(), buf, len);
 }
 
 void sa_set_port(struct sockaddr_storage *a, uint16_t port)

@@ -19,7 +19,8 @@
 void sa_norm(const struct sockaddr_storage *a, struct sockaddr_storage *out);
 /* True if @a and @b are the same host (the ports are not compared). */
 bool sa_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
-/* FNV-1a of the host part of @a (the port is not hashed). */
+/* The host part of @a (not the port) hashed under the process key
+ * (shash.h): a client cannot pick addresses that share a chain. */
 uint64_t sa_hash(const struct sockaddr_storage *a);
 /* Set the port of @a (AF_INET or AF_INET6; others unchanged). */
 void sa_set_port(struct sockaddr_storage *a, uint16_t port);

@@ -3,7 +3,7 @@
  * to the lock engine (files by key, owners by (client, svid, oh)).
  *
  * Keys come off the wire (file handles, owner handles), so the hash is
- * SipHash-1-3 keyed by a per-table seed: a client cannot aim its owner
+ * SipHash-1-3 (common/shash.h) keyed by a per-table seed: a client cannot aim its owner
  * handles at one bucket without knowing the seed.
  */
 #ifndef SGNFS_LK_HASH_H
@@ -24,8 +24,6 @@ struct lk_htab {
 	size_t nb;		/* a power of two */
 	size_t n;		/* nodes linked */
 };
-
-uint64_t lk_siphash(uint64_t k0, uint64_t k1, const void *data, size_t len);
 
 /* Allocate @nb (a power of two) empty buckets.  0 or -ENOMEM. */
 int lk_htab_init(struct lk_htab *h, const struct lk_allocator *al, size_t nb);

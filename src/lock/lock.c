@@ -87,6 +87,7 @@
 #include "lock/lk_rb.h"
 #include "lock/lk_hash.h"
 #include "lock/lk_slab.h"
+#include "shash.h"
 
 #define CONTAINER(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
@@ -811,7 +812,7 @@ static bool lock_remove(struct lk_table *t, struct lk_file *f, struct lk_owner *
 
 static uint64_t key_hash(const struct lk_table *t, const void *key, size_t len)
 {
-	return lk_siphash(t->seed0, t->seed1, key, len);
+	return sh_siphash(t->seed0, t->seed1, key, len);
 }
 
 static struct lk_file *file_find(const struct lk_table *t, const void *key, size_t len,
@@ -1267,7 +1268,7 @@ void lk_client_stats(const struct lk_client *c, struct lk_stats *st)
 static uint64_t owner_hash(const struct lk_table *t, const struct lk_client *c,
 			   uint32_t svid, const void *oh, size_t ohlen)
 {
-	return lk_siphash(t->seed0 ^ (uint64_t)(uintptr_t)c, t->seed1 ^ svid, oh, ohlen);
+	return sh_siphash(t->seed0 ^ (uint64_t)(uintptr_t)c, t->seed1 ^ svid, oh, ohlen);
 }
 
 int lk_owner_get(struct lk_table *t, struct lk_client *c, uint32_t svid,

@@ -17,15 +17,15 @@
 #include "nlm/nlm_int.h"
 #include "nsm/clist.h"
 #include "saddr.h"
+#include "shash.h"
 
 /* ---- hosts ------------------------------------------------------------ */
 
+/* Caller names are the client's choice: keyed (shash.h), so none can
+ * pick names that share a chain. */
 static uint64_t nlm_host_hash(const char *name)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
-	return h;
+	return sh_hash(sh_process_key(), name, strlen(name));
 }
 
 static size_t nlm_host_bucket(const struct nlm_group *ng, const char *name)
@@ -75,34 +75,79 @@ struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name)
 {
 	if (!ng->hosts)
 		return NULL;
-	for (struct nlm_host *h = ng->hosts[nlm_host_bucket(ng, name)]; h; h = h->hnext)
+	for (struct nlm_host *h = ng->hosts[nlm_host_bucket(ng, name)]; h; h = h->hnext) {
+		ng->host_probes++;
 		if (strcmp(h->name, name) == 0)
 			return h;
+	}
 	return NULL;
 }
 
 /* ---- the address index ------------------------------------------------ */
 
 /* Addresses in the index are normalised (saddr.h: host part only). */
-static size_t nlm_addr_bucket(const struct sockaddr_storage *n)
+static size_t nlm_addr_bucket(const struct nlm_group *ng, const struct sockaddr_storage *n)
 {
-	return (size_t)(sa_hash(n) % NLM_ADDR_BUCKETS);
+	return (size_t)(sa_hash(n) & (ng->nabuckets - 1));
+}
+
+/* Room for one indexed address more: the first chains, or twice as many
+ * once there are two addresses per chain (every host brings up to
+ * NLM_HOST_ADDRS; a fixed table made each lookup cost hundreds with
+ * 100,000 hosts).  -ENOMEM only when there are no chains yet; a table that
+ * cannot grow keeps its longer chains. */
+static int nlm_addrs_room(struct nlm_group *ng)
+{
+	struct nlm_haddr **nt;
+	size_t nb;
+
+	if (!ng->addrs) {
+		ng->addrs = calloc(NLM_ADDR_BUCKETS, sizeof(*ng->addrs));
+		if (!ng->addrs)
+			return -ENOMEM;
+		ng->nabuckets = NLM_ADDR_BUCKETS;
+		return 0;
+	}
+	if (ng->naddrs + 1 <= 2 * ng->nabuckets)
+		return 0;
+	nb = ng->nabuckets * 2;
+	nt = calloc(nb, sizeof(*nt));
+	if (!nt)
+		return 0;
+	for (size_t i = 0; i < ng->nabuckets; i++) {
+		struct nlm_haddr *s = ng->addrs[i], *next;
+
+		for (; s; s = next) {
+			size_t b = (size_t)(sa_hash(&s->addr) & (nb - 1));
+
+			next = s->next;
+			s->next = nt[b];
+			nt[b] = s;
+		}
+	}
+	free(ng->addrs);
+	ng->addrs = nt;
+	ng->nabuckets = nb;
+	return 0;
 }
 
 static void nlm_haddr_unlink(struct nlm_group *ng, struct nlm_haddr *s)
 {
-	struct nlm_haddr **pp = &ng->addrs[nlm_addr_bucket(&s->addr)];
+	struct nlm_haddr **pp = &ng->addrs[nlm_addr_bucket(ng, &s->addr)];
 
 	while (*pp && *pp != s)
 		pp = &(*pp)->next;
-	if (*pp)
+	if (*pp) {
 		*pp = s->next;
+		ng->naddrs--;
+	}
 	s->next = NULL;
 	s->used = false;
 }
 
 /* Remember that @h sent a request from @peer (the address index that
- * SM_NOTIFY/FREE_ALL by address and the per-address caps use). */
+ * SM_NOTIFY/FREE_ALL by address and the per-address caps use).  Without
+ * memory for the index's first chains the address is not remembered. */
 void nlm_host_seen(struct nlm_group *ng, struct nlm_host *h,
 		   const struct sockaddr_storage *peer)
 {
@@ -121,12 +166,15 @@ void nlm_host_seen(struct nlm_group *ng, struct nlm_host *h,
 		slot = &h->addrs[h->next_addr++ % NLM_HOST_ADDRS];
 		nlm_haddr_unlink(ng, slot);
 	}
+	if (nlm_addrs_room(ng) < 0)
+		return;
 	slot->addr = n;
 	slot->host = h;
 	slot->used = true;
-	b = nlm_addr_bucket(&n);
+	b = nlm_addr_bucket(ng, &n);
 	slot->next = ng->addrs[b];
 	ng->addrs[b] = slot;
+	ng->naddrs++;
 }
 
 static void nlm_host_unindex(struct nlm_group *ng, struct nlm_host *h)
@@ -146,8 +194,10 @@ void nlm_hosts_at(struct nlm_group *ng, const struct sockaddr_storage *addr,
 {
 	struct sockaddr_storage n;
 
+	if (!ng->addrs)
+		return;
 	sa_norm(addr, &n);
-	for (struct nlm_haddr *s = ng->addrs[nlm_addr_bucket(&n)]; s; s = s->next) {
+	for (struct nlm_haddr *s = ng->addrs[nlm_addr_bucket(ng, &n)]; s; s = s->next) {
 		ng->addr_probes++;
 		if (sa_same_host(&s->addr, &n) && !fn(arg, s->host))
 			return;

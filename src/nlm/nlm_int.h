@@ -30,6 +30,8 @@ struct grp_pub;
 struct jr;
 struct rpc_req;
 
+/* The address index starts with this many chains and doubles past two
+ * addresses per chain (nlm_host.c). */
 #define NLM_ADDR_BUCKETS 256
 /* Source addresses remembered per host (the address index): a host that
  * moves between more addresses than this forgets the oldest. */
@@ -105,8 +107,12 @@ struct nlm_group {
 	struct nlm_host **hosts;       /* owned: nhbuckets chains; NULL before the first host */
 	size_t nhbuckets;              /* a power of two (NLM_HOST_BUCKETS, doubling) */
 	size_t nhosts;
-	struct nlm_haddr *addrs[NLM_ADDR_BUCKETS]; /* index of hosts' slots, not owned */
+	struct nlm_haddr **addrs;      /* owned: nabuckets chains of hosts' slots (the
+	                                * slots are the hosts'); NULL before the first */
+	size_t nabuckets;              /* a power of two (NLM_ADDR_BUCKETS, doubling) */
+	size_t naddrs;                 /* slots linked */
 	uint64_t addr_probes;          /* index entries looked at (status: cost of a lookup) */
+	uint64_t host_probes;          /* host table entries looked at (status) */
 	struct nlm_block *res_wait, *res_wait_tail; /* oldest first */
 	size_t nres_wait;
 	uint64_t refused_clients;      /* requests refused by an export's clients */

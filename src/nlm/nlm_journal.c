@@ -41,6 +41,7 @@
 #include "journal/journal.h"
 #include "log.h"
 #include "sfile.h"
+#include "shash.h"
 #include "nlm/nlm_host.h"
 #include "nlm/nlm_int.h"
 #include "nlm/nlm_svc.h"
@@ -256,12 +257,13 @@ static void nlm_resv_discard(struct nlm_group *ng)
 static int nlm_resv_new(struct nlm_group *ng)
 {
 	struct lk_table_opts lo = { 0 };
-	struct timespec ts;
+	struct sh_key key;
 	int rc;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	lo.hash_seed[0] = (uint64_t)ts.tv_nsec ^ (uintptr_t)ng;
-	lo.hash_seed[1] = (uint64_t)ts.tv_sec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	/* The journal's keys were clients' (shash.h). */
+	(void)sh_key_new(&key);
+	lo.hash_seed[0] = key.k0;
+	lo.hash_seed[1] = key.k1;
 	rc = lk_table_new(&lo, &ng->resv);
 	if (rc == 0)
 		rc = lk_client_new(ng->resv, NULL, &ng->resv_nobody);

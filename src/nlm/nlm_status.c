@@ -100,6 +100,7 @@ void nlm_group_status(const struct nlm_group *ng, struct json_object *out)
 	sj_add(j, "hosts", json_object_new_uint64(ng->nhosts));
 	sj_add(j, "granted_res_waiting", json_object_new_uint64(ng->nres_wait));
 	sj_add(j, "address_probes", json_object_new_uint64(ng->addr_probes));
+	sj_add(j, "host_probes", json_object_new_uint64(ng->host_probes));
 	sj_add(j, "refused_clients", json_object_new_uint64(ng->refused_clients));
 	sj_add(j, "refused_caps", json_object_new_uint64(ng->refused_caps));
 	sj_add(out, "nlm", j);

@@ -27,6 +27,7 @@
 #include "journal/journal.h"
 #include "lock/lock.h"
 #include "log.h"
+#include "shash.h"
 #include "nlm/nlm_cb.h"
 #include "nlm/nlm_grant.h"
 #include "nlm/nlm_host.h"
@@ -129,6 +130,7 @@ static void nlm_group_discard(struct nlm_group *ng)
 		return;
 	nlm_journal_close(ng);
 	nlm_hosts_free(ng->locks, ng->hosts, ng->nhbuckets);
+	free(ng->addrs);
 	free(ng);
 }
 
@@ -148,12 +150,12 @@ static int nlm_open(struct grp_pub *gp, void **slot)
 	lo.on_grant = nlm_on_grant;
 	lo.on_drop = nlm_on_drop;
 	lo.cb_arg = ng;
-	/* Keys come off the wire: seed the hash so collisions cannot be
-	 * planned (no secrecy needed beyond that). */
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	lo.hash_seed[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)ng;
-	lo.hash_seed[1] = (uint64_t)ts.tv_sec * 0x9e3779b97f4a7c15ull;
+	/* Keys come off the wire: a secret random seed, so collisions cannot
+	 * be planned (shash.h). */
+	struct sh_key key;
+	(void)sh_key_new(&key);
+	lo.hash_seed[0] = key.k0;
+	lo.hash_seed[1] = key.k1;
 	rc = lk_table_new(&lo, &ng->locks);
 	if (rc < 0)
 		goto err;
@@ -258,6 +260,7 @@ static void nlm_close(struct grp_pub *gp, void *slot, bool online)
 	}
 	if (!fw)
 		nlm_hosts_free(ng->locks, ng->hosts, ng->nhbuckets);
+	free(ng->addrs);        /* the chains only: the slots are the hosts' */
 	free(ng);
 }
 

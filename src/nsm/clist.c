@@ -46,6 +46,7 @@
 
 #include "log.h"
 #include "saddr.h"
+#include "shash.h"
 #include "sfile.h"
 
 #define CLIST_FNAME_DIRECT_MAX 200
@@ -154,9 +155,17 @@ static void clist_fname(const char *name, char *out)
 
 /* ---- table ----------------------------------------------------------- */
 
+/* In memory, keyed (shash.h): names are the clients' choice, and FNV lets
+ * anyone compute names that share a chain.  The file name's hash above is
+ * unkeyed because every node must find the same file. */
+static uint64_t clist_hash(const char *name)
+{
+	return sh_hash(sh_process_key(), name, strlen(name));
+}
+
 static size_t clist_bucket(const struct clist *cl, const char *name)
 {
-	return (size_t)(clist_fnv(name) & (cl->nbuckets - 1));
+	return (size_t)(clist_hash(name) & (cl->nbuckets - 1));
 }
 
 static struct clist_entry *clist_find(const struct clist *cl, const char *name)
@@ -177,7 +186,7 @@ static void clist_grow(struct clist *cl)
 	for (size_t i = 0; i < cl->nbuckets; i++) {
 		struct clist_entry *e = cl->tab[i], *next;
 		for (; e; e = next) {
-			size_t b = (size_t)(clist_fnv(e->name) & (nb - 1));
+			size_t b = (size_t)(clist_hash(e->name) & (nb - 1));
 			next = e->hnext;
 			e->hnext = nt[b];
 			nt[b] = e;

@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -910,6 +911,110 @@ static void test_host_table_grows(void **st)
 	free(hs);
 }
 
+/* FNV-1a 64 of the family byte and the address (@fam != 0) or of a name
+ * (@fam == 0): the unkeyed hashes the host table and the address index
+ * used, with which anyone could compute, offline, names or addresses that
+ * share a chain. */
+static uint64_t old_fnv(int fam, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	if (fam)
+		h = (h ^ (unsigned)fam) * 0x100000001b3ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static bool count_host(void *arg, struct nlm_host *h)
+{
+	struct nlm_host **want = arg;
+
+	if (h == *want)
+		*want = NULL;
+	return true;
+}
+
+/*
+ * Names and addresses a client picks cannot be aimed at one chain: 1,000
+ * caller names that all shared one chain of the old FNV host table (any
+ * size up to 4,096 chains), each having sent from an IPv6 address that all
+ * shared one chain of the old fixed 256-chain address index.  Looking each
+ * up once costs a few entries on average (status host_probes,
+ * address_probes), not the hundreds a shared chain costs; the address
+ * index grew with its entries.
+ */
+static void test_host_index_unaimable(void **st)
+{
+	enum { N = 1000 };
+	struct lk_table_opts lo = { .hash_seed = { 7, 9 } };
+	struct nlm_group *ng = calloc(1, sizeof(*ng));
+	struct nlm_host **hs = calloc(N, sizeof(*hs));
+	struct sockaddr_storage *ad = calloc(N, sizeof(*ad));
+	char name[32];
+	uint64_t probes;
+	unsigned k = 0;
+
+	(void)st;
+	assert_non_null(ng);
+	assert_non_null(hs);
+	assert_non_null(ad);
+	assert_int_equal(lk_table_new(&lo, &ng->locks), 0);
+	for (int i = 0, found = 0; found < N; i++) {
+		snprintf(name, sizeof(name), "aim-%d", i);
+		if (old_fnv(0, name, strlen(name)) & 4095)
+			continue;
+		hs[found] = nlm_host_get(ng, name);
+		assert_non_null(hs[found]);
+		for (;;) {
+			struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ad[found];
+
+			memset(a6, 0, sizeof(*a6));
+			a6->sin6_family = AF_INET6;
+			a6->sin6_addr.s6_addr[0] = 0x20;
+			a6->sin6_addr.s6_addr[1] = 0x01;
+			a6->sin6_addr.s6_addr[2] = 0x0d;
+			a6->sin6_addr.s6_addr[3] = 0xb8;
+			k++;
+			memcpy(&a6->sin6_addr.s6_addr[12], &k, sizeof(k));
+			if (old_fnv(AF_INET6, &a6->sin6_addr, 16) % 256 == 0)
+				break;
+		}
+		nlm_host_seen(ng, hs[found], &ad[found]);
+		found++;
+	}
+	assert_int_equal(ng->nhosts, N);
+	assert_int_equal(ng->naddrs, N);
+	assert_true(ng->nabuckets >= N / 2);
+
+	probes = ng->host_probes;
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "%s", hs[i]->name);
+		assert_ptr_equal(nlm_host_find(ng, name), hs[i]);
+	}
+	print_message("host table: %" PRIu64 " entries looked at for %d lookups\n",
+		      ng->host_probes - probes, N);
+	assert_true(ng->host_probes - probes <= 4 * N);
+
+	probes = ng->addr_probes;
+	for (int i = 0; i < N; i++) {
+		struct nlm_host *want = hs[i];
+
+		nlm_hosts_at(ng, &ad[i], count_host, &want);
+		assert_null(want);
+	}
+	print_message("address index: %" PRIu64 " entries looked at for %d lookups\n",
+		      ng->addr_probes - probes, N);
+	assert_true(ng->addr_probes - probes <= 4 * N);
+
+	nlm_hosts_free(ng->locks, ng->hosts, ng->nhbuckets);
+	free(ng->addrs);
+	free(ng);
+	free(hs);
+	free(ad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -921,6 +1026,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure_reclaim, setup, teardown),
 		cmocka_unit_test(test_host_table_grows),
+		cmocka_unit_test(test_host_index_unaimable),
 	};
 
 	log_init("test_nlm", LOGL_ERR, false);
