@@ -12,7 +12,8 @@
 #   3. failover timelines            (section failover)
 #   4. isolation of the other groups (section isolation)
 #   5. scale and memory per lock     (section scale, bench/lk_bench)
-#   6. file service                  (bench/fileservice.sh)
+#   6. file service                  (bench/fileservice.sh: GETATTR, 1 GiB
+#                                     copies by nfs-cp and bench/seqio_bench)
 #
 # and prints the table (sgnfs, Ganesha, ratio, target, met/missed).  It
 # writes the raw figures to bench/results/<date>.json, the plots to
@@ -120,7 +121,7 @@ if ! timeout 1200 ninja -C "$BUILD" >>"$LOG" 2>&1; then
 	log "full build failed; building the benchmark's programs only"
 	timeout 1200 ninja -C "$BUILD" src/daemon/sgnfsd src/client/sgnfs-client src/ctl/sgnfsctl \
 		bench/nlm_null_bench bench/lk_bench >>"$LOG" 2>&1 || die "build failed (see $LOG)"
-	timeout 300 ninja -C "$BUILD" bench/getattr_bench >>"$LOG" 2>&1
+	timeout 300 ninja -C "$BUILD" bench/getattr_bench bench/seqio_bench >>"$LOG" 2>&1
 fi
 BUILDTYPE=$("$PY" -c 'import json,sys; print([o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildtype"][0])' \
 	"$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null || echo unknown)

@@ -155,6 +155,17 @@ uint32_t nfs3_access_bits(struct nfs3_ctx *c, const struct nfs3_obj *o, uint32_t
  * datagram over UDP, never more than the configured record limit allows. */
 uint32_t nfs3_iomax(const struct nfs3_ctx *c);
 
+/*
+ * Write-behind: an UNSTABLE WRITE of at least NFS3_WRITE_BEHIND_MIN bytes
+ * starts the writeback of what it wrote (sync_file_range, WRITE only: no
+ * wait, nothing made durable), as the kernel's own flusher would later,
+ * so the disk works while the client sends the rest and the COMMIT that
+ * follows finds little left to flush.  Small writes are left in the page
+ * cache (a page rewritten soon would be written twice).  True: start it.
+ */
+#define NFS3_WRITE_BEHIND_MIN (256u << 10)
+bool nfs3_write_behind(stable_how stable, uint32_t written);
+
 /* The procedures of nfs3_dir.c, for the table in nfs3_svc.c. */
 enum rpc_disposition nfs3_lookup(struct rpc_req *req);
 enum rpc_disposition nfs3_create(struct rpc_req *req);

@@ -12,8 +12,9 @@
  *
  * Writes and the verifier.  WRITE answers with the group's write verifier
  * (nfs_group.c), which changes whenever the group (re)starts on any node.
- * UNSTABLE data is left to the page cache; DATA_SYNC and FILE_SYNC are
- * made durable (fdatasync/fsync) before the reply; COMMIT fsyncs the file.
+ * UNSTABLE data is left to the page cache (a large one with its writeback
+ * started: nfs3_write_behind); DATA_SYNC and FILE_SYNC are made durable
+ * (fdatasync/fsync) before the reply; COMMIT fsyncs the file.
  * A client that sees the verifier change between WRITE and COMMIT resends.
  */
 #include "nfs/nfs3_int.h"
@@ -335,6 +336,11 @@ static void *nfs3_read_tail(void *res, uint32_t *len)
 	return p;
 }
 
+bool nfs3_write_behind(stable_how stable, uint32_t written)
+{
+	return stable == UNSTABLE && written >= NFS3_WRITE_BEHIND_MIN;
+}
+
 /* Write, then make it as durable as @stable asks; *@done = bytes written. */
 static int nfs3_do_write(struct nfs3_ctx *c, struct nfs3_obj *o, const WRITE3args *a,
 			 uint32_t *done)
@@ -380,6 +386,12 @@ static int nfs3_do_write(struct nfs3_ctx *c, struct nfs3_obj *o, const WRITE3arg
 			rc = -errno;
 		else if (a->stable == DATA_SYNC && fdatasync(fd) < 0)
 			rc = -errno;
+		else if (nfs3_write_behind(a->stable, n))
+			/* A hint: a failure here changes nothing the client
+			 * was promised.  Without a WAIT flag it neither waits
+			 * nor consumes a writeback error: COMMIT's fsync still
+			 * sees and reports it. */
+			(void)sync_file_range(fd, (off_t)a->offset, n, SYNC_FILE_RANGE_WRITE);
 	}
 	if (owned)
 		close(fd);
