@@ -19,10 +19,13 @@
  * preempts them), or nice +10 where the kernel refuses that.
  * Preempting is not immediate either: a kernel built without full
  * preemption (Debian's default is "none") lets the running thread finish
- * its system call first, and a READDIRPLUS is mostly system calls.  So
- * background work and a group's open also stay off one CPU: the loop
- * always has a core where none of it runs.  That costs them nothing on an
- * idle node with cores to spare, and on a busy one they are what waits.
+ * its system call first.  A group's open makes long ones (the journal is
+ * read in one call), so that one thread also stays off one CPU: the loop
+ * always has a core it does not hold, and a lone thread loses nothing by
+ * it while another core is free.  A backlogged group's jobs are not
+ * narrowed so: measured, that cost the flooding group a third of its
+ * answers and gave the other group nothing, as the loop is not pinned
+ * (the kernel wakes it where it last ran).
  * None of it needs a privilege: a thread may shorten its slice, lower its
  * own weight, take SCHED_IDLE and narrow its CPUs; it could not go back
  * (CAP_SYS_NICE is dropped).

@@ -49,8 +49,8 @@ struct rpc_conn;
 #define RPC_FQ_ACTIVE_MS 1000
 /* The threads that run the jobs of a backlogged group (more of its
  * requests queued or on the pool) while another group is active
- * (rpc_svc.c, the low-priority threads) run SCHED_IDLE on every CPU but
- * one (common/thprio.h says why: measured, the flooding group's pool
+ * (rpc_svc.c, the low-priority threads) run SCHED_IDLE (common/thprio.h
+ * says why: measured, the flooding group's pool
  * threads kept the loop waiting for a CPU for most of a flood).  Where the
  * kernel refuses SCHED_IDLE they take this nice value instead.  Taken once,
  * at their start: lowering one's own priority needs no privilege, going

@@ -861,9 +861,6 @@ static void *rpcs_low_thread(void *arg)
 	/* The name tells them from the pool's threads (top -H, the tests). */
 	(void)pthread_setname_np(pthread_self(), "sgnfs-low");
 	rc = thp_background(RPC_POOL_LOW_NICE);
-	/* Never on every core: the loop finds one with no backlogged job
-	 * on it, which the kernel would let finish its system call first. */
-	(void)thp_spare_one_cpu();
 	if (rc < 0)
 		log_warn("rpc: a low-priority pool thread can take neither SCHED_IDLE nor nice %d: %s; backlogged groups' jobs compete with the loop",
 			 RPC_POOL_LOW_NICE, strerror(-rc));
