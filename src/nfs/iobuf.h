@@ -1,5 +1,6 @@
 /*
- * iobuf.h - the data buffers of READ replies, kept for reuse.
+ * iobuf.h - the data buffers of READ replies and WRITE arguments, kept
+ * for reuse.
  *
  * A READ's data goes from the buffer the pool thread pread() it into
  * straight to the socket (rpc_proc.res_tail), and the loop releases the
@@ -11,7 +12,9 @@
  * ran at a fraction of its speed into warm pages).  Buffers of a large
  * read are therefore all NFSB_SIZE bytes and up to NFSB_KEEP of them are
  * kept once released, for the next large READ; a small read gets an exact
- * buffer that is not kept.
+ * buffer that is not kept.  WRITE's data is decoded into the same kind of
+ * buffer (nfs3_xdr_write_args): a fresh 1 MiB per WRITE faulted in on the
+ * loop thread just the same.
  *
  * Thread-safe (one mutex; taken once per large READ on each side).  The
  * kept buffers are the process's until nfsb_drain(): at most
@@ -23,7 +26,7 @@
 #include <stddef.h>
 
 #define NFSB_SIZE (1u << 20)     /* NFS3_MAXDATA, the largest READ */
-#define NFSB_KEEP 16             /* released large buffers kept for reuse */
+#define NFSB_KEEP 32             /* released large buffers kept for reuse */
 #define NFSB_LARGE (64u << 10)   /* from this size on, a kept buffer */
 
 /* A buffer of at least @len bytes (@len <= NFSB_SIZE), or NULL (ENOMEM).

@@ -164,6 +164,10 @@ uint32_t nfs3_iomax(const struct nfs3_ctx *c);
  * cache (a page rewritten soon would be written twice).  True: start it.
  */
 #define NFS3_WRITE_BEHIND_MIN (256u << 10)
+
+/* WRITE's argument decoder (nfs3_svc.c): the data in an iobuf.h buffer,
+ * released by XDR_FREE. */
+bool_t nfs3_xdr_write_args(XDR *x, WRITE3args *a);
 bool nfs3_write_behind(stable_how stable, uint32_t written);
 
 /* The procedures of nfs3_dir.c, for the table in nfs3_svc.c. */
