@@ -32,17 +32,31 @@ size_t nlm_group_nlocks(const struct nlm_group *ng)
 	return st.locks;
 }
 
+/*
+ * At most this many entries of each list (clients, locks) per group.  The
+ * status is built on the event loop, and a client can make both lists as
+ * long as the limits let it: a million locks took seconds of the loop and
+ * hundreds of MB of JSON, past the watchdog.  The counts (nclients,
+ * nlocks) stay exact; "clients_truncated" / "locks_truncated" say a list
+ * was cut.
+ */
+#define NLM_STATUS_LIST_MAX 100000
+
 struct nlm_status_ctx {
 	struct json_object *arr;   /* borrowed: the "clients" or "locks" array */
+	size_t n;                  /* entries seen, listed or not */
 };
 
 static void nlm_status_client(void *arg, const struct clist_entry_info *e)
 {
 	struct nlm_status_ctx *c = arg;
-	struct json_object *o = json_object_new_object();
-	struct json_object *addrs = json_object_new_array();
+	struct json_object *o, *addrs;
 	char a[80];
 
+	if (c->n++ >= NLM_STATUS_LIST_MAX)
+		return;
+	o = json_object_new_object();
+	addrs = json_object_new_array();
 	sj_add(o, "name", sj_wire_str(e->name, strlen(e->name)));
 	sj_add(o, "holding", json_object_new_boolean(e->holding));
 	sj_add(o, "added", json_object_new_int64(e->added));
@@ -59,7 +73,11 @@ static int nlm_status_lock(void *arg, const struct lk_lockinfo *li)
 	const struct nlm_host *h = lk_client_priv(lk_owner_client(li->owner));
 	size_t ohlen;
 	const void *oh = lk_owner_oh(li->owner, &ohlen);
-	struct json_object *o = json_object_new_object();
+	struct json_object *o;
+
+	if (c->n++ >= NLM_STATUS_LIST_MAX)
+		return 1;       /* stops the walk: the rest is not listed */
+	o = json_object_new_object();
 
 	sj_add(o, "client", sj_wire_str(h->name, strlen(h->name)));
 	sj_add(o, "svid", json_object_new_int64(lk_owner_svid(li->owner)));
@@ -105,9 +123,13 @@ void nlm_group_status(const struct nlm_group *ng, struct json_object *out)
 	sj_add(j, "refused_caps", json_object_new_uint64(ng->refused_caps));
 	sj_add(out, "nlm", j);
 	c.arr = json_object_new_array();
+	c.n = 0;
 	clist_foreach(ng->clients, nlm_status_client, &c);
 	sj_add(out, "clients", c.arr);
+	sj_add(out, "clients_truncated", json_object_new_boolean(c.n > NLM_STATUS_LIST_MAX));
 	c.arr = json_object_new_array();
-	lk_foreach_lock(ng->locks, nlm_status_lock, &c);
+	c.n = 0;
+	sj_add(out, "locks_truncated", json_object_new_boolean(
+		       lk_foreach_lock(ng->locks, nlm_status_lock, &c) != 0));
 	sj_add(out, "locks", c.arr);
 }
