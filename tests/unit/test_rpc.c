@@ -764,6 +764,27 @@ static void expect_blob(const uint8_t *rec, size_t len, uint32_t xid, uint32_t n
 		assert_int_equal(rec[32 + n + i], 0);
 }
 
+/* A 5-byte BLOB call @xid to procedure @proc over UDP: its reply, one
+ * datagram, has the bytes of the full encoding. */
+static void expect_udp_blob(uint32_t xid, uint32_t proc)
+{
+	uint32_t w[64];
+	uint8_t rec[64];
+	struct msg m;
+	size_t n;
+
+	call_hdr(&m, xid, 2, TPROG, 1, proc, CRED_SYS);
+	w32(&m, 5);
+	n = udp_call(&m, w, 64);
+	assert_int_equal(n, 10);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v = htonl(w[i]);
+
+		memcpy(rec + 4 * i, &v, 4);
+	}
+	expect_blob(rec, 4 * n, xid, 5);
+}
+
 /*
  * Replies whose data is written from the handler's buffer (rpc_proc
  * .res_tail): every length, every padding, a reply bigger than the
@@ -777,7 +798,6 @@ static void test_tail_replies(void **st)
 	const size_t nl = sizeof(lens) / sizeof(lens[0]);
 	bool seen[sizeof(lens) / sizeof(lens[0])] = { false };
 	unsigned echoes = 0;
-	uint32_t w[64];
 	struct msg m;
 	int rcv = 4096, fd;
 
@@ -834,19 +854,7 @@ static void test_tail_replies(void **st)
 	close(fd);
 
 	/* UDP: one datagram, the same bytes. */
-	call_hdr(&m, 0x7005, 2, TPROG, 1, 7, CRED_SYS);
-	w32(&m, 5);
-	{
-		size_t n = udp_call(&m, w, 64);
-		uint8_t rec[64];
-
-		assert_int_equal(n, 10);
-		for (size_t i = 0; i < n; i++) {
-			uint32_t v = htonl(w[i]);
-			memcpy(rec + 4 * i, &v, 4);
-		}
-		expect_blob(rec, 4 * n, 0x7005, 5);
-	}
+	expect_udp_blob(0x7005, 7);
 }
 
 /*
@@ -860,7 +868,6 @@ static void test_tail_free(void **st)
 {
 	static const uint32_t lens[] = { 0, 3, 4099, 2u << 20, 9 };
 	const size_t nl = sizeof(lens) / sizeof(lens[0]);
-	uint32_t w[64];
 	struct msg m;
 	int rcv = 4096, fd;
 	unsigned got, put;
@@ -902,19 +909,7 @@ static void test_tail_free(void **st)
 	close(fd);
 
 	/* UDP: encoded whole, then the results freed through tail_free. */
-	call_hdr(&m, 0x9100, 2, TPROG, 1, 8, CRED_SYS);
-	w32(&m, 5);
-	{
-		size_t n = udp_call(&m, w, 64);
-		uint8_t rec[64];
-
-		assert_int_equal(n, 10);
-		for (size_t i = 0; i < n; i++) {
-			uint32_t v = htonl(w[i]);
-			memcpy(rec + 4 * i, &v, 4);
-		}
-		expect_blob(rec, 4 * n, 0x9100, 5);
-	}
+	expect_udp_blob(0x9100, 8);
 
 	/* A buffer is released after its reply left, on the loop: wait for
 	 * the count (bounded only so that a leak fails instead of hanging). */
