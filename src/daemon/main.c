@@ -786,11 +786,9 @@ int main(int argc, char **argv)
 			goto out_pid;
 		}
 	}
-	/* NFS takes at most RPC_POOL_JOBS (4) pool threads at a time, groups
-	 * in turn; one more keeps a thread for the state I/O that grants wait
-	 * for (client list, journal).  Set before the pool's first use. */
-	if (!getenv("UV_THREADPOOL_SIZE"))
-		setenv("UV_THREADPOOL_SIZE", "5", 1);
+	/* libuv's pool does only state I/O (client list, journal, a group's
+	 * open): blocking RPC handlers run on threads of their own
+	 * (rpc/rpc_pool.h), so its default size (4) serves. */
 	d.loop = uv_default_loop();
 	/* Before any group opens its journal. */
 	jr_set_io(d.cfg->journal_io_thread ? JR_IO_THREAD : JR_IO_URING);
@@ -912,6 +910,8 @@ out_ctl:
 out_svc:
 	sgnfsd_pmap_unregister();
 	rpc_svc_free(d.node.svc);
+	/* The close of the svc's pool channel (rpc.h). */
+	uv_run(d.loop, UV_RUN_NOWAIT);
 out_pid:
 	if (d.loop && !uv_is_closing((uv_handle_t *)&d.sigterm)) {
 		/* a failed start: the loop never ran, so nothing closed them */

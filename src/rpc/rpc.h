@@ -147,7 +147,10 @@ struct rpc_limits {
 
 /*
  * Create a service on @loop.  Returns 0 or -errno.  Caller frees with
- * rpc_svc_free() after closing every listener.
+ * rpc_svc_free() after closing every listener and once no request is left;
+ * if the service ran blocking handlers, rpc_svc_free closes a handle of
+ * @loop, whose memory goes when @loop runs once more (uv_run NOWAIT)
+ * before uv_loop_close.
  */
 int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **out);
 void rpc_svc_free(struct rpc_svc *svc);

@@ -15,6 +15,7 @@
 
 #include "rpc/rpc.h"
 #include "rpc/rpc_drc.h"
+#include "rpc/rpc_pool.h"
 #include "rpc/rpc_rm.h"
 #include "rpc/rpc_stats.h"
 
@@ -35,9 +36,9 @@
 struct rpc_conn;
 
 #define RPC_HOST_BUCKETS 1024
-/* Thread-pool jobs of blocking procedures in flight at once, node-wide;
- * sgnfsd sizes libuv's pool one bigger, so state I/O (client list, journal)
- * always finds a thread. */
+/* Thread-pool jobs of blocking procedures in flight at once, node-wide,
+ * on threads of their own (rpc_pool.h), so libuv's pool is left to state
+ * I/O (client list, journal). */
 #define RPC_POOL_JOBS 4
 /* Jobs of one context (group) on the pool at once: one fewer than the
  * node's, so a slot is always free for another group's request, which
@@ -49,7 +50,7 @@ struct rpc_conn;
 #define RPC_FQ_ACTIVE_MS 1000
 /* The threads that run the jobs of a backlogged group (more of its
  * requests queued or on the pool) while another group is active
- * (rpc_svc.c, the low-priority threads) run SCHED_IDLE (common/thprio.h
+ * (rpc_pool.c, "sgnfs-low") run SCHED_IDLE (common/thprio.h
  * says why: measured, the flooding group's pool
  * threads kept the loop waiting for a CPU for most of a flood).  Where the
  * kernel refuses SCHED_IDLE they take this nice value instead.  Taken once,
@@ -98,7 +99,8 @@ struct rpc_svc {
 	uint64_t node_logged_ms;
 	struct rpcx_fq *fqs;                   /* owned */
 	struct rpcx_fq *fq_ring;               /* next to take a job, or NULL */
-	unsigned pool_inflight;                /* jobs handed to uv_queue_work */
+	unsigned pool_inflight;                /* jobs handed to the pool */
+	struct rpcp_chan *pool;                /* owned: the pool's way back; opened at the first job */
 	uint64_t udp_dropped;                  /* since start */
 	uint64_t udp_drop_logged_ms, udp_drop_quiet;
 	struct rpc_listener *udp_paused;       /* pause_next list, one lsn ref each */
@@ -184,7 +186,7 @@ struct rpc_req_priv {
 	struct rpc_req req;           /* must be first */
 	struct rpc_listener *lsn;     /* holds one lsn ref (UDP) */
 	struct rpc_conn *conn;        /* holds one conn ref (TCP), or NULL */
-	uv_work_t work;               /* for .blocking handlers */
+	struct rpcp_job job;          /* for .blocking handlers (rpc_pool.h) */
 	struct rpc_req_priv *fq_next; /* in its rpcx_fq while waiting for the pool */
 	enum rpc_disposition disp;
 	uint64_t t0;                  /* uv_hrtime() at arrival (rpc_stats) */
@@ -206,9 +208,6 @@ struct rpc_req_priv {
 	/* enc was sent by the pool thread (UDP only, no cache entry): the
 	 * loop only counts it and frees the request. */
 	bool enc_sent;
-	/* low: to run at RPC_POOL_LOW_NICE (decided on the loop when handed
-	 * to the pool); lowered: it did run on a low-priority thread. */
-	bool low, lowered;
 };
 
 /* rpc_svc.c: may a UDP datagram on @lsn be taken?  False when its

@@ -41,7 +41,6 @@
 #include "rpcmsg.h"
 #include "saddr.h"
 #include "tbucket.h"
-#include "thprio.h"
 
 int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **out)
 {
@@ -87,6 +86,8 @@ void rpc_svc_free(struct rpc_svc *svc)
 			free(h);
 		}
 	}
+	/* Its memory goes when the loop runs the close (rpc.h). */
+	rpcp_chan_close(svc->pool);
 	rpc_drc_free(svc->drc);
 	pthread_mutex_destroy(&svc->udp_tx_mu);
 	free(svc);
@@ -518,8 +519,8 @@ static struct rpcx_fq *rpcs_fq(struct rpc_svc *svc, void *ctx, bool create)
 	return q;
 }
 
-static void rpcs_work(uv_work_t *w);
-static void rpcs_work_done(uv_work_t *w, int status);
+static void rpcs_work(struct rpcp_job *j);
+static void rpcs_work_done(struct rpcp_job *j);
 
 /* A call of @ctx's group arrived: it counts as active for the lowering of
  * other groups' backlogged jobs (rpcs_pool_kick).  Node-wide listeners (no
@@ -596,7 +597,7 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 		 * while another group is active: its job yields the CPU to
 		 * the loop and to the other groups' jobs (RPC_POOL_LOW_NICE).
 		 * A group with one request at a time is never lowered. */
-		rp->low = active > 1 && (rp->fq_next || q->inflight > 0);
+		rp->job.low = active > 1 && (rp->fq_next || q->inflight > 0);
 		q->head = rp->fq_next;
 		if (!q->head)
 			q->tail = NULL;
@@ -623,11 +624,14 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 		q->inflight++;
 		rp->fq = q;
 		svc->pool_inflight++;
-		if (uv_queue_work(svc->loop, &rp->work, rpcs_work, rpcs_work_done) != 0) {
+		if (!svc->pool && rpcp_chan_open(svc->loop, &svc->pool) < 0) {
+			svc->pool = NULL;
 			svc->pool_inflight--;
 			rpcs_fq_done(rp);
 			rpc_req_finish(&rp->req, RPC_DONE_SYSERR);
+			continue;
 		}
+		rpcp_submit(svc->pool, &rp->job);
 	}
 }
 
@@ -639,7 +643,8 @@ static int rpcs_pool_submit(struct rpc_svc *svc, struct rpc_req_priv *rp)
 	if (!q)
 		return -ENOMEM;
 	q->last_ms = uv_now(svc->loop);
-	rp->work.data = rp;
+	rp->job.work = rpcs_work;
+	rp->job.done = rpcs_work_done;
 	rp->fq_next = NULL;
 	if (q->tail)
 		q->tail->fq_next = rp;
@@ -788,32 +793,6 @@ static void rpcs_udp_resume_some(struct rpc_svc *svc)
 }
 
 /*
- * The low-priority threads.  A job of a backlogged group (rp->low) is not
- * run on the libuv pool thread that took it but handed to one of these,
- * which raised its own nice value to RPC_POOL_LOW_NICE once, at its start
- * (raising needs no privilege; going back would need CAP_SYS_NICE, which
- * sgnfsd does not keep); the pool thread sleeps until it is done.  So the
- * flood's work competes with the loop at a tenth of its CPU weight while
- * the pool's accounting (slots, turns, the completion on the loop) stays
- * libuv's.  Process-wide, started on the first low job (a node with one
- * active group never starts them), RPC_POOL_JOBS of them so a handed job
- * never waits for another low job; they live as long as the process.
- */
-struct rpcs_low_job {
-	struct rpc_req_priv *rp;       /* not owned: its pool thread waits */
-	struct rpcs_low_job *next;
-	bool done;
-	pthread_cond_t done_cv;
-};
-
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;                 /* a job was queued */
-	struct rpcs_low_job *head, *tail;  /* jobs waiting for a low thread */
-	int started;                       /* 0 not yet, 1 running, -1 cannot */
-} rpcs_low = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
-
-/*
  * On the pool thread: send @rp's encoded UDP reply through its listener's
  * socket (sendto on one socket from several threads is safe), so the loop
  * spends nothing on the flood's big replies but the bookkeeping.  Not
@@ -853,119 +832,28 @@ static void rpcs_run_job(struct rpc_req_priv *rp)
 		rpcs_udp_send_off_loop(rp);
 }
 
-static void *rpcs_low_thread(void *arg)
+/* On a pool thread (rpc_pool.h). */
+static void rpcs_work(struct rpcp_job *j)
 {
-	int rc;
-
-	(void)arg;
-	/* The name tells them from the pool's threads (top -H, the tests). */
-	(void)pthread_setname_np(pthread_self(), "sgnfs-low");
-	rc = thp_background(RPC_POOL_LOW_NICE);
-	if (rc < 0)
-		log_warn("rpc: a low-priority pool thread can take neither SCHED_IDLE nor nice %d: %s; backlogged groups' jobs compete with the loop",
-			 RPC_POOL_LOW_NICE, strerror(-rc));
-	else if (rc == 0)
-		log_warn("rpc: a low-priority pool thread cannot take SCHED_IDLE; it runs at nice %d, and the loop may wait for its time slice",
-			 RPC_POOL_LOW_NICE);
-	pthread_mutex_lock(&rpcs_low.mu);
-	for (;;) {
-		while (!rpcs_low.head)
-			pthread_cond_wait(&rpcs_low.cv, &rpcs_low.mu);
-		struct rpcs_low_job *j = rpcs_low.head;
-
-		rpcs_low.head = j->next;
-		if (!rpcs_low.head)
-			rpcs_low.tail = NULL;
-		pthread_mutex_unlock(&rpcs_low.mu);
-		rpcs_run_job(j->rp);
-		j->rp->lowered = true;
-		pthread_mutex_lock(&rpcs_low.mu);
-		j->done = true;
-		pthread_cond_signal(&j->done_cv);
-	}
-	return NULL;
+	rpcs_run_job((struct rpc_req_priv *)((char *)j - offsetof(struct rpc_req_priv, job)));
 }
 
-/* Start the low threads if not yet; true if there are any.  Called on a
- * pool thread between jobs, so the new threads inherit its resting state
- * (fs identity root, CAP_SYS_RESOURCE as at start), not a client's. */
-static bool rpcs_low_start(void)
+static void rpcs_work_done(struct rpcp_job *j)
 {
-	bool ok;
-
-	pthread_mutex_lock(&rpcs_low.mu);
-	if (rpcs_low.started == 0) {
-		pthread_attr_t a;
-		int n = 0;
-
-		pthread_attr_init(&a);
-		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		for (int i = 0; i < RPC_POOL_JOBS; i++) {
-			pthread_t t;
-
-			if (pthread_create(&t, &a, rpcs_low_thread, NULL) == 0)
-				n++;
-		}
-		pthread_attr_destroy(&a);
-		rpcs_low.started = n ? 1 : -1;
-		if (!n)
-			log_warn("rpc: no low-priority pool thread could be started: backlogged groups' jobs run at the pool's priority");
-	}
-	ok = rpcs_low.started > 0;
-	pthread_mutex_unlock(&rpcs_low.mu);
-	return ok;
-}
-
-/* On a pool thread: run @rp on a low thread and wait for it.  False if
- * there is none (the caller then runs it itself). */
-static bool rpcs_low_run(struct rpc_req_priv *rp)
-{
-	struct rpcs_low_job j = { .rp = rp };
-
-	if (!rpcs_low_start())
-		return false;
-	pthread_cond_init(&j.done_cv, NULL);
-	pthread_mutex_lock(&rpcs_low.mu);
-	if (rpcs_low.tail)
-		rpcs_low.tail->next = &j;
-	else
-		rpcs_low.head = &j;
-	rpcs_low.tail = &j;
-	pthread_cond_signal(&rpcs_low.cv);
-	while (!j.done)
-		pthread_cond_wait(&j.done_cv, &rpcs_low.mu);
-	pthread_mutex_unlock(&rpcs_low.mu);
-	pthread_cond_destroy(&j.done_cv);
-	return true;
-}
-
-static void rpcs_work(uv_work_t *w)
-{
-	struct rpc_req_priv *rp = w->data;
-
-	if (rp->low && rpcs_low_run(rp))
-		return;
-	rpcs_run_job(rp);
-}
-
-static void rpcs_work_done(uv_work_t *w, int status)
-{
-	struct rpc_req_priv *rp = w->data;
+	struct rpc_req_priv *rp = (struct rpc_req_priv *)((char *)j - offsetof(struct rpc_req_priv, job));
 	struct rpc_svc *svc = rp->lsn->svc;
 
 	svc->pool_inflight--;
 	rpcs_fq_done(rp);
 	if (rp->lsn->stats) {
 		rp->lsn->stats->pool_done++;
-		if (rp->lowered)
+		if (j->lowered)
 			rp->lsn->stats->pool_lowered++;
 	}
 	rpcs_pool_kick(svc);
 	if (svc->udp_paused)
 		rpcs_udp_resume_some(svc);
 
-	if (status != 0)
-		rp->disp = RPC_DONE_SYSERR;
 	/* Blocking handlers cannot go asynchronous a second time. */
 	if (rp->disp == RPC_DONE_ASYNC)
 		rp->disp = RPC_DONE_SYSERR;
