@@ -6,9 +6,11 @@
  *   file name   the client's name when it is at most 200 bytes; a longer
  *               name (names may have up to 1024 bytes, a file name only 255)
  *               is cut to its first 150 bytes + "~" + 16 hex digits of the
- *               FNV-1a 64-bit hash of the whole name.  Names were checked by
- *               clist_name_check(), so they hold no '/', no control or
- *               whitespace characters and never start with '.'.
+ *               FNV-1a 64-bit hash of the whole name (two names with one
+ *               file name are never both on the list: see "table").
+ *               Names were checked by clist_name_check(), so they hold no
+ *               '/', no control or whitespace characters and never start
+ *               with '.'.
  *   contents    text lines "key=value", in this order:
  *                 sgnfs-clist=1           format version
  *                 name=<client name>      the whole name (authoritative)
@@ -95,6 +97,8 @@ struct clist {
 	uv_timer_t sweep;
 	uint64_t attached_ms;       /* uv_now() at clist_attach */
 	uint64_t writes;
+	time_t clash_logged_at;     /* clist_clash_log */
+	uint64_t clash_quiet;
 };
 
 struct clist_io {
@@ -118,6 +122,25 @@ static const char *clist_lname(const char *name)
 	return log_safe(buf, sizeof(buf), name, strlen(name));
 }
 
+/* Length of a long name's file name: the cut, '~', 16 hex digits. */
+#define CLIST_FNAME_HASHED_LEN (CLIST_FNAME_PREFIX + 1 + 16)
+
+/* Whether @name (@len bytes) has the shape of a long name's file name. */
+static bool clist_spells_hashed(const char *name, size_t len)
+{
+	if (len != CLIST_FNAME_HASHED_LEN || name[CLIST_FNAME_PREFIX] != '~')
+		return false;
+	for (size_t i = CLIST_FNAME_PREFIX + 1; i < len; i++)
+		if (!isdigit((unsigned char)name[i]) && (name[i] < 'a' || name[i] > 'f'))
+			return false;
+	return true;
+}
+
+/*
+ * A name that spells a long name's file name is refused too: short names
+ * are their own file name, so it would share the file of the long name it
+ * spells (no host is named so: '~' is not a hostname character).
+ */
 int clist_name_check(const char *name, size_t len)
 {
 	if (len == 0 || len > CLIST_NAME_MAX || name[0] == '.')
@@ -127,6 +150,8 @@ int clist_name_check(const char *name, size_t len)
 		if (c == '/' || c < 0x21 || c == 0x7f)
 			return -EINVAL;
 	}
+	if (clist_spells_hashed(name, len))
+		return -EINVAL;
 	return 0;
 }
 
@@ -155,25 +180,54 @@ static void clist_fname(const char *name, char *out)
 
 /* ---- table ----------------------------------------------------------- */
 
-/* In memory, keyed (shash.h): names are the clients' choice, and FNV lets
- * anyone compute names that share a chain.  The file name's hash above is
- * unkeyed because every node must find the same file. */
-static uint64_t clist_hash(const char *name)
+/*
+ * The table is keyed by file name, not by client name: the file is what an
+ * entry is on the group's storage, and two names that map to one file (two
+ * long names whose cut and FNV hash agree, which anyone can compute; a
+ * short name that spells a hashed file name is refused by
+ * clist_name_check) must never be two entries.  They would write the same file, the last write would win,
+ * and after a failover the other client would be missing from the list:
+ * never told to reclaim, its reserved locks dropped at the end of grace
+ * while it still believes it holds them.  So a name whose file another
+ * client's entry already has is refused (clist_ensure).  In memory the
+ * hash is keyed (shash.h): names are the clients' choice.  The file name's
+ * hash (clist_fname) is unkeyed because every node must find the same file.
+ */
+
+/* The file name of @name: @name itself when short (no copy), else @buf. */
+static const char *clist_key(const char *name, char *buf)
 {
-	return sh_hash(sh_process_key(), name, strlen(name));
+	if (strlen(name) <= CLIST_FNAME_DIRECT_MAX)
+		return name;
+	clist_fname(name, buf);
+	return buf;
 }
 
-static size_t clist_bucket(const struct clist *cl, const char *name)
+static uint64_t clist_hash(const char *fname)
 {
-	return (size_t)(clist_hash(name) & (cl->nbuckets - 1));
+	return sh_hash(sh_process_key(), fname, strlen(fname));
+}
+
+static size_t clist_bucket(const struct clist *cl, const char *fname)
+{
+	return (size_t)(clist_hash(fname) & (cl->nbuckets - 1));
+}
+
+/* The entry whose file is @fname, whatever client name it has. */
+static struct clist_entry *clist_find_file(const struct clist *cl, const char *fname)
+{
+	for (struct clist_entry *e = cl->tab[clist_bucket(cl, fname)]; e; e = e->hnext)
+		if (strcmp(e->fname, fname) == 0)
+			return e;
+	return NULL;
 }
 
 static struct clist_entry *clist_find(const struct clist *cl, const char *name)
 {
-	for (struct clist_entry *e = cl->tab[clist_bucket(cl, name)]; e; e = e->hnext)
-		if (strcmp(e->name, name) == 0)
-			return e;
-	return NULL;
+	char buf[CLIST_FNAME_DIRECT_MAX + 1];
+	struct clist_entry *e = clist_find_file(cl, clist_key(name, buf));
+
+	return e && strcmp(e->name, name) == 0 ? e : NULL;
 }
 
 static void clist_grow(struct clist *cl)
@@ -186,7 +240,7 @@ static void clist_grow(struct clist *cl)
 	for (size_t i = 0; i < cl->nbuckets; i++) {
 		struct clist_entry *e = cl->tab[i], *next;
 		for (; e; e = next) {
-			size_t b = (size_t)(clist_hash(e->name) & (nb - 1));
+			size_t b = (size_t)(clist_hash(e->fname) & (nb - 1));
 			next = e->hnext;
 			e->hnext = nt[b];
 			nt[b] = e;
@@ -212,7 +266,7 @@ static struct clist_entry *clist_add(struct clist *cl, const char *name)
 	clist_fname(name, e->fname);
 	if (cl->count + 1 > cl->nbuckets * 2)
 		clist_grow(cl);
-	b = clist_bucket(cl, name);
+	b = clist_bucket(cl, e->fname);
 	e->hnext = cl->tab[b];
 	cl->tab[b] = e;
 	cl->count++;
@@ -221,7 +275,7 @@ static struct clist_entry *clist_add(struct clist *cl, const char *name)
 
 static void clist_unlink_entry(struct clist *cl, struct clist_entry *e)
 {
-	struct clist_entry **pp = &cl->tab[clist_bucket(cl, e->name)];
+	struct clist_entry **pp = &cl->tab[clist_bucket(cl, e->fname)];
 
 	while (*pp && *pp != e)
 		pp = &(*pp)->hnext;
@@ -434,7 +488,7 @@ static int clist_load_one(struct clist *cl, const char *fname)
 	clist_fname(name, want);
 	if (strcmp(want, fname) != 0)
 		return -EINVAL; /* a file that is not ours, or renamed */
-	struct clist_entry *e = clist_find(cl, name);
+	struct clist_entry *e = clist_find_file(cl, want);
 	if (e)
 		return -EEXIST;
 	e = clist_add(cl, name);
@@ -626,16 +680,44 @@ void clist_close(struct clist *cl)
 	clist_put(cl);
 }
 
+/*
+ * A name refused because another client's entry has its file: one line a
+ * second per group at most, with the count of those not logged (the names
+ * are the clients' choice, so a client could otherwise write the log as
+ * fast as it sends).  Loop thread only.
+ */
+static void clist_clash_log(struct clist *cl, const char *name, const char *holder)
+{
+	time_t now = time(NULL);
+	char other[LOG_SAFE_MAX];
+
+	if (now == cl->clash_logged_at) {
+		cl->clash_quiet++;
+		return;
+	}
+	log_safe(other, sizeof(other), holder, strlen(holder));
+	log_warn("group=%s client=%s refused: its client-list file name is that of client %s "
+		 "(%" PRIu64 " more refused since the last such line)", cl->group,
+		 clist_lname(name), other, cl->clash_quiet);
+	cl->clash_logged_at = now;
+	cl->clash_quiet = 0;
+}
+
 int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_storage *addr,
 		 clist_done_fn done, void *arg)
 {
+	char fname[CLIST_FNAME_DIRECT_MAX + 1];
 	struct clist_entry *e;
 	struct clist_waiter *w, **pp;
 	bool known = false;
 
 	if (clist_name_check(name, strlen(name)) < 0)
 		return -EINVAL;
-	e = clist_find(cl, name);
+	e = clist_find_file(cl, clist_key(name, fname));
+	if (e && strcmp(e->name, name) != 0) {
+		clist_clash_log(cl, name, e->name);
+		return -EEXIST;
+	}
 	if (!e) {
 		e = clist_add(cl, name);
 		if (!e)

@@ -42,7 +42,8 @@ struct clist_entry_info {
 /*
  * 0 if @name (length @len, not NUL-terminated necessarily) may name a client
  * on disk; -EINVAL if it is empty, longer than CLIST_NAME_MAX, contains '/',
- * a control character or whitespace, starts with '.', or is "..".
+ * a control character or whitespace, starts with '.', or is "..", or has
+ * the shape of a long name's file name (clist.c: it would share that file).
  */
 int clist_name_check(const char *name, size_t len);
 
@@ -71,7 +72,9 @@ typedef void (*clist_done_fn)(void *arg, int rc);
  * as holding locks.  Returns 1 if it already is (no callback), 0 if @done
  * will be called on the loop once the entry is durable (rc 0) or the write
  * failed (rc -errno; the caller must then refuse the lock), or -errno at
- * once (bad name, out of memory).
+ * once: -EINVAL (bad name), -ENOMEM, or -EEXIST when another client's entry
+ * has the file @name maps to (see clist.c: the lock must be refused, or
+ * the two would overwrite each other's entry).
  */
 int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_storage *addr,
 		 clist_done_fn done, void *arg);

@@ -1,6 +1,6 @@
 /*
  * test_clist.c - the per-group client list: name rules, durable entries,
- * addresses, reload by another process, lazy idle removal, leftovers from a
+ * addresses, reload by another process, two names with one file, lazy idle removal, leftovers from a
  * crash, refusal when the directory cannot be written, the load's parse, and
  * the notifications prepared from a loaded list off the loop.
  */
@@ -92,6 +92,17 @@ static void test_names(void **st)
 	assert_int_equal(clist_name_check("a\x7f", 2), -EINVAL);
 	assert_int_equal(clist_name_check(big, 1024), 0);
 	assert_int_equal(clist_name_check(big, 1025), -EINVAL);
+
+	/* A short name spelling a long name's file name (150 bytes, '~',
+	 * 16 lowercase hex digits) would share that client's file. */
+	char spell[200];
+	memset(spell, 'L', 150);
+	memcpy(spell + 150, "~0123456789abcdef", 18);
+	assert_int_equal(clist_name_check(spell, 167), -EINVAL);
+	spell[160] = 'A'; /* not the shape: uppercase is never written */
+	assert_int_equal(clist_name_check(spell, 167), 0);
+	spell[160] = '9';
+	assert_int_equal(clist_name_check(spell, 166), 0); /* shorter */
 }
 
 static void test_durable_entry_and_reload(void **st)
@@ -139,6 +150,50 @@ static void test_durable_entry_and_reload(void **st)
 	assert_true(clist_has_addr(cl, "client1", &a2));
 	assert_false(clist_has_addr(cl, "client1", &(struct sockaddr_storage){ 0 }));
 	assert_true(clist_has_addr(cl, longname, &a1));
+	close_list(cl);
+}
+
+/*
+ * Two long names with one file name.  The file name of a long name is its
+ * first 150 bytes and an FNV-1a hash, which is not keyed (every node must
+ * find the same file), so a client can compute a name whose file is
+ * another client's; these two differ only in their last 11 bytes and were
+ * found by a birthday search (FNV-1a 64 of both: be386829e85102fc).  Had
+ * both been taken, the second's write would replace the first's entry,
+ * and after a failover the first client would not be told to reclaim.
+ */
+static void test_file_name_clash(void **st)
+{
+	struct clist *cl;
+	struct wait w = { 0 };
+	struct sockaddr_storage a1 = addr4("127.1.0.1"), a2 = addr4("127.1.0.2");
+	char n1[256], n2[256], sd[320];
+	int len = snprintf(n1, sizeof(n1), "sgnfs-fnv-collision-test-%0175d", 0);
+
+	assert_int_equal(len, 200);
+	snprintf(sd, sizeof(sd), "%s/clash", dir); /* a list of its own */
+	memset(n1 + 25, 'x', 175);
+	memcpy(n2, n1, 200);
+	memcpy(n1 + 200, "MAHraLfs7T1", 12);
+	memcpy(n2 + 200, "co1Tz0yYhiD", 12);
+
+	assert_int_equal(clist_open(&loop, sd, 300, "g1", &cl), 0);
+	assert_int_equal(clist_ensure(cl, n1, &a1, on_done, &w), 0);
+	run_until(&w, 1);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(clist_ensure(cl, n2, &a2, on_done, &w), -EEXIST);
+	assert_int_equal(clist_count(cl), 1);
+	assert_true(clist_has_addr(cl, n1, &a1));
+	assert_false(clist_has_addr(cl, n2, &a2));
+	/* The first client is not disturbed by the refusal. */
+	assert_int_equal(clist_ensure(cl, n1, &a1, on_done, &w), 1);
+	close_list(cl);
+
+	/* The next owner finds the first client, whose file it stays. */
+	assert_int_equal(clist_open(&loop, sd, 300, "g1", &cl), 0);
+	assert_int_equal(clist_count(cl), 1);
+	assert_true(clist_has_addr(cl, n1, &a1));
+	assert_false(clist_has_addr(cl, n2, &a2));
 	close_list(cl);
 }
 
@@ -445,6 +500,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_durable_entry_and_reload),
+		cmocka_unit_test(test_file_name_clash),
 		cmocka_unit_test(test_leftovers_and_foreign_files),
 		cmocka_unit_test(test_idle_removal),
 		cmocka_unit_test(test_loaded_idle_from_attach),
