@@ -28,6 +28,7 @@ test_failover_fast.py), on top of harness.py.
 Python 3 standard library only.
 """
 
+import bisect
 import json
 import os
 import random
@@ -493,11 +494,19 @@ class Hold:
         return self.next_id
 
     def wait_for(self, pred, timeout=10.0, since=0.0):
-        """The first (time, line) after @since satisfying @pred, or None."""
+        """The first (time, line) after @since satisfying @pred, or None.
+        Lines are kept in arrival order, so each line is looked at once per
+        call: a long-running host (LockLoop: thousands of results) must not
+        make every later wait rescan them all (the scan grew with the run
+        and took a core of the bench's two, its cost landing on the later
+        of any two windows compared)."""
         deadline = time.monotonic() + timeout
         with self.cond:
+            i = bisect.bisect_left(self.lines, (since,))
             while True:
-                for t, ln in self.lines:
+                while i < len(self.lines):
+                    t, ln = self.lines[i]
+                    i += 1
                     if t >= since and pred(ln):
                         return t, ln
                 left = deadline - time.monotonic()
@@ -530,8 +539,9 @@ class Hold:
     def command(self, line, timeout=15.0):
         """Send @line and wait for its result line; returns the parsed
         result (dict) or None on timeout."""
+        since = time.monotonic()  # its result can only come after this
         ident = self.send(line)
-        r = self.wait_for(lambda l: 'event=result id=%d ' % ident in l, timeout)
+        r = self.wait_for(lambda l: 'event=result id=%d ' % ident in l, timeout, since=since)
         return parse_kv(r[1]) if r else None
 
     def status_record(self, timeout=20.0):

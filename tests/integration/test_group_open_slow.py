@@ -138,13 +138,15 @@ def test(h):
 
     nd = c.nodes['b']
     h.check(nd.alive(), 'b is still running: no watchdog exit while g1 opened')
-    # The open yields to the loop: nice 10, and off the one core kept for
-    # the loop (common/thprio.h).
+    # The open yields to the loop: 10 nicer than the daemon (which has
+    # this test's nice: the suite may run under `nice`), and off the one
+    # core kept for the loop (common/thprio.h).
     cpus = frozenset(os.sched_getaffinity(0))
     spare = cpus - {min(cpus)} if len(cpus) > 1 else cpus
-    h.check(opener and all(v == (10, spare) for v in opener),
-            'g1\'s state was read by a thread at nice 10 on CPUs %s (seen %d times: %s)'
-            % (sorted(spare), len(opener), sorted(set(opener))[:4]))
+    want = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+    h.check(opener and all(v == (want, spare) for v in opener),
+            'g1\'s state was read by a thread at nice %d on CPUs %s (seen %d times: %s)'
+            % (want, sorted(spare), len(opener), sorted(set(opener))[:4]))
     blog = fu.node_log(nd)
     lines = blog.splitlines()
 
