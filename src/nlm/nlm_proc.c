@@ -208,6 +208,21 @@ static int nlm_copy_netobj(sgn_netobj *dst, const sgn_netobj *src)
 }
 
 /*
+ * The results' cookie is the arguments': where those were decoded into the
+ * request's room (v4, nlm_xdr.h) it points at the same bytes, which live as
+ * long as the results and are not freed with them (the procedure's
+ * args_unprep clears it); else a copy.
+ */
+static int nlm_echo_cookie(const struct rpc_req *req, sgn_netobj *dst, const sgn_netobj *src)
+{
+	if (rpc_req_in_room(req, src->sgn_netobj_val)) {
+		*dst = *src;
+		return 0;
+	}
+	return nlm_copy_netobj(dst, src);
+}
+
+/*
  * The grace rule (docs/nlm.md), per group:
  *   in grace:     LOCK, NM_LOCK, SHARE without reclaim and TEST are refused
  *                 (-EBUSY: DENIED_GRACE_PERIOD); reclaims are granted.  With
@@ -677,7 +692,7 @@ static enum rpc_disposition nlm_proc_test(struct rpc_req *req)
 	struct lk_range r;
 	int rc, frc;
 
-	if (nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
+	if (nlm_echo_cookie(req, &res->cookie, &a->cookie) < 0)
 		return RPC_DONE_SYSERR;
 	rc = nlm_grace_refuses(ng, false);
 	if (rc == 0)
@@ -733,7 +748,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	char nm[LOG_SAFE_MAX];
 	int rc;
 
-	if (nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
+	if (nlm_echo_cookie(req, &res->cookie, &a->cookie) < 0)
 		return RPC_DONE_SYSERR;
 	rc = nlm_grace_refuses(ng, a->reclaim);
 	/* The grace rule refuses a reclaim out of grace; see just below. */
@@ -811,7 +826,7 @@ static enum rpc_disposition nlm_run_release(struct rpc_req *req, const sgn_netob
 	struct lk_range r;
 	int rc;
 
-	if (nlm_copy_netobj(&res->cookie, cookie) < 0)
+	if (nlm_echo_cookie(req, &res->cookie, cookie) < 0)
 		return RPC_DONE_SYSERR;
 	rc = nlm_prepare(ng, req, lk, false, &host, &o, &r);
 	if (rc < 0)
@@ -845,7 +860,7 @@ static enum rpc_disposition nlm_proc_granted(struct rpc_req *req)
 	const nlm4_testargs *a = req->args;
 	nlm4_res *res = req->res;
 
-	if (nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
+	if (nlm_echo_cookie(req, &res->cookie, &a->cookie) < 0)
 		return RPC_DONE_SYSERR;
 	return nlm_reply(req, -EAGAIN);
 }
@@ -905,7 +920,7 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 	struct lk_owner *o;
 	int rc;
 
-	if (nlm_copy_netobj(&res->cookie, &a->cookie) < 0)
+	if (nlm_echo_cookie(req, &res->cookie, &a->cookie) < 0)
 		return RPC_DONE_SYSERR;
 	rc = unshare ? 0 : nlm_grace_refuses(ng, a->reclaim);
 	/* A reclaim out of grace goes on to the check below (nlm_proc_lock). */
@@ -992,24 +1007,38 @@ static bool_t nlm_xdr_msg_testres(XDR *x, nlm4_testres *r)
 	return x->x_op == XDR_FREE ? xdr_nlm4_testres(x, r) : TRUE;
 }
 
-#define NLM_P(NAME, fn_, A, XA, R, XR) \
+/* A row; the optional last argument adds fields (ROOM below). */
+#define NLM_P(NAME, fn_, A, XA, R, XR, ...) \
 	[NLMPROC_##NAME] = { .name = #NAME, .fn = fn_, \
 		.xdr_args = (xdrproc_t)XA, .args_size = sizeof(A), \
-		.xdr_res = (xdrproc_t)XR, .res_size = sizeof(R) }
+		.xdr_res = (xdrproc_t)XR, .res_size = sizeof(R) __VA_ARGS__ }
+
+/* v4 arguments are decoded into the request's room (nlm_xdr.h); v1/v3 are
+ * decoded in their 32-bit form and moved, and keep XDR's allocations. */
+#define NLM_ROOM4(T) , .args_room = NLM4_ARGS_ROOM, .args_prep = nlm4_prep_##T, \
+	.args_unprep = nlm4_unprep_##T
+#define NLM_ROOM3(T)
 
 /* One row set per version; v1/v3 differ only in their edge XDR. */
-#define NLM_PROCS(XTESTA, XLOCKA, XCANCA, XUNLA, XRES, XTESTRES, XSHAREA, XSHARERES, XNOTIFY) \
+#define NLM_PROCS(XTESTA, XLOCKA, XCANCA, XUNLA, XRES, XTESTRES, ROOM) \
 	NLM_P(NULL, nlm_proc_null, char, rpc_xdr_void, char, rpc_xdr_void),                    \
-	NLM_P(TEST, nlm_proc_test, nlm4_testargs, XTESTA, nlm4_testres, XTESTRES),              \
-	NLM_P(LOCK, nlm_proc_lock, nlm4_lockargs, XLOCKA, nlm4_res, XRES),                      \
-	NLM_P(CANCEL, nlm_proc_cancel, nlm4_cancargs, XCANCA, nlm4_res, XRES),                  \
-	NLM_P(UNLOCK, nlm_proc_unlock, nlm4_unlockargs, XUNLA, nlm4_res, XRES),                 \
-	NLM_P(GRANTED, nlm_proc_granted, nlm4_testargs, XTESTA, nlm4_res, XRES),                \
-	NLM_P(TEST_MSG, nlm_proc_test, nlm4_testargs, XTESTA, nlm4_testres, nlm_xdr_msg_testres), \
-	NLM_P(LOCK_MSG, nlm_proc_lock, nlm4_lockargs, XLOCKA, nlm4_res, nlm_xdr_msg_res),       \
-	NLM_P(CANCEL_MSG, nlm_proc_cancel, nlm4_cancargs, XCANCA, nlm4_res, nlm_xdr_msg_res),   \
-	NLM_P(UNLOCK_MSG, nlm_proc_unlock, nlm4_unlockargs, XUNLA, nlm4_res, nlm_xdr_msg_res),  \
-	NLM_P(GRANTED_MSG, nlm_proc_granted, nlm4_testargs, XTESTA, nlm4_res, nlm_xdr_msg_res), \
+	NLM_P(TEST, nlm_proc_test, nlm4_testargs, XTESTA, nlm4_testres, XTESTRES,               \
+	      ROOM(testargs)),                                                                  \
+	NLM_P(LOCK, nlm_proc_lock, nlm4_lockargs, XLOCKA, nlm4_res, XRES, ROOM(lockargs)),      \
+	NLM_P(CANCEL, nlm_proc_cancel, nlm4_cancargs, XCANCA, nlm4_res, XRES, ROOM(cancargs)),  \
+	NLM_P(UNLOCK, nlm_proc_unlock, nlm4_unlockargs, XUNLA, nlm4_res, XRES,                  \
+	      ROOM(unlockargs)),                                                                \
+	NLM_P(GRANTED, nlm_proc_granted, nlm4_testargs, XTESTA, nlm4_res, XRES, ROOM(testargs)), \
+	NLM_P(TEST_MSG, nlm_proc_test, nlm4_testargs, XTESTA, nlm4_testres, nlm_xdr_msg_testres, \
+	      ROOM(testargs)),                                                                  \
+	NLM_P(LOCK_MSG, nlm_proc_lock, nlm4_lockargs, XLOCKA, nlm4_res, nlm_xdr_msg_res,        \
+	      ROOM(lockargs)),                                                                  \
+	NLM_P(CANCEL_MSG, nlm_proc_cancel, nlm4_cancargs, XCANCA, nlm4_res, nlm_xdr_msg_res,    \
+	      ROOM(cancargs)),                                                                  \
+	NLM_P(UNLOCK_MSG, nlm_proc_unlock, nlm4_unlockargs, XUNLA, nlm4_res, nlm_xdr_msg_res,   \
+	      ROOM(unlockargs)),                                                                \
+	NLM_P(GRANTED_MSG, nlm_proc_granted, nlm4_testargs, XTESTA, nlm4_res, nlm_xdr_msg_res,  \
+	      ROOM(testargs)),                                                                  \
 	NLM_P(TEST_RES, nlm_proc_res_ignored, nlm4_testres, XTESTRES, char, rpc_xdr_void),     \
 	NLM_P(LOCK_RES, nlm_proc_res_ignored, nlm4_res, XRES, char, rpc_xdr_void),             \
 	NLM_P(CANCEL_RES, nlm_proc_res_ignored, nlm4_res, XRES, char, rpc_xdr_void),           \
@@ -1026,13 +1055,13 @@ static bool_t nlm_xdr_msg_testres(XDR *x, nlm4_testres *r)
 
 static const struct rpc_proc nlm_v1_procs[] = {
 	NLM_PROCS(nlm3_xdr_testargs, nlm3_xdr_lockargs, nlm3_xdr_cancargs, nlm3_xdr_unlockargs,
-		  nlm3_xdr_res, nlm3_xdr_testres, _, _, _),
+		  nlm3_xdr_res, nlm3_xdr_testres, NLM_ROOM3),
 	NLM_P_SM_NOTIFY,
 };
 
 static const struct rpc_proc nlm_v3_procs[] = {
 	NLM_PROCS(nlm3_xdr_testargs, nlm3_xdr_lockargs, nlm3_xdr_cancargs, nlm3_xdr_unlockargs,
-		  nlm3_xdr_res, nlm3_xdr_testres, _, _, _),
+		  nlm3_xdr_res, nlm3_xdr_testres, NLM_ROOM3),
 	NLM_P(SHARE, nlm_proc_share, nlm4_shareargs, nlm3_xdr_shareargs, nlm4_shareres, nlm3_xdr_shareres),
 	NLM_P(UNSHARE, nlm_proc_share, nlm4_shareargs, nlm3_xdr_shareargs, nlm4_shareres, nlm3_xdr_shareres),
 	NLM_P(NM_LOCK, nlm_proc_lock, nlm4_lockargs, nlm3_xdr_lockargs, nlm4_res, nlm3_xdr_res),
@@ -1042,10 +1071,11 @@ static const struct rpc_proc nlm_v3_procs[] = {
 
 static const struct rpc_proc nlm_v4_procs[] = {
 	NLM_PROCS(xdr_nlm4_testargs, xdr_nlm4_lockargs, xdr_nlm4_cancargs, xdr_nlm4_unlockargs,
-		  xdr_nlm4_res, xdr_nlm4_testres, _, _, _),
+		  xdr_nlm4_res, xdr_nlm4_testres, NLM_ROOM4),
 	NLM_P(SHARE, nlm_proc_share, nlm4_shareargs, xdr_nlm4_shareargs, nlm4_shareres, xdr_nlm4_shareres),
 	NLM_P(UNSHARE, nlm_proc_share, nlm4_shareargs, xdr_nlm4_shareargs, nlm4_shareres, xdr_nlm4_shareres),
-	NLM_P(NM_LOCK, nlm_proc_lock, nlm4_lockargs, xdr_nlm4_lockargs, nlm4_res, xdr_nlm4_res),
+	NLM_P(NM_LOCK, nlm_proc_lock, nlm4_lockargs, xdr_nlm4_lockargs, nlm4_res, xdr_nlm4_res,
+	      NLM_ROOM4(lockargs)),
 	NLM_P(FREE_ALL, nlm_proc_free_all, nlm4_notify, xdr_nlm4_notify, char, rpc_xdr_void),
 	NLM_P_SM_NOTIFY,
 };

@@ -20,6 +20,61 @@ sgn_nlm_stats nlm3_stat(nlm4_stats s)
 	}
 }
 
+/* ---- v4 arguments in the request's room ------------------------------ */
+
+static uint8_t *nlm4_prep_netobj(sgn_netobj *o, uint8_t *room)
+{
+	o->sgn_netobj_val = (char *)room;
+	return room + NLM_MAXNETOBJ;
+}
+
+/* The cookie, then the lock: NLM4_ARGS_ROOM bytes in all. */
+static void nlm4_prep(sgn_netobj *cookie, nlm4_lock *l, uint8_t *room)
+{
+	room = nlm4_prep_netobj(cookie, room);
+	l->caller_name = (char *)room;      /* NUL-terminated by XDR */
+	room += NLM_MAXSTRLEN + 1;
+	room = nlm4_prep_netobj(&l->fh, room);
+	nlm4_prep_netobj(&l->oh, room);
+}
+
+static void nlm4_forget(const struct rpc_req *req, char **p)
+{
+	if (*p && rpc_req_in_room(req, *p))
+		*p = NULL;
+}
+
+static void nlm4_unprep(struct rpc_req *req, sgn_netobj *cookie, nlm4_lock *l)
+{
+	/* nlm4_res, nlm4_testres: both begin with the cookie */
+	sgn_netobj *rcookie = req->res;
+
+	nlm4_forget(req, &cookie->sgn_netobj_val);
+	nlm4_forget(req, &l->caller_name);
+	nlm4_forget(req, &l->fh.sgn_netobj_val);
+	nlm4_forget(req, &l->oh.sgn_netobj_val);
+	nlm4_forget(req, &rcookie->sgn_netobj_val);
+}
+
+#define NLM4_ROOM_FNS(T)                                                     \
+	void nlm4_prep_##T(void *args, uint8_t *room)                        \
+	{                                                                    \
+		nlm4_##T *a = args;                                          \
+		nlm4_prep(&a->cookie, &a->alock, room);                      \
+	}                                                                    \
+	void nlm4_unprep_##T(struct rpc_req *req)                            \
+	{                                                                    \
+		nlm4_##T *a = req->args;                                     \
+		nlm4_unprep(req, &a->cookie, &a->alock);                     \
+	}
+
+NLM4_ROOM_FNS(testargs)
+NLM4_ROOM_FNS(lockargs)
+NLM4_ROOM_FNS(cancargs)
+NLM4_ROOM_FNS(unlockargs)
+
+/* ---- v1/v3 ------------------------------------------------------------ */
+
 static nlm4_stats nlm3_widen_stat(sgn_nlm_stats s)
 {
 	return (nlm4_stats)s; /* 0..4 coincide */

@@ -31,6 +31,26 @@ bool_t nlm3_xdr_testres(XDR *x, nlm4_testres *r);
 bool_t nlm3_xdr_res(XDR *x, nlm4_res *r);
 bool_t nlm3_xdr_shareres(XDR *x, nlm4_shareres *r);
 
+/*
+ * NLM v4 arguments decoded without an allocation (rpc_proc.args_room): the
+ * cookie and the lock's caller_name, fh and oh are decoded into the
+ * request's room, each share as large as its nlm.x bound.  A cookie
+ * echoed in the results may point at the arguments' (nlm_proc.c); the
+ * unprep routines clear the results' cookie too, for every result type of
+ * these procedures begins with it.  (v1/v3 decode a 32-bit form and move
+ * its pointers into the v4 one: they keep allocating.)
+ */
+#define NLM4_LOCK_ROOM (NLM_MAXSTRLEN + 1 + 2 * NLM_MAXNETOBJ)
+#define NLM4_ARGS_ROOM (NLM_MAXNETOBJ + NLM4_LOCK_ROOM)
+void nlm4_prep_testargs(void *args, uint8_t *room);
+void nlm4_prep_lockargs(void *args, uint8_t *room);
+void nlm4_prep_cancargs(void *args, uint8_t *room);
+void nlm4_prep_unlockargs(void *args, uint8_t *room);
+void nlm4_unprep_testargs(struct rpc_req *req);
+void nlm4_unprep_lockargs(struct rpc_req *req);
+void nlm4_unprep_cancargs(struct rpc_req *req);
+void nlm4_unprep_unlockargs(struct rpc_req *req);
+
 /* Narrow one v4 status for a v1/v3 reply. */
 sgn_nlm_stats nlm3_stat(nlm4_stats s);
 

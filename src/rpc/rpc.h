@@ -103,6 +103,21 @@ struct rpc_proc {
 	 * so a handler may fill it from its own allocator (READ: iobuf.h).
 	 */
 	void (*tail_free)(void *tail);
+	/*
+	 * Optional: arguments decoded without an allocation.  args_room bytes
+	 * are set aside in the request's own block; before the arguments are
+	 * decoded, args_prep points each of their variable-length fields at a
+	 * share of @room as large as its .x bound (XDR decodes into a buffer it
+	 * is given and allocates only where it is given none).  args_unprep
+	 * runs before the request's xdr_free of args and res and sets back to
+	 * NULL every pointer of theirs into the room (rpc_req_in_room), which
+	 * is not the allocator's to free.  A handler may point a result at
+	 * argument bytes in the room (an NLM cookie echoed) for the same
+	 * lifetime: args_unprep clears it.
+	 */
+	size_t args_room;
+	void (*args_prep)(void *args, uint8_t *room);
+	void (*args_unprep)(struct rpc_req *req);
 };
 
 struct rpc_vers {
@@ -131,6 +146,10 @@ struct rpc_req {
 	void *res;                     /* owned by req, freed with xdr_free(pd->xdr_res) */
 	void *priv;                    /* transport-private */
 };
+
+/* Does @p point into @req's args_room (rpc_proc.args_room)?  Such bytes
+ * live as long as the request and are never freed on their own. */
+bool rpc_req_in_room(const struct rpc_req *req, const void *p);
 
 struct rpc_limits {
 	uint32_t max_record;      /* bytes; a bigger TCP record closes the connection */

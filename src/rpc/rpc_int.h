@@ -106,6 +106,11 @@ struct rpc_svc {
 	struct rpc_listener *udp_paused;       /* pause_next list, one lsn ref each */
 	uint64_t ncalls;                       /* calls dispatched */
 	struct rpc_drc *drc;                   /* owned: the duplicate-request cache */
+	/* Request blocks of RPCS_BLOCK_SIZE bytes kept for the next calls
+	 * (rpcs_block_get; loop thread only), linked through their first
+	 * bytes; owned. */
+	void *free_blocks;
+	unsigned nfree_blocks;
 	bool rdbuf_busy;                       /* the one read buffer is lent out */
 	uint8_t rdbuf[RPC_READ_BUF];           /* consumed inside each read callback */
 	/* UDP replies are encoded here and sent at once (copied only when
@@ -208,6 +213,11 @@ struct rpc_req_priv {
 	/* enc was sent by the pool thread (UDP only, no cache entry): the
 	 * loop only counts it and frees the request. */
 	bool enc_sent;
+	/* The block is RPCS_BLOCK_SIZE bytes and goes back to
+	 * svc->free_blocks (else it was sized for its call: free(3)). */
+	bool pooled;
+	/* rpc_proc.args_room bytes after the results, or NULL. */
+	uint8_t *room;
 };
 
 /* rpc_svc.c: may a UDP datagram on @lsn be taken?  False when its

@@ -86,6 +86,11 @@ void rpc_svc_free(struct rpc_svc *svc)
 			free(h);
 		}
 	}
+	while (svc->free_blocks) {
+		void *b = svc->free_blocks;
+		svc->free_blocks = *(void **)b;
+		free(b);
+	}
 	/* Its memory goes when the loop runs the close (rpc.h). */
 	rpcp_chan_close(svc->pool);
 	rpc_drc_free(svc->drc);
@@ -312,7 +317,12 @@ static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred 
 		XDR x;
 		bool ok;
 
+		/* Decoded straight into @cred: its machine name and group
+		 * arrays are as large as rpcmsg.x's bounds, so XDR fills them
+		 * and allocates nothing (it allocates only for NULL). */
 		memset(&p, 0, sizeof(p));
+		p.machinename = cred->machinename;
+		p.gids.gids_val = cred->gids;
 		xdrmem_create(&x, c->body.body_val, c->body.body_len, XDR_DECODE);
 		ok = xdr_rpcm_authsys_parms(&x, &p);
 		/* The body must be exactly one authsys_parms: trailing bytes
@@ -320,21 +330,16 @@ static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred 
 		if (ok && xdr_getpos(&x) != c->body.body_len)
 			ok = false;
 		xdr_destroy(&x);
-		if (ok) {
-			cred->flavor = RPCM_AUTH_SYS;
-			cred->stamp = p.stamp;
-			cred->uid = p.uid;
-			cred->gid = p.gid;
-			cred->ngids = p.gids.gids_len;
-			if (p.gids.gids_len)
-				memcpy(cred->gids, p.gids.gids_val,
-				       p.gids.gids_len * sizeof(uint32_t));
-			if (p.machinename)
-				snprintf(cred->machinename, sizeof(cred->machinename),
-					 "%s", p.machinename);
+		if (!ok) {
+			memset(cred, 0, sizeof(*cred));
+			return RPCM_AUTH_BADCRED;
 		}
-		xdr_free((xdrproc_t)xdr_rpcm_authsys_parms, (char *)&p);
-		return ok ? RPCM_AUTH_OK : RPCM_AUTH_BADCRED;
+		cred->flavor = RPCM_AUTH_SYS;
+		cred->stamp = p.stamp;
+		cred->uid = p.uid;
+		cred->gid = p.gid;
+		cred->ngids = p.gids.gids_len;
+		return RPCM_AUTH_OK;
 	}
 	default:
 		return RPCM_AUTH_BADCRED;
@@ -359,6 +364,65 @@ static const struct rpc_prog *rpcs_find_prog(const struct rpc_svc *svc, uint32_t
 
 #define RPCS_ALIGN(n) (((n) + _Alignof(max_align_t) - 1) & ~(size_t)(_Alignof(max_align_t) - 1))
 
+/*
+ * Request blocks.  A request, its arguments, its results and its args_room
+ * are one block; a block of up to RPCS_BLOCK_SIZE bytes is taken from and
+ * given back to a short list on the service (loop thread only: a request
+ * is created and freed there), so a call costs no malloc/free of its own.
+ * A kept block is RPCS_BLOCK_SIZE bytes whatever it served; at most
+ * RPCS_BLOCKS_KEPT are kept (1 MiB; a connection has at most
+ * RPC_CONN_MAX_INFLIGHT requests in flight).
+ */
+#define RPCS_BLOCK_SIZE  8192u
+#define RPCS_BLOCKS_KEPT 128u
+
+static struct rpc_req_priv *rpcs_block_get(struct rpc_svc *svc, size_t size, size_t zero)
+{
+	struct rpc_req_priv *rp;
+	bool pooled = size <= RPCS_BLOCK_SIZE;
+
+	if (pooled && svc->free_blocks) {
+		rp = svc->free_blocks;
+		svc->free_blocks = *(void **)svc->free_blocks;
+		svc->nfree_blocks--;
+	} else {
+		rp = malloc(pooled ? RPCS_BLOCK_SIZE : size);
+		if (!rp)
+			return NULL;
+	}
+	/* The room past @zero is written by the decoder before it is read. */
+	memset(rp, 0, zero);
+	rp->pooled = pooled;
+	return rp;
+}
+
+static void rpcs_block_put(struct rpc_svc *svc, struct rpc_req_priv *rp)
+{
+	if (!rp->pooled || svc->nfree_blocks >= RPCS_BLOCKS_KEPT) {
+		free(rp);
+		return;
+	}
+	*(void **)rp = svc->free_blocks;
+	svc->free_blocks = rp;
+	svc->nfree_blocks++;
+}
+
+bool rpc_req_in_room(const struct rpc_req *req, const void *p)
+{
+	const struct rpc_req_priv *rp = (const struct rpc_req_priv *)req;
+	uintptr_t a = (uintptr_t)p, lo = (uintptr_t)rp->room;
+
+	return rp->room && a >= lo && a < lo + req->pd->args_room;
+}
+
+/* Before an xdr_free of @req's args or res: take back what points into
+ * the room (rpc_proc.args_unprep; idempotent). */
+static void rpcs_unprep(struct rpc_req *req)
+{
+	if (req->pd->args_unprep && ((struct rpc_req_priv *)req)->room)
+		req->pd->args_unprep(req);
+}
+
 /* Release a reply's trailing data (rpc_proc.tail_free). */
 static void rpcs_tail_release(const struct rpc_proc *pd, void *tail)
 {
@@ -372,6 +436,7 @@ static void rpcs_tail_release(const struct rpc_proc *pd, void *tail)
  * detached and released through it first (it need not be malloc'ed). */
 static void rpcs_res_free(struct rpc_req *req)
 {
+	rpcs_unprep(req);
 	if (req->pd->tail_free && req->pd->res_tail) {
 		uint32_t len;
 
@@ -383,8 +448,10 @@ static void rpcs_res_free(struct rpc_req *req)
 static void rpcs_req_free(struct rpc_req_priv *rp)
 {
 	struct rpc_req *req = &rp->req;
+	struct rpc_svc *svc;
 
-	/* args and res live in rp's own allocation (rpcs_dispatch) */
+	/* args and res live in rp's own block (rpcs_dispatch) */
+	rpcs_unprep(req);
 	xdr_free(req->pd->xdr_args, req->args);
 	if (!rp->res_freed)
 		rpcs_res_free(req);
@@ -395,8 +462,9 @@ static void rpcs_req_free(struct rpc_req_priv *rp)
 		rpcx_conn_req_done(rp->conn);
 		rpcx_conn_put(rp->conn);
 	}
+	svc = rp->lsn->svc;
 	rpcx_lsn_put(rp->lsn);
-	free(rp);
+	rpcs_block_put(svc, rp);
 }
 
 /* Count a finished call into its listener's rpc_stats. */
@@ -893,16 +961,34 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	rpcm_call_body *cb;
 	rpcm_auth_stat as;
 	struct rpc_drc_entry *drc_e = NULL;
-	rpcm_msg m;
+	rpcm_call_body call;
+	rpcm_msg_type mtype;
+	/* The credential and verifier bodies are decoded here, not into
+	 * buffers XDR allocates (it allocates only where it is given none):
+	 * each is at most RPCMSG_MAX_AUTH_BYTES by rpcmsg.x, and neither is
+	 * used once the credential is checked. */
+	char credbody[RPCMSG_MAX_AUTH_BYTES], verfbody[RPCMSG_MAX_AUTH_BYTES];
 	u_int argpos;
 	uint32_t xid;
 	XDR x;
 
-	memset(&m, 0, sizeof(m));
+	/* An rpcm_msg, piece by piece: xid, message type, then the call body
+	 * only (a REPLY is dropped whatever follows it). */
+	memset(&call, 0, sizeof(call));
+	call.cred.body.body_val = credbody;
+	call.verf.body.body_val = verfbody;
 	xdrmem_create(&x, (char *)rec, (u_int)len, XDR_DECODE);
-	if (!xdr_rpcm_msg(&x, &m)) {
+	if (!xdr_u_int(&x, &xid) || !xdr_rpcm_msg_type(&x, &mtype)) {
 		xdr_destroy(&x);
-		xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
+		log_debug("rpc: undecodable call header (%zu bytes), dropped", len);
+		return -EPROTO;
+	}
+	if (mtype != RPCM_CALL) {
+		xdr_destroy(&x);
+		return -EPROTO;
+	}
+	if (!xdr_rpcm_call_body(&x, &call)) {
+		xdr_destroy(&x);
 		/* With a whole xid and a CALL type the header is merely
 		 * truncated or its auth lengths lie: there is no reply for
 		 * that in RFC 5531, so drop it like every server does. */
@@ -911,12 +997,7 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	}
 	argpos = xdr_getpos(&x);
 	xdr_destroy(&x);
-	xid = m.xid;
-	if (m.body.mtype != RPCM_CALL) {
-		xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
-		return -EPROTO;
-	}
-	cb = &m.body.rpcm_body_u.cbody;
+	cb = &call;
 	svc->ncalls++;
 	if (cb->rpcvers != RPCMSG_VERSION) {
 		rpcs_reply_denied(lsn, conn, peer, xid, RPCM_RPC_MISMATCH, 0);
@@ -985,8 +1066,9 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	 * structures (each aligned as malloc would). */
 	size_t args_off = RPCS_ALIGN(sizeof(*rp));
 	size_t res_off = args_off + RPCS_ALIGN(pd->args_size);
+	size_t room_off = res_off + RPCS_ALIGN(pd->res_size ? pd->res_size : 1);
 
-	rp = calloc(1, res_off + (pd->res_size ? pd->res_size : 1));
+	rp = rpcs_block_get(svc, room_off + pd->args_room, room_off);
 	if (!rp) {
 		if (drc_e)
 			rpc_drc_done(svc->drc, drc_e, NULL, 0, 0);
@@ -1016,10 +1098,12 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 		rpcx_conn_get(conn);
 		conn->inflight++;
 	}
-	xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
-
 	rp->req.args = (uint8_t *)rp + args_off;
 	rp->req.res = (uint8_t *)rp + res_off;
+	if (pd->args_room && pd->args_prep) {
+		rp->room = (uint8_t *)rp + room_off;
+		pd->args_prep(rp->req.args, rp->room);
+	}
 	xdrmem_create(&x, (char *)rec + argpos, (u_int)(len - argpos), XDR_DECODE);
 	if (!pd->xdr_args(&x, rp->req.args)) {
 		xdr_destroy(&x);
@@ -1046,7 +1130,6 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	return 0;
 
 out_hdr:
-	xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
 	return 0;
 }
 

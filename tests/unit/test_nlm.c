@@ -581,6 +581,132 @@ static void test_bad_requests(void **st)
 	group_stop();
 }
 
+/* ---- the cookie echoed ---------------------------------------------------- */
+
+struct cookie_out {
+	bool done;
+	int err;
+	int stat;
+	u_int len;
+	uint8_t val[NLM_MAXNETOBJ];
+};
+
+/* nlm4_res and nlm4_testres (and their v3 forms) begin with the cookie. */
+static void on_cookie(const struct rpcc_reply *rep, void *arg)
+{
+	struct cookie_out *o = arg;
+	const sgn_netobj *c = rep->res;
+
+	o->done = true;
+	o->err = rep->err;
+	if (rep->err)
+		return;
+	o->len = c->sgn_netobj_len;
+	if (c->sgn_netobj_len)
+		memcpy(o->val, c->sgn_netobj_val, c->sgn_netobj_len);
+	o->stat = (int)((const nlm4_res *)rep->res)->stat.stat;
+}
+
+static void cookie_call(struct rpcc_clnt *c, uint32_t proc, xdrproc_t xa, void *a,
+			xdrproc_t xr, size_t rsize, const uint8_t *cookie, u_int clen,
+			int want_stat)
+{
+	struct cookie_out o = { .done = false };
+
+	assert_int_equal(rpcc_call(c, proc, xa, a, xr, rsize, NULL, on_cookie, &o), 0);
+	for (int i = 0; i < 1000000 && !o.done; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_true(o.done);
+	assert_int_equal(o.err, 0);
+	assert_int_equal(o.stat, want_stat);
+	assert_int_equal(o.len, clen);
+	assert_memory_equal(o.val, cookie, clen);
+}
+
+/*
+ * Every v4 procedure decodes its cookie and lock into the request's room
+ * (nlm_xdr.h) and echoes the cookie from there; v3 keeps a copy.  At the
+ * bounds of nlm.x (a 1024-byte cookie and owner handle, a 1024-byte
+ * caller_name) the reply carries the cookie whole, and the request is
+ * freed without freeing the room (ASan: no bad free, no leak).
+ */
+static void test_cookie_echo(void **st)
+{
+	static uint8_t cookie[NLM_MAXNETOBJ], oh[NLM_MAXNETOBJ];
+	static char longname[NLM_MAXSTRLEN + 1];
+	nlm4_lockargs la = { .exclusive = 1, .state = 1 };
+	nlm4_testargs ta = { .exclusive = 1 };
+	nlm4_unlockargs ua = { 0 };
+	nlm4_cancargs ca = { .block = 1, .exclusive = 1 };
+	sgn_nlm_lockargs l3 = { .exclusive = 1, .state = 1 };
+	struct sockaddr_in sin = vip_sin();
+	struct rpcc_opts o3 = {
+		.server = (struct sockaddr *)&sin, .prog = NLM_PROG, .vers = NLM_VERSX,
+		.transport = RPCC_TCP, .timeout = { .total_ms = 60000 },
+	};
+	struct rpcc_clnt *c3;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(cookie); i++) {
+		cookie[i] = (uint8_t)(i * 7 + 3);
+		oh[i] = (uint8_t)(i * 5 + 1);
+	}
+	memset(longname, 'n', NLM_MAXSTRLEN);
+	group_start();
+	mklock(&la.alock, "hostC", 3, 0, 10);
+	la.alock.oh.sgn_netobj_val = (char *)oh;
+	la.alock.oh.sgn_netobj_len = sizeof(oh);
+	la.cookie.sgn_netobj_val = (char *)cookie;
+	la.cookie.sgn_netobj_len = sizeof(cookie);
+	cookie_call(clnt, NLMPROC_LOCK, (xdrproc_t)xdr_nlm4_lockargs, &la,
+		    (xdrproc_t)xdr_nlm4_res, sizeof(nlm4_res), cookie, sizeof(cookie),
+		    NLM4_GRANTED);
+	ta.alock = la.alock;
+	ta.alock.svid = 4;
+	ta.alock.oh.sgn_netobj_len = 7;
+	ta.cookie = la.cookie;
+	ta.cookie.sgn_netobj_len = 9;
+	cookie_call(clnt, NLMPROC_TEST, (xdrproc_t)xdr_nlm4_testargs, &ta,
+		    (xdrproc_t)xdr_nlm4_testres, sizeof(nlm4_testres), cookie, 9, NLM4_DENIED);
+	cookie_call(clnt, NLMPROC_GRANTED, (xdrproc_t)xdr_nlm4_testargs, &ta,
+		    (xdrproc_t)xdr_nlm4_res, sizeof(nlm4_res), cookie, 9, NLM4_DENIED);
+	ca.alock = la.alock;
+	ca.cookie = la.cookie;
+	cookie_call(clnt, NLMPROC_CANCEL, (xdrproc_t)xdr_nlm4_cancargs, &ca,
+		    (xdrproc_t)xdr_nlm4_res, sizeof(nlm4_res), cookie, sizeof(cookie),
+		    NLM4_DENIED);
+	ua.alock = la.alock;
+	ua.cookie = la.cookie;
+	ua.cookie.sgn_netobj_len = 0;
+	cookie_call(clnt, NLMPROC_UNLOCK, (xdrproc_t)xdr_nlm4_unlockargs, &ua,
+		    (xdrproc_t)xdr_nlm4_res, sizeof(nlm4_res), cookie, 0, NLM4_GRANTED);
+	assert_int_equal(holder(0, 10), 0);
+	/* a caller_name at the bound, decoded whole: a host of its own */
+	la.alock.caller_name = longname;
+	cookie_call(clnt, NLMPROC_LOCK, (xdrproc_t)xdr_nlm4_lockargs, &la,
+		    (xdrproc_t)xdr_nlm4_res, sizeof(nlm4_res), cookie, sizeof(cookie),
+		    NLM4_GRANTED);
+	assert_non_null(nlm_host_find(grp_slot(gpub(), GRP_PROTO_NLM), longname));
+	/* v3: decoded in the 32-bit form, the cookie copied */
+	assert_int_equal(rpcc_new(&loop, &o3, &c3), 0);
+	l3.cookie.sgn_netobj_val = (char *)cookie;
+	l3.cookie.sgn_netobj_len = 100;
+	l3.alock.caller_name = "hostD";
+	l3.alock.fh.sgn_netobj_val = (char *)fh;
+	l3.alock.fh.sgn_netobj_len = (u_int)fhlen;
+	l3.alock.oh.sgn_netobj_val = (char *)oh;
+	l3.alock.oh.sgn_netobj_len = 16;
+	l3.alock.svid = 5;
+	l3.alock.l_offset = 20;
+	l3.alock.l_len = 5;
+	cookie_call(c3, NLMPROC_LOCK, (xdrproc_t)xdr_sgn_nlm_lockargs, &l3,
+		    (xdrproc_t)xdr_sgn_nlm_res, sizeof(sgn_nlm_res), cookie, 100, LCK_GRANTED);
+	rpcc_close(c3);
+	drain();
+	assert_int_equal(holder(20, 5), 5);
+	group_stop();
+}
+
 /* ---- FREE_ALL --------------------------------------------------------------- */
 
 /*
@@ -1023,6 +1149,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replay_owners_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cookie_echo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure_reclaim, setup, teardown),
 		cmocka_unit_test(test_host_table_grows),

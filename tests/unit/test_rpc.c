@@ -182,6 +182,109 @@ static enum rpc_disposition t_pblob(struct rpc_req *r)
 	return RPC_DONE_REPLY;
 }
 
+/* CRED: what of the credential reached the handler. */
+struct tcred_res {
+	u_int ngids, last_gid, namelen, name0;
+};
+
+static bool_t xdr_tcred_res(XDR *x, struct tcred_res *r)
+{
+	return xdr_u_int(x, &r->ngids) && xdr_u_int(x, &r->last_gid) &&
+	       xdr_u_int(x, &r->namelen) && xdr_u_int(x, &r->name0);
+}
+
+static enum rpc_disposition t_cred(struct rpc_req *r)
+{
+	struct tcred_res *c = r->res;
+
+	c->ngids = r->cred.ngids;
+	c->last_gid = r->cred.ngids ? r->cred.gids[r->cred.ngids - 1] : 0;
+	c->namelen = (u_int)strlen(r->cred.machinename);
+	c->name0 = (u_char)r->cred.machinename[0];
+	return RPC_DONE_REPLY;
+}
+
+/* ROOMY: arguments decoded into the request's room (rpc_proc.args_room):
+ * an opaque<64> and a string<32>, echoed from the room by the results. */
+#define ROOMY_OPAQUE 64u
+#define ROOMY_STRING 32u
+struct troomy_args {
+	struct { u_int len; char *val; } a;
+	char *s;
+};
+struct troomy_res {
+	u_int in_room;
+	struct { u_int len; char *val; } a;
+	char *s;
+};
+
+static bool_t xdr_troomy_args(XDR *x, struct troomy_args *p)
+{
+	return xdr_bytes(x, &p->a.val, &p->a.len, ROOMY_OPAQUE) &&
+	       xdr_string(x, &p->s, ROOMY_STRING);
+}
+
+static bool_t xdr_troomy_res(XDR *x, struct troomy_res *p)
+{
+	return xdr_u_int(x, &p->in_room) && xdr_bytes(x, &p->a.val, &p->a.len, ROOMY_OPAQUE) &&
+	       xdr_string(x, &p->s, ROOMY_STRING);
+}
+
+static void t_roomy_prep(void *args, uint8_t *room)
+{
+	struct troomy_args *p = args;
+
+	p->a.val = (char *)room;
+	p->s = (char *)room + ROOMY_OPAQUE;
+}
+
+static void t_roomy_unprep(struct rpc_req *r)
+{
+	struct troomy_args *p = r->args;
+	struct troomy_res *q = r->res;
+
+	if (rpc_req_in_room(r, p->a.val))
+		p->a.val = NULL;
+	if (rpc_req_in_room(r, p->s))
+		p->s = NULL;
+	if (rpc_req_in_room(r, q->a.val))
+		q->a.val = NULL;
+	if (rpc_req_in_room(r, q->s))
+		q->s = NULL;
+}
+
+static enum rpc_disposition t_roomy(struct rpc_req *r)
+{
+	struct troomy_args *p = r->args;
+	struct troomy_res *q = r->res;
+
+	q->in_room = rpc_req_in_room(r, p->a.val) && rpc_req_in_room(r, p->s) &&
+		     rpc_req_in_room(r, p->s + ROOMY_STRING) &&
+		     !rpc_req_in_room(r, p->s + ROOMY_STRING + 1);
+	q->a.len = p->a.len; /* the results point at the arguments' bytes */
+	q->a.val = p->a.val;
+	q->s = p->s;
+	return RPC_DONE_REPLY;
+}
+
+/* SET2 sets both results; NOSET sets none (its reply shows what a
+ * request's results hold before the handler writes them). */
+struct tpair { u_int x, y; };
+
+static bool_t xdr_tpair(XDR *x, struct tpair *p)
+{
+	return xdr_u_int(x, &p->x) && xdr_u_int(x, &p->y);
+}
+
+static enum rpc_disposition t_set2(struct rpc_req *r)
+{
+	struct tpair *p = r->res;
+
+	p->x = 7;
+	p->y = 9;
+	return RPC_DONE_REPLY;
+}
+
 static const struct rpc_proc t_v1_procs[] = {
 	[0] = { .name = "NULL", .fn = t_null, .xdr_args = (xdrproc_t)rpc_xdr_void,
 		.xdr_res = (xdrproc_t)rpc_xdr_void },
@@ -208,9 +311,20 @@ static const struct rpc_proc t_v1_procs[] = {
 		.xdr_res = (xdrproc_t)xdr_tblob, .res_size = sizeof(struct tblob),
 		.xdr_res_head = (xdrproc_t)xdr_tblob_head, .res_tail = t_blob_tail,
 		.tail_free = pb_release },
+	[9] = { .name = "CRED", .fn = t_cred, .xdr_args = (xdrproc_t)rpc_xdr_void,
+		.xdr_res = (xdrproc_t)xdr_tcred_res, .res_size = sizeof(struct tcred_res) },
+	[10] = { .name = "ROOMY", .fn = t_roomy, .xdr_args = (xdrproc_t)xdr_troomy_args,
+		 .args_size = sizeof(struct troomy_args), .xdr_res = (xdrproc_t)xdr_troomy_res,
+		 .res_size = sizeof(struct troomy_res), .args_room = ROOMY_OPAQUE + ROOMY_STRING + 1,
+		 .args_prep = t_roomy_prep, .args_unprep = t_roomy_unprep },
+	[11] = { .name = "SET2", .fn = t_set2, .xdr_args = (xdrproc_t)rpc_xdr_void,
+		 .xdr_res = (xdrproc_t)xdr_tpair, .res_size = sizeof(struct tpair) },
+	[12] = { .name = "NOSET", .fn = t_null, .xdr_args = (xdrproc_t)rpc_xdr_void,
+		 .xdr_res = (xdrproc_t)xdr_tpair, .res_size = sizeof(struct tpair) },
 };
-static const struct rpc_vers t_v1 = { 1, 9, t_v1_procs };
-static const struct rpc_vers t_v3 = { 3, 9, t_v1_procs };
+#define T_NPROCS (sizeof(t_v1_procs) / sizeof(t_v1_procs[0]))
+static const struct rpc_vers t_v1 = { 1, T_NPROCS, t_v1_procs };
+static const struct rpc_vers t_v3 = { 3, T_NPROCS, t_v1_procs };
 static const struct rpc_vers *const t_versions[] = { &t_v1, NULL, &t_v3 };
 static const struct rpc_prog t_prog = { "test", TPROG, 1, 3, t_versions };
 
@@ -281,7 +395,7 @@ static void wbytes(struct msg *m, const void *p, size_t len)
 }
 
 enum { CRED_NONE, CRED_SYS, CRED_SYS_17GIDS, CRED_SYS_LONGNAME, CRED_BADFLAVOR,
-       CRED_BADVERF, CRED_SYS_TRAILING };
+       CRED_BADVERF, CRED_SYS_TRAILING, CRED_SYS_MAX };
 
 static void call_hdr(struct msg *m, uint32_t xid, uint32_t rpcvers, uint32_t prog,
 		     uint32_t vers, uint32_t proc, int cred)
@@ -302,8 +416,8 @@ static void call_hdr(struct msg *m, uint32_t xid, uint32_t rpcvers, uint32_t pro
 	} else {
 		struct msg body = { .n = 0 };
 		char name[300];
-		uint32_t ngids = cred == CRED_SYS_17GIDS ? 17 : 2;
-		size_t nlen = cred == CRED_SYS_LONGNAME ? 256 : 4;
+		uint32_t ngids = cred == CRED_SYS_17GIDS ? 17 : cred == CRED_SYS_MAX ? 16 : 2;
+		size_t nlen = cred == CRED_SYS_LONGNAME ? 256 : cred == CRED_SYS_MAX ? 255 : 4;
 
 		memset(name, 'h', sizeof(name));
 		w32(&body, 1);          /* stamp */
@@ -683,6 +797,137 @@ static void test_udp_garbage_dropped(void **st)
 	assert_int_equal(w[6], 6);
 }
 
+/* The AUTH_SYS credential, decoded straight into the request's (no
+ * allocation), reaches the handler whole: its group list and machine name,
+ * at their largest (16 groups, a 255-byte name) too. */
+static void test_cred_fields(void **st)
+{
+	struct msg m;
+	uint32_t w[2][64];
+	size_t n[2];
+
+	call_hdr(&m, 0x1101, 2, TPROG, 1, 9, CRED_SYS);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++) {
+		expect_accepted(w[t], n[t], 0x1101, 0);
+		assert_int_equal(w[t][6], 2);      /* gids 100, 101 */
+		assert_int_equal(w[t][7], 101);
+		assert_int_equal(w[t][8], 4);      /* "hhhh" */
+		assert_int_equal(w[t][9], 'h');
+	}
+	call_hdr(&m, 0x1102, 2, TPROG, 1, 9, CRED_SYS_MAX);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++) {
+		expect_accepted(w[t], n[t], 0x1102, 0);
+		assert_int_equal(w[t][6], 16);
+		assert_int_equal(w[t][7], 115);
+		assert_int_equal(w[t][8], 255);
+		assert_int_equal(w[t][9], 'h');
+	}
+	call_hdr(&m, 0x1103, 2, TPROG, 1, 9, CRED_NONE);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++) {
+		expect_accepted(w[t], n[t], 0x1103, 0);
+		assert_int_equal(w[t][6], 0);
+		assert_int_equal(w[t][8], 0);
+	}
+}
+
+static void roomy_call(struct msg *m, uint32_t xid, size_t alen, size_t slen)
+{
+	uint8_t a[ROOMY_OPAQUE + 8];
+	char s[ROOMY_STRING + 8];
+
+	for (size_t i = 0; i < sizeof(a); i++)
+		a[i] = (uint8_t)(i * 3 + 1);
+	memset(s, 's', sizeof(s));
+	call_hdr(m, xid, 2, TPROG, 1, 10, CRED_NONE);
+	w32(m, (uint32_t)alen);
+	wbytes(m, a, alen);
+	w32(m, (uint32_t)slen);
+	wbytes(m, s, slen);
+}
+
+/*
+ * Arguments decoded into the request's room: every field inside it, the
+ * string's NUL its last byte; results pointing at them are encoded and the
+ * request freed without freeing them (ASan: no bad free, no leak).  At the
+ * .x bounds, the room is exactly full; one byte over a bound is
+ * GARBAGE_ARGS (nothing written past the room), and the next call is
+ * served.
+ */
+static void test_args_room(void **st)
+{
+	struct msg m;
+	uint32_t w[2][64];
+	size_t n[2];
+	static const size_t lens[][2] = { { 0, 0 }, { 5, 3 }, { ROOMY_OPAQUE, ROOMY_STRING } };
+
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		size_t alen = lens[k][0], slen = lens[k][1], o;
+
+		roomy_call(&m, 0x1200 + (uint32_t)k, alen, slen);
+		both(&m, w, n);
+		for (int t = 0; t < 2; t++) {
+			uint8_t got[ROOMY_OPAQUE + 4];
+
+			expect_accepted(w[t], n[t], 0x1200 + (uint32_t)k, 0);
+			assert_int_equal(w[t][6], 1);             /* in the room */
+			assert_int_equal(w[t][7], alen);
+			for (size_t i = 0; i < (alen + 3) / 4; i++) {
+				uint32_t be = htonl(w[t][8 + i]);
+				memcpy(got + 4 * i, &be, 4);
+			}
+			for (size_t i = 0; i < alen; i++)
+				assert_int_equal(got[i], (uint8_t)(i * 3 + 1));
+			o = 8 + (alen + 3) / 4;
+			assert_int_equal(w[t][o], slen);
+			if (slen)
+				assert_int_equal(w[t][o + 1] >> 24, 's');
+		}
+	}
+	roomy_call(&m, 0x1210, ROOMY_OPAQUE + 1, 1);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++)
+		expect_accepted(w[t], n[t], 0x1210, 4); /* GARBAGE_ARGS */
+	roomy_call(&m, 0x1211, 1, ROOMY_STRING + 1);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++)
+		expect_accepted(w[t], n[t], 0x1211, 4);
+	roomy_call(&m, 0x1212, 2, 2);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++) {
+		expect_accepted(w[t], n[t], 0x1212, 0);
+		assert_int_equal(w[t][6], 1);
+	}
+}
+
+/*
+ * Request blocks are reused: the results of a request start zeroed even in
+ * the block of one whose handler set them.  SET2 then NOSET on one
+ * connection, one at a time (NOSET takes the block SET2 gave back).
+ */
+static void test_block_reuse_zeroed(void **st)
+{
+	struct msg m;
+	uint32_t w[64];
+	int fd = tcp_connect();
+
+	for (int i = 0; i < 3; i++) {
+		call_hdr(&m, 0x1300 + (uint32_t)i, 2, TPROG, 1, 11, CRED_SYS);
+		tcp_send_record(fd, &m);
+		expect_accepted(w, tcp_recv_reply(fd, w, 64), 0x1300 + (uint32_t)i, 0);
+		assert_int_equal(w[6], 7);
+		assert_int_equal(w[7], 9);
+		call_hdr(&m, 0x1310 + (uint32_t)i, 2, TPROG, 1, 12, CRED_SYS);
+		tcp_send_record(fd, &m);
+		expect_accepted(w, tcp_recv_reply(fd, w, 64), 0x1310 + (uint32_t)i, 0);
+		assert_int_equal(w[6], 0);
+		assert_int_equal(w[7], 0);
+	}
+	close(fd);
+}
+
 /*
  * One group cannot take every pool thread: with group A's calls blocked on
  * the pool (more of them than there are threads), a call of another
@@ -936,6 +1181,9 @@ int main(void)
 		cmocka_unit_test(test_tcp_fragments),
 		cmocka_unit_test(test_tcp_bad_records_close_only_that_connection),
 		cmocka_unit_test(test_udp_garbage_dropped),
+		cmocka_unit_test(test_cred_fields),
+		cmocka_unit_test(test_args_room),
+		cmocka_unit_test(test_block_reuse_zeroed),
 		cmocka_unit_test(test_pool_slot_for_other_group),
 		cmocka_unit_test(test_tail_replies),
 		cmocka_unit_test(test_tail_free),
