@@ -20,7 +20,8 @@
  * agree; the kernel handle itself is opaque and filesystem-defined.
  * Decoding is strict: the total length must be exactly FH_HDR_SIZE + klen +
  * FH_MAC_SIZE, and the MAC must verify with the current or the previous
- * key.
+ * key (a handle that verified is remembered, per thread, until the keys
+ * change: fh.c, fh_vcache).
  *
  * Why a MAC.  The kernel handle is not a secret and not a capability: ext4
  * takes generation 0 as "any generation", so inode numbers can be guessed,

@@ -199,6 +199,36 @@ static void test_mac_rotation(void **st)
 	fh_keys_install(&keys_a);
 }
 
+/*
+ * Verified handles are remembered per thread (fh.c, fh_vcache): a handle
+ * decoded again decodes the same; one that differs from a remembered
+ * handle only in its MAC's last byte (same cache entry, same body) is
+ * still refused; and a key change forgets them all: a handle of a key no
+ * longer installed is refused at once, though it verified a moment ago.
+ */
+static void test_verified_cache(void **st)
+{
+	struct hk_set other = { .cur = { 9 } };
+	struct fh_key k = key_of(55, 2, 20), out, again;
+	uint8_t h[FH_SIZE_MAX], bad[FH_SIZE_MAX];
+	int n = fh_encode(&k, h, sizeof(h));
+
+	(void)st;
+	assert_int_equal(fh_decode(h, (size_t)n, &out), 0);
+	assert_int_equal(fh_decode(h, (size_t)n, &again), 0);
+	assert_memory_equal(&out, &again, sizeof(out));
+	assert_int_equal(again.fsid, 55);
+	assert_int_equal(again.klen, 20);
+	memcpy(bad, h, (size_t)n);
+	bad[n - 1] ^= 1;
+	assert_int_equal(fh_decode(bad, (size_t)n, &out), -FH_EMAC);
+	assert_int_equal(fh_decode(h, (size_t)n - 1, &out), -NFSE_BADHANDLE);
+	fh_keys_install(&other);
+	assert_int_equal(fh_decode(h, (size_t)n, &out), -FH_EMAC);
+	fh_keys_install(&keys_a);
+	assert_int_equal(fh_decode(h, (size_t)n, &out), 0);
+}
+
 static void test_fsid_mapping(void **st)
 {
 	struct cfg_export ce[3];
@@ -497,6 +527,7 @@ int main(void)
 		cmocka_unit_test(test_bad_version_and_size_field),
 		cmocka_unit_test(test_mac_refuses_forgery),
 		cmocka_unit_test(test_mac_rotation),
+		cmocka_unit_test(test_verified_cache),
 		cmocka_unit_test(test_fsid_mapping),
 		cmocka_unit_test(test_path_rule),
 		cmocka_unit_test(test_resolve),
