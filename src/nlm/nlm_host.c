@@ -237,7 +237,8 @@ int nlm_addr_caps(struct nlm_group *ng, const char *name,
 	uint64_t now;
 
 	nlm_hosts_at(ng, peer, nlm_count_host, &c);
-	if (!nlm_host_find(ng, name) && c.names >= cc->max_names_per_host)
+	/* A new name only counts at the cap (the lookup is the costlier test). */
+	if (c.names >= cc->max_names_per_host && !nlm_host_find(ng, name))
 		what = "max_names_per_host";
 	else if (new_lock && c.locks >= cc->max_locks_per_host)
 		what = "max_locks_per_host";

@@ -59,12 +59,15 @@ int nlm_jr_lock(struct nlm_group *ng, bool lock, const struct nlm_host *h, uint3
 		struct lk_range r)
 {
 	struct jr_rec rec = {
-		.type = lock ? JR_LOCK : JR_UNLOCK, .host = h->name, .hostlen = strlen(h->name),
+		.type = lock ? JR_LOCK : JR_UNLOCK, .host = h->name,
 		.svid = svid, .oh = oh, .ohlen = ohlen, .fh = fh, .fhlen = fhlen,
 		.excl = lock && excl, .start = r.start, .end = r.end,
 	};
 
-	return ng->jr ? jr_append(ng->jr, &rec) : 0;
+	if (!ng->jr)
+		return 0;
+	rec.hostlen = strlen(h->name);
+	return jr_append(ng->jr, &rec);
 }
 
 int nlm_jr_share(struct nlm_group *ng, bool share, const struct nlm_host *h, const void *oh,

@@ -373,6 +373,9 @@ static int nlm_claim_park(struct nlm_claim *c, bool journal)
 
 	if (journal && !ng->jr)
 		return 1;
+	/* A known client costs nothing, not even the parking slot. */
+	if (!journal && clist_hold_listed(ng->clients, c->host->name, &c->req->peer))
+		return 1;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -509,8 +512,10 @@ static int nlm_lock_engine(struct nlm_claim *c)
 		c->o = NULL;
 		return -ENOLCK;
 	}
-	c->held_before = lk_holds_any(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len,
-				      c->o, r);
+	/* Only a grant that may not become durable is ever undone
+	 * (nlm_lock_undo): without a journal there is none. */
+	c->held_before = ng->jr && lk_holds_any(ng->locks, lk->fh.sgn_netobj_val,
+						lk->fh.sgn_netobj_len, c->o, r);
 	if (!a->block || c->req->proc == NLMPROC_NM_LOCK)
 		return lk_lock(ng->locks, lk->fh.sgn_netobj_val, lk->fh.sgn_netobj_len, c->o, type,
 			       r, NULL);
@@ -746,6 +751,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	struct nlm_claim c = { .ops = &nlm_lock_claim, .ng = ng, .req = req };
 	struct lk_range r;
 	char nm[LOG_SAFE_MAX];
+	bool listed;
 	int rc;
 
 	if (nlm_echo_cookie(req, &res->cookie, &a->cookie) < 0)
@@ -780,11 +786,19 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 		return nlm_claim_end(&c, a->reclaim ? -EAGAIN : -EBUSY);
 	/* A request that will be refused at once grants nothing: no disk
 	 * write, and no place on the list (nor a notification later).  A
-	 * blocking one is listed: its GRANTED callback will be a grant. */
-	if (!block && lk_test(ng->locks, fh, fhlen, c.o, type, r, NULL) == -EAGAIN)
+	 * blocking one is listed: its GRANTED callback will be a grant.  A
+	 * client durably listed already has nothing to write: the engine
+	 * answers a conflict itself, changing nothing (the test here costs
+	 * a second lookup of the file). */
+	listed = !block && clist_listed(ng->clients, c.host->name, &req->peer);
+	if (!block && !listed && lk_test(ng->locks, fh, fhlen, c.o, type, r, NULL) == -EAGAIN)
 		return nlm_claim_end(&c, -EAGAIN);
-	if (!nlm_jr_can_grant(ng, c.host))
+	if (!nlm_jr_can_grant(ng, c.host)) {
+		/* A conflict is still DENIED, whatever the journal. */
+		if (!block && listed && lk_test(ng->locks, fh, fhlen, c.o, type, r, NULL) == -EAGAIN)
+			return nlm_claim_end(&c, -EAGAIN);
 		return nlm_claim_end(&c, -ENOLCK);
+	}
 	return nlm_claim_run(&c);
 }
 

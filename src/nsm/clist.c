@@ -766,6 +766,32 @@ int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_stora
 	return 0;
 }
 
+/* Is @e durable with @addr among its addresses: clist_ensure's case 1? */
+static bool clist_entry_listed(const struct clist_entry *e, const struct sockaddr_storage *addr)
+{
+	if (!e || e->disk_gen != e->gen || e->removing)
+		return false;
+	for (size_t i = 0; i < e->naddrs; i++)
+		if (sa_same_host(&e->addrs[i], addr))
+			return true;
+	return false;
+}
+
+bool clist_listed(const struct clist *cl, const char *name, const struct sockaddr_storage *addr)
+{
+	return clist_entry_listed(clist_find(cl, name), addr);
+}
+
+bool clist_hold_listed(struct clist *cl, const char *name, const struct sockaddr_storage *addr)
+{
+	struct clist_entry *e = clist_find(cl, name);
+
+	if (!clist_entry_listed(e, addr))
+		return false;
+	e->holding = true;
+	return true;
+}
+
 void clist_release(struct clist *cl, const char *name)
 {
 	struct clist_entry *e = clist_find(cl, name);

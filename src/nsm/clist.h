@@ -79,6 +79,16 @@ typedef void (*clist_done_fn)(void *arg, int rc);
 int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_storage *addr,
 		 clist_done_fn done, void *arg);
 
+/*
+ * The case where clist_ensure() returns 1, without its allocation or name
+ * check: is @name durably on the list with @addr among its addresses?
+ * clist_listed only asks; clist_hold_listed also marks it as holding locks
+ * (as clist_ensure does) when it is, and changes nothing when it is not
+ * (then call clist_ensure).
+ */
+bool clist_listed(const struct clist *cl, const char *name, const struct sockaddr_storage *addr);
+bool clist_hold_listed(struct clist *cl, const char *name, const struct sockaddr_storage *addr);
+
 /* @name holds no lock in this group any more: it leaves the list after the
  * idle time unless it locks again. */
 void clist_release(struct clist *cl, const char *name);

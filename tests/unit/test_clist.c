@@ -197,6 +197,58 @@ static void test_file_name_clash(void **st)
 	close_list(cl);
 }
 
+static void holding_of(void *arg, const struct clist_entry_info *e)
+{
+	if (strcmp(e->name, "listed1") == 0)
+		*(int *)arg = e->holding;
+}
+
+static int holding(struct clist *cl)
+{
+	int h = -1;
+
+	clist_foreach(cl, holding_of, &h);
+	return h;
+}
+
+/*
+ * clist_listed / clist_hold_listed answer clist_ensure's "1" case only:
+ * the name durable with that address.  Not for an unknown name, a write in
+ * flight, another address, an entry being removed; hold_listed marks it
+ * holding, and when it says no it changes nothing (clist_ensure still
+ * writes the new address).
+ */
+static void test_listed(void **st)
+{
+	struct clist *cl;
+	struct wait w = { 0 };
+	struct sockaddr_storage a1 = addr4("127.1.0.1"), a2 = addr4("127.1.0.2");
+
+	assert_int_equal(clist_open(&loop, statedir, 300, "g1", &cl), 0);
+	assert_false(clist_listed(cl, "listed1", &a1));
+	assert_false(clist_hold_listed(cl, "listed1", &a1));
+	assert_int_equal(clist_ensure(cl, "listed1", &a1, on_done, &w), 0);
+	assert_false(clist_listed(cl, "listed1", &a1)); /* not durable yet */
+	run_until(&w, 1);
+	assert_true(clist_listed(cl, "listed1", &a1));
+	assert_false(clist_listed(cl, "listed1", &a2));
+	assert_false(clist_hold_listed(cl, "listed1", &a2));
+	clist_release(cl, "listed1");
+	assert_int_equal(holding(cl), 0);
+	assert_false(clist_hold_listed(cl, "listed1", &a2));
+	assert_int_equal(holding(cl), 0);            /* a "no" changed nothing */
+	assert_true(clist_hold_listed(cl, "listed1", &a1));
+	assert_int_equal(holding(cl), 1);
+	assert_int_equal(clist_writes(cl), 1);
+	assert_int_equal(clist_ensure(cl, "listed1", &a2, on_done, &w), 0);
+	run_until(&w, 2);
+	assert_true(clist_listed(cl, "listed1", &a2));
+	clist_release(cl, "listed1");
+	clist_forget(cl, "listed1");                  /* unlink in flight */
+	assert_false(clist_listed(cl, "listed1", &a1));
+	close_list(cl);
+}
+
 static void test_leftovers_and_foreign_files(void **st)
 {
 	struct clist *cl;
@@ -500,6 +552,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_durable_entry_and_reload),
+		cmocka_unit_test(test_listed),
 		cmocka_unit_test(test_file_name_clash),
 		cmocka_unit_test(test_leftovers_and_foreign_files),
 		cmocka_unit_test(test_idle_removal),

@@ -48,6 +48,7 @@
 #include "nlm/nlm_int.h"
 #include "nlm/nlm_svc.h"
 #include "nlm.h"
+#include "nsm/clist.h"
 #include "rpc/rpc.h"
 #include "rpc/rpc_clnt.h"
 
@@ -578,6 +579,37 @@ static void test_bad_requests(void **st)
 	assert_int_equal(share(true, "hostB"), NLM4_DENIED);
 	assert_int_equal(share(false, "hostA"), NLM4_GRANTED);
 	assert_int_equal(share(true, "hostB"), NLM4_GRANTED);
+	group_stop();
+}
+
+/*
+ * A LOCK refused at once writes nothing: from a client not on the list it
+ * does not list it; from one durably listed (whose conflict the engine
+ * answers without the test first, nlm_proc_lock) it is DENIED all the same
+ * and writes nothing either.  A listed client's new grant writes nothing.
+ */
+static void test_refused_lock_writes_nothing(void **st)
+{
+	struct nlm_group *ng;
+	uint64_t w;
+
+	(void)st;
+	group_start();
+	ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	assert_int_equal(lock("hostA", 1, 0, 10, false), NLM4_GRANTED);
+	w = clist_writes(ng->clients);
+	assert_int_equal(clist_count(ng->clients), 1);
+	assert_int_equal(lock("hostB", 2, 5, 1, false), NLM4_DENIED);
+	assert_int_equal(clist_writes(ng->clients), w);
+	assert_int_equal(clist_count(ng->clients), 1);   /* hostB not listed */
+	assert_int_equal(lock("hostB", 2, 100, 1, false), NLM4_GRANTED);
+	w = clist_writes(ng->clients);
+	assert_int_equal(lock("hostB", 2, 5, 1, false), NLM4_DENIED);
+	assert_int_equal(lock("hostB", 3, 0, 1, false), NLM4_DENIED);
+	assert_int_equal(lock("hostB", 2, 200, 1, false), NLM4_GRANTED);
+	assert_int_equal(clist_writes(ng->clients), w);
+	assert_int_equal(holder(5, 1), 1);
+	assert_int_equal(holder(200, 1), 2);
 	group_stop();
 }
 
@@ -1150,6 +1182,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cookie_echo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_lock_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure_reclaim, setup, teardown),
 		cmocka_unit_test(test_host_table_grows),
