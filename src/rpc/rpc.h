@@ -106,14 +106,15 @@ struct rpc_proc {
 	/*
 	 * Optional: arguments decoded without an allocation.  args_room bytes
 	 * are set aside in the request's own block; before the arguments are
-	 * decoded, args_prep points each of their variable-length fields at a
-	 * share of @room as large as its .x bound (XDR decodes into a buffer it
-	 * is given and allocates only where it is given none).  args_unprep
-	 * runs before the request's xdr_free of args and res and sets back to
-	 * NULL every pointer of theirs into the room (rpc_req_in_room), which
-	 * is not the allocator's to free.  A handler may point a result at
-	 * argument bytes in the room (an NLM cookie echoed) for the same
-	 * lifetime: args_unprep clears it.
+	 * decoded, args_prep points *every* variable-length field of theirs at
+	 * a share of @room as large as its .x bound (XDR decodes into a buffer
+	 * it is given and allocates only where it is given none), so they own
+	 * nothing and are never xdr_free'd.  args_unprep runs before the
+	 * results are xdr_free'd and sets back to NULL every pointer of theirs
+	 * into the room (rpc_req_in_room), which is not the allocator's to
+	 * free: a handler may point a result at argument bytes in the room (an
+	 * NLM cookie echoed) for the request's lifetime.  It must be
+	 * idempotent (it may run twice: on the pool thread, then the loop).
 	 */
 	size_t args_room;
 	void (*args_prep)(void *args, uint8_t *room);

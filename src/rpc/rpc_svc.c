@@ -450,9 +450,12 @@ static void rpcs_req_free(struct rpc_req_priv *rp)
 	struct rpc_req *req = &rp->req;
 	struct rpc_svc *svc;
 
-	/* args and res live in rp's own block (rpcs_dispatch) */
+	/* args and res live in rp's own block (rpcs_dispatch).  Arguments
+	 * decoded into the room own nothing else (rpc_proc.args_prep): no
+	 * walk of them to free nothing. */
 	rpcs_unprep(req);
-	xdr_free(req->pd->xdr_args, req->args);
+	if (!rp->room)
+		xdr_free(req->pd->xdr_args, req->args);
 	if (!rp->res_freed)
 		rpcs_res_free(req);
 	free(rp->enc);
