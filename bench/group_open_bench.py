@@ -25,13 +25,18 @@ made large), and the loop keeps running.  Reported per case:
   * b alive at the end (no watchdog exit; watchdog_ms = 5000, the default);
   * the "other" loop: p50/p99/max LOCK+UNLOCK latency and the longest time
     without an answer, in a baseline window (the loop alone, 5 s before the
-    kill) and in the takeover window (start -> online + 1 s).
+    kill) and in the takeover window (start -> online + 1 s);
+  * the same loop's LOCK calls as the server answered them: from the call
+    to the reply on the wire (a capture of the other group's VIP on lo,
+    read by tshark), so what the server took is told apart from what the
+    bench's own client, on the same two cores, took to send and read.
 
 Usage: SGNFSD=... SGNFSCTL=... SGNFS_CLIENT=... JR_GROW=... \
        PYTHONPATH=tests/integration python3 bench/group_open_bench.py [--quick]
 (`--quick`: 100,000 locks and 10,000 clients; BENCH_PERF=DIR: a perf
 profile of the taking-over node from each start to online + 1 s, DIR/CASE.data.)  Results go to
-bench/results/group_open.json and stdout.  Run as root (ports < 1024).
+bench/results/group_open.json and stdout ("wire" columns: the server's
+LOCK answer time p99 from the capture; 0 when dumpcap/tshark are missing).  Run as root (ports < 1024).
 """
 
 import json
@@ -70,6 +75,50 @@ def loop_stats(lp, t0, t1):
             'longest_unanswered_ms': gap}
 
 
+def wire_start(vip, kind):
+    """A capture of @vip's traffic on lo, or None without dumpcap."""
+    path = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'group_open_%s.pcapng' % kind)
+    try:
+        p = subprocess.Popen(['dumpcap', '-q', '-i', 'lo', '-f', 'host %s' % vip, '-w', path],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    time.sleep(1.0)  # dumpcap opens lo before the loop starts
+    return p, path
+
+
+def wire_lock_times(cap):
+    """[(monotonic time of the reply, ms from call to reply)] of NLM LOCK
+    calls in @cap (tshark's rpc.time), or [] when it cannot be read."""
+    if not cap:
+        return []
+    p, path = cap
+    p.send_signal(2)
+    p.wait(timeout=30)
+    off = time.time() - time.monotonic()
+    try:
+        out = subprocess.run(['tshark', '-r', path, '-Y', 'nlm && rpc.msgtyp == 1 && '
+                              'rpc.procedure == 2', '-T', 'fields', '-e', 'frame.time_epoch',
+                              '-e', 'rpc.time'], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, timeout=300).stdout.decode()
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    finally:
+        os.unlink(path)
+    rows = []
+    for line in out.splitlines():
+        f = line.split('\t')
+        if len(f) == 2 and f[1]:
+            rows.append((float(f[0]) - off, float(f[1]) * 1000.0))
+    return rows
+
+
+def wire_stats(rows, t0, t1):
+    lat = [ms for t, ms in rows if t0 <= t <= t1]
+    return {'locks': len(lat), 'p50_ms': pct(lat, 50), 'p99_ms': pct(lat, 99),
+            'max_ms': max(lat) if lat else None}
+
+
 def one_case(h, kind):
     big = harness.Group('big', [harness.Export('big/fs', fsid=201)], nodes=('a', 'b'),
                         grace=5, extra={'ownership': 'managed'})
@@ -88,6 +137,7 @@ def one_case(h, kind):
     h.require(rc == 0, 'big online on a')
     ho = fu.Hold(h, fu.client_addr(c, 1, 1), big.vip, fu.lock_file(c, 'big'), 0, 8, tag='H')
     h.require(ho.wait_holding(), 'H holds a lock in big')
+    cap = wire_start(other.vip, kind)
     lp = fu.LockLoop(h, fu.client_addr(c, 2, 100), other.vip, fu.lock_file(c, 'other'),
                      start=5000, tag='loop').begin()
     t_loop = time.monotonic()
@@ -131,6 +181,7 @@ def one_case(h, kind):
         prof.send_signal(2)
         prof.wait(timeout=60)
     lp.end()
+    wire = wire_lock_times(cap)
     alive = c.nodes['b'].alive()
     # the baseline: the loop alone, before the kill (the takeover window
     # is usually longer; both report p99 and the longest silence)
@@ -147,6 +198,8 @@ def one_case(h, kind):
         'baseline': base, 'takeover': during,
         'p99_ratio': (during['p99_ms'] / base['p99_ms']
                       if base['p99_ms'] and during['p99_ms'] else None),
+        'wire_baseline': wire_stats(wire, t_loop + 0.5, t_kill),
+        'wire_takeover': wire_stats(wire, t_start, t_end),
         'loadavg': open('/proc/loadavg').read().split()[:3],
     }
     log(json.dumps(res, indent=1))
@@ -163,14 +216,16 @@ def test(h):
     with open(OUT, 'w') as f:
         json.dump({'when': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
                    'quick': QUICK, 'results': results}, f, indent=1)
-    print('\n%-8s %10s %10s %8s %9s %9s %9s %9s %8s' % (
+    print('\n%-8s %10s %10s %8s %9s %9s %9s %9s %8s %10s %10s %7s' % (
         'case', 'kill->on s', 'start->on', 'b alive', 'base p99', 'take p99', 'ratio',
-        'max gap', 'refused'))
+        'max gap', 'refused', 'wire base', 'wire take', 'ratio'))
     for r in results:
-        print('%-8s %10.2f %10.2f %8s %9.2f %9.2f %9.2f %9.0f %8d' % (
+        wb, wt = r['wire_baseline']['p99_ms'], r['wire_takeover']['p99_ms']
+        print('%-8s %10.2f %10.2f %8s %9.2f %9.2f %9.2f %9.0f %8d %10.2f %10.2f %7.2f' % (
             r['case'], r['kill_to_online_s'], r['start_to_online_s'], r['b_alive'],
             r['baseline']['p99_ms'] or 0, r['takeover']['p99_ms'] or 0, r['p99_ratio'] or 0,
-            r['takeover']['longest_unanswered_ms'], r['takeover']['refused']))
+            r['takeover']['longest_unanswered_ms'], r['takeover']['refused'], wb or 0, wt or 0,
+            wt / wb if wb and wt else 0))
         h.check(r['b_alive'] and not r['watchdog_exit'], '%s: b alive, no watchdog exit'
                 % r['case'])
 
