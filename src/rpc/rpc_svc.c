@@ -320,6 +320,9 @@ static rpcm_auth_stat rpcs_check_auth(const rpcm_call_body *cb, struct rpc_cred 
 		/* Decoded straight into @cred: its machine name and group
 		 * arrays are as large as rpcmsg.x's bounds, so XDR fills them
 		 * and allocates nothing (it allocates only for NULL). */
+		_Static_assert(RPC_AUTH_MAX_GIDS >= RPCMSG_MAX_GIDS &&
+			       RPC_AUTH_MAX_MACHNAME >= RPCMSG_MAX_MACHINE_NAME,
+			       "rpc_cred must hold what rpcmsg.x allows");
 		memset(&p, 0, sizeof(p));
 		p.machinename = cred->machinename;
 		p.gids.gids_val = cred->gids;
