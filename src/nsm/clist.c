@@ -688,17 +688,24 @@ void clist_close(struct clist *cl)
  */
 static void clist_clash_log(struct clist *cl, const char *name, const char *holder)
 {
+	/* The two names share their first 150 bytes, more than a log line
+	 * shows of a name: their lengths and last bytes tell them apart. */
+	enum { TAIL = 24 };
+	size_t nl = strlen(name), hl = strlen(holder);
+	char other[LOG_SAFE_MAX], ntail[LOG_SAFE_MAX], htail[LOG_SAFE_MAX];
 	time_t now = time(NULL);
-	char other[LOG_SAFE_MAX];
 
 	if (now == cl->clash_logged_at) {
 		cl->clash_quiet++;
 		return;
 	}
-	log_safe(other, sizeof(other), holder, strlen(holder));
-	log_warn("group=%s client=%s refused: its client-list file name is that of client %s "
-		 "(%" PRIu64 " more refused since the last such line)", cl->group,
-		 clist_lname(name), other, cl->clash_quiet);
+	log_safe(other, sizeof(other), holder, hl);
+	log_safe(ntail, sizeof(ntail), name + (nl > TAIL ? nl - TAIL : 0), nl > TAIL ? TAIL : nl);
+	log_safe(htail, sizeof(htail), holder + (hl > TAIL ? hl - TAIL : 0), hl > TAIL ? TAIL : hl);
+	log_warn("group=%s client=%s (%zu bytes, ending %s) refused: its client-list file name is "
+		 "that of client %s (%zu bytes, ending %s); %" PRIu64 " more refused since the "
+		 "last such line", cl->group, clist_lname(name), nl, ntail, other, hl, htail,
+		 cl->clash_quiet);
 	cl->clash_logged_at = now;
 	cl->clash_quiet = 0;
 }
