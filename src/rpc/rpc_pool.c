@@ -55,19 +55,25 @@ static struct {
 	.q = { { .cv = PTHREAD_COND_INITIALIZER }, { .cv = PTHREAD_COND_INITIALIZER } },
 };
 
+/* @j at the end of the list @head..@tail (the caller holds its mutex). */
+static void rpcp_append(struct rpcp_job **head, struct rpcp_job **tail, struct rpcp_job *j)
+{
+	j->next = NULL;
+	if (*tail)
+		(*tail)->next = j;
+	else
+		*head = j;
+	*tail = j;
+}
+
 /* On the pool thread that ran @j: hand it back to its loop. */
 static void rpcp_post(struct rpcp_job *j)
 {
 	struct rpcp_chan *ch = j->chan;
 	uint64_t one = 1;
 
-	j->next = NULL;
 	pthread_mutex_lock(&ch->mu);
-	if (ch->tail)
-		ch->tail->next = j;
-	else
-		ch->head = j;
-	ch->tail = j;
+	rpcp_append(&ch->head, &ch->tail, j);
 	pthread_mutex_unlock(&ch->mu);
 	/* Last, and after the unlock: the woken loop may preempt this
 	 * thread right here, and must then need nothing from it.  j is the
@@ -142,7 +148,6 @@ void rpcp_submit(struct rpcp_chan *ch, struct rpcp_job *j)
 	struct rpcp_queue *q = &rpcp.q[1];
 
 	j->chan = ch;
-	j->next = NULL;
 	j->lowered = false;
 	if (ch->out++ == 0)
 		uv_ref((uv_handle_t *)&ch->poll);
@@ -158,11 +163,7 @@ void rpcp_submit(struct rpcp_chan *ch, struct rpcp_job *j)
 		rpcp_post(j);
 		return;
 	}
-	if (q->tail)
-		q->tail->next = j;
-	else
-		q->head = j;
-	q->tail = j;
+	rpcp_append(&q->head, &q->tail, j);
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&rpcp.mu);
 }
