@@ -24,6 +24,7 @@ import time
 
 import harness
 import hostile_util as hu
+import wire
 import nlm_util as nu
 from harness import Export, Group, log
 from test_group_fairness import Flood, NFS_GETATTR, NFS_LOOKUP, group_rpc
@@ -56,6 +57,9 @@ CLIENT_NICE = int(os.environ.get('BENCH_CLIENT_NICE', '0'))
 # server did.  1: the earlier layout (CALLS baseline calls, then the
 # whole flood).
 WINDOWS = max(1, int(os.environ.get('BENCH_WINDOWS', '5')))
+# The node's loop_priority (realtime, the default, or normal), to compare
+# the two in alternating runs; unset: the configuration's default.
+LOOP_PRIORITY = os.environ.get('BENCH_LOOP_PRIORITY')
 
 
 def pct(v, p):
@@ -105,7 +109,8 @@ def flood_proc(src, vip, port, fh, stop, out):
 
 def test(h):
     c = h.cluster([Group('g1', [Export('g1/data', fsid=771)], grace=1),
-                   Group('g2', [Export('g2/data', fsid=772)], grace=1)])
+                   Group('g2', [Export('g2/data', fsid=772)], grace=1)],
+                  cluster_extra={'loop_priority': LOOP_PRIORITY} if LOOP_PRIORITY else None)
     e1, e2 = c.export('g1/data'), c.export('g2/data')
     v1, v2 = c.group('g1').vip, c.group('g2').vip
     big = os.path.join(e1.path, 'big')
@@ -134,6 +139,7 @@ def test(h):
         os.nice(CLIENT_NICE)
     pid = c.nodes['a'].pid
     base_ga, base_lk, fl_ga, fl_lk = [], [], [], []
+    base_w, fl_w = [], []                   # the windows, for the capture
     sb, sf = [0, 0, 0.0], [0, 0, 0.0]       # loop run ns, wait ns, seconds
     sent = answers = 0
     win = FLOOD_S / WINDOWS
@@ -144,6 +150,9 @@ def test(h):
         acc[1] += s1[1] - s0[1]
         acc[2] += time.monotonic() - t0
 
+    # g2's calls as the server answered them (the flood goes to v1: not
+    # captured, so the capture costs the flood nothing)
+    cap = wire.start(v2, 'fairness')
     with nu.RawNLM(src, v2, c.ports['nlm_port'], timeout=120) as k:
         for w in range(WINDOWS):
             # Baseline: g1 idle (its queue worked off after the last
@@ -157,6 +166,7 @@ def test(h):
             ga, lk = measure(nfs, root2, k, fh2,
                              until=None if WINDOWS == 1 else time.monotonic() + win)
             add(sb, s0, t0)
+            base_w.append((t0, time.monotonic()))
             base_ga += ga
             base_lk += lk
             stop, out = multiprocessing.Event(), multiprocessing.Queue()
@@ -168,6 +178,7 @@ def test(h):
             s0, t0 = schedstat(pid), time.monotonic()
             ga, lk = measure(nfs, root2, k, fh2, until=time.monotonic() + win)
             add(sf, s0, t0)
+            fl_w.append((t0, time.monotonic()))
             fl_ga += ga
             fl_lk += lk
             stop.set()
@@ -176,13 +187,15 @@ def test(h):
             answers += n_answers
             fp.join(10)
     nfs.close()
+    rows = wire.times(cap)
     rpc1, rpc2 = group_rpc(h, c, 'g1'), group_rpc(h, c, 'g2')
     load = open('/proc/loadavg').read().split()[:3]
     print('=' * 72)
     print('g2 latency, baseline vs during a %.0f s UDP READDIRPLUS flood of g1 in %d '
           'window(s) (offered %s/s: %d sent, %d answered; sender at nice %d, g2 client at '
-          'nice %d); loadavg %s' % (FLOOD_S, WINDOWS, FLOOD_RATE or 'max', sent, answers,
-                                     FLOOD_NICE, CLIENT_NICE, ' '.join(load)))
+          'nice %d, loop_priority %s); loadavg %s' % (
+              FLOOD_S, WINDOWS, FLOOD_RATE or 'max', sent, answers, FLOOD_NICE, CLIENT_NICE,
+              LOOP_PRIORITY or 'default', ' '.join(load)))
     print('%-10s %8s %10s %10s %10s %12s' % ('call', 'phase', 'n', 'p50 ms', 'p99 ms',
                                              'p99 ratio'))
     for name, b, f in (('GETATTR', base_ga, fl_ga), ('LOCK+UNLK', base_lk, fl_lk)):
@@ -191,6 +204,22 @@ def test(h):
         print('%-10s %8s %10d %10.3f %10.3f %12.2f' % (name, 'flood', len(f), pct(f, .5) * 1e3,
                                                      pct(f, .99) * 1e3,
                                                      pct(f, .99) / pct(b, .99)))
+    # The same calls on the wire: from the call to its reply, what the
+    # server took without the measuring client's own waits for a CPU.
+    if rows:
+        print('on the wire (the server\'s answer time, dumpcap on lo + tshark rpc.time):')
+        for name, prog, proc in (('GETATTR', wire.NFS_PROG, NFS_GETATTR),
+                                 ('LOCK', wire.NLM_PROG, 2), ('UNLOCK', wire.NLM_PROG, 4)):
+            b = wire.select(rows, base_w, prog, proc)
+            f = wire.select(rows, fl_w, prog, proc)
+            if b and f:
+                print('%-10s %8s %10d %10.3f %10.3f %12s' % (name, 'base', len(b), wire.pct(b, 50),
+                                                           wire.pct(b, 99), ''))
+                print('%-10s %8s %10d %10.3f %10.3f %12.2f' % (
+                    name, 'flood', len(f), wire.pct(f, 50), wire.pct(f, 99),
+                    wire.pct(f, 99) / wire.pct(b, 99)))
+    else:
+        print('on the wire: no capture (dumpcap or tshark missing)')
     # The loop thread's CPU and its wait for a CPU, per second of each
     # phase: what the server itself spent and lost to the scheduler.
     print('event loop, ms per s: base run %.1f wait %.1f; flood run %.1f wait %.1f'

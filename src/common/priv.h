@@ -21,10 +21,11 @@
  *                         itself (adding them, gratuitous ARP)
  * Everything else (CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_KILL, ...) is gone
  * for good, also from the bounding set, so no exec can regain it.
- * CAP_SYS_NICE too: the threads that run a backlogged group's jobs at a
- * lower priority take SCHED_IDLE once and never leave it
- * (rpc/rpc_svc.c, the low-priority threads; common/thprio.h), which needs
- * no privilege.
+ * CAP_SYS_NICE too, after its one use: the loop thread's real-time
+ * priority, taken before priv_drop (daemon/main.c, common/thprio.h).  The
+ * threads that run a backlogged group's jobs at a lower priority take
+ * SCHED_IDLE once and never leave it (rpc/rpc_svc.c, the low-priority
+ * threads), which needs no privilege.
  */
 #ifndef SGNFS_PRIV_H
 #define SGNFS_PRIV_H

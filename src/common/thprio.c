@@ -55,6 +55,16 @@ int thp_short_slice(void)
 #endif
 }
 
+int thp_realtime(void)
+{
+	struct sched_param sp = { .sched_priority = THP_LOOP_RT_PRIO };
+
+	/* pid 0: the calling thread only (Linux schedules threads). */
+	if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) < 0)
+		return -errno;
+	return 0;
+}
+
 int thp_nicer(int by)
 {
 	int cur = thp_nice();

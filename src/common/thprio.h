@@ -26,15 +26,41 @@
  * narrowed so: measured, that cost the flooding group a third of its
  * answers and gave the other group nothing, as the loop is not pinned
  * (the kernel wakes it where it last ran).
- * None of it needs a privilege: a thread may shorten its slice, lower its
+ * None of that needs a privilege: a thread may shorten its slice, lower its
  * own weight, take SCHED_IDLE and narrow its CPUs; it could not go back
  * (CAP_SYS_NICE is dropped).
+ *
+ * A short slice still leaves the loop in the fair scheduler: once it has
+ * run more than its share it is not eligible again until the others have
+ * caught up, and on a node whose cores also run other processes (the
+ * clients of a test or a bench, a backup, a build) it waited 170-270 ms
+ * per second for a CPU (bench/fairness.py, /proc/PID/schedstat), every
+ * group's requests with it.  So by default the loop runs SCHED_FIFO at the
+ * lowest real-time level (loop_priority = realtime, the one privileged
+ * step, taken before the capabilities are dropped), as corosync and ctdbd
+ * run theirs: it waits then only for a system call in progress on its CPU
+ * (Debian's kernel does not preempt those) and for real-time threads.  A
+ * loop that never slept would not take a CPU from the node for good: the
+ * kernel leaves normal threads 5% of each CPU (sched_rt_runtime_us), the
+ * loop is one thread, and the watchdog (a normal thread, often on the
+ * other core) ends a loop stuck in its work.
  */
 #ifndef SGNFS_THPRIO_H
 #define SGNFS_THPRIO_H
 
 /* The slice the loop asks for: the kernel's minimum (0.1 ms). */
 #define THP_SHORT_SLICE_NS 100000u
+
+/* The loop's real-time priority: the lowest SCHED_FIFO level, under every
+ * kernel thread and cluster manager that asks for one (corosync runs at
+ * SCHED_RR 99), above every normal thread. */
+#define THP_LOOP_RT_PRIO 1
+
+/* The calling thread runs SCHED_FIFO at THP_LOOP_RT_PRIO, with
+ * SCHED_RESET_ON_FORK: no thread or process it creates inherits it (they
+ * start SCHED_OTHER at nice >= 0).  Needs CAP_SYS_NICE (or RLIMIT_RTPRIO);
+ * sgnfsd calls it before dropping its capabilities.  0 or -errno. */
+int thp_realtime(void);
 
 /* The calling thread asks for THP_SHORT_SLICE_NS, keeping its nice value.
  * 0, or -errno (-EINVAL or -ENOSYS on a kernel without custom slices,

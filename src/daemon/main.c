@@ -647,6 +647,7 @@ int main(int argc, char **argv)
 	struct sgnfsd d;
 	const char *cfgpath = NULL, *nodename = NULL;
 	bool check = false, foreground = false, debug = false;
+	bool loop_rt = false;  /* the loop thread runs SCHED_FIFO */
 	struct rpc_limits lim;
 	enum log_level lvl = LOGL_INFO;
 	pid_t holder;
@@ -773,6 +774,19 @@ int main(int argc, char **argv)
 			 "systemd will not hear that the node is ready");
 
 	sgnfsd_raise_nofile(d.cfg);
+	/* This thread will run the event loop.  Its real-time priority is the
+	 * one step that needs CAP_SYS_NICE, so it is taken now, before that is
+	 * dropped; no thread created later inherits it (common/thprio.h). */
+	if (!d.cfg->loop_normal) {
+		rc = thp_realtime();
+		if (rc < 0)
+			log_warn("node %s: event loop at normal priority, SCHED_FIFO refused (%s): requests wait for a CPU whenever the node's cores are busy; set loop_priority = normal to choose that",
+				 d.node.me->name, strerror(-rc));
+		else
+			log_info("node %s: event loop runs SCHED_FIFO priority %d (loop_priority = realtime)",
+				 d.node.me->name, THP_LOOP_RT_PRIO);
+		loop_rt = rc == 0;
+	}
 	/* Capabilities are per thread: drop them before the loop, the pool
 	 * and the watchdog create any, so every thread starts reduced
 	 * (common/priv.h says what stays and why). */
@@ -816,10 +830,10 @@ int main(int argc, char **argv)
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)
 		goto out_pid;
-	/* This thread runs the loop: it asks for the shortest time slice so a
-	 * request preempts pool and background work on arrival
+	/* Without a real-time priority the loop asks for the shortest time
+	 * slice, so a request preempts pool and background work on arrival
 	 * (common/thprio.h).  Kernels before 6.12 have no such request. */
-	rc = thp_short_slice();
+	rc = loop_rt ? 0 : thp_short_slice();
 	if (rc < 0)
 		log_info("event loop: the kernel takes no time-slice request (%s); requests may wait for a running pool thread's slice",
 			 strerror(-rc));

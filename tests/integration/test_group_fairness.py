@@ -350,6 +350,7 @@ def test(h):
     h.check(g2_after.get('pool_udp_sent') == 0,
             'no g2 reply (TCP) was sent by a pool thread (status: %s)' % g2_after)
     low = {t: v for t, v in nices.items() if v[0] == 'sgnfs-low'}
+    loop_tid = c.nodes['a'].pid     # the main thread runs the event loop
     cpus = frozenset(os.sched_getaffinity(0))
     # the daemon has this test's nice (the suite may run under `nice`)
     base_nice = os.getpriority(os.PRIO_PROCESS, 0)
@@ -357,14 +358,22 @@ def test(h):
             and low and all(v[3] == os.SCHED_IDLE for v in low.values())
             and sum(v[2] for v in low.values()) > 0
             and all(v[1] == base_nice and v[3] == os.SCHED_OTHER and v[4] == cpus
-                    for t, v in nices.items() if t not in low),
+                    for t, v in nices.items() if t not in low and t != loop_tid),
             'with g1\'s backlog gone the sgnfs-low threads are SCHED_IDLE and did run work; '
-            'every other sgnfsd thread is SCHED_OTHER at nice %d (the daemon\'s) on every CPU '
+            'every other sgnfsd thread but the loop is SCHED_OTHER at nice %d (the daemon\'s) '
+            'on every CPU '
             '(status %s; threads %s)' % (base_nice, drained, nices))
-    # The loop asked for the shortest time slice, so a request preempts a
-    # running pool thread on arrival (common/thprio.h).
-    loop = nices.get(c.nodes['a'].pid)
-    if kernel_has_custom_slices():
+    # The loop runs SCHED_FIFO at the lowest real-time level (the default
+    # loop_priority = realtime), and no thread it created inherited that
+    # (checked above): a request waits for no pool, background or other
+    # process's thread (common/thprio.h).  Without root sgnfsd cannot take
+    # it, and the loop asks for the shortest time slice instead.
+    loop = nices.get(loop_tid)
+    if os.geteuid() == 0:
+        h.check(loop is not None and loop[3] == os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
+                and os.sched_getparam(loop_tid).sched_priority == 1,
+                'the event loop runs SCHED_FIFO priority 1, reset on fork (thread %s)' % (loop,))
+    elif kernel_has_custom_slices():
         h.check(loop is not None and loop[5] == 100000,
                 'the event loop runs with a 0.1 ms time slice (thread %s)' % (loop,))
     else:

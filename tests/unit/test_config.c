@@ -396,6 +396,7 @@ static void test_defaults(void **state)
 	assert_int_equal(r.c->ownership, CFG_OWN_LEASE);
 	assert_int_equal(r.c->groups[0].ownership, CFG_OWN_LEASE);
 	assert_false(r.c->journal_io_thread); /* io_uring */
+	assert_false(r.c->loop_normal);       /* the loop real-time */
 	assert_string_equal(r.c->exports[0].path, "/");
 	assert_true(r.c->exports[0].rw);
 	assert_true(r.c->exports[0].root_squash);
@@ -457,6 +458,14 @@ static void test_ownership(void **state)
 	if (r.rc != 0)
 		fail_msg("rc %d:\n%s", r.rc, r.errs);
 	assert_true(r.c->journal_io_thread);
+	done(&r);
+
+	/* loop_priority: the fair scheduler's on request. */
+	load("[cluster]\nname = t\nloop_priority = normal\n[node a]\n[group g]\nvip = 127.0.0.1\n"
+	     "nodes = a\n[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n", &r);
+	if (r.rc != 0)
+		fail_msg("rc %d:\n%s", r.rc, r.errs);
+	assert_true(r.c->loop_normal);
 	done(&r);
 }
 
@@ -649,6 +658,8 @@ static const struct error_case error_cases[] = {
 	  "expected lease or managed" },
 	{ "journal_io", "[cluster]\nname = t\njournal_io = aio\n" REST, 3,
 	  "journal_io = 'aio': expected uring or thread" },
+	{ "loop_priority", "[cluster]\nname = t\nloop_priority = high\n" REST, 3,
+	  "loop_priority = 'high': expected realtime or normal" },
 	{ "seccomp", "[cluster]\nname = t\nseccomp = strict\n" REST, 3,
 	  "seccomp = 'strict': expected on, log or off" },
 	{ "drc_ttl", "[cluster]\nname = t\ndrc_ttl = 0\n" REST, 3, "out of range (1..86400)" },

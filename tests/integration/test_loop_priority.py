@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""
+test_loop_priority - where the event loop stands with the CPU scheduler
+(`loop_priority`, common/thprio.h, docs/configuration.md).
+
+  1. Default (`realtime`), as root: the loop thread (the main thread) runs
+     SCHED_FIFO at priority 1 with SCHED_RESET_ON_FORK, and the log says
+     so; no other thread of the node (pool, low, watchdog, io_uring
+     workers) has a real-time policy, although the loop created them; the
+     node dropped CAP_SYS_NICE after taking it.  A child the node starts
+     (its VIP or notify helpers) would start at normal priority too: the
+     reset is the kernel's, checked here on the threads.
+  2. `loop_priority = normal`: the loop is SCHED_OTHER and asks for the
+     kernel's shortest slice (0.1 ms, where the kernel shows se.slice).
+  3. `loop_priority = high`: `sgnfsd -t` names the key and the values.
+  4. A reload that changes `loop_priority` is refused (set once, while the
+     node held CAP_SYS_NICE), and the node keeps its loop where it was.
+"""
+import os
+import subprocess
+
+import harness
+import fo_util as fu
+import nlm_util as nu
+import ops_util as ou
+from harness import Export, Group, log
+
+CAP_SYS_NICE = 23
+RT = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
+
+
+def threads(pid):
+    """{tid: (comm, policy, rt priority, slice ns or None)}."""
+    out = {}
+    for tid in os.listdir('/proc/%d/task' % pid):
+        t = int(tid)
+        try:
+            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
+                comm = f.read().strip()
+            sl = None
+            with open('/proc/%d/task/%s/sched' % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith('se.slice'):
+                        sl = int(line.split(':')[1])
+            out[t] = (comm, os.sched_getscheduler(t), os.sched_getparam(t).sched_priority, sl)
+        except OSError:
+            pass
+    return out
+
+
+def cap_eff(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('CapEff:'):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def groups():
+    return [Group('g1', [Export('g1/data', fsid=791)], grace=1)]
+
+
+def test(h):
+    if os.geteuid() != 0:
+        raise harness.Skip('needs root (SCHED_FIFO needs CAP_SYS_NICE)')
+    # 1. the default
+    c = h.cluster(groups(), name='rt')
+    c.start('a')
+    nu.wait_online(h, c, ['g1'])
+    pid = c.nodes['a'].pid
+    th = threads(pid)
+    log('threads: %s' % th)
+    h.check(th.get(pid, (None, None))[1:3] == (RT, 1),
+            'the loop thread runs SCHED_FIFO priority 1, reset on fork (%s)' % (th.get(pid),))
+    others = {t: v for t, v in th.items() if t != pid}
+    h.check(len(others) >= 5 and all(v[1] in (os.SCHED_OTHER, os.SCHED_IDLE) and v[2] == 0
+                                     for v in others.values()),
+            'every other thread (%d) runs a normal policy: none inherited the loop\'s' %
+            len(others))
+    h.check(not cap_eff(pid) & (1 << CAP_SYS_NICE),
+            'CAP_SYS_NICE dropped after the loop took its priority (CapEff %x)' % cap_eff(pid))
+    h.check('event loop runs SCHED_FIFO priority 1' in fu.node_log(c.nodes['a']),
+            'the log says where the loop runs')
+    # 4. a reload cannot change it
+    c.cluster_extra['loop_priority'] = 'normal'
+    ou.write_config(c)
+    rc, out, _ = ou.ctl(c, 'reload', 'a')
+    h.check(rc == 1 and 'loop_priority' in out and 'restart' in out,
+            'a reload changing loop_priority is refused, naming the key (%d %r)' % (rc, out))
+    h.check(threads(pid).get(pid, (None, None))[1] == RT, 'the loop stays SCHED_FIFO')
+    c.stop_all()
+
+    # 2. normal
+    c = h.cluster(groups(), name='normal', cluster_extra={'loop_priority': 'normal'})
+    c.start('a')
+    nu.wait_online(h, c, ['g1'])
+    pid = c.nodes['a'].pid
+    th = threads(pid)
+    loop = th.get(pid)
+    h.check(loop is not None and loop[1] == os.SCHED_OTHER,
+            'loop_priority = normal: the loop is SCHED_OTHER (%s)' % (loop,))
+    if loop is not None and loop[3] is not None:
+        h.check(loop[3] == 100000, 'and asks for a 0.1 ms slice (%s)' % (loop,))
+    else:
+        log('SKIP slice check: this kernel shows no se.slice')
+    h.check(not any(v[1] & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO for v in th.values()),
+            'no thread runs SCHED_FIFO')
+    h.check('SCHED_FIFO' not in fu.node_log(c.nodes['a']), 'the log claims no real-time loop')
+    cfg = c.config_path
+    c.stop_all()
+
+    # 3. a bad value
+    with open(cfg) as f:
+        text = f.read()
+    bad = cfg + '.bad'
+    with open(bad, 'w') as f:
+        f.write(text.replace('loop_priority = normal', 'loop_priority = high'))
+    r = subprocess.run([h.sgnfsd, '-t', '-c', bad], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    out = r.stdout.decode()
+    h.check(r.returncode == 1 and "loop_priority = 'high': expected realtime or normal" in out,
+            'sgnfsd -t refuses loop_priority = high, naming the values (exit %d: %s)'
+            % (r.returncode, out.strip()))
+
+
+if __name__ == '__main__':
+    harness.main(test, timeout=120)
