@@ -27,6 +27,12 @@
  * a dozen replies with a dozen new calls costs the kernel one segment, not
  * a dozen, and the server one wake-up.
  *
+ * A handle may keep the records of finished calls for its next ones
+ * (rpcc_keep_calls; none by default): a kept record's message buffer is
+ * encoded into again without a sizing pass, and its results are decoded into
+ * the record's own room, so a caller that keeps N calls in flight allocates
+ * nothing per call once N records exist (sgnfs-client bench-lock).
+ *
  * TCP replies are reassembled from record-marking fragments by rpc_rm.c
  * (state in struct rpcc_conn); the running record size is checked against
  * max_reply before anything is buffered, and an oversized record is skipped
@@ -58,6 +64,7 @@
 #define RPCC_RECONNECT_MAX   2000u
 #define RPCC_RDBUF           65536u
 #define RPCC_WRITEV_MAX      64u           /* calls per writev */
+#define RPCC_KEEP_ROUND      512u          /* kept message buffers grow in these */
 #define RPCC_NEVER           UINT64_MAX
 
 struct rpcc_conn;
@@ -71,7 +78,10 @@ struct rpcc_call {
 	bool sent;                      /* TCP: written on the current connection */
 	unsigned tx_count;              /* transmissions so far */
 	uint8_t *msg;                   /* RPCC_MARK_LEN headroom + record (owned) */
+	size_t cap;                     /* bytes at msg */
 	size_t len;                     /* record length, without the headroom */
+	void *room;                     /* kept records: results decoded here (owned) */
+	size_t room_cap;                /* bytes at room */
 	xdrproc_t xdr_res;
 	size_t res_size;
 	rpcc_cb cb;
@@ -118,6 +128,9 @@ struct rpcc_clnt {
 	uv_prepare_t flush_prep;        /* TCP: end-of-turn write of unsent calls */
 	uv_check_t flush_chk;
 	bool flush_armed;
+	unsigned keep_calls;            /* finished call records kept at most */
+	struct rpcc_call *kept;         /* those records, by next (owned) */
+	unsigned nkept;
 	unsigned handles_open;
 	bool closing;
 };
@@ -223,10 +236,64 @@ static void rpcc_unlink(struct rpcc_clnt *c, struct rpcc_call *k)
 	}
 }
 
+/* Free @k, or keep it (buffers included) for the handle's next call. */
 static void rpcc_call_free(struct rpcc_call *k)
 {
+	struct rpcc_clnt *c = k->c;
+
+	if (c && !c->closing && c->nkept < c->keep_calls) {
+		k->next = c->kept;
+		c->kept = k;
+		c->nkept++;
+		return;
+	}
+	free(k->room);
 	free(k->msg);
 	free(k);
+}
+
+/* A record for a new call: a kept one (its buffers and nothing else kept),
+ * else a new zeroed one; NULL without memory. */
+static struct rpcc_call *rpcc_call_get(struct rpcc_clnt *c)
+{
+	struct rpcc_call *k = c->kept;
+	uint8_t *msg;
+	void *room;
+	size_t cap, room_cap;
+
+	if (!k)
+		return calloc(1, sizeof(*k));
+	c->kept = k->next;
+	c->nkept--;
+	msg = k->msg;
+	cap = k->cap;
+	room = k->room;
+	room_cap = k->room_cap;
+	memset(k, 0, sizeof(*k));
+	k->msg = msg;
+	k->cap = cap;
+	k->room = room;
+	k->room_cap = room_cap;
+	return k;
+}
+
+static void rpcc_kept_free(struct rpcc_clnt *c, unsigned keep)
+{
+	while (c->nkept > keep) {
+		struct rpcc_call *k = c->kept;
+
+		c->kept = k->next;
+		c->nkept--;
+		free(k->room);
+		free(k->msg);
+		free(k);
+	}
+}
+
+void rpcc_keep_calls(struct rpcc_clnt *c, unsigned n)
+{
+	c->keep_calls = n;
+	rpcc_kept_free(c, n);
 }
 
 /* Run the callback of an already unlinked call with @err and free it. */
@@ -378,46 +445,99 @@ static void rpcc_put32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, 4);
 }
 
+/*
+ * The call header (with @k's xid and @proc) and @args into @k->msg.  0, or
+ * -ENOSPC if they do not fit in k->cap bytes or do not encode (the caller
+ * tells these apart by sizing).
+ */
+static int rpcc_encode_at(struct rpcc_clnt *c, struct rpcc_call *k, uint32_t proc,
+			  xdrproc_t xa, const void *args)
+{
+	XDR x;
+
+	if (k->cap < RPCC_MARK_LEN + c->hdr_len)
+		return -ENOSPC;
+	memcpy(k->msg + RPCC_MARK_LEN, c->hdr, c->hdr_len);
+	rpcc_put32(k->msg + RPCC_MARK_LEN, k->xid);
+	rpcc_put32(k->msg + RPCC_MARK_LEN + RPCC_PROC_OFF, proc);
+	k->len = c->hdr_len;
+	if (xa) {
+		xdrmem_create(&x, (char *)k->msg + RPCC_MARK_LEN + c->hdr_len,
+			      (u_int)(k->cap - RPCC_MARK_LEN - c->hdr_len), XDR_ENCODE);
+		if (!xa(&x, (void *)args))
+			return -ENOSPC;
+		k->len += xdr_getpos(&x);
+	}
+	return 0;
+}
+
 static int rpcc_encode(struct rpcc_clnt *c, uint32_t proc, xdrproc_t xa,
 		       const void *args, struct rpcc_call **out)
 {
 	struct rpcc_call *k;
 	u_long alen = 0;
-	XDR x;
+	size_t need;
 	int rc = -ENOMEM;
 
+	k = rpcc_call_get(c);
+	if (!k)
+		return -ENOMEM;
+	k->c = c;
+	k->xid = rpcc_new_xid(c);
+	/* A kept buffer is tried as it is: a LOCK or UNLOCK fits the room the
+	 * last one left, and the sizing pass below costs a second encode. */
+	if (k->msg && rpcc_encode_at(c, k, proc, xa, args) == 0)
+		goto out;
 	if (xa) {
 		alen = xdr_sizeof(xa, (void *)args);
 		/* 0 is also what a failing encoder yields; the real encode
 		 * below tells a void-like encoder from a broken one. */
-		if (alen > (64u << 20))
-			return -EMSGSIZE;
-	}
-	k = calloc(1, sizeof(*k));
-	if (!k)
-		return -ENOMEM;
-	k->len = c->hdr_len + alen;
-	k->msg = malloc(RPCC_MARK_LEN + k->len);
-	if (!k->msg)
-		goto out_free;
-	memcpy(k->msg + RPCC_MARK_LEN, c->hdr, c->hdr_len);
-	k->xid = rpcc_new_xid(c);
-	rpcc_put32(k->msg + RPCC_MARK_LEN, k->xid);
-	rpcc_put32(k->msg + RPCC_MARK_LEN + RPCC_PROC_OFF, proc);
-	if (xa) {
-		xdrmem_create(&x, (char *)k->msg + RPCC_MARK_LEN + c->hdr_len,
-			      (u_int)alen, XDR_ENCODE);
-		if (!xa(&x, (void *)args) || xdr_getpos(&x) != alen) {
-			rc = -EINVAL;
+		if (alen > (64u << 20)) {
+			rc = -EMSGSIZE;
 			goto out_free;
 		}
 	}
-	k->c = c;
+	need = RPCC_MARK_LEN + c->hdr_len + alen;
+	if (need > k->cap) {
+		/* kept records round up, so a slightly longer call reuses them */
+		size_t cap = c->keep_calls ? (need + RPCC_KEEP_ROUND - 1) / RPCC_KEEP_ROUND *
+					     RPCC_KEEP_ROUND : need;
+
+		free(k->msg);
+		k->cap = 0;
+		k->msg = malloc(cap);
+		if (!k->msg)
+			goto out_free;
+		k->cap = cap;
+	}
+	if (rpcc_encode_at(c, k, proc, xa, args) < 0 || k->len != c->hdr_len + alen) {
+		rc = -EINVAL;
+		goto out_free;
+	}
+out:
 	*out = k;
 	return 0;
 out_free:
 	rpcc_call_free(k);
 	return rc;
+}
+
+/* Zeroed storage for @k's results: the record's room when the handle keeps
+ * records (it outlives the callback; xdr_free empties it), else calloc'ed. */
+static void *rpcc_res_storage(struct rpcc_clnt *c, struct rpcc_call *k, size_t size)
+{
+	if (!c->keep_calls)
+		return calloc(1, size);
+	if (k->room_cap < size) {
+		void *n = realloc(k->room, size);
+
+		if (!n)
+			return NULL;
+		k->room = n;
+		k->room_cap = size;
+	}
+	memset(k->room, 0, size);
+	return k->room;
 }
 
 /* ---- reply handling ------------------------------------------------------ */
@@ -498,12 +618,13 @@ static void rpcc_handle_record(struct rpcc_clnt *c, const uint8_t *rec, size_t l
 		}
 	}
 	if (rep.err == 0 && k->xdr_res) {
-		rep.res = calloc(1, k->res_size ? k->res_size : 1);
+		rep.res = rpcc_res_storage(c, k, k->res_size ? k->res_size : 1);
 		if (!rep.res) {
 			rep.err = -ENOMEM;
 		} else if (!k->xdr_res(&x, rep.res)) {
 			xdr_free(k->xdr_res, rep.res);
-			free(rep.res);
+			if (rep.res != k->room)
+				free(rep.res);
 			rep.res = NULL;
 			rep.err = RPCC_ERR_BAD_REPLY;
 		}
@@ -511,7 +632,8 @@ static void rpcc_handle_record(struct rpcc_clnt *c, const uint8_t *rec, size_t l
 	k->cb(&rep, k->arg);
 	if (rep.res) {
 		xdr_free(k->xdr_res, rep.res);
-		free(rep.res);
+		if (rep.res != k->room)
+			free(rep.res);
 	}
 	rpcc_call_free(k);
 out:
@@ -1065,6 +1187,7 @@ void rpcc_close(struct rpcc_clnt *c)
 	c->closing = true;
 	rpcc_conn_drop(c);
 	rpcc_finish_list(rpcc_steal_all(c), -ECANCELED);
+	rpcc_kept_free(c, 0);
 	uv_close((uv_handle_t *)&c->timer, rpcc_handle_closed_cb);
 	if (c->transport == RPCC_UDP)
 		uv_close((uv_handle_t *)&c->udp, rpcc_handle_closed_cb);

@@ -140,6 +140,16 @@ int rpcc_call(struct rpcc_clnt *c, uint32_t proc, xdrproc_t xdr_args,
 int rpcc_send(struct rpcc_clnt *c, uint32_t proc, xdrproc_t xdr_args,
 	      const void *args);
 
+/*
+ * Keep the records of up to @n finished calls (their message buffers and
+ * result rooms) for the next calls on @c, instead of freeing them: a caller
+ * with N calls in flight at a time, N kept, allocates nothing per call.  The
+ * results a callback sees then live in the record's room (still only until
+ * the callback returns).  0, the default, keeps none; lowering @n frees the
+ * surplus now.  rpcc_close() frees them all.
+ */
+void rpcc_keep_calls(struct rpcc_clnt *c, unsigned n);
+
 /* Calls waiting for a reply (not counting one-way messages). */
 unsigned rpcc_outstanding(const struct rpcc_clnt *c);
 /* Address the handle talks to (as given to rpcc_new). */

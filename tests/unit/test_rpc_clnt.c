@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "fault_alloc.h"
 #include "rpc/rpc_clnt.h"
 #include "rpcmsg.h"
 #include "pmap.h"
@@ -974,6 +975,71 @@ static void test_getport(void **state)
 	finish(&loop, &s, NULL);
 }
 
+/* @n echo calls one after the other, each checked; the allocations they
+ * (and the test server) made. */
+static long echo_round(uv_loop_t *loop, struct rpcc_clnt *c, unsigned n)
+{
+	fa_reset();
+	for (unsigned i = 0; i < n; i++) {
+		struct result r = { 0 };
+		char text[32];
+
+		snprintf(text, sizeof(text), "call number %u", i);
+		assert_int_equal(echo(c, P_ECHO, text, NULL, &r), 0);
+		assert_true(run_until(loop, &r.done, WAIT_MS));
+		assert_int_equal(r.err, 0);
+		assert_int_equal(r.dlen, strlen(text));
+		assert_memory_equal(r.data, text, r.dlen);
+	}
+	return fa_calls();
+}
+
+/*
+ * Kept call records (rpcc_keep_calls), on UDP and TCP: once a handle has
+ * them, a call allocates nothing of its own: the same calls without keeping
+ * allocate exactly three more each (the call record, its message, its
+ * result), the test server's allocations being the same both ways.  Results
+ * still decode right when a call is longer than any kept buffer (one grows)
+ * and two are in flight, a result that does not decode fails only its call,
+ * keeping 0 again allocates as before, and close frees what was kept (ASan).
+ */
+static void test_keep_calls(void **state)
+{
+	for (int tcp = 0; tcp < 2; tcp++) {
+		uv_loop_t loop;
+		struct tsrv s;
+		struct result r[2];
+		char big[3000];
+		long plain, kept;
+
+		uv_loop_init(&loop);
+		tsrv_start(&s, &loop, !tcp, tcp);
+		struct rpcc_clnt *c = mk(&loop, &s, tcp ? RPCC_TCP : RPCC_UDP, NULL, NULL, NULL, 0);
+		echo_round(&loop, c, 2);               /* connected, buffers grown */
+		plain = echo_round(&loop, c, 20);
+		rpcc_keep_calls(c, 2);
+		echo_round(&loop, c, 1);               /* the first kept record */
+		kept = echo_round(&loop, c, 20);
+		assert_int_equal(plain - kept, 3 * 20);
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		memset(r, 0, sizeof(r));
+		assert_int_equal(echo(c, P_ECHO, big, NULL, &r[0]), 0);
+		assert_int_equal(echo(c, P_BAD_RESULT, "bad", NULL, &r[1]), 0);
+		run_until_all(&loop, r, 2, WAIT_MS);
+		assert_int_equal(r[0].err, 0);
+		assert_int_equal(r[0].dlen, sizeof(r[0].data)); /* what struct result keeps */
+		assert_memory_equal(r[0].data, big, r[0].dlen);
+		assert_int_equal(r[1].err, RPCC_ERR_BAD_REPLY);
+		assert_int_equal(echo_round(&loop, c, 20), kept);
+
+		rpcc_keep_calls(c, 0);
+		assert_int_equal(echo_round(&loop, c, 20), plain);
+		finish(&loop, &s, c);
+	}
+}
+
 static void test_strerror_names(void **state)
 {
 	assert_string_equal(rpcc_strerror(-ETIMEDOUT), "timed out");
@@ -999,6 +1065,7 @@ int main(void)
 		cmocka_unit_test(test_bad_local_address),
 		cmocka_unit_test(test_call_from_callback),
 		cmocka_unit_test(test_getport),
+		cmocka_unit_test(test_keep_calls),
 		cmocka_unit_test(test_strerror_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
