@@ -185,6 +185,32 @@ int cl_null(struct cl_server *s, cl_done_fn done, void *arg);
 int cl_free_all(struct cl_server *s, cl_done_fn done, void *arg);
 
 /*
+ * Request slots, for load generation (bench-lock): a slot LOCKs and UNLOCKs
+ * one lock, @rq (copied once, its owner handle filled in as cl_lock() would),
+ * again and again through one request block, one call at a time.  Nothing is
+ * allocated or copied per call: the block, the NLM handle's call record
+ * (one kept per slot of the server) and the slot's result are reused.  The
+ * result @done gets lives in the slot until its next call.
+ *
+ * Unlike cl_lock(), a slot's lock is not entered in the host's record: it
+ * is not reclaimed after SM_NOTIFY, not written to cl_config.record_path,
+ * not released by a host reboot's bookkeeping.  bench-lock holds each lock
+ * for one round trip and runs without callbacks (no SM_NOTIFY reaches it);
+ * after a server restart its next UNLOCK of a forgotten lock is granted all
+ * the same.  A slot cannot block (@rq->block is -EINVAL).
+ *
+ * cl_slot_new: 0 or -errno.  cl_slot_call: LOCK (@unlock false) or UNLOCK;
+ * like cl_lock(), 0 and later @done exactly once, or -errno and never;
+ * -EBUSY while the slot's last call is pending, or was cancelled while its
+ * RPC is still in flight.  cl_slot_free: completes a pending call with
+ * -ECANCELED, then frees @sl; every slot is freed before cl_ctx_close().
+ */
+struct cl_slot;
+int cl_slot_new(struct cl_server *s, const struct cl_lockreq *rq, struct cl_slot **out);
+int cl_slot_call(struct cl_slot *sl, bool unlock, cl_done_fn done, void *arg);
+void cl_slot_free(struct cl_slot *sl);
+
+/*
  * Simulate a reboot of @h: increase its NSM state, forget its record and
  * pending requests, and send SM_NOTIFY (mon_name = host name) to every
  * server it has used, so they release its locks.  0 or -errno.  @done

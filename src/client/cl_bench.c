@@ -8,8 +8,16 @@
  * share the file.  With depth 1 this measures one request at a time on one
  * connection per host; with depth D, D requests are in flight per connection.
  *
+ * Each slot is a cl_slot (cl.h): its request block, NLM call record and
+ * result are made once and reused, so the load generator allocates nothing
+ * per call and keeps no record of held locks (nothing here reclaims: see
+ * cl.h), and a run measures the server rather than the client's malloc.
+ *
  * Reported: pairs/s, RPCs/s, and the latency of each RPC (request sent to
- * answer decoded) at p50 / p99 / max, in microseconds.
+ * answer decoded) at p50 / p99 / max, in microseconds.  Every RPC's latency
+ * is counted, exactly: a count per microsecond below CLB_HIST_US and each
+ * slower one kept as it is, so the percentiles are those of the sorted list
+ * of all of them without keeping (and sorting) a list of millions.
  */
 #include "client/cl_bench.h"
 
@@ -20,10 +28,12 @@
 
 #include "nlm.h"
 
+#define CLB_MAX_ERRORS 100           /* then the run stops early */
+#define CLB_HIST_US    (1u << 16)    /* latencies counted per microsecond below */
+
 struct clb_slot {
 	struct clb_run *run;
-	struct cl_server *srv;
-	struct cl_lockreq rq;
+	struct cl_slot *slot;        /* owned */
 	bool locked;                 /* next RPC is the UNLOCK */
 };
 
@@ -31,12 +41,14 @@ struct clb_run {
 	const struct cl_bench_opts *o;
 	uv_loop_t *loop;
 	uint64_t t_start, t_end;     /* uv_hrtime() */
-	uint64_t deadline;           /* uv_hrtime(): stop starting pairs */
+	uint64_t deadline_ms;        /* uv_now(): stop starting pairs */
 	uint64_t pairs, ops, errors, denied;
 	uint64_t started;            /* pairs begun */
 	int first_err;
-	uint32_t *lat;               /* microseconds per RPC (owned) */
-	size_t nlat, caplat;
+	uint64_t *hist;              /* RPCs per microsecond, below CLB_HIST_US (owned) */
+	uint32_t *slow;              /* each latency >= CLB_HIST_US, in us (owned) */
+	size_t nslow, capslow;
+	uint64_t nlat;               /* latencies counted (hist + slow) */
 	unsigned active;             /* slots still running */
 	struct clb_slot *slots;      /* owned */
 	size_t nslots;
@@ -44,22 +56,34 @@ struct clb_run {
 
 static void clb_next(struct clb_slot *sl);
 
+/* One RPC's latency; dropped (not counted) only if a slow one finds no memory. */
+static void clb_count(struct clb_run *run, uint64_t usec)
+{
+	if (usec < CLB_HIST_US) {
+		run->hist[usec]++;
+		run->nlat++;
+		return;
+	}
+	if (run->nslow == run->capslow) {
+		size_t cap = run->capslow ? run->capslow * 2 : 1024;
+		uint32_t *n = realloc(run->slow, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		run->slow = n;
+		run->capslow = cap;
+	}
+	run->slow[run->nslow++] = usec > UINT32_MAX ? UINT32_MAX : (uint32_t)usec;
+	run->nlat++;
+}
+
 static void clb_done(const struct cl_result *r, void *arg)
 {
 	struct clb_slot *sl = arg;
 	struct clb_run *run = sl->run;
 
 	run->ops++;
-	if (run->nlat == run->caplat) {
-		size_t cap = run->caplat ? run->caplat * 2 : 1u << 16;
-		uint32_t *n = realloc(run->lat, cap * sizeof(*n));
-		if (n) {
-			run->lat = n;
-			run->caplat = cap;
-		}
-	}
-	if (run->nlat < run->caplat)
-		run->lat[run->nlat++] = r->usec > UINT32_MAX ? UINT32_MAX : (uint32_t)r->usec;
+	clb_count(run, r->usec);
 	if (r->err || r->stat != NLM4_GRANTED) {
 		if (r->err) {
 			run->errors++;
@@ -82,37 +106,48 @@ static void clb_done(const struct cl_result *r, void *arg)
 	clb_next(sl);
 }
 
+/* @sl starts nothing more; the last slot to stop ends the run. */
+static void clb_stop(struct clb_slot *sl)
+{
+	struct clb_run *run = sl->run;
+
+	run->active--;
+	if (run->active == 0) {
+		run->t_end = uv_hrtime();
+		uv_stop(run->loop);
+	}
+}
+
 static void clb_next(struct clb_slot *sl)
 {
 	struct clb_run *run = sl->run;
 	int rc;
 
+	/* A dead server fails everything: report soon, not after the count.
+	 * Checked before an UNLOCK too: one that fails at once (connection
+	 * refused) would otherwise be retried for ever. */
+	if (run->errors > CLB_MAX_ERRORS) {
+		clb_stop(sl);
+		return;
+	}
 	if (!sl->locked) {
+		/* the loop's clock (ms, updated every turn) is enough for the
+		 * deadline; the rate uses t_start/t_end */
 		bool over = run->o->count ? run->started >= run->o->count
-					  : uv_hrtime() >= run->deadline;
-		/* a dead server fails everything: report soon, not after the count */
-		if (over || run->errors > 100) {
-			run->active--;
-			if (run->active == 0) {
-				run->t_end = uv_hrtime();
-				uv_stop(run->loop);
-			}
+					  : uv_now(run->loop) >= run->deadline_ms;
+
+		if (over) {
+			clb_stop(sl);
 			return;
 		}
 		run->started++;
-		rc = cl_lock(sl->srv, &sl->rq, clb_done, sl);
-	} else {
-		rc = cl_unlock(sl->srv, &sl->rq, clb_done, sl);
 	}
+	rc = cl_slot_call(sl->slot, sl->locked, clb_done, sl);
 	if (rc < 0) {
 		run->errors++;
 		if (!run->first_err)
 			run->first_err = rc;
-		run->active--;
-		if (run->active == 0) {
-			run->t_end = uv_hrtime();
-			uv_stop(run->loop);
-		}
+		clb_stop(sl);
 	}
 }
 
@@ -123,14 +158,22 @@ static int clb_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The @i-th smallest latency counted (0-based, i < nlat; slow sorted). */
+static uint32_t clb_nth(const struct clb_run *run, uint64_t i)
+{
+	for (uint32_t us = 0; us < CLB_HIST_US; us++) {
+		if (i < run->hist[us])
+			return us;
+		i -= run->hist[us];
+	}
+	return run->slow[i];
+}
+
 static uint32_t clb_pct(const struct clb_run *run, double p)
 {
-	size_t i;
-
 	if (run->nlat == 0)
 		return 0;
-	i = (size_t)(p * (double)(run->nlat - 1) + 0.5);
-	return run->lat[i];
+	return clb_nth(run, (uint64_t)(p * (double)(run->nlat - 1) + 0.5));
 }
 
 int cl_bench_run(uv_loop_t *loop, struct cl_ctx *ctx, const struct cl_bench_opts *o,
@@ -145,36 +188,41 @@ int cl_bench_run(uv_loop_t *loop, struct cl_ctx *ctx, const struct cl_bench_opts
 	run.loop = loop;
 	run.nslots = nhosts * o->depth;
 	run.slots = calloc(run.nslots ? run.nslots : 1, sizeof(*run.slots));
-	if (!run.slots)
-		return -ENOMEM;
+	run.hist = calloc(CLB_HIST_US, sizeof(*run.hist));
+	if (!run.slots || !run.hist) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	for (size_t h = 0; h < nhosts; h++) {
 		struct cl_server *srv;
+		struct cl_lockreq *rq = malloc(sizeof(*rq));
 
-		struct cl_host *host = cl_host_at(ctx, h);
-
-		rc = cl_server_get(host, &o->server, &srv);
-		if (rc < 0)
+		if (!rq) {
+			rc = -ENOMEM;
 			goto out;
-		for (unsigned k = 0; k < o->depth; k++) {
+		}
+		rc = cl_server_get(cl_host_at(ctx, h), &o->server, &srv);
+		for (unsigned k = 0; k < o->depth && rc == 0; k++) {
 			struct clb_slot *sl = &run.slots[h * o->depth + k];
 
+			memset(rq, 0, sizeof(*rq));
+			rq->file = *file;
+			rq->svid = o->svid_base + k % o->owners;
+			/* disjoint 8-byte ranges: slots never conflict; the owner
+			 * handle is cl_lock's default, "<svid>@<host name>" */
+			rq->start = ((uint64_t)h * o->depth + k) * 8u;
+			rq->len = 8;
+			rq->exclusive = true;
 			sl->run = &run;
-			sl->srv = srv;
-			sl->rq.file = *file;
-			sl->rq.svid = o->svid_base + k % o->owners;
-			/* the owner handle cl_lock would make ("<svid>@<host
-			 * name>"), made once here rather than per call */
-			int n = snprintf((char *)sl->rq.oh.val, CL_MAX_NETOBJ, "%u@%s",
-					 sl->rq.svid, cl_host_name(host));
-			sl->rq.oh.len = n < CL_MAX_NETOBJ ? (uint32_t)n : CL_MAX_NETOBJ - 1;
-			/* disjoint 8-byte ranges: slots never conflict */
-			sl->rq.start = ((uint64_t)h * o->depth + k) * 8u;
-			sl->rq.len = 8;
-			sl->rq.exclusive = true;
+			rc = cl_slot_new(srv, rq, &sl->slot);
 		}
+		free(rq);
+		if (rc < 0)
+			goto out;
 	}
+	uv_update_time(loop);
 	run.t_start = uv_hrtime();
-	run.deadline = run.t_start + (uint64_t)o->seconds * 1000000000u;
+	run.deadline_ms = uv_now(loop) + (uint64_t)o->seconds * 1000u;
 	run.active = (unsigned)run.nslots;
 	for (size_t i = 0; i < run.nslots; i++)
 		clb_next(&run.slots[i]);
@@ -183,13 +231,13 @@ int cl_bench_run(uv_loop_t *loop, struct cl_ctx *ctx, const struct cl_bench_opts
 	if (!run.t_end)
 		run.t_end = uv_hrtime();
 
-	qsort(run.lat, run.nlat, sizeof(*run.lat), clb_cmp);
+	qsort(run.slow, run.nslow, sizeof(*run.slow), clb_cmp);
 	{
 		double secs = (double)(run.t_end - run.t_start) / 1e9;
 		double pps = secs > 0 ? (double)run.pairs / secs : 0;
 		double ops = secs > 0 ? (double)run.ops / secs : 0;
 		uint32_t p50 = clb_pct(&run, 0.50), p99 = clb_pct(&run, 0.99);
-		uint32_t mx = run.nlat ? run.lat[run.nlat - 1] : 0;
+		uint32_t mx = run.nlat ? clb_nth(&run, run.nlat - 1) : 0;
 
 		if (json)
 			fprintf(out, "{\"hosts\":%zu,\"owners\":%u,\"depth\":%u,\"transport\":\"%s\","
@@ -214,7 +262,10 @@ int cl_bench_run(uv_loop_t *loop, struct cl_ctx *ctx, const struct cl_bench_opts
 	}
 	rc = run.errors ? -EIO : 0;
 out:
-	free(run.lat);
+	for (size_t i = 0; run.slots && i < run.nslots; i++)
+		cl_slot_free(run.slots[i].slot);
+	free(run.hist);
+	free(run.slow);
 	free(run.slots);
 	return rc;
 }

@@ -92,6 +92,7 @@ struct cl_server {
 	int32_t last_state;               /* state of the last SM_NOTIFY */
 	unsigned gen;                     /* bumped per SM_NOTIFY: reclaim round */
 	unsigned reclaiming;              /* reclaims of the current round left */
+	unsigned nslots;                  /* cl_slots on it: NLM call records kept */
 	/* cl_nfs.c */
 	struct rpcc_clnt *mnt, *nfs;
 	struct cl_nfs_cache *nfsc;
@@ -107,6 +108,8 @@ struct cl_req {
 	uint8_t cookie[8];                /* ours, unique in the process */
 	uint32_t vers;                    /* NLM version of the last call */
 	bool done;                        /* completed: no longer in host->reqs */
+	bool slot;                        /* a cl_slot's block: reused, no record */
+	unsigned ncalls;                  /* RPC calls in flight carrying it */
 	bool retry;                       /* retry grace / unreachable (reclaims, re-sent waits) */
 	bool said_blocked;                /* "blocked" event logged */
 	unsigned gen;                     /* reclaim round it belongs to (0 = none) */
@@ -123,6 +126,13 @@ struct cl_req {
 	void (*internal)(struct cl_req *r, const struct cl_result *res);
 	cl_done_fn done_fn;
 	void *arg;
+};
+
+/* A request block used for every call of one lock (cl_slot_*).  req comes
+ * first: the block is freed as a struct cl_req by its last reference. */
+struct cl_slot {
+	struct cl_req req;                /* rq fixed at cl_slot_new */
+	struct cl_result res;             /* answers widened here: err, stat, usec */
 };
 
 /* cl_host.c */

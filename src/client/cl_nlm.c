@@ -27,6 +27,16 @@
  * reclaim_ms; any other answer means the lock is lost, and it leaves the
  * record.
  *
+ * Slots (cl_slot_*, for bench-lock): a slot is a request block made once
+ * for one fixed lock and used for every LOCK and UNLOCK of it.  A call resets
+ * only what a call changes (state, cookie, start time) and links the block
+ * into host->reqs like any request, so the state machine above (port
+ * lookup, re-send on a new handle, _MSG timers, cancel at close) is the
+ * same; its answer is widened into the slot's own result, nothing is copied
+ * or allocated, and the record is not touched.  The slot holds one
+ * reference of its own, so completion never frees it, and its timer (if a
+ * _MSG call ever opened one) stays open until cl_slot_free().
+ *
  * Re-entrancy: completing a request runs the caller's callback, which may
  * start or cancel others; loops over host->reqs therefore first collect
  * what they will touch (holding a reference on each), then act.
@@ -43,7 +53,7 @@
 
 static int cln_send(struct cl_req *r);
 static void cln_failed(struct cl_req *r, int err);
-static void cln_answer(struct cl_req *r, int stat, const struct cl_result *detail);
+static void cln_answer(struct cl_req *r, int stat, struct cl_result *res);
 
 /* ---- reference counting and completion ---------------------------------- */
 
@@ -72,23 +82,30 @@ static void cln_unlink(struct cl_req *r)
 	h->nreqs--;
 }
 
-static void cln_complete(struct cl_req *r, const struct cl_result *res)
+/* A finished request's timer: a slot's stays open for its next call. */
+static void cln_timer_release(struct cl_req *r)
 {
-	struct cl_result out = *res;
+	if (!r->timer_open)
+		return;
+	uv_timer_stop(&r->timer);
+	if (r->slot)
+		return;
+	uv_close((uv_handle_t *)&r->timer, cln_timer_closed);
+}
 
+/* Complete @r with @res (the caller's, filled in here: usec). */
+static void cln_complete(struct cl_req *r, struct cl_result *res)
+{
 	if (r->done)
 		return;
 	r->done = true;
 	cln_unlink(r);
-	if (r->timer_open) {
-		uv_timer_stop(&r->timer);
-		uv_close((uv_handle_t *)&r->timer, cln_timer_closed);
-	}
-	out.usec = (uv_hrtime() - r->t0) / 1000u;
+	cln_timer_release(r);
+	res->usec = (uv_hrtime() - r->t0) / 1000u;
 	if (r->internal)
-		r->internal(r, &out);
+		r->internal(r, res);
 	if (r->done_fn)
-		r->done_fn(&out, r->arg);
+		r->done_fn(res, r->arg);
 	cln_put(r); /* the pending reference */
 }
 
@@ -112,38 +129,52 @@ static void cln_timer(struct cl_req *r, uint64_t ms)
 	uv_timer_start(&r->timer, cln_timer_cb, ms, 0);
 }
 
-static struct cl_req *cln_new(struct cl_server *s, enum cl_op op, const struct cl_lockreq *rq,
-			      cl_done_fn done, void *arg)
+/* The per-call part of a request: a fresh cookie, the start time, the
+ * callback; pending (one reference) in its host's list. */
+static void cln_begin(struct cl_req *r, cl_done_fn done, void *arg)
 {
-	struct cl_host *h = s->host;
-	struct cl_req *r = calloc(1, sizeof(*r));
-	uint64_t seq;
+	struct cl_host *h = r->srv->host;
+	uint64_t seq = h->ctx->cookie_seq++;
 
-	if (!r)
-		return NULL;
-	r->refs = 1;
-	r->srv = s;
-	r->op = op;
-	if (rq)
-		r->rq = *rq;
-	if (r->rq.oh.len == 0) {
-		/* a kernel lockd's owner handle: "<pid>@<nodename>" */
-		int n = snprintf((char *)r->rq.oh.val, CL_MAX_NETOBJ, "%u@%s",
-				 r->rq.svid, h->name);
-		r->rq.oh.len = n < CL_MAX_NETOBJ ? (uint32_t)n : CL_MAX_NETOBJ - 1;
-	}
-	seq = h->ctx->cookie_seq++;
 	for (int i = 7; i >= 0; i--, seq >>= 8)
 		r->cookie[i] = (uint8_t)seq;
+	r->refs++;
 	r->t0 = uv_hrtime();
 	r->done_fn = done;
 	r->arg = arg;
-	r->vers = s->vers;
+	r->vers = r->srv->vers;
 	r->next = h->reqs;
+	r->prev = NULL;
 	if (h->reqs)
 		h->reqs->prev = r;
 	h->reqs = r;
 	h->nreqs++;
+}
+
+/* @rq's owner handle, or a kernel lockd's "<pid>@<nodename>" if it has none. */
+static void cln_fill_oh(struct cl_lockreq *rq, const struct cl_host *h)
+{
+	int n;
+
+	if (rq->oh.len)
+		return;
+	n = snprintf((char *)rq->oh.val, CL_MAX_NETOBJ, "%u@%s", rq->svid, h->name);
+	rq->oh.len = n < CL_MAX_NETOBJ ? (uint32_t)n : CL_MAX_NETOBJ - 1;
+}
+
+static struct cl_req *cln_new(struct cl_server *s, enum cl_op op, const struct cl_lockreq *rq,
+			      cl_done_fn done, void *arg)
+{
+	struct cl_req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->srv = s;
+	r->op = op;
+	if (rq)
+		r->rq = *rq;
+	cln_fill_oh(&r->rq, s->host);
+	cln_begin(r, done, arg);
 	return r;
 }
 
@@ -155,10 +186,7 @@ static int cln_start(struct cl_req *r)
 	if (rc < 0) {
 		r->done = true;
 		cln_unlink(r);
-		if (r->timer_open) {
-			uv_timer_stop(&r->timer);
-			uv_close((uv_handle_t *)&r->timer, cln_timer_closed);
-		}
+		cln_timer_release(r);
 		cln_put(r);
 	}
 	return rc;
@@ -174,6 +202,7 @@ static int cln_make_clnt(struct cl_server *s, uint16_t port)
 	struct rpcc_auth auth = { .flavor = RPCC_AUTH_SYS, .uid = cfg->uid, .gid = cfg->gid,
 				  .ngids = 1, .gids = { cfg->gid } };
 	struct rpcc_opts o = { 0 };
+	int rc;
 
 	snprintf(auth.machinename, sizeof(auth.machinename), "%.255s", h->name);
 	srv.sin_port = htons(port);
@@ -185,7 +214,10 @@ static int cln_make_clnt(struct cl_server *s, uint16_t port)
 	o.transport = cfg->proto;
 	o.auth = &auth;
 	o.timeout = cfg->timeout;
-	return rpcc_new(h->ctx->loop, &o, &s->nlm);
+	rc = rpcc_new(h->ctx->loop, &o, &s->nlm);
+	if (rc == 0)
+		rpcc_keep_calls(s->nlm, s->nslots); /* a call record per slot, reused */
+	return rc;
 }
 
 static void cln_port_cb(int err, uint16_t port, void *arg)
@@ -492,6 +524,7 @@ static int cln_call(struct cl_req *r)
 		       v4 ? p->rs4 : p->rs1, NULL, cln_rpc_cb, r);
 	if (rc == 0) {
 		r->refs++; /* the call's */
+		r->ncalls++;
 		r->state = RQ_WAIT_REPLY;
 	}
 	return rc;
@@ -516,6 +549,7 @@ static int cln_send(struct cl_req *r)
 		return rc;
 	if (r->op == CL_OP_GRANTED_RES) {
 		struct cl_result res = { 0 };
+
 		cln_complete(r, &res);
 	} else if (r->state == RQ_WAIT_RES) {
 		uint32_t every = cfg->timeout.retrans_ms > 1000 ? cfg->timeout.retrans_ms : 1000;
@@ -556,11 +590,11 @@ static void cln_failed(struct cl_req *r, int err)
 	cln_complete_err(r, err);
 }
 
+/* @res (as decoded for r->vers) into @d, whose other fields are zero. */
 static int cln_widen_res(struct cl_req *r, const void *res, struct cl_result *d)
 {
 	bool v4 = r->vers == NLM4_VERS;
 
-	memset(d, 0, sizeof(*d));
 	switch (r->op) {
 	case CL_OP_TEST:
 		if (v4) {
@@ -618,6 +652,7 @@ static void cln_rpc_cb(const struct rpcc_reply *rep, void *arg)
 {
 	struct cl_req *r = arg;
 
+	r->ncalls--;
 	if (!r->done && r->state == RQ_WAIT_REPLY) {
 		struct cl_ctx *ctx = r->srv->host->ctx;
 
@@ -632,8 +667,13 @@ static void cln_rpc_cb(const struct rpcc_reply *rep, void *arg)
 				cln_failed(r, rc);
 		} else if (rep->err) {
 			cln_failed(r, rep->err);
+		} else if (r->slot) {
+			/* only err, stat and usec of a slot's result ever change */
+			struct cl_result *d = &((struct cl_slot *)r)->res;
+
+			cln_answer(r, cln_widen_res(r, rep->res, d), d);
 		} else {
-			struct cl_result *d = malloc(sizeof(*d));
+			struct cl_result *d = calloc(1, sizeof(*d));
 
 			if (!d) {
 				cln_failed(r, -ENOMEM);
@@ -675,20 +715,21 @@ static void cln_timer_blocked(struct cl_req *r)
 	cln_timer(r, delay);
 }
 
-static void cln_answer(struct cl_req *r, int stat, const struct cl_result *detail)
+/* The server answered @r with @stat; @res (the caller's, completed here)
+ * holds the details. */
+static void cln_answer(struct cl_req *r, int stat, struct cl_result *res)
 {
 	struct cl_host *h = r->srv->host;
-	struct cl_result res;
 
 	if (r->done)
 		return;
-	res = *detail;
-	res.err = 0;
-	res.stat = stat;
+	res->err = 0;
+	res->stat = stat;
 	switch (r->op) {
 	case CL_OP_LOCK:
 		if (stat == NLM4_GRANTED) {
-			if (!r->gen)
+			/* a reclaim's entry is there already; a slot keeps none */
+			if (!r->gen && !r->slot)
 				cl_record_add(h, r->srv, &r->rq, &r->rq.oh);
 			break;
 		}
@@ -709,7 +750,7 @@ static void cln_answer(struct cl_req *r, int stat, const struct cl_result *detai
 		}
 		break;
 	case CL_OP_UNLOCK:
-		if (stat == NLM4_GRANTED)
+		if (stat == NLM4_GRANTED && !r->slot)
 			cl_record_remove(h, r->srv, &r->rq);
 		break;
 	case CL_OP_SHARE:
@@ -731,7 +772,7 @@ static void cln_answer(struct cl_req *r, int stat, const struct cl_result *detai
 	default:
 		break;
 	}
-	cln_complete(r, &res);
+	cln_complete(r, res);
 }
 
 /* Ask the server to forget a wait we gave up on; nobody waits for this. */
@@ -840,6 +881,74 @@ int cl_free_all(struct cl_server *s, cl_done_fn done, void *arg)
 	return cln_op(s, CL_OP_FREE_ALL, NULL, done, arg);
 }
 
+/* ---- slots --------------------------------------------------------------- */
+
+int cl_slot_new(struct cl_server *s, const struct cl_lockreq *rq, struct cl_slot **out)
+{
+	struct cl_slot *sl;
+
+	if (s->host->ctx->closing)
+		return -ESHUTDOWN;
+	/* a blocked LOCK would be granted by callback into the record */
+	if (rq->block || rq->file.fh.len > CL_MAX_NETOBJ)
+		return -EINVAL;
+	sl = calloc(1, sizeof(*sl));
+	if (!sl)
+		return -ENOMEM;
+	sl->req.refs = 1;      /* the slot's own, until cl_slot_free */
+	sl->req.slot = true;
+	sl->req.done = true;   /* no call pending */
+	sl->req.srv = s;
+	sl->req.rq = *rq;
+	cln_fill_oh(&sl->req.rq, s->host);
+	s->nslots++;
+	if (s->nlm)
+		rpcc_keep_calls(s->nlm, s->nslots);
+	*out = sl;
+	return 0;
+}
+
+int cl_slot_call(struct cl_slot *sl, bool unlock, cl_done_fn done, void *arg)
+{
+	struct cl_req *r = &sl->req;
+
+	if (r->srv->host->ctx->closing)
+		return -ESHUTDOWN;
+	/* Still pending, or completed (cancelled) while its RPC is in flight:
+	 * that RPC's callback must not meet the next call. */
+	if (!r->done || r->ncalls)
+		return -EBUSY;
+	r->op = unlock ? CL_OP_UNLOCK : CL_OP_LOCK;
+	r->state = RQ_WAIT_PORT;
+	r->done = false;
+	r->res_until = 0;
+	sl->res.err = 0;
+	sl->res.stat = 0;
+	cln_begin(r, done, arg);
+	return cln_start(r);
+}
+
+void cl_slot_free(struct cl_slot *sl)
+{
+	struct cl_req *r;
+	struct cl_server *s;
+
+	if (!sl)
+		return;
+	r = &sl->req;
+	s = r->srv;
+	if (!r->done)
+		cln_complete_err(r, -ECANCELED);
+	s->nslots--;
+	if (s->nlm)
+		rpcc_keep_calls(s->nlm, s->nslots);
+	/* completion only stopped the timer; the slot closes it */
+	r->slot = false;
+	if (r->timer_open)
+		uv_close((uv_handle_t *)&r->timer, cln_timer_closed);
+	cln_put(r); /* the slot's reference: freed now, or by the last call's */
+}
+
 void cl_nlm_cancel_all(struct cl_host *h)
 {
 	while (h->reqs)
@@ -891,12 +1000,14 @@ int cl_nlm_granted(struct cl_host *h, const struct sockaddr_in *from,
 void cl_nlm_res(struct cl_host *h, enum cl_op op, const uint8_t *cookie, uint32_t cookie_len,
 		int stat, const struct cl_result *detail)
 {
-	struct cl_result none = { 0 };
-
 	for (struct cl_req *r = h->reqs; r; r = r->next) {
 		if (r->op == op && r->state == RQ_WAIT_RES && !r->done &&
 		    cookie_len == sizeof(r->cookie) && !memcmp(cookie, r->cookie, cookie_len)) {
-			cln_answer(r, stat, detail ? detail : &none);
+			struct cl_result res = { 0 };
+
+			if (detail)
+				res = *detail;
+			cln_answer(r, stat, &res);
 			return;
 		}
 	}

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
+#include "client/cl_bench.h"
 #include "client/cl_int.h"
 #include "rpc/rpc.h"
 #include "rpc/pmap_svc.h"
@@ -64,6 +65,11 @@ struct stub {
 	uint32_t refuse_reclaim_svid; /* reclaims of this svid: DENIED */
 	unsigned reclaims, granted_sent, granted_ok, granted_denied, res_sent;
 	unsigned lock_calls;
+	/* bench-lock: what the stub did, and how it refuses on purpose */
+	unsigned lock_granted, unlock_calls, unlock_ok;
+	unsigned deny_every;          /* every Nth LOCK: DENIED (0 = none) */
+	unsigned syserr_every;        /* every Nth UNLOCK: RPC SYSTEM_ERR (0 = none) */
+	unsigned denied_sent, syserr_sent;
 	char notified_name[128];
 	int notified_state;
 	unsigned notifies;
@@ -227,6 +233,10 @@ static int s_do_lock(struct slock *q, bool block, bool reclaim)
 	struct slock *c;
 
 	S.lock_calls++;
+	if (S.deny_every && S.lock_calls % S.deny_every == 0) {
+		S.denied_sent++;
+		return NLM4_DENIED;
+	}
 	if (reclaim) {
 		S.reclaims++;
 		if (S.grace_left > 0) {
@@ -249,6 +259,8 @@ static int s_do_lock(struct slock *q, bool block, bool reclaim)
 	S.locks[S.n] = *q;
 	S.locks[S.n].waiting = c != NULL;
 	S.n++;
+	if (!c)
+		S.lock_granted++;
 	return c ? NLM4_BLOCKED : NLM4_GRANTED;
 }
 
@@ -309,6 +321,13 @@ static enum rpc_disposition s_lock(struct rpc_req *req)
 static enum rpc_disposition s_unlock(struct rpc_req *req)
 {
 	struct slock q;
+
+	S.unlock_calls++;
+	if (S.syserr_every && S.unlock_calls % S.syserr_every == 0) {
+		S.syserr_sent++;
+		return RPC_DONE_SYSERR; /* nothing unlocked */
+	}
+	S.unlock_ok++;
 
 	if (req->vers == NLM4_VERS) {
 		const nlm4_unlockargs *a = req->args;
@@ -407,6 +426,23 @@ static enum rpc_disposition s_lock_msg(struct rpc_req *req)
 	return RPC_DONE_NOREPLY;
 }
 
+static enum rpc_disposition s_unlock_msg(struct rpc_req *req)
+{
+	const nlm4_unlockargs *a = req->args;
+	struct slock q;
+	nlm4_res r;
+
+	S.unlock_calls++;
+	S.unlock_ok++;
+	s_from4(&q, &a->alock, false, req);
+	r.cookie = a->cookie;
+	r.stat.stat = (nlm4_stats)s_do_unlock(&q);
+	S.res_sent++;
+	assert_int_equal(rpcc_send(s_out(&q.client, NLM_PROG, P_NLM), NLMPROC_UNLOCK_RES,
+				   (xdrproc_t)xdr_nlm4_res, &r), 0);
+	return RPC_DONE_NOREPLY;
+}
+
 static enum rpc_disposition s_test_msg(struct rpc_req *req)
 {
 	const nlm4_testargs *a = req->args;
@@ -462,6 +498,7 @@ static const struct rpc_proc s_nlm4_procs[] = {
 	SP(NLMPROC_UNLOCK, s_unlock, nlm4_unlockargs, xdr_nlm4_unlockargs, nlm4_res, xdr_nlm4_res),
 	SP(NLMPROC_TEST_MSG, s_test_msg, nlm4_testargs, xdr_nlm4_testargs, SVOID),
 	SP(NLMPROC_LOCK_MSG, s_lock_msg, nlm4_lockargs, xdr_nlm4_lockargs, SVOID),
+	SP(NLMPROC_UNLOCK_MSG, s_unlock_msg, nlm4_unlockargs, xdr_nlm4_unlockargs, SVOID),
 	SP(NLMPROC_SHARE, s_share, nlm4_shareargs, xdr_nlm4_shareargs, nlm4_shareres,
 	   xdr_nlm4_shareres),
 	SP(NLMPROC_UNSHARE, s_share, nlm4_shareargs, xdr_nlm4_shareargs, nlm4_shareres,
@@ -1210,6 +1247,158 @@ static void test_record_ranges(void **state)
 	env_down(&e);
 }
 
+/* ---- bench-lock and its slots ------------------------------------------------ */
+
+/* The value of "key":N in bench-lock's JSON line. */
+static unsigned long long json_num(const char *json, const char *key)
+{
+	char k[64];
+	const char *p;
+
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	p = strstr(json, k);
+	assert_non_null(p);
+	return strtoull(p + strlen(k), NULL, 10);
+}
+
+struct bench_out {
+	int rc;
+	unsigned long long pairs, rpcs, denied, errors, p50, p99, max;
+};
+
+static void bench(struct env *e, unsigned depth, unsigned owners, uint64_t count,
+		  struct bench_out *b)
+{
+	struct cl_bench_opts o = { .depth = depth, .owners = owners, .svid_base = 500,
+				   .count = count, .tcp = true };
+	struct cl_lockreq f = mkreq(0, 0, 0, true);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	uv_ip4_addr(VIP, 0, &o.server);
+	b->rc = cl_bench_run(&e->loop, e->ctx, &o, &f.file, out, true);
+	fclose(out);
+	b->pairs = json_num(buf, "pairs");
+	b->rpcs = json_num(buf, "rpcs");
+	b->denied = json_num(buf, "denied");
+	b->errors = json_num(buf, "errors");
+	b->p50 = json_num(buf, "p50_us");
+	b->p99 = json_num(buf, "p99_us");
+	b->max = json_num(buf, "max_us");
+	free(buf);
+}
+
+/*
+ * bench-lock counts what the server did: N pairs reported are N LOCKs and N
+ * UNLOCKs the stub granted (two hosts x depth 4, one slot per 8-byte range),
+ * every lock is released at the end, and the hosts' records stay empty (a
+ * slot keeps none).  A LOCK the server denies is counted as denied and is no
+ * pair; an UNLOCK the server fails (RPC SYSTEM_ERR) is counted as an error
+ * and sent again, so the lock is still released; the run then returns -EIO.
+ */
+static void test_bench_counts(void **state)
+{
+	struct env e;
+	struct bench_out b;
+
+	env_up(&e, false, 4, false, RPCC_TCP);
+	bench(&e, 4, 2, 300, &b);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(b.pairs, 300);
+	assert_int_equal(b.rpcs, 600);
+	assert_int_equal(b.denied, 0);
+	assert_int_equal(b.errors, 0);
+	assert_int_equal(S.lock_calls, 300);
+	assert_int_equal(S.lock_granted, 300);
+	assert_int_equal(S.unlock_ok, 300);
+	assert_int_equal(S.n, 0);
+	assert_true(b.p50 <= b.p99 && b.p99 <= b.max);
+	assert_int_equal(nlocks(e.a), 0);
+	assert_int_equal(nlocks(e.b), 0);
+
+	S.lock_calls = S.lock_granted = S.unlock_calls = S.unlock_ok = 0;
+	S.deny_every = 7;
+	S.syserr_every = 5;
+	bench(&e, 4, 2, 300, &b);
+	assert_int_equal(b.rc, -EIO);
+	assert_true(S.denied_sent > 0 && S.syserr_sent > 0);
+	/* every pair begun ends as a pair or as a denied LOCK */
+	assert_int_equal(b.pairs + b.denied, 300);
+	assert_int_equal(b.denied, S.denied_sent);
+	assert_int_equal(b.pairs, S.lock_granted);
+	assert_int_equal(b.pairs, S.unlock_ok);
+	assert_int_equal(b.errors, S.syserr_sent);
+	assert_int_equal(b.rpcs, S.lock_calls + S.unlock_calls);
+	assert_int_equal(S.n, 0);
+	assert_int_equal(nlocks(e.a), 0);
+	env_down(&e);
+}
+
+/*
+ * The same over UDP with the _MSG forms: answers come back as _RES calls
+ * (matched by cookie), so every slot call runs a timer, which the slot keeps
+ * open from call to call and closes when it is freed (the loop ends empty).
+ */
+static void test_bench_msg_udp(void **state)
+{
+	struct env e;
+	struct bench_out b;
+
+	env_up(&e, true, 4, true, RPCC_UDP);
+	bench(&e, 2, 1, 60, &b);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(b.pairs, 60);
+	assert_int_equal(S.lock_granted, 60);
+	assert_int_equal(S.n, 0);
+	assert_int_equal(S.res_sent, 120);
+	env_down(&e);
+}
+
+/*
+ * A slot: one call at a time (-EBUSY while one is pending), no blocking, no
+ * record; its LOCK and UNLOCK reach the server with the owner handle a
+ * cl_lock() would send, and a slot freed with a call pending completes it
+ * with -ECANCELED.
+ */
+static void test_slot(void **state)
+{
+	struct env e;
+	struct cl_lockreq rq = mkreq(77, 0, 10, true);
+	struct cl_slot *sl;
+	struct res x = { 0 }, y = { 0 };
+
+	env_up(&e, false, 4, false, RPCC_TCP);
+	rq.block = true;
+	assert_int_equal(cl_slot_new(e.sa, &rq, &sl), -EINVAL);
+	rq.block = false;
+	assert_int_equal(cl_slot_new(e.sa, &rq, &sl), 0);
+	assert_int_equal(cl_slot_call(sl, false, on_done, &x), 0);
+	assert_int_equal(cl_slot_call(sl, true, on_done, &y), -EBUSY);
+	assert_false(x.done);
+	wait_done(&e.loop, &x);
+	assert_int_equal(x.r.err, 0);
+	assert_int_equal(x.r.stat, NLM4_GRANTED);
+	assert_int_equal(S.n, 1);
+	assert_int_equal(S.locks[0].oh.len, strlen("77@host-a"));
+	assert_memory_equal(S.locks[0].oh.val, "77@host-a", S.locks[0].oh.len);
+	assert_int_equal(nlocks(e.a), 0);
+	{
+		/* the UNLOCK, through the same block */
+		memset(&x, 0, sizeof(x));
+		assert_int_equal(cl_slot_call(sl, true, on_done, &x), 0);
+		wait_done(&e.loop, &x);
+		assert_int_equal(x.r.stat, NLM4_GRANTED);
+		assert_int_equal(S.n, 0);
+	}
+	memset(&x, 0, sizeof(x));
+	assert_int_equal(cl_slot_call(sl, false, on_done, &x), 0);
+	cl_slot_free(sl);
+	assert_true(x.done);
+	assert_int_equal(x.r.err, -ECANCELED);
+	env_down(&e);
+}
+
 int main(void)
 {
 	unsigned pid = (unsigned)getpid() & 0xffffu;
@@ -1231,6 +1420,9 @@ int main(void)
 		cmocka_unit_test(test_host_portmapper_answers),
 		cmocka_unit_test(test_close_cancels_blocked),
 		cmocka_unit_test(test_blocked_wait_timeout_cancels),
+		cmocka_unit_test(test_bench_counts),
+		cmocka_unit_test(test_bench_msg_udp),
+		cmocka_unit_test(test_slot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
