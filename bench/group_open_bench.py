@@ -33,7 +33,9 @@ made large), and the loop keeps running.  Reported per case:
 
 Usage: SGNFSD=... SGNFSCTL=... SGNFS_CLIENT=... JR_GROW=... \
        PYTHONPATH=tests/integration python3 bench/group_open_bench.py [--quick]
-(`--quick`: 100,000 locks and 10,000 clients; BENCH_PERF=DIR: a perf
+(`--quick`: 100,000 locks and 10,000 clients; BENCH_CASES=clients (or
+journal): that case only, its json in group_open-clients.json (group_open-journal.json) so
+the file of a full run is kept; BENCH_PERF=DIR: a perf
 profile of the taking-over node from each start to online + 1 s, DIR/CASE.data.)  Results go to
 bench/results/group_open.json and stdout ("wire" columns: the server's
 LOCK answer time p99 from the capture; 0 when dumpcap/tshark are missing).  Run as root (ports < 1024).
@@ -52,7 +54,10 @@ from harness import log
 QUICK = '--quick' in sys.argv
 LOCKS = 100000 if QUICK else int(os.environ.get('BENCH_LOCKS', '1000000'))
 CLIENTS = 10000 if QUICK else int(os.environ.get('BENCH_CLIENTS', '100000'))
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'group_open.json')
+CASES = [c for c in os.environ.get('BENCH_CASES', 'journal,clients').split(',') if c]
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
+                   'group_open.json' if CASES == ['journal', 'clients']
+                   else 'group_open-%s.json' % '-'.join(CASES))
 
 
 def pct(xs, p):
@@ -187,6 +192,7 @@ def one_case(h, kind):
     # is usually longer; both report p99 and the longest silence)
     base = loop_stats(lp, t_loop + 0.5, t_kill)
     during = loop_stats(lp, t_start, t_end)
+    opening, online = loop_stats(lp, t_start, t_online), loop_stats(lp, t_online, t_end)
     blog = fu.node_log(c.nodes['b'])
     res = {
         'case': kind, 'locks': LOCKS if kind == 'journal' else 1,
@@ -195,11 +201,17 @@ def one_case(h, kind):
         'start_to_online_s': t_online - t_start,
         'state_growth_s': t_grown - t_g0,
         'b_alive': alive, 'watchdog_exit': 'watchdog' in blog,
-        'baseline': base, 'takeover': during,
+        'baseline': base, 'takeover': during, 'takeover_opening': opening,
+        'takeover_online': online,
         'p99_ratio': (during['p99_ms'] / base['p99_ms']
                       if base['p99_ms'] and during['p99_ms'] else None),
         'wire_baseline': wire_stats(wire, t_loop + 0.5, t_kill),
         'wire_takeover': wire_stats(wire, t_start, t_end),
+        # the takeover window in its two parts: while the state is read
+        # (start -> online) and once the group serves (online -> + 1 s:
+        # install, grace, the notifications' start)
+        'wire_opening': wire_stats(wire, t_start, t_online),
+        'wire_online': wire_stats(wire, t_online, t_end),
         'loadavg': open('/proc/loadavg').read().split()[:3],
     }
     log(json.dumps(res, indent=1))
@@ -211,7 +223,9 @@ def one_case(h, kind):
 def test(h):
     for var in ('JR_GROW', 'SGNFSCTL', 'SGNFS_CLIENT'):
         h.env_path(var)
-    results = [one_case(h, 'journal'), one_case(h, 'clients')]
+    h.require(CASES and all(c in ('journal', 'clients') for c in CASES),
+              'BENCH_CASES: journal and/or clients')
+    results = [one_case(h, c) for c in CASES]
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, 'w') as f:
         json.dump({'when': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
@@ -226,6 +240,13 @@ def test(h):
             r['baseline']['p99_ms'] or 0, r['takeover']['p99_ms'] or 0, r['p99_ratio'] or 0,
             r['takeover']['longest_unanswered_ms'], r['takeover']['refused'], wb or 0, wt or 0,
             wt / wb if wb and wt else 0))
+    print('\n%-8s %13s %13s %13s %13s (p99 ms of the takeover window\'s two parts)' % (
+        'case', 'open (loop)', 'online (loop)', 'open (wire)', 'online (wire)'))
+    for r in results:
+        print('%-8s %13.2f %13.2f %13.2f %13.2f' % (
+            r['case'], r['takeover_opening']['p99_ms'] or 0, r['takeover_online']['p99_ms'] or 0,
+            r['wire_opening']['p99_ms'] or 0, r['wire_online']['p99_ms'] or 0))
+    for r in results:
         h.check(r['b_alive'] and not r['watchdog_exit'], '%s: b alive, no watchdog exit'
                 % r['case'])
 
