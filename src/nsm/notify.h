@@ -57,6 +57,15 @@ int nsm_notify_prepare(const char *group, const struct clist *cl,
 void nsm_notify_run(struct nsm_notifier *n, uv_loop_t *loop, nsm_notify_done_fn done, void *arg);
 /* Notifications it holds: one per client address and VIP of a family. */
 unsigned nsm_notify_total(const struct nsm_notifier *n);
+/*
+ * Notifications started so far, in the order the list was prepared.  At
+ * most NSM_NOTIFY_BURST start in one turn of the loop (nsm_notify_run
+ * starts the first ones; the rest follow a tick of 1 ms apart, or as
+ * running ones end), so that a long list never takes the loop a long
+ * turn while other groups wait on it.
+ */
+unsigned nsm_notify_started(const struct nsm_notifier *n);
+#define NSM_NOTIFY_BURST 8
 /* Stop all notifications (the group goes offline); @done is not called. */
 void nsm_notify_cancel(struct nsm_notifier *n);
 

@@ -2,7 +2,7 @@
  * test_clist.c - the per-group client list: name rules, durable entries,
  * addresses, reload by another process, two names with one file, lazy idle removal, leftovers from a
  * crash, refusal when the directory cannot be written, the load's parse, and
- * the notifications prepared from a loaded list off the loop.
+ * the notifications prepared from a loaded list off the loop and started paced.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -513,6 +513,56 @@ static void test_notify_prepared(void **st)
 	clist_close(cl);
 }
 
+/*
+ * The notifications start paced: nsm_notify_run starts NSM_NOTIFY_BURST of
+ * them, each later turn of the loop at most that many more, in the list's
+ * order, until every one has started (the 128 allowed at once are more
+ * than this list).  Started all in one turn, a long list held the loop
+ * while the node's other groups waited.
+ */
+static void test_notify_paced(void **st)
+{
+	enum { N = 3 * NSM_NOTIFY_BURST + 3 };
+	char sd[400], cd[420], path[600];
+	struct sockaddr_storage vip = addr4("127.1.3.100");
+	struct nsm_notifier *n;
+	struct ndone d = { 0 };
+	struct clist *cl;
+	unsigned started, turns = 0;
+	FILE *f;
+
+	(void)st;
+	snprintf(sd, sizeof(sd), "%s/paced", dir);
+	snprintf(cd, sizeof(cd), "%s/clients", sd);
+	assert_int_equal(clist_open(NULL, sd, 300, "g1", &cl), 0);
+	clist_close(cl);
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "%s/c%02d", cd, i);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fprintf(f, "sgnfs-clist=1\nname=c%02d\naddr=127.1.4.%d\n", i, i + 1);
+		fclose(f);
+	}
+	assert_int_equal(clist_open(NULL, sd, 300, "g1", &cl), 0);
+	assert_int_equal(nsm_notify_prepare("g1", cl, &vip, 1, 3, 60000, &n), 0);
+	assert_int_equal(nsm_notify_total(n), N);
+	assert_int_equal(nsm_notify_started(n), 0);
+	nsm_notify_run(n, &loop, on_notified, &d);
+	assert_int_equal(nsm_notify_started(n), NSM_NOTIFY_BURST);
+	started = NSM_NOTIFY_BURST;
+	while (started < N && turns++ < 10000) {
+		uv_run(&loop, UV_RUN_ONCE);
+		assert_true(nsm_notify_started(n) >= started);
+		assert_true(nsm_notify_started(n) - started <= NSM_NOTIFY_BURST);
+		started = nsm_notify_started(n);
+	}
+	assert_int_equal(started, N);
+	nsm_notify_cancel(n);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(d.calls, 0);
+	clist_close(cl);
+}
+
 static void test_unwritable_refuses(void **st)
 {
 	struct clist *cl;
@@ -558,6 +608,7 @@ int main(void)
 		cmocka_unit_test(test_idle_removal),
 		cmocka_unit_test(test_loaded_idle_from_attach),
 		cmocka_unit_test(test_load_off_loop),
+		cmocka_unit_test(test_notify_paced),
 		cmocka_unit_test(test_load_parse),
 		cmocka_unit_test(test_notify_prepared),
 		cmocka_unit_test(test_unwritable_refuses),
