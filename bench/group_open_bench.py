@@ -36,7 +36,9 @@ Usage: SGNFSD=... SGNFSCTL=... SGNFS_CLIENT=... JR_GROW=... \
 (`--quick`: 100,000 locks and 10,000 clients; BENCH_CASES=clients (or
 journal): that case only, its json in group_open-clients.json (group_open-journal.json) so
 the file of a full run is kept; BENCH_PERF=DIR: a perf
-profile of the taking-over node from each start to online + 1 s, DIR/CASE.data.)  Results go to
+profile of the taking-over node from each start to online + 1 s, DIR/CASE.data;
+BENCH_WIRE_ROWS=1: every LOCK answer of the takeover window in the json, as
+(seconds after start, ms call -> reply).)  Results go to
 bench/results/group_open.json and stdout ("wire" columns: the server's
 LOCK answer time p99 from the capture; 0 when dumpcap/tshark are missing).  Run as root (ports < 1024).
 """
@@ -214,7 +216,12 @@ def one_case(h, kind):
         'wire_online': wire_stats(wire, t_online, t_end),
         'loadavg': open('/proc/loadavg').read().split()[:3],
     }
-    log(json.dumps(res, indent=1))
+    if os.environ.get('BENCH_WIRE_ROWS'):
+        # each LOCK of the takeover window: (s after start, ms call -> reply)
+        res['wire_rows'] = [(round(t - t_start, 4), round(ms, 3)) for t, ms in wire
+                            if t_start <= t <= t_end]
+        res['online_after_start_s'] = t_online - t_start
+    log(json.dumps({k: v for k, v in res.items() if k != 'wire_rows'}, indent=1))
     ho.stop()
     c.stop_all()
     return res
