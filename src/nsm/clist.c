@@ -61,13 +61,23 @@ struct clist_waiter {
 	void *arg;
 };
 
+/*
+ * One allocation per entry (clist_add): the struct, its first address and
+ * its names.  A takeover loads 100,000 of them on the open's thread, and
+ * three allocations each (the struct with room for a 200-byte file name,
+ * a copy of the name, the addresses) were the load's malloc and page
+ * faults.
+ */
 struct clist_entry {
 	struct clist_entry *hnext;  /* hash chain; owned by the table */
-	char *name;                 /* owned */
-	char fname[CLIST_FNAME_DIRECT_MAX + 1];
-	/* owned, naddrs of them (at most CLIST_MAX_ADDRS): most clients
-	 * have one, and room for eight each (1 KiB) was most of the memory a
-	 * takeover's load of a long list allocated and faulted in */
+	uint64_t hash;              /* clist_hash(fname): compared before the
+	                               names, reused when the table grows */
+	const char *name;           /* into text[] */
+	const char *fname;          /* == name when it is its own file name,
+	                               else into text[] (clist_fname) */
+	/* naddrs of them (at most CLIST_MAX_ADDRS): &addr1 while there is
+	 * at most one (most clients), else owned; room for eight each (1 KiB)
+	 * was most of the memory a takeover's load of a long list faulted in */
 	struct sockaddr_storage *addrs;
 	size_t naddrs;
 	int64_t added;
@@ -79,6 +89,8 @@ struct clist_entry {
 	uint64_t idle_since;        /* uv_now() when it stopped holding, or
 	                               CLIST_SINCE_ATTACH */
 	struct clist_waiter *waiters; /* owned, FIFO */
+	struct sockaddr_storage addr1;
+	char text[];                /* the name, NUL[, the file name, NUL] */
 };
 
 /* idle_since of an entry loaded before the list was attached to its loop:
@@ -208,16 +220,12 @@ static uint64_t clist_hash(const char *fname)
 	return sh_hash(sh_process_key(), fname, strlen(fname));
 }
 
-static size_t clist_bucket(const struct clist *cl, const char *fname)
+/* The entry whose file is @fname (its hash @h), whatever client name it
+ * has. */
+static struct clist_entry *clist_find_file(const struct clist *cl, const char *fname, uint64_t h)
 {
-	return (size_t)(clist_hash(fname) & (cl->nbuckets - 1));
-}
-
-/* The entry whose file is @fname, whatever client name it has. */
-static struct clist_entry *clist_find_file(const struct clist *cl, const char *fname)
-{
-	for (struct clist_entry *e = cl->tab[clist_bucket(cl, fname)]; e; e = e->hnext)
-		if (strcmp(e->fname, fname) == 0)
+	for (struct clist_entry *e = cl->tab[h & (cl->nbuckets - 1)]; e; e = e->hnext)
+		if (e->hash == h && strcmp(e->fname, fname) == 0)
 			return e;
 	return NULL;
 }
@@ -225,7 +233,8 @@ static struct clist_entry *clist_find_file(const struct clist *cl, const char *f
 static struct clist_entry *clist_find(const struct clist *cl, const char *name)
 {
 	char buf[CLIST_FNAME_DIRECT_MAX + 1];
-	struct clist_entry *e = clist_find_file(cl, clist_key(name, buf));
+	const char *fname = clist_key(name, buf);
+	struct clist_entry *e = clist_find_file(cl, fname, clist_hash(fname));
 
 	return e && strcmp(e->name, name) == 0 ? e : NULL;
 }
@@ -240,7 +249,7 @@ static void clist_grow(struct clist *cl)
 	for (size_t i = 0; i < cl->nbuckets; i++) {
 		struct clist_entry *e = cl->tab[i], *next;
 		for (; e; e = next) {
-			size_t b = (size_t)(clist_hash(e->fname) & (nb - 1));
+			size_t b = (size_t)(e->hash & (nb - 1));
 			next = e->hnext;
 			e->hnext = nt[b];
 			nt[b] = e;
@@ -251,22 +260,31 @@ static void clist_grow(struct clist *cl)
 	cl->nbuckets = nb;
 }
 
-static struct clist_entry *clist_add(struct clist *cl, const char *name)
+/* A new entry for @name, whose file name is @fname (clist_key) with hash
+ * @h; the caller made sure no entry has that file. */
+static struct clist_entry *clist_add(struct clist *cl, const char *name, const char *fname,
+				     uint64_t h)
 {
-	struct clist_entry *e = calloc(1, sizeof(*e));
+	size_t nlen = strlen(name), flen = fname == name ? 0 : strlen(fname) + 1;
+	struct clist_entry *e = calloc(1, sizeof(*e) + nlen + 1 + flen);
 	size_t b;
 
 	if (!e)
 		return NULL;
-	e->name = strdup(name);
-	if (!e->name) {
-		free(e);
-		return NULL;
+	memcpy(e->text, name, nlen + 1);
+	e->name = e->text;
+	e->fname = e->name;
+	if (flen) {
+		memcpy(e->text + nlen + 1, fname, flen);
+		e->fname = e->text + nlen + 1;
 	}
-	clist_fname(name, e->fname);
-	if (cl->count + 1 > cl->nbuckets * 2)
+	e->hash = h;
+	e->addrs = &e->addr1;
+	/* At most one entry per bucket on average: a chain walked to its
+	 * end is a cache miss per entry, and every new name walks one. */
+	if (cl->count + 1 > cl->nbuckets)
 		clist_grow(cl);
-	b = clist_bucket(cl, e->fname);
+	b = (size_t)(h & (cl->nbuckets - 1));
 	e->hnext = cl->tab[b];
 	cl->tab[b] = e;
 	cl->count++;
@@ -275,7 +293,7 @@ static struct clist_entry *clist_add(struct clist *cl, const char *name)
 
 static void clist_unlink_entry(struct clist *cl, struct clist_entry *e)
 {
-	struct clist_entry **pp = &cl->tab[clist_bucket(cl, e->fname)];
+	struct clist_entry **pp = &cl->tab[e->hash & (cl->nbuckets - 1)];
 
 	while (*pp && *pp != e)
 		pp = &(*pp)->hnext;
@@ -291,8 +309,8 @@ static void clist_entry_free(struct clist_entry *e)
 		e->waiters = w->next;
 		free(w);
 	}
-	free(e->addrs);
-	free(e->name);
+	if (e->addrs != &e->addr1)
+		free(e->addrs);
 	free(e);
 }
 
@@ -485,24 +503,26 @@ static int clist_load_one(struct clist *cl, const char *fname)
 	}
 	if (!version_ok || clist_name_check(name, strlen(name)) < 0)
 		return -EINVAL;
-	clist_fname(name, want);
-	if (strcmp(want, fname) != 0)
+	const char *key = clist_key(name, want);
+	if (strcmp(key, fname) != 0)
 		return -EINVAL; /* a file that is not ours, or renamed */
-	struct clist_entry *e = clist_find_file(cl, want);
+	uint64_t h = clist_hash(key);
+	struct clist_entry *e = clist_find_file(cl, key, h);
 	if (e)
 		return -EEXIST;
-	e = clist_add(cl, name);
+	e = clist_add(cl, name, key, h);
 	if (!e)
 		return -ENOMEM;
-	if (naddrs) {
+	if (naddrs > 1) {
 		e->addrs = malloc(naddrs * sizeof(addrs[0]));
 		if (!e->addrs) {
+			e->addrs = &e->addr1;
 			clist_unlink_entry(cl, e);
 			clist_entry_free(e);
 			return -ENOMEM;
 		}
-		memcpy(e->addrs, addrs, naddrs * sizeof(addrs[0]));
 	}
+	memcpy(e->addrs, addrs, naddrs * sizeof(addrs[0]));
 	e->naddrs = naddrs;
 	e->added = added;
 	e->gen = e->disk_gen = 1;
@@ -720,13 +740,16 @@ int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_stora
 
 	if (clist_name_check(name, strlen(name)) < 0)
 		return -EINVAL;
-	e = clist_find_file(cl, clist_key(name, fname));
+	const char *key = clist_key(name, fname);
+	uint64_t h = clist_hash(key);
+
+	e = clist_find_file(cl, key, h);
 	if (e && strcmp(e->name, name) != 0) {
 		clist_clash_log(cl, name, e->name);
 		return -EEXIST;
 	}
 	if (!e) {
-		e = clist_add(cl, name);
+		e = clist_add(cl, name, key, h);
 		if (!e)
 			return -ENOMEM;
 		e->added = (int64_t)time(NULL);
@@ -747,11 +770,16 @@ int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_stora
 			memmove(&e->addrs[0], &e->addrs[1],
 				(CLIST_MAX_ADDRS - 1) * sizeof(e->addrs[0]));
 			e->naddrs--;
-		} else {
+		} else if (e->naddrs >= 1) {
+			/* Past the one address kept in the entry: an array. */
 			struct sockaddr_storage *na =
-				realloc(e->addrs, (e->naddrs + 1) * sizeof(*na));
+				e->addrs == &e->addr1
+				? malloc((e->naddrs + 1) * sizeof(*na))
+				: realloc(e->addrs, (e->naddrs + 1) * sizeof(*na));
 			if (!na)
 				return -ENOMEM;
+			if (e->addrs == &e->addr1)
+				na[0] = e->addr1;
 			e->addrs = na;
 		}
 		e->addrs[e->naddrs++] = *addr;

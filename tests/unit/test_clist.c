@@ -110,6 +110,7 @@ static void test_durable_entry_and_reload(void **st)
 	struct clist *cl;
 	struct wait w = { 0 };
 	struct sockaddr_storage a1 = addr4("127.1.0.1"), a2 = addr4("127.1.0.2");
+	struct sockaddr_storage a3 = addr4("127.1.0.3");
 	char path[512], buf[512];
 	char longname[1025];
 
@@ -134,6 +135,9 @@ static void test_durable_entry_and_reload(void **st)
 	assert_int_equal(clist_ensure(cl, "client1", &a2, on_done, &w), 0);
 	run_until(&w, 2);
 	assert_int_equal(clist_writes(cl), 2);
+	/* The first address (kept in the entry) moved into the array. */
+	assert_true(clist_has_addr(cl, "client1", &a1));
+	assert_true(clist_has_addr(cl, "client1", &a2));
 
 	memset(longname, 'L', 1024);
 	longname[1024] = 0;
@@ -150,6 +154,13 @@ static void test_durable_entry_and_reload(void **st)
 	assert_true(clist_has_addr(cl, "client1", &a2));
 	assert_false(clist_has_addr(cl, "client1", &(struct sockaddr_storage){ 0 }));
 	assert_true(clist_has_addr(cl, longname, &a1));
+	/* A third address to a loaded entry with two: all three kept. */
+	assert_int_equal(clist_ensure(cl, "client1", &a3, on_done, &w), 0);
+	run_until(&w, 4);
+	assert_int_equal(w.rc, 0);
+	assert_true(clist_has_addr(cl, "client1", &a1));
+	assert_true(clist_has_addr(cl, "client1", &a2));
+	assert_true(clist_has_addr(cl, "client1", &a3));
 	close_list(cl);
 }
 
@@ -515,7 +526,8 @@ static void test_notify_prepared(void **st)
 
 /*
  * The notifications start paced: nsm_notify_run starts NSM_NOTIFY_BURST of
- * them, each later turn of the loop at most that many more, in the list's
+ * them, each later turn of the loop at most that many more (each turn
+ * here runs the timers once, as each of the daemon's turns does), in the list's
  * order, until every one has started (the 128 allowed at once are more
  * than this list).  Started all in one turn, a long list held the loop
  * while the node's other groups waited.
@@ -550,8 +562,10 @@ static void test_notify_paced(void **st)
 	nsm_notify_run(n, &loop, on_notified, &d);
 	assert_int_equal(nsm_notify_started(n), NSM_NOTIFY_BURST);
 	started = NSM_NOTIFY_BURST;
-	while (started < N && turns++ < 10000) {
-		uv_run(&loop, UV_RUN_ONCE);
+	/* UV_RUN_NOWAIT: one turn, timers run once (UV_RUN_ONCE runs them
+	 * again after the poll: two of the daemon's turns). */
+	while (started < N && turns++ < 100000000) {
+		uv_run(&loop, UV_RUN_NOWAIT);
 		assert_true(nsm_notify_started(n) >= started);
 		assert_true(nsm_notify_started(n) - started <= NSM_NOTIFY_BURST);
 		started = nsm_notify_started(n);
