@@ -26,6 +26,11 @@ struct thp_sched_attr {
 	uint32_t sched_util_max;
 };
 
+/* The daemon's nice value as it started (thp_init): a thread created by
+ * the real-time loop starts at nice 0 whatever it was (the kernel's reset
+ * on fork), so nice values are counted from this. */
+static int thp_base;
+
 /* The calling thread's nice value (0 if it cannot be read). */
 static int thp_nice(void)
 {
@@ -55,6 +60,11 @@ int thp_short_slice(void)
 #endif
 }
 
+void thp_init(void)
+{
+	thp_base = thp_nice();
+}
+
 int thp_realtime(void)
 {
 	struct sched_param sp = { .sched_priority = THP_LOOP_RT_PRIO };
@@ -68,7 +78,7 @@ int thp_realtime(void)
 int thp_nicer(int by)
 {
 	int cur = thp_nice();
-	int want = cur + by > 19 ? 19 : cur + by;
+	int want = thp_base + by > 19 ? 19 : thp_base + by;
 
 	if (want <= cur)
 		return 0;

@@ -56,6 +56,10 @@
  * SCHED_RR 99), above every normal thread. */
 #define THP_LOOP_RT_PRIO 1
 
+/* Notes the daemon's nice value, before anything changes it: thp_nicer
+ * counts from it.  Called once at start. */
+void thp_init(void);
+
 /* The calling thread runs SCHED_FIFO at THP_LOOP_RT_PRIO, with
  * SCHED_RESET_ON_FORK: no thread or process it creates inherits it (they
  * start SCHED_OTHER at nice >= 0).  Needs CAP_SYS_NICE (or RLIMIT_RTPRIO);
@@ -72,8 +76,10 @@ int thp_short_slice(void);
  * only one (nothing changed), or -errno. */
 int thp_spare_one_cpu(void);
 
-/* The calling thread's nice value raised by @by (at most to 19).  0 or
- * -errno. */
+/* The calling thread at nice (the daemon's nice at thp_init + @by), at
+ * most 19; a thread already nicer is left as it is.  A thread the
+ * real-time loop created starts at nice 0 (SCHED_RESET_ON_FORK), so
+ * thp_nicer(0) gives it the daemon's nice back.  0 or -errno. */
 int thp_nicer(int by);
 
 /* The calling thread becomes background work: SCHED_IDLE, or, where that

@@ -777,6 +777,7 @@ int main(int argc, char **argv)
 	/* This thread will run the event loop.  Its real-time priority is the
 	 * one step that needs CAP_SYS_NICE, so it is taken now, before that is
 	 * dropped; no thread created later inherits it (common/thprio.h). */
+	thp_init();
 	if (!d.cfg->loop_normal) {
 		rc = thp_realtime();
 		if (rc < 0)
