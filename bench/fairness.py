@@ -57,7 +57,7 @@ CLIENT_NICE = int(os.environ.get('BENCH_CLIENT_NICE', '0'))
 # server did.  1: the earlier layout (CALLS baseline calls, then the
 # whole flood).
 WINDOWS = max(1, int(os.environ.get('BENCH_WINDOWS', '5')))
-# The node's loop_priority (realtime, the default, or normal), to compare
+# The node's loop_priority (normal, the default, or realtime), to compare
 # the two in alternating runs; unset: the configuration's default.
 LOOP_PRIORITY = os.environ.get('BENCH_LOOP_PRIORITY')
 

@@ -56,6 +56,9 @@ from harness import log
 QUICK = '--quick' in sys.argv
 LOCKS = 100000 if QUICK else int(os.environ.get('BENCH_LOCKS', '1000000'))
 CLIENTS = 10000 if QUICK else int(os.environ.get('BENCH_CLIENTS', '100000'))
+# The nodes' loop_priority (normal, the default, or realtime), to compare
+# the two in alternating runs; unset: the configuration's default.
+LOOP_PRIORITY = os.environ.get('BENCH_LOOP_PRIORITY')
 CASES = [c for c in os.environ.get('BENCH_CASES', 'journal,clients').split(',') if c]
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
                    'group_open.json' if CASES == ['journal', 'clients']
@@ -131,7 +134,8 @@ def one_case(h, kind):
                         grace=5, extra={'ownership': 'managed'})
     other = harness.Group('other', [harness.Export('other/fs', fsid=202)], nodes=('b', 'a'),
                           grace=5)
-    c = h.cluster(groups=[big, other], nodes=['a', 'b'])
+    c = h.cluster(groups=[big, other], nodes=['a', 'b'],
+                  cluster_extra={'loop_priority': LOOP_PRIORITY} if LOOP_PRIORITY else None)
     for g in (big, other):
         p = os.path.join(g.exports[0].path, fu.LOCKFILE)
         with open(p, 'wb') as f:

@@ -36,9 +36,11 @@ static const char *const sbx_allowed[] = {
 	"times", "getrusage", "getrlimit", "setrlimit", "prlimit64", "uname", "sysinfo",
 	/* setpriority, sched_setscheduler: a backlogged group's pool jobs run
 	 * SCHED_IDLE or nicer (rpc_svc.c), a group's open nicer (group.c);
-	 * the loop's sched_setattr comes before the filter (thprio.h).
-	 * Without CAP_SYS_NICE neither can raise a priority. */
-	"getrandom", "getpriority", "setpriority", "sched_setscheduler", "sched_setaffinity", "arch_prctl", "prctl",
+	 * sched_setattr: the pool's threads and a group's open ask for the
+	 * short slice (thprio.h).  Without CAP_SYS_NICE none of them can
+	 * raise a priority or take a real-time or deadline policy. */
+	"getrandom", "getpriority", "setpriority", "sched_setscheduler", "sched_setattr",
+	"sched_setaffinity", "arch_prctl", "prctl",
 	/* identity: per request (setfsuid, setgroups through every thread),
 	 * capabilities per request (libcap-ng) */
 	"getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid", "getgroups",

@@ -33,17 +33,19 @@
  * A short slice still leaves the loop in the fair scheduler: once it has
  * run more than its share it is not eligible again until the others have
  * caught up, and on a node whose cores also run other processes (the
- * clients of a test or a bench, a backup, a build) it waited 170-270 ms
+ * clients of a test or a bench, a backup, a build) it waited 110-220 ms
  * per second for a CPU (bench/fairness.py, /proc/PID/schedstat), every
- * group's requests with it.  So by default the loop runs SCHED_FIFO at the
- * lowest real-time level (loop_priority = realtime, the one privileged
+ * group's requests with it.  With loop_priority = realtime the loop runs
+ * SCHED_FIFO at the lowest real-time level instead (the one privileged
  * step, taken before the capabilities are dropped), as corosync and ctdbd
  * run theirs: it waits then only for a system call in progress on its CPU
- * (Debian's kernel does not preempt those) and for real-time threads.  A
- * loop that never slept would not take a CPU from the node for good: the
- * kernel leaves normal threads 5% of each CPU (sched_rt_runtime_us), the
- * loop is one thread, and the watchdog (a normal thread, often on the
- * other core) ends a loop stuck in its work.
+ * (Debian's kernel does not preempt those) and for real-time threads.  It
+ * is not the default: measured, another group's LOCK did worse with it
+ * while a group with a large journal opened on the node
+ * (docs/architecture.md).  A loop that never slept would not take a CPU
+ * from the node for good: the kernel leaves normal threads 5% of each CPU
+ * (sched_rt_runtime_us), the loop is one thread, and the watchdog ends a
+ * loop stuck in its work.
  */
 #ifndef SGNFS_THPRIO_H
 #define SGNFS_THPRIO_H

@@ -78,7 +78,7 @@ enum cfg_type {
 	T_FSID,     /* export fsid: uint32_t 1..2^32-1, unique */
 	T_OWNERSHIP,/* enum cfg_ownership: lease | managed */
 	T_JOURNAL_IO,/* bool journal_io_thread: uring | thread */
-	T_LOOP_PRIO, /* bool loop_normal: realtime | normal */
+	T_LOOP_PRIO, /* bool loop_realtime: normal | realtime */
 	T_SECCOMP,  /* enum sbx_mode: on | log | off */
 };
 
@@ -121,7 +121,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("metrics_listen", T_LISTEN, cfg_cluster, metrics_listen),
 	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
 	KEY("journal_io",   T_JOURNAL_IO, cfg_cluster, journal_io_thread),
-	KEY("loop_priority", T_LOOP_PRIO, cfg_cluster, loop_normal),
+	KEY("loop_priority", T_LOOP_PRIO, cfg_cluster, loop_realtime),
 	KEY("peer_port",    T_PORT,     cfg_cluster, peer_port),
 	KEY("peer_key",     T_ABSPATH,  cfg_cluster, peer_key),
 	{ .name = NULL },
@@ -1073,9 +1073,9 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 		return;
 	case T_LOOP_PRIO:
 		if (strcmp(value, "realtime") == 0)
-			*(bool *)field = false;
-		else if (strcmp(value, "normal") == 0)
 			*(bool *)field = true;
+		else if (strcmp(value, "normal") == 0)
+			*(bool *)field = false;
 		else
 			cfg_err(p, p->lineno, "%s = '%s': expected realtime or normal", k->name, value);
 		return;

@@ -80,7 +80,7 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(ownership, "ownership");
 	RL_NUM(journal_io_thread, "journal_io");
 	/* Set once while sgnfsd still held CAP_SYS_NICE. */
-	RL_NUM(loop_normal, "loop_priority");
+	RL_NUM(loop_realtime, "loop_priority");
 	if (a->metrics_listen.set != b->metrics_listen.set ||
 	    memcmp(&a->metrics_listen.addr, &b->metrics_listen.addr,
 		   sizeof(a->metrics_listen.addr)) != 0) {

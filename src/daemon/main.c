@@ -778,10 +778,10 @@ int main(int argc, char **argv)
 	 * one step that needs CAP_SYS_NICE, so it is taken now, before that is
 	 * dropped; no thread created later inherits it (common/thprio.h). */
 	thp_init();
-	if (!d.cfg->loop_normal) {
+	if (d.cfg->loop_realtime) {
 		rc = thp_realtime();
 		if (rc < 0)
-			log_warn("node %s: event loop at normal priority, SCHED_FIFO refused (%s): requests wait for a CPU whenever the node's cores are busy; set loop_priority = normal to choose that",
+			log_warn("node %s: loop_priority = realtime, but SCHED_FIFO was refused (%s): the event loop runs at normal priority",
 				 d.node.me->name, strerror(-rc));
 		else
 			log_info("node %s: event loop runs SCHED_FIFO priority %d (loop_priority = realtime)",

@@ -456,6 +456,10 @@ static void *grp_open_thread(void *arg)
 	if (rc < 0)
 		log_warn("group=%s cannot lower the priority of its open: %s; it competes with "
 			 "the event loop", g->cfg->name, strerror(-rc));
+	/* A short slice: a woken thread (the journal's io_uring worker behind
+	 * another group's LOCK) takes this CPU at once instead of after the
+	 * open's protected slice (common/thprio.h). */
+	(void)thp_short_slice();
 	/* One thread: off the loop's spare core it loses nothing while
 	 * another core is free (common/thprio.h). */
 	(void)thp_spare_one_cpu();

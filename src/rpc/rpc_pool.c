@@ -91,8 +91,11 @@ static void *rpcp_thread(void *arg)
 
 	/* The names tell them apart in top -H and in the tests. */
 	(void)pthread_setname_np(pthread_self(), low ? "sgnfs-low" : "sgnfs-pool");
-	/* Created by the real-time loop: at nice 0, not the daemon's. */
+	/* Created by the real-time loop: at nice 0, not the daemon's, and
+	 * with the default slice (common/thprio.h). */
 	(void)thp_nicer(0);
+	if (!low)
+		(void)thp_short_slice();
 	if (low) {
 		int rc = thp_background(RPC_POOL_LOW_NICE);
 

@@ -3,14 +3,14 @@
 test_loop_priority - where the event loop stands with the CPU scheduler
 (`loop_priority`, common/thprio.h, docs/configuration.md).
 
-  1. Default (`realtime`), as root: the loop thread (the main thread) runs
+  1. `loop_priority = realtime`, as root: the loop thread (the main thread) runs
      SCHED_FIFO at priority 1 with SCHED_RESET_ON_FORK, and the log says
      so; no other thread of the node (pool, low, watchdog, io_uring
      workers) has a real-time policy, although the loop created them; the
      node dropped CAP_SYS_NICE after taking it.  A child the node starts
      (its VIP or notify helpers) would start at normal priority too: the
      reset is the kernel's, checked here on the threads.
-  2. `loop_priority = normal`: the loop is SCHED_OTHER and asks for the
+  2. The default (`normal`): the loop is SCHED_OTHER and asks for the
      kernel's shortest slice (0.1 ms, where the kernel shows se.slice).
   3. `loop_priority = high`: `sgnfsd -t` names the key and the values.
   4. A reload that changes `loop_priority` is refused (set once, while the
@@ -21,6 +21,7 @@ import subprocess
 
 import harness
 import fo_util as fu
+import hostile_util as hu
 import nlm_util as nu
 import ops_util as ou
 from harness import Export, Group, log
@@ -63,10 +64,20 @@ def groups():
 def test(h):
     if os.geteuid() != 0:
         raise harness.Skip('needs root (SCHED_FIFO needs CAP_SYS_NICE)')
-    # 1. the default
-    c = h.cluster(groups(), name='rt')
+    # 1. real-time
+    c = h.cluster(groups(), name='rt', cluster_extra={'loop_priority': 'realtime'})
     c.start('a')
     nu.wait_online(h, c, ['g1'])
+    # a LOOKUP, so the pool's threads exist (started with the first job)
+    e = c.export('g1/data')
+    open(os.path.join(e.path, 'f'), 'w').close()
+    m = hu.Tcp(c.group('g1').vip, c.ports['mount_port'])
+    root = hu.mnt(m, e.path)[1]
+    m.close()
+    n = hu.Tcp(c.group('g1').vip, c.ports['nfs_port'])
+    h.check(hu.lookup_fh(n.call(hu.NFS_PROG, 3, 3, hu.lookup_args(root, 'f'), cred=hu.ROOT_CRED))
+            is not None, 'a LOOKUP answered')
+    n.close()
     pid = c.nodes['a'].pid
     th = threads(pid)
     log('threads: %s' % th)
@@ -77,6 +88,9 @@ def test(h):
                                      for v in others.values()),
             'every other thread (%d) runs a normal policy: none inherited the loop\'s' %
             len(others))
+    pool = [v for v in others.values() if v[0] == 'sgnfs-pool']
+    h.check(pool and all(v[3] in (None, 100000) for v in pool),
+            'the sgnfs-pool threads ask for the short slice themselves (%s)' % pool)
     h.check(not cap_eff(pid) & (1 << CAP_SYS_NICE),
             'CAP_SYS_NICE dropped after the loop took its priority (CapEff %x)' % cap_eff(pid))
     h.check('event loop runs SCHED_FIFO priority 1' in fu.node_log(c.nodes['a']),
@@ -90,15 +104,15 @@ def test(h):
     h.check(threads(pid).get(pid, (None, None))[1] == RT, 'the loop stays SCHED_FIFO')
     c.stop_all()
 
-    # 2. normal
-    c = h.cluster(groups(), name='normal', cluster_extra={'loop_priority': 'normal'})
+    # 2. the default: normal
+    c = h.cluster(groups(), name='normal')
     c.start('a')
     nu.wait_online(h, c, ['g1'])
     pid = c.nodes['a'].pid
     th = threads(pid)
     loop = th.get(pid)
     h.check(loop is not None and loop[1] == os.SCHED_OTHER,
-            'loop_priority = normal: the loop is SCHED_OTHER (%s)' % (loop,))
+            'by default the loop is SCHED_OTHER (%s)' % (loop,))
     if loop is not None and loop[3] is not None:
         h.check(loop[3] == 100000, 'and asks for a 0.1 ms slice (%s)' % (loop,))
     else:
@@ -114,7 +128,7 @@ def test(h):
         text = f.read()
     bad = cfg + '.bad'
     with open(bad, 'w') as f:
-        f.write(text.replace('loop_priority = normal', 'loop_priority = high'))
+        f.write(text.replace('[cluster]\n', '[cluster]\nloop_priority = high\n', 1))
     r = subprocess.run([h.sgnfsd, '-t', '-c', bad], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT)
     out = r.stdout.decode()
