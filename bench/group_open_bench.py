@@ -50,6 +50,7 @@ import sys
 import time
 
 import harness
+import wire
 import fo_util as fu
 from harness import log
 
@@ -59,17 +60,11 @@ CLIENTS = 10000 if QUICK else int(os.environ.get('BENCH_CLIENTS', '100000'))
 # The nodes' loop_priority (normal, the default, or realtime), to compare
 # the two in alternating runs; unset: the configuration's default.
 LOOP_PRIORITY = os.environ.get('BENCH_LOOP_PRIORITY')
+NLM_LOCK = 2
 CASES = [c for c in os.environ.get('BENCH_CASES', 'journal,clients').split(',') if c]
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
                    'group_open.json' if CASES == ['journal', 'clients']
                    else 'group_open-%s.json' % '-'.join(CASES))
-
-
-def pct(xs, p):
-    if not xs:
-        return None
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
 def loop_stats(lp, t0, t1):
@@ -81,52 +76,13 @@ def loop_stats(lp, t0, t1):
     pts = [t0] + [t for t in ends if t0 <= t <= t1] + [t1]
     gap = max(b - a for a, b in zip(pts, pts[1:])) * 1000.0
     return {'ops': len(ops), 'refused': len([r for r in ops if r[3] != 'granted']),
-            'p50_ms': pct(lat, 50), 'p99_ms': pct(lat, 99), 'max_ms': max(lat) if lat else None,
+            'p50_ms': wire.pct(lat, 50), 'p99_ms': wire.pct(lat, 99), 'max_ms': max(lat) if lat else None,
             'longest_unanswered_ms': gap}
 
 
-def wire_start(vip, kind):
-    """A capture of @vip's traffic on lo, or None without dumpcap."""
-    path = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'group_open_%s.pcapng' % kind)
-    try:
-        p = subprocess.Popen(['dumpcap', '-q', '-i', 'lo', '-f', 'host %s' % vip, '-w', path],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except OSError:
-        return None
-    time.sleep(1.0)  # dumpcap opens lo before the loop starts
-    return p, path
-
-
-def wire_lock_times(cap):
-    """[(monotonic time of the reply, ms from call to reply)] of NLM LOCK
-    calls in @cap (tshark's rpc.time), or [] when it cannot be read."""
-    if not cap:
-        return []
-    p, path = cap
-    p.send_signal(2)
-    p.wait(timeout=30)
-    off = time.time() - time.monotonic()
-    try:
-        out = subprocess.run(['tshark', '-r', path, '-Y', 'nlm && rpc.msgtyp == 1 && '
-                              'rpc.procedure == 2', '-T', 'fields', '-e', 'frame.time_epoch',
-                              '-e', 'rpc.time'], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, timeout=300).stdout.decode()
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    finally:
-        os.unlink(path)
-    rows = []
-    for line in out.splitlines():
-        f = line.split('\t')
-        if len(f) == 2 and f[1]:
-            rows.append((float(f[0]) - off, float(f[1]) * 1000.0))
-    return rows
-
-
 def wire_stats(rows, t0, t1):
-    lat = [ms for t, ms in rows if t0 <= t <= t1]
-    return {'locks': len(lat), 'p50_ms': pct(lat, 50), 'p99_ms': pct(lat, 99),
-            'max_ms': max(lat) if lat else None}
+    """The other group's LOCK answers in [t0, t1] on the wire."""
+    return wire.stats(rows, t0, t1, wire.NLM_PROG, NLM_LOCK)
 
 
 def one_case(h, kind):
@@ -148,7 +104,7 @@ def one_case(h, kind):
     h.require(rc == 0, 'big online on a')
     ho = fu.Hold(h, fu.client_addr(c, 1, 1), big.vip, fu.lock_file(c, 'big'), 0, 8, tag='H')
     h.require(ho.wait_holding(), 'H holds a lock in big')
-    cap = wire_start(other.vip, kind)
+    cap = wire.start(other.vip, 'group_open_%s' % kind)
     lp = fu.LockLoop(h, fu.client_addr(c, 2, 100), other.vip, fu.lock_file(c, 'other'),
                      start=5000, tag='loop').begin()
     t_loop = time.monotonic()
@@ -192,7 +148,7 @@ def one_case(h, kind):
         prof.send_signal(2)
         prof.wait(timeout=60)
     lp.end()
-    wire = wire_lock_times(cap)
+    rows = wire.times(cap)
     alive = c.nodes['b'].alive()
     # the baseline: the loop alone, before the kill (the takeover window
     # is usually longer; both report p99 and the longest silence)
@@ -211,19 +167,19 @@ def one_case(h, kind):
         'takeover_online': online,
         'p99_ratio': (during['p99_ms'] / base['p99_ms']
                       if base['p99_ms'] and during['p99_ms'] else None),
-        'wire_baseline': wire_stats(wire, t_loop + 0.5, t_kill),
-        'wire_takeover': wire_stats(wire, t_start, t_end),
+        'wire_baseline': wire_stats(rows, t_loop + 0.5, t_kill),
+        'wire_takeover': wire_stats(rows, t_start, t_end),
         # the takeover window in its two parts: while the state is read
         # (start -> online) and once the group serves (online -> + 1 s:
         # install, grace, the notifications' start)
-        'wire_opening': wire_stats(wire, t_start, t_online),
-        'wire_online': wire_stats(wire, t_online, t_end),
+        'wire_opening': wire_stats(rows, t_start, t_online),
+        'wire_online': wire_stats(rows, t_online, t_end),
         'loadavg': open('/proc/loadavg').read().split()[:3],
     }
     if os.environ.get('BENCH_WIRE_ROWS'):
         # each LOCK of the takeover window: (s after start, ms call -> reply)
-        res['wire_rows'] = [(round(t - t_start, 4), round(ms, 3)) for t, ms in wire
-                            if t_start <= t <= t_end]
+        res['wire_rows'] = [(round(t - t_start, 4), round(ms, 3)) for t, pg, pc, ms in rows
+                            if pg == wire.NLM_PROG and pc == NLM_LOCK and t_start <= t <= t_end]
         res['online_after_start_s'] = t_online - t_start
     log(json.dumps({k: v for k, v in res.items() if k != 'wire_rows'}, indent=1))
     ho.stop()
