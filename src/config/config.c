@@ -939,6 +939,19 @@ static int cfg_number(struct cfg_parser *p, const struct cfg_key *k, const char 
 }
 
 /* Store @value for key @k in @obj (the current section's object). */
+/* A bool key written as one of two words: @w1 sets @field to @v1, @w2 to
+ * the other value. */
+static void cfg_set_word_bool(struct cfg_parser *p, const struct cfg_key *k, const char *value,
+			      void *field, const char *w1, bool v1, const char *w2)
+{
+	if (strcmp(value, w1) == 0)
+		*(bool *)field = v1;
+	else if (strcmp(value, w2) == 0)
+		*(bool *)field = !v1;
+	else
+		cfg_err(p, p->lineno, "%s = '%s': expected %s or %s", k->name, value, w1, w2);
+}
+
 static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 		    const char *value)
 {
@@ -1064,20 +1077,10 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 			cfg_err(p, p->lineno, "%s = '%s': expected lease or managed", k->name, value);
 		return;
 	case T_JOURNAL_IO:
-		if (strcmp(value, "uring") == 0)
-			*(bool *)field = false;
-		else if (strcmp(value, "thread") == 0)
-			*(bool *)field = true;
-		else
-			cfg_err(p, p->lineno, "%s = '%s': expected uring or thread", k->name, value);
+		cfg_set_word_bool(p, k, value, field, "uring", false, "thread");
 		return;
 	case T_LOOP_PRIO:
-		if (strcmp(value, "realtime") == 0)
-			*(bool *)field = true;
-		else if (strcmp(value, "normal") == 0)
-			*(bool *)field = false;
-		else
-			cfg_err(p, p->lineno, "%s = '%s': expected realtime or normal", k->name, value);
+		cfg_set_word_bool(p, k, value, field, "realtime", true, "normal");
 		return;
 	case T_ADDR: {
 		struct cfg_node *node = obj;

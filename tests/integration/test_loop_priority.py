@@ -25,36 +25,21 @@ import hostile_util as hu
 import nlm_util as nu
 import ops_util as ou
 from harness import Export, Group, log
+from test_group_fairness import CAP_SYS_NICE, caps_eff, thread_info
 
-CAP_SYS_NICE = 23
 RT = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
 
 
 def threads(pid):
-    """{tid: (comm, policy, rt priority, slice ns or None)}."""
+    """{tid: (comm, policy, rt priority, slice ns or None)}, from
+    test_group_fairness's reading of /proc/PID/task."""
     out = {}
-    for tid in os.listdir('/proc/%d/task' % pid):
-        t = int(tid)
+    for t, v in thread_info(pid).items():
         try:
-            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
-                comm = f.read().strip()
-            sl = None
-            with open('/proc/%d/task/%s/sched' % (pid, tid)) as f:
-                for line in f:
-                    if line.startswith('se.slice'):
-                        sl = int(line.split(':')[1])
-            out[t] = (comm, os.sched_getscheduler(t), os.sched_getparam(t).sched_priority, sl)
+            out[t] = (v[0], v[3], os.sched_getparam(t).sched_priority, v[5])
         except OSError:
             pass
     return out
-
-
-def cap_eff(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('CapEff:'):
-                return int(line.split()[1], 16)
-    return 0
 
 
 def groups():
@@ -91,8 +76,8 @@ def test(h):
     pool = [v for v in others.values() if v[0] == 'sgnfs-pool']
     h.check(pool and all(v[3] in (None, 100000) for v in pool),
             'the sgnfs-pool threads ask for the short slice themselves (%s)' % pool)
-    h.check(not cap_eff(pid) & (1 << CAP_SYS_NICE),
-            'CAP_SYS_NICE dropped after the loop took its priority (CapEff %x)' % cap_eff(pid))
+    h.check(not caps_eff(pid) & (1 << CAP_SYS_NICE),
+            'CAP_SYS_NICE dropped after the loop took its priority (CapEff %x)' % caps_eff(pid))
     h.check('event loop runs SCHED_FIFO priority 1' in fu.node_log(c.nodes['a']),
             'the log says where the loop runs')
     # 4. a reload cannot change it
