@@ -36,7 +36,9 @@ Usage: SGNFSD=... SGNFSCTL=... SGNFS_CLIENT=... JR_GROW=... \
 (`--quick`: 100,000 locks and 10,000 clients; BENCH_CASES=clients (or
 journal): that case only, its json in group_open-clients.json (group_open-journal.json) so
 the file of a full run is kept; BENCH_PERF=DIR: a perf
-profile of the taking-over node from each start to online + 1 s, DIR/CASE.data;
+profile of the taking-over node from each start to online + 1 s, DIR/CASE.data
+(with BENCH_PERF_SCHED=1: the scheduler's events of every CPU instead, for
+`perf sched timehist -i DIR/CASE.data --state`);
 BENCH_WIRE_ROWS=1: every LOCK answer of the takeover window in the json, as
 (seconds after start, ms call -> reply).)  Results go to
 bench/results/group_open.json and stdout ("wire" columns: the server's
@@ -132,9 +134,15 @@ def one_case(h, kind):
     t_grown = time.monotonic()
     prof = None
     if os.environ.get('BENCH_PERF'):
-        # where b's time goes during the start (perf report -i FILE)
-        prof = subprocess.Popen(['perf', 'record', '-g', '-q', '-p', str(c.nodes['b'].pid),
-                                 '-o', os.path.join(os.environ['BENCH_PERF'], kind + '.data')])
+        # where b's time goes during the start (perf report -i FILE), or,
+        # with BENCH_PERF_SCHED=1, who waited for a CPU and who held it
+        # (perf sched timehist -i FILE --state: every CPU, every thread)
+        out = os.path.join(os.environ['BENCH_PERF'], kind + '.data')
+        if os.environ.get('BENCH_PERF_SCHED'):
+            cmd = ['perf', 'sched', 'record', '-g', '-q', '-o', out]
+        else:
+            cmd = ['perf', 'record', '-g', '-q', '-p', str(c.nodes['b'].pid), '-o', out]
+        prof = subprocess.Popen(cmd)
         time.sleep(1.0)
     t_start = time.monotonic()
     rc, out = fu.ctl(h, c, '-n', 'b', 'start', 'big')

@@ -3,6 +3,7 @@
  * (the rules and why are in sfile.h).
  */
 #include "sfile.h"
+#include "thprio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,21 +80,29 @@ int sf_open_read(int dirfd, const char *name, size_t max, int *fdp, struct stat 
 int sf_read_exact(int fd, void *buf, size_t size)
 {
 	char *p = buf;
-	size_t got = 0;
+	size_t got = 0, want;
 	ssize_t n;
 
 	/* A read of a regular file (all that sf_open lets through) that
 	 * returns less than asked has reached its end, so the usual file
-	 * takes one read, not two. */
+	 * takes one read, not two.  A large one (the journal) is read
+	 * SF_READ_CHUNK at a time, so that its copy gives the CPU back
+	 * between reads (sfile.h). */
 	while (got <= size) {
-		n = read(fd, p + got, size + 1 - got);
+		want = size + 1 - got;
+		if (want > SF_READ_CHUNK)
+			want = SF_READ_CHUNK;
+		n = read(fd, p + got, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
 		got += (size_t)n;
-		if (n == 0 || got <= size)
+		if (n == 0 || (size_t)n < want)
 			break;
+		/* Only a file over one chunk gets here: the journal, on a
+		 * group's open thread, never the loop. */
+		thp_yield_point();
 	}
 	return got == size ? 0 : -EIO;
 }

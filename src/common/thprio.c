@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* struct sched_attr of sched_setattr(2), version 1 (glibc 2.36 has no
@@ -114,4 +115,30 @@ int thp_spare_one_cpu(void)
 	if (sched_setaffinity(0, sizeof(cs), &cs) < 0)
 		return -errno;
 	return 0;
+}
+
+/* When this thread last gave way (thp_yield_point), CLOCK_MONOTONIC ns;
+ * 0 before its first call. */
+static _Thread_local uint64_t thp_yielded_ns;
+
+static uint64_t thp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void thp_yield_point(void)
+{
+	uint64_t now = thp_now_ns();
+
+	if (thp_yielded_ns && now - thp_yielded_ns < THP_YIELD_NS)
+		return;
+	if (thp_yielded_ns) {
+		(void)sched_yield();
+		/* the others' time is not the caller's */
+		now = thp_now_ns();
+	}
+	thp_yielded_ns = now;
 }

@@ -19,10 +19,12 @@
  * preempts them), or nice +10 where the kernel refuses that.
  * Preempting is not immediate either: a kernel built without full
  * preemption (Debian's default is "none") lets the running thread finish
- * its system call first.  A group's open makes long ones (the journal is
- * read in one call), so that one thread also stays off one CPU: the loop
- * always has a core it does not hold, and a lone thread loses nothing by
- * it while another core is free.  A backlogged group's jobs are not
+ * its system call first, and a woken thread not yet eligible waits for the
+ * next tick.  So a group's open keeps its system calls short (the journal
+ * is read 256 KiB at a time: sfile.h), gives way at yield points
+ * (thp_yield_point), and stays off one CPU: the loop always has a core it
+ * does not hold, and a lone thread loses nothing by it while another core
+ * is free.  A backlogged group's jobs are not
  * narrowed so: measured, that cost the flooding group a third of its
  * answers and gave the other group nothing, as the loop is not pinned
  * (the kernel wakes it where it last ran).
@@ -83,6 +85,23 @@ int thp_spare_one_cpu(void);
  * real-time loop created starts at nice 0 (SCHED_RESET_ON_FORK), so
  * thp_nicer(0) gives it the daemon's nice back.  0 or -errno. */
 int thp_nicer(int by);
+
+/*
+ * A point where long background work (a group's open: the journal's
+ * replay, the client list's files) lets a thread that woke on its CPU run
+ * now.  The fair scheduler preempts at a wake-up only a thread whose turn
+ * is over; a woken thread that is not yet eligible (it ran more than its
+ * share lately, as the journal's io_uring worker behind every LOCK does)
+ * otherwise waits for the next tick, 4 ms at HZ=250, however low the
+ * running thread's weight: measured, that worker waited 3.5-5.7 ms for the
+ * open's CPU, and another group's LOCK with it.  Every THP_YIELD_NS of the
+ * caller's time, sched_yield(2): the scheduler picks again with the
+ * running thread's turn spent, and returns at once when nothing else is
+ * runnable on this CPU (1.3 us here).  The first call on a thread only
+ * starts the clock.  Never call it on the event loop.
+ */
+#define THP_YIELD_NS 100000u
+void thp_yield_point(void);
 
 /* The calling thread becomes background work: SCHED_IDLE, or, where that
  * is refused, nice +@fallback_nice.  Returns 1 for SCHED_IDLE, 0 for the

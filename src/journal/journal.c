@@ -78,6 +78,7 @@
 
 #include "log.h"
 #include "sfile.h"
+#include "thprio.h"
 
 #define JR_MAGIC 0x314a4753u
 #define JR_HDR 48
@@ -273,16 +274,30 @@ static const char *jr_type_name(enum jr_type t)
 
 /* ---- loading ---------------------------------------------------------- */
 
+/* Unmap what jr_read_all mapped, SF_READ_CHUNK at a time with a yield
+ * point between: freeing 90 MB in one munmap is another long stretch in
+ * the kernel (see jr_read_all). */
+static void jr_unmap(uint8_t *buf, size_t maplen)
+{
+	for (size_t at = 0; at < maplen; at += SF_READ_CHUNK) {
+		munmap(buf + at, maplen - at < SF_READ_CHUNK ? maplen - at : SF_READ_CHUNK);
+		thp_yield_point();
+	}
+}
+
 /*
  * The whole journal file, opened through the state-file helper (a FIFO, a
  * symlink or a file over JR_FILE_MAX planted in its place is refused
  * before a byte is read: sfile.h), read into an anonymous mapping that is
- * faulted in with the mmap itself (MAP_POPULATE).  A journal of a million
- * locks is ~90 MB: read into fresh malloc'ed memory, every 4 KiB of it was
- * a page fault taken inside read(2), ~15% of the replay on a virtual
- * machine.  One byte more than fstat's size is asked for, so a file that
- * grew since is caught (-EIO) instead of being silently cut.  The caller
- * unmaps *@out with munmap(*@out, *@maplen).
+ * faulted in before the read (MADV_POPULATE_WRITE).  A journal of a
+ * million locks is ~90 MB: read into fresh malloc'ed memory, every 4 KiB
+ * of it was a page fault taken inside read(2), ~15% of the replay on a
+ * virtual machine.  The faulting is done SF_READ_CHUNK at a time with a
+ * yield point between (thp_yield_point): one MAP_POPULATE of the whole
+ * mapping held a CPU for 3.6 ms at a stretch, before the read (which is
+ * chunked likewise: sfile.h).  One byte more than fstat's size is asked
+ * for, so a file that grew since is caught (-EIO) instead of being
+ * silently cut.  The caller unmaps *@out with jr_unmap(*@out, *@maplen).
  */
 static int jr_read_all(const char *path, uint8_t **out, size_t *len, size_t *maplen)
 {
@@ -295,11 +310,18 @@ static int jr_read_all(const char *path, uint8_t **out, size_t *len, size_t *map
 	if (rc < 0)
 		return rc;
 	size = (size_t)st.st_size;
-	buf = mmap(NULL, size + 1, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	buf = mmap(NULL, size + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED) {
 		rc = -ENOMEM;
 		goto out;
+	}
+	for (size_t at = 0; at < size + 1; at += SF_READ_CHUNK) {
+		size_t n = size + 1 - at < SF_READ_CHUNK ? size + 1 - at : SF_READ_CHUNK;
+
+		/* Before Linux 5.14 (EINVAL) the read faults the pages in. */
+		if (madvise(buf + at, n, MADV_POPULATE_WRITE) < 0)
+			break;
+		thp_yield_point();
 	}
 	rc = sf_read_exact(fd, buf, size);
 	if (rc < 0)
@@ -310,7 +332,7 @@ static int jr_read_all(const char *path, uint8_t **out, size_t *len, size_t *map
 	rc = 0;
 	goto out;
 err_unmap:
-	munmap(buf, size + 1);
+	jr_unmap(buf, size + 1);
 out:
 	close(fd);
 	return rc;
@@ -402,6 +424,9 @@ int jr_load(const char *path, const char *group, jr_replay_fn fn, void *arg,
 				continue;
 			}
 			rc = fn(arg, &r);
+			/* a ~1 us record at a time: a clock read per 16 */
+			if ((info->records & 15) == 0)
+				thp_yield_point();
 			if (rc < 0) {
 				info->bad_at = (off_t)at;
 				snprintf(info->why, sizeof(info->why),
@@ -445,7 +470,7 @@ out:
 	if (rc == -EUCLEAN && info->bad_at == 0)
 		info->bad_at = (off_t)pos;
 	free(batch_recs);
-	munmap(buf, maplen);
+	jr_unmap(buf, maplen);
 	return rc;
 }
 

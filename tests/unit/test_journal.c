@@ -29,6 +29,18 @@
 
 #include "journal/journal.h"
 
+/* thp_yield_point (common/thprio.h) wrapped (meson.build): how often the
+ * load gives way. */
+void __real_thp_yield_point(void);
+void __wrap_thp_yield_point(void);
+static size_t yield_points;
+
+void __wrap_thp_yield_point(void)
+{
+	yield_points++;
+	__real_thp_yield_point();
+}
+
 #define GROUP "g1"
 #define REC_MAX 2200            /* > the largest record (2160 bytes) */
 
@@ -787,6 +799,26 @@ static void test_load_replays_in_order(void **st)
 	assert_int_equal(li.records, 0);
 	assert_false(li.complete);
 	assert_int_equal(li.last_batch, 1);
+}
+
+/* A load is long work on a group's open thread: it reaches a yield point
+ * at least once per 16 records replayed (and per chunk read, faulted and
+ * unmapped), so a thread woken on its CPU runs within ~0.1 ms
+ * (thprio.h). */
+static void test_load_gives_way(void **st)
+{
+	struct jr_load_info li;
+
+	(void)st;
+	/* as many as the hand-built file holds (struct jf) */
+	jf_header(GROUP, JR_VERSION, true);
+	for (unsigned b = 0; b < 6; b++)
+		jf_batch(2 + b, b * 20, 20);
+	jf_write(jf.len);
+	yield_points = 0;
+	assert_int_equal(load(&li), 0);
+	assert_int_equal(li.records, 120);
+	assert_true(yield_points >= 120 / 16);
 }
 
 static void test_load_refuses(void **st)
@@ -1760,6 +1792,7 @@ int main(int argc, char **argv)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_rec_roundtrip),
 		T(test_rec_size_rejects),
+		T(test_load_gives_way),
 		T(test_rec_decode_rejects),
 		T(test_load_replays_in_order),
 		T(test_load_refuses),

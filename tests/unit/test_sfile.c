@@ -3,7 +3,8 @@
  * symlink, a directory and an oversized (sparse) file are refused without
  * blocking or reading; a file that fits is read whole; sf_replace removes
  * a symlink planted at its temporary name instead of writing through it,
- * and leaves the mode asked for.
+ * and leaves the mode asked for; a large file is read whole in reads of
+ * at most SF_READ_CHUNK (read(2) is wrapped here: meson.build).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,21 @@
 #include <cmocka.h>
 
 #include "sfile.h"
+
+ssize_t __real_read(int fd, void *buf, size_t count);
+ssize_t __wrap_read(int fd, void *buf, size_t count);
+
+/* What the code under test asked read(2) for: the largest count, and how
+ * many calls. */
+static size_t read_max_count, read_calls;
+
+ssize_t __wrap_read(int fd, void *buf, size_t count)
+{
+	if (count > read_max_count)
+		read_max_count = count;
+	read_calls++;
+	return __real_read(fd, buf, count);
+}
 
 static char dir[64];
 static int dfd = -1;
@@ -156,6 +172,48 @@ static void test_read_exact(void **st)
 	assert_int_equal(sf_read_exact(-1, buf, 4), -EBADF);
 }
 
+/* A file of several chunks (and one byte over a whole number of them):
+ * read exactly, never more than SF_READ_CHUNK asked of one read(2), so a
+ * journal's load gives the CPU back between reads; and still -EIO when it
+ * grew since its size was taken. */
+static void test_read_exact_chunked(void **st)
+{
+	size_t size = 3 * SF_READ_CHUNK + 1;
+	unsigned char *data = malloc(size), *buf = malloc(size + 1);
+	int fd;
+
+	(void)st;
+	assert_non_null(data);
+	assert_non_null(buf);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (unsigned char)(i * 7 + i / 4096);
+	fd = openat(dfd, "big", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, size), (ssize_t)size);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	memset(buf, 0, size + 1);
+	read_max_count = read_calls = 0;
+	assert_int_equal(sf_read_exact(fd, buf, size), 0);
+	assert_memory_equal(buf, data, size);
+	assert_true(read_max_count <= SF_READ_CHUNK);
+	assert_true(read_calls >= 4);
+	/* exactly a whole number of chunks: the end is still found */
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	read_max_count = 0;
+	assert_int_equal(sf_read_exact(fd, buf, size), 0);
+	assert_int_equal(ftruncate(fd, 2 * SF_READ_CHUNK), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(sf_read_exact(fd, buf, 2 * SF_READ_CHUNK), 0);
+	assert_memory_equal(buf, data, 2 * SF_READ_CHUNK);
+	/* grew since its size was taken */
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(sf_read_exact(fd, buf, SF_READ_CHUNK), -EIO);
+	assert_true(read_max_count <= SF_READ_CHUNK);
+	close(fd);
+	free(data);
+	free(buf);
+}
+
 static void test_replace(void **st)
 {
 	struct stat sb;
@@ -200,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_read_refusals),
 		cmocka_unit_test(test_read_into),
 		cmocka_unit_test(test_read_exact),
+		cmocka_unit_test(test_read_exact_chunked),
 		cmocka_unit_test(test_replace),
 	};
 
