@@ -100,8 +100,8 @@ int sf_read_exact(int fd, void *buf, size_t size)
 		got += (size_t)n;
 		if (n == 0 || (size_t)n < want)
 			break;
-		/* Only a file over one chunk gets here: the journal, on a
-		 * group's open thread, never the loop. */
+		/* Only a file over one chunk gets here (the journal, read
+		 * on a group's open thread: thprio.h). */
 		thp_yield_point();
 	}
 	return got == size ? 0 : -EIO;

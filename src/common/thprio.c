@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -117,9 +118,20 @@ int thp_spare_one_cpu(void)
 	return 0;
 }
 
-/* When this thread last gave way (thp_yield_point), CLOCK_MONOTONIC ns;
- * 0 before its first call. */
+/* Whether this thread's yield points yield (thp_yield_enable), and when
+ * it last gave way, CLOCK_MONOTONIC ns (0 before its first point). */
+static _Thread_local bool thp_yielding;
 static _Thread_local uint64_t thp_yielded_ns;
+
+void thp_yield_enable(void)
+{
+	thp_yielding = true;
+}
+
+bool thp_yield_enabled(void)
+{
+	return thp_yielding;
+}
 
 static uint64_t thp_now_ns(void)
 {
@@ -131,8 +143,11 @@ static uint64_t thp_now_ns(void)
 
 void thp_yield_point(void)
 {
-	uint64_t now = thp_now_ns();
+	uint64_t now;
 
+	if (!thp_yielding)
+		return;
+	now = thp_now_ns();
 	if (thp_yielded_ns && now - thp_yielded_ns < THP_YIELD_NS)
 		return;
 	if (thp_yielded_ns) {

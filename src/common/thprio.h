@@ -52,6 +52,8 @@
 #ifndef SGNFS_THPRIO_H
 #define SGNFS_THPRIO_H
 
+#include <stdbool.h>
+
 /* The slice the loop asks for: the kernel's minimum (0.1 ms). */
 #define THP_SHORT_SLICE_NS 100000u
 
@@ -98,10 +100,19 @@ int thp_nicer(int by);
  * caller's time, sched_yield(2): the scheduler picks again with the
  * running thread's turn spent, and returns at once when nothing else is
  * runnable on this CPU (1.3 us here).  The first call on a thread only
- * starts the clock.  Never call it on the event loop.
+ * starts the clock.  Only on a thread that asked for it
+ * (thp_yield_enable): code that also runs on the event loop (the
+ * notifications' preparation, a state file's read) may have yield points,
+ * and they do nothing there.
  */
 #define THP_YIELD_NS 100000u
 void thp_yield_point(void);
+
+/* The calling thread's yield points yield from now on (a group's open). */
+void thp_yield_enable(void);
+
+/* Do the calling thread's yield points yield? */
+bool thp_yield_enabled(void);
 
 /* The calling thread becomes background work: SCHED_IDLE, or, where that
  * is refused, nice +@fallback_nice.  Returns 1 for SCHED_IDLE, 0 for the

@@ -463,6 +463,9 @@ static void *grp_open_thread(void *arg)
 	/* One thread: off the loop's spare core it loses nothing while
 	 * another core is free (common/thprio.h). */
 	(void)thp_spare_one_cpu();
+	/* The read's yield points let a thread woken on this CPU run
+	 * within ~0.1 ms (common/thprio.h). */
+	thp_yield_enable();
 	grp_open_read(g);
 	return NULL;
 }

@@ -39,6 +39,7 @@
 #include "nsm/clist.h"
 #include "rpc/rpc_clnt.h"
 #include "saddr.h"
+#include "thprio.h"
 
 #define NSM_NOTIFY_PARALLEL 128
 #define NSM_NOTIFY_PACE_MS 1
@@ -417,6 +418,9 @@ static void nsm_add_client(void *arg, const struct clist_entry_info *e)
 
 	if (b->err < 0)
 		return;
+	/* Prepared on a group's open thread, 100,000 clients in ~30 ms: it
+	 * gives way there (a no-op on the loop: thprio.h). */
+	thp_yield_point();
 	for (size_t a = 0; a < e->naddrs; a++) {
 		for (size_t v = 0; v < n->nvips; v++) {
 			struct nsm_pend *p;

@@ -37,6 +37,7 @@
 #include "group/group.h"
 #include "log.h"
 #include "rpc/rpc.h"
+#include "thprio.h"
 
 #define TPORT 40133
 
@@ -56,6 +57,7 @@ static struct {
 	 * 60 s), so an open that ran on the loop thread is seen as such */
 	bool open_waits;
 	bool loop_ran, open_saw_loop;
+	bool open_yields;           /* open's thread gives way (thprio.h) */
 	uint64_t loop_ran_at;       /* uv_now() in that callback */
 } fk;
 static pthread_mutex_t fk_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -76,6 +78,7 @@ static int fk_open(struct grp_pub *g, void **slot)
 
 	(void)g;
 	fk_event('O');
+	fk.open_yields = thp_yield_enabled();
 	if (fk.open_waits) {
 		struct timespec until;
 
@@ -436,6 +439,9 @@ static void test_open_off_loop(void **st)
 	assert_int_equal(grp_node_start_group(&node, "g1", why, sizeof(why)), 1);
 	assert_int_equal(wait_started(), GRP_NODE_ONLINE);
 	assert_true(fk.open_saw_loop);
+	/* and on a thread whose yield points yield: the loop's never do */
+	assert_true(fk.open_yields);
+	assert_false(thp_yield_enabled());
 	g = slot()->g;
 	assert_true(grp_in_grace(&g->pub));
 	assert_true(g->pub.grace_start >= fk.loop_ran_at);

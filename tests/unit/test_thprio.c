@@ -1,6 +1,7 @@
 /*
- * test_thprio.c - thp_yield_point (src/common/thprio.h): the first call on
- * a thread only starts its clock; once THP_YIELD_NS of the thread's time
+ * test_thprio.c - thp_yield_point (src/common/thprio.h): nothing on a
+ * thread that did not enable it; the first call on a thread only starts
+ * its clock; once THP_YIELD_NS of the thread's time
  * has passed, the next call yields (sched_yield is wrapped here:
  * meson.build), and the clock starts again from after the yield.
  */
@@ -45,6 +46,12 @@ static void test_yield_point(void **st)
 {
 	(void)st;
 	yields = 0;
+	/* not enabled on this thread (the event loop's case): never */
+	thp_yield_point();
+	spin_past_interval();
+	thp_yield_point();
+	assert_int_equal(yields, 0);
+	thp_yield_enable();
 	thp_yield_point();		/* the thread's first: no yield */
 	assert_int_equal(yields, 0);
 	spin_past_interval();
