@@ -106,6 +106,54 @@ int sf_read(int dirfd, const char *name, size_t max, char **buf, size_t *len);
 int sf_read_into(int dirfd, const char *name, char *buf, size_t size, size_t *len);
 
 /*
+ * sf_read_dir: read every file of a directory of small state files (a
+ * group's client list) with the checks of sf_read_into, in batches through
+ * io_uring where the kernel allows it (sfdir.c says how the checks are
+ * kept there), else one file at a time the plain way (sf_read_into).
+ */
+enum sf_dir_io {
+	SF_DIR_URING = 0,          /* batches, the plain way where refused */
+	SF_DIR_PLAIN,              /* sf_read_into only (tests; the fallback) */
+	/* Tests: every name enters a batch whatever type the directory
+	 * lists, so the batch meets what a name replaced between the
+	 * listing and the open would be (a FIFO, a symlink, a directory). */
+	SF_DIR_URING_UNTYPED,
+};
+/* For every later sf_read_dir of the process (tests force the plain way). */
+void sf_dir_set_io(enum sf_dir_io io);
+
+/* Whether to read @name (never "." or ".."); it may act on the name (the
+ * client list removes a crashed write's temporary). */
+typedef bool (*sf_dir_want_fn)(void *arg, const char *name);
+/*
+ * One file: @rc 0 and its @len bytes at @data (NUL-terminated, writable,
+ * valid during the call only), or @rc < 0 and @data NULL: the errors of
+ * sf_read_into (-ELOOP a symlink, -EFTYPE_SF not a regular file, -EFBIG
+ * over the limit, -ENOENT gone since the listing, -errno).
+ */
+typedef void (*sf_dir_fn)(void *arg, const char *name, int rc, char *data, size_t len);
+
+/* How sf_read_dir read: test hook and log line. */
+struct sf_dir_stats {
+	bool uring;                /* a ring was set up */
+	size_t batched;            /* files read in a batch */
+	size_t plain;              /* files read the plain way */
+	size_t refused;            /* refused by their listed type, unopened */
+};
+
+/*
+ * Call @want (may be NULL: every name) and then @fn (in no particular
+ * order) for every name in directory @dirfd, each file read as
+ * sf_read_into with room for @max bytes.  @dirfd stays the caller's.
+ * *@st (may be NULL) says how.  Blocking; the thread that calls it does
+ * the work (a ring is made and freed in the call).  Returns 0 once every
+ * name was passed on, -EINVAL (@max 0 or huge), -ENOMEM, or -errno of
+ * listing the directory (some names may have been passed on by then).
+ */
+int sf_read_dir(int dirfd, size_t max, sf_dir_want_fn want, sf_dir_fn fn, void *arg,
+		struct sf_dir_stats *st);
+
+/*
  * Replace @name in directory @dirfd with @len bytes at @data, atomically
  * and durably (temp ".NAME.tmp", O_EXCL|O_NOFOLLOW, write, fsync, rename,
  * fsync @dirfd).  @mode: permission bits of the new file.  Returns 0 or

@@ -34,7 +34,6 @@
 #include "nsm/clist.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -109,6 +108,7 @@ struct clist {
 	uv_timer_t sweep;
 	uint64_t attached_ms;       /* uv_now() at clist_attach */
 	uint64_t writes;
+	struct sf_dir_stats load_stats; /* how clist_load read the files */
 	time_t clash_logged_at;     /* clist_clash_log */
 	uint64_t clash_quiet;
 };
@@ -469,22 +469,21 @@ static int clist_parse_addr(const char *s, struct sockaddr_storage *ss)
 	return -EINVAL;
 }
 
-static int clist_load_one(struct clist *cl, const char *fname)
+/*
+ * Parse entry file @fname, its @len bytes at @text (NUL-terminated; cut
+ * into lines in place), and add it.  0, -EINVAL (not a client list entry:
+ * no version line, a bad name, or a name whose file is not @fname),
+ * -EEXIST, -ENOMEM.
+ */
+static int clist_load_one(struct clist *cl, const char *fname, char *text, size_t len)
 {
 	char name[CLIST_NAME_MAX + 1] = "", want[CLIST_FNAME_DIRECT_MAX + 1];
-	char text[CLIST_FILE_MAX + 1], *line, *nl;
+	char *line, *nl;
 	struct sockaddr_storage addrs[CLIST_MAX_ADDRS];
-	size_t naddrs = 0, len, n;
+	size_t naddrs = 0, n;
 	int64_t added = 0;
 	bool version_ok = false;
-	int rc;
 
-	/* A FIFO, symlink or huge file in the list's directory is refused
-	 * before it is read (sfile.h).  One read into this buffer: a list
-	 * of 100,000 clients is 100,000 of these. */
-	rc = sf_read_into(cl->dirfd, fname, text, sizeof(text), &len);
-	if (rc < 0)
-		return rc;
 	for (line = text; line < text + len; line = nl + 1) {
 		nl = memchr(line, '\n', (size_t)(text + len - line));
 		if (!nl)
@@ -530,40 +529,51 @@ static int clist_load_one(struct clist *cl, const char *fname)
 	return 0;
 }
 
+/*
+ * Client names never start with '.': a dot file is a temporary left by a
+ * crash mid-write (".NAME.tmp", or ".tmp-NAME" from older versions).
+ * unlink acts on the name, never through it.
+ */
+static bool clist_load_want(void *arg, const char *fname)
+{
+	struct clist *cl = arg;
+
+	if (fname[0] != '.')
+		return true;
+	unlinkat(cl->dirfd, fname, 0);
+	return false;
+}
+
+/* One file of the list's directory, read (or refused) by sf_read_dir. */
+static void clist_load_file(void *arg, const char *fname, int rc, char *text, size_t len)
+{
+	struct clist *cl = arg;
+	char safe[LOG_SAFE_MAX];
+
+	/* A FIFO, symlink, device or huge file in the list's directory was
+	 * refused before it was read (sfile.h, sfdir.c): rc < 0 here. */
+	if (rc == 0)
+		rc = clist_load_one(cl, fname, text, len);
+	if (rc < 0)
+		log_warn("group=%s ignoring client list file '%s': %s", cl->group,
+			 log_safe(safe, sizeof(safe), fname, strlen(fname)),
+			 rc == -EINVAL ? "not a client list entry" : sf_strerror(rc));
+}
+
+/*
+ * Every file of the list's directory: a list of 100,000 clients is
+ * 100,000 files, read in batches (sf_read_dir) on the open's thread.
+ */
 static int clist_load(struct clist *cl)
 {
-	int fd = dup(cl->dirfd);
-	struct dirent *de;
-	DIR *d;
+	int rc = sf_read_dir(cl->dirfd, CLIST_FILE_MAX, clist_load_want, clist_load_file, cl,
+			     &cl->load_stats);
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d)) != NULL) {
-		int rc;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		/* Client names never start with '.': a dot file is a temporary
-		 * left by a crash mid-write (".NAME.tmp", or ".tmp-NAME" from
-		 * older versions).  unlink acts on the name, never through it. */
-		if (de->d_name[0] == '.') {
-			unlinkat(cl->dirfd, de->d_name, 0);
-			continue;
-		}
-		rc = clist_load_one(cl, de->d_name);
-		if (rc < 0) {
-			char safe[LOG_SAFE_MAX];
-			log_warn("group=%s ignoring client list file '%s': %s", cl->group,
-				 log_safe(safe, sizeof(safe), de->d_name, strlen(de->d_name)),
-				 rc == -EINVAL ? "not a client list entry" : sf_strerror(rc));
-		}
-	}
-	closedir(d);
+	if (rc < 0)
+		return rc;
+	log_info("group=%s client list loaded: %zu entries (%zu files read in batches, %zu one "
+		 "by one, %zu refused by type)", cl->group, cl->count, cl->load_stats.batched,
+		 cl->load_stats.plain, cl->load_stats.refused);
 	return 0;
 }
 
@@ -883,4 +893,9 @@ size_t clist_count(const struct clist *cl)
 uint64_t clist_writes(const struct clist *cl)
 {
 	return cl->writes;
+}
+
+void clist_load_stats(const struct clist *cl, struct sf_dir_stats *st)
+{
+	*st = cl->load_stats;
 }

@@ -108,4 +108,8 @@ void clist_forget(struct clist *cl, const char *name);
 /* Test hook: number of entry files written so far. */
 uint64_t clist_writes(const struct clist *cl);
 
+/* Test hook: how the open read the list's files (sfile.h, sf_read_dir). */
+struct sf_dir_stats;
+void clist_load_stats(const struct clist *cl, struct sf_dir_stats *st);
+
 #endif
