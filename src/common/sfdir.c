@@ -365,6 +365,9 @@ int sf_read_dir(int dirfd, size_t max, sf_dir_want_fn want, sf_dir_fn fn, void *
 		close(fd);
 		goto out_free;
 	}
+	/* The duplicate shares the caller's offset, which an earlier listing
+	 * may have left at the end. */
+	rewinddir(dir);
 	if (atomic_load(&sfd_io_mode) != SF_DIR_PLAIN)
 		d.st->uring = sfd_ring_init(&d);
 	for (;;) {

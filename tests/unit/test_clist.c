@@ -2,7 +2,9 @@
  * test_clist.c - the per-group client list: name rules, durable entries,
  * addresses, reload by another process, two names with one file, lazy idle removal, leftovers from a
  * crash, refusal when the directory cannot be written, the load's parse, and
- * the notifications prepared from a loaded list off the loop and started paced.
+ * the notifications prepared from a loaded list off the loop and started paced;
+ * a long list loaded in io_uring batches equals the plain way's load, with
+ * the same bad files refused and named in the log.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,8 +22,10 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "log.h"
 #include "nsm/clist.h"
 #include "nsm/notify.h"
+#include "sfile.h"
 
 static char dir[256], statedir[300], clients[320];
 static uv_loop_t loop;
@@ -611,6 +615,199 @@ static void test_unwritable_refuses(void **st)
 	close_list(cl);
 }
 
+
+/* ---- the load in batches ---------------------------------------------- */
+
+#define LB_GOOD 1000
+
+/* One line per entry ("name added addr addr"), sorted: a list's content. */
+struct lb_dump {
+	char **lines;
+	size_t n;
+};
+
+static void lb_line(void *arg, const struct clist_entry_info *e)
+{
+	struct lb_dump *d = arg;
+	char line[2048], a[64];
+	size_t o;
+
+	o = (size_t)snprintf(line, sizeof(line), "%s %lld", e->name, (long long)e->added);
+	for (size_t i = 0; i < e->naddrs; i++) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&e->addrs[i];
+
+		assert_int_equal(e->addrs[i].ss_family, AF_INET);
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		o += (size_t)snprintf(line + o, sizeof(line) - o, " %s", a);
+	}
+	d->lines = realloc(d->lines, (d->n + 1) * sizeof(*d->lines));
+	assert_non_null(d->lines);
+	d->lines[d->n] = strdup(line);
+	assert_non_null(d->lines[d->n]);
+	d->n++;
+}
+
+static int lb_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void lb_free(struct lb_dump *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->lines[i]);
+	free(d->lines);
+	memset(d, 0, sizeof(*d));
+}
+
+static char *lb_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = calloc(1, (size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+/* Load the list in @sd with sf_read_dir in @io; its content into @d, how
+ * it was read into @st, what it logged into *@log (caller frees). */
+static void lb_load(const char *sd, const char *logpath, enum sf_dir_io io, struct lb_dump *d,
+		    struct sf_dir_stats *st, char **log)
+{
+	struct clist *cl;
+	char why[256];
+
+	unlink(logpath);
+	assert_int_equal(log_open("test_clist", NULL, LOGL_INFO, logpath, false, why, sizeof(why)), 0);
+	sf_dir_set_io(io);
+	assert_int_equal(clist_open(NULL, sd, 300, "g1", &cl), 0);
+	sf_dir_set_io(SF_DIR_URING);
+	log_init("test_clist", LOGL_INFO, false);
+	clist_load_stats(cl, st);
+	memset(d, 0, sizeof(*d));
+	clist_foreach(cl, lb_line, d);
+	assert_int_equal(d->n, clist_count(cl));
+	qsort(d->lines, d->n, sizeof(*d->lines), lb_cmp);
+	clist_close(cl);
+	*log = lb_slurp(logpath);
+}
+
+/*
+ * A list of LB_GOOD clients (more than seven batches), some with several
+ * addresses, and among them what must be refused: a FIFO (a writer holds
+ * it open), a symlink to a good entry, an entry one byte over
+ * CLIST_FILE_MAX, a file that is not an entry, one whose name is not its
+ * client's, one with a control character in its name.  Loaded in batches
+ * and the plain way: the same entries, each bad file named in the log
+ * (escaped) as what it is, and nothing else; the batches read every good
+ * file, the plain way all of them.
+ */
+static void test_load_batched(void **st)
+{
+	static char big[CLIST_FILE_MAX + 2];
+	static const struct { const char *name, *why; } bad[] = {
+		{ "'zfifo'", "not a regular file" },
+		{ "'zlink'", "symbolic link" },
+		{ "'zover'", "larger than the limit" },
+		{ "'znotentry'", "not a client list entry" },
+		{ "'zplanted'", "not a client list entry" },
+		{ "'zctl\\x01name'", "not a client list entry" },
+	};
+	char sd[400], cd[420], logpath[440], name[512], text[256], *log1, *log2;
+	struct lb_dump batched, plain;
+	struct sf_dir_stats s1, s2;
+	size_t n;
+	int wfd;
+
+	(void)st;
+	snprintf(sd, sizeof(sd), "%s/lb", dir);
+	snprintf(cd, sizeof(cd), "%s/clients", sd);
+	snprintf(logpath, sizeof(logpath), "%s/lb.log", dir);
+	assert_int_equal(mkdir(sd, 0700), 0);
+	assert_int_equal(mkdir(cd, 0700), 0);
+	for (int i = 0; i < LB_GOOD; i++) {
+		snprintf(name, sizeof(name), "%s/c%04d", cd, i);
+		n = (size_t)snprintf(text, sizeof(text), "sgnfs-clist=1\nname=c%04d\nadded=%d\n",
+				     i, 1700000000 + i);
+		for (int a = 0; a <= i % 3; a++)
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "addr=127.%d.%d.%d\n",
+					      10 + a, i / 256, i % 256);
+		FILE *f = fopen(name, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(text, 1, n, f), n);
+		fclose(f);
+	}
+	snprintf(name, sizeof(name), "%s/zfifo", cd);
+	assert_int_equal(mkfifo(name, 0600), 0);
+	wfd = open(name, O_RDWR | O_NONBLOCK);
+	assert_true(wfd >= 0);
+	snprintf(name, sizeof(name), "%s/zlink", cd);
+	assert_int_equal(symlink("c0001", name), 0);
+	/* A good entry, but one byte too long. */
+	memset(big, '#', sizeof(big));
+	n = (size_t)snprintf(text, sizeof(text), "sgnfs-clist=1\nname=zover\naddr=127.9.9.9\n");
+	memcpy(big, text, n);
+	snprintf(name, sizeof(name), "%s/zover", cd);
+	FILE *f = fopen(name, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(big, 1, CLIST_FILE_MAX + 1, f), CLIST_FILE_MAX + 1);
+	fclose(f);
+	snprintf(name, sizeof(name), "%s/znotentry", cd);
+	f = fopen(name, "w");
+	fputs("name=znotentry\naddr=127.9.9.8\n", f);  /* no version line */
+	fclose(f);
+	snprintf(name, sizeof(name), "%s/zplanted", cd);
+	f = fopen(name, "w");
+	fputs("sgnfs-clist=1\nname=c0002\naddr=127.9.9.7\n", f);
+	fclose(f);
+	snprintf(name, sizeof(name), "%s/zctl\001name", cd);
+	f = fopen(name, "w");
+	fputs("sgnfs-clist=1\nname=zctl\001name\n", f);
+	fclose(f);
+
+	lb_load(sd, logpath, SF_DIR_URING, &batched, &s1, &log1);
+	lb_load(sd, logpath, SF_DIR_PLAIN, &plain, &s2, &log2);
+	close(wfd);
+
+	assert_int_equal(batched.n, LB_GOOD);
+	assert_int_equal(plain.n, LB_GOOD);
+	for (size_t i = 0; i < LB_GOOD; i++)
+		assert_string_equal(batched.lines[i], plain.lines[i]);
+	/* Spot checks of the content itself. */
+	assert_string_equal(batched.lines[0], "c0000 1700000000 127.10.0.0");
+	assert_string_equal(batched.lines[2], "c0002 1700000002 127.10.0.2 127.11.0.2 127.12.0.2");
+	assert_true(s1.uring);
+	assert_int_equal(s1.batched, LB_GOOD + 4);  /* + zover, znotentry, zplanted, zctl */
+	assert_int_equal(s1.refused, 2);            /* zfifo, zlink: by their type */
+	assert_int_equal(s1.plain, 0);
+	assert_false(s2.uring);
+	assert_int_equal(s2.plain, LB_GOOD + 6);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		for (char *log = log1; log; log = log == log1 ? log2 : NULL) {
+			char *at = strstr(log, bad[i].name);
+
+			assert_non_null(at);
+			assert_non_null(strstr(at, bad[i].why));
+			/* once */
+			assert_null(strstr(at + 1, bad[i].name));
+		}
+	}
+	assert_null(strstr(log1, "ignoring client list file 'c"));
+	assert_null(strstr(log2, "ignoring client list file 'c"));
+	lb_free(&batched);
+	lb_free(&plain);
+	free(log1);
+	free(log2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +823,7 @@ int main(void)
 		cmocka_unit_test(test_load_parse),
 		cmocka_unit_test(test_notify_prepared),
 		cmocka_unit_test(test_unwritable_refuses),
+		cmocka_unit_test(test_load_batched),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,7 +4,10 @@
  * blocking or reading; a file that fits is read whole; sf_replace removes
  * a symlink planted at its temporary name instead of writing through it,
  * and leaves the mode asked for; a large file is read whole in reads of
- * at most SF_READ_CHUNK (read(2) is wrapped here: meson.build).
+ * at most SF_READ_CHUNK (read(2) is wrapped here: meson.build);
+ * sf_read_dir reads a directory of them in io_uring batches with the same
+ * results and refusals as the plain way, its fallback, which it takes
+ * where io_uring is refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +20,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <cmocka.h>
+#include <seccomp.h>
 
 #include "sfile.h"
 
@@ -252,6 +257,226 @@ static void test_replace(void **st)
 	}
 }
 
+
+/* ---- sf_read_dir ------------------------------------------------------ */
+
+/* Good files of the directory sf_read_dir reads: more than two batches of
+ * 128, the last one partial. */
+#define RD_GOOD 300
+#define RD_MAX 100
+
+/* What sf_read_dir handed over for one name. */
+struct rd_seen {
+	char name[64];
+	int rc;
+	char data[RD_MAX + 1];
+	size_t len;
+	int calls;
+};
+
+struct rd_result {
+	struct rd_seen seen[RD_GOOD + 16];
+	size_t n;
+	struct sf_dir_stats st;
+};
+
+static bool rd_want(void *arg, const char *name)
+{
+	(void)arg;
+	return name[0] != '.';
+}
+
+static void rd_fn(void *arg, const char *name, int rc, char *data, size_t len)
+{
+	struct rd_result *r = arg;
+	struct rd_seen *s = NULL;
+
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->seen[i].name, name) == 0)
+			s = &r->seen[i];
+	if (!s) {
+		assert_true(r->n < sizeof(r->seen) / sizeof(r->seen[0]));
+		s = &r->seen[r->n++];
+		snprintf(s->name, sizeof(s->name), "%s", name);
+	}
+	s->calls++;
+	s->rc = rc;
+	if (rc == 0) {
+		assert_non_null(data);
+		assert_true(len <= RD_MAX);
+		assert_int_equal(data[len], '\0');
+		memcpy(s->data, data, len + 1);
+		s->len = len;
+		/* writable, as the client list's parser needs */
+		if (len)
+			data[0] = '!';
+	} else {
+		assert_null(data);
+	}
+}
+
+static const struct rd_seen *rd_find(const struct rd_result *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->seen[i].name, name) == 0)
+			return &r->seen[i];
+	return NULL;
+}
+
+static void rd_read(int rdfd, enum sf_dir_io io, struct rd_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	sf_dir_set_io(io);
+	assert_int_equal(sf_read_dir(rdfd, RD_MAX, rd_want, rd_fn, r, &r->st), 0);
+	sf_dir_set_io(SF_DIR_URING);
+}
+
+/*
+ * The refused files among the good ones, each named once with its own
+ * error; the good ones read whole; the dot file never offered.
+ */
+static void rd_check(const struct rd_result *r)
+{
+	static const struct { const char *name; int rc; } bad[] = {
+		{ "fifo", -EFTYPE_SF }, { "link", -ELOOP }, { "sub", -EFTYPE_SF },
+		{ "over", -EFBIG }, { "sparse", -EFBIG },
+	};
+	char name[64], text[RD_MAX + 1];
+
+	assert_int_equal(r->n, RD_GOOD + 2 + sizeof(bad) / sizeof(bad[0]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const struct rd_seen *s = rd_find(r, bad[i].name);
+
+		assert_non_null(s);
+		assert_int_equal(s->calls, 1);
+		assert_int_equal(s->rc, bad[i].rc);
+	}
+	for (int i = 0; i < RD_GOOD; i++) {
+		snprintf(name, sizeof(name), "f%03d", i);
+		snprintf(text, sizeof(text), "file %d\n%.*s", i, i % 50, "0123456789012345678901234567890123456789012345678901234567890");
+		const struct rd_seen *s = rd_find(r, name);
+
+		assert_non_null(s);
+		assert_int_equal(s->calls, 1);
+		assert_int_equal(s->rc, 0);
+		assert_string_equal(s->data, text);
+	}
+	assert_int_equal(rd_find(r, "empty")->rc, 0);
+	assert_int_equal(rd_find(r, "empty")->len, 0);
+	assert_int_equal(rd_find(r, "exact")->rc, 0);
+	assert_int_equal(rd_find(r, "exact")->len, RD_MAX);
+	assert_null(rd_find(r, ".tmp"));
+}
+
+/* A directory of RD_GOOD files and, among them, what must be refused. */
+static int rd_make(void)
+{
+	char name[64], text[RD_MAX + 2];
+	int rdfd, fd;
+
+	assert_int_equal(mkdirat(dfd, "rd", 0700), 0);
+	rdfd = openat(dfd, "rd", O_RDONLY | O_DIRECTORY);
+	assert_true(rdfd >= 0);
+	for (int i = 0; i < RD_GOOD; i++) {
+		snprintf(name, sizeof(name), "rd/f%03d", i);
+		snprintf(text, sizeof(text), "file %d\n%.*s", i, i % 50, "0123456789012345678901234567890123456789012345678901234567890");
+		put(name, text);
+	}
+	put("rd/empty", "");
+	memset(text, 'e', RD_MAX + 1);
+	text[RD_MAX] = '\0';
+	put("rd/exact", text);                      /* the limit: read */
+	text[RD_MAX] = 'o';
+	text[RD_MAX + 1] = '\0';
+	put("rd/over", text);                       /* one byte more: refused */
+	put("rd/.tmp", "not offered");
+	assert_int_equal(mkfifoat(rdfd, "fifo", 0600), 0);
+	assert_int_equal(symlinkat("f001", rdfd, "link"), 0);
+	assert_int_equal(mkdirat(rdfd, "sub", 0700), 0);
+	fd = openat(rdfd, "sparse", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 30), 0);
+	close(fd);
+	return rdfd;
+}
+
+/*
+ * sf_read_dir in batches and the plain way: the same files read, the same
+ * refusals, each name once.  Batched: the FIFO, symlink and directory are
+ * refused from their listed type, unopened; everything else (the oversize
+ * files too) goes through the ring.  Untyped (as if each name had been
+ * replaced after the listing): the batch's own checks refuse them - the
+ * FIFO with a writer holding it open, whose read in a ring would wait for
+ * data, is cancelled by the read's timeout and then refused by fstat.
+ */
+static void test_read_dir(void **st)
+{
+	static struct rd_result batched, plain, untyped;
+	int rdfd = rd_make(), wfd;
+
+	(void)st;
+	rd_read(rdfd, SF_DIR_URING, &batched);
+	rd_check(&batched);
+	assert_true(batched.st.uring);
+	assert_int_equal(batched.st.batched, RD_GOOD + 2 + 2);  /* + empty, exact, over, sparse */
+	assert_int_equal(batched.st.refused, 3);
+	assert_int_equal(batched.st.plain, 0);
+
+	rd_read(rdfd, SF_DIR_PLAIN, &plain);
+	rd_check(&plain);
+	assert_false(plain.st.uring);
+	assert_int_equal(plain.st.batched, 0);
+	assert_int_equal(plain.st.plain, RD_GOOD + 7);
+
+	wfd = openat(rdfd, "fifo", O_RDWR | O_NONBLOCK);
+	assert_true(wfd >= 0);
+	rd_read(rdfd, SF_DIR_URING_UNTYPED, &untyped);
+	close(wfd);
+	rd_check(&untyped);
+	assert_true(untyped.st.uring);
+	assert_int_equal(untyped.st.batched, RD_GOOD + 4);
+	assert_int_equal(untyped.st.plain, 3);             /* fifo, link, sub */
+	assert_int_equal(untyped.st.refused, 0);
+
+	/* Limits and a directory that is not one. */
+	assert_int_equal(sf_read_dir(rdfd, 0, NULL, rd_fn, &plain, NULL), -EINVAL);
+	assert_int_equal(sf_read_dir(-1, RD_MAX, NULL, rd_fn, &plain, NULL), -EBADF);
+	close(rdfd);
+}
+
+/*
+ * Where io_uring_setup is refused (a seccomp profile, a sysctl), every
+ * file goes the plain way, with the same results: in a child whose filter
+ * fails io_uring_setup with EPERM.
+ */
+static void test_read_dir_refused_uring(void **st)
+{
+	static struct rd_result r;
+	int rdfd, status;
+	pid_t pid;
+
+	(void)st;
+	rdfd = openat(dfd, "rd", O_RDONLY | O_DIRECTORY);
+	assert_true(rdfd >= 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+
+		if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+					     SCMP_SYS(io_uring_setup), 0) < 0 ||
+		    seccomp_load(ctx) < 0)
+			_exit(2);
+		rd_read(rdfd, SF_DIR_URING, &r);
+		rd_check(&r);
+		_exit(!r.st.uring && r.st.batched == 0 && r.st.plain == RD_GOOD + 7 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(rdfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +485,8 @@ int main(void)
 		cmocka_unit_test(test_read_exact),
 		cmocka_unit_test(test_read_exact_chunked),
 		cmocka_unit_test(test_replace),
+		cmocka_unit_test(test_read_dir),
+		cmocka_unit_test(test_read_dir_refused_uring),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
