@@ -28,10 +28,11 @@
  *     0700 under .sgnfs/, which NFS hides from every client.  Even then
  *     nothing is trusted or waited for: O_NOFOLLOW refuses a symlink
  *     (-ELOOP), O_NONBLOCK keeps a FIFO's open from waiting for a writer,
- *     a directory's read fails (-EISDIR), and a FIFO's read, which in a
- *     ring waits for data despite O_NONBLOCK (measured on 6.18), is
- *     cancelled by its linked timeout (SFD_READ_TIMEOUT_S).  Any error in
- *     the batch sends the file the plain way, whose fstat names it.
+ *     a directory's read fails (-EISDIR), a FIFO without a writer reads
+ *     as empty, and a FIFO's read with a writer, which in a ring waits
+ *     for data despite O_NONBLOCK (measured on 6.18), is cancelled by its
+ *     linked timeout (SFD_READ_TIMEOUT_S).  Any error in the batch, and
+ *     an empty read, sends the file the plain way, whose fstat names it.
  *     (SF_DIR_URING_UNTYPED lets the tests put such files in a batch.)
  *   - size: the read asks for @max + 1 bytes; getting more than @max is
  *     -EFBIG, what fstat's size would have said (st_size > @max), and no
@@ -272,7 +273,10 @@ static void sfd_flush(struct sfd *d)
 		struct sfd_slot *s = &d->slots[i];
 		char *buf = d->bufs + i * (d->max + 1);
 
-		if (s->open_rc == 0 && s->read_rc >= 0) {
+		/* 0 bytes go the plain way too: a FIFO without a writer (or
+		 * /dev/null) reads as empty, and an empty state file is rare
+		 * (no client list entry is). */
+		if (s->open_rc == 0 && s->read_rc > 0) {
 			d->st->batched++;
 			/* More than @max bytes: too big, as fstat's size would
 			 * have said (the read asked for one byte more). */
@@ -291,8 +295,9 @@ static void sfd_flush(struct sfd *d)
 		if (s->open_rc == -EPERM)
 			d->oflags &= ~O_NOATIME;
 		/* Any failure (gone, a symlink or FIFO planted since the
-		 * listing, EAGAIN, ...) is decided by the plain way, whose
-		 * fstat says exactly what the file is. */
+		 * listing, a read cancelled by its timeout, ...) and an empty
+		 * read are decided by the plain way, whose fstat says exactly
+		 * what the file is. */
 		sfd_plain(d, s->name);
 	}
 	/* An open into a slot refused as invalid, or one that returned a

@@ -338,7 +338,8 @@ static void rd_read(int rdfd, enum sf_dir_io io, struct rd_result *r)
 static void rd_check(const struct rd_result *r)
 {
 	static const struct { const char *name; int rc; } bad[] = {
-		{ "fifo", -EFTYPE_SF }, { "link", -ELOOP }, { "sub", -EFTYPE_SF },
+		{ "fifo", -EFTYPE_SF }, { "fifo0", -EFTYPE_SF }, { "link", -ELOOP },
+		{ "sub", -EFTYPE_SF },
 		{ "over", -EFBIG }, { "sparse", -EFBIG },
 	};
 	char name[64], text[RD_MAX + 1];
@@ -391,6 +392,7 @@ static int rd_make(void)
 	put("rd/over", text);                       /* one byte more: refused */
 	put("rd/.tmp", "not offered");
 	assert_int_equal(mkfifoat(rdfd, "fifo", 0600), 0);
+	assert_int_equal(mkfifoat(rdfd, "fifo0", 0600), 0);  /* never a writer */
 	assert_int_equal(symlinkat("f001", rdfd, "link"), 0);
 	assert_int_equal(mkdirat(rdfd, "sub", 0700), 0);
 	fd = openat(rdfd, "sparse", O_WRONLY | O_CREAT, 0600);
@@ -407,7 +409,8 @@ static int rd_make(void)
  * files too) goes through the ring.  Untyped (as if each name had been
  * replaced after the listing): the batch's own checks refuse them - the
  * FIFO with a writer holding it open, whose read in a ring would wait for
- * data, is cancelled by the read's timeout and then refused by fstat.
+ * data, is cancelled by the read's timeout and then refused by fstat; the
+ * one without a writer reads as empty and is refused by fstat too.
  */
 static void test_read_dir(void **st)
 {
@@ -418,15 +421,17 @@ static void test_read_dir(void **st)
 	rd_read(rdfd, SF_DIR_URING, &batched);
 	rd_check(&batched);
 	assert_true(batched.st.uring);
-	assert_int_equal(batched.st.batched, RD_GOOD + 2 + 2);  /* + empty, exact, over, sparse */
-	assert_int_equal(batched.st.refused, 3);
-	assert_int_equal(batched.st.plain, 0);
+	/* the good ones, exact, over, sparse; empty (0 bytes) is read again
+	 * the plain way */
+	assert_int_equal(batched.st.batched, RD_GOOD + 3);
+	assert_int_equal(batched.st.refused, 4);           /* fifo, fifo0, link, sub */
+	assert_int_equal(batched.st.plain, 1);
 
 	rd_read(rdfd, SF_DIR_PLAIN, &plain);
 	rd_check(&plain);
 	assert_false(plain.st.uring);
 	assert_int_equal(plain.st.batched, 0);
-	assert_int_equal(plain.st.plain, RD_GOOD + 7);
+	assert_int_equal(plain.st.plain, RD_GOOD + 8);
 
 	wfd = openat(rdfd, "fifo", O_RDWR | O_NONBLOCK);
 	assert_true(wfd >= 0);
@@ -434,8 +439,8 @@ static void test_read_dir(void **st)
 	close(wfd);
 	rd_check(&untyped);
 	assert_true(untyped.st.uring);
-	assert_int_equal(untyped.st.batched, RD_GOOD + 4);
-	assert_int_equal(untyped.st.plain, 3);             /* fifo, link, sub */
+	assert_int_equal(untyped.st.batched, RD_GOOD + 3);
+	assert_int_equal(untyped.st.plain, 5);             /* fifo, fifo0, link, sub, empty */
 	assert_int_equal(untyped.st.refused, 0);
 
 	/* Limits and a directory that is not one. */
@@ -469,7 +474,7 @@ static void test_read_dir_refused_uring(void **st)
 			_exit(2);
 		rd_read(rdfd, SF_DIR_URING, &r);
 		rd_check(&r);
-		_exit(!r.st.uring && r.st.batched == 0 && r.st.plain == RD_GOOD + 7 ? 0 : 1);
+		_exit(!r.st.uring && r.st.batched == 0 && r.st.plain == RD_GOOD + 8 ? 0 : 1);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
