@@ -10,7 +10,9 @@
  *     O_CLOEXEC;
  *   - checked with fstat(2) before a byte is read: it must be a regular
  *     file no larger than the caller's limit (a 1 GiB sparse file is
- *     refused without reading it);
+ *     refused without reading it); sf_read_dir's batches check the same
+ *     from the directory's listing and a bounded read instead (sfdir.c
+ *     says why that is equivalent there);
  *   - replaced atomically: a new file is created under a temporary name
  *     with O_CREAT|O_EXCL|O_NOFOLLOW (whatever sits at that name is
  *     removed first; a symlink there is unlinked, never written through),

@@ -20,7 +20,8 @@
  *   temporary   ".<file name>.tmp" while being written (".tmp-<file name>"
  *               before); a leftover one is a write that never completed
  *               and is removed at load.  An entry over CLIST_FILE_MAX, a
- *               FIFO or a symlink is refused unread (sfile.h) and logged.
+ *               FIFO, a device or a symlink is refused before its content
+ *               is parsed (sfile.h, sfdir.c) and logged.
  *
  * Writing: sf_replace() (sfile.h): temp file, write, fsync, rename over
  * the entry, fsync of the directory (so the rename itself is durable).  Only then is the waiting
