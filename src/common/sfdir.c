@@ -107,7 +107,7 @@ struct sfd {
 	void *arg;
 	struct sf_dir_stats *st;
 	char *plainbuf;            /* @max + 1 bytes, the plain way's */
-	/* the ring; NULL once (or if) the batch is off for this call */
+	/* the ring, while have_ring (false once, or if, batches are off) */
 	struct io_uring ring;
 	bool have_ring;
 	int oflags;                /* without O_NOATIME after an EPERM */
