@@ -6,13 +6,13 @@
  * Why a batch: a takeover reads the whole list before the group serves,
  * and on a virtual machine a system call costs microseconds.  The plain
  * way is four calls a file (openat, fstat, read, close): 100,000 files
- * took 0.75-1.1 s here (2-core VM, hot caches), 6-9 s with cold ones.
+ * took 0.7-1.1 s here (2-core VM, hot caches), 6-9 s with cold ones.
  * Here a batch of SFD_BATCH files is one io_uring_enter: per file an
  * openat into a slot of the ring's own file table (a direct descriptor:
  * in no process's table), a read from that slot and a timeout on the
  * read, linked; the kernel does them inline while the names and pages are
  * cached, and on its worker threads, many at once, when they are not
- * (0.25-0.45 s hot, 2.1-2.4 s cold for the same 100,000).
+ * (0.26-0.45 s hot, 1.7-2.4 s cold for the same 100,000).
  *
  * What replaces fstat in the batch.  A linked read cannot fstat the
  * descriptor its open made (statx wants a path or a real descriptor, and
