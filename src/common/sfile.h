@@ -69,15 +69,16 @@ int sf_open_read(int dirfd, const char *name, size_t max, int *fd, struct stat *
  * The most one read(2) of sf_read_exact asks for.  A read is copied in the
  * kernel, where a kernel built without full preemption (none or voluntary,
  * the usual distribution default) gives the CPU up only at its own resched
- * points:
- * filemap_read checks once per batch of up to 31 folios, which with large
- * folios is tens of MB.  Measured: the group open's one read of a 90 MB
- * journal held a CPU for 5-6 ms at a time, and the journal's io_uring
- * worker behind another group's LOCK waited that long to run.  At 256 KiB
+ * points: filemap_read checks once per batch of up to 31 folios, which
+ * with large folios is tens of MB.  Measured: the group open's one read of
+ * a 90 MB journal held a CPU for 5-6 ms at a time, and the journal's
+ * io_uring worker behind another group's LOCK waited that long to run.
+ * Read 256 KiB at a time, each read still took 0.35-0.45 ms on this
+ * virtual machine, and that worker waited as long (perf sched); at 64 KiB
  * a read returns to user space, where the scheduler can switch, within
- * tens of microseconds; 360 reads for 90 MB cost nothing measurable.
+ * ~0.1 ms.  1,440 reads for 90 MB cost nothing measurable.
  */
-#define SF_READ_CHUNK ((size_t)256 * 1024)
+#define SF_READ_CHUNK ((size_t)64 * 1024)
 
 /*
  * Read exactly @size bytes (fstat's size of the open file @fd) into @buf,

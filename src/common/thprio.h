@@ -21,7 +21,7 @@
  * preemption (Debian's default is "none") lets the running thread finish
  * its system call first, and a woken thread not yet eligible waits for the
  * next tick.  So a group's open keeps its system calls short (the journal
- * is read 256 KiB at a time: sfile.h), gives way at yield points
+ * is read 64 KiB at a time: sfile.h), gives way at yield points
  * (thp_yield_point), and stays off one CPU: the loop always has a core it
  * does not hold, and a lone thread loses nothing by it while another core
  * is free.  A backlogged group's jobs are not
