@@ -89,9 +89,7 @@ int sf_read_exact(int fd, void *buf, size_t size)
 	 * SF_READ_CHUNK at a time, so that its copy gives the CPU back
 	 * between reads (sfile.h). */
 	while (got <= size) {
-		want = size + 1 - got;
-		if (want > SF_READ_CHUNK)
-			want = SF_READ_CHUNK;
+		want = sf_chunk(size + 1 - got);
 		n = read(fd, p + got, want);
 		if (n < 0 && errno == EINTR)
 			continue;

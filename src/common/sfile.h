@@ -80,6 +80,13 @@ int sf_open_read(int dirfd, const char *name, size_t max, int *fd, struct stat *
  */
 #define SF_READ_CHUNK ((size_t)64 * 1024)
 
+/* How much of @left bytes one step of a chunked pass takes: at most
+ * SF_READ_CHUNK. */
+static inline size_t sf_chunk(size_t left)
+{
+	return left < SF_READ_CHUNK ? left : SF_READ_CHUNK;
+}
+
 /*
  * Read exactly @size bytes (fstat's size of the open file @fd) into @buf,
  * which has room for @size + 1: one byte more is asked for, so a file

@@ -280,7 +280,7 @@ static const char *jr_type_name(enum jr_type t)
 static void jr_unmap(uint8_t *buf, size_t maplen)
 {
 	for (size_t at = 0; at < maplen; at += SF_READ_CHUNK) {
-		munmap(buf + at, maplen - at < SF_READ_CHUNK ? maplen - at : SF_READ_CHUNK);
+		munmap(buf + at, sf_chunk(maplen - at));
 		thp_yield_point();
 	}
 }
@@ -316,10 +316,8 @@ static int jr_read_all(const char *path, uint8_t **out, size_t *len, size_t *map
 		goto out;
 	}
 	for (size_t at = 0; at < size + 1; at += SF_READ_CHUNK) {
-		size_t n = size + 1 - at < SF_READ_CHUNK ? size + 1 - at : SF_READ_CHUNK;
-
 		/* Before Linux 5.14 (EINVAL) the read faults the pages in. */
-		if (madvise(buf + at, n, MADV_POPULATE_WRITE) < 0)
+		if (madvise(buf + at, sf_chunk(size + 1 - at), MADV_POPULATE_WRITE) < 0)
 			break;
 		thp_yield_point();
 	}
