@@ -4,8 +4,15 @@
  * Each (client address, VIP) pair is one job: ask the client's portmapper
  * for its statd (NSM v1, UDP), then call SM_NOTIFY.  A failed step is
  * retried after 250 ms, doubling up to 8 s, until the job's deadline.  At
- * most NSM_NOTIFY_PARALLEL jobs run at once, so a group with thousands of
- * clients does not open thousands of sockets; the rest wait in order.
+ * most NSM_NOTIFY_PARALLEL jobs run at once; the rest wait in order.
+ *
+ * Every call of a notifier from one VIP goes through one unconnected
+ * socket bound to that VIP (rpc_clnt.h, rpcc_new_dgram), made when the
+ * first job needs it and closed when the last job ends.  A socket, a bind,
+ * a connect and a close per call (two per job, and again per retry) were
+ * most of what a notification cost the loop.  Such a socket hears no ICMP
+ * error: a client where nothing listens is a call that times out (3-4 s)
+ * instead of one refused at once, which only spaces its retries out.
  *
  * The jobs not started yet are packed (struct nsm_pend: the address, the
  * VIP's index, the name's offset in one block of names): a job's full
@@ -14,7 +21,7 @@
  * list took a takeover's open 0.2 s of allocation and page faults.
  *
  * Starts are paced: at most NSM_NOTIFY_BURST jobs start per tick of
- * NSM_NOTIFY_PACE_MS (each start is a socket, a bind, a connect and a
+ * NSM_NOTIFY_PACE_MS (each start was a socket, a bind, a connect and a
  * datagram on the loop, ~40 us on a 2-core VM).  Started all at once,
  * the first 128 took the loop 3-14 ms in one turn at online, and their
  * retries came back together 250 ms, 750 ms, ... later; the other groups'
@@ -157,8 +164,9 @@ struct nsm_job {
 	const char *name;              /* client name, into n->names (logs) */
 	uint64_t deadline;
 	uint32_t backoff_ms;
-	struct rpcc_getport_req *gp;
-	struct rpcc_clnt *clnt;
+	uint32_t vipi;                 /* index of vip in n->vips and n->dg */
+	uint32_t xid;                  /* the call in flight, while calling */
+	bool calling;
 	uv_timer_t retry;
 	bool timer_open;
 };
@@ -168,6 +176,7 @@ struct nsm_notifier {
 	char *group;                   /* owned */
 	struct sockaddr_storage *vips; /* owned copy */
 	size_t nvips;
+	struct rpcc_clnt **dg;         /* per VIP, made on first use; owned (rpcc_close) */
 	int32_t state;
 	uint32_t total_ms;
 	struct nsm_pend *pend;         /* owned, total of them, in order */
@@ -189,12 +198,43 @@ struct nsm_notifier {
 static void nsm_job_step(struct nsm_job *j);
 static void nsm_pump(struct nsm_notifier *n);
 
+/* Close the VIPs' sockets: each call still in flight completes now with
+ * -ECANCELED (its job's callback returns at once). */
+static void nsm_dg_close(struct nsm_notifier *n)
+{
+	for (size_t v = 0; n->dg && v < n->nvips; v++) {
+		struct rpcc_clnt *c = n->dg[v];
+
+		n->dg[v] = NULL;
+		rpcc_close(c);
+	}
+}
+
+/* The socket of VIP @v, made on first use. */
+static int nsm_dg_get(struct nsm_notifier *n, uint32_t v, struct rpcc_clnt **out)
+{
+	struct sockaddr_storage loc = n->vips[v];
+	int rc;
+
+	if (!n->dg[v]) {
+		sa_set_port(&loc, 0);
+		rc = rpcc_new_dgram(n->loop, (const struct sockaddr *)&loc, NULL, &n->dg[v]);
+		if (rc < 0) {
+			n->dg[v] = NULL;
+			return rc;
+		}
+	}
+	*out = n->dg[v];
+	return 0;
+}
+
 static void nsm_notifier_put(struct nsm_notifier *n)
 {
 	if (--n->refs)
 		return;
 	free(n->pend);
 	free(n->names);
+	free(n->dg);
 	free(n->vips);
 	free(n->group);
 	free(n);
@@ -219,10 +259,8 @@ static void nsm_job_end(struct nsm_job *j, bool ok)
 	struct nsm_notifier *n = j->n;
 	char a[80], v[80];
 
-	if (j->clnt) {
-		rpcc_close(j->clnt);
-		j->clnt = NULL;
-	}
+	if (j->calling)
+		rpcc_cancel(n->dg[j->vipi], j->xid); /* its callback returns at once */
 	if (!n->cancelled) {
 		if (ok) {
 			n->notified++;
@@ -246,10 +284,13 @@ static void nsm_job_end(struct nsm_job *j, bool ok)
 	uv_close((uv_handle_t *)&j->retry, nsm_job_closed);
 	if (!n->cancelled) {
 		nsm_pump(n);
-		if (n->active == 0 && n->next == n->total && n->done) {
+		if (n->active == 0 && n->next == n->total) {
 			nsm_notify_done_fn done = n->done;
+
+			nsm_dg_close(n);
 			n->done = NULL;
-			done(n->arg, n->notified, n->failed);
+			if (done)
+				done(n->arg, n->notified, n->failed);
 		}
 	}
 }
@@ -263,10 +304,6 @@ static void nsm_job_retry(struct nsm_job *j)
 {
 	uint64_t now = uv_now(j->n->loop);
 
-	if (j->clnt) {
-		rpcc_close(j->clnt);
-		j->clnt = NULL;
-	}
 	if (now + j->backoff_ms >= j->deadline) {
 		nsm_job_end(j, false);
 		return;
@@ -279,6 +316,7 @@ static void nsm_notify_reply(const struct rpcc_reply *rep, void *arg)
 {
 	struct nsm_job *j = arg;
 
+	j->calling = false;
 	if (rep->err == -ECANCELED || j->n->cancelled)
 		return;
 	if (rep->err == 0)
@@ -291,12 +329,12 @@ static void nsm_port_cb(int err, uint16_t port, void *arg)
 {
 	struct nsm_job *j = arg;
 	struct nsm_notifier *n = j->n;
-	struct sockaddr_storage srv = j->client, loc = *j->vip;
-	struct rpcc_opts o = { 0 };
+	struct sockaddr_storage srv = j->client;
+	struct rpcc_timeout to = { .retrans_ms = 250, .retrans_max_ms = 2000, .total_ms = 4000 };
 	sgn_stat_chge args;
 	char mon[80];
 
-	j->gp = NULL;
+	j->calling = false;
 	if (err == -ECANCELED || n->cancelled)
 		return;
 	if (err != 0) {
@@ -304,36 +342,33 @@ static void nsm_port_cb(int err, uint16_t port, void *arg)
 		return;
 	}
 	sa_set_port(&srv, port);
-	o.server = (struct sockaddr *)&srv;
-	o.local = (struct sockaddr *)&loc;
-	o.prog = NSM_PROG;
-	o.vers = 1;
-	o.transport = RPCC_UDP;
-	o.timeout.retrans_ms = 250;
-	o.timeout.retrans_max_ms = 2000;
-	o.timeout.total_ms = 4000;
-	if (rpcc_new(n->loop, &o, &j->clnt) < 0) {
-		nsm_job_retry(j);
-		return;
-	}
 	/* The server name the client knows is the VIP it mounted from. */
 	rpc_addr_str(j->vip, false, mon, sizeof(mon));
 	args.mon_name = mon;
 	args.state = n->state;
-	if (rpcc_call(j->clnt, NSMPROC_NOTIFY, (xdrproc_t)xdr_sgn_stat_chge, &args, NULL, 0,
-		      NULL, nsm_notify_reply, j) < 0)
+	if (rpcc_call_to(n->dg[j->vipi], (const struct sockaddr *)&srv, NSM_PROG, 1,
+			 NSMPROC_NOTIFY, (xdrproc_t)xdr_sgn_stat_chge, &args, NULL, 0, &to,
+			 nsm_notify_reply, j, &j->xid) < 0) {
 		nsm_job_retry(j);
+		return;
+	}
+	j->calling = true;
 }
 
 static void nsm_job_step(struct nsm_job *j)
 {
-	struct sockaddr_storage pm = j->client, loc = *j->vip;
+	struct sockaddr_storage pm = j->client;
 	struct rpcc_timeout to = { .retrans_ms = 250, .retrans_max_ms = 2000, .total_ms = 3000 };
+	struct rpcc_clnt *dg;
 
 	sa_set_port(&pm, 111);
-	if (rpcc_getport(j->n->loop, (struct sockaddr *)&pm, (struct sockaddr *)&loc,
-			 NSM_PROG, 1, IPPROTO_UDP, &to, nsm_port_cb, j, &j->gp) < 0)
+	if (nsm_dg_get(j->n, j->vipi, &dg) < 0 ||
+	    rpcc_getport_to(dg, (struct sockaddr *)&pm, NSM_PROG, 1, IPPROTO_UDP, &to,
+			    nsm_port_cb, j, &j->xid) < 0) {
 		nsm_job_retry(j);
+		return;
+	}
+	j->calling = true;
 }
 
 static void nsm_pace_cb(uv_timer_t *t)
@@ -368,6 +403,7 @@ static void nsm_pump(struct nsm_notifier *n)
 		memcpy(&j->client, &p->client, p->client.sa.sa_family == AF_INET
 		       ? sizeof(p->client.in) : sizeof(p->client.in6));
 		j->vip = &n->vips[p->vip];
+		j->vipi = p->vip;
 		j->name = n->names + p->name;
 		j->next = n->act;
 		j->aprev = NULL;
@@ -472,6 +508,11 @@ int nsm_notify_prepare(const char *group, const struct clist *cl,
 	}
 	memcpy(n->vips, vips, nvips * sizeof(*vips));
 	n->nvips = nvips;
+	n->dg = calloc(nvips ? nvips : 1, sizeof(*n->dg));
+	if (!n->dg) {
+		nsm_notifier_put(n);
+		return -ENOMEM;
+	}
 	/* Room for one address per client and VIP, the usual case: one
 	 * allocation, grown only for clients with several addresses. */
 	n->pend_cap = clist_count(cl) * (nvips ? nvips : 1);
@@ -542,15 +583,13 @@ void nsm_notify_cancel(struct nsm_notifier *n)
 		n->pace_open = false;
 		uv_close((uv_handle_t *)&n->pace, nsm_pace_closed);
 	}
-	/* Active jobs: cancel their I/O and close their timers. */
+	/* Active jobs: their calls end with the sockets (the callbacks see
+	 * cancelled), then their timers close. */
+	nsm_dg_close(n);
 	while (n->act) {
 		struct nsm_job *j = n->act;
 		n->act = j->next;
-		if (j->gp)
-			rpcc_getport_cancel(j->gp); /* its callback sees cancelled */
-		if (j->clnt)
-			rpcc_close(j->clnt);
-		j->clnt = NULL;
+		j->calling = false;
 		uv_timer_stop(&j->retry);
 		uv_close((uv_handle_t *)&j->retry, nsm_job_closed);
 	}

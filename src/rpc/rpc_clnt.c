@@ -55,6 +55,7 @@
 
 #define RPCC_NBUCKETS        256u          /* power of two */
 #define RPCC_MARK_LEN        RM_MARK_LEN
+#define RPCC_PROG_OFF        12u           /* xid mtype rpcvers | prog vers */
 #define RPCC_PROC_OFF        20u           /* xid mtype rpcvers prog vers | proc */
 #define RPCC_DEF_RETRANS     500u
 #define RPCC_DEF_RETRANS_MAX 4000u
@@ -89,6 +90,7 @@ struct rpcc_call {
 	uint64_t deadline;              /* uv_now() ms */
 	uint64_t next_tx;               /* UDP retransmission due, or RPCC_NEVER */
 	uint32_t rto, rto_max;
+	struct sockaddr_storage dest;   /* datagram handle: where the call goes */
 };
 
 struct rpcc_conn {
@@ -106,6 +108,7 @@ struct rpcc_clnt {
 	struct sockaddr_storage server;
 	struct sockaddr_storage local;
 	bool has_local;
+	bool dgram;                     /* unconnected UDP: rpcc_call_to only */
 	uint32_t prog, vers;
 	enum rpcc_transport transport;
 	struct rpcc_timeout defto;      /* every field non-zero */
@@ -542,10 +545,41 @@ static void *rpcc_res_storage(struct rpcc_clnt *c, struct rpcc_call *k, size_t s
 
 /* ---- reply handling ------------------------------------------------------ */
 
-/* Fail the waiting call with @xid, if any, with @err. */
-static void rpcc_fail_xid(struct rpcc_clnt *c, uint32_t xid, int err)
+static size_t rpcc_salen(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in);
+}
+
+/*
+ * The waiting call a reply with @xid from @from answers.  A datagram handle
+ * talks to many servers over one socket that anyone can send to: a reply
+ * counts only from the address and port its call went to, so a stray or
+ * forged datagram with a guessed xid completes nothing.  @from is NULL on
+ * a connected socket (the kernel already filtered).
+ */
+static struct rpcc_call *rpcc_lookup_from(struct rpcc_clnt *c, uint32_t xid,
+					  const struct sockaddr *from)
 {
 	struct rpcc_call *k = rpcc_lookup(c, xid);
+	struct sockaddr_storage f;
+
+	if (!k || !c->dgram)
+		return k;
+	if (!from || (from->sa_family != AF_INET && from->sa_family != AF_INET6))
+		return NULL;
+	memset(&f, 0, sizeof(f));
+	memcpy(&f, from, rpcc_salen(from));
+	if (!sa_same_host(&f, &k->dest) || sa_port(&f) != sa_port(&k->dest))
+		return NULL;
+	return k;
+}
+
+/* Fail the waiting call with @xid (from @from), if any, with @err. */
+static void rpcc_fail_xid(struct rpcc_clnt *c, uint32_t xid, const struct sockaddr *from,
+			  int err)
+{
+	struct rpcc_call *k = rpcc_lookup_from(c, xid, from);
 
 	if (!k)
 		return;
@@ -566,8 +600,10 @@ static int rpcc_accept_err(rpcm_accept_stat s)
 	}
 }
 
-/* One complete reply record.  May run a callback (which may close @c). */
-static void rpcc_handle_record(struct rpcc_clnt *c, const uint8_t *rec, size_t len)
+/* One complete reply record, from @from (NULL: a connected socket).  May
+ * run a callback (which may close @c). */
+static void rpcc_handle_record(struct rpcc_clnt *c, const uint8_t *rec, size_t len,
+			       const struct sockaddr *from)
 {
 	struct rpcc_reply rep = { 0 };
 	struct rpcc_call *k;
@@ -584,12 +620,12 @@ static void rpcc_handle_record(struct rpcc_clnt *c, const uint8_t *rec, size_t l
 		/* A reply we cannot parse still names its call. */
 		memcpy(&xid, rec, 4);
 		xdr_free((xdrproc_t)xdr_rpcm_msg, (char *)&m);
-		rpcc_fail_xid(c, ntohl(xid), RPCC_ERR_BAD_REPLY);
+		rpcc_fail_xid(c, ntohl(xid), from, RPCC_ERR_BAD_REPLY);
 		return;
 	}
 	if (m.body.mtype != RPCM_REPLY)
 		goto out; /* a call, not a reply: not ours to answer */
-	k = rpcc_lookup(c, m.xid);
+	k = rpcc_lookup_from(c, m.xid, from);
 	if (!k)
 		goto out; /* late duplicate, reply to a one-way call, or stray */
 	rpcc_unlink(c, k);
@@ -671,14 +707,15 @@ static void rpcc_refused(struct rpcc_clnt *c)
 static void rpcc_udp_tx(struct rpcc_clnt *c, struct rpcc_call *k)
 {
 	uv_buf_t b = uv_buf_init((char *)k->msg + RPCC_MARK_LEN, (unsigned)k->len);
+	const struct sockaddr *dest = c->dgram ? (const struct sockaddr *)&k->dest : NULL;
 	struct rpcc_usend *s;
 	int n;
 
 	k->tx_count++;
-	n = uv_udp_try_send(&c->udp, &b, 1, NULL);
+	n = uv_udp_try_send(&c->udp, &b, 1, dest);
 	if (n >= 0)
 		return;
-	if (n == UV_ECONNREFUSED) {
+	if (n == UV_ECONNREFUSED && !c->dgram) {
 		rpcc_refused(c);
 		return;
 	}
@@ -696,7 +733,7 @@ static void rpcc_udp_tx(struct rpcc_clnt *c, struct rpcc_call *k)
 	}
 	memcpy(s->buf, b.base, k->len);
 	b.base = (char *)s->buf;
-	if (uv_udp_send(&s->req, &c->udp, &b, 1, NULL, rpcc_usend_cb) != 0) {
+	if (uv_udp_send(&s->req, &c->udp, &b, 1, dest, rpcc_usend_cb) != 0) {
 		free(s->buf);
 		free(s);
 	}
@@ -707,15 +744,19 @@ static void rpcc_udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 {
 	struct rpcc_clnt *c = u->data;
 
-	if (nread == UV_ECONNREFUSED && !c->closing)
+	/* Only a connected socket hears of ICMP errors; on a datagram
+	 * handle an error could not be pinned on one server's calls. */
+	if (nread == UV_ECONNREFUSED && !c->closing && !c->dgram)
 		rpcc_refused(c);
 	if (nread >= 8 && !c->closing) {
+		const struct sockaddr *from = c->dgram ? addr : NULL;
+
 		if ((flags & UV_UDP_PARTIAL) || (size_t)nread > c->max_reply) {
 			uint32_t xid;
 			memcpy(&xid, buf->base, 4);
-			rpcc_fail_xid(c, ntohl(xid), -EMSGSIZE);
+			rpcc_fail_xid(c, ntohl(xid), from, -EMSGSIZE);
 		} else {
-			rpcc_handle_record(c, (const uint8_t *)buf->base, (size_t)nread);
+			rpcc_handle_record(c, (const uint8_t *)buf->base, (size_t)nread, from);
 		}
 	}
 	rpcc_release(buf);
@@ -983,10 +1024,10 @@ static int rpcc_conn_record(void *arg, const uint8_t *rec, size_t len, bool over
 	if (oversize) {
 		if (len >= 4) {
 			memcpy(&xid, rec, 4);
-			rpcc_fail_xid(k->c, ntohl(xid), -EMSGSIZE);
+			rpcc_fail_xid(k->c, ntohl(xid), NULL, -EMSGSIZE);
 		}
 	} else {
-		rpcc_handle_record(k->c, rec, len);
+		rpcc_handle_record(k->c, rec, len, NULL);
 	}
 	return k->c ? 0 : 1;
 }
@@ -1071,12 +1112,6 @@ static void rpcc_handle_closed_cb(uv_handle_t *h)
 	free(c);
 }
 
-static size_t rpcc_salen(const struct sockaddr *sa)
-{
-	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					 : sizeof(struct sockaddr_in);
-}
-
 static int rpcc_probe_bind(const struct sockaddr_storage *local)
 {
 	int fd = socket(local->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -1095,20 +1130,32 @@ static uint32_t rpcc_pick(uint32_t v, uint32_t dflt)
 	return v ? v : dflt;
 }
 
-int rpcc_new(uv_loop_t *loop, const struct rpcc_opts *o, struct rpcc_clnt **out)
+/* rpcc_new, or with @dgram a datagram handle (o->server NULL, o->local
+ * required: its family is the socket's). */
+static int rpcc_new_any(uv_loop_t *loop, const struct rpcc_opts *o, bool dgram,
+			struct rpcc_clnt **out)
 {
 	struct rpcc_clnt *c;
 	int rc;
 
-	if (!o->server || (o->server->sa_family != AF_INET && o->server->sa_family != AF_INET6))
-		return -EAFNOSUPPORT;
-	if (o->local && o->local->sa_family != o->server->sa_family)
-		return -EAFNOSUPPORT;
+	if (dgram) {
+		if (!o->local || (o->local->sa_family != AF_INET &&
+				  o->local->sa_family != AF_INET6))
+			return -EAFNOSUPPORT;
+	} else {
+		if (!o->server || (o->server->sa_family != AF_INET &&
+				   o->server->sa_family != AF_INET6))
+			return -EAFNOSUPPORT;
+		if (o->local && o->local->sa_family != o->server->sa_family)
+			return -EAFNOSUPPORT;
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->loop = loop;
-	memcpy(&c->server, o->server, rpcc_salen(o->server));
+	c->dgram = dgram;
+	if (!dgram)
+		memcpy(&c->server, o->server, rpcc_salen(o->server));
 	if (o->local) {
 		memcpy(&c->local, o->local, rpcc_salen(o->local));
 		c->has_local = true;
@@ -1144,8 +1191,10 @@ int rpcc_new(uv_loop_t *loop, const struct rpcc_opts *o, struct rpcc_clnt **out)
 		if (c->has_local)
 			rc = uv_udp_bind(&c->udp, (const struct sockaddr *)&c->local, 0);
 		/* Connected: the kernel drops datagrams from anyone but the
-		 * server and reports ICMP port unreachable to us. */
-		if (rc == 0)
+		 * server and reports ICMP port unreachable to us.  A datagram
+		 * handle stays unconnected and filters replies itself
+		 * (rpcc_lookup_from). */
+		if (rc == 0 && !dgram)
 			rc = uv_udp_connect(&c->udp, (const struct sockaddr *)&c->server);
 		if (rc == 0)
 			rc = uv_udp_recv_start(&c->udp, rpcc_alloc, rpcc_udp_recv_cb);
@@ -1173,6 +1222,21 @@ int rpcc_new(uv_loop_t *loop, const struct rpcc_opts *o, struct rpcc_clnt **out)
 	}
 	*out = c;
 	return 0;
+}
+
+int rpcc_new(uv_loop_t *loop, const struct rpcc_opts *o, struct rpcc_clnt **out)
+{
+	return rpcc_new_any(loop, o, false, out);
+}
+
+int rpcc_new_dgram(uv_loop_t *loop, const struct sockaddr *local,
+		   const struct rpcc_timeout *to, struct rpcc_clnt **out)
+{
+	struct rpcc_opts o = { .local = local, .transport = RPCC_UDP };
+
+	if (to)
+		o.timeout = *to;
+	return rpcc_new_any(loop, &o, true, out);
 }
 
 void rpcc_close(struct rpcc_clnt *c)
@@ -1229,21 +1293,12 @@ static void rpcc_submit(struct rpcc_clnt *c, struct rpcc_call *k)
 		rpcc_timer_want(c, c->reconnect_at);
 }
 
-int rpcc_call(struct rpcc_clnt *c, uint32_t proc, xdrproc_t xdr_args,
-	      const void *args, xdrproc_t xdr_res, size_t res_size,
-	      const struct rpcc_timeout *to, rpcc_cb cb, void *arg)
+/* The rest of a call of @k (encoded): its timers, then out it goes. */
+static void rpcc_start(struct rpcc_clnt *c, struct rpcc_call *k, xdrproc_t xdr_res,
+		       size_t res_size, const struct rpcc_timeout *to, rpcc_cb cb, void *arg)
 {
-	struct rpcc_call *k;
 	uint64_t now;
-	int rc;
 
-	if (c->closing)
-		return -ESHUTDOWN;
-	if (!cb)
-		return -EINVAL;
-	rc = rpcc_encode(c, proc, xdr_args, args, &k);
-	if (rc < 0)
-		return rc;
 	k->xdr_res = xdr_res;
 	k->res_size = res_size;
 	k->cb = cb;
@@ -1259,7 +1314,65 @@ int rpcc_call(struct rpcc_clnt *c, uint32_t proc, xdrproc_t xdr_args,
 		k->next_tx = now + k->rto;
 	}
 	rpcc_submit(c, k);
+}
+
+int rpcc_call(struct rpcc_clnt *c, uint32_t proc, xdrproc_t xdr_args,
+	      const void *args, xdrproc_t xdr_res, size_t res_size,
+	      const struct rpcc_timeout *to, rpcc_cb cb, void *arg)
+{
+	struct rpcc_call *k;
+	int rc;
+
+	if (c->closing)
+		return -ESHUTDOWN;
+	if (!cb)
+		return -EINVAL;
+	if (c->dgram)
+		return -EDESTADDRREQ;
+	rc = rpcc_encode(c, proc, xdr_args, args, &k);
+	if (rc < 0)
+		return rc;
+	rpcc_start(c, k, xdr_res, res_size, to, cb, arg);
 	return 0;
+}
+
+int rpcc_call_to(struct rpcc_clnt *c, const struct sockaddr *server, uint32_t prog,
+		 uint32_t vers, uint32_t proc, xdrproc_t xdr_args, const void *args,
+		 xdrproc_t xdr_res, size_t res_size, const struct rpcc_timeout *to,
+		 rpcc_cb cb, void *arg, uint32_t *xid)
+{
+	struct rpcc_call *k;
+	int rc;
+
+	if (c->closing)
+		return -ESHUTDOWN;
+	if (!cb || !c->dgram)
+		return -EINVAL;
+	if (!server || server->sa_family != c->local.ss_family)
+		return -EAFNOSUPPORT;
+	rc = rpcc_encode(c, proc, xdr_args, args, &k);
+	if (rc < 0)
+		return rc;
+	/* The handle's header has program and version 0: this call's go in
+	 * after the xid, the message type and the RPC version. */
+	rpcc_put32(k->msg + RPCC_MARK_LEN + RPCC_PROG_OFF, prog);
+	rpcc_put32(k->msg + RPCC_MARK_LEN + RPCC_PROG_OFF + 4, vers);
+	memset(&k->dest, 0, sizeof(k->dest));
+	memcpy(&k->dest, server, rpcc_salen(server));
+	if (xid)
+		*xid = k->xid;
+	rpcc_start(c, k, xdr_res, res_size, to, cb, arg);
+	return 0;
+}
+
+void rpcc_cancel(struct rpcc_clnt *c, uint32_t xid)
+{
+	struct rpcc_call *k = rpcc_lookup(c, xid);
+
+	if (!k)
+		return;
+	rpcc_unlink(c, k);
+	rpcc_finish_err(k, -ECANCELED);
 }
 
 int rpcc_send(struct rpcc_clnt *c, uint32_t proc, xdrproc_t xdr_args, const void *args)
@@ -1269,6 +1382,8 @@ int rpcc_send(struct rpcc_clnt *c, uint32_t proc, xdrproc_t xdr_args, const void
 
 	if (c->closing)
 		return -ESHUTDOWN;
+	if (c->dgram)
+		return -EDESTADDRREQ;
 	rc = rpcc_encode(c, proc, xdr_args, args, &k);
 	if (rc < 0)
 		return rc;
@@ -1303,9 +1418,11 @@ static void rpcc_getport_on_done(const struct rpcc_reply *rep, void *arg)
 	g.cb(err, err == 0 ? (uint16_t)port : 0, g.arg);
 }
 
-int rpcc_getport_on(struct rpcc_clnt *pmap, uint32_t prog, uint32_t vers,
-		    uint32_t prot, const struct rpcc_timeout *to,
-		    rpcc_port_cb cb, void *arg)
+/* GETPORT on @pmap: to its server, or (@host not NULL) to @host's
+ * portmapper through a datagram handle. */
+static int rpcc_getport_any(struct rpcc_clnt *pmap, const struct sockaddr *host, uint32_t prog,
+			    uint32_t vers, uint32_t prot, const struct rpcc_timeout *to,
+			    rpcc_port_cb cb, void *arg, uint32_t *xid)
 {
 	struct rpcc_getport_on_ctx *g = malloc(sizeof(*g));
 	pmap_mapping m = { .prog = prog, .vers = vers, .prot = prot, .port = 0 };
@@ -1315,11 +1432,39 @@ int rpcc_getport_on(struct rpcc_clnt *pmap, uint32_t prog, uint32_t vers,
 		return -ENOMEM;
 	g->cb = cb;
 	g->arg = arg;
-	rc = rpcc_call(pmap, PMAP2PROC_GETPORT, (xdrproc_t)xdr_pmap_mapping, &m,
-		       (xdrproc_t)xdr_u_int, sizeof(u_int), to, rpcc_getport_on_done, g);
+	if (host)
+		rc = rpcc_call_to(pmap, host, SG_PMAP_PROG, SG_PMAP_VERS, PMAP2PROC_GETPORT,
+				  (xdrproc_t)xdr_pmap_mapping, &m, (xdrproc_t)xdr_u_int,
+				  sizeof(u_int), to, rpcc_getport_on_done, g, xid);
+	else
+		rc = rpcc_call(pmap, PMAP2PROC_GETPORT, (xdrproc_t)xdr_pmap_mapping, &m,
+			       (xdrproc_t)xdr_u_int, sizeof(u_int), to, rpcc_getport_on_done, g);
 	if (rc < 0)
 		free(g);
 	return rc;
+}
+
+int rpcc_getport_on(struct rpcc_clnt *pmap, uint32_t prog, uint32_t vers,
+		    uint32_t prot, const struct rpcc_timeout *to,
+		    rpcc_port_cb cb, void *arg)
+{
+	return rpcc_getport_any(pmap, NULL, prog, vers, prot, to, cb, arg, NULL);
+}
+
+int rpcc_getport_to(struct rpcc_clnt *dg, const struct sockaddr *host, uint32_t prog,
+		    uint32_t vers, uint32_t prot, const struct rpcc_timeout *to,
+		    rpcc_port_cb cb, void *arg, uint32_t *xid)
+{
+	struct sockaddr_storage pm;
+
+	if (!host || (host->sa_family != AF_INET && host->sa_family != AF_INET6))
+		return -EAFNOSUPPORT;
+	memset(&pm, 0, sizeof(pm));
+	memcpy(&pm, host, rpcc_salen(host));
+	if (sa_port(&pm) == 0)
+		sa_set_port(&pm, PMAP_PORT);
+	return rpcc_getport_any(dg, (const struct sockaddr *)&pm, prog, vers, prot, to, cb, arg,
+				xid);
 }
 
 struct rpcc_getport_req {

@@ -22,6 +22,15 @@
  *   On both, "connection refused" (ICMP port unreachable, TCP RST on
  *   connect) fails every waiting call at once with -ECONNREFUSED: nobody is
  *   listening, and waiting would only delay the caller's own recovery.
+ *   Datagram handle (rpcc_new_dgram): one unconnected UDP socket from a
+ *        given source address, each call to a server, program and version
+ *        of its own (rpcc_call_to), retransmitted as on UDP.  For a node
+ *        that calls thousands of hosts once each (SM_NOTIFY after a
+ *        takeover): one socket for all of them instead of a socket, a bind
+ *        and a connect per call.  A reply completes a call only when it
+ *        comes from the address and port the call went to.  No ICMP error
+ *        reaches an unconnected socket, so a host where nothing listens
+ *        times out (-ETIMEDOUT) instead of being refused.
  *
  * Errors passed to callbacks (and returned by functions) are 0, a negative
  * errno, or one of the RPCC_ERR_* codes below, which are disjoint from
@@ -113,6 +122,15 @@ typedef void (*rpcc_cb)(const struct rpcc_reply *rep, void *arg);
 int rpcc_new(uv_loop_t *loop, const struct rpcc_opts *o, struct rpcc_clnt **out);
 
 /*
+ * A datagram handle bound to @local (IPv4 or IPv6; port 0 = any): calls go
+ * through rpcc_call_to only, to servers of @local's family.  @to gives the
+ * defaults as rpcc_opts.timeout does (NULL: the built-in ones); AUTH_NONE.
+ * Returns 0 or -errno (the bind's: -EADDRNOTAVAIL ...); freed by rpcc_close.
+ */
+int rpcc_new_dgram(uv_loop_t *loop, const struct sockaddr *local,
+		   const struct rpcc_timeout *to, struct rpcc_clnt **out);
+
+/*
  * Cancel every outstanding call (callbacks run now, with -ECANCELED), close
  * the sockets and free the handle asynchronously.  Safe to call from any
  * rpcc callback, including one of this handle's; a second call is a no-op.
@@ -129,6 +147,22 @@ void rpcc_close(struct rpcc_clnt *c);
 int rpcc_call(struct rpcc_clnt *c, uint32_t proc, xdrproc_t xdr_args,
 	      const void *args, xdrproc_t xdr_res, size_t res_size,
 	      const struct rpcc_timeout *to, rpcc_cb cb, void *arg);
+
+/*
+ * rpcc_call on a datagram handle, to @server (with its port) for
+ * @prog/@vers.  *@xid (if not NULL) names the call for rpcc_cancel.
+ * rpcc_call and rpcc_send on a datagram handle are -EDESTADDRREQ; this on
+ * any other handle -EINVAL, and -EAFNOSUPPORT for a server not of the
+ * handle's family.
+ */
+int rpcc_call_to(struct rpcc_clnt *c, const struct sockaddr *server, uint32_t prog,
+		 uint32_t vers, uint32_t proc, xdrproc_t xdr_args, const void *args,
+		 xdrproc_t xdr_res, size_t res_size, const struct rpcc_timeout *to,
+		 rpcc_cb cb, void *arg, uint32_t *xid);
+
+/* Complete the waiting call @xid of @c now with -ECANCELED (its callback
+ * runs before this returns); nothing if it has completed already. */
+void rpcc_cancel(struct rpcc_clnt *c, uint32_t xid);
 
 /*
  * Fire and forget: send one call and never wait for its reply (NLM _MSG and
@@ -184,5 +218,12 @@ void rpcc_getport_cancel(struct rpcc_getport_req *req);
 int rpcc_getport_on(struct rpcc_clnt *pmap, uint32_t prog, uint32_t vers,
 		    uint32_t prot, const struct rpcc_timeout *to,
 		    rpcc_port_cb cb, void *arg);
+
+/* Same question to @host's portmapper (port 111 unless @host carries one)
+ * through the datagram handle @dg; *@xid names the call for rpcc_cancel,
+ * which runs the callback with -ECANCELED. */
+int rpcc_getport_to(struct rpcc_clnt *dg, const struct sockaddr *host, uint32_t prog,
+		    uint32_t vers, uint32_t prot, const struct rpcc_timeout *to,
+		    rpcc_port_cb cb, void *arg, uint32_t *xid);
 
 #endif

@@ -1040,6 +1040,189 @@ static void test_keep_calls(void **state)
 	}
 }
 
+/* ---- datagram handles ------------------------------------------------------ */
+
+static struct rpcc_clnt *mk_dgram(uv_loop_t *loop, const char *local)
+{
+	struct sockaddr_in la;
+	struct rpcc_clnt *c = NULL;
+
+	assert_int_equal(uv_ip4_addr(local, 0, &la), 0);
+	assert_int_equal(rpcc_new_dgram(loop, (struct sockaddr *)&la, NULL, &c), 0);
+	return c;
+}
+
+static int echo_to(struct rpcc_clnt *c, struct tsrv *s, uint32_t proc, const char *text,
+		   const struct rpcc_timeout *to, struct result *r, uint32_t *xid)
+{
+	struct blob b = { (u_int)strlen(text), (char *)text };
+
+	return rpcc_call_to(c, (struct sockaddr *)&s->addr, T_PROG, T_VERS, proc,
+			    (xdrproc_t)xdr_blob, &b, (xdrproc_t)xdr_blob, sizeof(struct blob), to,
+			    on_reply, r, xid);
+}
+
+/* One socket, several servers, each call with its own program: every
+ * answer reaches its own call, every server sees the one source. */
+static void test_dgram_many_servers(void **state)
+{
+	uv_loop_t loop;
+	struct tsrv s1, s2;
+	struct result r1 = { 0 }, r2 = { 0 }, rx = { 0 };
+	struct portres p = { 0 };
+	uint32_t xid1 = 0, xid2 = 0;
+	char ip[64];
+
+	uv_loop_init(&loop);
+	tsrv_start(&s1, &loop, true, false);
+	tsrv_start(&s2, &loop, true, false);
+	s1.pmap_port = 4046;
+	struct rpcc_clnt *c = mk_dgram(&loop, "127.0.0.7");
+	assert_int_equal(echo_to(c, &s1, P_ECHO, "to one", NULL, &r1, &xid1), 0);
+	assert_int_equal(echo_to(c, &s2, P_ECHO, "to two", NULL, &r2, &xid2), 0);
+	assert_int_not_equal(xid1, xid2);
+	assert_int_equal(rpcc_outstanding(c), 2);
+	/* the server's portmapper, through the same socket */
+	assert_int_equal(rpcc_getport_to(c, (struct sockaddr *)&s1.addr, T_PROG, T_VERS,
+					 IPPROTO_UDP, NULL, on_port, &p, NULL), 0);
+	/* a datagram handle has no server of its own */
+	assert_int_equal(rpcc_call(c, P_NULL, NULL, NULL, NULL, 0, NULL, on_reply, &rx),
+			 -EDESTADDRREQ);
+	assert_int_equal(rpcc_send(c, P_NULL, NULL, NULL), -EDESTADDRREQ);
+	run_until_all(&loop, &r1, 1, WAIT_MS);
+	run_until_all(&loop, &r2, 1, WAIT_MS);
+	assert_true(run_until(&loop, &p.done, WAIT_MS));
+	assert_int_equal(r1.err, 0);
+	assert_int_equal(r1.dlen, 6);
+	assert_memory_equal(r1.data, "to one", 6);
+	assert_int_equal(r2.err, 0);
+	assert_memory_equal(r2.data, "to two", 6);
+	assert_int_equal(p.err, 0);
+	assert_int_equal(p.port, 4046);
+	assert_string_equal(peer_ip(&s1, ip), "127.0.0.7");
+	assert_string_equal(peer_ip(&s2, ip), "127.0.0.7");
+	assert_false(rx.done);
+	rpcc_close(c);
+	tsrv_stop(&s2);
+	finish(&loop, &s1, NULL);
+}
+
+/* A success reply with @xid carrying @text, sent from @u to @to. */
+static void forge_reply(uv_udp_t *u, const struct sockaddr_storage *to, uint32_t xid,
+			const char *text)
+{
+	rpcm_msg r;
+	struct blob b = { (u_int)strlen(text), (char *)text };
+	uint8_t out[512];
+	XDR y;
+
+	memset(&r, 0, sizeof(r));
+	r.xid = xid;
+	r.body.mtype = RPCM_REPLY;
+	r.body.rpcm_body_u.rbody.stat = RPCM_MSG_ACCEPTED;
+	r.body.rpcm_body_u.rbody.rpcm_reply_body_u.areply.reply_data.stat = RPCM_SUCCESS;
+	xdrmem_create(&y, (char *)out, sizeof(out), XDR_ENCODE);
+	assert_true(xdr_rpcm_msg(&y, &r));
+	assert_true(xdr_blob(&y, &b));
+	uv_buf_t ub = uv_buf_init((char *)out, xdr_getpos(&y));
+	assert_int_equal(uv_udp_try_send(u, &ub, 1, (const struct sockaddr *)to),
+			 (int)xdr_getpos(&y));
+}
+
+static void on_ncalls(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* Replies with the right xid from another port of the server's host and
+ * from another host with the server's port complete nothing: only the
+ * server's own reply does. */
+static void test_dgram_reply_only_from_server(void **state)
+{
+	uv_loop_t loop;
+	struct tsrv s;
+	struct result r = { 0 };
+	struct rpcc_timeout to = { .retrans_ms = 20, .retrans_max_ms = 40, .total_ms = WAIT_MS };
+	uv_udp_t f1, f2;
+	struct sockaddr_in a2;
+	uint32_t xid = 0;
+	uv_timer_t tick;
+
+	uv_loop_init(&loop);
+	tsrv_start(&s, &loop, true, false);
+	uv_udp_init(&loop, &f1);
+	uv_udp_init(&loop, &f2);
+	/* another port on the server's address; the server's port on another */
+	assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &a2), 0);
+	assert_int_equal(uv_udp_bind(&f1, (struct sockaddr *)&a2, 0), 0);
+	assert_int_equal(uv_ip4_addr("127.0.0.2", ntohs(s.addr.sin_port), &a2), 0);
+	assert_int_equal(uv_udp_bind(&f2, (struct sockaddr *)&a2, 0), 0);
+	uv_timer_init(&loop, &tick);
+	struct rpcc_clnt *c = mk_dgram(&loop, "127.0.0.8");
+	/* answered only on its third reception */
+	assert_int_equal(echo_to(c, &s, P_DROP2, "real", &to, &r, &xid), 0);
+	/* the first reception tells the forgers where the caller is */
+	uv_timer_start(&tick, on_ncalls, 1, 1);
+	while (s.ncalls == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_false(r.done);
+	forge_reply(&f1, &s.last_peer, xid, "forged by port");
+	forge_reply(&f2, &s.last_peer, xid, "forged by host");
+	assert_true(run_until(&loop, &r.done, WAIT_MS));
+	uv_timer_stop(&tick);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.dlen, 4);
+	assert_memory_equal(r.data, "real", 4);
+	assert_true(s.ncalls >= 3);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_close((uv_handle_t *)&f1, NULL);
+	uv_close((uv_handle_t *)&f2, NULL);
+	finish(&loop, &s, c);
+}
+
+/* Nobody listening at one destination fails only the call sent there
+ * (it times out: an unconnected socket hears no ICMP error), not the
+ * others on the socket; a cancelled call ends at once, exactly once. */
+static void test_dgram_dead_server_and_cancel(void **state)
+{
+	uv_loop_t loop;
+	struct tsrv s, dead;
+	struct result rd = { 0 }, rl = { 0 }, rc = { 0 };
+	struct portres pc = { 0 };
+	struct rpcc_timeout short_to = { .retrans_ms = 20, .retrans_max_ms = 40, .total_ms = 200 };
+	uint32_t xid = 0, pxid = 0;
+
+	uv_loop_init(&loop);
+	tsrv_start(&dead, &loop, true, false);
+	tsrv_stop(&dead);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	tsrv_start(&s, &loop, true, false);
+	struct rpcc_clnt *c = mk_dgram(&loop, "127.0.0.9");
+	assert_int_equal(echo_to(c, &dead, P_ECHO, "anyone?", &short_to, &rd, NULL), 0);
+	assert_true(run_until(&loop, &rd.done, WAIT_MS));
+	assert_int_equal(rd.err, -ETIMEDOUT);
+	assert_true(rd.retransmits >= 1);
+	assert_int_equal(echo_to(c, &dead, P_ECHO, "anyone?", NULL, &rc, &xid), 0);
+	assert_int_equal(echo_to(c, &s, P_ECHO, "alive", NULL, &rl, NULL), 0);
+	assert_true(run_until(&loop, &rl.done, WAIT_MS));
+	assert_int_equal(rl.err, 0);
+	assert_memory_equal(rl.data, "alive", 5);
+	assert_false(rc.done);
+	rpcc_cancel(c, xid);
+	assert_int_equal(rc.ncb, 1);
+	assert_int_equal(rc.err, -ECANCELED);
+	rpcc_cancel(c, xid); /* done already: nothing */
+	assert_int_equal(rc.ncb, 1);
+	/* a portmapper question too */
+	assert_int_equal(rpcc_getport_to(c, (struct sockaddr *)&dead.addr, T_PROG, T_VERS,
+					 IPPROTO_UDP, NULL, on_port, &pc, &pxid), 0);
+	rpcc_cancel(c, pxid);
+	assert_true(pc.done);
+	assert_int_equal(pc.err, -ECANCELED);
+	assert_int_equal(rpcc_outstanding(c), 0);
+	finish(&loop, &s, c);
+}
+
 static void test_strerror_names(void **state)
 {
 	assert_string_equal(rpcc_strerror(-ETIMEDOUT), "timed out");
@@ -1067,6 +1250,9 @@ int main(void)
 		cmocka_unit_test(test_getport),
 		cmocka_unit_test(test_keep_calls),
 		cmocka_unit_test(test_strerror_names),
+		cmocka_unit_test(test_dgram_many_servers),
+		cmocka_unit_test(test_dgram_reply_only_from_server),
+		cmocka_unit_test(test_dgram_dead_server_and_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
