@@ -141,15 +141,20 @@ def one_case(h, kind):
         if os.environ.get('BENCH_PERF_SCHED'):
             cmd = ['perf', 'sched', 'record', '-g', '-q', '-o', out]
         else:
-            cmd = ['perf', 'record', '-g', '-q', '-p', str(c.nodes['b'].pid), '-o', out]
+            cmd = ['perf', 'record', '-g', '-q', '-k', 'CLOCK_MONOTONIC', '-p',
+                   str(c.nodes['b'].pid), '-o', out]
         prof = subprocess.Popen(cmd)
         time.sleep(1.0)
+    bpid = c.nodes['b'].pid
+    cpu0 = loop_cpu_ms(bpid)
     t_start = time.monotonic()
     rc, out = fu.ctl(h, c, '-n', 'b', 'start', 'big')
     t_online = time.monotonic()
+    cpu1 = loop_cpu_ms(bpid)
     h.check(rc == 0, 'start big on b: exit 0')
     time.sleep(1.0)
     t_end = time.monotonic()
+    cpu2 = loop_cpu_ms(bpid)
     if prof:
         # the whole takeover window: the loop's work after online (the
         # notifications, grace) counts against the other group too
@@ -182,8 +187,16 @@ def one_case(h, kind):
         # install, grace, the notifications' start)
         'wire_opening': wire_stats(rows, t_start, t_online),
         'wire_online': wire_stats(rows, t_online, t_end),
+        # CPU time of b's event loop thread (schedstat, ns precision):
+        # what the install, grace and the notifications' start cost it
+        'loop_cpu_opening_ms': cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None,
+        'loop_cpu_online_ms': cpu2 - cpu1 if cpu1 is not None and cpu2 is not None else None,
         'loadavg': open('/proc/loadavg').read().split()[:3],
     }
+    if prof:
+        # perf's clock is CLOCK_MONOTONIC (-k): perf script --time A,B
+        # with these picks the open or the online second
+        res['t_start_mono'], res['t_online_mono'] = t_start, t_online
     if os.environ.get('BENCH_WIRE_ROWS'):
         # each LOCK of the takeover window: (s after start, ms call -> reply)
         res['wire_rows'] = [(round(t - t_start, 4), round(ms, 3)) for t, pg, pc, ms in rows
@@ -193,6 +206,16 @@ def one_case(h, kind):
     ho.stop()
     c.stop_all()
     return res
+
+
+def loop_cpu_ms(pid):
+    """ms of CPU the thread @pid (a process's main thread: sgnfsd's event
+    loop) has run, from /proc/PID/task/PID/schedstat; None if unreadable."""
+    try:
+        with open('/proc/%d/task/%d/schedstat' % (pid, pid)) as f:
+            return int(f.read().split()[0]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def test(h):
@@ -221,6 +244,11 @@ def test(h):
         print('%-8s %13.2f %13.2f %13.2f %13.2f' % (
             r['case'], r['takeover_opening']['p99_ms'] or 0, r['takeover_online']['p99_ms'] or 0,
             r['wire_opening']['p99_ms'] or 0, r['wire_online']['p99_ms'] or 0))
+    print('\n%-8s %17s %17s (CPU ms of b\'s event loop thread)' % (
+        'case', 'start -> online', 'online -> +1 s'))
+    for r in results:
+        print('%-8s %17.1f %17.1f' % (r['case'], r['loop_cpu_opening_ms'] or 0,
+                                      r['loop_cpu_online_ms'] or 0))
     for r in results:
         h.check(r['b_alive'] and not r['watchdog_exit'], '%s: b alive, no watchdog exit'
                 % r['case'])
