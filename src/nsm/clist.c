@@ -31,6 +31,14 @@
  * it runs bump the entry's generation and trigger another write when it
  * completes, so a waiter is released only by a write that contains what it
  * needed (its generation).
+ *
+ * Idle removal: the entries of clients that hold nothing are on a list in
+ * the order they became idle (loaded entries first, idle since the attach;
+ * a forgotten one at the head).  The sweep walks it from the head and stops
+ * at the first entry not idle long enough, so it examines the entries it
+ * removes (and those whose I/O is still in flight), not the whole list: a
+ * walk over 100,000 entries on the loop every client_idle / 4 was work
+ * that clients, not the administrator, made as large as they liked.
  */
 #include "nsm/clist.h"
 
@@ -86,8 +94,10 @@ struct clist_entry {
 	bool io_busy;               /* one write or unlink in flight */
 	bool removing;              /* the in-flight I/O is an unlink */
 	bool holding;               /* the client holds locks here */
+	bool on_idle;               /* on cl->idle_head (exactly when !holding) */
 	uint64_t idle_since;        /* uv_now() when it stopped holding, or
 	                               CLIST_SINCE_ATTACH */
+	struct clist_entry *inext, *iprev; /* cl's idle list, oldest first */
 	struct clist_waiter *waiters; /* owned, FIFO */
 	struct sockaddr_storage addr1;
 	char text[];                /* the name, NUL[, the file name, NUL] */
@@ -107,6 +117,8 @@ struct clist {
 	unsigned refs;              /* 1 (open) + I/O in flight + timer */
 	bool closed;
 	uv_timer_t sweep;
+	struct clist_entry *idle_head, *idle_tail; /* idle entries, oldest first */
+	uint64_t sweeps, swept;     /* sweeps run, entries they examined */
 	uint64_t attached_ms;       /* uv_now() at clist_attach */
 	uint64_t writes;
 	struct sf_dir_stats load_stats; /* how clist_load read the files */
@@ -292,6 +304,56 @@ static struct clist_entry *clist_add(struct clist *cl, const char *name, const c
 	return e;
 }
 
+/* ---- the idle list ---------------------------------------------------- */
+
+static void clist_idle_del(struct clist *cl, struct clist_entry *e)
+{
+	if (!e->on_idle)
+		return;
+	if (e->iprev)
+		e->iprev->inext = e->inext;
+	else
+		cl->idle_head = e->inext;
+	if (e->inext)
+		e->inext->iprev = e->iprev;
+	else
+		cl->idle_tail = e->iprev;
+	e->inext = e->iprev = NULL;
+	e->on_idle = false;
+}
+
+/* @e became idle now: the newest, at the tail (or, @first, one to go at
+ * once, at the head). */
+static void clist_idle_add(struct clist *cl, struct clist_entry *e, bool first)
+{
+	clist_idle_del(cl, e);
+	e->on_idle = true;
+	if (first) {
+		e->iprev = NULL;
+		e->inext = cl->idle_head;
+		if (cl->idle_head)
+			cl->idle_head->iprev = e;
+		else
+			cl->idle_tail = e;
+		cl->idle_head = e;
+		return;
+	}
+	e->inext = NULL;
+	e->iprev = cl->idle_tail;
+	if (cl->idle_tail)
+		cl->idle_tail->inext = e;
+	else
+		cl->idle_head = e;
+	cl->idle_tail = e;
+}
+
+/* @e holds locks again: off the idle list. */
+static void clist_set_holding(struct clist *cl, struct clist_entry *e)
+{
+	e->holding = true;
+	clist_idle_del(cl, e);
+}
+
 static void clist_unlink_entry(struct clist *cl, struct clist_entry *e)
 {
 	struct clist_entry **pp = &cl->tab[e->hash & (cl->nbuckets - 1)];
@@ -300,6 +362,7 @@ static void clist_unlink_entry(struct clist *cl, struct clist_entry *e)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = e->hnext;
+	clist_idle_del(cl, e);
 	cl->count--;
 }
 
@@ -527,6 +590,7 @@ static int clist_load_one(struct clist *cl, const char *fname, char *text, size_
 	e->added = added;
 	e->gen = e->disk_gen = 1;
 	e->idle_since = cl->loop ? uv_now(cl->loop) : CLIST_SINCE_ATTACH;
+	clist_idle_add(cl, e, false);
 	return 0;
 }
 
@@ -584,17 +648,22 @@ static void clist_sweep_cb(uv_timer_t *t)
 {
 	struct clist *cl = t->data;
 	uint64_t now = uv_now(cl->loop), idle_ms = (uint64_t)cl->idle_s * 1000u;
+	struct clist_entry *e, *next;
 
-	for (size_t b = 0; b < cl->nbuckets; b++) {
-		for (struct clist_entry *e = cl->tab[b]; e; e = e->hnext) {
-			uint64_t since = e->idle_since == CLIST_SINCE_ATTACH ? cl->attached_ms
-									      : e->idle_since;
+	cl->sweeps++;
+	/* Oldest first: the first entry not idle long enough ends the walk
+	 * (none after it is older).  An entry whose I/O is in flight, or
+	 * with waiters, stays where it is for the next sweep. */
+	for (e = cl->idle_head; e; e = next) {
+		uint64_t since = e->idle_since == CLIST_SINCE_ATTACH ? cl->attached_ms
+								      : e->idle_since;
 
-			if (e->holding || e->io_busy || e->waiters)
-				continue;
-			if (now - since >= idle_ms)
-				clist_start_io(cl, e, true);
-		}
+		next = e->inext;
+		cl->swept++;
+		if (now - since < idle_ms)
+			break;
+		if (!e->io_busy && !e->waiters)
+			clist_start_io(cl, e, true);
 	}
 }
 
@@ -773,7 +842,7 @@ int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_stora
 				   : (const void *)&((const struct sockaddr_in6 *)addr)->sin6_addr,
 				   a, sizeof(a)) ? a : "?");
 	}
-	e->holding = true;
+	clist_set_holding(cl, e);
 	for (size_t i = 0; i < e->naddrs; i++)
 		known |= sa_same_host(&e->addrs[i], addr);
 	if (!known) {
@@ -834,7 +903,7 @@ bool clist_hold_listed(struct clist *cl, const char *name, const struct sockaddr
 
 	if (!clist_entry_listed(e, addr))
 		return false;
-	e->holding = true;
+	clist_set_holding(cl, e);
 	return true;
 }
 
@@ -845,6 +914,7 @@ void clist_release(struct clist *cl, const char *name)
 	if (e && e->holding) {
 		e->holding = false;
 		e->idle_since = uv_now(cl->loop);
+		clist_idle_add(cl, e, false);
 	}
 }
 
@@ -855,6 +925,7 @@ void clist_forget(struct clist *cl, const char *name)
 	if (!e || e->holding)
 		return;
 	e->idle_since = 0;
+	clist_idle_add(cl, e, true);
 	if (!e->io_busy && !e->waiters)
 		clist_start_io(cl, e, true);
 }
@@ -899,4 +970,10 @@ uint64_t clist_writes(const struct clist *cl)
 void clist_load_stats(const struct clist *cl, struct sf_dir_stats *st)
 {
 	*st = cl->load_stats;
+}
+
+void clist_sweep_stats(const struct clist *cl, uint64_t *sweeps, uint64_t *examined)
+{
+	*sweeps = cl->sweeps;
+	*examined = cl->swept;
 }

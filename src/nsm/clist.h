@@ -112,4 +112,8 @@ uint64_t clist_writes(const struct clist *cl);
 struct sf_dir_stats;
 void clist_load_stats(const struct clist *cl, struct sf_dir_stats *st);
 
+/* Test hook: idle sweeps run so far, and the entries they examined in all
+ * (each sweep: those it removes, those with I/O in flight, and one more). */
+void clist_sweep_stats(const struct clist *cl, uint64_t *sweeps, uint64_t *examined);
+
 #endif

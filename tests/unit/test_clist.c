@@ -404,6 +404,76 @@ static void plant(const char *fname, const char *text, size_t len)
 }
 
 /*
+ * The idle sweep examines the entries it removes, not the list: 2,000
+ * loaded entries of which all but three are held again; every sweep looks
+ * at the three (and at most one more), and the held ones are never touched.
+ * A client released later leaves after them.  Counts, not times: the
+ * sweeps and the entries they examined (clist_sweep_stats).
+ */
+static void test_idle_sweep_examines_expired(void **st)
+{
+	enum { N = 2000, K = 3 };
+	struct clist *cl;
+	char sd[400], cd[420], name[32], text[160], path[512];
+	uint64_t sweeps, examined, start;
+	struct sockaddr_storage a;
+
+	(void)st;
+	snprintf(sd, sizeof(sd), "%s/sw", dir);
+	snprintf(cd, sizeof(cd), "%s/clients", sd);
+	assert_int_equal(mkdir(sd, 0700), 0);
+	assert_int_equal(mkdir(cd, 0700), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "%s/c%04d", cd, i);
+		int n = snprintf(text, sizeof(text), "sgnfs-clist=1\nname=c%04d\nadded=1\n"
+				 "addr=127.2.%d.%d\n", i, i >> 8, i & 255);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(text, 1, (size_t)n, f), (size_t)n);
+		fclose(f);
+	}
+	assert_int_equal(clist_open(NULL, sd, 1, "g1", &cl), 0);
+	assert_int_equal(clist_count(cl), N);
+	uv_update_time(&loop);
+	clist_attach(cl, &loop);
+	for (int i = K; i < N; i++) {
+		snprintf(name, sizeof(name), "c%04d", i);
+		snprintf(text, sizeof(text), "127.2.%d.%d", i >> 8, i & 255);
+		a = addr4(text);
+		assert_true(clist_hold_listed(cl, name, &a));
+	}
+	/* the three idle ones go */
+	start = uv_now(&loop);
+	while (clist_count(cl) > N - K && uv_now(&loop) - start < 60000) {
+		uv_run(&loop, UV_RUN_ONCE);
+		uv_update_time(&loop);
+	}
+	assert_int_equal(clist_count(cl), N - K);
+	for (int i = 0; i < K; i++) {
+		snprintf(path, sizeof(path), "%s/c%04d", cd, i);
+		assert_int_equal(access(path, F_OK), -1);
+	}
+	clist_sweep_stats(cl, &sweeps, &examined);
+	assert_true(sweeps >= 1);
+	assert_true(examined <= sweeps * (K + 1));
+	/* one released now leaves too, after its own idle time */
+	clist_release(cl, "c0100");
+	start = uv_now(&loop);
+	while (clist_count(cl) > N - K - 1 && uv_now(&loop) - start < 60000) {
+		uv_run(&loop, UV_RUN_ONCE);
+		uv_update_time(&loop);
+	}
+	assert_int_equal(clist_count(cl), N - K - 1);
+	snprintf(path, sizeof(path), "%s/c0100", cd);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/c0101", cd);
+	assert_int_equal(access(path, F_OK), 0); /* held: untouched */
+	clist_sweep_stats(cl, &sweeps, &examined);
+	assert_true(examined <= sweeps * (K + 1));
+	close_list(cl);
+}
+
+/*
  * The load's parse (one read of each entry into a buffer, cut into lines):
  * a last line without its newline counts, addresses past the eighth are
  * ignored, and an entry of exactly CLIST_FILE_MAX bytes loads while one
@@ -824,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_notify_prepared),
 		cmocka_unit_test(test_unwritable_refuses),
 		cmocka_unit_test(test_load_batched),
+		cmocka_unit_test(test_idle_sweep_examines_expired),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
