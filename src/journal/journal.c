@@ -285,6 +285,25 @@ static void jr_unmap(uint8_t *buf, size_t maplen)
 	}
 }
 
+/* @size bytes of anonymous memory, faulted in SF_READ_CHUNK at a time
+ * with a yield point between (see jr_read_all); jr_unmap frees them. */
+static int jr_map(size_t size, uint8_t **out)
+{
+	uint8_t *buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
+
+	if (buf == MAP_FAILED)
+		return -ENOMEM;
+	for (size_t at = 0; at < size; at += SF_READ_CHUNK) {
+		/* Before Linux 5.14 (EINVAL) the read faults the pages in. */
+		if (madvise(buf + at, sf_chunk(size - at), MADV_POPULATE_WRITE) < 0)
+			break;
+		thp_yield_point();
+	}
+	*out = buf;
+	return 0;
+}
+
 /*
  * The whole journal file, opened through the state-file helper (a FIFO, a
  * symlink or a file over JR_FILE_MAX planted in its place is refused
@@ -310,17 +329,9 @@ static int jr_read_all(const char *path, uint8_t **out, size_t *len, size_t *map
 	if (rc < 0)
 		return rc;
 	size = (size_t)st.st_size;
-	buf = mmap(NULL, size + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED) {
-		rc = -ENOMEM;
+	rc = jr_map(size + 1, &buf);
+	if (rc < 0)
 		goto out;
-	}
-	for (size_t at = 0; at < size + 1; at += SF_READ_CHUNK) {
-		/* Before Linux 5.14 (EINVAL) the read faults the pages in. */
-		if (madvise(buf + at, sf_chunk(size + 1 - at), MADV_POPULATE_WRITE) < 0)
-			break;
-		thp_yield_point();
-	}
 	rc = sf_read_exact(fd, buf, size);
 	if (rc < 0)
 		goto err_unmap;
@@ -358,20 +369,17 @@ static bool jr_later_batch_after(const uint8_t *buf, size_t len, size_t from,
 
 #define JR_DAMAGE(...) do { snprintf(info->why, sizeof(info->why), __VA_ARGS__); rc = -EUCLEAN; goto out; } while (0)
 
-int jr_load(const char *path, const char *group, jr_replay_fn fn, void *arg,
-	    struct jr_load_info *info)
+/* jr_load's replay of the @len bytes of a journal at @buf (*info zeroed
+ * by the caller): also the fold's, over the part of the file it folds. */
+static int jr_replay_buf(const uint8_t *buf, size_t len, const char *group, jr_replay_fn fn,
+			 void *arg, struct jr_load_info *info)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0, maplen = 0, pos = 0, committed = 0, nbatch = 0, cap = 0;
+	size_t pos = 0, committed = 0, nbatch = 0, cap = 0;
 	size_t *batch_recs = NULL;         /* offsets of the open batch's records */
 	uint64_t cur = 0, last_batch = 0;
 	bool have_header = false, bad = false;
 	int rc;
 
-	memset(info, 0, sizeof(*info));
-	rc = jr_read_all(path, &buf, &len, &maplen);
-	if (rc < 0)
-		return rc;
 	info->file_size = (off_t)len;
 	while (pos < len) {
 		struct jr_rec r;
@@ -468,6 +476,21 @@ out:
 	if (rc == -EUCLEAN && info->bad_at == 0)
 		info->bad_at = (off_t)pos;
 	free(batch_recs);
+	return rc;
+}
+
+int jr_load(const char *path, const char *group, jr_replay_fn fn, void *arg,
+	    struct jr_load_info *info)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, maplen = 0;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	rc = jr_read_all(path, &buf, &len, &maplen);
+	if (rc < 0)
+		return rc;
+	rc = jr_replay_buf(buf, len, group, fn, arg, info);
 	jr_unmap(buf, maplen);
 	return rc;
 }
@@ -507,6 +530,7 @@ struct jr_job {
 	bool complete;                /* SNAPSHOT: header's complete flag */
 	bool drop_old;                /* SNAPSHOT: remove the old file first */
 	uint64_t nrec;
+	uint64_t bno;                 /* APPEND: the batch's number */
 	uint64_t io_ns;               /* APPEND: the write and fdatasync took (metrics) */
 	int rc;
 	/* io_uring path (APPEND only) */
@@ -530,6 +554,8 @@ struct jr {
 				       * until the next compaction */
 	off_t compact_at;
 	uint64_t batch;               /* number of the next batch */
+	off_t durable_end;            /* every batch before here is durable ... */
+	uint64_t durable_batch;       /* ... and this is the last of them */
 	struct jr_buf pend;           /* the open batch; owned */
 	uint64_t pend_nrec;
 	struct jr_waiter *wait, **wtail; /* waiters for pend; owned */
@@ -544,6 +570,16 @@ struct jr {
 	uint64_t snap_batch, snap_nrec;
 	jr_snapshot_fn snap;
 	void *snap_arg;
+	const struct jr_fold_ops *fold_ops; /* borrowed; NULL: size-triggered
+				       * compactions take the snapshot */
+	void *fold_arg;
+	bool fold_wanted;             /* a size-triggered compaction is due */
+	struct jr_fold *fold;         /* the fold under way, or NULL; while a
+				       * step runs, owned by its work */
+	bool fold_hold;               /* test: hold the next fold's first step */
+	struct jr_fold *fold_held;    /* ... the one held */
+	enum jr_fold_step fold_fail_step; /* test: fail the next fold there */
+	int fold_fail_rc;
 	uv_check_t check;             /* end of loop turn: submit the batch */
 	uv_idle_t idle;               /* until then: the poll must not block (a check
 				       * handle alone does not stop it blocking) */
@@ -792,8 +828,16 @@ static void jr_append_finished(struct jr *j, struct jr_job *job, int rc)
 		} else if (bend > j->alloc_end) {
 			j->alloc_end = bend;
 		}
-		if (j->end >= j->compact_at)
-			j->compact_wanted = true;
+		/* Results are taken in order: every batch up to this one is
+		 * durable (what a fold may read of the file). */
+		j->durable_end = bend;
+		j->durable_batch = job->bno;
+		if (j->end >= j->compact_at) {
+			if (j->fold_ops)
+				j->fold_wanted = true;
+			else
+				j->compact_wanted = true;
+		}
 	} else if (rc == 0) {
 		/* Durable, but after a batch that failed: its records follow a
 		 * gap, so they are not state either. */
@@ -820,6 +864,9 @@ static void jr_snapshot_finished(struct jr *j, struct jr_job *job, int rc)
 		j->fd = job->fd;
 		job->fd = -1;
 		j->end = j->alloc_end = (off_t)job->buf.len;
+		j->durable_end = j->end;
+		j->durable_batch = j->snap_batch;
+		j->fold_wanted = false;
 		j->no_prealloc = false;
 		j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 		j->complete = job->complete;
@@ -1191,6 +1238,568 @@ static int jr_submit(struct jr *j, struct jr_job *job, bool alone)
 	return 0;
 }
 
+/* ---- compaction off the loop: the fold -----------------------------------
+ * (the story and why it is safe: the comment at the top of this file) */
+
+#define JR_FOLD_TMP ".journal.fold"
+
+enum jr_fold_phase {
+	JR_FP_BUILD,                  /* read [0, x), replay, write the snapshot */
+	JR_FP_COPY,                   /* copy [from, to) of the old file, appends going on */
+	JR_FP_SWITCH,                 /* appends held: copy the rest, rename */
+	JR_FP_RELEASE,                /* over: close (and unlink the temporary) */
+};
+
+/* A fold under way.  The loop owns it between steps; while a step runs on
+ * the pool (busy) only that step touches it but for j, which the loop
+ * clears when the journal closes (the step's end then frees it). */
+struct jr_fold {
+	uv_work_t work;
+	struct jr *j;                 /* NULL: closed or over; the step's end frees it */
+	enum jr_fold_phase phase;     /* the step queued, or the last that ran */
+	bool busy;                    /* a step is on the pool */
+	bool holding;                 /* appends are held for the switch */
+	const struct jr_fold_ops *ops; /* borrowed (jr_set_fold) */
+	void *arg;
+	char *group;                  /* owned */
+	bool complete;                /* the header's flag: the journal's, unchanged */
+	int dirfd, wfd;               /* owned dups: the directory, the file appended to */
+	int oldfd;                    /* owned: the old file, read-only */
+	int tmpfd;                    /* owned: the new file (until the switch) */
+	int oldwfd;                   /* owned after the switch: the journal's old
+				       * descriptor, closed off the loop */
+	off_t x;                      /* [0, x) of the old file is folded */
+	uint64_t batch;               /* the snapshot's number: the last batch in [0, x) */
+	off_t snaplen;                /* old offset o >= x goes to o - x + snaplen */
+	off_t from, to;               /* the copy: [from, to) of the old file */
+	uint64_t nrec;
+	struct jr_buf buf;            /* BUILD: the snapshot being encoded */
+	uint64_t hold_t0;             /* uv_hrtime when appends were held */
+	int rc;
+	bool refused;                 /* the file did not replay: snapshot instead */
+	bool renamed;                 /* the new file has the journal's name */
+	bool unlink_tmp;              /* RELEASE: remove the temporary too */
+	enum jr_fold_step fail_step;  /* test: fail there with fail_rc */
+	int fail_rc;
+	char why[200];                /* what failed, for the log */
+};
+
+static int jr_fold_inject(const struct jr_fold *f, enum jr_fold_step step)
+{
+	return f->fail_step == step ? f->fail_rc : 0;
+}
+
+/* [0, @size) of @fd into a mapping of its own (jr_map; freed with
+ * jr_unmap), SF_READ_CHUNK per read with a yield point between, as the
+ * load reads (sfile.h says why).  The file goes on growing past @size
+ * meanwhile: only what was durable when the fold started is read. */
+static int jr_read_range(int fd, size_t size, uint8_t **out)
+{
+	uint8_t *buf;
+	int rc = jr_map(size, &buf);
+
+	if (rc < 0)
+		return rc;
+	for (size_t at = 0; at < size;) {
+		ssize_t n = pread(fd, buf + at, sf_chunk(size - at), (off_t)at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			jr_unmap(buf, size);
+			return rc;
+		}
+		at += (size_t)n;
+		thp_yield_point();
+	}
+	*out = buf;
+	return 0;
+}
+
+struct jr_fold_replay {
+	const struct jr_fold *f;
+	void *st;                     /* the caller's private state */
+	int rc;                       /* what apply refused with */
+};
+
+static int jr_fold_apply(void *arg, const struct jr_rec *r)
+{
+	struct jr_fold_replay *fr = arg;
+	int rc = fr->f->ops->apply(fr->st, r);
+
+	if (rc < 0)
+		fr->rc = rc;
+	return rc;
+}
+
+/* ops->emit's add: one record of the snapshot (a header would end it). */
+static int jr_fold_add(void *arg, const struct jr_rec *r)
+{
+	struct jr_fold *f = arg;
+	int rc;
+
+	if (r->type == JR_HEADER)
+		return -EINVAL;
+	rc = jr_buf_add(&f->buf, r, f->batch);
+	if (rc == 0)
+		f->nrec++;
+	return rc;
+}
+
+/* The new file under JR_FOLD_TMP, holding the snapshot, durable.  As
+ * sf_replace_ex: whatever is at the name (a crashed fold's leftover, a
+ * planted symlink) is removed, never written through. */
+static int jr_fold_create(struct jr_fold *f)
+{
+	int rc;
+
+	if (unlinkat(f->dirfd, JR_FOLD_TMP, 0) < 0 && errno != ENOENT)
+		return -errno;
+	f->tmpfd = openat(f->dirfd, JR_FOLD_TMP,
+			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	if (f->tmpfd < 0)
+		return -errno;
+	if (fchmod(f->tmpfd, 0600) < 0)
+		return -errno;
+	rc = jr_fold_inject(f, JR_FOLD_WRITE);
+	if (rc == 0)
+		rc = jr_write_all(f->tmpfd, f->buf.p, f->buf.len, 0);
+	if (rc == 0 && fdatasync(f->tmpfd) < 0)
+		rc = -errno;
+	return rc;
+}
+
+#define JR_FOLD_WHY(...) snprintf(f->why, sizeof(f->why), __VA_ARGS__)
+
+/* Step 1 (pool): the state of [0, x) of the old file, replayed into the
+ * caller's private state, emitted as the new file's first batch. */
+static void jr_fold_build(struct jr_fold *f)
+{
+	struct jr_rec h = { .type = JR_HEADER, .host = f->group, .hostlen = strlen(f->group),
+			    .svid = JR_VERSION, .excl = f->complete,
+			    .start = (uint64_t)time(NULL) };
+	struct jr_fold_replay fr = { .f = f };
+	struct jr_load_info li;
+	struct stat ws, rs;
+	uint8_t *map = NULL;
+	int rc;
+
+	rc = sf_open(f->dirfd, "journal", O_RDONLY, 0, JR_FILE_MAX, &f->oldfd, &rs);
+	if (rc < 0) {
+		JR_FOLD_WHY("cannot open it to read: %s", sf_strerror(rc));
+		goto out;
+	}
+	/* Only the file being appended to may be folded: the name names
+	 * it unless someone else renamed a file over it. */
+	if (fstat(f->wfd, &ws) < 0 || ws.st_dev != rs.st_dev || ws.st_ino != rs.st_ino) {
+		rc = -ESTALE;
+		JR_FOLD_WHY("the name no longer names the file appended to");
+		goto out;
+	}
+	rc = jr_fold_inject(f, JR_FOLD_READ);
+	if (rc == 0)
+		rc = jr_read_range(f->oldfd, (size_t)f->x, &map);
+	if (rc < 0) {
+		JR_FOLD_WHY("cannot read it: %s", strerror(-rc));
+		goto out;
+	}
+	rc = f->ops->new(f->arg, &fr.st);
+	if (rc == 0) {
+		memset(&li, 0, sizeof(li));
+		rc = jr_replay_buf(map, (size_t)f->x, f->group, jr_fold_apply, &fr, &li);
+		if (rc == 0 && (li.valid_end != f->x || li.last_batch != f->batch)) {
+			rc = -EUCLEAN;
+			snprintf(li.why, sizeof(li.why),
+				 "its durable part ends with batch %" PRIu64 " at offset %lld, "
+				 "expected %" PRIu64 " at %lld", li.last_batch,
+				 (long long)li.valid_end, f->batch, (long long)f->x);
+		}
+		if (rc == -EUCLEAN && fr.rc == -ENOMEM) {
+			rc = -ENOMEM;
+		} else if (rc == -EUCLEAN) {
+			/* The file does not replay: it would not load either. */
+			f->refused = true;
+			JR_FOLD_WHY("%s", li.why);
+		}
+	}
+	jr_unmap(map, (size_t)f->x);
+	if (rc == 0)
+		rc = jr_buf_add(&f->buf, &h, f->batch);
+	if (rc == 0)
+		rc = f->ops->emit(fr.st, jr_fold_add, f);
+	if (fr.st)
+		f->ops->free(fr.st);
+	if (rc < 0) {
+		if (!f->refused)
+			JR_FOLD_WHY("cannot build its state: %s", strerror(-rc));
+		goto out;
+	}
+	jr_rec_set_last(f->buf.p + f->buf.last_at, true);
+	f->snaplen = (off_t)f->buf.len;
+	rc = jr_fold_create(f);
+	if (rc < 0)
+		JR_FOLD_WHY("cannot write the new file: %s", strerror(-rc));
+out:
+	free(f->buf.p);
+	if (f->buf.cap >= JR_TRIM_AT)
+		malloc_trim(0);
+	memset(&f->buf, 0, sizeof(f->buf));
+	f->rc = rc;
+}
+
+/* Copy [from, to) of the old file after the new file's snapshot, then
+ * make it durable.  The bytes are whole batches already durable in the
+ * old file (their results were taken), copied as they are. */
+static int jr_fold_copy(struct jr_fold *f)
+{
+	off_t at = f->from;
+	uint8_t *b;
+	int rc = jr_fold_inject(f, JR_FOLD_COPY);
+
+	if (rc < 0 || f->from >= f->to)
+		return rc;
+	b = malloc(SF_READ_CHUNK);
+	if (!b)
+		return -ENOMEM;
+	while (at < f->to) {
+		ssize_t n = pread(f->oldfd, b, sf_chunk((size_t)(f->to - at)), at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		rc = jr_write_all(f->tmpfd, b, (size_t)n, at - f->x + f->snaplen);
+		if (rc < 0)
+			break;
+		at += n;
+		thp_yield_point();
+	}
+	free(b);
+	if (rc == 0 && fdatasync(f->tmpfd) < 0)
+		rc = -errno;
+	return rc;
+}
+
+static void jr_fold_close_fds(struct jr_fold *f)
+{
+	int *fds[] = { &f->dirfd, &f->wfd, &f->oldfd, &f->tmpfd, &f->oldwfd };
+
+	for (size_t k = 0; k < sizeof(fds) / sizeof(fds[0]); k++) {
+		if (*fds[k] >= 0)
+			close(*fds[k]);
+		*fds[k] = -1;
+	}
+}
+
+static void jr_fold_work(uv_work_t *w)
+{
+	struct jr_fold *f = w->data;
+
+	switch (f->phase) {
+	case JR_FP_BUILD:
+		jr_fold_build(f);
+		break;
+	case JR_FP_COPY:
+		f->rc = jr_fold_copy(f);
+		if (f->rc < 0)
+			JR_FOLD_WHY("cannot copy what was appended meanwhile: %s", strerror(-f->rc));
+		break;
+	case JR_FP_SWITCH:
+		f->rc = jr_fold_copy(f);
+		if (f->rc < 0) {
+			JR_FOLD_WHY("cannot copy what was appended meanwhile: %s", strerror(-f->rc));
+			break;
+		}
+		f->rc = jr_fold_inject(f, JR_FOLD_RENAME);
+		if (f->rc == 0 && renameat(f->dirfd, JR_FOLD_TMP, f->dirfd, "journal") < 0)
+			f->rc = -errno;
+		if (f->rc < 0) {
+			JR_FOLD_WHY("cannot rename the new file over the old: %s",
+				    strerror(-f->rc));
+			break;
+		}
+		f->renamed = true;
+		/* The rename is durable only once the directory is. */
+		if (fsync(f->dirfd) < 0) {
+			f->rc = -errno;
+			JR_FOLD_WHY("cannot sync the directory after the rename: %s",
+				    strerror(-f->rc));
+		}
+		break;
+	case JR_FP_RELEASE:
+		/* Closing the last descriptor of the replaced file, or
+		 * unlinking a temporary, frees its blocks: tens of MB, a
+		 * long stretch in the kernel that must not be the loop's. */
+		if (f->unlink_tmp && f->dirfd >= 0)
+			unlinkat(f->dirfd, JR_FOLD_TMP, 0);
+		jr_fold_close_fds(f);
+		return;
+	}
+	if (f->rc < 0 && !f->renamed && f->tmpfd >= 0) {
+		/* The old file stays the journal: the new one goes. */
+		close(f->tmpfd);
+		f->tmpfd = -1;
+		unlinkat(f->dirfd, JR_FOLD_TMP, 0);
+	}
+}
+
+static void jr_fold_free(struct jr_fold *f)
+{
+	jr_fold_close_fds(f);
+	free(f->buf.p);
+	free(f->group);
+	free(f);
+}
+
+static void jr_fold_done(uv_work_t *w, int status);
+
+static int jr_fold_queue(struct jr *j, struct jr_fold *f)
+{
+	f->busy = true;
+	f->work.data = f;
+	if (uv_queue_work(j->loop, &f->work, jr_fold_work, jr_fold_done) == 0)
+		return 0;
+	f->busy = false;
+	return -EAGAIN;
+}
+
+/* The fold is over (done, given up or set aside): the journal forgets it,
+ * and its descriptors (the temporary too, with @unlink_tmp) go on the
+ * pool. */
+static void jr_fold_release(struct jr *j, struct jr_fold *f, bool unlink_tmp)
+{
+	if (j->fold == f)
+		j->fold = NULL;
+	if (j->fold_held == f)
+		j->fold_held = NULL;
+	f->j = NULL;
+	f->holding = false;
+	f->phase = JR_FP_RELEASE;
+	f->unlink_tmp = unlink_tmp;
+	if (jr_fold_queue(j, f) == 0)
+		return;
+	if (unlink_tmp && f->dirfd >= 0)
+		unlinkat(f->dirfd, JR_FOLD_TMP, 0);
+	jr_fold_free(f);
+}
+
+/* A fold failed before its rename: the old file is the journal, whole,
+ * and appending to it went on.  Try again once it has grown another
+ * JR_COMPACT_MIN (an error such as ENOMEM or EIO may well have passed by
+ * then; trying at once would repeat the read for nothing), or, if the
+ * file itself does not replay, compact the old way now: from the
+ * caller's live state, the only one that can put such a file right. */
+static void jr_fold_give_up(struct jr *j, struct jr_fold *f)
+{
+	j->st.fold_failures++;
+	j->compact_at = j->end + JR_COMPACT_MIN;
+	if (f->refused) {
+		log_err("group=%s journal fold given up: the journal does not replay (%s); "
+			"compacting from the live state instead", j->group, f->why);
+		j->compact_wanted = true;
+	} else {
+		log_err("group=%s journal fold given up (%s); appending to the journal as it is, "
+			"next try at %lld bytes", j->group, f->why, (long long)j->compact_at);
+	}
+	jr_fold_release(j, f, true);
+}
+
+/* The new file is the journal: append to it from here on. */
+static void jr_fold_switched(struct jr *j, struct jr_fold *f)
+{
+	off_t copied = f->to - f->x;
+
+	f->oldwfd = j->fd;
+	j->fd = f->tmpfd;
+	f->tmpfd = -1;
+	j->end = j->alloc_end = f->snaplen + copied;
+	j->durable_end = j->end;
+	j->no_prealloc = false;
+	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
+	j->st.compactions++;
+	j->st.folds++;
+	j->st.records += f->nrec;
+	log_info("group=%s journal folded off the loop: %lld bytes to a %lld-byte state and "
+		 "%lld bytes appended meanwhile; appends held %.3f ms", j->group,
+		 (long long)f->x, (long long)f->snaplen, (long long)copied,
+		 (double)(uv_hrtime() - f->hold_t0) / 1e6);
+	jr_fold_release(j, f, false);
+}
+
+/* A step of @f came back to the loop: start the next. */
+static void jr_fold_step_done(struct jr *j, struct jr_fold *f)
+{
+	if (f->rc < 0 && f->renamed) {
+		/* The new file has the journal's name but the directory may
+		 * not say so after a crash, and then appends to it would be
+		 * lost: the journal is failed, and the compaction that makes
+		 * it writable again syncs the directory itself. */
+		jr_fold_switched(j, f);
+		j->failed = true;
+		j->err = -EIO;
+		j->st.failures++;
+		log_err("group=%s journal fold: %s; new locks are refused until a compaction "
+			"succeeds", j->group, f->why);
+		jr_fail_pending(j, -EIO);
+		jr_kick(j);
+		return;
+	}
+	if (f->rc < 0) {
+		jr_fold_give_up(j, f);
+		jr_kick(j);
+		return;
+	}
+	if (j->failed || j->compact_wanted) {
+		/* A snapshot of the live state goes first (jr_kick). */
+		log_info("group=%s journal fold set aside for a compaction from the live state",
+			 j->group);
+		jr_fold_release(j, f, true);
+		jr_kick(j);
+		return;
+	}
+	switch (f->phase) {
+	case JR_FP_BUILD:
+		/* Copy what became durable meanwhile, appends going on, so
+		 * that little is left for the switch. */
+		f->phase = JR_FP_COPY;
+		f->to = j->durable_end;
+		if (f->to > f->from && jr_fold_queue(j, f) == 0)
+			return;
+		break;
+	case JR_FP_COPY:
+		f->from = f->to;
+		break;
+	case JR_FP_SWITCH:
+		jr_fold_switched(j, f);
+		jr_kick(j);
+		return;
+	case JR_FP_RELEASE:
+		return;
+	}
+	/* Hold appends; the switch starts once nothing is in flight. */
+	f->holding = true;
+	f->hold_t0 = uv_hrtime();
+	jr_kick(j);
+}
+
+static void jr_fold_done(uv_work_t *w, int status)
+{
+	struct jr_fold *f = w->data;
+	struct jr *j = f->j;
+
+	f->busy = false;
+	if (status < 0 && f->rc == 0)
+		f->rc = status;
+	if (!j) {
+		/* Released, or the journal closed meanwhile. */
+		jr_fold_free(f);
+		return;
+	}
+	if (f->phase == JR_FP_BUILD && j->fold_hold) {
+		j->fold_hold = false;
+		j->fold_held = f;
+		return;
+	}
+	jr_fold_step_done(j, f);
+}
+
+/* Start a fold of what is durable now; appends go on. */
+static void jr_fold_start(struct jr *j)
+{
+	struct jr_fold *f = calloc(1, sizeof(*f));
+	int rc = -ENOMEM;
+
+	j->fold_wanted = false;
+	if (!f)
+		goto err;
+	f->dirfd = f->wfd = f->oldfd = f->tmpfd = f->oldwfd = -1;
+	f->j = j;
+	f->ops = j->fold_ops;
+	f->arg = j->fold_arg;
+	f->complete = j->complete;
+	f->x = f->from = j->durable_end;
+	f->batch = j->durable_batch;
+	f->fail_step = j->fold_fail_step;
+	f->fail_rc = j->fold_fail_rc;
+	j->fold_fail_step = 0;
+	j->fold_fail_rc = 0;
+	f->group = strdup(j->group);
+	if (!f->group)
+		goto err;
+	f->dirfd = dup(j->dirfd);
+	f->wfd = dup(j->fd);
+	if (f->dirfd < 0 || f->wfd < 0) {
+		rc = -errno;
+		goto err;
+	}
+	f->phase = JR_FP_BUILD;
+	j->fold = f;
+	if (jr_fold_queue(j, f) == 0)
+		return;
+	j->fold = NULL;
+	rc = -EAGAIN;
+err:
+	j->st.fold_failures++;
+	j->compact_at = j->end + JR_COMPACT_MIN;
+	log_err("group=%s cannot start a journal fold: %s; next try at %lld bytes", j->group,
+		strerror(-rc), (long long)j->compact_at);
+	if (f)
+		jr_fold_free(f);
+}
+
+/* Appends are held and nothing is in flight: copy the rest and rename. */
+static int jr_fold_switch(struct jr *j, struct jr_fold *f)
+{
+	f->phase = JR_FP_SWITCH;
+	f->to = j->end;
+	if (jr_fold_queue(j, f) == 0)
+		return 0;
+	f->rc = -EAGAIN;
+	JR_FOLD_WHY("cannot queue its last step");
+	jr_fold_give_up(j, f);
+	return -EAGAIN;
+}
+
+void jr_set_fold(struct jr *j, const struct jr_fold_ops *ops, void *arg)
+{
+	j->fold_ops = ops;
+	j->fold_arg = arg;
+}
+
+bool jr_folding(const struct jr *j)
+{
+	return j->fold != NULL;
+}
+
+void jr_test_fold_hold(struct jr *j)
+{
+	j->fold_hold = true;
+}
+
+bool jr_test_fold_held(const struct jr *j)
+{
+	return j->fold_held != NULL;
+}
+
+void jr_test_fold_release(struct jr *j)
+{
+	struct jr_fold *f = j->fold_held;
+
+	j->fold_hold = false;
+	j->fold_held = NULL;
+	if (f)
+		jr_fold_step_done(j, f);
+}
+
+void jr_test_fold_fail(struct jr *j, enum jr_fold_step step, int rc)
+{
+	j->fold_fail_step = step;
+	j->fold_fail_rc = rc;
+}
+
 /* Start a compaction (nothing in flight): the snapshot comes from the
  * caller's state now. */
 static void jr_start_snapshot(struct jr *j)
@@ -1280,6 +1889,7 @@ static void jr_start_append(struct jr *j)
 	}
 	jr_rec_set_last(j->pend.p + j->pend.last_at, true);
 	job->kind = JR_JOB_APPEND;
+	job->bno = j->batch;
 	job->buf = j->pend;
 	job->nrec = j->pend_nrec;
 	job->waiters = j->wait;
@@ -1306,8 +1916,16 @@ static void jr_start_append(struct jr *j)
  * open batch if fewer than JR_INFLIGHT writes are. */
 static void jr_kick(struct jr *j)
 {
+	if (j->fold && !j->fold->busy && (j->failed || j->compact_wanted)) {
+		/* A snapshot of the live state goes first; a fold between
+		 * steps is set aside (one with a step on the pool, once it is
+		 * back: the snapshot may drop the old file it reads). */
+		log_info("group=%s journal fold set aside for a compaction from the live state",
+			 j->group);
+		jr_fold_release(j, j->fold, true);
+	}
 	if (j->failed) {
-		if (j->njobs)
+		if (j->njobs || j->fold)
 			return;
 		if (j->compact_wanted)
 			jr_start_snapshot(j);
@@ -1317,9 +1935,16 @@ static void jr_kick(struct jr *j)
 	}
 	if (j->compact_wanted) {
 		/* Appends wait meanwhile: the snapshot takes them in. */
-		if (!j->njobs)
+		if (!j->njobs && !j->fold)
 			jr_start_snapshot(j);
-		if (j->njobs)
+		if (j->njobs || j->fold)
+			return;
+	}
+	if (j->fold_wanted && !j->fold)
+		jr_fold_start(j);
+	if (j->fold && j->fold->holding) {
+		/* Appends wait for the switch to the new file. */
+		if (j->njobs || j->fold->busy || jr_fold_switch(j, j->fold) == 0)
 			return;
 	}
 	if (j->pend.len && !j->job_alone && j->njobs < JR_INFLIGHT)
@@ -1424,6 +2049,8 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 		j->complete = complete;
 	}
 	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
+	j->durable_end = j->end;
+	j->durable_batch = j->batch - 1;
 	j->loop = NULL;
 	if (loop)
 		jr_attach(j, loop);
@@ -1479,6 +2106,17 @@ void jr_close(struct jr *j)
 	}
 	j->nheld = 0;
 	j->jobs = j->jlast = NULL;
+	if (j->fold) {
+		/* A step on the pool frees it when it ends; one between
+		 * steps goes now (its temporary is left for the next fold,
+		 * which removes it first: the group may be opening elsewhere
+		 * already, and its own fold uses the name). */
+		if (j->fold->busy)
+			j->fold->j = NULL;
+		else
+			jr_fold_free(j->fold);
+		j->fold = j->fold_held = NULL;
+	}
 	jr_free_waiters(j->wait);
 	free(j->pend.p);
 	if (j->fd >= 0)

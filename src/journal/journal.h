@@ -218,10 +218,63 @@ void jr_compact(struct jr *j, bool complete);
 /* For jr_snapshot_fn: add one record of the state. */
 int jr_snap_add(struct jr *j, const struct jr_rec *r);
 
+/*
+ * Compaction off the loop ("fold", journal.c): how a size-triggered
+ * compaction rebuilds the state from the journal file itself, on a pool
+ * thread, instead of asking the loop for a snapshot of the live tables.
+ * Every op runs on that thread, never on the loop, and must touch nothing
+ * the loop uses (no table, host or allocator shared with the live state):
+ *   new(arg, &st)    a new, empty private state in *st; 0 or -errno;
+ *   apply(st, r)     replay one record of the file, as jr_replay_fn: 0,
+ *                    -ENOMEM (the fold is given up and tried again
+ *                    later), or another -errno: the file does not replay
+ *                    (it would not load either), and the compaction is
+ *                    done the old way, from the caller's live state;
+ *   emit(st, add, add_arg)  the whole state as JR_LOCK / JR_SHARE
+ *                    records, each through add(add_arg, r), whose return
+ *                    is passed on (0 or -errno); as jr_snapshot_fn;
+ *   free(st)         frees the state (also after a failure; st may be
+ *                    half built).
+ * Replaying what emit gave must rebuild the same state as replaying the
+ * records applied: the new file is that, followed by the records appended
+ * meanwhile, so it loads to what the old file loads to.
+ */
+struct jr_fold_ops {
+	int (*new)(void *arg, void **st);
+	jr_replay_fn apply;
+	int (*emit)(void *st, jr_replay_fn add, void *add_arg);
+	void (*free)(void *st);
+};
+
+/*
+ * Size-triggered compactions of @j fold through @ops (borrowed; with @arg,
+ * for ops->new) from now on; NULL: through the snapshot (jr_snapshot_fn)
+ * on the loop, as before.  jr_compact() and the compaction that makes a
+ * failed journal writable again always take the snapshot: the caller's
+ * state differs from the file there (releases not written, reservations
+ * dropped).  Call before the journal is attached or on its loop.
+ */
+void jr_set_fold(struct jr *j, const struct jr_fold_ops *ops, void *arg);
+
+/* Test hooks for the fold.  jr_test_fold_hold: the result of the next
+ * fold's first step (the file read, replayed, written as the new file's
+ * snapshot) is held, as if that step had not finished, until
+ * jr_test_fold_release (jr_test_fold_held says whether one is).
+ * jr_test_fold_fail: the next fold fails at @step with @rc (0: none). */
+enum jr_fold_step { JR_FOLD_READ = 1, JR_FOLD_WRITE, JR_FOLD_COPY, JR_FOLD_RENAME };
+void jr_test_fold_hold(struct jr *j);
+bool jr_test_fold_held(const struct jr *j);
+void jr_test_fold_release(struct jr *j);
+void jr_test_fold_fail(struct jr *j, enum jr_fold_step step, int rc);
+/* Whether a fold is under way (from its start to its switch or end). */
+bool jr_folding(const struct jr *j);
+
 struct jr_stats {
 	uint64_t batches;       /* batches written */
 	uint64_t records;       /* records written */
-	uint64_t compactions;
+	uint64_t compactions;   /* of either kind */
+	uint64_t folds;         /* compactions done by a fold (off the loop) */
+	uint64_t fold_failures; /* folds given up (logged with the reason) */
 	uint64_t failures;
 	off_t size;             /* bytes of records (where the next batch goes) */
 	off_t file;             /* the file's size: records, then zeroed space */
