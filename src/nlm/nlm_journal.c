@@ -111,63 +111,139 @@ bool nlm_jr_can_grant(struct nlm_group *ng, const struct nlm_host *h)
 
 /* ---- snapshot (compaction) -------------------------------------------- */
 
+/* Where a table's locks and shares go as records: @add(@add_arg, rec);
+ * @host names a client of the table (the live tables' clients are
+ * nlm_hosts, a fold's its own nlm_fold_host). */
+struct nlm_emit {
+	jr_replay_fn add;
+	void *add_arg;
+	const char *(*host)(const struct lk_client *c);
+};
+
 static int nlm_snap_lock(void *arg, const struct lk_lockinfo *li)
 {
-	struct jr *j = arg;
-	const struct nlm_host *h = lk_client_priv(lk_owner_client(li->owner));
+	const struct nlm_emit *e = arg;
+	const char *name = e->host(lk_owner_client(li->owner));
 	struct jr_rec rec = { .type = JR_LOCK, .fh = li->key, .fhlen = li->keylen,
 			      .excl = li->type == LK_EXCL, .start = li->range.start,
 			      .end = li->range.end };
 
-	rec.host = h->name;
-	rec.hostlen = strlen(h->name);
+	rec.host = name;
+	rec.hostlen = strlen(name);
 	rec.svid = lk_owner_svid(li->owner);
 	rec.oh = lk_owner_oh(li->owner, &rec.ohlen);
-	return jr_snap_add(j, &rec);
+	return e->add(e->add_arg, &rec);
 }
 
 static int nlm_snap_share(void *arg, const struct lk_shareinfo *si)
 {
-	struct jr *j = arg;
-	const struct nlm_host *h = lk_client_priv(lk_owner_client(si->owner));
+	const struct nlm_emit *e = arg;
+	const char *name = e->host(lk_owner_client(si->owner));
 	struct jr_rec rec = { .type = JR_SHARE, .fh = si->key, .fhlen = si->keylen,
 			      .mode = si->mode, .deny = si->deny };
 
-	rec.host = h->name;
-	rec.hostlen = strlen(h->name);
+	rec.host = name;
+	rec.hostlen = strlen(name);
 	rec.oh = lk_owner_oh(si->owner, &rec.ohlen);
-	return jr_snap_add(j, &rec);
+	return e->add(e->add_arg, &rec);
+}
+
+static int nlm_emit_table(const struct lk_table *t, const struct nlm_emit *e)
+{
+	int rc = lk_foreach_lock(t, nlm_snap_lock, (void *)e);
+
+	return rc ? rc : lk_foreach_share(t, nlm_snap_share, (void *)e);
+}
+
+static const char *nlm_host_name_of(const struct lk_client *c)
+{
+	return ((const struct nlm_host *)lk_client_priv(c))->name;
+}
+
+static int nlm_snap_add(void *arg, const struct jr_rec *r)
+{
+	return jr_snap_add(arg, r);
 }
 
 /* The state as the journal must hold it: reservations not yet reclaimed,
- * then the lock table (which wins where an owner has both). */
+ * then the lock table (which wins where an owner has both).  On the loop:
+ * only for the compactions where the live state is not the file's (grace
+ * end, a failed journal); the others fold (below). */
 static int nlm_snapshot(void *arg, struct jr *j)
 {
 	struct nlm_group *ng = arg;
+	struct nlm_emit e = { .add = nlm_snap_add, .add_arg = j, .host = nlm_host_name_of };
 	int rc = 0;
 
-	if (ng->resv) {
-		rc = lk_foreach_lock(ng->resv, nlm_snap_lock, j);
-		if (!rc)
-			rc = lk_foreach_share(ng->resv, nlm_snap_share, j);
-	}
-	if (!rc)
-		rc = lk_foreach_lock(ng->locks, nlm_snap_lock, j);
-	if (!rc)
-		rc = lk_foreach_share(ng->locks, nlm_snap_share, j);
-	return rc;
+	if (ng->resv)
+		rc = nlm_emit_table(ng->resv, &e);
+	return rc ? rc : nlm_emit_table(ng->locks, &e);
 }
 
 /* ---- loading ---------------------------------------------------------- */
+
+/* Replay @r (its client checked and found: @c of table @t).  *@rlast is
+ * the owner of the client's previous record, one reference, kept until
+ * the replay ends.  The one replay of a record, for the load and the
+ * fold alike. */
+static int nlm_replay_into(struct lk_table *t, struct lk_client *c, struct lk_owner **rlast,
+			   const struct jr_rec *r)
+{
+	struct lk_owner *o;
+	uint32_t svid;
+	int rc;
+
+	if (r->type == JR_FREE_CLIENT) {
+		lk_client_release(t, c);
+		return 0;
+	}
+	/* A host's records mostly name the owner its previous one named (a
+	 * snapshot, a client's run of locks): reuse it instead of hashing
+	 * the owner handle again. */
+	svid = r->type == JR_LOCK || r->type == JR_UNLOCK ? r->svid : 0;
+	o = *rlast;
+	if (o) {
+		size_t ohlen;
+		const void *oh = lk_owner_oh(o, &ohlen);
+
+		if (lk_owner_svid(o) != svid || ohlen != r->ohlen ||
+		    (ohlen && memcmp(oh, r->oh, ohlen) != 0))
+			o = NULL;
+	}
+	if (!o) {
+		rc = lk_owner_get(t, c, svid, r->oh, r->ohlen, &o);
+		if (rc < 0)
+			return rc;
+		if (*rlast)
+			lk_owner_put(t, *rlast);
+		*rlast = o;
+	}
+	switch (r->type) {
+	case JR_LOCK:
+		rc = lk_lock(t, r->fh, r->fhlen, o, r->excl ? LK_EXCL : LK_SHARED,
+			     (struct lk_range){ r->start, r->end }, NULL);
+		break;
+	case JR_UNLOCK:
+		rc = lk_unlock(t, r->fh, r->fhlen, o, (struct lk_range){ r->start, r->end });
+		break;
+	case JR_SHARE:
+		rc = lk_share(t, r->fh, r->fhlen, o, r->mode, r->deny);
+		break;
+	case JR_UNSHARE:
+		rc = lk_unshare(t, r->fh, r->fhlen, o);
+		break;
+	default:
+		rc = -EINVAL;
+		break;
+	}
+	return rc;
+}
 
 static int nlm_replay(void *arg, const struct jr_rec *r)
 {
 	struct nlm_group *ng = arg;
 	char name[JR_HOST_MAX + 1];
 	struct nlm_host *h;
-	struct lk_owner *o;
-	uint32_t svid;
-	int rc;
 
 	if (clist_name_check(r->host, r->hostlen) < 0)
 		return -EINVAL;
@@ -178,52 +254,164 @@ static int nlm_replay(void *arg, const struct jr_rec *r)
 		return -ENOMEM;
 	if (!h->rlkc && lk_client_new(ng->resv, h, &h->rlkc) < 0)
 		return -ENOMEM;
-	if (r->type == JR_FREE_CLIENT) {
-		lk_client_release(ng->resv, h->rlkc);
-		return 0;
-	}
-	/* A host's records mostly name the owner its previous one named (a
-	 * snapshot, a client's run of locks): reuse it instead of hashing
-	 * the owner handle again.  The host keeps a reference to it until
-	 * the load ends (nlm_replay_end). */
-	svid = r->type == JR_LOCK || r->type == JR_UNLOCK ? r->svid : 0;
-	o = h->rlast;
-	if (o) {
-		size_t ohlen;
-		const void *oh = lk_owner_oh(o, &ohlen);
-
-		if (lk_owner_svid(o) != svid || ohlen != r->ohlen ||
-		    (ohlen && memcmp(oh, r->oh, ohlen) != 0))
-			o = NULL;
-	}
-	if (!o) {
-		rc = lk_owner_get(ng->resv, h->rlkc, svid, r->oh, r->ohlen, &o);
-		if (rc < 0)
-			return rc;
-		if (h->rlast)
-			lk_owner_put(ng->resv, h->rlast);
-		h->rlast = o;
-	}
-	switch (r->type) {
-	case JR_LOCK:
-		rc = lk_lock(ng->resv, r->fh, r->fhlen, o, r->excl ? LK_EXCL : LK_SHARED,
-			     (struct lk_range){ r->start, r->end }, NULL);
-		break;
-	case JR_UNLOCK:
-		rc = lk_unlock(ng->resv, r->fh, r->fhlen, o, (struct lk_range){ r->start, r->end });
-		break;
-	case JR_SHARE:
-		rc = lk_share(ng->resv, r->fh, r->fhlen, o, r->mode, r->deny);
-		break;
-	case JR_UNSHARE:
-		rc = lk_unshare(ng->resv, r->fh, r->fhlen, o);
-		break;
-	default:
-		rc = -EINVAL;
-		break;
-	}
-	return rc;
+	/* h->rlast: dropped when the load ends (nlm_replay_end). */
+	return nlm_replay_into(ng->resv, h->rlkc, &h->rlast, r);
 }
+
+/* ---- fold (compaction off the loop) ------------------------------------
+ * A size-triggered compaction replays the journal file itself on a pool
+ * thread (journal.h, jr_fold_ops) into a lock table of its own, with its
+ * own name -> client map: nothing of the group (hosts, ng->locks, their
+ * slabs, none of which is thread-safe) is touched there.  The replay is
+ * nlm_replay_into, as at the load, so the state it emits is the state the
+ * next owner would load from the same bytes. */
+
+struct nlm_fold_host {
+	struct nlm_fold_host *next;   /* hash chain */
+	struct lk_client *c;          /* in the fold's table; freed with it */
+	struct lk_owner *rlast;       /* nlm_replay_into's cache: one reference */
+	size_t len;
+	char name[];                  /* NUL-terminated */
+};
+
+struct nlm_fold {
+	struct lk_table *t;           /* owned */
+	struct nlm_fold_host **b;     /* owned, with every host */
+	size_t nb, n;
+	struct sh_key key;            /* names come off the wire */
+};
+
+#define NLM_FOLD_BUCKETS0 64
+
+static int nlm_fold_new(void *arg, void **out)
+{
+	struct lk_table_opts lo = { 0 };
+	struct nlm_fold *f = calloc(1, sizeof(*f));
+	int rc = -ENOMEM;
+
+	(void)arg;
+	if (!f)
+		return -ENOMEM;
+	(void)sh_key_new(&f->key);
+	lo.hash_seed[0] = f->key.k0;
+	lo.hash_seed[1] = f->key.k1;
+	f->nb = NLM_FOLD_BUCKETS0;
+	f->b = calloc(f->nb, sizeof(*f->b));
+	if (f->b)
+		rc = lk_table_new(&lo, &f->t);
+	if (rc < 0) {
+		free(f->b);
+		free(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+/* Twice the buckets once there are as many hosts: chains stay short with
+ * a million clients as with ten. */
+static void nlm_fold_grow(struct nlm_fold *f)
+{
+	size_t nb = f->nb * 2;
+	struct nlm_fold_host **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return; /* longer chains, still right */
+	for (size_t i = 0; i < f->nb; i++) {
+		while (f->b[i]) {
+			struct nlm_fold_host *h = f->b[i];
+			size_t k = sh_hash(&f->key, h->name, h->len) & (nb - 1);
+
+			f->b[i] = h->next;
+			h->next = b[k];
+			b[k] = h;
+		}
+	}
+	free(f->b);
+	f->b = b;
+	f->nb = nb;
+}
+
+static struct nlm_fold_host *nlm_fold_host_get(struct nlm_fold *f, const char *name, size_t len)
+{
+	size_t k = sh_hash(&f->key, name, len) & (f->nb - 1);
+	struct nlm_fold_host *h;
+
+	for (h = f->b[k]; h; h = h->next)
+		if (h->len == len && memcmp(h->name, name, len) == 0)
+			return h;
+	h = calloc(1, sizeof(*h) + len + 1);
+	if (!h)
+		return NULL;
+	memcpy(h->name, name, len);
+	h->len = len;
+	if (lk_client_new(f->t, h, &h->c) < 0) {
+		free(h);
+		return NULL;
+	}
+	h->next = f->b[k];
+	f->b[k] = h;
+	if (++f->n > f->nb)
+		nlm_fold_grow(f);
+	return h;
+}
+
+static int nlm_fold_apply(void *st, const struct jr_rec *r)
+{
+	struct nlm_fold *f = st;
+	struct nlm_fold_host *h;
+
+	if (clist_name_check(r->host, r->hostlen) < 0)
+		return -EINVAL;
+	h = nlm_fold_host_get(f, r->host, r->hostlen);
+	if (!h)
+		return -ENOMEM;
+	return nlm_replay_into(f->t, h->c, &h->rlast, r);
+}
+
+static const char *nlm_fold_host_name(const struct lk_client *c)
+{
+	return ((const struct nlm_fold_host *)lk_client_priv(c))->name;
+}
+
+static int nlm_fold_emit(void *st, jr_replay_fn add, void *add_arg)
+{
+	struct nlm_fold *f = st;
+	struct nlm_emit e = { .add = add, .add_arg = add_arg, .host = nlm_fold_host_name };
+
+	return nlm_emit_table(f->t, &e);
+}
+
+static void nlm_fold_free(void *st)
+{
+	struct nlm_fold *f = st;
+
+	for (size_t i = 0; i < f->nb; i++) {
+		for (struct nlm_fold_host *h = f->b[i]; h; h = h->next) {
+			if (h->rlast)
+				lk_owner_put(f->t, h->rlast);
+			h->rlast = NULL;
+		}
+	}
+	lk_table_free(f->t); /* with every client */
+	for (size_t i = 0; i < f->nb; i++) {
+		while (f->b[i]) {
+			struct nlm_fold_host *h = f->b[i];
+
+			f->b[i] = h->next;
+			free(h);
+		}
+	}
+	free(f->b);
+	free(f);
+}
+
+static const struct jr_fold_ops nlm_fold_ops = {
+	.new = nlm_fold_new,
+	.apply = nlm_fold_apply,
+	.emit = nlm_fold_emit,
+	.free = nlm_fold_free,
+};
 
 /* The load is over (or failed): drop the owners nlm_replay kept. */
 static void nlm_replay_end(struct nlm_group *ng)
@@ -303,6 +491,7 @@ int nlm_journal_open(struct nlm_group *ng, const char *statedir)
 		rc = jr_open(NULL, statedir, ng->name, &li, true, false, nlm_snapshot, ng, &ng->jr);
 		if (rc < 0)
 			goto err;
+		jr_set_fold(ng->jr, &nlm_fold_ops, NULL);
 		ng->jr_trusted = true;
 		lk_table_stats(ng->resv, &st);
 		ng->resv_loaded = st.locks + st.shares;
@@ -333,6 +522,7 @@ int nlm_journal_open(struct nlm_group *ng, const char *statedir)
 		     &ng->jr);
 	if (rc < 0)
 		goto err;
+	jr_set_fold(ng->jr, &nlm_fold_ops, NULL);
 	return 0;
 err:
 	log_err("group=%s cannot open its journal in %s: %s", ng->name, statedir, strerror(-rc));
