@@ -834,7 +834,7 @@ static void jr_append_finished(struct jr *j, struct jr_job *job, int rc)
 		j->durable_batch = job->bno;
 		if (j->end >= j->compact_at) {
 			if (j->fold_ops)
-				j->fold_wanted = true;
+				j->fold_wanted = !j->fold; /* one under way covers it */
 			else
 				j->compact_wanted = true;
 		}
@@ -1596,6 +1596,7 @@ static void jr_fold_give_up(struct jr *j, struct jr_fold *f)
 {
 	j->st.fold_failures++;
 	j->compact_at = j->end + JR_COMPACT_MIN;
+	j->fold_wanted = false;
 	if (f->refused) {
 		log_err("group=%s journal fold given up: the journal does not replay (%s); "
 			"compacting from the live state instead", j->group, f->why);
@@ -1619,6 +1620,7 @@ static void jr_fold_switched(struct jr *j, struct jr_fold *f)
 	j->durable_end = j->end;
 	j->no_prealloc = false;
 	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
+	j->fold_wanted = false;
 	j->st.compactions++;
 	j->st.folds++;
 	j->st.records += f->nrec;
@@ -1792,6 +1794,11 @@ void jr_test_fold_release(struct jr *j)
 	j->fold_held = NULL;
 	if (f)
 		jr_fold_step_done(j, f);
+}
+
+bool jr_test_fold_holding(const struct jr *j)
+{
+	return j->fold && j->fold->holding;
 }
 
 void jr_test_fold_fail(struct jr *j, enum jr_fold_step step, int rc)

@@ -266,6 +266,8 @@ void jr_test_fold_hold(struct jr *j);
 bool jr_test_fold_held(const struct jr *j);
 void jr_test_fold_release(struct jr *j);
 void jr_test_fold_fail(struct jr *j, enum jr_fold_step step, int rc);
+/* Whether a fold holds appends now (its last step: copy and rename). */
+bool jr_test_fold_holding(const struct jr *j);
 /* Whether a fold is under way (from its start to its switch or end). */
 bool jr_folding(const struct jr *j);
 

@@ -1786,6 +1786,519 @@ static void test_order_held_batch(void **st)
 	assert_true(li.records == 3 || li.records == 8);
 }
 
+/* ==== 9. fold: a size-triggered compaction off the loop ==================
+ * The journal module knows nothing of locks: the fold's ops here are a
+ * model whose state is a set of lock and share keys (a LOCK adds or
+ * updates its exact key, an UNLOCK removes that key, SHARE/UNSHARE the
+ * same by (host, oh, fh), FREE_CLIENT everything of a host).  Replaying
+ * what it emits rebuilds it, which is the contract of jr_fold_ops. */
+
+#define MCAP 1024
+struct ment { struct sample s; };
+struct model { struct ment e[MCAP]; size_t n; };
+
+static void copy_rec(struct sample *d, const struct jr_rec *r)
+{
+	memset(d, 0, sizeof(*d));
+	d->r = *r;
+	memcpy(d->host, r->host, r->hostlen);
+	d->r.host = d->host;
+	if (r->ohlen)
+		memcpy(d->oh, r->oh, r->ohlen);
+	d->r.oh = r->ohlen ? d->oh : NULL;
+	if (r->fhlen)
+		memcpy(d->fh, r->fh, r->fhlen);
+	d->r.fh = r->fhlen ? d->fh : NULL;
+}
+
+static bool same_bytes(const void *a, size_t al, const void *b, size_t bl)
+{
+	return al == bl && (al == 0 || memcmp(a, b, al) == 0);
+}
+
+/* Same key: a lock by (host, svid, oh, fh, range), a share by (host, oh, fh). */
+static bool same_key(const struct jr_rec *a, const struct jr_rec *b, bool lock)
+{
+	if (!same_bytes(a->host, a->hostlen, b->host, b->hostlen) ||
+	    !same_bytes(a->oh, a->ohlen, b->oh, b->ohlen) ||
+	    !same_bytes(a->fh, a->fhlen, b->fh, b->fhlen))
+		return false;
+	return !lock || (a->svid == b->svid && a->start == b->start && a->end == b->end);
+}
+
+static void model_del(struct model *m, size_t k)
+{
+	m->e[k] = m->e[--m->n];
+	m->e[k].s.r.host = m->e[k].s.host;
+	m->e[k].s.r.oh = m->e[k].s.r.ohlen ? m->e[k].s.oh : NULL;
+	m->e[k].s.r.fh = m->e[k].s.r.fhlen ? m->e[k].s.fh : NULL;
+}
+
+static int model_apply(void *arg, const struct jr_rec *r)
+{
+	struct model *m = arg;
+	bool lock = r->type == JR_LOCK || r->type == JR_UNLOCK;
+	enum jr_type held = lock ? JR_LOCK : JR_SHARE;
+
+	if (r->type == JR_FREE_CLIENT) {
+		for (size_t k = m->n; k-- > 0;)
+			if (same_bytes(m->e[k].s.r.host, m->e[k].s.r.hostlen, r->host, r->hostlen))
+				model_del(m, k);
+		return 0;
+	}
+	for (size_t k = 0; k < m->n; k++) {
+		if (m->e[k].s.r.type != held || !same_key(&m->e[k].s.r, r, lock))
+			continue;
+		if (r->type == JR_UNLOCK || r->type == JR_UNSHARE)
+			model_del(m, k);
+		else
+			copy_rec(&m->e[k].s, r);
+		return 0;
+	}
+	if (r->type == JR_UNLOCK || r->type == JR_UNSHARE)
+		return 0;
+	if (m->n == MCAP)
+		return -ENOSPC;
+	copy_rec(&m->e[m->n++].s, r);
+	return 0;
+}
+
+static bool model_equal(const struct model *a, const struct model *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t k = 0; k < a->n; k++) {
+		const struct jr_rec *r = &a->e[k].s.r;
+		bool found = false;
+
+		for (size_t i = 0; i < b->n && !found; i++) {
+			const struct jr_rec *q = &b->e[i].s.r;
+			found = q->type == r->type && same_key(q, r, r->type == JR_LOCK) &&
+				q->excl == r->excl && q->mode == r->mode && q->deny == r->deny;
+		}
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* The fold's ops over the model, with failures on demand. */
+static pthread_t main_thread;
+static struct {
+	int new_rc;             /* new() fails with this */
+	long apply_at;          /* apply() fails at this record (-1: never) ... */
+	int apply_rc;           /* ... with this */
+	long applied;
+	int on_loop;            /* ops that ran on the loop thread */
+	int off_loop;
+	int emitted;
+} mf;
+
+static void mf_reset(void)
+{
+	memset(&mf, 0, sizeof(mf));
+	mf.apply_at = -1;
+}
+
+static void mf_where(void)
+{
+	if (pthread_equal(pthread_self(), main_thread))
+		mf.on_loop++;
+	else
+		mf.off_loop++;
+}
+
+static int mf_new(void *arg, void **st)
+{
+	(void)arg;
+	mf_where();
+	if (mf.new_rc)
+		return mf.new_rc;
+	*st = calloc(1, sizeof(struct model));
+	return *st ? 0 : -ENOMEM;
+}
+
+static int mf_apply(void *st, const struct jr_rec *r)
+{
+	mf_where();
+	if (mf.applied++ == mf.apply_at)
+		return mf.apply_rc;
+	return model_apply(st, r);
+}
+
+static int mf_emit(void *st, jr_replay_fn add, void *add_arg)
+{
+	struct model *m = st;
+
+	mf_where();
+	for (size_t k = 0; k < m->n; k++) {
+		int rc = add(add_arg, &m->e[k].s.r);
+		if (rc < 0)
+			return rc;
+		mf.emitted++;
+	}
+	return 0;
+}
+
+static void mf_free(void *st)
+{
+	mf_where();
+	free(st);
+}
+
+static const struct jr_fold_ops mf_ops = {
+	.new = mf_new, .apply = mf_apply, .emit = mf_emit, .free = mf_free,
+};
+
+/* Record k of a stream over a few hosts, owners, files and ranges, so
+ * that unlocks, unshares and FREE_CLIENTs meet what earlier records took.
+ * Owner handles are long (900 bytes) so a few thousand records pass
+ * JR_COMPACT_MIN. */
+static void gen_rec(unsigned k, struct sample *s)
+{
+	static const enum jr_type ty[] = { JR_LOCK, JR_LOCK, JR_LOCK, JR_UNLOCK, JR_UNLOCK,
+					   JR_SHARE, JR_UNSHARE, JR_LOCK, JR_SHARE, JR_LOCK };
+	struct jr_rec *r = &s->r;
+	unsigned owner = (k * 7 / 3) % 3;
+
+	memset(s, 0, sizeof(*s));
+	r->type = k % 97 == 96 ? JR_FREE_CLIENT : ty[k % 10];
+	r->host = s->host;
+	r->hostlen = (size_t)snprintf(s->host, sizeof(s->host), "host-%u", (k * 5 / 2) % 4);
+	if (r->type == JR_FREE_CLIENT)
+		return;
+	r->ohlen = 900;
+	memset(s->oh, 'a' + (int)owner, r->ohlen);
+	r->oh = s->oh;
+	r->fhlen = (size_t)snprintf((char *)s->fh, sizeof(s->fh), "file-%u", (k * 13 / 4) % 8);
+	r->fh = s->fh;
+	if (r->type == JR_LOCK || r->type == JR_UNLOCK) {
+		r->svid = owner;
+		r->excl = r->type == JR_LOCK && (k & 1);
+		r->start = ((k * 11 / 5) % 4) * 100;
+		r->end = k % 9 == 0 ? UINT64_MAX : r->start + 99;
+	} else if (r->type == JR_SHARE) {
+		r->mode = 1 + k % 3;
+		r->deny = k % 2;
+	}
+}
+
+/* The live model: every record appended, in order. */
+static struct model *live;
+static unsigned gen_next;
+
+/* Append the next @n records of the stream in this turn, with a waiter. */
+static void fold_append(struct jr *j, unsigned n, struct owait *w)
+{
+	struct sample s;
+
+	for (unsigned k = 0; k < n; k++) {
+		gen_rec(gen_next++, &s);
+		assert_int_equal(jr_append(j, &s.r), 0);
+		assert_int_equal(model_apply(live, &s.r), 0);
+	}
+	assert_int_equal(jr_wait(j, on_done_ordered, w), 0);
+}
+
+/* Append batches of 64 records, each waited for, until a fold began (it
+ * may have ended already: a failure comes back fast). */
+static bool fold_began(const struct jr *j, const struct jr_stats *before)
+{
+	struct jr_stats js;
+
+	jr_get_stats(j, &js);
+	return jr_folding(j) || js.compactions > before->compactions ||
+	       js.fold_failures > before->fold_failures;
+}
+
+static void fold_fill(struct jr *j, struct owait *w, size_t nw, size_t *used)
+{
+	struct jr_stats before;
+
+	jr_get_stats(j, &before);
+	while (!fold_began(j, &before)) {
+		assert_true(*used < nw);
+		fold_append(j, 64, &w[*used]);
+		RUN_UNTIL(w[*used].calls == 1, 5000);
+		assert_int_equal(w[*used].calls, 1);
+		assert_int_equal(w[*used].rc, 0);
+		(*used)++;
+	}
+}
+
+/* Load jpath into a fresh model: must equal the live one. */
+static void expect_loads_to_live(struct jr_load_info *li)
+{
+	struct model *m = calloc(1, sizeof(*m));
+
+	assert_non_null(m);
+	assert_int_equal(jr_load(jpath, GROUP, model_apply, m, li), 0);
+	assert_true(model_equal(m, live));
+	free(m);
+}
+
+/* Batch numbers in the file go up by one from batch to batch. */
+static void expect_consecutive_batches(void)
+{
+	int fd = open(jpath, O_RDONLY);
+	struct stat sb;
+	uint8_t *p;
+	size_t pos = 0;
+	uint64_t prev = 0;
+	bool first = true;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	p = malloc((size_t)sb.st_size + 1);
+	assert_non_null(p);
+	assert_int_equal(read(fd, p, (size_t)sb.st_size), sb.st_size);
+	close(fd);
+	while (pos < (size_t)sb.st_size) {
+		struct jr_rec r;
+		uint64_t b;
+		bool last;
+		ssize_t n = jr_rec_decode(p + pos, (size_t)sb.st_size - pos, &r, &b, &last);
+
+		if (n < 0)
+			break; /* the zeroed space */
+		if (!first && b != prev)
+			assert_int_equal(b, prev + 1);
+		prev = b;
+		first = false;
+		pos += (size_t)n;
+	}
+	assert_false(first);
+	free(p);
+}
+
+static void fold_setup(struct jr **jp, struct snap *s)
+{
+	mf_reset();
+	gen_next = 0;
+	order_next = 0;
+	live = calloc(1, sizeof(*live));
+	assert_non_null(live);
+	*jp = open_new(true, s);
+	jr_set_fold(*jp, &mf_ops, NULL);
+}
+
+#define NW 300
+
+static void test_fold_appends_go_on(void **st)
+{
+	struct snap s = { 0 };
+	struct owait w[NW] = { 0 }, wa = { 0 }, wc = { 0 }, wd = { 0 };
+	struct jr_load_info li;
+	struct jr_stats js;
+	size_t used = 0;
+	int d_seen_compactions;
+	struct jr *j;
+
+	fold_setup(&j, &s);
+	jr_test_fold_hold(j);
+	fold_fill(j, w, NW, &used);
+	assert_true(jr_folding(j));
+	/* The fold's first step (read, replay, new file) ran, held back. */
+	RUN_UNTIL(jr_test_fold_held(j), 5000);
+	assert_true(jr_test_fold_held(j));
+	assert_int_equal(mf.on_loop, 0);
+	assert_true(mf.off_loop > 0);
+
+	/* Appends go on into the old file meanwhile, acknowledged as usual. */
+	fold_append(j, 64, &wa);
+	RUN_UNTIL(wa.calls == 1, 5000);
+	assert_int_equal(wa.calls, 1);
+	assert_int_equal(wa.rc, 0);
+	assert_int_equal(compactions(j), 0);
+
+	/* C's write ran but is held in flight when the fold's next step
+	 * comes back: the fold holds appends and waits for it. */
+	jr_test_hold(j, 1);
+	fold_append(j, 64, &wc);
+	turn();
+	RUN_UNTIL(jr_test_held(j) == 1, 5000);
+	assert_int_equal(jr_test_held(j), 1);
+	jr_test_fold_release(j);
+	RUN_UNTIL(jr_test_fold_holding(j), 5000);
+	assert_true(jr_test_fold_holding(j));
+
+	/* D, appended while appends are held, waits for the switch. */
+	fold_append(j, 64, &wd);
+	turn();
+	turn();
+	assert_int_equal(wc.calls, 0);
+	assert_int_equal(wd.calls, 0);
+	assert_int_equal(compactions(j), 0);
+	jr_test_release(j);
+	RUN_UNTIL(wc.calls == 1, 5000);
+	assert_int_equal(wc.calls, 1);
+	assert_int_equal(wc.rc, 0);
+	d_seen_compactions = (int)compactions(j);
+	assert_int_equal(d_seen_compactions, 0); /* C: durable in the old file */
+	RUN_UNTIL(wd.calls == 1, 5000);
+	assert_int_equal(wd.calls, 1);
+	assert_int_equal(wd.rc, 0);
+	assert_false(jr_folding(j));
+	/* In order, each once, after its batch was durable. */
+	for (size_t k = 1; k < used; k++)
+		assert_true(w[k - 1].seq < w[k].seq);
+	assert_true(w[used - 1].seq < wa.seq);
+	assert_true(wa.seq < wc.seq);
+	assert_true(wc.seq < wd.seq);
+
+	jr_get_stats(j, &js);
+	assert_int_equal(js.compactions, 1);
+	assert_int_equal(js.folds, 1);
+	assert_int_equal(js.fold_failures, 0);
+	assert_int_equal(s.calls, 0);           /* no snapshot of the live state */
+	assert_int_equal(mf.on_loop, 0);        /* every op ran off the loop */
+	assert_true(mf.emitted > 0);
+	assert_true(js.size < 4 * 1024 * 1024);
+	assert_int_equal(js.file, file_size(jpath));
+	assert_int_equal(access(jpath, F_OK), 0);
+	char fold_tmp[320];
+	snprintf(fold_tmp, sizeof(fold_tmp), "%s/.journal.fold", dir);
+	assert_int_equal(access(fold_tmp, F_OK), -1);
+
+	/* What is on disk loads to the live state, numbered without a gap;
+	 * and more appends after the switch land in the new file. */
+	expect_loads_to_live(&li);
+	assert_true(li.complete);
+	expect_consecutive_batches();
+	struct owait we = { 0 };
+	fold_append(j, 3, &we);
+	RUN_UNTIL(we.calls == 1, 5000);
+	assert_int_equal(we.rc, 0);
+	close_jr(j);
+	expect_loads_to_live(&li);
+	expect_consecutive_batches();
+	free(live);
+}
+
+/* A fold that fails at @step (or in the caller's ops, per mf) leaves the
+ * old journal the journal: whole, appended to, loading to the live state;
+ * the temporary is gone. */
+static void fold_fails(enum jr_fold_step step, int rc, bool refused)
+{
+	struct snap s = { .rc = -ENOMEM };      /* the live snapshot: refused too */
+	struct owait w[NW] = { 0 }, wa = { 0 };
+	struct jr_load_info li;
+	struct jr_stats js;
+	size_t used = 0;
+	char fold_tmp[320];
+	struct jr *j;
+
+	fold_setup(&j, &s);
+	if (step)
+		jr_test_fold_fail(j, step, rc);
+	fold_fill(j, w, NW, &used);
+	/* Appends go on while it runs and after it failed. */
+	fold_append(j, 64, &wa);
+	RUN_UNTIL(!jr_folding(j) && wa.calls == 1, 5000);
+	assert_false(jr_folding(j));
+	assert_int_equal(wa.calls, 1);
+	assert_int_equal(wa.rc, 0);
+	assert_true(jr_can_grant(j));
+	jr_get_stats(j, &js);
+	assert_int_equal(js.compactions, 0);
+	assert_int_equal(js.folds, 0);
+	assert_int_equal(js.fold_failures, 1);
+	/* Only a file that does not replay asks for the live snapshot (the
+	 * test's refuses, so that nothing else rewrites the file). */
+	RUN_UNTIL(s.calls == (refused ? 1 : 0), 1000);
+	assert_int_equal(s.calls, refused ? 1 : 0);
+	assert_int_equal(mf.on_loop, 0);
+	snprintf(fold_tmp, sizeof(fold_tmp), "%s/.journal.fold", dir);
+	assert_int_equal(access(fold_tmp, F_OK), -1);
+	for (size_t k = 1; k < used; k++)
+		assert_true(w[k - 1].seq < w[k].seq);
+	close_jr(j);
+	expect_loads_to_live(&li);
+	expect_consecutive_batches();
+	free(live);
+}
+
+static void test_fold_fails_read(void **st) { fold_fails(JR_FOLD_READ, -EIO, false); }
+static void test_fold_fails_write(void **st) { fold_fails(JR_FOLD_WRITE, -ENOSPC, false); }
+static void test_fold_fails_copy(void **st) { fold_fails(JR_FOLD_COPY, -EIO, false); }
+static void test_fold_fails_rename(void **st) { fold_fails(JR_FOLD_RENAME, -EACCES, false); }
+
+static void test_fold_fails_ops(void **st)
+{
+	struct snap s = { .rc = -ENOMEM };
+	struct owait w[NW] = { 0 }, wa = { 0 };
+	struct jr_load_info li;
+	struct jr_stats js;
+	size_t used = 0;
+	struct jr *j;
+
+	/* new() out of memory; then apply() out of memory at record 100;
+	 * then apply() refusing a record: each leaves the old file whole. */
+	for (int round = 0; round < 3; round++) {
+		size_t u0;
+
+		if (round == 0) {
+			fold_setup(&j, &s);
+			mf.new_rc = -ENOMEM;
+		} else {
+			mf.new_rc = 0;
+			mf.applied = 0;
+			mf.apply_at = 100;
+			mf.apply_rc = round == 1 ? -ENOMEM : -EINVAL;
+		}
+		u0 = used;
+		fold_fill(j, w, NW, &used);
+		assert_true(used > u0);
+		RUN_UNTIL(!jr_folding(j), 5000);
+		assert_false(jr_folding(j));
+		jr_get_stats(j, &js);
+		assert_int_equal(js.fold_failures, (uint64_t)round + 1);
+		assert_int_equal(js.compactions, 0);
+		/* The refused record: the live snapshot is asked for. */
+		RUN_UNTIL(s.calls == (round == 2), 1000);
+		assert_int_equal(s.calls, round == 2);
+	}
+	fold_append(j, 1, &wa);
+	RUN_UNTIL(wa.calls == 1, 5000);
+	assert_int_equal(wa.rc, 0);
+	assert_int_equal(mf.on_loop, 0);
+	for (size_t k = 1; k < used; k++)
+		assert_true(w[k - 1].seq < w[k].seq);
+	close_jr(j);
+	expect_loads_to_live(&li);
+	expect_consecutive_batches();
+	free(live);
+}
+
+/* jr_compact while a fold is under way: the snapshot of the live state
+ * wins (grace end drops reservations the file still has). */
+static void test_fold_yields_to_compact(void **st)
+{
+	static const unsigned state[] = { 40 };
+	struct snap s = { .idx = state, .n = 1 };
+	struct owait w[NW] = { 0 };
+	struct jr_load_info li;
+	struct jr_stats js;
+	size_t used = 0;
+	struct jr *j;
+
+	fold_setup(&j, &s);
+	jr_test_fold_hold(j);
+	fold_fill(j, w, NW, &used);
+	RUN_UNTIL(jr_test_fold_held(j), 5000);
+	jr_compact(j, true);
+	run_until_compactions(j, 1);
+	assert_false(jr_folding(j));
+	assert_false(jr_test_fold_held(j));
+	jr_get_stats(j, &js);
+	assert_int_equal(js.folds, 0);
+	assert_int_equal(s.calls, 1);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	expect_log(state, 1);
+	free(live);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1818,6 +2331,13 @@ int main(int argc, char **argv)
 		T(test_close_in_flight),
 		T(test_close_gives_up_descriptors_safely),
 		T(test_order_held_batch),
+		T(test_fold_appends_go_on),
+		T(test_fold_fails_read),
+		T(test_fold_fails_write),
+		T(test_fold_fails_copy),
+		T(test_fold_fails_rename),
+		T(test_fold_fails_ops),
+		T(test_fold_yields_to_compact),
 #undef T
 	};
 
@@ -1840,6 +2360,7 @@ int main(int argc, char **argv)
 	}
 	jr_set_io(io_mode);
 	getrlimit(RLIMIT_FSIZE, &fsize_saved);
+	main_thread = pthread_self();
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]); /* e.g. "test_compact*" */
 	for (unsigned i = 0; i < NSAMPLES; i++)
