@@ -1796,6 +1796,16 @@ void jr_test_fold_release(struct jr *j)
 		jr_fold_step_done(j, f);
 }
 
+static void jr_wake(struct jr *j);
+
+void jr_test_fold(struct jr *j)
+{
+	if (j->fold_ops && !j->fold) {
+		j->fold_wanted = true;
+		jr_wake(j);
+	}
+}
+
 bool jr_test_fold_holding(const struct jr *j)
 {
 	return j->fold && j->fold->holding;

@@ -266,6 +266,9 @@ void jr_test_fold_hold(struct jr *j);
 bool jr_test_fold_held(const struct jr *j);
 void jr_test_fold_release(struct jr *j);
 void jr_test_fold_fail(struct jr *j, enum jr_fold_step step, int rc);
+/* Start a fold now, as if the journal had reached its size (no-op
+ * without fold ops or with one under way). */
+void jr_test_fold(struct jr *j);
 /* Whether a fold holds appends now (its last step: copy and rename). */
 bool jr_test_fold_holding(const struct jr *j);
 /* Whether a fold is under way (from its start to its switch or end). */

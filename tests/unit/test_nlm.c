@@ -42,6 +42,7 @@
 #include "config/config.h"
 #include "group/group.h"
 #include "hkey.h"
+#include "journal/journal.h"
 #include "log.h"
 #include "nfs/fh.h"
 #include "nlm/nlm_host.h"
@@ -1173,6 +1174,184 @@ static void test_host_index_unaimable(void **st)
 	free(ad);
 }
 
+/* ---- compaction off the loop (fold) -------------------------------------- */
+
+/* Every lock and share of a table, one line each, sorted: the state as a
+ * client sees it, whatever the table's internal order. */
+struct lines { char **v; size_t n, cap; };
+
+static void lines_add(struct lines *l, const char *s)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		assert_non_null(l->v);
+	}
+	l->v[l->n] = strdup(s);
+	assert_non_null(l->v[l->n]);
+	l->n++;
+}
+
+static const char *client_name(const struct lk_client *c)
+{
+	const struct nlm_host *h = lk_client_priv(c);
+
+	return h ? h->name : "(nobody)";
+}
+
+static int line_lock(void *arg, const struct lk_lockinfo *li)
+{
+	size_t ohlen;
+	const char *oh = lk_owner_oh(li->owner, &ohlen);
+	char b[512];
+
+	snprintf(b, sizeof(b), "L %s %u %.*s %d %" PRIu64 "-%" PRIu64,
+		 client_name(lk_owner_client(li->owner)), lk_owner_svid(li->owner), (int)ohlen,
+		 oh, li->type, li->range.start, li->range.end);
+	lines_add(arg, b);
+	return 0;
+}
+
+static int line_share(void *arg, const struct lk_shareinfo *si)
+{
+	size_t ohlen;
+	const char *oh = lk_owner_oh(si->owner, &ohlen);
+	char b[512];
+
+	snprintf(b, sizeof(b), "S %s %.*s %u %u", client_name(lk_owner_client(si->owner)),
+		 (int)ohlen, oh, si->mode, si->deny);
+	lines_add(arg, b);
+	return 0;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void lines_of(const struct lk_table *t, struct lines *l)
+{
+	if (!t)
+		return;
+	assert_int_equal(lk_foreach_lock(t, line_lock, l), 0);
+	assert_int_equal(lk_foreach_share(t, line_share, l), 0);
+}
+
+static void lines_sort(struct lines *l)
+{
+	qsort(l->v, l->n, sizeof(*l->v), line_cmp);
+}
+
+static void lines_expect_equal(struct lines *a, struct lines *b)
+{
+	lines_sort(a);
+	lines_sort(b);
+	for (size_t k = 0; k < a->n && k < b->n; k++)
+		assert_string_equal(a->v[k], b->v[k]);
+	assert_int_equal(a->n, b->n);
+}
+
+static void lines_free(struct lines *l)
+{
+	for (size_t k = 0; k < l->n; k++)
+		free(l->v[k]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static struct jr_stats jstats(void)
+{
+	struct nlm_group *ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	struct jr_stats js;
+
+	jr_get_stats(ng->jr, &js);
+	return js;
+}
+
+static void fold_and_wait(uint64_t folds)
+{
+	struct nlm_group *ng = grp_slot(gpub(), GRP_PROTO_NLM);
+
+	jr_test_fold(ng->jr);
+	for (int i = 0; i < 1000000 && jstats().folds < folds; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(jstats().folds, folds);
+	assert_int_equal(jstats().fold_failures, 0);
+}
+
+/*
+ * A compaction folded off the loop: the NLM fold ops replay the journal
+ * into a table of their own and emit it; the next incarnation loads from
+ * the folded file exactly the locks and shares the group held (splits,
+ * two owners of a host, FREE_ALL, a share, a lock to EOF), in grace the
+ * reservations and the new locks together; records appended during and
+ * after the fold are kept.
+ */
+static void test_fold_loads_as_held(void **st)
+{
+	struct lines live = { 0 }, loaded = { 0 };
+	struct nlm_group *ng;
+	uint64_t c0;
+
+	(void)st;
+	group_start();
+	assert_int_equal(lock("hostA", 1, 0, 100, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostA", 1, 200, 100, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostA", 2, 400, 10, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostB", 3, 500, 100, false), NLM4_GRANTED);
+	assert_int_equal(unlock("hostA", 1, 50, 10), NLM4_GRANTED);   /* a split */
+	assert_int_equal(lock("hostC", 5, 100000, 0, false), NLM4_GRANTED); /* to EOF */
+	assert_int_equal(share(true, "hostA"), NLM4_GRANTED);
+	assert_int_equal(lock("hostD", 6, 700, 10, false), NLM4_GRANTED);
+	free_all_on(clnt, "hostD");
+	/* (the journal's first compaction, from the live state, marked it
+	 * complete when the group found no journal: before any grant) */
+	c0 = jstats().compactions;
+	fold_and_wait(1);
+	/* after the fold: appended to the new file */
+	assert_int_equal(unlock("hostB", 3, 500, 50), NLM4_GRANTED);
+	assert_int_equal(lock("hostB", 3, 800, 10, false), NLM4_GRANTED);
+	/* a second fold, requests going on while it runs */
+	ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	jr_test_fold(ng->jr);
+	assert_int_equal(lock("hostE", 7, 900, 10, false), NLM4_GRANTED);
+	assert_int_equal(unlock("hostA", 2, 400, 10), NLM4_GRANTED);
+	fold_and_wait(2);
+	assert_int_equal(jstats().compactions, c0 + 2);
+	ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	lines_of(ng->locks, &live);
+	assert_true(live.n >= 7);
+	client_close();
+	group_stop();
+
+	group_start();
+	client_open();
+	assert_true(grp_in_grace(gpub()));
+	ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	lines_of(ng->resv, &loaded);
+	lines_expect_equal(&live, &loaded);
+	lines_free(&live);
+	lines_free(&loaded);
+
+	/* In grace: reservations and new locks are one state in the file. */
+	assert_int_equal(lock("hostA", 1, 0, 50, true), NLM4_GRANTED);   /* a reclaim */
+	assert_int_equal(lock("hostF", 8, 5000, 10, false), NLM4_GRANTED);
+	fold_and_wait(1);
+	ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	lines_of(ng->resv, &live);
+	lines_of(ng->locks, &live);
+	client_close();
+	group_stop();
+	group_start();
+	client_open();
+	ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	lines_of(ng->resv, &loaded);
+	lines_expect_equal(&live, &loaded);
+	lines_free(&live);
+	lines_free(&loaded);
+	group_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1181,6 +1360,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replay_owners_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_loads_as_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cookie_echo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_lock_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
