@@ -187,6 +187,12 @@ int nlm_jr_share(struct nlm_group *ng, bool share, const struct nlm_host *h, con
 		 size_t ohlen, const void *fh, size_t fhlen, unsigned mode, unsigned deny);
 int nlm_jr_free_client(struct nlm_group *ng, const struct nlm_host *h);
 
+/* How the group's journal folds (journal.h, jr_fold_ops): a private
+ * table and name map, off the loop.  Set on every journal the group opens;
+ * exported for bench/jr_fold_bench. */
+struct jr_fold_ops;
+extern const struct jr_fold_ops nlm_fold_ops;
+
 /* May the journal take a grant now?  Logs (rate limited) when not. */
 bool nlm_jr_can_grant(struct nlm_group *ng, const struct nlm_host *h);
 

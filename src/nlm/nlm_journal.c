@@ -406,7 +406,7 @@ static void nlm_fold_free(void *st)
 	free(f);
 }
 
-static const struct jr_fold_ops nlm_fold_ops = {
+const struct jr_fold_ops nlm_fold_ops = {
 	.new = nlm_fold_new,
 	.apply = nlm_fold_apply,
 	.emit = nlm_fold_emit,
