@@ -27,7 +27,9 @@
  *   the last record of a batch has flag bit 0.  The first batch of a file
  *   starts with a JR_HEADER.  A compaction writes a new file (header, then
  *   the state as JR_LOCK/JR_SHARE records, as one batch), fsyncs it and
- *   renames it over the old one.
+ *   renames it over the old one.  Batch numbers need not start at 1: a
+ *   folded file (below) starts with the number of the last batch it
+ *   folded, so the batches copied after it stay consecutive.
  *
  * Loading replays whole batches only.  A batch is written by one pwrite and
  * made durable by one fdatasync; up to JR_INFLIGHT batches are being
@@ -55,6 +57,63 @@
  * zero space ahead and the cut-back after a failed write always go to the
  * thread pool (they are rare and may be long).  Both paths end in the same
  * jr_job_finished, which takes results in submission order.
+ *
+ * Compaction, two ways.  The snapshot (jr_start_snapshot) asks the caller
+ * for its live state on the loop (jr_snapshot_fn), holds every append and
+ * writes the new file on the pool: O(held locks) of the loop's CPU (a
+ * million locks stopped every group of the node for most of a second) and
+ * one long stall of the group's grants.  It is kept where the caller's
+ * state is not the file's: a failed journal (releases were not written;
+ * the snapshot carries them) and jr_compact (grace end drops reservations
+ * the file still has).  A size-triggered compaction folds instead, when
+ * the caller gave fold ops (jr_set_fold):
+ *
+ *   1. X = durable_end, b = durable_batch: every batch before X is durable
+ *      (results are taken in order) and b is the last of them.  Nothing is
+ *      held; appends go on into the old file after X.
+ *   2. BUILD, on the pool: the old file is opened read-only (sfile.h:
+ *      O_NOFOLLOW, a regular file; and the same inode as the descriptor
+ *      appended to), [0, X) read SF_READ_CHUNK at a time, replayed by
+ *      jr_load's own parser (whole batches, every check) through the
+ *      caller's ops into a private state, which is emitted as one batch
+ *      numbered b after a new header, written to .journal.fold (created
+ *      O_EXCL|O_NOFOLLOW after removing whatever is at the name), fsynced.
+ *      Nothing of the loop's is touched there.
+ *   3. COPY, on the pool, appends still going on: [X, durable_end) of the
+ *      old file, whole durable batches b+1.., copied byte for byte after
+ *      the snapshot, fsynced.
+ *   4. SWITCH: the loop holds appends (the open batch accumulates, its
+ *      waiters wait) until nothing is in flight; then, on the pool, the
+ *      rest [from, end) is copied, fsynced, the file renamed over the
+ *      journal and the directory fsynced; back on the loop the new file is
+ *      the one appended to, and the held batch goes.
+ *
+ * Why a crash anywhere loads the same state.  Until the rename the old
+ * file is the journal, untouched but for the appends, which are
+ * acknowledged as durable in it (the copy of them comes later, and the
+ * switch waits for every write in flight before copying the rest).  After
+ * the rename the journal is: a header, the state of [0, X) as the
+ * caller's own replay built it, then the very bytes of batches b+1..c,
+ * all fsynced before the rename.  The loader replays that through the same
+ * ops it replays the old file with, and replaying what a state emits
+ * rebuilds that state (the contract of jr_fold_ops), so both files load
+ * to the same state.  Batch numbers run b, b+1, .., c, c+1 (the held
+ * batch): consecutive, as the torn-tail check needs.  A crash after the
+ * rename but before the directory's fsync may leave either name; both are
+ * whole, and nothing is appended to the new file before that fsync.
+ *
+ * Failure.  Before the rename (ENOMEM, EIO, ENOSPC, a rename refused, the
+ * old file replaced under us) the fold is given up: one log line with the
+ * group and the reason, the temporary removed, appending to the old file
+ * goes on, and the next fold is tried JR_COMPACT_MIN later (not the
+ * snapshot at once: that is the stall the fold exists to avoid, and the
+ * error may well be the snapshot's too).  A file whose records do not
+ * replay (the caller's apply refuses one, or the parser finds damage)
+ * would not load either: then the snapshot is taken at once, the only way
+ * to put such a file right.  A directory fsync that fails after the
+ * rename fails the journal (refusing grants), and the snapshot that makes
+ * it writable again syncs the directory itself.  jr_compact or a failure
+ * during a fold sets it aside once its step is back.
  */
 #include "journal/journal.h"
 
@@ -1284,6 +1343,15 @@ struct jr_fold {
 	char why[200];                /* what failed, for the log */
 };
 
+/* Folds building at once in this process (loop thread only).  A build
+ * holds a libuv pool thread for its whole length (seconds for a million
+ * locks), and that pool also writes what cannot wait long (the zeroing
+ * appends of every journal, the client lists): one at a time leaves it
+ * the other threads.  A group whose turn it is not tries again at its
+ * next batch. */
+#define JR_FOLDS_MAX 1
+static unsigned jr_folds_building;
+
 static int jr_fold_inject(const struct jr_fold *f, enum jr_fold_step step)
 {
 	return f->fail_step == step ? f->fail_rc : 0;
@@ -1494,13 +1562,37 @@ static void jr_fold_close_fds(struct jr_fold *f)
 	}
 }
 
+/* The build is background work, as a group's open is (group.c,
+ * grp_open_thread): a thread of its own, niced, with a short slice, off
+ * one CPU, giving way at its yield points, so a thread woken on its CPU
+ * (the journal's io_uring worker behind another group's LOCK) runs at
+ * once.  The pool thread waits for it (not the loop). */
+#define JR_FOLD_NICE 10
+
+static void *jr_fold_thread(void *arg)
+{
+	struct jr_fold *f = arg;
+
+	(void)pthread_setname_np(pthread_self(), "sgnfs-fold");
+	(void)thp_nicer(JR_FOLD_NICE);
+	(void)thp_short_slice();
+	(void)thp_spare_one_cpu();
+	thp_yield_enable();
+	jr_fold_build(f);
+	return NULL;
+}
+
 static void jr_fold_work(uv_work_t *w)
 {
 	struct jr_fold *f = w->data;
+	pthread_t th;
 
 	switch (f->phase) {
 	case JR_FP_BUILD:
-		jr_fold_build(f);
+		if (pthread_create(&th, NULL, jr_fold_thread, f) == 0)
+			pthread_join(th, NULL);
+		else
+			jr_fold_build(f); /* here, at the pool's priority */
 		break;
 	case JR_FP_COPY:
 		f->rc = jr_fold_copy(f);
@@ -1693,6 +1785,8 @@ static void jr_fold_done(uv_work_t *w, int status)
 	struct jr *j = f->j;
 
 	f->busy = false;
+	if (f->phase == JR_FP_BUILD)
+		jr_folds_building--;
 	if (status < 0 && f->rc == 0)
 		f->rc = status;
 	if (!j) {
@@ -1711,10 +1805,13 @@ static void jr_fold_done(uv_work_t *w, int status)
 /* Start a fold of what is durable now; appends go on. */
 static void jr_fold_start(struct jr *j)
 {
-	struct jr_fold *f = calloc(1, sizeof(*f));
+	struct jr_fold *f;
 	int rc = -ENOMEM;
 
+	if (jr_folds_building >= JR_FOLDS_MAX)
+		return; /* fold_wanted stays: tried again after the next batch */
 	j->fold_wanted = false;
+	f = calloc(1, sizeof(*f));
 	if (!f)
 		goto err;
 	f->dirfd = f->wfd = f->oldfd = f->tmpfd = f->oldwfd = -1;
@@ -1739,8 +1836,10 @@ static void jr_fold_start(struct jr *j)
 	}
 	f->phase = JR_FP_BUILD;
 	j->fold = f;
-	if (jr_fold_queue(j, f) == 0)
+	if (jr_fold_queue(j, f) == 0) {
+		jr_folds_building++;
 		return;
+	}
 	j->fold = NULL;
 	rc = -EAGAIN;
 err:

@@ -21,6 +21,12 @@
  * renamed over the old one - succeeds; it is retried every second.
  * Releases during that time are not written: the snapshot carries them.
  *
+ * Compaction when the file has doubled: with fold ops (jr_set_fold) the
+ * file itself is replayed and rewritten on the thread pool while appends
+ * go on, and appends wait only for the last copy and the rename (a
+ * "fold"); without, and for jr_compact and a failed journal, the caller's
+ * snapshot is taken on the loop (journal.c says why both).
+ *
  * On-disk format: see journal.c.  Threading: every function is for the loop
  * thread except jr_load and jr_open without a loop, which block (group
  * start, on the thread pool) and touch no loop.
