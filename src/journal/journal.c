@@ -429,9 +429,11 @@ static bool jr_later_batch_after(const uint8_t *buf, size_t len, size_t from,
 #define JR_DAMAGE(...) do { snprintf(info->why, sizeof(info->why), __VA_ARGS__); rc = -EUCLEAN; goto out; } while (0)
 
 /* jr_load's replay of the @len bytes of a journal at @buf (*info zeroed
- * by the caller): also the fold's, over the part of the file it folds. */
-static int jr_replay_buf(const uint8_t *buf, size_t len, const char *group, jr_replay_fn fn,
-			 void *arg, struct jr_load_info *info)
+ * by the caller): also the fold's, over the part of the file it folds.
+ * Records before offset @from are checked but not replayed (a fold of
+ * what one owner appended: jr_compact_own). */
+static int jr_replay_buf(const uint8_t *buf, size_t len, size_t from, const char *group,
+			 jr_replay_fn fn, void *arg, struct jr_load_info *info)
 {
 	size_t pos = 0, committed = 0, nbatch = 0, cap = 0;
 	size_t *batch_recs = NULL;         /* offsets of the open batch's records */
@@ -488,6 +490,8 @@ static int jr_replay_buf(const uint8_t *buf, size_t len, const char *group, jr_r
 				have_header = true;
 				continue;
 			}
+			if (at < from)
+				continue;
 			rc = fn(arg, &r);
 			/* a ~1 us record at a time: a clock read per 16 */
 			if ((info->records & 15) == 0)
@@ -549,7 +553,7 @@ int jr_load(const char *path, const char *group, jr_replay_fn fn, void *arg,
 	rc = jr_read_all(path, &buf, &len, &maplen);
 	if (rc < 0)
 		return rc;
-	rc = jr_replay_buf(buf, len, group, fn, arg, info);
+	rc = jr_replay_buf(buf, len, 0, group, fn, arg, info);
 	jr_unmap(buf, maplen);
 	return rc;
 }
@@ -633,6 +637,9 @@ struct jr {
 				       * compactions take the snapshot */
 	void *fold_arg;
 	bool fold_wanted;             /* a size-triggered compaction is due */
+	bool own_wanted, own_complete; /* jr_compact_own is due (header: complete) */
+	off_t own_from;               /* where this open's appends start; -1 once
+				       * a compaction has mixed them with the rest */
 	struct jr_fold *fold;         /* the fold under way, or NULL; while a
 				       * step runs, owned by its work */
 	bool fold_hold;               /* test: hold the next fold's first step */
@@ -926,6 +933,7 @@ static void jr_snapshot_finished(struct jr *j, struct jr_job *job, int rc)
 		j->durable_end = j->end;
 		j->durable_batch = j->snap_batch;
 		j->fold_wanted = false;
+		j->own_from = -1;
 		j->no_prealloc = false;
 		j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 		j->complete = job->complete;
@@ -1328,6 +1336,7 @@ struct jr_fold {
 	int oldwfd;                   /* owned after the switch: the journal's old
 				       * descriptor, closed off the loop */
 	off_t x;                      /* [0, x) of the old file is folded */
+	off_t own_from;               /* ... its records from here on only (0: all) */
 	uint64_t batch;               /* the snapshot's number: the last batch in [0, x) */
 	off_t snaplen;                /* old offset o >= x goes to o - x + snaplen */
 	off_t from, to;               /* the copy: [from, to) of the old file */
@@ -1475,7 +1484,8 @@ static void jr_fold_build(struct jr_fold *f)
 	rc = f->ops->new(f->arg, &fr.st);
 	if (rc == 0) {
 		memset(&li, 0, sizeof(li));
-		rc = jr_replay_buf(map, (size_t)f->x, f->group, jr_fold_apply, &fr, &li);
+		rc = jr_replay_buf(map, (size_t)f->x, (size_t)f->own_from, f->group, jr_fold_apply,
+				   &fr, &li);
 		if (rc == 0 && (li.valid_end != f->x || li.last_batch != f->batch)) {
 			rc = -EUCLEAN;
 			snprintf(li.why, sizeof(li.why),
@@ -1689,7 +1699,13 @@ static void jr_fold_give_up(struct jr *j, struct jr_fold *f)
 	j->st.fold_failures++;
 	j->compact_at = j->end + JR_COMPACT_MIN;
 	j->fold_wanted = false;
-	if (f->refused) {
+	if (f->own_from) {
+		/* What jr_compact_own drops must go: the snapshot does it. */
+		log_err("group=%s journal fold of this owner's records given up (%s); "
+			"compacting from the live state instead", j->group, f->why);
+		j->compact_wanted = true;
+		j->compact_complete |= f->complete;
+	} else if (f->refused) {
 		log_err("group=%s journal fold given up: the journal does not replay (%s); "
 			"compacting from the live state instead", j->group, f->why);
 		j->compact_wanted = true;
@@ -1713,6 +1729,8 @@ static void jr_fold_switched(struct jr *j, struct jr_fold *f)
 	j->no_prealloc = false;
 	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 	j->fold_wanted = false;
+	j->own_from = -1;
+	j->complete = f->complete;
 	j->st.compactions++;
 	j->st.folds++;
 	j->st.records += f->nrec;
@@ -1746,8 +1764,16 @@ static void jr_fold_step_done(struct jr *j, struct jr_fold *f)
 		jr_kick(j);
 		return;
 	}
-	if (j->failed || j->compact_wanted) {
-		/* A snapshot of the live state goes first (jr_kick). */
+	if (f->phase == JR_FP_SWITCH) {
+		/* Renamed: the new file is the journal, whatever came since. */
+		jr_fold_switched(j, f);
+		jr_kick(j);
+		return;
+	}
+	if (j->failed || j->compact_wanted || (j->own_wanted && !f->own_from)) {
+		/* A snapshot of the live state goes first (jr_kick), or a
+		 * fold of this owner's records, which drops what this one
+		 * would keep. */
 		log_info("group=%s journal fold set aside for a compaction from the live state",
 			 j->group);
 		jr_fold_release(j, f, true);
@@ -1767,9 +1793,6 @@ static void jr_fold_step_done(struct jr *j, struct jr_fold *f)
 		f->from = f->to;
 		break;
 	case JR_FP_SWITCH:
-		jr_fold_switched(j, f);
-		jr_kick(j);
-		return;
 	case JR_FP_RELEASE:
 		return;
 	}
@@ -1802,15 +1825,21 @@ static void jr_fold_done(uv_work_t *w, int status)
 	jr_fold_step_done(j, f);
 }
 
-/* Start a fold of what is durable now; appends go on. */
-static void jr_fold_start(struct jr *j)
+static void jr_wake(struct jr *j);
+
+/* Start a fold of what is durable now (@own: of what this open appended
+ * only, jr_compact_own); appends go on. */
+static void jr_fold_start(struct jr *j, bool own)
 {
 	struct jr_fold *f;
 	int rc = -ENOMEM;
 
 	if (jr_folds_building >= JR_FOLDS_MAX)
-		return; /* fold_wanted stays: tried again after the next batch */
-	j->fold_wanted = false;
+		return; /* still wanted: tried again after the next batch */
+	if (own)
+		j->own_wanted = false;
+	else
+		j->fold_wanted = false;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		goto err;
@@ -1818,7 +1847,8 @@ static void jr_fold_start(struct jr *j)
 	f->j = j;
 	f->ops = j->fold_ops;
 	f->arg = j->fold_arg;
-	f->complete = j->complete;
+	f->complete = j->complete || (own && j->own_complete);
+	f->own_from = own ? j->own_from : 0;
 	f->x = f->from = j->durable_end;
 	f->batch = j->durable_batch;
 	f->fail_step = j->fold_fail_step;
@@ -1844,9 +1874,16 @@ static void jr_fold_start(struct jr *j)
 	rc = -EAGAIN;
 err:
 	j->st.fold_failures++;
-	j->compact_at = j->end + JR_COMPACT_MIN;
-	log_err("group=%s cannot start a journal fold: %s; next try at %lld bytes", j->group,
-		strerror(-rc), (long long)j->compact_at);
+	if (own) {
+		log_err("group=%s cannot start a journal fold: %s; compacting from the live state "
+			"instead", j->group, strerror(-rc));
+		j->compact_wanted = true;
+		j->compact_complete |= j->own_complete;
+	} else {
+		j->compact_at = j->end + JR_COMPACT_MIN;
+		log_err("group=%s cannot start a journal fold: %s; next try at %lld bytes",
+			j->group, strerror(-rc), (long long)j->compact_at);
+	}
 	if (f)
 		jr_fold_free(f);
 }
@@ -1862,6 +1899,17 @@ static int jr_fold_switch(struct jr *j, struct jr_fold *f)
 	JR_FOLD_WHY("cannot queue its last step");
 	jr_fold_give_up(j, f);
 	return -EAGAIN;
+}
+
+void jr_compact_own(struct jr *j, bool complete)
+{
+	if (j->failed || !j->fold_ops) {
+		jr_compact(j, complete);
+		return;
+	}
+	j->own_wanted = true;
+	j->own_complete |= complete;
+	jr_wake(j);
 }
 
 void jr_set_fold(struct jr *j, const struct jr_fold_ops *ops, void *arg)
@@ -1894,8 +1942,6 @@ void jr_test_fold_release(struct jr *j)
 	if (f)
 		jr_fold_step_done(j, f);
 }
-
-static void jr_wake(struct jr *j);
 
 void jr_test_fold(struct jr *j)
 {
@@ -2056,8 +2102,25 @@ static void jr_kick(struct jr *j)
 		if (j->njobs || j->fold)
 			return;
 	}
+	if (j->own_wanted && (j->own_from < 0 || !j->fold_ops)) {
+		/* A compaction since the open mixed this owner's records with
+		 * the rest: only the live state can tell them apart now. */
+		j->own_wanted = false;
+		j->compact_wanted = true;
+		j->compact_complete |= j->own_complete;
+		jr_kick(j);
+		return;
+	}
+	if (j->own_wanted && j->fold && !j->fold->busy && !j->fold->own_from) {
+		/* A size fold would keep what this one drops: it goes. */
+		log_info("group=%s journal fold set aside for a fold of this owner's records",
+			 j->group);
+		jr_fold_release(j, j->fold, true);
+	}
+	if (j->own_wanted && !j->fold)
+		jr_fold_start(j, true);
 	if (j->fold_wanted && !j->fold)
-		jr_fold_start(j);
+		jr_fold_start(j, false);
 	if (j->fold && j->fold->holding) {
 		/* Appends wait for the switch to the new file. */
 		if (j->njobs || j->fold->busy || jr_fold_switch(j, j->fold) == 0)
@@ -2167,6 +2230,7 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 	j->durable_end = j->end;
 	j->durable_batch = j->batch - 1;
+	j->own_from = j->end;
 	j->loop = NULL;
 	if (loop)
 		jr_attach(j, loop);

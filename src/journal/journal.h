@@ -221,6 +221,16 @@ int jr_wait(struct jr *j, jr_done_fn done, void *arg);
  * were not reclaimed must go, or the state became complete. */
 void jr_compact(struct jr *j, bool complete);
 
+/*
+ * jr_compact, for when the state to keep is exactly what was appended
+ * since this journal was opened (the loaded records dropped: grace end,
+ * whose reservations are the loaded state and are all dropped, reclaimed
+ * ones being appended again as they were reclaimed): a fold of those
+ * records alone, off the loop, when fold ops are set and no compaction
+ * has run since the open; jr_compact otherwise (and if the fold fails).
+ */
+void jr_compact_own(struct jr *j, bool complete);
+
 /* For jr_snapshot_fn: add one record of the state. */
 int jr_snap_add(struct jr *j, const struct jr_rec *r);
 

@@ -677,6 +677,19 @@ static void nlm_resv_free_async(struct nlm_group *ng, struct lk_table *t)
 	lk_table_free(t);
 }
 
+/*
+ * Grace is over.  The journal must then hold the lock table and nothing
+ * else: the reservations (what the journal held at the load) are dropped.
+ * The table is exactly what the records appended since the load replay
+ * to: it started empty at the load, every change of it since was appended
+ * in order (reclaims as LOCKs, like any grant), and what touched only
+ * reservations (an UNLOCK or FREE_ALL of a range the table did not hold)
+ * changes nothing when replayed onto a table that does not hold it
+ * either.  So the journal folds those records alone, off the loop
+ * (jr_compact_own); it takes the snapshot of the table when that cannot
+ * be (a compaction during grace mixed them with the loaded ones, the
+ * journal failed).
+ */
 void nlm_resv_drop(struct nlm_group *ng)
 {
 	struct lk_stats st;
@@ -686,13 +699,15 @@ void nlm_resv_drop(struct nlm_group *ng)
 		if (st.locks + st.shares) {
 			log_info("group=%s %zu locks and %zu shares were not reclaimed in grace: "
 				 "dropped", ng->name, st.locks, st.shares);
-			jr_compact(ng->jr, true);
+			jr_compact_own(ng->jr, true);
 		}
 	}
 	if (ng->jr && !ng->jr_trusted) {
 		/* A plain grace is over: whoever did not reclaim lost their
-		 * locks, so what the table holds now is all there is. */
-		jr_compact(ng->jr, true);
+		 * locks, so what the table holds now is all there is (the
+		 * journal was started empty at the load: its records are the
+		 * table's). */
+		jr_compact_own(ng->jr, true);
 		ng->jr_trusted = true;
 	}
 	if (!ng->resv)

@@ -1268,14 +1268,28 @@ static struct jr_stats jstats(void)
 	return js;
 }
 
-static void fold_and_wait(uint64_t folds)
+/* Run until the journal's compactions reach @n and none is under way. */
+static void compactions_wait(uint64_t n)
 {
 	struct nlm_group *ng = grp_slot(gpub(), GRP_PROTO_NLM);
 
-	jr_test_fold(ng->jr);
-	for (int i = 0; i < 1000000 && jstats().folds < folds; i++)
+	for (int i = 0; i < 1000000 && (jstats().compactions < n || jr_folding(ng->jr)); i++)
 		uv_run(&loop, UV_RUN_ONCE);
-	assert_int_equal(jstats().folds, folds);
+	assert_int_equal(jstats().compactions, n);
+	assert_false(jr_folding(ng->jr));
+}
+
+/* Fold now (as if the journal had reached its size) and wait for it. */
+static void fold_and_wait(void)
+{
+	struct nlm_group *ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	struct jr_stats js = jstats();
+
+	jr_test_fold(ng->jr);
+	for (int i = 0; i < 1000000 && jstats().folds == js.folds; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(jstats().folds, js.folds + 1);
+	assert_int_equal(jstats().compactions, js.compactions + 1);
 	assert_int_equal(jstats().fold_failures, 0);
 }
 
@@ -1304,10 +1318,11 @@ static void test_fold_loads_as_held(void **st)
 	assert_int_equal(share(true, "hostA"), NLM4_GRANTED);
 	assert_int_equal(lock("hostD", 6, 700, 10, false), NLM4_GRANTED);
 	free_all_on(clnt, "hostD");
-	/* (the journal's first compaction, from the live state, marked it
-	 * complete when the group found no journal: before any grant) */
+	/* The group found no journal: the first compaction (a fold of this
+	 * owner's records, its grace being over at once) marks it complete. */
+	compactions_wait(1);
 	c0 = jstats().compactions;
-	fold_and_wait(1);
+	fold_and_wait();
 	/* after the fold: appended to the new file */
 	assert_int_equal(unlock("hostB", 3, 500, 50), NLM4_GRANTED);
 	assert_int_equal(lock("hostB", 3, 800, 10, false), NLM4_GRANTED);
@@ -1316,7 +1331,8 @@ static void test_fold_loads_as_held(void **st)
 	jr_test_fold(ng->jr);
 	assert_int_equal(lock("hostE", 7, 900, 10, false), NLM4_GRANTED);
 	assert_int_equal(unlock("hostA", 2, 400, 10), NLM4_GRANTED);
-	fold_and_wait(2);
+	for (int i = 0; i < 1000000 && jr_folding(ng->jr); i++)
+		uv_run(&loop, UV_RUN_ONCE);
 	assert_int_equal(jstats().compactions, c0 + 2);
 	ng = grp_slot(gpub(), GRP_PROTO_NLM);
 	lines_of(ng->locks, &live);
@@ -1336,12 +1352,66 @@ static void test_fold_loads_as_held(void **st)
 	/* In grace: reservations and new locks are one state in the file. */
 	assert_int_equal(lock("hostA", 1, 0, 50, true), NLM4_GRANTED);   /* a reclaim */
 	assert_int_equal(lock("hostF", 8, 5000, 10, false), NLM4_GRANTED);
-	fold_and_wait(1);
+	fold_and_wait();
 	ng = grp_slot(gpub(), GRP_PROTO_NLM);
 	lines_of(ng->resv, &live);
 	lines_of(ng->locks, &live);
 	client_close();
 	group_stop();
+	group_start();
+	client_open();
+	ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	lines_of(ng->resv, &loaded);
+	lines_expect_equal(&live, &loaded);
+	lines_free(&live);
+	lines_free(&loaded);
+	group_stop();
+}
+
+/*
+ * Grace ends with reservations left: the journal keeps only the lock
+ * table, folded from the records this incarnation appended (reclaims,
+ * new locks, a split, releases of reservations only), off the loop; the
+ * next incarnation loads exactly that table.
+ */
+static void test_grace_end_folds_own(void **st)
+{
+	struct lines live = { 0 }, loaded = { 0 };
+	struct nlm_group *ng;
+	struct jr_stats js;
+
+	(void)st;
+	group_start();
+	assert_int_equal(lock("hostA", 1, 0, 100, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostA", 1, 200, 100, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostB", 2, 400, 100, false), NLM4_GRANTED);
+	assert_int_equal(lock("hostC", 3, 600, 100, false), NLM4_GRANTED);
+	assert_int_equal(share(true, "hostA"), NLM4_GRANTED);
+	client_close();
+	group_stop();
+
+	group_start();
+	client_open();
+	assert_true(grp_in_grace(gpub()));
+	ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	js = jstats();
+	assert_int_equal(lock("hostA", 1, 0, 100, true), NLM4_GRANTED);    /* reclaim */
+	assert_int_equal(lock("hostD", 4, 1000, 100, false), NLM4_GRANTED); /* new */
+	assert_int_equal(unlock("hostB", 2, 400, 50), NLM4_GRANTED);  /* reservation only */
+	assert_int_equal(lock("hostB", 2, 450, 50, true), NLM4_GRANTED);    /* reclaim */
+	assert_int_equal(lock("hostE", 5, 2000, 10, false), NLM4_GRANTED);
+	assert_int_equal(unlock("hostE", 5, 2002, 2), NLM4_GRANTED);  /* a split */
+	free_all_on(clnt, "hostC");                                    /* reservation only */
+	/* grace ends (the group's hook): A's [200, 300) and share dropped */
+	nlm_resv_drop(ng);
+	compactions_wait(js.compactions + 1);
+	assert_int_equal(jstats().folds, js.folds + 1);  /* folded, not a snapshot */
+	assert_int_equal(jstats().fold_failures, 0);
+	lines_of(ng->locks, &live);
+	assert_int_equal(live.n, 5);
+	client_close();
+	group_stop();
+
 	group_start();
 	client_open();
 	ng = grp_slot(gpub(), GRP_PROTO_NLM);
@@ -1361,6 +1431,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_loads_as_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grace_end_folds_own, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cookie_echo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_lock_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
