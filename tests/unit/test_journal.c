@@ -2299,6 +2299,60 @@ static void test_fold_yields_to_compact(void **st)
 	free(live);
 }
 
+/* jr_compact_own: the records appended since the open, alone, folded off
+ * the loop (grace end: the loaded state goes); once a compaction has
+ * mixed them with the loaded ones, the snapshot of the live state. */
+static void test_fold_own(void **st)
+{
+	static const unsigned state[] = { 40 };
+	struct snap s = { .idx = state, .n = 1 };
+	struct owait wl = { 0 }, wa = { 0 }, wb = { 0 };
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct jr *j;
+
+	fold_setup(&j, &s);
+	jr_close(j);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(jr_open(&loop, dir, GROUP, NULL, false, false, snap_cb, &s, &j), 0);
+	jr_set_fold(j, &mf_ops, NULL);
+	fold_append(j, 300, &wl);               /* the "loaded" records */
+	RUN_UNTIL(wl.calls == 1, 5000);
+	assert_int_equal(wl.rc, 0);
+	close_jr(j);
+
+	assert_int_equal(load(&li), 0);
+	assert_false(li.complete);
+	assert_int_equal(jr_open(&loop, dir, GROUP, &li, true, false, snap_cb, &s, &j), 0);
+	jr_set_fold(j, &mf_ops, NULL);
+	memset(live, 0, sizeof(*live));         /* this owner's records only */
+	fold_append(j, 200, &wa);
+	RUN_UNTIL(wa.calls == 1, 5000);
+	assert_int_equal(wa.rc, 0);
+	jr_compact_own(j, true);
+	fold_append(j, 50, &wb);                /* during the fold: kept */
+	run_until_compactions(j, 1);
+	RUN_UNTIL(wb.calls == 1, 5000);
+	assert_int_equal(wb.rc, 0);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.folds, 1);
+	assert_int_equal(s.calls, 0);
+	assert_int_equal(mf.on_loop, 0);
+	expect_loads_to_live(&li);
+	assert_true(li.complete);
+	expect_consecutive_batches();
+
+	/* Mixed now: the live state's snapshot. */
+	jr_compact_own(j, true);
+	run_until_compactions(j, 2);
+	assert_int_equal(s.calls, 1);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	expect_log(state, 1);
+	assert_true(li.complete);
+	free(live);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -2338,6 +2392,7 @@ int main(int argc, char **argv)
 		T(test_fold_fails_rename),
 		T(test_fold_fails_ops),
 		T(test_fold_yields_to_compact),
+		T(test_fold_own),
 #undef T
 	};
 
