@@ -64,9 +64,12 @@
  * million locks stopped every group of the node for most of a second) and
  * one long stall of the group's grants.  It is kept where the caller's
  * state is not the file's: a failed journal (releases were not written;
- * the snapshot carries them) and jr_compact (grace end drops reservations
- * the file still has).  A size-triggered compaction folds instead, when
- * the caller gave fold ops (jr_set_fold):
+ * the snapshot carries them) and jr_compact.  A size-triggered compaction
+ * folds instead, when the caller gave fold ops (jr_set_fold), and so does
+ * jr_compact_own (grace end: the state is what this open appended, the
+ * loaded records dropped; the same steps, the records before own_from
+ * parsed and checked but not replayed; a snapshot once a compaction has
+ * mixed them, or if that fold fails):
  *
  *   1. X = durable_end, b = durable_batch: every batch before X is durable
  *      (results are taken in order) and b is the last of them.  Nothing is
