@@ -217,8 +217,8 @@ typedef void (*jr_done_fn)(void *arg, int rc);
 int jr_wait(struct jr *j, jr_done_fn done, void *arg);
 
 /* Rewrite the journal as a snapshot of the current state (through @snap),
- * after the write in flight; e.g. when grace ends and reservations that
- * were not reclaimed must go, or the state became complete. */
+ * after the write in flight, on the loop: for a state the file does not
+ * replay to (jr_compact_own says when a fold can do it instead). */
 void jr_compact(struct jr *j, bool complete);
 
 /*
@@ -236,8 +236,9 @@ int jr_snap_add(struct jr *j, const struct jr_rec *r);
 
 /*
  * Compaction off the loop ("fold", journal.c): how a size-triggered
- * compaction rebuilds the state from the journal file itself, on a pool
- * thread, instead of asking the loop for a snapshot of the live tables.
+ * compaction rebuilds the state from the journal file itself, on a thread
+ * of its own (started from the pool), instead of asking the loop for a
+ * snapshot of the live tables.
  * Every op runs on that thread, never on the loop, and must touch nothing
  * the loop uses (no table, host or allocator shared with the live state):
  *   new(arg, &st)    a new, empty private state in *st; 0 or -errno;

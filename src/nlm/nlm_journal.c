@@ -167,8 +167,9 @@ static int nlm_snap_add(void *arg, const struct jr_rec *r)
 
 /* The state as the journal must hold it: reservations not yet reclaimed,
  * then the lock table (which wins where an owner has both).  On the loop:
- * only for the compactions where the live state is not the file's (grace
- * end, a failed journal); the others fold (below). */
+ * only for the compactions where the live state is not the file's (a
+ * failed journal; a grace end after a compaction in grace); the others
+ * fold (below). */
 static int nlm_snapshot(void *arg, struct jr *j)
 {
 	struct nlm_group *ng = arg;
