@@ -1343,6 +1343,7 @@ struct jr_fold {
 	uint64_t batch;               /* the snapshot's number: the last batch in [0, x) */
 	off_t snaplen;                /* old offset o >= x goes to o - x + snaplen */
 	off_t from, to;               /* the copy: [from, to) of the old file */
+	off_t paced;                  /* the new file's writeback started up to here */
 	uint64_t nrec;
 	struct jr_buf buf;            /* BUILD: the snapshot being encoded */
 	uint64_t hold_t0;             /* uv_hrtime when appends were held */
@@ -1427,6 +1428,24 @@ static int jr_fold_add(void *arg, const struct jr_rec *r)
 	return rc;
 }
 
+/* A fold's writes are handed to writeback JR_PACE at a time, waiting for
+ * the step before: tens of MB left dirty and flushed by one fdatasync
+ * queued every other journal's sync on the disk behind them (another
+ * group's LOCK waited for its batch that long). */
+#define JR_PACE ((off_t)4 << 20)
+
+static void jr_pace(int fd, off_t done_to, off_t *paced)
+{
+	while (done_to - *paced >= JR_PACE) {
+		if (*paced >= JR_PACE)
+			(void)sync_file_range(fd, *paced - JR_PACE, JR_PACE,
+					      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					      SYNC_FILE_RANGE_WAIT_AFTER);
+		(void)sync_file_range(fd, *paced, JR_PACE, SYNC_FILE_RANGE_WRITE);
+		*paced += JR_PACE;
+	}
+}
+
 /* The new file under JR_FOLD_TMP, holding the snapshot, durable.  As
  * sf_replace_ex: whatever is at the name (a crashed fold's leftover, a
  * planted symlink) is removed, never written through. */
@@ -1443,8 +1462,14 @@ static int jr_fold_create(struct jr_fold *f)
 	if (fchmod(f->tmpfd, 0600) < 0)
 		return -errno;
 	rc = jr_fold_inject(f, JR_FOLD_WRITE);
-	if (rc == 0)
-		rc = jr_write_all(f->tmpfd, f->buf.p, f->buf.len, 0);
+	for (size_t at = 0; rc == 0 && at < f->buf.len;) {
+		size_t n = f->buf.len - at < (size_t)JR_PACE ? f->buf.len - at : (size_t)JR_PACE;
+
+		rc = jr_write_all(f->tmpfd, f->buf.p + at, n, (off_t)at);
+		at += n;
+		jr_pace(f->tmpfd, (off_t)at, &f->paced);
+		thp_yield_point();
+	}
 	if (rc == 0 && fdatasync(f->tmpfd) < 0)
 		rc = -errno;
 	return rc;
@@ -1556,6 +1581,7 @@ static int jr_fold_copy(struct jr_fold *f)
 		if (rc < 0)
 			break;
 		at += n;
+		jr_pace(f->tmpfd, at - f->x + f->snaplen, &f->paced);
 		thp_yield_point();
 	}
 	free(b);
