@@ -1287,6 +1287,8 @@ static void jr_retry_cb(uv_timer_t *t)
 	if (j->failed && !j->njobs) {
 		j->compact_wanted = true;
 		jr_kick(j);
+	} else if (!j->failed && !j->fold && (j->fold_wanted || j->own_wanted)) {
+		jr_kick(j); /* a fold that waited for its turn */
 	}
 }
 
@@ -1863,8 +1865,13 @@ static void jr_fold_start(struct jr *j, bool own)
 	struct jr_fold *f;
 	int rc = -ENOMEM;
 
-	if (jr_folds_building >= JR_FOLDS_MAX)
-		return; /* still wanted: tried again after the next batch */
+	if (jr_folds_building >= JR_FOLDS_MAX) {
+		/* Still wanted: tried again after the next batch, or in a
+		 * second (a grace end's fold must not wait for an append). */
+		if (!uv_is_active((uv_handle_t *)&j->retry))
+			uv_timer_start(&j->retry, jr_retry_cb, JR_RETRY_MS, 0);
+		return;
+	}
 	if (own)
 		j->own_wanted = false;
 	else

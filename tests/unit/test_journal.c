@@ -2353,6 +2353,61 @@ static void test_fold_own(void **st)
 	free(live);
 }
 
+/* One fold builds at a time in a process (it holds a pool thread for its
+ * length): a second journal's waits for its turn, and takes it without an
+ * append to prompt it (a grace end's). */
+static void test_fold_one_at_a_time(void **st)
+{
+	struct snap s = { 0 }, s2 = { 0 };
+	struct owait wa = { 0 }, wb = { 0 };
+	char dir2[320], path2[340];
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct jr *j, *j2;
+	struct model *m;
+
+	fold_setup(&j, &s);
+	snprintf(dir2, sizeof(dir2), "%s/b", dir);
+	assert_int_equal(mkdir(dir2, 0700), 0);
+	assert_int_equal(jr_open(&loop, dir2, GROUP, NULL, false, false, snap_cb, &s2, &j2), 0);
+	jr_set_fold(j2, &mf_ops, NULL);
+	fold_append(j, 10, &wa);
+	fold_append(j2, 10, &wb);
+	RUN_UNTIL(wa.calls == 1 && wb.calls == 1, 5000);
+	assert_int_equal(wb.rc, 0);
+
+	block_pool();                           /* j's build is queued, not done */
+	jr_test_fold(j);
+	turn();
+	assert_true(jr_folding(j));
+	jr_compact_own(j2, true);
+	turn();
+	turn();
+	assert_false(jr_folding(j2));           /* not its turn */
+	unblock_pool();
+	RUN_UNTIL(compactions(j) == 1 && compactions(j2) == 1, 5000);
+	assert_int_equal(compactions(j), 1);
+	assert_int_equal(compactions(j2), 1);
+	jr_get_stats(j2, &js);
+	assert_int_equal(js.folds, 1);
+	assert_int_equal(s.calls + s2.calls, 0);
+	jr_close(j);
+	jr_close(j2);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	/* Both streams went into one model: each file holds its part. */
+	snprintf(path2, sizeof(path2), "%s/journal", dir2);
+	m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	assert_int_equal(jr_load(jpath, GROUP, model_apply, m, &li), 0);
+	assert_int_equal(li.batches, 1);        /* the folded state alone */
+	assert_int_equal(jr_load(path2, GROUP, model_apply, m, &li), 0);
+	assert_true(li.complete);
+	assert_int_equal(li.batches, 1);
+	assert_true(model_equal(m, live));
+	free(m);
+	free(live);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -2393,6 +2448,7 @@ int main(int argc, char **argv)
 		T(test_fold_fails_ops),
 		T(test_fold_yields_to_compact),
 		T(test_fold_own),
+		T(test_fold_one_at_a_time),
 #undef T
 	};
 
