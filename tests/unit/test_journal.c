@@ -2365,6 +2365,7 @@ static void test_fold_one_at_a_time(void **st)
 	struct jr_stats js;
 	struct jr *j, *j2;
 	struct model *m;
+	bool waited;
 
 	fold_setup(&j, &s);
 	snprintf(dir2, sizeof(dir2), "%s/b", dir);
@@ -2383,8 +2384,9 @@ static void test_fold_one_at_a_time(void **st)
 	jr_compact_own(j2, true);
 	turn();
 	turn();
-	assert_false(jr_folding(j2));           /* not its turn */
-	unblock_pool();
+	waited = !jr_folding(j2);               /* not its turn */
+	unblock_pool();                         /* (before any assert fails) */
+	assert_true(waited);
 	RUN_UNTIL(compactions(j) == 1 && compactions(j2) == 1, 5000);
 	assert_int_equal(compactions(j), 1);
 	assert_int_equal(compactions(j2), 1);
