@@ -57,6 +57,21 @@ struct rpc_conn;
  * at their start: lowering one's own priority needs no privilege, going
  * back would (CAP_SYS_NICE). */
 #define RPC_POOL_LOW_NICE 10
+/*
+ * Low jobs on the pool at once, node-wide: one fewer than the CPUs sgnfsd
+ * may run on (sched_getaffinity), at least one.  A CPU running only a
+ * SCHED_IDLE thread counts as idle where the scheduler places a woken
+ * thread, but on a kernel without full preemption that thread gives the
+ * CPU back only when its system call reaches a resched point: up to a
+ * millisecond and more inside a READDIRPLUS's getdents and stat calls.
+ * With every CPU running one, the loop woken for another group's request
+ * waited for that each time.  Keeping one CPU clear of them, measured under
+ * bench/fairness.py on 2 CPUs (two runs each, wire p99 flood / baseline):
+ * LOCK 2.41, 2.39x -> 1.88, 1.81x; UNLOCK 5.57, 5.73x -> 3.08, 2.39x; the
+ * flooding group got ~40% fewer jobs done meanwhile (a CPU, not two).
+ * rpcs_test_ncpus (tests only; 0 = ask the kernel) stands for the count.
+ */
+extern unsigned rpcs_test_ncpus;
 
 struct rpc_req_priv;
 
@@ -100,6 +115,7 @@ struct rpc_svc {
 	struct rpcx_fq *fqs;                   /* owned */
 	struct rpcx_fq *fq_ring;               /* next to take a job, or NULL */
 	unsigned pool_inflight;                /* jobs handed to the pool */
+	unsigned low_inflight;                 /* of those, low ones (<= rpcs_low_cap) */
 	struct rpcp_chan *pool;                /* owned: the pool's way back; opened at the first job */
 	uint64_t udp_dropped;                  /* since start */
 	uint64_t udp_drop_logged_ms, udp_drop_quiet;

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -648,30 +649,62 @@ static uint32_t rpcs_fq_cap(struct rpc_svc *svc, uint32_t *active)
 	return cap ? cap : 1;
 }
 
+unsigned rpcs_test_ncpus;
+
+/*
+ * How many low jobs may be on the pool at once: one fewer than the CPUs
+ * this process may run on, at least one (rpc_int.h, RPC_POOL_JOBS_LOW).
+ */
+static unsigned rpcs_low_cap(void)
+{
+	static unsigned ncpus;
+
+	if (rpcs_test_ncpus)
+		return rpcs_test_ncpus > 1 ? rpcs_test_ncpus - 1 : 1;
+	if (!ncpus) {
+		cpu_set_t cs;
+
+		ncpus = sched_getaffinity(0, sizeof(cs), &cs) == 0 && CPU_COUNT(&cs) > 0
+			? (unsigned)CPU_COUNT(&cs) : 1;
+	}
+	return ncpus > 1 ? ncpus - 1 : 1;
+}
+
+/* Whether @q's next job goes to the pool as a low one: its group is
+ * backlogged (more of its requests waiting or on the pool) while another
+ * group is active.  A group with one request at a time never is. */
+static bool rpcs_would_lower(const struct rpcx_fq *q, uint32_t active)
+{
+	return active > 1 && (q->head->fq_next || q->inflight > 0);
+}
+
 /* Hand queued requests to the pool while fewer than RPC_POOL_JOBS are
  * there, one per group in turn, skipping a group that already holds
- * RPC_POOL_JOBS_PER_CTX of them. */
+ * RPC_POOL_JOBS_PER_CTX of them, or whose job would be low while the low
+ * jobs' cap is reached. */
 static void rpcs_pool_kick(struct rpc_svc *svc)
 {
 	uint32_t active = 0;
 	uint32_t cap = svc->fq_ring ? rpcs_fq_cap(svc, &active) : 0;
+	unsigned low_cap = rpcs_low_cap();
 
 	while (svc->pool_inflight < RPC_POOL_JOBS && svc->fq_ring) {
 		struct rpcx_fq *q = svc->fq_ring;
 
-		/* The first group in ring order under its cap, or none. */
-		while (q->inflight >= cap) {
+		/* The first group in ring order under its cap (and, when its
+		 * job would be a low one, under the low jobs' cap), or none. */
+		while (q->inflight >= cap ||
+		       (rpcs_would_lower(q, active) && svc->low_inflight >= low_cap)) {
 			q = q->rnext;
 			if (q == svc->fq_ring)
 				return;
 		}
 		struct rpc_req_priv *rp = q->head;
 
-		/* Backlogged (more of its requests waiting or on the pool)
-		 * while another group is active: its job yields the CPU to
-		 * the loop and to the other groups' jobs (RPC_POOL_LOW_NICE).
-		 * A group with one request at a time is never lowered. */
-		rp->job.low = active > 1 && (rp->fq_next || q->inflight > 0);
+		/* Backlogged while another group is active: its job yields
+		 * the CPU to the loop and to the other groups' jobs
+		 * (RPC_POOL_LOW_NICE). */
+		rp->job.low = rpcs_would_lower(q, active);
 		q->head = rp->fq_next;
 		if (!q->head)
 			q->tail = NULL;
@@ -698,9 +731,13 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 		q->inflight++;
 		rp->fq = q;
 		svc->pool_inflight++;
+		if (rp->job.low)
+			svc->low_inflight++;
 		if (!svc->pool && rpcp_chan_open(svc->loop, &svc->pool) < 0) {
 			svc->pool = NULL;
 			svc->pool_inflight--;
+			if (rp->job.low)
+				svc->low_inflight--;
 			rpcs_fq_done(rp);
 			rpc_req_finish(&rp->req, RPC_DONE_SYSERR);
 			continue;
@@ -918,6 +955,8 @@ static void rpcs_work_done(struct rpcp_job *j)
 	struct rpc_svc *svc = rp->lsn->svc;
 
 	svc->pool_inflight--;
+	if (j->low)
+		svc->low_inflight--;
 	rpcs_fq_done(rp);
 	if (rp->lsn->stats) {
 		rp->lsn->stats->pool_done++;

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "rpc/rpc.h"
+#include "rpc/rpc_int.h" /* rpcs_test_ncpus */
 
 #define TPROG 0x20000099u
 #define TPORT 40111
@@ -65,22 +66,32 @@ static enum rpc_disposition t_uid(struct rpc_req *r)
 /* HOLD: on the listener of context "group A" (lsn_a) the call waits on
  * the pool until the test releases it; elsewhere it is ECHO.  Counts how
  * many of A's run at once. */
-static int ctx_a;
+static int ctx_a, ctx_b;
 static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
-static unsigned hold_running, hold_max;
+static unsigned hold_running, hold_max, hold_low, hold_low_running, hold_low_max;
 static bool hold_release;
 
 static enum rpc_disposition t_hold(struct rpc_req *r)
 {
 	if (r->svc_ctx == &ctx_a) {
+		char name[16] = "";
+		bool low;
+
+		/* "sgnfs-low": a low pool thread (rpc_pool.c) runs it */
+		(void)pthread_getname_np(pthread_self(), name, sizeof(name));
+		low = strcmp(name, "sgnfs-low") == 0;
 		pthread_mutex_lock(&hold_mu);
 		if (++hold_running > hold_max)
 			hold_max = hold_running;
+		hold_low += low;
+		if (low && ++hold_low_running > hold_low_max)
+			hold_low_max = hold_low_running;
 		pthread_cond_broadcast(&hold_cv);
 		while (!hold_release)
 			pthread_cond_wait(&hold_cv, &hold_mu);
 		hold_running--;
+		hold_low_running -= low;
 		pthread_mutex_unlock(&hold_mu);
 	}
 	return t_echo(r);
@@ -333,12 +344,14 @@ static uv_async_t stop_async;
 static struct rpc_svc *svc;
 static struct rpc_listener *lsn;
 static struct rpc_listener *lsn_a;     /* context &ctx_a, port TPORT + 1 */
+static struct rpc_listener *lsn_b;     /* context &ctx_b, port TPORT + 2 */
 static pthread_t loop_thread;
 
 static void on_stop(uv_async_t *a)
 {
 	rpc_listener_close(lsn);
 	rpc_listener_close(lsn_a);
+	rpc_listener_close(lsn_b);
 	uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -361,6 +374,9 @@ static int server_up(void **st)
 	sin.sin_port = htons(TPORT + 1);
 	assert_int_equal(rpc_listen(svc, (struct sockaddr *)&sin, RPC_LISTEN_UDP, &ctx_a,
 				    &lsn_a), 0);
+	sin.sin_port = htons(TPORT + 2);
+	assert_int_equal(rpc_listen(svc, (struct sockaddr *)&sin, RPC_LISTEN_UDP, &ctx_b,
+				    &lsn_b), 0);
 	uv_async_init(&loop, &stop_async, on_stop);
 	pthread_create(&loop_thread, NULL, loop_main, NULL);
 	return 0;
@@ -370,8 +386,11 @@ static int server_down(void **st)
 {
 	uv_async_send(&stop_async);
 	pthread_join(loop_thread, NULL);
-	assert_int_equal(uv_loop_close(&loop), 0); /* every handle closed */
+	/* The service closes its pool channel's handle (rpc.h): the loop
+	 * runs that close, then has no handle left. */
 	rpc_svc_free(svc);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0); /* every handle closed */
 	return 0;
 }
 
@@ -534,6 +553,29 @@ static size_t udp_call_after(const struct msg *bad, size_t nbad, const struct ms
 static size_t udp_call(const struct msg *m, uint32_t *out, size_t maxw)
 {
 	return udp_call_after(NULL, 0, m, out, maxw);
+}
+
+/* One ECHO call @xid to group B's listener, answered (on the loop: B is
+ * active, with nothing on the pool). */
+static void b_echo(uint32_t xid)
+{
+	struct sockaddr_in sb = test_addr();
+	struct timeval tv = { .tv_sec = REPLY_WAIT_S };
+	uint8_t buf[512];
+	uint32_t w0;
+	struct msg m;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sb.sin_port = htons(TPORT + 2);
+	call_hdr(&m, xid, 2, TPROG, 1, 1, CRED_SYS);
+	w32(&m, 1);
+	assert_true(sendto(fd, m.b, m.n, 0, (struct sockaddr *)&sb, sizeof(sb)) == (ssize_t)m.n);
+	assert_true(recv(fd, buf, sizeof(buf), 0) >= 28);
+	memcpy(&w0, buf, 4);
+	assert_int_equal(ntohl(w0), xid);
+	close(fd);
 }
 
 /* Send @m on a fresh TCP connection and on UDP; both replies into w[2][]. */
@@ -947,6 +989,11 @@ static void test_pool_slot_for_other_group(void **st)
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 
 	assert_true(fd >= 0);
+	rpcs_test_ncpus = 8;
+	pthread_mutex_lock(&hold_mu);
+	hold_release = false;
+	hold_max = 0;
+	pthread_mutex_unlock(&hold_mu);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	sa.sin_port = htons(TPORT + 1);
 	for (uint32_t i = 0; i < 8; i++) {
@@ -956,7 +1003,8 @@ static void test_pool_slot_for_other_group(void **st)
 			    (ssize_t)m.n);
 	}
 	/* A's calls have taken what the pool gives one group (3, or 2 while
-	 * another context was active in the last second). */
+	 * another context was active in the last second; the low jobs' cap,
+	 * test_low_jobs_leave_a_cpu, is out of the way with eight CPUs). */
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += REPLY_WAIT_S;
 	pthread_mutex_lock(&hold_mu);
@@ -980,11 +1028,78 @@ static void test_pool_slot_for_other_group(void **st)
 		got_a += recv(fd, buf, sizeof(buf), 0) > 0;
 	close(fd);
 
+	rpcs_test_ncpus = 0;
 	assert_true(running >= 2);
 	expect_accepted(w, n, 0x6100, 0);
 	assert_int_equal(w[6], 78);
 	assert_true(max_a <= 3);     /* a thread was left for the other context */
 	assert_int_equal(got_a, 8);  /* and A's calls all answered once released */
+}
+
+/*
+ * A backlogged group's low jobs leave a CPU free (rpc_int.h,
+ * rpcs_low_cap): with B active and two CPUs (rpcs_test_ncpus), at most one
+ * of A's eight blocked calls runs on a low thread at a time (the first may
+ * run at normal priority, taken before A had a backlog); B is answered
+ * meanwhile; once released every A call is answered.  Before, A's share
+ * of the pool (three jobs, A alone on it) ran two low at once.  The bounded wait for a
+ * second low one only keeps a wrong server from passing by luck; a right
+ * one never starts it.
+ */
+static void test_low_jobs_leave_a_cpu(void **st)
+{
+	struct sockaddr_in sa = test_addr();
+	struct timeval tv = { .tv_sec = REPLY_WAIT_S };
+	struct timespec until;
+	uint8_t buf[512];
+	unsigned got_a = 0, max_a, low_a;
+	struct msg m;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	rpcs_test_ncpus = 2;
+	pthread_mutex_lock(&hold_mu);
+	hold_release = false;
+	hold_max = hold_low = hold_low_max = 0;
+	pthread_mutex_unlock(&hold_mu);
+	/* B is active (a call of its own on the pool) */
+	b_echo(0x7000);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sa.sin_port = htons(TPORT + 1);
+	for (uint32_t i = 0; i < 8; i++) {
+		call_hdr(&m, 0x7100 + i, 2, TPROG, 1, 6, CRED_SYS);
+		w32(&m, i);
+		assert_true(sendto(fd, m.b, m.n, 0, (struct sockaddr *)&sa, sizeof(sa)) ==
+			    (ssize_t)m.n);
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += REPLY_WAIT_S;
+	pthread_mutex_lock(&hold_mu);
+	while (hold_running < 1 &&
+	       pthread_cond_timedwait(&hold_cv, &hold_mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&hold_mu);
+	b_echo(0x7001); /* B still answered while A's backlog waits */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	pthread_mutex_lock(&hold_mu);
+	while (hold_low_running < 2 &&
+	       pthread_cond_timedwait(&hold_cv, &hold_mu, &until) == 0)
+		;
+	max_a = hold_low_max;
+	low_a = hold_low;
+	hold_release = true;
+	pthread_cond_broadcast(&hold_cv);
+	pthread_mutex_unlock(&hold_mu);
+	for (int i = 0; i < 8; i++)
+		got_a += recv(fd, buf, sizeof(buf), 0) > 0;
+	close(fd);
+	rpcs_test_ncpus = 0;
+
+	assert_int_equal(max_a, 1);  /* one low at a time: a CPU left free */
+	assert_true(low_a >= 1);     /* A was backlogged: its jobs ran low */
+	assert_true(hold_max <= 2);
+	assert_int_equal(got_a, 8);
 }
 
 /* Check one BLOB reply (@rec: the record's bytes) to call @xid for @n bytes. */
@@ -1188,5 +1303,12 @@ int main(void)
 		cmocka_unit_test(test_tail_replies),
 		cmocka_unit_test(test_tail_free),
 	};
-	return cmocka_run_group_tests(tests, server_up, server_down);
+	/* On a server of its own, whose pool no other group used: A's share
+	 * of it is then three jobs, two of them low without the cap. */
+	const struct CMUnitTest low_tests[] = {
+		cmocka_unit_test(test_low_jobs_leave_a_cpu),
+	};
+	int rc = cmocka_run_group_tests_name("low jobs", low_tests, server_up, server_down);
+
+	return rc | cmocka_run_group_tests(tests, server_up, server_down);
 }
