@@ -66,9 +66,10 @@ struct rpc_conn;
  * millisecond and more inside a READDIRPLUS's getdents and stat calls.
  * With every CPU running one, the loop woken for another group's request
  * waited for that each time.  Keeping one CPU clear of them, measured under
- * bench/fairness.py on 2 CPUs (two runs each, wire p99 flood / baseline):
- * LOCK 2.41, 2.39x -> 1.88, 1.81x; UNLOCK 5.57, 5.73x -> 3.08, 2.39x; the
- * flooding group got ~40% fewer jobs done meanwhile (a CPU, not two).
+ * bench/fairness.py on 2 CPUs (three alternating runs each, wire p99 flood /
+ * baseline, bench/RESULTS.md): LOCK 2.4-4.0x -> 1.7-2.1x, UNLOCK 7.8-14.8x
+ * -> 2.5-3.3x, GETATTR 4.4-8.6x -> 3.0-3.1x; the flooding group got a third
+ * fewer jobs done meanwhile (a CPU's worth, not two).
  * rpcs_test_ncpus (tests only; 0 = ask the kernel) stands for the count.
  */
 extern unsigned rpcs_test_ncpus;
