@@ -4,6 +4,7 @@
 #include "thprio.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -156,4 +157,18 @@ void thp_yield_point(void)
 		now = thp_now_ns();
 	}
 	thp_yielded_ns = now;
+}
+
+int thp_reader(const char *name, int by)
+{
+	int rc;
+
+	(void)pthread_setname_np(pthread_self(), name);
+	rc = thp_nicer(by);
+	/* A woken thread takes this CPU at once, not after a protected
+	 * slice; off the loop's spare core; giving way every 0.1 ms. */
+	(void)thp_short_slice();
+	(void)thp_spare_one_cpu();
+	thp_yield_enable();
+	return rc;
 }

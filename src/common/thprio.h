@@ -119,4 +119,12 @@ bool thp_yield_enabled(void);
  * nicer fallback, -errno when neither could be set. */
 int thp_background(int fallback_nice);
 
+/*
+ * The calling thread becomes a reader of state whose size clients made (a
+ * group's open, a journal's fold): named @name (top -H, tests), nice +@by,
+ * the short slice, off one CPU, yield points on; everything above says
+ * why.  Returns thp_nicer's result (the rest is best effort).
+ */
+int thp_reader(const char *name, int by);
+
 #endif

@@ -449,23 +449,13 @@ static void *grp_open_thread(void *arg)
 	struct sg_group *g = arg;
 	int rc;
 
-	/* Its name tells it apart in top -H and in the tests. */
-	(void)pthread_setname_np(pthread_self(), "sgnfs-open");
-	rc = thp_nicer(GRP_OPEN_NICE);
-
+	/* Nice +10, the short slice (a woken thread, such as the journal's
+	 * io_uring worker behind another group's LOCK, takes this CPU at
+	 * once), off the loop's spare core, yield points (common/thprio.h). */
+	rc = thp_reader("sgnfs-open", GRP_OPEN_NICE);
 	if (rc < 0)
 		log_warn("group=%s cannot lower the priority of its open: %s; it competes with "
 			 "the event loop", g->cfg->name, strerror(-rc));
-	/* A short slice: a woken thread (the journal's io_uring worker behind
-	 * another group's LOCK) takes this CPU at once instead of after the
-	 * open's protected slice (common/thprio.h). */
-	(void)thp_short_slice();
-	/* One thread: off the loop's spare core it loses nothing while
-	 * another core is free (common/thprio.h). */
-	(void)thp_spare_one_cpu();
-	/* The read's yield points let a thread woken on this CPU run
-	 * within ~0.1 ms (common/thprio.h). */
-	thp_yield_enable();
 	grp_open_read(g);
 	return NULL;
 }

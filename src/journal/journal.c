@@ -1614,11 +1614,7 @@ static void *jr_fold_thread(void *arg)
 {
 	struct jr_fold *f = arg;
 
-	(void)pthread_setname_np(pthread_self(), "sgnfs-fold");
-	(void)thp_nicer(JR_FOLD_NICE);
-	(void)thp_short_slice();
-	(void)thp_spare_one_cpu();
-	thp_yield_enable();
+	(void)thp_reader("sgnfs-fold", JR_FOLD_NICE);
 	jr_fold_build(f);
 	return NULL;
 }

@@ -970,6 +970,63 @@ static void test_block_reuse_zeroed(void **st)
 	close(fd);
 }
 
+/* Group A's eight HOLD calls @xid0.., sent at once with the hold counters
+ * reset (they block on the pool until a_release): the socket. */
+static int a_send_held(uint32_t xid0)
+{
+	struct sockaddr_in sa = test_addr();
+	struct timeval tv = { .tv_sec = REPLY_WAIT_S };
+	struct msg m;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	pthread_mutex_lock(&hold_mu);
+	hold_release = false;
+	hold_max = hold_low = hold_low_max = 0;
+	pthread_mutex_unlock(&hold_mu);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sa.sin_port = htons(TPORT + 1);
+	for (uint32_t i = 0; i < 8; i++) {
+		call_hdr(&m, xid0 + i, 2, TPROG, 1, 6, CRED_SYS);
+		w32(&m, i);
+		assert_true(sendto(fd, m.b, m.n, 0, (struct sockaddr *)&sa, sizeof(sa)) ==
+			    (ssize_t)m.n);
+	}
+	return fd;
+}
+
+/* Wait until *@count (a hold counter) reaches @n or @secs pass: its value. */
+static unsigned a_wait(const unsigned *count, unsigned n, int secs)
+{
+	struct timespec until;
+	unsigned v;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += secs;
+	pthread_mutex_lock(&hold_mu);
+	while (*count < n && pthread_cond_timedwait(&hold_cv, &hold_mu, &until) == 0)
+		;
+	v = *count;
+	pthread_mutex_unlock(&hold_mu);
+	return v;
+}
+
+/* Let A's calls go: how many of the eight were answered on @fd (closed). */
+static unsigned a_release(int fd)
+{
+	uint8_t buf[512];
+	unsigned got = 0;
+
+	pthread_mutex_lock(&hold_mu);
+	hold_release = true;
+	pthread_cond_broadcast(&hold_cv);
+	pthread_mutex_unlock(&hold_mu);
+	for (int i = 0; i < 8; i++)
+		got += recv(fd, buf, sizeof(buf), 0) > 0;
+	close(fd);
+	return got;
+}
+
 /*
  * One group cannot take every pool thread: with group A's calls blocked on
  * the pool (more of them than there are threads), a call of another
@@ -978,56 +1035,26 @@ static void test_block_reuse_zeroed(void **st)
  */
 static void test_pool_slot_for_other_group(void **st)
 {
-	struct sockaddr_in sa = test_addr();
-	struct timeval tv = { .tv_sec = REPLY_WAIT_S };
-	struct timespec until;
 	uint32_t w[64];
-	uint8_t buf[512];
-	unsigned running, got_a = 0;
+	unsigned running, max_a, got_a;
 	struct msg m;
 	size_t n;
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	int fd;
 
-	assert_true(fd >= 0);
+	/* the low jobs' cap (test_low_jobs_leave_a_cpu) out of the way */
 	rpcs_test_ncpus = 8;
-	pthread_mutex_lock(&hold_mu);
-	hold_release = false;
-	hold_max = 0;
-	pthread_mutex_unlock(&hold_mu);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	sa.sin_port = htons(TPORT + 1);
-	for (uint32_t i = 0; i < 8; i++) {
-		call_hdr(&m, 0x6000 + i, 2, TPROG, 1, 6, CRED_SYS);
-		w32(&m, i);
-		assert_true(sendto(fd, m.b, m.n, 0, (struct sockaddr *)&sa, sizeof(sa)) ==
-			    (ssize_t)m.n);
-	}
+	fd = a_send_held(0x6000);
 	/* A's calls have taken what the pool gives one group (3, or 2 while
-	 * another context was active in the last second; the low jobs' cap,
-	 * test_low_jobs_leave_a_cpu, is out of the way with eight CPUs). */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += REPLY_WAIT_S;
-	pthread_mutex_lock(&hold_mu);
-	while (hold_running < 2 &&
-	       pthread_cond_timedwait(&hold_cv, &hold_mu, &until) == 0)
-		;
-	running = hold_running;
-	pthread_mutex_unlock(&hold_mu);
+	 * another context was active in the last second). */
+	running = a_wait(&hold_running, 2, REPLY_WAIT_S);
 
 	/* Another context's blocking call is answered meanwhile. */
 	call_hdr(&m, 0x6100, 2, TPROG, 1, 6, CRED_SYS);
 	w32(&m, 77);
 	n = udp_call(&m, w, 64);
 
-	pthread_mutex_lock(&hold_mu);
-	unsigned max_a = hold_max;
-	hold_release = true;
-	pthread_cond_broadcast(&hold_cv);
-	pthread_mutex_unlock(&hold_mu);
-	for (int i = 0; i < 8; i++)
-		got_a += recv(fd, buf, sizeof(buf), 0) > 0;
-	close(fd);
-
+	max_a = hold_max;
+	got_a = a_release(fd);
 	rpcs_test_ncpus = 0;
 	assert_true(running >= 2);
 	expect_accepted(w, n, 0x6100, 0);
@@ -1042,62 +1069,28 @@ static void test_pool_slot_for_other_group(void **st)
  * of A's eight blocked calls runs on a low thread at a time (the first may
  * run at normal priority, taken before A had a backlog); B is answered
  * meanwhile; once released every A call is answered.  Before, A's share
- * of the pool (three jobs, A alone on it) ran two low at once.  The bounded wait for a
- * second low one only keeps a wrong server from passing by luck; a right
- * one never starts it.
+ * of the pool (three jobs, A alone on it) ran two low at once.  The bounded
+ * wait for a second low one only keeps a wrong server from passing by
+ * luck; a right one never starts it.
  */
 static void test_low_jobs_leave_a_cpu(void **st)
 {
-	struct sockaddr_in sa = test_addr();
-	struct timeval tv = { .tv_sec = REPLY_WAIT_S };
-	struct timespec until;
-	uint8_t buf[512];
-	unsigned got_a = 0, max_a, low_a;
-	struct msg m;
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	unsigned got_a, max_low, low_a;
+	int fd;
 
-	assert_true(fd >= 0);
 	rpcs_test_ncpus = 2;
-	pthread_mutex_lock(&hold_mu);
-	hold_release = false;
-	hold_max = hold_low = hold_low_max = 0;
-	pthread_mutex_unlock(&hold_mu);
-	/* B is active (a call of its own on the pool) */
-	b_echo(0x7000);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	sa.sin_port = htons(TPORT + 1);
-	for (uint32_t i = 0; i < 8; i++) {
-		call_hdr(&m, 0x7100 + i, 2, TPROG, 1, 6, CRED_SYS);
-		w32(&m, i);
-		assert_true(sendto(fd, m.b, m.n, 0, (struct sockaddr *)&sa, sizeof(sa)) ==
-			    (ssize_t)m.n);
-	}
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += REPLY_WAIT_S;
-	pthread_mutex_lock(&hold_mu);
-	while (hold_running < 1 &&
-	       pthread_cond_timedwait(&hold_cv, &hold_mu, &until) == 0)
-		;
-	pthread_mutex_unlock(&hold_mu);
+	b_echo(0x7000); /* B is active (answered on the loop) */
+	fd = a_send_held(0x7100);
+	a_wait(&hold_running, 1, REPLY_WAIT_S);
 	b_echo(0x7001); /* B still answered while A's backlog waits */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 2;
-	pthread_mutex_lock(&hold_mu);
-	while (hold_low_running < 2 &&
-	       pthread_cond_timedwait(&hold_cv, &hold_mu, &until) == 0)
-		;
-	max_a = hold_low_max;
+	max_low = a_wait(&hold_low_running, 2, 2);
 	low_a = hold_low;
-	hold_release = true;
-	pthread_cond_broadcast(&hold_cv);
-	pthread_mutex_unlock(&hold_mu);
-	for (int i = 0; i < 8; i++)
-		got_a += recv(fd, buf, sizeof(buf), 0) > 0;
-	close(fd);
+	got_a = a_release(fd);
 	rpcs_test_ncpus = 0;
 
-	assert_int_equal(max_a, 1);  /* one low at a time: a CPU left free */
-	assert_true(low_a >= 1);     /* A was backlogged: its jobs ran low */
+	assert_int_equal(max_low, 1); /* one low at a time: a CPU left free */
+	assert_int_equal(hold_low_max, 1);
+	assert_true(low_a >= 1);      /* A was backlogged: its jobs ran low */
 	assert_true(hold_max <= 2);
 	assert_int_equal(got_a, 8);
 }
