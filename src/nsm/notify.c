@@ -160,11 +160,10 @@ struct nsm_job {
 	struct nsm_job *aprev;         /* active list only */
 	struct nsm_notifier *n;
 	struct sockaddr_storage client;
-	const struct sockaddr_storage *vip; /* into n->vips */
 	const char *name;              /* client name, into n->names (logs) */
 	uint64_t deadline;
 	uint32_t backoff_ms;
-	uint32_t vipi;                 /* index of vip in n->vips and n->dg */
+	uint32_t vipi;                 /* its VIP: n->vips[vipi], socket n->dg[vipi] */
 	uint32_t xid;                  /* the call in flight, while calling */
 	bool calling;
 	uv_timer_t retry;
@@ -266,7 +265,7 @@ static void nsm_job_end(struct nsm_job *j, bool ok)
 			n->notified++;
 			log_info("group=%s client=%s notified at %s from %s (state %" PRId32 ")",
 				 n->group, j->name, rpc_addr_str(&j->client, false, a, sizeof(a)),
-				 rpc_addr_str(j->vip, false, v, sizeof(v)), n->state);
+				 rpc_addr_str(&n->vips[j->vipi], false, v, sizeof(v)), n->state);
 		} else {
 			n->failed++;
 			log_warn("group=%s client=%s not notified at %s: gave up after %u ms",
@@ -343,7 +342,7 @@ static void nsm_port_cb(int err, uint16_t port, void *arg)
 	}
 	sa_set_port(&srv, port);
 	/* The server name the client knows is the VIP it mounted from. */
-	rpc_addr_str(j->vip, false, mon, sizeof(mon));
+	rpc_addr_str(&n->vips[j->vipi], false, mon, sizeof(mon));
 	args.mon_name = mon;
 	args.state = n->state;
 	if (rpcc_call_to(n->dg[j->vipi], (const struct sockaddr *)&srv, NSM_PROG, 1,
@@ -402,7 +401,6 @@ static void nsm_pump(struct nsm_notifier *n)
 		j->n = n;
 		memcpy(&j->client, &p->client, p->client.sa.sa_family == AF_INET
 		       ? sizeof(p->client.in) : sizeof(p->client.in6));
-		j->vip = &n->vips[p->vip];
 		j->vipi = p->vip;
 		j->name = n->names + p->name;
 		j->next = n->act;

@@ -1451,18 +1451,27 @@ int rpcc_getport_on(struct rpcc_clnt *pmap, uint32_t prog, uint32_t vers,
 	return rpcc_getport_any(pmap, NULL, prog, vers, prot, to, cb, arg, NULL);
 }
 
+/* @host's portmapper: @host with port 111 unless it carries one, into
+ * *@pm; -EAFNOSUPPORT for a family other than IPv4 and IPv6. */
+static int rpcc_pmap_addr(const struct sockaddr *host, struct sockaddr_storage *pm)
+{
+	if (!host || (host->sa_family != AF_INET && host->sa_family != AF_INET6))
+		return -EAFNOSUPPORT;
+	memset(pm, 0, sizeof(*pm));
+	memcpy(pm, host, rpcc_salen(host));
+	if (sa_port(pm) == 0)
+		sa_set_port(pm, PMAP_PORT);
+	return 0;
+}
+
 int rpcc_getport_to(struct rpcc_clnt *dg, const struct sockaddr *host, uint32_t prog,
 		    uint32_t vers, uint32_t prot, const struct rpcc_timeout *to,
 		    rpcc_port_cb cb, void *arg, uint32_t *xid)
 {
 	struct sockaddr_storage pm;
 
-	if (!host || (host->sa_family != AF_INET && host->sa_family != AF_INET6))
+	if (rpcc_pmap_addr(host, &pm) < 0)
 		return -EAFNOSUPPORT;
-	memset(&pm, 0, sizeof(pm));
-	memcpy(&pm, host, rpcc_salen(host));
-	if (sa_port(&pm) == 0)
-		sa_set_port(&pm, PMAP_PORT);
 	return rpcc_getport_any(dg, (const struct sockaddr *)&pm, prog, vers, prot, to, cb, arg,
 				xid);
 }
@@ -1492,12 +1501,8 @@ int rpcc_getport(uv_loop_t *loop, const struct sockaddr *host,
 	struct rpcc_getport_req *r;
 	int rc;
 
-	if (host->sa_family != AF_INET && host->sa_family != AF_INET6)
+	if (rpcc_pmap_addr(host, &pm) < 0)
 		return -EAFNOSUPPORT;
-	memset(&pm, 0, sizeof(pm));
-	memcpy(&pm, host, rpcc_salen(host));
-	if (sa_port(&pm) == 0)
-		sa_set_port(&pm, PMAP_PORT);
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;

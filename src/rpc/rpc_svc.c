@@ -653,7 +653,8 @@ unsigned rpcs_test_ncpus;
 
 /*
  * How many low jobs may be on the pool at once: one fewer than the CPUs
- * this process may run on, at least one (rpc_int.h, RPC_POOL_JOBS_LOW).
+ * this process may run on, at least one (rpc_int.h says why, above
+ * rpcs_test_ncpus).
  */
 static unsigned rpcs_low_cap(void)
 {

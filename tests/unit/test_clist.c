@@ -391,16 +391,22 @@ static void test_loaded_idle_from_attach(void **st)
 	close_list(cl);
 }
 
-static void plant(const char *fname, const char *text, size_t len)
+/* @len bytes of @text as the file @fname in the directory @d. */
+static void plant_in(const char *d, const char *fname, const char *text, size_t len)
 {
 	char path[600];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", clients, fname);
+	snprintf(path, sizeof(path), "%s/%s", d, fname);
 	f = fopen(path, "w");
 	assert_non_null(f);
 	assert_int_equal(fwrite(text, 1, len, f), len);
 	fclose(f);
+}
+
+static void plant(const char *fname, const char *text, size_t len)
+{
+	plant_in(clients, fname, text, len);
 }
 
 /*
@@ -424,13 +430,11 @@ static void test_idle_sweep_examines_expired(void **st)
 	assert_int_equal(mkdir(sd, 0700), 0);
 	assert_int_equal(mkdir(cd, 0700), 0);
 	for (int i = 0; i < N; i++) {
-		snprintf(path, sizeof(path), "%s/c%04d", cd, i);
 		int n = snprintf(text, sizeof(text), "sgnfs-clist=1\nname=c%04d\nadded=1\n"
 				 "addr=127.2.%d.%d\n", i, i >> 8, i & 255);
-		FILE *f = fopen(path, "w");
-		assert_non_null(f);
-		assert_int_equal(fwrite(text, 1, (size_t)n, f), (size_t)n);
-		fclose(f);
+
+		snprintf(name, sizeof(name), "c%04d", i);
+		plant_in(cd, name, text, (size_t)n);
 	}
 	assert_int_equal(clist_open(NULL, sd, 1, "g1", &cl), 0);
 	assert_int_equal(clist_count(cl), N);
@@ -804,16 +808,13 @@ static void test_load_batched(void **st)
 	assert_int_equal(mkdir(sd, 0700), 0);
 	assert_int_equal(mkdir(cd, 0700), 0);
 	for (int i = 0; i < LB_GOOD; i++) {
-		snprintf(name, sizeof(name), "%s/c%04d", cd, i);
 		n = (size_t)snprintf(text, sizeof(text), "sgnfs-clist=1\nname=c%04d\nadded=%d\n",
 				     i, 1700000000 + i);
 		for (int a = 0; a <= i % 3; a++)
 			n += (size_t)snprintf(text + n, sizeof(text) - n, "addr=127.%d.%d.%d\n",
 					      10 + a, i / 256, i % 256);
-		FILE *f = fopen(name, "w");
-		assert_non_null(f);
-		assert_int_equal(fwrite(text, 1, n, f), n);
-		fclose(f);
+		snprintf(name, sizeof(name), "c%04d", i);
+		plant_in(cd, name, text, n);
 	}
 	snprintf(name, sizeof(name), "%s/zfifo", cd);
 	assert_int_equal(mkfifo(name, 0600), 0);
