@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,10 +395,12 @@ static void test_loaded_idle_from_attach(void **st)
 /* @len bytes of @text as the file @fname in the directory @d. */
 static void plant_in(const char *d, const char *fname, const char *text, size_t len)
 {
-	char path[600];
+	char path[PATH_MAX];
 	FILE *f;
+	int n;
 
-	snprintf(path, sizeof(path), "%s/%s", d, fname);
+	n = snprintf(path, sizeof(path), "%s/%s", d, fname);
+	assert_true(n > 0 && (size_t)n < sizeof(path));
 	f = fopen(path, "w");
 	assert_non_null(f);
 	assert_int_equal(fwrite(text, 1, len, f), len);
