@@ -2,9 +2,11 @@
  * notify.c - see notify.h.
  *
  * Each (client address, VIP) pair is one job: ask the client's portmapper
- * for its statd (NSM v1, UDP), then call SM_NOTIFY.  A failed step is
- * retried after 250 ms, doubling up to 8 s, until the job's deadline.  At
- * most NSM_NOTIFY_PARALLEL jobs run at once; the rest wait in order.
+ * for its statd (NSM v1, UDP), then call SM_NOTIFY: one attempt.  A failed
+ * attempt is tried again after 250 ms, doubling up to 8 s, until the job's
+ * deadline.  At most NSM_NOTIFY_PARALLEL attempts are in flight at once;
+ * a job waiting to try again holds none of them (nsm_job_fail), and first
+ * attempts go before retries (nsm_pump).
  *
  * Every call of a notifier from one VIP goes through one unconnected
  * socket bound to that VIP (rpc_clnt.h, rpcc_new_dgram), made when the
@@ -16,7 +18,7 @@
  *
  * The jobs not started yet are packed (struct nsm_pend: the address, the
  * VIP's index, the name's offset in one block of names): a job's full
- * state (its timer, its sockaddr_storage) is made only when it starts.
+ * state (its sockaddr_storage, its deadline) is made only when it starts.
  * Prepared for 100,000 clients as one struct and one name copy each, the
  * list took a takeover's open 0.2 s of allocation and page faults.
  *
@@ -48,6 +50,9 @@
 #include "saddr.h"
 #include "thprio.h"
 
+/* Attempts in flight per notifier: a call in flight is an entry and a
+ * timer in its VIP's socket; the bound keeps a long list's retransmissions
+ * from flooding the loop and the network. */
 #define NSM_NOTIFY_PARALLEL 128
 #define NSM_NOTIFY_PACE_MS 1
 
@@ -154,20 +159,21 @@ struct nsm_pend {
 	uint32_t name;                 /* offset of the client's name in n->names */
 };
 
-/* A started notification (n->act), from its start to its handles' close. */
+/* A started notification (n->act), from its first attempt to its end. */
 struct nsm_job {
-	struct nsm_job *next;          /* active list */
-	struct nsm_job *aprev;         /* active list only */
+	struct nsm_job *next;          /* n->act */
+	struct nsm_job *aprev;
 	struct nsm_notifier *n;
 	struct sockaddr_storage client;
 	const char *name;              /* client name, into n->names (logs) */
-	uint64_t deadline;
+	uint64_t deadline;             /* no attempt starts at or after it */
+	uint64_t due;                  /* while waiting: its next attempt's time */
 	uint32_t backoff_ms;
 	uint32_t vipi;                 /* its VIP: n->vips[vipi], socket n->dg[vipi] */
 	uint32_t xid;                  /* the call in flight, while calling */
+	uint32_t qi;                   /* its place in n->rq, while waiting */
 	bool calling;
-	uv_timer_t retry;
-	bool timer_open;
+	bool slot, rslot;              /* holds an attempt slot (a retry's) */
 };
 
 struct nsm_notifier {
@@ -178,21 +184,31 @@ struct nsm_notifier {
 	struct rpcc_clnt **dg;         /* per VIP, made on first use; owned (rpcc_close) */
 	int32_t state;
 	uint32_t total_ms;
+	uint16_t pmap_port;
 	struct nsm_pend *pend;         /* owned, total of them, in order */
 	size_t pend_cap;
 	char *names;                   /* owned: the names, NUL-terminated */
 	size_t names_len, names_cap;
 	unsigned next;                 /* pend[next..total) not yet started */
-	struct nsm_job *act;           /* started, handles open */
-	unsigned active, notified, failed, total;
+	struct nsm_job *act;           /* started, not ended; owned */
+	struct nsm_job **rq;           /* waiting to retry: min-heap by due; owned array */
+	size_t nrq, rq_cap;
+	unsigned live;                 /* jobs on n->act */
+	unsigned slots, rslots;        /* attempts in flight (of them retries) */
+	unsigned parallel;             /* at most this many attempts in flight */
+	unsigned notified, failed, total;
 	unsigned budget;               /* starts left in this pacing tick */
-	uv_timer_t pace;               /* refills budget; open while pace_open */
-	bool pace_open, pace_armed;
-	bool cancelled;
+	uv_timer_t tick;               /* refills budget, wakes due retries */
+	uint64_t tick_at;              /* when it fires; UINT64_MAX: not armed */
+	bool tick_open;
+	bool cancelled, finished;
 	nsm_notify_done_fn done;
 	void *arg;
-	unsigned refs;                 /* 1 + jobs with open handles */
+	unsigned refs;                 /* 1 + the tick timer until it is closed */
 };
+
+unsigned nsm_notify_test_parallel;
+uint16_t nsm_notify_test_pmap_port;
 
 static void nsm_job_step(struct nsm_job *j);
 static void nsm_pump(struct nsm_notifier *n);
@@ -231,6 +247,7 @@ static void nsm_notifier_put(struct nsm_notifier *n)
 {
 	if (--n->refs)
 		return;
+	free(n->rq);
 	free(n->pend);
 	free(n->names);
 	free(n->dg);
@@ -239,89 +256,150 @@ static void nsm_notifier_put(struct nsm_notifier *n)
 	free(n);
 }
 
-static void nsm_job_closed(uv_handle_t *h)
-{
-	struct nsm_job *j = h->data;
-	struct nsm_notifier *n = j->n;
-
-	free(j);
-	nsm_notifier_put(n);
-}
-
-static void nsm_pace_closed(uv_handle_t *h)
+static void nsm_tick_closed(uv_handle_t *h)
 {
 	nsm_notifier_put(h->data);
 }
 
-static void nsm_job_end(struct nsm_job *j, bool ok)
+/* ---- the retry queue: a min-heap of waiting jobs by due time ---- */
+
+static void nsm_rq_set(struct nsm_notifier *n, size_t i, struct nsm_job *j)
+{
+	n->rq[i] = j;
+	j->qi = (uint32_t)i;
+}
+
+static void nsm_rq_up(struct nsm_notifier *n, size_t i)
+{
+	struct nsm_job *j = n->rq[i];
+
+	while (i > 0 && n->rq[(i - 1) / 2]->due > j->due) {
+		nsm_rq_set(n, i, n->rq[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	nsm_rq_set(n, i, j);
+}
+
+static void nsm_rq_down(struct nsm_notifier *n, size_t i)
+{
+	struct nsm_job *j = n->rq[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= n->nrq)
+			break;
+		if (c + 1 < n->nrq && n->rq[c + 1]->due < n->rq[c]->due)
+			c++;
+		if (n->rq[c]->due >= j->due)
+			break;
+		nsm_rq_set(n, i, n->rq[c]);
+		i = c;
+	}
+	nsm_rq_set(n, i, j);
+}
+
+/* Room is made when the job starts (nsm_pump): a push cannot fail. */
+static void nsm_rq_push(struct nsm_notifier *n, struct nsm_job *j)
+{
+	n->rq[n->nrq++] = j;
+	nsm_rq_up(n, n->nrq - 1);
+}
+
+static struct nsm_job *nsm_rq_pop(struct nsm_notifier *n)
+{
+	struct nsm_job *j = n->rq[0];
+
+	if (--n->nrq > 0) {
+		nsm_rq_set(n, 0, n->rq[n->nrq]);
+		nsm_rq_down(n, 0);
+	}
+	return j;
+}
+
+/* ---- jobs ---- */
+
+/* The attempt @j made is over: its slot goes to the next attempt. */
+static void nsm_slot_put(struct nsm_job *j)
+{
+	if (j->slot) {
+		j->slot = false;
+		j->n->slots--;
+	}
+	if (j->rslot) {
+		j->rslot = false;
+		j->n->rslots--;
+	}
+}
+
+/* Count, log, unlink and free @j (it holds no slot, waits on no queue and
+ * has no call in flight). */
+static void nsm_job_free(struct nsm_job *j, bool ok)
 {
 	struct nsm_notifier *n = j->n;
 	char a[80], v[80];
 
-	if (j->calling)
-		rpcc_cancel(n->dg[j->vipi], j->xid); /* its callback returns at once */
-	if (!n->cancelled) {
-		if (ok) {
-			n->notified++;
-			log_info("group=%s client=%s notified at %s from %s (state %" PRId32 ")",
-				 n->group, j->name, rpc_addr_str(&j->client, false, a, sizeof(a)),
-				 rpc_addr_str(&n->vips[j->vipi], false, v, sizeof(v)), n->state);
-		} else {
-			n->failed++;
-			log_warn("group=%s client=%s not notified at %s: gave up after %u ms",
-				 n->group, j->name, rpc_addr_str(&j->client, false, a, sizeof(a)),
-				 n->total_ms);
-		}
+	if (ok) {
+		n->notified++;
+		log_info("group=%s client=%s notified at %s from %s (state %" PRId32 ")",
+			 n->group, j->name, rpc_addr_str(&j->client, false, a, sizeof(a)),
+			 rpc_addr_str(&n->vips[j->vipi], false, v, sizeof(v)), n->state);
+	} else {
+		n->failed++;
+		log_warn("group=%s client=%s not notified at %s: gave up after %u ms",
+			 n->group, j->name, rpc_addr_str(&j->client, false, a, sizeof(a)),
+			 n->total_ms);
 	}
-	n->active--;
+	n->live--;
 	if (j->aprev)
 		j->aprev->next = j->next;
 	else
 		n->act = j->next;
 	if (j->next)
 		j->next->aprev = j->aprev;
-	uv_close((uv_handle_t *)&j->retry, nsm_job_closed);
-	if (!n->cancelled) {
-		nsm_pump(n);
-		if (n->active == 0 && n->next == n->total) {
-			nsm_notify_done_fn done = n->done;
-
-			nsm_dg_close(n);
-			n->done = NULL;
-			if (done)
-				done(n->arg, n->notified, n->failed);
-		}
-	}
+	free(j);
 }
 
-static void nsm_retry_cb(uv_timer_t *t)
+/*
+ * @j's attempt failed: it gives its slot back and waits in the retry
+ * queue (250 ms, doubling up to 8 s), or it gives up if its next attempt
+ * would start after its deadline.  A client that does not answer (a dead
+ * host: each attempt waits 3-4 s for its timeout) so holds a slot only
+ * while an attempt is in flight: held from the first attempt to the
+ * deadline, 128 dead clients kept every other client of the group from
+ * being told until long after its grace had ended.  No pump here: the
+ * caller pumps (a callback) or is the pump.
+ */
+static void nsm_job_fail(struct nsm_job *j)
 {
-	nsm_job_step(t->data);
-}
+	struct nsm_notifier *n = j->n;
+	uint64_t now = uv_now(n->loop);
 
-static void nsm_job_retry(struct nsm_job *j)
-{
-	uint64_t now = uv_now(j->n->loop);
-
+	nsm_slot_put(j);
 	if (now + j->backoff_ms >= j->deadline) {
-		nsm_job_end(j, false);
+		nsm_job_free(j, false);
 		return;
 	}
-	uv_timer_start(&j->retry, nsm_retry_cb, j->backoff_ms, 0);
+	j->due = now + j->backoff_ms;
 	j->backoff_ms = j->backoff_ms * 2 > 8000 ? 8000 : j->backoff_ms * 2;
+	nsm_rq_push(n, j);
 }
 
 static void nsm_notify_reply(const struct rpcc_reply *rep, void *arg)
 {
 	struct nsm_job *j = arg;
+	struct nsm_notifier *n = j->n;
 
 	j->calling = false;
-	if (rep->err == -ECANCELED || j->n->cancelled)
+	if (rep->err == -ECANCELED || n->cancelled)
 		return;
-	if (rep->err == 0)
-		nsm_job_end(j, true);
-	else
-		nsm_job_retry(j);
+	if (rep->err == 0) {
+		nsm_slot_put(j);
+		nsm_job_free(j, true);
+	} else {
+		nsm_job_fail(j);
+	}
+	nsm_pump(n);
 }
 
 static void nsm_port_cb(int err, uint16_t port, void *arg)
@@ -336,10 +414,8 @@ static void nsm_port_cb(int err, uint16_t port, void *arg)
 	j->calling = false;
 	if (err == -ECANCELED || n->cancelled)
 		return;
-	if (err != 0) {
-		nsm_job_retry(j);
-		return;
-	}
+	if (err != 0)
+		goto fail;
 	sa_set_port(&srv, port);
 	/* The server name the client knows is the VIP it mounted from. */
 	rpc_addr_str(&n->vips[j->vipi], false, mon, sizeof(mon));
@@ -347,74 +423,141 @@ static void nsm_port_cb(int err, uint16_t port, void *arg)
 	args.state = n->state;
 	if (rpcc_call_to(n->dg[j->vipi], (const struct sockaddr *)&srv, NSM_PROG, 1,
 			 NSMPROC_NOTIFY, (xdrproc_t)xdr_sgn_stat_chge, &args, NULL, 0, &to,
-			 nsm_notify_reply, j, &j->xid) < 0) {
-		nsm_job_retry(j);
-		return;
-	}
+			 nsm_notify_reply, j, &j->xid) < 0)
+		goto fail;
 	j->calling = true;
+	return;
+fail:
+	nsm_job_fail(j);
+	nsm_pump(n);
 }
 
+/* One attempt: the client's statd port from its portmapper, then (in
+ * nsm_port_cb) SM_NOTIFY.  Failing at once, @j fails (not pumped). */
 static void nsm_job_step(struct nsm_job *j)
 {
 	struct sockaddr_storage pm = j->client;
 	struct rpcc_timeout to = { .retrans_ms = 250, .retrans_max_ms = 2000, .total_ms = 3000 };
 	struct rpcc_clnt *dg;
 
-	sa_set_port(&pm, 111);
+	sa_set_port(&pm, j->n->pmap_port);
 	if (nsm_dg_get(j->n, j->vipi, &dg) < 0 ||
 	    rpcc_getport_to(dg, (struct sockaddr *)&pm, NSM_PROG, 1, IPPROTO_UDP, &to,
 			    nsm_port_cb, j, &j->xid) < 0) {
-		nsm_job_retry(j);
+		nsm_job_fail(j);
 		return;
 	}
 	j->calling = true;
 }
 
-static void nsm_pace_cb(uv_timer_t *t)
+static void nsm_tick_cb(uv_timer_t *t)
 {
 	struct nsm_notifier *n = t->data;
 
-	n->pace_armed = false;
+	n->tick_at = UINT64_MAX;
 	n->budget = NSM_NOTIFY_BURST;
 	nsm_pump(n);
 }
 
-/* Start what the parallel limit and this tick's budget allow; the rest
- * waits for a running job to end or for the next tick. */
+/* Have the tick timer fire at @at at the latest. */
+static void nsm_tick_arm(struct nsm_notifier *n, uint64_t now, uint64_t at)
+{
+	if (at >= n->tick_at)
+		return;
+	n->tick_at = at;
+	uv_timer_start(&n->tick, nsm_tick_cb, at > now ? at - now : 0, 0);
+}
+
+/* A new job for pend[next], on n->act; NULL when out of memory. */
+static struct nsm_job *nsm_job_new(struct nsm_notifier *n, uint64_t now)
+{
+	const struct nsm_pend *p = &n->pend[n->next];
+	struct nsm_job *j;
+
+	/* Its place in the retry queue is made now, so that a failed
+	 * attempt always has one. */
+	if (n->live == n->rq_cap) {
+		size_t cap = n->rq_cap ? n->rq_cap * 2 : 64;
+		struct nsm_job **q = reallocarray(n->rq, cap, sizeof(*q));
+
+		if (!q)
+			return NULL;
+		n->rq = q;
+		n->rq_cap = cap;
+	}
+	if (!(j = calloc(1, sizeof(*j))))
+		return NULL;
+	n->next++;
+	j->n = n;
+	memcpy(&j->client, &p->client, p->client.sa.sa_family == AF_INET
+	       ? sizeof(p->client.in) : sizeof(p->client.in6));
+	j->vipi = p->vip;
+	j->name = n->names + p->name;
+	j->next = n->act;
+	if (n->act)
+		n->act->aprev = j;
+	n->act = j;
+	n->live++;
+	j->deadline = now + n->total_ms;
+	j->backoff_ms = 250;
+	return j;
+}
+
+/*
+ * Start the attempts the slots and this tick's budget allow: first
+ * attempts before due retries (a client that answers is told at its first
+ * attempt; one that failed once most likely does not answer), except that
+ * a quarter of the slots may go to due retries while first attempts wait,
+ * so that a client whose datagram was lost is asked again before its
+ * deadline.  What cannot start now waits for a slot or for the tick.
+ * Runs done once every job has ended.
+ */
 static void nsm_pump(struct nsm_notifier *n)
 {
-	while (n->next < n->total && n->active < NSM_NOTIFY_PARALLEL) {
-		const struct nsm_pend *p = &n->pend[n->next];
+	uint64_t now = uv_now(n->loop);
+	unsigned rmax = n->parallel / 4 ? n->parallel / 4 : 1;
+
+	while (!n->cancelled && n->slots < n->parallel) {
+		bool first = n->next < n->total;
+		bool due = n->nrq > 0 && n->rq[0]->due <= now;
 		struct nsm_job *j;
 
-		/* No budget left in this tick, or no memory now: the next
-		 * tick goes on. */
-		if (n->budget == 0 || !(j = calloc(1, sizeof(*j)))) {
-			if (!n->pace_armed) {
-				n->pace_armed = true;
-				uv_timer_start(&n->pace, nsm_pace_cb, NSM_NOTIFY_PACE_MS, 0);
-			}
+		if (!first && !due)
+			break;
+		if (n->budget == 0) {
+			nsm_tick_arm(n, now, now + NSM_NOTIFY_PACE_MS);
 			return;
 		}
-		n->next++;
+		if (due && (!first || n->rslots < rmax)) {
+			j = nsm_rq_pop(n);
+			if (now >= j->deadline) {
+				nsm_job_free(j, false);
+				continue;
+			}
+			j->rslot = true;
+			n->rslots++;
+		} else if (!(j = nsm_job_new(n, now))) {
+			/* No memory now: the next tick tries again. */
+			nsm_tick_arm(n, now, now + NSM_NOTIFY_PACE_MS);
+			return;
+		}
 		n->budget--;
-		j->n = n;
-		memcpy(&j->client, &p->client, p->client.sa.sa_family == AF_INET
-		       ? sizeof(p->client.in) : sizeof(p->client.in6));
-		j->vipi = p->vip;
-		j->name = n->names + p->name;
-		j->next = n->act;
-		j->aprev = NULL;
-		if (n->act)
-			n->act->aprev = j;
-		n->act = j;
-		n->active++;
-		n->refs++;
-		uv_timer_init(n->loop, &j->retry);
-		j->retry.data = j;
-		j->deadline = uv_now(n->loop) + n->total_ms;
-		j->backoff_ms = 250;
+		j->slot = true;
+		n->slots++;
 		nsm_job_step(j);
+	}
+	if (n->cancelled)
+		return;
+	if (n->nrq > 0 && n->slots < n->parallel)
+		nsm_tick_arm(n, now, n->rq[0]->due);
+	if (n->live == 0 && n->next == n->total && !n->finished) {
+		nsm_notify_done_fn done = n->done;
+
+		n->finished = true;
+		nsm_dg_close(n);
+		n->done = NULL;
+		if (done)
+			done(n->arg, n->notified, n->failed);
 	}
 }
 
@@ -498,6 +641,9 @@ int nsm_notify_prepare(const char *group, const struct clist *cl,
 	n->refs = 1;
 	n->state = state;
 	n->total_ms = total_ms;
+	n->pmap_port = nsm_notify_test_pmap_port ? nsm_notify_test_pmap_port : 111;
+	n->parallel = nsm_notify_test_parallel ? nsm_notify_test_parallel : NSM_NOTIFY_PARALLEL;
+	n->tick_at = UINT64_MAX;
 	n->group = strdup(group);
 	n->vips = calloc(nvips ? nvips : 1, sizeof(*vips));
 	if (!n->group || !n->vips) {
@@ -540,10 +686,10 @@ void nsm_notify_run(struct nsm_notifier *n, uv_loop_t *loop, nsm_notify_done_fn 
 			done(arg, 0, 0);
 		return;
 	}
-	uv_timer_init(loop, &n->pace);
-	n->pace.data = n;
-	n->pace_open = true;
-	n->refs++; /* the pacing timer's, until its close callback */
+	uv_timer_init(loop, &n->tick);
+	n->tick.data = n;
+	n->tick_open = true;
+	n->refs++; /* the tick timer's, until its close callback */
 	n->budget = NSM_NOTIFY_BURST;
 	nsm_pump(n);
 }
@@ -556,6 +702,12 @@ unsigned nsm_notify_total(const struct nsm_notifier *n)
 unsigned nsm_notify_started(const struct nsm_notifier *n)
 {
 	return n->next;
+}
+
+void nsm_notify_progress(const struct nsm_notifier *n, unsigned *notified, unsigned *failed)
+{
+	*notified = n->notified;
+	*failed = n->failed;
 }
 
 int nsm_notify_start(uv_loop_t *loop, const char *group, const struct clist *cl,
@@ -577,20 +729,20 @@ void nsm_notify_cancel(struct nsm_notifier *n)
 	n->cancelled = true;
 	n->next = n->total; /* the jobs not started never will be */
 	n->done = NULL;
-	if (n->pace_open) {
-		n->pace_open = false;
-		uv_close((uv_handle_t *)&n->pace, nsm_pace_closed);
+	if (n->tick_open) {
+		n->tick_open = false;
+		uv_close((uv_handle_t *)&n->tick, nsm_tick_closed);
 	}
-	/* Active jobs: their calls end with the sockets (the callbacks see
-	 * cancelled), then their timers close. */
+	/* The calls in flight end with the sockets (their callbacks see
+	 * cancelled and return), then the jobs go. */
 	nsm_dg_close(n);
 	while (n->act) {
 		struct nsm_job *j = n->act;
+
 		n->act = j->next;
-		j->calling = false;
-		uv_timer_stop(&j->retry);
-		uv_close((uv_handle_t *)&j->retry, nsm_job_closed);
+		free(j);
 	}
-	n->active = 0;
-	nsm_notifier_put(n); /* active jobs keep it until their handles close */
+	n->live = n->slots = n->rslots = 0;
+	n->nrq = 0;
+	nsm_notifier_put(n); /* the tick timer keeps it until its close */
 }

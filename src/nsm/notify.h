@@ -66,6 +66,15 @@ unsigned nsm_notify_total(const struct nsm_notifier *n);
  */
 unsigned nsm_notify_started(const struct nsm_notifier *n);
 #define NSM_NOTIFY_BURST 8
+/* Answered and given up so far. */
+void nsm_notify_progress(const struct nsm_notifier *n, unsigned *notified, unsigned *failed);
+/*
+ * Tests only (0 = the default): attempts in flight at once per notifier
+ * (NSM_NOTIFY_PARALLEL), and the port the clients' portmappers are asked
+ * at (111).  Read when a notifier is prepared.
+ */
+extern unsigned nsm_notify_test_parallel;
+extern uint16_t nsm_notify_test_pmap_port;
 /* Stop all notifications (the group goes offline); @done is not called. */
 void nsm_notify_cancel(struct nsm_notifier *n);
 

@@ -26,6 +26,9 @@
 #include "log.h"
 #include "nsm/clist.h"
 #include "nsm/notify.h"
+#include "nsm.h"
+#include "pmap.h"
+#include "rpc/rpc.h"
 #include "sfile.h"
 
 static char dir[256], statedir[300], clients[320];
@@ -658,6 +661,172 @@ static void test_notify_paced(void **st)
 	clist_close(cl);
 }
 
+/*
+ * A stand-in for the clients' portmappers and statds, all on one port of
+ * several loopback addresses: GETPORT for NSM answers that port at the
+ * addresses of nt_live and 0 ("not registered") at the others, so a
+ * notification to one of those fails at once, every attempt.
+ */
+#define NT_PORT 20111
+static const char *const nt_live = "127.1.7.11";
+
+static struct {
+	unsigned getport_dead, notified_live;
+	unsigned failed_at_notify;     /* given up when the live one was told */
+	struct nsm_notifier *n;
+	bool any_notify_seen;
+} NT;
+
+static bool nt_is_live(const struct sockaddr_storage *a)
+{
+	char buf[INET_ADDRSTRLEN];
+
+	return a->ss_family == AF_INET &&
+	       inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, buf, sizeof(buf)) &&
+	       strcmp(buf, nt_live) == 0;
+}
+
+static enum rpc_disposition nt_null(struct rpc_req *req)
+{
+	(void)req;
+	return RPC_DONE_REPLY;
+}
+
+static enum rpc_disposition nt_getport(struct rpc_req *req)
+{
+	const pmap_mapping *m = req->args;
+	u_int *port = req->res;
+
+	*port = 0;
+	if (m->prog == NSM_PROG && m->vers == 1 && nt_is_live(&req->local))
+		*port = NT_PORT;
+	else
+		NT.getport_dead++;
+	return RPC_DONE_REPLY;
+}
+
+static enum rpc_disposition nt_sm_notify(struct rpc_req *req)
+{
+	unsigned notified, failed;
+
+	assert_true(nt_is_live(&req->local));
+	nsm_notify_progress(NT.n, &notified, &failed);
+	if (!NT.any_notify_seen)
+		NT.failed_at_notify = failed;
+	NT.any_notify_seen = true;
+	NT.notified_live++;
+	return RPC_DONE_REPLY;
+}
+
+#define NTP(N, f, at, ax, rt, rx) [N] = { .name = #N, .fn = f, .xdr_args = (xdrproc_t)ax, \
+	.args_size = sizeof(at), .xdr_res = (xdrproc_t)rx, .res_size = sizeof(rt) }
+static const struct rpc_proc nt_pmap_procs[] = {
+	NTP(0, nt_null, char, rpc_xdr_void, char, rpc_xdr_void),
+	NTP(PMAP2PROC_GETPORT, nt_getport, pmap_mapping, xdr_pmap_mapping, u_int, xdr_u_int),
+};
+static const struct rpc_vers nt_pmap2 = { .vers = 2, .procs = nt_pmap_procs,
+	.nprocs = sizeof(nt_pmap_procs) / sizeof(nt_pmap_procs[0]) };
+static const struct rpc_vers *const nt_pmap_vers[] = { &nt_pmap2 };
+static const struct rpc_prog nt_pmap_prog = { .name = "stub-pmap", .prog = SG_PMAP_PROG,
+	.vers_lo = 2, .vers_hi = 2, .vers = nt_pmap_vers };
+static const struct rpc_proc nt_nsm_procs[] = {
+	NTP(NSMPROC_NULL, nt_null, char, rpc_xdr_void, char, rpc_xdr_void),
+	NTP(NSMPROC_NOTIFY, nt_sm_notify, sgn_stat_chge, xdr_sgn_stat_chge, char, rpc_xdr_void),
+};
+static const struct rpc_vers nt_nsm1 = { .vers = 1, .procs = nt_nsm_procs,
+	.nprocs = sizeof(nt_nsm_procs) / sizeof(nt_nsm_procs[0]) };
+static const struct rpc_vers *const nt_nsm_vers[] = { &nt_nsm1 };
+static const struct rpc_prog nt_nsm_prog = { .name = "stub-nsm", .prog = NSM_PROG,
+	.vers_lo = 1, .vers_hi = 1, .vers = nt_nsm_vers };
+
+static void nt_guard_cb(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+}
+
+/*
+ * A client that never answers holds no notification slot while it waits
+ * to be asked again.  One client, three addresses, two attempts in flight
+ * at most: the first two addresses fail every attempt, the third answers.
+ * The third is told while the first two are still being retried (none has
+ * been given up), and those go on being retried afterwards.  When a
+ * waiting job kept its slot until its deadline, the third was told only
+ * once one of the first two had given up, long after the group's grace:
+ * with 128 dead clients, no live one was told in time.
+ */
+static void test_notify_dead_hold_no_slot(void **st)
+{
+	const char *addrs[] = { "127.1.7.1", "127.1.7.2", nt_live };
+	struct rpc_limits lim = { .max_record = 1 << 16, .max_conns = 16 };
+	struct sockaddr_storage vip = addr4("127.1.7.100");
+	struct rpc_listener *lsn[3];
+	char sd[400], cd[420], text[200];
+	struct ndone d = { 0 };
+	struct rpc_svc *svc;
+	struct clist *cl;
+	uv_timer_t guard;
+	uv_loop_t nl;   /* its own: a failure leaves nothing on the shared loop */
+	bool expired = false;
+	int len;
+
+	(void)st;
+	memset(&NT, 0, sizeof(NT));
+	assert_int_equal(uv_loop_init(&nl), 0);
+	assert_int_equal(rpc_svc_new(&nl, &lim, &svc), 0);
+	assert_int_equal(rpc_svc_register(svc, &nt_pmap_prog), 0);
+	assert_int_equal(rpc_svc_register(svc, &nt_nsm_prog), 0);
+	for (int i = 0; i < 3; i++) {
+		struct sockaddr_storage a = addr4(addrs[i]);
+
+		((struct sockaddr_in *)&a)->sin_port = htons(NT_PORT);
+		assert_int_equal(rpc_listen(svc, (struct sockaddr *)&a, RPC_LISTEN_UDP, NULL,
+					    &lsn[i]), 0);
+	}
+	snprintf(sd, sizeof(sd), "%s/deadslots", dir);
+	snprintf(cd, sizeof(cd), "%s/clients", sd);
+	assert_int_equal(clist_open(NULL, sd, 300, "g1", &cl), 0);
+	clist_close(cl);
+	len = snprintf(text, sizeof(text), "sgnfs-clist=1\nname=three\naddr=%s\naddr=%s\naddr=%s\n",
+		       addrs[0], addrs[1], addrs[2]);
+	plant_in(cd, "three", text, (size_t)len);
+	assert_int_equal(clist_open(NULL, sd, 300, "g1", &cl), 0);
+
+	nsm_notify_test_parallel = 2;
+	nsm_notify_test_pmap_port = NT_PORT;
+	assert_int_equal(nsm_notify_prepare("g1", cl, &vip, 1, 5, 60000, &NT.n), 0);
+	nsm_notify_test_parallel = 0;
+	nsm_notify_test_pmap_port = 0;
+	assert_int_equal(nsm_notify_total(NT.n), 3);
+	/* A guard against a hang only: the outcome is asserted on order. */
+	uv_timer_init(&nl, &guard);
+	guard.data = &expired;
+	uv_timer_start(&guard, nt_guard_cb, 40000, 0);
+	nsm_notify_run(NT.n, &nl, on_notified, &d);
+	while (!expired && NT.notified_live == 0)
+		uv_run(&nl, UV_RUN_ONCE);
+	assert_int_equal(NT.notified_live, 1);
+	assert_int_equal(NT.failed_at_notify, 0);
+	/* The first two are asked again after the third was told. */
+	{
+		unsigned before = NT.getport_dead;
+
+		while (!expired && NT.getport_dead < before + 2)
+			uv_run(&nl, UV_RUN_ONCE);
+		assert_true(NT.getport_dead >= before + 2);
+	}
+	assert_int_equal(d.calls, 0); /* two are still being retried */
+
+	uv_close((uv_handle_t *)&guard, NULL);
+	nsm_notify_cancel(NT.n);
+	for (int i = 0; i < 3; i++)
+		rpc_listener_close(lsn[i]);
+	uv_run(&nl, UV_RUN_DEFAULT);
+	rpc_svc_free(svc);
+	uv_run(&nl, UV_RUN_NOWAIT);
+	assert_int_equal(uv_loop_close(&nl), 0);
+	clist_close(cl);
+}
+
 static void test_unwritable_refuses(void **st)
 {
 	struct clist *cl;
@@ -896,6 +1065,7 @@ int main(void)
 		cmocka_unit_test(test_notify_paced),
 		cmocka_unit_test(test_load_parse),
 		cmocka_unit_test(test_notify_prepared),
+		cmocka_unit_test(test_notify_dead_hold_no_slot),
 		cmocka_unit_test(test_unwritable_refuses),
 		cmocka_unit_test(test_load_batched),
 		cmocka_unit_test(test_idle_sweep_examines_expired),
