@@ -1802,6 +1802,13 @@ void grp_node_metrics(struct sg_node *node, struct sbuf *out)
 		   "Lock journal batches made durable (one fdatasync each).", js[i].batches);
 	GRP_FAMILY("sgnfs_journal_failures_total", "counter",
 		   "Lock journal writes that failed.", js[i].failures);
+	GRP_FAMILY("sgnfs_journal_compactions_total", "counter",
+		   "Lock journal compactions done, of either kind.", js[i].compactions);
+	GRP_FAMILY("sgnfs_journal_folds_total", "counter",
+		   "Lock journal compactions done by a fold off the event loop.", js[i].folds);
+	GRP_FAMILY("sgnfs_journal_fold_failures_total", "counter",
+		   "Lock journal folds given up (each logged with its reason).",
+		   js[i].fold_failures);
 	mt_family(out, "sgnfs_journal_fsync_duration_seconds", "histogram",
 		  "Time a journal batch's write and fdatasync took.");
 	for (size_t i = 0; i < node->nslots; i++)

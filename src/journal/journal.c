@@ -545,6 +545,9 @@ out:
 	return rc;
 }
 
+/* The fold's output until its rename (in the journal's directory). */
+#define JR_FOLD_TMP ".journal.fold"
+
 int jr_load(const char *path, const char *group, jr_replay_fn fn, void *arg,
 	    struct jr_load_info *info)
 {
@@ -1313,7 +1316,6 @@ static int jr_submit(struct jr *j, struct jr_job *job, bool alone)
 /* ---- compaction off the loop: the fold -----------------------------------
  * (the story and why it is safe: the comment at the top of this file) */
 
-#define JR_FOLD_TMP ".journal.fold"
 
 enum jr_fold_phase {
 	JR_FP_BUILD,                  /* read [0, x), replay, write the snapshot */
@@ -2218,6 +2220,12 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 		rc = -errno;
 		goto err;
 	}
+	/* A fold's temporary left by a crash (or a kill) before its rename is
+	 * not the journal and never will be: its space goes back now rather
+	 * than at the next fold, which may be a long time coming. */
+	if (unlinkat(j->dirfd, JR_FOLD_TMP, 0) == 0)
+		log_info("group=%s removed %s, left by a journal fold that never finished",
+			 group, JR_FOLD_TMP);
 	if (li) {
 		rc = sf_open(j->dirfd, "journal", O_WRONLY, 0, JR_FILE_MAX, &j->fd, NULL);
 		if (rc < 0)

@@ -1355,8 +1355,21 @@ static void test_writer_reopen_continues(void **st)
 	assert_int_equal(load(&li), 0);
 	assert_true(li.torn);
 	assert_int_equal(li.valid_end, good);
-	/* Continue where the good part ends: the torn tail goes. */
-	assert_int_equal(jr_open(&loop, dir, GROUP, &li, true, false, snap_cb, NULL, &j), 0);
+	/* A fold that never finished left its temporary: the open removes it. */
+	{
+		char fold[PATH_MAX];
+		int ffd;
+
+		snprintf(fold, sizeof(fold), "%s/.journal.fold", dir);
+		ffd = open(fold, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(ffd >= 0);
+		assert_int_equal(write(ffd, "half a fold", 11), 11);
+		close(ffd);
+		/* Continue where the good part ends: the torn tail goes. */
+		assert_int_equal(jr_open(&loop, dir, GROUP, &li, true, false, snap_cb, NULL, &j), 0);
+		assert_int_equal(access(fold, F_OK), -1);
+		assert_int_equal(errno, ENOENT);
+	}
 	assert_int_equal(file_size(jpath), good);
 	append_range(j, 3, 2, &w);
 	run_until(&w, 2);
