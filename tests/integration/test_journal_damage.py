@@ -19,8 +19,9 @@ one owner and the start of the next.
      offset, keeps the file as journal.damaged, and runs a plain grace: a
      new lock on a free range is refused with the grace status; the hosts
      reclaim; grace runs to its timeout.
-  3. kill -9 a.  b starts and trusts the journal a rewrote when its grace
-     ended: the 3 locks are reserved again and grace ends early.
+  3. Once a has folded its own records (the reclaims; metrics: one fold,
+     none failed), kill -9 a.  b starts and
+     trusts the journal a rewrote when its grace ended: the 3 locks are reserved again and grace ends early.
 """
 
 import os
@@ -30,6 +31,7 @@ import time
 
 import harness
 import fo_util as fu
+import ops_util as ou
 from harness import log
 
 GRACE = 6
@@ -46,6 +48,26 @@ def records(data):
         out.append((pos, ln, data[pos + 12], struct.unpack_from('<Q', data, pos + 16)[0]))
         pos += ln
     return out
+
+
+def journal_metric(h, c, node, name):
+    """@name of g1 on @node, from `sgnfsctl metrics NODE`."""
+    rc, out, _ = ou.ctl(c, 'metrics', node)
+    s, _, problems = ou.parse_metrics(out)
+    h.require(rc == 0 and not problems, 'sgnfsctl metrics %s (%d %s)' % (node, rc, problems[:3]))
+    return ou.metric(s, name, group='g1')
+
+
+def wait_metric(h, c, node, name, at_least, what, timeout=20):
+    """Wait for @name of g1 on @node to reach @at_least (the order this
+    test relies on, not a time); check it got there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = journal_metric(h, c, node, name)
+        if v >= at_least or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    h.check(v >= at_least, '%s (%s = %d)' % (what, name, v))
 
 
 def test(h):
@@ -122,7 +144,11 @@ def test(h):
     h.check(len(st['g1']['locks']) == 3, 'a holds the 3 reclaimed locks')
 
     # -- 3. the rewritten journal is trusted again -----------------------------------
-    time.sleep(0.3)   # the compaction at grace end
+    wait_metric(h, c, 'a', 'sgnfs_journal_folds_total', 1,
+                'a folded its own records (the reclaims) at grace end, off the loop')
+    h.check(journal_metric(h, c, 'a', 'sgnfs_journal_fold_failures_total') == 0 and
+            journal_metric(h, c, 'a', 'sgnfs_journal_compactions_total') == 1,
+            'a: no fold failed, one compaction')
     t_kill = time.monotonic()
     c.kill9('a')
     c.start('b', wait=False)
