@@ -1436,6 +1436,8 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->seccomp = SBX_ON;
 	c->watchdog_ms = 5000;
 	c->ownership = CFG_OWN_LEASE;
+	/* Real-time loop by default: docs/configuration.md, loop_priority. */
+	c->loop_realtime = true;
 	return c;
 }
 

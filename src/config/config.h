@@ -143,7 +143,7 @@ struct cfg_cluster {
 	char *log;                  /* auto | stderr | syslog | journal | /path (%n: node) */
 	enum cfg_ownership ownership; /* lease (default) or managed */
 	bool journal_io_thread;     /* journal_io = thread (default uring; docs/journal.md) */
-	bool loop_realtime;         /* loop_priority = realtime (default normal; common/thprio.h) */
+	bool loop_realtime;         /* loop_priority = realtime (the default; common/thprio.h) */
 	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */
 
 	struct cfg_node *nodes;     size_t nnodes;

@@ -162,16 +162,6 @@ def thread_info(pid):
     return out
 
 
-def kernel_has_custom_slices():
-    """Linux 6.12 and later take a time-slice request (sched_attr's
-    sched_runtime for SCHED_OTHER) and show it as se.slice."""
-    try:
-        major, minor = (int(x) for x in os.uname().release.split('.')[:2])
-    except ValueError:
-        return False
-    return (major, minor) >= (6, 12)
-
-
 def g1_rpc(h, c):
     return group_rpc(h, c, 'g1')
 
@@ -366,17 +356,12 @@ def test(h):
             'sgnfs-pool threads at nice %d (the daemon\'s; threads of libuv and io_uring made '
             'by the real-time loop start at 0) '
             '(status %s; threads %s)' % (base_nice, drained, nices))
-    # The loop (loop_priority = normal, the default) asked for the shortest
-    # time slice, so a request preempts a running pool thread on arrival
-    # (common/thprio.h; the real-time setting: test_loop_priority).
+    # The loop (loop_priority = realtime, the default) runs SCHED_FIFO, so
+    # a request preempts a pool or low thread on arrival (common/thprio.h;
+    # the normal setting and its short slice: test_loop_priority).
     loop = nices.get(loop_tid)
-    h.check(loop is not None and loop[3] == os.SCHED_OTHER,
-            'the event loop runs SCHED_OTHER (thread %s)' % (loop,))
-    if kernel_has_custom_slices():
-        h.check(loop is not None and loop[5] == 100000,
-                'the event loop runs with a 0.1 ms time slice (thread %s)' % (loop,))
-    else:
-        log('SKIP slice check: kernel %s takes no time-slice request' % os.uname().release)
+    h.check(loop is not None and loop[3] == os.SCHED_FIFO | os.SCHED_RESET_ON_FORK,
+            'the event loop runs SCHED_FIFO, reset on fork (thread %s)' % (loop,))
     if os.geteuid() == 0:
         h.check(not caps_eff(c.nodes['a'].pid) & (1 << CAP_SYS_NICE),
                 'sgnfsd holds no CAP_SYS_NICE (CapEff %x)' % caps_eff(c.nodes['a'].pid))

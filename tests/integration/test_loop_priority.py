@@ -3,14 +3,14 @@
 test_loop_priority - where the event loop stands with the CPU scheduler
 (`loop_priority`, common/thprio.h, docs/configuration.md).
 
-  1. `loop_priority = realtime`, as root: the loop thread (the main thread) runs
+  1. The default (`realtime`), as root: the loop thread (the main thread) runs
      SCHED_FIFO at priority 1 with SCHED_RESET_ON_FORK, and the log says
      so; no other thread of the node (pool, low, watchdog, io_uring
      workers) has a real-time policy, although the loop created them; the
      node dropped CAP_SYS_NICE after taking it.  A child the node starts
      (its VIP or notify helpers) would start at normal priority too: the
      reset is the kernel's, checked here on the threads.
-  2. The default (`normal`): the loop is SCHED_OTHER and asks for the
+  2. `loop_priority = normal`: the loop is SCHED_OTHER and asks for the
      kernel's shortest slice (0.1 ms, where the kernel shows se.slice).
   3. `loop_priority = high`: `sgnfsd -t` names the key and the values.
   4. A reload that changes `loop_priority` is refused (set once, while the
@@ -49,8 +49,8 @@ def groups():
 def test(h):
     if os.geteuid() != 0:
         raise harness.Skip('needs root (SCHED_FIFO needs CAP_SYS_NICE)')
-    # 1. real-time
-    c = h.cluster(groups(), name='rt', cluster_extra={'loop_priority': 'realtime'})
+    # 1. real-time, the default: no loop_priority key
+    c = h.cluster(groups(), name='rt')
     c.start('a')
     nu.wait_online(h, c, ['g1'])
     # a LOOKUP, so the pool's threads exist (started with the first job)
@@ -89,15 +89,15 @@ def test(h):
     h.check(threads(pid).get(pid, (None, None))[1] == RT, 'the loop stays SCHED_FIFO')
     c.stop_all()
 
-    # 2. the default: normal
-    c = h.cluster(groups(), name='normal')
+    # 2. normal, on request
+    c = h.cluster(groups(), name='normal', cluster_extra={'loop_priority': 'normal'})
     c.start('a')
     nu.wait_online(h, c, ['g1'])
     pid = c.nodes['a'].pid
     th = threads(pid)
     loop = th.get(pid)
     h.check(loop is not None and loop[1] == os.SCHED_OTHER,
-            'by default the loop is SCHED_OTHER (%s)' % (loop,))
+            'with loop_priority = normal the loop is SCHED_OTHER (%s)' % (loop,))
     if loop is not None and loop[3] is not None:
         h.check(loop[3] == 100000, 'and asks for a 0.1 ms slice (%s)' % (loop,))
     else:
@@ -113,7 +113,7 @@ def test(h):
         text = f.read()
     bad = cfg + '.bad'
     with open(bad, 'w') as f:
-        f.write(text.replace('[cluster]\n', '[cluster]\nloop_priority = high\n', 1))
+        f.write(text.replace('loop_priority = normal', 'loop_priority = high', 1))
     r = subprocess.run([h.sgnfsd, '-t', '-c', bad], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT)
     out = r.stdout.decode()

@@ -396,7 +396,7 @@ static void test_defaults(void **state)
 	assert_int_equal(r.c->ownership, CFG_OWN_LEASE);
 	assert_int_equal(r.c->groups[0].ownership, CFG_OWN_LEASE);
 	assert_false(r.c->journal_io_thread); /* io_uring */
-	assert_false(r.c->loop_realtime);     /* the loop in the fair scheduler */
+	assert_true(r.c->loop_realtime);      /* the loop SCHED_FIFO (when allowed) */
 	assert_string_equal(r.c->exports[0].path, "/");
 	assert_true(r.c->exports[0].rw);
 	assert_true(r.c->exports[0].root_squash);
@@ -460,12 +460,12 @@ static void test_ownership(void **state)
 	assert_true(r.c->journal_io_thread);
 	done(&r);
 
-	/* loop_priority: real-time on request. */
-	load("[cluster]\nname = t\nloop_priority = realtime\n[node a]\n[group g]\nvip = 127.0.0.1\n"
+	/* loop_priority: the fair scheduler on request. */
+	load("[cluster]\nname = t\nloop_priority = normal\n[node a]\n[group g]\nvip = 127.0.0.1\n"
 	     "nodes = a\n[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n", &r);
 	if (r.rc != 0)
 		fail_msg("rc %d:\n%s", r.rc, r.errs);
-	assert_true(r.c->loop_realtime);
+	assert_false(r.c->loop_realtime);
 	done(&r);
 }
 
