@@ -60,6 +60,8 @@ WINDOWS = max(1, int(os.environ.get('BENCH_WINDOWS', '5')))
 # The node's loop_priority (normal, the default, or realtime), to compare
 # the two in alternating runs; unset: the configuration's default.
 LOOP_PRIORITY = os.environ.get('BENCH_LOOP_PRIORITY')
+# The node's journal_io (uring, the default, or thread); unset: the default.
+JOURNAL_IO = os.environ.get('BENCH_JOURNAL_IO')
 
 
 def pct(v, p):
@@ -110,7 +112,8 @@ def flood_proc(src, vip, port, fh, stop, out):
 def test(h):
     c = h.cluster([Group('g1', [Export('g1/data', fsid=771)], grace=1),
                    Group('g2', [Export('g2/data', fsid=772)], grace=1)],
-                  cluster_extra={'loop_priority': LOOP_PRIORITY} if LOOP_PRIORITY else None)
+                  cluster_extra=dict(([('loop_priority', LOOP_PRIORITY)] if LOOP_PRIORITY else [])
+                                     + ([('journal_io', JOURNAL_IO)] if JOURNAL_IO else [])))
     e1, e2 = c.export('g1/data'), c.export('g2/data')
     v1, v2 = c.group('g1').vip, c.group('g2').vip
     big = os.path.join(e1.path, 'big')

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "thprio.h"
 #include "sfile.h"
 
 /*
@@ -261,6 +262,8 @@ static void *lease_waiter_main(void *arg)
 	struct flock un = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
 	sigset_t wake;
 
+	/* Made by the real-time loop: not real-time itself (thprio.h). */
+	(void)thp_not_realtime();
 	/* Created with every signal blocked: only the wake gets through, so
 	 * the process's own signals go to the loop thread. */
 	sigemptyset(&wake);

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "thprio.h"
+
 static atomic_ulong wd_beats;
 static atomic_bool wd_running;
 static uint32_t wd_timeout_ms;
@@ -30,6 +32,9 @@ static void *wd_main(void *arg)
 	struct timespec step = { .tv_sec = 0, .tv_nsec = 0 };
 	uint32_t silent_ms = 0, step_ms = wd_timeout_ms / 8 ? wd_timeout_ms / 8 : 1;
 
+	/* Not the real-time loop's policy, should it have made this thread:
+	 * a watchdog is not to compete with what it watches (thprio.h). */
+	(void)thp_not_realtime();
 	step.tv_sec = step_ms / 1000;
 	step.tv_nsec = (long)(step_ms % 1000) * 1000000L;
 	while (atomic_load(&wd_running)) {

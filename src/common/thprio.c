@@ -72,8 +72,26 @@ int thp_realtime(void)
 {
 	struct sched_param sp = { .sched_priority = THP_LOOP_RT_PRIO };
 
-	/* pid 0: the calling thread only (Linux schedules threads). */
-	if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) < 0)
+	/* pid 0: the calling thread only (Linux schedules threads).  Not
+	 * SCHED_RESET_ON_FORK: the journal's io_uring workers, which the
+	 * kernel makes from this thread, are to inherit it (thprio.h). */
+	if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0)
+		return -errno;
+	return 0;
+}
+
+int thp_not_realtime(void)
+{
+	struct sched_param sp = { .sched_priority = 0 };
+	int pol = sched_getscheduler(0);
+
+	if (pol < 0)
+		return -errno;
+	pol &= ~SCHED_RESET_ON_FORK;
+	if (pol != SCHED_FIFO && pol != SCHED_RR)
+		return 0;
+	/* Leaving a real-time policy needs no capability. */
+	if (sched_setscheduler(0, SCHED_OTHER, &sp) < 0)
 		return -errno;
 	return 0;
 }
@@ -164,6 +182,7 @@ int thp_reader(const char *name, int by)
 	int rc;
 
 	(void)pthread_setname_np(pthread_self(), name);
+	(void)thp_not_realtime();
 	rc = thp_nicer(by);
 	/* A woken thread takes this CPU at once, not after a protected
 	 * slice; off the loop's spare core; giving way every 0.1 ms. */

@@ -66,11 +66,25 @@
  * counts from it.  Called once at start. */
 void thp_init(void);
 
-/* The calling thread runs SCHED_FIFO at THP_LOOP_RT_PRIO, with
- * SCHED_RESET_ON_FORK: no thread or process it creates inherits it (they
- * start SCHED_OTHER at nice >= 0).  Needs CAP_SYS_NICE (or RLIMIT_RTPRIO);
- * sgnfsd calls it before dropping its capabilities.  0 or -errno. */
+/*
+ * The calling thread runs SCHED_FIFO at THP_LOOP_RT_PRIO.  The threads it
+ * creates inherit that (no SCHED_RESET_ON_FORK), because the ones the
+ * kernel creates for it must: the journal's io_uring workers, which write
+ * and fdatasync each batch behind a LOCK's grant.  Left at normal
+ * priority (as a reset gave them), they waited for a CPU behind the
+ * flooding group's work, and another group's LOCK p99 on the wire was
+ * 2.2-3.3x its baseline under the flood (1.3 ms); real-time, 0.8-1.3x.
+ * Every thread sgnfsd creates itself leaves the policy first thing
+ * (thp_not_realtime); libuv's pool is made before the loop takes it
+ * (sgnfsd's main); sgnfsd starts no process (its seccomp filter forbids
+ * fork and exec).  Needs CAP_SYS_NICE (or RLIMIT_RTPRIO); sgnfsd calls it
+ * before dropping its capabilities.  0 or -errno.
+ */
 int thp_realtime(void);
+
+/* The calling thread leaves a real-time policy it inherited: SCHED_OTHER
+ * at the nice value it has.  0 (also when it had none), or -errno. */
+int thp_not_realtime(void);
 
 /* The calling thread asks for THP_SHORT_SLICE_NS, keeping its nice value.
  * 0, or -errno (-EINVAL or -ENOSYS on a kernel without custom slices,
@@ -83,9 +97,7 @@ int thp_short_slice(void);
 int thp_spare_one_cpu(void);
 
 /* The calling thread at nice (the daemon's nice at thp_init + @by), at
- * most 19; a thread already nicer is left as it is.  A thread the
- * real-time loop created starts at nice 0 (SCHED_RESET_ON_FORK), so
- * thp_nicer(0) gives it the daemon's nice back.  0 or -errno. */
+ * most 19; a thread already nicer is left as it is.  0 or -errno. */
 int thp_nicer(int by);
 
 /*

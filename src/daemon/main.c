@@ -642,6 +642,29 @@ static void sgnfsd_raise_nofile(const struct cfg_cluster *cfg)
 			  (unsigned long long)rl.rlim_cur, cfg->max_conns, SGNFSD_FD_RESERVE);
 }
 
+static void sgnfsd_noop_work(uv_work_t *w)
+{
+	(void)w;
+}
+
+/*
+ * libuv makes its pool's threads at the first uv_queue_work, from the
+ * thread that calls it.  Made now, before this thread goes real-time, they
+ * start at normal priority rather than inheriting the loop's
+ * (common/thprio.h, thp_realtime).
+ */
+static void sgnfsd_uv_pool_start(void)
+{
+	uv_loop_t l;
+	uv_work_t w;
+
+	if (uv_loop_init(&l) != 0)
+		return;
+	if (uv_queue_work(&l, &w, sgnfsd_noop_work, NULL) == 0)
+		uv_run(&l, UV_RUN_DEFAULT);
+	(void)uv_loop_close(&l);
+}
+
 int main(int argc, char **argv)
 {
 	struct sgnfsd d;
@@ -776,9 +799,11 @@ int main(int argc, char **argv)
 	sgnfsd_raise_nofile(d.cfg);
 	/* This thread will run the event loop.  Its real-time priority is the
 	 * one step that needs CAP_SYS_NICE, so it is taken now, before that is
-	 * dropped; no thread created later inherits it (common/thprio.h). */
+	 * dropped; of the threads created later only the journal's io_uring
+	 * workers keep it (common/thprio.h). */
 	thp_init();
 	if (d.cfg->loop_realtime) {
+		sgnfsd_uv_pool_start();
 		rc = thp_realtime();
 		if (rc < 0)
 			log_warn("node %s: loop_priority = realtime, but SCHED_FIFO was refused (%s): the event loop runs at normal priority",

@@ -91,8 +91,9 @@ static void *rpcp_thread(void *arg)
 
 	/* The names tell them apart in top -H and in the tests. */
 	(void)pthread_setname_np(pthread_self(), low ? "sgnfs-low" : "sgnfs-pool");
-	/* Created by the real-time loop: at nice 0, not the daemon's, and
-	 * with the default slice (common/thprio.h). */
+	/* Created by the real-time loop: its policy goes first, then the
+	 * daemon's nice and the short slice (common/thprio.h). */
+	(void)thp_not_realtime();
 	(void)thp_nicer(0);
 	if (!low)
 		(void)thp_short_slice();
