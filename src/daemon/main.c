@@ -18,6 +18,7 @@
  * loop stops turning, so its leases pass on.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -647,22 +648,35 @@ static void sgnfsd_noop_work(uv_work_t *w)
 	(void)w;
 }
 
-/*
- * libuv makes its pool's threads at the first uv_queue_work, from the
- * thread that calls it.  Made now, before this thread goes real-time, they
- * start at normal priority rather than inheriting the loop's
- * (common/thprio.h, thp_realtime).
- */
-static void sgnfsd_uv_pool_start(void)
+static void *sgnfsd_uv_pool_thread(void *arg)
 {
 	uv_loop_t l;
 	uv_work_t w;
 
+	(void)arg;
+	(void)thp_not_realtime();
 	if (uv_loop_init(&l) != 0)
-		return;
+		return NULL;
 	if (uv_queue_work(&l, &w, sgnfsd_noop_work, NULL) == 0)
 		uv_run(&l, UV_RUN_DEFAULT);
 	(void)uv_loop_close(&l);
+	return NULL;
+}
+
+/*
+ * libuv makes its pool's threads at the first uv_queue_work, from the
+ * thread that calls it, and they inherit that thread's scheduling policy
+ * and capabilities.  Queued from a short-lived thread that left the
+ * loop's real-time policy (common/thprio.h, thp_realtime), after the
+ * capabilities were dropped (common/priv.h): the pool starts at normal
+ * priority with the reduced set, whichever thread queues work first.
+ */
+static void sgnfsd_uv_pool_start(void)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, sgnfsd_uv_pool_thread, NULL) == 0)
+		(void)pthread_join(t, NULL);
 }
 
 int main(int argc, char **argv)
@@ -803,7 +817,6 @@ int main(int argc, char **argv)
 	 * workers keep it (common/thprio.h). */
 	thp_init();
 	if (d.cfg->loop_realtime) {
-		sgnfsd_uv_pool_start();
 		rc = thp_realtime();
 		if (rc < 0)
 			log_warn("node %s: loop_priority = realtime, but SCHED_FIFO was refused (%s): the event loop runs at normal priority",
@@ -828,7 +841,9 @@ int main(int argc, char **argv)
 	}
 	/* libuv's pool does only state I/O (client list, journal, a group's
 	 * open): blocking RPC handlers run on threads of their own
-	 * (rpc/rpc_pool.h), so its default size (4) serves. */
+	 * (rpc/rpc_pool.h), so its default size (4) serves.  Made now, with
+	 * the capabilities dropped and not from the real-time thread. */
+	sgnfsd_uv_pool_start();
 	d.loop = uv_default_loop();
 	/* Before any group opens its journal. */
 	jr_set_io(d.cfg->journal_io_thread ? JR_IO_THREAD : JR_IO_URING);
