@@ -18,10 +18,10 @@
  * loop stops turning, so its leases pass on.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -842,8 +842,10 @@ int main(int argc, char **argv)
 	/* libuv's pool does only state I/O (client list, journal, a group's
 	 * open): blocking RPC handlers run on threads of their own
 	 * (rpc/rpc_pool.h), so its default size (4) serves.  Made now, with
-	 * the capabilities dropped and not from the real-time thread. */
-	sgnfsd_uv_pool_start();
+	 * the capabilities dropped and not from the real-time thread (a
+	 * normal loop makes it at its first use, as it always did). */
+	if (loop_rt)
+		sgnfsd_uv_pool_start();
 	d.loop = uv_default_loop();
 	/* Before any group opens its journal. */
 	jr_set_io(d.cfg->journal_io_thread ? JR_IO_THREAD : JR_IO_URING);
