@@ -273,6 +273,13 @@ static int64_t jint(struct json_object *o, const char *key, int64_t dflt)
 	       ? json_object_get_int64(v) : dflt;
 }
 
+static bool jbool(struct json_object *o, const char *key)
+{
+	struct json_object *v = jget(o, key);
+
+	return v && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+}
+
 static size_t jlen(struct json_object *a)
 {
 	return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
@@ -539,9 +546,11 @@ static int cmd_status_text(const struct cfg_cluster *c)
 			}
 		}
 		if (gs)
-			printf("%-12s %-11s %-16s %4" PRId64 " %8zu %6zu  %s\n", name,
+			/* the counts, not the lists' lengths: a status cuts the
+			 * lists (docs/status.md) */
+			printf("%-12s %-11s %-16s %4" PRId64 " %8" PRId64 " %6" PRId64 "  %s\n", name,
 			       jstr(g, "owner", "-", b3, sizeof(b3)), stbuf, jint(gs, "nsm_state", 0),
-			       jlen(jget(gs, "clients")), jlen(jget(gs, "locks")), vips);
+			       jint(gs, "nclients", 0), jint(gs, "nlocks", 0), vips);
 		else
 			printf("%-12s %-11s %-16s %4s %8s %6s  %s\n", name, "-", stbuf, "-", "-",
 			       "-", vips);
@@ -615,6 +624,10 @@ static int cmd_status_text(const struct cfg_cluster *c)
 				       jget(l, "start") ? json_object_get_uint64(jget(l, "start")) : 0,
 				       end);
 			}
+			if (jbool(o, "clients_truncated") || jbool(o, "locks_truncated"))
+				printf("%-12s (listed %zu of %" PRId64 " clients, %zu of %" PRId64
+				       " locks: docs/status.md)\n", gname, jlen(cl),
+				       jint(o, "nclients", 0), jlen(lk), jint(o, "nlocks", 0));
 		}
 	}
 	json_object_put(doc);

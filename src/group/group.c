@@ -1045,7 +1045,7 @@ static void grp_cfg_json(const struct cfg_group *gc, struct json_object *o)
 	sj_add(o, "exports", exps);
 }
 
-void grp_status(const struct sg_group *g, struct json_object *o)
+void grp_status(const struct sg_group *g, struct json_object *o, size_t list_max)
 {
 	/* While opening, the slots belong to the thread pool: not a field of
 	 * them may be read here. */
@@ -1074,7 +1074,7 @@ void grp_status(const struct sg_group *g, struct json_object *o)
 	sj_add(o, "nlocks", json_object_new_uint64(nlocks));
 	for (int id = 0; ready && id < GRP_PROTO_MAX; id++)
 		if (grp_protos[id] && grp_protos[id]->status && g->pub.slot[id])
-			grp_protos[id]->status(&g->pub, g->pub.slot[id], o);
+			grp_protos[id]->status(&g->pub, g->pub.slot[id], o, list_max);
 	if (!json_object_object_get_ex(o, "clients", NULL))
 		sj_add(o, "clients", json_object_new_array());
 	if (!json_object_object_get_ex(o, "locks", NULL))
@@ -1430,17 +1430,42 @@ void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
 	sj_add(out, "groups", names);
 }
 
+/*
+ * The entries of the lists that clients make long (a group's clients and
+ * locks) that one status lists, all groups together; each list of each
+ * served group gets an equal share, at least GRP_STATUS_LIST_MIN.  The
+ * status is built and written on the event loop, which every group's
+ * requests wait for: json-c takes 7-10 us per listed entry (build, write
+ * out, free) on a loaded 2-core VM, so the 100,000 per list allowed before
+ * cost the loop 1.3-1.9 s for one large group's status, and a few such
+ * groups could pass a node's watchdog (docs/status.md).  The counts stay
+ * exact, and a cut list says so.
+ */
+#define GRP_STATUS_LIST_TOTAL 10000
+#define GRP_STATUS_LIST_MIN 100
+
+size_t grp_status_list_max(size_t nserved)
+{
+	size_t share = nserved ? GRP_STATUS_LIST_TOTAL / (2 * nserved) : GRP_STATUS_LIST_TOTAL;
+
+	return share > GRP_STATUS_LIST_MIN ? share : GRP_STATUS_LIST_MIN;
+}
+
 void grp_node_status(struct sg_node *node, struct json_object *out)
 {
 	struct json_object *groups = json_object_new_array();
 	struct json_object *standby = json_object_new_array();
+	size_t nserved = 0, list_max;
 
+	for (size_t i = 0; i < node->nslots; i++)
+		nserved += node->slots[i].g && node->slots[i].g->state != GRP_OPENING;
+	list_max = grp_status_list_max(nserved);
 	for (size_t i = 0; i < node->nslots; i++) {
 		struct sg_slot *sl = &node->slots[i];
 		struct json_object *o = json_object_new_object();
 
 		if (sl->g && sl->g->state != GRP_OPENING) {
-			grp_status(sl->g, o);
+			grp_status(sl->g, o, list_max);
 			sj_push(groups, o);
 			continue;
 		}

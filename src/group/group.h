@@ -214,8 +214,12 @@ int grp_node_reconfigure(struct sg_node *node, const struct cfg_cluster *next,
  * sample labelled node="NODE" and group="GROUP". */
 void grp_node_metrics(struct sg_node *node, struct sbuf *out);
 
-/* Fill the group object @o of the status schema (docs/status.md). */
-void grp_status(const struct sg_group *g, struct json_object *o);
+/* Fill the group object @o of the status schema (docs/status.md), its
+ * clients and locks lists cut at @list_max entries each. */
+void grp_status(const struct sg_group *g, struct json_object *o, size_t list_max);
+/* The entries per list a status of @nserved served groups gives each
+ * (grp_node_status). */
+size_t grp_status_list_max(size_t nserved);
 
 /* Take @g offline: close its sockets and drop its state.  @g is freed once
  * the last request that arrived on it has finished. */

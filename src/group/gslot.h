@@ -62,8 +62,11 @@ struct grp_proto_ops {
 	 * close): state that requests on the thread pool use goes now.
 	 * NULL: nothing to do then. */
 	void (*release)(void *slot);
-	/* Add this protocol's part to the group's status object @o. */
-	void (*status)(const struct grp_pub *g, const void *slot, struct json_object *o);
+	/* Add this protocol's part to the group's status object @o; any list
+	 * whose length clients decide gets at most @list_max entries (the
+	 * status is built on the loop: grp_node_status). */
+	void (*status)(const struct grp_pub *g, const void *slot, struct json_object *o,
+		       size_t list_max);
 	/* Client @name says it rebooted (SM_NOTIFY, FREE_ALL): release what
 	 * it held here if @from is an address the group's list records for
 	 * it, or @trusted.  True if something was released. */

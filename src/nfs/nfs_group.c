@@ -287,13 +287,15 @@ static void nfs_reconf_drop_op(void *prep)
 }
 
 /* "open_handles": the group's open-handle cache (docs/status.md). */
-static void nfs_status_op(const struct grp_pub *g, const void *slot, struct json_object *o)
+static void nfs_status_op(const struct grp_pub *g, const void *slot, struct json_object *o,
+			  size_t list_max)
 {
 	const struct nfs_group *ng = slot;
 	struct ohc_stats st;
 	struct json_object *c;
 
 	(void)g;
+	(void)list_max; /* no list of the clients' making here */
 	if (!ng || !ng->ohc)
 		return;
 	c = json_object_new_object();

@@ -32,19 +32,12 @@ size_t nlm_group_nlocks(const struct nlm_group *ng)
 	return st.locks;
 }
 
-/*
- * At most this many entries of each list (clients, locks) per group.  The
- * status is built on the event loop, and a client can make both lists as
- * long as the limits let it: a million locks took seconds of the loop and
- * hundreds of MB of JSON, past the watchdog.  The counts (nclients,
- * nlocks) stay exact; "clients_truncated" / "locks_truncated" say a list
- * was cut.
- */
-#define NLM_STATUS_LIST_MAX 100000
-
+/* The lists are cut at the caller's list_max (grp_node_status says why);
+ * the counts (nclients, nlocks) stay exact. */
 struct nlm_status_ctx {
 	struct json_object *arr;   /* borrowed: the "clients" or "locks" array */
 	size_t n;                  /* entries seen, listed or not */
+	size_t max;                /* entries listed at most */
 };
 
 static void nlm_status_client(void *arg, const struct clist_entry_info *e)
@@ -53,7 +46,7 @@ static void nlm_status_client(void *arg, const struct clist_entry_info *e)
 	struct json_object *o, *addrs;
 	char a[80];
 
-	if (c->n++ >= NLM_STATUS_LIST_MAX)
+	if (c->n++ >= c->max)
 		return;
 	o = json_object_new_object();
 	addrs = json_object_new_array();
@@ -75,7 +68,7 @@ static int nlm_status_lock(void *arg, const struct lk_lockinfo *li)
 	const void *oh = lk_owner_oh(li->owner, &ohlen);
 	struct json_object *o;
 
-	if (c->n++ >= NLM_STATUS_LIST_MAX)
+	if (c->n++ >= c->max)
 		return 1;       /* stops the walk: the rest is not listed */
 	o = json_object_new_object();
 
@@ -91,7 +84,7 @@ static int nlm_status_lock(void *arg, const struct lk_lockinfo *li)
 	return 0;
 }
 
-void nlm_group_status(const struct nlm_group *ng, struct json_object *out)
+void nlm_group_status(const struct nlm_group *ng, struct json_object *out, size_t list_max)
 {
 	struct nlm_status_ctx c;
 	/* The journal: off, on (what is still reserved), or failed. */
@@ -124,9 +117,10 @@ void nlm_group_status(const struct nlm_group *ng, struct json_object *out)
 	sj_add(out, "nlm", j);
 	c.arr = json_object_new_array();
 	c.n = 0;
+	c.max = list_max;
 	clist_foreach(ng->clients, nlm_status_client, &c);
 	sj_add(out, "clients", c.arr);
-	sj_add(out, "clients_truncated", json_object_new_boolean(c.n > NLM_STATUS_LIST_MAX));
+	sj_add(out, "clients_truncated", json_object_new_boolean(c.n > list_max));
 	c.arr = json_object_new_array();
 	c.n = 0;
 	sj_add(out, "locks_truncated", json_object_new_boolean(

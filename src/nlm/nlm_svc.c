@@ -280,10 +280,11 @@ static bool nlm_client_rebooted_op(struct grp_pub *gp, void *slot, const char *n
 	return nlm_group_client_rebooted(slot, name, from, trusted, why);
 }
 
-static void nlm_status_op(const struct grp_pub *gp, const void *slot, struct json_object *o)
+static void nlm_status_op(const struct grp_pub *gp, const void *slot, struct json_object *o,
+			  size_t list_max)
 {
 	(void)gp;
-	nlm_group_status(slot, o);
+	nlm_group_status(slot, o, list_max);
 }
 
 static size_t nlm_nlocks_op(const void *slot)

@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "fault_alloc.h"
 #include "uv_drain.h"
@@ -47,6 +48,7 @@
 #include "nfs/fh.h"
 #include "nlm/nlm_host.h"
 #include "nlm/nlm_int.h"
+#include "nlm/nlm_status.h"
 #include "nlm/nlm_svc.h"
 #include "nlm.h"
 #include "nsm/clist.h"
@@ -455,6 +457,73 @@ static int share(bool on, const char *host)
 }
 
 /* ---- grace and reservations ----------------------------------------------- */
+
+/* The length of the array @key of @o, and whether @key_truncated is true. */
+static size_t listed(struct json_object *o, const char *key, bool *cut)
+{
+	struct json_object *a, *t;
+	char tk[64];
+
+	snprintf(tk, sizeof(tk), "%s_truncated", key);
+	assert_true(json_object_object_get_ex(o, key, &a));
+	assert_true(json_object_object_get_ex(o, tk, &t));
+	*cut = json_object_get_boolean(t);
+	return json_object_array_length(a);
+}
+
+/*
+ * The status lists (built on the loop, grown by clients) are cut at the
+ * caller's length, the cut said, the counts whole; a node's status gives
+ * each list of each served group an equal share of GRP_STATUS_LIST_TOTAL.
+ */
+static void test_status_lists_cut(void **st)
+{
+	enum { NLOCKS = 30 };
+	struct outcome o[NLOCKS];
+	struct nlm_group *ng;
+	struct json_object *doc;
+	bool cut;
+
+	(void)st;
+	assert_int_equal(grp_status_list_max(0), 10000);
+	assert_int_equal(grp_status_list_max(1), 5000);
+	assert_int_equal(grp_status_list_max(2), 2500);
+	assert_int_equal(grp_status_list_max(50), 100);
+	assert_int_equal(grp_status_list_max(1000), 100);
+	group_start();
+	/* one owner, ranges apart (adjacent ones would merge into one lock) */
+	for (int i = 0; i < NLOCKS; i++)
+		assert_int_equal(lock_start(&o[i], "hostA", 1, (uint64_t)i * 10, 5, false), 0);
+	for (int i = 0; i < NLOCKS; i++) {
+		wait_for(&o[i]);
+		assert_int_equal(o[i].stat, NLM4_GRANTED);
+	}
+	ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	assert_int_equal(nlm_group_nlocks(ng), NLOCKS);
+
+	doc = json_object_new_object();
+	nlm_group_status(ng, doc, NLOCKS - 1);
+	assert_int_equal(listed(doc, "locks", &cut), NLOCKS - 1);
+	assert_true(cut);
+	assert_int_equal(listed(doc, "clients", &cut), 1);
+	assert_false(cut);
+	json_object_put(doc);
+
+	doc = json_object_new_object();
+	nlm_group_status(ng, doc, NLOCKS);
+	assert_int_equal(listed(doc, "locks", &cut), NLOCKS);
+	assert_false(cut);
+	json_object_put(doc);
+
+	doc = json_object_new_object();
+	nlm_group_status(ng, doc, 0);
+	assert_int_equal(listed(doc, "locks", &cut), 0);
+	assert_true(cut);
+	assert_int_equal(listed(doc, "clients", &cut), 0);
+	assert_true(cut);
+	json_object_put(doc);
+	group_stop();
+}
 
 static void test_grace_reservations(void **st)
 {
@@ -1433,6 +1502,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fold_loads_as_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grace_end_folds_own, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cookie_echo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_lists_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_lock_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure_reclaim, setup, teardown),
