@@ -40,7 +40,11 @@ profile of the taking-over node from each start to online + 1 s, DIR/CASE.data
 (with BENCH_PERF_SCHED=1: the scheduler's events of every CPU instead, for
 `perf sched timehist -i DIR/CASE.data --state`);
 BENCH_WIRE_ROWS=1: every LOCK answer of the takeover window in the json, as
-(seconds after start, ms call -> reply).)  Results go to
+(seconds after start, ms call -> reply); BENCH_REPEAT=N: each case N times,
+the cases alternating, and the wire p99s also pooled over the N runs (a
+baseline of a few hundred microseconds measured over 4.5 s swings from run
+to run by more than the 1.5x under test: the pooled figure compares every
+baseline LOCK with every takeover LOCK).)  Results go to
 bench/results/group_open.json and stdout ("wire" columns: the server's
 LOCK answer time p99 from the capture; 0 when dumpcap/tshark are missing).  Run as root (ports < 1024).
 """
@@ -64,6 +68,7 @@ CLIENTS = 10000 if QUICK else int(os.environ.get('BENCH_CLIENTS', '100000'))
 LOOP_PRIORITY = os.environ.get('BENCH_LOOP_PRIORITY')
 NLM_LOCK = 2
 CASES = [c for c in os.environ.get('BENCH_CASES', 'journal,clients').split(',') if c]
+REPEAT = int(os.environ.get('BENCH_REPEAT', '1'))
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
                    'group_open.json' if CASES == ['journal', 'clients']
                    else 'group_open-%s.json' % '-'.join(CASES))
@@ -181,6 +186,12 @@ def one_case(h, kind):
         'p99_ratio': (during['p99_ms'] / base['p99_ms']
                       if base['p99_ms'] and during['p99_ms'] else None),
         'wire_baseline': wire_stats(rows, t_loop + 0.5, t_kill),
+        # every LOCK answer time of both windows (ms), for the pooled p99
+        # of BENCH_REPEAT runs
+        'wire_baseline_ms': [round(ms, 3) for ms in wire.select(
+            rows, [(t_loop + 0.5, t_kill)], wire.NLM_PROG, NLM_LOCK)],
+        'wire_takeover_ms': [round(ms, 3) for ms in wire.select(
+            rows, [(t_start, t_end)], wire.NLM_PROG, NLM_LOCK)],
         'wire_takeover': wire_stats(rows, t_start, t_end),
         # the takeover window in its two parts: while the state is read
         # (start -> online) and once the group serves (online -> + 1 s:
@@ -202,7 +213,8 @@ def one_case(h, kind):
         res['wire_rows'] = [(round(t - t_start, 4), round(ms, 3)) for t, pg, pc, ms in rows
                             if pg == wire.NLM_PROG and pc == NLM_LOCK and t_start <= t <= t_end]
         res['online_after_start_s'] = t_online - t_start
-    log(json.dumps({k: v for k, v in res.items() if k != 'wire_rows'}, indent=1))
+    log(json.dumps({k: v for k, v in res.items()
+                    if k not in ('wire_rows', 'wire_baseline_ms', 'wire_takeover_ms')}, indent=1))
     ho.stop()
     c.stop_all()
     return res
@@ -223,11 +235,29 @@ def test(h):
         h.env_path(var)
     h.require(CASES and all(c in ('journal', 'clients') for c in CASES),
               'BENCH_CASES: journal and/or clients')
-    results = [one_case(h, c) for c in CASES]
+    h.require(REPEAT >= 1, 'BENCH_REPEAT: 1 or more')
+    results = [one_case(h, c) for _ in range(REPEAT) for c in CASES]
+    pooled = {}
+    for case in CASES:
+        rs = [r for r in results if r['case'] == case]
+        base = [ms for r in rs for ms in r['wire_baseline_ms']]
+        take = [ms for r in rs for ms in r['wire_takeover_ms']]
+        bp, tp = wire.pct(base, 99), wire.pct(take, 99)
+        pooled[case] = {'runs': len(rs), 'baseline_calls': len(base), 'takeover_calls': len(take),
+                        'wire_baseline_p99_ms': bp, 'wire_takeover_p99_ms': tp,
+                        'wire_p99_ratio': tp / bp if bp and tp else None,
+                        'kill_to_online_s': [r['kill_to_online_s'] for r in rs]}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, 'w') as f:
         json.dump({'when': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
-                   'quick': QUICK, 'results': results}, f, indent=1)
+                   'quick': QUICK, 'repeat': REPEAT, 'pooled': pooled,
+                   # the raw answer times only with BENCH_WIRE_ROWS (the
+                   # file is kept in the tree)
+                   'results': [r if os.environ.get('BENCH_WIRE_ROWS') else
+                               {k: v for k, v in r.items()
+                                if k not in ('wire_baseline_ms', 'wire_takeover_ms')}
+                               for r in results]},
+                  f, indent=1)
     print('\n%-8s %10s %10s %8s %9s %9s %9s %9s %8s %10s %10s %7s' % (
         'case', 'kill->on s', 'start->on', 'b alive', 'base p99', 'take p99', 'ratio',
         'max gap', 'refused', 'wire base', 'wire take', 'ratio'))
@@ -249,6 +279,15 @@ def test(h):
     for r in results:
         print('%-8s %17.1f %17.1f' % (r['case'], r['loop_cpu_opening_ms'] or 0,
                                       r['loop_cpu_online_ms'] or 0))
+    if REPEAT > 1:
+        print('\n%-8s %5s %12s %12s %10s %10s %7s  %s' % (
+            'case', 'runs', 'base LOCKs', 'take LOCKs', 'wire base', 'wire take', 'ratio',
+            'kill -> online s (pooled over the runs: wire p99 ms)'))
+        for case, p in pooled.items():
+            print('%-8s %5d %12d %12d %10.2f %10.2f %7.2f  %s' % (
+                case, p['runs'], p['baseline_calls'], p['takeover_calls'],
+                p['wire_baseline_p99_ms'] or 0, p['wire_takeover_p99_ms'] or 0,
+                p['wire_p99_ratio'] or 0, ' '.join('%.2f' % t for t in p['kill_to_online_s'])))
     for r in results:
         h.check(r['b_alive'] and not r['watchdog_exit'], '%s: b alive, no watchdog exit'
                 % r['case'])
