@@ -1436,10 +1436,10 @@ void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
  * served group gets an equal share, at least GRP_STATUS_LIST_MIN.  The
  * status is built and written on the event loop, which every group's
  * requests wait for: json-c takes 7-10 us per listed entry (build, write
- * out, free) on a loaded 2-core VM, so the 100,000 per list allowed before
- * cost the loop 1.3-1.9 s for one large group's status, and a few such
- * groups could pass a node's watchdog (docs/status.md).  The counts stay
- * exact, and a cut list says so.
+ * out, free; idle to loaded 2-core VM), so the 100,000 per list allowed
+ * before cost the loop 1.3-1.9 s for one large group's status, and a few
+ * such groups could pass a node's watchdog; 10,000 cost it 70-100 ms
+ * (docs/status.md).  The counts stay exact, and a cut list says so.
  */
 #define GRP_STATUS_LIST_TOTAL 10000
 #define GRP_STATUS_LIST_MIN 100

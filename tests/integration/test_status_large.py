@@ -16,10 +16,10 @@ real client holding one lock.  Two groups served: each list gets
   * the text tables give g1's whole counts and say its list was cut;
   * the node is still running.
 Before, each list of each group was listed up to 100,000 entries: json-c
-alone takes 1.3-1.9 s on this VM to build, write and free the JSON of
-100,000 clients and 100,000 locks, so a status of a node with a few such
-groups could pass its watchdog (5 s).  The cut
-of the locks list is checked in the unit test_nlm (test_status_lists_cut).
+alone takes 1.3-1.9 s on this VM (idle to loaded) to build, write and free
+the JSON of 100,000 clients and 100,000 locks, so a status of a node with a
+few such groups could pass its watchdog (5 s).  The cut of the locks list
+is checked in the unit test_nlm (test_status_lists_cut).
 """
 import os
 import time
