@@ -377,10 +377,7 @@ class SgCluster:
                 e['owner'] = nd['name']
                 # the counts: the lists are cut (docs/status.md)
                 for k in ('clients', 'locks'):
-                    if isinstance(e.get('n' + k), int):
-                        e[k] = e['n' + k]
-                    elif isinstance(e.get(k), list):
-                        e[k] = len(e[k])
+                    e[k] = e['n' + k]
                 st[g['name']] = e
         return st
 

@@ -1444,6 +1444,13 @@ void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
 #define GRP_STATUS_LIST_TOTAL 10000
 #define GRP_STATUS_LIST_MIN 100
 
+/* Whether @sl's group is in the status as served (an opening group is not
+ * served until it is installed). */
+static bool grp_slot_listed(const struct sg_slot *sl)
+{
+	return sl->g && sl->g->state != GRP_OPENING;
+}
+
 size_t grp_status_list_max(size_t nserved)
 {
 	size_t share = nserved ? GRP_STATUS_LIST_TOTAL / (2 * nserved) : GRP_STATUS_LIST_TOTAL;
@@ -1458,13 +1465,13 @@ void grp_node_status(struct sg_node *node, struct json_object *out)
 	size_t nserved = 0, list_max;
 
 	for (size_t i = 0; i < node->nslots; i++)
-		nserved += node->slots[i].g && node->slots[i].g->state != GRP_OPENING;
+		nserved += grp_slot_listed(&node->slots[i]);
 	list_max = grp_status_list_max(nserved);
 	for (size_t i = 0; i < node->nslots; i++) {
 		struct sg_slot *sl = &node->slots[i];
 		struct json_object *o = json_object_new_object();
 
-		if (sl->g && sl->g->state != GRP_OPENING) {
+		if (grp_slot_listed(sl)) {
 			grp_status(sl->g, o, list_max);
 			sj_push(groups, o);
 			continue;
