@@ -30,7 +30,8 @@
 # measurements, default "getattr copy seqio"; also "null": NFS NULL at
 # depth 1 through our own RPC client), BENCH_GETATTR_REPEATS
 # (depth-1 runs per server, the median reported, default 3), BENCH_SERVERS (default
-# "sgnfs ganesha"), BENCH_WORK (scratch, default /var/tmp/sgnfs-bench).
+# "sgnfs ganesha"), BENCH_WORK (scratch, default /var/tmp/sgnfs-bench),
+# BENCH_LOOP_CPU (sgnfs's loop_cpu; default none).
 #
 # Everything started here is stopped on exit, whatever the exit path (trap).
 # A server that fails is reported as n/a; the exit status is then 1.
@@ -182,6 +183,7 @@ name = bench
 run_dir = $SG_WORK/run
 handle_key = $SG_WORK/handle.key
 log_level = warn
+${BENCH_LOOP_CPU:+loop_cpu = $BENCH_LOOP_CPU}
 
 [node a]
 

@@ -45,7 +45,8 @@ the cases alternating, and the wire p99s also pooled over the N runs (a
 baseline of a few hundred microseconds measured over 4.5 s swings from run
 to run by more than the 1.5x under test: the pooled figure compares every
 baseline LOCK with every takeover LOCK).)  Results go to
-bench/results/group_open.json and stdout ("wire" columns: the server's
+bench/results/group_open.json and stdout; BENCH_LOOP_PRIORITY, BENCH_LOOP_CPU: the
+nodes' loop_priority and loop_cpu (default: the highest CPU, see LOOP_CPU) ("wire" columns: the server's
 LOCK answer time p99 from the capture; 0 when dumpcap/tshark are missing).  Run as root (ports < 1024).
 """
 
@@ -66,6 +67,12 @@ CLIENTS = 10000 if QUICK else int(os.environ.get('BENCH_CLIENTS', '100000'))
 # The nodes' loop_priority (normal, the default, or realtime), to compare
 # the two in alternating runs; unset: the configuration's default.
 LOOP_PRIORITY = os.environ.get('BENCH_LOOP_PRIORITY')
+# The nodes' loop_cpu, likewise: by default the highest CPU the bench may
+# use, as on a node that runs one sgnfsd (docs/configuration.md, loop_cpu:
+# the taking-over node is the only live one during the takeover); 'none'
+# to compare with the loop unpinned.
+LOOP_CPU = os.environ.get('BENCH_LOOP_CPU') or (
+    str(max(os.sched_getaffinity(0))) if len(os.sched_getaffinity(0)) > 1 else None)
 NLM_LOCK = 2
 CASES = [c for c in os.environ.get('BENCH_CASES', 'journal,clients').split(',') if c]
 REPEAT = int(os.environ.get('BENCH_REPEAT', '1'))
@@ -97,8 +104,9 @@ def one_case(h, kind):
                         grace=5, extra={'ownership': 'managed'})
     other = harness.Group('other', [harness.Export('other/fs', fsid=202)], nodes=('b', 'a'),
                           grace=5)
-    c = h.cluster(groups=[big, other], nodes=['a', 'b'],
-                  cluster_extra={'loop_priority': LOOP_PRIORITY} if LOOP_PRIORITY else None)
+    extra = dict(([('loop_priority', LOOP_PRIORITY)] if LOOP_PRIORITY else [])
+                 + ([('loop_cpu', LOOP_CPU)] if LOOP_CPU else []))
+    c = h.cluster(groups=[big, other], nodes=['a', 'b'], cluster_extra=extra or None)
     for g in (big, other):
         p = os.path.join(g.exports[0].path, fu.LOCKFILE)
         with open(p, 'wb') as f:
@@ -251,6 +259,7 @@ def test(h):
     with open(OUT, 'w') as f:
         json.dump({'when': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
                    'quick': QUICK, 'repeat': REPEAT, 'pooled': pooled,
+                   'loop_cpu': LOOP_CPU or 'none', 'loop_priority': LOOP_PRIORITY or 'default',
                    # the raw answer times only with BENCH_WIRE_ROWS (the
                    # file is kept in the tree)
                    'results': [r if os.environ.get('BENCH_WIRE_ROWS') else

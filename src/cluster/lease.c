@@ -263,7 +263,7 @@ static void *lease_waiter_main(void *arg)
 	sigset_t wake;
 
 	/* Made by the real-time loop: not real-time itself (thprio.h). */
-	(void)thp_not_realtime();
+	(void)thp_leave_loop();
 	/* Created with every signal blocked: only the wake gets through, so
 	 * the process's own signals go to the loop thread. */
 	sigemptyset(&wake);

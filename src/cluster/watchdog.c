@@ -34,7 +34,7 @@ static void *wd_main(void *arg)
 
 	/* Not the real-time loop's policy, should it have made this thread:
 	 * a watchdog is not to compete with what it watches (thprio.h). */
-	(void)thp_not_realtime();
+	(void)thp_leave_loop();
 	step.tv_sec = step_ms / 1000;
 	step.tv_nsec = (long)(step_ms % 1000) * 1000000L;
 	while (atomic_load(&wd_running)) {

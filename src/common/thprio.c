@@ -80,11 +80,55 @@ int thp_realtime(void)
 	return 0;
 }
 
-int thp_not_realtime(void)
+/* The CPU the loop thread is pinned to, -1: none.  Written once by the
+ * loop before it makes any thread (pthread_create orders it before every
+ * reader). */
+static int thp_loop_pinned = -1;
+/* The CPUs the process could use before the pin, but the loop's: where
+ * every other thread runs.  Written with thp_loop_pinned. */
+static cpu_set_t thp_off_loop;
+
+int thp_pin_loop(int cpu)
+{
+	cpu_set_t cs;
+
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	if (sched_getaffinity(0, sizeof(cs), &cs) < 0)
+		return -errno;
+	if (!CPU_ISSET(cpu, &cs))
+		return -EINVAL;
+	if (CPU_COUNT(&cs) < 2)
+		return 1;
+	thp_off_loop = cs;
+	CPU_CLR(cpu, &thp_off_loop);
+	CPU_ZERO(&cs);
+	CPU_SET(cpu, &cs);
+	if (sched_setaffinity(0, sizeof(cs), &cs) < 0)
+		return -errno;
+	thp_loop_pinned = cpu;
+	return 0;
+}
+
+int thp_loop_cpu(void)
+{
+	return thp_loop_pinned;
+}
+
+/* The calling thread, which inherited the loop's one CPU, runs on the
+ * others instead. */
+static void thp_leave_loop_cpu(void)
+{
+	if (thp_loop_pinned >= 0)
+		(void)sched_setaffinity(0, sizeof(thp_off_loop), &thp_off_loop);
+}
+
+int thp_leave_loop(void)
 {
 	struct sched_param sp = { .sched_priority = 0 };
 	int pol = sched_getscheduler(0);
 
+	thp_leave_loop_cpu();
 	if (pol < 0)
 		return -errno;
 	pol &= ~SCHED_RESET_ON_FORK;
@@ -124,6 +168,8 @@ int thp_spare_one_cpu(void)
 	cpu_set_t cs;
 	int first = -1;
 
+	if (thp_loop_pinned >= 0)
+		return 1;
 	if (sched_getaffinity(0, sizeof(cs), &cs) < 0)
 		return -errno;
 	if (CPU_COUNT(&cs) < 2)
@@ -182,7 +228,7 @@ int thp_reader(const char *name, int by)
 	int rc;
 
 	(void)pthread_setname_np(pthread_self(), name);
-	(void)thp_not_realtime();
+	(void)thp_leave_loop();
 	rc = thp_nicer(by);
 	/* A woken thread takes this CPU at once, not after a protected
 	 * slice; off the loop's spare core; giving way every 0.1 ms. */

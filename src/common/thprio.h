@@ -24,7 +24,9 @@
  * is read 64 KiB at a time: sfile.h), gives way at yield points
  * (thp_yield_point), and stays off one CPU: the loop always has a core it
  * does not hold, and a lone thread loses nothing by it while another core
- * is free.  A backlogged group's jobs are not
+ * is free.  That core is the loop's only when the loop is pinned to it
+ * (loop_cpu, thp_pin_loop); unpinned, a woken loop waits where it last ran.
+ * A backlogged group's jobs are not
  * narrowed so: measured, that cost the flooding group a third of its
  * answers and gave the other group nothing, as the loop is not pinned
  * (the kernel wakes it where it last ran).
@@ -75,16 +77,41 @@ void thp_init(void);
  * flooding group's work, and another group's LOCK p99 on the wire was
  * 2.2-3.3x its baseline under the flood (1.3 ms); real-time, 0.8-1.3x.
  * Every thread sgnfsd creates itself leaves the policy first thing
- * (thp_not_realtime); libuv's pool is made before the loop takes it
+ * (thp_leave_loop); libuv's pool is made before the loop takes it
  * (sgnfsd's main); sgnfsd starts no process (its seccomp filter forbids
  * fork and exec).  Needs CAP_SYS_NICE (or RLIMIT_RTPRIO); sgnfsd calls it
  * before dropping its capabilities.  0 or -errno.
  */
 int thp_realtime(void);
 
-/* The calling thread leaves a real-time policy it inherited: SCHED_OTHER
- * at the nice value it has.  0 (also when it had none), or -errno. */
-int thp_not_realtime(void);
+/*
+ * The calling thread (the loop, before it makes any thread) runs on @cpu
+ * only (loop_cpu), and every thread sgnfsd makes from then on stays off
+ * it (thp_leave_loop).  Why: this kernel does not preempt a system call,
+ * so a real-time loop woken on the CPU where a group's open is inside a
+ * 64 KiB read, an unmapping or a page population waits for that call to
+ * end, even with the other CPU idle (the scheduler leaves a woken
+ * real-time thread where it last ran when what runs there is a normal
+ * thread); measured, nearly all of another group's slow LOCK answers
+ * during an open were such waits (bench/RESULTS.md).  Sparing one CPU in
+ * the open (thp_spare_one_cpu) does not keep the loop off the open's CPU;
+ * pinning both does.  The kernel's io_uring workers are not narrowed:
+ * pinned with the loop, a loop that never sleeps (a flood) would starve
+ * them at the same real-time priority, and every group's grants with
+ * them.  0; 1 when the process may run on one CPU only (nothing to
+ * separate; nothing changed); -EINVAL when @cpu is not one it may run on;
+ * -errno.
+ */
+int thp_pin_loop(int cpu);
+
+/* The CPU the loop is pinned to (thp_pin_loop), -1 when it is not. */
+int thp_loop_cpu(void);
+
+/* The calling thread, made by the loop or from it, leaves what it
+ * inherited of the loop: a real-time policy (SCHED_OTHER at the nice value
+ * it has) and the loop's CPU when the loop is pinned (thp_pin_loop).
+ * 0, or -errno (the policy; the CPUs are best effort). */
+int thp_leave_loop(void);
 
 /* The calling thread asks for THP_SHORT_SLICE_NS, keeping its nice value.
  * 0, or -errno (-EINVAL or -ENOSYS on a kernel without custom slices,
@@ -92,8 +119,10 @@ int thp_not_realtime(void);
 int thp_short_slice(void);
 
 /* The calling thread may run on every CPU it may run on now but one (the
- * lowest numbered), when it may run on two or more.  0, 1 when there was
- * only one (nothing changed), or -errno. */
+ * lowest numbered), when it may run on two or more, so the loop always has
+ * a core the caller does not hold; nothing when the loop is pinned (the
+ * caller left the loop's CPU in thp_leave_loop).  0, 1 when nothing
+ * changed, or -errno. */
 int thp_spare_one_cpu(void);
 
 /* The calling thread at nice (the daemon's nice at thp_init + @by), at

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,8 @@
 
 #define CFG_MAX_KEYS 32
 #define CFG_MAX_RECORD_MIN 8192u
+/* CPU_SETSIZE - 1: the highest CPU glibc's cpu_set_t holds. */
+#define CFG_CPU_MAX 1023u
 #define CFG_MAX_RECORD_MAX (16u * 1024 * 1024)
 
 enum cfg_kind { SECT_NONE, SECT_BAD, SECT_CLUSTER, SECT_NODE, SECT_GROUP, SECT_EXPORT };
@@ -79,6 +82,7 @@ enum cfg_type {
 	T_OWNERSHIP,/* enum cfg_ownership: lease | managed */
 	T_JOURNAL_IO,/* bool journal_io_thread: uring | thread */
 	T_LOOP_PRIO, /* bool loop_realtime: normal | realtime */
+	T_CPU,      /* int: none (-1) | a CPU number 0..CFG_CPU_MAX */
 	T_SECCOMP,  /* enum sbx_mode: on | log | off */
 };
 
@@ -122,6 +126,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
 	KEY("journal_io",   T_JOURNAL_IO, cfg_cluster, journal_io_thread),
 	KEY("loop_priority", T_LOOP_PRIO, cfg_cluster, loop_realtime),
+	KEY("loop_cpu",     T_CPU,      cfg_cluster, loop_cpu),
 	KEY("peer_port",    T_PORT,     cfg_cluster, peer_port),
 	KEY("peer_key",     T_ABSPATH,  cfg_cluster, peer_key),
 	{ .name = NULL },
@@ -1082,6 +1087,15 @@ static void cfg_set(struct cfg_parser *p, const struct cfg_key *k, void *obj,
 	case T_LOOP_PRIO:
 		cfg_set_word_bool(p, k, value, field, "realtime", true, "normal");
 		return;
+	case T_CPU:
+		if (strcmp(value, "none") == 0)
+			*(int *)field = -1;
+		else if (cfg_parse_u32(value, 0, CFG_CPU_MAX, &u) == 0)
+			*(int *)field = (int)u;
+		else
+			cfg_err(p, p->lineno, "%s = '%s': expected none or a CPU number (0..%u)",
+				k->name, value, CFG_CPU_MAX);
+		return;
 	case T_ADDR: {
 		struct cfg_node *node = obj;
 		why = cfg_addr_parse(value, &node->address);
@@ -1438,6 +1452,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->ownership = CFG_OWN_LEASE;
 	/* Real-time loop by default: docs/configuration.md, loop_priority. */
 	c->loop_realtime = true;
+	c->loop_cpu = -1;
 	return c;
 }
 
@@ -1557,6 +1572,16 @@ int cfg_check_host(const struct cfg_cluster *c, FILE *errs)
 		nerrs++;
 	}
 	explicit_bzero(&ks, sizeof(ks));
+	if (c->loop_cpu >= 0) {
+		cpu_set_t cs;
+
+		if (sched_getaffinity(0, sizeof(cs), &cs) == 0 && !CPU_ISSET(c->loop_cpu, &cs)) {
+			fprintf(errs, "%s: loop_cpu = %d: not a CPU sgnfsd may use on this machine "
+				"(it may use %d); the node would run with its loop not pinned\n",
+				c->path, c->loop_cpu, CPU_COUNT(&cs));
+			nerrs++;
+		}
+	}
 	for (size_t i = 0; i < c->nexports; i++) {
 		const struct cfg_export *e = &c->exports[i];
 		struct stat st;

@@ -144,6 +144,7 @@ struct cfg_cluster {
 	enum cfg_ownership ownership; /* lease (default) or managed */
 	bool journal_io_thread;     /* journal_io = thread (default uring; docs/journal.md) */
 	bool loop_realtime;         /* loop_priority = realtime (the default; common/thprio.h) */
+	int loop_cpu;               /* loop_cpu: the CPU the loop is pinned to, -1: none (default) */
 	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */
 
 	struct cfg_node *nodes;     size_t nnodes;

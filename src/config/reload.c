@@ -81,6 +81,8 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(journal_io_thread, "journal_io");
 	/* Set once while sgnfsd still held CAP_SYS_NICE. */
 	RL_NUM(loop_realtime, "loop_priority");
+	/* Every thread took its CPUs from it as it started. */
+	RL_NUM(loop_cpu, "loop_cpu");
 	if (a->metrics_listen.set != b->metrics_listen.set ||
 	    memcmp(&a->metrics_listen.addr, &b->metrics_listen.addr,
 		   sizeof(a->metrics_listen.addr)) != 0) {

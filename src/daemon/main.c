@@ -654,7 +654,7 @@ static void *sgnfsd_uv_pool_thread(void *arg)
 	uv_work_t w;
 
 	(void)arg;
-	(void)thp_not_realtime();
+	(void)thp_leave_loop();
 	if (uv_loop_init(&l) != 0)
 		return NULL;
 	if (uv_queue_work(&l, &w, sgnfsd_noop_work, NULL) == 0)
@@ -825,6 +825,21 @@ int main(int argc, char **argv)
 			log_info("node %s: event loop runs SCHED_FIFO priority %d (loop_priority = realtime)",
 				 d.node.me->name, THP_LOOP_RT_PRIO);
 		loop_rt = rc == 0;
+	}
+	/* Pinned here, before it makes a thread: each thread sgnfsd makes
+	 * leaves this CPU as it starts (common/thprio.h, thp_pin_loop). */
+	if (d.cfg->loop_cpu >= 0) {
+		rc = thp_pin_loop(d.cfg->loop_cpu);
+		if (rc == 0)
+			log_info("node %s: event loop pinned to CPU %d (loop_cpu); the node's other "
+				 "threads run on its other CPUs", d.node.me->name, d.cfg->loop_cpu);
+		else if (rc == 1)
+			log_warn("node %s: loop_cpu = %d, but the node may use one CPU only: the loop "
+				 "is not pinned", d.node.me->name, d.cfg->loop_cpu);
+		else
+			log_warn("node %s: loop_cpu = %d: %s: the loop is not pinned", d.node.me->name,
+				 d.cfg->loop_cpu, rc == -EINVAL ? "not a CPU this node may use"
+								: strerror(-rc));
 	}
 	/* Capabilities are per thread: drop them before the loop, the pool
 	 * and the watchdog create any, so every thread starts reduced

@@ -93,7 +93,7 @@ static void *rpcp_thread(void *arg)
 	(void)pthread_setname_np(pthread_self(), low ? "sgnfs-low" : "sgnfs-pool");
 	/* Created by the real-time loop: its policy goes first, then the
 	 * daemon's nice and the short slice (common/thprio.h). */
-	(void)thp_not_realtime();
+	(void)thp_leave_loop();
 	(void)thp_nicer(0);
 	if (!low)
 		(void)thp_short_slice();

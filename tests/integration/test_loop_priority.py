@@ -15,6 +15,12 @@ test_loop_priority - where the event loop stands with the CPU scheduler
   3. `loop_priority = high`: `sgnfsd -t` names the key and the values.
   4. A reload that changes `loop_priority` is refused (set once, while the
      node held CAP_SYS_NICE), and the node keeps its loop where it was.
+  5. `loop_cpu = N` (the highest CPU this test may use): the loop thread
+     runs on CPU N only and every thread sgnfsd made (pool, low, libuv's
+     pool, watchdog) runs on the other CPUs and never on N, although the
+     loop made most of them; the log says so; a reload changing loop_cpu
+     is refused; `sgnfsd -t` refuses a CPU number out of range and one the
+     process may not use (run on CPU 0 alone), naming the key.
 """
 import os
 import subprocess
@@ -40,6 +46,16 @@ def threads(pid):
         except OSError:
             pass
     return out
+
+
+def reload_refused(h, c, key, value):
+    """Node a refuses a reload that sets [cluster] @key = @value, naming
+    the key and asking for a restart."""
+    c.cluster_extra[key] = value
+    ou.write_config(c)
+    rc, out, _ = ou.ctl(c, 'reload', 'a')
+    h.check(rc == 1 and key in out and 'restart' in out,
+            'a reload changing %s is refused, naming the key (%d %r)' % (key, rc, out))
 
 
 def groups():
@@ -91,11 +107,7 @@ def test(h):
     h.check('event loop runs SCHED_FIFO priority 1' in fu.node_log(c.nodes['a']),
             'the log says where the loop runs')
     # 4. a reload cannot change it
-    c.cluster_extra['loop_priority'] = 'normal'
-    ou.write_config(c)
-    rc, out, _ = ou.ctl(c, 'reload', 'a')
-    h.check(rc == 1 and 'loop_priority' in out and 'restart' in out,
-            'a reload changing loop_priority is refused, naming the key (%d %r)' % (rc, out))
+    reload_refused(h, c, 'loop_priority', 'normal')
     h.check(threads(pid).get(pid, (None, None))[1] == RT, 'the loop stays SCHED_FIFO')
     c.stop_all()
 
@@ -130,6 +142,56 @@ def test(h):
     h.check(r.returncode == 1 and "loop_priority = 'high': expected realtime or normal" in out,
             'sgnfsd -t refuses loop_priority = high, naming the values (exit %d: %s)'
             % (r.returncode, out.strip()))
+
+    # 5. the loop pinned
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise harness.Skip('loop_cpu needs two CPUs to separate the loop from the rest '
+                           '(this test may use %s)' % cpus)
+    pin = cpus[-1]
+    c = h.cluster(groups(), name='pinned', cluster_extra={'loop_cpu': str(pin)})
+    c.start('a')
+    nu.wait_online(h, c, ['g1'])
+    e = c.export('g1/data')
+    m = hu.Tcp(c.group('g1').vip, c.ports['mount_port'])
+    h.check(hu.mnt(m, e.path)[1] is not None, 'a MNT answered (the pool started)')
+    m.close()
+    pid = c.nodes['a'].pid
+    th = threads(pid)
+    aff = {}
+    for t in th:
+        try:
+            aff[t] = os.sched_getaffinity(t)
+        except OSError:
+            pass
+    log('affinities: %s' % {th[t][0] + '/' + str(t): sorted(a) for t, a in aff.items()})
+    h.check(aff.get(pid) == {pin}, 'with loop_cpu = %d the loop thread runs on CPU %d only (%s)'
+            % (pin, pin, aff.get(pid)))
+    made = {t: a for t, a in aff.items() if t != pid and not th[t][0].startswith('iou-wrk')}
+    h.check(len(made) >= 5 and all(a and pin not in a for a in made.values()),
+            'every other thread sgnfsd made (%d) runs off CPU %d, on the others (%s)'
+            % (len(made), pin, sorted({tuple(sorted(a)) for a in made.values()})))
+    h.check('event loop pinned to CPU %d (loop_cpu)' % pin in fu.node_log(c.nodes['a']),
+            'the log says where the loop is pinned')
+    reload_refused(h, c, 'loop_cpu', 'none')
+    h.check(os.sched_getaffinity(pid) == {pin}, 'the loop stays on CPU %d' % pin)
+    cfg = c.config_path
+    c.stop_all()
+    with open(cfg) as f:
+        text = f.read()
+    for val, pre, want in (('1024', None, "loop_cpu = '1024': expected none or a CPU number"),
+                           ('-1', None, "loop_cpu = '-1': expected none or a CPU number"),
+                           (str(pin), lambda: os.sched_setaffinity(0, {cpus[0]}),
+                            'loop_cpu = %d: not a CPU sgnfsd may use on this machine' % pin)):
+        with open(bad, 'w') as f:
+            f.write(text.replace('loop_cpu = none', 'loop_cpu = %s' % val, 1))
+        r = subprocess.run([h.sgnfsd, '-t', '-c', bad], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, preexec_fn=pre)
+        out = r.stdout.decode()
+        h.check(r.returncode == 1 and want in out,
+                'sgnfsd -t refuses loop_cpu = %s%s, naming the key (exit %d: %s)'
+                % (val, ' run on CPU %d alone' % cpus[0] if pre else '', r.returncode,
+                   out.strip()))
 
 
 if __name__ == '__main__':
