@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +197,18 @@ static void sgnfsd_status(struct sgnfsd *d, struct json_object *out)
 	sj_add(cfg, "sha256", json_object_new_string(d->cfg->sha256));
 	sj_add(out, "config", cfg);
 	sj_add(out, "draining", json_object_new_boolean(d->node.draining));
+	{
+		/* Where the loop stands with the scheduler, as it is, not as
+		 * asked (either can be refused at start: the log says why). */
+		struct json_object *lp = json_object_new_object();
+		int pol = sched_getscheduler(0);
+
+		sj_add(lp, "priority", json_object_new_string(
+			       pol >= 0 && (pol & ~SCHED_RESET_ON_FORK) == SCHED_FIFO ? "realtime"
+										     : "normal"));
+		sj_add(lp, "cpu", thp_loop_cpu() >= 0 ? json_object_new_int(thp_loop_cpu()) : NULL);
+		sj_add(out, "loop", lp);
+	}
 	if (d->peer) {
 		struct json_object *po = json_object_new_object();
 		struct sockaddr_storage sa;
@@ -857,9 +870,11 @@ int main(int argc, char **argv)
 	/* libuv's pool does only state I/O (client list, journal, a group's
 	 * open): blocking RPC handlers run on threads of their own
 	 * (rpc/rpc_pool.h), so its default size (4) serves.  Made now, with
-	 * the capabilities dropped and not from the real-time thread (a
-	 * normal loop makes it at its first use, as it always did). */
-	if (loop_rt)
+	 * the capabilities dropped and from a thread that left the loop's
+	 * real-time policy and CPU: libuv's threads are not sgnfsd's and do
+	 * not leave them themselves (a normal, unpinned loop makes it at its
+	 * first use, as it always did). */
+	if (loop_rt || thp_loop_cpu() >= 0)
 		sgnfsd_uv_pool_start();
 	d.loop = uv_default_loop();
 	/* Before any group opens its journal. */
