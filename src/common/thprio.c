@@ -123,17 +123,25 @@ static void thp_leave_loop_cpu(void)
 		(void)sched_setaffinity(0, sizeof(thp_off_loop), &thp_off_loop);
 }
 
-int thp_leave_loop(void)
+int thp_is_realtime(void)
 {
-	struct sched_param sp = { .sched_priority = 0 };
 	int pol = sched_getscheduler(0);
 
-	thp_leave_loop_cpu();
 	if (pol < 0)
 		return -errno;
 	pol &= ~SCHED_RESET_ON_FORK;
-	if (pol != SCHED_FIFO && pol != SCHED_RR)
-		return 0;
+	return pol == SCHED_FIFO || pol == SCHED_RR;
+}
+
+int thp_leave_loop(void)
+{
+	struct sched_param sp = { .sched_priority = 0 };
+	int rt;
+
+	thp_leave_loop_cpu();
+	rt = thp_is_realtime();
+	if (rt <= 0)
+		return rt;
 	/* Leaving a real-time policy needs no capability. */
 	if (sched_setscheduler(0, SCHED_OTHER, &sp) < 0)
 		return -errno;

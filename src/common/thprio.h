@@ -104,6 +104,10 @@ int thp_realtime(void);
  */
 int thp_pin_loop(int cpu);
 
+/* 1 when the calling thread runs a real-time policy (SCHED_FIFO or
+ * SCHED_RR), 0 when it does not, -errno. */
+int thp_is_realtime(void);
+
 /* The CPU the loop is pinned to (thp_pin_loop), -1 when it is not. */
 int thp_loop_cpu(void);
 

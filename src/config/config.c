@@ -57,9 +57,9 @@
 
 #define CFG_MAX_KEYS 32
 #define CFG_MAX_RECORD_MIN 8192u
+#define CFG_MAX_RECORD_MAX (16u * 1024 * 1024)
 /* CPU_SETSIZE - 1: the highest CPU glibc's cpu_set_t holds. */
 #define CFG_CPU_MAX 1023u
-#define CFG_MAX_RECORD_MAX (16u * 1024 * 1024)
 
 enum cfg_kind { SECT_NONE, SECT_BAD, SECT_CLUSTER, SECT_NODE, SECT_GROUP, SECT_EXPORT };
 
@@ -1577,7 +1577,7 @@ int cfg_check_host(const struct cfg_cluster *c, FILE *errs)
 
 		if (sched_getaffinity(0, sizeof(cs), &cs) == 0 && !CPU_ISSET(c->loop_cpu, &cs)) {
 			fprintf(errs, "%s: loop_cpu = %d: not a CPU sgnfsd may use on this machine "
-				"(it may use %d); the node would run with its loop not pinned\n",
+				"(it may use %d CPUs here); the node would run with its loop not pinned\n",
 				c->path, c->loop_cpu, CPU_COUNT(&cs));
 			nerrs++;
 		}

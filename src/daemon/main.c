@@ -22,7 +22,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,11 +200,9 @@ static void sgnfsd_status(struct sgnfsd *d, struct json_object *out)
 		/* Where the loop stands with the scheduler, as it is, not as
 		 * asked (either can be refused at start: the log says why). */
 		struct json_object *lp = json_object_new_object();
-		int pol = sched_getscheduler(0);
 
-		sj_add(lp, "priority", json_object_new_string(
-			       pol >= 0 && (pol & ~SCHED_RESET_ON_FORK) == SCHED_FIFO ? "realtime"
-										     : "normal"));
+		sj_add(lp, "priority", json_object_new_string(thp_is_realtime() == 1 ? "realtime"
+										   : "normal"));
 		sj_add(lp, "cpu", thp_loop_cpu() >= 0 ? json_object_new_int(thp_loop_cpu()) : NULL);
 		sj_add(out, "loop", lp);
 	}
