@@ -6,6 +6,7 @@
 #include "cluster/ctlsock.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,26 +119,36 @@ static void ctl_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	*b = uv_buf_init(c->buf + c->len, (unsigned)(CTL_MAX_REQ - c->len));
 }
 
+/* Send @len bytes of @line (owned from here, freed with the connection;
+ * NULL: no answer) and close. */
+static void ctl_send(struct ctl_conn *c, char *line, size_t len)
+{
+	uv_buf_t b;
+
+	c->reply = line;
+	if (!c->reply || len > UINT_MAX) {
+		ctl_conn_close(c);
+		return;
+	}
+	b = uv_buf_init(c->reply, (unsigned)len);
+	c->wr.data = c;
+	if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &b, 1, ctl_written) != 0)
+		ctl_conn_close(c);
+}
+
 /* Send @reply (owned; put here) as the answer and close. */
 static void ctl_answer(struct ctl_conn *c, struct json_object *reply)
 {
 	const char *text = sj_text(reply);
 	size_t len = text ? strlen(text) : 0;
+	char *line = text ? malloc(len + 2) : NULL;
 
-	c->reply = text ? malloc(len + 2) : NULL;
-	if (c->reply) {
-		memcpy(c->reply, text, len);
-		memcpy(c->reply + len, "\n", 2);
+	if (line) {
+		memcpy(line, text, len);
+		memcpy(line + len, "\n", 2);
 	}
 	json_object_put(reply);
-	if (!c->reply) {
-		ctl_conn_close(c);
-		return;
-	}
-	uv_buf_t b = uv_buf_init(c->reply, (unsigned)strlen(c->reply));
-	c->wr.data = c;
-	if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &b, 1, ctl_written) != 0)
-		ctl_conn_close(c);
+	ctl_send(c, line, len + 1);
 }
 
 struct ctl_call *ctl_defer(void)
@@ -148,6 +159,12 @@ struct ctl_call *ctl_defer(void)
 	return (struct ctl_call *)ctl_current;
 }
 
+void ctl_undefer(void)
+{
+	if (ctl_current)
+		ctl_current_deferred = false;
+}
+
 void ctl_call_done(struct ctl_call *call)
 {
 	struct ctl_conn *c = (struct ctl_conn *)call;
@@ -155,6 +172,16 @@ void ctl_call_done(struct ctl_call *call)
 
 	c->jreply = NULL;
 	ctl_answer(c, reply);
+}
+
+void ctl_call_done_text(struct ctl_call *call, char *line, size_t len)
+{
+	struct ctl_conn *c = (struct ctl_conn *)call;
+
+	/* The reply object was not used: the answer came written. */
+	json_object_put(c->jreply);
+	c->jreply = NULL;
+	ctl_send(c, line, len);
 }
 
 static void ctl_dispatch(struct ctl_conn *c)

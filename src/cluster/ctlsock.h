@@ -62,7 +62,18 @@ typedef void (*ctl_handler_fn)(void *arg, int argc, char **argv, struct json_obj
  */
 struct ctl_call;
 struct ctl_call *ctl_defer(void);
+/* From inside a handler only, after ctl_defer: answer now after all (the
+ * reply object, filled on return, is sent as usual). */
+void ctl_undefer(void);
 void ctl_call_done(struct ctl_call *call);
+/*
+ * Or answer with text already written (off the loop, so that a long
+ * answer costs the loop no serialising): @line is the whole answer, one
+ * JSON object and its "\n", @len bytes, malloc'd; ownership passes here,
+ * also when it cannot be sent (NULL: the connection closes unanswered).
+ * The call's reply object is freed unused.  One of the two, once.
+ */
+void ctl_call_done_text(struct ctl_call *call, char *line, size_t len);
 
 /* Listen on @path (an old socket file there is replaced).  0 or -errno. */
 int ctl_listen(uv_loop_t *loop, const char *path, ctl_handler_fn fn, void *arg,

@@ -15,6 +15,7 @@
 #include "cluster/peer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -55,8 +56,15 @@ struct peer_conn {
 	uint8_t hello[PEER_HELLO_LEN];
 	uint8_t req[PEER_REQ_LEN];
 	size_t len;                    /* bytes of req[] received */
+	uint8_t key[HK_KEY_SIZE];      /* the key that verified the request (a
+					* copy: a reload may replace the
+					* server's while the reply is framed
+					* off the loop); wiped at free */
 	uint8_t *out;                  /* reply being written; owned */
 	int handles;                   /* open libuv handles (tcp, timer) */
+	bool deferred;                 /* the status fn has the call until
+					* peer_call_done: the struct stays */
+	bool closed;                   /* ... though its handles are closed */
 	struct peer_conn *next, **pprev; /* on srv->conns */
 };
 
@@ -83,21 +91,34 @@ static void peer_refuse(struct peer_server *s, const struct sockaddr_storage *fr
 	peer_log_refusal(s, from, what);
 }
 
-static void peer_conn_closed(uv_handle_t *h)
+/* Both handles closed and nobody holds the call: unlink and free. */
+static void peer_conn_free(struct peer_conn *c)
 {
-	struct peer_conn *c = h->data;
-
 	struct peer_server *s = c->srv;
 
-	if (--c->handles > 0)
-		return;
 	*c->pprev = c->next;
 	if (c->next)
 		c->next->pprev = c->pprev;
 	s->nconns--;
 	free(c->out);
+	explicit_bzero(c->key, sizeof(c->key));
 	free(c);
 	peer_srv_maybe_free(s);
+}
+
+static void peer_conn_closed(uv_handle_t *h)
+{
+	struct peer_conn *c = h->data;
+
+	if (--c->handles > 0)
+		return;
+	/* A status still being made for it (the node stops, or the asker
+	 * went): peer_call_done frees it, once. */
+	if (c->deferred) {
+		c->closed = true;
+		return;
+	}
+	peer_conn_free(c);
 }
 
 static void peer_conn_close(struct peer_conn *c)
@@ -121,16 +142,14 @@ static void peer_written(uv_write_t *w, int status)
 	peer_conn_close(w->data);
 }
 
-/* The request is whole: check it, answer or close. */
+/* The request is whole: check it, then ask for the status (answered by
+ * peer_call_done) or close. */
 static void peer_handle(struct peer_conn *c)
 {
 	struct peer_server *s = c->srv;
 	const uint8_t *key, *nonce = c->req + PEER_MAGIC_LEN;
-	const char *why = NULL, *text;
-	struct json_object *st;
+	const char *why = NULL, *nm = (const char *)(nonce + PEER_NONCE_LEN);
 	char name[LOG_SAFE_MAX], a[64];
-	uint32_t len;
-	uv_buf_t b;
 
 	key = peer_req_check(&s->keys, c->hello + PEER_MAGIC_LEN, c->req, &why);
 	if (!key) {
@@ -138,40 +157,56 @@ static void peer_handle(struct peer_conn *c)
 		peer_conn_close(c);
 		return;
 	}
+	memcpy(c->key, key, sizeof(c->key));
 	/* Counted before the status is made, so it includes this answer. */
 	s->stats.answered++;
-	st = json_object_new_object();
-	if (st)
-		s->fn(s->arg, st);
-	text = st ? sj_text(st) : NULL;
-	if (!text) {
-		json_object_put(st);
-		log_warn("peer: status request from %s: out of memory", sa_str(&c->from, true, a,
-									     sizeof(a)));
-		peer_conn_close(c);
+	log_debug("peer: status asked by %s from %s",
+		  log_safe(name, sizeof(name), nm, strnlen(nm, PEER_NAME_LEN)),
+		  sa_str(&c->from, true, a, sizeof(a)));
+	c->deferred = true;
+	s->fn(s->arg, (struct peer_call *)c);
+}
+
+int peer_call_frame(const struct peer_call *call, const char *json, size_t len,
+		    uint8_t **out, size_t *outlen)
+{
+	const struct peer_conn *c = (const struct peer_conn *)call;
+	uint8_t *o;
+
+	*out = NULL;
+	if (len > PEER_REPLY_MAX)
+		return -EMSGSIZE;
+	o = malloc(4 + len + PEER_MAC_LEN);
+	if (!o)
+		return -ENOMEM;
+	o[0] = (uint8_t)(len >> 24);
+	o[1] = (uint8_t)(len >> 16);
+	o[2] = (uint8_t)(len >> 8);
+	o[3] = (uint8_t)len;
+	memcpy(o + 4, json, len);
+	peer_reply_mac(c->key, c->hello + PEER_MAGIC_LEN, c->req + PEER_MAGIC_LEN, json,
+		       (uint32_t)len, o + 4 + len);
+	*out = o;
+	*outlen = 4 + len + PEER_MAC_LEN;
+	return 0;
+}
+
+void peer_call_done(struct peer_call *call, uint8_t *out, size_t outlen)
+{
+	struct peer_conn *c = (struct peer_conn *)call;
+	uv_buf_t b;
+
+	c->deferred = false;
+	c->out = out;               /* owned by the connection from here */
+	if (c->closed) {
+		peer_conn_free(c);
 		return;
 	}
-	len = (uint32_t)strlen(text);
-	c->out = malloc(4 + (size_t)len + PEER_MAC_LEN);
-	if (!c->out || len > PEER_REPLY_MAX) {
-		json_object_put(st);
-		peer_conn_close(c);
+	if (!out || outlen > UINT_MAX) {
+		peer_conn_close(c);   /* the status fn logged why */
 		return;
 	}
-	c->out[0] = (uint8_t)(len >> 24);
-	c->out[1] = (uint8_t)(len >> 16);
-	c->out[2] = (uint8_t)(len >> 8);
-	c->out[3] = (uint8_t)len;
-	memcpy(c->out + 4, text, len);
-	peer_reply_mac(key, c->hello + PEER_MAGIC_LEN, nonce, text, len, c->out + 4 + len);
-	json_object_put(st);
-	{
-		const char *nm = (const char *)(nonce + PEER_NONCE_LEN);
-		log_debug("peer: status asked by %s from %s",
-			  log_safe(name, sizeof(name), nm, strnlen(nm, PEER_NAME_LEN)),
-			  sa_str(&c->from, true, a, sizeof(a)));
-	}
-	b = uv_buf_init((char *)c->out, (unsigned)(4 + len + PEER_MAC_LEN));
+	b = uv_buf_init((char *)c->out, (unsigned)outlen);
 	c->wr.data = c;
 	if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, peer_written) != 0)
 		peer_conn_close(c);

@@ -88,8 +88,27 @@ int peer_ask(const struct sockaddr_storage *addr, const struct hk_set *ks, const
 
 struct peer_server;
 
-/* Fill @out (an empty object the caller owns) with this node's status. */
-typedef void (*peer_status_fn)(void *arg, struct json_object *out);
+/*
+ * A verified request, waiting for its answer.  The status fn gets it on the
+ * loop and must answer it exactly once with peer_call_done, then or later
+ * (the status is written off the loop: docs/status.md); the call stays
+ * valid until then, also if its connection closes or the server is
+ * closed meanwhile (the answer is then dropped, the call freed).
+ */
+struct peer_call;
+typedef void (*peer_status_fn)(void *arg, struct peer_call *call);
+/*
+ * The wire reply for @call: length, the @len bytes of JSON text @json, MAC
+ * (the protocol above), into *@out (malloc'd, *@outlen bytes; the caller
+ * owns it).  Reads only what the call holds since it was handed out, so it
+ * may run on any thread while the loop goes on.  0, -EMSGSIZE (over
+ * PEER_REPLY_MAX) or -ENOMEM.
+ */
+int peer_call_frame(const struct peer_call *call, const char *json, size_t len,
+		    uint8_t **out, size_t *outlen);
+/* Loop thread: answer @call with @out (from peer_call_frame; ownership
+ * passes here; NULL: close unanswered) and end it. */
+void peer_call_done(struct peer_call *call, uint8_t *out, size_t outlen);
 
 /*
  * Listen on @addr (with the port) and answer status requests verified with

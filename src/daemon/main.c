@@ -36,6 +36,7 @@
 #include "cluster/peer.h"
 #include "cluster/watchdog.h"
 #include "daemon/metrics_http.h"
+#include "daemon/nstatus.h"
 #include "daemon/pidfile.h"
 #include "daemon/sdnotify.h"
 #include "config/config.h"
@@ -122,12 +123,39 @@ static void sgnfsd_shutdown(struct sgnfsd *d, const char *why)
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 }
 
-static void sgnfsd_status(struct sgnfsd *d, struct json_object *out);
+static int sgnfsd_status_snap(struct sgnfsd *d, struct nst_snap **out);
 
-/* peer_status_fn: what a peer asks for is the node status. */
-static void sgnfsd_peer_status(void *arg, struct json_object *out)
+/* nst_wrap_fn, pool thread: the reply a peer gets, length, JSON and MAC
+ * (cluster/peer.h); @arg is its peer_call. */
+static int sgnfsd_peer_wrap(void *arg, const char *json, size_t len, char **out,
+			    size_t *outlen)
 {
-	sgnfsd_status(arg, out);
+	return peer_call_frame(arg, json, len, (uint8_t **)out, outlen);
+}
+
+/* nst_done_fn, loop: send it (or close unanswered: logged). */
+static void sgnfsd_peer_done(void *arg, int rc, char *out, size_t outlen)
+{
+	if (rc < 0)
+		log_warn("peer: a status request is not answered: %s", strerror(-rc));
+	peer_call_done(arg, (uint8_t *)out, outlen);
+}
+
+/* peer_status_fn: what a peer asks for is the node status, copied here
+ * and written on the thread pool (daemon/nstatus.h); @call is answered
+ * once, by sgnfsd_peer_done or here. */
+static void sgnfsd_peer_status(void *arg, struct peer_call *call)
+{
+	struct sgnfsd *d = arg;
+	struct nst_snap *s;
+	int rc = sgnfsd_status_snap(d, &s);
+
+	if (rc == 0)
+		rc = nst_render_async(d->loop, s, sgnfsd_peer_wrap, sgnfsd_peer_done, call);
+	if (rc < 0) {
+		log_warn("peer: a status request is not answered: %s", strerror(-rc));
+		peer_call_done(call, NULL, 0);
+	}
 }
 
 /* (Re)load the peer status key into the peer listener; 0 or -errno
@@ -183,74 +211,126 @@ static void sgnfsd_on_signal(uv_signal_t *s, int signum)
 	sgnfsd_shutdown(s->data, strsignal(signum));
 }
 
-/* The node object of the status schema (docs/status.md). */
-static void sgnfsd_status(struct sgnfsd *d, struct json_object *out)
+/*
+ * Loop thread: copy what the node status shows (docs/status.md) into
+ * *@out (the caller's; daemon/nstatus.h): the node's part here, the
+ * groups' by grp_node_snap.  Copies only, lists cut at their share: the
+ * json-c objects are made from it on the thread pool.  0 or -ENOMEM
+ * (nothing to free).
+ */
+static int sgnfsd_status_snap(struct sgnfsd *d, struct nst_snap **out)
 {
-	struct json_object *cfg = json_object_new_object();
+	uint64_t t0 = uv_hrtime();
+	struct nst_snap *s = nst_snap_new();
+	int rc = -ENOMEM;
 
-	sj_add(out, "schema", json_object_new_int(SGNFS_STATUS_SCHEMA));
-	sj_add(out, "node", json_object_new_string(d->node.me->name));
-	sj_add(out, "pid", json_object_new_int64(getpid()));
-	sj_add(out, "version", json_object_new_string(SGNFS_VERSION));
-	sj_add(cfg, "path", json_object_new_string(d->cfg->path));
-	sj_add(cfg, "sha256", json_object_new_string(d->cfg->sha256));
-	sj_add(out, "config", cfg);
-	sj_add(out, "draining", json_object_new_boolean(d->node.draining));
-	{
-		/* Where the loop stands with the scheduler, as it is, not as
-		 * asked (either can be refused at start: the log says why). */
-		struct json_object *lp = json_object_new_object();
-
-		sj_add(lp, "priority", json_object_new_string(thp_is_realtime() == 1 ? "realtime"
-										   : "normal"));
-		sj_add(lp, "cpu", thp_loop_cpu() >= 0 ? json_object_new_int(thp_loop_cpu()) : NULL);
-		sj_add(out, "loop", lp);
-	}
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->node = strdup(d->node.me->name);
+	s->cfg_path = strdup(d->cfg->path);
+	s->cfg_sha256 = strdup(d->cfg->sha256);
+	if (!s->node || !s->cfg_path || !s->cfg_sha256)
+		goto fail;
+	s->pid = getpid();
+	s->draining = d->node.draining;
+	s->loop_rt = thp_is_realtime() == 1;
+	s->loop_cpu = thp_loop_cpu();
 	if (d->peer) {
-		struct json_object *po = json_object_new_object();
 		struct sockaddr_storage sa;
-		struct peer_stats ps;
-		char a[64];
 
-		peer_server_stats(d->peer, &ps);
+		s->has_peer = true;
+		peer_server_stats(d->peer, &s->peer);
 		cfg_node_peer_addr(d->cfg, d->node.me, &sa);
-		sj_add(po, "listen", json_object_new_string(sa_str(&sa, true, a, sizeof(a))));
-		sj_add(po, "answered", json_object_new_int64((int64_t)ps.answered));
-		sj_add(po, "refused", json_object_new_int64((int64_t)ps.refused));
-		sj_add(po, "limited", json_object_new_int64((int64_t)ps.limited));
-		sj_add(out, "peer", po);
+		sa_str(&sa, true, s->peer_listen, sizeof(s->peer_listen));
 	}
-	{
-		struct json_object *lg = json_object_new_object();
-		sj_add(lg, "level", json_object_new_string(log_level_name(log_get_level())));
-		sj_add(lg, "target", json_object_new_string(log_target_name(log_get_target())));
-		if (log_file_path())
-			sj_add(lg, "file", json_object_new_string(log_file_path()));
-		sj_add(out, "log", lg);
-	}
-	{
-		/* What the node's limits refused or dropped since start. */
-		struct json_object *r = json_object_new_object(), *dj = json_object_new_object();
-		struct rpc_drc_stats ds;
-		uint64_t refused, evicted;
+	s->log_level = log_level_name(log_get_level());
+	s->log_target = log_target_name(log_get_target());
+	if (log_file_path() && !(s->log_file = strdup(log_file_path())))
+		goto fail;
+	/* What the node's limits refused or dropped since start. */
+	rpc_svc_limit_stats(d->node.svc, &s->conns_refused, &s->conns_evicted);
+	rpc_svc_drc_stats(d->node.svc, &s->drc);
+	s->udp_dropped = rpc_svc_udp_dropped(d->node.svc);
+	rc = grp_node_snap(&d->node, &s->groups);
+	if (rc < 0)
+		goto fail;
+	s->copy_ns = uv_hrtime() - t0;
+	*out = s;
+	return 0;
+fail:
+	nst_snap_free(s);
+	return rc;
+}
 
-		rpc_svc_limit_stats(d->node.svc, &refused, &evicted);
-		rpc_svc_drc_stats(d->node.svc, &ds);
-		sj_add(r, "udp_dropped", json_object_new_uint64(rpc_svc_udp_dropped(d->node.svc)));
-		sj_add(r, "connections_refused", json_object_new_uint64(refused));
-		sj_add(r, "connections_evicted", json_object_new_uint64(evicted));
-		sj_add(dj, "entries", json_object_new_uint64(ds.entries));
-		sj_add(dj, "hosts", json_object_new_uint64(ds.hosts));
-		sj_add(dj, "hits", json_object_new_uint64(ds.hits));
-		sj_add(dj, "misses", json_object_new_uint64(ds.misses));
-		sj_add(dj, "inprogress_drops", json_object_new_uint64(ds.inprogress_drops));
-		sj_add(dj, "evictions", json_object_new_uint64(ds.evictions));
-		sj_add(dj, "expired", json_object_new_uint64(ds.expired));
-		sj_add(dj, "uncached", json_object_new_uint64(ds.nocache));
-		sj_add(r, "drc", dj);
-		sj_add(out, "rpc", r);
+/* A control request "status" on its way: its call and the reply object the
+ * handler got (owned by the call until it is done).  Freed when done. */
+struct sgnfsd_ctl_status {
+	struct ctl_call *call;
+	struct json_object *reply;
+};
+
+/* nst_wrap_fn, pool thread: the control socket's answer is the JSON line. */
+static int sgnfsd_ctl_wrap(void *arg, const char *json, size_t len, char **out, size_t *outlen)
+{
+	char *line = malloc(len + 2);
+
+	(void)arg;
+	if (!line)
+		return -ENOMEM;
+	memcpy(line, json, len);
+	memcpy(line + len, "\n", 2);
+	*out = line;
+	*outlen = len + 1;
+	return 0;
+}
+
+/* nst_done_fn, loop: send the line, or {"error"} when it could not be made. */
+static void sgnfsd_ctl_status_done(void *arg, int rc, char *out, size_t outlen)
+{
+	struct sgnfsd_ctl_status *cs = arg;
+
+	if (out) {
+		ctl_call_done_text(cs->call, out, outlen);
+	} else {
+		sj_add(cs->reply, "error", json_object_new_string(strerror(rc < 0 ? -rc : ENOMEM)));
+		ctl_call_done(cs->call);
 	}
-	grp_node_status(&d->node, out);
+	free(cs);
+}
+
+/*
+ * The control request "status": copied now, written on the thread pool,
+ * answered when that is done (ctl_defer).  On a failure before the job is
+ * queued the answer is {"error"} at once.
+ */
+static void sgnfsd_ctl_status(struct sgnfsd *d, struct json_object *out)
+{
+	struct sgnfsd_ctl_status *cs = calloc(1, sizeof(*cs));
+	struct nst_snap *s = NULL;
+	int rc = -ENOMEM;
+
+	if (!cs)
+		goto fail;
+	rc = sgnfsd_status_snap(d, &s);
+	if (rc < 0)
+		goto fail_cs;
+	cs->reply = out;
+	cs->call = ctl_defer();
+	/* s passes to the job, also when queueing fails */
+	rc = nst_render_async(d->loop, s, sgnfsd_ctl_wrap, sgnfsd_ctl_status_done, cs);
+	if (rc < 0)
+		goto fail_cs;
+	return;
+fail_cs:
+	/* Not deferred after all: answered on return (ctl_defer only marks
+	 * the call while its handler runs). */
+	if (cs->call)
+		ctl_undefer();
+	free(cs);
+fail:
+	log_warn("node %s: status not made: %s", d->node.me->name, strerror(-rc));
+	sj_add(out, "error", json_object_new_string(strerror(-rc)));
 }
 
 /*
@@ -409,6 +489,18 @@ static void sgnfsd_metrics(void *arg, struct sbuf *out)
 			  "entry of the host or node in progress).");
 		sb_printf(out, "sgnfs_drc_uncached_total{node=\"%s\"} %" PRIu64 "\n", n, ds.nocache);
 	}
+	{
+		struct nst_stats ns;
+
+		nst_get_stats(&ns);
+		mt_family(out, "sgnfs_status_jobs", "gauge",
+			  "Node status documents being written on the thread pool now "
+			  "(queued or running).");
+		sb_printf(out, "sgnfs_status_jobs{node=\"%s\"} %" PRIu64 "\n", n, ns.running);
+		mt_family(out, "sgnfs_status_jobs_total", "counter",
+			  "Node status documents handed to the thread pool since start.");
+		sb_printf(out, "sgnfs_status_jobs_total{node=\"%s\"} %" PRIu64 "\n", n, ns.total);
+	}
 	mt_family(out, "sgnfs_config_reloads_total", "counter",
 		  "Reloads of the configuration, by result.");
 	sb_printf(out, "sgnfs_config_reloads_total{node=\"%s\",result=\"applied\"} %" PRIu64 "\n"
@@ -435,7 +527,7 @@ static void sgnfsd_ctl(void *arg, int argc, char **argv, struct json_object *out
 
 	switch (ctl_req_find(argc, argv)) {
 	case CTL_REQ_STATUS:
-		sgnfsd_status(d, out);
+		sgnfsd_ctl_status(d, out);
 		return;
 	case CTL_REQ_METRICS: {
 		struct sbuf m = { 0 };

@@ -1016,88 +1016,219 @@ static struct json_object *grp_net_json(const struct cfg_net *n)
 	return json_object_new_string(a);
 }
 
-/* What the configuration says of group @gc: VIPs and exports. */
-static void grp_cfg_json(const struct cfg_group *gc, struct json_object *o)
+/*
+ * The status of this node's groups in two steps (docs/status.md, "Where
+ * the status is built"): grp_node_snap copies on the loop what the
+ * "groups" and "standby" parts show into the plain structures below, each
+ * protocol its own part (grp_proto_ops.status_snap); grp_node_render
+ * builds the json-c objects from that copy alone on a pool thread, while
+ * the loop serves every group's requests.  Nothing in a snapshot points
+ * into a group, a slot or a configuration tree: a group may go away (and
+ * the node stop) while its copy is being rendered.  Every pointer below is
+ * owned by its snapshot unless it says "literal".
+ */
+struct grp_snap_export {
+	char *path;
+	uint32_t fsid;
+	bool rw;
+	const char *squash;               /* literal */
+	struct cfg_net *nets;             /* its `clients` */
+	size_t nnets;
+};
+
+struct grp_snap_group {
+	char *name;
+	const char *state, *ownership;    /* literals */
+	char *reason;                     /* while binding, else NULL */
+	uint32_t grace;
+	int32_t nsm_state;
+	uint64_t online_for_ms, nclients, nlocks;
+	struct sockaddr_storage *vips;
+	size_t nvips;
+	struct grp_snap_export *exports;
+	size_t nexports;
+	void *proto[GRP_PROTO_MAX];       /* each freed by its grp_protos[]->status_free */
+	bool has_rpc;                     /* the slot has its counters (g->m) */
+	uint64_t udp_dropped, pool_done, pool_lowered, pool_udp_sent;
+	uint64_t drc_hits, drc_misses, drc_inprogress_drops;
+	uint32_t queued, jobs;
+};
+
+struct grp_snap_standby {
+	char *name, *reason;
+	const char *ownership;            /* literal: owner_ops.name */
+};
+
+struct grp_node_snap {
+	struct grp_snap_group *groups;    /* served: ngroups of them */
+	size_t ngroups;
+	struct grp_snap_standby *standby; /* nstandby */
+	size_t nstandby;
+};
+
+/* What the configuration says of group @gc: VIPs and exports, copied. */
+static int grp_snap_cfg(const struct cfg_group *gc, struct grp_snap_group *s)
+{
+	s->vips = calloc(gc->nvips ? gc->nvips : 1, sizeof(*s->vips));
+	s->exports = calloc(gc->nexports ? gc->nexports : 1, sizeof(*s->exports));
+	if (!s->vips || !s->exports)
+		return -ENOMEM;
+	memcpy(s->vips, gc->vips, gc->nvips * sizeof(*s->vips));
+	s->nvips = gc->nvips;
+	for (size_t i = 0; i < gc->nexports; i++) {
+		const struct cfg_export *e = gc->exports[i];
+		struct grp_snap_export *x = &s->exports[s->nexports++];
+
+		x->fsid = e->fsid;
+		x->rw = e->rw;
+		x->squash = e->all_squash ? "all" : e->root_squash ? "root" : "none";
+		x->path = strdup(e->path);
+		x->nets = calloc(e->nclients ? e->nclients : 1, sizeof(*x->nets));
+		if (!x->path || !x->nets)
+			return -ENOMEM;   /* the caller frees what was copied */
+		memcpy(x->nets, e->clients, e->nclients * sizeof(*x->nets));
+		x->nnets = e->nclients;
+	}
+	return 0;
+}
+
+static void grp_snap_group_free(struct grp_snap_group *s)
+{
+	free(s->name);
+	free(s->reason);
+	free(s->vips);
+	for (size_t i = 0; i < s->nexports; i++) {
+		free(s->exports[i].path);
+		free(s->exports[i].nets);
+	}
+	free(s->exports);
+	for (int id = 0; id < GRP_PROTO_MAX; id++)
+		if (s->proto[id])
+			grp_protos[id]->status_free(s->proto[id]);
+}
+
+void grp_node_snap_free(struct grp_node_snap *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->ngroups; i++)
+		grp_snap_group_free(&s->groups[i]);
+	for (size_t i = 0; i < s->nstandby; i++) {
+		free(s->standby[i].name);
+		free(s->standby[i].reason);
+	}
+	free(s->groups);
+	free(s->standby);
+	free(s);
+}
+
+/* Copy served group @g into @s (zeroed; on failure the caller frees what
+ * was copied). */
+static int grp_snap_group(const struct sg_group *g, struct grp_snap_group *s, size_t list_max)
+{
+	/* While opening, the slots belong to the thread pool: not a field of
+	 * them may be read here. */
+	bool ready = g->state == GRP_ONLINE || g->state == GRP_BINDING;
+	int rc;
+
+	s->grace = ready ? grp_grace_left(&g->pub) : 0;
+	s->state = g->state == GRP_OPENING ? "opening"
+		 : g->state == GRP_BINDING ? "binding"
+		 : !g->online ? "offline" : s->grace ? "grace" : "online";
+	for (int id = 0; ready && id < GRP_PROTO_MAX; id++)
+		if (grp_protos[id] && grp_protos[id]->nlocks && g->pub.slot[id])
+			s->nlocks += grp_protos[id]->nlocks(g->pub.slot[id]);
+	s->name = strdup(g->cfg->name);
+	if (!s->name)
+		return -ENOMEM;
+	if (g->state == GRP_BINDING && !(s->reason = strdup(g->bind_why)))
+		return -ENOMEM;
+	s->ownership = cfg_ownership_name(g->cfg->ownership);
+	s->nsm_state = g->pub.nsm_state;
+	s->online_for_ms = g->state == GRP_ONLINE ? uv_now(g->node->loop) - g->online_at : 0;
+	rc = grp_snap_cfg(g->cfg, s);
+	if (rc < 0)
+		return rc;
+	s->nclients = ready && g->pub.clients ? clist_count(g->pub.clients) : 0;
+	for (int id = 0; ready && id < GRP_PROTO_MAX; id++)
+		if (grp_protos[id] && grp_protos[id]->status_snap && g->pub.slot[id]) {
+			rc = grp_protos[id]->status_snap(&g->pub, g->pub.slot[id], list_max,
+							 &s->proto[id]);
+			if (rc < 0)
+				return rc;
+		}
+	if (g->m) {
+		/* Counters since the node started (the slot's, every
+		 * incarnation of the group here); queued and jobs: now, its
+		 * requests waiting for the thread pool and on it. */
+		s->has_rpc = true;
+		s->udp_dropped = g->m->rpc.udp_dropped;
+		s->pool_done = g->m->rpc.pool_done;
+		s->pool_lowered = g->m->rpc.pool_lowered;
+		s->pool_udp_sent = g->m->rpc.pool_udp_sent;
+		s->drc_hits = g->m->rpc.drc_hits;
+		s->drc_misses = g->m->rpc.drc_misses;
+		s->drc_inprogress_drops = g->m->rpc.drc_inprogress_drops;
+		rpc_svc_ctx_queue(g->node->svc, &g->pub, &s->queued, &s->jobs);
+	}
+	return 0;
+}
+
+/* The group object of the status schema (docs/status.md) from @s. */
+static void grp_render_group(const struct grp_snap_group *s, struct json_object *o)
 {
 	struct json_object *vips = json_object_new_array();
 	struct json_object *exps = json_object_new_array();
 	char a[80];
 
-	for (size_t v = 0; v < gc->nvips; v++)
-		sj_push(vips, json_object_new_string(rpc_addr_str(&gc->vips[v], false, a,
+	sj_add(o, "name", json_object_new_string(s->name));
+	sj_add(o, "state", json_object_new_string(s->state));
+	if (s->reason)
+		sj_add(o, "reason", json_object_new_string(s->reason));
+	sj_add(o, "ownership", json_object_new_string(s->ownership));
+	sj_add(o, "grace_left", json_object_new_int64(s->grace));
+	sj_add(o, "nsm_state", json_object_new_int64(s->nsm_state));
+	sj_add(o, "online_for_ms", json_object_new_uint64(s->online_for_ms));
+	for (size_t v = 0; v < s->nvips; v++)
+		sj_push(vips, json_object_new_string(rpc_addr_str(&s->vips[v], false, a,
 								   sizeof(a))));
 	sj_add(o, "vips", vips);
-	for (size_t i = 0; i < gc->nexports; i++) {
-		const struct cfg_export *e = gc->exports[i];
+	for (size_t i = 0; i < s->nexports; i++) {
+		const struct grp_snap_export *e = &s->exports[i];
 		struct json_object *eo = json_object_new_object();
 		struct json_object *cl = json_object_new_array();
 
 		sj_add(eo, "path", json_object_new_string(e->path));
 		sj_add(eo, "fsid", json_object_new_int64(e->fsid));
 		sj_add(eo, "access", json_object_new_string(e->rw ? "rw" : "ro"));
-		for (size_t k = 0; k < e->nclients; k++)
-			sj_push(cl, grp_net_json(&e->clients[k]));
+		for (size_t k = 0; k < e->nnets; k++)
+			sj_push(cl, grp_net_json(&e->nets[k]));
 		sj_add(eo, "clients", cl);
-		sj_add(eo, "squash", json_object_new_string(e->all_squash ? "all"
-							    : e->root_squash ? "root" : "none"));
+		sj_add(eo, "squash", json_object_new_string(e->squash));
 		sj_push(exps, eo);
 	}
 	sj_add(o, "exports", exps);
-}
-
-void grp_status(const struct sg_group *g, struct json_object *o, size_t list_max)
-{
-	/* While opening, the slots belong to the thread pool: not a field of
-	 * them may be read here. */
-	bool ready = g->state == GRP_ONLINE || g->state == GRP_BINDING;
-	uint32_t grace = ready ? grp_grace_left(&g->pub) : 0;
-	const char *state = g->state == GRP_OPENING ? "opening"
-			  : g->state == GRP_BINDING ? "binding"
-			  : !g->online ? "offline" : grace ? "grace" : "online";
-	size_t nlocks = 0;
-
-	for (int id = 0; ready && id < GRP_PROTO_MAX; id++)
-		if (grp_protos[id] && grp_protos[id]->nlocks && g->pub.slot[id])
-			nlocks += grp_protos[id]->nlocks(g->pub.slot[id]);
-	sj_add(o, "name", json_object_new_string(g->cfg->name));
-	sj_add(o, "state", json_object_new_string(state));
-	if (g->state == GRP_BINDING)
-		sj_add(o, "reason", json_object_new_string(g->bind_why));
-	sj_add(o, "ownership", json_object_new_string(cfg_ownership_name(g->cfg->ownership)));
-	sj_add(o, "grace_left", json_object_new_int64(grace));
-	sj_add(o, "nsm_state", json_object_new_int64(g->pub.nsm_state));
-	sj_add(o, "online_for_ms", json_object_new_uint64(g->state == GRP_ONLINE
-							  ? uv_now(g->node->loop) - g->online_at : 0));
-	grp_cfg_json(g->cfg, o);
-	sj_add(o, "nclients", json_object_new_uint64(ready && g->pub.clients
-						     ? clist_count(g->pub.clients) : 0));
-	sj_add(o, "nlocks", json_object_new_uint64(nlocks));
-	for (int id = 0; ready && id < GRP_PROTO_MAX; id++)
-		if (grp_protos[id] && grp_protos[id]->status && g->pub.slot[id])
-			grp_protos[id]->status(&g->pub, g->pub.slot[id], o, list_max);
+	sj_add(o, "nclients", json_object_new_uint64(s->nclients));
+	sj_add(o, "nlocks", json_object_new_uint64(s->nlocks));
+	for (int id = 0; id < GRP_PROTO_MAX; id++)
+		if (s->proto[id])
+			grp_protos[id]->status_render(s->proto[id], o);
 	if (!json_object_object_get_ex(o, "clients", NULL))
 		sj_add(o, "clients", json_object_new_array());
 	if (!json_object_object_get_ex(o, "locks", NULL))
 		sj_add(o, "locks", json_object_new_array());
-	if (g->m) {
-		/* Counters since the node started (the slot's, every
-		 * incarnation of the group here). */
+	if (s->has_rpc) {
 		struct json_object *r = json_object_new_object(), *d = json_object_new_object();
 
-		uint32_t queued, jobs;
-
-		sj_add(r, "udp_dropped", json_object_new_uint64(g->m->rpc.udp_dropped));
-		/* Now, not since start: its requests waiting for the thread
-		 * pool and on it. */
-		rpc_svc_ctx_queue(g->node->svc, &g->pub, &queued, &jobs);
-		sj_add(r, "queued", json_object_new_uint64(queued));
-		sj_add(r, "pool_jobs", json_object_new_uint64(jobs));
-		sj_add(r, "pool_done", json_object_new_uint64(g->m->rpc.pool_done));
-		sj_add(r, "pool_lowered", json_object_new_uint64(g->m->rpc.pool_lowered));
-		sj_add(r, "pool_udp_sent", json_object_new_uint64(g->m->rpc.pool_udp_sent));
-		sj_add(d, "hits", json_object_new_uint64(g->m->rpc.drc_hits));
-		sj_add(d, "misses", json_object_new_uint64(g->m->rpc.drc_misses));
-		sj_add(d, "inprogress_drops", json_object_new_uint64(g->m->rpc.drc_inprogress_drops));
+		sj_add(r, "udp_dropped", json_object_new_uint64(s->udp_dropped));
+		sj_add(r, "queued", json_object_new_uint64(s->queued));
+		sj_add(r, "pool_jobs", json_object_new_uint64(s->jobs));
+		sj_add(r, "pool_done", json_object_new_uint64(s->pool_done));
+		sj_add(r, "pool_lowered", json_object_new_uint64(s->pool_lowered));
+		sj_add(r, "pool_udp_sent", json_object_new_uint64(s->pool_udp_sent));
+		sj_add(d, "hits", json_object_new_uint64(s->drc_hits));
+		sj_add(d, "misses", json_object_new_uint64(s->drc_misses));
+		sj_add(d, "inprogress_drops", json_object_new_uint64(s->drc_inprogress_drops));
 		sj_add(r, "drc", d);
 		sj_add(o, "rpc", r);
 	}
@@ -1434,12 +1565,11 @@ void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
  * The entries of the lists that clients make long (a group's clients and
  * locks) that one status lists, all groups together; each list of each
  * served group gets an equal share, at least GRP_STATUS_LIST_MIN.  The
- * status is built and written on the event loop, which every group's
- * requests wait for: json-c takes 7-10 us per listed entry (build, write
- * out, free; idle to loaded 2-core VM), so the 100,000 per list allowed
- * before cost the loop 1.3-1.9 s for one large group's status, and a few
- * such groups could pass a node's watchdog; 10,000 cost it 70-100 ms
- * (docs/status.md).  The counts stay exact, and a cut list says so.
+ * entries are copied on the event loop, which every group's requests
+ * wait for (grp_node_snap), and json-c's 7-10 us per entry are spent on a
+ * pool thread (daemon/nstatus.h); the cap bounds both the copy and the
+ * memory and time a poll costs (docs/status.md).  The counts stay exact,
+ * and a cut list says so.
  */
 #define GRP_STATUS_LIST_TOTAL 10000
 #define GRP_STATUS_LIST_MIN 100
@@ -1458,37 +1588,79 @@ size_t grp_status_list_max(size_t nserved)
 	return share > GRP_STATUS_LIST_MIN ? share : GRP_STATUS_LIST_MIN;
 }
 
-void grp_node_status(struct sg_node *node, struct json_object *out)
+int grp_node_snap(struct sg_node *node, struct grp_node_snap **out)
 {
-	struct json_object *groups = json_object_new_array();
-	struct json_object *standby = json_object_new_array();
+	struct grp_node_snap *s = calloc(1, sizeof(*s));
 	size_t nserved = 0, list_max;
+	int rc = -ENOMEM;
 
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
 	for (size_t i = 0; i < node->nslots; i++)
 		nserved += grp_slot_listed(&node->slots[i]);
 	list_max = grp_status_list_max(nserved);
+	/* calloc: a failure part way leaves zeroed entries, which free as
+	 * nothing (grp_node_snap_free walks only the counted ones). */
+	s->groups = calloc(nserved ? nserved : 1, sizeof(*s->groups));
+	s->standby = calloc(node->nslots - nserved ? node->nslots - nserved : 1,
+			    sizeof(*s->standby));
+	if (!s->groups || !s->standby)
+		goto fail;
 	for (size_t i = 0; i < node->nslots; i++) {
 		struct sg_slot *sl = &node->slots[i];
-		struct json_object *o = json_object_new_object();
+		struct grp_snap_standby *b;
+		const char *own_why;
 
 		if (grp_slot_listed(sl)) {
-			grp_status(sl->g, o, list_max);
-			sj_push(groups, o);
+			rc = grp_snap_group(sl->g, &s->groups[s->ngroups++], list_max);
+			if (rc < 0)
+				goto fail;
 			continue;
 		}
 		/* A group this node may serve but does not (yet): say why.  An
 		 * opening group is not served until it is installed. */
-		sj_add(o, "name", json_object_new_string(sl->cfg->name));
-		sj_add(o, "ownership", json_object_new_string(sl->own->name));
-		const char *own_why = sl->own->why(sl->own_impl);
-		sj_add(o, "reason", json_object_new_string(
+		b = &s->standby[s->nstandby++];
+		own_why = sl->own->why(sl->own_impl);
+		b->ownership = sl->own->name;
+		b->name = strdup(sl->cfg->name);
+		b->reason = strdup(
 			sl->g ? "opening: its client list and journal are being read"
 			: sl->why[0] ? sl->why
 			: own_why[0] ? own_why
 			: sl->own->external ? "managed: not started here"
 			: node->draining ? "node is draining"
 			: "not the lease owner (another node serves it, or a node "
-			  "ahead in its nodes list is alive)"));
+			  "ahead in its nodes list is alive)");
+		if (!b->name || !b->reason) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	*out = s;
+	return 0;
+fail:
+	grp_node_snap_free(s);
+	return rc;
+}
+
+void grp_node_render(const struct grp_node_snap *s, struct json_object *out)
+{
+	struct json_object *groups = json_object_new_array();
+	struct json_object *standby = json_object_new_array();
+
+	for (size_t i = 0; i < s->ngroups; i++) {
+		struct json_object *o = json_object_new_object();
+
+		grp_render_group(&s->groups[i], o);
+		sj_push(groups, o);
+	}
+	for (size_t i = 0; i < s->nstandby; i++) {
+		struct json_object *o = json_object_new_object();
+
+		sj_add(o, "name", json_object_new_string(s->standby[i].name));
+		sj_add(o, "ownership", json_object_new_string(s->standby[i].ownership));
+		sj_add(o, "reason", json_object_new_string(s->standby[i].reason));
 		sj_push(standby, o);
 	}
 	sj_add(out, "groups", groups);

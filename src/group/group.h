@@ -195,9 +195,23 @@ void grp_node_ctl_group(struct sg_node *node, const char *cmd, const char *group
 void grp_node_move(struct sg_node *node, const char *group, const char *target,
 		   struct json_object *out);
 void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out);
-/* Add "groups" (served here) and "standby" (may serve, does not, and why)
- * to the node's status object @out (docs/status.md). */
-void grp_node_status(struct sg_node *node, struct json_object *out);
+/*
+ * The "groups" (served here) and "standby" (may serve, does not, and why)
+ * parts of the node's status (docs/status.md), in two steps so that the
+ * loop only copies ("Where the status is built"):
+ *   grp_node_snap      loop thread: copy what they show into *@out (the
+ *                      caller's), each list clients grow cut at its share
+ *                      (grp_status_list_max); it points into nothing of
+ *                      the node's, so it stays good if a group goes away
+ *                      or the node stops.  0 or -ENOMEM (nothing to free).
+ *   grp_node_render    any thread (a pool thread): add both parts to the
+ *                      node's object @out from the copy alone.
+ *   grp_node_snap_free any thread; NULL is fine.
+ */
+struct grp_node_snap;
+int grp_node_snap(struct sg_node *node, struct grp_node_snap **out);
+void grp_node_render(const struct grp_node_snap *s, struct json_object *out);
+void grp_node_snap_free(struct grp_node_snap *s);
 
 /*
  * Reload: make @next (checked by rl_check, owned by the caller, alive until
@@ -214,11 +228,8 @@ int grp_node_reconfigure(struct sg_node *node, const struct cfg_cluster *next,
  * sample labelled node="NODE" and group="GROUP". */
 void grp_node_metrics(struct sg_node *node, struct sbuf *out);
 
-/* Fill the group object @o of the status schema (docs/status.md), its
- * clients and locks lists cut at @list_max entries each. */
-void grp_status(const struct sg_group *g, struct json_object *o, size_t list_max);
 /* The entries per list a status of @nserved served groups gives each
- * (grp_node_status). */
+ * (grp_node_snap). */
 size_t grp_status_list_max(size_t nserved);
 
 /* Take @g offline: close its sockets and drop its state.  @g is freed once

@@ -21,7 +21,8 @@
  *
  * Threading: every field is written by src/group on the loop thread (or
  * on the thread pool while the group is opening and nobody else sees it)
- * and read by protocols on the loop thread.  The request context of a
+ * and read by protocols on the loop thread.  The status's pool step
+ * (status_render) reads only its own copy.  The request context of a
  * listener (req->svc_ctx) is the group's struct grp_pub.
  */
 #ifndef SGNFS_GSLOT_H
@@ -62,11 +63,19 @@ struct grp_proto_ops {
 	 * close): state that requests on the thread pool use goes now.
 	 * NULL: nothing to do then. */
 	void (*release)(void *slot);
-	/* Add this protocol's part to the group's status object @o; any list
-	 * whose length clients decide gets at most @list_max entries (the
-	 * status is built on the loop: grp_node_status). */
-	void (*status)(const struct grp_pub *g, const void *slot, struct json_object *o,
-		       size_t list_max);
+	/* This protocol's part of the group's status, in two steps, so that
+	 * the loop only copies (docs/status.md, "Where the status is built";
+	 * grp_node_snap).  status_snap, on the loop: copy what the part shows
+	 * out of @slot into *@snap (then the caller's; NULL: no part), plain
+	 * data pointing into nothing of the slot's, any list whose length
+	 * clients decide cut at @list_max entries; 0 or -ENOMEM (*@snap
+	 * NULL).  status_render, on a pool thread while the loop goes on:
+	 * add the part to the group's object @o from @snap alone.
+	 * status_free: any thread, NULL is fine.  All three or none. */
+	int (*status_snap)(const struct grp_pub *g, const void *slot, size_t list_max,
+			   void **snap);
+	void (*status_render)(const void *snap, struct json_object *o);
+	void (*status_free)(void *snap);
 	/* Client @name says it rebooted (SM_NOTIFY, FREE_ALL): release what
 	 * it held here if @from is an address the group's list records for
 	 * it, or @trusted.  True if something was released. */

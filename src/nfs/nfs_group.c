@@ -286,39 +286,65 @@ static void nfs_reconf_drop_op(void *prep)
 	nfs_group_close(prep);
 }
 
-/* "open_handles": the group's open-handle cache (docs/status.md). */
-static void nfs_status_op(const struct grp_pub *g, const void *slot, struct json_object *o,
-			  size_t list_max)
+/*
+ * "open_handles": the group's open-handle cache (docs/status.md), in the
+ * two steps of every protocol's status part (group/gslot.h): the counters
+ * copied on the loop, the object built from the copy on a pool thread.
+ * No list of the clients' making here, so list_max is not used.
+ */
+static int nfs_status_snap_op(const struct grp_pub *g, const void *slot, size_t list_max,
+			      void **snap)
 {
 	const struct nfs_group *ng = slot;
-	struct ohc_stats st;
-	struct json_object *c;
+	struct ohc_stats *st;
 
 	(void)g;
-	(void)list_max; /* no list of the clients' making here */
+	(void)list_max;
+	*snap = NULL;
 	if (!ng || !ng->ohc)
+		return 0;       /* no cache: no "open_handles" */
+	st = malloc(sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	ohc_get_stats(ng->ohc, st);
+	*snap = st;
+	return 0;
+}
+
+static void nfs_status_render_op(const void *snap, struct json_object *o)
+{
+	const struct ohc_stats *st = snap;
+	struct json_object *c;
+
+	if (!st)
 		return;
 	c = json_object_new_object();
 	if (!c)
 		return;
-	ohc_get_stats(ng->ohc, &st);
-	json_object_object_add(c, "entries", json_object_new_int64((int64_t)st.entries));
-	json_object_object_add(c, "limit", json_object_new_int64((int64_t)st.limit));
-	json_object_object_add(c, "hits", json_object_new_int64((int64_t)st.hits));
-	json_object_object_add(c, "misses", json_object_new_int64((int64_t)st.misses));
-	json_object_object_add(c, "evictions", json_object_new_int64((int64_t)st.evictions));
-	json_object_object_add(c, "drops", json_object_new_int64((int64_t)st.drops));
+	json_object_object_add(c, "entries", json_object_new_int64((int64_t)st->entries));
+	json_object_object_add(c, "limit", json_object_new_int64((int64_t)st->limit));
+	json_object_object_add(c, "hits", json_object_new_int64((int64_t)st->hits));
+	json_object_object_add(c, "misses", json_object_new_int64((int64_t)st->misses));
+	json_object_object_add(c, "evictions", json_object_new_int64((int64_t)st->evictions));
+	json_object_object_add(c, "drops", json_object_new_int64((int64_t)st->drops));
 	json_object_object_add(c, "pressure_evictions",
-			       json_object_new_int64((int64_t)st.pressure_evictions));
-	json_object_object_add(c, "data_fds", json_object_new_int64((int64_t)st.data_fds));
-	json_object_object_add(c, "data_opens", json_object_new_int64((int64_t)st.data_opens));
-	json_object_object_add(c, "data_hits", json_object_new_int64((int64_t)st.data_hits));
+			       json_object_new_int64((int64_t)st->pressure_evictions));
+	json_object_object_add(c, "data_fds", json_object_new_int64((int64_t)st->data_fds));
+	json_object_object_add(c, "data_opens", json_object_new_int64((int64_t)st->data_opens));
+	json_object_object_add(c, "data_hits", json_object_new_int64((int64_t)st->data_hits));
 	json_object_object_add(o, "open_handles", c);
+}
+
+static void nfs_status_free_op(void *snap)
+{
+	free(snap);
 }
 
 const struct grp_proto_ops nfs_group_ops = {
 	.name = "nfs",
-	.status = nfs_status_op,
+	.status_snap = nfs_status_snap_op,
+	.status_render = nfs_status_render_op,
+	.status_free = nfs_status_free_op,
 	.open = nfs_open_op,
 	.online = nfs_online_op,
 	.release = nfs_release_op,

@@ -280,11 +280,23 @@ static bool nlm_client_rebooted_op(struct grp_pub *gp, void *slot, const char *n
 	return nlm_group_client_rebooted(slot, name, from, trusted, why);
 }
 
-static void nlm_status_op(const struct grp_pub *gp, const void *slot, struct json_object *o,
-			  size_t list_max)
+/* Loop: a copy of the group's status part (nlm_status.h); the caller owns it. */
+static int nlm_status_snap_op(const struct grp_pub *gp, const void *slot, size_t list_max,
+			      void **snap)
 {
 	(void)gp;
-	nlm_group_status(slot, o, list_max);
+	return nlm_status_snap(slot, list_max, (struct nlm_status_snap **)snap);
+}
+
+/* Pool thread: the part from the copy alone. */
+static void nlm_status_render_op(const void *snap, struct json_object *o)
+{
+	nlm_status_render(snap, o);
+}
+
+static void nlm_status_free_op(void *snap)
+{
+	nlm_status_free(snap);
 }
 
 static size_t nlm_nlocks_op(const void *slot)
@@ -308,7 +320,9 @@ const struct grp_proto_ops nlm_group_ops = {
 	.online = nlm_online,
 	.grace_end = nlm_grace_end,
 	.close = nlm_close,
-	.status = nlm_status_op,
+	.status_snap = nlm_status_snap_op,
+	.status_render = nlm_status_render_op,
+	.status_free = nlm_status_free_op,
 	.client_rebooted = nlm_client_rebooted_op,
 	.nlocks = nlm_nlocks_op,
 	.nwaiters = nlm_nwaiters_op,
