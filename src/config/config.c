@@ -1576,9 +1576,26 @@ int cfg_check_host(const struct cfg_cluster *c, FILE *errs)
 		cpu_set_t cs;
 
 		if (sched_getaffinity(0, sizeof(cs), &cs) == 0 && !CPU_ISSET(c->loop_cpu, &cs)) {
+			/* Name the CPUs it may use, so the fix is in the message. */
+			char list[128];
+			size_t n = 0;
+			bool cut = false;
+
+			list[0] = '\0';
+			for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+				if (!CPU_ISSET(cpu, &cs))
+					continue;
+				if (n + 16 >= sizeof(list)) {
+					cut = true;
+					break;
+				}
+				n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d", n ? "," : "",
+						      cpu);
+			}
 			fprintf(errs, "%s: loop_cpu = %d: not a CPU sgnfsd may use on this machine "
-				"(it may use %d CPUs here); the node would run with its loop not pinned\n",
-				c->path, c->loop_cpu, CPU_COUNT(&cs));
+				"(it may use CPU%s %s%s); the node would run with its loop not pinned\n",
+				c->path, c->loop_cpu, CPU_COUNT(&cs) > 1 ? "s" : "", list,
+				cut ? ",..." : "");
 			nerrs++;
 		}
 	}

@@ -200,7 +200,8 @@ def test(h):
     for val, pre, want in (('1024', None, "loop_cpu = '1024': expected none or a CPU number"),
                            ('-1', None, "loop_cpu = '-1': expected none or a CPU number"),
                            (str(pin), lambda: os.sched_setaffinity(0, {cpus[0]}),
-                            'loop_cpu = %d: not a CPU sgnfsd may use on this machine' % pin)):
+                            'loop_cpu = %d: not a CPU sgnfsd may use on this machine '
+                            '(it may use CPU %d)' % (pin, cpus[0]))):
         with open(bad, 'w') as f:
             f.write(text.replace('loop_cpu = none', 'loop_cpu = %s' % val, 1))
         r = subprocess.run([h.sgnfsd, '-t', '-c', bad], stdout=subprocess.PIPE,
