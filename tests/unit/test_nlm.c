@@ -472,7 +472,7 @@ static size_t listed(struct json_object *o, const char *key, bool *cut)
 }
 
 /*
- * The status lists (built on the loop, grown by clients) are cut at the
+ * The status lists (copied on the loop, grown by clients) are cut at the
  * caller's length, the cut said, the counts whole; a node's status gives
  * each list of each served group an equal share of GRP_STATUS_LIST_TOTAL.
  */
@@ -523,6 +523,71 @@ static void test_status_lists_cut(void **st)
 	assert_true(cut);
 	json_object_put(doc);
 	group_stop();
+}
+
+/*
+ * The status's copy (nlm_status_snap, taken on the loop; docs/status.md,
+ * "Where the status is built") is the group's own data: each of its
+ * allocations failing in turn gives -ENOMEM and nothing to free (ASan: no
+ * leak), and a copy written out after the group is gone (its hosts and
+ * lock table freed; ASan: no use after free) reads exactly as the status
+ * made in one step while the group was online.
+ */
+static void test_status_snap_is_a_copy(void **st)
+{
+	enum { NLOCKS = 12 };
+	struct outcome o[NLOCKS];
+	struct nlm_status_snap *snap = NULL, *s2;
+	struct json_object *ref, *doc;
+	char *want;
+	long total, refused = 0;
+	int rc;
+
+	(void)st;
+	group_start();
+	for (int i = 0; i < NLOCKS; i++)
+		assert_int_equal(lock_start(&o[i], i % 2 ? "hostA" : "hostB", 1 + i % 3,
+					    (uint64_t)i * 10, 5, false), 0);
+	for (int i = 0; i < NLOCKS; i++) {
+		wait_for(&o[i]);
+		assert_int_equal(o[i].stat, NLM4_GRANTED);
+	}
+	struct nlm_group *ng = grp_slot(gpub(), GRP_PROTO_NLM);
+
+	ref = json_object_new_object();
+	nlm_group_status(ng, ref, NLOCKS);
+	want = strdup(json_object_to_json_string_ext(ref, JSON_C_TO_STRING_PLAIN));
+	assert_non_null(want);
+	json_object_put(ref);
+
+	fa_reset();
+	assert_int_equal(nlm_status_snap(ng, NLOCKS, &snap), 0);
+	total = fa_calls();
+	fa_reset();
+	assert_non_null(snap);
+	assert_true(total >= 2);	/* the copy, its entries */
+	for (long n = 0; n < total; n++) {
+		s2 = (struct nlm_status_snap *)1;
+		fa_reset();
+		fa_fail_at(n);
+		rc = nlm_status_snap(ng, NLOCKS, &s2);
+		fa_reset();
+		if (rc == 0) {
+			nlm_status_free(s2);
+			continue;
+		}
+		assert_int_equal(rc, -ENOMEM);
+		refused++;
+	}
+	assert_int_equal(refused, total);	/* no allocation of the copy is optional */
+
+	group_stop();	/* frees every host, name and lock the copy came from */
+	doc = json_object_new_object();
+	nlm_status_render(snap, doc);
+	nlm_status_free(snap);
+	assert_string_equal(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN), want);
+	json_object_put(doc);
+	free(want);
 }
 
 static void test_grace_reservations(void **st)
@@ -1503,6 +1568,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_grace_end_folds_own, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cookie_echo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_lists_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_snap_is_a_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_lock_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure_reclaim, setup, teardown),
