@@ -157,7 +157,10 @@ int cl_nlm_granted(struct cl_host *h, const struct sockaddr_in *from,
 /* A _RES call: @op is the procedure it answers. */
 void cl_nlm_res(struct cl_host *h, enum cl_op op, const uint8_t *cookie, uint32_t cookie_len,
 		int stat, const struct cl_result *detail);
-void cl_nsm_notify(struct cl_host *h, const struct sockaddr_in *from,
+/* SM_NOTIFY @xid from @from (the event names both: a retransmission of one
+ * call, the same XID from the same sender, is told apart from a second
+ * notification). */
+void cl_nsm_notify(struct cl_host *h, const struct sockaddr_in *from, uint32_t xid,
 		   const char *mon_name, int32_t state);
 /* Send NLM GRANTED_RES for a GRANTED_MSG from @from. */
 void cl_nlm_send_granted_res(struct cl_host *h, const struct sockaddr_in *from,

@@ -44,6 +44,7 @@
 #include "client/cl_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1156,7 +1157,7 @@ static void cln_recover(struct cl_server *s)
 	free(v);
 }
 
-void cl_nsm_notify(struct cl_host *h, const struct sockaddr_in *from,
+void cl_nsm_notify(struct cl_host *h, const struct sockaddr_in *from, uint32_t xid,
 		   const char *mon_name, int32_t state)
 {
 	char fromstr[INET_ADDRSTRLEN], safe[LOG_SAFE_MAX];
@@ -1166,7 +1167,8 @@ void cl_nsm_notify(struct cl_host *h, const struct sockaddr_in *from,
 
 	inet_ntop(AF_INET, &from->sin_addr, fromstr, sizeof(fromstr));
 	log_safe(safe, sizeof(safe), mon_name, strlen(mon_name));
-	cl_event(h->ctx, h, "event=notify from=%s mon_name=%s state=%d", fromstr, safe, (int)state);
+	cl_event(h->ctx, h, "event=notify from=%s xid=%" PRIu32 " mon_name=%s state=%d", fromstr, xid,
+		 safe, (int)state);
 	for (struct cl_server *s = h->servers; s; s = s->next) {
 		if (strcmp(s->name, mon_name) != 0 &&
 		    !(is_addr && s->addr.sin_addr.s_addr == named.s_addr))

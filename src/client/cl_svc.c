@@ -282,7 +282,7 @@ static enum rpc_disposition cls_sm_notify(struct rpc_req *req)
 	const sgn_stat_chge *a = req->args;
 	struct sockaddr_in from = cls_from(req);
 
-	cl_nsm_notify(cls_host(req), &from, a->mon_name ? a->mon_name : "", a->state);
+	cl_nsm_notify(cls_host(req), &from, req->xid, a->mon_name ? a->mon_name : "", a->state);
 	return RPC_DONE_REPLY;
 }
 

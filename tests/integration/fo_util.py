@@ -515,11 +515,26 @@ class Hold:
                 self.cond.wait(min(left, 0.2))
 
     def events(self, event, since=0.0):
-        """Parsed lines of @event (e.g. 'notify') after @since."""
+        """Parsed lines of @event (e.g. 'notify') after @since.  For
+        'notify', one line per call: a UDP retransmission of an SM_NOTIFY
+        (the same XID from the same sender, sent again when the answer was
+        slow, as on a loaded machine) is the same notification, and the
+        client, which keeps no duplicate-request cache, logs it twice; a
+        second call (a new XID) is counted."""
         key = 'event=%s ' % event
         with self.cond:
-            return [dict(parse_kv(ln), _t=t) for t, ln in self.lines
-                    if t >= since and key in ln + ' ']
+            evs = [dict(parse_kv(ln), _t=t) for t, ln in self.lines
+                   if t >= since and key in ln + ' ']
+        if event != 'notify':
+            return evs
+        seen, calls = set(), []
+        for e in evs:
+            call = (e.get('from'), e.get('xid'))
+            if e.get('xid') is not None and call in seen:
+                continue
+            seen.add(call)
+            calls.append(e)
+        return calls
 
     def wait_count(self, event, n, timeout, since=0.0, where=None):
         """Wait until at least @n @event lines (after @since, matching
