@@ -134,15 +134,7 @@ def one_case(h, kind):
         log(cp.stdout.decode().strip())
         h.require(cp.returncode == 0, 'jr_grow')
     else:
-        # the documented entry format (fo_util.plant_client), without a
-        # fsync per file: the bench measures the takeover, not the planting
-        d = os.path.join(fu.statedir(c, 'big'), 'clients')
-        os.makedirs(d, exist_ok=True)
-        now = int(time.time())
-        for i in range(CLIENTS):
-            a = '127.%d.%d.%d' % (90 + (i >> 16), (i >> 8) & 255, (i & 255) or 1)
-            with open(os.path.join(d, 'bench-%06d' % i), 'w') as f:
-                f.write('sgnfs-clist=1\nname=bench-%06d\nadded=%d\naddr=%s\n' % (i, now, a))
+        fu.plant_clients(c, 'big', 'bench', CLIENTS)
         os.sync()
     t_grown = time.monotonic()
     prof = None

@@ -326,6 +326,20 @@ def plant_client(c, group, name, addrs):
     os.rename(tmp, os.path.join(d, name))
 
 
+def plant_clients(c, group, prefix, n):
+    """Write @n client list entries PREFIX-000000... in the documented
+    format, each with an address in 127.90/15 that answers nothing (their
+    notifications go nowhere); no fsync per file (a bench or a test that
+    needs many measures what follows, not the planting)."""
+    d = os.path.join(statedir(c, group), 'clients')
+    os.makedirs(d, exist_ok=True)
+    now = int(time.time())
+    for i in range(n):
+        a = '127.%d.%d.%d' % (90 + (i >> 16), (i >> 8) & 255, (i & 255) or 1)
+        with open(os.path.join(d, '%s-%06d' % (prefix, i)), 'w') as f:
+            f.write('sgnfs-clist=1\nname=%s-%06d\nadded=%d\naddr=%s\n' % (prefix, i, now, a))
+
+
 def remove_client(c, group, name):
     os.unlink(os.path.join(statedir(c, group), 'clients', name))
 

@@ -28,7 +28,6 @@ import re
 import select
 import socket
 import threading
-import time
 
 import harness
 import nlm_util as nu
@@ -70,14 +69,7 @@ def metrics(c):
 
 def test(h):
     c = h.cluster([Group('g1', [Export('g1/data', fsid=891)], grace=1)])
-    d = os.path.join(fu.statedir(c, 'g1'), 'clients')
-    os.makedirs(d, exist_ok=True)
-    now = int(time.time())
-    for i in range(N):
-        # addresses that answer nothing: g1's notifications go nowhere
-        a = '127.%d.%d.%d' % (90 + (i >> 16), (i >> 8) & 255, (i & 255) or 1)
-        with open(os.path.join(d, 'big-%06d' % i), 'w') as f:
-            f.write('sgnfs-clist=1\nname=big-%06d\nadded=%d\naddr=%s\n' % (i, now, a))
+    fu.plant_clients(c, 'g1', 'big', N)
     c.start('a')
     nu.wait_online(h, c, ['g1'], timeout=240)
 
