@@ -13,12 +13,33 @@
  * the first line); a line the file or the journal refuses at run time goes
  * to stderr instead, and the file gets a count of what it missed once it
  * accepts lines again.
+ *
+ * Nothing waits for a reader.  Syslog and the journal are other processes
+ * reading a datagram socket whose queue holds a few datagrams
+ * (net.unix.max_dgram_qlen, 10 on Debian); a daemon that stalls (a full
+ * disk under rsyslog, a journald being restarted) would block a plain
+ * send, and the event loop with it, until the watchdog ends the node and
+ * every group fails over because of a log line.  So a line for those two
+ * is sent without waiting (syslog: our own datagram socket on /dev/log,
+ * MSG_DONTWAIT), and one that cannot be (the receiver is behind, or the
+ * journal, whose library has no such send) goes into a bounded queue
+ * that one thread of ours, the writer, delivers in order, waiting as long
+ * as the receiver needs.  A line that finds the queue full is dropped and
+ * counted (log_dropped: status, metrics); stderr hears of the first drop
+ * of a burst, and the receiver gets "N log lines dropped" where they were
+ * lost once it reads again.  The file and stderr are written directly:
+ * a local file does not stop reading, and their last line before a crash
+ * is the one most wanted (docs/operations.md).
  */
 #include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +51,8 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "thprio.h"
 
 #ifdef HAVE_LIBSYSTEMD
 #define SD_JOURNAL_SUPPRESS_LOCATION 1 /* the line is ours, log.c is no news */
@@ -46,30 +69,69 @@ static unsigned long log_missed; /* lines the file refused since the last good w
 
 static const char *const log_level_names[] = { "error", "warn", "info", "debug" };
 static const char *const log_target_names[] = { "stderr", "syslog", "journal", "file" };
+static const int log_syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+
+#define LOG_LINE_MAX 1024 /* one event line, as formatted by log_msg */
+#define LOG_QLEN 1024     /* lines the writer may hold for a receiver that is behind */
+#define LOG_DATAGRAM_MAX (LOG_LINE_MAX + 160)
+
+/* A line waiting for the writer; @dropped > 0 makes it the notice that
+ * so many lines were dropped at this place instead (no @text). */
+struct log_rec {
+	struct timespec when;
+	enum log_level level;
+	unsigned long dropped;
+	char text[LOG_LINE_MAX];
+};
+
+/*
+ * The writer's queue (syslog and the journal).  Everything under @mu.
+ * The syslog socket is used by whoever delivers: a direct send only while
+ * the writer holds no line (!busy and the queue empty), so lines leave in
+ * the order they were logged; the writer, while @busy, owns it (it may
+ * reconnect).
+ */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t more; /* the writer: a line, or stop */
+	pthread_cond_t idle; /* log_close: all delivered */
+	struct log_rec ring[LOG_QLEN];
+	unsigned head, len;
+	bool busy;             /* the writer is delivering a line it took */
+	bool started;          /* the writer runs (log_start_writer) */
+	bool stop;             /* log_close: deliver what is queued, then end */
+	unsigned long burst;   /* lines dropped since the last notice was queued */
+	pthread_t thread;
+} log_q = { .mu = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER,
+	    .idle = PTHREAD_COND_INITIALIZER };
+static int log_sock = -1;           /* LOGT_SYSLOG: connected to /dev/log, owned */
+static atomic_ulong log_dropped_n;  /* lines dropped since start (queue full, exit) */
+
+/* A datagram socket connected to /dev/log into log_sock; 0 or -errno.
+ * Blocking: the direct send asks not to wait per call, the writer waits. */
+static int log_syslog_connect(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	if (log_sock >= 0)
+		close(log_sock);
+	log_sock = fd;
+	return 0;
+}
 
 void log_init(const char *ident, enum log_level level, bool to_syslog)
 {
 	log_ident = ident;
 	log_level_cur = level;
-	log_target_cur = to_syslog ? LOGT_SYSLOG : LOGT_STDERR;
-	if (to_syslog)
-		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
-}
-
-/* Is something listening on the syslog socket? (glibc's syslog(3) drops
- * lines silently when not.) */
-static int log_probe_devlog(void)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
+	log_target_cur = to_syslog && log_syslog_connect() == 0 ? LOGT_SYSLOG : LOGT_STDERR;
 }
 
 /* systemd connected our stderr to the journal (systemd.exec(5),
@@ -116,13 +178,13 @@ int log_open(const char *ident, const char *node, enum log_level level, const ch
 	if (strcmp(target, "stderr") == 0)
 		return 0;
 	if (strcmp(target, "syslog") == 0) {
-		rc = log_probe_devlog();
+		rc = log_syslog_connect();
 		if (rc < 0) {
 			snprintf(why, whylen, "log = syslog, but nothing listens on /dev/log (%s)",
-				 strerror(-rc));
+				 rc == -EPROTOTYPE ? "it is not a datagram socket" : strerror(-rc));
 			return rc;
 		}
-		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		tzset(); /* syslog's timestamps are local time: read the zone once, now */
 		log_target_cur = LOGT_SYSLOG;
 		return 0;
 	}
@@ -265,7 +327,6 @@ static size_t log_token(const char *line, const char *key, const char **val)
 
 static int log_to_journal(enum log_level level, const char *line)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	char f[6][160], msg[1100];
 	struct iovec iov[7];
 	int n = 0;
@@ -274,7 +335,7 @@ static int log_to_journal(enum log_level level, const char *line)
 
 	snprintf(msg, sizeof(msg), "MESSAGE=%s", line);
 	iov[n++] = (struct iovec){ msg, strlen(msg) };
-	snprintf(f[0], sizeof(f[0]), "PRIORITY=%d", prio[level]);
+	snprintf(f[0], sizeof(f[0]), "PRIORITY=%d", log_syslog_prio[level]);
 	snprintf(f[1], sizeof(f[1]), "SYSLOG_IDENTIFIER=%s", log_ident);
 	snprintf(f[2], sizeof(f[2]), "SGNFS_NODE=%s", log_node);
 	for (int i = 0; i < 3; i++)
@@ -291,10 +352,260 @@ static int log_to_journal(enum log_level level, const char *line)
 }
 #endif
 
+/* The text of @r as it is delivered: a notice, or the line. */
+static const char *log_rec_text(const struct log_rec *r, char *buf, size_t sz)
+{
+	if (!r->dropped)
+		return r->text;
+	snprintf(buf, sz, "%lu log lines dropped here: the %s reader did not keep up "
+		 "(%u lines were waiting for it)", r->dropped, log_target_names[log_target_cur],
+		 LOG_QLEN);
+	return buf;
+}
+
+/* @r as an RFC 3164 datagram, as syslog(3) would send it:
+ * "<30>Dec  6 09:57:12 sgnfsd[1234]: node=a ...".  Its length. */
+static size_t log_syslog_fmt(char *buf, size_t sz, const struct log_rec *r)
+{
+	char when[32], note[160];
+	const char *text = log_rec_text(r, note, sizeof(note));
+	struct tm tm;
+	int n;
+
+	localtime_r(&r->when.tv_sec, &tm);
+	strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
+	n = snprintf(buf, sz, "<%d>%s %s[%ld]: %s%s%s", LOG_DAEMON | log_syslog_prio[r->level],
+		     when, log_ident, (long)getpid(), log_node[0] ? "node=" : "", log_node,
+		     log_node[0] ? " " : "");
+	n += snprintf(buf + n, sz - (size_t)n, "%s", text);
+	return n < (int)sz ? (size_t)n : sz - 1;
+}
+
+/*
+ * Deliver @r to its receiver, waiting as long as it takes (the writer).
+ * A syslog daemon that went away (restarted: ECONNREFUSED) is reconnected
+ * to once a second until it is back; a journal that refuses a line sends
+ * it to stderr, as before there was a writer.
+ */
+static void log_deliver(const struct log_rec *r)
+{
+	char buf[LOG_DATAGRAM_MAX];
+
+	if (log_target_cur == LOGT_JOURNAL) {
+#ifdef HAVE_LIBSYSTEMD
+		char note[160];
+		const char *text = log_rec_text(r, note, sizeof(note));
+
+		if (log_to_journal(r->level, text) < 0)
+			log_to_stderr(r->level, text);
+#endif
+		return;
+	}
+	size_t n = log_syslog_fmt(buf, sizeof(buf), r);
+	for (;;) {
+		if (log_sock >= 0) {
+			ssize_t k = send(log_sock, buf, n, MSG_NOSIGNAL);
+			if (k == (ssize_t)n)
+				return;
+			if (k < 0 && errno == EINTR)
+				continue;
+		}
+		if (log_syslog_connect() == 0)
+			continue;
+		/* Nobody at /dev/log: look again in a second (or at log_close's
+		 * word: it waits no longer than it said it would). */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_mutex_lock(&log_q.mu);
+		pthread_cond_timedwait(&log_q.more, &log_q.mu, &until);
+		pthread_mutex_unlock(&log_q.mu);
+	}
+}
+
+static void *log_writer(void *arg)
+{
+	static struct log_rec r; /* the line being delivered, out of the ring */
+	sigset_t all;
+
+	(void)arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the loop's */
+	(void)thp_leave_loop();
+	pthread_mutex_lock(&log_q.mu);
+	for (;;) {
+		while (!log_q.len && !log_q.stop)
+			pthread_cond_wait(&log_q.more, &log_q.mu);
+		if (!log_q.len)
+			break;
+		r = log_q.ring[log_q.head];
+		log_q.head = (log_q.head + 1) % LOG_QLEN;
+		log_q.len--;
+		log_q.busy = true;
+		pthread_mutex_unlock(&log_q.mu);
+		log_deliver(&r);
+		pthread_mutex_lock(&log_q.mu);
+		log_q.busy = false;
+		if (!log_q.len)
+			pthread_cond_broadcast(&log_q.idle);
+	}
+	pthread_cond_broadcast(&log_q.idle);
+	pthread_mutex_unlock(&log_q.mu);
+	return NULL;
+}
+
+int log_start_writer(void)
+{
+	int rc = 0;
+
+	if (log_target_cur != LOGT_SYSLOG && log_target_cur != LOGT_JOURNAL)
+		return 0;
+	pthread_mutex_lock(&log_q.mu);
+	if (!log_q.started) {
+		rc = -pthread_create(&log_q.thread, NULL, log_writer, NULL);
+		log_q.started = rc == 0;
+		if (rc == 0)
+			pthread_setname_np(log_q.thread, "sgnfs-log");
+	}
+	pthread_mutex_unlock(&log_q.mu);
+	return rc;
+}
+
+/* Lines waiting, and whether the writer holds one. */
+static unsigned log_q_left_locked(void)
+{
+	return log_q.len + (log_q.busy ? 1u : 0u);
+}
+
+void log_close(void)
+{
+	struct timespec until;
+	unsigned left;
+	bool join = false;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	pthread_mutex_lock(&log_q.mu);
+	log_q.stop = true;
+	pthread_cond_broadcast(&log_q.more);
+	if (log_q.started) {
+		while (log_q_left_locked() &&
+		       pthread_cond_timedwait(&log_q.idle, &log_q.mu, &until) != ETIMEDOUT)
+			;
+		join = !log_q_left_locked();
+	} else {
+		/* No writer (a start that failed early): what a reader behind
+		 * left queued gets until the same deadline, never a wait beyond. */
+		while (log_q.len && log_sock >= 0) {
+			char buf[LOG_DATAGRAM_MAX];
+			size_t n = log_syslog_fmt(buf, sizeof(buf), &log_q.ring[log_q.head]);
+			struct pollfd pfd = { .fd = log_sock, .events = POLLOUT };
+			struct timespec now;
+
+			if (send(log_sock, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n) {
+				log_q.head = (log_q.head + 1) % LOG_QLEN;
+				log_q.len--;
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &now);
+			if ((errno != EAGAIN && errno != EINTR) || now.tv_sec >= until.tv_sec ||
+			    poll(&pfd, 1, (int)(until.tv_sec - now.tv_sec) * 1000) <= 0)
+				break;
+		}
+	}
+	left = log_q_left_locked();
+	pthread_mutex_unlock(&log_q.mu);
+	if (join) {
+		pthread_join(log_q.thread, NULL);
+		log_q.started = false;
+	} else if (left) {
+		/* The writer may be inside a send that never returns: the
+		 * process ends around it. */
+		char note[160];
+		atomic_fetch_add(&log_dropped_n, left);
+		snprintf(note, sizeof(note), "%u log lines for %s not delivered at exit: its reader "
+			 "did not read them", left, log_target_names[log_target_cur]);
+		log_to_stderr(LOGL_WARN, note);
+	}
+}
+
+unsigned long log_dropped(void)
+{
+	return atomic_load(&log_dropped_n);
+}
+
+/*
+ * A line for syslog or the journal: sent now if that cannot wait (syslog,
+ * nothing queued before it), else queued for the writer, else dropped and
+ * counted.  Any thread.
+ */
+static void log_q_line(enum log_level level, const char *line)
+{
+	struct timespec when;
+	bool first_drop = false;
+
+	clock_gettime(CLOCK_REALTIME, &when);
+	pthread_mutex_lock(&log_q.mu);
+	if (log_target_cur == LOGT_SYSLOG && !log_q_left_locked() && log_sock >= 0) {
+		struct log_rec *r = &log_q.ring[(log_q.head + log_q.len) % LOG_QLEN];
+		char buf[LOG_DATAGRAM_MAX];
+		size_t n;
+
+		r->when = when;
+		r->level = level;
+		r->dropped = 0;
+		snprintf(r->text, sizeof(r->text), "%s", line);
+		n = log_syslog_fmt(buf, sizeof(buf), r);
+		if (send(log_sock, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n) {
+			pthread_mutex_unlock(&log_q.mu);
+			return;
+		}
+	}
+#ifdef HAVE_LIBSYSTEMD
+	/* The journal before the writer runs (the start, before the loop):
+	 * sent directly, as nothing can be stalled by it yet. */
+	if (log_target_cur == LOGT_JOURNAL && !log_q.started && !log_q.len) {
+		pthread_mutex_unlock(&log_q.mu);
+		if (log_to_journal(level, line) < 0)
+			log_to_stderr(level, line);
+		return;
+	}
+#endif
+	unsigned need = log_q.burst ? 2 : 1;
+	if (LOG_QLEN - log_q.len < need) {
+		first_drop = log_q.burst++ == 0;
+		atomic_fetch_add(&log_dropped_n, 1);
+	} else {
+		struct log_rec *r;
+
+		if (log_q.burst) {
+			r = &log_q.ring[(log_q.head + log_q.len++) % LOG_QLEN];
+			r->when = when;
+			r->level = LOGL_WARN;
+			r->dropped = log_q.burst;
+			r->text[0] = '\0';
+			log_q.burst = 0;
+		}
+		r = &log_q.ring[(log_q.head + log_q.len++) % LOG_QLEN];
+		r->when = when;
+		r->level = level;
+		r->dropped = 0;
+		snprintf(r->text, sizeof(r->text), "%s", line);
+		pthread_cond_signal(&log_q.more);
+	}
+	pthread_mutex_unlock(&log_q.mu);
+	if (first_drop) {
+		char note[200];
+		snprintf(note, sizeof(note), "log = %s: its reader is not keeping up and %u lines "
+			 "wait for it; lines are dropped and counted (status log.dropped) until it "
+			 "reads again", log_target_names[log_target_cur], LOG_QLEN);
+		log_to_stderr(LOGL_WARN, note);
+	}
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-	char line[1024];
+	char line[LOG_LINE_MAX];
 	va_list ap;
 
 	if (level > log_level_cur)
@@ -304,17 +615,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	switch (log_target_cur) {
 	case LOGT_SYSLOG:
-		if (log_node[0])
-			syslog(prio[level], "node=%s %s", log_node, line);
-		else
-			syslog(prio[level], "%s", line);
-		return;
 	case LOGT_JOURNAL:
-#ifdef HAVE_LIBSYSTEMD
-		if (log_to_journal(level, line) == 0)
-			return;
-#endif
-		break;
+		log_q_line(level, line);
+		return;
 	case LOGT_FILE:
 		if (log_missed) {
 			char note[96];

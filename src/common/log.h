@@ -27,6 +27,20 @@ void log_init(const char *ident, enum log_level level, bool to_syslog);
  */
 int log_open(const char *ident, const char *node, enum log_level level, const char *target,
 	     bool foreground, char *why, size_t whylen);
+/*
+ * Start the thread that delivers to syslog or the journal the lines that
+ * could not be sent at once (log.c says why).  The daemon calls it once it
+ * has dropped its privileges and left the loop's CPU, so the thread starts
+ * with neither; nothing to do for the other targets.  0 or -errno (lines
+ * are then sent directly, and queued only until log_close).
+ */
+int log_start_writer(void);
+/* At exit: what is queued gets up to 2 s to reach its reader; what does
+ * not is counted and named on stderr.  Never waits longer. */
+void log_close(void);
+/* Lines dropped since start because their reader was behind (status,
+ * metrics). */
+unsigned long log_dropped(void);
 /* Reopen the log file (after rotation); 0 or -errno (the old one stays). */
 int log_reopen(void);
 bool log_journal_available(void);

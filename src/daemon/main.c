@@ -246,6 +246,7 @@ static int sgnfsd_status_snap(struct sgnfsd *d, struct nst_snap **out)
 	}
 	s->log_level = log_level_name(log_get_level());
 	s->log_target = log_target_name(log_get_target());
+	s->log_dropped = log_dropped();
 	if (log_file_path() && !(s->log_file = strdup(log_file_path())))
 		goto fail;
 	/* What the node's limits refused or dropped since start. */
@@ -462,6 +463,9 @@ static void sgnfsd_metrics(void *arg, struct sbuf *out)
 
 		rpc_svc_limit_stats(d->node.svc, &refused, &evicted);
 		rpc_svc_drc_stats(d->node.svc, &ds);
+		mt_family(out, "sgnfs_log_dropped_total", "counter",
+			  "Log lines dropped because syslog's or the journal's reader was behind.");
+		sb_printf(out, "sgnfs_log_dropped_total{node=\"%s\"} %lu\n", n, log_dropped());
 		mt_family(out, "sgnfs_node_udp_dropped_total", "counter",
 			  "UDP requests dropped because their group's queue was full.");
 		sb_printf(out, "sgnfs_node_udp_dropped_total{node=\"%s\"} %" PRIu64 "\n", n,
@@ -956,6 +960,12 @@ int main(int argc, char **argv)
 			goto out_pid;
 		}
 	}
+	/* Syslog's or the journal's reader may fall behind; the lines that
+	 * must wait for it wait on this thread, never on the loop (log.c). */
+	rc = log_start_writer();
+	if (rc < 0)
+		log_warn("node %s: log writer thread not started (%s): lines for a reader that is "
+			 "behind wait until exit", d.node.me->name, strerror(-rc));
 	/* libuv's pool does only state I/O (client list, journal, a group's
 	 * open): blocking RPC handlers run on threads of their own
 	 * (rpc/rpc_pool.h), so its default size (4) serves.  Made now, with
@@ -1104,5 +1114,6 @@ out_cfg:
 	for (size_t i = 0; i < d.nretired; i++)
 		cfg_free(d.retired[i]);
 	free(d.retired);
+	log_close();
 	return exit_code;
 }

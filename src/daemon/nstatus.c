@@ -88,6 +88,7 @@ void nst_render(const struct nst_snap *s, struct json_object *out)
 		sj_add(lg, "target", json_object_new_string(s->log_target));
 		if (s->log_file)
 			sj_add(lg, "file", json_object_new_string(s->log_file));
+		sj_add(lg, "dropped", json_object_new_uint64(s->log_dropped));
 		sj_add(out, "log", lg);
 	}
 	{

@@ -43,6 +43,7 @@ struct nst_snap {
 	struct peer_stats peer;
 	const char *log_level, *log_target;  /* literals */
 	char *log_file;                   /* NULL: no log file */
+	unsigned long log_dropped;        /* log_dropped() */
 	uint64_t udp_dropped, conns_refused, conns_evicted;
 	struct rpc_drc_stats drc;
 	struct grp_node_snap *groups;     /* "groups" and "standby" */

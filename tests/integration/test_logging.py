@@ -9,11 +9,17 @@ order:
      undecodable call), `log-level error` makes info lines stop (the
      shutdown line), and status shows the level and the file;
   3. log = syslog where /dev/log is a socket of ours (private mount
-     namespace): the lines arrive there, with the node;
+     namespace): the lines arrive there, with the node; when that reader
+     stops reading, the node keeps answering (its loop never waits for a
+     log line), lines beyond what can wait are dropped and counted (status
+     log.dropped, one stderr line), the reader gets "N log lines dropped
+     here" once it reads again, and a SIGTERM with lines still waiting
+     ends the node with exit 0 and a stderr line naming how many;
   4. log = syslog where there is no /dev/log: stderr says so, then the
      lines come on stderr (never silently dropped);
   5. log = journal where journald's socket is ours: native entries with
-     MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, SGNFS_NODE and SGNFS_GROUP;
+     MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, SGNFS_NODE and SGNFS_GROUP; a
+     journal that stops reading is met as syslog is in 3;
   6. log = journal without journald: stderr says so, lines on stderr.
 """
 
@@ -66,6 +72,46 @@ def recv_all(s, until, what, timeout=20):
     return got
 
 
+def flood_unread(h, c, vip, what, base=0):
+    """With the reader not read: debug lines (one per undecodable UDP call)
+    until the node says it dropped more than @base.  Every status in between must be
+    answered: a loop waiting for the reader would answer none.  Returns the
+    node's log.dropped."""
+    rc, out, err = ou.ctl(c, 'log-level', 'debug')
+    h.check(rc == 0, '%s: log-level debug (%r)' % (what, err))
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dropped, answered = 0, 0
+    for _ in range(100):
+        for _ in range(300):
+            u.sendto(b'\0\0\0\1', (vip, c.ports['nfs_port']))
+        time.sleep(0.05)
+        rc, doc = ou.status(c)
+        if rc != 0:
+            break
+        answered += 1
+        dropped = ou.node_doc(doc, 'a')['status']['log']['dropped']
+        if dropped > base:
+            break
+    u.close()
+    h.check(rc == 0 and dropped > base,
+            '%s: reader not reading: the node answered %d statuses and dropped %d lines '
+            '(status log.dropped)' % (what, answered, dropped))
+    return dropped
+
+
+def drain(s):
+    """Everything @s holds now, as texts."""
+    got = []
+    s.setblocking(False)
+    try:
+        while True:
+            got.append(s.recv(65536).decode('utf-8', 'replace'))
+    except BlockingIOError:
+        pass
+    s.setblocking(True)
+    return got
+
+
 def stop(h, p, what):
     p.send_signal(15)
     h.check(p.wait(20) == 0, '%s: node exits 0' % what)
@@ -88,7 +134,7 @@ def test(h):
                 'the timestamp carries today\'s UTC date')
     rc, doc = ou.status(c)
     lg = ou.node_doc(doc, 'a')['status']['log']
-    h.check(lg == {'level': 'info', 'target': 'stderr'}, 'status: log %s' % lg)
+    h.check(lg == {'level': 'info', 'target': 'stderr', 'dropped': 0}, 'status: log %s' % lg)
     c.stop('a')
 
     # ---- 2. a file, and the level at run time ----------------------------
@@ -103,7 +149,8 @@ def test(h):
     h.check('node a running' not in read(a.logpath), 'and stderr does not')
     rc, doc = ou.status(c)
     lg = ou.node_doc(doc, 'a')['status']['log']
-    h.check(lg == {'level': 'info', 'target': 'file', 'file': lf}, 'status: log %s' % lg)
+    h.check(lg == {'level': 'info', 'target': 'file', 'file': lf, 'dropped': 0},
+            'status: log %s' % lg)
 
     def junk():
         # A 4-byte record: an undecodable call header, logged at debug.
@@ -150,9 +197,33 @@ def test(h):
     first = [x for x in got if 'node a running' in x][0]
     h.check(re.match(r'<30>.*sgnfsd\[%d\]: node=a node a running' % p.pid, first) is not None,
             'syslog: <daemon.info> sgnfsd[%d]: node=a ... (%r)' % (p.pid, first))
-    h.check('node a running' not in read(os.path.join(h.logdir, 'node-a-syslog.log')),
-            'syslog: nothing on stderr')
-    stop(h, p, 'syslog')
+    errlog = os.path.join(h.logdir, 'node-a-syslog.log')
+    h.check('node a running' not in read(errlog), 'syslog: nothing on stderr')
+    # The reader stops reading.
+    dropped = flood_unread(h, c, vip, 'syslog')
+    h.check(read(errlog).count('its reader is not keeping up') == 1,
+            'syslog: stderr says once that lines are being dropped (%r)' % read(errlog)[-400:])
+    # It reads again: what waited arrives, then the count of what did not,
+    # then what came after.
+    got = drain(s)
+    rc, out, err = ou.ctl(c, 'log-level', 'info')
+    got += recv_all(s, lambda g: any('log level debug -> info' in x for x in g),
+                    'syslog lines after the reader is back')
+    notes = [(i, re.search(r'^<28>.*node=a (\d+) log lines dropped here: the syslog reader', x))
+             for i, x in enumerate(got) if 'log lines dropped here' in x]
+    back = [i for i, x in enumerate(got) if 'log level debug -> info' in x]
+    rc, doc = ou.status(c)
+    total = ou.node_doc(doc, 'a')['status']['log']['dropped']
+    h.check(notes and all(m for i, m in notes) and
+            sum(int(m.group(1)) for i, m in notes) == total >= dropped and notes[0][0] < back[0],
+            'syslog: the reader, back, gets <daemon.warning> "N log lines dropped here", the '
+            'Ns adding up to status log.dropped (%d), before the later lines (%r)'
+            % (total, [got[i] for i, m in notes]))
+    # Not read again, lines waiting at SIGTERM: exit 0 all the same.
+    flood_unread(h, c, vip, 'syslog, again', base=total)
+    stop(h, p, 'syslog, reader not reading')
+    h.check(re.search(r'\d+ log lines for syslog not delivered at exit', read(errlog)),
+            'syslog: stderr names the lines not delivered at exit')
 
     # ---- 4. syslog, no /dev/log ------------------------------------------
     os.unlink(os.path.join(fakedev, 'log'))
@@ -185,6 +256,13 @@ def test(h):
             'SYSLOG_IDENTIFIER=sgnfsd, SGNFS_NODE=a (%s)' % run[:1])
     h.check(on and on[0].get('SGNFS_GROUP') == 'g1', 'journal: SGNFS_GROUP=g1 on the group\'s '
             'event (%s)' % on[:1])
+    flood_unread(h, c, vip, 'journal')
+    drain(j)
+    rc, out, err = ou.ctl(c, 'log-level', 'info')
+    got = recv_all(j, lambda g: any('log level debug -> info' in x for x in g),
+                   'journal entries after the reader is back')
+    h.check(any('log lines dropped here: the journal reader' in x for x in got),
+            'journal: the reader, back, gets "N log lines dropped here"')
     stop(h, p, 'journal')
     j.close()
 
