@@ -534,6 +534,16 @@ unsigned long log_dropped(void)
 	return atomic_load(&log_dropped_n);
 }
 
+unsigned log_queued(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&log_q.mu);
+	n = log_q_left_locked();
+	pthread_mutex_unlock(&log_q.mu);
+	return n;
+}
+
 /*
  * A line for syslog or the journal: sent now if that cannot wait (syslog,
  * nothing queued before it), else queued for the writer, else dropped and
@@ -546,7 +556,10 @@ static void log_q_line(enum log_level level, const char *line)
 
 	clock_gettime(CLOCK_REALTIME, &when);
 	pthread_mutex_lock(&log_q.mu);
-	if (log_target_cur == LOGT_SYSLOG && !log_q_left_locked() && log_sock >= 0) {
+	/* Not past a count of dropped lines still to be queued (log_q.burst):
+	 * the reader is told where they were lost. */
+	if (log_target_cur == LOGT_SYSLOG && !log_q_left_locked() && !log_q.burst &&
+	    log_sock >= 0) {
 		struct log_rec *r = &log_q.ring[(log_q.head + log_q.len) % LOG_QLEN];
 		char buf[LOG_DATAGRAM_MAX];
 		size_t n;
@@ -564,7 +577,7 @@ static void log_q_line(enum log_level level, const char *line)
 #ifdef HAVE_LIBSYSTEMD
 	/* The journal before the writer runs (the start, before the loop):
 	 * sent directly, as nothing can be stalled by it yet. */
-	if (log_target_cur == LOGT_JOURNAL && !log_q.started && !log_q.len) {
+	if (log_target_cur == LOGT_JOURNAL && !log_q.started && !log_q.len && !log_q.burst) {
 		pthread_mutex_unlock(&log_q.mu);
 		if (log_to_journal(level, line) < 0)
 			log_to_stderr(level, line);

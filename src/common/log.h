@@ -41,6 +41,9 @@ void log_close(void);
 /* Lines dropped since start because their reader was behind (status,
  * metrics). */
 unsigned long log_dropped(void);
+/* Lines waiting for syslog's or the journal's reader now (the one being
+ * delivered included). */
+unsigned log_queued(void);
 /* Reopen the log file (after rotation); 0 or -errno (the old one stays). */
 int log_reopen(void);
 bool log_journal_available(void);

@@ -247,6 +247,7 @@ static int sgnfsd_status_snap(struct sgnfsd *d, struct nst_snap **out)
 	s->log_level = log_level_name(log_get_level());
 	s->log_target = log_target_name(log_get_target());
 	s->log_dropped = log_dropped();
+	s->log_queued = log_queued();
 	if (log_file_path() && !(s->log_file = strdup(log_file_path())))
 		goto fail;
 	/* What the node's limits refused or dropped since start. */
@@ -466,6 +467,9 @@ static void sgnfsd_metrics(void *arg, struct sbuf *out)
 		mt_family(out, "sgnfs_log_dropped_total", "counter",
 			  "Log lines dropped because syslog's or the journal's reader was behind.");
 		sb_printf(out, "sgnfs_log_dropped_total{node=\"%s\"} %lu\n", n, log_dropped());
+		mt_family(out, "sgnfs_log_queued", "gauge",
+			  "Log lines waiting for syslog's or the journal's reader.");
+		sb_printf(out, "sgnfs_log_queued{node=\"%s\"} %u\n", n, log_queued());
 		mt_family(out, "sgnfs_node_udp_dropped_total", "counter",
 			  "UDP requests dropped because their group's queue was full.");
 		sb_printf(out, "sgnfs_node_udp_dropped_total{node=\"%s\"} %" PRIu64 "\n", n,

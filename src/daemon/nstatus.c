@@ -89,6 +89,7 @@ void nst_render(const struct nst_snap *s, struct json_object *out)
 		if (s->log_file)
 			sj_add(lg, "file", json_object_new_string(s->log_file));
 		sj_add(lg, "dropped", json_object_new_uint64(s->log_dropped));
+		sj_add(lg, "queued", json_object_new_uint64(s->log_queued));
 		sj_add(out, "log", lg);
 	}
 	{

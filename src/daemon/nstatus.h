@@ -44,6 +44,7 @@ struct nst_snap {
 	const char *log_level, *log_target;  /* literals */
 	char *log_file;                   /* NULL: no log file */
 	unsigned long log_dropped;        /* log_dropped() */
+	unsigned log_queued;              /* log_queued() */
 	uint64_t udp_dropped, conns_refused, conns_evicted;
 	struct rpc_drc_stats drc;
 	struct grp_node_snap *groups;     /* "groups" and "standby" */

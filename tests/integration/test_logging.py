@@ -134,7 +134,7 @@ def test(h):
                 'the timestamp carries today\'s UTC date')
     rc, doc = ou.status(c)
     lg = ou.node_doc(doc, 'a')['status']['log']
-    h.check(lg == {'level': 'info', 'target': 'stderr', 'dropped': 0}, 'status: log %s' % lg)
+    h.check(lg == {'level': 'info', 'target': 'stderr', 'dropped': 0, 'queued': 0}, 'status: log %s' % lg)
     c.stop('a')
 
     # ---- 2. a file, and the level at run time ----------------------------
@@ -149,7 +149,8 @@ def test(h):
     h.check('node a running' not in read(a.logpath), 'and stderr does not')
     rc, doc = ou.status(c)
     lg = ou.node_doc(doc, 'a')['status']['log']
-    h.check(lg == {'level': 'info', 'target': 'file', 'file': lf, 'dropped': 0},
+    h.check(lg == {'level': 'info', 'target': 'file', 'file': lf, 'dropped': 0,
+                  'queued': 0},
             'status: log %s' % lg)
 
     def junk():
