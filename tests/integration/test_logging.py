@@ -9,7 +9,8 @@ order:
      undecodable call), `log-level error` makes info lines stop (the
      shutdown line), and status shows the level and the file;
   3. log = syslog where /dev/log is a socket of ours (private mount
-     namespace): the lines arrive there, with the node; when that reader
+     namespace): the lines arrive there, with the node; the thread that
+     waits for the reader (sgnfs-log) runs at normal priority; when that reader
      stops reading, the node keeps answering (its loop never waits for a
      log line), lines beyond what can wait are dropped and counted (status
      log.dropped, one stderr line), the reader gets "N log lines dropped
@@ -200,6 +201,14 @@ def test(h):
             'syslog: <daemon.info> sgnfsd[%d]: node=a ... (%r)' % (p.pid, first))
     errlog = os.path.join(h.logdir, 'node-a-syslog.log')
     h.check('node a running' not in read(errlog), 'syslog: nothing on stderr')
+    # The thread that waits for the reader left the loop's real-time policy
+    # (the nodes here run loop_priority = realtime).
+    writer = [int(t) for t in os.listdir('/proc/%d/task' % p.pid)
+              if read('/proc/%d/task/%s/comm' % (p.pid, t)).strip() == 'sgnfs-log']
+    h.check(len(writer) == 1 and os.sched_getscheduler(writer[0]) == os.SCHED_OTHER and
+            os.sched_getscheduler(p.pid) == os.SCHED_FIFO,
+            'syslog: one sgnfs-log thread, at normal priority beside the real-time loop (%r)'
+            % [(t, os.sched_getscheduler(t)) for t in writer])
     # The reader stops reading.
     dropped = flood_unread(h, c, vip, 'syslog')
     h.check(read(errlog).count('its reader is not keeping up') == 1,
