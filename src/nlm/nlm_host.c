@@ -155,13 +155,15 @@ void nlm_host_seen(struct nlm_group *ng, struct nlm_host *h,
 	struct nlm_haddr *slot = NULL;
 	size_t b;
 
-	sa_norm(peer, &n);
+	/* sa_same_host and sa_hash read only the family and the host part:
+	 * @peer is normalised only to be stored (every request comes here). */
 	for (unsigned i = 0; i < NLM_HOST_ADDRS; i++) {
-		if (h->addrs[i].used && sa_same_host(&h->addrs[i].addr, &n))
+		if (h->addrs[i].used && sa_same_host(&h->addrs[i].addr, peer))
 			return;
 		if (!h->addrs[i].used && !slot)
 			slot = &h->addrs[i];
 	}
+	sa_norm(peer, &n);
 	if (!slot) {
 		slot = &h->addrs[h->next_addr++ % NLM_HOST_ADDRS];
 		nlm_haddr_unlink(ng, slot);
@@ -192,14 +194,13 @@ static void nlm_host_unindex(struct nlm_group *ng, struct nlm_host *h)
 void nlm_hosts_at(struct nlm_group *ng, const struct sockaddr_storage *addr,
 		  bool (*fn)(void *arg, struct nlm_host *h), void *arg)
 {
-	struct sockaddr_storage n;
-
+	/* @addr as it is: the bucket and the comparison read only its family
+	 * and host part, as stored (nlm_host_seen). */
 	if (!ng->addrs)
 		return;
-	sa_norm(addr, &n);
-	for (struct nlm_haddr *s = ng->addrs[nlm_addr_bucket(ng, &n)]; s; s = s->next) {
+	for (struct nlm_haddr *s = ng->addrs[nlm_addr_bucket(ng, addr)]; s; s = s->next) {
 		ng->addr_probes++;
-		if (sa_same_host(&s->addr, &n) && !fn(arg, s->host))
+		if (sa_same_host(&s->addr, addr) && !fn(arg, s->host))
 			return;
 	}
 }
@@ -276,6 +277,7 @@ struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name)
 		free(h);
 		return NULL;
 	}
+	h->chash = clist_name_hash(name);
 	b = nlm_host_bucket(ng, name);
 	h->hnext = ng->hosts[b];
 	ng->hosts[b] = h;
@@ -301,7 +303,7 @@ void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h)
 
 	if (!h || ng->closing || !nlm_host_idle(h))
 		return;
-	clist_release(ng->clients, h->name);
+	clist_release(ng->clients, h->name, h->chash);
 	if (h->refs)
 		return;
 	for (pp = &ng->hosts[nlm_host_bucket(ng, h->name)]; *pp && *pp != h; pp = &(*pp)->hnext)

@@ -55,6 +55,8 @@ struct nlm_haddr {
 struct nlm_host {
 	struct nlm_host *hnext;        /* hash chain, owned by ng->hosts */
 	char *name;                    /* caller_name, owned */
+	uint64_t chash;                /* clist_name_hash(name): the client list is
+	                                  asked on every LOCK, twice */
 	struct lk_client *lkc;         /* owned (lk_client_free) */
 	struct lk_client *rlkc;        /* its reservations in ng->resv, or NULL; owned */
 	struct lk_owner *rlast;        /* while the journal loads: its owner in ng->resv of

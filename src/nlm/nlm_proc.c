@@ -374,7 +374,8 @@ static int nlm_claim_park(struct nlm_claim *c, bool journal)
 	if (journal && !ng->jr)
 		return 1;
 	/* A known client costs nothing, not even the parking slot. */
-	if (!journal && clist_hold_listed(ng->clients, c->host->name, &c->req->peer))
+	if (!journal && clist_hold_listed(ng->clients, c->host->name, c->host->chash,
+					    &c->req->peer))
 		return 1;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -790,7 +791,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	 * client durably listed already has nothing to write: the engine
 	 * answers a conflict itself, changing nothing (the test here costs
 	 * a second lookup of the file). */
-	listed = !block && clist_listed(ng->clients, c.host->name, &req->peer);
+	listed = !block && clist_listed(ng->clients, c.host->name, c.host->chash, &req->peer);
 	if (!block && !listed && lk_test(ng->locks, fh, fhlen, c.o, type, r, NULL) == -EAGAIN)
 		return nlm_claim_end(&c, -EAGAIN);
 	if (!nlm_jr_can_grant(ng, c.host)) {

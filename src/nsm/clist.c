@@ -243,13 +243,29 @@ static struct clist_entry *clist_find_file(const struct clist *cl, const char *f
 	return NULL;
 }
 
-static struct clist_entry *clist_find(const struct clist *cl, const char *name)
+uint64_t clist_name_hash(const char *name)
+{
+	char buf[CLIST_FNAME_DIRECT_MAX + 1];
+
+	return clist_hash(clist_key(name, buf));
+}
+
+/* The entry of client @name, whose clist_name_hash is @h.  A short name
+ * is its own file name: the file's comparison compared the names too. */
+static struct clist_entry *clist_find_h(const struct clist *cl, const char *name, uint64_t h)
 {
 	char buf[CLIST_FNAME_DIRECT_MAX + 1];
 	const char *fname = clist_key(name, buf);
-	struct clist_entry *e = clist_find_file(cl, fname, clist_hash(fname));
+	struct clist_entry *e = clist_find_file(cl, fname, h);
 
+	if (e && fname == name && e->fname == e->name)
+		return e;
 	return e && strcmp(e->name, name) == 0 ? e : NULL;
+}
+
+static struct clist_entry *clist_find(const struct clist *cl, const char *name)
+{
+	return clist_find_h(cl, name, clist_name_hash(name));
 }
 
 static void clist_grow(struct clist *cl)
@@ -892,14 +908,16 @@ static bool clist_entry_listed(const struct clist_entry *e, const struct sockadd
 	return false;
 }
 
-bool clist_listed(const struct clist *cl, const char *name, const struct sockaddr_storage *addr)
+bool clist_listed(const struct clist *cl, const char *name, uint64_t hash,
+		  const struct sockaddr_storage *addr)
 {
-	return clist_entry_listed(clist_find(cl, name), addr);
+	return clist_entry_listed(clist_find_h(cl, name, hash), addr);
 }
 
-bool clist_hold_listed(struct clist *cl, const char *name, const struct sockaddr_storage *addr)
+bool clist_hold_listed(struct clist *cl, const char *name, uint64_t hash,
+		       const struct sockaddr_storage *addr)
 {
-	struct clist_entry *e = clist_find(cl, name);
+	struct clist_entry *e = clist_find_h(cl, name, hash);
 
 	if (!clist_entry_listed(e, addr))
 		return false;
@@ -907,9 +925,9 @@ bool clist_hold_listed(struct clist *cl, const char *name, const struct sockaddr
 	return true;
 }
 
-void clist_release(struct clist *cl, const char *name)
+void clist_release(struct clist *cl, const char *name, uint64_t hash)
 {
-	struct clist_entry *e = clist_find(cl, name);
+	struct clist_entry *e = clist_find_h(cl, name, hash);
 
 	if (e && e->holding) {
 		e->holding = false;

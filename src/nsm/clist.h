@@ -80,18 +80,29 @@ int clist_ensure(struct clist *cl, const char *name, const struct sockaddr_stora
 		 clist_done_fn done, void *arg);
 
 /*
- * The case where clist_ensure() returns 1, without its allocation or name
- * check: is @name durably on the list with @addr among its addresses?
- * clist_listed only asks; clist_hold_listed also marks it as holding locks
- * (as clist_ensure does) when it is, and changes nothing when it is not
- * (then call clist_ensure).
+ * The hash under which the list keeps @name's entry (keyed, process-wide:
+ * the same in every group's list), for the calls below that take one.  A
+ * caller that asks about one name on every request (an NLM host) computes
+ * it once, when it first sees the name; a hash that is not @name's makes
+ * those calls answer as if @name had no entry.
  */
-bool clist_listed(const struct clist *cl, const char *name, const struct sockaddr_storage *addr);
-bool clist_hold_listed(struct clist *cl, const char *name, const struct sockaddr_storage *addr);
+uint64_t clist_name_hash(const char *name);
 
-/* @name holds no lock in this group any more: it leaves the list after the
- * idle time unless it locks again. */
-void clist_release(struct clist *cl, const char *name);
+/*
+ * The case where clist_ensure() returns 1, without its allocation or name
+ * check: is @name (its clist_name_hash @hash) durably on the list with
+ * @addr among its addresses?  clist_listed only asks; clist_hold_listed
+ * also marks it as holding locks (as clist_ensure does) when it is, and
+ * changes nothing when it is not (then call clist_ensure).
+ */
+bool clist_listed(const struct clist *cl, const char *name, uint64_t hash,
+		  const struct sockaddr_storage *addr);
+bool clist_hold_listed(struct clist *cl, const char *name, uint64_t hash,
+		       const struct sockaddr_storage *addr);
+
+/* @name (its clist_name_hash @hash) holds no lock in this group any more:
+ * it leaves the list after the idle time unless it locks again. */
+void clist_release(struct clist *cl, const char *name, uint64_t hash);
 
 /* True if @addr is one of the addresses recorded for @name. */
 bool clist_has_addr(const struct clist *cl, const char *name,

@@ -242,29 +242,45 @@ static void test_listed(void **st)
 	struct clist *cl;
 	struct wait w = { 0 };
 	struct sockaddr_storage a1 = addr4("127.1.0.1"), a2 = addr4("127.1.0.2");
+	uint64_t h1 = clist_name_hash("listed1");
 
 	assert_int_equal(clist_open(&loop, statedir, 300, "g1", &cl), 0);
-	assert_false(clist_listed(cl, "listed1", &a1));
-	assert_false(clist_hold_listed(cl, "listed1", &a1));
+	assert_false(clist_listed(cl, "listed1", h1, &a1));
+	assert_false(clist_hold_listed(cl, "listed1", h1, &a1));
 	assert_int_equal(clist_ensure(cl, "listed1", &a1, on_done, &w), 0);
-	assert_false(clist_listed(cl, "listed1", &a1)); /* not durable yet */
+	assert_false(clist_listed(cl, "listed1", h1, &a1)); /* not durable yet */
 	run_until(&w, 1);
-	assert_true(clist_listed(cl, "listed1", &a1));
-	assert_false(clist_listed(cl, "listed1", &a2));
-	assert_false(clist_hold_listed(cl, "listed1", &a2));
-	clist_release(cl, "listed1");
+	assert_true(clist_listed(cl, "listed1", h1, &a1));
+	assert_false(clist_listed(cl, "listed1", h1, &a2));
+	assert_false(clist_hold_listed(cl, "listed1", h1, &a2));
+	clist_release(cl, "listed1", h1);
 	assert_int_equal(holding(cl), 0);
-	assert_false(clist_hold_listed(cl, "listed1", &a2));
+	assert_false(clist_hold_listed(cl, "listed1", h1, &a2));
 	assert_int_equal(holding(cl), 0);            /* a "no" changed nothing */
-	assert_true(clist_hold_listed(cl, "listed1", &a1));
+	assert_true(clist_hold_listed(cl, "listed1", h1, &a1));
 	assert_int_equal(holding(cl), 1);
 	assert_int_equal(clist_writes(cl), 1);
 	assert_int_equal(clist_ensure(cl, "listed1", &a2, on_done, &w), 0);
 	run_until(&w, 2);
-	assert_true(clist_listed(cl, "listed1", &a2));
-	clist_release(cl, "listed1");
+	assert_true(clist_listed(cl, "listed1", h1, &a2));
+	clist_release(cl, "listed1", h1);
 	clist_forget(cl, "listed1");                  /* unlink in flight */
-	assert_false(clist_listed(cl, "listed1", &a1));
+	assert_false(clist_listed(cl, "listed1", h1, &a1));
+	/* A long name is kept under its file name's hash: clist_name_hash
+	 * says the same, and a hash that is not the name's finds nothing. */
+	{
+		char lname[300];
+		uint64_t hl;
+
+		memset(lname, 'l', sizeof(lname) - 1);
+		lname[sizeof(lname) - 1] = '\0';
+		hl = clist_name_hash(lname);
+		assert_int_equal(clist_ensure(cl, lname, &a1, on_done, &w), 0);
+		run_until(&w, 3);
+		assert_true(clist_listed(cl, lname, hl, &a1));
+		assert_false(clist_listed(cl, lname, hl ^ 1, &a1));
+		assert_false(clist_listed(cl, lname, h1, &a1));
+	}
 	close_list(cl);
 }
 
@@ -305,7 +321,7 @@ static void test_idle_removal(void **st)
 	run_until(&w, 1);
 	snprintf(path, sizeof(path), "%s/idler", clients);
 	assert_int_equal(access(path, F_OK), 0);
-	clist_release(cl, "idler");
+	clist_release(cl, "idler", clist_name_hash("idler"));
 	/* Still there right after release: churn costs no writes. */
 	assert_int_equal(access(path, F_OK), 0);
 	uint64_t start = uv_now(&loop);
@@ -450,7 +466,7 @@ static void test_idle_sweep_examines_expired(void **st)
 		snprintf(name, sizeof(name), "c%04d", i);
 		snprintf(text, sizeof(text), "127.2.%d.%d", i >> 8, i & 255);
 		a = addr4(text);
-		assert_true(clist_hold_listed(cl, name, &a));
+		assert_true(clist_hold_listed(cl, name, clist_name_hash(name), &a));
 	}
 	/* the three idle ones go */
 	start = uv_now(&loop);
@@ -467,7 +483,7 @@ static void test_idle_sweep_examines_expired(void **st)
 	assert_true(sweeps >= 1);
 	assert_true(examined <= sweeps * (K + 1));
 	/* one released now leaves too, after its own idle time */
-	clist_release(cl, "c0100");
+	clist_release(cl, "c0100", clist_name_hash("c0100"));
 	start = uv_now(&loop);
 	while (clist_count(cl) > N - K - 1 && uv_now(&loop) - start < 60000) {
 		uv_run(&loop, UV_RUN_ONCE);

@@ -1108,6 +1108,10 @@ static void test_net_match(void **state)
 	assert_true(match("10.128.0.0/9", "10.128.0.0"));
 	assert_true(match("10.128.0.0/9", "10.255.255.255"));
 	assert_false(match("10.128.0.0/9", "11.128.0.0"));
+	assert_true(match("10.1.2.2/31", "10.1.2.3"));
+	assert_false(match("10.1.2.2/31", "10.1.2.4"));
+	assert_true(match("128.0.0.0/1", "255.0.0.1"));
+	assert_false(match("128.0.0.0/1", "127.255.255.255"));
 	assert_true(match("fe80::/10", "fe80::1"));
 	assert_true(match("fe80::/10", "febf:ffff::1"));
 	assert_false(match("fe80::/10", "fec0::1"));

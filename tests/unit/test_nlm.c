@@ -748,6 +748,65 @@ static void test_refused_lock_writes_nothing(void **st)
 	group_stop();
 }
 
+/* Whether the list's entry for @name says it holds locks (-1: no entry). */
+struct holding_q {
+	const char *name;
+	int holding;
+};
+
+static void holding_of(void *arg, const struct clist_entry_info *e)
+{
+	struct holding_q *q = arg;
+
+	if (strcmp(e->name, q->name) == 0)
+		q->holding = e->holding;
+}
+
+static int list_holding(struct nlm_group *ng, const char *name)
+{
+	struct holding_q q = { name, -1 };
+
+	clist_foreach(ng->clients, holding_of, &q);
+	return q.holding;
+}
+
+/*
+ * The list follows what a host holds: its first grant lists it as holding,
+ * its last UNLOCK starts the entry's idle clock, a LOCK again holds it
+ * again; a short caller_name and a long one (kept under a hashed file
+ * name).  The host asks the list under a hash it made once (nlm_host.chash):
+ * made wrong, the release finds no entry and the client never goes idle.
+ */
+static void test_list_follows_holding(void **st)
+{
+	char longname[300];
+	const char *names[] = { "hostA", longname };
+	struct nlm_group *ng;
+
+	(void)st;
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	group_start();
+	ng = grp_slot(gpub(), GRP_PROTO_NLM);
+	for (int i = 0; i < 2; i++) {
+		uint64_t off = 1000 * (uint64_t)i;
+
+		assert_int_equal(list_holding(ng, names[i]), -1);
+		assert_int_equal(lock(names[i], 1, off, 10, false), NLM4_GRANTED);
+		assert_int_equal(list_holding(ng, names[i]), 1);
+		assert_int_equal(lock(names[i], 1, off + 20, 10, false), NLM4_GRANTED);
+		assert_int_equal(unlock(names[i], 1, off, 10), NLM4_GRANTED);
+		assert_int_equal(list_holding(ng, names[i]), 1);   /* still holds one */
+		assert_int_equal(unlock(names[i], 1, off + 20, 10), NLM4_GRANTED);
+		assert_int_equal(list_holding(ng, names[i]), 0);
+		assert_int_equal(lock(names[i], 1, off, 10, false), NLM4_GRANTED);
+		assert_int_equal(list_holding(ng, names[i]), 1);
+		assert_int_equal(unlock(names[i], 1, off, 10), NLM4_GRANTED);
+		assert_int_equal(list_holding(ng, names[i]), 0);
+	}
+	group_stop();
+}
+
 /* ---- the cookie echoed ---------------------------------------------------- */
 
 struct cookie_out {
@@ -1570,6 +1629,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_lists_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_snap_is_a_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_lock_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_follows_holding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure_reclaim, setup, teardown),
 		cmocka_unit_test(test_host_table_grows),
