@@ -544,6 +544,20 @@ unsigned log_queued(void)
 	return n;
 }
 
+/* The free slot after the queue's last line, filled in; queued only when
+ * the caller counts it (log_q.len++).  The queue has room. */
+static struct log_rec *log_q_tail_locked(const struct timespec *when, enum log_level level,
+					 unsigned long dropped, const char *line)
+{
+	struct log_rec *r = &log_q.ring[(log_q.head + log_q.len) % LOG_QLEN];
+
+	r->when = *when;
+	r->level = level;
+	r->dropped = dropped;
+	snprintf(r->text, sizeof(r->text), "%s", line);
+	return r;
+}
+
 /*
  * A line for syslog or the journal: sent now if that cannot wait (syslog,
  * nothing queued before it), else queued for the writer, else dropped and
@@ -560,15 +574,10 @@ static void log_q_line(enum log_level level, const char *line)
 	 * the reader is told where they were lost. */
 	if (log_target_cur == LOGT_SYSLOG && !log_q_left_locked() && !log_q.burst &&
 	    log_sock >= 0) {
-		struct log_rec *r = &log_q.ring[(log_q.head + log_q.len) % LOG_QLEN];
 		char buf[LOG_DATAGRAM_MAX];
-		size_t n;
+		size_t n = log_syslog_fmt(buf, sizeof(buf),
+					  log_q_tail_locked(&when, level, 0, line));
 
-		r->when = when;
-		r->level = level;
-		r->dropped = 0;
-		snprintf(r->text, sizeof(r->text), "%s", line);
-		n = log_syslog_fmt(buf, sizeof(buf), r);
 		if (send(log_sock, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n) {
 			pthread_mutex_unlock(&log_q.mu);
 			return;
@@ -589,21 +598,13 @@ static void log_q_line(enum log_level level, const char *line)
 		first_drop = log_q.burst++ == 0;
 		atomic_fetch_add(&log_dropped_n, 1);
 	} else {
-		struct log_rec *r;
-
 		if (log_q.burst) {
-			r = &log_q.ring[(log_q.head + log_q.len++) % LOG_QLEN];
-			r->when = when;
-			r->level = LOGL_WARN;
-			r->dropped = log_q.burst;
-			r->text[0] = '\0';
+			log_q_tail_locked(&when, LOGL_WARN, log_q.burst, "");
+			log_q.len++;
 			log_q.burst = 0;
 		}
-		r = &log_q.ring[(log_q.head + log_q.len++) % LOG_QLEN];
-		r->when = when;
-		r->level = level;
-		r->dropped = 0;
-		snprintf(r->text, sizeof(r->text), "%s", line);
+		log_q_tail_locked(&when, level, 0, line);
+		log_q.len++;
 		pthread_cond_signal(&log_q.more);
 	}
 	pthread_mutex_unlock(&log_q.mu);
