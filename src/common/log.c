@@ -402,6 +402,7 @@ static void log_deliver(const struct log_rec *r)
 		return;
 	}
 	size_t n = log_syslog_fmt(buf, sizeof(buf), r);
+	bool fresh = false; /* log_sock was just connected */
 	for (;;) {
 		if (log_sock >= 0) {
 			ssize_t k = send(log_sock, buf, n, MSG_NOSIGNAL);
@@ -410,8 +411,13 @@ static void log_deliver(const struct log_rec *r)
 			if (k < 0 && errno == EINTR)
 				continue;
 		}
-		if (log_syslog_connect() == 0)
+		/* One new connection per failure; a send that fails on a fresh
+		 * one waits too, so an error that persists never spins. */
+		if (!fresh && log_syslog_connect() == 0) {
+			fresh = true;
 			continue;
+		}
+		fresh = false;
 		/* Nobody at /dev/log: look again in a second (or at log_close's
 		 * word: it waits no longer than it said it would). */
 		struct timespec until;
