@@ -410,12 +410,45 @@ class SgCluster:
     def pid(self, node):
         return self.procs[node].pid
 
-    def rss_kb(self, node):
+    def rss_kb(self, node, field='VmRSS'):
         with open('/proc/%d/status' % self.pid(node)) as f:
             for line in f:
-                if line.startswith('VmRSS:'):
+                if line.startswith(field + ':'):
                     return int(line.split()[1])
         return None
+
+    def rss_parts_kb(self, node):
+        """Where the node's resident memory is, from /proc/PID/smaps: kB
+        resident by kind of mapping (heap: the main arena's brk; anon_64k:
+        mappings of exactly 64 KiB, the lock nodes' pages (src/lock/lk_slab.c);
+        anon_big: other anonymous mappings >= 1 MiB, i.e. other threads'
+        malloc arenas and large blocks; anon_other; file; stack)."""
+        parts = collections.Counter()
+        kind = None
+        with open('/proc/%d/smaps' % self.pid(node)) as f:
+            for line in f:
+                head = line.split()
+                if '-' in head[0] and not head[0].endswith(':'):
+                    lo, hi = (int(x, 16) for x in head[0].split('-'))
+                    name = head[5] if len(head) > 5 else ''
+                    size = hi - lo
+                    if name == '[heap]':
+                        kind = 'heap'
+                    elif name.startswith('[stack'):
+                        kind = 'stack'
+                    elif name.startswith('['):
+                        kind = 'anon_other'
+                    elif name:
+                        kind = 'file'
+                    elif size == 64 << 10:
+                        kind = 'anon_64k'
+                    elif size >= 1 << 20:
+                        kind = 'anon_big'
+                    else:
+                        kind = 'anon_other'
+                elif head[0] == 'Rss:' and kind:
+                    parts[kind] += int(head[1])
+        return dict(parts)
 
     def stop(self):
         for p in self.procs.values():
@@ -1136,6 +1169,7 @@ class Bench:
         held_x = 0                     # exclusive locks taken (region base_x)
         held_s = 0                     # @all lines taken (region base_s)
         rss_a = locks_a = None
+        parts_a = {}
 
         def grow(target):
             nonlocal held_x, held_s
@@ -1164,6 +1198,7 @@ class Bench:
                     # every scale host now holds >= 2 locks: its connection
                     # and host state are in the RSS from here on
                     rss_a, locks_a = c.rss_kb('a'), k
+                    parts_a = c.rss_parts_kb('a')
                 runs = [r.bench_lock(SG_NS, '127.0.10.1', scale_file, hosts, owners, depth, SECS)
                         for _ in range(2)]
                 e = {'locks': k, 'locks_on_server': on_srv, 'granted': hold.status['granted'],
@@ -1179,8 +1214,18 @@ class Bench:
                 self.save()
             # memory: grow to MEM_LOCKS, VmRSS before/after
             t_mem = grow(MEM_LOCKS)
+            # A journal fold (docs/journal.md, "Compaction") holds the folded
+            # part of the file and a second lock table while it runs: the
+            # locks' own memory is measured once none is under way; the peak
+            # (VmHWM) is reported beside it.
+            t_fold = time.time() + 300
+            while time.time() < t_fold and (c.status().get('g1', {}).get('journal') or {}).get('folding'):
+                time.sleep(0.5)
+            jst = c.status().get('g1', {}).get('journal') or {}
             time.sleep(0.5)
             rss1 = c.rss_kb('a')
+            hwm1 = c.rss_kb('a', 'VmHWM')
+            parts1 = c.rss_parts_kb('a')
             n = hold.status['granted']
             if n != MEM_LOCKS:
                 raise Abort('memory: %d of %d locks granted (%s)' % (n, MEM_LOCKS,
@@ -1192,6 +1237,14 @@ class Bench:
                 'bytes_per_lock': round((rss1 - rss_a) * 1024.0 / (n - locks_a), 1),
                 # everything, the 4000 hosts' connections and state included
                 'bytes_per_lock_total': round((rss1 - rss0) * 1024.0 / n, 1),
+                # the highest RSS since start (a fold's transient memory in it)
+                'hwm_kB': hwm1,
+                'peak_bytes_per_lock': round((hwm1 - rss_a) * 1024.0 / (n - locks_a), 1),
+                'journal': {k: jst.get(k) for k in ('bytes', 'compactions', 'folds', 'folding')},
+                # what grew, by kind of mapping (rss_parts_kb), per lock
+                'bytes_per_lock_by_kind': {
+                    k: round((parts1.get(k, 0) - parts_a.get(k, 0)) * 1024.0 / (n - locks_a), 1)
+                    for k in sorted(set(parts1) | set(parts_a))},
                 'take_s': round(t_mem, 2),
                 'take_locks_per_s': round((n - 100000) / t_mem) if t_mem else None}
             log('memory: %s' % json.dumps(out['memory']))

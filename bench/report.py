@@ -290,11 +290,23 @@ def rows(run):
     M = S.get('memory', {}) or {}
     if M:
         b = M.get('bytes_per_lock')
+        # issue 16's target (the earlier table said <= 256, the first one's)
         out.append(('scale', 'sgnfsd VmRSS bytes per held lock, %s locks' %
-                    '{:,}'.format(M.get('locks_held', 0)), b, None, None, '<= 256',
-                    b is not None and b <= 256))
+                    '{:,}'.format(M.get('locks_held', 0)), b, None, None, '<= 200',
+                    b is not None and b <= 200))
         out.append(('scale', '  same, counting the %s hosts\' connections and state' %
                     M.get('hosts'), M.get('bytes_per_lock_total'), None, None, '', None))
+        kinds = M.get('bytes_per_lock_by_kind') or {}
+        if kinds:
+            out.append(('scale', '  of which: lock nodes\' pages | heap | other threads\' '
+                        'arenas', '%s | %s | %s' % (fmt(kinds.get('anon_64k')),
+                                                    fmt(kinds.get('heap')),
+                                                    fmt(kinds.get('anon_big'))),
+                        None, None, '', None))
+        if M.get('peak_bytes_per_lock') is not None:
+            out.append(('scale', '  peak (VmHWM) per held lock: journal folds under way, '
+                        'requests in flight', M.get('peak_bytes_per_lock'), None, None, '',
+                        None))
     em = g(S, 'engine', 'memory')
     if em:
         out.append(('scale', '  engine: bytes requested | malloc\'d per lock',

@@ -26,7 +26,7 @@
  * lk_rb.h) because lock then unlock of one range is an insert/erase pair,
  * which red-black trees rebalance in O(1) amortized.  A lock node is 120
  * bytes on x86_64; see struct lk_lock.  Nodes come from pages of their own
- * (lk_slab.h: no malloc header, no heap shared with the requests that made
+ * (slab.h: no malloc header, no heap shared with the requests that made
  * them) unless a test supplies an allocator.
  *
  * Each owner also lists its locks, waiters and shares (any file), so
@@ -86,7 +86,7 @@
 
 #include "lock/lk_rb.h"
 #include "lock/lk_hash.h"
-#include "lock/lk_slab.h"
+#include "slab.h"
 #include "shash.h"
 
 #define CONTAINER(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
@@ -188,7 +188,7 @@ struct lk_client {
 struct lk_table {
 	struct lk_allocator al;		/* copied from opts */
 	bool slab;			/* lock nodes from nodes (no allocator given) */
-	struct lk_slab nodes;		/* lock nodes, iff slab; owns its pages */
+	struct slab nodes;		/* lock nodes, iff slab; owns its pages */
 	lk_waiter_fn on_grant, on_drop;
 	void *cb_arg;
 	unsigned max_waiters;		/* per client */
@@ -230,17 +230,17 @@ static void lk_free(struct lk_table *t, void *p, size_t size)
 		t->al.free(t->al.ctx, p, size);
 }
 
-/* Lock nodes: from the table's slab (lk_slab.h: exact size, pages of their
+/* Lock nodes: from the table's slab (slab.h: exact size, pages of their
  * own, not interleaved with requests), or from the allocator a test gave. */
 static struct lk_lock *node_alloc(struct lk_table *t)
 {
-	return t->slab ? lk_slab_alloc(&t->nodes) : lk_alloc(t, sizeof(struct lk_lock));
+	return t->slab ? slab_alloc(&t->nodes) : lk_alloc(t, sizeof(struct lk_lock));
 }
 
 static void node_free(struct lk_table *t, struct lk_lock *l)
 {
 	if (t->slab)
-		lk_slab_free(&t->nodes, l);
+		slab_free(&t->nodes, l);
 	else
 		lk_free(t, l, sizeof(*l));
 }
@@ -1146,7 +1146,7 @@ int lk_table_new(const struct lk_table_opts *opts, struct lk_table **out)
 	t->al = al;
 	t->slab = !opts->allocator;
 	if (t->slab)
-		lk_slab_init(&t->nodes, sizeof(struct lk_lock));
+		slab_init(&t->nodes, sizeof(struct lk_lock), 1);
 	t->on_grant = opts->on_grant;
 	t->on_drop = opts->on_drop;
 	t->cb_arg = opts->cb_arg;
@@ -1213,7 +1213,7 @@ void lk_table_free(struct lk_table *t)
 	lk_htab_fini(&t->files, &t->al);
 	lk_htab_fini(&t->owners, &t->al);
 	if (t->slab)
-		lk_slab_fini(&t->nodes);
+		slab_fini(&t->nodes);
 	t->al.free(t->al.ctx, t, sizeof(*t));
 }
 

@@ -1031,7 +1031,8 @@ static bool_t nlm_xdr_msg_testres(XDR *x, nlm4_testres *r)
 /* v4 arguments are decoded into the request's room (nlm_xdr.h); v1/v3 are
  * decoded in their 32-bit form and moved, and keep XDR's allocations. */
 #define NLM_ROOM4(T) , .args_room = NLM4_ARGS_ROOM, .args_prep = nlm4_prep_##T, \
-	.args_unprep = nlm4_unprep_##T
+	.args_unprep = nlm4_unprep_##T, .args_room_used = nlm4_room_used_##T, \
+	.args_move = nlm4_move_##T
 #define NLM_ROOM3(T)
 
 /* One row set per version; v1/v3 differ only in their edge XDR. */

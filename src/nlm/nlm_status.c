@@ -69,8 +69,8 @@ struct nlm_snap_lock {
 struct nlm_status_snap {
 	/* "journal" */
 	const char *jstate;         /* a literal */
-	bool has_jr, uring;
-	uint64_t reserved, batches, compactions, failures;
+	bool has_jr, uring, folding;
+	uint64_t reserved, batches, compactions, folds, failures;
 	int64_t jbytes;
 	/* "nlm" */
 	uint64_t hosts, res_waiting, addr_probes, host_probes, refused_clients, refused_caps;
@@ -205,10 +205,12 @@ int nlm_status_snap(const struct nlm_group *ng, size_t list_max, struct nlm_stat
 	s->jstate = !ng->jr ? "off" : jr_can_grant(ng->jr) ? "on" : "failed";
 	s->has_jr = ng->jr != NULL;
 	s->uring = ng->jr && jr_uses_uring(ng->jr);
+	s->folding = ng->jr && jr_folding(ng->jr);
 	s->reserved = rs.locks + rs.shares;
 	s->jbytes = (int64_t)js.size;
 	s->batches = js.batches;
 	s->compactions = js.compactions;
+	s->folds = js.folds;
 	s->failures = js.failures;
 	/* Counters of the NLM trust checks (docs/status.md). */
 	s->hosts = ng->nhosts;
@@ -242,6 +244,10 @@ void nlm_status_render(const struct nlm_status_snap *s, struct json_object *out)
 	sj_add(j, "bytes", json_object_new_int64(s->jbytes));
 	sj_add(j, "batches", json_object_new_uint64(s->batches));
 	sj_add(j, "compactions", json_object_new_uint64(s->compactions));
+	sj_add(j, "folds", json_object_new_uint64(s->folds));
+	/* A fold holds the folded part of the file and a second lock table
+	 * until it ends: the admin reading RSS wants to know (docs/journal.md). */
+	sj_add(j, "folding", json_object_new_boolean(s->folding));
 	sj_add(j, "failures", json_object_new_uint64(s->failures));
 	if (s->has_jr) /* how batches are written: "uring", or "thread" (the fallback) */
 		sj_add(j, "io", json_object_new_string(s->uring ? "uring" : "thread"));

@@ -56,6 +56,37 @@ static void nlm4_unprep(struct rpc_req *req, sgn_netobj *cookie, nlm4_lock *l)
 	nlm4_forget(req, &rcookie->sgn_netobj_val);
 }
 
+/* Each netobj's bytes start 8-aligned in a cut room, as in the full one
+ * (a handle's bytes are read as fields where they are). */
+#define NLM4_ALIGN(n) (((size_t)(n) + 7) & ~(size_t)7)
+
+/* What a decoded cookie and lock use of a room laid out by nlm4_move. */
+static size_t nlm4_room_used(const sgn_netobj *cookie, const nlm4_lock *l)
+{
+	return NLM4_ALIGN(cookie->sgn_netobj_len) + NLM4_ALIGN(l->fh.sgn_netobj_len) +
+	       NLM4_ALIGN(l->oh.sgn_netobj_len) + strlen(l->caller_name) + 1;
+}
+
+static uint8_t *nlm4_move_netobj(sgn_netobj *to, const sgn_netobj *from, uint8_t *room)
+{
+	to->sgn_netobj_val = (char *)room;
+	if (from->sgn_netobj_len)
+		memcpy(room, from->sgn_netobj_val, from->sgn_netobj_len);
+	return room + NLM4_ALIGN(from->sgn_netobj_len);
+}
+
+/* The cookie, fh and oh, then the caller_name: it is at least its NUL,
+ * so every pointer set here, an empty netobj's too, is inside the room
+ * (rpc_proc.args_move). */
+static void nlm4_move(sgn_netobj *tc, nlm4_lock *tl, const sgn_netobj *fc, const nlm4_lock *fl,
+		      uint8_t *room)
+{
+	room = nlm4_move_netobj(tc, fc, room);
+	room = nlm4_move_netobj(&tl->fh, &fl->fh, room);
+	room = nlm4_move_netobj(&tl->oh, &fl->oh, room);
+	tl->caller_name = memcpy(room, fl->caller_name, strlen(fl->caller_name) + 1);
+}
+
 #define NLM4_ROOM_FNS(T)                                                     \
 	void nlm4_prep_##T(void *args, uint8_t *room)                        \
 	{                                                                    \
@@ -66,6 +97,18 @@ static void nlm4_unprep(struct rpc_req *req, sgn_netobj *cookie, nlm4_lock *l)
 	{                                                                    \
 		nlm4_##T *a = req->args;                                     \
 		nlm4_unprep(req, &a->cookie, &a->alock);                     \
+	}                                                                    \
+	size_t nlm4_room_used_##T(const void *args)                          \
+	{                                                                    \
+		const nlm4_##T *a = args;                                    \
+		return nlm4_room_used(&a->cookie, &a->alock);                \
+	}                                                                    \
+	void nlm4_move_##T(void *to, const void *from, uint8_t *room)        \
+	{                                                                    \
+		nlm4_##T *t = to;                                            \
+		const nlm4_##T *f = from;                                    \
+		*t = *f;                                                     \
+		nlm4_move(&t->cookie, &t->alock, &f->cookie, &f->alock, room); \
 	}
 
 NLM4_ROOM_FNS(testargs)

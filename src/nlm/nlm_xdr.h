@@ -50,6 +50,16 @@ void nlm4_unprep_testargs(struct rpc_req *req);
 void nlm4_unprep_lockargs(struct rpc_req *req);
 void nlm4_unprep_cancargs(struct rpc_req *req);
 void nlm4_unprep_unlockargs(struct rpc_req *req);
+/* rpc_proc.args_room_used / args_move: a decoded call's block is cut to
+ * what its cookie and lock hold (8-aligned netobjs, then the caller_name). */
+size_t nlm4_room_used_testargs(const void *args);
+size_t nlm4_room_used_lockargs(const void *args);
+size_t nlm4_room_used_cancargs(const void *args);
+size_t nlm4_room_used_unlockargs(const void *args);
+void nlm4_move_testargs(void *to, const void *from, uint8_t *room);
+void nlm4_move_lockargs(void *to, const void *from, uint8_t *room);
+void nlm4_move_cancargs(void *to, const void *from, uint8_t *room);
+void nlm4_move_unlockargs(void *to, const void *from, uint8_t *room);
 
 /* Narrow one v4 status for a v1/v3 reply. */
 sgn_nlm_stats nlm3_stat(nlm4_stats s);

@@ -18,6 +18,7 @@
 #include "rpc/rpc_pool.h"
 #include "rpc/rpc_rm.h"
 #include "rpc/rpc_stats.h"
+#include "slab.h"
 
 #define RPC_MAX_PROGS 16
 #define RPC_READ_BUF  65536
@@ -102,6 +103,14 @@ struct rpcx_host {
 	uint64_t logged_ms;           /* uv_now() of the last refusal line, 0 never */
 };
 
+/* Kept sizes of request blocks and the empty pages of each kept
+ * (rpc_svc.c, rpcs_block_get). */
+#define RPCS_NCLASS      2
+#define RPCS_BLOCK_SMALL 2048u
+#define RPCS_BLOCK_SIZE  8192u
+#define RPCS_SMALL_KEEP  8u
+#define RPCS_BIG_KEEP    2u
+
 struct rpc_svc {
 	uv_loop_t *loop;                       /* not owned */
 	struct rpc_limits lim;                 /* copied at creation */
@@ -123,11 +132,12 @@ struct rpc_svc {
 	struct rpc_listener *udp_paused;       /* pause_next list, one lsn ref each */
 	uint64_t ncalls;                       /* calls dispatched */
 	struct rpc_drc *drc;                   /* owned: the duplicate-request cache */
-	/* Request blocks of RPCS_BLOCK_SIZE bytes kept for the next calls
-	 * (rpcs_block_get; loop thread only), linked through their first
-	 * bytes; owned. */
-	void *free_blocks;
-	unsigned nfree_blocks;
+	/* Request blocks of each kept size (rpc_svc.c, rpcs_block_get; loop
+	 * thread only), in pages of their own; owned. */
+	struct slab blocks[RPCS_NCLASS];
+	/* Where moved arguments are decoded (rpc_svc.c, rpcs_scratch); owned. */
+	uint8_t *scratch;
+	size_t scratch_len;
 	bool rdbuf_busy;                       /* the one read buffer is lent out */
 	uint8_t rdbuf[RPC_READ_BUF];           /* consumed inside each read callback */
 	/* UDP replies are encoded here and sent at once (copied only when
@@ -230,11 +240,13 @@ struct rpc_req_priv {
 	/* enc was sent by the pool thread (UDP only, no cache entry): the
 	 * loop only counts it and frees the request. */
 	bool enc_sent;
-	/* The block is RPCS_BLOCK_SIZE bytes and goes back to
-	 * svc->free_blocks (else it was sized for its call: free(3)). */
-	bool pooled;
-	/* rpc_proc.args_room bytes after the results, or NULL. */
+	/* 1 + the kept size class of the block, which goes back to
+	 * svc->blocks[cls - 1]; 0: it was sized for its call (free(3)). */
+	uint8_t cls;
+	/* room_len bytes after the results (rpc_proc.args_room, or what the
+	 * arguments use once the block is cut: rpc_proc.args_move), or NULL. */
 	uint8_t *room;
+	size_t room_len;
 };
 
 /* rpc_svc.c: may a UDP datagram on @lsn be taken?  False when its

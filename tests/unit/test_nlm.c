@@ -50,6 +50,7 @@
 #include "nlm/nlm_int.h"
 #include "nlm/nlm_status.h"
 #include "nlm/nlm_svc.h"
+#include "nlm/nlm_xdr.h"
 #include "nlm.h"
 #include "nsm/clist.h"
 #include "rpc/rpc.h"
@@ -1615,6 +1616,94 @@ static void test_grace_end_folds_own(void **st)
 	group_stop();
 }
 
+/*
+ * A decoded v4 LOCK's arguments cut to what they use (rpc_proc.args_move;
+ * rpc_svc.c cuts a call's block right after the decode): every field the
+ * same after the move into a room of exactly nlm4_room_used_lockargs
+ * bytes (heap-allocated, so ASan catches a byte past it), each netobj's
+ * bytes 8-aligned, every pointer inside that room, an empty netobj's
+ * too; the source is left as it was.
+ */
+static void test_lockargs_cut(void **st)
+{
+	static const size_t lens[][4] = { /* cookie, caller_name, fh, oh */
+		{ 8, 10, 32, 20 }, { 0, 0, 0, 0 }, { 1, 1, 1, 1 }, { 3, 0, 64, 0 },
+		{ NLM_MAXNETOBJ, NLM_MAXSTRLEN, NLM_MAXNETOBJ, NLM_MAXNETOBJ },
+	};
+
+	(void)st;
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		uint8_t *wire = malloc(4 * NLM_MAXNETOBJ + 256), *room = malloc(NLM4_ARGS_ROOM);
+		const size_t *l = lens[k];
+		nlm4_lockargs a, b;
+		size_t o = 0, used;
+		uint8_t *cut;
+		XDR x;
+
+		assert_non_null(wire);
+		assert_non_null(room);
+#define PUT32(v) do { uint32_t be_ = htonl((uint32_t)(v)); memcpy(wire + o, &be_, 4); o += 4; } while (0)
+#define PUTB(n, c) do { PUT32(n); memset(wire + o, (c), (n)); o += (n); \
+			while (o % 4) wire[o++] = 0; } while (0)
+		PUTB(l[0], 'c');        /* cookie */
+		PUT32(1);               /* block */
+		PUT32(1);               /* exclusive */
+		PUTB(l[1], 'n');        /* caller_name */
+		PUTB(l[2], 'f');        /* fh */
+		PUTB(l[3], 'o');        /* oh */
+		PUT32(4242);            /* svid */
+		PUT32(0); PUT32(7);     /* l_offset */
+		PUT32(0); PUT32(9);     /* l_len */
+		PUT32(0);               /* reclaim */
+		PUT32(5);               /* state */
+#undef PUTB
+#undef PUT32
+		memset(&a, 0, sizeof(a));
+		nlm4_prep_lockargs(&a, room);
+		xdrmem_create(&x, (char *)wire, (u_int)o, XDR_DECODE);
+		assert_true(xdr_nlm4_lockargs(&x, &a));
+		xdr_destroy(&x);
+
+		used = nlm4_room_used_lockargs(&a);
+		assert_int_equal(used, ((l[0] + 7) & ~7u) + ((l[2] + 7) & ~7u) +
+				       ((l[3] + 7) & ~7u) + l[1] + 1);
+		cut = malloc(used);
+		assert_non_null(cut);
+		memset(&b, 0, sizeof(b));
+		nlm4_move_lockargs(&b, &a, cut);
+
+		assert_int_equal(b.cookie.sgn_netobj_len, l[0]);
+		assert_int_equal(b.alock.fh.sgn_netobj_len, l[2]);
+		assert_int_equal(b.alock.oh.sgn_netobj_len, l[3]);
+		assert_int_equal(strlen(b.alock.caller_name), l[1]);
+		assert_memory_equal(b.cookie.sgn_netobj_val, a.cookie.sgn_netobj_val, l[0]);
+		assert_memory_equal(b.alock.fh.sgn_netobj_val, a.alock.fh.sgn_netobj_val, l[2]);
+		assert_memory_equal(b.alock.oh.sgn_netobj_val, a.alock.oh.sgn_netobj_val, l[3]);
+		assert_string_equal(b.alock.caller_name, a.alock.caller_name);
+		assert_true(b.block && b.exclusive && !b.reclaim);
+		assert_int_equal(b.alock.svid, 4242);
+		assert_int_equal(b.alock.l_offset, 7);
+		assert_int_equal(b.alock.l_len, 9);
+		assert_int_equal(b.state, 5);
+		{
+			const char *p[] = { b.cookie.sgn_netobj_val, b.alock.fh.sgn_netobj_val,
+					    b.alock.oh.sgn_netobj_val, b.alock.caller_name };
+
+			for (size_t i = 0; i < 4; i++) {
+				assert_true((const uint8_t *)p[i] >= cut &&
+					    (const uint8_t *)p[i] < cut + used);
+				if (i < 3)
+					assert_int_equal((uintptr_t)((const uint8_t *)p[i] - cut) % 8, 0);
+			}
+		}
+		/* the source still points into its own room */
+		assert_ptr_equal(a.cookie.sgn_netobj_val, (char *)room);
+		free(cut);
+		free(room);
+		free(wire);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1633,6 +1722,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failure_reclaim, setup, teardown),
 		cmocka_unit_test(test_host_table_grows),
+		cmocka_unit_test(test_lockargs_cut),
 		cmocka_unit_test(test_host_index_unaimable),
 	};
 

@@ -278,6 +278,52 @@ static enum rpc_disposition t_roomy(struct rpc_req *r)
 	return RPC_DONE_REPLY;
 }
 
+/* ROOMC: ROOMY's arguments in a room far larger than they need, cut to
+ * what they use once decoded (rpc_proc.args_room_used, args_move): the
+ * opaque 8-aligned, then the string.  Its result says whether the room
+ * ends right after the string's NUL (so the block was cut) with both
+ * fields inside it. */
+#define ROOMC_ROOM 4000u
+
+static void t_roomc_prep(void *args, uint8_t *room)
+{
+	struct troomy_args *p = args;
+
+	p->a.val = (char *)room;
+	p->s = (char *)room + ROOMC_ROOM - ROOMY_STRING - 1;
+}
+
+static size_t t_roomc_used(const void *args)
+{
+	const struct troomy_args *p = args;
+
+	return ((p->a.len + 7u) & ~7u) + strlen(p->s) + 1;
+}
+
+static void t_roomc_move(void *to, const void *from, uint8_t *room)
+{
+	const struct troomy_args *f = from;
+	struct troomy_args *t = to;
+
+	*t = *f;
+	t->a.val = memcpy(room, f->a.val, f->a.len);
+	t->s = memcpy(room + ((f->a.len + 7u) & ~7u), f->s, strlen(f->s) + 1);
+}
+
+static enum rpc_disposition t_roomc(struct rpc_req *r)
+{
+	struct troomy_args *p = r->args;
+	struct troomy_res *q = r->res;
+	size_t slen = strlen(p->s);
+
+	q->in_room = rpc_req_in_room(r, p->a.val) && rpc_req_in_room(r, p->s) &&
+		     rpc_req_in_room(r, p->s + slen) && !rpc_req_in_room(r, p->s + slen + 1);
+	q->a.len = p->a.len;
+	q->a.val = p->a.val;
+	q->s = p->s;
+	return RPC_DONE_REPLY;
+}
+
 /* SET2 sets both results; NOSET sets none (its reply shows what a
  * request's results hold before the handler writes them). */
 struct tpair { u_int x, y; };
@@ -332,6 +378,11 @@ static const struct rpc_proc t_v1_procs[] = {
 		 .xdr_res = (xdrproc_t)xdr_tpair, .res_size = sizeof(struct tpair) },
 	[12] = { .name = "NOSET", .fn = t_null, .xdr_args = (xdrproc_t)rpc_xdr_void,
 		 .xdr_res = (xdrproc_t)xdr_tpair, .res_size = sizeof(struct tpair) },
+	[13] = { .name = "ROOMC", .fn = t_roomc, .xdr_args = (xdrproc_t)xdr_troomy_args,
+		 .args_size = sizeof(struct troomy_args), .xdr_res = (xdrproc_t)xdr_troomy_res,
+		 .res_size = sizeof(struct troomy_res), .args_room = ROOMC_ROOM,
+		 .args_prep = t_roomc_prep, .args_unprep = t_roomy_unprep,
+		 .args_room_used = t_roomc_used, .args_move = t_roomc_move },
 };
 #define T_NPROCS (sizeof(t_v1_procs) / sizeof(t_v1_procs[0]))
 static const struct rpc_vers t_v1 = { 1, T_NPROCS, t_v1_procs };
@@ -875,7 +926,7 @@ static void test_cred_fields(void **st)
 	}
 }
 
-static void roomy_call(struct msg *m, uint32_t xid, size_t alen, size_t slen)
+static void roomy_call_proc(struct msg *m, uint32_t xid, uint32_t proc, size_t alen, size_t slen)
 {
 	uint8_t a[ROOMY_OPAQUE + 8];
 	char s[ROOMY_STRING + 8];
@@ -883,11 +934,16 @@ static void roomy_call(struct msg *m, uint32_t xid, size_t alen, size_t slen)
 	for (size_t i = 0; i < sizeof(a); i++)
 		a[i] = (uint8_t)(i * 3 + 1);
 	memset(s, 's', sizeof(s));
-	call_hdr(m, xid, 2, TPROG, 1, 10, CRED_NONE);
+	call_hdr(m, xid, 2, TPROG, 1, proc, CRED_NONE);
 	w32(m, (uint32_t)alen);
 	wbytes(m, a, alen);
 	w32(m, (uint32_t)slen);
 	wbytes(m, s, slen);
+}
+
+static void roomy_call(struct msg *m, uint32_t xid, size_t alen, size_t slen)
+{
+	roomy_call_proc(m, xid, 10, alen, slen);
 }
 
 /*
@@ -940,6 +996,57 @@ static void test_args_room(void **st)
 	both(&m, w, n);
 	for (int t = 0; t < 2; t++) {
 		expect_accepted(w[t], n[t], 0x1212, 0);
+		assert_int_equal(w[t][6], 1);
+	}
+}
+
+/*
+ * A call whose arguments use little of their room is cut to what they use
+ * (ROOMC): both fields inside the cut room, which ends right after the
+ * string's NUL, the bytes intact (an empty opaque too, its pointer still
+ * in the room for unprep: ASan finds no bad free); a call over a bound is
+ * still GARBAGE_ARGS, and calls keep being served in both sizes of block.
+ */
+static void test_args_room_cut(void **st)
+{
+	struct msg m;
+	uint32_t w[2][64];
+	size_t n[2];
+	static const size_t lens[][2] = { { 0, 0 }, { 5, 3 }, { 0, 7 }, { 9, 0 },
+					   { ROOMY_OPAQUE, ROOMY_STRING } };
+
+	(void)st;
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		size_t alen = lens[k][0], slen = lens[k][1], o;
+
+		roomy_call_proc(&m, 0x1400 + (uint32_t)k, 13, alen, slen);
+		both(&m, w, n);
+		for (int t = 0; t < 2; t++) {
+			uint8_t got[ROOMY_OPAQUE + 4];
+
+			expect_accepted(w[t], n[t], 0x1400 + (uint32_t)k, 0);
+			assert_int_equal(w[t][6], 1);             /* cut, inside */
+			assert_int_equal(w[t][7], alen);
+			for (size_t i = 0; i < (alen + 3) / 4; i++) {
+				uint32_t be = htonl(w[t][8 + i]);
+				memcpy(got + 4 * i, &be, 4);
+			}
+			for (size_t i = 0; i < alen; i++)
+				assert_int_equal(got[i], (uint8_t)(i * 3 + 1));
+			o = 8 + (alen + 3) / 4;
+			assert_int_equal(w[t][o], slen);
+			for (size_t i = 0; i < slen; i++)
+				assert_int_equal((w[t][o + 1 + i / 4] >> (24 - 8 * (i % 4))) & 0xff, 's');
+		}
+	}
+	roomy_call_proc(&m, 0x1410, 13, 1, ROOMY_STRING + 1);
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++)
+		expect_accepted(w[t], n[t], 0x1410, 4); /* GARBAGE_ARGS */
+	roomy_call(&m, 0x1411, 2, 2);             /* the full room still works */
+	both(&m, w, n);
+	for (int t = 0; t < 2; t++) {
+		expect_accepted(w[t], n[t], 0x1411, 0);
 		assert_int_equal(w[t][6], 1);
 	}
 }
@@ -1291,6 +1398,7 @@ int main(void)
 		cmocka_unit_test(test_udp_garbage_dropped),
 		cmocka_unit_test(test_cred_fields),
 		cmocka_unit_test(test_args_room),
+		cmocka_unit_test(test_args_room_cut),
 		cmocka_unit_test(test_block_reuse_zeroed),
 		cmocka_unit_test(test_pool_slot_for_other_group),
 		cmocka_unit_test(test_tail_replies),

@@ -1,47 +1,49 @@
 /*
- * lk_slab.c - pages of fixed-size objects (see lk_slab.h).
+ * slab.c - pages of fixed-size objects (see slab.h).
  *
  * A page starts with its header; objects follow.  Free objects of a page
  * are chained through their first word; slots never used yet are handed
  * out by a bump index.  A new page is faulted in whole when it is mapped
  * (MADV_POPULATE_WRITE: one call instead of sixteen page faults).
  */
-#include "lock/lk_slab.h"
+#include "slab.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
 
-struct lk_slab_page {
-	struct lk_slab_page *next, *prev;   /* s->all */
-	struct lk_slab_page *pnext, *pprev; /* s->partial, iff in_partial */
+struct slab_page {
+	struct slab_page *next, *prev;   /* s->all */
+	struct slab_page *pnext, *pprev; /* s->partial, iff in_partial */
 	void *free;                         /* chain of freed objects */
 	uint32_t nlive;                     /* objects handed out */
 	uint32_t bump;                      /* slots [0, bump) were handed out once */
 	bool in_partial;
 };
 
-#define LK_SLAB_HDR ((sizeof(struct lk_slab_page) + 63) & ~(size_t)63)
+#define SLAB_HDR ((sizeof(struct slab_page) + 63) & ~(size_t)63)
 
-void lk_slab_init(struct lk_slab *s, size_t osize)
+void slab_init(struct slab *s, size_t osize, unsigned keep)
 {
 	s->osize = (osize + 7) & ~(size_t)7;
-	s->per_page = (uint32_t)((LK_SLAB_PAGE - LK_SLAB_HDR) / s->osize);
+	s->per_page = (uint32_t)((SLAB_PAGE - SLAB_HDR) / s->osize);
 	s->all = s->partial = s->spare = NULL;
+	s->nspare = 0;
+	s->keep = keep;
 	s->npages = 0;
 }
 
-static struct lk_slab_page *lk_slab_page_of(const void *p)
+static struct slab_page *slab_page_of(const void *p)
 {
-	return (struct lk_slab_page *)((uintptr_t)p & ~(uintptr_t)(LK_SLAB_PAGE - 1));
+	return (struct slab_page *)((uintptr_t)p & ~(uintptr_t)(SLAB_PAGE - 1));
 }
 
-static bool lk_slab_full(const struct lk_slab *s, const struct lk_slab_page *pg)
+static bool slab_full(const struct slab *s, const struct slab_page *pg)
 {
 	return !pg->free && pg->bump == s->per_page;
 }
 
-static void lk_slab_partial_add(struct lk_slab *s, struct lk_slab_page *pg)
+static void slab_partial_add(struct slab *s, struct slab_page *pg)
 {
 	pg->pprev = NULL;
 	pg->pnext = s->partial;
@@ -51,7 +53,7 @@ static void lk_slab_partial_add(struct lk_slab *s, struct lk_slab_page *pg)
 	pg->in_partial = true;
 }
 
-static void lk_slab_partial_del(struct lk_slab *s, struct lk_slab_page *pg)
+static void slab_partial_del(struct slab *s, struct slab_page *pg)
 {
 	if (pg->pprev)
 		pg->pprev->pnext = pg->pnext;
@@ -64,30 +66,30 @@ static void lk_slab_partial_del(struct lk_slab *s, struct lk_slab_page *pg)
 }
 
 /* A new page, aligned to its size: map twice the size, unmap the slop. */
-static struct lk_slab_page *lk_slab_page_new(struct lk_slab *s)
+static struct slab_page *slab_page_new(struct slab *s)
 {
-	uint8_t *m = mmap(NULL, 2 * LK_SLAB_PAGE, PROT_READ | PROT_WRITE,
+	uint8_t *m = mmap(NULL, 2 * SLAB_PAGE, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uintptr_t a;
-	struct lk_slab_page *pg;
+	struct slab_page *pg;
 
 	if (m == MAP_FAILED)
 		return NULL;
-	a = ((uintptr_t)m + LK_SLAB_PAGE - 1) & ~(uintptr_t)(LK_SLAB_PAGE - 1);
+	a = ((uintptr_t)m + SLAB_PAGE - 1) & ~(uintptr_t)(SLAB_PAGE - 1);
 	if (a > (uintptr_t)m)
 		munmap(m, a - (uintptr_t)m);
-	if ((uint8_t *)m + 2 * LK_SLAB_PAGE > (uint8_t *)a + LK_SLAB_PAGE)
-		munmap((void *)(a + LK_SLAB_PAGE),
-		       (size_t)((uintptr_t)m + 2 * LK_SLAB_PAGE - (a + LK_SLAB_PAGE)));
+	if ((uint8_t *)m + 2 * SLAB_PAGE > (uint8_t *)a + SLAB_PAGE)
+		munmap((void *)(a + SLAB_PAGE),
+		       (size_t)((uintptr_t)m + 2 * SLAB_PAGE - (a + SLAB_PAGE)));
 #ifdef MADV_POPULATE_WRITE
 	/* Fault the whole page in with one call, not one trap per 4 KiB as
 	 * the bump index reaches it: a table that needs a new page is
 	 * growing (a journal replay fills ~2,000 of them per million locks),
 	 * and on a virtual machine each trap costs microseconds.  A kernel
 	 * without it (< 5.14) says EINVAL; the page then faults as before. */
-	(void)madvise((void *)a, LK_SLAB_PAGE, MADV_POPULATE_WRITE);
+	(void)madvise((void *)a, SLAB_PAGE, MADV_POPULATE_WRITE);
 #endif
-	pg = (struct lk_slab_page *)a;
+	pg = (struct slab_page *)a;
 	pg->free = NULL;
 	pg->nlive = 0;
 	pg->bump = 0;
@@ -102,7 +104,7 @@ static struct lk_slab_page *lk_slab_page_new(struct lk_slab *s)
 	return pg;
 }
 
-static void lk_slab_page_unmap(struct lk_slab *s, struct lk_slab_page *pg)
+static void slab_page_unmap(struct slab *s, struct slab_page *pg)
 {
 	if (pg->prev)
 		pg->prev->next = pg->next;
@@ -111,61 +113,67 @@ static void lk_slab_page_unmap(struct lk_slab *s, struct lk_slab_page *pg)
 	if (pg->next)
 		pg->next->prev = pg->prev;
 	s->npages--;
-	munmap(pg, LK_SLAB_PAGE);
+	munmap(pg, SLAB_PAGE);
 }
 
-void *lk_slab_alloc(struct lk_slab *s)
+void *slab_alloc(struct slab *s)
 {
-	struct lk_slab_page *pg = s->partial;
+	struct slab_page *pg = s->partial;
 	void *p;
 
 	if (!pg) {
 		pg = s->spare;
-		s->spare = NULL;
-		if (!pg)
-			pg = lk_slab_page_new(s);
+		if (pg) {
+			s->spare = pg->pnext;
+			s->nspare--;
+		} else {
+			pg = slab_page_new(s);
+		}
 		if (!pg)
 			return NULL;
-		lk_slab_partial_add(s, pg);
+		slab_partial_add(s, pg);
 	}
 	if (pg->free) {
 		p = pg->free;
 		pg->free = *(void **)p;
 	} else {
-		p = (uint8_t *)pg + LK_SLAB_HDR + (size_t)pg->bump * s->osize;
+		p = (uint8_t *)pg + SLAB_HDR + (size_t)pg->bump * s->osize;
 		pg->bump++;
 	}
 	pg->nlive++;
-	if (lk_slab_full(s, pg))
-		lk_slab_partial_del(s, pg);
+	if (slab_full(s, pg))
+		slab_partial_del(s, pg);
 	return p;
 }
 
-void lk_slab_free(struct lk_slab *s, void *p)
+void slab_free(struct slab *s, void *p)
 {
-	struct lk_slab_page *pg = lk_slab_page_of(p);
+	struct slab_page *pg = slab_page_of(p);
 
 	*(void **)p = pg->free;
 	pg->free = p;
 	pg->nlive--;
 	if (!pg->in_partial)
-		lk_slab_partial_add(s, pg);
+		slab_partial_add(s, pg);
 	if (pg->nlive > 0)
 		return;
-	/* Empty: keep one for the next burst, give the others back. */
-	lk_slab_partial_del(s, pg);
-	if (s->spare) {
-		lk_slab_page_unmap(s, pg);
+	/* Empty: keep s->keep for the next burst, give the others back. */
+	slab_partial_del(s, pg);
+	if (s->nspare >= s->keep) {
+		slab_page_unmap(s, pg);
 		return;
 	}
 	pg->free = NULL;
 	pg->bump = 0;
+	pg->pnext = s->spare;
 	s->spare = pg;
+	s->nspare++;
 }
 
-void lk_slab_fini(struct lk_slab *s)
+void slab_fini(struct slab *s)
 {
 	while (s->all)
-		lk_slab_page_unmap(s, s->all);
+		slab_page_unmap(s, s->all);
 	s->partial = s->spare = NULL;
+	s->nspare = 0;
 }
