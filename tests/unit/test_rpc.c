@@ -946,6 +946,29 @@ static void roomy_call(struct msg *m, uint32_t xid, size_t alen, size_t slen)
 	roomy_call_proc(m, xid, 10, alen, slen);
 }
 
+/* A ROOMY/ROOMC reply: accepted, in_room 1, the opaque's @alen bytes and
+ * the string's @slen as roomy_call sent them. */
+static void expect_roomy_reply(uint32_t *w, size_t n, uint32_t xid, size_t alen,
+			       size_t slen)
+{
+	uint8_t got[ROOMY_OPAQUE + 4];
+	size_t o;
+
+	expect_accepted(w, n, xid, 0);
+	assert_int_equal(w[6], 1);             /* in the room */
+	assert_int_equal(w[7], alen);
+	for (size_t i = 0; i < (alen + 3) / 4; i++) {
+		uint32_t be = htonl(w[8 + i]);
+		memcpy(got + 4 * i, &be, 4);
+	}
+	for (size_t i = 0; i < alen; i++)
+		assert_int_equal(got[i], (uint8_t)(i * 3 + 1));
+	o = 8 + (alen + 3) / 4;
+	assert_int_equal(w[o], slen);
+	for (size_t i = 0; i < slen; i++)
+		assert_int_equal((w[o + 1 + i / 4] >> (24 - 8 * (i % 4))) & 0xff, 's');
+}
+
 /*
  * Arguments decoded into the request's room: every field inside it, the
  * string's NUL its last byte; results pointing at them are encoded and the
@@ -962,27 +985,12 @@ static void test_args_room(void **st)
 	static const size_t lens[][2] = { { 0, 0 }, { 5, 3 }, { ROOMY_OPAQUE, ROOMY_STRING } };
 
 	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
-		size_t alen = lens[k][0], slen = lens[k][1], o;
+		size_t alen = lens[k][0], slen = lens[k][1];
 
 		roomy_call(&m, 0x1200 + (uint32_t)k, alen, slen);
 		both(&m, w, n);
-		for (int t = 0; t < 2; t++) {
-			uint8_t got[ROOMY_OPAQUE + 4];
-
-			expect_accepted(w[t], n[t], 0x1200 + (uint32_t)k, 0);
-			assert_int_equal(w[t][6], 1);             /* in the room */
-			assert_int_equal(w[t][7], alen);
-			for (size_t i = 0; i < (alen + 3) / 4; i++) {
-				uint32_t be = htonl(w[t][8 + i]);
-				memcpy(got + 4 * i, &be, 4);
-			}
-			for (size_t i = 0; i < alen; i++)
-				assert_int_equal(got[i], (uint8_t)(i * 3 + 1));
-			o = 8 + (alen + 3) / 4;
-			assert_int_equal(w[t][o], slen);
-			if (slen)
-				assert_int_equal(w[t][o + 1] >> 24, 's');
-		}
+		for (int t = 0; t < 2; t++)
+			expect_roomy_reply(w[t], n[t], 0x1200 + (uint32_t)k, alen, slen);
 	}
 	roomy_call(&m, 0x1210, ROOMY_OPAQUE + 1, 1);
 	both(&m, w, n);
@@ -1017,27 +1025,12 @@ static void test_args_room_cut(void **st)
 
 	(void)st;
 	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
-		size_t alen = lens[k][0], slen = lens[k][1], o;
+		size_t alen = lens[k][0], slen = lens[k][1];
 
 		roomy_call_proc(&m, 0x1400 + (uint32_t)k, 13, alen, slen);
 		both(&m, w, n);
-		for (int t = 0; t < 2; t++) {
-			uint8_t got[ROOMY_OPAQUE + 4];
-
-			expect_accepted(w[t], n[t], 0x1400 + (uint32_t)k, 0);
-			assert_int_equal(w[t][6], 1);             /* cut, inside */
-			assert_int_equal(w[t][7], alen);
-			for (size_t i = 0; i < (alen + 3) / 4; i++) {
-				uint32_t be = htonl(w[t][8 + i]);
-				memcpy(got + 4 * i, &be, 4);
-			}
-			for (size_t i = 0; i < alen; i++)
-				assert_int_equal(got[i], (uint8_t)(i * 3 + 1));
-			o = 8 + (alen + 3) / 4;
-			assert_int_equal(w[t][o], slen);
-			for (size_t i = 0; i < slen; i++)
-				assert_int_equal((w[t][o + 1 + i / 4] >> (24 - 8 * (i % 4))) & 0xff, 's');
-		}
+		for (int t = 0; t < 2; t++)   /* "in the room": the cut one */
+			expect_roomy_reply(w[t], n[t], 0x1400 + (uint32_t)k, alen, slen);
 	}
 	roomy_call_proc(&m, 0x1410, 13, 1, ROOMY_STRING + 1);
 	both(&m, w, n);
