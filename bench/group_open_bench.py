@@ -48,6 +48,10 @@ baseline LOCK with every takeover LOCK).)  Results go to
 bench/results/group_open.json and stdout; BENCH_LOOP_PRIORITY, BENCH_LOOP_CPU: the
 nodes' loop_priority and loop_cpu (default: the highest CPU, see LOOP_CPU) ("wire" columns: the server's
 LOCK answer time p99 from the capture; 0 when dumpcap/tshark are missing).  Run as root (ports < 1024).
+On a virtual machine, a takeover's wire p99 also counts the times the host
+stopped the whole VM (seen here: 5-10 ms every 100 ms while one CPU is kept
+busy, whoever keeps it so); bench/vm_stall_probe.py shows whether and when
+it does, without sgnfsd (bench/RESULTS.md, notes of 2026-12-06 13:20).
 """
 
 import json
@@ -213,6 +217,9 @@ def one_case(h, kind):
         res['wire_rows'] = [(round(t - t_start, 4), round(ms, 3)) for t, pg, pc, ms in rows
                             if pg == wire.NLM_PROG and pc == NLM_LOCK and t_start <= t <= t_end]
         res['online_after_start_s'] = t_online - t_start
+        # CLOCK_MONOTONIC of the start: the rows' times mod the host's
+        # period line up with vm_stall_probe.py's stops
+        res['t_start_mono'] = t_start
     log(json.dumps({k: v for k, v in res.items()
                     if k not in ('wire_rows', 'wire_baseline_ms', 'wire_takeover_ms')}, indent=1))
     ho.stop()
