@@ -14,10 +14,10 @@
 
 struct slab_page {
 	struct slab_page *next, *prev;   /* s->all */
-	struct slab_page *pnext, *pprev; /* s->partial, iff in_partial */
-	void *free;                         /* chain of freed objects */
-	uint32_t nlive;                     /* objects handed out */
-	uint32_t bump;                      /* slots [0, bump) were handed out once */
+	struct slab_page *pnext, *pprev; /* s->partial, iff in_partial; s->spare */
+	void *free;                      /* chain of freed objects */
+	uint32_t nlive;                  /* objects handed out */
+	uint32_t bump;                   /* slots [0, bump) were handed out once */
 	bool in_partial;
 };
 

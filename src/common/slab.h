@@ -28,12 +28,12 @@
 struct slab_page;
 
 struct slab {
-	size_t osize;                  /* object size, a multiple of 8 */
-	uint32_t per_page;             /* objects in one page */
+	size_t osize;               /* object size, a multiple of 8 */
+	uint32_t per_page;          /* objects in one page */
 	struct slab_page *all;      /* every page; owned */
 	struct slab_page *partial;  /* pages with a free slot and a live object */
 	struct slab_page *spare;    /* empty pages kept, chained by pnext (in all) */
-	unsigned nspare, keep;         /* in spare; at most this many */
+	unsigned nspare, keep;      /* in spare; at most this many */
 	size_t npages;
 };
 

@@ -375,10 +375,11 @@ static const struct rpc_prog *rpcs_find_prog(const struct rpc_svc *svc, uint32_t
  * costs no malloc/free of its own, and a burst of calls in flight does not
  * leave its high-water mark in the heap once answered: 100,000 LOCKs
  * parked for their journal batch had left hundreds of MB resident between
- * the allocations made meanwhile.  RPCS_BLOCK_SIZE is what a call's
- * decoding needs at most (an NLM v4 call's room is its .x bounds, ~5 KiB);
- * RPCS_BLOCK_SMALL what most calls hold once decoded (rpcs_block_cut).
- * Empty pages kept: RPCS_SMALL_KEEP x 64 KiB and RPCS_BIG_KEEP (rpc_int.h).
+ * the allocations made meanwhile.  RPCS_BLOCK_SMALL holds every call once
+ * decoded (an NLM v4 call's arguments moved to their size:
+ * rpcs_decode_moved); RPCS_BLOCK_SIZE one decoded in place into room of
+ * its .x bounds.  Empty pages kept: RPCS_SMALL_KEEP x 64 KiB and
+ * RPCS_BIG_KEEP (rpc_int.h).
  */
 static const size_t rpcs_block_sizes[RPCS_NCLASS] = { RPCS_BLOCK_SMALL, RPCS_BLOCK_SIZE };
 
@@ -401,6 +402,23 @@ static struct rpc_req_priv *rpcs_block_get(struct rpc_svc *svc, size_t size, siz
 	/* The room past @zero is written by the decoder before it is read. */
 	memset(rp, 0, zero);
 	rp->cls = cls;
+	return rp;
+}
+
+/* A block of @size for a call of @pd: its arguments at @args_off and
+ * results at @res_off, zeroed up to @room_off (rpcs_dispatch lays them
+ * out); NULL without memory. */
+static struct rpc_req_priv *rpcs_req_block(struct rpc_svc *svc, const struct rpc_proc *pd,
+					   size_t size, size_t args_off, size_t res_off,
+					   size_t room_off)
+{
+	struct rpc_req_priv *rp = rpcs_block_get(svc, size, room_off);
+
+	if (!rp)
+		return NULL;
+	rp->req.pd = pd;
+	rp->req.args = (uint8_t *)rp + args_off;
+	rp->req.res = (uint8_t *)rp + res_off;
 	return rp;
 }
 
@@ -457,12 +475,9 @@ static struct rpc_req_priv *rpcs_decode_moved(struct rpc_svc *svc, const struct 
 		if (used > pd->args_room)
 			*decoded = false; /* not what the decoder could have written */
 	}
-	rp = rpcs_block_get(svc, room_off + (*decoded ? used : 0), room_off);
+	rp = rpcs_req_block(svc, pd, room_off + (*decoded ? used : 0), args_off, res_off, room_off);
 	if (!rp)
 		return NULL;
-	rp->req.pd = pd;
-	rp->req.args = (uint8_t *)rp + args_off;
-	rp->req.res = (uint8_t *)rp + res_off;
 	if (*decoded) {
 		rp->room = (uint8_t *)rp + room_off;
 		rp->room_len = used;
@@ -1179,11 +1194,8 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	if (pd->args_room && pd->args_prep && pd->args_room_used && pd->args_move) {
 		rp = rpcs_decode_moved(svc, pd, &x, args_off, res_off, room_off, &decoded);
 	} else {
-		rp = rpcs_block_get(svc, room_off + pd->args_room, room_off);
+		rp = rpcs_req_block(svc, pd, room_off + pd->args_room, args_off, res_off, room_off);
 		if (rp) {
-			rp->req.pd = pd;
-			rp->req.args = (uint8_t *)rp + args_off;
-			rp->req.res = (uint8_t *)rp + res_off;
 			if (pd->args_room && pd->args_prep) {
 				rp->room = (uint8_t *)rp + room_off;
 				rp->room_len = pd->args_room;
