@@ -55,7 +55,7 @@
 #include "saddr.h"
 #include "sfile.h"
 
-#define CFG_MAX_KEYS 32
+#define CFG_MAX_KEYS 40
 #define CFG_MAX_RECORD_MIN 8192u
 #define CFG_MAX_RECORD_MAX (16u * 1024 * 1024)
 /* CPU_SETSIZE - 1: the highest CPU glibc's cpu_set_t holds. */
@@ -109,6 +109,9 @@ static const struct cfg_key cluster_keys[] = {
 	    .min = CFG_MAX_RECORD_MIN, .max = CFG_MAX_RECORD_MAX),
 	KEY("max_conns",    T_U32,      cfg_cluster, max_conns, .min = 1, .max = 1000000),
 	KEY("max_conns_per_host", T_U32, cfg_cluster, max_conns_per_host, .min = 1, .max = 1000000),
+	KEY("max_inflight_mb", T_U32,   cfg_cluster, max_inflight_mb, .min = 1, .max = 1048576),
+	KEY("max_inflight_mb_per_host", T_U32, cfg_cluster, max_inflight_mb_per_host,
+	    .min = 1, .max = 1048576),
 	KEY("max_names_per_host", T_U32, cfg_cluster, max_names_per_host, .min = 1, .max = 1000000),
 	KEY("max_queued_per_group", T_U32, cfg_cluster, max_queued_per_group, .min = 1, .max = 1000000),
 	KEY("max_locks_per_host", T_U32, cfg_cluster, max_locks_per_host, .min = 1, .max = 100000000),
@@ -1449,6 +1452,8 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->max_record = 1024 * 1024 + 4096; /* a 1 MiB READ/WRITE plus headers */
 	c->max_conns = 1024;
 	c->max_conns_per_host = 64;
+	c->max_inflight_mb = 1024;
+	c->max_inflight_mb_per_host = 64;
 	c->max_names_per_host = 1024;
 	c->max_queued_per_group = 256;
 	c->max_locks_per_host = 65536;

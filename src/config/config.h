@@ -121,6 +121,11 @@ struct cfg_cluster {
 	uint32_t max_conns;         /* default 1024 */
 	/* Per source address ("host") limits, docs/configuration.md "Limits". */
 	uint32_t max_conns_per_host;   /* TCP connections, default 64 */
+	/* MiB TCP calls in flight and their queued replies may hold, of the
+	 * node (default 1024) and of one address (default 64): rpc.h,
+	 * rpc_limits.max_held_bytes*. */
+	uint32_t max_inflight_mb;
+	uint32_t max_inflight_mb_per_host;
 	uint32_t max_names_per_host;   /* NLM caller_names, default 1024 */
 	uint32_t max_queued_per_group; /* blocking requests waiting for the pool, default 256 */
 	uint32_t max_locks_per_host;   /* NLM locks and shares, default 65536 */

@@ -62,6 +62,8 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(max_record, "max_record");
 	RL_NUM(max_conns, "max_conns");
 	RL_NUM(max_conns_per_host, "max_conns_per_host");
+	RL_NUM(max_inflight_mb, "max_inflight_mb");
+	RL_NUM(max_inflight_mb_per_host, "max_inflight_mb_per_host");
 	RL_NUM(max_names_per_host, "max_names_per_host");
 	RL_NUM(max_locks_per_host, "max_locks_per_host");
 	RL_NUM(drc_entries, "drc_entries");

@@ -254,6 +254,8 @@ static int sgnfsd_status_snap(struct sgnfsd *d, struct nst_snap **out)
 	rpc_svc_limit_stats(d->node.svc, &s->conns_refused, &s->conns_evicted);
 	rpc_svc_drc_stats(d->node.svc, &s->drc);
 	s->udp_dropped = rpc_svc_udp_dropped(d->node.svc);
+	rpc_svc_budget_stats(d->node.svc, &s->inflight_bytes, &s->inflight_stops_host,
+			     &s->inflight_stops_node);
 	rc = grp_node_snap(&d->node, &s->groups);
 	if (rc < 0)
 		goto fail;
@@ -482,6 +484,21 @@ static void sgnfsd_metrics(void *arg, struct sbuf *out)
 			  "Idle or partial-record TCP connections closed to make room.");
 		sb_printf(out, "sgnfs_node_connections_evicted_total{node=\"%s\"} %" PRIu64 "\n",
 			  n, evicted);
+		{
+			uint64_t held, sh, sn;
+
+			rpc_svc_budget_stats(d->node.svc, &held, &sh, &sn);
+			mt_family(out, "sgnfs_node_inflight_bytes", "gauge",
+				  "Bytes TCP calls in flight and their queued replies hold.");
+			sb_printf(out, "sgnfs_node_inflight_bytes{node=\"%s\"} %" PRIu64 "\n", n,
+				  held);
+			mt_family(out, "sgnfs_node_inflight_stops_total", "counter",
+				  "Connections stopped reading at max_inflight_mb_per_host (bound=\"host\") or max_inflight_mb (bound=\"node\").");
+			sb_printf(out, "sgnfs_node_inflight_stops_total{node=\"%s\",bound=\"host\"} %" PRIu64 "\n",
+				  n, sh);
+			sb_printf(out, "sgnfs_node_inflight_stops_total{node=\"%s\",bound=\"node\"} %" PRIu64 "\n",
+				  n, sn);
+		}
 		mt_family(out, "sgnfs_drc_entries", "gauge",
 			  "Replies in the duplicate-request cache (calls in progress included).");
 		sb_printf(out, "sgnfs_drc_entries{node=\"%s\"} %u\n", n, ds.entries);
@@ -998,6 +1015,8 @@ int main(int argc, char **argv)
 	lim.max_record = d.cfg->max_record;
 	lim.max_conns = d.cfg->max_conns;
 	lim.max_conns_per_host = d.cfg->max_conns_per_host;
+	lim.max_held_bytes = (uint64_t)d.cfg->max_inflight_mb << 20;
+	lim.max_held_bytes_per_host = (uint64_t)d.cfg->max_inflight_mb_per_host << 20;
 	lim.max_queued_per_ctx = d.cfg->max_queued_per_group;
 	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
 	lim.drc_entries = d.cfg->drc_entries;

@@ -99,6 +99,9 @@ void nst_render(const struct nst_snap *s, struct json_object *out)
 		sj_add(r, "udp_dropped", json_object_new_uint64(s->udp_dropped));
 		sj_add(r, "connections_refused", json_object_new_uint64(s->conns_refused));
 		sj_add(r, "connections_evicted", json_object_new_uint64(s->conns_evicted));
+		sj_add(r, "inflight_bytes", json_object_new_uint64(s->inflight_bytes));
+		sj_add(r, "inflight_stops_host", json_object_new_uint64(s->inflight_stops_host));
+		sj_add(r, "inflight_stops_node", json_object_new_uint64(s->inflight_stops_node));
 		sj_add(dj, "entries", json_object_new_uint64(s->drc.entries));
 		sj_add(dj, "hosts", json_object_new_uint64(s->drc.hosts));
 		sj_add(dj, "hits", json_object_new_uint64(s->drc.hits));

@@ -46,6 +46,8 @@ struct nst_snap {
 	unsigned long log_dropped;        /* log_dropped() */
 	unsigned log_queued;              /* log_queued() */
 	uint64_t udp_dropped, conns_refused, conns_evicted;
+	/* The byte budget (rpc.h, rpc_svc_budget_stats). */
+	uint64_t inflight_bytes, inflight_stops_host, inflight_stops_node;
 	struct rpc_drc_stats drc;
 	struct grp_node_snap *groups;     /* "groups" and "standby" */
 	uint64_t copy_ns;                 /* the loop's time taking it (debug log) */

@@ -660,6 +660,29 @@ static enum rpc_disposition nfs3_pathconf(struct rpc_req *req)
 		.xdr_res = (xdrproc_t)xdr_##rtype, .res_size = sizeof(rtype), \
 		.fn = fn_, .blocking = true, .drc = true }
 
+/* What a call's results may hold (rpc_proc.res_bytes: the byte budget),
+ * the bound each handler caps the client's count at. */
+static size_t nfs3_read_res_bytes(const void *args)
+{
+	const READ3args *a = args;
+
+	return a->count < NFS3_MAXDATA ? a->count : NFS3_MAXDATA;
+}
+
+static size_t nfs3_readdir_res_bytes(const void *args)
+{
+	const READDIR3args *a = args;
+
+	return a->count < NFS3_MAXDIRCOUNT ? a->count : NFS3_MAXDIRCOUNT;
+}
+
+static size_t nfs3_readdirplus_res_bytes(const void *args)
+{
+	const READDIRPLUS3args *a = args;
+
+	return a->maxcount < NFS3_MAXDIRCOUNT ? a->maxcount : NFS3_MAXDIRCOUNT;
+}
+
 static const struct rpc_proc nfs3_procs[] = {
 	[NFSPROC3_NULL] = { .name = "NULL",
 		.xdr_args = (xdrproc_t)rpc_xdr_void, .args_size = 0,
@@ -676,7 +699,7 @@ static const struct rpc_proc nfs3_procs[] = {
 	[NFSPROC3_READ] = { .name = "READ",
 		.xdr_args = (xdrproc_t)xdr_READ3args, .args_size = sizeof(READ3args),
 		.xdr_res = (xdrproc_t)xdr_READ3res, .res_size = sizeof(READ3res),
-		.fn = nfs3_read, .blocking = true,
+		.fn = nfs3_read, .blocking = true, .res_bytes = nfs3_read_res_bytes,
 		.xdr_res_head = (xdrproc_t)nfs3_xdr_read_head, .res_tail = nfs3_read_tail,
 		.tail_free = nfsb_put },
 	[NFSPROC3_WRITE] = { .name = "WRITE",
@@ -691,8 +714,15 @@ static const struct rpc_proc nfs3_procs[] = {
 	NFS3_PROC_DRC(RMDIR,       nfs3_rmdir,       RMDIR3args,       RMDIR3res),
 	NFS3_PROC_DRC(RENAME,      nfs3_rename,      RENAME3args,      RENAME3res),
 	NFS3_PROC_DRC(LINK,        nfs3_link,        LINK3args,        LINK3res),
-	NFS3_PROC(READDIR,     nfs3_readdir,     READDIR3args,     READDIR3res),
-	NFS3_PROC(READDIRPLUS, nfs3_readdirplus, READDIRPLUS3args, READDIRPLUS3res),
+	[NFSPROC3_READDIR] = { .name = "READDIR",
+		.xdr_args = (xdrproc_t)xdr_READDIR3args, .args_size = sizeof(READDIR3args),
+		.xdr_res = (xdrproc_t)xdr_READDIR3res, .res_size = sizeof(READDIR3res),
+		.fn = nfs3_readdir, .blocking = true, .res_bytes = nfs3_readdir_res_bytes },
+	[NFSPROC3_READDIRPLUS] = { .name = "READDIRPLUS",
+		.xdr_args = (xdrproc_t)xdr_READDIRPLUS3args, .args_size = sizeof(READDIRPLUS3args),
+		.xdr_res = (xdrproc_t)xdr_READDIRPLUS3res, .res_size = sizeof(READDIRPLUS3res),
+		.fn = nfs3_readdirplus, .blocking = true,
+		.res_bytes = nfs3_readdirplus_res_bytes },
 	NFS3_PROC(FSSTAT,      nfs3_fsstat,      FSSTAT3args,      FSSTAT3res),
 	NFS3_PROC(FSINFO,      nfs3_fsinfo,      FSINFO3args,      FSINFO3res),
 	NFS3_PROC(PATHCONF,    nfs3_pathconf,    PATHCONF3args,    PATHCONF3res),

@@ -132,6 +132,14 @@ struct rpc_proc {
 	 */
 	size_t (*args_room_used)(const void *args);
 	void (*args_move)(void *to, const void *from, uint8_t *room);
+	/*
+	 * Optional: the most bytes the results of a call with these decoded
+	 * @args may hold beyond res_size (READ: its count, capped as the
+	 * handler caps it).  Counted, with the record and the request's block,
+	 * against the byte bounds of its connection's host and of the node
+	 * (rpc_limits.max_held_bytes*) until the call ends; NULL: none.
+	 */
+	size_t (*res_bytes)(const void *args);
 };
 
 struct rpc_vers {
@@ -176,6 +184,15 @@ struct rpc_limits {
 	uint32_t drc_entries;
 	uint32_t drc_entries_per_host;
 	uint32_t drc_ttl_ms;
+	/*
+	 * Bytes the TCP calls in flight and their queued replies may hold, of
+	 * one source address and of the node (0: no bound).  At its bound a
+	 * connection with anything in flight stops reading until its host and
+	 * the node are back under three quarters of theirs; one with nothing
+	 * in flight always reads its next call, so every client progresses.
+	 */
+	uint64_t max_held_bytes_per_host;
+	uint64_t max_held_bytes;
 };
 
 /*
@@ -193,6 +210,10 @@ uv_loop_t *rpc_svc_loop(struct rpc_svc *svc);
 void rpc_svc_stats(const struct rpc_svc *svc, uint64_t *calls, uint64_t *conns);
 /* Connections refused and evicted by the limits since start (docs/configuration.md, Limits). */
 void rpc_svc_limit_stats(const struct rpc_svc *svc, uint64_t *refused, uint64_t *evicted);
+/* The byte budget: bytes TCP calls in flight and queued replies hold now,
+ * and connections stopped at their host's / the node's bound since start. */
+void rpc_svc_budget_stats(const struct rpc_svc *svc, uint64_t *held, uint64_t *stops_host,
+			  uint64_t *stops_node);
 /* UDP datagrams dropped because their group's queue was full, since start. */
 uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc);
 /* The blocking requests of context @ctx (a group) waiting for the thread

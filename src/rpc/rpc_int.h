@@ -93,14 +93,33 @@ struct rpcx_fq {
 	uint64_t dropped;               /* UDP datagrams dropped: queue over its bound */
 };
 
-/* The connections of one source address (port ignored): the per-host slot
- * count and the refusal log's rate limit.  Lives while it has connections. */
+/*
+ * A list of connections that stopped reading because their host or the node
+ * holds its bound of bytes in flight (rpc_xprt.c, "byte budget"); a
+ * connection is on at most one (conn->bw_list).
+ */
+struct rpcx_waitq {
+	struct rpc_conn *head;
+};
+
+/*
+ * The connections of one source address (port ignored): the per-host slot
+ * count, the bytes its calls hold and the refusal log's rate limit.  Lives
+ * while a connection of its is allocated (refs): a connection that closed
+ * still has calls in flight, and their bytes stay the host's until they end,
+ * or a host could close and reconnect its way past the bound.
+ */
 struct rpcx_host {
 	struct rpcx_host *next;       /* svc->hosts chain */
 	struct sockaddr_storage addr; /* port 0 */
 	uint32_t nconns;              /* open (not closing) connections */
+	uint32_t refs;                /* connections allocated, open or closing */
+	uint64_t held;                /* bytes its connections hold (conn->held) */
+	struct rpcx_waitq waiting;    /* its connections stopped by its bound */
 	uint64_t refused;             /* refusals not logged yet */
 	uint64_t logged_ms;           /* uv_now() of the last refusal line, 0 never */
+	uint64_t budget_logged_ms;    /* ... of the last "at its byte bound" line */
+	uint64_t budget_quiet;        /* stops not logged yet */
 };
 
 /* Kept sizes of request blocks and the empty pages of each kept
@@ -120,6 +139,12 @@ struct rpc_svc {
 	struct rpc_conn *conns;                /* every open connection (svc_next) */
 	struct rpcx_host *hosts[RPC_HOST_BUCKETS]; /* owned */
 	uint64_t refused, evicted;             /* connections, since start */
+	/* The byte budget (rpc_xprt.c): what every connection holds, those
+	 * stopped by the node's bound, and stops since start. */
+	uint64_t held;
+	struct rpcx_waitq waiting;
+	uint64_t budget_stops_host, budget_stops_node;
+	uint64_t budget_logged_ms, budget_quiet;
 	uint64_t node_refused;                 /* node-wide refusals not logged yet */
 	uint64_t node_logged_ms;
 	struct rpcx_fq *fqs;                   /* owned */
@@ -180,6 +205,8 @@ struct rpc_listener {
 	unsigned refs;                /* open handles + conns + UDP reqs in flight */
 	struct rpc_conn *conns;       /* accepted connections (owned) */
 	struct rpc_conn *dirty;       /* conns with output to flush (one conn ref each) */
+	struct rpc_conn *refeed;      /* conns whose stash is due (one conn ref each) */
+	uv_idle_t refeed_idle;        /* feeds them (rpc_xprt.c, rpcx_refeed_cb) */
 	struct rpc_stats *stats;      /* not owned (the group's slot), or NULL */
 	/* Takes a connection there is no memory for, only to close it: one
 	 * left unaccepted would stop libuv accepting on the socket at all. */
@@ -200,6 +227,22 @@ struct rpc_conn {
 	unsigned inflight;
 	bool closing;
 	bool paused;                  /* reading stopped for back-pressure */
+	/*
+	 * The byte budget (rpc_xprt.c): bytes its calls in flight and its
+	 * queued replies hold (each call's rpc_req_priv.charge, each queued
+	 * write's), counted into host->held and svc->held too; the wait list
+	 * it is on while its host or the node is at its bound, or NULL.
+	 */
+	uint64_t held;
+	struct rpcx_waitq *bw_list;
+	struct rpc_conn *bw_next, *bw_prev;
+	/* Input read but not fed: reading stopped at a record boundary in
+	 * the middle of a read (a bound reached).  Owned; fed again before
+	 * the socket is read (lsn->refeed). */
+	uint8_t *stash;
+	size_t stash_len;
+	struct rpc_conn *refeed_next; /* in lsn->refeed, holding a conn ref */
+	bool refeed_queued;
 	uint64_t last_active;         /* uv_now() of the last record */
 	struct sockaddr_storage peer, local;
 	/* Record-marking parser (RFC 5531 section 11), kept here so a record
@@ -240,6 +283,10 @@ struct rpc_req_priv {
 	/* enc was sent by the pool thread (UDP only, no cache entry): the
 	 * loop only counts it and frees the request. */
 	bool enc_sent;
+	/* Bytes this call counts against its connection, host and node
+	 * (rpc_xprt.c, byte budget): its record, its block and what its
+	 * results may hold (rpc_proc.res_bytes); 0 over UDP. */
+	uint64_t charge;
 	/* 1 + the kept size class of the block, which goes back to
 	 * svc->blocks[cls - 1]; 0: it was sized for its call (free(3)). */
 	uint8_t cls;
@@ -293,7 +340,9 @@ void rpcx_lsn_get(struct rpc_listener *lsn);
 void rpcx_udp_pause(struct rpc_listener *lsn);
 uint64_t rpcx_udp_resume(struct rpc_listener *lsn);
 void rpcx_lsn_put(struct rpc_listener *lsn);
-/* A request on @conn finished: may resume reading. */
-void rpcx_conn_req_done(struct rpc_conn *conn);
+/* A call on @conn holding @charge bytes starts / finished: counted into
+ * the byte budget; done may resume reading. */
+void rpcx_conn_req_start(struct rpc_conn *conn, uint64_t charge);
+void rpcx_conn_req_done(struct rpc_conn *conn, uint64_t charge);
 
 #endif

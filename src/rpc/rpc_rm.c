@@ -89,10 +89,12 @@ static int rm_deliver(struct rm_parser *rm, rm_record_fn fn, void *arg)
 	return rc;
 }
 
-int rm_feed(struct rm_parser *rm, const uint8_t *p, size_t n, rm_record_fn fn, void *arg)
+int rm_feed_until(struct rm_parser *rm, const uint8_t *p, size_t n, rm_record_fn fn, void *arg,
+		  size_t *left)
 {
 	int rc;
 
+	*left = 0;
 	while (n > 0) {
 		/* The common case: a whole one-fragment record inside this
 		 * input, handed over where it lies (no copy, no buffer). */
@@ -103,10 +105,12 @@ int rm_feed(struct rm_parser *rm, const uint8_t *p, size_t n, rm_record_fn fn, v
 			if ((mark & RM_LAST_FRAG) && flen <= n - RM_MARK_LEN &&
 			    flen <= rm->max_record) {
 				rc = fn(arg, p + RM_MARK_LEN, flen, false);
-				if (rc != 0)
-					return rc < 0 ? rc : 0;
 				p += RM_MARK_LEN + (size_t)flen;
 				n -= RM_MARK_LEN + (size_t)flen;
+				if (rc != 0) {
+					*left = rc > 0 ? n : 0;
+					return rc < 0 ? rc : 0;
+				}
 				continue;
 			}
 		}
@@ -165,8 +169,17 @@ int rm_feed(struct rm_parser *rm, const uint8_t *p, size_t n, rm_record_fn fn, v
 		if (!rm->frag_last)
 			continue;
 		rc = rm_deliver(rm, fn, arg);
-		if (rc != 0)
+		if (rc != 0) {
+			*left = rc > 0 ? n : 0;
 			return rc < 0 ? rc : 0;
+		}
 	}
 	return 0;
+}
+
+int rm_feed(struct rm_parser *rm, const uint8_t *p, size_t n, rm_record_fn fn, void *arg)
+{
+	size_t left;
+
+	return rm_feed_until(rm, p, n, fn, arg, &left);
 }

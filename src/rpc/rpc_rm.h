@@ -87,6 +87,15 @@ bool rm_idle(const struct rm_parser *rm);
  */
 int rm_feed(struct rm_parser *rm, const uint8_t *p, size_t n, rm_record_fn fn, void *arg);
 
+/*
+ * rm_feed, telling in *@left how many bytes of the input a callback's > 0
+ * left unread (0 otherwise).  They start at a record boundary: a caller
+ * that stopped to take a breath (the server, at its bounds) feeds them
+ * again later, and the stream goes on as if never cut.
+ */
+int rm_feed_until(struct rm_parser *rm, const uint8_t *p, size_t n, rm_record_fn fn, void *arg,
+		  size_t *left);
+
 /* Write the mark of a one-fragment record of @len bytes (<= RM_LEN_MASK). */
 void rm_put_mark(uint8_t out[RM_MARK_LEN], uint32_t len, bool last);
 

@@ -127,6 +127,14 @@ void rpc_svc_limit_stats(const struct rpc_svc *svc, uint64_t *refused, uint64_t 
 		*evicted = svc->evicted;
 }
 
+void rpc_svc_budget_stats(const struct rpc_svc *svc, uint64_t *held, uint64_t *stops_host,
+			  uint64_t *stops_node)
+{
+	*held = svc->held;
+	*stops_host = svc->budget_stops_host;
+	*stops_node = svc->budget_stops_node;
+}
+
 int rpc_svc_register(struct rpc_svc *svc, const struct rpc_prog *prog)
 {
 	if (svc->nprogs == RPC_MAX_PROGS)
@@ -422,6 +430,14 @@ static struct rpc_req_priv *rpcs_req_block(struct rpc_svc *svc, const struct rpc
 	return rp;
 }
 
+/* The bytes @rp's block takes (its arguments' room starts at @room_off). */
+static size_t rpcs_block_bytes(const struct rpc_req_priv *rp, size_t room_off)
+{
+	if (rp->cls)
+		return rpcs_block_sizes[rp->cls - 1];
+	return room_off + rp->room_len;
+}
+
 static void rpcs_block_put(struct rpc_svc *svc, struct rpc_req_priv *rp)
 {
 	if (rp->cls)
@@ -541,7 +557,7 @@ static void rpcs_req_free(struct rpc_req_priv *rp)
 	if (rp->tail)
 		rpcs_tail_release(req->pd, rp->tail);
 	if (rp->conn) {
-		rpcx_conn_req_done(rp->conn);
+		rpcx_conn_req_done(rp->conn, rp->charge);
 		rpcx_conn_put(rp->conn);
 	}
 	svc = rp->lsn->svc;
@@ -1229,9 +1245,14 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 			rp->prog_idx = (uint8_t)i;
 	rpcx_lsn_get(lsn);
 	if (conn) {
+		/* What it holds until it ends: the record's bytes stand for
+		 * its arguments' (a WRITE's data is a copy of them). */
+		rp->charge = len + rpcs_block_bytes(rp, room_off);
+		if (decoded && pd->res_bytes)
+			rp->charge += pd->res_bytes(rp->req.args);
 		rp->conn = conn;
 		rpcx_conn_get(conn);
-		conn->inflight++;
+		rpcx_conn_req_start(conn, rp->charge);
 	}
 	if (!decoded) {
 		rpcs_log_garbage(svc, &rp->req);

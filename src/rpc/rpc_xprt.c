@@ -21,6 +21,13 @@
  * Refusals are logged at most once a second per address (and once a second
  * for the node), with the count of those not logged.
  *
+ * The byte budget (rpc_limits.max_held_bytes*, "the byte budget" below):
+ * what TCP calls in flight and their queued replies hold is counted per
+ * connection, per address and for the node, and a connection that holds
+ * anything stops reading, at a record boundary, while its address or the
+ * node is at its bound.  The call counts alone let one address with 64
+ * connections of 128 pipelined 1 MiB WRITEs hold 8 GiB.
+ *
  * Record buffers grow with the bytes that arrive (rpc_rm.c), never to the
  * size a record mark announces: 500 connections announcing 1 MiB and
  * sending a few bytes cost a few KiB each.
@@ -83,12 +90,17 @@ void rpcx_conn_get(struct rpc_conn *conn)
 	conn->refs++;
 }
 
+static void rpcx_host_unref(struct rpc_svc *svc, struct rpcx_host *h);
+
 void rpcx_conn_put(struct rpc_conn *conn)
 {
 	if (--conn->refs)
 		return;
 	rm_fini(&conn->rm);
 	free(conn->out);
+	free(conn->stash);
+	if (conn->host)
+		rpcx_host_unref(conn->lsn->svc, conn->host);
 	rpcx_lsn_put(conn->lsn);
 	free(conn);
 }
@@ -115,7 +127,8 @@ static size_t rpcx_host_bucket(const struct sockaddr_storage *n)
 	return (size_t)(sa_hash(n) % RPC_HOST_BUCKETS);
 }
 
-/* The entry of @peer's address, created if needed; NULL without memory. */
+/* The entry of @peer's address, created if needed, with a reference for
+ * the caller's connection; NULL without memory. */
 static struct rpcx_host *rpcx_host_get(struct rpc_svc *svc, const struct sockaddr_storage *peer)
 {
 	struct sockaddr_storage n;
@@ -126,27 +139,172 @@ static struct rpcx_host *rpcx_host_get(struct rpc_svc *svc, const struct sockadd
 	b = rpcx_host_bucket(&n);
 	for (h = svc->hosts[b]; h; h = h->next)
 		if (sa_same_host(&h->addr, &n))
-			return h;
+			goto found;
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
 	h->addr = n;
 	h->next = svc->hosts[b];
 	svc->hosts[b] = h;
+found:
+	h->refs++;
 	return h;
 }
 
-static void rpcx_host_put(struct rpc_svc *svc, struct rpcx_host *h)
+/* A connection of @h is freed: the entry goes with the last (every one of
+ * its calls has ended: each holds its connection). */
+static void rpcx_host_unref(struct rpc_svc *svc, struct rpcx_host *h)
 {
 	struct rpcx_host **pp;
 
-	if (--h->nconns)
+	if (--h->refs)
 		return;
 	for (pp = &svc->hosts[rpcx_host_bucket(&h->addr)]; *pp && *pp != h; pp = &(*pp)->next)
 		;
 	if (*pp)
 		*pp = h->next;
 	free(h);
+}
+
+/* ---- the byte budget ---------------------------------------------------- */
+
+/*
+ * A connection holding anything stops reading, at a record boundary, while
+ * its host or the node holds its bound (>=), and waits on that one's list;
+ * the list is woken when the holder is back under three quarters of it (so
+ * a connection is not stopped and started on every call).  One holding
+ * nothing always reads its next call, whatever the bounds: every client
+ * progresses, and every stopped connection has something in flight whose
+ * end wakes it, so no stop lasts longer than calls take.  That leaves the
+ * bound exceeded by at most one call per connection (max_conns_per_host,
+ * max_conns), where the call counts alone allowed 128.
+ */
+static bool rpcx_at_bound(uint64_t held, uint64_t bound)
+{
+	return bound && held >= bound;
+}
+
+static bool rpcx_under_low(uint64_t held, uint64_t bound)
+{
+	return !bound || held < bound - bound / 4;
+}
+
+static void rpcx_wait_del(struct rpc_conn *c)
+{
+	if (!c->bw_list)
+		return;
+	if (c->bw_prev)
+		c->bw_prev->bw_next = c->bw_next;
+	else
+		c->bw_list->head = c->bw_next;
+	if (c->bw_next)
+		c->bw_next->bw_prev = c->bw_prev;
+	c->bw_next = c->bw_prev = NULL;
+	c->bw_list = NULL;
+}
+
+static void rpcx_wait_add(struct rpcx_waitq *q, struct rpc_conn *c)
+{
+	if (c->bw_list == q)
+		return;
+	rpcx_wait_del(c);
+	c->bw_list = q;
+	c->bw_next = q->head;
+	if (q->head)
+		q->head->bw_prev = c;
+	q->head = c;
+}
+
+/*
+ * The list @conn must wait on before it reads more, or NULL: it may read.
+ * @resume: for a stopped connection, judged against the low marks.
+ */
+static struct rpcx_waitq *rpcx_budget_wait(struct rpc_conn *conn, bool resume)
+{
+	struct rpc_svc *svc = conn->lsn->svc;
+	struct rpcx_host *h = conn->host;
+	const struct rpc_limits *l = &svc->lim;
+
+	if (conn->held == 0)
+		return NULL;
+	if (h && (resume ? !rpcx_under_low(h->held, l->max_held_bytes_per_host)
+			 : rpcx_at_bound(h->held, l->max_held_bytes_per_host)))
+		return &h->waiting;
+	if (resume ? !rpcx_under_low(svc->held, l->max_held_bytes)
+		   : rpcx_at_bound(svc->held, l->max_held_bytes))
+		return &svc->waiting;
+	return NULL;
+}
+
+static void rpcx_conn_maybe_resume(struct rpc_conn *conn);
+
+/* Resume the connections waiting on @q (its holder is under its low mark);
+ * one still held back by the other bound moves to that one's list. */
+static void rpcx_wake(struct rpcx_waitq *q)
+{
+	struct rpc_conn *c = q->head, *next;
+
+	q->head = NULL;
+	for (; c; c = next) {
+		next = c->bw_next;
+		c->bw_list = NULL;
+		c->bw_next = c->bw_prev = NULL;
+		rpcx_conn_maybe_resume(c);
+	}
+}
+
+static void rpcx_hold(struct rpc_conn *conn, uint64_t n)
+{
+	conn->held += n;
+	if (conn->host)
+		conn->host->held += n;
+	conn->lsn->svc->held += n;
+}
+
+static void rpcx_release(struct rpc_conn *conn, uint64_t n)
+{
+	struct rpc_svc *svc = conn->lsn->svc;
+	struct rpcx_host *h = conn->host;
+
+	conn->held -= n;
+	svc->held -= n;
+	if (h) {
+		h->held -= n;
+		if (h->waiting.head && rpcx_under_low(h->held, svc->lim.max_held_bytes_per_host))
+			rpcx_wake(&h->waiting);
+	}
+	if (svc->waiting.head && rpcx_under_low(svc->held, svc->lim.max_held_bytes))
+		rpcx_wake(&svc->waiting);
+}
+
+/* @conn stopped reading at @q's bound: counted, and logged at most once a
+ * second per address (host bound) or for the node. */
+static void rpcx_budget_stopped(struct rpc_conn *conn, struct rpcx_waitq *q)
+{
+	struct rpc_svc *svc = conn->lsn->svc;
+	struct rpcx_host *h = conn->host;
+	bool node = !h || q == &svc->waiting;
+	uint64_t now = uv_now(svc->loop);
+	uint64_t *at = node ? &svc->budget_logged_ms : &h->budget_logged_ms;
+	uint64_t *quiet = node ? &svc->budget_quiet : &h->budget_quiet;
+	char a[80];
+
+	if (node)
+		svc->budget_stops_node++;
+	else
+		svc->budget_stops_host++;
+	++*quiet;
+	if (*at && now - *at < 1000)
+		return;
+	rpc_addr_str(&conn->peer, false, a, sizeof(a));
+	if (node)
+		log_warn("rpc: the node's calls in flight hold %" PRIu64 " bytes (max_inflight_mb); client %s has %" PRIu64 " of them and a connection of its stopped reading until some end (%" PRIu64 " stops since the last line)",
+			 svc->held, a, h ? h->held : conn->held, *quiet);
+	else
+		log_warn("rpc: client %s's calls in flight hold %" PRIu64 " bytes (max_inflight_mb_per_host); a connection of its stopped reading until some end (%" PRIu64 " stops since the last line)",
+			 a, h->held, *quiet);
+	*quiet = 0;
+	*at = now ? now : 1;
 }
 
 /* ---- TCP connections -------------------------------------------------- */
@@ -194,9 +352,11 @@ static void rpcx_conn_close(struct rpc_conn *conn, const char *why)
 	if (conn->svc_next)
 		conn->svc_next->svc_prev = conn->svc_prev;
 	conn->svc_next = conn->svc_prev = NULL;
+	/* The host entry stays the connection's until it is freed: the bytes
+	 * of its calls still in flight are the host's until they end. */
 	if (conn->host)
-		rpcx_host_put(lsn->svc, conn->host);
-	conn->host = NULL;
+		conn->host->nconns--;
+	rpcx_wait_del(conn);
 	lsn->svc->nconns--;
 	if (lsn->stats)
 		lsn->stats->conns_open--;
@@ -230,40 +390,103 @@ static size_t rpcx_conn_queued(struct rpc_conn *conn)
 	return uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) + conn->out_len;
 }
 
+static void rpcx_refeed_cb(uv_idle_t *h);
+
+/*
+ * Read @conn again if it stopped and nothing holds it back any more: its
+ * calls in flight, its queued replies (both under half their bound), its
+ * host's and the node's bytes (under their low marks; else it waits on
+ * that one's list).  Input it stopped in the middle of (conn->stash) is fed
+ * first, from the end of this loop turn (lsn->refeed), never from inside
+ * the call that ended here.
+ */
 static void rpcx_conn_maybe_resume(struct rpc_conn *conn)
 {
+	struct rpcx_waitq *q;
+
 	if (!conn->paused || conn->closing || conn->lsn->held)
 		return;
 	if (conn->inflight >= RPC_CONN_MAX_INFLIGHT / 2 ||
 	    rpcx_conn_queued(conn) > RPC_CONN_MAX_QUEUED / 2)
 		return;
+	q = rpcx_budget_wait(conn, true);
+	if (q) {
+		rpcx_wait_add(q, conn);
+		return;
+	}
+	rpcx_wait_del(conn);
+	if (conn->stash) {
+		if (!conn->refeed_queued) {
+			conn->refeed_queued = true;
+			rpcx_conn_get(conn);
+			conn->refeed_next = conn->lsn->refeed;
+			conn->lsn->refeed = conn;
+			/* An idle handle: it runs before the loop's next wait
+			 * and keeps it from blocking, whatever phase this is;
+			 * the replies go out at that turn's flush. */
+			uv_idle_start(&conn->lsn->refeed_idle, rpcx_refeed_cb);
+		}
+		return; /* paused until its stash is fed */
+	}
 	conn->paused = false;
 	if (uv_read_start((uv_stream_t *)&conn->tcp, rpcx_alloc, rpcx_conn_read_cb) != 0)
 		rpcx_conn_close(conn, "read restart failed");
 }
 
-static void rpcx_conn_maybe_pause(struct rpc_conn *conn)
+/* Must @conn read no more now?  The list to wait on, if its bytes are why,
+ * in *@q. */
+static bool rpcx_conn_must_stop(struct rpc_conn *conn, struct rpcx_waitq **q)
 {
-	if (conn->paused || conn->closing)
-		return;
-	if (conn->inflight < RPC_CONN_MAX_INFLIGHT &&
-	    rpcx_conn_queued(conn) < RPC_CONN_MAX_QUEUED)
-		return;
-	conn->paused = true;
-	uv_read_stop((uv_stream_t *)&conn->tcp);
+	*q = rpcx_budget_wait(conn, false);
+	return *q || conn->inflight >= RPC_CONN_MAX_INFLIGHT ||
+	       rpcx_conn_queued(conn) >= RPC_CONN_MAX_QUEUED;
 }
 
-void rpcx_conn_req_done(struct rpc_conn *conn)
+/* Stop reading @conn if a bound says so, or if @stashed (it stopped in the
+ * middle of its input, which must wait for the resume). */
+static void rpcx_conn_maybe_pause(struct rpc_conn *conn, bool stashed)
+{
+	struct rpcx_waitq *q;
+	bool stop;
+
+	if (conn->closing)
+		return;
+	stop = rpcx_conn_must_stop(conn, &q);
+	if (!stop && !stashed)
+		return;
+	if (!conn->paused) {
+		conn->paused = true;
+		uv_read_stop((uv_stream_t *)&conn->tcp);
+	}
+	if (q && conn->bw_list != q) {
+		rpcx_wait_add(q, conn);
+		rpcx_budget_stopped(conn, q);
+	}
+	if (!stop)
+		rpcx_conn_maybe_resume(conn); /* the bound went meanwhile */
+}
+
+void rpcx_conn_req_start(struct rpc_conn *conn, uint64_t charge)
+{
+	conn->inflight++;
+	rpcx_hold(conn, charge);
+}
+
+void rpcx_conn_req_done(struct rpc_conn *conn, uint64_t charge)
 {
 	conn->inflight--;
+	rpcx_release(conn, charge);
 	rpcx_conn_maybe_resume(conn);
 }
 
 /* One whole record from the parser: dispatch it (the dispatcher copies out
- * what it keeps).  Stops the feed once the connection is closing. */
+ * what it keeps).  Stops the feed once the connection is closing or at a
+ * bound: one read can hold a thousand small calls, and the bounds hold
+ * per call, not per read. */
 static int rpcx_conn_record(void *arg, const uint8_t *rec, size_t len, bool oversize)
 {
 	struct rpc_conn *conn = arg;
+	struct rpcx_waitq *q;
 	int rc;
 
 	(void)oversize; /* fail mode: never set */
@@ -271,14 +494,48 @@ static int rpcx_conn_record(void *arg, const uint8_t *rec, size_t len, bool over
 	rc = rpcs_dispatch(conn->lsn, conn, &conn->peer, &conn->local, rec, len);
 	if (rc < 0)
 		return rc;
-	return conn->closing ? 1 : 0;
+	return conn->closing || rpcx_conn_must_stop(conn, &q) ? 1 : 0;
+}
+
+/*
+ * Feed @n bytes at @p (the read buffer or the connection's former stash,
+ * which the caller frees) to @conn's parser.  What a bound left unfed is
+ * copied to conn->stash and the connection stops reading until resumed.
+ */
+static void rpcx_conn_feed(struct rpc_conn *conn, const uint8_t *p, size_t n)
+{
+	struct rpc_svc *svc = conn->lsn->svc;
+	size_t left = 0;
+	int rc;
+
+	rc = rm_feed_until(&conn->rm, p, n, rpcx_conn_record, conn, &left);
+	if (rc == -EMSGSIZE) {
+		char a[80];
+		log_warn("rpc: client %s sent a record over max_record (%u bytes); connection closed",
+			 rpc_addr_str(&conn->peer, true, a, sizeof(a)), svc->lim.max_record);
+	}
+	if (rc < 0) {
+		rpcx_conn_close(conn, "bad record");
+		return;
+	}
+	if (conn->closing)
+		return;
+	if (left) {
+		conn->stash = malloc(left);
+		if (!conn->stash) {
+			rpcx_conn_close(conn, "out of memory");
+			return;
+		}
+		memcpy(conn->stash, p + (n - left), left);
+		conn->stash_len = left;
+	}
+	rpcx_conn_maybe_pause(conn, left != 0);
 }
 
 static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct rpc_conn *conn = s->data;
 	struct rpc_svc *svc = conn->lsn->svc;
-	int rc;
 
 	if (buf->base == (char *)svc->rdbuf)
 		svc->rdbuf_busy = false;
@@ -291,17 +548,45 @@ static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf
 	if (conn->lsn->stats)
 		conn->lsn->stats->bytes_in += (uint64_t)nread;
 	rpcx_conn_get(conn); /* dispatch may close it */
-	rc = rm_feed(&conn->rm, (const uint8_t *)buf->base, (size_t)nread, rpcx_conn_record, conn);
-	if (rc == -EMSGSIZE) {
-		char a[80];
-		log_warn("rpc: client %s sent a record over max_record (%u bytes); connection closed",
-			 rpc_addr_str(&conn->peer, true, a, sizeof(a)), svc->lim.max_record);
-	}
-	if (rc < 0)
-		rpcx_conn_close(conn, "bad record");
-	else
-		rpcx_conn_maybe_pause(conn);
+	rpcx_conn_feed(conn, (const uint8_t *)buf->base, (size_t)nread);
 	rpcx_conn_put(conn);
+}
+
+/* Feed the stash of each connection resumed since the last turn; those
+ * resumed meanwhile too (each feed takes at least one record, so this
+ * ends). */
+static void rpcx_refeed_all(struct rpc_listener *lsn)
+{
+	struct rpc_conn *conn;
+
+	while ((conn = lsn->refeed)) {
+		lsn->refeed = conn->refeed_next;
+		conn->refeed_next = NULL;
+		conn->refeed_queued = false;
+		if (!conn->closing && !lsn->held && conn->paused && conn->stash) {
+			uint8_t *p = conn->stash;
+			size_t n = conn->stash_len;
+
+			conn->stash = NULL;
+			conn->stash_len = 0;
+			conn->paused = false;
+			rpcx_conn_feed(conn, p, n);
+			free(p);
+			if (!conn->closing && !conn->paused &&
+			    uv_read_start((uv_stream_t *)&conn->tcp, rpcx_alloc,
+					  rpcx_conn_read_cb) != 0)
+				rpcx_conn_close(conn, "read restart failed");
+		}
+		rpcx_conn_put(conn);
+	}
+}
+
+static void rpcx_refeed_cb(uv_idle_t *h)
+{
+	struct rpc_listener *lsn = h->data;
+
+	rpcx_refeed_all(lsn);
+	uv_idle_stop(h);
 }
 
 static void rpcx_idle_cb(uv_timer_t *t)
@@ -511,6 +796,7 @@ static void rpcx_accept_cb(uv_stream_t *server, int status)
 struct rpcx_wreq {
 	uv_write_t w;
 	struct rpc_conn *conn;
+	uint64_t charge;             /* bytes queued: the byte budget's */
 	uint8_t *buf;
 	void *tail;
 	void (*tail_free)(void *);   /* NULL: free(3) */
@@ -529,6 +815,7 @@ static void rpcx_write_cb(uv_write_t *w, int status)
 {
 	struct rpcx_wreq *wr = (struct rpcx_wreq *)w;
 
+	rpcx_release(wr->conn, wr->charge);
 	if (status < 0 && status != UV_ECANCELED)
 		rpcx_conn_close(wr->conn, "write failed");
 	else
@@ -586,15 +873,18 @@ static void rpcx_conn_writev(struct rpc_conn *conn, uv_buf_t *bufs, unsigned nbu
 	wr->buf = conn->out;
 	wr->tail = tail;
 	wr->tail_free = tail_free;
+	wr->charge = total - n;
 	conn->out = NULL;
 	conn->out_len = conn->out_cap = 0;
 	rpcx_conn_get(conn);
+	rpcx_hold(conn, wr->charge);
 	/* Skip what the socket took: whole buffers, then part of one. */
 	while (i < nbufs && n >= bufs[i].len)
 		n -= bufs[i++].len;
 	bufs[i].base += n;
 	bufs[i].len -= n;
 	if (uv_write(&wr->w, (uv_stream_t *)&conn->tcp, bufs + i, nbufs - i, rpcx_write_cb) != 0) {
+		rpcx_release(conn, wr->charge);
 		rpcx_conn_put(conn);
 		free(wr->buf);
 		rpcx_tail_release(wr->tail, wr->tail_free);
@@ -616,8 +906,9 @@ static void rpcx_conn_flush(struct rpc_conn *conn)
 
 static void rpcx_flush_all(struct rpc_listener *lsn)
 {
-	struct rpc_conn *list = lsn->dirty;
+	struct rpc_conn *list;
 
+	list = lsn->dirty;
 	lsn->dirty = NULL;
 	if (lsn->flush_armed) {
 		uv_prepare_stop(&lsn->flush_prep);
@@ -874,7 +1165,9 @@ int rpc_listen(struct rpc_svc *svc, const struct sockaddr *addr, unsigned flags,
 		rpcx_lsn_get(lsn);
 		uv_prepare_init(svc->loop, &lsn->flush_prep);
 		uv_check_init(svc->loop, &lsn->flush_chk);
-		lsn->flush_prep.data = lsn->flush_chk.data = lsn;
+		uv_idle_init(svc->loop, &lsn->refeed_idle);
+		lsn->flush_prep.data = lsn->flush_chk.data = lsn->refeed_idle.data = lsn;
+		rpcx_lsn_get(lsn);
 		rpcx_lsn_get(lsn);
 		rpcx_lsn_get(lsn);
 		rc = uv_tcp_bind(&lsn->tcp, addr, 0);
@@ -960,12 +1253,15 @@ void rpc_listener_close(struct rpc_listener *lsn)
 	rpcs_udp_unpause(lsn);
 	while (lsn->conns)
 		rpcx_conn_close(lsn->conns, NULL);
-	rpcx_flush_all(lsn); /* only drops references: every conn is closing */
+	/* Both only drop references now: every conn is closing. */
+	rpcx_refeed_all(lsn);
+	rpcx_flush_all(lsn);
 	if (lsn->has_tcp) {
 		if (lsn->has_tcp_sock)
 			uv_close((uv_handle_t *)&lsn->tcp, rpcx_lsn_free_cb);
 		uv_close((uv_handle_t *)&lsn->flush_prep, rpcx_lsn_free_cb);
 		uv_close((uv_handle_t *)&lsn->flush_chk, rpcx_lsn_free_cb);
+		uv_close((uv_handle_t *)&lsn->refeed_idle, rpcx_lsn_free_cb);
 	}
 	if (lsn->has_udp) {
 		rpcx_udp_tx_off(lsn);

@@ -387,6 +387,8 @@ static void test_defaults(void **state)
 	assert_false(r.c->use_rpcbind);
 	assert_int_equal(r.c->max_record, 1052672);
 	assert_int_equal(r.c->max_conns, 1024);
+	assert_int_equal(r.c->max_inflight_mb, 1024);
+	assert_int_equal(r.c->max_inflight_mb_per_host, 64);
 	assert_int_equal(r.c->idle_timeout_s, 300);
 	assert_int_equal(r.c->watchdog_ms, 5000);
 	assert_string_equal(r.c->log_level, "info");

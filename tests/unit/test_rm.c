@@ -447,6 +447,56 @@ static void test_callback_stops(void **st)
 	rm_fini(&rm);
 }
 
+/*
+ * A stop leaves the rest at a record boundary (rm_feed_until): records of
+ * one fragment (handed over in place) and of two (reassembled), stopped
+ * after each record in turn, the rest fed again, the stream the same as
+ * one feed, with every record once, in order.
+ */
+static void test_stop_and_resume(void **st)
+{
+	static struct stream s;
+	uint8_t d[40];
+	struct rm_parser rm;
+	struct got g = { 0 }, all = { 0 };
+
+	(void)st;
+	s.n = 0;
+	for (uint8_t i = 0; i < 6; i++) {
+		pattern(d, sizeof(d), i);
+		if (i % 2) {
+			put_frag(&s, d, 10, false);
+			put_frag(&s, d + 10, 30, true);
+		} else {
+			put_frag(&s, d, 40, true);
+		}
+	}
+	rm_init(&rm, 64, RM_OVERSIZE_FAIL);
+	assert_int_equal(feed(&rm, &s, 0, &all), 0);
+	assert_int_equal(all.n, 6);
+	for (int stop = 1; stop <= 6; stop++) {
+		size_t off = 0, left = 0;
+
+		g.stop_after = stop;
+		g.stop_rc = 1;
+		assert_int_equal(rm_feed_until(&rm, s.b, s.n, on_record, &g, &left), 0);
+		assert_int_equal(g.n, stop);
+		assert_true(rm_idle(&rm));
+		off = s.n - left;
+		g.stop_after = 0;
+		assert_int_equal(rm_feed_until(&rm, s.b + off, left, on_record, &g, &left), 0);
+		assert_int_equal(left, 0);
+		assert_int_equal(g.n, 6);
+		for (int i = 0; i < 6; i++) {
+			assert_int_equal(g.len[i], all.len[i]);
+			assert_memory_equal(g.data[i], all.data[i], all.len[i]);
+		}
+		got_free(&g);
+	}
+	got_free(&all);
+	rm_fini(&rm);
+}
+
 /* Every allocation of a byte-at-a-time reassembly failed in turn: -ENOMEM,
  * nothing delivered, no leak (ASan), and a fresh parser works after. */
 static void test_alloc_failure(void **st)
@@ -500,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_oversize_skip),
 		cmocka_unit_test(test_memory_follows_bytes),
 		cmocka_unit_test(test_callback_stops),
+		cmocka_unit_test(test_stop_and_resume),
 		cmocka_unit_test(test_alloc_failure),
 	};
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -412,25 +413,47 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-static int server_up(void **st)
+/* The server with @lim; group A's listener takes TCP too if @a_tcp. */
+static int server_up_lim(const struct rpc_limits *lim, bool a_tcp)
 {
-	struct rpc_limits lim = { .max_record = MAXREC, .max_conns = 8, .idle_timeout_ms = 0 };
 	struct sockaddr_in sin = test_addr();
 
 	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(rpc_svc_new(&loop, &lim, &svc), 0);
+	assert_int_equal(rpc_svc_new(&loop, lim, &svc), 0);
 	assert_int_equal(rpc_svc_register(svc, &t_prog), 0);
 	assert_int_equal(rpc_listen(svc, (struct sockaddr *)&sin,
 				    RPC_LISTEN_TCP | RPC_LISTEN_UDP, NULL, &lsn), 0);
 	sin.sin_port = htons(TPORT + 1);
-	assert_int_equal(rpc_listen(svc, (struct sockaddr *)&sin, RPC_LISTEN_UDP, &ctx_a,
-				    &lsn_a), 0);
+	assert_int_equal(rpc_listen(svc, (struct sockaddr *)&sin,
+				    RPC_LISTEN_UDP | (a_tcp ? RPC_LISTEN_TCP : 0), &ctx_a, &lsn_a), 0);
 	sin.sin_port = htons(TPORT + 2);
 	assert_int_equal(rpc_listen(svc, (struct sockaddr *)&sin, RPC_LISTEN_UDP, &ctx_b,
 				    &lsn_b), 0);
 	uv_async_init(&loop, &stop_async, on_stop);
 	pthread_create(&loop_thread, NULL, loop_main, NULL);
 	return 0;
+}
+
+static int server_up(void **st)
+{
+	struct rpc_limits lim = { .max_record = MAXREC, .max_conns = 8, .idle_timeout_ms = 0 };
+
+	return server_up_lim(&lim, false);
+}
+
+/* The byte budget's server: one address may hold BUDGET_HOST bytes in
+ * calls in flight, the node BUDGET_NODE (a HOLD call counts ~2.1 KiB: its
+ * record and its 2 KiB block). */
+#define BUDGET_HOST (16u << 10)
+#define BUDGET_NODE (40u << 10)
+
+static int server_up_budget(void **st)
+{
+	struct rpc_limits lim = { .max_record = MAXREC, .max_conns = 16, .idle_timeout_ms = 0,
+				  .max_held_bytes_per_host = BUDGET_HOST,
+				  .max_held_bytes = BUDGET_NODE };
+
+	return server_up_lim(&lim, true);
 }
 
 static int server_down(void **st)
@@ -1379,6 +1402,215 @@ static void test_tail_free(void **st)
 	assert_int_equal(put, got);
 }
 
+/* ---- the byte budget ---------------------------------------------------- */
+
+/* A TCP connection from source address 127.1.0.@host to port @port of the
+ * server. */
+static int tcp_connect_from(uint8_t host, uint16_t port)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET };
+	struct sockaddr_in sin = test_addr();
+	struct timeval tv = { .tv_sec = REPLY_WAIT_S };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	src.sin_addr.s_addr = htonl(0x7f010000u | host);
+	assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sin.sin_port = htons(port);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+/* An ECHO @xid from 127.1.0.@host to @port on a new connection is
+ * answered. */
+static void echo_from(uint8_t host, uint16_t port, uint32_t xid)
+{
+	int fd = tcp_connect_from(host, port);
+	uint32_t w[64];
+	struct msg m;
+
+	call_hdr(&m, xid, 2, TPROG, 1, 1, CRED_SYS);
+	w32(&m, xid);
+	tcp_send_record(fd, &m);
+	expect_accepted(w, tcp_recv_reply(fd, w, 64), xid, 0);
+	assert_int_equal(w[6], xid + 1);
+	close(fd);
+}
+
+/* @n HOLD calls @xid0.. to group A, sent with one write. */
+static void send_holds(int fd, uint32_t xid0, unsigned n)
+{
+	static uint8_t buf[64 * 128];
+	size_t len = 0;
+	struct msg m;
+
+	assert_true(n <= 64);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t mark;
+
+		call_hdr(&m, xid0 + i, 2, TPROG, 1, 6, CRED_SYS);
+		w32(&m, i);
+		mark = htonl(0x80000000u | (uint32_t)m.n);
+		memcpy(buf + len, &mark, 4);
+		memcpy(buf + len + 4, m.b, m.n);
+		len += 4 + m.n;
+	}
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+}
+
+struct budget {
+	uint64_t held, stops_host, stops_node, calls;
+};
+
+/* The server's budget counters (read from the test thread: they only
+ * grow or settle while the server waits for the test). */
+static struct budget budget_now(void)
+{
+	struct budget b;
+	uint64_t conns;
+
+	rpc_svc_budget_stats(svc, &b.held, &b.stops_host, &b.stops_node);
+	rpc_svc_stats(svc, &b.calls, &conns);
+	return b;
+}
+
+/* Wait until the stops at the host bound reach @host and at the node's
+ * @node (the wait only keeps a broken server from hanging the test). */
+static struct budget budget_wait_stops(uint64_t host, uint64_t node)
+{
+	struct budget b;
+
+	for (int i = 0; i < REPLY_WAIT_S * 100; i++) {
+		b = budget_now();
+		if (b.stops_host >= host && b.stops_node >= node)
+			return b;
+		usleep(10000);
+	}
+	fail_msg("no stop at the byte bound: %" PRIu64 "/%" PRIu64 " (host), %" PRIu64
+		 "/%" PRIu64 " (node)", b.stops_host, host, b.stops_node, node);
+	return b;
+}
+
+/* Read @n replies on @fd: every one accepted, each xid of @xid0.. once. */
+static void expect_hold_replies(int fd, uint32_t xid0, unsigned n)
+{
+	bool seen[64] = { false };
+	uint32_t w[64];
+
+	for (unsigned i = 0; i < n; i++) {
+		size_t nw = tcp_recv_reply(fd, w, 64);
+
+		expect_accepted(w, nw, w[0], 0);
+		assert_true(w[0] >= xid0 && w[0] < xid0 + n);
+		assert_false(seen[w[0] - xid0]);
+		seen[w[0] - xid0] = true;
+	}
+}
+
+static void hold_reset(void)
+{
+	pthread_mutex_lock(&hold_mu);
+	hold_release = false;
+	hold_max = hold_low = hold_low_max = 0;
+	pthread_mutex_unlock(&hold_mu);
+}
+
+static void hold_go(void)
+{
+	pthread_mutex_lock(&hold_mu);
+	hold_release = true;
+	pthread_cond_broadcast(&hold_cv);
+	pthread_mutex_unlock(&hold_mu);
+}
+
+/*
+ * One address's calls in flight hold at most its bound, plus the call that
+ * reached it: 40 HOLD calls sent in one write (one read of the server's)
+ * on one connection are taken until the address holds BUDGET_HOST bytes,
+ * and no further, though the connection is far from its 128 calls; a
+ * second connection of the address holding nothing is still read, one
+ * call, then stops too; an ECHO on a third is answered meanwhile.  Once
+ * the calls are let go every one is answered (the stopped input is fed
+ * again in order), and nothing is held after.  Before the budget every
+ * one of the 40 was taken at once.
+ */
+static void test_budget_host(void **st)
+{
+	struct budget b0, b1, b2;
+	uint64_t per_call, held;
+	int fd1, fd2;
+
+	hold_reset();
+	b0 = budget_now();
+	fd1 = tcp_connect_from(1, TPORT + 1);
+	send_holds(fd1, 0x8000, 40);
+	b1 = budget_wait_stops(b0.stops_host + 1, 0);
+	per_call = b1.held / (b1.calls - b0.calls);
+	assert_true(b1.calls - b0.calls < 40);
+	assert_true(b1.held >= BUDGET_HOST);
+	assert_true(b1.held - per_call < BUDGET_HOST); /* the call that reached it, no more */
+	assert_int_equal(b1.stops_node, b0.stops_node);
+
+	/* Another connection of the address: its first call is read. */
+	fd2 = tcp_connect_from(1, TPORT + 1);
+	send_holds(fd2, 0x8100, 3);
+	b2 = budget_wait_stops(b1.stops_host + 1, 0);
+	assert_int_equal(b2.calls, b1.calls + 1);
+
+	/* An ECHO on a third is answered, the 43 HOLDs still held. */
+	echo_from(1, TPORT + 1, 0x8200);
+
+	hold_go();
+	expect_hold_replies(fd1, 0x8000, 40);
+	expect_hold_replies(fd2, 0x8100, 3);
+	close(fd1);
+	close(fd2);
+	for (int i = 0; i < REPLY_WAIT_S * 100 && budget_now().held; i++)
+		usleep(10000);
+	held = budget_now().held;
+	assert_int_equal(held, 0);
+}
+
+/*
+ * The node's bound holds across addresses: two addresses at their own
+ * bound, a third is stopped by the node's (while under its own), a fourth
+ * holding nothing is still answered; all answered once let go.
+ */
+static void test_budget_node(void **st)
+{
+	struct budget b0, b1, b2;
+	int fa, fb, fc;
+
+	hold_reset();
+	b0 = budget_now();
+	fa = tcp_connect_from(11, TPORT + 1);
+	send_holds(fa, 0x9000, 20);
+	b1 = budget_wait_stops(b0.stops_host + 1, 0);
+	fb = tcp_connect_from(12, TPORT + 1);
+	send_holds(fb, 0x9100, 20);
+	b1 = budget_wait_stops(b0.stops_host + 2, 0);
+	assert_true(b1.held < BUDGET_NODE);
+	assert_int_equal(b1.stops_node, b0.stops_node);
+
+	fc = tcp_connect_from(13, TPORT + 1);
+	send_holds(fc, 0x9200, 20);
+	b2 = budget_wait_stops(b1.stops_host, b0.stops_node + 1);
+	assert_int_equal(b2.stops_host, b1.stops_host); /* the node's bound, not its own */
+	assert_true(b2.held >= BUDGET_NODE);
+	assert_true(b2.calls - b1.calls < 20);
+
+	echo_from(14, TPORT, 0x9300);
+
+	hold_go();
+	expect_hold_replies(fa, 0x9000, 20);
+	expect_hold_replies(fb, 0x9100, 20);
+	expect_hold_replies(fc, 0x9200, 20);
+	close(fa);
+	close(fb);
+	close(fc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1402,7 +1634,14 @@ int main(void)
 	const struct CMUnitTest low_tests[] = {
 		cmocka_unit_test(test_low_jobs_leave_a_cpu),
 	};
+	/* On a server with small byte bounds (BUDGET_HOST, BUDGET_NODE). */
+	const struct CMUnitTest budget_tests[] = {
+		cmocka_unit_test(test_budget_host),
+		cmocka_unit_test(test_budget_node),
+	};
 	int rc = cmocka_run_group_tests_name("low jobs", low_tests, server_up, server_down);
 
+	rc |= cmocka_run_group_tests_name("byte budget", budget_tests, server_up_budget,
+					  server_down);
 	return rc | cmocka_run_group_tests(tests, server_up, server_down);
 }
