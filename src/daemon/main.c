@@ -44,6 +44,7 @@
 #include "group/group.h"
 #include "journal/journal.h"
 #include "log.h"
+#include "wq.h"
 #include "metrics.h"
 #include "mount.h"
 #include "nfs3.h"
@@ -987,16 +988,21 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		log_warn("node %s: log writer thread not started (%s): lines for a reader that is "
 			 "behind wait until exit", d.node.me->name, strerror(-rc));
-	/* libuv's pool does only state I/O (client list, journal, a group's
-	 * open): blocking RPC handlers run on threads of their own
-	 * (rpc/rpc_pool.h), so its default size (4) serves.  Made now, with
-	 * the capabilities dropped and from a thread that left the loop's
-	 * real-time policy and CPU: libuv's threads are not sgnfsd's and do
-	 * not leave them themselves (a normal, unpinned loop makes it at its
-	 * first use, as it always did). */
+	/* libuv's pool is only the fallback of state I/O (common/wq.h: a
+	 * loop without a channel of its own, or no state thread started).
+	 * Made now, with the capabilities dropped and from a thread that left
+	 * the loop's real-time policy and CPU: libuv's threads are not
+	 * sgnfsd's and do not leave them themselves (a normal, unpinned loop
+	 * makes it at its first use, as it always did). */
 	if (loop_rt || thp_loop_cpu() >= 0)
 		sgnfsd_uv_pool_start();
 	d.loop = uv_default_loop();
+	/* State I/O comes back through a channel of the loop's own, never
+	 * through libuv's async handle (common/wq.h says why). */
+	rc = wq_attach(d.loop);
+	if (rc < 0)
+		log_warn("state I/O completions go through libuv's pool: %s (the loop may wait for its threads)",
+			 strerror(-rc));
 	/* Before any group opens its journal. */
 	jr_set_io(d.cfg->journal_io_thread ? JR_IO_THREAD : JR_IO_URING);
 	/*
@@ -1122,6 +1128,11 @@ out_svc:
 	/* The close of the svc's pool channel (rpc.h). */
 	uv_run(d.loop, UV_RUN_NOWAIT);
 out_pid:
+	if (d.loop) {
+		/* Every job is back: the groups are closed or never opened. */
+		wq_detach(d.loop);
+		uv_run(d.loop, UV_RUN_NOWAIT);
+	}
 	if (d.loop && !uv_is_closing((uv_handle_t *)&d.sigterm)) {
 		/* a failed start: the loop never ran, so nothing closed them */
 		uv_close((uv_handle_t *)&d.sigterm, NULL);

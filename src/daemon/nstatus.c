@@ -9,13 +9,14 @@
 
 #include "group/group.h"
 #include "log.h"
+#include "wq.h"
 #include "sjson.h"
 #include "version.h"
 
-/* One status on its way; owned by libuv's pool from uv_queue_work to
+/* One status on its way; owned by the state I/O threads (wq.h) from wq_queue to
  * nst_after, then freed there. */
 struct nst_job {
-	uv_work_t work;
+	struct wq_work work;
 	struct nst_snap *snap;     /* owned; freed on the pool once written */
 	nst_wrap_fn wrap;
 	nst_done_fn done;
@@ -119,7 +120,7 @@ void nst_render(const struct nst_snap *s, struct json_object *out)
 
 /* Pool thread: everything that grows with the lists (objects, text,
  * frees).  Touches nothing but the job. */
-static void nst_work(uv_work_t *w)
+static void nst_work(struct wq_work *w)
 {
 	struct nst_job *j = w->data;
 	uint64_t t0 = uv_hrtime();
@@ -143,7 +144,7 @@ out:
 }
 
 /* Loop thread: hand the answer over, end the job. */
-static void nst_after(uv_work_t *w, int status)
+static void nst_after(struct wq_work *w, int status)
 {
 	struct nst_job *j = w->data;
 
@@ -174,7 +175,7 @@ int nst_render_async(uv_loop_t *loop, struct nst_snap *snap, nst_wrap_fn wrap,
 	j->done = done;
 	j->arg = arg;
 	j->work.data = j;
-	rc = uv_queue_work(loop, &j->work, nst_work, nst_after);
+	rc = wq_queue(loop, &j->work, nst_work, nst_after);
 	if (rc < 0)
 		goto fail_job;
 	nst_stats.running++;

@@ -10,7 +10,7 @@
  *     by the daemon; the groups' part by grp_node_snap): counters, copied
  *     strings, the list entries up to their cap; nothing in it points into
  *     live state;
- *   - on a libuv pool thread (nst_render_async), the json-c objects, the
+ *   - on a state I/O thread (nst_render_async, wq.h), the json-c objects, the
  *     text, what wraps it for the wire, and every free; the answer is
  *     handed back on the loop when the job is done.
  * A job in flight when the node stops still ends (libuv's loop does not

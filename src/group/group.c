@@ -64,6 +64,7 @@
 #include "config/config.h"
 #include "config/reload.h"
 #include "log.h"
+#include "wq.h"
 #include "sfile.h"
 #include "nsm/clist.h"
 #include "nsm/notify.h"
@@ -465,7 +466,7 @@ static void *grp_open_thread(void *arg)
  * priority (grp_open_thread), this pool thread waits for it; if no thread
  * can be made, it reads here at the pool's priority.
  */
-static void grp_open_work(uv_work_t *w)
+static void grp_open_work(struct wq_work *w)
 {
 	struct sg_group *g = w->data;
 	pthread_t th;
@@ -735,7 +736,7 @@ static void grp_unbind(struct sg_group *g)
 
 static void grp_slot_opened(struct sg_slot *sl, int rc);
 
-static void grp_open_done(uv_work_t *w, int status)
+static void grp_open_done(struct wq_work *w, int status)
 {
 	struct sg_group *g = w->data;
 	struct sg_slot *sl = g->slot;
@@ -831,7 +832,7 @@ static int grp_start(struct sg_slot *sl)
 	 * (grp_install): the group is then "binding", not failed. */
 	(void)grp_bind(g);
 	g->open_work.data = g;
-	rc = uv_queue_work(node->loop, &g->open_work, grp_open_work, grp_open_done);
+	rc = wq_queue(node->loop, &g->open_work, grp_open_work, grp_open_done);
 	if (rc < 0) {
 		snprintf(sl->why, sizeof(sl->why), "cannot queue the open: %s", uv_strerror(rc));
 		goto err_unbind;

@@ -31,6 +31,7 @@ struct grp_waiter;
 struct sbuf;
 
 #include "metrics.h"
+#include "wq.h"
 #include "rpc/rpc_stats.h"
 
 /*
@@ -109,7 +110,7 @@ struct sg_group {
 	uint64_t start_ns;                 /* uv_hrtime() when the start began */
 	struct sg_slot *slot;              /* not owned: the slot it is in */
 	enum grp_state state;
-	uv_work_t open_work;               /* the open on the thread pool */
+	struct wq_work open_work;               /* the open on the thread pool */
 	int open_rc;                       /* its result (set on the pool) */
 	char open_why[256];                /* why it failed */
 	struct nsm_notifier *notifier;     /* owned while notifying */

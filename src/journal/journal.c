@@ -139,6 +139,7 @@
 #include <liburing.h>
 
 #include "log.h"
+#include "wq.h"
 #include "sfile.h"
 #include "thprio.h"
 
@@ -584,7 +585,7 @@ enum jr_job_kind { JR_JOB_APPEND, JR_JOB_SNAPSHOT };
  * descriptors are its own (dup), so it never depends on the journal's
  * staying open: a job outliving jr_close closes what it has. */
 struct jr_job {
-	uv_work_t work;
+	struct wq_work work;
 	struct jr_job *next;          /* in the journal's queue, oldest first */
 	struct jr *j;                 /* NULL once the journal closed: discard */
 	enum jr_job_kind kind;
@@ -794,7 +795,7 @@ static bool jr_room_ahead(int fd, off_t bytes)
 	       (unsigned long long)bytes + JR_PREALLOC;
 }
 
-static void jr_job_work(uv_work_t *w)
+static void jr_job_work(struct wq_work *w)
 {
 	struct jr_job *job = w->data;
 	off_t bend = job->off + (off_t)job->buf.len;
@@ -1007,7 +1008,7 @@ static void jr_io_ran(struct jr *j, struct jr_job *job)
 	jr_job_finished(j, job);
 }
 
-static void jr_job_done(uv_work_t *w, int status)
+static void jr_job_done(struct wq_work *w, int status)
 {
 	struct jr_job *job = w->data;
 	struct jr *j = job->j;
@@ -1134,7 +1135,7 @@ static void jr_ring_cqe(struct jr *j, struct io_uring_cqe *cqe)
 		 * as the thread path does; then it is taken as failed. */
 		job->trunc_only = true;
 		job->work.data = job;
-		if (uv_queue_work(j->loop, &job->work, jr_job_work, jr_job_done) == 0)
+		if (wq_queue(j->loop, &job->work, jr_job_work, jr_job_done) == 0)
 			return;
 	}
 	jr_io_ran(j, job);
@@ -1215,12 +1216,12 @@ static void jr_ring_open(struct jr *j)
 /* A closed journal's ring with writes still in flight: wait for them on
  * the pool (the kernel may still read their buffers), then free them. */
 struct jr_drain {
-	uv_work_t work;
+	struct wq_work work;
 	struct io_uring *ring;
 	unsigned sqes;
 };
 
-static void jr_drain_work(uv_work_t *w)
+static void jr_drain_work(struct wq_work *w)
 {
 	struct jr_drain *d = w->data;
 	struct io_uring_cqe *cqe;
@@ -1243,7 +1244,7 @@ static void jr_drain_work(uv_work_t *w)
 	io_uring_queue_exit(d->ring);
 }
 
-static void jr_drain_done(uv_work_t *w, int status)
+static void jr_drain_done(struct wq_work *w, int status)
 {
 	struct jr_drain *d = w->data;
 
@@ -1263,7 +1264,7 @@ static void jr_ring_close(struct jr *j)
 		d->ring = j->ring;
 		d->sqes = j->ring_sqes;
 		d->work.data = d;
-		if (uv_queue_work(j->loop, &d->work, jr_drain_work, jr_drain_done) == 0) {
+		if (wq_queue(j->loop, &d->work, jr_drain_work, jr_drain_done) == 0) {
 			j->ring = NULL;
 			return;
 		}
@@ -1300,7 +1301,7 @@ static int jr_submit(struct jr *j, struct jr_job *job, bool alone)
 	job->j = j;
 	job->work.data = job;
 	if (jr_ring_submit(j, job) < 0 &&
-	    uv_queue_work(j->loop, &job->work, jr_job_work, jr_job_done) != 0)
+	    wq_queue(j->loop, &job->work, jr_job_work, jr_job_done) != 0)
 		return -EAGAIN;
 	job->next = NULL;
 	if (j->jlast)
@@ -1328,7 +1329,7 @@ enum jr_fold_phase {
  * the pool (busy) only that step touches it but for j, which the loop
  * clears when the journal closes (the step's end then frees it). */
 struct jr_fold {
-	uv_work_t work;
+	struct wq_work work;
 	struct jr *j;                 /* NULL: closed or over; the step's end frees it */
 	enum jr_fold_phase phase;     /* the step queued, or the last that ran */
 	bool busy;                    /* a step is on the pool */
@@ -1361,8 +1362,8 @@ struct jr_fold {
 };
 
 /* Folds building at once in this process (loop thread only).  A build
- * holds a libuv pool thread for its whole length (seconds for a million
- * locks), and that pool also writes what cannot wait long (the zeroing
+ * holds a state I/O thread (wq.h) for its whole length (seconds for a
+ * million locks), and those threads also write what cannot wait long (the zeroing
  * appends of every journal, the client lists): one at a time leaves it
  * the other threads.  A group whose turn it is not tries again at its
  * next batch. */
@@ -1621,7 +1622,7 @@ static void *jr_fold_thread(void *arg)
 	return NULL;
 }
 
-static void jr_fold_work(uv_work_t *w)
+static void jr_fold_work(struct wq_work *w)
 {
 	struct jr_fold *f = w->data;
 	pthread_t th;
@@ -1685,13 +1686,13 @@ static void jr_fold_free(struct jr_fold *f)
 	free(f);
 }
 
-static void jr_fold_done(uv_work_t *w, int status);
+static void jr_fold_done(struct wq_work *w, int status);
 
 static int jr_fold_queue(struct jr *j, struct jr_fold *f)
 {
 	f->busy = true;
 	f->work.data = f;
-	if (uv_queue_work(j->loop, &f->work, jr_fold_work, jr_fold_done) == 0)
+	if (wq_queue(j->loop, &f->work, jr_fold_work, jr_fold_done) == 0)
 		return 0;
 	f->busy = false;
 	return -EAGAIN;
@@ -1831,7 +1832,7 @@ static void jr_fold_step_done(struct jr *j, struct jr_fold *f)
 	jr_kick(j);
 }
 
-static void jr_fold_done(uv_work_t *w, int status)
+static void jr_fold_done(struct wq_work *w, int status)
 {
 	struct jr_fold *f = w->data;
 	struct jr *j = f->j;

@@ -14,7 +14,7 @@
  * CAP_FSETID ...), and setting fsuid 0 again restores them.  Capabilities
  * outside that set stay, which is why MKNOD checks device creation itself
  * (CAP_MKNOD).  The thread always returns to root before it goes back to
- * libuv's pool: other modules' work runs on the same threads.
+ * its pool: other handlers run on the same threads.
  */
 #include "nfs/nfs3_int.h"
 

@@ -40,6 +40,7 @@
 #include "group/gslot.h"
 #include "journal/journal.h"
 #include "log.h"
+#include "wq.h"
 #include "sfile.h"
 #include "shash.h"
 #include "nlm/nlm_host.h"
@@ -648,16 +649,16 @@ void nlm_resv_check_done(struct nlm_group *ng, const char *why)
  * clients took them): free it on the thread pool.  It has no callbacks and
  * nothing refers to it any more. */
 struct nlm_resv_free {
-	uv_work_t work;
+	struct wq_work work;
 	struct lk_table *t;
 };
 
-static void nlm_resv_free_work(uv_work_t *w)
+static void nlm_resv_free_work(struct wq_work *w)
 {
 	lk_table_free(((struct nlm_resv_free *)w->data)->t);
 }
 
-static void nlm_resv_free_done(uv_work_t *w, int status)
+static void nlm_resv_free_done(struct wq_work *w, int status)
 {
 	(void)status;
 	free(w->data);
@@ -670,7 +671,7 @@ static void nlm_resv_free_async(struct nlm_group *ng, struct lk_table *t)
 	if (f) {
 		f->work.data = f;
 		f->t = t;
-		if (uv_queue_work(nlm_jloop(ng), &f->work, nlm_resv_free_work,
+		if (wq_queue(nlm_jloop(ng), &f->work, nlm_resv_free_work,
 				  nlm_resv_free_done) == 0)
 			return;
 		free(f);

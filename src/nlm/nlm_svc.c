@@ -27,6 +27,7 @@
 #include "journal/journal.h"
 #include "lock/lock.h"
 #include "log.h"
+#include "wq.h"
 #include "shash.h"
 #include "nlm/nlm_cb.h"
 #include "nlm/nlm_grant.h"
@@ -208,20 +209,20 @@ static int nlm_online(struct grp_pub *gp, void *slot)
  * table holds as many locks as clients took, and freeing millions of
  * them must not stall the other groups. */
 struct nlm_free_work {
-	uv_work_t work;
+	struct wq_work work;
 	struct lk_table *locks;
 	struct nlm_host **hosts;       /* owned, nbuckets chains */
 	size_t nbuckets;
 };
 
-static void nlm_free_work(uv_work_t *w)
+static void nlm_free_work(struct wq_work *w)
 {
 	struct nlm_free_work *fw = w->data;
 
 	nlm_hosts_free(fw->locks, fw->hosts, fw->nbuckets);
 }
 
-static void nlm_free_done(uv_work_t *w, int status)
+static void nlm_free_done(struct wq_work *w, int status)
 {
 	(void)status;
 	free(w->data);
@@ -253,7 +254,7 @@ static void nlm_close(struct grp_pub *gp, void *slot, bool online)
 		fw->locks = ng->locks;
 		fw->hosts = ng->hosts;
 		fw->nbuckets = ng->nhbuckets;
-		if (uv_queue_work(nlm_loop(ng), &fw->work, nlm_free_work, nlm_free_done) != 0) {
+		if (wq_queue(nlm_loop(ng), &fw->work, nlm_free_work, nlm_free_done) != 0) {
 			free(fw);
 			fw = NULL;
 		}

@@ -55,6 +55,7 @@
 #include <arpa/inet.h>
 
 #include "log.h"
+#include "wq.h"
 #include "saddr.h"
 #include "shash.h"
 #include "sfile.h"
@@ -127,7 +128,7 @@ struct clist {
 };
 
 struct clist_io {
-	uv_work_t work;
+	struct wq_work work;
 	struct clist *cl;
 	struct clist_entry *e;
 	bool unlink_op;
@@ -398,7 +399,7 @@ static void clist_entry_free(struct clist_entry *e)
 
 static void clist_put(struct clist *cl);
 
-static void clist_io_work(uv_work_t *w)
+static void clist_io_work(struct wq_work *w)
 {
 	struct clist_io *io = w->data;
 	int dirfd = io->cl->dirfd;
@@ -434,7 +435,7 @@ static void clist_release_waiters(struct clist_entry *e, uint64_t gen, int rc)
 	}
 }
 
-static void clist_io_done(uv_work_t *w, int status)
+static void clist_io_done(struct wq_work *w, int status)
 {
 	struct clist_io *io = w->data;
 	struct clist *cl = io->cl;
@@ -517,7 +518,7 @@ static void clist_start_io(struct clist *cl, struct clist_entry *e, bool unlink_
 			goto fail;
 	}
 	io->work.data = io;
-	if (uv_queue_work(cl->loop, &io->work, clist_io_work, clist_io_done) != 0)
+	if (wq_queue(cl->loop, &io->work, clist_io_work, clist_io_done) != 0)
 		goto fail;
 	e->io_busy = true;
 	e->removing = unlink_op;

@@ -38,8 +38,8 @@ struct rpc_conn;
 
 #define RPC_HOST_BUCKETS 1024
 /* Thread-pool jobs of blocking procedures in flight at once, node-wide,
- * on threads of their own (rpc_pool.h), so libuv's pool is left to state
- * I/O (client list, journal). */
+ * on threads of their own (rpc_pool.h); state I/O (client list,
+ * journal) has its own (common/wq.h). */
 #define RPC_POOL_JOBS 4
 /* Jobs of one context (group) on the pool at once: one fewer than the
  * node's, so a slot is always free for another group's request, which
@@ -151,7 +151,7 @@ struct rpc_svc {
 	struct rpcx_fq *fq_ring;               /* next to take a job, or NULL */
 	unsigned pool_inflight;                /* jobs handed to the pool */
 	unsigned low_inflight;                 /* of those, low ones (<= rpcs_low_cap) */
-	struct rpcp_chan *pool;                /* owned: the pool's way back; opened at the first job */
+	struct wq_chan *pool;                  /* owned: the pool's way back; opened at the first job */
 	uint64_t udp_dropped;                  /* since start */
 	uint64_t udp_drop_logged_ms, udp_drop_quiet;
 	struct rpc_listener *udp_paused;       /* pause_next list, one lsn ref each */

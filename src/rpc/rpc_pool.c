@@ -4,41 +4,27 @@
  * not libuv's pool).
  *
  * Two queues, one per kind of thread, under one mutex; each thread takes
- * the oldest job of its queue.  A channel is an eventfd, a uv_poll_t on
- * it, and the list of its finished jobs under its own mutex.  The order
- * of a completion is the point of the file: append under the mutex,
- * release it, then write the eventfd; the loop reads the eventfd, takes
- * the whole list under the mutex and runs each job's done callback
- * outside it.  A write that finds the list already taken wakes the loop
- * for nothing; one that comes after a take wakes it for the new job.
+ * the oldest job of its queue and hands it back through its channel
+ * (common/wq.h, wq_chan_post: the loop never waits for the thread).
  *
  * Hazards: the threads never exit, so a channel must outlive its jobs
- * (rpcp_chan_close with jobs out is a bug); a channel is the loop's, so
+ * (wq_chan_close with jobs out is a bug); a channel is the loop's, so
  * only its thread submits and closes.
  */
 #include "rpc/rpc_pool.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/eventfd.h>
 
 #include "log.h"
 #include "rpc_int.h"
 #include "thprio.h"
 
 void (*rpcp_test_woke)(struct rpcp_job *j);
-
-struct rpcp_chan {
-	uv_poll_t poll;                /* on efd; ref'd while jobs are out */
-	int efd;                       /* owned */
-	unsigned out;                  /* jobs submitted, not yet done (loop) */
-	pthread_mutex_t mu;            /* guards head, tail */
-	struct rpcp_job *head, *tail;  /* finished, not yet taken by the loop */
-};
 
 /* The process's threads: one queue for each kind. */
 struct rpcp_queue {
@@ -66,22 +52,21 @@ static void rpcp_append(struct rpcp_job **head, struct rpcp_job **tail, struct r
 	*tail = j;
 }
 
-/* On the pool thread that ran @j: hand it back to its loop. */
+/* On the pool thread that ran @j: hand it back to its loop.  j is the
+ * loop's from now on (only tests look at it, in the hook). */
 static void rpcp_post(struct rpcp_job *j)
 {
-	struct rpcp_chan *ch = j->chan;
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&ch->mu);
-	rpcp_append(&ch->head, &ch->tail, j);
-	pthread_mutex_unlock(&ch->mu);
-	/* Last, and after the unlock: the woken loop may preempt this
-	 * thread right here, and must then need nothing from it.  j is the
-	 * loop's from now on (only tests look at it, in the hook). */
-	while (write(ch->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-		;
+	wq_chan_post(j->chan, &j->wd);
 	if (rpcp_test_woke)
 		rpcp_test_woke(j);
+}
+
+/* On the loop: the job is back. */
+static void rpcp_done(struct wq_done *d)
+{
+	struct rpcp_job *j = (struct rpcp_job *)((char *)d - offsetof(struct rpcp_job, wd));
+
+	j->done(j);
 }
 
 static void *rpcp_thread(void *arg)
@@ -149,14 +134,14 @@ static bool rpcp_start(struct rpcp_queue *q)
 	return q->started > 0;
 }
 
-void rpcp_submit(struct rpcp_chan *ch, struct rpcp_job *j)
+void rpcp_submit(struct wq_chan *ch, struct rpcp_job *j)
 {
 	struct rpcp_queue *q = &rpcp.q[1];
 
 	j->chan = ch;
+	j->wd.fn = rpcp_done;
 	j->lowered = false;
-	if (ch->out++ == 0)
-		uv_ref((uv_handle_t *)&ch->poll);
+	wq_chan_hold(ch);
 	pthread_mutex_lock(&rpcp.mu);
 	/* A low job where no low thread can run goes to the normal ones. */
 	if (!j->low || !rpcp_start(q))
@@ -172,82 +157,4 @@ void rpcp_submit(struct rpcp_chan *ch, struct rpcp_job *j)
 	rpcp_append(&q->head, &q->tail, j);
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&rpcp.mu);
-}
-
-static void rpcp_chan_cb(uv_poll_t *p, int status, int events)
-{
-	struct rpcp_chan *ch = p->data;
-	struct rpcp_job *list;
-	uint64_t n;
-
-	(void)status;
-	(void)events;
-	/* Clear the count first: a write after this read wakes the loop
-	 * again, for a job appended after the take below. */
-	(void)!read(ch->efd, &n, sizeof(n));
-	pthread_mutex_lock(&ch->mu);
-	list = ch->head;
-	ch->head = ch->tail = NULL;
-	pthread_mutex_unlock(&ch->mu);
-	while (list) {
-		struct rpcp_job *j = list;
-
-		list = j->next;
-		if (--ch->out == 0)
-			uv_unref((uv_handle_t *)&ch->poll);
-		j->done(j);
-	}
-}
-
-static void rpcp_chan_closed(uv_handle_t *h);
-
-int rpcp_chan_open(uv_loop_t *loop, struct rpcp_chan **out)
-{
-	struct rpcp_chan *ch = calloc(1, sizeof(*ch));
-	int rc;
-
-	if (!ch)
-		return -ENOMEM;
-	ch->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (ch->efd < 0) {
-		rc = -errno;
-		goto out_free;
-	}
-	rc = uv_poll_init(loop, &ch->poll, ch->efd);
-	if (rc < 0)
-		goto out_efd;
-	pthread_mutex_init(&ch->mu, NULL);
-	ch->poll.data = ch;
-	rc = uv_poll_start(&ch->poll, UV_READABLE, rpcp_chan_cb);
-	if (rc < 0) {
-		/* The handle exists: its close callback frees the rest. */
-		uv_close((uv_handle_t *)&ch->poll, rpcp_chan_closed);
-		return rc;
-	}
-	/* Idle, it does not keep the loop running (rpcp_submit refs it). */
-	uv_unref((uv_handle_t *)&ch->poll);
-	*out = ch;
-	return 0;
-
-out_efd:
-	close(ch->efd);
-out_free:
-	free(ch);
-	return rc;
-}
-
-static void rpcp_chan_closed(uv_handle_t *h)
-{
-	struct rpcp_chan *ch = h->data;
-
-	close(ch->efd);
-	pthread_mutex_destroy(&ch->mu);
-	free(ch);
-}
-
-void rpcp_chan_close(struct rpcp_chan *ch)
-{
-	if (!ch)
-		return;
-	uv_close((uv_handle_t *)&ch->poll, rpcp_chan_closed);
 }

@@ -13,9 +13,10 @@
  * (bench/RESULTS.md): 800 such waits in 14 s, median 0.7 ms, p99 2.6 ms,
  * during which no request of any group was read.
  *
- * Here a finished job is appended to its channel's list under a mutex,
- * the mutex is released, and only then the loop is woken through an
- * eventfd of the channel's own that a uv_poll_t watches.  Whatever happens
+ * Here a finished job goes back through a channel of the loop's own
+ * (common/wq.h, wq_chan: appended to a list under a mutex, the mutex
+ * released, and only then the loop woken through an eventfd of the
+ * channel's own that a uv_poll_t watches).  Whatever happens
  * to the thread after that write, the loop finds the job whole and never
  * waits for the thread.  Every completion writes (no coalescing): a thread
  * held up between its append and its write must not delay the next job's
@@ -35,7 +36,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
-struct rpcp_chan;
+#include "wq.h"
 
 /* One job; the caller's memory (embedded in its request), untouched by
  * the pool between rpcp_submit and @done. */
@@ -44,23 +45,16 @@ struct rpcp_job {
 	void (*done)(struct rpcp_job *j);   /* then on the channel's loop */
 	bool low;                           /* run it on a low thread (if any) */
 	bool lowered;                       /* set: a low thread ran it */
-	struct rpcp_chan *chan;             /* the pool's */
+	struct wq_chan *chan;               /* the pool's */
 	struct rpcp_job *next;              /* the pool's */
+	struct wq_done wd;                  /* the pool's */
 };
 
-/*
- * A channel back to @loop, opened on it: 0 or -errno.  It keeps the loop
- * alive only while it has jobs out.  Closed with rpcp_chan_close, on the
- * loop thread, once no job of it is out; the memory goes when the loop
- * has run the close (uv_close).
- */
-int rpcp_chan_open(uv_loop_t *loop, struct rpcp_chan **out);
-void rpcp_chan_close(struct rpcp_chan *ch);
-
 /* On the loop thread: run @j->work on a pool thread, then @j->done on
- * @ch's loop.  A low job runs on a normal thread where no low thread
+ * @ch's loop (a channel of wq.h, opened on it with wq_chan_open and closed
+ * with wq_chan_close once no job of it is out).  A low job runs on a normal thread where no low thread
  * could be started. */
-void rpcp_submit(struct rpcp_chan *ch, struct rpcp_job *j);
+void rpcp_submit(struct wq_chan *ch, struct rpcp_job *j);
 
 /* Tests only: called on the pool thread right after it woke the loop for
  * @j (the moment the woken loop preempts it on a shared CPU).  NULL in

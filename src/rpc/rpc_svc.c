@@ -93,7 +93,7 @@ void rpc_svc_free(struct rpc_svc *svc)
 		slab_fini(&svc->blocks[c]);
 	free(svc->scratch);
 	/* Its memory goes when the loop runs the close (rpc.h). */
-	rpcp_chan_close(svc->pool);
+	wq_chan_close(svc->pool);
 	rpc_drc_free(svc->drc);
 	pthread_mutex_destroy(&svc->udp_tx_mu);
 	free(svc);
@@ -825,7 +825,7 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 		svc->pool_inflight++;
 		if (rp->job.low)
 			svc->low_inflight++;
-		if (!svc->pool && rpcp_chan_open(svc->loop, &svc->pool) < 0) {
+		if (!svc->pool && wq_chan_open(svc->loop, &svc->pool) < 0) {
 			svc->pool = NULL;
 			svc->pool_inflight--;
 			if (rp->job.low)

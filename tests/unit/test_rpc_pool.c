@@ -84,9 +84,9 @@ static void tjob_init(struct tjob *t, bool low)
 	t->job.low = low;
 }
 
-static void close_chan(uv_loop_t *loop, struct rpcp_chan *ch)
+static void close_chan(uv_loop_t *loop, struct wq_chan *ch)
 {
-	rpcp_chan_close(ch);
+	wq_chan_close(ch);
 	uv_run(loop, UV_RUN_NOWAIT);
 	assert_int_equal(uv_loop_close(loop), 0);
 }
@@ -96,12 +96,12 @@ static void close_chan(uv_loop_t *loop, struct rpcp_chan *ch)
 static void test_done_while_sender_held(void **state)
 {
 	uv_loop_t loop;
-	struct rpcp_chan *ch;
+	struct wq_chan *ch;
 	struct tjob t;
 
 	(void)state;
 	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(rpcp_chan_open(&loop, &ch), 0);
+	assert_int_equal(wq_chan_open(&loop, &ch), 0);
 	tjob_init(&t, false);
 	t_done_seen_by_hook = false;
 	t_hook_calls = 0;
@@ -124,12 +124,12 @@ static void test_done_while_sender_held(void **state)
 static void test_threads(void **state)
 {
 	uv_loop_t loop;
-	struct rpcp_chan *ch;
+	struct wq_chan *ch;
 	struct tjob n, l;
 
 	(void)state;
 	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(rpcp_chan_open(&loop, &ch), 0);
+	assert_int_equal(wq_chan_open(&loop, &ch), 0);
 	/* Idle, the channel does not keep the loop running. */
 	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
 	tjob_init(&n, false);
