@@ -31,7 +31,11 @@
 # depth 1 through our own RPC client), BENCH_GETATTR_REPEATS
 # (depth-1 runs per server, the median reported, default 3), BENCH_SERVERS (default
 # "sgnfs ganesha"), BENCH_WORK (scratch, default /var/tmp/sgnfs-bench),
-# BENCH_LOOP_CPU (sgnfs's loop_cpu; default none).
+# BENCH_LOOP_CPU (sgnfs's loop_cpu; default none), BENCH_PROFILE (1: after
+# sgnfs's measured rows, one extra, unmeasured run of each of GETATTR depth
+# 1, depth 32 and seqio_bench under `perf record` of sgnfsd, summed by
+# bench/perfprof.py into sgnfs.profile of the JSON; 0: none; default 1 when
+# perf is in PATH).
 #
 # Everything started here is stopped on exit, whatever the exit path (trap).
 # A server that fails is reported as n/a; the exit status is then 1.
@@ -68,6 +72,13 @@ declare -A R     # R[server.metric] = figure
 declare -A NOTE  # NOTE[server] = why its figures are missing
 SG_PID=
 STATUS=0
+# the profile runs (BENCH_PROFILE, see above)
+PROFILE=${BENCH_PROFILE:-}
+if [ "$PROFILE" != 0 ]; then
+	command -v perf >/dev/null 2>&1 && PROFILE=1 || PROFILE=0
+fi
+declare -A PROF  # PROF[row] = perfprof.py's summary (one JSON object)
+PERF_PID=
 
 log() { echo "[fileservice $(date +%T)] $*" | tee -a "$LOG" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -97,6 +108,7 @@ sgnfs_stop() {
 
 cleanup() {
 	trap - EXIT INT TERM
+	[ -n "$PERF_PID" ] && kill -KILL "$PERF_PID" 2>/dev/null
 	sgnfs_stop
 	"$BENCH/ganesha.sh" stop
 	rm -f "$SRCFILE" "$BACKFILE" "$SG_EXPORT/bench.bin" "$GA_EXPORT/bench.bin" \
@@ -325,6 +337,84 @@ nfsnull() {
 	log "$s: NFS NULL depth 1: $out"
 }
 
+# ---------------------------------------------------------------- profiles
+
+# perf_attached PID: whether process PID holds a perf_event descriptor
+perf_attached() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[[ $(readlink "$f" 2>/dev/null) == *perf_event* ]] && return 0
+	done
+	return 1
+}
+
+# prof_start NAME: perf record of sgnfsd into $WORK/profile/NAME.data, until
+# prof_stop.  Returns once perf is attached: it takes 0.2-0.5 s to open its
+# events, and a run started before would go partly unsampled.
+prof_start() {
+	local i
+	mkdir -p "$WORK/profile" || return 1
+	rm -f "$WORK/profile/$1.data"
+	perf record -F 999 -g -p "$SG_PID" -o "$WORK/profile/$1.data" >>"$LOG" 2>&1 </dev/null &
+	PERF_PID=$!
+	for ((i = 0; i < 750; i++)); do
+		perf_attached "$PERF_PID" && break
+		kill -0 "$PERF_PID" 2>/dev/null || break
+		sleep 0.02
+	done
+	sleep 0.2   # the events are enabled once sgnfsd's maps are written
+}
+
+# prof_stop NAME: stop the recording, keep its summary in PROF[NAME]; a
+# failed perf costs the profile only (logged).
+prof_stop() {
+	local i out
+	# perf sets its own SIGINT handler, so the SIGINT that a background
+	# job of a script ignores still reaches it
+	kill -INT "$PERF_PID" 2>/dev/null
+	for ((i = 0; i < 600; i++)); do
+		kill -0 "$PERF_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$PERF_PID" 2>/dev/null
+	wait "$PERF_PID" 2>/dev/null
+	PERF_PID=
+	if out=$(timeout 300 python3 "$BENCH/perfprof.py" summarize "$WORK/profile/$1.data" 2>>"$LOG"); then
+		PROF[$1]=$out
+		log "sgnfs: profile $1: $out"
+	else
+		log "sgnfs: profile $1 failed (see $LOG); no profile"
+	fi
+}
+
+# profile NS EXPORT: one extra run of each measured row (GETATTR depth 1,
+# depth 32, seqio) under perf, after the measured ones: the sampling slows
+# sgnfsd, so these runs count in no figure.
+profile() {
+	local ns=$1 exp=$2 row d
+	for row in $ROWS; do
+		case $row in
+		getattr)
+			for d in 1 32; do
+				prof_start getattr_d$d
+				timeout $((SECS + 60)) ip netns exec "$ns" $PIN "$GB" 127.0.0.1 "$exp" \
+					--depth "$d" --seconds "$SECS" >>"$LOG" 2>&1 ||
+					log "sgnfs: profile run getattr_bench --depth $d failed"
+				prof_stop getattr_d$d
+			done ;;
+		seqio)
+			rm -f "$exp/seq.bin"
+			sync
+			prof_start seq
+			timeout 900 ip netns exec "$ns" "$SQ" 127.0.0.1 "$exp" seq.bin --mb "$FILE_MB" \
+				--bs "$SEQ_BS" --depth "$SEQ_DEPTH" ${BENCH_SEQ_EXTRA:-} >>"$LOG" 2>&1 ||
+				log "sgnfs: profile run seqio_bench failed"
+			prof_stop seq
+			rm -f "$exp/seq.bin" ;;
+		esac
+	done
+}
+
 measure() {
 	local s=$1 ns=$2 exp=$3 row
 	for row in $ROWS; do
@@ -344,6 +434,7 @@ run_sgnfs() {
 	fi
 	sgnfs_start || { NOTE[sgnfs]="sgnfsd did not start/serve"; sgnfs_stop; return 1; }
 	measure sgnfs "$SG_NS" "$SG_EXPORT" || NOTE[sgnfs]="a measurement failed"
+	[ "$PROFILE" = 1 ] && [ -z "${NOTE[sgnfs]:-}" ] && profile "$SG_NS" "$SG_EXPORT"
 	kill -0 "$SG_PID" 2>/dev/null || { NOTE[sgnfs]="sgnfsd died during the run"; }
 	sgnfs_stop
 	[ -z "${NOTE[sgnfs]:-}" ]
@@ -413,6 +504,15 @@ report() {
 				printf '"%s": %s, ' "$m" "$(jnum "${R[$s.$m]:-}")"
 			done
 			printf '"getattr_d1_runs": [%s], ' "$(tr ' ' ',' <<<"${R[$s.getattr_d1_runs]:-}")"
+			if [ "$s" = sgnfs ]; then
+				local psep= pk
+				printf '"profile": {'
+				for pk in getattr_d1 getattr_d32 seq; do
+					[ -n "${PROF[$pk]:-}" ] || continue
+					printf '%s"%s": %s' "$psep" "$pk" "${PROF[$pk]}"; psep=', '
+				done
+				printf '}, '
+			fi
 			printf '"seq_committed": "%s", "verified": %s, "note": "%s"},\n' "${R[$s.seq_committed]:-}" \
 				"${R[$s.verified]:-false}" "${NOTE[$s]:-}"
 		done

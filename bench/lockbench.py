@@ -49,7 +49,11 @@ BENCH_SCALE_STEPS (lock counts of the scale rows, default
 BENCH_ISO_HOSTS (hosts holding the failing group's locks, default 1000),
 BENCH_ISO_REPEAT (sgnfs isolation repeats, default 5), BENCH_NS (prefix of the
 network namespaces' names, default sgnfs-bench), BENCH_JOURNAL_IO (sgnfs's
-[cluster] journal_io: uring or thread; default: not set, i.e. uring).
+[cluster] journal_io: uring or thread; default: not set, i.e. uring),
+BENCH_PROFILE (1: after the measured repeats of the lock section, one extra,
+unmeasured run of each sgnfs row under `perf record` of sgnfsd, summed into
+lock.VARIANT.profile.{sgnfs,sgnfs_nojournal,null_sgnfs} by bench/perfprof.py;
+0: none; default 1 when perf is in PATH).
 
 Python 3 standard library only.
 """
@@ -68,6 +72,8 @@ import sys
 import threading
 import time
 import traceback
+
+import perfprof
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(SRC, 'bench')
@@ -682,7 +688,7 @@ class Bench:
                                'grace_s': GRACE, 'mem_locks': MEM_LOCKS,
                                'ganesha_rpc_ioq_thrdmax': GA_THRDMAX,
                                'iso_repeat': ISO_REPEAT, 'fo_hosts': FO_HOSTS,
-                               'iso_hosts': ISO_HOSTS,
+                               'iso_hosts': ISO_HOSTS, 'profile': perfprof.enabled(),
                                'variants': {v[0]: {'hosts': v[1], 'owners': v[2], 'depth': v[3]}
                                             for v in VARIANTS}},
                     'loadavg': {'start': loadavg()}}
@@ -774,6 +780,8 @@ class Bench:
                         (name, srv, rep + 1, n['calls_per_s'], n['p50_us'], n['p99_us'],
                          n['errors']))
                 self.save()
+        if perfprof.enabled():
+            self.profile_lock(out)
         for name in out:
             v = out[name]
             m = {}
@@ -815,6 +823,46 @@ class Bench:
                                      for a, b in zip(v['sgnfs'], v['ganesha']) if b['p99_us']])
             v['median'] = m
         self.save()
+
+    def profile_lock(self, out):
+        """One extra run of each sgnfs row of the lock section (journal on,
+        off, NULL) while perf samples sgnfsd: out[variant]['profile'][srv].
+        Extra, never measured: the sampling slows the daemon.  A perf that
+        fails leaves that row without a profile and the bench goes on."""
+        pdir = os.path.join(WORK, 'profile')
+        os.makedirs(pdir, exist_ok=True)
+        pid = self.sg.pid('a')
+        for name, hosts, owners, depth in VARIANTS:
+            prof = out[name]['profile'] = {}
+            for srv in ('sgnfs', 'sgnfs_nojournal', 'null_sgnfs'):
+                data = os.path.join(pdir, '%s-%s.data' % (name, srv))
+                p = perfprof.start(pid, data, log)
+                if p is None:
+                    continue
+                ok = False
+                try:
+                    if srv == 'null_sgnfs':
+                        self.r.null_bench(SG_NS, '127.0.10.1', hosts, depth, SECS)
+                    else:
+                        server, file = {'sgnfs': ('127.0.10.1', self.sg_file),
+                                        'sgnfs_nojournal': ('127.0.11.1', self.sg_file_nj)}[srv]
+                        if name == 'libnfs':
+                            self.r.libnfs_lock(SG_NS, server, os.path.dirname(file),
+                                               os.path.basename(file), depth, SECS)
+                        else:
+                            self.r.bench_lock(SG_NS, server, file, hosts, owners, depth, SECS)
+                    ok = True
+                except Abort as e:
+                    # the measured figures are in already: lose the profile only
+                    log('profile %s %s: the run failed: %s (no profile)' % (name, srv, e))
+                finally:
+                    sm = perfprof.stop(p, log)
+                if sm and ok:
+                    prof[srv] = sm
+                    log('profile %-9s %-15s %d samples, kernel %.0f%%: %s' % (
+                        name, srv, sm['samples'], sm['kernel_pct'],
+                        ', '.join('%s %.1f%%' % (t[2], t[0]) for t in sm['top'][:3])))
+            self.save()
 
     # ---- 3. failover
 

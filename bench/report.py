@@ -368,6 +368,85 @@ def table_md(rs):
 
 
 # ---------------------------------------------------------------------------
+# where sgnfsd's CPU went: the perf summaries (bench/perfprof.py)
+
+
+def profile_rows(run):
+    """[(row label, summary)] of every profiled row, in the table's order;
+    [] for a raw file from before the profiles."""
+    out = []
+    L = run.get('lock', {}) or {}
+    for v, title in (('pipelined', 'pipelined'), ('single', 'single'),
+                     ('only_lock', 'only-lock'), ('libnfs', 'libnfs client')):
+        pr = g(L, v, 'profile') or {}
+        for srv, what in (('sgnfs', 'LOCK+UNLOCK, journal on'),
+                          ('sgnfs_nojournal', 'LOCK+UNLOCK, `journal = off`'),
+                          ('null_sgnfs', 'NLM NULL')):
+            if pr.get(srv):
+                out.append(('%s, %s' % (title, what), pr[srv]))
+    pr = g(run, 'fileservice', 'sgnfs', 'profile') or {}
+    for k, lab in (('getattr_d1', 'GETATTR, depth 1'), ('getattr_d32', 'GETATTR, depth 32'),
+                   ('seq', 'sequential write + read (seqio_bench, one run)')):
+        if pr.get(k):
+            out.append((lab, pr[k]))
+    return out
+
+
+def short_dso(d):
+    """'[kernel.kallsyms]' -> 'k', 'libuv.so.1.0.0' -> 'libuv'."""
+    if d == '[kernel.kallsyms]':
+        return 'k'
+    return re.sub(r'\.so(\.[0-9.]*)?$', '', d)
+
+
+def short_sym(sym):
+    # an unresolved address (a stripped library's static function): its
+    # offset without perf's sixteen digits of zero padding
+    m = re.match(r'^0x0*([0-9a-f]+)$', sym)
+    return '0x' + m.group(1) if m else sym
+
+
+def top_text(sm, n, md):
+    q = '`' if md else ''
+    return ', '.join('%.1f %s%s%s (%s)' % (pct, q, short_sym(sym), q, short_dso(dso))
+                     for pct, dso, sym in (sm.get('top') or [])[:n])
+
+
+def profile_md(prs):
+    lines = ['### Where sgnfsd\'s CPU went (perf, one unmeasured run per row)', '',
+             '`perf record -F 999 -g` of sgnfsd during one extra run of each row, after the '
+             'measured ones (the sampling slows the daemon, so that run counts in no figure); '
+             'self time, in % of the run\'s samples, of the symbols with the most; (k): the '
+             'kernel.', '',
+             '| row | samples | kernel / user | top symbols, % of samples (dso) |',
+             '|---|---:|---:|---|']
+    irq = False
+    for lab, sm in prs:
+        lines.append('| %s | %s | %.0f%% / %.0f%% | %s |' % (
+            lab, fmt(sm.get('samples')), sm.get('kernel_pct') or 0, sm.get('user_pct') or 0,
+            top_text(sm, 8, True).replace('|', '\\|')))
+        irq = irq or any(t[2].endswith('_irq_enable') for t in sm.get('top') or [])
+    if irq:
+        # a paravirtual guest: the sampling timer's interrupt is held while
+        # interrupts are off and taken where they are enabled again
+        lines += ['', '`*_irq_enable` (k): in this VM perf samples on a timer interrupt, '
+                  'which waits while the kernel runs with interrupts off and is taken where '
+                  'it turns them back on; the kernel time spent with them off lands there. It '
+                  'counts in the kernel share, not under the symbols that spent it.']
+    return '\n'.join(lines)
+
+
+def profile_text(prs):
+    lines = ['--- where sgnfsd\'s CPU went (perf, one unmeasured run per row; '
+             'self %, (k) = kernel)']
+    for lab, sm in prs:
+        lines.append('%s: %s samples, kernel %.0f%% user %.0f%%: %s' % (
+            lab.replace('`', ''), fmt(sm.get('samples')), sm.get('kernel_pct') or 0,
+            sm.get('user_pct') or 0, top_text(sm, 5, False)))
+    return '\n'.join(lines)
+
+
+# ---------------------------------------------------------------------------
 # plots
 
 
@@ -552,6 +631,9 @@ def generated_md(run, rs, plot_paths, md_dir):
         lines += ['**Sections that failed:** ' + '; '.join('%s: %s' % kv for kv in errs.items()),
                   '']
     lines += [table_md(rs), '']
+    prs = profile_rows(run)
+    if prs:
+        lines += [profile_md(prs), '']
     if plot_paths:
         lines.append('Plots: ' + ', '.join('[%s](%s)' % (os.path.basename(p),
                                                          os.path.relpath(p, md_dir))
@@ -626,6 +708,9 @@ def main():
             json.dump(run, f, indent=1, sort_keys=True)
         os.replace(tmp, out)
     print(table_text(rs))
+    prs = profile_rows(run)
+    if prs:
+        print(profile_text(prs))
     M = run.get('machine', {})
     print('(load average %s at start, %s at end; %s CPUs; raw figures %s)' %
           (M.get('loadavg_start'), M.get('loadavg_end'), M.get('nproc'), out))

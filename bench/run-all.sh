@@ -25,7 +25,11 @@
 # BENCH_SECTIONS (default lock,failover,isolation,scale,fileservice), and
 # those of lockbench.py (BENCH_SECONDS, BENCH_REPEAT, BENCH_FO_REPEAT,
 # BENCH_GRACE, ...) and fileservice.sh (BENCH_FILE_MB, ...); BENCH_NS, the
-# prefix of the network namespaces' names (default sgnfs-bench).
+# prefix of the network namespaces' names (default sgnfs-bench);
+# BENCH_PROFILE (default 1 when `perf` is in PATH; 0: off): one extra,
+# unmeasured run of each sgnfs row under `perf record` of sgnfsd, summed by
+# bench/perfprof.py into the raw figures and printed by report.py below the
+# table ("Where sgnfsd's CPU went").
 #
 # Runs as root (network namespaces).  About 15 minutes on 2 cores.  Every
 # process and namespace it starts is stopped on exit, whatever the exit path.
