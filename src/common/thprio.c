@@ -235,7 +235,6 @@ int thp_reader(const char *name, int by)
 {
 	int rc;
 
-	(void)pthread_setname_np(pthread_self(), name);
 	(void)thp_leave_loop();
 	rc = thp_nicer(by);
 	/* A woken thread takes this CPU at once, not after a protected
@@ -243,5 +242,8 @@ int thp_reader(const char *name, int by)
 	(void)thp_short_slice();
 	(void)thp_spare_one_cpu();
 	thp_yield_enable();
+	/* Named last: a thread that shows the name (top -H, the tests that
+	 * sample it) has its priority and CPUs already. */
+	(void)pthread_setname_np(pthread_self(), name);
 	return rc;
 }

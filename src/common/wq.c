@@ -94,11 +94,11 @@ static void wq_post(struct wq_work *w)
 static void *wq_thread(void *arg)
 {
 	(void)arg;
-	(void)pthread_setname_np(pthread_self(), "sgnfs-state");
 	/* Started by the real-time loop: its policy and CPU go first, then
-	 * the daemon's nice (common/thprio.h). */
+	 * the daemon's nice (common/thprio.h); named once that is done. */
 	(void)thp_leave_loop();
 	(void)thp_nicer(0);
+	(void)pthread_setname_np(pthread_self(), "sgnfs-state");
 	pthread_mutex_lock(&wq.mu);
 	for (;;) {
 		while (!wq.head)
