@@ -178,7 +178,6 @@ int wq_queue(uv_loop_t *loop, struct wq_work *w, void (*work)(struct wq_work *w)
 
 	w->work = work;
 	w->done = done;
-	w->next = NULL;
 	pthread_mutex_lock(&wq.mu);
 	ch = wq_chan_of(loop);
 	if (!ch || !wq_start()) {
@@ -279,35 +278,22 @@ int wq_attach(uv_loop_t *loop)
 	struct wq_chan *ch;
 	int rc, slot = -1;
 
-	pthread_mutex_lock(&wq.mu);
-	if (wq_chan_of(loop)) {
-		pthread_mutex_unlock(&wq.mu);
-		return -EEXIST;
-	}
-	for (int i = 0; i < WQ_MAX_LOOPS && slot < 0; i++)
-		if (!wq.chans[i])
-			slot = i;
-	pthread_mutex_unlock(&wq.mu);
-	if (slot < 0)
-		return -ENOSPC;
 	rc = wq_chan_open(loop, &ch);
 	if (rc < 0)
 		return rc;
-	/* Only @loop's thread attaches it, so the slot is still free unless
-	 * another loop's thread took it meanwhile: look again. */
 	pthread_mutex_lock(&wq.mu);
-	slot = -1;
-	for (int i = 0; i < WQ_MAX_LOOPS && slot < 0; i++)
+	rc = wq_chan_of(loop) ? -EEXIST : -ENOSPC;
+	for (int i = 0; rc == -ENOSPC && i < WQ_MAX_LOOPS && slot < 0; i++)
 		if (!wq.chans[i])
 			slot = i;
-	if (slot >= 0)
+	if (slot >= 0) {
 		wq.chans[slot] = ch;
-	pthread_mutex_unlock(&wq.mu);
-	if (slot < 0) {
-		wq_chan_close(ch);
-		return -ENOSPC;
+		rc = 0;
 	}
-	return 0;
+	pthread_mutex_unlock(&wq.mu);
+	if (rc < 0)
+		wq_chan_close(ch);
+	return rc;
 }
 
 void wq_detach(uv_loop_t *loop)

@@ -397,8 +397,8 @@ static void rpcx_refeed_cb(uv_idle_t *h);
  * calls in flight, its queued replies (both under half their bound), its
  * host's and the node's bytes (under their low marks; else it waits on
  * that one's list).  Input it stopped in the middle of (conn->stash) is fed
- * first, from the end of this loop turn (lsn->refeed), never from inside
- * the call that ended here.
+ * first, from the listener's idle handle before the loop next waits
+ * (lsn->refeed), never from inside the call that ended here.
  */
 static void rpcx_conn_maybe_resume(struct rpc_conn *conn)
 {
