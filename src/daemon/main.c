@@ -1018,16 +1018,20 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.sigterm, sgnfsd_on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, sgnfsd_on_signal, SIGINT);
 	uv_signal_start(&d.sighup, sgnfsd_on_sighup, SIGHUP);
-	lim.max_record = d.cfg->max_record;
-	lim.max_conns = d.cfg->max_conns;
-	lim.max_conns_per_host = d.cfg->max_conns_per_host;
-	lim.max_held_bytes = (uint64_t)d.cfg->max_inflight_mb << 20;
-	lim.max_held_bytes_per_host = (uint64_t)d.cfg->max_inflight_mb_per_host << 20;
-	lim.max_queued_per_ctx = d.cfg->max_queued_per_group;
-	lim.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u;
-	lim.drc_entries = d.cfg->drc_entries;
-	lim.drc_entries_per_host = d.cfg->drc_entries_per_host;
-	lim.drc_ttl_ms = d.cfg->drc_ttl_s * 1000u;
+	/* Designated: a limit added to struct rpc_limits and not set here is
+	 * 0 (its documented "no bound" or default), never stack garbage. */
+	lim = (struct rpc_limits){
+		.max_record = d.cfg->max_record,
+		.max_conns = d.cfg->max_conns,
+		.max_conns_per_host = d.cfg->max_conns_per_host,
+		.max_held_bytes = (uint64_t)d.cfg->max_inflight_mb << 20,
+		.max_held_bytes_per_host = (uint64_t)d.cfg->max_inflight_mb_per_host << 20,
+		.max_queued_per_ctx = d.cfg->max_queued_per_group,
+		.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u,
+		.drc_entries = d.cfg->drc_entries,
+		.drc_entries_per_host = d.cfg->drc_entries_per_host,
+		.drc_ttl_ms = d.cfg->drc_ttl_s * 1000u,
+	};
 	rc = rpc_svc_new(d.loop, &lim, &d.node.svc);
 	if (rc < 0)
 		goto out_pid;

@@ -1066,22 +1066,32 @@ static void rpcs_work_done(struct rpcp_job *j)
 }
 
 /*
- * Arguments that do not decode (a length over the protocol's limit, bytes
- * missing) are refused with GARBAGE_ARGS and logged.  A token bucket (20
- * lines, refilled at 20 a second) keeps a flood from filling the disk; the
- * next line logged says how many were left out.
+ * A call refused for what it brought or what it needed is logged: GARBAGE_ARGS
+ * (a length over the protocol's limit, bytes missing) and SYSTEM_ERR for want
+ * of memory for its request.  A token bucket per kind (20 lines, refilled at
+ * 20 a second) keeps a flood from filling the disk; the next line logged says
+ * how many were left out.
  */
 #define RPCS_LOG_BURST 20
+static void rpcs_log_refused(struct rpc_svc *svc, struct tb_bucket *lines,
+			     const struct sockaddr_storage *peer, uint32_t prog, uint32_t vers,
+			     const char *proc, const char *why)
+{
+	char a[80];
+
+	if (!tb_take(lines, RPCS_LOG_BURST, RPCS_LOG_BURST, uv_now(svc->loop)))
+		return;
+	log_warn("rpc: client %s prog=%u vers=%u proc=%s: %s (%" PRIu64 " more not logged)",
+		 rpc_addr_str(peer, true, a, sizeof(a)), prog, vers, proc, why,
+		 tb_refused_take(lines));
+}
+
 static void rpcs_log_garbage(struct rpc_svc *svc, const struct rpc_req *req)
 {
 	static struct tb_bucket lines;
-	char a[80];
 
-	if (!tb_take(&lines, RPCS_LOG_BURST, RPCS_LOG_BURST, uv_now(svc->loop)))
-		return;
-	log_warn("rpc: client %s prog=%u vers=%u proc=%s: arguments do not decode (over a protocol limit or truncated); GARBAGE_ARGS (%" PRIu64 " more not logged)",
-		 rpc_addr_str(&req->peer, true, a, sizeof(a)), req->prog, req->vers, req->pd->name,
-		 tb_refused_take(&lines));
+	rpcs_log_refused(svc, &lines, &req->peer, req->prog, req->vers, req->pd->name,
+			 "arguments do not decode (over a protocol limit or truncated); GARBAGE_ARGS");
 }
 
 int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
@@ -1222,8 +1232,12 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	}
 	xdr_destroy(&x);
 	if (!rp) {
+		static struct tb_bucket nomem_lines;
+
 		if (drc_e)
 			rpc_drc_done(svc->drc, drc_e, NULL, 0, 0);
+		rpcs_log_refused(svc, &nomem_lines, peer, cb->prog, cb->vers, pd->name,
+				 "no memory for the request; SYSTEM_ERR");
 		rpcs_reply_accept(lsn, conn, peer, xid, RPCM_SYSTEM_ERR, 0, 0);
 		goto out_hdr;
 	}

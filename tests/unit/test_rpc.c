@@ -27,6 +27,7 @@
 
 #include "rpc/rpc.h"
 #include "rpc/rpc_int.h" /* rpcs_test_ncpus */
+#include "fault_alloc.h"
 
 #define TPROG 0x20000099u
 #define TPORT 40111
@@ -1611,6 +1612,93 @@ static void test_budget_node(void **st)
 	close(fc);
 }
 
+/* ---- allocation failures ------------------------------------------------ */
+
+/* What one call on a fresh connection came to. */
+enum af_outcome { AF_ANSWERED, AF_SYSTEM_ERR, AF_CLOSED };
+
+/* A ROOMC call (its arguments decoded into the service's scratch room and
+ * moved into a block of their size) on a fresh TCP connection: answered
+ * with the right bytes, answered SYSTEM_ERR, or the connection closed.
+ * Anything else (no answer: the read times out; a wrong answer) fails. */
+static enum af_outcome af_call(uint32_t xid)
+{
+	struct msg m;
+	uint32_t mark, w[64];
+	uint8_t buf[512];
+	size_t len;
+	ssize_t r;
+	int fd = tcp_connect();
+
+	roomy_call_proc(&m, xid, 13, 5, 3);
+	/* The server may close before taking it all: not the test's error. */
+	mark = htonl(0x80000000u | (uint32_t)m.n);
+	(void)!send(fd, &mark, 4, MSG_NOSIGNAL);
+	(void)!send(fd, m.b, m.n, MSG_NOSIGNAL);
+	r = recv(fd, &mark, 4, MSG_WAITALL);
+	if (r == 0 || (r < 0 && (errno == ECONNRESET || errno == EPIPE))) {
+		close(fd);
+		return AF_CLOSED;
+	}
+	assert_int_equal(r, 4);
+	len = ntohl(mark) & 0x7fffffffu;
+	assert_true(len % 4 == 0 && len <= sizeof(buf));
+	assert_true(readn(fd, buf, len));
+	close(fd);
+	for (size_t i = 0; i < len / 4 && i < 64; i++) {
+		memcpy(&w[i], buf + 4 * i, 4);
+		w[i] = ntohl(w[i]);
+	}
+	if (len / 4 >= 6 && w[5] == 5) {
+		expect_accepted(w, len / 4, xid, 5);
+		return AF_SYSTEM_ERR;
+	}
+	expect_roomy_reply(w, len / 4, xid, 5, 3);
+	return AF_ANSWERED;
+}
+
+/*
+ * Every allocation one call makes on a fresh server (the connection, its
+ * buffers, the scratch room, the block's slab page, the reply) fails in
+ * turn: the call is answered, answered SYSTEM_ERR or its connection closed,
+ * never left unanswered on an open connection; the server keeps serving (a
+ * second connection's call is answered once allocations work); and under
+ * ASan nothing leaks.  The request block's failure is among them: some
+ * allocation must give SYSTEM_ERR.
+ */
+static void test_alloc_failures(void **st)
+{
+	struct rpc_limits lim = { .max_record = MAXREC, .max_conns = 8, .idle_timeout_ms = 0 };
+	unsigned seen[3] = { 0 };
+	long total;
+
+	(void)st;
+	/* How many allocations the call makes with none failing. */
+	server_up_lim(&lim, false);
+	fa_reset();
+	assert_int_equal(af_call(0xa000), AF_ANSWERED);
+	total = fa_calls();
+	server_down(NULL);
+	assert_true(total > 0);
+
+	for (long i = 0; i < total; i++) {
+		enum af_outcome o;
+
+		server_up_lim(&lim, false);
+		fa_reset();
+		fa_fail_at(i);
+		o = af_call(0xa100 + (uint32_t)i);
+		seen[o]++;
+		fa_fail_at(-1);
+		assert_int_equal(af_call(0xa200 + (uint32_t)i), AF_ANSWERED);
+		server_down(NULL);
+	}
+	print_message("%ld allocations: %u answered, %u SYSTEM_ERR, %u closed\n", total,
+		      seen[AF_ANSWERED], seen[AF_SYSTEM_ERR], seen[AF_CLOSED]);
+	assert_true(seen[AF_SYSTEM_ERR] > 0);
+	fa_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1639,9 +1727,16 @@ int main(void)
 		cmocka_unit_test(test_budget_host),
 		cmocka_unit_test(test_budget_node),
 	};
+	/* Each on servers of its own, started and stopped inside it; last,
+	 * because a failure there leaves its server's loop running. */
+	const struct CMUnitTest alloc_tests[] = {
+		cmocka_unit_test(test_alloc_failures),
+	};
 	int rc = cmocka_run_group_tests_name("low jobs", low_tests, server_up, server_down);
+
 
 	rc |= cmocka_run_group_tests_name("byte budget", budget_tests, server_up_budget,
 					  server_down);
-	return rc | cmocka_run_group_tests(tests, server_up, server_down);
+	rc |= cmocka_run_group_tests(tests, server_up, server_down);
+	return rc | cmocka_run_group_tests_name("allocation failures", alloc_tests, NULL, NULL);
 }
