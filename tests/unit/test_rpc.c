@@ -1659,8 +1659,10 @@ static enum af_outcome af_call(uint32_t xid)
 
 /*
  * Every allocation one call makes on a fresh server (the connection, its
- * buffers, the scratch room, the block's slab page, the reply) fails in
- * turn: the call is answered, answered SYSTEM_ERR or its connection closed,
+ * address's entry, the scratch room the arguments are decoded into, the
+ * reply's buffer; request blocks come from slab pages that are mmap'ed, so
+ * the scratch room's failure is the one that takes the no-block path) fails
+ * in turn: the call is answered, answered SYSTEM_ERR or its connection closed,
  * never left unanswered on an open connection; the server keeps serving (a
  * second connection's call is answered once allocations work); and under
  * ASan nothing leaks.  The request block's failure is among them: some
@@ -1696,6 +1698,7 @@ static void test_alloc_failures(void **st)
 	print_message("%ld allocations: %u answered, %u SYSTEM_ERR, %u closed\n", total,
 		      seen[AF_ANSWERED], seen[AF_SYSTEM_ERR], seen[AF_CLOSED]);
 	assert_true(seen[AF_SYSTEM_ERR] > 0);
+	assert_true(seen[AF_CLOSED] > 0);
 	fa_reset();
 }
 
