@@ -244,6 +244,9 @@ struct rpc_conn {
 	struct rpc_conn *refeed_next; /* in lsn->refeed, holding a conn ref */
 	bool refeed_queued;
 	uint64_t last_active;         /* uv_now() of the last record */
+	/* uv_hrtime() when the bytes being fed were read: every record of
+	 * one read arrived then (one clock read per read, not per call). */
+	uint64_t read_ns;
 	struct sockaddr_storage peer, local;
 	/* Record-marking parser (RFC 5531 section 11), kept here so a record
 	 * can arrive split across any number of reads. */
@@ -302,12 +305,13 @@ bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from);
 /* rpc_svc.c: take a closing @lsn off the paused list (drops its ref). */
 void rpcs_udp_unpause(struct rpc_listener *lsn);
 
-/* rpc_svc.c: handle one complete record.  Returns 0, or -EPROTO when the
- * record is unusable and a TCP connection should be closed. */
+/* rpc_svc.c: handle one complete record, which arrived at @arrival_ns
+ * (uv_hrtime: its latency counts from then).  Returns 0, or -EPROTO when
+ * the record is unusable and a TCP connection should be closed. */
 int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 		  const struct sockaddr_storage *peer,
 		  const struct sockaddr_storage *local,
-		  const uint8_t *rec, size_t len);
+		  const uint8_t *rec, size_t len, uint64_t arrival_ns);
 
 /*
  * rpc_xprt.c, TCP replies: rpcx_out_reserve() returns where the next record

@@ -1097,7 +1097,7 @@ static void rpcs_log_garbage(struct rpc_svc *svc, const struct rpc_req *req)
 int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 		  const struct sockaddr_storage *peer,
 		  const struct sockaddr_storage *local,
-		  const uint8_t *rec, size_t len)
+		  const uint8_t *rec, size_t len, uint64_t arrival_ns)
 {
 	struct rpc_svc *svc = lsn->svc;
 	const struct rpc_prog *prog;
@@ -1253,7 +1253,7 @@ int rpcs_dispatch(struct rpc_listener *lsn, struct rpc_conn *conn,
 	rp->req.is_tcp = conn != NULL;
 	rp->req.svc_ctx = lsn->ctx;
 	rp->lsn = lsn;
-	rp->t0 = uv_hrtime();
+	rp->t0 = arrival_ns;
 	for (size_t i = 0; i < svc->nprogs; i++)
 		if (svc->progs[i] == prog)
 			rp->prog_idx = (uint8_t)i;

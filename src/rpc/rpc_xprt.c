@@ -491,7 +491,7 @@ static int rpcx_conn_record(void *arg, const uint8_t *rec, size_t len, bool over
 
 	(void)oversize; /* fail mode: never set */
 	conn->last_active = uv_now(conn->lsn->svc->loop);
-	rc = rpcs_dispatch(conn->lsn, conn, &conn->peer, &conn->local, rec, len);
+	rc = rpcs_dispatch(conn->lsn, conn, &conn->peer, &conn->local, rec, len, conn->read_ns);
 	if (rc < 0)
 		return rc;
 	return conn->closing || rpcx_conn_must_stop(conn, &q) ? 1 : 0;
@@ -547,6 +547,8 @@ static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf
 	}
 	if (conn->lsn->stats)
 		conn->lsn->stats->bytes_in += (uint64_t)nread;
+	/* A stash fed later keeps this time: its calls waited since. */
+	conn->read_ns = uv_hrtime();
 	rpcx_conn_get(conn); /* dispatch may close it */
 	rpcx_conn_feed(conn, (const uint8_t *)buf->base, (size_t)nread);
 	rpcx_conn_put(conn);
@@ -1094,7 +1096,7 @@ static void rpcx_udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 							: sizeof(struct sockaddr_in));
 	rpcx_lsn_get(lsn);
 	(void)rpcs_dispatch(lsn, NULL, &peer, &lsn->addr, (const uint8_t *)buf->base,
-			    (size_t)nread);
+			    (size_t)nread, uv_hrtime());
 	rpcx_lsn_put(lsn);
 }
 
