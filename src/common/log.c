@@ -27,9 +27,15 @@
  * as the receiver needs.  A line that finds the queue full is dropped and
  * counted (log_dropped: status, metrics); stderr hears of the first drop
  * of a burst, and the receiver gets "N log lines dropped" where they were
- * lost once it reads again.  The file and stderr are written directly:
- * a local file does not stop reading, and their last line before a crash
- * is the one most wanted (docs/operations.md).
+ * lost once it reads again.  The file is written directly: a local file
+ * does not stop reading, and its last line before a crash is the one most
+ * wanted (docs/operations.md).  So is stderr when it is a terminal or a
+ * file; when it is a pipe or a socket (a container runtime's log pipe, a
+ * supervisor, systemd's journal stream) it has a reader that can stall
+ * like syslog's, and gets the same treatment once the writer runs: a line
+ * is written without waiting (a non-blocking descriptor of its own for a
+ * pipe, MSG_DONTWAIT for a socket) while nothing is queued before it, else
+ * queued for the writer, which waits.
  */
 #include "log.h"
 
@@ -105,6 +111,13 @@ static struct {
 } log_q = { .mu = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER,
 	    .idle = PTHREAD_COND_INITIALIZER };
 static int log_sock = -1;           /* LOGT_SYSLOG: connected to /dev/log, owned */
+/* LOGT_STDERR once the writer runs, when stderr is a pipe or a socket
+ * (log_start_writer): how a line goes without waiting.  Else PLAIN: every
+ * line is written at once, waiting if need be. */
+static enum { LOG_ERR_PLAIN, LOG_ERR_PIPE, LOG_ERR_SOCK } log_err_mode;
+static int log_err_nb = -1;         /* LOG_ERR_PIPE: the pipe again, O_NONBLOCK, owned */
+/* LOGT_STDERR lines go through log_q_line (the writer runs for them). */
+static atomic_bool log_err_queue;
 static atomic_ulong log_dropped_n;  /* lines dropped since start (queue full, exit) */
 
 /* A datagram socket connected to /dev/log into log_sock; 0 or -errno.
@@ -283,26 +296,52 @@ static int log_prefix(char *buf, size_t sz, enum log_level level)
 			log_ident, (long)getpid(), log_level_names[level]);
 }
 
+/* @line with its prefix and a newline into @buf (cut to fit); its length. */
+static size_t log_err_fmt(char *buf, size_t sz, enum log_level level, const char *line)
+{
+	int n = log_prefix(buf, sz, level);
+
+	n += snprintf(buf + n, sz - (size_t)n, "%s\n", line);
+	if (n >= (int)sz) {
+		n = (int)sz - 1;
+		buf[n - 1] = '\n';
+	}
+	return (size_t)n;
+}
+
+/* @n bytes to stderr in one call; without waiting (@nowait) where stderr
+ * can stall (log_err_mode).  0, or -1 (-EAGAIN: it would have waited). */
+static int log_err_write(const char *buf, size_t n, bool nowait)
+{
+	ssize_t k;
+
+	do {
+		if (nowait && log_err_mode == LOG_ERR_SOCK)
+			k = send(STDERR_FILENO, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			k = write(nowait && log_err_mode == LOG_ERR_PIPE ? log_err_nb : STDERR_FILENO,
+				  buf, n);
+	} while (k < 0 && errno == EINTR);
+	return k == (ssize_t)n ? 0 : -1;
+}
+
+/* A line straight to stderr: the fallback of the other targets and their
+ * notes.  Where stderr can stall it is not waited for (dropped then). */
 static void log_to_stderr(enum log_level level, const char *line)
 {
-	char pre[160];
+	char buf[LOG_DATAGRAM_MAX];
 
-	log_prefix(pre, sizeof(pre), level);
-	fprintf(stderr, "%s%s\n", pre, line);
+	(void)log_err_write(buf, log_err_fmt(buf, sizeof(buf), level, line),
+			    log_err_mode != LOG_ERR_PLAIN);
 }
 
 /* One write(2) per line, so lines of concurrent writers never mix. */
 static int log_to_file(enum log_level level, const char *line)
 {
-	char buf[1400];
-	int n = log_prefix(buf, sizeof(buf), level);
+	char buf[LOG_DATAGRAM_MAX];
+	size_t n = log_err_fmt(buf, sizeof(buf), level, line);
 
-	n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s\n", line);
-	if (n >= (int)sizeof(buf)) {
-		n = (int)sizeof(buf) - 1;
-		buf[n - 1] = '\n';
-	}
-	return write(log_fd, buf, (size_t)n) == n ? 0 : -1;
+	return write(log_fd, buf, n) == (ssize_t)n ? 0 : -1;
 }
 
 #ifdef HAVE_LIBSYSTEMD
@@ -391,6 +430,15 @@ static void log_deliver(const struct log_rec *r)
 {
 	char buf[LOG_DATAGRAM_MAX];
 
+	if (log_target_cur == LOGT_STDERR) {
+		char note[160];
+
+		/* Waits as long as the reader does; a reader gone (EPIPE) is
+		 * not waited for. */
+		(void)log_err_write(buf, log_err_fmt(buf, sizeof(buf), r->level,
+						     log_rec_text(r, note, sizeof(note))), false);
+		return;
+	}
 	if (log_target_cur == LOGT_JOURNAL) {
 #ifdef HAVE_LIBSYSTEMD
 		char note[160];
@@ -460,11 +508,44 @@ static void *log_writer(void *arg)
 	return NULL;
 }
 
+/* Whether stderr is a pipe or a socket, whose reader may stall: then set
+ * log_err_mode (and open log_err_nb).  A pipe is opened again through
+ * /proc so that only our descriptor is non-blocking (O_NONBLOCK on fd 2
+ * would be on the description whoever shares it uses too). */
+static bool log_err_may_stall(void)
+{
+	struct stat st;
+	int fd;
+
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	if (S_ISSOCK(st.st_mode)) {
+		log_err_mode = LOG_ERR_SOCK;
+		return true;
+	}
+	if (!S_ISFIFO(st.st_mode))
+		return false;
+	fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false; /* no /proc, or no reader: lines are written as before */
+	log_err_nb = fd;
+	log_err_mode = LOG_ERR_PIPE;
+	return true;
+}
+
 int log_start_writer(void)
 {
+	static bool err_checked;
 	int rc = 0;
 
-	if (log_target_cur != LOGT_SYSLOG && log_target_cur != LOGT_JOURNAL)
+	/* Whatever the target: stderr is every target's fallback, and a
+	 * fallback line must not wait for a stalled reader either. */
+	if (!err_checked) {
+		err_checked = true;
+		(void)log_err_may_stall();
+	}
+	if (log_target_cur == LOGT_FILE ||
+	    (log_target_cur == LOGT_STDERR && log_err_mode == LOG_ERR_PLAIN))
 		return 0;
 	pthread_mutex_lock(&log_q.mu);
 	if (!log_q.started) {
@@ -473,6 +554,8 @@ int log_start_writer(void)
 		if (rc == 0)
 			pthread_setname_np(log_q.thread, "sgnfs-log");
 	}
+	if (log_q.started && log_target_cur == LOGT_STDERR)
+		atomic_store(&log_err_queue, true);
 	pthread_mutex_unlock(&log_q.mu);
 	return rc;
 }
@@ -491,6 +574,8 @@ void log_close(void)
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 2;
+	/* Lines after this one go straight to stderr (without waiting). */
+	atomic_store(&log_err_queue, false);
 	pthread_mutex_lock(&log_q.mu);
 	log_q.stop = true;
 	pthread_cond_broadcast(&log_q.more);
@@ -589,6 +674,14 @@ static void log_q_line(enum log_level level, const char *line)
 			return;
 		}
 	}
+	if (log_target_cur == LOGT_STDERR && !log_q_left_locked() && !log_q.burst) {
+		char buf[LOG_DATAGRAM_MAX];
+
+		if (log_err_write(buf, log_err_fmt(buf, sizeof(buf), level, line), true) == 0) {
+			pthread_mutex_unlock(&log_q.mu);
+			return;
+		}
+	}
 #ifdef HAVE_LIBSYSTEMD
 	/* The journal before the writer runs (the start, before the loop):
 	 * sent directly, as nothing can be stalled by it yet. */
@@ -614,7 +707,8 @@ static void log_q_line(enum log_level level, const char *line)
 		pthread_cond_signal(&log_q.more);
 	}
 	pthread_mutex_unlock(&log_q.mu);
-	if (first_drop) {
+	/* stderr's own reader is the one behind: the queued count tells it. */
+	if (first_drop && log_target_cur != LOGT_STDERR) {
 		char note[200];
 		snprintf(note, sizeof(note), "log = %s: its reader is not keeping up and %u lines "
 			 "wait for it; lines are dropped and counted (status log.dropped) until it "
@@ -651,6 +745,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		log_missed++;
 		break;
 	case LOGT_STDERR:
+		if (atomic_load(&log_err_queue)) {
+			log_q_line(level, line);
+			return;
+		}
 		break;
 	}
 	log_to_stderr(level, line);

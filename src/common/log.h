@@ -28,11 +28,13 @@ void log_init(const char *ident, enum log_level level, bool to_syslog);
 int log_open(const char *ident, const char *node, enum log_level level, const char *target,
 	     bool foreground, char *why, size_t whylen);
 /*
- * Start the thread that delivers to syslog or the journal the lines that
- * could not be sent at once (log.c says why).  The daemon calls it once it
- * has dropped its privileges and left the loop's CPU, so the thread starts
- * with neither; nothing to do for the other targets.  0 or -errno (lines
- * are then sent directly, and queued only until log_close).
+ * Start the thread that delivers to syslog, the journal, or stderr when it
+ * is a pipe or a socket, the lines that could not be sent at once (log.c
+ * says why); from then on no line waits for stderr's reader, whatever the
+ * target.  The daemon calls it once it has dropped its privileges and left
+ * the loop's CPU, so the thread starts with neither; nothing to do for a
+ * file, or for stderr on a terminal or a file.  0 or -errno (lines are then
+ * sent directly, and queued only until log_close).
  */
 int log_start_writer(void);
 /* At exit: what is queued gets up to 2 s to reach its reader; what does
@@ -41,8 +43,8 @@ void log_close(void);
 /* Lines dropped since start because their reader was behind (status,
  * metrics). */
 unsigned long log_dropped(void);
-/* Lines waiting for syslog's or the journal's reader now (the one being
- * delivered included). */
+/* Lines waiting for syslog's, the journal's or stderr's reader now (the
+ * one being delivered included). */
 unsigned log_queued(void);
 /* Reopen the log file (after rotation); 0 or -errno (the old one stays). */
 int log_reopen(void);
