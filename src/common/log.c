@@ -310,7 +310,8 @@ static size_t log_err_fmt(char *buf, size_t sz, enum log_level level, const char
 }
 
 /* @n bytes to stderr in one call; without waiting (@nowait) where stderr
- * can stall (log_err_mode).  0, or -1 (-EAGAIN: it would have waited). */
+ * can stall (log_err_mode).  0, or -1 with errno (EAGAIN: it would have
+ * waited). */
 static int log_err_write(const char *buf, size_t n, bool nowait)
 {
 	ssize_t k;
@@ -508,29 +509,27 @@ static void *log_writer(void *arg)
 	return NULL;
 }
 
-/* Whether stderr is a pipe or a socket, whose reader may stall: then set
- * log_err_mode (and open log_err_nb).  A pipe is opened again through
- * /proc so that only our descriptor is non-blocking (O_NONBLOCK on fd 2
- * would be on the description whoever shares it uses too). */
-static bool log_err_may_stall(void)
+/* log_err_mode for stderr as it is: a pipe or a socket, whose reader may
+ * stall, or PLAIN.  A pipe is opened again through /proc so that only our
+ * descriptor is non-blocking (O_NONBLOCK on fd 2 would be on the
+ * description whoever shares it uses too). */
+static void log_err_classify(void)
 {
 	struct stat st;
 	int fd;
 
 	if (fstat(STDERR_FILENO, &st) < 0)
-		return false;
+		return;
 	if (S_ISSOCK(st.st_mode)) {
 		log_err_mode = LOG_ERR_SOCK;
-		return true;
+	} else if (S_ISFIFO(st.st_mode)) {
+		/* No /proc, or no reader: PLAIN, lines are written as before. */
+		fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0) {
+			log_err_nb = fd;
+			log_err_mode = LOG_ERR_PIPE;
+		}
 	}
-	if (!S_ISFIFO(st.st_mode))
-		return false;
-	fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return false; /* no /proc, or no reader: lines are written as before */
-	log_err_nb = fd;
-	log_err_mode = LOG_ERR_PIPE;
-	return true;
 }
 
 int log_start_writer(void)
@@ -542,7 +541,7 @@ int log_start_writer(void)
 	 * fallback line must not wait for a stalled reader either. */
 	if (!err_checked) {
 		err_checked = true;
-		(void)log_err_may_stall();
+		log_err_classify();
 	}
 	if (log_target_cur == LOGT_FILE ||
 	    (log_target_cur == LOGT_STDERR && log_err_mode == LOG_ERR_PLAIN))

@@ -276,19 +276,23 @@ void wq_chan_close(struct wq_chan *ch)
 int wq_attach(uv_loop_t *loop)
 {
 	struct wq_chan *ch;
-	int rc, slot = -1;
+	int rc;
 
 	rc = wq_chan_open(loop, &ch);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&wq.mu);
-	rc = wq_chan_of(loop) ? -EEXIST : -ENOSPC;
-	for (int i = 0; rc == -ENOSPC && i < WQ_MAX_LOOPS && slot < 0; i++)
-		if (!wq.chans[i])
-			slot = i;
-	if (slot >= 0) {
-		wq.chans[slot] = ch;
-		rc = 0;
+	if (wq_chan_of(loop)) {
+		rc = -EEXIST;
+	} else {
+		rc = -ENOSPC;
+		for (int i = 0; i < WQ_MAX_LOOPS; i++) {
+			if (!wq.chans[i]) {
+				wq.chans[i] = ch;
+				rc = 0;
+				break;
+			}
+		}
 	}
 	pthread_mutex_unlock(&wq.mu);
 	if (rc < 0)
