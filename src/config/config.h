@@ -24,6 +24,9 @@
 #include "sandbox.h"
 
 #define CFG_NAME_MAX 64
+/* journal_inflight's largest value: JR_INFLIGHT_MAX (journal/journal.h;
+ * sgnfsd checks they agree), kept here so the parser needs no journal. */
+#define CFG_JOURNAL_INFLIGHT_MAX 2
 
 /* An address or network an export allows ("127.0.0.1", "10.0.0.0/8", "::1"). */
 struct cfg_net {
@@ -148,6 +151,8 @@ struct cfg_cluster {
 	char *log;                  /* auto | stderr | syslog | journal | /path (%n: node) */
 	enum cfg_ownership ownership; /* lease (default) or managed */
 	bool journal_io_thread;     /* journal_io = thread (default uring; docs/journal.md) */
+	uint32_t journal_inflight;  /* batches a group writes at once, 1 (default) ..
+				     * CFG_JOURNAL_INFLIGHT_MAX (docs/journal.md) */
 	bool loop_realtime;         /* loop_priority = realtime (the default; common/thprio.h) */
 	int loop_cpu;               /* loop_cpu: the CPU the loop is pinned to, -1: none (default) */
 	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */

@@ -1005,6 +1005,8 @@ int main(int argc, char **argv)
 			 strerror(-rc));
 	/* Before any group opens its journal. */
 	jr_set_io(d.cfg->journal_io_thread ? JR_IO_THREAD : JR_IO_URING);
+	_Static_assert(CFG_JOURNAL_INFLIGHT_MAX == JR_INFLIGHT_MAX, "journal_inflight's range");
+	jr_set_inflight(d.cfg->journal_inflight);
 	/*
 	 * Before anything a supervisor can see (ports, control socket, the
 	 * "running" line): a SIGTERM sent as soon as the node shows it is up

@@ -32,15 +32,15 @@
  *   folded, so the batches copied after it stay consecutive.
  *
  * Loading replays whole batches only.  A batch is written by one pwrite and
- * made durable by one fdatasync; up to JR_INFLIGHT batches are being
+ * made durable by one fdatasync; up to JR_INFLIGHT_MAX batches are being
  * written at once (the next one starts while the previous one syncs), and
  * their grants are acknowledged in batch order, each only once it and
- * every batch before it are durable.  So only the last JR_INFLIGHT batches
+ * every batch before it are durable.  So only the last JR_INFLIGHT_MAX batches
  * can be torn, in any way (sectors reach the disk in any order, a later
  * batch before an earlier one): the load drops the first bad batch and
  * everything after it, which held nothing anyone was told.  A bad record
  * followed anywhere by a good record of a batch that could not have been
- * written before it was acknowledged (a number JR_INFLIGHT or more past the
+ * written before it was acknowledged (a number JR_INFLIGHT_MAX or more past the
  * first bad batch) is damage to acknowledged state: the load refuses the
  * journal (the group falls back to a plain grace).
  *
@@ -518,11 +518,12 @@ static int jr_replay_buf(const uint8_t *buf, size_t len, size_t from, const char
 	if (bad) {
 		/* Only the batches being written when the writer died may be
 		 * bad: from the open one (or, if none is open, the one after
-		 * the last) on, JR_INFLIGHT of them. */
+		 * the last) on, JR_INFLIGHT_MAX of them (the most any
+		 * writer had in flight: jr_set_inflight). */
 		uint64_t torn = nbatch ? cur : last_batch + 1;
 		size_t later;
 
-		if (jr_later_batch_after(buf, len, pos, torn + JR_INFLIGHT - 1, &later)) {
+		if (jr_later_batch_after(buf, len, pos, torn + JR_INFLIGHT_MAX - 1, &later)) {
 			info->bad_at = (off_t)pos;
 			JR_DAMAGE("bad record at offset %zu, but batch records follow at offset %zu: "
 				  "acknowledged state is damaged", pos, later);
@@ -667,12 +668,18 @@ struct jr {
 	bool ring_off;                /* a submit failed: the pool writes from now on */
 	/* test hook (jr_test_hold): the next I/O to finish is not taken */
 	unsigned hold_next;           /* this many more are held */
-	struct jr_job *held[2 * JR_INFLIGHT]; /* in the order they finished */
+	struct jr_job *held[2 * JR_INFLIGHT_MAX]; /* in the order they finished */
 	unsigned nheld;
 	unsigned ios_done;
 };
 
 static enum jr_io jr_io_mode = JR_IO_URING;
+static unsigned jr_inflight = 1;
+
+void jr_set_inflight(unsigned n)
+{
+	jr_inflight = n < 1 ? 1 : n > JR_INFLIGHT_MAX ? JR_INFLIGHT_MAX : n;
+}
 
 void jr_set_io(enum jr_io mode)
 {
@@ -1000,7 +1007,7 @@ static void jr_io_ran(struct jr *j, struct jr_job *job)
 {
 	j->ios_done++;
 	job->io_ran = true;
-	if (j->hold_next && job->kind == JR_JOB_APPEND && j->nheld < 2 * JR_INFLIGHT) {
+	if (j->hold_next && job->kind == JR_JOB_APPEND && j->nheld < 2 * JR_INFLIGHT_MAX) {
 		j->hold_next--;
 		j->held[j->nheld++] = job;
 		return;
@@ -1055,7 +1062,7 @@ bool jr_uses_uring(const struct jr *j)
 
 /* ---- the io_uring path ---- */
 
-#define JR_RING_ENTRIES 16      /* JR_INFLIGHT pairs, with room to spare */
+#define JR_RING_ENTRIES 16      /* JR_INFLIGHT_MAX pairs, with room to spare */
 #define JR_UD_SYNC 1u           /* user_data tag: the fdatasync of the pair */
 
 /* Submit the rest of @job's batch (from job->written) and its fdatasync,
@@ -2110,7 +2117,7 @@ static void jr_start_append(struct jr *j)
 }
 
 /* Start what can start: a compaction once nothing is in flight, else the
- * open batch if fewer than JR_INFLIGHT writes are. */
+ * open batch if fewer than jr_inflight writes are. */
 static void jr_kick(struct jr *j)
 {
 	if (j->fold && !j->fold->busy && (j->failed || j->compact_wanted)) {
@@ -2161,7 +2168,7 @@ static void jr_kick(struct jr *j)
 		if (j->njobs || j->fold->busy || jr_fold_switch(j, j->fold) == 0)
 			return;
 	}
-	if (j->pend.len && !j->job_alone && j->njobs < JR_INFLIGHT)
+	if (j->pend.len && !j->job_alone && j->njobs < jr_inflight)
 		jr_start_append(j);
 }
 

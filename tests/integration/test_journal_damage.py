@@ -116,7 +116,7 @@ def test(h):
     data = bytearray(open(jpath, 'rb').read())
     recs = records(bytes(data))
     lock_recs = [r for r in recs if r[2] == 2]
-    # later by 2 batches or more: JR_INFLIGHT, the batches that may be torn together
+    # later by 2 batches or more: JR_INFLIGHT_MAX, the batches that may be torn together
     h.require(len(lock_recs) >= 2 and recs[-1][3] >= lock_recs[0][3] + 2,
               'a lock record with later batches after it exists')
     off = lock_recs[0][0] + 52

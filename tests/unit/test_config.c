@@ -398,6 +398,7 @@ static void test_defaults(void **state)
 	assert_int_equal(r.c->ownership, CFG_OWN_LEASE);
 	assert_int_equal(r.c->groups[0].ownership, CFG_OWN_LEASE);
 	assert_false(r.c->journal_io_thread); /* io_uring */
+	assert_int_equal(r.c->journal_inflight, 1);
 	assert_true(r.c->loop_realtime);      /* the loop SCHED_FIFO (when allowed) */
 	assert_string_equal(r.c->exports[0].path, "/");
 	assert_true(r.c->exports[0].rw);
@@ -460,6 +461,14 @@ static void test_ownership(void **state)
 	if (r.rc != 0)
 		fail_msg("rc %d:\n%s", r.rc, r.errs);
 	assert_true(r.c->journal_io_thread);
+	done(&r);
+
+	/* journal_inflight: batches overlap on request. */
+	load("[cluster]\nname = t\njournal_inflight = 2\n[node a]\n[group g]\nvip = 127.0.0.1\n"
+	     "nodes = a\n[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n", &r);
+	if (r.rc != 0)
+		fail_msg("rc %d:\n%s", r.rc, r.errs);
+	assert_int_equal(r.c->journal_inflight, 2);
 	done(&r);
 
 	/* loop_priority: the fair scheduler on request. */
@@ -579,6 +588,8 @@ static const struct error_case error_cases[] = {
 	{ "max_conns 0", CL "max_conns = 0\n" REST, 3, "out of range" },
 	{ "idle_timeout 0", CL "idle_timeout = 0\n" REST, 3, "out of range" },
 	{ "watchdog too small", CL "watchdog_ms = 99\n" REST, 3, "out of range (100..600000)" },
+	{ "journal_inflight 0", CL "journal_inflight = 0\n" REST, 3, "out of range (1..2)" },
+	{ "journal_inflight 3", CL "journal_inflight = 3\n" REST, 3, "out of range (1..2)" },
 	{ "log level", CL "log_level = loud\n" REST, 3, "expected error, warn, info or debug" },
 
 	/* [node] */

@@ -398,7 +398,7 @@ static void unblock_pool(void)
 static void block_io(struct jr *j)
 {
 	block_pool();
-	jr_test_hold(j, 2 * JR_INFLIGHT);
+	jr_test_hold(j, 2 * JR_INFLIGHT_MAX);
 }
 
 static void unblock_io(struct jr *j)
@@ -979,10 +979,10 @@ static void test_damage_flipped_byte(void **st)
 {
 	struct jr_load_info li;
 
-	/* Every byte of every record before the last JR_INFLIGHT batches
+	/* Every byte of every record before the last JR_INFLIGHT_MAX batches
 	 * (the header too): a batch follows that was written only after this
 	 * one was acknowledged, so acknowledged state is damaged. */
-	_Static_assert(JR_INFLIGHT == 2, "the file below has 2 batches after the damage");
+	_Static_assert(JR_INFLIGHT_MAX == 2, "the file below has 2 batches after the damage");
 	jf_header(GROUP, JR_VERSION, true);
 	jf_batch(2, 0, 3);
 	jf_batch(3, 3, 2);
@@ -992,14 +992,14 @@ static void test_damage_flipped_byte(void **st)
 		size_t b = jf.rec_batch[k];
 		size_t end = k + 1 < jf.nrec ? jf.rec_off[k + 1] : jf.len;
 
-		if (b >= jf.nbatch - JR_INFLIGHT)
+		if (b >= jf.nbatch - JR_INFLIGHT_MAX)
 			break;
 		for (size_t at = jf.rec_off[k]; at < end; at++) {
 			jf_write_flip(jf.len, at);
 			assert_int_equal(load(&li), -EUCLEAN);
 			assert_int_equal(li.bad_at, (off_t)jf.rec_off[k]);
 			/* ... and it names where that later batch is. */
-			assert_true(mentions_offset(li.why, jf.batch_off[b + JR_INFLIGHT]));
+			assert_true(mentions_offset(li.why, jf.batch_off[b + JR_INFLIGHT_MAX]));
 		}
 	}
 }
@@ -1254,6 +1254,7 @@ static void test_writer_appends_while_in_flight(void **st)
 /* Waiters that note the order they were called in. */
 static int order_next;
 static enum jr_io io_mode = JR_IO_URING;
+static unsigned inflight = 1;   /* JR_TEST_INFLIGHT: journal_inflight of the run */
 struct owait { int calls, rc, seq; };
 
 static void on_done_ordered(void *arg, int rc)
@@ -1279,9 +1280,10 @@ static void test_writer_two_in_flight(void **st)
 	assert_true(js.file >= js.size + 1024);
 	order_next = 0;
 
-	/* Now batches go into zeroed space: JR_INFLIGHT of them at once,
-	 * the rest waits in the open batch. */
-	_Static_assert(JR_INFLIGHT == 2, "two writes below, then an open batch");
+	/* Now batches go into zeroed space: with journal_inflight = 2, two
+	 * of them at once, the rest waits in the open batch. */
+	_Static_assert(JR_INFLIGHT_MAX == 2, "two writes below, then an open batch");
+	jr_set_inflight(2);
 	block_io(j);
 	for (unsigned k = 0; k < 2; k++) {
 		assert_int_equal(jr_append(j, S(1 + k)), 0);
@@ -1299,6 +1301,7 @@ static void test_writer_two_in_flight(void **st)
 	for (int k = 0; k < 4; k++)
 		assert_int_equal(w[k].calls, 0);
 	unblock_io(j);
+	jr_set_inflight(inflight);
 	RUN_UNTIL(w[3].calls == 1, 5000);
 	/* Each once, all good, in batch order. */
 	for (int k = 0; k < 4; k++) {
@@ -1317,6 +1320,47 @@ static void test_writer_two_in_flight(void **st)
 	assert_false(li.torn);
 	expect_log_range(0, 4);
 	assert_int_equal(li.batches, 5);
+}
+
+/* journal_inflight = 1 (the default): while a batch is being written,
+ * every record of the turns after it gathers into one open batch. */
+static void test_writer_one_in_flight(void **st)
+{
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct wait w0 = { 0 };
+	struct owait w[4] = { 0 };
+	struct jr *j = open_new(true, NULL);
+
+	append_range(j, 0, 1, &w0);  /* zeroes space ahead: alone */
+	run_until(&w0, 1);
+	order_next = 0;
+	jr_set_inflight(1);
+	block_io(j);
+	/* Turn 1's record is written; turns 2 and 3 find a write in flight. */
+	for (unsigned k = 0; k < 3; k++) {
+		assert_int_equal(jr_append(j, S(1 + k)), 0);
+		assert_int_equal(jr_wait(j, on_done_ordered, &w[k]), 0);
+		turn();
+	}
+	jr_get_stats(j, &js);
+	assert_int_equal(js.batches, 1);
+	unblock_io(j);
+	jr_set_inflight(inflight);
+	RUN_UNTIL(w[2].calls == 1, 5000);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(w[k].calls, 1);
+		assert_int_equal(w[k].rc, 0);
+	}
+	assert_true(w[0].seq < w[1].seq && w[0].seq < w[2].seq);
+	/* The first batch, turn 1's, and one for turns 2 and 3 together. */
+	jr_get_stats(j, &js);
+	assert_int_equal(js.batches, 3);
+	assert_int_equal(js.records, 4);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	expect_log_range(0, 4);
+	assert_int_equal(li.batches, 4);
 }
 
 static void test_writer_reopen_continues(void **st)
@@ -1744,6 +1788,7 @@ static void test_close_gives_up_descriptors_safely(void **st)
  * held back (as a slow disk would), batch N+1's completes first; N+1's
  * grants must not be answered until N is durable, then both in order.
  * Then a batch still in flight when the journal closes (the ring's drain).
+ * Batches overlap only with journal_inflight = 2, which this sets.
  */
 static void test_order_held_batch(void **st)
 {
@@ -1759,6 +1804,7 @@ static void test_order_held_batch(void **st)
 	run_until(&w0, 1);
 	order_next = 0;
 
+	jr_set_inflight(2);
 	jr_test_hold(j, 1);
 	assert_int_equal(jr_append(j, S(1)), 0);
 	assert_int_equal(jr_wait(j, on_done_ordered, &w[0]), 0);
@@ -1790,6 +1836,7 @@ static void test_order_held_batch(void **st)
 	append_range(j, 3, 5, NULL);
 	turn();
 	close_jr(j);
+	jr_set_inflight(inflight);
 	assert_int_equal(load(&li), 0);
 	assert_true(li.records == 3 || li.records == 8);
 }
@@ -2439,6 +2486,7 @@ int main(int argc, char **argv)
 		T(test_writer_group_commit),
 		T(test_writer_appends_while_in_flight),
 		T(test_writer_two_in_flight),
+		T(test_writer_one_in_flight),
 		T(test_writer_reopen_continues),
 		T(test_writer_open_off_loop),
 		T(test_compact_snapshot),
@@ -2480,6 +2528,15 @@ int main(int argc, char **argv)
 		io_uring_queue_exit(&r);
 	}
 	jr_set_io(io_mode);
+	/* And how many batches at once (meson runs 1, the default, and 2). */
+	m = getenv("JR_TEST_INFLIGHT");
+	if (m)
+		inflight = (unsigned)atoi(m);
+	if (inflight < 1 || inflight > JR_INFLIGHT_MAX) {
+		fprintf(stderr, "JR_TEST_INFLIGHT=%s: 1 .. %d\n", m, JR_INFLIGHT_MAX);
+		return 1;
+	}
+	jr_set_inflight(inflight);
 	getrlimit(RLIMIT_FSIZE, &fsize_saved);
 	main_thread = pthread_self();
 	if (argc > 1)
