@@ -1154,6 +1154,9 @@ out_cfg:
 	for (size_t i = 0; i < d.nretired; i++)
 		cfg_free(d.retired[i]);
 	free(d.retired);
+	/* STOPPING=1 is queued (sgnfsd_shutdown): up to 2 s for it to leave,
+	 * never waiting for a receiver that does not read (sdnotify.h). */
+	sdn_close();
 	log_close();
 	return exit_code;
 }

@@ -1,4 +1,36 @@
-/* sdnotify.c - see sdnotify.h. */
+/*
+ * sdnotify.c - see sdnotify.h.
+ *
+ * Nothing here waits for systemd on the event loop.  sd_notify(3) sends a
+ * datagram on NOTIFY_SOCKET with a blocking sendmsg: when the receiver
+ * (PID 1, or whatever NOTIFY_SOCKET names) stops reading, its queue fills
+ * (net.unix.max_dgram_qlen datagrams: 10 on Debian, 512 elsewhere) and
+ * the next send waits until it reads again, however long.  Measured with
+ * libsystemd 252: the 12th sd_notify to a bound socket nobody read never
+ * returned.  On the loop that would stop every group of the node for a
+ * notification.  So the loop only queues a message (a copy, under a
+ * mutex), and one thread of ours, the sender ("sgnfs-notify"), sends them
+ * in order, waiting as long as the receiver needs.  It is started at the
+ * first notification, and only where NOTIFY_SOCKET is set.
+ *
+ * The queue is small and fixed (SDN_QLEN).  A STATUS= that finds a STATUS=
+ * last in the queue replaces it: only the newest unsent one matters, and
+ * the order of the others is kept.  WATCHDOG=1 is a flag, one pending at
+ * most, sent before the next queued message (a ping has no place in the
+ * order).  READY=1, RELOADING=1 and STOPPING=1 are never dropped while
+ * there is room; when a message finds the queue full, the oldest STATUS=
+ * goes, or, with none queued, the oldest message (never STOPPING=1: it is
+ * the last).  Drops are counted (sdn_dropped) and logged, one line at a
+ * time at most every SDN_DROP_LOG_S seconds.
+ *
+ * The systemd watchdog still watches the loop: its timer runs on the loop
+ * and only raises the flag, so a stuck loop stops the pings; a stuck
+ * receiver stops them too, which is the receiver's problem, not the
+ * loop's.  At exit sdn_close gives the sender SDN_CLOSE_S seconds to send
+ * what is queued (STOPPING=1 among it) and joins it; a sender still
+ * inside a send then is left to the process's end (it touches only this
+ * file's static state) and one line says what was not sent.
+ */
 #include "daemon/sdnotify.h"
 
 #include <stdbool.h>
@@ -11,11 +43,50 @@
 #include "log.h"
 
 #ifdef HAVE_LIBSYSTEMD
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
+
+#include "tbucket.h"
+#include "thprio.h"
+
+#define SDN_QLEN 16        /* messages waiting for a receiver that is behind */
+#define SDN_MSG_MAX 512    /* one message, as sd_notify gets it */
+#define SDN_CLOSE_S 2      /* sdn_close's wait for the sender */
+#define SDN_DROP_LOG_S 10  /* at most one drop line per this many seconds */
+
+enum sdn_kind { SDN_READY, SDN_STATUS, SDN_RELOADING, SDN_STOPPING };
+
+struct sdn_msg {
+	enum sdn_kind kind;
+	char text[SDN_MSG_MAX];
+};
+
+/* The sender's queue; everything under @mu. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t more;  /* the sender: a message, a ping, or stop */
+	pthread_cond_t idle;  /* sdn_close: all sent */
+	struct sdn_msg ring[SDN_QLEN];
+	unsigned head, len;
+	bool dog;             /* WATCHDOG=1 pending */
+	bool busy;            /* the sender is inside a send */
+	bool started;         /* the sender runs (and is not joined yet) */
+	bool stop;            /* sdn_close: send what is queued, then end */
+	bool fallback_said;   /* the one "sender not started" line was logged */
+	unsigned long dropped;     /* messages dropped since start */
+	unsigned long unlogged;    /* ... of which no line has spoken yet */
+	struct tb_bucket drop_tb;  /* the drop line's rate */
+	pthread_t thread;
+} sdn_q = { .mu = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER,
+	    .idle = PTHREAD_COND_INITIALIZER };
 
 static uv_timer_t sdn_timer;
 static bool sdn_timer_on;
 
+/* One message to NOTIFY_SOCKET, waiting as long as the receiver does. */
 static void sdn_send(const char *msg)
 {
 	int rc = sd_notify(0, msg);
@@ -24,35 +95,188 @@ static void sdn_send(const char *msg)
 		log_warn("systemd notification failed: %s", strerror(-rc));
 }
 
+/* Messages waiting, and the one being sent. */
+static unsigned sdn_left_locked(void)
+{
+	return sdn_q.len + (sdn_q.busy ? 1u : 0u);
+}
+
+static void *sdn_sender(void *arg)
+{
+	static struct sdn_msg m; /* the message being sent, out of the ring */
+	sigset_t all;
+
+	(void)arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the loop's */
+	(void)thp_leave_loop();
+	pthread_mutex_lock(&sdn_q.mu);
+	for (;;) {
+		while (!sdn_q.len && !sdn_q.dog && !sdn_q.stop)
+			pthread_cond_wait(&sdn_q.more, &sdn_q.mu);
+		sdn_q.busy = true;
+		if (sdn_q.dog && !sdn_q.stop) {
+			sdn_q.dog = false;
+			pthread_mutex_unlock(&sdn_q.mu);
+			/* As before the sender: a ping that fails is not news. */
+			(void)sd_notify(0, "WATCHDOG=1");
+		} else if (sdn_q.len) {
+			m = sdn_q.ring[sdn_q.head];
+			sdn_q.head = (sdn_q.head + 1) % SDN_QLEN;
+			sdn_q.len--;
+			pthread_mutex_unlock(&sdn_q.mu);
+			sdn_send(m.text);
+		} else {
+			break; /* stop, and nothing left */
+		}
+		pthread_mutex_lock(&sdn_q.mu);
+		sdn_q.busy = false;
+		if (!sdn_q.len)
+			pthread_cond_broadcast(&sdn_q.idle);
+	}
+	sdn_q.busy = false;
+	pthread_cond_broadcast(&sdn_q.idle);
+	pthread_mutex_unlock(&sdn_q.mu);
+	return NULL;
+}
+
+/* The sender runs, or could not be started (false, said once). */
+static bool sdn_start_locked(void)
+{
+	int rc;
+
+	if (sdn_q.started)
+		return true;
+	rc = pthread_create(&sdn_q.thread, NULL, sdn_sender, NULL);
+	if (rc == 0) {
+		sdn_q.started = true;
+		pthread_setname_np(sdn_q.thread, "sgnfs-notify");
+		return true;
+	}
+	if (!sdn_q.fallback_said) {
+		sdn_q.fallback_said = true;
+		log_warn("systemd notification thread not started (%s): notifications are sent "
+			 "from the event loop, which waits whenever systemd does", strerror(rc));
+	}
+	return false;
+}
+
+/* Removes the queue's entry @i places after the head (order kept). */
+static void sdn_remove_locked(unsigned i)
+{
+	for (; i + 1 < sdn_q.len; i++)
+		sdn_q.ring[(sdn_q.head + i) % SDN_QLEN] = sdn_q.ring[(sdn_q.head + i + 1) % SDN_QLEN];
+	sdn_q.len--;
+}
+
+/* The drop line, at most one per SDN_DROP_LOG_S seconds (not under the
+ * mutex: log_msg may take its own). */
+static void sdn_drop_note(bool say, unsigned long n, unsigned long total)
+{
+	if (say)
+		log_warn("systemd notification queue full (%u waiting: the receiver at "
+			 "NOTIFY_SOCKET is not reading): %lu dropped, oldest STATUS first "
+			 "(%lu since start)", SDN_QLEN, n, total);
+}
+
+/*
+ * @kind with @text for the sender: after everything queued before it,
+ * merged into a STATUS= queued last when it is one too, making room when
+ * the queue is full (the file's header says what goes).  Any thread.
+ */
+static void sdn_push(enum sdn_kind kind, const char *text)
+{
+	struct sdn_msg *slot;
+	bool say = false;
+	unsigned long n = 0, total = 0;
+
+	if (!getenv("NOTIFY_SOCKET"))
+		return;
+	pthread_mutex_lock(&sdn_q.mu);
+	if (sdn_q.stop) {
+		/* sdn_close was called (its sender abandoned, or closing). */
+		pthread_mutex_unlock(&sdn_q.mu);
+		return;
+	}
+	if (!sdn_start_locked()) {
+		pthread_mutex_unlock(&sdn_q.mu);
+		sdn_send(text);
+		return;
+	}
+	slot = sdn_q.len ? &sdn_q.ring[(sdn_q.head + sdn_q.len - 1) % SDN_QLEN] : NULL;
+	if (!(kind == SDN_STATUS && slot && slot->kind == SDN_STATUS)) {
+		if (sdn_q.len == SDN_QLEN) {
+			unsigned i = 0;
+
+			while (i < sdn_q.len && sdn_q.ring[(sdn_q.head + i) % SDN_QLEN].kind != SDN_STATUS)
+				i++;
+			sdn_remove_locked(i < sdn_q.len ? i : 0);
+			sdn_q.dropped++;
+			sdn_q.unlogged++;
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (tb_take(&sdn_q.drop_tb, 1, 1.0 / SDN_DROP_LOG_S,
+				    (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u)) {
+				say = true;
+				n = sdn_q.unlogged;
+				total = sdn_q.dropped;
+				sdn_q.unlogged = 0;
+			}
+		}
+		slot = &sdn_q.ring[(sdn_q.head + sdn_q.len) % SDN_QLEN];
+		sdn_q.len++;
+	}
+	slot->kind = kind;
+	snprintf(slot->text, sizeof(slot->text), "%s", text);
+	pthread_cond_signal(&sdn_q.more);
+	pthread_mutex_unlock(&sdn_q.mu);
+	sdn_drop_note(say, n, total);
+}
+
 void sdn_ready(const char *status)
 {
-	char msg[512];
+	char msg[SDN_MSG_MAX];
 
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s\nMAINPID=%ld", status, (long)getpid());
-	sdn_send(msg);
+	sdn_push(SDN_READY, msg);
 }
 
 void sdn_status(const char *status)
 {
-	char msg[512];
+	char msg[SDN_MSG_MAX];
 
 	snprintf(msg, sizeof(msg), "STATUS=%s", status);
-	sdn_send(msg);
+	sdn_push(SDN_STATUS, msg);
 }
 
 void sdn_reloading(void)
 {
-	sdn_send("RELOADING=1");
+	sdn_push(SDN_RELOADING, "RELOADING=1");
 }
 
 void sdn_stopping(void)
 {
-	sdn_send("STOPPING=1");
+	sdn_push(SDN_STOPPING, "STOPPING=1");
 }
 
+/* On the loop: a loop that is stuck raises no flag, and systemd hears of
+ * it; the send is the sender's. */
 static void sdn_feed(uv_timer_t *t)
 {
-	sd_notify(0, "WATCHDOG=1");
+	(void)t;
+	if (!getenv("NOTIFY_SOCKET"))
+		return;
+	pthread_mutex_lock(&sdn_q.mu);
+	if (sdn_q.stop) {
+		pthread_mutex_unlock(&sdn_q.mu);
+	} else if (sdn_start_locked()) {
+		sdn_q.dog = true;
+		pthread_cond_signal(&sdn_q.more);
+		pthread_mutex_unlock(&sdn_q.mu);
+	} else {
+		pthread_mutex_unlock(&sdn_q.mu);
+		(void)sd_notify(0, "WATCHDOG=1");
+	}
 }
 
 int sdn_watchdog_start(uv_loop_t *loop)
@@ -80,6 +304,53 @@ void sdn_watchdog_stop(void)
 	uv_close((uv_handle_t *)&sdn_timer, NULL);
 }
 
+void sdn_close(void)
+{
+	struct timespec until;
+	unsigned left;
+	bool join;
+
+	pthread_mutex_lock(&sdn_q.mu);
+	if (!sdn_q.started || sdn_q.stop) {
+		pthread_mutex_unlock(&sdn_q.mu);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += SDN_CLOSE_S;
+	sdn_q.stop = true;
+	sdn_q.dog = false;
+	pthread_cond_broadcast(&sdn_q.more);
+	while (sdn_left_locked() &&
+	       pthread_cond_timedwait(&sdn_q.idle, &sdn_q.mu, &until) != ETIMEDOUT)
+		;
+	left = sdn_left_locked();
+	join = !left;
+	pthread_mutex_unlock(&sdn_q.mu);
+	if (join) {
+		pthread_join(sdn_q.thread, NULL);
+		pthread_mutex_lock(&sdn_q.mu);
+		sdn_q.started = false;
+		sdn_q.stop = false; /* a later notification starts a sender again */
+		pthread_mutex_unlock(&sdn_q.mu);
+		return;
+	}
+	/* The sender is inside a send that may never return: the process
+	 * ends around it; it touches only sdn_q, which outlives it. */
+	pthread_detach(sdn_q.thread);
+	log_warn("systemd notification: %u messages not sent at exit (the receiver at "
+		 "NOTIFY_SOCKET did not read them within %d s)", left, SDN_CLOSE_S);
+}
+
+unsigned long sdn_dropped(void)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&sdn_q.mu);
+	n = sdn_q.dropped;
+	pthread_mutex_unlock(&sdn_q.mu);
+	return n;
+}
+
 int sdn_available(void)
 {
 	return 1;
@@ -93,6 +364,8 @@ void sdn_reloading(void) {}
 void sdn_stopping(void) {}
 int sdn_watchdog_start(uv_loop_t *loop) { (void)loop; return 0; }
 void sdn_watchdog_stop(void) {}
+void sdn_close(void) {}
+unsigned long sdn_dropped(void) { return 0; }
 int sdn_available(void) { return 0; }
 
 #endif
