@@ -315,13 +315,13 @@ void sdn_close(void)
 		pthread_mutex_unlock(&sdn_q.mu);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until); /* a clock step cannot stretch it */
 	until.tv_sec += SDN_CLOSE_S;
 	sdn_q.stop = true;
 	sdn_q.dog = false;
 	pthread_cond_broadcast(&sdn_q.more);
 	while (sdn_left_locked() &&
-	       pthread_cond_timedwait(&sdn_q.idle, &sdn_q.mu, &until) != ETIMEDOUT)
+	       pthread_cond_clockwait(&sdn_q.idle, &sdn_q.mu, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
 		;
 	left = sdn_left_locked();
 	join = !left;
