@@ -43,7 +43,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -481,12 +480,9 @@ static void log_deliver(const struct log_rec *r)
 static void *log_writer(void *arg)
 {
 	static struct log_rec r; /* the line being delivered, out of the ring */
-	sigset_t all;
 
 	(void)arg;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the loop's */
-	(void)thp_leave_loop();
+	(void)thp_helper_enter();
 	pthread_mutex_lock(&log_q.mu);
 	for (;;) {
 		while (!log_q.len && !log_q.stop)

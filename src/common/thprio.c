@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -146,6 +147,15 @@ int thp_leave_loop(void)
 	if (sched_setscheduler(0, SCHED_OTHER, &sp) < 0)
 		return -errno;
 	return 0;
+}
+
+int thp_helper_enter(void)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	return thp_leave_loop();
 }
 
 int thp_nicer(int by)

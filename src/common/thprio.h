@@ -117,6 +117,11 @@ int thp_loop_cpu(void);
  * 0, or -errno (the policy; the CPUs are best effort). */
 int thp_leave_loop(void);
 
+/* First thing in a long-lived thread of our own that only serves the loop
+ * (the log writer, the systemd notifier): every signal blocked (signals
+ * are the loop's to handle), then thp_leave_loop.  0, or -errno as that. */
+int thp_helper_enter(void);
+
 /* The calling thread asks for THP_SHORT_SLICE_NS, keeping its nice value.
  * 0, or -errno (-EINVAL or -ENOSYS on a kernel without custom slices,
  * before 6.12: it then preempts as any thread). */

@@ -45,7 +45,6 @@
 #ifdef HAVE_LIBSYSTEMD
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
 
@@ -104,12 +103,9 @@ static unsigned sdn_left_locked(void)
 static void *sdn_sender(void *arg)
 {
 	static struct sdn_msg m; /* the message being sent, out of the ring */
-	sigset_t all;
 
 	(void)arg;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the loop's */
-	(void)thp_leave_loop();
+	(void)thp_helper_enter();
 	pthread_mutex_lock(&sdn_q.mu);
 	for (;;) {
 		while (!sdn_q.len && !sdn_q.dog && !sdn_q.stop)
