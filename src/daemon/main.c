@@ -249,6 +249,8 @@ static int sgnfsd_status_snap(struct sgnfsd *d, struct nst_snap **out)
 	s->log_target = log_target_name(log_get_target());
 	s->log_dropped = log_dropped();
 	s->log_queued = log_queued();
+	s->sd_notify = sdn_enabled();
+	s->sd_dropped = sdn_dropped();
 	if (log_file_path() && !(s->log_file = strdup(log_file_path())))
 		goto fail;
 	/* What the node's limits refused or dropped since start. */
@@ -473,6 +475,10 @@ static void sgnfsd_metrics(void *arg, struct sbuf *out)
 		mt_family(out, "sgnfs_log_queued", "gauge",
 			  "Log lines waiting for syslog's or the journal's reader.");
 		sb_printf(out, "sgnfs_log_queued{node=\"%s\"} %u\n", n, log_queued());
+		mt_family(out, "sgnfs_systemd_notify_dropped_total", "counter",
+			  "systemd notifications dropped because the receiver at NOTIFY_SOCKET was not reading.");
+		sb_printf(out, "sgnfs_systemd_notify_dropped_total{node=\"%s\"} %lu\n", n,
+			  sdn_dropped());
 		mt_family(out, "sgnfs_node_udp_dropped_total", "counter",
 			  "UDP requests dropped because their group's queue was full.");
 		sb_printf(out, "sgnfs_node_udp_dropped_total{node=\"%s\"} %" PRIu64 "\n", n,

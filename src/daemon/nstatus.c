@@ -94,6 +94,13 @@ void nst_render(const struct nst_snap *s, struct json_object *out)
 		sj_add(out, "log", lg);
 	}
 	{
+		struct json_object *sd = json_object_new_object();
+
+		sj_add(sd, "notify", json_object_new_boolean(s->sd_notify));
+		sj_add(sd, "dropped", json_object_new_uint64(s->sd_dropped));
+		sj_add(out, "systemd", sd);
+	}
+	{
 		/* What the node's limits refused or dropped since start. */
 		struct json_object *r = json_object_new_object(), *dj = json_object_new_object();
 

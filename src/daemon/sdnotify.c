@@ -85,13 +85,28 @@ static struct {
 static uv_timer_t sdn_timer;
 static bool sdn_timer_on;
 
-/* One message to NOTIFY_SOCKET, waiting as long as the receiver does. */
+static uint64_t sdn_now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+/* One message to NOTIFY_SOCKET, waiting as long as the receiver does.
+ * Only ever one thread at a time here (the sender, or the loop when no
+ * sender could be started), so the failure line's bucket needs no lock:
+ * a receiver that refuses every message gets a line per
+ * SDN_DROP_LOG_S seconds, saying how many more failed. */
 static void sdn_send(const char *msg)
 {
+	static struct tb_bucket fail_tb;
 	int rc = sd_notify(0, msg);
 
-	if (rc < 0)
-		log_warn("systemd notification failed: %s", strerror(-rc));
+	if (rc < 0 && tb_take(&fail_tb, 1, 1.0 / SDN_DROP_LOG_S, sdn_now_ms()))
+		log_warn("systemd notification failed: %s (%llu more failed since the last "
+			 "such line)", strerror(-rc),
+			 (unsigned long long)tb_refused_take(&fail_tb));
 }
 
 /* Messages waiting, and the one being sent. */
@@ -209,10 +224,7 @@ static void sdn_push(enum sdn_kind kind, const char *text)
 			sdn_remove_locked(i < sdn_q.len ? i : 0);
 			sdn_q.dropped++;
 			sdn_q.unlogged++;
-			struct timespec now;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if (tb_take(&sdn_q.drop_tb, 1, 1.0 / SDN_DROP_LOG_S,
-				    (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u)) {
+			if (tb_take(&sdn_q.drop_tb, 1, 1.0 / SDN_DROP_LOG_S, sdn_now_ms())) {
 				say = true;
 				n = sdn_q.unlogged;
 				total = sdn_q.dropped;
@@ -347,6 +359,11 @@ unsigned long sdn_dropped(void)
 	return n;
 }
 
+bool sdn_enabled(void)
+{
+	return getenv("NOTIFY_SOCKET") != NULL;
+}
+
 int sdn_available(void)
 {
 	return 1;
@@ -362,6 +379,7 @@ int sdn_watchdog_start(uv_loop_t *loop) { (void)loop; return 0; }
 void sdn_watchdog_stop(void) {}
 void sdn_close(void) {}
 unsigned long sdn_dropped(void) { return 0; }
+bool sdn_enabled(void) { return false; }
 int sdn_available(void) { return 0; }
 
 #endif

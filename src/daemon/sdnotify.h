@@ -20,6 +20,8 @@
 #ifndef SGNFS_SDNOTIFY_H
 #define SGNFS_SDNOTIFY_H
 
+#include <stdbool.h>
+
 #include <uv.h>
 
 /* READY=1 with a STATUS= line and MAINPID=; once the node answers on its
@@ -47,6 +49,9 @@ void sdn_watchdog_stop(void);
 void sdn_close(void);
 /* Messages dropped because the queue was full, since start. */
 unsigned long sdn_dropped(void);
+/* Whether notifications are sent at all: built with libsystemd and
+ * NOTIFY_SOCKET set (systemd started us with Type=notify). */
+bool sdn_enabled(void);
 /* Whether sgnfsd was built with libsystemd (for the start-up log). */
 int sdn_available(void);
 

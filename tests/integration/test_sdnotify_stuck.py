@@ -125,6 +125,8 @@ def test(h):
         st = (ou.node_doc(doc, 'a') or {}).get('status') or {}
         h.check(rc == 0 and st.get('pid') == a.pid,
                 'the node answers on its control socket while READY=1 waits')
+        h.check(st.get('systemd') == {'notify': True, 'dropped': 0},
+                'status: notifications on, none dropped (%r)' % st.get('systemd'))
 
         # The sender is the node's thread "sgnfs-notify", at normal
         # priority whatever the loop's (common/thprio.h, thp_leave_loop).
