@@ -32,8 +32,9 @@
  *   folded, so the batches copied after it stay consecutive.
  *
  * Loading replays whole batches only.  A batch is written by one pwrite and
- * made durable by one fdatasync; up to JR_INFLIGHT_MAX batches are being
- * written at once (the next one starts while the previous one syncs), and
+ * made durable by one fdatasync; up to jr_inflight batches (at most
+ * JR_INFLIGHT_MAX, whatever any writer of the file was set to) are being
+ * written at once (with 2 the next one starts while the previous one syncs), and
  * their grants are acknowledged in batch order, each only once it and
  * every batch before it are durable.  So only the last JR_INFLIGHT_MAX batches
  * can be torn, in any way (sectors reach the disk in any order, a later

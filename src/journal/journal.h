@@ -7,8 +7,9 @@
  * Writing is group commit: jr_append() encodes a record into the batch of
  * the current event-loop turn; at the end of the turn the batch is written
  * as one write plus one fdatasync (one at a time, or up to JR_INFLIGHT_MAX
- * with jr_set_inflight; taken in order): submitted from the loop through io_uring, or on the thread
- * pool where io_uring is not available (jr_set_io).  jr_wait() calls back once everything appended so
+ * with jr_set_inflight; taken in order): submitted from the loop through
+ * io_uring, or on the thread pool where io_uring is not available
+ * (jr_set_io).  jr_wait() calls back once everything appended so
  * far is durable.  The NLM layer replies with a
  * grant only from that callback; releases need not wait (a release lost in
  * a crash leaves a reservation nobody reclaims: it costs grace time for
@@ -185,7 +186,7 @@ int jr_io_parse(const char *s, enum jr_io *out);
  * default) .. JR_INFLIGHT_MAX.  With 1, what arrives while a batch syncs
  * gathers into the next one (fewer, larger batches: every batch costs the
  * loop a submission, a worker's wake-up and a completion, and on this
- * project's bench machine 1 gave 14-40% more locks per second than 2);
+ * project's bench machine 1 gave 11-28% more locks per second than 2);
  * with 2 the next batch starts while one syncs, which shortens the wait
  * where a sync takes milliseconds (docs/journal.md).  Applies from the
  * next batch on. */
