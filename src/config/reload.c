@@ -81,7 +81,8 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_STR(log, "log");
 	RL_NUM(ownership, "ownership");
 	RL_NUM(journal_io_thread, "journal_io");
-	RL_NUM(journal_inflight, "journal_inflight");
+	/* journal_inflight is live (sgnfsd_reload): each batch's solo flag
+	 * records what its writer did, so the loader needs no setting. */
 	/* Set once while sgnfsd still held CAP_SYS_NICE. */
 	RL_NUM(loop_realtime, "loop_priority");
 	/* Every thread took its CPUs from it as it started. */

@@ -340,6 +340,22 @@ fail:
 	sj_add(out, "error", json_object_new_string(strerror(-rc)));
 }
 
+/* [cluster] journal_inflight, live: the next batch of every group's journal
+ * starts under the new bound (batches in flight finish as they are). */
+static void sgnfsd_reload_journal(struct sgnfsd *d, const struct cfg_cluster *next,
+				  struct json_object *changes)
+{
+	char line[128];
+
+	if (next->journal_inflight == d->cfg->journal_inflight)
+		return;
+	jr_set_inflight(next->journal_inflight);
+	snprintf(line, sizeof(line), "[cluster] journal_inflight %u -> %u",
+		 d->cfg->journal_inflight, next->journal_inflight);
+	log_info("node %s %s (reload)", d->node.me->name, line);
+	sj_push(changes, json_object_new_string(line));
+}
+
 /*
  * Re-read the configuration file (SIGHUP, "reload"): apply what can change
  * live (config/reload.h), refuse the rest with the reason, keeping the old
@@ -388,6 +404,7 @@ static void sgnfsd_reload(struct sgnfsd *d, const char *why_asked, struct json_o
 			rc = grp_node_reconfigure(&d->node, next, changes, why, sizeof(why));
 		}
 		if (rc == 0) {
+			sgnfsd_reload_journal(d, next, changes);
 			d->retired[d->nretired++] = d->cfg;
 			d->cfg = next;
 			next = NULL;

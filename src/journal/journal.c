@@ -11,10 +11,13 @@
  *     8  u32 len     whole record, header included
  *    12  u8  type    enum jr_type
  *    13  u8  flags   bit 0: last record of its batch;
- *                    bit 1: JR_LOCK exclusive / JR_HEADER state complete
+ *                    bit 1: JR_LOCK exclusive / JR_HEADER state complete;
+ *                    bit 2: solo (only with bit 0, version 2 files): the
+ *                    batch was written while no earlier batch of the file
+ *                    was in flight
  *    14  u16 hostlen client name (JR_HEADER: group name), 1..1024
  *    16  u64 batch   the write (group commit) this record belongs to
- *    24  u32 svid    (JR_HEADER: format version, 1)
+ *    24  u32 svid    (JR_HEADER: format version, JR_VERSION_MIN..JR_VERSION)
  *    28  u16 ohlen   owner handle, 0..1024
  *    30  u8  fhlen   file handle, 0..64 (1..64 for lock and share records)
  *    31  u8  share   JR_SHARE: mode | deny << 2
@@ -44,6 +47,21 @@
  * written before it was acknowledged (a number JR_INFLIGHT_MAX or more past the
  * first bad batch) is damage to acknowledged state: the load refuses the
  * journal (the group falls back to a plain grace).
+ *
+ * The solo flag narrows that window from what any writer might have done
+ * to what this one did.  A batch submitted while no earlier batch of the
+ * file was in flight (every batch with journal_inflight = 1, most of them
+ * with 2 under a light load) has it on its last record: when it was
+ * written, every batch before it was durable, and may have been
+ * acknowledged.  So a good solo record of any batch after the first bad
+ * one also means acknowledged state is damaged: the load refuses it rather
+ * than drop the bad batch and the solo one as a torn tail (with one batch
+ * in flight, bit rot in the last-but-one batch would otherwise lose its
+ * acknowledged grants unseen).  Only the last record carries it: that one
+ * is summed again at submission anyway (its last flag), the others are
+ * not.  A file whose header says version 1 was started by a node that
+ * rejects the flag as damage, so such a file is appended to without it
+ * until a compaction gives it a version 2 header.
  *
  * The file is extended in JR_PREALLOC steps by writing zeros ahead of the
  * batches (one write that changes the file's size per step, not one per
@@ -148,6 +166,7 @@
 #define JR_HDR 48
 #define JR_F_LAST 1u
 #define JR_F_BIT 2u
+#define JR_F_SOLO 4u
 #define JR_REC_MAX (JR_HDR + JR_HOST_MAX + JR_OH_MAX + JR_FH_MAX + 8)
 #define JR_RETRY_MS 1000
 #define JR_TRIM_AT (8u << 20)
@@ -241,7 +260,8 @@ ssize_t jr_rec_encode(const struct jr_rec *r, uint64_t batch, bool last, void *b
 {
 	size_t n = jr_rec_size(r);
 	uint8_t *p = buf;
-	uint8_t flags = (uint8_t)((last ? JR_F_LAST : 0) | (r->excl ? JR_F_BIT : 0));
+	uint8_t flags = (uint8_t)((last ? JR_F_LAST : 0) | (r->excl ? JR_F_BIT : 0) |
+				  (last && r->solo ? JR_F_SOLO : 0));
 
 	if (n == 0)
 		return -EINVAL;
@@ -269,12 +289,14 @@ ssize_t jr_rec_encode(const struct jr_rec *r, uint64_t batch, bool last, void *b
 	return (ssize_t)n;
 }
 
-/* Set or clear the last-of-batch flag of an encoded record (and re-sum). */
-static void jr_rec_set_last(uint8_t *p, bool last)
+/* Set or clear the last-of-batch flag of an encoded record, and with it
+ * the solo flag (and re-sum). */
+static void jr_rec_set_last(uint8_t *p, bool last, bool solo)
 {
 	uint32_t n = get32(p + 8);
 
-	p[13] = (uint8_t)((p[13] & ~JR_F_LAST) | (last ? JR_F_LAST : 0));
+	p[13] = (uint8_t)((p[13] & ~(JR_F_LAST | JR_F_SOLO)) | (last ? JR_F_LAST : 0) |
+			  (last && solo ? JR_F_SOLO : 0));
 	put32(p + 4, jr_crc32c(0, p + 8, n - 8));
 }
 
@@ -307,7 +329,9 @@ static ssize_t jr_rec_decode_ex(const void *buf, size_t len, struct jr_rec *r, u
 	r->start = get64(p + 32);
 	r->end = get64(p + 40);
 	r->excl = (p[13] & JR_F_BIT) != 0;
-	if ((p[13] & ~(JR_F_LAST | JR_F_BIT)) || (p[31] >> 4))
+	r->solo = (p[13] & JR_F_SOLO) != 0;
+	if ((p[13] & ~(JR_F_LAST | JR_F_BIT | JR_F_SOLO)) || (p[31] >> 4) ||
+	    (r->solo && !(p[13] & JR_F_LAST)))
 		return -EBADMSG;
 	body = JR_HDR + r->hostlen + r->ohlen + r->fhlen;
 	/* The sizes must agree exactly with a record we would write. */
@@ -411,10 +435,12 @@ out:
 	return rc;
 }
 
-/* Does a good record of a batch after @torn_batch start anywhere in
- * [@from, @len)?  Its offset goes to *at. */
-static bool jr_later_batch_after(const uint8_t *buf, size_t len, size_t from,
-				 uint64_t torn_batch, size_t *at)
+/* Does a good record start anywhere in [@from, @len) that was written
+ * after batch @torn was acknowledged: one of a batch JR_INFLIGHT_MAX or
+ * more past @torn, or the solo last record of any batch past it?  Its
+ * offset goes to *at. */
+static bool jr_later_batch_after(const uint8_t *buf, size_t len, size_t from, uint64_t torn,
+				 size_t *at)
 {
 	struct jr_rec r;
 	uint64_t b;
@@ -423,7 +449,8 @@ static bool jr_later_batch_after(const uint8_t *buf, size_t len, size_t from,
 	for (size_t pos = (from + 8) & ~(size_t)7; pos + JR_HDR <= len; pos += 8) {
 		if (get32(buf + pos) != JR_MAGIC)
 			continue;
-		if (jr_rec_decode(buf + pos, len - pos, &r, &b, &last) > 0 && b > torn_batch) {
+		if (jr_rec_decode(buf + pos, len - pos, &r, &b, &last) > 0 &&
+		    (b >= torn + JR_INFLIGHT_MAX || (b > torn && r.solo))) {
 			*at = pos;
 			return true;
 		}
@@ -486,12 +513,13 @@ static int jr_replay_buf(const uint8_t *buf, size_t len, size_t from, const char
 			size_t at = batch_recs[i];
 			jr_rec_decode_ex(buf + at, len - at, &r, &b, &last, false);
 			if (r.type == JR_HEADER) {
-				if (r.svid != JR_VERSION)
-					JR_DAMAGE("format version %u, this sgnfs reads %u", r.svid,
-						  JR_VERSION);
+				if (r.svid < JR_VERSION_MIN || r.svid > JR_VERSION)
+					JR_DAMAGE("format version %u, this sgnfs reads %u to %u",
+						  r.svid, JR_VERSION_MIN, JR_VERSION);
 				if (r.hostlen != strlen(group) || memcmp(r.host, group, r.hostlen))
 					JR_DAMAGE("it is the journal of another group");
 				info->complete = r.excl;
+				info->version = r.svid;
 				have_header = true;
 				continue;
 			}
@@ -520,11 +548,12 @@ static int jr_replay_buf(const uint8_t *buf, size_t len, size_t from, const char
 		/* Only the batches being written when the writer died may be
 		 * bad: from the open one (or, if none is open, the one after
 		 * the last) on, JR_INFLIGHT_MAX of them (the most any
-		 * writer had in flight: jr_set_inflight). */
+		 * writer had in flight: jr_set_inflight), and none before a
+		 * solo one. */
 		uint64_t torn = nbatch ? cur : last_batch + 1;
 		size_t later;
 
-		if (jr_later_batch_after(buf, len, pos, torn + JR_INFLIGHT_MAX - 1, &later)) {
+		if (jr_later_batch_after(buf, len, pos, torn, &later)) {
 			info->bad_at = (off_t)pos;
 			JR_DAMAGE("bad record at offset %zu, but batch records follow at offset %zu: "
 				  "acknowledged state is damaged", pos, later);
@@ -636,6 +665,8 @@ struct jr {
 	bool job_alone;               /* the job in flight must be the only one: a
 				       * snapshot, or an append that zeroes space */
 	bool failed;                  /* the file cannot be appended to */
+	bool solo_fmt;                /* its header is version 2 or later: solo
+				       * flags may be written (the top of this file) */
 	int err;
 	bool compact_wanted, compact_complete, complete;
 	struct jr_buf *snapbuf;       /* while a snapshot is being built */
@@ -949,6 +980,7 @@ static void jr_snapshot_finished(struct jr *j, struct jr_job *job, int rc)
 		j->durable_batch = j->snap_batch;
 		j->fold_wanted = false;
 		j->own_from = -1;
+		j->solo_fmt = true; /* a new file: JR_VERSION's header */
 		j->no_prealloc = false;
 		j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 		j->complete = job->complete;
@@ -1554,7 +1586,7 @@ static void jr_fold_build(struct jr_fold *f)
 			JR_FOLD_WHY("cannot build its state: %s", strerror(-rc));
 		goto out;
 	}
-	jr_rec_set_last(f->buf.p + f->buf.last_at, true);
+	jr_rec_set_last(f->buf.p + f->buf.last_at, true, true);
 	f->snaplen = (off_t)f->buf.len;
 	rc = jr_fold_create(f);
 	if (rc < 0)
@@ -1768,6 +1800,7 @@ static void jr_fold_switched(struct jr *j, struct jr_fold *f)
 	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 	j->fold_wanted = false;
 	j->own_from = -1;
+	j->solo_fmt = true; /* a new file: JR_VERSION's header */
 	j->complete = f->complete;
 	j->st.compactions++;
 	j->st.folds++;
@@ -2047,7 +2080,7 @@ static void jr_start_snapshot(struct jr *j)
 		rc = j->snap(j->snap_arg, j);
 	j->snapbuf = NULL;
 	if (rc == 0) {
-		jr_rec_set_last(job->buf.p + job->buf.last_at, true);
+		jr_rec_set_last(job->buf.p + job->buf.last_at, true, true);
 		job->nrec = j->snap_nrec;
 		rc = jr_submit(j, job, true);
 	}
@@ -2092,7 +2125,9 @@ static void jr_start_append(struct jr *j)
 		free(job);
 		return;
 	}
-	jr_rec_set_last(j->pend.p + j->pend.last_at, true);
+	/* Solo: nothing of this file is in flight, so every batch before
+	 * this one is durable (the top of this file). */
+	jr_rec_set_last(j->pend.p + j->pend.last_at, true, j->solo_fmt && j->njobs == 0);
 	job->kind = JR_JOB_APPEND;
 	job->bno = j->batch;
 	job->buf = j->pend;
@@ -2103,7 +2138,7 @@ static void jr_start_append(struct jr *j)
 		job->extend_to = (bend + JR_PREALLOC) & ~(off_t)(JR_PREALLOC - 1);
 	if (jr_submit(j, job, extend) < 0) {
 		/* Not submitted: the batch stays open, as it was. */
-		jr_rec_set_last(job->buf.p + job->buf.last_at, false);
+		jr_rec_set_last(job->buf.p + job->buf.last_at, false, false);
 		job->buf.p = NULL;
 		job->waiters = NULL;
 		jr_job_free(job);
@@ -2252,6 +2287,7 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 		}
 		j->batch = li->last_batch + 1;
 		j->complete = li->complete;
+		j->solo_fmt = li->version >= 2;
 	} else {
 		struct jr_buf b = { 0 };
 		struct jr_rec h = { .type = JR_HEADER, .host = group, .hostlen = strlen(group),
@@ -2267,7 +2303,7 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 		j->batch = 1;
 		rc = jr_buf_add(&b, &h, j->batch++);
 		if (rc == 0) {
-			jr_rec_set_last(b.p + b.last_at, true);
+			jr_rec_set_last(b.p + b.last_at, true, true);
 			rc = jr_install(j->tmp, j->path, j->dirfd, &b, false, &j->fd);
 		}
 		j->end = j->alloc_end = (off_t)b.len;
@@ -2275,6 +2311,7 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 		if (rc < 0)
 			goto err;
 		j->complete = complete;
+		j->solo_fmt = true;
 	}
 	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 	j->durable_end = j->end;

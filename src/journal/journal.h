@@ -43,7 +43,13 @@
 
 #include "metrics.h"
 
-#define JR_VERSION 1
+/* Format version written in every new file's header.  2: the last record
+ * of a batch may carry the "solo" flag (journal.c); a node that reads only
+ * version 1 refuses such a file whole (a plain grace) instead of taking a
+ * flagged record for a torn one.  Version 1 files are still read, and
+ * appended to without the flag until a compaction rewrites them. */
+#define JR_VERSION 2
+#define JR_VERSION_MIN 1
 #define JR_HOST_MAX 1024        /* CLIST_NAME_MAX */
 #define JR_OH_MAX 1024          /* LK_OH_MAX */
 #define JR_FH_MAX 64            /* LK_KEY_MAX */
@@ -54,8 +60,10 @@
 /* The most batches a journal writes at once ([cluster] journal_inflight,
  * jr_set_inflight): with 2 the next batch is written while the one before
  * it syncs.  The loader accepts damage confined to this many last batches
- * (none of them was acknowledged), whatever the writer's setting was: a
- * file may have been appended to by nodes set differently. */
+ * (none of them was acknowledged), whatever the writer's setting was (a
+ * file may have been appended to by nodes set differently), except where a
+ * later batch says it was written alone: then only damage after every
+ * batch before it is accepted (journal.c, "solo"). */
 #define JR_INFLIGHT_MAX 2
 /* The file grows by this much zeroed space at a time (journal.c). */
 #define JR_PREALLOC (1u << 20)
@@ -85,6 +93,9 @@ struct jr_rec {
 	const void *fh;
 	size_t fhlen;
 	bool excl;              /* JR_LOCK; JR_HEADER: the state is complete */
+	bool solo;              /* the last record of a batch written while no
+				 * earlier batch of the file was in flight
+				 * (encoded only with @last; decoded) */
 	unsigned mode, deny;    /* JR_SHARE */
 	uint64_t start, end;    /* JR_LOCK, JR_UNLOCK: inclusive; JR_HEADER: created (unix s) */
 };
@@ -116,6 +127,7 @@ struct jr_load_info {
 	bool torn;              /* a torn last batch was dropped */
 	bool zero_tail;         /* only zeros (preallocated space) follow valid_end */
 	uint64_t last_batch;
+	uint32_t version;       /* the header's format version */
 	off_t bad_at;           /* where damage was found (-EUCLEAN) */
 	char why[200];          /* what was wrong, for the log (-EUCLEAN) */
 };
@@ -189,7 +201,8 @@ int jr_io_parse(const char *s, enum jr_io *out);
  * project's bench machine 1 gave 11-28% more locks per second than 2);
  * with 2 the next batch starts while one syncs, which shortens the wait
  * where a sync takes milliseconds (docs/journal.md).  Applies from the
- * next batch on. */
+ * next batch on, also when changed while journals run (a reload): the
+ * loader reads what each batch's solo flag says, not this setting. */
 void jr_set_inflight(unsigned n);
 /* Whether @j writes its batches through io_uring (else the thread pool). */
 bool jr_uses_uring(const struct jr *j);

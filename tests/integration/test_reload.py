@@ -13,6 +13,8 @@ and touches nothing else (docs/operations.md), in order:
      or g3 other than online on its node;
   4. `clients` of the new export narrowed to another network: MNT is
      refused by the export's rule; the export removed: "not exported";
+     [cluster] journal_inflight 1 -> 2 -> 1 is applied live, named in the
+     answer and the log, and g1's journal grants locks under each;
   5. what cannot change live is refused with the reason, and the old
      configuration stays in force: g2's grace (sgnfsctl reload exits 1,
      the node still reports the old checksum), then a file with an
@@ -144,6 +146,20 @@ def test(h):
     st = mnt_status(c, g1.vip, extra.path)
     h.check(st == MNT3ERR_ACCES and fu.node_log(c.nodes['a']).count(notexp) == 2,
             'the removed export: MNT refused, "not exported" again (got %d)' % st)
+
+    for frm, to in ((1, 2), (2, 1)):
+        c.cluster_extra['journal_inflight'] = str(to)
+        ou.write_config(c)
+        rc, out, err = ou.ctl(c, 'reload', 'a')
+        change = '[cluster] journal_inflight %d -> %d' % (frm, to)
+        h.check(rc == 0 and '"result":"reloaded"' in out and change in out and
+                'node a %s (reload)' % change in fu.node_log(c.nodes['a']),
+                'journal_inflight %d -> %d: reloaded live, the change named and logged (%r)'
+                % (frm, to, out))
+        rc, r = fu.one_shot(h, fu.client_addr(c, 6, to), g1.vip, 'lock', fu.lock_file(c, 'g1'),
+                            1000 + to, 1)
+        h.check(rc == 0 and r.get('status') == 'granted',
+                'journal_inflight %d: a lock of g1 (journal on) granted (%d %s)' % (to, rc, r))
 
     # ---- 5 ---------------------------------------------------------------
     good_sha = sha_of(c, 'a')

@@ -92,6 +92,7 @@ static void test_live_changes(void **st)
 	verdict("clients = 127.0.0.0/8\n[export /srv/g1/b]", "clients = 10.0.0.0/8\n[export /srv/g1/b]", NULL);
 	verdict("group = g1\nfsid = 2\n", "group = g1\nfsid = 2\naccess = ro\nsquash = all\n", NULL);
 	verdict("log_level = info", "log_level = debug", NULL);
+	verdict("name = t\n", "name = t\njournal_inflight = 2\n", NULL);
 	/* an export added, and one (not the first) removed */
 	verdict("[export /srv/g2/a]", "[export /srv/g1/c]\ngroup = g1\nfsid = 9\nclients = ::1\n"
 		"[export /srv/g2/a]", NULL);
@@ -105,6 +106,7 @@ static void test_refused(void **st)
 	verdict("nodes = a b", "nodes = b a", "[group g1] nodes");
 	verdict("name = t\n", "name = t\nnfs_port = 2050\n", "[cluster] nfs_port: 2049 -> 2050");
 	verdict("run_dir = /tmp/r", "run_dir = /tmp/s", "[cluster] run_dir");
+	verdict("name = t\n", "name = t\njournal_io = thread\n", "[cluster] journal_io");
 	verdict("[node b]\n", "[node b]\n[node c]\n", "[node] sections: 2 -> 3");
 	verdict("[group g2]\nvip = 127.0.9.2\nnodes = b\n", "[group g2]\nvip = 127.0.9.2\nnodes = b\n"
 		"[group g3]\nvip = 127.0.9.3\nnodes = b\n[export /srv/g3]\ngroup = g3\nfsid = 7\n"

@@ -42,6 +42,7 @@ void __wrap_thp_yield_point(void)
 }
 
 #define GROUP "g1"
+static unsigned inflight = 1;   /* JR_TEST_INFLIGHT: journal_inflight of the run */
 #define REC_MAX 2200            /* > the largest record (2160 bytes) */
 
 static char dir[256], jpath[300], tmppath[300], dmgpath[300];
@@ -250,6 +251,19 @@ static void jf_batch(uint64_t batch, unsigned first, unsigned n)
 	jf_batch_flag(batch, first, n, true);
 }
 
+/* The same, written with no other batch in flight: its last record says
+ * solo, as the writer's do. */
+static void jf_batch_solo(uint64_t batch, unsigned first, unsigned n)
+{
+	struct jr_rec last = *S(first + n - 1);
+
+	last.solo = true;
+	jf_begin_batch();
+	for (unsigned k = 0; k + 1 < n; k++)
+		jf_rec(S(first + k), batch, false);
+	jf_rec(&last, batch, true);
+}
+
 /* Write the first @len bytes of jf (with byte @flip, if < len, inverted). */
 static void jf_write_flip(size_t len, size_t flip)
 {
@@ -276,6 +290,45 @@ static off_t file_size(const char *path)
 	if (stat(path, &st) < 0)
 		return -1;
 	return st.st_size;
+}
+
+/* The whole batches of the journal at jpath, in file order: each one's
+ * number and whether its last record says solo.  Returns how many (at
+ * most @max; the zeroed space after them ends the walk). */
+struct fbatch {
+	uint64_t bno;
+	bool solo;
+};
+
+static size_t file_batches(struct fbatch *out, size_t max)
+{
+	int fd = open(jpath, O_RDONLY);
+	struct stat sb;
+	uint8_t *p;
+	size_t pos = 0, n = 0;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	p = malloc((size_t)sb.st_size + 1);
+	assert_non_null(p);
+	assert_int_equal(read(fd, p, (size_t)sb.st_size), sb.st_size);
+	close(fd);
+	while (pos < (size_t)sb.st_size) {
+		struct jr_rec r;
+		uint64_t b;
+		bool last;
+		ssize_t len = jr_rec_decode(p + pos, (size_t)sb.st_size - pos, &r, &b, &last);
+
+		if (len < 0)
+			break;
+		pos += (size_t)len;
+		if (!last)
+			continue;
+		assert_true(n < max);
+		out[n++] = (struct fbatch){ .bno = b, .solo = r.solo };
+	}
+	free(p);
+	return n;
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -472,6 +525,7 @@ static int teardown(void **st)
 
 	/* A failed test may leave these behind: put them right first. */
 	setrlimit(RLIMIT_FSIZE, &fsize_saved);
+	jr_set_inflight(inflight);
 	if (!blk_released) {
 		unblock_pool();
 		uv_run(&loop, UV_RUN_DEFAULT);
@@ -517,6 +571,7 @@ static void check_roundtrip(const struct jr_rec *r, uint64_t batch, bool last)
 	if (r->fhlen)
 		assert_memory_equal(d.fh, r->fh, r->fhlen);
 	assert_int_equal(d.excl, r->excl);
+	assert_int_equal(d.solo, last && r->solo); /* only a batch's last record says it */
 	assert_int_equal(d.mode, r->mode);
 	assert_int_equal(d.deny, r->deny);
 	assert_true(d.start == r->start);
@@ -577,6 +632,8 @@ static void test_rec_roundtrip(void **st)
 		/* Minimal: an empty owner handle, a 1-byte file handle. */
 		r = (struct jr_rec){ .type = JR_LOCK, .host = "h", .hostlen = 1, .fh = fh,
 				     .fhlen = 1, .start = 5, .end = 5 };
+		check_roundtrip(&r, batch, last);
+		r.solo = true;
 		check_roundtrip(&r, batch, last);
 	}
 	/* And the samples every other test uses. */
@@ -714,13 +771,25 @@ static void test_rec_decode_rejects(void **st)
 		resum(p, 64);
 		DECODE_FAILS((size_t)n);
 	}
-	/* Unknown flag bits, each of them. */
-	for (unsigned bit = 2; bit < 8; bit++) {
+	/* Unknown flag bits, each of them (bit 2 is solo: below). */
+	for (unsigned bit = 3; bit < 8; bit++) {
 		memcpy(p, good, (size_t)n);
 		p[13] |= (uint8_t)(1u << bit);
 		resum(p, 64);
 		DECODE_FAILS((size_t)n);
 	}
+	/* Solo on a record that does not end its batch: never written. */
+	memcpy(p, good, (size_t)n);
+	p[13] = (uint8_t)((p[13] & ~1u) | 4u);
+	resum(p, 64);
+	DECODE_FAILS((size_t)n);
+	/* ... and on one that does, it decodes, and says so. */
+	memcpy(p, good, (size_t)n);
+	p[13] |= 4u;
+	resum(p, 64);
+	assert_int_equal(jr_rec_decode(p, (size_t)n, &d, &b, &l), 64);
+	assert_true(d.solo);
+	assert_true(l);
 	/* Unknown bits in the share byte. */
 	for (unsigned bit = 4; bit < 8; bit++) {
 		memcpy(p, good, (size_t)n);
@@ -1050,6 +1119,85 @@ static void test_torn_two_in_flight(void **st)
 	expect_log_range(0, 6);
 }
 
+/*
+ * A solo batch was written once every batch before it was durable (and
+ * perhaps acknowledged): damage to any of those, followed by a good solo
+ * record, is damage to acknowledged state, not a torn tail.  Without the
+ * flag (test_torn_two_in_flight) the same file drops both as torn.
+ */
+static void test_damage_before_solo(void **st)
+{
+	struct jr_load_info li;
+
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 2);
+	jf_batch(3, 2, 2);
+	jf_batch_solo(4, 4, 2);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), 0);
+	assert_false(li.torn);
+	expect_log_range(0, 6);
+	/* Every byte of the last-but-one batch. */
+	for (size_t at = jf.batch_off[2]; at < jf.batch_off[3]; at++) {
+		jf_write_flip(jf.len, at);
+		assert_int_equal(load(&li), -EUCLEAN);
+		/* ... names the solo record that proves it. */
+		assert_true(mentions_offset(li.why, jf.rec_off[jf.nrec - 1]));
+	}
+	/* Never written at all: zeros where it goes, the solo one after. */
+	jf_write(jf.len);
+	int fd = open(jpath, O_WRONLY);
+	static const uint8_t zeros[4096];
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, zeros, jf.batch_off[3] - jf.batch_off[2], jf.batch_off[2]),
+			 (ssize_t)(jf.batch_off[3] - jf.batch_off[2]));
+	close(fd);
+	assert_int_equal(load(&li), -EUCLEAN);
+
+	/* The solo batch itself torn (a record before its last one bad, the
+	 * last intact): it was in flight, nothing of it acknowledged. */
+	for (size_t at = jf.batch_off[3]; at < jf.rec_off[jf.nrec - 1]; at++) {
+		jf_write_flip(jf.len, at);
+		assert_int_equal(load(&li), 0);
+		assert_true(li.torn);
+		assert_int_equal(li.valid_end, (off_t)jf.batch_off[3]);
+		assert_int_equal(li.last_batch, 3);
+		expect_log_range(0, 4);
+	}
+	/* A solo batch that is the first bad one's own: the same. */
+	jf_header(GROUP, JR_VERSION, true);
+	jf_batch(2, 0, 2);
+	jf_batch_solo(3, 2, 3);
+	for (size_t at = jf.batch_off[2]; at < jf.rec_off[jf.nrec - 1]; at++) {
+		jf_write_flip(jf.len, at);
+		assert_int_equal(load(&li), 0);
+		assert_true(li.torn);
+		assert_int_equal(li.last_batch, 2);
+		expect_log_range(0, 2);
+	}
+}
+
+/* Version 1 files (written before the solo flag) still load; a version
+ * outside what this build reads is refused whole. */
+static void test_load_versions(void **st)
+{
+	struct jr_load_info li;
+
+	for (uint32_t v = 0; v <= JR_VERSION + 1; v++) {
+		jf_header(GROUP, v, true);
+		jf_batch(2, 0, 2);
+		jf_write(jf.len);
+		if (v < JR_VERSION_MIN || v > JR_VERSION) {
+			assert_int_equal(load(&li), -EUCLEAN);
+			assert_non_null(strstr(li.why, "format version"));
+			continue;
+		}
+		assert_int_equal(load(&li), 0);
+		assert_int_equal(li.version, v);
+		expect_log_range(0, 2);
+	}
+}
+
 static void test_damage_callback_refuses(void **st)
 {
 	struct jr_load_info li;
@@ -1254,7 +1402,6 @@ static void test_writer_appends_while_in_flight(void **st)
 /* Waiters that note the order they were called in. */
 static int order_next;
 static enum jr_io io_mode = JR_IO_URING;
-static unsigned inflight = 1;   /* JR_TEST_INFLIGHT: journal_inflight of the run */
 struct owait { int calls, rc, seq; };
 
 static void on_done_ordered(void *arg, int rc)
@@ -1320,6 +1467,14 @@ static void test_writer_two_in_flight(void **st)
 	assert_false(li.torn);
 	expect_log_range(0, 4);
 	assert_int_equal(li.batches, 5);
+	assert_int_equal(li.version, JR_VERSION);
+	/* Solo: the header's, the first append's and the first of the two
+	 * written at once; not the second, written while the first was in
+	 * flight (the fifth depends on how the two completed). */
+	struct fbatch fb[8];
+	assert_int_equal(file_batches(fb, 8), 5);
+	assert_true(fb[0].solo && fb[1].solo && fb[2].solo);
+	assert_false(fb[3].solo);
 }
 
 /* journal_inflight = 1 (the default): while a batch is being written,
@@ -1346,8 +1501,8 @@ static void test_writer_one_in_flight(void **st)
 	jr_get_stats(j, &js);
 	assert_int_equal(js.batches, 1);
 	unblock_io(j);
-	jr_set_inflight(inflight);
 	RUN_UNTIL(w[2].calls == 1, 5000);
+	jr_set_inflight(inflight);
 	for (int k = 0; k < 3; k++) {
 		assert_int_equal(w[k].calls, 1);
 		assert_int_equal(w[k].rc, 0);
@@ -1361,6 +1516,12 @@ static void test_writer_one_in_flight(void **st)
 	assert_int_equal(load(&li), 0);
 	expect_log_range(0, 4);
 	assert_int_equal(li.batches, 4);
+	/* One at a time: every batch was written with nothing before it in
+	 * flight, and says so. */
+	struct fbatch fb[8];
+	assert_int_equal(file_batches(fb, 8), 4);
+	for (int k = 0; k < 4; k++)
+		assert_true(fb[k].solo);
 }
 
 static void test_writer_reopen_continues(void **st)
@@ -1501,6 +1662,47 @@ static void test_compact_snapshot(void **st)
 	assert_int_equal(load(&li), 0);
 	const unsigned want2[] = { 40, 41, 48, 43, 62, 63, 64 };
 	expect_log(want2, 7);
+}
+
+/*
+ * A version 1 file (started by a node that takes the solo flag for damage)
+ * is appended to without the flag, so that node could still load it; the
+ * first compaction gives it this build's header, and the flag follows.
+ */
+static void test_writer_version1_file(void **st)
+{
+	static const unsigned state[] = { 0, 1, 20 };
+	struct snap s = { .idx = state, .n = 3 };
+	struct jr_load_info li;
+	struct wait w = { 0 };
+	struct fbatch fb[8];
+	struct jr *j;
+
+	jf_header(GROUP, 1, true);
+	jf_batch(2, 0, 2);
+	jf_write(jf.len);
+	assert_int_equal(load(&li), 0);
+	assert_int_equal(li.version, 1);
+	assert_int_equal(jr_open(&loop, dir, GROUP, &li, true, false, snap_cb, &s, &j), 0);
+	append_range(j, 20, 1, &w);
+	run_until(&w, 1);
+	assert_int_equal(load(&li), 0);
+	assert_int_equal(li.version, 1);
+	/* What a version 1 reader sees: no flag bit it does not know. */
+	assert_int_equal(file_batches(fb, 8), 3);
+	for (int k = 0; k < 3; k++)
+		assert_false(fb[k].solo);
+	jr_compact(j, false);
+	run_until_compactions(j, 1);
+	append_range(j, 21, 1, &w);
+	run_until(&w, 2);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	assert_int_equal(li.version, JR_VERSION);
+	const unsigned want[] = { 0, 1, 20, 21 };
+	expect_log(want, 4);
+	assert_int_equal(file_batches(fb, 8), 2);
+	assert_true(fb[0].solo && fb[1].solo);
 }
 
 static void test_compact_complete(void **st)
@@ -2095,35 +2297,12 @@ static void expect_loads_to_live(struct jr_load_info *li)
 /* Batch numbers in the file go up by one from batch to batch. */
 static void expect_consecutive_batches(void)
 {
-	int fd = open(jpath, O_RDONLY);
-	struct stat sb;
-	uint8_t *p;
-	size_t pos = 0;
-	uint64_t prev = 0;
-	bool first = true;
+	static struct fbatch fb[1 << 16];
+	size_t n = file_batches(fb, sizeof(fb) / sizeof(fb[0]));
 
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	p = malloc((size_t)sb.st_size + 1);
-	assert_non_null(p);
-	assert_int_equal(read(fd, p, (size_t)sb.st_size), sb.st_size);
-	close(fd);
-	while (pos < (size_t)sb.st_size) {
-		struct jr_rec r;
-		uint64_t b;
-		bool last;
-		ssize_t n = jr_rec_decode(p + pos, (size_t)sb.st_size - pos, &r, &b, &last);
-
-		if (n < 0)
-			break; /* the zeroed space */
-		if (!first && b != prev)
-			assert_int_equal(b, prev + 1);
-		prev = b;
-		first = false;
-		pos += (size_t)n;
-	}
-	assert_false(first);
-	free(p);
+	assert_true(n > 0);
+	for (size_t k = 1; k < n; k++)
+		assert_int_equal(fb[k].bno, fb[k - 1].bno + 1);
 }
 
 static void fold_setup(struct jr **jp, struct snap *s)
@@ -2479,6 +2658,8 @@ int main(int argc, char **argv)
 		T(test_torn_flipped_byte),
 		T(test_torn_no_last_flag),
 		T(test_torn_two_in_flight),
+		T(test_damage_before_solo),
+		T(test_load_versions),
 		T(test_damage_flipped_byte),
 		T(test_damage_callback_refuses),
 		T(test_damage_batch_order),
@@ -2490,6 +2671,7 @@ int main(int argc, char **argv)
 		T(test_writer_reopen_continues),
 		T(test_writer_open_off_loop),
 		T(test_compact_snapshot),
+		T(test_writer_version1_file),
 		T(test_compact_complete),
 		T(test_compact_when_large),
 		T(test_compact_snapshot_refused),
