@@ -283,6 +283,22 @@ static void jf_write(size_t len)
 	jf_write_flip(len, SIZE_MAX);
 }
 
+/* Write jf whole, but with zeros in place of batch @k (index; not the
+ * last): the disk never got that write. */
+static void jf_write_zeroed(size_t k)
+{
+	static const uint8_t zeros[4096];
+	size_t n = jf.batch_off[k + 1] - jf.batch_off[k];
+	int fd;
+
+	assert_true(n <= sizeof(zeros));
+	jf_write(jf.len);
+	fd = open(jpath, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, zeros, n, (off_t)jf.batch_off[k]), (ssize_t)n);
+	close(fd);
+}
+
 static off_t file_size(const char *path)
 {
 	struct stat st;
@@ -1093,21 +1109,16 @@ static void test_torn_two_in_flight(void **st)
 		expect_log_range(0, 2);
 	}
 	/* The earlier one never written at all: zeros where it goes. */
-	jf_write(jf.len);
-	int fd = open(jpath, O_WRONLY);
-	assert_true(fd >= 0);
-	static const uint8_t zeros[4096];
-	assert_int_equal(pwrite(fd, zeros, jf.batch_off[3] - jf.batch_off[2], jf.batch_off[2]),
-			 (ssize_t)(jf.batch_off[3] - jf.batch_off[2]));
-	close(fd);
+	jf_write_zeroed(2);
 	assert_int_equal(load(&li), 0);
 	assert_true(li.torn);
 	assert_false(li.zero_tail);
 	expect_log_range(0, 2);
 
 	/* Zeros after whole batches: zeroed space, nothing torn. */
+	static const uint8_t zeros[4096];
 	jf_write(jf.len);
-	fd = open(jpath, O_WRONLY);
+	int fd = open(jpath, O_WRONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, zeros, sizeof(zeros), (off_t)jf.len), (ssize_t)sizeof(zeros));
 	close(fd);
@@ -1145,13 +1156,7 @@ static void test_damage_before_solo(void **st)
 		assert_true(mentions_offset(li.why, jf.rec_off[jf.nrec - 1]));
 	}
 	/* Never written at all: zeros where it goes, the solo one after. */
-	jf_write(jf.len);
-	int fd = open(jpath, O_WRONLY);
-	static const uint8_t zeros[4096];
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, zeros, jf.batch_off[3] - jf.batch_off[2], jf.batch_off[2]),
-			 (ssize_t)(jf.batch_off[3] - jf.batch_off[2]));
-	close(fd);
+	jf_write_zeroed(2);
 	assert_int_equal(load(&li), -EUCLEAN);
 
 	/* The solo batch itself torn (a record before its last one bad, the
