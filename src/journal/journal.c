@@ -665,8 +665,8 @@ struct jr {
 	bool job_alone;               /* the job in flight must be the only one: a
 				       * snapshot, or an append that zeroes space */
 	bool failed;                  /* the file cannot be appended to */
-	bool solo_fmt;                /* its header is version 2 or later: solo
-				       * flags may be written (the top of this file) */
+	uint32_t version;             /* its header's format version: from 2 on,
+				       * solo flags are written (the top of this file) */
 	int err;
 	bool compact_wanted, compact_complete, complete;
 	struct jr_buf *snapbuf;       /* while a snapshot is being built */
@@ -711,6 +711,11 @@ static unsigned jr_inflight = 1;
 void jr_set_inflight(unsigned n)
 {
 	jr_inflight = n < 1 ? 1 : n > JR_INFLIGHT_MAX ? JR_INFLIGHT_MAX : n;
+}
+
+unsigned jr_get_inflight(void)
+{
+	return jr_inflight;
 }
 
 void jr_set_io(enum jr_io mode)
@@ -980,7 +985,7 @@ static void jr_snapshot_finished(struct jr *j, struct jr_job *job, int rc)
 		j->durable_batch = j->snap_batch;
 		j->fold_wanted = false;
 		j->own_from = -1;
-		j->solo_fmt = true; /* a new file: JR_VERSION's header */
+		j->version = JR_VERSION; /* a new file */
 		j->no_prealloc = false;
 		j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 		j->complete = job->complete;
@@ -1800,7 +1805,7 @@ static void jr_fold_switched(struct jr *j, struct jr_fold *f)
 	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 	j->fold_wanted = false;
 	j->own_from = -1;
-	j->solo_fmt = true; /* a new file: JR_VERSION's header */
+	j->version = JR_VERSION; /* a new file */
 	j->complete = f->complete;
 	j->st.compactions++;
 	j->st.folds++;
@@ -2127,7 +2132,7 @@ static void jr_start_append(struct jr *j)
 	}
 	/* Solo: nothing of this file is in flight, so every batch before
 	 * this one is durable (the top of this file). */
-	jr_rec_set_last(j->pend.p + j->pend.last_at, true, j->solo_fmt && j->njobs == 0);
+	jr_rec_set_last(j->pend.p + j->pend.last_at, true, j->version >= 2 && j->njobs == 0);
 	job->kind = JR_JOB_APPEND;
 	job->bno = j->batch;
 	job->buf = j->pend;
@@ -2287,7 +2292,7 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 		}
 		j->batch = li->last_batch + 1;
 		j->complete = li->complete;
-		j->solo_fmt = li->version >= 2;
+		j->version = li->version;
 	} else {
 		struct jr_buf b = { 0 };
 		struct jr_rec h = { .type = JR_HEADER, .host = group, .hostlen = strlen(group),
@@ -2311,7 +2316,7 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 		if (rc < 0)
 			goto err;
 		j->complete = complete;
-		j->solo_fmt = true;
+		j->version = JR_VERSION;
 	}
 	j->compact_at = j->end * 2 > JR_COMPACT_MIN ? j->end * 2 : JR_COMPACT_MIN;
 	j->durable_end = j->end;
@@ -2485,6 +2490,7 @@ int jr_snap_add(struct jr *j, const struct jr_rec *r)
 void jr_get_stats(const struct jr *j, struct jr_stats *st)
 {
 	*st = j->st;
+	st->version = j->version;
 	st->size = j->end;
 	st->file = j->alloc_end > j->end ? j->alloc_end : j->end;
 }

@@ -204,6 +204,7 @@ int jr_io_parse(const char *s, enum jr_io *out);
  * next batch on, also when changed while journals run (a reload): the
  * loader reads what each batch's solo flag says, not this setting. */
 void jr_set_inflight(unsigned n);
+unsigned jr_get_inflight(void);
 /* Whether @j writes its batches through io_uring (else the thread pool). */
 bool jr_uses_uring(const struct jr *j);
 
@@ -325,6 +326,7 @@ struct jr_stats {
 	uint64_t failures;
 	off_t size;             /* bytes of records (where the next batch goes) */
 	off_t file;             /* the file's size: records, then zeroed space */
+	uint32_t version;       /* the format version of the file appended to */
 	struct mt_hist fsync;   /* write + fdatasync of each appended batch */
 };
 void jr_get_stats(const struct jr *j, struct jr_stats *st);

@@ -70,6 +70,8 @@ struct nlm_status_snap {
 	/* "journal" */
 	const char *jstate;         /* a literal */
 	bool has_jr, uring, folding;
+	unsigned inflight;       /* journal_inflight in force */
+	uint32_t version;        /* the journal file's format version */
 	uint64_t reserved, batches, compactions, folds, failures;
 	int64_t jbytes;
 	/* "nlm" */
@@ -205,6 +207,8 @@ int nlm_status_snap(const struct nlm_group *ng, size_t list_max, struct nlm_stat
 	s->jstate = !ng->jr ? "off" : jr_can_grant(ng->jr) ? "on" : "failed";
 	s->has_jr = ng->jr != NULL;
 	s->uring = ng->jr && jr_uses_uring(ng->jr);
+	s->inflight = jr_get_inflight();
+	s->version = js.version;
 	s->folding = ng->jr && jr_folding(ng->jr);
 	s->reserved = rs.locks + rs.shares;
 	s->jbytes = (int64_t)js.size;
@@ -249,8 +253,12 @@ void nlm_status_render(const struct nlm_status_snap *s, struct json_object *out)
 	 * until it ends: the admin reading RSS wants to know (docs/journal.md). */
 	sj_add(j, "folding", json_object_new_boolean(s->folding));
 	sj_add(j, "failures", json_object_new_uint64(s->failures));
-	if (s->has_jr) /* how batches are written: "uring", or "thread" (the fallback) */
+	if (s->has_jr) { /* how batches are written: "uring", or "thread" (the fallback) */
 		sj_add(j, "io", json_object_new_string(s->uring ? "uring" : "thread"));
+		sj_add(j, "inflight", json_object_new_uint64(s->inflight));
+		/* 1: a file from before the solo flag, until its next compaction */
+		sj_add(j, "format", json_object_new_uint64(s->version));
+	}
 	sj_add(out, "journal", j);
 	j = json_object_new_object();
 	sj_add(j, "hosts", json_object_new_uint64(s->hosts));

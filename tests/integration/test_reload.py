@@ -160,6 +160,10 @@ def test(h):
                             1000 + to, 1)
         h.check(rc == 0 and r.get('status') == 'granted',
                 'journal_inflight %d: a lock of g1 (journal on) granted (%d %s)' % (to, rc, r))
+        rc, doc = ou.status(c)
+        jr = (ou.served(doc, 'a', 'g1') or {}).get('journal', {})
+        h.check(jr.get('inflight') == to and jr.get('format') == 2,
+                'status: g1\'s journal writes with inflight %d, format 2 (%s)' % (to, jr))
 
     # ---- 5 ---------------------------------------------------------------
     good_sha = sha_of(c, 'a')
