@@ -13,15 +13,31 @@
  * in order, waiting as long as the receiver needs.  It is started at the
  * first notification, and only where NOTIFY_SOCKET is set.
  *
+ * When the sender cannot be started (pthread_create fails: a thread limit,
+ * no memory) the loop still never sends: the message is queued as if it
+ * ran (the queue's rules below apply, drops counted), the start is tried
+ * again at the next notification and at each watchdog tick, and the
+ * failure is logged with its errno at most once per SDN_DROP_LOG_S
+ * seconds.  Once a try succeeds the sender sends what waits, in order.
+ *
  * The queue is small and fixed (SDN_QLEN).  A STATUS= that finds a STATUS=
  * last in the queue replaces it: only the newest unsent one matters, and
  * the order of the others is kept.  WATCHDOG=1 is a flag, one pending at
  * most, sent before the next queued message (a ping has no place in the
  * order).  READY=1, RELOADING=1 and STOPPING=1 are never dropped while
- * there is room; when a message finds the queue full, the oldest STATUS=
- * goes, or, with none queued, the oldest message (never STOPPING=1: it is
- * the last).  Drops are counted (sdn_dropped) and logged, one line at a
- * time at most every SDN_DROP_LOG_S seconds.
+ * there is room.  When a message finds the queue full:
+ *   1. the oldest STATUS= goes;
+ *   2. with none queued, the oldest RELOADING=1 immediately followed by a
+ *      READY=1 goes with that READY=1 (two dropped): a whole reload the
+ *      receiver never saw, so its view is the same without both, whereas
+ *      one of them alone would leave it wrong (RELOADING=1 never followed
+ *      by READY=1, or READY=1 twice).  A queue full without a STATUS= is
+ *      READY=1, RELOADING=1, READY=1, ...: a receiver that missed some
+ *      eight reloads, so such a pair is there;
+ *   3. with no such pair either (our messages do not come in such an
+ *      order), the oldest message that is not STOPPING=1 (the last).
+ * Drops are counted (sdn_dropped) and logged, one line at a time at most
+ * every SDN_DROP_LOG_S seconds.
  *
  * The systemd watchdog still watches the loop: its timer runs on the loop
  * and only raises the flag, so a stuck loop stops the pings; a stuck
@@ -74,13 +90,22 @@ static struct {
 	bool busy;            /* the sender is inside a send */
 	bool started;         /* the sender runs (and is not joined yet) */
 	bool stop;            /* sdn_close: send what is queued, then end */
-	bool fallback_said;   /* the one "sender not started" line was logged */
 	unsigned long dropped;     /* messages dropped since start */
 	unsigned long unlogged;    /* ... of which no line has spoken yet */
 	struct tb_bucket drop_tb;  /* the drop line's rate */
+	struct tb_bucket start_tb; /* the "not started" line's rate */
 	pthread_t thread;
 } sdn_q = { .mu = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER,
 	    .idle = PTHREAD_COND_INITIALIZER };
+
+/* Lines decided under the mutex, logged once it is released (log_msg may
+ * take its own); zero: nothing to say. */
+struct sdn_say {
+	int start_rc;              /* -errno: the sender could not be started */
+	unsigned long start_more;  /* ... further failures no line spoke of */
+	unsigned long drop_n;      /* dropped since the last drop line */
+	unsigned long drop_total;  /* ... and since start */
+};
 
 static uv_timer_t sdn_timer;
 static bool sdn_timer_on;
@@ -94,8 +119,7 @@ static uint64_t sdn_now_ms(void)
 }
 
 /* One message to NOTIFY_SOCKET, waiting as long as the receiver does.
- * Only ever one thread at a time here (the sender, or the loop when no
- * sender could be started), so the failure line's bucket needs no lock:
+ * Only the sender calls it, so the failure line's bucket needs no lock:
  * a receiver that refuses every message gets a line per
  * SDN_DROP_LOG_S seconds, saying how many more failed. */
 static void sdn_send(const char *msg)
@@ -115,6 +139,12 @@ static unsigned sdn_left_locked(void)
 	return sdn_q.len + (sdn_q.busy ? 1u : 0u);
 }
 
+/* The queue's entry @i places after the head. */
+static struct sdn_msg *sdn_at_locked(unsigned i)
+{
+	return &sdn_q.ring[(sdn_q.head + i) % SDN_QLEN];
+}
+
 static void *sdn_sender(void *arg)
 {
 	static struct sdn_msg m; /* the message being sent, out of the ring */
@@ -132,7 +162,7 @@ static void *sdn_sender(void *arg)
 			/* As before the sender: a ping that fails is not news. */
 			(void)sd_notify(0, "WATCHDOG=1");
 		} else if (sdn_q.len) {
-			m = sdn_q.ring[sdn_q.head];
+			m = *sdn_at_locked(0);
 			sdn_q.head = (sdn_q.head + 1) % SDN_QLEN;
 			sdn_q.len--;
 			pthread_mutex_unlock(&sdn_q.mu);
@@ -151,55 +181,89 @@ static void *sdn_sender(void *arg)
 	return NULL;
 }
 
-/* The sender runs, or could not be started (false, said once). */
-static bool sdn_start_locked(void)
+/*
+ * Starts the sender unless it runs: 0, or -errno when it cannot be started
+ * (what is queued waits for the next try; the caller never sends itself).
+ * The failure goes to @say at most once per SDN_DROP_LOG_S seconds.
+ */
+static int sdn_start_locked(struct sdn_say *say)
 {
 	int rc;
 
 	if (sdn_q.started)
-		return true;
-	rc = pthread_create(&sdn_q.thread, NULL, sdn_sender, NULL);
+		return 0;
+	rc = -pthread_create(&sdn_q.thread, NULL, sdn_sender, NULL);
 	if (rc == 0) {
 		sdn_q.started = true;
 		pthread_setname_np(sdn_q.thread, "sgnfs-notify");
-		return true;
+		return 0;
 	}
-	if (!sdn_q.fallback_said) {
-		sdn_q.fallback_said = true;
-		log_warn("systemd notification thread not started (%s): notifications are sent "
-			 "from the event loop, which waits whenever systemd does", strerror(rc));
+	if (tb_take(&sdn_q.start_tb, 1, 1.0 / SDN_DROP_LOG_S, sdn_now_ms())) {
+		say->start_rc = rc;
+		say->start_more = tb_refused_take(&sdn_q.start_tb);
 	}
-	return false;
+	return rc;
 }
 
-/* Removes the queue's entry @i places after the head (order kept). */
-static void sdn_remove_locked(unsigned i)
+/* Releases the mutex, then logs what @say holds. */
+static void sdn_unlock_say(const struct sdn_say *say)
 {
-	for (; i + 1 < sdn_q.len; i++)
-		sdn_q.ring[(sdn_q.head + i) % SDN_QLEN] = sdn_q.ring[(sdn_q.head + i + 1) % SDN_QLEN];
-	sdn_q.len--;
-}
+	unsigned waiting = sdn_q.len;
 
-/* The drop line, at most one per SDN_DROP_LOG_S seconds (not under the
- * mutex: log_msg may take its own). */
-static void sdn_drop_note(bool say, unsigned long n, unsigned long total)
-{
-	if (say)
+	pthread_mutex_unlock(&sdn_q.mu);
+	if (say->start_rc)
+		log_warn("systemd notification thread not started (%s): %u messages wait for "
+			 "it, tried again at the next notification or watchdog tick (%lu more "
+			 "failures since the last such line)", strerror(-say->start_rc), waiting,
+			 say->start_more);
+	if (say->drop_n)
 		log_warn("systemd notification queue full (%u waiting: the receiver at "
-			 "NOTIFY_SOCKET is not reading): %lu dropped, oldest STATUS first "
-			 "(%lu since start)", SDN_QLEN, n, total);
+			 "NOTIFY_SOCKET is not reading): %lu dropped, the oldest STATUS first, "
+			 "else the oldest RELOADING with its READY (%lu since start)", SDN_QLEN,
+			 say->drop_n, say->drop_total);
+}
+
+/* Removes @n entries from @i places after the head on (order kept). */
+static void sdn_remove_locked(unsigned i, unsigned n)
+{
+	for (; i + n < sdn_q.len; i++)
+		*sdn_at_locked(i) = *sdn_at_locked(i + n);
+	sdn_q.len -= n;
+}
+
+/* Makes room in the full queue as the file's header says; how many
+ * messages went (2 for a reload cycle). */
+static unsigned sdn_make_room_locked(void)
+{
+	unsigned i;
+
+	for (i = 0; i < sdn_q.len; i++)
+		if (sdn_at_locked(i)->kind == SDN_STATUS) {
+			sdn_remove_locked(i, 1);
+			return 1;
+		}
+	for (i = 0; i + 1 < sdn_q.len; i++)
+		if (sdn_at_locked(i)->kind == SDN_RELOADING &&
+		    sdn_at_locked(i + 1)->kind == SDN_READY) {
+			sdn_remove_locked(i, 2);
+			return 2;
+		}
+	for (i = 0; i < sdn_q.len && sdn_at_locked(i)->kind == SDN_STOPPING; i++)
+		;
+	sdn_remove_locked(i < sdn_q.len ? i : 0, 1);
+	return 1;
 }
 
 /*
  * @kind with @text for the sender: after everything queued before it,
  * merged into a STATUS= queued last when it is one too, making room when
- * the queue is full (the file's header says what goes).  Any thread.
+ * the queue is full (the file's header says what goes).  Queued even when
+ * the sender cannot be started (it is tried again here).  Any thread.
  */
 static void sdn_push(enum sdn_kind kind, const char *text)
 {
+	struct sdn_say say = { 0 };
 	struct sdn_msg *slot;
-	bool say = false;
-	unsigned long n = 0, total = 0;
 
 	if (!getenv("NOTIFY_SOCKET"))
 		return;
@@ -209,36 +273,27 @@ static void sdn_push(enum sdn_kind kind, const char *text)
 		pthread_mutex_unlock(&sdn_q.mu);
 		return;
 	}
-	if (!sdn_start_locked()) {
-		pthread_mutex_unlock(&sdn_q.mu);
-		sdn_send(text);
-		return;
-	}
-	slot = sdn_q.len ? &sdn_q.ring[(sdn_q.head + sdn_q.len - 1) % SDN_QLEN] : NULL;
+	slot = sdn_q.len ? sdn_at_locked(sdn_q.len - 1) : NULL;
 	if (!(kind == SDN_STATUS && slot && slot->kind == SDN_STATUS)) {
 		if (sdn_q.len == SDN_QLEN) {
-			unsigned i = 0;
+			unsigned n = sdn_make_room_locked();
 
-			while (i < sdn_q.len && sdn_q.ring[(sdn_q.head + i) % SDN_QLEN].kind != SDN_STATUS)
-				i++;
-			sdn_remove_locked(i < sdn_q.len ? i : 0);
-			sdn_q.dropped++;
-			sdn_q.unlogged++;
+			sdn_q.dropped += n;
+			sdn_q.unlogged += n;
 			if (tb_take(&sdn_q.drop_tb, 1, 1.0 / SDN_DROP_LOG_S, sdn_now_ms())) {
-				say = true;
-				n = sdn_q.unlogged;
-				total = sdn_q.dropped;
+				say.drop_n = sdn_q.unlogged;
+				say.drop_total = sdn_q.dropped;
 				sdn_q.unlogged = 0;
 			}
 		}
-		slot = &sdn_q.ring[(sdn_q.head + sdn_q.len) % SDN_QLEN];
+		slot = sdn_at_locked(sdn_q.len);
 		sdn_q.len++;
 	}
 	slot->kind = kind;
 	snprintf(slot->text, sizeof(slot->text), "%s", text);
+	(void)sdn_start_locked(&say);
 	pthread_cond_signal(&sdn_q.more);
-	pthread_mutex_unlock(&sdn_q.mu);
-	sdn_drop_note(say, n, total);
+	sdn_unlock_say(&say);
 }
 
 void sdn_ready(const char *status)
@@ -268,23 +323,22 @@ void sdn_stopping(void)
 }
 
 /* On the loop: a loop that is stuck raises no flag, and systemd hears of
- * it; the send is the sender's. */
+ * it; the send is the sender's.  Without a sender the flag waits for it
+ * (its first send, once a start succeeds; this tick tries again). */
 static void sdn_feed(uv_timer_t *t)
 {
+	struct sdn_say say = { 0 };
+
 	(void)t;
 	if (!getenv("NOTIFY_SOCKET"))
 		return;
 	pthread_mutex_lock(&sdn_q.mu);
-	if (sdn_q.stop) {
-		pthread_mutex_unlock(&sdn_q.mu);
-	} else if (sdn_start_locked()) {
+	if (!sdn_q.stop) {
 		sdn_q.dog = true;
+		(void)sdn_start_locked(&say);
 		pthread_cond_signal(&sdn_q.more);
-		pthread_mutex_unlock(&sdn_q.mu);
-	} else {
-		pthread_mutex_unlock(&sdn_q.mu);
-		(void)sd_notify(0, "WATCHDOG=1");
 	}
+	sdn_unlock_say(&say);
 }
 
 int sdn_watchdog_start(uv_loop_t *loop)
@@ -319,8 +373,21 @@ void sdn_close(void)
 	bool join;
 
 	pthread_mutex_lock(&sdn_q.mu);
-	if (!sdn_q.started || sdn_q.stop) {
+	if (sdn_q.stop) {
 		pthread_mutex_unlock(&sdn_q.mu);
+		return;
+	}
+	if (!sdn_q.started) {
+		/* No sender could be started (or none was needed): nothing to
+		 * join; what waited for one is given up, and a later
+		 * notification tries again from an empty queue. */
+		left = sdn_q.len;
+		sdn_q.len = 0;
+		sdn_q.dog = false;
+		pthread_mutex_unlock(&sdn_q.mu);
+		if (left)
+			log_warn("systemd notification: %u messages not sent at exit (the "
+				 "notification thread could not be started)", left);
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &until); /* a clock step cannot stretch it */

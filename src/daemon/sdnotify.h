@@ -8,10 +8,13 @@
  *
  * The event loop never waits for systemd: these calls queue a message and
  * one thread, "sgnfs-notify", started at the first of them, sends it
- * (sd_notify blocks once the receiver's queue is full).  Messages leave
- * in the order asked; a STATUS= replaces an unsent one queued last; the
- * queue is small and fixed, and when full the oldest STATUS= is dropped
- * first (sdnotify.c says what goes, counted by sdn_dropped).
+ * (sd_notify blocks once the receiver's queue is full).  A thread that
+ * cannot be started is tried again at the next call (or watchdog tick);
+ * meanwhile messages wait in the queue, never sent from the caller.
+ * Messages leave in the order asked; a STATUS= replaces an unsent one
+ * queued last; the queue is small and fixed, and when full the oldest
+ * STATUS= is dropped first, else the oldest RELOADING=1 with the READY=1
+ * right after it (sdnotify.c says what goes, counted by sdn_dropped).
  * The systemd watchdog (WATCHDOG_USEC) is fed from a timer on the event
  * loop that asks the thread for a WATCHDOG=1 (one pending at most), so a
  * stuck loop stops feeding it, as with our own watchdog.
@@ -43,7 +46,9 @@ void sdn_watchdog_stop(void);
  * the thread to send what is queued, then joins it.  A thread still
  * waiting for the receiver then is left to the process's end, and one
  * line says how many messages were not sent; later calls do nothing.
- * Does nothing when no thread was started.  A clean close lets a later
+ * When no thread could be started, nothing is joined: the queued messages
+ * are given up, one line saying how many.  Does nothing when nothing was
+ * queued and no thread was started.  A clean close lets a later
  * notification start a thread again (the unit tests).
  */
 void sdn_close(void);

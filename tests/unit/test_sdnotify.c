@@ -13,22 +13,34 @@
  *     before STOPPING=1, each STATUS= run as its newest, nothing dropped;
  *     sdn_close then joins the thread;
  *   - a full queue drops the oldest STATUS= first, never a RELOADING=1,
- *     and counts it; with no STATUS= queued the oldest message goes,
- *     never STOPPING=1;
+ *     and counts it; with no STATUS= queued, the oldest RELOADING=1 with
+ *     the READY=1 right after it (READY=1 and nine reloads unread arrive
+ *     as READY=1, then RELOADING=1/READY=1 pairs, the newest ones, then
+ *     STOPPING=1); with neither, the oldest message, never STOPPING=1;
+ *   - pthread_create failing (a link-time wrap, -Wl,--wrap=pthread_create):
+ *     nothing reaches the receiver, though it reads; the messages are
+ *     queued (the full queue's rules apply), the start is tried at each
+ *     notification and watchdog tick, and a line names the errno; once a
+ *     start succeeds the pending WATCHDOG=1 then the queued messages
+ *     arrive in order.  sdn_close with no thread joins nothing and gives
+ *     the queued messages up;
  *   - sdn_close with a receiver that never reads returns (after its
  *     bounded wait) and leaves the thread; later calls do nothing.
  * No test measures time: timeouts are hang guards only.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -45,13 +57,29 @@ static char dir[] = "/tmp/sdn-test-XXXXXX";
 static struct sockaddr_un rcv_addr;
 static int rcv = -1;   /* the receiver (NOTIFY_SOCKET) */
 static int junk;       /* datagrams the test queued to fill the receiver */
+static int saved_stderr = -1; /* stderr while a test reads the log's lines */
+
+/* pthread_create, wrapped at link time (tests/unit/meson.build): only
+ * sdnotify.c creates threads in this program's own code. */
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+static atomic_int create_fail;  /* the error every call returns (0: calls go through) */
+static atomic_int create_calls; /* calls made */
+
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+	int rc = atomic_load(&create_fail);
+
+	atomic_fetch_add(&create_calls, 1);
+	return rc ? rc : __real_pthread_create(t, a, fn, arg);
+}
 
 static void on_alarm(int sig)
 {
 	static const char msg[] = "test_sdnotify: hang guard: the test was stuck "
 				  "(a notification waited on the loop?)\n";
 	(void)sig;
-	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)!write(saved_stderr >= 0 ? saved_stderr : STDERR_FILENO, msg, sizeof(msg) - 1);
 	_exit(1);
 }
 
@@ -169,6 +197,26 @@ static int receive_until_stopping(char msgs[][600], int max, int *dogs)
 static void ready_text(char *buf, size_t sz, const char *status)
 {
 	snprintf(buf, sz, "READY=1\nSTATUS=%s\nMAINPID=%ld", status, (long)getpid());
+}
+
+/* After a test that queues with no sender or fills the receiver: starts
+ * go through again, and a failure half way leaves no queue or receiver
+ * to the next test (a sender still waiting on a full receiver is
+ * abandoned by sdn_close; the next test's first check says so). */
+static int reset_teardown(void **state)
+{
+	(void)state;
+	atomic_store(&create_fail, 0);
+	alarm(0);
+	if (saved_stderr >= 0) {
+		dup2(saved_stderr, STDERR_FILENO);
+		close(saved_stderr);
+		saved_stderr = -1;
+	}
+	sdn_close();
+	if (rcv >= 0)
+		receiver_close();
+	return 0;
 }
 
 /* ---- no NOTIFY_SOCKET ----------------------------------------------- */
@@ -374,7 +422,9 @@ static void test_full_queue(void **state)
 	assert_int_equal(dogs, 0);
 	sdn_close();
 
-	/* No STATUS= to drop: the oldest goes, STOPPING=1 (the last) stays. */
+	/* No STATUS= to drop and no RELOADING=1 followed by READY=1 (not an
+	 * order sgnfsd asks for): the oldest goes, STOPPING=1 (the last)
+	 * stays. */
 	receiver_fill();
 	before = sdn_dropped();
 	sdn_ready("r");
@@ -390,6 +440,221 @@ static void test_full_queue(void **state)
 			assert_int_equal(i, 0); /* READY=1, when the sender held it */
 	assert_string_equal(msgs[n - 1], "STOPPING=1");
 	sdn_close();
+	receiver_close();
+}
+
+/* READY=1 "r0", then @cycles reloads: RELOADING=1, READY=1 "rK". */
+static void push_reloads(int cycles)
+{
+	char st[16];
+
+	sdn_ready("r0");
+	for (int k = 1; k <= cycles; k++) {
+		snprintf(st, sizeof(st), "r%d", k);
+		sdn_reloading();
+		sdn_ready(st);
+	}
+}
+
+/* @msgs (@n, the last STOPPING=1) are READY=1 "r0", the reloads @first
+ * to @last (RELOADING=1, READY=1 "rK" each), STOPPING=1: the oldest
+ * reloads gone whole. */
+static void assert_reloads(char msgs[][600], int n, int first, int last)
+{
+	char want[600], st[16];
+	int w = 0;
+
+	ready_text(want, sizeof(want), "r0");
+	assert_true(n > w);
+	assert_string_equal(msgs[w++], want);
+	for (int k = first; k <= last; k++) {
+		snprintf(st, sizeof(st), "r%d", k);
+		ready_text(want, sizeof(want), st);
+		assert_true(n > w + 1);
+		assert_string_equal(msgs[w++], "RELOADING=1");
+		assert_string_equal(msgs[w++], want);
+	}
+	assert_int_equal(n, w + 1);
+	assert_string_equal(msgs[w], "STOPPING=1");
+}
+
+/* No STATUS= queued: READY=1 and nine reloads the receiver does not read.
+ * 20 messages with STOPPING=1; the queue holds 16 (the sender may hold
+ * READY=1 "r0" too, in a send that waits) and drops go by two, so the two
+ * oldest reloads go, each whole. */
+static void test_full_queue_reloads(void **state)
+{
+	char msgs[MAXMSG][600];
+	unsigned long before = sdn_dropped();
+	int n, dogs;
+
+	(void)state;
+	receiver_open();
+	receiver_fill();
+	push_reloads(9);
+	sdn_stopping();
+	assert_int_equal(sdn_dropped() - before, 4);
+	n = receive_until_stopping(msgs, MAXMSG, &dogs);
+	assert_int_equal(n, 20 - 4);
+	assert_reloads(msgs, n, 3, 9);
+	assert_int_equal(dogs, 0);
+	assert_int_equal(junk, 0);
+	sdn_close();
+	assert_int_equal(threads_named("sgnfs-notify"), 0);
+	receiver_close();
+}
+
+/* ---- the sender cannot be started --------------------------------------- */
+
+/* stderr (the log's lines: no writer thread here) into a memory file. */
+static int stderr_begin(void)
+{
+	int fd = memfd_create("test_sdnotify-stderr", MFD_CLOEXEC);
+
+	assert_true(fd >= 0);
+	saved_stderr = dup(STDERR_FILENO);
+	assert_true(saved_stderr >= 0);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	return fd;
+}
+
+/* stderr back; what was written to it since stderr_begin into @buf. */
+static void stderr_end(int fd, char *buf, size_t sz)
+{
+	ssize_t k;
+
+	assert_int_equal(dup2(saved_stderr, STDERR_FILENO), STDERR_FILENO);
+	close(saved_stderr);
+	saved_stderr = -1;
+	k = pread(fd, buf, sz - 1, 0);
+	assert_true(k >= 0);
+	buf[k] = '\0';
+	close(fd);
+	(void)!write(STDERR_FILENO, buf, (size_t)k); /* the test's log keeps them */
+}
+
+/* Nothing reached the receiver (it would be there already: it is not
+ * full, and a send returns once its datagram is queued). */
+static void assert_received_nothing(void)
+{
+	char buf[600];
+
+	assert_int_equal(recv(rcv, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Ticks until create_calls reaches @calls; at most CALLS_WAIT_TICKS (the
+ * watchdog's timer has the same period and an earlier start, so it fires
+ * in every turn this one does: reaching the bound is a failure, not a
+ * slow machine). */
+#define CALLS_WAIT_TICKS 1000
+struct calls_wait {
+	uv_timer_t t;
+	int calls;
+	int ticks;
+};
+
+static void calls_wait_on_tick(uv_timer_t *t)
+{
+	struct calls_wait *w = t->data;
+
+	if (atomic_load(&create_calls) < w->calls && ++w->ticks < CALLS_WAIT_TICKS)
+		return;
+	sdn_watchdog_stop();
+	uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_start_fails(void **state)
+{
+	char msgs[MAXMSG][600], buf[600], log[16384], want[200];
+	unsigned long before = sdn_dropped();
+	struct calls_wait w;
+	uv_loop_t loop;
+	int calls, n, dogs, err;
+
+	(void)state;
+	assert_int_equal(threads_named("sgnfs-notify"), 0);
+	receiver_open(); /* not filled, and the test reads only at the end */
+	setenv("WATCHDOG_USEC", "2000", 1); /* a tick every ms */
+	err = stderr_begin();
+	atomic_store(&create_fail, EAGAIN);
+	calls = atomic_load(&create_calls);
+	alarm(HANG_GUARD_S); /* a send here would wait once the receiver is full */
+	sdn_ready("first");
+	assert_received_nothing();
+	sdn_close(); /* gives "first" up: no sender */
+	push_reloads(9);
+	assert_int_equal(atomic_load(&create_calls) - calls, 20); /* a try each */
+	/* 19 for 16 places, no sender: the two oldest reloads went. */
+	assert_int_equal(sdn_dropped() - before, 4);
+
+	/* Watchdog ticks raise the flag and try again, sending nothing. */
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(sdn_watchdog_start(&loop), 0);
+	uv_timer_init(&loop, &w.t);
+	w.t.data = &w;
+	w.calls = atomic_load(&create_calls) + 3;
+	w.ticks = 0;
+	uv_timer_start(&w.t, calls_wait_on_tick, 1, 1);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	alarm(0);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_true(atomic_load(&create_calls) >= w.calls);
+	stderr_end(err, log, sizeof(log));
+	assert_int_equal(threads_named("sgnfs-notify"), 0);
+	assert_received_nothing();
+	snprintf(want, sizeof(want), "systemd notification thread not started (%s)",
+		 strerror(EAGAIN));
+	assert_non_null(strstr(log, want));
+
+	/* A start that succeeds (at a notification): the pending ping
+	 * first, then what was queued, in order. */
+	atomic_store(&create_fail, 0);
+	sdn_stopping();
+	assert_int_equal(threads_named("sgnfs-notify"), 1);
+	receive(buf, sizeof(buf));
+	assert_string_equal(buf, "WATCHDOG=1");
+	n = receive_until_stopping(msgs, MAXMSG, &dogs);
+	assert_reloads(msgs, n, 3, 9);
+	assert_int_equal(dogs, 0);
+	assert_int_equal(sdn_dropped() - before, 4);
+	sdn_close();
+	assert_int_equal(threads_named("sgnfs-notify"), 0);
+	receiver_close();
+}
+
+/* sdn_close with no sender: nothing to join; the queued messages are
+ * given up (one line), not sent by a later sender. */
+static void test_close_never_started(void **state)
+{
+	char msgs[MAXMSG][600], log[16384], want[600];
+	int n, dogs, err;
+
+	(void)state;
+	assert_int_equal(threads_named("sgnfs-notify"), 0);
+	receiver_open();
+	atomic_store(&create_fail, ENOMEM);
+	err = stderr_begin();
+	sdn_ready("lost");
+	sdn_stopping();
+	alarm(HANG_GUARD_S);
+	sdn_close();
+	alarm(0);
+	stderr_end(err, log, sizeof(log));
+	assert_non_null(strstr(log, "2 messages not sent at exit (the notification thread "
+				    "could not be started)"));
+	assert_int_equal(threads_named("sgnfs-notify"), 0);
+	assert_received_nothing();
+
+	atomic_store(&create_fail, 0);
+	sdn_ready("again");
+	sdn_stopping();
+	n = receive_until_stopping(msgs, MAXMSG, &dogs);
+	assert_int_equal(n, 2);
+	ready_text(want, sizeof(want), "again");
+	assert_string_equal(msgs[0], want);
+	sdn_close();
+	assert_int_equal(threads_named("sgnfs-notify"), 0);
 	receiver_close();
 }
 
@@ -422,6 +687,9 @@ int main(void)
 		cmocka_unit_test(test_reading_receiver),
 		cmocka_unit_test(test_stuck_receiver),
 		cmocka_unit_test(test_full_queue),
+		cmocka_unit_test_teardown(test_full_queue_reloads, reset_teardown),
+		cmocka_unit_test_teardown(test_start_fails, reset_teardown),
+		cmocka_unit_test_teardown(test_close_never_started, reset_teardown),
 		cmocka_unit_test(test_close_abandons), /* last: it leaves the thread */
 	};
 	int rc;
