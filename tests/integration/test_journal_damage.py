@@ -22,6 +22,16 @@ one owner and the start of the next.
   3. Once a has folded its own records (the reclaims; metrics: one fold,
      none failed), kill -9 a.  b starts and
      trusts the journal a rewrote when its grace ended: the 3 locks are reserved again and grace ends early.
+  4. Two more hosts lock, one after the other: two batches, each written
+     with nothing in flight (journal_inflight = 1), so the last one says
+     "solo".  kill -9 b; one byte of the last-but-one batch's lock record
+     is flipped (bit rot, not a torn write: the batch after it was written
+     only once it was durable, and its grant answered).  a starts: it
+     logs the damage at that record, keeps journal.damaged, runs a plain
+     grace: a newcomer asking for the damaged record's range is refused
+     (before the solo flag both batches were dropped as a torn tail, that
+     range was reserved by nobody, and the newcomer got it while its
+     holder still believed it held it).
 """
 
 import os
@@ -160,6 +170,40 @@ def test(h):
     lb = fu.node_log(c.nodes['b'])
     h.check(re.search(r'group=g1 journal loaded: .* 3 locks and 0 shares reserved', lb),
             'b trusts the rewritten journal: 3 locks reserved')
+
+    # -- 4. bit rot before a solo batch ---------------------------------------------
+    for k in (3, 4):
+        ho = fu.Hold(h, fu.client_addr(c, 1, 1 + k), v1, f1, 100 * k, 10, tag='h%d' % k)
+        h.require(ho.wait_holding(), 'host %d holds [%d, %d]' % (k, 100 * k, 100 * k + 9))
+        holds.append(ho)
+    t_kill = time.monotonic()
+    c.kill9('b')
+    data = bytearray(open(jpath, 'rb').read())
+    recs = records(bytes(data))
+    last_batch = recs[-1][3]
+    prev = [r for r in recs if r[3] == last_batch - 1 and r[2] == 2]
+    h.require(recs[-1][2] == 2 and data[recs[-1][0] + 13] & 4 and len(prev) == 1,
+              'the last batch is a lock record that says solo (flags %#x), the one before it '
+              'a lock record' % data[recs[-1][0] + 13])
+    data[prev[0][0] + 52] ^= 0x40
+    with open(jpath, 'wb') as f:
+        f.write(bytes(data))
+    c.start('a', wait=False)
+    st = fu.wait_group(h, c, 'g1', owner='a', timeout=10)
+    h.check(st['g1']['state'] == 'grace', 'a starts g1 in grace')
+    la = fu.node_log(c.nodes['a'])
+    m = list(re.finditer(r'group=g1 journal damaged at offset (\d+): ([^\n]*)', la))
+    h.check(m and int(m[-1].group(1)) == prev[0][0],
+            'a logged the damage at the last-but-one batch\'s record, offset %d: %s'
+            % (prev[0][0], m[-1].group(0) if m else None))
+    rc, _ = fu.one_shot(h, newcomer, v1, 'lock', '%s:%s' % (v1, f1), 300, 10, timeout_ms=4000)
+    h.check(rc == 2, 'plain grace: a newcomer asking for the damaged record\'s range [300, 309] '
+            'is refused with grace (exit %d)' % rc)
+    n = sum(ho.wait_count('reclaim-done', 1, 15, since=t_kill) for ho in holds)
+    h.check(n == 5, 'every host reclaimed on a (%d)' % n)
+    st = fu.wait_for_status(h, c, lambda s: s.get('g1', {}).get('state') == 'online', GRACE + 5,
+                            'g1 grace ends at its timeout')
+    h.check(len(st['g1']['locks']) == 5, 'a holds the 5 reclaimed locks')
 
     for ho in holds:
         ho.stop()
