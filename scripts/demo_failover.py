@@ -151,10 +151,20 @@ def main():
     print("\n== after the failure")
     for g, (node, state, left) in sorted(owners().items()):
         print(f"   {g:4} on node {node}: {state}")
-    # Restart the killed node so the demo cluster is whole again.
+    # Restart the killed node so the demo cluster is whole again, and wait
+    # until it answers: the status that follows would otherwise show it
+    # down (and exit 2) while it is still starting.
     subprocess.Popen([os.path.join(BUILD, "src/daemon/sgnfsd"), "-c", CONF, "-n", victim, "-f"],
                      stdout=open(f"{DEMO}/log/{victim}.log", "a"), stderr=subprocess.STDOUT,
                      start_new_session=True)
+    deadline = time.monotonic() + 30
+    while subprocess.run([os.path.join(BUILD, "src/ctl/sgnfsctl"), "-c", CONF, "-n", victim,
+                          "ping"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL).returncode != 0:
+        if time.monotonic() > deadline:
+            sys.exit(f"node {victim} did not answer within 30 s of its restart: "
+                     f"see {DEMO}/log/{victim}.log")
+        time.sleep(0.1)
     print(f"\n(node {victim} restarted; it waits as a standby: groups do not fail back)")
 
 
