@@ -567,7 +567,10 @@ static int cmd_status_text(const struct cfg_cluster *c)
 			       x->all_squash ? "all" : x->root_squash ? "root" : "none", x->path);
 		}
 
-	printf("\nGROUP        JOURNAL  RESERVED        BYTES    BATCHES  COMPACTIONS  FAILURES\n");
+	/* FORMAT: the journal file's version (1: from an older release, until
+	 * it is compacted; docs/operations.md, "Upgrading a cluster"). */
+	printf("\nGROUP        JOURNAL  RESERVED        BYTES    BATCHES  COMPACTIONS  FAILURES  "
+	       "FORMAT\n");
 	for (size_t i = 0; i < jlen(nodes); i++) {
 		struct json_object *arr = jget(jget(json_object_array_get_idx(nodes, i), "status"),
 					       "groups");
@@ -576,11 +579,17 @@ static int cmd_status_text(const struct cfg_cluster *c)
 			struct json_object *j = jget(o, "journal");
 			if (!j)
 				continue;
+			int64_t fmt = jint(j, "format", 0);
+
 			printf("%-12s %-7s %9" PRId64 " %12" PRId64 " %10" PRId64 " %12" PRId64
-			       " %9" PRId64 "\n", jstr(o, "name", "?", b1, sizeof(b1)),
+			       " %9" PRId64, jstr(o, "name", "?", b1, sizeof(b1)),
 			       jstr(j, "state", "?", b2, sizeof(b2)), jint(j, "reserved", 0),
 			       jint(j, "bytes", 0), jint(j, "batches", 0), jint(j, "compactions", 0),
 			       jint(j, "failures", 0));
+			if (fmt > 0)
+				printf("  %6" PRId64 "\n", fmt);
+			else
+				printf("  %6s\n", "-");
 		}
 	}
 

@@ -75,6 +75,10 @@ def test(h):
                 for l in lines), 'text: g2 export row (fsid, access, squash, path)')
     h.check(any(l.split()[:3] == ['a', 'up', str(c.nodes['a'].pid)] and sha[:12] in l
                 for l in lines), 'text: node a up with its pid and config checksum')
+    jhead = [l for l in lines if l.startswith('GROUP ') and 'JOURNAL' in l]
+    jrow = [l.split() for l in lines if l.startswith('g1 ') and l.split()[1:2] == ['on']]
+    h.check(jhead and jhead[0].split()[-1] == 'FORMAT' and jrow and jrow[0][-1] == '2',
+            'text: g1\'s journal row ends with its file format, 2 (%s %s)' % (jhead, jrow))
 
     # ---- 2. b cannot bind g2's VIP ---------------------------------------
     vip2 = c.group('g2').vip
