@@ -27,7 +27,9 @@
  *
  *   Records are grouped into batches, one per write: every record of a
  *   batch carries its number, batch numbers increase through the file, and
- *   the last record of a batch has flag bit 0.  The first batch of a file
+ *   the last record of a batch has flag bit 0.  Batch numbers go up by
+ *   exactly one from batch to batch (the load refuses any other number
+ *   where a batch starts).  The first batch of a file
  *   starts with a JR_HEADER.  A compaction writes a new file (header, then
  *   the state as JR_LOCK/JR_SHARE records, as one batch), fsyncs it and
  *   renames it over the old one.  Batch numbers need not start at 1: a
@@ -484,8 +486,14 @@ static int jr_replay_buf(const uint8_t *buf, size_t len, size_t from, const char
 			bad = true;
 			break;
 		}
-		if (nbatch == 0 && committed > 0 && b <= last_batch)
-			JR_DAMAGE("batch %" PRIu64 " at offset %zu follows batch %" PRIu64, b, pos,
+		/* Every writer numbers a file's batches one up from the one
+		 * before (a fold's copy and a held batch included), so a
+		 * whole record of any other number where a batch starts was
+		 * put there by something else: a batch from another place
+		 * (a misdirected write), never a torn one. */
+		if (nbatch == 0 && committed > 0 && b != last_batch + 1)
+			JR_DAMAGE("batch %" PRIu64 " at offset %zu follows batch %" PRIu64
+				  " (each batch is numbered one more than the one before)", b, pos,
 				  last_batch);
 		if (nbatch > 0 && b != cur)
 			JR_DAMAGE("batch %" PRIu64 " at offset %zu interrupts unfinished batch %" PRIu64,
