@@ -80,6 +80,24 @@ def wait_metric(h, c, node, name, at_least, what, timeout=20):
     h.check(v >= at_least, '%s (%s = %d)' % (what, name, v))
 
 
+def damage_and_start(h, c, jpath, data, rec_off, which):
+    """Flip one byte inside the record at @rec_off of the journal @data, write
+    it back, start node a: it must start g1 in a plain grace and log the
+    damage at that record's offset (its latest such line)."""
+    data[rec_off + 52] ^= 0x40
+    with open(jpath, 'wb') as f:
+        f.write(bytes(data))
+    c.start('a', wait=False)
+    st = fu.wait_group(h, c, 'g1', owner='a', timeout=10)
+    h.check(st['g1']['state'] == 'grace', 'a starts g1 in grace')
+    m = list(re.finditer(r'group=g1 journal damaged at offset (\d+): ([^\n]*)',
+                         fu.node_log(c.nodes['a'])))
+    h.check(m and int(m[-1].group(1)) == rec_off,
+            'a logged the damage at %s offset %d: %s'
+            % (which, rec_off, m[-1].group(0) if m else None))
+    return st
+
+
 def test(h):
     c = fu.three_nodes(h, [('g1', 'ab', GRACE)])
     fu.start_nodes(h, c, names=('a',))
@@ -129,18 +147,7 @@ def test(h):
     # later by 2 batches or more: JR_INFLIGHT_MAX, the batches that may be torn together
     h.require(len(lock_recs) >= 2 and recs[-1][3] >= lock_recs[0][3] + 2,
               'a lock record with later batches after it exists')
-    off = lock_recs[0][0] + 52
-    data[off] ^= 0x40
-    with open(jpath, 'wb') as f:
-        f.write(bytes(data))
-    c.start('a', wait=False)
-    st = fu.wait_group(h, c, 'g1', owner='a', timeout=10)
-    h.check(st['g1']['state'] == 'grace', 'a starts g1 in grace')
-    la = fu.node_log(c.nodes['a'])
-    m = re.search(r'group=g1 journal damaged at offset (\d+): ([^\n]*)', la)
-    h.check(m is not None and int(m.group(1)) == lock_recs[0][0],
-            'a logged the damage at the record\'s offset %d: %s'
-            % (lock_recs[0][0], m.group(0) if m else None))
+    damage_and_start(h, c, jpath, data, lock_recs[0][0], 'the record\'s')
     h.check(os.path.exists(jpath + '.damaged'), 'the damaged journal is kept as journal.damaged')
     rc, _ = fu.one_shot(h, newcomer, v1, 'lock', '%s:%s' % (v1, f1), 5000, 10, timeout_ms=4000)
     h.check(rc == 2, 'plain grace: a new lock on a free range is refused with grace (exit %d)'
@@ -185,17 +192,7 @@ def test(h):
     h.require(recs[-1][2] == 2 and data[recs[-1][0] + 13] & 4 and len(prev) == 1,
               'the last batch is a lock record that says solo (flags %#x), the one before it '
               'a lock record' % data[recs[-1][0] + 13])
-    data[prev[0][0] + 52] ^= 0x40
-    with open(jpath, 'wb') as f:
-        f.write(bytes(data))
-    c.start('a', wait=False)
-    st = fu.wait_group(h, c, 'g1', owner='a', timeout=10)
-    h.check(st['g1']['state'] == 'grace', 'a starts g1 in grace')
-    la = fu.node_log(c.nodes['a'])
-    m = list(re.finditer(r'group=g1 journal damaged at offset (\d+): ([^\n]*)', la))
-    h.check(m and int(m[-1].group(1)) == prev[0][0],
-            'a logged the damage at the last-but-one batch\'s record, offset %d: %s'
-            % (prev[0][0], m[-1].group(0) if m else None))
+    damage_and_start(h, c, jpath, data, prev[0][0], 'the last-but-one batch\'s record')
     rc, _ = fu.one_shot(h, newcomer, v1, 'lock', '%s:%s' % (v1, f1), 300, 10, timeout_ms=4000)
     h.check(rc == 2, 'plain grace: a newcomer asking for the damaged record\'s range [300, 309] '
             'is refused with grace (exit %d)' % rc)
