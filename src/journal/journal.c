@@ -26,11 +26,10 @@
  *    48  host, oh, fh bytes, then zeros up to the next multiple of 8
  *
  *   Records are grouped into batches, one per write: every record of a
- *   batch carries its number, batch numbers increase through the file, and
- *   the last record of a batch has flag bit 0.  Batch numbers go up by
- *   exactly one from batch to batch (the load refuses any other number
- *   where a batch starts).  The first batch of a file
- *   starts with a JR_HEADER.  A compaction writes a new file (header, then
+ *   batch carries its number, batch numbers go up by exactly one from
+ *   batch to batch (the load refuses any other number where a batch
+ *   starts), and the last record of a batch has flag bit 0.  The first
+ *   batch of a file starts with a JR_HEADER.  A compaction writes a new file (header, then
  *   the state as JR_LOCK/JR_SHARE records, as one batch), fsyncs it and
  *   renames it over the old one.  Batch numbers need not start at 1: a
  *   folded file (below) starts with the number of the last batch it
