@@ -114,6 +114,7 @@ static const struct cfg_key cluster_keys[] = {
 	    .min = 1, .max = 1048576),
 	KEY("max_names_per_host", T_U32, cfg_cluster, max_names_per_host, .min = 1, .max = 1000000),
 	KEY("max_queued_per_group", T_U32, cfg_cluster, max_queued_per_group, .min = 1, .max = 1000000),
+	KEY("max_queued_per_host", T_U32, cfg_cluster, max_queued_per_host, .min = 1, .max = 1000000),
 	KEY("max_locks_per_host", T_U32, cfg_cluster, max_locks_per_host, .min = 1, .max = 100000000),
 	KEY("open_handles", T_U32,      cfg_cluster, open_handles, .min = 0, .max = 1000000),
 	KEY("drc_entries",  T_U32,      cfg_cluster, drc_entries, .min = 0, .max = 10000000),
@@ -1457,6 +1458,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->max_inflight_mb_per_host = 64;
 	c->max_names_per_host = 1024;
 	c->max_queued_per_group = 256;
+	c->max_queued_per_host = 64;
 	c->max_locks_per_host = 65536;
 	c->idle_timeout_s = 300;
 	c->drc_entries = 16384;

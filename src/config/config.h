@@ -131,6 +131,7 @@ struct cfg_cluster {
 	uint32_t max_inflight_mb_per_host;
 	uint32_t max_names_per_host;   /* NLM caller_names, default 1024 */
 	uint32_t max_queued_per_group; /* blocking requests waiting for the pool, default 256 */
+	uint32_t max_queued_per_host;  /* ... of them UDP from one address, default 64 */
 	uint32_t max_locks_per_host;   /* NLM locks and shares, default 65536 */
 	/* Open-handle cache (nfs/ohc.h): O_PATH descriptors kept on the node,
 	 * shared out equally among the configured groups; 0: off. */

@@ -66,6 +66,9 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(max_inflight_mb_per_host, "max_inflight_mb_per_host");
 	RL_NUM(max_names_per_host, "max_names_per_host");
 	RL_NUM(max_locks_per_host, "max_locks_per_host");
+	/* Copied into the RPC service at its creation (rpc_svc_new). */
+	RL_NUM(max_queued_per_group, "max_queued_per_group");
+	RL_NUM(max_queued_per_host, "max_queued_per_host");
 	RL_NUM(drc_entries, "drc_entries");
 	RL_NUM(open_handles, "open_handles");
 	RL_NUM(drc_entries_per_host, "drc_entries_per_host");

@@ -257,6 +257,7 @@ static int sgnfsd_status_snap(struct sgnfsd *d, struct nst_snap **out)
 	rpc_svc_limit_stats(d->node.svc, &s->conns_refused, &s->conns_evicted);
 	rpc_svc_drc_stats(d->node.svc, &s->drc);
 	s->udp_dropped = rpc_svc_udp_dropped(d->node.svc);
+	s->udp_dropped_host = rpc_svc_udp_dropped_host(d->node.svc);
 	rpc_svc_budget_stats(d->node.svc, &s->inflight_bytes, &s->inflight_stops_host,
 			     &s->inflight_stops_node);
 	rc = grp_node_snap(&d->node, &s->groups);
@@ -497,9 +498,13 @@ static void sgnfsd_metrics(void *arg, struct sbuf *out)
 		sb_printf(out, "sgnfs_systemd_notify_dropped_total{node=\"%s\"} %lu\n", n,
 			  sdn_dropped());
 		mt_family(out, "sgnfs_node_udp_dropped_total", "counter",
-			  "UDP requests dropped because their group's queue was full.");
+			  "UDP requests dropped because their group's queue was full or their source address had max_queued_per_host requests waiting.");
 		sb_printf(out, "sgnfs_node_udp_dropped_total{node=\"%s\"} %" PRIu64 "\n", n,
 			  rpc_svc_udp_dropped(d->node.svc));
+		mt_family(out, "sgnfs_node_udp_dropped_host_total", "counter",
+			  "Of sgnfs_node_udp_dropped_total, UDP requests dropped because their source address had max_queued_per_host requests waiting.");
+		sb_printf(out, "sgnfs_node_udp_dropped_host_total{node=\"%s\"} %" PRIu64 "\n", n,
+			  rpc_svc_udp_dropped_host(d->node.svc));
 		mt_family(out, "sgnfs_node_connections_refused_total", "counter",
 			  "TCP connections refused by max_conns or max_conns_per_host.");
 		sb_printf(out, "sgnfs_node_connections_refused_total{node=\"%s\"} %" PRIu64 "\n",
@@ -1052,6 +1057,7 @@ int main(int argc, char **argv)
 		.max_held_bytes = (uint64_t)d.cfg->max_inflight_mb << 20,
 		.max_held_bytes_per_host = (uint64_t)d.cfg->max_inflight_mb_per_host << 20,
 		.max_queued_per_ctx = d.cfg->max_queued_per_group,
+		.max_queued_per_host = d.cfg->max_queued_per_host,
 		.idle_timeout_ms = d.cfg->idle_timeout_s * 1000u,
 		.drc_entries = d.cfg->drc_entries,
 		.drc_entries_per_host = d.cfg->drc_entries_per_host,

@@ -105,6 +105,7 @@ void nst_render(const struct nst_snap *s, struct json_object *out)
 		struct json_object *r = json_object_new_object(), *dj = json_object_new_object();
 
 		sj_add(r, "udp_dropped", json_object_new_uint64(s->udp_dropped));
+		sj_add(r, "udp_dropped_host", json_object_new_uint64(s->udp_dropped_host));
 		sj_add(r, "connections_refused", json_object_new_uint64(s->conns_refused));
 		sj_add(r, "connections_evicted", json_object_new_uint64(s->conns_evicted));
 		sj_add(r, "inflight_bytes", json_object_new_uint64(s->inflight_bytes));

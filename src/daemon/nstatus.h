@@ -47,7 +47,7 @@ struct nst_snap {
 	unsigned log_queued;              /* log_queued() */
 	bool sd_notify;                   /* sdn_enabled() */
 	unsigned long sd_dropped;         /* sdn_dropped() */
-	uint64_t udp_dropped, conns_refused, conns_evicted;
+	uint64_t udp_dropped, udp_dropped_host, conns_refused, conns_evicted;
 	/* The byte budget (rpc.h, rpc_svc_budget_stats). */
 	uint64_t inflight_bytes, inflight_stops_host, inflight_stops_node;
 	struct rpc_drc_stats drc;

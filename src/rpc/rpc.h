@@ -178,6 +178,9 @@ struct rpc_limits {
 	uint32_t max_conns;       /* accepted TCP connections per svc */
 	uint32_t max_conns_per_host; /* of one source address; 0 = max_conns */
 	uint32_t max_queued_per_ctx; /* blocking requests waiting per group; 0 = 256 */
+	/* UDP requests of one source address waiting, in every group's
+	 * queue; 0 = max_queued_per_ctx. */
+	uint32_t max_queued_per_host;
 	uint32_t idle_timeout_ms; /* idle TCP connections are closed */
 	/* Duplicate-request cache (rpc_drc.h): entries on the node (0: off),
 	 * of one source address, and how long a reply is kept. */
@@ -214,8 +217,11 @@ void rpc_svc_limit_stats(const struct rpc_svc *svc, uint64_t *refused, uint64_t 
  * and connections stopped at their host's / the node's bound since start. */
 void rpc_svc_budget_stats(const struct rpc_svc *svc, uint64_t *held, uint64_t *stops_host,
 			  uint64_t *stops_node);
-/* UDP datagrams dropped because their group's queue was full, since start. */
+/* UDP datagrams dropped because their group's queue was full or their
+ * source address had max_queued_per_host requests waiting, since start;
+ * of those, the second kind. */
 uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc);
+uint64_t rpc_svc_udp_dropped_host(const struct rpc_svc *svc);
 /* The blocking requests of context @ctx (a group) waiting for the thread
  * pool (*queued) and on it (*jobs) now; 0 and 0 for a context with none. */
 void rpc_svc_ctx_queue(const struct rpc_svc *svc, const void *ctx, uint32_t *queued, uint32_t *jobs);

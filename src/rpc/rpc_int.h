@@ -104,8 +104,9 @@ struct rpcx_waitq {
 
 /*
  * The connections of one source address (port ignored): the per-host slot
- * count, the bytes its calls hold and the refusal log's rate limit.  Lives
- * while a connection of its is allocated (refs): a connection that closed
+ * count, the bytes its calls hold and the refusal log's rate limit; and its
+ * UDP requests waiting for the pool.  Lives while a connection of its is
+ * allocated or a UDP request of its is queued (refs): a connection that closed
  * still has calls in flight, and their bytes stay the host's until they end,
  * or a host could close and reconnect its way past the bound.
  */
@@ -113,13 +114,16 @@ struct rpcx_host {
 	struct rpcx_host *next;       /* svc->hosts chain */
 	struct sockaddr_storage addr; /* port 0 */
 	uint32_t nconns;              /* open (not closing) connections */
-	uint32_t refs;                /* connections allocated, open or closing */
+	uint32_t refs;                /* connections allocated, open or closing; UDP requests queued */
 	uint64_t held;                /* bytes its connections hold (conn->held) */
 	struct rpcx_waitq waiting;    /* its connections stopped by its bound */
 	uint64_t refused;             /* refusals not logged yet */
 	uint64_t logged_ms;           /* uv_now() of the last refusal line, 0 never */
 	uint64_t budget_logged_ms;    /* ... of the last "at its byte bound" line */
 	uint64_t budget_quiet;        /* stops not logged yet */
+	/* Its UDP requests waiting for the pool, in every group's queue
+	 * (each holds a ref: rpc_req_priv.uhost); max_queued_per_host. */
+	uint32_t udp_queued;
 };
 
 /* Kept sizes of request blocks and the empty pages of each kept
@@ -154,6 +158,12 @@ struct rpc_svc {
 	struct wq_chan *pool;                  /* owned: the pool's way back; opened at the first job */
 	uint64_t udp_dropped;                  /* since start */
 	uint64_t udp_drop_logged_ms, udp_drop_quiet;
+	/* Of udp_dropped, those dropped by max_queued_per_host; UDP requests
+	 * waiting for the pool now (every host's udp_queued); the rate limit
+	 * of their log line. */
+	uint64_t udp_dropped_host;
+	uint32_t udp_queued;
+	uint64_t udp_host_logged_ms, udp_host_quiet;
 	struct rpc_listener *udp_paused;       /* pause_next list, one lsn ref each */
 	uint64_t ncalls;                       /* calls dispatched */
 	struct rpc_drc *drc;                   /* owned: the duplicate-request cache */
@@ -271,6 +281,9 @@ struct rpc_req_priv {
 	uint8_t prog_idx;             /* in svc->progs (rpc_stats) */
 	struct rpc_drc_entry *drc;    /* its in-progress cache entry, or NULL */
 	struct rpcx_fq *fq;           /* its context's queue while on the pool */
+	/* UDP, while in its context's queue: its source address's entry,
+	 * whose udp_queued counts it; holds one host ref.  NULL otherwise. */
+	struct rpcx_host *uhost;
 	/* The reply of a blocking handler, encoded on the pool thread so the
 	 * loop only copies or sends bytes (a big READDIRPLUS encoded and
 	 * freed on the loop held every group's requests up).  Owned; NULL:
@@ -299,8 +312,17 @@ struct rpc_req_priv {
 	size_t room_len;
 };
 
+/* rpc_xprt.c: the entry of @peer's address (port ignored), created if
+ * needed, with a reference for the caller (NULL without memory); the
+ * entry without a reference, NULL if there is none; drop a reference
+ * (the entry goes with the last). */
+struct rpcx_host *rpcx_host_get(struct rpc_svc *svc, const struct sockaddr_storage *peer);
+struct rpcx_host *rpcx_host_find(struct rpc_svc *svc, const struct sockaddr_storage *peer);
+void rpcx_host_unref(struct rpc_svc *svc, struct rpcx_host *h);
+
 /* rpc_svc.c: may a UDP datagram on @lsn be taken?  False when its
- * context's pool queue is over its bound (counted and logged there). */
+ * context's pool queue is over its bound, or its source address has
+ * max_queued_per_host requests waiting (counted and logged there). */
 bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from);
 /* rpc_svc.c: take a closing @lsn off the paused list (drops its ref). */
 void rpcs_udp_unpause(struct rpc_listener *lsn);

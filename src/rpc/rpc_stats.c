@@ -117,7 +117,7 @@ void rpc_stats_write(const struct rpc_svc *svc, struct rpc_stats *const *st,
 		mt_u64(out, "sgnfs_rpc_connections_accepted_total", labels[i],
 		       st[i]->conns_accepted);
 	mt_family(out, "sgnfs_rpc_udp_dropped_total", "counter",
-		  "UDP requests dropped because the group's queue for the thread pool was full.");
+		  "UDP requests dropped because the group's queue for the thread pool was full or their source address had max_queued_per_host requests waiting.");
 	for (size_t i = 0; i < n; i++)
 		mt_u64(out, "sgnfs_rpc_udp_dropped_total", labels[i], st[i]->udp_dropped);
 	mt_family(out, "sgnfs_rpc_pool_lowered_total", "counter",

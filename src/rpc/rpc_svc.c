@@ -59,6 +59,8 @@ int rpc_svc_new(uv_loop_t *loop, const struct rpc_limits *lim, struct rpc_svc **
 		svc->lim.max_conns_per_host = svc->lim.max_conns;
 	if (svc->lim.max_queued_per_ctx == 0)
 		svc->lim.max_queued_per_ctx = 256;
+	if (svc->lim.max_queued_per_host == 0)
+		svc->lim.max_queued_per_host = svc->lim.max_queued_per_ctx;
 	struct rpc_drc_limits dl = {
 		.max_entries = lim->drc_entries,
 		.max_per_host = lim->drc_entries_per_host,
@@ -107,6 +109,11 @@ void rpc_svc_drc_stats(const struct rpc_svc *svc, struct rpc_drc_stats *out)
 uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc)
 {
 	return svc->udp_dropped;
+}
+
+uint64_t rpc_svc_udp_dropped_host(const struct rpc_svc *svc)
+{
+	return svc->udp_dropped_host;
 }
 
 void rpc_svc_ctx_queue(const struct rpc_svc *svc, const void *ctx, uint32_t *queued, uint32_t *jobs)
@@ -802,6 +809,12 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 			q->tail = NULL;
 		rp->fq_next = NULL;
 		q->queued--;
+		if (rp->uhost) {
+			rp->uhost->udp_queued--;
+			svc->udp_queued--;
+			rpcx_host_unref(svc, rp->uhost);
+			rp->uhost = NULL;
+		}
 		/* Take q out of the ring when empty, else move on to the group
 		 * after it: round robin. */
 		if (!q->head) {
@@ -845,6 +858,15 @@ static int rpcs_pool_submit(struct rpc_svc *svc, struct rpc_req_priv *rp)
 
 	if (!q)
 		return -ENOMEM;
+	/* A UDP request counts against its source address while it waits
+	 * (rpcs_udp_admit); a TCP connection has its own bounds. */
+	if (!rp->conn) {
+		rp->uhost = rpcx_host_get(svc, &rp->req.peer);
+		if (!rp->uhost)
+			return -ENOMEM;
+		rp->uhost->udp_queued++;
+		svc->udp_queued++;
+	}
 	q->last_ms = uv_now(svc->loop);
 	rp->job.work = rpcs_work;
 	rp->job.done = rpcs_work_done;
@@ -875,6 +897,43 @@ static int rpcs_pool_submit(struct rpc_svc *svc, struct rpc_req_priv *rp)
 	return 0;
 }
 
+/* @from as a struct sockaddr_storage, zero-filled past its length. */
+static void rpcs_udp_peer(const struct sockaddr *from, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out, from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						      : sizeof(struct sockaddr_in));
+}
+
+/* One host's datagram over max_queued_per_host: dropped alone.  The socket
+ * keeps being read (stopping it would drop every other client's datagrams
+ * with the flooder's); a read and a drop cost the loop little, and libuv
+ * reads a bounded number of datagrams per turn. */
+static void rpcs_udp_drop_host(struct rpc_listener *lsn, struct rpcx_fq *q,
+			       const struct rpcx_host *h)
+{
+	struct rpc_svc *svc = lsn->svc;
+	char a[80], l[80];
+	uint64_t now;
+
+	if (q)
+		q->dropped++;
+	svc->udp_dropped++;
+	svc->udp_dropped_host++;
+	if (lsn->stats)
+		lsn->stats->udp_dropped++;
+	svc->udp_host_quiet++;
+	now = uv_now(svc->loop);
+	if (svc->udp_host_logged_ms == 0 || now - svc->udp_host_logged_ms >= 1000) {
+		log_warn("rpc: client %s to %s: %u of its UDP requests wait for the thread pool (max_queued_per_host): UDP request dropped (%" PRIu64 " dropped so since the last line, all clients)",
+			 rpc_addr_str(&h->addr, false, a, sizeof(a)),
+			 rpc_addr_str(&lsn->addr, true, l, sizeof(l)), h->udp_queued,
+			 svc->udp_host_quiet);
+		svc->udp_host_logged_ms = now ? now : 1;
+		svc->udp_host_quiet = 0;
+	}
+}
+
 bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from)
 {
 	struct rpc_svc *svc = lsn->svc;
@@ -883,8 +942,18 @@ bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from)
 	char a[80], l[80];
 	uint64_t now;
 
-	if (!q || q->queued < svc->lim.max_queued_per_ctx)
-		return true;
+	if (!q || q->queued < svc->lim.max_queued_per_ctx) {
+		/* No address can hold the bound while fewer wait in all. */
+		if (svc->udp_queued < svc->lim.max_queued_per_host)
+			return true;
+		rpcs_udp_peer(from, &peer);
+		const struct rpcx_host *h = rpcx_host_find(svc, &peer);
+
+		if (!h || h->udp_queued < svc->lim.max_queued_per_host)
+			return true;
+		rpcs_udp_drop_host(lsn, q, h);
+		return false;
+	}
 	/* UDP has no back-pressure of its own: a datagram the group cannot
 	 * take is dropped (the client retransmits), not queued without end. */
 	q->dropped++;
@@ -904,9 +973,7 @@ bool rpcs_udp_admit(struct rpc_listener *lsn, const struct sockaddr *from)
 	}
 	now = uv_now(svc->loop);
 	if (svc->udp_drop_logged_ms == 0 || now - svc->udp_drop_logged_ms >= 1000) {
-		memset(&peer, 0, sizeof(peer));
-		memcpy(&peer, from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-								: sizeof(struct sockaddr_in));
+		rpcs_udp_peer(from, &peer);
 		log_warn("rpc: client %s to %s: the group's queue holds %u requests (max_queued_per_group): UDP request dropped (%" PRIu64 " dropped since the last line, all clients)",
 			 rpc_addr_str(&peer, true, a, sizeof(a)),
 			 rpc_addr_str(&lsn->addr, true, l, sizeof(l)), q->queued,

@@ -90,8 +90,6 @@ void rpcx_conn_get(struct rpc_conn *conn)
 	conn->refs++;
 }
 
-static void rpcx_host_unref(struct rpc_svc *svc, struct rpcx_host *h);
-
 void rpcx_conn_put(struct rpc_conn *conn)
 {
 	if (--conn->refs)
@@ -127,33 +125,40 @@ static size_t rpcx_host_bucket(const struct sockaddr_storage *n)
 	return (size_t)(sa_hash(n) % RPC_HOST_BUCKETS);
 }
 
-/* The entry of @peer's address, created if needed, with a reference for
- * the caller's connection; NULL without memory. */
-static struct rpcx_host *rpcx_host_get(struct rpc_svc *svc, const struct sockaddr_storage *peer)
+struct rpcx_host *rpcx_host_find(struct rpc_svc *svc, const struct sockaddr_storage *peer)
 {
 	struct sockaddr_storage n;
 	struct rpcx_host *h;
-	size_t b;
 
 	sa_norm(peer, &n);
-	b = rpcx_host_bucket(&n);
-	for (h = svc->hosts[b]; h; h = h->next)
+	for (h = svc->hosts[rpcx_host_bucket(&n)]; h; h = h->next)
 		if (sa_same_host(&h->addr, &n))
-			goto found;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return NULL;
-	h->addr = n;
-	h->next = svc->hosts[b];
-	svc->hosts[b] = h;
-found:
+			return h;
+	return NULL;
+}
+
+struct rpcx_host *rpcx_host_get(struct rpc_svc *svc, const struct sockaddr_storage *peer)
+{
+	struct rpcx_host *h = rpcx_host_find(svc, peer);
+	size_t b;
+
+	if (!h) {
+		h = calloc(1, sizeof(*h));
+		if (!h)
+			return NULL;
+		sa_norm(peer, &h->addr);
+		b = rpcx_host_bucket(&h->addr);
+		h->next = svc->hosts[b];
+		svc->hosts[b] = h;
+	}
 	h->refs++;
 	return h;
 }
 
-/* A connection of @h is freed: the entry goes with the last (every one of
- * its calls has ended: each holds its connection). */
-static void rpcx_host_unref(struct rpc_svc *svc, struct rpcx_host *h)
+/* The entry goes with the last reference: a connection of its freed (every
+ * one of its calls has ended: each holds its connection) or a UDP request
+ * of its leaving its group's queue. */
+void rpcx_host_unref(struct rpc_svc *svc, struct rpcx_host *h)
 {
 	struct rpcx_host **pp;
 

@@ -107,6 +107,12 @@ static void test_refused(void **st)
 	verdict("name = t\n", "name = t\nnfs_port = 2050\n", "[cluster] nfs_port: 2049 -> 2050");
 	verdict("run_dir = /tmp/r", "run_dir = /tmp/s", "[cluster] run_dir");
 	verdict("name = t\n", "name = t\njournal_io = thread\n", "[cluster] journal_io");
+	/* Accepted and never applied, once: a reload must not say yes to
+	 * what the running service cannot take. */
+	verdict("name = t\n", "name = t\nmax_queued_per_group = 9\n",
+		"[cluster] max_queued_per_group: 256 -> 9; restart");
+	verdict("name = t\n", "name = t\nmax_queued_per_host = 9\n",
+		"[cluster] max_queued_per_host: 64 -> 9; restart");
 	verdict("[node b]\n", "[node b]\n[node c]\n", "[node] sections: 2 -> 3");
 	verdict("[group g2]\nvip = 127.0.9.2\nnodes = b\n", "[group g2]\nvip = 127.0.9.2\nnodes = b\n"
 		"[group g3]\nvip = 127.0.9.3\nnodes = b\n[export /srv/g3]\ngroup = g3\nfsid = 7\n"

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""
+test_udp_drop_host - one host's UDP flood is dropped alone: its requests
+waiting for the thread pool are bounded by max_queued_per_host, and another
+host of the same group on the same address keeps being read and answered.
+
+Before max_queued_per_host, the only bound was the group's queue
+(max_queued_per_group): one flooding host filled it, and from then on the
+group's UDP socket was not read at all, so every other client of the group
+shared the flood's drops.
+
+One node serves g1 with max_queued_per_group = 64 and max_queued_per_host =
+2.  The node is stopped (SIGSTOP) while host A sends BURST UDP READDIRPLUS
+calls of a 300-entry directory and then host B sends 2; they wait in the
+socket's receive buffer in that order.  After SIGCONT the loop reads A's
+first: at most 3 of a group's go to the pool at once, 2 more of A's may
+wait, and the rest of A's are dropped as they are read; B's 2 then wait
+(B has none waiting) and are answered.  The group's queue never holds more
+than 4, so it never reaches its own bound, and the socket is never stopped.
+
+Asserted, as order and outcome (nothing timed): both of B's calls are
+answered; A's are each answered or counted as dropped, and some were
+dropped; every drop of the group is a per-host one (node status
+udp_dropped_host, metric sgnfs_node_udp_dropped_host_total); the log line
+names A and max_queued_per_host, and no max_queued_per_group line appears;
+A is answered afterwards.
+
+Addresses: the clients 127.S.80.1 (A) and 127.S.80.2 (B), S = the harness slot.
+"""
+import os
+import signal
+import socket
+import time
+
+import harness
+import hostile_util as hu
+import nlm_util as nu
+from harness import Export, Group, log
+from test_group_fairness import readdirplus_args, NFS_LOOKUP, NFS_READDIRPLUS
+from test_udp_drop import node_status, group_rpc
+
+BURST = 48      # under max_queued_per_group: only the per-host bound can drop
+
+
+def udp_sock(src, dst):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind((src, 0))
+    s.connect(dst)
+    s.setblocking(False)
+    return s
+
+
+def drain(s, into):
+    """Every reply waiting on @s, by xid, into the dict @into."""
+    while True:
+        try:
+            r = hu.Reply(s.recv(65536))
+        except BlockingIOError:
+            return
+        into[r.xid] = r
+
+
+def test(h):
+    c = h.cluster([Group('g1', [Export('g1/data', fsid=793)], grace=1)],
+                  cluster_extra={'max_queued_per_group': 64, 'max_queued_per_host': 2})
+    e1 = c.export('g1/data')
+    v1 = c.group('g1').vip
+    big = os.path.join(e1.path, 'big')
+    os.mkdir(big)
+    for i in range(300):
+        open(os.path.join(big, 'entry-with-a-long-name-%04d' % i), 'w').close()
+    node = c.start('a')
+    nu.wait_online(h, c, ['g1'])
+
+    m = hu.Tcp(v1, c.ports['mount_port'])
+    _, root1 = hu.mnt(m, e1.path)
+    m.close()
+    n1 = hu.Tcp(v1, c.ports['nfs_port'])
+    bigfh = hu.lookup_fh(n1.call(hu.NFS_PROG, 3, NFS_LOOKUP, hu.lookup_args(root1, 'big'),
+                                 cred=hu.ROOT_CRED))
+    n1.close()
+    h.require(bigfh is not None, 'handle of g1/big')
+
+    before = node_status(h, c)
+    g_before = group_rpc(before, 'g1').get('udp_dropped')
+    nh_before = before.get('rpc', {}).get('udp_dropped_host')
+    h.require(g_before is not None and nh_before is not None,
+              'status has the group\'s udp_dropped (%s) and the node\'s udp_dropped_host (%s)'
+              % (g_before, nh_before))
+
+    src_a, src_b = nu.host(c, 80, 1), nu.host(c, 80, 2)
+    dst = (v1, c.ports['nfs_port'])
+    sa, sb = udp_sock(src_a, dst), udp_sock(src_b, dst)
+    args = readdirplus_args(bigfh)
+    b_xids = [0x6601, 0x6602]
+    node.proc.send_signal(signal.SIGSTOP)
+    try:
+        for xid in range(1, BURST + 1):
+            sa.send(hu.call_msg(0x5500 + xid, hu.NFS_PROG, 3, NFS_READDIRPLUS, args,
+                                cred=hu.ROOT_CRED))
+        for xid in b_xids:
+            sb.send(hu.call_msg(xid, hu.NFS_PROG, 3, NFS_READDIRPLUS, args,
+                                cred=hu.ROOT_CRED))
+    finally:
+        node.proc.send_signal(signal.SIGCONT)
+
+    # Until B is answered and every one of A's is answered or counted as
+    # dropped; the deadline only bounds a failing run.
+    got_a, got_b = {}, {}
+    dropped = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        drain(sa, got_a)
+        drain(sb, got_b)
+        dropped = group_rpc(node_status(h, c), 'g1').get('udp_dropped', 0) - g_before
+        if len(got_b) == len(b_xids) and len(got_a) + dropped >= BURST:
+            break
+    after = node_status(h, c)
+    dropped = group_rpc(after, 'g1').get('udp_dropped', 0) - g_before
+    host_dropped = after.get('rpc', {}).get('udp_dropped_host', 0) - nh_before
+    log('A: %d sent, %d answered; %d dropped (group), %d of them per host; B: %d of %d answered'
+        % (BURST, len(got_a), dropped, host_dropped, len(got_b), len(b_xids)))
+    h.check(all(x in got_b and got_b[x].is_success() for x in b_xids),
+            'both of B\'s READDIRPLUS calls are answered, behind A\'s flood (%s)'
+            % sorted(got_b))
+    h.check(dropped > 0, 'some of A\'s were dropped (%d)' % dropped)
+    h.check(host_dropped == dropped,
+            'every drop was by max_queued_per_host (%d of %d)' % (host_dropped, dropped))
+    h.check(len(got_a) + dropped == BURST,
+            'each of A\'s was answered or counted as dropped (%d + %d of %d)'
+            % (len(got_a), dropped, BURST))
+    h.check(nu.wait_log(node, 'rpc: client %s to ' % src_a, timeout=10) and
+            'max_queued_per_host' in nu.log_text(node),
+            'the drop\'s log line names A (%s) and max_queued_per_host' % src_a)
+    h.check('rpc: client %s to ' % src_b not in nu.log_text(node),
+            'no drop line names B')
+    h.check('max_queued_per_group' not in nu.log_text(node),
+            'the group\'s own bound was never reached')
+    cp = h.run([nu.ctl_path(), '-c', c.config_path, 'metrics'], timeout=30, check=False,
+               quiet=True)
+    lines = [l for l in cp.stdout.decode().splitlines()
+             if l.startswith('sgnfs_node_udp_dropped_host_total{')]
+    h.check(any(int(float(l.split()[-1])) >= dropped for l in lines),
+            'sgnfs_node_udp_dropped_host_total counts them (%s)' % lines)
+
+    # A bound, not a ban: A is answered once its queue is down.
+    xid = 0x7701
+    sa.setblocking(True)
+    sa.settimeout(60)
+    sa.send(hu.call_msg(xid, hu.NFS_PROG, 3, NFS_READDIRPLUS, args, cred=hu.ROOT_CRED))
+    got = None
+    try:
+        while got is None:
+            r = hu.Reply(sa.recv(65536))
+            if r.xid == xid:
+                got = r
+    except socket.timeout:
+        pass
+    h.check(got is not None and got.is_success(), 'a later READDIRPLUS of A is answered')
+    sa.close()
+    sb.close()
+    nu.check_no_sanitizer_report(h, c)
+
+
+if __name__ == '__main__':
+    harness.main(test, timeout=240)
