@@ -116,6 +116,8 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("max_queued_per_group", T_U32, cfg_cluster, max_queued_per_group, .min = 1, .max = 1000000),
 	KEY("max_queued_per_host", T_U32, cfg_cluster, max_queued_per_host, .min = 1, .max = 1000000),
 	KEY("max_locks_per_host", T_U32, cfg_cluster, max_locks_per_host, .min = 1, .max = 100000000),
+	KEY("max_names",    T_U32,      cfg_cluster, max_names, .min = 1, .max = 100000000),
+	KEY("max_locks",    T_U32,      cfg_cluster, max_locks, .min = 1, .max = 1000000000),
 	KEY("open_handles", T_U32,      cfg_cluster, open_handles, .min = 0, .max = 1000000),
 	KEY("drc_entries",  T_U32,      cfg_cluster, drc_entries, .min = 0, .max = 10000000),
 	KEY("drc_entries_per_host", T_U32, cfg_cluster, drc_entries_per_host, .min = 1, .max = 10000000),
@@ -1460,6 +1462,8 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->max_queued_per_group = 256;
 	c->max_queued_per_host = 64;
 	c->max_locks_per_host = 65536;
+	c->max_names = 65536;
+	c->max_locks = 4194304;
 	c->idle_timeout_s = 300;
 	c->drc_entries = 16384;
 	c->open_handles = 4096;

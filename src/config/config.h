@@ -133,6 +133,10 @@ struct cfg_cluster {
 	uint32_t max_queued_per_group; /* blocking requests waiting for the pool, default 256 */
 	uint32_t max_queued_per_host;  /* ... of them UDP from one address, default 64 */
 	uint32_t max_locks_per_host;   /* NLM locks and shares, default 65536 */
+	/* The same over every group on the node: NLM caller names (hosts)
+	 * and locks, shares and waiters; default 65536 and 4194304. */
+	uint32_t max_names;
+	uint32_t max_locks;
 	/* Open-handle cache (nfs/ohc.h): O_PATH descriptors kept on the node,
 	 * shared out equally among the configured groups; 0: off. */
 	uint32_t open_handles;         /* default 4096 */

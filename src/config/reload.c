@@ -66,6 +66,8 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(max_inflight_mb_per_host, "max_inflight_mb_per_host");
 	RL_NUM(max_names_per_host, "max_names_per_host");
 	RL_NUM(max_locks_per_host, "max_locks_per_host");
+	RL_NUM(max_names, "max_names");
+	RL_NUM(max_locks, "max_locks");
 	/* Copied into the RPC service at its creation (rpc_svc_new). */
 	RL_NUM(max_queued_per_group, "max_queued_per_group");
 	RL_NUM(max_queued_per_host, "max_queued_per_host");

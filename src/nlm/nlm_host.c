@@ -223,37 +223,88 @@ static bool nlm_count_host(void *arg, struct nlm_host *h)
 }
 
 /*
- * The per-address caps (max_names_per_host, max_locks_per_host): may a
- * request from @peer naming @name take something new?  A host already known
- * by that name costs no new name.  Logs each refusal, at most one line per
- * second per group with a count of those not logged.  0 or -ENOLCK.
+ * The node's online groups, for the node-wide caps.  One sgnfsd process is
+ * one node, and every group's NLM state lives on its loop thread, so a list
+ * of the module's own is the node's.
  */
+static struct nlm_group *nlm_node_groups;
+
+void nlm_node_join(struct nlm_group *ng)
+{
+	if (ng->on_node)
+		return;
+	ng->node_prev = NULL;
+	ng->node_next = nlm_node_groups;
+	if (nlm_node_groups)
+		nlm_node_groups->node_prev = ng;
+	nlm_node_groups = ng;
+	ng->on_node = true;
+}
+
+void nlm_node_leave(struct nlm_group *ng)
+{
+	if (!ng->on_node)
+		return;
+	if (ng->node_prev)
+		ng->node_prev->node_next = ng->node_next;
+	else
+		nlm_node_groups = ng->node_next;
+	if (ng->node_next)
+		ng->node_next->node_prev = ng->node_prev;
+	ng->node_next = ng->node_prev = NULL;
+	ng->on_node = false;
+}
+
+/* Names (hosts) and locks, shares and waiters of every online group: a
+ * few counters per group, never a walk of hosts or locks. */
+static void nlm_node_count(struct nlm_addr_count *c)
+{
+	struct lk_stats st;
+
+	for (const struct nlm_group *g = nlm_node_groups; g; g = g->node_next) {
+		lk_table_stats(g->locks, &st);
+		c->names += g->nhosts;
+		c->locks += st.locks + st.shares + st.waiters;
+	}
+}
+
 int nlm_addr_caps(struct nlm_group *ng, const char *name,
-		  const struct sockaddr_storage *peer, bool new_lock)
+		  const struct sockaddr_storage *peer, bool new_lock, bool reclaim)
 {
 	const struct cfg_cluster *cc = ng->gp->cluster;
-	struct nlm_addr_count c = { ng, 0, 0 };
-	const char *what;
+	struct nlm_addr_count c = { ng, 0, 0 }, n = { ng, 0, 0 };
+	const char *what, *where = "at that address";
 	char a[80], nm[LOG_SAFE_MAX];
 	uint64_t now;
 
 	nlm_hosts_at(ng, peer, nlm_count_host, &c);
-	/* A new name only counts at the cap (the lookup is the costlier test). */
-	if (c.names >= cc->max_names_per_host && !nlm_host_find(ng, name))
+	if (!reclaim)
+		nlm_node_count(&n);
+	/* A new name only counts at a cap (the lookup is the costlier test). */
+	if (c.names >= cc->max_names_per_host && !nlm_host_find(ng, name)) {
 		what = "max_names_per_host";
-	else if (new_lock && c.locks >= cc->max_locks_per_host)
+	} else if (new_lock && c.locks >= cc->max_locks_per_host) {
 		what = "max_locks_per_host";
-	else
+	} else if (!reclaim && n.names >= cc->max_names && !nlm_host_find(ng, name)) {
+		what = "max_names";
+		where = "on the node";
+		c = n;
+	} else if (!reclaim && new_lock && n.locks >= cc->max_locks) {
+		what = "max_locks";
+		where = "on the node";
+		c = n;
+	} else {
 		return 0;
+	}
 	now = uv_now(nlm_loop(ng));
 	if (ng->refused_caps_logged_ms && now - ng->refused_caps_logged_ms < 1000) {
 		ng->refused_caps_quiet++;
 		return -ENOLCK;
 	}
 	log_warn("group=%s client=%s from %s refused: %s reached (%zu names, %" PRIu64
-		 " locks at that address; %" PRIu64 " more refusals not logged)", ng->name,
+		 " locks %s; %" PRIu64 " more refusals not logged)", ng->name,
 		 nlm_safe(nm, sizeof(nm), name), rpc_addr_str(peer, false, a, sizeof(a)), what,
-		 c.names, c.locks, ng->refused_caps_quiet);
+		 c.names, c.locks, where, ng->refused_caps_quiet);
 	ng->refused_caps_logged_ms = now;
 	ng->refused_caps_quiet = 0;
 	return -ENOLCK;

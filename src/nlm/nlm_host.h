@@ -29,11 +29,21 @@ void nlm_host_put(struct nlm_group *ng, struct nlm_host *h);
  * false.  Costs one index bucket, never the number of hosts. */
 void nlm_hosts_at(struct nlm_group *ng, const struct sockaddr_storage *addr,
 		  bool (*fn)(void *arg, struct nlm_host *h), void *arg);
-/* max_names_per_host / max_locks_per_host for a request from @peer naming
- * @name (@new_lock: it would take something new).  0 or -ENOLCK (logged,
- * rate limited). */
+/*
+ * The caps on what one address and the node may hold, for a request from
+ * @peer naming @name (@new_lock: it would take something new): per address
+ * max_names_per_host and max_locks_per_host; on the node, over every online
+ * group, max_names and max_locks, which a reclaim (@reclaim) passes: what a
+ * client held before a failover is taken back whatever this node holds
+ * already, or it would be lost.  0 or -ENOLCK (logged, rate limited).
+ */
 int nlm_addr_caps(struct nlm_group *ng, const char *name,
-		  const struct sockaddr_storage *peer, bool new_lock);
+		  const struct sockaddr_storage *peer, bool new_lock, bool reclaim);
+
+/* An online group counts towards the node's caps from nlm_node_join to
+ * nlm_node_leave (loop thread; leave is a no-op if it never joined). */
+void nlm_node_join(struct nlm_group *ng);
+void nlm_node_leave(struct nlm_group *ng);
 
 /* Free a host table @hosts (@nbuckets chains; NULL: none), the array
  * itself and @locks: pure memory, any thread. */

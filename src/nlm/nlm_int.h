@@ -120,7 +120,7 @@ struct nlm_group {
 	uint64_t refused_clients;      /* requests refused by an export's clients */
 	uint64_t refused_logged_ms;    /* uv_now() of the last such log line */
 	uint64_t refused_quiet;        /* refusals not logged since */
-	uint64_t refused_caps;         /* requests refused by a per-address cap */
+	uint64_t refused_caps;         /* requests refused by a per-address or node cap */
 	uint64_t refused_caps_logged_ms;
 	uint64_t refused_caps_quiet;
 	struct nlm_parked *parked;     /* owned */
@@ -130,6 +130,9 @@ struct nlm_group {
 	uint64_t next_cookie;
 	bool closing;
 	bool attached;                 /* nlm_group_attach ran: loop handles exist */
+	/* In the node's list of online groups (nlm_host.c, node caps). */
+	bool on_node;
+	struct nlm_group *node_next, *node_prev;
 
 	/* The lock journal (journal = on), and what it recovered. */
 	struct jr *jr;                 /* owned, or NULL (journal off) */

@@ -246,12 +246,12 @@ static int nlm_grace_refuses(const struct nlm_group *ng, bool is_reclaim)
 
 /*
  * The host a request names: a usable caller_name, within the per-address
- * caps (@new_lock: it would take something new), recorded with the address
- * it came from.  0 with *host referenced for the request (nlm_host_put), or
- * -ENOLCK.
+ * and node caps (@new_lock: it would take something new; @reclaim: it takes
+ * back what it held, nlm_addr_caps), recorded with the address it came
+ * from.  0 with *host referenced for the request (nlm_host_put), or -ENOLCK.
  */
 static int nlm_host_admit(struct nlm_group *ng, const struct rpc_req *req, const char *name,
-			  bool new_lock, struct nlm_host **host)
+			  bool new_lock, bool reclaim, struct nlm_host **host)
 {
 	if (!name || clist_name_check(name, strlen(name)) < 0) {
 		char nm[LOG_SAFE_MAX];
@@ -259,7 +259,7 @@ static int nlm_host_admit(struct nlm_group *ng, const struct rpc_req *req, const
 			 nlm_safe(nm, sizeof(nm), name), req->pd->name);
 		return -ENOLCK;
 	}
-	if (new_lock && nlm_addr_caps(ng, name, &req->peer, true) < 0) {
+	if (new_lock && nlm_addr_caps(ng, name, &req->peer, true, reclaim) < 0) {
 		ng->refused_caps++;
 		return -ENOLCK;
 	}
@@ -278,7 +278,7 @@ static int nlm_host_admit(struct nlm_group *ng, const struct rpc_req *req, const
  * (referenced), *o (a reference: put it) and *r set, or -errno.
  */
 static int nlm_prepare(struct nlm_group *ng, const struct rpc_req *req, const nlm4_lock *lk,
-		       bool new_lock, struct nlm_host **host, struct lk_owner **o,
+		       bool new_lock, bool reclaim, struct nlm_host **host, struct lk_owner **o,
 		       struct lk_range *r)
 {
 	int rc = nlm_fh_check(ng, &lk->fh, &req->peer, req->pd->name);
@@ -287,7 +287,7 @@ static int nlm_prepare(struct nlm_group *ng, const struct rpc_req *req, const nl
 		return rc;
 	if (lk_range_make(lk->l_offset, lk->l_len, r) < 0)
 		return -EOVERFLOW;
-	rc = nlm_host_admit(ng, req, lk->caller_name, new_lock, host);
+	rc = nlm_host_admit(ng, req, lk->caller_name, new_lock, reclaim, host);
 	if (rc < 0)
 		return rc;
 	if (lk_owner_get(ng->locks, (*host)->lkc, (uint32_t)lk->svid, lk->oh.sgn_netobj_val,
@@ -702,7 +702,7 @@ static enum rpc_disposition nlm_proc_test(struct rpc_req *req)
 		return RPC_DONE_SYSERR;
 	rc = nlm_grace_refuses(ng, false);
 	if (rc == 0)
-		rc = nlm_prepare(ng, req, &a->alock, false, &host, &o, &r);
+		rc = nlm_prepare(ng, req, &a->alock, false, false, &host, &o, &r);
 	else if ((frc = nlm_fh_check(ng, &a->alock.fh, &req->peer, req->pd->name)) < 0)
 		rc = frc; /* a foreign or refused handle says so even in grace */
 	if (rc < 0)
@@ -760,7 +760,7 @@ static enum rpc_disposition nlm_proc_lock(struct rpc_req *req)
 	rc = nlm_grace_refuses(ng, a->reclaim);
 	/* The grace rule refuses a reclaim out of grace; see just below. */
 	if (rc == 0 || late_reclaim)
-		rc = nlm_prepare(ng, req, lk, true, &c.host, &c.o, &r);
+		rc = nlm_prepare(ng, req, lk, true, a->reclaim, &c.host, &c.o, &r);
 	if (rc < 0)
 		return nlm_reply(req, rc);
 	/* A reclaim out of grace is refused, except one of a lock this owner
@@ -843,7 +843,7 @@ static enum rpc_disposition nlm_run_release(struct rpc_req *req, const sgn_netob
 
 	if (nlm_echo_cookie(req, &res->cookie, cookie) < 0)
 		return RPC_DONE_SYSERR;
-	rc = nlm_prepare(ng, req, lk, false, &host, &o, &r);
+	rc = nlm_prepare(ng, req, lk, false, false, &host, &o, &r);
 	if (rc < 0)
 		return nlm_reply(req, rc);
 	rc = fn(ng, host, lk, o, r, exclusive);
@@ -943,7 +943,8 @@ static enum rpc_disposition nlm_proc_share(struct rpc_req *req)
 		return nlm_reply(req, rc);
 	rc = nlm_fh_check(ng, &sh->fh, &req->peer, req->pd->name);
 	if (rc == 0)
-		rc = nlm_host_admit(ng, req, sh->caller_name, !unshare, &c.host);
+		rc = nlm_host_admit(ng, req, sh->caller_name, !unshare, !unshare && a->reclaim,
+				    &c.host);
 	if (rc < 0)
 		return nlm_reply(req, rc);
 	if (late_reclaim) {

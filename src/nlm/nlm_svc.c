@@ -187,6 +187,7 @@ static int nlm_online(struct grp_pub *gp, void *slot)
 	if (ng->jr)
 		jr_attach(ng->jr, nlm_loop(ng));
 	ng->attached = true;
+	nlm_node_join(ng);
 	if (nlm_journal_needs_grace(ng)) {
 		if (ng->resv)
 			log_info("group=%s NLM recovers %zu reserved locks and shares; new locks "
@@ -238,6 +239,9 @@ static void nlm_close(struct grp_pub *gp, void *slot, bool online)
 	(void)gp;
 	if (!ng)
 		return;
+	/* Its locks and names stop counting towards the node's caps now:
+	 * they are being dropped. */
+	nlm_node_leave(ng);
 	if (!online || !ng->attached) {
 		nlm_group_discard(ng);
 		return;

@@ -113,6 +113,8 @@ static void test_refused(void **st)
 		"[cluster] max_queued_per_group: 256 -> 9; restart");
 	verdict("name = t\n", "name = t\nmax_queued_per_host = 9\n",
 		"[cluster] max_queued_per_host: 64 -> 9; restart");
+	verdict("name = t\n", "name = t\nmax_locks = 9\n", "[cluster] max_locks: 4194304 -> 9");
+	verdict("name = t\n", "name = t\nmax_names = 9\n", "[cluster] max_names: 65536 -> 9");
 	verdict("[node b]\n", "[node b]\n[node c]\n", "[node] sections: 2 -> 3");
 	verdict("[group g2]\nvip = 127.0.9.2\nnodes = b\n", "[group g2]\nvip = 127.0.9.2\nnodes = b\n"
 		"[group g3]\nvip = 127.0.9.3\nnodes = b\n[export /srv/g3]\ngroup = g3\nfsid = 7\n"
