@@ -167,6 +167,32 @@ static void nlm_res_wait_trim(struct nlm_group *ng)
 		nlm_block_free(b);
 }
 
+/*
+ * @nb was just recorded: if its address now has more than
+ * NLM_GRANTED_RES_PER_HOST records, forget that address's oldest, not the
+ * group's (which may be another client's, whose refusal would then go
+ * unheard and its lock stay held for nobody).  A walk of at most
+ * NLM_GRANTED_RES_MAX records, once per GRANTED_MSG.
+ */
+static void nlm_res_wait_trim_host(struct nlm_group *ng, const struct nlm_block *nb)
+{
+	struct sockaddr_storage to, t;
+	struct nlm_block *oldest = NULL;
+	unsigned n = 0;
+
+	sa_norm(&nb->target.client, &to);
+	for (struct nlm_block *b = ng->res_wait; b; b = b->rnext) {
+		sa_norm(&b->target.client, &t);
+		if (!sa_same_host(&t, &to))
+			continue;
+		if (!oldest)
+			oldest = b;
+		n++;
+	}
+	if (n > NLM_GRANTED_RES_PER_HOST && oldest != nb)
+		nlm_block_free(oldest);
+}
+
 static void nlm_send_granted(struct nlm_block *b)
 {
 	struct nlm_group *ng = b->ng;
@@ -194,6 +220,7 @@ static void nlm_send_granted(struct nlm_block *b)
 			ng->res_wait = b;
 		ng->res_wait_tail = b;
 		ng->nres_wait++;
+		nlm_res_wait_trim_host(ng, b);
 		nlm_res_wait_trim(ng);
 		return;
 	}

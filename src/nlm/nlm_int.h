@@ -38,8 +38,11 @@ struct rpc_req;
 #define NLM_HOST_ADDRS 4
 /* GRANTED_MSG records waiting for their GRANTED_RES, per group: past this
  * number, or after NLM_GRANTED_RES_WAIT_MS, the oldest is forgotten (the
- * client keeps the lock, as when it does not answer NLM_GRANTED). */
+ * client keeps the lock, as when it does not answer NLM_GRANTED); past
+ * NLM_GRANTED_RES_PER_HOST sent to one address, that address's oldest, so
+ * one client's unanswered cycles cannot push out another's record. */
 #define NLM_GRANTED_RES_MAX 256
+#define NLM_GRANTED_RES_PER_HOST 32
 #define NLM_GRANTED_RES_WAIT_MS 60000u
 
 struct nlm_host;

@@ -12,7 +12,9 @@ test_nlm_trust - NLM trusts no more than it must (issue 13 item 4).
      holder revealed), with a log line.
   3. LOCK_MSG cycles of a client that never answers GRANTED_MSG cost
      bounded memory: the records waiting for GRANTED_RES stay at or under
-     their cap (status nlm.granted_res_waiting).
+     their cap per address (status nlm.granted_res_waiting), and another
+     client's record waiting meanwhile is not pushed out: its refusal
+     afterwards still takes the grant back.
   4. FREE_ALL naming an unknown host from an unknown address costs a
      constant number of address-index probes (status nlm.address_probes),
      not one per host; FREE_ALL from a known host's address under another
@@ -152,9 +154,11 @@ def test(h):
     # -- 1. GRANTED_RES only from the address the GRANTED_MSG went to -------
     holder, waiter, third = H(1), H(2), H(3)
     fake = FakeLockd(waiter)
+    fake2 = FakeLockd(H(5))
     try:
         with RawNLM(holder, vip, port) as hn, RawNLM(waiter, vip, port, proto='udp') as wn, \
-                RawNLM(third, vip, port, proto='udp') as tn:
+                RawNLM(third, vip, port, proto='udp') as tn, \
+                RawNLM(H(5), vip, port, proto='udp') as w2n:
             f = fh['granted']
             h.require(hn.lock('hold', f, OH, 1, 0, 10) == nu.GRANTED, 'the holder locks')
             wn.call(P_LOCK_MSG, lock_msg_args('wait', f, OH, 2, 0, 10))
@@ -206,8 +210,17 @@ def test(h):
                     % nu.STAT_NAMES[st])
             wn.unlock('wait', f, OH, 2, 0, 30)
 
-            # -- 3. LOCK_MSG cycles never answered: bounded ---------------------
+            # -- 3. LOCK_MSG cycles never answered: bounded, per address too ----
             f = fh['cycles']
+            # First another client's grant waits for its answer: the
+            # cycles must not push its record out.
+            h.require(hn.lock('hold', f, OH, 1, 100, 10) == nu.GRANTED,
+                      'the holder locks [100,110)')
+            w2n.call(P_LOCK_MSG, lock_msg_args('wait2', f, OH, 3, 100, 10))
+            h.require(hn.unlock('hold', f, OH, 1, 100, 10) == nu.GRANTED,
+                      'the holder unlocks [100,110)')
+            c2 = fake2.wait_granted(1)
+            h.require(len(c2) == 1, 'the second waiter got GRANTED_MSG')
             ncycles = 300
             for i in range(ncycles):
                 if hn.lock('hold', f, OH, 1, 0, 10) != nu.GRANTED:
@@ -221,10 +234,15 @@ def test(h):
             ns = nlm_status(h, c)
             waiting = ns.get('granted_res_waiting', ncycles)
             log('after %d unanswered LOCK_MSG cycles: %s' % (ncycles, ns))
-            h.check(waiting <= 256, '%d unanswered LOCK_MSG cycles keep %s records '
-                    '(cap 256)' % (ncycles, waiting))
+            h.check(waiting <= 32 + 1, '%d unanswered LOCK_MSG cycles of one address keep '
+                    '%s records (32 per address, and the other client\'s)' % (ncycles, waiting))
+            w2n.call(P_GRANTED_RES, granted_res_args(c2[0], nu.DENIED))
+            h.check(not nu.locks_of(nu.status(h, c), 'g', client='wait2'),
+                    'the other client\'s refusal, after %d cycles of another address, is '
+                    'still heard: the grant it refused is taken back' % ncycles)
     finally:
         fake.close()
+        fake2.close()
 
     # -- 2. the export's clients hold for NLM ---------------------------------
     with RawNLM(H(4), vip, port) as ok:
