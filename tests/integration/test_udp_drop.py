@@ -47,9 +47,9 @@ def group_rpc(st, name):
     return {}
 
 
-def test(h):
-    c = h.cluster([Group('g1', [Export('g1/data', fsid=791)], grace=1)],
-                  cluster_extra={'max_queued_per_group': 1})
+def start_with_big_dir(h, c):
+    """Give g1's export a 300-entry directory 'big' (a READDIRPLUS of it
+    is slow work for the pool), start node a; (node, handle of big)."""
     e1 = c.export('g1/data')
     v1 = c.group('g1').vip
     big = os.path.join(e1.path, 'big')
@@ -67,6 +67,14 @@ def test(h):
                                  cred=hu.ROOT_CRED))
     n1.close()
     h.require(bigfh is not None, 'handle of g1/big')
+    return node, bigfh
+
+
+def test(h):
+    c = h.cluster([Group('g1', [Export('g1/data', fsid=791)], grace=1)],
+                  cluster_extra={'max_queued_per_group': 1})
+    v1 = c.group('g1').vip
+    node, bigfh = start_with_big_dir(h, c)
 
     before = node_status(h, c)
     g_before = group_rpc(before, 'g1').get('udp_dropped')

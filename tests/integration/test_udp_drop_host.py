@@ -36,8 +36,8 @@ import harness
 import hostile_util as hu
 import nlm_util as nu
 from harness import Export, Group, log
-from test_group_fairness import readdirplus_args, NFS_LOOKUP, NFS_READDIRPLUS
-from test_udp_drop import node_status, group_rpc
+from test_group_fairness import readdirplus_args, NFS_READDIRPLUS
+from test_udp_drop import node_status, group_rpc, start_with_big_dir
 
 BURST = 48      # under max_queued_per_group: only the per-host bound can drop
 
@@ -64,23 +64,8 @@ def drain(s, into):
 def test(h):
     c = h.cluster([Group('g1', [Export('g1/data', fsid=793)], grace=1)],
                   cluster_extra={'max_queued_per_group': 64, 'max_queued_per_host': 2})
-    e1 = c.export('g1/data')
     v1 = c.group('g1').vip
-    big = os.path.join(e1.path, 'big')
-    os.mkdir(big)
-    for i in range(300):
-        open(os.path.join(big, 'entry-with-a-long-name-%04d' % i), 'w').close()
-    node = c.start('a')
-    nu.wait_online(h, c, ['g1'])
-
-    m = hu.Tcp(v1, c.ports['mount_port'])
-    _, root1 = hu.mnt(m, e1.path)
-    m.close()
-    n1 = hu.Tcp(v1, c.ports['nfs_port'])
-    bigfh = hu.lookup_fh(n1.call(hu.NFS_PROG, 3, NFS_LOOKUP, hu.lookup_args(root1, 'big'),
-                                 cred=hu.ROOT_CRED))
-    n1.close()
-    h.require(bigfh is not None, 'handle of g1/big')
+    node, bigfh = start_with_big_dir(h, c)
 
     before = node_status(h, c)
     g_before = group_rpc(before, 'g1').get('udp_dropped')
