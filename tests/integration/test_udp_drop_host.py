@@ -27,7 +27,6 @@ A is answered afterwards.
 
 Addresses: the clients 127.S.80.1 (A) and 127.S.80.2 (B), S = the harness slot.
 """
-import os
 import signal
 import socket
 import time
