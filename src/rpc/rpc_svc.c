@@ -925,7 +925,7 @@ static void rpcs_udp_drop_host(struct rpc_listener *lsn, struct rpcx_fq *q,
 	svc->udp_host_quiet++;
 	now = uv_now(svc->loop);
 	if (svc->udp_host_logged_ms == 0 || now - svc->udp_host_logged_ms >= 1000) {
-		log_warn("rpc: client %s to %s: %u of its UDP requests wait for the thread pool (max_queued_per_host): UDP request dropped (%" PRIu64 " dropped so since the last line, all clients)",
+		log_warn("rpc: client %s to %s: %u of its UDP requests wait for the thread pool (max_queued_per_host): UDP request dropped (%" PRIu64 " dropped by that bound since the last line, all clients)",
 			 rpc_addr_str(&h->addr, false, a, sizeof(a)),
 			 rpc_addr_str(&lsn->addr, true, l, sizeof(l)), h->udp_queued,
 			 svc->udp_host_quiet);
