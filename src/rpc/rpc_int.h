@@ -77,15 +77,38 @@ extern unsigned rpcs_test_ncpus;
 
 struct rpc_req_priv;
 
+struct rpcx_host;
+
+/*
+ * The requests of one source address waiting in one group's queue.  A
+ * group's queue is a ring of these that take turns, one request each, so
+ * one client's backlog delays another client's request of the same group
+ * by a turn, not by the backlog (as groups take turns on the pool).  Lives
+ * while it holds a request; requests whose connection has no host entry
+ * (no memory for it at accept) share their group's own (fq->anon).
+ */
+struct rpcx_src {
+	struct rpcx_src *rnext;         /* in fq's ring, circular */
+	struct rpcx_src *hnext;         /* in host->srcs */
+	struct rpcx_fq *fq;             /* not owned */
+	struct rpcx_host *host;         /* one ref; NULL for fq->anon */
+	struct rpc_req_priv *head, *tail;
+};
+
 /* The blocking requests of one service context (a group) waiting for the
  * pool.  Contexts take turns (svc->fq_ring), one job each, so one group's
- * flood delays another group's request by at most a turn of the ring. */
+ * flood delays another group's request by at most a turn of the ring; in
+ * a context, source addresses take turns (struct rpcx_src). */
 struct rpcx_fq {
 	struct rpcx_fq *next;           /* svc->fqs (all) */
 	struct rpcx_fq *rnext;          /* svc->fq_ring (those with work), circular */
 	bool in_ring;
 	void *ctx;                      /* the listeners' ctx; a key only */
-	struct rpc_req_priv *head, *tail;
+	/* Its sources with requests: the one whose turn it is, and the one
+	 * before it in the ring (so either is taken out at no walk); NULL
+	 * when none waits. */
+	struct rpcx_src *src, *src_prev;
+	struct rpcx_src anon;
 	uint32_t queued;
 	uint32_t inflight;              /* its jobs on the pool (<= RPC_POOL_JOBS_PER_CTX) */
 	uint64_t last_ms;               /* uv_now() of its last submit, 0 none */
@@ -124,6 +147,7 @@ struct rpcx_host {
 	/* Its UDP requests waiting for the pool, in every group's queue
 	 * (each holds a ref: rpc_req_priv.uhost); max_queued_per_host. */
 	uint32_t udp_queued;
+	struct rpcx_src *srcs;        /* its requests in groups' queues (one ref each) */
 };
 
 /* Kept sizes of request blocks and the empty pages of each kept

@@ -774,7 +774,88 @@ static unsigned rpcs_low_cap(void)
  * group is active.  A group with one request at a time never is. */
 static bool rpcs_would_lower(const struct rpcx_fq *q, uint32_t active)
 {
-	return active > 1 && (q->head->fq_next || q->inflight > 0);
+	return active > 1 && (q->queued > 1 || q->inflight > 0);
+}
+
+/* ---- one group's queue: its source addresses by turns ------------------ */
+
+/* @q's source of @h (NULL: q->anon), created with a reference on @h if it
+ * has none; NULL without memory.  Walks the sources @h has in every
+ * group (a few), never the group's. */
+static struct rpcx_src *rpcs_src_get(struct rpcx_fq *q, struct rpcx_host *h)
+{
+	struct rpcx_src *s;
+
+	if (!h)
+		return &q->anon;
+	for (s = h->srcs; s; s = s->hnext)
+		if (s->fq == q)
+			return s;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->fq = q;
+	s->host = h;
+	h->refs++;
+	s->hnext = h->srcs;
+	h->srcs = s;
+	return s;
+}
+
+/* Append @rp to @s; a source that had nothing joins @q's ring last in
+ * this round (just before the one whose turn it is). */
+static void rpcs_src_push(struct rpcx_fq *q, struct rpcx_src *s, struct rpc_req_priv *rp)
+{
+	rp->fq_next = NULL;
+	if (s->tail) {
+		s->tail->fq_next = rp;
+		s->tail = rp;
+		return;
+	}
+	s->head = s->tail = rp;
+	if (!q->src) {
+		s->rnext = s;
+		q->src = q->src_prev = s;
+	} else {
+		q->src_prev->rnext = s;
+		s->rnext = q->src;
+		q->src_prev = s;
+	}
+}
+
+/* Take the first request of the source whose turn it is (@q has one);
+ * the turn passes to the next source, and a source left empty leaves the
+ * ring and, unless it is q->anon, is freed with its host reference. */
+static struct rpc_req_priv *rpcs_src_pop(struct rpc_svc *svc, struct rpcx_fq *q)
+{
+	struct rpcx_src *s = q->src;
+	struct rpc_req_priv *rp = s->head;
+
+	s->head = rp->fq_next;
+	rp->fq_next = NULL;
+	if (s->head) {
+		q->src_prev = s;
+		q->src = s->rnext;
+		return rp;
+	}
+	s->tail = NULL;
+	if (s->rnext == s) {
+		q->src = q->src_prev = NULL;
+	} else {
+		q->src_prev->rnext = s->rnext;
+		q->src = s->rnext;
+	}
+	s->rnext = NULL;
+	if (s->host) {
+		struct rpcx_src **pp = &s->host->srcs;
+
+		while (*pp != s)
+			pp = &(*pp)->hnext;
+		*pp = s->hnext;
+		rpcx_host_unref(svc, s->host);
+		free(s);
+	}
+	return rp;
 }
 
 /* Hand queued requests to the pool while fewer than RPC_POOL_JOBS are
@@ -798,16 +879,12 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 			if (q == svc->fq_ring)
 				return;
 		}
-		struct rpc_req_priv *rp = q->head;
+		struct rpc_req_priv *rp = rpcs_src_pop(svc, q);
 
 		/* Backlogged while another group is active: its job yields
 		 * the CPU to the loop and to the other groups' jobs
 		 * (RPC_POOL_LOW_NICE). */
 		rp->job.low = rpcs_would_lower(q, active);
-		q->head = rp->fq_next;
-		if (!q->head)
-			q->tail = NULL;
-		rp->fq_next = NULL;
 		q->queued--;
 		if (rp->uhost) {
 			rp->uhost->udp_queued--;
@@ -817,7 +894,7 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 		}
 		/* Take q out of the ring when empty, else move on to the group
 		 * after it: round robin. */
-		if (!q->head) {
+		if (!q->src) {
 			struct rpcx_fq *prev = q;
 
 			while (prev->rnext != q)
@@ -855,6 +932,7 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 static int rpcs_pool_submit(struct rpc_svc *svc, struct rpc_req_priv *rp)
 {
 	struct rpcx_fq *q = rpcs_fq(svc, rp->req.svc_ctx, true);
+	struct rpcx_src *s;
 
 	if (!q)
 		return -ENOMEM;
@@ -864,18 +942,22 @@ static int rpcs_pool_submit(struct rpc_svc *svc, struct rpc_req_priv *rp)
 		rp->uhost = rpcx_host_get(svc, &rp->req.peer);
 		if (!rp->uhost)
 			return -ENOMEM;
+	}
+	s = rpcs_src_get(q, rp->conn ? rp->conn->host : rp->uhost);
+	if (!s) {
+		if (rp->uhost)
+			rpcx_host_unref(svc, rp->uhost);
+		rp->uhost = NULL;
+		return -ENOMEM;
+	}
+	if (rp->uhost) {
 		rp->uhost->udp_queued++;
 		svc->udp_queued++;
 	}
 	q->last_ms = uv_now(svc->loop);
 	rp->job.work = rpcs_work;
 	rp->job.done = rpcs_work_done;
-	rp->fq_next = NULL;
-	if (q->tail)
-		q->tail->fq_next = rp;
-	else
-		q->head = rp;
-	q->tail = rp;
+	rpcs_src_push(q, s, rp);
 	q->queued++;
 	if (!q->in_ring) {
 		q->in_ring = true;

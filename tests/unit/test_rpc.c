@@ -73,6 +73,11 @@ static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
 static unsigned hold_running, hold_max, hold_low, hold_low_running, hold_low_max;
 static bool hold_release;
+/* Until hold_release, each token lets one held call go. */
+static unsigned hold_tokens;
+/* The arguments of A's HOLD calls in the order they started on the pool. */
+static u_int hold_order[32];
+static unsigned hold_norder;
 
 static enum rpc_disposition t_hold(struct rpc_req *r)
 {
@@ -84,14 +89,18 @@ static enum rpc_disposition t_hold(struct rpc_req *r)
 		(void)pthread_getname_np(pthread_self(), name, sizeof(name));
 		low = strcmp(name, "sgnfs-low") == 0;
 		pthread_mutex_lock(&hold_mu);
+		if (hold_norder < sizeof(hold_order) / sizeof(hold_order[0]))
+			hold_order[hold_norder++] = *(u_int *)r->args;
 		if (++hold_running > hold_max)
 			hold_max = hold_running;
 		hold_low += low;
 		if (low && ++hold_low_running > hold_low_max)
 			hold_low_max = hold_low_running;
 		pthread_cond_broadcast(&hold_cv);
-		while (!hold_release)
+		while (!hold_release && hold_tokens == 0)
 			pthread_cond_wait(&hold_cv, &hold_mu);
+		if (!hold_release)
+			hold_tokens--;
 		hold_running--;
 		hold_low_running -= low;
 		pthread_mutex_unlock(&hold_mu);
@@ -548,6 +557,24 @@ static int tcp_connect(void)
 	}
 	fail_msg("cannot connect: %s", strerror(errno));
 	return -1;
+}
+
+/* A TCP connection from source address 127.1.0.@host to port @port of the
+ * server. */
+static int tcp_connect_from(uint8_t host, uint16_t port)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET };
+	struct sockaddr_in sin = test_addr();
+	struct timeval tv = { .tv_sec = REPLY_WAIT_S };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	src.sin_addr.s_addr = htonl(0x7f010000u | host);
+	assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sin.sin_port = htons(port);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
 }
 
 static void tcp_send_record(int fd, const struct msg *m)
@@ -1188,6 +1215,79 @@ static void test_pool_slot_for_other_group(void **st)
 }
 
 /*
+ * In one group's queue, source addresses take turns: host 1 has six calls
+ * on group A's listener (as many as the pool gives a group blocked on it,
+ * the rest waiting; six stay under the byte budget's bound), then host 2
+ * sends one.  The held calls are then let go one at a time, each only once
+ * the call that took its place has started, so the calls start in the
+ * order the queue hands them out: host 2's right after one more of host
+ * 1's, not behind host 1's whole backlog (last, as when the queue was one
+ * line).  Host 2 sends an ECHO after its call on the same connection: its
+ * reply shows the call was queued first.  Order, not time: the waits only
+ * stop a broken server from hanging the test.
+ */
+static void test_pool_hosts_take_turns(void **st)
+{
+	uint16_t port = TPORT + 1;
+	int fa = tcp_connect_from(1, port), fb = tcp_connect_from(2, port);
+	uint32_t w[64];
+	unsigned running, at = 99;
+	struct msg m, m2;
+
+	pthread_mutex_lock(&hold_mu);
+	hold_release = false;
+	hold_tokens = 0;
+	hold_norder = 0;
+	pthread_mutex_unlock(&hold_mu);
+	for (u_int i = 0; i < 6; i++) {
+		call_hdr(&m, 0x7000 + i, 2, TPROG, 1, 6, CRED_SYS);
+		w32(&m, i);
+		tcp_send_record(fa, &m);
+	}
+	/* What the pool gives a group while no other is active: 3. */
+	running = a_wait(&hold_norder, 3, REPLY_WAIT_S);
+	assert_int_equal(running, 3);
+	call_hdr(&m, 0x7100, 2, TPROG, 1, 6, CRED_SYS);
+	w32(&m, 100);
+	call_hdr(&m2, 0x7101, 2, TPROG, 1, 1, CRED_SYS);
+	w32(&m2, 5);
+	tcp_send_record(fb, &m);
+	tcp_send_record(fb, &m2);
+	expect_accepted(w, tcp_recv_reply(fb, w, 64), 0x7101, 0);
+
+	/* One call let go: one job more, whose start is waited for. */
+	for (unsigned started = running; started < 7; started++) {
+		pthread_mutex_lock(&hold_mu);
+		hold_tokens++;
+		pthread_cond_broadcast(&hold_cv);
+		pthread_mutex_unlock(&hold_mu);
+		assert_int_equal(a_wait(&hold_norder, started + 1, REPLY_WAIT_S), started + 1);
+	}
+	pthread_mutex_lock(&hold_mu);
+	hold_release = true;
+	pthread_cond_broadcast(&hold_cv);
+	pthread_mutex_unlock(&hold_mu);
+	expect_accepted(w, tcp_recv_reply(fb, w, 64), 0x7100, 0);
+	for (int i = 0; i < 6; i++) {
+		size_t n = tcp_recv_reply(fa, w, 64);
+
+		assert_true(n >= 1 && w[0] >= 0x7000 && w[0] < 0x7006);
+		expect_accepted(w, n, w[0], 0);
+	}
+	close(fa);
+	close(fb);
+	pthread_mutex_lock(&hold_mu);
+	assert_int_equal(hold_norder, 7);
+	for (unsigned i = 0; i < hold_norder; i++)
+		if (hold_order[i] == 100)
+			at = i;
+	pthread_mutex_unlock(&hold_mu);
+	if (at != running + 1)
+		fail_msg("host 2's call started %uth of 7, after %u of host 1's (%u on the pool when it came)",
+			 at + 1, at, running);
+}
+
+/*
  * A backlogged group's low jobs leave a CPU free (rpc_int.h,
  * rpcs_low_cap): with B active and two CPUs (rpcs_test_ncpus), at most one
  * of A's eight blocked calls runs on a low thread at a time (the first may
@@ -1404,24 +1504,6 @@ static void test_tail_free(void **st)
 }
 
 /* ---- the byte budget ---------------------------------------------------- */
-
-/* A TCP connection from source address 127.1.0.@host to port @port of the
- * server. */
-static int tcp_connect_from(uint8_t host, uint16_t port)
-{
-	struct sockaddr_in src = { .sin_family = AF_INET };
-	struct sockaddr_in sin = test_addr();
-	struct timeval tv = { .tv_sec = REPLY_WAIT_S };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_true(fd >= 0);
-	src.sin_addr.s_addr = htonl(0x7f010000u | host);
-	assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	sin.sin_port = htons(port);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	return fd;
-}
 
 /* An ECHO @xid from 127.1.0.@host to @port on a new connection is
  * answered. */
@@ -1727,6 +1809,10 @@ int main(void)
 	};
 	/* On a server with small byte bounds (BUDGET_HOST, BUDGET_NODE). */
 	const struct CMUnitTest budget_tests[] = {
+		/* here for group A's TCP listener; first, so no other group
+		 * was active in the last second and the pool's share for A
+		 * does not change while it runs */
+		cmocka_unit_test(test_pool_hosts_take_turns),
 		cmocka_unit_test(test_budget_host),
 		cmocka_unit_test(test_budget_node),
 	};
