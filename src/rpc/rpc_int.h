@@ -129,7 +129,7 @@ struct rpcx_waitq {
  * The connections of one source address (port ignored): the per-host slot
  * count, the bytes its calls hold and the refusal log's rate limit; and its
  * UDP requests waiting for the pool.  Lives while a connection of its is
- * allocated or a UDP request of its is queued (refs): a connection that closed
+ * allocated or it has requests in a group's queue (refs): a connection that closed
  * still has calls in flight, and their bytes stay the host's until they end,
  * or a host could close and reconnect its way past the bound.
  */
@@ -137,7 +137,7 @@ struct rpcx_host {
 	struct rpcx_host *next;       /* svc->hosts chain */
 	struct sockaddr_storage addr; /* port 0 */
 	uint32_t nconns;              /* open (not closing) connections */
-	uint32_t refs;                /* connections allocated, open or closing; UDP requests queued */
+	uint32_t refs;                /* connections allocated, open or closing; its sources */
 	uint64_t held;                /* bytes its connections hold (conn->held) */
 	struct rpcx_waitq waiting;    /* its connections stopped by its bound */
 	uint64_t refused;             /* refusals not logged yet */
@@ -145,7 +145,7 @@ struct rpcx_host {
 	uint64_t budget_logged_ms;    /* ... of the last "at its byte bound" line */
 	uint64_t budget_quiet;        /* stops not logged yet */
 	/* Its UDP requests waiting for the pool, in every group's queue
-	 * (each holds a ref: rpc_req_priv.uhost); max_queued_per_host. */
+	 * (their sources hold refs); max_queued_per_host. */
 	uint32_t udp_queued;
 	struct rpcx_src *srcs;        /* its requests in groups' queues (one ref each) */
 };
@@ -305,9 +305,6 @@ struct rpc_req_priv {
 	uint8_t prog_idx;             /* in svc->progs (rpc_stats) */
 	struct rpc_drc_entry *drc;    /* its in-progress cache entry, or NULL */
 	struct rpcx_fq *fq;           /* its context's queue while on the pool */
-	/* UDP, while in its context's queue: its source address's entry,
-	 * whose udp_queued counts it; holds one host ref.  NULL otherwise. */
-	struct rpcx_host *uhost;
 	/* The reply of a blocking handler, encoded on the pool thread so the
 	 * loop only copies or sends bytes (a big READDIRPLUS encoded and
 	 * freed on the loop held every group's requests up).  Owned; NULL:

@@ -823,9 +823,10 @@ static void rpcs_src_push(struct rpcx_fq *q, struct rpcx_src *s, struct rpc_req_
 	}
 }
 
-/* Take the first request of the source whose turn it is (@q has one);
- * the turn passes to the next source, and a source left empty leaves the
- * ring and, unless it is q->anon, is freed with its host reference. */
+/* Take the first request of the source whose turn it is (@q has one), a
+ * UDP one no longer waiting for its address (max_queued_per_host); the
+ * turn passes to the next source, and a source left empty leaves the ring
+ * and, unless it is q->anon, is freed with its host reference. */
 static struct rpc_req_priv *rpcs_src_pop(struct rpc_svc *svc, struct rpcx_fq *q)
 {
 	struct rpcx_src *s = q->src;
@@ -833,6 +834,10 @@ static struct rpc_req_priv *rpcs_src_pop(struct rpc_svc *svc, struct rpcx_fq *q)
 
 	s->head = rp->fq_next;
 	rp->fq_next = NULL;
+	if (!rp->conn) {
+		s->host->udp_queued--;
+		svc->udp_queued--;
+	}
 	if (s->head) {
 		q->src_prev = s;
 		q->src = s->rnext;
@@ -886,12 +891,6 @@ static void rpcs_pool_kick(struct rpc_svc *svc)
 		 * (RPC_POOL_LOW_NICE). */
 		rp->job.low = rpcs_would_lower(q, active);
 		q->queued--;
-		if (rp->uhost) {
-			rp->uhost->udp_queued--;
-			svc->udp_queued--;
-			rpcx_host_unref(svc, rp->uhost);
-			rp->uhost = NULL;
-		}
 		/* Take q out of the ring when empty, else move on to the group
 		 * after it: round robin. */
 		if (!q->src) {
@@ -936,24 +935,25 @@ static int rpcs_pool_submit(struct rpc_svc *svc, struct rpc_req_priv *rp)
 
 	if (!q)
 		return -ENOMEM;
-	/* A UDP request counts against its source address while it waits
-	 * (rpcs_udp_admit); a TCP connection has its own bounds. */
-	if (!rp->conn) {
-		rp->uhost = rpcx_host_get(svc, &rp->req.peer);
-		if (!rp->uhost)
-			return -ENOMEM;
+	if (rp->conn) {
+		s = rpcs_src_get(q, rp->conn->host);
+	} else {
+		/* A UDP request has no connection holding its address's
+		 * entry: its source holds it while it waits, and it counts
+		 * against the address (rpcs_udp_admit); a TCP connection
+		 * has its own bounds. */
+		struct rpcx_host *h = rpcx_host_get(svc, &rp->req.peer);
+
+		s = h ? rpcs_src_get(q, h) : NULL;
+		if (h)
+			rpcx_host_unref(svc, h);
+		if (s) {
+			s->host->udp_queued++;
+			svc->udp_queued++;
+		}
 	}
-	s = rpcs_src_get(q, rp->conn ? rp->conn->host : rp->uhost);
-	if (!s) {
-		if (rp->uhost)
-			rpcx_host_unref(svc, rp->uhost);
-		rp->uhost = NULL;
+	if (!s)
 		return -ENOMEM;
-	}
-	if (rp->uhost) {
-		rp->uhost->udp_queued++;
-		svc->udp_queued++;
-	}
 	q->last_ms = uv_now(svc->loop);
 	rp->job.work = rpcs_work;
 	rp->job.done = rpcs_work_done;
