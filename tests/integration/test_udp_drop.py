@@ -70,6 +70,22 @@ def start_with_big_dir(h, c):
     return node, bigfh
 
 
+def answered_later(s, xid, args):
+    """Send READDIRPLUS @xid on the UDP socket @s (blocking mode from now
+    on) and wait for its reply among any late ones: answered with NFS3_OK?
+    The 60 s wait only bounds a failing run."""
+    s.setblocking(True)
+    s.settimeout(60)
+    s.send(hu.call_msg(xid, hu.NFS_PROG, 3, NFS_READDIRPLUS, args, cred=hu.ROOT_CRED))
+    try:
+        while True:
+            r = hu.Reply(s.recv(65536))
+            if r.xid == xid:
+                return r.is_success()
+    except socket.timeout:
+        return False
+
+
 def test(h):
     c = h.cluster([Group('g1', [Export('g1/data', fsid=791)], grace=1)],
                   cluster_extra={'max_queued_per_group': 1})
@@ -137,18 +153,7 @@ def test(h):
 
     # The drops were back-pressure, not a wedged group: the same client
     # is answered afterwards.
-    xid = 0x7700
-    s.send(hu.call_msg(xid, hu.NFS_PROG, 3, NFS_READDIRPLUS, args, cred=hu.ROOT_CRED))
-    s.settimeout(60)
-    got = None
-    try:
-        while got is None:
-            r = hu.Reply(s.recv(65536))
-            if r.xid == xid:
-                got = r
-    except socket.timeout:
-        pass
-    h.check(got is not None and got.is_success(), 'a later READDIRPLUS is answered')
+    h.check(answered_later(s, 0x7700, args), 'a later READDIRPLUS is answered')
     s.close()
     nu.check_no_sanitizer_report(h, c)
 

@@ -36,7 +36,7 @@ import hostile_util as hu
 import nlm_util as nu
 from harness import Export, Group, log
 from test_group_fairness import readdirplus_args, NFS_READDIRPLUS
-from test_udp_drop import node_status, group_rpc, start_with_big_dir
+from test_udp_drop import answered_later, node_status, group_rpc, start_with_big_dir
 
 BURST = 48      # under max_queued_per_group: only the per-host bound can drop
 
@@ -130,19 +130,7 @@ def test(h):
             'sgnfs_node_udp_dropped_host_total counts them (%s)' % lines)
 
     # A bound, not a ban: A is answered once its queue is down.
-    xid = 0x7701
-    sa.setblocking(True)
-    sa.settimeout(60)
-    sa.send(hu.call_msg(xid, hu.NFS_PROG, 3, NFS_READDIRPLUS, args, cred=hu.ROOT_CRED))
-    got = None
-    try:
-        while got is None:
-            r = hu.Reply(sa.recv(65536))
-            if r.xid == xid:
-                got = r
-    except socket.timeout:
-        pass
-    h.check(got is not None and got.is_success(), 'a later READDIRPLUS of A is answered')
+    h.check(answered_later(sa, 0x7701, args), 'a later READDIRPLUS of A is answered')
     sa.close()
     sb.close()
     nu.check_no_sanitizer_report(h, c)
