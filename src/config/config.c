@@ -132,6 +132,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("ownership",    T_OWNERSHIP, cfg_cluster, ownership),
 	KEY("journal_io",   T_JOURNAL_IO, cfg_cluster, journal_io_thread),
 	KEY("journal_inflight", T_U32,  cfg_cluster, journal_inflight, .min = 1, .max = CFG_JOURNAL_INFLIGHT_MAX),
+	KEY("journal_gather", T_BOOL,   cfg_cluster, journal_gather),
 	KEY("loop_priority", T_LOOP_PRIO, cfg_cluster, loop_realtime),
 	KEY("loop_cpu",     T_CPU,      cfg_cluster, loop_cpu),
 	KEY("peer_port",    T_PORT,     cfg_cluster, peer_port),
@@ -1472,6 +1473,7 @@ static struct cfg_cluster *cfg_new(const char *path)
 	c->seccomp = SBX_ON;
 	c->watchdog_ms = 5000;
 	c->journal_inflight = 1;
+	c->journal_gather = true;
 	c->ownership = CFG_OWN_LEASE;
 	/* Real-time loop by default: docs/configuration.md, loop_priority. */
 	c->loop_realtime = true;

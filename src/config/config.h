@@ -158,6 +158,7 @@ struct cfg_cluster {
 	bool journal_io_thread;     /* journal_io = thread (default uring; docs/journal.md) */
 	uint32_t journal_inflight;  /* batches a group writes at once, 1 (default) ..
 				     * CFG_JOURNAL_INFLIGHT_MAX (docs/journal.md) */
+	bool journal_gather;        /* hold a batch for more callers (default yes; docs/journal.md) */
 	bool loop_realtime;         /* loop_priority = realtime (the default; common/thprio.h) */
 	int loop_cpu;               /* loop_cpu: the CPU the loop is pinned to, -1: none (default) */
 	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */

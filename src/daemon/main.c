@@ -341,13 +341,20 @@ fail:
 	sj_add(out, "error", json_object_new_string(strerror(-rc)));
 }
 
-/* [cluster] journal_inflight, live: the next batch of every group's journal
+/* [cluster] journal_gather and journal_inflight, live: the next batch of every group's journal
  * starts under the new bound (batches in flight finish as they are). */
 static void sgnfsd_reload_journal(struct sgnfsd *d, const struct cfg_cluster *next,
 				  struct json_object *changes)
 {
 	char line[128];
 
+	if (next->journal_gather != d->cfg->journal_gather) {
+		jr_set_gather(next->journal_gather);
+		snprintf(line, sizeof(line), "[cluster] journal_gather %s -> %s",
+			 d->cfg->journal_gather ? "yes" : "no", next->journal_gather ? "yes" : "no");
+		log_info("node %s %s (reload)", d->node.me->name, line);
+		sj_push(changes, json_object_new_string(line));
+	}
 	if (next->journal_inflight == d->cfg->journal_inflight)
 		return;
 	jr_set_inflight(next->journal_inflight);
@@ -1035,6 +1042,7 @@ int main(int argc, char **argv)
 	jr_set_io(d.cfg->journal_io_thread ? JR_IO_THREAD : JR_IO_URING);
 	_Static_assert(CFG_JOURNAL_INFLIGHT_MAX == JR_INFLIGHT_MAX, "journal_inflight's range");
 	jr_set_inflight(d.cfg->journal_inflight);
+	jr_set_gather(d.cfg->journal_gather);
 	/*
 	 * Before anything a supervisor can see (ports, control socket, the
 	 * "running" line): a SIGTERM sent as soon as the node shows it is up

@@ -897,6 +897,7 @@ static void grp_stop_ex(struct sg_group *g, bool handover)
 				grp_protos[id]->journal_stats(g->pub.slot[id], &js);
 		g->m->journal_batches += js.batches;
 		g->m->journal_failures += js.failures;
+		g->m->journal_gathered += js.gathered;
 		mt_hist_add(&g->m->journal_fsync, &js.fsync);
 	}
 	g->pub.in_grace = false;
@@ -1954,6 +1955,7 @@ void grp_node_metrics(struct sg_node *node, struct sbuf *out)
 		if (sl->m) {
 			js[i].batches += sl->m->journal_batches;
 			js[i].failures += sl->m->journal_failures;
+			js[i].gathered += sl->m->journal_gathered;
 			mt_hist_add(&js[i].fsync, &sl->m->journal_fsync);
 		}
 	}
@@ -2005,6 +2007,9 @@ void grp_node_metrics(struct sg_node *node, struct sbuf *out)
 		   "SM_NOTIFY notifications given up after retrying.", m ? m->notify_given_up : 0);
 	GRP_FAMILY("sgnfs_journal_batches_total", "counter",
 		   "Lock journal batches made durable (one fdatasync each).", js[i].batches);
+	GRP_FAMILY("sgnfs_journal_gathered_total", "counter",
+		   "Lock journal batches held back for more callers (journal_gather).",
+		   js[i].gathered);
 	GRP_FAMILY("sgnfs_journal_failures_total", "counter",
 		   "Lock journal writes that failed.", js[i].failures);
 	GRP_FAMILY("sgnfs_journal_compactions_total", "counter",

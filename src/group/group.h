@@ -51,7 +51,7 @@ struct grp_metrics {
 	uint64_t notify_answered;
 	uint64_t notify_given_up;
 	/* Journals of past incarnations (the live one is read at scrape). */
-	uint64_t journal_batches, journal_failures;
+	uint64_t journal_batches, journal_failures, journal_gathered;
 	struct mt_hist journal_fsync;
 };
 

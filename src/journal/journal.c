@@ -151,6 +151,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <sys/eventfd.h>
@@ -638,6 +639,7 @@ struct jr_job {
 	bool complete;                /* SNAPSHOT: header's complete flag */
 	bool drop_old;                /* SNAPSHOT: remove the old file first */
 	uint64_t nrec;
+	unsigned nwait;               /* APPEND: callers waiting for it (jr_wait) */
 	uint64_t bno;                 /* APPEND: the batch's number */
 	uint64_t io_ns;               /* APPEND: the write and fdatasync took (metrics) */
 	int rc;
@@ -710,14 +712,35 @@ struct jr {
 	struct jr_job *held[2 * JR_INFLIGHT_MAX]; /* in the order they finished */
 	unsigned nheld;
 	unsigned ios_done;
+	/* gathering (jr_gather_hold) */
+	unsigned pend_nwait;          /* callers waiting for pend */
+	unsigned last_nwait;          /* ... for the last batch made durable */
+	uint64_t last_done_ns;        /* when that batch was taken (uv_hrtime) */
+	uint64_t sync_avg_ns;         /* moving average of a batch's write + sync */
+	int gather_fd;                /* timerfd: the end of a hold, or -1
+				       * (owned; closed with gather_poll) */
+	uv_poll_t gather_poll;
+	uint64_t gather_due;          /* the timer is armed for this; 0: not */
+	bool gathering;               /* the open batch is being held */
 };
 
 static enum jr_io jr_io_mode = JR_IO_URING;
 static unsigned jr_inflight = 1;
+static bool jr_gather = true;
 
 void jr_set_inflight(unsigned n)
 {
 	jr_inflight = n < 1 ? 1 : n > JR_INFLIGHT_MAX ? JR_INFLIGHT_MAX : n;
+}
+
+void jr_set_gather(bool on)
+{
+	jr_gather = on;
+}
+
+bool jr_get_gather(void)
+{
+	return jr_gather;
 }
 
 unsigned jr_get_inflight(void)
@@ -932,6 +955,7 @@ static void jr_fail_pending(struct jr *j, int rc)
 	j->wtail = &j->wait;
 	j->pend.len = 0;
 	j->pend_nrec = 0;
+	j->pend_nwait = 0;
 	jr_call_waiters(w, rc);
 }
 
@@ -1036,8 +1060,14 @@ static void jr_job_finished(struct jr *j, struct jr_job *job)
 		j->njobs--;
 		j->job_alone = false;
 		if (job->kind == JR_JOB_APPEND) {
-			if (job->rc == 0)
+			j->last_nwait = job->nwait;
+			j->last_done_ns = uv_hrtime();
+			if (job->rc == 0) {
 				mt_observe(&j->st.fsync, job->io_ns);
+				/* 1/8 new: a few batches follow a change of the disk's pace */
+				j->sync_avg_ns = j->sync_avg_ns ? j->sync_avg_ns - j->sync_avg_ns / 8 +
+								 job->io_ns / 8 : job->io_ns;
+			}
 			jr_append_finished(j, job, job->rc);
 		}
 		else
@@ -1098,6 +1128,11 @@ void jr_test_release(struct jr *j)
 	j->nheld = 0;
 	for (unsigned k = 0; k < n; k++)
 		jr_job_finished(j, j->held[k]);
+}
+
+void jr_test_sync_avg(struct jr *j, uint64_t ns)
+{
+	j->sync_avg_ns = ns;
 }
 
 bool jr_uses_uring(const struct jr *j)
@@ -2105,6 +2140,7 @@ static void jr_start_snapshot(struct jr *j)
 		j->wtail = &j->wait;
 		j->pend.len = 0;
 		j->pend_nrec = 0;
+		j->pend_nwait = 0;
 		return;
 	}
 	/* Unused: the open batch (encoded with this number) keeps it, so
@@ -2144,6 +2180,7 @@ static void jr_start_append(struct jr *j)
 	job->bno = j->batch;
 	job->buf = j->pend;
 	job->nrec = j->pend_nrec;
+	job->nwait = j->pend_nwait;
 	job->waiters = j->wait;
 	job->off = j->end;
 	if (extend)
@@ -2158,14 +2195,77 @@ static void jr_start_append(struct jr *j)
 	}
 	memset(&j->pend, 0, sizeof(j->pend));
 	j->pend_nrec = 0;
+	j->pend_nwait = 0;
 	j->wait = NULL;
 	j->wtail = &j->wait;
 	j->batch++;
 	j->end = bend;
 }
 
+/*
+ * Gathering: should the open batch wait a little longer before it is
+ * written?  Yes while all of these hold: nothing is in flight; fewer
+ * callers (jr_wait) wait for it than the last batch made durable carried;
+ * and less than one average write + sync has passed since that batch was
+ * taken.  Then the timer is armed for the end of that time, and the batch
+ * goes at the first turn past it, or as soon as enough callers wait.
+ *
+ * Why: a batch is written as soon as the last one is durable, with
+ * whatever waits by then.  The callers just answered are mostly still on
+ * their way back (their client takes the reply, sends the next call), so
+ * that batch is small and they wait for the whole of it and then their
+ * own: with few connections the disk syncs back to back, a handful of
+ * grants each.  Holding the batch until as many callers wait as the last
+ * one carried lets them join it.  The bound keeps the worst wait where it
+ * was: a caller that arrives just after a batch starts waits for that
+ * write and then its own, two syncs; one held waits at most one sync and
+ * then its own.  After a batch of one caller (a single client, one call
+ * at a time) its next call ends the hold at once.
+ */
+static bool jr_gather_hold(struct jr *j)
+{
+	uint64_t now, due;
+
+	j->gathering = false;
+	if (!jr_gather || j->gather_fd < 0 || j->njobs || j->pend_nwait >= j->last_nwait)
+		return false;
+	now = uv_hrtime();
+	due = j->last_done_ns + j->sync_avg_ns;
+	if (now >= due)
+		return false;
+	if (j->gather_due != due) {
+		struct itimerspec its = { .it_value = {
+			.tv_sec = (time_t)(due / 1000000000u),
+			.tv_nsec = (long)(due % 1000000000u) } };
+
+		/* uv_hrtime is CLOCK_MONOTONIC, as the timer's clock */
+		if (timerfd_settime(j->gather_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+			return false;
+		j->gather_due = due;
+		j->st.gathered++;
+	}
+	j->gathering = true;
+	return true;
+}
+
+static void jr_gather_cb(uv_poll_t *p, int status, int events)
+{
+	struct jr *j = p->data;
+	uint64_t n;
+
+	(void)status;
+	(void)events;
+	if (read(j->gather_fd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: re-armed since it fired; the check below decides */
+	}
+	j->gather_due = 0;
+	if (j->gathering)
+		jr_kick(j); /* past the hold now: jr_gather_hold says no */
+}
+
 /* Start what can start: a compaction once nothing is in flight, else the
- * open batch if fewer than jr_inflight writes are. */
+ * open batch if fewer than jr_inflight writes are (and jr_gather_hold does
+ * not keep it back). */
 static void jr_kick(struct jr *j)
 {
 	if (j->fold && !j->fold->busy && (j->failed || j->compact_wanted)) {
@@ -2216,7 +2316,7 @@ static void jr_kick(struct jr *j)
 		if (j->njobs || j->fold->busy || jr_fold_switch(j, j->fold) == 0)
 			return;
 	}
-	if (j->pend.len && !j->job_alone && j->njobs < jr_inflight)
+	if (j->pend.len && !j->job_alone && j->njobs < jr_inflight && !jr_gather_hold(j))
 		jr_start_append(j);
 }
 
@@ -2259,7 +2359,7 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
 
 	if (!j)
 		return -ENOMEM;
-	j->fd = j->dirfd = -1;
+	j->fd = j->dirfd = j->gather_fd = -1;
 	j->loop = loop;
 	j->snap = snap;
 	j->snap_arg = snap_arg;
@@ -2352,6 +2452,18 @@ void jr_attach(struct jr *j, uv_loop_t *loop)
 	uv_idle_init(loop, &j->idle);
 	j->check.data = j->retry.data = j->idle.data = j;
 	j->open_handles = 3;
+	/* A libuv timer counts milliseconds; a hold is a fraction of a sync.
+	 * Without the descriptor batches are simply never held. */
+	j->gather_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (j->gather_fd >= 0 && (uv_poll_init(loop, &j->gather_poll, j->gather_fd) != 0 ||
+				  uv_poll_start(&j->gather_poll, UV_READABLE, jr_gather_cb) != 0)) {
+		close(j->gather_fd); /* uv_poll_init fails only before it holds anything */
+		j->gather_fd = -1;
+	}
+	if (j->gather_fd >= 0) {
+		j->gather_poll.data = j;
+		j->open_handles++;
+	}
 	jr_ring_open(j);
 }
 
@@ -2363,6 +2475,10 @@ static void jr_handle_closed(uv_handle_t *h)
 		/* Only now: libuv may still watch the descriptor until then. */
 		close(j->efd);
 		j->efd = -1;
+	}
+	if (h == (uv_handle_t *)&j->gather_poll) {
+		close(j->gather_fd);
+		j->gather_fd = -1;
 	}
 
 	if (--j->open_handles == 0)
@@ -2414,6 +2530,8 @@ void jr_close(struct jr *j)
 	uv_close((uv_handle_t *)&j->check, jr_handle_closed);
 	uv_close((uv_handle_t *)&j->retry, jr_handle_closed);
 	uv_close((uv_handle_t *)&j->idle, jr_handle_closed);
+	if (j->gather_fd >= 0)
+		uv_close((uv_handle_t *)&j->gather_poll, jr_handle_closed);
 }
 
 int jr_remove(const char *statedir)
@@ -2466,6 +2584,7 @@ int jr_wait(struct jr *j, jr_done_fn done, void *arg)
 	if (j->pend.len) {
 		*j->wtail = w;
 		j->wtail = &w->next;
+		j->pend_nwait++;
 	} else {
 		/* Everything is in the writes in flight: wait for the last
 		 * (results are taken in order, so for all of them). */

@@ -204,6 +204,12 @@ int jr_io_parse(const char *s, enum jr_io *out);
  * next batch on, also when changed while journals run (a reload): the
  * loader reads what each batch's solo flag says, not this setting. */
 void jr_set_inflight(unsigned n);
+/* Gathering ([cluster] journal_gather, on by default): once a batch that
+ * carried two or more waiting callers is durable, the next one is held
+ * until as many wait again, for at most one average write + sync
+ * (journal.c, jr_gather_hold, says why).  Applies from the next batch. */
+void jr_set_gather(bool on);
+bool jr_get_gather(void);
 unsigned jr_get_inflight(void);
 /* Whether @j writes its batches through io_uring (else the thread pool). */
 bool jr_uses_uring(const struct jr *j);
@@ -218,6 +224,9 @@ void jr_test_hold(struct jr *j, unsigned n);
 unsigned jr_test_held(const struct jr *j);
 void jr_test_release(struct jr *j);
 unsigned jr_test_ios_done(const struct jr *j);
+/* Test hook: take @ns as the average write + sync from now on (until the
+ * next batch is durable), the bound of a hold (jr_set_gather). */
+void jr_test_sync_avg(struct jr *j, uint64_t ns);
 
 /* False while the journal cannot be written (grants must be refused). */
 bool jr_can_grant(const struct jr *j);
@@ -324,6 +333,7 @@ struct jr_stats {
 	uint64_t folds;         /* compactions done by a fold (off the loop) */
 	uint64_t fold_failures; /* folds given up (logged with the reason) */
 	uint64_t failures;
+	uint64_t gathered;      /* batches held for more callers (jr_set_gather) */
 	off_t size;             /* bytes of records (where the next batch goes) */
 	off_t file;             /* the file's size: records, then zeroed space */
 	uint32_t version;       /* the format version of the file appended to */

@@ -71,8 +71,9 @@ struct nlm_status_snap {
 	const char *jstate;         /* a literal */
 	bool has_jr, uring, folding;
 	unsigned inflight;       /* journal_inflight in force */
+	bool gather;             /* journal_gather in force */
 	uint32_t version;        /* the journal file's format version */
-	uint64_t reserved, batches, compactions, folds, failures;
+	uint64_t reserved, batches, gathered, compactions, folds, failures;
 	int64_t jbytes;
 	/* "nlm" */
 	uint64_t hosts, res_waiting, addr_probes, host_probes, refused_clients, refused_caps;
@@ -208,11 +209,13 @@ int nlm_status_snap(const struct nlm_group *ng, size_t list_max, struct nlm_stat
 	s->has_jr = ng->jr != NULL;
 	s->uring = ng->jr && jr_uses_uring(ng->jr);
 	s->inflight = jr_get_inflight();
+	s->gather = jr_get_gather();
 	s->version = js.version;
 	s->folding = ng->jr && jr_folding(ng->jr);
 	s->reserved = rs.locks + rs.shares;
 	s->jbytes = (int64_t)js.size;
 	s->batches = js.batches;
+	s->gathered = js.gathered;
 	s->compactions = js.compactions;
 	s->folds = js.folds;
 	s->failures = js.failures;
@@ -256,6 +259,8 @@ void nlm_status_render(const struct nlm_status_snap *s, struct json_object *out)
 	if (s->has_jr) { /* how batches are written: "uring", or "thread" (the fallback) */
 		sj_add(j, "io", json_object_new_string(s->uring ? "uring" : "thread"));
 		sj_add(j, "inflight", json_object_new_uint64(s->inflight));
+		sj_add(j, "gather", json_object_new_boolean(s->gather));
+		sj_add(j, "gathered", json_object_new_uint64(s->gathered));
 		/* 1: a file from before the solo flag, until its next compaction */
 		sj_add(j, "format", json_object_new_uint64(s->version));
 	}

@@ -89,6 +89,7 @@ def test(h):
     for fam in ('sgnfs_rpc_calls_total', 'sgnfs_rpc_duration_seconds', 'sgnfs_nlm_locks',
                 'sgnfs_nlm_clients', 'sgnfs_nlm_waiters', 'sgnfs_group_in_grace',
                 'sgnfs_group_grace_remaining_seconds', 'sgnfs_journal_batches_total',
+                'sgnfs_journal_gathered_total',
                 'sgnfs_journal_fsync_duration_seconds', 'sgnfs_nsm_notify_sent_total',
                 'sgnfs_nsm_notify_answered_total', 'sgnfs_nsm_notify_given_up_total',
                 'sgnfs_group_takeovers_total', 'sgnfs_group_takeover_duration_seconds',

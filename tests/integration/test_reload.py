@@ -13,8 +13,9 @@ and touches nothing else (docs/operations.md), in order:
      or g3 other than online on its node;
   4. `clients` of the new export narrowed to another network: MNT is
      refused by the export's rule; the export removed: "not exported";
-     [cluster] journal_inflight 1 -> 2 -> 1 is applied live, named in the
-     answer and the log, and g1's journal grants locks under each;
+     [cluster] journal_inflight 1 -> 2 -> 1 and journal_gather yes -> no
+     -> yes are applied live, named in the answer and the log, shown in
+     status, and g1's journal grants locks under each;
   5. what cannot change live is refused with the reason, and the old
      configuration stays in force: g2's grace (sgnfsctl reload exits 1,
      the node still reports the old checksum), then a file with an
@@ -164,6 +165,23 @@ def test(h):
         jr = (ou.served(doc, 'a', 'g1') or {}).get('journal', {})
         h.check(jr.get('inflight') == to and jr.get('format') == 2,
                 'status: g1\'s journal writes with inflight %d, format 2 (%s)' % (to, jr))
+    for k, (frm, to) in enumerate((('yes', 'no'), ('no', 'yes'))):
+        c.cluster_extra['journal_gather'] = to
+        ou.write_config(c)
+        rc, out, err = ou.ctl(c, 'reload', 'a')
+        change = '[cluster] journal_gather %s -> %s' % (frm, to)
+        h.check(rc == 0 and '"result":"reloaded"' in out and change in out and
+                'node a %s (reload)' % change in fu.node_log(c.nodes['a']),
+                'journal_gather %s -> %s: reloaded live, the change named and logged (%r)'
+                % (frm, to, out))
+        rc, r = fu.one_shot(h, fu.client_addr(c, 6, 3 + k), g1.vip, 'lock', fu.lock_file(c, 'g1'),
+                            1003 + k, 1)
+        h.check(rc == 0 and r.get('status') == 'granted',
+                'journal_gather %s: a lock of g1 (journal on) granted (%d %s)' % (to, rc, r))
+        rc, doc = ou.status(c)
+        jr = (ou.served(doc, 'a', 'g1') or {}).get('journal', {})
+        h.check(jr.get('gather') is (to == 'yes') and isinstance(jr.get('gathered'), int),
+                'status: g1\'s journal gather %s, gathered counted (%s)' % (to, jr))
 
     # ---- 5 ---------------------------------------------------------------
     good_sha = sha_of(c, 'a')

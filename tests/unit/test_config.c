@@ -399,6 +399,7 @@ static void test_defaults(void **state)
 	assert_int_equal(r.c->groups[0].ownership, CFG_OWN_LEASE);
 	assert_false(r.c->journal_io_thread); /* io_uring */
 	assert_int_equal(r.c->journal_inflight, 1);
+	assert_true(r.c->journal_gather);     /* batches held for more callers */
 	assert_true(r.c->loop_realtime);      /* the loop SCHED_FIFO (when allowed) */
 	assert_string_equal(r.c->exports[0].path, "/");
 	assert_true(r.c->exports[0].rw);
@@ -463,12 +464,13 @@ static void test_ownership(void **state)
 	assert_true(r.c->journal_io_thread);
 	done(&r);
 
-	/* journal_inflight: batches overlap on request. */
-	load("[cluster]\nname = t\njournal_inflight = 2\n[node a]\n[group g]\nvip = 127.0.0.1\n"
+	/* journal_inflight: batches overlap on request; journal_gather off. */
+	load("[cluster]\nname = t\njournal_inflight = 2\njournal_gather = no\n[node a]\n[group g]\nvip = 127.0.0.1\n"
 	     "nodes = a\n[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n", &r);
 	if (r.rc != 0)
 		fail_msg("rc %d:\n%s", r.rc, r.errs);
 	assert_int_equal(r.c->journal_inflight, 2);
+	assert_false(r.c->journal_gather);
 	done(&r);
 
 	/* loop_priority: the fair scheduler on request. */

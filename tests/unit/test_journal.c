@@ -1633,6 +1633,106 @@ static void test_writer_one_in_flight(void **st)
 		assert_true(fb[k].solo);
 }
 
+/* Callers @first and @first+1, one record each, in one turn: a batch of
+ * two callers, made durable. */
+static void two_callers(struct jr *j, unsigned first, struct wait *w)
+{
+	append_range(j, first, 1, &w[0]);
+	append_range(j, first + 1, 1, &w[1]);
+	run_until(&w[0], 1);
+	run_until(&w[1], 1);
+}
+
+static uint64_t gathered_of(const struct jr *j)
+{
+	struct jr_stats js;
+
+	jr_get_stats(j, &js);
+	return js.gathered;
+}
+
+#define GATHER_FOREVER (3600ull * 1000000000u) /* a bound no test outlasts */
+
+/*
+ * journal_gather (on by default): once a batch that carried two or more
+ * callers is durable, the next one is held until as many callers wait, for
+ * at most one average write + sync.  The test sets that average (the hook),
+ * so what it checks is the order, never a time: a bound no test outlasts,
+ * which only enough callers end; a short one, which ends by itself; no hold
+ * after a batch of one caller, nor with gathering off; a close while a
+ * batch is held.
+ */
+static void test_writer_gathers(void **st)
+{
+	struct jr_load_info li;
+	struct jr_stats js;
+	struct wait w[12] = { 0 };
+	struct jr *j = open_new(true, NULL);
+	uint64_t b0;
+
+	(void)st;
+	jr_set_gather(true);
+	append_range(j, 0, 1, &w[0]);  /* zeroes space ahead: alone */
+	run_until(&w[0], 1);
+	two_callers(j, 1, &w[1]);
+	assert_int_equal(gathered_of(j), 0); /* both came in one turn */
+	jr_get_stats(j, &js);
+	b0 = js.batches;
+
+	/* One caller: held, turn after turn, never written meanwhile. */
+	jr_test_sync_avg(j, GATHER_FOREVER);
+	append_range(j, 3, 1, &w[3]);
+	for (int k = 0; k < 5; k++)
+		turn();
+	jr_get_stats(j, &js);
+	assert_int_equal(js.batches, b0);
+	assert_int_equal(js.gathered, 1);
+	assert_int_equal(w[3].calls, 0);
+	/* A second caller ends the hold: the two go as one batch. */
+	append_range(j, 4, 1, &w[4]);
+	run_until(&w[3], 1);
+	run_until(&w[4], 1);
+	assert_int_equal(w[3].rc, 0);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.batches, b0 + 1);
+	assert_int_equal(js.records, 5);
+
+	/* A short bound ends by itself: the one caller is written alone. */
+	jr_test_sync_avg(j, 2000000u);
+	append_range(j, 5, 1, &w[5]);
+	run_until(&w[5], 1);
+	jr_get_stats(j, &js);
+	assert_int_equal(js.batches, b0 + 2);
+	assert_int_equal(js.gathered, 2);
+
+	/* After a batch of one caller, one caller is enough. */
+	jr_test_sync_avg(j, GATHER_FOREVER);
+	append_range(j, 6, 1, &w[6]);
+	run_until(&w[6], 1);
+	assert_int_equal(gathered_of(j), 2);
+
+	/* Gathering off: not held after a batch of two either. */
+	two_callers(j, 7, &w[7]);
+	jr_test_sync_avg(j, GATHER_FOREVER);
+	jr_set_gather(false);
+	append_range(j, 9, 1, &w[9]);
+	run_until(&w[9], 1);
+	jr_set_gather(true);
+	assert_int_equal(gathered_of(j), 2);
+
+	/* Closed while a batch is held: its caller is never called, the
+	 * timer goes with the journal (ASan: nothing leaks), and what was
+	 * durable stays. */
+	two_callers(j, 10, &w[10]);
+	jr_test_sync_avg(j, GATHER_FOREVER);
+	append_range(j, 12, 1, NULL);
+	turn();
+	assert_int_equal(gathered_of(j), 3);
+	close_jr(j);
+	assert_int_equal(load(&li), 0);
+	expect_log_range(0, 12);
+}
+
 static void test_writer_reopen_continues(void **st)
 {
 	struct jr_load_info li;
@@ -2778,6 +2878,7 @@ int main(int argc, char **argv)
 		T(test_writer_appends_while_in_flight),
 		T(test_writer_two_in_flight),
 		T(test_writer_one_in_flight),
+		T(test_writer_gathers),
 		T(test_writer_reopen_continues),
 		T(test_writer_open_off_loop),
 		T(test_compact_snapshot),
