@@ -23,7 +23,10 @@ answered; A's are each answered or counted as dropped, and some were
 dropped; every drop of the group is a per-host one (node status
 udp_dropped_host, metric sgnfs_node_udp_dropped_host_total); the log line
 names A and max_queued_per_host, and no max_queued_per_group line appears;
-A is answered afterwards.
+A is answered afterwards.  Then, with A's address entry kept alive by
+a TCP connection of A's, B fills the pool and its own bound while A sends
+one more: A's count went back to zero, so that call waits and is answered
+(nothing dropped); a count that only grew would drop it.
 
 Addresses: the clients 127.S.80.1 (A) and 127.S.80.2 (B), S = the harness slot.
 """
@@ -76,6 +79,8 @@ def test(h):
     src_a, src_b = nu.host(c, 80, 1), nu.host(c, 80, 2)
     dst = (v1, c.ports['nfs_port'])
     sa, sb = udp_sock(src_a, dst), udp_sock(src_b, dst)
+    # Held open to the end: A's per-address entry lives as long as this.
+    ta = socket.create_connection(dst, timeout=10, source_address=(src_a, 0))
     args = readdirplus_args(bigfh)
     b_xids = [0x6601, 0x6602]
     node.proc.send_signal(signal.SIGSTOP)
@@ -131,6 +136,39 @@ def test(h):
 
     # A bound, not a ban: A is answered once its queue is down.
     h.check(answered_later(sa, 0x7701, args), 'a later READDIRPLUS of A is answered')
+    sa.setblocking(False)
+
+    # A's count went back down, too: while B fills the pool (3) and its own
+    # bound (2), the node has max_queued_per_host waiting, so A's next call
+    # is looked up, and A's entry is still the same one (A's TCP connection
+    # holds it): it must show nothing waiting, and the call waits and is
+    # answered.  A count that only grew would drop it.
+    before2 = group_rpc(node_status(h, c), 'g1').get('udp_dropped', 0)
+    got_a, got_b = {}, {}
+    b_xids = list(range(0x6611, 0x6616))
+    node.proc.send_signal(signal.SIGSTOP)
+    try:
+        for xid in b_xids:
+            sb.send(hu.call_msg(xid, hu.NFS_PROG, 3, NFS_READDIRPLUS, args, cred=hu.ROOT_CRED))
+        sa.send(hu.call_msg(0x7702, hu.NFS_PROG, 3, NFS_READDIRPLUS, args, cred=hu.ROOT_CRED))
+    finally:
+        node.proc.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        drain(sa, got_a)
+        drain(sb, got_b)
+        dropped = group_rpc(node_status(h, c), 'g1').get('udp_dropped', 0) - before2
+        if len(got_a) + len(got_b) + dropped >= len(b_xids) + 1:
+            break
+    log('round 2: B %d of %d answered, A %d of 1, %d dropped'
+        % (len(got_b), len(b_xids), len(got_a), dropped))
+    h.check(0x7702 in got_a and got_a[0x7702].is_success() and dropped == 0,
+            'with B at its bound, A\'s next call waits and is answered, nothing dropped '
+            '(A %s, %d dropped)' % (sorted(got_a), dropped))
+    h.check(all(x in got_b for x in b_xids), 'all of B\'s %d are answered (%d)'
+            % (len(b_xids), len(got_b)))
+    ta.close()
     sa.close()
     sb.close()
     nu.check_no_sanitizer_report(h, c)
