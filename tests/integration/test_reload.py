@@ -148,40 +148,31 @@ def test(h):
     h.check(st == MNT3ERR_ACCES and fu.node_log(c.nodes['a']).count(notexp) == 2,
             'the removed export: MNT refused, "not exported" again (got %d)' % st)
 
-    for frm, to in ((1, 2), (2, 1)):
-        c.cluster_extra['journal_inflight'] = str(to)
+    # The live [cluster] journal keys: each change reloaded, named, logged;
+    # a lock of g1 (journal on) granted under it; status shows it.
+    steps = [('journal_inflight', str(frm), str(to),
+              lambda jr, to=to: jr.get('inflight') == to and jr.get('format') == 2)
+             for frm, to in ((1, 2), (2, 1))]
+    steps += [('journal_gather', frm, to,
+               lambda jr, to=to: jr.get('gather') is (to == 'yes') and
+               isinstance(jr.get('gathered'), int))
+              for frm, to in (('yes', 'no'), ('no', 'yes'))]
+    for k, (key, frm, to, shown) in enumerate(steps):
+        c.cluster_extra[key] = to
         ou.write_config(c)
         rc, out, err = ou.ctl(c, 'reload', 'a')
-        change = '[cluster] journal_inflight %d -> %d' % (frm, to)
+        change = '[cluster] %s %s -> %s' % (key, frm, to)
         h.check(rc == 0 and '"result":"reloaded"' in out and change in out and
                 'node a %s (reload)' % change in fu.node_log(c.nodes['a']),
-                'journal_inflight %d -> %d: reloaded live, the change named and logged (%r)'
-                % (frm, to, out))
-        rc, r = fu.one_shot(h, fu.client_addr(c, 6, to), g1.vip, 'lock', fu.lock_file(c, 'g1'),
-                            1000 + to, 1)
+                '%s %s -> %s: reloaded live, the change named and logged (%r)'
+                % (key, frm, to, out))
+        rc, r = fu.one_shot(h, fu.client_addr(c, 6, 1 + k), g1.vip, 'lock', fu.lock_file(c, 'g1'),
+                            1001 + k, 1)
         h.check(rc == 0 and r.get('status') == 'granted',
-                'journal_inflight %d: a lock of g1 (journal on) granted (%d %s)' % (to, rc, r))
+                '%s %s: a lock of g1 (journal on) granted (%d %s)' % (key, to, rc, r))
         rc, doc = ou.status(c)
         jr = (ou.served(doc, 'a', 'g1') or {}).get('journal', {})
-        h.check(jr.get('inflight') == to and jr.get('format') == 2,
-                'status: g1\'s journal writes with inflight %d, format 2 (%s)' % (to, jr))
-    for k, (frm, to) in enumerate((('yes', 'no'), ('no', 'yes'))):
-        c.cluster_extra['journal_gather'] = to
-        ou.write_config(c)
-        rc, out, err = ou.ctl(c, 'reload', 'a')
-        change = '[cluster] journal_gather %s -> %s' % (frm, to)
-        h.check(rc == 0 and '"result":"reloaded"' in out and change in out and
-                'node a %s (reload)' % change in fu.node_log(c.nodes['a']),
-                'journal_gather %s -> %s: reloaded live, the change named and logged (%r)'
-                % (frm, to, out))
-        rc, r = fu.one_shot(h, fu.client_addr(c, 6, 3 + k), g1.vip, 'lock', fu.lock_file(c, 'g1'),
-                            1003 + k, 1)
-        h.check(rc == 0 and r.get('status') == 'granted',
-                'journal_gather %s: a lock of g1 (journal on) granted (%d %s)' % (to, rc, r))
-        rc, doc = ou.status(c)
-        jr = (ou.served(doc, 'a', 'g1') or {}).get('journal', {})
-        h.check(jr.get('gather') is (to == 'yes') and isinstance(jr.get('gathered'), int),
-                'status: g1\'s journal gather %s, gathered counted (%s)' % (to, jr))
+        h.check(shown(jr), 'status: g1\'s journal shows %s = %s (%s)' % (key, to, jr))
 
     # ---- 5 ---------------------------------------------------------------
     good_sha = sha_of(c, 'a')
