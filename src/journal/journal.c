@@ -721,6 +721,7 @@ struct jr {
 				       * (owned; closed with gather_poll) */
 	uv_poll_t gather_poll;
 	uint64_t gather_due;          /* the timer is armed for this; 0: not */
+	bool gather_on;               /* the timer is watched: holds can end */
 	bool gathering;               /* the open batch is being held */
 };
 
@@ -2227,7 +2228,7 @@ static bool jr_gather_hold(struct jr *j)
 	uint64_t now, due;
 
 	j->gathering = false;
-	if (!jr_gather || j->gather_fd < 0 || j->njobs || j->pend_nwait >= j->last_nwait)
+	if (!jr_gather || !j->gather_on || j->njobs || j->pend_nwait >= j->last_nwait)
 		return false;
 	now = uv_hrtime();
 	due = j->last_done_ns + j->sync_avg_ns;
@@ -2255,9 +2256,8 @@ static void jr_gather_cb(uv_poll_t *p, int status, int events)
 
 	(void)status;
 	(void)events;
-	if (read(j->gather_fd, &n, sizeof(n)) < 0) {
-		/* EAGAIN: re-armed since it fired; the check below decides */
-	}
+	if (read(j->gather_fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return; /* re-armed for a later end since this turn began */
 	j->gather_due = 0;
 	if (j->gathering)
 		jr_kick(j); /* past the hold now: jr_gather_hold says no */
@@ -2455,14 +2455,16 @@ void jr_attach(struct jr *j, uv_loop_t *loop)
 	/* A libuv timer counts milliseconds; a hold is a fraction of a sync.
 	 * Without the descriptor batches are simply never held. */
 	j->gather_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (j->gather_fd >= 0 && (uv_poll_init(loop, &j->gather_poll, j->gather_fd) != 0 ||
-				  uv_poll_start(&j->gather_poll, UV_READABLE, jr_gather_cb) != 0)) {
-		close(j->gather_fd); /* uv_poll_init fails only before it holds anything */
+	if (j->gather_fd >= 0 && uv_poll_init(loop, &j->gather_poll, j->gather_fd) != 0) {
+		close(j->gather_fd); /* a failed init holds nothing */
 		j->gather_fd = -1;
 	}
 	if (j->gather_fd >= 0) {
+		/* From here the handle is closed with the journal, and the
+		 * descriptor with the handle (jr_handle_closed). */
 		j->gather_poll.data = j;
 		j->open_handles++;
+		j->gather_on = uv_poll_start(&j->gather_poll, UV_READABLE, jr_gather_cb) == 0;
 	}
 	jr_ring_open(j);
 }
