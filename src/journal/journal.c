@@ -1065,9 +1065,7 @@ static void jr_job_finished(struct jr *j, struct jr_job *job)
 			j->last_done_ns = uv_hrtime();
 			if (job->rc == 0) {
 				mt_observe(&j->st.fsync, job->io_ns);
-				/* 1/8 new: a few batches follow a change of the disk's pace */
-				j->sync_avg_ns = j->sync_avg_ns ? j->sync_avg_ns - j->sync_avg_ns / 8 +
-								 job->io_ns / 8 : job->io_ns;
+				j->sync_avg_ns = jr_sync_avg_next(j->sync_avg_ns, job->io_ns);
 			}
 			jr_append_finished(j, job, job->rc);
 		}
@@ -1129,6 +1127,23 @@ void jr_test_release(struct jr *j)
 	j->nheld = 0;
 	for (unsigned k = 0; k < n; k++)
 		jr_job_finished(j, j->held[k]);
+}
+
+/*
+ * The average write + sync that bounds a hold (jr_gather_hold), after one
+ * more batch took @sample ns: 1/8 new, so a few batches follow a change of
+ * the disk's pace.  A sample counts as at most 4 times the average: one
+ * stalled sync (seconds, a disk hiccup) must not hold the next batches for
+ * a good part of that, while a disk that really got slower is followed
+ * within a few dozen batches.
+ */
+uint64_t jr_sync_avg_next(uint64_t avg, uint64_t sample)
+{
+	if (!avg)
+		return sample;
+	if (sample / 4 > avg)
+		sample = 4 * avg;
+	return avg - avg / 8 + sample / 8;
 }
 
 void jr_test_sync_avg(struct jr *j, uint64_t ns)

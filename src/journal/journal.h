@@ -210,6 +210,9 @@ void jr_set_inflight(unsigned n);
  * (journal.c, jr_gather_hold, says why).  Applies from the next batch. */
 void jr_set_gather(bool on);
 bool jr_get_gather(void);
+/* The bound of a hold after one more batch took @sample ns (pure; journal.c
+ * says why an outlier counts as at most 4 times @avg). */
+uint64_t jr_sync_avg_next(uint64_t avg, uint64_t sample);
 unsigned jr_get_inflight(void);
 /* Whether @j writes its batches through io_uring (else the thread pool). */
 bool jr_uses_uring(const struct jr *j);

@@ -1651,6 +1651,29 @@ static uint64_t gathered_of(const struct jr *j)
 	return js.gathered;
 }
 
+/* The bound of a hold follows the disk's pace; one stalled sync barely
+ * moves it. */
+static void test_gather_bound(void **st)
+{
+	uint64_t avg = jr_sync_avg_next(0, 200000);   /* the first batch: itself */
+	int k;
+
+	(void)st;
+	assert_int_equal(avg, 200000);
+	/* A 5 s stall counts as 4 x 200 us: the bound grows by 3/8, not to 0.6 s. */
+	avg = jr_sync_avg_next(avg, 5000000000ull);
+	assert_int_equal(avg, 275000);
+	/* Back at 200 us: back down. */
+	for (k = 0; k < 40; k++)
+		avg = jr_sync_avg_next(avg, 200000);
+	assert_true(avg >= 200000 && avg < 201000);
+	/* A disk that got 25 times slower for good: followed within 30 batches. */
+	for (k = 0; k < 30 && avg < 4500000; k++)
+		avg = jr_sync_avg_next(avg, 5000000);
+	assert_true(k < 30);
+	assert_true(avg <= 5000000);
+}
+
 #define GATHER_FOREVER (3600ull * 1000000000u) /* a bound no test outlasts */
 
 /*
@@ -2879,6 +2902,7 @@ int main(int argc, char **argv)
 		T(test_writer_two_in_flight),
 		T(test_writer_one_in_flight),
 		T(test_writer_gathers),
+		T(test_gather_bound),
 		T(test_writer_reopen_continues),
 		T(test_writer_open_off_loop),
 		T(test_compact_snapshot),
