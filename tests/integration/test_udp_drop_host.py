@@ -63,6 +63,22 @@ def drain(s, into):
         into[r.xid] = r
 
 
+def settle(h, c, socks, calls, g_before):
+    """Drain each (socket, dict) of @socks until every one of the @calls sent
+    is answered or counted in g1's udp_dropped (from @g_before); the
+    deadline only bounds a failing run.  Returns the drops."""
+    deadline = time.monotonic() + 120
+    dropped = 0
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        for s, into in socks:
+            drain(s, into)
+        dropped = group_rpc(node_status(h, c), 'g1').get('udp_dropped', 0) - g_before
+        if sum(len(into) for _, into in socks) + dropped >= calls:
+            break
+    return dropped
+
+
 def test(h):
     c = h.cluster([Group('g1', [Export('g1/data', fsid=793)], grace=1)],
                   cluster_extra={'max_queued_per_group': 64, 'max_queued_per_host': 2})
@@ -94,18 +110,8 @@ def test(h):
     finally:
         node.proc.send_signal(signal.SIGCONT)
 
-    # Until B is answered and every one of A's is answered or counted as
-    # dropped; the deadline only bounds a failing run.
     got_a, got_b = {}, {}
-    dropped = 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        time.sleep(0.2)
-        drain(sa, got_a)
-        drain(sb, got_b)
-        dropped = group_rpc(node_status(h, c), 'g1').get('udp_dropped', 0) - g_before
-        if len(got_b) == len(b_xids) and len(got_a) + dropped >= BURST:
-            break
+    settle(h, c, ((sa, got_a), (sb, got_b)), BURST + len(b_xids), g_before)
     after = node_status(h, c)
     dropped = group_rpc(after, 'g1').get('udp_dropped', 0) - g_before
     host_dropped = after.get('rpc', {}).get('udp_dropped_host', 0) - nh_before
@@ -153,14 +159,7 @@ def test(h):
         sa.send(hu.call_msg(0x7702, hu.NFS_PROG, 3, NFS_READDIRPLUS, args, cred=hu.ROOT_CRED))
     finally:
         node.proc.send_signal(signal.SIGCONT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        time.sleep(0.2)
-        drain(sa, got_a)
-        drain(sb, got_b)
-        dropped = group_rpc(node_status(h, c), 'g1').get('udp_dropped', 0) - before2
-        if len(got_a) + len(got_b) + dropped >= len(b_xids) + 1:
-            break
+    dropped = settle(h, c, ((sa, got_a), (sb, got_b)), len(b_xids) + 1, before2)
     log('round 2: B %d of %d answered, A %d of 1, %d dropped'
         % (len(got_b), len(b_xids), len(got_a), dropped))
     h.check(0x7702 in got_a and got_a[0x7702].is_success() and dropped == 0,
