@@ -31,7 +31,8 @@
 # depth 1 through our own RPC client), BENCH_GETATTR_REPEATS
 # (depth-1 runs per server, the median reported, default 3), BENCH_SERVERS (default
 # "sgnfs ganesha"), BENCH_WORK (scratch, default /var/tmp/sgnfs-bench),
-# BENCH_LOOP_CPU (sgnfs's loop_cpu; default none), BENCH_PROFILE (1: after
+# BENCH_LOOP_CPU (sgnfs's loop_cpu; default none), BENCH_SG_EXTRA ([cluster]
+# lines for sgnfs, ';'-separated, as lockbench.py), BENCH_PROFILE (1: after
 # sgnfs's measured rows, one extra, unmeasured run of each of GETATTR depth
 # 1, depth 32 and seqio_bench under `perf record` of sgnfsd, summed by
 # bench/perfprof.py into sgnfs.profile of the JSON; 0: none; default 1 when
@@ -196,6 +197,7 @@ run_dir = $SG_WORK/run
 handle_key = $SG_WORK/handle.key
 log_level = warn
 ${BENCH_LOOP_CPU:+loop_cpu = $BENCH_LOOP_CPU}
+$(printf '%s' "${BENCH_SG_EXTRA:-}" | tr ';' '\n')
 
 [node a]
 

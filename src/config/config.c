@@ -135,6 +135,7 @@ static const struct cfg_key cluster_keys[] = {
 	KEY("journal_gather", T_BOOL,   cfg_cluster, journal_gather),
 	KEY("loop_priority", T_LOOP_PRIO, cfg_cluster, loop_realtime),
 	KEY("loop_cpu",     T_CPU,      cfg_cluster, loop_cpu),
+	KEY("poll_spin_us", T_U32,      cfg_cluster, poll_spin_us, .min = 0, .max = CFG_POLL_SPIN_MAX_US),
 	KEY("peer_port",    T_PORT,     cfg_cluster, peer_port),
 	KEY("peer_key",     T_ABSPATH,  cfg_cluster, peer_key),
 	{ .name = NULL },

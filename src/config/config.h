@@ -27,6 +27,7 @@
 /* journal_inflight's largest value: JR_INFLIGHT_MAX (journal/journal.h;
  * sgnfsd checks they agree), kept here so the parser needs no journal. */
 #define CFG_JOURNAL_INFLIGHT_MAX 2
+#define CFG_POLL_SPIN_MAX_US 1000 /* poll_spin_us: a millisecond at most */
 
 /* An address or network an export allows ("127.0.0.1", "10.0.0.0/8", "::1"). */
 struct cfg_net {
@@ -161,6 +162,8 @@ struct cfg_cluster {
 	bool journal_gather;        /* hold a batch for more callers (default yes; docs/journal.md) */
 	bool loop_realtime;         /* loop_priority = realtime (the default; common/thprio.h) */
 	int loop_cpu;               /* loop_cpu: the CPU the loop is pinned to, -1: none (default) */
+	uint32_t poll_spin_us;      /* the loop's busy polling, 0 (default): off
+				     * (daemon/spin.h; docs/configuration.md) */
 	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */
 
 	struct cfg_node *nodes;     size_t nnodes;

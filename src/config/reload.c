@@ -88,7 +88,8 @@ static int rl_cluster(const struct cfg_cluster *a, const struct cfg_cluster *b, 
 	RL_NUM(journal_io_thread, "journal_io");
 	/* journal_inflight is live (sgnfsd_reload): each batch's solo flag
 	 * records what its writer did, so the loader needs no setting.
-	 * journal_gather is live too: it only decides when a batch starts. */
+	 * journal_gather is live too: it only decides when a batch starts.
+	 * poll_spin_us is live: it only decides how long the loop polls. */
 	/* Set once while sgnfsd still held CAP_SYS_NICE. */
 	RL_NUM(loop_realtime, "loop_priority");
 	/* Every thread took its CPUs from it as it started. */

@@ -64,6 +64,7 @@
 #include "saddr.h"
 #include "sjson.h"
 #include "version.h"
+#include "spin.h"
 
 struct sgnfsd {
 	uv_loop_t *loop;
@@ -78,6 +79,7 @@ struct sgnfsd {
 	uint64_t reloads, reload_refusals;    /* for the metrics */
 	struct mh_server *mh;                 /* owned: HTTP /metrics, or NULL */
 	struct pidfile pid;                   /* held from start to exit */
+	struct spin spin;                     /* the loop's busy polling (poll_spin_us) */
 };
 
 /* Exit codes (sgnfsd(8), docs/operations.md). */
@@ -104,6 +106,12 @@ static void usage(FILE *f)
 		"  -h, --help         this text\n"
 		"exit: 0 stopped cleanly, 1 configuration error, 2 could not start,\n"
 		"      3 another sgnfsd runs this node, 64 usage (sgnfsd(8))\n");
+}
+
+/* What the loop's busy polling watches (spin.h): the node's RPC input. */
+static uint64_t sgnfsd_input_count(void *svc)
+{
+	return rpc_svc_input_count(svc);
 }
 
 static void sgnfsd_shutdown(struct sgnfsd *d, const char *why)
@@ -237,6 +245,9 @@ static int sgnfsd_status_snap(struct sgnfsd *d, struct nst_snap **out)
 	s->draining = d->node.draining;
 	s->loop_rt = thp_is_realtime() == 1;
 	s->loop_cpu = thp_loop_cpu();
+	s->spin_max_us = (uint32_t)(d->spin.max_ns / 1000);
+	s->spin_hits = d->spin.hits;
+	s->spin_misses = d->spin.misses;
 	if (d->peer) {
 		struct sockaddr_storage sa;
 
@@ -342,8 +353,9 @@ fail:
 }
 
 /* [cluster] journal_gather and journal_inflight, live: the next batch of every group's journal
- * starts under the new bound (batches in flight finish as they are). */
-static void sgnfsd_reload_journal(struct sgnfsd *d, const struct cfg_cluster *next,
+ * starts under the new bound (batches in flight finish as they are); poll_spin_us, live: the
+ * next spin of the loop. */
+static void sgnfsd_reload_live(struct sgnfsd *d, const struct cfg_cluster *next,
 				  struct json_object *changes)
 {
 	char line[128];
@@ -352,6 +364,13 @@ static void sgnfsd_reload_journal(struct sgnfsd *d, const struct cfg_cluster *ne
 		jr_set_gather(next->journal_gather);
 		snprintf(line, sizeof(line), "[cluster] journal_gather %s -> %s",
 			 d->cfg->journal_gather ? "yes" : "no", next->journal_gather ? "yes" : "no");
+		log_info("node %s %s (reload)", d->node.me->name, line);
+		sj_push(changes, json_object_new_string(line));
+	}
+	if (next->poll_spin_us != d->cfg->poll_spin_us) {
+		spin_set_max(&d->spin, next->poll_spin_us);
+		snprintf(line, sizeof(line), "[cluster] poll_spin_us %u -> %u",
+			 d->cfg->poll_spin_us, next->poll_spin_us);
 		log_info("node %s %s (reload)", d->node.me->name, line);
 		sj_push(changes, json_object_new_string(line));
 	}
@@ -412,7 +431,7 @@ static void sgnfsd_reload(struct sgnfsd *d, const char *why_asked, struct json_o
 			rc = grp_node_reconfigure(&d->node, next, changes, why, sizeof(why));
 		}
 		if (rc == 0) {
-			sgnfsd_reload_journal(d, next, changes);
+			sgnfsd_reload_live(d, next, changes);
 			d->retired[d->nretired++] = d->cfg;
 			d->cfg = next;
 			next = NULL;
@@ -504,6 +523,14 @@ static void sgnfsd_metrics(void *arg, struct sbuf *out)
 			  "systemd notifications dropped because the receiver at NOTIFY_SOCKET was not reading.");
 		sb_printf(out, "sgnfs_systemd_notify_dropped_total{node=\"%s\"} %lu\n", n,
 			  sdn_dropped());
+		mt_family(out, "sgnfs_loop_spin_hits_total", "counter",
+			  "Busy polls of the event loop (poll_spin_us) that saw a client's input before they ran out.");
+		sb_printf(out, "sgnfs_loop_spin_hits_total{node=\"%s\"} %" PRIu64 "\n", n,
+			  d->spin.hits);
+		mt_family(out, "sgnfs_loop_spin_misses_total", "counter",
+			  "Busy polls of the event loop (poll_spin_us) that ran out, after which the loop slept.");
+		sb_printf(out, "sgnfs_loop_spin_misses_total{node=\"%s\"} %" PRIu64 "\n", n,
+			  d->spin.misses);
 		mt_family(out, "sgnfs_node_udp_dropped_total", "counter",
 			  "UDP requests dropped because their group's queue was full or their source address had max_queued_per_host requests waiting.");
 		sb_printf(out, "sgnfs_node_udp_dropped_total{node=\"%s\"} %" PRIu64 "\n", n,
@@ -1154,7 +1181,12 @@ int main(int argc, char **argv)
 			log_info("node %s: seccomp filter %s (docs/security.md)", d.node.me->name,
 				 d.cfg->seccomp == SBX_ON ? "on" : "in log mode");
 	}
-	uv_run(d.loop, UV_RUN_DEFAULT);
+	_Static_assert(CFG_POLL_SPIN_MAX_US == SPIN_MAX_US, "poll_spin_us's range");
+	spin_init(&d.spin, d.cfg->poll_spin_us, sgnfsd_input_count, d.node.svc);
+	if (d.cfg->poll_spin_us)
+		log_info("node %s: the loop polls up to %u us before it sleeps (poll_spin_us)",
+			 d.node.me->name, d.cfg->poll_spin_us);
+	spin_run(&d.spin, d.loop);
 	exit_code = SGNFSD_EXIT_OK;
 	goto out_svc;
 out_ctl:

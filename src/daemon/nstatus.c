@@ -71,6 +71,9 @@ void nst_render(const struct nst_snap *s, struct json_object *out)
 
 		sj_add(lp, "priority", json_object_new_string(s->loop_rt ? "realtime" : "normal"));
 		sj_add(lp, "cpu", s->loop_cpu >= 0 ? json_object_new_int(s->loop_cpu) : NULL);
+		sj_add(lp, "spin_us", json_object_new_int64(s->spin_max_us));
+		sj_add(lp, "spin_hits", json_object_new_uint64(s->spin_hits));
+		sj_add(lp, "spin_misses", json_object_new_uint64(s->spin_misses));
 		sj_add(out, "loop", lp);
 	}
 	if (s->has_peer) {

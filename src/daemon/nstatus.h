@@ -38,6 +38,8 @@ struct nst_snap {
 	bool draining;
 	bool loop_rt;                     /* the loop runs real-time */
 	int loop_cpu;                     /* -1: not pinned */
+	uint32_t spin_max_us;             /* poll_spin_us in force (spin.h) */
+	uint64_t spin_hits, spin_misses;
 	bool has_peer;                    /* the node answers peer status */
 	char peer_listen[64];
 	struct peer_stats peer;

@@ -106,6 +106,11 @@ void rpc_svc_drc_stats(const struct rpc_svc *svc, struct rpc_drc_stats *out)
 	rpc_drc_stats(svc->drc, out);
 }
 
+uint64_t rpc_svc_input_count(const struct rpc_svc *svc)
+{
+	return svc->input;
+}
+
 uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc)
 {
 	return svc->udp_dropped;

@@ -550,6 +550,7 @@ static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf
 		rpcx_conn_close(conn, nread == UV_EOF ? NULL : uv_strerror((int)nread));
 		return;
 	}
+	svc->input++;
 	if (conn->lsn->stats)
 		conn->lsn->stats->bytes_in += (uint64_t)nread;
 	/* A stash fed later keeps this time: its calls waited since. */
@@ -1088,6 +1089,7 @@ static void rpcx_udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 		lsn->svc->rdbuf_busy = false;
 	if (nread <= 0 || !addr || lsn->closing)
 		return;
+	lsn->svc->input++;
 	if (flags & UV_UDP_PARTIAL) {
 		log_debug("rpc: truncated UDP datagram dropped");
 		return;

@@ -12,7 +12,8 @@ cluster does, scraped over HTTP (metrics_listen, libmicrohttpd) and through
      (nlockmgr v4, success) grew by exactly the operations the loop made,
      their latency histograms counted as many, the journal made batches
      and timed as many fsyncs, bytes and connections moved; g1's counters
-     on a did not;
+     on a did not; with poll_spin_us = 1000 b's loop counted spins that
+     caught a call, a's (no input) none either way;
   3. a host holds a lock in g1: a shows 1 lock and 1 client in g1;
   4. kill -9 a: on b, g1's takeovers went 0 -> 1 with one takeover
      duration observed, g1 is in grace with seconds left, one SM_NOTIFY
@@ -45,7 +46,9 @@ def scrape(h, url):
 
 
 def test(h):
-    c = fu.three_nodes(h, [('g1', ['a', 'b'], 20), ('g2', ['b'])])
+    # Busy polling at its bound (1 ms): the loop's spins are counted.
+    c = fu.three_nodes(h, [('g1', ['a', 'b'], 20), ('g2', ['b'])],
+                       cluster_extra={'poll_spin_us': '1000'})
     c.group('g1').extra['journal'] = 'off'
     url = {n: 'http://127.%d.0.%d:%d/metrics' % (c.slot, i + 1, PORT)
            for i, n in enumerate(('a', 'b'))}
@@ -89,7 +92,8 @@ def test(h):
     for fam in ('sgnfs_rpc_calls_total', 'sgnfs_rpc_duration_seconds', 'sgnfs_nlm_locks',
                 'sgnfs_nlm_clients', 'sgnfs_nlm_waiters', 'sgnfs_group_in_grace',
                 'sgnfs_group_grace_remaining_seconds', 'sgnfs_journal_batches_total',
-                'sgnfs_journal_gathered_total',
+                'sgnfs_journal_gathered_total', 'sgnfs_loop_spin_hits_total',
+                'sgnfs_loop_spin_misses_total',
                 'sgnfs_journal_fsync_duration_seconds', 'sgnfs_nsm_notify_sent_total',
                 'sgnfs_nsm_notify_answered_total', 'sgnfs_nsm_notify_given_up_total',
                 'sgnfs_group_takeovers_total', 'sgnfs_group_takeover_duration_seconds',
@@ -131,6 +135,15 @@ def test(h):
             'g2 bytes in, bytes out and accepted connections grew')
     h.check(d(sa1, sa0, 'sgnfs_rpc_calls_total', group='g1', procedure='LOCK',
               status='success') == 0, 'g1 (on a) counted no LOCK meanwhile')
+    # The loop's busy polling follows the node's RPC input: b's loop caught
+    # some of the loop's calls awake (each sent right after the last
+    # reply); a had no input, so it neither caught nor missed anything.
+    spin = {n: (d(s1, s0, 'sgnfs_loop_spin_hits_total', node=n),
+                d(s1, s0, 'sgnfs_loop_spin_misses_total', node=n))
+            for n, s1, s0 in (('a', sa1, sa0), ('b', sb1, sb0))}
+    h.check(spin['b'][0] > 0 and spin['a'] == (0, 0),
+            'poll_spin_us = 1000: b\'s loop spins caught calls (%d hits, %d misses); a, with no '
+            'input, did not spin (%d, %d)' % (spin['b'] + spin['a']))
 
     # ---- 3: a lock held in g1 --------------------------------------------
     ho = fu.Hold(h, fu.client_addr(c, 1, 1), c.group('g1').vip, fu.lock_file(c, 'g1'),

@@ -13,9 +13,10 @@ and touches nothing else (docs/operations.md), in order:
      or g3 other than online on its node;
   4. `clients` of the new export narrowed to another network: MNT is
      refused by the export's rule; the export removed: "not exported";
-     [cluster] journal_inflight 1 -> 2 -> 1 and journal_gather yes -> no
-     -> yes are applied live, named in the answer and the log, shown in
-     status, and g1's journal grants locks under each;
+     [cluster] journal_inflight 1 -> 2 -> 1, journal_gather yes -> no
+     -> yes and poll_spin_us 0 -> 50 -> 0 are applied live, named in the
+     answer and the log, shown in status, and g1's journal grants locks
+     under each;
   5. what cannot change live is refused with the reason, and the old
      configuration stays in force: g2's grace (sgnfsctl reload exits 1,
      the node still reports the old checksum), then a file with an
@@ -28,6 +29,7 @@ import time
 
 import harness
 from harness import Export, TestAbort, log
+from test_loop_priority import loop_status
 import fo_util as fu
 import hostile_util as hu
 import ops_util as ou
@@ -157,6 +159,9 @@ def test(h):
                lambda jr, to=to: jr.get('gather') is (to == 'yes') and
                isinstance(jr.get('gathered'), int))
               for frm, to in (('yes', 'no'), ('no', 'yes'))]
+    # (not the journal's: node a's `loop` object shows it)
+    steps += [('poll_spin_us', frm, to, lambda jr, to=to: (loop_status(c) or {}).get('spin_us') == int(to))
+              for frm, to in (('0', '50'), ('50', '0'))]
     for k, (key, frm, to, shown) in enumerate(steps):
         c.cluster_extra[key] = to
         ou.write_config(c)
@@ -172,7 +177,8 @@ def test(h):
                 '%s %s: a lock of g1 (journal on) granted (%d %s)' % (key, to, rc, r))
         rc, doc = ou.status(c)
         jr = (ou.served(doc, 'a', 'g1') or {}).get('journal', {})
-        h.check(shown(jr), 'status: g1\'s journal shows %s = %s (%s)' % (key, to, jr))
+        h.check(shown(jr), 'status shows %s = %s (g1\'s journal %s, a\'s loop %s)'
+                % (key, to, jr, loop_status(c)))
 
     # ---- 5 ---------------------------------------------------------------
     good_sha = sha_of(c, 'a')

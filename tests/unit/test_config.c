@@ -401,6 +401,7 @@ static void test_defaults(void **state)
 	assert_int_equal(r.c->journal_inflight, 1);
 	assert_true(r.c->journal_gather);     /* batches held for more callers */
 	assert_true(r.c->loop_realtime);      /* the loop SCHED_FIFO (when allowed) */
+	assert_int_equal(r.c->poll_spin_us, 0); /* the loop sleeps as soon as it is idle */
 	assert_string_equal(r.c->exports[0].path, "/");
 	assert_true(r.c->exports[0].rw);
 	assert_true(r.c->exports[0].root_squash);
@@ -464,13 +465,15 @@ static void test_ownership(void **state)
 	assert_true(r.c->journal_io_thread);
 	done(&r);
 
-	/* journal_inflight: batches overlap on request; journal_gather off. */
-	load("[cluster]\nname = t\njournal_inflight = 2\njournal_gather = no\n[node a]\n[group g]\nvip = 127.0.0.1\n"
+	/* journal_inflight: batches overlap on request; journal_gather off;
+	 * the loop's busy polling at its bound. */
+	load("[cluster]\nname = t\njournal_inflight = 2\njournal_gather = no\npoll_spin_us = 1000\n[node a]\n[group g]\nvip = 127.0.0.1\n"
 	     "nodes = a\n[export /g]\ngroup = g\nfsid = 7\nclients = 127.0.0.1\n", &r);
 	if (r.rc != 0)
 		fail_msg("rc %d:\n%s", r.rc, r.errs);
 	assert_int_equal(r.c->journal_inflight, 2);
 	assert_false(r.c->journal_gather);
+	assert_int_equal(r.c->poll_spin_us, 1000);
 	done(&r);
 
 	/* loop_priority: the fair scheduler on request. */
@@ -589,6 +592,7 @@ static const struct error_case error_cases[] = {
 	{ "huge number", CL "max_record = 99999999999999999999999\n" REST, 3, "out of range" },
 	{ "max_conns 0", CL "max_conns = 0\n" REST, 3, "out of range" },
 	{ "idle_timeout 0", CL "idle_timeout = 0\n" REST, 3, "out of range" },
+	{ "poll_spin_us high", CL "poll_spin_us = 1001\n" REST, 3, "out of range (0..1000)" },
 	{ "watchdog too small", CL "watchdog_ms = 99\n" REST, 3, "out of range (100..600000)" },
 	{ "journal_inflight 0", CL "journal_inflight = 0\n" REST, 3, "out of range (1..2)" },
 	{ "journal_inflight 3", CL "journal_inflight = 3\n" REST, 3, "out of range (1..2)" },

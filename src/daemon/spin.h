@@ -1,0 +1,62 @@
+/*
+ * spin.h - the event loop's busy polling ([cluster] poll_spin_us).
+ *
+ * On this kind of machine most of a depth-1 call's server time is not the
+ * work but the loop thread going to sleep in epoll_wait and being woken
+ * for the next call (the wake-up is tens of microseconds in a VM; half of
+ * the GETATTR depth-1 profile).  With poll_spin_us = N the loop, after a
+ * turn, polls without sleeping for up to N microseconds before it blocks,
+ * so a client that sends its next call within that time finds the loop
+ * awake.
+ *
+ * The spin is adaptive, so it costs nothing when it would not pay off: the
+ * loop spins after a client's input (reads and datagrams of the node's RPC
+ * service) woke it from a sleep of at most N, or a spin caught one; a spin
+ * that runs out closes the window until the loop is again woken by input
+ * after so short a sleep.  So an idle node never spins, traffic sparser
+ * than N never does, and the CPU spins waste is at most N per such
+ * wake-up.
+ *
+ * The cost: the loop thread holds its CPU for up to N microseconds longer
+ * after each burst, and with loop_priority = realtime (SCHED_FIFO) nothing
+ * of normal priority runs on that CPU meanwhile.  Off (0) by default:
+ * docs/configuration.md, poll_spin_us.
+ *
+ * Loop thread only.
+ */
+#ifndef SGNFS_SPIN_H
+#define SGNFS_SPIN_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#define SPIN_MAX_US 1000        /* poll_spin_us's upper bound */
+
+/* The input counter the spin watches: anything that moves when a client
+ * sent something (rpc_svc_input_count). */
+typedef uint64_t (*spin_input_fn)(void *arg);
+
+struct spin {
+	uint64_t max_ns;        /* poll_spin_us; 0: never spin */
+	uint64_t window_ns;     /* the next spin's length: max_ns or 0 */
+	uint64_t seen;          /* the input count at the last look */
+	uint64_t hits;          /* spins that saw input before they ran out */
+	uint64_t misses;        /* spins that ran out */
+	spin_input_fn input;    /* borrowed */
+	void *arg;
+};
+
+void spin_init(struct spin *s, unsigned max_us, spin_input_fn input, void *arg);
+
+/* Change poll_spin_us (reload); takes effect at the next spin. */
+void spin_set_max(struct spin *s, unsigned max_us);
+
+/* Run @loop until it has no active handle left, as uv_run(UV_RUN_DEFAULT)
+ * does, spinning between turns as above. */
+void spin_run(struct spin *s, uv_loop_t *loop);
+
+/* The next spin's length after the loop slept @idle_ns before a client's
+ * input woke it: max_ns if a spin would have caught that input, else 0. */
+uint64_t spin_window_after(const struct spin *s, uint64_t idle_ns);
+
+#endif

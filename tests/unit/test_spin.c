@@ -1,0 +1,217 @@
+/*
+ * test_spin.c - the event loop's busy polling (src/daemon/spin.c), on a
+ * real libuv loop fed by a thread through a pipe, each byte sent once the
+ * loop has read the one before (as a client at depth 1 does):
+ *
+ *   - poll_spin_us = 0: the loop never spins (no hit, no miss), and
+ *     spin_run returns once the pipe closes;
+ *   - a window far longer than any send takes here: the bytes after the
+ *     first are caught by spins (hits), and once the thread stops sending
+ *     the last spin runs out (a miss), which closes the window: a turn
+ *     the loop is woken for without input finds it closed, and the close
+ *     that follows ends the run;
+ *   - a window of 10 s and the pipe closed while the loop spins: spin_run
+ *     returns with the loop (no miss: it did not spin the window out);
+ *   - spin_window_after: open after a sleep no longer than the bound,
+ *     closed after a longer one and when off; poll_spin_us is capped.
+ * No test measures time: the only waits are for what the loop did (with
+ * a hang guard that can only fail a test).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <uv.h>
+#include <cmocka.h>
+
+#include "daemon/spin.h"
+
+struct feed {
+	uv_loop_t loop;
+	uv_pipe_t rd;
+	int wfd;
+	uint64_t input;          /* bytes read: the spin's input counter */
+	sem_t processed;         /* one post per byte read */
+	struct spin spin;
+	unsigned nbytes;         /* the thread sends this many ... */
+	bool wait_miss;          /* ... then waits for a miss, then wakes the
+				  * loop with no input (wake) */
+	uv_async_t wake;
+	sem_t woken;
+	uint64_t window_at_wake; /* the spin window the wake found */
+	uint64_t hits_at_miss;
+};
+
+static uint64_t feed_input(void *arg)
+{
+	return ((struct feed *)arg)->input;
+}
+
+static void feed_alloc(uv_handle_t *h, size_t sz, uv_buf_t *buf)
+{
+	static char b[64];
+
+	(void)h;
+	(void)sz;
+	*buf = uv_buf_init(b, sizeof(b));
+}
+
+static void feed_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct feed *f = s->data;
+
+	(void)buf;
+	if (n < 0) {
+		uv_close((uv_handle_t *)s, NULL);
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		f->input++;
+		sem_post(&f->processed);
+	}
+}
+
+/* A turn with no client input: what window does it find? */
+static void feed_woken(uv_async_t *a)
+{
+	struct feed *f = a->data;
+
+	f->window_at_wake = f->spin.window_ns;
+	uv_close((uv_handle_t *)a, NULL);
+	sem_post(&f->woken);
+}
+
+static void *feeder(void *arg)
+{
+	struct feed *f = arg;
+
+	for (unsigned i = 0; i < f->nbytes; i++) {
+		assert_int_equal(write(f->wfd, "x", 1), 1);
+		while (sem_wait(&f->processed) < 0 && errno == EINTR)
+			;
+	}
+	if (f->wait_miss) {
+		/* Hang guard only (30 s): without a miss the test fails below. */
+		for (int i = 0; i < 30000 &&
+				__atomic_load_n(&f->spin.misses, __ATOMIC_RELAXED) == 0; i++)
+			usleep(1000);
+		f->hits_at_miss = __atomic_load_n(&f->spin.hits, __ATOMIC_RELAXED);
+		assert_int_equal(uv_async_send(&f->wake), 0);
+		while (sem_wait(&f->woken) < 0 && errno == EINTR)
+			;
+	}
+	close(f->wfd);
+	return NULL;
+}
+
+/* Run the loop with @max_ns of spin (set directly: the test's windows
+ * exceed poll_spin_us's cap) while the thread feeds it. */
+static void feed_run(struct feed *f, uint64_t max_ns)
+{
+	int fds[2];
+	pthread_t t;
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	assert_int_equal(uv_pipe_init(&f->loop, &f->rd, 0), 0);
+	assert_int_equal(uv_pipe_open(&f->rd, fds[0]), 0);
+	f->rd.data = f;
+	f->wfd = fds[1];
+	assert_int_equal(sem_init(&f->processed, 0, 0), 0);
+	assert_int_equal(sem_init(&f->woken, 0, 0), 0);
+	if (f->wait_miss) {
+		assert_int_equal(uv_async_init(&f->loop, &f->wake, feed_woken), 0);
+		f->wake.data = f;
+	}
+	spin_init(&f->spin, 0, feed_input, f);
+	f->spin.max_ns = max_ns;
+	assert_int_equal(uv_read_start((uv_stream_t *)&f->rd, feed_alloc, feed_read), 0);
+	assert_int_equal(pthread_create(&t, NULL, feeder, f), 0);
+	spin_run(&f->spin, &f->loop);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	sem_destroy(&f->processed);
+	sem_destroy(&f->woken);
+}
+
+static void test_off_never_spins(void **state)
+{
+	struct feed f = { .nbytes = 6 };
+
+	(void)state;
+	feed_run(&f, 0);
+	assert_int_equal(f.input, 6);
+	assert_int_equal(f.spin.hits, 0);
+	assert_int_equal(f.spin.misses, 0);
+}
+
+static void test_spins_catch_then_run_out(void **state)
+{
+	struct feed f = { .nbytes = 6, .wait_miss = true };
+
+	(void)state;
+	/* 200 ms: far longer than a thread takes to send its next byte here,
+	 * even on a busy machine. */
+	feed_run(&f, 200ull * 1000 * 1000);
+	assert_int_equal(f.input, 6);
+	/* Bytes 2..6 each followed one the loop had read: spins caught most
+	 * (all, unless the thread was kept off a CPU for 200 ms). */
+	assert_true(f.spin.hits >= 3);
+	/* Spins are only made after input: at most one outcome per byte. */
+	assert_true(f.spin.hits + f.spin.misses <= 6);
+	/* The last spin ran out (the thread waited for it) ... */
+	assert_true(f.spin.misses >= 1);
+	/* ... which closed the window: a turn without input (the wake) does
+	 * not spin again ... */
+	assert_int_equal(f.window_at_wake, 0);
+	/* ... and the loop then slept: the close woke it, no hit after. */
+	assert_int_equal(f.spin.hits, f.hits_at_miss);
+}
+
+static void test_ends_with_the_loop(void **state)
+{
+	struct feed f = { .nbytes = 1 };
+
+	(void)state;
+	/* The close comes while the loop spins a window of 10 s: spin_run
+	 * returns once the loop has nothing left, not after the window. */
+	feed_run(&f, 10ull * 1000 * 1000 * 1000);
+	assert_int_equal(f.input, 1);
+	assert_int_equal(f.spin.misses, 0);
+}
+
+static void test_window(void **state)
+{
+	struct spin s;
+
+	(void)state;
+	spin_init(&s, 50, feed_input, NULL);
+	assert_int_equal(s.max_ns, 50000);
+	assert_int_equal(s.window_ns, 0);              /* no input seen yet */
+	assert_int_equal(spin_window_after(&s, 0), 50000);
+	assert_int_equal(spin_window_after(&s, 50000), 50000);
+	assert_int_equal(spin_window_after(&s, 50001), 0);
+	spin_set_max(&s, 0);
+	assert_int_equal(spin_window_after(&s, 0), 0);  /* off */
+	spin_set_max(&s, SPIN_MAX_US + 1);
+	assert_int_equal(s.max_ns, (uint64_t)SPIN_MAX_US * 1000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_off_never_spins),
+		cmocka_unit_test(test_spins_catch_then_run_out),
+		cmocka_unit_test(test_ends_with_the_loop),
+		cmocka_unit_test(test_window),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
