@@ -722,7 +722,6 @@ struct jr {
 	uv_poll_t gather_poll;
 	uint64_t gather_due;          /* the timer is armed for this; 0: not */
 	bool gather_on;               /* the timer is watched: holds can end */
-	bool gathering;               /* the open batch is being held */
 };
 
 static enum jr_io jr_io_mode = JR_IO_URING;
@@ -2242,7 +2241,6 @@ static bool jr_gather_hold(struct jr *j)
 {
 	uint64_t now, due;
 
-	j->gathering = false;
 	if (!jr_gather || !j->gather_on || j->njobs || j->pend_nwait >= j->last_nwait)
 		return false;
 	now = uv_hrtime();
@@ -2260,7 +2258,6 @@ static bool jr_gather_hold(struct jr *j)
 		j->gather_due = due;
 		j->st.gathered++;
 	}
-	j->gathering = true;
 	return true;
 }
 
@@ -2274,8 +2271,9 @@ static void jr_gather_cb(uv_poll_t *p, int status, int events)
 	if (read(j->gather_fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
 		return; /* re-armed for a later end since this turn began */
 	j->gather_due = 0;
-	if (j->gathering)
-		jr_kick(j); /* past the hold now: jr_gather_hold says no */
+	/* Past the hold now (jr_gather_hold says no): what waited starts;
+	 * with nothing held, nothing new does. */
+	jr_kick(j);
 }
 
 /* Start what can start: a compaction once nothing is in flight, else the
