@@ -116,8 +116,10 @@ def test(h):
             'CAP_SYS_NICE dropped after the loop took its priority (CapEff %x)' % caps_eff(pid))
     h.check('event loop runs SCHED_FIFO priority 1' in fu.node_log(c.nodes['a']),
             'the log says where the loop runs')
-    h.check(loop_status(c) == {'priority': 'realtime', 'cpu': None},
-            'the status says so: realtime, not pinned (%s)' % loop_status(c))
+    # (poll_spin_us off by default: the loop never spun)
+    h.check(loop_status(c) == {'priority': 'realtime', 'cpu': None, 'spin_us': 0,
+                               'spin_hits': 0, 'spin_misses': 0},
+            'the status says so: realtime, not pinned, no busy polling (%s)' % loop_status(c))
     # 4. a reload cannot change it
     reload_refused(h, c, 'loop_priority', 'normal')
     h.check(threads(pid).get(pid, (None, None))[1] == RT, 'the loop stays SCHED_FIFO')
@@ -189,7 +191,8 @@ def test(h):
             % (len(made), pin, sorted({tuple(sorted(a)) for a in made.values()})))
     h.check('event loop pinned to CPU %d (loop_cpu)' % pin in fu.node_log(c.nodes['a']),
             'the log says where the loop is pinned')
-    h.check(loop_status(c) == {'priority': 'normal', 'cpu': pin},
+    h.check(loop_status(c) == {'priority': 'normal', 'cpu': pin, 'spin_us': 0,
+                               'spin_hits': 0, 'spin_misses': 0},
             'the status says so: normal, CPU %d (%s)' % (pin, loop_status(c)))
     reload_refused(h, c, 'loop_cpu', 'none')
     h.check(os.sched_getaffinity(pid) == {pin}, 'the loop stays on CPU %d' % pin)
