@@ -498,8 +498,9 @@ report() {
 			"$(git -C "$BUILT_FROM" describe --always --dirty 2>/dev/null || echo unknown)" \
 			"$(dpkg-query -W -f='${Version}' nfs-ganesha 2>/dev/null)" \
 			"$(dpkg-query -W -f='${Version}' libnfs-utils 2>/dev/null)"
-		printf '  "params": {"getattr_seconds": %s, "getattr_d1_repeats": %s, "file_bytes": %s, "seq_depth": %s, "seq_bs_kib": %s, "transport": "tcp", "address": "127.0.0.1 in a private netns per server"},\n' \
-			"$SECS" "$GA_REPEATS" "$((FILE_MB * 1048576))" "$SEQ_DEPTH" "$SEQ_BS"
+		printf '  "params": {"getattr_seconds": %s, "getattr_d1_repeats": %s, "file_bytes": %s, "seq_depth": %s, "seq_bs_kib": %s, "sg_extra": "%s", "transport": "tcp", "address": "127.0.0.1 in a private netns per server"},\n' \
+			"$SECS" "$GA_REPEATS" "$((FILE_MB * 1048576))" "$SEQ_DEPTH" "$SEQ_BS" \
+			"$(printf '%s' "${BENCH_SG_EXTRA:-}" | tr -d '"\\')"
 		for s in sgnfs ganesha; do
 			printf '  "%s": {' "$s"
 			for m in $METRICS write_s read_s seq_write_s seq_commit_s seq_read_s seq_wbs seq_rbs; do

@@ -689,6 +689,7 @@ class Bench:
                                'ganesha_rpc_ioq_thrdmax': GA_THRDMAX,
                                'iso_repeat': ISO_REPEAT, 'fo_hosts': FO_HOSTS,
                                'iso_hosts': ISO_HOSTS, 'profile': perfprof.enabled(),
+                               'sg_extra': SG_EXTRA,
                                'variants': {v[0]: {'hosts': v[1], 'owners': v[2], 'depth': v[3]}
                                             for v in VARIANTS}},
                     'loadavg': {'start': loadavg()}}

@@ -625,6 +625,8 @@ def generated_md(run, rs, plot_paths, md_dir):
              'both servers, Ganesha RPC_Ioq_ThrdMax %s' % (
                  P.get('seconds'), P.get('repeat'), P.get('fo_repeat'), P.get('iso_repeat'),
                  P.get('grace_s'), P.get('ganesha_rpc_ioq_thrdmax')),
+             '- sgnfs settings beyond the defaults (`BENCH_SG_EXTRA`, every sgnfs row): %s'
+             % ('; '.join('`%s`' % x for x in P.get('sg_extra') or []) or 'none'),
              '- raw figures: `%s`' % run.get('json_path', ''), '']
     errs = dict(run.get('errors', {}) or {})
     if errs:

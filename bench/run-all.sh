@@ -26,6 +26,8 @@
 # those of lockbench.py (BENCH_SECONDS, BENCH_REPEAT, BENCH_FO_REPEAT,
 # BENCH_GRACE, ...) and fileservice.sh (BENCH_FILE_MB, ...); BENCH_NS, the
 # prefix of the network namespaces' names (default sgnfs-bench);
+# BENCH_SG_EXTRA ([cluster] lines for every sgnfs node of both scripts,
+# ';'-separated, e.g. "poll_spin_us = 50"; named in the report's settings);
 # BENCH_PROFILE (default 1 when `perf` is in PATH; 0: off): one extra,
 # unmeasured run of each sgnfs row under `perf record` of sgnfsd, summed by
 # bench/perfprof.py into the raw figures and printed by report.py below the

@@ -18,6 +18,7 @@
  * loop stops turning, so its leases pass on.
  */
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -109,9 +110,26 @@ static void usage(FILE *f)
 }
 
 /* What the loop's busy polling watches (spin.h): the node's RPC input. */
-static uint64_t sgnfsd_input_count(void *svc)
+static uint64_t sgnfsd_input_count(void *svc, uint64_t *switches)
 {
-	return rpc_svc_input_count(svc);
+	return rpc_svc_input_count(svc, switches);
+}
+
+/* The busy polling to use for poll_spin_us = @want: none where the loop
+ * would share its one CPU with everything else (clients on this machine
+ * included, which a polling loop would keep off it). */
+static unsigned sgnfsd_spin_us(const struct sgnfsd *d, unsigned want)
+{
+	cpu_set_t cs;
+
+	if (!want || thp_loop_cpu() >= 0)
+		return want;
+	if (sched_getaffinity(0, sizeof(cs), &cs) == 0 && CPU_COUNT(&cs) < 2) {
+		log_warn("node %s: poll_spin_us = %u, but the node may use one CPU only: the "
+			 "loop does not poll", d->node.me->name, want);
+		return 0;
+	}
+	return want;
 }
 
 static void sgnfsd_shutdown(struct sgnfsd *d, const char *why)
@@ -368,7 +386,7 @@ static void sgnfsd_reload_live(struct sgnfsd *d, const struct cfg_cluster *next,
 		sj_push(changes, json_object_new_string(line));
 	}
 	if (next->poll_spin_us != d->cfg->poll_spin_us) {
-		spin_set_max(&d->spin, next->poll_spin_us);
+		spin_set_max(&d->spin, sgnfsd_spin_us(d, next->poll_spin_us));
 		snprintf(line, sizeof(line), "[cluster] poll_spin_us %u -> %u",
 			 d->cfg->poll_spin_us, next->poll_spin_us);
 		log_info("node %s %s (reload)", d->node.me->name, line);
@@ -1182,8 +1200,9 @@ int main(int argc, char **argv)
 				 d.cfg->seccomp == SBX_ON ? "on" : "in log mode");
 	}
 	_Static_assert(CFG_POLL_SPIN_MAX_US == SPIN_MAX_US, "poll_spin_us's range");
-	spin_init(&d.spin, d.cfg->poll_spin_us, sgnfsd_input_count, d.node.svc);
-	if (d.cfg->poll_spin_us)
+	spin_init(&d.spin, sgnfsd_spin_us(&d, d.cfg->poll_spin_us), sgnfsd_input_count,
+		  d.node.svc);
+	if (d.spin.max_ns)
 		log_info("node %s: the loop polls up to %u us before it sleeps (poll_spin_us)",
 			 d.node.me->name, d.cfg->poll_spin_us);
 	spin_run(&d.spin, d.loop);

@@ -25,20 +25,35 @@ uint64_t spin_window_after(const struct spin *s, uint64_t idle_ns)
 	return s->max_ns && idle_ns <= s->max_ns ? s->max_ns : 0;
 }
 
+/* Input since the last look?  1 if so, with *@one_source saying whether
+ * it all came from the source of the input before it. */
+static int spin_look(struct spin *s, bool *one_source)
+{
+	uint64_t sw, in = s->input(s->arg, &sw);
+
+	if (in == s->seen)
+		return 0;
+	*one_source = sw == s->seen_switches;
+	s->seen = in;
+	s->seen_switches = sw;
+	return 1;
+}
+
 void spin_run(struct spin *s, uv_loop_t *loop)
 {
 	/* libuv then times every wait inside epoll_wait: how long the loop
 	 * slept before a client's input woke it is what says whether a spin
 	 * would have caught that input. */
 	bool timed = uv_loop_configure(loop, UV_METRICS_IDLE_TIME) == 0;
-	uint64_t in;
+	bool one;
 
-	s->seen = s->input(s->arg);
+	s->seen = s->input(s->arg, &s->seen_switches);
 	for (;;) {
 		uint64_t idle0;
 
 		if (s->window_ns) {
 			uint64_t until = uv_hrtime() + s->window_ns;
+			int got = 0;
 
 			/* Turns that do not block (epoll_wait with timeout 0):
 			 * timers, the journal's check handle and closes run as
@@ -46,23 +61,22 @@ void spin_run(struct spin *s, uv_loop_t *loop)
 			do {
 				if (!uv_run(loop, UV_RUN_NOWAIT))
 					return;
-				in = s->input(s->arg);
-			} while (in == s->seen && uv_hrtime() < until);
-			if (in != s->seen) {
-				s->seen = in;
+				got = spin_look(s, &one);
+			} while (!got && uv_hrtime() < until);
+			if (got) {
 				s->hits++;
-				continue;
+				if (one)
+					continue;
+			} else {
+				s->misses++;
 			}
-			s->misses++;
 			s->window_ns = 0;
 		}
 		idle0 = timed ? uv_metrics_idle_time(loop) : 0;
 		if (!uv_run(loop, UV_RUN_ONCE))
 			return;
-		in = s->input(s->arg);
-		if (in != s->seen && timed) {
-			s->seen = in;
-			s->window_ns = spin_window_after(s, uv_metrics_idle_time(loop) - idle0);
-		}
+		if (spin_look(s, &one) && timed)
+			s->window_ns = one ? spin_window_after(s, uv_metrics_idle_time(loop) - idle0)
+					   : 0;
 	}
 }

@@ -11,11 +11,18 @@
  *
  * The spin is adaptive, so it costs nothing when it would not pay off: the
  * loop spins after a client's input (reads and datagrams of the node's RPC
- * service) woke it from a sleep of at most N, or a spin caught one; a spin
- * that runs out closes the window until the loop is again woken by input
+ * service) woke it from a sleep of at most N, or a spin caught one, as long
+ * as that input came from the same source (connection, UDP address) as the
+ * input before it; a spin that runs out, or input from another source,
+ * closes the window until the loop is again woken by one source's input
  * after so short a sleep.  So an idle node never spins, traffic sparser
  * than N never does, and the CPU spins waste is at most N per such
- * wake-up.
+ * wake-up.  One source only, because with many the sleep is what batches:
+ * while the loop wakes, more connections' calls arrive, and it reads them
+ * all in one turn and answers them in one write each; a spinning loop
+ * takes each connection's calls the moment they come, one at a time
+ * (measured: pipelined NULL from 16 connections -31%, LOCK with the
+ * journal off -41%, before this rule).
  *
  * The cost: the loop thread holds its CPU for up to N microseconds longer
  * after each burst, and with loop_priority = realtime (SCHED_FIFO) nothing
@@ -33,13 +40,14 @@
 #define SPIN_MAX_US 1000        /* poll_spin_us's upper bound */
 
 /* The input counter the spin watches: anything that moves when a client
- * sent something (rpc_svc_input_count). */
-typedef uint64_t (*spin_input_fn)(void *arg);
+ * sent something; *@switches, what moves when input came from another
+ * source than the input before it (rpc_svc_input_count). */
+typedef uint64_t (*spin_input_fn)(void *arg, uint64_t *switches);
 
 struct spin {
 	uint64_t max_ns;        /* poll_spin_us; 0: never spin */
 	uint64_t window_ns;     /* the next spin's length: max_ns or 0 */
-	uint64_t seen;          /* the input count at the last look */
+	uint64_t seen, seen_switches; /* the input counts at the last look */
 	uint64_t hits;          /* spins that saw input before they ran out */
 	uint64_t misses;        /* spins that ran out */
 	spin_input_fn input;    /* borrowed */

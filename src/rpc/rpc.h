@@ -222,8 +222,10 @@ void rpc_svc_budget_stats(const struct rpc_svc *svc, uint64_t *held, uint64_t *s
  * of those, the second kind. */
 uint64_t rpc_svc_udp_dropped(const struct rpc_svc *svc);
 /* Reads that brought bytes and datagrams received, since start (loop
- * thread): it moves whenever a client sent something. */
-uint64_t rpc_svc_input_count(const struct rpc_svc *svc);
+ * thread): it moves whenever a client sent something; *@switches, those
+ * that came from another source (connection, UDP address) than the input
+ * before them. */
+uint64_t rpc_svc_input_count(const struct rpc_svc *svc, uint64_t *switches);
 uint64_t rpc_svc_udp_dropped_host(const struct rpc_svc *svc);
 /* The blocking requests of context @ctx (a group) waiting for the thread
  * pool (*queued) and on it (*jobs) now; 0 and 0 for a context with none. */

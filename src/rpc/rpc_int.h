@@ -181,9 +181,12 @@ struct rpc_svc {
 	unsigned low_inflight;                 /* of those, low ones (<= rpcs_low_cap) */
 	struct wq_chan *pool;                  /* owned: the pool's way back; opened at the first job */
 	uint64_t udp_dropped;                  /* since start */
-	/* Reads that brought bytes (TCP) and datagrams (UDP), since start:
-	 * what the loop's busy polling watches (rpc_svc_input_count). */
-	uint64_t input;
+	/* Reads that brought bytes (TCP) and datagrams (UDP), since start,
+	 * and of those, the ones from another source than the one before (a
+	 * connection; a UDP source address): what the loop's busy polling
+	 * watches (rpc_svc_input_count). */
+	uint64_t input, input_switches;
+	uint64_t input_src;                    /* the last one's source, as a key */
 	uint64_t udp_drop_logged_ms, udp_drop_quiet;
 	/* Of udp_dropped, those dropped by max_queued_per_host; UDP requests
 	 * waiting for the pool now (every host's udp_queued); the rate limit

@@ -106,8 +106,9 @@ void rpc_svc_drc_stats(const struct rpc_svc *svc, struct rpc_drc_stats *out)
 	rpc_drc_stats(svc->drc, out);
 }
 
-uint64_t rpc_svc_input_count(const struct rpc_svc *svc)
+uint64_t rpc_svc_input_count(const struct rpc_svc *svc, uint64_t *switches)
 {
+	*switches = svc->input_switches;
 	return svc->input;
 }
 

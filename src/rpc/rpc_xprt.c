@@ -537,6 +537,32 @@ static void rpcx_conn_feed(struct rpc_conn *conn, const uint8_t *p, size_t n)
 	rpcx_conn_maybe_pause(conn, left != 0);
 }
 
+/* Count input from the source @src (a key: a connection's address, or
+ * rpcx_udp_src_key's), noting a change of source (rpc_svc_input_count). */
+static void rpcx_input(struct rpc_svc *svc, uint64_t src)
+{
+	svc->input++;
+	if (src != svc->input_src) {
+		svc->input_src = src;
+		svc->input_switches++;
+	}
+}
+
+/* A UDP source address as a key: FNV-1a of its bytes, odd, so that it is
+ * never a connection's (aligned) address.  A collision only makes two
+ * sources count as one. */
+static uint64_t rpcx_udp_src_key(const struct sockaddr *addr)
+{
+	const uint8_t *p = (const uint8_t *)addr;
+	size_t n = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					       : sizeof(struct sockaddr_in);
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h | 1;
+}
+
 static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct rpc_conn *conn = s->data;
@@ -550,7 +576,7 @@ static void rpcx_conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf
 		rpcx_conn_close(conn, nread == UV_EOF ? NULL : uv_strerror((int)nread));
 		return;
 	}
-	svc->input++;
+	rpcx_input(svc, (uint64_t)(uintptr_t)conn);
 	if (conn->lsn->stats)
 		conn->lsn->stats->bytes_in += (uint64_t)nread;
 	/* A stash fed later keeps this time: its calls waited since. */
@@ -1089,7 +1115,7 @@ static void rpcx_udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 		lsn->svc->rdbuf_busy = false;
 	if (nread <= 0 || !addr || lsn->closing)
 		return;
-	lsn->svc->input++;
+	rpcx_input(lsn->svc, rpcx_udp_src_key(addr));
 	if (flags & UV_UDP_PARTIAL) {
 		log_debug("rpc: truncated UDP datagram dropped");
 		return;

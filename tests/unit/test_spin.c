@@ -10,6 +10,8 @@
  *     the last spin runs out (a miss), which closes the window: a turn
  *     the loop is woken for without input finds it closed, and the close
  *     that follows ends the run;
+ *   - the same, each byte sent on the other of two pipes than the one
+ *     before (two sources, as two clients): no spin at all;
  *   - a window of 10 s and the pipe closed while the loop spins: spin_run
  *     returns with the loop (no miss: it did not spin the window out);
  *   - spin_window_after: open after a sleep no longer than the bound,
@@ -35,12 +37,15 @@
 
 struct feed {
 	uv_loop_t loop;
-	uv_pipe_t rd;
-	int wfd;
+	uv_pipe_t rd[2];
+	int wfd[2];
 	uint64_t input;          /* bytes read: the spin's input counter */
+	uint64_t switches;       /* ... read from the other pipe than the last */
+	uv_pipe_t *last;
 	sem_t processed;         /* one post per byte read */
 	struct spin spin;
 	unsigned nbytes;         /* the thread sends this many ... */
+	bool alternate;          /* ... on the two pipes in turn (else the first) */
 	bool wait_miss;          /* ... then waits for a miss, then wakes the
 				  * loop with no input (wake) */
 	uv_async_t wake;
@@ -49,9 +54,12 @@ struct feed {
 	uint64_t hits_at_miss;
 };
 
-static uint64_t feed_input(void *arg)
+static uint64_t feed_input(void *arg, uint64_t *switches)
 {
-	return ((struct feed *)arg)->input;
+	struct feed *f = arg;
+
+	*switches = f->switches;
+	return f->input;
 }
 
 static void feed_alloc(uv_handle_t *h, size_t sz, uv_buf_t *buf)
@@ -71,6 +79,10 @@ static void feed_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (n < 0) {
 		uv_close((uv_handle_t *)s, NULL);
 		return;
+	}
+	if (f->last != (uv_pipe_t *)s) {
+		f->last = (uv_pipe_t *)s;
+		f->switches++;
 	}
 	for (ssize_t i = 0; i < n; i++) {
 		f->input++;
@@ -93,7 +105,7 @@ static void *feeder(void *arg)
 	struct feed *f = arg;
 
 	for (unsigned i = 0; i < f->nbytes; i++) {
-		assert_int_equal(write(f->wfd, "x", 1), 1);
+		assert_int_equal(write(f->wfd[f->alternate ? i % 2 : 0], "x", 1), 1);
 		while (sem_wait(&f->processed) < 0 && errno == EINTR)
 			;
 	}
@@ -107,7 +119,8 @@ static void *feeder(void *arg)
 		while (sem_wait(&f->woken) < 0 && errno == EINTR)
 			;
 	}
-	close(f->wfd);
+	close(f->wfd[0]);
+	close(f->wfd[1]);
 	return NULL;
 }
 
@@ -118,12 +131,15 @@ static void feed_run(struct feed *f, uint64_t max_ns)
 	int fds[2];
 	pthread_t t;
 
-	assert_int_equal(pipe(fds), 0);
 	assert_int_equal(uv_loop_init(&f->loop), 0);
-	assert_int_equal(uv_pipe_init(&f->loop, &f->rd, 0), 0);
-	assert_int_equal(uv_pipe_open(&f->rd, fds[0]), 0);
-	f->rd.data = f;
-	f->wfd = fds[1];
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pipe(fds), 0);
+		assert_int_equal(uv_pipe_init(&f->loop, &f->rd[i], 0), 0);
+		assert_int_equal(uv_pipe_open(&f->rd[i], fds[0]), 0);
+		f->rd[i].data = f;
+		f->wfd[i] = fds[1];
+		assert_int_equal(uv_read_start((uv_stream_t *)&f->rd[i], feed_alloc, feed_read), 0);
+	}
 	assert_int_equal(sem_init(&f->processed, 0, 0), 0);
 	assert_int_equal(sem_init(&f->woken, 0, 0), 0);
 	if (f->wait_miss) {
@@ -132,7 +148,6 @@ static void feed_run(struct feed *f, uint64_t max_ns)
 	}
 	spin_init(&f->spin, 0, feed_input, f);
 	f->spin.max_ns = max_ns;
-	assert_int_equal(uv_read_start((uv_stream_t *)&f->rd, feed_alloc, feed_read), 0);
 	assert_int_equal(pthread_create(&t, NULL, feeder, f), 0);
 	spin_run(&f->spin, &f->loop);
 	assert_int_equal(pthread_join(t, NULL), 0);
@@ -175,6 +190,19 @@ static void test_spins_catch_then_run_out(void **state)
 	assert_int_equal(f.spin.hits, f.hits_at_miss);
 }
 
+static void test_many_sources_never_spin(void **state)
+{
+	struct feed f = { .nbytes = 6, .alternate = true };
+
+	(void)state;
+	/* Each byte from the other pipe than the one before: the loop would
+	 * take each source's input alone if it spun, so it sleeps. */
+	feed_run(&f, 200ull * 1000 * 1000);
+	assert_int_equal(f.input, 6);
+	assert_int_equal(f.spin.hits, 0);
+	assert_int_equal(f.spin.misses, 0);
+}
+
 static void test_ends_with_the_loop(void **state)
 {
 	struct feed f = { .nbytes = 1 };
@@ -209,6 +237,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_off_never_spins),
 		cmocka_unit_test(test_spins_catch_then_run_out),
+		cmocka_unit_test(test_many_sources_never_spin),
 		cmocka_unit_test(test_ends_with_the_loop),
 		cmocka_unit_test(test_window),
 	};
