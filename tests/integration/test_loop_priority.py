@@ -22,6 +22,8 @@ test_loop_priority - where the event loop stands with the CPU scheduler
      loop's CPU and priority; the log says so; a reload changing loop_cpu
      is refused; `sgnfsd -t` refuses a CPU number out of range and one the
      process may not use (run on CPU 0 alone), naming the key.
+  6. `poll_spin_us = 50`: a node started on one CPU does not poll (status
+     `spin_us` 0, and the log says why); one with two CPUs polls (50).
 """
 import os
 import subprocess
@@ -214,6 +216,21 @@ def test(h):
                 'sgnfsd -t refuses loop_cpu = %s%s, naming the key (exit %d: %s)'
                 % (val, ' run on CPU %d alone' % cpus[0] if pre else '', r.returncode,
                    out.strip()))
+
+    # 6. busy polling: a node that may use one CPU only does not poll (it
+    # would keep whatever else runs there off the CPU); with two it does
+    for name, wrap, want, line in (
+            ('spin1', ('taskset', '-c', str(cpus[0])), 0,
+             'poll_spin_us = 50, but the node may use one CPU only: the loop does not poll'),
+            ('spin2', (), 50, 'the loop polls up to 50 us before it sleeps (poll_spin_us)')):
+        c = h.cluster(groups(), name=name, cluster_extra={'poll_spin_us': '50'})
+        c.start('a', wrap=wrap)
+        nu.wait_online(h, c, ['g1'])
+        st = loop_status(c) or {}
+        h.check(st.get('spin_us') == want and line in fu.node_log(c.nodes['a']),
+                'poll_spin_us = 50%s: status spin_us %d, logged (%s)'
+                % (' on CPU %d alone' % cpus[0] if wrap else '', want, st))
+        c.stop_all()
 
 
 if __name__ == '__main__':
