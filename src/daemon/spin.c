@@ -41,11 +41,7 @@ static int spin_look(struct spin *s, bool *one_source)
 
 void spin_run(struct spin *s, uv_loop_t *loop)
 {
-	/* libuv then times every wait inside epoll_wait: how long the loop
-	 * slept before a client's input woke it is what says whether a spin
-	 * would have caught that input. */
-	bool timed = uv_loop_configure(loop, UV_METRICS_IDLE_TIME) == 0;
-	bool one;
+	bool timed = false, one;
 
 	s->seen = s->input(s->arg, &s->seen_switches);
 	for (;;) {
@@ -72,6 +68,13 @@ void spin_run(struct spin *s, uv_loop_t *loop)
 			}
 			s->window_ns = 0;
 		}
+		if (!timed && s->max_ns)
+			/* libuv then times every wait inside epoll_wait: how long
+			 * the loop slept before a client's input woke it says
+			 * whether a spin would have caught that input.  Only once
+			 * polling is on: with the timing libuv makes a sleep two
+			 * polls, one that does not wait, then the one that does. */
+			timed = uv_loop_configure(loop, UV_METRICS_IDLE_TIME) == 0;
 		idle0 = timed ? uv_metrics_idle_time(loop) : 0;
 		if (!uv_run(loop, UV_RUN_ONCE))
 			return;
