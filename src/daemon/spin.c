@@ -16,6 +16,7 @@ void spin_set_max(struct spin *s, unsigned max_us)
 	if (max_us > SPIN_MAX_US)
 		max_us = SPIN_MAX_US;
 	s->max_ns = (uint64_t)max_us * 1000;
+	s->backoff = s->skip = 0;
 	/* The next input's gap decides whether a spin follows. */
 	s->window_ns = 0;
 }
@@ -61,10 +62,15 @@ void spin_run(struct spin *s, uv_loop_t *loop)
 			} while (!got && uv_hrtime() < until);
 			if (got) {
 				s->hits++;
+				s->backoff = s->skip = 0;
 				if (one)
 					continue;
 			} else {
 				s->misses++;
+				s->backoff = s->backoff ? s->backoff * 2 : 1;
+				if (s->backoff > SPIN_BACKOFF_MAX)
+					s->backoff = SPIN_BACKOFF_MAX;
+				s->skip = s->backoff;
 			}
 			s->window_ns = 0;
 		}
@@ -78,8 +84,13 @@ void spin_run(struct spin *s, uv_loop_t *loop)
 		idle0 = timed ? uv_metrics_idle_time(loop) : 0;
 		if (!uv_run(loop, UV_RUN_ONCE))
 			return;
-		if (spin_look(s, &one) && timed)
+		if (spin_look(s, &one) && timed) {
 			s->window_ns = one ? spin_window_after(s, uv_metrics_idle_time(loop) - idle0)
 					   : 0;
+			if (s->window_ns && s->skip) {
+				s->skip--;
+				s->window_ns = 0;
+			}
+		}
 	}
 }

@@ -17,7 +17,11 @@
  * closes the window until the loop is again woken by one source's input
  * after so short a sleep.  So an idle node never spins, traffic sparser
  * than N never does, and the CPU spins waste is at most N per such
- * wake-up.  One source only, because with many the sleep is what batches:
+ * wake-up, and less after misses: each miss in a row doubles the windows
+ * skipped before the next spin (1, 2, 4 .. SPIN_BACKOFF_MAX), a hit ends
+ * that.  (A spin that cannot catch anything, as when the client waits for
+ * the CPU the spinning loop holds on a busy machine, soon stops.)  One
+ * source only, because with many the sleep is what batches:
  * while the loop wakes, more connections' calls arrive, and it reads them
  * all in one turn and answers them in one write each; a spinning loop
  * takes each connection's calls the moment they come, one at a time
@@ -38,6 +42,7 @@
 #include <uv.h>
 
 #define SPIN_MAX_US 1000        /* poll_spin_us's upper bound */
+#define SPIN_BACKOFF_MAX 64     /* misses in a row skip at most this many windows */
 
 /* The input counter the spin watches: anything that moves when a client
  * sent something; *@switches, what moves when input came from another
@@ -48,6 +53,8 @@ struct spin {
 	uint64_t max_ns;        /* poll_spin_us; 0: never spin */
 	uint64_t window_ns;     /* the next spin's length: max_ns or 0 */
 	uint64_t seen, seen_switches; /* the input counts at the last look */
+	unsigned backoff;       /* after misses in a row: windows to skip, 1..SPIN_BACKOFF_MAX */
+	unsigned skip;          /* ... still to skip */
 	uint64_t hits;          /* spins that saw input before they ran out */
 	uint64_t misses;        /* spins that ran out */
 	spin_input_fn input;    /* borrowed */

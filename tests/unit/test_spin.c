@@ -10,6 +10,9 @@
  *     the last spin runs out (a miss), which closes the window: a turn
  *     the loop is woken for without input finds it closed, and the close
  *     that follows ends the run;
+ *   - after that miss, one window is skipped (the back-off): of three
+ *     more bytes, the first is not followed by a spin, the second opens
+ *     the window and the third is caught;
  *   - the same, each byte sent on the other of two pipes than the one
  *     before (two sources, as two clients): no spin at all;
  *   - a window of 10 s and the pipe closed while the loop spins: spin_run
@@ -52,6 +55,9 @@ struct feed {
 	sem_t woken;
 	uint64_t window_at_wake; /* the spin window the wake found */
 	uint64_t hits_at_miss;
+	unsigned after_miss;     /* bytes the thread sends after the miss, then
+				  * it waits for a second miss */
+	uint64_t hits_at_end, misses_at_end;
 };
 
 static uint64_t feed_input(void *arg, uint64_t *switches)
@@ -118,6 +124,16 @@ static void *feeder(void *arg)
 		assert_int_equal(uv_async_send(&f->wake), 0);
 		while (sem_wait(&f->woken) < 0 && errno == EINTR)
 			;
+		for (unsigned i = 0; i < f->after_miss; i++) {
+			assert_int_equal(write(f->wfd[0], "x", 1), 1);
+			while (sem_wait(&f->processed) < 0 && errno == EINTR)
+				;
+		}
+		for (int i = 0; i < 30000 && f->after_miss &&
+				__atomic_load_n(&f->spin.misses, __ATOMIC_RELAXED) < 2; i++)
+			usleep(1000);
+		f->hits_at_end = __atomic_load_n(&f->spin.hits, __ATOMIC_RELAXED);
+		f->misses_at_end = __atomic_load_n(&f->spin.misses, __ATOMIC_RELAXED);
 	}
 	close(f->wfd[0]);
 	close(f->wfd[1]);
@@ -190,6 +206,23 @@ static void test_spins_catch_then_run_out(void **state)
 	assert_int_equal(f.spin.hits, f.hits_at_miss);
 }
 
+static void test_backoff_after_miss(void **state)
+{
+	struct feed f = { .nbytes = 6, .wait_miss = true, .after_miss = 3 };
+
+	(void)state;
+	feed_run(&f, 200ull * 1000 * 1000);
+	assert_int_equal(f.input, 9);
+	assert_true(f.hits_at_miss >= 3);
+	assert_int_equal(f.spin.misses, 2);
+	/* After the miss, one window is skipped: the first byte after it is
+	 * not followed by a spin; the second opens the window again and the
+	 * third is caught (one hit, where without the back-off the second and
+	 * third both were); the spin after the third runs out. */
+	assert_int_equal(f.hits_at_end - f.hits_at_miss, 1);
+	assert_int_equal(f.misses_at_end, 2);
+}
+
 static void test_many_sources_never_spin(void **state)
 {
 	struct feed f = { .nbytes = 6, .alternate = true };
@@ -237,6 +270,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_off_never_spins),
 		cmocka_unit_test(test_spins_catch_then_run_out),
+		cmocka_unit_test(test_backoff_after_miss),
 		cmocka_unit_test(test_many_sources_never_spin),
 		cmocka_unit_test(test_ends_with_the_loop),
 		cmocka_unit_test(test_window),
