@@ -207,9 +207,20 @@ static bool grp_client_rebooted_cb(struct grp_pub *gp, const char *name,
 	return any;
 }
 
+/* gslot.h: a protocol still writes @gp's state after close. */
+static struct grp_leave *grp_leave_hold_cb(struct grp_pub *gp)
+{
+	struct sg_group *g = (struct sg_group *)gp; /* pub is its first member */
+	struct sg_slot *sl = g->slot;
+
+	sl->leave_holds++;
+	return &sl->leave;
+}
+
 static const struct grp_calls grp_calls = {
 	.recovered = grp_recovered_cb,
 	.client_rebooted = grp_client_rebooted_cb,
+	.leave_hold = grp_leave_hold_cb,
 };
 
 static void grp_timer_closed(uv_handle_t *h)
@@ -1259,8 +1270,11 @@ static void grp_waiters_done(struct sg_slot *sl, const char *why)
 {
 	bool online = sl->g && sl->g->state == GRP_ONLINE;
 
-	/* "start" returns once the VIPs are bound (grp_bind_timer_cb). */
+	/* "start" returns once the VIPs are bound (grp_bind_timer_cb),
+	 * "stop" once the state is written (grp_slot_leave_put). */
 	if (!why && sl->g && sl->g->state == GRP_BINDING)
+		return;
+	if (!why && !sl->g && sl->leave_holds)
 		return;
 
 	while (sl->waiters) {
@@ -1303,6 +1317,59 @@ static bool grp_wait(struct sg_slot *sl, bool start, struct json_object *out)
 }
 
 static void grp_node_finish_stop(struct sg_node *node);
+static void grp_slot_acquired(void *arg);
+
+static bool grp_node_leaving(const struct sg_node *node)
+{
+	for (size_t i = 0; i < node->nslots; i++)
+		if (node->slots[i].leave_holds)
+			return true;
+	return false;
+}
+
+/* The group of @sl has gone offline here: tell its owner (with @target,
+ * only that node should take it next; @contend as owner_ops.release),
+ * at once or, while a protocol still writes its state, once that is done. */
+static void grp_slot_release(struct sg_slot *sl, const char *target, bool contend)
+{
+	_Static_assert(sizeof(sl->release_target) == CFG_NAME_MAX + 1, "a node's name");
+	if (!sl->leave_holds) {
+		sl->own->release(sl->own_impl, target, contend);
+		return;
+	}
+	sl->release_pending = true;
+	sl->release_contend = contend;
+	snprintf(sl->release_target, sizeof(sl->release_target), "%s", target ? target : "");
+	log_info("group=%s offline on node %s; released once its journal's last writes are "
+		 "durable", sl->cfg->name, sl->node->me->name);
+}
+
+/* struct grp_leave: a protocol has written what the group left with. */
+static void grp_slot_leave_put(struct grp_leave *hold)
+{
+	struct sg_slot *sl = (struct sg_slot *)((char *)hold - offsetof(struct sg_slot, leave));
+	struct sg_node *node = sl->node;
+
+	if (--sl->leave_holds)
+		return;
+	if (sl->release_pending) {
+		sl->release_pending = false;
+		log_info("group=%s state written: released by node %s", sl->cfg->name,
+			 node->me->name);
+		sl->own->release(sl->own_impl, sl->release_target[0] ? sl->release_target : NULL,
+				 sl->release_contend);
+	}
+	if (node->stopping) {
+		if (node->opening == 0 && !grp_node_leaving(node))
+			grp_node_finish_stop(node);
+		return;
+	}
+	grp_waiters_done(sl, NULL); /* a managed stop is answered now */
+	if (sl->acquired_pending) {
+		sl->acquired_pending = false;
+		grp_slot_acquired(sl);
+	}
+}
 
 /* @sl's group has finished opening: it is online (sl->g), or it failed or
  * was stopped meanwhile (sl->g NULL; rc < 0 for a failure). */
@@ -1314,8 +1381,7 @@ static void grp_slot_opened(struct sg_slot *sl, int rc)
 	if (!sl->g && !sl->own->external) {
 		/* Not served here after all: let another node take it; after a
 		 * failure, do not grab it straight back. */
-		sl->own->release(sl->own_impl, NULL,
-				 rc == 0 && sl->stop_contend && !node->draining);
+		grp_slot_release(sl, NULL, rc == 0 && sl->stop_contend && !node->draining);
 		if (rc < 0)
 			log_err("group=%s released by node %s after the failed start",
 				sl->cfg->name, node->me->name);
@@ -1324,7 +1390,7 @@ static void grp_slot_opened(struct sg_slot *sl, int rc)
 		sl->why[0] = '\0';
 	sl->stop_pending = false;
 	grp_waiters_done(sl, NULL);
-	if (node->stopping && node->opening == 0)
+	if (node->stopping && node->opening == 0 && !grp_node_leaving(node))
 		grp_node_finish_stop(node);
 }
 
@@ -1334,6 +1400,11 @@ static void grp_slot_acquired(void *arg)
 
 	if (sl->g || sl->node->stopping)
 		return;
+	if (sl->leave_holds) {
+		/* Its last incarnation here still writes: after that. */
+		sl->acquired_pending = true;
+		return;
+	}
 	if (grp_start(sl) < 0) {
 		sl->own->release(sl->own_impl, NULL, false);
 		log_err("group=%s cannot come online on node %s: %s; released", sl->cfg->name,
@@ -1390,6 +1461,7 @@ int grp_node_start(struct sg_node *node)
 			continue;
 		struct sg_slot *sl = &node->slots[node->nslots];
 		sl->node = node;
+		sl->leave.put = grp_slot_leave_put;
 		sl->cfg = gc;
 		sl->m = calloc(1, sizeof(*sl->m));
 		if (!sl->m)
@@ -1452,7 +1524,10 @@ void grp_node_stop(struct sg_node *node)
 			sl->g = NULL;
 		}
 	}
-	if (node->opening == 0)
+	/* Else once the last open is done, and the last journal written
+	 * (grp_slot_opened, grp_slot_leave_put): until then every owner
+	 * keeps its group. */
+	if (node->opening == 0 && !grp_node_leaving(node))
 		grp_node_finish_stop(node);
 }
 
@@ -1517,7 +1592,7 @@ void grp_node_move(struct sg_node *node, const char *group, const char *target,
 	g = sl->g;
 	grp_stop_ex(g, true);
 	sl->g = NULL;
-	sl->own->release(sl->own_impl, target, !node->draining);
+	grp_slot_release(sl, target, !node->draining);
 	grp_handover_start(sl, g);
 	sj_add(out, "result", json_object_new_string("released"));
 	sj_add(out, "group", json_object_new_string(group));
@@ -1550,7 +1625,7 @@ void grp_node_drain(struct sg_node *node, bool drain, struct json_object *out)
 			log_info("group=%s leaves node %s (drain)", sl->cfg->name, node->me->name);
 			grp_stop_ex(g, true);
 			sl->g = NULL;
-			sl->own->release(sl->own_impl, NULL, false);
+			grp_slot_release(sl, NULL, false);
 			grp_handover_start(sl, g);
 			sj_push(names, json_object_new_string(sl->cfg->name));
 			moved++;
@@ -1705,6 +1780,12 @@ int grp_node_start_group(struct sg_node *node, const char *group, char *why, siz
 	sl->stop_pending = false; /* the latest word wins */
 	if (sl->g)
 		return sl->g->state == GRP_ONLINE ? 0 : 1; /* online already, or opening */
+	if (sl->leave_holds) {
+		snprintf(why, whylen, "group %s is still stopping on node %s (its journal's last "
+			 "writes are not durable yet); start it once the stop has returned", group,
+			 node->me->name);
+		return -EBUSY;
+	}
 	log_info("group=%s start requested on node %s (managed)", group, node->me->name);
 	rc = grp_start(sl);
 	if (rc < 0) {
@@ -1736,7 +1817,9 @@ int grp_node_stop_group(struct sg_node *node, const char *group, char *why, size
 	grp_stop(sl->g);
 	sl->g = NULL;
 	grp_waiters_done(sl, NULL); /* a start still waiting for its binds */
-	return 0;
+	/* Stopped once its state is written: the manager starts it on
+	 * another node as soon as this is answered. */
+	return sl->leave_holds ? 1 : 0;
 }
 
 enum grp_node_state grp_node_group_state(struct sg_node *node, const char *group,
@@ -1753,6 +1836,8 @@ enum grp_node_state grp_node_group_state(struct sg_node *node, const char *group
 		*why = sl->why;
 		return GRP_NODE_FAILED;
 	}
+	if (sl->leave_holds)
+		*why = "stopping: its journal's last writes are not durable yet";
 	return GRP_NODE_OFFLINE;
 }
 

@@ -75,6 +75,18 @@ struct sg_slot {
 	const char *statedir;              /* <first export>/.sgnfs: cfg_group.statedir (config
 					    * trees live until exit) */
 	char vipdir[4200];                 /* <run_dir>/<node>.vips (cluster/vip.h) */
+	/* Leaving: the group went offline here but a protocol still writes
+	 * its state (gslot.h, grp_leave_hold).  Until the last hold is put
+	 * back the owner is not told (another node would open that state),
+	 * a managed stop is not answered and the group is not started here
+	 * again. */
+	struct grp_leave leave;            /* the hold handed out: put is grp_slot_leave_put */
+	unsigned leave_holds;
+	bool release_pending;              /* own->release(release_target or NULL,
+					      release_contend) once they are back */
+	bool release_contend;
+	char release_target[65];           /* a node's name: CFG_NAME_MAX + 1 */
+	bool acquired_pending;             /* the owner said acquired meanwhile */
 };
 
 /* This node: one per sgnfsd process. */

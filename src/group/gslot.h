@@ -96,9 +96,15 @@ struct grp_proto_ops {
 	void (*reconf_drop)(void *prep);
 };
 
+/* A hold on a group's leaving (grp_leave_hold); the group's to free. */
+struct grp_leave {
+	void (*put)(struct grp_leave *hold);
+};
+
 /* Calls from a protocol into its group (set by src/group). */
 struct grp_calls {
 	void (*recovered)(struct grp_pub *g, enum grp_proto_id id, const char *why);
+	struct grp_leave *(*leave_hold)(struct grp_pub *g);
 	bool (*client_rebooted)(struct grp_pub *g, const char *name,
 				const struct sockaddr_storage *from, bool trusted, const char *why);
 };
@@ -135,6 +141,27 @@ static inline bool grp_in_grace(const struct grp_pub *g)
 static inline void grp_recovered(struct grp_pub *g, enum grp_proto_id id, const char *why)
 {
 	g->calls->recovered(g, id, why);
+}
+
+/*
+ * In close, a protocol whose state still has writes to finish on the
+ * group's storage (a journal's last batch) holds the group's leaving: the
+ * group does not tell its owner it has left this node (so no other node
+ * takes it; a managed stop is not answered) until each hold is given back
+ * with grp_leave_put(hold), from any later point on the loop (the group
+ * itself may be gone by then; the hold outlives it).  NULL: no memory of
+ * the group's to hold (nothing to give back).
+ */
+static inline void *grp_leave_hold(struct grp_pub *g)
+{
+	return g->calls->leave_hold(g);
+}
+
+static inline void grp_leave_put(void *hold)
+{
+	struct grp_leave *l = hold;
+
+	l->put(l);
 }
 
 /* A client of @g rebooted: every protocol of the group releases it. */

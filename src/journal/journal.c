@@ -722,6 +722,11 @@ struct jr {
 	uv_poll_t gather_poll;
 	uint64_t gather_due;          /* the timer is armed for this; 0: not */
 	bool gather_on;               /* the timer is watched: holds can end */
+	/* jr_close: the caller has gone; what it appended is still written */
+	bool closing;
+	jr_closed_fn closed;          /* called once the last batch is durable */
+	void *closed_arg;
+	uint64_t close_t0;            /* uv_hrtime at jr_close */
 };
 
 static enum jr_io jr_io_mode = JR_IO_URING;
@@ -1390,7 +1395,9 @@ static void jr_retry_cb(uv_timer_t *t)
 {
 	struct jr *j = t->data;
 
-	if (j->failed && !j->njobs) {
+	if (j->closing) {
+		jr_kick(j); /* the last batch, not submitted before */
+	} else if (j->failed && !j->njobs) {
 		j->compact_wanted = true;
 		jr_kick(j);
 	} else if (!j->failed && !j->fold && (j->fold_wanted || j->own_wanted)) {
@@ -1903,6 +1910,12 @@ static void jr_fold_step_done(struct jr *j, struct jr_fold *f)
 		jr_kick(j);
 		return;
 	}
+	if (j->closing) {
+		/* No switch now: the last batch goes to the old file. */
+		jr_fold_release(j, f, true);
+		jr_kick(j);
+		return;
+	}
 	if (j->failed || j->compact_wanted || (j->own_wanted && !f->own_from)) {
 		/* A snapshot of the live state goes first (jr_kick), or a
 		 * fold of this owner's records, which drops what this one
@@ -1950,7 +1963,7 @@ static void jr_fold_done(struct wq_work *w, int status)
 		jr_fold_free(f);
 		return;
 	}
-	if (f->phase == JR_FP_BUILD && j->fold_hold) {
+	if (f->phase == JR_FP_BUILD && j->fold_hold && !j->closing) {
 		j->fold_hold = false;
 		j->fold_held = f;
 		return;
@@ -2276,11 +2289,17 @@ static void jr_gather_cb(uv_poll_t *p, int status, int events)
 	jr_kick(j);
 }
 
+static void jr_close_step(struct jr *j);
+
 /* Start what can start: a compaction once nothing is in flight, else the
  * open batch if fewer than jr_inflight writes are (and jr_gather_hold does
  * not keep it back). */
 static void jr_kick(struct jr *j)
 {
+	if (j->closing) {
+		jr_close_step(j);
+		return;
+	}
 	if (j->fold && !j->fold->busy && (j->failed || j->compact_wanted)) {
 		/* A snapshot of the live state goes first; a fold between
 		 * steps is set aside (one with a step on the pool, once it is
@@ -2500,53 +2519,126 @@ static void jr_handle_closed(uv_handle_t *h)
 		free(j);
 }
 
-void jr_close(struct jr *j)
+/* The drain of jr_close is over: let go of everything, then tell the
+ * caller (another node may open the file from now on). */
+static void jr_close_finish(struct jr *j)
 {
-	if (!j)
-		return;
-	/* Jobs still running finish on their own descriptors and free
-	 * themselves; those that ran were waiting for an earlier one. */
-	for (struct jr_job *job = j->jobs, *next; job; job = next) {
-		next = job->next;
-		if (job->done || job->io_ran)
-			jr_job_free(job); /* ran (io_ran: held by a test) */
-		else
-			job->j = NULL;    /* the pool, or the ring's drain, frees it */
-	}
-	j->nheld = 0;
-	j->jobs = j->jlast = NULL;
-	if (j->fold) {
-		/* A step on the pool frees it when it ends; one between
-		 * steps goes now (its temporary is left for the next fold,
-		 * which removes it first: the group may be opening elsewhere
-		 * already, and its own fold uses the name). */
-		if (j->fold->busy)
-			j->fold->j = NULL;
-		else
-			jr_fold_free(j->fold);
-		j->fold = j->fold_held = NULL;
-	}
+	jr_closed_fn closed = j->closed;
+	void *arg = j->closed_arg;
+
+	j->closed = NULL;
+	if (j->loop && j->close_t0)
+		log_info("group=%s journal closed: its last writes took %.3f ms after the close",
+			 j->group, (double)(uv_hrtime() - j->close_t0) / 1e6);
 	jr_free_waiters(j->wait);
+	j->wait = NULL;
 	free(j->pend.p);
+	j->pend.p = NULL;
 	if (j->fd >= 0)
 		close(j->fd);
+	j->fd = -1;
 	if (j->dirfd >= 0)
 		close(j->dirfd);
+	j->dirfd = -1;
 	if (j->loop && j->ring) {
 		jr_ring_close(j);
 		uv_close((uv_handle_t *)&j->poll, jr_handle_closed);
 	}
 	free(j->group);
+	j->group = NULL;
 	if (!j->loop) {
 		/* Opened off the loop and never attached: no handle, no job. */
 		free(j);
+	} else {
+		uv_close((uv_handle_t *)&j->check, jr_handle_closed);
+		uv_close((uv_handle_t *)&j->retry, jr_handle_closed);
+		uv_close((uv_handle_t *)&j->idle, jr_handle_closed);
+		if (j->gather_fd >= 0)
+			uv_close((uv_handle_t *)&j->gather_poll, jr_handle_closed);
+	}
+	if (closed)
+		closed(arg);
+}
+
+/*
+ * One step of a closing journal (from jr_kick): a fold between steps is
+ * set aside, one on the pool is waited for (a switch that renamed makes
+ * the new file the one the last batch goes to); writes in flight are
+ * waited for; then the open batch goes, alone, and once nothing is left
+ * the journal is closed.  No compaction: the caller's state is gone.
+ */
+static void jr_close_step(struct jr *j)
+{
+	if (j->fold && !j->fold->busy)
+		jr_fold_release(j, j->fold, true);
+	if (j->fold || j->njobs)
+		return; /* their ends kick again */
+	if (j->pend.len && j->failed) {
+		log_err("group=%s journal closed with %" PRIu64 " records not written (%s): the "
+			"next owner may hold locks they released as reserved until its grace "
+			"ends", j->group, j->pend_nrec, strerror(-j->err));
+		jr_fail_pending(j, j->err);
+	}
+	if (j->pend.len) {
+		jr_start_append(j);
+		if (j->njobs)
+			return;
+		if (j->pend.len) {
+			/* Not submitted (the pool refused it): again in a while. */
+			if (!uv_is_active((uv_handle_t *)&j->retry))
+				uv_timer_start(&j->retry, jr_retry_cb, JR_RETRY_MS, 0);
+			return;
+		}
+		log_err("group=%s journal closed with its last records not written (cannot "
+			"submit them): the next owner may hold locks they released as reserved "
+			"until its grace ends", j->group);
+	}
+	uv_timer_stop(&j->retry);
+	jr_close_finish(j);
+}
+
+void jr_close(struct jr *j, jr_closed_fn closed, void *arg)
+{
+	if (!j) {
+		if (closed)
+			closed(arg);
 		return;
 	}
-	uv_close((uv_handle_t *)&j->check, jr_handle_closed);
-	uv_close((uv_handle_t *)&j->retry, jr_handle_closed);
-	uv_close((uv_handle_t *)&j->idle, jr_handle_closed);
-	if (j->gather_fd >= 0)
-		uv_close((uv_handle_t *)&j->gather_poll, jr_handle_closed);
+	j->closed = closed;
+	j->closed_arg = arg;
+	j->closing = true;
+	/* The caller goes now: nothing of it is called any more (waiters
+	 * are freed, no snapshot of its state is asked for), but every
+	 * record it appended is still written, so the next owner loads what
+	 * this one ended with (a release dropped here would come back as a
+	 * reserved lock there). */
+	j->snap = NULL;
+	jr_free_waiters(j->wait);
+	j->wait = NULL;
+	j->wtail = &j->wait;
+	j->pend_nwait = 0;
+	for (struct jr_job *job = j->jobs; job; job = job->next) {
+		jr_free_waiters(job->waiters);
+		job->waiters = NULL;
+	}
+	if (!j->loop) {
+		jr_close_finish(j);
+		return;
+	}
+	if (j->njobs || j->pend.len || j->fold)
+		j->close_t0 = uv_hrtime(); /* for the log: the close waits */
+	if (j->fold_held) {
+		/* test: a first step held back is given up */
+		struct jr_fold *f = j->fold_held;
+
+		j->fold_held = NULL;
+		jr_fold_release(j, f, true);
+	}
+	j->fold_hold = false;
+	if (j->nheld)
+		jr_test_release(j); /* their I/O ran; it kicks */
+	else
+		jr_kick(j);
 }
 
 int jr_remove(const char *statedir)

@@ -174,10 +174,21 @@ int jr_open(uv_loop_t *loop, const char *statedir, const char *group,
  */
 void jr_attach(struct jr *j, uv_loop_t *loop);
 
-/* Stop.  Work in flight on the thread pool finishes and is discarded;
- * waiters are freed without being called.  Not from inside a waiter's
- * callback. */
-void jr_close(struct jr *j);
+/*
+ * Stop appending: the caller's part ends here (waiters are freed without
+ * being called, no snapshot is asked for), but what it appended is not
+ * dropped.  The writes in flight finish, a fold's step on the pool comes
+ * back (a switch that renamed stands), the open batch is written and
+ * synced, and only then is the file closed and @closed(@arg) called (on
+ * the loop; within this call when nothing was left to write, or the
+ * journal was never attached).  Until then another node must not open
+ * the journal: its appends and ours would meet in one file, and a
+ * release dropped here would load there as a reserved lock.  A journal
+ * that failed drops its open batch (logged).  @closed may be NULL.  Not
+ * from inside a waiter's callback.
+ */
+typedef void (*jr_closed_fn)(void *arg);
+void jr_close(struct jr *j, jr_closed_fn closed, void *arg);
 
 /* Remove the journal of a group whose journal is switched off, so a later
  * switch on does not trust a stale one.  Blocking. */

@@ -181,7 +181,9 @@ static inline void nlm_target(const struct rpc_req *req, struct nlm_cb_target *t
 /* Load the journal into reservations (journal on), or remove a stale one
  * (journal off).  Blocking; at group open.  0 or -errno. */
 int nlm_journal_open(struct nlm_group *ng, const char *statedir);
-void nlm_journal_close(struct nlm_group *ng);
+/* @gp: the group goes offline, and leaves only once the journal is
+ * written (NULL: it never came online, nothing was appended). */
+void nlm_journal_close(struct nlm_group *ng, struct grp_pub *gp);
 
 /* Whether the group starts in grace, and from what. */
 bool nlm_journal_needs_grace(const struct nlm_group *ng);

@@ -532,9 +532,13 @@ err:
 	return rc;
 }
 
-void nlm_journal_close(struct nlm_group *ng)
+void nlm_journal_close(struct nlm_group *ng, struct grp_pub *gp)
 {
-	jr_close(ng->jr);
+	/* The group does not leave this node (no other node may take it)
+	 * until the journal's last batch is written: grp_leave_hold. */
+	void *hold = gp && ng->jr ? grp_leave_hold(gp) : NULL;
+
+	jr_close(ng->jr, hold ? grp_leave_put : NULL, hold);
 	ng->jr = NULL;
 	if (ng->resv)
 		lk_table_free(ng->resv);

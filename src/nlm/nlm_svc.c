@@ -129,7 +129,7 @@ static void nlm_group_discard(struct nlm_group *ng)
 {
 	if (!ng)
 		return;
-	nlm_journal_close(ng);
+	nlm_journal_close(ng, NULL);
 	nlm_hosts_free(ng->locks, ng->hosts, ng->nhbuckets);
 	free(ng->addrs);
 	free(ng);
@@ -236,7 +236,6 @@ static void nlm_close(struct grp_pub *gp, void *slot, bool online)
 	struct nlm_group *ng = slot;
 	struct nlm_free_work *fw;
 
-	(void)gp;
 	if (!ng)
 		return;
 	/* Its locks and names stop counting towards the node's caps now:
@@ -247,8 +246,9 @@ static void nlm_close(struct grp_pub *gp, void *slot, bool online)
 		return;
 	}
 	ng->closing = true;
-	/* Writes in flight finish unheard; nothing waits for them now. */
-	nlm_journal_close(ng);
+	/* Writes in flight finish unheard (nothing waits for them now), and
+	 * the open batch is still written: the group leaves after it. */
+	nlm_journal_close(ng, gp);
 	nlm_parked_abandon(ng);
 	nlm_cb_close(ng->cb); /* in-flight GRANTED callbacks end here */
 	nlm_blocks_abandon(ng);

@@ -426,7 +426,7 @@ static bool run_until_grant(struct jr *j, unsigned ms)
 
 static void close_jr(struct jr *j)
 {
-	jr_close(j);
+	jr_close(j, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 }
 
@@ -1415,7 +1415,7 @@ static void test_writer_new_journal(void **st)
 	snprintf(nodir, sizeof(nodir), "%s/nonexistent", dir);
 	assert_int_equal(jr_open(&loop, nodir, GROUP, NULL, true, false, snap_cb, NULL, &j),
 			 -ENOENT);
-	jr_close(NULL);
+	jr_close(NULL, NULL, NULL);
 }
 
 static void test_writer_group_commit(void **st)
@@ -1744,8 +1744,9 @@ static void test_writer_gathers(void **st)
 	assert_int_equal(gathered_of(j), 2);
 
 	/* Closed while a batch is held: its caller is never called, the
-	 * timer goes with the journal (ASan: nothing leaks), and what was
-	 * durable stays. */
+	 * timer goes with the journal (ASan: nothing leaks), and the held
+	 * batch is written at once, not dropped (a release in it would come
+	 * back as a reserved lock at the next owner). */
 	two_callers(j, 10, &w[10]);
 	jr_test_sync_avg(j, GATHER_FOREVER);
 	append_range(j, 12, 1, NULL);
@@ -1753,7 +1754,7 @@ static void test_writer_gathers(void **st)
 	assert_int_equal(gathered_of(j), 3);
 	close_jr(j);
 	assert_int_equal(load(&li), 0);
-	expect_log_range(0, 12);
+	expect_log_range(0, 13);
 }
 
 static void test_writer_reopen_continues(void **st)
@@ -1828,7 +1829,7 @@ static void test_writer_open_off_loop(void **st)
 	assert_int_equal(jr_open(NULL, dir, GROUP, NULL, true, false, snap_cb, NULL, &j), 0);
 	assert_int_equal(load(&li), 0); /* the header is on disk before any loop */
 	assert_true(li.complete);
-	jr_close(j);                    /* never attached */
+	jr_close(j, NULL, NULL);                    /* never attached */
 
 	assert_int_equal(load(&li), 0);
 	assert_int_equal(jr_open(NULL, dir, GROUP, &li, true, false, snap_cb, NULL, &j), 0);
@@ -2159,7 +2160,7 @@ static void test_close_in_flight(void **st)
 	assert_int_equal(jr_wait(j, on_done_never, NULL), 0);
 	assert_int_equal(jr_append(j, S(3)), 0);
 	assert_int_equal(jr_wait(j, on_done_never, NULL), 0);
-	jr_close(j);
+	jr_close(j, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 
 	/* A compaction in flight. */
@@ -2169,7 +2170,7 @@ static void test_close_in_flight(void **st)
 	assert_int_equal(jr_wait(j, on_done_never, NULL), 0);
 	turn();
 	assert_int_equal(s.calls, 1);
-	jr_close(j);
+	jr_close(j, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 
 	/* Failed, with the retry timer running. */
@@ -2181,7 +2182,7 @@ static void test_close_in_flight(void **st)
 	run_until(&w, 1);
 	assert_false(jr_can_grant(j));
 	set_fsize_limit(fsize_saved.rlim_cur);
-	jr_close(j);
+	jr_close(j, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	signal(SIGXFSZ, SIG_DFL);
 	/* (teardown's uv_loop_close proves the handles are gone; ASan that
@@ -2201,7 +2202,7 @@ static void test_close_gives_up_descriptors_safely(void **st)
 	block_pool();
 	append_range(j, 0, 3, NULL);
 	turn();
-	jr_close(j);
+	jr_close(j, NULL, NULL);
 	for (int k = 0; k < 4; k++) {
 		snprintf(path, sizeof(path), "%s/victim%d", dir, k);
 		victims[k] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -2641,6 +2642,113 @@ static void test_fold_appends_go_on(void **st)
 	free(live);
 }
 
+static void on_closed(void *arg)
+{
+	(*(unsigned *)arg)++;
+}
+
+/* jr_close writes what was appended: the batch in flight, the open one
+ * behind it, a held one; and says so (on_closed) only after that.  The
+ * waiters are never called. */
+static void test_close_writes_what_was_appended(void **st)
+{
+	struct jr_load_info li;
+	unsigned closed = 0;
+	struct jr *j = open_new(true, NULL);
+
+	(void)st;
+	/* Batch 0..2 in flight (held once its I/O ran), 3..4 open behind. */
+	jr_test_hold(j, 1);
+	append_range(j, 0, 3, NULL);
+	assert_int_equal(jr_wait(j, on_done_never, NULL), 0);
+	turn();
+	RUN_UNTIL(jr_test_held(j) == 1, 5000);
+	assert_int_equal(jr_test_held(j), 1);
+	append_range(j, 3, 2, NULL);
+	assert_int_equal(jr_wait(j, on_done_never, NULL), 0);
+	jr_close(j, on_closed, &closed);
+	assert_int_equal(closed, 0);            /* 3..4 are not durable yet */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 1);
+	assert_int_equal(load(&li), 0);
+	expect_log_range(0, 5);
+
+	/* Nothing left to write: closed within the call. */
+	assert_int_equal(jr_open(&loop, dir, GROUP, &li, true, false, snap_cb, NULL, &j), 0);
+	closed = 0;
+	jr_close(j, on_closed, &closed);
+	assert_int_equal(closed, 1);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 1);
+	assert_int_equal(load(&li), 0);
+	expect_log_range(0, 5);
+}
+
+/* A fold under way when the journal closes: what was appended while it
+ * held appends for its switch is written all the same, to the old file
+ * (a fold between steps is set aside) or to the new one (a switch on the
+ * pool that renamed stands), and either loads to the live state. */
+static void close_during_fold(bool switching)
+{
+	struct snap s = { 0 };
+	struct owait w[NW] = { 0 }, wc = { 0 }, wd = { 0 };
+	struct jr_load_info li;
+	char fold_tmp[320];
+	unsigned closed = 0;
+	size_t used = 0;
+	struct jr *j;
+
+	fold_setup(&j, &s);
+	jr_test_fold_hold(j);
+	fold_fill(j, w, NW, &used);
+	RUN_UNTIL(jr_test_fold_held(j), 5000);
+	assert_true(jr_test_fold_held(j));
+	/* C in flight, held; the fold then holds appends for its switch. */
+	jr_test_hold(j, 1);
+	fold_append(j, 64, &wc);
+	turn();
+	RUN_UNTIL(jr_test_held(j) == 1, 5000);
+	assert_int_equal(jr_test_held(j), 1);
+	jr_test_fold_release(j);
+	RUN_UNTIL(jr_test_fold_holding(j), 5000);
+	assert_true(jr_test_fold_holding(j));
+	/* D waits for the switch. */
+	fold_append(j, 64, &wd);
+	turn();
+	assert_int_equal(wd.calls, 0);
+	if (switching) {
+		/* C is taken: the switch goes to the pool in this call. */
+		jr_test_release(j);
+		assert_int_equal(wc.calls, 1);
+		assert_true(jr_folding(j));
+	}
+	fold_append(j, 7, &wd);                 /* and more, in the same turn */
+	jr_close(j, on_closed, &closed);
+	assert_int_equal(closed, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 1);
+	assert_int_equal(wd.calls, 0);          /* its caller has gone */
+	expect_loads_to_live(&li);
+	expect_consecutive_batches();
+	snprintf(fold_tmp, sizeof(fold_tmp), "%s/.journal.fold", dir);
+	assert_int_equal(access(fold_tmp, F_OK), -1);
+	/* The switch that was on the pool renamed: the file is folded. */
+	assert_int_equal(li.batches < 10, switching);
+	free(live);
+}
+
+static void test_close_during_fold_hold(void **st)
+{
+	(void)st;
+	close_during_fold(false);
+}
+
+static void test_close_during_fold_switch(void **st)
+{
+	(void)st;
+	close_during_fold(true);
+}
+
 /* A fold that fails at @step (or in the caller's ops, per mf) leaves the
  * old journal the journal: whole, appended to, loading to the live state;
  * the temporary is gone. */
@@ -2778,7 +2886,7 @@ static void test_fold_own(void **st)
 	struct jr *j;
 
 	fold_setup(&j, &s);
-	jr_close(j);
+	jr_close(j, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_int_equal(jr_open(&loop, dir, GROUP, NULL, false, false, snap_cb, &s, &j), 0);
 	jr_set_fold(j, &mf_ops, NULL);
@@ -2859,8 +2967,8 @@ static void test_fold_one_at_a_time(void **st)
 	jr_get_stats(j2, &js);
 	assert_int_equal(js.folds, 1);
 	assert_int_equal(s.calls + s2.calls, 0);
-	jr_close(j);
-	jr_close(j2);
+	jr_close(j, NULL, NULL);
+	jr_close(j2, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	/* Both streams went into one model: each file holds its part. */
 	snprintf(path2, sizeof(path2), "%s/journal", dir2);
@@ -2916,6 +3024,9 @@ int main(int argc, char **argv)
 		T(test_close_gives_up_descriptors_safely),
 		T(test_order_held_batch),
 		T(test_fold_appends_go_on),
+		T(test_close_writes_what_was_appended),
+		T(test_close_during_fold_hold),
+		T(test_close_during_fold_switch),
 		T(test_fold_fails_read),
 		T(test_fold_fails_write),
 		T(test_fold_fails_copy),
