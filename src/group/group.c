@@ -1360,7 +1360,8 @@ static void grp_slot_leave_put(struct grp_leave *hold)
 				 sl->release_contend);
 	}
 	if (node->stopping) {
-		if (node->opening == 0 && !grp_node_leaving(node))
+		/* (not from inside grp_node_stop's walk: it finishes itself) */
+		if (!node->stop_walking && node->opening == 0 && !grp_node_leaving(node))
 			grp_node_finish_stop(node);
 		return;
 	}
@@ -1508,6 +1509,7 @@ void grp_node_stop(struct sg_node *node)
 	if (node->stopping)
 		return;
 	node->stopping = true;
+	node->stop_walking = true;
 	for (size_t i = 0; i < node->nslots; i++) {
 		struct sg_slot *sl = &node->slots[i];
 
@@ -1524,6 +1526,7 @@ void grp_node_stop(struct sg_node *node)
 			sl->g = NULL;
 		}
 	}
+	node->stop_walking = false;
 	/* Else once the last open is done, and the last journal written
 	 * (grp_slot_opened, grp_slot_leave_put): until then every owner
 	 * keeps its group. */

@@ -100,6 +100,7 @@ struct sg_node {
 	size_t opening;                    /* groups whose state is being read */
 	bool draining;                     /* drain: take no group */
 	bool stopping;                     /* shutting down (grp_node_stop) */
+	bool stop_walking;                 /* ... its walk over the slots is under way */
 };
 
 /*

@@ -180,7 +180,11 @@ def status(c, timeout=10):
     """{group: {'owner', 'state', 'grace_left', 'clients', 'locks'}} for
     every group some node reports; a group reported by two nodes gets
     'owners' with both (and 'owner' the first)."""
-    doc = status_raw(c, timeout)
+    return status_of(status_raw(c, timeout))
+
+
+def status_of(doc):
+    """status() from a status_raw() document (None: nothing answered)."""
     out = {}
     if doc is None:
         return out
@@ -238,6 +242,9 @@ class Poller:
         self.c = c
         self.interval = interval
         self.samples = []
+        # per sample, the nodes whose status it holds: one that did not
+        # answer in time (a loaded machine) says nothing about its groups
+        self.who = []
         self.lock = threading.Lock()
         self.stop_ev = threading.Event()
         self.t = threading.Thread(target=self._run, daemon=True)
@@ -245,9 +252,12 @@ class Poller:
 
     def _run(self):
         while not self.stop_ev.is_set():
-            st = status(self.c, timeout=5)
+            doc = status_raw(self.c, timeout=5)
+            who = frozenset(nd['name'] for nd in (doc or {}).get('nodes', [])
+                            if nd.get('status'))
             with self.lock:
-                self.samples.append((time.monotonic(), st))
+                self.samples.append((time.monotonic(), status_of(doc)))
+                self.who.append(who)
             self.stop_ev.wait(self.interval)
 
     def stop(self):
@@ -255,16 +265,31 @@ class Poller:
         self.t.join(10)
         return self.samples
 
-    def states(self, group, since=None):
-        """[(t, state or 'absent', owners)] of @group."""
+    def states(self, group, since=None, node=None):
+        """[(t, state or 'absent', owners)] of @group (with @node: only
+        the samples in which @node answered)."""
         with self.lock:
             out = []
-            for t, st in self.samples:
+            for (t, st), who in zip(self.samples, self.who):
                 if since is not None and t < since:
+                    continue
+                if node is not None and node not in who:
                     continue
                 e = st.get(group)
                 out.append((t, e['state'] if e else 'absent', e['owners'] if e else []))
             return out
+
+    def answered(self, node, t_from, t_to):
+        """[(t, status)] of the samples in [t_from, t_to] in which @node
+        answered."""
+        with self.lock:
+            return [(t, st) for (t, st), who in zip(self.samples, self.who)
+                    if t_from <= t <= t_to and node in who]
+
+    def unanswered(self, node, t_from, t_to):
+        with self.lock:
+            return sum(1 for (t, _), who in zip(self.samples, self.who)
+                       if t_from <= t <= t_to and node not in who)
 
     def count(self):
         with self.lock:
@@ -851,10 +876,12 @@ class LockLoop:
 def check_never_left(h, poller, group, owner, t_from, t_to, what=''):
     """Every status sample of [t_from, t_to] shows @group online (not in
     grace, not absent) on @owner."""
-    samples = [s for s in poller.states(group) if t_from <= s[0] <= t_to]
+    samples = [s for s in poller.states(group, node=owner) if t_from <= s[0] <= t_to]
     bad = [(round(t - t_from, 3), s, o) for t, s, o in samples if s != 'online' or o != [owner]]
-    h.check(len(samples) >= 3, '%s: status sampled %d times during the window%s'
-            % (group, len(samples), what))
+    h.check(len(samples) >= 3, '%s: status sampled %d times during the window%s (%d more '
+            'in which %s did not answer in time)' % (group, len(samples), what,
+                                                     poller.unanswered(owner, t_from, t_to),
+                                                     owner))
     return h.check(not bad, '%s stays online (never in grace, never absent) on %s in all %d '
                    'status samples%s%s' % (group, owner, len(samples), what,
                                           '' if not bad else ': %s' % bad[:5]))

@@ -110,9 +110,9 @@ def test(h):
 
     fu.check_never_left(h, poller, 'g3', 'a', t_move, t_end, ' (move)')
     fu.check_never_left(h, poller, 'g2', 'b', t_move, t_end, ' (move)')
-    for g, held in (('g2', held2), ('g3', held3)):
-        missing = [round(t - t_move, 3) for t, st in poller.samples
-                   if t_move <= t <= t_end and not held <= fu.server_set(st, g)]
+    for g, held, owner in (('g2', held2, 'b'), ('g3', held3, 'a')):
+        missing = [round(t - t_move, 3) for t, st in poller.answered(owner, t_move, t_end)
+                   if not held <= fu.server_set(st, g)]
         h.check(not missing, '%s: its holders\' %d locks are present in every status sample '
                 'during g1\'s recovery%s' % (g, len(held), '' if not missing else
                                                ' (missing at %s)' % missing[:5]))
