@@ -937,7 +937,10 @@ static void grp_stop_ex(struct sg_group *g, bool handover)
 		if (!grp_protos[id]->release)
 			g->pub.slot[id] = NULL;
 	}
-	clist_close(g->pub.clients);
+	/* Entry writes in flight finish before the group leaves: one landing
+	 * later could replace the next owner's newer entry of that client. */
+	if (!clist_close_then(g->pub.clients, grp_leave_put, grp_leave_hold_cb(&g->pub)))
+		g->slot->leave_holds--; /* nothing in flight: no hold after all */
 	g->pub.clients = NULL;
 	/* The sockets are closed: the address can go (the next owner adds
 	 * it on its own interface). */

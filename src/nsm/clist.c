@@ -116,7 +116,10 @@ struct clist {
 	struct clist_entry **tab;   /* owned */
 	size_t nbuckets, count;
 	unsigned refs;              /* 1 (open) + I/O in flight + timer */
+	unsigned inflight;          /* writes and unlinks on the pool */
 	bool closed;
+	void (*closed_fn)(void *arg); /* clist_close_then: the last I/O is done */
+	void *closed_arg;
 	uv_timer_t sweep;
 	struct clist_entry *idle_head, *idle_tail; /* idle entries, oldest first */
 	uint64_t sweeps, swept;     /* sweeps run, entries they examined */
@@ -477,6 +480,12 @@ static void clist_io_done(struct wq_work *w, int status)
 out:
 	free(io->content);
 	free(io);
+	if (--cl->inflight == 0 && cl->closed && cl->closed_fn) {
+		void (*fn)(void *) = cl->closed_fn;
+
+		cl->closed_fn = NULL;
+		fn(cl->closed_arg);
+	}
 	clist_put(cl);
 }
 
@@ -525,6 +534,7 @@ static void clist_start_io(struct clist *cl, struct clist_entry *e, bool unlink_
 	if (unlink_op)
 		e->disk_gen = 0;
 	cl->refs++;
+	cl->inflight++;
 	return;
 fail:
 	if (io)
@@ -777,10 +787,30 @@ static void clist_timer_closed(uv_handle_t *h)
 	clist_put(h->data);
 }
 
+static void clist_close_now(struct clist *cl);
+
 void clist_close(struct clist *cl)
 {
+	clist_close_then(cl, NULL, NULL);
+}
+
+bool clist_close_then(struct clist *cl, void (*fn)(void *arg), void *arg)
+{
+	bool later;
+
 	if (!cl || cl->closed)
-		return;
+		return false;
+	later = fn && cl->inflight;
+	if (later) {
+		cl->closed_fn = fn;
+		cl->closed_arg = arg;
+	}
+	clist_close_now(cl);
+	return later;
+}
+
+static void clist_close_now(struct clist *cl)
+{
 	cl->closed = true;
 	/* Nobody is left to reply to: waiters are dropped, not called. */
 	for (size_t b = 0; b < cl->nbuckets; b++) {

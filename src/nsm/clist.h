@@ -64,6 +64,11 @@ void clist_attach(struct clist *cl, uv_loop_t *loop);
 
 /* Drop the in-memory list.  I/O in flight completes and is discarded. */
 void clist_close(struct clist *cl);
+/* The same, and @fn(@arg) on the loop once the writes and unlinks in
+ * flight are done (a group leaves only then: a late write of an entry could
+ * replace the next owner's newer one).  True if @fn will be called, false
+ * if nothing was in flight (@fn is not called). */
+bool clist_close_then(struct clist *cl, void (*fn)(void *arg), void *arg);
 
 typedef void (*clist_done_fn)(void *arg, int rc);
 

@@ -113,6 +113,39 @@ static void test_names(void **st)
 	assert_int_equal(clist_name_check(spell, 166), 0); /* shorter */
 }
 
+static void on_closed(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* clist_close_then says when the writes in flight are done: after the
+ * close, never before (the group leaves only then), once; and not at all
+ * when nothing was in flight. */
+static void test_close_then_waits_for_writes(void **st)
+{
+	struct clist *cl;
+	struct wait w = { 0 };
+	struct sockaddr_storage a1 = addr4("127.1.0.1");
+	char path[512];
+	int closed = 0;
+
+	(void)st;
+	assert_int_equal(clist_open(&loop, statedir, 300, "g1", &cl), 0);
+	assert_int_equal(clist_ensure(cl, "late1", &a1, on_done, &w), 0);
+	assert_true(clist_close_then(cl, on_closed, &closed));
+	assert_int_equal(closed, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 1);
+	assert_int_equal(w.calls, 0);           /* its waiter went with the close */
+	snprintf(path, sizeof(path), "%s/late1", clients);
+	assert_int_equal(access(path, F_OK), 0);
+
+	assert_int_equal(clist_open(&loop, statedir, 300, "g1", &cl), 0);
+	assert_false(clist_close_then(cl, on_closed, &closed));
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 1);
+}
+
 static void test_durable_entry_and_reload(void **st)
 {
 	struct clist *cl;
@@ -1085,6 +1118,7 @@ int main(void)
 		cmocka_unit_test(test_unwritable_refuses),
 		cmocka_unit_test(test_load_batched),
 		cmocka_unit_test(test_idle_sweep_examines_expired),
+		cmocka_unit_test(test_close_then_waits_for_writes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
