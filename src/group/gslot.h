@@ -149,8 +149,8 @@ static inline void grp_recovered(struct grp_pub *g, enum grp_proto_id id, const 
  * group does not tell its owner it has left this node (so no other node
  * takes it; a managed stop is not answered) until each hold is given back
  * with grp_leave_put(hold), from any later point on the loop (the group
- * itself may be gone by then; the hold outlives it).  NULL: no memory of
- * the group's to hold (nothing to give back).
+ * itself may be gone by then; the hold outlives it).  Never NULL: the hold
+ * lives in the node's slot of the group, not in the group.
  */
 static inline void *grp_leave_hold(struct grp_pub *g)
 {

@@ -2527,7 +2527,7 @@ static void jr_close_finish(struct jr *j)
 	void *arg = j->closed_arg;
 
 	j->closed = NULL;
-	if (j->loop && j->close_t0)
+	if (j->close_t0) /* set only when the close had to wait */
 		log_info("group=%s journal closed: its last writes took %.3f ms after the close",
 			 j->group, (double)(uv_hrtime() - j->close_t0) / 1e6);
 	jr_free_waiters(j->wait);

@@ -2551,6 +2551,23 @@ static void fold_setup(struct jr **jp, struct snap *s)
 
 #define NW 300
 
+/* With the fold's first step held back (jr_test_fold_hold, done): append
+ * C (waited for by @wc), hold its write in flight once its I/O ran, then
+ * let the fold go on until it holds appends for its switch, which waits
+ * for C. */
+static void fold_hold_for_switch(struct jr *j, struct owait *wc)
+{
+	jr_test_hold(j, 1);
+	fold_append(j, 64, wc);
+	turn();
+	RUN_UNTIL(jr_test_held(j) == 1, 5000);
+	assert_int_equal(jr_test_held(j), 1);
+	jr_test_fold_release(j);
+	RUN_UNTIL(jr_test_fold_holding(j), 5000);
+	assert_true(jr_test_fold_holding(j));
+}
+
+
 static void test_fold_appends_go_on(void **st)
 {
 	struct snap s = { 0 };
@@ -2580,14 +2597,7 @@ static void test_fold_appends_go_on(void **st)
 
 	/* C's write ran but is held in flight when the fold's next step
 	 * comes back: the fold holds appends and waits for it. */
-	jr_test_hold(j, 1);
-	fold_append(j, 64, &wc);
-	turn();
-	RUN_UNTIL(jr_test_held(j) == 1, 5000);
-	assert_int_equal(jr_test_held(j), 1);
-	jr_test_fold_release(j);
-	RUN_UNTIL(jr_test_fold_holding(j), 5000);
-	assert_true(jr_test_fold_holding(j));
+	fold_hold_for_switch(j, &wc);
 
 	/* D, appended while appends are held, waits for the switch. */
 	fold_append(j, 64, &wd);
@@ -2704,14 +2714,7 @@ static void close_during_fold(bool switching)
 	RUN_UNTIL(jr_test_fold_held(j), 5000);
 	assert_true(jr_test_fold_held(j));
 	/* C in flight, held; the fold then holds appends for its switch. */
-	jr_test_hold(j, 1);
-	fold_append(j, 64, &wc);
-	turn();
-	RUN_UNTIL(jr_test_held(j) == 1, 5000);
-	assert_int_equal(jr_test_held(j), 1);
-	jr_test_fold_release(j);
-	RUN_UNTIL(jr_test_fold_holding(j), 5000);
-	assert_true(jr_test_fold_holding(j));
+	fold_hold_for_switch(j, &wc);
 	/* D waits for the switch. */
 	fold_append(j, 64, &wd);
 	turn();
