@@ -15,7 +15,7 @@
  *      T seconds every reply's latency (send to reply, measured here, so it
  *      includes the client's own queueing) is recorded.
  *   4. Prints one line on stdout:
- *        getattr_ops_per_sec=<n> p50_us=<n> p99_us=<n>
+ *        getattr_ops_per_sec=<n> p50_us=<n> p99_us=<n> client_cpu=<x>
  *      and a detail line (errors, samples, depth, conns) on stderr.
  *
  * With --lock NAME it measures NLM instead (a third-party client's view of
@@ -26,9 +26,12 @@
  * UNLOCK as soon as LOCK is answered, then LOCK again, and so on.  Latency
  * is per RPC; a pair is one LOCK and its UNLOCK.  It prints one JSON line:
  *        {"pairs_per_s":..,"rpcs_per_s":..,"p50_us":..,"p99_us":..,
- *         "max_us":..,"denied":..,"errors":..}
+ *         "max_us":..,"denied":..,"errors":..,"client_cpu":..}
  * where denied counts LOCKs not granted (the slot then locks again) and
  * errors UNLOCKs not granted.  Exit status 1 if any LOCK was refused.
+ * client_cpu is this process's CPU time (user + system) over the measured
+ * window, in CPUs: near 1.0 the client itself bounds the figure (it is
+ * single-threaded), whatever the server could do.
  *
  * Exit status: 0 on success; 1 if anything failed (connection, MOUNT, a
  * GETATTR that did not return NFS3_OK, or a call unanswered for S seconds);
@@ -42,6 +45,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,6 +98,10 @@ struct gb_bench {
 	enum gb_phase phase;
 	uint64_t phase_end_ns;     /* end of warm-up or measurement */
 	uint64_t measure_start_ns, measure_end_ns;
+	/* This process's CPU time (user + system) at the two ends of the
+	 * measured window: a client near one CPU per second of the window is
+	 * what bounds the run, whatever the server does. */
+	uint64_t cpu_start_ns, cpu_end_ns;
 	bool failed;               /* a fatal error was reported */
 
 	/* MOUNT connection and the root handle it returned (owned copy). */
@@ -119,6 +127,25 @@ struct gb_bench {
 	size_t nlat, cap;
 	uint64_t errors;           /* replies that were not NFS3_OK */
 };
+
+/* User + system CPU time of this (single-threaded) process. */
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+}
+
+/* The client's CPU over the measured window, in CPUs (1.0: one busy CPU). */
+static double gb_client_cpu(const struct gb_bench *b)
+{
+	uint64_t wall = b->measure_end_ns - b->measure_start_ns;
+
+	return wall ? (double)(b->cpu_end_ns - b->cpu_start_ns) / (double)wall : 0.0;
+}
 
 static uint64_t now_ns(void)
 {
@@ -459,10 +486,12 @@ static int gb_load(struct gb_bench *b)
 			if (b->phase == GB_WARMUP) {
 				b->phase = GB_MEASURE;
 				b->measure_start_ns = t;
+				b->cpu_start_ns = cpu_ns();
 				b->phase_end_ns = t + (uint64_t)(b->seconds * 1e9);
 			} else {
 				b->phase = GB_DRAIN;
 				b->measure_end_ns = t;
+				b->cpu_end_ns = cpu_ns();
 				break;
 			}
 		}
@@ -677,14 +706,15 @@ int main(int argc, char **argv)
 		qsort(b->lat, b->nlat, sizeof(*b->lat), cmp_u64);
 		printf("{\"pairs_per_s\": %.1f, \"rpcs_per_s\": %.1f, \"p50_us\": %llu, "
 		       "\"p99_us\": %llu, \"max_us\": %llu, \"denied\": %llu, \"errors\": %llu, "
-		       "\"conns\": %d, \"depth\": %d, \"seconds\": %.2f, \"client\": \"libnfs\"}\n",
+		       "\"conns\": %d, \"depth\": %d, \"seconds\": %.2f, \"client\": \"libnfs\", "
+		       "\"client_cpu\": %.3f}\n",
 		       secs > 0 ? (double)b->pairs / secs : 0.0,
 		       secs > 0 ? (double)b->nlat / secs : 0.0,
 		       (unsigned long long)pct_us(b->lat, b->nlat, 50),
 		       (unsigned long long)pct_us(b->lat, b->nlat, 99),
 		       (unsigned long long)pct_us(b->lat, b->nlat, 100),
 		       (unsigned long long)b->denied, (unsigned long long)b->errors,
-		       b->nconns, b->depth, secs);
+		       b->nconns, b->depth, secs, gb_client_cpu(b));
 		rc = (b->errors || b->denied || b->pairs == 0) ? 1 : 0;
 		goto out;
 	}
@@ -692,10 +722,10 @@ int main(int argc, char **argv)
 		double secs = (double)(b->measure_end_ns - b->measure_start_ns) / 1e9;
 
 		qsort(b->lat, b->nlat, sizeof(*b->lat), cmp_u64);
-		printf("getattr_ops_per_sec=%.0f p50_us=%llu p99_us=%llu\n",
+		printf("getattr_ops_per_sec=%.0f p50_us=%llu p99_us=%llu client_cpu=%.3f\n",
 		       secs > 0 ? (double)b->nlat / secs : 0.0,
 		       (unsigned long long)pct_us(b->lat, b->nlat, 50),
-		       (unsigned long long)pct_us(b->lat, b->nlat, 99));
+		       (unsigned long long)pct_us(b->lat, b->nlat, 99), gb_client_cpu(b));
 		fprintf(stderr, "getattr_bench: server=%s export=%s conns=%d depth=%d "
 			"seconds=%.2f samples=%zu errors=%llu p999_us=%llu max_us=%llu\n",
 			b->server, b->export_path, b->nconns, b->depth, secs, b->nlat,

@@ -164,6 +164,15 @@ def rows(run):
                         % fmt(m.get('journal_cost')), nj.get('pairs_per_s'),
                         ga.get('pairs_per_s'), rnj, '>= %gx Ganesha' % tnj if tnj else '',
                         (rnj is not None and rnj >= tnj) if tnj else None))
+        # The libnfs client is one thread: its CPU over the measured window,
+        # near 1.0, says the client and not the server bounds the row.
+        if sg.get('client_cpu') is not None:
+            out.append(('lock', '  the libnfs client\'s own CPU in the window, CPUs (near 1: '
+                        'client-bound), journal on', sg.get('client_cpu'),
+                        ga.get('client_cpu'), None, '', None))
+        if nj.get('client_cpu') is not None:
+            out.append(('lock', '  the same, `journal = off`', nj.get('client_cpu'),
+                        ga.get('client_cpu'), None, '', None))
     m = g(L, 'pipelined', 'median') or {}
     out.append(('null', 'NLM NULL calls/s [%s]' % var_label('pipelined'),
                 g(m, 'null_sgnfs', 'calls_per_s'), g(m, 'null_ganesha', 'calls_per_s'),

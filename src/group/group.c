@@ -1343,8 +1343,8 @@ static void grp_slot_release(struct sg_slot *sl, const char *target, bool conten
 	sl->release_pending = true;
 	sl->release_contend = contend;
 	snprintf(sl->release_target, sizeof(sl->release_target), "%s", target ? target : "");
-	log_info("group=%s offline on node %s; released once its journal's last writes are "
-		 "durable", sl->cfg->name, sl->node->me->name);
+	log_info("group=%s offline on node %s; released once its last state writes (lock "
+		 "journal, client list) are durable", sl->cfg->name, sl->node->me->name);
 }
 
 /* struct grp_leave: a protocol has written what the group left with. */
@@ -1787,8 +1787,8 @@ int grp_node_start_group(struct sg_node *node, const char *group, char *why, siz
 	if (sl->g)
 		return sl->g->state == GRP_ONLINE ? 0 : 1; /* online already, or opening */
 	if (sl->leave_holds) {
-		snprintf(why, whylen, "group %s is still stopping on node %s (its journal's last "
-			 "writes are not durable yet); start it once the stop has returned", group,
+		snprintf(why, whylen, "group %s is still stopping on node %s (its last state writes "
+			 "are not durable yet); start it once the stop has returned", group,
 			 node->me->name);
 		return -EBUSY;
 	}
@@ -1843,7 +1843,7 @@ enum grp_node_state grp_node_group_state(struct sg_node *node, const char *group
 		return GRP_NODE_FAILED;
 	}
 	if (sl->leave_holds)
-		*why = "stopping: its journal's last writes are not durable yet";
+		*why = "stopping: its last state writes are not durable yet";
 	return GRP_NODE_OFFLINE;
 }
 
