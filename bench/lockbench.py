@@ -680,6 +680,14 @@ def rel(t, t0):
 # sections
 
 
+def cpu_median(m, runs):
+    """m['client_cpu']: the median of the runs' own client CPU, where every
+    run has one (the libnfs client reports it; near one CPU, it and not the
+    server bounds the row)."""
+    if runs and all('client_cpu' in x for x in runs):
+        m['client_cpu'] = median([x['client_cpu'] for x in runs])
+
+
 class Bench:
     def __init__(self, r, out_path):
         self.r = r
@@ -790,10 +798,7 @@ class Bench:
                 runs = v[srv]
                 m[srv] = {k: median([x[k] for x in runs])
                           for k in ('pairs_per_s', 'rpcs_per_s', 'p50_us', 'p99_us', 'max_us')}
-                # the libnfs client reports its own CPU over the window: near
-                # one CPU it, not the server, bounds the row
-                if all('client_cpu' in x for x in runs):
-                    m[srv]['client_cpu'] = median([x['client_cpu'] for x in runs])
+                cpu_median(m[srv], runs)
                 m[srv]['refused'] = sum(x['denied'] + x['errors'] for x in runs)
                 nulls = v['null_' + srv]
                 m['null_' + srv] = {k: median([x[k] for x in nulls])
@@ -812,8 +817,7 @@ class Bench:
             m['sgnfs_nojournal'] = {k: median([x[k] for x in nj])
                                     for k in ('pairs_per_s', 'rpcs_per_s', 'p50_us', 'p99_us',
                                               'max_us')}
-            if nj and all('client_cpu' in x for x in nj):
-                m['sgnfs_nojournal']['client_cpu'] = median([x['client_cpu'] for x in nj])
+            cpu_median(m['sgnfs_nojournal'], nj)
             # The issue's lock-path target is with the journal off: the ratio
             # then measures the RPC and lock-engine path alone, not fdatasync.
             # NULL does not touch the journal, so each repeat's NULL run on

@@ -2567,7 +2567,6 @@ static void fold_hold_for_switch(struct jr *j, struct owait *wc)
 	assert_true(jr_test_fold_holding(j));
 }
 
-
 static void test_fold_appends_go_on(void **st)
 {
 	struct snap s = { 0 };
