@@ -210,7 +210,7 @@ int fh_encode(const struct fh_key *k, uint8_t *buf, size_t bufsz)
 	return rc;
 }
 
-int fh_decode(const void *buf, size_t len, struct fh_key *out)
+int fh_verify(const void *buf, size_t len, uint32_t *fsid)
 {
 	const uint8_t *p = buf;
 	struct fh_vent *v;
@@ -248,9 +248,21 @@ int fh_decode(const void *buf, size_t len, struct fh_key *out)
 	if (!ok)
 		return -FH_EMAC;
 verified:
+	*fsid = fh_get32(p + 2);
+	return 0;
+}
+
+int fh_decode(const void *buf, size_t len, struct fh_key *out)
+{
+	const uint8_t *p = buf;
+	uint32_t fsid;
+	int rc = fh_verify(buf, len, &fsid);
+
+	if (rc < 0)
+		return rc;
 	memset(out, 0, sizeof(*out));
 	out->klen = p[1];
-	out->fsid = fh_get32(p + 2);
+	out->fsid = fsid;
 	out->ktype = (int32_t)fh_get32(p + 6);
 	memcpy(out->kh, p + FH_HDR_SIZE, out->klen);
 	return 0;

@@ -95,6 +95,12 @@ int fh_encode(const struct fh_key *k, uint8_t *buf, size_t bufsz);
 int fh_decode(const void *buf, size_t len, struct fh_key *out);
 
 /*
+ * fh_decode()'s checks alone, with only the export's id out: for callers
+ * that key by the handle's bytes (NLM) and need no kernel handle.
+ */
+int fh_verify(const void *buf, size_t len, uint32_t *fsid);
+
+/*
  * The kernel handle of @name relative to @dirfd (AT_EMPTY_PATH semantics
  * when @name is "", never following a final symlink), tagged with @fsid.
  * *@mount_id (may be NULL) receives the mount the object lives on.

@@ -362,6 +362,8 @@ void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h)
 	if (*pp)
 		*pp = h->hnext;
 	ng->nhosts--;
+	if (ng->last_host == h)
+		ng->last_host = NULL;
 	nlm_host_unindex(ng, h);
 	lk_client_free(ng->locks, h->lkc);
 	if (h->rlkc && ng->resv)

@@ -112,6 +112,8 @@ struct nlm_group {
 	struct nlm_host **hosts;       /* owned: nhbuckets chains; NULL before the first host */
 	size_t nhbuckets;              /* a power of two (NLM_HOST_BUCKETS, doubling) */
 	size_t nhosts;
+	struct nlm_host *last_host;    /* not owned: the host the last request named
+	                                * (nlm_host_admit), NULL once it is freed */
 	struct nlm_haddr **addrs;      /* owned: nabuckets chains of hosts' slots (the
 	                                * slots are the hosts'); NULL before the first */
 	size_t nabuckets;              /* a power of two (NLM_ADDR_BUCKETS, doubling) */

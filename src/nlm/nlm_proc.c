@@ -158,13 +158,13 @@ static int nlm_fh_check(struct nlm_group *ng, const sgn_netobj *fh,
 {
 	const struct cfg_group *gc = ng->gp->cfg;
 	const struct cfg_export *e = NULL;
-	struct fh_key k;
+	uint32_t fsid;
 	uint64_t now;
 	char a[80];
 
 	if (fh->sgn_netobj_len == 0 || fh->sgn_netobj_len > LK_KEY_MAX)
 		return -ESTALE;
-	int rc = fh_decode(fh->sgn_netobj_val, fh->sgn_netobj_len, &k);
+	int rc = fh_verify(fh->sgn_netobj_val, fh->sgn_netobj_len, &fsid);
 
 	/* The MAC makes a made-up handle useless for NLM too: without it a
 	 * host could lock (and TEST for holders of) handles it never got. */
@@ -173,7 +173,7 @@ static int nlm_fh_check(struct nlm_group *ng, const sgn_netobj *fh,
 	if (rc < 0)
 		return -ESTALE;
 	for (size_t i = 0; i < gc->nexports && !e; i++)
-		if (gc->exports[i]->fsid == k.fsid)
+		if (gc->exports[i]->fsid == fsid)
 			e = gc->exports[i];
 	if (!e)
 		return -ESTALE;
@@ -253,7 +253,15 @@ static int nlm_grace_refuses(const struct nlm_group *ng, bool is_reclaim)
 static int nlm_host_admit(struct nlm_group *ng, const struct rpc_req *req, const char *name,
 			  bool new_lock, bool reclaim, struct nlm_host **host)
 {
-	if (!name || clist_name_check(name, strlen(name)) < 0) {
+	/* A client's requests come in runs (lockd keeps one connection and
+	 * sends what its processes ask): the host the last request named is
+	 * this one's unless the name differs, and its name passed the checks
+	 * when the host was made, so neither they nor the keyed lookup run
+	 * again.  The caps are counted for every new lock whatever. */
+	struct nlm_host *h = ng->last_host;
+	bool known = h && name && strcmp(h->name, name) == 0;
+
+	if (!known && (!name || clist_name_check(name, strlen(name)) < 0)) {
 		char nm[LOG_SAFE_MAX];
 		log_warn("group=%s client=%s %s refused: unusable caller_name", ng->name,
 			 nlm_safe(nm, sizeof(nm), name), req->pd->name);
@@ -263,13 +271,17 @@ static int nlm_host_admit(struct nlm_group *ng, const struct rpc_req *req, const
 		ng->refused_caps++;
 		return -ENOLCK;
 	}
-	*host = nlm_host_get(ng, name);
-	if (!*host)
-		return -ENOLCK;
-	nlm_host_seen(ng, *host, &req->peer);
+	if (!known) {
+		h = nlm_host_get(ng, name);
+		if (!h)
+			return -ENOLCK;
+		ng->last_host = h;
+	}
+	nlm_host_seen(ng, h, &req->peer);
 	/* Held for the whole request: what it releases may otherwise free
 	 * the host under us (nlm_host_put). */
-	(*host)->refs++;
+	h->refs++;
+	*host = h;
 	return 0;
 }
 
