@@ -17,7 +17,10 @@ with its error and the others still run):
              Runs alternate sgnfs (lock journal on, as shipped) / sgnfs with
              `journal = off` / Ganesha, repeated; medians and ratios.
   null       NLM NULL calls/s (bench/nlm_null_bench) at the same hosts x depth
-             as the lock variants: the RPC ceiling of the lock path.
+             as the lock variants: the RPC ceiling of the lock path.  For
+             the pipelined variant once more, journal off, with both load
+             generators polling (--poll-us, BENCH_POLL_US) and the server's
+             CPU per call measured (polled_pair).
   failover   kill -9 of the owner of a group holding H hosts x 10 locks
              (H = 100, 1000): milestones from the daemon log and the clients'
              event lines, with the lock journal on and off (off: the plain
@@ -50,7 +53,8 @@ BENCH_ISO_HOSTS (hosts holding the failing group's locks, default 1000),
 BENCH_ISO_REPEAT (sgnfs isolation repeats, default 5), BENCH_NS (prefix of the
 network namespaces' names, default sgnfs-bench), BENCH_JOURNAL_IO (sgnfs's
 [cluster] journal_io: uring or thread; default: not set, i.e. uring),
-BENCH_PROFILE (1: after the measured repeats of the lock section, one extra,
+BENCH_POLL_US (the clients' --poll-us in the lock path's polled pair, default
+50), BENCH_PROFILE (1: after the measured repeats of the lock section, one extra,
 unmeasured run of each sgnfs row under `perf record` of sgnfsd, summed into
 lock.VARIANT.profile.{sgnfs,sgnfs_nojournal,null_sgnfs} by bench/perfprof.py;
 0: none; default 1 when perf is in PATH).
@@ -90,6 +94,9 @@ SG_EXTRA = [x.strip() for x in os.environ.get('BENCH_SG_EXTRA', '').split(';') i
 HOLD_TIMEOUT_MS = int(os.environ.get('BENCH_HOLD_TIMEOUT_MS', '10000'))
 SCALE_STEPS = [int(x) for x in
                os.environ.get('BENCH_SCALE_STEPS', '10,100,1000,10000,100000').split(',')]
+# The lock path's polled pair (section_lock): both load generators poll this
+# long before they sleep, so the server's sends never wake them.
+POLL_US = int(os.environ.get('BENCH_POLL_US', '50'))
 # [cluster] journal_io for sgnfs (uring | thread); empty: the default
 JOURNAL_IO = os.environ.get('BENCH_JOURNAL_IO', '')
 FO_HOSTS = [int(x) for x in os.environ.get('BENCH_FO_HOSTS', '100,1000').split(',')]
@@ -291,11 +298,12 @@ class Runner:
                 return r
         raise Abort('%s printed no result (exit %d): %s' % (what, rc, err.strip()[-300:]))
 
-    def bench_lock(self, ns, server, file, hosts, owners, depth, secs, host0='127.1.0.1'):
+    def bench_lock(self, ns, server, file, hosts, owners, depth, secs, host0='127.1.0.1',
+                   poll_us=0):
         cmd = self.nsx(ns) + [self.tool['client'], '--server', server, '--host', host0,
                               '--nhosts', str(hosts), '--owners', str(owners),
                               '--depth', str(depth), '--duration', str(secs), '--json',
-                              '--timeout', '5000', 'bench-lock', file]
+                              '--timeout', '5000', '--poll-us', str(poll_us), 'bench-lock', file]
         return self.run_json(cmd, secs + 120, 'bench-lock')
 
     def libnfs_lock(self, ns, server, export, name, depth, secs):
@@ -306,10 +314,11 @@ class Runner:
                               '--warmup', '1', '--timeout', '30']
         return self.run_json(cmd, secs + 120, 'getattr_bench --lock')
 
-    def null_bench(self, ns, server, hosts, depth, secs, host0='127.1.0.1'):
+    def null_bench(self, ns, server, hosts, depth, secs, host0='127.1.0.1', poll_us=0):
         cmd = self.nsx(ns) + [self.tool['null'], '--server', server, '--host', host0,
                               '--nhosts', str(hosts), '--depth', str(depth),
-                              '--duration', str(secs), '--warmup', '1', '--json']
+                              '--duration', str(secs), '--warmup', '1', '--json',
+                              '--poll-us', str(poll_us)]
         return self.run_json(cmd, secs + 60, 'nlm_null_bench')
 
 
@@ -680,12 +689,69 @@ def rel(t, t0):
 # sections
 
 
+def proc_cpu_ticks(pid):
+    """utime + stime of process @pid, all its threads, in clock ticks."""
+    with open('/proc/%d/stat' % pid) as f:
+        x = f.read()
+    x = x[x.rindex(')') + 2:].split()
+    return int(x[11]) + int(x[12])
+
+
+def with_server_cpu(pid, fn):
+    """fn()'s result, with 'server_us_per_call': process @pid's CPU (every
+    thread) per call, sampled over the middle of the run (from 1.5 s in, for
+    SECS - 2.5 s: inside the measured window of both load generators, after
+    their connects and, for NULL, its warm-up).  Where the rate is bounded
+    by the client rather than the server, the rates' ratio is not the
+    servers' costs' ratio; this is."""
+    out = {}
+    th = threading.Thread(target=lambda: out.__setitem__('r', fn()))
+    th.start()
+    span = max(SECS - 2.5, 0.5)
+    time.sleep(1.5)
+    hz = os.sysconf('SC_CLK_TCK')
+    try:
+        a = proc_cpu_ticks(pid)
+        time.sleep(span)
+        z = proc_cpu_ticks(pid)
+    except OSError:
+        a = z = None
+    th.join()
+    if 'r' not in out:
+        raise Abort('load generator failed (see the log)')
+    res = out['r']
+    rate = res.get('rpcs_per_s') or res.get('calls_per_s')
+    if a is not None and rate:
+        res['server_cpu'] = (z - a) / hz / span
+        res['server_us_per_call'] = res['server_cpu'] / rate * 1e6
+    return res
+
+
 def cpu_median(m, runs):
     """m['client_cpu']: the median of the runs' own client CPU, where every
     run has one (the libnfs client reports it; near one CPU, it and not the
     server bounds the row)."""
     if runs and all('client_cpu' in x for x in runs):
         m['client_cpu'] = median([x['client_cpu'] for x in runs])
+
+
+def polled_median(pairs):
+    """The polled pairs' medians: rates, the rates' ratio and the servers'
+    CPU per call (NULL over lock: the share of a lock RPC's server cost a
+    NULL costs; the same figure as the rates' ratio when the server bounds
+    both runs)."""
+    m = {'poll_us': pairs[0]['poll_us'],
+         'lock_rpcs_per_s': median([p['lock']['rpcs_per_s'] for p in pairs]),
+         'null_calls_per_s': median([p['null']['calls_per_s'] for p in pairs]),
+         'rpcs_over_null': median([p['lock']['rpcs_per_s'] / p['null']['calls_per_s']
+                                   for p in pairs if p['null']['calls_per_s']])}
+    cpu = [(p['lock'].get('server_us_per_call'), p['null'].get('server_us_per_call'))
+           for p in pairs]
+    if cpu and all(a and b for a, b in cpu):
+        m['lock_server_us'] = median([a for a, _ in cpu])
+        m['null_server_us'] = median([b for _, b in cpu])
+        m['cpu_null_over_lock'] = median([b / a for a, b in cpu])
+    return m
 
 
 class Bench:
@@ -755,6 +821,25 @@ class Bench:
 
     # ---- 1. lock throughput and latency; 2. NULL ceiling
 
+    def polled_pair(self, hosts, owners, depth, rep):
+        """The lock path against the NULL ceiling once more, journal off, with
+        both load generators polling POLL_US before they sleep: on one
+        machine, a reply that finds its client asleep wakes it from inside
+        the server's send (loopback delivers in the sender's context), and
+        the faster the client, the less often.  A server on a network never
+        pays that.  Each run also measures the server's CPU per call."""
+        pid = self.sg.pid('a')
+        lk = with_server_cpu(pid, lambda: self.r.bench_lock(
+            SG_NS, '127.0.11.1', self.sg_file_nj, hosts, owners, depth, SECS, poll_us=POLL_US))
+        nl = with_server_cpu(pid, lambda: self.r.null_bench(
+            SG_NS, '127.0.10.1', hosts, depth, SECS, poll_us=POLL_US))
+        log('polled (--poll-us %d) rep %d: lock %6.0f RPCs/s at %.2f us of server CPU each, '
+            'NULL %6.0f calls/s at %.2f us' % (POLL_US, rep + 1, lk['rpcs_per_s'],
+                                              lk.get('server_us_per_call') or 0,
+                                              nl['calls_per_s'],
+                                              nl.get('server_us_per_call') or 0))
+        return {'lock': lk, 'null': nl, 'poll_us': POLL_US}
+
     def section_lock(self):
         self.up_sgnfs()
         self.up_ganesha()
@@ -788,6 +873,9 @@ class Bench:
                     log('null %-9s %-7s rep %d: %6.0f calls/s p50 %5d us p99 %6d us errors %d' %
                         (name, srv, rep + 1, n['calls_per_s'], n['p50_us'], n['p99_us'],
                          n['errors']))
+                if name == 'pipelined':
+                    out[name].setdefault('polled', []).append(
+                        self.polled_pair(hosts, owners, depth, rep))
                 self.save()
         if perfprof.enabled():
             self.profile_lock(out)
@@ -825,6 +913,8 @@ class Bench:
             m['sgnfs_nojournal']['rpcs_over_null'] = median(
                 [a['rpcs_per_s'] / b['calls_per_s'] for a, b in zip(nj, v['null_sgnfs'])
                  if b['calls_per_s']])
+            if v.get('polled'):
+                m['polled'] = polled_median(v['polled'])
             m['ratio_pairs_nojournal'] = median([a['pairs_per_s'] / b['pairs_per_s']
                                                  for a, b in zip(nj, v['ganesha'])
                                                  if b['pairs_per_s']])

@@ -7,6 +7,7 @@
  *   nlm_null_bench --server ADDR [--host ADDR] [--nhosts N] [--depth D]
  *                  [--duration S] [--warmup S] [--proto tcp|udp]
  *                  [--port P] [--pmap-port P] [--prog N] [--vers N] [--json]
+ *                  [--poll-us N]
  *
  * Each host keeps D NULL calls in flight on its connection: every reply
  * sends the next call at once (the same pipelining as `sgnfs-client
@@ -20,7 +21,8 @@
  *            p50_us=.. p99_us=.. max_us=.. errors=E
  *
  * (or one JSON object with --json).  Latency is per call, sent to answer
- * decoded.  Exit status: 0, 1 if any call failed, 64 on bad usage.
+ * decoded.  --poll-us N polls up to N us before the loop sleeps (spin.h), as
+ * `sgnfs-client bench-lock --poll-us N` does.  Exit status: 0, 1 if any call failed, 64 on bad usage.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +40,7 @@
 #include <uv.h>
 
 #include "rpc/rpc_clnt.h"
+#include "spin.h"
 
 #define NB_NLM_PROG 100021u
 #define NB_MAX_HOSTS 100000u
@@ -77,9 +80,25 @@ struct nb_run {
 	uint32_t *lat;
 	size_t nlat, caplat;
 	uv_timer_t timer;
+	uint64_t answers;              /* every answer, warm-up included: what --poll-us watches */
+	struct spin spin;
 };
 
 static void nb_send(struct nb_slot *sl);
+
+static void nb_stop(struct nb_run *r)
+{
+	uv_stop(&r->loop);
+	spin_stop(&r->spin);
+}
+
+static uint64_t nb_input(void *arg, uint64_t *switches)
+{
+	const struct nb_run *r = arg;
+
+	*switches = 0; /* every connection's answers are one source (cl_bench.c) */
+	return r->answers;
+}
 
 static void nb_record(struct nb_run *r, uint64_t usec)
 {
@@ -102,6 +121,7 @@ static void nb_done(const struct rpcc_reply *rep, void *arg)
 	uint64_t now = uv_hrtime();
 
 	r->inflight--;
+	r->answers++;
 	if (rep->err == -ECANCELED)
 		return;
 	if (r->measuring && now <= r->t_stop) {
@@ -116,7 +136,7 @@ static void nb_done(const struct rpcc_reply *rep, void *arg)
 	}
 	if (r->stopping || r->errors > 100) {
 		if (r->inflight == 0)
-			uv_stop(&r->loop);
+			nb_stop(r);
 		return;
 	}
 	nb_send(sl);
@@ -151,7 +171,7 @@ static void nb_timer(uv_timer_t *t)
 	}
 	r->stopping = true;
 	if (r->inflight == 0)
-		uv_stop(&r->loop);
+		nb_stop(r);
 }
 
 static int nb_open(struct nb_host *h, uint16_t port)
@@ -220,7 +240,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: nlm_null_bench --server ADDR [--host ADDR] [--nhosts N] [--depth D]\n"
 		   "                      [--duration S] [--warmup S] [--proto tcp|udp] [--port P]\n"
-		   "                      [--pmap-port P] [--prog N] [--vers N] [--json]\n");
+		   "                      [--pmap-port P] [--prog N] [--vers N] [--json]\n"
+		   "                      [--poll-us N]\n");
 }
 
 static bool nb_num(const char *s, double lo, double hi, double *out)
@@ -243,10 +264,12 @@ int main(int argc, char **argv)
 		{ "proto", 1, NULL, 'P' }, { "port", 1, NULL, 'p' },
 		{ "pmap-port", 1, NULL, 'm' }, { "prog", 1, NULL, 'g' },
 		{ "vers", 1, NULL, 'v' }, { "json", 0, NULL, 'j' },
+		{ "poll-us", 1, NULL, 'S' },
 		{ "help", 0, NULL, 'H' }, { NULL, 0, NULL, 0 },
 	};
 	static struct nb_run r;
 	struct in_addr host0;
+	unsigned poll_us = 0;
 	double v;
 	int c;
 
@@ -290,6 +313,7 @@ int main(int argc, char **argv)
 			else
 				goto bad;
 			break;
+		case 'S': if (!nb_num(optarg, 0, SPIN_MAX_US, &v)) goto bad; poll_us = (unsigned)v; break;
 		case 'j': r.json = true; break;
 		case 'H': usage(stdout); return 0;
 		default: goto bad;
@@ -347,7 +371,8 @@ int main(int argc, char **argv)
 	}
 	if (r.port)
 		nb_start(&r);
-	uv_run(&r.loop, UV_RUN_DEFAULT);
+	spin_init(&r.spin, poll_us, nb_input, &r);
+	spin_run(&r.spin, &r.loop);
 
 	double secs = r.measuring ? (double)((r.stopping ? r.t_stop : uv_hrtime()) - r.t_measure) / 1e9 : 0;
 	double cps = secs > 0 ? (double)r.calls / secs : 0;

@@ -186,6 +186,20 @@ def rows(run):
     out.append(('null', 'lock path: lock RPCs/s / NULL calls/s, pipelined, `journal = off`',
                 r_nj, g(m, 'ganesha', 'rpcs_over_null'), None, '>= 0.70',
                 r_nj is not None and r_nj >= 0.70))
+    # The polled pair (lockbench.polled_pair): the same ratio with both load
+    # generators polling, so no reply wakes a sleeping client from inside
+    # the server's send; and the servers' CPU per call, which is the
+    # costs' ratio even where a client bounds a run's rate.
+    P = m.get('polled') or {}
+    if P:
+        rp = P.get('rpcs_over_null')
+        out.append(('null', '  the same, both load generators polling (`--poll-us %d`): the server '
+                    'not charged for waking them' % P.get('poll_us', 0), rp, None, None,
+                    '>= 0.70', rp is not None and rp >= 0.70))
+        if P.get('cpu_null_over_lock') is not None:
+            out.append(('null', '  server CPU per NULL call / per lock RPC, polling (%.2f / %.2f us)'
+                        % (P['null_server_us'], P['lock_server_us']),
+                        P['cpu_null_over_lock'], None, None, '', None))
     out.append(('null', '  the same with the journal on',
                 g(m, 'sgnfs', 'rpcs_over_null'), g(m, 'ganesha', 'rpcs_over_null'), None,
                 '', None))

@@ -14,6 +14,7 @@ struct cl_bench_opts {
 	unsigned seconds;            /* run this long ... */
 	uint64_t count;              /* ... or this many pairs (0 = use seconds) */
 	bool tcp;                    /* for the report only */
+	unsigned poll_us;            /* poll this long before sleeping (spin.h); 0: never */
 };
 
 /*

@@ -22,6 +22,7 @@
 #include "client/cl.h"
 #include "client/cl_bench.h"
 #include "nlm.h"
+#include "spin.h"
 
 #define CM_MAX_ARGS 16
 
@@ -83,6 +84,9 @@ static const char cm_usage[] =
 "  --reclaim-time MS  keep retrying reclaims for (default 120000)\n"
 "Benchmark:\n"
 "  --depth D --owners M --duration S --count N\n"
+"  --poll-us N        poll up to N us before sleeping between answers (0..1000,\n"
+"                     default 0; on one machine a sleeping client's wake-up\n"
+"                     is paid inside the server's send)\n"
 "Output:\n"
 "  --json             results as JSON\n"
 "  --record FILE      keep FILE updated with the JSON record of held locks\n"
@@ -775,7 +779,7 @@ enum {
 	OPT_NLM_PORT, OPT_MOUNT_PORT, OPT_NFS_PORT, OPT_TIMEOUT, OPT_UID, OPT_GID, OPT_EXCL, OPT_SHARED,
 	OPT_BLOCK, OPT_WAIT, OPT_RECLAIM, OPT_SVID, OPT_OH, OPT_MODE, OPT_ACCESS, OPT_PER_HOST,
 	OPT_RELEASE, OPT_CALLBACKS, OPT_NO_CALLBACKS, OPT_CB_PMAP, OPT_CB_NLM, OPT_CB_NSM, OPT_POLL,
-	OPT_RECLAIM_TIME, OPT_DEPTH, OPT_OWNERS, OPT_DURATION, OPT_COUNT, OPT_JSON, OPT_RECORD, OPT_QUIET,
+	OPT_RECLAIM_TIME, OPT_DEPTH, OPT_OWNERS, OPT_DURATION, OPT_COUNT, OPT_POLL_US, OPT_JSON, OPT_RECORD, OPT_QUIET,
 };
 
 static const struct option cm_opts[] = {
@@ -798,6 +802,7 @@ static const struct option cm_opts[] = {
 	{ "reclaim-time", 1, NULL, OPT_RECLAIM_TIME },
 	{ "depth", 1, NULL, OPT_DEPTH },         { "owners", 1, NULL, OPT_OWNERS },
 	{ "duration", 1, NULL, OPT_DURATION },   { "count", 1, NULL, OPT_COUNT },
+	{ "poll-us", 1, NULL, OPT_POLL_US },
 	{ "json", 0, NULL, OPT_JSON },           { "record", 1, NULL, OPT_RECORD },
 	{ "quiet", 0, NULL, OPT_QUIET },         { "help", 0, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -963,6 +968,11 @@ static int cm_parse(struct cm_app *app, int argc, char **argv)
 			if (cm_num(a, &v) < 0 || v == 0 || v > 100000)
 				return cm_usage_err("bad --owners", a);
 			app->bench.owners = (unsigned)v;
+			break;
+		case OPT_POLL_US:
+			if (cm_num(a, &v) < 0 || v > SPIN_MAX_US)
+				return cm_usage_err("bad --poll-us", a);
+			app->bench.poll_us = (unsigned)v;
 			break;
 		case OPT_DURATION:
 			if (cm_num(a, &v) < 0 || v == 0 || v > 86400)

@@ -163,7 +163,7 @@ struct cfg_cluster {
 	bool loop_realtime;         /* loop_priority = realtime (the default; common/thprio.h) */
 	int loop_cpu;               /* loop_cpu: the CPU the loop is pinned to, -1: none (default) */
 	uint32_t poll_spin_us;      /* the loop's busy polling, 0 (default): off
-				     * (daemon/spin.h; docs/configuration.md) */
+				     * (common/spin.h; docs/configuration.md) */
 	struct cfg_listen metrics_listen; /* HTTP /metrics; off unless set */
 
 	struct cfg_node *nodes;     size_t nnodes;

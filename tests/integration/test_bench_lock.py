@@ -7,12 +7,14 @@ order:
      sgnfsd: the report says 2000 pairs, 4000 RPCs, none denied, no error,
      exit 0; the server's metrics counted exactly 2000 LOCK and 2000 UNLOCK
      calls of the group (nlockmgr v4, success) in the meantime, and it holds
-     no lock of the bench's hosts afterwards;
+     no lock of the bench's hosts afterwards; the same with --poll-us 50
+     (the client polls before it sleeps, and still ends when the run does);
   2. another host holds the whole file: every one of 300 LOCKs is refused,
      reported as 300 denied, 0 pairs, 0 errors (exit 0), and the server
      counted 300 LOCK calls and no UNLOCK;
   3. the NLM port is one nobody listens on: every call fails, the run stops
-     early with the errors counted (more than 100) and exit 3;
+     early with the errors counted (more than 100) and exit 3, polling or
+     not; --poll-us above 1000 is refused as bad usage;
   4. the node is killed while a long run (10^9 pairs) has locks held: the run
      stops with errors counted and exit 3 (an UNLOCK refused at once by the
      dead server used to be retried for ever).
@@ -74,6 +76,13 @@ def test(h):
             'UNLOCK calls (%d, %d)' % (l1 - l0, u1 - u0))
     left = [lk for lk in nu.locks_of(nu.status(h, c), 'g1') if lk.get('client') in bench_hosts]
     h.check(left == [], 'the bench hosts hold nothing on the server afterwards (%s)' % left[:4])
+    l0, u0 = l1, u1
+    rc, r = bench(h, c, v1, path, 2000, extra=('--poll-us', '50'))
+    l1, u1 = calls(h, c, 'LOCK'), calls(h, c, 'UNLOCK')
+    h.check(rc == 0 and r['pairs'] == 2000 and r['rpcs'] == 4000 and r['errors'] == 0 and
+            l1 - l0 == 2000 and u1 - u0 == 2000, 'bench-lock --poll-us 50 --count 2000: 2000 '
+            'pairs, exit 0, the server counted 2000 LOCK and 2000 UNLOCK (%d %s %d %d)'
+            % (rc, r, l1 - l0, u1 - u0))
 
     # ---- 2 ---------------------------------------------------------------
     other = Client(h, nu.host(c, 67, 9), v1, svid=9)
@@ -93,6 +102,14 @@ def test(h):
     h.check(rc == nu.EXIT_ERROR and r['errors'] > 100 and r['pairs'] == 0,
             'nobody on the NLM port: errors counted, the run stops early, exit 3 (%d %s)'
             % (rc, r))
+    rc, r = bench(h, c, v1, path, 1000000, extra=('--nlm-port', '9', '--poll-us', '50'))
+    h.check(rc == nu.EXIT_ERROR and r['errors'] > 100 and r['pairs'] == 0,
+            'the same while polling: the run stops early, exit 3 (%d %s)' % (rc, r))
+    cp = h.run([nu.client_path(), '--server', v1, '--poll-us', '1001', 'bench-lock', path],
+               timeout=30, check=False)
+    h.check(cp.returncode == 64 and b'--poll-us' in cp.stderr,
+            '--poll-us 1001: refused as bad usage, naming the option (%d %s)'
+            % (cp.returncode, cp.stderr[-200:]))
 
     # ---- 4 ---------------------------------------------------------------
     argv = [nu.client_path(), '--host', nu.host(c, 67, 1), '--nhosts', '2', '--server', v1,

@@ -1,5 +1,5 @@
 /*
- * test_spin.c - the event loop's busy polling (src/daemon/spin.c), on a
+ * test_spin.c - the event loop's busy polling (src/common/spin.c), on a
  * real libuv loop fed by a thread through a pipe, each byte sent once the
  * loop has read the one before (as a client at depth 1 does):
  *
@@ -36,7 +36,7 @@
 #include <uv.h>
 #include <cmocka.h>
 
-#include "daemon/spin.h"
+#include "spin.h"
 
 struct feed {
 	uv_loop_t loop;
@@ -248,6 +248,82 @@ static void test_ends_with_the_loop(void **state)
 	assert_int_equal(f.spin.misses, 0);
 }
 
+struct stopper {
+	struct spin spin;
+	uint64_t input;
+	uv_timer_t keep, stop, guard;
+	bool guard_fired;
+};
+
+static uint64_t stopper_input(void *arg, uint64_t *switches)
+{
+	const struct stopper *st = arg;
+
+	*switches = 0;
+	return st->input;
+}
+
+static void stopper_stop(uv_timer_t *t)
+{
+	struct stopper *st = t->data;
+
+	st->input++;
+	spin_stop(&st->spin);
+}
+
+static void stopper_close(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* Hang guard only: without spin_stop working the test fails below. */
+static void stopper_guard(uv_timer_t *t)
+{
+	struct stopper *st = t->data;
+
+	st->guard_fired = true;
+	uv_walk(t->loop, stopper_close, NULL);
+}
+
+static void stopper_noop(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* spin_stop from a callback ends spin_run after that turn, while the loop
+ * still has active handles (a load generator's connections stay open when
+ * its run ends): in a turn that waits (off) and in one that spins. */
+static void test_stop(void **state)
+{
+	const uint64_t windows[] = { 0, 10ull * 1000 * 1000 * 1000 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
+		struct stopper st = { 0 };
+		uv_loop_t loop;
+
+		assert_int_equal(uv_loop_init(&loop), 0);
+		uv_timer_init(&loop, &st.keep);
+		uv_timer_init(&loop, &st.stop);
+		uv_timer_init(&loop, &st.guard);
+		st.stop.data = st.guard.data = &st;
+		uv_timer_start(&st.keep, stopper_noop, 1000ull * 1000, 0);
+		uv_timer_start(&st.stop, stopper_stop, 1, 0);
+		uv_timer_start(&st.guard, stopper_guard, 30000, 0);
+		spin_init(&st.spin, 0, stopper_input, &st);
+		st.spin.max_ns = st.spin.window_ns = windows[i];
+		spin_run(&st.spin, &loop);
+		assert_false(st.guard_fired);
+		assert_int_equal(st.input, 1);
+		assert_true(uv_is_active((uv_handle_t *)&st.keep));
+		uv_walk(&loop, stopper_close, NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		assert_int_equal(uv_loop_close(&loop), 0);
+	}
+}
+
 static void test_window(void **state)
 {
 	struct spin s;
@@ -274,6 +350,7 @@ int main(void)
 		cmocka_unit_test(test_many_sources_never_spin),
 		cmocka_unit_test(test_ends_with_the_loop),
 		cmocka_unit_test(test_window),
+		cmocka_unit_test(test_stop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

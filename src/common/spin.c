@@ -3,8 +3,6 @@
  */
 #include "spin.h"
 
-#include <stdbool.h>
-
 void spin_init(struct spin *s, unsigned max_us, spin_input_fn input, void *arg)
 {
 	*s = (struct spin){ .input = input, .arg = arg };
@@ -40,10 +38,16 @@ static int spin_look(struct spin *s, bool *one_source)
 	return 1;
 }
 
+void spin_stop(struct spin *s)
+{
+	s->stop = true;
+}
+
 void spin_run(struct spin *s, uv_loop_t *loop)
 {
 	bool timed = false, one;
 
+	s->stop = false;
 	s->seen = s->input(s->arg, &s->seen_switches);
 	for (;;) {
 		uint64_t idle0;
@@ -56,7 +60,7 @@ void spin_run(struct spin *s, uv_loop_t *loop)
 			 * timers, the journal's check handle and closes run as
 			 * in any turn. */
 			do {
-				if (!uv_run(loop, UV_RUN_NOWAIT))
+				if (!uv_run(loop, UV_RUN_NOWAIT) || s->stop)
 					return;
 				got = spin_look(s, &one);
 			} while (!got && uv_hrtime() < until);
@@ -82,7 +86,7 @@ void spin_run(struct spin *s, uv_loop_t *loop)
 			 * polls, one that does not wait, then the one that does. */
 			timed = uv_loop_configure(loop, UV_METRICS_IDLE_TIME) == 0;
 		idle0 = timed ? uv_metrics_idle_time(loop) : 0;
-		if (!uv_run(loop, UV_RUN_ONCE))
+		if (!uv_run(loop, UV_RUN_ONCE) || s->stop)
 			return;
 		if (spin_look(s, &one) && timed) {
 			s->window_ns = one ? spin_window_after(s, uv_metrics_idle_time(loop) - idle0)

@@ -1,5 +1,7 @@
 /*
- * spin.h - the event loop's busy polling ([cluster] poll_spin_us).
+ * spin.h - an event loop's busy polling: the daemon's ([cluster]
+ * poll_spin_us) and the load generators' (--poll-us of sgnfs-client
+ * bench-lock and bench/nlm_null_bench, docs/client.md).
  *
  * On this kind of machine most of a depth-1 call's server time is not the
  * work but the loop thread going to sleep in epoll_wait and being woken
@@ -38,6 +40,7 @@
 #ifndef SGNFS_SPIN_H
 #define SGNFS_SPIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -59,6 +62,7 @@ struct spin {
 	uint64_t misses;        /* spins that ran out */
 	spin_input_fn input;    /* borrowed */
 	void *arg;
+	bool stop;              /* spin_stop: spin_run returns after this turn */
 };
 
 void spin_init(struct spin *s, unsigned max_us, spin_input_fn input, void *arg);
@@ -67,8 +71,13 @@ void spin_init(struct spin *s, unsigned max_us, spin_input_fn input, void *arg);
 void spin_set_max(struct spin *s, unsigned max_us);
 
 /* Run @loop until it has no active handle left, as uv_run(UV_RUN_DEFAULT)
- * does, spinning between turns as above. */
+ * does, spinning between turns as above, or until spin_stop. */
 void spin_run(struct spin *s, uv_loop_t *loop);
+
+/* From a callback of the loop spin_run runs: return once this turn ends,
+ * as uv_stop does for uv_run (which a turn that does not wait ignores:
+ * its loop is still alive). */
+void spin_stop(struct spin *s);
 
 /* The next spin's length after the loop slept @idle_ns before a client's
  * input woke it: max_ns if a spin would have caught that input, else 0. */
