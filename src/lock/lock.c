@@ -176,6 +176,10 @@ struct lk_owner {
 	unsigned char oh[];
 };
 
+/* lk_client.omemo: owners remembered per client (a host's processes are
+ * its owners, and their requests interleave). */
+#define LK_OWNER_MEMO 4
+
 struct lk_client {
 	struct lk_client *tnext, *tprev; /* table->clients */
 	struct lk_owner *owners;	/* its owners (owned by the table) */
@@ -183,6 +187,9 @@ struct lk_client {
 	size_t nlocks, nqueued, nshares; /* sums over its owners */
 	uint32_t nowners;		/* freed when dead and this reaches 0 */
 	bool dead;			/* lk_client_free was called */
+	/* Not owned: the owner last found for each svid mod LK_OWNER_MEMO
+	 * (lk_owner_get), cleared when it is freed. */
+	struct lk_owner *omemo[LK_OWNER_MEMO];
 };
 
 struct lk_table {
@@ -197,6 +204,8 @@ struct lk_table {
 	struct lk_htab owners;		/* struct lk_owner; owns them */
 	struct lk_client *clients;	/* owns them */
 	struct lk_file *dirty;		/* files to wake/free at settle */
+	struct lk_file *last_file;	/* not owned: the file last found (file_lookup),
+					 * cleared when it is freed */
 	struct lk_waiter *pend_head;	/* granted/dropped, callback to run; owned */
 	struct lk_waiter *pend_tail;
 	uint64_t dl_gen;		/* deadlock search generation */
@@ -829,6 +838,31 @@ static struct lk_file *file_find(const struct lk_table *t, const void *key, size
 	return NULL;
 }
 
+/*
+ * The file of @key, or NULL.  Lock requests come in runs on one file (a
+ * process locks and unlocks ranges of the file it works on), so the file
+ * last found is compared first and spares the keyed hash; a miss costs
+ * one comparison.  file_lookup_keep remembers what it finds (callers
+ * that may change the table; the const ones only look).
+ */
+static struct lk_file *file_lookup(const struct lk_table *t, const void *key, size_t len)
+{
+	struct lk_file *f = t->last_file;
+
+	if (f && f->keylen == len && memcmp(f->key, key, len) == 0)
+		return f;
+	return file_find(t, key, len, key_hash(t, key, len));
+}
+
+static struct lk_file *file_lookup_keep(struct lk_table *t, const void *key, size_t len)
+{
+	struct lk_file *f = file_lookup(t, key, len);
+
+	if (f)
+		t->last_file = f;
+	return f;
+}
+
 static int file_new(struct lk_table *t, const void *key, size_t len, uint64_t h,
 		    struct lk_file **out)
 {
@@ -842,16 +876,15 @@ static int file_new(struct lk_table *t, const void *key, size_t len, uint64_t h,
 	memcpy(f->key, key, len);
 	lk_htab_add(&t->files, &t->al, &f->hn);
 	t->nfiles++;
+	t->last_file = f;
 	*out = f;
 	return 0;
 }
 
 static int file_get(struct lk_table *t, const void *key, size_t len, struct lk_file **out)
 {
-	uint64_t h = key_hash(t, key, len);
-
-	*out = file_find(t, key, len, h);
-	return *out ? 0 : file_new(t, key, len, h, out);
+	*out = file_lookup_keep(t, key, len);
+	return *out ? 0 : file_new(t, key, len, key_hash(t, key, len), out);
 }
 
 static void file_maybe_free(struct lk_table *t, struct lk_file *f)
@@ -860,6 +893,8 @@ static void file_maybe_free(struct lk_table *t, struct lk_file *f)
 		return;
 	lk_htab_del(&t->files, &f->hn);
 	t->nfiles--;
+	if (t->last_file == f)
+		t->last_file = NULL;
 	lk_free(t, f, sizeof(*f) + f->keylen);
 }
 
@@ -909,6 +944,8 @@ static void owner_maybe_free(struct lk_table *t, struct lk_owner *o)
 	if (o->refs || o->nlocks || o->nwait || o->nshares)
 		return;
 	lk_htab_del(&t->owners, &o->hn);
+	if (c->omemo[o->svid % LK_OWNER_MEMO] == o)
+		c->omemo[o->svid % LK_OWNER_MEMO] = NULL;
 	if (o->cprev)
 		o->cprev->cnext = o->cnext;
 	else
@@ -1281,12 +1318,22 @@ int lk_owner_get(struct lk_table *t, struct lk_client *c, uint32_t svid,
 	*out = NULL;
 	if (!t || !c || c->dead || ohlen > LK_OH_MAX || (ohlen && !oh))
 		return -EINVAL;
+	/* A client's owners are few and send in runs: the one last found for
+	 * this svid is compared first and spares the keyed hash. */
+	o = c->omemo[svid % LK_OWNER_MEMO];
+	if (o && o->svid == svid && o->ohlen == ohlen &&
+	    (ohlen == 0 || memcmp(o->oh, oh, ohlen) == 0)) {
+		o->refs++;
+		*out = o;
+		return 0;
+	}
 	h = owner_hash(t, c, svid, oh, ohlen);
 	for (n = lk_htab_head(&t->owners, h); n; n = n->next) {
 		o = CONTAINER(n, struct lk_owner, hn);
 		if (n->hash == h && o->client == c && o->svid == svid && o->ohlen == ohlen &&
 		    (ohlen == 0 || memcmp(o->oh, oh, ohlen) == 0)) {
 			o->refs++;
+			c->omemo[svid % LK_OWNER_MEMO] = o;
 			*out = o;
 			return 0;
 		}
@@ -1309,6 +1356,7 @@ int lk_owner_get(struct lk_table *t, struct lk_client *c, uint32_t svid,
 	c->owners = o;
 	c->nowners++;
 	t->nowners++;
+	c->omemo[svid % LK_OWNER_MEMO] = o;
 	*out = o;
 	return 0;
 }
@@ -1510,7 +1558,7 @@ int lk_test(struct lk_table *t, const void *key, size_t keylen,
 
 	if (rc)
 		return rc;
-	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	f = file_lookup_keep(t, key, keylen);
 	if (!f)
 		return 0;
 	c = conflict_find(f->by_start, o, type, r.start, r.end);
@@ -1529,7 +1577,7 @@ bool lk_holds(const struct lk_table *t, const void *key, size_t keylen,
 
 	if (check_req(t, key, keylen, o, type, r))
 		return false;
-	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	f = file_lookup(t, key, keylen);
 	if (!f)
 		return false;
 	lock_need(f, o, type, r.start, r.end, &noop, &first);
@@ -1544,7 +1592,7 @@ bool lk_holds_any(const struct lk_table *t, const void *key, size_t keylen,
 
 	if (check_req(t, key, keylen, o, LK_SHARED, r))
 		return false;
-	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	f = file_lookup(t, key, keylen);
 	if (!f)
 		return false;
 	/* An owner's locks on a file never overlap, so the first one ending
@@ -1622,7 +1670,7 @@ int lk_lock(struct lk_table *t, const void *key, size_t keylen,
 
 	if (rc)
 		return rc;
-	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	f = file_lookup_keep(t, key, keylen);
 	if (f && file_past_end(f, r.start))
 		return grant_past_end(t, f, o, type, r);
 	if (f && (c = conflict_find(f->by_start, o, type, r.start, r.end))) {
@@ -1656,7 +1704,7 @@ int lk_lock_wait(struct lk_table *t, const void *key, size_t keylen,
 	rc = check_req(t, key, keylen, o, type, r);
 	if (rc)
 		return rc;
-	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	f = file_lookup_keep(t, key, keylen);
 	c = f ? conflict_find(f->by_start, o, type, r.start, r.end) : NULL;
 	if (!c)
 		return grant_now(t, f, key, keylen, o, type, r);
@@ -1703,7 +1751,7 @@ int lk_unlock(struct lk_table *t, const void *key, size_t keylen,
 
 	if (rc)
 		return rc;
-	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	f = file_lookup_keep(t, key, keylen);
 	if (!f)
 		return 0;
 	rc = pool_fill(t, &pool, unlock_need(f, o, r.start, r.end, &first));
@@ -1724,7 +1772,7 @@ struct lk_waiter *lk_waiter_find(struct lk_table *t, const void *key, size_t key
 
 	if (check_req(t, key, keylen, o, type, r))
 		return NULL;
-	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	f = file_lookup_keep(t, key, keylen);
 	return f ? waiter_match(f, o, type, r) : NULL;
 }
 
@@ -1766,7 +1814,7 @@ int lk_share_test(const struct lk_table *t, const void *key, size_t keylen,
 	if (!t || !key || keylen == 0 || keylen > LK_KEY_MAX || !o ||
 	    mode > LK_SH_BOTH || deny > LK_SH_BOTH)
 		return -EINVAL;
-	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	f = file_lookup(t, key, keylen);
 	for (const struct lk_share *sh = f ? f->shares : NULL; sh; sh = sh->fnext)
 		if (sh->owner != o && ((mode & sh->deny) || (deny & sh->mode)))
 			return -EAGAIN;
@@ -1780,7 +1828,7 @@ bool lk_share_holds(const struct lk_table *t, const void *key, size_t keylen,
 
 	if (!t || !key || keylen == 0 || keylen > LK_KEY_MAX || !o)
 		return false;
-	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	f = file_lookup(t, key, keylen);
 	for (const struct lk_share *sh = f ? f->shares : NULL; sh; sh = sh->fnext)
 		if (sh->owner == o)
 			return sh->mode == mode && sh->deny == deny;
@@ -1842,7 +1890,7 @@ int lk_unshare(struct lk_table *t, const void *key, size_t keylen, struct lk_own
 
 	if (!t || !key || keylen == 0 || keylen > LK_KEY_MAX || !o)
 		return -EINVAL;
-	f = file_find(t, key, keylen, key_hash(t, key, keylen));
+	f = file_lookup_keep(t, key, keylen);
 	if (!f)
 		return 0;
 	for (sh = f->shares; sh; sh = sh->fnext) {

@@ -59,15 +59,15 @@ int nlm_jr_lock(struct nlm_group *ng, bool lock, const struct nlm_host *h, uint3
 		const void *oh, size_t ohlen, const void *fh, size_t fhlen, bool excl,
 		struct lk_range r)
 {
+	if (!ng->jr)
+		return 0;
+
 	struct jr_rec rec = {
-		.type = lock ? JR_LOCK : JR_UNLOCK, .host = h->name,
+		.type = lock ? JR_LOCK : JR_UNLOCK, .host = h->name, .hostlen = strlen(h->name),
 		.svid = svid, .oh = oh, .ohlen = ohlen, .fh = fh, .fhlen = fhlen,
 		.excl = lock && excl, .start = r.start, .end = r.end,
 	};
 
-	if (!ng->jr)
-		return 0;
-	rec.hostlen = strlen(h->name);
 	return jr_append(ng->jr, &rec);
 }
 

@@ -676,6 +676,16 @@ static void test_lt_owner_identity(void **st)
 	lk_owner_put(T, a2);
 	lk_client_stats(C1, &s);
 	assert_int_equal(s.owners, 1);
+	/* A client's owners are remembered by svid mod 4 (lk_owner_get):
+	 * svid 1 and 5 with one oh are two owners whichever was found last. */
+	assert_int_equal(lk_owner_get(T, C0, 1, "ohA", 3, &a2), 0);
+	assert_ptr_equal(a2, A);
+	assert_int_equal(lk_owner_get(T, C0, 5, "ohA", 3, &x), 0);
+	assert_ptr_not_equal(x, A);
+	assert_int_equal(L(x, LK_EXCL, 0, 1), -EAGAIN);	/* A still holds byte 0 */
+	assert_int_equal(lk_owner_svid(x), 5);
+	lk_owner_put(T, x);
+	lk_owner_put(T, a2);
 	{
 		size_t len;
 		const void *oh = lk_owner_oh(B, &len);
@@ -684,6 +694,29 @@ static void test_lt_owner_identity(void **st)
 		assert_memory_equal(oh, "ohB", 3);
 		assert_string_equal(lk_client_priv(C1), "c1");
 	}
+}
+
+/* The table remembers the file last found (lock.c file_lookup): keys of
+ * one length that differ are two files whichever was found last, and a
+ * file freed and made again is found anew. */
+static void test_file_memo(void **st)
+{
+	(void)st;
+	assert_int_equal(lk_lock(T, KA, KAL, A, LK_EXCL, rg(0, 10), NULL), 0);
+	assert_int_equal(lk_lock(T, KB, KBL, B, LK_EXCL, rg(0, 10), NULL), 0);
+	assert_int_equal(nfiles(), 2);
+	assert_int_equal(lk_test(T, KA, KAL, B, LK_EXCL, rg(0, 1), NULL), -EAGAIN);
+	assert_int_equal(lk_test(T, KB, KBL, A, LK_EXCL, rg(0, 1), NULL), -EAGAIN);
+	assert_true(lk_holds(T, KA, KAL, A, LK_EXCL, rg(0, 10)));
+	assert_false(lk_holds(T, KB, KBL, A, LK_EXCL, rg(0, 10)));
+	assert_int_equal(lk_unlock(T, KA, KAL, A, rg(0, 10)), 0);
+	assert_int_equal(nfiles(), 1);
+	assert_int_equal(lk_lock(T, KA, KAL, C, LK_EXCL, rg(0, 10), NULL), 0);
+	assert_int_equal(nfiles(), 2);
+	assert_int_equal(lk_test(T, KA, KAL, B, LK_EXCL, rg(0, 1), NULL), -EAGAIN);
+	assert_int_equal(lk_unlock(T, KB, KBL, B, rg(0, 10)), 0);
+	assert_int_equal(lk_unlock(T, KA, KAL, C, rg(0, 10)), 0);
+	assert_int_equal(nfiles(), 0);
 }
 
 static void test_bad_arguments(void **st)
@@ -1853,6 +1886,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lt_touching_vs_overlapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lt_partial_unlock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lt_owner_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_memo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_share_matrix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_share_semantics, setup, teardown),
