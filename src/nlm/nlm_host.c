@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 
 #include "config/config.h"
 #include "group/gslot.h"
@@ -81,6 +82,37 @@ struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name)
 			return h;
 	}
 	return NULL;
+}
+
+/* @peer's slot in ng->host_memo: the address's last 32 bits, mixed. */
+static size_t nlm_host_memo_slot(const struct sockaddr_storage *peer)
+{
+	uint32_t w = 0;
+
+	if (peer->ss_family == AF_INET)
+		w = ((const struct sockaddr_in *)peer)->sin_addr.s_addr;
+	else if (peer->ss_family == AF_INET6)
+		memcpy(&w, ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr + 12, sizeof(w));
+	/* Every bit of the word reaches the low ones (network byte order puts
+	 * an IPv4 address's last octet in the high bits on this end). */
+	w ^= w >> 16;
+	w *= 0x7feb352du;
+	w ^= w >> 15;
+	return (size_t)w & (NLM_HOST_MEMO - 1);
+}
+
+struct nlm_host *nlm_host_recall(const struct nlm_group *ng, const struct sockaddr_storage *peer,
+				 const char *name)
+{
+	struct nlm_host *h = ng->host_memo[nlm_host_memo_slot(peer)];
+
+	return h && name && strcmp(h->name, name) == 0 ? h : NULL;
+}
+
+void nlm_host_remember(struct nlm_group *ng, const struct sockaddr_storage *peer,
+		       struct nlm_host *h)
+{
+	ng->host_memo[nlm_host_memo_slot(peer)] = h;
 }
 
 /* ---- the address index ------------------------------------------------ */
@@ -362,8 +394,9 @@ void nlm_host_maybe_idle(struct nlm_group *ng, struct nlm_host *h)
 	if (*pp)
 		*pp = h->hnext;
 	ng->nhosts--;
-	if (ng->last_host == h)
-		ng->last_host = NULL;
+	for (size_t i = 0; i < NLM_HOST_MEMO; i++)
+		if (ng->host_memo[i] == h)
+			ng->host_memo[i] = NULL;
 	nlm_host_unindex(ng, h);
 	lk_client_free(ng->locks, h->lkc);
 	if (h->rlkc && ng->resv)

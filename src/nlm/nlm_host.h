@@ -17,6 +17,17 @@ struct nlm_host;
 struct nlm_host *nlm_host_find(struct nlm_group *ng, const char *name);
 /* The host named @name, made if new (NULL: out of memory). */
 struct nlm_host *nlm_host_get(struct nlm_group *ng, const char *name);
+/*
+ * A client's requests come in runs from its address (lockd keeps one
+ * connection and sends what its processes ask): the host the last request
+ * from @peer's slot named, if it is named @name, else NULL; and remember @h
+ * as that.  A slot holds one host, checked by name: addresses that share a
+ * slot, or a crafted one, cost misses only.
+ */
+struct nlm_host *nlm_host_recall(const struct nlm_group *ng, const struct sockaddr_storage *peer,
+				 const char *name);
+void nlm_host_remember(struct nlm_group *ng, const struct sockaddr_storage *peer,
+		       struct nlm_host *h);
 /* Remember that @h sent a request from @peer (the address index). */
 void nlm_host_seen(struct nlm_group *ng, struct nlm_host *h,
 		   const struct sockaddr_storage *peer);

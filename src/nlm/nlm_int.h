@@ -25,6 +25,9 @@
  * a few names per lookup, not a fixed table's hundreds. */
 #define NLM_HOST_BUCKETS 256
 #define NLM_GRANTED_TRIES 3
+/* Hosts remembered by the address their last request came from
+ * (nlm_host_recall): a power of two. */
+#define NLM_HOST_MEMO 8
 
 struct grp_pub;
 struct jr;
@@ -112,8 +115,9 @@ struct nlm_group {
 	struct nlm_host **hosts;       /* owned: nhbuckets chains; NULL before the first host */
 	size_t nhbuckets;              /* a power of two (NLM_HOST_BUCKETS, doubling) */
 	size_t nhosts;
-	struct nlm_host *last_host;    /* not owned: the host the last request named
-	                                * (nlm_host_admit), NULL once it is freed */
+	struct nlm_host *host_memo[NLM_HOST_MEMO]; /* not owned: the host the last request
+	                                * from an address named, in that address's slot
+	                                * (nlm_host_recall); cleared when it is freed */
 	struct nlm_haddr **addrs;      /* owned: nabuckets chains of hosts' slots (the
 	                                * slots are the hosts'); NULL before the first */
 	size_t nabuckets;              /* a power of two (NLM_ADDR_BUCKETS, doubling) */

@@ -435,7 +435,7 @@ static void nlm_resv_discard(struct nlm_group *ng)
 		lk_table_free(ng->resv);
 	ng->resv = NULL;
 	ng->resv_nobody = NULL;
-	ng->last_host = NULL;
+	memset(ng->host_memo, 0, sizeof(ng->host_memo));
 	for (size_t i = 0; ng->hosts && i < ng->nhbuckets; i++) {
 		while (ng->hosts[i]) {
 			struct nlm_host *h = ng->hosts[i];

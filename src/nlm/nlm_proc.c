@@ -253,13 +253,12 @@ static int nlm_grace_refuses(const struct nlm_group *ng, bool is_reclaim)
 static int nlm_host_admit(struct nlm_group *ng, const struct rpc_req *req, const char *name,
 			  bool new_lock, bool reclaim, struct nlm_host **host)
 {
-	/* A client's requests come in runs (lockd keeps one connection and
-	 * sends what its processes ask): the host the last request named is
-	 * this one's unless the name differs, and its name passed the checks
-	 * when the host was made, so neither they nor the keyed lookup run
-	 * again.  The caps are counted for every new lock whatever. */
-	struct nlm_host *h = ng->last_host;
-	bool known = h && name && strcmp(h->name, name) == 0;
+	/* The host remembered for the address (nlm_host_recall): its name
+	 * passed the checks when it was made, so neither they nor the keyed
+	 * lookup run again.  The caps are counted for every new lock
+	 * whatever. */
+	struct nlm_host *h = nlm_host_recall(ng, &req->peer, name);
+	bool known = h != NULL;
 
 	if (!known && (!name || clist_name_check(name, strlen(name)) < 0)) {
 		char nm[LOG_SAFE_MAX];
@@ -275,7 +274,7 @@ static int nlm_host_admit(struct nlm_group *ng, const struct rpc_req *req, const
 		h = nlm_host_get(ng, name);
 		if (!h)
 			return -ENOLCK;
-		ng->last_host = h;
+		nlm_host_remember(ng, &req->peer, h);
 	}
 	nlm_host_seen(ng, h, &req->peer);
 	/* Held for the whole request: what it releases may otherwise free
