@@ -309,7 +309,15 @@ int nlm_addr_caps(struct nlm_group *ng, const char *name,
 	char a[80], nm[LOG_SAFE_MAX];
 	uint64_t now;
 
-	nlm_hosts_at(ng, peer, nlm_count_host, &c);
+	struct lk_stats gs;
+
+	/* What an address holds in the group is part of what the group holds:
+	 * below both per-address caps in the whole group, no address is at
+	 * one, and its hosts need not be looked up and counted. */
+	lk_table_stats(ng->locks, &gs);
+	if (ng->nhosts >= cc->max_names_per_host ||
+	    gs.locks + gs.shares + gs.waiters >= cc->max_locks_per_host)
+		nlm_hosts_at(ng, peer, nlm_count_host, &c);
 	if (!reclaim)
 		nlm_node_count(&n);
 	/* A new name only counts at a cap (the lookup is the costlier test). */
