@@ -192,14 +192,29 @@ def rows(run):
     # costs' ratio even where a client bounds a run's rate.
     P = m.get('polled') or {}
     if P:
+        # sgnfsd's CPU in the polled runs: below about one CPU the server
+        # waited for its client, that run's rate is the client's, and a
+        # ratio over it says nothing about the ceiling: no verdict then.
+        raw = g(L, 'pipelined', 'polled') or []
+        busy = [(p['lock'].get('server_cpu'), p['null'].get('server_cpu')) for p in raw]
+        busy = busy if busy and all(a is not None and b is not None for a, b in busy) else []
+        null_cpu = median([b for _, b in busy]) if busy else None
+        bound = null_cpu is not None and null_cpu >= 0.9
         rp = P.get('rpcs_over_null')
         out.append(('null', '  the same, both load generators polling (`--poll-us %d`): the server '
-                    'not charged for waking them' % P.get('poll_us', 0), rp, None, None,
-                    '>= 0.70', rp is not None and rp >= 0.70))
+                    'not charged for waking them%s' % (P.get('poll_us', 0),
+                                                       '' if bound else '; NULL client-bound, '
+                                                       'so no verdict'),
+                    rp, None, None, '>= 0.70',
+                    (rp is not None and rp >= 0.70) if bound else None))
         if P.get('cpu_null_over_lock') is not None:
             out.append(('null', '  server CPU per NULL call / per lock RPC, polling (%.2f / %.2f us)'
                         % (P['null_server_us'], P['lock_server_us']),
                         P['cpu_null_over_lock'], None, None, '', None))
+        if busy:
+            out.append(('null', '  sgnfsd\'s CPU in the polled NULL run, CPUs (near 1: server-bound; '
+                        'lower: the client bounds its rate; the lock run: %.2f)'
+                        % median([a for a, _ in busy]), null_cpu, None, None, '', None))
     out.append(('null', '  the same with the journal on',
                 g(m, 'sgnfs', 'rpcs_over_null'), g(m, 'ganesha', 'rpcs_over_null'), None,
                 '', None))
