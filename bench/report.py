@@ -190,8 +190,9 @@ def rows(run):
     # generators polling, so no reply wakes a sleeping client from inside
     # the server's send; and the servers' CPU per call, which is the
     # costs' ratio even where a client bounds a run's rate.
-    P = m.get('polled') or {}
-    if P:
+    # PL, not P: P is the variants' parameters, which var_label reads.
+    PL = m.get('polled') or {}
+    if PL:
         # sgnfsd's CPU in the polled runs: below about one CPU the server
         # waited for its client, that run's rate is the client's, and a
         # ratio over it says nothing about the ceiling: no verdict then.
@@ -200,17 +201,17 @@ def rows(run):
         busy = busy if busy and all(a is not None and b is not None for a, b in busy) else []
         null_cpu = median([b for _, b in busy]) if busy else None
         bound = null_cpu is not None and null_cpu >= 0.9
-        rp = P.get('rpcs_over_null')
+        rp = PL.get('rpcs_over_null')
         out.append(('null', '  the same, both load generators polling (`--poll-us %d`): the server '
-                    'not charged for waking them%s' % (P.get('poll_us', 0),
+                    'not charged for waking them%s' % (PL.get('poll_us', 0),
                                                        '' if bound else '; NULL client-bound, '
                                                        'so no verdict'),
                     rp, None, None, '>= 0.70',
                     (rp is not None and rp >= 0.70) if bound else None))
-        if P.get('cpu_null_over_lock') is not None:
+        if PL.get('cpu_null_over_lock') is not None:
             out.append(('null', '  server CPU per NULL call / per lock RPC, polling (%.2f / %.2f us)'
-                        % (P['null_server_us'], P['lock_server_us']),
-                        P['cpu_null_over_lock'], None, None, '', None))
+                        % (PL['null_server_us'], PL['lock_server_us']),
+                        PL['cpu_null_over_lock'], None, None, '', None))
         if busy:
             out.append(('null', '  sgnfsd\'s CPU in the polled NULL run, CPUs (near 1: server-bound; '
                         'lower: the client bounds its rate; the lock run: %.2f)'
