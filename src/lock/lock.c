@@ -2110,6 +2110,7 @@ int lk_table_check(const struct lk_table *t, const char **why)
 	const struct lk_share *sh;
 	const struct lk_hnode *n;
 	size_t nlocks = 0, nqueued = 0, nfiles = 0, nowners = 0, nclients = 0, nshares = 0;
+	bool last_file_live = t->last_file == NULL;
 
 	if (!why)
 		why = &dummy;
@@ -2118,12 +2119,14 @@ int lk_table_check(const struct lk_table *t, const char **why)
 		for (n = t->files.b[i]; n; n = n->next, nfiles++) {
 			const struct lk_file *f = CONTAINER(n, struct lk_file, hn);
 
+			last_file_live |= f == t->last_file;
 			CHECK((n->hash & (t->files.nb - 1)) == i, "file in wrong bucket");
 			if (check_file(t, f, &nlocks, &nqueued, why))
 				return -EUCLEAN;
 		}
 	}
 	CHECK(nfiles == t->nfiles && nfiles == t->files.n, "file count");
+	CHECK(last_file_live, "remembered file not in the table");
 	CHECK(nlocks == t->nlocks && nqueued == t->nqueued, "table lock/waiter count");
 	nlocks = nqueued = 0;
 	for (c = t->clients; c; c = c->tnext, nclients++) {
@@ -2151,6 +2154,13 @@ int lk_table_check(const struct lk_table *t, const char **why)
 		}
 		CHECK(co == c->nowners && cl == c->nlocks && cq == c->nqueued &&
 		      cs == c->nshares, "client counts");
+		for (unsigned k = 0; k < LK_OWNER_MEMO; k++) {
+			bool live = c->omemo[k] == NULL;
+
+			for (o = c->owners; o && !live; o = o->cnext)
+				live = o == c->omemo[k] && o->svid % LK_OWNER_MEMO == k;
+			CHECK(live, "remembered owner not the client's, or in the wrong slot");
+		}
 		nowners += co;
 		nlocks += cl;
 		nqueued += cq;
