@@ -22,7 +22,8 @@
  *
  * (or one JSON object with --json).  Latency is per call, sent to answer
  * decoded.  --poll-us N polls up to N us before the loop sleeps (spin.h), as
- * `sgnfs-client bench-lock --poll-us N` does.  Exit status: 0, 1 if any call failed, 64 on bad usage.
+ * `sgnfs-client bench-lock --poll-us N` does.  Exit status: 0, 1 if any call
+ * failed, 64 on bad usage.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -307,9 +307,8 @@ int nlm_addr_caps(struct nlm_group *ng, const char *name,
 	struct nlm_addr_count c = { ng, 0, 0 }, n = { ng, 0, 0 };
 	const char *what, *where = "at that address";
 	char a[80], nm[LOG_SAFE_MAX];
-	uint64_t now;
-
 	struct lk_stats gs;
+	uint64_t now;
 
 	/* What an address holds in the group is part of what the group holds:
 	 * below both per-address caps in the whole group, no address is at
